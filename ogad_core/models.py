@@ -1,0 +1,186 @@
+"""Built-in models and loading of the user's model (``--model module:factory``)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ogad_core.errors import ModelError
+
+
+class SmallCNN(nn.Module):
+    """A small CNN for (N, C, H, W) images: two conv blocks, a hidden layer, a linear head.
+
+    The last-layer gradient has n_classes * (hidden + 1) entries.
+    """
+
+    def __init__(self, *, in_channels: int, n_classes: int, hidden: int = 128) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2, ceil_mode=True),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2, ceil_mode=True),
+            nn.AdaptiveAvgPool2d(4),
+        )
+        self.hidden = nn.Sequential(nn.Flatten(), nn.Linear(64 * 16, hidden), nn.ReLU())
+        self.head = nn.Linear(hidden, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> logits (B, n_classes)."""
+        return self.head(self.hidden(self.features(x)))
+
+
+class MLP(nn.Module):
+    """A ReLU MLP for (N, F) features; the paper's synthetic study uses two hidden layers."""
+
+    def __init__(
+        self, *, in_features: int, n_classes: int, hidden: tuple[int, ...] = (64, 64)
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(width, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, F) -> logits (B, n_classes)."""
+        return self.head(self.body(x))
+
+
+def builtin_model(kind: str, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
+    """The built-in model for a data kind: SmallCNN for images, an MLP for features.
+
+    Args:
+        kind: ``image``, ``tabular`` or ``text`` (text inputs are sentence embeddings).
+        input_shape: one sample's shape, (C, H, W) or (F,).
+    """
+    if kind == "image":
+        return SmallCNN(in_channels=input_shape[0], n_classes=n_classes)
+    if kind == "tabular":
+        return MLP(in_features=input_shape[0], n_classes=n_classes, hidden=(64, 64))
+    if kind == "text":
+        return MLP(in_features=input_shape[0], n_classes=n_classes, hidden=(256,))
+    raise ModelError(f"no built-in model for data kind {kind!r}")
+
+
+def load_factory(spec: str):
+    """Import ``module:factory`` (module may be a dotted name or a path to a .py file)."""
+    if ":" not in spec:
+        raise ModelError(f"--model must be module:factory, got {spec!r}")
+    module_name, _, attr = spec.rpartition(":")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name).expanduser().resolve()
+            if not path.is_file():
+                raise ModelError(f"--model: file not found: {path}")
+            spec_obj = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(spec_obj)
+            sys.modules[path.stem] = module
+            spec_obj.loader.exec_module(module)
+        else:
+            if "" not in sys.path and "." not in sys.path:
+                sys.path.insert(0, "")
+            module = importlib.import_module(module_name)
+    except ModelError:
+        raise
+    except Exception as err:
+        raise ModelError(f"--model {spec}: cannot import {module_name}: {err}") from None
+    factory = getattr(module, attr, None)
+    if factory is None or not callable(factory):
+        raise ModelError(f"--model {spec}: {module_name} has no callable {attr!r}")
+    return factory
+
+
+def build_user_model(
+    spec: str, *, n_classes: int, input_shape: tuple[int, ...], checkpoint: Path | None
+) -> nn.Module:
+    """Call the user's factory (passing ``n_classes`` / ``input_shape`` if it accepts them)
+    and load ``checkpoint`` (a state_dict, or a whole pickled module) when given."""
+    factory = load_factory(spec)
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        params = {}
+    kwargs = {}
+    for name, value in (
+        ("n_classes", n_classes), ("num_classes", n_classes), ("input_shape", input_shape)
+    ):
+        if name in params:
+            kwargs[name] = value
+    try:
+        model = factory(**kwargs)
+    except Exception as err:
+        raise ModelError(f"--model {spec}: the factory failed: {type(err).__name__}: {err}") \
+            from None
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"--model {spec}: the factory returned {type(model).__name__}, "
+                         "not a torch.nn.Module")
+    if checkpoint is not None:
+        load_checkpoint(model, Path(checkpoint))
+    return model
+
+
+def load_checkpoint(model: nn.Module, path: Path) -> None:
+    """Load weights from ``path`` (a state_dict, {'state_dict': ...} or {'model': ...})."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ModelError(f"--checkpoint: file not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ModelError(f"--checkpoint {path}: cannot load: {str(err).splitlines()[0]}") \
+            from None
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    elif isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict):
+        raise ModelError(f"--checkpoint {path}: expected a state_dict, got {type(obj).__name__}")
+    try:
+        model.load_state_dict(obj)
+    except RuntimeError as err:
+        raise ModelError(
+            f"--checkpoint {path} does not fit the model: {str(err).splitlines()[0]}"
+        ) from None
+
+
+def last_linear(model: nn.Module) -> tuple[str, nn.Linear]:
+    """The model's last ``nn.Linear`` in module order: (qualified name, module)."""
+    found = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not found:
+        raise ModelError(f"{type(model).__name__} has no nn.Linear layer for params='last'")
+    return found[-1]
+
+
+def state_fingerprint(state: dict[str, torch.Tensor]) -> str:
+    """sha256 over a state_dict's tensors (hex, 16 chars)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(state.items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without CUDA is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError("--device cuda: CUDA is not available on this machine (use auto or cpu)")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ModelError(f"--device must be auto, cpu or cuda, got {device!r}")
+    return torch.device(device)

@@ -1,0 +1,203 @@
+"""The run directory: file names, the manifest, and atomic reads/writes of its tables.
+
+Torch-free: the dashboard and ``ogad export`` read runs through this module alone.
+
+Layout (see ../shared/CONTRACT.md)::
+
+    manifest.json      schema_version, data, model, params, dims, label_names, fingerprints, status
+    samples.parquet    sample_id, ref, label, label_name, pred, confidence, loss[, is_flipped]
+    gradients.npy      (N, D) float32, sample_id order
+    scores.parquet     sample_id, D_score, D_rank for each detector D
+    map.parquet        sample_id, x, y
+    reviews.sqlite     review decisions
+    data/              images written for the sample sets (refs point here)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ogad_core.errors import RunDirError
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+SAMPLES = "samples.parquet"
+GRADIENTS = "gradients.npy"
+GRADIENTS_DONE = "gradients.done.npy"
+SCORES = "scores.parquet"
+MAP = "map.parquet"
+REVIEWS = "reviews.sqlite"
+DATA_DIR = "data"
+STEPS = ("data", "train", "predict", "gradients", "scores", "map")
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path`` via a temporary file and ``os.replace``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=2, sort_keys=True, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_table_atomic(df: pd.DataFrame, path: Path) -> None:
+    """Write a DataFrame as parquet (pyarrow) via a temporary file and ``os.replace``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        df.to_parquet(tmp, engine="pyarrow", index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RunDir:
+    """Paths and readers of one run directory.
+
+    Args:
+        path: the run directory (need not exist yet for writers).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser().resolve()
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    # ---- paths -------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
+    @property
+    def samples_path(self) -> Path:
+        return self.path / SAMPLES
+
+    @property
+    def gradients_path(self) -> Path:
+        return self.path / GRADIENTS
+
+    @property
+    def scores_path(self) -> Path:
+        return self.path / SCORES
+
+    @property
+    def map_path(self) -> Path:
+        return self.path / MAP
+
+    @property
+    def reviews_path(self) -> Path:
+        return self.path / REVIEWS
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path / DATA_DIR
+
+    # ---- manifest ----------------------------------------------------------------------
+    def has_manifest(self) -> bool:
+        return self.manifest_path.is_file()
+
+    def read_manifest(self) -> dict[str, Any]:
+        """The manifest as a dict; RunDirError when missing or unreadable."""
+        if not self.path.is_dir():
+            raise RunDirError(f"run directory not found: {self.path}")
+        if not self.manifest_path.is_file():
+            raise RunDirError(f"not an ogad run directory (no {MANIFEST}): {self.path}")
+        try:
+            manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise RunDirError(f"cannot read {self.manifest_path}: {err}") from None
+        version = manifest.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise RunDirError(
+                f"{self.manifest_path} has schema_version {version!r}; this ogad reads "
+                f"{SCHEMA_VERSION}"
+            )
+        return manifest
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.manifest_path, manifest)
+
+    def label_names(self) -> list[str]:
+        return list(self.read_manifest()["data"]["label_names"])
+
+    def data_kind(self) -> str:
+        """``image``, ``text`` or ``tabular``."""
+        return str(self.read_manifest()["data"]["kind"])
+
+    def step_done(self, step: str) -> bool:
+        if not self.has_manifest():
+            return False
+        return self.read_manifest().get("steps", {}).get(step, {}).get("status") == "done"
+
+    # ---- tables ------------------------------------------------------------------------
+    def _read(self, path: Path, what: str, hint: str) -> pd.DataFrame:
+        if not path.is_file():
+            raise RunDirError(f"{self.path} has no {what} yet ({path.name}); {hint}")
+        try:
+            return pd.read_parquet(path, engine="pyarrow")
+        except Exception as err:  # pyarrow raises several unrelated types
+            raise RunDirError(f"cannot read {path}: {err}") from None
+
+    def read_samples(self) -> pd.DataFrame:
+        """samples.parquet: one row per sample, sample_id order."""
+        return self._read(self.samples_path, "samples", "run `ogad compute` first")
+
+    def read_scores(self) -> pd.DataFrame:
+        """scores.parquet: sample_id, then D_score / D_rank per detector D."""
+        return self._read(self.scores_path, "scores", "run `ogad score DIR`")
+
+    def read_map(self) -> pd.DataFrame:
+        """map.parquet: sample_id, x, y."""
+        return self._read(self.map_path, "map", "run `ogad map DIR`")
+
+    def detectors(self) -> list[str]:
+        """Detector names present in scores.parquet, in column order."""
+        if not self.scores_path.is_file():
+            return []
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(self.scores_path).names
+        return [c[: -len("_score")] for c in names if c.endswith("_score")]
+
+    # ---- image refs --------------------------------------------------------------------
+    def data_roots(self) -> list[Path]:
+        """Folders from which image refs may be served: the run's data/ and the user's data."""
+        roots = [self.data_dir]
+        if self.has_manifest():
+            for root in self.read_manifest().get("data", {}).get("data_roots", []):
+                roots.append(Path(root))
+        return [r.resolve() for r in roots]
+
+    def resolve_ref(self, ref: str, roots: Iterable[Path] | None = None) -> Path | None:
+        """The image file a ref names, or None when it lies outside the run's data folders.
+
+        Relative refs are relative to the run directory.
+        """
+        candidate = Path(ref)
+        if not candidate.is_absolute():
+            candidate = self.path / candidate
+        try:
+            resolved = candidate.resolve()
+        except (OSError, RuntimeError):
+            return None
+        for root in roots if roots is not None else self.data_roots():
+            if resolved.is_relative_to(root):
+                return resolved
+        return None

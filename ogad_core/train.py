@@ -1,0 +1,145 @@
+"""Training of the built-in (or an untrained user) model: seeded, deterministic on CPU.
+
+Keeps ``n_checkpoints`` snapshots spread evenly over training (TracIn-style); the last one is
+the final model.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+
+@dataclass(frozen=True)
+class TrainRecipe:
+    """Optimiser settings; validated on creation."""
+
+    epochs: int = 10
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        from ogad_core.errors import ConfigError
+
+        if self.epochs < 1:
+            raise ConfigError(f"--epochs must be >= 1, got {self.epochs}")
+        if not self.lr > 0:
+            raise ConfigError(f"--lr must be > 0, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight decay must be >= 0, got {self.weight_decay}")
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
+
+
+def default_recipe(kind: str) -> TrainRecipe:
+    """The built-in recipe for a data kind (image CNN, tabular MLP, text head)."""
+    if kind == "image":
+        return TrainRecipe(epochs=8, lr=1e-3, weight_decay=1e-4, batch_size=64)
+    if kind == "tabular":
+        return TrainRecipe(epochs=200, lr=1e-2, weight_decay=0.0, batch_size=32)
+    return TrainRecipe(epochs=20, lr=1e-3, weight_decay=1e-4, batch_size=64)
+
+
+def checkpoint_epochs(epochs: int, n_checkpoints: int) -> list[int]:
+    """Epochs (1-based) after which a checkpoint is kept: ``n`` spread evenly, last = final."""
+    n = max(1, min(n_checkpoints, epochs))
+    return sorted({int(round(epochs * (k + 1) / n)) for k in range(n)})
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+
+
+def train_model(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    recipe: TrainRecipe,
+    seed: int,
+    device: torch.device,
+    n_checkpoints: int = 1,
+    progress: bool = True,
+) -> list[dict[str, torch.Tensor]]:
+    """Train ``model`` in place with Adam + cross-entropy on (inputs, labels).
+
+    Args:
+        inputs: (N, ...) float tensor (or (N, L) token ids); labels: (N,) int64.
+    Returns:
+        the state_dicts (on CPU) of the kept checkpoints, in training order; the last is final.
+    """
+    seed_everything(seed)
+    model.to(device).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(seed)
+    n = labels.shape[0]
+    keep_at = set(checkpoint_epochs(recipe.epochs, n_checkpoints))
+    states: list[dict[str, torch.Tensor]] = []
+    bar = tqdm(range(1, recipe.epochs + 1), desc="train", unit="epoch", disable=not progress)
+    for epoch in bar:
+        order = torch.randperm(n, generator=gen)
+        total = 0.0
+        for start in range(0, n, recipe.batch_size):
+            idx = order[start : start + recipe.batch_size]
+            x = inputs[idx].to(device, non_blocking=True)
+            y = labels[idx].to(device, non_blocking=True)
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        bar.set_postfix(loss=f"{total / n:.4f}")
+        if epoch in keep_at:
+            states.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+    model.eval()
+    return states
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, batch_size: int,
+    device: torch.device,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One forward pass in eval mode.
+
+    Returns:
+        pred (N,) int64, confidence (N,) prob of pred, loss (N,) CE with the given label,
+        prob_given (N,) prob of the given label — all float64 except pred.
+    """
+    model.to(device).eval()
+    preds, confs, losses, pgiven = [], [], [], []
+    for start in range(0, labels.shape[0], batch_size):
+        x = inputs[start : start + batch_size].to(device)
+        y = labels[start : start + batch_size].to(device)
+        logp = torch.log_softmax(model(x).float(), dim=1)
+        lp_given = logp.gather(1, y[:, None])[:, 0]
+        top, arg = logp.max(dim=1)
+        preds.append(arg.cpu())
+        confs.append(top.exp().cpu())
+        losses.append((-lp_given).cpu())
+        pgiven.append(lp_given.exp().cpu())
+    cat = lambda xs: torch.cat(xs).double().numpy()  # noqa: E731
+    return torch.cat(preds).numpy().astype(np.int64), cat(confs), cat(losses), cat(pgiven)
+
+
+def accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *,
+             batch_size: int, device: torch.device) -> float:
+    """Fraction of ``labels`` the model predicts."""
+    pred, *_ = predict(model, inputs, labels, batch_size=batch_size, device=device)
+    return float((pred == labels.numpy()).mean())
+
+
+def clone_with_state(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """A deep copy of ``model`` holding ``state``."""
+    other = copy.deepcopy(model)
+    other.load_state_dict(state)
+    return other.eval()
