@@ -310,7 +310,9 @@ def load_imagefolder(path: Path, image_size: int) -> LoadedData:
         raise DataError(f"imagefolder: not a folder: {root}")
     try:
         folder = ImageFolder(str(root), allow_empty=True)
-    except (FileNotFoundError, RuntimeError) as err:
+    except FileNotFoundError:
+        raise DataError(f"imagefolder: {root} has no class sub-folders with images") from None
+    except RuntimeError as err:
         raise DataError(f"imagefolder: {root}: {err}") from None
     if not folder.classes:
         raise DataError(f"imagefolder: {root} has no class sub-folders")

@@ -165,6 +165,29 @@ def build_model(config: ComputeConfig, kind: str, input_shape: tuple[int, ...], 
     return builtin_model(kind, input_shape, n_classes)
 
 
+def check_model_fits(model, x, n_classes: int, device) -> None:
+    """The model takes the data's inputs and outputs one logit per label, else ModelError."""
+    import torch
+
+    from ogad_core.errors import ModelError
+
+    model.to(device).eval()
+    try:
+        with torch.no_grad():
+            out = model(x.to(device))
+    except Exception as err:
+        raise ModelError(
+            f"the model cannot take inputs of shape {tuple(x.shape[1:])}: "
+            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        ) from None
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        raise ModelError("the model must return logits of shape (batch, n_classes)")
+    if out.shape[1] != n_classes:
+        raise ModelError(
+            f"the model outputs {out.shape[1]} classes but the data has {n_classes} labels"
+        )
+
+
 def _file_fp(path: str | None) -> str | None:
     if not path:
         return None
@@ -220,6 +243,11 @@ def compute(
     y_test = torch.as_tensor(data.test.labels) if data.test is not None else None
     input_shape = tuple(x_train.shape[1:])
     model = build_model(config, data.kind, input_shape, data.n_classes)
+    check_model_fits(model, x_train[:2], data.n_classes, device)
+    from ogad_core.gradients import compute_gradients, gradient_dim
+
+    params = effective_params(config)
+    full_dim = gradient_dim(model, params)  # a bad --params fails before any training
     recipe = default_recipe(data.kind)
     recipe = replace(
         recipe, epochs=config.epochs or recipe.epochs, lr=config.lr or recipe.lr,
@@ -297,11 +325,8 @@ def compute(
     t0 = time.perf_counter()
     from torch.utils.data import TensorDataset
 
-    from ogad_core.gradients import compute_gradients, gradient_dim
     from ogad_core.store import GradientStore
 
-    params = effective_params(config)
-    full_dim = gradient_dim(model, params)
     dim = config.proj_dim or full_dim
     grad_fp = fingerprint(params, config.proj_dim, config.seed,
                           [state_fingerprint(s) for s in states])
@@ -442,6 +467,7 @@ def evaluate(run_dir: str | Path) -> pd.DataFrame:
     from ogad_core.metrics import evaluation_table
 
     rd = RunDir(run_dir)
+    rd.read_manifest()
     samples = rd.read_samples()
     if "is_flipped" not in samples.columns:
         raise ConfigError(

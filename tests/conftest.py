@@ -1,0 +1,32 @@
+"""Shared fixtures: small real data, a tiny computed run (session-scoped, computed once)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = ROOT / "sample_data"
+
+
+@pytest.fixture(scope="session")
+def sample_data() -> Path:
+    return SAMPLE_DATA
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A complete run on 300 sklearn digits with 10% symmetric noise (2 epochs, 2 checkpoints)."""
+    from ogad_core.config import ComputeConfig
+    from ogad_core.pipeline import compute
+
+    run_dir = tmp_path_factory.mktemp("digits_run")
+    config = ComputeConfig(data="digits", limit=300, noise=0.1, epochs=3, checkpoints=2,
+                           seed=0, device="cpu", detectors=("iforest", "l2", "l1", "loss"))
+    compute(config, run_dir, progress=False, log=lambda _m: None)
+    return run_dir

@@ -1,0 +1,81 @@
+"""The command line: one clear error line and a non-zero exit on bad input, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ogad_core.cli import main
+
+
+def _ogad(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ogad_core.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def _one_error_line(stderr: str) -> str:
+    """The single error line (progress lines of a compute may come before it)."""
+    assert "Traceback" not in stderr
+    lines = [ln for ln in stderr.splitlines() if "error" in ln]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_missing_path_in_a_real_process(tmp_path: Path) -> None:
+    proc = _ogad("compute", "--data", f"imagefolder:{tmp_path / 'nope'}", "--run-dir",
+                 str(tmp_path / "run"), "--quiet")
+    assert proc.returncode == 2
+    assert "path not found" in _one_error_line(proc.stderr)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["compute", "--data", "digits", "--run-dir", "{tmp}/r", "--noise", "abc"], "not a number"),
+    (["compute", "--data", "digits", "--run-dir", "{tmp}/r", "--noise", "2.5"], "whole number"),
+    (["compute", "--data", "digits", "--run-dir", "{tmp}/r", "--checkpoint", "x.pt"],
+     "--checkpoint needs --model"),
+    (["compute", "--data", "digits", "--run-dir", "{tmp}/r", "--params", "nope", "--limit",
+      "40", "--epochs", "1"], "no parameter matches nope"),
+    (["compute", "--data", "digits", "--run-dir", "{tmp}/r", "--device", "tpu"], "--device"),
+    (["score", "{tmp}/nowhere"], "run directory not found"),
+    (["evaluate", "{tmp}"], "not an ogad run directory"),
+    (["map", "{tmp}"], "not an ogad run directory"),
+    (["score", "{tmp}", "--detector", ""], "comma-separated"),
+])
+def test_bad_input_is_one_line(tmp_path: Path, capsys, args: list[str], message: str) -> None:
+    try:
+        code = main([a.replace("{tmp}", str(tmp_path)) for a in args])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in _one_error_line(err)
+
+
+def test_usage_errors_exit_2(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["compute", "--data", "digits"])
+    assert exc.value.code == 2
+    assert "--run-dir" in _one_error_line(capsys.readouterr().err)
+
+
+def test_evaluate_and_score_commands(digits_run: Path, capsys) -> None:
+    assert main(["evaluate", str(digits_run), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    by = {r["detector"]: r for r in rows}
+    assert set(by) >= {"iforest", "l2", "l1", "loss"}
+    assert 0.5 < by["l2"]["auroc"] <= 1.0
+    assert main(["evaluate", str(digits_run)]) == 0
+    assert "auroc" in capsys.readouterr().out
+
+
+def test_evaluate_without_noise_is_clear(tmp_path: Path, capsys) -> None:
+    code = main(["compute", "--data", "moons", "--run-dir", str(tmp_path / "r"), "--epochs",
+                 "5", "--detector", "l2", "--quiet"])
+    assert code == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "r")]) == 2
+    assert "no known noise" in _one_error_line(capsys.readouterr().err)

@@ -1,0 +1,139 @@
+"""Data loaders, label noise and bad data input."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ogad_core.data import flip_labels, load_data, noise_count, with_noise
+from ogad_core.errors import ConfigError, DataError
+
+
+def test_digits_writes_pngs_and_splits(tmp_path: Path) -> None:
+    data = load_data("digits", run_dir=tmp_path)
+    assert data.kind == "image" and data.label_names == [str(i) for i in range(10)]
+    assert len(data.train) == 1437 and len(data.test) == 360
+    assert data.train.inputs.shape == (1437, 1, 8, 8)
+    assert data.train.inputs.dtype == np.float32 and data.train.inputs.max() <= 1.0
+    first = tmp_path / data.train.refs[0]
+    assert first.is_file() and not Path(data.train.refs[0]).is_absolute()
+    again = load_data("digits", run_dir=tmp_path)
+    assert again.fingerprint() == data.fingerprint()
+
+
+def test_mnist5k_is_real_mnist(tmp_path: Path) -> None:
+    data = load_data("mnist5k", run_dir=tmp_path, limit=50)
+    assert data.train.inputs.shape == (50, 1, 28, 28) and len(data.test) == 1000
+    assert set(np.unique(data.test.labels)) == set(range(10))
+
+
+def test_moons_is_the_papers_split(tmp_path: Path) -> None:
+    data = load_data("moons", run_dir=tmp_path)
+    assert (len(data.train), len(data.test)) == (250, 100)
+    assert data.kind == "tabular" and data.train.inputs.shape == (250, 2)
+
+
+def test_symmetric_noise_flips_exactly_and_records() -> None:
+    labels = np.repeat(np.arange(10), 50)
+    noisy, flipped = flip_labels(labels, 10, rate=0.1, kind="symmetric", seed=3)
+    assert flipped.sum() == 50
+    assert np.all(noisy[flipped] != labels[flipped])
+    assert np.all(noisy[~flipped] == labels[~flipped])
+    again, _ = flip_labels(labels, 10, rate=0.1, kind="symmetric", seed=3)
+    np.testing.assert_array_equal(noisy, again)
+
+
+def test_asymmetric_noise_is_a_fixed_confusion_and_count_form() -> None:
+    labels = np.repeat(np.arange(4), 25)
+    noisy, flipped = flip_labels(labels, 4, rate=20, kind="asymmetric", seed=0)
+    assert flipped.sum() == 20
+    np.testing.assert_array_equal(noisy[flipped], (labels[flipped] + 1) % 4)
+    assert noise_count(0.08, 250) == 20 and noise_count(20, 250) == 20
+    with pytest.raises(ConfigError):
+        noise_count(2.5, 100)
+
+
+def test_with_noise_keeps_clean_labels(tmp_path: Path) -> None:
+    data = with_noise(load_data("moons", run_dir=tmp_path), rate=20, kind="symmetric", seed=1)
+    assert data.noise["n_flipped"] == 20
+    assert np.sum(data.clean_labels != data.train.labels) == 20
+
+
+def test_imagefolder_and_csv_images(sample_data: Path) -> None:
+    folder = load_data(f"imagefolder:{sample_data / 'digits_folder'}", run_dir=sample_data,
+                       image_size=16)
+    assert folder.label_names == ["0", "1", "7"] and len(folder.train) == 60
+    assert folder.train.inputs.shape == (60, 1, 16, 16)
+    assert Path(folder.train.refs[0]).is_absolute()
+    csv = load_data(f"csv:{sample_data / 'digits_images.csv'}", run_dir=sample_data,
+                    image_size=16)
+    assert csv.label_names == ["0", "1", "7"]
+    np.testing.assert_allclose(np.sort(csv.train.inputs.sum(axis=(1, 2, 3))),
+                               np.sort(folder.train.inputs.sum(axis=(1, 2, 3))), rtol=1e-5)
+
+
+def test_csv_text(tmp_path: Path) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text("text,label\nso good,pos\nawful <b>film</b>,neg\nfine,pos\n", encoding="utf-8")
+    data = load_data(f"csv:{p}", run_dir=tmp_path)
+    assert data.kind == "text" and data.label_names == ["neg", "pos"]
+    assert data.train.refs[1] == "awful <b>film</b>"
+
+
+def _folder_with(tmp_path: Path, sample_data: Path, classes: list[str]) -> Path:
+    root = tmp_path / "imgs"
+    for c in classes:
+        shutil.copytree(sample_data / "digits_folder" / c, root / c)
+    return root
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda t, s: f"imagefolder:{t / 'missing'}", "path not found"),
+        (lambda t, s: f"imagefolder:{(t / 'empty').mkdir() or t / 'empty'}",
+         "no class sub-folders"),
+        (lambda t, s: f"imagefolder:{_folder_with(t, s, ['1'])}", "only one class"),
+        (lambda t, s: f"csv:{t / 'nope.csv'}", "file not found"),
+        (lambda t, s: "cifar", "unknown data spec"),
+    ],
+)
+def test_bad_specs(tmp_path: Path, sample_data: Path, make, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        load_data(make(tmp_path, sample_data), run_dir=tmp_path)
+
+
+def test_corrupt_image_names_the_file(tmp_path: Path, sample_data: Path) -> None:
+    root = _folder_with(tmp_path, sample_data, ["0", "1"])
+    (root / "1" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    with pytest.raises(DataError, match="broken.png"):
+        load_data(f"imagefolder:{root}", run_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("image,klass\na.png,1\n", "needs a 'label' column"),
+        ("path,label\na.png,1\n", "needs an 'image' or a 'text' column"),
+        ("text,label\nhello,a\nworld,\n", "row 3 has no label"),
+        ("text,label\nhello,a\nworld,a\n", "only one class"),
+        ("text,label\nhello,a\n ,b\n", "empty text"),
+        ("image,label\nmissing.png,a\nmissing2.png,b\n", "image file not found"),
+        ("", "is empty"),
+    ],
+)
+def test_bad_csv(tmp_path: Path, content: str, message: str) -> None:
+    p = tmp_path / "d.csv"
+    p.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        load_data(f"csv:{p}", run_dir=tmp_path)
+
+
+def test_non_utf8_csv(tmp_path: Path) -> None:
+    p = tmp_path / "d.csv"
+    p.write_bytes(b"text,label\ncaf\xe9,a\nbar,b\n")
+    with pytest.raises(DataError, match="not valid UTF-8"):
+        load_data(f"csv:{p}", run_dir=tmp_path)
