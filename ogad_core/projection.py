@@ -35,7 +35,7 @@ class RandomProjector:
         proj_dim: int,
         seed: int = 0,
         device: torch.device | str = "cpu",
-        max_cached_bytes: int = 512 * 2**20,
+        max_cached_bytes: int = 4 * 2**30,
     ) -> None:
         if proj_dim < 1:
             raise ConfigError(f"--proj-dim must be >= 1, got {proj_dim}")

