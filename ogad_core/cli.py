@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="AUROC, AP, precision@k per detector (known noise)")
     e.add_argument("run_dir", type=Path)
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    e.add_argument("--baselines", action="store_true",
+                   help="also score with cleanlab (cross-validated) and TracIn self-influence")
+    e.add_argument("--retrain", action="store_true",
+                   help="trim each detector's top k%%, retrain, report held-out test accuracy")
+    e.add_argument("--trim", type=_csv_list, default=["2.5", "5", "10", "12.5"],
+                   help="percentages to trim with --retrain (default 2.5,5,10,12.5)")
+    e.add_argument("--seeds", type=int, default=3, help="retraining seeds (default 3)")
 
     x = sub.add_parser("export", help="write the cleaned dataset index as CSV")
     x.add_argument("run_dir", type=Path)
@@ -153,13 +160,24 @@ def _cmd_map(a: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> int:
-    from ogad_core.pipeline import evaluate
+    if not (a.retrain or a.baselines):
+        from ogad_core.pipeline import evaluate
 
-    table = evaluate(a.run_dir)
-    if a.json:
-        print(json.dumps(table.to_dict(orient="records"), indent=2))
-    else:
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        table = evaluate(a.run_dir)
+        if a.json:
+            print(json.dumps(table.to_dict(orient="records"), indent=2))
+        else:
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        return 0
+    from ogad_core.evaluation import evaluate_run, format_report
+
+    try:
+        trim = [float(t) for t in a.trim]
+    except ValueError:
+        raise ConfigError(f"--trim takes percentages, got {','.join(a.trim)}") from None
+    report = evaluate_run(a.run_dir, retrain=a.retrain, baselines=a.baselines,
+                          trim_percents=trim, seeds=a.seeds)
+    print(json.dumps(report, indent=2, default=float) if a.json else format_report(report))
     return 0
 
 
