@@ -301,6 +301,12 @@ def compute(
     t0 = time.perf_counter()
     pred, conf, loss, _ = predict(model, x_train, y_train, batch_size=config.batch_size,
                                   device=device)
+    bad = np.flatnonzero(~np.isfinite(loss))
+    if len(bad):
+        from ogad_core.errors import ModelError
+
+        raise ModelError(f"the model gives NaN or infinite outputs for {len(bad)} samples "
+                         f"(first sample_id {bad[0]}); check the weights and the data")
     names = np.array(data.label_names, dtype=object)
     samples = pd.DataFrame({
         "sample_id": np.arange(len(data.train), dtype=np.int64),

@@ -166,3 +166,19 @@ def test_bad_user_models(tmp_path: Path, factory: str, message: str) -> None:
 def test_manifest_is_json_with_status(digits_run: Path) -> None:
     m = json.loads((digits_run / "manifest.json").read_text())
     assert all(s["status"] == "done" for s in m["steps"].values())
+
+
+def test_nan_weights_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "mymodel.py").write_text(FACTORY)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mymodel_nan", tmp_path / "mymodel.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    state = module.make(10, (1, 8, 8)).state_dict()
+    state["3.bias"][0] = float("nan")
+    torch.save(state, tmp_path / "nan.pt")
+    config = ComputeConfig(data="digits", limit=50, model=f"{tmp_path / 'mymodel.py'}:make",
+                           checkpoint=str(tmp_path / "nan.pt"), device="cpu")
+    with pytest.raises(ModelError, match="NaN or infinite outputs for 50 samples"):
+        _quiet(config, tmp_path / "run")
