@@ -1,0 +1,43 @@
+"""ogad review dashboard: ``streamlit run dashboard/app.py`` with ``OGAD_RUN_DIR=DIR``.
+
+Usually started by ``ogad dashboard DIR`` (dashboard.serve). Never imports torch.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parent.parent
+if str(_ROOT) not in sys.path:  # a plain checkout (not pip-installed) still finds the packages
+    sys.path.insert(0, str(_ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import context, state  # noqa: E402
+from dashboard.cards import md_escape  # noqa: E402
+
+st.set_page_config(
+    page_title="ogad · review", page_icon=":material/troubleshoot:", layout="wide",
+    initial_sidebar_state="expanded",
+)  # fmt: skip
+state.init()
+st.html(  # less empty space above the content: more cards on screen
+    "<style>[data-testid='stMainBlockContainer']{padding-top:2.2rem;padding-bottom:2rem}</style>"
+)
+
+pages = [
+    st.Page("views/review.py", title="Review", icon=":material/fact_check:", default=True),
+    st.Page("views/summary.py", title="Summary & export", icon=":material/summarize:"),
+    st.Page("views/run_info.py", title="Run", icon=":material/info:"),
+]
+page = st.navigation(pages, position="sidebar")
+with st.sidebar:
+    st.text_input(
+        "Reviewer", key=state.REVIEWER, placeholder=state.DEFAULT_REVIEWER, max_chars=80,
+        help="Your name, saved with every decision you make in this browser session.",
+    )  # fmt: skip
+    run_path = context.run_path_from_env()
+    if run_path:
+        st.caption(f"Run: {md_escape(Path(run_path).name)}")
+page.run()

@@ -1,0 +1,96 @@
+"""Every ``st.cache_data`` / ``st.cache_resource`` of the dashboard lives here.
+
+Cache keys include a stamp of the run's files (mtime, size) and the decision store's version, so
+a recomputed run or a decision made in another browser session shows up on the next rerun.
+Resources (shared, not copied) are treated as read-only by the pages.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import streamlit as st
+
+from ogad_core.export import export_csv_text
+from ogad_core.review_queue import (
+    RunView,
+    load_card_image,
+    load_run_view,
+    run_files_stamp,
+    with_decisions,
+)
+from ogad_core.reviews import ReviewStore
+from ogad_core.rundir import RunDir
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the run…")
+def _run_view(run_path: str, stamp: tuple) -> RunView:
+    return load_run_view(run_path)
+
+
+def run_view(run_path: str) -> RunView:
+    """The run's RunView (re-read when its files change); RunDirError when unusable."""
+    return _run_view(run_path, run_files_stamp(run_path))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _review_store(run_path: str, stamp: tuple) -> ReviewStore:
+    view = _run_view(run_path, stamp)
+    return ReviewStore(
+        view.path,
+        sample_ids=view.table["sample_id"].to_numpy(),
+        labels=view.table["label"].to_numpy(),
+        label_names=view.label_names,
+    )
+
+
+def review_store(run_path: str) -> ReviewStore:
+    """The run's decision store (one per run and process; it opens a connection per call)."""
+    return _review_store(run_path, run_files_stamp(run_path))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _table(run_path: str, stamp: tuple, version: int) -> pd.DataFrame:
+    view = _run_view(run_path, stamp)
+    store = _review_store(run_path, stamp)
+    return with_decisions(view.table, store.current())
+
+
+def table_with_decisions(run_path: str) -> tuple[pd.DataFrame, int]:
+    """(the run table with status / new_label / reviewer columns, the store version it shows)."""
+    stamp = run_files_stamp(run_path)
+    version = _review_store(run_path, stamp).version()
+    return _table(run_path, stamp, version), version
+
+
+@st.cache_data(max_entries=2048, show_spinner=False)
+def card_image_png(run_path: str, ref: str, size: int) -> tuple[bytes | None, str | None]:
+    """(PNG bytes of the card image, None) or (None, why it cannot be shown)."""
+    picture, problem = load_card_image(RunDir(run_path), ref, size=size)
+    if picture is None:
+        return None, problem
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue(), None
+
+
+@st.cache_resource(max_entries=6, show_spinner="Drawing the map…")
+def map_figure(run_path: str, stamp: tuple, color_by: str, detector: str | None, version: int):
+    """The plotly figure of the gradient map (see dashboard.mapfig.build_map_figure)."""
+    from dashboard.mapfig import build_map_figure
+
+    view = _run_view(run_path, stamp)
+    status = _table(run_path, stamp, version)["status"] if color_by == "status" else None
+    return build_map_figure(view, color_by=color_by, detector=detector, status=status)
+
+
+@st.cache_data(max_entries=8, show_spinner="Preparing the export…")
+def export_text(
+    run_path: str, stamp: tuple, version: int, only_kept: bool, detector: str | None
+) -> str:
+    """The export CSV text (identical to ``ogad export``) for this state of the run."""
+    return export_csv_text(
+        run_path, only_kept=only_kept, detector=detector,
+        store=_review_store(run_path, stamp),
+    )  # fmt: skip

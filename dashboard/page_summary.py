@@ -1,0 +1,113 @@
+"""The summary page: counts by decision and class, flag precision, the cleaned-CSV export."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import cache, context, state
+from ogad_core.review_queue import run_files_stamp, summary_tables
+from ogad_core.reviews import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
+
+EXPORT_LABEL = "Export cleaned CSV"
+HISTORY_ROWS = 50
+
+
+def _ratio(hits: int, n: int) -> str:
+    return f"{hits / n:.0%}" if n else "–"
+
+
+def _precision_section(summary: dict) -> None:
+    precision = summary["precision"]
+    st.markdown("##### Flag precision (the run knows which labels were flipped)")
+    if precision is None:
+        st.caption("This run has no injected noise (no is_flipped column): precision unknown.")
+        return
+    cols = st.columns(4)
+    hits, n = precision[CONFIRMED]
+    cols[0].metric("Confirmed that were flipped", _ratio(hits, n), f"{hits} of {n}",
+                   delta_color="off", delta_arrow="off")  # fmt: skip
+    hits, n = precision[RELABELED]
+    cols[1].metric("Relabeled that were flipped", _ratio(hits, n), f"{hits} of {n}",
+                   delta_color="off", delta_arrow="off")  # fmt: skip
+    hits, n = precision["acted"]
+    cols[2].metric("Confirmed + relabeled", _ratio(hits, n), f"{hits} of {n}",
+                   delta_color="off", delta_arrow="off")  # fmt: skip
+    n_flipped = summary["n_flipped"] or 0
+    cols[3].metric("Flipped samples caught", _ratio(hits, n_flipped), f"{hits} of {n_flipped}",
+                   delta_color="off", delta_arrow="off")  # fmt: skip
+
+
+def _history_table(ctx: context.Context) -> pd.DataFrame:
+    history = ctx.store.history().tail(HISTORY_ROWS).iloc[::-1]
+    names = pd.Series(ctx.view.label_names, dtype="object")
+    return pd.DataFrame(
+        {
+            "when (UTC)": history["ts"].str.replace("T", " ").str.slice(0, 19),
+            "reviewer": history["reviewer"],
+            "sample": history["sample_id"],
+            "action": history["action"],
+            "now": history["decision"].fillna(UNREVIEWED),
+            "new label": names.reindex(history["new_label"].astype("float")).to_numpy(),
+            "before": history["prev_decision"].fillna(UNREVIEWED),
+        }
+    )
+
+
+def _export_section(ctx: context.Context, version: int) -> None:
+    st.markdown("##### Export")
+    view = ctx.view
+    detector = None
+    left, mid = st.columns(2)
+    if view.detectors:
+        if st.session_state.get(state.EXPORT_DETECTOR) not in view.detectors:
+            st.session_state[state.EXPORT_DETECTOR] = view.default_detector
+        detector = left.selectbox(
+            "score / rank from", view.detectors, key=state.EXPORT_DETECTOR,
+            help="The default matches `ogad export` (iforest when the run has it).",
+        )  # fmt: skip
+    only_kept = mid.toggle(
+        "Only kept samples", key=state.EXPORT_ONLY_KEPT,
+        help="Leave out the confirmed (dropped) samples, like `ogad export --only-kept`.",
+    )  # fmt: skip
+    stamp = run_files_stamp(ctx.run_path)
+    text = cache.export_text(ctx.run_path, stamp, version, bool(only_kept), detector)
+    n_rows = text.count("\n") - 1
+    st.download_button(
+        EXPORT_LABEL, data=text, file_name=f"{ctx.view.path.name}_cleaned.csv", mime="text/csv",
+        type="primary", icon=":material/download:", on_click="ignore", key="export_csv",
+    )  # fmt: skip
+    flag = " --only-kept" if only_kept else ""
+    st.caption(
+        f"{n_rows:,} rows · columns sample_id, ref, original_label, final_label, decision, "
+        f"score, rank, keep · the same file as `ogad export DIR --out FILE.csv{flag}`"
+    )
+
+
+def render() -> None:
+    """The whole summary page."""
+    ctx = context.load_context()
+    table, version = cache.table_with_decisions(ctx.run_path)
+    summary = summary_tables(ctx.view, table)
+    st.markdown(f"#### Summary · {ctx.view.path.name}")
+    for note in ctx.view.notes:
+        st.info(note, icon=":material/info:")
+    counts = summary["counts"]
+    cols = st.columns(5)
+    reviewed = ctx.view.n_samples - counts[UNREVIEWED]
+    cols[0].metric("Reviewed", f"{reviewed:,}", f"{_ratio(reviewed, ctx.view.n_samples)} of run",
+                   delta_color="off", delta_arrow="off")  # fmt: skip
+    cols[1].metric("Confirmed (dropped)", f"{counts[CONFIRMED]:,}")
+    cols[2].metric("Rejected (kept)", f"{counts[REJECTED]:,}")
+    cols[3].metric("Relabeled", f"{counts[RELABELED]:,}")
+    cols[4].metric("Unreviewed", f"{counts[UNREVIEWED]:,}")
+    _precision_section(summary)
+    st.markdown("##### Decisions by given class")
+    st.dataframe(summary["by_class"], width="stretch")
+    _export_section(ctx, version)
+    st.markdown("##### Latest decisions")
+    history = _history_table(ctx)
+    if history.empty:
+        st.caption("No decisions yet.")
+    else:
+        st.dataframe(history, width="stretch", hide_index=True)

@@ -1,0 +1,105 @@
+"""Every ``st.session_state`` key the dashboard uses, in one place, with their defaults."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import streamlit as st
+
+# ---- who is reviewing ------------------------------------------------------------------
+REVIEWER = "reviewer_name"  # text_input in the sidebar; "" → recorded as DEFAULT_REVIEWER
+SESSION_ID = "review_session_id"  # uuid4 hex per browser session (undo works per session)
+DEFAULT_REVIEWER = "anonymous"
+
+# ---- review page controls (widget keys) ------------------------------------------------
+DETECTOR = "ctl_detector"
+COLOR_BY = "ctl_color_by"
+CLASSES = "ctl_classes"  # list of class names
+TOP_K = "ctl_top_k"  # 0 = all
+MIN_SCORE = "ctl_min_score"  # None = no threshold
+USE_MIN_SCORE = "ctl_use_min_score"
+SHOW_REVIEWED = "ctl_show_reviewed"
+PER_PAGE = "ctl_per_page"
+SHOW_MAP = "ctl_show_map"
+
+# ---- review page state -----------------------------------------------------------------
+PAGE = "queue_page"  # 0-based page of the queue
+MAP_EPOCH = "map_epoch"  # bumped to clear the map selection (part of the chart key)
+MAP_VERSION = "map_drawn_version"  # reviews version the map was coloured with
+FLASH = "flash"  # (level, message) from the last button callback: "success" | "error" | "info"
+RELABEL_PREFIX = "relabel_to_"  # + sample id: the class chosen in a card's selectbox
+
+# ---- summary page ----------------------------------------------------------------------
+EXPORT_ONLY_KEPT = "export_only_kept"
+EXPORT_DETECTOR = "export_detector"
+
+# widget values that must survive a visit to another page (Streamlit drops the state of
+# widgets that were not drawn in a run unless the key is written again)
+PERSISTENT = (
+    REVIEWER, DETECTOR, COLOR_BY, CLASSES, TOP_K, MIN_SCORE, USE_MIN_SCORE, SHOW_REVIEWED,
+    PER_PAGE, SHOW_MAP, EXPORT_ONLY_KEPT, EXPORT_DETECTOR,
+)  # fmt: skip
+
+DEFAULTS: dict[str, Any] = {
+    REVIEWER: "",
+    COLOR_BY: "score",
+    CLASSES: [],
+    TOP_K: 0,
+    USE_MIN_SCORE: False,
+    SHOW_REVIEWED: False,
+    PER_PAGE: 12,
+    SHOW_MAP: True,
+    PAGE: 0,
+    MAP_EPOCH: 0,
+    MAP_VERSION: -1,
+    FLASH: None,
+    EXPORT_ONLY_KEPT: False,
+}
+
+
+def init() -> None:
+    """Set missing defaults, give the session an id, keep cross-page widget values alive."""
+    if SESSION_ID not in st.session_state:
+        st.session_state[SESSION_ID] = uuid.uuid4().hex
+    for key, value in DEFAULTS.items():
+        if key not in st.session_state:
+            st.session_state[key] = value
+    for key in PERSISTENT:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
+def reviewer() -> str:
+    """The reviewer name for new decisions."""
+    name = " ".join(str(st.session_state.get(REVIEWER, "")).split())
+    return name or DEFAULT_REVIEWER
+
+
+def session_id() -> str:
+    return str(st.session_state[SESSION_ID])
+
+
+def flash(level: str, message: str) -> None:
+    st.session_state[FLASH] = (level, message)
+
+
+def take_flash() -> tuple[str, str] | None:
+    """The pending callback message (then cleared)."""
+    value = st.session_state.get(FLASH)
+    st.session_state[FLASH] = None
+    return value
+
+
+def reset_page() -> None:
+    """Back to the first page of the queue (after a filter changed)."""
+    st.session_state[PAGE] = 0
+
+
+def map_key() -> str:
+    return f"gradient_map_{st.session_state.get(MAP_EPOCH, 0)}"
+
+
+def clear_map_selection() -> None:
+    st.session_state[MAP_EPOCH] = int(st.session_state.get(MAP_EPOCH, 0)) + 1
+    reset_page()

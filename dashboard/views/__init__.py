@@ -1,0 +1,1 @@
+"""Page files for ``st.navigation`` (each one calls a page module's ``render()``)."""

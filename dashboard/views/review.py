@@ -1,0 +1,5 @@
+"""Page: the gradient map and the review queue."""
+
+from dashboard.page_review import render
+
+render()

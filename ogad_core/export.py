@@ -1,0 +1,166 @@
+"""The cleaned-index export (``ogad export`` and the dashboard's download). Torch-free.
+
+One row per sample, sample_id order, columns :data:`EXPORT_COLUMNS`::
+
+    sample_id, ref, original_label, final_label, decision, score, rank, keep
+
+Labels are label names. ``confirmed`` → keep = false; ``relabeled`` → keep = true with the new
+final_label; ``rejected`` / ``unreviewed`` → keep = true with the original label. score / rank
+come from one detector (default ``iforest`` when the run has it, else the first one); they are
+empty when the run has no scores yet. ``keep`` is written as ``true`` / ``false``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from ogad_core.errors import ConfigError
+from ogad_core.reviews import CONFIRMED, RELABELED, UNREVIEWED, ReviewStore
+from ogad_core.rundir import RunDir
+
+EXPORT_COLUMNS = [
+    "sample_id", "ref", "original_label", "final_label", "decision", "score", "rank", "keep",
+]  # fmt: skip
+DEFAULT_DETECTOR = "iforest"
+
+
+def default_detector(detectors: list[str]) -> str | None:
+    """``iforest`` when present, else the first detector, else None (no scores yet)."""
+    if DEFAULT_DETECTOR in detectors:
+        return DEFAULT_DETECTOR
+    return detectors[0] if detectors else None
+
+
+def choose_detector(run: RunDir, detector: str | None) -> str | None:
+    """The detector whose score / rank to use; ConfigError for one the run does not have."""
+    detectors = run.detectors()
+    if detector is None:
+        return default_detector(detectors)
+    if detector not in detectors:
+        have = ", ".join(detectors) if detectors else "none (run `ogad score DIR`)"
+        raise ConfigError(f"unknown detector {detector!r}; this run has: {have}")
+    return detector
+
+
+def build_export_frame(
+    run_dir: str | os.PathLike[str] | RunDir,
+    *,
+    detector: str | None = None,
+    store: ReviewStore | None = None,
+) -> pd.DataFrame:
+    """The export table, (N, 8) with columns EXPORT_COLUMNS, sample_id order.
+
+    Args:
+        run_dir: the run directory.
+        detector: whose score / rank to include (default: see :func:`default_detector`).
+        store: an open ReviewStore of the same run (default: opened here).
+    """
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    run.read_manifest()
+    names = run.label_names()
+    samples = run.read_samples().sort_values("sample_id", kind="stable").reset_index(drop=True)
+    chosen = choose_detector(run, detector)
+    if store is None:
+        store = ReviewStore(
+            run,
+            sample_ids=samples["sample_id"].to_numpy(),
+            labels=samples["label"].to_numpy(),
+            label_names=names,
+        )
+    decisions = store.current()[["sample_id", "decision", "new_label"]]
+    table = samples[["sample_id", "ref", "label"]].merge(decisions, on="sample_id", how="left")
+    table["decision"] = table["decision"].fillna(UNREVIEWED).astype(str)
+
+    label_name = pd.Series(names, dtype="object")
+    original = label_name.reindex(table["label"].to_numpy()).to_numpy()
+    relabeled = (table["decision"] == RELABELED).to_numpy()
+    final = original.copy()
+    if relabeled.any():
+        new_index = table.loc[relabeled, "new_label"].astype("int64").to_numpy()
+        final[relabeled] = label_name.reindex(new_index).to_numpy()
+
+    if chosen is not None:
+        scores = run.read_scores()[["sample_id", f"{chosen}_score", f"{chosen}_rank"]]
+        scores = scores.rename(columns={f"{chosen}_score": "score", f"{chosen}_rank": "rank"})
+        table = table.merge(scores, on="sample_id", how="left")
+        score = table["score"].astype("float64")
+        rank = table["rank"].astype("Int64")
+    else:
+        score = pd.Series(float("nan"), index=table.index, dtype="float64")
+        rank = pd.Series(pd.NA, index=table.index, dtype="Int64")
+
+    return pd.DataFrame(
+        {
+            "sample_id": table["sample_id"].astype("int64"),
+            "ref": table["ref"].astype(str),
+            "original_label": pd.Series(original, dtype="object"),
+            "final_label": pd.Series(final, dtype="object"),
+            "decision": table["decision"],
+            "score": score,
+            "rank": rank,
+            "keep": (table["decision"] != CONFIRMED).to_numpy(),
+        },
+        columns=EXPORT_COLUMNS,
+    )
+
+
+def frame_to_csv(frame: pd.DataFrame, *, only_kept: bool = False) -> str:
+    """The CSV text of an export frame (``keep`` as ``true`` / ``false``)."""
+    if only_kept:
+        frame = frame[frame["keep"]]
+    out = frame.copy()
+    out["keep"] = out["keep"].map({True: "true", False: "false"})
+    return out.to_csv(index=False, lineterminator="\n")
+
+
+def export_csv_text(
+    run_dir: str | os.PathLike[str] | RunDir,
+    *,
+    only_kept: bool = False,
+    detector: str | None = None,
+    store: ReviewStore | None = None,
+) -> str:
+    """The export CSV as text: exactly what :func:`export_csv` writes."""
+    frame = build_export_frame(run_dir, detector=detector, store=store)
+    return frame_to_csv(frame, only_kept=only_kept)
+
+
+def export_csv(
+    run_dir: str | os.PathLike[str] | RunDir,
+    out_path: str | os.PathLike[str],
+    *,
+    only_kept: bool = False,
+    detector: str | None = None,
+) -> int:
+    """Write the export CSV atomically to ``out_path``; returns the number of rows written."""
+    frame = build_export_frame(run_dir, detector=detector)
+    if only_kept:
+        frame = frame[frame["keep"]]
+    text = frame_to_csv(frame)
+    out = Path(out_path).expanduser()
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; give a file name such as cleaned.csv")
+    folder = out.parent if str(out.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{out.name}.", suffix=".tmp")
+    except OSError as err:
+        raise ConfigError(f"cannot write {out}: {err.strerror or err}") from None
+    try:
+        os.chmod(tmp, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {out}: {err.strerror or err}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(frame)

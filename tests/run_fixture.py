@@ -1,0 +1,208 @@
+"""Small prepared run directories that follow the contract (no torch, no training).
+
+``make_run(root, kind="image")`` writes::
+
+    <root>/manifest.json     status complete, known noise
+    <root>/samples.parquet   sample_id, ref, label, label_name, pred, confidence, loss, is_flipped
+                             (+ truncated for text runs)
+    <root>/scores.parquet    iforest / l2 score + rank (flipped samples score high)
+    <root>/map.parquet       sample_id, x, y (one blob per class)
+    <root>/data/images/      28x28 PNGs of circles / squares / crosses (image runs)
+
+Two image refs are broken on purpose (:data:`MISSING_ID` has no file, :data:`CORRUPT_ID` holds
+garbage bytes). Text runs hold an HTML/markdown sample (:data:`HTML_ID`) and a very long one
+(:data:`LONG_ID`, truncated = true). These special samples score high: they are on the first
+page of the queue.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw
+
+IMAGE_LABELS = ["circle", "square", "cross"]
+TEXT_LABELS = ["sports", "politics", "tech"]
+TABULAR_LABELS = ["moon 0", "moon 1"]
+MISSING_ID = 4
+CORRUPT_ID = 7
+HTML_ID = 0
+LONG_ID = 1
+HTML_TEXT = "<b>x</b> **y** <script>alert('owned')</script> $a+b$ :red[red] [link](http://e.x)"
+DETECTORS = ("iforest", "l2")
+
+_WORDS = {
+    "sports": "match goal team coach season league striker keeper final score".split(),
+    "politics": "vote senate policy minister election party debate law budget".split(),
+    "tech": "software chip network startup cloud model data server code".split(),
+}
+
+
+def _shape_image(label: int, rng: np.random.Generator, size: int = 28) -> Image.Image:
+    """A (size, size) grayscale drawing of a circle / square / cross with jitter and noise."""
+    img = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(img)
+    c = size // 2 + int(rng.integers(-2, 3))
+    r = int(rng.integers(7, 11))
+    if label == 0:
+        draw.ellipse([c - r, c - r, c + r, c + r], outline=255, width=3)
+    elif label == 1:
+        draw.rectangle([c - r, c - r, c + r, c + r], outline=255, width=3)
+    else:
+        draw.line([c - r, c - r, c + r, c + r], fill=255, width=3)
+        draw.line([c - r, c + r, c + r, c - r], fill=255, width=3)
+    noisy = np.asarray(img, dtype=np.int16) + rng.integers(0, 40, (size, size))
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), mode="L")
+
+
+def _text(label: int, i: int, rng: np.random.Generator, names: list[str]) -> str:
+    words = _WORDS[names[label]]
+    return " ".join(rng.choice(words, size=int(rng.integers(8, 20)))).capitalize() + f". (#{i})"
+
+
+def make_run(
+    root: str | Path,
+    *,
+    kind: str = "image",
+    n: int = 60,
+    seed: int = 0,
+    noise_rate: float = 0.15,
+    with_scores: bool = True,
+    with_map: bool = True,
+    status: str = "complete",
+    broken_refs: bool = True,
+    n_images: int | None = None,
+) -> Path:
+    """Write a prepared run directory of ``n`` samples under ``root``; returns its path.
+
+    Args:
+        kind: ``image`` (3 shape classes), ``text`` (3 topics) or ``tabular`` (2 moons).
+        noise_rate: share of labels flipped (recorded in is_flipped and manifest noise).
+        with_scores / with_map: write scores.parquet / map.parquet.
+        status: the manifest's status (``complete`` or ``incomplete``).
+        broken_refs: image runs get one missing and one corrupt image.
+        n_images: image runs write only this many distinct PNGs and reuse them (big runs).
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    names = {"image": IMAGE_LABELS, "text": TEXT_LABELS, "tabular": TABULAR_LABELS}[kind]
+    k = len(names)
+    true = np.arange(n) % k
+    rng.shuffle(true)
+    flipped = rng.random(n) < noise_rate
+    if kind == "text" and n > LONG_ID:
+        flipped[[HTML_ID, LONG_ID]] = True
+    label = true.copy()
+    label[flipped] = (true[flipped] + 1 + rng.integers(0, k - 1, flipped.sum())) % k
+    pred = np.where(rng.random(n) < 0.9, true, (true + 1) % k)
+    confidence = np.round(rng.uniform(0.5, 0.99, n), 4)
+    loss = np.where(pred == label, -np.log(confidence), -np.log(1 - confidence + 1e-3))
+
+    extra: dict[str, list] = {}
+    if kind == "image":
+        folder = root / "data" / "images"
+        folder.mkdir(parents=True, exist_ok=True)
+        distinct = n if n_images is None else min(n, n_images)
+        refs = []
+        for i in range(n):
+            j = i % distinct
+            name = f"img_{j:05d}.png" if n_images is not None else f"{i:05d}.png"
+            path = folder / name
+            if i < distinct:
+                _shape_image(int(true[i]), rng).save(path)
+            refs.append(f"data/images/{name}")
+        if broken_refs and n > CORRUPT_ID:
+            refs[MISSING_ID] = "data/images/missing_00004.png"
+            (folder / "corrupt_00007.png").write_bytes(b"this is not a png")
+            refs[CORRUPT_ID] = "data/images/corrupt_00007.png"
+    elif kind == "text":
+        refs = [_text(int(true[i]), i, rng, names) for i in range(n)]
+        truncated = [False] * n
+        if n > LONG_ID:
+            refs[HTML_ID] = HTML_TEXT
+            refs[LONG_ID] = " ".join(
+                f"Sentence {j} of a very long review about the {names[int(true[LONG_ID])]} news."
+                for j in range(120)
+            )
+            truncated[LONG_ID] = True
+        extra["truncated"] = truncated
+    elif kind == "tabular":
+        t = rng.uniform(0, np.pi, n)
+        xs = np.where(true == 0, np.cos(t), 1 - np.cos(t))
+        ys = np.where(true == 0, np.sin(t), 0.5 - np.sin(t))
+        refs = [f"x1={a:.3f}, x2={b:.3f}" for a, b in zip(xs, ys, strict=True)]
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+
+    samples = pd.DataFrame(
+        {
+            "sample_id": np.arange(n, dtype=np.int64),
+            "ref": refs,
+            "label": label.astype(np.int64),
+            "label_name": [names[i] for i in label],
+            "pred": pred.astype(np.int64),
+            "confidence": confidence.astype(np.float64),
+            "loss": loss.astype(np.float64),
+            "is_flipped": flipped,
+            **extra,
+        }
+    )
+    samples.to_parquet(root / "samples.parquet", index=False)
+
+    if with_scores:
+        cols: dict[str, np.ndarray] = {"sample_id": np.arange(n, dtype=np.int64)}
+        for d, detector in enumerate(DETECTORS):
+            score = rng.normal(0, 1, n) + 3.0 * flipped + 0.3 * d
+            if kind == "image" and broken_refs and n > CORRUPT_ID:
+                score[[MISSING_ID, CORRUPT_ID]] += 5.0  # on the first page of the queue
+            if kind == "text" and n > LONG_ID:
+                score[[HTML_ID, LONG_ID]] += 5.0
+            order = np.argsort(-score, kind="stable")
+            rank = np.empty(n, dtype=np.int64)
+            rank[order] = np.arange(1, n + 1)
+            cols[f"{detector}_score"] = score.astype(np.float64)
+            cols[f"{detector}_rank"] = rank
+        pd.DataFrame(cols).to_parquet(root / "scores.parquet", index=False)
+
+    if with_map:
+        angle = 2 * np.pi * true / k
+        x = 5 * np.cos(angle) + rng.normal(0, 1, n)
+        y = 5 * np.sin(angle) + rng.normal(0, 1, n)
+        pd.DataFrame(
+            {"sample_id": np.arange(n, dtype=np.int64), "x": x.astype(np.float32),
+             "y": y.astype(np.float32)}
+        ).to_parquet(root / "map.parquet", index=False)  # fmt: skip
+
+    steps = {s: {"status": "done"} for s in ("data", "train", "predict", "gradients")}
+    if with_scores:
+        steps["scores"] = {"status": "done"}
+    if with_map:
+        steps["map"] = {"status": "done"}
+    manifest = {
+        "schema_version": 1,
+        "data": {
+            "spec": f"fixture-{kind}",
+            "kind": kind,
+            "label_names": names,
+            "n_samples": n,
+            "noise": {
+                "rate": noise_rate,
+                "kind": "symmetric",
+                "seed": seed,
+                "n_flipped": int(flipped.sum()),
+            },
+            "data_roots": [str((root / "data").resolve())],
+        },  # fmt: skip
+        "model": {"spec": "fixture"},
+        "params": "last",
+        "dims": {"n_classes": k},
+        "fingerprints": {},
+        "status": status,
+        "steps": steps,
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return root

@@ -1,0 +1,271 @@
+"""The decision store: decisions, history, undo, bad input, two writer processes, read-only."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ogad_core.errors import ReviewError, RunDirError
+from ogad_core.reviews import (
+    CONFIRMED,
+    REJECTED,
+    RELABELED,
+    UNREVIEWED,
+    ReviewStore,
+)
+
+try:
+    from tests.run_fixture import IMAGE_LABELS, make_run
+except ImportError:  # tests/ on sys.path instead of the repo root
+    from run_fixture import IMAGE_LABELS, make_run
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    return make_run(tmp_path / "run", n=40)
+
+
+@pytest.fixture
+def store(run: Path) -> ReviewStore:
+    return ReviewStore(run)
+
+
+def other_label(store: ReviewStore, sid: int) -> int:
+    """A class index different from the sample's given label."""
+    return (store._label_of[sid] + 1) % len(IMAGE_LABELS)
+
+
+def test_decisions_are_saved_with_history(store: ReviewStore) -> None:
+    assert store.current().empty and store.version() == 0
+    store.confirm(3, reviewer="alice", session_id="s1")
+    store.reject(4, reviewer="bob")
+    new = other_label(store, 5)
+    store.relabel(5, IMAGE_LABELS[new], reviewer="alice")  # by name
+    store.decide(3, REJECTED, reviewer="bob")  # bob overrides alice on sample 3
+
+    cur = store.current().set_index("sample_id")
+    assert cur.loc[3, "decision"] == REJECTED and cur.loc[3, "reviewer"] == "bob"
+    assert cur.loc[4, "decision"] == REJECTED
+    assert cur.loc[5, "decision"] == RELABELED and cur.loc[5, "new_label"] == new
+    assert store.get(3) == REJECTED and store.get(0) == UNREVIEWED
+
+    hist = store.history()
+    assert list(hist["sample_id"]) == [3, 4, 5, 3]
+    last = hist.iloc[-1]
+    assert (last["decision"], last["prev_decision"], last["reviewer"]) == (
+        REJECTED,
+        CONFIRMED,
+        "bob",
+    )
+    assert hist.iloc[0]["session_id"] == "s1" and hist["ts"].str.endswith("+00:00").all()
+    assert store.version() == 4
+    counts = store.counts()
+    assert counts == {CONFIRMED: 0, REJECTED: 2, RELABELED: 1, UNREVIEWED: 37}
+
+
+def test_store_file_is_wal_and_survives_a_restart(run: Path, store: ReviewStore) -> None:
+    store.confirm(1, reviewer="alice")
+    store.relabel(2, other_label(store, 2), reviewer="alice")
+    with sqlite3.connect(run / "reviews.sqlite") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    del store
+    code = (
+        "import json, sys; from ogad_core.reviews import ReviewStore; "
+        "s = ReviewStore(sys.argv[1]); "
+        "print(json.dumps(s.current()[['sample_id', 'decision']].values.tolist()))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(run)], capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout) == [[1, CONFIRMED], [2, RELABELED]]
+
+
+@pytest.mark.parametrize("sample_id", [-1, 40, 10_000, "3", 2.5, None, True], ids=lambda v: repr(v))
+def test_unknown_sample_ids_are_refused(store: ReviewStore, sample_id: object) -> None:
+    with pytest.raises(ReviewError, match="sample id"):
+        store.confirm(sample_id, reviewer="alice")  # type: ignore[arg-type]
+    assert store.current().empty
+
+
+def test_numpy_sample_ids_are_accepted(store: ReviewStore) -> None:
+    store.confirm(np.int64(6), reviewer="alice")
+    assert store.get(6) == CONFIRMED
+
+
+def test_bad_labels_decisions_and_reviewers_are_refused(store: ReviewStore) -> None:
+    own = store._label_of[8]
+    with pytest.raises(ReviewError, match="unknown label 'dog'"):
+        store.relabel(8, "dog", reviewer="alice")
+    with pytest.raises(ReviewError, match="out of range"):
+        store.relabel(8, len(IMAGE_LABELS), reviewer="alice")
+    with pytest.raises(ReviewError, match="already has label"):
+        store.relabel(8, own, reviewer="alice")
+    with pytest.raises(ReviewError, match="needs the new label"):
+        store.decide(8, RELABELED, reviewer="alice")
+    with pytest.raises(ReviewError, match="only given with"):
+        store.decide(8, CONFIRMED, reviewer="alice", new_label=other_label(store, 8))
+    with pytest.raises(ReviewError, match="unknown decision 'drop'"):
+        store.decide(8, "drop", reviewer="alice")
+    with pytest.raises(ReviewError, match="reviewer name"):
+        store.confirm(8, reviewer="   ")
+    assert store.current().empty and store.history().empty
+
+
+def test_undo_restores_the_previous_value_and_is_logged(store: ReviewStore) -> None:
+    new = other_label(store, 10)
+    store.confirm(10, reviewer="alice", session_id="s1")
+    store.relabel(10, new, reviewer="alice", session_id="s1")
+    store.reject(11, reviewer="alice", session_id="s1")
+
+    undo = store.undo_last(session_id="s1")
+    assert undo is not None and undo.sample_id == 11 and undo.decision is None
+    assert store.get(11) == UNREVIEWED
+    undo = store.undo_last(session_id="s1")
+    assert undo is not None and (undo.decision, undo.prev_decision) == (CONFIRMED, RELABELED)
+    assert store.get(10) == CONFIRMED
+    undo = store.undo_last(session_id="s1")  # the first decision is in effect again: undo it
+    assert undo is not None and store.get(10) == UNREVIEWED
+    assert store.undo_last(session_id="s1") is None
+    assert not store.can_undo(session_id="s1")
+
+    hist = store.history()
+    assert list(hist["action"]) == ["decide"] * 3 + ["undo"] * 3
+    assert hist["undone_by"].notna().sum() == 3
+    assert list(hist.loc[hist["action"] == "undo", "undoes"]) == [3, 2, 1]
+
+
+def test_undo_skips_a_decision_another_reviewer_overwrote(store: ReviewStore) -> None:
+    store.confirm(12, reviewer="alice", session_id="a")
+    store.confirm(13, reviewer="alice", session_id="a")
+    store.reject(13, reviewer="bob", session_id="b")  # bob overwrites alice's latest
+    undo = store.undo_last(reviewer="alice")
+    assert undo is not None and undo.sample_id == 12  # bob's decision on 13 is untouched
+    assert store.get(13) == REJECTED and store.get(12) == UNREVIEWED
+    undo = store.undo_last(session_id="b")
+    assert undo is not None and store.get(13) == CONFIRMED  # bob's undo restores alice's value
+    with pytest.raises(ReviewError, match="reviewer or a session"):
+        store.undo_last()
+
+
+def _writer(run_dir: str, name: str, sample_ids: list[int], start: object) -> None:
+    store = ReviewStore(run_dir)
+    start.wait(30)  # type: ignore[attr-defined]
+    for i, sid in enumerate(sample_ids):
+        if i % 3 == 2:
+            store.undo_last(session_id=name)
+        else:
+            store.decide(sid, CONFIRMED if i % 2 else REJECTED, reviewer=name, session_id=name)
+
+
+def test_two_processes_writing_at_once_lose_nothing(run: Path) -> None:
+    ctx = mp.get_context("spawn")
+    start = ctx.Event()
+    ids_a = list(range(0, 40, 2)) * 3  # overlapping samples, interleaved undos
+    ids_b = list(range(0, 40, 3)) * 3
+    procs = [
+        ctx.Process(target=_writer, args=(str(run), "A", ids_a, start)),
+        ctx.Process(target=_writer, args=(str(run), "B", ids_b, start)),
+    ]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+
+    store = ReviewStore(run)
+    hist = store.history()
+    n_decide = {
+        name: sum(1 for i in range(len(ids)) if i % 3 != 2)
+        for name, ids in (("A", ids_a), ("B", ids_b))
+    }
+    decides = hist[hist["action"] == "decide"]
+    assert decides.groupby("reviewer").size().to_dict() == n_decide
+    assert list(hist["id"]) == list(range(1, len(hist) + 1))  # nothing lost, no gaps
+    # the current table is exactly what replaying the history gives
+    replay: dict[int, str | None] = {}
+    for row in hist.itertuples():
+        replay[row.sample_id] = row.decision
+    expected = {sid: d for sid, d in replay.items() if d is not None}
+    cur = store.current()
+    assert dict(zip(cur["sample_id"], cur["decision"], strict=True)) == expected
+    with sqlite3.connect(run / "reviews.sqlite") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_readonly_database_gives_a_clear_error_and_keeps_decisions(
+    store: ReviewStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.confirm(14, reviewer="alice")
+
+    def readonly_connect(self: ReviewStore, path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 1000")
+        return conn
+
+    monkeypatch.setattr(ReviewStore, "_connect", readonly_connect)
+    fresh = ReviewStore(store.run)
+    with pytest.raises(RunDirError, match="read-only"):
+        fresh.reject(15, reviewer="alice")
+    assert fresh.get(14) == CONFIRMED and fresh.get(15) == UNREVIEWED
+
+
+READONLY_CHILD = """
+import json, sys
+from ogad_core.errors import RunDirError
+from ogad_core.export import export_csv_text
+from ogad_core.reviews import ReviewStore
+store = ReviewStore(sys.argv[1])
+out = {"current": store.current()[["sample_id", "decision"]].values.tolist()}
+try:
+    store.reject(20, reviewer="carol")
+    out["write"] = "saved"
+except RunDirError as err:
+    out["write"] = str(err)
+out["export"] = export_csv_text(sys.argv[1]).splitlines()[1:4]
+print(json.dumps(out))
+"""
+
+
+def test_readonly_run_directory_reads_everything_and_refuses_writes() -> None:
+    """A real read-only folder (as an unprivileged user), with decisions still in the WAL."""
+    root = Path(tempfile.mkdtemp(prefix="ogad_ro_"))
+    try:
+        os.chmod(root, 0o755)
+        run = make_run(root / "run", n=30)
+        store = ReviewStore(run)
+        store.confirm(1, reviewer="alice")
+        holder = sqlite3.connect(store.path)  # keeps the WAL from being checkpointed away
+        holder.execute("SELECT count(*) FROM decisions").fetchone()
+        store.relabel(2, other_label(store, 2), reviewer="alice")
+        assert store.path.with_name("reviews.sqlite-wal").stat().st_size > 0
+        for folder, _, files in os.walk(run):
+            os.chmod(folder, 0o555)
+            for name in files:
+                os.chmod(Path(folder) / name, 0o444)
+        cmd = [sys.executable, "-c", READONLY_CHILD, str(run)]
+        if os.geteuid() == 0:  # root ignores file modes: run the reader as nobody
+            if shutil.which("setpriv") is None:
+                pytest.skip("running as root without setpriv: cannot make a folder read-only")
+            cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        holder.close()
+        assert result.returncode == 0, result.stderr[-2000:]
+        out = json.loads(result.stdout)
+        assert out["current"] == [[1, CONFIRMED], [2, RELABELED]]
+        assert "read-only" in out["write"] and "earlier decisions are kept" in out["write"]
+        assert out["export"][0].startswith("0,") and ",confirmed," in out["export"][1]
+    finally:
+        for folder, _, _ in os.walk(root):
+            os.chmod(folder, 0o755)
+        shutil.rmtree(root, ignore_errors=True)
