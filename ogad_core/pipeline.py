@@ -24,7 +24,7 @@ from ogad_core.errors import ConfigError, RunDirError
 from ogad_core.rundir import SCHEMA_VERSION, RunDir, write_table_atomic
 
 Log = Callable[[str], None]
-LOF_MAX_ROWS = 20_000
+LOF_MAX_ROWS = 10_000
 
 
 def _stderr(msg: str) -> None:
@@ -479,5 +479,4 @@ def evaluate(run_dir: str | Path) -> pd.DataFrame:
         raise ConfigError(
             f"{rd.path} has no known noise (is_flipped); compute it with --noise to evaluate"
         )
-    scores = rd.read_scores()
-    return evaluation_table(scores, samples["is_flipped"].to_numpy(dtype=bool))
+    return evaluation_table(rd.read_scores(), samples)

@@ -1,0 +1,181 @@
+"""The gradient map: a 2-D UMAP picture of the per-sample gradients (``ogad map``).
+
+PCA first (to ``pca_dim`` dimensions, seeded randomized SVD), then exact k nearest neighbours
+(sklearn) and UMAP on them. For a large matrix
+(a memmap of tens of thousands of 5,130-wide rows) PCA is fit on a seeded subsample of rows and
+applied chunk by chunk, so the matrix is never loaded whole. ``umap`` is imported inside
+``gradient_map`` only: its first import compiles numba code (~30 s).
+
+The map is the only 2-D picture of the gradients; the random projection that shrinks wide
+gradients elsewhere in ogad is not a map.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.neighbors import NearestNeighbors
+
+from ogad_core.errors import ConfigError, DataError
+
+__all__ = ["PCA_FIT_ELEMENTS", "gradient_map"]
+
+#: PCA is fit on at most this many matrix elements (rows x columns): 2**26 float32 = 256 MiB,
+#: i.e. about 13,000 rows of a 5,130-wide gradient; more rows are a seeded random subsample.
+PCA_FIT_ELEMENTS = 2**26
+#: Row chunks for reading and transforming the matrix.
+_CHUNK_BYTES = 64 * 2**20
+_N_JOBS = max(1, min(os.cpu_count() or 1, 8))
+#: Below this many points UMAP starts from a random layout (its spectral start needs more).
+_MIN_SPECTRAL_POINTS = 16
+
+
+def _chunks(n_rows: int, row_bytes: int) -> list[slice]:
+    step = max(1, _CHUNK_BYTES // max(1, row_bytes))
+    return [slice(a, min(n_rows, a + step)) for a in range(0, n_rows, step)]
+
+
+def _column_range(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column min and max of (N, D) ``X``, chunk by chunk; DataError on NaN or inf."""
+    lo = np.full(X.shape[1], np.inf)
+    hi = np.full(X.shape[1], -np.inf)
+    for rows in _chunks(X.shape[0], X.shape[1] * X.itemsize):
+        chunk = np.asarray(X[rows])
+        if chunk.dtype.kind == "f" and not np.isfinite(chunk).all():
+            first = rows.start + int(np.flatnonzero(~np.isfinite(chunk).all(axis=1))[0])
+            raise DataError(f"gradients contain NaN or inf (first at row {first})")
+        np.minimum(lo, chunk.min(axis=0), out=lo)
+        np.maximum(hi, chunk.max(axis=0), out=hi)
+    return lo, hi
+
+
+def _pca_reduce(X: np.ndarray, n_components: int, seed: int) -> np.ndarray:
+    """(N, n_components) float32 PCA coordinates of (N, D) ``X``.
+
+    Fit on all rows when N * D <= PCA_FIT_ELEMENTS, else on a seeded subsample of rows;
+    transformed in row chunks either way.
+    """
+    n, d = X.shape
+    max_rows = max(n_components + 1, PCA_FIT_ELEMENTS // d)
+    if n <= max_rows:
+        fit_rows = np.asarray(X, dtype=np.float32)
+    else:
+        rng = np.random.default_rng(seed)
+        picked = np.sort(rng.choice(n, size=max_rows, replace=False))
+        fit_rows = np.asarray(X[picked], dtype=np.float32)
+    n_components = min(n_components, fit_rows.shape[0], d)
+    pca = PCA(n_components=n_components, svd_solver="randomized", random_state=seed)
+    pca.fit(fit_rows)
+    del fit_rows
+    out = np.empty((n, n_components), dtype=np.float32)
+    for rows in _chunks(n, d * 4):
+        out[rows] = pca.transform(np.asarray(X[rows], dtype=np.float32))
+    return out
+
+
+def _svd_coordinates(X: np.ndarray) -> np.ndarray:
+    """(N, 2) float32 coordinates on the first two principal axes (zero-padded); N is tiny."""
+    centered = np.asarray(X, dtype=np.float64)
+    centered = centered - centered.mean(axis=0)
+    out = np.zeros((X.shape[0], 2), dtype=np.float32)
+    if not centered.any():
+        return out
+    u, s, vt = np.linalg.svd(centered, full_matrices=False)
+    k = min(2, int(np.count_nonzero(s > s[0] * 1e-9)))
+    # Deterministic signs: the largest-|loading| entry of each axis is positive.
+    signs = np.sign(vt[np.arange(k), np.abs(vt[:k]).argmax(axis=1)])
+    signs[signs == 0] = 1.0
+    out[:, :k] = (u[:, :k] * s[:k] * signs).astype(np.float32)
+    return out
+
+
+def _exact_knn(Z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest neighbours of each row of (N, d) ``Z`` among all rows, itself included.
+
+    Returns (N, k) float32 distances and (N, k) int32 indices, UMAP's ``precomputed_knn``
+    layout. On the PCA-reduced data this is fast, exact and deterministic, and spares UMAP's
+    own approximate search above 4,096 points, whose numba code takes minutes to compile in
+    every new process.
+    """
+    nn = NearestNeighbors(n_neighbors=k, algorithm="auto", n_jobs=_N_JOBS).fit(Z)
+    dists, indices = nn.kneighbors(Z)
+    return dists.astype(np.float32), indices.astype(np.int32)
+
+
+def gradient_map(
+    gradients: Any,
+    *,
+    seed: int = 0,
+    pca_dim: int = 50,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+) -> np.ndarray:
+    """2-D map of the gradients: PCA to ``pca_dim`` dims (when wider), exact kNN, then UMAP.
+
+    Args:
+        gradients: (N, D) array or np.memmap, one row per sample.
+        seed: seeds the PCA subsample, the randomized SVD and UMAP (``random_state``; UMAP then
+            runs single-threaded and the map is reproducible).
+        pca_dim: PCA dimensions before UMAP; no PCA when D <= pca_dim.
+        n_neighbors: UMAP neighbours, reduced to N - 1 on small inputs.
+        min_dist: UMAP ``min_dist``.
+
+    Returns:
+        (N, 2) float32 coordinates (x, y) in row order. Constant columns are ignored; if every
+        column is constant (all rows equal) all points are at (0, 0); for N <= 3 the
+        coordinates are the first two principal components instead of UMAP.
+
+    Raises:
+        ConfigError: bad parameters. DataError: not a 2-D numeric matrix, or NaN / inf.
+    """
+    if pca_dim < 2:
+        raise ConfigError(f"pca_dim must be at least 2, got {pca_dim}")
+    if n_neighbors < 2:
+        raise ConfigError(f"n_neighbors must be at least 2, got {n_neighbors}")
+    if not 0.0 <= min_dist:
+        raise ConfigError(f"min_dist must be >= 0, got {min_dist}")
+    X = gradients if isinstance(gradients, np.ndarray) else np.asarray(gradients)
+    if X.ndim != 2 or X.dtype.kind not in "fiu":
+        raise DataError(f"gradients must be a 2-D numeric array, got shape {X.shape} {X.dtype}")
+    n = X.shape[0]
+    if n == 0:
+        return np.empty((0, 2), dtype=np.float32)
+    if X.shape[1] == 0:
+        return np.zeros((n, 2), dtype=np.float32)
+    lo, hi = _column_range(X)
+    varying = np.flatnonzero(hi > lo)
+    if varying.size == 0:
+        return np.zeros((n, 2), dtype=np.float32)
+    if n <= 3:
+        return _svd_coordinates(np.asarray(X)[:, varying])
+    if X.shape[1] > pca_dim:
+        Z = _pca_reduce(X, pca_dim, seed)
+    else:
+        Z = np.asarray(X[:, varying], dtype=np.float32)
+
+    k = min(int(n_neighbors), n - 1)
+    knn_dists, knn_indices = _exact_knn(Z, k)
+
+    import umap  # lazy: the first import compiles numba code
+
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=k,
+        min_dist=float(min_dist),
+        random_state=int(seed),
+        n_jobs=1,  # a seeded UMAP runs on one thread anyway; saying so avoids its warning
+        init="spectral" if n >= _MIN_SPECTRAL_POINTS else "random",
+        precomputed_knn=(knn_indices, knn_dists),
+    )
+    with warnings.catch_warnings():
+        # No NNDescent index is built, so UMAP.transform of new points is unavailable: fine.
+        warnings.filterwarnings("ignore", message=r".*knn_search_index.*", category=UserWarning)
+        coords = reducer.fit_transform(Z)
+    coords = np.asarray(coords, dtype=np.float32)
+    if coords.shape != (n, 2) or not np.isfinite(coords).all():
+        raise DataError("UMAP returned non-finite coordinates for these gradients")
+    return coords
