@@ -79,3 +79,20 @@ def test_evaluate_without_noise_is_clear(tmp_path: Path, capsys) -> None:
     capsys.readouterr()
     assert main(["evaluate", str(tmp_path / "r")]) == 2
     assert "no known noise" in _one_error_line(capsys.readouterr().err)
+
+
+def test_demo_builds_a_noisy_run_without_serving(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "demo"
+    assert main(["demo", "--data", "moons", "--run-dir", str(run), "--no-dashboard"]) == 0
+    out = capsys.readouterr().out
+    assert "demo run ready" in out and f"ogad dashboard {run}" in out
+    import pandas as pd
+
+    samples = pd.read_parquet(run / "samples.parquet")
+    assert samples["is_flipped"].sum() == 20
+    assert (run / "map.parquet").is_file() and (run / "scores.parquet").is_file()
+
+
+def test_dashboard_on_a_missing_run_is_one_line(tmp_path: Path, capsys) -> None:
+    assert main(["dashboard", str(tmp_path / "nowhere")]) == 2
+    assert "run directory not found" in _one_error_line(capsys.readouterr().err)
