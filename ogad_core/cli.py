@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--trim", type=_csv_list, default=["2.5", "5", "10", "12.5"],
                    help="percentages to trim with --retrain (default 2.5,5,10,12.5)")
     e.add_argument("--seeds", type=int, default=3, help="retraining seeds (default 3)")
+    e.add_argument("--detector", type=_csv_list,
+                   help="methods to retrain with (default: every scored detector)")
+    e.add_argument("--folds", type=int, default=5,
+                   help="cross-validation folds of the cleanlab baseline (default 5)")
 
     x = sub.add_parser("export", help="write the cleaned dataset index as CSV")
     x.add_argument("run_dir", type=Path)
@@ -176,7 +180,8 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     except ValueError:
         raise ConfigError(f"--trim takes percentages, got {','.join(a.trim)}") from None
     report = evaluate_run(a.run_dir, retrain=a.retrain, baselines=a.baselines,
-                          trim_percents=trim, seeds=a.seeds)
+                          trim_percents=trim, seeds=a.seeds, detectors=a.detector,
+                          folds=a.folds)
     print(json.dumps(report, indent=2, default=float) if a.json else format_report(report))
     return 0
 

@@ -1,0 +1,601 @@
+"""Run every benchmark, print one summary table, write benchmarks/results/all.json.
+
+    python -m benchmarks.run_all                  # everything (long: ~1.5 h on 2 busy cores)
+    python -m benchmarks.run_all --quick          # smaller sizes; results in results/quick/
+    python -m benchmarks.run_all --only quality,synthetic_moons --docs
+    python -m benchmarks.run_all --skip dashboard,detectors
+    python -m benchmarks.run_all --docs-only      # rewrite docs/benchmarks.md from the results
+
+Each benchmark runs as its own process (``python -m benchmarks.NAME ARGS``) so that its memory
+and timings do not leak into the next; a failing one is reported and the others still run.
+Benchmark modules found in benchmarks/ that this file does not know (``bench_*.py``) run with
+their default arguments. ``--docs`` regenerates docs/benchmarks.md (tables and plots) from the
+JSON results after running; the docs always show the latest result of each benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+QUICK = RESULTS / "quick"  # --quick results: never mixed into the docs' figures
+DOCS = REPO / "docs" / "benchmarks.md"
+ALL_JSON = RESULTS / "all.json"
+
+
+# ---- the registry ---------------------------------------------------------------------------
+
+
+def _f(v: Any, spec: str = ".3f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _sum_extraction(r: dict[str, Any]) -> str:
+    return (f"closed form / forward {r['ratio_closed_over_forward']:.2f}x; "
+            f"{r['speedup_closed_vs_loop']:.0f}x faster than one backward per sample")
+
+
+def _sum_memory(r: dict[str, Any]) -> str:
+    gib = 2**30
+    return (f"{r['rows']:,} x {r['cols']:,} = {r['matrix_bytes'] / gib:.2f} GiB matrix, "
+            f"peak RSS {r['peak_rss_bytes'] / gib:.2f} GiB ({r['peak_rss_over_matrix']:.2f}x)")
+
+
+def _sum_detectors(r: dict[str, Any]) -> str:
+    top = max(d["size"] for d in r["detectors"])
+    cells = [f"{d['detector']} {d['seconds']:.1f}s" for d in r["detectors"] if d["size"] == top]
+    return f"{top:,} rows: " + ", ".join(cells)
+
+
+def _sum_quality(r: dict[str, Any]) -> str:
+    c = r["quality"]["compute"]
+    out = (f"best gradient {c.get('best_gradient_detector')} AUROC "
+           f"{_f(c.get('best_gradient_auroc'))} vs cleanlab {_f(c.get('cleanlab_auroc'))}, "
+           f"cleanlab {_f(c.get('cleanlab_over_best_gradient_compute'), '.1f')}x the compute")
+    for ck in r.get("checkpoint_studies") or []:
+        out += (f"; {ck['run']['config']['epochs']} epochs: checkpoints AUROC "
+                f"{ck['best_checkpoints_auroc']:.3f} vs final {ck['best_final_auroc']:.3f}")
+    return out
+
+
+def _sum_moons(r: dict[str, Any]) -> str:
+    by = {row["method"]: row for row in r["rows"]}
+    parts = []
+    for name in ("iforest", "l2", "cleanlab", "none"):
+        if name in by:
+            d, a = by[name]["detection_pct"]["mean"], by[name]["test_accuracy_pct"]["mean"]
+            parts.append(f"{name} {_f(d, '.0f')}/{_f(a, '.1f')}")
+    return "detect %/test acc %: " + ", ".join(parts)
+
+
+def _sum_dashboard(r: dict[str, Any]) -> str:
+    rows = r.get("results", [])
+    return ", ".join(f"{x['measure']} {x['median_ms']:.0f} ms" for x in rows[:4])
+
+
+def _sum_generic(r: dict[str, Any]) -> str:
+    scalars = [f"{k}={v}" for k, v in r.items() if isinstance(v, int | float | str)][:5]
+    return ", ".join(scalars)
+
+
+@dataclass(frozen=True)
+class Bench:
+    """One benchmark module and how to run and summarise it."""
+
+    name: str
+    module: str
+    args: tuple[str, ...] = ()
+    quick_args: tuple[str, ...] = ()
+    result: str | None = None  # file under benchmarks/results
+    summarize: Callable[[dict[str, Any]], str] = _sum_generic
+    note: str = ""
+    extra_results: tuple[str, ...] = field(default_factory=tuple)
+    quick_out: tuple[str, ...] = ("--out",)  # flag naming the result file (quick: under QUICK)
+    quick_plots: tuple[str, ...] = ()  # flags and file names of plots (quick: under QUICK)
+
+
+KNOWN: tuple[Bench, ...] = (
+    Bench("extraction", "benchmarks.bench_extraction", (), ("--n", "1000", "--repeat", "1"),
+          "extraction.json", _sum_extraction),
+    Bench("memory", "benchmarks.bench_memory", ("--rows", "220000", "--hidden", "512"),
+          ("--rows", "20000", "--hidden", "512"), "memory.json", _sum_memory,
+          note="a gradient matrix larger than 4 GiB, streamed to disk"),
+    Bench("detectors", "benchmarks.bench_detectors", (),
+          ("--sizes", "5000", "--map-sizes", "5000"), "detectors.json", _sum_detectors),
+    Bench("quality", "benchmarks.bench_quality",
+          ("--retrain", "--trim", "5,10", "--retrain-methods", "iforest,l2,loss,cleanlab,tracin",
+           "--retrain-seeds", "2"),
+          ("--skip-checkpoint-study", "--folds", "3"), "quality.json", _sum_quality,
+          quick_plots=("--plots", "")),
+    Bench("synthetic_moons", "benchmarks.synthetic_moons", (),
+          ("--seeds", "2", "--train-seeds", "1"), "synthetic_moons.json", _sum_moons,
+          quick_plots=("--plot", "moons_flags.png")),
+    Bench("dashboard", "benchmarks.bench_dashboard", (), ("--n", "5000", "--repeats", "2"),
+          "bench_dashboard.json", _sum_dashboard),
+    Bench("text", "benchmarks.bench_text", (), (), "text.json", _sum_generic,
+          extra_results=("bench_text.json",), quick_out=()),
+)
+
+
+def discover() -> list[Bench]:
+    """The known benchmarks whose module exists, then any other bench_*.py in benchmarks/."""
+    folder = REPO / "benchmarks"
+    present = {p.stem for p in folder.glob("*.py")}
+    out = [b for b in KNOWN if b.module.rsplit(".", 1)[1] in present]
+    known = {b.module.rsplit(".", 1)[1] for b in KNOWN}
+    for stem in sorted(present):
+        if stem.startswith("bench_") and stem not in known:
+            out.append(Bench(stem.removeprefix("bench_"), f"benchmarks.{stem}"))
+    return out
+
+
+# ---- running --------------------------------------------------------------------------------
+
+
+def _result_files(bench: Bench, folder: Path) -> list[Path]:
+    names = [bench.result, *bench.extra_results] if bench.result else []
+    return [folder / n for n in names if n]
+
+
+def _args(bench: Bench, quick: bool) -> list[str]:
+    """The command-line arguments; quick runs write their results and plots under QUICK."""
+    if not quick:
+        return list(bench.args)
+    args = list(bench.quick_args)
+    if bench.result and bench.quick_out:
+        args += [bench.quick_out[0], str(QUICK / bench.result)]
+    for flag, name in zip(bench.quick_plots[::2], bench.quick_plots[1::2], strict=True):
+        args += [flag, str(QUICK / name) if name else str(QUICK)]
+    return args
+
+
+def run_one(bench: Bench, *, quick: bool, timeout: float | None) -> dict[str, Any]:
+    """Run one benchmark in a child process, echoing its output; returns its all.json entry."""
+    args = _args(bench, quick)
+    folder = QUICK if quick else RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", bench.module, *args]
+    print(f"\n=== {bench.name}: {' '.join(cmd[1:])}", flush=True)
+    before = {p: p.stat().st_mtime for p in folder.glob("*.json")}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    tail: deque[str] = deque(maxlen=15)
+    t0 = time.perf_counter()
+    status, code = "ok", 0
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, bufsize=1,
+                            start_new_session=True)
+
+    def kill_group() -> None:  # the benchmark and any process it started
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    timer = threading.Timer(timeout, kill_group) if timeout else None
+    if timer is not None:
+        timer.start()
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            tail.append(line.rstrip("\n"))
+        code = proc.wait()
+    except KeyboardInterrupt:
+        kill_group()
+        raise
+    finally:
+        if timer is not None:
+            timer.cancel()
+    if timeout and time.perf_counter() - t0 >= timeout and code != 0:
+        status = "timeout"
+    elif code != 0:
+        status = "failed"
+    seconds = time.perf_counter() - t0
+    result_path = None
+    for p in _result_files(bench, folder):
+        if p.is_file() and p.stat().st_mtime > before.get(p, 0):
+            result_path = p
+            break
+    if result_path is None and bench.result is None:  # an unknown module: any new JSON
+        fresh = [p for p in folder.glob("*.json")
+                 if p.name != ALL_JSON.name and p.stat().st_mtime > before.get(p, 0)]
+        result_path = max(fresh, key=lambda p: p.stat().st_mtime) if fresh else None
+    summary = ""
+    if result_path is not None and status == "ok":
+        try:
+            summary = bench.summarize(json.loads(result_path.read_text(encoding="utf-8")))
+        except (KeyError, TypeError, ValueError) as err:
+            summary = f"(cannot summarise {result_path.name}: {type(err).__name__} {err})"
+    elif status != "ok":
+        summary = next((t for t in reversed(tail) if t.strip()), "")[:200]
+    return {
+        "name": bench.name, "module": bench.module, "args": args, "quick": quick,
+        "status": status, "returncode": code, "seconds": round(seconds, 1),
+        "result_file": str(result_path.relative_to(REPO)) if result_path else None,
+        "summary": summary, "note": bench.note,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def machine() -> dict[str, Any]:
+    info = {"cpus": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "load_average": list(os.getloadavg())}
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["cuda"] = torch.cuda.is_available()
+    except ImportError:
+        pass
+    return info
+
+
+def print_table(entries: list[dict[str, Any]]) -> None:
+    print("\n=== summary")
+    w = max([len(e["name"]) for e in entries] + [9])
+    print(f"{'benchmark':<{w}}  {'status':<8} {'seconds':>8}  key figures")
+    for e in entries:
+        print(f"{e['name']:<{w}}  {e['status']:<8} {e['seconds']:>8.1f}  {e['summary']}")
+
+
+def write_all(entries: list[dict[str, Any]], path: Path = ALL_JSON) -> dict[str, Any]:
+    """Merge this invocation's entries over the previous all.json (keyed by name)."""
+    old: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            old = {e["name"]: e for e in json.loads(path.read_text())["benchmarks"]}
+        except (ValueError, KeyError, TypeError):
+            old = {}
+    for e in entries:
+        old[e["name"]] = e
+    doc = {"machine": machine(), "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+           "benchmarks": list(old.values())}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return doc
+
+
+# ---- docs/benchmarks.md ---------------------------------------------------------------------
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / name
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+
+
+def _md_table(headers: list[str], rows: list[list[str]], align: str | None = None) -> str:
+    align = align or ("l" + "r" * (len(headers) - 1))
+    sep = ["---" if a == "l" else "---:" for a in align]
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(sep) + " |"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _pm(entry: dict[str, Any], spec: str = ".4f") -> str:
+    if entry.get("mean") is None:
+        return "-"
+    std = entry.get("std")
+    return format(entry["mean"], spec) + ("" if std is None else f" ± {format(std, spec)}")
+
+
+def _missing(name: str, how: str) -> str:
+    return f"_Not measured yet: run `python -m benchmarks.run_all --only {how} --docs`._\n"
+
+
+def _docs_summary() -> str:
+    doc = _load(ALL_JSON.name)
+    if not doc:
+        return ""
+    rows = [[e["name"], e["status"], f"{e['seconds']:.0f}", e["finished"][:16].replace("T", " "),
+             e["summary"].replace("|", "/")] for e in doc["benchmarks"]]
+    return ("## Summary (last run of each benchmark)\n\n"
+            + _md_table(["benchmark", "status", "seconds", "finished (UTC)", "key figures"],
+                        rows, "llrll") + "\n")
+
+
+def _docs_quality() -> str:
+    r = _load("quality.json")
+    out = ["## Detection quality on mnist5k: gradient detectors vs cleanlab and TracIn\n"]
+    if not r:
+        return out[0] + "\n" + _missing("quality", "quality")
+    q = r["quality"]
+    d = q["data"]
+    m = q["model"]
+    out.append(
+        f"`python -m benchmarks.bench_quality` — {d['spec']}: {d['n_train']:,} real MNIST digits "
+        f"to clean ({d['n_test']:,} held out), {d['n_flipped']} labels flipped "
+        f"({d['noise']['kind']} {d['noise']['rate']:g}); the built-in {m['class']} "
+        f"({m['recipe']}; test accuracy {m['test_accuracy']:.3f}), gradients of the "
+        f"`{m['params']}` layer, {m['n_checkpoints']} checkpoints; torch threads "
+        f"{r['machine']['torch_threads']}, load average at the end "
+        f"{', '.join(f'{v:.1f}' for v in r['machine']['load_average_at_end'])} on "
+        f"{r['machine']['cpus']} CPUs. Wall time: *method* = the method alone (detector fit; "
+        "cleanlab: its K fold trainings + cleanlab; TracIn: the gradients at the earlier "
+        "checkpoints + the sum); *total* = from raw data, i.e. training the model once + "
+        "extracting the gradients + the method (cleanlab's CV needs no final model).\n")
+    rows = [[x["detector"], x["kind"], _f(x["auroc"], ".4f"), _f(x["average_precision"], ".4f"),
+             _f(x["precision_at_1pct"], ".3f"), _f(x["precision_at_5pct"], ".3f"),
+             _f(x["precision_at_10pct"], ".3f"), _f(x["recall_at_n_flipped"], ".3f"),
+             _f(x["seconds"], ".2f"), _f(x["total_seconds"], ".1f")] for x in q["detection"]]
+    out.append(_md_table(["method", "kind", "AUROC", "AP", "P@1%", "P@5%", "P@10%",
+                          "recall@n_flipped", "method s", "total s"], rows, "llrrrrrrrr"))
+    c = q["compute"]
+    if "cleanlab_auroc" in c:
+        verdict = ("meets" if c["within_0_01_of_cleanlab_or_better"] else "misses")
+        out.append(
+            f"\nBest gradient detector: **{c['best_gradient_detector']}**, AUROC "
+            f"{c['best_gradient_auroc']:.4f} vs cleanlab's cross-validated "
+            f"{c['cleanlab_auroc']:.4f} (gap {c['auroc_gap_vs_cleanlab']:+.4f}): it **{verdict}** "
+            "the bar (within 0.01 or better). Compute: "
+            f"{_f(c.get('best_gradient_total_seconds'), '.0f')} s vs cleanlab's "
+            f"{_f(c.get('cleanlab_total_seconds'), '.0f')} s — cleanlab needs "
+            f"**{_f(c.get('cleanlab_over_best_gradient_compute'), '.1f')}x** the compute "
+            f"(training {c['train_seconds']:.0f} s: {c['train_seconds_source']}; gradients "
+            f"{_f(c.get('gradient_seconds'), '.1f')} s per checkpoint: "
+            f"{c['gradient_seconds_source']}).")
+        ranked = sorted(q["detection"], key=lambda x: -x["auroc"])
+        out.append(f"Highest AUROC overall: {ranked[0]['detector']} ({ranked[0]['auroc']:.4f}).")
+    for name, info in (q.get("baselines") or {}).items():
+        if info.get("method"):
+            out.append(f"\n*{name}*: {info['method']}.")
+        if name == "cleanlab" and info.get("n_label_issues") is not None:
+            out.append(f"`find_label_issues` flags {info['n_label_issues']} samples (precision "
+                       f"{_f(info['label_issues_precision'])}, recall "
+                       f"{_f(info['label_issues_recall'])}); CV accuracy on the given labels "
+                       f"{_f(info['cv_accuracy_on_given_labels'])}.")
+        for note in info.get("notes", []):
+            out.append(f"Note: {note}.")
+    if (REPO / "docs" / "quality_auroc_vs_time.png").is_file():
+        out.append("\n![AUROC vs compute](quality_auroc_vs_time.png)")
+    rt = q.get("retrain")
+    if rt:
+        out.append(
+            f"\n### Trim and retrain (mnist5k)\n\nTop k% of each method removed, the same model "
+            f"retrained from scratch with the same recipe on the rest; {rt['accuracy_is']}, "
+            f"mean ± std over seeds {rt['seeds']} ({rt['std_is']}); {rt['models_trained']} "
+            f"models at {rt['seconds_per_model']:.0f} s each. In brackets: flipped samples "
+            "among the trimmed.\n")
+        out.append(_md_table(
+            ["reference", "samples removed", "test accuracy"],
+            [[x["label"], str(x["n_trimmed"]), _pm(x)] for x in rt["references"]], "lrr"))
+        by = {(x["method"], x["trim_percent"]): x for x in rt["rows"]}
+        headers = ["method"] + [f"trim {k:g}% ({by[('random', k)]['n_trimmed']})"
+                                for k in rt["trim_percents"]]
+        rows = [[name] + [f"{_pm(by[(name, k)])} [{by[(name, k)]['flipped_trimmed']:g}]"
+                          for k in rt["trim_percents"]] for name in ["random", *rt["methods"]]]
+        out.append("")
+        out.append(_md_table(headers, rows))
+    studies = r.get("checkpoint_studies") or []
+    if studies:
+        out.append("\n### Checkpoint gradients vs the final model\n")
+    for ck in studies:
+        run = ck["run"]
+        cfg = run["config"]
+        out.append(
+            f"\n**{cfg['epochs']} epochs.** {cfg['data']}, {cfg['noise']:g} "
+            f"{cfg['noise_kind']} noise ({run['n_flipped']} flipped, class c -> c+1), "
+            f"{cfg['epochs']} epochs, {cfg['checkpoints']} checkpoints; final test accuracy "
+            f"{run['test_accuracy']:.3f}. The final model predicts the (wrong) given label for "
+            f"{100 * run['flipped_predicted_as_given_label']:.1f}% of the flipped samples "
+            f"(training accuracy on the given labels {run['final_train_acc_on_given_labels']:.3f})."
+            " `--embedding checkpoints` = `ogad score --embedding checkpoints`, every "
+            "checkpoint's gradients side by side.\n")
+        out.append(_md_table(
+            ["detector", "AUROC final", "AUROC checkpoints", "AP final", "AP checkpoints",
+             "recall@n final", "recall@n checkpoints"],
+            [[x["detector"], f"{x['final_auroc']:.4f}", f"{x['checkpoints_auroc']:.4f}",
+              f"{x['final_ap']:.4f}", f"{x['checkpoints_ap']:.4f}",
+              f"{x['final_recall_at_n_flipped']:.3f}",
+              f"{x['checkpoints_recall_at_n_flipped']:.3f}"] for x in ck["final_vs_checkpoints"]]))
+        t = ck["tracin"]
+        better = ("clearly (> 0.01) better" if ck["checkpoints_clearly_better"]
+                  else "not clearly better")
+        out.append(f"\nTracIn over the {t['checkpoints']} checkpoints: AUROC {t['auroc']:.4f}, AP "
+                   f"{t['average_precision']:.4f}. Best AUROC of any final-model method "
+                   f"{ck['best_final_auroc']:.4f}, of any checkpoints method "
+                   f"{ck['best_checkpoints_auroc']:.4f}: checkpoints are "
+                   f"{better}"
+                   ".\n\nPer checkpoint (each checkpoint's gradients alone; the loss is read off "
+                   "the last-layer bias gradient):\n")
+        out.append(_md_table(
+            ["epoch", "train acc (given labels)", "flipped fit to wrong label", "l2 AUROC",
+             "iforest AUROC", "loss AUROC"],
+            [[str(x["epoch"]), f"{x['train_acc_on_given_labels']:.3f}",
+              f"{x['flipped_fit_to_given_label']:.3f}", f"{x['l2_auroc']:.4f}",
+              f"{x['iforest_auroc']:.4f}", f"{x['loss_auroc']:.4f}"]
+             for x in ck["per_checkpoint"]]))
+        png = f"checkpoint_auroc_e{cfg['epochs']}.png"
+        if (REPO / "docs" / png).is_file():
+            out.append(f"\n![AUROC per checkpoint, {cfg['epochs']} epochs]({png})")
+    return "\n".join(out) + "\n"
+
+
+def _docs_moons() -> str:
+    r = _load("synthetic_moons.json")
+    head = "## The paper's synthetic study: two moons (Table 1)\n"
+    if not r:
+        return head + "\n" + _missing("synthetic_moons", "synthetic_moons")
+    s = r["setup"]
+    out = [head, f"`python -m benchmarks.synthetic_moons` — {s['data']}; {s['noise']}; {s['model']}"
+           f"; trim the {s['trim']} and retrain. Detection accuracy = {s['detection_is']}; test "
+           f"accuracy = {s['test_accuracy_is']}; data seeds {s['data_seeds']}, "
+           f"{s['train_seeds_per_data_seed']} training seed(s) each; mean ± std. "
+           f"Paper figures from Chhabra et al. (2025), Table 1 (\"-\": not in the paper). Took "
+           f"{r['seconds']:.0f} s.\n", r["table_md"]]
+    plot = Path(r.get("plot", ""))
+    if plot.name and (REPO / "docs" / plot.name).is_file():
+        out.append(f"\n![moons flags]({plot.name})")
+    return "\n".join(out) + "\n"
+
+
+def _docs_extraction() -> str:
+    r = _load("extraction.json")
+    head = "## Gradient extraction speed\n"
+    if not r:
+        return head + "\n" + _missing("extraction", "extraction")
+    fwd = r["seconds_per_sample"]["forward pass (no grad)"]
+    rows = [[k, f"{1 / v:,.0f}", f"{v / fwd:.2f}"] for k, v in r["seconds_per_sample"].items()]
+    return (head + f"\n`python -m benchmarks.bench_extraction` — {r['model']}, {r['n']:,} "
+            f"samples, batch {r['batch_size']}, {r['threads']} threads.\n\n"
+            + _md_table(["method", "samples/s", "x forward pass"], rows)
+            + f"\n\nClosed form / forward pass: {r['ratio_closed_over_forward']:.2f}; "
+            f"{r['speedup_closed_vs_loop']:.0f}x faster than one backward per sample.\n")
+
+
+def _docs_memory() -> str:
+    r = _load("memory.json")
+    head = "## Memory: a gradient matrix larger than 4 GiB\n"
+    if not r:
+        return head + "\n" + _missing("memory", "memory")
+    gib = 2**30
+    return (head + f"\n`python -m benchmarks.bench_memory --rows {r['rows']} --hidden "
+            f"{(r['cols'] // 10) - 1}` — {r['rows']:,} x {r['cols']:,} float32 = "
+            f"{r['matrix_bytes'] / gib:.2f} GiB ({r['matrix_bytes'] / 1e9:.2f} GB), streamed "
+            "to gradients.npy with os.pwrite by a fresh child process.\n\n"
+            + _md_table(["figure", "value"], [
+                ["matrix on disk", f"{r['file_bytes'] / gib:.2f} GiB"],
+                ["peak RSS of the extracting process", f"{r['peak_rss_bytes'] / gib:.2f} GiB"],
+                ["RSS before extraction (torch loaded)",
+                 f"{r['rss_before_extraction_bytes'] / gib:.2f} GiB"],
+                ["peak RSS / matrix size", f"{r['peak_rss_over_matrix']:.3f}"],
+                ["wall time", f"{r['seconds']:.0f} s ({r['rows_per_second']:,.0f} rows/s)"],
+            ], "lr") + "\n")
+
+
+def _docs_detectors() -> str:
+    r = _load("detectors.json")
+    head = "## Detector speed on gradient-sized matrices\n"
+    if not r:
+        return head + "\n" + _missing("detectors", "detectors")
+    extra = _load("detectors_200k.json") or {}  # an earlier separate run at 200,000 rows
+    have = {(x["size"], x["detector"]) for x in r["detectors"]}
+    found = r["detectors"] + [x for x in extra.get("detectors", [])
+                              if (x["size"], x["detector"]) not in have]
+    rows = [[f"{x['size']:,}", x["detector"], f"{x['rows']:,}", _f(x["seconds"], ".2f"),
+             _f(x["rows_per_s"], ",.0f"), _f(x["peak_anon_growth_mib"], ".0f"), x.get("note", "")]
+            for x in sorted(found, key=lambda x: x["size"])]
+    rows += [[f"{x['size']:,}", "map (UMAP)", f"{x['size']:,}", _f(x["seconds"], ".1f"),
+              _f(x.get("rows_per_s"), ",.0f"), _f(x.get("peak_anon_growth_mib"), ".0f"),
+              x.get("note", "")] for x in r.get("map", [])]
+    return (head + f"\n`python -m benchmarks.bench_detectors` — float32 memmaps of width "
+            f"{r['dim']:,}.\n\n" + _md_table(
+                ["rows", "detector", "rows fit", "seconds", "rows/s", "peak anon MiB", "note"],
+                rows, "rlrrrrl") + "\n")
+
+
+def _docs_dashboard() -> str:
+    r = _load("bench_dashboard.json")
+    head = "## Dashboard responsiveness\n"
+    if not r:
+        return head + "\n" + _missing("dashboard", "dashboard")
+    rows = [[x["measure"], str(x["n"]), f"{x['median_ms']:.0f}", f"{x['min_ms']:.0f}",
+             f"{x['max_ms']:.0f}"] for x in r.get("results", [])]
+    return (head + f"\n`python -m benchmarks.bench_dashboard` — a run of {r['n_samples']:,} "
+            f"samples; target {r.get('target_ms', '-')} ms.\n\n"
+            + _md_table(["measure", "runs", "median ms", "min ms", "max ms"], rows) + "\n")
+
+
+def _docs_generic(title: str, names: tuple[str, ...], module: str) -> str:
+    for name in names:
+        r = _load(name)
+        if r:
+            rows = [[k, str(v)] for k, v in r.items() if isinstance(v, int | float | str)]
+            return (f"## {title}\n\n`python -m {module}` — results in "
+                    f"`benchmarks/results/{name}`.\n\n" + _md_table(["figure", "value"], rows,
+                                                                     "ll") + "\n")
+    return ""
+
+
+def write_docs(path: Path = DOCS) -> Path:
+    """Rewrite docs/benchmarks.md from benchmarks/results/*.json."""
+    doc = _load(ALL_JSON.name) or {}
+    m = doc.get("machine") or machine()
+    gpu = "a CUDA GPU" if m.get("cuda") else "no GPU"
+    parts = [
+        "# Benchmarks\n",
+        "Generated by `python -m benchmarks.run_all --docs` (runs every benchmark, then writes "
+        "this page; `--only NAME,...` to rerun some, `--docs-only` to rewrite the page from "
+        "`benchmarks/results/*.json` without running anything). Do not edit by hand.\n",
+        f"Machine: {m.get('cpus')} CPU cores, {gpu}, {m.get('platform')}, Python "
+        f"{m.get('python')}, torch {m.get('torch', '?')}. The cores were shared with other "
+        "work while these figures were taken, so wall times are noisy (see the load averages "
+        "in the JSON files); quality figures (AUROC, accuracy) do not depend on the load.\n",
+        _docs_summary(),
+        _docs_quality(),
+        _docs_moons(),
+        _docs_extraction(),
+        _docs_memory(),
+        _docs_detectors(),
+        _docs_dashboard(),
+        _docs_generic("Text pipeline", ("text.json", "bench_text.json"), "benchmarks.bench_text"),
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(p for p in parts if p), encoding="utf-8")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", help="comma-separated benchmark names to run")
+    ap.add_argument("--skip", help="comma-separated benchmark names to skip")
+    ap.add_argument("--quick", action="store_true",
+                    help="smaller sizes (minutes, not hours); results go to results/quick/ and "
+                    "never into the docs")
+    ap.add_argument("--timeout", type=float, help="seconds per benchmark before it is killed")
+    ap.add_argument("--docs", action="store_true", help="then rewrite docs/benchmarks.md")
+    ap.add_argument("--docs-only", action="store_true",
+                    help="only rewrite docs/benchmarks.md from the existing results")
+    ap.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    a = ap.parse_args(argv)
+    benches = discover()
+    names = [b.name for b in benches]
+    if a.list:
+        for b in benches:
+            print(f"{b.name:16s} python -m {b.module} {' '.join(b.args)}")
+        return 0
+    if a.docs_only:
+        print(f"wrote {write_docs()}")
+        return 0
+    chosen = benches
+    for opt, keep in ((a.only, True), (a.skip, False)):
+        if opt:
+            asked = [s.strip() for s in opt.split(",") if s.strip()]
+            unknown = [s for s in asked if s not in names]
+            if unknown:
+                ap.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(names)}")
+            chosen = [b for b in chosen if (b.name in asked) == keep]
+    entries = [run_one(b, quick=a.quick, timeout=a.timeout) for b in chosen]
+    all_json = QUICK / ALL_JSON.name if a.quick else ALL_JSON
+    write_all(entries, all_json)
+    print_table(entries)
+    print(f"wrote {all_json.relative_to(REPO)}")
+    if a.docs:
+        print(f"wrote {write_docs()}")
+    return 0 if all(e["status"] == "ok" for e in entries) else 1
+
+
+if __name__ == "__main__":
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    raise SystemExit(main())

@@ -1,0 +1,248 @@
+"""`ogad evaluate --baselines --retrain`: trimming plans, TracIn, cleanlab, retraining, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ogad_core.errors import ConfigError, RunDirError
+from ogad_core.evaluation import (
+    EVALUATION_JSON,
+    _import_cleanlab,
+    evaluate_run,
+    format_report,
+    n_to_trim,
+    tracin_self_influence,
+    trim_plans,
+)
+from ogad_core.rundir import RunDir, write_json_atomic, write_table_atomic
+
+
+def _copy(run: Path, dest: Path) -> Path:
+    shutil.copytree(run, dest)
+    return dest
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def evaluated(digits_run: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A copy of the digits run (300 samples, 30 flipped, 2 checkpoints) evaluated once."""
+    run = _copy(digits_run, tmp_path_factory.mktemp("eval") / "run")
+    before = RunDir(run).read_scores()
+    report = evaluate_run(run, retrain=True, baselines=True, trim_percents=[10], seeds=1,
+                          detectors=["l2", "cleanlab"], folds=3, log=_quiet)
+    return run, before, report
+
+
+# ---- pure parts -----------------------------------------------------------------------------
+
+
+def test_n_to_trim_rounds_half_up() -> None:
+    assert n_to_trim(8, 250) == 20  # the paper's moons study: the top 20 of 250
+    assert n_to_trim(2.5, 300) == 8  # 7.5 -> 8
+    assert n_to_trim(10, 4000) == 400
+    assert n_to_trim(12.5, 4000) == 500
+
+
+def test_trim_plans_remove_exactly_what_they_say() -> None:
+    rng = np.random.default_rng(0)
+    n = 200
+    flags = np.zeros(n, dtype=bool)
+    flags[rng.choice(n, 20, replace=False)] = True
+    ranks = pd.DataFrame({"a_rank": rng.permutation(n) + 1, "b_rank": np.arange(1, n + 1)})
+    plans = trim_plans(ranks, flags, methods=["a", "b"], trim_percents=[5, 10], seed=3)
+    by = {(p.method, p.trim_percent): p for p in plans}
+    oracle = by[("oracle_drop_flipped", None)]
+    np.testing.assert_array_equal(oracle.keep, ~flags)  # drops exactly the flipped ones
+    assert not oracle.clean_labels
+    assert by[("none", None)].keep.all()
+    clean = by[("oracle_clean_labels", None)]
+    assert clean.keep.all() and clean.clean_labels
+    for k, n_trim in ((5, 10), (10, 20)):
+        for name in ("a", "b"):
+            plan = by[(name, k)]
+            trimmed = np.flatnonzero(~plan.keep)
+            assert len(trimmed) == n_trim
+            np.testing.assert_array_equal(
+                np.sort(trimmed), np.sort(np.flatnonzero(ranks[f"{name}_rank"] <= n_trim)))
+        assert (~by[("random", k)].keep).sum() == n_trim
+    other = trim_plans(ranks, flags, methods=[], trim_percents=[10], seed=4)
+    assert not np.array_equal(other[-1].keep, by[("random", 10)].keep)
+    assert by[("b", 10)].key() != by[("a", 10)].key()
+    assert by[("none", None)].key() != clean.key()
+
+
+@pytest.mark.parametrize("bad", [0, 100, -1, float("nan")])
+def test_trim_percent_out_of_range(bad: float) -> None:
+    with pytest.raises(ConfigError, match="--trim"):
+        trim_plans(pd.DataFrame({"a_rank": [1, 2]}), np.array([True, False]), methods=["a"],
+                   trim_percents=[bad], seed=0)
+
+
+def test_tracin_is_the_lr_weighted_sum_of_squared_norms(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    gs = [rng.normal(size=(50, 7)).astype(np.float32) for _ in range(3)]
+    paths = []
+    for i, g in enumerate(gs):
+        paths.append(tmp_path / f"g{i}.npy")
+        np.save(paths[-1], g)
+    lrs = [0.1, 0.01, 0.5]
+    expected = sum(lr * (g.astype(np.float64) ** 2).sum(axis=1) for lr, g in zip(lrs, gs,
+                                                                                   strict=True))
+    np.testing.assert_allclose(tracin_self_influence(paths, lrs), expected, rtol=1e-12)
+    np.testing.assert_allclose(tracin_self_influence(paths, 0.2),
+                               0.2 * sum((g.astype(np.float64) ** 2).sum(axis=1) for g in gs),
+                               rtol=1e-12)
+    with pytest.raises(ConfigError, match="learning rates"):
+        tracin_self_influence(paths, [0.1, 0.2])
+
+
+def test_missing_cleanlab_is_a_clear_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "cleanlab", None)
+    with pytest.raises(ConfigError, match="pip install"):
+        _import_cleanlab()
+
+
+# ---- a real evaluation on the digits run ----------------------------------------------------
+
+
+def test_baselines_are_merged_into_scores(evaluated) -> None:
+    run, before, _ = evaluated
+    rd = RunDir(run)
+    scores = rd.read_scores()
+    for col in before.columns:  # nothing scored earlier is lost or changed
+        np.testing.assert_array_equal(scores[col].to_numpy(), before[col].to_numpy())
+    n = len(scores)
+    for name in ("cleanlab", "tracin"):
+        s, r = scores[f"{name}_score"].to_numpy(), scores[f"{name}_rank"].to_numpy()
+        assert np.isfinite(s).all()
+        assert sorted(r) == list(range(1, n + 1))
+        assert s[r == 1][0] == s.max()  # higher score = more suspicious = rank 1
+    assert {"cleanlab", "tracin"} <= set(rd.read_manifest()["detectors"])
+    assert ((scores["cleanlab_score"] >= 0) & (scores["cleanlab_score"] <= 1)).all()
+
+
+def test_tracin_column_matches_the_checkpoint_gradients(evaluated) -> None:
+    run, _, report = evaluated
+    k = RunDir(run).read_manifest()["dims"]["n_checkpoints"]
+    assert k == 2
+    grads = [np.load(run / "checkpoints" / "gradients_0.npy"), np.load(run / "gradients.npy")]
+    lr = report["baselines"]["tracin"]["lr"]
+    expected = sum(lr * np.sum(g.astype(np.float64) ** 2, axis=1) for g in grads)
+    np.testing.assert_allclose(RunDir(run).read_scores()["tracin_score"], expected, rtol=1e-9)
+
+
+def test_report_structure_and_values(evaluated) -> None:
+    run, _, report = evaluated
+    assert report["data"]["n_train"] == 300 and report["data"]["n_flipped"] == 30
+    assert report["data"]["n_test"] == 360
+    rows = {r["detector"]: r for r in report["detection"]}
+    assert set(rows) == {"iforest", "l2", "l1", "loss", "cleanlab", "tracin"}
+    for r in rows.values():
+        assert 0 <= r["auroc"] <= 1 and 0 <= r["average_precision"] <= 1
+        assert 0 <= r["recall_at_n_flipped"] <= 1
+        assert r["seconds"] is None or r["seconds"] >= 0
+    assert rows["l2"]["kind"] == "gradient" and rows["cleanlab"]["kind"] == "baseline"
+    cl = report["baselines"]["cleanlab"]
+    assert cl["folds"] == 3 and 0 <= cl["n_label_issues"] <= 300
+    comp = report["compute"]
+    assert comp["best_gradient_detector"] in ("iforest", "l2", "l1")
+    assert comp["auroc_gap_vs_cleanlab"] == pytest.approx(
+        comp["best_gradient_auroc"] - comp["cleanlab_auroc"], abs=1e-6)
+
+    rt = report["retrain"]
+    assert rt["seeds"] == [0] and rt["trim_percents"] == [10.0]
+    assert rt["methods"] == ["l2", "cleanlab"]
+    refs = {r["method"]: r for r in rt["references"]}
+    assert refs["none"]["n_trimmed"] == 0
+    assert refs["oracle_drop_flipped"]["n_trimmed"] == 30
+    assert refs["oracle_clean_labels"]["n_trimmed"] == 0
+    by = {r["method"]: r for r in rt["rows"]}
+    assert set(by) == {"random", "l2", "cleanlab"}
+    scores = RunDir(run).read_scores()
+    flags = RunDir(run).read_samples()["is_flipped"].to_numpy()
+    for name in ("l2", "cleanlab"):
+        assert by[name]["n_trimmed"] == 30
+        top = scores[f"{name}_rank"].to_numpy() <= 30
+        assert by[name]["flipped_trimmed"] == int((top & flags).sum())
+    for r in [*rt["references"], *rt["rows"]]:
+        assert len(r["accuracy"]) == 1 and 0 <= r["mean"] <= 1 and r["std"] is None
+    # same recipe, same seed, all samples: the run's own model again
+    assert rt["no_trim_reproduces_run"] is True
+    assert refs["none"]["mean"] == pytest.approx(
+        RunDir(run).read_manifest()["model"]["test_accuracy"], abs=1e-6)
+
+
+def test_report_is_written_and_formatted(evaluated) -> None:
+    run, _, report = evaluated
+    saved = json.loads((run / EVALUATION_JSON).read_text())
+    assert saved["detection"] == json.loads(json.dumps(report["detection"]))
+    assert saved["retrain"]["rows"] == json.loads(json.dumps(report["retrain"]["rows"]))
+    text = format_report(report)
+    for needle in ("AUROC", "cleanlab", "tracin", "oracle_drop_flipped", "trim 10% (30)",
+                   "random"):
+        assert needle in text
+
+
+def test_a_later_evaluation_keeps_the_baseline_info(evaluated) -> None:
+    run, _, _ = evaluated
+    report = evaluate_run(run, retrain=False, baselines=False, trim_percents=[10], seeds=1,
+                          time_detectors=False, log=_quiet)
+    assert report["baselines"]["cleanlab"]["folds"] == 3
+    assert report["retrain"] is None
+    assert {r["detector"] for r in report["detection"]} >= {"cleanlab", "tracin"}
+
+
+# ---- errors ---------------------------------------------------------------------------------
+
+
+def test_run_without_known_noise(digits_run: Path, tmp_path: Path) -> None:
+    run = _copy(digits_run, tmp_path / "run")
+    rd = RunDir(run)
+    write_table_atomic(rd.read_samples().drop(columns=["is_flipped", "clean_label"]),
+                       rd.samples_path)
+    with pytest.raises(ConfigError, match="no known noise"):
+        evaluate_run(run, retrain=True, baselines=False, trim_percents=[10], seeds=1,
+                     log=_quiet)
+    from ogad_core.cli import main
+
+    assert main(["evaluate", str(run), "--retrain", "--trim", "10", "--seeds", "1"]) == 2
+
+
+def test_run_without_test_split(digits_run: Path, tmp_path: Path) -> None:
+    run = _copy(digits_run, tmp_path / "run")
+    rd = RunDir(run)
+    manifest = rd.read_manifest()
+    manifest["data"]["n_test"] = 0
+    write_json_atomic(rd.manifest_path, manifest)
+    with pytest.raises(ConfigError, match="no held-out test split"):
+        evaluate_run(run, retrain=True, baselines=False, trim_percents=[10], seeds=1,
+                     log=_quiet)
+
+
+def test_bad_arguments(evaluated, tmp_path: Path) -> None:
+    run, _, _ = evaluated
+    with pytest.raises(ConfigError, match="no scores for nope"):
+        evaluate_run(run, retrain=True, baselines=False, trim_percents=[10], seeds=1,
+                     detectors=["nope"], time_detectors=False, log=_quiet)
+    with pytest.raises(ConfigError, match="--seeds"):
+        evaluate_run(run, retrain=True, baselines=False, trim_percents=[10], seeds=0,
+                     log=_quiet)
+    with pytest.raises(ConfigError, match="--trim"):
+        evaluate_run(run, retrain=True, baselines=False, trim_percents=[150], seeds=1,
+                     log=_quiet)
+    from ogad_core.cli import main
+
+    assert main(["evaluate", str(run), "--retrain", "--detector", "nope", "--seeds", "1"]) == 2
+    with pytest.raises(RunDirError):
+        evaluate_run(tmp_path / "missing", retrain=False, baselines=True, trim_percents=[10],
+                     seeds=1, log=_quiet)
