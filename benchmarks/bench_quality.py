@@ -242,7 +242,7 @@ def _plot_checkpoints(ckpt: dict[str, Any], out_dir: Path, plt) -> str:
     ax2.set_title("memorisation of the flipped labels", fontsize=9)
     ax2.legend(fontsize=7)
     cfg = ckpt["run"]["config"]
-    fig.suptitle(f"mnist5k, {cfg['noise']:g} {cfg['noise_kind']} noise, {cfg['epochs']} "
+    fig.suptitle(f"mnist5k, {100 * cfg['noise']:g}% {cfg['noise_kind']} noise, {cfg['epochs']} "
                  "epochs", fontsize=10)
     fig.tight_layout()
     p = out_dir / f"checkpoint_auroc_e{cfg['epochs']}.png"

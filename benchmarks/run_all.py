@@ -5,6 +5,7 @@
     python -m benchmarks.run_all --only quality,synthetic_moons --docs
     python -m benchmarks.run_all --skip dashboard,detectors
     python -m benchmarks.run_all --docs-only      # rewrite docs/benchmarks.md from the results
+                                                  # (benchmarks run by hand enter all.json too)
 
 Each benchmark runs as its own process (``python -m benchmarks.NAME ARGS``) so that its memory
 and timings do not leak into the next; a failing one is reported and the others still run.
@@ -88,8 +89,17 @@ def _sum_dashboard(r: dict[str, Any]) -> str:
     return ", ".join(f"{x['measure']} {x['median_ms']:.0f} ms" for x in rows[:4])
 
 
+def _sum_text(r: dict[str, Any]) -> str:
+    out = (f"encode {r['encode_texts_per_s']:.0f} texts/s; head gradients "
+           f"{r['gradient_last_per_s']:,.0f}/s ({r['gradient_last_over_encode']:.3f}x encoding)")
+    if r.get("quality_l2_auroc") is not None:
+        out += (f"; rotten-tomatoes AUROC l2 {r['quality_l2_auroc']:.3f}, iforest "
+                f"{r['quality_iforest_auroc']:.3f}, loss {r['quality_loss_auroc']:.3f}")
+    return out
+
+
 def _sum_generic(r: dict[str, Any]) -> str:
-    scalars = [f"{k}={v}" for k, v in r.items() if isinstance(v, int | float | str)][:5]
+    scalars = [f"{k}={v}" for k, v in r.items() if isinstance(v, int | float | str)][:5]  # unknown
     return ", ".join(scalars)
 
 
@@ -125,10 +135,16 @@ KNOWN: tuple[Bench, ...] = (
     Bench("synthetic_moons", "benchmarks.synthetic_moons", (),
           ("--seeds", "2", "--train-seeds", "1"), "synthetic_moons.json", _sum_moons,
           quick_plots=("--plot", "moons_flags.png")),
+    Bench("synthetic_moons_e50", "benchmarks.synthetic_moons",
+          ("--epochs", "50", "--out", "benchmarks/results/synthetic_moons_e50.json", "--plot",
+           "docs/moons_flags_e50.png"),
+          ("--epochs", "50", "--seeds", "2", "--train-seeds", "1"), "synthetic_moons_e50.json",
+          _sum_moons, note="the same study with shorter training (less memorisation)",
+          quick_plots=("--plot", "moons_flags_e50.png")),
     Bench("dashboard", "benchmarks.bench_dashboard", (), ("--n", "5000", "--repeats", "2"),
           "bench_dashboard.json", _sum_dashboard),
-    Bench("text", "benchmarks.bench_text", (), (), "text.json", _sum_generic,
-          extra_results=("bench_text.json",), quick_out=()),
+    Bench("text", "benchmarks.bench_text", ("--quality",), ("--n", "200", "--lora-n", "8"),
+          "text.json", lambda r: _sum_text(r)),
 )
 
 
@@ -249,9 +265,39 @@ def machine() -> dict[str, Any]:
 def print_table(entries: list[dict[str, Any]]) -> None:
     print("\n=== summary")
     w = max([len(e["name"]) for e in entries] + [9])
-    print(f"{'benchmark':<{w}}  {'status':<8} {'seconds':>8}  key figures")
+    print(f"{'benchmark':<{w}}  {'status':<11} {'seconds':>8}  key figures")
     for e in entries:
-        print(f"{e['name']:<{w}}  {e['status']:<8} {e['seconds']:>8.1f}  {e['summary']}")
+        print(f"{e['name']:<{w}}  {e['status']:<11} {_f(e['seconds'], '8.1f'):>8}  "
+              f"{e['summary']}")
+
+
+def collect(benches: list[Bench]) -> list[dict[str, Any]]:
+    """Entries for results written outside run_all (a benchmark run by hand): the result file's
+    summary and time, status ``from file``; only where all.json has nothing newer."""
+    known: dict[str, Any] = {}
+    if ALL_JSON.is_file():
+        try:
+            known = {e["name"]: e for e in json.loads(ALL_JSON.read_text())["benchmarks"]}
+        except (ValueError, KeyError, TypeError):
+            known = {}
+    out = []
+    for bench in benches:
+        path = next((p for p in _result_files(bench, RESULTS) if p.is_file()), None)
+        if path is None:
+            continue
+        stamp = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+        if bench.name in known and known[bench.name]["finished"] >= stamp:
+            continue
+        try:
+            summary = bench.summarize(json.loads(path.read_text(encoding="utf-8")))
+        except (KeyError, TypeError, ValueError) as err:
+            summary = f"(cannot summarise {path.name}: {type(err).__name__} {err})"
+        out.append({"name": bench.name, "module": bench.module, "args": None, "quick": False,
+                    "status": "from file", "returncode": None, "seconds": None,
+                    "result_file": str(path.relative_to(REPO)), "summary": summary,
+                    "note": "run outside run_all; figures from its result file",
+                    "finished": stamp})
+    return out
 
 
 def write_all(entries: list[dict[str, Any]], path: Path = ALL_JSON) -> dict[str, Any]:
@@ -307,7 +353,7 @@ def _docs_summary() -> str:
     doc = _load(ALL_JSON.name)
     if not doc:
         return ""
-    rows = [[e["name"], e["status"], f"{e['seconds']:.0f}", e["finished"][:16].replace("T", " "),
+    rows = [[e["name"], e["status"], _f(e["seconds"], ".0f"), e["finished"][:16].replace("T", " "),
              e["summary"].replace("|", "/")] for e in doc["benchmarks"]]
     return ("## Summary (last run of each benchmark)\n\n"
             + _md_table(["benchmark", "status", "seconds", "finished (UTC)", "key figures"],
@@ -432,20 +478,34 @@ def _docs_quality() -> str:
 
 
 def _docs_moons() -> str:
-    r = _load("synthetic_moons.json")
     head = "## The paper's synthetic study: two moons (Table 1)\n"
-    if not r:
+    files = sorted(RESULTS.glob("synthetic_moons*.json"), key=lambda p: (len(p.name), p.name))
+    if not files:
         return head + "\n" + _missing("synthetic_moons", "synthetic_moons")
-    s = r["setup"]
-    out = [head, f"`python -m benchmarks.synthetic_moons` — {s['data']}; {s['noise']}; {s['model']}"
-           f"; trim the {s['trim']} and retrain. Detection accuracy = {s['detection_is']}; test "
-           f"accuracy = {s['test_accuracy_is']}; data seeds {s['data_seeds']}, "
-           f"{s['train_seeds_per_data_seed']} training seed(s) each; mean ± std. "
-           f"Paper figures from Chhabra et al. (2025), Table 1 (\"-\": not in the paper). Took "
-           f"{r['seconds']:.0f} s.\n", r["table_md"]]
-    plot = Path(r.get("plot", ""))
-    if plot.name and (REPO / "docs" / plot.name).is_file():
-        out.append(f"\n![moons flags]({plot.name})")
+    out = [head]
+    for i, path in enumerate(files):
+        r = _load(path.name)
+        if not r:
+            continue
+        s = r["setup"]
+        fit = s.get("flipped_fit_to_given_label")
+        variant = "" if i == 0 else f"\n### Variant: {s.get('epochs', '?')} training epochs\n"
+        args = "" if i == 0 else f" --epochs {s.get('epochs')}"
+        out += [variant, f"`python -m benchmarks.synthetic_moons{args}` — {s['data']}; "
+                f"{s['noise']}; {s['model']}; trim the {s['trim']} and retrain. Detection "
+                f"accuracy = {s['detection_is']}; test accuracy = {s['test_accuracy_is']}; data "
+                f"seeds {s['data_seeds']}, {s['train_seeds_per_data_seed']} training seed(s) "
+                "each; mean ± std. Paper figures from Chhabra et al. (2025), Table 1 (\"-\": not "
+                f"in the paper). Took {r['seconds']:.0f} s.\n"
+                + ("" if not fit or fit.get("mean") is None else
+                   f"\nThe final model predicts the (wrong) given label of "
+                   f"{fit['mean']:.0f}% ± {fit['std'] or 0:.0f}% of the flipped samples: it has "
+                   "memorised them, which hides them from detectors that look at the final "
+                   "model only.\n"),
+                r["table_md"]]
+        plot = Path(r.get("plot", ""))
+        if plot.name and (REPO / "docs" / plot.name).is_file():
+            out.append(f"\n![moons flags]({plot.name})")
     return "\n".join(out) + "\n"
 
 
@@ -516,15 +576,24 @@ def _docs_dashboard() -> str:
             + _md_table(["measure", "runs", "median ms", "min ms", "max ms"], rows) + "\n")
 
 
-def _docs_generic(title: str, names: tuple[str, ...], module: str) -> str:
-    for name in names:
-        r = _load(name)
-        if r:
-            rows = [[k, str(v)] for k, v in r.items() if isinstance(v, int | float | str)]
-            return (f"## {title}\n\n`python -m {module}` — results in "
-                    f"`benchmarks/results/{name}`.\n\n" + _md_table(["figure", "value"], rows,
-                                                                     "ll") + "\n")
-    return ""
+def _docs_text() -> str:
+    r = _load("text.json")
+    head = "## Text pipeline (Rotten Tomatoes)\n"
+    if not r:
+        return head + "\n" + _missing("text", "text")
+    rows = [[x["step"], f"{x['texts']:,}", f"{x['seconds']:.2f}",
+             f"{x['texts'] / x['seconds']:,.1f}" if x["seconds"] else "-"] for x in r["rows"]]
+    out = [head, f"`python -m benchmarks.bench_text --quality` — encoder {r['encoder']} "
+           f"(features {r['embedding_dim']}), {r['threads']} threads.\n",
+           _md_table(["step", "texts", "seconds", "texts/s"], rows)]
+    if r.get("quality_l2_auroc") is not None:
+        out.append(
+            f"\nDetection on {r.get('quality_source', 'rotten-tomatoes')} "
+            f"({r.get('quality_limit')} train samples, noise {r.get('quality_noise')}): AUROC l2 "
+            f"{r['quality_l2_auroc']:.3f}, iforest {r['quality_iforest_auroc']:.3f}, loss "
+            f"{r['quality_loss_auroc']:.3f}; held-out accuracy "
+            f"{_f(r.get('quality_test_accuracy'))}.")
+    return "\n".join(out) + "\n"
 
 
 def write_docs(path: Path = DOCS) -> Path:
@@ -541,15 +610,15 @@ def write_docs(path: Path = DOCS) -> Path:
         f"{m.get('python')}, torch {m.get('torch', '?')}. The cores were shared with other "
         "work while these figures were taken, so wall times are noisy (see the load averages "
         "in the JSON files); quality figures (AUROC, accuracy) do not depend on the load.\n",
-        _docs_summary(),
-        _docs_quality(),
-        _docs_moons(),
-        _docs_extraction(),
-        _docs_memory(),
-        _docs_detectors(),
-        _docs_dashboard(),
-        _docs_generic("Text pipeline", ("text.json", "bench_text.json"), "benchmarks.bench_text"),
     ]
+    for section in (_docs_summary, _docs_quality, _docs_moons, _docs_extraction, _docs_memory,
+                    _docs_detectors, _docs_dashboard, _docs_text):
+        try:
+            parts.append(section())
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as err:
+            # a benchmark changed its JSON: say so rather than fail the whole page
+            parts.append(f"_{section.__name__}: cannot render the result file "
+                         f"({type(err).__name__}: {err})._\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(p for p in parts if p), encoding="utf-8")
     return path
@@ -572,9 +641,12 @@ def main(argv: list[str] | None = None) -> int:
     names = [b.name for b in benches]
     if a.list:
         for b in benches:
-            print(f"{b.name:16s} python -m {b.module} {' '.join(b.args)}")
+            print(f"{b.name:20s} python -m {b.module} {' '.join(b.args)}")
         return 0
     if a.docs_only:
+        found = collect(benches)
+        if found:
+            write_all(found)
         print(f"wrote {write_docs()}")
         return 0
     chosen = benches

@@ -251,8 +251,6 @@ def _load_context(rd: RunDir, manifest: dict[str, Any], *, need_test: bool,
     from ogad_core import pipeline
     from ogad_core.config import ComputeConfig, fingerprint
     from ogad_core.models import resolve_device
-    from ogad_core.train import default_recipe
-
     config = ComputeConfig.from_dict(manifest["config"])
     samples = rd.read_samples()
     flags = _is_flipped(samples, rd.path)
@@ -271,8 +269,7 @@ def _load_context(rd: RunDir, manifest: dict[str, Any], *, need_test: bool,
         raise ConfigError(f"{config.data} has no held-out test split; --retrain needs one")
     device = resolve_device(config.device)
     x_train, x_test, _ = pipeline._model_inputs(config, data, rd, device, log, False)
-    recipe = default_recipe(data.kind)
-    recipe = replace(recipe, epochs=config.epochs or recipe.epochs, lr=config.lr or recipe.lr)
+    recipe = pipeline.model_recipe(config, data.kind)
     recorded = manifest.get("model", {}).get("recipe")
     if recorded and recorded != str(recipe):
         log(f"evaluate: note: the run was trained with {recorded}; retraining uses {recipe}")
@@ -302,7 +299,8 @@ def _new_model(ctx: _Context, seed: int):
     torch.manual_seed(seed)
     config = ctx.config if seed == ctx.config.seed else replace(ctx.config, seed=seed)
     shape = tuple(ctx.x_train.shape[1:])
-    return build_model(config, ctx.data.kind, shape, ctx.data.n_classes)
+    return build_model(config, ctx.data.kind, shape, ctx.data.n_classes,
+                       train_inputs=ctx.x_train)
 
 
 def _train(ctx: _Context, idx: np.ndarray, labels: np.ndarray, seed: int):

@@ -63,15 +63,13 @@ def builtin_model(kind: str, input_shape: tuple[int, ...], n_classes: int) -> nn
     """The built-in model for a data kind: SmallCNN for images, an MLP for features.
 
     Args:
-        kind: ``image``, ``tabular`` or ``text`` (text inputs are sentence embeddings).
+        kind: ``image`` or ``tabular`` (the text head lives in :mod:`ogad_core.text`).
         input_shape: one sample's shape, (C, H, W) or (F,).
     """
     if kind == "image":
         return SmallCNN(in_channels=input_shape[0], n_classes=n_classes)
     if kind == "tabular":
         return MLP(in_features=input_shape[0], n_classes=n_classes, hidden=(64, 64))
-    if kind == "text":
-        return MLP(in_features=input_shape[0], n_classes=n_classes, hidden=(256,))
     raise ModelError(f"no built-in model for data kind {kind!r}")
 
 

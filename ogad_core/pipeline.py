@@ -147,8 +147,27 @@ def _model_inputs(
     return emb[:n], (emb[n:] if data.test is not None else None), truncated
 
 
-def build_model(config: ComputeConfig, kind: str, input_shape: tuple[int, ...], n_classes: int):
-    """The model a run uses (untrained, or the user's checkpoint loaded)."""
+def model_recipe(config: ComputeConfig, kind: str):
+    """The training recipe of a run: the built-in one for its kind, with --epochs / --lr."""
+    from ogad_core.train import TrainRecipe, default_recipe
+
+    if kind == "text" and not config.finetune and not config.model:
+        from ogad_core.text import TEXT_HEAD_RECIPE
+
+        recipe = TrainRecipe(**TEXT_HEAD_RECIPE)
+    else:
+        recipe = default_recipe(kind)
+    return replace(recipe, epochs=config.epochs or recipe.epochs, lr=config.lr or recipe.lr)
+
+
+def build_model(
+    config: ComputeConfig, kind: str, input_shape: tuple[int, ...], n_classes: int, *,
+    train_inputs=None,
+):
+    """The model a run uses (untrained, or the user's checkpoint loaded).
+
+    ``train_inputs`` (N, E) text embeddings set the built-in text head's standardisation.
+    """
     from ogad_core.models import build_user_model, builtin_model
 
     if config.finetune == "lora":
@@ -162,6 +181,11 @@ def build_model(config: ComputeConfig, kind: str, input_shape: tuple[int, ...], 
         return build_user_model(
             config.model, n_classes=n_classes, input_shape=input_shape, checkpoint=ckpt
         )
+    if kind == "text":
+        from ogad_core import text
+
+        return text.build_text_head(n_classes=n_classes, embeddings=train_inputs,
+                                    in_features=input_shape[0], seed=config.seed)
     return builtin_model(kind, input_shape, n_classes)
 
 
@@ -208,7 +232,7 @@ def compute(
     import torch
 
     from ogad_core.models import resolve_device, state_fingerprint
-    from ogad_core.train import default_recipe, predict, train_model
+    from ogad_core.train import predict, train_model
 
     rd = RunDir(run_dir)
     manifest = _open_run(config, rd)
@@ -242,16 +266,13 @@ def compute(
     y_train = torch.as_tensor(data.train.labels)
     y_test = torch.as_tensor(data.test.labels) if data.test is not None else None
     input_shape = tuple(x_train.shape[1:])
-    model = build_model(config, data.kind, input_shape, data.n_classes)
+    model = build_model(config, data.kind, input_shape, data.n_classes, train_inputs=x_train)
     check_model_fits(model, x_train[:2], data.n_classes, device)
     from ogad_core.gradients import compute_gradients, gradient_dim
 
     params = effective_params(config)
     full_dim = gradient_dim(model, params)  # a bad --params fails before any training
-    recipe = default_recipe(data.kind)
-    recipe = replace(
-        recipe, epochs=config.epochs or recipe.epochs, lr=config.lr or recipe.lr,
-    )
+    recipe = model_recipe(config, data.kind)
     train_fp = fingerprint(data_fp, config.model, _file_fp(config.checkpoint), config.finetune,
                            config.encoder, str(recipe), config.checkpoints, config.seed)
     model_dir = rd.path / "model"
