@@ -155,6 +155,8 @@ def model_recipe(config: ComputeConfig, kind: str):
         from ogad_core.text import TEXT_HEAD_RECIPE
 
         recipe = TrainRecipe(**TEXT_HEAD_RECIPE)
+    elif config.finetune == "lora":  # the encoder trains too: few epochs on CPU
+        recipe = TrainRecipe(epochs=3, lr=5e-4, weight_decay=0.0, batch_size=32)
     else:
         recipe = default_recipe(kind)
     return replace(recipe, epochs=config.epochs or recipe.epochs, lr=config.lr or recipe.lr)
