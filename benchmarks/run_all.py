@@ -400,6 +400,13 @@ def _docs_quality() -> str:
             f"(training {c['train_seconds']:.0f} s: {c['train_seconds_source']}; gradients "
             f"{_f(c.get('gradient_seconds'), '.1f')} s per checkpoint: "
             f"{c['gradient_seconds_source']}).")
+        from ogad_core.evaluation import ratio_same_load
+
+        same = c.get("cleanlab_over_best_gradient_compute_same_load") or ratio_same_load(q)
+        if same:
+            out.append(f"Timed under the same load (the detector's one training estimated from "
+                       f"cleanlab's own CV folds, which amount to K-1 trainings): cleanlab needs "
+                       f"**{same:.1f}x** the compute.")
         ranked = sorted(q["detection"], key=lambda x: -x["auroc"])
         out.append(f"Highest AUROC overall: {ranked[0]['detector']} ({ranked[0]['auroc']:.4f}).")
     for name, info in (q.get("baselines") or {}).items():

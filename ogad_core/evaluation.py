@@ -51,7 +51,7 @@ from ogad_core.rundir import RunDir, write_json_atomic, write_table_atomic
 
 __all__ = [
     "DEFAULT_TRIM_PERCENTS", "EVALUATION_JSON", "TrimPlan", "evaluate_run", "format_report",
-    "n_to_trim", "tracin_self_influence", "trim_plans",
+    "n_to_trim", "ratio_same_load", "tracin_self_influence", "trim_plans",
 ]
 
 Log = Callable[[str], None]
@@ -824,7 +824,7 @@ def evaluate_run(
                     cl_row["total_seconds"] / best["total_seconds"], 2)
 
     data = manifest.get("data", {})
-    report = {
+    report: dict[str, Any] = {
         "report_version": REPORT_VERSION,
         "created": _now(),
         "run_dir": str(rd.path),
@@ -845,8 +845,29 @@ def evaluate_run(
         "baselines": baseline_info or None,
         "retrain": retrain_section,
     }
+    ratio = ratio_same_load(report)
+    if ratio is not None:
+        compute["cleanlab_over_best_gradient_compute_same_load"] = _r(ratio, 2)
     write_json_atomic(rd.path / EVALUATION_JSON, report)
     return report
+
+
+def ratio_same_load(report: dict[str, Any]) -> float | None:
+    """cleanlab's compute over the best gradient detector's, with the one training the detector
+    needs estimated from cleanlab's own CV folds (K folds of (K-1)/K of the data = K-1
+    trainings), so that both sides are timed under the same machine load. None if unknown."""
+    c = report.get("compute") or {}
+    info = (report.get("baselines") or {}).get("cleanlab") or {}
+    rows = {r["detector"]: r for r in report.get("detection", [])}
+    best, cl = rows.get(c.get("best_gradient_detector")), rows.get("cleanlab")
+    if (best is None or cl is None or not info.get("seconds_cv_training")
+            or not info.get("folds") or c.get("gradient_seconds") is None
+            or best.get("seconds") is None or not cl.get("total_seconds")):
+        return None
+    n_ckpt = int((report.get("model") or {}).get("n_checkpoints") or 1)
+    k = n_ckpt if best["detector"].endswith("_ckpt") else 1
+    train = info["seconds_cv_training"] / (info["folds"] - 1)
+    return cl["total_seconds"] / (train + k * c["gradient_seconds"] + best["seconds"])
 
 
 # ---- formatting -----------------------------------------------------------------------------
@@ -910,6 +931,10 @@ def format_report(report: dict[str, Any]) -> str:
             f"{'within 0.01 or better' if c['within_0_01_of_cleanlab_or_better'] else 'worse by more than 0.01'})"  # noqa: E501
             + (f"; cleanlab needs {ratio:.1f}x its compute" if ratio else "")
         )
+        same = c.get("cleanlab_over_best_gradient_compute_same_load")
+        if same:
+            out.append(f"(with its training time estimated from cleanlab's CV folds, i.e. "
+                       f"timed under the same load: {same:.1f}x)")
     for name, info in (report.get("baselines") or {}).items():
         if info.get("skipped"):
             out.append(f"{name}: skipped ({info['skipped']})")

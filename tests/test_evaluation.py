@@ -156,6 +156,7 @@ def test_report_structure_and_values(evaluated) -> None:
     assert cl["folds"] == 3 and 0 <= cl["n_label_issues"] <= 300
     comp = report["compute"]
     assert comp["best_gradient_detector"] in ("iforest", "l2", "l1")
+    assert comp["cleanlab_over_best_gradient_compute_same_load"] > 0
     assert comp["auroc_gap_vs_cleanlab"] == pytest.approx(
         comp["best_gradient_auroc"] - comp["cleanlab_auroc"], abs=1e-6)
 
