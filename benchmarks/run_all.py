@@ -64,10 +64,14 @@ def _sum_detectors(r: dict[str, Any]) -> str:
 
 
 def _sum_quality(r: dict[str, Any]) -> str:
+    from ogad_core.evaluation import ratio_same_load
+
     c = r["quality"]["compute"]
+    same = c.get("cleanlab_over_best_gradient_compute_same_load") or ratio_same_load(r["quality"])
     out = (f"best gradient {c.get('best_gradient_detector')} AUROC "
            f"{_f(c.get('best_gradient_auroc'))} vs cleanlab {_f(c.get('cleanlab_auroc'))}, "
-           f"cleanlab {_f(c.get('cleanlab_over_best_gradient_compute'), '.1f')}x the compute")
+           f"cleanlab {_f(c.get('cleanlab_over_best_gradient_compute'), '.1f')}x the compute "
+           f"({_f(same, '.1f')}x timed under the same load)")
     for ck in r.get("checkpoint_studies") or []:
         out += (f"; {ck['run']['config']['epochs']} epochs: checkpoints AUROC "
                 f"{ck['best_checkpoints_auroc']:.3f} vs final {ck['best_final_auroc']:.3f}")
@@ -446,7 +450,7 @@ def _docs_quality() -> str:
         run = ck["run"]
         cfg = run["config"]
         out.append(
-            f"\n**{cfg['epochs']} epochs.** {cfg['data']}, {cfg['noise']:g} "
+            f"**{cfg['epochs']} epochs.** {cfg['data']}, {100 * cfg['noise']:g}% "
             f"{cfg['noise_kind']} noise ({run['n_flipped']} flipped, class c -> c+1), "
             f"{cfg['epochs']} epochs, {cfg['checkpoints']} checkpoints; final test accuracy "
             f"{run['test_accuracy']:.3f}. The final model predicts the (wrong) given label for "
@@ -506,8 +510,8 @@ def _docs_moons() -> str:
                 f"in the paper). Took {r['seconds']:.0f} s.\n"
                 + ("" if not fit or fit.get("mean") is None else
                    f"\nThe final model predicts the (wrong) given label of "
-                   f"{fit['mean']:.0f}% ± {fit['std'] or 0:.0f}% of the flipped samples: it has "
-                   "memorised them, which hides them from detectors that look at the final "
+                   f"{fit['mean']:.0f}% ± {fit['std'] or 0:.0f}% of the flipped samples "
+                   "(memorised), which hides those from any detector that looks at the final "
                    "model only.\n"),
                 r["table_md"]]
         plot = Path(r.get("plot", ""))
