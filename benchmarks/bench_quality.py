@@ -3,7 +3,7 @@
     python -m benchmarks.bench_quality [--work-dir runs/bench_quality] [--threads 1]
                                        [--retrain --trim 10 --retrain-methods iforest,l2,...]
                                        [--skip-quality] [--skip-checkpoint-study]
-                                       [--ckpt-epochs 30,60] [--fresh]
+                                       [--ckpt-cases asymmetric:0.2:30:6,...] [--fresh]
                                        [--out benchmarks/results/quality.json]
 
 1. **Quality and cost** — mnist5k (4,000 real MNIST digits to clean, 1,000 held out) with 10%
@@ -14,10 +14,13 @@
    gradient detector within 0.01 AUROC of cleanlab's, or better, at a fraction of its compute.
    With ``--retrain``: trim the top k% of the chosen methods, retrain, held-out test accuracy.
 2. **Checkpoints vs the final model** — mnist5k with 20% asymmetric noise (c -> c+1) trained
-   long (30 and 60 epochs, 6 checkpoints) until it memorises flipped labels: detection from the
-   final model's gradients vs ``ogad score --embedding checkpoints`` (all checkpoints' gradients
-   side by side), per-checkpoint AUROC of l2, iforest and the loss (the loss at a checkpoint is
-   read off its last-layer bias gradient: ``p_y = 1 + dL/db_y``), and TracIn.
+   long (30 and 60 epochs, 6 checkpoints) until it memorises flipped labels, and the default
+   8-epoch recipe (20% asymmetric and 10% symmetric, 4 checkpoints): detection from the final
+   model's gradients vs ``ogad score --embedding checkpoints`` (all checkpoints' gradients side
+   by side), per-checkpoint AUROC of l2, iforest and the loss (the loss at a checkpoint is read
+   off its last-layer bias gradient: ``p_y = 1 + dL/db_y``), and TracIn. ``--ckpt-cases`` takes
+   ``KIND:RATE:EPOCHS:CHECKPOINTS`` items; a case run again replaces its earlier result, the
+   others are kept.
 
 A skipped part keeps its previous result in ``--out``. Timings come from this machine as it is
 (shared CPUs are noisy); the run is computed in this process with ``--threads`` torch threads so
@@ -44,9 +47,8 @@ if str(REPO) not in sys.path:
 
 QUALITY_CONFIG = dict(data="mnist5k", noise=0.1, noise_kind="symmetric", seed=0, params="auto",
                       checkpoints=4)
-CKPT_CONFIG = dict(data="mnist5k", noise=0.2, noise_kind="asymmetric", seed=0, params="auto",
-                   checkpoints=6)
-CKPT_EPOCHS = (30, 60)
+CKPT_CASES = ("asymmetric:0.2:30:6", "asymmetric:0.2:60:6", "asymmetric:0.2:8:4",
+              "symmetric:0.1:8:4")
 CKPT_DETECTORS = ("iforest", "l2", "l1")
 
 
@@ -93,7 +95,25 @@ def _bias_loss(g: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
     return -np.log(np.clip(p_given, 1e-12, 1.0))
 
 
-def checkpoint_study(work_dir: Path, *, epochs: int, fresh: bool) -> dict[str, Any]:
+def parse_case(case: str) -> dict[str, Any]:
+    """``KIND:RATE:EPOCHS:CHECKPOINTS`` -> the run's config (mnist5k, seed 0, params auto)."""
+    try:
+        kind, rate, epochs, checkpoints = case.split(":")
+        return dict(data="mnist5k", noise=float(rate), noise_kind=kind, seed=0, params="auto",
+                    epochs=int(epochs), checkpoints=int(checkpoints))
+    except ValueError:
+        raise SystemExit(
+            f"--ckpt-cases: expected KIND:RATE:EPOCHS:CHECKPOINTS, got {case!r}") from None
+
+
+def case_id(config: dict[str, Any]) -> str:
+    """A short name of a checkpoint-study case: ``asym20_e30``, ``sym10_e8``."""
+    kind = {"asymmetric": "asym", "symmetric": "sym"}.get(config["noise_kind"],
+                                                          config["noise_kind"])
+    return f"{kind}{round(100 * config['noise'])}_e{config['epochs']}"
+
+
+def checkpoint_study(work_dir: Path, *, config: dict[str, Any], fresh: bool) -> dict[str, Any]:
     from ogad_core.detectors import suspicion_scores
     from ogad_core.evaluation import checkpoint_gradient_paths, tracin_self_influence
     from ogad_core.metrics import detection_metrics, evaluation_table
@@ -101,8 +121,8 @@ def checkpoint_study(work_dir: Path, *, epochs: int, fresh: bool) -> dict[str, A
     from ogad_core.rundir import RunDir
     from ogad_core.train import checkpoint_epochs, default_recipe
 
-    config = {**CKPT_CONFIG, "epochs": epochs}
-    run_dir = work_dir / f"mnist5k_asym20_e{epochs}"
+    epochs = config["epochs"]
+    run_dir = work_dir / f"mnist5k_{case_id(config)}"
     seconds = _compute(config, run_dir, fresh)
     _log(f"checkpoint run ready ({seconds:.0f} s)")
     rd = RunDir(run_dir)
@@ -245,7 +265,7 @@ def _plot_checkpoints(ckpt: dict[str, Any], out_dir: Path, plt) -> str:
     fig.suptitle(f"mnist5k, {100 * cfg['noise']:g}% {cfg['noise_kind']} noise, {cfg['epochs']} "
                  "epochs", fontsize=10)
     fig.tight_layout()
-    p = out_dir / f"checkpoint_auroc_e{cfg['epochs']}.png"
+    p = out_dir / f"checkpoint_auroc_{case_id(cfg)}.png"
     fig.savefig(p, dpi=110)
     plt.close(fig)
     return str(p)
@@ -265,7 +285,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="skip part 1 (its previous result in --out is kept)")
     ap.add_argument("--skip-checkpoint-study", action="store_true",
                     help="skip part 2 (its previous result in --out is kept)")
-    ap.add_argument("--ckpt-epochs", default=",".join(map(str, CKPT_EPOCHS)),
+    ap.add_argument("--ckpt-cases", default=",".join(CKPT_CASES),
                     help="training lengths of the checkpoint study (default 30,60)")
     ap.add_argument("--fresh", action="store_true", help="recompute the runs from scratch")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/quality.json"))
@@ -292,11 +312,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     studies = old.get("checkpoint_studies") or []
     if not a.skip_checkpoint_study:
-        studies = []
-        for epochs in [int(e) for e in a.ckpt_epochs.split(",") if e.strip()]:
-            print(f"2. checkpoints vs final model: mnist5k, 20% asymmetric noise, {epochs} "
-                  "epochs", flush=True)
-            ckpt = checkpoint_study(a.work_dir, epochs=epochs, fresh=a.fresh)
+        cases = [parse_case(c) for c in a.ckpt_cases.split(",") if c.strip()]
+        studies = [s for s in studies
+                   if case_id(s["run"]["config"]) not in {case_id(c) for c in cases}]
+        for config in cases:
+            print(f"2. checkpoints vs final model: mnist5k, {100 * config['noise']:g}% "
+                  f"{config['noise_kind']} noise, {config['epochs']} epochs, "
+                  f"{config['checkpoints']} checkpoints", flush=True)
+            ckpt = checkpoint_study(a.work_dir, config=config, fresh=a.fresh)
             for r in ckpt["final_vs_checkpoints"]:
                 print(f"  {r['detector']:8s} AUROC final {r['final_auroc']:.4f}  checkpoints "
                       f"{r['checkpoints_auroc']:.4f}", flush=True)
@@ -306,6 +329,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       f"{r['flipped_fit_to_given_label']:.2f}" for r in ckpt["per_checkpoint"]),
                   flush=True)
             studies.append(ckpt)
+        studies.sort(key=lambda s: (s["run"]["config"]["noise_kind"] != "symmetric",
+                                    s["run"]["config"]["epochs"]))
     plots = plot_quality(report, studies, a.plots)
     result = {
         "benchmark": "quality",

@@ -72,9 +72,13 @@ def _sum_quality(r: dict[str, Any]) -> str:
            f"{_f(c.get('best_gradient_auroc'))} vs cleanlab {_f(c.get('cleanlab_auroc'))}, "
            f"cleanlab {_f(c.get('cleanlab_over_best_gradient_compute'), '.1f')}x the compute "
            f"({_f(same, '.1f')}x timed under the same load)")
+    from benchmarks.bench_quality import case_id
+
     for ck in r.get("checkpoint_studies") or []:
-        out += (f"; {ck['run']['config']['epochs']} epochs: checkpoints AUROC "
-                f"{ck['best_checkpoints_auroc']:.3f} vs final {ck['best_final_auroc']:.3f}")
+        final = max(x["final_auroc"] for x in ck["final_vs_checkpoints"])
+        ckpt = max(x["checkpoints_auroc"] for x in ck["final_vs_checkpoints"])
+        out += (f"; {case_id(ck['run']['config'])}: checkpoints AUROC {ckpt:.3f} vs final "
+                f"{final:.3f}")
     return out
 
 
@@ -84,8 +88,9 @@ def _sum_moons(r: dict[str, Any]) -> str:
     for name in ("iforest", "l2", "cleanlab", "none"):
         if name in by:
             d, a = by[name]["detection_pct"]["mean"], by[name]["test_accuracy_pct"]["mean"]
-            parts.append(f"{name} {_f(d, '.0f')}/{_f(a, '.1f')}")
-    return "detect %/test acc %: " + ", ".join(parts)
+            p = (by[name].get("paper_metric_pct") or {}).get("mean")
+            parts.append(f"{name} {_f(d, '.0f')}/{_f(p, '.1f')}/{_f(a, '.1f')}")
+    return "top-20 %/paper's metric %/test acc %: " + ", ".join(parts)
 
 
 def _sum_dashboard(r: dict[str, Any]) -> str:
@@ -139,12 +144,12 @@ KNOWN: tuple[Bench, ...] = (
     Bench("synthetic_moons", "benchmarks.synthetic_moons", (),
           ("--seeds", "2", "--train-seeds", "1"), "synthetic_moons.json", _sum_moons,
           quick_plots=("--plot", "moons_flags.png")),
-    Bench("synthetic_moons_e50", "benchmarks.synthetic_moons",
-          ("--epochs", "50", "--out", "benchmarks/results/synthetic_moons_e50.json", "--plot",
-           "docs/moons_flags_e50.png"),
-          ("--epochs", "50", "--seeds", "2", "--train-seeds", "1"), "synthetic_moons_e50.json",
-          _sum_moons, note="the same study with shorter training (less memorisation)",
-          quick_plots=("--plot", "moons_flags_e50.png")),
+    Bench("synthetic_moons_e200", "benchmarks.synthetic_moons",
+          ("--epochs", "200", "--out", "benchmarks/results/synthetic_moons_e200.json", "--plot",
+           "docs/moons_flags_e200.png"),
+          ("--epochs", "200", "--seeds", "2", "--train-seeds", "1"), "synthetic_moons_e200.json",
+          _sum_moons, note="the same study trained 4x longer (more memorisation)",
+          quick_plots=("--plot", "moons_flags_e200.png")),
     Bench("dashboard", "benchmarks.bench_dashboard", (), ("--n", "5000", "--repeats", "2"),
           "bench_dashboard.json", _sum_dashboard),
     Bench("text", "benchmarks.bench_text", ("--quality",), ("--n", "200", "--lora-n", "8"),
@@ -448,12 +453,15 @@ def _docs_quality() -> str:
     studies = r.get("checkpoint_studies") or []
     if studies:
         out.append("\n### Checkpoint gradients vs the final model\n")
+        out.append(_checkpoint_verdict(studies))
     for ck in studies:
         run = ck["run"]
         cfg = run["config"]
+        how = ", class c -> c+1" if cfg["noise_kind"] == "asymmetric" else ""
         out.append(
-            f"**{cfg['epochs']} epochs.** {cfg['data']}, {100 * cfg['noise']:g}% "
-            f"{cfg['noise_kind']} noise ({run['n_flipped']} flipped, class c -> c+1), "
+            f"**{100 * cfg['noise']:g}% {cfg['noise_kind']}, {cfg['epochs']} epochs.** "
+            f"{cfg['data']}, {100 * cfg['noise']:g}% "
+            f"{cfg['noise_kind']} noise ({run['n_flipped']} flipped{how}), "
             f"{cfg['epochs']} epochs, {cfg['checkpoints']} checkpoints; final test accuracy "
             f"{run['test_accuracy']:.3f}. The final model predicts the (wrong) given label for "
             f"{100 * run['flipped_predicted_as_given_label']:.1f}% of the flipped samples "
@@ -484,10 +492,58 @@ def _docs_quality() -> str:
               f"{x['flipped_fit_to_given_label']:.3f}", f"{x['l2_auroc']:.4f}",
               f"{x['iforest_auroc']:.4f}", f"{x['loss_auroc']:.4f}"]
              for x in ck["per_checkpoint"]]))
-        png = f"checkpoint_auroc_e{cfg['epochs']}.png"
+        from benchmarks.bench_quality import case_id
+
+        png = f"checkpoint_auroc_{case_id(cfg)}.png"
         if (REPO / "docs" / png).is_file():
             out.append(f"\n![AUROC per checkpoint, {cfg['epochs']} epochs]({png})")
     return "\n".join(out) + "\n"
+
+
+MOONS_INTRO = """
+Two detection figures. *Flipped in top 20* is strict: the fraction of the 20 flipped samples
+among a method's 20 highest scores. *The paper's metric* is what the paper's own code reports
+(anshuman23/outlier-gradient-analysis, `synthetic/BASELINES_LABEL_TOY_MLP.py`): pyod's
+`IForest(contamination=0.1)` flags the top 10% (25 of 250) and sklearn's `classification_report`
+gives the accuracy of that flag over all 250 training samples, `1 - (FP + FN) / 250`; finding all
+20 flipped samples in the top 25 scores 98%, a random ranking 83.6%. Under the paper's metric the
+built-in recipe (50 epochs) comes within about a point of Table 1 for iforest, l1 and l2; the
+strict figure is what a reviewer sees at the top of the queue. Other differences from the paper's
+setup: its MLP is 2 -> 2 -> 2 -> 1 with a sigmoid, trained full-batch for 5,000 epochs (Adam lr
+1e-3, weight decay 1e-4), its gradient is that of the last weight only (2 numbers, no bias), on
+one fixed dataset with seed 42; ours is the built-in 2 -> 64 -> 64 -> 2 softmax MLP, gradients of
+the last layer's weight and bias, 5 data seeds. Its test accuracies belong to its own model
+(90% without trimming, ours 98%), so only their direction compares.
+"""
+
+
+def _checkpoint_verdict(studies: list[dict[str, Any]]) -> str:
+    """Which embedding is the better default, from the studies' best AUROCs."""
+    from benchmarks.bench_quality import case_id
+
+    def best(s: dict[str, Any], key: str) -> float:
+        return max(r[key] for r in s["final_vs_checkpoints"])
+
+    rows = [[case_id(s["run"]["config"]), f"{best(s, 'final_auroc'):.4f}",
+             f"{best(s, 'checkpoints_auroc'):.4f}",
+             f"{100 * s['run']['flipped_predicted_as_given_label']:.1f}%"] for s in studies]
+    short = [s for s in studies if s["run"]["config"]["epochs"] <= 8]
+    long = [s for s in studies if s["run"]["config"]["epochs"] > 8]
+    short_final = all(best(s, "final_auroc") >= best(s, "checkpoints_auroc") for s in short)
+    long_ckpt = all(best(s, "checkpoints_auroc") > best(s, "final_auroc") for s in long)
+    names = ", ".join(r["detector"] for r in studies[0]["final_vs_checkpoints"])
+    text = (f"Best AUROC of the gradient detectors ({names}) on the final model's gradients vs "
+            "on all checkpoints' gradients side by side (`ogad score --embedding checkpoints`):"
+            "\n\n" + _md_table(["case", "best final", "best checkpoints",
+                                 "flipped memorised by the final model"], rows) + "\n\n")
+    if short and long and short_final and long_ckpt:
+        text += ("**Default kept: the final model.** With the built-in recipe (8 epochs) the "
+                 "final model's gradients find the flipped labels best; checkpoint gradients win "
+                 "only once training is long enough to memorise wrong labels. Scoring therefore "
+                 "keeps the final model's gradients by default, and `ogad compute` prints a "
+                 "hint to add `--checkpoints 6` and run `ogad score DIR --embedding "
+                 "checkpoints` when `--epochs` is at least 3x the built-in recipe's.\n")
+    return text
 
 
 def _docs_moons() -> str:
@@ -495,7 +551,7 @@ def _docs_moons() -> str:
     files = sorted(RESULTS.glob("synthetic_moons*.json"), key=lambda p: (len(p.name), p.name))
     if not files:
         return head + "\n" + _missing("synthetic_moons", "synthetic_moons")
-    out = [head]
+    out = [head, MOONS_INTRO]
     for i, path in enumerate(files):
         r = _load(path.name)
         if not r:
@@ -561,16 +617,23 @@ def _docs_detectors() -> str:
     head = "## Detector speed on gradient-sized matrices\n"
     if not r:
         return head + "\n" + _missing("detectors", "detectors")
-    extra = _load("detectors_200k.json") or {}  # an earlier separate run at 200,000 rows
+    # separate runs at 200,000 rows: the detectors, and the map with a longer time budget
+    extras = [_load(name) or {} for name in ("detectors_200k.json", "map_200k.json")]
     have = {(x["size"], x["detector"]) for x in r["detectors"]}
-    found = r["detectors"] + [x for x in extra.get("detectors", [])
-                              if (x["size"], x["detector"]) not in have]
+    found = list(r["detectors"])
+    maps = [x for x in r.get("map", []) if x.get("seconds") is not None]
+    for extra in extras:
+        found += [x for x in extra.get("detectors", []) if (x["size"], x["detector"]) not in have]
+        have |= {(x["size"], x["detector"]) for x in found}
+        sizes = {x["size"] for x in maps}
+        maps += [x for x in extra.get("map", [])
+                 if x.get("seconds") is not None and x["size"] not in sizes]
     rows = [[f"{x['size']:,}", x["detector"], f"{x['rows']:,}", _f(x["seconds"], ".2f"),
              _f(x["rows_per_s"], ",.0f"), _f(x["peak_anon_growth_mib"], ".0f"), x.get("note", "")]
             for x in sorted(found, key=lambda x: x["size"])]
     rows += [[f"{x['size']:,}", "map (UMAP)", f"{x['size']:,}", _f(x["seconds"], ".1f"),
               _f(x.get("rows_per_s"), ",.0f"), _f(x.get("peak_anon_growth_mib"), ".0f"),
-              x.get("note", "")] for x in r.get("map", [])]
+              x.get("note", "")] for x in sorted(maps, key=lambda x: x["size"])]
     return (head + f"\n`python -m benchmarks.bench_detectors` — float32 memmaps of width "
             f"{r['dim']:,}.\n\n" + _md_table(
                 ["rows", "detector", "rows fit", "seconds", "rows/s", "peak anon MiB", "note"],

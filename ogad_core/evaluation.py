@@ -40,6 +40,7 @@ import json
 import math
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -596,6 +597,7 @@ def _retrain(ctx: _Context, scores: pd.DataFrame, methods: list[str],
                            - run_acc) < 1e-9)
     return {
         "n_test": int(len(ctx.data.test)),
+        "score_digests": {m: _column_digest(scores, m) for m in methods},
         "seeds": seeds,
         "trim_percents": trim_percents,
         "methods": methods,
@@ -620,13 +622,10 @@ def _machine(device: str | None) -> dict[str, Any]:
         "cpus": os.cpu_count(), "platform": platform.platform(),
         "python": platform.python_version(), "device": device,
     }
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")  # only when this evaluation trained: never import it here
+    if torch is not None:
         info["torch"] = torch.__version__
         info["torch_threads"] = torch.get_num_threads()
-    except ImportError:
-        pass
     return info
 
 
@@ -637,17 +636,41 @@ def _column_digest(scores: pd.DataFrame, name: str) -> str | None:
     return hashlib.sha256(scores[col].to_numpy(dtype=np.float64).tobytes()).hexdigest()[:16]
 
 
-def _previous_baselines(rd: RunDir, scores: pd.DataFrame) -> dict[str, Any]:
-    """Baseline info of an earlier evaluation.json whose columns are still those in scores."""
+def _previous_report(rd: RunDir) -> dict[str, Any]:
+    """The run's earlier evaluation.json ({} when there is none or it cannot be read)."""
     path = rd.path / EVALUATION_JSON
     if not path.is_file():
         return {}
     try:
-        old = json.loads(path.read_text(encoding="utf-8")).get("baselines") or {}
+        old = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return {}
+    return old if isinstance(old, dict) else {}
+
+
+def _previous_baselines(rd: RunDir, scores: pd.DataFrame) -> dict[str, Any]:
+    """Baseline info of an earlier evaluation.json whose columns are still those in scores."""
+    old = _previous_report(rd).get("baselines") or {}
+    if not isinstance(old, dict):
         return {}
     return {name: info for name, info in old.items()
             if isinstance(info, dict) and info.get("score_digest") == _column_digest(scores, name)}
+
+
+def _previous_retrain(rd: RunDir, scores: pd.DataFrame) -> dict[str, Any] | None:
+    """The retrain section of an earlier evaluation.json, kept when every method it trimmed
+    still has exactly the scores it was trimmed by (else None: those results are stale)."""
+    old = _previous_report(rd)
+    section = old.get("retrain")
+    if not isinstance(section, dict):
+        return None
+    digests = section.get("score_digests")
+    if not isinstance(digests, dict) or not digests:
+        return None
+    if any(_column_digest(scores, m) != d for m, d in digests.items()):
+        return None
+    return {**section, "from_report_created": section.get("from_report_created")
+            or old.get("created")}
 
 
 def evaluate_run(
@@ -746,7 +769,7 @@ def evaluate_run(
     if grad_seconds is None and steps.get("gradients", {}).get("seconds") is not None:
         grad_seconds = float(steps["gradients"]["seconds"]) / n_ckpt
         grad_source = f"the run's gradients step / {n_ckpt} checkpoint(s)"
-    retrain_section = None
+    retrain_section = None if retrain else _previous_retrain(rd, scores)
     if retrain:
         assert ctx is not None
         methods = list(detectors) if detectors is not None else names
@@ -853,7 +876,10 @@ def evaluate_run(
     ratio = ratio_same_load(report)
     if ratio is not None:
         compute["cleanlab_over_best_gradient_compute_same_load"] = _r(ratio, 2)
-    write_json_atomic(rd.path / EVALUATION_JSON, report)
+    try:
+        write_json_atomic(rd.path / EVALUATION_JSON, report)
+    except OSError as err:
+        log(f"evaluate: could not write {rd.path / EVALUATION_JSON}: {err.strerror or err}")
     return report
 
 

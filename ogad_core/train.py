@@ -42,7 +42,9 @@ def default_recipe(kind: str) -> TrainRecipe:
     if kind == "image":
         return TrainRecipe(epochs=8, lr=1e-3, weight_decay=1e-4, batch_size=64)
     if kind == "tabular":
-        return TrainRecipe(epochs=200, lr=1e-2, weight_decay=0.0, batch_size=32)
+        # 50 epochs: on the paper's moons study 200 epochs memorised 26% of the flipped labels
+        # (10% at 50) and lowered both detection and test accuracy; docs/benchmarks.md
+        return TrainRecipe(epochs=50, lr=1e-2, weight_decay=0.0, batch_size=32)
     return TrainRecipe(epochs=20, lr=1e-3, weight_decay=1e-4, batch_size=64)
 
 

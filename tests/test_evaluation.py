@@ -199,8 +199,33 @@ def test_a_later_evaluation_keeps_the_baseline_info(evaluated) -> None:
     report = evaluate_run(run, retrain=False, baselines=False, trim_percents=[10], seeds=1,
                           time_detectors=False, log=_quiet)
     assert report["baselines"]["cleanlab"]["folds"] == 3
-    assert report["retrain"] is None
     assert {r["detector"] for r in report["detection"]} >= {"cleanlab", "tracin"}
+    # the retraining results stay: l2 and cleanlab still have the scores they were trimmed by
+    assert report["retrain"]["rows"] == evaluated[2]["retrain"]["rows"]
+    assert report["retrain"]["from_report_created"] == evaluated[2]["created"]
+
+
+def test_changed_scores_drop_the_old_retraining(evaluated, tmp_path: Path) -> None:
+    run = _copy(evaluated[0], tmp_path / "run")
+    scores = RunDir(run).read_scores()
+    scores["l2_score"] = scores["l2_score"][::-1].to_numpy()  # l2 rescored differently
+    write_table_atomic(scores, RunDir(run).scores_path)
+    report = evaluate_run(run, retrain=False, baselines=False, time_detectors=False, log=_quiet)
+    assert report["retrain"] is None
+    assert json.loads((run / EVALUATION_JSON).read_text())["retrain"] is None
+    assert "cleanlab" in report["baselines"]  # its column did not change
+
+
+def test_plain_cli_evaluate_writes_the_report(evaluated, tmp_path: Path, capsys) -> None:
+    from ogad_core.cli import main
+
+    run = _copy(evaluated[0], tmp_path / "run")
+    (run / EVALUATION_JSON).unlink()
+    assert main(["evaluate", str(run), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    saved = json.loads((run / EVALUATION_JSON).read_text())
+    assert [r["detector"] for r in saved["detection"]] == [r["detector"] for r in rows]
+    assert saved["retrain"] is None and saved["data"]["n_flipped"] == 30
 
 
 # ---- errors ---------------------------------------------------------------------------------

@@ -62,10 +62,15 @@ def test_same_inputs_reuse_everything(digits_run: Path, tmp_path: Path) -> None:
     run = tmp_path / "copy"
     shutil.copytree(digits_run, run)
     before = _digest(run)
+    first = RunDir(run).read_manifest()["steps"]["train"]
     manifest, lines = _quiet(ComputeConfig(**CONFIG), run)
     assert "model: reusing the trained model" in lines
     assert "map: reusing the cached map" in lines
-    assert manifest["steps"]["train"]["trained"] is False
+    train = manifest["steps"]["train"]
+    # the step keeps the real training's time; this call's (loading) time is recorded apart
+    assert train["reused"] is True and train["trained"] is True
+    assert train["seconds"] == first["seconds"] and train["finished"] == first["finished"]
+    assert train["reuse_seconds"] >= 0
     after = _digest(run)
     for name in ["gradients.npy", "model/final.pt", "map.parquet", "checkpoints/gradients_0.npy"]:
         assert before[name] == after[name]
@@ -182,3 +187,16 @@ def test_nan_weights_are_refused(tmp_path: Path) -> None:
                            checkpoint=str(tmp_path / "nan.pt"), device="cpu")
     with pytest.raises(ModelError, match="NaN or infinite outputs for 50 samples"):
         _quiet(config, tmp_path / "run")
+
+
+def test_long_training_hints_at_checkpoint_gradients() -> None:
+    from ogad_core.pipeline import long_training_hint
+
+    config = ComputeConfig(data="mnist5k", noise=0.2)
+    assert long_training_hint(config, "image", 8) is None  # the built-in recipe
+    hint = long_training_hint(ComputeConfig(data="mnist5k", epochs=30), "image", 30)
+    assert hint and "--checkpoints" in hint and "--embedding checkpoints" in hint
+    assert long_training_hint(ComputeConfig(data="mnist5k", epochs=30, checkpoints=6),
+                              "image", 30) is None  # already keeps checkpoints
+    assert long_training_hint(ComputeConfig(data="moons", epochs=100), "tabular", 100) is None
+    assert long_training_hint(ComputeConfig(data="moons", epochs=150), "tabular", 150)
