@@ -12,6 +12,7 @@ import io
 import pandas as pd
 import streamlit as st
 
+from ogad_core.evaluation_view import EvaluationView, evaluation_stamp, load_evaluation_view
 from ogad_core.export import export_csv_text
 from ogad_core.review_queue import (
     RunView,
@@ -94,3 +95,14 @@ def export_text(
         run_path, only_kept=only_kept, detector=detector,
         store=_review_store(run_path, stamp),
     )  # fmt: skip
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the evaluation…")
+def _evaluation_view(run_path: str, stamp: tuple) -> EvaluationView | None:
+    return load_evaluation_view(run_path)
+
+
+def evaluation_view(run_path: str) -> EvaluationView | None:
+    """The run's evaluation figures (None without known noise); re-read when evaluation.json,
+    samples, scores or the manifest change."""
+    return _evaluation_view(run_path, evaluation_stamp(run_path))

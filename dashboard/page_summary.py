@@ -1,4 +1,5 @@
-"""The summary page: counts by decision and class, flag precision, the cleaned-CSV export."""
+"""The summary page: counts by decision and class, flag precision, the detection quality measured
+by `ogad evaluate` (known noise only), the cleaned-CSV export."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import cache, context, state
+from ogad_core.evaluation_view import WARNING
 from ogad_core.review_queue import run_files_stamp, summary_tables
 from ogad_core.reviews import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 
@@ -36,6 +38,37 @@ def _precision_section(summary: dict) -> None:
     n_flipped = summary["n_flipped"] or 0
     cols[3].metric("Flipped samples caught", _ratio(hits, n_flipped), f"{hits} of {n_flipped}",
                    delta_color="off", delta_arrow="off")  # fmt: skip
+
+
+def _evaluation_section(ctx: context.Context) -> None:
+    """What `ogad evaluate` measured (evaluation.json), for runs whose noise is known."""
+    if not ctx.view.noise_known:
+        return  # the precision section already says there is no injected noise
+    ev = cache.evaluation_view(ctx.run_path)
+    if ev is None:
+        return
+    st.markdown("##### Detection quality (known noise)")
+    st.caption(ev.caption)
+    if ev.reason:
+        show = st.warning if ev.level == WARNING else st.info
+        show(ev.reason, icon=":material/warning:" if ev.level == WARNING else ":material/info:")
+    if not ev.detection.empty:
+        formats = {c: st.column_config.NumberColumn(format=f)
+                   for c, f in ev.column_formats.items()}  # fmt: skip
+        st.dataframe(ev.detection, hide_index=True, width="stretch", column_config=formats)
+    if ev.verdict is not None:
+        show = st.success if ev.verdict.ok else st.warning
+        show(ev.verdict.text, icon=":material/check_circle:" if ev.verdict.ok else
+             ":material/error:")  # fmt: skip
+    if ev.references is not None and ev.trims is not None:
+        st.markdown("**Retraining without each method's top k% (held-out test accuracy)**")
+        st.dataframe(ev.references, hide_index=True, width="content")
+        st.dataframe(ev.trims, hide_index=True, width="stretch")
+        if ev.retrain_caption:
+            st.caption(ev.retrain_caption)
+    if ev.notes:
+        with st.expander("How these figures were made"):
+            st.markdown("\n".join(f"- {note}" for note in ev.notes))
 
 
 def _history_table(ctx: context.Context) -> pd.DataFrame:
@@ -102,6 +135,7 @@ def render() -> None:
     cols[3].metric("Relabeled", f"{counts[RELABELED]:,}")
     cols[4].metric("Unreviewed", f"{counts[UNREVIEWED]:,}")
     _precision_section(summary)
+    _evaluation_section(ctx)
     st.markdown("##### Decisions by given class")
     st.dataframe(summary["by_class"], width="stretch")
     _export_section(ctx, version)

@@ -30,3 +30,23 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
                            seed=0, device="cpu", detectors=("iforest", "l2", "l1", "loss"))
     compute(config, run_dir, progress=False, log=lambda _m: None)
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def evaluated_digits(digits_run: Path, tmp_path_factory: pytest.TempPathFactory):
+    """(run, scores before, report): a copy of ``digits_run`` evaluated once with baselines
+    (3-fold cleanlab, TracIn) and retraining (trim 10%, l2 and cleanlab, one seed).
+
+    Shared by several test files: copy the run before changing anything in it.
+    """
+    import shutil
+
+    from ogad_core.evaluation import evaluate_run
+    from ogad_core.rundir import RunDir
+
+    run = tmp_path_factory.mktemp("evaluated") / "run"
+    shutil.copytree(digits_run, run)
+    before = RunDir(run).read_scores()
+    report = evaluate_run(run, retrain=True, baselines=True, trim_percents=[10], seeds=1,
+                          detectors=["l2", "cleanlab"], folds=3, log=lambda _m: None)
+    return run, before, report

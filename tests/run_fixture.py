@@ -13,6 +13,9 @@ Two image refs are broken on purpose (:data:`MISSING_ID` has no file, :data:`COR
 garbage bytes). Text runs hold an HTML/markdown sample (:data:`HTML_ID`) and a very long one
 (:data:`LONG_ID`, truncated = true). These special samples score high: they are on the first
 page of the queue.
+
+``write_evaluation(root, retrain=..., cleanlab=...)`` adds the ``evaluation.json`` that
+``ogad evaluate`` writes (real detection figures, torch-free; a made-up retraining section).
 """
 
 from __future__ import annotations
@@ -206,3 +209,79 @@ def make_run(
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return root
+
+
+def write_evaluation(root: str | Path, *, retrain: bool = False, cleanlab: bool = False) -> dict:
+    """Write ``<root>/evaluation.json`` for a :func:`make_run` run; returns the report.
+
+    The detection part is real: ``evaluate_run(retrain=False, baselines=False,
+    time_detectors=False)``, which is torch-free (no training, no timing; seconds are null).
+
+    Args:
+        cleanlab: first add a ``cleanlab`` score column to scores.parquet (flipped samples score
+            a little higher), so that the report has the quality bar against cleanlab.
+        retrain: add a realistic ``retrain`` section (what ``--retrain --trim 5,10 --seeds 3``
+            writes) with made-up accuracies and the true flipped counts of each trim.
+    """
+    from ogad_core.evaluation import EVALUATION_JSON, evaluate_run
+
+    root = Path(root)
+    if cleanlab:
+        scores = pd.read_parquet(root / "scores.parquet")
+        flipped = pd.read_parquet(root / "samples.parquet")["is_flipped"].to_numpy(dtype=bool)
+        score = np.random.default_rng(7).normal(0, 1, len(scores)) + 1.0 * flipped
+        order = np.argsort(-score, kind="stable")
+        rank = np.empty(len(score), dtype=np.int64)
+        rank[order] = np.arange(1, len(score) + 1)
+        scores["cleanlab_score"], scores["cleanlab_rank"] = score, rank
+        scores.to_parquet(root / "scores.parquet", index=False)
+    report = evaluate_run(root, retrain=False, baselines=False, time_detectors=False,
+                          log=lambda _msg: None)
+    if retrain:
+        report["retrain"] = _retrain_section(root, [r["detector"] for r in report["detection"]])
+        (root / EVALUATION_JSON).write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return report
+
+
+def _retrain_section(root: Path, methods: list[str]) -> dict:
+    """A ``retrain`` section as ``ogad evaluate --retrain`` writes it (accuracies made up)."""
+    from ogad_core.evaluation import REFERENCE_LABELS, n_to_trim
+
+    samples = pd.read_parquet(root / "samples.parquet")
+    scores = pd.read_parquet(root / "scores.parquet")
+    flipped = samples["is_flipped"].to_numpy(dtype=bool)
+    n, seeds, trims = len(samples), [0, 1, 2], [5.0, 10.0]
+
+    def summary(base: float) -> dict:
+        acc = [round(base + 0.01 * s, 6) for s in range(len(seeds))]
+        return {"accuracy": acc, "mean": round(float(np.mean(acc)), 6),
+                "std": round(float(np.std(acc, ddof=1)), 6)}
+
+    references = [
+        {"method": m, "label": REFERENCE_LABELS[m], "n_trimmed": int(flipped.sum()) if m ==
+         "oracle_drop_flipped" else 0, **summary(base)}
+        for m, base in (("none", 0.80), ("oracle_drop_flipped", 0.86),
+                        ("oracle_clean_labels", 0.88))
+    ]  # fmt: skip
+    rows = []
+    for k in trims:
+        n_trim = n_to_trim(k, n)
+        for i, name in enumerate(["random", *methods]):
+            if name == "random":
+                removed = float(flipped[:n_trim].sum())
+            else:
+                removed = float(flipped[scores[f"{name}_rank"].to_numpy() <= n_trim].sum())
+            s = summary(0.80 + 0.002 * i + 0.001 * k)
+            rows.append({"method": name, "trim_percent": k, "n_trimmed": n_trim,
+                         "flipped_trimmed": removed,
+                         "precision_of_trimmed": round(removed / n_trim, 6), **s,
+                         "delta_vs_none": round(s["mean"] - references[0]["mean"], 6)})
+    return {
+        "n_test": 100, "seeds": seeds, "trim_percents": trims, "methods": methods,
+        "recipe": "TrainRecipe(epochs=3, lr=0.001, weight_decay=0.0001, batch_size=64)",
+        "device": "cpu", "models_trained": 3 * (3 + len(trims) * (1 + len(methods))),
+        "seconds": 12.0, "seconds_per_model": 0.5,
+        "accuracy_is": "final-epoch accuracy on the held-out test split (no model selection)",
+        "std_is": "sample standard deviation over the seeds (ddof=1)",
+        "no_trim_reproduces_run": True, "references": references, "rows": rows,
+    }  # fmt: skip

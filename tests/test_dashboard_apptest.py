@@ -18,9 +18,25 @@ from ogad_core.export import export_csv
 from ogad_core.reviews import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, ReviewStore
 
 try:
-    from tests.run_fixture import CORRUPT_ID, HTML_ID, HTML_TEXT, LONG_ID, MISSING_ID, make_run
+    from tests.run_fixture import (
+        CORRUPT_ID,
+        HTML_ID,
+        HTML_TEXT,
+        LONG_ID,
+        MISSING_ID,
+        make_run,
+        write_evaluation,
+    )
 except ImportError:  # tests/ on sys.path instead of the repo root
-    from run_fixture import CORRUPT_ID, HTML_ID, HTML_TEXT, LONG_ID, MISSING_ID, make_run
+    from run_fixture import (
+        CORRUPT_ID,
+        HTML_ID,
+        HTML_TEXT,
+        LONG_ID,
+        MISSING_ID,
+        make_run,
+        write_evaluation,
+    )
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "dashboard" / "app.py")
@@ -135,6 +151,93 @@ def test_relabel_to_the_given_label_is_explained_not_saved(
     assert ReviewStore(image_run).current().empty
 
 
+EVAL_HEADING = "##### Detection quality (known noise)"
+
+
+def frame_with(at: AppTest, column: str) -> pd.DataFrame:
+    """The one st.dataframe on the page that has ``column``."""
+    (frame,) = [d.value for d in at.dataframe if column in d.value.columns]
+    return frame
+
+
+def test_summary_shows_the_evaluation_report(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = write_evaluation(image_run, retrain=True, cleanlab=True)
+    at = start_app(image_run, monkeypatch)
+    at.switch_page("views/summary.py").run()
+    assert_clean(at)
+    assert EVAL_HEADING in [m.value for m in at.markdown]
+    assert not at.warning  # the report matches the run
+    detection = frame_with(at, "AUROC")
+    expected = {r["detector"]: r["auroc"] for r in report["detection"]}
+    assert dict(zip(detection["method"], detection["AUROC"], strict=True)) == expected
+    assert list(detection["method"]) == sorted(expected, key=expected.get, reverse=True)
+    assert set(detection["kind"]) == {"gradient", "baseline"}
+    (verdict,) = [s.value for s in at.success]
+    best = report["compute"]["best_gradient_detector"]
+    assert verdict.startswith(f"Best gradient detector `{best}`") and "cleanlab" in verdict
+
+    references = frame_with(at, "reference")
+    assert list(references["reference"])[0] == "no trimming"
+    trims = frame_with(at, "trim 10% (6 removed)")
+    rows = {(r["method"], r["trim_percent"]): r for r in report["retrain"]["rows"]}
+    cell = trims.set_index("method").loc["l2", "trim 10% (6 removed)"]
+    r = rows[("l2", 10.0)]
+    assert cell == f"{r['mean']:.4f} ± {r['std']:.4f} [{r['flipped_trimmed']:g} flipped]"
+    captions = " | ".join(c.value for c in at.caption)
+    assert "written by `ogad evaluate`" in captions and "seed(s) (0, 1, 2)" in captions
+    assert "no model selection" in captions
+
+
+def test_summary_explains_a_missing_stale_or_corrupt_report(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = start_app(image_run, monkeypatch)
+    at.switch_page("views/summary.py").run()
+    assert_clean(at)
+    (note,) = [i.value for i in at.info]  # no report yet: figures computed now
+    assert "No evaluation.json yet" in note and "ogad evaluate" in note
+    live = frame_with(at, "AUROC")
+    assert set(live["method"]) == {"iforest", "l2"} and "seconds" not in live.columns
+
+    report = write_evaluation(image_run)
+    at.run()
+    assert not at.info and not at.warning
+    expected = {r["detector"]: r["auroc"] for r in report["detection"]}
+    shown = frame_with(at, "AUROC")
+    assert dict(zip(shown["method"], shown["AUROC"], strict=True)) == expected
+
+    scores = pd.read_parquet(image_run / "scores.parquet")
+    scores["lof_score"], scores["lof_rank"] = scores["l2_score"] * -1, 1
+    scores.to_parquet(image_run / "scores.parquet", index=False)
+    at.run()
+    assert_clean(at)
+    (stale,) = [w.value for w in at.warning]
+    assert "no longer matches this run" in stale and "`lof`" in stale
+    assert "ogad evaluate" in stale
+
+    (image_run / "evaluation.json").write_text("{not json", encoding="utf-8")
+    at.run()
+    assert_clean(at)
+    (bad,) = [w.value for w in at.warning]
+    assert "evaluation.json is unusable" in bad and "not valid JSON" in bad
+    assert set(frame_with(at, "AUROC")["method"]) == {"iforest", "l2", "lof"}
+
+
+def test_summary_without_known_noise_has_no_evaluation(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples = pd.read_parquet(image_run / "samples.parquet")
+    samples.drop(columns="is_flipped").to_parquet(image_run / "samples.parquet", index=False)
+    at = start_app(image_run, monkeypatch)
+    at.switch_page("views/summary.py").run()
+    assert_clean(at)
+    assert EVAL_HEADING not in [m.value for m in at.markdown]
+    assert not any("AUROC" in d.value.columns for d in at.dataframe)
+    assert any("no injected noise" in c.value for c in at.caption)
+
+
 class CapturingStorage(MemoryMediaFileStorage):
     """The in-memory media storage AppTest uses, remembering its last instance."""
 
@@ -238,11 +341,13 @@ def test_readonly_store_shows_a_clear_error(
 
 
 def test_dashboard_never_imports_torch(image_run: Path) -> None:
+    write_evaluation(image_run, retrain=True, cleanlab=True)  # the summary draws the report
     code = (
         "import sys, os\n"
         "import dashboard.cache, dashboard.state, dashboard.cards, dashboard.mapfig\n"
         "import dashboard.page_review, dashboard.page_summary, dashboard.page_run\n"
         "import dashboard.serve, ogad_core.export, ogad_core.reviews, ogad_core.review_queue\n"
+        "import ogad_core.evaluation_view\n"
         "assert 'torch' not in sys.modules, 'imported torch'\n"
         "from streamlit.testing.v1 import AppTest\n"
         f"at = AppTest.from_file({APP!r}, default_timeout={TIMEOUT}).run()\n"

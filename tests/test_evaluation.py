@@ -34,13 +34,11 @@ def _quiet(_msg: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def evaluated(digits_run: Path, tmp_path_factory: pytest.TempPathFactory):
-    """A copy of the digits run (300 samples, 30 flipped, 2 checkpoints) evaluated once."""
-    run = _copy(digits_run, tmp_path_factory.mktemp("eval") / "run")
-    before = RunDir(run).read_scores()
-    report = evaluate_run(run, retrain=True, baselines=True, trim_percents=[10], seeds=1,
-                          detectors=["l2", "cleanlab"], folds=3, log=_quiet)
-    return run, before, report
+def evaluated(evaluated_digits, tmp_path_factory: pytest.TempPathFactory):
+    """This module's copy of the digits run (300 samples, 30 flipped, 2 checkpoints) evaluated
+    once with baselines and retraining (see conftest)."""
+    run, before, report = evaluated_digits
+    return _copy(run, tmp_path_factory.mktemp("eval") / "run"), before, report
 
 
 # ---- pure parts -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Page: counts, flag precision and the cleaned-CSV export."""
+"""Page: counts, flag precision, detection quality (known noise) and the cleaned-CSV export."""
 
 from dashboard.page_summary import render
 
