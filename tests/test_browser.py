@@ -25,11 +25,7 @@ import pytest
 from dashboard.serve import free_port
 from ogad_core.export import export_csv
 from ogad_core.reviews import CONFIRMED, ReviewStore
-
-try:
-    from tests.run_fixture import make_run
-except ImportError:  # tests/ on sys.path instead of the repo root
-    from run_fixture import make_run
+from tests.run_fixture import make_run
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"

@@ -16,27 +16,15 @@ from streamlit.testing.v1 import AppTest
 from dashboard import state
 from ogad_core.export import export_csv
 from ogad_core.reviews import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, ReviewStore
-
-try:
-    from tests.run_fixture import (
-        CORRUPT_ID,
-        HTML_ID,
-        HTML_TEXT,
-        LONG_ID,
-        MISSING_ID,
-        make_run,
-        write_evaluation,
-    )
-except ImportError:  # tests/ on sys.path instead of the repo root
-    from run_fixture import (
-        CORRUPT_ID,
-        HTML_ID,
-        HTML_TEXT,
-        LONG_ID,
-        MISSING_ID,
-        make_run,
-        write_evaluation,
-    )
+from tests.run_fixture import (
+    CORRUPT_ID,
+    HTML_ID,
+    HTML_TEXT,
+    LONG_ID,
+    MISSING_ID,
+    make_run,
+    write_evaluation,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "dashboard" / "app.py")

@@ -23,11 +23,7 @@ from ogad_core.evaluation_view import (
     load_evaluation_view,
 )
 from ogad_core.metrics import evaluation_table
-
-try:
-    from tests.run_fixture import make_run, write_evaluation
-except ImportError:  # tests/ on sys.path instead of the repo root
-    from run_fixture import make_run, write_evaluation
+from tests.run_fixture import make_run, write_evaluation
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -15,11 +15,7 @@ from ogad_core.export import (
     export_csv_text,
 )
 from ogad_core.reviews import ReviewStore
-
-try:
-    from tests.run_fixture import IMAGE_LABELS, make_run
-except ImportError:  # tests/ on sys.path instead of the repo root
-    from run_fixture import IMAGE_LABELS, make_run
+from tests.run_fixture import IMAGE_LABELS, make_run
 
 N = 30
 

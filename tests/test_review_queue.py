@@ -26,11 +26,7 @@ from ogad_core.review_queue import (
 )
 from ogad_core.reviews import ReviewStore
 from ogad_core.rundir import RunDir
-
-try:
-    from tests.run_fixture import MISSING_ID, make_run
-except ImportError:  # tests/ on sys.path instead of the repo root
-    from run_fixture import MISSING_ID, make_run
+from tests.run_fixture import MISSING_ID, make_run
 
 
 @pytest.fixture

@@ -23,11 +23,7 @@ from ogad_core.reviews import (
     UNREVIEWED,
     ReviewStore,
 )
-
-try:
-    from tests.run_fixture import IMAGE_LABELS, make_run
-except ImportError:  # tests/ on sys.path instead of the repo root
-    from run_fixture import IMAGE_LABELS, make_run
+from tests.run_fixture import IMAGE_LABELS, make_run
 
 
 @pytest.fixture
