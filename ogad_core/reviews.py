@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -115,6 +116,26 @@ def _is_readonly_error(err: sqlite3.Error) -> bool:
         for part in ("readonly", "read-only", "unable to open", "disk i/o", "permission")
     )
 
+
+
+def _append_history(conn: sqlite3.Connection, **columns: Any) -> int:
+    """Append one row to the history table; returns its id."""
+    names = ", ".join(columns)
+    marks = ", ".join("?" * len(columns))
+    cur = conn.execute(f"INSERT INTO history ({names}) VALUES ({marks})", tuple(columns.values()))
+    return int(cur.lastrowid or 0)
+
+
+def _put_decision(
+    conn: sqlite3.Connection, sample_id: int, decision: str, new_label: int | None,
+    reviewer: str | None, session_id: str | None, updated_at: str, history_id: int,
+) -> None:
+    """Set the decision in effect for one sample (the history row ``history_id`` made it)."""
+    conn.execute(
+        "INSERT OR REPLACE INTO decisions (sample_id, decision, new_label, reviewer, "
+        "session_id, updated_at, history_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (sample_id, decision, new_label, reviewer, session_id, updated_at, history_id),
+    )
 
 class ReviewStore:
     """Read and write the decisions of one run.
@@ -345,19 +366,12 @@ class ReviewStore:
                 (sid,),
             ).fetchone()
             prev_decision, prev_label, prev_hid = prev if prev else (None, None, None)
-            cur = conn.execute(
-                "INSERT INTO history (sample_id, action, decision, new_label, prev_decision, "
-                "prev_label, prev_history_id, reviewer, session_id, ts) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (sid, ACTION_DECIDE, decision, label, prev_decision, prev_label, prev_hid,
-                 name, session_id, ts),
+            hid = _append_history(
+                conn, sample_id=sid, action=ACTION_DECIDE, decision=decision, new_label=label,
+                prev_decision=prev_decision, prev_label=prev_label, prev_history_id=prev_hid,
+                reviewer=name, session_id=session_id, ts=ts,
             )  # fmt: skip
-            hid = int(cur.lastrowid or 0)
-            conn.execute(
-                "INSERT OR REPLACE INTO decisions (sample_id, decision, new_label, reviewer, "
-                "session_id, updated_at, history_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (sid, decision, label, name, session_id, ts, hid),
-            )
+            _put_decision(conn, sid, decision, label, name, session_id, ts, hid)
         return HistoryEntry(
             hid, sid, ACTION_DECIDE, decision, label, prev_decision, prev_label, name,
             session_id, ts,
@@ -412,14 +426,11 @@ class ReviewStore:
                 return None
             hid, sid, decision, label, prev_decision, prev_label, prev_hid, by = row
             actor = name if name is not None else by
-            cur = conn.execute(
-                "INSERT INTO history (sample_id, action, decision, new_label, prev_decision, "
-                "prev_label, prev_history_id, reviewer, session_id, ts, undoes) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (sid, ACTION_UNDO, prev_decision, prev_label, decision, label, hid, actor,
-                 session_id, ts, hid),
+            undo_id = _append_history(
+                conn, sample_id=sid, action=ACTION_UNDO, decision=prev_decision,
+                new_label=prev_label, prev_decision=decision, prev_label=label,
+                prev_history_id=hid, reviewer=actor, session_id=session_id, ts=ts, undoes=hid,
             )  # fmt: skip
-            undo_id = int(cur.lastrowid or 0)
             conn.execute("UPDATE history SET undone_by = ? WHERE id = ?", (undo_id, hid))
             if prev_decision is None:
                 conn.execute("DELETE FROM decisions WHERE sample_id = ?", (sid,))
@@ -428,11 +439,8 @@ class ReviewStore:
                     "SELECT reviewer, session_id, ts FROM history WHERE id = ?", (prev_hid,)
                 ).fetchone()
                 prev_by, prev_session, prev_ts = restored if restored else (actor, None, ts)
-                conn.execute(
-                    "INSERT OR REPLACE INTO decisions (sample_id, decision, new_label, reviewer, "
-                    "session_id, updated_at, history_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (sid, prev_decision, prev_label, prev_by, prev_session, prev_ts, prev_hid),
-                )
+                _put_decision(conn, sid, prev_decision, prev_label, prev_by, prev_session,
+                              prev_ts, prev_hid)
         return HistoryEntry(
             undo_id, sid, ACTION_UNDO, prev_decision, prev_label, decision, label, actor,
             session_id, ts,
