@@ -319,8 +319,11 @@ def write_all(entries: list[dict[str, Any]], path: Path = ALL_JSON) -> dict[str,
             old = {}
     for e in entries:
         old[e["name"]] = e
+    order = [b.name for b in discover()]  # benchmarks that no longer exist are dropped
+    kept = sorted((e for name, e in old.items() if name in order),
+                  key=lambda e: order.index(e["name"]))
     doc = {"machine": machine(), "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-           "benchmarks": list(old.values())}
+           "benchmarks": kept}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return doc
@@ -737,9 +740,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{b.name:20s} python -m {b.module} {' '.join(b.args)}")
         return 0
     if a.docs_only:
-        found = collect(benches)
-        if found:
-            write_all(found)
+        write_all(collect(benches))  # also drops benchmarks that no longer exist
         print(f"wrote {write_docs()}")
         return 0
     chosen = benches
