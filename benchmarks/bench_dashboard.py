@@ -36,13 +36,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from dashboard.serve import free_port  # noqa: E402
-from tests.run_fixture import make_run  # noqa: E402
+from tests.run_fixture import CHROMIUM, CHROMIUM_ARGS, make_run  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 TARGET_MS = 300.0
 MAP_DRAWN_JS = """n => {
   const gd = document.querySelector('.js-plotly-plot');

@@ -280,15 +280,20 @@ def print_table(entries: list[dict[str, Any]]) -> None:
               f"{e['summary']}")
 
 
+def _entries(path: Path) -> dict[str, dict[str, Any]]:
+    """The entries of an all.json by benchmark name ({} when missing or unreadable)."""
+    if not path.is_file():
+        return {}
+    try:
+        return {e["name"]: e for e in json.loads(path.read_text())["benchmarks"]}
+    except (ValueError, KeyError, TypeError):
+        return {}
+
+
 def collect(benches: list[Bench]) -> list[dict[str, Any]]:
     """Entries for results written outside run_all (a benchmark run by hand): the result file's
     summary and time, status ``from file``; only where all.json has nothing newer."""
-    known: dict[str, Any] = {}
-    if ALL_JSON.is_file():
-        try:
-            known = {e["name"]: e for e in json.loads(ALL_JSON.read_text())["benchmarks"]}
-        except (ValueError, KeyError, TypeError):
-            known = {}
+    known = _entries(ALL_JSON)
     out = []
     for bench in benches:
         path = next((p for p in _result_files(bench, RESULTS) if p.is_file()), None)
@@ -311,12 +316,7 @@ def collect(benches: list[Bench]) -> list[dict[str, Any]]:
 
 def write_all(entries: list[dict[str, Any]], path: Path = ALL_JSON) -> dict[str, Any]:
     """Merge this invocation's entries over the previous all.json (keyed by name)."""
-    old: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            old = {e["name"]: e for e in json.loads(path.read_text())["benchmarks"]}
-        except (ValueError, KeyError, TypeError):
-            old = {}
+    old = _entries(path)
     for e in entries:
         old[e["name"]] = e
     order = [b.name for b in discover()]  # benchmarks that no longer exist are dropped

@@ -648,20 +648,19 @@ def _previous_report(rd: RunDir) -> dict[str, Any]:
     return old if isinstance(old, dict) else {}
 
 
-def _previous_baselines(rd: RunDir, scores: pd.DataFrame) -> dict[str, Any]:
-    """Baseline info of an earlier evaluation.json whose columns are still those in scores."""
-    old = _previous_report(rd).get("baselines") or {}
+def _previous_baselines(previous: dict[str, Any], scores: pd.DataFrame) -> dict[str, Any]:
+    """Baseline info of an earlier report whose columns are still those in scores."""
+    old = previous.get("baselines") or {}
     if not isinstance(old, dict):
         return {}
     return {name: info for name, info in old.items()
             if isinstance(info, dict) and info.get("score_digest") == _column_digest(scores, name)}
 
 
-def _previous_retrain(rd: RunDir, scores: pd.DataFrame) -> dict[str, Any] | None:
-    """The retrain section of an earlier evaluation.json, kept when every method it trimmed
-    still has exactly the scores it was trimmed by (else None: those results are stale)."""
-    old = _previous_report(rd)
-    section = old.get("retrain")
+def _previous_retrain(previous: dict[str, Any], scores: pd.DataFrame) -> dict[str, Any] | None:
+    """The retrain section of an earlier report, kept when every method it trimmed still has
+    exactly the scores it was trimmed by (else None: those results are stale)."""
+    section = previous.get("retrain")
     if not isinstance(section, dict):
         return None
     digests = section.get("score_digests")
@@ -670,7 +669,7 @@ def _previous_retrain(rd: RunDir, scores: pd.DataFrame) -> dict[str, Any] | None
     if any(_column_digest(scores, m) != d for m, d in digests.items()):
         return None
     return {**section, "from_report_created": section.get("from_report_created")
-            or old.get("created")}
+            or previous.get("created")}
 
 
 def evaluate_run(
@@ -729,6 +728,7 @@ def evaluate_run(
             "needs one (use a sample set: mnist5k, digits, moons, rotten-tomatoes)"
         )
 
+    previous = _previous_report(rd)  # read before this evaluation overwrites it
     ctx = None
     if retrain or baselines:
         ctx = _load_context(rd, manifest, need_test=retrain, log=log)
@@ -757,7 +757,7 @@ def evaluate_run(
             baseline_info[name]["score_digest"] = _column_digest(scores, name)
         grad_seconds, grad_source = _time_gradients(ctx)
     else:
-        baseline_info = _previous_baselines(rd, scores)
+        baseline_info = _previous_baselines(previous, scores)
 
     table = evaluation_table(scores, flags)
     names = list(table["detector"])
@@ -769,7 +769,7 @@ def evaluate_run(
     if grad_seconds is None and steps.get("gradients", {}).get("seconds") is not None:
         grad_seconds = float(steps["gradients"]["seconds"]) / n_ckpt
         grad_source = f"the run's gradients step / {n_ckpt} checkpoint(s)"
-    retrain_section = None if retrain else _previous_retrain(rd, scores)
+    retrain_section = None if retrain else _previous_retrain(previous, scores)
     if retrain:
         assert ctx is not None
         methods = list(detectors) if detectors is not None else names

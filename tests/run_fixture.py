@@ -27,6 +27,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
+#: headless Debian chromium for the browser test and the dashboard benchmark (never
+#: ``playwright install``; nothing is fetched)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+
 IMAGE_LABELS = ["circle", "square", "cross"]
 TEXT_LABELS = ["sports", "politics", "tech"]
 TABULAR_LABELS = ["moon 0", "moon 1"]

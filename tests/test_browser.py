@@ -25,14 +25,9 @@ import pytest
 from dashboard.serve import free_port
 from ogad_core.export import export_csv
 from ogad_core.reviews import CONFIRMED, ReviewStore
-from tests.run_fixture import make_run
+from tests.run_fixture import CHROMIUM, CHROMIUM_ARGS, make_run
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 N_SAMPLES = 60
 WAIT_MS = 90_000
 SHOTS_ENV = "OGAD_SHOTS_DIR"  # when set, screenshots are also copied there
