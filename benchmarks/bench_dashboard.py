@@ -50,9 +50,12 @@ def start_server(run: Path, port: int, log: Path) -> subprocess.Popen:
     code = "import sys; from dashboard.serve import serve; sys.exit(serve(sys.argv[1], port=int(sys.argv[2])))"  # noqa: E501
     with open(log, "wb") as fh:
         server = subprocess.Popen(
-            [sys.executable, "-c", code, str(run), str(port)], cwd=REPO, stdout=fh,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            [sys.executable, "-c", code, str(run), str(port)],
+            cwd=REPO,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -118,8 +121,8 @@ def server_timings(run: Path, repeats: int) -> dict[str, list[float]]:
     """Seconds: apptest_click_rerun (whole page after a Confirm), library_confirm_and_queue."""
     from streamlit.testing.v1 import AppTest
 
-    from ogad_core.review_queue import build_queue, load_run_view, page_of, with_decisions
-    from ogad_core.reviews import ReviewStore
+    from dashboard.queue import build_queue, load_run_view, page_of, with_decisions
+    from ogad_core.review.store import ReviewStore
 
     os.environ["OGAD_RUN_DIR"] = str(run)
     at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=300).run()
@@ -134,9 +137,11 @@ def server_timings(run: Path, repeats: int) -> dict[str, list[float]]:
 
     view = load_run_view(run)
     store = ReviewStore(
-        run, sample_ids=view.table["sample_id"].to_numpy(), labels=view.table["label"].to_numpy(),
+        run,
+        sample_ids=view.table["sample_id"].to_numpy(),
+        labels=view.table["label"].to_numpy(),
         label_names=view.label_names,
-    )  # fmt: skip
+    )
     table = with_decisions(view.table, store.current())
     for _ in range(repeats):
         sid = int(build_queue(view, table, detector=view.default_detector)["sample_id"].iloc[0])
@@ -176,9 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, values in timings.items():
         ms = [v * 1000 for v in values]
         rows.append(
-            {"measure": name, "n": len(ms), "median_ms": statistics.median(ms),
-             "min_ms": min(ms), "max_ms": max(ms)}
-        )  # fmt: skip
+            {
+                "measure": name,
+                "n": len(ms),
+                "median_ms": statistics.median(ms),
+                "min_ms": min(ms),
+                "max_ms": max(ms),
+            }
+        )
     print(f"ogad dashboard benchmark: {args.n:,} samples, {os.cpu_count()} CPUs")
     print(f"{'measure':<28}{'runs':>6}{'median ms':>12}{'min ms':>10}{'max ms':>10}")
     for r in rows:
@@ -191,18 +201,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     if server_ms is not None:
         verdict = "meets" if server_ms < TARGET_MS else "misses"
-        print(f"Confirm → updated queue (server, library part): {server_ms:.0f} ms, {verdict} "
-              f"the {TARGET_MS:.0f} ms target")  # fmt: skip
+        print(
+            f"Confirm → updated queue (server, library part): {server_ms:.0f} ms, {verdict} "
+            f"the {TARGET_MS:.0f} ms target"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
-            {"n_samples": args.n, "cpus": os.cpu_count(), "python": platform.python_version(),
-             "target_ms": TARGET_MS, "results": rows,
-             "raw_s": {k: v for k, v in timings.items()}},
+            {
+                "n_samples": args.n,
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "target_ms": TARGET_MS,
+                "results": rows,
+                "raw_s": {k: v for k, v in timings.items()},
+            },
             indent=2,
         ),
         encoding="utf-8",
-    )  # fmt: skip
+    )
     print(f"wrote {args.out}")
     return 0
 

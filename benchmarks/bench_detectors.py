@@ -33,9 +33,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from ogad_core.detectors import suspicion_scores  # noqa: E402
-from ogad_core.gradient_map import gradient_map  # noqa: E402
-from ogad_core.metrics import detection_metrics  # noqa: E402
+from ogad_core.scoring.detectors import suspicion_scores  # noqa: E402
+from ogad_core.scoring.gradient_map import gradient_map  # noqa: E402
+from ogad_core.scoring.metrics import detection_metrics  # noqa: E402
 
 DETECTORS = ("iforest", "l2", "l1", "lof", "loss", "selfconf")
 OUTLIER_RATE = 0.05

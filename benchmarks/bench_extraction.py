@@ -19,8 +19,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from ogad_core import compute_gradients
-from ogad_core.gradients import _loop_batch, select_params
-from ogad_core.models import SmallCNN
+from ogad_core.engine.gradients import loop_batch, select_params
+from ogad_core.engine.models import SmallCNN
 
 
 def _best_of(fn, repeat: int) -> float:
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
     xl, yl = x[: a.n_loop], y[: a.n_loop]
 
     def loop_last() -> None:
-        _loop_batch(model, chosen, xl, yl)
+        loop_batch(model, chosen, xl, yl)
 
     n_all = min(a.n, 1000)
     ds_all = TensorDataset(x[:n_all], y[:n_all])
@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> dict:
         "params=all vmap + projection to 2048": t_all,
     }
     result = {
-        "n": a.n, "batch_size": bs, "threads": torch.get_num_threads(),
+        "n": a.n,
+        "batch_size": bs,
+        "threads": torch.get_num_threads(),
         "model": "SmallCNN (hidden 128), MNIST 28x28, 10 classes",
         "gradient_dim_last": 10 * 129,
         "seconds_per_sample": rows,
@@ -102,8 +104,10 @@ def main(argv: list[str] | None = None) -> dict:
     for k, v in rows.items():
         print(f"{k:40s} {1.0 / v:12.0f} {v / t_fwd:10.2f}")
     print(f"closed form / forward = {result['ratio_closed_over_forward']:.3f} (target <= 1.3)")
-    print(f"closed form vs one backward per sample: {result['speedup_closed_vs_loop']:.1f}x "
-          "faster (target >= 20x)")
+    print(
+        f"closed form vs one backward per sample: {result['speedup_closed_vs_loop']:.1f}x "
+        "faster (target >= 20x)"
+    )
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=2))
     return result

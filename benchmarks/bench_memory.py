@@ -26,8 +26,8 @@ def _child(rows: int, hidden: int, classes: int, features: int, path: str) -> No
     from torch.utils.data import Dataset
 
     from ogad_core import compute_gradients
-    from ogad_core.models import MLP
-    from ogad_core.store import GradientStore
+    from ogad_core.engine.models import MLP
+    from ogad_core.run.store import GradientStore
 
     class Lazy(Dataset):
         def __len__(self) -> int:
@@ -40,8 +40,9 @@ def _child(rows: int, hidden: int, classes: int, features: int, path: str) -> No
     torch.manual_seed(0)
     model = MLP(in_features=features, n_classes=classes, hidden=(hidden,))
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    store = GradientStore(Path(path), n_rows=rows, n_cols=classes * (hidden + 1),
-                          fingerprint="bench")
+    store = GradientStore(
+        Path(path), n_rows=rows, n_cols=classes * (hidden + 1), fingerprint="bench"
+    )
     t0 = time.perf_counter()
     compute_gradients(model, Lazy(), "last", batch_size=1024, out=store, progress=False)
     seconds = time.perf_counter() - t0
@@ -68,24 +69,46 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(dir=a.dir) as tmp:
         path = Path(tmp) / "gradients.npy"
         proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks.bench_memory", "--child", "--rows", str(a.rows),
-             "--hidden", str(a.hidden), "--classes", str(a.classes), "--features",
-             str(a.features), "--path", str(path)],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.bench_memory",
+                "--child",
+                "--rows",
+                str(a.rows),
+                "--hidden",
+                str(a.hidden),
+                "--classes",
+                str(a.classes),
+                "--features",
+                str(a.features),
+                "--path",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         child = json.loads(proc.stdout.strip().splitlines()[-1])
         on_disk = path.stat().st_size
     peak = child["peak_rss_kib"] * 1024
     result = {
-        "rows": a.rows, "cols": cols, "matrix_bytes": matrix_bytes, "file_bytes": on_disk,
-        "peak_rss_bytes": peak, "rss_before_extraction_bytes": child["rss_before_kib"] * 1024,
-        "peak_rss_over_matrix": peak / matrix_bytes, "seconds": child["seconds"],
+        "rows": a.rows,
+        "cols": cols,
+        "matrix_bytes": matrix_bytes,
+        "file_bytes": on_disk,
+        "peak_rss_bytes": peak,
+        "rss_before_extraction_bytes": child["rss_before_kib"] * 1024,
+        "peak_rss_over_matrix": peak / matrix_bytes,
+        "seconds": child["seconds"],
         "rows_per_second": a.rows / child["seconds"],
     }
     gib = 2**30
     print(f"gradient matrix {a.rows} x {cols} float32 = {matrix_bytes / gib:.2f} GiB")
-    print(f"peak RSS of the extracting process   = {peak / gib:.2f} GiB "
-          f"({result['peak_rss_over_matrix']:.2f} x the matrix; target well under 2x)")
+    print(
+        f"peak RSS of the extracting process   = {peak / gib:.2f} GiB "
+        f"({result['peak_rss_over_matrix']:.2f} x the matrix; target well under 2x)"
+    )
     print(f"extraction: {child['seconds']:.1f} s, {result['rows_per_second']:.0f} rows/s")
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=2))

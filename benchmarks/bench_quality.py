@@ -45,10 +45,15 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-QUALITY_CONFIG = dict(data="mnist5k", noise=0.1, noise_kind="symmetric", seed=0, params="auto",
-                      checkpoints=4)
-CKPT_CASES = ("asymmetric:0.2:30:6", "asymmetric:0.2:60:6", "asymmetric:0.2:8:4",
-              "symmetric:0.1:8:4")
+QUALITY_CONFIG = dict(
+    data="mnist5k", noise=0.1, noise_kind="symmetric", seed=0, params="auto", checkpoints=4
+)
+CKPT_CASES = (
+    "asymmetric:0.2:30:6",
+    "asymmetric:0.2:60:6",
+    "asymmetric:0.2:8:4",
+    "symmetric:0.1:8:4",
+)
 CKPT_DETECTORS = ("iforest", "l2", "l1")
 
 
@@ -58,8 +63,8 @@ def _log(msg: str) -> None:
 
 def _compute(config_kw: dict[str, Any], run_dir: Path, fresh: bool) -> float:
     """Compute (or reuse) a run; returns the wall time of this call."""
-    from ogad_core.config import ComputeConfig
-    from ogad_core.pipeline import compute
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline.steps import compute
 
     if fresh and run_dir.exists():
         shutil.rmtree(run_dir)
@@ -68,16 +73,31 @@ def _compute(config_kw: dict[str, Any], run_dir: Path, fresh: bool) -> float:
     return time.perf_counter() - t0
 
 
-def quality_study(work_dir: Path, *, fresh: bool, folds: int, retrain: bool,
-                  trim: list[float], retrain_methods: list[str] | None,
-                  retrain_seeds: int) -> dict[str, Any]:
-    from ogad_core.evaluation import evaluate_run, format_report
+def quality_study(
+    work_dir: Path,
+    *,
+    fresh: bool,
+    folds: int,
+    retrain: bool,
+    trim: list[float],
+    retrain_methods: list[str] | None,
+    retrain_seeds: int,
+) -> dict[str, Any]:
+    from ogad_core.evaluation.report import evaluate_run, format_report
 
     run_dir = work_dir / "mnist5k_sym10"
     seconds = _compute(QUALITY_CONFIG, run_dir, fresh)
     _log(f"run ready ({seconds:.0f} s)")
-    report = evaluate_run(run_dir, retrain=retrain, baselines=True, trim_percents=trim,
-                          seeds=retrain_seeds, detectors=retrain_methods, folds=folds, log=_log)
+    report = evaluate_run(
+        run_dir,
+        retrain=retrain,
+        baselines=True,
+        trim_percents=trim,
+        seeds=retrain_seeds,
+        detectors=retrain_methods,
+        folds=folds,
+        log=_log,
+    )
     print(format_report(report), flush=True)
     return report
 
@@ -99,27 +119,36 @@ def parse_case(case: str) -> dict[str, Any]:
     """``KIND:RATE:EPOCHS:CHECKPOINTS`` -> the run's config (mnist5k, seed 0, params auto)."""
     try:
         kind, rate, epochs, checkpoints = case.split(":")
-        return dict(data="mnist5k", noise=float(rate), noise_kind=kind, seed=0, params="auto",
-                    epochs=int(epochs), checkpoints=int(checkpoints))
+        return dict(
+            data="mnist5k",
+            noise=float(rate),
+            noise_kind=kind,
+            seed=0,
+            params="auto",
+            epochs=int(epochs),
+            checkpoints=int(checkpoints),
+        )
     except ValueError:
         raise SystemExit(
-            f"--ckpt-cases: expected KIND:RATE:EPOCHS:CHECKPOINTS, got {case!r}") from None
+            f"--ckpt-cases: expected KIND:RATE:EPOCHS:CHECKPOINTS, got {case!r}"
+        ) from None
 
 
 def case_id(config: dict[str, Any]) -> str:
     """A short name of a checkpoint-study case: ``asym20_e30``, ``sym10_e8``."""
-    kind = {"asymmetric": "asym", "symmetric": "sym"}.get(config["noise_kind"],
-                                                          config["noise_kind"])
+    kind = {"asymmetric": "asym", "symmetric": "sym"}.get(
+        config["noise_kind"], config["noise_kind"]
+    )
     return f"{kind}{round(100 * config['noise'])}_e{config['epochs']}"
 
 
 def checkpoint_study(work_dir: Path, *, config: dict[str, Any], fresh: bool) -> dict[str, Any]:
-    from ogad_core.detectors import suspicion_scores
-    from ogad_core.evaluation import checkpoint_gradient_paths, tracin_self_influence
-    from ogad_core.metrics import detection_metrics, evaluation_table
-    from ogad_core.pipeline import score
-    from ogad_core.rundir import RunDir
-    from ogad_core.train import checkpoint_epochs, default_recipe
+    from ogad_core.engine.train import checkpoint_epochs, default_recipe
+    from ogad_core.evaluation.report import checkpoint_gradient_paths, tracin_self_influence
+    from ogad_core.pipeline.steps import score
+    from ogad_core.run.rundir import RunDir
+    from ogad_core.scoring.detectors import suspicion_scores
+    from ogad_core.scoring.metrics import detection_metrics, evaluation_table
 
     epochs = config["epochs"]
     run_dir = work_dir / f"mnist5k_{case_id(config)}"
@@ -144,14 +173,16 @@ def checkpoint_study(work_dir: Path, *, config: dict[str, Any], fresh: bool) -> 
         g = np.load(path, mmap_mode="r")
         loss = _bias_loss(g, labels, n_classes)
         pred = _bias_probs(g, labels, n_classes).argmax(axis=1)
-        row = {"checkpoint": k, "epoch": epoch,
-               "train_acc_on_given_labels": float(np.mean(pred == labels)),
-               "flipped_fit_to_given_label": float(np.mean(pred[flags] == labels[flags]))}
+        row = {
+            "checkpoint": k,
+            "epoch": epoch,
+            "train_acc_on_given_labels": float(np.mean(pred == labels)),
+            "flipped_fit_to_given_label": float(np.mean(pred[flags] == labels[flags])),
+        }
         for name in ("l2", "iforest"):
             s = suspicion_scores(name, g, samples, seed=0)
             row[f"{name}_auroc"] = detection_metrics(s, flags)["auroc"]
-            row[f"{name}_recall_at_n_flipped"] = detection_metrics(s, flags)[
-                "recall_at_n_flipped"]
+            row[f"{name}_recall_at_n_flipped"] = detection_metrics(s, flags)["recall_at_n_flipped"]
         m = detection_metrics(loss, flags)
         row["loss_auroc"], row["loss_recall_at_n_flipped"] = m["auroc"], m["recall_at_n_flipped"]
         per_ckpt.append(row)
@@ -160,27 +191,40 @@ def checkpoint_study(work_dir: Path, *, config: dict[str, Any], fresh: bool) -> 
     compare = []
     for name in CKPT_DETECTORS:
         final, ck = rows[name], rows[f"{name}_ckpt"]
-        compare.append({
-            "detector": name,
-            "final_auroc": final["auroc"], "checkpoints_auroc": ck["auroc"],
-            "final_ap": final["average_precision"], "checkpoints_ap": ck["average_precision"],
-            "final_recall_at_n_flipped": final["recall_at_n_flipped"],
-            "checkpoints_recall_at_n_flipped": ck["recall_at_n_flipped"],
-        })
+        compare.append(
+            {
+                "detector": name,
+                "final_auroc": final["auroc"],
+                "checkpoints_auroc": ck["auroc"],
+                "final_ap": final["average_precision"],
+                "checkpoints_ap": ck["average_precision"],
+                "final_recall_at_n_flipped": final["recall_at_n_flipped"],
+                "checkpoints_recall_at_n_flipped": ck["recall_at_n_flipped"],
+            }
+        )
     best_final = max(r["auroc"] for r in rows.values() if not r["detector"].endswith("_ckpt"))
     best_ckpt = max(r["auroc"] for r in rows.values() if r["detector"].endswith("_ckpt"))
     out = {
-        "run": {"config": config, "test_accuracy": manifest["model"]["test_accuracy"],
-                "n_flipped": int(flags.sum()),
-                "final_train_acc_on_given_labels": float(np.mean(
-                    samples["pred"].to_numpy() == labels)),
-                "flipped_predicted_as_given_label": float(np.mean(
-                    samples["pred"].to_numpy()[flags] == labels[flags]))},
-        "detection": [{k: v for k, v in r.items() if k not in ("n", "noise_rate")}
-                      for r in table.to_dict(orient="records")],
+        "run": {
+            "config": config,
+            "test_accuracy": manifest["model"]["test_accuracy"],
+            "n_flipped": int(flags.sum()),
+            "final_train_acc_on_given_labels": float(np.mean(samples["pred"].to_numpy() == labels)),
+            "flipped_predicted_as_given_label": float(
+                np.mean(samples["pred"].to_numpy()[flags] == labels[flags])
+            ),
+        },
+        "detection": [
+            {k: v for k, v in r.items() if k not in ("n", "noise_rate")}
+            for r in table.to_dict(orient="records")
+        ],
         "final_vs_checkpoints": compare,
-        "tracin": {"auroc": tr["auroc"], "average_precision": tr["average_precision"],
-                   "recall_at_n_flipped": tr["recall_at_n_flipped"], "checkpoints": len(paths)},
+        "tracin": {
+            "auroc": tr["auroc"],
+            "average_precision": tr["average_precision"],
+            "recall_at_n_flipped": tr["recall_at_n_flipped"],
+            "checkpoints": len(paths),
+        },
         "per_checkpoint": per_ckpt,
         "best_final_auroc": best_final,
         "best_checkpoints_auroc": best_ckpt,
@@ -189,8 +233,9 @@ def checkpoint_study(work_dir: Path, *, config: dict[str, Any], fresh: bool) -> 
     return out
 
 
-def plot_quality(report: dict[str, Any] | None, studies: list[dict[str, Any]],
-                 out_dir: Path) -> list[str]:
+def plot_quality(
+    report: dict[str, Any] | None, studies: list[dict[str, Any]], out_dir: Path
+) -> list[str]:
     """AUROC vs total compute (mnist5k 10%), and AUROC per checkpoint (each long run)."""
     import matplotlib
 
@@ -216,10 +261,12 @@ def _plot_cost(report: dict[str, Any], out_dir: Path, plt, matplotlib) -> str:
             continue
         ax.scatter(r["total_seconds"], r["auroc"], c=colors[r["kind"]], s=40)
         points.setdefault((round(r["total_seconds"], 1), round(r["auroc"], 4)), []).append(
-            r["detector"])
+            r["detector"]
+        )
     for (x, y), names in points.items():  # identical points (loss = selfconf) share a label
-        ax.annotate(" = ".join(names), (x, y), fontsize=8, xytext=(4, 3),
-                    textcoords="offset points")
+        ax.annotate(
+            " = ".join(names), (x, y), fontsize=8, xytext=(4, 3), textcoords="offset points"
+        )
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
@@ -238,32 +285,56 @@ def _plot_cost(report: dict[str, Any], out_dir: Path, plt, matplotlib) -> str:
 
 
 def _plot_checkpoints(ckpt: dict[str, Any], out_dir: Path, plt) -> str:
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4.0),
-                                  gridspec_kw={"width_ratios": [3, 2]})
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4.0), gridspec_kw={"width_ratios": [3, 2]})
     epochs = [r["epoch"] for r in ckpt["per_checkpoint"]]
-    for key, label, c in (("l2_auroc", "l2 (gradient norm)", "C0"),
-                          ("iforest_auroc", "iforest", "C1"), ("loss_auroc", "loss", "C2")):
-        ax.plot(epochs, [r[key] for r in ckpt["per_checkpoint"]], marker="o", c=c,
-                label=f"{label} at that checkpoint")
+    for key, label, c in (
+        ("l2_auroc", "l2 (gradient norm)", "C0"),
+        ("iforest_auroc", "iforest", "C1"),
+        ("loss_auroc", "loss", "C2"),
+    ):
+        ax.plot(
+            epochs,
+            [r[key] for r in ckpt["per_checkpoint"]],
+            marker="o",
+            c=c,
+            label=f"{label} at that checkpoint",
+        )
     for r in ckpt["final_vs_checkpoints"]:
         c = {"l2": "C0", "iforest": "C1", "l1": "C3"}[r["detector"]]
-        ax.axhline(r["checkpoints_auroc"], ls=":", lw=1.2, c=c,
-                   label=f"{r['detector']} --embedding checkpoints")
+        ax.axhline(
+            r["checkpoints_auroc"],
+            ls=":",
+            lw=1.2,
+            c=c,
+            label=f"{r['detector']} --embedding checkpoints",
+        )
     ax.set_xlabel("epoch of the checkpoint")
     ax.set_ylabel("AUROC (flipped labels)")
     ax.set_title("detection from one checkpoint vs all checkpoints", fontsize=9)
     ax.legend(fontsize=7)
-    ax2.plot(epochs, [r["flipped_fit_to_given_label"] for r in ckpt["per_checkpoint"]],
-             marker="o", c="k", label="flipped samples predicted as their wrong label")
-    ax2.plot(epochs, [r["train_acc_on_given_labels"] for r in ckpt["per_checkpoint"]],
-             marker="s", c="grey", label="training accuracy on the given labels")
+    ax2.plot(
+        epochs,
+        [r["flipped_fit_to_given_label"] for r in ckpt["per_checkpoint"]],
+        marker="o",
+        c="k",
+        label="flipped samples predicted as their wrong label",
+    )
+    ax2.plot(
+        epochs,
+        [r["train_acc_on_given_labels"] for r in ckpt["per_checkpoint"]],
+        marker="s",
+        c="grey",
+        label="training accuracy on the given labels",
+    )
     ax2.set_ylim(0, 1)
     ax2.set_xlabel("epoch of the checkpoint")
     ax2.set_title("memorisation of the flipped labels", fontsize=9)
     ax2.legend(fontsize=7)
     cfg = ckpt["run"]["config"]
-    fig.suptitle(f"mnist5k, {100 * cfg['noise']:g}% {cfg['noise_kind']} noise, {cfg['epochs']} "
-                 "epochs", fontsize=10)
+    fig.suptitle(
+        f"mnist5k, {100 * cfg['noise']:g}% {cfg['noise_kind']} noise, {cfg['epochs']} epochs",
+        fontsize=10,
+    )
     fig.tight_layout()
     p = out_dir / f"checkpoint_auroc_{case_id(cfg)}.png"
     fig.savefig(p, dpi=110)
@@ -274,19 +345,32 @@ def _plot_checkpoints(ckpt: dict[str, Any], out_dir: Path, plt) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work-dir", type=Path, default=Path("runs/bench_quality"))
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads (default 1: faster than 2 on a shared 2-core machine)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: faster than 2 on a shared 2-core machine)",
+    )
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--retrain", action="store_true", help="also trim and retrain")
     ap.add_argument("--trim", default="10", help="percentages for --retrain (default 10)")
     ap.add_argument("--retrain-methods", default="iforest,l2,loss,cleanlab,tracin")
     ap.add_argument("--retrain-seeds", type=int, default=1)
-    ap.add_argument("--skip-quality", action="store_true",
-                    help="skip part 1 (its previous result in --out is kept)")
-    ap.add_argument("--skip-checkpoint-study", action="store_true",
-                    help="skip part 2 (its previous result in --out is kept)")
-    ap.add_argument("--ckpt-cases", default=",".join(CKPT_CASES),
-                    help="training lengths of the checkpoint study (default 30,60)")
+    ap.add_argument(
+        "--skip-quality",
+        action="store_true",
+        help="skip part 1 (its previous result in --out is kept)",
+    )
+    ap.add_argument(
+        "--skip-checkpoint-study",
+        action="store_true",
+        help="skip part 2 (its previous result in --out is kept)",
+    )
+    ap.add_argument(
+        "--ckpt-cases",
+        default=",".join(CKPT_CASES),
+        help="training lengths of the checkpoint study (default 30,60)",
+    )
     ap.add_argument("--fresh", action="store_true", help="recompute the runs from scratch")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/quality.json"))
     ap.add_argument("--plots", type=Path, default=Path("docs"))
@@ -305,7 +389,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not a.skip_quality:
         print("1. quality and cost: mnist5k, 10% symmetric noise", flush=True)
         report = quality_study(
-            a.work_dir, fresh=a.fresh, folds=a.folds, retrain=a.retrain,
+            a.work_dir,
+            fresh=a.fresh,
+            folds=a.folds,
+            retrain=a.retrain,
             trim=[float(t) for t in a.trim.split(",")],
             retrain_methods=[m for m in a.retrain_methods.split(",") if m],
             retrain_seeds=a.retrain_seeds,
@@ -313,34 +400,59 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     studies = old.get("checkpoint_studies") or []
     if not a.skip_checkpoint_study:
         cases = [parse_case(c) for c in a.ckpt_cases.split(",") if c.strip()]
-        studies = [s for s in studies
-                   if case_id(s["run"]["config"]) not in {case_id(c) for c in cases}]
+        studies = [
+            s for s in studies if case_id(s["run"]["config"]) not in {case_id(c) for c in cases}
+        ]
         for config in cases:
-            print(f"2. checkpoints vs final model: mnist5k, {100 * config['noise']:g}% "
-                  f"{config['noise_kind']} noise, {config['epochs']} epochs, "
-                  f"{config['checkpoints']} checkpoints", flush=True)
+            print(
+                f"2. checkpoints vs final model: mnist5k, {100 * config['noise']:g}% "
+                f"{config['noise_kind']} noise, {config['epochs']} epochs, "
+                f"{config['checkpoints']} checkpoints",
+                flush=True,
+            )
             ckpt = checkpoint_study(a.work_dir, config=config, fresh=a.fresh)
             for r in ckpt["final_vs_checkpoints"]:
-                print(f"  {r['detector']:8s} AUROC final {r['final_auroc']:.4f}  checkpoints "
-                      f"{r['checkpoints_auroc']:.4f}", flush=True)
-            print(f"  tracin AUROC {ckpt['tracin']['auroc']:.4f}; per checkpoint (epoch: l2 / "
-                  "loss AUROC / flipped fit): " + ", ".join(
-                      f"{r['epoch']}: {r['l2_auroc']:.3f} / {r['loss_auroc']:.3f} / "
-                      f"{r['flipped_fit_to_given_label']:.2f}" for r in ckpt["per_checkpoint"]),
-                  flush=True)
+                print(
+                    f"  {r['detector']:8s} AUROC final {r['final_auroc']:.4f}  checkpoints "
+                    f"{r['checkpoints_auroc']:.4f}",
+                    flush=True,
+                )
+            print(
+                f"  tracin AUROC {ckpt['tracin']['auroc']:.4f}; per checkpoint (epoch: l2 / "
+                "loss AUROC / flipped fit): "
+                + ", ".join(
+                    f"{r['epoch']}: {r['l2_auroc']:.3f} / {r['loss_auroc']:.3f} / "
+                    f"{r['flipped_fit_to_given_label']:.2f}"
+                    for r in ckpt["per_checkpoint"]
+                ),
+                flush=True,
+            )
             studies.append(ckpt)
-        studies.sort(key=lambda s: (s["run"]["config"]["noise_kind"] != "symmetric",
-                                    s["run"]["config"]["epochs"]))
+        studies.sort(
+            key=lambda s: (
+                s["run"]["config"]["noise_kind"] != "symmetric",
+                s["run"]["config"]["epochs"],
+            )
+        )
     plots = plot_quality(report, studies, a.plots)
     result = {
         "benchmark": "quality",
-        "machine": {"cpus": os.cpu_count(), "torch_threads": a.threads,
-                    "platform": platform.platform(), "python": platform.python_version(),
-                    "load_average_at_end": list(os.getloadavg())},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch_threads": a.threads,
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_average_at_end": list(os.getloadavg()),
+        },
         "seconds": round(time.perf_counter() - t0, 1),
-        "parts_run_now": [p for p, skip in (("quality", a.skip_quality),
-                                            ("checkpoint_studies", a.skip_checkpoint_study))
-                          if not skip],
+        "parts_run_now": [
+            p
+            for p, skip in (
+                ("quality", a.skip_quality),
+                ("checkpoint_studies", a.skip_checkpoint_study),
+            )
+            if not skip
+        ],
         "quality": report,
         "checkpoint_studies": studies,
         "plots": plots,

@@ -31,9 +31,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ogad_core import text
-from ogad_core.gradients import compute_gradients
-from ogad_core.train import TrainRecipe, train_model
+from ogad_core.data import rotten_tomatoes
+from ogad_core.engine import lora as lora_mod
+from ogad_core.engine import text_encoder, text_head
+from ogad_core.engine.gradients import compute_gradients
+from ogad_core.engine.train import TrainRecipe, train_model
 
 
 def _timed(fn):
@@ -43,61 +45,91 @@ def _timed(fn):
 
 
 def speed(a: argparse.Namespace) -> dict:
-    data = text.load_rotten_tomatoes(limit=max(a.n, 8), seed=0)
+    data = rotten_tomatoes.load_rotten_tomatoes(limit=max(a.n, 8), seed=0)
     texts = list(data.train.inputs)[: a.n]
     labels = torch.as_tensor(data.train.labels[: a.n])
-    text.load_sentence_encoder(a.encoder, device="cpu")  # load once, outside the timings
-    text.encode_texts(texts[:16], encoder=a.encoder, progress=False)  # warm-up
+    text_encoder.load_sentence_encoder(a.encoder, device="cpu")  # load once, outside the timings
+    text_encoder.encode_texts(texts[:16], encoder=a.encoder, progress=False)  # warm-up
 
-    emb, t_layers = _timed(lambda: text.encode_texts(texts, encoder=a.encoder, progress=False))
-    _, t_sentence = _timed(lambda: text.encode_texts(
-        texts, encoder=a.encoder, features="sentence", progress=False))
+    emb, t_layers = _timed(
+        lambda: text_encoder.encode_texts(texts, encoder=a.encoder, progress=False)
+    )
+    _, t_sentence = _timed(
+        lambda: text_encoder.encode_texts(
+            texts, encoder=a.encoder, features="sentence", progress=False
+        )
+    )
 
-    head = text.build_text_head(embeddings=emb, n_classes=2, seed=0)
-    recipe = TrainRecipe(**text.TEXT_HEAD_RECIPE)
-    _, t_train = _timed(lambda: train_model(
-        head, torch.as_tensor(emb), labels, recipe=recipe, seed=0, device=torch.device("cpu"),
-        progress=False))
+    head = text_head.build_text_head(embeddings=emb, n_classes=2, seed=0)
+    recipe = TrainRecipe(**text_head.TEXT_HEAD_RECIPE)
+    _, t_train = _timed(
+        lambda: train_model(
+            head,
+            torch.as_tensor(emb),
+            labels,
+            recipe=recipe,
+            seed=0,
+            device=torch.device("cpu"),
+            progress=False,
+        )
+    )
     ds = list(zip(torch.as_tensor(emb), labels, strict=True))
-    _, t_grad = _timed(lambda: compute_gradients(head, ds, "last", batch_size=256,
-                                                 progress=False))
+    _, t_grad = _timed(lambda: compute_gradients(head, ds, "last", batch_size=256, progress=False))
 
     lora_texts = texts[: a.lora_n]
-    lora = text.build_lora_classifier(encoder=a.encoder, n_classes=2, seed=0).eval()
+    lora = lora_mod.build_lora_classifier(encoder=a.encoder, n_classes=2, seed=0).eval()
     with torch.no_grad():  # nonzero B, as after training, so that every adapter has a gradient
         for name, p in lora.named_parameters():
             if ".lora_B." in name:
                 p.normal_(0.0, 0.02)
-    ids, _ = text.tokenize(lora_texts, encoder=a.encoder)
+    ids, _ = lora_mod.tokenize(lora_texts, encoder=a.encoder)
     lora_ds = list(zip(ids, labels[: a.lora_n], strict=True))
-    params = ",".join(text.lora_param_patterns())
-    lora_dim = sum(p.numel() for n, p in lora.named_parameters()
-                   if n in text.lora_adapter_names(lora))
-    _, t_lora = _timed(lambda: compute_gradients(
-        lora, lora_ds, params, batch_size=32, method="vmap", proj_dim=1024, progress=False))
-    _, t_lora_loop = _timed(lambda: compute_gradients(
-        lora, lora_ds[: max(4, a.lora_n // 4)], params, batch_size=32, method="loop",
-        proj_dim=1024, progress=False))
+    params = ",".join(lora_mod.lora_param_patterns())
+    lora_dim = sum(
+        p.numel() for n, p in lora.named_parameters() if n in lora_mod.lora_adapter_names(lora)
+    )
+    _, t_lora = _timed(
+        lambda: compute_gradients(
+            lora, lora_ds, params, batch_size=32, method="vmap", proj_dim=1024, progress=False
+        )
+    )
+    _, t_lora_loop = _timed(
+        lambda: compute_gradients(
+            lora,
+            lora_ds[: max(4, a.lora_n // 4)],
+            params,
+            batch_size=32,
+            method="loop",
+            proj_dim=1024,
+            progress=False,
+        )
+    )
     t_lora_loop /= max(4, a.lora_n // 4)
 
     calls: list[int] = []
-    real = text._encode_batch
+    real = text_encoder._encode_batch
 
     def counting(model, batch, features):
         calls.append(len(batch))
         return real(model, batch, features)
 
-    text._encode_batch = counting
+    text_encoder._encode_batch = counting
     try:
         with tempfile.TemporaryDirectory(prefix="ogad-bench-text-") as tmp:
-            _, t_cold = _timed(lambda: text.encode_texts(
-                texts, encoder=a.encoder, cache_dir=Path(tmp), progress=False))
+            _, t_cold = _timed(
+                lambda: text_encoder.encode_texts(
+                    texts, encoder=a.encoder, cache_dir=Path(tmp), progress=False
+                )
+            )
             cold_calls = len(calls)
-            _, t_warm = _timed(lambda: text.encode_texts(
-                texts, encoder=a.encoder, cache_dir=Path(tmp), progress=False))
+            _, t_warm = _timed(
+                lambda: text_encoder.encode_texts(
+                    texts, encoder=a.encoder, cache_dir=Path(tmp), progress=False
+                )
+            )
             warm_calls = len(calls) - cold_calls
     finally:
-        text._encode_batch = real
+        text_encoder._encode_batch = real
 
     n = len(texts)
     rows = [
@@ -128,15 +160,23 @@ def speed(a: argparse.Namespace) -> dict:
         "gradient_lora_vmap_per_s": a.lora_n / t_lora,
         "gradient_lora_loop_per_s": 1.0 / t_lora_loop,
         "lora_gradient_dim": lora_dim,
-        "n": n, "lora_n": a.lora_n, "encoder": text.encoder_id(a.encoder),
-        "embedding_dim": int(emb.shape[1]), "threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(), "platform": platform.platform(),
+        "n": n,
+        "lora_n": a.lora_n,
+        "encoder": text_encoder.encoder_id(a.encoder),
+        "embedding_dim": int(emb.shape[1]),
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
         "rows": [{"step": s, "texts": k, "seconds": t} for s, k, t in rows],
     }
-    print(f"head gradients cost {result['gradient_last_over_encode']:.4f}x encoding per text; "
-          f"LoRA-adapter gradients {result['gradient_lora_vmap_over_encode']:.1f}x")
-    print(f"cache: cold {t_cold:.2f} s, warm {t_warm:.3f} s ({result['cache_speedup']:.0f}x), "
-          f"encoder calls on the warm run: {warm_calls}")
+    print(
+        f"head gradients cost {result['gradient_last_over_encode']:.4f}x encoding per text; "
+        f"LoRA-adapter gradients {result['gradient_lora_vmap_over_encode']:.1f}x"
+    )
+    print(
+        f"cache: cold {t_cold:.2f} s, warm {t_warm:.3f} s ({result['cache_speedup']:.0f}x), "
+        f"encoder calls on the warm run: {warm_calls}"
+    )
     return result
 
 
@@ -147,23 +187,29 @@ def quality(a: argparse.Namespace) -> dict:
     from ogad_core.data import with_noise
 
     work = Path(a.work_dir)
-    texts, _, _, used = text.rotten_tomatoes_corpus(source="auto")
+    texts, _, _, used = rotten_tomatoes.rotten_tomatoes_corpus(source="auto")
     # one embedding matrix for the whole corpus (cached), indexed per seed
-    emb_all = text.encode_texts(texts, encoder=a.encoder, cache_dir=work / "embeddings",
-                                progress=True)
+    emb_all = text_encoder.encode_texts(
+        texts, encoder=a.encoder, cache_dir=work / "embeddings", progress=True
+    )
     row = {t: i for i, t in enumerate(texts)}
-    recipe = TrainRecipe(**text.TEXT_HEAD_RECIPE)
+    recipe = TrainRecipe(**text_head.TEXT_HEAD_RECIPE)
     per_seed = []
     for seed in a.seeds:
-        data = with_noise(text.load_rotten_tomatoes(limit=a.limit, seed=seed), rate=a.noise,
-                          kind="symmetric", seed=seed)
+        data = with_noise(
+            rotten_tomatoes.load_rotten_tomatoes(limit=a.limit, seed=seed),
+            rate=a.noise,
+            kind="symmetric",
+            seed=seed,
+        )
         x = torch.as_tensor(emb_all[[row[t] for t in data.train.inputs]])
         xt = torch.as_tensor(emb_all[[row[t] for t in data.test.inputs]])
         y = torch.as_tensor(data.train.labels)
-        head = text.build_text_head(embeddings=x.numpy(), n_classes=2, seed=seed)
+        head = text_head.build_text_head(embeddings=x.numpy(), n_classes=2, seed=seed)
         t0 = time.perf_counter()
-        train_model(head, x, y, recipe=recipe, seed=seed, device=torch.device("cpu"),
-                    progress=False)
+        train_model(
+            head, x, y, recipe=recipe, seed=seed, device=torch.device("cpu"), progress=False
+        )
         g = compute_gradients(head, list(zip(x, y, strict=True)), "last", progress=False)
         seconds = time.perf_counter() - t0
         with torch.no_grad():
@@ -176,21 +222,32 @@ def quality(a: argparse.Namespace) -> dict:
             "l2": roc_auc_score(flipped, np.linalg.norm(g, axis=1)),
             "iforest": roc_auc_score(flipped, -iso.score_samples(g)),
             "loss": roc_auc_score(flipped, loss),
-            "test_accuracy": test_acc, "n_flipped": int(flipped.sum()),
+            "test_accuracy": test_acc,
+            "n_flipped": int(flipped.sum()),
             "train_and_gradients_s": seconds,
         }
         per_seed.append(r)
-        print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                       for k, v in r.items()), flush=True)
-    mean = {k: float(np.mean([r[k] for r in per_seed]))
-            for k in ("l2", "iforest", "loss", "test_accuracy")}
+        print(
+            " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()),
+            flush=True,
+        )
+    mean = {
+        k: float(np.mean([r[k] for r in per_seed]))
+        for k in ("l2", "iforest", "loss", "test_accuracy")
+    }
     print(f"mean over seeds {a.seeds}: " + " ".join(f"{k}={v:.4f}" for k, v in mean.items()))
     return {
-        "quality_l2_auroc": mean["l2"], "quality_iforest_auroc": mean["iforest"],
-        "quality_loss_auroc": mean["loss"], "quality_test_accuracy": mean["test_accuracy"],
-        "quality_bar_l2": 0.85, "quality_limit": a.limit, "quality_noise": a.noise,
-        "quality_source": used, "quality_recipe": text.TEXT_HEAD_RECIPE,
-        "quality_embedding_dim": int(emb_all.shape[1]), "quality_per_seed": per_seed,
+        "quality_l2_auroc": mean["l2"],
+        "quality_iforest_auroc": mean["iforest"],
+        "quality_loss_auroc": mean["loss"],
+        "quality_test_accuracy": mean["test_accuracy"],
+        "quality_bar_l2": 0.85,
+        "quality_limit": a.limit,
+        "quality_noise": a.noise,
+        "quality_source": used,
+        "quality_recipe": text_head.TEXT_HEAD_RECIPE,
+        "quality_embedding_dim": int(emb_all.shape[1]),
+        "quality_per_seed": per_seed,
     }
 
 
@@ -198,7 +255,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000, help="texts for the encoding timings")
     ap.add_argument("--lora-n", type=int, default=32, help="texts for LoRA-adapter gradients")
-    ap.add_argument("--encoder", default=text.DEFAULT_ENCODER)
+    ap.add_argument("--encoder", default=text_encoder.DEFAULT_ENCODER)
     ap.add_argument("--quality", action="store_true", help="also run the detection study")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2])

@@ -47,14 +47,18 @@ def _f(v: Any, spec: str = ".3f") -> str:
 
 
 def _sum_extraction(r: dict[str, Any]) -> str:
-    return (f"closed form / forward {r['ratio_closed_over_forward']:.2f}x; "
-            f"{r['speedup_closed_vs_loop']:.0f}x faster than one backward per sample")
+    return (
+        f"closed form / forward {r['ratio_closed_over_forward']:.2f}x; "
+        f"{r['speedup_closed_vs_loop']:.0f}x faster than one backward per sample"
+    )
 
 
 def _sum_memory(r: dict[str, Any]) -> str:
     gib = 2**30
-    return (f"{r['rows']:,} x {r['cols']:,} = {r['matrix_bytes'] / gib:.2f} GiB matrix, "
-            f"peak RSS {r['peak_rss_bytes'] / gib:.2f} GiB ({r['peak_rss_over_matrix']:.2f}x)")
+    return (
+        f"{r['rows']:,} x {r['cols']:,} = {r['matrix_bytes'] / gib:.2f} GiB matrix, "
+        f"peak RSS {r['peak_rss_bytes'] / gib:.2f} GiB ({r['peak_rss_over_matrix']:.2f}x)"
+    )
 
 
 def _sum_detectors(r: dict[str, Any]) -> str:
@@ -64,21 +68,24 @@ def _sum_detectors(r: dict[str, Any]) -> str:
 
 
 def _sum_quality(r: dict[str, Any]) -> str:
-    from ogad_core.evaluation import ratio_same_load
+    from ogad_core.evaluation.report import ratio_same_load
 
     c = r["quality"]["compute"]
     same = c.get("cleanlab_over_best_gradient_compute_same_load") or ratio_same_load(r["quality"])
-    out = (f"best gradient {c.get('best_gradient_detector')} AUROC "
-           f"{_f(c.get('best_gradient_auroc'))} vs cleanlab {_f(c.get('cleanlab_auroc'))}, "
-           f"cleanlab {_f(c.get('cleanlab_over_best_gradient_compute'), '.1f')}x the compute "
-           f"({_f(same, '.1f')}x timed under the same load)")
+    out = (
+        f"best gradient {c.get('best_gradient_detector')} AUROC "
+        f"{_f(c.get('best_gradient_auroc'))} vs cleanlab {_f(c.get('cleanlab_auroc'))}, "
+        f"cleanlab {_f(c.get('cleanlab_over_best_gradient_compute'), '.1f')}x the compute "
+        f"({_f(same, '.1f')}x timed under the same load)"
+    )
     from benchmarks.bench_quality import case_id
 
     for ck in r.get("checkpoint_studies") or []:
         final = max(x["final_auroc"] for x in ck["final_vs_checkpoints"])
         ckpt = max(x["checkpoints_auroc"] for x in ck["final_vs_checkpoints"])
-        out += (f"; {case_id(ck['run']['config'])}: checkpoints AUROC {ckpt:.3f} vs final "
-                f"{final:.3f}")
+        out += (
+            f"; {case_id(ck['run']['config'])}: checkpoints AUROC {ckpt:.3f} vs final {final:.3f}"
+        )
     return out
 
 
@@ -99,11 +106,15 @@ def _sum_dashboard(r: dict[str, Any]) -> str:
 
 
 def _sum_text(r: dict[str, Any]) -> str:
-    out = (f"encode {r['encode_texts_per_s']:.0f} texts/s; head gradients "
-           f"{r['gradient_last_per_s']:,.0f}/s ({r['gradient_last_over_encode']:.3f}x encoding)")
+    out = (
+        f"encode {r['encode_texts_per_s']:.0f} texts/s; head gradients "
+        f"{r['gradient_last_per_s']:,.0f}/s ({r['gradient_last_over_encode']:.3f}x encoding)"
+    )
     if r.get("quality_l2_auroc") is not None:
-        out += (f"; rotten-tomatoes AUROC l2 {r['quality_l2_auroc']:.3f}, iforest "
-                f"{r['quality_iforest_auroc']:.3f}, loss {r['quality_loss_auroc']:.3f}")
+        out += (
+            f"; rotten-tomatoes AUROC l2 {r['quality_l2_auroc']:.3f}, iforest "
+            f"{r['quality_iforest_auroc']:.3f}, loss {r['quality_loss_auroc']:.3f}"
+        )
     return out
 
 
@@ -129,31 +140,90 @@ class Bench:
 
 
 KNOWN: tuple[Bench, ...] = (
-    Bench("extraction", "benchmarks.bench_extraction", (), ("--n", "1000", "--repeat", "1"),
-          "extraction.json", _sum_extraction),
-    Bench("memory", "benchmarks.bench_memory", ("--rows", "220000", "--hidden", "512"),
-          ("--rows", "20000", "--hidden", "512"), "memory.json", _sum_memory,
-          note="a gradient matrix larger than 4 GiB, streamed to disk"),
-    Bench("detectors", "benchmarks.bench_detectors", (),
-          ("--sizes", "5000", "--map-sizes", "5000"), "detectors.json", _sum_detectors),
-    Bench("quality", "benchmarks.bench_quality",
-          ("--retrain", "--trim", "5,10", "--retrain-methods", "iforest,l2,loss,cleanlab,tracin",
-           "--retrain-seeds", "2"),
-          ("--skip-checkpoint-study", "--folds", "3"), "quality.json", _sum_quality,
-          quick_plots=("--plots", "")),
-    Bench("synthetic_moons", "benchmarks.synthetic_moons", (),
-          ("--seeds", "2", "--train-seeds", "1"), "synthetic_moons.json", _sum_moons,
-          quick_plots=("--plot", "moons_flags.png")),
-    Bench("synthetic_moons_e200", "benchmarks.synthetic_moons",
-          ("--epochs", "200", "--out", "benchmarks/results/synthetic_moons_e200.json", "--plot",
-           "docs/moons_flags_e200.png"),
-          ("--epochs", "200", "--seeds", "2", "--train-seeds", "1"), "synthetic_moons_e200.json",
-          _sum_moons, note="the same study trained 4x longer (more memorisation)",
-          quick_plots=("--plot", "moons_flags_e200.png")),
-    Bench("dashboard", "benchmarks.bench_dashboard", (), ("--n", "5000", "--repeats", "2"),
-          "bench_dashboard.json", _sum_dashboard),
-    Bench("text", "benchmarks.bench_text", ("--quality",), ("--n", "200", "--lora-n", "8"),
-          "text.json", lambda r: _sum_text(r)),
+    Bench(
+        "extraction",
+        "benchmarks.bench_extraction",
+        (),
+        ("--n", "1000", "--repeat", "1"),
+        "extraction.json",
+        _sum_extraction,
+    ),
+    Bench(
+        "memory",
+        "benchmarks.bench_memory",
+        ("--rows", "220000", "--hidden", "512"),
+        ("--rows", "20000", "--hidden", "512"),
+        "memory.json",
+        _sum_memory,
+        note="a gradient matrix larger than 4 GiB, streamed to disk",
+    ),
+    Bench(
+        "detectors",
+        "benchmarks.bench_detectors",
+        (),
+        ("--sizes", "5000", "--map-sizes", "5000"),
+        "detectors.json",
+        _sum_detectors,
+    ),
+    Bench(
+        "quality",
+        "benchmarks.bench_quality",
+        (
+            "--retrain",
+            "--trim",
+            "5,10",
+            "--retrain-methods",
+            "iforest,l2,loss,cleanlab,tracin",
+            "--retrain-seeds",
+            "2",
+        ),
+        ("--skip-checkpoint-study", "--folds", "3"),
+        "quality.json",
+        _sum_quality,
+        quick_plots=("--plots", ""),
+    ),
+    Bench(
+        "synthetic_moons",
+        "benchmarks.synthetic_moons",
+        (),
+        ("--seeds", "2", "--train-seeds", "1"),
+        "synthetic_moons.json",
+        _sum_moons,
+        quick_plots=("--plot", "moons_flags.png"),
+    ),
+    Bench(
+        "synthetic_moons_e200",
+        "benchmarks.synthetic_moons",
+        (
+            "--epochs",
+            "200",
+            "--out",
+            "benchmarks/results/synthetic_moons_e200.json",
+            "--plot",
+            "docs/moons_flags_e200.png",
+        ),
+        ("--epochs", "200", "--seeds", "2", "--train-seeds", "1"),
+        "synthetic_moons_e200.json",
+        _sum_moons,
+        note="the same study trained 4x longer (more memorisation)",
+        quick_plots=("--plot", "moons_flags_e200.png"),
+    ),
+    Bench(
+        "dashboard",
+        "benchmarks.bench_dashboard",
+        (),
+        ("--n", "5000", "--repeats", "2"),
+        "bench_dashboard.json",
+        _sum_dashboard,
+    ),
+    Bench(
+        "text",
+        "benchmarks.bench_text",
+        ("--quality",),
+        ("--n", "200", "--lora-n", "8"),
+        "text.json",
+        lambda r: _sum_text(r),
+    ),
 )
 
 
@@ -197,14 +267,23 @@ def run_one(bench: Bench, *, quick: bool, timeout: float | None) -> dict[str, An
     cmd = [sys.executable, "-m", bench.module, *args]
     print(f"\n=== {bench.name}: {' '.join(cmd[1:])}", flush=True)
     before = {p: p.stat().st_mtime for p in folder.glob("*.json")}
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
     tail: deque[str] = deque(maxlen=15)
     t0 = time.perf_counter()
     status, code = "ok", 0
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, bufsize=1,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        start_new_session=True,
+    )
 
     def kill_group() -> None:  # the benchmark and any process it started
         try:
@@ -238,8 +317,11 @@ def run_one(bench: Bench, *, quick: bool, timeout: float | None) -> dict[str, An
             result_path = p
             break
     if result_path is None and bench.result is None:  # an unknown module: any new JSON
-        fresh = [p for p in folder.glob("*.json")
-                 if p.name != ALL_JSON.name and p.stat().st_mtime > before.get(p, 0)]
+        fresh = [
+            p
+            for p in folder.glob("*.json")
+            if p.name != ALL_JSON.name and p.stat().st_mtime > before.get(p, 0)
+        ]
         result_path = max(fresh, key=lambda p: p.stat().st_mtime) if fresh else None
     summary = ""
     if result_path is not None and status == "ok":
@@ -250,17 +332,27 @@ def run_one(bench: Bench, *, quick: bool, timeout: float | None) -> dict[str, An
     elif status != "ok":
         summary = next((t for t in reversed(tail) if t.strip()), "")[:200]
     return {
-        "name": bench.name, "module": bench.module, "args": args, "quick": quick,
-        "status": status, "returncode": code, "seconds": round(seconds, 1),
+        "name": bench.name,
+        "module": bench.module,
+        "args": args,
+        "quick": quick,
+        "status": status,
+        "returncode": code,
+        "seconds": round(seconds, 1),
         "result_file": str(result_path.relative_to(REPO)) if result_path else None,
-        "summary": summary, "note": bench.note,
+        "summary": summary,
+        "note": bench.note,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
 def machine() -> dict[str, Any]:
-    info = {"cpus": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "load_average": list(os.getloadavg())}
+    info = {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average": list(os.getloadavg()),
+    }
     try:
         import torch
 
@@ -276,8 +368,7 @@ def print_table(entries: list[dict[str, Any]]) -> None:
     w = max([len(e["name"]) for e in entries] + [9])
     print(f"{'benchmark':<{w}}  {'status':<11} {'seconds':>8}  key figures")
     for e in entries:
-        print(f"{e['name']:<{w}}  {e['status']:<11} {_f(e['seconds'], '8.1f'):>8}  "
-              f"{e['summary']}")
+        print(f"{e['name']:<{w}}  {e['status']:<11} {_f(e['seconds'], '8.1f'):>8}  {e['summary']}")
 
 
 def _entries(path: Path) -> dict[str, dict[str, Any]]:
@@ -306,11 +397,21 @@ def collect(benches: list[Bench]) -> list[dict[str, Any]]:
             summary = bench.summarize(json.loads(path.read_text(encoding="utf-8")))
         except (KeyError, TypeError, ValueError) as err:
             summary = f"(cannot summarise {path.name}: {type(err).__name__} {err})"
-        out.append({"name": bench.name, "module": bench.module, "args": None, "quick": False,
-                    "status": "from file", "returncode": None, "seconds": None,
-                    "result_file": str(path.relative_to(REPO)), "summary": summary,
-                    "note": "run outside run_all; figures from its result file",
-                    "finished": stamp})
+        out.append(
+            {
+                "name": bench.name,
+                "module": bench.module,
+                "args": None,
+                "quick": False,
+                "status": "from file",
+                "returncode": None,
+                "seconds": None,
+                "result_file": str(path.relative_to(REPO)),
+                "summary": summary,
+                "note": "run outside run_all; figures from its result file",
+                "finished": stamp,
+            }
+        )
     return out
 
 
@@ -320,10 +421,14 @@ def write_all(entries: list[dict[str, Any]], path: Path = ALL_JSON) -> dict[str,
     for e in entries:
         old[e["name"]] = e
     order = [b.name for b in discover()]  # benchmarks that no longer exist are dropped
-    kept = sorted((e for name, e in old.items() if name in order),
-                  key=lambda e: order.index(e["name"]))
-    doc = {"machine": machine(), "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-           "benchmarks": kept}
+    kept = sorted(
+        (e for name, e in old.items() if name in order), key=lambda e: order.index(e["name"])
+    )
+    doc = {
+        "machine": machine(),
+        "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "benchmarks": kept,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return doc
@@ -365,11 +470,23 @@ def _docs_summary() -> str:
     doc = _load(ALL_JSON.name)
     if not doc:
         return ""
-    rows = [[e["name"], e["status"], _f(e["seconds"], ".0f"), e["finished"][:16].replace("T", " "),
-             e["summary"].replace("|", "/")] for e in doc["benchmarks"]]
-    return ("## Summary (last run of each benchmark)\n\n"
-            + _md_table(["benchmark", "status", "seconds", "finished (UTC)", "key figures"],
-                        rows, "llrll") + "\n")
+    rows = [
+        [
+            e["name"],
+            e["status"],
+            _f(e["seconds"], ".0f"),
+            e["finished"][:16].replace("T", " "),
+            e["summary"].replace("|", "/"),
+        ]
+        for e in doc["benchmarks"]
+    ]
+    return (
+        "## Summary (last run of each benchmark)\n\n"
+        + _md_table(
+            ["benchmark", "status", "seconds", "finished (UTC)", "key figures"], rows, "llrll"
+        )
+        + "\n"
+    )
 
 
 def _docs_quality() -> str:
@@ -392,16 +509,44 @@ def _docs_quality() -> str:
         "cleanlab: its K fold trainings + cleanlab; TracIn: the gradients at the earlier "
         "checkpoints + the sum); *total* = training the model once + extracting the gradients "
         "+ the method (cleanlab's CV needs no final model; input preparation shared by all "
-        "methods is not counted).\n")
-    rows = [[x["detector"], x["kind"], _f(x["auroc"], ".4f"), _f(x["average_precision"], ".4f"),
-             _f(x["precision_at_1pct"], ".3f"), _f(x["precision_at_5pct"], ".3f"),
-             _f(x["precision_at_10pct"], ".3f"), _f(x["recall_at_n_flipped"], ".3f"),
-             _f(x["seconds"], ".2f"), _f(x["total_seconds"], ".1f")] for x in q["detection"]]
-    out.append(_md_table(["method", "kind", "AUROC", "AP", "P@1%", "P@5%", "P@10%",
-                          "recall@n_flipped", "method s", "total s"], rows, "llrrrrrrrr"))
+        "methods is not counted).\n"
+    )
+    rows = [
+        [
+            x["detector"],
+            x["kind"],
+            _f(x["auroc"], ".4f"),
+            _f(x["average_precision"], ".4f"),
+            _f(x["precision_at_1pct"], ".3f"),
+            _f(x["precision_at_5pct"], ".3f"),
+            _f(x["precision_at_10pct"], ".3f"),
+            _f(x["recall_at_n_flipped"], ".3f"),
+            _f(x["seconds"], ".2f"),
+            _f(x["total_seconds"], ".1f"),
+        ]
+        for x in q["detection"]
+    ]
+    out.append(
+        _md_table(
+            [
+                "method",
+                "kind",
+                "AUROC",
+                "AP",
+                "P@1%",
+                "P@5%",
+                "P@10%",
+                "recall@n_flipped",
+                "method s",
+                "total s",
+            ],
+            rows,
+            "llrrrrrrrr",
+        )
+    )
     c = q["compute"]
     if "cleanlab_auroc" in c:
-        verdict = ("meets" if c["within_0_01_of_cleanlab_or_better"] else "misses")
+        verdict = "meets" if c["within_0_01_of_cleanlab_or_better"] else "misses"
         out.append(
             f"\nBest gradient detector: **{c['best_gradient_detector']}**, AUROC "
             f"{c['best_gradient_auroc']:.4f} vs cleanlab's cross-validated "
@@ -412,25 +557,30 @@ def _docs_quality() -> str:
             f"**{_f(c.get('cleanlab_over_best_gradient_compute'), '.1f')}x** the compute "
             f"(training {c['train_seconds']:.0f} s: {c['train_seconds_source']}; gradients "
             f"{_f(c.get('gradient_seconds'), '.1f')} s per checkpoint: "
-            f"{c['gradient_seconds_source']}).")
-        from ogad_core.evaluation import ratio_same_load
+            f"{c['gradient_seconds_source']})."
+        )
+        from ogad_core.evaluation.report import ratio_same_load
 
         same = c.get("cleanlab_over_best_gradient_compute_same_load") or ratio_same_load(q)
         main = c.get("cleanlab_over_best_gradient_compute")
         if same and (not main or abs(same - main) > 0.05):
-            out.append(f"Timed under the same load (the detector's one training estimated from "
-                       f"cleanlab's own CV folds, which amount to K-1 trainings): cleanlab needs "
-                       f"**{same:.1f}x** the compute.")
+            out.append(
+                f"Timed under the same load (the detector's one training estimated from "
+                f"cleanlab's own CV folds, which amount to K-1 trainings): cleanlab needs "
+                f"**{same:.1f}x** the compute."
+            )
         ranked = sorted(q["detection"], key=lambda x: -x["auroc"])
         out.append(f"Highest AUROC overall: {ranked[0]['detector']} ({ranked[0]['auroc']:.4f}).")
     for name, info in (q.get("baselines") or {}).items():
         if info.get("method"):
             out.append(f"\n*{name}*: {info['method']}.")
         if name == "cleanlab" and info.get("n_label_issues") is not None:
-            out.append(f"`find_label_issues` flags {info['n_label_issues']} samples (precision "
-                       f"{_f(info['label_issues_precision'])}, recall "
-                       f"{_f(info['label_issues_recall'])}); CV accuracy on the given labels "
-                       f"{_f(info['cv_accuracy_on_given_labels'])}.")
+            out.append(
+                f"`find_label_issues` flags {info['n_label_issues']} samples (precision "
+                f"{_f(info['label_issues_precision'])}, recall "
+                f"{_f(info['label_issues_recall'])}); CV accuracy on the given labels "
+                f"{_f(info['cv_accuracy_on_given_labels'])}."
+            )
         for note in info.get("notes", []):
             out.append(f"Note: {note}.")
     if (REPO / "docs" / "quality_auroc_vs_time.png").is_file():
@@ -442,15 +592,27 @@ def _docs_quality() -> str:
             f"retrained from scratch with the same recipe on the rest; {rt['accuracy_is']}, "
             f"mean ± std over seeds {rt['seeds']} ({rt['std_is']}); {rt['models_trained']} "
             f"models at {rt['seconds_per_model']:.0f} s each. In brackets: flipped samples "
-            "among the trimmed.\n")
-        out.append(_md_table(
-            ["reference", "samples removed", "test accuracy"],
-            [[x["label"], str(x["n_trimmed"]), _pm(x)] for x in rt["references"]], "lrr"))
+            "among the trimmed.\n"
+        )
+        out.append(
+            _md_table(
+                ["reference", "samples removed", "test accuracy"],
+                [[x["label"], str(x["n_trimmed"]), _pm(x)] for x in rt["references"]],
+                "lrr",
+            )
+        )
         by = {(x["method"], x["trim_percent"]): x for x in rt["rows"]}
-        headers = ["method"] + [f"trim {k:g}% ({by[('random', k)]['n_trimmed']})"
-                                for k in rt["trim_percents"]]
-        rows = [[name] + [f"{_pm(by[(name, k)])} [{by[(name, k)]['flipped_trimmed']:g}]"
-                          for k in rt["trim_percents"]] for name in ["random", *rt["methods"]]]
+        headers = ["method"] + [
+            f"trim {k:g}% ({by[('random', k)]['n_trimmed']})" for k in rt["trim_percents"]
+        ]
+        rows = [
+            [name]
+            + [
+                f"{_pm(by[(name, k)])} [{by[(name, k)]['flipped_trimmed']:g}]"
+                for k in rt["trim_percents"]
+            ]
+            for name in ["random", *rt["methods"]]
+        ]
         out.append("")
         out.append(_md_table(headers, rows))
         out.append(_retrain_reading(rt))
@@ -471,31 +633,69 @@ def _docs_quality() -> str:
             f"{100 * run['flipped_predicted_as_given_label']:.1f}% of the flipped samples "
             f"(training accuracy on the given labels {run['final_train_acc_on_given_labels']:.3f})."
             " `--embedding checkpoints` = `ogad score --embedding checkpoints`, every "
-            "checkpoint's gradients side by side.\n")
-        out.append(_md_table(
-            ["detector", "AUROC final", "AUROC checkpoints", "AP final", "AP checkpoints",
-             "recall@n final", "recall@n checkpoints"],
-            [[x["detector"], f"{x['final_auroc']:.4f}", f"{x['checkpoints_auroc']:.4f}",
-              f"{x['final_ap']:.4f}", f"{x['checkpoints_ap']:.4f}",
-              f"{x['final_recall_at_n_flipped']:.3f}",
-              f"{x['checkpoints_recall_at_n_flipped']:.3f}"] for x in ck["final_vs_checkpoints"]]))
+            "checkpoint's gradients side by side.\n"
+        )
+        out.append(
+            _md_table(
+                [
+                    "detector",
+                    "AUROC final",
+                    "AUROC checkpoints",
+                    "AP final",
+                    "AP checkpoints",
+                    "recall@n final",
+                    "recall@n checkpoints",
+                ],
+                [
+                    [
+                        x["detector"],
+                        f"{x['final_auroc']:.4f}",
+                        f"{x['checkpoints_auroc']:.4f}",
+                        f"{x['final_ap']:.4f}",
+                        f"{x['checkpoints_ap']:.4f}",
+                        f"{x['final_recall_at_n_flipped']:.3f}",
+                        f"{x['checkpoints_recall_at_n_flipped']:.3f}",
+                    ]
+                    for x in ck["final_vs_checkpoints"]
+                ],
+            )
+        )
         t = ck["tracin"]
-        better = ("clearly (> 0.01) better" if ck["checkpoints_clearly_better"]
-                  else "not clearly better")
-        out.append(f"\nTracIn over the {t['checkpoints']} checkpoints: AUROC {t['auroc']:.4f}, AP "
-                   f"{t['average_precision']:.4f}. Best AUROC of any final-model method "
-                   f"{ck['best_final_auroc']:.4f}, of any checkpoints method "
-                   f"{ck['best_checkpoints_auroc']:.4f}: checkpoints are "
-                   f"{better}"
-                   ".\n\nPer checkpoint (each checkpoint's gradients alone; the loss is read off "
-                   "the last-layer bias gradient):\n")
-        out.append(_md_table(
-            ["epoch", "train acc (given labels)", "flipped fit to wrong label", "l2 AUROC",
-             "iforest AUROC", "loss AUROC"],
-            [[str(x["epoch"]), f"{x['train_acc_on_given_labels']:.3f}",
-              f"{x['flipped_fit_to_given_label']:.3f}", f"{x['l2_auroc']:.4f}",
-              f"{x['iforest_auroc']:.4f}", f"{x['loss_auroc']:.4f}"]
-             for x in ck["per_checkpoint"]]))
+        better = (
+            "clearly (> 0.01) better" if ck["checkpoints_clearly_better"] else "not clearly better"
+        )
+        out.append(
+            f"\nTracIn over the {t['checkpoints']} checkpoints: AUROC {t['auroc']:.4f}, AP "
+            f"{t['average_precision']:.4f}. Best AUROC of any final-model method "
+            f"{ck['best_final_auroc']:.4f}, of any checkpoints method "
+            f"{ck['best_checkpoints_auroc']:.4f}: checkpoints are "
+            f"{better}"
+            ".\n\nPer checkpoint (each checkpoint's gradients alone; the loss is read off "
+            "the last-layer bias gradient):\n"
+        )
+        out.append(
+            _md_table(
+                [
+                    "epoch",
+                    "train acc (given labels)",
+                    "flipped fit to wrong label",
+                    "l2 AUROC",
+                    "iforest AUROC",
+                    "loss AUROC",
+                ],
+                [
+                    [
+                        str(x["epoch"]),
+                        f"{x['train_acc_on_given_labels']:.3f}",
+                        f"{x['flipped_fit_to_given_label']:.3f}",
+                        f"{x['l2_auroc']:.4f}",
+                        f"{x['iforest_auroc']:.4f}",
+                        f"{x['loss_auroc']:.4f}",
+                    ]
+                    for x in ck["per_checkpoint"]
+                ],
+            )
+        )
         from benchmarks.bench_quality import case_id
 
         png = f"checkpoint_auroc_{case_id(cfg)}.png"
@@ -529,14 +729,18 @@ def _retrain_reading(rt: dict[str, Any]) -> str:
     if not stds:
         return ""
     spread = max(stds)
-    text = (f"\nDropping exactly the flipped samples changes test accuracy by {oracle - none:+.4f} "
-            f"against no trimming; the largest seed-to-seed standard deviation above is "
-            f"{spread:.4f}.")
+    text = (
+        f"\nDropping exactly the flipped samples changes test accuracy by {oracle - none:+.4f} "
+        f"against no trimming; the largest seed-to-seed standard deviation above is "
+        f"{spread:.4f}."
+    )
     if abs(oracle - none) < spread:
-        text += (" This model is already robust to this noise, so even perfect trimming gains "
-                 "less than the seed spread: these rows do not rank the methods (the flipped "
-                 "counts in brackets do). The moons study below, its 200-epoch variant in "
-                 "particular, shows trimming's effect on a model its flipped labels hurt.")
+        text += (
+            " This model is already robust to this noise, so even perfect trimming gains "
+            "less than the seed spread: these rows do not rank the methods (the flipped "
+            "counts in brackets do). The moons study below, its 200-epoch variant in "
+            "particular, shows trimming's effect on a model its flipped labels hurt."
+        )
     return text + "\n"
 
 
@@ -547,25 +751,38 @@ def _checkpoint_verdict(studies: list[dict[str, Any]]) -> str:
     def best(s: dict[str, Any], key: str) -> float:
         return max(r[key] for r in s["final_vs_checkpoints"])
 
-    rows = [[case_id(s["run"]["config"]), f"{best(s, 'final_auroc'):.4f}",
-             f"{best(s, 'checkpoints_auroc'):.4f}",
-             f"{100 * s['run']['flipped_predicted_as_given_label']:.1f}%"] for s in studies]
+    rows = [
+        [
+            case_id(s["run"]["config"]),
+            f"{best(s, 'final_auroc'):.4f}",
+            f"{best(s, 'checkpoints_auroc'):.4f}",
+            f"{100 * s['run']['flipped_predicted_as_given_label']:.1f}%",
+        ]
+        for s in studies
+    ]
     short = [s for s in studies if s["run"]["config"]["epochs"] <= 8]
     long = [s for s in studies if s["run"]["config"]["epochs"] > 8]
     short_final = all(best(s, "final_auroc") >= best(s, "checkpoints_auroc") for s in short)
     long_ckpt = all(best(s, "checkpoints_auroc") > best(s, "final_auroc") for s in long)
     names = ", ".join(r["detector"] for r in studies[0]["final_vs_checkpoints"])
-    text = (f"Best AUROC of the gradient detectors ({names}) on the final model's gradients vs "
-            "on all checkpoints' gradients side by side (`ogad score --embedding checkpoints`):"
-            "\n\n" + _md_table(["case", "best final", "best checkpoints",
-                                 "flipped memorised by the final model"], rows) + "\n\n")
+    text = (
+        f"Best AUROC of the gradient detectors ({names}) on the final model's gradients vs "
+        "on all checkpoints' gradients side by side (`ogad score --embedding checkpoints`):"
+        "\n\n"
+        + _md_table(
+            ["case", "best final", "best checkpoints", "flipped memorised by the final model"], rows
+        )
+        + "\n\n"
+    )
     if short and long and short_final and long_ckpt:
-        text += ("**Default kept: the final model.** With the built-in recipe (8 epochs) the "
-                 "final model's gradients find the flipped labels best; checkpoint gradients win "
-                 "only once training is long enough to memorise wrong labels. Scoring therefore "
-                 "keeps the final model's gradients by default, and `ogad compute` prints a "
-                 "hint to add `--checkpoints 6` and run `ogad score DIR --embedding "
-                 "checkpoints` when `--epochs` is at least 3x the built-in recipe's.\n")
+        text += (
+            "**Default kept: the final model.** With the built-in recipe (8 epochs) the "
+            "final model's gradients find the flipped labels best; checkpoint gradients win "
+            "only once training is long enough to memorise wrong labels. Scoring therefore "
+            "keeps the final model's gradients by default, and `ogad compute` prints a "
+            "hint to add `--checkpoints 6` and run `ogad score DIR --embedding "
+            "checkpoints` when `--epochs` is at least 3x the built-in recipe's.\n"
+        )
     return text
 
 
@@ -583,18 +800,24 @@ def _docs_moons() -> str:
         fit = s.get("flipped_fit_to_given_label")
         variant = "" if i == 0 else f"\n### Variant: {s.get('epochs', '?')} training epochs\n"
         args = "" if i == 0 else f" --epochs {s.get('epochs')}"
-        out += [variant, f"`python -m benchmarks.synthetic_moons{args}` — {s['data']}; "
-                f"{s['noise']}; {s['model']}; trim the {s['trim']} and retrain. Detection "
-                f"accuracy = {s['detection_is']}; test accuracy = {s['test_accuracy_is']}; data "
-                f"seeds {s['data_seeds']}, {s['train_seeds_per_data_seed']} training seed(s) "
-                "each; mean ± std. Paper figures from Chhabra et al. (2025), Table 1 (\"-\": not "
-                f"in the paper). Took {r['seconds']:.0f} s.\n"
-                + ("" if not fit or fit.get("mean") is None else
-                   f"\nThe final model predicts the (wrong) given label of "
-                   f"{fit['mean']:.0f}% ± {fit['std'] or 0:.0f}% of the flipped samples "
-                   "(memorised), which hides those from any detector that looks at the final "
-                   "model only.\n"),
-                r["table_md"]]
+        out += [
+            variant,
+            f"`python -m benchmarks.synthetic_moons{args}` — {s['data']}; "
+            f"{s['noise']}; {s['model']}; trim the {s['trim']} and retrain. Detection "
+            f"accuracy = {s['detection_is']}; test accuracy = {s['test_accuracy_is']}; data "
+            f"seeds {s['data_seeds']}, {s['train_seeds_per_data_seed']} training seed(s) "
+            'each; mean ± std. Paper figures from Chhabra et al. (2025), Table 1 ("-": not '
+            f"in the paper). Took {r['seconds']:.0f} s.\n"
+            + (
+                ""
+                if not fit or fit.get("mean") is None
+                else f"\nThe final model predicts the (wrong) given label of "
+                f"{fit['mean']:.0f}% ± {fit['std'] or 0:.0f}% of the flipped samples "
+                "(memorised), which hides those from any detector that looks at the final "
+                "model only.\n"
+            ),
+            r["table_md"],
+        ]
         plot = Path(r.get("plot", ""))
         if plot.name and (REPO / "docs" / plot.name).is_file():
             out.append(f"\n![moons flags]({plot.name})")
@@ -608,11 +831,13 @@ def _docs_extraction() -> str:
         return head + "\n" + _missing("extraction", "extraction")
     fwd = r["seconds_per_sample"]["forward pass (no grad)"]
     rows = [[k, f"{1 / v:,.0f}", f"{v / fwd:.2f}"] for k, v in r["seconds_per_sample"].items()]
-    return (head + f"\n`python -m benchmarks.bench_extraction` — {r['model']}, {r['n']:,} "
-            f"samples, batch {r['batch_size']}, {r['threads']} threads.\n\n"
-            + _md_table(["method", "samples/s", "x forward pass"], rows)
-            + f"\n\nClosed form / forward pass: {r['ratio_closed_over_forward']:.2f}; "
-            f"{r['speedup_closed_vs_loop']:.0f}x faster than one backward per sample.\n")
+    return (
+        head + f"\n`python -m benchmarks.bench_extraction` — {r['model']}, {r['n']:,} "
+        f"samples, batch {r['batch_size']}, {r['threads']} threads.\n\n"
+        + _md_table(["method", "samples/s", "x forward pass"], rows)
+        + f"\n\nClosed form / forward pass: {r['ratio_closed_over_forward']:.2f}; "
+        f"{r['speedup_closed_vs_loop']:.0f}x faster than one backward per sample.\n"
+    )
 
 
 def _docs_memory() -> str:
@@ -621,18 +846,27 @@ def _docs_memory() -> str:
     if not r:
         return head + "\n" + _missing("memory", "memory")
     gib = 2**30
-    return (head + f"\n`python -m benchmarks.bench_memory --rows {r['rows']} --hidden "
-            f"{(r['cols'] // 10) - 1}` — {r['rows']:,} x {r['cols']:,} float32 = "
-            f"{r['matrix_bytes'] / gib:.2f} GiB ({r['matrix_bytes'] / 1e9:.2f} GB), streamed "
-            "to gradients.npy with os.pwrite by a fresh child process.\n\n"
-            + _md_table(["figure", "value"], [
+    return (
+        head + f"\n`python -m benchmarks.bench_memory --rows {r['rows']} --hidden "
+        f"{(r['cols'] // 10) - 1}` — {r['rows']:,} x {r['cols']:,} float32 = "
+        f"{r['matrix_bytes'] / gib:.2f} GiB ({r['matrix_bytes'] / 1e9:.2f} GB), streamed "
+        "to gradients.npy with os.pwrite by a fresh child process.\n\n"
+        + _md_table(
+            ["figure", "value"],
+            [
                 ["matrix on disk", f"{r['file_bytes'] / gib:.2f} GiB"],
                 ["peak RSS of the extracting process", f"{r['peak_rss_bytes'] / gib:.2f} GiB"],
-                ["RSS before extraction (torch loaded)",
-                 f"{r['rss_before_extraction_bytes'] / gib:.2f} GiB"],
+                [
+                    "RSS before extraction (torch loaded)",
+                    f"{r['rss_before_extraction_bytes'] / gib:.2f} GiB",
+                ],
                 ["peak RSS / matrix size", f"{r['peak_rss_over_matrix']:.3f}"],
                 ["wall time", f"{r['seconds']:.0f} s ({r['rows_per_second']:,.0f} rows/s)"],
-            ], "lr") + "\n")
+            ],
+            "lr",
+        )
+        + "\n"
+    )
 
 
 def _docs_detectors() -> str:
@@ -649,30 +883,57 @@ def _docs_detectors() -> str:
         found += [x for x in extra.get("detectors", []) if (x["size"], x["detector"]) not in have]
         have |= {(x["size"], x["detector"]) for x in found}
         sizes = {x["size"] for x in maps}
-        maps += [x for x in extra.get("map", [])
-                 if x.get("seconds") is not None and x["size"] not in sizes]
-    rows = [[f"{x['size']:,}", x["detector"], f"{x['rows']:,}", _f(x["seconds"], ".2f"),
-             _f(x["rows_per_s"], ",.0f"), _f(x["peak_anon_growth_mib"], ".0f"), x.get("note", "")]
-            for x in sorted(found, key=lambda x: x["size"])]
-    rows += [[f"{x['size']:,}", "map (UMAP)", f"{x['size']:,}", _f(x["seconds"], ".1f"),
-              _f(x.get("rows_per_s"), ",.0f"), _f(x.get("peak_anon_growth_mib"), ".0f"),
-              x.get("note", "")] for x in sorted(maps, key=lambda x: x["size"])]
-    return (head + f"\n`python -m benchmarks.bench_detectors` — float32 memmaps of width "
-            f"{r['dim']:,}.\n\n" + _md_table(
-                ["rows", "detector", "rows fit", "seconds", "rows/s", "peak anon MiB", "note"],
-                rows, "rlrrrrl") + "\n")
+        maps += [
+            x
+            for x in extra.get("map", [])
+            if x.get("seconds") is not None and x["size"] not in sizes
+        ]
+    rows = [
+        [
+            f"{x['size']:,}",
+            x["detector"],
+            f"{x['rows']:,}",
+            _f(x["seconds"], ".2f"),
+            _f(x["rows_per_s"], ",.0f"),
+            _f(x["peak_anon_growth_mib"], ".0f"),
+            x.get("note", ""),
+        ]
+        for x in sorted(found, key=lambda x: x["size"])
+    ]
+    rows += [
+        [
+            f"{x['size']:,}",
+            "map (UMAP)",
+            f"{x['size']:,}",
+            _f(x["seconds"], ".1f"),
+            _f(x.get("rows_per_s"), ",.0f"),
+            _f(x.get("peak_anon_growth_mib"), ".0f"),
+            x.get("note", ""),
+        ]
+        for x in sorted(maps, key=lambda x: x["size"])
+    ]
+    return (
+        head + f"\n`python -m benchmarks.bench_detectors` — float32 memmaps of width "
+        f"{r['dim']:,}.\n\n"
+        + _md_table(
+            ["rows", "detector", "rows fit", "seconds", "rows/s", "peak anon MiB", "note"],
+            rows,
+            "rlrrrrl",
+        )
+        + "\n"
+    )
 
 
 DASHBOARD_MEASURES = {
     "paint_cold": "first visit after the server started: page load until the map shows every "
-                  "point and the first card's Confirm button is visible",
+    "point and the first card's Confirm button is visible",
     "paint_warm": "the same, later visits",
     "click_to_queue": "Confirm clicked in the browser until the queue shows the next card "
-                      "(end to end, browser and server on the same cores)",
+    "(end to end, browser and server on the same cores)",
     "apptest_click_rerun": "server time of a Confirm: the whole page script rerun after the "
-                           "click (AppTest; the live app reruns only the queue fragment)",
+    "click (AppTest; the live app reruns only the queue fragment)",
     "library_confirm_and_queue": "the library part of it: save the decision, rebuild the table "
-                                 "and the queue",
+    "and the queue",
 }
 
 
@@ -681,15 +942,25 @@ def _docs_dashboard() -> str:
     head = "## Dashboard responsiveness\n"
     if not r:
         return head + "\n" + _missing("dashboard", "dashboard")
-    rows = [[x["measure"], DASHBOARD_MEASURES.get(x["measure"], ""), str(x["n"]),
-             f"{x['median_ms']:,.0f}", f"{x['min_ms']:,.0f}", f"{x['max_ms']:,.0f}"]
-            for x in r.get("results", [])]
-    return (head + f"\n`python -m benchmarks.bench_dashboard` — a prepared image run of "
-            f"{r['n_samples']:,} samples served on 127.0.0.1, driven by headless Chromium on the "
-            f"same {r.get('cpus', '?')} CPUs; target for the server time of a Confirm: "
-            f"{r.get('target_ms', 300):.0f} ms.\n\n"
-            + _md_table(["measure", "what", "runs", "median ms", "min ms", "max ms"], rows,
-                        "llrrrr") + "\n")
+    rows = [
+        [
+            x["measure"],
+            DASHBOARD_MEASURES.get(x["measure"], ""),
+            str(x["n"]),
+            f"{x['median_ms']:,.0f}",
+            f"{x['min_ms']:,.0f}",
+            f"{x['max_ms']:,.0f}",
+        ]
+        for x in r.get("results", [])
+    ]
+    return (
+        head + f"\n`python -m benchmarks.bench_dashboard` — a prepared image run of "
+        f"{r['n_samples']:,} samples served on 127.0.0.1, driven by headless Chromium on the "
+        f"same {r.get('cpus', '?')} CPUs; target for the server time of a Confirm: "
+        f"{r.get('target_ms', 300):.0f} ms.\n\n"
+        + _md_table(["measure", "what", "runs", "median ms", "min ms", "max ms"], rows, "llrrrr")
+        + "\n"
+    )
 
 
 def _docs_text() -> str:
@@ -697,18 +968,29 @@ def _docs_text() -> str:
     head = "## Text pipeline (Rotten Tomatoes)\n"
     if not r:
         return head + "\n" + _missing("text", "text")
-    rows = [[x["step"], f"{x['texts']:,}", f"{x['seconds']:.2f}",
-             f"{x['texts'] / x['seconds']:,.1f}" if x["seconds"] else "-"] for x in r["rows"]]
-    out = [head, f"`python -m benchmarks.bench_text --quality` — encoder {r['encoder']} "
-           f"(features {r['embedding_dim']}), {r['threads']} threads.\n",
-           _md_table(["step", "texts", "seconds", "texts/s"], rows)]
+    rows = [
+        [
+            x["step"],
+            f"{x['texts']:,}",
+            f"{x['seconds']:.2f}",
+            f"{x['texts'] / x['seconds']:,.1f}" if x["seconds"] else "-",
+        ]
+        for x in r["rows"]
+    ]
+    out = [
+        head,
+        f"`python -m benchmarks.bench_text --quality` — encoder {r['encoder']} "
+        f"(features {r['embedding_dim']}), {r['threads']} threads.\n",
+        _md_table(["step", "texts", "seconds", "texts/s"], rows),
+    ]
     if r.get("quality_l2_auroc") is not None:
         out.append(
             f"\nDetection on {r.get('quality_source', 'rotten-tomatoes')} "
             f"({r.get('quality_limit')} train samples, noise {r.get('quality_noise')}): AUROC l2 "
             f"{r['quality_l2_auroc']:.3f}, iforest {r['quality_iforest_auroc']:.3f}, loss "
             f"{r['quality_loss_auroc']:.3f}; held-out accuracy "
-            f"{_f(r.get('quality_test_accuracy'))}.")
+            f"{_f(r.get('quality_test_accuracy'))}."
+        )
     return "\n".join(out) + "\n"
 
 
@@ -727,14 +1009,24 @@ def write_docs(path: Path = DOCS) -> Path:
         "work while these figures were taken, so wall times are noisy (see the load averages "
         "in the JSON files); quality figures (AUROC, accuracy) do not depend on the load.\n",
     ]
-    for section in (_docs_summary, _docs_quality, _docs_moons, _docs_extraction, _docs_memory,
-                    _docs_detectors, _docs_dashboard, _docs_text):
+    for section in (
+        _docs_summary,
+        _docs_quality,
+        _docs_moons,
+        _docs_extraction,
+        _docs_memory,
+        _docs_detectors,
+        _docs_dashboard,
+        _docs_text,
+    ):
         try:
             parts.append(section())
         except (KeyError, TypeError, ValueError, ZeroDivisionError) as err:
             # a benchmark changed its JSON: say so rather than fail the whole page
-            parts.append(f"_{section.__name__}: cannot render the result file "
-                         f"({type(err).__name__}: {err})._\n")
+            parts.append(
+                f"_{section.__name__}: cannot render the result file "
+                f"({type(err).__name__}: {err})._\n"
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(p for p in parts if p), encoding="utf-8")
     return path
@@ -744,13 +1036,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", help="comma-separated benchmark names to run")
     ap.add_argument("--skip", help="comma-separated benchmark names to skip")
-    ap.add_argument("--quick", action="store_true",
-                    help="smaller sizes (minutes, not hours); results go to results/quick/ and "
-                    "never into the docs")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller sizes (minutes, not hours); results go to results/quick/ and "
+        "never into the docs",
+    )
     ap.add_argument("--timeout", type=float, help="seconds per benchmark before it is killed")
     ap.add_argument("--docs", action="store_true", help="then rewrite docs/benchmarks.md")
-    ap.add_argument("--docs-only", action="store_true",
-                    help="only rewrite docs/benchmarks.md from the existing results")
+    ap.add_argument(
+        "--docs-only",
+        action="store_true",
+        help="only rewrite docs/benchmarks.md from the existing results",
+    )
     ap.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     a = ap.parse_args(argv)
     benches = discover()

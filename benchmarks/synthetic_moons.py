@@ -63,23 +63,38 @@ def _quiet(_msg: str) -> None:
     pass
 
 
-def run_seed(seed: int, *, work_dir: Path, train_seeds: int, checkpoints: int,
-             epochs: int | None, log) -> dict[str, Any]:
+def run_seed(
+    seed: int, *, work_dir: Path, train_seeds: int, checkpoints: int, epochs: int | None, log
+) -> dict[str, Any]:
     """Compute and evaluate one data seed; returns the evaluation report."""
-    from ogad_core.config import ComputeConfig
-    from ogad_core.evaluation import evaluate_run
-    from ogad_core.pipeline import compute
-    from ogad_core.rundir import RunDir
+    from ogad_core.evaluation.report import evaluate_run
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline.steps import compute
+    from ogad_core.run.rundir import RunDir
 
     run_dir = work_dir / (f"moons_seed{seed}" if epochs is None else f"moons_e{epochs}_seed{seed}")
-    config = ComputeConfig(data="moons", noise=N_FLIPPED, seed=seed, params="auto",
-                           checkpoints=checkpoints, device="cpu", epochs=epochs,
-                           detectors=("iforest", "l2", "l1", "loss", "selfconf"))
+    config = ComputeConfig(
+        data="moons",
+        noise=N_FLIPPED,
+        seed=seed,
+        params="auto",
+        checkpoints=checkpoints,
+        device="cpu",
+        epochs=epochs,
+        detectors=("iforest", "l2", "l1", "loss", "selfconf"),
+    )
     t0 = time.perf_counter()
     compute(config, run_dir, progress=False, log=_quiet)
     log(f"seed {seed}: run computed in {time.perf_counter() - t0:.1f} s")
-    report = evaluate_run(run_dir, retrain=True, baselines=True, trim_percents=[TRIM_PERCENT],
-                          seeds=train_seeds, detectors=list(METHODS), log=_quiet)
+    report = evaluate_run(
+        run_dir,
+        retrain=True,
+        baselines=True,
+        trim_percents=[TRIM_PERCENT],
+        seeds=train_seeds,
+        detectors=list(METHODS),
+        log=_quiet,
+    )
     samples = RunDir(run_dir).read_samples()
     flipped = samples["is_flipped"].to_numpy(dtype=bool)
     fit = samples["pred"].to_numpy()[flipped] == samples["label"].to_numpy()[flipped]
@@ -91,8 +106,11 @@ def _stats(values: list[float]) -> dict[str, float | None]:
     arr = np.asarray([v for v in values if v is not None], dtype=np.float64)
     if arr.size == 0:
         return {"mean": None, "std": None, "n": 0}
-    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else None,
-            "n": int(arr.size)}
+    return {
+        "mean": float(arr.mean()),
+        "std": float(arr.std(ddof=1)) if arr.size > 1 else None,
+        "n": int(arr.size),
+    }
 
 
 def paper_detection_accuracy(n: int, n_flipped: int, hits_top10: float) -> float:
@@ -115,28 +133,36 @@ def summarize(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 detect.append(100 * d["recall_at_n_flipped"])
                 auroc.append(d["auroc"])
                 k = math.ceil(round(PAPER_CONTAMINATION * d["n"], 9))
-                paper_metric.append(paper_detection_accuracy(
-                    d["n"], d["n_flipped"], d["precision_at_10pct"] * k))
+                paper_metric.append(
+                    paper_detection_accuracy(d["n"], d["n_flipped"], d["precision_at_10pct"] * k)
+                )
             elif name == "random" and rep["detection"]:
                 d = rep["detection"][0]  # expected value: k * n_flipped / n hits
                 k = math.ceil(round(PAPER_CONTAMINATION * d["n"], 9))
-                paper_metric.append(paper_detection_accuracy(
-                    d["n"], d["n_flipped"], k * d["n_flipped"] / d["n"]))
+                paper_metric.append(
+                    paper_detection_accuracy(d["n"], d["n_flipped"], k * d["n_flipped"] / d["n"])
+                )
             rt = rep["retrain"]
             entries = [r for r in rt["references"] if r["method"] == name] or [
-                r for r in rt["rows"] if r["method"] == name]
+                r for r in rt["rows"] if r["method"] == name
+            ]
             if entries:
                 acc += [100 * a for a in entries[0]["accuracy"]]
             if name == "random":
                 row = next(r for r in rt["rows"] if r["method"] == "random")
                 detect.append(100 * row["flipped_trimmed"] / N_FLIPPED)
         paper = PAPER.get(name, (None, None))
-        rows.append({
-            "method": name,
-            "detection_pct": _stats(detect), "test_accuracy_pct": _stats(acc),
-            "auroc": _stats(auroc), "paper_metric_pct": _stats(paper_metric),
-            "paper_detection_pct": paper[0], "paper_test_accuracy_pct": paper[1],
-        })
+        rows.append(
+            {
+                "method": name,
+                "detection_pct": _stats(detect),
+                "test_accuracy_pct": _stats(acc),
+                "auroc": _stats(auroc),
+                "paper_metric_pct": _stats(paper_metric),
+                "paper_detection_pct": paper[0],
+                "paper_test_accuracy_pct": paper[1],
+            }
+        )
     return rows
 
 
@@ -156,8 +182,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     ]
     for r in rows:
         paper_d = "-" if r["paper_detection_pct"] is None else f"{r['paper_detection_pct']:.1f}"
-        paper_a = ("-" if r["paper_test_accuracy_pct"] is None
-                   else f"{r['paper_test_accuracy_pct']:.1f}")
+        paper_a = (
+            "-" if r["paper_test_accuracy_pct"] is None else f"{r['paper_test_accuracy_pct']:.1f}"
+        )
         lines.append(
             f"| {r['method']} | {_pm(r['detection_pct'])} | "
             f"{_pm(r.get('paper_metric_pct') or {'mean': None})} | {paper_d} | "
@@ -173,9 +200,9 @@ def plot_flags(run_dir: Path, out: Path, methods: tuple[str, ...] = PLOT_METHODS
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ogad_core.config import ComputeConfig
-    from ogad_core.pipeline import _load
-    from ogad_core.rundir import RunDir
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline.steps import _load
+    from ogad_core.run.rundir import RunDir
 
     rd = RunDir(run_dir)
     manifest = rd.read_manifest()
@@ -197,8 +224,14 @@ def plot_flags(run_dir: Path, out: Path, methods: tuple[str, ...] = PLOT_METHODS
         groups = [~flipped & ~flagged, flipped & flagged, flipped & ~flagged, ~flipped & flagged]
         for label0 in (0, 1):  # the given label as a faint ring on the background points
             m = groups[0] & (given == label0)
-            ax.scatter(x[m, 0], x[m, 1], facecolors="none",
-                       edgecolors=["#2b83ba", "#abdda4"][label0], s=14, linewidths=0.8)
+            ax.scatter(
+                x[m, 0],
+                x[m, 1],
+                facecolors="none",
+                edgecolors=["#2b83ba", "#abdda4"][label0],
+                s=14,
+                linewidths=0.8,
+            )
         for (label, style), mask in zip(styles[1:], groups[1:], strict=True):
             ax.scatter(x[mask, 0], x[mask, 1], label=f"{label} ({int(mask.sum())})", **style)
         found = int((flipped & flagged).sum())
@@ -206,9 +239,11 @@ def plot_flags(run_dir: Path, out: Path, methods: tuple[str, ...] = PLOT_METHODS
         ax.legend(loc="upper right", fontsize=7, framealpha=0.85)
         ax.set_xlabel("x1")
     np.atleast_1d(axes)[0].set_ylabel("x2")
-    fig.suptitle(f"moons (seed {manifest['config']['seed']}): 250 training points, "
-                 f"{int(flipped.sum())} labels flipped; rings = given label (blue 0, green 1)",
-                 fontsize=10)
+    fig.suptitle(
+        f"moons (seed {manifest['config']['seed']}): 250 training points, "
+        f"{int(flipped.sum())} labels flipped; rings = given label (blue 0, green 1)",
+        fontsize=10,
+    )
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
@@ -216,11 +251,13 @@ def plot_flags(run_dir: Path, out: Path, methods: tuple[str, ...] = PLOT_METHODS
 
 
 def _describe_setup(setup: dict[str, Any]) -> None:
-    setup["detection_is"] = ("fraction of the 20 flipped among the method's top 20 (random: "
-                             "among 20 random samples)")
+    setup["detection_is"] = (
+        "fraction of the 20 flipped among the method's top 20 (random: among 20 random samples)"
+    )
     setup["paper_metric_is"] = (
         "the paper's code: the top 10% (25) flagged, accuracy over all 250 training samples, "
-        "1 - (FP + FN) / 250 (random: its expected value, 83.6%)")
+        "1 - (FP + FN) / 250 (random: its expected value, 83.6%)"
+    )
 
 
 def resummarize(out: Path) -> dict[str, Any]:
@@ -237,18 +274,30 @@ def resummarize(out: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5, help="data seeds (default 5)")
-    ap.add_argument("--train-seeds", type=int, default=2,
-                    help="retraining seeds per data seed (default 2)")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads (default 1: a tiny MLP trains fastest on one)")
+    ap.add_argument(
+        "--train-seeds", type=int, default=2, help="retraining seeds per data seed (default 2)"
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: a tiny MLP trains fastest on one)",
+    )
     ap.add_argument("--checkpoints", type=int, default=4, help="checkpoints for TracIn")
-    ap.add_argument("--epochs", type=int, default=None,
-                    help="training epochs (default: the built-in tabular recipe's)")
+    ap.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="training epochs (default: the built-in tabular recipe's)",
+    )
     ap.add_argument("--work-dir", type=Path, default=Path("runs/bench_moons"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/synthetic_moons.json"))
     ap.add_argument("--plot", type=Path, default=Path("docs/moons_flags.png"))
-    ap.add_argument("--resummarize", action="store_true",
-                    help="rebuild the table from --out's per-seed results; run nothing")
+    ap.add_argument(
+        "--resummarize",
+        action="store_true",
+        help="rebuild the table from --out's per-seed results; run nothing",
+    )
     a = ap.parse_args(argv)
     if a.resummarize:
         return resummarize(a.out)
@@ -260,50 +309,74 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     torch.set_num_threads(a.threads)
 
-    from ogad_core.train import default_recipe
+    from ogad_core.engine.train import default_recipe
 
     epochs = a.epochs or default_recipe("tabular").epochs
     t0 = time.perf_counter()
     reports = []
     for seed in range(a.seeds):
-        reports.append(run_seed(seed, work_dir=a.work_dir, train_seeds=a.train_seeds,
-                                checkpoints=a.checkpoints, epochs=a.epochs, log=log))
+        reports.append(
+            run_seed(
+                seed,
+                work_dir=a.work_dir,
+                train_seeds=a.train_seeds,
+                checkpoints=a.checkpoints,
+                epochs=a.epochs,
+                log=log,
+            )
+        )
         rt = reports[-1]["retrain"]
-        log(f"seed {seed}: evaluated ({rt['models_trained']} models, "
-            f"{rt['seconds_per_model']:.1f} s each)")
+        log(
+            f"seed {seed}: evaluated ({rt['models_trained']} models, "
+            f"{rt['seconds_per_model']:.1f} s each)"
+        )
     rows = summarize(reports)
     table = format_table(rows)
     print(table)
-    plot_flags(a.work_dir / ("moons_seed0" if a.epochs is None else f"moons_e{a.epochs}_seed0"),
-               a.plot)
+    plot_flags(
+        a.work_dir / ("moons_seed0" if a.epochs is None else f"moons_e{a.epochs}_seed0"), a.plot
+    )
     fit = [r["flipped_fit_to_given_label"] for r in reports]
-    print(f"the final model predicts the wrong given label of {100 * np.mean(fit):.0f}% of the "
-          "flipped samples (mean over data seeds)")
+    print(
+        f"the final model predicts the wrong given label of {100 * np.mean(fit):.0f}% of the "
+        "flipped samples (mean over data seeds)"
+    )
     print(f"plot: {a.plot}")
     result = {
         "benchmark": "synthetic_moons",
         "setup": {
-            "data": "sklearn make_moons(350, noise=0.15, random_state=seed): 250 train / 100 "
-                    "test", "noise": f"{N_FLIPPED} labels flipped (symmetric)",
-            "model": f"MLP 2 -> 64 -> 64 -> 2 (ReLU), Adam lr 1e-2, {epochs} epochs, "
-                     "batch 32",
+            "data": "sklearn make_moons(350, noise=0.15, random_state=seed): 250 train / 100 test",
+            "noise": f"{N_FLIPPED} labels flipped (symmetric)",
+            "model": f"MLP 2 -> 64 -> 64 -> 2 (ReLU), Adam lr 1e-2, {epochs} epochs, batch 32",
             "epochs": epochs,
             "flipped_fit_to_given_label": _stats([100 * v for v in fit]),
-            "trim": f"top {N_FLIPPED} ({TRIM_PERCENT:g}%)", "data_seeds": list(range(a.seeds)),
-            "train_seeds_per_data_seed": a.train_seeds, "checkpoints": a.checkpoints,
+            "trim": f"top {N_FLIPPED} ({TRIM_PERCENT:g}%)",
+            "data_seeds": list(range(a.seeds)),
+            "train_seeds_per_data_seed": a.train_seeds,
+            "checkpoints": a.checkpoints,
             "test_accuracy_is": "final-epoch accuracy on the 100 held-out points, pooled over "
-                                "data seeds x training seeds",
+            "data seeds x training seeds",
         },
-        "machine": {"cpus": os.cpu_count(), "torch_threads": a.threads,
-                    "platform": platform.platform(), "python": platform.python_version(),
-                    "load_average_at_end": list(os.getloadavg())},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch_threads": a.threads,
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_average_at_end": list(os.getloadavg()),
+        },
         "seconds": round(time.perf_counter() - t0, 1),
         "rows": rows,
         "table_md": table,
         "plot": str(a.plot),
-        "per_seed": [{"seed": s, "detection": r["detection"], "retrain": r["retrain"],
-                      "flipped_fit_to_given_label": r["flipped_fit_to_given_label"]}
-                     for s, r in enumerate(reports)],
+        "per_seed": [
+            {
+                "seed": s,
+                "detection": r["detection"],
+                "retrain": r["retrain"],
+                "flipped_fit_to_given_label": r["flipped_fit_to_given_label"],
+            }
+            for s, r in enumerate(reports)
+        ],
     }
     _describe_setup(result["setup"])
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import cache, state
 from ogad_core.errors import OgadError
-from ogad_core.reviews import CONFIRMED, REJECTED, RELABELED
+from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED
 
 _DONE = {
     CONFIRMED: "confirmed: #{sid} will be dropped",
@@ -23,9 +23,12 @@ def decide(run_path: str, sample_id: int, decision: str) -> None:
         new_label = st.session_state.get(f"{state.RELABEL_PREFIX}{sample_id}")
     try:
         store.decide(
-            sample_id, decision, reviewer=state.reviewer(), new_label=new_label,
+            sample_id,
+            decision,
+            reviewer=state.reviewer(),
+            new_label=new_label,
             session_id=state.session_id(),
-        )  # fmt: skip
+        )
     except OgadError as err:
         state.flash("error", str(err))
         return

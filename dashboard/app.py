@@ -18,9 +18,11 @@ from dashboard import context, state  # noqa: E402
 from dashboard.cards import md_escape  # noqa: E402
 
 st.set_page_config(
-    page_title="ogad · review", page_icon=":material/troubleshoot:", layout="wide",
+    page_title="ogad · review",
+    page_icon=":material/troubleshoot:",
+    layout="wide",
     initial_sidebar_state="expanded",
-)  # fmt: skip
+)
 state.init()
 st.html(  # less empty space above the content: more cards on screen
     "<style>[data-testid='stMainBlockContainer']{padding-top:2.2rem;padding-bottom:2rem}</style>"
@@ -34,9 +36,12 @@ pages = [
 page = st.navigation(pages, position="sidebar")
 with st.sidebar:
     st.text_input(
-        "Reviewer", key=state.REVIEWER, placeholder=state.DEFAULT_REVIEWER, max_chars=80,
+        "Reviewer",
+        key=state.REVIEWER,
+        placeholder=state.DEFAULT_REVIEWER,
+        max_chars=80,
         help="Your name, saved with every decision you make in this browser session.",
-    )  # fmt: skip
+    )
     run_path = context.run_path_from_env()
     if run_path:
         st.caption(f"Run: {md_escape(Path(run_path).name)}")

@@ -12,17 +12,17 @@ import io
 import pandas as pd
 import streamlit as st
 
-from ogad_core.evaluation_view import EvaluationView, evaluation_stamp, load_evaluation_view
-from ogad_core.export import export_csv_text
-from ogad_core.review_queue import (
+from dashboard.evaluation_view import EvaluationView, evaluation_stamp, load_evaluation_view
+from dashboard.queue import (
     RunView,
     load_card_image,
     load_run_view,
     run_files_stamp,
     with_decisions,
 )
-from ogad_core.reviews import ReviewStore
-from ogad_core.rundir import RunDir
+from ogad_core.review.export import export_csv_text
+from ogad_core.review.store import ReviewStore
+from ogad_core.run.rundir import RunDir
 
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the run…")
@@ -92,9 +92,11 @@ def export_text(
 ) -> str:
     """The export CSV text (identical to ``ogad export``) for this state of the run."""
     return export_csv_text(
-        run_path, only_kept=only_kept, detector=detector,
+        run_path,
+        only_kept=only_kept,
+        detector=detector,
         store=_review_store(run_path, stamp),
-    )  # fmt: skip
+    )
 
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the evaluation…")

@@ -10,8 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import actions, cache, state
-from ogad_core.review_queue import CARD_IMAGE_PX, parse_features, text_preview
-from ogad_core.reviews import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
+from dashboard.queue import CARD_IMAGE_PX, parse_features, text_preview
+from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 
 STATUS_BADGE = {
     UNREVIEWED: ("unreviewed", "gray"),
@@ -95,24 +95,40 @@ def render_card(
         )
         left, right = st.columns(2)
         left.button(
-            "Confirm", key=f"confirm_{sid}", type="primary", width="stretch",
+            "Confirm",
+            key=f"confirm_{sid}",
+            type="primary",
+            width="stretch",
             help="The flag is right: drop this sample from the cleaned set.",
-            on_click=actions.decide, args=(run_path, sid, CONFIRMED), disabled=not writable,
-        )  # fmt: skip
+            on_click=actions.decide,
+            args=(run_path, sid, CONFIRMED),
+            disabled=not writable,
+        )
         right.button(
-            "Reject", key=f"reject_{sid}", width="stretch",
+            "Reject",
+            key=f"reject_{sid}",
+            width="stretch",
             help="The flag is wrong: keep this sample with its given label.",
-            on_click=actions.decide, args=(run_path, sid, REJECTED), disabled=not writable,
-        )  # fmt: skip
+            on_click=actions.decide,
+            args=(run_path, sid, REJECTED),
+            disabled=not writable,
+        )
         pick, go = st.columns([3, 2], vertical_alignment="bottom")
         key = f"{state.RELABEL_PREFIX}{sid}"
         if key not in st.session_state:
             st.session_state[key] = label_names[_relabel_default(row, len(label_names))]
         pick.selectbox(
-            f"New class for #{sid}", label_names, key=key, label_visibility="collapsed",
-        )  # fmt: skip
+            f"New class for #{sid}",
+            label_names,
+            key=key,
+            label_visibility="collapsed",
+        )
         go.button(
-            "Relabel", key=f"relabel_{sid}", width="stretch",
+            "Relabel",
+            key=f"relabel_{sid}",
+            width="stretch",
             help="Keep this sample with the class chosen on the left.",
-            on_click=actions.decide, args=(run_path, sid, RELABELED), disabled=not writable,
-        )  # fmt: skip
+            on_click=actions.decide,
+            args=(run_path, sid, RELABELED),
+            disabled=not writable,
+        )

@@ -9,9 +9,9 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import cache
+from dashboard.queue import RunView
 from ogad_core.errors import OgadError
-from ogad_core.review_queue import RunView
-from ogad_core.reviews import ReviewStore
+from ogad_core.review.store import ReviewStore
 
 RUN_DIR_ENV = "OGAD_RUN_DIR"
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ogad_core.review_queue import STATUSES, RunView
+from dashboard.queue import STATUSES, RunView
 
 COLOR_BY_LABELS = {
     "score": "Detector score",
@@ -32,9 +32,17 @@ STATUS_COLORS = {
     "relabeled": "#EDAE49",
 }
 CLASS_COLORS = [
-    "#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D",
-    "#EECA3B", "#BAB0AC",
-]  # fmt: skip
+    "#4C78A8",
+    "#F58518",
+    "#54A24B",
+    "#E45756",
+    "#72B7B2",
+    "#B279A2",
+    "#FF9DA6",
+    "#9D755D",
+    "#EECA3B",
+    "#BAB0AC",
+]
 COLORSCALE = "Plasma"
 
 
@@ -123,9 +131,12 @@ def build_map_figure(
             trace.update(x=xs[rows], y=ys[rows], customdata=sids[rows], showlegend=False)
             trace["marker"].update(color=score[rows], coloraxis="coloraxis")
             trace["hovertemplate"] = _hover(
-                names[g], names[p], sid_ref="%{customdata}", score_ref="%{marker.color:.3f}",
+                names[g],
+                names[p],
+                sid_ref="%{customdata}",
+                score_ref="%{marker.color:.3f}",
                 status=None,
-            )  # fmt: skip
+            )
             trace["name"] = f"{names[g]} → {names[p]}"
         else:
             if score is not None:
@@ -167,7 +178,7 @@ def build_map_figure(
             "y": 1.0,
             "x": 0,
             "itemsizing": "constant",
-        },  # fmt: skip
+        },
         hoverlabel={"font_size": 13},
         xaxis={"showticklabels": False, "title": None, "zeroline": False},
         yaxis={"showticklabels": False, "title": None, "zeroline": False},

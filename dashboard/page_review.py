@@ -10,14 +10,14 @@ import streamlit as st
 from dashboard import actions, cache, context, state
 from dashboard.cards import md_escape, render_card
 from dashboard.mapfig import COLOR_BY_LABELS
-from ogad_core.review_queue import (
+from dashboard.queue import (
     RunView,
     build_queue,
     ids_from_selection,
     page_of,
     run_files_stamp,
 )
-from ogad_core.reviews import UNREVIEWED
+from ogad_core.review.store import UNREVIEWED
 
 CARD_COLUMNS = {"image": 4, "text": 3, "tabular": 4}  # cards per row, by data kind
 PER_PAGE_CHOICES = (6, 9, 12, 18, 24, 36)
@@ -51,19 +51,29 @@ def sidebar_controls(view: RunView) -> Controls:
             if st.session_state.get(state.DETECTOR) not in view.detectors:
                 st.session_state[state.DETECTOR] = view.default_detector
             detector = st.selectbox(
-                "Detector", view.detectors, key=state.DETECTOR, on_change=_on_detector_change,
+                "Detector",
+                view.detectors,
+                key=state.DETECTOR,
+                on_change=_on_detector_change,
                 help="Whose ranking orders the queue (rank 1 = most suspicious).",
-            )  # fmt: skip
+            )
         else:
             st.caption("No detector scores yet: the queue is ordered by loss.")
         chosen = st.multiselect(
-            "Classes (given label)", view.label_names, key=state.CLASSES,
-            on_change=state.reset_page, placeholder="All classes",
-        )  # fmt: skip
+            "Classes (given label)",
+            view.label_names,
+            key=state.CLASSES,
+            on_change=state.reset_page,
+            placeholder="All classes",
+        )
         top_k = st.number_input(
-            "Top-k by rank (0 = all)", min_value=0, max_value=max(view.n_samples, 1), step=50,
-            key=state.TOP_K, on_change=state.reset_page,
-        )  # fmt: skip
+            "Top-k by rank (0 = all)",
+            min_value=0,
+            max_value=max(view.n_samples, 1),
+            step=50,
+            key=state.TOP_K,
+            on_change=state.reset_page,
+        )
         min_score = None
         if detector is not None:
             scores = view.table[f"{detector}_score"].to_numpy(dtype=float)
@@ -74,9 +84,12 @@ def sidebar_controls(view: RunView) -> Controls:
                     st.session_state[state.MIN_SCORE] = float(np.nanquantile(scores, 0.9))
                 if hi > lo:
                     min_score = st.slider(
-                        "Minimum score", min_value=lo, max_value=hi, key=state.MIN_SCORE,
+                        "Minimum score",
+                        min_value=lo,
+                        max_value=hi,
+                        key=state.MIN_SCORE,
                         on_change=state.reset_page,
-                    )  # fmt: skip
+                    )
         show_reviewed = st.toggle(
             "Show reviewed samples", key=state.SHOW_REVIEWED, on_change=state.reset_page
         )
@@ -86,9 +99,12 @@ def sidebar_controls(view: RunView) -> Controls:
         st.subheader("Map")
         show_map = st.toggle("Show map", key=state.SHOW_MAP)
         color_by = st.selectbox(
-            "Colour by", list(COLOR_BY_LABELS), format_func=COLOR_BY_LABELS.__getitem__,
-            key=state.COLOR_BY, disabled=not view.has_map,
-        )  # fmt: skip
+            "Colour by",
+            list(COLOR_BY_LABELS),
+            format_func=COLOR_BY_LABELS.__getitem__,
+            key=state.COLOR_BY,
+            disabled=not view.has_map,
+        )
     return Controls(
         detector=detector,
         color_by=color_by,
@@ -111,10 +127,13 @@ def _map_section(ctx: context.Context, controls: Controls) -> list[int] | None:
     figure = cache.map_figure(ctx.run_path, stamp, controls.color_by, controls.detector, version)
     st.session_state[state.MAP_VERSION] = version
     event = st.plotly_chart(
-        figure, key=state.map_key(), on_select="rerun", selection_mode=("box", "lasso"),
+        figure,
+        key=state.map_key(),
+        on_select="rerun",
+        selection_mode=("box", "lasso"),
         config={"displaylogo": False, "scrollZoom": True},
         alt="UMAP map of the per-sample gradients; box or lasso select to filter the queue",
-    )  # fmt: skip
+    )
     selected = ids_from_selection(event.get("selection") if event else None)
     if selected:
         cols = st.columns([3, 1], vertical_alignment="center")
@@ -147,9 +166,15 @@ def queue_section(run_path: str, controls: Controls, selected: list[int] | None)
             st.toast(text, icon=":material/check:" if level == "success" else None)
 
     queue = build_queue(
-        view, table, detector=controls.detector, classes=controls.classes, top_k=controls.top_k,
-        min_score=controls.min_score, selected_ids=selected, show_reviewed=controls.show_reviewed,
-    )  # fmt: skip
+        view,
+        table,
+        detector=controls.detector,
+        classes=controls.classes,
+        top_k=controls.top_k,
+        min_score=controls.min_score,
+        selected_ids=selected,
+        show_reviewed=controls.show_reviewed,
+    )
     wanted_page = int(st.session_state.get(state.PAGE, 0))
     rows, page, n_pages = page_of(queue, wanted_page, controls.per_page)
     st.session_state[state.PAGE] = page
@@ -161,10 +186,15 @@ def queue_section(run_path: str, controls: Controls, selected: list[int] | None)
     head.markdown(f"##### Review queue · {len(queue):,} {what}")
     head.caption(f"{reviewed:,} of {view.n_samples:,} samples reviewed · ordered by {order}")
     undo_col.button(
-        "Undo last", key="undo_last", icon=":material/undo:", width="stretch",
-        help="Undo this session's latest decision.", on_click=actions.undo, args=(run_path,),
+        "Undo last",
+        key="undo_last",
+        icon=":material/undo:",
+        width="stretch",
+        help="Undo this session's latest decision.",
+        on_click=actions.undo,
+        args=(run_path,),
         disabled=not store.can_undo(session_id=state.session_id()),
-    )  # fmt: skip
+    )
     writable = store.writable()
     if not writable:
         st.warning(
@@ -173,8 +203,10 @@ def queue_section(run_path: str, controls: Controls, selected: list[int] | None)
         )
     if rows.empty:
         if len(table) and not controls.show_reviewed and reviewed:
-            st.success("Nothing left to review with these filters. Toggle *Show reviewed "
-                       "samples* in the sidebar to revisit decisions.")  # fmt: skip
+            st.success(
+                "Nothing left to review with these filters. Toggle *Show reviewed "
+                "samples* in the sidebar to revisit decisions."
+            )
         else:
             st.info("No samples match these filters.")
         return
@@ -186,9 +218,13 @@ def queue_section(run_path: str, controls: Controls, selected: list[int] | None)
         ):
             with column:
                 render_card(
-                    run_path, view.kind, view.label_names, row,
-                    detector=controls.detector, writable=writable,
-                )  # fmt: skip
+                    run_path,
+                    view.kind,
+                    view.label_names,
+                    row,
+                    detector=controls.detector,
+                    writable=writable,
+                )
     _pager(page, n_pages, len(queue), controls.per_page)
 
 
@@ -197,9 +233,14 @@ def _pager(page: int, n_pages: int, n_rows: int, per_page: int) -> None:
         return
     prev_col, info_col, next_col = st.columns([1, 2, 1], vertical_alignment="center")
     prev_col.button(
-        "Previous", key="page_prev", icon=":material/chevron_left:", width="stretch",
-        disabled=page == 0, on_click=actions.go_to_page, args=(page - 1,),
-    )  # fmt: skip
+        "Previous",
+        key="page_prev",
+        icon=":material/chevron_left:",
+        width="stretch",
+        disabled=page == 0,
+        on_click=actions.go_to_page,
+        args=(page - 1,),
+    )
     first = page * per_page + 1
     info_col.markdown(
         f"<div style='text-align:center'>page {page + 1} of {n_pages} · "
@@ -207,10 +248,15 @@ def _pager(page: int, n_pages: int, n_rows: int, per_page: int) -> None:
         unsafe_allow_html=True,
     )
     next_col.button(
-        "Next", key="page_next", icon=":material/chevron_right:", icon_position="right",
-        width="stretch", disabled=page >= n_pages - 1, on_click=actions.go_to_page,
+        "Next",
+        key="page_next",
+        icon=":material/chevron_right:",
+        icon_position="right",
+        width="stretch",
+        disabled=page >= n_pages - 1,
+        on_click=actions.go_to_page,
         args=(page + 1,),
-    )  # fmt: skip
+    )
 
 
 def render() -> None:

@@ -42,8 +42,9 @@ def render() -> None:
     }
     st.dataframe(
         pd.DataFrame({"": list(facts), "value": list(facts.values())}),
-        hide_index=True, width="stretch",
-    )  # fmt: skip
+        hide_index=True,
+        width="stretch",
+    )
     steps = manifest.get("steps", {})
     if steps:
         st.markdown("##### Steps")
@@ -51,7 +52,8 @@ def render() -> None:
             pd.DataFrame(
                 [{"step": k, **{kk: str(vv) for kk, vv in v.items()}} for k, v in steps.items()]
             ),
-            hide_index=True, width="stretch",
-        )  # fmt: skip
+            hide_index=True,
+            width="stretch",
+        )
     with st.expander("manifest.json"):
         st.json(manifest, expanded=False)

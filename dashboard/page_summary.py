@@ -7,9 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import cache, context, state
-from ogad_core.evaluation_view import WARNING
-from ogad_core.review_queue import run_files_stamp, summary_tables
-from ogad_core.reviews import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
+from dashboard.evaluation_view import WARNING
+from dashboard.queue import run_files_stamp, summary_tables
+from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 
 EXPORT_LABEL = "Export cleaned CSV"
 HISTORY_ROWS = 50
@@ -27,17 +27,37 @@ def _precision_section(summary: dict) -> None:
         return
     cols = st.columns(4)
     hits, n = precision[CONFIRMED]
-    cols[0].metric("Confirmed that were flipped", _ratio(hits, n), f"{hits} of {n}",
-                   delta_color="off", delta_arrow="off")  # fmt: skip
+    cols[0].metric(
+        "Confirmed that were flipped",
+        _ratio(hits, n),
+        f"{hits} of {n}",
+        delta_color="off",
+        delta_arrow="off",
+    )
     hits, n = precision[RELABELED]
-    cols[1].metric("Relabeled that were flipped", _ratio(hits, n), f"{hits} of {n}",
-                   delta_color="off", delta_arrow="off")  # fmt: skip
+    cols[1].metric(
+        "Relabeled that were flipped",
+        _ratio(hits, n),
+        f"{hits} of {n}",
+        delta_color="off",
+        delta_arrow="off",
+    )
     hits, n = precision["acted"]
-    cols[2].metric("Confirmed + relabeled", _ratio(hits, n), f"{hits} of {n}",
-                   delta_color="off", delta_arrow="off")  # fmt: skip
+    cols[2].metric(
+        "Confirmed + relabeled",
+        _ratio(hits, n),
+        f"{hits} of {n}",
+        delta_color="off",
+        delta_arrow="off",
+    )
     n_flipped = summary["n_flipped"] or 0
-    cols[3].metric("Flipped samples caught", _ratio(hits, n_flipped), f"{hits} of {n_flipped}",
-                   delta_color="off", delta_arrow="off")  # fmt: skip
+    cols[3].metric(
+        "Flipped samples caught",
+        _ratio(hits, n_flipped),
+        f"{hits} of {n_flipped}",
+        delta_color="off",
+        delta_arrow="off",
+    )
 
 
 def _evaluation_section(ctx: context.Context) -> None:
@@ -53,13 +73,13 @@ def _evaluation_section(ctx: context.Context) -> None:
         show = st.warning if ev.level == WARNING else st.info
         show(ev.reason, icon=":material/warning:" if ev.level == WARNING else ":material/info:")
     if not ev.detection.empty:
-        formats = {c: st.column_config.NumberColumn(format=f)
-                   for c, f in ev.column_formats.items()}  # fmt: skip
+        formats = {c: st.column_config.NumberColumn(format=f) for c, f in ev.column_formats.items()}
         st.dataframe(ev.detection, hide_index=True, width="stretch", column_config=formats)
     if ev.verdict is not None:
         show = st.success if ev.verdict.ok else st.warning
-        show(ev.verdict.text, icon=":material/check_circle:" if ev.verdict.ok else
-             ":material/error:")  # fmt: skip
+        show(
+            ev.verdict.text, icon=":material/check_circle:" if ev.verdict.ok else ":material/error:"
+        )
     if ev.references is not None and ev.trims is not None:
         st.markdown("**Retraining without each method's top k% (held-out test accuracy)**")
         st.dataframe(ev.references, hide_index=True, width="content")
@@ -96,20 +116,29 @@ def _export_section(ctx: context.Context, version: int) -> None:
         if st.session_state.get(state.EXPORT_DETECTOR) not in view.detectors:
             st.session_state[state.EXPORT_DETECTOR] = view.default_detector
         detector = left.selectbox(
-            "score / rank from", view.detectors, key=state.EXPORT_DETECTOR,
+            "score / rank from",
+            view.detectors,
+            key=state.EXPORT_DETECTOR,
             help="The default matches `ogad export` (iforest when the run has it).",
-        )  # fmt: skip
+        )
     only_kept = mid.toggle(
-        "Only kept samples", key=state.EXPORT_ONLY_KEPT,
+        "Only kept samples",
+        key=state.EXPORT_ONLY_KEPT,
         help="Leave out the confirmed (dropped) samples, like `ogad export --only-kept`.",
-    )  # fmt: skip
+    )
     stamp = run_files_stamp(ctx.run_path)
     text = cache.export_text(ctx.run_path, stamp, version, bool(only_kept), detector)
     n_rows = text.count("\n") - 1
     st.download_button(
-        EXPORT_LABEL, data=text, file_name=f"{ctx.view.path.name}_cleaned.csv", mime="text/csv",
-        type="primary", icon=":material/download:", on_click="ignore", key="export_csv",
-    )  # fmt: skip
+        EXPORT_LABEL,
+        data=text,
+        file_name=f"{ctx.view.path.name}_cleaned.csv",
+        mime="text/csv",
+        type="primary",
+        icon=":material/download:",
+        on_click="ignore",
+        key="export_csv",
+    )
     flag = " --only-kept" if only_kept else ""
     st.caption(
         f"{n_rows:,} rows · columns sample_id, ref, original_label, final_label, decision, "
@@ -128,8 +157,13 @@ def render() -> None:
     counts = summary["counts"]
     cols = st.columns(5)
     reviewed = ctx.view.n_samples - counts[UNREVIEWED]
-    cols[0].metric("Reviewed", f"{reviewed:,}", f"{_ratio(reviewed, ctx.view.n_samples)} of run",
-                   delta_color="off", delta_arrow="off")  # fmt: skip
+    cols[0].metric(
+        "Reviewed",
+        f"{reviewed:,}",
+        f"{_ratio(reviewed, ctx.view.n_samples)} of run",
+        delta_color="off",
+        delta_arrow="off",
+    )
     cols[1].metric("Confirmed (dropped)", f"{counts[CONFIRMED]:,}")
     cols[2].metric("Rejected (kept)", f"{counts[REJECTED]:,}")
     cols[3].metric("Relabeled", f"{counts[RELABELED]:,}")

@@ -43,16 +43,28 @@ def free_port(host: str = HOST) -> int:
 def streamlit_command(port: int) -> list[str]:
     """The command line that serves the app on ``127.0.0.1:port``."""
     return [
-        sys.executable, "-m", "streamlit", "run", str(APP_PATH),
-        "--server.address", HOST,
-        "--server.port", str(port),
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-        "--server.runOnSave", "false",
-        "--global.developmentMode", "false",
-        "--client.toolbarMode", "minimal",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP_PATH),
+        "--server.address",
+        HOST,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--server.runOnSave",
+        "false",
+        "--global.developmentMode",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
+    ]
 
 
 def _open_when_up(url: str, port: int, timeout_s: float = 60.0) -> None:
@@ -64,8 +76,9 @@ def _open_when_up(url: str, port: int, timeout_s: float = 60.0) -> None:
         time.sleep(0.3)
 
 
-def serve(run_dir: str | os.PathLike[str], *, port: int | None = None,
-          open_browser: bool = False) -> int:  # fmt: skip
+def serve(
+    run_dir: str | os.PathLike[str], *, port: int | None = None, open_browser: bool = False
+) -> int:
     """Serve the review dashboard of ``run_dir`` until interrupted; returns the exit code.
 
     Args:
@@ -81,8 +94,11 @@ def serve(run_dir: str | os.PathLike[str], *, port: int | None = None,
     elif not port_is_free(port):
         raise ConfigError(f"port {port} on {HOST} is already in use; choose another with --port")
     if not (run_path / "manifest.json").is_file():
-        print(f"ogad dashboard: warning: {run_path} is not a finished run directory yet; "
-              "the page will say what is missing", file=sys.stderr)  # fmt: skip
+        print(
+            f"ogad dashboard: warning: {run_path} is not a finished run directory yet; "
+            "the page will say what is missing",
+            file=sys.stderr,
+        )
     url = f"http://{HOST}:{port}"
     print(f"ogad dashboard: serving {run_path} at {url} (Ctrl+C to stop)", file=sys.stderr)
     env = dict(os.environ)

@@ -37,9 +37,19 @@ EXPORT_DETECTOR = "export_detector"
 # widget values that must survive a visit to another page (Streamlit drops the state of
 # widgets that were not drawn in a run unless the key is written again)
 PERSISTENT = (
-    REVIEWER, DETECTOR, COLOR_BY, CLASSES, TOP_K, MIN_SCORE, USE_MIN_SCORE, SHOW_REVIEWED,
-    PER_PAGE, SHOW_MAP, EXPORT_ONLY_KEPT, EXPORT_DETECTOR,
-)  # fmt: skip
+    REVIEWER,
+    DETECTOR,
+    COLOR_BY,
+    CLASSES,
+    TOP_K,
+    MIN_SCORE,
+    USE_MIN_SCORE,
+    SHOW_REVIEWED,
+    PER_PAGE,
+    SHOW_MAP,
+    EXPORT_ONLY_KEPT,
+    EXPORT_DETECTOR,
+)
 
 DEFAULTS: dict[str, Any] = {
     REVIEWER: "",

@@ -12,17 +12,17 @@ __version__ = "0.1.0"
 __all__ = ["compute_gradients", "per_sample_gradients_loop", "RunDir", "__version__"]
 
 if TYPE_CHECKING:
-    from ogad_core.gradients import compute_gradients, per_sample_gradients_loop
-    from ogad_core.rundir import RunDir
+    from ogad_core.engine.gradients import compute_gradients, per_sample_gradients_loop
+    from ogad_core.run.rundir import RunDir
 
 
 def __getattr__(name: str) -> Any:
     if name in ("compute_gradients", "per_sample_gradients_loop"):
-        from ogad_core import gradients
+        from ogad_core.engine import gradients
 
         return getattr(gradients, name)
     if name == "RunDir":
-        from ogad_core.rundir import RunDir
+        from ogad_core.run.rundir import RunDir
 
         return RunDir
     raise AttributeError(f"module 'ogad_core' has no attribute {name!r}")

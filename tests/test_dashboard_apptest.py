@@ -14,8 +14,8 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from dashboard import state
-from ogad_core.export import export_csv
-from ogad_core.reviews import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, ReviewStore
+from ogad_core.review.export import export_csv
+from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, ReviewStore
 from tests.run_fixture import (
     CORRUPT_ID,
     HTML_ID,
@@ -334,8 +334,8 @@ def test_dashboard_never_imports_torch(image_run: Path) -> None:
         "import sys, os\n"
         "import dashboard.cache, dashboard.state, dashboard.cards, dashboard.mapfig\n"
         "import dashboard.page_review, dashboard.page_summary, dashboard.page_run\n"
-        "import dashboard.serve, ogad_core.export, ogad_core.reviews, ogad_core.review_queue\n"
-        "import ogad_core.evaluation_view\n"
+        "import dashboard.serve, ogad_core.review.export, ogad_core.review.store, dashboard.queue\n"
+        "import dashboard.evaluation_view\n"
         "assert 'torch' not in sys.modules, 'imported torch'\n"
         "from streamlit.testing.v1 import AppTest\n"
         f"at = AppTest.from_file({APP!r}, default_timeout={TIMEOUT}).run()\n"
@@ -347,8 +347,12 @@ def test_dashboard_never_imports_torch(image_run: Path) -> None:
     )
     env = {**os.environ, "OGAD_RUN_DIR": str(image_run)}
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
         timeout=300,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "torch-free" in result.stdout

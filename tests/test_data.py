@@ -63,16 +63,19 @@ def test_with_noise_keeps_clean_labels(tmp_path: Path) -> None:
 
 
 def test_imagefolder_and_csv_images(sample_data: Path) -> None:
-    folder = load_data(f"imagefolder:{sample_data / 'digits_folder'}", run_dir=sample_data,
-                       image_size=16)
+    folder = load_data(
+        f"imagefolder:{sample_data / 'digits_folder'}", run_dir=sample_data, image_size=16
+    )
     assert folder.label_names == ["0", "1", "7"] and len(folder.train) == 60
     assert folder.train.inputs.shape == (60, 1, 16, 16)
     assert Path(folder.train.refs[0]).is_absolute()
-    csv = load_data(f"csv:{sample_data / 'digits_images.csv'}", run_dir=sample_data,
-                    image_size=16)
+    csv = load_data(f"csv:{sample_data / 'digits_images.csv'}", run_dir=sample_data, image_size=16)
     assert csv.label_names == ["0", "1", "7"]
-    np.testing.assert_allclose(np.sort(csv.train.inputs.sum(axis=(1, 2, 3))),
-                               np.sort(folder.train.inputs.sum(axis=(1, 2, 3))), rtol=1e-5)
+    np.testing.assert_allclose(
+        np.sort(csv.train.inputs.sum(axis=(1, 2, 3))),
+        np.sort(folder.train.inputs.sum(axis=(1, 2, 3))),
+        rtol=1e-5,
+    )
 
 
 def test_csv_text(tmp_path: Path) -> None:
@@ -94,8 +97,10 @@ def _folder_with(tmp_path: Path, sample_data: Path, classes: list[str]) -> Path:
     "make, message",
     [
         (lambda t, s: f"imagefolder:{t / 'missing'}", "path not found"),
-        (lambda t, s: f"imagefolder:{(t / 'empty').mkdir() or t / 'empty'}",
-         "no class sub-folders"),
+        (
+            lambda t, s: f"imagefolder:{(t / 'empty').mkdir() or t / 'empty'}",
+            "no class sub-folders",
+        ),
         (lambda t, s: f"imagefolder:{_folder_with(t, s, ['1'])}", "only one class"),
         (lambda t, s: f"csv:{t / 'nope.csv'}", "file not found"),
         (lambda t, s: "cifar", "unknown data spec"),

@@ -14,8 +14,9 @@ from sklearn.neighbors import LocalOutlierFactor
 from sklearn.svm import OneClassSVM
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from ogad_core import detectors as det
-from ogad_core.detectors import (
+from ogad_core.errors import ConfigError, DataError
+from ogad_core.scoring import detectors as det
+from ogad_core.scoring.detectors import (
     DETECTORS,
     GradientNormDetector,
     LossBaseline,
@@ -25,8 +26,7 @@ from ogad_core.detectors import (
     score_table,
     suspicion_scores,
 )
-from ogad_core.errors import ConfigError, DataError
-from ogad_core.metrics import detection_metrics
+from ogad_core.scoring.metrics import detection_metrics
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ogad_core._internal import write_json_atomic, write_table_atomic
 from ogad_core.errors import ConfigError, RunDirError
-from ogad_core.evaluation import (
+from ogad_core.evaluation.report import (
     EVALUATION_JSON,
     _import_cleanlab,
     evaluate_run,
@@ -21,7 +22,7 @@ from ogad_core.evaluation import (
     tracin_self_influence,
     trim_plans,
 )
-from ogad_core.rundir import RunDir, write_json_atomic, write_table_atomic
+from ogad_core.run.rundir import RunDir
 
 
 def _copy(run: Path, dest: Path) -> Path:
@@ -71,7 +72,8 @@ def test_trim_plans_remove_exactly_what_they_say() -> None:
             trimmed = np.flatnonzero(~plan.keep)
             assert len(trimmed) == n_trim
             np.testing.assert_array_equal(
-                np.sort(trimmed), np.sort(np.flatnonzero(ranks[f"{name}_rank"] <= n_trim)))
+                np.sort(trimmed), np.sort(np.flatnonzero(ranks[f"{name}_rank"] <= n_trim))
+            )
         assert (~by[("random", k)].keep).sum() == n_trim
     other = trim_plans(ranks, flags, methods=[], trim_percents=[10], seed=4)
     assert not np.array_equal(other[-1].keep, by[("random", 10)].keep)
@@ -82,8 +84,13 @@ def test_trim_plans_remove_exactly_what_they_say() -> None:
 @pytest.mark.parametrize("bad", [0, 100, -1, float("nan")])
 def test_trim_percent_out_of_range(bad: float) -> None:
     with pytest.raises(ConfigError, match="--trim"):
-        trim_plans(pd.DataFrame({"a_rank": [1, 2]}), np.array([True, False]), methods=["a"],
-                   trim_percents=[bad], seed=0)
+        trim_plans(
+            pd.DataFrame({"a_rank": [1, 2]}),
+            np.array([True, False]),
+            methods=["a"],
+            trim_percents=[bad],
+            seed=0,
+        )
 
 
 def test_tracin_is_the_lr_weighted_sum_of_squared_norms(tmp_path: Path) -> None:
@@ -94,12 +101,15 @@ def test_tracin_is_the_lr_weighted_sum_of_squared_norms(tmp_path: Path) -> None:
         paths.append(tmp_path / f"g{i}.npy")
         np.save(paths[-1], g)
     lrs = [0.1, 0.01, 0.5]
-    expected = sum(lr * (g.astype(np.float64) ** 2).sum(axis=1) for lr, g in zip(lrs, gs,
-                                                                                   strict=True))
+    expected = sum(
+        lr * (g.astype(np.float64) ** 2).sum(axis=1) for lr, g in zip(lrs, gs, strict=True)
+    )
     np.testing.assert_allclose(tracin_self_influence(paths, lrs), expected, rtol=1e-12)
-    np.testing.assert_allclose(tracin_self_influence(paths, 0.2),
-                               0.2 * sum((g.astype(np.float64) ** 2).sum(axis=1) for g in gs),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        tracin_self_influence(paths, 0.2),
+        0.2 * sum((g.astype(np.float64) ** 2).sum(axis=1) for g in gs),
+        rtol=1e-12,
+    )
     with pytest.raises(ConfigError, match="learning rates"):
         tracin_self_influence(paths, [0.1, 0.2])
 
@@ -156,7 +166,8 @@ def test_report_structure_and_values(evaluated) -> None:
     assert comp["best_gradient_detector"] in ("iforest", "l2", "l1")
     assert comp["cleanlab_over_best_gradient_compute_same_load"] > 0
     assert comp["auroc_gap_vs_cleanlab"] == pytest.approx(
-        comp["best_gradient_auroc"] - comp["cleanlab_auroc"], abs=1e-6)
+        comp["best_gradient_auroc"] - comp["cleanlab_auroc"], abs=1e-6
+    )
 
     rt = report["retrain"]
     assert rt["seeds"] == [0] and rt["trim_percents"] == [10.0]
@@ -178,7 +189,8 @@ def test_report_structure_and_values(evaluated) -> None:
     # same recipe, same seed, all samples: the run's own model again
     assert rt["no_trim_reproduces_run"] is True
     assert refs["none"]["mean"] == pytest.approx(
-        RunDir(run).read_manifest()["model"]["test_accuracy"], abs=1e-6)
+        RunDir(run).read_manifest()["model"]["test_accuracy"], abs=1e-6
+    )
 
 
 def test_report_is_written_and_formatted(evaluated) -> None:
@@ -187,15 +199,21 @@ def test_report_is_written_and_formatted(evaluated) -> None:
     assert saved["detection"] == json.loads(json.dumps(report["detection"]))
     assert saved["retrain"]["rows"] == json.loads(json.dumps(report["retrain"]["rows"]))
     text = format_report(report)
-    for needle in ("AUROC", "cleanlab", "tracin", "oracle_drop_flipped", "trim 10% (30)",
-                   "random"):
+    for needle in ("AUROC", "cleanlab", "tracin", "oracle_drop_flipped", "trim 10% (30)", "random"):
         assert needle in text
 
 
 def test_a_later_evaluation_keeps_the_baseline_info(evaluated) -> None:
     run, _, _ = evaluated
-    report = evaluate_run(run, retrain=False, baselines=False, trim_percents=[10], seeds=1,
-                          time_detectors=False, log=_quiet)
+    report = evaluate_run(
+        run,
+        retrain=False,
+        baselines=False,
+        trim_percents=[10],
+        seeds=1,
+        time_detectors=False,
+        log=_quiet,
+    )
     assert report["baselines"]["cleanlab"]["folds"] == 3
     assert {r["detector"] for r in report["detection"]} >= {"cleanlab", "tracin"}
     # the retraining results stay: l2 and cleanlab still have the scores they were trimmed by
@@ -232,11 +250,11 @@ def test_plain_cli_evaluate_writes_the_report(evaluated, tmp_path: Path, capsys)
 def test_run_without_known_noise(digits_run: Path, tmp_path: Path) -> None:
     run = _copy(digits_run, tmp_path / "run")
     rd = RunDir(run)
-    write_table_atomic(rd.read_samples().drop(columns=["is_flipped", "clean_label"]),
-                       rd.samples_path)
+    write_table_atomic(
+        rd.read_samples().drop(columns=["is_flipped", "clean_label"]), rd.samples_path
+    )
     with pytest.raises(ConfigError, match="no known noise"):
-        evaluate_run(run, retrain=True, baselines=False, trim_percents=[10], seeds=1,
-                     log=_quiet)
+        evaluate_run(run, retrain=True, baselines=False, trim_percents=[10], seeds=1, log=_quiet)
     from ogad_core.cli import main
 
     assert main(["evaluate", str(run), "--retrain", "--trim", "10", "--seeds", "1"]) == 2
@@ -249,24 +267,35 @@ def test_run_without_test_split(digits_run: Path, tmp_path: Path) -> None:
     manifest["data"]["n_test"] = 0
     write_json_atomic(rd.manifest_path, manifest)
     with pytest.raises(ConfigError, match="no held-out test split"):
-        evaluate_run(run, retrain=True, baselines=False, trim_percents=[10], seeds=1,
-                     log=_quiet)
+        evaluate_run(run, retrain=True, baselines=False, trim_percents=[10], seeds=1, log=_quiet)
 
 
 def test_bad_arguments(evaluated, tmp_path: Path) -> None:
     run, _, _ = evaluated
     with pytest.raises(ConfigError, match="no scores for nope"):
-        evaluate_run(run, retrain=True, baselines=False, trim_percents=[10], seeds=1,
-                     detectors=["nope"], time_detectors=False, log=_quiet)
+        evaluate_run(
+            run,
+            retrain=True,
+            baselines=False,
+            trim_percents=[10],
+            seeds=1,
+            detectors=["nope"],
+            time_detectors=False,
+            log=_quiet,
+        )
     with pytest.raises(ConfigError, match="--seeds"):
-        evaluate_run(run, retrain=True, baselines=False, trim_percents=[10], seeds=0,
-                     log=_quiet)
+        evaluate_run(run, retrain=True, baselines=False, trim_percents=[10], seeds=0, log=_quiet)
     with pytest.raises(ConfigError, match="--trim"):
-        evaluate_run(run, retrain=True, baselines=False, trim_percents=[150], seeds=1,
-                     log=_quiet)
+        evaluate_run(run, retrain=True, baselines=False, trim_percents=[150], seeds=1, log=_quiet)
     from ogad_core.cli import main
 
     assert main(["evaluate", str(run), "--retrain", "--detector", "nope", "--seeds", "1"]) == 2
     with pytest.raises(RunDirError):
-        evaluate_run(tmp_path / "missing", retrain=False, baselines=True, trim_percents=[10],
-                     seeds=1, log=_quiet)
+        evaluate_run(
+            tmp_path / "missing",
+            retrain=False,
+            baselines=True,
+            trim_percents=[10],
+            seeds=1,
+            log=_quiet,
+        )

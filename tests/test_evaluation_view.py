@@ -1,4 +1,4 @@
-"""The dashboard's reading of ``evaluation.json`` (ogad_core.evaluation_view): figures equal to
+"""The dashboard's reading of ``evaluation.json`` (dashboard.evaluation_view): figures equal to
 the report, the live fallback, stale and corrupt reports."""
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ogad_core import evaluation
-from ogad_core import evaluation_view as view_module
-from ogad_core.evaluation_view import (
+from dashboard import evaluation_view as view_module
+from dashboard.evaluation_view import (
     EVALUATION_JSON,
     NON_GRADIENT,
     WARNING,
     evaluation_stamp,
     load_evaluation_view,
 )
-from ogad_core.metrics import evaluation_table
+from ogad_core.evaluation import report as evaluation
+from ogad_core.scoring.metrics import evaluation_table
 from tests.run_fixture import make_run, write_evaluation
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,10 +56,13 @@ def test_constants_follow_the_evaluation_module() -> None:
 
 
 def test_the_module_is_torch_free() -> None:
-    code = ("import sys\nimport ogad_core.evaluation_view\n"
-            "assert 'torch' not in sys.modules and 'ogad_core.evaluation' not in sys.modules\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=REPO, timeout=120)
+    code = (
+        "import sys\nimport dashboard.evaluation_view\n"
+        "assert 'torch' not in sys.modules and 'ogad_core.evaluation.report' not in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
 
 
@@ -71,8 +74,9 @@ def test_a_real_report_is_shown_as_written(evaluated: tuple[Path, dict]) -> None
     assert view.created == report["created"]
     table = view.detection
     assert list(table.columns[:2]) == ["method", "kind"]
-    assert {"AUROC", "AP", "P@1%", "P@5%", "P@10%", "R@n_flipped", "seconds",
-            "total s"} <= set(table.columns)
+    assert {"AUROC", "AP", "P@1%", "P@5%", "P@10%", "R@n_flipped", "seconds", "total s"} <= set(
+        table.columns
+    )
     assert table["AUROC"].is_monotonic_decreasing
     rows = {r["detector"]: r for r in report["detection"]}
     assert set(table["method"]) == set(rows) >= {"iforest", "l2", "cleanlab", "tracin"}
@@ -112,8 +116,7 @@ def test_a_real_report_is_shown_as_written(evaluated: tuple[Path, dict]) -> None
     assert any("find\\_label\\_issues" in n or "find_label_issues" in n for n in view.notes)
 
 
-def test_changed_scores_make_the_report_stale(evaluated: tuple[Path, dict],
-                                              tmp_path: Path) -> None:
+def test_changed_scores_make_the_report_stale(evaluated: tuple[Path, dict], tmp_path: Path) -> None:
     run = tmp_path / "run"
     shutil.copytree(evaluated[0], run)
     scores = pd.read_parquet(run / "scores.parquet")
@@ -160,20 +163,29 @@ def test_missing_report_falls_back_to_live_figures(run: Path) -> None:
     assert view is not None and view.source == "live" and view.stale
     assert "No evaluation.json yet" in view.reason
     assert "ogad evaluate" in view.reason and "--baselines --retrain" in view.reason
-    expected = evaluation_table(pd.read_parquet(run / "scores.parquet"),
-                                pd.read_parquet(run / "samples.parquet"))
+    expected = evaluation_table(
+        pd.read_parquet(run / "scores.parquet"), pd.read_parquet(run / "samples.parquet")
+    )
     assert _auroc(view.detection) == pytest.approx(
-        dict(zip(expected["detector"], expected["auroc"], strict=True)))
+        dict(zip(expected["detector"], expected["auroc"], strict=True))
+    )
     assert view.detection["AUROC"].is_monotonic_decreasing
     assert view.references is None and view.created is None
 
 
-@pytest.mark.parametrize("content", [
-    b"\x00\xff not json", b"{\"detection\": [", b"[]", b"{}", b"{\"detection\": \"x\"}",
-    b"{\"detection\": [{\"auroc\": 0.5}]}",
-    b"{\"detection\": [{\"detector\": \"l2\", \"auroc\": \"high\"}]}",
-    b"{\"detection\": [{\"detector\": \"l2\"}]}",
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x00\xff not json",
+        b'{"detection": [',
+        b"[]",
+        b"{}",
+        b'{"detection": "x"}',
+        b'{"detection": [{"auroc": 0.5}]}',
+        b'{"detection": [{"detector": "l2", "auroc": "high"}]}',
+        b'{"detection": [{"detector": "l2"}]}',
+    ],
+)
 def test_corrupt_report_is_a_note(run: Path, content: bytes) -> None:
     (run / EVALUATION_JSON).write_bytes(content)
     view = load_evaluation_view(run)
@@ -219,13 +231,12 @@ def test_stamp_follows_the_report(run: Path) -> None:
     assert evaluation_stamp(run)[:-1] == before[:-1]
 
 
-def test_no_value_anywhere_in_the_report_raises(
-    run: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_no_value_anywhere_in_the_report_raises(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every field of a full report replaced by every JSON type: a view, never an exception."""
     report = write_evaluation(run, retrain=True, cleanlab=True)
-    live = view_module._live_rows(pd.read_parquet(run / "scores.parquet"),
-                                  pd.read_parquet(run / "samples.parquet"))
+    live = view_module._live_rows(
+        pd.read_parquet(run / "scores.parquet"), pd.read_parquet(run / "samples.parquet")
+    )
     monkeypatch.setattr(view_module, "_live_rows", lambda *_: live)  # only the JSON varies
     report["baselines"] = {"cleanlab": {"method": "m", "n_label_issues": 3, "notes": ["n"]}}
     paths: list[tuple] = [(k,) for k in report]
@@ -253,8 +264,9 @@ def test_a_plain_evaluation_keeps_showing_the_earlier_retraining(
 ) -> None:
     run = tmp_path / "run"
     shutil.copytree(evaluated[0], run)
-    report = evaluation.evaluate_run(run, retrain=False, baselines=False, time_detectors=False,
-                                     log=_quiet)
+    report = evaluation.evaluate_run(
+        run, retrain=False, baselines=False, time_detectors=False, log=_quiet
+    )
     view = load_evaluation_view(run)
     assert view is not None and not view.stale and view.references is not None
     assert report["retrain"]["from_report_created"] == evaluated[1]["created"]

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 
 from ogad_core.errors import ConfigError, RunDirError
-from ogad_core.export import (
+from ogad_core.review.export import (
     EXPORT_COLUMNS,
     build_export_frame,
     export_csv,
     export_csv_text,
 )
-from ogad_core.reviews import ReviewStore
+from ogad_core.review.store import ReviewStore
 from tests.run_fixture import IMAGE_LABELS, make_run
 
 N = 30

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ogad_core import gradient_map as gm
 from ogad_core.errors import ConfigError, DataError
-from ogad_core.gradient_map import gradient_map
+from ogad_core.scoring import gradient_map as gm
+from ogad_core.scoring.gradient_map import gradient_map
 
 
 @pytest.fixture(scope="module")

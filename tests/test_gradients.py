@@ -9,11 +9,11 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from ogad_core import compute_gradients, per_sample_gradients_loop
+from ogad_core.engine.gradients import gradient_dim, select_params
+from ogad_core.engine.models import MLP, SmallCNN
+from ogad_core.engine.projection import RandomProjector
 from ogad_core.errors import ConfigError
-from ogad_core.gradients import gradient_dim, select_params
-from ogad_core.models import MLP, SmallCNN
-from ogad_core.projection import RandomProjector
-from ogad_core.store import GradientStore
+from ogad_core.run.store import GradientStore
 
 
 def _images(n: int = 24, seed: int = 0) -> TensorDataset:
@@ -42,8 +42,7 @@ class ScaledHead(nn.Module):
 
 def test_closed_form_equals_autograd_per_sample() -> None:
     model, ds = _cnn(), _images()
-    fast = compute_gradients(model, ds, params="last", batch_size=7, device="cpu",
-                             progress=False)
+    fast = compute_gradients(model, ds, params="last", batch_size=7, device="cpu", progress=False)
     slow = per_sample_gradients_loop(model, ds, params="last")
     assert fast.shape == (24, 5 * (16 + 1))
     np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-6)
@@ -74,8 +73,7 @@ def test_head_output_transformed_uses_exact_autograd_path() -> None:
 @pytest.mark.parametrize("params", ["all", "hidden,head", "features.3", "*.bias"])
 def test_vmap_equals_loop(params: str) -> None:
     model, ds = _cnn(), _images(10)
-    fast = compute_gradients(model, ds, params=params, batch_size=4, method="vmap",
-                             progress=False)
+    fast = compute_gradients(model, ds, params=params, batch_size=4, method="vmap", progress=False)
     slow = per_sample_gradients_loop(model, ds, params=params)
     assert fast.shape == (10, gradient_dim(model, params))
     np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-6)
@@ -120,8 +118,9 @@ def test_projection_slices_equal_whole_and_uncached_equals_cached() -> None:
 def test_projected_gradients_equal_full_gradients_times_matrix() -> None:
     model, ds = _cnn(), _images(12)
     full = compute_gradients(model, ds, params="all", batch_size=5, progress=False)
-    projected = compute_gradients(model, ds, params="all", batch_size=5, proj_dim=32, seed=7,
-                                  progress=False)
+    projected = compute_gradients(
+        model, ds, params="all", batch_size=5, proj_dim=32, seed=7, progress=False
+    )
     p = RandomProjector(in_dim=full.shape[1], proj_dim=32, seed=7).matrix().numpy()
     np.testing.assert_allclose(projected, full @ p, rtol=1e-3, atol=1e-4)
 
@@ -139,7 +138,7 @@ def test_store_streams_and_resumes(tmp_path, monkeypatch) -> None:
     store = GradientStore(path, n_rows=30, n_cols=expected.shape[1], fingerprint="abc")
 
     # Simulate a crash after two batches.
-    from ogad_core import gradients as mod
+    from ogad_core.engine import gradients as mod
 
     real, calls = mod._last_layer_batch, {"n": 0}
 
@@ -156,8 +155,7 @@ def test_store_streams_and_resumes(tmp_path, monkeypatch) -> None:
 
     reopened = GradientStore(path, n_rows=30, n_cols=expected.shape[1], fingerprint="abc")
     assert reopened.resumed and len(reopened.pending()) == 14
-    out = compute_gradients(model, ds, params="last", batch_size=8, out=reopened,
-                            progress=False)
+    out = compute_gradients(model, ds, params="last", batch_size=8, out=reopened, progress=False)
     assert reopened.complete
     np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(np.load(path), expected, rtol=1e-6, atol=1e-7)

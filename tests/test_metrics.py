@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from ogad_core.errors import ConfigError, DataError
-from ogad_core.metrics import detection_metrics, evaluation_table, expected_hits_at_k
+from ogad_core.scoring.metrics import detection_metrics, evaluation_table, expected_hits_at_k
 
 # 10 samples, flipped at positions 0, 2 and 9; the last five tie at 0.
 SCORES = np.array([5.0, 4.0, 3.0, 2.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0])

@@ -12,13 +12,21 @@ import pandas as pd
 import pytest
 import torch
 
-from ogad_core.config import ComputeConfig
 from ogad_core.errors import ModelError, RunDirError
-from ogad_core.pipeline import compute, score
-from ogad_core.rundir import RunDir
+from ogad_core.options import ComputeConfig
+from ogad_core.pipeline.steps import compute, score
+from ogad_core.run.rundir import RunDir
 
-CONFIG = dict(data="digits", limit=300, noise=0.1, epochs=3, checkpoints=2, seed=0,
-              device="cpu", detectors=("iforest", "l2", "l1", "loss"))
+CONFIG = dict(
+    data="digits",
+    limit=300,
+    noise=0.1,
+    epochs=3,
+    checkpoints=2,
+    seed=0,
+    device="cpu",
+    detectors=("iforest", "l2", "l1", "loss"),
+)
 
 
 def _quiet(config: ComputeConfig, run_dir: Path) -> tuple[dict, list[str]]:
@@ -28,8 +36,11 @@ def _quiet(config: ComputeConfig, run_dir: Path) -> tuple[dict, list[str]]:
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_run_directory_follows_the_contract(digits_run: Path) -> None:
@@ -40,8 +51,16 @@ def test_run_directory_follows_the_contract(digits_run: Path) -> None:
     assert m["params"] == "last" and m["dims"]["gradient"] == 10 * (128 + 1)
     assert set(m["fingerprints"]) >= {"data", "train", "gradients", "model_weights"}
     samples = rd.read_samples()
-    for col in ["sample_id", "ref", "label", "label_name", "pred", "confidence", "loss",
-                "is_flipped"]:
+    for col in [
+        "sample_id",
+        "ref",
+        "label",
+        "label_name",
+        "pred",
+        "confidence",
+        "loss",
+        "is_flipped",
+    ]:
         assert col in samples.columns
     assert samples["is_flipped"].sum() == 30
     assert (digits_run / samples["ref"].iloc[0]).is_file()
@@ -142,9 +161,14 @@ def test_user_model_with_checkpoint(tmp_path: Path) -> None:
     spec.loader.exec_module(module)
     model = module.make(10, (1, 8, 8))
     torch.save(model.state_dict(), tmp_path / "w.pt")
-    config = ComputeConfig(data="digits", limit=120, model=f"{tmp_path / 'mymodel.py'}:make",
-                           checkpoint=str(tmp_path / "w.pt"), device="cpu",
-                           detectors=("l2",))
+    config = ComputeConfig(
+        data="digits",
+        limit=120,
+        model=f"{tmp_path / 'mymodel.py'}:make",
+        checkpoint=str(tmp_path / "w.pt"),
+        device="cpu",
+        detectors=("l2",),
+    )
     manifest, _ = _quiet(config, tmp_path / "run")
     assert manifest["steps"]["train"]["trained"] is False
     assert manifest["dims"]["gradient"] == 10 * 33
@@ -155,15 +179,19 @@ def test_user_model_with_checkpoint(tmp_path: Path) -> None:
     assert len(samples) == 120
 
 
-@pytest.mark.parametrize("factory, message", [
-    ("broken", "the factory failed: RuntimeError: no weights today"),
-    ("three_classes", "outputs 3 classes but the data has 10 labels"),
-    ("missing", "has no callable 'missing'"),
-])
+@pytest.mark.parametrize(
+    "factory, message",
+    [
+        ("broken", "the factory failed: RuntimeError: no weights today"),
+        ("three_classes", "outputs 3 classes but the data has 10 labels"),
+        ("missing", "has no callable 'missing'"),
+    ],
+)
 def test_bad_user_models(tmp_path: Path, factory: str, message: str) -> None:
     (tmp_path / "mymodel.py").write_text(FACTORY)
-    config = ComputeConfig(data="digits", limit=50, model=f"{tmp_path / 'mymodel.py'}:{factory}",
-                           device="cpu")
+    config = ComputeConfig(
+        data="digits", limit=50, model=f"{tmp_path / 'mymodel.py'}:{factory}", device="cpu"
+    )
     with pytest.raises(ModelError, match=message):
         _quiet(config, tmp_path / "run")
 
@@ -183,20 +211,27 @@ def test_nan_weights_are_refused(tmp_path: Path) -> None:
     state = module.make(10, (1, 8, 8)).state_dict()
     state["3.bias"][0] = float("nan")
     torch.save(state, tmp_path / "nan.pt")
-    config = ComputeConfig(data="digits", limit=50, model=f"{tmp_path / 'mymodel.py'}:make",
-                           checkpoint=str(tmp_path / "nan.pt"), device="cpu")
+    config = ComputeConfig(
+        data="digits",
+        limit=50,
+        model=f"{tmp_path / 'mymodel.py'}:make",
+        checkpoint=str(tmp_path / "nan.pt"),
+        device="cpu",
+    )
     with pytest.raises(ModelError, match="NaN or infinite outputs for 50 samples"):
         _quiet(config, tmp_path / "run")
 
 
 def test_long_training_hints_at_checkpoint_gradients() -> None:
-    from ogad_core.pipeline import long_training_hint
+    from ogad_core.pipeline.steps import long_training_hint
 
     config = ComputeConfig(data="mnist5k", noise=0.2)
     assert long_training_hint(config, "image", 8) is None  # the built-in recipe
     hint = long_training_hint(ComputeConfig(data="mnist5k", epochs=30), "image", 30)
     assert hint and "--checkpoints" in hint and "--embedding checkpoints" in hint
-    assert long_training_hint(ComputeConfig(data="mnist5k", epochs=30, checkpoints=6),
-                              "image", 30) is None  # already keeps checkpoints
+    assert (
+        long_training_hint(ComputeConfig(data="mnist5k", epochs=30, checkpoints=6), "image", 30)
+        is None
+    )  # already keeps checkpoints
     assert long_training_hint(ComputeConfig(data="moons", epochs=100), "tabular", 100) is None
     assert long_training_hint(ComputeConfig(data="moons", epochs=150), "tabular", 150)

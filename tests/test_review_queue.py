@@ -1,4 +1,4 @@
-"""The dashboard's data layer (ogad_core.review_queue) and dashboard.serve's checks, no browser."""
+"""The dashboard's data layer (dashboard.queue) and dashboard.serve's checks, no browser."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ import pytest
 from PIL import Image
 
 from dashboard.mapfig import build_map_figure
-from dashboard.serve import HOST, serve, streamlit_command
-from ogad_core.errors import ConfigError, RunDirError
-from ogad_core.review_queue import (
+from dashboard.queue import (
     build_queue,
     ids_from_selection,
     load_card_image,
@@ -24,8 +22,10 @@ from ogad_core.review_queue import (
     text_preview,
     with_decisions,
 )
-from ogad_core.reviews import ReviewStore
-from ogad_core.rundir import RunDir
+from dashboard.serve import HOST, serve, streamlit_command
+from ogad_core.errors import ConfigError, RunDirError
+from ogad_core.review.store import ReviewStore
+from ogad_core.run.rundir import RunDir
 from tests.run_fixture import MISSING_ID, make_run
 
 
@@ -99,8 +99,9 @@ def test_card_images_are_upscaled_and_confined_to_the_data_folders(
     rundir = RunDir(run)
     picture, problem = load_card_image(rundir, "data/images/00000.png", size=160)
     assert problem is None and picture.size == (168, 168)  # 28 px × 6, nearest neighbour
-    assert set(np.unique(np.asarray(picture))) <= set(np.unique(np.asarray(Image.open(
-        run / "data/images/00000.png"))))  # fmt: skip
+    assert set(np.unique(np.asarray(picture))) <= set(
+        np.unique(np.asarray(Image.open(run / "data/images/00000.png")))
+    )
     outside = tmp_path / "secret.png"
     Image.new("L", (4, 4)).save(outside)
     for ref in (str(outside), "../secret.png", "/etc/passwd"):
@@ -126,8 +127,9 @@ def test_map_selection_gives_sample_ids(run: Path) -> None:
         status = pd.Series(["unreviewed"] * 60)
         figure = build_map_figure(view, color_by=color_by, detector="iforest", status=status)
         assert {t.type for t in figure.data} == {"scattergl"}
-        ids = np.concatenate([np.asarray(t.customdata).reshape(len(t.x), -1)[:, 0]
-                              for t in figure.data])  # fmt: skip
+        ids = np.concatenate(
+            [np.asarray(t.customdata).reshape(len(t.x), -1)[:, 0] for t in figure.data]
+        )
         assert sorted(ids.astype(int)) == list(range(60))
     selection = {"points": [{"customdata": 7}, {"customdata": [3, 0.5]}, {"x": 1}]}
     assert ids_from_selection(selection) == [3, 7]

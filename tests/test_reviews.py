@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from ogad_core.errors import ReviewError, RunDirError
-from ogad_core.reviews import (
+from ogad_core.review.store import (
     CONFIRMED,
     REJECTED,
     RELABELED,
@@ -76,7 +76,7 @@ def test_store_file_is_wal_and_survives_a_restart(run: Path, store: ReviewStore)
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     del store
     code = (
-        "import json, sys; from ogad_core.reviews import ReviewStore; "
+        "import json, sys; from ogad_core.review.store import ReviewStore; "
         "s = ReviewStore(sys.argv[1]); "
         "print(json.dumps(s.current()[['sample_id', 'decision']].values.tolist()))"
     )
@@ -219,8 +219,8 @@ def test_readonly_database_gives_a_clear_error_and_keeps_decisions(
 READONLY_CHILD = """
 import json, sys
 from ogad_core.errors import RunDirError
-from ogad_core.export import export_csv_text
-from ogad_core.reviews import ReviewStore
+from ogad_core.review.export import export_csv_text
+from ogad_core.review.store import ReviewStore
 store = ReviewStore(sys.argv[1])
 out = {"current": store.current()[["sample_id", "decision"]].values.tolist()}
 try:

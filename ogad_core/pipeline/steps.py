@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from ogad_core import __version__
-from ogad_core.config import ComputeConfig, fingerprint
+from ogad_core._internal import utc_now, write_bytes_atomic, write_table_atomic
 from ogad_core.errors import ConfigError, RunDirError
-from ogad_core.rundir import SCHEMA_VERSION, RunDir, write_table_atomic
+from ogad_core.options import ComputeConfig, fingerprint
+from ogad_core.run.rundir import SCHEMA_VERSION, RunDir
 
 Log = Callable[[str], None]
 LOF_MAX_ROWS = 10_000
@@ -29,10 +29,6 @@ LOF_MAX_ROWS = 10_000
 
 def _stderr(msg: str) -> None:
     print(f"ogad: {msg}", file=sys.stderr, flush=True)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 # ---- manifest helpers ----------------------------------------------------------------------
@@ -63,7 +59,7 @@ def _open_run(config: ComputeConfig, rd: RunDir) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "ogad_version": __version__,
-        "created": _now(),
+        "created": utc_now(),
         "config": config.to_dict(),
         "status": "incomplete",
         "steps": {},
@@ -72,7 +68,7 @@ def _open_run(config: ComputeConfig, rd: RunDir) -> dict[str, Any]:
 
 
 def _save(rd: RunDir, manifest: dict[str, Any]) -> None:
-    manifest["updated"] = _now()
+    manifest["updated"] = utc_now()
     try:
         rd.write_manifest(manifest)
     except OSError as err:
@@ -86,8 +82,11 @@ def _done(manifest: dict[str, Any], step: str, fp: str) -> bool:
 
 def _mark(manifest: dict[str, Any], step: str, fp: str, t0: float, **extra: Any) -> None:
     manifest["steps"][step] = {
-        "status": "done", "fingerprint": fp, "seconds": round(time.perf_counter() - t0, 3),
-        "finished": _now(), **extra,
+        "status": "done",
+        "fingerprint": fp,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "finished": utc_now(),
+        **extra,
     }
     manifest["fingerprints"][step] = fp
 
@@ -100,17 +99,20 @@ def effective_params(config: ComputeConfig) -> str:
     if config.params != "auto":
         return config.params
     if config.finetune == "lora":
-        from ogad_core.text import lora_param_patterns
+        from ogad_core.engine.lora import lora_param_patterns
 
         return ",".join(lora_param_patterns())
     return "last"
 
 
-def _load(config: ComputeConfig, rd: RunDir):
+def load_run_data(config: ComputeConfig, rd: RunDir):
     from ogad_core.data import load_data, with_noise
 
     data = load_data(
-        config.data, run_dir=rd.path, image_size=config.image_size, limit=config.limit,
+        config.data,
+        run_dir=rd.path,
+        image_size=config.image_size,
+        limit=config.limit,
         seed=config.seed,
     )
     if config.noise:
@@ -118,9 +120,7 @@ def _load(config: ComputeConfig, rd: RunDir):
     return data
 
 
-def _model_inputs(
-    config: ComputeConfig, data, rd: RunDir, device, log: Log, progress: bool
-):
+def model_inputs(config: ComputeConfig, data, rd: RunDir, device, log: Log, progress: bool):
     """Tensors the model consumes for (train, test), plus text truncation flags."""
     import torch
 
@@ -128,31 +128,35 @@ def _model_inputs(
     if data.kind != "text":
         test = None if data.test is None else torch.as_tensor(data.test.inputs)
         return torch.as_tensor(data.train.inputs), test, truncated
-    from ogad_core import text
+    from ogad_core.engine import lora, text_encoder
 
-    encoder = text.resolve_encoder(config.encoder)
+    encoder = text_encoder.resolve_encoder(config.encoder)
     texts = list(data.train.inputs) + (list(data.test.inputs) if data.test is not None else [])
     n = len(data.train)
     if config.finetune == "lora":
-        ids, flags = text.tokenize(texts, encoder=encoder)
+        ids, flags = lora.tokenize(texts, encoder=encoder)
         truncated = np.asarray(flags[:n], dtype=bool)
         return ids[:n], (ids[n:] if data.test is not None else None), truncated
-    log(f"encoding {len(texts)} texts with {config.encoder or text.DEFAULT_ENCODER}")
-    emb = text.encode_texts(
-        texts, encoder=encoder, batch_size=64, device=str(device),
-        cache_dir=rd.path / "embeddings", progress=progress,
+    log(f"encoding {len(texts)} texts with {config.encoder or text_encoder.DEFAULT_ENCODER}")
+    emb = text_encoder.encode_texts(
+        texts,
+        encoder=encoder,
+        batch_size=64,
+        device=str(device),
+        cache_dir=rd.path / "embeddings",
+        progress=progress,
     )
-    truncated = np.asarray(text.truncation_flags(list(data.train.inputs), encoder=encoder))
+    truncated = np.asarray(text_encoder.truncation_flags(list(data.train.inputs), encoder=encoder))
     emb = torch.as_tensor(np.asarray(emb, dtype=np.float32))
     return emb[:n], (emb[n:] if data.test is not None else None), truncated
 
 
 def model_recipe(config: ComputeConfig, kind: str):
     """The training recipe of a run: the built-in one for its kind, with --epochs / --lr."""
-    from ogad_core.train import TrainRecipe, default_recipe
+    from ogad_core.engine.train import TrainRecipe, default_recipe
 
     if kind == "text" and not config.finetune and not config.model:
-        from ogad_core.text import TEXT_HEAD_RECIPE
+        from ogad_core.engine.text_head import TEXT_HEAD_RECIPE
 
         recipe = TrainRecipe(**TEXT_HEAD_RECIPE)
     elif config.finetune == "lora":  # the encoder trains too: few epochs on CPU
@@ -177,27 +181,35 @@ def long_training_hint(config: ComputeConfig, kind: str, epochs: int) -> str | N
     base = model_recipe(replace(config, epochs=None), kind).epochs
     if epochs < LONG_TRAINING_FACTOR * base or config.checkpoints > 1:
         return None
-    return (f"hint: {epochs} epochs is long (the built-in recipe trains {base}); a model trained "
-            "long memorises mislabeled samples and hides them from its final gradients. "
-            "Add --checkpoints 6 and run `ogad score DIR --embedding checkpoints` "
-            "(see docs/benchmarks.md, checkpoint gradients)")
+    return (
+        f"hint: {epochs} epochs is long (the built-in recipe trains {base}); a model trained "
+        "long memorises mislabeled samples and hides them from its final gradients. "
+        "Add --checkpoints 6 and run `ogad score DIR --embedding checkpoints` "
+        "(see docs/benchmarks.md, checkpoint gradients)"
+    )
 
 
 def build_model(
-    config: ComputeConfig, kind: str, input_shape: tuple[int, ...], n_classes: int, *,
+    config: ComputeConfig,
+    kind: str,
+    input_shape: tuple[int, ...],
+    n_classes: int,
+    *,
     train_inputs=None,
 ):
     """The model a run uses (untrained, or the user's checkpoint loaded).
 
     ``train_inputs`` (N, E) text embeddings set the built-in text head's standardisation.
     """
-    from ogad_core.models import build_user_model, builtin_model
+    from ogad_core.engine.models import build_user_model, builtin_model
 
     if config.finetune == "lora":
-        from ogad_core import text
+        from ogad_core.engine import lora, text_encoder, text_head
 
-        return text.build_lora_classifier(
-            encoder=text.resolve_encoder(config.encoder), n_classes=n_classes, seed=config.seed
+        return lora.build_lora_classifier(
+            encoder=text_encoder.resolve_encoder(config.encoder),
+            n_classes=n_classes,
+            seed=config.seed,
         )
     if config.model:
         ckpt = Path(config.checkpoint) if config.checkpoint else None
@@ -205,10 +217,14 @@ def build_model(
             config.model, n_classes=n_classes, input_shape=input_shape, checkpoint=ckpt
         )
     if kind == "text":
-        from ogad_core import text
+        from ogad_core.engine import lora, text_encoder, text_head
 
-        return text.build_text_head(n_classes=n_classes, embeddings=train_inputs,
-                                    in_features=input_shape[0], seed=config.seed)
+        return text_head.build_text_head(
+            n_classes=n_classes,
+            embeddings=train_inputs,
+            in_features=input_shape[0],
+            seed=config.seed,
+        )
     return builtin_model(kind, input_shape, n_classes)
 
 
@@ -254,8 +270,8 @@ def compute(
     """Run (or resume, or reuse) the whole pipeline in ``run_dir``. Returns the manifest."""
     import torch
 
-    from ogad_core.models import resolve_device, state_fingerprint
-    from ogad_core.train import predict, train_model
+    from ogad_core.engine.models import resolve_device, state_fingerprint
+    from ogad_core.engine.train import predict, train_model
 
     rd = RunDir(run_dir)
     manifest = _open_run(config, rd)
@@ -264,7 +280,7 @@ def compute(
 
     # 1. data
     t0 = time.perf_counter()
-    data = _load(config, rd)
+    data = load_run_data(config, rd)
     data_fp = fingerprint(data.fingerprint(), data.noise)
     old_fp = manifest["steps"].get("data", {}).get("fingerprint")
     if old_fp and old_fp != data_fp:
@@ -273,31 +289,46 @@ def compute(
             "use another --run-dir"
         )
     manifest["data"] = {
-        "spec": data.spec, "kind": data.kind, "label_names": data.label_names,
-        "n_samples": len(data.train), "n_test": 0 if data.test is None else len(data.test),
-        "n_classes": data.n_classes, "noise": data.noise, "data_roots": data.data_roots,
+        "spec": data.spec,
+        "kind": data.kind,
+        "label_names": data.label_names,
+        "n_samples": len(data.train),
+        "n_test": 0 if data.test is None else len(data.test),
+        "n_classes": data.n_classes,
+        "noise": data.noise,
+        "data_roots": data.data_roots,
     }
     manifest["label_names"] = data.label_names
     _mark(manifest, "data", data_fp, t0)
     _save(rd, manifest)
-    log(f"data: {data.spec}, {len(data.train)} samples, {data.n_classes} classes"
-        + (f", {data.noise['n_flipped']} labels flipped" if data.noise else ""))
+    log(
+        f"data: {data.spec}, {len(data.train)} samples, {data.n_classes} classes"
+        + (f", {data.noise['n_flipped']} labels flipped" if data.noise else "")
+    )
 
     # 2. model
     t0 = time.perf_counter()
-    x_train, x_test, truncated = _model_inputs(config, data, rd, device, log, progress)
+    x_train, x_test, truncated = model_inputs(config, data, rd, device, log, progress)
     y_train = torch.as_tensor(data.train.labels)
     y_test = torch.as_tensor(data.test.labels) if data.test is not None else None
     input_shape = tuple(x_train.shape[1:])
     model = build_model(config, data.kind, input_shape, data.n_classes, train_inputs=x_train)
     check_model_fits(model, x_train[:2], data.n_classes, device)
-    from ogad_core.gradients import compute_gradients, gradient_dim
+    from ogad_core.engine.gradients import compute_gradients, gradient_dim
 
     params = effective_params(config)
     full_dim = gradient_dim(model, params)  # a bad --params fails before any training
     recipe = model_recipe(config, data.kind)
-    train_fp = fingerprint(data_fp, config.model, _file_fp(config.checkpoint), config.finetune,
-                           config.encoder, str(recipe), config.checkpoints, config.seed)
+    train_fp = fingerprint(
+        data_fp,
+        config.model,
+        _file_fp(config.checkpoint),
+        config.finetune,
+        config.encoder,
+        str(recipe),
+        config.checkpoints,
+        config.seed,
+    )
     model_dir = rd.path / "model"
     final_path = model_dir / "final.pt"
     n_ckpt = config.checkpoints
@@ -318,8 +349,14 @@ def compute(
         if hint:
             log(hint)
         states = train_model(
-            model, x_train, y_train, recipe=recipe, seed=config.seed, device=device,
-            n_checkpoints=n_ckpt, progress=progress,
+            model,
+            x_train,
+            y_train,
+            recipe=recipe,
+            seed=config.seed,
+            device=device,
+            n_checkpoints=n_ckpt,
+            progress=progress,
         )
         model_dir.mkdir(exist_ok=True)
         for k, st in enumerate(states):
@@ -334,43 +371,56 @@ def compute(
         test_acc = float((pred_t == data.test.labels).mean())
     model_fp = state_fingerprint(model.state_dict())
     manifest["model"] = {
-        "spec": config.model or ("lora:" + (config.encoder or "default") if config.finetune
-                                 else "builtin"),
-        "class": type(model).__name__, "checkpoint": config.checkpoint,
-        "n_checkpoints": len(states), "recipe": str(recipe), "test_accuracy": test_acc,
+        "spec": config.model
+        or ("lora:" + (config.encoder or "default") if config.finetune else "builtin"),
+        "class": type(model).__name__,
+        "checkpoint": config.checkpoint,
+        "n_checkpoints": len(states),
+        "recipe": str(recipe),
+        "test_accuracy": test_acc,
         "device": str(device),
     }
     manifest["fingerprints"]["model_weights"] = model_fp
     _mark(manifest, "train", train_fp, t0, trained=trained, test_accuracy=test_acc)
     if reused is not None and reused.get("trained"):
         step = manifest["steps"]["train"]
-        step.update(seconds=reused.get("seconds"), trained=True, finished=reused.get("finished"),
-                    reused=True, reuse_seconds=step["seconds"])
+        step.update(
+            seconds=reused.get("seconds"),
+            trained=True,
+            finished=reused.get("finished"),
+            reused=True,
+            reuse_seconds=step["seconds"],
+        )
     _save(rd, manifest)
     if test_acc is not None:
         log(f"model: test accuracy {test_acc:.4f}")
 
     # 3. predictions -> samples.parquet
     t0 = time.perf_counter()
-    pred, conf, loss, _ = predict(model, x_train, y_train, batch_size=config.batch_size,
-                                  device=device)
+    pred, conf, loss, _ = predict(
+        model, x_train, y_train, batch_size=config.batch_size, device=device
+    )
     bad = np.flatnonzero(~np.isfinite(loss))
     if len(bad):
         from ogad_core.errors import ModelError
 
-        raise ModelError(f"the model gives NaN or infinite outputs for {len(bad)} samples "
-                         f"(first sample_id {bad[0]}); check the weights and the data")
+        raise ModelError(
+            f"the model gives NaN or infinite outputs for {len(bad)} samples "
+            f"(first sample_id {bad[0]}); check the weights and the data"
+        )
     names = np.array(data.label_names, dtype=object)
-    samples = pd.DataFrame({
-        "sample_id": np.arange(len(data.train), dtype=np.int64),
-        "ref": data.train.refs,
-        "label": data.train.labels.astype(np.int64),
-        "label_name": names[data.train.labels],
-        "pred": pred,
-        "pred_name": names[pred],
-        "confidence": conf,
-        "loss": loss,
-    })
+    samples = pd.DataFrame(
+        {
+            "sample_id": np.arange(len(data.train), dtype=np.int64),
+            "ref": data.train.refs,
+            "label": data.train.labels.astype(np.int64),
+            "label_name": names[data.train.labels],
+            "pred": pred,
+            "pred_name": names[pred],
+            "confidence": conf,
+            "loss": loss,
+        }
+    )
     if data.is_flipped is not None:
         samples["is_flipped"] = data.is_flipped
         samples["clean_label"] = data.clean_labels.astype(np.int64)
@@ -384,45 +434,64 @@ def compute(
     t0 = time.perf_counter()
     from torch.utils.data import TensorDataset
 
-    from ogad_core.store import GradientStore
+    from ogad_core.run.store import GradientStore
 
     dim = config.proj_dim or full_dim
-    grad_fp = fingerprint(params, config.proj_dim, config.seed,
-                          [state_fingerprint(s) for s in states])
+    grad_fp = fingerprint(
+        params, config.proj_dim, config.seed, [state_fingerprint(s) for s in states]
+    )
     dataset = TensorDataset(x_train, y_train)
     stores = []
     for k, state in enumerate(states):
         last = k == len(states) - 1
         path = rd.gradients_path if last else rd.path / "checkpoints" / f"gradients_{k}.npy"
-        store = GradientStore(path, n_rows=len(data.train), n_cols=dim,
-                              fingerprint=fingerprint(grad_fp, k))
+        store = GradientStore(
+            path, n_rows=len(data.train), n_cols=dim, fingerprint=fingerprint(grad_fp, k)
+        )
         if store.resumed and not store.complete:
             log(f"gradients: resuming, {len(store.pending())} of {len(data.train)} rows left")
         if not store.complete:
             model.load_state_dict(state)
-            compute_gradients(model, dataset, params, batch_size=config.batch_size,
-                              device=str(device), proj_dim=config.proj_dim, seed=config.seed,
-                              out=store, progress=progress)
+            compute_gradients(
+                model,
+                dataset,
+                params,
+                batch_size=config.batch_size,
+                device=str(device),
+                proj_dim=config.proj_dim,
+                seed=config.seed,
+                out=store,
+                progress=progress,
+            )
         stores.append(store)
     model.load_state_dict(states[-1])
     manifest["params"] = params
     manifest["dims"] = {
-        "input": list(input_shape), "gradient": full_dim, "proj_dim": config.proj_dim,
-        "stored": dim, "n_checkpoints": len(states),
+        "input": list(input_shape),
+        "gradient": full_dim,
+        "proj_dim": config.proj_dim,
+        "stored": dim,
+        "n_checkpoints": len(states),
     }
     _mark(manifest, "gradients", grad_fp, t0)
     _save(rd, manifest)
-    log(f"gradients: {len(data.train)} x {dim} ({params}"
-        + (f", projected from {full_dim}" if config.proj_dim else "") + ")")
+    log(
+        f"gradients: {len(data.train)} x {dim} ({params}"
+        + (f", projected from {full_dim}" if config.proj_dim else "")
+        + ")"
+    )
 
     # 5. scores, 6. map
     detectors = list(config.detectors)
     if "lof" in detectors and len(data.train) > LOF_MAX_ROWS:
         detectors.remove("lof")
-        log(f"scores: lof skipped by default above {LOF_MAX_ROWS} rows "
-            "(ask for it with `ogad score --detector lof`)")
-    score(rd.path, detectors, per_class=config.per_class, seed=config.seed, log=log,
-          manifest=manifest)
+        log(
+            f"scores: lof skipped by default above {LOF_MAX_ROWS} rows "
+            "(ask for it with `ogad score --detector lof`)"
+        )
+    score(
+        rd.path, detectors, per_class=config.per_class, seed=config.seed, log=log, manifest=manifest
+    )
     make_map(rd.path, seed=config.seed, log=log, manifest=manifest)
     manifest["status"] = "complete"
     _save(rd, manifest)
@@ -430,12 +499,14 @@ def compute(
 
 
 def _torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` atomically; saved through memory so the bytes do not depend on a temp name."""
+    import io
+
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 # ---- score / map / evaluate (torch-free) ---------------------------------------------------
@@ -455,18 +526,25 @@ def load_embeddings(rd: RunDir, manifest: dict[str, Any], embedding: str = "fina
     if embedding != "checkpoints":
         raise ConfigError(f"--embedding must be final or checkpoints, got {embedding!r}")
     k = manifest.get("dims", {}).get("n_checkpoints", 1)
-    parts = [np.load(rd.path / "checkpoints" / f"gradients_{i}.npy", mmap_mode="r")
-             for i in range(k - 1)]
+    parts = [
+        np.load(rd.path / "checkpoints" / f"gradients_{i}.npy", mmap_mode="r") for i in range(k - 1)
+    ]
     return np.hstack([*parts, final]) if parts else final
 
 
 def score(
-    run_dir: str | Path, detectors: list[str], *, per_class: bool = False, seed: int = 0,
-    embedding: str = "final", log: Log = _stderr, manifest: dict[str, Any] | None = None,
+    run_dir: str | Path,
+    detectors: list[str],
+    *,
+    per_class: bool = False,
+    seed: int = 0,
+    embedding: str = "final",
+    log: Log = _stderr,
+    manifest: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Score the run's gradients with ``detectors``; writes scores.parquet (merging columns
     of detectors scored earlier). Returns the written table."""
-    from ogad_core.detectors import score_table
+    from ogad_core.scoring.detectors import score_table
 
     rd = RunDir(run_dir)
     manifest = manifest if manifest is not None else rd.read_manifest()
@@ -476,8 +554,13 @@ def score(
     samples = rd.read_samples()
     table = score_table(grads, samples, detectors, per_class=per_class, seed=seed)
     if embedding != "final":
-        table = table.rename(columns={c: c.replace("_score", "_ckpt_score").replace(
-            "_rank", "_ckpt_rank") for c in table.columns if c != "sample_id"})
+        table = table.rename(
+            columns={
+                c: c.replace("_score", "_ckpt_score").replace("_rank", "_ckpt_rank")
+                for c in table.columns
+                if c != "sample_id"
+            }
+        )
     if rd.scores_path.is_file():
         old = rd.read_scores()
         if len(old) == len(table) and (old["sample_id"].to_numpy() == table["sample_id"]).all():
@@ -487,15 +570,22 @@ def score(
     names = [c[: -len("_score")] for c in table.columns if c.endswith("_score")]
     manifest["detectors"] = names
     manifest["scoring"] = {"per_class": per_class, "seed": seed, "embedding": embedding}
-    _mark(manifest, "scores", fingerprint(manifest["fingerprints"].get("gradients"), names,
-                                          per_class, seed, embedding), t0)
+    _mark(
+        manifest,
+        "scores",
+        fingerprint(manifest["fingerprints"].get("gradients"), names, per_class, seed, embedding),
+        t0,
+    )
     _save(rd, manifest)
     log(f"scores: {', '.join(names)}")
     return table
 
 
 def make_map(
-    run_dir: str | Path, *, seed: int = 0, log: Log = _stderr,
+    run_dir: str | Path,
+    *,
+    seed: int = 0,
+    log: Log = _stderr,
     manifest: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """2-D UMAP map of the gradient embeddings -> map.parquet (cached by fingerprint)."""
@@ -506,15 +596,18 @@ def make_map(
     if _done(manifest, "map", fp) and rd.map_path.is_file():
         log("map: reusing the cached map")
         return rd.read_map()
-    from ogad_core.gradient_map import gradient_map
+    from ogad_core.scoring.gradient_map import gradient_map
 
     t0 = time.perf_counter()
     log("map: UMAP of the gradient embeddings (the first run compiles numba: ~30 s)")
     xy = gradient_map(np.load(rd.gradients_path, mmap_mode="r"), seed=seed)
-    table = pd.DataFrame({
-        "sample_id": np.arange(xy.shape[0], dtype=np.int64),
-        "x": xy[:, 0].astype(np.float32), "y": xy[:, 1].astype(np.float32),
-    })
+    table = pd.DataFrame(
+        {
+            "sample_id": np.arange(xy.shape[0], dtype=np.int64),
+            "x": xy[:, 0].astype(np.float32),
+            "y": xy[:, 1].astype(np.float32),
+        }
+    )
     write_table_atomic(table, rd.map_path)
     _mark(manifest, "map", fp, t0)
     _save(rd, manifest)
@@ -523,7 +616,7 @@ def make_map(
 
 def evaluate(run_dir: str | Path) -> pd.DataFrame:
     """Detection quality of every scored detector against the run's known noise."""
-    from ogad_core.metrics import evaluation_table
+    from ogad_core.scoring.metrics import evaluation_table
 
     rd = RunDir(run_dir)
     rd.read_manifest()

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from ogad_core.errors import RunDirError
-from ogad_core.export import default_detector
-from ogad_core.reviews import CONFIRMED, DECISIONS, RELABELED, UNREVIEWED
-from ogad_core.rundir import RunDir
+from ogad_core.review.export import default_detector
+from ogad_core.review.store import CONFIRMED, DECISIONS, RELABELED, UNREVIEWED
+from ogad_core.run.rundir import RunDir
 
 STATUSES: tuple[str, ...] = (UNREVIEWED, *DECISIONS)
 LONG_TEXT_CHARS = 400

@@ -74,8 +74,9 @@ class RandomProjector:
     def project(self, grads: torch.Tensor) -> torch.Tensor:
         """(B, D) -> (B, k)."""
         if grads.shape[1] != self.in_dim:
-            raise ConfigError(f"gradient has {grads.shape[1]} columns, projector expects "
-                              f"{self.in_dim}")
+            raise ConfigError(
+                f"gradient has {grads.shape[1]} columns, projector expects {self.in_dim}"
+            )
         return self.project_slice(grads, 0)
 
     def matrix(self) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """What the dashboard shows of ``ogad evaluate``'s report (``RUN_DIR/evaluation.json``). Torch-free.
 
-The report is read with :mod:`json` only: this module never imports ``ogad_core.evaluation``
+The report is read with :mod:`json` only: this module never imports ``ogad_core.evaluation.report``
 (which trains models for ``--retrain`` / ``--baselines``). For a run whose noise is known
 (``samples.parquet`` has ``is_flipped``) :func:`load_evaluation_view` returns the tables the
 Summary page draws:
@@ -29,19 +29,25 @@ from typing import Any
 
 import pandas as pd
 
+from dashboard.queue import run_files_stamp
 from ogad_core.errors import OgadError
-from ogad_core.review_queue import run_files_stamp
-from ogad_core.rundir import RunDir
+from ogad_core.run.rundir import RunDir
 
 __all__ = [
-    "COLUMN_FORMATS", "EVALUATION_JSON", "INFO", "WARNING", "EvaluationView", "Verdict",
-    "evaluate_hint", "evaluation_stamp",
+    "COLUMN_FORMATS",
+    "EVALUATION_JSON",
+    "INFO",
+    "WARNING",
+    "EvaluationView",
+    "Verdict",
+    "evaluate_hint",
+    "evaluation_stamp",
     "load_evaluation_view",
 ]
 
-#: the report ``ogad evaluate`` writes (same name as ``ogad_core.evaluation.EVALUATION_JSON``)
+#: the report ``ogad evaluate`` writes
 EVALUATION_JSON = "evaluation.json"
-#: methods that do not score outliers of the gradient embeddings (as ``ogad_core.evaluation``)
+#: methods that do not score outliers of the gradient embeddings
 NON_GRADIENT = frozenset({"loss", "selfconf", "cleanlab", "tracin"})
 BASELINES = frozenset({"cleanlab", "tracin"})
 #: the quality bar: the best gradient detector's AUROC at most this far below cleanlab's
@@ -140,8 +146,10 @@ def evaluation_stamp(run_dir: str | os.PathLike[str]) -> tuple:
 
 def evaluate_hint(run_dir: str | os.PathLike[str]) -> str:
     """The command that (re)writes the report, as Markdown."""
-    return (f"run `ogad evaluate {shlex.quote(str(run_dir))}` (add --baselines --retrain for "
-            "baselines and retraining)")
+    return (
+        f"run `ogad evaluate {shlex.quote(str(run_dir))}` (add --baselines --retrain for "
+        "baselines and retraining)"
+    )
 
 
 # ---- reading the report ---------------------------------------------------------------------
@@ -205,12 +213,20 @@ def _report_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _detection_frame(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, dict[str, str]]:
     """The display table of detection rows (AUROC descending) and its column formats."""
-    columns = [("auroc", "AUROC"), ("average_precision", "AP"), *_precision_keys(rows),
-               ("recall_at_n_flipped", "R@n_flipped")]
-    timing = [(k, label) for k, label in (("seconds", "seconds"), ("total_seconds", "total s"))
-              if any(r.get(k) is not None for r in rows)]
+    columns = [
+        ("auroc", "AUROC"),
+        ("average_precision", "AP"),
+        *_precision_keys(rows),
+        ("recall_at_n_flipped", "R@n_flipped"),
+    ]
+    timing = [
+        (k, label)
+        for k, label in (("seconds", "seconds"), ("total_seconds", "total s"))
+        if any(r.get(k) is not None for r in rows)
+    ]
     data: dict[str, list[Any]] = {
-        "method": [r["detector"] for r in rows], "kind": [r["kind"] for r in rows],
+        "method": [r["detector"] for r in rows],
+        "kind": [r["kind"] for r in rows],
     }
     for key, label in [*columns, *timing]:
         data[label] = [r.get(key) for r in rows]
@@ -241,13 +257,15 @@ def _verdict(rows: list[dict[str, Any]], compute: dict[str, Any]) -> Verdict | N
         gap = auroc - cl_auroc if gap is None else gap
         within = compute.get("within_0_01_of_cleanlab_or_better")
         ok = bool(within) if isinstance(within, bool) else gap >= -AUROC_MARGIN
-    text = (f"Best gradient detector {_code(name)}: AUROC {auroc:.4f} vs cleanlab {cl_auroc:.4f} "
-            f"(gap {gap:+.4f}): "
-            + ("within 0.01 of cleanlab or better" if ok else "worse than cleanlab by more "
-               "than 0.01"))
+    text = (
+        f"Best gradient detector {_code(name)}: AUROC {auroc:.4f} vs cleanlab {cl_auroc:.4f} "
+        f"(gap {gap:+.4f}): "
+        + ("within 0.01 of cleanlab or better" if ok else "worse than cleanlab by more than 0.01")
+    )
     ratio = _number(compute.get("cleanlab_over_best_gradient_compute"), "compute ratio")
-    same = _number(compute.get("cleanlab_over_best_gradient_compute_same_load"),
-                   "compute ratio (same load)")
+    same = _number(
+        compute.get("cleanlab_over_best_gradient_compute_same_load"), "compute ratio (same load)"
+    )
     if ratio:
         text += f"; cleanlab needs {ratio:.1f}x its compute"
         if same and abs(same - ratio) > 0.05:
@@ -274,14 +292,15 @@ def _retrain_tables(rt: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, str
         raise _BadReport("its retrain section lacks references, rows or trim_percents")
     if not all(isinstance(r, dict) for r in [*refs, *rows]):
         raise _BadReport("its retrain section has malformed rows")
-    references = pd.DataFrame({
-        "reference": [str(r.get("label") or r.get("method")) for r in refs],
-        "removed": [int(_number(r.get("n_trimmed"), "n_trimmed") or 0) for r in refs],
-        "test accuracy": [_mean_std(r, str(r.get("method"))) for r in refs],
-    })
+    references = pd.DataFrame(
+        {
+            "reference": [str(r.get("label") or r.get("method")) for r in refs],
+            "removed": [int(_number(r.get("n_trimmed"), "n_trimmed") or 0) for r in refs],
+            "test accuracy": [_mean_std(r, str(r.get("method"))) for r in refs],
+        }
+    )
     ks = [_number(k, "trim_percents") for k in trims]
-    by = {(str(r.get("method")), _number(r.get("trim_percent"), "trim_percent")): r
-          for r in rows}
+    by = {(str(r.get("method")), _number(r.get("trim_percent"), "trim_percent")): r for r in rows}
     methods = rt.get("methods")
     names = ["random", *(methods if isinstance(methods, list) else [])]
     for r in rows:  # methods the list leaves out (an older report): keep every row
@@ -299,8 +318,9 @@ def _retrain_tables(rt: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, str
                 cells.append("-")
                 continue
             flipped = _number(r.get("flipped_trimmed"), "flipped_trimmed")
-            cells.append(_mean_std(r, str(name))
-                         + (f" [{flipped:g} flipped]" if flipped is not None else ""))
+            cells.append(
+                _mean_std(r, str(name)) + (f" [{flipped:g} flipped]" if flipped is not None else "")
+            )
         table[header] = cells
     seeds = rt.get("seeds")
     seed_text = _md(", ".join(str(s) for s in seeds)) if isinstance(seeds, list) else "?"
@@ -315,14 +335,16 @@ def _retrain_tables(rt: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, str
     ]
     models, per_model = rt.get("models_trained"), _number(rt.get("seconds_per_model"), "s/model")
     if models:
-        parts.append(f"{_md(models)} models trained" + (f", {per_model:.1f} s each" if per_model
-                                                   else ""))
+        parts.append(
+            f"{_md(models)} models trained" + (f", {per_model:.1f} s each" if per_model else "")
+        )
     parts.append("[f flipped] = flipped samples among the removed (mean over seeds)")
     if rt.get("from_report_created"):
         parts.append(f"retrained for the report of {_when(rt['from_report_created'])}")
     if rt.get("no_trim_reproduces_run") is False:
-        parts.append("note: retraining without trimming did not reproduce the run's test "
-                     "accuracy exactly")
+        parts.append(
+            "note: retraining without trimming did not reproduce the run's test accuracy exactly"
+        )
     return references, pd.DataFrame(table), " · ".join(parts)
 
 
@@ -338,9 +360,10 @@ def _when(created: Any) -> str:
 def _data_line(n: int, n_flipped: int, noise: Any) -> str:
     text = f"{n:,} samples, {n_flipped:,} labels flipped"
     if isinstance(noise, dict):
-        bits = [_md(noise["kind"]) + " noise" if noise.get("kind") else None,
-                f"rate {noise['rate']:g}" if isinstance(noise.get("rate"), int | float)
-                else None]
+        bits = [
+            _md(noise["kind"]) + " noise" if noise.get("kind") else None,
+            f"rate {noise['rate']:g}" if isinstance(noise.get("rate"), int | float) else None,
+        ]
         bits = [b for b in bits if b]
         if bits:
             text += f" ({', '.join(bits)})"
@@ -361,8 +384,10 @@ def _notes(report: dict[str, Any], timed: bool) -> tuple[str, ...]:
         grad = _number(c.get("gradient_seconds"), "gradient_seconds")
         line = f"training {train:.1f} s ({_md(c.get('train_seconds_source') or '?')})"
         if grad is not None:
-            line += (f"; gradients {grad:.1f} s per checkpoint "
-                     f"({_md(c.get('gradient_seconds_source') or '?')})")
+            line += (
+                f"; gradients {grad:.1f} s per checkpoint "
+                f"({_md(c.get('gradient_seconds_source') or '?')})"
+            )
         out.append(line)
     for name, info in _section(report, "baselines").items():
         if not isinstance(info, dict):
@@ -375,17 +400,21 @@ def _notes(report: dict[str, Any], timed: bool) -> tuple[str, ...]:
         if name == "cleanlab" and info.get("n_label_issues") is not None:
             prec = _number(info.get("label_issues_precision"), "precision")
             rec = _number(info.get("label_issues_recall"), "recall")
-            out.append(f"cleanlab's `find_label_issues` flags {info['n_label_issues']} samples"
-                       + (f" (precision {prec:.4f}" if prec is not None else " (precision -")
-                       + (f", recall {rec:.4f})" if rec is not None else ", recall -)"))
+            out.append(
+                f"cleanlab's `find_label_issues` flags {info['n_label_issues']} samples"
+                + (f" (precision {prec:.4f}" if prec is not None else " (precision -")
+                + (f", recall {rec:.4f})" if rec is not None else ", recall -)")
+            )
         notes = info.get("notes")
         for note in notes if isinstance(notes, list) else []:
             out.append(f"{_code(name)}: {_md(note)}")
     model = _section(report, "model")
     acc = _number(model.get("test_accuracy"), "test_accuracy")
     if acc is not None:
-        out.append(f"the run's model: test accuracy {acc:.4f}"
-                   + (f", {_md(model['recipe'])}" if model.get("recipe") else ""))
+        out.append(
+            f"the run's model: test accuracy {acc:.4f}"
+            + (f", {_md(model['recipe'])}" if model.get("recipe") else "")
+        )
     return tuple(out)
 
 
@@ -394,28 +423,36 @@ def _notes(report: dict[str, Any], timed: bool) -> tuple[str, ...]:
 
 def _live_rows(scores: pd.DataFrame, samples: pd.DataFrame) -> list[dict[str, Any]]:
     """Detection rows computed now (``metrics.evaluation_table``), shaped as the report's."""
-    from ogad_core.metrics import evaluation_table
+    from ogad_core.scoring.metrics import evaluation_table
 
     table = evaluation_table(scores, samples[["sample_id", "is_flipped"]])
     rows = []
     for rec in table.to_dict(orient="records"):
         name = str(rec.pop("detector"))
-        rows.append({"detector": name, "kind": _kind(name),
-                     **{k: float(v) for k, v in rec.items()}})
+        rows.append(
+            {"detector": name, "kind": _kind(name), **{k: float(v) for k, v in rec.items()}}
+        )
     return rows
 
 
-def _mismatches(report: dict[str, Any], rows: list[dict[str, Any]], n: int, n_flipped: int,
-                live: list[dict[str, Any]] | None) -> list[str]:
+def _mismatches(
+    report: dict[str, Any],
+    rows: list[dict[str, Any]],
+    n: int,
+    n_flipped: int,
+    live: list[dict[str, Any]] | None,
+) -> list[str]:
     """Why the report's figures no longer describe the run ([] when they still do)."""
     out = []
     data = _section(report, "data")
     r_n = _number(data.get("n_train"), "n_train")
     r_f = _number(data.get("n_flipped"), "n_flipped")
     if (r_n is not None and int(r_n) != n) or (r_f is not None and int(r_f) != n_flipped):
-        out.append(f"it was made for {r_n:g} samples / {r_f:g} flipped, the run now has "
-                   f"{n} / {n_flipped}" if r_n is not None and r_f is not None
-                   else "it was made for other samples")
+        out.append(
+            f"it was made for {r_n:g} samples / {r_f:g} flipped, the run now has {n} / {n_flipped}"
+            if r_n is not None and r_f is not None
+            else "it was made for other samples"
+        )
     if live is None:
         return out
     have = [r["detector"] for r in rows]
@@ -423,21 +460,31 @@ def _mismatches(report: dict[str, Any], rows: list[dict[str, Any]], n: int, n_fl
     new = [d for d in now if d not in have]
     gone = [d for d in have if d not in now]
     if new:
-        out.append("scores.parquet has detectors the report lacks: "
-                   + ", ".join(_code(d) for d in new))
+        out.append(
+            "scores.parquet has detectors the report lacks: " + ", ".join(_code(d) for d in new)
+        )
     if gone:
-        out.append("the report lists detectors scores.parquet no longer has: "
-                   + ", ".join(_code(d) for d in gone))
+        out.append(
+            "the report lists detectors scores.parquet no longer has: "
+            + ", ".join(_code(d) for d in gone)
+        )
     if not out:
         by = {r["detector"]: r for r in live}
         changed = [
-            r["detector"] for r in rows if r["detector"] in by and any(
+            r["detector"]
+            for r in rows
+            if r["detector"] in by
+            and any(
                 r.get(k) is not None and abs(float(r[k]) - by[r["detector"]][k]) > _SAME
-                for k in ("auroc", "average_precision"))
+                for k in ("auroc", "average_precision")
+            )
         ]
         if changed:
-            out.append("the scores of " + ", ".join(_code(d) for d in changed)
-                       + " changed since (their AUROC / AP differ now)")
+            out.append(
+                "the scores of "
+                + ", ".join(_code(d) for d in changed)
+                + " changed since (their AUROC / AP differ now)"
+            )
     return out
 
 
@@ -511,11 +558,15 @@ def load_evaluation_view(run_dir: str | os.PathLike[str]) -> EvaluationView | No
             reason += "The figures below are computed now from scores.parquet (no timings)."
             frame, formats = _detection_frame(live)
         return EvaluationView(
-            source="live", detection=frame, column_formats=formats,
+            source="live",
+            detection=frame,
+            column_formats=formats,
             caption=f"Computed now from scores.parquet and samples.parquet · {data_line}",
-            verdict=_verdict(live or [], {}), stale=True,
-            reason=f"{reason} For the full report {hint}.", level=level,
-        )  # fmt: skip
+            verdict=_verdict(live or [], {}),
+            stale=True,
+            reason=f"{reason} For the full report {hint}.",
+            level=level,
+        )
 
     # a readable report: the figures it holds, checked against the run as it is now
     try:
@@ -532,8 +583,10 @@ def load_evaluation_view(run_dir: str | os.PathLike[str]) -> EvaluationView | No
         try:
             references, trims, retrain_caption = _retrain_tables(rt)
         except (_BadReport, TypeError, ValueError, KeyError) as err:
-            notes = (*notes, f"the retraining results in {EVALUATION_JSON} are unreadable: "
-                     f"{_md(err)}")
+            notes = (
+                *notes,
+                f"the retraining results in {EVALUATION_JSON} are unreadable: {_md(err)}",
+            )
     elif rt is not None:
         notes = (*notes, f"the retraining results in {EVALUATION_JSON} are unreadable")
 
@@ -544,24 +597,43 @@ def load_evaluation_view(run_dir: str | os.PathLike[str]) -> EvaluationView | No
     if live is None and _newer(rd.scores_path, path):
         reasons.append(f"scores.parquet is newer than {EVALUATION_JSON}")
     created = report.get("created") if isinstance(report.get("created"), str) else None
-    caption = (f"From `{EVALUATION_JSON}`, written by `ogad evaluate`"
-               + (f" on {_when(created)}" if created else "") + f" · {data_line}")
+    caption = (
+        f"From `{EVALUATION_JSON}`, written by `ogad evaluate`"
+        + (f" on {_when(created)}" if created else "")
+        + f" · {data_line}"
+    )
     if verdict is None and not any(r["detector"] == "cleanlab" for r in rows):
-        notes = (*notes, "No cleanlab baseline in this report: `ogad evaluate "
-                 f"{shlex.quote(str(rd.path))} --baselines` adds it (and TracIn) for the "
-                 "quality bar.")
+        notes = (
+            *notes,
+            "No cleanlab baseline in this report: `ogad evaluate "
+            f"{shlex.quote(str(rd.path))} --baselines` adds it (and TracIn) for the "
+            "quality bar.",
+        )
     stale = bool(reasons)
     reason = None
     if stale:
-        reason = (f"{EVALUATION_JSON}" + (f" (written {_when(created)})" if created else "")
-                  + " no longer matches this run: " + "; ".join(reasons)
-                  + f". The figures below are the report's; to refresh them {hint}.")
+        reason = (
+            f"{EVALUATION_JSON}"
+            + (f" (written {_when(created)})" if created else "")
+            + " no longer matches this run: "
+            + "; ".join(reasons)
+            + f". The figures below are the report's; to refresh them {hint}."
+        )
     return EvaluationView(
-        source="report", detection=frame, column_formats=formats, caption=caption,
-        verdict=verdict, created=created, references=references, trims=trims,
-        retrain_caption=retrain_caption, notes=notes, stale=stale, reason=reason,
+        source="report",
+        detection=frame,
+        column_formats=formats,
+        caption=caption,
+        verdict=verdict,
+        created=created,
+        references=references,
+        trims=trims,
+        retrain_caption=retrain_caption,
+        notes=notes,
+        stale=stale,
+        reason=reason,
         level=WARNING if stale else INFO,
-    )  # fmt: skip
+    )
 
 
 def _noise(rd: RunDir) -> Any:

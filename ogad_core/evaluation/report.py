@@ -44,19 +44,26 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ogad_core._internal import utc_now, write_json_atomic, write_table_atomic
 from ogad_core.errors import ConfigError, OgadError, RunDirError
-from ogad_core.rundir import RunDir, write_json_atomic, write_table_atomic
+from ogad_core.run.rundir import RunDir
 
 __all__ = [
-    "DEFAULT_TRIM_PERCENTS", "EVALUATION_JSON", "TrimPlan", "evaluate_run", "format_report",
-    "n_to_trim", "ratio_same_load", "tracin_self_influence", "trim_plans",
+    "DEFAULT_TRIM_PERCENTS",
+    "EVALUATION_JSON",
+    "TrimPlan",
+    "evaluate_run",
+    "format_report",
+    "n_to_trim",
+    "ratio_same_load",
+    "tracin_self_influence",
+    "trim_plans",
 ]
 
 Log = Callable[[str], None]
@@ -78,13 +85,9 @@ _CHUNK_ROWS = 8192
 
 
 def _stderr(msg: str) -> None:
-    from ogad_core.pipeline import _stderr as log
+    from ogad_core.pipeline.steps import _stderr as log
 
     log(msg)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _r(value: float | None, digits: int = 6) -> float | None:
@@ -140,8 +143,12 @@ def _validate_trims(trim_percents: Sequence[float]) -> list[float]:
 
 
 def trim_plans(
-    ranks: pd.DataFrame, is_flipped: np.ndarray, *, methods: Sequence[str],
-    trim_percents: Sequence[float], seed: int,
+    ranks: pd.DataFrame,
+    is_flipped: np.ndarray,
+    *,
+    methods: Sequence[str],
+    trim_percents: Sequence[float],
+    seed: int,
 ) -> list[TrimPlan]:
     """Every retraining of one seed: the references, then per k random and each method.
 
@@ -182,8 +189,10 @@ def checkpoint_gradient_paths(rd: RunDir, manifest: dict[str, Any]) -> list[Path
     paths.append(rd.gradients_path)
     missing = [p for p in paths if not p.is_file()]
     if missing:
-        raise RunDirError(f"{rd.path} lacks the checkpoint gradients {missing[0].name}; "
-                          "run `ogad compute` again to finish it")
+        raise RunDirError(
+            f"{rd.path} lacks the checkpoint gradients {missing[0].name}; "
+            "run `ogad compute` again to finish it"
+        )
     return paths
 
 
@@ -248,14 +257,14 @@ def _is_flipped(samples: pd.DataFrame, where: Path) -> np.ndarray:
     return flags
 
 
-def _load_context(rd: RunDir, manifest: dict[str, Any], *, need_test: bool,
-                  log: Log) -> _Context:
+def _load_context(rd: RunDir, manifest: dict[str, Any], *, need_test: bool, log: Log) -> _Context:
     """Re-load the run's data (checked against its fingerprint), inputs and training recipe."""
     import torch
 
-    from ogad_core import pipeline
-    from ogad_core.config import ComputeConfig, fingerprint
-    from ogad_core.models import resolve_device
+    from ogad_core.engine.models import resolve_device
+    from ogad_core.options import ComputeConfig, fingerprint
+    from ogad_core.pipeline import steps as pipeline
+
     config = ComputeConfig.from_dict(manifest["config"])
     samples = rd.read_samples()
     flags = _is_flipped(samples, rd.path)
@@ -264,7 +273,7 @@ def _load_context(rd: RunDir, manifest: dict[str, Any], *, need_test: bool,
             f"{rd.path} has no held-out test split ({config.data}); --retrain needs one "
             "(use a sample set: mnist5k, digits, moons, rotten-tomatoes)"
         )
-    data = pipeline._load(config, rd)
+    data = pipeline.load_run_data(config, rd)
     data_fp = fingerprint(data.fingerprint(), data.noise)
     if data_fp != manifest.get("steps", {}).get("data", {}).get("fingerprint"):
         raise RunDirError(f"the data behind {config.data} changed since {rd.path} was computed")
@@ -273,17 +282,25 @@ def _load_context(rd: RunDir, manifest: dict[str, Any], *, need_test: bool,
     if need_test and data.test is None:
         raise ConfigError(f"{config.data} has no held-out test split; --retrain needs one")
     device = resolve_device(config.device)
-    x_train, x_test, _ = pipeline._model_inputs(config, data, rd, device, log, False)
+    x_train, x_test, _ = pipeline.model_inputs(config, data, rd, device, log, False)
     recipe = pipeline.model_recipe(config, data.kind)
     recorded = manifest.get("model", {}).get("recipe")
     if recorded and recorded != str(recipe):
         log(f"evaluate: note: the run was trained with {recorded}; retraining uses {recipe}")
     return _Context(
-        rd=rd, manifest=manifest, config=config, data=data, samples=samples, is_flipped=flags,
-        x_train=x_train, y_train=torch.as_tensor(data.train.labels),
+        rd=rd,
+        manifest=manifest,
+        config=config,
+        data=data,
+        samples=samples,
+        is_flipped=flags,
+        x_train=x_train,
+        y_train=torch.as_tensor(data.train.labels),
         x_test=x_test,
         y_test=None if data.test is None else torch.as_tensor(data.test.labels),
-        recipe=recipe, device=device, log=log,
+        recipe=recipe,
+        device=device,
+        log=log,
     )
 
 
@@ -299,25 +316,32 @@ def _new_model(ctx: _Context, seed: int):
     """A freshly initialised model of the run (torch seeded as ``ogad compute`` seeds it)."""
     import torch
 
-    from ogad_core.pipeline import build_model
+    from ogad_core.pipeline.steps import build_model
 
     torch.manual_seed(seed)
     config = ctx.config if seed == ctx.config.seed else replace(ctx.config, seed=seed)
     shape = tuple(ctx.x_train.shape[1:])
-    return build_model(config, ctx.data.kind, shape, ctx.data.n_classes,
-                       train_inputs=ctx.x_train)
+    return build_model(config, ctx.data.kind, shape, ctx.data.n_classes, train_inputs=ctx.x_train)
 
 
 def _train(ctx: _Context, idx: np.ndarray, labels: np.ndarray, seed: int):
     """Train a fresh model on rows ``idx`` with ``labels[idx]``; returns the final model."""
     import torch
 
-    from ogad_core.train import train_model
+    from ogad_core.engine.train import train_model
 
     model = _new_model(ctx, seed)
     rows = torch.as_tensor(idx, dtype=torch.long)
-    train_model(model, ctx.x_train[rows], torch.as_tensor(labels[idx]), recipe=ctx.recipe,
-                seed=seed, device=ctx.device, n_checkpoints=1, progress=False)
+    train_model(
+        model,
+        ctx.x_train[rows],
+        torch.as_tensor(labels[idx]),
+        recipe=ctx.recipe,
+        seed=seed,
+        device=ctx.device,
+        n_checkpoints=1,
+        progress=False,
+    )
     return model
 
 
@@ -365,8 +389,10 @@ def cleanlab_baseline(ctx: _Context, *, folds: int) -> tuple[np.ndarray, dict[st
     smallest = int(counts[counts > 0].min())
     k = min(folds, smallest)
     if k < 2:
-        raise ConfigError("the cleanlab baseline needs at least 2 samples of every given class "
-                          "for cross-validation")
+        raise ConfigError(
+            "the cleanlab baseline needs at least 2 samples of every given class "
+            "for cross-validation"
+        )
     if k < folds:
         ctx.log(f"evaluate: cleanlab: {k}-fold CV (a class has only {smallest} samples)")
     pred_probs = np.zeros((ctx.n, ctx.data.n_classes), dtype=np.float64)
@@ -376,8 +402,10 @@ def cleanlab_baseline(ctx: _Context, *, folds: int) -> tuple[np.ndarray, dict[st
         t_fold = time.perf_counter()
         model = _train(ctx, fit_idx, labels, ctx.config.seed + i)
         pred_probs[held_idx] = _predict_proba(ctx, model, ctx.x_train[held_idx])
-        ctx.log(f"evaluate: cleanlab CV fold {i + 1}/{k} trained on {len(fit_idx)} "
-                f"({time.perf_counter() - t_fold:.1f} s)")
+        ctx.log(
+            f"evaluate: cleanlab CV fold {i + 1}/{k} trained on {len(fit_idx)} "
+            f"({time.perf_counter() - t_fold:.1f} s)"
+        )
     cv_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
     try:
@@ -417,11 +445,12 @@ def _tracin_baseline(rd: RunDir, manifest: dict[str, Any], lr: float) -> tuple[n
     dims = manifest.get("dims", {})
     notes = []
     if len(paths) == 1:
-        notes.append("one checkpoint: TracIn ranks exactly as the L2 detector (compute with "
-                     "--checkpoints K for more)")
+        notes.append(
+            "one checkpoint: TracIn ranks exactly as the L2 detector (compute with "
+            "--checkpoints K for more)"
+        )
     if dims.get("proj_dim"):
-        notes.append(f"gradients projected to {dims['proj_dim']} dims: the norms are JL "
-                     "estimates")
+        notes.append(f"gradients projected to {dims['proj_dim']} dims: the norms are JL estimates")
     info = {
         "method": (
             "TracIn self-influence (TracInCP restricted to the stored gradients, i.e. the "
@@ -438,13 +467,13 @@ def _tracin_baseline(rd: RunDir, manifest: dict[str, Any], lr: float) -> tuple[n
 
 def _merge_scores(rd: RunDir, manifest: dict[str, Any], new: dict[str, np.ndarray]) -> None:
     """Add (or replace) ``D_score`` / ``D_rank`` columns of scores.parquet, keep the others."""
-    from ogad_core.detectors import _ranks
+    from ogad_core.scoring.detectors import rank_scores
 
     table = rd.read_scores()
     ids = table["sample_id"].to_numpy()
     for name, scores in new.items():
         table[f"{name}_score"] = np.asarray(scores, dtype=np.float64)
-        table[f"{name}_rank"] = _ranks(np.asarray(scores, dtype=np.float64), ids)
+        table[f"{name}_rank"] = rank_scores(np.asarray(scores, dtype=np.float64), ids)
     write_table_atomic(table, rd.scores_path)
     latest = rd.read_manifest()  # the freshest copy: only the detector list changes
     latest["detectors"] = [c[: -len("_score")] for c in table.columns if c.endswith("_score")]
@@ -455,11 +484,12 @@ def _merge_scores(rd: RunDir, manifest: dict[str, Any], new: dict[str, np.ndarra
 # ---- timing ---------------------------------------------------------------------------------
 
 
-def _time_detectors(rd: RunDir, manifest: dict[str, Any], samples: pd.DataFrame,
-                    names: Sequence[str], log: Log) -> dict[str, float | None]:
+def _time_detectors(
+    rd: RunDir, manifest: dict[str, Any], samples: pd.DataFrame, names: Sequence[str], log: Log
+) -> dict[str, float | None]:
     """Re-fit each scored detector (same settings) and time it; None when it cannot be re-run."""
-    from ogad_core.detectors import suspicion_scores
-    from ogad_core.pipeline import load_embeddings
+    from ogad_core.pipeline.steps import load_embeddings
+    from ogad_core.scoring.detectors import suspicion_scores
 
     scoring = manifest.get("scoring", {})
     out: dict[str, float | None] = {}
@@ -474,9 +504,13 @@ def _time_detectors(rd: RunDir, manifest: dict[str, Any], samples: pd.DataFrame,
             if embedding not in cache:
                 cache[embedding] = load_embeddings(rd, manifest, embedding)
             t0 = time.perf_counter()
-            suspicion_scores(base, cache[embedding], samples,
-                             per_class=bool(scoring.get("per_class", False)),
-                             seed=int(scoring.get("seed", 0)))
+            suspicion_scores(
+                base,
+                cache[embedding],
+                samples,
+                per_class=bool(scoring.get("per_class", False)),
+                seed=int(scoring.get("seed", 0)),
+            )
             out[name] = time.perf_counter() - t0
         except (OgadError, ImportError, OSError) as err:
             log(f"evaluate: cannot re-time detector {name}: {str(err).splitlines()[0]}")
@@ -489,7 +523,7 @@ def _time_gradients(ctx: _Context) -> tuple[float, str]:
     import torch
     from torch.utils.data import TensorDataset
 
-    from ogad_core.gradients import compute_gradients
+    from ogad_core.engine.gradients import compute_gradients
 
     model = _new_model(ctx, ctx.config.seed)
     final = ctx.rd.path / "model" / "final.pt"
@@ -501,9 +535,16 @@ def _time_gradients(ctx: _Context) -> tuple[float, str]:
     ds = TensorDataset(ctx.x_train[:n], ctx.y_train[:n])
     params = ctx.manifest.get("params", "last")
     t0 = time.perf_counter()
-    g = compute_gradients(model, ds, params, batch_size=ctx.config.batch_size,
-                          device=str(ctx.device), proj_dim=ctx.config.proj_dim,
-                          seed=ctx.config.seed, progress=False)
+    g = compute_gradients(
+        model,
+        ds,
+        params,
+        batch_size=ctx.config.batch_size,
+        device=str(ctx.device),
+        proj_dim=ctx.config.proj_dim,
+        seed=ctx.config.seed,
+        progress=False,
+    )
     seconds = (time.perf_counter() - t0) * ctx.n / n
     stored = np.load(ctx.rd.gradients_path, mmap_mode="r")[:n]
     same = bool(np.allclose(g, stored, rtol=1e-3, atol=1e-5))
@@ -525,20 +566,29 @@ def _summary(values: list[float]) -> dict[str, Any]:
     }
 
 
-def _retrain(ctx: _Context, scores: pd.DataFrame, methods: list[str],
-             trim_percents: list[float], seeds: list[int]) -> dict[str, Any]:
+def _retrain(
+    ctx: _Context,
+    scores: pd.DataFrame,
+    methods: list[str],
+    trim_percents: list[float],
+    seeds: list[int],
+) -> dict[str, Any]:
     """Train every plan of every seed; returns the report's ``retrain`` section."""
-    from ogad_core.train import accuracy
+    from ogad_core.engine.train import accuracy
 
     _require_trainable(ctx, "--retrain")
     labels_given = ctx.data.train.labels.astype(np.int64)
     labels_clean = ctx.data.clean_labels.astype(np.int64)
-    per_seed = {s: trim_plans(scores, ctx.is_flipped, methods=methods,
-                              trim_percents=trim_percents, seed=s) for s in seeds}
+    per_seed = {
+        s: trim_plans(scores, ctx.is_flipped, methods=methods, trim_percents=trim_percents, seed=s)
+        for s in seeds
+    }
     n_plans = sum(len({p.key() for p in plans}) for plans in per_seed.values())
-    ctx.log(f"evaluate: retraining {n_plans} models ({len(seeds)} seed(s) x "
-            f"{len(trim_percents)} trim(s) x {len(methods)} method(s) + random and references; "
-            "identical training sets are trained once)")
+    ctx.log(
+        f"evaluate: retraining {n_plans} models ({len(seeds)} seed(s) x "
+        f"{len(trim_percents)} trim(s) x {len(methods)} method(s) + random and references; "
+        "identical training sets are trained once)"
+    )
     trained: dict[tuple[str, int], tuple[float, float]] = {}
     results: dict[tuple[str, float | None], list[float]] = {}
     flipped_out: dict[tuple[str, float | None], list[int]] = {}
@@ -552,30 +602,41 @@ def _retrain(ctx: _Context, scores: pd.DataFrame, methods: list[str],
                 idx = np.flatnonzero(plan.keep)
                 labels = labels_clean if plan.clean_labels else labels_given
                 model = _train(ctx, idx, labels, seed)
-                acc = accuracy(model, ctx.x_test, ctx.y_test, batch_size=ctx.config.batch_size,
-                               device=ctx.device)
+                acc = accuracy(
+                    model,
+                    ctx.x_test,
+                    ctx.y_test,
+                    batch_size=ctx.config.batch_size,
+                    device=ctx.device,
+                )
                 dt = time.perf_counter() - t0
                 trained[key] = (acc, dt)
                 seconds.append(dt)
                 left = n_plans - len(trained)
                 trim = "" if plan.trim_percent is None else f" trim {plan.trim_percent:g}%"
-                ctx.log(f"evaluate: [{len(trained)}/{n_plans}] {plan.method}{trim} seed {seed}: "
-                        f"test accuracy {acc:.4f} ({dt:.1f} s; ~{left * np.mean(seconds):.0f} s "
-                        "left)")
+                ctx.log(
+                    f"evaluate: [{len(trained)}/{n_plans}] {plan.method}{trim} seed {seed}: "
+                    f"test accuracy {acc:.4f} ({dt:.1f} s; ~{left * np.mean(seconds):.0f} s "
+                    "left)"
+                )
                 del model
             acc = trained[key][0]
             results.setdefault((plan.method, plan.trim_percent), []).append(acc)
             flipped_out.setdefault((plan.method, plan.trim_percent), []).append(
-                int((~plan.keep & ctx.is_flipped).sum()))
+                int((~plan.keep & ctx.is_flipped).sum())
+            )
     none_mean = float(np.mean(results[("none", None)]))
     references = []
     for name in REFERENCES:
         plan = per_seed[seeds[0]][REFERENCES.index(name)]
-        references.append({
-            "method": name, "label": REFERENCE_LABELS[name],
-            "n_trimmed": int((~plan.keep).sum()),
-            **_summary(results[(name, None)]),
-        })
+        references.append(
+            {
+                "method": name,
+                "label": REFERENCE_LABELS[name],
+                "n_trimmed": int((~plan.keep).sum()),
+                **_summary(results[(name, None)]),
+            }
+        )
     rows = []
     for k in trim_percents:
         for name in ["random", *methods]:
@@ -583,18 +644,23 @@ def _retrain(ctx: _Context, scores: pd.DataFrame, methods: list[str],
             n_trim = n_to_trim(k, ctx.n)
             removed = float(np.mean(flipped_out[(name, k)]))
             summary = _summary(accs)
-            rows.append({
-                "method": name, "trim_percent": k, "n_trimmed": n_trim,
-                "flipped_trimmed": _r(removed, 2),
-                "precision_of_trimmed": _r(removed / n_trim) if n_trim else None,
-                **summary,
-                "delta_vs_none": _r(summary["mean"] - none_mean),
-            })
+            rows.append(
+                {
+                    "method": name,
+                    "trim_percent": k,
+                    "n_trimmed": n_trim,
+                    "flipped_trimmed": _r(removed, 2),
+                    "precision_of_trimmed": _r(removed / n_trim) if n_trim else None,
+                    **summary,
+                    "delta_vs_none": _r(summary["mean"] - none_mean),
+                }
+            )
     run_acc = ctx.manifest.get("model", {}).get("test_accuracy")
     matches = None
     if ctx.config.seed in seeds and run_acc is not None:
-        matches = bool(abs(trained[(per_seed[ctx.config.seed][0].key(), ctx.config.seed)][0]
-                           - run_acc) < 1e-9)
+        matches = bool(
+            abs(trained[(per_seed[ctx.config.seed][0].key(), ctx.config.seed)][0] - run_acc) < 1e-9
+        )
     return {
         "n_test": int(len(ctx.data.test)),
         "score_digests": {m: _column_digest(scores, m) for m in methods},
@@ -619,8 +685,10 @@ def _retrain(ctx: _Context, scores: pd.DataFrame, methods: list[str],
 
 def _machine(device: str | None) -> dict[str, Any]:
     info: dict[str, Any] = {
-        "cpus": os.cpu_count(), "platform": platform.platform(),
-        "python": platform.python_version(), "device": device,
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "device": device,
     }
     torch = sys.modules.get("torch")  # only when this evaluation trained: never import it here
     if torch is not None:
@@ -653,8 +721,11 @@ def _previous_baselines(previous: dict[str, Any], scores: pd.DataFrame) -> dict[
     old = previous.get("baselines") or {}
     if not isinstance(old, dict):
         return {}
-    return {name: info for name, info in old.items()
-            if isinstance(info, dict) and info.get("score_digest") == _column_digest(scores, name)}
+    return {
+        name: info
+        for name, info in old.items()
+        if isinstance(info, dict) and info.get("score_digest") == _column_digest(scores, name)
+    }
 
 
 def _previous_retrain(previous: dict[str, Any], scores: pd.DataFrame) -> dict[str, Any] | None:
@@ -668,8 +739,10 @@ def _previous_retrain(previous: dict[str, Any], scores: pd.DataFrame) -> dict[st
         return None
     if any(_column_digest(scores, m) != d for m, d in digests.items()):
         return None
-    return {**section, "from_report_created": section.get("from_report_created")
-            or previous.get("created")}
+    return {
+        **section,
+        "from_report_created": section.get("from_report_created") or previous.get("created"),
+    }
 
 
 def evaluate_run(
@@ -699,7 +772,7 @@ def evaluate_run(
     Returns:
         the report (JSON-able dict); see :func:`format_report`.
     """
-    from ogad_core.metrics import evaluation_table
+    from ogad_core.scoring.metrics import evaluation_table
 
     rd = RunDir(run_dir)
     manifest = rd.read_manifest()
@@ -720,8 +793,10 @@ def evaluate_run(
         unknown = [m for m in detectors if m not in scored and m not in ("cleanlab", "tracin")]
         if unknown or (not baselines and any(m not in scored for m in detectors)):
             missing = unknown or [m for m in detectors if m not in scored]
-            raise ConfigError(f"no scores for {', '.join(missing)}; scored: {', '.join(scored)}"
-                              + ("" if baselines else " (cleanlab and tracin need --baselines)"))
+            raise ConfigError(
+                f"no scores for {', '.join(missing)}; scored: {', '.join(scored)}"
+                + ("" if baselines else " (cleanlab and tracin need --baselines)")
+            )
     if retrain and not manifest.get("data", {}).get("n_test"):
         raise ConfigError(
             f"{rd.path} has no held-out test split ({manifest['config'].get('data')}); --retrain "
@@ -814,25 +889,38 @@ def evaluate_run(
             elif grad_seconds is not None:
                 k = n_ckpt if name.endswith("_ckpt") else 1
                 total = train_seconds + k * grad_seconds + own
-        rows.append({
-            "detector": name,
-            "kind": "gradient" if name not in NON_GRADIENT else (
-                "baseline" if name in ("cleanlab", "tracin") else "loss-based"),
-            **{k: (_r(v) if isinstance(v, float) else v) for k, v in rec.items()
-               if k != "detector"},
-            "seconds": _r(own, 3), "total_seconds": _r(total, 3),
-        })
+        rows.append(
+            {
+                "detector": name,
+                "kind": "gradient"
+                if name not in NON_GRADIENT
+                else ("baseline" if name in ("cleanlab", "tracin") else "loss-based"),
+                **{
+                    k: (_r(v) if isinstance(v, float) else v)
+                    for k, v in rec.items()
+                    if k != "detector"
+                },
+                "seconds": _r(own, 3),
+                "total_seconds": _r(total, 3),
+            }
+        )
 
     compute = {
-        "train_seconds": _r(train_seconds, 2), "train_seconds_source": train_source,
-        "gradient_seconds": _r(grad_seconds, 3), "gradient_seconds_source": grad_source,
-        "seconds_is": ("method-only wall time: detector fit; cleanlab: K fold trainings + "
-                       "predictions + cleanlab; tracin: gradients at the earlier checkpoints + "
-                       "the sum"),
-        "total_seconds_is": ("from the prepared inputs: training the model once + extracting "
-                             "the gradients (per checkpoint used) + the method; cleanlab needs "
-                             "no final model, its total is its own; input preparation shared by "
-                             "every method (e.g. text encoding) is not counted"),
+        "train_seconds": _r(train_seconds, 2),
+        "train_seconds_source": train_source,
+        "gradient_seconds": _r(grad_seconds, 3),
+        "gradient_seconds_source": grad_source,
+        "seconds_is": (
+            "method-only wall time: detector fit; cleanlab: K fold trainings + "
+            "predictions + cleanlab; tracin: gradients at the earlier checkpoints + "
+            "the sum"
+        ),
+        "total_seconds_is": (
+            "from the prepared inputs: training the model once + extracting "
+            "the gradients (per checkpoint used) + the method; cleanlab needs "
+            "no final model, its total is its own; input preparation shared by "
+            "every method (e.g. text encoding) is not counted"
+        ),
     }
     grad_rows = [r for r in rows if r["kind"] == "gradient"]
     cl_row = next((r for r in rows if r["detector"] == "cleanlab"), None)
@@ -849,23 +937,30 @@ def evaluate_run(
             compute["within_0_01_of_cleanlab_or_better"] = bool(gap >= -0.01)
             if best["total_seconds"] and cl_row["total_seconds"]:
                 compute["cleanlab_over_best_gradient_compute"] = _r(
-                    cl_row["total_seconds"] / best["total_seconds"], 2)
+                    cl_row["total_seconds"] / best["total_seconds"], 2
+                )
 
     data = manifest.get("data", {})
     report: dict[str, Any] = {
         "report_version": REPORT_VERSION,
-        "created": _now(),
+        "created": utc_now(),
         "run_dir": str(rd.path),
         "data": {
-            "spec": data.get("spec"), "kind": data.get("kind"),
-            "n_train": int(len(samples)), "n_test": data.get("n_test"),
-            "n_classes": data.get("n_classes"), "noise": data.get("noise"),
+            "spec": data.get("spec"),
+            "kind": data.get("kind"),
+            "n_train": int(len(samples)),
+            "n_test": data.get("n_test"),
+            "n_classes": data.get("n_classes"),
+            "noise": data.get("noise"),
             "n_flipped": int(flags.sum()),
         },
-        "model": {"class": manifest.get("model", {}).get("class"),
-                  "recipe": manifest.get("model", {}).get("recipe"),
-                  "test_accuracy": manifest.get("model", {}).get("test_accuracy"),
-                  "params": manifest.get("params"), "n_checkpoints": n_ckpt},
+        "model": {
+            "class": manifest.get("model", {}).get("class"),
+            "recipe": manifest.get("model", {}).get("recipe"),
+            "test_accuracy": manifest.get("model", {}).get("test_accuracy"),
+            "params": manifest.get("params"),
+            "n_checkpoints": n_ckpt,
+        },
         "machine": _machine(str(ctx.device) if ctx is not None else None),
         "run_steps_seconds": {k: v.get("seconds") for k, v in steps.items()},
         "detection": rows,
@@ -891,9 +986,15 @@ def ratio_same_load(report: dict[str, Any]) -> float | None:
     info = (report.get("baselines") or {}).get("cleanlab") or {}
     rows = {r["detector"]: r for r in report.get("detection", [])}
     best, cl = rows.get(c.get("best_gradient_detector")), rows.get("cleanlab")
-    if (best is None or cl is None or not info.get("seconds_cv_training")
-            or not info.get("folds") or c.get("gradient_seconds") is None
-            or best.get("seconds") is None or not cl.get("total_seconds")):
+    if (
+        best is None
+        or cl is None
+        or not info.get("seconds_cv_training")
+        or not info.get("folds")
+        or c.get("gradient_seconds") is None
+        or best.get("seconds") is None
+        or not cl.get("total_seconds")
+    ):
         return None
     n_ckpt = int((report.get("model") or {}).get("n_checkpoints") or 1)
     k = n_ckpt if best["detector"].endswith("_ckpt") else 1
@@ -913,11 +1014,13 @@ def _fmt(v: Any, spec: str = ".4f") -> str:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
     line = lambda cells: "  ".join(  # noqa: E731
-        c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths,
-                                                                             strict=True)))
+        c.ljust(w) if i == 0 else c.rjust(w)
+        for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+    )
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
 
 
@@ -940,19 +1043,39 @@ def format_report(report: dict[str, Any]) -> str:
         "Detection of the flipped labels (higher score = more suspicious; seconds = the "
         "method alone, total = incl. training the model and extracting the gradients)",
     ]
-    headers = ["method", "AUROC", "AP", "P@1%", "P@5%", "P@10%", "R@n_flipped", "seconds",
-               "total s"]
-    rows = [[r["detector"], _fmt(r["auroc"]), _fmt(r["average_precision"]),
-             _fmt(r["precision_at_1pct"]), _fmt(r["precision_at_5pct"]),
-             _fmt(r["precision_at_10pct"]), _fmt(r["recall_at_n_flipped"]),
-             _fmt(r["seconds"], ".2f"), _fmt(r["total_seconds"], ".1f")]
-            for r in report["detection"]]
+    headers = [
+        "method",
+        "AUROC",
+        "AP",
+        "P@1%",
+        "P@5%",
+        "P@10%",
+        "R@n_flipped",
+        "seconds",
+        "total s",
+    ]
+    rows = [
+        [
+            r["detector"],
+            _fmt(r["auroc"]),
+            _fmt(r["average_precision"]),
+            _fmt(r["precision_at_1pct"]),
+            _fmt(r["precision_at_5pct"]),
+            _fmt(r["precision_at_10pct"]),
+            _fmt(r["recall_at_n_flipped"]),
+            _fmt(r["seconds"], ".2f"),
+            _fmt(r["total_seconds"], ".1f"),
+        ]
+        for r in report["detection"]
+    ]
     out.append(_table(headers, rows))
     c = report.get("compute") or {}
     if c.get("train_seconds") is not None:
-        out.append(f"(training {c['train_seconds']:.1f} s: {c['train_seconds_source']}; "
-                   f"gradients {_fmt(c.get('gradient_seconds'), '.1f')} s per checkpoint: "
-                   f"{c.get('gradient_seconds_source')})")
+        out.append(
+            f"(training {c['train_seconds']:.1f} s: {c['train_seconds_source']}; "
+            f"gradients {_fmt(c.get('gradient_seconds'), '.1f')} s per checkpoint: "
+            f"{c.get('gradient_seconds_source')})"
+        )
     if "cleanlab_auroc" in c:
         ratio = c.get("cleanlab_over_best_gradient_compute")
         out.append(
@@ -964,17 +1087,21 @@ def format_report(report: dict[str, Any]) -> str:
         )
         same = c.get("cleanlab_over_best_gradient_compute_same_load")
         if same and (not ratio or abs(same - ratio) > 0.05):
-            out.append(f"(with its training time estimated from cleanlab's CV folds, i.e. "
-                       f"timed under the same load: {same:.1f}x)")
+            out.append(
+                f"(with its training time estimated from cleanlab's CV folds, i.e. "
+                f"timed under the same load: {same:.1f}x)"
+            )
     for name, info in (report.get("baselines") or {}).items():
         if info.get("skipped"):
             out.append(f"{name}: skipped ({info['skipped']})")
         else:
             out.append(f"{name}: {info.get('method', '')}")
             if name == "cleanlab" and info.get("n_label_issues") is not None:
-                out.append(f"  find_label_issues flags {info['n_label_issues']} samples "
-                           f"(precision {_fmt(info.get('label_issues_precision'))}, recall "
-                           f"{_fmt(info.get('label_issues_recall'))})")
+                out.append(
+                    f"  find_label_issues flags {info['n_label_issues']} samples "
+                    f"(precision {_fmt(info.get('label_issues_precision'))}, recall "
+                    f"{_fmt(info.get('label_issues_recall'))})"
+                )
             for note in info.get("notes", []):
                 out.append(f"  note: {note}")
     rt = report.get("retrain")
@@ -985,15 +1112,18 @@ def format_report(report: dict[str, Any]) -> str:
             f"mean ± std over seeds {rt['seeds']}; {rt['models_trained']} models trained, "
             f"{rt['seconds_per_model']:.1f} s each",
         ]
-        out.append(_table(
-            ["reference", "trimmed", "test accuracy"],
-            [[f"{r['method']} ({r['label']})", str(r["n_trimmed"]), _mean_std(r)]
-             for r in rt["references"]],
-        ))
+        out.append(
+            _table(
+                ["reference", "trimmed", "test accuracy"],
+                [
+                    [f"{r['method']} ({r['label']})", str(r["n_trimmed"]), _mean_std(r)]
+                    for r in rt["references"]
+                ],
+            )
+        )
         trims = rt["trim_percents"]
         by = {(r["method"], r["trim_percent"]): r for r in rt["rows"]}
-        headers = ["method"] + [
-            f"trim {k:g}% ({by[('random', k)]['n_trimmed']})" for k in trims]
+        headers = ["method"] + [f"trim {k:g}% ({by[('random', k)]['n_trimmed']})" for k in trims]
         rows = []
         for name in ["random", *rt["methods"]]:
             cells = [name]
@@ -1005,6 +1135,8 @@ def format_report(report: dict[str, Any]) -> str:
         out.append(_table(headers, rows))
         out.append("[N fl] = flipped samples among the trimmed (mean over seeds)")
         if rt.get("no_trim_reproduces_run") is False:
-            out.append("note: retraining without trimming did not reproduce the run's test "
-                       "accuracy exactly (non-deterministic kernels?)")
+            out.append(
+                "note: retraining without trimming did not reproduce the run's test "
+                "accuracy exactly (non-deterministic kernels?)"
+            )
     return "\n".join(out)

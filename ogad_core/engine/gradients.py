@@ -24,10 +24,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ogad_core.engine.models import last_linear, resolve_device
+from ogad_core.engine.projection import RandomProjector
 from ogad_core.errors import ConfigError, ModelError
-from ogad_core.models import last_linear, resolve_device
-from ogad_core.projection import RandomProjector
-from ogad_core.store import GradientStore
+from ogad_core.run.store import GradientStore
 
 ParamSpec = str | Sequence[str]
 
@@ -145,7 +145,7 @@ class _VmapGradients:
         return [grads[n].reshape(y.shape[0], -1).float() for n in self.names]
 
 
-def _loop_batch(
+def loop_batch(
     model: nn.Module, params: list[tuple[str, nn.Parameter]], x: torch.Tensor, y: torch.Tensor
 ) -> list[torch.Tensor]:
     """One backward per sample; returns per-parameter (B, numel) blocks."""
@@ -169,7 +169,7 @@ def per_sample_gradients_loop(
     chosen = select_params(model, params)
     out = []
     for x, y in DataLoader(dataset, batch_size=1, shuffle=False):
-        blocks = _loop_batch(model, chosen, x.to(dev), y.to(dev))
+        blocks = loop_batch(model, chosen, x.to(dev), y.to(dev))
         out.append(torch.cat(blocks, dim=1).cpu())
     return torch.cat(out).numpy().astype(np.float32)
 
@@ -239,8 +239,12 @@ def compute_gradients(
     result = None if out is not None else np.empty((n, out_dim), dtype=np.float32)
     loader = DataLoader(dataset, batch_sampler=[b.tolist() for b in batches])
     label = params if isinstance(params, str) else "named"
-    bar = tqdm(total=len(pending), desc=f"gradients ({label})", unit="sample",
-               disable=not progress or len(pending) == 0)
+    bar = tqdm(
+        total=len(pending),
+        desc=f"gradients ({label})",
+        unit="sample",
+        disable=not progress or len(pending) == 0,
+    )
     for rows, (x, y) in zip(batches, loader, strict=True):
         x = x.to(dev, non_blocking=True)
         y = torch.as_tensor(y).to(dev, non_blocking=True).long()
@@ -258,9 +262,9 @@ def compute_gradients(
                     stacklevel=2,
                 )
                 mode = "loop"
-                blocks = _loop_batch(model, chosen, x, y)
+                blocks = loop_batch(model, chosen, x, y)
         else:
-            blocks = _loop_batch(model, chosen, x, y)
+            blocks = loop_batch(model, chosen, x, y)
         g = _finish(blocks, projector)
         if out is not None:
             out.write(rows, g)

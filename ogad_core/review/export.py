@@ -13,18 +13,25 @@ empty when the run has no scores yet. ``keep`` is written as ``true`` / ``false`
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from ogad_core._internal import write_text_atomic
 from ogad_core.errors import ConfigError
-from ogad_core.reviews import CONFIRMED, RELABELED, UNREVIEWED, ReviewStore
-from ogad_core.rundir import RunDir
+from ogad_core.review.store import CONFIRMED, RELABELED, UNREVIEWED, ReviewStore
+from ogad_core.run.rundir import RunDir
 
 EXPORT_COLUMNS = [
-    "sample_id", "ref", "original_label", "final_label", "decision", "score", "rank", "keep",
-]  # fmt: skip
+    "sample_id",
+    "ref",
+    "original_label",
+    "final_label",
+    "decision",
+    "score",
+    "rank",
+    "keep",
+]
 DEFAULT_DETECTOR = "iforest"
 
 
@@ -144,23 +151,8 @@ def export_csv(
     out = Path(out_path).expanduser()
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder; give a file name such as cleaned.csv")
-    folder = out.parent if str(out.parent) else Path(".")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{out.name}.", suffix=".tmp")
+        write_text_atomic(out, text)
     except OSError as err:
         raise ConfigError(f"cannot write {out}: {err.strerror or err}") from None
-    try:
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {out}: {err.strerror or err}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return len(frame)

@@ -10,7 +10,6 @@ Torch-free except for the ImageFolder/CSV image decoding, which imports torchvis
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 
+from ogad_core._internal import write_with_atomic
 from ogad_core.errors import ConfigError, DataError
 
 Kind = Literal["image", "text", "tabular"]
@@ -94,80 +94,10 @@ def _hash_split(h: hashlib._Hash, split: SampleSet) -> None:
     h.update("\x1e".join(split.refs).encode("utf-8", "surrogatepass"))
 
 
-# ---- label noise ----------------------------------------------------------------------------
-
-
-def noise_count(rate: float, n: int) -> int:
-    """Number of labels to flip: ``rate`` is a fraction in [0, 1) or, when >= 1, a count."""
-    if rate < 0 or math.isnan(rate):
-        raise ConfigError(f"--noise must be >= 0, got {rate}")
-    if rate >= 1:
-        if rate != int(rate):
-            raise ConfigError(f"--noise {rate}: a count must be a whole number (or use a rate < 1)")
-        count = int(rate)
-    else:
-        count = int(round(rate * n))
-    if count > n:
-        raise ConfigError(f"--noise {rate} asks for {count} flips but there are only {n} samples")
-    return count
-
-
-def flip_labels(
-    labels: np.ndarray, n_classes: int, *, rate: float, kind: str = "symmetric", seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Flip the labels of a seeded random subset.
-
-    ``symmetric``: each chosen sample gets a different class drawn uniformly;
-    ``asymmetric``: class c becomes (c + 1) mod C (a fixed confusion, as in pair-flip noise).
-
-    Args:
-        labels: (N,) int clean labels.
-        rate: fraction of samples to flip, or a count when >= 1.
-    Returns:
-        noisy (N,) int64 labels and is_flipped (N,) bool.
-    """
-    if kind not in ("symmetric", "asymmetric"):
-        raise ConfigError(f"--noise-kind must be symmetric or asymmetric, got {kind!r}")
-    if n_classes < 2:
-        raise DataError("label noise needs at least two classes")
-    labels = np.asarray(labels, dtype=np.int64)
-    n = labels.shape[0]
-    count = noise_count(rate, n)
-    rng = np.random.default_rng(seed)
-    chosen = rng.choice(n, size=count, replace=False)
-    noisy = labels.copy()
-    if kind == "symmetric":
-        offsets = rng.integers(1, n_classes, size=count)
-        noisy[chosen] = (labels[chosen] + offsets) % n_classes
-    else:
-        noisy[chosen] = (labels[chosen] + 1) % n_classes
-    is_flipped = np.zeros(n, dtype=bool)
-    is_flipped[chosen] = True
-    return noisy, is_flipped
-
-
-def with_noise(data: LoadedData, *, rate: float, kind: str, seed: int) -> LoadedData:
-    """``data`` with label noise injected into its train split (records ``is_flipped``)."""
-    if rate == 0:
-        return data
-    noisy, flipped = flip_labels(
-        data.train.labels, data.n_classes, rate=rate, kind=kind, seed=seed
-    )
-    return replace(
-        data,
-        train=replace(data.train, labels=noisy),
-        is_flipped=flipped,
-        clean_labels=data.train.labels,
-        noise={"rate": rate, "kind": kind, "seed": seed, "n_flipped": int(flipped.sum())},
-    )
-
-
 # ---- helpers --------------------------------------------------------------------------------
 
 
-def _stratified_split(
-    labels: np.ndarray, n_test: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _stratified_split(labels: np.ndarray, n_test: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded stratified train/test index split (sorted indices)."""
     from sklearn.model_selection import train_test_split
 
@@ -196,16 +126,20 @@ def write_pngs(images: np.ndarray, folder: Path, prefix: str) -> list[str]:
     for i, img in enumerate(images):
         path = folder / f"{prefix}_{i:05d}.png"
         if not path.is_file():
-            tmp = path.with_suffix(".png.tmp")
-            Image.fromarray(img).save(tmp, format="PNG")
-            tmp.replace(path)
+            picture = Image.fromarray(img)
+            write_with_atomic(path, lambda tmp, p=picture: p.save(tmp, format="PNG"))
         paths.append(path)
     return [str(p) for p in paths]
 
 
 def _image_sample_set(
-    spec: str, images: np.ndarray, labels: np.ndarray, label_names: list[str], n_test: int,
-    seed: int, run_dir: Path,
+    spec: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    label_names: list[str],
+    n_test: int,
+    seed: int,
+    run_dir: Path,
 ) -> LoadedData:
     """Split uint8 (N, H, W) images, write PNGs under ``run_dir/data/images``, build LoadedData."""
     train_idx, test_idx = _stratified_split(labels, n_test, seed=0)
@@ -232,8 +166,13 @@ def load_mnist5k(run_dir: Path) -> LoadedData:
     x, y = mnist_data()
     images = np.clip(np.asarray(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
     return _image_sample_set(
-        "mnist5k", images, np.asarray(y, dtype=np.int64), [str(d) for d in range(10)],
-        n_test=1000, seed=0, run_dir=run_dir,
+        "mnist5k",
+        images,
+        np.asarray(y, dtype=np.int64),
+        [str(d) for d in range(10)],
+        n_test=1000,
+        seed=0,
+        run_dir=run_dir,
     )
 
 
@@ -244,8 +183,13 @@ def load_digits_set(run_dir: Path) -> LoadedData:
     d = load_digits()
     images = np.clip(np.round(d.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
     return _image_sample_set(
-        "digits", images, d.target.astype(np.int64), [str(c) for c in d.target_names],
-        n_test=360, seed=0, run_dir=run_dir,
+        "digits",
+        images,
+        d.target.astype(np.int64),
+        [str(c) for c in d.target_names],
+        n_test=360,
+        seed=0,
+        run_dir=run_dir,
     )
 
 
@@ -263,8 +207,11 @@ def load_moons(seed: int = 0) -> LoadedData:
         return SampleSet(inputs=xs, labels=y[lo:hi], refs=refs)
 
     return LoadedData(
-        spec="moons", kind="tabular", label_names=["moon 0", "moon 1"],
-        train=split(0, 250), test=split(250, 350),
+        spec="moons",
+        kind="tabular",
+        label_names=["moon 0", "moon 1"],
+        train=split(0, 250),
+        test=split(250, 350),
     )
 
 
@@ -328,7 +275,9 @@ def load_imagefolder(path: Path, image_size: int) -> LoadedData:
     x = _decode_images(paths, image_size, f"imagefolder:{root}")
     labels = np.array([t for _, t in folder.samples], dtype=np.int64)
     return LoadedData(
-        spec=f"imagefolder:{root.resolve()}", kind="image", label_names=list(folder.classes),
+        spec=f"imagefolder:{root.resolve()}",
+        kind="image",
+        label_names=list(folder.classes),
         train=SampleSet(inputs=x, labels=labels, refs=[str(p) for p in paths]),
         data_roots=[str(root.resolve())],
     )
@@ -342,8 +291,9 @@ def _read_csv(path: Path):  # -> pd.DataFrame
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise DataError(f"csv: {path} is not valid UTF-8 ({err.reason} at byte {err.start})") \
-            from None
+        raise DataError(
+            f"csv: {path} is not valid UTF-8 ({err.reason} at byte {err.start})"
+        ) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"csv: {path} is empty") from None
     except pd.errors.ParserError as err:
@@ -396,7 +346,9 @@ def load_csv(path: Path, image_size: int) -> LoadedData:
         paths = [(path.parent / str(r).strip()).resolve() for r in rel]
         x = _decode_images(paths, image_size, where)
         return LoadedData(
-            spec=f"csv:{path}", kind="image", label_names=names,
+            spec=f"csv:{path}",
+            kind="image",
+            label_names=names,
             train=SampleSet(inputs=x, labels=labels, refs=[str(p) for p in paths]),
             data_roots=sorted({str(p.parent) for p in paths}),
         )
@@ -409,7 +361,9 @@ def load_csv(path: Path, image_size: int) -> LoadedData:
             f"{where}: {len(empty)} empty text(s), first at row {empty[0]}; remove or fill them"
         )
     return LoadedData(
-        spec=f"csv:{path}", kind="text", label_names=names,
+        spec=f"csv:{path}",
+        kind="text",
+        label_names=names,
         train=SampleSet(inputs=texts, labels=labels, refs=list(texts)),
     )
 
@@ -436,7 +390,7 @@ def load_data(
     elif spec == "moons":
         data = load_moons(seed=seed)
     elif spec == "rotten-tomatoes":
-        from ogad_core.text import load_rotten_tomatoes
+        from ogad_core.data.rotten_tomatoes import load_rotten_tomatoes
 
         data = load_rotten_tomatoes(limit=limit, seed=seed)
         limit = None  # the loader subsets itself (stratified, before its test split)

@@ -113,18 +113,22 @@ def build_user_model(
         params = {}
     kwargs = {}
     for name, value in (
-        ("n_classes", n_classes), ("num_classes", n_classes), ("input_shape", input_shape)
+        ("n_classes", n_classes),
+        ("num_classes", n_classes),
+        ("input_shape", input_shape),
     ):
         if name in params:
             kwargs[name] = value
     try:
         model = factory(**kwargs)
     except Exception as err:
-        raise ModelError(f"--model {spec}: the factory failed: {type(err).__name__}: {err}") \
-            from None
+        raise ModelError(
+            f"--model {spec}: the factory failed: {type(err).__name__}: {err}"
+        ) from None
     if not isinstance(model, nn.Module):
-        raise ModelError(f"--model {spec}: the factory returned {type(model).__name__}, "
-                         "not a torch.nn.Module")
+        raise ModelError(
+            f"--model {spec}: the factory returned {type(model).__name__}, not a torch.nn.Module"
+        )
     if checkpoint is not None:
         load_checkpoint(model, Path(checkpoint))
     return model
@@ -138,8 +142,7 @@ def load_checkpoint(model: nn.Module, path: Path) -> None:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise ModelError(f"--checkpoint {path}: cannot load: {str(err).splitlines()[0]}") \
-            from None
+        raise ModelError(f"--checkpoint {path}: cannot load: {str(err).splitlines()[0]}") from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     elif isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):

@@ -48,8 +48,9 @@ class ComputeConfig:
         if self.noise < 0 or self.noise != self.noise:
             raise ConfigError(f"--noise must be >= 0, got {self.noise}")
         if self.noise_kind not in ("symmetric", "asymmetric"):
-            raise ConfigError(f"--noise-kind must be symmetric or asymmetric, got "
-                              f"{self.noise_kind!r}")
+            raise ConfigError(
+                f"--noise-kind must be symmetric or asymmetric, got {self.noise_kind!r}"
+            )
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.checkpoints < 1:

@@ -27,15 +27,15 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ogad_core._internal import utc_now
 from ogad_core.errors import ReviewError, RunDirError
-from ogad_core.rundir import RunDir
+from ogad_core.run.rundir import RunDir
 
 CONFIRMED = "confirmed"
 REJECTED = "rejected"
@@ -80,9 +80,19 @@ CREATE INDEX IF NOT EXISTS history_by_sample ON history (sample_id, id);
 
 CURRENT_COLUMNS = ["sample_id", "decision", "new_label", "reviewer", "session_id", "updated_at"]
 HISTORY_COLUMNS = [
-    "id", "sample_id", "action", "decision", "new_label", "prev_decision", "prev_label",
-    "reviewer", "session_id", "ts", "undoes", "undone_by",
-]  # fmt: skip
+    "id",
+    "sample_id",
+    "action",
+    "decision",
+    "new_label",
+    "prev_decision",
+    "prev_label",
+    "reviewer",
+    "session_id",
+    "ts",
+    "undoes",
+    "undone_by",
+]
 
 
 @dataclass(frozen=True)
@@ -105,17 +115,12 @@ class HistoryEntry:
     ts: str
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 def _is_readonly_error(err: sqlite3.Error) -> bool:
     text = str(err).lower()
     return any(
         part in text
         for part in ("readonly", "read-only", "unable to open", "disk i/o", "permission")
     )
-
 
 
 def _append_history(conn: sqlite3.Connection, **columns: Any) -> int:
@@ -127,8 +132,14 @@ def _append_history(conn: sqlite3.Connection, **columns: Any) -> int:
 
 
 def _put_decision(
-    conn: sqlite3.Connection, sample_id: int, decision: str, new_label: int | None,
-    reviewer: str | None, session_id: str | None, updated_at: str, history_id: int,
+    conn: sqlite3.Connection,
+    sample_id: int,
+    decision: str,
+    new_label: int | None,
+    reviewer: str | None,
+    session_id: str | None,
+    updated_at: str,
+    history_id: int,
 ) -> None:
     """Set the decision in effect for one sample (the history row ``history_id`` made it)."""
     conn.execute(
@@ -136,6 +147,7 @@ def _put_decision(
         "session_id, updated_at, history_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (sample_id, decision, new_label, reviewer, session_id, updated_at, history_id),
     )
+
 
 class ReviewStore:
     """Read and write the decisions of one run.
@@ -359,7 +371,7 @@ class ReviewStore:
                 )
         elif new_label is not None:
             raise ReviewError(f"a new label is only given with {RELABELED!r}, not {decision!r}")
-        ts = _now()
+        ts = utc_now("milliseconds")
         with self._write() as conn:
             prev = conn.execute(
                 "SELECT decision, new_label, history_id FROM decisions WHERE sample_id = ?",
@@ -367,15 +379,31 @@ class ReviewStore:
             ).fetchone()
             prev_decision, prev_label, prev_hid = prev if prev else (None, None, None)
             hid = _append_history(
-                conn, sample_id=sid, action=ACTION_DECIDE, decision=decision, new_label=label,
-                prev_decision=prev_decision, prev_label=prev_label, prev_history_id=prev_hid,
-                reviewer=name, session_id=session_id, ts=ts,
-            )  # fmt: skip
+                conn,
+                sample_id=sid,
+                action=ACTION_DECIDE,
+                decision=decision,
+                new_label=label,
+                prev_decision=prev_decision,
+                prev_label=prev_label,
+                prev_history_id=prev_hid,
+                reviewer=name,
+                session_id=session_id,
+                ts=ts,
+            )
             _put_decision(conn, sid, decision, label, name, session_id, ts, hid)
         return HistoryEntry(
-            hid, sid, ACTION_DECIDE, decision, label, prev_decision, prev_label, name,
-            session_id, ts,
-        )  # fmt: skip
+            hid,
+            sid,
+            ACTION_DECIDE,
+            decision,
+            label,
+            prev_decision,
+            prev_label,
+            name,
+            session_id,
+            ts,
+        )
 
     def confirm(self, sample_id: int, *, reviewer: str, session_id: str | None = None):
         """The flag is right: drop the sample."""
@@ -412,7 +440,7 @@ class ReviewStore:
             raise ReviewError("undo needs a reviewer or a session id")
         name = self.check_reviewer(reviewer) if reviewer is not None else None
         who, match = ("session_id", session_id) if session_id is not None else ("reviewer", name)
-        ts = _now()
+        ts = utc_now("milliseconds")
         with self._write() as conn:
             row = conn.execute(
                 "SELECT h.id, h.sample_id, h.decision, h.new_label, h.prev_decision, "
@@ -427,10 +455,19 @@ class ReviewStore:
             hid, sid, decision, label, prev_decision, prev_label, prev_hid, by = row
             actor = name if name is not None else by
             undo_id = _append_history(
-                conn, sample_id=sid, action=ACTION_UNDO, decision=prev_decision,
-                new_label=prev_label, prev_decision=decision, prev_label=label,
-                prev_history_id=hid, reviewer=actor, session_id=session_id, ts=ts, undoes=hid,
-            )  # fmt: skip
+                conn,
+                sample_id=sid,
+                action=ACTION_UNDO,
+                decision=prev_decision,
+                new_label=prev_label,
+                prev_decision=decision,
+                prev_label=label,
+                prev_history_id=hid,
+                reviewer=actor,
+                session_id=session_id,
+                ts=ts,
+                undoes=hid,
+            )
             conn.execute("UPDATE history SET undone_by = ? WHERE id = ?", (undo_id, hid))
             if prev_decision is None:
                 conn.execute("DELETE FROM decisions WHERE sample_id = ?", (sid,))
@@ -439,12 +476,21 @@ class ReviewStore:
                     "SELECT reviewer, session_id, ts FROM history WHERE id = ?", (prev_hid,)
                 ).fetchone()
                 prev_by, prev_session, prev_ts = restored if restored else (actor, None, ts)
-                _put_decision(conn, sid, prev_decision, prev_label, prev_by, prev_session,
-                              prev_ts, prev_hid)
+                _put_decision(
+                    conn, sid, prev_decision, prev_label, prev_by, prev_session, prev_ts, prev_hid
+                )
         return HistoryEntry(
-            undo_id, sid, ACTION_UNDO, prev_decision, prev_label, decision, label, actor,
-            session_id, ts,
-        )  # fmt: skip
+            undo_id,
+            sid,
+            ACTION_UNDO,
+            prev_decision,
+            prev_label,
+            decision,
+            label,
+            actor,
+            session_id,
+            ts,
+        )
 
     # ---- reads -------------------------------------------------------------------------
     def current(self) -> pd.DataFrame:

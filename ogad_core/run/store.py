@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ogad_core.rundir import write_json_atomic
+from ogad_core._internal import write_json_atomic
 
 
 class GradientStore:
@@ -65,8 +65,11 @@ class GradientStore:
         np.save(self.done_path, np.zeros(self.n_rows, dtype=bool))
         write_json_atomic(
             self.meta_path,
-            {"fingerprint": self.fingerprint, "shape": [self.n_rows, self.n_cols],
-             "dtype": "float32"},
+            {
+                "fingerprint": self.fingerprint,
+                "shape": [self.n_rows, self.n_cols],
+                "dtype": "float32",
+            },
         )
 
     def _header_len(self) -> int:

@@ -582,9 +582,6 @@ def rank_scores(scores: np.ndarray, sample_ids: np.ndarray) -> np.ndarray:
     return ranks
 
 
-_ranks = rank_scores  # older name, used by ogad_core.evaluation
-
-
 def score_table(
     gradients: np.ndarray | None,
     samples: pd.DataFrame,

@@ -108,7 +108,11 @@ def train_model(
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, batch_size: int,
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    batch_size: int,
     device: torch.device,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One forward pass in eval mode.
@@ -133,8 +137,14 @@ def predict(
     return torch.cat(preds).numpy().astype(np.int64), cat(confs), cat(losses), cat(pgiven)
 
 
-def accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *,
-             batch_size: int, device: torch.device) -> float:
+def accuracy(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    batch_size: int,
+    device: torch.device,
+) -> float:
     """Fraction of ``labels`` the model predicts."""
     pred, *_ = predict(model, inputs, labels, batch_size=batch_size, device=device)
     return float((pred == labels.numpy()).mean())

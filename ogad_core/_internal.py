@@ -1,0 +1,114 @@
+"""Small helpers every layer shares: atomic writes, timestamps, one-line errors, row chunks,
+worker counts and the ``ogad`` logger. Torch-free; nothing here knows about runs or models."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from sklearn.utils import gen_batches
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: the package logger; the CLI installs its handler (``ogad: message`` on stderr)
+log = logging.getLogger("ogad")
+
+#: rows are processed in chunks of about this many bytes (float64 working copies)
+CHUNK_BYTES = 64 * 2**20
+
+
+def utc_now(timespec: str = "seconds") -> str:
+    """The current UTC time in ISO 8601 (e.g. ``2026-11-30T19:37:04+00:00``)."""
+    return datetime.now(UTC).isoformat(timespec=timespec)
+
+
+def one_line(err: object, limit: int = 200) -> str:
+    """The first non-empty line of an error or message (the type name when it has no text)."""
+    text = str(err)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return type(err).__name__ if isinstance(err, BaseException) else ""
+    return lines[0][:limit]
+
+
+def last_line(text: str, limit: int = 200) -> str:
+    """The last non-empty line of a tool's output (where pip and friends put the reason)."""
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return lines[-1][:limit] if lines else ""
+
+
+def row_chunks(n_rows: int, row_bytes: int, chunk_bytes: int = CHUNK_BYTES) -> Iterator[slice]:
+    """Slices covering ``n_rows`` rows, each about ``chunk_bytes`` of ``row_bytes`` rows."""
+    size = max(1, chunk_bytes // max(1, row_bytes))
+    return gen_batches(n_rows, size)
+
+
+def worker_count(cap: int = 8) -> int:
+    """Processes or threads to use: the CPUs this process may run on, at most ``cap``."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, cap))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def _atomic_target(path: Path, mode: str) -> Iterator[tuple[IO[Any], Path]]:
+    """A temporary file beside ``path``; renamed over it (with the umask's mode) on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh, tmp
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: honour the user's umask
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and ``os.replace``."""
+    with _atomic_target(Path(path), "wb") as (fh, _):
+        fh.write(data)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as indented, key-sorted JSON to ``path`` atomically."""
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def write_with_atomic(path: str | os.PathLike[str], writer: Callable[[Path], None]) -> None:
+    """Call ``writer(tmp_path)`` to fill a temporary file, then rename it over ``path``.
+
+    For writers that want a path rather than an open file (parquet, ``torch.save``, PNG).
+    """
+    with _atomic_target(Path(path), "wb") as (_, tmp):
+        writer(tmp)
+
+
+def write_table_atomic(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write a DataFrame as parquet (pyarrow, no index) atomically."""
+    write_with_atomic(path, lambda tmp: df.to_parquet(tmp, engine="pyarrow", index=False))
