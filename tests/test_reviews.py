@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ogad_core.errors import ReviewError, RunDirError
@@ -265,3 +266,89 @@ def test_readonly_run_directory_reads_everything_and_refuses_writes() -> None:
         for folder, _, _ in os.walk(root):
             os.chmod(folder, 0o755)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_bulk_action_is_one_undo_step(store: ReviewStore) -> None:
+    store.reject(20, reviewer="alice", session_id="s1")
+    store.confirm(21, reviewer="alice", session_id="s1")  # already confirmed: no new row
+    entries = store.decide_many([21, 22, 23, 22], CONFIRMED, reviewer="alice", session_id="s1")
+    assert [e.sample_id for e in entries] == [22, 23]
+    assert len({e.batch_id for e in entries}) == 1 and entries[0].batch_id is not None
+    assert all(store.get(s) == CONFIRMED for s in (21, 22, 23))
+
+    undone = store.undo_step(session_id="s1")  # the whole bulk action, newest first
+    assert [u.sample_id for u in undone] == [23, 22]
+    assert store.get(22) == UNREVIEWED and store.get(23) == UNREVIEWED
+    assert store.get(21) == CONFIRMED  # the single decision before the bulk stays
+    assert store.undo_last(session_id="s1").sample_id == 21
+    assert store.undo_last(session_id="s1").sample_id == 20
+    assert not store.can_undo(session_id="s1")
+
+
+def test_a_bulk_action_skips_samples_another_reviewer_changed_on_undo(store: ReviewStore) -> None:
+    store.decide_many([24, 25], REJECTED, reviewer="alice")
+    store.confirm(25, reviewer="bob")
+    undone = store.undo_step(reviewer="alice")
+    assert [u.sample_id for u in undone] == [24]
+    assert store.get(25) == CONFIRMED and store.get(24) == UNREVIEWED
+    with pytest.raises(ReviewError, match="unknown decision"):
+        store.decide_many([1], "drop", reviewer="alice")
+    with pytest.raises(ReviewError, match="sample id"):
+        store.decide_many([1, 999], CONFIRMED, reviewer="alice")
+    assert store.get(1) == UNREVIEWED  # nothing of a refused bulk is written
+
+
+def test_back_to_unreviewed_is_logged_and_undoable(store: ReviewStore) -> None:
+    new = other_label(store, 30)
+    store.relabel(30, new, reviewer="alice")
+    store.unreview(30, reviewer="bob")
+    assert store.get(30) == UNREVIEWED and 30 not in set(store.current()["sample_id"])
+    last = store.history().iloc[-1]
+    assert pd.isna(last["decision"]) and last["prev_decision"] == RELABELED
+    with pytest.raises(ReviewError, match="unreviewed already"):
+        store.unreview(30, reviewer="bob")
+    assert store.can_undo(reviewer="bob")
+    undo = store.undo_last(reviewer="bob")
+    assert undo is not None and (undo.decision, undo.new_label) == (RELABELED, new)
+    cur = store.current().set_index("sample_id")
+    assert cur.loc[30, "decision"] == RELABELED and cur.loc[30, "reviewer"] == "alice"
+    # reset again, decide anew, undo that: back to the reset state, whose undo restores alice's
+    store.unreview(30, reviewer="bob")
+    store.reject(30, reviewer="bob")
+    store.undo_last(reviewer="bob")
+    assert store.get(30) == UNREVIEWED
+    store.undo_last(reviewer="bob")
+    assert store.get(30) == RELABELED
+
+
+def test_undo_by_reviewer_works_in_a_new_process_and_store(run: Path) -> None:
+    ReviewStore(run).decide_many([31, 32], CONFIRMED, reviewer="carol", session_id="old")
+    ReviewStore(run).reject(33, reviewer="dave", session_id="other")
+    fresh = ReviewStore(run)  # a reload: a new session, the same reviewer name
+    assert fresh.can_undo(reviewer="carol") and not fresh.can_undo(session_id="new")
+    assert {u.sample_id for u in fresh.undo_step(reviewer="carol")} == {31, 32}
+    assert fresh.get(33) == REJECTED
+
+
+def test_a_database_from_before_bulk_actions_is_upgraded(run: Path) -> None:
+    with sqlite3.connect(run / "reviews.sqlite") as conn:  # the old schema, one decision
+        conn.executescript(
+            "CREATE TABLE decisions (sample_id INTEGER PRIMARY KEY, decision TEXT NOT NULL, "
+            "new_label INTEGER, reviewer TEXT NOT NULL, session_id TEXT, updated_at TEXT NOT "
+            "NULL, history_id INTEGER NOT NULL);"
+            "CREATE TABLE history (id INTEGER PRIMARY KEY AUTOINCREMENT, sample_id INTEGER NOT "
+            "NULL, action TEXT NOT NULL, decision TEXT, new_label INTEGER, prev_decision TEXT, "
+            "prev_label INTEGER, prev_history_id INTEGER, reviewer TEXT NOT NULL, session_id "
+            "TEXT, ts TEXT NOT NULL, undoes INTEGER, undone_by INTEGER);"
+            "INSERT INTO history (sample_id, action, decision, reviewer, ts) "
+            "VALUES (2, 'decide', 'confirmed', 'eve', '2026-01-01T00:00:00+00:00');"
+            "INSERT INTO decisions VALUES (2, 'confirmed', NULL, 'eve', NULL, "
+            "'2026-01-01T00:00:00+00:00', 1);"
+            "PRAGMA user_version = 1;"
+        )
+    store = ReviewStore(run)
+    assert store.can_undo(reviewer="eve")  # readable before any write upgrades it
+    store.decide_many([3, 4], REJECTED, reviewer="eve")
+    assert [u.sample_id for u in store.undo_step(reviewer="eve")] == [4, 3]
+    assert store.undo_last(reviewer="eve").sample_id == 2
+    assert store.current().empty

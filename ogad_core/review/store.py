@@ -4,7 +4,11 @@ Two tables:
 
 * ``decisions``: the decision now in effect per sample (a sample without a row is unreviewed);
 * ``history``: append-only log of every decision and every undo (who, when, what, the value it
-  replaced).
+  replaced). A decision written by a bulk action carries the bulk's ``batch_id``: undo takes the
+  whole batch back as one step. A ``decide`` row whose ``decision`` is NULL sent the sample back
+  to unreviewed;
+* ``resets``: the ``decide`` row in effect for a sample that was sent back to unreviewed (so that
+  step can be undone like any other).
 
 Decisions: ``confirmed`` (the flag is right: drop the sample), ``rejected`` (the flag is wrong:
 keep it), ``relabeled`` (keep it with ``new_label``). Labels are stored as class indices into the
@@ -24,6 +28,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -76,7 +81,25 @@ CREATE TABLE IF NOT EXISTS history (
 CREATE INDEX IF NOT EXISTS history_by_reviewer ON history (reviewer, id);
 CREATE INDEX IF NOT EXISTS history_by_session ON history (session_id, id);
 CREATE INDEX IF NOT EXISTS history_by_sample ON history (sample_id, id);
+CREATE TABLE IF NOT EXISTS resets (
+    sample_id   INTEGER PRIMARY KEY,
+    history_id  INTEGER NOT NULL
+);
 """
+# who made a step (undo per browser session or per reviewer) → the history column to match
+_WHO_COLUMNS = ("session_id", "reviewer")
+# the newest decide row of one reviewer / session still in effect (a decision or a reset)
+_IN_EFFECT_FROM = (
+    "FROM history h "
+    "LEFT JOIN decisions d ON d.sample_id = h.sample_id AND d.history_id = h.id "
+    "LEFT JOIN resets r ON r.sample_id = h.sample_id AND r.history_id = h.id "
+    "WHERE h.action = 'decide' AND h.{who} = ? AND h.undone_by IS NULL "
+    "AND (d.sample_id IS NOT NULL OR r.sample_id IS NOT NULL)"
+)
+_IN_EFFECT_SQL = (
+    "SELECT h.id, h.sample_id, h.decision, h.new_label, h.prev_decision, h.prev_label, "
+    "h.prev_history_id, h.reviewer, h.batch_id " + _IN_EFFECT_FROM
+)
 
 CURRENT_COLUMNS = ["sample_id", "decision", "new_label", "reviewer", "session_id", "updated_at"]
 HISTORY_COLUMNS = [
@@ -113,6 +136,26 @@ class HistoryEntry:
     reviewer: str
     session_id: str | None
     ts: str
+    batch_id: str | None = None
+
+
+def _add_batch_column(conn: sqlite3.Connection) -> None:
+    """Databases written before bulk actions get the nullable ``history.batch_id`` column."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(history)")}
+    if "batch_id" not in columns:
+        conn.execute("ALTER TABLE history ADD COLUMN batch_id TEXT")
+    conn.execute("CREATE INDEX IF NOT EXISTS history_by_batch ON history (batch_id)")
+
+
+def _state_of(conn: sqlite3.Connection, sid: int) -> tuple[str | None, int | None, int | None]:
+    """(decision or None, new label, id of the decide row in effect or None) of one sample."""
+    row = conn.execute(
+        "SELECT decision, new_label, history_id FROM decisions WHERE sample_id = ?", (sid,)
+    ).fetchone()
+    if row is not None:
+        return row[0], row[1], row[2]
+    reset = conn.execute("SELECT history_id FROM resets WHERE sample_id = ?", (sid,)).fetchone()
+    return None, None, (reset[0] if reset else None)
 
 
 def _is_readonly_error(err: sqlite3.Error) -> bool:
@@ -134,14 +177,29 @@ def _append_history(conn: sqlite3.Connection, **columns: Any) -> int:
 def _put_decision(
     conn: sqlite3.Connection,
     sample_id: int,
-    decision: str,
+    decision: str | None,
     new_label: int | None,
     reviewer: str | None,
     session_id: str | None,
     updated_at: str,
-    history_id: int,
+    history_id: int | None,
 ) -> None:
-    """Set the decision in effect for one sample (the history row ``history_id`` made it)."""
+    """Set the decision in effect for one sample (the history row ``history_id`` made it).
+
+    ``decision`` None: the sample is unreviewed; ``history_id`` is then the reset row that made it
+    so (None when no decide row did: it was never reviewed, or its first decision was undone).
+    """
+    if decision is None:
+        conn.execute("DELETE FROM decisions WHERE sample_id = ?", (sample_id,))
+        if history_id is None:
+            conn.execute("DELETE FROM resets WHERE sample_id = ?", (sample_id,))
+        else:
+            conn.execute(
+                "INSERT OR REPLACE INTO resets (sample_id, history_id) VALUES (?, ?)",
+                (sample_id, history_id),
+            )
+        return
+    conn.execute("DELETE FROM resets WHERE sample_id = ?", (sample_id,))
     conn.execute(
         "INSERT OR REPLACE INTO decisions (sample_id, decision, new_label, reviewer, "
         "session_id, updated_at, history_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -213,6 +271,7 @@ class ReviewStore:
             raise RunDirError(
                 f"{self.path} has review schema {version}; this ogad reads {SCHEMA_VERSION}"
             )
+        _add_batch_column(conn)
         self._schema_ready = True
 
     @contextmanager
@@ -342,6 +401,75 @@ class ReviewStore:
         return name
 
     # ---- writes ------------------------------------------------------------------------
+    def _check_decision(
+        self, sid: int, decision: str, new_label: int | str | None
+    ) -> tuple[str | None, int | None]:
+        """(decision to store, None for back to unreviewed; the class index of a relabel)."""
+        if decision == UNREVIEWED:
+            if new_label is not None:
+                raise ReviewError(f"a new label is only given with {RELABELED!r}, not {decision!r}")
+            return None, None
+        if decision not in DECISIONS:
+            choices = ", ".join((*DECISIONS, UNREVIEWED))
+            raise ReviewError(f"unknown decision {decision!r}; use one of: {choices}")
+        if decision != RELABELED:
+            if new_label is not None:
+                raise ReviewError(f"a new label is only given with {RELABELED!r}, not {decision!r}")
+            return decision, None
+        if new_label is None:
+            raise ReviewError("a relabel needs the new label")
+        label = self.check_label(new_label)
+        if label == self._label_of[sid]:
+            raise ReviewError(
+                f"sample {sid} already has label {self.label_names[label]!r}; "
+                "choose another class, or Reject to keep it as it is"
+            )
+        return decision, label
+
+    @staticmethod
+    def _record(
+        conn: sqlite3.Connection,
+        sid: int,
+        stored: tuple[str | None, int | None],
+        who: tuple[str, str | None, str | None],
+        ts: str,
+    ) -> HistoryEntry:
+        """Append the decide row for ``stored`` = (decision, label) and put it in effect.
+
+        ``who`` = (reviewer, session id, batch id).
+        """
+        decision, label = stored
+        name, session_id, batch_id = who
+        prev_decision, prev_label, prev_hid = _state_of(conn, sid)
+        hid = _append_history(
+            conn,
+            sample_id=sid,
+            action=ACTION_DECIDE,
+            decision=decision,
+            new_label=label,
+            prev_decision=prev_decision,
+            prev_label=prev_label,
+            prev_history_id=prev_hid,
+            reviewer=name,
+            session_id=session_id,
+            ts=ts,
+            batch_id=batch_id,
+        )
+        _put_decision(conn, sid, decision, label, name, session_id, ts, hid)
+        return HistoryEntry(
+            hid,
+            sid,
+            ACTION_DECIDE,
+            decision,
+            label,
+            prev_decision,
+            prev_label,
+            name,
+            session_id,
+            ts,
+            batch_id,
+        )
+
     def decide(
         self,
         sample_id: int,
@@ -354,56 +482,46 @@ class ReviewStore:
         """Record a decision for one sample; returns its history entry.
 
         ``new_label`` (class index or name) is required for ``relabeled`` and refused otherwise.
+        ``decision='unreviewed'`` sends a reviewed sample back to the queue (ReviewError when it
+        is unreviewed already); that step is logged and can be undone like a decision.
         """
         sid = self.check_sample_id(sample_id)
-        if decision not in DECISIONS:
-            raise ReviewError(f"unknown decision {decision!r}; use one of: {', '.join(DECISIONS)}")
+        stored = self._check_decision(sid, decision, new_label)
         name = self.check_reviewer(reviewer)
-        label: int | None = None
-        if decision == RELABELED:
-            if new_label is None:
-                raise ReviewError("a relabel needs the new label")
-            label = self.check_label(new_label)
-            if label == self._label_of[sid]:
-                raise ReviewError(
-                    f"sample {sid} already has label {self.label_names[label]!r}; "
-                    "choose another class, or Reject to keep it as it is"
-                )
-        elif new_label is not None:
-            raise ReviewError(f"a new label is only given with {RELABELED!r}, not {decision!r}")
         ts = utc_now("milliseconds")
         with self._write() as conn:
-            prev = conn.execute(
-                "SELECT decision, new_label, history_id FROM decisions WHERE sample_id = ?",
-                (sid,),
-            ).fetchone()
-            prev_decision, prev_label, prev_hid = prev if prev else (None, None, None)
-            hid = _append_history(
-                conn,
-                sample_id=sid,
-                action=ACTION_DECIDE,
-                decision=decision,
-                new_label=label,
-                prev_decision=prev_decision,
-                prev_label=prev_label,
-                prev_history_id=prev_hid,
-                reviewer=name,
-                session_id=session_id,
-                ts=ts,
-            )
-            _put_decision(conn, sid, decision, label, name, session_id, ts, hid)
-        return HistoryEntry(
-            hid,
-            sid,
-            ACTION_DECIDE,
-            decision,
-            label,
-            prev_decision,
-            prev_label,
-            name,
-            session_id,
-            ts,
-        )
+            if stored[0] is None and _state_of(conn, sid)[0] is None:
+                raise ReviewError(f"sample {sid} is unreviewed already")
+            return self._record(conn, sid, stored, (name, session_id, None), ts)
+
+    def decide_many(
+        self,
+        sample_ids: Iterable[int],
+        decision: str,
+        *,
+        reviewer: str,
+        new_label: int | str | None = None,
+        session_id: str | None = None,
+    ) -> list[HistoryEntry]:
+        """Record one decision for many samples at once (a bulk action), in one transaction.
+
+        The rows share a new ``batch_id``, so :meth:`undo_last` takes them back as one step.
+        Samples that already have exactly this decision are skipped (they need no new row).
+        Returns the entries written (oldest first; empty when nothing changed).
+        """
+        sids = list(dict.fromkeys(self.check_sample_id(s) for s in sample_ids))
+        stored = {sid: self._check_decision(sid, decision, new_label) for sid in sids}
+        name = self.check_reviewer(reviewer)
+        ts = utc_now("milliseconds")
+        batch_id = uuid.uuid4().hex
+        entries: list[HistoryEntry] = []
+        with self._write() as conn:
+            for sid in sids:
+                if _state_of(conn, sid)[:2] == stored[sid]:
+                    continue
+                who = (name, session_id, batch_id)
+                entries.append(self._record(conn, sid, stored[sid], who, ts))
+        return entries
 
     def confirm(self, sample_id: int, *, reviewer: str, session_id: str | None = None):
         """The flag is right: drop the sample."""
@@ -426,59 +544,50 @@ class ReviewStore:
             sample_id, RELABELED, reviewer=reviewer, new_label=new_label, session_id=session_id
         )
 
-    def undo_last(
-        self, *, reviewer: str | None = None, session_id: str | None = None
-    ) -> HistoryEntry | None:
-        """Undo the latest decision of ``session_id`` (or else of ``reviewer``) still in effect.
+    def unreview(self, sample_id: int, *, reviewer: str, session_id: str | None = None):
+        """Send a reviewed sample back to unreviewed (logged; undoable)."""
+        return self.decide(sample_id, UNREVIEWED, reviewer=reviewer, session_id=session_id)
 
-        The sample gets back the value that decision replaced, and the undo is itself appended to
-        the history. A decision that another reviewer has since overwritten is not in effect any
-        more and is skipped (undoing it would erase their decision). Repeated calls undo further
-        back. Returns the undo's history entry, or None when there is nothing to undo.
-        """
-        if session_id is None and reviewer is None:
+    def _who(self, reviewer: str | None, session_id: str | None) -> tuple[str, str]:
+        """(history column, value) that selects the steps of ``session_id``, else ``reviewer``."""
+        if session_id is not None:
+            return "session_id", session_id
+        if reviewer is None:
             raise ReviewError("undo needs a reviewer or a session id")
-        name = self.check_reviewer(reviewer) if reviewer is not None else None
-        who, match = ("session_id", session_id) if session_id is not None else ("reviewer", name)
-        ts = utc_now("milliseconds")
-        with self._write() as conn:
-            row = conn.execute(
-                "SELECT h.id, h.sample_id, h.decision, h.new_label, h.prev_decision, "
-                "h.prev_label, h.prev_history_id, h.reviewer FROM history h "
-                "JOIN decisions d ON d.sample_id = h.sample_id AND d.history_id = h.id "
-                f"WHERE h.action = ? AND h.{who} = ? AND h.undone_by IS NULL "
-                "ORDER BY h.id DESC LIMIT 1",
-                (ACTION_DECIDE, match),
+        return "reviewer", self.check_reviewer(reviewer)
+
+    @staticmethod
+    def _undo_row(
+        conn: sqlite3.Connection, row: tuple, actor: str | None, session_id: str | None, ts: str
+    ) -> HistoryEntry:
+        """Take back one decide row in effect: the sample gets the value it replaced."""
+        hid, sid, decision, label, prev_decision, prev_label, prev_hid, by, batch_id = row
+        actor = actor if actor is not None else by
+        undo_id = _append_history(
+            conn,
+            sample_id=sid,
+            action=ACTION_UNDO,
+            decision=prev_decision,
+            new_label=prev_label,
+            prev_decision=decision,
+            prev_label=label,
+            prev_history_id=hid,
+            reviewer=actor,
+            session_id=session_id,
+            ts=ts,
+            undoes=hid,
+            batch_id=batch_id,
+        )
+        conn.execute("UPDATE history SET undone_by = ? WHERE id = ?", (undo_id, hid))
+        restored = None
+        if prev_hid is not None:
+            restored = conn.execute(
+                "SELECT reviewer, session_id, ts FROM history WHERE id = ?", (prev_hid,)
             ).fetchone()
-            if row is None:
-                return None
-            hid, sid, decision, label, prev_decision, prev_label, prev_hid, by = row
-            actor = name if name is not None else by
-            undo_id = _append_history(
-                conn,
-                sample_id=sid,
-                action=ACTION_UNDO,
-                decision=prev_decision,
-                new_label=prev_label,
-                prev_decision=decision,
-                prev_label=label,
-                prev_history_id=hid,
-                reviewer=actor,
-                session_id=session_id,
-                ts=ts,
-                undoes=hid,
-            )
-            conn.execute("UPDATE history SET undone_by = ? WHERE id = ?", (undo_id, hid))
-            if prev_decision is None:
-                conn.execute("DELETE FROM decisions WHERE sample_id = ?", (sid,))
-            else:
-                restored = conn.execute(
-                    "SELECT reviewer, session_id, ts FROM history WHERE id = ?", (prev_hid,)
-                ).fetchone()
-                prev_by, prev_session, prev_ts = restored if restored else (actor, None, ts)
-                _put_decision(
-                    conn, sid, prev_decision, prev_label, prev_by, prev_session, prev_ts, prev_hid
-                )
+        prev_by, prev_session, prev_ts = restored if restored else (actor, None, ts)
+        _put_decision(
+            conn, sid, prev_decision, prev_label, prev_by, prev_session, prev_ts, prev_hid
+        )
         return HistoryEntry(
             undo_id,
             sid,
@@ -490,7 +599,42 @@ class ReviewStore:
             actor,
             session_id,
             ts,
+            batch_id,
         )
+
+    def undo_step(
+        self, *, reviewer: str | None = None, session_id: str | None = None
+    ) -> list[HistoryEntry]:
+        """Undo the latest step of ``session_id`` (or else of ``reviewer``) still in effect.
+
+        A step is one decision, one "back to unreviewed", or one bulk action (all its decisions
+        still in effect). Each sample gets back the value the step replaced, and every undo is
+        appended to the history. A decision another reviewer has since overwritten is not in
+        effect any more and is skipped (undoing it would erase theirs). Repeated calls undo
+        further back; by reviewer this works across browser sessions and restarts. Returns the
+        undo entries, newest decision first (empty when there is nothing to undo).
+        """
+        who, match = self._who(reviewer, session_id)
+        actor = match if who == "reviewer" else None
+        ts = utc_now("milliseconds")
+        sql = _IN_EFFECT_SQL.format(who=who)
+        with self._write() as conn:
+            latest = conn.execute(sql + " ORDER BY h.id DESC LIMIT 1", (match,)).fetchone()
+            if latest is None:
+                return []
+            rows = [latest]
+            if latest[-1] is not None:  # a bulk action: its other decisions still in effect
+                rows = conn.execute(
+                    sql + " AND h.batch_id = ? ORDER BY h.id DESC", (match, latest[-1])
+                ).fetchall()
+            return [self._undo_row(conn, row, actor, session_id, ts) for row in rows]
+
+    def undo_last(
+        self, *, reviewer: str | None = None, session_id: str | None = None
+    ) -> HistoryEntry | None:
+        """:meth:`undo_step`, returning the undo of its newest decision (None: nothing undone)."""
+        entries = self.undo_step(reviewer=reviewer, session_id=session_id)
+        return entries[0] if entries else None
 
     # ---- reads -------------------------------------------------------------------------
     def current(self) -> pd.DataFrame:
@@ -538,20 +682,15 @@ class ReviewStore:
         return out
 
     def can_undo(self, *, reviewer: str | None = None, session_id: str | None = None) -> bool:
-        """Whether :meth:`undo_last` with the same arguments would undo something."""
+        """Whether :meth:`undo_step` with the same arguments would undo something."""
         if session_id is None and reviewer is None:
             return False
-        if session_id is not None:
-            who, match = "session_id", session_id
-        else:
-            who, match = "reviewer", self.check_reviewer(reviewer)
-        rows = self._query(
-            "SELECT 1 FROM history h JOIN decisions d "
-            "ON d.sample_id = h.sample_id AND d.history_id = h.id "
-            f"WHERE h.action = ? AND h.{who} = ? AND h.undone_by IS NULL LIMIT 1",
-            (ACTION_DECIDE, match),
-        )
-        return bool(rows)
+        who, match = self._who(reviewer, session_id)
+        sql = "SELECT 1 " + _IN_EFFECT_FROM.format(who=who) + " LIMIT 1"
+        if not self._query("SELECT 1 FROM sqlite_master WHERE name = 'resets'"):
+            # a database from before "back to unreviewed", not written since: no resets table
+            sql = sql.replace("LEFT JOIN resets r", "LEFT JOIN decisions r")
+        return bool(self._query(sql, (match,)))
 
     def writable(self) -> bool:
         """Whether decisions can be saved (best guess without writing: folder and file access)."""
