@@ -1,22 +1,31 @@
-"""Button callbacks (``on_click``): the only place the dashboard writes decisions."""
+"""Button callbacks (``on_click``): the only place the dashboard writes decisions.
+
+Undo works per reviewer name, from the history in reviews.sqlite: it still works after a reload
+or in another browser, and a bulk action is undone as one step.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import streamlit as st
 
 from dashboard import cache, state
 from ogad_core.errors import OgadError
-from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED
+from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, HistoryEntry
 
 _DONE = {
-    CONFIRMED: "confirmed: #{sid} will be dropped",
-    REJECTED: "rejected: #{sid} is kept",
-    RELABELED: "relabeled: #{sid} is kept as {label}",
+    CONFIRMED: "confirmed #{sid}: it will be dropped",
+    REJECTED: "rejected #{sid}: it is kept",
+    RELABELED: "relabeled #{sid}: kept as {label}",
+    UNREVIEWED: "#{sid} is back to unreviewed",
 }
+_BULK = {CONFIRMED: "confirmed", REJECTED: "rejected"}
 
 
 def decide(run_path: str, sample_id: int, decision: str) -> None:
-    """Record ``decision`` for one sample by this session's reviewer (relabel: the card's class)."""
+    """Record ``decision`` for one sample by this session's reviewer (relabel: the card's class;
+    ``unreviewed``: back to the queue)."""
     store = cache.review_store(run_path)
     new_label = None
     if decision == RELABELED:
@@ -35,20 +44,60 @@ def decide(run_path: str, sample_id: int, decision: str) -> None:
     state.flash("success", _DONE[decision].format(sid=sample_id, label=new_label))
 
 
-def undo(run_path: str) -> None:
-    """Undo this session's latest decision still in effect."""
+def decide_all(run_path: str, sample_ids: Sequence[int], decision: str, scope: str) -> None:
+    """Record one decision for every sample of ``sample_ids`` (a bulk action: one undo step)."""
     store = cache.review_store(run_path)
     try:
-        entry = store.undo_last(session_id=state.session_id())
+        entries = store.decide_many(
+            list(sample_ids), decision, reviewer=state.reviewer(), session_id=state.session_id()
+        )
     except OgadError as err:
         state.flash("error", str(err))
         return
-    if entry is None:
-        state.flash("info", "Nothing to undo in this session.")
+    state.flash(
+        "success", f"{_BULK[decision]} {len(entries):,} samples ({scope}) · one Undo takes it back"
+    )
+
+
+def _undone_text(entries: list[HistoryEntry]) -> str:
+    if len(entries) > 1:
+        return f"undone: a bulk action on {len(entries):,} samples"
+    entry = entries[0]
+    before = entry.prev_decision or UNREVIEWED
+    return f"undone: #{entry.sample_id} ({before}) is {entry.decision or UNREVIEWED} again"
+
+
+def undo(run_path: str) -> None:
+    """Undo this reviewer's latest step still in effect (from any session)."""
+    store = cache.review_store(run_path)
+    try:
+        entries = store.undo_step(reviewer=state.reviewer())
+    except OgadError as err:
+        state.flash("error", str(err))
         return
-    now = entry.decision or "unreviewed"
-    state.flash("success", f"undone: #{entry.sample_id} ({entry.prev_decision}) is {now} again")
+    if not entries:
+        state.flash("info", f"Nothing of {state.reviewer()}'s to undo.")
+        return
+    state.flash("success", _undone_text(entries))
 
 
 def go_to_page(page: int) -> None:
     st.session_state[state.PAGE] = max(0, int(page))
+
+
+def move_focus(index: int) -> None:
+    """Focus mode: show the card at ``index`` of the queue."""
+    st.session_state[state.FOCUS] = max(0, int(index))
+
+
+def filter_by_cell(given: str, predicted: str) -> None:
+    """Summary table cell → the review queue of samples given ``given`` and predicted
+    ``predicted``, reviewed ones included (the caller switches to the review page)."""
+    st.session_state[state.CLASSES] = [given]
+    st.session_state[state.PRED_CLASSES] = [predicted]
+    st.session_state[state.DISAGREE] = False
+    st.session_state[state.SEARCH] = ""
+    st.session_state[state.SHOW_REVIEWED] = True
+    st.session_state[state.TOP_K] = 0  # the whole cell, not the top of the review target
+    st.session_state[state.TOP_K_AUTO] = False
+    state.reset_page()

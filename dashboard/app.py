@@ -17,9 +17,11 @@ import streamlit as st  # noqa: E402
 from dashboard import context, state  # noqa: E402
 from dashboard.cards import md_escape  # noqa: E402
 
+ICON = Path(__file__).resolve().parent / "icon.png"  # served by the app: nothing from the internet
+
 st.set_page_config(
     page_title="ogad · review",
-    page_icon=":material/troubleshoot:",
+    page_icon=str(ICON),
     layout="wide",
     initial_sidebar_state="expanded",
 )
@@ -40,7 +42,9 @@ with st.sidebar:
         key=state.REVIEWER,
         placeholder=state.DEFAULT_REVIEWER,
         max_chars=80,
-        help="Your name, saved with every decision you make in this browser session.",
+        on_change=state.remember_reviewer,
+        help="Your name, saved with every decision; Undo takes back your own latest decisions, "
+        "also after a reload (the name is kept in the page address).",
     )
     run_path = context.run_path_from_env()
     if run_path:

@@ -1,14 +1,17 @@
-"""The review page: sidebar controls, the gradient map, the queue of cards."""
+"""The review page: sidebar controls, the gradient map, the queue of cards (grid or focus mode),
+bulk actions, keyboard shortcuts, the progress toward the review target."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
-from dashboard import actions, cache, context, state
-from dashboard.cards import md_escape, render_card
+from dashboard import actions, cache, context, shortcuts, smart, state
+from dashboard.cards import CardContext, md_escape, render_card, render_peek
+from dashboard.filters import filter_table, review_progress
 from dashboard.mapfig import COLOR_BY_LABELS
 from dashboard.queue import (
     RunView,
@@ -17,7 +20,7 @@ from dashboard.queue import (
     page_of,
     run_files_stamp,
 )
-from ogad_core.review.store import UNREVIEWED
+from ogad_core.review.store import CONFIRMED, REJECTED, UNREVIEWED
 
 CARD_COLUMNS = {"image": 4, "text": 3, "tabular": 4}  # cards per row, by data kind
 PER_PAGE_CHOICES = (6, 9, 12, 18, 24, 36)
@@ -35,6 +38,11 @@ class Controls:
     show_reviewed: bool
     per_page: int
     show_map: bool
+    pred_classes: list[int]
+    disagree: bool
+    search: str
+    rerank: bool
+    focus_mode: bool
 
 
 def _on_detector_change() -> None:
@@ -42,56 +50,130 @@ def _on_detector_change() -> None:
     state.reset_page()
 
 
-def sidebar_controls(view: RunView) -> Controls:
+def _detector_control(view: RunView) -> str | None:
+    """The detector selectbox with the advice on the default."""
+    if not view.detectors:
+        st.caption("No detector scores yet: the queue is ordered by loss.")
+        return None
+    if st.session_state.get(state.DETECTOR) not in view.detectors:
+        st.session_state[state.DETECTOR] = smart.default_detector(view.detectors)
+    advice = smart.detector_advice()
+    detector = st.selectbox(
+        "Detector",
+        view.detectors,
+        key=state.DETECTOR,
+        on_change=_on_detector_change,
+        help="Whose ranking orders the queue (rank 1 = most suspicious).",
+    )
+    if advice is not None and advice[0] in view.detectors:
+        paper = (
+            " The paper's `iforest` is one click away in this list."
+            if ("iforest" in view.detectors and advice[0] != "iforest")
+            else ""
+        )
+        st.caption(f"Default `{md_escape(advice[0])}`: {md_escape(advice[1])}{paper}")
+    return detector
+
+
+def _queue_length_control(view: RunView, run_path: str, detector: str | None) -> int:
+    """The queue length: the estimated review target until the reviewer sets another."""
+    target = smart.review_target(run_path, detector)
+    if target is not None and st.session_state.get(state.TOP_K_AUTO, True):
+        st.session_state[state.TOP_K] = int(min(max(target.n_target, 0), view.n_samples))
+    help_text = "The best-ranked samples to review; 0 = all."
+    if target is not None:
+        help_text += (
+            f" Default: the review target, {target.n_target:,} samples = the estimated noise rate "
+            f"{target.noise_rate:.1%} x {view.n_samples:,} ({target.method})."
+        )
+    return st.number_input(
+        "Queue length (top-k by rank, 0 = all)",
+        min_value=0,
+        max_value=max(view.n_samples, 1),
+        step=50,
+        key=state.TOP_K,
+        on_change=state.top_k_set_by_hand,
+        help=help_text,
+    )
+
+
+def _min_score_control(view: RunView, detector: str | None) -> float | None:
+    if detector is None:
+        return None
+    scores = view.table[f"{detector}_score"].to_numpy(dtype=float)
+    lo, hi = float(np.nanmin(scores)), float(np.nanmax(scores))
+    if not st.toggle("Score threshold", key=state.USE_MIN_SCORE, on_change=state.reset_page):
+        return None
+    current = st.session_state.get(state.MIN_SCORE)
+    if current is None or not lo <= current <= hi:
+        st.session_state[state.MIN_SCORE] = float(np.nanquantile(scores, 0.9))
+    if hi <= lo:
+        return None
+    return st.slider(
+        "Minimum score",
+        min_value=lo,
+        max_value=hi,
+        key=state.MIN_SCORE,
+        on_change=state.reset_page,
+    )
+
+
+def _filter_controls(view: RunView) -> tuple[list[str], list[str], bool, str]:
+    """(given classes, predicted classes, given != predicted, search text)."""
+    chosen = st.multiselect(
+        "Classes (given label)",
+        view.label_names,
+        key=state.CLASSES,
+        on_change=state.reset_page,
+        placeholder="All classes",
+    )
+    predicted = st.multiselect(
+        "Predicted label",
+        view.label_names,
+        key=state.PRED_CLASSES,
+        on_change=state.reset_page,
+        placeholder="All predictions",
+    )
+    disagree = st.toggle(
+        "Given ≠ predicted only",
+        key=state.DISAGREE,
+        on_change=state.reset_page,
+        help="Only samples the model predicts as another class than their label.",
+    )
+    search = st.text_input(
+        "Search",
+        key=state.SEARCH,
+        on_change=state.reset_page,
+        placeholder="sample id, file name or text",
+        help="A sample id (12 or #12), or part of a file name or of the text (any case).",
+    )
+    return chosen, predicted, bool(disagree), str(search)
+
+
+def sidebar_controls(view: RunView, run_path: str) -> Controls:
     """Draw the queue controls in the sidebar and return their values."""
     with st.sidebar:
         st.subheader("Queue")
-        detector: str | None = None
-        if view.detectors:
-            if st.session_state.get(state.DETECTOR) not in view.detectors:
-                st.session_state[state.DETECTOR] = view.default_detector
-            detector = st.selectbox(
-                "Detector",
-                view.detectors,
-                key=state.DETECTOR,
-                on_change=_on_detector_change,
-                help="Whose ranking orders the queue (rank 1 = most suspicious).",
+        detector = _detector_control(view)
+        rerank = False
+        if detector is not None and smart.rerank_available(run_path):
+            rerank = st.toggle(
+                "Re-rank from my decisions",
+                key=state.RERANK,
+                help="Reorder the unreviewed queue by what the decisions so far teach about the "
+                "gradient space (confirmed / relabeled = bad, rejected = fine). Off: the "
+                "detector's order.",
             )
-        else:
-            st.caption("No detector scores yet: the queue is ordered by loss.")
-        chosen = st.multiselect(
-            "Classes (given label)",
-            view.label_names,
-            key=state.CLASSES,
-            on_change=state.reset_page,
-            placeholder="All classes",
-        )
-        top_k = st.number_input(
-            "Top-k by rank (0 = all)",
-            min_value=0,
-            max_value=max(view.n_samples, 1),
-            step=50,
-            key=state.TOP_K,
-            on_change=state.reset_page,
-        )
-        min_score = None
-        if detector is not None:
-            scores = view.table[f"{detector}_score"].to_numpy(dtype=float)
-            lo, hi = float(np.nanmin(scores)), float(np.nanmax(scores))
-            if st.toggle("Score threshold", key=state.USE_MIN_SCORE, on_change=state.reset_page):
-                current = st.session_state.get(state.MIN_SCORE)
-                if current is None or not lo <= current <= hi:
-                    st.session_state[state.MIN_SCORE] = float(np.nanquantile(scores, 0.9))
-                if hi > lo:
-                    min_score = st.slider(
-                        "Minimum score",
-                        min_value=lo,
-                        max_value=hi,
-                        key=state.MIN_SCORE,
-                        on_change=state.reset_page,
-                    )
+        top_k = _queue_length_control(view, run_path, detector)
+        chosen, predicted, disagree, search = _filter_controls(view)
+        min_score = _min_score_control(view, detector)
         show_reviewed = st.toggle(
             "Show reviewed samples", key=state.SHOW_REVIEWED, on_change=state.reset_page
+        )
+        focus_mode = st.toggle(
+            "Focus mode",
+            key=state.FOCUS_MODE,
+            help="One large card with why it is flagged and its nearest neighbours.",
         )
         per_page = st.selectbox(
             "Cards per page", PER_PAGE_CHOICES, key=state.PER_PAGE, on_change=state.reset_page
@@ -105,15 +187,21 @@ def sidebar_controls(view: RunView) -> Controls:
             key=state.COLOR_BY,
             disabled=not view.has_map,
         )
+    names = view.label_names
     return Controls(
         detector=detector,
         color_by=color_by,
-        classes=[view.label_names.index(c) for c in chosen if c in view.label_names],
+        classes=[names.index(c) for c in chosen if c in names],
         top_k=int(top_k) or None,
         min_score=min_score,
         show_reviewed=bool(show_reviewed),
         per_page=int(per_page),
         show_map=bool(show_map),
+        pred_classes=[names.index(c) for c in predicted if c in names],
+        disagree=disagree,
+        search=search,
+        rerank=bool(rerank),
+        focus_mode=bool(focus_mode),
     )
 
 
@@ -144,30 +232,24 @@ def _map_section(ctx: context.Context, controls: Controls) -> list[int] | None:
     return selected
 
 
-@st.fragment
-def queue_section(run_path: str, controls: Controls, selected: list[int] | None) -> None:
-    """The review queue (a fragment: a decision reruns only this part, not the map)."""
+def _queue_rows(
+    run_path: str, controls: Controls, selected: list[int] | None
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """(the table with decisions, the queue, the decisions version it shows)."""
     view = cache.run_view(run_path)
-    store = cache.review_store(run_path)
     table, version = cache.table_with_decisions(run_path)
-    if (
-        controls.show_map
-        and controls.color_by == "status"
-        and view.has_map
-        and version != st.session_state.get(state.MAP_VERSION)
-    ):
-        st.rerun(scope="app")  # recolour the map by the new statuses
-    message = state.take_flash()
-    if message is not None:
-        level, text = message
-        if level == "error":
-            st.error(text, icon=":material/error:")
-        else:
-            st.toast(text, icon=":material/check:" if level == "success" else None)
-
+    work = table
+    if controls.rerank and controls.detector is not None:
+        work = smart.reranked(table, run_path, controls.detector, version)
+    work = filter_table(
+        work,
+        pred_classes=controls.pred_classes,
+        disagree=controls.disagree,
+        search=controls.search,
+    )
     queue = build_queue(
         view,
-        table,
+        work,
         detector=controls.detector,
         classes=controls.classes,
         top_k=controls.top_k,
@@ -175,25 +257,204 @@ def queue_section(run_path: str, controls: Controls, selected: list[int] | None)
         selected_ids=selected,
         show_reviewed=controls.show_reviewed,
     )
-    wanted_page = int(st.session_state.get(state.PAGE, 0))
-    rows, page, n_pages = page_of(queue, wanted_page, controls.per_page)
-    st.session_state[state.PAGE] = page
-    reviewed = int((table["status"] != UNREVIEWED).sum())
+    return table, queue, version
 
-    head, undo_col = st.columns([4, 1], vertical_alignment="center")
+
+def _message() -> None:
+    """The last action's result, in the queue header (a toast would cover the buttons)."""
+    message = state.take_flash()
+    if message is None:
+        return
+    level, text = message
+    if level == "error":
+        st.error(text, icon=":material/error:")
+    elif level == "success":
+        st.caption(f":green[:material/check_circle:] {md_escape(text)} · **U** undoes it")
+    else:
+        st.caption(md_escape(text))
+
+
+def _progress(run_path: str, controls: Controls, table: pd.DataFrame) -> None:
+    """The progress bar toward the review target and how many flagged samples remain."""
+    target = smart.review_target(run_path, controls.detector)
+    if target is None or target.n_target <= 0:
+        return
+    prog = review_progress(table, target.n_target, target.noise_rate)
+    st.progress(
+        prog.of_target,
+        text=(
+            f"{prog.reviewed:,} of the review target {prog.n_target:,} reviewed "
+            f"({prog.of_target:.0%}) · about {prog.remaining_flagged:,} flagged samples left "
+            f"to find (estimated noise {target.noise_rate:.1%}, {target.method})"
+        ),
+    )
+
+
+def _bulk_actions(run_path: str, page_ids: list[int], selection_ids: list[int] | None) -> None:
+    """Confirm / Reject every unreviewed card of the page or of the map selection at once."""
+    with st.popover("Bulk", icon=":material/done_all:", width="stretch"):
+        scope, ids = "this page", page_ids
+        if selection_ids is not None:
+            choice = st.radio(
+                "Apply to",
+                ("page", "selection"),
+                format_func=lambda s: (
+                    f"this page ({len(page_ids):,})"
+                    if s == "page"
+                    else f"the map selection ({len(selection_ids):,})"
+                ),
+                key=state.BULK_SCOPE,
+            )
+            if choice == "selection":
+                scope, ids = "map selection", selection_ids
+        st.caption(f"{len(ids):,} unreviewed samples · one Undo takes the whole action back.")
+        for decision, label, kind in (
+            (CONFIRMED, "Confirm all", "primary"),
+            (REJECTED, "Reject all", "secondary"),
+        ):
+            st.button(
+                f"{label} {len(ids):,}",
+                key=f"bulk_{decision}",
+                type=kind,
+                width="stretch",
+                disabled=not ids,
+                on_click=actions.decide_all,
+                args=(run_path, ids, decision, scope),
+            )
+
+
+def _header(
+    run_path: str,
+    controls: Controls,
+    counts: tuple[int, int, int],
+    bulk_ids: tuple[list[int], list[int] | None],
+) -> None:
+    """Title, progress, message, Undo and Bulk buttons. ``counts`` = (queue, reviewed, N)."""
+    n_queue, reviewed, n_samples = counts
+    store = cache.review_store(run_path)
+    head, bulk_col, undo_col = st.columns([5, 1, 1], vertical_alignment="center")
     what = "to review" if not controls.show_reviewed else "in the queue"
     order = f"{md_escape(controls.detector)} rank" if controls.detector else "loss"
-    head.markdown(f"##### Review queue · {len(queue):,} {what}")
-    head.caption(f"{reviewed:,} of {view.n_samples:,} samples reviewed · ordered by {order}")
+    if controls.rerank and controls.detector and reviewed:
+        order += ", re-ranked from the decisions"
+    head.markdown(f"##### Review queue · {n_queue:,} {what}")
+    head.caption(f"{reviewed:,} of {n_samples:,} samples reviewed · ordered by {order}")
+    with bulk_col:
+        _bulk_actions(run_path, *bulk_ids)
     undo_col.button(
-        "Undo last",
+        "Undo",
         key="undo_last",
         icon=":material/undo:",
         width="stretch",
-        help="Undo this session's latest decision.",
+        help=f"Undo {state.reviewer()}'s latest decision or bulk action (also from an earlier "
+        "session). Key: U",
         on_click=actions.undo,
         args=(run_path,),
-        disabled=not store.can_undo(session_id=state.session_id()),
+        disabled=not store.can_undo(reviewer=state.reviewer()),
+    )
+    _progress(run_path, controls, cache.table_with_decisions(run_path)[0])
+    _message()
+    st.caption(shortcuts.LEGEND)
+
+
+def _suggested(run_path: str, sample_id: int) -> int | None:
+    found = smart.suggestions(run_path)
+    if found is None or sample_id not in found.index:
+        return None
+    return int(found.at[sample_id, "suggested"])
+
+
+def _card(ctx: CardContext, row, *, large: bool = False) -> None:
+    sid = int(row.sample_id)
+    render_card(
+        ctx,
+        row,
+        explanation=smart.explanation(ctx.run_path, sid),
+        suggested=_suggested(ctx.run_path, sid),
+        large=large,
+    )
+
+
+def _grid(ctx: CardContext, rows: pd.DataFrame) -> None:
+    per_row = CARD_COLUMNS.get(ctx.kind, 4)
+    for start in range(0, len(rows), per_row):
+        columns = st.columns(per_row, gap="small")
+        chunk = rows.iloc[start : start + per_row].itertuples(index=False)
+        for column, row in zip(columns, chunk, strict=False):
+            with column:
+                _card(ctx, row)
+
+
+def _focus(ctx: CardContext, queue: pd.DataFrame) -> None:
+    """Focus mode: the focused card large, the previous and next ones as small previews."""
+    index = min(max(0, int(st.session_state.get(state.FOCUS, 0))), len(queue) - 1)
+    st.session_state[state.FOCUS] = index
+    left, middle, right = st.columns([1, 3, 1], gap="medium")
+    with left:
+        st.button(
+            "Previous",
+            key="focus_prev",
+            icon=":material/chevron_left:",
+            width="stretch",
+            disabled=index == 0,
+            on_click=actions.move_focus,
+            args=(index - 1,),
+            help="Key: K",
+        )
+        if index > 0:
+            render_peek(ctx, queue.iloc[index - 1], "previous")
+    with right:
+        st.button(
+            "Next",
+            key="focus_next",
+            icon=":material/chevron_right:",
+            icon_position="right",
+            width="stretch",
+            disabled=index >= len(queue) - 1,
+            on_click=actions.move_focus,
+            args=(index + 1,),
+            help="Key: J",
+        )
+        if index + 1 < len(queue):
+            render_peek(ctx, queue.iloc[index + 1], "next")
+    with middle:
+        st.caption(f"card {index + 1:,} of {len(queue):,}")
+        row = next(queue.iloc[index : index + 1].itertuples(index=False))
+        _card(ctx, row, large=True)
+
+
+@st.fragment
+def queue_section(run_path: str, controls: Controls, selected: list[int] | None) -> None:
+    """The review queue (a fragment: a decision reruns only this part, not the map)."""
+    view = cache.run_view(run_path)
+    store = cache.review_store(run_path)
+    table, queue, version = _queue_rows(run_path, controls, selected)
+    if (
+        controls.show_map
+        and controls.color_by == "status"
+        and view.has_map
+        and version != st.session_state.get(state.MAP_VERSION)
+    ):
+        st.rerun(scope="app")  # recolour the map by the new statuses
+    rows, page, n_pages = page_of(
+        queue, int(st.session_state.get(state.PAGE, 0)), controls.per_page
+    )
+    st.session_state[state.PAGE] = page
+    reviewed = int((table["status"] != UNREVIEWED).sum())
+    unreviewed = queue["status"] == UNREVIEWED
+    page_ids = rows.loc[rows["status"] == UNREVIEWED, "sample_id"].astype(int).tolist()
+    if controls.focus_mode and not queue.empty:
+        index = min(int(st.session_state.get(state.FOCUS, 0)), len(queue) - 1)
+        focused = queue.iloc[index : index + 1]
+        page_ids = focused.loc[focused["status"] == UNREVIEWED, "sample_id"].astype(int).tolist()
+    selection_ids = None
+    if selected is not None:
+        selection_ids = queue.loc[unreviewed, "sample_id"].astype(int).tolist()
+    _header(
+        run_path,
+        controls,
+        (len(queue), reviewed, view.n_samples),
+        (page_ids, selection_ids),
     )
     writable = store.writable()
     if not writable:
@@ -210,21 +471,11 @@ def queue_section(run_path: str, controls: Controls, selected: list[int] | None)
         else:
             st.info("No samples match these filters.")
         return
-    per_row = CARD_COLUMNS.get(view.kind, 4)
-    for start in range(0, len(rows), per_row):
-        columns = st.columns(per_row, gap="small")
-        for column, row in zip(
-            columns, rows.iloc[start : start + per_row].itertuples(index=False), strict=False
-        ):
-            with column:
-                render_card(
-                    run_path,
-                    view.kind,
-                    view.label_names,
-                    row,
-                    detector=controls.detector,
-                    writable=writable,
-                )
+    ctx = CardContext(run_path, view.kind, view.label_names, controls.detector, writable)
+    if controls.focus_mode:
+        _focus(ctx, queue)
+        return
+    _grid(ctx, rows)
     _pager(page, n_pages, len(queue), controls.per_page)
 
 
@@ -262,8 +513,9 @@ def _pager(page: int, n_pages: int, n_rows: int, per_page: int) -> None:
 def render() -> None:
     """The whole review page."""
     ctx = context.load_context()
-    controls = sidebar_controls(ctx.view)
+    controls = sidebar_controls(ctx.view, ctx.run_path)
     for note in ctx.view.notes:
         st.info(note, icon=":material/info:")
     selected = _map_section(ctx, controls) if controls.show_map else None
+    shortcuts.install()
     queue_section(ctx.run_path, controls, selected)

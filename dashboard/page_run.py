@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import context
+from ogad_core.run.rundir import STEPS
+
+
+def steps_in_order(steps: dict[str, Any]) -> pd.DataFrame:
+    """One row per pipeline step, in pipeline order (steps this ogad does not know come last,
+    in the manifest's order); every value as text."""
+    known = [s for s in STEPS if s in steps]
+    names = known + [s for s in steps if s not in known]
+    return pd.DataFrame(
+        [{"step": name, **{k: str(v) for k, v in steps[name].items()}} for name in names]
+    )
 
 
 def render() -> None:
@@ -34,7 +46,6 @@ def render() -> None:
             if noise
             else "none known"
         ),
-        "model": json.dumps(manifest.get("model", {}), default=str),
         "gradient params": json.dumps(manifest.get("params", ""), default=str),
         "detectors": ", ".join(view.detectors) or "none yet",
         "map": "yes" if view.has_map else "not yet",
@@ -45,15 +56,13 @@ def render() -> None:
         hide_index=True,
         width="stretch",
     )
+    model = manifest.get("model")
+    if model:
+        st.markdown("##### Model")
+        st.json(model, expanded=True)  # whole, not cut to a table cell
     steps = manifest.get("steps", {})
     if steps:
-        st.markdown("##### Steps")
-        st.dataframe(
-            pd.DataFrame(
-                [{"step": k, **{kk: str(vv) for kk, vv in v.items()}} for k, v in steps.items()]
-            ),
-            hide_index=True,
-            width="stretch",
-        )
+        st.markdown("##### Steps (pipeline order)")
+        st.dataframe(steps_in_order(steps), hide_index=True, width="stretch")
     with st.expander("manifest.json"):
         st.json(manifest, expanded=False)

@@ -6,13 +6,16 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import cache, context, state
+from dashboard import actions, cache, context, smart, state
 from dashboard.evaluation_view import WARNING
+from dashboard.filters import given_by_predicted, review_progress
 from dashboard.queue import run_files_stamp, summary_tables
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 
 EXPORT_LABEL = "Export cleaned CSV"
 HISTORY_ROWS = 50
+CELL_EPOCH = "given_pred_epoch"  # part of the given x predicted table's key: a new one per use
+REVIEW_PAGE = "views/review.py"
 
 
 def _ratio(hits: int, n: int) -> str:
@@ -21,10 +24,13 @@ def _ratio(hits: int, n: int) -> str:
 
 def _precision_section(summary: dict) -> None:
     precision = summary["precision"]
-    st.markdown("##### Flag precision (the run knows which labels were flipped)")
     if precision is None:
-        st.caption("This run has no injected noise (no is_flipped column): precision unknown.")
+        st.caption(
+            "This run has no injected noise (no is_flipped column), so the precision of the "
+            "flags cannot be measured."
+        )
         return
+    st.markdown("##### Flag precision (the run knows which labels were flipped)")
     cols = st.columns(4)
     hits, n = precision[CONFIRMED]
     cols[0].metric(
@@ -89,6 +95,44 @@ def _evaluation_section(ctx: context.Context) -> None:
     if ev.notes:
         with st.expander("How these figures were made"):
             st.markdown("\n".join(f"- {note}" for note in ev.notes))
+
+
+def _given_by_predicted_section(ctx: context.Context, table: pd.DataFrame) -> None:
+    """Counts by given x predicted label; clicking a cell opens those samples in the queue."""
+    st.markdown("##### Given × predicted label")
+    st.caption(
+        "Off the diagonal: samples the model predicts as another class. Click a cell to review "
+        "those samples (reviewed ones included)."
+    )
+    grid = given_by_predicted(table, ctx.view.label_names)
+    epoch = int(st.session_state.get(CELL_EPOCH, 0))
+    event = st.dataframe(
+        grid,
+        key=f"given_pred_{epoch}",
+        on_select="rerun",
+        selection_mode="single-cell",
+        width="content",
+    )
+    cells = event.selection.get("cells", []) if event else []
+    if cells:
+        row, column = cells[0]
+        st.session_state[CELL_EPOCH] = epoch + 1  # a later visit starts with no cell selected
+        actions.filter_by_cell(ctx.view.label_names[int(row)], str(column))
+        st.switch_page(REVIEW_PAGE)
+
+
+def _reviewed_metric(ctx: context.Context, column, table: pd.DataFrame, reviewed: int) -> None:
+    """Reviewed: the count, and its share of the review target and of the run."""
+    n = ctx.view.n_samples
+    detector = st.session_state.get(state.DETECTOR)
+    if detector not in ctx.view.detectors:
+        detector = smart.default_detector(ctx.view.detectors)
+    target = smart.review_target(ctx.run_path, detector)
+    delta = f"{_ratio(reviewed, n)} of run"
+    if target is not None and target.n_target > 0:
+        prog = review_progress(table, target.n_target, target.noise_rate)
+        delta = f"{prog.of_target:.0%} of target ({target.n_target:,}) · {delta}"
+    column.metric("Reviewed", f"{reviewed:,}", delta, delta_color="off", delta_arrow="off")
 
 
 def _history_table(ctx: context.Context) -> pd.DataFrame:
@@ -157,13 +201,7 @@ def render() -> None:
     counts = summary["counts"]
     cols = st.columns(5)
     reviewed = ctx.view.n_samples - counts[UNREVIEWED]
-    cols[0].metric(
-        "Reviewed",
-        f"{reviewed:,}",
-        f"{_ratio(reviewed, ctx.view.n_samples)} of run",
-        delta_color="off",
-        delta_arrow="off",
-    )
+    _reviewed_metric(ctx, cols[0], table, reviewed)
     cols[1].metric("Confirmed (dropped)", f"{counts[CONFIRMED]:,}")
     cols[2].metric("Rejected (kept)", f"{counts[REJECTED]:,}")
     cols[3].metric("Relabeled", f"{counts[RELABELED]:,}")
@@ -172,6 +210,7 @@ def render() -> None:
     _evaluation_section(ctx)
     st.markdown("##### Decisions by given class")
     st.dataframe(summary["by_class"], width="stretch")
+    _given_by_predicted_section(ctx, table)
     _export_section(ctx, version)
     st.markdown("##### Latest decisions")
     history = _history_table(ctx)

@@ -9,14 +9,21 @@ import streamlit as st
 
 # ---- who is reviewing ------------------------------------------------------------------
 REVIEWER = "reviewer_name"  # text_input in the sidebar; "" → recorded as DEFAULT_REVIEWER
-SESSION_ID = "review_session_id"  # uuid4 hex per browser session (undo works per session)
+SESSION_ID = "review_session_id"  # uuid4 hex per browser session (saved with each decision)
 DEFAULT_REVIEWER = "anonymous"
+REVIEWER_PARAM = "reviewer"  # the URL query parameter that keeps the name across a reload
 
 # ---- review page controls (widget keys) ------------------------------------------------
 DETECTOR = "ctl_detector"
 COLOR_BY = "ctl_color_by"
 CLASSES = "ctl_classes"  # list of class names
 TOP_K = "ctl_top_k"  # 0 = all
+TOP_K_AUTO = "ctl_top_k_auto"  # True until the reviewer sets the queue length: follow the target
+PRED_CLASSES = "ctl_pred_classes"  # list of class names (predicted label)
+DISAGREE = "ctl_disagree"  # only samples whose given label differs from the prediction
+SEARCH = "ctl_search"  # sample id, file name or text
+RERANK = "ctl_rerank"  # re-rank the queue from the decisions made so far
+FOCUS_MODE = "ctl_focus_mode"  # one large card with its neighbours
 MIN_SCORE = "ctl_min_score"  # None = no threshold
 USE_MIN_SCORE = "ctl_use_min_score"
 SHOW_REVIEWED = "ctl_show_reviewed"
@@ -29,6 +36,9 @@ MAP_EPOCH = "map_epoch"  # bumped to clear the map selection (part of the chart 
 MAP_VERSION = "map_drawn_version"  # reviews version the map was coloured with
 FLASH = "flash"  # (level, message) from the last button callback: "success" | "error" | "info"
 RELABEL_PREFIX = "relabel_to_"  # + sample id: the class chosen in a card's selectbox
+RELABEL_SOURCE_PREFIX = "relabel_src_"  # + sample id: the (status, label) the choice was set for
+FOCUS = "focus_index"  # 0-based position of the focused card in the queue (focus mode)
+BULK_SCOPE = "bulk_scope"  # "page" | "selection"
 
 # ---- summary page ----------------------------------------------------------------------
 EXPORT_ONLY_KEPT = "export_only_kept"
@@ -42,6 +52,12 @@ PERSISTENT = (
     COLOR_BY,
     CLASSES,
     TOP_K,
+    TOP_K_AUTO,
+    PRED_CLASSES,
+    DISAGREE,
+    SEARCH,
+    RERANK,
+    FOCUS_MODE,
     MIN_SCORE,
     USE_MIN_SCORE,
     SHOW_REVIEWED,
@@ -56,6 +72,13 @@ DEFAULTS: dict[str, Any] = {
     COLOR_BY: "score",
     CLASSES: [],
     TOP_K: 0,
+    TOP_K_AUTO: True,
+    PRED_CLASSES: [],
+    DISAGREE: False,
+    SEARCH: "",
+    RERANK: True,
+    FOCUS_MODE: False,
+    FOCUS: 0,
     USE_MIN_SCORE: False,
     SHOW_REVIEWED: False,
     PER_PAGE: 12,
@@ -72,6 +95,9 @@ def init() -> None:
     """Set missing defaults, give the session an id, keep cross-page widget values alive."""
     if SESSION_ID not in st.session_state:
         st.session_state[SESSION_ID] = uuid.uuid4().hex
+        name = st.query_params.get(REVIEWER_PARAM, "")  # a reload keeps the reviewer (and undo)
+        if REVIEWER not in st.session_state and name:
+            st.session_state[REVIEWER] = " ".join(str(name).split())[:80]
     for key, value in DEFAULTS.items():
         if key not in st.session_state:
             st.session_state[key] = value
@@ -84,6 +110,15 @@ def reviewer() -> str:
     """The reviewer name for new decisions."""
     name = " ".join(str(st.session_state.get(REVIEWER, "")).split())
     return name or DEFAULT_REVIEWER
+
+
+def remember_reviewer() -> None:
+    """Put the reviewer name into the URL, so a reload (or a bookmark) keeps it."""
+    name = " ".join(str(st.session_state.get(REVIEWER, "")).split())
+    if name:
+        st.query_params[REVIEWER_PARAM] = name
+    elif REVIEWER_PARAM in st.query_params:
+        del st.query_params[REVIEWER_PARAM]
 
 
 def session_id() -> str:
@@ -102,8 +137,15 @@ def take_flash() -> tuple[str, str] | None:
 
 
 def reset_page() -> None:
-    """Back to the first page of the queue (after a filter changed)."""
+    """Back to the first page of the queue and its first card (after a filter changed)."""
     st.session_state[PAGE] = 0
+    st.session_state[FOCUS] = 0
+
+
+def top_k_set_by_hand() -> None:
+    """The reviewer chose a queue length: stop following the review target."""
+    st.session_state[TOP_K_AUTO] = False
+    reset_page()
 
 
 def map_key() -> str:

@@ -1,0 +1,111 @@
+"""Keyboard shortcuts for the review queue: one small script in the page (no iframe).
+
+C confirm, R reject, L relabel (to the class in the card's Relabel control: the suggestion by
+default), B back to unreviewed, U undo, J / K next / previous card. The focused card has an
+outline; in the grid, J / K move the focus in the browser without a rerun (at the end of the page
+they turn the page); in focus mode they press the Next / Previous buttons. A key does nothing
+while the reviewer types in a text field, a selectbox or a number field.
+
+The keys press the card's own buttons (located by their widget keys, ``confirm_<id>`` etc.), so a
+shortcut does exactly what the click does and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+# key → the widget key prefix of the focused card's button, or a page-level button key
+CARD_KEYS = {"c": "confirm_", "r": "reject_", "l": "relabel_", "b": "unreview_"}
+PAGE_KEYS = {"u": "undo_last"}
+NAV_KEYS = {"j": ("focus_next", "page_next", 1), "k": ("focus_prev", "page_prev", -1)}
+LEGEND = (
+    "Keys: **C** confirm · **R** reject · **L** relabel · **B** back to unreviewed · **U** undo · "
+    "**J** / **K** next / previous card · **Esc** leaves a text field"
+)
+
+_SCRIPT = """
+<script>
+(() => {
+  const CARD_KEYS = __CARD_KEYS__, PAGE_KEYS = __PAGE_KEYS__, NAV_KEYS = __NAV_KEYS__;
+  const doc = window.parent && window.parent.document ? window.parent.document : document;
+  const win = doc.defaultView;
+  if (win.__ogadKeys) doc.removeEventListener('keydown', win.__ogadKeys.listener, true);
+  const state = win.__ogadKeys || {sid: null, index: 0};
+  const cards = () => Array.from(doc.querySelectorAll("[class*='st-key-card_']"));
+  const sidOf = (el) => ((el.className.match(/st-key-card_(\\d+)/) || [])[1]);
+  const style = doc.getElementById('ogad-focus-style') || (() => {
+    const s = doc.createElement('style'); s.id = 'ogad-focus-style'; doc.head.appendChild(s);
+    return s; })();
+  const focused = () => {
+    const all = cards();
+    if (!all.length) return null;
+    let el = state.sid !== null ? all.find((c) => sidOf(c) === state.sid) : null;
+    if (!el) el = all[Math.min(state.index, all.length - 1)];
+    state.index = all.indexOf(el); state.sid = sidOf(el);
+    return el;
+  };
+  const paint = () => {
+    const el = focused();
+    const css = el ? `.st-key-card_${state.sid}{outline:3px solid #ff4b4b;outline-offset:3px;` +
+      `border-radius:0.6rem}` : '';
+    if (style.textContent !== css) style.textContent = css;
+    doc.body.dataset.ogadFocus = el ? state.sid : '';
+  };
+  const press = (key) => {
+    const button = doc.querySelector(`.st-key-${key} button`);
+    if (!button || button.disabled) return false;
+    button.click(); return true;
+  };
+  const typing = (t) => t && (t.isContentEditable
+    || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName)
+    || ['combobox', 'listbox'].includes(t.getAttribute('role')));
+  const move = (step, pageKey) => {
+    const all = cards();
+    const next = state.index + step;
+    if (next < 0 || next >= all.length) {
+      if (press(pageKey)) { state.index = step > 0 ? 0 : 1e9; state.sid = null; }
+      return;
+    }
+    state.index = next; state.sid = sidOf(all[next]);
+    paint();
+    all[next].scrollIntoView({block: 'nearest', behavior: 'instant'});
+  };
+  const listener = (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || !e.key) return;
+    if (typing(e.target)) { if (e.key === 'Escape') e.target.blur(); return; }
+    const key = e.key.toLowerCase();
+    if (key in NAV_KEYS) {
+      const [focusKey, pageKey, step] = NAV_KEYS[key];
+      if (!press(focusKey)) move(step, pageKey);
+    } else if (key in PAGE_KEYS) {
+      press(PAGE_KEYS[key]);
+    } else if (key in CARD_KEYS) {
+      const el = focused();
+      if (el) press(CARD_KEYS[key] + state.sid);
+    } else { return; }
+    e.preventDefault();
+  };
+  state.listener = listener;
+  win.__ogadKeys = state;
+  doc.addEventListener('keydown', listener, true);
+  if (!state.timer) state.timer = win.setInterval(paint, 250);
+  paint();
+})();
+</script>
+"""
+
+
+def script() -> str:
+    """The shortcut script with its key tables filled in."""
+    return (
+        _SCRIPT.replace("__CARD_KEYS__", json.dumps(CARD_KEYS))
+        .replace("__PAGE_KEYS__", json.dumps(PAGE_KEYS))
+        .replace("__NAV_KEYS__", json.dumps(NAV_KEYS))
+    )
+
+
+def install() -> None:
+    """Add the shortcut listener to the page (idempotent: a re-run replaces the old listener)."""
+    st.html(script(), unsafe_allow_javascript=True)

@@ -1,0 +1,178 @@
+"""The review helpers of ``ogad_core.review`` (target, re-ranking, explanations, suggestions) as
+the dashboard uses them: cached per run, and None wherever the library part or the run's
+gradients are missing, so each feature stays hidden rather than broken. Never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import cache
+from dashboard.queue import run_files_stamp
+from ogad_core._internal import log
+from ogad_core.errors import OgadError
+from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED
+from ogad_core.run.rundir import RunDir
+
+BAD_DECISIONS = (CONFIRMED, RELABELED)  # the reviewer says the flag was right
+
+
+def _module(name: str) -> ModuleType | None:
+    """``ogad_core.<name>``, or None while that part of the library does not exist."""
+    try:
+        return importlib.import_module(f"ogad_core.{name}")
+    except ImportError:
+        return None
+
+
+def detector_advice() -> tuple[str, str] | None:
+    """(the default detector, why it is the default), or None when the library gives none."""
+    detectors = _module("scoring.detectors")
+    name = getattr(detectors, "DEFAULT_DETECTOR", None)
+    reason = getattr(detectors, "DEFAULT_DETECTOR_REASON", None)
+    if not name or not reason:
+        return None
+    return str(name), str(reason)
+
+
+def default_detector(detectors: list[str]) -> str | None:
+    """The evidence-based default when the run has it, else the run view's default."""
+    advice = detector_advice()
+    if advice is not None and advice[0] in detectors:
+        return advice[0]
+    from ogad_core.review.export import default_detector as export_default
+
+    return export_default(detectors)
+
+
+def _embeddings(run_path: str) -> np.ndarray | None:
+    """The run's gradient embeddings (N, D), memory-mapped; None when absent or unfinished."""
+    path = RunDir(run_path).gradients_path
+    if not path.is_file():
+        return None
+    try:
+        matrix = np.load(path, mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    view = cache.run_view(run_path)
+    if matrix.ndim != 2 or matrix.shape[0] != view.n_samples:
+        return None
+    return matrix
+
+
+def _scores_frame(run_path: str) -> pd.DataFrame | None:
+    run = RunDir(run_path)
+    return run.read_scores() if run.detectors() else None
+
+
+@st.cache_resource(max_entries=8, show_spinner="Estimating the review target…")
+def _target(run_path: str, stamp: tuple, detector: str) -> Any:
+    module = _module("review.target")
+    scores = _scores_frame(run_path)
+    if module is None or scores is None:
+        return None
+    view = cache.run_view(run_path)
+    try:
+        return module.estimate_review_target(view.table, scores, detector)
+    except (OgadError, ValueError, KeyError) as err:
+        log.warning("review target unavailable: %s", err)
+        return None
+
+
+def review_target(run_path: str, detector: str | None) -> Any:
+    """The estimated review target (``n_target``, ``noise_rate``, ``method``, ``note``) or None."""
+    if detector is None:
+        return None
+    return _target(run_path, run_files_stamp(run_path), detector)
+
+
+def rerank_available(run_path: str) -> bool:
+    """Whether the queue can be re-ranked from decisions (library part and gradients exist)."""
+    return _module("review.rerank") is not None and _embeddings(run_path) is not None
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _reranked(run_path: str, stamp: tuple, detector: str, version: int) -> np.ndarray | None:
+    module = _module("review.rerank")
+    embeddings = _embeddings(run_path)
+    if module is None or embeddings is None:
+        return None
+    table, _ = cache.table_with_decisions(run_path)
+    decided = table["status"].isin((*BAD_DECISIONS, REJECTED)).to_numpy()
+    if not decided.any():
+        return None  # nothing learned yet: the detector's order stands
+    base = table[f"{detector}_score"].to_numpy(dtype=float)
+    bad = table["status"].isin(BAD_DECISIONS).to_numpy()[decided]
+    scores = module.rerank_scores(embeddings, base, np.flatnonzero(decided), bad)
+    order = np.argsort(-np.nan_to_num(np.asarray(scores, dtype=float), nan=-np.inf), kind="stable")
+    ranks = np.empty(len(order), dtype=np.int64)
+    ranks[order] = np.arange(1, len(order) + 1)
+    return ranks
+
+
+def reranked(table: pd.DataFrame, run_path: str, detector: str, version: int) -> pd.DataFrame:
+    """``table`` with ``{detector}_rank`` replaced by the re-ranked order (same table when
+    re-ranking has nothing to learn from yet or is unavailable). Rows are in sample_id order,
+    aligned with the gradient rows; ``decided_ids`` passed to the library are row positions."""
+    ranks = _reranked(run_path, run_files_stamp(run_path), detector, version)
+    if ranks is None:
+        return table
+    out = table.copy(deep=False)
+    out[f"{detector}_rank"] = ranks
+    return out
+
+
+@st.cache_resource(max_entries=4, show_spinner="Finding each sample's neighbours…")
+def _explainer(run_path: str, stamp: tuple) -> Any:
+    module = _module("review.explain")
+    embeddings = _embeddings(run_path)
+    if module is None or embeddings is None:
+        return None
+    view = cache.run_view(run_path)
+    return module.Explainer(np.asarray(embeddings), view.table, _scores_frame(run_path))
+
+
+def explainer(run_path: str) -> Any:
+    """The run's Explainer (None when unavailable)."""
+    return _explainer(run_path, run_files_stamp(run_path))
+
+
+@st.cache_resource(max_entries=4096, show_spinner=False)
+def _explanation(run_path: str, stamp: tuple, sample_id: int) -> Any:
+    found = _explainer(run_path, stamp)
+    if found is None:
+        return None
+    try:
+        return found.explain(sample_id)
+    except (OgadError, ValueError, KeyError, IndexError) as err:
+        log.warning("no explanation for sample %s: %s", sample_id, err)
+        return None
+
+
+def explanation(run_path: str, sample_id: int) -> Any:
+    """Why one sample is flagged (an Explanation) or None."""
+    return _explanation(run_path, run_files_stamp(run_path), int(sample_id))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _suggestions(run_path: str, stamp: tuple) -> pd.DataFrame | None:
+    found = _explainer(run_path, stamp)
+    if found is None:
+        return None
+    labels, confidence = found.suggestions()
+    view = cache.run_view(run_path)
+    return pd.DataFrame(
+        {"suggested": np.asarray(labels, dtype=np.int64), "suggestion_conf": confidence},
+        index=view.table["sample_id"].to_numpy(),
+    )
+
+
+def suggestions(run_path: str) -> pd.DataFrame | None:
+    """Per sample id (index): ``suggested`` class index and ``suggestion_conf``; or None."""
+    return _suggestions(run_path, run_files_stamp(run_path))
