@@ -153,7 +153,7 @@ def _explain(ctx: CardContext, explanation: Any, large: bool) -> None:
     neighbours = list(explanation.neighbours)
     if not neighbours:
         return
-    st.caption("Nearest neighbours in gradient space (their given labels):")
+    st.caption("Nearest neighbours, with their given labels:")
     view = cache.run_view(ctx.run_path)
     refs = view.table.set_index("sample_id")["ref"]
     columns = st.columns(min(len(neighbours), 6))

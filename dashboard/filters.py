@@ -49,15 +49,17 @@ def filter_table(
 
 
 def given_by_predicted(table: pd.DataFrame, label_names: list[str]) -> pd.DataFrame:
-    """Counts of samples by given label (rows) and predicted label (columns), every class."""
-    return (
-        pd.crosstab(
-            pd.Categorical(table["label_name"], categories=label_names),
-            pd.Categorical(table["pred_name"], categories=label_names),
-            dropna=False,
-        )
-        .rename_axis(index="given \\ predicted", columns=None)
-        .astype(int)
+    """Counts of samples by given label (rows) and predicted label (columns), every class;
+    plain string index and columns (one per class name, in class order)."""
+    counts = pd.crosstab(
+        pd.Categorical(table["label_name"], categories=label_names),
+        pd.Categorical(table["pred_name"], categories=label_names),
+        dropna=False,
+    ).astype(int)
+    return pd.DataFrame(
+        counts.to_numpy(),
+        index=pd.Index([str(n) for n in label_names], name="given \\ predicted"),
+        columns=[str(n) for n in label_names],
     )
 
 

@@ -335,8 +335,14 @@ def _header(
     head, bulk_col, undo_col = st.columns([5, 1, 1], vertical_alignment="center")
     what = "to review" if not controls.show_reviewed else "in the queue"
     order = f"{md_escape(controls.detector)} rank" if controls.detector else "loss"
-    if controls.rerank and controls.detector and reviewed:
-        order += ", re-ranked from the decisions"
+    if controls.rerank and controls.detector:
+        table = cache.table_with_decisions(run_path)[0]
+        order += (
+            ", re-ranked from the decisions"
+            if smart.rerank_learning(table)
+            else f" (re-ranks once {smart.MIN_EACH} are confirmed or relabeled and "
+            f"{smart.MIN_EACH} rejected)"
+        )
     head.markdown(f"##### Review queue · {n_queue:,} {what}")
     head.caption(f"{reviewed:,} of {n_samples:,} samples reviewed · ordered by {order}")
     with bulk_col:

@@ -21,6 +21,7 @@ from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED
 from ogad_core.run.rundir import RunDir
 
 BAD_DECISIONS = (CONFIRMED, RELABELED)  # the reviewer says the flag was right
+MIN_EACH = 2  # the re-ranker learns once it has this many bad and this many rejected decisions
 
 
 def _module(name: str) -> ModuleType | None:
@@ -51,11 +52,9 @@ def default_detector(detectors: list[str]) -> str | None:
     return export_default(detectors)
 
 
-def _embeddings(run_path: str) -> np.ndarray | None:
-    """The run's gradient embeddings (N, D), memory-mapped; None when absent or unfinished."""
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _embeddings_of(run_path: str, stamp: tuple, grad_stamp: tuple) -> np.ndarray | None:
     path = RunDir(run_path).gradients_path
-    if not path.is_file():
-        return None
     try:
         matrix = np.load(path, mmap_mode="r")
     except (OSError, ValueError):
@@ -64,6 +63,18 @@ def _embeddings(run_path: str) -> np.ndarray | None:
     if matrix.ndim != 2 or matrix.shape[0] != view.n_samples:
         return None
     return matrix
+
+
+def _embeddings(run_path: str) -> np.ndarray | None:
+    """The run's gradient embeddings (N, D), memory-mapped, one object per state of the file
+    (the re-ranker caches its PCA by that object); None when absent or of the wrong shape."""
+    path = RunDir(run_path).gradients_path
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    grad_stamp = (info.st_mtime_ns, info.st_size)
+    return _embeddings_of(run_path, run_files_stamp(run_path), grad_stamp)
 
 
 def _scores_frame(run_path: str) -> pd.DataFrame | None:
@@ -90,6 +101,13 @@ def review_target(run_path: str, detector: str | None) -> Any:
     if detector is None:
         return None
     return _target(run_path, run_files_stamp(run_path), detector)
+
+
+def rerank_learning(table: pd.DataFrame) -> bool:
+    """Whether the decisions in ``table`` (``status`` column) are enough to re-rank from."""
+    n_bad = int(table["status"].isin(BAD_DECISIONS).sum())
+    n_good = int((table["status"] == REJECTED).sum())
+    return min(n_bad, n_good) >= MIN_EACH
 
 
 def rerank_available(run_path: str) -> bool:
@@ -135,7 +153,11 @@ def _explainer(run_path: str, stamp: tuple) -> Any:
     if module is None or embeddings is None:
         return None
     view = cache.run_view(run_path)
-    return module.Explainer(np.asarray(embeddings), view.table, _scores_frame(run_path))
+    try:  # no scores: the card's head already gives the rank of the chosen detector
+        return module.Explainer(embeddings, view.table, None)
+    except (OgadError, ValueError) as err:
+        log.warning("explanations unavailable: %s", err)
+        return None
 
 
 def explainer(run_path: str) -> Any:

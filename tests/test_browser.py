@@ -17,14 +17,16 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from dashboard.serve import free_port
 from ogad_core.review.export import export_csv
-from ogad_core.review.store import CONFIRMED, ReviewStore
+from ogad_core.review.store import CONFIRMED, REJECTED, UNREVIEWED, ReviewStore
 from tests.run_fixture import CHROMIUM, CHROMIUM_ARGS, make_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,12 +51,11 @@ def chromium() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
-def served_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """(url, run dir) of a dashboard serving a fresh 60-sample image run on 127.0.0.1."""
-    run = make_run(tmp_path_factory.mktemp("browser") / "run", kind="image", n=N_SAMPLES)
+@contextmanager
+def _serving(run: Path) -> Iterator[str]:
+    """The url of ``ogad dashboard RUN`` on a free port of 127.0.0.1 (stopped on exit)."""
     port = free_port()
-    log = run.parent / "server.log"
+    log = run.parent / f"server_{run.name}.log"
     command = [sys.executable, "-m", "ogad_core.cli", "dashboard", str(run), "--port", str(port)]
     with open(log, "wb") as log_fh:  # `ogad dashboard DIR --port N` → dashboard.serve.serve
         server = subprocess.Popen(
@@ -73,7 +74,7 @@ def served_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
             if server.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"dashboard did not start: {log.read_text(errors='replace')[-2000:]}")
             time.sleep(0.3)
-        yield url, run
+        yield url
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # the serve() process and its streamlit child
         try:
@@ -81,6 +82,14 @@ def served_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+@pytest.fixture(scope="module")
+def served_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """(url, run dir) of a dashboard serving a fresh 60-sample image run on 127.0.0.1."""
+    run = make_run(tmp_path_factory.mktemp("browser") / "run", kind="image", n=N_SAMPLES)
+    with _serving(run) as url:
+        yield url, run
 
 
 def _shot(page, path: Path) -> None:
@@ -187,3 +196,106 @@ def test_review_in_a_real_browser(
     assert downloaded == cli_csv.read_text(encoding="utf-8")
     row = pd.read_csv(cli_csv).set_index("sample_id").loc[sid]
     assert row["decision"] == CONFIRMED and not row["keep"]
+
+
+# ---- the review session: keyboard, bulk actions, undo after a reload, re-ranking -----------
+@pytest.fixture(scope="module")
+def served_review_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """(url, run dir) of a served 60-sample image run with gradients (re-ranking, explanations)."""
+    run = make_run(tmp_path_factory.mktemp("browser_review") / "run", kind="image", n=N_SAMPLES)
+    samples = pd.read_parquet(run / "samples.parquet")
+    grads = np.random.default_rng(1).normal(0, 1, (N_SAMPLES, 8)).astype(np.float32)
+    grads[samples["is_flipped"].to_numpy(), 0] += 4.0
+    np.save(run / "gradients.npy", grads)
+    with _serving(run) as url:
+        yield url, run
+
+
+def _card_ids(page) -> list[int]:
+    classes = page.locator("[class*='st-key-card_']").evaluate_all(
+        "els => els.map(e => e.className)"
+    )
+    return [int(re.search(r"st-key-card_(\d+)", c)[1]) for c in classes]
+
+
+def _focused(page) -> str:
+    return page.evaluate("() => document.body.dataset.ogadFocus || ''")
+
+
+def test_keyboard_bulk_undo_after_reload_and_rerank(
+    chromium: str, served_review_run: tuple[str, Path], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, run = served_review_run
+    store = ReviewStore(run)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1500, "height": 1100}).new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.goto(f"{url}/?reviewer=keys")
+            expect(page.locator("[class*='st-key-card_']").first).to_be_visible()
+            first, second = _card_ids(page)[:2]
+            assert _wait_for(lambda: _focused(page) == str(first))  # the first card has focus
+
+            # J moves the focus without a rerun, C confirms the focused card, U undoes it
+            page.locator("body").press("j")
+            assert _wait_for(lambda: _focused(page) == str(second))
+            _shot(page, tmp_path / "browser_keys_focus.png")
+            page.keyboard.press("c")
+            expect(page.locator(f".st-key-card_{second}")).to_have_count(0)
+            assert _wait_for(lambda: store.get(second) == CONFIRMED)
+            assert store.history().iloc[-1]["reviewer"] == "keys"
+            assert _wait_for(lambda: _focused(page) == str(_card_ids(page)[1]))  # next in place
+            page.keyboard.press("u")
+            assert _wait_for(lambda: store.get(second) == UNREVIEWED)
+            expect(page.locator(f".st-key-card_{second}")).to_have_count(1)
+
+            # a key typed into a text field is text, not a decision
+            search = page.get_by_role("textbox", name="Search")
+            search.fill("c")
+            search.press("Escape")
+            time.sleep(1.0)
+            assert store.current().empty
+            search.fill("")
+            search.press("Enter")
+
+            # bulk: confirm every card of the page at once …
+            expect(page.locator("[class*='st-key-card_']").first).to_be_visible()
+            on_page = _card_ids(page)
+            page.get_by_role("button", name="Bulk").click()
+            page.get_by_role("button", name=f"Confirm all {len(on_page)}").click()
+            assert _wait_for(lambda: len(store.current()) == len(on_page))
+            assert store.current()["decision"].eq(CONFIRMED).all()
+            _shot(page, tmp_path / "browser_bulk.png")
+
+            # … and after a reload (a new session, the name kept in the address) one Undo
+            # takes the whole bulk action back
+            page.reload()
+            undo = page.get_by_role("button", name="Undo")
+            expect(undo).to_be_enabled()
+            undo.click()
+            assert _wait_for(lambda: store.current().empty)
+            expect(page.locator(f".st-key-card_{on_page[0]}")).to_have_count(1)
+
+            # re-ranking: after two bad and two fine decisions the queue is re-ordered;
+            # switching it off brings the detector's order back
+            samples = pd.read_parquet(run / "samples.parquet")
+            flipped = samples.loc[samples["is_flipped"], "sample_id"].tolist()
+            clean = samples.loc[~samples["is_flipped"], "sample_id"].tolist()
+            store.decide_many(flipped[:2], CONFIRMED, reviewer="keys")
+            store.decide_many(clean[:2], REJECTED, reviewer="keys")
+            page.reload()
+            expect(page.get_by_text("re-ranked from the decisions")).to_be_visible()
+            reranked = _card_ids(page)
+            _shot(page, tmp_path / "browser_reranked.png")
+            page.get_by_text("Re-rank from my decisions").click()
+            expect(page.get_by_text("re-ranked from the decisions")).to_have_count(0)
+            decided = set(flipped[:2] + clean[:2])
+            scores = pd.read_parquet(run / "scores.parquet").sort_values("iforest_rank")
+            static = [int(s) for s in scores["sample_id"] if s not in decided]
+            assert _wait_for(lambda: _card_ids(page) == static[: len(_card_ids(page))])
+            assert _card_ids(page) != reranked or reranked == static[: len(reranked)]
+        finally:
+            browser.close()

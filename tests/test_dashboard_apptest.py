@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
@@ -60,7 +61,9 @@ def test_every_page_renders(kind: str, tmp_path: Path, monkeypatch: pytest.Monke
     run = make_run(tmp_path / kind, kind=kind, n=60)
     at = start_app(run, monkeypatch)
     assert_clean(at)
-    assert len(queue_ids(at)) == 12  # first page of the queue
+    queue_length = at.number_input(key=state.TOP_K).value  # the review target
+    assert 0 < queue_length <= 60
+    assert len(queue_ids(at)) == min(12, queue_length)  # first page of the queue
     assert {b.label for b in at.button} >= {"Confirm", "Reject", "Relabel"}
     at.switch_page("views/summary.py").run()
     assert_clean(at)
@@ -74,6 +77,7 @@ def test_review_queue_follows_the_detector_ranking(
 ) -> None:
     scores = pd.read_parquet(image_run / "scores.parquet")
     at = start_app(image_run, monkeypatch)
+    at.number_input(key=state.TOP_K).set_value(0).run()  # the whole run, not the target
     assert queue_ids(at) == scores.sort_values("iforest_rank")["sample_id"].head(12).tolist()
     at.selectbox(key=state.DETECTOR).set_value("l2").run()
     assert queue_ids(at) == scores.sort_values("l2_rank")["sample_id"].head(12).tolist()
@@ -356,3 +360,219 @@ def test_dashboard_never_imports_torch(image_run: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "torch-free" in result.stdout
+
+
+# ---- the review session: shortcuts, bulk actions, undo after a reload, filters, re-ranking --
+def add_gradients(run: Path, dim: int = 8, seed: int = 1) -> np.ndarray:
+    """Write a gradients.npy (N, dim) whose flipped samples sit apart; returns it."""
+    samples = pd.read_parquet(run / "samples.parquet")
+    rng = np.random.default_rng(seed)
+    grads = rng.normal(0, 1, (len(samples), dim)).astype(np.float32)
+    grads[samples["is_flipped"].to_numpy(), 0] += 4.0
+    np.save(run / "gradients.npy", grads)
+    return grads
+
+
+def started(run: Path, monkeypatch: pytest.MonkeyPatch, reviewer: str = "alice") -> AppTest:
+    """The app on ``run`` with the reviewer name in the address (as after a reload)."""
+    monkeypatch.setenv("OGAD_RUN_DIR", str(run))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params[state.REVIEWER_PARAM] = reviewer
+    return at.run()
+
+
+def test_bulk_confirm_of_a_page_is_one_undo_step(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = started(image_run, monkeypatch)
+    assert at.text_input(key=state.REVIEWER).value == "alice"
+    store = ReviewStore(image_run)
+    store.reject(59, reviewer="alice")  # an earlier single decision
+    at.run()
+    page = queue_ids(at)
+    at.button(key="bulk_confirmed").click().run()
+    assert_clean(at)
+    cur = store.current().set_index("sample_id")
+    assert set(cur.index) == {*page, 59} and (cur.loc[page, "decision"] == CONFIRMED).all()
+    assert store.history()["reviewer"].eq("alice").all()
+    assert not set(page) & set(queue_ids(at))  # the next page of the queue moved up
+    assert any("one Undo takes it back" in c.value for c in at.caption)
+
+    at.button(key="undo_last").click().run()  # the whole page at once, not the decision on 59
+    assert set(store.current()["sample_id"]) == {59}
+    assert queue_ids(at) == page
+    assert any(f"bulk action on {len(page)} samples" in c.value for c in at.caption)
+
+
+def test_undo_works_after_a_reload_for_the_same_reviewer(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = started(image_run, monkeypatch)
+    sid = queue_ids(at)[0]
+    at.button(key=f"confirm_{sid}").click().run()
+    assert ReviewStore(image_run).get(sid) == CONFIRMED
+
+    other = started(image_run, monkeypatch, reviewer="bob")  # someone else: nothing to undo
+    assert other.button(key="undo_last").disabled
+    again = started(image_run, monkeypatch)  # alice reloads: a new session, the name kept
+    assert not again.button(key="undo_last").disabled
+    again.button(key="undo_last").click().run()
+    assert_clean(again)
+    assert ReviewStore(image_run).get(sid) == UNREVIEWED and sid in queue_ids(again)
+
+
+def test_revisit_shows_the_current_label_and_goes_back_to_unreviewed(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ReviewStore(image_run)
+    sid = 7 if 7 != CORRUPT_ID else 8
+    new = (store._label_of[sid] + 2) % 3
+    store.relabel(sid, new, reviewer="bob")
+    at = started(image_run, monkeypatch)
+    at.toggle(key=state.SHOW_REVIEWED).set_value(True).run()
+    at.text_input(key=state.SEARCH).input(f"#{sid}").run()
+    assert queue_ids(at) == [sid]
+    names = ["circle", "square", "cross"]
+    assert at.selectbox(key=f"{state.RELABEL_PREFIX}{sid}").value == names[new]
+    at.button(key=f"unreview_{sid}").click().run()
+    assert_clean(at)
+    assert store.get(sid) == UNREVIEWED
+    assert pd.isna(store.history().iloc[-1]["decision"])
+    at.button(key="undo_last").click().run()
+    assert store.get(sid) == RELABELED
+
+
+def test_filters_by_prediction_disagreement_and_search(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples = pd.read_parquet(image_run / "samples.parquet").set_index("sample_id")
+    at = started(image_run, monkeypatch)
+    at.number_input(key=state.TOP_K).set_value(0).run()
+    at.selectbox(key=state.PER_PAGE).set_value(36).run()
+    at.multiselect(key=state.PRED_CLASSES).set_value(["square"]).run()
+    shown = queue_ids(at)
+    assert shown and all(samples.loc[i, "pred"] == 1 for i in shown)
+    assert len(shown) == min(36, int((samples["pred"] == 1).sum()))
+    at.multiselect(key=state.PRED_CLASSES).set_value([]).run()
+    at.toggle(key=state.DISAGREE).set_value(True).run()
+    shown = queue_ids(at)
+    expected = int((samples["label"] != samples["pred"]).sum())
+    assert len(shown) == min(36, expected)
+    assert all(samples.loc[i, "label"] != samples.loc[i, "pred"] for i in shown)
+    at.toggle(key=state.DISAGREE).set_value(False).run()
+    at.text_input(key=state.SEARCH).input("00012.PNG").run()  # a file name, any case
+    assert queue_ids(at) == [12]
+    at.text_input(key=state.SEARCH).input("no such sample").run()
+    assert queue_ids(at) == [] and any("No samples match" in i.value for i in at.info)
+    assert_clean(at)
+
+
+def test_review_target_sets_the_queue_length_and_shows_progress(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ogad_core.review.target import estimate_review_target
+
+    samples = pd.read_parquet(image_run / "samples.parquet")
+    scores = pd.read_parquet(image_run / "scores.parquet")
+    target = estimate_review_target(samples, scores, "iforest")
+    at = started(image_run, monkeypatch)
+    assert at.number_input(key=state.TOP_K).value == target.n_target
+    (bar,) = at.get("progress")
+    assert f"of the review target {target.n_target}" in bar.proto.text
+    first = queue_ids(at)[0]
+    at.button(key=f"confirm_{first}").click().run()
+    (bar,) = at.get("progress")
+    assert bar.proto.text.startswith(f"1 of the review target {target.n_target}")
+    at.number_input(key=state.TOP_K).set_value(5).run()  # the reviewer's own length stays
+    at.selectbox(key=state.DETECTOR).set_value("l2").run()
+    assert at.number_input(key=state.TOP_K).value == 5
+    at.switch_page("views/summary.py").run()
+    (reviewed,) = [m for m in at.metric if m.label == "Reviewed"]
+    assert f"of target ({target.n_target})" in reviewed.delta and "of run" in reviewed.delta
+    assert_clean(at)
+
+
+def test_rerank_toggle_reorders_the_queue_from_the_decisions(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ogad_core.review.rerank import rerank_scores
+
+    grads = add_gradients(image_run)
+    samples = pd.read_parquet(image_run / "samples.parquet")
+    scores = pd.read_parquet(image_run / "scores.parquet")
+    store = ReviewStore(image_run)
+    flipped = samples.loc[samples["is_flipped"], "sample_id"].tolist()
+    clean = samples.loc[~samples["is_flipped"], "sample_id"].tolist()
+    store.decide_many(flipped[:3], CONFIRMED, reviewer="alice")
+    store.decide_many(clean[:3], REJECTED, reviewer="alice")
+    decided = np.array(flipped[:3] + clean[:3])
+    bad = np.array([True] * 3 + [False] * 3)
+
+    at = started(image_run, monkeypatch)
+    at.number_input(key=state.TOP_K).set_value(0).run()
+    assert at.toggle(key=state.RERANK).value  # on by default
+    new = rerank_scores(grads, scores["iforest_score"].to_numpy(), decided, bad)
+    order = [i for i in np.argsort(-new, kind="stable") if i not in set(decided)]
+    assert queue_ids(at) == [int(i) for i in order[:12]]
+    assert any("re-ranked from the decisions" in c.value for c in at.caption)
+
+    at.toggle(key=state.RERANK).set_value(False).run()
+    static = scores.sort_values("iforest_rank")["sample_id"]
+    assert queue_ids(at) == [int(i) for i in static if i not in set(decided)][:12]
+    assert_clean(at)
+
+
+def test_cards_explain_the_flag_and_preselect_the_suggestion(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ogad_core.review.explain import Explainer
+
+    grads = add_gradients(image_run)
+    samples = pd.read_parquet(image_run / "samples.parquet")
+    explainer = Explainer(grads, samples)
+    labels, _ = explainer.suggestions()
+    at = started(image_run, monkeypatch)
+    names = ["circle", "square", "cross"]
+    for sid in queue_ids(at):
+        row = samples.set_index("sample_id").loc[sid]
+        want = int(labels[sid]) if labels[sid] != row["label"] else None
+        chosen = at.selectbox(key=f"{state.RELABEL_PREFIX}{sid}").value
+        if want is not None:
+            assert chosen == names[want]
+    whys = [c.value for c in at.caption if c.value.startswith("why:")]
+    assert len(whys) == len(queue_ids(at)) and all("suggested" in w for w in whys)
+
+    at.toggle(key=state.FOCUS_MODE).set_value(True).run()
+    assert_clean(at)
+    first = queue_ids(at)
+    assert len(first) == 1  # one large card
+    assert any(c.value.startswith("Nearest neighbours") for c in at.caption)
+    at.button(key="focus_next").click().run()
+    second = queue_ids(at)
+    assert len(second) == 1 and second != first
+    at.button(key=f"confirm_{second[0]}").click().run()  # the next card takes its place
+    assert ReviewStore(image_run).get(second[0]) == CONFIRMED
+    assert queue_ids(at) and queue_ids(at) != second
+
+
+def test_shortcuts_script_and_legend_are_on_the_review_page(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = started(image_run, monkeypatch)
+    scripts = [h.proto.body for h in at.get("html") if "__ogadKeys" in h.proto.body]
+    assert len(scripts) == 1 and '"c": "confirm_"' in scripts[0]
+    assert any(c.value.startswith("Keys: **C** confirm") for c in at.caption)
+
+
+def test_run_page_lists_steps_in_pipeline_order_and_the_whole_model(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = started(image_run, monkeypatch)
+    at.switch_page("views/run_info.py").run()
+    assert_clean(at)
+    steps = frame_with(at, "step")
+    from ogad_core.run.rundir import STEPS
+
+    assert list(steps["step"]) == [s for s in STEPS if s in set(steps["step"])]
+    assert "##### Model" in [m.value for m in at.markdown]
+    assert any('"spec": "fixture"' in j.proto.body or "fixture" in j.proto.body for j in at.json)
