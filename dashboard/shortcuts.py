@@ -4,7 +4,9 @@ C confirm, R reject, L relabel (to the class in the card's Relabel control: the 
 default), B back to unreviewed, U undo, J / K next / previous card. The focused card has an
 outline; in the grid, J / K move the focus in the browser without a rerun (at the end of the page
 they turn the page); in focus mode they press the Next / Previous buttons. A key does nothing
-while the reviewer types in a text field, a selectbox or a number field.
+while the reviewer types in a text field, a selectbox or a number field. The listener runs first
+(window, capture phase) and stops a handled key there, so Streamlit's own C (clear caches) and
+R (rerun) never see it.
 
 The keys press the card's own buttons (located by their widget keys, ``confirm_<id>`` etc.), so a
 shortcut does exactly what the click does and nothing else.
@@ -31,7 +33,7 @@ _SCRIPT = """
   const CARD_KEYS = __CARD_KEYS__, PAGE_KEYS = __PAGE_KEYS__, NAV_KEYS = __NAV_KEYS__;
   const doc = window.parent && window.parent.document ? window.parent.document : document;
   const win = doc.defaultView;
-  if (win.__ogadKeys) doc.removeEventListener('keydown', win.__ogadKeys.listener, true);
+  if (win.__ogadKeys) win.removeEventListener('keydown', win.__ogadKeys.listener, true);
   const state = win.__ogadKeys || {sid: null, index: 0};
   const cards = () => Array.from(doc.querySelectorAll("[class*='st-key-card_']"));
   const sidOf = (el) => ((el.className.match(/st-key-card_(\\d+)/) || [])[1]);
@@ -86,10 +88,11 @@ _SCRIPT = """
       if (el) press(CARD_KEYS[key] + state.sid);
     } else { return; }
     e.preventDefault();
+    e.stopImmediatePropagation();  // Streamlit's C (clear caches) and R (rerun) stay out
   };
   state.listener = listener;
   win.__ogadKeys = state;
-  doc.addEventListener('keydown', listener, true);
+  win.addEventListener('keydown', listener, true);  // before Streamlit's own C / R keys
   if (!state.timer) state.timer = win.setInterval(paint, 250);
   paint();
 })();

@@ -235,7 +235,7 @@ def test_keyboard_bulk_undo_after_reload_and_rerank(
             page = browser.new_context(viewport={"width": 1500, "height": 1100}).new_page()
             page.set_default_timeout(WAIT_MS)
             page.goto(f"{url}/?reviewer=keys")
-            expect(page.locator("[class*='st-key-card_']").first).to_be_visible()
+            page.wait_for_selector("[class*='st-key-card_']")  # the first run can be slow
             first, second = _card_ids(page)[:2]
             assert _wait_for(lambda: _focused(page) == str(first))  # the first card has focus
 
@@ -254,15 +254,16 @@ def test_keyboard_bulk_undo_after_reload_and_rerank(
 
             # a key typed into a text field is text, not a decision
             search = page.get_by_role("textbox", name="Search")
+            n_cards = len(_card_ids(page))
             search.fill("c")
-            search.press("Escape")
+            search.press("Escape")  # leaves the field; the search applies
             time.sleep(1.0)
             assert store.current().empty
             search.fill("")
             search.press("Enter")
 
             # bulk: confirm every card of the page at once …
-            expect(page.locator("[class*='st-key-card_']").first).to_be_visible()
+            expect(page.locator("[class*='st-key-card_']")).to_have_count(n_cards)
             on_page = _card_ids(page)
             page.get_by_role("button", name="Bulk").click()
             page.get_by_role("button", name=f"Confirm all {len(on_page)}").click()
@@ -273,8 +274,9 @@ def test_keyboard_bulk_undo_after_reload_and_rerank(
             # … and after a reload (a new session, the name kept in the address) one Undo
             # takes the whole bulk action back
             page.reload()
-            undo = page.get_by_role("button", name="Undo")
-            expect(undo).to_be_enabled()
+            page.wait_for_selector("[class*='st-key-card_']")
+            undo = page.locator(".st-key-undo_last button").first
+            expect(undo).to_be_enabled(timeout=WAIT_MS)  # the new session can undo
             undo.click()
             assert _wait_for(lambda: store.current().empty)
             expect(page.locator(f".st-key-card_{on_page[0]}")).to_have_count(1)
@@ -287,6 +289,7 @@ def test_keyboard_bulk_undo_after_reload_and_rerank(
             store.decide_many(flipped[:2], CONFIRMED, reviewer="keys")
             store.decide_many(clean[:2], REJECTED, reviewer="keys")
             page.reload()
+            page.wait_for_selector("[class*='st-key-card_']")
             expect(page.get_by_text("re-ranked from the decisions")).to_be_visible()
             reranked = _card_ids(page)
             _shot(page, tmp_path / "browser_reranked.png")
