@@ -576,3 +576,25 @@ def test_run_page_lists_steps_in_pipeline_order_and_the_whole_model(
     assert list(steps["step"]) == [s for s in STEPS if s in set(steps["step"])]
     assert "##### Model" in [m.value for m in at.markdown]
     assert any('"spec": "fixture"' in j.proto.body or "fixture" in j.proto.body for j in at.json)
+
+
+def test_a_given_by_predicted_cell_opens_those_samples_in_the_queue(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples = pd.read_parquet(image_run / "samples.parquet")
+    at = started(image_run, monkeypatch)
+    at.switch_page("views/summary.py").run()
+    grid = frame_with(at, "circle")
+    counts = pd.crosstab(
+        samples["label_name"],
+        pd.Series(samples["pred"]).map(dict(enumerate(["circle", "square", "cross"]))),
+    )
+    assert grid.loc["square", "circle"] == counts.loc["square", "circle"]
+    at.session_state["given_pred_0"] = {  # a click on the cell (given square, predicted circle)
+        "selection": {"rows": [], "columns": [], "cells": [[1, "circle"]]}
+    }
+    at.run()
+    assert_clean(at)
+    want = samples[(samples["label_name"] == "square") & (samples["pred"] == 0)]["sample_id"]
+    assert set(queue_ids(at)) <= set(want) and len(queue_ids(at)) == min(12, len(want))
+    assert any(f"Review queue · {len(want)} in the queue" in m.value for m in at.markdown)
