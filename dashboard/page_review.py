@@ -363,22 +363,10 @@ def _header(
     st.caption(shortcuts.LEGEND)
 
 
-def _suggested(run_path: str, sample_id: int) -> int | None:
-    found = smart.suggestions(run_path)
-    if found is None or sample_id not in found.index:
-        return None
-    return int(found.at[sample_id, "suggested"])
-
-
 def _card(ctx: CardContext, row, *, large: bool = False) -> None:
-    sid = int(row.sample_id)
-    render_card(
-        ctx,
-        row,
-        explanation=smart.explanation(ctx.run_path, sid),
-        suggested=_suggested(ctx.run_path, sid),
-        large=large,
-    )
+    explanation = smart.explanation(ctx.run_path, int(row.sample_id))
+    suggested = None if explanation is None else int(explanation.suggested_label)
+    render_card(ctx, row, explanation=explanation, suggested=suggested, large=large)
 
 
 def _grid(ctx: CardContext, rows: pd.DataFrame) -> None:

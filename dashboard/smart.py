@@ -180,21 +180,3 @@ def _explanation(run_path: str, stamp: tuple, sample_id: int) -> Any:
 def explanation(run_path: str, sample_id: int) -> Any:
     """Why one sample is flagged (an Explanation) or None."""
     return _explanation(run_path, run_files_stamp(run_path), int(sample_id))
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _suggestions(run_path: str, stamp: tuple) -> pd.DataFrame | None:
-    found = _explainer(run_path, stamp)
-    if found is None:
-        return None
-    labels, confidence = found.suggestions()
-    view = cache.run_view(run_path)
-    return pd.DataFrame(
-        {"suggested": np.asarray(labels, dtype=np.int64), "suggestion_conf": confidence},
-        index=view.table["sample_id"].to_numpy(),
-    )
-
-
-def suggestions(run_path: str) -> pd.DataFrame | None:
-    """Per sample id (index): ``suggested`` class index and ``suggestion_conf``; or None."""
-    return _suggestions(run_path, run_files_stamp(run_path))
