@@ -23,6 +23,7 @@ STATUS_BADGE = {
 }
 LARGE_IMAGE_PX = 320  # focus mode
 NEIGHBOUR_IMAGE_PX = 72
+NEIGHBOURS_SHOWN = 6
 NEIGHBOUR_TEXT_CHARS = 140
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
 
@@ -156,16 +157,19 @@ def _explain(ctx: CardContext, explanation: Any, large: bool) -> None:
     st.caption("Nearest neighbours, with their given labels:")
     view = cache.run_view(ctx.run_path)
     refs = view.table.set_index("sample_id")["ref"]
-    columns = st.columns(min(len(neighbours), 6))
-    for column, (nid, label) in zip(columns, neighbours[:6], strict=False):
-        with column:
-            name = md_escape(ctx.label_names[int(label)])
-            st.caption(f"#{int(nid)} · **{name}**")
-            ref = str(refs.get(int(nid), ""))
-            if ctx.kind == "image":
-                _image(ctx.run_path, ref, NEIGHBOUR_IMAGE_PX)
-            else:
-                st.text(text_preview(ref, NEIGHBOUR_TEXT_CHARS)[0], wrap=True)
+    shown = neighbours[:NEIGHBOURS_SHOWN]
+    per_row = NEIGHBOURS_SHOWN if ctx.kind == "image" else 3  # snippets need the width
+    for start in range(0, len(shown), per_row):
+        columns = st.columns(per_row)
+        for column, (nid, label) in zip(columns, shown[start : start + per_row], strict=False):
+            with column:
+                name = md_escape(ctx.label_names[int(label)])
+                st.caption(f"#{int(nid)} · **{name}**")
+                ref = str(refs.get(int(nid), ""))
+                if ctx.kind == "image":
+                    _image(ctx.run_path, ref, NEIGHBOUR_IMAGE_PX)
+                else:
+                    st.text(text_preview(ref, NEIGHBOUR_TEXT_CHARS)[0], wrap=True)
 
 
 def _decision_buttons(ctx: CardContext, row: Any, relabel_key: str) -> None:

@@ -123,11 +123,13 @@ def _reranked(run_path: str, stamp: tuple, detector: str, version: int) -> np.nd
         return None
     table, _ = cache.table_with_decisions(run_path)
     decided = table["status"].isin((*BAD_DECISIONS, REJECTED)).to_numpy()
-    if not decided.any():
-        return None  # nothing learned yet: the detector's order stands
     base = table[f"{detector}_score"].to_numpy(dtype=float)
     bad = table["status"].isin(BAD_DECISIONS).to_numpy()[decided]
+    # called before any decision too: the library then builds its features (a PCA) while the
+    # page first loads, not on the reviewer's first click
     scores = module.rerank_scores(embeddings, base, np.flatnonzero(decided), bad)
+    if not decided.any():
+        return None  # nothing learned yet: the detector's order stands
     order = np.argsort(-np.nan_to_num(np.asarray(scores, dtype=float), nan=-np.inf), kind="stable")
     ranks = np.empty(len(order), dtype=np.int64)
     ranks[order] = np.arange(1, len(order) + 1)
