@@ -277,6 +277,7 @@ DETECTORS: dict[str, Callable[[int], BaseEstimator]] = {
     "selfconf": lambda seed: LossBaseline(transform="selfconf"),
 }
 
+
 def _known() -> str:
     return ", ".join(DETECTORS)
 
