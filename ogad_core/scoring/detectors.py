@@ -468,11 +468,12 @@ def _detector_input(est: Any, gradients: Any, samples: pd.DataFrame | None) -> n
 
 def _suspicion(
     est: BaseEstimator,
-    X: np.ndarray,
+    X: np.ndarray | None,
     labels: np.ndarray | None,
     name: str,
 ) -> np.ndarray:
     """(N,) suspicion of a validated input; per class when ``labels`` is given."""
+    assert X is not None
     if labels is None:
         return _fit_suspicion(est, X, name)
     n = X.shape[0]
@@ -480,9 +481,7 @@ def _suspicion(
     groups = _group_rows(labels)
     small = [rows for rows in groups if rows.size < MIN_CLASS_ROWS]
     pointwise = _is_pointwise(est)
-    global_scores = None
-    if pointwise or small:
-        global_scores = _fit_suspicion(clone(est), X, name)
+    global_scores = _fit_suspicion(clone(est), X, name) if pointwise or small else np.empty(0)
     for rows in groups:
         if rows.size < MIN_CLASS_ROWS:
             continue
@@ -629,8 +628,12 @@ def _resolve_all(
     for spec in detectors:
         name = detector_name(spec)
         if name in estimators:
-            same = isinstance(spec, str) and isinstance(specs[name], str)
-            if same and spec.strip().lower() == specs[name].strip().lower():
+            old = specs[name]
+            if (
+                isinstance(spec, str)
+                and isinstance(old, str)
+                and spec.strip().lower() == old.strip().lower()
+            ):
                 continue
             raise ConfigError(
                 f"two detectors share the column name {name!r}: {specs[name]!r} and {spec!r}"
@@ -640,7 +643,7 @@ def _resolve_all(
     return estimators
 
 
-def _gradient_matrix(gradients: np.ndarray | None, n: int) -> np.ndarray:
+def _gradient_matrix(gradients: np.ndarray | None, n: int) -> np.ndarray | None:
     """The (N, D) gradients, checked: present, N rows, finite."""
     if gradients is None:
         raise DataError("the gradient detectors need the gradients, but none were given")
