@@ -9,13 +9,13 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import context
-from ogad_core.run.rundir import STEPS
+from ogad_core.run.manifest import STEP_ORDER
 
 
 def steps_in_order(steps: dict[str, Any]) -> pd.DataFrame:
     """One row per pipeline step, in pipeline order (steps this ogad does not know come last,
     in the manifest's order); every value as text."""
-    known = [s for s in STEPS if s in steps]
+    known = [s for s in STEP_ORDER if s in steps]
     names = known + [s for s in steps if s not in known]
     return pd.DataFrame(
         [{"step": name, **{k: str(v) for k, v in steps[name].items()}} for name in names]

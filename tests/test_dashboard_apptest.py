@@ -339,7 +339,8 @@ def test_dashboard_never_imports_torch(image_run: Path) -> None:
         "import dashboard.cache, dashboard.state, dashboard.cards, dashboard.mapfig\n"
         "import dashboard.page_review, dashboard.page_summary, dashboard.page_run\n"
         "import dashboard.serve, ogad_core.review.export, ogad_core.review.store, dashboard.queue\n"
-        "import dashboard.evaluation_view\n"
+        "import dashboard.evaluation_view, dashboard.smart, dashboard.filters\n"
+        "import dashboard.shortcuts, dashboard.actions\n"
         "assert 'torch' not in sys.modules, 'imported torch'\n"
         "from streamlit.testing.v1 import AppTest\n"
         f"at = AppTest.from_file({APP!r}, default_timeout={TIMEOUT}).run()\n"
@@ -571,9 +572,9 @@ def test_run_page_lists_steps_in_pipeline_order_and_the_whole_model(
     at.switch_page("views/run_info.py").run()
     assert_clean(at)
     steps = frame_with(at, "step")
-    from ogad_core.run.rundir import STEPS
+    from ogad_core.run.manifest import STEP_ORDER
 
-    assert list(steps["step"]) == [s for s in STEPS if s in set(steps["step"])]
+    assert list(steps["step"]) == [s for s in STEP_ORDER if s in set(steps["step"])]
     assert "##### Model" in [m.value for m in at.markdown]
     assert any('"spec": "fixture"' in j.proto.body or "fixture" in j.proto.body for j in at.json)
 
