@@ -4,7 +4,8 @@ C confirm, R reject, L relabel (to the class in the card's Relabel control: the 
 default), B back to unreviewed, U undo, J / K next / previous card. The focused card has an
 outline; in the grid, J / K move the focus in the browser without a rerun (at the end of the page
 they turn the page); in focus mode they press the Next / Previous buttons. A key does nothing
-while the reviewer types in a text field, a selectbox or a number field. The listener runs first
+while the reviewer types in a text field, a selectbox or a number field (a toggle or a button
+keeps the keys working). The listener runs first
 (window, capture phase) and stops a handled key there, so Streamlit's own C (clear caches) and
 R (rerun) never see it.
 
@@ -60,8 +61,10 @@ _SCRIPT = """
     if (!button || button.disabled) return false;
     button.click(); return true;
   };
-  const typing = (t) => t && (t.isContentEditable
-    || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName)
+  const TEXT_INPUTS = ['text', 'search', 'number', 'email', 'password', 'url', 'tel'];
+  const typing = (t) => t && t.getAttribute && (t.isContentEditable
+    || (t.tagName === 'INPUT' && TEXT_INPUTS.includes((t.type || 'text').toLowerCase()))
+    || ['TEXTAREA', 'SELECT'].includes(t.tagName)
     || ['combobox', 'listbox'].includes(t.getAttribute('role')));
   const move = (step, pageKey) => {
     const all = cards();
