@@ -77,26 +77,57 @@ _SCRIPT = """
     paint();
     all[next].scrollIntoView({block: 'nearest', behavior: 'instant'});
   };
+  // A key that reruns the app (a decision, undo, a page turn) locks the keys until that rerun
+  // has replaced the cards: keys typed meanwhile wait in a queue, so none lands on a card that
+  // is being redrawn (Streamlit marks such elements data-stale="true").
+  const stale = () => !!doc.querySelector("[data-stale='true']");
+  const busy = () => {
+    if (stale()) { state.sawStale = true; return true; }
+    if (!state.lock) return false;
+    const age = Date.now() - state.lock;
+    if ((state.sawStale && age > 30) || age > 1500) { state.lock = 0; return false; }
+    return true;
+  };
+  const act = (key) => {
+    let reruns = false;
+    if (key in NAV_KEYS) {
+      const [focusKey, pageKey, step] = NAV_KEYS[key];
+      reruns = press(focusKey);
+      if (!reruns) {
+        const turned = state.index + step < 0 || state.index + step >= cards().length;
+        move(step, pageKey);
+        reruns = turned;
+      }
+    } else if (key in PAGE_KEYS) {
+      reruns = press(PAGE_KEYS[key]);
+    } else if (focused()) {
+      reruns = press(CARD_KEYS[key] + state.sid);
+    }
+    if (reruns) { state.lock = Date.now(); state.sawStale = false; }
+  };
+  const drain = () => {
+    while (state.queue.length && !busy()) act(state.queue.shift());
+  };
   const listener = (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey || !e.key) return;
     if (typing(e.target)) { if (e.key === 'Escape') e.target.blur(); return; }
     const key = e.key.toLowerCase();
-    if (key in NAV_KEYS) {
-      const [focusKey, pageKey, step] = NAV_KEYS[key];
-      if (!press(focusKey)) move(step, pageKey);
-    } else if (key in PAGE_KEYS) {
-      press(PAGE_KEYS[key]);
-    } else if (key in CARD_KEYS) {
-      const el = focused();
-      if (el) press(CARD_KEYS[key] + state.sid);
-    } else { return; }
+    if (!(key in NAV_KEYS || key in PAGE_KEYS || key in CARD_KEYS)) return;
     e.preventDefault();
     e.stopImmediatePropagation();  // Streamlit's C (clear caches) and R (rerun) stay out
+    state.queue.push(key);
+    drain();
   };
+  state.queue = [];
   state.listener = listener;
   win.__ogadKeys = state;
   win.addEventListener('keydown', listener, true);  // before Streamlit's own C / R keys
-  if (!state.timer) state.timer = win.setInterval(paint, 250);
+  if (state.observer) state.observer.disconnect();
+  state.observer = new win.MutationObserver(() => { if (stale()) state.sawStale = true; });
+  state.observer.observe(doc.body, {subtree: true, attributes: true,
+    attributeFilter: ['data-stale']});
+  if (state.timer) win.clearInterval(state.timer);
+  state.timer = win.setInterval(() => { drain(); paint(); }, 100);
   paint();
 })();
 </script>
