@@ -14,6 +14,7 @@ learn from: the scores are the detector's own order.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.special import ndtri
@@ -23,6 +24,9 @@ from sklearn.linear_model import LogisticRegression
 
 from ogad_core._internal import row_chunks
 from ogad_core.errors import DataError
+
+if TYPE_CHECKING:
+    from ogad_core.review.explain import Explainer
 
 __all__ = ["Reranker", "gaussian_ranks", "pca_features", "rerank_scores"]
 
@@ -107,6 +111,20 @@ class Reranker:
         self.min_each = int(min_each)
         self.model: LogisticRegression | None = None
 
+    @classmethod
+    def with_evidence(
+        cls, embeddings: np.ndarray, base_scores: np.ndarray, explainer: Explainer, **kwargs: Any
+    ) -> Reranker:
+        """A Reranker that also sees the explainer's per-sample evidence: the margin, the
+        neighbours' agreement with the given label and the loss (``extra_features``)."""
+        table = explainer.evidence()
+        extra = np.column_stack(
+            [table["margin"], table["neighbour_agreement"], explainer.loss]
+        ).astype(np.float64)
+        return cls(
+            embeddings, base_scores, sample_ids=explainer.sample_ids, extra_features=extra, **kwargs
+        )
+
     def rows(self, decided_ids: np.ndarray) -> np.ndarray:
         """(M,) row indices of (M,) sample ids; DataError for an unknown id."""
         try:
@@ -132,7 +150,7 @@ class Reranker:
         if min(n_bad, len(bad) - n_bad) < self.min_each:
             self.model = None
             return self.base.copy()
-        self.model = LogisticRegression(C=self.C, max_iter=500)
+        self.model = LogisticRegression(C=self.C, solver="newton-cholesky", max_iter=100)
         self.model.fit(self.features[rows], bad)
         return self.model.decision_function(self.features)
 
