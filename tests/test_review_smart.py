@@ -157,6 +157,11 @@ def test_rerank_with_evidence_uses_the_explainer():
     scores = reranker.scores(ids, flipped[ids])
     assert scores.shape == (len(samples),)
     assert np.isfinite(scores).all()
+    assert reranker.features.shape[1] == 1 + 16 + 3  # rank, PCA, margin / agreement / loss
+    via_function = rerank_scores(
+        grads, samples["loss"].to_numpy(), ids, flipped[ids], explainer=explainer
+    )
+    assert np.allclose(via_function, scores)
 
 
 # ---- explanations and suggestions -------------------------------------------------------------

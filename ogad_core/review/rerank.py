@@ -158,9 +158,9 @@ class Reranker:
 _CACHE: dict[str, Reranker] = {}
 
 
-def _key(embeddings: np.ndarray, base_scores: np.ndarray) -> str:
+def _key(embeddings: np.ndarray, base_scores: np.ndarray, explainer: Explainer | None) -> str:
     digest = hashlib.blake2b(np.ascontiguousarray(base_scores, dtype=np.float64).tobytes())
-    return f"{id(embeddings)}:{embeddings.shape}:{digest.hexdigest()}"
+    return f"{id(embeddings)}:{embeddings.shape}:{id(explainer)}:{digest.hexdigest()}"
 
 
 def rerank_scores(
@@ -168,15 +168,29 @@ def rerank_scores(
     base_scores: np.ndarray,
     decided_ids: np.ndarray,
     decided_bad: np.ndarray,
+    *,
+    explainer: Explainer | None = None,
 ) -> np.ndarray:
     """(N,) float64 suspicion re-ranked from the decisions (higher = more suspicious).
 
-    Sample ids are row indices (0..N-1). The :class:`Reranker` of the last (embeddings,
-    base_scores) pair is cached, so only the first call pays for the PCA.
+    Args:
+        embeddings: (N, D) gradient embeddings, row i = sample i.
+        base_scores: (N,) the detector's scores.
+        decided_ids: (M,) decided sample ids (row indices, or the explainer's sample ids).
+        decided_bad: (M,) True = confirmed / relabeled, False = rejected.
+        explainer: the run's :class:`~ogad_core.review.explain.Explainer`: its evidence joins
+            the features (:meth:`Reranker.with_evidence`; better on the benchmarks).
+
+    The :class:`Reranker` of the last (embeddings, base_scores, explainer) is cached, so only
+    the first call pays for the PCA.
     """
-    key = _key(embeddings, np.asarray(base_scores))
+    key = _key(embeddings, np.asarray(base_scores), explainer)
     reranker = _CACHE.get(key)
     if reranker is None:
         _CACHE.clear()
-        reranker = _CACHE[key] = Reranker(embeddings, base_scores)
+        if explainer is None:
+            reranker = Reranker(embeddings, base_scores)
+        else:
+            reranker = Reranker.with_evidence(embeddings, base_scores, explainer)
+        _CACHE[key] = reranker
     return reranker.scores(decided_ids, decided_bad)
