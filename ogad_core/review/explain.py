@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.neighbors import NearestNeighbors
 
 from ogad_core._internal import row_chunks
 from ogad_core.errors import DataError
@@ -34,6 +33,8 @@ N_NEIGHBORS = 10
 VOTE_WEIGHT = 0.5
 #: neighbour search runs on at most this many PCA components of the features
 NEIGHBOUR_DIMS = 32
+#: neighbour queries per distance block ((256, N) float32)
+_QUERY_CHUNK = 256
 #: rows checked when testing for the last-layer layout
 _CHECK_ROWS = 256
 
@@ -189,7 +190,7 @@ class Explainer:
         self.space = _neighbour_space(space, seed)
         self.norm_percentile = _percentile_within(_row_norms(embeddings), self.labels)
         self.k = int(max(0, min(n_neighbors, n - 1)))
-        self._index = NearestNeighbors(n_neighbors=self.k + 1).fit(self.space) if self.k else None
+        self._sq_norms = np.einsum("ij,ij->i", self.space, self.space)
         self._names = _label_names(self.samples)
         self._rank, self.detector = _ranks(scores, detector, self.sample_ids)
         self._evidence: pd.DataFrame | None = None
@@ -197,15 +198,23 @@ class Explainer:
     # ---- neighbours and suggestions ----------------------------------------------------
 
     def neighbour_rows(self, rows: np.ndarray) -> np.ndarray:
-        """(m, k) rows of the k nearest other samples of each of (m,) ``rows``, nearest first."""
+        """(m, k) rows of the k nearest other samples of each of (m,) ``rows``, nearest first.
+
+        Exact brute force on the (N, <=32) neighbour space, 256 queries at a time (one query
+        is one (N, 32) matrix-vector product).
+        """
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-        if self._index is None:
-            return np.zeros((len(rows), 0), dtype=np.int64)
-        found = self._index.kneighbors(self.space[rows], return_distance=False)
         out = np.empty((len(rows), self.k), dtype=np.int64)
-        for i, (row, near) in enumerate(zip(rows, found, strict=True)):
-            others = near[near != row]
-            out[i] = others[: self.k]
+        if self.k == 0:
+            return out
+        for start in range(0, len(rows), _QUERY_CHUNK):
+            chunk = rows[start : start + _QUERY_CHUNK]
+            # squared distance up to each query's own norm (constant per row)
+            dist = self._sq_norms[None, :] - 2.0 * (self.space[chunk] @ self.space.T)
+            dist[np.arange(len(chunk)), chunk] = np.inf  # never its own neighbour
+            near = np.argpartition(dist, self.k - 1, axis=1)[:, : self.k]
+            order = np.argsort(np.take_along_axis(dist, near, axis=1), axis=1, kind="stable")
+            out[start : start + len(chunk)] = np.take_along_axis(near, order, axis=1)
         return out
 
     def _posterior(self, rows: np.ndarray, near: np.ndarray) -> np.ndarray:
