@@ -224,7 +224,26 @@ KNOWN: tuple[Bench, ...] = (
         "text.json",
         lambda r: _sum_text(r),
     ),
+    Bench(
+        "review_sim",
+        "benchmarks.bench_review_sim",
+        (),
+        ("--data", "digits", "--estimate-noise", "0.1", "--timing-rows", "5000"),
+        "review_sim.json",
+        lambda r: _review_sim().summary(r),
+        note="simulated reviewer: re-ranking, suggested labels, review target, default detector",
+    ),
 )
+
+
+def _review_sim() -> Any:
+    import benchmarks.bench_review_sim as module
+
+    return module
+
+
+def _docs_review_sim() -> str:
+    return _review_sim().docs_section(_load("review_sim.json"))
 
 
 def discover() -> list[Bench]:
@@ -1018,6 +1037,7 @@ def write_docs(path: Path = DOCS) -> Path:
         _docs_detectors,
         _docs_dashboard,
         _docs_text,
+        _docs_review_sim,
     ):
         try:
             parts.append(section())

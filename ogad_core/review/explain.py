@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.neighbors import NearestNeighbors
 
 from ogad_core._internal import row_chunks
 from ogad_core.errors import DataError
@@ -34,6 +33,8 @@ N_NEIGHBORS = 10
 VOTE_WEIGHT = 0.5
 #: neighbour search runs on at most this many PCA components of the features
 NEIGHBOUR_DIMS = 32
+#: neighbour queries per distance block ((256, N) float32)
+_QUERY_CHUNK = 256
 #: rows checked when testing for the last-layer layout
 _CHECK_ROWS = 256
 
@@ -77,14 +78,24 @@ def last_layer_parts(embeddings: np.ndarray, labels: np.ndarray, n_classes: int)
     for rows in row_chunks(n, d * 8):
         block = np.asarray(embeddings[rows], dtype=np.float64)
         y = labels[rows]
-        local = np.arange(block.shape[0])
         bias = block[:, c * h_dim :]
         probs[rows] = np.clip(bias + np.eye(c)[y], 0.0, 1.0)
-        weight_rows = block[:, : c * h_dim].reshape(-1, c, h_dim)[local, y]
-        denom = bias[local, y]  # p_y - 1 < 0
-        feats[rows] = weight_rows / np.where(denom < -1e-12, denom, -1e-12)[:, None]
+        feats[rows] = _features(block[:, : c * h_dim].reshape(-1, c, h_dim), bias)
     probs /= np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
     return probs, feats
+
+
+def _features(weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """(m, H) features h from (m, C, H) weight gradients ``dz_c h`` and (m, C) ``dz``.
+
+    Each row divides by its largest ``|dz_c|`` (the best-conditioned entry: for a confident
+    sample ``1 - p_y`` may round to 0 in float32 while the other ``p_c`` do not).
+    """
+    best = np.abs(bias).argmax(axis=1)
+    local = np.arange(bias.shape[0])
+    denom = bias[local, best]
+    safe = np.where(denom == 0, 1.0, denom)
+    return np.where(denom[:, None] == 0, 0.0, weight[local, best] / safe[:, None])
 
 
 def _looks_last_layer(block: np.ndarray, labels: np.ndarray, c: int, h_dim: int) -> bool:
@@ -94,8 +105,7 @@ def _looks_last_layer(block: np.ndarray, labels: np.ndarray, c: int, h_dim: int)
     if probs.min() < -1e-4 or np.abs(probs.sum(axis=1) - 1.0).max() > 1e-3:
         return False
     weight = block[:, : c * h_dim].reshape(-1, c, h_dim)
-    local = np.arange(block.shape[0])
-    h = weight[local, labels] / np.minimum(bias[local, labels], -1e-12)[:, None]
+    h = _features(weight, bias)
     rebuilt = bias[:, :, None] * h[:, None, :]
     scale = np.abs(weight).max() + 1e-12
     return bool(np.abs(rebuilt - weight).max() <= 1e-3 * scale)
@@ -180,23 +190,31 @@ class Explainer:
         self.space = _neighbour_space(space, seed)
         self.norm_percentile = _percentile_within(_row_norms(embeddings), self.labels)
         self.k = int(max(0, min(n_neighbors, n - 1)))
-        self._index = NearestNeighbors(n_neighbors=self.k + 1).fit(self.space) if self.k else None
+        self._sq_norms = np.einsum("ij,ij->i", self.space, self.space)
         self._names = _label_names(self.samples)
         self._rank, self.detector = _ranks(scores, detector, self.sample_ids)
-        self._suggestions: tuple[np.ndarray, np.ndarray] | None = None
+        self._evidence: pd.DataFrame | None = None
 
     # ---- neighbours and suggestions ----------------------------------------------------
 
     def neighbour_rows(self, rows: np.ndarray) -> np.ndarray:
-        """(m, k) rows of the k nearest other samples of each of (m,) ``rows``, nearest first."""
+        """(m, k) rows of the k nearest other samples of each of (m,) ``rows``, nearest first.
+
+        Exact brute force on the (N, <=32) neighbour space, 256 queries at a time (one query
+        is one (N, 32) matrix-vector product).
+        """
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-        if self._index is None:
-            return np.zeros((len(rows), 0), dtype=np.int64)
-        found = self._index.kneighbors(self.space[rows], return_distance=False)
         out = np.empty((len(rows), self.k), dtype=np.int64)
-        for i, (row, near) in enumerate(zip(rows, found, strict=True)):
-            others = near[near != row]
-            out[i] = others[: self.k]
+        if self.k == 0:
+            return out
+        for start in range(0, len(rows), _QUERY_CHUNK):
+            chunk = rows[start : start + _QUERY_CHUNK]
+            # squared distance up to each query's own norm (constant per row)
+            dist = self._sq_norms[None, :] - 2.0 * (self.space[chunk] @ self.space.T)
+            dist[np.arange(len(chunk)), chunk] = np.inf  # never its own neighbour
+            near = np.argpartition(dist, self.k - 1, axis=1)[:, : self.k]
+            order = np.argsort(np.take_along_axis(dist, near, axis=1), axis=1, kind="stable")
+            out[start : start + len(chunk)] = np.take_along_axis(near, order, axis=1)
         return out
 
     def _posterior(self, rows: np.ndarray, near: np.ndarray) -> np.ndarray:
@@ -215,17 +233,49 @@ class Explainer:
 
         Computed once (all neighbours, in chunks of 2,048 rows) and cached.
         """
-        if self._suggestions is None:
+        table = self.evidence()
+        return (
+            table["suggested_label"].to_numpy(dtype=np.int64),
+            table["suggestion_confidence"].to_numpy(dtype=np.float64),
+        )
+
+    def evidence(self) -> pd.DataFrame:
+        """Per-sample evidence, row (sample_id) order, computed once and cached.
+
+        Columns: sample_id, margin, neighbour_agreement (share of the neighbours carrying the
+        sample's given label), suggested_label, suggestion_confidence.
+        """
+        if self._evidence is None:
             n = len(self.labels)
-            labels = np.empty(n, dtype=np.int64)
+            suggested = np.empty(n, dtype=np.int64)
             confidence = np.empty(n, dtype=np.float64)
+            agreement = np.ones(n, dtype=np.float64)
             for start in range(0, n, 2048):
                 rows = np.arange(start, min(n, start + 2048))
-                post = self._posterior(rows, self.neighbour_rows(rows))
-                labels[rows] = post.argmax(axis=1)
+                near = self.neighbour_rows(rows)
+                post = self._posterior(rows, near)
+                suggested[rows] = post.argmax(axis=1)
                 confidence[rows] = post.max(axis=1)
-            self._suggestions = (labels, confidence)
-        return self._suggestions
+                if near.shape[1]:
+                    agreement[rows] = (self.labels[near] == self.labels[rows, None]).mean(axis=1)
+            self._evidence = pd.DataFrame(
+                {
+                    "sample_id": self.sample_ids,
+                    "margin": self.margins(),
+                    "neighbour_agreement": agreement,
+                    "suggested_label": suggested,
+                    "suggestion_confidence": confidence,
+                }
+            )
+        return self._evidence
+
+    def margins(self) -> np.ndarray:
+        """(N,) p(given) - max over the other classes of p."""
+        rows = np.arange(len(self.labels))
+        p_given = self.probs[rows, self.labels]
+        others = self.probs.copy()
+        others[rows, self.labels] = -np.inf
+        return p_given - others.max(axis=1)
 
     # ---- one sample ------------------------------------------------------------------------
 
