@@ -51,27 +51,33 @@ def _on_detector_change() -> None:
 
 
 def _detector_control(view: RunView) -> str | None:
-    """The detector selectbox with the advice on the default."""
+    """The detector selectbox; the advice on the default in its help and a short caption."""
     if not view.detectors:
         st.caption("No detector scores yet: the queue is ordered by loss.")
         return None
     if st.session_state.get(state.DETECTOR) not in view.detectors:
         st.session_state[state.DETECTOR] = smart.default_detector(view.detectors)
     advice = smart.detector_advice()
+    help_text = "Whose ranking orders the queue (rank 1 = most suspicious)."
+    if advice is not None:
+        help_text += f" Default {advice[0]}: {advice[1]}"
     detector = st.selectbox(
         "Detector",
         view.detectors,
         key=state.DETECTOR,
         on_change=_on_detector_change,
-        help="Whose ranking orders the queue (rank 1 = most suspicious).",
+        help=help_text,
     )
     if advice is not None and advice[0] in view.detectors:
         paper = (
-            " The paper's `iforest` is one click away in this list."
-            if ("iforest" in view.detectors and advice[0] != "iforest")
+            " · the paper's `iforest` is in this list"
+            if "iforest" in view.detectors and advice[0] != "iforest"
             else ""
         )
-        st.caption(f"Default `{md_escape(advice[0])}`: {md_escape(advice[1])}{paper}")
+        st.caption(
+            f"Default `{md_escape(advice[0])}`: it finds flipped labels best on the project's "
+            f"benchmarks (details: **?** above){paper}"
+        )
     return detector
 
 

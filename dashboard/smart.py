@@ -127,7 +127,12 @@ def _reranked(run_path: str, stamp: tuple, detector: str, version: int) -> np.nd
     bad = table["status"].isin(BAD_DECISIONS).to_numpy()[decided]
     # called before any decision too: the library then builds its features (a PCA) while the
     # page first loads, not on the reviewer's first click
-    scores = module.rerank_scores(embeddings, base, np.flatnonzero(decided), bad)
+    evidence = _explainer(run_path, stamp)  # margins and neighbour votes help the model
+    if evidence is not None:
+        ids = table["sample_id"].to_numpy()[decided]
+        scores = module.rerank_scores(embeddings, base, ids, bad, explainer=evidence)
+    else:
+        scores = module.rerank_scores(embeddings, base, np.flatnonzero(decided), bad)
     if not decided.any():
         return None  # nothing learned yet: the detector's order stands
     order = np.argsort(-np.nan_to_num(np.asarray(scores, dtype=float), nan=-np.inf), kind="stable")

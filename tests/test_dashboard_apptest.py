@@ -496,6 +496,7 @@ def test_review_target_sets_the_queue_length_and_shows_progress(
 def test_rerank_toggle_reorders_the_queue_from_the_decisions(
     image_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from ogad_core.review.explain import Explainer
     from ogad_core.review.rerank import rerank_scores
 
     grads = add_gradients(image_run)
@@ -512,7 +513,8 @@ def test_rerank_toggle_reorders_the_queue_from_the_decisions(
     at = started(image_run, monkeypatch)
     at.number_input(key=state.TOP_K).set_value(0).run()
     assert at.toggle(key=state.RERANK).value  # on by default
-    new = rerank_scores(grads, scores["iforest_score"].to_numpy(), decided, bad)
+    evidence = Explainer(grads, samples)  # the dashboard re-ranks with the explainer's evidence
+    new = rerank_scores(grads, scores["iforest_score"].to_numpy(), decided, bad, explainer=evidence)
     order = [i for i in np.argsort(-new, kind="stable") if i not in set(decided)]
     assert queue_ids(at) == [int(i) for i in order[:12]]
     assert any("re-ranked from the decisions" in c.value for c in at.caption)
