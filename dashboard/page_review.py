@@ -253,12 +253,14 @@ def _queue_rows(
         disagree=controls.disagree,
         search=controls.search,
     )
+    # a map selection or a search looks at every sample, not only the queue's top k
+    narrowed = selected is not None or bool(controls.search.strip())
     queue = build_queue(
         view,
         work,
         detector=controls.detector,
         classes=controls.classes,
-        top_k=controls.top_k,
+        top_k=None if narrowed else controls.top_k,
         min_score=controls.min_score,
         selected_ids=selected,
         show_reviewed=controls.show_reviewed,

@@ -461,8 +461,10 @@ def test_filters_by_prediction_disagreement_and_search(
     assert len(shown) == min(36, expected)
     assert all(samples.loc[i, "label"] != samples.loc[i, "pred"] for i in shown)
     at.toggle(key=state.DISAGREE).set_value(False).run()
+    at.number_input(key=state.TOP_K).set_value(3).run()
+    assert 12 not in queue_ids(at)
     at.text_input(key=state.SEARCH).input("00012.PNG").run()  # a file name, any case
-    assert queue_ids(at) == [12]
+    assert queue_ids(at) == [12]  # a search looks beyond the queue length
     at.text_input(key=state.SEARCH).input("no such sample").run()
     assert queue_ids(at) == [] and any("No samples match" in i.value for i in at.info)
     assert_clean(at)
