@@ -372,7 +372,9 @@ def _header(
 
 
 def _card(ctx: CardContext, row, *, large: bool = False) -> None:
-    explanation = smart.explanation(ctx.run_path, int(row.sample_id))
+    sid = int(row.sample_id)
+    why = smart.explanation if large else smart.card_why  # neighbours only on the large card
+    explanation = why(ctx.run_path, sid)
     suggested = None if explanation is None else int(explanation.suggested_label)
     render_card(ctx, row, explanation=explanation, suggested=suggested, large=large)
 

@@ -6,6 +6,7 @@ gradients are missing, so each feature stays hidden rather than broken. Never im
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -187,3 +188,44 @@ def _explanation(run_path: str, stamp: tuple, sample_id: int) -> Any:
 def explanation(run_path: str, sample_id: int) -> Any:
     """Why one sample is flagged (an Explanation) or None."""
     return _explanation(run_path, run_files_stamp(run_path), int(sample_id))
+
+
+@dataclass(frozen=True)
+class CardWhy:
+    """The part of an Explanation a grid card shows (no neighbours: those need a kNN query)."""
+
+    loss: float
+    margin: float
+    grad_norm_percentile: float
+    suggested_label: int
+    suggestion_confidence: float
+    reasons: list[str] = field(default_factory=list)
+    neighbours: list[tuple[int, int]] = field(default_factory=list)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Finding each sample's neighbours…")
+def _evidence(run_path: str, stamp: tuple) -> pd.DataFrame | None:
+    found = _explainer(run_path, stamp)
+    if found is None or not hasattr(found, "evidence"):
+        return None
+    table = found.evidence().copy()
+    table["loss"] = np.asarray(found.loss, dtype=np.float64)
+    table["grad_norm_percentile"] = np.asarray(found.norm_percentile, dtype=np.float64)
+    return table.set_index("sample_id")
+
+
+def card_why(run_path: str, sample_id: int) -> Any:
+    """Why one sample is flagged, for a grid card: from the explainer's per-sample evidence
+    (computed once for all samples, so a new card costs a lookup, not a neighbour search);
+    a full :func:`explanation` where that table is unavailable; None without an explainer."""
+    table = _evidence(run_path, run_files_stamp(run_path))
+    if table is None or int(sample_id) not in table.index:
+        return explanation(run_path, sample_id)
+    row = table.loc[int(sample_id)]
+    return CardWhy(
+        loss=float(row["loss"]),
+        margin=float(row["margin"]),
+        grad_norm_percentile=float(row["grad_norm_percentile"]),
+        suggested_label=int(row["suggested_label"]),
+        suggestion_confidence=float(row["suggestion_confidence"]),
+    )
