@@ -84,6 +84,46 @@ def key_timings(url: str, repeats: int, rerank: bool) -> list[float]:
             browser.close()
 
 
+MEASURES = {
+    "key_C_to_next_card_rerank_off": "C on the focused card until another card has the focus "
+    "(detector order)",
+    "key_C_to_next_card_rerank_on": "the same with re-ranking on (the queue re-ordered by the "
+    "decision model on every press)",
+}
+
+
+def summary(result: dict) -> str:
+    """One line for the benchmarks summary table."""
+    parts = [
+        f"{r['measure'].removeprefix('key_C_to_next_card_')} {r['median_ms']:.0f} ms"
+        for r in result.get("results", [])
+    ]
+    return f"{result.get('n_samples', 0):,} samples: " + ", ".join(parts)
+
+
+def docs_section(result: dict | None) -> str:
+    """The docs/benchmarks.md section for this benchmark's JSON (``result``)."""
+    head = "## Review keys: a key press to the next card\n"
+    if not result:
+        return head + "\nNo result yet: run `python -m benchmarks.bench_review_keys`.\n"
+    load = result.get("load_average") or []
+    lines = [
+        head,
+        f"`python -m benchmarks.bench_review_keys` — an image run of {result['n_samples']:,} "
+        "samples with (N, 64) gradients served on 127.0.0.1, headless Chromium on the same "
+        f"{result.get('cpus', '?')} CPUs (load average {', '.join(f'{x:.1f}' for x in load)} "
+        f"at the end); goal {result.get('target_ms', TARGET_MS):.0f} ms.\n",
+        "| measure | what | runs | median ms | min ms | max ms |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in result.get("results", []):
+        lines.append(
+            f"| {r['measure']} | {MEASURES.get(r['measure'], '')} | {r['n']} | "
+            f"{r['median_ms']:,.0f} | {r['min_ms']:,.0f} | {r['max_ms']:,.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=50_000)
@@ -122,7 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"{r['measure']:<36}{r['n']:>4}{r['median_ms']:>10.0f} ms (min {r['min_ms']:.0f})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"n_samples": args.n, "cpus": os.cpu_count(), "target_ms": TARGET_MS, "results": rows}
+    payload = {
+        "n_samples": args.n,
+        "cpus": os.cpu_count(),
+        "load_average": list(os.getloadavg()),
+        "target_ms": TARGET_MS,
+        "results": rows,
+    }
     args.out.write_text(json.dumps(payload, indent=2), encoding="utf-8")
     return 0
 

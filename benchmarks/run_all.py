@@ -233,7 +233,26 @@ KNOWN: tuple[Bench, ...] = (
         lambda r: _review_sim().summary(r),
         note="simulated reviewer: re-ranking, suggested labels, review target, default detector",
     ),
+    Bench(
+        "review_keys",
+        "benchmarks.bench_review_keys",
+        (),
+        ("--n", "5000", "--repeats", "2"),
+        "review_keys.json",
+        lambda r: _review_keys().summary(r),
+        note="a key press on the focused card until the next card has the focus, in Chromium",
+    ),
 )
+
+
+def _review_keys() -> Any:
+    import benchmarks.bench_review_keys as module
+
+    return module
+
+
+def _docs_review_keys() -> str:
+    return _review_keys().docs_section(_load("review_keys.json"))
 
 
 def _review_sim() -> Any:
@@ -1038,6 +1057,7 @@ def write_docs(path: Path = DOCS) -> Path:
         _docs_dashboard,
         _docs_text,
         _docs_review_sim,
+        _docs_review_keys,
     ):
         try:
             parts.append(section())
