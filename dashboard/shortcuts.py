@@ -88,6 +88,7 @@ _SCRIPT = """
     if ((state.sawStale && age > 30) || age > 1500) { state.lock = 0; return false; }
     return true;
   };
+  // act on one key; false when its button is not there (yet): the key then stays queued
   const act = (key) => {
     let reruns = false;
     if (key in NAV_KEYS) {
@@ -100,13 +101,21 @@ _SCRIPT = """
       }
     } else if (key in PAGE_KEYS) {
       reruns = press(PAGE_KEYS[key]);
-    } else if (focused()) {
-      reruns = press(CARD_KEYS[key] + state.sid);
+      if (!reruns) return false;
+    } else {
+      reruns = !!focused() && press(CARD_KEYS[key] + state.sid);
+      if (!reruns) return false;
     }
     if (reruns) { state.lock = Date.now(); state.sawStale = false; }
+    return true;
   };
+  const KEEP_MS = 2000;  // a key whose button does not show up within this time is dropped
   const drain = () => {
-    while (state.queue.length && !busy()) act(state.queue.shift());
+    while (state.queue.length && !busy()) {
+      const [key, at] = state.queue[0];
+      if (!act(key) && Date.now() - at < KEEP_MS) return;
+      state.queue.shift();
+    }
   };
   const listener = (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey || !e.key) return;
@@ -115,7 +124,7 @@ _SCRIPT = """
     if (!(key in NAV_KEYS || key in PAGE_KEYS || key in CARD_KEYS)) return;
     e.preventDefault();
     e.stopImmediatePropagation();  // Streamlit's C (clear caches) and R (rerun) stay out
-    state.queue.push(key);
+    state.queue.push([key, Date.now()]);
     drain();
   };
   state.queue = [];
