@@ -73,6 +73,13 @@ def load_run(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     return samples.reset_index(drop=True), scores, np.load(path / "gradients.npy", mmap_mode="r")
 
 
+def test_accuracy(path: Path) -> float | None:
+    """The run's held-out accuracy from its manifest (None when unknown)."""
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    value = (manifest.get("model") or {}).get("test_accuracy")
+    return None if value is None else float(value)
+
+
 # ---- 1. the simulated reviewer ---------------------------------------------------------------
 
 
@@ -159,10 +166,15 @@ def suggestion_study(explainer: Explainer, samples: pd.DataFrame) -> dict[str, A
     }
 
 
-def target_study(samples: pd.DataFrame, scores: pd.DataFrame, detector: str) -> dict[str, Any]:
+def target_study(
+    samples: pd.DataFrame, scores: pd.DataFrame, detector: str, test_accuracy: float | None
+) -> dict[str, Any]:
     """The estimated noise rate next to the injected one."""
-    target = estimate_review_target(samples, scores, detector)
+    target = estimate_review_target(samples, scores, detector, test_accuracy=test_accuracy)
     return {
+        "lower_bound": target.lower_bound,
+        "train_fit": float((samples["pred"] == samples["label"]).mean()),
+        "test_accuracy": test_accuracy,
         "injected": float(samples["is_flipped"].mean()),
         "estimated": target.noise_rate,
         "n_target": target.n_target,
@@ -272,7 +284,7 @@ def study_run(path: Path, detectors: list[str], refits: list[int]) -> dict[str, 
         "n_flipped": int(flipped.sum()),
         "rerank": [rerank_study(grads, scores, flipped, d, refits, explainer) for d in have],
         "suggestions": suggestions,
-        "target": target_study(samples, scores, have[0] if have else "loss"),
+        "target": target_study(samples, scores, have[0] if have else "loss", test_accuracy(path)),
         "detectors": detector_study(scores, flipped),
     }
 
@@ -319,8 +331,10 @@ def main(argv: list[str] | None = None) -> int:
             {"data": data, "noise": a.noise, **study_run(path, detectors, refits)}
         )
         for rate in (float(r) for r in _csv(a.estimate_noise)):
-            samples, scores, _ = load_run(run_dir(work, data, rate, a.seed))
-            report["estimates"].append({"data": data, **target_study(samples, scores, "loss")})
+            path = run_dir(work, data, rate, a.seed)
+            samples, scores, _ = load_run(path)
+            study = target_study(samples, scores, "loss", test_accuracy(path))
+            report["estimates"].append({"data": data, **study})
     if a.timing_rows:
         report["speed"] = speed_study(a.timing_rows)
     report["seconds"] = time.perf_counter() - t0
@@ -332,6 +346,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # ---- reporting ----------------------------------------------------------------------------
+
+
+def _f3(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -457,7 +475,9 @@ def _estimate_part(r: dict[str, Any]) -> str:
             f"{e['estimated']:.3f}",
             f"{e['n_flipped']:,}",
             f"{e['n_target']:,}",
-            e["method"],
+            f"{e['train_fit']:.3f}",
+            _f3(e.get("test_accuracy")),
+            "yes" if e.get("lower_bound") else "no",
         ]
         for e in r["estimates"]
     ]
@@ -465,7 +485,22 @@ def _estimate_part(r: dict[str, Any]) -> str:
         "\n**Review target** (`estimate_review_target`: cleanlab's calibrated confident joint "
         "on the run's own predictions — pred, confidence and exp(-loss) per sample — with "
         "`num_label_issues(..., 'off_diagonal_calibrated')`).\n\n"
-        + _table(["data", "injected rate", "estimated", "flipped", "target", "method"], rows)
+        + "Method `confident_joint` throughout. *Fit* = share of training samples whose "
+        "prediction is their given label; where it exceeds the held-out accuracy the model has "
+        "memorised labels and the estimate is flagged as a lower bound (`lower_bound`).\n\n"
+        + _table(
+            [
+                "data",
+                "injected",
+                "estimated",
+                "flipped",
+                "target",
+                "fit",
+                "test acc",
+                "lower bound",
+            ],
+            rows,
+        )
     )
 
 

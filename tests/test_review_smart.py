@@ -64,6 +64,17 @@ def test_target_recovers_planted_rate(noise):
     assert f"{len(samples):,}" in target.note
 
 
+def test_target_flags_a_memorising_model_as_a_lower_bound():
+    _, samples, _, _ = planted_run(n=1000, noise=0.1, seed=2)
+    fit = (samples["pred"] == samples["label"]).mean()
+    honest = estimate_review_target(samples, None, "loss", test_accuracy=fit + 0.05)
+    assert not honest.lower_bound and "memorised" not in honest.note
+    memorised = samples.assign(pred=samples["label"])  # predicts every given label
+    target = estimate_review_target(memorised, None, "loss", test_accuracy=0.7)
+    assert target.lower_bound and "lower bound" in target.note
+    assert target.noise_rate < 0.05  # what a memorising model's predictions can show
+
+
 def test_target_falls_back_to_the_score_mixture():
     rng = np.random.default_rng(0)
     n, bad = 2000, 200
