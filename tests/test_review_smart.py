@@ -255,3 +255,14 @@ def test_explainer_needs_the_prediction_columns():
     grads, samples, _, _ = planted_run(n=50)
     with pytest.raises(DataError, match="'loss'"):
         Explainer(grads, samples.drop(columns=["loss"]))
+
+
+def test_neighbour_search_paths_agree():
+    grads, samples, _, _ = planted_run(n=700)
+    explainer = Explainer(grads, samples, n_neighbors=5)
+    rows = np.arange(300)  # more than one numpy block: the tree index
+    many = explainer.neighbour_rows(rows)
+    few = np.vstack([explainer.neighbour_rows(rows[i : i + 50]) for i in range(0, 300, 50)])
+    assert many.shape == few.shape == (300, 5)
+    assert (many == few).mean() > 0.99  # equal up to ties
+    assert not (many == rows[:, None]).any()
