@@ -199,6 +199,11 @@ def test_suggestions_recover_planted_true_labels():
     assert (labels == clean)[flipped].mean() >= 0.9
     assert (labels == samples["label"].to_numpy())[~flipped].mean() >= 0.9
     assert ((confidence > 0) & (confidence <= 1)).all()
+    page = np.array([5, 17, 3, 400])
+    fresh = Explainer(grads, samples)  # nothing cached: the page's own neighbours
+    page_labels, page_confidence = fresh.suggest(page)
+    assert np.array_equal(page_labels, labels[page])
+    assert np.allclose(page_confidence, confidence[page])
 
 
 def test_suggestions_without_the_last_layer_layout():
