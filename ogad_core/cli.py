@@ -234,14 +234,8 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
         # keeping the baselines and retraining of an earlier evaluation whose scores are unchanged
         import pandas as pd
 
-        report = evaluate_run(
-            a.run_dir,
-            retrain=False,
-            baselines=False,
-            time_detectors=False,
-            log=lambda msg: print(msg, file=sys.stderr),
-        )
-        table = pd.DataFrame(report["detection"]).drop(
+        report = evaluate_run(a.run_dir, retrain=False, baselines=False, time_detectors=False)
+        table = pd.DataFrame(report.to_json()["detection"]).drop(
             columns=["kind", "seconds", "total_seconds"], errors="ignore"
         )
         if a.json:
@@ -262,7 +256,7 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
         detectors=a.detector,
         folds=a.folds,
     )
-    print(json.dumps(report, indent=2, default=float) if a.json else format_report(report))
+    print(json.dumps(report.to_json(), indent=2) if a.json else format_report(report))
     return 0
 
 
