@@ -2,7 +2,8 @@
 
 One schema for the writer (``ogad evaluate``), the dashboard's evaluation view and the
 benchmarks. :meth:`EvaluationReport.to_json` gives the JSON object,
-:meth:`EvaluationReport.from_json` validates one (pydantic, strict types: a number is never read from a string or a bool).
+:meth:`EvaluationReport.from_json` validates one (pydantic, strict types: a number is never
+read from a string or a bool).
 :func:`read_report` reads a run's file leniently: the detection table is required, a malformed
 optional section (compute, baselines, retrain, ...) is dropped and named in ``problems``.
 
