@@ -288,3 +288,47 @@ def test_bad_arguments(evaluated, tmp_path: Path) -> None:
             trim_percents=[10],
             seeds=1,
         )
+
+
+# ---- the schema -----------------------------------------------------------------------------
+
+
+def test_detection_rows_hold_every_metric() -> None:
+    from ogad_core.evaluation.schema import DetectionRow
+    from ogad_core.scoring.metrics import TOP_FRACTIONS, detection_metrics
+
+    metrics = detection_metrics(np.arange(20.0), np.arange(20) >= 17)
+    row = DetectionRow.from_metrics("l2", metrics)
+    assert row.kind == "gradient" and row.auroc == metrics["auroc"]
+    assert set(TOP_FRACTIONS) == {f"precision_at_{p:g}pct" for p in row.precision_at()}
+    assert DetectionRow.from_metrics("cleanlab", metrics).kind == "baseline"
+
+
+def test_schema_reads_strictly_and_leniently(tmp_path: Path) -> None:
+    from ogad_core.evaluation.schema import ReportError, read_report
+
+    raw = {
+        "report_version": 2,
+        "detection": [{"detector": "l2", "auroc": 0.9}],
+        "retrain": {"rows": 3},
+        "compute": {"train_seconds": "fast"},
+    }
+    with pytest.raises(ReportError, match="rows"):
+        EvaluationReport.from_json(raw)
+    path = tmp_path / EVALUATION_JSON
+    path.write_text(json.dumps(raw))
+    read = read_report(path)
+    assert read.report.retrain is None and read.report.compute is None
+    assert read.report.row("l2").auroc == 0.9
+    assert any("retraining results" in p for p in read.problems)
+    assert any("compute costs" in p for p in read.problems)
+    for bad, message in (
+        ({**raw, "detection": [{"detector": "l2", "auroc": True}]}, "auroc"),
+        ({**raw, "detection": []}, "detection"),
+        ({**raw, "report_version": "2"}, "no report_version"),
+        ({**raw, "report_version": 3}, "newer ogad"),
+    ):
+        path.write_text(json.dumps(bad))
+        with pytest.raises(ReportError, match=message) as info:
+            read_report(path)
+        assert info.value.stale == (bad["report_version"] == 3)

@@ -28,7 +28,6 @@ from ogad_core.evaluation.schema import (
     DetectionRow,
     EvaluationReport,
     RetrainResults,
-    method_kind,
 )
 from ogad_core.run.rundir import RunDir
 
@@ -216,19 +215,10 @@ def detection_rows(
     rows = []
     for rec in table.to_dict(orient="records"):
         name = str(rec.pop("detector"))
+        row = DetectionRow.from_metrics(name, rec, digits=6)
         own, total = _method_seconds(name, timings, baselines)
-        metrics: dict[str, Any] = {
-            k: _round(v) if isinstance(v, float) else int(v) for k, v in rec.items()
-        }
-        rows.append(
-            DetectionRow(
-                detector=name,
-                kind=method_kind(name),
-                **metrics,
-                seconds=_round(own, 3),
-                total_seconds=_round(total, 3),
-            )
-        )
+        row.seconds, row.total_seconds = _round(own, 3), _round(total, 3)
+        rows.append(row)
     return rows
 
 

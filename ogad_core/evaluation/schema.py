@@ -14,10 +14,13 @@ lack ``kind``) are read; a newer version raises :class:`ReportError` with ``stal
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 from pydantic import Field, TypeAdapter, ValidationError
 
 from ogad_core.errors import RunDirError
@@ -31,6 +34,7 @@ __all__ = [
     "REFERENCES",
     "REFERENCE_LABELS",
     "REPORT_VERSION",
+    "SECTION_NAMES",
     "AccuracySummary",
     "BaselineInfo",
     "Baselines",
@@ -124,6 +128,24 @@ class DetectionRow:
     def __post_init__(self) -> None:
         if not self.kind:  # version 1 rows may lack it
             self.kind = method_kind(self.detector)
+
+    @classmethod
+    def from_metrics(
+        cls, name: str, metrics: Mapping[str, Any], *, digits: int | None = None
+    ) -> DetectionRow:
+        """A row from one ``evaluation_table`` record (``detection_metrics``' keys).
+
+        Floats are rounded to ``digits`` (None: kept); non-finite values become None.
+        """
+        values: dict[str, Any] = {}
+        for key, value in metrics.items():
+            if isinstance(value, float | np.floating):
+                finite = math.isfinite(value)
+                value = float(value) if digits is None else round(float(value), digits)
+                values[key] = value if finite else None
+            else:
+                values[key] = int(value)
+        return cls(detector=name, kind=method_kind(name), **values)
 
     def precision_at(self) -> dict[float, float | None]:
         """{percent: precision among the top percent%} (1, 5, 10)."""
@@ -333,7 +355,7 @@ class EvaluationReport:
     model: ModelInfo | None = None
     machine: MachineInfo | None = None
     run_steps_seconds: dict[str, float | None] = field(default_factory=dict)
-    detection: list[DetectionRow]
+    detection: Annotated[list[DetectionRow], Field(min_length=1)]
     compute: ComputeCost | None = None
     baselines: Baselines | None = None
     retrain: RetrainResults | None = None
@@ -365,6 +387,15 @@ class EvaluationReport:
 _ADAPTER: TypeAdapter[EvaluationReport] = TypeAdapter(EvaluationReport)
 #: top-level keys a report cannot do without
 _REQUIRED = frozenset({"report_version", "detection"})
+#: how a problem names each optional section
+SECTION_NAMES = {
+    "retrain": "the retraining results",
+    "baselines": "the baseline details",
+    "compute": "the compute costs",
+    "data": "the data section",
+    "model": "the model section",
+    "machine": "the machine section",
+}
 
 
 @dataclass(frozen=True)
@@ -388,10 +419,12 @@ def _check_version(version: object) -> None:
         raise ReportError(f"its report_version {version} is unknown")
 
 
-def _error_text(err: ValidationError) -> str:
-    first = err.errors()[0]
+def _error_text(err: ValidationError, section: str | None = None) -> str:
+    """The first validation error (of ``section``) as ``where: what``."""
+    errors = [e for e in err.errors() if section is None or (e["loc"] and e["loc"][0] == section)]
+    first = errors[0]
     where = ".".join(str(p) for p in first["loc"]) or "the report"
-    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{where}: {first['msg']}{more}"
 
 
@@ -411,7 +444,8 @@ def _parse(raw: object, *, lenient: bool) -> tuple[EvaluationReport, list[str]]:
             if not lenient or not bad or bad & _REQUIRED:
                 raise ReportError(_error_text(err)) from None
             for key in sorted(bad):
-                problems.append(f"its {key} section is unreadable")
+                name = SECTION_NAMES.get(key, f"its {key!r}")
+                problems.append(f"{name} cannot be read ({_error_text(err, key)})")
                 data.pop(key)
         except (TypeError, ValueError) as err:  # not JSON-able: cannot come from json.loads
             raise ReportError(f"it holds values JSON cannot ({err})") from None
