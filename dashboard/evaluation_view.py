@@ -497,7 +497,7 @@ def _live_view(run: _RunNow, problem: ReportError | None) -> EvaluationView:
         reason, level = f"No {EVALUATION_JSON} yet. ", INFO
     if run.live is None:
         reason += f"Nothing to evaluate: {_md(run.live_problem)}."
-        frame, formats = pd.DataFrame(), {}
+        frame, formats = pd.DataFrame(), dict[str, str]()
     else:
         reason += "The figures below are computed now from scores.parquet (no timings)."
         frame, formats = _detection_frame(run.live)

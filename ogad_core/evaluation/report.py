@@ -210,6 +210,8 @@ def _timings(
 ) -> Timings:
     """Detector fits re-timed (when asked), gradient seconds (re-timed with baselines)."""
     detectors = time_detectors(rd, manifest, samples, names) if req.time_detectors else {}
+    grad: float | None
+    grad_source: str | None
     if req.baselines and ctx is not None:
         grad, grad_source = time_gradients(ctx)
     else:

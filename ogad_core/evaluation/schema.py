@@ -131,7 +131,7 @@ class DetectionRow:
 
     @classmethod
     def from_metrics(
-        cls, name: str, metrics: Mapping[str, Any], *, digits: int | None = None
+        cls, name: str, metrics: Mapping[Any, Any], *, digits: int | None = None
     ) -> DetectionRow:
         """A row from one ``evaluation_table`` record (``detection_metrics``' keys).
 
@@ -142,9 +142,9 @@ class DetectionRow:
             if isinstance(value, float | np.floating):
                 finite = math.isfinite(value)
                 value = float(value) if digits is None else round(float(value), digits)
-                values[key] = value if finite else None
+                values[str(key)] = value if finite else None
             else:
-                values[key] = int(value)
+                values[str(key)] = int(value)
         return cls(detector=name, kind=method_kind(name), **values)
 
     def precision_at(self) -> dict[float, float | None]:
