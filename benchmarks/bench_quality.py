@@ -153,52 +153,40 @@ def case_id(config: dict[str, Any]) -> str:
     return f"{kind}{round(100 * config['noise'])}_e{config['epochs']}"
 
 
-def checkpoint_study(work_dir: Path, *, config: dict[str, Any], fresh: bool) -> dict[str, Any]:
-    from ogad_core.engine.train import checkpoint_epochs, default_recipe
-    from ogad_core.evaluation.baselines import checkpoint_gradient_paths, tracin_self_influence
-    from ogad_core.pipeline.steps import score
-    from ogad_core.run.rundir import RunDir
+def _per_checkpoint(
+    paths: list[Path], epochs: list[int], samples: Any, n_classes: int
+) -> list[dict[str, Any]]:
+    """Each checkpoint's gradients alone: fit of the given labels, l2 / iforest / loss AUROC."""
     from ogad_core.scoring.detectors import suspicion_scores
-    from ogad_core.scoring.metrics import detection_metrics, evaluation_table
+    from ogad_core.scoring.metrics import detection_metrics
 
-    epochs = config["epochs"]
-    run_dir = work_dir / f"mnist5k_{case_id(config)}"
-    seconds = _compute(config, run_dir, fresh)
-    _log(f"checkpoint run ready ({seconds:.0f} s)")
-    rd = RunDir(run_dir)
-    manifest = rd.read_manifest()
-    score(run_dir, list(CKPT_DETECTORS), embedding="checkpoints", log=_log)
-    samples = rd.read_samples()
     flags = samples["is_flipped"].to_numpy(dtype=bool)
     labels = samples["label"].to_numpy()
-    n_classes = int(manifest["data"]["n_classes"])
-    table = evaluation_table(rd.read_scores(), flags)
-    paths = checkpoint_gradient_paths(rd, manifest)
-    ckpt_epochs = checkpoint_epochs(epochs, config["checkpoints"])
-    if manifest["dims"].get("proj_dim") or manifest.get("params") != "last":
-        raise SystemExit("the checkpoint study reads last-layer bias gradients; use params=last")
-    lr = default_recipe("image").lr
-    tracin = tracin_self_influence(paths, lr)
-    per_ckpt = []
-    for k, (path, epoch) in enumerate(zip(paths, ckpt_epochs, strict=True)):
+    out = []
+    for k, (path, epoch) in enumerate(zip(paths, epochs, strict=True)):
         g = np.load(path, mmap_mode="r")
-        loss = _bias_loss(g, labels, n_classes)
         pred = _bias_probs(g, labels, n_classes).argmax(axis=1)
-        row = {
+        row: dict[str, Any] = {
             "checkpoint": k,
             "epoch": epoch,
             "train_acc_on_given_labels": float(np.mean(pred == labels)),
             "flipped_fit_to_given_label": float(np.mean(pred[flags] == labels[flags])),
         }
-        for name in ("l2", "iforest"):
-            s = suspicion_scores(name, g, samples, seed=0)
-            row[f"{name}_auroc"] = detection_metrics(s, flags)["auroc"]
-            row[f"{name}_recall_at_n_flipped"] = detection_metrics(s, flags)["recall_at_n_flipped"]
-        m = detection_metrics(loss, flags)
-        row["loss_auroc"], row["loss_recall_at_n_flipped"] = m["auroc"], m["recall_at_n_flipped"]
-        per_ckpt.append(row)
-    tr = detection_metrics(tracin, flags)
-    rows = {r["detector"]: r for r in table.to_dict(orient="records")}
+        scores = {name: suspicion_scores(name, g, samples, seed=0) for name in ("l2", "iforest")}
+        scores["loss"] = _bias_loss(g, labels, n_classes)
+        for name, s in scores.items():
+            m = detection_metrics(s, flags)
+            row[f"{name}_auroc"], row[f"{name}_recall_at_n_flipped"] = (
+                m["auroc"],
+                m["recall_at_n_flipped"],
+            )
+        out.append(row)
+    return out
+
+
+def _final_vs_checkpoints(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each detector on the final model's gradients vs on all checkpoints' (``D_ckpt``)."""
+    rows = {r["detector"]: r for r in records}
     compare = []
     for name in CKPT_DETECTORS:
         final, ck = rows[name], rows[f"{name}_ckpt"]
@@ -213,35 +201,62 @@ def checkpoint_study(work_dir: Path, *, config: dict[str, Any], fresh: bool) -> 
                 "checkpoints_recall_at_n_flipped": ck["recall_at_n_flipped"],
             }
         )
-    best_final = max(r["auroc"] for r in rows.values() if not r["detector"].endswith("_ckpt"))
-    best_ckpt = max(r["auroc"] for r in rows.values() if r["detector"].endswith("_ckpt"))
-    out = {
+    best_final = max(r["auroc"] for r in records if not r["detector"].endswith("_ckpt"))
+    best_ckpt = max(r["auroc"] for r in records if r["detector"].endswith("_ckpt"))
+    return {
+        "final_vs_checkpoints": compare,
+        "best_final_auroc": best_final,
+        "best_checkpoints_auroc": best_ckpt,
+        "checkpoints_clearly_better": bool(best_ckpt - best_final > 0.01),
+    }
+
+
+def checkpoint_study(work_dir: Path, *, config: dict[str, Any], fresh: bool) -> dict[str, Any]:
+    """Part 2 for one case: detection from the final model vs from all checkpoints."""
+    from ogad_core.engine.train import checkpoint_epochs, default_recipe
+    from ogad_core.evaluation.baselines import checkpoint_gradient_paths, tracin_self_influence
+    from ogad_core.pipeline.steps import score
+    from ogad_core.run.rundir import RunDir
+    from ogad_core.scoring.metrics import detection_metrics, evaluation_table
+
+    run_dir = work_dir / f"mnist5k_{case_id(config)}"
+    seconds = _compute(config, run_dir, fresh)
+    _log(f"checkpoint run ready ({seconds:.0f} s)")
+    rd = RunDir(run_dir)
+    manifest = rd.read_manifest()
+    if manifest["dims"].get("proj_dim") or manifest.get("params") != "last":
+        raise SystemExit("the checkpoint study reads last-layer bias gradients; use params=last")
+    score(run_dir, list(CKPT_DETECTORS), embedding="checkpoints", log=_log)
+    samples = rd.read_samples()
+    flags = samples["is_flipped"].to_numpy(dtype=bool)
+    labels = samples["label"].to_numpy()
+    records = evaluation_table(rd.read_scores(), flags).to_dict(orient="records")
+    paths = checkpoint_gradient_paths(rd, manifest)
+    epochs = checkpoint_epochs(config["epochs"], config["checkpoints"])
+    tr = detection_metrics(tracin_self_influence(paths, default_recipe("image").lr), flags)
+    pred = samples["pred"].to_numpy()
+    return {
         "run": {
             "config": config,
             "test_accuracy": manifest["model"]["test_accuracy"],
             "n_flipped": int(flags.sum()),
-            "final_train_acc_on_given_labels": float(np.mean(samples["pred"].to_numpy() == labels)),
-            "flipped_predicted_as_given_label": float(
-                np.mean(samples["pred"].to_numpy()[flags] == labels[flags])
-            ),
+            "final_train_acc_on_given_labels": float(np.mean(pred == labels)),
+            "flipped_predicted_as_given_label": float(np.mean(pred[flags] == labels[flags])),
         },
         "detection": [
-            {k: v for k, v in r.items() if k not in ("n", "noise_rate")}
-            for r in table.to_dict(orient="records")
+            {k: v for k, v in r.items() if k not in ("n", "noise_rate")} for r in records
         ],
-        "final_vs_checkpoints": compare,
+        **_final_vs_checkpoints(records),
         "tracin": {
             "auroc": tr["auroc"],
             "average_precision": tr["average_precision"],
             "recall_at_n_flipped": tr["recall_at_n_flipped"],
             "checkpoints": len(paths),
         },
-        "per_checkpoint": per_ckpt,
-        "best_final_auroc": best_final,
-        "best_checkpoints_auroc": best_ckpt,
-        "checkpoints_clearly_better": bool(best_ckpt - best_final > 0.01),
+        "per_checkpoint": _per_checkpoint(
+            paths, epochs, samples, int(manifest["data"]["n_classes"])
+        ),
     }
-    return out
 
 
 def plot_quality(

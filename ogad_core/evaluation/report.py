@@ -62,6 +62,7 @@ from ogad_core.evaluation.schema import (
     Baselines,
     CleanlabInfo,
     DataInfo,
+    DetectionRow,
     EvaluationReport,
     MachineInfo,
     ModelInfo,
@@ -295,8 +296,6 @@ def evaluate_run(
     Returns:
         the report (see :mod:`ogad_core.evaluation.schema`, :func:`format_report`).
     """
-    from ogad_core.scoring.metrics import evaluation_table
-
     req = EvaluationRequest(
         retrain=retrain,
         baselines=baselines,
@@ -306,27 +305,54 @@ def evaluate_run(
         folds=folds,
         time_detectors=time_detectors,
     )
-    rd = RunDir(run_dir)
+    return _evaluate(RunDir(run_dir), req)
+
+
+def _evaluate(rd: RunDir, req: EvaluationRequest) -> EvaluationReport:
+    """:func:`evaluate_run` once its arguments are gathered: check, measure, assemble, write."""
+    from ogad_core.scoring.metrics import evaluation_table
+
     manifest = rd.read_manifest()
     _check_request(rd, manifest, req)
     samples, flags, scores = _read_tables(rd)
-    if retrain and req.detectors is not None:
-        _check_methods(_scored(scores), req.detectors, baselines=baselines)
-    if retrain:
+    if req.retrain and req.detectors is not None:
+        _check_methods(_scored(scores), req.detectors, baselines=req.baselines)
+    if req.retrain:
         require_test_split(rd, manifest)
     previous = _previous_report(rd)  # read before this evaluation overwrites it
-    ctx = load_context(rd, manifest, need_test=retrain) if retrain or baselines else None
+    needs_run = req.retrain or req.baselines
+    ctx = load_context(rd, manifest, need_test=req.retrain) if needs_run else None
     found = _previous_baselines(previous, scores)
-    if ctx is not None and baselines:
-        found, scores = _run_baselines(ctx, folds)
+    if ctx is not None and req.baselines:
+        found, scores = _run_baselines(ctx, req.folds)
     table = evaluation_table(scores, flags)
     timings = _timings(rd, manifest, samples, list(table["detector"]), req, ctx)
-    section = _retrain(ctx, scores, req) if ctx is not None and retrain else None
-    section = section or (None if retrain else _previous_retrain(previous, scores))
+    if ctx is not None and req.retrain:
+        section: RetrainResults | None = _retrain(ctx, scores, req)
+    else:
+        section = None if req.retrain else _previous_retrain(previous, scores)
     timings.train, timings.train_source = training_seconds(manifest, found, section)
     rows = detection_rows(table, timings, found)
+    report = _assemble(rd, manifest, flags, ctx, rows)
+    report.compute = compute_cost(rows, timings)
+    report.baselines, report.retrain = found, section
+    ratio = ratio_same_load(report)
+    if ratio is not None:
+        report.compute.cleanlab_over_best_gradient_compute_same_load = round(ratio, 2)
+    _write(rd, report)
+    return report
+
+
+def _assemble(
+    rd: RunDir,
+    manifest: dict[str, Any],
+    flags: np.ndarray,
+    ctx: RunContext | None,
+    rows: list[DetectionRow],
+) -> EvaluationReport:
+    """The report's description of the run, the machine and the detection rows."""
     data, model = _data_and_model(manifest, flags)
-    report = EvaluationReport(
+    return EvaluationReport(
         created=utc_now(),
         run_dir=str(rd.path),
         data=data,
@@ -334,13 +360,5 @@ def evaluate_run(
         machine=_machine(None if ctx is None else str(ctx.device)),
         run_steps_seconds={k: v.get("seconds") for k, v in manifest.get("steps", {}).items()},
         detection=rows,
-        compute=compute_cost(rows, timings),
-        baselines=found,
-        retrain=section,
         notes=[] if ctx is None else list(ctx.notes),
     )
-    ratio = ratio_same_load(report)
-    if report.compute is not None and ratio is not None:
-        report.compute.cleanlab_over_best_gradient_compute_same_load = round(ratio, 2)
-    _write(rd, report)
-    return report
