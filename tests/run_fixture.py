@@ -262,52 +262,32 @@ def write_evaluation(root: str | Path, *, retrain: bool = False, cleanlab: bool 
     return report.to_json()
 
 
-def _retrain_section(root: Path, methods: list[str]) -> RetrainResults:
-    """A ``retrain`` section as ``ogad evaluate --retrain`` writes it (accuracies made up)."""
+def _made_up_accuracy(base: float, n_seeds: int = 3) -> dict:
+    """Accuracies of ``n_seeds`` seeds from ``base`` (+0.01 per seed), their mean and std."""
+    acc = [round(base + 0.01 * s, 6) for s in range(n_seeds)]
+    return {
+        "accuracy": acc,
+        "mean": round(float(np.mean(acc)), 6),
+        "std": round(float(np.std(acc, ddof=1)), 6),
+    }
+
+
+def _made_up_trim_rows(root: Path, methods: list[str], trims: list[float]) -> list:
+    """Trim rows with made-up accuracies and the true flipped counts of each trim."""
     from ogad_core.evaluation.plans import n_to_trim
-    from ogad_core.evaluation.retrain import ACCURACY_IS, STD_IS
-    from ogad_core.evaluation.schema import (
-        REFERENCE_LABELS,
-        ReferenceRow,
-        RetrainResults,
-        TrimRow,
-    )
+    from ogad_core.evaluation.schema import TrimRow
 
-    samples = pd.read_parquet(root / "samples.parquet")
+    flipped = pd.read_parquet(root / "samples.parquet")["is_flipped"].to_numpy(dtype=bool)
     scores = pd.read_parquet(root / "scores.parquet")
-    flipped = samples["is_flipped"].to_numpy(dtype=bool)
-    n, seeds, trims = len(samples), [0, 1, 2], [5.0, 10.0]
-
-    def summary(base: float) -> dict:
-        acc = [round(base + 0.01 * s, 6) for s in range(len(seeds))]
-        return {
-            "accuracy": acc,
-            "mean": round(float(np.mean(acc)), 6),
-            "std": round(float(np.std(acc, ddof=1)), 6),
-        }
-
-    references = [
-        ReferenceRow(
-            method=m,
-            label=REFERENCE_LABELS[m],
-            n_trimmed=int(flipped.sum()) if m == "oracle_drop_flipped" else 0,
-            **summary(base),
-        )
-        for m, base in (
-            ("none", 0.80),
-            ("oracle_drop_flipped", 0.86),
-            ("oracle_clean_labels", 0.88),
-        )
-    ]
     rows = []
     for k in trims:
-        n_trim = n_to_trim(k, n)
+        n_trim = n_to_trim(k, len(flipped))
         for i, name in enumerate(["random", *methods]):
             if name == "random":
                 removed = float(flipped[:n_trim].sum())
             else:
                 removed = float(flipped[scores[f"{name}_rank"].to_numpy() <= n_trim].sum())
-            s = summary(0.80 + 0.002 * i + 0.001 * k)
+            s = _made_up_accuracy(0.80 + 0.002 * i + 0.001 * k)
             rows.append(
                 TrimRow(
                     method=name,
@@ -319,9 +299,33 @@ def _retrain_section(root: Path, methods: list[str]) -> RetrainResults:
                     **s,
                 )
             )
+    return rows
+
+
+def _retrain_section(root: Path, methods: list[str]) -> RetrainResults:
+    """A ``retrain`` section as ``ogad evaluate --retrain --trim 5,10 --seeds 3`` writes it
+    (accuracies made up; the no-trimming reference's mean is 0.81)."""
+    from ogad_core.evaluation.retrain import ACCURACY_IS, STD_IS
+    from ogad_core.evaluation.schema import REFERENCE_LABELS, ReferenceRow, RetrainResults
+
+    n_flipped = int(pd.read_parquet(root / "samples.parquet")["is_flipped"].sum())
+    trims = [5.0, 10.0]
+    references = [
+        ReferenceRow(
+            method=m,
+            label=REFERENCE_LABELS[m],
+            n_trimmed=n_flipped if m == "oracle_drop_flipped" else 0,
+            **_made_up_accuracy(base),
+        )
+        for m, base in (
+            ("none", 0.80),
+            ("oracle_drop_flipped", 0.86),
+            ("oracle_clean_labels", 0.88),
+        )
+    ]
     return RetrainResults(
         n_test=100,
-        seeds=seeds,
+        seeds=[0, 1, 2],
         trim_percents=trims,
         methods=methods,
         recipe="TrainRecipe(epochs=3, lr=0.001, weight_decay=0.0001, batch_size=64)",
@@ -333,5 +337,5 @@ def _retrain_section(root: Path, methods: list[str]) -> RetrainResults:
         std_is=STD_IS,
         no_trim_reproduces_run=True,
         references=references,
-        rows=rows,
+        rows=_made_up_trim_rows(root, methods, trims),
     )

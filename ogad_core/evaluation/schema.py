@@ -23,6 +23,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field, TypeAdapter, ValidationError
 
+from ogad_core._internal import write_json_atomic
 from ogad_core.errors import RunDirError
 
 __all__ = [
@@ -379,8 +380,6 @@ class EvaluationReport:
 
     def write(self, path: str | Path) -> None:
         """Write atomically as indented JSON."""
-        from ogad_core._internal import write_json_atomic
-
         write_json_atomic(Path(path), self.to_json())
 
 
