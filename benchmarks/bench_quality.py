@@ -66,12 +66,12 @@ def _log(msg: str) -> None:
 def _compute(config_kw: dict[str, Any], run_dir: Path, fresh: bool) -> float:
     """Compute (or reuse) a run; returns the wall time of this call."""
     from ogad_core.options import ComputeConfig
-    from ogad_core.pipeline.steps import compute
+    from ogad_core.pipeline import compute
 
     if fresh and run_dir.exists():
         shutil.rmtree(run_dir)
     t0 = time.perf_counter()
-    compute(ComputeConfig(device="cpu", **config_kw), run_dir, progress=False, log=_log)
+    compute(ComputeConfig(device="cpu", **config_kw), run_dir, progress=False)
     return time.perf_counter() - t0
 
 
@@ -215,7 +215,7 @@ def checkpoint_study(work_dir: Path, *, config: dict[str, Any], fresh: bool) -> 
     """Part 2 for one case: detection from the final model vs from all checkpoints."""
     from ogad_core.engine.train import checkpoint_epochs, default_recipe
     from ogad_core.evaluation.baselines import checkpoint_gradient_paths, tracin_self_influence
-    from ogad_core.pipeline.steps import score
+    from ogad_core.pipeline import score
     from ogad_core.run.rundir import RunDir
     from ogad_core.scoring.metrics import detection_metrics, evaluation_table
 
@@ -226,7 +226,7 @@ def checkpoint_study(work_dir: Path, *, config: dict[str, Any], fresh: bool) -> 
     manifest = rd.read_manifest()
     if manifest["dims"].get("proj_dim") or manifest.get("params") != "last":
         raise SystemExit("the checkpoint study reads last-layer bias gradients; use params=last")
-    score(run_dir, list(CKPT_DETECTORS), embedding="checkpoints", log=_log)
+    score(run_dir, list(CKPT_DETECTORS), embedding="checkpoints")
     samples = rd.read_samples()
     flags = samples["is_flipped"].to_numpy(dtype=bool)
     labels = samples["label"].to_numpy()

@@ -147,7 +147,7 @@ def _code(name: object) -> str:
 
 def evaluation_stamp(run_dir: str | os.PathLike[str]) -> tuple[Any, ...]:
     """:func:`run_files_stamp` plus (name, mtime_ns, size) of evaluation.json: a cache key."""
-    path = Path(run_dir) / EVALUATION_JSON
+    path = RunDir(run_dir).evaluation_path
     own: tuple[str, int | None, int | None]
     try:
         st = path.stat()
@@ -573,7 +573,7 @@ def load_evaluation_view(run_dir: str | os.PathLike[str]) -> EvaluationView | No
     run = _run_now(rd)
     if run is None:
         return None
-    path = rd.path / EVALUATION_JSON
+    path = rd.evaluation_path
     if not path.is_file():
         return _live_view(run, None)
     try:

@@ -74,7 +74,7 @@ def test_trim_plans_remove_exactly_what_they_say() -> None:
 
 @pytest.mark.parametrize("bad", [0, 100, -1, float("nan")])
 def test_trim_percent_out_of_range(bad: float) -> None:
-    with pytest.raises(ConfigError, match="trim_percents"):
+    with pytest.raises(ConfigError, match="trim percentages"):
         trim_plans(
             pd.DataFrame({"a_rank": [1, 2]}),
             np.array([True, False]),
@@ -275,7 +275,7 @@ def test_bad_arguments(evaluated, tmp_path: Path) -> None:
         )
     with pytest.raises(ConfigError, match="seeds"):
         evaluate_run(run, retrain=True, baselines=False, trim_percents=[10], seeds=0)
-    with pytest.raises(ConfigError, match="trim_percents"):
+    with pytest.raises(ConfigError, match="trim percentages"):
         evaluate_run(run, retrain=True, baselines=False, trim_percents=[150], seeds=1)
     from ogad_core.cli import main
 

@@ -279,6 +279,8 @@ def test_a_report_from_a_newer_ogad_is_stale(run: Path) -> None:
     (run / EVALUATION_JSON).write_text(json.dumps(report), encoding="utf-8")
     view = load_evaluation_view(run)
     assert view is not None and view.source == "live" and view.stale
-    assert view.level == WARNING and "evaluation.json is stale: a newer ogad wrote it" in view.reason
+    assert (
+        view.level == WARNING and "evaluation.json is stale: a newer ogad wrote it" in view.reason
+    )
     assert "report version 99" in view.reason
     assert "ogad evaluate" in view.reason

@@ -30,6 +30,7 @@ from ogad_core.evaluation.context import (
     train_subset,
 )
 from ogad_core.evaluation.schema import CleanlabInfo, TracinInfo
+from ogad_core.run.manifest import Manifest
 from ogad_core.run.rundir import RunDir
 
 __all__ = [
@@ -58,11 +59,10 @@ def column_digest(scores: pd.DataFrame, name: str) -> str | None:
 # ---- TracIn ---------------------------------------------------------------------------------
 
 
-def checkpoint_gradient_paths(rd: RunDir, manifest: dict[str, Any]) -> list[Path]:
+def checkpoint_gradient_paths(rd: RunDir, manifest: Manifest) -> list[Path]:
     """The stored gradients of each checkpoint, in training order (the last = gradients.npy)."""
-    k = int(manifest.get("dims", {}).get("n_checkpoints", 1))
-    paths = [rd.path / "checkpoints" / f"gradients_{i}.npy" for i in range(k - 1)]
-    paths.append(rd.gradients_path)
+    k = int(manifest.dims.get("n_checkpoints", 1))
+    paths = [rd.gradients_path_at(i, k) for i in range(k)]
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise RunDirError(
@@ -103,9 +103,7 @@ def tracin_self_influence(paths: Sequence[Path], lr: float | Sequence[float]) ->
     return total
 
 
-def tracin_baseline(
-    rd: RunDir, manifest: dict[str, Any], lr: float
-) -> tuple[np.ndarray, TracinInfo]:
+def tracin_baseline(rd: RunDir, manifest: Manifest, lr: float) -> tuple[np.ndarray, TracinInfo]:
     """(N,) TracIn self-influence of the run's samples and how it was computed."""
     paths = checkpoint_gradient_paths(rd, manifest)
     t0 = time.perf_counter()
@@ -117,12 +115,12 @@ def tracin_baseline(
             "one checkpoint: TracIn ranks exactly as the L2 detector (compute with "
             "--checkpoints K for more)"
         )
-    proj_dim = manifest.get("dims", {}).get("proj_dim")
+    proj_dim = manifest.dims.get("proj_dim")
     if proj_dim:
         notes.append(f"gradients projected to {proj_dim} dims: the norms are JL estimates")
     method = (
         "TracIn self-influence (TracInCP restricted to the stored gradients, i.e. the "
-        f"{manifest.get('params', 'last')!r} parameters): sum over the {len(paths)} "
+        f"{manifest.params or 'last'!r} parameters): sum over the {len(paths)} "
         f"checkpoints of lr * ||g_k||^2 with lr = {lr:g} (Adam's step size, constant)"
     )
     info = TracinInfo(
@@ -230,7 +228,7 @@ def cleanlab_baseline(ctx: RunContext, *, folds: int) -> tuple[np.ndarray, Clean
 # ---- scores.parquet -------------------------------------------------------------------------
 
 
-def merge_scores(rd: RunDir, manifest: dict[str, Any], new: dict[str, np.ndarray]) -> pd.DataFrame:
+def merge_scores(rd: RunDir, manifest: Manifest, new: dict[str, np.ndarray]) -> pd.DataFrame:
     """Add (or replace) ``D_score`` / ``D_rank`` columns of scores.parquet, keep the others.
 
     Updates the manifest's detector list (on disk and in ``manifest``); returns the new table.
@@ -243,8 +241,8 @@ def merge_scores(rd: RunDir, manifest: dict[str, Any], new: dict[str, np.ndarray
         table[f"{name}_score"] = np.asarray(scores, dtype=np.float64)
         table[f"{name}_rank"] = rank_scores(np.asarray(scores, dtype=np.float64), ids)
     write_table_atomic(table, rd.scores_path)
-    latest = rd.read_manifest()  # the freshest copy: only the detector list changes
-    latest["detectors"] = [c[: -len("_score")] for c in table.columns if c.endswith("_score")]
-    rd.write_manifest(latest)
-    manifest["detectors"] = latest["detectors"]
+    latest = rd.load_manifest()  # the freshest copy: only the detector list changes
+    latest.detectors = [c[: -len("_score")] for c in table.columns if c.endswith("_score")]
+    rd.save_manifest(latest)
+    manifest.detectors = list(latest.detectors)
     return table

@@ -7,19 +7,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ogad_core._internal import log
 from ogad_core.errors import ConfigError, RunDirError
+from ogad_core.run.manifest import Manifest
 from ogad_core.run.rundir import RunDir
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from ogad_core.data import LoadedData
     from ogad_core.engine.train import TrainRecipe
     from ogad_core.options import ComputeConfig
 
@@ -50,9 +52,9 @@ class RunContext:
     """
 
     rd: RunDir
-    manifest: dict[str, Any]
+    manifest: Manifest
     config: ComputeConfig
-    data: Any  # ogad_core.data.LoadedData
+    data: LoadedData
     is_flipped: np.ndarray
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -80,36 +82,37 @@ def flipped_flags(samples: pd.DataFrame, where: Path) -> np.ndarray:
     return flags
 
 
-def require_test_split(rd: RunDir, manifest: dict[str, Any]) -> None:
+def require_test_split(rd: RunDir, manifest: Manifest) -> None:
     """ConfigError when the run has no held-out test split (retraining needs one)."""
-    if not manifest.get("data", {}).get("n_test"):
-        spec = manifest.get("config", {}).get("data")
+    if not manifest.data.get("n_test"):
+        spec = manifest.config.get("data")
         raise ConfigError(f"{rd.path} has no held-out test split ({spec}); retrain {NEEDS_TEST}")
 
 
-def _checked_data(config: ComputeConfig, rd: RunDir, manifest: dict[str, Any], flags: np.ndarray):
+def _checked_data(
+    config: ComputeConfig, rd: RunDir, manifest: Manifest, flags: np.ndarray
+) -> LoadedData:
     """The run's data loaded again, refused when it differs from what the run computed."""
     from ogad_core.options import fingerprint
-    from ogad_core.pipeline.steps import load_run_data
+    from ogad_core.pipeline import load_run_data
 
     data = load_run_data(config, rd)
     data_fp = fingerprint(data.fingerprint(), data.noise)
-    if data_fp != manifest.get("steps", {}).get("data", {}).get("fingerprint"):
+    if data_fp != manifest.step_fingerprint("data"):
         raise RunDirError(f"the data behind {config.data} changed since {rd.path} was computed")
     if data.is_flipped is None or not np.array_equal(data.is_flipped, flags):
         raise RunDirError(f"{rd.path}: samples.parquet's is_flipped does not match the data")
     return data
 
 
-def load_context(rd: RunDir, manifest: dict[str, Any], *, need_test: bool) -> RunContext:
+def load_context(rd: RunDir, manifest: Manifest, *, need_test: bool) -> RunContext:
     """Re-load the run's data (checked against its fingerprint), inputs and training recipe."""
-    import torch
 
     from ogad_core.engine.models import resolve_device
     from ogad_core.options import ComputeConfig
-    from ogad_core.pipeline.steps import model_inputs, model_recipe
+    from ogad_core.pipeline import model_inputs, model_recipe
 
-    config = ComputeConfig.from_dict(manifest["config"])
+    config = ComputeConfig.from_dict(manifest.config)
     flags = flipped_flags(rd.read_samples(), rd.path)
     if need_test:
         require_test_split(rd, manifest)
@@ -117,9 +120,9 @@ def load_context(rd: RunDir, manifest: dict[str, Any], *, need_test: bool) -> Ru
     if need_test and data.test is None:
         raise ConfigError(f"{config.data} has no held-out test split; retrain {NEEDS_TEST}")
     device = resolve_device(config.device)
-    x_train, x_test, _ = model_inputs(config, data, rd, device, log.info, False)
+    inputs = model_inputs(config, data, rd, device, False)
     recipe = model_recipe(config, data.kind)
-    recorded = manifest.get("model", {}).get("recipe")
+    recorded = manifest.model.get("recipe")
     notes = []
     if recorded and recorded != str(recipe):
         notes.append(f"the run was trained with {recorded}; retraining uses {recipe}")
@@ -130,10 +133,10 @@ def load_context(rd: RunDir, manifest: dict[str, Any], *, need_test: bool) -> Ru
         config=config,
         data=data,
         is_flipped=flags,
-        x_train=x_train,
-        y_train=torch.as_tensor(data.train.labels),
-        x_test=x_test,
-        y_test=None if data.test is None else torch.as_tensor(data.test.labels),
+        x_train=inputs.x_train,
+        y_train=inputs.y_train,
+        x_test=inputs.x_test,
+        y_test=inputs.y_test,
         recipe=recipe,
         device=device,
         notes=notes,
@@ -149,7 +152,7 @@ def require_trainable(ctx: RunContext, what: str) -> None:
     if ctx.config.checkpoint:
         raise NotTrainableError(
             f"{what} retrains the model from scratch, but this run's model came from "
-            f"checkpoint {ctx.config.checkpoint} (no training recipe to repeat)"
+            f"`checkpoint` {ctx.config.checkpoint} (no training recipe to repeat)"
         )
 
 
@@ -157,7 +160,7 @@ def new_model(ctx: RunContext, seed: int) -> nn.Module:
     """A freshly initialised model of the run (torch seeded as ``ogad compute`` seeds it)."""
     import torch
 
-    from ogad_core.pipeline.steps import build_model
+    from ogad_core.pipeline import build_model
 
     torch.manual_seed(seed)
     config = ctx.config if seed == ctx.config.seed else replace(ctx.config, seed=seed)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +28,7 @@ from ogad_core.evaluation.schema import (
     EvaluationReport,
     RetrainResults,
 )
+from ogad_core.run.manifest import Manifest
 from ogad_core.run.rundir import RunDir
 
 __all__ = [
@@ -85,13 +85,13 @@ class Timings:
 
 
 def time_detectors(
-    rd: RunDir, manifest: dict[str, Any], samples: pd.DataFrame, names: Sequence[str]
+    rd: RunDir, manifest: Manifest, samples: pd.DataFrame, names: Sequence[str]
 ) -> dict[str, float | None]:
     """Re-fit each scored detector (same settings) and time it; None when it cannot be re-run."""
-    from ogad_core.pipeline.steps import load_embeddings
+    from ogad_core.pipeline import load_embeddings
     from ogad_core.scoring.detectors import suspicion_scores
 
-    scoring = manifest.get("scoring", {})
+    scoring = manifest.scoring
     out: dict[str, float | None] = {}
     cache: dict[str, np.ndarray] = {}
     for name in (n for n in names if n not in BASELINES):
@@ -123,17 +123,19 @@ def time_gradients(ctx: RunContext) -> tuple[float, str]:
     from ogad_core.engine.gradients import compute_gradients
 
     model = new_model(ctx, ctx.config.seed)
-    final = ctx.rd.path / "model" / "final.pt"
+    final = ctx.rd.final_model_path
     if not ctx.config.checkpoint:
         if not final.is_file():
-            raise RunDirError(f"{ctx.rd.path} has no model/final.pt; run `ogad compute` again")
+            raise RunDirError(
+                f"{ctx.rd.path} has no {final.relative_to(ctx.rd.path)}; run `ogad compute` again"
+            )
         model.load_state_dict(torch.load(final, map_location="cpu", weights_only=True))
     n = min(ctx.n, GRADIENT_TIMING_MAX_ROWS)
     t0 = time.perf_counter()
     g = compute_gradients(
         model,
         TensorDataset(ctx.x_train[:n], ctx.y_train[:n]),
-        ctx.manifest.get("params", "last"),
+        ctx.manifest.params or "last",
         batch_size=ctx.config.batch_size,
         device=str(ctx.device),
         proj_dim=ctx.config.proj_dim,
@@ -148,17 +150,17 @@ def time_gradients(ctx: RunContext) -> tuple[float, str]:
     return seconds, source
 
 
-def run_gradient_seconds(manifest: dict[str, Any]) -> tuple[float | None, str | None]:
+def run_gradient_seconds(manifest: Manifest) -> tuple[float | None, str | None]:
     """Gradient seconds per checkpoint as the run's gradients step recorded them."""
-    seconds = manifest.get("steps", {}).get("gradients", {}).get("seconds")
-    if seconds is None:
+    step = manifest.steps.get("gradients")
+    if step is None or step.seconds is None:
         return None, None
-    n_ckpt = int(manifest.get("dims", {}).get("n_checkpoints", 1))
-    return float(seconds) / n_ckpt, f"the run's gradients step / {n_ckpt} checkpoint(s)"
+    n_ckpt = int(manifest.dims.get("n_checkpoints", 1))
+    return float(step.seconds) / n_ckpt, f"the run's gradients step / {n_ckpt} checkpoint(s)"
 
 
 def training_seconds(
-    manifest: dict[str, Any], baselines: Baselines | None, retrain: RetrainResults | None
+    manifest: Manifest, baselines: Baselines | None, retrain: RetrainResults | None
 ) -> tuple[float | None, str | None]:
     """One training of the model, measured as close as possible to cleanlab's folds: from the
     folds themselves (same load), else this evaluation's retraining, else the run's train step."""
@@ -171,10 +173,10 @@ def training_seconds(
         )
     if retrain is not None and retrain.seconds_per_model:
         return retrain.seconds_per_model, "mean retraining time of this evaluation"
-    train = manifest.get("steps", {}).get("train", {})
-    if train.get("trained"):
+    train = manifest.steps.get("train")
+    if train is not None and train.extra.get("trained") and train.seconds is not None:
         return (
-            float(train["seconds"]),
+            float(train.seconds),
             "the run's train step (includes preparing the inputs, e.g. text encoding)",
         )
     return None, None

@@ -53,11 +53,13 @@ def validate_trims(trim_percents: Sequence[float]) -> list[float]:
     for value in trim_percents:
         k = float(value)
         if math.isnan(k) or not 0 < k < 100:
-            raise ConfigError(f"trim_percents must be between 0 and 100, got {k:g}")
+            raise ConfigError(
+                f"trim percentages must be between 0 and 100, got {k:g}", param="trim"
+            )
         if k not in out:
             out.append(k)
     if not out:
-        raise ConfigError("trim_percents needs at least one percentage")
+        raise ConfigError("trim needs at least one percentage", param="trim")
     return out
 
 

@@ -22,7 +22,6 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,6 +69,7 @@ from ogad_core.evaluation.schema import (
     RetrainResults,
     read_report,
 )
+from ogad_core.run.manifest import Manifest
 from ogad_core.run.rundir import RunDir
 
 __all__ = ["EVALUATION_JSON", "EvaluationRequest", "evaluate_run", "format_report"]
@@ -91,14 +91,16 @@ class EvaluationRequest:
 # ---- checks ---------------------------------------------------------------------------------
 
 
-def _check_request(rd: RunDir, manifest: dict[str, Any], req: EvaluationRequest) -> None:
+def _check_request(rd: RunDir, manifest: Manifest, req: EvaluationRequest) -> None:
     """ConfigError / RunDirError for a request the run cannot answer."""
-    if manifest.get("steps", {}).get("scores", {}).get("status") != "done":
+    if not manifest.is_done("scores"):
         raise RunDirError(f"{rd.path} has no finished scores step; run `ogad compute` first")
     if req.seeds < 1:
-        raise ConfigError(f"seeds must be >= 1, got {req.seeds}")
+        raise ConfigError(f"seeds must be >= 1, got {req.seeds}", param="seeds")
     if req.folds < 2:
-        raise ConfigError(f"folds must be >= 2 (cleanlab cross-validation), got {req.folds}")
+        raise ConfigError(
+            f"folds must be >= 2 (cleanlab cross-validation), got {req.folds}", param="folds"
+        )
     if req.retrain:
         validate_trims(req.trim_percents)
 
@@ -108,7 +110,7 @@ def _check_methods(scored: list[str], detectors: Sequence[str], *, baselines: bo
     will_have = [*scored, *(BASELINES if baselines else ())]
     missing = [m for m in detectors if m not in will_have]
     if missing:
-        hint = "" if baselines else " (cleanlab and tracin need baselines)"
+        hint = "" if baselines else " (cleanlab and tracin need `baselines`)"
         raise ConfigError(f"no scores for {', '.join(missing)}; scored: {', '.join(scored)}{hint}")
 
 
@@ -131,7 +133,7 @@ def _scored(scores: pd.DataFrame) -> list[str]:
 
 def _previous_report(rd: RunDir) -> EvaluationReport | None:
     """The run's earlier evaluation.json (None when there is none or it cannot be used)."""
-    path = rd.path / EVALUATION_JSON
+    path = rd.evaluation_path
     if not path.is_file():
         return None
     try:
@@ -203,7 +205,7 @@ def _retrain(ctx: RunContext, scores: pd.DataFrame, req: EvaluationRequest) -> R
 
 def _timings(
     rd: RunDir,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     samples: pd.DataFrame,
     names: list[str],
     req: EvaluationRequest,
@@ -223,7 +225,7 @@ def _timings(
         train_source=None,
         gradient=grad,
         gradient_source=grad_source,
-        n_checkpoints=int(manifest.get("dims", {}).get("n_checkpoints", 1)),
+        n_checkpoints=int(manifest.dims.get("n_checkpoints", 1)),
     )
 
 
@@ -239,8 +241,8 @@ def _machine(device: str | None) -> MachineInfo:
     )
 
 
-def _data_and_model(manifest: dict[str, Any], flags: np.ndarray) -> tuple[DataInfo, ModelInfo]:
-    data, model = manifest.get("data", {}), manifest.get("model", {})
+def _data_and_model(manifest: Manifest, flags: np.ndarray) -> tuple[DataInfo, ModelInfo]:
+    data, model = manifest.data, manifest.model
     return (
         DataInfo(
             spec=data.get("spec"),
@@ -255,17 +257,17 @@ def _data_and_model(manifest: dict[str, Any], flags: np.ndarray) -> tuple[DataIn
             model_class=model.get("class"),
             recipe=model.get("recipe"),
             test_accuracy=model.get("test_accuracy"),
-            params=manifest.get("params"),
-            n_checkpoints=int(manifest.get("dims", {}).get("n_checkpoints", 1)),
+            params=manifest.params,
+            n_checkpoints=int(manifest.dims.get("n_checkpoints", 1)),
         ),
     )
 
 
 def _write(rd: RunDir, report: EvaluationReport) -> None:
     try:
-        report.write(rd.path / EVALUATION_JSON)
+        report.write(rd.evaluation_path)
     except OSError as err:
-        log.warning(f"evaluate: could not write {rd.path / EVALUATION_JSON}: {err.strerror or err}")
+        log.warning(f"evaluate: could not write {rd.evaluation_path}: {err.strerror or err}")
 
 
 # ---- the orchestrator -----------------------------------------------------------------------
@@ -312,7 +314,7 @@ def _evaluate(rd: RunDir, req: EvaluationRequest) -> EvaluationReport:
     """:func:`evaluate_run` once its arguments are gathered: check, measure, assemble, write."""
     from ogad_core.scoring.metrics import evaluation_table
 
-    manifest = rd.read_manifest()
+    manifest = rd.load_manifest()
     _check_request(rd, manifest, req)
     samples, flags, scores = _read_tables(rd)
     if req.retrain and req.detectors is not None:
@@ -345,7 +347,7 @@ def _evaluate(rd: RunDir, req: EvaluationRequest) -> EvaluationReport:
 
 def _assemble(
     rd: RunDir,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     flags: np.ndarray,
     ctx: RunContext | None,
     rows: list[DetectionRow],
@@ -358,7 +360,7 @@ def _assemble(
         data=data,
         model=model,
         machine=_machine(None if ctx is None else str(ctx.device)),
-        run_steps_seconds={k: v.get("seconds") for k, v in manifest.get("steps", {}).items()},
+        run_steps_seconds={k: v.seconds for k, v in manifest.steps.items()},
         detection=rows,
         notes=[] if ctx is None else list(ctx.notes),
     )

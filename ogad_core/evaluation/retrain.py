@@ -144,7 +144,7 @@ def _reference_rows(
 
 def _reproduces_run(ctx: RunContext, plans: list[TrimPlan], done: _Trained) -> bool | None:
     """Whether retraining without trimming (the run's seed) gave the run's test accuracy."""
-    run_acc = ctx.manifest.get("model", {}).get("test_accuracy")
+    run_acc = ctx.manifest.model.get("test_accuracy")
     key = (plans[0].key(), ctx.config.seed)
     if run_acc is None or key not in done.models:
         return None

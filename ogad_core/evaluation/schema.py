@@ -25,6 +25,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from ogad_core._internal import write_json_atomic
 from ogad_core.errors import RunDirError
+from ogad_core.run.rundir import EVALUATION
 
 __all__ = [
     "AUROC_MARGIN",
@@ -57,8 +58,8 @@ __all__ = [
     "read_report",
 ]
 
-#: the report ``ogad evaluate`` writes into the run directory
-EVALUATION_JSON = "evaluation.json"
+#: the report ``ogad evaluate`` writes into the run directory (``RunDir.evaluation_path``)
+EVALUATION_JSON = EVALUATION
 #: the schema version this code writes, and every version it reads
 REPORT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
