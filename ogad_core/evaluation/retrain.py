@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ogad_core._internal import log
+from ogad_core.errors import RunDirError
 from ogad_core.evaluation.baselines import column_digest
 from ogad_core.evaluation.context import RunContext, require_trainable, train_subset
 from ogad_core.evaluation.plans import TrimPlan, n_to_trim, trim_plans
@@ -76,6 +77,8 @@ def _train_plan(ctx: RunContext, plan: TrimPlan, seed: int, done: _Trained) -> f
     assert ctx.x_test is not None and ctx.y_test is not None  # load_context(need_test=True)
     t0 = time.perf_counter()
     labels = ctx.data.clean_labels if plan.clean_labels else ctx.data.train.labels
+    if labels is None:  # load_context checked the noise: clean labels exist
+        raise RunDirError(f"{ctx.rd.path}: the data has no clean labels to retrain with")
     model = train_subset(ctx, np.flatnonzero(plan.keep), labels.astype(np.int64), seed)
     acc = accuracy(
         model, ctx.x_test, ctx.y_test, batch_size=ctx.config.batch_size, device=ctx.device
@@ -186,7 +189,7 @@ def retrain_methods(
             flipped_out.setdefault(where, []).append(int((~plan.keep & ctx.is_flipped).sum()))
     seconds = done.seconds()
     return RetrainResults(
-        n_test=int(len(ctx.data.test)),
+        n_test=None if ctx.data.test is None else len(ctx.data.test),
         score_digests={m: column_digest(scores, m) for m in methods},
         seeds=list(seeds),
         trim_percents=list(trim_percents),
