@@ -30,6 +30,7 @@ from ogad_core.evaluation.context import (
     train_subset,
 )
 from ogad_core.evaluation.schema import CleanlabInfo, TracinInfo
+from ogad_core.options import DEFAULT_FOLDS
 from ogad_core.run.manifest import Manifest
 from ogad_core.run.rundir import RunDir
 
@@ -45,7 +46,6 @@ __all__ = [
 ]
 
 #: cross-validation folds of the cleanlab baseline
-DEFAULT_FOLDS = 5
 
 
 def column_digest(scores: pd.DataFrame, name: str) -> str | None:

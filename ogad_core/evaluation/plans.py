@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 
 from ogad_core.errors import ConfigError
+from ogad_core.options import DEFAULT_TRIM_PERCENTS
 
 __all__ = ["DEFAULT_TRIM_PERCENTS", "TrimPlan", "n_to_trim", "trim_plans", "validate_trims"]
 
 #: the k of "trim the top k%" when ``ogad evaluate --retrain`` is given no --trim
-DEFAULT_TRIM_PERCENTS = (2.5, 5.0, 10.0, 12.5)
 
 
 def n_to_trim(percent: float, n: int) -> int:
