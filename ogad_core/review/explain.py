@@ -59,7 +59,9 @@ class Explanation:
     reasons: list[str] = field(default_factory=list)
 
 
-def last_layer_parts(embeddings: np.ndarray, labels: np.ndarray, n_classes: int):
+def last_layer_parts(
+    embeddings: np.ndarray, labels: np.ndarray, n_classes: int
+) -> tuple[np.ndarray, np.ndarray] | None:
     """(probs (N, C), features (N, H)) from last-layer gradients, or None if not that layout.
 
     The layout ``[(p - e_y) ⊗ h (C*H, row-major), p - e_y (C)]`` is checked on up to 256 rows:

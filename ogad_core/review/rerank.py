@@ -44,7 +44,9 @@ def gaussian_ranks(values: np.ndarray) -> np.ndarray:
     return ndtri((ranks - 0.5) / len(ranks))
 
 
-def pca_features(embeddings: np.ndarray, n_components: int = N_COMPONENTS, seed: int = 0):
+def pca_features(
+    embeddings: np.ndarray, n_components: int = N_COMPONENTS, seed: int = 0
+) -> np.ndarray:
     """(N, k) standardized PCA coordinates of (N, D) ``embeddings`` (array or memmap).
 
     The PCA is fit on at most ``PCA_FIT_ROWS`` seeded rows and applied chunk by chunk, so a
