@@ -73,6 +73,13 @@ def load_run(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     return samples.reset_index(drop=True), scores, np.load(path / "gradients.npy", mmap_mode="r")
 
 
+def test_accuracy(path: Path) -> float | None:
+    """The run's held-out accuracy from its manifest (None when unknown)."""
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    value = (manifest.get("model") or {}).get("test_accuracy")
+    return None if value is None else float(value)
+
+
 # ---- 1. the simulated reviewer ---------------------------------------------------------------
 
 
@@ -159,10 +166,15 @@ def suggestion_study(explainer: Explainer, samples: pd.DataFrame) -> dict[str, A
     }
 
 
-def target_study(samples: pd.DataFrame, scores: pd.DataFrame, detector: str) -> dict[str, Any]:
+def target_study(
+    samples: pd.DataFrame, scores: pd.DataFrame, detector: str, test_accuracy: float | None
+) -> dict[str, Any]:
     """The estimated noise rate next to the injected one."""
-    target = estimate_review_target(samples, scores, detector)
+    target = estimate_review_target(samples, scores, detector, test_accuracy=test_accuracy)
     return {
+        "lower_bound": target.lower_bound,
+        "train_fit": float((samples["pred"] == samples["label"]).mean()),
+        "test_accuracy": test_accuracy,
         "injected": float(samples["is_flipped"].mean()),
         "estimated": target.noise_rate,
         "n_target": target.n_target,
@@ -272,7 +284,7 @@ def study_run(path: Path, detectors: list[str], refits: list[int]) -> dict[str, 
         "n_flipped": int(flipped.sum()),
         "rerank": [rerank_study(grads, scores, flipped, d, refits, explainer) for d in have],
         "suggestions": suggestions,
-        "target": target_study(samples, scores, have[0] if have else "loss"),
+        "target": target_study(samples, scores, have[0] if have else "loss", test_accuracy(path)),
         "detectors": detector_study(scores, flipped),
     }
 
@@ -319,8 +331,10 @@ def main(argv: list[str] | None = None) -> int:
             {"data": data, "noise": a.noise, **study_run(path, detectors, refits)}
         )
         for rate in (float(r) for r in _csv(a.estimate_noise)):
-            samples, scores, _ = load_run(run_dir(work, data, rate, a.seed))
-            report["estimates"].append({"data": data, **target_study(samples, scores, "loss")})
+            path = run_dir(work, data, rate, a.seed)
+            samples, scores, _ = load_run(path)
+            study = target_study(samples, scores, "loss", test_accuracy(path))
+            report["estimates"].append({"data": data, **study})
     if a.timing_rows:
         report["speed"] = speed_study(a.timing_rows)
     report["seconds"] = time.perf_counter() - t0
@@ -332,6 +346,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # ---- reporting ----------------------------------------------------------------------------
+
+
+def _f3(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -421,8 +439,40 @@ def docs_section(r: dict[str, Any] | None) -> str:
             _rerank_rows(r),
         ),
     ]
-    out += [_suggestion_part(r), _estimate_part(r), _detector_part(r), _speed_part(r)]
+    out += [_verdict(r), _suggestion_part(r), _estimate_part(r), _detector_part(r)]
+    out.append(_speed_part(r))
     return "\n".join(p for p in out if p) + "\n"
+
+
+def _verdict(r: dict[str, Any]) -> str:
+    """The issue's goals against the figures (>= 95% of the first n_flipped reviews flipped on
+    mnist5k at 10% noise; suggestion right on >= 90% of the flipped samples)."""
+    lines = []
+    for run in r["runs"]:
+        if not run["rerank"]:
+            continue
+        det = run["rerank"][0]["detector"]
+        static, best, n = _best_rerank(run, det)
+        iforest = [s for s in run["rerank"] if s["detector"] == "iforest"]
+        gain = ""
+        if iforest:
+            i_static, i_best, _ = _best_rerank(run, "iforest")
+            gain = f"; from iforest's order {i_static / n:.1%} -> {i_best / n:.1%}"
+        goal = "met" if best / n >= 0.95 else "not met"
+        lines.append(
+            f"- {run['data']}: first n_flipped reviews flipped, {det} static {static / n:.1%} -> "
+            f"re-ranked {best / n:.1%} (goal 95%: {goal}){gain}; suggestion right on "
+            f"{run['suggestions']['accuracy_on_flipped']:.1%} of the flipped samples (goal 90%: "
+            f"{'met' if run['suggestions']['accuracy_on_flipped'] >= 0.9 else 'not met'})."
+        )
+    return (
+        "\n**Reading.** Re-ranking lifts weak orders the most (iforest below); on a strong "
+        "order it adds a point or two (mnist5k) or nothing (digits), and on the 480-snippet "
+        "text run, where every order is weak, it moves a few samples either way. On mnist5k "
+        "the clean samples left among the first n_flipped are real digits the model "
+        "confidently assigns to another class (unusual 2s, 7s and 9s, seen in the images), "
+        "which nothing in the run tells apart from flipped ones.\n\n" + "\n".join(lines)
+    )
 
 
 def _suggestion_part(r: dict[str, Any]) -> str:
@@ -457,7 +507,9 @@ def _estimate_part(r: dict[str, Any]) -> str:
             f"{e['estimated']:.3f}",
             f"{e['n_flipped']:,}",
             f"{e['n_target']:,}",
-            e["method"],
+            f"{e['train_fit']:.3f}",
+            _f3(e.get("test_accuracy")),
+            "yes" if e.get("lower_bound") else "no",
         ]
         for e in r["estimates"]
     ]
@@ -465,7 +517,22 @@ def _estimate_part(r: dict[str, Any]) -> str:
         "\n**Review target** (`estimate_review_target`: cleanlab's calibrated confident joint "
         "on the run's own predictions — pred, confidence and exp(-loss) per sample — with "
         "`num_label_issues(..., 'off_diagonal_calibrated')`).\n\n"
-        + _table(["data", "injected rate", "estimated", "flipped", "target", "method"], rows)
+        + "Method `confident_joint` throughout. *Fit* = share of training samples whose "
+        "prediction is their given label; where it exceeds the held-out accuracy the model has "
+        "memorised labels and the estimate is flagged as a lower bound (`lower_bound`).\n\n"
+        + _table(
+            [
+                "data",
+                "injected",
+                "estimated",
+                "flipped",
+                "target",
+                "fit",
+                "test acc",
+                "lower bound",
+            ],
+            rows,
+        )
     )
 
 

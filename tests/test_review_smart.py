@@ -64,6 +64,17 @@ def test_target_recovers_planted_rate(noise):
     assert f"{len(samples):,}" in target.note
 
 
+def test_target_flags_a_memorising_model_as_a_lower_bound():
+    _, samples, _, _ = planted_run(n=1000, noise=0.1, seed=2)
+    fit = (samples["pred"] == samples["label"]).mean()
+    honest = estimate_review_target(samples, None, "loss", test_accuracy=fit + 0.05)
+    assert not honest.lower_bound and "memorised" not in honest.note
+    memorised = samples.assign(pred=samples["label"])  # predicts every given label
+    target = estimate_review_target(memorised, None, "loss", test_accuracy=0.7)
+    assert target.lower_bound and "lower bound" in target.note
+    assert target.noise_rate < 0.05  # what a memorising model's predictions can show
+
+
 def test_target_falls_back_to_the_score_mixture():
     rng = np.random.default_rng(0)
     n, bad = 2000, 200
@@ -188,6 +199,11 @@ def test_suggestions_recover_planted_true_labels():
     assert (labels == clean)[flipped].mean() >= 0.9
     assert (labels == samples["label"].to_numpy())[~flipped].mean() >= 0.9
     assert ((confidence > 0) & (confidence <= 1)).all()
+    page = np.array([5, 17, 3, 400])
+    fresh = Explainer(grads, samples)  # nothing cached: the page's own neighbours
+    page_labels, page_confidence = fresh.suggest(page)
+    assert np.array_equal(page_labels, labels[page])
+    assert np.allclose(page_confidence, confidence[page])
 
 
 def test_suggestions_without_the_last_layer_layout():
@@ -244,3 +260,14 @@ def test_explainer_needs_the_prediction_columns():
     grads, samples, _, _ = planted_run(n=50)
     with pytest.raises(DataError, match="'loss'"):
         Explainer(grads, samples.drop(columns=["loss"]))
+
+
+def test_neighbour_search_paths_agree():
+    grads, samples, _, _ = planted_run(n=700)
+    explainer = Explainer(grads, samples, n_neighbors=5)
+    rows = np.arange(300)  # more than one numpy block: the tree index
+    many = explainer.neighbour_rows(rows)
+    few = np.vstack([explainer.neighbour_rows(rows[i : i + 50]) for i in range(0, 300, 50)])
+    assert many.shape == few.shape == (300, 5)
+    assert (many == few).mean() > 0.99  # equal up to ties
+    assert not (many == rows[:, None]).any()

@@ -17,6 +17,7 @@ names the true label of 96-97% of the flipped samples (docs/benchmarks.md, "Revi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,7 @@ N_NEIGHBORS = 10
 VOTE_WEIGHT = 0.5
 #: neighbour search runs on at most this many PCA components of the features
 NEIGHBOUR_DIMS = 32
-#: neighbour queries per distance block ((256, N) float32)
+#: at most this many neighbour queries run as one numpy distance block ((256, N) float32)
 _QUERY_CHUNK = 256
 #: rows checked when testing for the last-layer layout
 _CHECK_ROWS = 256
@@ -58,7 +59,9 @@ class Explanation:
     reasons: list[str] = field(default_factory=list)
 
 
-def last_layer_parts(embeddings: np.ndarray, labels: np.ndarray, n_classes: int):
+def last_layer_parts(
+    embeddings: np.ndarray, labels: np.ndarray, n_classes: int
+) -> tuple[np.ndarray, np.ndarray] | None:
     """(probs (N, C), features (N, H)) from last-layer gradients, or None if not that layout.
 
     The layout ``[(p - e_y) ⊗ h (C*H, row-major), p - e_y (C)]`` is checked on up to 256 rows:
@@ -191,6 +194,7 @@ class Explainer:
         self.norm_percentile = _percentile_within(_row_norms(embeddings), self.labels)
         self.k = int(max(0, min(n_neighbors, n - 1)))
         self._sq_norms = np.einsum("ij,ij->i", self.space, self.space)
+        self._tree: Any = None
         self._names = _label_names(self.samples)
         self._rank, self.detector = _ranks(scores, detector, self.sample_ids)
         self._evidence: pd.DataFrame | None = None
@@ -200,21 +204,30 @@ class Explainer:
     def neighbour_rows(self, rows: np.ndarray) -> np.ndarray:
         """(m, k) rows of the k nearest other samples of each of (m,) ``rows``, nearest first.
 
-        Exact brute force on the (N, <=32) neighbour space, 256 queries at a time (one query
-        is one (N, 32) matrix-vector product).
+        Exact. A few queries: brute force in numpy (one query is one (N, <=32) matrix-vector
+        product). Many (more than ``_QUERY_CHUNK``): scikit-learn's tree index, built once.
         """
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-        out = np.empty((len(rows), self.k), dtype=np.int64)
         if self.k == 0:
-            return out
-        for start in range(0, len(rows), _QUERY_CHUNK):
-            chunk = rows[start : start + _QUERY_CHUNK]
-            # squared distance up to each query's own norm (constant per row)
-            dist = self._sq_norms[None, :] - 2.0 * (self.space[chunk] @ self.space.T)
-            dist[np.arange(len(chunk)), chunk] = np.inf  # never its own neighbour
-            near = np.argpartition(dist, self.k - 1, axis=1)[:, : self.k]
-            order = np.argsort(np.take_along_axis(dist, near, axis=1), axis=1, kind="stable")
-            out[start : start + len(chunk)] = np.take_along_axis(near, order, axis=1)
+            return np.empty((len(rows), 0), dtype=np.int64)
+        if len(rows) > _QUERY_CHUNK:
+            return self._tree_neighbours(rows)
+        # squared distance up to each query's own norm (constant per row)
+        dist = self._sq_norms[None, :] - 2.0 * (self.space[rows] @ self.space.T)
+        dist[np.arange(len(rows)), rows] = np.inf  # never its own neighbour
+        near = np.argpartition(dist, self.k - 1, axis=1)[:, : self.k]
+        order = np.argsort(np.take_along_axis(dist, near, axis=1), axis=1, kind="stable")
+        return np.take_along_axis(near, order, axis=1)
+
+    def _tree_neighbours(self, rows: np.ndarray) -> np.ndarray:
+        from sklearn.neighbors import NearestNeighbors
+
+        if self._tree is None:
+            self._tree = NearestNeighbors(n_neighbors=self.k + 1).fit(self.space)
+        found = self._tree.kneighbors(self.space[rows], return_distance=False)
+        out = np.empty((len(rows), self.k), dtype=np.int64)
+        for i, (row, near) in enumerate(zip(rows, found, strict=True)):
+            out[i] = near[near != row][: self.k]
         return out
 
     def _posterior(self, rows: np.ndarray, near: np.ndarray) -> np.ndarray:
@@ -238,6 +251,21 @@ class Explainer:
             table["suggested_label"].to_numpy(dtype=np.int64),
             table["suggestion_confidence"].to_numpy(dtype=np.float64),
         )
+
+    def suggest(self, sample_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(labels (m,), confidence (m,)) suggested for (m,) sample ids: a page of cards.
+
+        The same values as :meth:`suggestions` without computing every row's neighbours.
+        """
+        rows = np.fromiter((self.row(s) for s in np.asarray(sample_ids).reshape(-1)), np.int64)
+        if self._evidence is not None:
+            table = self._evidence
+            return (
+                table["suggested_label"].to_numpy(dtype=np.int64)[rows],
+                table["suggestion_confidence"].to_numpy(dtype=np.float64)[rows],
+            )
+        post = self._posterior(rows, self.neighbour_rows(rows))
+        return post.argmax(axis=1).astype(np.int64), post.max(axis=1)
 
     def evidence(self) -> pd.DataFrame:
         """Per-sample evidence, row (sample_id) order, computed once and cached.

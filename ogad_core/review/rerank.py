@@ -5,7 +5,8 @@ learns "bad" vs "good" from those decisions on a small feature table: the detect
 (as a Gaussianized rank) and the gradient embeddings reduced by PCA. Its decision function
 orders the queue. The PCA and the feature table are computed once per run (:class:`Reranker`);
 each refit touches only the decided rows, and scoring all rows is one (N, k) matrix-vector
-product, so an update takes milliseconds at 50,000 rows (docs/benchmarks.md, "Review session").
+product: an update took 28-66 ms at 50,000 rows on 2 busy cores (docs/benchmarks.md, "Review
+session").
 
 Until the reviewer has made at least ``min_each`` decisions of each kind there is nothing to
 learn from: the scores are the detector's own order.
@@ -44,7 +45,9 @@ def gaussian_ranks(values: np.ndarray) -> np.ndarray:
     return ndtri((ranks - 0.5) / len(ranks))
 
 
-def pca_features(embeddings: np.ndarray, n_components: int = N_COMPONENTS, seed: int = 0):
+def pca_features(
+    embeddings: np.ndarray, n_components: int = N_COMPONENTS, seed: int = 0
+) -> np.ndarray:
     """(N, k) standardized PCA coordinates of (N, D) ``embeddings`` (array or memmap).
 
     The PCA is fit on at most ``PCA_FIT_ROWS`` seeded rows and applied chunk by chunk, so a
