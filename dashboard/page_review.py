@@ -380,6 +380,7 @@ def _card(ctx: CardContext, row, *, large: bool = False) -> None:
 
 
 def _grid(ctx: CardContext, rows: pd.DataFrame) -> None:
+    smart.prefetch_why(ctx.run_path, rows["sample_id"].astype(int).tolist())
     per_row = CARD_COLUMNS.get(ctx.kind, 4)
     for start in range(0, len(rows), per_row):
         columns = st.columns(per_row, gap="small")

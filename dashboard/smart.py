@@ -203,29 +203,42 @@ class CardWhy:
     neighbours: list[tuple[int, int]] = field(default_factory=list)
 
 
-@st.cache_resource(max_entries=4, show_spinner="Finding each sample's neighbours…")
-def _evidence(run_path: str, stamp: tuple) -> pd.DataFrame | None:
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _why_of(run_path: str, stamp: tuple) -> dict[int, CardWhy]:
+    """The grid cards' CardWhy by sample id, filled a page at a time (shared by sessions)."""
+    return {}
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _margins(run_path: str, stamp: tuple) -> np.ndarray | None:
     found = _explainer(run_path, stamp)
-    if found is None or not hasattr(found, "evidence"):
-        return None
-    table = found.evidence().copy()
-    table["loss"] = np.asarray(found.loss, dtype=np.float64)
-    table["grad_norm_percentile"] = np.asarray(found.norm_percentile, dtype=np.float64)
-    return table.set_index("sample_id")
+    return None if found is None else np.asarray(found.margins(), dtype=np.float64)
+
+
+def prefetch_why(run_path: str, sample_ids: list[int]) -> None:
+    """Compute the CardWhy of the ``sample_ids`` not known yet in one batch (one neighbour
+    query for the page, not one per card; a lookup once the re-ranker computed every row)."""
+    stamp = run_files_stamp(run_path)
+    found, known = _explainer(run_path, stamp), _why_of(run_path, stamp)
+    missing = [int(s) for s in sample_ids if int(s) not in known]
+    if found is None or not missing or not hasattr(found, "suggest"):
+        return
+    labels, confidence = found.suggest(np.asarray(missing, dtype=np.int64))
+    margins = _margins(run_path, stamp)
+    for sid, label, conf in zip(missing, labels, confidence, strict=True):
+        row = found.row(sid)
+        known[sid] = CardWhy(
+            loss=float(found.loss[row]),
+            margin=float(margins[row]),
+            grad_norm_percentile=float(found.norm_percentile[row]),
+            suggested_label=int(label),
+            suggestion_confidence=float(conf),
+        )
 
 
 def card_why(run_path: str, sample_id: int) -> Any:
-    """Why one sample is flagged, for a grid card: from the explainer's per-sample evidence
-    (computed once for all samples, so a new card costs a lookup, not a neighbour search);
-    a full :func:`explanation` where that table is unavailable; None without an explainer."""
-    table = _evidence(run_path, run_files_stamp(run_path))
-    if table is None or int(sample_id) not in table.index:
-        return explanation(run_path, sample_id)
-    row = table.loc[int(sample_id)]
-    return CardWhy(
-        loss=float(row["loss"]),
-        margin=float(row["margin"]),
-        grad_norm_percentile=float(row["grad_norm_percentile"]),
-        suggested_label=int(row["suggested_label"]),
-        suggestion_confidence=float(row["suggestion_confidence"]),
-    )
+    """Why one sample is flagged, for a grid card (see :func:`prefetch_why`); a full
+    :func:`explanation` when the batch path is unavailable; None without an explainer."""
+    prefetch_why(run_path, [sample_id])
+    found = _why_of(run_path, run_files_stamp(run_path)).get(int(sample_id))
+    return found if found is not None else explanation(run_path, sample_id)
