@@ -35,6 +35,7 @@ SCORES = "scores.parquet"
 MAP = "map.parquet"
 REVIEWS = "reviews.sqlite"
 DATA_DIR = "data"
+LOCK = ".ogad.lock"
 STEPS = ("data", "train", "predict", "gradients", "scores", "map")
 
 
@@ -79,6 +80,11 @@ class RunDir:
     @property
     def data_dir(self) -> Path:
         return self.path / DATA_DIR
+
+    @property
+    def lock_path(self) -> Path:
+        """The writers' lock file (see :mod:`ogad_core.run.lock`)."""
+        return self.path / LOCK
 
     # ---- manifest ----------------------------------------------------------------------
     def has_manifest(self) -> bool:

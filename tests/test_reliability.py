@@ -1,0 +1,204 @@
+"""Reliability and security regressions (issue 12): run lock, umask, integrity, heads,
+allowed hosts, data containment, one-line errors. Fast; the fault-injection run is slow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ogad_core.errors import RunDirError
+from ogad_core.run.lock import run_lock
+from ogad_core.run.store import GradientStore, verify_gradients
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---- run lock --------------------------------------------------------------------------------
+
+
+def test_second_writer_is_refused_naming_the_holder(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys,time\n"
+            "from ogad_core.run.lock import run_lock\n"
+            f"with run_lock({str(run)!r}, 'compute'):\n"
+            "    print('locked', flush=True); time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunDirError, match=rf"in use by ogad compute \(pid {holder.pid} on "):
+            with run_lock(run, "score"):
+                pass
+        holder.kill()  # kill -9: the OS releases the lock, nothing stale is left
+        holder.wait()
+        with run_lock(run, "score"):
+            with run_lock(run, "map"):  # nested in one process: allowed
+                pass
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+
+
+# ---- umask -----------------------------------------------------------------------------------
+
+
+def test_store_files_honour_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o002)
+    try:
+        store = GradientStore(tmp_path / "g.npy", n_rows=4, n_cols=3, fingerprint="f")
+        store.write(np.arange(4), np.ones((4, 3), dtype=np.float32))
+        with run_lock(tmp_path, "compute"):
+            pass
+    finally:
+        os.umask(old)
+    for name in ("g.npy", "g.done.npy", "g.json", ".ogad.lock"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o664, name
+
+
+# ---- gradient integrity ----------------------------------------------------------------------
+
+
+def _filled_store(path: Path, n_rows: int = 40, n_cols: int = 8) -> np.ndarray:
+    values = np.random.default_rng(0).normal(size=(n_rows, n_cols)).astype(np.float32)
+    store = GradientStore(path, n_rows=n_rows, n_cols=n_cols, fingerprint="fp")
+    for lo in range(0, n_rows, 7):
+        store.write(np.arange(lo, min(n_rows, lo + 7)), values[lo : lo + 7])
+    return values
+
+
+@pytest.mark.parametrize("garbage", [1.5, np.nan])
+def test_garbage_in_gradients_is_found_and_rewritten(tmp_path, monkeypatch, garbage) -> None:
+    monkeypatch.setattr("ogad_core.run.store.BLOCK_BYTES", 10 * 8 * 4)  # 10-row blocks
+    path = tmp_path / "g.npy"
+    values = _filled_store(path)
+    verify_gradients(path, n_rows=40, n_cols=8)
+    g = np.load(path, mmap_mode="r+")
+    g[13, 2] = garbage  # finite garbage or NaN
+    g.flush()
+    del g
+    with pytest.raises(RunDirError, match="10 rows in 1 block"):
+        verify_gradients(path, n_rows=40, n_cols=8)
+    reopened = GradientStore(path, n_rows=40, n_cols=8, fingerprint="fp")
+    assert reopened.damage is not None and reopened.damage.bad_blocks == (1,)
+    assert reopened.pending().tolist() == list(range(10, 20))
+    reopened.write(np.arange(10, 20), values[10:20])
+    verify_gradients(path, n_rows=40, n_cols=8)
+    np.testing.assert_array_equal(np.load(path), values)
+
+
+def test_truncated_gradients_start_anew(tmp_path: Path) -> None:
+    path = tmp_path / "g.npy"
+    _filled_store(path)
+    with open(path, "r+b") as fh:
+        fh.truncate(300)
+    with pytest.raises(RunDirError, match="unreadable or truncated"):
+        verify_gradients(path, n_rows=40, n_cols=8)
+    fresh = GradientStore(path, n_rows=40, n_cols=8, fingerprint="fp")
+    assert not fresh.resumed and len(fresh.pending()) == 40
+
+
+# ---- heads -----------------------------------------------------------------------------------
+
+
+def _head_models():
+    import torch
+    from torch import nn
+
+    class HeadFirst(nn.Module):  # the head is defined before the body
+        def __init__(self):
+            super().__init__()
+            self.head = nn.Linear(6, 3)
+            self.body = nn.Sequential(nn.Linear(5, 6), nn.Tanh())
+
+        def forward(self, x):
+            return self.head(self.body(x))
+
+    class Shared(nn.Module):  # one head module applied twice
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(5, 3)
+            self.head = nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.head(torch.tanh(self.head(self.proj(x))))
+
+    class Scaled(nn.Module):  # temperature after the head
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Linear(5, 6)
+            self.head = nn.Linear(6, 3)
+
+        def forward(self, x):
+            return self.head(torch.relu(self.body(x))) / 0.5
+
+    class LogSoftmax(Scaled):
+        def forward(self, x):
+            return torch.log_softmax(self.head(torch.relu(self.body(x))), dim=1)
+
+    class Tied(nn.Module):  # the head's weight is used again, functionally
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Linear(5, 3)
+            self.head = nn.Linear(3, 3)
+
+        def forward(self, x):
+            h = torch.tanh(nn.functional.linear(self.body(x), self.head.weight))
+            return self.head(h)
+
+    return {
+        "head_first": HeadFirst,
+        "shared": Shared,
+        "scaled": Scaled,
+        "logsm": LogSoftmax,
+        "tied": Tied,
+    }
+
+
+@pytest.mark.parametrize("case", ["head_first", "shared", "scaled", "logsm", "tied"])
+def test_last_layer_gradients_match_the_loop(case: str) -> None:
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from ogad_core import compute_gradients
+    from ogad_core.engine.gradients import per_sample_gradients_loop
+
+    torch.manual_seed(0)
+    model = _head_models()[case]()
+    ds = TensorDataset(torch.randn(12, 5), torch.randint(0, 3, (12,)))
+    got = compute_gradients(model, ds, params="last", batch_size=5, progress=False)
+    ref = per_sample_gradients_loop(model, ds, "last")
+    head = model.head
+    assert got.shape[1] == head.weight.numel() + head.bias.numel()
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_head_is_found_by_execution_order_and_softmax_is_refused() -> None:
+    import torch
+    from torch import nn
+    from torch.utils.data import TensorDataset
+
+    from ogad_core import compute_gradients
+    from ogad_core.engine.heads import trace_head
+    from ogad_core.errors import ModelError
+
+    models = _head_models()
+    trace, _ = trace_head(models["head_first"](), torch.randn(2, 5))
+    assert trace.name == "head" and trace.closed_form_problem() is None
+    assert trace_head(models["shared"](), torch.randn(2, 5))[0].calls == 2
+    model = nn.Sequential(nn.Linear(5, 3), nn.Softmax(dim=1))
+    ds = TensorDataset(torch.randn(6, 5), torch.randint(0, 3, (6,)))
+    with pytest.raises(ModelError, match="returns probabilities"):
+        compute_gradients(model, ds, params="last", progress=False)
