@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -202,3 +203,80 @@ def test_head_is_found_by_execution_order_and_softmax_is_refused() -> None:
     ds = TensorDataset(torch.randn(6, 5), torch.randint(0, 3, (6,)))
     with pytest.raises(ModelError, match="returns probabilities"):
         compute_gradients(model, ds, params="last", progress=False)
+
+
+# ---- dashboard: allowed hosts ----------------------------------------------------------------
+
+
+def _upgrade_status(port: int, host: str) -> str:
+    """The status line the server answers a WebSocket upgrade with ``Host: host``."""
+    import base64
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(
+            (
+                f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: streamlit\r\n"
+                f"Origin: http://{host}\r\n\r\n"
+            ).encode()
+        )
+        return sock.recv(200).decode(errors="replace").splitlines()[0]
+
+
+def _http_status(port: int, host: str) -> int:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/_stcore/health", headers={"Host": host})
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def test_dashboard_refuses_foreign_host_headers(tmp_path: Path) -> None:
+    """DNS rebinding: a request naming another host reaches neither HTTP nor the WebSocket."""
+    import signal
+
+    from run_fixture import make_run
+
+    from dashboard.serve import free_port
+
+    run = make_run(tmp_path / "run", kind="image", n=20)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ogad_core.cli", "dashboard", str(run), "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if _http_status(port, f"127.0.0.1:{port}") == 200:
+                    break
+            except OSError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.3)
+        assert _http_status(port, f"localhost:{port}") == 200
+        assert _http_status(port, f"rebind.attacker.example:{port}") == 400
+        assert " 101 " in _upgrade_status(port, f"127.0.0.1:{port}")
+        assert " 400 " in _upgrade_status(port, f"rebind.attacker.example:{port}")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def test_allowed_hosts_follow_the_bound_host() -> None:
+    from dashboard.serve import allowed_hosts, streamlit_command
+
+    assert allowed_hosts() == ["127.0.0.1", "localhost", "::1"]
+    assert allowed_hosts("review.lab.example")[-1] == "review.lab.example"
+    command = streamlit_command(8765, "10.0.0.5")
+    assert command[command.index("--server.address") + 1] == "10.0.0.5"
+    assert "10.0.0.5" in command[command.index("dashboard.serve") + 1].split(",")
