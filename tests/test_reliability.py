@@ -280,3 +280,93 @@ def test_allowed_hosts_follow_the_bound_host() -> None:
     command = streamlit_command(8765, "10.0.0.5")
     assert command[command.index("--server.address") + 1] == "10.0.0.5"
     assert "10.0.0.5" in command[command.index("dashboard.serve") + 1].split(",")
+
+
+# ---- data containment, labels, empty classes -------------------------------------------------
+
+
+def _png(path: Path, value: int = 0) -> Path:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((6, 6), value, dtype=np.uint8)).save(path)
+    return path
+
+
+def test_csv_refs_outside_its_folder_need_allow_outside(tmp_path: Path) -> None:
+    from ogad_core.data import load_data
+    from ogad_core.errors import DataError
+    from ogad_core.run.rundir import spec_data_roots
+
+    outside = tmp_path / "elsewhere"
+    _png(outside / "far.png", 200)
+    data_dir = tmp_path / "data"
+    _png(data_dir / "a.png", 10)
+    (data_dir / "link.png").symlink_to(outside / "far.png")
+    csv = data_dir / "d.csv"
+    for ref in ("../elsewhere/far.png", str(outside / "far.png"), "link.png"):
+        csv.write_text(f"image,label\na.png,x\n{ref},y\n")
+        with pytest.raises(DataError, match=rf"row 3 \({ref}\) lies outside {data_dir}"):
+            load_data(f"csv:{csv}", run_dir=tmp_path)
+    loaded = load_data(f"csv:{csv}", run_dir=tmp_path, allow_outside=[str(outside)])
+    assert loaded.train.refs[1] == str((outside / "far.png").resolve())
+    roots = spec_data_roots(loaded.spec, [str(outside)])
+    assert roots == [data_dir, outside]
+
+
+def test_imagefolder_links_out_are_refused_and_empty_classes_dropped(tmp_path, caplog) -> None:
+    from ogad_core.data import load_data
+    from ogad_core.errors import DataError
+
+    root = tmp_path / "folder"
+    _png(root / "cat" / "1.png", 1)
+    _png(root / "dog" / "2.png", 2)
+    (root / "empty").mkdir()
+    with caplog.at_level("WARNING", logger="ogad"):
+        data = load_data(f"imagefolder:{root}", run_dir=tmp_path)
+    assert data.label_names == ["cat", "dog"] and data.train.labels.tolist() == [0, 1]
+    assert "without images dropped: empty" in caplog.text
+    (root / "dog" / "3.png").symlink_to(_png(tmp_path / "secret" / "s.png", 3))
+    with pytest.raises(DataError, match=r"dog/3.png lies outside"):
+        load_data(f"imagefolder:{root}", run_dir=tmp_path)
+    ok = load_data(f"imagefolder:{root}", run_dir=tmp_path, allow_outside=[tmp_path / "secret"])
+    assert len(ok.train) == 3
+
+
+@pytest.mark.parametrize("missing", ["NA", "NaN", "n/a", "null", ""])
+def test_missing_labels_are_refused_alike(tmp_path: Path, missing: str) -> None:
+    from ogad_core.data import load_data
+    from ogad_core.errors import DataError
+
+    csv = tmp_path / "t.csv"
+    csv.write_text(f"text,label\ngood,a\nfine,b\nodd,{missing}\n")
+    with pytest.raises(DataError, match="row 4 has no label"):
+        load_data(f"csv:{csv}", run_dir=tmp_path)
+
+
+def test_data_roots_ignore_the_manifest_list(tmp_path: Path) -> None:
+    import json
+
+    from run_fixture import make_run
+
+    from ogad_core.run.rundir import RunDir
+
+    run = make_run(tmp_path / "run", kind="image", n=12)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["data"]["data_roots"] = ["/"]
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    rd = RunDir(run)
+    assert rd.data_roots() == [(run / "data").resolve()]
+    assert rd.resolve_ref("/etc/passwd") is None
+    assert rd.resolve_ref("../../../../etc/hostname") is None
+
+
+def test_binary_manifest_is_one_clear_error(tmp_path: Path) -> None:
+    from run_fixture import make_run
+
+    from ogad_core.run.rundir import RunDir
+
+    run = make_run(tmp_path / "run", kind="image", n=12)
+    (run / "manifest.json").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00binary")
+    with pytest.raises(RunDirError, match=r"manifest.json is damaged .*ogad compute"):
+        RunDir(run).read_manifest()

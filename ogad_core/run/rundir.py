@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from ogad_core._internal import write_json_atomic
+from ogad_core._internal import one_line, write_json_atomic
 from ogad_core.errors import RunDirError
 
 SCHEMA_VERSION = 1
@@ -36,7 +36,27 @@ MAP = "map.parquet"
 REVIEWS = "reviews.sqlite"
 DATA_DIR = "data"
 LOCK = ".ogad.lock"
+MANIFEST_HINT = (
+    "run the same `ogad compute` command again to rebuild the run (reviews.sqlite is kept)"
+)
 STEPS = ("data", "train", "predict", "gradients", "scores", "map")
+
+
+def spec_data_roots(spec: str, allow_outside: object = None) -> list[Path]:
+    """The folders a data spec's images may lie in: ``imagefolder:PATH`` -> PATH,
+    ``csv:PATH`` -> the CSV's folder, plus the ``allow_outside`` folders (a list or one
+    ``os.pathsep``-separated string); none for the sample sets (their images are in data/)."""
+    roots: list[Path] = []
+    kind, _, rest = spec.partition(":")
+    if kind == "imagefolder" and rest:
+        roots.append(Path(rest))
+    elif kind == "csv" and rest:
+        roots.append(Path(rest).parent)
+    if isinstance(allow_outside, str):
+        allow_outside = [p for p in allow_outside.split(os.pathsep) if p]
+    if isinstance(allow_outside, list | tuple):
+        roots += [Path(str(p)).expanduser() for p in allow_outside]
+    return [r for r in roots if r.is_absolute() and r != Path(r.anchor)]
 
 
 class RunDir:
@@ -98,8 +118,16 @@ class RunDir:
             raise RunDirError(f"not an ogad run directory (no {MANIFEST}): {self.path}")
         try:
             manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
-            raise RunDirError(f"cannot read {self.manifest_path}: {err}") from None
+        except OSError as err:
+            raise RunDirError(f"cannot read {self.manifest_path}: {err.strerror}") from None
+        except ValueError as err:  # not UTF-8, not JSON
+            raise RunDirError(
+                f"{self.manifest_path} is damaged ({one_line(err, 80)}); {MANIFEST_HINT}"
+            ) from None
+        if not isinstance(manifest, dict):
+            raise RunDirError(
+                f"{self.manifest_path} is damaged (not a JSON object); {MANIFEST_HINT}"
+            )
         version = manifest.get("schema_version")
         if version != SCHEMA_VERSION:
             raise RunDirError(
@@ -156,11 +184,15 @@ class RunDir:
 
     # ---- image refs --------------------------------------------------------------------
     def data_roots(self) -> list[Path]:
-        """Folders from which image refs may be served: the run's data/ and the user's data."""
+        """Folders from which image refs may be served, computed from the data spec: the
+        run's data/, the ImageFolder's folder or the CSV's folder, and the folders the user
+        allowed with ``--allow-outside``. A ``data_roots`` list in manifest.json is ignored
+        (a hand-edited ``["/"]`` must not open the whole machine)."""
         roots = [self.data_dir]
         if self.has_manifest():
-            for root in self.read_manifest().get("data", {}).get("data_roots", []):
-                roots.append(Path(root))
+            manifest = self.read_manifest()
+            spec = str(manifest.get("data", {}).get("spec", ""))
+            roots += spec_data_roots(spec, (manifest.get("config") or {}).get("allow_outside"))
         return [r.resolve() for r in roots]
 
     def resolve_ref(self, ref: str, roots: Iterable[Path] | None = None) -> Path | None:
