@@ -45,6 +45,7 @@ def load_context() -> Context:
     try:
         view = cache.run_view(run_path)
         store = cache.review_store(run_path)
+        store.version()  # a damaged reviews.sqlite is explained here, not in a traceback
     except OgadError as err:
         st.error(f"Cannot show this run. {err}")
         st.caption("Create or finish the run with `ogad compute --data SPEC --run-dir DIR`.")

@@ -370,3 +370,52 @@ def test_binary_manifest_is_one_clear_error(tmp_path: Path) -> None:
     (run / "manifest.json").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00binary")
     with pytest.raises(RunDirError, match=r"manifest.json is damaged .*ogad compute"):
         RunDir(run).read_manifest()
+
+
+# ---- reviews and export ----------------------------------------------------------------------
+
+
+def test_corrupt_reviews_is_one_clear_error_and_never_rewritten(tmp_path: Path) -> None:
+    from run_fixture import make_run
+
+    from ogad_core.cli import main
+    from ogad_core.review.store import ReviewStore
+
+    run = make_run(tmp_path / "run", kind="image", n=12)
+    garbage = b"this is not a database" * 300
+    (run / "reviews.sqlite").write_bytes(garbage)
+    store = ReviewStore(run)
+    with pytest.raises(RunDirError, match=r"reviews.sqlite is damaged .*\.recover"):
+        store.current()
+    with pytest.raises(RunDirError, match="is damaged"):
+        store.confirm(0, reviewer="r")
+    assert main(["export", str(run), "--out", str(tmp_path / "x.csv")]) == 2
+    assert (run / "reviews.sqlite").read_bytes() == garbage
+
+
+def test_export_onto_a_symlink_writes_its_target(tmp_path: Path) -> None:
+    from run_fixture import make_run
+
+    from ogad_core.review.export import export_csv
+
+    run = make_run(tmp_path / "run", kind="image", n=12)
+    target = tmp_path / "shared" / "cleaned.csv"
+    target.parent.mkdir()
+    target.write_text("old\n")
+    link = tmp_path / "latest.csv"
+    link.symlink_to(target)
+    assert export_csv(run, link) == 12
+    assert link.is_symlink() and link.resolve() == target
+    assert target.read_text().startswith("sample_id,ref,")
+
+
+def test_dashboard_explains_a_damaged_reviews_file(tmp_path: Path, monkeypatch) -> None:
+    from run_fixture import make_run
+    from streamlit.testing.v1 import AppTest
+
+    run = make_run(tmp_path / "run", kind="image", n=12)
+    (run / "reviews.sqlite").write_bytes(b"garbage" * 1000)
+    monkeypatch.setenv("OGAD_RUN_DIR", str(run))
+    app = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=90).run()
+    assert not app.exception
+    assert any("reviews.sqlite is damaged" in e.value for e in app.error)
