@@ -161,9 +161,9 @@ def queue_section(run_path: str, controls: Controls, selected: list[int] | None)
     if message is not None:
         level, text = message
         if level == "error":
-            st.error(text, icon=":material/error:")
+            st.error(md_escape(text), icon=":material/error:")  # labels and names stay literal
         else:
-            st.toast(text, icon=":material/check:" if level == "success" else None)
+            st.toast(md_escape(text), icon=":material/check:" if level == "success" else None)
 
     queue = build_queue(
         view,
