@@ -419,3 +419,77 @@ def test_dashboard_explains_a_damaged_reviews_file(tmp_path: Path, monkeypatch) 
     app = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=90).run()
     assert not app.exception
     assert any("reviews.sqlite is damaged" in e.value for e in app.error)
+
+
+# ---- fault injection -------------------------------------------------------------------------
+
+DIGITS_ARGS = ["--data", "digits", "--limit", "240", "--epochs", "2", "--batch-size", "64"]
+DIGITS_ARGS += ["--detector", "l2,iforest", "--checkpoints", "2", "--quiet"]
+
+
+def _ogad(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ogad_core.cli", *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _outputs(run: Path) -> dict[str, object]:
+    import pandas as pd
+
+    out: dict[str, object] = {
+        name: (run / name).read_bytes()
+        for name in ("gradients.npy", "checkpoints/gradients_0.npy", "model/final.pt")
+    }
+    for name in ("samples.parquet", "scores.parquet", "map.parquet"):
+        out[name] = pd.read_parquet(run / name)
+    return out
+
+
+@pytest.mark.slow
+def test_compute_killed_at_random_points_ends_bit_identical(tmp_path: Path) -> None:
+    """kill -9 `ogad compute` at random moments, 4 times, then let it finish: every output
+    equals an uninterrupted run's, byte for byte (tables: value for value)."""
+    import random
+
+    import pandas as pd
+
+    ref, victim = tmp_path / "ref", tmp_path / "victim"
+    t0 = time.monotonic()
+    done = _ogad("compute", *DIGITS_ARGS, "--run-dir", str(ref))
+    assert done.wait() == 0, done.stderr.read()
+    duration = time.monotonic() - t0
+    rng = random.Random(12)
+    for _ in range(4):
+        proc = _ogad("compute", *DIGITS_ARGS, "--run-dir", str(victim))
+        try:
+            proc.wait(timeout=rng.uniform(1.0, duration))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    final = _ogad("compute", *DIGITS_ARGS, "--run-dir", str(victim))
+    assert final.wait() == 0, final.stderr.read()
+    expected, got = _outputs(ref), _outputs(victim)
+    for name, value in expected.items():
+        if isinstance(value, pd.DataFrame):
+            pd.testing.assert_frame_equal(got[name], value, check_exact=True, obj=name)
+        else:
+            assert got[name] == value, f"{name} differs after the kills"
+
+
+def test_reviews_honour_a_group_umask(tmp_path: Path) -> None:
+    from ogad_core.review.store import ReviewStore
+    from run_fixture import make_run
+
+    run = make_run(tmp_path / "run", kind="image", n=12)
+    old = os.umask(0o002)
+    try:
+        ReviewStore(run).confirm(3, reviewer="ann")
+    finally:
+        os.umask(old)
+    for path in run.glob("reviews.sqlite*"):
+        assert path.stat().st_mode & 0o777 == 0o664, path.name

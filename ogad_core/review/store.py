@@ -236,8 +236,10 @@ class ReviewStore:
         if not self.run.path.is_dir():
             raise RunDirError(f"run directory not found: {self.run.path}")
         try:
+            if not self.path.exists():  # SQLite creates 0644 whatever the umask: create it
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o666))  # (-wal, -shm follow)
             conn = self._connect(self.path)
-        except sqlite3.Error as err:
+        except (OSError, sqlite3.Error) as err:
             raise RunDirError(self._readonly_message(err)) from None
         try:
             try:

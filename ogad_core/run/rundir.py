@@ -59,6 +59,15 @@ def spec_data_roots(spec: str, allow_outside: object = None) -> list[Path]:
     return [r for r in roots if r.is_absolute() and r != Path(r.anchor)]
 
 
+def table_problem(path: Path) -> str | None:
+    """Why a parquet table cannot be read (one line), or None when it reads."""
+    try:
+        pd.read_parquet(path, engine="pyarrow")
+    except Exception as err:  # pyarrow raises several unrelated types
+        return one_line(err, 120)
+    return None
+
+
 class RunDir:
     """Paths and readers of one run directory.
 
@@ -159,7 +168,10 @@ class RunDir:
         try:
             return pd.read_parquet(path, engine="pyarrow")
         except Exception as err:  # pyarrow raises several unrelated types
-            raise RunDirError(f"cannot read {path}: {err}") from None
+            raise RunDirError(
+                f"{path} is damaged ({one_line(err, 120)}); run the same `ogad compute` "
+                "command again to rebuild it"
+            ) from None
 
     def read_samples(self) -> pd.DataFrame:
         """samples.parquet: one row per sample, sample_id order."""
