@@ -169,8 +169,8 @@ class RunDir:
             return pd.read_parquet(path, engine="pyarrow")
         except Exception as err:  # pyarrow raises several unrelated types
             raise RunDirError(
-                f"{path} is damaged ({one_line(err, 120)}); run the same `ogad compute` "
-                "command again to rebuild it"
+                f"cannot read {path}, it is damaged ({one_line(err, 100)}); run the same "
+                "`ogad compute` command again to rebuild it"
             ) from None
 
     def read_samples(self) -> pd.DataFrame:
