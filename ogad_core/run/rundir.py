@@ -36,6 +36,27 @@ MAP = "map.parquet"
 REVIEWS = "reviews.sqlite"
 DATA_DIR = "data"
 LOCK = ".ogad.lock"
+#: every name a run directory may hold (files and folders)
+RUN_FILE_NAMES = frozenset(
+    {
+        MANIFEST,
+        SAMPLES,
+        GRADIENTS,
+        GRADIENTS_DONE,
+        "gradients.json",
+        SCORES,
+        MAP,
+        REVIEWS,
+        REVIEWS + "-wal",
+        REVIEWS + "-shm",
+        DATA_DIR,
+        LOCK,
+        "model",
+        "checkpoints",
+        "embeddings",
+        "evaluation.json",
+    }
+)
 MANIFEST_HINT = (
     "run the same `ogad compute` command again to rebuild the run (reviews.sqlite is kept)"
 )
@@ -116,6 +137,18 @@ class RunDir:
         return self.path / LOCK
 
     # ---- manifest ----------------------------------------------------------------------
+    def holds_only_run_files(self) -> bool:
+        """Whether every entry of the folder is a file ogad writes in a run directory (a run
+        whose manifest was set aside may be rebuilt in place; a user's folder may not)."""
+        if not self.path.is_dir():
+            return False
+        for entry in self.path.iterdir():
+            name = entry.name
+            if name in RUN_FILE_NAMES or name.endswith(".damaged") or name.endswith(".tmp"):
+                continue
+            return False
+        return True
+
     def has_manifest(self) -> bool:
         return self.manifest_path.is_file()
 
