@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ogad_core._internal import last_line, write_bytes_atomic
+from ogad_core._internal import last_line, log, write_bytes_atomic
 from ogad_core.data.loaders import LoadedData, SampleSet
 from ogad_core.errors import ConfigError, DataError
 
@@ -148,11 +148,9 @@ def rotten_tomatoes_corpus(
         except DataError as err:
             if source == "full":
                 raise
-            print(
-                f"ogad: warning: cannot fetch the full Rotten Tomatoes corpus ({err}); "
-                f"using the {RT_SAMPLE_CSV.name} sample shipped with ogad",
-                file=sys.stderr,
-                flush=True,
+            log.warning(
+                f"cannot fetch the full Rotten Tomatoes corpus ({err}); "
+                f"using the {RT_SAMPLE_CSV.name} sample shipped with ogad"
             )
             used = "sample"
     if used == "sample":
@@ -211,7 +209,9 @@ def split_train_test(
     n = int(labels.shape[0])
     n_classes = int(np.unique(labels).size)
     if limit is not None and limit < 2 * n_classes:
-        raise ConfigError(f"--limit must be >= {2 * n_classes} (two per class), got {limit}")
+        raise ConfigError(
+            f"limit must be >= {2 * n_classes} (two per class), got {limit}", param="limit"
+        )
     if n < 4 * n_classes:
         raise DataError(f"too few samples to split: {n}")
     base = n if limit is None else min(limit, n)
