@@ -30,7 +30,7 @@ def test_second_writer_is_refused_naming_the_holder(tmp_path: Path) -> None:
             "-c",
             "import sys,time\n"
             "from ogad_core.run.lock import run_lock\n"
-            f"with run_lock({str(run)!r}, 'compute'):\n"
+            f"with run_lock({str(run)!r}, 'compute', create=True):\n"
             "    print('locked', flush=True); time.sleep(60)\n",
         ],
         stdout=subprocess.PIPE,
@@ -61,7 +61,7 @@ def test_store_files_honour_the_umask(tmp_path: Path) -> None:
     try:
         store = GradientStore(tmp_path / "g.npy", n_rows=4, n_cols=3, fingerprint="f")
         store.write(np.arange(4), np.ones((4, 3), dtype=np.float32))
-        with run_lock(tmp_path, "compute"):
+        with run_lock(tmp_path, "compute", create=True):
             pass
     finally:
         os.umask(old)

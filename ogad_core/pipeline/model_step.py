@@ -190,7 +190,7 @@ def _obtain_weights(state: RunState, train_fp: str, recipe: Any) -> bool:
     trained = False
     if state.config.checkpoint:
         state.states = [{k: v.detach().clone() for k, v in model.state_dict().items()}]
-    elif state.manifest.is_done("train", train_fp) and all(p.is_file() for p in ckpt_paths):
+    elif state.manifest.is_done("train", train_fp) and _load_checkpoints(ckpt_paths, model):
         state.states = [torch.load(p, map_location="cpu", weights_only=True) for p in ckpt_paths]
         model.load_state_dict(state.states[-1])
         log.info("model: reusing the trained model")
@@ -201,6 +201,24 @@ def _obtain_weights(state: RunState, train_fp: str, recipe: Any) -> bool:
         torch_save(state.states[-1], rd.final_model_path)
     model.to(state.device).eval()
     return trained
+
+
+def _load_checkpoints(paths: list[Path], model: Any) -> bool:
+    """Whether every saved checkpoint loads into ``model``; a damaged one is reported (and then
+    the model is trained again, which gives the same weights: training is seeded)."""
+    import torch
+
+    for path in paths:
+        if not path.is_file():
+            return False
+        try:
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        except Exception as err:  # unpickling, truncation, wrong shapes
+            log.warning(
+                f"{path.parent.name}/{path.name} is damaged ({one_line(err, 80)}); retraining"
+            )
+            return False
+    return True
 
 
 def _train(state: RunState, recipe: Any) -> list[dict[str, Any]]:

@@ -49,15 +49,19 @@ def _write_holder(fd: int, command: str) -> None:
 
 
 @contextmanager
-def run_lock(run_dir: str | os.PathLike[str], command: str) -> Iterator[Path]:
+def run_lock(
+    run_dir: str | os.PathLike[str], command: str, *, create: bool = False
+) -> Iterator[Path]:
     """Hold the run directory's exclusive lock for the ``with`` block; yields the lock file.
 
-    Creates the run directory when missing. A second writer (another process) gets one
-    ``RunDirError`` naming the holder; nesting in one process is allowed.
+    A second writer (another process) gets one ``RunDirError`` naming the holder; nesting in
+    one process is allowed.
 
     Args:
         run_dir: the run directory.
         command: what holds it (``compute``, ``score``, ``map``, ``evaluate``), shown to others.
+        create: create the run directory when missing (``compute``); else a missing one is a
+            RunDirError.
     """
     from ogad_core.run.rundir import RunDir
 
@@ -68,6 +72,8 @@ def run_lock(run_dir: str | os.PathLike[str], command: str) -> Iterator[Path]:
         return
     if rd.path.exists() and not rd.path.is_dir():
         raise RunDirError(f"run directory {rd.path} is a file, not a folder")
+    if not create and not rd.path.is_dir():
+        raise RunDirError(f"run directory not found: {rd.path}")
     try:
         rd.path.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)  # mode honours the umask
