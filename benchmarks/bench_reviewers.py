@@ -52,6 +52,36 @@ def _acked(log: Path) -> tuple[int, list[tuple[int, int, int]]]:
     return (rows[-1][0] + 1 if rows else 0), rows
 
 
+def _decide(store, name: str, seed: int, step: int, n_classes: int):
+    """The decision of ``step`` (seeded): undo, relabel, confirm or reject a shared sample."""
+    rng = np.random.default_rng([seed, step])
+    sid = int(rng.integers(0, SHARED))
+    op = rng.random()
+    if op < 0.08:
+        return store.undo_last(reviewer=name, session_id=name)
+    if op < 0.3:
+        label = (store._label_of[sid] + 1 + int(rng.integers(0, n_classes - 1))) % n_classes
+        return store.relabel(sid, label, reviewer=name, session_id=name)
+    if op < 0.65:
+        return store.confirm(sid, reviewer=name, session_id=name)
+    return store.reject(sid, reviewer=name, session_id=name)
+
+
+def _decide_with_retry(store, name: str, seed: int, step: int, n_classes: int, busy: list[int]):
+    """:func:`_decide`, retried when the store answers "database is locked" (the busy timeout
+    ran out: not acknowledged, so nothing is lost; the dashboard shows it and the reviewer
+    clicks again)."""
+    from ogad_core.errors import RunDirError
+
+    while True:
+        try:
+            return _decide(store, name, seed, step, n_classes)
+        except RunDirError as err:
+            if "locked" not in str(err):
+                raise
+            busy[0] += 1
+
+
 def writer(run: Path, name: str, n: int, seed: int, log: Path, go: Path | None) -> None:
     """Save ``n`` decisions as reviewer ``name``; resumes after the last logged step."""
     from ogad_core.review.store import ReviewStore
@@ -63,24 +93,14 @@ def writer(run: Path, name: str, n: int, seed: int, log: Path, go: Path | None) 
         log.with_suffix(".ready").touch()
         while not go.exists():
             time.sleep(0.002)
+    busy = [0]  # decisions refused with "database is locked" (then retried, as a reviewer would)
     with open(log, "a", encoding="utf-8") as fh:
         for step in range(start, n):
-            rng = np.random.default_rng([seed, step])
-            sid = int(rng.integers(0, SHARED))
-            op = rng.random()
-            if op < 0.08:
-                entry = store.undo_last(reviewer=name, session_id=name)
-            elif op < 0.3:
-                label = (store._label_of[sid] + 1 + int(rng.integers(0, n_classes - 1))) % n_classes
-                entry = store.relabel(sid, label, reviewer=name, session_id=name)
-            elif op < 0.65:
-                entry = store.confirm(sid, reviewer=name, session_id=name)
-            else:
-                entry = store.reject(sid, reviewer=name, session_id=name)
+            entry = _decide_with_retry(store, name, seed, step, n_classes, busy)
             hid, esid = (entry.id, entry.sample_id) if entry is not None else (0, -1)
             fh.write(f"{step} {hid} {esid}\n")
             fh.flush()  # in the kernel: survives the process's kill -9
-    log.with_suffix(".end").write_text(repr(time.time()))
+    log.with_suffix(".end").write_text(f"{time.time()!r} {busy[0]}")
 
 
 def _spawn(run: Path, name: str, n: int, seed: int, log: Path, go: Path | None):
@@ -110,12 +130,14 @@ def throughput(run: Path, writers: int, decisions: int, folder: Path) -> dict:
     codes = [p.wait() for p in procs]
     if any(codes):
         raise SystemExit(f"a writer failed: exit codes {codes}")
-    seconds = max(float(f.read_text()) for f in folder.glob("w*.end")) - t0
+    ends = [f.read_text().split() for f in folder.glob("w*.end")]
+    seconds = max(float(end) for end, _ in ends) - t0
     return {
         "writers": writers,
         "decisions": writers * decisions,
         "seconds": round(seconds, 3),
         "decisions_per_s": round(writers * decisions / seconds, 1),
+        "busy_retries": sum(int(busy) for _, busy in ends),
     }
 
 
@@ -243,7 +265,9 @@ def docs_section(r: dict | None) -> str:
         f"{t['decisions'] // t['writers']:,} decisions (confirm / reject / relabel / undo) on "
         f"{r['shared_samples']} shared samples: **{t['decisions_per_s']:,.0f} decisions/s** "
         f"({t['decisions']:,} in {t['seconds']:.1f} s, {r['cpus']} busy CPUs, load "
-        f"{r['load_avg'][0]:.1f}). Then {c['rounds']} rounds of kill -9 on {c['writers']} "
+        f"{r['load_avg'][0]:.1f}; {t.get('busy_retries', 0)} decisions refused with "
+        "'database is locked' and clicked again). "
+        f"Then {c['rounds']} rounds of kill -9 on {c['writers']} "
         f"writers while they wrote ({c['kills_while_writing']} kills): "
         f"{k['acknowledged']:,} acknowledged decisions, "
         f"**{k['lost']} lost**, integrity_check {k['integrity']}, export mismatches "

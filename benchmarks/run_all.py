@@ -217,6 +217,19 @@ KNOWN: tuple[Bench, ...] = (
         _sum_dashboard,
     ),
     Bench(
+        "reviewers",
+        "benchmarks.bench_reviewers",
+        (),
+        ("--writers", "4", "--decisions", "300", "--kill-rounds", "2", "--kill-decisions", "300"),
+        "reviewers.json",
+        lambda r: (
+            f"{r['throughput']['decisions_per_s']:,.0f} decisions/s with "
+            f"{r['throughput']['writers']} writers; {r['check']['lost']} of "
+            f"{r['check']['acknowledged']:,} acknowledged decisions lost after "
+            f"{r['crashes']['kills_while_writing']} kill -9"
+        ),
+    ),
+    Bench(
         "text",
         "benchmarks.bench_text",
         ("--quality",),
@@ -963,6 +976,12 @@ def _docs_dashboard() -> str:
     )
 
 
+def _docs_reviewers() -> str:
+    from benchmarks.bench_reviewers import docs_section
+
+    return docs_section(_load("reviewers.json"))
+
+
 def _docs_text() -> str:
     r = _load("text.json")
     head = "## Text pipeline (Rotten Tomatoes)\n"
@@ -1017,6 +1036,7 @@ def write_docs(path: Path = DOCS) -> Path:
         _docs_memory,
         _docs_detectors,
         _docs_dashboard,
+        _docs_reviewers,
         _docs_text,
     ):
         try:

@@ -482,8 +482,9 @@ def test_compute_killed_at_random_points_ends_bit_identical(tmp_path: Path) -> N
 
 
 def test_reviews_honour_a_group_umask(tmp_path: Path) -> None:
-    from ogad_core.review.store import ReviewStore
     from run_fixture import make_run
+
+    from ogad_core.review.store import ReviewStore
 
     run = make_run(tmp_path / "run", kind="image", n=12)
     old = os.umask(0o002)
@@ -493,3 +494,176 @@ def test_reviews_honour_a_group_umask(tmp_path: Path) -> None:
         os.umask(old)
     for path in run.glob("reviews.sqlite*"):
         assert path.stat().st_mode & 0o777 == 0o664, path.name
+
+
+# ---- healing and one-line errors on a real run -----------------------------------------------
+
+DIGITS = dict(
+    data="digits",
+    limit=300,
+    noise=0.1,
+    epochs=3,
+    checkpoints=2,
+    seed=0,
+    device="cpu",
+    detectors=("iforest", "l2", "l1", "loss"),
+)  # the conftest digits_run
+
+
+def _copy(digits_run: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    return run
+
+
+def _compute_logged(run: Path) -> list[str]:
+    from ogad_core._internal import captured_log
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline import compute
+
+    with captured_log() as lines:
+        compute(ComputeConfig(**DIGITS), run, progress=False)
+    return lines
+
+
+def test_compute_heals_damaged_outputs_and_keeps_reviews(digits_run: Path, tmp_path) -> None:
+    import pandas as pd
+
+    from ogad_core.review.store import ReviewStore
+
+    run = _copy(digits_run, tmp_path)
+    ReviewStore(run).confirm(5, reviewer="ann")
+    reviews = (run / "reviews.sqlite").read_bytes()
+    expected = {n: (run / n).read_bytes() for n in ("gradients.npy", "model/checkpoint_0.pt")}
+    scores, xy = pd.read_parquet(run / "scores.parquet"), pd.read_parquet(run / "map.parquet")
+    (run / "scores.parquet").write_bytes(b"PAR1 not parquet")
+    (run / "map.parquet").write_bytes((run / "map.parquet").read_bytes()[:100])
+    (run / "model" / "checkpoint_0.pt").write_bytes(b"\x80\x04garbage")
+    g = np.load(run / "gradients.npy", mmap_mode="r+")
+    g[17, 3] = np.nan
+    g.flush()
+    del g
+    lines = "\n".join(_compute_logged(run))
+    assert "scores.parquet was damaged" in lines and "map.parquet was damaged" in lines
+    assert "model/checkpoint_0.pt is damaged" in lines and "retraining" in lines
+    assert "gradients.npy: " in lines and "hold NaN or infinite values; recomputing" in lines
+    for name, data in expected.items():
+        assert (run / name).read_bytes() == data, name
+    pd.testing.assert_frame_equal(pd.read_parquet(run / "scores.parquet"), scores)
+    pd.testing.assert_frame_equal(pd.read_parquet(run / "map.parquet"), xy)
+    assert (run / "reviews.sqlite").read_bytes() == reviews
+
+
+def test_damaged_manifest_is_rebuilt_by_compute(digits_run: Path, tmp_path: Path) -> None:
+    from ogad_core.cli import main
+
+    run = _copy(digits_run, tmp_path)
+    gradients = (run / "gradients.npy").read_bytes()
+    (run / "manifest.json").write_bytes(b"\x00\xff\xfe binary")
+    for command in (["score", str(run)], ["export", str(run), "--out", str(tmp_path / "o.csv")]):
+        assert main(command) == 2  # one line naming the damage and `ogad compute`
+    lines = "\n".join(_compute_logged(run))
+    assert "manifest.json was damaged" in lines
+    assert (run / "manifest.json.damaged").is_file()
+    assert (run / "gradients.npy").read_bytes() == gradients  # verified blocks are reused
+    assert json_status(run) == "complete"
+
+
+def json_status(run: Path) -> str:
+    import json
+
+    return json.loads((run / "manifest.json").read_text())["status"]
+
+
+def test_cli_errors_are_one_line_with_a_hint(digits_run, tmp_path, capfd) -> None:
+    from ogad_core.cli import main
+
+    run = _copy(digits_run, tmp_path)
+    g = np.load(run / "gradients.npy", mmap_mode="r+")
+    g[3, 0] = np.inf
+    g.flush()
+    del g
+    cases = [
+        (["score", str(run)], "run the same `ogad compute` command again"),
+        (["map", str(run)], "NaN or infinite values"),
+        (
+            ["compute", "--data", "moons", "--run-dir", str(tmp_path / "x"), "--noise", "inf"],
+            "--noise",
+        ),
+        (
+            [
+                "compute",
+                "--data",
+                "moons",
+                "--run-dir",
+                str(tmp_path / "x"),
+                "--device",
+                "cuda:abc",
+            ],
+            "--device",
+        ),
+    ]
+    for argv, needle in cases:
+        capfd.readouterr()
+        assert main(argv) == 2, argv
+        err = capfd.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("ogad: error: ") and needle in err[0], err
+    from ogad_core.engine.models import MLP, load_checkpoint
+    from ogad_core.errors import ModelError
+
+    (tmp_path / "bad.pt").write_bytes(b"\x80\x04 not a checkpoint")  # the user's --checkpoint
+    with pytest.raises(ModelError, match="cannot load"):
+        load_checkpoint(MLP(in_features=2, n_classes=2), tmp_path / "bad.pt")
+
+
+def test_a_second_compute_is_refused_while_readers_go_on(digits_run, tmp_path, capfd) -> None:
+    from ogad_core.cli import main
+
+    run = _copy(digits_run, tmp_path)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nfrom ogad_core.run.lock import run_lock\n"
+            f"with run_lock({str(run)!r}, 'compute'):\n"
+            "    print('locked', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        argv = ["compute", "--run-dir", str(run), "--data", "digits", "--limit", "300"]
+        argv += ["--noise", "0.1", "--epochs", "3", "--checkpoints", "2", "--device", "cpu"]
+        capfd.readouterr()
+        for command in (argv, ["score", str(run)], ["map", str(run)], ["evaluate", str(run)]):
+            assert main(command) == 2
+            err = capfd.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and f"in use by ogad compute (pid {holder.pid}" in err[0], err
+        assert main(["export", str(run), "--out", str(tmp_path / "e.csv")]) == 0  # a reader
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.slow  # two imports of transformers
+def test_quiet_silences_the_loading_weights_bar() -> None:
+    """--quiet: the bar transformers draws while loading an encoder's weights stays hidden."""
+    code = (
+        "import sys\nfrom ogad_core.cli import setup_output\nsetup_output(%s, False)\n"
+        "from transformers.utils.logging import tqdm\n"
+        "for _ in tqdm(range(3), desc='Loading weights'): pass\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("TQDM_DISABLE", None)
+    runs = {
+        quiet: subprocess.run(
+            [sys.executable, "-c", code % quiet], env=env, capture_output=True, text=True
+        )
+        for quiet in (True, False)
+    }
+    assert "Loading weights" in runs[False].stderr  # the bar exists ...
+    assert "Loading weights" not in runs[True].stderr  # ... and --quiet hides it

@@ -107,6 +107,9 @@ def check_model_fits(model: Any, x: Any, n_classes: int, device: Any) -> None:
         raise ModelError(
             f"the model outputs {out.shape[1]} classes but the data has {n_classes} labels"
         )
+    from ogad_core.engine.heads import check_logits
+
+    check_logits(out)  # probabilities (a final softmax) are refused before any training
 
 
 def file_fingerprint(path: str | None) -> str | None:
@@ -144,7 +147,8 @@ def model_step(state: RunState, data_fp: str) -> None:
     check_model_fits(model, inputs.x_train[:2], data.n_classes, state.device)
     state.model = model
     state.params = effective_params(config)
-    state.full_dim = gradient_dim(model, state.params)  # a bad params fails before training
+    example = inputs.x_train[:2].to(state.device)  # the head is found by execution order
+    state.full_dim = gradient_dim(model, state.params, example)  # bad params fail before training
     recipe = model_recipe(config, data.kind)
     train_fp = fingerprint(
         data_fp,
