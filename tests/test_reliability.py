@@ -587,7 +587,7 @@ def test_cli_errors_are_one_line_with_a_hint(digits_run, tmp_path, capfd) -> Non
     del g
     cases = [
         (["score", str(run)], "run the same `ogad compute` command again"),
-        (["map", str(run)], "NaN or infinite values"),
+        (["map", str(run), "--seed", "1"], "NaN or infinite values"),  # a new map
         (
             ["compute", "--data", "moons", "--run-dir", str(tmp_path / "x"), "--noise", "inf"],
             "--noise",

@@ -144,8 +144,8 @@ def _make_map(rd: RunDir, seed: int, manifest: Manifest | None) -> pd.DataFrame:
     from ogad_core.scoring.gradient_map import gradient_map
 
     started = time.perf_counter()
-    log.info("map: UMAP of the gradient embeddings (the first run compiles numba: ~30 s)")
     grads = load_embeddings(rd, manifest, "final", verify=standalone)
+    log.info("map: UMAP of the gradient embeddings (the first run compiles numba: ~30 s)")
     xy = gradient_map(grads, seed=seed)
     table = pd.DataFrame(
         {
