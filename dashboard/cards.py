@@ -38,7 +38,7 @@ def _sample_body(run_path: str, kind: str, row: Any) -> None:
     if kind == "image":
         png, problem = cache.card_image_png(run_path, ref, CARD_IMAGE_PX)
         if png is None:
-            st.warning(problem, icon=":material/broken_image:")
+            st.warning(md_escape(problem), icon=":material/broken_image:")  # file names literal
         else:
             st.image(png, width="content", output_format="PNG")
         return
