@@ -153,7 +153,9 @@ def build_map_figure(
                 group, color, label = g, CLASS_COLORS[g % len(CLASS_COLORS)], names[g]
             trace["marker"]["color"] = color
             trace.update(
-                name=html.escape(label), legendgroup=str(group), showlegend=group not in shown_legend
+                name=html.escape(label),
+                legendgroup=str(group),
+                showlegend=group not in shown_legend,
             )
             shown_legend.add(group)
             trace["hovertemplate"] = _hover(
