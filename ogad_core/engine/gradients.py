@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ogad_core.engine.heads import check_logits, find_head, first_batch, last_layer_method
+from ogad_core.engine.heads import choose_method, find_head, first_batch
 from ogad_core.engine.models import resolve_device
 from ogad_core.engine.projection import RandomProjector
 from ogad_core.errors import ConfigError, ModelError
@@ -234,12 +234,7 @@ def compute_gradients(
     if out is not None and (out.n_rows, out.n_cols) != (n, out_dim):
         raise ConfigError(f"store holds ({out.n_rows}, {out.n_cols}); need ({n}, {out_dim})")
 
-    with torch.no_grad():
-        check_logits(model(x0))  # the loss is the cross-entropy of logits
-    auto_mode, head = last_layer_method(model, x0, y0, names)
-    if method == "closed" and auto_mode != "closed":
-        raise ConfigError("method='closed' needs params='last' and a model returning its head")
-    mode = {"auto": auto_mode}.get(method, method)
+    mode, head = choose_method(model, x0, y0, names, method)
     vmapper = _VmapGradients(model, names) if mode == "vmap" else None
 
     pending = out.pending() if out is not None else np.arange(n)

@@ -192,3 +192,20 @@ def last_layer_method(
         return "closed", head
     log.info(f"gradients: {problem}; using exact per-sample autograd (torch.func)")
     return "vmap", head
+
+
+def choose_method(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, names: list[str], method: str = "auto"
+) -> tuple[str, nn.Linear | None]:
+    """The gradient path for ``method`` (``auto``: :func:`last_layer_method`), and the head.
+
+    Refuses a model returning probabilities, and ``closed`` where the closed form does not hold.
+    """
+    from ogad_core.errors import ConfigError
+
+    with torch.no_grad():
+        check_logits(model(x))  # the loss is the cross-entropy of logits
+    auto_mode, head = last_layer_method(model, x, y, names)
+    if method == "closed" and auto_mode != "closed":
+        raise ConfigError("method='closed' needs params='last' and a model returning its head")
+    return (auto_mode if method == "auto" else method), head
