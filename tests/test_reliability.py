@@ -109,6 +109,7 @@ def test_truncated_gradients_start_anew(tmp_path: Path) -> None:
         verify_gradients(path, n_rows=40, n_cols=8)
     fresh = GradientStore(path, n_rows=40, n_cols=8, fingerprint="fp")
     assert not fresh.resumed and len(fresh.pending()) == 40
+    assert fresh.discarded is not None and "truncated" in fresh.discarded
 
 
 # ---- heads -----------------------------------------------------------------------------------

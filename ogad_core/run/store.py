@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ogad_core._internal import write_json_atomic
+from ogad_core._internal import one_line, write_json_atomic
 from ogad_core.errors import RunDirError
 
 #: about this many bytes per checksummed block of rows
@@ -63,6 +63,7 @@ class GradientStore:
     Attributes:
         resumed: an earlier store with the same fingerprint and shape was reopened.
         damage: what reopening found corrupt (those rows are pending again), or None.
+        discarded: why files found at ``path`` were not reused (all rows pending), or None.
     """
 
     def __init__(self, path: Path, *, n_rows: int, n_cols: int, fingerprint: str) -> None:
@@ -72,6 +73,7 @@ class GradientStore:
         self.n_rows, self.n_cols, self.fingerprint = n_rows, n_cols, fingerprint
         self.block_rows = block_rows_for(n_cols)
         self.damage: Damage | None = None
+        self.discarded: str | None = None  # why existing files were not reused
         meta = self._resumable_meta()
         self.resumed = meta is not None
         if meta is None:
@@ -92,8 +94,9 @@ class GradientStore:
             meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
             header_ok = np.load(self.path, mmap_mode="r").shape == (self.n_rows, self.n_cols)
             done_ok = np.load(self.done_path, mmap_mode="r").shape == (self.n_rows,)
-        except (OSError, ValueError, UnicodeDecodeError):
-            return None  # unreadable or truncated: start anew
+        except (OSError, ValueError, UnicodeDecodeError) as err:
+            self.discarded = f"unreadable or truncated ({one_line(err, 80)})"
+            return None  # start anew
         ok = (
             isinstance(meta, dict)
             and meta.get("fingerprint") == self.fingerprint
@@ -103,6 +106,8 @@ class GradientStore:
             and header_ok
             and done_ok
         )
+        if not ok:
+            self.discarded = "made from other inputs, or by an older ogad"
         return meta if ok else None
 
     def _create(self) -> None:
