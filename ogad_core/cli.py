@@ -112,7 +112,7 @@ def _field_kind(hint: Any) -> tuple[str, Callable[[str], Any] | None, str]:
 
 def _default_text(f: Field[Any]) -> str:
     default = f.default if f.default_factory is MISSING else f.default_factory()
-    if default is MISSING or default is None or default is False:
+    if default is MISSING or default is None or default is False or default == ():
         return ""
     if isinstance(default, tuple):
         default = ",".join(str(v) for v in default)
