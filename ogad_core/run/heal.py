@@ -10,6 +10,7 @@ Torch-free.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -29,20 +30,24 @@ def set_aside(path: Path) -> Path:
 
 
 def heal_manifest(rd: RunDir) -> str | None:
-    """Set a damaged manifest.json aside (the run is then rebuilt); one line, or None."""
+    """Set a damaged manifest.json (not UTF-8, not a JSON object) aside, so that the run is
+    rebuilt in place; one line saying so, or None. A readable manifest of another schema
+    version is left alone (the caller refuses it)."""
     if not rd.manifest_path.is_file():
         return None
     try:
-        rd.read_manifest()
-    except RunDirError as err:
-        if "is damaged" not in str(err):
-            raise  # another schema version: refuse, never overwrite
-        set_aside(rd.manifest_path)
-        return (
-            f"manifest.json was damaged (kept as manifest.json{DAMAGED_SUFFIX}); rebuilding "
-            "the run from its files (reviews.sqlite is kept)"
-        )
-    return None
+        ok = isinstance(json.loads(rd.manifest_path.read_text(encoding="utf-8")), dict)
+    except OSError as err:
+        raise RunDirError(f"cannot read {rd.manifest_path}: {err.strerror}") from None
+    except ValueError:  # UnicodeDecodeError, JSONDecodeError
+        ok = False
+    if ok:
+        return None
+    set_aside(rd.manifest_path)
+    return (
+        f"manifest.json was damaged (kept as manifest.json{DAMAGED_SUFFIX}); rebuilding "
+        "the run from its files (reviews.sqlite is kept)"
+    )
 
 
 def heal_tables(rd: RunDir, steps: dict) -> list[str]:
