@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -216,7 +217,10 @@ def _load_checkpoints(paths: list[Path], model: Any) -> bool:
         if not path.is_file():
             return False
         try:
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            with warnings.catch_warnings():  # torch warns about odd pickles before failing
+                warnings.simplefilter("ignore")
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
         except Exception as err:  # unpickling, truncation, wrong shapes
             log.warning(
                 f"{path.parent.name}/{path.name} is damaged ({one_line(err, 80)}); retraining"
