@@ -670,3 +670,18 @@ def test_quiet_silences_the_loading_weights_bar() -> None:
     }
     assert "Loading weights" in runs[False].stderr  # the bar exists ...
     assert "Loading weights" not in runs[True].stderr  # ... and --quiet hides it
+
+
+def test_run_names_are_shown_literally(tmp_path: Path, monkeypatch) -> None:
+    from run_fixture import make_run
+    from streamlit.testing.v1 import AppTest
+
+    name = "**bold**[click](javascript:alert(1))<img src=x onerror=alert(1)>"
+    run = make_run(tmp_path / name, kind="image", n=12)
+    monkeypatch.setenv("OGAD_RUN_DIR", str(run))
+    app = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=90).run()
+    app.switch_page("views/run_info.py").run()
+    assert not app.exception
+    heading = [m.value for m in app.markdown if "Run ·" in m.value][0]
+    assert "\\*\\*bold\\*\\*\\[click\\]\\(" in heading and "\\<img" in heading  # escaped
+    assert heading.replace("\\", "").endswith(name)  # the same characters, escaped
