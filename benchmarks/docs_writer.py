@@ -606,6 +606,12 @@ def _docs_text() -> str:
     return "\n".join(out) + "\n"
 
 
+def _docs_review_sim() -> str:
+    from benchmarks.bench_review_sim import docs_section
+
+    return docs_section(_load("review_sim.json"))
+
+
 # ---- the page -------------------------------------------------------------------------------
 
 SECTIONS: tuple[Callable[[], str], ...] = (
@@ -618,6 +624,7 @@ SECTIONS: tuple[Callable[[], str], ...] = (
     _docs_dashboard,
     _docs_reviewers,
     _docs_text,
+    _docs_review_sim,
 )
 
 
