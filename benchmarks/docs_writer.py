@@ -569,6 +569,12 @@ def _docs_dashboard() -> str:
     )
 
 
+def _docs_reviewers() -> str:
+    from benchmarks.bench_reviewers import docs_section
+
+    return docs_section(_load("reviewers.json"))
+
+
 def _docs_text() -> str:
     r = _load("text.json")
     head = "## Text pipeline (Rotten Tomatoes)\n"
@@ -622,6 +628,7 @@ SECTIONS: tuple[Callable[[], str], ...] = (
     _docs_memory,
     _docs_detectors,
     _docs_dashboard,
+    _docs_reviewers,
     _docs_text,
     _docs_review_sim,
     _docs_review_keys,

@@ -85,6 +85,15 @@ def _sum_dashboard(r: dict[str, Any]) -> str:
     return ", ".join(f"{x['measure']} {x['median_ms']:.0f} ms" for x in rows[:4])
 
 
+def _sum_reviewers(r: dict[str, Any]) -> str:
+    t, k = r["throughput"], r["check"]
+    return (
+        f"{t['decisions_per_s']:,.0f} decisions/s with {t['writers']} writers; {k['lost']} of "
+        f"{k['acknowledged']:,} acknowledged decisions lost after "
+        f"{r['crashes']['kills_while_writing']} kill -9"
+    )
+
+
 def _sum_text(r: dict[str, Any]) -> str:
     out = (
         f"encode {r['encode_texts_per_s']:.0f} texts/s; head gradients "
@@ -205,6 +214,14 @@ KNOWN: tuple[Bench, ...] = (
         ("--n", "5000", "--repeats", "2"),
         "bench_dashboard.json",
         _sum_dashboard,
+    ),
+    Bench(
+        "reviewers",
+        "benchmarks.bench_reviewers",
+        (),
+        ("--writers", "4", "--decisions", "300", "--kill-rounds", "2", "--kill-decisions", "300"),
+        "reviewers.json",
+        _sum_reviewers,
     ),
     Bench(
         "text",

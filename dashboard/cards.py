@@ -33,6 +33,15 @@ def md_escape(text: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(text))
 
 
+_MD_INLINE = re.compile(r"([\\`*_{}\[\]<>#|~:$])")
+
+
+def md_text(text: object) -> str:
+    """A one-line message with the characters that start Markdown / HTML / directives escaped
+    (links, emphasis, code, tags, ``:material/...:``), punctuation such as ``-`` kept readable."""
+    return _MD_INLINE.sub(r"\\\1", str(text))
+
+
 @dataclass(frozen=True)
 class CardContext:
     """What every card of one queue shares."""
@@ -72,7 +81,7 @@ def _relabel_choice(ctx: CardContext, row: Any, suggested: int | None) -> str:
 def _image(run_path: str, ref: str, size: int) -> None:
     png, problem = cache.card_image_png(run_path, ref, size)
     if png is None:
-        st.warning(problem, icon=":material/broken_image:")
+        st.warning(md_text(problem), icon=":material/broken_image:")  # file names literal
     else:
         st.image(png, width="content", output_format="PNG")
 

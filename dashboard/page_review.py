@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import actions, cache, context, shortcuts, smart, state
-from dashboard.cards import CardContext, md_escape, render_card, render_peek
+from dashboard.cards import CardContext, md_escape, md_text, render_card, render_peek
 from dashboard.filters import filter_table, review_progress
 from dashboard.mapfig import COLOR_BY_LABELS
 from dashboard.queue import (
@@ -275,11 +275,11 @@ def _message() -> None:
         return
     level, text = message
     if level == "error":
-        st.error(text, icon=":material/error:")
+        st.error(md_text(text), icon=":material/error:")  # labels and names stay literal
     elif level == "success":
-        st.caption(f":green[:material/check_circle:] {md_escape(text)} · **U** undoes it")
+        st.caption(f":green[:material/check_circle:] {md_text(text)} · **U** undoes it")
     else:
-        st.caption(md_escape(text))
+        st.caption(md_text(text))
 
 
 def _progress(run_path: str, controls: Controls, table: pd.DataFrame) -> None:

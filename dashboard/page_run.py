@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import context
+from dashboard.cards import md_escape
 from ogad_core.run.manifest import STEP_ORDER
 
 
@@ -26,7 +27,7 @@ def render() -> None:
     """The whole run page."""
     ctx = context.load_context()
     view, manifest = ctx.view, ctx.view.manifest
-    st.markdown(f"#### Run · {view.path.name}")
+    st.markdown(f"#### Run · {md_escape(view.path.name)}")
     for note in view.notes:
         st.info(note, icon=":material/info:")
     data = manifest.get("data", {})

@@ -197,6 +197,13 @@ class ComputeConfig:
         runtime=True,
     )
     per_class: bool = option(False, "fit one detector per given class", runtime=True)
+    allow_outside: tuple[str, ...] = option(
+        (),
+        "folders outside the CSV's / ImageFolder's folder that its images (or links) may point "
+        "into, comma-separated (else such files are refused)",
+        metavar="PATH,...",
+        runtime=True,
+    )
 
     def __post_init__(self) -> None:
         validate(self)
@@ -313,6 +320,12 @@ class DashboardOptions:
 
     run_dir: Path = option(help=RUN_DIR_HELP, positional=True)
     port: int | None = option(None, "port (default: 8501, or the next free one)", check=at_least(1))
+    host: str = option(
+        "127.0.0.1",
+        "address to listen on; anything but 127.0.0.1 / localhost exposes the run's data and "
+        "decisions to the network (a warning is printed)",
+        check=not_blank,
+    )
 
     def __post_init__(self) -> None:
         validate(self)

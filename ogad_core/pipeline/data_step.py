@@ -24,6 +24,7 @@ def load_run_data(config: ComputeConfig, rd: RunDir) -> LoadedData:
         image_size=config.image_size,
         limit=config.limit,
         seed=config.seed,
+        allow_outside=config.allow_outside,
     )
     if config.noise:
         data = with_noise(data, rate=config.noise, kind=config.noise_kind, seed=config.seed)

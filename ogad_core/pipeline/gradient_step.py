@@ -25,6 +25,10 @@ def gradient_step(state: RunState) -> None:
     for k, weights in enumerate(state.states):
         path = state.rd.gradients_path_at(k, len(state.states))
         store = GradientStore(path, n_rows=n, n_cols=dim, fingerprint=fingerprint(grad_fp, k))
+        if store.discarded is not None:
+            log.warning(f"{path.name}: {store.discarded}; recomputing every row")
+        if store.damage is not None:
+            log.warning(f"{store.damage.describe(path.name)}; recomputing them")
         if store.resumed and not store.complete:
             log.info(f"gradients: resuming, {len(store.pending())} of {n} rows left")
         if not store.complete:

@@ -144,12 +144,17 @@ def export_csv(
     only_kept: bool = False,
     detector: str | None = None,
 ) -> int:
-    """Write the export CSV atomically to ``out_path``; returns the number of rows written."""
+    """Write the export CSV atomically to ``out_path``; returns the number of rows written.
+
+    When ``out_path`` is a symbolic link the file it points to is replaced; the link stays.
+    """
     frame = build_export_frame(run_dir, detector=detector)
     if only_kept:
         frame = frame[frame["keep"]]
     text = frame_to_csv(frame)
     out = Path(out_path).expanduser()
+    if out.is_symlink():
+        out = out.resolve()  # write the target (os.replace onto the link would replace it)
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder; give a file name such as cleaned.csv")
     try:
