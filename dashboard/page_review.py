@@ -316,14 +316,11 @@ def _bulk_actions(run_path: str, page_ids: list[int], selection_ids: list[int] |
             if choice == "selection":
                 scope, ids = "map selection", selection_ids
         st.caption(f"{len(ids):,} unreviewed samples · one Undo takes the whole action back.")
-        for decision, label, kind in (
-            (CONFIRMED, "Confirm all", "primary"),
-            (REJECTED, "Reject all", "secondary"),
-        ):
+        for decision, label in ((CONFIRMED, "Confirm all"), (REJECTED, "Reject all")):
             st.button(
                 f"{label} {len(ids):,}",
                 key=f"bulk_{decision}",
-                type=kind,
+                type="primary" if decision == CONFIRMED else "secondary",
                 width="stretch",
                 disabled=not ids,
                 on_click=actions.decide_all,

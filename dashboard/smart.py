@@ -223,8 +223,10 @@ def prefetch_why(run_path: str, sample_ids: list[int]) -> None:
     missing = [int(s) for s in sample_ids if int(s) not in known]
     if found is None or not missing or not hasattr(found, "suggest"):
         return
-    labels, confidence = found.suggest(np.asarray(missing, dtype=np.int64))
     margins = _margins(run_path, stamp)
+    if margins is None:
+        return
+    labels, confidence = found.suggest(np.asarray(missing, dtype=np.int64))
     for sid, label, conf in zip(missing, labels, confidence, strict=True):
         row = found.row(sid)
         known[sid] = CardWhy(
