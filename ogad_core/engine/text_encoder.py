@@ -289,7 +289,7 @@ def encode_texts(
     """
     texts = check_texts(texts)
     if batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}", param="batch_size")
     if features not in FEATURES:
         raise ConfigError(f"text features must be one of {', '.join(FEATURES)}, got {features!r}")
     n = len(texts)

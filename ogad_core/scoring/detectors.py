@@ -51,7 +51,6 @@ except ImportError:  # scikit-learn < 1.6
 __all__ = [
     "CHUNK_BYTES",
     "DETECTORS",
-    "DETECTOR_LABELS",
     "MIN_CLASS_ROWS",
     "N_JOBS",
     "GradientNormDetector",
@@ -276,16 +275,6 @@ DETECTORS: dict[str, Callable[[int], BaseEstimator]] = {
     "lof": _lof,
     "loss": lambda seed: LossBaseline(transform="loss"),
     "selfconf": lambda seed: LossBaseline(transform="selfconf"),
-}
-
-#: Human-readable one-liners for the registry names (CLI help, dashboard).
-DETECTOR_LABELS: dict[str, str] = {
-    "iforest": "Isolation Forest on the gradients (paper default)",
-    "l2": "L2 norm of the gradient",
-    "l1": "L1 norm of the gradient",
-    "lof": "Local Outlier Factor on the gradients",
-    "loss": "baseline: cross-entropy loss with the given label",
-    "selfconf": "baseline: 1 - probability of the given label",
 }
 
 
@@ -606,48 +595,57 @@ def score_table(
     """
     if samples is None:
         raise DataError("score_table needs the samples table")
-    if isinstance(detectors, str):
-        detectors = [d for d in detectors.split(",") if d.strip()]
-    if not detectors:
-        raise ConfigError(f"no detector given; known: {_known()}")
     n = len(samples)
     if "sample_id" in samples.columns:
         sample_ids = samples["sample_id"].to_numpy()
     else:
         sample_ids = np.arange(n, dtype=np.int64)
+    estimators = _resolve_all(detectors, seed)
+    X = _gradient_matrix(gradients, n) if any(map(_needs_gradients, estimators.values())) else None
+    labels = _labels_of(samples, n) if per_class else None
+    columns: dict[str, np.ndarray] = {"sample_id": sample_ids}
+    for name, est in estimators.items():
+        inputs = X if _needs_gradients(est) else _detector_input(est, None, samples)
+        scores = _suspicion(est, inputs, labels, name)
+        columns[f"{name}_score"] = scores
+        columns[f"{name}_rank"] = rank_scores(scores, sample_ids)
+    return pd.DataFrame(columns)
+
+
+def _needs_gradients(est: Any) -> bool:
+    return getattr(est, "_ogad_input", "gradients") == "gradients"
+
+
+def _resolve_all(
+    detectors: Sequence[str | type | BaseEstimator] | str, seed: int
+) -> dict[str, BaseEstimator]:
+    """Column name -> estimator; a repeated name counts once, two specs for one name fail."""
+    if isinstance(detectors, str):
+        detectors = [d for d in detectors.split(",") if d.strip()]
+    if not detectors:
+        raise ConfigError(f"no detector given; known: {_known()}", param="detectors")
     estimators: dict[str, BaseEstimator] = {}
     specs: dict[str, Any] = {}
     for spec in detectors:
         name = detector_name(spec)
         if name in estimators:
-            if (
-                isinstance(spec, str)
-                and isinstance(specs[name], str)
-                and (spec.strip().lower() == specs[name].strip().lower())
-            ):
+            same = isinstance(spec, str) and isinstance(specs[name], str)
+            if same and spec.strip().lower() == specs[name].strip().lower():
                 continue
             raise ConfigError(
                 f"two detectors share the column name {name!r}: {specs[name]!r} and {spec!r}"
             )
         estimators[name] = resolve_detector(spec, seed=seed)
         specs[name] = spec
-    X = None
-    if any(getattr(e, "_ogad_input", "gradients") == "gradients" for e in estimators.values()):
-        if gradients is None:
-            raise DataError("the gradient detectors need the gradients, but none were given")
-        X = _as_matrix(gradients)
-        if X.shape[0] != n:
-            raise DataError(f"the samples table has {n} rows but the gradients have {X.shape[0]}")
-        _check_finite(X)
-    labels = _labels_of(samples, n) if per_class else None
-    columns: dict[str, np.ndarray] = {"sample_id": sample_ids}
-    for name, est in estimators.items():
-        inputs = (
-            X
-            if getattr(est, "_ogad_input", "gradients") == "gradients"
-            else (_detector_input(est, None, samples))
-        )
-        scores = _suspicion(est, inputs, labels, name)
-        columns[f"{name}_score"] = scores
-        columns[f"{name}_rank"] = rank_scores(scores, sample_ids)
-    return pd.DataFrame(columns)
+    return estimators
+
+
+def _gradient_matrix(gradients: np.ndarray | None, n: int) -> np.ndarray:
+    """The (N, D) gradients, checked: present, N rows, finite."""
+    if gradients is None:
+        raise DataError("the gradient detectors need the gradients, but none were given")
+    X = _as_matrix(gradients)
+    if X.shape[0] != n:
+        raise DataError(f"the samples table has {n} rows but the gradients have {X.shape[0]}")
+    _check_finite(X)
+    return X
