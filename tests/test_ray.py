@@ -139,3 +139,26 @@ def test_the_local_engine_never_imports_ray() -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_compute_with_engine_ray_stores_the_local_engines_gradients(ray_cluster, tmp_path) -> None:
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline import compute
+
+    runs = {}
+    for engine in ("local", "ray"):
+        config = ComputeConfig(data="moons", limit=300, engine=engine, detectors=("l2",))
+        manifest = compute(config, tmp_path / engine, progress=False)
+        assert manifest["status"] == "complete"
+        runs[engine] = np.load(tmp_path / engine / "gradients.npy")
+    np.testing.assert_array_equal(runs["ray"], runs["local"])
+
+
+def test_the_cli_refuses_a_ray_address_without_the_ray_engine(capsys) -> None:
+    from ogad_core.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["compute", "--data", "moons", "--run-dir", "x", "--ray-address", "auto"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ogad: error: --ray-address needs") and "--engine" in err

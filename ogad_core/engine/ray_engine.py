@@ -48,7 +48,7 @@ def _import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise ConfigError("engine='ray' needs Ray: pip install 'ogad[ray]'") from None
+        raise ConfigError("engine ray needs Ray: pip install 'ogad[ray]'", param="engine") from None
     return ray
 
 
@@ -89,7 +89,9 @@ class ray_session:  # noqa: N801 - used as a context manager, reads like a funct
                 )
         except (ConnectionError, RuntimeError, ValueError) as err:
             where = self.address or "a local cluster"
-            raise ConfigError(f"ray_address: cannot connect to {where}: {one_line(err)}") from None
+            raise ConfigError(
+                f"ray_address: cannot connect to {where}: {one_line(err)}", param="ray_address"
+            ) from None
         self.started = True
         return ray
 
