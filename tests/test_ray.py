@@ -151,3 +151,16 @@ def test_the_cli_refuses_a_ray_address_without_the_ray_engine(capsys) -> None:
     assert main(["compute", "--data", "moons", "--run-dir", "x", "--ray-address", "auto"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("ogad: error: --ray-address needs") and "--engine" in err
+
+
+@pytest.mark.slow
+def test_the_text_encoder_pass_on_ray_matches_the_local_one(ray_cluster, tmp_path) -> None:
+    from ogad_core.engine import text_encoder
+    from ogad_core.engine.ray_engine import encode_texts_ray
+
+    texts = [f"review {i}: " + "a good film " * (i % 7) + "bad ending" * (i % 3) for i in range(90)]
+    local = text_encoder.encode_texts(texts, encoder=None, batch_size=16, progress=False)
+    remote = encode_texts_ray(texts, encoder=None, cache_dir=tmp_path, batch_size=16, workers=2)
+    np.testing.assert_allclose(np.asarray(remote), local, rtol=1e-4, atol=1e-5)
+    again = text_encoder.encode_texts(texts, encoder=None, cache_dir=tmp_path, progress=False)
+    np.testing.assert_array_equal(np.asarray(again), np.asarray(remote))  # the same cache

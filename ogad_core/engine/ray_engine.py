@@ -36,7 +36,15 @@ from ogad_core.engine.gradients import ParamSpec, compute_gradients, gradient_di
 from ogad_core.errors import ConfigError, ModelError, OgadError
 from ogad_core.run.store import GradientStore
 
-__all__ = ["GradientShardTask", "RayRun", "compute_gradients_ray", "ray_session", "run_shards"]
+__all__ = [
+    "GradientShardTask",
+    "RayRun",
+    "TextEncodeTask",
+    "compute_gradients_ray",
+    "encode_texts_ray",
+    "ray_session",
+    "run_shards",
+]
 
 #: Shards a worker has in flight: the next one starts while the driver writes the last one.
 _IN_FLIGHT_PER_WORKER = 2
@@ -381,3 +389,86 @@ def compute_gradients_ray(
         run.redone_shards,
     )
     return sink.array()
+
+
+# ---- the encoder pass: sentence embeddings of texts -----------------------------------------
+
+
+@dataclass
+class TextEncodeTask:
+    """What a worker runs on a shard of texts: the local ``encode_texts`` (encoder loaded once).
+
+    ``__call__(rows)`` returns (len(rows), E) float32 embeddings of ``texts[rows]``.
+    """
+
+    texts: list[str]
+    encoder: str | None
+    batch_size: int = 64
+    device: str = "cpu"
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        from ogad_core.engine import text_encoder
+
+        return text_encoder.encode_texts(
+            [self.texts[int(i)] for i in rows],
+            encoder=self.encoder,
+            batch_size=self.batch_size,
+            device=self.device,
+            progress=False,
+        )
+
+
+class _CacheSink:
+    """The embedding cache seen as a store: pending rows longest text first, as encode_texts."""
+
+    def __init__(self, cache: Any, texts: list[str]) -> None:
+        self.cache = cache
+        self.order = np.argsort([-len(t) for t in texts], kind="stable")
+
+    def pending(self) -> np.ndarray:
+        return self.order[~self.cache.done[self.order]]
+
+    def write(self, rows: np.ndarray, values: np.ndarray) -> None:
+        self.cache.write(rows, values)
+
+
+def encode_texts_ray(
+    texts: list[str],
+    *,
+    encoder: str | None,
+    cache_dir: Path,
+    batch_size: int = 64,
+    device: str = "cpu",
+    ray_address: str | None = None,
+    workers: int | None = None,
+) -> np.ndarray:
+    """``text_encoder.encode_texts`` on Ray workers, into the same resumable cache; (N, E).
+
+    Shards are runs of whole batches in the local engine's order (longest text first), so every
+    worker encodes the batches the local engine would. Every node needs the encoder's files in
+    its local model cache (nothing is downloaded).
+    """
+    from ogad_core.engine import text_encoder
+
+    texts = text_encoder.check_texts(texts)
+    key = text_encoder.embedding_key(texts, encoder, "layers")
+    cache = text_encoder.EmbeddingCache(Path(cache_dir), key, n=len(texts))
+    if cache.complete():
+        return cache.array()
+    model = text_encoder.load_sentence_encoder(encoder, device="cpu")
+    dim = text_encoder.embedding_dim(model, "layers")
+    del model
+    if cache.dim != dim:
+        cache.create(dim, text_encoder.encoder_id(encoder))
+    sink = _CacheSink(cache, texts)
+    task = TextEncodeTask(texts, encoder, batch_size, str(device))
+    gpus = 1.0 if str(device).startswith("cuda") else 0.0
+    with ray_session(ray_address, num_cpus=workers) as ray:
+        n_workers = workers or _default_workers(ray, gpus, 1.0)
+        batches = -(-len(sink.pending()) // batch_size)
+        per_shard = max(1, -(-batches // (n_workers * _SHARDS_PER_WORKER)))
+        run = run_shards(
+            task, sink, shard_rows=per_shard * batch_size, n_workers=n_workers, gpus_per_worker=gpus
+        )
+    log.info("ray: %d texts encoded on %d workers", run.n_rows, run.n_workers)
+    return cache.array()
