@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from ogad_core.errors import ConfigError, ModelError, OgadError
 from ogad_core.run.store import GradientStore
 
 __all__ = [
+    "ArraySink",
     "GradientShardTask",
     "RayRun",
     "TextEncodeTask",
@@ -164,9 +166,12 @@ class RayRun:
     n_shards: int = 0
     n_workers: int = 0
     redone_shards: int = 0
+    #: seconds from starting the workers to the first shard back, and to the last
+    first_shard_s: float = 0.0
+    seconds: float = 0.0
 
 
-class _ArraySink:
+class ArraySink:
     """An in-memory stand-in for a GradientStore: (N, D) float32, nothing done yet."""
 
     def __init__(self, n_rows: int, n_cols: int) -> None:
@@ -246,6 +251,7 @@ def run_shards(
     if not shards:
         return run
     run.n_workers = max(1, min(n_workers, len(shards)))
+    started = time.perf_counter()
     pool = _WorkerPool(ray, task, run.n_workers, cpus_per_worker, gpus_per_worker)
     queue, attempts, in_flight = deque(range(len(shards))), [0] * len(shards), {}
 
@@ -279,11 +285,13 @@ def run_shards(
                 queue.appendleft(shard_id)
             else:
                 sink.write(shards[shard_id], values)
+                run.first_shard_s = run.first_shard_s or time.perf_counter() - started
                 done_rows = _report(done_rows, len(shards[shard_id]), run.n_rows)
             if queue:
                 submit(slot)
     finally:
         pool.close()
+    run.seconds = time.perf_counter() - started
     return run
 
 
@@ -362,7 +370,7 @@ def compute_gradients_ray(
     n_cols = proj_dim or gradient_dim(model, params)
     if out is not None and (out.n_rows, out.n_cols) != (n_rows, n_cols):
         raise ConfigError(f"store holds ({out.n_rows}, {out.n_cols}); need ({n_rows}, {n_cols})")
-    sink = out if out is not None else _ArraySink(n_rows, n_cols)
+    sink = out if out is not None else ArraySink(n_rows, n_cols)
     gpus = 1.0 if str(device).startswith("cuda") else 0.0
     task = GradientShardTask(
         model.cpu().eval(), dataset, params, batch_size, str(device), proj_dim, seed, method
