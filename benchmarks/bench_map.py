@@ -111,6 +111,7 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=256)
     ap.add_argument("--tmp-dir", type=Path, default=Path("/tmp/ogad_bench_map"))
     ap.add_argument("--compare-full", default="", help="sizes to also map with UMAP on all rows")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="the result file")
     args = ap.parse_args()
     args.tmp_dir.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -137,9 +138,9 @@ def main() -> None:
         row = time_map(X_all[:n], fit_rows=fit_rows)
         results["maps"].append(row)
         print(json.dumps(row), flush=True)
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
     results["machine"]["load_average_at_end"] = list(os.getloadavg())
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -89,6 +89,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=20_000)
     ap.add_argument("--vmap-rows", type=int, default=2_000)
+    ap.add_argument("--out", type=Path, default=RESULTS, help="the result file")
     args = ap.parse_args()
     results: dict = {
         "machine": {
@@ -113,7 +114,7 @@ def main() -> None:
             False,
         )
     results["machine"]["load_average_at_end"] = list(os.getloadavg())
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -217,6 +217,23 @@ KNOWN: tuple[Bench, ...] = (
         _sum_dashboard,
     ),
     Bench(
+        "ray",
+        "benchmarks.bench_ray",
+        ("--rows", "8000", "--vmap-rows", "800"),
+        ("--rows", "1000", "--vmap-rows", "100"),
+        "ray.json",
+        lambda r: _scale_docs().summary_ray(r),
+    ),
+    Bench(
+        "map",
+        "benchmarks.bench_map",
+        ("--sizes", "50000,200000,1000000", "--compare-full", "200000"),
+        ("--sizes", "30000"),
+        "map.json",
+        lambda r: _scale_docs().summary_map(r),
+        note="synthetic gradients; run it late, with nice: the 1M map takes minutes",
+    ),
+    Bench(
         "text",
         "benchmarks.bench_text",
         ("--quality",),
@@ -963,6 +980,16 @@ def _docs_dashboard() -> str:
     )
 
 
+def _scale_docs() -> Any:
+    from benchmarks import scale_docs
+
+    return scale_docs
+
+
+def _docs_scale() -> str:
+    return _scale_docs().docs_section(_load("ray.json"), _load("map.json"))
+
+
 def _docs_text() -> str:
     r = _load("text.json")
     head = "## Text pipeline (Rotten Tomatoes)\n"
@@ -1018,6 +1045,7 @@ def write_docs(path: Path = DOCS) -> Path:
         _docs_detectors,
         _docs_dashboard,
         _docs_text,
+        _docs_scale,
     ):
         try:
             parts.append(section())

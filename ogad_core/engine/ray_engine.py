@@ -323,6 +323,14 @@ def _ship_user_code(ray: Any, model: Any, dataset: Any) -> None:
             ray.cloudpickle.register_pickle_by_value(module)
 
 
+def _worker_device(device: Any) -> tuple[float, str]:
+    """(GPUs per worker, the device a worker uses): a CUDA run gives each worker one GPU, which
+    Ray makes its only visible one (so ``cuda:N`` becomes ``cuda`` there)."""
+    if str(device).startswith("cuda"):
+        return 1.0, "cuda"
+    return 0.0, str(device)
+
+
 def _default_workers(ray: Any, gpus_per_worker: float, cpus_per_worker: float) -> int:
     resources = ray.cluster_resources()
     if gpus_per_worker:
@@ -371,9 +379,9 @@ def compute_gradients_ray(
     if out is not None and (out.n_rows, out.n_cols) != (n_rows, n_cols):
         raise ConfigError(f"store holds ({out.n_rows}, {out.n_cols}); need ({n_rows}, {n_cols})")
     sink = out if out is not None else ArraySink(n_rows, n_cols)
-    gpus = 1.0 if str(device).startswith("cuda") else 0.0
+    gpus, worker_device = _worker_device(device)
     task = GradientShardTask(
-        model.cpu().eval(), dataset, params, batch_size, str(device), proj_dim, seed, method
+        model.cpu().eval(), dataset, params, batch_size, worker_device, proj_dim, seed, method
     )
     with ray_session(ray_address, num_cpus=workers) as ray:
         _ship_user_code(ray, model, dataset)
@@ -469,8 +477,8 @@ def encode_texts_ray(
     if cache.dim != dim:
         cache.create(dim, text_encoder.encoder_id(encoder))
     sink = _CacheSink(cache, texts)
-    task = TextEncodeTask(texts, encoder, batch_size, str(device))
-    gpus = 1.0 if str(device).startswith("cuda") else 0.0
+    gpus, worker_device = _worker_device(device)
+    task = TextEncodeTask(texts, encoder, batch_size, worker_device)
     with ray_session(ray_address, num_cpus=workers) as ray:
         n_workers = workers or _default_workers(ray, gpus, 1.0)
         batches = -(-len(sink.pending()) // batch_size)
