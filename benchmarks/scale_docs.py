@@ -17,7 +17,10 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 def _load(r: dict[str, Any]) -> str:
     start = r["machine"].get("load_average_at_start", [None])[0]
     end = r["machine"].get("load_average_at_end", [None])[0]
-    return f"load average {start:.1f} at the start, {end:.1f} at the end" if start else ""
+    if start is None:
+        return "Load average not recorded"
+    text = f"Load average (2 cores) {start:.1f} at the start"
+    return text + (f", {end:.1f} at the end" if end is not None else "")
 
 
 def summary_ray(r: dict[str, Any]) -> str:
@@ -33,7 +36,8 @@ def summary_ray(r: dict[str, Any]) -> str:
 
 def summary_map(r: dict[str, Any]) -> str:
     parts = [
-        f"{x['rows']:,} {x['seconds']:.0f}s T={x['trustworthiness@15']:.3f}"
+        f"{x['rows']:,} {x['seconds']:.0f}s ({x.get('cpu_seconds', '?')} CPU s) "
+        f"T={x['trustworthiness@15']:.3f}"
         for x in r["maps"]
         if "+ place" in x["strategy"] or x["rows"] <= 100_000
     ]
@@ -94,13 +98,15 @@ def docs_ray(r: dict[str, Any] | None) -> str:
             "its workers (a Python process importing torch) and shipping the model and inputs "
             "through the object store — the 'to first shard' column, which dominates at these "
             "sizes on a loaded machine. What Ray adds is more machines. Steady rate of one "
-            f"worker (one core) here: {per_worker} rows/s.\n",
+            f"worker (one core) here: {per_worker} rows/s. The steady rates moved with the "
+            "other work on the shared cores (a second worker may look more than twice as fast "
+            "when the load dropped in between): read them as orders of magnitude.\n",
             "Extrapolation (not measured: one machine here). With W workers at r rows/s each, N "
             "rows take about t_start + N / (W r): a fixed start (tens of seconds on an idle "
             "node: cluster start once, then one process per worker) plus work that divides by "
             "the workers, as shards are independent. Two limits remain on the driver: it writes "
             "every row (N x D x 4 bytes; positioned writes run at disk speed, hundreds of MB/s) "
-            "and receives every shard over the network (1,300 floats = 5.2 kB a row for the "
+            "and receives every shard over the network (1,290 floats = 5.2 kB a row for this "
             "closed form: 1 Gbit/s carries about 24,000 rows/s). So 8 machines of 8 cores at "
             "this per-core rate would give roughly 64 r rows/s until the network or the "
             "driver's disk binds; with `--proj-dim` rows are smaller and the bound moves up.\n",
