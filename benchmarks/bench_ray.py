@@ -4,10 +4,10 @@
 
 Synthetic MNIST-sized inputs (seeded uniform 1x28x28 images, 10 classes) and the built-in
 SmallCNN with seeded weights (gradients depend on the weights, not on how good they are). Two
-workloads: the closed-form last layer (``params=last``, 10 x 128 + 10 = 1,290 columns), and every
-parameter (151,306) through ``torch.func.vmap`` projected to 1,024 columns. Each is timed with the local
-engine (one process, torch on all CPUs) and with the Ray engine on 1 and 2 workers (one CPU and
-one torch thread each) of a local Ray cluster started once; the cluster's start is reported
+workloads: the closed-form last layer (``params=last``, 10 x 128 + 10 = 1,290 columns), and all
+151,306 parameters through ``torch.func.vmap`` projected to 1,024 columns. Each is timed with the
+local engine (one process, torch on all CPUs) and with the Ray engine on 1 and 2 workers (one CPU
+and one torch thread each) of a local Ray cluster started once; its start is reported
 apart. The Ray timings include starting the workers and shipping the model and data to them;
 the time to the first shard and the steady rate after it are reported too.
 Results go to ``benchmarks/results/ray.json``.
