@@ -275,7 +275,7 @@ def test_encode_texts_bad_input(encoder):
         text_encoder.encode_texts(["fine", 3], progress=False)
     with pytest.raises(DataError, match="list of strings"):
         text_encoder.encode_texts("just one string", progress=False)
-    with pytest.raises(ConfigError, match="batch-size"):
+    with pytest.raises(ConfigError, match="batch_size"):
         text_encoder.encode_texts(["fine"], batch_size=0, progress=False)
     undecodable = b"caf\xe9 au lait".decode("utf-8", "surrogateescape")
     emb = text_encoder.encode_texts([undecodable, "cafe au lait"], progress=False)

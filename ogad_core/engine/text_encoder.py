@@ -222,7 +222,7 @@ def embedding_dim(model: Any, features: str = "layers") -> int:
             or model.get_sentence_embedding_dimension
         )
         return int(get())
-    config = _transformer(model).config
+    config: Any = _transformer(model).config
     return int((config.num_hidden_layers + 1) * config.hidden_size)
 
 
