@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -116,6 +117,18 @@ def test_bad_arguments_fail_before_ray() -> None:
         compute_gradients_ray(model, ds, workers=0)
     with pytest.raises(ConfigError, match="batch_size"):
         compute_gradients_ray(model, ds, batch_size=0)
+
+
+def test_an_unreachable_or_malformed_ray_address_is_one_clear_error() -> None:
+    model, ds = _cnn_data(n=10)
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ConfigError, match=f"nothing answers at 127.0.0.1:{port}") as info:
+        compute_gradients_ray(model, ds, ray_address=f"127.0.0.1:{port}")
+    assert info.value.param == "ray_address"
+    with pytest.raises(ConfigError, match="must be HOST:PORT"):
+        compute_gradients_ray(model, ds, ray_address="head-without-port")
 
 
 def test_the_local_engine_never_imports_ray() -> None:

@@ -21,6 +21,7 @@ Ray is an optional extra (``pip install 'ogad[ray]'``) imported only here, only 
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
 from collections import deque
@@ -62,6 +63,27 @@ def _import_ray() -> Any:
     return ray
 
 
+def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """ConfigError unless ``HOST:PORT`` (or ``ray://HOST:PORT``) accepts a TCP connection.
+
+    Ray itself retries an unreachable head for minutes; ``auto`` is left to Ray.
+    """
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        if address != "auto":
+            raise ConfigError(
+                f"ray_address must be HOST:PORT, ray://HOST:PORT or auto, got {address!r}",
+                param="ray_address",
+            )
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise ConfigError(
+            f"ray_address: nothing answers at {host}:{port} ({one_line(err)})", param="ray_address"
+        ) from None
+
+
 class ray_session:  # noqa: N801 - used as a context manager, reads like a function
     """Connect to Ray for one compute; shut down only a cluster started here.
 
@@ -78,6 +100,8 @@ class ray_session:  # noqa: N801 - used as a context manager, reads like a funct
 
     def __enter__(self) -> Any:
         ray = _import_ray()
+        if self.address:
+            _check_reachable(self.address)
         if ray.is_initialized():
             return ray
         package_dir = str(Path(ogad_core.__file__).resolve().parent)
