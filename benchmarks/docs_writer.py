@@ -606,6 +606,12 @@ def _docs_scale() -> str:
     return docs_section(_load("ray.json"), _load("map.json"))
 
 
+def _docs_review_sim() -> str:
+    from benchmarks.bench_review_sim import docs_section
+
+    return docs_section(_load("review_sim.json"))
+
+
 # ---- the page -------------------------------------------------------------------------------
 
 SECTIONS: tuple[Callable[[], str], ...] = (
@@ -617,6 +623,7 @@ SECTIONS: tuple[Callable[[], str], ...] = (
     _docs_detectors,
     _docs_dashboard,
     _docs_text,
+    _docs_review_sim,
     _docs_scale,
 )
 

@@ -237,7 +237,22 @@ KNOWN: tuple[Bench, ...] = (
         "text.json",
         _sum_text,
     ),
+    Bench(
+        "review_sim",
+        "benchmarks.bench_review_sim",
+        (),
+        ("--data", "digits", "--estimate-noise", "0.1", "--timing-rows", "5000"),
+        "review_sim.json",
+        lambda r: _review_sim_summary(r),
+        note="simulated reviewer: re-ranking, suggested labels, review target, default detector",
+    ),
 )
+
+
+def _review_sim_summary(r: dict[str, Any]) -> str:
+    from benchmarks.bench_review_sim import summary
+
+    return summary(r)
 
 
 def discover() -> list[Bench]:

@@ -19,7 +19,8 @@ from typing import Any
 
 from ogad_core.errors import ConfigError
 
-DEFAULT_DETECTORS = ("iforest", "l2", "l1", "lof", "loss", "selfconf")
+#: best first (DEFAULT_DETECTOR and why: ogad_core/scoring/detectors.py)
+DEFAULT_DETECTORS = ("loss", "l2", "l1", "lof", "iforest", "selfconf")
 SAMPLE_SET_NAMES = ("mnist5k", "digits", "moons", "rotten-tomatoes")
 #: ``ogad evaluate --retrain``: the percentages trimmed, and the cleanlab baseline's CV folds
 DEFAULT_TRIM_PERCENTS = (2.5, 5.0, 10.0, 12.5)
