@@ -606,6 +606,12 @@ def _docs_text() -> str:
     return "\n".join(out) + "\n"
 
 
+def _docs_scale() -> str:
+    from benchmarks.scale_docs import docs_section
+
+    return docs_section(_load("ray.json"), _load("map.json"))
+
+
 def _docs_review_sim() -> str:
     from benchmarks.bench_review_sim import docs_section
 
@@ -632,6 +638,7 @@ SECTIONS: tuple[Callable[[], str], ...] = (
     _docs_text,
     _docs_review_sim,
     _docs_review_keys,
+    _docs_scale,
 )
 
 

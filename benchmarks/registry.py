@@ -112,6 +112,12 @@ def _sum_generic(r: dict[str, Any]) -> str:
     return ", ".join(scalars)
 
 
+def _scale_docs() -> Any:
+    from benchmarks import scale_docs  # the Ray and map summaries live with their renderer
+
+    return scale_docs
+
+
 @dataclass(frozen=True)
 class Bench:
     """One benchmark module and how to run and summarise it."""
@@ -222,6 +228,23 @@ KNOWN: tuple[Bench, ...] = (
         ("--writers", "4", "--decisions", "300", "--kill-rounds", "2", "--kill-decisions", "300"),
         "reviewers.json",
         _sum_reviewers,
+    ),
+    Bench(
+        "ray",
+        "benchmarks.bench_ray",
+        ("--rows", "8000", "--vmap-rows", "800"),
+        ("--rows", "1000", "--vmap-rows", "100"),
+        "ray.json",
+        lambda r: _scale_docs().summary_ray(r),
+    ),
+    Bench(
+        "map",
+        "benchmarks.bench_map",
+        ("--sizes", "50000,200000,1000000", "--compare-full", "200000"),
+        ("--sizes", "30000"),
+        "map.json",
+        lambda r: _scale_docs().summary_map(r),
+        note="synthetic gradients; run it late, with nice: the 1M map takes minutes",
     ),
     Bench(
         "text",

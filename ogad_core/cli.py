@@ -50,6 +50,7 @@ EXAMPLES = {
         "ogad compute --data imagefolder:photos/ --image-size 64 --run-dir runs/photos",
         "ogad compute --data csv:reviews.csv --run-dir runs/reviews --detector l2,loss",
         "ogad compute --data csv:x.csv --model mypkg.nets:make --checkpoint w.pt --run-dir runs/x",
+        "ogad compute --data mnist5k --run-dir runs/mnist --engine ray --ray-address HEAD:6379",
     ],
     "score": ["ogad score runs/mnist --detector iforest,l2", "ogad score runs/mnist --per-class"],
     "map": ["ogad map runs/mnist --seed 1"],

@@ -204,9 +204,25 @@ class ComputeConfig:
         metavar="PATH,...",
         runtime=True,
     )
+    engine: str = option(
+        "local",
+        "where gradients are extracted: local (this process) or ray (a Ray cluster; "
+        "pip install 'ogad[ray]'); same results",
+        choices=("local", "ray"),
+        runtime=True,
+    )
+    ray_address: str | None = option(
+        None,
+        "with --engine ray: an existing cluster (ray://HEAD:10001, HEAD:6379 or auto); "
+        "default: a local cluster for this run",
+        runtime=True,
+        metavar="ADDR",
+    )
 
     def __post_init__(self) -> None:
         validate(self)
+        if self.ray_address and self.engine != "ray":
+            raise ConfigError("ray_address needs `engine` ray", param="ray_address")
         if self.checkpoint and not self.model:
             raise ConfigError("checkpoint needs `model` (module:factory)", param="checkpoint")
 
