@@ -4,7 +4,9 @@ Specs (see ../shared/CONTRACT.md): ``mnist5k``, ``digits``, ``moons``, ``rotten-
 ``imagefolder:PATH``, ``csv:PATH``. Sample sets come with a held-out test split (for retrain
 evaluation); the user's own data is all "train" (the set being cleaned).
 
-Torch-free except for the ImageFolder/CSV image decoding, which imports torchvision lazily.
+Torch-free (ImageFolder's file listing imports torchvision lazily). User images are not decoded
+here: they become an :class:`~ogad_core.data.images.ImageFiles` (paths + file stats, read from
+the headers) that the engine decodes a batch at a time.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Literal
 import numpy as np
 
 from ogad_core._internal import write_with_atomic
+from ogad_core.data.images import DEFAULT_MAX_PIXELS, ImageFiles, scan_images
 from ogad_core.errors import ConfigError, DataError
 
 Kind = Literal["image", "text", "tabular"]
@@ -30,13 +33,14 @@ class SampleSet:
     """One split of a data set.
 
     Attributes:
-        inputs: image (N, C, H, W) float32 in [0, 1]; tabular (N, F) float32; text: list of N str.
+        inputs: image (N, C, H, W) float32 in [0, 1] (sample sets) or :class:`ImageFiles` (the
+            user's files, decoded lazily); tabular (N, F) float32; text: list of N str.
         labels: (N,) int64 given labels (after any injected noise).
         refs: N displayable references: an image path (relative to the run dir, or absolute)
             or the text itself or a short rendering of the features.
     """
 
-    inputs: np.ndarray | list[str]
+    inputs: np.ndarray | list[str] | ImageFiles
     labels: np.ndarray
     refs: list[str]
 
@@ -45,9 +49,12 @@ class SampleSet:
 
     def subset(self, idx: np.ndarray) -> SampleSet:
         """Rows ``idx`` (int array) of this split."""
-        inputs = (
-            [self.inputs[i] for i in idx] if isinstance(self.inputs, list) else self.inputs[idx]
-        )
+        if isinstance(self.inputs, list):
+            inputs = [self.inputs[i] for i in idx]
+        elif isinstance(self.inputs, ImageFiles):
+            inputs = self.inputs.subset(idx)
+        else:
+            inputs = self.inputs[idx]
         return SampleSet(inputs=inputs, labels=self.labels[idx], refs=[self.refs[i] for i in idx])
 
 
@@ -88,6 +95,8 @@ def _hash_split(h: hashlib._Hash, split: SampleSet) -> None:
         for text in split.inputs:
             h.update(text.encode("utf-8", "surrogatepass"))
             h.update(b"\x1e")
+    elif isinstance(split.inputs, ImageFiles):
+        split.inputs.hash_into(h)
     else:
         h.update(np.ascontiguousarray(split.inputs).tobytes())
     h.update(np.ascontiguousarray(split.labels.astype(np.int64)).tobytes())
@@ -218,35 +227,9 @@ def load_moons(seed: int = 0) -> LoadedData:
 # ---- the user's data ------------------------------------------------------------------------
 
 
-def _decode_images(paths: Sequence[Path], image_size: int, where: str) -> np.ndarray:
-    """Decode image files to (N, C, S, S) float32 in [0, 1]; grayscale when every file is."""
-    from PIL import Image, UnidentifiedImageError
-
-    if image_size < 4:
-        raise ConfigError(f"--image-size must be >= 4, got {image_size}")
-    opened = []
-    for path in paths:
-        try:
-            with Image.open(path) as img:
-                img.load()
-                opened.append(img.copy())
-        except FileNotFoundError:
-            raise DataError(f"{where}: image file not found: {path}") from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-            raise DataError(f"{where}: cannot read image {path}: {err}") from None
-    gray = all(img.mode in ("1", "L", "I", "I;16", "F") for img in opened)
-    mode, channels = ("L", 1) if gray else ("RGB", 3)
-    out = np.empty((len(opened), channels, image_size, image_size), dtype=np.float32)
-    for i, img in enumerate(opened):
-        arr = np.asarray(
-            img.convert(mode).resize((image_size, image_size), Image.Resampling.BILINEAR),
-            dtype=np.float32,
-        )
-        out[i] = (arr[None] if gray else arr.transpose(2, 0, 1)) / 255.0
-    return out
-
-
-def load_imagefolder(path: Path, image_size: int) -> LoadedData:
+def load_imagefolder(
+    path: Path, image_size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> LoadedData:
     """One sub-folder per class, as torchvision's ImageFolder (classes sorted by folder name)."""
     from torchvision.datasets import ImageFolder
 
@@ -272,7 +255,7 @@ def load_imagefolder(path: Path, image_size: int) -> LoadedData:
             "; at least two classes are needed"
         )
     paths = [Path(p).resolve() for p, _ in folder.samples]
-    x = _decode_images(paths, image_size, f"imagefolder:{root}")
+    x = scan_images(paths, image_size, f"imagefolder:{root}", max_pixels=max_pixels)
     labels = np.array([t for _, t in folder.samples], dtype=np.int64)
     return LoadedData(
         spec=f"imagefolder:{root.resolve()}",
@@ -323,7 +306,7 @@ def _is_int(s: str) -> bool:
     return True
 
 
-def load_csv(path: Path, image_size: int) -> LoadedData:
+def load_csv(path: Path, image_size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedData:
     """``text,label`` or ``image,label`` columns; image paths relative to the CSV's folder."""
     path = Path(path).expanduser().resolve()
     df = _read_csv(path)
@@ -344,7 +327,7 @@ def load_csv(path: Path, image_size: int) -> LoadedData:
             if not str(r).strip():
                 raise DataError(f"{where}: row {i + 2} has an empty image path")
         paths = [(path.parent / str(r).strip()).resolve() for r in rel]
-        x = _decode_images(paths, image_size, where)
+        x = scan_images(paths, image_size, where, max_pixels=max_pixels)
         return LoadedData(
             spec=f"csv:{path}",
             kind="image",
@@ -372,7 +355,13 @@ def load_csv(path: Path, image_size: int) -> LoadedData:
 
 
 def load_data(
-    spec: str, *, run_dir: Path, image_size: int = 32, limit: int | None = None, seed: int = 0
+    spec: str,
+    *,
+    run_dir: Path,
+    image_size: int = 32,
+    limit: int | None = None,
+    seed: int = 0,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> LoadedData:
     """Load a data spec (no noise). Sample-set images are written under ``run_dir/data``.
 
@@ -380,6 +369,7 @@ def load_data(
         spec: ``mnist5k``, ``digits``, ``moons``, ``rotten-tomatoes``, ``imagefolder:PATH``,
             ``csv:PATH``.
         image_size: side length user images are resized to.
+        max_pixels: user images larger than this (width x height) are refused (DataError).
         limit: keep a seeded subset of this many train samples (text sets; any set).
     """
     run_dir = Path(run_dir)
@@ -395,9 +385,9 @@ def load_data(
         data = load_rotten_tomatoes(limit=limit, seed=seed)
         limit = None  # the loader subsets itself (stratified, before its test split)
     elif spec.startswith("imagefolder:"):
-        data = load_imagefolder(Path(spec.split(":", 1)[1]), image_size)
+        data = load_imagefolder(Path(spec.split(":", 1)[1]), image_size, max_pixels=max_pixels)
     elif spec.startswith("csv:"):
-        data = load_csv(Path(spec.split(":", 1)[1]), image_size)
+        data = load_csv(Path(spec.split(":", 1)[1]), image_size, max_pixels=max_pixels)
     else:
         raise DataError(
             f"unknown data spec {spec!r}; use one of {', '.join(SAMPLE_SETS)}, "
@@ -405,7 +395,7 @@ def load_data(
         )
     if limit is not None:
         data = subsample(data, limit, seed=seed)
-    if not isinstance(data.train.inputs, list):
+    if isinstance(data.train.inputs, np.ndarray):
         _check_finite(data.train.inputs, spec)
     if len(data.train) < 2:
         raise DataError(f"{spec}: needs at least two samples, got {len(data.train)}")
