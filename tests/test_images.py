@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ogad_core.data import load_data
-from ogad_core.data.images import scan_images, thumbnail_name, write_thumbnails
+from ogad_core.data.images import scan_images, write_thumbnails
 from ogad_core.engine import image_encoder
 from ogad_core.engine.datasets import ImageBatches, as_batches, iterate, row_batches
 from ogad_core.engine.train import predict
@@ -122,12 +122,19 @@ def test_worker_errors_come_back_as_one_line(tmp_path: Path) -> None:
 def test_thumbnails_are_small_and_written_once(folder: Path, tmp_path: Path) -> None:
     from PIL import Image
 
+    from dashboard.queue import load_card_image
+    from ogad_core.run.rundir import RunDir
+
     files = load_data(f"imagefolder:{folder}", run_dir=folder).train.inputs
-    thumbs = tmp_path / "thumbs"
-    assert write_thumbnails(files, thumbs, size=24) == 12
-    assert write_thumbnails(files, thumbs, size=24) == 0
-    with Image.open(thumbs / thumbnail_name(files.paths[0])) as img:
+    run = RunDir(tmp_path / "run")
+    assert write_thumbnails(files, run.thumbnail_path, size=24) == 12
+    assert write_thumbnails(files, run.thumbnail_path, size=24) == 0
+    thumb = run.thumbnail_path(files.paths[0])
+    with Image.open(thumb) as img:
         assert max(img.size) <= 24
+    # the dashboard shows the thumbnail (the original lies outside this run's data folders)
+    picture, problem = load_card_image(run, files.paths[0], size=48)
+    assert problem is None and max(picture.size) == 48
 
 
 # ---- pretrained encoders ------------------------------------------------------------------

@@ -12,9 +12,8 @@ that keeps size and mtime (``touch -r`` after rewriting) is the one change it mi
 
 from __future__ import annotations
 
-import hashlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,11 +221,6 @@ def decode_image(path: str, image_size: int, channels: int, max_pixels: int) -> 
 # ---- thumbnails for the dashboard -----------------------------------------------------------
 
 
-def thumbnail_name(ref: str) -> str:
-    """The file name of a ref's thumbnail (sha256 of the ref, so any ref maps to one file)."""
-    return hashlib.sha256(str(ref).encode("utf-8", "surrogatepass")).hexdigest()[:24] + ".jpg"
-
-
 def write_thumbnail(path: str, target: Path, *, size: int = THUMB_PX, max_pixels: int) -> None:
     """A JPEG of ``path`` at most ``size`` px a side (kept when ``target`` exists)."""
     if target.is_file():
@@ -239,16 +233,20 @@ def write_thumbnail(path: str, target: Path, *, size: int = THUMB_PX, max_pixels
 
 
 def write_thumbnails(
-    files: ImageFiles, folder: Path, *, size: int = THUMB_PX, workers: int | None = None
+    files: ImageFiles,
+    target_for: Callable[[str], Path],
+    *,
+    size: int = THUMB_PX,
+    workers: int | None = None,
 ) -> int:
-    """Thumbnails of every file into ``folder`` (named by :func:`thumbnail_name`), written once.
+    """A thumbnail of every file at ``target_for(path)`` (``RunDir.thumbnail_path``), once.
 
     Threads (PIL releases the GIL while decoding); at most ``workers`` images open at a time.
     Returns the number written now.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    todo = [(p, folder / thumbnail_name(p)) for p in files.paths]
+    todo = [(p, Path(target_for(p))) for p in files.paths]
+    for folder in {t.parent for _, t in todo}:
+        folder.mkdir(parents=True, exist_ok=True)
     todo = [(p, t) for p, t in todo if not t.is_file()]
     if not todo:
         return 0

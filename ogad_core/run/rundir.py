@@ -11,10 +11,12 @@ Layout (see ../shared/CONTRACT.md)::
     map.parquet        sample_id, x, y
     reviews.sqlite     review decisions
     data/              images written for the sample sets (refs point here)
+    thumbs/            small JPEGs of the user's images, one per ref (the dashboard shows these)
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -35,6 +37,7 @@ SCORES = "scores.parquet"
 MAP = "map.parquet"
 REVIEWS = "reviews.sqlite"
 DATA_DIR = "data"
+THUMBS_DIR = "thumbs"
 STEPS = ("data", "train", "predict", "gradients", "scores", "map")
 
 
@@ -79,6 +82,15 @@ class RunDir:
     @property
     def data_dir(self) -> Path:
         return self.path / DATA_DIR
+
+    @property
+    def thumbs_dir(self) -> Path:
+        return self.path / THUMBS_DIR
+
+    def thumbnail_path(self, ref: str) -> Path:
+        """Where the thumbnail of an image ref lives (sha256 of the ref: one file per ref)."""
+        digest = hashlib.sha256(str(ref).encode("utf-8", "surrogatepass")).hexdigest()[:24]
+        return self.thumbs_dir / f"{digest}.jpg"
 
     # ---- manifest ----------------------------------------------------------------------
     def has_manifest(self) -> bool:

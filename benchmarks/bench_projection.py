@@ -1,0 +1,136 @@
+"""Projection cost and distortion: all-parameter per-sample gradients of a 4.2 M-parameter MLP
+(128 samples) unprojected vs projected to k = 512 (CountSketch nnz = 1, sparse JL nnz = 4, and the
+old blocked Gaussian on a slice), and ``params="all"`` + projection samples/s on ResNet-18.
+
+    nice -n 10 python -m benchmarks.bench_projection [--out benchmarks/results/projection.json]
+
+Distortion is measured on the real gradients: |gP|^2 / |g|^2 per sample and the error of the
+pairwise cosines. The Gaussian comparator generates N(0, 1/k) blocks like the old projector did,
+so it runs on the first ``--gauss-cols`` coordinates only (all methods are compared there too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import TensorDataset
+
+from ogad_core import compute_gradients
+from ogad_core.engine.models import MLP
+from ogad_core.engine.projection import RandomProjector
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def gaussian_project(g: torch.Tensor, k: int, seed: int, block: int = 4096) -> torch.Tensor:
+    """The old projector: N(0, 1/k) rows generated in blocks of 4,096 from (seed, block)."""
+    out = torch.zeros(g.shape[0], k)
+    for b, start in enumerate(range(0, g.shape[1], block)):
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + b)
+        rows = torch.randn(min(block, g.shape[1] - start), k, generator=gen) / math.sqrt(k)
+        out += g[:, start : start + block] @ rows
+    return out
+
+
+def distortion(g: torch.Tensor, z: torch.Tensor) -> dict:
+    """Norm ratio and cosine error of projected rows z against the originals g."""
+    ratio = (z.norm(dim=1) / g.norm(dim=1)) ** 2
+    gn = g / g.norm(dim=1, keepdim=True)
+    zn = z / z.norm(dim=1, keepdim=True)
+    off = ~torch.eye(g.shape[0], dtype=torch.bool)
+    cos_err = ((zn @ zn.T) - (gn @ gn.T))[off].abs()
+    return {
+        "norm2_ratio_mean": float(ratio.mean()),
+        "norm2_ratio_std": float(ratio.std()),
+        "norm2_ratio_max_abs_err": float((ratio - 1).abs().max()),
+        "cosine_abs_err_mean": float(cos_err.mean()),
+        "cosine_abs_err_max": float(cos_err.max()),
+    }
+
+
+def mlp_rows(a: argparse.Namespace) -> dict:
+    torch.manual_seed(0)
+    model = MLP(in_features=2048, n_classes=10, hidden=(1024, 1024, 1024)).eval()
+    d = sum(p.numel() for p in model.parameters())
+    x, y = torch.randn(a.n, 2048), torch.randint(0, 10, (a.n,))
+    ds = TensorDataset(x, y)
+    kw = dict(batch_size=a.batch_size, progress=False)
+    full, t_full = _timed(lambda: compute_gradients(model, ds, "all", **kw))
+    g = torch.from_numpy(full)
+    rows = {"params": d, "n": a.n, "k": a.k, "unprojected_seconds": t_full}
+    _, t_proj = _timed(lambda: compute_gradients(model, ds, "all", proj_dim=a.k, seed=0, **kw))
+    rows["countsketch_pipeline_seconds"] = t_proj
+    rows["countsketch_pipeline_over_unprojected"] = t_proj / t_full
+    methods = {}
+    for nnz in (1, 4):
+        proj = RandomProjector(in_dim=d, proj_dim=a.k, seed=0, nnz=nnz)
+        z, t = _timed(lambda p=proj: p.project(g))
+        methods[f"sparse nnz={nnz}"] = {"project_seconds": t, **distortion(g, z)}
+    cols = a.gauss_cols
+    gs = g[:, :cols]
+    z, t = _timed(lambda: gaussian_project(gs, a.k, 0))
+    methods["gaussian (slice)"] = {
+        "columns": cols,
+        "project_seconds": t,
+        "extrapolated_full_seconds": t * d / cols,
+        **distortion(gs, z),
+    }
+    for nnz in (1, 4):
+        proj = RandomProjector(in_dim=cols, proj_dim=a.k, seed=0, nnz=nnz)
+        methods[f"sparse nnz={nnz} (slice)"] = {"columns": cols, **distortion(gs, proj.project(gs))}
+    rows["methods"] = methods
+    return rows
+
+
+def resnet_rows(a: argparse.Namespace) -> dict:
+    from torchvision.models import resnet18
+
+    torch.manual_seed(0)
+    model = resnet18(num_classes=10).eval()
+    x, y = torch.randn(a.resnet_n, 3, 32, 32), torch.randint(0, 10, (a.resnet_n,))
+    ds = TensorDataset(x, y)
+    _, t = _timed(
+        lambda: compute_gradients(
+            model, ds, "all", batch_size=16, proj_dim=a.k, seed=0, progress=False
+        )
+    )
+    return {
+        "model": "ResNet-18 (11.2 M params), 32x32, 10 classes",
+        "n": a.resnet_n,
+        "k": a.k,
+        "samples_per_second": a.resnet_n / t,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=128)
+    ap.add_argument("--k", type=int, default=512)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--gauss-cols", type=int, default=262_144)
+    ap.add_argument("--resnet-n", type=int, default=64)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/projection.json"))
+    a = ap.parse_args(argv)
+    result = {
+        "machine": f"CPU, {torch.get_num_threads()} threads",
+        "mlp": mlp_rows(a),
+        "resnet18_all_projected_cpu": resnet_rows(a),
+        "gpu": "unmeasured (no GPU in this session)",
+    }
+    print(json.dumps(result, indent=2))
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
