@@ -64,12 +64,12 @@ def _log(msg: str) -> None:
 def _compute(config_kw: dict[str, Any], run_dir: Path, fresh: bool) -> float:
     """Compute (or reuse) a run; returns the wall time of this call."""
     from ogad_core.options import ComputeConfig
-    from ogad_core.pipeline.steps import compute
+    from ogad_core.pipeline import compute
 
     if fresh and run_dir.exists():
         shutil.rmtree(run_dir)
     t0 = time.perf_counter()
-    compute(ComputeConfig(device="cpu", **config_kw), run_dir, progress=False, log=_log)
+    compute(ComputeConfig(device="cpu", **config_kw), run_dir, progress=False)
     return time.perf_counter() - t0
 
 
@@ -145,7 +145,7 @@ def case_id(config: dict[str, Any]) -> str:
 def checkpoint_study(work_dir: Path, *, config: dict[str, Any], fresh: bool) -> dict[str, Any]:
     from ogad_core.engine.train import checkpoint_epochs, default_recipe
     from ogad_core.evaluation.report import checkpoint_gradient_paths, tracin_self_influence
-    from ogad_core.pipeline.steps import score
+    from ogad_core.pipeline import score
     from ogad_core.run.rundir import RunDir
     from ogad_core.scoring.detectors import suspicion_scores
     from ogad_core.scoring.metrics import detection_metrics, evaluation_table
@@ -156,7 +156,7 @@ def checkpoint_study(work_dir: Path, *, config: dict[str, Any], fresh: bool) -> 
     _log(f"checkpoint run ready ({seconds:.0f} s)")
     rd = RunDir(run_dir)
     manifest = rd.read_manifest()
-    score(run_dir, list(CKPT_DETECTORS), embedding="checkpoints", log=_log)
+    score(run_dir, list(CKPT_DETECTORS), embedding="checkpoints")
     samples = rd.read_samples()
     flags = samples["is_flipped"].to_numpy(dtype=bool)
     labels = samples["label"].to_numpy()

@@ -69,7 +69,7 @@ def run_seed(
     """Compute and evaluate one data seed; returns the evaluation report."""
     from ogad_core.evaluation.report import evaluate_run
     from ogad_core.options import ComputeConfig
-    from ogad_core.pipeline.steps import compute
+    from ogad_core.pipeline import compute
     from ogad_core.run.rundir import RunDir
 
     run_dir = work_dir / (f"moons_seed{seed}" if epochs is None else f"moons_e{epochs}_seed{seed}")
@@ -84,7 +84,7 @@ def run_seed(
         detectors=("iforest", "l2", "l1", "loss", "selfconf"),
     )
     t0 = time.perf_counter()
-    compute(config, run_dir, progress=False, log=_quiet)
+    compute(config, run_dir, progress=False)
     log(f"seed {seed}: run computed in {time.perf_counter() - t0:.1f} s")
     report = evaluate_run(
         run_dir,
@@ -201,7 +201,7 @@ def plot_flags(run_dir: Path, out: Path, methods: tuple[str, ...] = PLOT_METHODS
     import matplotlib.pyplot as plt
 
     from ogad_core.options import ComputeConfig
-    from ogad_core.pipeline.steps import _load
+    from ogad_core.pipeline import load_run_data as _load
     from ogad_core.run.rundir import RunDir
 
     rd = RunDir(run_dir)

@@ -85,9 +85,9 @@ _CHUNK_ROWS = 8192
 
 
 def _stderr(msg: str) -> None:
-    from ogad_core.pipeline.steps import _stderr as log
+    from ogad_core._internal import log
 
-    log(msg)
+    log.info(msg)
 
 
 def _r(value: float | None, digits: int = 6) -> float | None:
@@ -261,9 +261,9 @@ def _load_context(rd: RunDir, manifest: dict[str, Any], *, need_test: bool, log:
     """Re-load the run's data (checked against its fingerprint), inputs and training recipe."""
     import torch
 
+    from ogad_core import pipeline
     from ogad_core.engine.models import resolve_device
     from ogad_core.options import ComputeConfig, fingerprint
-    from ogad_core.pipeline import steps as pipeline
 
     config = ComputeConfig.from_dict(manifest["config"])
     samples = rd.read_samples()
@@ -282,7 +282,8 @@ def _load_context(rd: RunDir, manifest: dict[str, Any], *, need_test: bool, log:
     if need_test and data.test is None:
         raise ConfigError(f"{config.data} has no held-out test split; --retrain needs one")
     device = resolve_device(config.device)
-    x_train, x_test, _ = pipeline.model_inputs(config, data, rd, device, log, False)
+    inputs = pipeline.model_inputs(config, data, rd, device, False)
+    x_train, x_test = inputs.x_train, inputs.x_test
     recipe = pipeline.model_recipe(config, data.kind)
     recorded = manifest.get("model", {}).get("recipe")
     if recorded and recorded != str(recipe):
@@ -316,7 +317,7 @@ def _new_model(ctx: _Context, seed: int):
     """A freshly initialised model of the run (torch seeded as ``ogad compute`` seeds it)."""
     import torch
 
-    from ogad_core.pipeline.steps import build_model
+    from ogad_core.pipeline import build_model
 
     torch.manual_seed(seed)
     config = ctx.config if seed == ctx.config.seed else replace(ctx.config, seed=seed)
@@ -488,7 +489,8 @@ def _time_detectors(
     rd: RunDir, manifest: dict[str, Any], samples: pd.DataFrame, names: Sequence[str], log: Log
 ) -> dict[str, float | None]:
     """Re-fit each scored detector (same settings) and time it; None when it cannot be re-run."""
-    from ogad_core.pipeline.steps import load_embeddings
+    from ogad_core.pipeline import load_embeddings
+    from ogad_core.run.manifest import Manifest
     from ogad_core.scoring.detectors import suspicion_scores
 
     scoring = manifest.get("scoring", {})
@@ -502,7 +504,7 @@ def _time_detectors(
         embedding = "checkpoints" if ckpt else "final"
         try:
             if embedding not in cache:
-                cache[embedding] = load_embeddings(rd, manifest, embedding)
+                cache[embedding] = load_embeddings(rd, Manifest.from_json(manifest), embedding)
             t0 = time.perf_counter()
             suspicion_scores(
                 base,

@@ -51,7 +51,6 @@ except ImportError:  # scikit-learn < 1.6
 __all__ = [
     "CHUNK_BYTES",
     "DETECTORS",
-    "DETECTOR_LABELS",
     "MIN_CLASS_ROWS",
     "N_JOBS",
     "GradientNormDetector",
@@ -276,16 +275,6 @@ DETECTORS: dict[str, Callable[[int], BaseEstimator]] = {
     "lof": _lof,
     "loss": lambda seed: LossBaseline(transform="loss"),
     "selfconf": lambda seed: LossBaseline(transform="selfconf"),
-}
-
-#: Human-readable one-liners for the registry names (CLI help, dashboard).
-DETECTOR_LABELS: dict[str, str] = {
-    "iforest": "Isolation Forest on the gradients (paper default)",
-    "l2": "L2 norm of the gradient",
-    "l1": "L1 norm of the gradient",
-    "lof": "Local Outlier Factor on the gradients",
-    "loss": "baseline: cross-entropy loss with the given label",
-    "selfconf": "baseline: 1 - probability of the given label",
 }
 
 
