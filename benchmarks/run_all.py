@@ -224,7 +224,41 @@ KNOWN: tuple[Bench, ...] = (
         "text.json",
         lambda r: _sum_text(r),
     ),
+    Bench(
+        "images",
+        "benchmarks.bench_images",
+        (),
+        ("--sizes", "1000", "--encoder-n", "32"),
+        "images.json",
+        lambda r: _own_docs("bench_images").summary(r),
+    ),
+    Bench(
+        "projection",
+        "benchmarks.bench_projection",
+        (),
+        ("--n", "32", "--resnet-n", "16", "--gauss-cols", "32768"),
+        "projection.json",
+        lambda r: _own_docs("bench_projection").summary(r),
+    ),
 )
+
+
+def _own_docs(module: str) -> Any:
+    """A benchmark module that renders its own summary and docs section."""
+    import importlib
+
+    return importlib.import_module(f"benchmarks.{module}")
+
+
+def _docs_own(module: str, result: str, title: str) -> Callable[[], str]:
+    def section() -> str:
+        r = _load(result)
+        if not r:
+            return f"## {title}\n\n" + _missing(module.removeprefix("bench_"), module)
+        return _own_docs(module).docs_section(r)
+
+    section.__name__ = f"_docs_{module}"
+    return section
 
 
 def discover() -> list[Bench]:
@@ -837,7 +871,39 @@ def _docs_extraction() -> str:
         + _md_table(["method", "samples/s", "x forward pass"], rows)
         + f"\n\nClosed form / forward pass: {r['ratio_closed_over_forward']:.2f}; "
         f"{r['speedup_closed_vs_loop']:.0f}x faster than one backward per sample.\n"
+        + _extraction_extra(r)
     )
+
+
+def _extraction_extra(r: dict[str, Any]) -> str:
+    """The DataLoader-path ratio, the precision study and the GPU note (issue 13)."""
+    out = ""
+    if "ratio_closed_over_forward_loader" in r:
+        out += (
+            "\nClosed form / a forward pass over the same DataLoader path (batch slices): "
+            f"{r['ratio_closed_over_forward_loader']:.2f}. GPU: {r.get('gpu', 'unmeasured')}.\n"
+        )
+    prec = r.get("precision")
+    if prec:
+        rows = [
+            [
+                k,
+                f"{v['seconds']:.2f}",
+                f"{v['spearman_vs_fp32']:.4f}",
+                f"{v['top10pct_overlap_vs_fp32']:.3f}",
+                f"{v['auroc_flipped_l2']:.4f}",
+            ]
+            for k, v in prec["rows"].items()
+        ]
+        out += (
+            f"\nForward-pass precision (`--precision`, CPU autocast; {prec['model']}, "
+            f"{prec['n']:,} samples): ranking of the gradient norms against fp32.\n\n"
+            + _md_table(
+                ["precision", "seconds", "Spearman vs fp32", "top-10% overlap", "l2 AUROC"], rows
+            )
+            + "\n"
+        )
+    return out
 
 
 def _docs_memory() -> str:
@@ -1018,6 +1084,8 @@ def write_docs(path: Path = DOCS) -> Path:
         _docs_detectors,
         _docs_dashboard,
         _docs_text,
+        _docs_own("bench_images", "images.json", "Images at scale"),
+        _docs_own("bench_projection", "projection.json", "Projection"),
     ):
         try:
             parts.append(section())

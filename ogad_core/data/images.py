@@ -24,7 +24,7 @@ import numpy as np
 from ogad_core._internal import worker_count, write_with_atomic
 from ogad_core.errors import ConfigError, DataError
 
-#: default --max-pixels: images larger than this (width x height) are refused before decoding
+#: default `max_pixels`: images larger than this (width x height) are refused before decoding
 DEFAULT_MAX_PIXELS = 100_000_000
 GRAY_MODES = ("1", "L", "I", "I;16", "F")
 THUMB_PX = 160
@@ -38,8 +38,8 @@ def check_max_pixels(max_pixels: int) -> int:
 
 def _too_big(path: str, where: str, w: int, h: int, max_pixels: int) -> DataError:
     return DataError(
-        f"{where}: image {path} is {w}x{h} = {w * h:,} pixels, more than --max-pixels "
-        f"{max_pixels:,}; raise --max-pixels to read it"
+        f"{where}: image {path} is {w}x{h} = {w * h:,} pixels, more than `max_pixels` "
+        f"{max_pixels:,}; raise `max_pixels` to read it"
     )
 
 
@@ -66,8 +66,8 @@ def _header(path: str, where: str, max_pixels: int) -> tuple[int, int, int, bool
         raise DataError(f"{where}: image file not found: {path}") from None
     except image.DecompressionBombError:
         raise DataError(
-            f"{where}: image {path} is larger than --max-pixels {max_pixels:,}; "
-            "raise --max-pixels to read it"
+            f"{where}: image {path} is larger than `max_pixels` {max_pixels:,}; "
+            "raise `max_pixels` to read it"
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise DataError(f"{where}: cannot read image {path}: {err}") from None
@@ -160,7 +160,7 @@ def scan_images(
     Grayscale (C = 1) when every file is, else RGB. Raises DataError naming the first bad file.
     """
     if image_size < 4:
-        raise ConfigError(f"--image-size must be >= 4, got {image_size}")
+        raise ConfigError(f"`image_size` must be >= 4, got {image_size}")
     max_pixels = check_max_pixels(max_pixels)
     names = [str(p) for p in paths]
     with ThreadPoolExecutor(worker_count()) as pool:
@@ -201,8 +201,8 @@ def open_image(path: str, channels: int, max_pixels: int, *, draft: int | None =
         raise DataError(f"image file not found: {path}") from None
     except image.DecompressionBombError:
         raise DataError(
-            f"image {path} is larger than --max-pixels {max_pixels:,}; "
-            "raise --max-pixels to read it"
+            f"image {path} is larger than `max_pixels` {max_pixels:,}; "
+            "raise `max_pixels` to read it"
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise DataError(f"cannot read image {path}: {err}") from None

@@ -44,6 +44,11 @@ class BatchDataset(Dataset):
         x, _ = self[np.array([0])]
         return tuple(x.shape[1:])
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """(N, *one input's shape), as an in-memory array of the inputs would have."""
+        return (len(self), *self.sample_shape())
+
 
 def _as_index(rows: np.ndarray) -> slice | torch.Tensor:
     """A slice when ``rows`` is one contiguous ascending run (a view), else an index tensor."""
@@ -114,11 +119,11 @@ class ImageBatches(BatchDataset):
             out = self.transform(img)
         except Exception as err:  # the user's callable: any failure is reported the same way
             raise DataError(
-                f"--transform failed on {self.files.paths[i]}: {type(err).__name__}: "
+                f"`transform` failed on {self.files.paths[i]}: {type(err).__name__}: "
                 f"{last_line(str(err), 160)}"
             ) from None
         if not isinstance(out, torch.Tensor):
-            raise DataError(f"--transform returned {type(out).__name__}, not a torch.Tensor")
+            raise DataError(f"`transform` returned {type(out).__name__}, not a torch.Tensor")
         return out.float()
 
 
@@ -169,6 +174,13 @@ def _labels(labels: Any, n: int) -> torch.Tensor:
     if out.shape != (n,):
         raise DataError(f"{n} inputs but labels of shape {tuple(out.shape)}")
     return out
+
+
+def first_inputs(inputs: Any, labels: Any = None, n: int = 2) -> torch.Tensor:
+    """The first ``n`` inputs as one (n, ...) batch (decoded / transformed as in training)."""
+    batches = as_batches(inputs, labels)
+    x, _ = batches[np.arange(min(n, len(batches)))]
+    return x
 
 
 def row_batches(rows: np.ndarray | int, batch_size: int) -> list[np.ndarray]:

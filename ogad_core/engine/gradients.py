@@ -34,6 +34,7 @@ from ogad_core.engine.datasets import as_batches, iterate, row_batches
 from ogad_core.engine.models import last_linear, resolve_device
 from ogad_core.engine.projection import RandomProjector
 from ogad_core.errors import ConfigError, ModelError
+from ogad_core.options import PRECISIONS
 from ogad_core.run.store import GradientStore
 
 ParamSpec = str | Sequence[str]
@@ -182,8 +183,6 @@ def per_sample_gradients_loop(
 
 
 # ---- the public entry point ----------------------------------------------------------------
-
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def autocast(device: torch.device, precision: str) -> AbstractContextManager:

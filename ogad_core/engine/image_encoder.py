@@ -2,7 +2,7 @@
 features computed once per run with the weights' own preprocessing, cached (resumable) like the
 text embeddings, and a linear head trained on them (closed-form last-layer gradients).
 
-Weights are never downloaded: they come from ``--weights FILE`` or the local torch hub cache,
+Weights are never downloaded: they come from ```weights` FILE`` or the local torch hub cache,
 ``torch.hub.get_dir()/checkpoints/<file name of the weights' URL>`` (where
 ``torchvision.models.NAME(weights=...)`` would have saved them). Also the user's preprocessing for
 ``--model`` runs (``--transform module:callable`` or a torchvision weights name).
@@ -86,13 +86,13 @@ def weights_file(spec: EncoderSpec, weights: str | Path | None) -> Path:
     if weights is not None:
         path = Path(weights).expanduser()
         if not path.is_file():
-            raise ModelError(f"--weights: file not found: {path}")
+            raise ModelError(f"`weights`: file not found: {path}")
         return path.resolve()
     path = spec.hub_file
     if not path.is_file():
         raise ModelError(
-            f"--encoder {spec.ident}: weights not found at {path}; nothing is downloaded at run "
-            f"time: put {spec.weights.url} there, or pass --weights FILE"
+            f"`encoder` {spec.ident}: weights not found at {path}; nothing is downloaded at run "
+            f"time: put {spec.weights.url} there, or pass `weights` FILE"
         )
     return path
 
@@ -114,15 +114,15 @@ def load_backbone(spec: EncoderSpec, path: Path) -> tuple[nn.Module, int]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise ModelError(f"--weights {path}: cannot load: {one_line(err)}") from None
+        raise ModelError(f"`weights` {path}: cannot load: {one_line(err)}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise ModelError(f"--weights {path}: expected a state_dict, got {type(state).__name__}")
+        raise ModelError(f"`weights` {path}: expected a state_dict, got {type(state).__name__}")
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        raise ModelError(f"--weights {path} does not fit {spec.name}: {one_line(err)}") from None
+        raise ModelError(f"`weights` {path} does not fit {spec.name}: {one_line(err)}") from None
     name, head = last_linear(model)
     _set_module(model, name, nn.Identity())
     return model.eval(), int(head.in_features)
@@ -195,13 +195,26 @@ def encode_images(
     return cache.array() if cache is not None else out
 
 
-def encoder_batches(files: ImageFiles, spec: EncoderSpec) -> ImageBatches:
-    """The files as RGB images through the weights' transforms (labels unused: zeros)."""
+def encoder_batches(files: ImageFiles, spec: EncoderSpec | str, labels: Any = None) -> ImageBatches:
+    """The files as RGB images through the weights' transforms (labels default to zeros)."""
+    spec = parse_encoder(spec) if isinstance(spec, str) else spec
     tf = spec.transforms()
     size = getattr(tf, "resize_size", None)
     draft = int(size[0]) if size else None
     rgb = replace(files, channels=3)
-    return ImageBatches(rgb, np.zeros(len(files), dtype=np.int64), transform=tf, draft=draft)
+    y = np.zeros(len(files), dtype=np.int64) if labels is None else labels
+    return ImageBatches(rgb, y, transform=tf, draft=draft)
+
+
+def is_image_encoder(encoder: str | None) -> bool:
+    """True for a ``torchvision:...`` encoder spec (else a text encoder or none)."""
+    return bool(encoder) and str(encoder).startswith("torchvision:")
+
+
+def weights_digest(encoder: str, weights: str | Path | None) -> str:
+    """The content digest of the weights an encoder spec would load (for fingerprints)."""
+    spec = parse_encoder(encoder)
+    return file_digest(weights_file(spec, weights))
 
 
 # ---- fine-tuning the last block -----------------------------------------------------------
@@ -261,7 +274,7 @@ def load_transform(spec: str) -> Transform:
     callable PIL image -> (C, H, W) tensor; module may be a dotted name or a .py file)."""
     text = str(spec).strip()
     if not text:
-        raise ConfigError("--transform is empty")
+        raise ConfigError("`transform` is empty")
     if text.startswith("torchvision:"):
         return parse_encoder(text).transforms()
     if "_Weights." in text and ":" not in text:
@@ -270,7 +283,7 @@ def load_transform(spec: str) -> Transform:
         try:
             return models.get_weight(text).transforms()
         except (ValueError, KeyError, AttributeError):
-            raise ConfigError(f"--transform: torchvision has no weights {text!r}") from None
+            raise ConfigError(f"`transform`: torchvision has no weights {text!r}") from None
     return _import_callable(text)
 
 
@@ -278,13 +291,13 @@ def _import_callable(spec: str) -> Transform:
     module_name, sep, attr = spec.rpartition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(
-            f"--transform must be module:callable or a torchvision weights name, got {spec!r}"
+            f"`transform` must be module:callable or a torchvision weights name, got {spec!r}"
         )
     try:
         if module_name.endswith(".py"):
             path = Path(module_name).expanduser().resolve()
             if not path.is_file():
-                raise ConfigError(f"--transform: file not found: {path}")
+                raise ConfigError(f"`transform`: file not found: {path}")
             loader = importlib.util.spec_from_file_location(path.stem, path)
             module = importlib.util.module_from_spec(loader)
             sys.modules[path.stem] = module
@@ -296,8 +309,8 @@ def _import_callable(spec: str) -> Transform:
     except ConfigError:
         raise
     except Exception as err:
-        raise ConfigError(f"--transform {spec}: cannot import {module_name}: {err}") from None
+        raise ConfigError(f"`transform` {spec}: cannot import {module_name}: {err}") from None
     fn = getattr(module, attr, None)
     if fn is None or not callable(fn):
-        raise ConfigError(f"--transform {spec}: {module_name} has no callable {attr!r}")
+        raise ConfigError(f"`transform` {spec}: {module_name} has no callable {attr!r}")
     return fn

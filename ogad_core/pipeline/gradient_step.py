@@ -19,8 +19,18 @@ def gradient_step(state: RunState) -> None:
     assert state.inputs is not None
     config, n = state.config, len(state.data.train)
     dim = config.proj_dim or state.full_dim
+    from ogad_core.engine.projection import PROJECTION_ID
+
+    # parts added later only when they differ from the old behaviour (old runs keep their stores)
+    extra = [p for p in (PROJECTION_ID if config.proj_dim else None,) if p]
+    if config.precision != "fp32":
+        extra.append(config.precision)
     grad_fp = fingerprint(
-        state.params, config.proj_dim, config.seed, [state_fingerprint(s) for s in state.states]
+        state.params,
+        config.proj_dim,
+        config.seed,
+        [state_fingerprint(s) for s in state.states],
+        *extra,
     )
     for k, weights in enumerate(state.states):
         path = state.rd.gradients_path_at(k, len(state.states))
@@ -46,15 +56,14 @@ def gradient_step(state: RunState) -> None:
 
 def _fill(state: RunState, store: GradientStore) -> None:
     """Compute the store's pending rows with the model's current weights."""
-    from torch.utils.data import TensorDataset
-
+    from ogad_core.engine.datasets import as_batches
     from ogad_core.engine.gradients import compute_gradients
 
     inputs = state.inputs
     assert inputs is not None
     compute_gradients(
         state.model,
-        TensorDataset(inputs.x_train, inputs.y_train),
+        as_batches(inputs.x_train, inputs.y_train),
         state.params,
         batch_size=state.config.batch_size,
         device=str(state.device),
@@ -62,4 +71,6 @@ def _fill(state: RunState, store: GradientStore) -> None:
         seed=state.config.seed,
         out=store,
         progress=state.progress,
+        workers=state.config.workers,
+        precision=state.config.precision,
     )
