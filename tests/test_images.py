@@ -80,6 +80,31 @@ def test_pixel_limit_names_the_file_and_the_flag(tmp_path: Path) -> None:
         load_data(f"imagefolder:{root}", run_dir=tmp_path, max_pixels=100)
 
 
+def test_cli_errors_are_one_line_naming_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    from ogad_core.cli import main
+
+    root = tmp_path / "cli"
+    _write_images(root, 4, size=20)
+    big = root / "class_1" / "big.png"
+    Image.new("L", (300, 300)).save(big)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    base = ["compute", "--data", f"imagefolder:{root}", "--quiet"]
+    cases = [
+        (["--run-dir", str(tmp_path / "a"), "--max-pixels", "50000"], ["big.png", "--max-pixels"]),
+        (["--run-dir", str(tmp_path / "b"), "--encoder", "torchvision:resnet50"], ["--weights"]),
+        (["--run-dir", str(tmp_path / "c"), "--transform", "x:y"], ["--transform", "--model"]),
+    ]
+    for extra, words in cases:
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("ogad: error: ") and "\n" not in err
+        assert all(w in err for w in words), err
+
+
 def test_fingerprint_follows_size_and_mtime(tmp_path: Path) -> None:
     root = tmp_path / "fp"
     paths = _write_images(root, 4)
