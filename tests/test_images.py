@@ -258,3 +258,37 @@ def test_transforms(folder: Path, tmp_path: Path) -> None:
     for bad in ("", "nocolon", f"{module}:missing", "NoSuch_Weights.X"):
         with pytest.raises(ConfigError):
             image_encoder.load_transform(bad)
+
+
+def test_pipeline_with_an_encoder_caches_features_and_reuses_them(
+    folder: Path, resnet18_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline import compute
+
+    config = ComputeConfig(
+        data=f"imagefolder:{folder}",
+        encoder="torchvision:resnet18",
+        weights=str(resnet18_weights),
+        workers=0,
+        device="cpu",
+        epochs=2,
+        detectors=("l2", "loss"),
+    )
+    run = tmp_path / "run"
+    manifest = compute(config, run, progress=False)
+    assert manifest["status"] == "complete" and manifest["model"]["spec"] == config.encoder
+    assert manifest["dims"]["gradient"] == 3 * (512 + 2)  # the linear head on 512 features
+    assert len(list((run / "embeddings").glob("*.npy"))) == 2  # features + done mask
+    assert len(list((run / "thumbs").glob("*.jpg"))) == 12
+
+    def fail(*_a, **_k):
+        raise AssertionError("the encoder was loaded again")
+
+    monkeypatch.setattr(image_encoder, "load_backbone", fail)
+    again = compute(config, run, progress=False)
+    assert json.dumps(again["fingerprints"], sort_keys=True) == json.dumps(
+        manifest["fingerprints"], sort_keys=True
+    )

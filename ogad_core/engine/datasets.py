@@ -205,12 +205,13 @@ def batch_loader(
     if batches.decodes_files:
         n_workers = worker_count() if workers is None else max(0, int(workers))
     n_workers = min(n_workers, len(row_groups))
+    resident = isinstance(batches, TensorBatches) and batches.inputs.device.type != "cpu"
     return DataLoader(
         batches,
         batch_size=None,
         sampler=list(row_groups),
         num_workers=n_workers,
-        pin_memory=torch.device(device).type == "cuda",
+        pin_memory=torch.device(device).type == "cuda" and not resident,
         prefetch_factor=2 if n_workers else None,
     )
 
