@@ -80,8 +80,20 @@ class PeakRss:
         self._thread.join()
 
 
-def run_pipeline(root: Path, workers: int, batch_size: int) -> dict:
-    """The measured child: scan, one training epoch, prediction, gradients."""
+def make_csv(root: Path, n: int) -> Path:
+    """A CSV of ``n`` rows cycling through the JPEGs under ``root`` (image,label)."""
+    files = sorted(root.glob("class_*/*.jpg"))
+    path = root.parent / f"rows_{n}.csv"
+    lines = ["image,label"]
+    for i in range(n):
+        f = files[i % len(files)]
+        lines.append(f"{f.relative_to(root.parent)},{f.parent.name}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_pipeline(spec: str, workers: int, batch_size: int, passes: list[str]) -> dict:
+    """The measured child: scan, then ``passes`` (train = one epoch, predict, gradients)."""
     import torch
 
     from ogad_core import compute_gradients
@@ -94,31 +106,39 @@ def run_pipeline(root: Path, workers: int, batch_size: int) -> dict:
     times = {}
     with PeakRss() as rss:
         t0 = time.perf_counter()
-        data = load_data(f"imagefolder:{root}", run_dir=root, image_size=32)
+        data = load_data(spec, run_dir=Path(tempfile.mkdtemp()), image_size=32)
         files, labels = data.train.inputs, data.train.labels
         times["scan"] = time.perf_counter() - t0
         model = SmallCNN(in_channels=3, n_classes=data.n_classes)
-        t0 = time.perf_counter()
         recipe = TrainRecipe(epochs=1, batch_size=batch_size)
-        dev = torch.device("cpu")
-        kw = dict(device=dev, workers=workers)
-        train_model(model, files, labels, recipe=recipe, seed=0, progress=False, **kw)
-        times["train_1_epoch"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        predict(model, files, labels, batch_size=256, **kw)
-        times["predict"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        g = compute_gradients(
-            model, ImageBatches(files, labels), "last", 256, "cpu", workers=workers, progress=False
-        )
-        times["gradients"] = time.perf_counter() - t0
+        kw = dict(device=torch.device("cpu"), workers=workers)
+        steps = {
+            "train_1_epoch": lambda: train_model(
+                model, files, labels, recipe=recipe, seed=0, progress=False, **kw
+            ),
+            "predict": lambda: predict(model, files, labels, batch_size=256, **kw),
+            "gradients": lambda: compute_gradients(
+                model,
+                ImageBatches(files, labels),
+                "last",
+                256,
+                "cpu",
+                workers=workers,
+                progress=False,
+            ),
+        }
+        for name in passes:
+            t0 = time.perf_counter()
+            steps[name]()
+            times[name] = time.perf_counter() - t0
     return {
         "n": len(files),
-        "gradient_shape": list(g.shape),
+        "spec": spec.split(":", 1)[0],
+        "passes": passes,
         "peak_rss_gib": rss.peak / 2**30,
         "seconds": times,
         "total_seconds": sum(times.values()),
-        "images_per_second_per_pass": len(files) / times["predict"],
+        "images_per_second_per_pass": len(files) / times["predict"] if "predict" in times else None,
     }
 
 
@@ -162,12 +182,21 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--encoder-n", type=int, default=256)
     ap.add_argument("--root", type=Path, default=None, help="keep the JPEGs here (default: tmp)")
     ap.add_argument("--child", choices=["pipeline", "encoder"], default=None)
+    ap.add_argument("--spec", default=None, help="child: the data spec")
+    ap.add_argument("--passes", default="train_1_epoch,predict,gradients")
+    ap.add_argument(
+        "--csv-rows",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also: N rows of a CSV cycling through the first size's JPEGs (scan + --passes)",
+    )
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/images.json"))
     a = ap.parse_args(argv)
     if a.child:  # measured in a fresh process so the peaks do not mix
         root = a.root
         if a.child == "pipeline":
-            out = run_pipeline(root, a.workers, a.batch_size)
+            out = run_pipeline(a.spec, a.workers, a.batch_size, a.passes.split(","))
         else:
             out = run_encoder(root, a.workers, a.encoder_n)
         print(json.dumps(out))
@@ -179,7 +208,12 @@ def main(argv: list[str] | None = None) -> dict:
         t0 = time.perf_counter()
         make_jpegs(root, n)
         print(f"{n} JPEGs ready in {time.perf_counter() - t0:.0f} s", flush=True)
-        row = _child(["--child", "pipeline", "--root", str(root)], a)
+        row = _child(["--child", "pipeline", "--spec", f"imagefolder:{root}"], a)
+        print(json.dumps(row), flush=True)
+        result["rows"].append(row)
+    for n in a.csv_rows:
+        csv = make_csv(base / f"jpegs_{a.sizes[0]}", n)
+        row = _child(["--child", "pipeline", "--spec", f"csv:{csv}"], a)
         print(json.dumps(row), flush=True)
         result["rows"].append(row)
     root = base / f"jpegs_{a.sizes[0]}"
@@ -194,6 +228,7 @@ def main(argv: list[str] | None = None) -> dict:
 def _child(args: list[str], a: argparse.Namespace) -> dict:
     cmd = [sys.executable, "-m", "benchmarks.bench_images", *args, "--workers", str(a.workers)]
     cmd += ["--batch-size", str(a.batch_size), "--encoder-n", str(a.encoder_n)]
+    cmd += ["--passes", a.passes]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -217,18 +252,24 @@ def docs_section(r: dict) -> str:
     lines = [
         "## Images at scale: streaming memory and the encoder pass\n",
         f"`python -m benchmarks.bench_images` — synthetic 224 x 224 RGB JPEGs in ten class "
-        f"folders; {r['model']}, {r['workers']} DataLoader workers, one training epoch, the "
-        "prediction and the closed-form gradient passes, all streaming from the files. Peak "
-        "memory: the PSS of the process and its workers, sampled every 0.25 s.\n",
-        "| images | peak memory | scan | train (1 epoch) | predict | gradients | images/s (pass) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"folders; {r['model']}, {r['workers']} DataLoader workers; after the header scan, one "
+        "training epoch, the prediction pass and the closed-form gradient pass, all streaming "
+        "from the files (`csv` rows: a CSV cycling through the same JPEGs, for N beyond the "
+        "files generated). Peak memory: the PSS of the process and its workers, sampled every "
+        "0.25 s.\n",
+        "| rows | spec | peak memory | scan | train (1 epoch) | predict | gradients |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
+
+    def sec(x: dict, key: str) -> str:
+        v = x["seconds"].get(key)
+        return "-" if v is None else f"{v:.0f} s"
+
     for x in r["rows"]:
-        s = x["seconds"]
         lines.append(
-            f"| {x['n']:,} | {x['peak_rss_gib']:.2f} GiB | {s['scan']:.0f} s | "
-            f"{s['train_1_epoch']:.0f} s | {s['predict']:.0f} s | {s['gradients']:.0f} s | "
-            f"{x['images_per_second_per_pass']:.0f} |"
+            f"| {x['n']:,} | {x.get('spec', 'imagefolder')} | {x['peak_rss_gib']:.2f} GiB | "
+            f"{sec(x, 'scan')} | {sec(x, 'train_1_epoch')} | {sec(x, 'predict')} | "
+            f"{sec(x, 'gradients')} |"
         )
     enc = r.get("encoder")
     if enc:
@@ -237,4 +278,6 @@ def docs_section(r: dict) -> str:
             f"{enc['n']} images, peak memory {enc['peak_rss_gib']:.2f} GiB. GPU rows: "
             f"{r.get('gpu', 'unmeasured')}.\n"
         )
+    if r.get("note"):
+        lines.append(f"\n{r['note']}\n")
     return "\n".join(lines) + "\n"
