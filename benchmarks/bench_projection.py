@@ -155,7 +155,7 @@ def summary(r: dict) -> str:
     return (
         f"4.2M-param MLP, k={m['k']}: projected / unprojected "
         f"{m['countsketch_pipeline_over_unprojected']:.2f}x; ResNet-18 all+proj "
-        f"{r['resnet18_all_projected_cpu']['samples_per_second']:.1f} samples/s (CPU)"
+        f"{r['resnet18_all_projected_cpu']['samples_per_second']:.2f} samples/s (CPU)"
     )
 
 
