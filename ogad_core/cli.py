@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import MISSING, Field
 from pathlib import Path
 from types import NoneType, UnionType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ogad_core._internal import log, one_line
 from ogad_core.errors import OgadError
@@ -36,6 +36,9 @@ from ogad_core.options import (
     ScoreOptions,
     option_fields,
 )
+
+if TYPE_CHECKING:
+    from ogad_core.evaluation.schema import EvaluationReport
 
 EXIT_USAGE = 2
 EXIT_BUG = 1
@@ -254,10 +257,10 @@ def _cmd_map(a: argparse.Namespace) -> int:
     return 0
 
 
-def _print_detection(report: dict[str, Any], as_json: bool) -> None:
+def _print_detection(report: EvaluationReport, as_json: bool) -> None:
     import pandas as pd
 
-    table = pd.DataFrame(report["detection"]).drop(
+    table = pd.DataFrame(report.to_json()["detection"]).drop(
         columns=["kind", "seconds", "total_seconds"], errors="ignore"
     )
     if as_json:
@@ -285,7 +288,7 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
         detectors=list(o.detectors) if o.detectors else None,
         folds=o.folds,
     )
-    print(json.dumps(report, indent=2, default=float) if o.json else format_report(report))
+    print(json.dumps(report.to_json(), indent=2) if o.json else format_report(report))
     return 0
 
 

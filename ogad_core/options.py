@@ -25,6 +25,9 @@ FINETUNE_CHOICES = ("lora", "last-block")
 #: forward-pass precisions of the gradient pass (ogad_core.engine.gradients.PRECISIONS)
 PRECISIONS = ("fp32", "bf16", "fp16")
 SAMPLE_SET_NAMES = ("mnist5k", "digits", "moons", "rotten-tomatoes")
+#: ``ogad evaluate --retrain``: the percentages trimmed, and the cleanlab baseline's CV folds
+DEFAULT_TRIM_PERCENTS = (2.5, 5.0, 10.0, 12.5)
+DEFAULT_FOLDS = 5
 
 Check = Callable[[Any], str | None]
 
@@ -324,7 +327,7 @@ class EvaluateOptions:
         False, "trim each method's top k%%, retrain, report held-out test accuracy"
     )
     trim: tuple[float, ...] = option(
-        (2.5, 5.0, 10.0, 12.5),
+        DEFAULT_TRIM_PERCENTS,
         "percentages to trim with --retrain, comma-separated",
         check=not_blank,
     )
@@ -332,7 +335,9 @@ class EvaluateOptions:
     detectors: tuple[str, ...] | None = option(
         None, "methods to retrain with (default: every scored detector)", flag="--detector"
     )
-    folds: int = option(5, "cross-validation folds of the cleanlab baseline", check=at_least(2))
+    folds: int = option(
+        DEFAULT_FOLDS, "cross-validation folds of the cleanlab baseline", check=at_least(2)
+    )
 
     def __post_init__(self) -> None:
         validate(self)

@@ -63,6 +63,5 @@ def evaluated_digits(digits_run: Path, tmp_path_factory: pytest.TempPathFactory)
         seeds=1,
         detectors=["l2", "cleanlab"],
         folds=3,
-        log=lambda _m: None,
     )
     return run, before, report
