@@ -13,7 +13,7 @@ that keeps size and mtime (``touch -r`` after rewriting) is the one change it mi
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,7 +140,11 @@ class ImageFiles:
         """Sample ``i``: (C, S, S) float32 in [0, 1]."""
         return decode_image(self.paths[i], self.image_size, self.channels, self.max_pixels)
 
-    def decode_rows(self, rows: Sequence[int]) -> np.ndarray:
+    def __iter__(self) -> Iterator[str]:
+        """The file paths, in sample order."""
+        return iter(self.paths)
+
+    def decode_rows(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """Samples ``rows``: (B, C, S, S) float32, decoded one file at a time."""
         out = np.empty((len(rows), *self.sample_shape), dtype=np.float32)
         for k, i in enumerate(rows):

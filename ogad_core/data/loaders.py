@@ -49,6 +49,7 @@ class SampleSet:
 
     def subset(self, idx: np.ndarray) -> SampleSet:
         """Rows ``idx`` (int array) of this split."""
+        inputs: np.ndarray | list[str] | ImageFiles
         if isinstance(self.inputs, list):
             inputs = [self.inputs[i] for i in idx]
         elif isinstance(self.inputs, ImageFiles):
@@ -136,7 +137,11 @@ def write_pngs(images: np.ndarray, folder: Path, prefix: str) -> list[str]:
         path = folder / f"{prefix}_{i:05d}.png"
         if not path.is_file():
             picture = Image.fromarray(img)
-            write_with_atomic(path, lambda tmp, p=picture: p.save(tmp, format="PNG"))
+
+            def save(tmp: Path, picture: Image.Image = picture) -> None:
+                picture.save(tmp, format="PNG")
+
+            write_with_atomic(path, save)
         paths.append(path)
     return [str(p) for p in paths]
 

@@ -115,8 +115,10 @@ class ImageBatches(BatchDataset):
 
     def _transformed(self, i: int) -> torch.Tensor:
         img = self.files.open(i, draft=self.draft)
+        transform = self.transform
+        assert transform is not None
         try:
-            out = self.transform(img)
+            out = transform(img)
         except Exception as err:  # the user's callable: any failure is reported the same way
             raise DataError(
                 f"`transform` failed on {self.files.paths[i]}: {type(err).__name__}: "

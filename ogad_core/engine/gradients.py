@@ -226,6 +226,7 @@ class _RowSink:
         if self.out is not None:
             self.out.write(rows, values)
         else:
+            assert self.result is not None
             self.result[rows] = values
 
 
@@ -312,6 +313,7 @@ def compute_gradients(
             if mode == "closed":
                 blocks = [_last_layer_batch(model, head, x, y)]
             elif mode == "vmap":
+                assert vmapper is not None
                 blocks, mode = _vmap_or_loop(vmapper, model, chosen, x, y, strict=method == "vmap")
             else:
                 blocks = loop_batch(model, chosen, x, y)
@@ -319,7 +321,10 @@ def compute_gradients(
         bar.update(len(rows))
     sink.flush()
     bar.close()
-    return out.array() if out is not None else result
+    if out is not None:
+        return out.array()
+    assert result is not None
+    return result
 
 
 def _vmap_or_loop(
@@ -350,11 +355,13 @@ def _finish(blocks: list[torch.Tensor], projector: RandomProjector | None) -> to
     """Concatenate per-parameter (B, d_i) blocks, or project them slice by slice: (B, D or k)
     float32, still on the device."""
     if projector is None:
-        g = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
-        return g.float()
-    g, offset = None, 0
+        whole = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
+        return whole.float()
+    g: torch.Tensor | None = None
+    offset = 0
     for b in blocks:
         part = projector.project_slice(b, offset)
         g = part if g is None else g + part
         offset += b.shape[1]
+    assert g is not None
     return g

@@ -189,10 +189,14 @@ def encode_images(
             if cache is not None:
                 cache.write(rows, values)
             else:
+                assert out is not None
                 out[rows] = values
             bar.update(len(rows))
     bar.close()
-    return cache.array() if cache is not None else out
+    if cache is not None:
+        return cache.array()
+    assert out is not None
+    return out
 
 
 def encoder_batches(files: ImageFiles, spec: EncoderSpec | str, labels: Any = None) -> ImageBatches:
@@ -299,6 +303,8 @@ def _import_callable(spec: str) -> Transform:
             if not path.is_file():
                 raise ConfigError(f"`transform`: file not found: {path}")
             loader = importlib.util.spec_from_file_location(path.stem, path)
+            if loader is None or loader.loader is None:
+                raise ConfigError(f"`transform`: cannot import {path}")
             module = importlib.util.module_from_spec(loader)
             sys.modules[path.stem] = module
             loader.loader.exec_module(module)

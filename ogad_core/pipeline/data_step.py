@@ -119,7 +119,7 @@ def _image_inputs(
             torch.as_tensor(
                 image_encoder.encode_images(
                     _image_files(s, rd, config),
-                    config.encoder,
+                    str(config.encoder),
                     weights=config.weights,
                     device=str(device),
                     batch_size=min(config.batch_size, 64),
@@ -132,9 +132,12 @@ def _image_inputs(
             for s in splits
         ]
         return feats[0], (feats[1] if len(feats) > 1 else None)
+    out: list[Any]
     if config.finetune == "last-block":
         out = [
-            image_encoder.encoder_batches(_image_files(s, rd, config), config.encoder, s.labels)
+            image_encoder.encoder_batches(
+                _image_files(s, rd, config), str(config.encoder), s.labels
+            )
             for s in splits
         ]
     elif config.transform:

@@ -92,7 +92,7 @@ def build_model(
         from ogad_core.engine.image_encoder import build_encoder_classifier
 
         model, _ = build_encoder_classifier(
-            config.encoder, weights=config.weights, n_classes=n_classes, seed=config.seed
+            str(config.encoder), weights=config.weights, n_classes=n_classes, seed=config.seed
         )
         return model
     if _features_head(config, kind):
@@ -292,7 +292,7 @@ def _record_model(state: RunState, recipe: Any, test_acc: float | None) -> None:
         spec = "lora:" + (config.encoder or "default")
     else:
         image_encoder = bool(config.encoder and config.encoder.startswith("torchvision:"))
-        spec = config.model or (config.encoder if image_encoder else "builtin")
+        spec = config.model or (config.encoder if image_encoder else None) or "builtin"
     state.manifest.model = {
         "spec": spec,
         "class": type(state.model).__name__,
