@@ -217,7 +217,7 @@ class ComputeConfig:
     )
     precision: str = option(
         "fp32",
-        "forward-pass precision of the gradient pass (autocast; gradients stored in float32)",
+        "forward-pass precision of the encoder and gradient passes (autocast; float32 stored)",
         choices=PRECISIONS,
     )
     max_pixels: int = option(
