@@ -275,7 +275,8 @@ def docs_section(r: dict) -> str:
     if enc:
         lines.append(
             f"\nEncoder pass ({enc['encoder']}): {enc['images_per_second']:.1f} images/s on "
-            f"{enc['n']} images, peak memory {enc['peak_rss_gib']:.2f} GiB. GPU rows: "
+            f"{enc['n']} images, peak memory {enc['peak_rss_gib']:.2f} GiB, load average "
+            f"{enc.get('load_average', '-')}. GPU rows: "
             f"{r.get('gpu', 'unmeasured')}.\n"
         )
     if r.get("note"):
