@@ -137,7 +137,7 @@ def build_map_figure(
                 score_ref="%{marker.color:.3f}",
                 status=None,
             )
-            trace["name"] = f"{names[g]} → {names[p]}"
+            trace["name"] = html.escape(f"{names[g]} → {names[p]}")  # legends render HTML
         else:
             if score is not None:
                 trace["customdata"] = np.column_stack([sids[rows], score[rows]])
@@ -152,7 +152,11 @@ def build_map_figure(
             else:
                 group, color, label = g, CLASS_COLORS[g % len(CLASS_COLORS)], names[g]
             trace["marker"]["color"] = color
-            trace.update(name=label, legendgroup=str(group), showlegend=group not in shown_legend)
+            trace.update(
+                name=html.escape(label),
+                legendgroup=str(group),
+                showlegend=group not in shown_legend,
+            )
             shown_legend.add(group)
             trace["hovertemplate"] = _hover(
                 names[g], names[p], sid_ref="%{customdata[0]}", score_ref=score_ref, status=state
