@@ -314,6 +314,7 @@ def compute_gradients(
     for rows, x, y in iterate(batches, groups, device=dev, workers=workers):
         with autocast(dev, precision):
             if mode == "closed":
+                assert head is not None
                 blocks = [_last_layer_batch(model, head, x, y)]
             elif mode == "vmap":
                 assert vmapper is not None
