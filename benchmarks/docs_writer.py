@@ -444,7 +444,53 @@ def _docs_extraction() -> str:
         + md_table(["method", "samples/s", "x forward pass"], rows)
         + f"\n\nClosed form / forward pass: {r['ratio_closed_over_forward']:.2f}; "
         f"{r['speedup_closed_vs_loop']:.0f}x faster than one backward per sample.\n"
+        + _extraction_extra(r)
     )
+
+
+def _extraction_extra(r: dict[str, Any]) -> str:
+    """The DataLoader-path ratio, the precision study and the GPU note (issue 13)."""
+    out = ""
+    if "ratio_closed_over_forward_loader" in r:
+        out += (
+            "\nClosed form / a forward pass over the same DataLoader path (batch slices): "
+            f"{r['ratio_closed_over_forward_loader']:.2f}. GPU: {r.get('gpu', 'unmeasured')}.\n"
+        )
+    prec = r.get("precision")
+    if prec:
+        rows = [
+            [
+                k,
+                f"{v['seconds']:.2f}",
+                f"{v['spearman_vs_fp32']:.4f}",
+                f"{v['top10pct_overlap_vs_fp32']:.3f}",
+                f"{v['auroc_flipped_l2']:.4f}",
+            ]
+            for k, v in prec["rows"].items()
+        ]
+        out += (
+            f"\nForward-pass precision (`--precision`, CPU autocast; {prec['model']}, "
+            f"{prec['n']:,} samples): ranking of the gradient norms against fp32.\n\n"
+            + md_table(
+                ["precision", "seconds", "Spearman vs fp32", "top-10% overlap", "l2 AUROC"], rows
+            )
+            + "\n"
+        )
+    return out
+
+
+def _docs_own(module: str, result: str, title: str) -> Callable[[], str]:
+    """The section a benchmark module renders itself (bench_images, bench_projection)."""
+    from benchmarks.registry import own_module
+
+    def section() -> str:
+        r = _load(result)
+        if not r:
+            return f"## {title}\n\n" + _missing(module.removeprefix("bench_"))
+        return str(own_module(module).docs_section(r))
+
+    section.__name__ = f"_docs_{module}"
+    return section
 
 
 def _docs_memory() -> str:
@@ -639,6 +685,8 @@ SECTIONS: tuple[Callable[[], str], ...] = (
     _docs_review_sim,
     _docs_review_keys,
     _docs_scale,
+    _docs_own("bench_images", "images.json", "Images at scale"),
+    _docs_own("bench_projection", "projection.json", "Projection"),
 )
 
 

@@ -272,6 +272,22 @@ KNOWN: tuple[Bench, ...] = (
         lambda r: _review_keys_summary(r),
         note="a key press on the focused card until the next card has the focus, in Chromium",
     ),
+    Bench(
+        "images",
+        "benchmarks.bench_images",
+        (),
+        ("--sizes", "1000", "--encoder-n", "32"),
+        "images.json",
+        lambda r: own_module("bench_images").summary(r),
+    ),
+    Bench(
+        "projection",
+        "benchmarks.bench_projection",
+        (),
+        ("--n", "32", "--resnet-n", "16", "--gauss-cols", "32768"),
+        "projection.json",
+        lambda r: own_module("bench_projection").summary(r),
+    ),
 )
 
 
@@ -279,6 +295,13 @@ def _review_keys_summary(r: dict[str, Any]) -> str:
     from benchmarks.bench_review_keys import summary
 
     return summary(r)
+
+
+def own_module(module: str) -> Any:
+    """A benchmark module that renders its own summary line and docs section."""
+    import importlib
+
+    return importlib.import_module(f"benchmarks.{module}")
 
 
 def _review_sim_summary(r: dict[str, Any]) -> str:

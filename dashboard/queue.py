@@ -239,12 +239,14 @@ def summary_tables(view: RunView, table: pd.DataFrame) -> dict[str, Any]:
 def load_card_image(run: RunDir, ref: str, *, size: int = CARD_IMAGE_PX) -> tuple[Any, str | None]:
     """(PIL image upscaled to about ``size`` px, None) or (None, a message why not).
 
-    Only files inside the run's data folders are opened (RunDir.resolve_ref). Small images are
+    The run's thumbnail of the ref is preferred (never a multi-megapixel original); otherwise
+    only files inside the run's data folders are opened (RunDir.resolve_ref). Small images are
     upscaled with nearest-neighbour so pixels stay sharp; large ones are shrunk to fit.
     """
     from PIL import Image, UnidentifiedImageError
 
-    path = run.resolve_ref(str(ref))
+    thumb = run.thumbnail_path(str(ref))
+    path = thumb if thumb.is_file() else run.resolve_ref(str(ref))
     if path is None:
         return None, "image not shown: its path is outside the run's data folders"
     if not path.is_file():

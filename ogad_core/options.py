@@ -17,10 +17,14 @@ from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ogad_core.data.images import DEFAULT_MAX_PIXELS
 from ogad_core.errors import ConfigError
 
 #: best first (DEFAULT_DETECTOR and why: ogad_core/scoring/detectors.py)
 DEFAULT_DETECTORS = ("loss", "l2", "l1", "lof", "iforest", "selfconf")
+FINETUNE_CHOICES = ("lora", "last-block")
+#: forward-pass precisions of the gradient pass (ogad_core.engine.gradients.PRECISIONS)
+PRECISIONS = ("fp32", "bf16", "fp16")
 SAMPLE_SET_NAMES = ("mnist5k", "digits", "moons", "rotten-tomatoes")
 #: ``ogad evaluate --retrain``: the percentages trimmed, and the cleanlab baseline's CV folds
 DEFAULT_TRIM_PERCENTS = (2.5, 5.0, 10.0, 12.5)
@@ -185,9 +189,44 @@ class ComputeConfig:
     image_size: int = option(32, "side length your images are resized to", check=at_least(4))
     limit: int | None = option(None, "a seeded subset of N training samples", check=at_least(2))
     encoder: str | None = option(
-        None, "text: sentence-transformers model (default all-MiniLM-L6-v2, loaded offline)"
+        None,
+        "text: sentence-transformers model (default all-MiniLM-L6-v2, loaded offline); images: "
+        "torchvision:NAME (resnet18, resnet50, convnext_tiny, vit_b_16, ...): pretrained "
+        "features, cached in the run, and a linear head",
     )
-    finetune: str | None = option(None, "text: train LoRA adapters too", choices=("lora",))
+    finetune: str | None = option(
+        None,
+        "text: lora trains LoRA adapters too; images with --encoder: last-block trains the "
+        "encoder's last block with the head",
+        choices=FINETUNE_CHOICES,
+    )
+    weights: str | None = option(
+        None,
+        "weights file of a torchvision --encoder (default: the torch hub cache; "
+        "nothing is downloaded)",
+    )
+    transform: str | None = option(
+        None,
+        "preprocessing of your images for --model: module:callable (PIL image -> tensor) or a "
+        "torchvision weights name (e.g. ResNet50_Weights.IMAGENET1K_V2)",
+    )
+    workers: int | None = option(
+        None,
+        "data-loading processes for image files (default: the CPU count, at most 8)",
+        check=at_least(0),
+        runtime=True,
+    )
+    precision: str = option(
+        "fp32",
+        "forward-pass precision of the encoder and gradient passes (autocast; float32 stored)",
+        choices=PRECISIONS,
+    )
+    max_pixels: int = option(
+        DEFAULT_MAX_PIXELS,
+        "refuse image files with more pixels (width x height) than this",
+        check=at_least(1),
+        runtime=True,
+    )
     detectors: tuple[str, ...] = option(
         DEFAULT_DETECTORS,
         "detectors to score with: registry names or module:Class of a scikit-learn "
@@ -225,6 +264,19 @@ class ComputeConfig:
             raise ConfigError("ray_address needs `engine` ray", param="ray_address")
         if self.checkpoint and not self.model:
             raise ConfigError("checkpoint needs `model` (module:factory)", param="checkpoint")
+        image_encoder = bool(self.encoder and self.encoder.startswith("torchvision:"))
+        if self.weights and not image_encoder:
+            raise ConfigError("weights needs `encoder` torchvision:NAME", param="weights")
+        if self.transform and not self.model:
+            raise ConfigError("transform needs `model` (module:factory)", param="transform")
+        if self.finetune == "last-block" and not image_encoder:
+            raise ConfigError(
+                "finetune last-block needs `encoder` torchvision:NAME", param="finetune"
+            )
+        if self.finetune == "lora" and image_encoder:
+            raise ConfigError(
+                "finetune lora is for text encoders; use last-block", param="finetune"
+            )
 
     def identity(self) -> dict[str, Any]:
         """The fields that determine the stored results (JSON-safe)."""

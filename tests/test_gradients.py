@@ -171,3 +171,52 @@ def test_bad_batch_size_and_empty_dataset() -> None:
     empty = TensorDataset(torch.zeros(0, 1, 12, 12), torch.zeros(0, dtype=torch.long))
     with pytest.raises(ConfigError, match="empty"):
         compute_gradients(_cnn(), empty, progress=False)
+
+
+def test_tensor_datasets_are_sliced_not_indexed_per_sample(monkeypatch) -> None:
+    model, ds = _cnn(), _images(20)
+    pairs = [ds[i] for i in range(20)]  # a plain sequence: collated per batch
+
+    def per_sample(*_a, **_k):
+        raise AssertionError("TensorDataset indexed sample by sample")
+
+    monkeypatch.setattr(TensorDataset, "__getitem__", per_sample)
+    sliced = compute_gradients(model, ds, params="last", batch_size=6, progress=False)
+    collated = compute_gradients(model, pairs, params="last", batch_size=6, progress=False)
+    np.testing.assert_allclose(sliced, collated, rtol=1e-6, atol=1e-7)
+
+
+def test_image_files_stream_into_gradients(tmp_path) -> None:
+    from PIL import Image
+
+    from ogad_core.data.images import scan_images
+    from ogad_core.engine.datasets import ImageBatches
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(10):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(rng.integers(0, 255, (20, 30), dtype=np.uint8)).save(paths[-1])
+    files = scan_images(paths, 12, "test")
+    labels = rng.integers(0, 5, 10)
+    decoded = TensorDataset(torch.from_numpy(files.decode_rows(range(10))), torch.as_tensor(labels))
+    streamed = compute_gradients(
+        _cnn(), ImageBatches(files, labels), batch_size=4, workers=2, progress=False
+    )
+    expected = compute_gradients(_cnn(), decoded, batch_size=4, progress=False)
+    np.testing.assert_allclose(streamed, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_bf16_forward_keeps_the_ranking() -> None:
+    """bf16 autocast for the forward pass: float32 rows, the norm ranking essentially unchanged
+    (measured in benchmarks/bench_extraction.py --precision)."""
+    from scipy.stats import spearmanr
+
+    model, ds = _cnn(), _images(64)
+    fp32 = compute_gradients(model, ds, batch_size=16, progress=False)
+    bf16 = compute_gradients(model, ds, batch_size=16, precision="bf16", progress=False)
+    assert bf16.dtype == np.float32
+    rho = spearmanr(np.linalg.norm(fp32, axis=1), np.linalg.norm(bf16, axis=1)).statistic
+    assert rho > 0.98
+    with pytest.raises(ConfigError, match="precision"):
+        compute_gradients(model, ds, precision="fp8", progress=False)

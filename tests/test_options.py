@@ -95,6 +95,8 @@ def test_runtime_fields_do_not_change_the_identity() -> None:
         "allow_outside",
         "engine",
         "ray_address",
+        "workers",
+        "max_pixels",
     }
 
 

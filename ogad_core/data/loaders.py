@@ -4,7 +4,9 @@ Specs (see ../shared/CONTRACT.md): ``mnist5k``, ``digits``, ``moons``, ``rotten-
 ``imagefolder:PATH``, ``csv:PATH``. Sample sets come with a held-out test split (for retrain
 evaluation); the user's own data is all "train" (the set being cleaned).
 
-Torch-free except for the ImageFolder/CSV image decoding, which imports torchvision lazily.
+Torch-free (ImageFolder's file listing imports torchvision lazily). User images are not decoded
+here: they become an :class:`~ogad_core.data.images.ImageFiles` (paths + file stats, read from
+the headers) that the engine decodes a batch at a time.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Literal
 import numpy as np
 
 from ogad_core._internal import write_with_atomic
+from ogad_core.data.images import DEFAULT_MAX_PIXELS, ImageFiles, scan_images
 from ogad_core.errors import ConfigError, DataError
 
 Kind = Literal["image", "text", "tabular"]
@@ -40,7 +43,7 @@ class SampleSet:
             or the text itself or a short rendering of the features.
     """
 
-    inputs: np.ndarray | list[str]
+    inputs: np.ndarray | list[str] | ImageFiles
     labels: np.ndarray
     refs: list[str]
 
@@ -49,9 +52,13 @@ class SampleSet:
 
     def subset(self, idx: np.ndarray) -> SampleSet:
         """Rows ``idx`` (int array) of this split."""
-        inputs = (
-            [self.inputs[i] for i in idx] if isinstance(self.inputs, list) else self.inputs[idx]
-        )
+        inputs: np.ndarray | list[str] | ImageFiles
+        if isinstance(self.inputs, list):
+            inputs = [self.inputs[i] for i in idx]
+        elif isinstance(self.inputs, ImageFiles):
+            inputs = self.inputs.subset(idx)
+        else:
+            inputs = self.inputs[idx]
         return SampleSet(inputs=inputs, labels=self.labels[idx], refs=[self.refs[i] for i in idx])
 
 
@@ -92,6 +99,8 @@ def _hash_split(h: hashlib._Hash, split: SampleSet) -> None:
         for text in split.inputs:
             h.update(text.encode("utf-8", "surrogatepass"))
             h.update(b"\x1e")
+    elif isinstance(split.inputs, ImageFiles):
+        split.inputs.hash_into(h)
     else:
         h.update(np.ascontiguousarray(split.inputs).tobytes())
     h.update(np.ascontiguousarray(split.labels.astype(np.int64)).tobytes())
@@ -131,7 +140,11 @@ def write_pngs(images: np.ndarray, folder: Path, prefix: str) -> list[str]:
         path = folder / f"{prefix}_{i:05d}.png"
         if not path.is_file():
             picture = Image.fromarray(img)
-            write_with_atomic(path, lambda tmp, p=picture: p.save(tmp, format="PNG"))
+
+            def save(tmp: Path, picture: Image.Image = picture) -> None:
+                picture.save(tmp, format="PNG")
+
+            write_with_atomic(path, save)
         paths.append(path)
     return [str(p) for p in paths]
 
@@ -222,34 +235,6 @@ def load_moons(seed: int = 0) -> LoadedData:
 # ---- the user's data ------------------------------------------------------------------------
 
 
-def _decode_images(paths: Sequence[Path], image_size: int, where: str) -> np.ndarray:
-    """Decode image files to (N, C, S, S) float32 in [0, 1]; grayscale when every file is."""
-    from PIL import Image, UnidentifiedImageError
-
-    if image_size < 4:
-        raise ConfigError(f"--image-size must be >= 4, got {image_size}")
-    opened = []
-    for path in paths:
-        try:
-            with Image.open(path) as img:
-                img.load()
-                opened.append(img.copy())
-        except FileNotFoundError:
-            raise DataError(f"{where}: image file not found: {path}") from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-            raise DataError(f"{where}: cannot read image {path}: {err}") from None
-    gray = all(img.mode in ("1", "L", "I", "I;16", "F") for img in opened)
-    mode, channels = ("L", 1) if gray else ("RGB", 3)
-    out = np.empty((len(opened), channels, image_size, image_size), dtype=np.float32)
-    for i, img in enumerate(opened):
-        arr = np.asarray(
-            img.convert(mode).resize((image_size, image_size), Image.Resampling.BILINEAR),
-            dtype=np.float32,
-        )
-        out[i] = (arr[None] if gray else arr.transpose(2, 0, 1)) / 255.0
-    return out
-
-
 def _outside_roots(allow_outside: Sequence[str | Path]) -> list[Path]:
     """The ``--allow-outside`` folders, resolved; each must exist."""
     roots = []
@@ -293,7 +278,11 @@ def _drop_empty_classes(folder, root: Path) -> tuple[list[str], np.ndarray]:
 
 
 def load_imagefolder(
-    path: Path, image_size: int, allow_outside: Sequence[str | Path] = ()
+    path: Path,
+    image_size: int,
+    allow_outside: Sequence[str | Path] = (),
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> LoadedData:
     """One sub-folder per class, as torchvision's ImageFolder (classes sorted by folder name).
 
@@ -326,7 +315,7 @@ def load_imagefolder(
     paths = [Path(p).resolve() for p, _ in folder.samples]
     written = [str(Path(p).relative_to(root)) for p, _ in folder.samples]
     check_contained(list(zip(written, paths, strict=True)), root, allow_outside, "imagefolder")
-    x = _decode_images(paths, image_size, f"imagefolder:{root}")
+    x = scan_images(paths, image_size, f"imagefolder:{root}", max_pixels=max_pixels)
     return LoadedData(
         spec=f"imagefolder:{root.resolve()}",
         kind="image",
@@ -377,7 +366,13 @@ def _is_int(s: str) -> bool:
     return True
 
 
-def load_csv(path: Path, image_size: int, allow_outside: Sequence[str | Path] = ()) -> LoadedData:
+def load_csv(
+    path: Path,
+    image_size: int,
+    allow_outside: Sequence[str | Path] = (),
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> LoadedData:
     """``text,label`` or ``image,label`` columns; image paths relative to the CSV's folder.
 
     Image paths that lie outside the CSV's folder (``../x.png``, absolute paths, links out)
@@ -407,7 +402,7 @@ def load_csv(path: Path, image_size: int, allow_outside: Sequence[str | Path] = 
             for i, (r, p) in enumerate(zip(rel, paths, strict=True))
         ]
         check_contained(pairs, path.parent, allow_outside, where)
-        x = _decode_images(paths, image_size, where)
+        x = scan_images(paths, image_size, where, max_pixels=max_pixels)
         return LoadedData(
             spec=f"csv:{path}",
             kind="image",
@@ -442,6 +437,7 @@ def load_data(
     limit: int | None = None,
     seed: int = 0,
     allow_outside: Sequence[str | Path] = (),
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> LoadedData:
     """Load a data spec (no noise). Sample-set images are written under ``run_dir/data``.
 
@@ -451,6 +447,7 @@ def load_data(
         image_size: side length user images are resized to.
         limit: keep a seeded subset of this many train samples (text sets; any set).
         allow_outside: folders outside the ImageFolder / CSV folder that images may lie in.
+        max_pixels: user images larger than this (width x height) are refused (DataError).
     """
     run_dir = Path(run_dir)
     if spec == "mnist5k":
@@ -465,9 +462,13 @@ def load_data(
         data = load_rotten_tomatoes(limit=limit, seed=seed)
         limit = None  # the loader subsets itself (stratified, before its test split)
     elif spec.startswith("imagefolder:"):
-        data = load_imagefolder(Path(spec.split(":", 1)[1]), image_size, allow_outside)
+        data = load_imagefolder(
+            Path(spec.split(":", 1)[1]), image_size, allow_outside, max_pixels=max_pixels
+        )
     elif spec.startswith("csv:"):
-        data = load_csv(Path(spec.split(":", 1)[1]), image_size, allow_outside)
+        data = load_csv(
+            Path(spec.split(":", 1)[1]), image_size, allow_outside, max_pixels=max_pixels
+        )
     else:
         raise DataError(
             f"unknown data spec {spec!r}; use one of {', '.join(SAMPLE_SETS)}, "
@@ -475,7 +476,7 @@ def load_data(
         )
     if limit is not None:
         data = subsample(data, limit, seed=seed)
-    if not isinstance(data.train.inputs, list):
+    if isinstance(data.train.inputs, np.ndarray):
         _check_finite(data.train.inputs, spec)
     if len(data.train) < 2:
         raise DataError(f"{spec}: needs at least two samples, got {len(data.train)}")

@@ -9,13 +9,18 @@ Three paths, one layout (parameters in ``named_parameters`` order, each flattene
 
 With ``proj_dim`` each batch is projected by a seeded :class:`RandomProjector` before it is
 stored, so the full (N, D) matrix is never held.
+
+Batches stream from :mod:`ogad_core.engine.datasets` (tensors sliced, files decoded by worker
+processes, the next batch copied to the GPU while the current one computes); gradients stay on
+the device until their batch is written, which on CUDA happens one batch later so the copy back
+overlaps the next batch.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import warnings
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -24,10 +29,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ogad_core._internal import log
+from ogad_core.engine.datasets import as_batches, iterate, row_batches
 from ogad_core.engine.heads import choose_method, find_head, first_batch
 from ogad_core.engine.models import resolve_device
 from ogad_core.engine.projection import RandomProjector
 from ogad_core.errors import ConfigError, ModelError
+from ogad_core.options import PRECISIONS
 from ogad_core.run.store import GradientStore
 
 ParamSpec = str | Sequence[str]
@@ -184,6 +192,51 @@ def per_sample_gradients_loop(
 # ---- the public entry point ----------------------------------------------------------------
 
 
+def autocast(device: torch.device, precision: str) -> AbstractContextManager:
+    """The forward pass's autocast context for ``precision`` (fp32: none)."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "fp32":
+        return nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+class _RowSink:
+    """Writes (B, D) device tensors to the store (or an in-memory array) one batch late on CUDA,
+    so the device-to-host copy and the write overlap the next batch's compute."""
+
+    def __init__(self, out: GradientStore | None, result: np.ndarray | None) -> None:
+        self.out, self.result = out, result
+        self.waiting: tuple[np.ndarray, torch.Tensor, Any] | None = None
+
+    def put(self, rows: np.ndarray, g: torch.Tensor) -> None:
+        if g.device.type != "cuda":
+            self._write(rows, g.detach().float())
+            return
+        host = torch.empty(g.shape, dtype=torch.float32, pin_memory=True)
+        host.copy_(g.detach(), non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        self.flush()
+        self.waiting = (rows, host, event)
+
+    def flush(self) -> None:
+        if self.waiting is not None:
+            rows, host, event = self.waiting
+            event.synchronize()
+            self._write(rows, host)
+            self.waiting = None
+
+    def _write(self, rows: np.ndarray, g: torch.Tensor) -> None:
+        values = g.numpy().astype(np.float32, copy=False)
+        if self.out is not None:
+            self.out.write(rows, values)
+        else:
+            assert self.result is not None
+            self.result[rows] = values
+
+
 def compute_gradients(
     model: nn.Module,
     dataset: Any,
@@ -196,18 +249,26 @@ def compute_gradients(
     out: GradientStore | None = None,
     method: str = "auto",
     progress: bool = True,
+    workers: int | None = None,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """Per-sample gradients of the cross-entropy with each sample's given label.
 
     Args:
         model: any classifier ``(B, ...) -> logits (B, C)``; put in eval mode.
-        dataset: a map-style dataset (or sequence) of ``(input, label)`` pairs.
+        dataset: a map-style dataset (or sequence) of ``(input, label)`` pairs; a
+            ``TensorDataset`` is sliced by batch, and a
+            :class:`~ogad_core.engine.datasets.BatchDataset` (e.g. image files) streams.
         params: ``"last"``, ``"all"`` or parameter names (see :func:`select_params`).
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
-        proj_dim: project each gradient to this many dimensions (seeded JL projection).
+        proj_dim: project each gradient to this many dimensions (seeded sparse JL projection,
+            see :mod:`ogad_core.engine.projection`).
         out: a :class:`GradientStore` to stream rows into; rows already done are skipped.
         method: ``auto`` (closed form for last, vmap otherwise, loop if vmap fails),
             ``closed``, ``vmap`` or ``loop``.
+        workers: data-loading processes for datasets that decode files (default: CPU count).
+        precision: ``fp32``, ``bf16`` or ``fp16``: autocast for the forward pass; gradients
+            are always computed from float32 logits and stored as float32.
     Returns:
         (N, D) float32 — D = proj_dim when projecting — an in-memory array, or the store's
         read-only memmap when ``out`` is given.
@@ -217,11 +278,13 @@ def compute_gradients(
     if method not in ("auto", "closed", "vmap", "loop"):
         raise ConfigError(f"unknown gradient method {method!r}")
     dev = resolve_device(device)
+    autocast(dev, precision)  # validates precision before any work
     model.to(dev).eval()
-    n = len(dataset)
+    batches = as_batches(dataset)
+    n = len(batches)
     if n == 0:
         raise ConfigError("the dataset is empty")
-    x0, y0 = (t.to(dev) for t in first_batch(dataset))
+    x0, y0 = (t.to(dev) for t in batches[np.arange(min(4, n))])  # for head detection
     chosen = select_params(model, params, x0)
     names = [n for n, _ in chosen]
     in_dim = sum(p.numel() for _, p in chosen)
@@ -238,9 +301,8 @@ def compute_gradients(
     vmapper = _VmapGradients(model, names) if mode == "vmap" else None
 
     pending = out.pending() if out is not None else np.arange(n)
-    batches = [pending[i : i + batch_size] for i in range(0, len(pending), batch_size)]
     result = None if out is not None else np.empty((n, out_dim), dtype=np.float32)
-    loader = DataLoader(dataset, batch_sampler=[b.tolist() for b in batches])
+    sink = _RowSink(out, result)
     label = params if isinstance(params, str) else "named"
     bar = tqdm(
         total=len(pending),
@@ -248,44 +310,62 @@ def compute_gradients(
         unit="sample",
         disable=not progress or len(pending) == 0,
     )
-    for rows, (x, y) in zip(batches, loader, strict=True):
-        x = x.to(dev, non_blocking=True)
-        y = torch.as_tensor(y).to(dev, non_blocking=True).long()
-        if mode == "closed":
-            blocks = [_last_layer_batch(model, head, x, y)]
-        elif mode == "vmap":
-            try:
-                blocks = vmapper(x, y)
-            except Exception as err:  # vmap cannot trace every model; the loop always works
-                if method == "vmap":
-                    raise ModelError(f"torch.func vmap failed on this model: {err}") from None
-                warnings.warn(
-                    f"vmap per-sample gradients failed ({type(err).__name__}: "
-                    f"{str(err).splitlines()[0][:120]}); using the per-sample loop",
-                    stacklevel=2,
-                )
-                mode = "loop"
+    groups = row_batches(pending, batch_size)
+    for rows, x, y in iterate(batches, groups, device=dev, workers=workers):
+        with autocast(dev, precision):
+            if mode == "closed":
+                assert head is not None
+                blocks = [_last_layer_batch(model, head, x, y)]
+            elif mode == "vmap":
+                assert vmapper is not None
+                blocks, mode = _vmap_or_loop(vmapper, model, chosen, x, y, strict=method == "vmap")
+            else:
                 blocks = loop_batch(model, chosen, x, y)
-        else:
-            blocks = loop_batch(model, chosen, x, y)
-        g = _finish(blocks, projector)
-        if out is not None:
-            out.write(rows, g)
-        else:
-            result[rows] = g
+        sink.put(rows, _finish(blocks, projector))
         bar.update(len(rows))
+    sink.flush()
     bar.close()
-    return out.array() if out is not None else result
+    if out is not None:
+        return out.array()
+    assert result is not None
+    return result
 
 
-def _finish(blocks: list[torch.Tensor], projector: RandomProjector | None) -> np.ndarray:
-    """Concatenate per-parameter (B, d_i) blocks, or project them slice by slice."""
+def _vmap_or_loop(
+    vmapper: _VmapGradients,
+    model: nn.Module,
+    chosen: list[tuple[str, nn.Parameter]],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    strict: bool,
+) -> tuple[list[torch.Tensor], str]:
+    """vmap per-sample gradients; falls back to the per-sample loop (mode ``loop``) unless
+    ``strict``. Returns (blocks, the mode for later batches)."""
+    try:
+        return vmapper(x, y), "vmap"
+    except Exception as err:  # vmap cannot trace every model; the loop always works
+        if strict:
+            raise ModelError(f"torch.func vmap failed on this model: {err}") from None
+        log.warning(
+            "vmap per-sample gradients failed (%s: %s); using the per-sample loop",
+            type(err).__name__,
+            str(err).splitlines()[0][:120] if str(err) else "",
+        )
+        return loop_batch(model, chosen, x, y), "loop"
+
+
+def _finish(blocks: list[torch.Tensor], projector: RandomProjector | None) -> torch.Tensor:
+    """Concatenate per-parameter (B, d_i) blocks, or project them slice by slice: (B, D or k)
+    float32, still on the device."""
     if projector is None:
-        g = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
-    else:
-        g, offset = None, 0
-        for b in blocks:
-            part = projector.project_slice(b, offset)
-            g = part if g is None else g + part
-            offset += b.shape[1]
-    return g.detach().cpu().numpy().astype(np.float32, copy=False)
+        whole = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
+        return whole.float()
+    g: torch.Tensor | None = None
+    offset = 0
+    for b in blocks:
+        part = projector.project_slice(b, offset)
+        g = part if g is None else g + part
+        offset += b.shape[1]
+    assert g is not None
+    return g

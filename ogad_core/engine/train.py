@@ -1,5 +1,8 @@
 """Training of the built-in (or an untrained user) model: seeded, deterministic on CPU.
 
+Inputs stream batch by batch (:mod:`ogad_core.engine.datasets`): in-memory tensors are sliced,
+image files decoded by DataLoader workers, so memory does not grow with N.
+
 Keeps ``n_checkpoints`` snapshots spread evenly over training (TracIn-style); the last one is
 the final model.
 """
@@ -8,11 +11,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+
+from ogad_core.engine.datasets import Transform, as_batches, iterate, row_batches
 
 
 @dataclass(frozen=True)
@@ -61,45 +67,50 @@ def seed_everything(seed: int) -> None:
 
 def train_model(
     model: nn.Module,
-    inputs: torch.Tensor,
-    labels: torch.Tensor,
+    inputs: Any,
+    labels: Any = None,
     *,
     recipe: TrainRecipe,
     seed: int,
     device: torch.device,
     n_checkpoints: int = 1,
     progress: bool = True,
+    workers: int | None = None,
+    transform: Transform | None = None,
 ) -> list[dict[str, torch.Tensor]]:
-    """Train ``model`` in place with Adam + cross-entropy on (inputs, labels).
+    """Train ``model`` in place with Adam + cross-entropy, streaming batches.
 
     Args:
-        inputs: (N, ...) float tensor (or (N, L) token ids); labels: (N,) int64.
+        inputs: (N, ...) float tensor or array (or (N, L) token ids) with ``labels`` (N,) int64;
+            :class:`~ogad_core.data.images.ImageFiles` with ``labels`` (decoded per batch by
+            ``workers`` processes, through ``transform`` when given); or a dataset of
+            ``(input, label)`` pairs (see :func:`~ogad_core.engine.datasets.as_batches`).
     Returns:
         the state_dicts (on CPU) of the kept checkpoints, in training order; the last is final.
     """
     seed_everything(seed)
+    batches = as_batches(inputs, labels, transform=transform)
     model.to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(seed)
-    n = labels.shape[0]
+    n = len(batches)
     keep_at = set(checkpoint_epochs(recipe.epochs, n_checkpoints))
     states: list[dict[str, torch.Tensor]] = []
     bar = tqdm(range(1, recipe.epochs + 1), desc="train", unit="epoch", disable=not progress)
     for epoch in bar:
-        order = torch.randperm(n, generator=gen)
-        total = 0.0
-        for start in range(0, n, recipe.batch_size):
-            idx = order[start : start + recipe.batch_size]
-            x = inputs[idx].to(device, non_blocking=True)
-            y = labels[idx].to(device, non_blocking=True)
+        order = torch.randperm(n, generator=gen).numpy()
+        total = torch.zeros((), device=device)
+        for rows, x, y in iterate(
+            batches, row_batches(order, recipe.batch_size), device=device, workers=workers
+        ):
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(x), y)
             loss.backward()
             opt.step()
-            total += loss.item() * len(idx)
-        bar.set_postfix(loss=f"{total / n:.4f}")
+            total += loss.detach() * len(rows)
+        bar.set_postfix(loss=f"{float(total) / n:.4f}")
         if epoch in keep_at:
             states.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
     model.eval()
@@ -109,45 +120,47 @@ def train_model(
 @torch.no_grad()
 def predict(
     model: nn.Module,
-    inputs: torch.Tensor,
-    labels: torch.Tensor,
+    inputs: Any,
+    labels: Any = None,
     *,
     batch_size: int,
     device: torch.device,
+    workers: int | None = None,
+    transform: Transform | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One forward pass in eval mode.
+    """One streamed forward pass in eval mode (``inputs`` as in :func:`train_model`).
 
     Returns:
         pred (N,) int64, confidence (N,) prob of pred, loss (N,) CE with the given label,
         prob_given (N,) prob of the given label — all float64 except pred.
     """
+    batches = as_batches(inputs, labels, transform=transform)
     model.to(device).eval()
-    preds, confs, losses, pgiven = [], [], [], []
-    for start in range(0, labels.shape[0], batch_size):
-        x = inputs[start : start + batch_size].to(device)
-        y = labels[start : start + batch_size].to(device)
+    n = len(batches)
+    pred = np.empty(n, dtype=np.int64)
+    out = np.empty((3, n), dtype=np.float64)  # confidence, loss, prob_given
+    for rows, x, y in iterate(batches, row_batches(n, batch_size), device=device, workers=workers):
         logp = torch.log_softmax(model(x).float(), dim=1)
         lp_given = logp.gather(1, y[:, None])[:, 0]
         top, arg = logp.max(dim=1)
-        preds.append(arg.cpu())
-        confs.append(top.exp().cpu())
-        losses.append((-lp_given).cpu())
-        pgiven.append(lp_given.exp().cpu())
-    cat = lambda xs: torch.cat(xs).double().numpy()  # noqa: E731
-    return torch.cat(preds).numpy().astype(np.int64), cat(confs), cat(losses), cat(pgiven)
+        stats = torch.stack([top.exp(), -lp_given, lp_given.exp()]).double().cpu().numpy()
+        pred[rows] = arg.cpu().numpy()
+        out[:, rows] = stats
+    return pred, out[0], out[1], out[2]
 
 
 def accuracy(
     model: nn.Module,
-    inputs: torch.Tensor,
-    labels: torch.Tensor,
+    inputs: Any,
+    labels: Any,
     *,
     batch_size: int,
     device: torch.device,
+    workers: int | None = None,
 ) -> float:
     """Fraction of ``labels`` the model predicts."""
-    pred, *_ = predict(model, inputs, labels, batch_size=batch_size, device=device)
-    return float((pred == labels.numpy()).mean())
+    pred, *_ = predict(model, inputs, labels, batch_size=batch_size, device=device, workers=workers)
+    return float((pred == np.asarray(labels)).mean())
 
 
 def clone_with_state(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:

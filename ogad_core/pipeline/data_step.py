@@ -25,6 +25,7 @@ def load_run_data(config: ComputeConfig, rd: RunDir) -> LoadedData:
         limit=config.limit,
         seed=config.seed,
         allow_outside=config.allow_outside,
+        max_pixels=config.max_pixels,
     )
     if config.noise:
         data = with_noise(data, rate=config.noise, kind=config.noise_kind, seed=config.seed)
@@ -54,6 +55,7 @@ def data_step(state: RunState) -> str:
         "data_roots": data.data_roots,
     }
     state.manifest.label_names = data.label_names
+    _write_thumbnails(state)
     state.mark("data", data_fp, started)
     flipped = f", {data.noise['n_flipped']} labels flipped" if data.noise else ""
     log.info(f"data: {data.spec}, {len(data.train)} samples, {data.n_classes} classes{flipped}")
@@ -68,11 +70,86 @@ def model_inputs(
 
     y_train = torch.as_tensor(data.train.labels)
     y_test = None if data.test is None else torch.as_tensor(data.test.labels)
+    if data.kind == "image":
+        x_train, x_test = _image_inputs(config, data, rd, device, progress)
+        return ModelInputs(x_train, y_train, x_test, y_test)
     if data.kind != "text":
         x_test = None if data.test is None else torch.as_tensor(data.test.inputs)
         return ModelInputs(torch.as_tensor(data.train.inputs), y_train, x_test, y_test)
     x_train, x_test, truncated = _text_inputs(config, data, rd, device, progress)
     return ModelInputs(x_train, y_train, x_test, y_test, truncated)
+
+
+def _write_thumbnails(state: RunState) -> None:
+    """Small JPEGs of the user's image files (once), so the dashboard never opens an original."""
+    from ogad_core.data.images import ImageFiles, write_thumbnails
+
+    files = state.data.train.inputs
+    if isinstance(files, ImageFiles):
+        written = write_thumbnails(files, state.rd.thumbnail_path, workers=state.config.workers)
+        if written:
+            log.info(f"data: {written} thumbnails written for the dashboard")
+
+
+def _image_files(split: Any, rd: RunDir, config: ComputeConfig) -> Any:
+    """A split's image files: the user's, or the PNGs a sample set wrote into the run."""
+    from pathlib import Path
+
+    from ogad_core.data.images import ImageFiles, scan_images
+
+    if isinstance(split.inputs, ImageFiles):
+        return split.inputs
+    paths = [p if Path(p).is_absolute() else rd.path / p for p in split.refs]
+    return scan_images(paths, config.image_size, config.data, max_pixels=config.max_pixels)
+
+
+def _image_inputs(
+    config: ComputeConfig, data: LoadedData, rd: RunDir, device: object, progress: bool
+) -> tuple[Any, Any]:
+    """(train, test) image inputs: pretrained encoder features (cached in the run), streamed
+    files (through the encoder's or the user's transform), or the sample set's arrays."""
+    import torch
+
+    from ogad_core.engine import image_encoder
+    from ogad_core.engine.datasets import ImageBatches
+
+    splits = [data.train] + ([data.test] if data.test is not None else [])
+    if image_encoder.is_image_encoder(config.encoder) and config.finetune != "last-block":
+        log.info(f"encoding {sum(len(s) for s in splits)} images with {config.encoder}")
+        feats = [
+            torch.as_tensor(
+                image_encoder.encode_images(
+                    _image_files(s, rd, config),
+                    str(config.encoder),
+                    weights=config.weights,
+                    device=str(device),
+                    batch_size=min(config.batch_size, 64),
+                    workers=config.workers,
+                    cache_dir=rd.embeddings_dir,
+                    precision=config.precision,
+                    progress=progress,
+                )
+            )
+            for s in splits
+        ]
+        return feats[0], (feats[1] if len(feats) > 1 else None)
+    out: list[Any]
+    if config.finetune == "last-block":
+        out = [
+            image_encoder.encoder_batches(
+                _image_files(s, rd, config), str(config.encoder), s.labels
+            )
+            for s in splits
+        ]
+    elif config.transform:
+        tf = image_encoder.load_transform(config.transform)
+        out = [ImageBatches(_image_files(s, rd, config), s.labels, transform=tf) for s in splits]
+    else:
+        out = [
+            s.inputs if not isinstance(s.inputs, np.ndarray) else torch.as_tensor(s.inputs)
+            for s in splits
+        ]
+    return out[0], (out[1] if len(out) > 1 else None)
 
 
 def _text_inputs(

@@ -21,8 +21,18 @@ def gradient_step(state: RunState) -> None:
     assert state.inputs is not None
     config, n = state.config, len(state.data.train)
     dim = config.proj_dim or state.full_dim
+    from ogad_core.engine.projection import PROJECTION_ID
+
+    # parts added later only when they differ from the old behaviour (old runs keep their stores)
+    extra = [p for p in (PROJECTION_ID if config.proj_dim else None,) if p]
+    if config.precision != "fp32":
+        extra.append(config.precision)
     grad_fp = fingerprint(
-        state.params, config.proj_dim, config.seed, [state_fingerprint(s) for s in state.states]
+        state.params,
+        config.proj_dim,
+        config.seed,
+        [state_fingerprint(s) for s in state.states],
+        *extra,
     )
     with _engine_session(config):
         for k, weights in enumerate(state.states):
@@ -58,20 +68,23 @@ def _report_store(store: GradientStore, name: str, n: int) -> None:
 
 def _fill(state: RunState, store: GradientStore) -> None:
     """Compute the store's pending rows with the model's current weights."""
-    from torch.utils.data import TensorDataset
-
+    from ogad_core.engine.datasets import as_batches
     from ogad_core.engine.gradients import compute_gradients
 
     inputs = state.inputs
     assert inputs is not None
     config = state.config
-    dataset = TensorDataset(inputs.x_train, inputs.y_train)
-    args = (state.model, dataset, state.params, config.batch_size, str(state.device))
     if config.engine == "ray":
+        from torch.utils.data import TensorDataset
+
         from ogad_core.engine.ray_engine import compute_gradients_ray
 
         compute_gradients_ray(
-            *args,
+            state.model,
+            TensorDataset(inputs.x_train, inputs.y_train),
+            state.params,
+            config.batch_size,
+            str(state.device),
             proj_dim=config.proj_dim,
             seed=config.seed,
             out=store,
@@ -79,7 +92,17 @@ def _fill(state: RunState, store: GradientStore) -> None:
         )
     else:
         compute_gradients(
-            *args, proj_dim=config.proj_dim, seed=config.seed, out=store, progress=state.progress
+            state.model,
+            as_batches(inputs.x_train, inputs.y_train),
+            state.params,
+            batch_size=config.batch_size,
+            device=str(state.device),
+            proj_dim=config.proj_dim,
+            seed=config.seed,
+            out=store,
+            progress=state.progress,
+            workers=config.workers,
+            precision=config.precision,
         )
 
 

@@ -27,15 +27,25 @@ def model_recipe(config: ComputeConfig, kind: str) -> Any:
     """The training recipe (a TrainRecipe): the built-in one for the run, with epochs / lr."""
     from ogad_core.engine.train import TrainRecipe, default_recipe
 
-    if kind == "text" and not config.finetune and not config.model:
+    if _features_head(config, kind):
         from ogad_core.engine.text_head import TEXT_HEAD_RECIPE
 
         recipe = TrainRecipe(**TEXT_HEAD_RECIPE)  # type: ignore[arg-type]
+    elif config.finetune == "last-block":  # a pretrained block and a head: few epochs, low lr
+        recipe = TrainRecipe(epochs=3, lr=1e-4, weight_decay=1e-4, batch_size=32)
     elif config.finetune == "lora":  # the encoder trains too: few epochs on CPU
         recipe = TrainRecipe(epochs=3, lr=5e-4, weight_decay=0.0, batch_size=32)
     else:
         recipe = default_recipe(kind)
     return replace(recipe, epochs=config.epochs or recipe.epochs, lr=config.lr or recipe.lr)
+
+
+def _features_head(config: ComputeConfig, kind: str) -> bool:
+    """The model is a linear head on cached encoder features (text, or a torchvision encoder)."""
+    if config.finetune or config.model:
+        return False
+    image_encoder = bool(config.encoder and config.encoder.startswith("torchvision:"))
+    return kind == "text" or (kind == "image" and image_encoder)
 
 
 def long_training_hint(config: ComputeConfig, kind: str, epochs: int) -> str | None:
@@ -79,7 +89,14 @@ def build_model(
         return models.build_user_model(
             config.model, n_classes=n_classes, input_shape=input_shape, checkpoint=ckpt
         )
-    if kind == "text":
+    if config.finetune == "last-block":
+        from ogad_core.engine.image_encoder import build_encoder_classifier
+
+        model, _ = build_encoder_classifier(
+            str(config.encoder), weights=config.weights, n_classes=n_classes, seed=config.seed
+        )
+        return model
+    if _features_head(config, kind):
         return text_head.build_text_head(
             n_classes=n_classes,
             embeddings=train_inputs,
@@ -145,7 +162,7 @@ def model_step(state: RunState, data_fp: str) -> None:
     model = build_model(
         config, data.kind, inputs.input_shape, data.n_classes, train_inputs=inputs.x_train
     )
-    check_model_fits(model, inputs.x_train[:2], data.n_classes, state.device)
+    check_model_fits(model, _first_inputs(inputs), data.n_classes, state.device)
     state.model = model
     state.params = effective_params(config)
     example = inputs.x_train[:2].to(state.device)  # the head is found by execution order
@@ -160,6 +177,7 @@ def model_step(state: RunState, data_fp: str) -> None:
         str(recipe),
         config.checkpoints,
         config.seed,
+        *_image_model_parts(config),
     )
     previous = state.manifest.steps.get("train")
     trained = _obtain_weights(state, train_fp, recipe)
@@ -173,6 +191,26 @@ def model_step(state: RunState, data_fp: str) -> None:
         state.save()
     if test_acc is not None:
         log.info(f"model: test accuracy {test_acc:.4f}")
+
+
+def _first_inputs(inputs: Any) -> Any:
+    """The first two training inputs as one batch (files decoded, transforms applied)."""
+    from ogad_core.engine.datasets import first_inputs
+
+    return first_inputs(inputs.x_train, inputs.y_train)
+
+
+def _image_model_parts(config: ComputeConfig) -> list[str]:
+    """Fingerprint parts of image models: a torchvision encoder's weights digest, --transform
+    (none for other runs, whose fingerprints stay as they were)."""
+    parts = []
+    if config.encoder and config.encoder.startswith("torchvision:"):
+        from ogad_core.engine.image_encoder import weights_digest
+
+        parts.append(weights_digest(config.encoder, config.weights))
+    if config.transform:
+        parts.append(f"transform:{config.transform}")
+    return parts
 
 
 def effective_params(config: ComputeConfig) -> str:
@@ -247,6 +285,7 @@ def _train(state: RunState, recipe: Any) -> list[dict[str, Any]]:
         device=state.device,
         n_checkpoints=config.checkpoints,
         progress=state.progress,
+        workers=config.workers,
     )
     for k, weights in enumerate(states):
         torch_save(weights, state.rd.checkpoint_model_path(k))
@@ -266,6 +305,7 @@ def _test_accuracy(state: RunState) -> float | None:
         inputs.y_test,
         batch_size=state.config.batch_size,
         device=state.device,
+        workers=state.config.workers,
     )
     return float((pred == state.data.test.labels).mean())
 
@@ -277,7 +317,8 @@ def _record_model(state: RunState, recipe: Any, test_acc: float | None) -> None:
     if config.finetune:
         spec = "lora:" + (config.encoder or "default")
     else:
-        spec = config.model or "builtin"
+        image_encoder = bool(config.encoder and config.encoder.startswith("torchvision:"))
+        spec = config.model or (config.encoder if image_encoder else None) or "builtin"
     state.manifest.model = {
         "spec": spec,
         "class": type(state.model).__name__,
@@ -306,6 +347,7 @@ def predict_step(state: RunState) -> None:
         inputs.y_train,
         batch_size=state.config.batch_size,
         device=state.device,
+        workers=state.config.workers,
     )
     bad = np.flatnonzero(~np.isfinite(loss))
     if len(bad):

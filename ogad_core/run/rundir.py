@@ -15,12 +15,14 @@ Layout (see ../shared/CONTRACT.md)::
     checkpoints/       gradients_K.npy at the earlier checkpoints
     embeddings/        the encoder's cached features
     data/              images written for the sample sets (refs point here)
+    thumbs/            small JPEGs of the user's images, one per ref (the dashboard shows these)
 
 Every path of a run directory is defined here and nowhere else.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -41,6 +43,7 @@ MAP = "map.parquet"
 REVIEWS = "reviews.sqlite"
 EVALUATION = "evaluation.json"
 DATA_DIR = "data"
+THUMBS_DIR = "thumbs"
 MODEL_DIR = "model"
 CHECKPOINTS_DIR = "checkpoints"
 EMBEDDINGS_DIR = "embeddings"
@@ -175,6 +178,15 @@ class RunDir:
     def lock_path(self) -> Path:
         """The writers' lock file (see :mod:`ogad_core.run.lock`)."""
         return self.path / LOCK
+
+    @property
+    def thumbs_dir(self) -> Path:
+        return self.path / THUMBS_DIR
+
+    def thumbnail_path(self, ref: str) -> Path:
+        """Where the thumbnail of an image ref lives (sha256 of the ref: one file per ref)."""
+        digest = hashlib.sha256(str(ref).encode("utf-8", "surrogatepass")).hexdigest()[:24]
+        return self.thumbs_dir / f"{digest}.jpg"
 
     # ---- manifest ----------------------------------------------------------------------
     def holds_only_run_files(self) -> bool:

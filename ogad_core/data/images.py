@@ -1,0 +1,265 @@
+"""Image files as lazy references: a header scan (size, mode, pixel limit), decoding one file at
+a time, and the dashboard's thumbnails. Torch-free (PIL + numpy).
+
+User images (``imagefolder:`` / ``csv:``) are never decoded all at once: the loaders return an
+:class:`ImageFiles` (paths + file stats), and the engine's datasets decode a batch at a time.
+
+Fingerprint: a file counts as unchanged while its absolute path, byte size and modification time
+(ns) are. Hashing the content would read every byte of a photo collection once more on each
+``ogad compute`` (50,000 photos are many GB) only to confirm what ``stat`` already says; an edit
+that keeps size and mtime (``touch -r`` after rewriting) is the one change it misses.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ogad_core._internal import worker_count, write_with_atomic
+from ogad_core.errors import ConfigError, DataError
+
+#: default `max_pixels`: images larger than this (width x height) are refused before decoding
+DEFAULT_MAX_PIXELS = 100_000_000
+GRAY_MODES = ("1", "L", "I", "I;16", "F")
+THUMB_PX = 160
+
+
+def check_max_pixels(max_pixels: int) -> int:
+    if max_pixels < 1:
+        raise ConfigError(f"max_pixels must be >= 1, got {max_pixels}")
+    return int(max_pixels)
+
+
+def _too_big(path: str, where: str, w: int, h: int, max_pixels: int) -> DataError:
+    return DataError(
+        f"{where}: image {path} is {w}x{h} = {w * h:,} pixels, more than `max_pixels` "
+        f"{max_pixels:,}; raise `max_pixels` to read it"
+    )
+
+
+def _image_module(max_pixels: int):
+    """PIL.Image with its own bomb check at ``max_pixels`` (ours runs first, naming the flag)."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = max(max_pixels, 1)
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    return Image
+
+
+def _header(path: str, where: str, max_pixels: int) -> tuple[int, int, int, bool]:
+    """(byte size, mtime ns, pixels, grayscale) of one image file; DataError when unreadable."""
+    from PIL import UnidentifiedImageError
+
+    image = _image_module(max_pixels)
+    try:
+        st = Path(path).stat()
+        with image.open(path) as img:
+            w, h = img.size
+            gray = img.mode in GRAY_MODES
+    except FileNotFoundError:
+        raise DataError(f"{where}: image file not found: {path}") from None
+    except image.DecompressionBombError:
+        raise DataError(
+            f"{where}: image {path} is larger than `max_pixels` {max_pixels:,}; "
+            "raise `max_pixels` to read it"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise DataError(f"{where}: cannot read image {path}: {err}") from None
+    if w * h > max_pixels:
+        raise _too_big(path, where, w, h, max_pixels)
+    if w == 0 or h == 0:
+        raise DataError(f"{where}: image {path} is empty ({w}x{h})")
+    return int(st.st_size), int(st.st_mtime_ns), w * h, gray
+
+
+@dataclass(frozen=True, eq=False)
+class ImageFiles:
+    """N image files, decoded on demand to (C, S, S) float32 in [0, 1].
+
+    Attributes:
+        paths: N absolute file paths.
+        image_size: S, the side every image is resized to (built-in models).
+        channels: 1 when every file is grayscale, else 3 (RGB).
+        stats: (N, 2) int64 byte size and mtime (ns) at scan time (the fingerprint).
+        max_pixels: the largest width x height decoded.
+    """
+
+    paths: tuple[str, ...]
+    image_size: int
+    channels: int
+    stats: np.ndarray
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        """One decoded sample's shape (C, S, S)."""
+        return (self.channels, self.image_size, self.image_size)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """(N, C, S, S), as the decoded array would have (nothing is decoded)."""
+        return (len(self), *self.sample_shape)
+
+    def __getitem__(self, idx: slice | np.ndarray | Sequence[int]) -> ImageFiles:
+        """Rows ``idx`` (a slice or int array) as another ImageFiles (nothing decoded)."""
+        if isinstance(idx, slice):
+            idx = np.arange(len(self))[idx]
+        return self.subset(np.asarray(idx))
+
+    def subset(self, idx: np.ndarray) -> ImageFiles:
+        """Files ``idx`` (int array), same settings."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return ImageFiles(
+            paths=tuple(self.paths[i] for i in idx),
+            image_size=self.image_size,
+            channels=self.channels,
+            stats=self.stats[idx],
+            max_pixels=self.max_pixels,
+        )
+
+    def hash_into(self, h: Any) -> None:
+        """Feed paths, sizes, mtimes, the decoded shape into a hashlib object (see module doc)."""
+        h.update(f"images:{self.channels}x{self.image_size}\x1f".encode())
+        h.update("\x1e".join(self.paths).encode("utf-8", "surrogatepass"))
+        h.update(np.ascontiguousarray(self.stats, dtype=np.int64).tobytes())
+
+    def open(self, i: int, *, draft: int | None = None):
+        """Sample ``i`` as a loaded PIL image (RGB or L); see :func:`open_image`."""
+        return open_image(self.paths[i], self.channels, self.max_pixels, draft=draft)
+
+    def decode(self, i: int) -> np.ndarray:
+        """Sample ``i``: (C, S, S) float32 in [0, 1]."""
+        return decode_image(self.paths[i], self.image_size, self.channels, self.max_pixels)
+
+    def __iter__(self) -> Iterator[str]:
+        """The file paths, in sample order."""
+        return iter(self.paths)
+
+    def decode_rows(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Samples ``rows``: (B, C, S, S) float32, decoded one file at a time."""
+        out = np.empty((len(rows), *self.sample_shape), dtype=np.float32)
+        for k, i in enumerate(rows):
+            out[k] = self.decode(int(i))
+        return out
+
+
+def scan_images(
+    paths: Sequence[Path | str],
+    image_size: int,
+    where: str,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> ImageFiles:
+    """Read every file's header (never its pixels): stats, mode, the pixel limit.
+
+    Grayscale (C = 1) when every file is, else RGB. Raises DataError naming the first bad file.
+    """
+    if image_size < 4:
+        raise ConfigError(f"`image_size` must be >= 4, got {image_size}")
+    max_pixels = check_max_pixels(max_pixels)
+    names = [str(p) for p in paths]
+    with ThreadPoolExecutor(worker_count()) as pool:
+        heads = list(pool.map(lambda p: _header(p, where, max_pixels), names))
+    stats = np.array([(s, m) for s, m, _, _ in heads], dtype=np.int64).reshape(-1, 2)
+    gray = all(g for *_, g in heads)
+    return ImageFiles(
+        paths=tuple(names),
+        image_size=image_size,
+        channels=1 if gray else 3,
+        stats=stats,
+        max_pixels=max_pixels,
+    )
+
+
+def open_image(path: str, channels: int, max_pixels: int, *, draft: int | None = None):
+    """One image file as a loaded PIL image in mode L (channels 1) or RGB.
+
+    ``draft``: a JPEG is decoded at the smallest DCT scale still >= this many pixels a side,
+    so a multi-megapixel photo never occupies full-size memory when a small one is wanted.
+    """
+    from PIL import UnidentifiedImageError
+
+    image = _image_module(max_pixels)
+    mode = "L" if channels == 1 else "RGB"
+    try:
+        with image.open(path) as img:
+            w, h = img.size
+            if w * h > max_pixels:
+                raise _too_big(path, "image", w, h, max_pixels)
+            if draft is not None and img.format == "JPEG":
+                img.draft(mode, (draft, draft))
+            img.load()
+            return img.convert(mode) if img.mode != mode else img.copy()
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"image file not found: {path}") from None
+    except image.DecompressionBombError:
+        raise DataError(
+            f"image {path} is larger than `max_pixels` {max_pixels:,}; "
+            "raise `max_pixels` to read it"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise DataError(f"cannot read image {path}: {err}") from None
+
+
+def decode_image(path: str, image_size: int, channels: int, max_pixels: int) -> np.ndarray:
+    """One file -> (C, S, S) float32 in [0, 1] (bilinear resize to S x S)."""
+    from PIL import Image
+
+    img = open_image(path, channels, max_pixels, draft=image_size)
+    small = img.resize((image_size, image_size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    arr = np.asarray(small, dtype=np.float32) / 255.0
+    return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+
+
+# ---- thumbnails for the dashboard -----------------------------------------------------------
+
+
+def write_thumbnail(path: str, target: Path, *, size: int = THUMB_PX, max_pixels: int) -> None:
+    """A JPEG of ``path`` at most ``size`` px a side (kept when ``target`` exists)."""
+    if target.is_file():
+        return
+    from PIL import Image
+
+    img = open_image(path, 3, max_pixels, draft=size)
+    img.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    write_with_atomic(target, lambda tmp: img.save(tmp, format="JPEG", quality=90))
+
+
+def write_thumbnails(
+    files: ImageFiles,
+    target_for: Callable[[str], Path],
+    *,
+    size: int = THUMB_PX,
+    workers: int | None = None,
+) -> int:
+    """A thumbnail of every file at ``target_for(path)`` (``RunDir.thumbnail_path``), once.
+
+    Threads (PIL releases the GIL while decoding); at most ``workers`` images open at a time.
+    Returns the number written now.
+    """
+    todo = [(p, Path(target_for(p))) for p in files.paths]
+    for folder in {t.parent for _, t in todo}:
+        folder.mkdir(parents=True, exist_ok=True)
+    todo = [(p, t) for p, t in todo if not t.is_file()]
+    if not todo:
+        return 0
+    n_threads = workers if workers is not None else worker_count()
+    with ThreadPoolExecutor(max(1, n_threads)) as pool:
+        list(
+            pool.map(
+                lambda pt: write_thumbnail(pt[0], pt[1], size=size, max_pixels=files.max_pixels),
+                todo,
+            )
+        )
+    return len(todo)

@@ -1,0 +1,322 @@
+"""Pretrained image encoders (``--encoder torchvision:NAME``), the image twin of the text path:
+features computed once per run with the weights' own preprocessing, cached (resumable) like the
+text embeddings, and a linear head trained on them (closed-form last-layer gradients).
+
+Weights are never downloaded: they come from ```weights` FILE`` or the local torch hub cache,
+``torch.hub.get_dir()/checkpoints/<file name of the weights' URL>`` (where
+``torchvision.models.NAME(weights=...)`` would have saved them). Also the user's preprocessing for
+``--model`` runs (``--transform module:callable`` or a torchvision weights name).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ogad_core._internal import log, one_line
+from ogad_core.data.images import ImageFiles
+from ogad_core.engine.datasets import ImageBatches, Transform, iterate, row_batches
+from ogad_core.engine.models import last_linear, resolve_device
+from ogad_core.engine.text_encoder import EmbeddingCache
+from ogad_core.errors import ConfigError, ModelError
+
+#: the encoders tested here; any torchvision classification model name works the same way
+KNOWN_ENCODERS = ("resnet18", "resnet50", "convnext_tiny", "vit_b_16")
+#: the last block of each family (trained by ``finetune="last-block"``), by parameter prefix
+LAST_BLOCK = {"resnet": "layer4.", "convnext": "features.7.", "vit": "encoder.layers."}
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """A parsed ``torchvision:NAME[:WEIGHTS]`` spec; ``weights`` is the enum member."""
+
+    name: str
+    weights: Any
+
+    @property
+    def ident(self) -> str:
+        return f"torchvision:{self.name}:{self.weights.name}"
+
+    @property
+    def hub_file(self) -> Path:
+        """Where the torch hub cache keeps these weights."""
+        return Path(torch.hub.get_dir()) / "checkpoints" / Path(self.weights.url).name
+
+    def transforms(self) -> Transform:
+        return self.weights.transforms()
+
+
+def parse_encoder(spec: str) -> EncoderSpec:
+    """``torchvision:NAME`` (the weights' DEFAULT) or ``torchvision:NAME:WEIGHTS``."""
+    from torchvision import models
+
+    kind, _, rest = str(spec).partition(":")
+    if kind != "torchvision" or not rest:
+        raise ConfigError(
+            f"image encoder must be torchvision:NAME (e.g. torchvision:resnet18), got {spec!r}"
+        )
+    name, _, weights_name = rest.partition(":")
+    try:
+        enum = models.get_model_weights(name)
+    except (ValueError, KeyError):
+        raise ConfigError(
+            f"encoder {spec}: torchvision has no model {name!r} (e.g. {', '.join(KNOWN_ENCODERS)})"
+        ) from None
+    try:
+        weights = enum[weights_name] if weights_name else enum.DEFAULT
+    except KeyError:
+        choices = ", ".join(w.name for w in enum)
+        raise ConfigError(f"encoder {spec}: no weights {weights_name!r} ({choices})") from None
+    return EncoderSpec(name=name, weights=weights)
+
+
+def weights_file(spec: EncoderSpec, weights: str | Path | None) -> Path:
+    """The weights file to load: ``weights`` if given, else the hub cache's; ModelError naming
+    where to put it when missing."""
+    if weights is not None:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise ModelError(f"`weights`: file not found: {path}")
+        return path.resolve()
+    path = spec.hub_file
+    if not path.is_file():
+        raise ModelError(
+            f"`encoder` {spec.ident}: weights not found at {path}; nothing is downloaded at run "
+            f"time: put {spec.weights.url} there, or pass `weights` FILE"
+        )
+    return path
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's content (16 hex), read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(2**20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def load_backbone(spec: EncoderSpec, path: Path) -> tuple[nn.Module, int]:
+    """The encoder with its classifier replaced by identity: (module, feature dim E)."""
+    from torchvision import models
+
+    model = models.get_model(spec.name, weights=None)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ModelError(f"`weights` {path}: cannot load: {one_line(err)}") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelError(f"`weights` {path}: expected a state_dict, got {type(state).__name__}")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ModelError(f"`weights` {path} does not fit {spec.name}: {one_line(err)}") from None
+    name, head = last_linear(model)
+    _set_module(model, name, nn.Identity())
+    return model.eval(), int(head.in_features)
+
+
+def _set_module(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, new)
+
+
+def feature_key(spec: EncoderSpec, weights_digest: str, files: ImageFiles) -> str:
+    """Cache key of a feature matrix: encoder, weights content, the files' fingerprint."""
+    h = hashlib.sha256(f"{spec.ident}\x1f{weights_digest}\x1f".encode())
+    files.hash_into(h)
+    return h.hexdigest()[:16]
+
+
+def encode_images(
+    files: ImageFiles,
+    encoder: str,
+    *,
+    weights: str | Path | None = None,
+    device: str = "cpu",
+    batch_size: int = 64,
+    workers: int | None = None,
+    cache_dir: Path | None = None,
+    precision: str = "fp32",
+    progress: bool = True,
+) -> np.ndarray:
+    """(N, E) float32 features of ``files`` from a pretrained torchvision encoder.
+
+    Each file is decoded (RGB) and preprocessed with the weights' own transforms by DataLoader
+    workers. With ``cache_dir`` the matrix is kept as ``<cache_dir>/<key>.npy``: a later call
+    with the same encoder, weights and files never loads the encoder, and an interrupted one
+    resumes at the first batch not done.
+    """
+    from ogad_core.engine.gradients import autocast
+
+    spec = parse_encoder(encoder)
+    path = weights_file(spec, weights)
+    n = len(files)
+    cache = None
+    if cache_dir is not None:
+        cache = EmbeddingCache(Path(cache_dir), feature_key(spec, file_digest(path), files), n=n)
+        if cache.complete():
+            log.info("encoder: reusing cached %s features", spec.ident)
+            return cache.array()
+    dev = resolve_device(device)
+    backbone, dim = load_backbone(spec, path)
+    backbone.to(dev)
+    out = np.empty((n, dim), dtype=np.float32) if cache is None else None
+    if cache is not None and cache.dim != dim:
+        cache.create(dim, spec.ident)
+    pending = np.flatnonzero(~cache.done) if cache is not None else np.arange(n)
+    batches = encoder_batches(files, spec)
+    bar = tqdm(total=n, initial=n - len(pending), desc="encoding images", disable=not progress)
+    groups = row_batches(pending, batch_size)
+    with torch.inference_mode():
+        for rows, x, _ in iterate(batches, groups, device=dev, workers=workers):
+            with autocast(dev, precision):
+                feats = backbone(x)
+            values = feats.float().cpu().numpy()
+            if cache is not None:
+                cache.write(rows, values)
+            else:
+                assert out is not None
+                out[rows] = values
+            bar.update(len(rows))
+    bar.close()
+    if cache is not None:
+        return cache.array()
+    assert out is not None
+    return out
+
+
+def encoder_batches(files: ImageFiles, spec: EncoderSpec | str, labels: Any = None) -> ImageBatches:
+    """The files as RGB images through the weights' transforms (labels default to zeros)."""
+    spec = parse_encoder(spec) if isinstance(spec, str) else spec
+    tf = spec.transforms()
+    size = getattr(tf, "resize_size", None)
+    draft = int(size[0]) if size else None
+    rgb = replace(files, channels=3)
+    y = np.zeros(len(files), dtype=np.int64) if labels is None else labels
+    return ImageBatches(rgb, y, transform=tf, draft=draft)
+
+
+def is_image_encoder(encoder: str | None) -> bool:
+    """True for a ``torchvision:...`` encoder spec (else a text encoder or none)."""
+    return bool(encoder) and str(encoder).startswith("torchvision:")
+
+
+def weights_digest(encoder: str, weights: str | Path | None) -> str:
+    """The content digest of the weights an encoder spec would load (for fingerprints)."""
+    spec = parse_encoder(encoder)
+    return file_digest(weights_file(spec, weights))
+
+
+# ---- fine-tuning the last block -----------------------------------------------------------
+
+
+class EncoderClassifier(nn.Module):
+    """A pretrained backbone (frozen but for its last block) and a linear head.
+
+    ``forward(x (B, 3, H, W) preprocessed) -> logits (B, C)``.
+    """
+
+    def __init__(self, backbone: nn.Module, dim: int, n_classes: int, block_prefix: str):
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(dim, n_classes)
+        for name, p in self.backbone.named_parameters():
+            p.requires_grad_(name.startswith(block_prefix))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+def last_block_prefix(spec: EncoderSpec, backbone: nn.Module) -> str:
+    """The parameter prefix of the backbone's last block; ConfigError where none is known."""
+    family = next((f for f in LAST_BLOCK if spec.name.startswith(f)), None)
+    if family is None:
+        raise ConfigError(
+            f"fine-tuning the last block is supported for {', '.join(LAST_BLOCK)} encoders, "
+            f"not {spec.name}"
+        )
+    prefix = LAST_BLOCK[family]
+    if family == "vit":  # the last of encoder.layers.encoder_layer_0 ... _11
+        layers = [n for n, _ in backbone.get_submodule("encoder.layers").named_children()]
+        prefix = f"{prefix}{layers[-1]}."
+    return prefix
+
+
+def build_encoder_classifier(
+    encoder: str, *, weights: str | Path | None, n_classes: int, seed: int = 0
+) -> tuple[EncoderClassifier, Transform]:
+    """The backbone with a trainable last block and head, and its input transform."""
+    spec = parse_encoder(encoder)
+    backbone, dim = load_backbone(spec, weights_file(spec, weights))
+    prefix = last_block_prefix(spec, backbone)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = EncoderClassifier(backbone, dim, n_classes, prefix)
+    return model, spec.transforms()
+
+
+# ---- the user's preprocessing (--transform) ------------------------------------------------
+
+
+def load_transform(spec: str) -> Transform:
+    """``--transform``: ``torchvision:NAME[:WEIGHTS]``, a weights name such as
+    ``ResNet50_Weights.IMAGENET1K_V2`` (their own preprocessing), or ``module:callable`` (a
+    callable PIL image -> (C, H, W) tensor; module may be a dotted name or a .py file)."""
+    text = str(spec).strip()
+    if not text:
+        raise ConfigError("`transform` is empty")
+    if text.startswith("torchvision:"):
+        return parse_encoder(text).transforms()
+    if "_Weights." in text and ":" not in text:
+        from torchvision import models
+
+        try:
+            return models.get_weight(text).transforms()
+        except (ValueError, KeyError, AttributeError):
+            raise ConfigError(f"`transform`: torchvision has no weights {text!r}") from None
+    return _import_callable(text)
+
+
+def _import_callable(spec: str) -> Transform:
+    module_name, sep, attr = spec.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(
+            f"`transform` must be module:callable or a torchvision weights name, got {spec!r}"
+        )
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name).expanduser().resolve()
+            if not path.is_file():
+                raise ConfigError(f"`transform`: file not found: {path}")
+            loader = importlib.util.spec_from_file_location(path.stem, path)
+            if loader is None or loader.loader is None:
+                raise ConfigError(f"`transform`: cannot import {path}")
+            module = importlib.util.module_from_spec(loader)
+            sys.modules[path.stem] = module
+            loader.loader.exec_module(module)
+        else:
+            if "" not in sys.path:
+                sys.path.insert(0, "")
+            module = importlib.import_module(module_name)
+    except ConfigError:
+        raise
+    except Exception as err:
+        raise ConfigError(f"`transform` {spec}: cannot import {module_name}: {err}") from None
+    fn = getattr(module, attr, None)
+    if fn is None or not callable(fn):
+        raise ConfigError(f"`transform` {spec}: {module_name} has no callable {attr!r}")
+    return fn
