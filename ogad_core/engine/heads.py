@@ -84,9 +84,10 @@ def trace_head(model: nn.Module, example: torch.Tensor) -> tuple[HeadTrace, torc
     names = _linear_names(model)
     if not names:
         raise ModelError(f"{type(model).__name__} has no nn.Linear layer for params='last'")
-    calls: list[tuple[nn.Module, torch.Tensor]] = []
+    calls: list[tuple[nn.Linear, torch.Tensor]] = []
 
     def hook(module: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
+        assert isinstance(module, nn.Linear)  # hooks sit on the nn.Linear layers only
         calls.append((module, out))
 
     handles = [m.register_forward_hook(hook) for m in names]

@@ -167,13 +167,12 @@ class GradientStore:
         """The raw bytes of one block of rows."""
         lo, hi = self._block_span(block)
         row_bytes = self.n_cols * 4
-        own = fd is None
-        fd = os.open(self.path, os.O_RDONLY) if own else fd
+        handle = os.open(self.path, os.O_RDONLY) if fd is None else fd
         try:
-            return os.pread(fd, (hi - lo) * row_bytes, self._offset + lo * row_bytes)
+            return os.pread(handle, (hi - lo) * row_bytes, self._offset + lo * row_bytes)
         finally:
-            if own:
-                os.close(fd)
+            if fd is None:
+                os.close(handle)
 
     # ---- rows --------------------------------------------------------------------------
     def pending(self) -> np.ndarray:
