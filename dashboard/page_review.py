@@ -9,12 +9,13 @@ import streamlit as st
 
 from dashboard import actions, cache, context, state
 from dashboard.cards import md_escape, render_card
-from dashboard.mapfig import COLOR_BY_LABELS
+from dashboard.mapfig import COLOR_BY_LABELS, MapLayer
 from dashboard.queue import (
+    MapSelection,
     RunView,
-    build_queue,
-    ids_from_selection,
     page_of,
+    queue_rows,
+    read_map_selection,
     run_files_stamp,
 )
 from ogad_core.review.store import UNREVIEWED
@@ -118,30 +119,53 @@ def sidebar_controls(view: RunView) -> Controls:
 
 
 def _map_section(ctx: context.Context, controls: Controls) -> list[int] | None:
-    """Draw the map; returns the sample ids selected on it (None: no selection)."""
+    """Draw the map; returns the sample ids selected or clicked on it (None: no selection)."""
     if not ctx.view.has_map:
         return None  # the page's notes say how to make one
     st.markdown("##### Gradient map")
     stamp = run_files_stamp(ctx.run_path)
     version = ctx.store.version() if controls.color_by == "status" else -1
-    figure = cache.map_figure(ctx.run_path, stamp, controls.color_by, controls.detector, version)
+    layer = cache.map_layer(ctx.run_path, stamp, controls.color_by, controls.detector, version)
     st.session_state[state.MAP_VERSION] = version
     event = st.plotly_chart(
-        figure,
+        layer.figure,
         key=state.map_key(),
         on_select="rerun",
-        selection_mode=("box", "lasso"),
+        selection_mode=("points", "box", "lasso"),
         config={"displaylogo": False, "scrollZoom": True},
-        alt="UMAP map of the per-sample gradients; box or lasso select to filter the queue",
+        alt="UMAP map of the per-sample gradients; box or lasso select to filter the queue, "
+        "click a point to open its card",
     )
-    selected = ids_from_selection(event.get("selection") if event else None)
-    if selected:
+    picked = read_map_selection(event.get("selection") if event else None, layer)
+    _map_caption(layer, picked)
+    return picked.ids
+
+
+def _map_caption(layer: MapLayer, picked: MapSelection) -> None:
+    """What the map shows, or what is selected on it (with a button to clear it)."""
+    if picked.ids:
+        n = len(picked.ids)
+        if picked.kind == "click" and n == 1:
+            text = f"#{picked.ids[0]} picked on the map: the queue below shows its card."
+        elif picked.kind == "click":
+            text = f"{n:,} samples picked on the map: the queue shows these."
+        else:
+            text = f"{n:,} samples selected on the map: the queue shows these."
         cols = st.columns([3, 1], vertical_alignment="center")
-        cols[0].caption(f"{len(selected):,} samples selected on the map: the queue shows these.")
+        cols[0].caption(text)
         cols[1].button("Clear selection", on_click=state.clear_map_selection)
+        return
+    if layer.raster:
+        st.caption(
+            f"All {layer.n_drawn:,} samples drawn as a density image; the {layer.n_points:,} "
+            "top-ranked ones as outlined points (hover, click). Drag a box or lasso to review "
+            "any area; click a point to open its card."
+        )
     else:
-        st.caption("Drag a box or lasso on the map to review just those samples.")
-    return selected
+        st.caption(
+            "The top-ranked samples are outlined and drawn on top. Drag a box or lasso to "
+            "review just those samples; click a point to open its card."
+        )
 
 
 @st.fragment
@@ -165,7 +189,7 @@ def queue_section(run_path: str, controls: Controls, selected: list[int] | None)
         else:
             st.toast(text, icon=":material/check:" if level == "success" else None)
 
-    queue = build_queue(
+    queue = queue_rows(
         view,
         table,
         detector=controls.detector,
