@@ -58,7 +58,7 @@ CLASS_SYMBOLS = ["circle", "square", "diamond", "cross", "x", "triangle-up", "tr
 COLORSCALE = "Plasma"
 FULL_POINTS_MAX = 20_000  # above this many drawable samples the map is a raster + top points
 OVERLAY_POINTS = 2_000  # top-ranked samples drawn as points over the raster
-TOP_LAYER_MAX = 200  # top-ranked samples outlined and drawn last in the all-points map
+TOP_LAYER_MAX = 200  # at most this many top-ranked samples (2%, at least 10) outlined on top
 MAP_HEIGHT = 440
 
 
@@ -180,7 +180,7 @@ def build_map(
             shown = np.union1d(shown, reviewed)
         top, rest = shown, np.empty(0, dtype=np.int64)
     else:
-        top_n = min(TOP_LAYER_MAX, max(1, len(drawn) // 100)) if len(drawn) else 0
+        top_n = min(TOP_LAYER_MAX, max(10, len(drawn) // 50), len(drawn))
         top, rest = by_rank[:top_n], by_rank[top_n:]
     size = _marker_size(len(top) + len(rest))
     traces, trace_ids = _traces(view, colouring, rest, top, xs, ys, sids, position, size)
@@ -293,6 +293,7 @@ def _trace(
         "y": ys[rows],
         "marker": marker,
         "legendgroup": str(code),
+        "legendrank": code,
         "name": colouring.names[code] if colouring.scores is None else f"given {names[g]}",
     }
     if colouring.scores is not None:  # score colouring: colour = score, symbol = given class
@@ -340,6 +341,7 @@ def _legend_only(colouring: _Colouring, code: int, name: str) -> dict[str, Any]:
         "marker": marker,
         "name": label,
         "legendgroup": str(code),
+        "legendrank": code,
         "showlegend": True,
         "hoverinfo": "skip",
     }
@@ -362,7 +364,8 @@ def _layout(
     figure.update_layout(
         height=MAP_HEIGHT,
         margin={"l": 8, "r": 8, "t": 30, "b": 8},
-        dragmode="select",
+        # no dragmode: Streamlit then makes a click select its point (clickmode event+select;
+        # a layout dragmode of select or lasso turns that off), and dragging pans
         uirevision="gradient-map",
         legend={
             "title": {"text": colouring.title},

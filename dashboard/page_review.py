@@ -129,7 +129,7 @@ def _map_section(ctx: context.Context, controls: Controls) -> list[int] | None:
     st.session_state[state.MAP_VERSION] = version
     event = st.plotly_chart(
         layer.figure,
-        key=state.map_key(),
+        key=f"{state.map_key()}_{controls.color_by}_{controls.detector}",  # recoloured: cleared
         on_select="rerun",
         selection_mode=("points", "box", "lasso"),
         config={"displaylogo": False, "scrollZoom": True},
@@ -158,13 +158,14 @@ def _map_caption(layer: MapLayer, picked: MapSelection) -> None:
     if layer.raster:
         st.caption(
             f"All {layer.n_drawn:,} samples drawn as a density image; the {layer.n_points:,} "
-            "top-ranked ones as outlined points (hover, click). Drag a box or lasso to review "
-            "any area; click a point to open its card."
+            "top-ranked ones as outlined points. Pick *Box* or *Lasso Select* in the map's "
+            "toolbar to review any area; click a point to open its card."
         )
     else:
         st.caption(
-            "The top-ranked samples are outlined and drawn on top. Drag a box or lasso to "
-            "review just those samples; click a point to open its card."
+            "The top-ranked samples are outlined and drawn on top. Pick *Box* or *Lasso "
+            "Select* in the map's toolbar to review just those samples; click a point to open "
+            "its card."
         )
 
 

@@ -441,14 +441,21 @@ def _custom_id(custom: Any) -> int | None:
 
 
 def _point_id(point: Any, trace_ids: list[np.ndarray] | None) -> int | None:
-    """The sample id of one selected point: from (trace, point index), else its customdata."""
+    """The sample id of one selected point: its customdata, else (trace, point index).
+
+    customdata first: it travels with the point, while trace numbers refer to the figure the
+    selection was made on (a map recoloured since then has other traces).
+    """
     if not hasattr(point, "get"):
         return None
+    sid = _custom_id(point.get("customdata"))
+    if sid is not None:
+        return sid
     curve, index = point.get("curve_number"), point.get("point_index")
     if trace_ids is not None and isinstance(curve, int) and isinstance(index, int):
         if 0 <= curve < len(trace_ids) and 0 <= index < len(trace_ids[curve]):
             return int(trace_ids[curve][index])
-    return _custom_id(point.get("customdata"))
+    return None
 
 
 @dataclass(frozen=True)
