@@ -54,7 +54,20 @@ CLASS_COLORS = [
     "#EECA3B",
     "#BAB0AC",
 ]
-CLASS_SYMBOLS = ["circle", "square", "diamond", "cross", "x", "triangle-up", "triangle-down"]
+CLASS_SYMBOLS = [
+    "circle",
+    "square",
+    "diamond",
+    "cross",
+    "x",
+    "triangle-up",
+    "triangle-down",
+    "triangle-left",
+    "triangle-right",
+    "star",
+    "hexagon",
+    "pentagon",
+]
 COLORSCALE = "Plasma"
 FULL_POINTS_MAX = 20_000  # above this many drawable samples the map is a raster + top points
 OVERLAY_POINTS = 2_000  # top-ranked samples drawn as points over the raster
