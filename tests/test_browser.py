@@ -384,3 +384,44 @@ def test_map_selects_and_opens_cards_in_every_colouring(
             _shot(page, tmp_path / "browser_map_click.png")
         finally:
             browser.close()
+
+
+N_RASTER = 25_000  # above mapfig.FULL_POINTS_MAX: a density image plus the top-ranked points
+
+
+@pytest.fixture(scope="module")
+def raster_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    run = make_run(tmp_path_factory.mktemp("raster") / "run", kind="image", n=N_RASTER, n_images=30)
+    yield from _serve(run)
+
+
+@pytest.mark.slow
+def test_raster_map_selects_every_sample_in_a_box_or_lasso(
+    chromium: str, raster_run: tuple[str, Path], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from dashboard.mapfig import OVERLAY_POINTS
+
+    url, run = raster_run
+    coords = pd.read_parquet(run / "map.parquet")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.set_default_timeout(WAIT_MS)
+            page.goto(url)
+            _plot_area(page)
+            drawn = page.evaluate(
+                f"() => {{ const gd = {_PLOT_JS}; return [gd._fullData.reduce("
+                "(s, t) => s + (t._length || 0), 0), gd.querySelectorAll('.imagelayer image')"
+                ".length]; }"
+            )
+            assert drawn == [OVERLAY_POINTS, 1]  # the top points as plotly points, one image
+            expect(page.get_by_text(f"All {N_RASTER:,} samples drawn")).to_be_visible()
+            for option in ("Given label", "Review status"):
+                _choose_colouring(page, option, COLOURINGS[option])
+                _box_and_lasso(page, coords, N_RASTER)  # far more ids than plotly points
+            _shot(page, tmp_path / "browser_map_raster.png")
+        finally:
+            browser.close()
