@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 STAMP_RUN := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint types bench clean
+CODE := ogad_core dashboard tests benchmarks
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,13 +23,20 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 demo: $(STAMP_RUN)
 	$(VENV)/bin/ogad demo
 
-test: $(STAMP)
-	$(PY) -m ruff check ogad_core dashboard tests benchmarks
+# the gates, then the whole suite (browser and slow tests included)
+test: $(STAMP) lint types
 	$(PY) -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo 'pytest: no tests collected'; fi; exit $$rc
 
+# the inner loop: the gates and every test but the browser and slow ones
+test-fast: $(STAMP) lint types
+	$(PY) -m pytest -q -m "not browser and not slow"
+
 lint: $(STAMP)
-	$(PY) -m ruff check ogad_core dashboard tests benchmarks
-	$(PY) -m ruff format --check ogad_core dashboard tests benchmarks
+	$(PY) -m ruff check $(CODE)
+	$(PY) -m ruff format --check $(CODE)
+
+types: $(STAMP)
+	$(PY) -m mypy
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all

@@ -45,6 +45,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from ogad_core.evaluation.schema import EvaluationReport  # noqa: E402  (after the path fix)
+
 QUALITY_CONFIG = dict(
     data="mnist5k", noise=0.1, noise_kind="symmetric", seed=0, params="auto", checkpoints=4
 )
@@ -64,12 +66,12 @@ def _log(msg: str) -> None:
 def _compute(config_kw: dict[str, Any], run_dir: Path, fresh: bool) -> float:
     """Compute (or reuse) a run; returns the wall time of this call."""
     from ogad_core.options import ComputeConfig
-    from ogad_core.pipeline.steps import compute
+    from ogad_core.pipeline import compute
 
     if fresh and run_dir.exists():
         shutil.rmtree(run_dir)
     t0 = time.perf_counter()
-    compute(ComputeConfig(device="cpu", **config_kw), run_dir, progress=False, log=_log)
+    compute(ComputeConfig(device="cpu", **config_kw), run_dir, progress=False)
     return time.perf_counter() - t0
 
 
@@ -82,7 +84,8 @@ def quality_study(
     trim: list[float],
     retrain_methods: list[str] | None,
     retrain_seeds: int,
-) -> dict[str, Any]:
+) -> EvaluationReport:
+    """Part 1: compute (or reuse) the mnist5k run and evaluate it with the baselines."""
     from ogad_core.evaluation.report import evaluate_run, format_report
 
     run_dir = work_dir / "mnist5k_sym10"
@@ -96,10 +99,18 @@ def quality_study(
         seeds=retrain_seeds,
         detectors=retrain_methods,
         folds=folds,
-        log=_log,
     )
     print(format_report(report), flush=True)
     return report
+
+
+def read_quality_report(result: dict[str, Any]) -> EvaluationReport:
+    """The evaluation report of a quality.json result (``quality``), typed; ValueError when
+    it is missing or unusable."""
+    raw = result.get("quality")
+    if raw is None:
+        raise ValueError("quality.json has no quality report (part 1 never ran)")
+    return EvaluationReport.from_json(raw)
 
 
 def _bias_probs(g: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -142,52 +153,40 @@ def case_id(config: dict[str, Any]) -> str:
     return f"{kind}{round(100 * config['noise'])}_e{config['epochs']}"
 
 
-def checkpoint_study(work_dir: Path, *, config: dict[str, Any], fresh: bool) -> dict[str, Any]:
-    from ogad_core.engine.train import checkpoint_epochs, default_recipe
-    from ogad_core.evaluation.report import checkpoint_gradient_paths, tracin_self_influence
-    from ogad_core.pipeline.steps import score
-    from ogad_core.run.rundir import RunDir
+def _per_checkpoint(
+    paths: list[Path], epochs: list[int], samples: Any, n_classes: int
+) -> list[dict[str, Any]]:
+    """Each checkpoint's gradients alone: fit of the given labels, l2 / iforest / loss AUROC."""
     from ogad_core.scoring.detectors import suspicion_scores
-    from ogad_core.scoring.metrics import detection_metrics, evaluation_table
+    from ogad_core.scoring.metrics import detection_metrics
 
-    epochs = config["epochs"]
-    run_dir = work_dir / f"mnist5k_{case_id(config)}"
-    seconds = _compute(config, run_dir, fresh)
-    _log(f"checkpoint run ready ({seconds:.0f} s)")
-    rd = RunDir(run_dir)
-    manifest = rd.read_manifest()
-    score(run_dir, list(CKPT_DETECTORS), embedding="checkpoints", log=_log)
-    samples = rd.read_samples()
     flags = samples["is_flipped"].to_numpy(dtype=bool)
     labels = samples["label"].to_numpy()
-    n_classes = int(manifest["data"]["n_classes"])
-    table = evaluation_table(rd.read_scores(), flags)
-    paths = checkpoint_gradient_paths(rd, manifest)
-    ckpt_epochs = checkpoint_epochs(epochs, config["checkpoints"])
-    if manifest["dims"].get("proj_dim") or manifest.get("params") != "last":
-        raise SystemExit("the checkpoint study reads last-layer bias gradients; use params=last")
-    lr = default_recipe("image").lr
-    tracin = tracin_self_influence(paths, lr)
-    per_ckpt = []
-    for k, (path, epoch) in enumerate(zip(paths, ckpt_epochs, strict=True)):
+    out = []
+    for k, (path, epoch) in enumerate(zip(paths, epochs, strict=True)):
         g = np.load(path, mmap_mode="r")
-        loss = _bias_loss(g, labels, n_classes)
         pred = _bias_probs(g, labels, n_classes).argmax(axis=1)
-        row = {
+        row: dict[str, Any] = {
             "checkpoint": k,
             "epoch": epoch,
             "train_acc_on_given_labels": float(np.mean(pred == labels)),
             "flipped_fit_to_given_label": float(np.mean(pred[flags] == labels[flags])),
         }
-        for name in ("l2", "iforest"):
-            s = suspicion_scores(name, g, samples, seed=0)
-            row[f"{name}_auroc"] = detection_metrics(s, flags)["auroc"]
-            row[f"{name}_recall_at_n_flipped"] = detection_metrics(s, flags)["recall_at_n_flipped"]
-        m = detection_metrics(loss, flags)
-        row["loss_auroc"], row["loss_recall_at_n_flipped"] = m["auroc"], m["recall_at_n_flipped"]
-        per_ckpt.append(row)
-    tr = detection_metrics(tracin, flags)
-    rows = {r["detector"]: r for r in table.to_dict(orient="records")}
+        scores = {name: suspicion_scores(name, g, samples, seed=0) for name in ("l2", "iforest")}
+        scores["loss"] = _bias_loss(g, labels, n_classes)
+        for name, s in scores.items():
+            m = detection_metrics(s, flags)
+            row[f"{name}_auroc"], row[f"{name}_recall_at_n_flipped"] = (
+                m["auroc"],
+                m["recall_at_n_flipped"],
+            )
+        out.append(row)
+    return out
+
+
+def _final_vs_checkpoints(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each detector on the final model's gradients vs on all checkpoints' (``D_ckpt``)."""
+    rows = {r["detector"]: r for r in records}
     compare = []
     for name in CKPT_DETECTORS:
         final, ck = rows[name], rows[f"{name}_ckpt"]
@@ -202,39 +201,66 @@ def checkpoint_study(work_dir: Path, *, config: dict[str, Any], fresh: bool) -> 
                 "checkpoints_recall_at_n_flipped": ck["recall_at_n_flipped"],
             }
         )
-    best_final = max(r["auroc"] for r in rows.values() if not r["detector"].endswith("_ckpt"))
-    best_ckpt = max(r["auroc"] for r in rows.values() if r["detector"].endswith("_ckpt"))
-    out = {
+    best_final = max(r["auroc"] for r in records if not r["detector"].endswith("_ckpt"))
+    best_ckpt = max(r["auroc"] for r in records if r["detector"].endswith("_ckpt"))
+    return {
+        "final_vs_checkpoints": compare,
+        "best_final_auroc": best_final,
+        "best_checkpoints_auroc": best_ckpt,
+        "checkpoints_clearly_better": bool(best_ckpt - best_final > 0.01),
+    }
+
+
+def checkpoint_study(work_dir: Path, *, config: dict[str, Any], fresh: bool) -> dict[str, Any]:
+    """Part 2 for one case: detection from the final model vs from all checkpoints."""
+    from ogad_core.engine.train import checkpoint_epochs, default_recipe
+    from ogad_core.evaluation.baselines import checkpoint_gradient_paths, tracin_self_influence
+    from ogad_core.pipeline import score
+    from ogad_core.run.rundir import RunDir
+    from ogad_core.scoring.metrics import detection_metrics, evaluation_table
+
+    run_dir = work_dir / f"mnist5k_{case_id(config)}"
+    seconds = _compute(config, run_dir, fresh)
+    _log(f"checkpoint run ready ({seconds:.0f} s)")
+    rd = RunDir(run_dir)
+    manifest = rd.read_manifest()
+    if manifest["dims"].get("proj_dim") or manifest.get("params") != "last":
+        raise SystemExit("the checkpoint study reads last-layer bias gradients; use params=last")
+    score(run_dir, list(CKPT_DETECTORS), embedding="checkpoints")
+    samples = rd.read_samples()
+    flags = samples["is_flipped"].to_numpy(dtype=bool)
+    labels = samples["label"].to_numpy()
+    records = evaluation_table(rd.read_scores(), flags).to_dict(orient="records")
+    paths = checkpoint_gradient_paths(rd, manifest)
+    epochs = checkpoint_epochs(config["epochs"], config["checkpoints"])
+    tr = detection_metrics(tracin_self_influence(paths, default_recipe("image").lr), flags)
+    pred = samples["pred"].to_numpy()
+    return {
         "run": {
             "config": config,
             "test_accuracy": manifest["model"]["test_accuracy"],
             "n_flipped": int(flags.sum()),
-            "final_train_acc_on_given_labels": float(np.mean(samples["pred"].to_numpy() == labels)),
-            "flipped_predicted_as_given_label": float(
-                np.mean(samples["pred"].to_numpy()[flags] == labels[flags])
-            ),
+            "final_train_acc_on_given_labels": float(np.mean(pred == labels)),
+            "flipped_predicted_as_given_label": float(np.mean(pred[flags] == labels[flags])),
         },
         "detection": [
-            {k: v for k, v in r.items() if k not in ("n", "noise_rate")}
-            for r in table.to_dict(orient="records")
+            {k: v for k, v in r.items() if k not in ("n", "noise_rate")} for r in records
         ],
-        "final_vs_checkpoints": compare,
+        **_final_vs_checkpoints(records),
         "tracin": {
             "auroc": tr["auroc"],
             "average_precision": tr["average_precision"],
             "recall_at_n_flipped": tr["recall_at_n_flipped"],
             "checkpoints": len(paths),
         },
-        "per_checkpoint": per_ckpt,
-        "best_final_auroc": best_final,
-        "best_checkpoints_auroc": best_ckpt,
-        "checkpoints_clearly_better": bool(best_ckpt - best_final > 0.01),
+        "per_checkpoint": _per_checkpoint(
+            paths, epochs, samples, int(manifest["data"]["n_classes"])
+        ),
     }
-    return out
 
 
 def plot_quality(
-    report: dict[str, Any] | None, studies: list[dict[str, Any]], out_dir: Path
+    report: EvaluationReport | None, studies: list[dict[str, Any]], out_dir: Path
 ) -> list[str]:
     """AUROC vs total compute (mnist5k 10%), and AUROC per checkpoint (each long run)."""
     import matplotlib
@@ -252,17 +278,15 @@ def plot_quality(
     return paths
 
 
-def _plot_cost(report: dict[str, Any], out_dir: Path, plt, matplotlib) -> str:
+def _plot_cost(report: EvaluationReport, out_dir: Path, plt, matplotlib) -> str:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colors = {"gradient": "#2b83ba", "loss-based": "#999999", "baseline": "#d7191c"}
     points: dict[tuple[float, float], list[str]] = {}
-    for r in report["detection"]:
-        if r["total_seconds"] is None:
+    for r in report.detection:
+        if r.total_seconds is None:
             continue
-        ax.scatter(r["total_seconds"], r["auroc"], c=colors[r["kind"]], s=40)
-        points.setdefault((round(r["total_seconds"], 1), round(r["auroc"], 4)), []).append(
-            r["detector"]
-        )
+        ax.scatter(r.total_seconds, r.auroc, c=colors[r.kind], s=40)
+        points.setdefault((round(r.total_seconds, 1), round(r.auroc, 4)), []).append(r.detector)
     for (x, y), names in points.items():  # identical points (loss = selfconf) share a label
         ax.annotate(
             " = ".join(names), (x, y), fontsize=8, xytext=(4, 3), textcoords="offset points"
@@ -342,8 +366,8 @@ def _plot_checkpoints(ckpt: dict[str, Any], out_dir: Path, plt) -> str:
     return str(p)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--work-dir", type=Path, default=Path("runs/bench_quality"))
     ap.add_argument(
         "--threads",
@@ -374,18 +398,73 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--fresh", action="store_true", help="recompute the runs from scratch")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/quality.json"))
     ap.add_argument("--plots", type=Path, default=Path("docs"))
-    a = ap.parse_args(argv)
+    return ap
+
+
+def _print_study(ckpt: dict[str, Any]) -> None:
+    for r in ckpt["final_vs_checkpoints"]:
+        print(
+            f"  {r['detector']:8s} AUROC final {r['final_auroc']:.4f}  checkpoints "
+            f"{r['checkpoints_auroc']:.4f}",
+            flush=True,
+        )
+    print(
+        f"  tracin AUROC {ckpt['tracin']['auroc']:.4f}; per checkpoint (epoch: l2 / "
+        "loss AUROC / flipped fit): "
+        + ", ".join(
+            f"{r['epoch']}: {r['l2_auroc']:.3f} / {r['loss_auroc']:.3f} / "
+            f"{r['flipped_fit_to_given_label']:.2f}"
+            for r in ckpt["per_checkpoint"]
+        ),
+        flush=True,
+    )
+
+
+def checkpoint_studies(
+    a: argparse.Namespace, studies: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Part 2 for each ``--ckpt-cases`` case; the earlier studies of other cases are kept."""
+    cases = [parse_case(c) for c in a.ckpt_cases.split(",") if c.strip()]
+    rerun = {case_id(c) for c in cases}
+    studies = [s for s in studies if case_id(s["run"]["config"]) not in rerun]
+    for config in cases:
+        print(
+            f"2. checkpoints vs final model: mnist5k, {100 * config['noise']:g}% "
+            f"{config['noise_kind']} noise, {config['epochs']} epochs, "
+            f"{config['checkpoints']} checkpoints",
+            flush=True,
+        )
+        ckpt = checkpoint_study(a.work_dir, config=config, fresh=a.fresh)
+        _print_study(ckpt)
+        studies.append(ckpt)
+    return sorted(
+        studies,
+        key=lambda s: (
+            s["run"]["config"]["noise_kind"] != "symmetric",
+            s["run"]["config"]["epochs"],
+        ),
+    )
+
+
+def _previous(out: Path) -> dict[str, Any]:
+    """The earlier result file ({} when missing or unreadable)."""
+    if not out.is_file():
+        return {}
+    try:
+        old = json.loads(out.read_text())
+    except ValueError:
+        return {}
+    return old if isinstance(old, dict) else {}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    a = _parser().parse_args(argv)
     import torch
 
     torch.set_num_threads(a.threads)
-    old: dict[str, Any] = {}
-    if a.out.is_file():
-        try:
-            old = json.loads(a.out.read_text())
-        except ValueError:
-            old = {}
+    old = _previous(a.out)
     t0 = time.perf_counter()
-    report = old.get("quality")
+    report = read_quality_report(old) if old.get("quality") else None
     if not a.skip_quality:
         print("1. quality and cost: mnist5k, 10% symmetric noise", flush=True)
         report = quality_study(
@@ -399,42 +478,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     studies = old.get("checkpoint_studies") or []
     if not a.skip_checkpoint_study:
-        cases = [parse_case(c) for c in a.ckpt_cases.split(",") if c.strip()]
-        studies = [
-            s for s in studies if case_id(s["run"]["config"]) not in {case_id(c) for c in cases}
-        ]
-        for config in cases:
-            print(
-                f"2. checkpoints vs final model: mnist5k, {100 * config['noise']:g}% "
-                f"{config['noise_kind']} noise, {config['epochs']} epochs, "
-                f"{config['checkpoints']} checkpoints",
-                flush=True,
-            )
-            ckpt = checkpoint_study(a.work_dir, config=config, fresh=a.fresh)
-            for r in ckpt["final_vs_checkpoints"]:
-                print(
-                    f"  {r['detector']:8s} AUROC final {r['final_auroc']:.4f}  checkpoints "
-                    f"{r['checkpoints_auroc']:.4f}",
-                    flush=True,
-                )
-            print(
-                f"  tracin AUROC {ckpt['tracin']['auroc']:.4f}; per checkpoint (epoch: l2 / "
-                "loss AUROC / flipped fit): "
-                + ", ".join(
-                    f"{r['epoch']}: {r['l2_auroc']:.3f} / {r['loss_auroc']:.3f} / "
-                    f"{r['flipped_fit_to_given_label']:.2f}"
-                    for r in ckpt["per_checkpoint"]
-                ),
-                flush=True,
-            )
-            studies.append(ckpt)
-        studies.sort(
-            key=lambda s: (
-                s["run"]["config"]["noise_kind"] != "symmetric",
-                s["run"]["config"]["epochs"],
-            )
-        )
+        studies = checkpoint_studies(a, studies)
     plots = plot_quality(report, studies, a.plots)
+    parts = [("quality", a.skip_quality), ("checkpoint_studies", a.skip_checkpoint_study)]
     result = {
         "benchmark": "quality",
         "machine": {
@@ -445,15 +491,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "load_average_at_end": list(os.getloadavg()),
         },
         "seconds": round(time.perf_counter() - t0, 1),
-        "parts_run_now": [
-            p
-            for p, skip in (
-                ("quality", a.skip_quality),
-                ("checkpoint_studies", a.skip_checkpoint_study),
-            )
-            if not skip
-        ],
-        "quality": report,
+        "parts_run_now": [p for p, skip in parts if not skip],
+        "quality": None if report is None else report.to_json(),
         "checkpoint_studies": studies,
         "plots": plots,
     }

@@ -36,6 +36,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from ogad_core.evaluation.schema import (  # noqa: E402  (after the path fix)
+    DetectionRow,
+    EvaluationReport,
+    RetrainResults,
+)
 
 METHODS = ("iforest", "l1", "l2", "loss", "selfconf", "cleanlab", "tracin")
 #: the paper's Table 1 (moons, 20 flipped): (detection accuracy %, test accuracy %) where given
@@ -59,17 +66,48 @@ TRIM_PERCENT = 8.0  # 8% of 250 = 20
 PLOT_METHODS = ("iforest", "l2", "loss", "cleanlab")
 
 
-def _quiet(_msg: str) -> None:
-    pass
+@dataclass
+class SeedResult:
+    """What one data seed gave: the evaluation's detection rows and retraining results, and the
+    fraction of flipped samples the final model predicts as their (wrong) given label."""
+
+    seed: int
+    detection: list[DetectionRow]
+    retrain: RetrainResults
+    flipped_fit_to_given_label: float
+
+    def to_json(self) -> dict[str, Any]:
+        report = EvaluationReport(detection=self.detection, retrain=self.retrain).to_json()
+        return {
+            "seed": self.seed,
+            "detection": report["detection"],
+            "retrain": report["retrain"],
+            "flipped_fit_to_given_label": self.flipped_fit_to_given_label,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> SeedResult:
+        """Read with the evaluation report's schema (any version it reads)."""
+        report = EvaluationReport.from_json(
+            {"report_version": 1, "detection": raw["detection"], "retrain": raw["retrain"]}
+        )
+        if report.retrain is None:
+            raise ValueError(f"seed {raw.get('seed')}: no retraining results")
+        return cls(
+            int(raw["seed"]),
+            report.detection,
+            report.retrain,
+            float(raw["flipped_fit_to_given_label"]),
+        )
 
 
 def run_seed(
     seed: int, *, work_dir: Path, train_seeds: int, checkpoints: int, epochs: int | None, log
-) -> dict[str, Any]:
-    """Compute and evaluate one data seed; returns the evaluation report."""
+) -> SeedResult:
+    """Compute and evaluate one data seed."""
     from ogad_core.evaluation.report import evaluate_run
     from ogad_core.options import ComputeConfig
-    from ogad_core.pipeline.steps import compute
+    from ogad_core.pipeline import compute
     from ogad_core.run.rundir import RunDir
 
     run_dir = work_dir / (f"moons_seed{seed}" if epochs is None else f"moons_e{epochs}_seed{seed}")
@@ -84,7 +122,7 @@ def run_seed(
         detectors=("iforest", "l2", "l1", "loss", "selfconf"),
     )
     t0 = time.perf_counter()
-    compute(config, run_dir, progress=False, log=_quiet)
+    compute(config, run_dir, progress=False)
     log(f"seed {seed}: run computed in {time.perf_counter() - t0:.1f} s")
     report = evaluate_run(
         run_dir,
@@ -93,13 +131,12 @@ def run_seed(
         trim_percents=[TRIM_PERCENT],
         seeds=train_seeds,
         detectors=list(METHODS),
-        log=_quiet,
     )
+    assert report.retrain is not None  # retrain=True
     samples = RunDir(run_dir).read_samples()
     flipped = samples["is_flipped"].to_numpy(dtype=bool)
     fit = samples["pred"].to_numpy()[flipped] == samples["label"].to_numpy()[flipped]
-    report["flipped_fit_to_given_label"] = float(fit.mean())  # memorised by the final model
-    return report
+    return SeedResult(seed, report.detection, report.retrain, float(fit.mean()))
 
 
 def _stats(values: list[float]) -> dict[str, float | None]:
@@ -113,52 +150,59 @@ def _stats(values: list[float]) -> dict[str, float | None]:
     }
 
 
+def _paper_k(n: int) -> int:
+    """How many samples the paper's ``IForest(contamination=0.1)`` flags among ``n``."""
+    return math.ceil(round(PAPER_CONTAMINATION * n, 9))
+
+
 def paper_detection_accuracy(n: int, n_flipped: int, hits_top10: float) -> float:
     """The paper's detection figure, in %: accuracy over all ``n`` training samples of flagging
     the top ceil(10%) (pyod ``IForest(contamination=0.1)``) as outliers, given ``hits_top10``
     flipped samples among them."""
-    k = math.ceil(round(PAPER_CONTAMINATION * n, 9))
-    return 100.0 * (1.0 - (k + n_flipped - 2.0 * hits_top10) / n)
+    return 100.0 * (1.0 - (_paper_k(n) + n_flipped - 2.0 * hits_top10) / n)
 
 
-def summarize(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _detection_figures(name: str, res: SeedResult, figures: dict[str, list[float]]) -> None:
+    """Add one seed's detection %, AUROC and the paper's metric of ``name`` to ``figures``."""
+    row = next((d for d in res.detection if d.detector == name), None)
+    if row is not None and row.n and row.n_flipped:
+        figures["detect"].append(100 * (row.recall_at_n_flipped or 0.0))
+        figures["auroc"].append(row.auroc)
+        hits = (row.precision_at_10pct or 0.0) * _paper_k(row.n)
+        figures["paper"].append(paper_detection_accuracy(row.n, row.n_flipped, hits))
+    elif name == "random" and res.detection:
+        d = res.detection[0]  # expected value: k * n_flipped / n hits
+        if d.n and d.n_flipped:
+            hits = _paper_k(d.n) * d.n_flipped / d.n
+            figures["paper"].append(paper_detection_accuracy(d.n, d.n_flipped, hits))
+
+
+def _retrain_figures(name: str, rt: RetrainResults, figures: dict[str, list[float]]) -> None:
+    """Add one seed's test accuracies (%) of ``name`` (and random's detection %)."""
+    entry = rt.reference(name) or next((r for r in rt.rows if r.method == name), None)
+    if entry is not None:
+        figures["acc"] += [100 * a for a in entry.accuracy if a is not None]
+    random = next((r for r in rt.rows if r.method == "random"), None)
+    if name == "random" and random is not None and random.flipped_trimmed is not None:
+        figures["detect"].append(100 * random.flipped_trimmed / N_FLIPPED)
+
+
+def summarize(results: list[SeedResult]) -> list[dict[str, Any]]:
     """One row per method: detection accuracy and test accuracy (%) over the seeds."""
     rows = []
     for name in (*METHODS, "random", "none", "oracle_drop_flipped", "oracle_clean_labels"):
-        detect, acc, auroc, paper_metric = [], [], [], []
-        for rep in reports:
-            det = {r["detector"]: r for r in rep["detection"]}
-            if name in det:
-                d = det[name]
-                detect.append(100 * d["recall_at_n_flipped"])
-                auroc.append(d["auroc"])
-                k = math.ceil(round(PAPER_CONTAMINATION * d["n"], 9))
-                paper_metric.append(
-                    paper_detection_accuracy(d["n"], d["n_flipped"], d["precision_at_10pct"] * k)
-                )
-            elif name == "random" and rep["detection"]:
-                d = rep["detection"][0]  # expected value: k * n_flipped / n hits
-                k = math.ceil(round(PAPER_CONTAMINATION * d["n"], 9))
-                paper_metric.append(
-                    paper_detection_accuracy(d["n"], d["n_flipped"], k * d["n_flipped"] / d["n"])
-                )
-            rt = rep["retrain"]
-            entries = [r for r in rt["references"] if r["method"] == name] or [
-                r for r in rt["rows"] if r["method"] == name
-            ]
-            if entries:
-                acc += [100 * a for a in entries[0]["accuracy"]]
-            if name == "random":
-                row = next(r for r in rt["rows"] if r["method"] == "random")
-                detect.append(100 * row["flipped_trimmed"] / N_FLIPPED)
+        figures: dict[str, list[float]] = {"detect": [], "acc": [], "auroc": [], "paper": []}
+        for res in results:
+            _detection_figures(name, res, figures)
+            _retrain_figures(name, res.retrain, figures)
         paper = PAPER.get(name, (None, None))
         rows.append(
             {
                 "method": name,
-                "detection_pct": _stats(detect),
-                "test_accuracy_pct": _stats(acc),
-                "auroc": _stats(auroc),
-                "paper_metric_pct": _stats(paper_metric),
+                "detection_pct": _stats(figures["detect"]),
+                "test_accuracy_pct": _stats(figures["acc"]),
+                "auroc": _stats(figures["auroc"]),
+                "paper_metric_pct": _stats(figures["paper"]),
                 "paper_detection_pct": paper[0],
                 "paper_test_accuracy_pct": paper[1],
             }
@@ -201,12 +245,12 @@ def plot_flags(run_dir: Path, out: Path, methods: tuple[str, ...] = PLOT_METHODS
     import matplotlib.pyplot as plt
 
     from ogad_core.options import ComputeConfig
-    from ogad_core.pipeline.steps import _load
+    from ogad_core.pipeline import load_run_data
     from ogad_core.run.rundir import RunDir
 
     rd = RunDir(run_dir)
     manifest = rd.read_manifest()
-    data = _load(ComputeConfig.from_dict(manifest["config"]), rd)
+    data = load_run_data(ComputeConfig.from_dict(manifest["config"]), rd)
     x = np.asarray(data.train.inputs)
     samples = rd.read_samples()
     scores = rd.read_scores()
@@ -263,7 +307,7 @@ def _describe_setup(setup: dict[str, Any]) -> None:
 def resummarize(out: Path) -> dict[str, Any]:
     """Rebuild rows and table of an earlier result file from its per-seed results."""
     result = json.loads(out.read_text())
-    result["rows"] = summarize(result["per_seed"])
+    result["rows"] = summarize([SeedResult.from_json(r) for r in result["per_seed"]])
     result["table_md"] = format_table(result["rows"])
     _describe_setup(result["setup"])
     out.write_text(json.dumps(result, indent=2))
@@ -271,8 +315,8 @@ def resummarize(out: Path) -> dict[str, Any]:
     return result
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5, help="data seeds (default 5)")
     ap.add_argument(
         "--train-seeds", type=int, default=2, help="retraining seeds per data seed (default 2)"
@@ -298,45 +342,67 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         action="store_true",
         help="rebuild the table from --out's per-seed results; run nothing",
     )
-    a = ap.parse_args(argv)
+    return ap
+
+
+def _log(msg: str) -> None:
+    print(f"  {msg}", flush=True)
+
+
+def _run_seeds(a: argparse.Namespace) -> list[SeedResult]:
+    results = []
+    for seed in range(a.seeds):
+        res = run_seed(
+            seed,
+            work_dir=a.work_dir,
+            train_seeds=a.train_seeds,
+            checkpoints=a.checkpoints,
+            epochs=a.epochs,
+            log=_log,
+        )
+        each = res.retrain.seconds_per_model or 0.0
+        _log(f"seed {seed}: evaluated ({res.retrain.models_trained} models, {each:.1f} s each)")
+        results.append(res)
+    return results
+
+
+def _setup(a: argparse.Namespace, epochs: int, fit: list[float]) -> dict[str, Any]:
+    setup = {
+        "data": "sklearn make_moons(350, noise=0.15, random_state=seed): 250 train / 100 test",
+        "noise": f"{N_FLIPPED} labels flipped (symmetric)",
+        "model": f"MLP 2 -> 64 -> 64 -> 2 (ReLU), Adam lr 1e-2, {epochs} epochs, batch 32",
+        "epochs": epochs,
+        "flipped_fit_to_given_label": _stats([100 * v for v in fit]),
+        "trim": f"top {N_FLIPPED} ({TRIM_PERCENT:g}%)",
+        "data_seeds": list(range(a.seeds)),
+        "train_seeds_per_data_seed": a.train_seeds,
+        "checkpoints": a.checkpoints,
+        "test_accuracy_is": "final-epoch accuracy on the 100 held-out points, pooled over "
+        "data seeds x training seeds",
+    }
+    _describe_setup(setup)
+    return setup
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    a = _parser().parse_args(argv)
     if a.resummarize:
         return resummarize(a.out)
-
-    def log(msg: str) -> None:
-        print(f"  {msg}", flush=True)
-
     import torch
-
-    torch.set_num_threads(a.threads)
 
     from ogad_core.engine.train import default_recipe
 
+    torch.set_num_threads(a.threads)
     epochs = a.epochs or default_recipe("tabular").epochs
     t0 = time.perf_counter()
-    reports = []
-    for seed in range(a.seeds):
-        reports.append(
-            run_seed(
-                seed,
-                work_dir=a.work_dir,
-                train_seeds=a.train_seeds,
-                checkpoints=a.checkpoints,
-                epochs=a.epochs,
-                log=log,
-            )
-        )
-        rt = reports[-1]["retrain"]
-        log(
-            f"seed {seed}: evaluated ({rt['models_trained']} models, "
-            f"{rt['seconds_per_model']:.1f} s each)"
-        )
-    rows = summarize(reports)
+    results = _run_seeds(a)
+    rows = summarize(results)
     table = format_table(rows)
     print(table)
     plot_flags(
         a.work_dir / ("moons_seed0" if a.epochs is None else f"moons_e{a.epochs}_seed0"), a.plot
     )
-    fit = [r["flipped_fit_to_given_label"] for r in reports]
+    fit = [r.flipped_fit_to_given_label for r in results]
     print(
         f"the final model predicts the wrong given label of {100 * np.mean(fit):.0f}% of the "
         "flipped samples (mean over data seeds)"
@@ -344,19 +410,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"plot: {a.plot}")
     result = {
         "benchmark": "synthetic_moons",
-        "setup": {
-            "data": "sklearn make_moons(350, noise=0.15, random_state=seed): 250 train / 100 test",
-            "noise": f"{N_FLIPPED} labels flipped (symmetric)",
-            "model": f"MLP 2 -> 64 -> 64 -> 2 (ReLU), Adam lr 1e-2, {epochs} epochs, batch 32",
-            "epochs": epochs,
-            "flipped_fit_to_given_label": _stats([100 * v for v in fit]),
-            "trim": f"top {N_FLIPPED} ({TRIM_PERCENT:g}%)",
-            "data_seeds": list(range(a.seeds)),
-            "train_seeds_per_data_seed": a.train_seeds,
-            "checkpoints": a.checkpoints,
-            "test_accuracy_is": "final-epoch accuracy on the 100 held-out points, pooled over "
-            "data seeds x training seeds",
-        },
+        "setup": _setup(a, epochs, fit),
         "machine": {
             "cpus": os.cpu_count(),
             "torch_threads": a.threads,
@@ -368,17 +422,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "rows": rows,
         "table_md": table,
         "plot": str(a.plot),
-        "per_seed": [
-            {
-                "seed": s,
-                "detection": r["detection"],
-                "retrain": r["retrain"],
-                "flipped_fit_to_given_label": r["flipped_fit_to_given_label"],
-            }
-            for s, r in enumerate(reports)
-        ],
+        "per_seed": [r.to_json() for r in results],
     }
-    _describe_setup(result["setup"])
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=2))
     return result

@@ -112,3 +112,27 @@ def write_with_atomic(path: str | os.PathLike[str], writer: Callable[[Path], Non
 def write_table_atomic(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write a DataFrame as parquet (pyarrow, no index) atomically."""
     write_with_atomic(path, lambda tmp: df.to_parquet(tmp, engine="pyarrow", index=False))
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, sink: list[str]) -> None:
+        super().__init__(logging.INFO)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink.append(record.getMessage())
+
+
+@contextmanager
+def captured_log() -> Iterator[list[str]]:
+    """Collect the ``ogad`` logger's messages (INFO and up) into a list while the block runs."""
+    lines: list[str] = []
+    handler = _ListHandler(lines)
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(min(level or logging.INFO, logging.INFO))
+    try:
+        yield lines
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)

@@ -1,276 +1,303 @@
 """The ``ogad`` command line (see ../shared/CONTRACT.md).
 
-Every failure the user can fix prints one line ``ogad: error: ...`` on stderr and exits 2;
-a bug prints one line too (``OGAD_DEBUG=1`` shows the traceback) and exits 1.
+Each command's flags are generated from its options dataclass in :mod:`ogad_core.options` (the
+single source of every option's default, help and validation). Every failure the user can fix
+prints one line ``ogad: error: ...`` on stderr and exits 2; a bug prints one line too
+(``OGAD_DEBUG=1`` shows the traceback) and exits 1. Progress goes to the ``ogad`` logger, which
+this module shows on stderr (``--quiet``: warnings only, ``-v``: debug too).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import re
 import sys
+import typing
 import warnings
+from collections.abc import Callable
+from dataclasses import MISSING, Field
 from pathlib import Path
+from types import NoneType, UnionType
+from typing import TYPE_CHECKING, Any
 
-from ogad_core.errors import ConfigError, OgadError
-from ogad_core.options import DEFAULT_DETECTORS
+from ogad_core._internal import log, one_line
+from ogad_core.errors import OgadError
+from ogad_core.options import (
+    RUN_DIR_HELP,
+    ComputeConfig,
+    DashboardOptions,
+    DemoOptions,
+    EvaluateOptions,
+    ExportOptions,
+    MapOptions,
+    ScoreOptions,
+    option_fields,
+)
+
+if TYPE_CHECKING:
+    from ogad_core.evaluation.schema import EvaluationReport
 
 EXIT_USAGE = 2
 EXIT_BUG = 1
 EXIT_INTERRUPTED = 130
 
+EXAMPLES = {
+    "compute": [
+        "ogad compute --data mnist5k --noise 0.1 --run-dir runs/mnist",
+        "ogad compute --data imagefolder:photos/ --image-size 64 --run-dir runs/photos",
+        "ogad compute --data csv:reviews.csv --run-dir runs/reviews --detector l2,loss",
+        "ogad compute --data csv:x.csv --model mypkg.nets:make --checkpoint w.pt --run-dir runs/x",
+    ],
+    "score": ["ogad score runs/mnist --detector iforest,l2", "ogad score runs/mnist --per-class"],
+    "map": ["ogad map runs/mnist --seed 1"],
+    "evaluate": ["ogad evaluate runs/mnist", "ogad evaluate runs/mnist --baselines --retrain"],
+    "export": ["ogad export runs/mnist --out cleaned.csv --only-kept"],
+    "dashboard": ["ogad dashboard runs/mnist --port 8502"],
+    "demo": ["ogad demo", "ogad demo --data rotten-tomatoes --no-dashboard"],
+}
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> typing.NoReturn:
         print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 
-def _csv_list(value: str) -> list[str]:
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    if not items:
-        raise argparse.ArgumentTypeError("expected a comma-separated list")
-    return items
+# ---- parsers generated from the options dataclasses -----------------------------------------
 
 
-def _noise(value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+def _scalar(kind: type) -> Callable[[str], Any]:
+    """A string -> value converter with a readable error (argparse shows it in one line)."""
+
+    def convert(text: str) -> Any:
+        try:
+            return kind(text)
+        except ValueError:
+            what = {int: "a whole number", float: "a number"}.get(kind, kind.__name__)
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+
+    convert.__name__ = kind.__name__
+    return convert
+
+
+def _comma_list(kind: type) -> Callable[[str], tuple[Any, ...]]:
+    item = _scalar(kind)
+
+    def convert(text: str) -> tuple[Any, ...]:
+        items = [v.strip() for v in text.split(",") if v.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError("expected a comma-separated list")
+        return tuple(item(v) for v in items)
+
+    return convert
+
+
+METAVARS = {int: "N", float: "X", Path: "PATH", str: "TEXT"}
+
+
+def _field_kind(hint: Any) -> tuple[str, Callable[[str], Any] | None, str]:
+    """('flag' | 'value', converter, metavar) for a field's type hint (optional unwrapped)."""
+    args = [a for a in typing.get_args(hint) if a is not NoneType]
+    if isinstance(hint, UnionType) or typing.get_origin(hint) is typing.Union:
+        hint = args[0]
+    if hint is bool:
+        return "flag", None, ""
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        return "value", _comma_list(item), f"{METAVARS[item]},..."
+    return "value", _scalar(hint), METAVARS[hint]
+
+
+def _default_text(f: Field[Any]) -> str:
+    default = f.default if f.default_factory is MISSING else f.default_factory()
+    if default is MISSING or default is None or default is False:
+        return ""
+    if isinstance(default, tuple):
+        default = ",".join(str(v) for v in default)
+    return f" (default: {default})"
+
+
+def flag_of(f: Field[Any]) -> str:
+    """The command-line flag of an options field (``proj_dim`` -> ``--proj-dim``)."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _add_field(parser: argparse.ArgumentParser, f: Field[Any], hint: Any) -> None:
+    meta = f.metadata
+    kind, convert, metavar = _field_kind(hint)
+    convert = convert or str
+    text = meta["help"] + _default_text(f)
+    if meta.get("positional"):
+        parser.add_argument(f.name, type=convert, help=text, metavar=f.name.upper())
+        return
+    common: dict[str, Any] = {"dest": f.name, "help": text, "default": argparse.SUPPRESS}
+    if kind == "flag":
+        parser.add_argument(flag_of(f), action="store_true", **common)
+        return
+    required = f.default is MISSING and f.default_factory is MISSING
+    parser.add_argument(
+        flag_of(f),
+        type=convert,
+        required=required,
+        choices=meta.get("choices"),
+        metavar=meta.get("metavar") or (None if meta.get("choices") else metavar),
+        **common,
+    )
+
+
+def add_options(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Add one argument per option field of ``cls`` (its help shows the default)."""
+    hints = typing.get_type_hints(cls)
+    for f in option_fields(cls):
+        _add_field(parser, f, hints[f.name])
+
+
+def _add_output_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", "-q", action="store_true", help="warnings and errors only")
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug messages too")
+
+
+COMMAND_OPTIONS: dict[str, tuple[type, str]] = {
+    "compute": (ComputeConfig, "train (or load) a model; compute gradients, scores and the map"),
+    "score": (ScoreOptions, "(re)score a run's gradients with outlier detectors"),
+    "map": (MapOptions, "2-D UMAP map of the gradient embeddings"),
+    "evaluate": (EvaluateOptions, "AUROC, AP, precision@k per detector (needs known noise)"),
+    "export": (ExportOptions, "write the cleaned dataset index as CSV"),
+    "dashboard": (DashboardOptions, "serve the review dashboard (on 127.0.0.1)"),
+    "demo": (DemoOptions, "build the sample run (10%% label noise) and serve the dashboard"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``ogad`` parser: one sub-command per entry of :data:`COMMAND_OPTIONS`."""
     p = _Parser(
         prog="ogad",
         description="Outlier Gradient Analysis: find, review and export "
         "the training samples that hurt a model.",
     )
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    c = sub.add_parser("compute", help="train (or load) a model, compute gradients, scores, map")
-    c.add_argument(
-        "--data",
-        required=True,
-        help="mnist5k, digits, moons, rotten-tomatoes, imagefolder:PATH or csv:PATH",
-    )
-    c.add_argument("--run-dir", required=True, type=Path)
-    c.add_argument("--model", help="module:factory (or path/to/file.py:factory) of your model")
-    c.add_argument("--checkpoint", help="weights (.pt state_dict) for --model; else it is trained")
-    c.add_argument(
-        "--params",
-        default="auto",
-        help="last (default), all, or parameter names/prefixes/globs, comma-separated",
-    )
-    c.add_argument("--proj-dim", type=int, help="random projection of gradients to N dimensions")
-    c.add_argument(
-        "--noise",
-        type=_noise,
-        default=0.0,
-        help="inject label noise: a rate in [0, 1) or a count (>= 1)",
-    )
-    c.add_argument("--noise-kind", choices=("symmetric", "asymmetric"), default="symmetric")
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    c.add_argument("--batch-size", type=int, default=256)
-    c.add_argument(
-        "--checkpoints",
-        type=int,
-        default=1,
-        help="keep K checkpoints over training and take gradients at each (TracIn)",
-    )
-    c.add_argument("--epochs", type=int, help="training epochs (default: per data kind)")
-    c.add_argument("--lr", type=float, help="learning rate (default: per data kind)")
-    c.add_argument("--image-size", type=int, default=32, help="side length for your images")
-    c.add_argument("--limit", type=int, help="a seeded subset of N training samples")
-    c.add_argument(
-        "--encoder", help="sentence-transformers model for text (default all-MiniLM-L6-v2, offline)"
-    )
-    c.add_argument("--finetune", choices=("lora",), help="text: train LoRA adapters too")
-    c.add_argument(
-        "--detector",
-        type=_csv_list,
-        default=list(DEFAULT_DETECTORS),
-        help=f"detectors to score with (default {','.join(DEFAULT_DETECTORS)})",
-    )
-    c.add_argument("--per-class", action="store_true", help="one detector per given class")
-    c.add_argument("--quiet", action="store_true", help="no progress bars")
-
-    s = sub.add_parser("score", help="(re)score a run's gradients")
-    s.add_argument("run_dir", type=Path)
-    s.add_argument(
-        "--detector",
-        type=_csv_list,
-        default=list(DEFAULT_DETECTORS),
-        help="registry names (iforest,l2,l1,lof,loss,selfconf) or module:Class of "
-        "any sklearn outlier detector",
-    )
-    s.add_argument("--per-class", action="store_true")
-    s.add_argument(
-        "--embedding",
-        choices=("final", "checkpoints"),
-        default="final",
-        help="final model's gradients, or all checkpoints' side by side",
-    )
-    s.add_argument("--seed", type=int, default=0)
-
-    m = sub.add_parser("map", help="2-D UMAP map of the gradient embeddings")
-    m.add_argument("run_dir", type=Path)
-    m.add_argument("--seed", type=int, default=0)
-
-    e = sub.add_parser("evaluate", help="AUROC, AP, precision@k per detector (known noise)")
-    e.add_argument("run_dir", type=Path)
-    e.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    e.add_argument(
-        "--baselines",
-        action="store_true",
-        help="also score with cleanlab (cross-validated) and TracIn self-influence",
-    )
-    e.add_argument(
-        "--retrain",
-        action="store_true",
-        help="trim each detector's top k%%, retrain, report held-out test accuracy",
-    )
-    e.add_argument(
-        "--trim",
-        type=_csv_list,
-        default=["2.5", "5", "10", "12.5"],
-        help="percentages to trim with --retrain (default 2.5,5,10,12.5)",
-    )
-    e.add_argument("--seeds", type=int, default=3, help="retraining seeds (default 3)")
-    e.add_argument(
-        "--detector",
-        type=_csv_list,
-        help="methods to retrain with (default: every scored detector)",
-    )
-    e.add_argument(
-        "--folds",
-        type=int,
-        default=5,
-        help="cross-validation folds of the cleanlab baseline (default 5)",
-    )
-
-    x = sub.add_parser("export", help="write the cleaned dataset index as CSV")
-    x.add_argument("run_dir", type=Path)
-    x.add_argument("--out", required=True, type=Path)
-    x.add_argument("--only-kept", action="store_true")
-    x.add_argument("--detector", help="whose score and rank to write (default iforest)")
-
-    d = sub.add_parser("dashboard", help="serve the review dashboard on 127.0.0.1")
-    d.add_argument("run_dir", type=Path)
-    d.add_argument("--port", type=int)
-
-    o = sub.add_parser("demo", help="build the sample run and serve the dashboard")
-    o.add_argument("--run-dir", type=Path)
-    o.add_argument(
-        "--data", choices=("mnist5k", "rotten-tomatoes", "digits", "moons"), default="mnist5k"
-    )
-    o.add_argument("--no-dashboard", action="store_true")
-    o.add_argument("--port", type=int)
+    for name, (cls, summary) in COMMAND_OPTIONS.items():
+        epilog = "examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES[name])
+        c = sub.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        if name == "compute":
+            c.add_argument("--run-dir", required=True, type=Path, help=RUN_DIR_HELP)
+        add_options(c, cls)
+        _add_output_flags(c)
     return p
+
+
+def options_from(args: argparse.Namespace, cls: type) -> Any:
+    """The options dataclass ``cls`` from parsed arguments (defaults where a flag is absent)."""
+    given = {f.name: getattr(args, f.name) for f in option_fields(cls) if hasattr(args, f.name)}
+    return cls(**given)
+
+
+def _flags_by_param() -> dict[str, str]:
+    return {
+        f.name: flag_of(f)
+        for cls, _ in COMMAND_OPTIONS.values()
+        for f in option_fields(cls)
+        if not f.metadata.get("positional")
+    }
+
+
+def user_message(err: OgadError) -> str:
+    """The error as the CLI shows it: the parameter it starts with, and any parameter it names
+    in backticks (`model`), shown as flags."""
+    flags = _flags_by_param()
+    text = re.sub(r"`(\w+)`", lambda m: flags.get(m.group(1), m.group(0)), str(err))
+    flag = flags.get(err.param or "")
+    if flag and err.param and text.startswith(err.param):
+        return flag + text[len(err.param) :]
+    return text
 
 
 # ---- commands ------------------------------------------------------------------------------
 
 
 def _cmd_compute(a: argparse.Namespace) -> int:
-    from ogad_core.options import ComputeConfig
-    from ogad_core.pipeline.steps import compute
+    from ogad_core.pipeline import compute
 
-    config = ComputeConfig(
-        data=a.data,
-        model=a.model,
-        checkpoint=a.checkpoint,
-        params=a.params,
-        proj_dim=a.proj_dim,
-        noise=a.noise,
-        noise_kind=a.noise_kind,
-        seed=a.seed,
-        device=a.device,
-        batch_size=a.batch_size,
-        checkpoints=a.checkpoints,
-        epochs=a.epochs,
-        lr=a.lr,
-        image_size=a.image_size,
-        limit=a.limit,
-        encoder=a.encoder,
-        finetune=a.finetune,
-        detectors=tuple(a.detector),
-        per_class=a.per_class,
-    )
+    config = options_from(a, ComputeConfig)
     manifest = compute(config, a.run_dir, progress=not a.quiet)
+    detectors = ", ".join(manifest.get("detectors", []))
     print(
         f"run complete: {Path(a.run_dir).resolve()} "
-        f"({manifest['data']['n_samples']} samples, detectors: "
-        f"{', '.join(manifest.get('detectors', []))})"
+        f"({manifest['data']['n_samples']} samples, detectors: {detectors})"
     )
     return 0
 
 
 def _cmd_score(a: argparse.Namespace) -> int:
-    from ogad_core.pipeline.steps import score
+    from ogad_core.pipeline import score
 
-    table = score(a.run_dir, a.detector, per_class=a.per_class, seed=a.seed, embedding=a.embedding)
-    print(f"wrote {Path(a.run_dir).resolve() / 'scores.parquet'} ({len(table)} rows)")
+    o = options_from(a, ScoreOptions)
+    table = score(o.run_dir, o.detectors, per_class=o.per_class, seed=o.seed, embedding=o.embedding)
+    print(f"wrote {Path(o.run_dir).resolve() / 'scores.parquet'} ({len(table)} rows)")
     return 0
 
 
 def _cmd_map(a: argparse.Namespace) -> int:
-    from ogad_core.pipeline.steps import make_map
+    from ogad_core.pipeline import make_map
 
-    table = make_map(a.run_dir, seed=a.seed)
-    print(f"wrote {Path(a.run_dir).resolve() / 'map.parquet'} ({len(table)} points)")
+    o = options_from(a, MapOptions)
+    table = make_map(o.run_dir, seed=o.seed)
+    print(f"wrote {Path(o.run_dir).resolve() / 'map.parquet'} ({len(table)} points)")
     return 0
+
+
+def _print_detection(report: EvaluationReport, as_json: bool) -> None:
+    import pandas as pd
+
+    table = pd.DataFrame(report.to_json()["detection"]).drop(
+        columns=["kind", "seconds", "total_seconds"], errors="ignore"
+    )
+    if as_json:
+        print(json.dumps(table.to_dict(orient="records"), indent=2))
+    else:
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> int:
     from ogad_core.evaluation.report import evaluate_run, format_report
 
-    if not (a.retrain or a.baselines):
+    o = options_from(a, EvaluateOptions)
+    if not (o.retrain or o.baselines):
         # detection metrics only (no training, no re-timing); still written to evaluation.json,
         # keeping the baselines and retraining of an earlier evaluation whose scores are unchanged
-        import pandas as pd
-
-        report = evaluate_run(
-            a.run_dir,
-            retrain=False,
-            baselines=False,
-            time_detectors=False,
-            log=lambda msg: print(msg, file=sys.stderr),
-        )
-        table = pd.DataFrame(report["detection"]).drop(
-            columns=["kind", "seconds", "total_seconds"], errors="ignore"
-        )
-        if a.json:
-            print(json.dumps(table.to_dict(orient="records"), indent=2))
-        else:
-            print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        report = evaluate_run(o.run_dir, retrain=False, baselines=False, time_detectors=False)
+        _print_detection(report, o.json)
         return 0
-    try:
-        trim = [float(t) for t in a.trim]
-    except ValueError:
-        raise ConfigError(f"--trim takes percentages, got {','.join(a.trim)}") from None
     report = evaluate_run(
-        a.run_dir,
-        retrain=a.retrain,
-        baselines=a.baselines,
-        trim_percents=trim,
-        seeds=a.seeds,
-        detectors=a.detector,
-        folds=a.folds,
+        o.run_dir,
+        retrain=o.retrain,
+        baselines=o.baselines,
+        trim_percents=list(o.trim),
+        seeds=o.seeds,
+        detectors=list(o.detectors) if o.detectors else None,
+        folds=o.folds,
     )
-    print(json.dumps(report, indent=2, default=float) if a.json else format_report(report))
+    print(json.dumps(report.to_json(), indent=2) if o.json else format_report(report))
     return 0
 
 
 def _cmd_export(a: argparse.Namespace) -> int:
     from ogad_core.review.export import export_csv
 
-    n = export_csv(a.run_dir, a.out, only_kept=a.only_kept, detector=a.detector)
-    print(f"wrote {a.out} ({n} rows)")
+    o = options_from(a, ExportOptions)
+    n = export_csv(o.run_dir, o.out, only_kept=o.only_kept, detector=o.detector)
+    print(f"wrote {o.out} ({n} rows)")
     return 0
 
 
@@ -281,28 +308,29 @@ def _serve(run_dir: Path, port: int | None) -> int:
     try:
         from dashboard.serve import serve
     except ImportError as err:
-        raise ConfigError(f"the dashboard is not installed ({err})") from None
+        raise OgadError(f"the dashboard is not installed ({err})") from None
     return serve(run_dir, port=port)
 
 
 def _cmd_dashboard(a: argparse.Namespace) -> int:
-    return _serve(a.run_dir, a.port)
+    o = options_from(a, DashboardOptions)
+    return _serve(o.run_dir, o.port)
 
 
 def _cmd_demo(a: argparse.Namespace) -> int:
-    from ogad_core.options import ComputeConfig
-    from ogad_core.pipeline.steps import compute
+    from ogad_core.pipeline import compute
 
-    run_dir = a.run_dir or Path("runs") / f"demo-{a.data}"
-    extra = {"limit": 4000} if a.data == "rotten-tomatoes" else {}
-    noise = 20 if a.data == "moons" else 0.1
-    config = ComputeConfig(data=a.data, noise=noise, noise_kind="symmetric", seed=0, **extra)
-    compute(config, run_dir)
+    o = options_from(a, DemoOptions)
+    run_dir = o.run_dir or Path("runs") / f"demo-{o.data}"
+    limit = 4000 if o.data == "rotten-tomatoes" else None
+    noise = 20 if o.data == "moons" else 0.1
+    config = ComputeConfig(data=o.data, noise=noise, noise_kind="symmetric", seed=0, limit=limit)
+    compute(config, run_dir, progress=not a.quiet)
     print(f"demo run ready: {Path(run_dir).resolve()}")
-    if a.no_dashboard:
+    if o.no_dashboard:
         print(f"serve it with: ogad dashboard {run_dir}")
         return 0
-    return _serve(Path(run_dir), a.port)
+    return _serve(Path(run_dir), o.port)
 
 
 COMMANDS = {
@@ -316,43 +344,64 @@ COMMANDS = {
 }
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"ogad: warning: {str(message).splitlines()[0]}", file=sys.stderr)
+# ---- output and errors ---------------------------------------------------------------------
+
+
+class _Formatter(logging.Formatter):
+    """``ogad: message``; warnings and errors say so."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = "" if record.levelno < logging.WARNING else record.levelname.lower() + ": "
+        return f"ogad: {level}{record.getMessage()}"
+
+
+def setup_output(quiet: bool, verbose: bool) -> None:
+    """Show the ``ogad`` logger on stderr (INFO; ``quiet``: WARNING; ``verbose``: DEBUG) and
+    Python warnings as one line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+    warnings.showwarning = _one_line_warning
+    if quiet:
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def _one_line_warning(message: Warning | str, *_args: Any, **_kwargs: Any) -> None:
+    log.warning(one_line(message))
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        return COMMANDS[args.command](args)
+    except OgadError as err:
+        log.error(user_message(err))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        log.error("interrupted; run the same command again to resume")
+        return EXIT_INTERRUPTED
+    except (PermissionError, FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
+        log.error(f"{err.strerror}: {err.filename}")
+        return EXIT_USAGE
+    except MemoryError:
+        log.error("out of memory; try a smaller --batch-size or --proj-dim")
+        return EXIT_USAGE
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ogad`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    warnings.showwarning = _one_line_warning
-    debug = bool(os.environ.get("OGAD_DEBUG"))
-    try:
+    setup_output(args.quiet, args.verbose)
+    if os.environ.get("OGAD_DEBUG"):
         return COMMANDS[args.command](args)
-    except OgadError as err:
-        if debug:
-            raise
-        print(f"ogad: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("ogad: interrupted; run the same command again to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (PermissionError, FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
-        if debug:
-            raise
-        print(f"ogad: error: {err.strerror}: {err.filename}", file=sys.stderr)
-        return EXIT_USAGE
-    except MemoryError:
-        print(
-            "ogad: error: out of memory; try a smaller --batch-size or --proj-dim", file=sys.stderr
-        )
-        return EXIT_USAGE
+    try:
+        return _run(args)
     except Exception as err:  # a bug: one line, traceback on request
-        if debug:
-            raise
-        msg = str(err).splitlines()[0] if str(err) else ""
-        print(
-            f"ogad: internal error: {type(err).__name__}: {msg} "
-            "(set OGAD_DEBUG=1 for the traceback)",
-            file=sys.stderr,
+        log.error(
+            f"internal error: {type(err).__name__}: {one_line(err)} "
+            "(set OGAD_DEBUG=1 for the traceback)"
         )
         return EXIT_BUG
 

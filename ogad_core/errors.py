@@ -4,7 +4,15 @@ from __future__ import annotations
 
 
 class OgadError(ValueError):
-    """Bad input or a state the user can fix; the CLI prints ``str(err)`` and exits 2."""
+    """Bad input or a state the user can fix; the CLI prints ``str(err)`` and exits 2.
+
+    ``param`` names the parameter at fault (``proj_dim``) when there is one: the message starts
+    with it, and the CLI shows the matching flag (``--proj-dim``) instead.
+    """
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class DataError(OgadError):

@@ -1,93 +1,335 @@
-"""The compute configuration: a frozen dataclass validated on creation, saved in the manifest
-and compared on reuse (a run directory never mixes two configurations)."""
+"""Every command's options, defined once: a frozen dataclass per command whose fields carry the
+default, the help text and the validation. The CLI builds its argparse parsers from these fields
+(``ogad_core.cli``); the Python API constructs the same dataclasses, so a bad value is refused the
+same way from both. Errors name the parameter (``proj_dim must be >= 1``); the CLI shows the flag.
+
+``ComputeConfig`` is saved in the manifest and compared on reuse: a run directory never mixes two
+configurations (fields marked ``runtime`` change no stored result and may differ on resume).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+import math
+from collections.abc import Callable
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
 
 from ogad_core.errors import ConfigError
 
 DEFAULT_DETECTORS = ("iforest", "l2", "l1", "lof", "loss", "selfconf")
-# Fields that change no stored result: a resumed run may differ in them.
-RUNTIME_FIELDS = frozenset({"device", "batch_size", "detectors", "per_class", "progress"})
+SAMPLE_SET_NAMES = ("mnist5k", "digits", "moons", "rotten-tomatoes")
+#: ``ogad evaluate --retrain``: the percentages trimmed, and the cleanlab baseline's CV folds
+DEFAULT_TRIM_PERCENTS = (2.5, 5.0, 10.0, 12.5)
+DEFAULT_FOLDS = 5
+
+Check = Callable[[Any], str | None]
 
 
-@dataclass(frozen=True)
+def option(
+    default: Any = MISSING,
+    help: str = "",
+    *,
+    flag: str | None = None,
+    choices: tuple[str, ...] | None = None,
+    check: Check | None = None,
+    runtime: bool = False,
+    positional: bool = False,
+    metavar: str | None = None,
+) -> Any:
+    """A dataclass field that is also a command-line option.
+
+    Args:
+        default: the default (``MISSING`` = required).
+        help: one line for ``--help``; the default is appended by the CLI.
+        flag: the flag when not ``--field-name``.
+        choices: allowed values (checked here and shown by argparse).
+        check: ``value -> problem or None`` (``"must be >= 1"``); runs on construction.
+        runtime: the field changes no stored result (a resumed run may differ in it).
+        positional: a positional argument on the command line (``ogad score DIR``).
+    """
+    meta = {
+        "help": help,
+        "flag": flag,
+        "choices": choices,
+        "check": check,
+        "runtime": runtime,
+        "positional": positional,
+        "metavar": metavar,
+    }
+    if isinstance(default, tuple | list):
+        return field(default_factory=lambda: tuple(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# ---- checks ---------------------------------------------------------------------------------
+
+
+def at_least(low: float) -> Check:
+    """A check: the value (when given) is >= ``low`` and finite."""
+
+    def check(value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"must be a finite number, got {value}"
+        return None if value >= low else f"must be >= {low:g}, got {value}"
+
+    return check
+
+
+def positive(value: Any) -> str | None:
+    """A check: the value (when given) is a finite number > 0."""
+    if value is None:
+        return None
+    if not math.isfinite(value) or value <= 0:
+        return f"must be > 0, got {value}"
+    return None
+
+
+def not_blank(value: Any) -> str | None:
+    """A check: a non-empty string or sequence."""
+    if isinstance(value, str):
+        return None if value.strip() else "must not be empty"
+    return None if value else "needs at least one value"
+
+
+def device_name(value: str) -> str | None:
+    """A check: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    if value in ("auto", "cpu", "cuda"):
+        return None
+    index = value.removeprefix("cuda:")
+    if value.startswith("cuda:") and index.isdigit():
+        return None
+    return f"must be auto, cpu, cuda or cuda:N, got {value!r}"
+
+
+def noise_amount(value: float) -> str | None:
+    """A check: a rate in [0, 1) or a whole count >= 1."""
+    if not math.isfinite(value) or value < 0:
+        return f"must be a rate in [0, 1) or a count >= 1, got {value}"
+    if value >= 1 and value != int(value):
+        return f"{value}: a count must be a whole number (or use a rate < 1)"
+    return None
+
+
+def validate(obj: Any) -> None:
+    """Run every field's choices and check; raise ConfigError naming the first bad field."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        choices = f.metadata.get("choices")
+        if choices and value is not None and value not in choices:
+            raise ConfigError(
+                f"{f.name} must be one of {', '.join(choices)}, got {value!r}", param=f.name
+            )
+        check = f.metadata.get("check")
+        problem = check(value) if check else None
+        if problem:
+            raise ConfigError(f"{f.name} {problem}", param=f.name)
+
+
+def option_fields(cls: type) -> list[Field[Any]]:
+    """The fields of an options dataclass that are command-line options."""
+    return [f for f in fields(cls) if "help" in f.metadata]
+
+
+# ---- compute --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
 class ComputeConfig:
-    """Everything ``ogad compute`` needs. See ``ogad compute --help`` for each option."""
+    """Everything ``ogad compute`` needs (its CLI flags are these fields)."""
 
-    data: str
-    model: str | None = None
-    checkpoint: str | None = None
-    params: str = "last"
-    proj_dim: int | None = None
-    noise: float = 0.0
-    noise_kind: str = "symmetric"
-    seed: int = 0
-    device: str = "auto"
-    batch_size: int = 256
-    checkpoints: int = 1
-    epochs: int | None = None
-    lr: float | None = None
-    image_size: int = 32
-    limit: int | None = None
-    encoder: str | None = None
-    finetune: str | None = None
-    detectors: tuple[str, ...] = DEFAULT_DETECTORS
-    per_class: bool = False
+    data: str = option(
+        help="mnist5k, digits, moons, rotten-tomatoes (shipped sample sets); imagefolder:PATH "
+        "(one sub-folder per class); csv:PATH (columns image,label with image paths relative "
+        "to the CSV, or text,label)",
+        check=not_blank,
+    )
+    model: str | None = option(None, "your model: module:factory or path/to/file.py:factory")
+    checkpoint: str | None = option(None, "weights (.pt state_dict) for --model; else trained")
+    params: str = option(
+        "auto",
+        "gradient parameters: auto (last layer, or the LoRA adapters with --finetune lora), "
+        "last, all, or parameter names / prefixes / globs, comma-separated",
+        check=not_blank,
+    )
+    proj_dim: int | None = option(
+        None, "project each gradient to N dimensions (seeded random projection)", check=at_least(1)
+    )
+    noise: float = option(
+        0.0, "inject label noise: a rate in [0, 1) or a count >= 1", check=noise_amount
+    )
+    noise_kind: str = option(
+        "symmetric",
+        "symmetric (new class drawn uniformly) or asymmetric (class c -> c + 1)",
+        choices=("symmetric", "asymmetric"),
+    )
+    seed: int = option(0, "seed of the noise, training, projection and map")
+    device: str = option(
+        "auto", "auto (CUDA when present), cpu, cuda or cuda:N", check=device_name, runtime=True
+    )
+    batch_size: int = option(256, "samples per batch", check=at_least(1), runtime=True)
+    checkpoints: int = option(
+        1, "keep K checkpoints over training and take gradients at each", check=at_least(1)
+    )
+    epochs: int | None = option(
+        None, "training epochs (default: the data kind's recipe)", check=at_least(1)
+    )
+    lr: float | None = option(
+        None, "learning rate (default: the data kind's recipe)", check=positive
+    )
+    image_size: int = option(32, "side length your images are resized to", check=at_least(4))
+    limit: int | None = option(None, "a seeded subset of N training samples", check=at_least(2))
+    encoder: str | None = option(
+        None, "text: sentence-transformers model (default all-MiniLM-L6-v2, loaded offline)"
+    )
+    finetune: str | None = option(None, "text: train LoRA adapters too", choices=("lora",))
+    detectors: tuple[str, ...] = option(
+        DEFAULT_DETECTORS,
+        "detectors to score with: registry names or module:Class of a scikit-learn "
+        "outlier detector, comma-separated",
+        flag="--detector",
+        check=not_blank,
+        runtime=True,
+    )
+    per_class: bool = option(False, "fit one detector per given class", runtime=True)
 
     def __post_init__(self) -> None:
-        if not self.data or not isinstance(self.data, str):
-            raise ConfigError("--data is required")
+        validate(self)
         if self.checkpoint and not self.model:
-            raise ConfigError("--checkpoint needs --model module:factory")
-        if self.proj_dim is not None and self.proj_dim < 1:
-            raise ConfigError(f"--proj-dim must be >= 1, got {self.proj_dim}")
-        if self.noise < 0 or self.noise != self.noise:
-            raise ConfigError(f"--noise must be >= 0, got {self.noise}")
-        if self.noise_kind not in ("symmetric", "asymmetric"):
-            raise ConfigError(
-                f"--noise-kind must be symmetric or asymmetric, got {self.noise_kind!r}"
-            )
-        if self.batch_size < 1:
-            raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if self.checkpoints < 1:
-            raise ConfigError(f"--checkpoints must be >= 1, got {self.checkpoints}")
-        if self.epochs is not None and self.epochs < 1:
-            raise ConfigError(f"--epochs must be >= 1, got {self.epochs}")
-        if self.lr is not None and not self.lr > 0:
-            raise ConfigError(f"--lr must be > 0, got {self.lr}")
-        if self.image_size < 4:
-            raise ConfigError(f"--image-size must be >= 4, got {self.image_size}")
-        if self.limit is not None and self.limit < 2:
-            raise ConfigError(f"--limit must be >= 2, got {self.limit}")
-        if self.finetune not in (None, "lora"):
-            raise ConfigError(f"--finetune must be lora, got {self.finetune!r}")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ConfigError(f"--device must be auto, cpu or cuda, got {self.device!r}")
-        if not self.detectors:
-            raise ConfigError("--detector needs at least one detector")
-        if not self.params.strip():
-            raise ConfigError("--params is empty; use last, all or parameter names")
+            raise ConfigError("checkpoint needs `model` (module:factory)", param="checkpoint")
 
-    def identity(self) -> dict:
+    def identity(self) -> dict[str, Any]:
         """The fields that determine the stored results (JSON-safe)."""
-        return {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS}
+        runtime = {f.name for f in fields(self) if f.metadata.get("runtime")}
+        return {k: v for k, v in self.to_dict().items() if k not in runtime}
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["detectors"] = list(self.detectors)
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> ComputeConfig:
+    def from_dict(cls, d: dict[str, Any]) -> ComputeConfig:
+        """The config saved in a manifest (unknown keys ignored, missing ones defaulted)."""
         names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in names}
         if "detectors" in kw:
             kw["detectors"] = tuple(kw["detectors"])
         return cls(**kw)
+
+
+# ---- the other commands ---------------------------------------------------------------------
+
+RUN_DIR_HELP = "the run directory (made by ogad compute)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoreOptions:
+    """``ogad score DIR``: (re)score a run's gradients."""
+
+    run_dir: Path = option(help=RUN_DIR_HELP, positional=True)
+    detectors: tuple[str, ...] = option(
+        DEFAULT_DETECTORS,
+        "registry names (iforest,l2,l1,lof,loss,selfconf) or module:Class of any scikit-learn "
+        "outlier detector, comma-separated",
+        flag="--detector",
+        check=not_blank,
+    )
+    per_class: bool = option(False, "fit one detector per given class")
+    embedding: str = option(
+        "final",
+        "final model's gradients, or all checkpoints' side by side",
+        choices=("final", "checkpoints"),
+    )
+    seed: int = option(0, "seed of the detectors")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MapOptions:
+    """``ogad map DIR``: the 2-D UMAP map of the gradient embeddings."""
+
+    run_dir: Path = option(help=RUN_DIR_HELP, positional=True)
+    seed: int = option(0, "seed of the map")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluateOptions:
+    """``ogad evaluate DIR``: detection quality against the run's known noise."""
+
+    run_dir: Path = option(help=RUN_DIR_HELP, positional=True)
+    json: bool = option(False, "print JSON instead of a table")
+    baselines: bool = option(
+        False, "also score with cleanlab (cross-validated) and TracIn self-influence"
+    )
+    retrain: bool = option(
+        False, "trim each method's top k%%, retrain, report held-out test accuracy"
+    )
+    trim: tuple[float, ...] = option(
+        DEFAULT_TRIM_PERCENTS,
+        "percentages to trim with --retrain, comma-separated",
+        check=not_blank,
+    )
+    seeds: int = option(3, "retraining seeds", check=at_least(1))
+    detectors: tuple[str, ...] | None = option(
+        None, "methods to retrain with (default: every scored detector)", flag="--detector"
+    )
+    folds: int = option(
+        DEFAULT_FOLDS, "cross-validation folds of the cleanlab baseline", check=at_least(2)
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportOptions:
+    """``ogad export DIR --out FILE.csv``: the cleaned dataset index."""
+
+    run_dir: Path = option(help=RUN_DIR_HELP, positional=True)
+    out: Path = option(help="the CSV file to write (replaced atomically)")
+    only_kept: bool = option(False, "write only the rows with keep = true")
+    detector: str | None = option(
+        None, "whose score and rank to write (default: the run's default detector)"
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DashboardOptions:
+    """``ogad dashboard DIR``: serve the review dashboard."""
+
+    run_dir: Path = option(help=RUN_DIR_HELP, positional=True)
+    port: int | None = option(None, "port (default: 8501, or the next free one)", check=at_least(1))
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoOptions:
+    """``ogad demo``: build a sample run with 10% label noise and serve the dashboard."""
+
+    run_dir: Path | None = option(None, "where to build it (default runs/demo-DATA)")
+    data: str = option("mnist5k", "the sample set", choices=SAMPLE_SET_NAMES)
+    no_dashboard: bool = option(False, "build the run only; do not serve it")
+    port: int | None = option(
+        None, "dashboard port (default: 8501, or the next free one)", check=at_least(1)
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 def fingerprint(*parts: object) -> str:

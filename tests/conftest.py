@@ -23,7 +23,7 @@ def sample_data() -> Path:
 def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A complete run on 300 sklearn digits with 10% symmetric noise (2 epochs, 2 checkpoints)."""
     from ogad_core.options import ComputeConfig
-    from ogad_core.pipeline.steps import compute
+    from ogad_core.pipeline import compute
 
     run_dir = tmp_path_factory.mktemp("digits_run")
     config = ComputeConfig(
@@ -36,7 +36,7 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         device="cpu",
         detectors=("iforest", "l2", "l1", "loss"),
     )
-    compute(config, run_dir, progress=False, log=lambda _m: None)
+    compute(config, run_dir, progress=False)
     return run_dir
 
 
@@ -63,6 +63,5 @@ def evaluated_digits(digits_run: Path, tmp_path_factory: pytest.TempPathFactory)
         seeds=1,
         detectors=["l2", "cleanlab"],
         folds=3,
-        log=lambda _m: None,
     )
     return run, before, report

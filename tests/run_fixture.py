@@ -22,10 +22,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
+
+if TYPE_CHECKING:
+    from ogad_core.evaluation.schema import RetrainResults
 
 #: headless Debian chromium for the browser test and the dashboard benchmark (never
 #: ``playwright install``; nothing is fetched)
@@ -228,7 +232,7 @@ def make_run(
 
 
 def write_evaluation(root: str | Path, *, retrain: bool = False, cleanlab: bool = False) -> dict:
-    """Write ``<root>/evaluation.json`` for a :func:`make_run` run; returns the report.
+    """Write ``<root>/evaluation.json`` for a :func:`make_run` run; returns its JSON object.
 
     The detection part is real: ``evaluate_run(retrain=False, baselines=False,
     time_detectors=False)``, which is torch-free (no training, no timing; seconds are null).
@@ -251,78 +255,87 @@ def write_evaluation(root: str | Path, *, retrain: bool = False, cleanlab: bool 
         rank[order] = np.arange(1, len(score) + 1)
         scores["cleanlab_score"], scores["cleanlab_rank"] = score, rank
         scores.to_parquet(root / "scores.parquet", index=False)
-    report = evaluate_run(
-        root, retrain=False, baselines=False, time_detectors=False, log=lambda _msg: None
-    )
+    report = evaluate_run(root, retrain=False, baselines=False, time_detectors=False)
     if retrain:
-        report["retrain"] = _retrain_section(root, [r["detector"] for r in report["detection"]])
-        (root / EVALUATION_JSON).write_text(json.dumps(report, indent=2), encoding="utf-8")
-    return report
+        report.retrain = _retrain_section(root, [r.detector for r in report.detection])
+        report.write(root / EVALUATION_JSON)
+    return report.to_json()
 
 
-def _retrain_section(root: Path, methods: list[str]) -> dict:
-    """A ``retrain`` section as ``ogad evaluate --retrain`` writes it (accuracies made up)."""
-    from ogad_core.evaluation.report import REFERENCE_LABELS, n_to_trim
+def _made_up_accuracy(base: float, n_seeds: int = 3) -> dict:
+    """Accuracies of ``n_seeds`` seeds from ``base`` (+0.01 per seed), their mean and std."""
+    acc = [round(base + 0.01 * s, 6) for s in range(n_seeds)]
+    return {
+        "accuracy": acc,
+        "mean": round(float(np.mean(acc)), 6),
+        "std": round(float(np.std(acc, ddof=1)), 6),
+    }
 
-    samples = pd.read_parquet(root / "samples.parquet")
+
+def _made_up_trim_rows(root: Path, methods: list[str], trims: list[float]) -> list:
+    """Trim rows with made-up accuracies and the true flipped counts of each trim."""
+    from ogad_core.evaluation.plans import n_to_trim
+    from ogad_core.evaluation.schema import TrimRow
+
+    flipped = pd.read_parquet(root / "samples.parquet")["is_flipped"].to_numpy(dtype=bool)
     scores = pd.read_parquet(root / "scores.parquet")
-    flipped = samples["is_flipped"].to_numpy(dtype=bool)
-    n, seeds, trims = len(samples), [0, 1, 2], [5.0, 10.0]
+    rows = []
+    for k in trims:
+        n_trim = n_to_trim(k, len(flipped))
+        for i, name in enumerate(["random", *methods]):
+            if name == "random":
+                removed = float(flipped[:n_trim].sum())
+            else:
+                removed = float(flipped[scores[f"{name}_rank"].to_numpy() <= n_trim].sum())
+            s = _made_up_accuracy(0.80 + 0.002 * i + 0.001 * k)
+            rows.append(
+                TrimRow(
+                    method=name,
+                    trim_percent=k,
+                    n_trimmed=n_trim,
+                    flipped_trimmed=removed,
+                    precision_of_trimmed=round(removed / n_trim, 6),
+                    delta_vs_none=round(s["mean"] - 0.81, 6),
+                    **s,
+                )
+            )
+    return rows
 
-    def summary(base: float) -> dict:
-        acc = [round(base + 0.01 * s, 6) for s in range(len(seeds))]
-        return {
-            "accuracy": acc,
-            "mean": round(float(np.mean(acc)), 6),
-            "std": round(float(np.std(acc, ddof=1)), 6),
-        }
 
+def _retrain_section(root: Path, methods: list[str]) -> RetrainResults:
+    """A ``retrain`` section as ``ogad evaluate --retrain --trim 5,10 --seeds 3`` writes it
+    (accuracies made up; the no-trimming reference's mean is 0.81)."""
+    from ogad_core.evaluation.retrain import ACCURACY_IS, STD_IS
+    from ogad_core.evaluation.schema import REFERENCE_LABELS, ReferenceRow, RetrainResults
+
+    n_flipped = int(pd.read_parquet(root / "samples.parquet")["is_flipped"].sum())
+    trims = [5.0, 10.0]
     references = [
-        {
-            "method": m,
-            "label": REFERENCE_LABELS[m],
-            "n_trimmed": int(flipped.sum()) if m == "oracle_drop_flipped" else 0,
-            **summary(base),
-        }
+        ReferenceRow(
+            method=m,
+            label=REFERENCE_LABELS[m],
+            n_trimmed=n_flipped if m == "oracle_drop_flipped" else 0,
+            **_made_up_accuracy(base),
+        )
         for m, base in (
             ("none", 0.80),
             ("oracle_drop_flipped", 0.86),
             ("oracle_clean_labels", 0.88),
         )
     ]
-    rows = []
-    for k in trims:
-        n_trim = n_to_trim(k, n)
-        for i, name in enumerate(["random", *methods]):
-            if name == "random":
-                removed = float(flipped[:n_trim].sum())
-            else:
-                removed = float(flipped[scores[f"{name}_rank"].to_numpy() <= n_trim].sum())
-            s = summary(0.80 + 0.002 * i + 0.001 * k)
-            rows.append(
-                {
-                    "method": name,
-                    "trim_percent": k,
-                    "n_trimmed": n_trim,
-                    "flipped_trimmed": removed,
-                    "precision_of_trimmed": round(removed / n_trim, 6),
-                    **s,
-                    "delta_vs_none": round(s["mean"] - references[0]["mean"], 6),
-                }
-            )
-    return {
-        "n_test": 100,
-        "seeds": seeds,
-        "trim_percents": trims,
-        "methods": methods,
-        "recipe": "TrainRecipe(epochs=3, lr=0.001, weight_decay=0.0001, batch_size=64)",
-        "device": "cpu",
-        "models_trained": 3 * (3 + len(trims) * (1 + len(methods))),
-        "seconds": 12.0,
-        "seconds_per_model": 0.5,
-        "accuracy_is": "final-epoch accuracy on the held-out test split (no model selection)",
-        "std_is": "sample standard deviation over the seeds (ddof=1)",
-        "no_trim_reproduces_run": True,
-        "references": references,
-        "rows": rows,
-    }
+    return RetrainResults(
+        n_test=100,
+        seeds=[0, 1, 2],
+        trim_percents=trims,
+        methods=methods,
+        recipe="TrainRecipe(epochs=3, lr=0.001, weight_decay=0.0001, batch_size=64)",
+        device="cpu",
+        models_trained=3 * (3 + len(trims) * (1 + len(methods))),
+        seconds=12.0,
+        seconds_per_model=0.5,
+        accuracy_is=ACCURACY_IS,
+        std_is=STD_IS,
+        no_trim_reproduces_run=True,
+        references=references,
+        rows=_made_up_trim_rows(root, methods, trims),
+    )

@@ -13,25 +13,16 @@ import pytest
 
 from ogad_core._internal import write_json_atomic, write_table_atomic
 from ogad_core.errors import ConfigError, RunDirError
-from ogad_core.evaluation.report import (
-    EVALUATION_JSON,
-    _import_cleanlab,
-    evaluate_run,
-    format_report,
-    n_to_trim,
-    tracin_self_influence,
-    trim_plans,
-)
+from ogad_core.evaluation.baselines import import_cleanlab, tracin_self_influence
+from ogad_core.evaluation.plans import n_to_trim, trim_plans
+from ogad_core.evaluation.report import evaluate_run, format_report
+from ogad_core.evaluation.schema import EVALUATION_JSON, EvaluationReport
 from ogad_core.run.rundir import RunDir
 
 
 def _copy(run: Path, dest: Path) -> Path:
     shutil.copytree(run, dest)
     return dest
-
-
-def _quiet(_msg: str) -> None:
-    pass
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +74,7 @@ def test_trim_plans_remove_exactly_what_they_say() -> None:
 
 @pytest.mark.parametrize("bad", [0, 100, -1, float("nan")])
 def test_trim_percent_out_of_range(bad: float) -> None:
-    with pytest.raises(ConfigError, match="--trim"):
+    with pytest.raises(ConfigError, match="trim percentages"):
         trim_plans(
             pd.DataFrame({"a_rank": [1, 2]}),
             np.array([True, False]),
@@ -117,7 +108,7 @@ def test_tracin_is_the_lr_weighted_sum_of_squared_norms(tmp_path: Path) -> None:
 def test_missing_cleanlab_is_a_clear_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "cleanlab", None)
     with pytest.raises(ConfigError, match="pip install"):
-        _import_cleanlab()
+        import_cleanlab()
 
 
 # ---- a real evaluation on the digits run ----------------------------------------------------
@@ -144,51 +135,51 @@ def test_tracin_column_matches_the_checkpoint_gradients(evaluated) -> None:
     k = RunDir(run).read_manifest()["dims"]["n_checkpoints"]
     assert k == 2
     grads = [np.load(run / "checkpoints" / "gradients_0.npy"), np.load(run / "gradients.npy")]
-    lr = report["baselines"]["tracin"]["lr"]
+    lr = report.baselines.tracin.lr
     expected = sum(lr * np.sum(g.astype(np.float64) ** 2, axis=1) for g in grads)
     np.testing.assert_allclose(RunDir(run).read_scores()["tracin_score"], expected, rtol=1e-9)
 
 
 def test_report_structure_and_values(evaluated) -> None:
     run, _, report = evaluated
-    assert report["data"]["n_train"] == 300 and report["data"]["n_flipped"] == 30
-    assert report["data"]["n_test"] == 360
-    rows = {r["detector"]: r for r in report["detection"]}
+    assert isinstance(report, EvaluationReport)
+    assert report.data.n_train == 300 and report.data.n_flipped == 30
+    assert report.data.n_test == 360
+    rows = {r.detector: r for r in report.detection}
     assert set(rows) == {"iforest", "l2", "l1", "loss", "cleanlab", "tracin"}
     for r in rows.values():
-        assert 0 <= r["auroc"] <= 1 and 0 <= r["average_precision"] <= 1
-        assert 0 <= r["recall_at_n_flipped"] <= 1
-        assert r["seconds"] is None or r["seconds"] >= 0
-    assert rows["l2"]["kind"] == "gradient" and rows["cleanlab"]["kind"] == "baseline"
-    cl = report["baselines"]["cleanlab"]
-    assert cl["folds"] == 3 and 0 <= cl["n_label_issues"] <= 300
-    comp = report["compute"]
-    assert comp["best_gradient_detector"] in ("iforest", "l2", "l1")
-    assert comp["cleanlab_over_best_gradient_compute_same_load"] > 0
-    assert comp["auroc_gap_vs_cleanlab"] == pytest.approx(
-        comp["best_gradient_auroc"] - comp["cleanlab_auroc"], abs=1e-6
+        assert 0 <= r.auroc <= 1 and 0 <= r.average_precision <= 1
+        assert 0 <= r.recall_at_n_flipped <= 1
+        assert r.seconds is None or r.seconds >= 0
+    assert rows["l2"].kind == "gradient" and rows["cleanlab"].kind == "baseline"
+    cl = report.baselines.cleanlab
+    assert cl.folds == 3 and 0 <= cl.n_label_issues <= 300
+    comp = report.compute
+    assert comp.best_gradient_detector in ("iforest", "l2", "l1")
+    assert comp.cleanlab_over_best_gradient_compute_same_load > 0
+    assert comp.auroc_gap_vs_cleanlab == pytest.approx(
+        comp.best_gradient_auroc - comp.cleanlab_auroc, abs=1e-6
     )
 
-    rt = report["retrain"]
-    assert rt["seeds"] == [0] and rt["trim_percents"] == [10.0]
-    assert rt["methods"] == ["l2", "cleanlab"]
-    refs = {r["method"]: r for r in rt["references"]}
-    assert refs["none"]["n_trimmed"] == 0
-    assert refs["oracle_drop_flipped"]["n_trimmed"] == 30
-    assert refs["oracle_clean_labels"]["n_trimmed"] == 0
-    by = {r["method"]: r for r in rt["rows"]}
-    assert set(by) == {"random", "l2", "cleanlab"}
+    rt = report.retrain
+    assert rt.seeds == [0] and rt.trim_percents == [10.0]
+    assert rt.methods == ["l2", "cleanlab"]
+    assert rt.reference("none").n_trimmed == 0
+    assert rt.reference("oracle_drop_flipped").n_trimmed == 30
+    assert rt.reference("oracle_clean_labels").n_trimmed == 0
+    assert {r.method for r in rt.rows} == {"random", "l2", "cleanlab"}
     scores = RunDir(run).read_scores()
     flags = RunDir(run).read_samples()["is_flipped"].to_numpy()
     for name in ("l2", "cleanlab"):
-        assert by[name]["n_trimmed"] == 30
+        row = rt.row(name, 10.0)
+        assert row.n_trimmed == 30
         top = scores[f"{name}_rank"].to_numpy() <= 30
-        assert by[name]["flipped_trimmed"] == int((top & flags).sum())
-    for r in [*rt["references"], *rt["rows"]]:
-        assert len(r["accuracy"]) == 1 and 0 <= r["mean"] <= 1 and r["std"] is None
+        assert row.flipped_trimmed == int((top & flags).sum())
+    for r in [*rt.references, *rt.rows]:
+        assert len(r.accuracy) == 1 and 0 <= r.mean <= 1 and r.std is None
     # same recipe, same seed, all samples: the run's own model again
-    assert rt["no_trim_reproduces_run"] is True
-    assert refs["none"]["mean"] == pytest.approx(
+    assert rt.no_trim_reproduces_run is True
+    assert rt.reference("none").mean == pytest.approx(
         RunDir(run).read_manifest()["model"]["test_accuracy"], abs=1e-6
     )
 
@@ -196,8 +187,9 @@ def test_report_structure_and_values(evaluated) -> None:
 def test_report_is_written_and_formatted(evaluated) -> None:
     run, _, report = evaluated
     saved = json.loads((run / EVALUATION_JSON).read_text())
-    assert saved["detection"] == json.loads(json.dumps(report["detection"]))
-    assert saved["retrain"]["rows"] == json.loads(json.dumps(report["retrain"]["rows"]))
+    assert saved == json.loads(json.dumps(report.to_json()))
+    assert saved["report_version"] == 2 and saved["model"]["class"] == report.model.model_class
+    assert EvaluationReport.from_json(saved) == report  # the file reads back to the same report
     text = format_report(report)
     for needle in ("AUROC", "cleanlab", "tracin", "oracle_drop_flipped", "trim 10% (30)", "random"):
         assert needle in text
@@ -212,13 +204,12 @@ def test_a_later_evaluation_keeps_the_baseline_info(evaluated) -> None:
         trim_percents=[10],
         seeds=1,
         time_detectors=False,
-        log=_quiet,
     )
-    assert report["baselines"]["cleanlab"]["folds"] == 3
-    assert {r["detector"] for r in report["detection"]} >= {"cleanlab", "tracin"}
+    assert report.baselines.cleanlab.folds == 3
+    assert {r.detector for r in report.detection} >= {"cleanlab", "tracin"}
     # the retraining results stay: l2 and cleanlab still have the scores they were trimmed by
-    assert report["retrain"]["rows"] == evaluated[2]["retrain"]["rows"]
-    assert report["retrain"]["from_report_created"] == evaluated[2]["created"]
+    assert report.retrain.rows == evaluated[2].retrain.rows
+    assert report.retrain.from_report_created == evaluated[2].created
 
 
 def test_changed_scores_drop_the_old_retraining(evaluated, tmp_path: Path) -> None:
@@ -226,10 +217,10 @@ def test_changed_scores_drop_the_old_retraining(evaluated, tmp_path: Path) -> No
     scores = RunDir(run).read_scores()
     scores["l2_score"] = scores["l2_score"][::-1].to_numpy()  # l2 rescored differently
     write_table_atomic(scores, RunDir(run).scores_path)
-    report = evaluate_run(run, retrain=False, baselines=False, time_detectors=False, log=_quiet)
-    assert report["retrain"] is None
+    report = evaluate_run(run, retrain=False, baselines=False, time_detectors=False)
+    assert report.retrain is None
     assert json.loads((run / EVALUATION_JSON).read_text())["retrain"] is None
-    assert "cleanlab" in report["baselines"]  # its column did not change
+    assert report.baselines.cleanlab is not None  # its column did not change
 
 
 def test_plain_cli_evaluate_writes_the_report(evaluated, tmp_path: Path, capsys) -> None:
@@ -254,7 +245,7 @@ def test_run_without_known_noise(digits_run: Path, tmp_path: Path) -> None:
         rd.read_samples().drop(columns=["is_flipped", "clean_label"]), rd.samples_path
     )
     with pytest.raises(ConfigError, match="no known noise"):
-        evaluate_run(run, retrain=True, baselines=False, trim_percents=[10], seeds=1, log=_quiet)
+        evaluate_run(run, retrain=True, baselines=False, trim_percents=[10], seeds=1)
     from ogad_core.cli import main
 
     assert main(["evaluate", str(run), "--retrain", "--trim", "10", "--seeds", "1"]) == 2
@@ -267,7 +258,7 @@ def test_run_without_test_split(digits_run: Path, tmp_path: Path) -> None:
     manifest["data"]["n_test"] = 0
     write_json_atomic(rd.manifest_path, manifest)
     with pytest.raises(ConfigError, match="no held-out test split"):
-        evaluate_run(run, retrain=True, baselines=False, trim_percents=[10], seeds=1, log=_quiet)
+        evaluate_run(run, retrain=True, baselines=False, trim_percents=[10], seeds=1)
 
 
 def test_bad_arguments(evaluated, tmp_path: Path) -> None:
@@ -281,12 +272,11 @@ def test_bad_arguments(evaluated, tmp_path: Path) -> None:
             seeds=1,
             detectors=["nope"],
             time_detectors=False,
-            log=_quiet,
         )
-    with pytest.raises(ConfigError, match="--seeds"):
-        evaluate_run(run, retrain=True, baselines=False, trim_percents=[10], seeds=0, log=_quiet)
-    with pytest.raises(ConfigError, match="--trim"):
-        evaluate_run(run, retrain=True, baselines=False, trim_percents=[150], seeds=1, log=_quiet)
+    with pytest.raises(ConfigError, match="seeds"):
+        evaluate_run(run, retrain=True, baselines=False, trim_percents=[10], seeds=0)
+    with pytest.raises(ConfigError, match="trim percentages"):
+        evaluate_run(run, retrain=True, baselines=False, trim_percents=[150], seeds=1)
     from ogad_core.cli import main
 
     assert main(["evaluate", str(run), "--retrain", "--detector", "nope", "--seeds", "1"]) == 2
@@ -297,5 +287,48 @@ def test_bad_arguments(evaluated, tmp_path: Path) -> None:
             baselines=True,
             trim_percents=[10],
             seeds=1,
-            log=_quiet,
         )
+
+
+# ---- the schema -----------------------------------------------------------------------------
+
+
+def test_detection_rows_hold_every_metric() -> None:
+    from ogad_core.evaluation.schema import DetectionRow
+    from ogad_core.scoring.metrics import TOP_FRACTIONS, detection_metrics
+
+    metrics = detection_metrics(np.arange(20.0), np.arange(20) >= 17)
+    row = DetectionRow.from_metrics("l2", metrics)
+    assert row.kind == "gradient" and row.auroc == metrics["auroc"]
+    assert set(TOP_FRACTIONS) == {f"precision_at_{p:g}pct" for p in row.precision_at()}
+    assert DetectionRow.from_metrics("cleanlab", metrics).kind == "baseline"
+
+
+def test_schema_reads_strictly_and_leniently(tmp_path: Path) -> None:
+    from ogad_core.evaluation.schema import ReportError, read_report
+
+    raw = {
+        "report_version": 2,
+        "detection": [{"detector": "l2", "auroc": 0.9}],
+        "retrain": {"rows": 3},
+        "compute": {"train_seconds": "fast"},
+    }
+    with pytest.raises(ReportError, match=r"(retrain\.rows|compute\.train_seconds).*1 more"):
+        EvaluationReport.from_json(raw)
+    path = tmp_path / EVALUATION_JSON
+    path.write_text(json.dumps(raw))
+    read = read_report(path)
+    assert read.report.retrain is None and read.report.compute is None
+    assert read.report.row("l2").auroc == 0.9
+    assert any("retraining results" in p for p in read.problems)
+    assert any("compute costs" in p for p in read.problems)
+    for bad, message in (
+        ({**raw, "detection": [{"detector": "l2", "auroc": True}]}, "auroc"),
+        ({**raw, "detection": []}, "detection"),
+        ({**raw, "report_version": "2"}, "no report_version"),
+        ({**raw, "report_version": 3}, "newer ogad"),
+    ):
+        path.write_text(json.dumps(bad))
+        with pytest.raises(ReportError, match=message) as info:
+            read_report(path)
+        assert info.value.stale == (bad["report_version"] == 3)

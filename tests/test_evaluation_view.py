@@ -14,22 +14,13 @@ import pandas as pd
 import pytest
 
 from dashboard import evaluation_view as view_module
-from dashboard.evaluation_view import (
-    EVALUATION_JSON,
-    NON_GRADIENT,
-    WARNING,
-    evaluation_stamp,
-    load_evaluation_view,
-)
+from dashboard.evaluation_view import WARNING, evaluation_stamp, load_evaluation_view
 from ogad_core.evaluation import report as evaluation
+from ogad_core.evaluation.schema import EVALUATION_JSON
 from ogad_core.scoring.metrics import evaluation_table
 from tests.run_fixture import make_run, write_evaluation
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _quiet(_msg: str) -> None:
-    pass
 
 
 def _auroc(frame: pd.DataFrame) -> dict[str, float]:
@@ -47,12 +38,7 @@ def evaluated(evaluated_digits, tmp_path_factory: pytest.TempPathFactory) -> tup
     run, _, report = evaluated_digits
     copy = tmp_path_factory.mktemp("view") / "run"
     shutil.copytree(run, copy)
-    return copy, report
-
-
-def test_constants_follow_the_evaluation_module() -> None:
-    assert EVALUATION_JSON == evaluation.EVALUATION_JSON
-    assert NON_GRADIENT == evaluation.NON_GRADIENT
+    return copy, report.to_json()
 
 
 def test_the_module_is_torch_free() -> None:
@@ -234,10 +220,10 @@ def test_stamp_follows_the_report(run: Path) -> None:
 def test_no_value_anywhere_in_the_report_raises(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every field of a full report replaced by every JSON type: a view, never an exception."""
     report = write_evaluation(run, retrain=True, cleanlab=True)
-    live = view_module._live_rows(
+    live = view_module.live_rows(
         pd.read_parquet(run / "scores.parquet"), pd.read_parquet(run / "samples.parquet")
     )
-    monkeypatch.setattr(view_module, "_live_rows", lambda *_: live)  # only the JSON varies
+    monkeypatch.setattr(view_module, "live_rows", lambda *_: live)  # only the JSON varies
     report["baselines"] = {"cleanlab": {"method": "m", "n_label_issues": 3, "notes": ["n"]}}
     paths: list[tuple] = [(k,) for k in report]
     paths += [("detection", 0, k) for k in report["detection"][0]]
@@ -264,10 +250,37 @@ def test_a_plain_evaluation_keeps_showing_the_earlier_retraining(
 ) -> None:
     run = tmp_path / "run"
     shutil.copytree(evaluated[0], run)
-    report = evaluation.evaluate_run(
-        run, retrain=False, baselines=False, time_detectors=False, log=_quiet
-    )
+    report = evaluation.evaluate_run(run, retrain=False, baselines=False, time_detectors=False)
     view = load_evaluation_view(run)
     assert view is not None and not view.stale and view.references is not None
-    assert report["retrain"]["from_report_created"] == evaluated[1]["created"]
+    assert report.retrain is not None
+    assert report.retrain.from_report_created == evaluated[1]["created"]
     assert "retrained for the report of" in view.retrain_caption
+
+
+def test_a_version_1_report_is_read(run: Path) -> None:
+    """The first writer's layout: no notes, detection rows without kind."""
+    report = write_evaluation(run, retrain=True, cleanlab=True)
+    old = json.loads(json.dumps(report))
+    old["report_version"] = 1
+    del old["notes"]
+    for row in old["detection"]:
+        del row["kind"]
+    (run / EVALUATION_JSON).write_text(json.dumps(old), encoding="utf-8")
+    view = load_evaluation_view(run)
+    assert view is not None and view.source == "report" and not view.stale
+    assert set(view.detection["kind"]) == {"gradient", "baseline"}
+    assert view.trims is not None
+
+
+def test_a_report_from_a_newer_ogad_is_stale(run: Path) -> None:
+    report = write_evaluation(run)
+    report["report_version"] = 99
+    (run / EVALUATION_JSON).write_text(json.dumps(report), encoding="utf-8")
+    view = load_evaluation_view(run)
+    assert view is not None and view.source == "live" and view.stale
+    assert (
+        view.level == WARNING and "evaluation.json is stale: a newer ogad wrote it" in view.reason
+    )
+    assert "report version 99" in view.reason
+    assert "ogad evaluate" in view.reason

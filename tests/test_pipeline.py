@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 import torch
 
+from ogad_core._internal import captured_log
 from ogad_core.errors import ModelError, RunDirError
 from ogad_core.options import ComputeConfig
-from ogad_core.pipeline.steps import compute, score
+from ogad_core.pipeline import compute, score
 from ogad_core.run.rundir import RunDir
 
 CONFIG = dict(
@@ -30,8 +31,8 @@ CONFIG = dict(
 
 
 def _quiet(config: ComputeConfig, run_dir: Path) -> tuple[dict, list[str]]:
-    lines: list[str] = []
-    manifest = compute(config, run_dir, progress=False, log=lines.append)
+    with captured_log() as lines:
+        manifest = compute(config, run_dir, progress=False)
     return manifest, lines
 
 
@@ -124,13 +125,13 @@ def test_killed_gradient_step_resumes(digits_run: Path, tmp_path: Path) -> None:
 def test_score_checkpoint_embedding_and_per_class(digits_run: Path, tmp_path: Path) -> None:
     run = tmp_path / "copy"
     shutil.copytree(digits_run, run)
-    table = score(run, ["l2"], embedding="checkpoints", log=lambda _m: None)
+    table = score(run, ["l2"], embedding="checkpoints")
     g0 = np.load(run / "checkpoints" / "gradients_0.npy")
     g1 = np.load(run / "gradients.npy")
     tracin = np.sqrt((g0**2).sum(1) + (g1**2).sum(1))
     np.testing.assert_allclose(table["l2_ckpt_score"], tracin, rtol=1e-5)
     assert "iforest_score" in table.columns  # earlier columns are kept
-    per = score(run, ["iforest"], per_class=True, log=lambda _m: None)
+    per = score(run, ["iforest"], per_class=True)
     assert per["iforest_rank"].min() == 1
 
 
@@ -223,7 +224,7 @@ def test_nan_weights_are_refused(tmp_path: Path) -> None:
 
 
 def test_long_training_hints_at_checkpoint_gradients() -> None:
-    from ogad_core.pipeline.steps import long_training_hint
+    from ogad_core.pipeline.model_step import long_training_hint
 
     config = ComputeConfig(data="mnist5k", noise=0.2)
     assert long_training_hint(config, "image", 8) is None  # the built-in recipe

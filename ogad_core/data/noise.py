@@ -14,15 +14,19 @@ from ogad_core.errors import ConfigError, DataError
 def noise_count(rate: float, n: int) -> int:
     """Number of labels to flip: ``rate`` is a fraction in [0, 1) or, when >= 1, a count."""
     if rate < 0 or math.isnan(rate):
-        raise ConfigError(f"--noise must be >= 0, got {rate}")
+        raise ConfigError(f"noise must be >= 0, got {rate}", param="noise")
     if rate >= 1:
         if rate != int(rate):
-            raise ConfigError(f"--noise {rate}: a count must be a whole number (or use a rate < 1)")
+            raise ConfigError(
+                f"noise {rate}: a count must be a whole number (or use a rate < 1)", param="noise"
+            )
         count = int(rate)
     else:
         count = int(round(rate * n))
     if count > n:
-        raise ConfigError(f"--noise {rate} asks for {count} flips but there are only {n} samples")
+        raise ConfigError(
+            f"noise {rate} asks for {count} flips but there are only {n} samples", param="noise"
+        )
     return count
 
 
@@ -41,7 +45,9 @@ def flip_labels(
         noisy (N,) int64 labels and is_flipped (N,) bool.
     """
     if kind not in ("symmetric", "asymmetric"):
-        raise ConfigError(f"--noise-kind must be symmetric or asymmetric, got {kind!r}")
+        raise ConfigError(
+            f"noise_kind must be symmetric or asymmetric, got {kind!r}", param="noise_kind"
+        )
     if n_classes < 2:
         raise DataError("label noise needs at least two classes")
     labels = np.asarray(labels, dtype=np.int64)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ogad_core._internal import last_line, write_bytes_atomic
+from ogad_core._internal import last_line, log, write_bytes_atomic
 from ogad_core.data.loaders import LoadedData, SampleSet
 from ogad_core.errors import ConfigError, DataError
 
@@ -127,6 +127,17 @@ def rotten_tomatoes_corpus(
     Returns:
         texts (N,), labels (N,) int64 indexing ``classes``, label names, and the source used.
     """
+    classes = _check_corpus_args(source, classes)
+    texts, cats, used = _raw_corpus(source)
+    out_texts, labels = _dedupe(texts, cats, classes)
+    present = np.bincount(labels, minlength=len(classes)) if len(labels) else np.zeros(0)
+    if len(labels) == 0 or (present == 0).any():
+        absent = [c for c, k in zip(classes, present, strict=False) if k == 0] or classes
+        raise DataError(f"rotten-tomatoes ({used}) has no samples of class {', '.join(absent)}")
+    return out_texts, labels, classes, used
+
+
+def _check_corpus_args(source: str, classes: Sequence[str]) -> list[str]:
     if source not in RT_SOURCES:
         raise ConfigError(
             f"rotten-tomatoes source must be one of {', '.join(RT_SOURCES)}, got {source!r}"
@@ -138,45 +149,43 @@ def rotten_tomatoes_corpus(
             f"rotten-tomatoes classes must be two or more distinct of "
             f"{', '.join(RT_ALL_CLASSES)}, got {classes}"
         )
-    used = source
+    return classes
+
+
+def _raw_corpus(source: str) -> tuple[list, list, str]:
+    """(texts, categories, source used): the full corpus, or the shipped sample."""
     if source in ("auto", "full"):
         try:
-            texts, cats = _read_text_label_csv(
-                fetch_rotten_tomatoes_csv(), text_col="text", label_col="category"
-            )
-            used = "full"
+            path = fetch_rotten_tomatoes_csv()
+            texts, cats = _read_text_label_csv(path, text_col="text", label_col="category")
+            return texts, cats, "full"
         except DataError as err:
             if source == "full":
                 raise
-            print(
-                f"ogad: warning: cannot fetch the full Rotten Tomatoes corpus ({err}); "
-                f"using the {RT_SAMPLE_CSV.name} sample shipped with ogad",
-                file=sys.stderr,
-                flush=True,
+            log.warning(
+                f"cannot fetch the full Rotten Tomatoes corpus ({err}); "
+                f"using the {RT_SAMPLE_CSV.name} sample shipped with ogad"
             )
-            used = "sample"
-    if used == "sample":
-        if not RT_SAMPLE_CSV.is_file():
-            raise DataError(f"the shipped sample {RT_SAMPLE_CSV} is missing")
-        texts, cats = _read_text_label_csv(RT_SAMPLE_CSV, text_col="text", label_col="label")
+    if not RT_SAMPLE_CSV.is_file():
+        raise DataError(f"the shipped sample {RT_SAMPLE_CSV} is missing")
+    texts, cats = _read_text_label_csv(RT_SAMPLE_CSV, text_col="text", label_col="label")
+    return texts, cats, "sample"
+
+
+def _dedupe(texts: list, cats: list, classes: list[str]) -> tuple[list[str], np.ndarray]:
+    """Stripped, non-empty, first-seen texts of the kept classes; labels index ``classes``."""
     index = {c: i for i, c in enumerate(classes)}
     seen: set[str] = set()
     out_texts: list[str] = []
     out_labels: list[int] = []
     for text, cat in zip(texts, cats, strict=True):
-        text = str(text).strip()
-        cat = str(cat).strip()
+        text, cat = str(text).strip(), str(cat).strip()
         if cat not in index or not text or text in seen:
             continue
         seen.add(text)
         out_texts.append(text)
         out_labels.append(index[cat])
-    labels = np.asarray(out_labels, dtype=np.int64)
-    present = np.bincount(labels, minlength=len(classes)) if len(labels) else np.zeros(0)
-    if len(labels) == 0 or (present == 0).any():
-        absent = [c for c, k in zip(classes, present, strict=False) if k == 0] or classes
-        raise DataError(f"rotten-tomatoes ({used}) has no samples of class {', '.join(absent)}")
-    return out_texts, labels, classes, used
+    return out_texts, np.asarray(out_labels, dtype=np.int64)
 
 
 def _stratified_pick(
@@ -211,7 +220,9 @@ def split_train_test(
     n = int(labels.shape[0])
     n_classes = int(np.unique(labels).size)
     if limit is not None and limit < 2 * n_classes:
-        raise ConfigError(f"--limit must be >= {2 * n_classes} (two per class), got {limit}")
+        raise ConfigError(
+            f"limit must be >= {2 * n_classes} (two per class), got {limit}", param="limit"
+        )
     if n < 4 * n_classes:
         raise DataError(f"too few samples to split: {n}")
     base = n if limit is None else min(limit, n)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -73,7 +73,8 @@ def _make_lora_classifier_class():
             super().__init__()
             self.backbone = backbone
             self.pad_id = int(pad_id)
-            dim = int(backbone.config.hidden_size)
+            config: Any = backbone.config
+            dim = int(config.hidden_size)
             self.body = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU())
             self.head = nn.Linear(hidden, n_classes)
 
@@ -140,7 +141,7 @@ def build_lora_classifier(
         backbone.config._attn_implementation = "eager"
     config = LoraConfig(
         r=r,
-        lora_alpha=alpha if alpha is not None else 2 * r,
+        lora_alpha=alpha if alpha is not None else 2 * r,  # type: ignore[arg-type]
         lora_dropout=0.0,
         target_modules=_lora_targets(backbone),
         bias="none",

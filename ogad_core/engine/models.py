@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -84,6 +85,8 @@ def load_factory(spec: str):
             if not path.is_file():
                 raise ModelError(f"--model: file not found: {path}")
             spec_obj = importlib.util.spec_from_file_location(path.stem, path)
+            if spec_obj is None or spec_obj.loader is None:
+                raise ModelError(f"--model: cannot import {path}")
             module = importlib.util.module_from_spec(spec_obj)
             sys.modules[path.stem] = module
             spec_obj.loader.exec_module(module)
@@ -108,7 +111,7 @@ def build_user_model(
     and load ``checkpoint`` (a state_dict, or a whole pickled module) when given."""
     factory = load_factory(spec)
     try:
-        params = inspect.signature(factory).parameters
+        params: Mapping[str, inspect.Parameter] = inspect.signature(factory).parameters
     except (TypeError, ValueError):
         params = {}
     kwargs = {}

@@ -222,7 +222,7 @@ def embedding_dim(model: Any, features: str = "layers") -> int:
             or model.get_sentence_embedding_dimension
         )
         return int(get())
-    config = _transformer(model).config
+    config: Any = _transformer(model).config
     return int((config.num_hidden_layers + 1) * config.hidden_size)
 
 
@@ -289,7 +289,7 @@ def encode_texts(
     """
     texts = check_texts(texts)
     if batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}", param="batch_size")
     if features not in FEATURES:
         raise ConfigError(f"text features must be one of {', '.join(FEATURES)}, got {features!r}")
     n = len(texts)

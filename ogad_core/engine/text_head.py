@@ -40,6 +40,10 @@ def _make_text_head_class():
         inner-product-to-distance augmentation). ``forward(x (B, E)) -> logits (B, C)``.
         """
 
+        mean: torch.Tensor  # (E,) buffers, set from the training embeddings
+        std: torch.Tensor
+        norm_sq: torch.Tensor
+
         def __init__(self, *, in_features: int, n_classes: int) -> None:
             super().__init__()
             self.register_buffer("mean", torch.zeros(in_features))
@@ -88,6 +92,7 @@ def build_text_head(
         if not torch.isfinite(x).all():
             raise DataError("text head: embeddings contain NaN or infinite values")
         in_features = int(x.shape[1])
+    assert in_features is not None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = _make_text_head_class()(in_features=int(in_features), n_classes=n_classes)

@@ -1,6 +1,24 @@
 """The pipeline that ``ogad compute`` runs: data -> model -> predictions -> gradients -> scores
--> map, each step cached in the run directory under a fingerprint of its inputs."""
+-> map, each step a function over a :class:`~ogad_core.pipeline.state.RunState`, cached in the
+run directory under a fingerprint of its inputs.
 
-from ogad_core.pipeline.steps import compute, load_embeddings, make_map, score
+``ogad_core.pipeline`` itself is torch-free to import; the model and gradient steps import the
+engine when they run.
+"""
 
-__all__ = ["compute", "load_embeddings", "make_map", "score"]
+from ogad_core.pipeline.data_step import load_run_data, model_inputs
+from ogad_core.pipeline.model_step import build_model, effective_params, model_recipe
+from ogad_core.pipeline.score_step import load_embeddings, make_map, score
+from ogad_core.pipeline.workflow import compute
+
+__all__ = [
+    "build_model",
+    "compute",
+    "effective_params",
+    "load_embeddings",
+    "load_run_data",
+    "make_map",
+    "model_inputs",
+    "model_recipe",
+    "score",
+]

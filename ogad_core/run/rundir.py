@@ -10,7 +10,13 @@ Layout (see ../shared/CONTRACT.md)::
     scores.parquet     sample_id, D_score, D_rank for each detector D
     map.parquet        sample_id, x, y
     reviews.sqlite     review decisions
+    evaluation.json    detection quality against known noise (``ogad evaluate``)
+    model/             final.pt and checkpoint_K.pt weights
+    checkpoints/       gradients_K.npy at the earlier checkpoints
+    embeddings/        the encoder's cached features
     data/              images written for the sample sets (refs point here)
+
+Every path of a run directory is defined here and nowhere else.
 """
 
 from __future__ import annotations
@@ -23,19 +29,21 @@ from typing import Any
 
 import pandas as pd
 
-from ogad_core._internal import write_json_atomic
+from ogad_core._internal import utc_now, write_json_atomic
 from ogad_core.errors import RunDirError
+from ogad_core.run.manifest import SCHEMA_VERSION, Manifest
 
-SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 SAMPLES = "samples.parquet"
 GRADIENTS = "gradients.npy"
-GRADIENTS_DONE = "gradients.done.npy"
 SCORES = "scores.parquet"
 MAP = "map.parquet"
 REVIEWS = "reviews.sqlite"
+EVALUATION = "evaluation.json"
 DATA_DIR = "data"
-STEPS = ("data", "train", "predict", "gradients", "scores", "map")
+MODEL_DIR = "model"
+CHECKPOINTS_DIR = "checkpoints"
+EMBEDDINGS_DIR = "embeddings"
 
 
 class RunDir:
@@ -78,7 +86,39 @@ class RunDir:
 
     @property
     def data_dir(self) -> Path:
+        """Images of the shipped sample sets, written once."""
         return self.path / DATA_DIR
+
+    @property
+    def evaluation_path(self) -> Path:
+        return self.path / EVALUATION
+
+    @property
+    def embeddings_dir(self) -> Path:
+        """The encoder's cached features (text embeddings, image features)."""
+        return self.path / EMBEDDINGS_DIR
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / MODEL_DIR
+
+    @property
+    def final_model_path(self) -> Path:
+        """The weights the run's gradients, predictions and scores come from."""
+        return self.model_dir / "final.pt"
+
+    def checkpoint_model_path(self, k: int) -> Path:
+        """Weights at checkpoint ``k`` (0-based; the last one equals the final model)."""
+        return self.model_dir / f"checkpoint_{k}.pt"
+
+    def checkpoint_gradients_path(self, k: int) -> Path:
+        """Gradients at an earlier checkpoint ``k`` (the last checkpoint's are gradients.npy)."""
+        return self.path / CHECKPOINTS_DIR / f"gradients_{k}.npy"
+
+    def gradients_path_at(self, k: int, n_checkpoints: int) -> Path:
+        """Where checkpoint ``k`` of ``n_checkpoints`` keeps its gradients."""
+        last = k == n_checkpoints - 1
+        return self.gradients_path if last else self.checkpoint_gradients_path(k)
 
     # ---- manifest ----------------------------------------------------------------------
     def has_manifest(self) -> bool:
@@ -109,14 +149,17 @@ class RunDir:
     def label_names(self) -> list[str]:
         return list(self.read_manifest()["data"]["label_names"])
 
-    def data_kind(self) -> str:
-        """``image``, ``text`` or ``tabular``."""
-        return str(self.read_manifest()["data"]["kind"])
+    def load_manifest(self) -> Manifest:
+        """The typed manifest (RunDirError when missing or unreadable)."""
+        return Manifest.from_json(self.read_manifest())
 
-    def step_done(self, step: str) -> bool:
-        if not self.has_manifest():
-            return False
-        return self.read_manifest().get("steps", {}).get(step, {}).get("status") == "done"
+    def save_manifest(self, manifest: Manifest) -> None:
+        """Write the manifest atomically, stamping ``updated``."""
+        manifest.updated = utc_now()
+        try:
+            self.write_manifest(manifest.to_json())
+        except OSError as err:
+            raise RunDirError(f"cannot write to {self.path}: {err.strerror}") from None
 
     # ---- tables ------------------------------------------------------------------------
     def _read(self, path: Path, what: str, hint: str) -> pd.DataFrame:

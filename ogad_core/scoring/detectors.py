@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
@@ -37,6 +36,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor
 from sklearn.utils.validation import check_is_fitted
 
+from ogad_core._internal import CHUNK_BYTES, row_chunks, worker_count
 from ogad_core.errors import ConfigError, DataError
 
 try:
@@ -51,7 +51,6 @@ except ImportError:  # scikit-learn < 1.6
 __all__ = [
     "CHUNK_BYTES",
     "DETECTORS",
-    "DETECTOR_LABELS",
     "MIN_CLASS_ROWS",
     "N_JOBS",
     "GradientNormDetector",
@@ -63,10 +62,8 @@ __all__ = [
     "suspicion_scores",
 ]
 
-#: Upper bound on the bytes of one row chunk read from a gradient matrix.
-CHUNK_BYTES = 64 * 2**20
 #: Worker threads for the detectors that take ``n_jobs`` (results do not depend on it).
-N_JOBS = max(1, min(os.cpu_count() or 1, 8))
+N_JOBS = worker_count()
 #: With ``per_class=True``, classes with fewer rows than this are not fit on their own (see
 #: ``suspicion_scores``).
 MIN_CLASS_ROWS = 5
@@ -79,10 +76,7 @@ _MAD_TO_SD = 1.4826
 
 def _row_chunks(n_rows: int, row_bytes: int, chunk_bytes: int | None = None) -> Iterator[slice]:
     """Consecutive row slices of about ``chunk_bytes`` (default CHUNK_BYTES) each, >= 1 row."""
-    budget = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
-    step = max(1, int(budget // max(1, row_bytes)))
-    for start in range(0, n_rows, step):
-        yield slice(start, min(n_rows, start + step))
+    return row_chunks(n_rows, row_bytes, CHUNK_BYTES if chunk_bytes is None else chunk_bytes)
 
 
 def _as_matrix(X: Any, what: str = "gradients") -> np.ndarray:
@@ -278,16 +272,6 @@ DETECTORS: dict[str, Callable[[int], BaseEstimator]] = {
     "selfconf": lambda seed: LossBaseline(transform="selfconf"),
 }
 
-#: Human-readable one-liners for the registry names (CLI help, dashboard).
-DETECTOR_LABELS: dict[str, str] = {
-    "iforest": "Isolation Forest on the gradients (paper default)",
-    "l2": "L2 norm of the gradient",
-    "l1": "L1 norm of the gradient",
-    "lof": "Local Outlier Factor on the gradients",
-    "loss": "baseline: cross-entropy loss with the given label",
-    "selfconf": "baseline: 1 - probability of the given label",
-}
-
 
 def _known() -> str:
     return ", ".join(DETECTORS)
@@ -479,11 +463,12 @@ def _detector_input(est: Any, gradients: Any, samples: pd.DataFrame | None) -> n
 
 def _suspicion(
     est: BaseEstimator,
-    X: np.ndarray,
+    X: np.ndarray | None,
     labels: np.ndarray | None,
     name: str,
 ) -> np.ndarray:
     """(N,) suspicion of a validated input; per class when ``labels`` is given."""
+    assert X is not None
     if labels is None:
         return _fit_suspicion(est, X, name)
     n = X.shape[0]
@@ -491,9 +476,7 @@ def _suspicion(
     groups = _group_rows(labels)
     small = [rows for rows in groups if rows.size < MIN_CLASS_ROWS]
     pointwise = _is_pointwise(est)
-    global_scores = None
-    if pointwise or small:
-        global_scores = _fit_suspicion(clone(est), X, name)
+    global_scores = _fit_suspicion(clone(est), X, name) if pointwise or small else np.empty(0)
     for rows in groups:
         if rows.size < MIN_CLASS_ROWS:
             continue
@@ -606,24 +589,45 @@ def score_table(
     """
     if samples is None:
         raise DataError("score_table needs the samples table")
-    if isinstance(detectors, str):
-        detectors = [d for d in detectors.split(",") if d.strip()]
-    if not detectors:
-        raise ConfigError(f"no detector given; known: {_known()}")
     n = len(samples)
     if "sample_id" in samples.columns:
         sample_ids = samples["sample_id"].to_numpy()
     else:
         sample_ids = np.arange(n, dtype=np.int64)
+    estimators = _resolve_all(detectors, seed)
+    X = _gradient_matrix(gradients, n) if any(map(_needs_gradients, estimators.values())) else None
+    labels = _labels_of(samples, n) if per_class else None
+    columns: dict[str, np.ndarray] = {"sample_id": sample_ids}
+    for name, est in estimators.items():
+        inputs = X if _needs_gradients(est) else _detector_input(est, None, samples)
+        scores = _suspicion(est, inputs, labels, name)
+        columns[f"{name}_score"] = scores
+        columns[f"{name}_rank"] = rank_scores(scores, sample_ids)
+    return pd.DataFrame(columns)
+
+
+def _needs_gradients(est: Any) -> bool:
+    return getattr(est, "_ogad_input", "gradients") == "gradients"
+
+
+def _resolve_all(
+    detectors: Sequence[str | type | BaseEstimator] | str, seed: int
+) -> dict[str, BaseEstimator]:
+    """Column name -> estimator; a repeated name counts once, two specs for one name fail."""
+    if isinstance(detectors, str):
+        detectors = [d for d in detectors.split(",") if d.strip()]
+    if not detectors:
+        raise ConfigError(f"no detector given; known: {_known()}", param="detectors")
     estimators: dict[str, BaseEstimator] = {}
     specs: dict[str, Any] = {}
     for spec in detectors:
         name = detector_name(spec)
         if name in estimators:
+            old = specs[name]
             if (
                 isinstance(spec, str)
-                and isinstance(specs[name], str)
-                and (spec.strip().lower() == specs[name].strip().lower())
+                and isinstance(old, str)
+                and spec.strip().lower() == old.strip().lower()
             ):
                 continue
             raise ConfigError(
@@ -631,23 +635,15 @@ def score_table(
             )
         estimators[name] = resolve_detector(spec, seed=seed)
         specs[name] = spec
-    X = None
-    if any(getattr(e, "_ogad_input", "gradients") == "gradients" for e in estimators.values()):
-        if gradients is None:
-            raise DataError("the gradient detectors need the gradients, but none were given")
-        X = _as_matrix(gradients)
-        if X.shape[0] != n:
-            raise DataError(f"the samples table has {n} rows but the gradients have {X.shape[0]}")
-        _check_finite(X)
-    labels = _labels_of(samples, n) if per_class else None
-    columns: dict[str, np.ndarray] = {"sample_id": sample_ids}
-    for name, est in estimators.items():
-        inputs = (
-            X
-            if getattr(est, "_ogad_input", "gradients") == "gradients"
-            else (_detector_input(est, None, samples))
-        )
-        scores = _suspicion(est, inputs, labels, name)
-        columns[f"{name}_score"] = scores
-        columns[f"{name}_rank"] = rank_scores(scores, sample_ids)
-    return pd.DataFrame(columns)
+    return estimators
+
+
+def _gradient_matrix(gradients: np.ndarray | None, n: int) -> np.ndarray | None:
+    """The (N, D) gradients, checked: present, N rows, finite."""
+    if gradients is None:
+        raise DataError("the gradient detectors need the gradients, but none were given")
+    X = _as_matrix(gradients)
+    if X.shape[0] != n:
+        raise DataError(f"the samples table has {n} rows but the gradients have {X.shape[0]}")
+    _check_finite(X)
+    return X

@@ -1,0 +1,228 @@
+"""The benchmarks ``run_all`` knows: how to run each one and summarise its result in one line.
+
+Paths of the results and the docs page are defined here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+QUICK = RESULTS / "quick"  # --quick results: never mixed into the docs' figures
+DOCS = REPO / "docs" / "benchmarks.md"
+ALL_JSON = RESULTS / "all.json"
+
+Summary = Callable[[dict[str, Any]], str]
+
+
+def fmt(v: Any, spec: str = ".3f") -> str:
+    """``format(v, spec)``, ``-`` for None."""
+    return "-" if v is None else format(v, spec)
+
+
+def _sum_extraction(r: dict[str, Any]) -> str:
+    return (
+        f"closed form / forward {r['ratio_closed_over_forward']:.2f}x; "
+        f"{r['speedup_closed_vs_loop']:.0f}x faster than one backward per sample"
+    )
+
+
+def _sum_memory(r: dict[str, Any]) -> str:
+    gib = 2**30
+    return (
+        f"{r['rows']:,} x {r['cols']:,} = {r['matrix_bytes'] / gib:.2f} GiB matrix, "
+        f"peak RSS {r['peak_rss_bytes'] / gib:.2f} GiB ({r['peak_rss_over_matrix']:.2f}x)"
+    )
+
+
+def _sum_detectors(r: dict[str, Any]) -> str:
+    top = max(d["size"] for d in r["detectors"])
+    cells = [f"{d['detector']} {d['seconds']:.1f}s" for d in r["detectors"] if d["size"] == top]
+    return f"{top:,} rows: " + ", ".join(cells)
+
+
+def _sum_quality(r: dict[str, Any]) -> str:
+    from benchmarks.bench_quality import case_id, read_quality_report
+    from ogad_core.evaluation.cost import ratio_same_load
+
+    report = read_quality_report(r)
+    c = report.compute
+    if c is None:
+        raise ValueError("the quality report has no compute section")
+    same = c.cleanlab_over_best_gradient_compute_same_load or ratio_same_load(report)
+    out = (
+        f"best gradient {c.best_gradient_detector} AUROC "
+        f"{fmt(c.best_gradient_auroc)} vs cleanlab {fmt(c.cleanlab_auroc)}, "
+        f"cleanlab {fmt(c.cleanlab_over_best_gradient_compute, '.1f')}x the compute "
+        f"({fmt(same, '.1f')}x timed under the same load)"
+    )
+    for ck in r.get("checkpoint_studies") or []:
+        final = max(x["final_auroc"] for x in ck["final_vs_checkpoints"])
+        ckpt = max(x["checkpoints_auroc"] for x in ck["final_vs_checkpoints"])
+        out += (
+            f"; {case_id(ck['run']['config'])}: checkpoints AUROC {ckpt:.3f} vs final {final:.3f}"
+        )
+    return out
+
+
+def _sum_moons(r: dict[str, Any]) -> str:
+    by = {row["method"]: row for row in r["rows"]}
+    parts = []
+    for name in ("iforest", "l2", "cleanlab", "none"):
+        if name in by:
+            d, a = by[name]["detection_pct"]["mean"], by[name]["test_accuracy_pct"]["mean"]
+            p = (by[name].get("paper_metric_pct") or {}).get("mean")
+            parts.append(f"{name} {fmt(d, '.0f')}/{fmt(p, '.1f')}/{fmt(a, '.1f')}")
+    return "top-20 %/paper's metric %/test acc %: " + ", ".join(parts)
+
+
+def _sum_dashboard(r: dict[str, Any]) -> str:
+    rows = r.get("results", [])
+    return ", ".join(f"{x['measure']} {x['median_ms']:.0f} ms" for x in rows[:4])
+
+
+def _sum_text(r: dict[str, Any]) -> str:
+    out = (
+        f"encode {r['encode_texts_per_s']:.0f} texts/s; head gradients "
+        f"{r['gradient_last_per_s']:,.0f}/s ({r['gradient_last_over_encode']:.3f}x encoding)"
+    )
+    if r.get("quality_l2_auroc") is not None:
+        out += (
+            f"; rotten-tomatoes AUROC l2 {r['quality_l2_auroc']:.3f}, iforest "
+            f"{r['quality_iforest_auroc']:.3f}, loss {r['quality_loss_auroc']:.3f}"
+        )
+    return out
+
+
+def _sum_generic(r: dict[str, Any]) -> str:
+    scalars = [f"{k}={v}" for k, v in r.items() if isinstance(v, int | float | str)][:5]  # unknown
+    return ", ".join(scalars)
+
+
+@dataclass(frozen=True)
+class Bench:
+    """One benchmark module and how to run and summarise it."""
+
+    name: str
+    module: str
+    args: tuple[str, ...] = ()
+    quick_args: tuple[str, ...] = ()
+    result: str | None = None  # file under benchmarks/results
+    summarize: Summary = _sum_generic
+    note: str = ""
+    extra_results: tuple[str, ...] = field(default_factory=tuple)
+    quick_out: tuple[str, ...] = ("--out",)  # flag naming the result file (quick: under QUICK)
+    quick_plots: tuple[str, ...] = ()  # flags and file names of plots (quick: under QUICK)
+
+    @property
+    def stem(self) -> str:
+        """The module's file name without ``.py``."""
+        return self.module.rsplit(".", 1)[1]
+
+    def result_files(self, folder: Path) -> list[Path]:
+        """Where its result may be, in ``folder`` (none for an unknown module)."""
+        names = [self.result, *self.extra_results] if self.result else []
+        return [folder / n for n in names if n]
+
+
+KNOWN: tuple[Bench, ...] = (
+    Bench(
+        "extraction",
+        "benchmarks.bench_extraction",
+        (),
+        ("--n", "1000", "--repeat", "1"),
+        "extraction.json",
+        _sum_extraction,
+    ),
+    Bench(
+        "memory",
+        "benchmarks.bench_memory",
+        ("--rows", "220000", "--hidden", "512"),
+        ("--rows", "20000", "--hidden", "512"),
+        "memory.json",
+        _sum_memory,
+        note="a gradient matrix larger than 4 GiB, streamed to disk",
+    ),
+    Bench(
+        "detectors",
+        "benchmarks.bench_detectors",
+        (),
+        ("--sizes", "5000", "--map-sizes", "5000"),
+        "detectors.json",
+        _sum_detectors,
+    ),
+    Bench(
+        "quality",
+        "benchmarks.bench_quality",
+        (
+            "--retrain",
+            "--trim",
+            "5,10",
+            "--retrain-methods",
+            "iforest,l2,loss,cleanlab,tracin",
+            "--retrain-seeds",
+            "2",
+        ),
+        ("--skip-checkpoint-study", "--folds", "3"),
+        "quality.json",
+        _sum_quality,
+        quick_plots=("--plots", ""),
+    ),
+    Bench(
+        "synthetic_moons",
+        "benchmarks.synthetic_moons",
+        (),
+        ("--seeds", "2", "--train-seeds", "1"),
+        "synthetic_moons.json",
+        _sum_moons,
+        quick_plots=("--plot", "moons_flags.png"),
+    ),
+    Bench(
+        "synthetic_moons_e200",
+        "benchmarks.synthetic_moons",
+        (
+            "--epochs",
+            "200",
+            "--out",
+            "benchmarks/results/synthetic_moons_e200.json",
+            "--plot",
+            "docs/moons_flags_e200.png",
+        ),
+        ("--epochs", "200", "--seeds", "2", "--train-seeds", "1"),
+        "synthetic_moons_e200.json",
+        _sum_moons,
+        note="the same study trained 4x longer (more memorisation)",
+        quick_plots=("--plot", "moons_flags_e200.png"),
+    ),
+    Bench(
+        "dashboard",
+        "benchmarks.bench_dashboard",
+        (),
+        ("--n", "5000", "--repeats", "2"),
+        "bench_dashboard.json",
+        _sum_dashboard,
+    ),
+    Bench(
+        "text",
+        "benchmarks.bench_text",
+        ("--quality",),
+        ("--n", "200", "--lora-n", "8"),
+        "text.json",
+        _sum_text,
+    ),
+)
+
+
+def discover() -> list[Bench]:
+    """The known benchmarks whose module exists, then any other bench_*.py in benchmarks/."""
+    present = {p.stem for p in (REPO / "benchmarks").glob("*.py")}
+    out = [b for b in KNOWN if b.stem in present]
+    known = {b.stem for b in KNOWN}
+    for stem in sorted(present):
+        if stem.startswith("bench_") and stem not in known:
+            out.append(Bench(stem.removeprefix("bench_"), f"benchmarks.{stem}"))
+    return out

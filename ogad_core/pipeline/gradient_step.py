@@ -1,0 +1,65 @@
+"""Step 4, gradients: each sample's loss gradient with its given label, at the final model and at
+every earlier checkpoint, streamed into resumable stores (gradients.npy, checkpoints/)."""
+
+from __future__ import annotations
+
+import time
+
+from ogad_core._internal import log
+from ogad_core.options import fingerprint
+from ogad_core.pipeline.state import RunState
+from ogad_core.run.store import GradientStore
+
+
+def gradient_step(state: RunState) -> None:
+    """Fill one GradientStore per checkpoint (resuming finished rows); record the dims."""
+    from ogad_core.engine.models import state_fingerprint
+
+    started = time.perf_counter()
+    assert state.inputs is not None
+    config, n = state.config, len(state.data.train)
+    dim = config.proj_dim or state.full_dim
+    grad_fp = fingerprint(
+        state.params, config.proj_dim, config.seed, [state_fingerprint(s) for s in state.states]
+    )
+    for k, weights in enumerate(state.states):
+        path = state.rd.gradients_path_at(k, len(state.states))
+        store = GradientStore(path, n_rows=n, n_cols=dim, fingerprint=fingerprint(grad_fp, k))
+        if store.resumed and not store.complete:
+            log.info(f"gradients: resuming, {len(store.pending())} of {n} rows left")
+        if not store.complete:
+            state.model.load_state_dict(weights)
+            _fill(state, store)
+    state.model.load_state_dict(state.states[-1])
+    state.manifest.params = state.params
+    state.manifest.dims = {
+        "input": list(state.inputs.input_shape),
+        "gradient": state.full_dim,
+        "proj_dim": config.proj_dim,
+        "stored": dim,
+        "n_checkpoints": len(state.states),
+    }
+    state.mark("gradients", grad_fp, started)
+    projected = f", projected from {state.full_dim}" if config.proj_dim else ""
+    log.info(f"gradients: {n} x {dim} ({state.params}{projected})")
+
+
+def _fill(state: RunState, store: GradientStore) -> None:
+    """Compute the store's pending rows with the model's current weights."""
+    from torch.utils.data import TensorDataset
+
+    from ogad_core.engine.gradients import compute_gradients
+
+    inputs = state.inputs
+    assert inputs is not None
+    compute_gradients(
+        state.model,
+        TensorDataset(inputs.x_train, inputs.y_train),
+        state.params,
+        batch_size=state.config.batch_size,
+        device=str(state.device),
+        proj_dim=state.config.proj_dim,
+        seed=state.config.seed,
+        out=store,
+        progress=state.progress,
+    )

@@ -1,0 +1,65 @@
+"""``compute``: the whole pipeline as a short sequence of steps over one :class:`RunState`.
+
+data -> model -> predictions -> gradients -> scores -> map. Each step records a fingerprint of
+its inputs in the manifest; a step already done under the same fingerprint is reused, a changed
+input is refused rather than mixed, and the gradient step resumes row by row after a kill.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ogad_core._internal import log
+from ogad_core.options import ComputeConfig
+from ogad_core.pipeline.data_step import data_step, model_inputs
+from ogad_core.pipeline.gradient_step import gradient_step
+from ogad_core.pipeline.model_step import model_step, predict_step
+from ogad_core.pipeline.score_step import make_map, score
+from ogad_core.pipeline.state import RunState, open_run
+from ogad_core.run.rundir import RunDir
+
+#: above this many rows LOF (quadratic) is left out of the default detectors
+LOF_MAX_ROWS = 10_000
+
+
+def compute(
+    config: ComputeConfig, run_dir: str | os.PathLike[str], *, progress: bool = True
+) -> dict[str, Any]:
+    """Run (or resume, or reuse) the whole pipeline in ``run_dir``; returns the manifest (JSON)."""
+    import torch
+
+    from ogad_core.engine.models import resolve_device
+
+    rd = RunDir(run_dir)
+    state = RunState(config=config, rd=rd, manifest=open_run(config, rd), progress=progress)
+    state.device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    data_fp = data_step(state)
+    state.inputs = model_inputs(config, state.data, rd, state.device, progress)
+    model_step(state, data_fp)
+    predict_step(state)
+    gradient_step(state)
+    score(
+        rd.path,
+        default_detectors(config, state.manifest.n_samples),
+        per_class=config.per_class,
+        seed=config.seed,
+        manifest=state.manifest,
+    )
+    make_map(rd.path, seed=config.seed, manifest=state.manifest)
+    state.manifest.status = "complete"
+    state.save()
+    return state.manifest.to_json()
+
+
+def default_detectors(config: ComputeConfig, n_samples: int) -> list[str]:
+    """The configured detectors, less LOF above :data:`LOF_MAX_ROWS` rows."""
+    detectors = list(config.detectors)
+    if "lof" in detectors and n_samples > LOF_MAX_ROWS:
+        detectors.remove("lof")
+        log.info(
+            f"scores: lof skipped by default above {LOF_MAX_ROWS} rows "
+            "(ask for it with `ogad score --detector lof`)"
+        )
+    return detectors
