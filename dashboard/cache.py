@@ -54,7 +54,7 @@ def review_store(run_path: str) -> ReviewStore:
     return _review_store(run_path, run_files_stamp(run_path))
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+@st.cache_resource(max_entries=4, show_spinner=False)
 def _table(run_path: str, stamp: tuple, version: int) -> pd.DataFrame:
     view = _run_view(run_path, stamp)
     store = _review_store(run_path, stamp)
