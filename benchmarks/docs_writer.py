@@ -545,6 +545,10 @@ DASHBOARD_MEASURES = {
     "map_paint_cold": "Chromium: page load until the map has drawn, first visit after the "
     "server started (target < 3 s)",
     "map_paint_warm": "the same, later visits",
+    "until_map_heading": "of a page load (all visits): until the map's heading shows (the "
+    "app loaded and its script run; the same for any map size)",
+    "map_heading_to_drawn": "of a page load: from the heading until plotly has drawn the map "
+    "(loading the 4.7 MB plotly library, then this figure)",
     "page_ready_warm": "later visits until the first card's Confirm button shows",
     "chromium_cpu_per_load": "CPU seconds Chromium spent per page load (not ms)",
     "click_to_next_card": "Chromium: Confirm clicked until the next card shows (end to end; "

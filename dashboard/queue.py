@@ -485,7 +485,7 @@ def read_map_selection(selection: Any, layer: Any = None) -> MapSelection:
         found = [layer.points.in_box(b["x"], b["y"]) for b in boxes]
         found += [layer.points.in_polygon(s["x"], s["y"]) for s in lassos]
         ids = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
-        return MapSelection([int(i) for i in ids] or None, kind)
+        return MapSelection(ids.astype(np.int64).tolist() or None, kind)
     trace_ids = layer.trace_ids if layer is not None else None
     points = selection.get("points") or []
     picked = {sid for p in points if (sid := _point_id(p, trace_ids)) is not None}
