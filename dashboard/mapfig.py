@@ -195,7 +195,7 @@ def build_map(
     else:
         top_n = min(TOP_LAYER_MAX, max(10, len(drawn) // 50), len(drawn))
         top, rest = by_rank[:top_n], by_rank[top_n:]
-    size = _marker_size(len(top) + len(rest))
+    size = 3 if use_raster else _marker_size(len(top) + len(rest))  # +3 when outlined
     traces, trace_ids = _traces(view, colouring, rest, top, xs, ys, sids, position, size)
     figure = go.Figure(data=traces)
     extent = raster.map_extent(xs[drawn], ys[drawn])
