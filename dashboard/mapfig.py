@@ -1,8 +1,8 @@
 """The gradient map: plotly WebGL points, or a server-drawn raster with the top points on top.
 
 Up to :data:`FULL_POINTS_MAX` drawable samples every sample is a ``scattergl`` point. Above it
-the browser gets a PNG of all points (:mod:`dashboard.raster`: density, coloured like the points)
-as a layout image, plus the :data:`OVERLAY_POINTS` top-ranked samples as points; box and lasso
+the browser gets one image of all points (:mod:`dashboard.raster`: density, coloured like the
+points; WebP, else PNG) as a layout image, plus the :data:`OVERLAY_POINTS` top-ranked samples as points; box and lasso
 selections are then turned into sample ids from the map coordinates (:class:`MapLayer`).
 
 Both ways the axes are equal-scaled, every colouring has a legend (classes / statuses; the score
@@ -414,7 +414,7 @@ def _add_raster(
     rows: np.ndarray,
     extent: raster.Extent,
 ) -> None:
-    """Every drawable sample as one PNG layout image below the points (``rows``: their rows)."""
+    """Every drawable sample as one layout image below the points (``rows``: their rows)."""
     shape = raster.raster_shape(extent)
     pix = raster.pixel_index(xs, ys, extent, shape)
     if colouring.scores is not None:
@@ -429,7 +429,7 @@ def _add_raster(
     else:
         rgba = raster.categorical_rgba(pix, colouring.codes[rows], colouring.colors, shape)
     figure.add_layout_image(
-        source=raster.png_data_uri(rgba),
+        source=raster.image_data_uri(rgba),
         xref="x",
         yref="y",
         x=extent.x0,

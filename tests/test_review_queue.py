@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -190,7 +191,7 @@ def test_big_maps_are_a_raster_with_the_top_points_and_select_by_geometry(run: P
         )
         assert layer.raster and layer.n_drawn == 60
         images = layer.figure.layout.images
-        assert len(images) == 1 and images[0].source.startswith("data:image/png;base64,")
+        assert len(images) == 1 and re.match(r"data:image/(webp|png);base64,", images[0].source)
         overlay = np.concatenate(layer.trace_ids)
         best = set(view.table.sort_values("iforest_rank")["sample_id"].iloc[:5])
         assert best <= set(overlay) and len(overlay) == 5 + (color_by == "status")
