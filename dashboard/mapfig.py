@@ -2,8 +2,9 @@
 
 Up to :data:`FULL_POINTS_MAX` drawable samples every sample is a ``scattergl`` point. Above it
 the browser gets one image of all points (:mod:`dashboard.raster`: density, coloured like the
-points; WebP, else PNG) as a layout image, plus the :data:`OVERLAY_POINTS` top-ranked samples as points; box and lasso
-selections are then turned into sample ids from the map coordinates (:class:`MapLayer`).
+points; WebP, else PNG) as a layout image, plus the :data:`OVERLAY_POINTS` top-ranked samples
+as points; box and lasso selections are then turned into sample ids from the map coordinates
+(:class:`MapLayer`).
 
 Both ways the axes are equal-scaled, every colouring has a legend (classes / statuses; the score
 colouring a colour bar and one legend entry per given class, told apart by marker symbol), and
