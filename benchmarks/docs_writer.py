@@ -586,7 +586,10 @@ def _docs_dashboard() -> str:
         f"points, figure {f.get('map_json_mb', '?')} MB"
         for n, f in (r.get("map") or {}).items()
     )
-    load = r.get("load_average_before"), r.get("load_average_after")
+    load = [
+        " / ".join(f"{v:.1f}" for v in values) if values else None
+        for values in (r.get("load_average_before"), r.get("load_average_after"))
+    ]
     return (
         head
         + "\n`python -m benchmarks.bench_dashboard --n "
@@ -596,7 +599,14 @@ def _docs_dashboard() -> str:
         f"Chromium on the same {r.get('cpus', '?')} CPUs (software WebGL). Cells: median ms "
         "(min–max, runs)."
         + (f" Map drawn: {maps}." if maps else "")
-        + (f" Load average before / after: {load[0]} / {load[1]}." if load[0] else "")
+        + (
+            f" The sizes ran one after another; load average (1 / 5 / 15 min) before: {load[0]}, "
+            f"after: {load[1]} — with other work on the cores, compare sizes with care. Box "
+            "and lasso ids are computed from the coordinates only on a raster map (below "
+            "20,000 samples plotly's own point selection is used: 0 here)."
+            if load[0]
+            else ""
+        )
         + "\n\n"
         + md_table(
             ["measure", "what", *[f"{n:,} samples" for n in sizes]],
