@@ -72,6 +72,7 @@ CLASS_SYMBOLS = [
 COLORSCALE = "Plasma"
 FULL_POINTS_MAX = 20_000  # above this many drawable samples the map is a raster + top points
 OVERLAY_POINTS = 2_000  # top-ranked samples drawn as points over the raster
+REP_GRID = 48  # ... plus the best-ranked sample of each non-empty cell of this grid
 TOP_LAYER_MAX = 200  # at most this many top-ranked samples (2%, at least 10) outlined on top
 MAP_HEIGHT = 440
 
@@ -83,7 +84,7 @@ class MapLayer:
     figure: the plotly figure. trace_ids: per trace, the (points,) sample ids in point order.
     points: every drawn sample (finite x / y), sorted for box / lasso queries. raster: True when
     the figure shows a raster with only the top-ranked samples as points. n_drawn: samples on
-    the map; n_points: of those, drawn as plotly points.
+    the map; n_points: of those, drawn as plotly points; n_top: of those, outlined on top.
     """
 
     figure: go.Figure
@@ -92,6 +93,7 @@ class MapLayer:
     raster: bool
     n_drawn: int
     n_points: int
+    n_top: int = 0
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,7 @@ def build_map(
         if color_by == "status":  # reviewed samples stay visible as points
             reviewed = by_rank[colouring.codes[by_rank] != 0][:overlay_points]
             shown = np.union1d(shown, reviewed)
-        top, rest = shown, np.empty(0, dtype=np.int64)
+        top, rest = shown, _cell_representatives(xs, ys, by_rank, exclude=shown)
     else:
         top_n = min(TOP_LAYER_MAX, max(10, len(drawn) // 50), len(drawn))
         top, rest = by_rank[:top_n], by_rank[top_n:]
@@ -210,7 +212,26 @@ def build_map(
         raster=use_raster,
         n_drawn=len(drawn),
         n_points=len(top) + len(rest),
+        n_top=len(top),
     )
+
+
+def _cell_representatives(
+    xs: np.ndarray, ys: np.ndarray, by_rank: np.ndarray, *, exclude: np.ndarray
+) -> np.ndarray:
+    """The best-ranked row in each non-empty cell of a REP_GRID x REP_GRID grid over the map.
+
+    Plotly reports a box or lasso only when it holds at least one plotly point, so a raster map
+    also draws these (small, not outlined): a box that covers a whole non-empty cell always
+    registers, and its ids then come from the coordinates of every sample.
+    """
+    if len(by_rank) == 0:
+        return np.empty(0, dtype=np.int64)
+    extent = raster.map_extent(xs[by_rank], ys[by_rank])
+    cell = raster.pixel_index(xs[by_rank], ys[by_rank], extent, (REP_GRID, REP_GRID))
+    _, first = np.unique(cell, return_index=True)  # by_rank is best first
+    reps = by_rank[np.sort(first)]
+    return reps[~np.isin(reps, exclude)]
 
 
 def build_map_figure(

@@ -157,9 +157,10 @@ def _map_caption(layer: MapLayer, picked: MapSelection) -> None:
         return
     if layer.raster:
         st.caption(
-            f"All {layer.n_drawn:,} samples drawn as a density image; the {layer.n_points:,} "
-            "top-ranked ones as outlined points. Pick *Box* or *Lasso Select* in the map's "
-            "toolbar to review any area; click a point to open its card."
+            f"All {layer.n_drawn:,} samples drawn as a density image; the {layer.n_top:,} "
+            "top-ranked ones as outlined points, and one sample per map cell as small points. "
+            "Pick *Box* or *Lasso Select* in the map's toolbar to review any area; click a "
+            "point to open its card."
         )
     else:
         st.caption(

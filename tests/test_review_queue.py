@@ -192,9 +192,16 @@ def test_big_maps_are_a_raster_with_the_top_points_and_select_by_geometry(run: P
         assert layer.raster and layer.n_drawn == 60
         images = layer.figure.layout.images
         assert len(images) == 1 and re.match(r"data:image/(webp|png);base64,", images[0].source)
-        overlay = np.concatenate(layer.trace_ids)
+        outlined = [
+            ids
+            for ids, t in zip(layer.trace_ids, layer.figure.data, strict=True)
+            if t.marker.line.width
+        ]
         best = set(view.table.sort_values("iforest_rank")["sample_id"].iloc[:5])
-        assert best <= set(overlay) and len(overlay) == 5 + (color_by == "status")
+        assert set(np.concatenate(outlined)) == best | (
+            {int(status.index[status != "unreviewed"][0])} if color_by == "status" else set()
+        )
+        assert layer.n_points == len(np.concatenate(layer.trace_ids)) <= 60
         names = {t.name for t in layer.figure.data if t.showlegend}
         assert len(names) >= (2 if color_by == "status" else 3)  # every class / status
     box = {"x": [-1.0, 6.0], "y": [-2.0, 3.0], "xref": "x", "yref": "y"}
