@@ -617,6 +617,12 @@ def _docs_dashboard() -> str:
     )
 
 
+def _docs_reviewers() -> str:
+    from benchmarks.bench_reviewers import docs_section
+
+    return docs_section(_load("reviewers.json"))
+
+
 def _docs_text() -> str:
     r = _load("text.json")
     head = "## Text pipeline (Rotten Tomatoes)\n"
@@ -648,6 +654,18 @@ def _docs_text() -> str:
     return "\n".join(out) + "\n"
 
 
+def _docs_scale() -> str:
+    from benchmarks.scale_docs import docs_section
+
+    return docs_section(_load("ray.json"), _load("map.json"))
+
+
+def _docs_review_sim() -> str:
+    from benchmarks.bench_review_sim import docs_section
+
+    return docs_section(_load("review_sim.json"))
+
+
 # ---- the page -------------------------------------------------------------------------------
 
 SECTIONS: tuple[Callable[[], str], ...] = (
@@ -658,7 +676,10 @@ SECTIONS: tuple[Callable[[], str], ...] = (
     _docs_memory,
     _docs_detectors,
     _docs_dashboard,
+    _docs_reviewers,
     _docs_text,
+    _docs_review_sim,
+    _docs_scale,
 )
 
 

@@ -90,6 +90,15 @@ def _sum_dashboard(r: dict[str, Any]) -> str:
     )
 
 
+def _sum_reviewers(r: dict[str, Any]) -> str:
+    t, k = r["throughput"], r["check"]
+    return (
+        f"{t['decisions_per_s']:,.0f} decisions/s with {t['writers']} writers; {k['lost']} of "
+        f"{k['acknowledged']:,} acknowledged decisions lost after "
+        f"{r['crashes']['kills_while_writing']} kill -9"
+    )
+
+
 def _sum_text(r: dict[str, Any]) -> str:
     out = (
         f"encode {r['encode_texts_per_s']:.0f} texts/s; head gradients "
@@ -106,6 +115,12 @@ def _sum_text(r: dict[str, Any]) -> str:
 def _sum_generic(r: dict[str, Any]) -> str:
     scalars = [f"{k}={v}" for k, v in r.items() if isinstance(v, int | float | str)][:5]  # unknown
     return ", ".join(scalars)
+
+
+def _scale_docs() -> Any:
+    from benchmarks import scale_docs  # the Ray and map summaries live with their renderer
+
+    return scale_docs
 
 
 @dataclass(frozen=True)
@@ -212,6 +227,31 @@ KNOWN: tuple[Bench, ...] = (
         _sum_dashboard,
     ),
     Bench(
+        "reviewers",
+        "benchmarks.bench_reviewers",
+        (),
+        ("--writers", "4", "--decisions", "300", "--kill-rounds", "2", "--kill-decisions", "300"),
+        "reviewers.json",
+        _sum_reviewers,
+    ),
+    Bench(
+        "ray",
+        "benchmarks.bench_ray",
+        ("--rows", "8000", "--vmap-rows", "800"),
+        ("--rows", "1000", "--vmap-rows", "100"),
+        "ray.json",
+        lambda r: _scale_docs().summary_ray(r),
+    ),
+    Bench(
+        "map",
+        "benchmarks.bench_map",
+        ("--sizes", "50000,200000,1000000", "--compare-full", "200000"),
+        ("--sizes", "30000"),
+        "map.json",
+        lambda r: _scale_docs().summary_map(r),
+        note="synthetic gradients; run it late, with nice: the 1M map takes minutes",
+    ),
+    Bench(
         "text",
         "benchmarks.bench_text",
         ("--quality",),
@@ -219,7 +259,22 @@ KNOWN: tuple[Bench, ...] = (
         "text.json",
         _sum_text,
     ),
+    Bench(
+        "review_sim",
+        "benchmarks.bench_review_sim",
+        (),
+        ("--data", "digits", "--estimate-noise", "0.1", "--timing-rows", "5000"),
+        "review_sim.json",
+        lambda r: _review_sim_summary(r),
+        note="simulated reviewer: re-ranking, suggested labels, review target, default detector",
+    ),
 )
+
+
+def _review_sim_summary(r: dict[str, Any]) -> str:
+    from benchmarks.bench_review_sim import summary
+
+    return summary(r)
 
 
 def discover() -> list[Bench]:

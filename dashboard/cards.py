@@ -27,6 +27,15 @@ def md_escape(text: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(text))
 
 
+_MD_INLINE = re.compile(r"([\\`*_{}\[\]<>#|~:$])")
+
+
+def md_text(text: object) -> str:
+    """A one-line message with the characters that start Markdown / HTML / directives escaped
+    (links, emphasis, code, tags, ``:material/...:``), punctuation such as ``-`` kept readable."""
+    return _MD_INLINE.sub(r"\\\1", str(text))
+
+
 def _relabel_default(row: Any, n_classes: int) -> int:
     """The class pre-selected for a relabel: the prediction, or the next class when it agrees."""
     pred, label = int(row.pred), int(row.label)
@@ -38,7 +47,7 @@ def _sample_body(run_path: str, kind: str, row: Any) -> None:
     if kind == "image":
         png, problem = cache.card_image_png(run_path, ref, CARD_IMAGE_PX)
         if png is None:
-            st.warning(problem, icon=":material/broken_image:")
+            st.warning(md_text(problem), icon=":material/broken_image:")  # file names literal
         else:
             st.image(png, width="content", output_format="PNG")
         return

@@ -9,6 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import cache
+from dashboard.cards import md_text
 from dashboard.queue import RunView
 from ogad_core.errors import OgadError
 from ogad_core.review.store import ReviewStore
@@ -45,8 +46,9 @@ def load_context() -> Context:
     try:
         view = cache.run_view(run_path)
         store = cache.review_store(run_path)
+        store.version()  # a damaged reviews.sqlite is explained here, not in a traceback
     except OgadError as err:
-        st.error(f"Cannot show this run. {err}")
+        st.error(f"Cannot show this run. {md_text(err)}")  # paths and names shown literally
         st.caption("Create or finish the run with `ogad compute --data SPEC --run-dir DIR`.")
         st.stop()
     return Context(run_path=run_path, view=view, store=store)

@@ -329,7 +329,9 @@ def _trace(
         "marker": marker,
         "legendgroup": str(code),
         "legendrank": code,
-        "name": colouring.names[code] if colouring.scores is None else f"given {names[g]}",
+        "name": html.escape(  # legends render HTML: label names are shown literally
+            colouring.names[code] if colouring.scores is None else f"given {names[g]}"
+        ),
     }
     if colouring.scores is not None:  # score colouring: colour = score, symbol = given class
         marker.update(
@@ -374,7 +376,7 @@ def _legend_only(colouring: _Colouring, code: int, name: str) -> dict[str, Any]:
         "x": [],
         "y": [],
         "marker": marker,
-        "name": label,
+        "name": html.escape(label),
         "legendgroup": str(code),
         "legendrank": code,
         "showlegend": True,

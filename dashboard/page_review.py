@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import actions, cache, context, state
-from dashboard.cards import md_escape, render_card
+from dashboard.cards import md_escape, md_text, render_card
 from dashboard.mapfig import COLOR_BY_LABELS, MapLayer
 from dashboard.queue import (
     MapSelection,
@@ -187,9 +187,9 @@ def queue_section(run_path: str, controls: Controls, selected: list[int] | None)
     if message is not None:
         level, text = message
         if level == "error":
-            st.error(text, icon=":material/error:")
+            st.error(md_text(text), icon=":material/error:")  # labels and names stay literal
         else:
-            st.toast(text, icon=":material/check:" if level == "success" else None)
+            st.toast(md_text(text), icon=":material/check:" if level == "success" else None)
 
     queue = queue_rows(
         view,

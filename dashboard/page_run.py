@@ -8,13 +8,14 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import context
+from dashboard.cards import md_escape
 
 
 def render() -> None:
     """The whole run page."""
     ctx = context.load_context()
     view, manifest = ctx.view, ctx.view.manifest
-    st.markdown(f"#### Run · {view.path.name}")
+    st.markdown(f"#### Run · {md_escape(view.path.name)}")
     for note in view.notes:
         st.info(note, icon=":material/info:")
     data = manifest.get("data", {})

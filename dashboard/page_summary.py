@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import cache, context, state
+from dashboard.cards import md_escape
 from dashboard.evaluation_view import WARNING
 from dashboard.queue import run_files_stamp, summary_tables
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
@@ -151,7 +152,7 @@ def render() -> None:
     ctx = context.load_context()
     table, version = cache.table_with_decisions(ctx.run_path)
     summary = summary_tables(ctx.view, table)
-    st.markdown(f"#### Summary · {ctx.view.path.name}")
+    st.markdown(f"#### Summary · {md_escape(ctx.view.path.name)}")
     for note in ctx.view.notes:
         st.info(note, icon=":material/info:")
     counts = summary["counts"]

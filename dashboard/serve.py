@@ -1,6 +1,11 @@
-"""Start the dashboard: ``serve(run_dir, port=...)`` runs ``streamlit run dashboard/app.py``.
+"""Start the dashboard: ``serve(run_dir, port=..., host=...)`` runs ``streamlit run app.py``.
 
-The server listens on 127.0.0.1 only; the run directory reaches the app in ``OGAD_RUN_DIR``.
+The server listens on 127.0.0.1 unless ``host`` says otherwise (an explicit choice that prints
+a warning); the run directory reaches the app in ``OGAD_RUN_DIR``. Against DNS rebinding every
+HTTP request and WebSocket whose ``Host`` header is not in the allowed-hosts list (127.0.0.1,
+localhost, ::1 and the name given with ``--host``) is refused with 400: the server runs through
+:func:`launch`, which adds starlette's ``TrustedHostMiddleware`` in front of Streamlit, and
+Streamlit's own ``server.allowedHosts`` checks the WebSocket again.
 """
 
 from __future__ import annotations
@@ -18,13 +23,19 @@ from pathlib import Path
 from ogad_core.errors import ConfigError
 
 HOST = "127.0.0.1"
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 DEFAULT_PORT = 8501
 APP_PATH = Path(__file__).resolve().parent / "app.py"
 
 
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def port_is_free(port: int, host: str = HOST) -> bool:
     """Whether a TCP server could bind ``host:port`` now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
         try:
             sock.bind((host, port))
@@ -35,23 +46,40 @@ def port_is_free(port: int, host: str = HOST) -> bool:
 
 def free_port(host: str = HOST) -> int:
     """A port the OS says is free now (it may be taken again before use)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
-def streamlit_command(port: int) -> list[str]:
-    """The command line that serves the app on ``127.0.0.1:port``."""
+def allowed_hosts(host: str = HOST) -> list[str]:
+    """Host names the server answers to: the local names, plus ``host`` (and, for a wildcard
+    address such as 0.0.0.0, this machine's host names)."""
+    names = list(LOCAL_HOSTS)
+    extra = [host]
+    if host in WILDCARD_HOSTS:
+        extra = [socket.gethostname(), socket.getfqdn()]
+    for name in extra:
+        if name and name.lower() not in names:
+            names.append(name.lower())
+    return names
+
+
+def streamlit_command(port: int, host: str = HOST) -> list[str]:
+    """The command line that serves the app on ``host:port`` (through :func:`launch`)."""
+    hosts = allowed_hosts(host)
+    allowed = [arg for name in hosts for arg in ("--server.allowedHosts", name)]
     return [
         sys.executable,
         "-m",
-        "streamlit",
+        "dashboard.serve",
+        ",".join(hosts),
         "run",
         str(APP_PATH),
         "--server.address",
-        HOST,
+        host,
         "--server.port",
         str(port),
+        *allowed,
         "--server.headless",
         "true",
         "--browser.gatherUsageStats",
@@ -76,37 +104,66 @@ def _open_when_up(url: str, port: int, timeout_s: float = 60.0) -> None:
         time.sleep(0.3)
 
 
+def _check_host(host: str) -> str:
+    """``host`` stripped, or ConfigError when this machine cannot bind it."""
+    host = str(host).strip().strip("[]")
+    if not host:
+        raise ConfigError("--host is empty; use 127.0.0.1 (the default) or an address to bind")
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise ConfigError(f"--host {host!r} is not an address or name of this machine") from None
+    if host not in LOCAL_HOSTS:
+        print(
+            f"ogad dashboard: warning: --host {host} makes the dashboard (the run's data and its "
+            "review decisions) reachable from other machines, without a password",
+            file=sys.stderr,
+        )
+    return host
+
+
 def serve(
-    run_dir: str | os.PathLike[str], *, port: int | None = None, open_browser: bool = False
+    run_dir: str | os.PathLike[str],
+    *,
+    port: int | None = None,
+    open_browser: bool = False,
+    host: str = HOST,
 ) -> int:
     """Serve the review dashboard of ``run_dir`` until interrupted; returns the exit code.
 
     Args:
         run_dir: the run directory (a missing or incomplete one is explained on the page).
-        port: TCP port on 127.0.0.1 (default 8501, or a free one when 8501 is taken).
+        port: TCP port (default 8501, or a free one when 8501 is taken).
         open_browser: open the page in the default web browser once the server is up.
+        host: the address to bind (default 127.0.0.1; anything else prints a warning).
     """
     run_path = Path(run_dir).expanduser().resolve()
-    if port is None:
-        port = DEFAULT_PORT if port_is_free(DEFAULT_PORT) else free_port()
-    elif not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+    if port is not None and (
+        not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535
+    ):
         raise ConfigError(f"--port must be an integer in 1..65535, got {port!r}")
-    elif not port_is_free(port):
-        raise ConfigError(f"port {port} on {HOST} is already in use; choose another with --port")
+    host = _check_host(host)
+    if port is None:
+        port = DEFAULT_PORT if port_is_free(DEFAULT_PORT, host) else free_port(host)
+    elif not port_is_free(port, host):
+        raise ConfigError(f"port {port} on {host} is already in use; choose another with --port")
     if not (run_path / "manifest.json").is_file():
         print(
             f"ogad dashboard: warning: {run_path} is not a finished run directory yet; "
             "the page will say what is missing",
             file=sys.stderr,
         )
-    url = f"http://{HOST}:{port}"
+    shown = HOST if host in WILDCARD_HOSTS else (f"[{host}]" if ":" in host else host)
+    url = f"http://{shown}:{port}"
     print(f"ogad dashboard: serving {run_path} at {url} (Ctrl+C to stop)", file=sys.stderr)
     env = dict(os.environ)
     env["OGAD_RUN_DIR"] = str(run_path)
+    package_root = str(APP_PATH.parent.parent)  # `python -m dashboard.serve` finds the package
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     env.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
     if open_browser:
         threading.Thread(target=_open_when_up, args=(url, port), daemon=True).start()
-    process = subprocess.Popen(streamlit_command(port), env=env)
+    process = subprocess.Popen(streamlit_command(port, host), env=env)
     previous = None
     if threading.current_thread() is threading.main_thread():
         # a SIGTERM to this process stops the server too instead of orphaning it
@@ -135,3 +192,27 @@ def _stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def launch(hosts: list[str], streamlit_args: list[str]) -> None:
+    """Run Streamlit's command line with a Host-header allow-list on every HTTP request and
+    WebSocket (starlette's ``TrustedHostMiddleware``, first in the middleware stack)."""
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+    from streamlit.web import cli
+    from streamlit.web.server.starlette import starlette_app
+
+    streamlit_middleware = starlette_app.create_streamlit_middleware
+    hosts = [f"[{h}]" if ":" in h else h for h in hosts]  # starlette keeps IPv6 brackets
+
+    def with_trusted_hosts() -> list[Middleware]:
+        trusted = Middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)
+        return [trusted, *streamlit_middleware()]
+
+    starlette_app.create_streamlit_middleware = with_trusted_hosts
+    sys.argv = ["streamlit", *streamlit_args]
+    cli.main()
+
+
+if __name__ == "__main__":  # python -m dashboard.serve HOST,HOST,... run APP [options]
+    launch([h for h in sys.argv[1].split(",") if h], sys.argv[2:])

@@ -50,6 +50,7 @@ EXAMPLES = {
         "ogad compute --data imagefolder:photos/ --image-size 64 --run-dir runs/photos",
         "ogad compute --data csv:reviews.csv --run-dir runs/reviews --detector l2,loss",
         "ogad compute --data csv:x.csv --model mypkg.nets:make --checkpoint w.pt --run-dir runs/x",
+        "ogad compute --data mnist5k --run-dir runs/mnist --engine ray --ray-address HEAD:6379",
     ],
     "score": ["ogad score runs/mnist --detector iforest,l2", "ogad score runs/mnist --per-class"],
     "map": ["ogad map runs/mnist --seed 1"],
@@ -115,7 +116,7 @@ def _field_kind(hint: Any) -> tuple[str, Callable[[str], Any] | None, str]:
 
 def _default_text(f: Field[Any]) -> str:
     default = f.default if f.default_factory is MISSING else f.default_factory()
-    if default is MISSING or default is None or default is False:
+    if default is MISSING or default is None or default is False or default == ():
         return ""
     if isinstance(default, tuple):
         default = ",".join(str(v) for v in default)
@@ -168,7 +169,7 @@ COMMAND_OPTIONS: dict[str, tuple[type, str]] = {
     "map": (MapOptions, "2-D UMAP map of the gradient embeddings"),
     "evaluate": (EvaluateOptions, "AUROC, AP, precision@k per detector (needs known noise)"),
     "export": (ExportOptions, "write the cleaned dataset index as CSV"),
-    "dashboard": (DashboardOptions, "serve the review dashboard (on 127.0.0.1)"),
+    "dashboard": (DashboardOptions, "serve the review dashboard (on 127.0.0.1 unless --host)"),
     "demo": (DemoOptions, "build the sample run (10%% label noise) and serve the dashboard"),
 }
 
@@ -270,9 +271,16 @@ def _print_detection(report: EvaluationReport, as_json: bool) -> None:
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> int:
-    from ogad_core.evaluation.report import evaluate_run, format_report
+    from ogad_core.run.lock import run_lock
 
     o = options_from(a, EvaluateOptions)
+    with run_lock(o.run_dir, "evaluate"):  # evaluation.json: one writer at a time
+        return _evaluate(o)
+
+
+def _evaluate(o: EvaluateOptions) -> int:
+    from ogad_core.evaluation.report import evaluate_run, format_report
+
     if not (o.retrain or o.baselines):
         # detection metrics only (no training, no re-timing); still written to evaluation.json,
         # keeping the baselines and retraining of an earlier evaluation whose scores are unchanged
@@ -301,7 +309,7 @@ def _cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(run_dir: Path, port: int | None) -> int:
+def _serve(run_dir: Path, port: int | None, host: str = "127.0.0.1") -> int:
     from ogad_core.run.rundir import RunDir
 
     RunDir(run_dir).read_manifest()  # a clear error before starting a server
@@ -309,12 +317,12 @@ def _serve(run_dir: Path, port: int | None) -> int:
         from dashboard.serve import serve
     except ImportError as err:
         raise OgadError(f"the dashboard is not installed ({err})") from None
-    return serve(run_dir, port=port)
+    return serve(run_dir, port=port, host=host)
 
 
 def _cmd_dashboard(a: argparse.Namespace) -> int:
     o = options_from(a, DashboardOptions)
-    return _serve(o.run_dir, o.port)
+    return _serve(o.run_dir, o.port, o.host)
 
 
 def _cmd_demo(a: argparse.Namespace) -> int:

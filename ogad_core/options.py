@@ -19,7 +19,8 @@ from typing import Any
 
 from ogad_core.errors import ConfigError
 
-DEFAULT_DETECTORS = ("iforest", "l2", "l1", "lof", "loss", "selfconf")
+#: best first (DEFAULT_DETECTOR and why: ogad_core/scoring/detectors.py)
+DEFAULT_DETECTORS = ("loss", "l2", "l1", "lof", "iforest", "selfconf")
 SAMPLE_SET_NAMES = ("mnist5k", "digits", "moons", "rotten-tomatoes")
 #: ``ogad evaluate --retrain``: the percentages trimmed, and the cleanlab baseline's CV folds
 DEFAULT_TRIM_PERCENTS = (2.5, 5.0, 10.0, 12.5)
@@ -196,9 +197,32 @@ class ComputeConfig:
         runtime=True,
     )
     per_class: bool = option(False, "fit one detector per given class", runtime=True)
+    allow_outside: tuple[str, ...] = option(
+        (),
+        "folders outside the CSV's / ImageFolder's folder that its images (or links) may point "
+        "into, comma-separated (else such files are refused)",
+        metavar="PATH,...",
+        runtime=True,
+    )
+    engine: str = option(
+        "local",
+        "where gradients are extracted: local (this process) or ray (a Ray cluster; "
+        "pip install 'ogad[ray]'); same results",
+        choices=("local", "ray"),
+        runtime=True,
+    )
+    ray_address: str | None = option(
+        None,
+        "with --engine ray: an existing cluster (ray://HEAD:10001, HEAD:6379 or auto); "
+        "default: a local cluster for this run",
+        runtime=True,
+        metavar="ADDR",
+    )
 
     def __post_init__(self) -> None:
         validate(self)
+        if self.ray_address and self.engine != "ray":
+            raise ConfigError("ray_address needs `engine` ray", param="ray_address")
         if self.checkpoint and not self.model:
             raise ConfigError("checkpoint needs `model` (module:factory)", param="checkpoint")
 
@@ -312,6 +336,12 @@ class DashboardOptions:
 
     run_dir: Path = option(help=RUN_DIR_HELP, positional=True)
     port: int | None = option(None, "port (default: 8501, or the next free one)", check=at_least(1))
+    host: str = option(
+        "127.0.0.1",
+        "address to listen on; anything but 127.0.0.1 / localhost exposes the run's data and "
+        "decisions to the network (a warning is printed)",
+        check=not_blank,
+    )
 
     def __post_init__(self) -> None:
         validate(self)

@@ -97,3 +97,56 @@ def test_bad_inputs():
         gradient_map(np.ones(5))
     with pytest.raises(ConfigError, match="n_neighbors"):
         gradient_map(np.ones((5, 5)), n_neighbors=1)
+
+
+# ---- at scale: approximate kNN graph, fit on a subsample + placement ----------------------
+
+
+def _clusters(n: int, d: int = 20, k: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, k, n)
+    X = rng.normal(size=(n, d)).astype(np.float32) + 8.0 * np.eye(k, d, dtype=np.float32)[label]
+    return X, label
+
+
+def test_the_approximate_graph_recalls_the_exact_neighbours(monkeypatch):
+    X, _ = _clusters(3000)
+    exact_d, exact_i = gm._knn_graph(X, 15)
+    monkeypatch.setattr(gm, "ANN_MIN_ROWS", 1000)
+    approx_d, approx_i = gm._knn_graph(X, 15)
+    assert approx_i.shape == (3000, 15) and approx_i.dtype == np.int32
+    np.testing.assert_array_equal(approx_i[:, 0], np.arange(3000))  # itself first
+    assert (np.diff(approx_d, axis=1) >= -1e-5).all()  # sorted by distance
+    recall = np.mean([len(set(a) & set(b)) / 15 for a, b in zip(exact_i, approx_i, strict=True)])
+    assert recall >= 0.9
+    nearest_other_found = np.isclose(approx_d[:, 1], exact_d[:, 1], rtol=1e-4)
+    assert nearest_other_found.mean() > 0.99
+
+
+def test_duplicate_rows_still_list_themselves_first(monkeypatch):
+    X, _ = _clusters(600)
+    X[300:] = X[:300]  # every row has a twin at distance 0
+    monkeypatch.setattr(gm, "ANN_MIN_ROWS", 100)
+    dists, indices = gm._knn_graph(X, 5)
+    np.testing.assert_array_equal(indices[:, 0], np.arange(600))
+    assert (dists[:, :2] == 0).all()
+
+
+def test_placement_weights_favour_the_nearest_neighbour():
+    coords = np.array([[[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]]], dtype=np.float32)
+    equal = gm._place_by_neighbours(np.array([[1.0, 1.0, 1.0]], dtype=np.float32), coords)
+    np.testing.assert_allclose(equal, [[10 / 3, 10 / 3]], rtol=1e-6)
+    near = gm._place_by_neighbours(np.array([[0.1, 2.0, 2.0]], dtype=np.float32), coords)
+    assert np.linalg.norm(near[0]) < 0.5 * np.linalg.norm(equal[0])  # pulled towards (0, 0)
+
+
+def test_subsample_fit_places_every_row_with_its_cluster(monkeypatch):
+    X, label = _clusters(1200, k=3, seed=2)
+    monkeypatch.setattr(gm, "ANN_MIN_ROWS", 200)
+    monkeypatch.setattr(gm, "UMAP_FIT_ROWS", 400)
+    xy = gradient_map(X, seed=0)
+    assert xy.shape == (1200, 2) and np.isfinite(xy).all()
+    centers = np.stack([xy[label == c].mean(axis=0) for c in range(3)])
+    nearest_center = np.linalg.norm(xy[:, None, :] - centers[None], axis=2).argmin(axis=1)
+    assert (nearest_center == label).mean() > 0.98
+    np.testing.assert_array_equal(gradient_map(X, seed=0), xy)  # reproducible for a seed

@@ -144,7 +144,7 @@ def test_store_streams_and_resumes(tmp_path, monkeypatch) -> None:
 
     def crashing(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] > 2:
+        if calls["n"] > 3:  # the first call checks the closed form on a probe batch
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 

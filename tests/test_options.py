@@ -87,7 +87,15 @@ def test_runtime_fields_do_not_change_the_identity() -> None:
     assert a.identity() == b.identity()
     assert ComputeConfig(data="digits", seed=1).identity() != a.identity()
     runtime = {f.name for f in fields(ComputeConfig) if f.metadata.get("runtime")}
-    assert runtime == {"device", "batch_size", "detectors", "per_class"}
+    assert runtime == {
+        "device",
+        "batch_size",
+        "detectors",
+        "per_class",
+        "allow_outside",
+        "engine",
+        "ray_address",
+    }
 
 
 def test_score_options_validate_like_the_cli(capsys) -> None:

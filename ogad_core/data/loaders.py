@@ -22,6 +22,10 @@ from ogad_core.errors import ConfigError, DataError
 
 Kind = Literal["image", "text", "tabular"]
 SAMPLE_SETS = ("mnist5k", "digits", "moons", "rotten-tomatoes")
+#: label strings read as "no label" (pandas' default missing-value markers, lower-cased)
+MISSING_LABELS = frozenset(
+    {"", "nan", "-nan", "na", "n/a", "<na>", "#n/a", "#n/a n/a", "#na", "null", "none"}
+)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
@@ -246,8 +250,56 @@ def _decode_images(paths: Sequence[Path], image_size: int, where: str) -> np.nda
     return out
 
 
-def load_imagefolder(path: Path, image_size: int) -> LoadedData:
-    """One sub-folder per class, as torchvision's ImageFolder (classes sorted by folder name)."""
+def _outside_roots(allow_outside: Sequence[str | Path]) -> list[Path]:
+    """The ``--allow-outside`` folders, resolved; each must exist."""
+    roots = []
+    for entry in allow_outside:
+        root = Path(entry).expanduser()
+        if not root.is_dir():
+            raise ConfigError(f"--allow-outside {entry}: not a folder")
+        roots.append(root.resolve())
+    return roots
+
+
+def check_contained(
+    refs: Sequence[tuple[str, Path]], root: Path, allow_outside: Sequence[str | Path], where: str
+) -> None:
+    """Refuse the first file that lies (after following links) outside ``root`` and every
+    ``--allow-outside`` folder. ``refs``: (as written by the user, resolved path) pairs."""
+    roots = [root.resolve(), *_outside_roots(allow_outside)]
+    for written, resolved in refs:
+        if not any(resolved.is_relative_to(r) for r in roots):
+            raise DataError(
+                f"{where}: {written} lies outside {root} (it resolves to {resolved}); "
+                "move it under that folder or allow its folder with --allow-outside PATH"
+            )
+
+
+def _drop_empty_classes(folder, root: Path) -> tuple[list[str], np.ndarray]:
+    """(class names with images, labels (N,) renumbered); warns about the dropped ones."""
+    from ogad_core._internal import log
+
+    counts = np.bincount([t for _, t in folder.samples], minlength=len(folder.classes))
+    empty = [c for c, n in zip(folder.classes, counts, strict=True) if n == 0]
+    if empty:
+        log.warning(
+            f"imagefolder: {root}: class folder(s) without images dropped: {', '.join(empty)}"
+        )
+    keep = np.flatnonzero(counts > 0)
+    new_index = np.full(len(folder.classes), -1, dtype=np.int64)
+    new_index[keep] = np.arange(len(keep))
+    labels = new_index[np.array([t for _, t in folder.samples], dtype=np.int64)]
+    return [folder.classes[i] for i in keep], labels
+
+
+def load_imagefolder(
+    path: Path, image_size: int, allow_outside: Sequence[str | Path] = ()
+) -> LoadedData:
+    """One sub-folder per class, as torchvision's ImageFolder (classes sorted by folder name).
+
+    Files (or class folders) that are links to places outside ``path`` are refused unless
+    ``allow_outside`` names their folder; class folders without images are dropped.
+    """
     from torchvision.datasets import ImageFolder
 
     root = Path(path).expanduser()
@@ -265,21 +317,22 @@ def load_imagefolder(path: Path, image_size: int) -> LoadedData:
         raise DataError(f"imagefolder: {root} has no class sub-folders")
     if not folder.samples:
         raise DataError(f"imagefolder: {root} has no images in its class sub-folders")
-    counts = np.bincount([t for _, t in folder.samples], minlength=len(folder.classes))
-    if (counts > 0).sum() < 2:
+    class_names, labels = _drop_empty_classes(folder, root)
+    if len(class_names) < 2:
         raise DataError(
-            f"imagefolder: {root} has images in only one class ({folder.classes[counts.argmax()]})"
+            f"imagefolder: {root} has images in only one class ({class_names[0]})"
             "; at least two classes are needed"
         )
     paths = [Path(p).resolve() for p, _ in folder.samples]
+    written = [str(Path(p).relative_to(root)) for p, _ in folder.samples]
+    check_contained(list(zip(written, paths, strict=True)), root, allow_outside, "imagefolder")
     x = _decode_images(paths, image_size, f"imagefolder:{root}")
-    labels = np.array([t for _, t in folder.samples], dtype=np.int64)
     return LoadedData(
         spec=f"imagefolder:{root.resolve()}",
         kind="image",
-        label_names=list(folder.classes),
+        label_names=class_names,
         train=SampleSet(inputs=x, labels=labels, refs=[str(p) for p in paths]),
-        data_roots=[str(root.resolve())],
+        data_roots=[str(root.resolve()), *map(str, _outside_roots(allow_outside))],
     )
 
 
@@ -304,8 +357,9 @@ def labels_from_strings(values: Sequence[str], where: str) -> tuple[np.ndarray, 
     """Map label strings to ints (label names sorted; numeric names sorted numerically)."""
     values = [str(v).strip() for v in values]
     for i, v in enumerate(values):
-        if v == "" or v.lower() == "nan":
-            raise DataError(f"{where}: row {i + 2} has no label")
+        if v.lower() in MISSING_LABELS:
+            shown = f" ({v!r} reads as missing)" if v else ""
+            raise DataError(f"{where}: row {i + 2} has no label{shown}")
     names = sorted(set(values))
     if all(_is_int(v) for v in names):
         names = sorted(names, key=int)
@@ -323,8 +377,12 @@ def _is_int(s: str) -> bool:
     return True
 
 
-def load_csv(path: Path, image_size: int) -> LoadedData:
-    """``text,label`` or ``image,label`` columns; image paths relative to the CSV's folder."""
+def load_csv(path: Path, image_size: int, allow_outside: Sequence[str | Path] = ()) -> LoadedData:
+    """``text,label`` or ``image,label`` columns; image paths relative to the CSV's folder.
+
+    Image paths that lie outside the CSV's folder (``../x.png``, absolute paths, links out)
+    are refused unless ``allow_outside`` names their folder.
+    """
     path = Path(path).expanduser().resolve()
     df = _read_csv(path)
     where = f"csv:{path}"
@@ -344,13 +402,18 @@ def load_csv(path: Path, image_size: int) -> LoadedData:
             if not str(r).strip():
                 raise DataError(f"{where}: row {i + 2} has an empty image path")
         paths = [(path.parent / str(r).strip()).resolve() for r in rel]
+        pairs = [
+            (f"row {i + 2} ({str(r).strip()})", p)
+            for i, (r, p) in enumerate(zip(rel, paths, strict=True))
+        ]
+        check_contained(pairs, path.parent, allow_outside, where)
         x = _decode_images(paths, image_size, where)
         return LoadedData(
             spec=f"csv:{path}",
             kind="image",
             label_names=names,
             train=SampleSet(inputs=x, labels=labels, refs=[str(p) for p in paths]),
-            data_roots=sorted({str(p.parent) for p in paths}),
+            data_roots=[str(path.parent), *map(str, _outside_roots(allow_outside))],
         )
     texts = [str(t) for t in df[cols["text"]].tolist()]
     empty = [i + 2 for i, t in enumerate(texts) if not t.strip()]
@@ -372,7 +435,13 @@ def load_csv(path: Path, image_size: int) -> LoadedData:
 
 
 def load_data(
-    spec: str, *, run_dir: Path, image_size: int = 32, limit: int | None = None, seed: int = 0
+    spec: str,
+    *,
+    run_dir: Path,
+    image_size: int = 32,
+    limit: int | None = None,
+    seed: int = 0,
+    allow_outside: Sequence[str | Path] = (),
 ) -> LoadedData:
     """Load a data spec (no noise). Sample-set images are written under ``run_dir/data``.
 
@@ -381,6 +450,7 @@ def load_data(
             ``csv:PATH``.
         image_size: side length user images are resized to.
         limit: keep a seeded subset of this many train samples (text sets; any set).
+        allow_outside: folders outside the ImageFolder / CSV folder that images may lie in.
     """
     run_dir = Path(run_dir)
     if spec == "mnist5k":
@@ -395,9 +465,9 @@ def load_data(
         data = load_rotten_tomatoes(limit=limit, seed=seed)
         limit = None  # the loader subsets itself (stratified, before its test split)
     elif spec.startswith("imagefolder:"):
-        data = load_imagefolder(Path(spec.split(":", 1)[1]), image_size)
+        data = load_imagefolder(Path(spec.split(":", 1)[1]), image_size, allow_outside)
     elif spec.startswith("csv:"):
-        data = load_csv(Path(spec.split(":", 1)[1]), image_size)
+        data = load_csv(Path(spec.split(":", 1)[1]), image_size, allow_outside)
     else:
         raise DataError(
             f"unknown data spec {spec!r}; use one of {', '.join(SAMPLE_SETS)}, "

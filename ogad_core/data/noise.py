@@ -15,6 +15,8 @@ def noise_count(rate: float, n: int) -> int:
     """Number of labels to flip: ``rate`` is a fraction in [0, 1) or, when >= 1, a count."""
     if rate < 0 or math.isnan(rate):
         raise ConfigError(f"noise must be >= 0, got {rate}", param="noise")
+    if math.isinf(rate):
+        raise ConfigError(f"noise must be a rate < 1 or a whole count, got {rate}", param="noise")
     if rate >= 1:
         if rate != int(rate):
             raise ConfigError(

@@ -24,7 +24,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ogad_core.engine.models import last_linear, resolve_device
+from ogad_core.engine.heads import choose_method, find_head, first_batch
+from ogad_core.engine.models import resolve_device
 from ogad_core.engine.projection import RandomProjector
 from ogad_core.errors import ConfigError, ModelError
 from ogad_core.run.store import GradientStore
@@ -32,7 +33,9 @@ from ogad_core.run.store import GradientStore
 ParamSpec = str | Sequence[str]
 
 
-def select_params(model: nn.Module, params: ParamSpec) -> list[tuple[str, nn.Parameter]]:
+def select_params(
+    model: nn.Module, params: ParamSpec, example: torch.Tensor | None = None
+) -> list[tuple[str, nn.Parameter]]:
     """The parameters a gradient is taken with respect to, in ``named_parameters`` order.
 
     Args:
@@ -40,11 +43,14 @@ def select_params(model: nn.Module, params: ParamSpec) -> list[tuple[str, nn.Par
             requires grad), or names: comma-separated string or list; each entry is an exact
             parameter name, a dotted prefix (``fc`` selects ``fc.weight``, ``fc.bias``), or a
             glob (``*lora_*``).
+        example: a batch of inputs; with it ``"last"`` is the layer whose output the model
+            returns (execution order, :mod:`ogad_core.engine.heads`), else the last defined.
     """
     named = list(model.named_parameters())
     if isinstance(params, str) and params == "last":
-        prefix, _ = last_linear(model)
-        chosen = [(n, p) for n, p in named if n.rpartition(".")[0] == prefix]
+        _, head = find_head(model, example)
+        head_ids = {id(p) for p in head.parameters(recurse=False)}
+        chosen = [(n, p) for n, p in named if id(p) in head_ids]
     elif isinstance(params, str) and params == "all":
         chosen = [(n, p) for n, p in named if p.requires_grad]
     else:
@@ -74,9 +80,10 @@ def _matches(name: str, entry: str) -> bool:
     return name == entry or name.startswith(entry + ".")
 
 
-def gradient_dim(model: nn.Module, params: ParamSpec) -> int:
-    """D, the length of one per-sample gradient for ``params``."""
-    return sum(p.numel() for _, p in select_params(model, params))
+def gradient_dim(model: nn.Module, params: ParamSpec, example: torch.Tensor | None = None) -> int:
+    """D, the length of one per-sample gradient for ``params`` (``example``: a batch of
+    inputs, to find the head by execution order)."""
+    return sum(p.numel() for _, p in select_params(model, params, example))
 
 
 # ---- the three paths -----------------------------------------------------------------------
@@ -166,7 +173,7 @@ def per_sample_gradients_loop(
     """Reference: one forward and backward per sample. Returns (N, D) float32."""
     dev = resolve_device(device)
     model.to(dev).eval()
-    chosen = select_params(model, params)
+    chosen = select_params(model, params, first_batch(dataset)[0].to(dev))
     out = []
     for x, y in DataLoader(dataset, batch_size=1, shuffle=False):
         blocks = loop_batch(model, chosen, x.to(dev), y.to(dev))
@@ -211,12 +218,13 @@ def compute_gradients(
         raise ConfigError(f"unknown gradient method {method!r}")
     dev = resolve_device(device)
     model.to(dev).eval()
-    chosen = select_params(model, params)
-    names = [n for n, _ in chosen]
-    in_dim = sum(p.numel() for _, p in chosen)
     n = len(dataset)
     if n == 0:
         raise ConfigError("the dataset is empty")
+    x0, y0 = (t.to(dev) for t in first_batch(dataset))
+    chosen = select_params(model, params, x0)
+    names = [n for n, _ in chosen]
+    in_dim = sum(p.numel() for _, p in chosen)
     projector = (
         RandomProjector(in_dim=in_dim, proj_dim=proj_dim, seed=seed, device=dev)
         if proj_dim
@@ -226,12 +234,7 @@ def compute_gradients(
     if out is not None and (out.n_rows, out.n_cols) != (n, out_dim):
         raise ConfigError(f"store holds ({out.n_rows}, {out.n_cols}); need ({n}, {out_dim})")
 
-    head_name, head = last_linear(model)
-    head_params = [f"{head_name}.{k}" for k, _ in head.named_parameters()]
-    closed_ok = names == head_params
-    if method == "closed" and not closed_ok:
-        raise ConfigError("method='closed' needs params='last'")
-    mode = {"auto": "closed" if closed_ok else "vmap"}.get(method, method)
+    mode, head = choose_method(model, x0, y0, names, method)
     vmapper = _VmapGradients(model, names) if mode == "vmap" else None
 
     pending = out.pending() if out is not None else np.arange(n)

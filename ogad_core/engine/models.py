@@ -187,4 +187,10 @@ def resolve_device(device: str) -> torch.device:
         raise ModelError("--device cuda: CUDA is not available on this machine (use auto or cpu)")
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise ModelError(f"--device must be auto, cpu or cuda, got {device!r}")
+    if device.startswith("cuda:"):
+        index = device[len("cuda:") :]
+        if not index.isdigit():
+            raise ModelError(f"--device {device!r}: the GPU index must be a number (cuda:0)")
+        if not torch.cuda.is_available() or int(index) >= torch.cuda.device_count():
+            raise ModelError(f"--device {device}: no such CUDA device here (use auto or cpu)")
     return torch.device(device)

@@ -24,6 +24,7 @@ def load_run_data(config: ComputeConfig, rd: RunDir) -> LoadedData:
         image_size=config.image_size,
         limit=config.limit,
         seed=config.seed,
+        allow_outside=config.allow_outside,
     )
     if config.noise:
         data = with_noise(data, rate=config.noise, kind=config.noise_kind, seed=config.seed)
@@ -90,14 +91,25 @@ def _text_inputs(
         ids, flags = lora.tokenize(texts, encoder=encoder)
         return ids[:n], (ids[n:] if has_test else None), np.asarray(flags[:n], dtype=bool)
     log.info(f"encoding {len(texts)} texts with {config.encoder or text_encoder.DEFAULT_ENCODER}")
-    emb = text_encoder.encode_texts(
-        texts,
-        encoder=encoder,
-        batch_size=64,
-        device=str(device),
-        cache_dir=rd.embeddings_dir,
-        progress=progress,
-    )
+    if config.engine == "ray":
+        from ogad_core.engine.ray_engine import encode_texts_ray
+
+        emb = encode_texts_ray(
+            texts,
+            encoder=encoder,
+            cache_dir=rd.embeddings_dir,
+            device=str(device),
+            ray_address=config.ray_address,
+        )
+    else:
+        emb = text_encoder.encode_texts(
+            texts,
+            encoder=encoder,
+            batch_size=64,
+            device=str(device),
+            cache_dir=rd.embeddings_dir,
+            progress=progress,
+        )
     flags = text_encoder.truncation_flags(list(data.train.inputs), encoder=encoder)
     emb_t = torch.as_tensor(np.asarray(emb, dtype=np.float32))
     return emb_t[:n], (emb_t[n:] if has_test else None), np.asarray(flags)

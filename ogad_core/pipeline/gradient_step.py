@@ -4,9 +4,11 @@ every earlier checkpoint, streamed into resumable stores (gradients.npy, checkpo
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 from ogad_core._internal import log
-from ogad_core.options import fingerprint
+from ogad_core.options import ComputeConfig, fingerprint
 from ogad_core.pipeline.state import RunState
 from ogad_core.run.store import GradientStore
 
@@ -22,14 +24,14 @@ def gradient_step(state: RunState) -> None:
     grad_fp = fingerprint(
         state.params, config.proj_dim, config.seed, [state_fingerprint(s) for s in state.states]
     )
-    for k, weights in enumerate(state.states):
-        path = state.rd.gradients_path_at(k, len(state.states))
-        store = GradientStore(path, n_rows=n, n_cols=dim, fingerprint=fingerprint(grad_fp, k))
-        if store.resumed and not store.complete:
-            log.info(f"gradients: resuming, {len(store.pending())} of {n} rows left")
-        if not store.complete:
-            state.model.load_state_dict(weights)
-            _fill(state, store)
+    with _engine_session(config):
+        for k, weights in enumerate(state.states):
+            path = state.rd.gradients_path_at(k, len(state.states))
+            store = GradientStore(path, n_rows=n, n_cols=dim, fingerprint=fingerprint(grad_fp, k))
+            _report_store(store, path.name, n)
+            if not store.complete:
+                state.model.load_state_dict(weights)
+                _fill(state, store)
     state.model.load_state_dict(state.states[-1])
     state.manifest.params = state.params
     state.manifest.dims = {
@@ -44,6 +46,16 @@ def gradient_step(state: RunState) -> None:
     log.info(f"gradients: {n} x {dim} ({state.params}{projected})")
 
 
+def _report_store(store: GradientStore, name: str, n: int) -> None:
+    """Say what a reopened store kept: discarded, damaged blocks, or rows left to resume."""
+    if store.discarded is not None:
+        log.warning(f"{name}: {store.discarded}; recomputing every row")
+    if store.damage is not None:
+        log.warning(f"{store.damage.describe(name)}; recomputing them")
+    if store.resumed and not store.complete:
+        log.info(f"gradients: resuming, {len(store.pending())} of {n} rows left")
+
+
 def _fill(state: RunState, store: GradientStore) -> None:
     """Compute the store's pending rows with the model's current weights."""
     from torch.utils.data import TensorDataset
@@ -52,14 +64,29 @@ def _fill(state: RunState, store: GradientStore) -> None:
 
     inputs = state.inputs
     assert inputs is not None
-    compute_gradients(
-        state.model,
-        TensorDataset(inputs.x_train, inputs.y_train),
-        state.params,
-        batch_size=state.config.batch_size,
-        device=str(state.device),
-        proj_dim=state.config.proj_dim,
-        seed=state.config.seed,
-        out=store,
-        progress=state.progress,
-    )
+    config = state.config
+    dataset = TensorDataset(inputs.x_train, inputs.y_train)
+    args = (state.model, dataset, state.params, config.batch_size, str(state.device))
+    if config.engine == "ray":
+        from ogad_core.engine.ray_engine import compute_gradients_ray
+
+        compute_gradients_ray(
+            *args,
+            proj_dim=config.proj_dim,
+            seed=config.seed,
+            out=store,
+            ray_address=config.ray_address,
+        )
+    else:
+        compute_gradients(
+            *args, proj_dim=config.proj_dim, seed=config.seed, out=store, progress=state.progress
+        )
+
+
+def _engine_session(config: ComputeConfig) -> AbstractContextManager[Any]:
+    """One Ray connection for every checkpoint's store with ``engine="ray"``; else nothing."""
+    if config.engine != "ray":
+        return nullcontext()
+    from ogad_core.engine.ray_engine import ray_session
+
+    return ray_session(config.ray_address)

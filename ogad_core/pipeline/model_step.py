@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,9 @@ def check_model_fits(model: Any, x: Any, n_classes: int, device: Any) -> None:
         raise ModelError(
             f"the model outputs {out.shape[1]} classes but the data has {n_classes} labels"
         )
+    from ogad_core.engine.heads import check_logits
+
+    check_logits(out)  # probabilities (a final softmax) are refused before any training
 
 
 def file_fingerprint(path: str | None) -> str | None:
@@ -144,7 +148,8 @@ def model_step(state: RunState, data_fp: str) -> None:
     check_model_fits(model, inputs.x_train[:2], data.n_classes, state.device)
     state.model = model
     state.params = effective_params(config)
-    state.full_dim = gradient_dim(model, state.params)  # a bad params fails before training
+    example = inputs.x_train[:2].to(state.device)  # the head is found by execution order
+    state.full_dim = gradient_dim(model, state.params, example)  # bad params fail before training
     recipe = model_recipe(config, data.kind)
     train_fp = fingerprint(
         data_fp,
@@ -190,7 +195,7 @@ def _obtain_weights(state: RunState, train_fp: str, recipe: Any) -> bool:
     trained = False
     if state.config.checkpoint:
         state.states = [{k: v.detach().clone() for k, v in model.state_dict().items()}]
-    elif state.manifest.is_done("train", train_fp) and all(p.is_file() for p in ckpt_paths):
+    elif state.manifest.is_done("train", train_fp) and _load_checkpoints(ckpt_paths, model):
         state.states = [torch.load(p, map_location="cpu", weights_only=True) for p in ckpt_paths]
         model.load_state_dict(state.states[-1])
         log.info("model: reusing the trained model")
@@ -201,6 +206,27 @@ def _obtain_weights(state: RunState, train_fp: str, recipe: Any) -> bool:
         torch_save(state.states[-1], rd.final_model_path)
     model.to(state.device).eval()
     return trained
+
+
+def _load_checkpoints(paths: list[Path], model: Any) -> bool:
+    """Whether every saved checkpoint loads into ``model``; a damaged one is reported (and then
+    the model is trained again, which gives the same weights: training is seeded)."""
+    import torch
+
+    for path in paths:
+        if not path.is_file():
+            return False
+        try:
+            with warnings.catch_warnings():  # torch warns about odd pickles before failing
+                warnings.simplefilter("ignore")
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except Exception as err:  # unpickling, truncation, wrong shapes
+            log.warning(
+                f"{path.parent.name}/{path.name} is damaged ({one_line(err, 80)}); retraining"
+            )
+            return False
+    return True
 
 
 def _train(state: RunState, recipe: Any) -> list[dict[str, Any]]:

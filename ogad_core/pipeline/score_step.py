@@ -9,11 +9,13 @@ import time
 import numpy as np
 import pandas as pd
 
-from ogad_core._internal import log, utc_now, write_table_atomic
+from ogad_core._internal import log, one_line, utc_now, write_table_atomic
 from ogad_core.errors import ConfigError, RunDirError
 from ogad_core.options import fingerprint
+from ogad_core.run.lock import run_lock
 from ogad_core.run.manifest import Manifest, StepRecord
-from ogad_core.run.rundir import RunDir
+from ogad_core.run.rundir import RunDir, table_problem
+from ogad_core.run.store import verify_gradients
 
 EMBEDDINGS = ("final", "checkpoints")
 
@@ -29,18 +31,27 @@ def _finish(rd: RunDir, manifest: Manifest, step: str, fp: str, started: float) 
     rd.save_manifest(manifest)
 
 
-def load_embeddings(rd: RunDir, manifest: Manifest, embedding: str = "final") -> np.ndarray:
+def load_embeddings(
+    rd: RunDir, manifest: Manifest, embedding: str = "final", *, verify: bool = False
+) -> np.ndarray:
     """The gradient embeddings to score: ``final`` (gradients.npy, (N, D), memory-mapped) or
-    ``checkpoints`` (each checkpoint's gradients side by side, (N, K * D))."""
+    ``checkpoints`` (each checkpoint's gradients side by side, (N, K * D)).
+
+    ``verify``: check each file's block checksums and finite values first (RunDirError naming
+    the damage and the command that rebuilds it)."""
     if embedding not in EMBEDDINGS:
         raise ConfigError(
             f"embedding must be final or checkpoints, got {embedding!r}", param="embedding"
         )
+    k = int(manifest.dims.get("n_checkpoints", 1))
+    paths = [rd.checkpoint_gradients_path(i) for i in range(k - 1)] if embedding != "final" else []
+    if verify:
+        for path in [*paths, rd.gradients_path]:
+            verify_gradients(path, n_rows=manifest.n_samples, n_cols=manifest.dims.get("stored"))
     final = np.load(rd.gradients_path, mmap_mode="r")
     if embedding == "final":
         return final
-    k = int(manifest.dims.get("n_checkpoints", 1))
-    parts = [np.load(rd.checkpoint_gradients_path(i), mmap_mode="r") for i in range(k - 1)]
+    parts = [np.load(path, mmap_mode="r") for path in paths]
     return np.hstack([*parts, final]) if parts else final
 
 
@@ -48,7 +59,11 @@ def _merge_with_earlier(rd: RunDir, table: pd.DataFrame) -> pd.DataFrame:
     """Keep the columns of detectors scored earlier (same samples) beside the new ones."""
     if not rd.scores_path.is_file():
         return table
-    old = rd.read_scores()
+    try:
+        old = rd.read_scores()
+    except RunDirError as err:
+        log.warning(f"{rd.scores_path.name} was damaged; rebuilding it ({one_line(err, 80)})")
+        return table
     if len(old) != len(table) or not (old["sample_id"].to_numpy() == table["sample_id"]).all():
         return table
     keep = [c for c in old.columns if c != "sample_id" and c not in table.columns]
@@ -65,14 +80,26 @@ def score(
     manifest: Manifest | None = None,
 ) -> pd.DataFrame:
     """Score the run's gradients with ``detectors``; writes scores.parquet (merging columns
-    of detectors scored earlier). Returns the written table."""
+    of detectors scored earlier), holding the run directory's lock. Returns the written table."""
+    with run_lock(run_dir, "score"):
+        return _score(RunDir(run_dir), list(detectors), per_class, seed, embedding, manifest)
+
+
+def _score(
+    rd: RunDir,
+    detectors: list[str],
+    per_class: bool,
+    seed: int,
+    embedding: str,
+    manifest: Manifest | None,
+) -> pd.DataFrame:
     from ogad_core.scoring.detectors import score_table
 
-    rd = RunDir(run_dir)
+    standalone = manifest is None  # else compute has just checked or written the gradients
     manifest = manifest if manifest is not None else rd.load_manifest()
     _require_gradients(rd, manifest)
     started = time.perf_counter()
-    grads = load_embeddings(rd, manifest, embedding)
+    grads = load_embeddings(rd, manifest, embedding, verify=standalone)
     table = score_table(grads, rd.read_samples(), list(detectors), per_class=per_class, seed=seed)
     if embedding != "final":
         rename = {
@@ -97,19 +124,29 @@ def score(
 def make_map(
     run_dir: str | os.PathLike[str], *, seed: int = 0, manifest: Manifest | None = None
 ) -> pd.DataFrame:
-    """2-D UMAP map of the gradient embeddings -> map.parquet (cached by fingerprint)."""
-    rd = RunDir(run_dir)
+    """2-D UMAP map of the gradient embeddings -> map.parquet (cached by fingerprint), holding
+    the run directory's lock."""
+    with run_lock(run_dir, "map"):
+        return _make_map(RunDir(run_dir), seed, manifest)
+
+
+def _make_map(rd: RunDir, seed: int, manifest: Manifest | None) -> pd.DataFrame:
+    standalone = manifest is None
     manifest = manifest if manifest is not None else rd.load_manifest()
     _require_gradients(rd, manifest)
     fp = fingerprint(manifest.step_fingerprint("gradients"), seed)
     if manifest.is_done("map", fp) and rd.map_path.is_file():
-        log.info("map: reusing the cached map")
-        return rd.read_map()
+        problem = table_problem(rd.map_path)
+        if problem is None:
+            log.info("map: reusing the cached map")
+            return rd.read_map()
+        log.warning(f"{rd.map_path.name} was damaged ({problem}); rebuilding it")
     from ogad_core.scoring.gradient_map import gradient_map
 
     started = time.perf_counter()
+    grads = load_embeddings(rd, manifest, "final", verify=standalone)
     log.info("map: UMAP of the gradient embeddings (the first run compiles numba: ~30 s)")
-    xy = gradient_map(np.load(rd.gradients_path, mmap_mode="r"), seed=seed)
+    xy = gradient_map(grads, seed=seed)
     table = pd.DataFrame(
         {
             "sample_id": np.arange(xy.shape[0], dtype=np.int64),

@@ -11,8 +11,9 @@ from ogad_core import __version__
 from ogad_core._internal import utc_now
 from ogad_core.errors import RunDirError
 from ogad_core.options import ComputeConfig
+from ogad_core.run.heal import DAMAGED_SUFFIX
 from ogad_core.run.manifest import Manifest, StepRecord
-from ogad_core.run.rundir import RunDir
+from ogad_core.run.rundir import DATA_DIR, LOCK, MANIFEST, RunDir
 
 
 @dataclass
@@ -87,7 +88,9 @@ def _continue_run(config: ComputeConfig, rd: RunDir) -> Manifest:
 def _check_new_folder(rd: RunDir) -> None:
     if rd.path.exists() and not rd.path.is_dir():
         raise RunDirError(f"run directory {rd.path} is a file, not a folder")
-    if rd.path.is_dir() and any(p.name != "data" for p in rd.path.iterdir()):
+    fresh = {DATA_DIR, LOCK}  # sample images written earlier; the writers' lock
+    rebuild = (rd.path / (MANIFEST + DAMAGED_SUFFIX)).is_file() and rd.holds_only_run_files()
+    if rd.path.is_dir() and not rebuild and any(p.name not in fresh for p in rd.path.iterdir()):
         raise RunDirError(f"run directory {rd.path} is not empty and holds no ogad run")
     try:
         rd.path.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,8 @@ from ogad_core.pipeline.gradient_step import gradient_step
 from ogad_core.pipeline.model_step import model_step, predict_step
 from ogad_core.pipeline.score_step import make_map, score
 from ogad_core.pipeline.state import RunState, open_run
+from ogad_core.run.heal import heal_manifest, heal_tables
+from ogad_core.run.lock import run_lock
 from ogad_core.run.rundir import RunDir
 
 #: above this many rows LOF (quadratic) is left out of the default detectors
@@ -26,13 +28,25 @@ LOF_MAX_ROWS = 10_000
 def compute(
     config: ComputeConfig, run_dir: str | os.PathLike[str], *, progress: bool = True
 ) -> dict[str, Any]:
-    """Run (or resume, or reuse) the whole pipeline in ``run_dir``; returns the manifest (JSON)."""
+    """Run (or resume, or reuse) the whole pipeline in ``run_dir``; returns the manifest (JSON).
+
+    Holds the run directory's lock throughout; damaged outputs of an earlier run are set aside
+    and rebuilt (each reported in one line)."""
+    with run_lock(run_dir, "compute", create=True):
+        return _compute(config, RunDir(run_dir), progress)
+
+
+def _compute(config: ComputeConfig, rd: RunDir, progress: bool) -> dict[str, Any]:
     import torch
 
     from ogad_core.engine.models import resolve_device
 
-    rd = RunDir(run_dir)
+    manifest_note = heal_manifest(rd)
+    if manifest_note:
+        log.warning(manifest_note)
     state = RunState(config=config, rd=rd, manifest=open_run(config, rd), progress=progress)
+    for note in heal_tables(rd, state.manifest.steps):
+        log.warning(note)
     state.device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     data_fp = data_step(state)

@@ -6,7 +6,8 @@ One row per sample, sample_id order, columns :data:`EXPORT_COLUMNS`::
 
 Labels are label names. ``confirmed`` → keep = false; ``relabeled`` → keep = true with the new
 final_label; ``rejected`` / ``unreviewed`` → keep = true with the original label. score / rank
-come from one detector (default ``iforest`` when the run has it, else the first one); they are
+come from one detector (default ``DEFAULT_DETECTOR`` when the run has it, else the first one;
+``ogad_core.scoring.detectors.DEFAULT_DETECTOR_REASON`` says why); they are
 empty when the run has no scores yet. ``keep`` is written as ``true`` / ``false``.
 """
 
@@ -21,6 +22,7 @@ from ogad_core._internal import write_text_atomic
 from ogad_core.errors import ConfigError
 from ogad_core.review.store import CONFIRMED, RELABELED, UNREVIEWED, ReviewStore
 from ogad_core.run.rundir import RunDir
+from ogad_core.scoring.detectors import DEFAULT_DETECTOR
 
 EXPORT_COLUMNS = [
     "sample_id",
@@ -32,11 +34,10 @@ EXPORT_COLUMNS = [
     "rank",
     "keep",
 ]
-DEFAULT_DETECTOR = "iforest"
 
 
 def default_detector(detectors: list[str]) -> str | None:
-    """``iforest`` when present, else the first detector, else None (no scores yet)."""
+    """``DEFAULT_DETECTOR`` when present, else the first detector, else None (no scores yet)."""
     if DEFAULT_DETECTOR in detectors:
         return DEFAULT_DETECTOR
     return detectors[0] if detectors else None
@@ -143,12 +144,17 @@ def export_csv(
     only_kept: bool = False,
     detector: str | None = None,
 ) -> int:
-    """Write the export CSV atomically to ``out_path``; returns the number of rows written."""
+    """Write the export CSV atomically to ``out_path``; returns the number of rows written.
+
+    When ``out_path`` is a symbolic link the file it points to is replaced; the link stays.
+    """
     frame = build_export_frame(run_dir, detector=detector)
     if only_kept:
         frame = frame[frame["keep"]]
     text = frame_to_csv(frame)
     out = Path(out_path).expanduser()
+    if out.is_symlink():
+        out = out.resolve()  # write the target (os.replace onto the link would replace it)
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder; give a file name such as cleaned.csv")
     try:

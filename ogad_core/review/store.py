@@ -123,6 +123,14 @@ def _is_readonly_error(err: sqlite3.Error) -> bool:
     )
 
 
+def _is_damaged_error(err: sqlite3.Error) -> bool:
+    """A database file that is not SQLite, or a malformed one."""
+    text = str(err).lower()
+    return isinstance(err, sqlite3.DatabaseError) and (
+        "not a database" in text or "malformed" in text
+    )
+
+
 def _append_history(conn: sqlite3.Connection, **columns: Any) -> int:
     """Append one row to the history table; returns its id."""
     names = ", ".join(columns)
@@ -191,6 +199,13 @@ class ReviewStore:
             f"({err}); earlier decisions are kept — make the folder writable or review a copy"
         )
 
+    def _damaged_message(self, err: BaseException) -> str:
+        return (
+            f"{self.path} is damaged ({err}); ogad never rewrites it: restore it from a backup "
+            f"or recover it (`sqlite3 {self.path.name} .recover | sqlite3 recovered.sqlite`, "
+            f"then move recovered.sqlite to {self.path.name})"
+        )
+
     def _connect(self, path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(
             str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
@@ -221,8 +236,10 @@ class ReviewStore:
         if not self.run.path.is_dir():
             raise RunDirError(f"run directory not found: {self.run.path}")
         try:
+            if not self.path.exists():  # SQLite creates 0644 whatever the umask: create it
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o666))  # (-wal, -shm follow)
             conn = self._connect(self.path)
-        except sqlite3.Error as err:
+        except (OSError, sqlite3.Error) as err:
             raise RunDirError(self._readonly_message(err)) from None
         try:
             try:
@@ -231,6 +248,8 @@ class ReviewStore:
             except sqlite3.Error as err:
                 if _is_readonly_error(err):
                     raise RunDirError(self._readonly_message(err)) from None
+                if _is_damaged_error(err):
+                    raise RunDirError(self._damaged_message(err)) from None
                 raise RunDirError(f"cannot write {self.path}: {err}") from None
             try:
                 yield conn
@@ -296,6 +315,8 @@ class ReviewStore:
                 if "no such table" in str(err):
                     return []
                 raise RunDirError(f"cannot read {self.path}: {err}") from None
+            except sqlite3.DatabaseError as err:  # not a database, malformed image
+                raise RunDirError(self._damaged_message(err)) from None
 
     # ---- validation --------------------------------------------------------------------
     def check_sample_id(self, sample_id: object) -> int:

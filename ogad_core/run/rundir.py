@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from ogad_core._internal import utc_now, write_json_atomic
+from ogad_core._internal import one_line, utc_now, write_json_atomic
 from ogad_core.errors import RunDirError
 from ogad_core.run.manifest import SCHEMA_VERSION, Manifest
 
@@ -44,6 +44,57 @@ DATA_DIR = "data"
 MODEL_DIR = "model"
 CHECKPOINTS_DIR = "checkpoints"
 EMBEDDINGS_DIR = "embeddings"
+LOCK = ".ogad.lock"
+#: every name a run directory may hold (files and folders)
+RUN_FILE_NAMES = frozenset(
+    {
+        MANIFEST,
+        SAMPLES,
+        GRADIENTS,
+        "gradients.done.npy",
+        "gradients.json",
+        SCORES,
+        MAP,
+        REVIEWS,
+        REVIEWS + "-wal",
+        REVIEWS + "-shm",
+        DATA_DIR,
+        LOCK,
+        MODEL_DIR,
+        CHECKPOINTS_DIR,
+        EMBEDDINGS_DIR,
+        EVALUATION,
+    }
+)
+MANIFEST_HINT = (
+    "run the same `ogad compute` command again to rebuild the run (reviews.sqlite is kept)"
+)
+
+
+def spec_data_roots(spec: str, allow_outside: object = None) -> list[Path]:
+    """The folders a data spec's images may lie in: ``imagefolder:PATH`` -> PATH,
+    ``csv:PATH`` -> the CSV's folder, plus the ``allow_outside`` folders (a list or one
+    ``os.pathsep``-separated string); none for the sample sets (their images are in data/)."""
+    roots: list[Path] = []
+    kind, _, rest = spec.partition(":")
+    if kind == "imagefolder" and rest:
+        roots.append(Path(rest))
+    elif kind == "csv" and rest:
+        roots.append(Path(rest).parent)
+    if isinstance(allow_outside, str):
+        allow_outside = [p for p in allow_outside.split(os.pathsep) if p]
+    if isinstance(allow_outside, list | tuple):
+        roots += [Path(str(p)).expanduser() for p in allow_outside]
+    return [r for r in roots if r.is_absolute() and r != Path(r.anchor)]
+
+
+def table_problem(path: Path) -> str | None:
+    """Why a parquet table cannot be read (one line), or None when it reads."""
+    try:
+        pd.read_parquet(path, engine="pyarrow")
+    except Exception as err:  # pyarrow raises several unrelated types
+        return one_line(err, 120)
+    return None
 
 
 class RunDir:
@@ -120,7 +171,24 @@ class RunDir:
         last = k == n_checkpoints - 1
         return self.gradients_path if last else self.checkpoint_gradients_path(k)
 
+    @property
+    def lock_path(self) -> Path:
+        """The writers' lock file (see :mod:`ogad_core.run.lock`)."""
+        return self.path / LOCK
+
     # ---- manifest ----------------------------------------------------------------------
+    def holds_only_run_files(self) -> bool:
+        """Whether every entry of the folder is a file ogad writes in a run directory (a run
+        whose manifest was set aside may be rebuilt in place; a user's folder may not)."""
+        if not self.path.is_dir():
+            return False
+        for entry in self.path.iterdir():
+            name = entry.name
+            if name in RUN_FILE_NAMES or name.endswith(".damaged") or name.endswith(".tmp"):
+                continue
+            return False
+        return True
+
     def has_manifest(self) -> bool:
         return self.manifest_path.is_file()
 
@@ -132,8 +200,16 @@ class RunDir:
             raise RunDirError(f"not an ogad run directory (no {MANIFEST}): {self.path}")
         try:
             manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
-            raise RunDirError(f"cannot read {self.manifest_path}: {err}") from None
+        except OSError as err:
+            raise RunDirError(f"cannot read {self.manifest_path}: {err.strerror}") from None
+        except ValueError as err:  # not UTF-8, not JSON
+            raise RunDirError(
+                f"{self.manifest_path} is damaged ({one_line(err, 80)}); {MANIFEST_HINT}"
+            ) from None
+        if not isinstance(manifest, dict):
+            raise RunDirError(
+                f"{self.manifest_path} is damaged (not a JSON object); {MANIFEST_HINT}"
+            )
         version = manifest.get("schema_version")
         if version != SCHEMA_VERSION:
             raise RunDirError(
@@ -168,7 +244,10 @@ class RunDir:
         try:
             return pd.read_parquet(path, engine="pyarrow")
         except Exception as err:  # pyarrow raises several unrelated types
-            raise RunDirError(f"cannot read {path}: {err}") from None
+            raise RunDirError(
+                f"cannot read {path}, it is damaged ({one_line(err, 100)}); run the same "
+                "`ogad compute` command again to rebuild it"
+            ) from None
 
     def read_samples(self) -> pd.DataFrame:
         """samples.parquet: one row per sample, sample_id order."""
@@ -193,11 +272,15 @@ class RunDir:
 
     # ---- image refs --------------------------------------------------------------------
     def data_roots(self) -> list[Path]:
-        """Folders from which image refs may be served: the run's data/ and the user's data."""
+        """Folders from which image refs may be served, computed from the data spec: the
+        run's data/, the ImageFolder's folder or the CSV's folder, and the folders the user
+        allowed with ``--allow-outside``. A ``data_roots`` list in manifest.json is ignored
+        (a hand-edited ``["/"]`` must not open the whole machine)."""
         roots = [self.data_dir]
         if self.has_manifest():
-            for root in self.read_manifest().get("data", {}).get("data_roots", []):
-                roots.append(Path(root))
+            manifest = self.read_manifest()
+            spec = str(manifest.get("data", {}).get("spec", ""))
+            roots += spec_data_roots(spec, (manifest.get("config") or {}).get("allow_outside"))
         return [r.resolve() for r in roots]
 
     def resolve_ref(self, ref: str, roots: Iterable[Path] | None = None) -> Path | None:

@@ -1,10 +1,17 @@
 """The gradient map: a 2-D UMAP picture of the per-sample gradients (``ogad map``).
 
-PCA first (to ``pca_dim`` dimensions, seeded randomized SVD), then exact k nearest neighbours
-(sklearn) and UMAP on them. For a large matrix
-(a memmap of tens of thousands of 5,130-wide rows) PCA is fit on a seeded subsample of rows and
-applied chunk by chunk, so the matrix is never loaded whole. ``umap`` is imported inside
-``gradient_map`` only: its first import compiles numba code (~30 s).
+PCA first (to ``pca_dim`` dimensions, seeded randomized SVD), then the k nearest neighbours and
+UMAP on them. For a large matrix (a memmap of tens of thousands of 5,130-wide rows) PCA is fit on
+a seeded subsample of rows and applied chunk by chunk, so the matrix is never loaded whole.
+``umap`` is imported inside ``gradient_map`` only: its first import compiles numba code (~30 s).
+
+At scale (figures in docs/benchmarks.md, "The map at a million points"):
+
+- up to ``ANN_MIN_ROWS`` rows the neighbours are exact (sklearn); above, an HNSW graph (faiss)
+  gives them approximately (recall@15 about 0.97 against exact at 50,000 rows);
+- above ``UMAP_FIT_ROWS`` rows UMAP is fit on a seeded subsample of that many rows and every
+  other row is placed at the weighted mean of its nearest fitted rows (UMAP's own ``transform``
+  starts the same way), so the cost beyond the subsample is one approximate kNN query per row.
 
 The map is the only 2-D picture of the gradients; the random projection that shrinks wide
 gradients elsewhere in ogad is not a map.
@@ -22,7 +29,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from ogad_core.errors import ConfigError, DataError
 
-__all__ = ["PCA_FIT_ELEMENTS", "gradient_map"]
+__all__ = ["ANN_MIN_ROWS", "PCA_FIT_ELEMENTS", "UMAP_FIT_ROWS", "gradient_map"]
 
 #: PCA is fit on at most this many matrix elements (rows x columns): 2**26 float32 = 256 MiB,
 #: i.e. about 13,000 rows of a 5,130-wide gradient; more rows are a seeded random subsample.
@@ -30,6 +37,12 @@ PCA_FIT_ELEMENTS = 2**26
 #: Row chunks for reading and transforming the matrix.
 _CHUNK_BYTES = 64 * 2**20
 _N_JOBS = max(1, min(os.cpu_count() or 1, 8))
+#: Above this many rows the kNN graph is approximate (HNSW); at or below, exact.
+ANN_MIN_ROWS = 20_000
+#: Above this many rows UMAP is fit on a seeded subsample of this size; the rest are placed.
+UMAP_FIT_ROWS = 100_000
+#: HNSW graph: links per node, and the candidate lists when building and searching.
+_HNSW_M, _HNSW_EF_BUILD, _HNSW_EF_SEARCH = 16, 64, 32
 #: Below this many points UMAP starts from a random layout (its spectral start needs more).
 _MIN_SPECTRAL_POINTS = 16
 
@@ -106,6 +119,93 @@ def _exact_knn(Z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return dists.astype(np.float32), indices.astype(np.int32)
 
 
+def _hnsw_index(Z: np.ndarray) -> Any:
+    """A faiss HNSW index over the rows of (N, d) float32 ``Z`` (L2; faiss seeds its levels)."""
+    import faiss  # lazy: only maps above ANN_MIN_ROWS need it
+
+    faiss.omp_set_num_threads(_N_JOBS)
+    index = faiss.IndexHNSWFlat(Z.shape[1], _HNSW_M)
+    index.hnsw.efConstruction = _HNSW_EF_BUILD
+    index.add(np.ascontiguousarray(Z, dtype=np.float32))
+    return index
+
+
+def _hnsw_search(index: Any, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(M, k) float32 Euclidean distances and (M, k) int32 indices of (M, d) ``Q``'s neighbours."""
+    index.hnsw.efSearch = max(_HNSW_EF_SEARCH, 2 * k)
+    sq_dists, indices = index.search(np.ascontiguousarray(Q, dtype=np.float32), k)
+    return np.sqrt(np.maximum(sq_dists, 0)).astype(np.float32), indices.astype(np.int32)
+
+
+def _knn_graph(Z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """k nearest neighbours of each row among all rows (itself first): exact up to ANN_MIN_ROWS.
+
+    Returns (N, k) float32 distances and (N, k) int32 indices. Above ANN_MIN_ROWS the graph is
+    approximate; a row the search did not return first is put first (UMAP expects itself).
+    """
+    if Z.shape[0] <= ANN_MIN_ROWS:
+        return _exact_knn(Z, k)
+    dists, indices = _hnsw_search(_hnsw_index(Z), Z, k)
+    own = np.arange(Z.shape[0], dtype=np.int32)
+    missing = indices[:, 0] != own
+    if missing.any():  # duplicates tie at distance 0, or the search missed the row itself
+        indices[missing, 1:] = indices[missing, :-1]
+        dists[missing, 1:] = dists[missing, :-1]
+        indices[missing, 0], dists[missing, 0] = own[missing], 0.0
+    return dists, indices
+
+
+def _place_by_neighbours(dists: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """(M, 2) weighted means of neighbours' coordinates; weights as UMAP's fuzzy memberships.
+
+    ``dists`` (M, k) to the neighbours whose (M, k, 2) ``coords`` are given; weight
+    exp(-(d - d_nearest) / mean(d - d_nearest)), so the nearest neighbour counts most.
+    """
+    excess = dists - dists[:, :1]
+    scale = excess.mean(axis=1, keepdims=True)
+    weights = np.exp(-excess / np.where(scale > 0, scale, 1.0))
+    weights /= weights.sum(axis=1, keepdims=True)
+    return np.einsum("mk,mkc->mc", weights, coords).astype(np.float32)
+
+
+def _umap_fit(Z: np.ndarray, k: int, min_dist: float, seed: int) -> np.ndarray:
+    """(N, 2) float32 UMAP layout of (N, d) ``Z`` on its precomputed kNN graph."""
+    knn_dists, knn_indices = _knn_graph(Z, k)
+
+    import umap  # lazy: the first import compiles numba code
+
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=k,
+        min_dist=float(min_dist),
+        random_state=int(seed),
+        n_jobs=1,  # a seeded UMAP runs on one thread anyway; saying so avoids its warning
+        init="spectral" if Z.shape[0] >= _MIN_SPECTRAL_POINTS else "random",
+        precomputed_knn=(knn_indices, knn_dists),
+    )
+    with warnings.catch_warnings():
+        # No NNDescent index is built, so UMAP.transform of new points is unavailable: fine.
+        warnings.filterwarnings("ignore", message=r".*knn_search_index.*", category=UserWarning)
+        return np.asarray(reducer.fit_transform(Z), dtype=np.float32)
+
+
+def _umap_subsample_fit(Z: np.ndarray, k: int, min_dist: float, seed: int) -> np.ndarray:
+    """(N, 2): UMAP on UMAP_FIT_ROWS seeded rows; every other row placed by its neighbours."""
+    n = Z.shape[0]
+    fitted = np.sort(np.random.default_rng(seed).choice(n, size=UMAP_FIT_ROWS, replace=False))
+    coords = np.empty((n, 2), dtype=np.float32)
+    fitted_coords = _umap_fit(Z[fitted], k, min_dist, seed)
+    coords[fitted] = fitted_coords
+    rest = np.setdiff1d(np.arange(n), fitted, assume_unique=True)
+    index = _hnsw_index(Z[fitted])
+    step = max(1, _CHUNK_BYTES // (Z.shape[1] * 4))
+    for start in range(0, rest.size, step):
+        rows = rest[start : start + step]
+        dists, near = _hnsw_search(index, Z[rows], k)
+        coords[rows] = _place_by_neighbours(dists, fitted_coords[near])
+    return coords
+
+
 def gradient_map(
     gradients: Any,
     *,
@@ -114,7 +214,11 @@ def gradient_map(
     n_neighbors: int = 15,
     min_dist: float = 0.1,
 ) -> np.ndarray:
-    """2-D map of the gradients: PCA to ``pca_dim`` dims (when wider), exact kNN, then UMAP.
+    """2-D map of the gradients: PCA to ``pca_dim`` dims (when wider), kNN graph, then UMAP.
+
+    The kNN graph is exact up to ANN_MIN_ROWS rows and approximate (HNSW) above; above
+    UMAP_FIT_ROWS rows UMAP is fit on a seeded subsample and the other rows are placed by
+    their nearest fitted rows (see the module docstring).
 
     Args:
         gradients: (N, D) array or np.memmap, one row per sample.
@@ -158,23 +262,10 @@ def gradient_map(
         Z = np.asarray(X[:, varying], dtype=np.float32)
 
     k = min(int(n_neighbors), n - 1)
-    knn_dists, knn_indices = _exact_knn(Z, k)
-
-    import umap  # lazy: the first import compiles numba code
-
-    reducer = umap.UMAP(
-        n_components=2,
-        n_neighbors=k,
-        min_dist=float(min_dist),
-        random_state=int(seed),
-        n_jobs=1,  # a seeded UMAP runs on one thread anyway; saying so avoids its warning
-        init="spectral" if n >= _MIN_SPECTRAL_POINTS else "random",
-        precomputed_knn=(knn_indices, knn_dists),
-    )
-    with warnings.catch_warnings():
-        # No NNDescent index is built, so UMAP.transform of new points is unavailable: fine.
-        warnings.filterwarnings("ignore", message=r".*knn_search_index.*", category=UserWarning)
-        coords = reducer.fit_transform(Z)
+    if n > UMAP_FIT_ROWS:
+        coords = _umap_subsample_fit(Z, k, min_dist, seed)
+    else:
+        coords = _umap_fit(Z, k, min_dist, seed)
     coords = np.asarray(coords, dtype=np.float32)
     if coords.shape != (n, 2) or not np.isfinite(coords).all():
         raise DataError("UMAP returned non-finite coordinates for these gradients")

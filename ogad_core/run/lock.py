@@ -1,0 +1,103 @@
+"""An exclusive lock per run directory for the writing commands (compute, score, map, evaluate).
+
+The lock is an OS advisory lock (``fcntl.flock``) on ``DIR/.ogad.lock``: the kernel releases it
+when the holder exits, however it exits (crash, ``kill -9``), so a lock is never stale. The file
+keeps the holder's pid, host, command and start time so that a second writer is told who holds
+the run. Readers (the dashboard, ``ogad export``) never take the lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ogad_core._internal import utc_now
+from ogad_core.errors import RunDirError
+
+_held: dict[Path, int] = {}  # lock files this process holds (re-entrant per process)
+
+
+def _holder_text(fd: int) -> str:
+    """The holder named in an open lock file, e.g. ``ogad compute (pid 12, host h, since T)``."""
+    try:
+        raw = os.pread(fd, 4096, 0).decode("utf-8", "replace")
+        info = json.loads(raw)
+        return (
+            f"ogad {info.get('command', '?')} (pid {info.get('pid', '?')} on "
+            f"{info.get('host', '?')}, since {info.get('started', '?')})"
+        )
+    except (OSError, ValueError, AttributeError):
+        return "another ogad process"
+
+
+def _write_holder(fd: int, command: str) -> None:
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "command": command,
+        "argv": sys.argv[1:],
+        "started": utc_now(),
+    }
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
+
+
+@contextmanager
+def run_lock(
+    run_dir: str | os.PathLike[str], command: str, *, create: bool = False
+) -> Iterator[Path]:
+    """Hold the run directory's exclusive lock for the ``with`` block; yields the lock file.
+
+    A second writer (another process) gets one ``RunDirError`` naming the holder; nesting in
+    one process is allowed.
+
+    Args:
+        run_dir: the run directory.
+        command: what holds it (``compute``, ``score``, ``map``, ``evaluate``), shown to others.
+        create: create the run directory when missing (``compute``); else a missing one is a
+            RunDirError.
+    """
+    from ogad_core.run.rundir import RunDir
+
+    rd = RunDir(run_dir)
+    path = rd.lock_path
+    if path in _held:
+        yield path
+        return
+    if rd.path.exists() and not rd.path.is_dir():
+        raise RunDirError(f"run directory {rd.path} is a file, not a folder")
+    if not create and not rd.path.is_dir():
+        raise RunDirError(f"run directory not found: {rd.path}")
+    try:
+        rd.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)  # mode honours the umask
+    except OSError as err:
+        raise RunDirError(f"cannot lock {rd.path}: {err.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder_text(fd)
+        os.close(fd)
+        raise RunDirError(
+            f"{rd.path} is in use by {holder}; wait for it to finish "
+            "(readers such as the dashboard and export are not affected)"
+        ) from None
+    except OSError as err:
+        os.close(fd)
+        raise RunDirError(f"cannot lock {rd.path}: {err.strerror}") from None
+    _held[path] = fd
+    try:
+        _write_holder(fd, command)
+        yield path
+    finally:
+        del _held[path]
+        try:
+            os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)  # closing releases the flock

@@ -1,0 +1,179 @@
+"""The Ray engine on a real local Ray cluster (127.0.0.1, 2 CPUs): same rows as the local engine,
+a worker killed mid-run, resume from the store, and the local engine never importing Ray."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+pytest.importorskip("ray")
+
+from ogad_core import compute_gradients  # noqa: E402
+from ogad_core.engine.models import MLP, SmallCNN  # noqa: E402
+from ogad_core.engine.ray_engine import compute_gradients_ray, ray_session  # noqa: E402
+from ogad_core.errors import ConfigError  # noqa: E402
+from ogad_core.run.store import GradientStore  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """One local Ray cluster (2 CPUs) for the module; started through ogad's own session."""
+    with ray_session(None, num_cpus=2) as ray:
+        yield ray
+
+
+def _cnn_data(n: int = 300, seed: int = 0) -> tuple[torch.nn.Module, TensorDataset]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, 12, 12, generator=g)
+    y = torch.randint(0, 5, (n,), generator=g)
+    torch.manual_seed(seed)
+    return SmallCNN(in_channels=1, n_classes=5, hidden=16), TensorDataset(x, y)
+
+
+class KillOnce(torch.utils.data.Dataset):
+    """A dataset whose worker process SIGKILLs itself the first time it reads ``row``.
+
+    The marker file (created with O_EXCL) makes exactly one process die, whichever reads first.
+    """
+
+    def __init__(self, base: TensorDataset, row: int, marker: Path) -> None:
+        self.base, self.row, self.marker = base, row, str(marker)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int):
+        if i == self.row:
+            try:
+                os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                pass
+            else:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return self.base[i]
+
+
+def test_closed_form_is_bit_for_bit_and_resumes_only_the_pending_rows(ray_cluster, tmp_path):
+    model, ds = _cnn_data()
+    local = compute_gradients(model, ds, "last", batch_size=32, progress=False)
+    path, d = tmp_path / "g.npy", local.shape[1]
+    first = GradientStore(path, n_rows=300, n_cols=d, fingerprint="a")
+    sentinel = np.full((64, d), 7.0, dtype=np.float32)
+    first.write(np.arange(64), sentinel)  # "finished before the crash": must not be redone
+    store = GradientStore(path, n_rows=300, n_cols=d, fingerprint="a")
+    assert store.resumed and len(store.pending()) == 236
+    remote = compute_gradients_ray(model, ds, "last", batch_size=32, out=store, shard_batches=2)
+    assert store.complete
+    np.testing.assert_array_equal(np.asarray(remote[:64]), sentinel)
+    np.testing.assert_array_equal(np.asarray(remote[64:]), local[64:])
+
+
+@pytest.mark.slow
+def test_vmap_and_projection_match_within_float_tolerance(ray_cluster) -> None:
+    torch.manual_seed(3)
+    model = MLP(in_features=6, n_classes=3, hidden=(8,))
+    x, y = torch.randn(90, 6), torch.randint(0, 3, (90,))
+    ds = TensorDataset(x, y)
+    kwargs = {"params": "all", "batch_size": 16, "proj_dim": 12, "seed": 5}
+    local = compute_gradients(model, ds, progress=False, **kwargs)
+    remote = compute_gradients_ray(model, ds, workers=2, **kwargs)
+    assert remote.shape == (90, 12)
+    np.testing.assert_allclose(remote, local, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_is_redone_and_the_result_is_identical(
+    ray_cluster, tmp_path, caplog
+) -> None:
+    model, ds = _cnn_data(n=400, seed=1)
+    local = compute_gradients(model, ds, "last", batch_size=25, progress=False)
+    store = GradientStore(tmp_path / "g.npy", n_rows=400, n_cols=local.shape[1], fingerprint="k")
+    dying = KillOnce(ds, row=260, marker=tmp_path / "killed")
+    with caplog.at_level("INFO", logger="ogad"):
+        remote = compute_gradients_ray(
+            model, dying, "last", batch_size=25, out=store, shard_batches=2, workers=2
+        )
+    assert (tmp_path / "killed").exists()  # a worker really died
+    redone = re.search(r"\((\d+) shards redone\)", caplog.text)
+    # the dying worker's shard, and the one queued behind it on the same worker
+    assert "died on shard" in caplog.text and redone and int(redone[1]) in (1, 2)
+    assert store.complete
+    np.testing.assert_array_equal(np.asarray(remote), local)
+
+
+def test_bad_arguments_fail_before_ray() -> None:
+    model, ds = _cnn_data(n=10)
+    with pytest.raises(ConfigError, match="workers"):
+        compute_gradients_ray(model, ds, workers=0)
+    with pytest.raises(ConfigError, match="batch_size"):
+        compute_gradients_ray(model, ds, batch_size=0)
+
+
+def test_an_unreachable_or_malformed_ray_address_is_one_clear_error() -> None:
+    model, ds = _cnn_data(n=10)
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ConfigError, match=f"nothing answers at 127.0.0.1:{port}") as info:
+        compute_gradients_ray(model, ds, ray_address=f"127.0.0.1:{port}")
+    assert info.value.param == "ray_address"
+    with pytest.raises(ConfigError, match="must be HOST:PORT"):
+        compute_gradients_ray(model, ds, ray_address="head-without-port")
+
+
+def test_the_local_engine_never_imports_ray() -> None:
+    code = (
+        "import sys, torch, ogad_core.cli, ogad_core.pipeline, ogad_core.pipeline.gradient_step\n"
+        "from ogad_core import compute_gradients\n"
+        "data = [(torch.ones(3), 1), (torch.zeros(3), 0)]\n"
+        "compute_gradients(torch.nn.Linear(3, 2), data, progress=False)\n"
+        "assert 'ray' not in sys.modules, 'ray imported'\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.slow
+def test_compute_with_engine_ray_stores_the_local_engines_gradients(ray_cluster, tmp_path) -> None:
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline import compute
+
+    runs = {}
+    for engine in ("local", "ray"):
+        config = ComputeConfig(data="moons", limit=300, engine=engine, detectors=("l2",))
+        manifest = compute(config, tmp_path / engine, progress=False)
+        assert manifest["status"] == "complete"
+        runs[engine] = np.load(tmp_path / engine / "gradients.npy")
+    np.testing.assert_array_equal(runs["ray"], runs["local"])
+
+
+def test_the_cli_refuses_a_ray_address_without_the_ray_engine(capsys) -> None:
+    from ogad_core.cli import main
+
+    assert main(["compute", "--data", "moons", "--run-dir", "x", "--ray-address", "auto"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ogad: error: --ray-address needs") and "--engine" in err
+
+
+@pytest.mark.slow
+def test_the_text_encoder_pass_on_ray_matches_the_local_one(ray_cluster, tmp_path) -> None:
+    from ogad_core.engine import text_encoder
+    from ogad_core.engine.ray_engine import encode_texts_ray
+
+    texts = [f"review {i}: " + "a good film " * (i % 7) + "bad ending" * (i % 3) for i in range(90)]
+    local = text_encoder.encode_texts(texts, encoder=None, batch_size=16, progress=False)
+    remote = encode_texts_ray(texts, encoder=None, cache_dir=tmp_path, batch_size=16, workers=2)
+    np.testing.assert_allclose(np.asarray(remote), local, rtol=1e-4, atol=1e-5)
+    again = text_encoder.encode_texts(texts, encoder=None, cache_dir=tmp_path, progress=False)
+    np.testing.assert_array_equal(np.asarray(again), np.asarray(remote))  # the same cache
