@@ -81,8 +81,13 @@ def _sum_moons(r: dict[str, Any]) -> str:
 
 
 def _sum_dashboard(r: dict[str, Any]) -> str:
-    rows = r.get("results", [])
-    return ", ".join(f"{x['measure']} {x['median_ms']:.0f} ms" for x in rows[:4])
+    keep = ("map_paint_warm", "click_to_next_card", "confirm_to_next_card")
+    rows = [x for x in r.get("results", []) if x["measure"] in keep]
+    rows = rows or r.get("results", [])[:4]
+    return ", ".join(
+        f"{x['measure']}@{x.get('n_samples', r.get('n_samples'))} {x['median_ms']:.0f} ms"
+        for x in rows
+    )
 
 
 def _sum_reviewers(r: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from dashboard.queue import (
     RunView,
     load_card_image,
     load_run_view,
+    queue_order,
     run_files_stamp,
     with_decisions,
 )
@@ -27,7 +28,9 @@ from ogad_core.run.rundir import RunDir
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the run…")
 def _run_view(run_path: str, stamp: tuple) -> RunView:
-    return load_run_view(run_path)
+    view = load_run_view(run_path)
+    queue_order(view, view.default_detector)  # sorted once here, not on the first click
+    return view
 
 
 def run_view(run_path: str) -> RunView:
@@ -51,7 +54,7 @@ def review_store(run_path: str) -> ReviewStore:
     return _review_store(run_path, run_files_stamp(run_path))
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+@st.cache_resource(max_entries=4, show_spinner=False)
 def _table(run_path: str, stamp: tuple, version: int) -> pd.DataFrame:
     view = _run_view(run_path, stamp)
     store = _review_store(run_path, stamp)
@@ -77,13 +80,18 @@ def card_image_png(run_path: str, ref: str, size: int) -> tuple[bytes | None, st
 
 
 @st.cache_resource(max_entries=6, show_spinner="Drawing the map…")
-def map_figure(run_path: str, stamp: tuple, color_by: str, detector: str | None, version: int):
-    """The plotly figure of the gradient map (see dashboard.mapfig.build_map_figure)."""
-    from dashboard.mapfig import build_map_figure
+def map_layer(run_path: str, stamp: tuple, color_by: str, detector: str | None, version: int):
+    """The drawn gradient map and its selection lookup (see dashboard.mapfig.build_map)."""
+    from dashboard.mapfig import build_map
 
     view = _run_view(run_path, stamp)
     status = _table(run_path, stamp, version)["status"] if color_by == "status" else None
-    return build_map_figure(view, color_by=color_by, detector=detector, status=status)
+    return build_map(view, color_by=color_by, detector=detector, status=status)
+
+
+def map_figure(run_path: str, stamp: tuple, color_by: str, detector: str | None, version: int):
+    """The plotly figure of :func:`map_layer`."""
+    return map_layer(run_path, stamp, color_by, detector, version).figure
 
 
 @st.cache_data(max_entries=8, show_spinner="Preparing the export…")

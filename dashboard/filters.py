@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ogad_core.review.store import CONFIRMED, RELABELED, UNREVIEWED
@@ -29,6 +30,27 @@ def search_mask(table: pd.DataFrame, text: str) -> pd.Series:
     return found
 
 
+def filter_mask(
+    table: pd.DataFrame,
+    *,
+    pred_classes: list[int] | None = None,
+    disagree: bool = False,
+    search: str = "",
+) -> np.ndarray | None:
+    """(N,) bool: the rows with the predicted label in ``pred_classes`` (all when empty), given !=
+    predicted when ``disagree``, and matching ``search`` (see :func:`search_mask`); None = all."""
+    if not pred_classes and not disagree and not str(search).strip():
+        return None
+    keep = np.ones(len(table), dtype=bool)
+    if pred_classes:
+        keep &= table["pred"].isin(pred_classes).to_numpy()
+    if disagree:
+        keep &= (table["label"] != table["pred"]).to_numpy()
+    if str(search).strip():
+        keep &= np.asarray(search_mask(table, search), dtype=bool)
+    return keep
+
+
 def filter_table(
     table: pd.DataFrame,
     *,
@@ -36,16 +58,9 @@ def filter_table(
     disagree: bool = False,
     search: str = "",
 ) -> pd.DataFrame:
-    """The rows with the predicted label in ``pred_classes`` (all when empty), given != predicted
-    when ``disagree``, and matching ``search`` (see :func:`search_mask`)."""
-    keep = pd.Series(True, index=table.index)
-    if pred_classes:
-        keep &= table["pred"].isin(pred_classes)
-    if disagree:
-        keep &= table["label"] != table["pred"]
-    if str(search).strip():
-        keep &= search_mask(table, search)
-    return table if bool(keep.all()) else table[keep]
+    """The rows :func:`filter_mask` keeps."""
+    keep = filter_mask(table, pred_classes=pred_classes, disagree=disagree, search=search)
+    return table if keep is None else table[keep]
 
 
 def given_by_predicted(table: pd.DataFrame, label_names: list[str]) -> pd.DataFrame:

@@ -11,13 +11,15 @@ import streamlit as st
 
 from dashboard import actions, cache, context, shortcuts, smart, state
 from dashboard.cards import CardContext, md_escape, md_text, render_card, render_peek
-from dashboard.filters import filter_table, review_progress
-from dashboard.mapfig import COLOR_BY_LABELS
+from dashboard.filters import filter_mask, review_progress
+from dashboard.mapfig import COLOR_BY_LABELS, MapLayer
 from dashboard.queue import (
+    MapSelection,
     RunView,
-    build_queue,
-    ids_from_selection,
+    order_by_rank,
     page_of,
+    queue_rows,
+    read_map_selection,
     run_files_stamp,
 )
 from ogad_core.review.store import CONFIRMED, REJECTED, UNREVIEWED
@@ -212,30 +214,55 @@ def sidebar_controls(view: RunView, run_path: str) -> Controls:
 
 
 def _map_section(ctx: context.Context, controls: Controls) -> list[int] | None:
-    """Draw the map; returns the sample ids selected on it (None: no selection)."""
+    """Draw the map; returns the sample ids selected or clicked on it (None: no selection)."""
     if not ctx.view.has_map:
         return None  # the page's notes say how to make one
     st.markdown("##### Gradient map")
     stamp = run_files_stamp(ctx.run_path)
     version = ctx.store.version() if controls.color_by == "status" else -1
-    figure = cache.map_figure(ctx.run_path, stamp, controls.color_by, controls.detector, version)
+    layer = cache.map_layer(ctx.run_path, stamp, controls.color_by, controls.detector, version)
     st.session_state[state.MAP_VERSION] = version
     event = st.plotly_chart(
-        figure,
-        key=state.map_key(),
+        layer.figure,
+        key=f"{state.map_key()}_{controls.color_by}_{controls.detector}",  # recoloured: cleared
         on_select="rerun",
-        selection_mode=("box", "lasso"),
+        selection_mode=("points", "box", "lasso"),
         config={"displaylogo": False, "scrollZoom": True},
-        alt="UMAP map of the per-sample gradients; box or lasso select to filter the queue",
+        alt="UMAP map of the per-sample gradients; box or lasso select to filter the queue, "
+        "click a point to open its card",
     )
-    selected = ids_from_selection(event.get("selection") if event else None)
-    if selected:
+    picked = read_map_selection(event.get("selection") if event else None, layer)
+    _map_caption(layer, picked)
+    return picked.ids
+
+
+def _map_caption(layer: MapLayer, picked: MapSelection) -> None:
+    """What the map shows, or what is selected on it (with a button to clear it)."""
+    if picked.ids:
+        n = len(picked.ids)
+        if picked.kind == "click" and n == 1:
+            text = f"#{picked.ids[0]} picked on the map: the queue below shows its card."
+        elif picked.kind == "click":
+            text = f"{n:,} samples picked on the map: the queue shows these."
+        else:
+            text = f"{n:,} samples selected on the map: the queue shows these."
         cols = st.columns([3, 1], vertical_alignment="center")
-        cols[0].caption(f"{len(selected):,} samples selected on the map: the queue shows these.")
+        cols[0].caption(text)
         cols[1].button("Clear selection", on_click=state.clear_map_selection)
+        return
+    if layer.raster:
+        st.caption(
+            f"All {layer.n_drawn:,} samples drawn as a density image; the {layer.n_top:,} "
+            "top-ranked ones as outlined points, and one sample per map cell as small points. "
+            "Pick *Box* or *Lasso Select* in the map's toolbar to review any area; click a "
+            "point to open its card."
+        )
     else:
-        st.caption("Drag a box or lasso on the map to review just those samples.")
-    return selected
+        st.caption(
+            "The top-ranked samples are outlined and drawn on top. Pick *Box* or *Lasso "
+            "Select* in the map's toolbar to review just those samples; click a point to open "
+            "its card."
+        )
 
 
 def _queue_rows(
@@ -244,27 +271,33 @@ def _queue_rows(
     """(the table with decisions, the queue, the decisions version it shows)."""
     view = cache.run_view(run_path)
     table, version = cache.table_with_decisions(run_path)
-    work = table
+    order = None
     if controls.rerank and controls.detector is not None:
-        work = smart.reranked(table, run_path, controls.detector, version)
-    work = filter_table(
-        work,
+        ranked = smart.reranked(table, run_path, controls.detector, version)
+        if ranked is not table:
+            rank_column = ranked[f"{controls.detector}_rank"].to_numpy()
+            order = order_by_rank(rank_column, table["sample_id"].to_numpy())
+    keep = filter_mask(
+        table,
         pred_classes=controls.pred_classes,
         disagree=controls.disagree,
         search=controls.search,
     )
     # a map selection or a search looks at every sample, not only the queue's top k
     narrowed = selected is not None or bool(controls.search.strip())
-    queue = build_queue(
+    rows = queue_rows(
         view,
-        work,
+        table,
         detector=controls.detector,
         classes=controls.classes,
         top_k=None if narrowed else controls.top_k,
         min_score=controls.min_score,
         selected_ids=selected,
         show_reviewed=controls.show_reviewed,
+        order=order,
+        keep=keep,
     )
+    queue = rows.frame()
     return table, queue, version
 
 

@@ -43,6 +43,7 @@ class RunView:
     has_map: bool
     noise_known: bool
     notes: list[str] = field(default_factory=list)
+    orders: dict[tuple[str, bool], np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def n_samples(self) -> int:
@@ -141,14 +142,54 @@ def load_run_view(run_dir: str | os.PathLike[str]) -> RunView:
     )
 
 
+def _positions(sids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Row positions of the ids ``wanted`` in the sorted id array ``sids``; unknown ids dropped."""
+    pos = np.searchsorted(sids, wanted)
+    ok = pos < len(sids)
+    pos, wanted = pos[ok], wanted[ok]
+    return pos[sids[pos] == wanted]
+
+
+def status_codes(table: pd.DataFrame) -> np.ndarray:
+    """(n,) int8 index into STATUSES of each row's status (0 = unreviewed)."""
+    column = table["status"]
+    if isinstance(column.dtype, pd.CategoricalDtype) and tuple(column.cat.categories) == STATUSES:
+        return column.cat.codes.to_numpy()
+    return pd.Categorical(column, categories=list(STATUSES)).codes
+
+
 def with_decisions(table: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
-    """``table`` plus ``status`` (decision or unreviewed), ``new_label``, ``reviewer`` columns."""
-    cur = decisions[["sample_id", "decision", "new_label", "reviewer"]].rename(
-        columns={"decision": "status"}
-    )
-    out = table.merge(cur, on="sample_id", how="left")
-    out["status"] = out["status"].fillna(UNREVIEWED).astype(str)
-    out["new_label"] = out["new_label"].astype("Int64")
+    """``table`` plus ``status`` (decision or unreviewed), ``new_label``, ``reviewer`` columns.
+
+    ``table`` must be in sample_id order (as :func:`load_run_view` gives it). The run's columns
+    are shared, not copied (a shallow copy), and the three decision columns are written from the
+    decided rows only: O(n) allocation plus O(decisions) work, cheap at a million rows. status
+    and reviewer are categoricals (status categories = STATUSES; reviewer NaN when unreviewed);
+    new_label is nullable Int64.
+    """
+    out = table.copy(deep=False)
+    n = len(out)
+    sids = out["sample_id"].to_numpy()
+    dec_ids = decisions["sample_id"].to_numpy(dtype=np.int64)
+    pos = np.minimum(np.searchsorted(sids, dec_ids), max(n - 1, 0))
+    known = sids[pos] == dec_ids if n else np.zeros(len(dec_ids), dtype=bool)
+    pos, picked = pos[known], decisions.iloc[np.flatnonzero(known)]
+
+    codes = np.zeros(n, dtype=np.int8)
+    codes[pos] = pd.Categorical(picked["decision"], categories=list(STATUSES)).codes
+    out["status"] = pd.Categorical.from_codes(codes, categories=list(STATUSES), validate=False)
+
+    values = np.zeros(n, dtype=np.int64)
+    missing = np.ones(n, dtype=bool)
+    new_label = picked["new_label"].astype("Int64")
+    values[pos] = new_label.fillna(0).to_numpy(dtype=np.int64)
+    missing[pos] = new_label.isna().to_numpy()
+    out["new_label"] = pd.arrays.IntegerArray(values, missing)
+
+    names = pd.Categorical(picked["reviewer"].astype(object))
+    who = np.full(n, -1, dtype=np.int64)
+    who[pos] = names.codes
+    out["reviewer"] = pd.Categorical.from_codes(who, categories=names.categories, validate=False)
     return out
 
 
@@ -157,6 +198,110 @@ def order_column(view: RunView, detector: str | None) -> tuple[str, bool]:
     if detector is not None and detector in view.detectors:
         return f"{detector}_rank", True
     return "loss", False
+
+
+def queue_order(view: RunView, detector: str | None) -> np.ndarray:
+    """(n,) row positions of ``view.table`` in queue order (best rank first, ties by sample_id).
+
+    Computed once per detector and kept on the view (the table never changes under it).
+    """
+    column, ascending = order_column(view, detector)
+    key = (column, ascending)
+    if key not in view.orders:
+        values = view.table[column].to_numpy(dtype=np.float64)
+        order = _rank_permutation(values) if ascending else None
+        if order is None:
+            sids = view.table["sample_id"].to_numpy()
+            order = np.lexsort((sids, values if ascending else -values))  # NaN sorts last
+        order.flags.writeable = False
+        view.orders[key] = order
+    return view.orders[key]
+
+
+def order_by_rank(ranks: np.ndarray, sample_ids: np.ndarray) -> np.ndarray:
+    """(N,) row positions sorted by ``ranks`` (1 = first), ties by sample id."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    order = _rank_permutation(ranks)
+    return order if order is not None else np.lexsort((np.asarray(sample_ids), ranks))
+
+
+def _rank_permutation(ranks: np.ndarray) -> np.ndarray | None:
+    """The sorting order of ``ranks`` in O(n) when they are exactly 1..n, else None."""
+    n = len(ranks)
+    if n == 0 or not np.isfinite(ranks).all() or ranks.min() != 1 or ranks.max() != n:
+        return None
+    position = ranks.astype(np.int64) - 1
+    order = np.full(n, -1, dtype=np.int64)
+    order[position] = np.arange(n)
+    return order if (order >= 0).all() and (position == ranks - 1).all() else None
+
+
+@dataclass(frozen=True)
+class QueueRows:
+    """The review queue as row positions into ``table`` (queue order); rows are read per page.
+
+    ``len()`` is the queue length; :meth:`frame` builds the whole DataFrame (slow at a million
+    rows: use :func:`page_of`, which reads only one page's rows).
+    """
+
+    table: pd.DataFrame
+    rows: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def sample_ids(self) -> np.ndarray:
+        """(len,) sample ids in queue order."""
+        return self.table["sample_id"].to_numpy()[self.rows]
+
+    def frame(self) -> pd.DataFrame:
+        return self.table.iloc[self.rows]
+
+    def position_of(self, sample_id: int) -> int | None:
+        """The 0-based place of ``sample_id`` in the queue, None when it is not in it."""
+        hits = np.flatnonzero(self.sample_ids == int(sample_id))
+        return int(hits[0]) if len(hits) else None
+
+
+def queue_rows(
+    view: RunView,
+    table: pd.DataFrame,
+    *,
+    detector: str | None,
+    classes: list[int] | None = None,
+    top_k: int | None = None,
+    min_score: float | None = None,
+    selected_ids: list[int] | None = None,
+    show_reviewed: bool = False,
+    order: np.ndarray | None = None,
+    keep: np.ndarray | None = None,
+) -> QueueRows:
+    """The review queue (see :func:`build_queue`) as row positions: numpy masks over a cached
+    order, no table copied. ``table`` is ``view.table`` with decisions (same rows and order).
+
+    ``order`` (N,) row positions replaces the detector's order (re-ranking); ``keep`` (N,) bool
+    narrows the rows before ``top_k`` (the sidebar's other filters).
+    """
+    rows = queue_order(view, detector) if order is None else order
+    if keep is not None:
+        rows = rows[keep[rows]]
+    if classes:
+        rows = rows[np.isin(table["label"].to_numpy()[rows], classes)]
+    if top_k is not None and top_k > 0:
+        rows = rows[:top_k]
+    if min_score is not None and detector is not None and detector in view.detectors:
+        rows = rows[table[f"{detector}_score"].to_numpy()[rows] >= min_score]
+    if selected_ids is not None:
+        chosen = np.zeros(len(table), dtype=bool)
+        chosen[
+            _positions(table["sample_id"].to_numpy(), np.asarray(selected_ids, dtype=np.int64))
+        ] = 1
+        rows = rows[chosen[rows]]
+    picked_one = selected_ids is not None and len(selected_ids) == 1
+    if not show_reviewed and not picked_one:
+        rows = rows[status_codes(table)[rows] == 0]
+    return QueueRows(table, rows)
 
 
 def build_queue(
@@ -174,28 +319,30 @@ def build_queue(
 
     Filters, in order: given label in ``classes``; the ``top_k`` best ranked of those; score at
     least ``min_score``; sample_id in ``selected_ids`` (map selection); unreviewed only unless
-    ``show_reviewed``. Reviewed samples keep their place, so showing them does not move others.
+    ``show_reviewed`` or the selection is one sample (a point clicked on the map opens its card,
+    reviewed or not). Reviewed samples keep their place, so showing them does not move others.
+    At a million rows prefer :func:`queue_rows` (no DataFrame of the whole queue).
     """
-    column, ascending = order_column(view, detector)
-    queue = table
-    if classes:
-        queue = queue[queue["label"].isin(classes)]
-    queue = queue.sort_values([column, "sample_id"], ascending=[ascending, True], kind="stable")
-    if top_k is not None and top_k > 0:
-        queue = queue.head(top_k)
-    if min_score is not None and detector is not None and detector in view.detectors:
-        queue = queue[queue[f"{detector}_score"] >= min_score]
-    if selected_ids is not None:
-        queue = queue[queue["sample_id"].isin(selected_ids)]
-    if not show_reviewed:
-        queue = queue[queue["status"] == UNREVIEWED]
-    return queue
+    return queue_rows(
+        view,
+        table,
+        detector=detector,
+        classes=classes,
+        top_k=top_k,
+        min_score=min_score,
+        selected_ids=selected_ids,
+        show_reviewed=show_reviewed,
+    ).frame()
 
 
-def page_of(queue: pd.DataFrame, page: int, per_page: int) -> tuple[pd.DataFrame, int, int]:
+def page_of(
+    queue: pd.DataFrame | QueueRows, page: int, per_page: int
+) -> tuple[pd.DataFrame, int, int]:
     """(rows of page ``page`` (0-based, clamped), that page index, number of pages ≥ 1)."""
     n_pages = max(1, -(-len(queue) // per_page))
     page = min(max(0, page), n_pages - 1)
+    if isinstance(queue, QueueRows):
+        return queue.table.iloc[queue.rows[page * per_page : (page + 1) * per_page]], page, n_pages
     return queue.iloc[page * per_page : (page + 1) * per_page], page, n_pages
 
 
@@ -209,29 +356,36 @@ def summary_tables(view: RunView, table: pd.DataFrame) -> dict[str, Any]:
             acted: (hits, n)} where hits counts samples that really were flipped.
         n_flipped: flipped samples in the run (None without known noise).
     """
-    counts = {s: int((table["status"] == s).sum()) for s in STATUSES}
-    by_class = (
-        pd.crosstab(
-            pd.Categorical(table["label_name"], categories=view.label_names),
-            pd.Categorical(table["status"], categories=list(STATUSES)),
-            dropna=False,
-        )
-        .rename_axis(index="given label", columns=None)
-        .astype(int)
+    codes = status_codes(table).astype(np.int64)
+    k, n_status = len(view.label_names), len(STATUSES)
+    labels = table["label"].to_numpy(dtype=np.int64)
+    valid = (codes >= 0) & (labels >= 0) & (labels < k)
+    cells = np.bincount(labels[valid] * n_status + codes[valid], minlength=k * n_status)
+    by_class = pd.DataFrame(
+        cells.reshape(k, n_status),
+        index=pd.Index(view.label_names, name="given label"),
+        columns=list(STATUSES),
     )
     by_class["total"] = by_class.sum(axis=1)
+    per_status = np.bincount(codes[codes >= 0], minlength=n_status)
+    counts = {s: int(c) for s, c in zip(STATUSES, per_status, strict=True)}
     precision = None
     n_flipped = None
     if view.noise_known:
-        flipped = table["is_flipped"].astype(bool)
+        flipped = table["is_flipped"].to_numpy(dtype=bool)
         n_flipped = int(flipped.sum())
-        precision = {}
-        for name, mask in (
-            (CONFIRMED, table["status"] == CONFIRMED),
-            (RELABELED, table["status"] == RELABELED),
-            ("acted", table["status"].isin([CONFIRMED, RELABELED])),
-        ):
-            precision[name] = (int((mask & flipped).sum()), int(mask.sum()))
+        confirmed, relabeled = (
+            codes == STATUSES.index(CONFIRMED),
+            codes == STATUSES.index(RELABELED),
+        )
+        precision = {
+            name: (int((mask & flipped).sum()), int(mask.sum()))
+            for name, mask in (
+                (CONFIRMED, confirmed),
+                (RELABELED, relabeled),
+                ("acted", confirmed | relabeled),
+            )
+        }
     return {"counts": counts, "by_class": by_class, "precision": precision, "n_flipped": n_flipped}
 
 
@@ -289,24 +443,77 @@ def parse_features(ref: str) -> dict[str, str] | None:
     return {k: v for k, v in pairs}
 
 
-def ids_from_selection(selection: Any) -> list[int] | None:
-    """Sample ids of the points picked on the map (plotly selection state), None for none.
+def _custom_id(custom: Any) -> int | None:
+    """The sample id in a point's ``customdata``: a number, ``[id, ...]``, or a typed array that
+    reached Python as ``{"0": id, "1": ...}`` (how JSON writes a JavaScript Float64Array)."""
+    if isinstance(custom, dict):
+        custom = custom.get("0", custom.get(0))
+    elif isinstance(custom, list | tuple | np.ndarray):
+        custom = custom[0] if len(custom) else None
+    try:
+        value = float(custom)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return int(value) if np.isfinite(value) and value == int(value) else None
 
-    Each map point carries its sample id as ``customdata[0]``.
+
+def _point_id(point: Any, trace_ids: list[np.ndarray] | None) -> int | None:
+    """The sample id of one selected point: its customdata, else (trace, point index).
+
+    customdata first: it travels with the point, while trace numbers refer to the figure the
+    selection was made on (a map recoloured since then has other traces).
     """
-    if not selection:
+    if not hasattr(point, "get"):
         return None
-    points = selection.get("points") if hasattr(selection, "get") else None
-    if not points:
-        return None
-    ids: list[int] = []
-    for point in points:
-        custom = point.get("customdata") if hasattr(point, "get") else None
-        if custom is None:
-            continue
-        value = custom[0] if isinstance(custom, list | tuple) else custom
-        try:
-            ids.append(int(value))
-        except (TypeError, ValueError):
-            continue
-    return sorted(set(ids)) if ids else None
+    sid = _custom_id(point.get("customdata"))
+    if sid is not None:
+        return sid
+    curve, index = point.get("curve_number"), point.get("point_index")
+    if trace_ids is not None and isinstance(curve, int) and isinstance(index, int):
+        if 0 <= curve < len(trace_ids) and 0 <= index < len(trace_ids[curve]):
+            return int(trace_ids[curve][index])
+    return None
+
+
+@dataclass(frozen=True)
+class MapSelection:
+    """What was picked on the map: ids (sorted; None = nothing) and how (box / lasso / click)."""
+
+    ids: list[int] | None
+    kind: str | None
+
+
+def read_map_selection(selection: Any, layer: Any = None) -> MapSelection:
+    """The sample ids picked on the map (Streamlit's plotly selection state).
+
+    Args:
+        selection: ``event.selection`` of ``st.plotly_chart``: points (each with curve_number,
+            point_index, customdata), box and lasso (their x / y in map units).
+        layer: the drawn :class:`dashboard.mapfig.MapLayer`. Its trace_ids map points to ids;
+            on a raster map (where most samples are no plotly point) box and lasso are turned
+            into ids from the map coordinates of every sample.
+    """
+    if not selection or not hasattr(selection, "get"):
+        return MapSelection(None, None)
+    boxes = [b for b in selection.get("box") or [] if len(b.get("x") or []) == 2]
+    lassos = [s for s in selection.get("lasso") or [] if len(s.get("x") or []) >= 3]
+    kind = "lasso" if lassos else "box" if boxes else None
+    if layer is not None and layer.raster and kind is not None:
+        found = [layer.points.in_box(b["x"], b["y"]) for b in boxes]
+        found += [layer.points.in_polygon(s["x"], s["y"]) for s in lassos]
+        ids = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+        return MapSelection(ids.astype(np.int64).tolist() or None, kind)
+    trace_ids = layer.trace_ids if layer is not None else None
+    points = selection.get("points") or []
+    picked = {sid for p in points if (sid := _point_id(p, trace_ids)) is not None}
+    if not picked:
+        return MapSelection(None, None)
+    return MapSelection(sorted(picked), kind or "click")
+
+
+def ids_from_selection(selection: Any, layer: Any = None) -> list[int] | None:
+    """Sample ids of the points picked on the map (see :func:`read_map_selection`), None for none.
+
+    Each map point carries its sample id as ``customdata`` or ``customdata[0]``.
+    """
+    return read_map_selection(selection, layer).ids

@@ -32,6 +32,7 @@ from tests.run_fixture import CHROMIUM, CHROMIUM_ARGS, make_run
 REPO = Path(__file__).resolve().parent.parent
 N_SAMPLES = 60
 WAIT_MS = 90_000
+EXPECT_MS = 30_000
 SHOTS_ENV = "OGAD_SHOTS_DIR"  # when set, screenshots are also copied there
 
 pytestmark = pytest.mark.browser
@@ -48,6 +49,9 @@ def chromium() -> str:
             subprocess.run(cmd, env=env, capture_output=True, timeout=900)
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing and `apt-get install -y chromium` did not provide it")
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_MS)  # reruns take seconds on a busy 2-core machine
     return CHROMIUM
 
 
@@ -142,6 +146,7 @@ def test_review_in_a_real_browser(
             # a box drawn on the map narrows the queue to the selected samples
             area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
             assert area is not None
+            _tool(page, area, "Box Select")
             page.mouse.move(area["x"] + 3, area["y"] + 3)
             page.mouse.down()
             page.mouse.move(
@@ -302,5 +307,235 @@ def test_keyboard_bulk_undo_after_reload_and_rerank(
             static = [int(s) for s in scores["sample_id"] if s not in decided]
             assert _wait_for(lambda: _card_ids(page) == static[: len(_card_ids(page))])
             assert _card_ids(page) != reranked or reranked == static[: len(reranked)]
+        finally:
+            browser.close()
+
+
+# ---- the map: box and lasso selection in every colouring, click to open a card ----------------
+COLOURINGS = {  # colour-by option → the legend title the map shows
+    "Detector score": "given label",
+    "Given label": "given label",
+    "Predicted label": "predicted label",
+    "Review status": "review status",
+}
+_PLOT_JS = "document.querySelector('.js-plotly-plot')"
+
+
+def _plot_area(page) -> dict:
+    """The page box of the map's plot area (waits for the map to be drawn)."""
+    page.wait_for_function(
+        f"() => {{ const gd = {_PLOT_JS}; return gd && gd._fullLayout && gd._fullData; }}"
+    )
+    drag = page.locator(".js-plotly-plot .nsewdrag").first
+    drag.wait_for()
+    area = drag.bounding_box()
+    assert area is not None
+    return area
+
+
+def _to_data(page, pixels: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Page pixel positions inside the plot area → map coordinates (plotly's own axes)."""
+    area = _plot_area(page)
+    rel = [[x - area["x"], y - area["y"]] for x, y in pixels]
+    return [
+        tuple(p)
+        for p in page.evaluate(
+            f"ps => {{ const L = {_PLOT_JS}._fullLayout;"
+            " return ps.map(([x, y]) => [L.xaxis.p2d(x), L.yaxis.p2d(y)]); }",
+            rel,
+        )
+    ]
+
+
+def _queue_count(page) -> int:
+    heading = page.get_by_text(re.compile(r"Review queue · [\d,]+ to review"))
+    return int(re.search(r"· ([\d,]+) to", heading.inner_text())[1].replace(",", ""))
+
+
+def _choose_colouring(page, option: str, legend_title: str) -> None:
+    page.get_by_test_id("stSelectbox").filter(has_text="Colour by").click()
+    page.get_by_role("option", name=option).click()
+    page.wait_for_function(
+        f"t => {{ const gd = {_PLOT_JS}; return gd && gd._fullLayout"
+        " && gd._fullLayout.legend && gd._fullLayout.legend.title.text === t; }",
+        arg=legend_title,
+        timeout=WAIT_MS,
+    )
+
+
+def _drag(page, pixels: list[tuple[float, float]]) -> None:
+    page.mouse.move(*pixels[0])
+    page.mouse.down()
+    for x, y in pixels[1:]:
+        page.mouse.move(x, y, steps=4)
+    page.mouse.up()
+
+
+def _selected_count(page) -> int:
+    from playwright.sync_api import expect
+
+    caption = page.get_by_text("selected on the map")
+    expect(caption).to_be_visible()
+    return int(re.match(r"([\d,]+) samples", caption.inner_text())[1].replace(",", ""))
+
+
+def _clear(page, n_total: int) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name="Clear selection").click()
+    expect(page.get_by_text(f"Review queue · {n_total:,} to review")).to_be_visible()
+
+
+def _expected_in_box(coords: pd.DataFrame, corners, slack: float) -> tuple[int, int]:
+    """(points surely inside, points possibly inside) a box given by two map corners."""
+    (xa, ya), (xb, yb) = corners
+    x0, x1, y0, y1 = min(xa, xb), max(xa, xb), min(ya, yb), max(ya, yb)
+    counts = []
+    for pad in (-slack, slack):
+        inside = coords["x"].between(x0 - pad, x1 + pad) & coords["y"].between(y0 - pad, y1 + pad)
+        counts.append(int(inside.sum()))
+    return counts[0], counts[1]
+
+
+def _expected_in_lasso(coords: pd.DataFrame, vertices, slack: float) -> tuple[int, int]:
+    """(points surely inside, points possibly inside) a closed polygon in map coordinates."""
+    from matplotlib.path import Path as PolygonPath  # an independent point-in-polygon
+
+    polygon = PolygonPath(vertices)
+    points = coords[["x", "y"]].to_numpy()
+    # contains_points(radius=r) grows or shrinks the polygon depending on its orientation
+    counts = sorted(int(polygon.contains_points(points, radius=r).sum()) for r in (-slack, slack))
+    return counts[0], counts[1]
+
+
+def _box_and_lasso(page, coords: pd.DataFrame, n_total: int) -> None:
+    """A box then a lasso over the map: each selects exactly the samples inside it."""
+    area = _plot_area(page)
+    w, h, x, y = area["width"], area["height"], area["x"], area["y"]
+    one_px = abs(_to_data(page, [(x, y)])[0][0] - _to_data(page, [(x + 1.5, y)])[0][0])
+
+    _tool(page, area, "Box Select")
+    box = [(x + w * 0.15, y + h * 0.1), (x + w * 0.6, y + h * 0.65)]
+    _drag(page, [box[0], (box[1][0], box[0][1]), box[1]])
+    low, high = _expected_in_box(coords, _to_data(page, box), one_px)
+    n_selected = _selected_count(page)
+    assert 0 < n_selected < n_total and low <= n_selected <= high
+    assert _queue_count(page) == n_selected
+    _clear(page, n_total)
+
+    area = _plot_area(page)  # the map is drawn anew after the selection is cleared
+    _tool(page, area, "Lasso Select")
+    ring = [
+        (x + w * (0.5 + 0.4 * np.cos(a)), y + h * (0.5 + 0.45 * np.sin(a)))
+        for a in np.linspace(0, 2 * np.pi, 14)[:-1]
+    ]
+    _drag(page, [*ring, ring[0]])
+    low, high = _expected_in_lasso(coords, _to_data(page, ring), one_px)
+    n_selected = _selected_count(page)
+    assert 0 < n_selected < n_total and low <= n_selected <= high
+    assert _queue_count(page) == n_selected
+    _clear(page, n_total)
+
+
+def _tool(page, area: dict, title: str) -> None:
+    """Pick a tool in the map's mode bar (it shows while the mouse is over the map)."""
+    page.mouse.move(area["x"] + area["width"] / 2, area["y"] + area["height"] / 2)
+    page.locator(f".modebar-btn[data-title='{title}']").first.click()
+
+
+def _click_top_point(page) -> int:
+    """Click the point drawn last (the best-ranked sample); returns its sample id."""
+    area = _plot_area(page)
+    sid, px, py = page.evaluate(
+        f"() => {{ const gd = {_PLOT_JS}; const L = gd._fullLayout;"
+        " const t = gd._fullData.filter(t => t._length > 0).pop(); const i = t._length - 1;"
+        " const c = t.customdata[i]; const sid = typeof c === 'number' ? c : c[0];"
+        " return [sid, L.xaxis.d2p(t.x[i]), L.yaxis.d2p(t.y[i])]; }"
+    )
+    page.mouse.click(area["x"] + px, area["y"] + py)
+    return int(sid)
+
+
+@pytest.fixture(scope="module")
+def map_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A dashboard serving its own 60-sample run (map tests make no decisions)."""
+    run = make_run(tmp_path_factory.mktemp("map") / "run", kind="image", n=N_SAMPLES)
+    with _serving(run) as url:
+        yield url, run
+
+
+def test_map_selects_and_opens_cards_in_every_colouring(
+    chromium: str, map_run: tuple[str, Path], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, run = map_run
+    coords = pd.read_parquet(run / "map.parquet")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.set_default_timeout(WAIT_MS)
+            page.goto(url)
+            for option, legend_title in COLOURINGS.items():
+                _choose_colouring(page, option, legend_title)
+                layout = page.evaluate(
+                    f"() => {{ const L = {_PLOT_JS}._fullLayout; return [L.yaxis.scaleanchor,"
+                    " L.showlegend !== false, L.xaxis._m, L.yaxis._m]; }"
+                )
+                assert layout[0] == "x" and layout[1]
+                assert layout[2] == pytest.approx(-layout[3], rel=1e-6)  # equal px per unit
+                _box_and_lasso(page, coords, N_SAMPLES)
+                _shot(page, tmp_path / f"browser_map_{option.lower().replace(' ', '_')}.png")
+
+            sid = _click_top_point(page)
+            _shot(page, tmp_path / "browser_map_click.png")
+            expect(page.get_by_text(f"#{sid} picked on the map")).to_be_visible(timeout=WAIT_MS)
+            expect(page.locator(f".st-key-card_{sid}")).to_be_visible()
+            assert _queue_count(page) == 1
+            _shot(page, tmp_path / "browser_map_click.png")
+        finally:
+            browser.close()
+
+
+N_RASTER = 25_000  # above mapfig.FULL_POINTS_MAX: a density image plus the top-ranked points
+
+
+@pytest.fixture(scope="module")
+def raster_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    run = make_run(tmp_path_factory.mktemp("raster") / "run", kind="image", n=N_RASTER, n_images=30)
+    with _serving(run) as url:
+        yield url, run
+
+
+@pytest.mark.slow
+def test_raster_map_selects_every_sample_in_a_box_or_lasso(
+    chromium: str, raster_run: tuple[str, Path], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from dashboard.mapfig import OVERLAY_POINTS, REP_GRID
+
+    url, run = raster_run
+    coords = pd.read_parquet(run / "map.parquet")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.set_default_timeout(WAIT_MS)
+            page.goto(url)
+            _plot_area(page)
+            drawn = page.evaluate(
+                f"() => {{ const gd = {_PLOT_JS}; return [gd._fullData.reduce("
+                "(s, t) => s + (t._length || 0), 0), gd.querySelectorAll('.imagelayer image')"
+                ".length]; }"
+            )
+            # the top points and one sample per grid cell as plotly points, one image
+            assert OVERLAY_POINTS <= drawn[0] <= OVERLAY_POINTS + REP_GRID**2 and drawn[1] == 1
+            expect(page.get_by_text(f"All {N_RASTER:,} samples drawn")).to_be_visible()
+            for option in ("Given label", "Review status"):
+                _choose_colouring(page, option, COLOURINGS[option])
+                _box_and_lasso(page, coords, N_RASTER)  # far more ids than plotly points
+            _shot(page, tmp_path / "browser_map_raster.png")
         finally:
             browser.close()

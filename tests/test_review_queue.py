@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -10,17 +11,28 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from dashboard.mapfig import build_map_figure
+from dashboard.mapfig import build_map, build_map_figure
 from dashboard.queue import (
+    MapSelection,
     build_queue,
     ids_from_selection,
     load_card_image,
     load_run_view,
     page_of,
     parse_features,
+    queue_rows,
+    read_map_selection,
     summary_tables,
     text_preview,
     with_decisions,
+)
+from dashboard.raster import (
+    PointIndex,
+    categorical_rgba,
+    continuous_rgba,
+    map_extent,
+    pixel_index,
+    raster_shape,
 )
 from dashboard.serve import HOST, serve, streamlit_command
 from ogad_core.errors import ConfigError, RunDirError
@@ -123,17 +135,142 @@ def test_text_and_feature_helpers() -> None:
 
 def test_map_selection_gives_sample_ids(run: Path) -> None:
     view = load_run_view(run)
+    status = pd.Series(["unreviewed"] * 50 + ["confirmed"] * 10)
     for color_by in ("score", "label", "pred", "status"):
-        status = pd.Series(["unreviewed"] * 60)
-        figure = build_map_figure(view, color_by=color_by, detector="iforest", status=status)
-        assert {t.type for t in figure.data} == {"scattergl"}
+        layer = build_map(view, color_by=color_by, detector="iforest", status=status)
+        figure = layer.figure
+        assert {t.type for t in figure.data} == {"scattergl"} and not layer.raster
         ids = np.concatenate(
             [np.asarray(t.customdata).reshape(len(t.x), -1)[:, 0] for t in figure.data]
         )
         assert sorted(ids.astype(int)) == list(range(60))
+        assert [list(i) for i in layer.trace_ids] == [
+            list(np.asarray(t.customdata).reshape(len(t.x), -1)[:, 0].astype(int))
+            for t in figure.data
+        ]
+        # a typed-array customdata reaches Python as {"0": id, "1": score}: ids still come out
+        trace = max(range(len(figure.data)), key=lambda i: len(figure.data[i].x))
+        row = np.asarray(figure.data[trace].customdata).reshape(len(figure.data[trace].x), -1)[1]
+        typed = {str(i): float(v) for i, v in enumerate(row)}
+        assert ids_from_selection({"points": [{"customdata": typed}]}) == [int(row[0])]
+        by_index = {"points": [{"curve_number": trace, "point_index": 1}]}
+        assert ids_from_selection(by_index, layer) == [int(layer.trace_ids[trace][1])]
+        assert figure.layout.yaxis.scaleanchor == "x" and figure.layout.yaxis.scaleratio == 1
+        assert figure.layout.legend.title.text and any(t.showlegend for t in figure.data)
     selection = {"points": [{"customdata": 7}, {"customdata": [3, 0.5]}, {"x": 1}]}
     assert ids_from_selection(selection) == [3, 7]
     assert ids_from_selection({"points": []}) is None and ids_from_selection(None) is None
+    picked = read_map_selection({"points": [{"customdata": 7}], "box": [], "lasso": []})
+    assert picked == MapSelection([7], "click")
+
+
+def test_map_draws_top_ranked_points_last(run: Path) -> None:
+    view = load_run_view(run)
+    layer = build_map(view, color_by="label", detector="l2")
+    drawn = np.concatenate(layer.trace_ids)
+    ranks = view.table.set_index("sample_id")["l2_rank"]
+    top = list(ranks.sort_values().index[:10])  # 60 samples: the 10 best are outlined
+    assert sorted(drawn[-10:]) == sorted(top) and drawn[-1] == top[0]
+    last = layer.figure.data[-1]
+    assert last.marker.line.width == 1 and last.showlegend is False
+
+
+def test_big_maps_are_a_raster_with_the_top_points_and_select_by_geometry(run: Path) -> None:
+    view = load_run_view(run)
+    coords = view.table[["sample_id", "x", "y"]]
+    status = pd.Series(["unreviewed"] * 60)
+    status[int(view.table["iforest_rank"].to_numpy().argmax())] = "rejected"  # ranked last
+    for color_by in ("score", "label", "pred", "status"):
+        layer = build_map(
+            view,
+            color_by=color_by,
+            detector="iforest",
+            status=status,
+            full_points_max=20,
+            overlay_points=5,
+        )
+        assert layer.raster and layer.n_drawn == 60
+        images = layer.figure.layout.images
+        assert len(images) == 1 and re.match(r"data:image/(webp|png);base64,", images[0].source)
+        outlined = [
+            ids
+            for ids, t in zip(layer.trace_ids, layer.figure.data, strict=True)
+            if t.marker.line.width
+        ]
+        best = set(view.table.sort_values("iforest_rank")["sample_id"].iloc[:5])
+        assert set(np.concatenate(outlined)) == best | (
+            {int(status.index[status != "unreviewed"][0])} if color_by == "status" else set()
+        )
+        assert layer.n_points == len(np.concatenate(layer.trace_ids)) <= 60
+        names = {t.name for t in layer.figure.data if t.showlegend}
+        assert len(names) >= (2 if color_by == "status" else 3)  # every class / status
+    box = {"x": [-1.0, 6.0], "y": [-2.0, 3.0], "xref": "x", "yref": "y"}
+    picked = read_map_selection({"points": [], "box": [box], "lasso": []}, layer)
+    inside = coords[coords["x"].between(-1, 6) & coords["y"].between(-2, 3)]["sample_id"]
+    assert picked.kind == "box" and picked.ids == sorted(inside)
+    square = {"x": [-1.0, 6.0, 6.0, -1.0], "y": [-2.0, -2.0, 3.0, 3.0]}
+    picked = read_map_selection({"points": [], "box": [], "lasso": [square]}, layer)
+    assert picked.kind == "lasso" and picked.ids == sorted(inside)
+
+
+def test_point_in_polygon_matches_matplotlib() -> None:
+    from matplotlib.path import Path as PolygonPath
+
+    rng = np.random.default_rng(3)
+    xs, ys = rng.normal(size=5000), rng.normal(size=5000)
+    index = PointIndex.build(xs, ys, np.arange(5000) + 100)
+    angles = np.sort(rng.uniform(0, 2 * np.pi, 40))
+    radius = rng.uniform(0.5, 2.0, 40)  # a star-shaped, non-convex polygon
+    px, py = radius * np.cos(angles), radius * np.sin(angles)
+    expected = PolygonPath(np.column_stack([px, py])).contains_points(np.column_stack([xs, ys]))
+    assert list(index.in_polygon(px, py)) == list(np.flatnonzero(expected) + 100)
+    in_box = (xs >= -0.5) & (xs <= 1) & (ys >= 0) & (ys <= 0.7)
+    assert list(index.in_box((1, -0.5), (0.7, 0))) == list(np.flatnonzero(in_box) + 100)
+
+
+def test_raster_colours_pixels_by_their_points() -> None:
+    extent = map_extent(np.array([0.0, 10.0]), np.array([0.0, 5.0]), pad=0.0)
+    shape = raster_shape(extent, max_px=20)
+    assert shape == (10, 20)  # square pixels: 0.5 map units each
+    xs, ys = np.array([0.1, 0.2, 9.9]), np.array([4.9, 4.8, 0.1])
+    pix = pixel_index(xs, ys, extent, shape)
+    assert list(pix) == [0, 0, 9 * 20 + 19]
+    rgba = categorical_rgba(pix, np.array([0, 1, 1]), ["#FF0000", "#0000FF"], shape)
+    assert tuple(rgba[0, 0, :3]) == (128, 0, 128) and rgba[0, 0, 3] == 255  # 1 red + 1 blue
+    assert rgba[9, 19, 3] < 255 and rgba[5, 5, 3] == 0  # one point fainter; empty clear
+    lut = np.array([[0, 0, 0], [255, 255, 255]], dtype=float)
+    rgba = continuous_rgba(pix, np.array([0.0, 1.0, 0.0]), lut, (0.0, 1.0), shape)
+    assert tuple(rgba[0, 0, :3]) == (255, 255, 255)  # the pixel's highest value shows
+
+
+def test_decisions_and_queue_at_scale_use_row_positions(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "big", n=3000, n_images=20)
+    view = load_run_view(run)
+    store = ReviewStore(run)
+    order = view.table.sort_values("iforest_rank")["sample_id"].to_numpy()
+    store.confirm(int(order[0]), reviewer="a")
+    store.relabel(int(order[1]), 1 - min(1, int(view.table.loc[order[1], "label"])), reviewer="b")
+    store.reject(int(order[2]), reviewer="a")
+    table = with_decisions(view.table, store.current())
+    old = view.table.merge(
+        store.current()[["sample_id", "decision", "new_label", "reviewer"]], how="left"
+    )
+    assert list(table["status"].astype(str)) == list(old["decision"].fillna("unreviewed"))
+    assert table["new_label"].equals(old["new_label"].astype("Int64"))
+    assert list(table["reviewer"].astype(object).fillna("-")) == list(old["reviewer"].fillna("-"))
+    queue = queue_rows(view, table, detector="iforest")
+    assert len(queue) == 2997 and list(queue.sample_ids[:3]) == list(order[3:6])
+    rows, page, n_pages = page_of(queue, 1, 12)
+    assert (page, n_pages) == (1, 250) and list(rows["sample_id"]) == list(order[15:27])
+    frame = build_queue(view, table, detector="iforest", classes=[1], top_k=500, min_score=1.0)
+    expected = view.table[view.table["label"] == 1].sort_values("iforest_rank").head(500)
+    expected = expected[(expected["iforest_score"] >= 1.0)]
+    expected = expected[~expected["sample_id"].isin(order[:3])]
+    assert list(frame["sample_id"]) == list(expected["sample_id"])
+    one = queue_rows(view, table, detector="iforest", selected_ids=[int(order[0])])
+    assert list(one.sample_ids) == [order[0]]  # one picked sample shows, reviewed or not
+    by_loss = queue_rows(view, table, detector=None, show_reviewed=True)
+    assert table["loss"].to_numpy()[by_loss.rows].tolist() == sorted(table["loss"], reverse=True)
 
 
 def test_serve_refuses_bad_ports_and_binds_localhost(run: Path) -> None:
