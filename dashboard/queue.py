@@ -57,7 +57,7 @@ class RunView:
 def run_files_stamp(run_dir: str | os.PathLike[str]) -> tuple:
     """(name, mtime_ns, size) of the run's tables: a cache key that changes when they change."""
     run = RunDir(run_dir)
-    stamp = []
+    stamp: list[tuple[str, int | None, int | None]] = []
     for path in (run.manifest_path, run.samples_path, run.scores_path, run.map_path):
         try:
             st = path.stat()
@@ -177,7 +177,8 @@ def with_decisions(table: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame
 
     codes = np.zeros(n, dtype=np.int8)
     codes[pos] = pd.Categorical(picked["decision"], categories=list(STATUSES)).codes
-    out["status"] = pd.Categorical.from_codes(codes, categories=list(STATUSES), validate=False)
+    status_dtype = pd.CategoricalDtype(list(STATUSES))
+    out["status"] = pd.Categorical.from_codes(codes, dtype=status_dtype, validate=False)
 
     values = np.zeros(n, dtype=np.int64)
     missing = np.ones(n, dtype=bool)
@@ -451,7 +452,7 @@ def _custom_id(custom: Any) -> int | None:
     elif isinstance(custom, list | tuple | np.ndarray):
         custom = custom[0] if len(custom) else None
     try:
-        value = float(custom)  # type: ignore[arg-type]
+        value = float(custom)
     except (TypeError, ValueError):
         return None
     return int(value) if np.isfinite(value) and value == int(value) else None

@@ -97,7 +97,7 @@ def categorical_rgba(
     point_rgb = _hex_rgb(palette)[codes]  # (n, 3)
     rgb = np.stack(
         [np.bincount(pix, weights=point_rgb[:, c], minlength=n_pix) for c in range(3)], axis=1
-    )
+    ).astype(np.float64)
     rgb /= np.maximum(total, 1)[:, None]
     return _rgba(rgb, _alpha(total), shape)
 
