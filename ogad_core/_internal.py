@@ -136,3 +136,42 @@ def captured_log() -> Iterator[list[str]]:
     finally:
         log.removeHandler(handler)
         log.setLevel(level)
+
+
+def import_callable(spec: str, *, what: str, error: type[Exception]) -> Any:
+    """The callable ``spec`` names: ``pkg.module:name`` or ``path/to/file.py:name``.
+
+    Args:
+        what: how errors name the option (``--model``, `transform`).
+        error: the exception type raised, with one clear line, when it cannot be imported.
+    """
+    import importlib
+    import importlib.util
+    import sys
+
+    module_name, sep, attr = spec.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise error(f"{what} must be module:callable, got {spec!r}")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name).expanduser().resolve()
+            if not path.is_file():
+                raise error(f"{what}: file not found: {path}")
+            found = importlib.util.spec_from_file_location(path.stem, path)
+            if found is None or found.loader is None:
+                raise error(f"{what}: cannot import {path}")
+            module = importlib.util.module_from_spec(found)
+            sys.modules[path.stem] = module
+            found.loader.exec_module(module)
+        else:
+            if "" not in sys.path and "." not in sys.path:
+                sys.path.insert(0, "")
+            module = importlib.import_module(module_name)
+    except error:
+        raise
+    except Exception as err:
+        raise error(f"{what} {spec}: cannot import {module_name}: {one_line(err)}") from None
+    obj = getattr(module, attr, None)
+    if obj is None or not callable(obj):
+        raise error(f"{what} {spec}: {module_name} has no callable {attr!r}")
+    return obj

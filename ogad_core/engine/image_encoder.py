@@ -11,9 +11,6 @@ Weights are never downloaded: they come from ```weights` FILE`` or the local tor
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ogad_core._internal import log, one_line
+from ogad_core._internal import import_callable, log, one_line
 from ogad_core.data.images import ImageFiles
 from ogad_core.engine.datasets import ImageBatches, Transform, iterate, row_batches
 from ogad_core.engine.models import last_linear, resolve_device
@@ -292,31 +289,8 @@ def load_transform(spec: str) -> Transform:
 
 
 def _import_callable(spec: str) -> Transform:
-    module_name, sep, attr = spec.rpartition(":")
-    if not sep or not module_name or not attr:
+    if ":" not in spec:
         raise ConfigError(
             f"`transform` must be module:callable or a torchvision weights name, got {spec!r}"
         )
-    try:
-        if module_name.endswith(".py"):
-            path = Path(module_name).expanduser().resolve()
-            if not path.is_file():
-                raise ConfigError(f"`transform`: file not found: {path}")
-            loader = importlib.util.spec_from_file_location(path.stem, path)
-            if loader is None or loader.loader is None:
-                raise ConfigError(f"`transform`: cannot import {path}")
-            module = importlib.util.module_from_spec(loader)
-            sys.modules[path.stem] = module
-            loader.loader.exec_module(module)
-        else:
-            if "" not in sys.path:
-                sys.path.insert(0, "")
-            module = importlib.import_module(module_name)
-    except ConfigError:
-        raise
-    except Exception as err:
-        raise ConfigError(f"`transform` {spec}: cannot import {module_name}: {err}") from None
-    fn = getattr(module, attr, None)
-    if fn is None or not callable(fn):
-        raise ConfigError(f"`transform` {spec}: {module_name} has no callable {attr!r}")
-    return fn
+    return import_callable(spec, what="`transform`", error=ConfigError)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import inspect
-import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
+from ogad_core._internal import import_callable
 from ogad_core.errors import ModelError
 
 
@@ -74,34 +73,9 @@ def builtin_model(kind: str, input_shape: tuple[int, ...], n_classes: int) -> nn
     raise ModelError(f"no built-in model for data kind {kind!r}")
 
 
-def load_factory(spec: str):
+def load_factory(spec: str) -> Any:
     """Import ``module:factory`` (module may be a dotted name or a path to a .py file)."""
-    if ":" not in spec:
-        raise ModelError(f"--model must be module:factory, got {spec!r}")
-    module_name, _, attr = spec.rpartition(":")
-    try:
-        if module_name.endswith(".py"):
-            path = Path(module_name).expanduser().resolve()
-            if not path.is_file():
-                raise ModelError(f"--model: file not found: {path}")
-            spec_obj = importlib.util.spec_from_file_location(path.stem, path)
-            if spec_obj is None or spec_obj.loader is None:
-                raise ModelError(f"--model: cannot import {path}")
-            module = importlib.util.module_from_spec(spec_obj)
-            sys.modules[path.stem] = module
-            spec_obj.loader.exec_module(module)
-        else:
-            if "" not in sys.path and "." not in sys.path:
-                sys.path.insert(0, "")
-            module = importlib.import_module(module_name)
-    except ModelError:
-        raise
-    except Exception as err:
-        raise ModelError(f"--model {spec}: cannot import {module_name}: {err}") from None
-    factory = getattr(module, attr, None)
-    if factory is None or not callable(factory):
-        raise ModelError(f"--model {spec}: {module_name} has no callable {attr!r}")
-    return factory
+    return import_callable(spec, what="--model", error=ModelError)
 
 
 def build_user_model(
