@@ -78,18 +78,50 @@ def load_run_view(run_dir: str | os.PathLike[str]) -> RunView:
         )
     run = RunDir(run_dir)
     manifest = run.read_manifest()
-    notes: list[str] = []
-    if manifest.get("status") != "complete":
-        pending = [s for s, v in manifest.get("steps", {}).items() if v.get("status") != "done"]
-        detail = f" (steps not done: {', '.join(pending)})" if pending else ""
-        notes.append(
-            f"This run is incomplete{detail}; showing what it has. "
-            f"Finish it with `ogad compute` on the same run directory."
-        )
+    notes = _incomplete_note(manifest)
     data = manifest.get("data", {})
     names = [str(n) for n in data.get("label_names", [])]
     if not names:
         raise RunDirError(f"{run.manifest_path} lists no label_names")
+    table, noise_known = _samples_table(run, names)
+    detectors = run.detectors()
+    if detectors:
+        scores = run.read_scores()
+        keep = ["sample_id"] + [c for d in detectors for c in (f"{d}_score", f"{d}_rank")]
+        table = table.merge(scores[keep], on="sample_id", how="left")
+    else:
+        notes.append(
+            "No detector scores yet: the queue is ordered by training loss. "
+            "Run `ogad score DIR` to rank by gradient outliers."
+        )
+    table, has_map = _with_map(run, table, notes)
+    return RunView(
+        path=run.path,
+        manifest=manifest,
+        kind=str(data.get("kind", "image")),
+        label_names=names,
+        table=table,
+        detectors=detectors,
+        has_map=has_map,
+        noise_known=noise_known,
+        notes=notes,
+    )
+
+
+def _incomplete_note(manifest: dict[str, Any]) -> list[str]:
+    if manifest.get("status") == "complete":
+        return []
+    pending = [s for s, v in manifest.get("steps", {}).items() if v.get("status") != "done"]
+    detail = f" (steps not done: {', '.join(pending)})" if pending else ""
+    return [
+        f"This run is incomplete{detail}; showing what it has. "
+        f"Finish it with `ogad compute` on the same run directory."
+    ]
+
+
+def _samples_table(run: RunDir, names: list[str]) -> tuple[pd.DataFrame, bool]:
+    """(samples.parquet in sample_id order with label names and the optional columns filled,
+    whether it had ``is_flipped``)."""
     if not run.samples_path.is_file():
         raise RunDirError(
             f"{run.path} has no samples yet (samples.parquet); run `ogad compute` first"
@@ -110,36 +142,18 @@ def load_run_view(run_dir: str | os.PathLike[str]) -> RunView:
     )
     if "loss" not in table.columns:
         table["loss"] = np.nan
+    return table, noise_known
 
-    detectors = run.detectors()
-    if detectors:
-        scores = run.read_scores()
-        keep = ["sample_id"] + [c for d in detectors for c in (f"{d}_score", f"{d}_rank")]
-        table = table.merge(scores[keep], on="sample_id", how="left")
-    else:
-        notes.append(
-            "No detector scores yet: the queue is ordered by training loss. "
-            "Run `ogad score DIR` to rank by gradient outliers."
-        )
-    has_map = run.map_path.is_file()
-    if has_map:
+
+def _with_map(run: RunDir, table: pd.DataFrame, notes: list[str]) -> tuple[pd.DataFrame, bool]:
+    """``table`` with the map's x, y (NaN and a note when there is no map yet)."""
+    if run.map_path.is_file():
         coords = run.read_map()[["sample_id", "x", "y"]]
-        table = table.merge(coords, on="sample_id", how="left")
-    else:
-        table["x"] = np.nan
-        table["y"] = np.nan
-        notes.append("No map yet: run `ogad map DIR` to draw the gradient map.")
-    return RunView(
-        path=run.path,
-        manifest=manifest,
-        kind=str(data.get("kind", "image")),
-        label_names=names,
-        table=table,
-        detectors=detectors,
-        has_map=has_map,
-        noise_known=noise_known,
-        notes=notes,
-    )
+        return table.merge(coords, on="sample_id", how="left"), True
+    table["x"] = np.nan
+    table["y"] = np.nan
+    notes.append("No map yet: run `ogad map DIR` to draw the gradient map.")
+    return table, False
 
 
 def _positions(sids: np.ndarray, wanted: np.ndarray) -> np.ndarray:

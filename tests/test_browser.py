@@ -380,10 +380,14 @@ def _selected_count(page) -> int:
 
 
 def _clear(page, n_total: int) -> None:
+    """Clear the map selection: the queue goes back to its default length, the review target."""
     from playwright.sync_api import expect
 
     page.get_by_role("button", name="Clear selection").click()
-    expect(page.get_by_text(f"Review queue · {n_total:,} to review")).to_be_visible()
+    expect(page.get_by_text("selected on the map")).to_have_count(0)
+    target = page.get_by_role("spinbutton", name="Queue length").input_value()
+    assert 0 < int(target) <= n_total
+    expect(page.get_by_text(f"Review queue · {int(target):,} to review")).to_be_visible()
 
 
 def _expected_in_box(coords: pd.DataFrame, corners, slack: float) -> tuple[int, int]:

@@ -236,3 +236,19 @@ def test_long_training_hints_at_checkpoint_gradients() -> None:
     )  # already keeps checkpoints
     assert long_training_hint(ComputeConfig(data="moons", epochs=100), "tabular", 100) is None
     assert long_training_hint(ComputeConfig(data="moons", epochs=150), "tabular", 150)
+
+
+def test_image_folder_runs_end_to_end_with_the_built_in_cnn(sample_data: Path, tmp_path) -> None:
+    """Streamed image files (no encoder): model, predictions, gradients, scores, map."""
+    folder = sample_data / "digits_folder"
+    config = ComputeConfig(
+        data=f"imagefolder:{folder}", image_size=16, epochs=1, detectors=("l2",), workers=0
+    )
+    manifest = compute(config, tmp_path / "run", progress=False)
+    rd = RunDir(tmp_path / "run")
+    samples = rd.read_samples()
+    n = manifest["data"]["n_samples"]
+    assert manifest["status"] == "complete" and n == len(samples) > 0
+    assert all(Path(ref).is_file() for ref in samples["ref"])
+    assert np.load(rd.gradients_path).shape == (n, manifest["dims"]["gradient"])
+    assert len(rd.read_map()) == n

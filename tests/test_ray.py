@@ -177,3 +177,21 @@ def test_the_text_encoder_pass_on_ray_matches_the_local_one(ray_cluster, tmp_pat
     np.testing.assert_allclose(np.asarray(remote), local, rtol=1e-4, atol=1e-5)
     again = text_encoder.encode_texts(texts, encoder=None, cache_dir=tmp_path, progress=False)
     np.testing.assert_array_equal(np.asarray(again), np.asarray(remote))  # the same cache
+
+
+def test_compute_with_engine_ray_on_streamed_image_files(
+    ray_cluster, sample_data, tmp_path
+) -> None:
+    """Image folders are decoded lazily: the Ray workers decode their own shards' files."""
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline import compute
+
+    spec = f"imagefolder:{sample_data / 'digits_folder'}"
+    runs = {}
+    for engine in ("local", "ray"):
+        config = ComputeConfig(
+            data=spec, image_size=16, epochs=1, engine=engine, detectors=("l2",), workers=0
+        )
+        compute(config, tmp_path / engine, progress=False)
+        runs[engine] = np.load(tmp_path / engine / "gradients.npy")
+    np.testing.assert_allclose(runs["ray"], runs["local"], rtol=1e-5, atol=1e-6)

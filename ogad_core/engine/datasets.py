@@ -144,6 +144,21 @@ class SampleBatches(BatchDataset):
         return x, torch.as_tensor(y).long()
 
 
+class Samples(Dataset):
+    """One ``(input, label)`` pair per index from a :class:`BatchDataset` (for code that indexes
+    samples one by one, such as ``torch.utils.data.Subset`` in the Ray engine's shards)."""
+
+    def __init__(self, batches: BatchDataset) -> None:
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.batches[np.array([int(i)])]
+        return x[0], y[0]
+
+
 def as_batches(
     inputs: Any,
     labels: Any = None,

@@ -163,6 +163,7 @@ class GradientShardTask:
             seed=self.seed,
             method=self.method,
             progress=False,
+            workers=0,  # the Ray actors are the parallelism: decode in the actor itself
         )
 
 

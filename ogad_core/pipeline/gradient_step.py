@@ -75,13 +75,19 @@ def _fill(state: RunState, store: GradientStore) -> None:
     assert inputs is not None
     config = state.config
     if config.engine == "ray":
+        import torch
         from torch.utils.data import TensorDataset
 
+        from ogad_core.engine.datasets import Samples
         from ogad_core.engine.ray_engine import compute_gradients_ray
 
+        if isinstance(inputs.x_train, torch.Tensor):
+            dataset: Any = TensorDataset(inputs.x_train, inputs.y_train)
+        else:  # streamed files: each worker decodes its own shard's samples
+            dataset = Samples(as_batches(inputs.x_train, inputs.y_train))
         compute_gradients_ray(
             state.model,
-            TensorDataset(inputs.x_train, inputs.y_train),
+            dataset,
             state.params,
             config.batch_size,
             str(state.device),

@@ -162,10 +162,11 @@ def model_step(state: RunState, data_fp: str) -> None:
     model = build_model(
         config, data.kind, inputs.input_shape, data.n_classes, train_inputs=inputs.x_train
     )
-    check_model_fits(model, _first_inputs(inputs), data.n_classes, state.device)
+    first = _first_inputs(inputs)
+    check_model_fits(model, first, data.n_classes, state.device)
     state.model = model
     state.params = effective_params(config)
-    example = inputs.x_train[:2].to(state.device)  # the head is found by execution order
+    example = first.to(state.device)  # the head is found by execution order
     state.full_dim = gradient_dim(model, state.params, example)  # bad params fail before training
     recipe = model_recipe(config, data.kind)
     train_fp = fingerprint(
