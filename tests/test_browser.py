@@ -326,11 +326,16 @@ def _plot_area(page) -> dict:
     page.wait_for_function(
         f"() => {{ const gd = {_PLOT_JS}; return gd && gd._fullLayout && gd._fullData; }}"
     )
-    drag = page.locator(".js-plotly-plot .nsewdrag").first
-    drag.wait_for()
-    area = drag.bounding_box()
-    assert area is not None
-    return area
+    deadline = time.monotonic() + 60
+    while True:  # a rerun (new colouring, cleared selection) redraws the plot: wait for it
+        drag = page.locator(".js-plotly-plot .nsewdrag").first
+        drag.wait_for()
+        area = drag.bounding_box()
+        if area is not None:
+            return area
+        if time.monotonic() > deadline:
+            pytest.fail("the map's plot area never became visible")
+        time.sleep(0.3)
 
 
 def _to_data(page, pixels: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -353,8 +358,19 @@ def _queue_count(page) -> int:
 
 
 def _choose_colouring(page, option: str, legend_title: str) -> None:
-    page.get_by_test_id("stSelectbox").filter(has_text="Colour by").click()
-    page.get_by_role("option", name=option).click()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box = page.get_by_test_id("stSelectbox").filter(has_text="Colour by")
+    for _attempt in range(12):  # a rerun in flight closes the menu again: open it until it stays
+        box.scroll_into_view_if_needed()
+        box.locator("input").click(force=True)  # the control itself: the sidebar is long
+        try:
+            page.get_by_role("option", name=option).click(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    else:
+        pytest.fail(f"the Colour by menu never offered {option!r}")
     page.wait_for_function(
         f"t => {{ const gd = {_PLOT_JS}; return gd && gd._fullLayout"
         " && gd._fullLayout.legend && gd._fullLayout.legend.title.text === t; }",
