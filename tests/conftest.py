@@ -26,16 +26,9 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from ogad_core.pipeline import compute
 
     run_dir = tmp_path_factory.mktemp("digits_run")
-    config = ComputeConfig(
-        data="digits",
-        limit=300,
-        noise=0.1,
-        epochs=3,
-        checkpoints=2,
-        seed=0,
-        device="cpu",
-        detectors=("iforest", "l2", "l1", "loss"),
-    )
+    from tests.run_fixture import DIGITS_CONFIG
+
+    config = ComputeConfig(**DIGITS_CONFIG)
     compute(config, run_dir, progress=False)
     return run_dir
 

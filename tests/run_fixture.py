@@ -60,6 +60,18 @@ _WORDS = {
     "tech": "software chip network startup cloud model data server code".split(),
 }
 
+#: the digits run the session fixture ``digits_run`` computes (tests copy it, never change it)
+DIGITS_CONFIG = dict(
+    data="digits",
+    limit=300,
+    noise=0.1,
+    epochs=3,
+    checkpoints=2,
+    seed=0,
+    device="cpu",
+    detectors=("iforest", "l2", "l1", "loss"),
+)
+
 
 def _shape_image(label: int, rng: np.random.Generator, size: int = 28) -> Image.Image:
     """A (size, size) grayscale drawing of a circle / square / cross with jitter and noise."""

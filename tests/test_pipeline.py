@@ -17,17 +17,9 @@ from ogad_core.errors import ModelError, RunDirError
 from ogad_core.options import ComputeConfig
 from ogad_core.pipeline import compute, score
 from ogad_core.run.rundir import RunDir
+from tests.run_fixture import DIGITS_CONFIG
 
-CONFIG = dict(
-    data="digits",
-    limit=300,
-    noise=0.1,
-    epochs=3,
-    checkpoints=2,
-    seed=0,
-    device="cpu",
-    detectors=("iforest", "l2", "l1", "loss"),
-)
+CONFIG = DIGITS_CONFIG
 
 
 def _quiet(config: ComputeConfig, run_dir: Path) -> tuple[dict, list[str]]:

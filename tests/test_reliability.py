@@ -15,6 +15,7 @@ import pytest
 from ogad_core.errors import RunDirError
 from ogad_core.run.lock import run_lock
 from ogad_core.run.store import GradientStore, verify_gradients
+from tests.run_fixture import DIGITS_CONFIG
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -501,16 +502,7 @@ def test_reviews_honour_a_group_umask(tmp_path: Path) -> None:
 
 # ---- healing and one-line errors on a real run -----------------------------------------------
 
-DIGITS = dict(
-    data="digits",
-    limit=300,
-    noise=0.1,
-    epochs=3,
-    checkpoints=2,
-    seed=0,
-    device="cpu",
-    detectors=("iforest", "l2", "l1", "loss"),
-)  # the conftest digits_run
+DIGITS = DIGITS_CONFIG  # the conftest digits_run
 
 
 def _copy(digits_run: Path, tmp_path: Path) -> Path:
