@@ -84,6 +84,7 @@ def time_map(X: np.ndarray, *, fit_rows: int) -> dict:
     """Time gradient_map on ``X`` with UMAP_FIT_ROWS = ``fit_rows``; trustworthiness of it."""
     saved = gm.UMAP_FIT_ROWS
     gm.UMAP_FIT_ROWS = fit_rows
+    load_start = os.getloadavg()[0]
     try:
         t0, cpu0 = time.perf_counter(), cpu_seconds()
         xy = gm.gradient_map(X, seed=0)
@@ -102,6 +103,7 @@ def time_map(X: np.ndarray, *, fit_rows: int) -> dict:
         "cpu_seconds": round(cpu, 1),
         "rows_per_s": round(n / seconds),
         "trustworthiness@15": round(float(trust), 4),
+        "load_average": [round(load_start, 1), round(os.getloadavg()[0], 1)],
     }
 
 

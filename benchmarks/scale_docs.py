@@ -20,7 +20,15 @@ def _load(r: dict[str, Any]) -> str:
     if start is None:
         return "Load average not recorded"
     text = f"Load average (2 cores) {start:.1f} at the start"
-    return text + (f", {end:.1f} at the end" if end is not None else "")
+    text += f", {end:.1f} at the end" if end is not None else ""
+    note = r["machine"].get("note")
+    return text + (f" ({note})" if note else "")
+
+
+def _row_load(row: dict[str, Any]) -> str:
+    """The 1-minute load average when one map started and ended ("-" when not recorded)."""
+    load = row.get("load_average")
+    return f"{load[0]:.1f} → {load[1]:.1f}" if load else "-"
 
 
 def summary_ray(r: dict[str, Any]) -> str:
@@ -41,8 +49,14 @@ def summary_map(r: dict[str, Any]) -> str:
         for x in r["maps"]
         if "+ place" in x["strategy"] or x["rows"] <= 100_000
     ]
-    recall = r.get("ann_recall", {}).get("recall")
-    return ", ".join(parts) + (f"; HNSW recall@15 {recall:.3f}" if recall else "")
+    recall = ", ".join(f"{a['recall']:.3f} at {a['rows']:,}" for a in _recalls(r))
+    return ", ".join(parts) + (f"; HNSW recall@15 {recall}" if recall else "")
+
+
+def _recalls(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ANN recall measurements: one dict (a single run) or a list (merged runs)."""
+    recalls = r.get("ann_recall") or []
+    return [recalls] if isinstance(recalls, dict) else list(recalls)
 
 
 def _ray_rows(r: dict[str, Any]) -> list[list[str]]:
@@ -127,6 +141,7 @@ def docs_map(r: dict[str, Any] | None) -> str:
             f"{x['cpu_seconds']:,.1f}" if "cpu_seconds" in x else "-",
             f"{x['rows_per_s']:,}",
             f"{x['trustworthiness@15']:.4f}",
+            _row_load(x),
         ]
         for x in r["maps"]
     ]
@@ -136,7 +151,8 @@ def docs_map(r: dict[str, Any] | None) -> str:
         f"row count and, through PCA only, on the width): {r['synthetic']}. The whole "
         "`gradient_map` call is timed (PCA to 50, kNN graph, UMAP, placement); trustworthiness "
         "(sklearn, 15 neighbours, 1 = every 2-D neighbour is a true neighbour) on a seeded "
-        f"subsample of 5,000 rows. {_load(r)}; CPU seconds are this process's (user + system), "
+        f"subsample of 5,000 rows. {_load(r)} (the last column: each map's own, when "
+        "recorded); CPU seconds are this process's (user + system), "
         "the fairer figure when the cores are shared.\n",
         _table(
             [
@@ -147,17 +163,21 @@ def docs_map(r: dict[str, Any] | None) -> str:
                 "CPU seconds",
                 "rows/s",
                 "trustworthiness@15",
+                "load avg",
             ],
             rows,
         ),
     ]
-    a = r.get("ann_recall")
-    if a:
+    recalls = _recalls(r)
+    for a in recalls:
         out.append(
             f"Approximate neighbours (faiss HNSW, M=16, efConstruction=64, efSearch=32) on the "
             f"PCA coordinates of {a['rows']:,} rows: recall@{a['k']} = {a['recall']:.4f} "
             f"against exact sklearn neighbours; {a['hnsw_seconds']} s vs {a['exact_seconds']} s "
-            "exact (the exact search grows with N squared, HNSW with about N log N).\n\n"
+            "exact (the exact search grows with N squared, HNSW with about N log N).\n"
+        )
+    if recalls:
+        out.append(
             "The library was chosen in a one-off side-by-side run on 50,000 rows of the same "
             "kind (same HNSW settings, 2 threads, load average about 20): faiss 24.9 s, recall "
             "0.977, the same graph on a second run; hnswlib 27.9 s, 0.974 (published as source "
