@@ -9,6 +9,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from ogad_core import compute_gradients, per_sample_gradients_loop
+from ogad_core.cli import user_message
 from ogad_core.engine.gradients import gradient_dim, select_params
 from ogad_core.engine.models import MLP, SmallCNN
 from ogad_core.engine.projection import RandomProjector
@@ -166,8 +167,9 @@ def test_store_streams_and_resumes(tmp_path, monkeypatch) -> None:
 
 
 def test_bad_batch_size_and_empty_dataset() -> None:
-    with pytest.raises(ConfigError, match="batch-size"):
+    with pytest.raises(ConfigError, match="`batch_size`") as err:
         compute_gradients(_cnn(), _images(), batch_size=0)
+    assert user_message(err.value).startswith("--batch-size must be >= 1")  # the CLI's words
     empty = TensorDataset(torch.zeros(0, 1, 12, 12), torch.zeros(0, dtype=torch.long))
     with pytest.raises(ConfigError, match="empty"):
         compute_gradients(_cnn(), empty, progress=False)

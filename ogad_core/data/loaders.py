@@ -241,7 +241,7 @@ def _outside_roots(allow_outside: Sequence[str | Path]) -> list[Path]:
     for entry in allow_outside:
         root = Path(entry).expanduser()
         if not root.is_dir():
-            raise ConfigError(f"--allow-outside {entry}: not a folder")
+            raise ConfigError(f"`allow_outside` {entry}: not a folder")
         roots.append(root.resolve())
     return roots
 
@@ -486,7 +486,7 @@ def load_data(
 def subsample(data: LoadedData, limit: int, *, seed: int) -> LoadedData:
     """A seeded subset of ``limit`` train samples (all when limit >= N)."""
     if limit < 2:
-        raise ConfigError(f"--limit must be >= 2, got {limit}")
+        raise ConfigError(f"`limit` must be >= 2, got {limit}")
     n = len(data.train)
     if limit >= n:
         return data

@@ -65,7 +65,7 @@ def select_params(
         entries = params.split(",") if isinstance(params, str) else list(params)
         entries = [e.strip() for e in entries if e.strip()]
         if not entries:
-            raise ConfigError("--params is empty; use last, all or parameter names")
+            raise ConfigError("`params` is empty; use last, all or parameter names")
         chosen = []
         for name, p in named:
             if any(_matches(name, e) for e in entries):
@@ -74,11 +74,11 @@ def select_params(
         if unmatched:
             sample = ", ".join(n for n, _ in named[:6])
             raise ConfigError(
-                f"--params: no parameter matches {', '.join(unmatched)} (names look like: "
+                f"`params`: no parameter matches {', '.join(unmatched)} (names look like: "
                 f"{sample}{', ...' if len(named) > 6 else ''})"
             )
     if not chosen:
-        raise ConfigError(f"--params {params!r} selects no parameter")
+        raise ConfigError(f"`params` {params!r} selects no parameter")
     return chosen
 
 
@@ -274,7 +274,7 @@ def compute_gradients(
         read-only memmap when ``out`` is given.
     """
     if batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
+        raise ConfigError(f"`batch_size` must be >= 1, got {batch_size}")
     if method not in ("auto", "closed", "vmap", "loop"):
         raise ConfigError(f"unknown gradient method {method!r}")
     dev = resolve_device(device)

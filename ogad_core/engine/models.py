@@ -75,7 +75,7 @@ def builtin_model(kind: str, input_shape: tuple[int, ...], n_classes: int) -> nn
 
 def load_factory(spec: str) -> Any:
     """Import ``module:factory`` (module may be a dotted name or a path to a .py file)."""
-    return import_callable(spec, what="--model", error=ModelError)
+    return import_callable(spec, what="`model`", error=ModelError)
 
 
 def build_user_model(
@@ -100,11 +100,11 @@ def build_user_model(
         model = factory(**kwargs)
     except Exception as err:
         raise ModelError(
-            f"--model {spec}: the factory failed: {type(err).__name__}: {err}"
+            f"`model` {spec}: the factory failed: {type(err).__name__}: {err}"
         ) from None
     if not isinstance(model, nn.Module):
         raise ModelError(
-            f"--model {spec}: the factory returned {type(model).__name__}, not a torch.nn.Module"
+            f"`model` {spec}: the factory returned {type(model).__name__}, not a torch.nn.Module"
         )
     if checkpoint is not None:
         load_checkpoint(model, Path(checkpoint))
@@ -115,22 +115,22 @@ def load_checkpoint(model: nn.Module, path: Path) -> None:
     """Load weights from ``path`` (a state_dict, {'state_dict': ...} or {'model': ...})."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise ModelError(f"--checkpoint: file not found: {path}")
+        raise ModelError(f"`checkpoint`: file not found: {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise ModelError(f"--checkpoint {path}: cannot load: {str(err).splitlines()[0]}") from None
+        raise ModelError(f"`checkpoint` {path}: cannot load: {str(err).splitlines()[0]}") from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     elif isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
         obj = obj["model"]
     if not isinstance(obj, dict):
-        raise ModelError(f"--checkpoint {path}: expected a state_dict, got {type(obj).__name__}")
+        raise ModelError(f"`checkpoint` {path}: expected a state_dict, got {type(obj).__name__}")
     try:
         model.load_state_dict(obj)
     except RuntimeError as err:
         raise ModelError(
-            f"--checkpoint {path} does not fit the model: {str(err).splitlines()[0]}"
+            f"`checkpoint` {path} does not fit the model: {str(err).splitlines()[0]}"
         ) from None
 
 
@@ -158,13 +158,13 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ModelError("--device cuda: CUDA is not available on this machine (use auto or cpu)")
+        raise ModelError("`device` cuda: CUDA is not available on this machine (use auto or cpu)")
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ModelError(f"--device must be auto, cpu or cuda, got {device!r}")
+        raise ModelError(f"`device` must be auto, cpu or cuda, got {device!r}")
     if device.startswith("cuda:"):
         index = device[len("cuda:") :]
         if not index.isdigit():
-            raise ModelError(f"--device {device!r}: the GPU index must be a number (cuda:0)")
+            raise ModelError(f"`device` {device!r}: the GPU index must be a number (cuda:0)")
         if not torch.cuda.is_available() or int(index) >= torch.cuda.device_count():
-            raise ModelError(f"--device {device}: no such CUDA device here (use auto or cpu)")
+            raise ModelError(f"`device` {device}: no such CUDA device here (use auto or cpu)")
     return torch.device(device)

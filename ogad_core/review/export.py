@@ -156,7 +156,7 @@ def export_csv(
     if out.is_symlink():
         out = out.resolve()  # write the target (os.replace onto the link would replace it)
     if out.is_dir():
-        raise ConfigError(f"--out {out} is a folder; give a file name such as cleaned.csv")
+        raise ConfigError(f"`out` {out} is a folder; give a file name such as cleaned.csv")
     try:
         write_text_atomic(out, text)
     except OSError as err:
