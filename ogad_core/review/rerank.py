@@ -29,7 +29,7 @@ from ogad_core.errors import DataError
 if TYPE_CHECKING:
     from ogad_core.review.explain import Explainer
 
-__all__ = ["Reranker", "gaussian_ranks", "pca_features", "rerank_scores"]
+__all__ = ["Reranker", "gaussian_ranks", "pca_features", "queue_ranks", "rerank_scores"]
 
 #: PCA components of the gradient embeddings the model sees
 N_COMPONENTS = 16
@@ -43,6 +43,16 @@ def gaussian_ranks(values: np.ndarray) -> np.ndarray:
     filled = np.where(np.isfinite(values), values, -np.inf)
     ranks = rankdata(filled)
     return ndtri((ranks - 0.5) / len(ranks))
+
+
+def queue_ranks(scores: np.ndarray) -> np.ndarray:
+    """(N,) int64 queue positions 1..N of (N,) ``scores``: the highest score is 1, NaN last,
+    ties in row order (the re-ordered queue the reviewer sees)."""
+    filled = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)
+    order = np.argsort(-filled, kind="stable")
+    ranks = np.empty(len(order), dtype=np.int64)
+    ranks[order] = np.arange(1, len(order) + 1)
+    return ranks
 
 
 def pca_features(
