@@ -327,7 +327,7 @@ def speed_study(n: int) -> dict[str, Any]:
     for m in (20, 200, 2000):
         ids = np.argsort(-base)[:m]
         bad = rng.random(m) < 0.8
-        out[f"rerank_ms_{m}_decisions"] = _median_ms(lambda i=ids, b=bad: reranker.scores(i, b), 7)
+        out[f"rerank_ms_{m}_decisions"] = _median_ms(lambda i=ids, b=bad: reranker.scores(i, b), 21)
     t0 = time.perf_counter()
     explainer = Explainer(grads, samples)
     out["explainer_setup_s"] = time.perf_counter() - t0
@@ -343,7 +343,7 @@ def speed_study(n: int) -> dict[str, Any]:
         ids = np.argsort(-base)[:m]
         bad = rng.random(m) < 0.8
         out[f"rerank_reorder_ms_{m}_decisions"] = _median_ms(
-            lambda i=ids, b=bad: queue_ranks(with_evidence.scores(i, b)), 7
+            lambda i=ids, b=bad: queue_ranks(with_evidence.scores(i, b)), 21
         )
     return out
 
