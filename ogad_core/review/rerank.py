@@ -5,7 +5,7 @@ learns "bad" vs "good" from those decisions on a small feature table: the detect
 (as a Gaussianized rank) and the gradient embeddings reduced by PCA. Its decision function
 orders the queue. The PCA and the feature table are computed once per run (:class:`Reranker`);
 each refit touches only the decided rows, and scoring all rows is one (N, k) matrix-vector
-product: refit, score and reorder (:func:`queue_ranks`) took 8-30 ms at 50,000 rows on 2 busy
+product: refit, score and reorder (:func:`queue_ranks`) took 10-30 ms at 50,000 rows on 2 busy
 cores (docs/benchmarks.md, "Review session").
 
 In a simulated review (mnist5k, 10% noise, the reviewer answering from the known flips) it
