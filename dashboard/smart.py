@@ -136,10 +136,7 @@ def _reranked(run_path: str, stamp: tuple, detector: str, version: int) -> np.nd
         scores = module.rerank_scores(embeddings, base, np.flatnonzero(decided), bad)
     if not decided.any():
         return None  # nothing learned yet: the detector's order stands
-    order = np.argsort(-np.nan_to_num(np.asarray(scores, dtype=float), nan=-np.inf), kind="stable")
-    ranks = np.empty(len(order), dtype=np.int64)
-    ranks[order] = np.arange(1, len(order) + 1)
-    return ranks
+    return module.queue_ranks(scores)
 
 
 def reranked(table: pd.DataFrame, run_path: str, detector: str, version: int) -> pd.DataFrame:
