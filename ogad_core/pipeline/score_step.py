@@ -1,5 +1,6 @@
 """Steps 5 and 6, scores and map (torch-free): score the stored gradients with outlier detectors
--> scores.parquet, and draw them in 2-D with UMAP -> map.parquet."""
+-> scores.parquet, and draw them in 2-D with UMAP -> map.parquet; then the review page's
+evidence (neighbours, suggestions, re-rank features) -> evidence/."""
 
 from __future__ import annotations
 
@@ -124,10 +125,15 @@ def _score(
 def make_map(
     run_dir: str | os.PathLike[str], *, seed: int = 0, manifest: Manifest | None = None
 ) -> pd.DataFrame:
-    """2-D UMAP map of the gradient embeddings -> map.parquet (cached by fingerprint), holding
-    the run directory's lock."""
+    """2-D UMAP map of the gradient embeddings -> map.parquet (cached by fingerprint), then the
+    review page's evidence -> evidence/ (when missing or stale), holding the run directory's
+    lock."""
+    from ogad_core.review.evidence import ensure_evidence
+
     with run_lock(run_dir, "map"):
-        return _make_map(RunDir(run_dir), seed, manifest)
+        table = _make_map(RunDir(run_dir), seed, manifest)
+        ensure_evidence(run_dir)
+        return table
 
 
 def _make_map(rd: RunDir, seed: int, manifest: Manifest | None) -> pd.DataFrame:

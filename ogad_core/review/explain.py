@@ -26,7 +26,15 @@ from ogad_core._internal import row_chunks
 from ogad_core.errors import DataError
 from ogad_core.review.target import pseudo_pred_probs
 
-__all__ = ["N_NEIGHBORS", "VOTE_WEIGHT", "Explainer", "Explanation", "last_layer_parts"]
+__all__ = [
+    "N_NEIGHBORS",
+    "VOTE_WEIGHT",
+    "Explainer",
+    "ExplainerParts",
+    "Explanation",
+    "explainer_parts",
+    "last_layer_parts",
+]
 
 #: neighbours shown on a card and voting for the suggested label
 N_NEIGHBORS = 10
@@ -34,8 +42,13 @@ N_NEIGHBORS = 10
 VOTE_WEIGHT = 0.5
 #: neighbour search runs on at most this many PCA components of the features
 NEIGHBOUR_DIMS = 32
-#: at most this many neighbour queries run as one numpy distance block ((256, N) float32)
+#: the neighbour-space PCA is fit on at most this many seeded rows, then applied to all
+NEIGHBOUR_FIT_ROWS = 20_000
+#: up to this many queries (a page of cards) search exactly; more (every row) use
+#: ``index_for``: exact up to ANN_MIN_ROWS rows, HNSW above
 _QUERY_CHUNK = 256
+#: evidence() searches the neighbours of this many rows at a time
+_EVIDENCE_CHUNK = 65_536
 #: rows checked when testing for the last-layer layout
 _CHECK_ROWS = 256
 
@@ -132,15 +145,31 @@ def _row_norms(embeddings: np.ndarray) -> np.ndarray:
 
 
 def _neighbour_space(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
-    """(N, k) float32 coordinates for cosine neighbours: unit rows, then PCA to <= 32 dims."""
+    """(N, k) float32 coordinates for cosine neighbours: unit rows, then PCA to <= 32 dims.
+
+    The PCA is fit on at most ``NEIGHBOUR_FIT_ROWS`` seeded rows and applied chunk by chunk, so
+    a memmap of gradients is never loaded whole.
+    """
     from sklearn.decomposition import PCA
 
-    unit = np.asarray(vectors, dtype=np.float32)
-    unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
-    k = min(NEIGHBOUR_DIMS, unit.shape[1], unit.shape[0] - 1)
-    if k < unit.shape[1] and k >= 1:
-        unit = PCA(n_components=k, svd_solver="randomized", random_state=seed).fit_transform(unit)
-    return np.ascontiguousarray(unit, dtype=np.float32)
+    n, d = vectors.shape
+    k = min(NEIGHBOUR_DIMS, d, n - 1)
+    if k >= d or k < 1:
+        return _unit_rows(vectors, np.arange(n))
+    rng = np.random.default_rng(seed)
+    fit_rows = np.sort(rng.choice(n, size=min(n, NEIGHBOUR_FIT_ROWS), replace=False))
+    pca = PCA(n_components=k, svd_solver="randomized", random_state=seed)
+    pca.fit(_unit_rows(vectors, fit_rows))
+    out = np.empty((n, k), dtype=np.float32)
+    for rows in row_chunks(n, d * 4):
+        out[rows] = pca.transform(_unit_rows(vectors, rows))
+    return out
+
+
+def _unit_rows(vectors: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+    """(m, D) float32 rows of (N, D) ``vectors`` scaled to unit length (zero rows stay zero)."""
+    unit = np.asarray(vectors[rows], dtype=np.float32)
+    return unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
 
 
 def _required(samples: pd.DataFrame) -> pd.DataFrame:
@@ -150,85 +179,123 @@ def _required(samples: pd.DataFrame) -> pd.DataFrame:
     return samples.sort_values("sample_id", kind="stable").reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class ExplainerParts:
+    """What an :class:`Explainer` derives from the gradients (the costly part; stored once per
+    run in ``evidence/`` by :mod:`ogad_core.review.evidence`)."""
+
+    #: (N, C) float64 the model's distribution per sample
+    probs: np.ndarray
+    #: (N, k <= 32) float32 neighbour-space coordinates
+    space: np.ndarray
+    #: ``feature`` (last-layer features) or ``gradient`` (PCA of the gradients)
+    space_name: str
+    #: (N,) float64 percentile of the gradient norm within the sample's given label
+    norm_percentile: np.ndarray
+
+
+def explainer_parts(embeddings: np.ndarray, samples: pd.DataFrame, seed: int = 0) -> ExplainerParts:
+    """The :class:`ExplainerParts` of (N, D) ``embeddings`` (array or memmap) in sample_id order.
+
+    ``samples``: the samples table (sample_id, label, pred, confidence, loss), any order.
+    """
+    table = _required(samples)
+    n = len(table)
+    if embeddings.ndim != 2 or embeddings.shape[0] != n:
+        raise DataError(f"embeddings {embeddings.shape} do not match {n} samples")
+    labels = table["label"].to_numpy(dtype=np.int64)
+    n_classes = _n_classes(table)
+    parts = last_layer_parts(embeddings, labels, n_classes)
+    if parts is not None:
+        probs, space, name = parts[0], parts[1], "feature"
+    else:
+        probs = pseudo_pred_probs(table, n_classes=n_classes)[1]
+        space, name = embeddings, "gradient"
+    return ExplainerParts(
+        probs=probs,
+        space=_neighbour_space(space, seed),
+        space_name=name,
+        norm_percentile=_percentile_within(_row_norms(embeddings), labels),
+    )
+
+
+def _n_classes(table: pd.DataFrame) -> int:
+    return int(max(table["label"].max(), table["pred"].max())) + 1
+
+
 class Explainer:
     """Explanations and suggested labels for one run.
 
     Args:
-        embeddings: (N, D) gradient embeddings (array or memmap) in sample_id order.
+        embeddings: (N, D) gradient embeddings (array or memmap) in sample_id order; None when
+            ``parts`` are given.
         samples: the samples table (sample_id, label, pred, confidence, loss, optionally
             label_name); N rows, any order (sorted by sample_id here).
         scores: the scores table (sample_id, ``D_score``, ``D_rank``) or None.
         detector: the detector whose rank the reasons quote (default: the first in scores).
         n_neighbors: neighbours per sample (capped at N - 1).
+        parts: the :class:`ExplainerParts` computed before (read back from the run's
+            ``evidence/``): no pass over the gradients then.
+        evidence: the :meth:`evidence` table computed before (its rows in sample_id order).
     """
 
     def __init__(
         self,
-        embeddings: np.ndarray,
+        embeddings: np.ndarray | None,
         samples: pd.DataFrame,
         scores: pd.DataFrame | None = None,
         *,
         detector: str | None = None,
         n_neighbors: int = N_NEIGHBORS,
         seed: int = 0,
+        parts: ExplainerParts | None = None,
+        evidence: pd.DataFrame | None = None,
     ) -> None:
         self.samples = _required(samples)
         n = len(self.samples)
-        if embeddings.ndim != 2 or embeddings.shape[0] != n:
-            raise DataError(f"embeddings {embeddings.shape} do not match {n} samples")
+        if parts is None:
+            if embeddings is None:
+                raise DataError("an Explainer needs the embeddings or their parts")
+            parts = explainer_parts(embeddings, self.samples, seed)
+        if parts.space.shape[0] != n or parts.probs.shape[0] != n:
+            raise DataError(f"the evidence has {parts.space.shape[0]} rows, not {n} samples")
         self.sample_ids = self.samples["sample_id"].to_numpy(dtype=np.int64)
         self._row_of = {int(s): i for i, s in enumerate(self.sample_ids)}
         self.labels = self.samples["label"].to_numpy(dtype=np.int64)
         self.pred = self.samples["pred"].to_numpy(dtype=np.int64)
         self.loss = self.samples["loss"].to_numpy(dtype=np.float64)
-        self.n_classes = int(max(self.labels.max(), self.pred.max())) + 1
-        parts = last_layer_parts(embeddings, self.labels, self.n_classes)
-        if parts is not None:
-            self.probs, space = parts
-            self.space_name = "feature"
-        else:
-            self.probs = pseudo_pred_probs(self.samples, n_classes=self.n_classes)[1]
-            space = embeddings
-            self.space_name = "gradient"
-        self.space = _neighbour_space(space, seed)
-        self.norm_percentile = _percentile_within(_row_norms(embeddings), self.labels)
+        self.n_classes = max(_n_classes(self.samples), parts.probs.shape[1])
+        self.parts = parts
+        self.probs, self.space, self.space_name = parts.probs, parts.space, parts.space_name
+        self.norm_percentile = parts.norm_percentile
         self.k = int(max(0, min(n_neighbors, n - 1)))
-        self._sq_norms = np.einsum("ij,ij->i", self.space, self.space)
-        self._tree: Any = None
+        self._exact: Any = None  # faiss indexes, built on first use
+        self._bulk: Any = None
         self._names = _label_names(self.samples)
         self._rank, self.detector = _ranks(scores, detector, self.sample_ids)
-        self._evidence: pd.DataFrame | None = None
+        self._evidence = evidence
 
     # ---- neighbours and suggestions ----------------------------------------------------
 
     def neighbour_rows(self, rows: np.ndarray) -> np.ndarray:
         """(m, k) rows of the k nearest other samples of each of (m,) ``rows``, nearest first.
 
-        Exact. A few queries: brute force in numpy (one query is one (N, <=32) matrix-vector
-        product). Many (more than ``_QUERY_CHUNK``): scikit-learn's tree index, built once.
+        A few queries (a page of cards, up to ``_QUERY_CHUNK``): exact (faiss flat index).
+        More: ``index_for`` the space, exact up to ANN_MIN_ROWS rows and HNSW above (an
+        exact search of every row costs N^2).
         """
+        from ogad_core.scoring import neighbours
+
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-        if self.k == 0:
-            return np.empty((len(rows), 0), dtype=np.int64)
-        if len(rows) > _QUERY_CHUNK:
-            return self._tree_neighbours(rows)
-        # squared distance up to each query's own norm (constant per row)
-        dist = self._sq_norms[None, :] - 2.0 * (self.space[rows] @ self.space.T)
-        dist[np.arange(len(rows)), rows] = np.inf  # never its own neighbour
-        near = np.argpartition(dist, self.k - 1, axis=1)[:, : self.k]
-        order = np.argsort(np.take_along_axis(dist, near, axis=1), axis=1, kind="stable")
-        return np.take_along_axis(near, order, axis=1)
-
-    def _tree_neighbours(self, rows: np.ndarray) -> np.ndarray:
-        from sklearn.neighbors import NearestNeighbors
-
-        if self._tree is None:
-            self._tree = NearestNeighbors(n_neighbors=self.k + 1).fit(self.space)
-        found = self._tree.kneighbors(self.space[rows], return_distance=False)
-        out = np.empty((len(rows), self.k), dtype=np.int64)
-        for i, (row, near) in enumerate(zip(rows, found, strict=True)):
-            out[i] = near[near != row][: self.k]
-        return out
+        if len(rows) <= _QUERY_CHUNK or self.space.shape[0] <= neighbours.ANN_MIN_ROWS:
+            if self._exact is None:
+                self._exact = neighbours.flat_index(self.space)
+            index = self._exact
+        else:
+            if self._bulk is None:
+                self._bulk = neighbours.index_for(self.space)
+            index = self._bulk
+        return neighbours.knn_excluding_self(index, self.space, rows, self.k)
 
     def _posterior(self, rows: np.ndarray, near: np.ndarray) -> np.ndarray:
         """(m, C) mixture of the neighbours' label vote and the model's prediction."""
@@ -244,7 +311,7 @@ class Explainer:
     def suggestions(self) -> tuple[np.ndarray, np.ndarray]:
         """(labels (N,) int64, confidence (N,) float64) suggested for every sample, row order.
 
-        Computed once (all neighbours, in chunks of 2,048 rows) and cached.
+        Computed once (all neighbours, in chunks of 65,536 rows) and cached.
         """
         table = self.evidence()
         return (
@@ -278,8 +345,8 @@ class Explainer:
             suggested = np.empty(n, dtype=np.int64)
             confidence = np.empty(n, dtype=np.float64)
             agreement = np.ones(n, dtype=np.float64)
-            for start in range(0, n, 2048):
-                rows = np.arange(start, min(n, start + 2048))
+            for start in range(0, n, _EVIDENCE_CHUNK):
+                rows = np.arange(start, min(n, start + _EVIDENCE_CHUNK))
                 near = self.neighbour_rows(rows)
                 post = self._posterior(rows, near)
                 suggested[rows] = post.argmax(axis=1)

@@ -95,6 +95,8 @@ class Reranker:
         n_components: PCA components of the embeddings.
         C: inverse L2 strength of the logistic regression.
         min_each: decisions of each kind needed before the model replaces the base order.
+        pca: the (N, k) :func:`pca_features` of ``embeddings`` computed before (read back from
+            the run's ``evidence/``); ``embeddings`` are then not read.
     """
 
     def __init__(
@@ -108,6 +110,7 @@ class Reranker:
         C: float = 1.0,
         min_each: int = 2,
         seed: int = 0,
+        pca: np.ndarray | None = None,
     ) -> None:
         base = np.asarray(base_scores, dtype=np.float64).reshape(-1)
         if embeddings.ndim != 2 or embeddings.shape[0] != base.shape[0]:
@@ -120,7 +123,11 @@ class Reranker:
             raise DataError(f"sample_ids must be (N,) = ({n},), got {self.sample_ids.shape}")
         self._row_of = {int(s): i for i, s in enumerate(self.sample_ids)}
         self.base = gaussian_ranks(base)
-        blocks = [self.base[:, None], pca_features(embeddings, n_components, seed)]
+        if pca is None:
+            pca = pca_features(embeddings, n_components, seed)
+        elif pca.shape[0] != n:
+            raise DataError(f"pca features {pca.shape} do not match {n} rows")
+        blocks = [self.base[:, None], np.asarray(pca, dtype=np.float64)]
         if extra_features is not None:
             extra = np.asarray(extra_features, dtype=np.float64).reshape(n, -1)
             spread = extra.std(axis=0)
@@ -177,9 +184,11 @@ class Reranker:
 _CACHE: dict[str, Reranker] = {}
 
 
-def _key(embeddings: np.ndarray, base_scores: np.ndarray, explainer: Explainer | None) -> str:
+def _key(
+    embeddings: np.ndarray, base_scores: np.ndarray, explainer: Explainer | None, pca: Any
+) -> str:
     digest = hashlib.blake2b(np.ascontiguousarray(base_scores, dtype=np.float64).tobytes())
-    return f"{id(embeddings)}:{embeddings.shape}:{id(explainer)}:{digest.hexdigest()}"
+    return f"{id(embeddings)}:{embeddings.shape}:{id(explainer)}:{id(pca)}:{digest.hexdigest()}"
 
 
 def rerank_scores(
@@ -189,6 +198,7 @@ def rerank_scores(
     decided_bad: np.ndarray,
     *,
     explainer: Explainer | None = None,
+    pca: np.ndarray | None = None,
 ) -> np.ndarray:
     """(N,) float64 suspicion re-ranked from the decisions (higher = more suspicious).
 
@@ -199,17 +209,18 @@ def rerank_scores(
         decided_bad: (M,) True = confirmed / relabeled, False = rejected.
         explainer: the run's :class:`~ogad_core.review.explain.Explainer`: its evidence joins
             the features (:meth:`Reranker.with_evidence`; better on the benchmarks).
+        pca: the embeddings' :func:`pca_features` computed before (the run's ``evidence/``).
 
     The :class:`Reranker` of the last (embeddings, base_scores, explainer) is cached, so only
     the first call pays for the PCA.
     """
-    key = _key(embeddings, np.asarray(base_scores), explainer)
+    key = _key(embeddings, np.asarray(base_scores), explainer, pca)
     reranker = _CACHE.get(key)
     if reranker is None:
         _CACHE.clear()
         if explainer is None:
-            reranker = Reranker(embeddings, base_scores)
+            reranker = Reranker(embeddings, base_scores, pca=pca)
         else:
-            reranker = Reranker.with_evidence(embeddings, base_scores, explainer)
+            reranker = Reranker.with_evidence(embeddings, base_scores, explainer, pca=pca)
         _CACHE[key] = reranker
     return reranker.scores(decided_ids, decided_bad)

@@ -16,6 +16,8 @@ Layout (see ../shared/CONTRACT.md)::
     embeddings/        the encoder's cached features
     data/              images written for the sample sets (refs point here)
     thumbs/            small JPEGs of the user's images, one per ref (the dashboard shows these)
+    evidence/          derived review evidence (neighbours, suggestions, re-rank features),
+                       stamped with the gradients and samples it was made from
 
 Every path of a run directory is defined here and nowhere else.
 """
@@ -44,6 +46,7 @@ REVIEWS = "reviews.sqlite"
 EVALUATION = "evaluation.json"
 DATA_DIR = "data"
 THUMBS_DIR = "thumbs"
+EVIDENCE_DIR = "evidence"
 MODEL_DIR = "model"
 CHECKPOINTS_DIR = "checkpoints"
 EMBEDDINGS_DIR = "embeddings"
@@ -67,6 +70,7 @@ RUN_FILE_NAMES = frozenset(
         CHECKPOINTS_DIR,
         EMBEDDINGS_DIR,
         EVALUATION,
+        EVIDENCE_DIR,
     }
 )
 MANIFEST_HINT = (
@@ -142,6 +146,11 @@ class RunDir:
     def data_dir(self) -> Path:
         """Images of the shipped sample sets, written once."""
         return self.path / DATA_DIR
+
+    @property
+    def evidence_dir(self) -> Path:
+        """Derived review evidence (ogad_core.review.evidence); rebuilt when stale."""
+        return self.path / EVIDENCE_DIR
 
     @property
     def evaluation_path(self) -> Path:

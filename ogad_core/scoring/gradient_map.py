@@ -28,6 +28,9 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
 from ogad_core.errors import ConfigError, DataError
+from ogad_core.scoring.neighbours import ANN_MIN_ROWS
+from ogad_core.scoring.neighbours import hnsw_index as _hnsw_index
+from ogad_core.scoring.neighbours import hnsw_search as _hnsw_search
 
 __all__ = ["ANN_MIN_ROWS", "PCA_FIT_ELEMENTS", "UMAP_FIT_ROWS", "gradient_map"]
 
@@ -37,12 +40,8 @@ PCA_FIT_ELEMENTS = 2**26
 #: Row chunks for reading and transforming the matrix.
 _CHUNK_BYTES = 64 * 2**20
 _N_JOBS = max(1, min(os.cpu_count() or 1, 8))
-#: Above this many rows the kNN graph is approximate (HNSW); at or below, exact.
-ANN_MIN_ROWS = 20_000
 #: Above this many rows UMAP is fit on a seeded subsample of this size; the rest are placed.
 UMAP_FIT_ROWS = 100_000
-#: HNSW graph: links per node, and the candidate lists when building and searching.
-_HNSW_M, _HNSW_EF_BUILD, _HNSW_EF_SEARCH = 16, 64, 32
 #: Below this many points UMAP starts from a random layout (its spectral start needs more).
 _MIN_SPECTRAL_POINTS = 16
 
@@ -117,24 +116,6 @@ def _exact_knn(Z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     nn = NearestNeighbors(n_neighbors=k, algorithm="auto", n_jobs=_N_JOBS).fit(Z)
     dists, indices = nn.kneighbors(Z)
     return dists.astype(np.float32), indices.astype(np.int32)
-
-
-def _hnsw_index(Z: np.ndarray) -> Any:
-    """A faiss HNSW index over the rows of (N, d) float32 ``Z`` (L2; faiss seeds its levels)."""
-    import faiss  # lazy: only maps above ANN_MIN_ROWS need it
-
-    faiss.omp_set_num_threads(_N_JOBS)
-    index = faiss.IndexHNSWFlat(Z.shape[1], _HNSW_M)
-    index.hnsw.efConstruction = _HNSW_EF_BUILD
-    index.add(np.ascontiguousarray(Z, dtype=np.float32))
-    return index
-
-
-def _hnsw_search(index: Any, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(M, k) float32 Euclidean distances and (M, k) int32 indices of (M, d) ``Q``'s neighbours."""
-    index.hnsw.efSearch = max(_HNSW_EF_SEARCH, 2 * k)
-    sq_dists, indices = index.search(np.ascontiguousarray(Q, dtype=np.float32), k)
-    return np.sqrt(np.maximum(sq_dists, 0)).astype(np.float32), indices.astype(np.int32)
 
 
 def _knn_graph(Z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

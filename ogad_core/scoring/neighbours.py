@@ -1,0 +1,85 @@
+"""Nearest-neighbour search with faiss, shared by the gradient map and the review evidence.
+
+Exact (``IndexFlatL2``, brute force in float32) up to ``ANN_MIN_ROWS`` rows; an HNSW graph
+above (recall@15 about 0.97 on the map's PCA coordinates at 50,000 rows, docs/benchmarks.md).
+faiss is imported lazily: the dashboard imports this module without paying for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ogad_core._internal import worker_count
+
+__all__ = [
+    "ANN_MIN_ROWS",
+    "flat_index",
+    "hnsw_index",
+    "hnsw_search",
+    "index_for",
+    "knn_excluding_self",
+]
+
+#: Above this many rows neighbour searches over all rows are approximate (HNSW); at or below, exact.
+ANN_MIN_ROWS = 20_000
+#: HNSW graph: links per node, and the candidate lists when building and searching.
+HNSW_M, HNSW_EF_BUILD, HNSW_EF_SEARCH = 16, 64, 32
+
+
+def _faiss() -> Any:
+    import faiss  # lazy: a heavy import
+
+    faiss.omp_set_num_threads(worker_count())
+    return faiss
+
+
+def flat_index(Z: np.ndarray) -> Any:
+    """An exact faiss L2 index over the rows of (N, d) ``Z``."""
+    index = _faiss().IndexFlatL2(Z.shape[1])
+    index.add(np.ascontiguousarray(Z, dtype=np.float32))
+    return index
+
+
+def hnsw_index(Z: np.ndarray) -> Any:
+    """A faiss HNSW index over the rows of (N, d) float32 ``Z`` (L2; faiss seeds its levels)."""
+    index = _faiss().IndexHNSWFlat(Z.shape[1], HNSW_M)
+    index.hnsw.efConstruction = HNSW_EF_BUILD
+    index.add(np.ascontiguousarray(Z, dtype=np.float32))
+    return index
+
+
+def index_for(Z: np.ndarray) -> Any:
+    """Exact index up to ANN_MIN_ROWS rows of (N, d) ``Z``, HNSW above."""
+    return flat_index(Z) if Z.shape[0] <= ANN_MIN_ROWS else hnsw_index(Z)
+
+
+def hnsw_search(index: Any, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(M, k) float32 Euclidean distances and (M, k) int32 indices of (M, d) ``Q``'s neighbours
+    (any faiss index; an HNSW one searches with efSearch >= 2k)."""
+    if hasattr(index, "hnsw"):
+        index.hnsw.efSearch = max(HNSW_EF_SEARCH, 2 * k)
+    sq_dists, indices = index.search(np.ascontiguousarray(Q, dtype=np.float32), k)
+    return np.sqrt(np.maximum(sq_dists, 0)).astype(np.float32), indices.astype(np.int32)
+
+
+def knn_excluding_self(index: Any, Z: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """(m, k) int64 rows of the k nearest other rows of each of (m,) ``rows``, nearest first.
+
+    ``index`` holds the rows of (N, d) ``Z``. A row is never its own neighbour; where the search
+    did not return it (duplicates at distance 0) the k+1-th result is dropped instead. Rows the
+    approximate search left short (-1) are searched again exactly.
+    """
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    if k == 0 or len(rows) == 0:
+        return np.empty((len(rows), k), dtype=np.int64)
+    _, found = hnsw_search(index, Z[rows], k + 1)
+    found = found.astype(np.int64)
+    drop = found == rows[:, None]
+    drop[~drop.any(axis=1), -1] = True
+    out = found[~drop].reshape(len(rows), k)
+    short = (out < 0).any(axis=1)
+    if short.any() and hasattr(index, "hnsw"):
+        out[short] = knn_excluding_self(flat_index(Z), Z, rows[short], k)
+    return out
