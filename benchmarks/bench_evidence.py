@@ -104,7 +104,8 @@ def measure(n: int, grads: np.ndarray, table: pd.DataFrame, args: argparse.Names
     else:
         _, row["evidence_s"] = _timed(explainer.evidence)
     _, row["rerank_pca_s"] = _timed(pca_features, grads)
-    row["first_load_s"] = round(row["explainer_init_s"] + row["evidence_s"] + row["rerank_pca_s"], 1)
+    parts = ("explainer_init_s", "evidence_s", "rerank_pca_s")
+    row["first_load_s"] = round(sum(row[p] for p in parts), 1)
     if args.label != "before":
         row.update(_derived_file(grads, table, Path(args.tmp_dir)))
     row["load_end"] = os.getloadavg()[0]
@@ -132,8 +133,9 @@ def quality(grads: np.ndarray, table: pd.DataFrame) -> dict:
     explainer = Explainer(grads, table, None)
     n = len(table)
     rows = np.sort(np.random.default_rng(3).choice(n, size=min(n, RECALL_QUERIES), replace=False))
-    exact = nb.knn_excluding_self(nb.flat_index(explainer.space), explainer.space, rows, explainer.k)
-    approx = nb.knn_excluding_self(nb.hnsw_index(explainer.space), explainer.space, rows, explainer.k)
+    space, k = explainer.space, explainer.k
+    exact = nb.knn_excluding_self(nb.flat_index(space), space, rows, k)
+    approx = nb.knn_excluding_self(nb.hnsw_index(space), space, rows, k)
     hits = [len(set(a) & set(b)) for a, b in zip(exact, approx, strict=True)]
     sugg_exact = explainer._posterior(rows, exact).argmax(axis=1)
     sugg_approx = explainer._posterior(rows, approx).argmax(axis=1)
@@ -191,7 +193,8 @@ def summary(r: dict) -> str:
     for x in r.get("after", []):
         b = before.get(x["rows"])
         old = f"{b['first_load_s']:.0f} s -> " if b else ""
-        parts.append(f"{x['rows']:,}: {old}{x['first_load_s']:.1f} s, read back {x['read_file_s']:.1f} s")
+        new = f"{x['first_load_s']:.1f} s, read back {x['read_file_s']:.1f} s"
+        parts.append(f"{x['rows']:,}: {old}{new}")
     q = r.get("quality") or {}
     if q:
         parts.append(f"HNSW recall {q['recall']:.3f}")

@@ -6,6 +6,7 @@ gradients are missing, so each feature stays hidden rather than broken. Never im
 from __future__ import annotations
 
 import importlib
+import threading
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -116,24 +117,110 @@ def rerank_available(run_path: str) -> bool:
     return _module("review.rerank") is not None and _embeddings(run_path) is not None
 
 
+#: up to this many rows the evidence is built while the page loads (about a second); above, in
+#: a background thread while the page shows the detector's order (docs/benchmarks.md)
+SYNC_ROWS = 20_000
+
+
+@dataclass
+class _Build:
+    """The review evidence of one state of a run, filled by :func:`_start` (maybe in a thread).
+
+    ``explainer`` answers for a page of cards as soon as it exists; ``evidence`` (every row's
+    suggestion and the re-ranker's features) switches re-ranking on; ``phase`` counts the two,
+    so the caches keyed by it never keep an answer from before."""
+
+    explainer: Any = None
+    evidence: Any = None
+    phase: int = 0
+    thread: threading.Thread | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _build_of(run_path: str, stamp: tuple, grad_stamp: tuple) -> _Build:
+    return _Build()
+
+
+def _fill(build: _Build, run_path: str, embeddings: np.ndarray, table: pd.DataFrame) -> None:
+    """Read the run's evidence/ back, or build it (and write it when the run is writable)."""
+    module = _module("review.evidence")
+    if module is None:
+        return
+    try:
+        run = RunDir(run_path)
+        stamp = module.input_stamp(run)
+        found = module.read_evidence(run.evidence_dir, stamp)
+        if found is None:
+
+            def early(explainer: Any) -> None:
+                build.explainer, build.phase = explainer, 1
+
+            found = module.build_evidence(embeddings, table, on_explainer=early)
+            _write(module, found, run, stamp)
+        build.explainer = found.explainer(table)
+        build.evidence, build.phase = found, 2
+    except (OgadError, ValueError, OSError) as err:
+        log.warning("explanations unavailable: %s", err)
+
+
+def _write(module: ModuleType, found: Any, run: RunDir, stamp: Any) -> None:
+    try:
+        module.write_evidence(found, run.evidence_dir, stamp)
+    except OSError as err:  # a read-only run: the evidence stays in this process
+        log.warning("the review evidence stays in memory: %s", err)
+
+
+def _build(run_path: str) -> _Build | None:
+    """The run's evidence build: filled at once up to SYNC_ROWS rows, else started in a
+    background thread (its parts appear as they are ready); None without gradients."""
+    embeddings = _embeddings(run_path)
+    if embeddings is None:
+        return None
+    grad_stamp = RunDir(run_path).gradients_path.stat()
+    build = _build_of(
+        run_path, run_files_stamp(run_path), (grad_stamp.st_mtime_ns, grad_stamp.st_size)
+    )
+    with build.lock:
+        if build.thread is not None or build.phase == 2:
+            return build
+        table = cache.run_view(run_path).table
+        build.thread = threading.Thread(
+            target=_fill, args=(build, run_path, embeddings, table), daemon=True
+        )
+        if embeddings.shape[0] > SYNC_ROWS:
+            build.thread.start()
+            return build
+    with st.spinner("Finding each sample's neighbours…"):
+        build.thread.run()  # a small run: in this script run
+    return build
+
+
+def evidence_ready(run_path: str) -> bool:
+    """Whether every row's evidence (and so re-ranking) is ready for this run."""
+    build = _build(run_path)
+    return build is not None and build.phase == 2
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
-def _reranked(run_path: str, stamp: tuple, detector: str, version: int) -> np.ndarray | None:
+def _reranked(
+    run_path: str, stamp: tuple, detector: str, version: int, phase: int
+) -> np.ndarray | None:
     module = _module("review.rerank")
     embeddings = _embeddings(run_path)
-    if module is None or embeddings is None:
-        return None
+    build = _build(run_path)
+    if module is None or embeddings is None or build is None or build.evidence is None:
+        return None  # not ready yet (a big run's evidence builds in the background)
     table, _ = cache.table_with_decisions(run_path)
     decided = table["status"].isin((*BAD_DECISIONS, REJECTED)).to_numpy()
     base = table[f"{detector}_score"].to_numpy(dtype=float)
     bad = table["status"].isin(BAD_DECISIONS).to_numpy()[decided]
-    # called before any decision too: the library then builds its features (a PCA) while the
-    # page first loads, not on the reviewer's first click
-    evidence = _explainer(run_path, stamp)  # margins and neighbour votes help the model
-    if evidence is not None:
-        ids = table["sample_id"].to_numpy()[decided]
-        scores = module.rerank_scores(embeddings, base, ids, bad, explainer=evidence)
-    else:
-        scores = module.rerank_scores(embeddings, base, np.flatnonzero(decided), bad)
+    ids = table["sample_id"].to_numpy()[decided]
+    # called before any decision too: the Reranker (features read from evidence/) is then
+    # ready before the reviewer's first click
+    scores = module.rerank_scores(
+        embeddings, base, ids, bad, explainer=build.explainer, pca=build.evidence.rerank_pca
+    )
     if not decided.any():
         return None  # nothing learned yet: the detector's order stands
     return module.queue_ranks(scores)
@@ -141,9 +228,11 @@ def _reranked(run_path: str, stamp: tuple, detector: str, version: int) -> np.nd
 
 def reranked(table: pd.DataFrame, run_path: str, detector: str, version: int) -> pd.DataFrame:
     """``table`` with ``{detector}_rank`` replaced by the re-ranked order (same table when
-    re-ranking has nothing to learn from yet or is unavailable). Rows are in sample_id order,
-    aligned with the gradient rows; ``decided_ids`` passed to the library are row positions."""
-    ranks = _reranked(run_path, run_files_stamp(run_path), detector, version)
+    re-ranking has nothing to learn from yet, its features are still being built, or it is
+    unavailable). Rows are in sample_id order, aligned with the gradient rows."""
+    build = _build(run_path)
+    phase = 0 if build is None else build.phase
+    ranks = _reranked(run_path, run_files_stamp(run_path), detector, version, phase)
     if ranks is None:
         return table
     out = table.copy(deep=False)
@@ -151,27 +240,26 @@ def reranked(table: pd.DataFrame, run_path: str, detector: str, version: int) ->
     return out
 
 
-@st.cache_resource(max_entries=4, show_spinner="Finding each sample's neighbours…")
 def _explainer(run_path: str, stamp: tuple) -> Any:
-    module = _module("review.explain")
-    embeddings = _embeddings(run_path)
-    if module is None or embeddings is None:
+    """The run's Explainer as far as it is built (None before; see :func:`_build`)."""
+    if _module("review.explain") is None:
         return None
-    view = cache.run_view(run_path)
-    try:  # no scores: the card's head already gives the rank of the chosen detector
-        return module.Explainer(embeddings, view.table, None)
-    except (OgadError, ValueError) as err:
-        log.warning("explanations unavailable: %s", err)
-        return None
+    build = _build(run_path)
+    return None if build is None else build.explainer
+
+
+def _phase(run_path: str) -> int:
+    build = _build(run_path)
+    return 0 if build is None else build.phase
 
 
 def explainer(run_path: str) -> Any:
-    """The run's Explainer (None when unavailable)."""
+    """The run's Explainer (None when unavailable or not built yet)."""
     return _explainer(run_path, run_files_stamp(run_path))
 
 
 @st.cache_resource(max_entries=4096, show_spinner=False)
-def _explanation(run_path: str, stamp: tuple, sample_id: int) -> Any:
+def _explanation(run_path: str, stamp: tuple, phase: int, sample_id: int) -> Any:
     found = _explainer(run_path, stamp)
     if found is None:
         return None
@@ -184,7 +272,7 @@ def _explanation(run_path: str, stamp: tuple, sample_id: int) -> Any:
 
 def explanation(run_path: str, sample_id: int) -> Any:
     """Why one sample is flagged (an Explanation) or None."""
-    return _explanation(run_path, run_files_stamp(run_path), int(sample_id))
+    return _explanation(run_path, run_files_stamp(run_path), _phase(run_path), int(sample_id))
 
 
 @dataclass(frozen=True)
@@ -201,13 +289,13 @@ class CardWhy:
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _why_of(run_path: str, stamp: tuple) -> dict[int, CardWhy]:
+def _why_of(run_path: str, stamp: tuple, phase: int) -> dict[int, CardWhy]:
     """The grid cards' CardWhy by sample id, filled a page at a time (shared by sessions)."""
     return {}
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _margins(run_path: str, stamp: tuple) -> np.ndarray | None:
+def _margins(run_path: str, stamp: tuple, phase: int) -> np.ndarray | None:
     found = _explainer(run_path, stamp)
     return None if found is None else np.asarray(found.margins(), dtype=np.float64)
 
@@ -215,12 +303,12 @@ def _margins(run_path: str, stamp: tuple) -> np.ndarray | None:
 def prefetch_why(run_path: str, sample_ids: list[int]) -> None:
     """Compute the CardWhy of the ``sample_ids`` not known yet in one batch (one neighbour
     query for the page, not one per card; a lookup once the re-ranker computed every row)."""
-    stamp = run_files_stamp(run_path)
-    found, known = _explainer(run_path, stamp), _why_of(run_path, stamp)
+    stamp, phase = run_files_stamp(run_path), _phase(run_path)
+    found, known = _explainer(run_path, stamp), _why_of(run_path, stamp, phase)
     missing = [int(s) for s in sample_ids if int(s) not in known]
     if found is None or not missing or not hasattr(found, "suggest"):
         return
-    margins = _margins(run_path, stamp)
+    margins = _margins(run_path, stamp, phase)
     if margins is None:
         return
     labels, confidence = found.suggest(np.asarray(missing, dtype=np.int64))
@@ -239,5 +327,5 @@ def card_why(run_path: str, sample_id: int) -> Any:
     """Why one sample is flagged, for a grid card (see :func:`prefetch_why`); a full
     :func:`explanation` when the batch path is unavailable; None without an explainer."""
     prefetch_why(run_path, [sample_id])
-    found = _why_of(run_path, run_files_stamp(run_path)).get(int(sample_id))
+    found = _why_of(run_path, run_files_stamp(run_path), _phase(run_path)).get(int(sample_id))
     return found if found is not None else explanation(run_path, sample_id)

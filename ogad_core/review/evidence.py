@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,9 +68,21 @@ class Evidence:
         return Explainer(None, samples, None, parts=self.parts, evidence=self.table)
 
 
-def build_evidence(embeddings: np.ndarray, samples: pd.DataFrame, seed: int = 0) -> Evidence:
-    """The :class:`Evidence` of (N, D) ``embeddings`` (array or memmap, sample_id order)."""
+def build_evidence(
+    embeddings: np.ndarray,
+    samples: pd.DataFrame,
+    seed: int = 0,
+    *,
+    on_explainer: Callable[[Explainer], None] | None = None,
+) -> Evidence:
+    """The :class:`Evidence` of (N, D) ``embeddings`` (array or memmap, sample_id order).
+
+    ``on_explainer`` receives the :class:`Explainer` as soon as it exists, before the all-rows
+    neighbour search (the dashboard explains a page of cards with it meanwhile).
+    """
     found = Explainer(embeddings, samples, None, seed=seed)
+    if on_explainer is not None:
+        on_explainer(found)
     table = found.evidence()
     return Evidence(found.parts, table, rerank.pca_features(embeddings, seed=seed))
 
