@@ -278,6 +278,15 @@ KNOWN: tuple[Bench, ...] = (
         note="a key press on the focused card until the next card has the focus, in Chromium",
     ),
     Bench(
+        "evidence",
+        "benchmarks.bench_evidence",
+        (),
+        ("--sizes", "30000"),
+        "evidence.json",
+        lambda r: own_module("bench_evidence").summary(r),
+        note="the review page's neighbours, suggestions and re-rank features; synthetic gradients",
+    ),
+    Bench(
         "images",
         "benchmarks.bench_images",
         (),

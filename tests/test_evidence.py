@@ -158,3 +158,26 @@ def test_ensure_evidence_writes_it_and_never_raises(tmp_path: Path):
     run.gradients_path.unlink()
     ev.ensure_evidence(run.path)  # no gradients: nothing to do, nothing raised
     assert ev.input_stamp(run) is None
+
+
+def test_the_dashboard_builds_a_big_run_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from dashboard import smart
+    from tests.run_fixture import make_run
+
+    run = make_run(tmp_path / "run", kind="tabular", n=300)
+    grads = np.random.default_rng(0).normal(size=(300, 6)).astype(np.float32)
+    np.save(run / "gradients.npy", grads)
+    monkeypatch.setattr(smart, "SYNC_ROWS", 10)  # every run is "big"
+    path = str(run)
+    build = smart._build(path)
+    assert build is not None and build.thread is not None
+    build.thread.join(timeout=120)
+    assert smart.evidence_ready(path) and build.phase == 2
+    assert (RunDir(run).evidence_dir / ev.STAMP).is_file()  # written once for the next process
+    samples = pd.read_parquet(run / "samples.parquet")
+    want = Explainer(grads, samples).explain(5)
+    assert smart.explanation(path, 5) == want
+    smart.prefetch_why(path, [5, 6])
+    assert smart.card_why(path, 5).suggested_label == want.suggested_label
