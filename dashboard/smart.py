@@ -177,10 +177,11 @@ def _build(run_path: str) -> _Build | None:
     embeddings = _embeddings(run_path)
     if embeddings is None:
         return None
-    grad_stamp = RunDir(run_path).gradients_path.stat()
-    build = _build_of(
-        run_path, run_files_stamp(run_path), (grad_stamp.st_mtime_ns, grad_stamp.st_size)
-    )
+    try:
+        info = RunDir(run_path).gradients_path.stat()
+    except OSError:
+        return None
+    build = _build_of(run_path, run_files_stamp(run_path), (info.st_mtime_ns, info.st_size))
     with build.lock:
         if build.thread is not None or build.phase == 2:
             return build

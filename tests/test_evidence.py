@@ -181,3 +181,10 @@ def test_the_dashboard_builds_a_big_run_in_the_background(
     assert smart.explanation(path, 5) == want
     smart.prefetch_why(path, [5, 6])
     assert smart.card_why(path, 5).suggested_label == want.suggested_label
+
+
+def test_compute_writes_the_evidence_of_its_run(digits_run: Path):
+    run = RunDir(digits_run)
+    found = ev.read_evidence(run.evidence_dir, ev.input_stamp(run))
+    assert found is not None and found.parts.space_name == "feature"  # last-layer gradients
+    assert len(found.table) == len(run.read_samples())
