@@ -12,14 +12,13 @@ import streamlit as st
 from dashboard import actions, cache, context, shortcuts, smart, state
 from dashboard.cards import CardContext, md_escape, md_text, render_card, render_peek
 from dashboard.filters import filter_mask, review_progress
-from dashboard.mapfig import COLOR_BY_LABELS, MapLayer
+from dashboard.map_component import gradient_map
+from dashboard.mapfig import COLOR_BY_LABELS, MAP_HEIGHT, MapLayer, MapSelection, read_selection
 from dashboard.queue import (
-    MapSelection,
     RunView,
     order_by_rank,
     page_of,
     queue_rows,
-    read_map_selection,
     run_files_stamp,
 )
 from ogad_core.review.store import CONFIRMED, REJECTED, UNREVIEWED
@@ -222,28 +221,34 @@ def _map_section(ctx: context.Context, controls: Controls) -> list[int] | None:
     version = ctx.store.version() if controls.color_by == "status" else -1
     layer = cache.map_layer(ctx.run_path, stamp, controls.color_by, controls.detector, version)
     st.session_state[state.MAP_VERSION] = version
-    event = st.plotly_chart(
-        layer.figure,
-        key=f"{state.map_key()}_{controls.color_by}_{controls.detector}",  # recoloured: cleared
-        on_select="rerun",
-        selection_mode=("points", "box", "lasso"),
-        config={"displaylogo": False, "scrollZoom": True},
-        alt="UMAP map of the per-sample gradients; box or lasso select to filter the queue, "
-        "click a point to open its card",
-    )
-    picked = read_map_selection(event.get("selection") if event else None, layer)
+    key = state.map_key()
+    before = _map_state(key)
+    picked = read_selection(before, layer)
+    data = {
+        **layer.payload,
+        "selection": picked.shape,
+        "picked": picked.ids[0] if picked.kind == "click" and picked.ids else None,
+        "height": MAP_HEIGHT,
+    }
+    value = gradient_map(data, key=key, on_change=state.reset_page)
+    if value != before:  # the map's state was not in the session yet
+        picked = read_selection(value, layer)
     _map_caption(layer, picked)
     return picked.ids
 
 
+def _map_state(key: str) -> object:
+    """The map component's ``selection`` state as the browser last reported it (None: none)."""
+    value = st.session_state.get(key)
+    return value.get("selection") if hasattr(value, "get") else None
+
+
 def _map_caption(layer: MapLayer, picked: MapSelection) -> None:
     """What the map shows, or what is selected on it (with a button to clear it)."""
-    if picked.ids:
-        n = len(picked.ids)
+    if picked.kind is not None:
+        n = len(picked.ids or [])
         if picked.kind == "click" and n == 1:
             text = f"#{picked.ids[0]} picked on the map: the queue below shows its card."
-        elif picked.kind == "click":
-            text = f"{n:,} samples picked on the map: the queue shows these."
         else:
             text = f"{n:,} samples selected on the map: the queue shows these."
         cols = st.columns([3, 1], vertical_alignment="center")
@@ -252,16 +257,14 @@ def _map_caption(layer: MapLayer, picked: MapSelection) -> None:
         return
     if layer.raster:
         st.caption(
-            f"All {layer.n_drawn:,} samples drawn as a density image; the {layer.n_top:,} "
-            "top-ranked ones as outlined points, and one sample per map cell as small points. "
-            "Pick *Box* or *Lasso Select* in the map's toolbar to review any area; click a "
-            "point to open its card."
+            f"All {layer.n_drawn:,} samples drawn as a density image, the {layer.n_top:,} "
+            "top-ranked ones as outlined points on top. Pick *Box* or *Lasso* above the map to "
+            "review any area; click a point to open its card."
         )
     else:
         st.caption(
-            "The top-ranked samples are outlined and drawn on top. Pick *Box* or *Lasso "
-            "Select* in the map's toolbar to review just those samples; click a point to open "
-            "its card."
+            "The top-ranked samples are outlined and drawn on top. Pick *Box* or *Lasso* above "
+            "the map to review just those samples; click a point to open its card."
         )
 
 
