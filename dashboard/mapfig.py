@@ -52,7 +52,7 @@ CLASS_COLORS = [
 NO_SCORE_COLOR = "#A7B1C2"
 FULL_POINTS_MAX = 20_000  # above this many drawable samples the map is a raster + top points
 OVERLAY_POINTS = 2_000  # top-ranked samples drawn as points over the raster
-TOP_LAYER_MAX = 200  # at most this many top-ranked samples (2%, at least 10) outlined on top
+TOP_LAYER_MAX = 200  # at most this many top-ranked points (2%, at least 10) outlined on top
 MAP_HEIGHT = 460  # css pixels of the map's canvas
 
 
@@ -158,15 +158,14 @@ def build_map(
     by_rank = order[np.isfinite(xs[order]) & np.isfinite(ys[order])]  # drawable rows, best first
 
     use_raster = len(drawn) > full_points_max
+    shown = by_rank
     if use_raster:
-        top = by_rank[:overlay_points]
+        shown = by_rank[:overlay_points]
         if color_by == "status":  # reviewed samples stay visible as points
             reviewed = by_rank[colouring.codes[by_rank] != 0][:overlay_points]
-            top = np.union1d(top, reviewed)
-        rest = np.empty(0, dtype=np.int64)
-    else:
-        top_n = min(TOP_LAYER_MAX, max(10, len(drawn) // 50), len(drawn))
-        top, rest = by_rank[:top_n], by_rank[top_n:]
+            shown = np.concatenate([shown, np.setdiff1d(reviewed, shown)])
+    top_n = min(TOP_LAYER_MAX, max(10, len(shown) // 50), len(shown))
+    top, rest = shown[:top_n], shown[top_n:]
     rest = _rest_order(rest, colouring.scores, position)
     top = top[np.argsort(-position[top], kind="stable")]  # the best-ranked drawn last
     rows = np.concatenate([rest, top]).astype(np.int64)
@@ -280,7 +279,7 @@ def map_payload(
 def _radius(n_points: int, over_raster: bool) -> float:
     """Point radius in css pixels (outlined top points are drawn 1.5 px larger)."""
     if over_raster:
-        return 2.5
+        return 2.0
     return 2.0 if n_points > 5_000 else 3.0 if n_points > 1_000 else 4.5
 
 
