@@ -253,7 +253,7 @@ def map_payload(
     """
     table = view.table
     sids = table["sample_id"].to_numpy(dtype=np.int64)
-    scale = colouring.scores is not None
+    values = colouring.scores
     return {
         "n": len(rows),
         "n_top": int(n_top),
@@ -263,9 +263,9 @@ def map_payload(
         "given": _b64(table["label"].to_numpy(dtype=np.int64)[rows], "<i4"),
         "pred": _b64(table["pred"].to_numpy(dtype=np.int64)[rows], "<i4"),
         "code": _b64(colouring.codes[rows], "<i4"),
-        "value": _b64(colouring.scores[rows], "<f4") if scale else None,
+        "value": _b64(values[rows], "<f4") if values is not None else None,
         "score": _b64(score[rows], "<f4") if score is not None else None,
-        "colors": None if scale else colouring.colors,
+        "colors": None if values is not None else colouring.colors,
         "status_names": colouring.names if colouring.title == "review status" else None,
         "labels": list(view.label_names),
         "legend": _legend(colouring, detector),

@@ -4,6 +4,7 @@ bulk actions, keyboard shortcuts, the progress toward the review target."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -239,18 +240,18 @@ def _map_section(ctx: context.Context, controls: Controls) -> list[int] | None:
 
 def _map_state(key: str) -> object:
     """The map component's ``selection`` state as the browser last reported it (None: none)."""
-    value = st.session_state.get(key)
+    value: Any = st.session_state.get(key)
     return value.get("selection") if hasattr(value, "get") else None
 
 
 def _map_caption(layer: MapLayer, picked: MapSelection) -> None:
     """What the map shows, or what is selected on it (with a button to clear it)."""
     if picked.kind is not None:
-        n = len(picked.ids or [])
-        if picked.kind == "click" and n == 1:
-            text = f"#{picked.ids[0]} picked on the map: the queue below shows its card."
+        ids = picked.ids or []
+        if picked.kind == "click" and len(ids) == 1:
+            text = f"#{ids[0]} picked on the map: the queue below shows its card."
         else:
-            text = f"{n:,} samples selected on the map: the queue shows these."
+            text = f"{len(ids):,} samples selected on the map: the queue shows these."
         cols = st.columns([3, 1], vertical_alignment="center")
         cols[0].caption(text)
         cols[1].button("Clear selection", on_click=state.clear_map_selection)
