@@ -154,8 +154,10 @@ def _paint(browser, url: str, expect: tuple[int, bool]) -> tuple[object, dict[st
 
 def _box_select(page) -> float:
     """Seconds from the end of a box drag on the map until the queue shows the selection."""
-    area = page.locator(".ogad-map canvas").first.bounding_box()
-    page.locator(".ogad-map button[data-mode=box]").first.click()
+    page.locator(".ogad-map button[data-mode=box]").first.click()  # scrolls the map into view
+    canvas = page.locator(".ogad-map canvas").first
+    canvas.scroll_into_view_if_needed()
+    area = canvas.bounding_box()
     x, y, w, h = area["x"], area["y"], area["width"], area["height"]
     page.mouse.move(x + w * 0.3, y + h * 0.2)
     page.mouse.down()

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import base64
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +68,8 @@ class MapLayer:
     ids drawn as points, in drawing order (the last ``n_top`` outlined, the best-ranked last).
     raster: True when an image shows all samples and only the top-ranked ones are points.
     n_drawn: samples on the map; n_points: of those, drawn as points; n_top: of those, outlined.
+    detail: on a raster map, the zoomed view [x0, x1, y0, y1] → a sharper image of just that
+    view (:class:`_DetailRenderer`; None when the view is not zoomed in enough to need one).
     """
 
     payload: dict[str, Any]
@@ -74,6 +79,7 @@ class MapLayer:
     n_drawn: int
     n_points: int
     n_top: int
+    detail: Callable[[Any], dict[str, Any] | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -170,7 +176,8 @@ def build_map(
     top = top[np.argsort(-position[top], kind="stable")]  # the best-ranked drawn last
     rows = np.concatenate([rest, top]).astype(np.int64)
     extent = raster.map_extent(xs[drawn], ys[drawn])
-    image = _raster_image(colouring, xs[drawn], ys[drawn], drawn, extent) if use_raster else None
+    renderer = _DetailRenderer(colouring, xs[drawn], ys[drawn], drawn, extent)
+    image = renderer.image(extent) if use_raster else None
     payload = map_payload(
         view,
         colouring,
@@ -190,6 +197,7 @@ def build_map(
         n_drawn=len(drawn),
         n_points=len(rows),
         n_top=len(top),
+        detail=renderer.detail if use_raster else None,
     )
 
 
@@ -283,21 +291,72 @@ def _radius(n_points: int, over_raster: bool) -> float:
     return 2.0 if n_points > 5_000 else 3.0 if n_points > 1_000 else 4.5
 
 
-def _raster_image(
-    colouring: _Colouring, xs: np.ndarray, ys: np.ndarray, rows: np.ndarray, extent: raster.Extent
-) -> str:
-    """Every drawable sample as one image (data URI) over ``extent`` (``rows``: their rows)."""
-    shape = raster.raster_shape(extent)
-    pix = raster.pixel_index(xs, ys, extent, shape)
-    if colouring.scores is not None:
-        finite = colouring.scores[np.isfinite(colouring.scores)]
-        lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
-        rgba = raster.continuous_rgba(
-            pix, colouring.scores[rows], raster.colorscale_lut(raster.PLASMA), (lo, hi), shape
-        )
-    else:
-        rgba = raster.categorical_rgba(pix, colouring.codes[rows], colouring.colors, shape)
-    return raster.image_data_uri(rgba)
+class _DetailRenderer:
+    """Images of the map's samples over any extent, coloured like the points.
+
+    xs / ys: (m,) coordinates of the drawn samples, rows: (m,) their table rows (for the
+    colouring), extent: the whole map. The last few zoomed views are kept (a rerun of the page
+    with the same view costs nothing).
+    """
+
+    MIN_ZOOM = 1.5  # a view this much smaller than the map gets its own image
+    KEEP = 6
+
+    def __init__(
+        self,
+        colouring: _Colouring,
+        xs: np.ndarray,
+        ys: np.ndarray,
+        rows: np.ndarray,
+        extent: raster.Extent,
+    ) -> None:
+        self.colouring, self.xs, self.ys, self.rows, self.extent = colouring, xs, ys, rows, extent
+        self._cache: OrderedDict[tuple[float, ...], dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()  # one map layer serves every session
+
+    def image(self, extent: raster.Extent, keep: np.ndarray | None = None) -> str:
+        """The data URI of an image of the samples (``keep``: a mask of them) over ``extent``."""
+        xs, ys, rows = self.xs, self.ys, self.rows
+        if keep is not None:
+            xs, ys, rows = xs[keep], ys[keep], rows[keep]
+        shape = raster.raster_shape(extent)
+        pix = raster.pixel_index(xs, ys, extent, shape)
+        scores = self.colouring.scores
+        if scores is not None:
+            finite = scores[np.isfinite(scores)]
+            lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+            lut = raster.colorscale_lut(raster.PLASMA)
+            rgba = raster.continuous_rgba(pix, scores[rows], lut, (lo, hi), shape)
+        else:
+            codes = self.colouring.codes[rows]
+            rgba = raster.categorical_rgba(pix, codes, self.colouring.colors, shape)
+        return raster.image_data_uri(rgba)
+
+    def detail(self, view: Any) -> dict[str, Any] | None:
+        """``{"image": data URI, "extent": [x0, x1, y0, y1]}`` of the view [x0, x1, y0, y1] in
+        map units (cut to the map), or None when it is no view or not zoomed in enough."""
+        bounds = _finite_floats(view)
+        if bounds is None or len(bounds) != 4:
+            return None
+        whole = self.extent
+        x0, x1 = max(min(bounds[:2]), whole.x0), min(max(bounds[:2]), whole.x1)
+        y0, y1 = max(min(bounds[2:]), whole.y0), min(max(bounds[2:]), whole.y1)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        # the image's pixels shrink by the ratio of the longer sides (see raster_shape)
+        if max(whole.width, whole.height) / max(x1 - x0, y1 - y0) < self.MIN_ZOOM:
+            return None
+        key = (x0, x1, y0, y1)
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+        keep = (self.xs >= x0) & (self.xs <= x1) & (self.ys >= y0) & (self.ys <= y1)
+        found = {"image": self.image(raster.Extent(*key), keep), "extent": list(key)}
+        with self._lock:
+            self._cache[key] = found
+            while len(self._cache) > self.KEEP:
+                self._cache.popitem(last=False)
+        return found
 
 
 def _finite_floats(values: Any, limit: int = 10_000) -> list[float] | None:

@@ -223,25 +223,28 @@ def _map_section(ctx: context.Context, controls: Controls) -> list[int] | None:
     layer = cache.map_layer(ctx.run_path, stamp, controls.color_by, controls.detector, version)
     st.session_state[state.MAP_VERSION] = version
     key = state.map_key()
-    before = _map_state(key)
+    before, view = _map_state(key)
     picked = read_selection(before, layer)
     data = {
         **layer.payload,
         "selection": picked.shape,
         "picked": picked.ids[0] if picked.kind == "click" and picked.ids else None,
+        "detail": layer.detail(view) if layer.detail is not None else None,
         "height": MAP_HEIGHT,
     }
-    value = gradient_map(data, key=key, on_change=state.reset_page)
+    value, _ = gradient_map(data, key=key, on_select=state.reset_page)
     if value != before:  # the map's state was not in the session yet
         picked = read_selection(value, layer)
     _map_caption(layer, picked)
     return picked.ids
 
 
-def _map_state(key: str) -> object:
-    """The map component's ``selection`` state as the browser last reported it (None: none)."""
+def _map_state(key: str) -> tuple[Any, Any]:
+    """The map component's (``selection``, ``view``) state as the browser last reported it."""
     value: Any = st.session_state.get(key)
-    return value.get("selection") if hasattr(value, "get") else None
+    if not hasattr(value, "get"):
+        return None, None
+    return value.get("selection"), value.get("view")
 
 
 def _map_caption(layer: MapLayer, picked: MapSelection) -> None:

@@ -318,7 +318,9 @@ def _map_area(page) -> dict:
     page.wait_for_function(_MAP_READY_JS)
     deadline = time.monotonic() + 60
     while True:  # a rerun (new colouring, cleared selection) may draw the map anew: wait for it
-        area = page.locator(".ogad-map canvas").first.bounding_box()
+        canvas = page.locator(".ogad-map canvas").first
+        canvas.scroll_into_view_if_needed()
+        area = canvas.bounding_box()
         if area is not None and area["width"] > 100:
             return area
         if time.monotonic() > deadline:
@@ -422,11 +424,10 @@ def _expected_in_lasso(coords: pd.DataFrame, vertices, slack: float) -> tuple[in
 
 def _box_and_lasso(page, coords: pd.DataFrame, n_total: int) -> None:
     """A box then a lasso over the map: each selects exactly the samples inside it."""
+    _tool(page, "box")
     area = _map_area(page)
     w, h, x, y = area["width"], area["height"], area["x"], area["y"]
     one_px = abs(_to_data(page, [(x, y)])[0][0] - _to_data(page, [(x + 1.5, y)])[0][0])
-
-    _tool(page, "box")
     box = [(x + w * 0.15, y + h * 0.1), (x + w * 0.6, y + h * 0.65)]
     corners = _to_data(page, box)  # before the drag: the selection reruns the page
     _drag(page, [box[0], (box[1][0], box[0][1]), box[1]])
@@ -437,8 +438,9 @@ def _box_and_lasso(page, coords: pd.DataFrame, n_total: int) -> None:
     assert _wait_for(lambda: _map_dataset(page).get("selection") == "box")  # drawn on the map
     _clear(page, n_total, in_map=False)
 
-    area = _map_area(page)  # the map is drawn anew after the selection is cleared
     _tool(page, "lasso")
+    area = _map_area(page)  # the map is drawn anew after the selection is cleared
+    w, h, x, y = area["width"], area["height"], area["x"], area["y"]
     ring = [
         (x + w * (0.5 + 0.3 * np.cos(a)), y + h * (0.5 + 0.45 * np.sin(a)))
         for a in np.linspace(0, 2 * np.pi, 14)[:-1]
@@ -568,5 +570,17 @@ def test_raster_map_selects_every_sample_in_a_box_or_lasso(
                 _assert_equal_scale_and_legend(page)
                 _box_and_lasso(page, coords, N_RASTER)  # far more ids than points drawn
             _shot(page, tmp_path / "browser_map_raster.png")
+
+            # zoomed in, the server sends a sharper image of the view; a double-click resets
+            area = _map_area(page)
+            middle = (area["x"] + area["width"] / 2, area["y"] + area["height"] / 2)
+            page.mouse.move(*middle)
+            for _ in range(4):
+                page.mouse.wheel(0, -300)
+            assert _wait_for(lambda: _map_dataset(page).get("detail") == "1", WAIT_MS / 1000)
+            _shot(page, tmp_path / "browser_map_raster_zoomed.png")
+            page.mouse.dblclick(*middle)
+            assert _wait_for(lambda: _map_dataset(page).get("detail") == "", WAIT_MS / 1000)
+            expect(page.get_by_text("picked on the map")).to_have_count(0)  # no click
         finally:
             browser.close()

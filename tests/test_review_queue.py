@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import socket
@@ -207,6 +208,28 @@ def test_big_maps_are_a_raster_with_the_top_points(run: Path) -> None:
         assert set(layer.drawn_ids[-5:]) == best
         legend = layer.payload["legend"]
         assert legend["kind"] == "scale" or len(legend["entries"]) >= 3  # every class / status
+
+
+def test_a_zoomed_raster_view_gets_its_own_sharper_image(run: Path) -> None:
+    view = load_run_view(run)
+    coords = view.table[["x", "y"]]
+    layer = build_map(view, color_by="label", detector="iforest", full_points_max=20)
+    x0, x1, y0, y1 = layer.payload["extent"]
+    assert layer.detail is not None and layer.detail([x0, x1, y0, y1]) is None  # whole map
+    mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+    wanted = [x0 - 100.0, mx, y0, my]  # the lower left quarter, reaching past the map's edge
+    detail = layer.detail(wanted)
+    assert detail is not None and detail["extent"] == [x0, mx, y0, my]
+    assert layer.detail(wanted) is detail  # kept for the next rerun
+    picture = Image.open(io.BytesIO(base64.b64decode(detail["image"].split(",", 1)[1])))
+    assert max(picture.size) == 900  # the same pixels, now over a quarter of the map
+    inside = int((coords["x"].between(x0, mx) & coords["y"].between(y0, my)).sum())
+    lit = int((np.asarray(picture.convert("RGBA"))[..., 3] > 0).sum())
+    assert 0 < lit <= inside
+    for bad in (None, [x0, x1], [x0, "a", y0, y1], [x1 + 1, x1 + 2, y0, y1]):
+        assert layer.detail(bad) is None
+    small = build_map(view, color_by="label", detector="iforest")
+    assert small.detail is None and small.payload["image"] is None
 
 
 @pytest.mark.parametrize("full_points_max", [20, 20_000])

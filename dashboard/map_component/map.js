@@ -9,6 +9,7 @@ const OUTLINE = "#1b1b1b";
 const MIN_ZOOM = 0.5;
 const MAX_ZOOM = 400;
 const DRAG_PX = 3; // a press that moves less than this is a click
+const CLICK_WAIT_MS = 250; // a second click within this is a double-click (resets the view)
 
 function decode(b64, Type) {
   if (!b64) return null;
@@ -39,6 +40,14 @@ function fmt(v) {
   if (!Number.isFinite(v)) return "–";
   const a = Math.abs(v);
   return a !== 0 && (a >= 1e4 || a < 1e-3) ? v.toExponential(2) : v.toFixed(3);
+}
+
+function fitView(e) {
+  return { cx: (e[0] + e[1]) / 2, cy: (e[2] + e[3]) / 2, zoom: 1 };
+}
+
+function loaded(img) {
+  return Boolean(img && img.complete && img.naturalWidth > 0);
 }
 
 function el(tag, cls, text) {
@@ -77,10 +86,7 @@ class GradientMap {
     const extentKey = data.extent.join(",");
     const saved = window.__ogadMapView;
     if (!this.view || this.extentKey !== extentKey) {
-      this.view =
-        saved && saved.key === extentKey
-          ? { ...saved.view }
-          : { cx: (data.extent[0] + data.extent[1]) / 2, cy: (data.extent[2] + data.extent[3]) / 2, zoom: 1 };
+      this.view = saved && saved.key === extentKey ? { ...saved.view } : fitView(data.extent);
     }
     this.extentKey = extentKey;
     this.data = data;
@@ -97,7 +103,8 @@ class GradientMap {
     this.hover = -1;
     this.tip.hidden = true;
     this.pickedIndex = this.indexOf(data.picked);
-    this.loadImage(data.image);
+    this.img = this.loadImage(this.img, data.image);
+    this.detailImg = this.loadImage(this.detailImg, data.detail ? data.detail.image : null);
     this.renderLegend(data.legend);
     this.stage.style.height = `${data.height || 460}px`;
     this.resize();
@@ -128,18 +135,13 @@ class GradientMap {
     return -1;
   }
 
-  loadImage(src) {
-    if (!src) {
-      this.img = null;
-      return;
-    }
-    if (this.img && this.img.src === src) return;
+  loadImage(current, src) {
+    if (!src) return null;
+    if (current && current.src === src) return current;
     const img = new Image();
-    img.onload = () => {
-      if (this.img === img) this.schedule();
-    };
+    img.onload = () => this.schedule();
     img.src = src;
-    this.img = img;
+    return img;
   }
 
   renderLegend(legend) {
@@ -153,13 +155,15 @@ class GradientMap {
       if (legend.missing) box.append(this.swatch(legend.missing, "no score"));
     } else {
       for (const entry of legend.entries) {
-        const text = entry.count === undefined ? entry.name : `${entry.name} (${entry.count.toLocaleString()})`;
+        const count = entry.count === undefined ? "" : ` (${entry.count.toLocaleString()})`;
+        const text = entry.name + count;
         box.append(this.swatch(entry.color, text));
       }
     }
     if (this.data.n_top > 0) {
       const item = el("span", "item top");
-      item.append(el("i", "ring"), el("span", "", `outlined: ${this.data.n_top.toLocaleString()} top-ranked`));
+      const text = `outlined: ${this.data.n_top.toLocaleString()} top-ranked`;
+      item.append(el("i", "ring"), el("span", "", text));
       box.append(item);
     }
   }
@@ -255,15 +259,23 @@ class GradientMap {
     const dpr = this.canvas.width / this.size[0];
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, this.size[0], this.size[1]);
-    const imageReady = !this.img || (this.img.complete && this.img.naturalWidth > 0);
-    if (this.img && imageReady) this.drawImage(this.img);
+    const imageReady = !this.img || loaded(this.img);
+    if (this.img && imageReady) this.drawImage(this.img, this.data.extent);
+    const detailDrawn = Boolean(this.data.detail) && loaded(this.detailImg);
+    if (detailDrawn) {
+      // the sharper image of a zoomed view replaces the whole map's image there
+      const e = this.data.detail.extent;
+      const [ax, ay] = this.toPx(e[0], e[3]);
+      const [bx, by] = this.toPx(e[1], e[2]);
+      ctx.clearRect(ax, ay, bx - ax, by - ay);
+      this.drawImage(this.detailImg, e);
+    }
     this.drawPoints(ctx);
     this.drawSelection(ctx);
-    if (imageReady) this.painted();
+    if (imageReady) this.painted(detailDrawn);
   }
 
-  drawImage(img) {
-    const e = this.data.extent;
+  drawImage(img, e) {
     const [ax, ay] = this.toPx(e[0], e[3]);
     const [bx, by] = this.toPx(e[1], e[2]);
     this.ctx.imageSmoothingEnabled = (bx - ax) / img.naturalWidth < 2;
@@ -361,10 +373,11 @@ class GradientMap {
     return d.path;
   }
 
-  painted() {
+  painted(detailDrawn) {
     const stamp = this.data;
-    if (this.paintedData === stamp) return;
+    if (this.paintedData === stamp && this.paintedDetail === detailDrawn) return;
     this.paintedData = stamp;
+    this.paintedDetail = detailDrawn;
     requestAnimationFrame(() => {
       // the frame after the draw: the painted canvas is on screen
       if (this.data !== stamp) return;
@@ -375,6 +388,7 @@ class GradientMap {
         points: String(stamp.n),
         raster: String(Boolean(stamp.raster)),
         selection: stamp.selection ? stamp.selection.kind : "",
+        detail: detailDrawn ? "1" : "",
       });
       window.__ogadMap = this;
       if (window.__ogadMapFirstPaint === undefined) window.__ogadMapFirstPaint = performance.now();
@@ -392,6 +406,7 @@ class GradientMap {
     c.addEventListener("mouseleave", () => this.setHover(-1));
     c.addEventListener("dblclick", (e) => {
       e.preventDefault();
+      clearTimeout(this.clickTimer);
       this.resetView();
     });
     for (const button of this.root.querySelectorAll("[data-mode]")) {
@@ -416,11 +431,27 @@ class GradientMap {
 
   saveView() {
     window.__ogadMapView = { key: this.extentKey, view: { ...this.view } };
+    this.requestDetail();
+  }
+
+  // a raster map zoomed in asks the server for a sharper image of the view (once it settles)
+  requestDetail() {
+    if (!this.data || !this.data.raster || !this.setStateValue) return;
+    clearTimeout(this.detailTimer);
+    clearTimeout(this.clickTimer);
+    this.detailTimer = setTimeout(() => {
+      const [x0, y1] = this.toData(0, 0);
+      const [x1, y0] = this.toData(this.size[0], this.size[1]);
+      const round = (v) => Number(v.toPrecision(7));
+      const view = this.view.zoom > 1.2 ? [x0, x1, y0, y1].map(round) : null;
+      if (JSON.stringify(view) === JSON.stringify(this.sentView ?? null)) return;
+      this.sentView = view;
+      this.setStateValue("view", view);
+    }, 400);
   }
 
   resetView() {
-    const e = this.data.extent;
-    this.view = { cx: (e[0] + e[1]) / 2, cy: (e[2] + e[3]) / 2, zoom: 1 };
+    this.view = fitView(this.data.extent);
     this.saveView();
     this.schedule();
   }
@@ -430,8 +461,8 @@ class GradientMap {
     e.preventDefault();
     const [px, py] = this.local(e);
     const [mx, my] = this.toData(px, py);
-    const zoom = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, this.view.zoom * Math.exp(-e.deltaY * 0.0015)));
-    this.view.zoom = zoom;
+    const zoom = this.view.zoom * Math.exp(-e.deltaY * 0.0015);
+    this.view.zoom = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, zoom));
     const s = this.scale();
     this.view.cx = mx - (px - this.size[0] / 2) / s;
     this.view.cy = my + (py - this.size[1] / 2) / s;
@@ -444,7 +475,8 @@ class GradientMap {
     if (e.button !== 0 || !this.data) return;
     e.preventDefault();
     const p = this.local(e);
-    this.drag = { mode: this.mode, start: p, last: p, path: [p], moved: false, view: { ...this.view } };
+    const view = { ...this.view };
+    this.drag = { mode: this.mode, start: p, last: p, path: [p], moved: false, view };
     window.addEventListener("mousemove", this.onMove);
     window.addEventListener("mouseup", this.onUp);
     if (this.mode === "pan") this.canvas.style.cursor = "grabbing";
@@ -478,13 +510,16 @@ class GradientMap {
     if (!d) return;
     const p = this.local(e);
     if (!d.moved) {
-      this.click(p);
+      // a click picks the point under it, unless it turns out to be half of a double-click
+      clearTimeout(this.clickTimer);
+      if (e.detail < 2) this.clickTimer = setTimeout(() => this.click(p), CLICK_WAIT_MS);
     } else if (d.mode === "pan") {
       this.saveView();
     } else if (d.mode === "box") {
       const [x0, y0] = this.toData(...d.start);
       const [x1, y1] = this.toData(...p);
-      this.select({ kind: "box", x: [Math.min(x0, x1), Math.max(x0, x1)], y: [Math.min(y0, y1), Math.max(y0, y1)] });
+      const xs = [Math.min(x0, x1), Math.max(x0, x1)];
+      this.select({ kind: "box", x: xs, y: [Math.min(y0, y1), Math.max(y0, y1)] });
     } else if (d.path.length >= 3) {
       const pts = d.path.map(([px, py]) => this.toData(px, py));
       this.select({ kind: "lasso", x: pts.map((q) => q[0]), y: pts.map((q) => q[1]) });
@@ -542,7 +577,9 @@ class GradientMap {
       el("div", "", `given: ${label(this.given[i])}`),
       el("div", "", `predicted: ${label(this.pred[i])}`),
     ];
-    if (this.score && Number.isFinite(this.score[i])) lines.push(el("div", "", `score: ${fmt(this.score[i])}`));
+    if (this.score && Number.isFinite(this.score[i])) {
+      lines.push(el("div", "", `score: ${fmt(this.score[i])}`));
+    }
     if (d.status_names) lines.push(el("div", "", d.status_names[this.code[i]] || ""));
     this.tip.replaceChildren(...lines);
     this.tip.hidden = false;
@@ -550,6 +587,8 @@ class GradientMap {
 
   destroy() {
     this.resizer.disconnect();
+    clearTimeout(this.detailTimer);
+    clearTimeout(this.clickTimer);
     window.removeEventListener("mousemove", this.onMove);
     window.removeEventListener("mouseup", this.onUp);
     if (this.frame) cancelAnimationFrame(this.frame);
