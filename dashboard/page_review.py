@@ -261,9 +261,10 @@ def _map_caption(layer: MapLayer, picked: MapSelection) -> None:
         return
     if layer.raster:
         st.caption(
-            f"All {layer.n_drawn:,} samples drawn as a density image, the {layer.n_top:,} "
-            "top-ranked ones as outlined points on top. Pick *Box* or *Lasso* above the map to "
-            "review any area; click a point to open its card."
+            f"All {layer.n_drawn:,} samples drawn as a density image, the {layer.n_points:,} "
+            f"top-ranked ones as points on top (the best {layer.n_top:,} outlined). Pick *Box* "
+            "or *Lasso* above the map to review any area; click a point to open its card; zoom "
+            "in for a sharper image."
         )
     else:
         st.caption(
