@@ -596,6 +596,9 @@ DASHBOARD_MEASURES = {
     "app loaded and its script run; the same for any map size)",
     "map_heading_to_drawn": "of a page load: from the heading until the map component has "
     "painted its canvas (the image of all samples and the points)",
+    "map_mount_to_painted": "of a page load: from the map component's code first running "
+    "until its canvas painted (decoding the payload and image, drawing; the rest of "
+    "map_heading_to_drawn is Streamlit loading the component and the page around it)",
     "page_ready_warm": "later visits until the first card's Confirm button shows",
     "chromium_cpu_per_load": "CPU seconds Chromium spent per page load (not ms)",
     "click_to_next_card": "Chromium: Confirm clicked until the next card shows (end to end; "

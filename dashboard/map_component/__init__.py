@@ -25,7 +25,10 @@ def _source(kind: str) -> str:
 
 
 _gradient_map = st.components.v2.component(
-    COMPONENT_NAME, html=_source("html"), css=_source("css"), js=_source("js")
+    COMPONENT_NAME,
+    html=_source("html"),
+    css=_source("css"),
+    js=_source("js"),
 )
 
 
@@ -33,7 +36,8 @@ def gradient_map(
     data: dict[str, Any], *, key: str, on_select: Callable[[], None]
 ) -> tuple[Any, Any]:
     """Draw the map; returns its (``selection``, ``view``) state: the reviewer's box, lasso or
-    clicked point, and the zoomed view [x0, x1, y0, y1] of a raster map (None: none)."""
+    clicked point, and the zoomed view [x0, x1, y0, y1] of a raster map (None: none). The same
+    values are in ``st.session_state[key]`` before the map is drawn."""
     result = _gradient_map(
         key=key,
         data=data,

@@ -139,7 +139,10 @@ class GradientMap {
     if (!src) return null;
     if (current && current.src === src) return current;
     const img = new Image();
-    img.onload = () => this.schedule();
+    img.onload = () => {
+      performance.mark("ogad-map:image");
+      this.schedule();
+    };
     img.src = src;
     return img;
   }
@@ -391,7 +394,10 @@ class GradientMap {
         detail: detailDrawn ? "1" : "",
       });
       window.__ogadMap = this;
-      if (window.__ogadMapFirstPaint === undefined) window.__ogadMapFirstPaint = performance.now();
+      if (window.__ogadMapFirstPaint === undefined) {
+        window.__ogadMapFirstPaint = performance.now();
+        performance.mark("ogad-map:painted");
+      }
     });
   }
 
@@ -596,6 +602,7 @@ class GradientMap {
 }
 
 export default function (component) {
+  performance.mark("ogad-map:mount");
   const { data, parentElement, setStateValue } = component;
   const root = parentElement.querySelector(".ogad-map");
   if (!root || !data) return undefined;
