@@ -590,6 +590,7 @@ DASHBOARD_MEASURES = {
     "map_build_label": "the same, coloured by given label",
     "map_build_pred": "the same, coloured by predicted label",
     "map_build_status": "the same, coloured by review status (redrawn after each decision)",
+    "map_payload_json": "the map's payload written as JSON (server; on every full rerun)",
     "select_box_to_ids": "a box on the map → sample ids (server)",
     "select_lasso_to_ids": "a 60-vertex lasso on the map → sample ids (server)",
     "confirm_to_next_card": "Confirm → next card, library part: save the decision, update the "
@@ -601,8 +602,11 @@ DASHBOARD_MEASURES = {
     "map_paint_warm": "the same, later visits",
     "until_map_heading": "of a page load (all visits): until the map's heading shows (the "
     "app loaded and its script run; the same for any map size)",
-    "map_heading_to_drawn": "of a page load: from the heading until plotly has drawn the map "
-    "(loading the 4.7 MB plotly library, then this figure)",
+    "map_heading_to_drawn": "of a page load: from the heading until the map component has "
+    "painted its canvas (the image of all samples and the points)",
+    "map_mount_to_painted": "of a page load: from the map component's code first running "
+    "until its canvas painted (decoding the payload and image, drawing; the rest of "
+    "map_heading_to_drawn is Streamlit loading the component and the page around it)",
     "page_ready_warm": "later visits until the first card's Confirm button shows",
     "chromium_cpu_per_load": "CPU seconds Chromium spent per page load (not ms)",
     "click_to_next_card": "Chromium: Confirm clicked until the next card shows (end to end; "
@@ -637,7 +641,7 @@ def _docs_dashboard() -> str:
         rows.append(row)
     maps = "; ".join(
         f"{int(n):,}: {'raster + ' if f.get('map_raster') else ''}{f.get('map_points', 0):,} "
-        f"points, figure {f.get('map_json_mb', '?')} MB"
+        f"points, payload {f.get('map_json_mb', '?')} MB"
         for n, f in (r.get("map") or {}).items()
     )
     load = [
@@ -650,14 +654,13 @@ def _docs_dashboard() -> str:
         + ",".join(str(n) for n in sizes)
         + "` — synthetic image runs (tests.run_fixture.make_run: 200 distinct images, three "
         "blob clusters as the map, made-up scores) served on 127.0.0.1 and driven by headless "
-        f"Chromium on the same {r.get('cpus', '?')} CPUs (software WebGL). Cells: median ms "
+        f"Chromium on the same {r.get('cpus', '?')} CPUs (no GPU). Cells: median ms "
         "(min–max, runs)."
         + (f" Map drawn: {maps}." if maps else "")
         + (
             f" The sizes ran one after another; load average (1 / 5 / 15 min) before: {load[0]}, "
             f"after: {load[1]} — with other work on the cores, compare sizes with care. Box "
-            "and lasso ids are computed from the coordinates only on a raster map (below "
-            "20,000 samples plotly's own point selection is used: 0 here)."
+            "and lasso ids are computed from the map coordinates of every sample, at every size."
             if load[0]
             else ""
         )

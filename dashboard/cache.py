@@ -89,11 +89,6 @@ def map_layer(run_path: str, stamp: tuple, color_by: str, detector: str | None, 
     return build_map(view, color_by=color_by, detector=detector, status=status)
 
 
-def map_figure(run_path: str, stamp: tuple, color_by: str, detector: str | None, version: int):
-    """The plotly figure of :func:`map_layer`."""
-    return map_layer(run_path, stamp, color_by, detector, version).figure
-
-
 @st.cache_data(max_entries=8, show_spinner="Preparing the export…")
 def export_text(
     run_path: str, stamp: tuple, version: int, only_kept: bool, detector: str | None

@@ -1,32 +1,29 @@
-"""The gradient map: plotly WebGL points, or a server-drawn raster with the top points on top.
+"""The gradient map's data: what the canvas map component draws, and its selections → sample ids.
 
-Up to :data:`FULL_POINTS_MAX` drawable samples every sample is a ``scattergl`` point. Above it
-the browser gets one image of all points (:mod:`dashboard.raster`: density, coloured like the
-points; WebP, else PNG) as a layout image, plus the :data:`OVERLAY_POINTS` top-ranked samples
-as points; box and lasso selections are then turned into sample ids from the map coordinates
-(:class:`MapLayer`).
+Up to :data:`FULL_POINTS_MAX` drawable samples the browser draws every sample as a point. Above
+it the browser gets one image of all points (:mod:`dashboard.raster`: density, coloured like the
+points; WebP, else PNG) plus the :data:`OVERLAY_POINTS` top-ranked samples as points. Either
+way the top-ranked samples are drawn last (on top), outlined, the best one last of all; the
+component (:mod:`dashboard.map_component`) keeps one data unit the same number of pixels on x
+and y and shows a legend in every colouring (classes / statuses, a colour bar for the score).
 
-Both ways the axes are equal-scaled, every colouring has a legend (classes / statuses; the score
-colouring a colour bar and one legend entry per given class, told apart by marker symbol), and
-the top-ranked samples are drawn last (on top), outlined, the best one last of all.
-
-Points are split into one trace per (layer, colour group, given label, predicted label), so each
-trace's hover text names its labels and the per-point data stay numeric (plotly sends numeric
-arrays as compact binary; strings per point would cost several MB at 50,000 points). Each
-point's ``customdata`` is its sample id (score colouring) or ``[sample_id, score]``;
-:attr:`MapLayer.trace_ids` maps (trace, point index) back to sample ids either way.
+Box and lasso selections come back as shapes in map coordinates and are turned into sample ids
+from the coordinates of every drawn sample (:class:`raster.PointIndex`), for maps of every size
+and in every colouring; a click comes back as the sample id of the point under the mouse.
 """
 
 from __future__ import annotations
 
-import html
+import base64
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.colors import sequential
 
 from dashboard import raster
 from dashboard.queue import STATUSES, RunView, queue_order, status_codes
@@ -55,45 +52,44 @@ CLASS_COLORS = [
     "#EECA3B",
     "#BAB0AC",
 ]
-CLASS_SYMBOLS = [
-    "circle",
-    "square",
-    "diamond",
-    "cross",
-    "x",
-    "triangle-up",
-    "triangle-down",
-    "triangle-left",
-    "triangle-right",
-    "star",
-    "hexagon",
-    "pentagon",
-]
-COLORSCALE = "Plasma"
+NO_SCORE_COLOR = "#A7B1C2"
 FULL_POINTS_MAX = 20_000  # above this many drawable samples the map is a raster + top points
 OVERLAY_POINTS = 2_000  # top-ranked samples drawn as points over the raster
-REP_GRID = 48  # ... plus the best-ranked sample of each non-empty cell of this grid
-TOP_LAYER_MAX = 200  # at most this many top-ranked samples (2%, at least 10) outlined on top
-MAP_HEIGHT = 440
+TOP_LAYER_MAX = 200  # at most this many top-ranked points (2%, at least 10) outlined on top
+MAP_HEIGHT = 460  # css pixels of the map's canvas
 
 
 @dataclass(frozen=True)
 class MapLayer:
     """A drawn map and what turns a selection on it into sample ids.
 
-    figure: the plotly figure. trace_ids: per trace, the (points,) sample ids in point order.
-    points: every drawn sample (finite x / y), sorted for box / lasso queries. raster: True when
-    the figure shows a raster with only the top-ranked samples as points. n_drawn: samples on
-    the map; n_points: of those, drawn as plotly points; n_top: of those, outlined on top.
+    payload: the JSON-ready data the map component draws (see :func:`map_payload`). points:
+    every drawn sample (finite x / y) for box / lasso queries. drawn_ids: (n_points,) the sample
+    ids drawn as points, in drawing order (the last ``n_top`` outlined, the best-ranked last).
+    raster: True when an image shows all samples and only the top-ranked ones are points.
+    n_drawn: samples on the map; n_points: of those, drawn as points; n_top: of those, outlined.
+    detail: on a raster map, the zoomed view [x0, x1, y0, y1] → a sharper image of just that
+    view (:class:`_DetailRenderer`; None when the view is not zoomed in enough to need one).
     """
 
-    figure: go.Figure
-    trace_ids: list[np.ndarray]
+    payload: dict[str, Any]
     points: raster.PointIndex
+    drawn_ids: np.ndarray
     raster: bool
     n_drawn: int
     n_points: int
-    n_top: int = 0
+    n_top: int
+    detail: Callable[[Any], dict[str, Any] | None] | None = None
+
+
+@dataclass(frozen=True)
+class MapSelection:
+    """What was picked on the map: ids (sorted; None = nothing), how (box / lasso / click), and
+    the box or lasso in map units (x / y lists) to draw back on the map."""
+
+    ids: list[int] | None
+    kind: str | None
+    shape: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,27 +101,6 @@ class _Colouring:
     colors: list[str]
     title: str
     scores: np.ndarray | None  # colours the points when colouring by score
-    hover_scores: np.ndarray | None  # shown on hover
-
-
-def _marker_size(n: int) -> int:
-    return 3 if n > 20_000 else 5 if n > 2_000 else 8
-
-
-def _hover(
-    given: str, pred: str, *, sid_ref: str, score_ref: str | None, status: str | None
-) -> str:
-    """A trace's hovertemplate: the sample id and score come from the point, the rest is fixed."""
-    lines = [
-        f"<b>#{sid_ref}</b>",
-        f"given: {html.escape(given)}",
-        f"predicted: {html.escape(pred)}",
-    ]
-    if score_ref is not None:
-        lines.append(f"score: {score_ref}")
-    if status is not None:
-        lines.append(html.escape(status))
-    return "<br>".join(lines) + "<extra></extra>"
 
 
 def _colouring(
@@ -134,7 +109,6 @@ def _colouring(
     table = view.table
     names = view.label_names
     palette = [CLASS_COLORS[i % len(CLASS_COLORS)] for i in range(len(names))]
-    given = table["label"].to_numpy(dtype=np.int64)
     if color_by == "status":
         codes = (
             status_codes(pd.DataFrame({"status": status})).astype(np.int64)
@@ -143,13 +117,14 @@ def _colouring(
         )
         codes[codes < 0] = 0
         colors = [STATUS_COLORS[s] for s in STATUSES]
-        return _Colouring(codes, list(STATUSES), colors, "review status", None, score)
+        return _Colouring(codes, list(STATUSES), colors, "review status", None)
     if color_by == "pred":
         codes = table["pred"].to_numpy(dtype=np.int64)
-        return _Colouring(codes, names, palette, "predicted label", None, score)
+        return _Colouring(codes, names, palette, "predicted label", None)
+    given = table["label"].to_numpy(dtype=np.int64)
     if color_by == "score" and score is not None:
-        return _Colouring(given, names, palette, "given label", score, score)
-    return _Colouring(given, names, palette, "given label", None, score)
+        return _Colouring(given, names, palette, "score", score)
+    return _Colouring(given, names, palette, "given label", None)
 
 
 def build_map(
@@ -189,277 +164,237 @@ def build_map(
     by_rank = order[np.isfinite(xs[order]) & np.isfinite(ys[order])]  # drawable rows, best first
 
     use_raster = len(drawn) > full_points_max
+    shown = by_rank
     if use_raster:
         shown = by_rank[:overlay_points]
         if color_by == "status":  # reviewed samples stay visible as points
             reviewed = by_rank[colouring.codes[by_rank] != 0][:overlay_points]
-            shown = np.union1d(shown, reviewed)
-        top, rest = shown, _cell_representatives(xs, ys, by_rank, exclude=shown)
-    else:
-        top_n = min(TOP_LAYER_MAX, max(10, len(drawn) // 50), len(drawn))
-        top, rest = by_rank[:top_n], by_rank[top_n:]
-    size = 3 if use_raster else _marker_size(len(top) + len(rest))  # +3 when outlined
-    traces, trace_ids = _traces(view, colouring, rest, top, xs, ys, sids, position, size)
-    figure = go.Figure(data=traces)
+            shown = np.concatenate([shown, np.setdiff1d(reviewed, shown)])
+    top_n = min(TOP_LAYER_MAX, max(10, len(shown) // 50), len(shown))
+    top, rest = shown[:top_n], shown[top_n:]
+    rest = _rest_order(rest, colouring.scores, position)
+    top = top[np.argsort(-position[top], kind="stable")]  # the best-ranked drawn last
+    rows = np.concatenate([rest, top]).astype(np.int64)
     extent = raster.map_extent(xs[drawn], ys[drawn])
-    _layout(figure, colouring, detector, extent)
-    if use_raster:
-        _add_raster(figure, colouring, xs[drawn], ys[drawn], drawn, extent)
+    renderer = _DetailRenderer(colouring, xs[drawn], ys[drawn], drawn, extent)
+    image = renderer.image(extent) if use_raster else None
+    payload = map_payload(
+        view,
+        colouring,
+        rows,
+        n_top=len(top),
+        score=score,
+        extent=extent,
+        image=image,
+        detector=detector if score_col else None,
+    )
+    payload["n_drawn"] = len(drawn)
     return MapLayer(
-        figure=figure,
-        trace_ids=trace_ids,
+        payload=payload,
         points=raster.PointIndex.build(xs[drawn], ys[drawn], sids[drawn]),
+        drawn_ids=sids[rows],
         raster=use_raster,
         n_drawn=len(drawn),
-        n_points=len(top) + len(rest),
+        n_points=len(rows),
         n_top=len(top),
+        detail=renderer.detail if use_raster else None,
     )
 
 
-def _cell_representatives(
-    xs: np.ndarray, ys: np.ndarray, by_rank: np.ndarray, *, exclude: np.ndarray
-) -> np.ndarray:
-    """The best-ranked row in each non-empty cell of a REP_GRID x REP_GRID grid over the map.
-
-    Plotly reports a box or lasso only when it holds at least one plotly point, so a raster map
-    also draws these (small, not outlined): a box that covers a whole non-empty cell always
-    registers, and its ids then come from the coordinates of every sample.
-    """
-    if len(by_rank) == 0:
-        return np.empty(0, dtype=np.int64)
-    extent = raster.map_extent(xs[by_rank], ys[by_rank])
-    cell = raster.pixel_index(xs[by_rank], ys[by_rank], extent, (REP_GRID, REP_GRID))
-    _, first = np.unique(cell, return_index=True)  # by_rank is best first
-    reps = by_rank[np.sort(first)]
-    return reps[~np.isin(reps, exclude)]
+def _rest_order(rest: np.ndarray, scores: np.ndarray | None, position: np.ndarray) -> np.ndarray:
+    """Drawing order of the points under the top layer: by score (highest last) when colouring
+    by score, else worst-ranked first (better-ranked points drawn above)."""
+    if scores is not None:
+        return rest[np.argsort(np.nan_to_num(scores[rest], nan=-np.inf), kind="stable")]
+    return rest[np.argsort(-position[rest], kind="stable")]
 
 
-def build_map_figure(
+def _b64(values: np.ndarray, dtype: str) -> str:
+    """An array as base64 of its little-endian bytes (decoded into a typed array in the page)."""
+    return base64.b64encode(np.ascontiguousarray(values, dtype=dtype).tobytes()).decode("ascii")
+
+
+def _legend(colouring: _Colouring, detector: str | None) -> dict[str, Any]:
+    """The legend: a colour bar (score) or one entry per class / status on the map."""
+    if colouring.scores is not None:
+        finite = colouring.scores[np.isfinite(colouring.scores)]
+        lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+        return {
+            "kind": "scale",
+            "title": f"{detector} score",
+            "colors": raster.PLASMA,
+            "range": [lo, hi],
+            "missing": NO_SCORE_COLOR if len(finite) < len(colouring.scores) else None,
+        }
+    counts = np.bincount(colouring.codes, minlength=len(colouring.names))
+    status = colouring.title == "review status"
+    entries = [
+        {
+            "name": name,
+            "color": colouring.colors[code],
+            **({"count": int(counts[code])} if status else {}),
+        }
+        for code, name in enumerate(colouring.names)
+        if status or counts[code] > 0
+    ]
+    return {"kind": "classes", "title": colouring.title, "entries": entries}
+
+
+def map_payload(
     view: RunView,
+    colouring: _Colouring,
+    rows: np.ndarray,
     *,
-    color_by: str,
-    detector: str | None,
-    status: pd.Series | None = None,
-) -> go.Figure:
-    """The plotly figure of :func:`build_map`."""
-    return build_map(view, color_by=color_by, detector=detector, status=status).figure
-
-
-def _groups(codes: np.ndarray, given: np.ndarray, pred: np.ndarray, rows: np.ndarray):
-    """{(code, given, pred): rows in ``rows`` order} for the rows ``rows``."""
-    if len(rows) == 0:
-        return {}
-    frame = pd.DataFrame({"c": codes[rows], "g": given[rows], "p": pred[rows]})
-    return {
-        key: rows[idx] for key, idx in frame.groupby(["c", "g", "p"], sort=True).indices.items()
-    }
-
-
-def _traces(
-    view: RunView,
-    colouring: _Colouring,
-    rest: np.ndarray,
-    top: np.ndarray,
-    xs: np.ndarray,
-    ys: np.ndarray,
-    sids: np.ndarray,
-    position: np.ndarray,
-    size: int,
-) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
-    """The scattergl traces: ``rest`` rows first, then the ``top`` rows outlined, on top."""
-    table = view.table
-    given = table["label"].to_numpy(dtype=np.int64)
-    pred = table["pred"].to_numpy(dtype=np.int64)
-    traces: list[dict[str, Any]] = []
-    trace_ids: list[np.ndarray] = []
-    in_legend: set[int] = set()
-    for is_top, rows in ((False, rest), (True, top)):
-        groups = _groups(colouring.codes, given, pred, rows)
-        # the group holding the better-ranked points goes later (drawn above the others)
-        keys = sorted(groups, key=lambda k: -int(position[groups[k]].min()))
-        for key in keys:
-            group_rows = groups[key]
-            if colouring.scores is not None and not is_top:
-                group_rows = group_rows[
-                    np.argsort(
-                        np.nan_to_num(colouring.scores[group_rows], nan=-np.inf), kind="stable"
-                    )
-                ]
-            else:  # worst-ranked first, so the best-ranked point is drawn last
-                group_rows = group_rows[np.argsort(-position[group_rows], kind="stable")]
-            code, g, p = (int(v) for v in key)
-            trace = _trace(view, colouring, group_rows, code, g, p, xs, ys, sids, size, is_top)
-            trace.update(showlegend=code not in in_legend)
-            in_legend.add(code)
-            traces.append(trace)
-            trace_ids.append(sids[group_rows])
-    for code, name in enumerate(colouring.names):  # a legend entry for groups with no points
-        if code not in in_legend and np.any(colouring.codes == code):
-            traces.append(_legend_only(colouring, code, name))
-            trace_ids.append(np.empty(0, dtype=np.int64))
-    return traces, trace_ids
-
-
-def _trace(
-    view: RunView,
-    colouring: _Colouring,
-    rows: np.ndarray,
-    code: int,
-    g: int,
-    p: int,
-    xs: np.ndarray,
-    ys: np.ndarray,
-    sids: np.ndarray,
-    size: int,
-    is_top: bool,
-) -> dict[str, Any]:
-    names = view.label_names
-    marker: dict[str, Any] = {
-        "size": size + 3 if is_top else size,
-        "opacity": 1.0 if is_top else 0.8,
-    }
-    if is_top:
-        marker["line"] = {"width": 1, "color": "#1B1B1B"}
-    status = colouring.names[code] if colouring.title == "review status" else None
-    trace: dict[str, Any] = {
-        "type": "scattergl",
-        "mode": "markers",
-        "x": xs[rows],
-        "y": ys[rows],
-        "marker": marker,
-        "legendgroup": str(code),
-        "legendrank": code,
-        "name": html.escape(  # legends render HTML: label names are shown literally
-            colouring.names[code] if colouring.scores is None else f"given {names[g]}"
-        ),
-    }
-    if colouring.scores is not None:  # score colouring: colour = score, symbol = given class
-        marker.update(
-            color=colouring.scores[rows],
-            coloraxis="coloraxis",
-            symbol=CLASS_SYMBOLS[g % len(CLASS_SYMBOLS)],
-        )
-        trace["customdata"] = sids[rows]
-        trace["hovertemplate"] = _hover(
-            names[g],
-            names[p],
-            sid_ref="%{customdata}",
-            score_ref="%{marker.color:.3f}",
-            status=None,
-        )
-        return trace
-    marker["color"] = colouring.colors[code]
-    if colouring.hover_scores is not None:
-        trace["customdata"] = np.column_stack([sids[rows], colouring.hover_scores[rows]])
-        score_ref: str | None = "%{customdata[1]:.3f}"
-    else:
-        trace["customdata"] = sids[rows][:, None]
-        score_ref = None
-    trace["hovertemplate"] = _hover(
-        names[g], names[p], sid_ref="%{customdata[0]}", score_ref=score_ref, status=status
-    )
-    return trace
-
-
-def _legend_only(colouring: _Colouring, code: int, name: str) -> dict[str, Any]:
-    """An empty trace that only shows a legend entry (a group drawn only in the raster)."""
-    marker: dict[str, Any] = {"size": 8}
-    if colouring.scores is None:
-        marker["color"] = colouring.colors[code]
-        label = name
-    else:
-        marker.update(color="#777777", symbol=CLASS_SYMBOLS[code % len(CLASS_SYMBOLS)])
-        label = f"given {name}"
-    return {
-        "type": "scattergl",
-        "mode": "markers",
-        "x": [],
-        "y": [],
-        "marker": marker,
-        "name": html.escape(label),
-        "legendgroup": str(code),
-        "legendrank": code,
-        "showlegend": True,
-        "hoverinfo": "skip",
-    }
-
-
-def _layout(
-    figure: go.Figure, colouring: _Colouring, detector: str | None, extent: raster.Extent
-) -> None:
-    if colouring.scores is not None:
-        scores = colouring.scores[np.isfinite(colouring.scores)]
-        lo, hi = (float(scores.min()), float(scores.max())) if len(scores) else (0.0, 1.0)
-        figure.update_layout(
-            coloraxis={
-                "colorscale": COLORSCALE,
-                "cmin": lo,
-                "cmax": hi,
-                "colorbar": {"title": {"text": f"{detector}<br>score"}, "thickness": 12},
-            }
-        )
-    figure.update_layout(
-        height=MAP_HEIGHT,
-        margin={"l": 8, "r": 8, "t": 30, "b": 8},
-        # no dragmode: Streamlit then makes a click select its point (clickmode event+select;
-        # a layout dragmode of select or lasso turns that off), and dragging pans
-        uirevision="gradient-map",
-        legend={
-            "title": {"text": colouring.title},
-            "orientation": "h",
-            "yanchor": "bottom",
-            "y": 1.0,
-            "x": 0,
-            "itemsizing": "constant",
-        },
-        hoverlabel={"font_size": 13},
-        xaxis={
-            "showticklabels": False,
-            "title": None,
-            "zeroline": False,
-            "range": [extent.x0, extent.x1],
-        },
-        yaxis={
-            "showticklabels": False,
-            "title": None,
-            "zeroline": False,
-            "range": [extent.y0, extent.y1],
-            "scaleanchor": "x",
-            "scaleratio": 1,
-        },
-    )
-
-
-def _add_raster(
-    figure: go.Figure,
-    colouring: _Colouring,
-    xs: np.ndarray,
-    ys: np.ndarray,
-    rows: np.ndarray,
+    n_top: int,
+    score: np.ndarray | None,
     extent: raster.Extent,
-) -> None:
-    """Every drawable sample as one layout image below the points (``rows``: their rows)."""
-    shape = raster.raster_shape(extent)
-    pix = raster.pixel_index(xs, ys, extent, shape)
-    if colouring.scores is not None:
-        coloraxis = figure.layout.coloraxis
-        rgba = raster.continuous_rgba(
-            pix,
-            colouring.scores[rows],
-            raster.colorscale_lut(sequential.Plasma),
-            (float(coloraxis.cmin), float(coloraxis.cmax)),
-            shape,
-        )
+    image: str | None,
+    detector: str | None,
+) -> dict[str, Any]:
+    """The JSON-ready data the map component draws.
+
+    Per drawn point (``rows``: (k,) table rows in drawing order, the last ``n_top`` outlined),
+    base64 little-endian arrays: x / y float32, sid float64, given / pred / code int32, value
+    float32 (the colour value: score colouring only) and score float32 (on hover; NaN = none).
+    ``colors`` per code (categorical colourings), ``labels`` the class names, ``extent``
+    [x0, x1, y0, y1] in map units, ``image`` the raster (data URI, covering the extent) or None.
+    """
+    table = view.table
+    sids = table["sample_id"].to_numpy(dtype=np.int64)
+    values = colouring.scores
+    return {
+        "n": len(rows),
+        "n_top": int(n_top),
+        "x": _b64(table["x"].to_numpy(dtype=np.float64)[rows], "<f4"),
+        "y": _b64(table["y"].to_numpy(dtype=np.float64)[rows], "<f4"),
+        "sid": _b64(sids[rows], "<f8"),
+        "given": _b64(table["label"].to_numpy(dtype=np.int64)[rows], "<i4"),
+        "pred": _b64(table["pred"].to_numpy(dtype=np.int64)[rows], "<i4"),
+        "code": _b64(colouring.codes[rows], "<i4"),
+        "value": _b64(values[rows], "<f4") if values is not None else None,
+        "score": _b64(score[rows], "<f4") if score is not None else None,
+        "colors": None if values is not None else colouring.colors,
+        "status_names": colouring.names if colouring.title == "review status" else None,
+        "labels": list(view.label_names),
+        "legend": _legend(colouring, detector),
+        "radius": _radius(len(rows), image is not None),
+        "extent": [extent.x0, extent.x1, extent.y0, extent.y1],
+        "image": image,
+        "raster": image is not None,
+    }
+
+
+def _radius(n_points: int, over_raster: bool) -> float:
+    """Point radius in css pixels (outlined top points are drawn 1.5 px larger)."""
+    if over_raster:
+        return 2.0
+    return 2.0 if n_points > 5_000 else 3.0 if n_points > 1_000 else 4.5
+
+
+class _DetailRenderer:
+    """Images of the map's samples over any extent, coloured like the points.
+
+    xs / ys: (m,) coordinates of the drawn samples, rows: (m,) their table rows (for the
+    colouring), extent: the whole map. The last few zoomed views are kept (a rerun of the page
+    with the same view costs nothing).
+    """
+
+    MIN_ZOOM = 1.5  # a view this much smaller than the map gets its own image
+    KEEP = 6
+
+    def __init__(
+        self,
+        colouring: _Colouring,
+        xs: np.ndarray,
+        ys: np.ndarray,
+        rows: np.ndarray,
+        extent: raster.Extent,
+    ) -> None:
+        self.colouring, self.xs, self.ys, self.rows, self.extent = colouring, xs, ys, rows, extent
+        self._cache: OrderedDict[tuple[float, ...], dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()  # one map layer serves every session
+
+    def image(self, extent: raster.Extent, keep: np.ndarray | None = None) -> str:
+        """The data URI of an image of the samples (``keep``: a mask of them) over ``extent``."""
+        xs, ys, rows = self.xs, self.ys, self.rows
+        if keep is not None:
+            xs, ys, rows = xs[keep], ys[keep], rows[keep]
+        shape = raster.raster_shape(extent)
+        pix = raster.pixel_index(xs, ys, extent, shape)
+        scores = self.colouring.scores
+        if scores is not None:
+            finite = scores[np.isfinite(scores)]
+            lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+            lut = raster.colorscale_lut(raster.PLASMA)
+            rgba = raster.continuous_rgba(pix, scores[rows], lut, (lo, hi), shape)
+        else:
+            codes = self.colouring.codes[rows]
+            rgba = raster.categorical_rgba(pix, codes, self.colouring.colors, shape)
+        return raster.image_data_uri(rgba)
+
+    def detail(self, view: Any) -> dict[str, Any] | None:
+        """``{"image": data URI, "extent": [x0, x1, y0, y1]}`` of the view [x0, x1, y0, y1] in
+        map units (cut to the map), or None when it is no view or not zoomed in enough."""
+        bounds = _finite_floats(view)
+        if bounds is None or len(bounds) != 4:
+            return None
+        whole = self.extent
+        x0, x1 = max(min(bounds[:2]), whole.x0), min(max(bounds[:2]), whole.x1)
+        y0, y1 = max(min(bounds[2:]), whole.y0), min(max(bounds[2:]), whole.y1)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        # the image's pixels shrink by the ratio of the longer sides (see raster_shape)
+        if max(whole.width, whole.height) / max(x1 - x0, y1 - y0) < self.MIN_ZOOM:
+            return None
+        key = (x0, x1, y0, y1)
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+        keep = (self.xs >= x0) & (self.xs <= x1) & (self.ys >= y0) & (self.ys <= y1)
+        found = {"image": self.image(raster.Extent(*key), keep), "extent": list(key)}
+        with self._lock:
+            self._cache[key] = found
+            while len(self._cache) > self.KEEP:
+                self._cache.popitem(last=False)
+        return found
+
+
+def _finite_floats(values: Any, limit: int = 10_000) -> list[float] | None:
+    """``values`` as a list of finite floats, None when it is not one (or too long)."""
+    if not isinstance(values, list | tuple) or len(values) > limit:
+        return None
+    try:
+        out = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return None
+    return out if all(math.isfinite(v) for v in out) else None
+
+
+def read_selection(value: Any, layer: MapLayer) -> MapSelection:
+    """The sample ids picked on the map, from the map component's ``selection`` state.
+
+    Args:
+        value: ``{"kind": "box", "x": [x0, x1], "y": [y0, y1]}``, ``{"kind": "lasso", "x": [...],
+            "y": [...]}`` (a closed polygon, >= 3 vertices) in map units, or ``{"kind": "click",
+            "ids": [sample_id]}``; anything else (None, a malformed value) selects nothing.
+        layer: the drawn map; box and lasso take every drawn sample inside them, a click only
+            ids drawn on the map.
+    """
+    if not isinstance(value, dict):
+        return MapSelection(None, None)
+    kind = value.get("kind")
+    if kind == "click":
+        ids = _finite_floats(value.get("ids"), limit=100) or []
+        wanted = np.array([int(v) for v in ids if v == int(v)], dtype=np.int64)
+        found = np.intersect1d(wanted, layer.points.sample_ids)
+        return MapSelection(found.tolist() or None, "click" if len(found) else None)
+    xs, ys = _finite_floats(value.get("x")), _finite_floats(value.get("y"))
+    if xs is None or ys is None or len(xs) != len(ys):
+        return MapSelection(None, None)
+    if kind == "box" and len(xs) == 2:
+        found = layer.points.in_box((xs[0], xs[1]), (ys[0], ys[1]))
+    elif kind == "lasso" and len(xs) >= 3:
+        found = layer.points.in_polygon(np.asarray(xs), np.asarray(ys))
     else:
-        rgba = raster.categorical_rgba(pix, colouring.codes[rows], colouring.colors, shape)
-    figure.add_layout_image(
-        source=raster.image_data_uri(rgba),
-        xref="x",
-        yref="y",
-        x=extent.x0,
-        y=extent.y1,
-        sizex=extent.width,
-        sizey=extent.height,
-        sizing="stretch",
-        layer="below",
-    )
+        return MapSelection(None, None)
+    return MapSelection(found.astype(np.int64).tolist(), kind, {"kind": kind, "x": xs, "y": ys})

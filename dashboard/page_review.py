@@ -4,6 +4,7 @@ bulk actions, keyboard shortcuts, the progress toward the review target."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,14 +13,13 @@ import streamlit as st
 from dashboard import actions, cache, context, shortcuts, smart, state
 from dashboard.cards import CardContext, md_escape, md_text, render_card, render_peek
 from dashboard.filters import filter_mask, review_progress
-from dashboard.mapfig import COLOR_BY_LABELS, MapLayer
+from dashboard.map_component import gradient_map
+from dashboard.mapfig import COLOR_BY_LABELS, MAP_HEIGHT, MapLayer, MapSelection, read_selection
 from dashboard.queue import (
-    MapSelection,
     RunView,
     order_by_rank,
     page_of,
     queue_rows,
-    read_map_selection,
     run_files_stamp,
 )
 from ogad_core.review.store import CONFIRMED, REJECTED, UNREVIEWED
@@ -222,46 +222,54 @@ def _map_section(ctx: context.Context, controls: Controls) -> list[int] | None:
     version = ctx.store.version() if controls.color_by == "status" else -1
     layer = cache.map_layer(ctx.run_path, stamp, controls.color_by, controls.detector, version)
     st.session_state[state.MAP_VERSION] = version
-    event = st.plotly_chart(
-        layer.figure,
-        key=f"{state.map_key()}_{controls.color_by}_{controls.detector}",  # recoloured: cleared
-        on_select="rerun",
-        selection_mode=("points", "box", "lasso"),
-        config={"displaylogo": False, "scrollZoom": True},
-        alt="UMAP map of the per-sample gradients; box or lasso select to filter the queue, "
-        "click a point to open its card",
-    )
-    picked = read_map_selection(event.get("selection") if event else None, layer)
+    key = state.map_key()
+    before, view = _map_state(key)
+    picked = read_selection(before, layer)
+    data = {
+        **layer.payload,
+        "selection": picked.shape,
+        "picked": picked.ids[0] if picked.kind == "click" and picked.ids else None,
+        "detail": layer.detail(view) if layer.detail is not None else None,
+        "height": MAP_HEIGHT,
+    }
+    value, _ = gradient_map(data, key=key, on_select=state.reset_page)
+    if value != before:  # the map's state was not in the session yet
+        picked = read_selection(value, layer)
     _map_caption(layer, picked)
     return picked.ids
 
 
+def _map_state(key: str) -> tuple[Any, Any]:
+    """The map component's (``selection``, ``view``) state as the browser last reported it."""
+    value: Any = st.session_state.get(key)
+    if not hasattr(value, "get"):
+        return None, None
+    return value.get("selection"), value.get("view")
+
+
 def _map_caption(layer: MapLayer, picked: MapSelection) -> None:
     """What the map shows, or what is selected on it (with a button to clear it)."""
-    if picked.ids:
-        n = len(picked.ids)
-        if picked.kind == "click" and n == 1:
-            text = f"#{picked.ids[0]} picked on the map: the queue below shows its card."
-        elif picked.kind == "click":
-            text = f"{n:,} samples picked on the map: the queue shows these."
+    if picked.kind is not None:
+        ids = picked.ids or []
+        if picked.kind == "click" and len(ids) == 1:
+            text = f"#{ids[0]} picked on the map: the queue below shows its card."
         else:
-            text = f"{n:,} samples selected on the map: the queue shows these."
+            text = f"{len(ids):,} samples selected on the map: the queue shows these."
         cols = st.columns([3, 1], vertical_alignment="center")
         cols[0].caption(text)
         cols[1].button("Clear selection", on_click=state.clear_map_selection)
         return
     if layer.raster:
         st.caption(
-            f"All {layer.n_drawn:,} samples drawn as a density image; the {layer.n_top:,} "
-            "top-ranked ones as outlined points, and one sample per map cell as small points. "
-            "Pick *Box* or *Lasso Select* in the map's toolbar to review any area; click a "
-            "point to open its card."
+            f"All {layer.n_drawn:,} samples drawn as a density image, the {layer.n_points:,} "
+            f"top-ranked ones as points on top (the best {layer.n_top:,} outlined). Pick *Box* "
+            "or *Lasso* above the map to review any area; click a point to open its card; zoom "
+            "in for a sharper image."
         )
     else:
         st.caption(
-            "The top-ranked samples are outlined and drawn on top. Pick *Box* or *Lasso "
-            "Select* in the map's toolbar to review just those samples; click a point to open "
-            "its card."
+            "The top-ranked samples are outlined and drawn on top. Pick *Box* or *Lasso* above "
+            "the map to review just those samples; click a point to open its card."
         )
 
 

@@ -1,10 +1,10 @@
 """Server-side drawing of big maps and the geometry of map selections. Torch-free, numpy + PIL.
 
-A million plotly points take 10-12 s to paint in a browser without a GPU; an image of the point
-density (coloured by class, status or score) drawn as a layout image takes a fraction of that.
-Box and lasso selections on such a map select no plotly points, so they are turned into sample
-ids here from the map coordinates: a box by two comparisons, a lasso by the crossing-number rule
-over points sorted by y (each polygon edge only looks at the points inside its y band).
+A million points drawn one by one take seconds in a browser without a GPU; an image of the point
+density (coloured by class, status or score) is drawn at once. Box and lasso selections come
+back from the map component as shapes in map coordinates and are turned into sample ids here,
+for maps of every size: a box by two comparisons, a lasso by the crossing-number rule over points
+sorted by y (each polygon edge only looks at the points inside its y band).
 """
 
 from __future__ import annotations
@@ -17,6 +17,18 @@ import numpy as np
 from PIL import Image, features
 
 MAX_RASTER_PX = 900  # pixels along the longer side of the map's data extent
+PLASMA = [  # matplotlib's plasma colour scale, 10 even stops (low → high)
+    "#0d0887",
+    "#46039f",
+    "#7201a8",
+    "#9c179e",
+    "#bd3786",
+    "#d8576b",
+    "#ed7953",
+    "#fb9f3a",
+    "#fdca26",
+    "#f0f921",
+]
 
 
 @dataclass(frozen=True)

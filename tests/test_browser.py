@@ -1,7 +1,7 @@
 """The dashboard in a real headless Chromium (Debian's, driven by Playwright from PyPI).
 
-``ogad dashboard`` serves a prepared run on a free port of 127.0.0.1. The map draws (WebGL
-scattergl, every sample once), a box drawn on it narrows the queue, a card is confirmed by
+``ogad dashboard`` serves a prepared run on a free port of 127.0.0.1. The map draws (a canvas,
+every sample once), a box drawn on it narrows the queue, a card is confirmed by
 clicking, a second browser context sees the decision, and its downloaded CSV equals
 ``ogad export``'s.
 """
@@ -129,24 +129,13 @@ def test_review_in_a_real_browser(
             page.set_default_timeout(WAIT_MS)
             page.goto(url)
 
-            # the map draws: WebGL traces holding every sample once
-            page.wait_for_function(
-                "() => { const gd = document.querySelector('.js-plotly-plot');"
-                " return gd && gd.data && gd.data.length > 0 && gd._fullLayout; }",
-                timeout=WAIT_MS,
-            )
-            traces = page.evaluate(  # plotly's full data: decoded, with the point count
-                "() => document.querySelector('.js-plotly-plot')._fullData"
-                ".map(t => [t.type, t._length])"
-            )
-            assert {t[0] for t in traces} == {"scattergl"}
-            assert sum(t[1] for t in traces) == N_SAMPLES
-            assert page.locator(".js-plotly-plot canvas").count() > 0
+            # the map draws every sample as a point on its canvas
+            _map_area(page)
+            assert page.evaluate("() => window.__ogadMap.n") == N_SAMPLES
 
             # a box drawn on the map narrows the queue to the selected samples
-            area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
-            assert area is not None
-            _tool(page, area, "Box Select")
+            area = _map_area(page)
+            _tool(page, "box")
             page.mouse.move(area["x"] + 3, area["y"] + 3)
             page.mouse.down()
             page.mouse.move(
@@ -313,43 +302,41 @@ def test_keyboard_bulk_undo_after_reload_and_rerank(
 
 # ---- the map: box and lasso selection in every colouring, click to open a card ----------------
 COLOURINGS = {  # colour-by option → the legend title the map shows
-    "Detector score": "given label",
-    "Given label": "given label",
-    "Predicted label": "predicted label",
-    "Review status": "review status",
+    "Detector score": re.compile(r"^\w+ score$"),
+    "Given label": re.compile(r"^given label$"),
+    "Predicted label": re.compile(r"^predicted label$"),
+    "Review status": re.compile(r"^review status$"),
 }
-_PLOT_JS = "document.querySelector('.js-plotly-plot')"
+_MAP_READY_JS = (  # the map component has painted (after a remount: the new one)
+    "() => { const m = window.__ogadMap; return !!m && m.root.isConnected"
+    " && Number(m.root.dataset.painted) > 0; }"
+)
 
 
-def _plot_area(page) -> dict:
-    """The page box of the map's plot area (waits for the map to be drawn)."""
-    page.wait_for_function(
-        f"() => {{ const gd = {_PLOT_JS}; return gd && gd._fullLayout && gd._fullData; }}"
-    )
+def _map_area(page) -> dict:
+    """The page box of the map's canvas (waits for the map to be painted)."""
+    page.wait_for_function(_MAP_READY_JS)
     deadline = time.monotonic() + 60
-    while True:  # a rerun (new colouring, cleared selection) redraws the plot: wait for it
-        drag = page.locator(".js-plotly-plot .nsewdrag").first
-        drag.wait_for()
-        area = drag.bounding_box()
-        if area is not None:
+    while True:  # a rerun (new colouring, cleared selection) may draw the map anew: wait for it
+        canvas = page.locator(".ogad-map canvas").first
+        canvas.scroll_into_view_if_needed()
+        area = canvas.bounding_box()
+        if area is not None and area["width"] > 100:
             return area
         if time.monotonic() > deadline:
-            pytest.fail("the map's plot area never became visible")
+            pytest.fail("the map's canvas never became visible")
         time.sleep(0.3)
 
 
 def _to_data(page, pixels: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Page pixel positions inside the plot area → map coordinates (plotly's own axes)."""
-    area = _plot_area(page)
-    rel = [[x - area["x"], y - area["y"]] for x, y in pixels]
-    return [
-        tuple(p)
-        for p in page.evaluate(
-            f"ps => {{ const L = {_PLOT_JS}._fullLayout;"
-            " return ps.map(([x, y]) => [L.xaxis.p2d(x), L.yaxis.p2d(y)]); }",
-            rel,
-        )
-    ]
+    """Page pixel positions on the canvas → map coordinates (the component's own transform)."""
+    page.wait_for_function(_MAP_READY_JS)
+    found = page.evaluate("ps => ps.map(([x, y]) => window.__ogadMap.fromClient(x, y))", pixels)
+    return [tuple(p) for p in found]
+
+
+def _legend_title(page) -> str:
+    return page.locator(".ogad-map .legend .title").first.inner_text()
 
 
 def _queue_count(page) -> int:
@@ -357,7 +344,7 @@ def _queue_count(page) -> int:
     return int(re.search(r"· ([\d,]+) to", heading.inner_text())[1].replace(",", ""))
 
 
-def _choose_colouring(page, option: str, legend_title: str) -> None:
+def _choose_colouring(page, option: str, legend_title: re.Pattern) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     box = page.get_by_test_id("stSelectbox").filter(has_text="Colour by")
@@ -371,11 +358,14 @@ def _choose_colouring(page, option: str, legend_title: str) -> None:
             page.keyboard.press("Escape")
     else:
         pytest.fail(f"the Colour by menu never offered {option!r}")
-    page.wait_for_function(
-        f"t => {{ const gd = {_PLOT_JS}; return gd && gd._fullLayout"
-        " && gd._fullLayout.legend && gd._fullLayout.legend.title.text === t; }",
-        arg=legend_title,
-        timeout=WAIT_MS,
+    assert _wait_for(lambda: bool(legend_title.match(_painted_title(page))), WAIT_MS / 1000)
+
+
+def _painted_title(page) -> str:
+    """The legend title of the map as last painted ('' while none is)."""
+    return page.evaluate(
+        "() => { const m = window.__ogadMap; return m && m.root.isConnected"
+        " ? m.root.dataset.title || '' : ''; }"
     )
 
 
@@ -395,11 +385,15 @@ def _selected_count(page) -> int:
     return int(re.match(r"([\d,]+) samples", caption.inner_text())[1].replace(",", ""))
 
 
-def _clear(page, n_total: int) -> None:
-    """Clear the map selection: the queue goes back to its default length, the review target."""
+def _clear(page, n_total: int, *, in_map: bool) -> None:
+    """Clear the map selection (the map's own Clear, or the button under it): the queue goes back
+    to its default length, the review target."""
     from playwright.sync_api import expect
 
-    page.get_by_role("button", name="Clear selection").click()
+    if in_map:
+        page.get_by_role("button", name="Clear map selection").click()
+    else:
+        page.get_by_role("button", name="Clear selection").click()
     expect(page.get_by_text("selected on the map")).to_have_count(0)
     target = page.get_by_role("spinbutton", name="Queue length").input_value()
     assert 0 < int(target) <= n_total
@@ -430,50 +424,69 @@ def _expected_in_lasso(coords: pd.DataFrame, vertices, slack: float) -> tuple[in
 
 def _box_and_lasso(page, coords: pd.DataFrame, n_total: int) -> None:
     """A box then a lasso over the map: each selects exactly the samples inside it."""
-    area = _plot_area(page)
+    _tool(page, "box")
+    area = _map_area(page)
     w, h, x, y = area["width"], area["height"], area["x"], area["y"]
     one_px = abs(_to_data(page, [(x, y)])[0][0] - _to_data(page, [(x + 1.5, y)])[0][0])
-
-    _tool(page, area, "Box Select")
     box = [(x + w * 0.15, y + h * 0.1), (x + w * 0.6, y + h * 0.65)]
+    corners = _to_data(page, box)  # before the drag: the selection reruns the page
     _drag(page, [box[0], (box[1][0], box[0][1]), box[1]])
-    low, high = _expected_in_box(coords, _to_data(page, box), one_px)
+    low, high = _expected_in_box(coords, corners, one_px)
     n_selected = _selected_count(page)
     assert 0 < n_selected < n_total and low <= n_selected <= high
     assert _queue_count(page) == n_selected
-    _clear(page, n_total)
+    assert _wait_for(lambda: _map_dataset(page).get("selection") == "box")  # drawn on the map
+    _clear(page, n_total, in_map=False)
 
-    area = _plot_area(page)  # the map is drawn anew after the selection is cleared
-    _tool(page, area, "Lasso Select")
+    _tool(page, "lasso")
+    area = _map_area(page)  # the map is drawn anew after the selection is cleared
+    w, h, x, y = area["width"], area["height"], area["x"], area["y"]
     ring = [
-        (x + w * (0.5 + 0.4 * np.cos(a)), y + h * (0.5 + 0.45 * np.sin(a)))
+        (x + w * (0.5 + 0.3 * np.cos(a)), y + h * (0.5 + 0.45 * np.sin(a)))
         for a in np.linspace(0, 2 * np.pi, 14)[:-1]
     ]
+    vertices = _to_data(page, ring)
     _drag(page, [*ring, ring[0]])
-    low, high = _expected_in_lasso(coords, _to_data(page, ring), one_px)
+    low, high = _expected_in_lasso(coords, vertices, one_px)
     n_selected = _selected_count(page)
     assert 0 < n_selected < n_total and low <= n_selected <= high
     assert _queue_count(page) == n_selected
-    _clear(page, n_total)
+    _clear(page, n_total, in_map=True)
+    _tool(page, "pan")
 
 
-def _tool(page, area: dict, title: str) -> None:
-    """Pick a tool in the map's mode bar (it shows while the mouse is over the map)."""
-    page.mouse.move(area["x"] + area["width"] / 2, area["y"] + area["height"] / 2)
-    page.locator(f".modebar-btn[data-title='{title}']").first.click()
-
-
-def _click_top_point(page) -> int:
-    """Click the point drawn last (the best-ranked sample); returns its sample id."""
-    area = _plot_area(page)
-    sid, px, py = page.evaluate(
-        f"() => {{ const gd = {_PLOT_JS}; const L = gd._fullLayout;"
-        " const t = gd._fullData.filter(t => t._length > 0).pop(); const i = t._length - 1;"
-        " const c = t.customdata[i]; const sid = typeof c === 'number' ? c : c[0];"
-        " return [sid, L.xaxis.d2p(t.x[i]), L.yaxis.d2p(t.y[i])]; }"
+def _map_dataset(page) -> dict:
+    return page.evaluate(
+        "() => { const m = window.__ogadMap; return m && m.root.isConnected"
+        " ? {...m.root.dataset} : {}; }"
     )
-    page.mouse.click(area["x"] + px, area["y"] + py)
-    return int(sid)
+
+
+def _tool(page, mode: str) -> None:
+    """Pick a tool (pan, box, lasso) in the map's own tool bar."""
+    button = page.locator(f".ogad-map button[data-mode={mode}]").first
+    button.click()
+    assert button.get_attribute("aria-pressed") == "true"
+
+
+def _top_point(page) -> tuple[int, float, float]:
+    """(sample id, page x, page y) of the point drawn last (the best-ranked sample)."""
+    page.wait_for_function(_MAP_READY_JS)
+    sid, px, py = page.evaluate(
+        "() => { const m = window.__ogadMap; const p = m.point(m.n - 1);"
+        " return [p.sid, ...m.toClient(p.x, p.y)]; }"
+    )
+    return int(sid), px, py
+
+
+def _assert_equal_scale_and_legend(page) -> None:
+    """One map unit is as many pixels on x as on y; the legend shows entries or a colour bar."""
+    (ax, ay), (bx, by) = page.evaluate(
+        "() => [window.__ogadMap.toClient(0, 0), window.__ogadMap.toClient(1, 1)]"
+    )
+    assert bx - ax == pytest.approx(ay - by, rel=1e-9) and bx > ax
+    legend = page.locator(".ogad-map .legend")
+    assert legend.locator(".item .sw").count() + legend.locator(".scale").count() > 0
 
 
 @pytest.fixture(scope="module")
@@ -499,17 +512,20 @@ def test_map_selects_and_opens_cards_in_every_colouring(
             page.goto(url)
             for option, legend_title in COLOURINGS.items():
                 _choose_colouring(page, option, legend_title)
-                layout = page.evaluate(
-                    f"() => {{ const L = {_PLOT_JS}._fullLayout; return [L.yaxis.scaleanchor,"
-                    " L.showlegend !== false, L.xaxis._m, L.yaxis._m]; }"
-                )
-                assert layout[0] == "x" and layout[1]
-                assert layout[2] == pytest.approx(-layout[3], rel=1e-6)  # equal px per unit
+                assert legend_title.match(_legend_title(page))
+                _assert_equal_scale_and_legend(page)
                 _box_and_lasso(page, coords, N_SAMPLES)
                 _shot(page, tmp_path / f"browser_map_{option.lower().replace(' ', '_')}.png")
 
-            sid = _click_top_point(page)
-            _shot(page, tmp_path / "browser_map_click.png")
+            # hovering the best-ranked point shows its id, labels and score
+            sid, px, py = _top_point(page)
+            page.mouse.move(px, py)
+            tip = page.locator(".ogad-map .tip")
+            expect(tip).to_be_visible()
+            expect(tip).to_contain_text(f"#{sid}")
+            expect(tip).to_contain_text("predicted:")
+            # clicking it opens its card
+            page.mouse.click(px, py)
             expect(page.get_by_text(f"#{sid} picked on the map")).to_be_visible(timeout=WAIT_MS)
             expect(page.locator(f".st-key-card_{sid}")).to_be_visible()
             assert _queue_count(page) == 1
@@ -534,7 +550,7 @@ def test_raster_map_selects_every_sample_in_a_box_or_lasso(
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    from dashboard.mapfig import OVERLAY_POINTS, REP_GRID
+    from dashboard.mapfig import OVERLAY_POINTS
 
     url, run = raster_run
     coords = pd.read_parquet(run / "map.parquet")
@@ -544,18 +560,27 @@ def test_raster_map_selects_every_sample_in_a_box_or_lasso(
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
             page.set_default_timeout(WAIT_MS)
             page.goto(url)
-            _plot_area(page)
-            drawn = page.evaluate(
-                f"() => {{ const gd = {_PLOT_JS}; return [gd._fullData.reduce("
-                "(s, t) => s + (t._length || 0), 0), gd.querySelectorAll('.imagelayer image')"
-                ".length]; }"
-            )
-            # the top points and one sample per grid cell as plotly points, one image
-            assert OVERLAY_POINTS <= drawn[0] <= OVERLAY_POINTS + REP_GRID**2 and drawn[1] == 1
+            _map_area(page)
+            drawn = _map_dataset(page)
+            # the top-ranked points over one image of every sample
+            assert drawn["raster"] == "true" and int(drawn["points"]) == OVERLAY_POINTS
             expect(page.get_by_text(f"All {N_RASTER:,} samples drawn")).to_be_visible()
             for option in ("Given label", "Review status"):
                 _choose_colouring(page, option, COLOURINGS[option])
-                _box_and_lasso(page, coords, N_RASTER)  # far more ids than plotly points
+                _assert_equal_scale_and_legend(page)
+                _box_and_lasso(page, coords, N_RASTER)  # far more ids than points drawn
             _shot(page, tmp_path / "browser_map_raster.png")
+
+            # zoomed in, the server sends a sharper image of the view; a double-click resets
+            area = _map_area(page)
+            middle = (area["x"] + area["width"] / 2, area["y"] + area["height"] / 2)
+            page.mouse.move(*middle)
+            for _ in range(4):
+                page.mouse.wheel(0, -300)
+            assert _wait_for(lambda: _map_dataset(page).get("detail") == "1", WAIT_MS / 1000)
+            _shot(page, tmp_path / "browser_map_raster_zoomed.png")
+            page.mouse.dblclick(*middle)
+            assert _wait_for(lambda: _map_dataset(page).get("detail") == "", WAIT_MS / 1000)
+            expect(page.get_by_text("picked on the map")).to_have_count(0)  # no click
         finally:
             browser.close()

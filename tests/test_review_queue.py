@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import re
 import socket
 from pathlib import Path
@@ -11,17 +14,14 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from dashboard.mapfig import build_map, build_map_figure
+from dashboard.mapfig import MapSelection, build_map, read_selection
 from dashboard.queue import (
-    MapSelection,
     build_queue,
-    ids_from_selection,
     load_card_image,
     load_run_view,
     page_of,
     parse_features,
     queue_rows,
-    read_map_selection,
     summary_tables,
     text_preview,
     with_decisions,
@@ -90,8 +90,8 @@ def test_run_without_scores_is_ordered_by_loss(tmp_path: Path) -> None:
     assert view.detectors == [] and not view.has_map and len(view.notes) == 2
     queue = build_queue(view, with_decisions(view.table, ReviewStore(run).current()), detector=None)
     assert queue["loss"].is_monotonic_decreasing
-    figure = build_map_figure(view, color_by="score", detector=None)  # no coordinates: no points
-    assert sum(len(t.x) for t in figure.data) == 0
+    layer = build_map(view, color_by="score", detector=None)  # no coordinates: no points
+    assert layer.n_points == layer.payload["n"] == 0 and not layer.raster
 
 
 def test_unusable_run_directories_raise_one_clear_error(tmp_path: Path) -> None:
@@ -133,53 +133,64 @@ def test_text_and_feature_helpers() -> None:
     assert parse_features("a plain sentence, with a comma") is None
 
 
-def test_map_selection_gives_sample_ids(run: Path) -> None:
+def _decoded(payload: dict, name: str, dtype: str) -> np.ndarray:
+    """One per-point array of the map payload, decoded as the page decodes it."""
+    return np.frombuffer(base64.b64decode(payload[name]), dtype=dtype)
+
+
+def test_map_payload_holds_every_sample_in_every_colouring(run: Path) -> None:
     view = load_run_view(run)
+    table = view.table.set_index("sample_id")
     status = pd.Series(["unreviewed"] * 50 + ["confirmed"] * 10)
     for color_by in ("score", "label", "pred", "status"):
         layer = build_map(view, color_by=color_by, detector="iforest", status=status)
-        figure = layer.figure
-        assert {t.type for t in figure.data} == {"scattergl"} and not layer.raster
-        ids = np.concatenate(
-            [np.asarray(t.customdata).reshape(len(t.x), -1)[:, 0] for t in figure.data]
-        )
-        assert sorted(ids.astype(int)) == list(range(60))
-        assert [list(i) for i in layer.trace_ids] == [
-            list(np.asarray(t.customdata).reshape(len(t.x), -1)[:, 0].astype(int))
-            for t in figure.data
-        ]
-        # a typed-array customdata reaches Python as {"0": id, "1": score}: ids still come out
-        trace = max(range(len(figure.data)), key=lambda i: len(figure.data[i].x))
-        row = np.asarray(figure.data[trace].customdata).reshape(len(figure.data[trace].x), -1)[1]
-        typed = {str(i): float(v) for i, v in enumerate(row)}
-        assert ids_from_selection({"points": [{"customdata": typed}]}) == [int(row[0])]
-        by_index = {"points": [{"curve_number": trace, "point_index": 1}]}
-        assert ids_from_selection(by_index, layer) == [int(layer.trace_ids[trace][1])]
-        assert figure.layout.yaxis.scaleanchor == "x" and figure.layout.yaxis.scaleratio == 1
-        assert figure.layout.legend.title.text and any(t.showlegend for t in figure.data)
-    selection = {"points": [{"customdata": 7}, {"customdata": [3, 0.5]}, {"x": 1}]}
-    assert ids_from_selection(selection) == [3, 7]
-    assert ids_from_selection({"points": []}) is None and ids_from_selection(None) is None
-    picked = read_map_selection({"points": [{"customdata": 7}], "box": [], "lasso": []})
-    assert picked == MapSelection([7], "click")
+        payload = json.loads(json.dumps(layer.payload))  # JSON all the way
+        assert not layer.raster and payload["image"] is None and payload["n"] == 60
+        sids = _decoded(payload, "sid", "<f8").astype(int)
+        assert sorted(sids) == list(range(60)) and list(sids) == list(layer.drawn_ids)
+        rows = table.loc[sids]
+        assert np.allclose(_decoded(payload, "x", "<f4"), rows["x"], atol=1e-5)
+        assert np.allclose(_decoded(payload, "y", "<f4"), rows["y"], atol=1e-5)
+        assert list(_decoded(payload, "given", "<i4")) == list(rows["label"])
+        assert list(_decoded(payload, "pred", "<i4")) == list(rows["pred"])
+        assert np.allclose(_decoded(payload, "score", "<f4"), rows["iforest_score"], rtol=1e-6)
+        code = _decoded(payload, "code", "<i4")
+        legend = payload["legend"]
+        if color_by == "score":
+            assert legend["kind"] == "scale" and legend["title"] == "iforest score"
+            assert np.allclose(_decoded(payload, "value", "<f4"), rows["iforest_score"])
+            lo, hi = legend["range"]
+            assert lo == pytest.approx(rows["iforest_score"].min())
+            assert hi == pytest.approx(rows["iforest_score"].max())
+            continue
+        assert payload["value"] is None and legend["kind"] == "classes"
+        if color_by == "status":
+            assert legend["title"] == "review status" and payload["status_names"][1] == "confirmed"
+            assert [e["count"] for e in legend["entries"]] == [50, 10, 0, 0]
+            assert list(code) == [0 if s < 50 else 1 for s in sids]
+        else:
+            column = "label" if color_by == "label" else "pred"
+            assert list(code) == list(rows[column])
+            names = {e["name"] for e in legend["entries"]}
+            assert names == {view.label_names[c] for c in set(rows[column])}
+        colors = payload["colors"]
+        assert all(re.fullmatch(r"#[0-9A-F]{6}", colors[c]) for c in set(code))
 
 
 def test_map_draws_top_ranked_points_last(run: Path) -> None:
     view = load_run_view(run)
     layer = build_map(view, color_by="label", detector="l2")
-    drawn = np.concatenate(layer.trace_ids)
     ranks = view.table.set_index("sample_id")["l2_rank"]
     top = list(ranks.sort_values().index[:10])  # 60 samples: the 10 best are outlined
-    assert sorted(drawn[-10:]) == sorted(top) and drawn[-1] == top[0]
-    last = layer.figure.data[-1]
-    assert last.marker.line.width == 1 and last.showlegend is False
+    assert layer.n_top == layer.payload["n_top"] == 10
+    assert sorted(layer.drawn_ids[-10:]) == sorted(top) and layer.drawn_ids[-1] == top[0]
 
 
-def test_big_maps_are_a_raster_with_the_top_points_and_select_by_geometry(run: Path) -> None:
+def test_big_maps_are_a_raster_with_the_top_points(run: Path) -> None:
     view = load_run_view(run)
-    coords = view.table[["sample_id", "x", "y"]]
     status = pd.Series(["unreviewed"] * 60)
     status[int(view.table["iforest_rank"].to_numpy().argmax())] = "rejected"  # ranked last
+    best = set(view.table.sort_values("iforest_rank")["sample_id"].iloc[:5])
     for color_by in ("score", "label", "pred", "status"):
         layer = build_map(
             view,
@@ -189,28 +200,67 @@ def test_big_maps_are_a_raster_with_the_top_points_and_select_by_geometry(run: P
             full_points_max=20,
             overlay_points=5,
         )
-        assert layer.raster and layer.n_drawn == 60
-        images = layer.figure.layout.images
-        assert len(images) == 1 and re.match(r"data:image/(webp|png);base64,", images[0].source)
-        outlined = [
-            ids
-            for ids, t in zip(layer.trace_ids, layer.figure.data, strict=True)
-            if t.marker.line.width
-        ]
-        best = set(view.table.sort_values("iforest_rank")["sample_id"].iloc[:5])
-        assert set(np.concatenate(outlined)) == best | (
-            {int(status.index[status != "unreviewed"][0])} if color_by == "status" else set()
-        )
-        assert layer.n_points == len(np.concatenate(layer.trace_ids)) <= 60
-        names = {t.name for t in layer.figure.data if t.showlegend}
-        assert len(names) >= (2 if color_by == "status" else 3)  # every class / status
-    box = {"x": [-1.0, 6.0], "y": [-2.0, 3.0], "xref": "x", "yref": "y"}
-    picked = read_map_selection({"points": [], "box": [box], "lasso": []}, layer)
-    inside = coords[coords["x"].between(-1, 6) & coords["y"].between(-2, 3)]["sample_id"]
-    assert picked.kind == "box" and picked.ids == sorted(inside)
-    square = {"x": [-1.0, 6.0, 6.0, -1.0], "y": [-2.0, -2.0, 3.0, 3.0]}
-    picked = read_map_selection({"points": [], "box": [], "lasso": [square]}, layer)
-    assert picked.kind == "lasso" and picked.ids == sorted(inside)
+        assert layer.raster and layer.n_drawn == 60 and layer.payload["raster"]
+        assert re.match(r"data:image/(webp|png);base64,", layer.payload["image"])
+        reviewed = {int(status.index[status != "unreviewed"][0])}
+        assert set(layer.drawn_ids) == best | (reviewed if color_by == "status" else set())
+        assert layer.n_points == len(layer.drawn_ids) == layer.n_top  # at least 10 outlined
+        assert set(layer.drawn_ids[-5:]) == best
+        legend = layer.payload["legend"]
+        assert legend["kind"] == "scale" or len(legend["entries"]) >= 3  # every class / status
+
+
+def test_a_zoomed_raster_view_gets_its_own_sharper_image(run: Path) -> None:
+    view = load_run_view(run)
+    coords = view.table[["x", "y"]]
+    layer = build_map(view, color_by="label", detector="iforest", full_points_max=20)
+    x0, x1, y0, y1 = layer.payload["extent"]
+    assert layer.detail is not None and layer.detail([x0, x1, y0, y1]) is None  # whole map
+    mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+    wanted = [x0 - 100.0, mx, y0, my]  # the lower left quarter, reaching past the map's edge
+    detail = layer.detail(wanted)
+    assert detail is not None and detail["extent"] == [x0, mx, y0, my]
+    assert layer.detail(wanted) is detail  # kept for the next rerun
+    picture = Image.open(io.BytesIO(base64.b64decode(detail["image"].split(",", 1)[1])))
+    assert max(picture.size) == 900  # the same pixels, now over a quarter of the map
+    inside = int((coords["x"].between(x0, mx) & coords["y"].between(y0, my)).sum())
+    lit = int((np.asarray(picture.convert("RGBA"))[..., 3] > 0).sum())
+    assert 0 < lit <= inside
+    for bad in (None, [x0, x1], [x0, "a", y0, y1], [x1 + 1, x1 + 2, y0, y1]):
+        assert layer.detail(bad) is None
+    small = build_map(view, color_by="label", detector="iforest")
+    assert small.detail is None and small.payload["image"] is None
+
+
+@pytest.mark.parametrize("full_points_max", [20, 20_000])
+def test_map_selections_become_ids_from_the_coordinates(run: Path, full_points_max: int) -> None:
+    view = load_run_view(run)
+    coords = view.table[["sample_id", "x", "y"]]
+    layer = build_map(view, color_by="pred", detector="iforest", full_points_max=full_points_max)
+    inside = sorted(coords[coords["x"].between(-1, 6) & coords["y"].between(-2, 3)]["sample_id"])
+    assert 0 < len(inside) < 60
+    box = {"kind": "box", "x": [6.0, -1.0], "y": [-2.0, 3.0]}
+    assert read_selection(box, layer) == MapSelection(
+        inside, "box", {"kind": "box", "x": [6.0, -1.0], "y": [-2.0, 3.0]}
+    )
+    square = {"kind": "lasso", "x": [-1.0, 6.0, 6.0, -1.0], "y": [-2.0, -2.0, 3.0, 3.0]}
+    picked = read_selection(square, layer)
+    assert picked.kind == "lasso" and picked.ids == inside and picked.shape["x"] == square["x"]
+    far = {"kind": "box", "x": [1e6, 1e6 + 1], "y": [0.0, 1.0]}
+    assert read_selection(far, layer) == MapSelection([], "box", {**far})  # nothing inside
+    assert read_selection({"kind": "click", "ids": [7]}, layer) == MapSelection([7], "click")
+    for bad in (
+        None,
+        "box",
+        {"kind": "click", "ids": [10_000]},  # not on the map
+        {"kind": "click", "ids": "7"},
+        {"kind": "box", "x": [1.0], "y": [0.0, 1.0]},
+        {"kind": "box", "x": [0.0, float("nan")], "y": [0.0, 1.0]},
+        {"kind": "box", "x": ["a", "b"], "y": [0.0, 1.0]},
+        {"kind": "lasso", "x": [0.0, 1.0], "y": [0.0, 1.0]},
+        {"kind": "circle", "x": [0.0, 1.0], "y": [0.0, 1.0]},
+    ):
+        assert read_selection(bad, layer) == MapSelection(None, None), bad
 
 
 def test_point_in_polygon_matches_matplotlib() -> None:

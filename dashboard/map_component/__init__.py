@@ -1,0 +1,54 @@
+"""The gradient map as a Streamlit components v2 element: a ``<canvas>`` drawn by ``map.js``.
+
+HTML, CSS and JavaScript are read from this folder and registered inline: no build step, nothing
+fetched from the internet, Streamlit serves them with the app. The component draws the payload of
+:func:`dashboard.mapfig.map_payload` (plus the current ``selection`` shape and ``picked`` sample
+id, drawn back on the map, and on a zoomed raster map a sharper ``detail`` image of the view) and
+reports the reviewer's box, lasso or clicked point as its ``selection`` state, read back by
+:func:`dashboard.mapfig.read_selection`, and a zoomed raster map's view as its ``view`` state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+COMPONENT_NAME = "ogad_gradient_map"
+_HERE = Path(__file__).resolve().parent
+
+
+def _source(kind: str) -> str:
+    return (_HERE / f"map.{kind}").read_text(encoding="utf-8")
+
+
+_gradient_map = st.components.v2.component(
+    COMPONENT_NAME,
+    html=_source("html"),
+    css=_source("css"),
+    js=_source("js"),
+)
+
+
+def gradient_map(
+    data: dict[str, Any], *, key: str, on_select: Callable[[], None]
+) -> tuple[Any, Any]:
+    """Draw the map; returns its (``selection``, ``view``) state: the reviewer's box, lasso or
+    clicked point, and the zoomed view [x0, x1, y0, y1] of a raster map (None: none). The same
+    values are in ``st.session_state[key]`` before the map is drawn."""
+    result = _gradient_map(
+        key=key,
+        data=data,
+        default={"selection": None, "view": None},
+        on_selection_change=on_select,
+        on_view_change=_ignore,
+        width="stretch",
+        height="content",
+    )
+    return result.get("selection"), result.get("view")
+
+
+def _ignore() -> None:
+    """A zoomed view needs no callback: the rerun it causes sends a sharper image."""
