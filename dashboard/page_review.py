@@ -3,6 +3,7 @@ bulk actions, keyboard shortcuts, the progress toward the review target."""
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +11,14 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import actions, cache, context, shortcuts, smart, state
-from dashboard.cards import CardContext, md_escape, md_text, render_card, render_peek
+from dashboard.cards import (
+    CardContext,
+    install_style,
+    md_escape,
+    md_text,
+    render_card,
+    render_peek,
+)
 from dashboard.filters import filter_mask, review_progress
 from dashboard.mapfig import COLOR_BY_LABELS, MapLayer
 from dashboard.queue import (
@@ -301,39 +309,47 @@ def _queue_rows(
     return table, queue, version
 
 
-def _message() -> None:
-    """The last action's result, in the queue header (a toast would cover the buttons)."""
+def _message() -> str:
+    """The last action's result as HTML for the queue header (a toast would cover the
+    buttons); an error is drawn as an alert instead."""
     message = state.take_flash()
     if message is None:
-        return
+        return ""
     level, text = message
     if level == "error":
         st.error(md_text(text), icon=":material/error:")  # labels and names stay literal
-    elif level == "success":
-        st.caption(f":green[:material/check_circle:] {md_text(text)} · **U** undoes it")
-    else:
-        st.caption(md_text(text))
+        return ""
+    if level == "success":
+        return (
+            f'<div class="ogad-flash"><span class="ogad-ok">✓</span> {html.escape(text)} · '
+            "<b>U</b> undoes it</div>"
+        )
+    return f'<div class="ogad-flash">{html.escape(text)}</div>'
 
 
-def _progress(run_path: str, controls: Controls, table: pd.DataFrame) -> None:
-    """The progress bar toward the review target and how many flagged samples remain."""
+def _progress(run_path: str, controls: Controls, table: pd.DataFrame) -> str:
+    """The progress bar toward the review target and how many flagged samples remain (HTML)."""
     target = smart.review_target(run_path, controls.detector)
     if target is None or target.n_target <= 0:
-        return
+        return ""
     prog = review_progress(table, target.n_target, target.noise_rate)
-    st.progress(
-        prog.of_target,
-        text=(
-            f"{prog.reviewed:,} of the review target {prog.n_target:,} reviewed "
-            f"({prog.of_target:.0%}) · about {prog.remaining_flagged:,} flagged samples left "
-            f"to find (estimated noise {target.noise_rate:.1%}, {target.method})"
-        ),
+    text = (
+        f"{prog.reviewed:,} of the review target {prog.n_target:,} reviewed "
+        f"({prog.of_target:.0%}) · about {prog.remaining_flagged:,} flagged samples left "
+        f"to find (estimated noise {target.noise_rate:.1%}, {target.method})"
+    )
+    width = min(max(float(prog.of_target), 0.0), 1.0) * 100
+    return (
+        f'<div class="ogad-progress" role="progressbar" aria-valuenow="{width:.0f}" '
+        f'aria-valuemin="0" aria-valuemax="100"><div>{html.escape(text)}</div>'
+        f'<div class="ogad-track"><div class="ogad-bar" style="width:{width:.1f}%"></div></div>'
+        "</div>"
     )
 
 
 def _bulk_actions(run_path: str, page_ids: list[int], selection_ids: list[int] | None) -> None:
     """Confirm / Reject every unreviewed card of the page or of the map selection at once."""
-    with st.popover("Bulk", icon=":material/done_all:", width="stretch"):
+    with st.popover("Bulk", icon=":material/done_all:"):
         scope, ids = "this page", page_ids
         if selection_ids is not None:
             choice = st.radio(
@@ -361,18 +377,8 @@ def _bulk_actions(run_path: str, page_ids: list[int], selection_ids: list[int] |
             )
 
 
-def _header(
-    run_path: str,
-    controls: Controls,
-    counts: tuple[int, int, int],
-    bulk_ids: tuple[list[int], list[int] | None],
-) -> None:
-    """Title, progress, message, Undo and Bulk buttons. ``counts`` = (queue, reviewed, N)."""
-    n_queue, reviewed, n_samples = counts
-    store = cache.review_store(run_path)
-    head, bulk_col, undo_col = st.columns([5, 1, 1], vertical_alignment="center")
-    what = "to review" if not controls.show_reviewed else "in the queue"
-    order = f"{md_escape(controls.detector)} rank" if controls.detector else "loss"
+def _order_text(run_path: str, controls: Controls) -> str:
+    order = f"{controls.detector} rank" if controls.detector else "loss"
     if controls.rerank and controls.detector:
         table = cache.table_with_decisions(run_path)[0]
         order += (
@@ -381,24 +387,42 @@ def _header(
             else f" (re-ranks once {smart.MIN_EACH} are confirmed or relabeled and "
             f"{smart.MIN_EACH} rejected)"
         )
-    head.markdown(f"##### Review queue · {n_queue:,} {what}")
-    head.caption(f"{reviewed:,} of {n_samples:,} samples reviewed · ordered by {order}")
-    with bulk_col:
+    return order
+
+
+def _header(
+    run_path: str,
+    controls: Controls,
+    counts: tuple[int, int, int],
+    bulk_ids: tuple[list[int], list[int] | None],
+) -> None:
+    """Title, progress, message, Undo and Bulk buttons. ``counts`` = (queue, reviewed, N).
+
+    The text parts are two HTML elements (each element drawn costs browser time on every
+    decision)."""
+    n_queue, reviewed, n_samples = counts
+    store = cache.review_store(run_path)
+    what = "to review" if not controls.show_reviewed else "in the queue"
+    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        st.html(
+            f'<div class="ogad-title">Review queue · {n_queue:,} {what}</div>'
+            f'<div class="ogad-sub">{reviewed:,} of {n_samples:,} samples reviewed · ordered by '
+            f"{html.escape(_order_text(run_path, controls))}</div>",
+            width="stretch",
+        )
         _bulk_actions(run_path, *bulk_ids)
-    undo_col.button(
-        "Undo",
-        key="undo_last",
-        icon=":material/undo:",
-        width="stretch",
-        help=f"Undo {state.reviewer()}'s latest decision or bulk action (also from an earlier "
-        "session). Key: U",
-        on_click=actions.undo,
-        args=(run_path,),
-        disabled=not store.can_undo(reviewer=state.reviewer()),
-    )
-    _progress(run_path, controls, cache.table_with_decisions(run_path)[0])
-    _message()
-    st.caption(shortcuts.LEGEND)
+        st.button(
+            "Undo",
+            key="undo_last",
+            icon=":material/undo:",
+            help=f"Undo {state.reviewer()}'s latest decision or bulk action (also from an "
+            "earlier session). Key: U",
+            on_click=actions.undo,
+            args=(run_path,),
+            disabled=not store.can_undo(reviewer=state.reviewer()),
+        )
+    progress = _progress(run_path, controls, cache.table_with_decisions(run_path)[0])
+    st.html(progress + _message() + f'<div class="ogad-sub">{shortcuts.LEGEND_HTML}</div>')
 
 
 def _card(ctx: CardContext, row, *, large: bool = False) -> None:
@@ -410,12 +434,18 @@ def _card(ctx: CardContext, row, *, large: bool = False) -> None:
 
 
 def _grid(ctx: CardContext, rows: pd.DataFrame) -> None:
+    """Rows of cards. A full row is one horizontal container (the cards stretch to equal
+    widths; fewer elements than st.columns), a short last row keeps the column widths."""
     smart.prefetch_why(ctx.run_path, rows["sample_id"].astype(int).tolist())
     per_row = CARD_COLUMNS.get(ctx.kind, 4)
     for start in range(0, len(rows), per_row):
-        columns = st.columns(per_row, gap="small")
-        chunk = rows.iloc[start : start + per_row].itertuples(index=False)
-        for column, row in zip(columns, chunk, strict=False):
+        chunk = list(rows.iloc[start : start + per_row].itertuples(index=False))
+        if len(chunk) == per_row:
+            with st.container(horizontal=True, gap="small"):
+                for row in chunk:
+                    _card(ctx, row)
+            continue
+        for column, row in zip(st.columns(per_row, gap="small"), chunk, strict=False):
             with column:
                 _card(ctx, row)
 
@@ -517,32 +547,30 @@ def queue_section(run_path: str, controls: Controls, selected: list[int] | None)
 def _pager(page: int, n_pages: int, n_rows: int, per_page: int) -> None:
     if n_pages <= 1:
         return
-    prev_col, info_col, next_col = st.columns([1, 2, 1], vertical_alignment="center")
-    prev_col.button(
-        "Previous",
-        key="page_prev",
-        icon=":material/chevron_left:",
-        width="stretch",
-        disabled=page == 0,
-        on_click=actions.go_to_page,
-        args=(page - 1,),
-    )
     first = page * per_page + 1
-    info_col.markdown(
-        f"<div style='text-align:center'>page {page + 1} of {n_pages} · "
-        f"cards {first:,}–{min(first + per_page - 1, n_rows):,} of {n_rows:,}</div>",
-        unsafe_allow_html=True,
-    )
-    next_col.button(
-        "Next",
-        key="page_next",
-        icon=":material/chevron_right:",
-        icon_position="right",
-        width="stretch",
-        disabled=page >= n_pages - 1,
-        on_click=actions.go_to_page,
-        args=(page + 1,),
-    )
+    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        st.button(
+            "Previous",
+            key="page_prev",
+            icon=":material/chevron_left:",
+            disabled=page == 0,
+            on_click=actions.go_to_page,
+            args=(page - 1,),
+        )
+        st.html(
+            f"<div style='text-align:center'>page {page + 1} of {n_pages} · "
+            f"cards {first:,}–{min(first + per_page - 1, n_rows):,} of {n_rows:,}</div>",
+            width="stretch",
+        )
+        st.button(
+            "Next",
+            key="page_next",
+            icon=":material/chevron_right:",
+            icon_position="right",
+            disabled=page >= n_pages - 1,
+            on_click=actions.go_to_page,
+            args=(page + 1,),
+        )
 
 
 def render() -> None:
@@ -553,4 +581,5 @@ def render() -> None:
         st.info(note, icon=":material/info:")
     selected = _map_section(ctx, controls) if controls.show_map else None
     shortcuts.install()
+    install_style()
     queue_section(ctx.run_path, controls, selected)
