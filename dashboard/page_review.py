@@ -377,10 +377,9 @@ def _bulk_actions(run_path: str, page_ids: list[int], selection_ids: list[int] |
             )
 
 
-def _order_text(run_path: str, controls: Controls) -> str:
+def _order_text(controls: Controls, table: pd.DataFrame) -> str:
     order = f"{controls.detector} rank" if controls.detector else "loss"
     if controls.rerank and controls.detector:
-        table = cache.table_with_decisions(run_path)[0]
         order += (
             ", re-ranked from the decisions"
             if smart.rerank_learning(table)
@@ -393,10 +392,12 @@ def _order_text(run_path: str, controls: Controls) -> str:
 def _header(
     run_path: str,
     controls: Controls,
+    table: pd.DataFrame,
     counts: tuple[int, int, int],
     bulk_ids: tuple[list[int], list[int] | None],
 ) -> None:
-    """Title, progress, message, Undo and Bulk buttons. ``counts`` = (queue, reviewed, N).
+    """Title, progress, message, Undo and Bulk buttons. ``table``: the run table with the
+    decisions; ``counts`` = (queue, reviewed, N).
 
     The text parts are two HTML elements (each element drawn costs browser time on every
     decision)."""
@@ -407,7 +408,7 @@ def _header(
         st.html(
             f'<div class="ogad-title">Review queue · {n_queue:,} {what}</div>'
             f'<div class="ogad-sub">{reviewed:,} of {n_samples:,} samples reviewed · ordered by '
-            f"{html.escape(_order_text(run_path, controls))}</div>",
+            f"{html.escape(_order_text(controls, table))}</div>",
             width="stretch",
         )
         _bulk_actions(run_path, *bulk_ids)
@@ -421,33 +422,34 @@ def _header(
             args=(run_path,),
             disabled=not store.can_undo(reviewer=state.reviewer()),
         )
-    progress = _progress(run_path, controls, cache.table_with_decisions(run_path)[0])
+    progress = _progress(run_path, controls, table)
     st.html(progress + _message() + f'<div class="ogad-sub">{shortcuts.LEGEND_HTML}</div>')
 
 
-def _card(ctx: CardContext, row, *, large: bool = False) -> None:
+def _card(ctx: CardContext, row, *, large: bool = False, why: object = None) -> None:
+    """One card; ``why``: the grid card's explanation when already known (see _grid)."""
     sid = int(row.sample_id)
-    why = smart.explanation if large else smart.card_why  # neighbours only on the large card
-    explanation = why(ctx.run_path, sid)
-    suggested = None if explanation is None else int(explanation.suggested_label)
-    render_card(ctx, row, explanation=explanation, suggested=suggested, large=large)
+    if why is None:  # neighbours only on the large card
+        why = smart.explanation(ctx.run_path, sid) if large else smart.card_why(ctx.run_path, sid)
+    suggested = None if why is None else int(why.suggested_label)
+    render_card(ctx, row, explanation=why, suggested=suggested, large=large)
 
 
 def _grid(ctx: CardContext, rows: pd.DataFrame) -> None:
     """Rows of cards. A full row is one horizontal container (the cards stretch to equal
     widths; fewer elements than st.columns), a short last row keeps the column widths."""
-    smart.prefetch_why(ctx.run_path, rows["sample_id"].astype(int).tolist())
+    whys = smart.cards_why(ctx.run_path, rows["sample_id"].astype(int).tolist())
     per_row = CARD_COLUMNS.get(ctx.kind, 4)
     for start in range(0, len(rows), per_row):
         chunk = list(rows.iloc[start : start + per_row].itertuples(index=False))
         if len(chunk) == per_row:
             with st.container(horizontal=True, gap="small"):
                 for row in chunk:
-                    _card(ctx, row)
+                    _card(ctx, row, why=whys.get(int(row.sample_id)))
             continue
         for column, row in zip(st.columns(per_row, gap="small"), chunk, strict=False):
             with column:
-                _card(ctx, row)
+                _card(ctx, row, why=whys.get(int(row.sample_id)))
 
 
 def _focus(ctx: CardContext, queue: pd.DataFrame) -> None:
@@ -518,6 +520,7 @@ def queue_section(run_path: str, controls: Controls, selected: list[int] | None)
     _header(
         run_path,
         controls,
+        table,
         (len(queue), reviewed, view.n_samples),
         (page_ids, selection_ids),
     )
