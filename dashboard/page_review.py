@@ -23,6 +23,7 @@ from dashboard.filters import filter_mask, review_progress
 from dashboard.mapfig import COLOR_BY_LABELS, MapLayer
 from dashboard.queue import (
     MapSelection,
+    QueueRows,
     RunView,
     order_by_rank,
     page_of,
@@ -275,8 +276,9 @@ def _map_caption(layer: MapLayer, picked: MapSelection) -> None:
 
 def _queue_rows(
     run_path: str, controls: Controls, selected: list[int] | None
-) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """(the table with decisions, the queue, the decisions version it shows)."""
+) -> tuple[pd.DataFrame, QueueRows, int]:
+    """(the table with decisions, the queue as row positions, the decisions version it shows).
+    The queue is never built as a DataFrame: only a page's rows are read."""
     view = cache.run_view(run_path)
     table, version = cache.table_with_decisions(run_path)
     order = None
@@ -305,8 +307,7 @@ def _queue_rows(
         order=order,
         keep=keep,
     )
-    queue = rows.frame()
-    return table, queue, version
+    return table, rows, version
 
 
 def _message() -> str:
@@ -452,7 +453,12 @@ def _grid(ctx: CardContext, rows: pd.DataFrame) -> None:
                 _card(ctx, row, why=whys.get(int(row.sample_id)))
 
 
-def _focus(ctx: CardContext, queue: pd.DataFrame) -> None:
+def _rows_at(queue: QueueRows, start: int, stop: int) -> pd.DataFrame:
+    """Rows ``start:stop`` of the queue as a DataFrame (queue order)."""
+    return queue.table.iloc[queue.rows[max(0, start) : stop]]
+
+
+def _focus(ctx: CardContext, queue: QueueRows) -> None:
     """Focus mode: the focused card large, the previous and next ones as small previews."""
     index = min(max(0, int(st.session_state.get(state.FOCUS, 0))), len(queue) - 1)
     st.session_state[state.FOCUS] = index
@@ -469,7 +475,7 @@ def _focus(ctx: CardContext, queue: pd.DataFrame) -> None:
             help="Key: K",
         )
         if index > 0:
-            render_peek(ctx, queue.iloc[index - 1], "previous")
+            render_peek(ctx, _rows_at(queue, index - 1, index).iloc[0], "previous")
     with right:
         st.button(
             "Next",
@@ -483,11 +489,27 @@ def _focus(ctx: CardContext, queue: pd.DataFrame) -> None:
             help="Key: J",
         )
         if index + 1 < len(queue):
-            render_peek(ctx, queue.iloc[index + 1], "next")
+            render_peek(ctx, _rows_at(queue, index + 1, index + 2).iloc[0], "next")
     with middle:
         st.caption(f"card {index + 1:,} of {len(queue):,}")
-        row = next(queue.iloc[index : index + 1].itertuples(index=False))
+        row = next(_rows_at(queue, index, index + 1).itertuples(index=False))
         _card(ctx, row, large=True)
+
+
+def _bulk_ids(
+    queue: QueueRows, rows: pd.DataFrame, controls: Controls, selected: list[int] | None
+) -> tuple[list[int], list[int] | None]:
+    """(the unreviewed ids of the page, or of the focused card in focus mode; those of the map
+    selection's queue, None without a selection): what the Bulk buttons decide."""
+    page_ids = rows.loc[rows["status"] == UNREVIEWED, "sample_id"].astype(int).tolist()
+    if controls.focus_mode and len(queue):
+        index = min(int(st.session_state.get(state.FOCUS, 0)), len(queue) - 1)
+        focused = _rows_at(queue, index, index + 1)
+        page_ids = focused.loc[focused["status"] == UNREVIEWED, "sample_id"].astype(int).tolist()
+    if selected is None:
+        return page_ids, None
+    status = queue.table["status"].to_numpy()[queue.rows]
+    return page_ids, queue.sample_ids[status == UNREVIEWED].astype(int).tolist()
 
 
 @st.fragment
@@ -508,21 +530,12 @@ def queue_section(run_path: str, controls: Controls, selected: list[int] | None)
     )
     st.session_state[state.PAGE] = page
     reviewed = int((table["status"] != UNREVIEWED).sum())
-    unreviewed = queue["status"] == UNREVIEWED
-    page_ids = rows.loc[rows["status"] == UNREVIEWED, "sample_id"].astype(int).tolist()
-    if controls.focus_mode and not queue.empty:
-        index = min(int(st.session_state.get(state.FOCUS, 0)), len(queue) - 1)
-        focused = queue.iloc[index : index + 1]
-        page_ids = focused.loc[focused["status"] == UNREVIEWED, "sample_id"].astype(int).tolist()
-    selection_ids = None
-    if selected is not None:
-        selection_ids = queue.loc[unreviewed, "sample_id"].astype(int).tolist()
     _header(
         run_path,
         controls,
         table,
         (len(queue), reviewed, view.n_samples),
-        (page_ids, selection_ids),
+        _bulk_ids(queue, rows, controls, selected),
     )
     writable = store.writable()
     if not writable:
