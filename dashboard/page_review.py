@@ -34,7 +34,7 @@ from dashboard.queue import (
 from ogad_core.review.store import CONFIRMED, REJECTED, UNREVIEWED
 
 CARD_COLUMNS = {"image": 4, "text": 3, "tabular": 4}  # cards per row, by data kind
-PER_PAGE_CHOICES = (6, 9, 12, 18, 24, 36)
+PER_PAGE_CHOICES = (4, 6, 8, 9, 12, 18, 24, 36)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "dashboard" / "app.py")
 PAGES = ("views/review.py", "views/summary.py", "views/run_info.py")
 TIMEOUT = 90
+PER_PAGE = state.DEFAULTS[state.PER_PAGE]  # cards on a page by default
 
 
 def start_app(run: Path | None, monkeypatch: pytest.MonkeyPatch) -> AppTest:
@@ -78,7 +79,7 @@ def test_every_page_renders(kind: str, tmp_path: Path, monkeypatch: pytest.Monke
     assert_clean(at)
     queue_length = at.number_input(key=state.TOP_K).value  # the review target
     assert 0 < queue_length <= 60
-    assert len(queue_ids(at)) == min(12, queue_length)  # first page of the queue
+    assert len(queue_ids(at)) == min(PER_PAGE, queue_length)  # first page of the queue
     assert {b.label for b in at.button} >= {"Confirm", "Reject", "Relabel"}
     at.switch_page("views/summary.py").run()
     assert_clean(at)
@@ -93,11 +94,12 @@ def test_review_queue_follows_the_detector_ranking(
     scores = pd.read_parquet(image_run / "scores.parquet")
     at = start_app(image_run, monkeypatch)
     at.number_input(key=state.TOP_K).set_value(0).run()  # the whole run, not the target
-    assert queue_ids(at) == scores.sort_values("iforest_rank")["sample_id"].head(12).tolist()
+    assert queue_ids(at) == scores.sort_values("iforest_rank")["sample_id"].head(PER_PAGE).tolist()
     at.selectbox(key=state.DETECTOR).set_value("l2").run()
-    assert queue_ids(at) == scores.sort_values("l2_rank")["sample_id"].head(12).tolist()
+    assert queue_ids(at) == scores.sort_values("l2_rank")["sample_id"].head(PER_PAGE).tolist()
     at.button(key="page_next").click().run()
-    assert queue_ids(at) == scores.sort_values("l2_rank")["sample_id"].iloc[12:24].tolist()
+    by_l2 = scores.sort_values("l2_rank")["sample_id"]
+    assert queue_ids(at) == by_l2.iloc[PER_PAGE : 2 * PER_PAGE].tolist()
     at.multiselect(key=state.CLASSES).set_value(["cross"]).run()
     samples = pd.read_parquet(image_run / "samples.parquet").set_index("sample_id")
     assert queue_ids(at) and all(samples.loc[i, "label_name"] == "cross" for i in queue_ids(at))
@@ -306,7 +308,7 @@ def test_run_without_scores_or_map_still_works(
     notes = " | ".join(i.value for i in at.info)
     assert "incomplete" in notes and "No detector scores" in notes and "No map yet" in notes
     losses = pd.read_parquet(run / "samples.parquet").sort_values("loss", ascending=False)
-    assert queue_ids(at) == losses["sample_id"].head(12).tolist()
+    assert queue_ids(at) == losses["sample_id"].head(PER_PAGE).tolist()
     at.button(key=f"confirm_{queue_ids(at)[0]}").click().run()
     assert len(ReviewStore(run).current()) == 1
     for page in PAGES[1:]:
@@ -534,12 +536,12 @@ def test_rerank_toggle_reorders_the_queue_from_the_decisions(
     evidence = Explainer(grads, samples)  # the dashboard re-ranks with the explainer's evidence
     new = rerank_scores(grads, scores["iforest_score"].to_numpy(), decided, bad, explainer=evidence)
     order = [i for i in np.argsort(-new, kind="stable") if i not in set(decided)]
-    assert queue_ids(at) == [int(i) for i in order[:12]]
+    assert queue_ids(at) == [int(i) for i in order[:PER_PAGE]]
     assert any("re-ranked from the decisions" in t for t in html_texts(at, "ogad-title"))
 
     at.toggle(key=state.RERANK).set_value(False).run()
     static = scores.sort_values("iforest_rank")["sample_id"]
-    assert queue_ids(at) == [int(i) for i in static if i not in set(decided)][:12]
+    assert queue_ids(at) == [int(i) for i in static if i not in set(decided)][:PER_PAGE]
     assert_clean(at)
 
 
@@ -618,5 +620,5 @@ def test_a_given_by_predicted_cell_opens_those_samples_in_the_queue(
     at.run()
     assert_clean(at)
     want = samples[(samples["label_name"] == "square") & (samples["pred"] == 0)]["sample_id"]
-    assert set(queue_ids(at)) <= set(want) and len(queue_ids(at)) == min(12, len(want))
+    assert set(queue_ids(at)) <= set(want) and len(queue_ids(at)) == min(PER_PAGE, len(want))
     assert any(f"Review queue · {len(want)} in the queue" in t for t in html_texts(at))
