@@ -191,12 +191,15 @@ def _neighbours(ctx: CardContext, explanation: Any) -> None:
         columns = st.columns(per_row)
         for column, (nid, label) in zip(columns, shown[start : start + per_row], strict=False):
             with column:
-                name = md_escape(ctx.label_names[int(label)])
-                st.caption(f"#{int(nid)} · **{name}**")
                 ref = str(refs.get(int(nid), ""))
+                name = html.escape(str(ctx.label_names[int(label)]))
+                head = f'<div class="ogad-why">#{int(nid)} · <b>{name}</b></div>'
                 if ctx.kind == "image":
-                    _image(ctx.run_path, ref, NEIGHBOUR_IMAGE_PX)
+                    img = _image_html(ctx.run_path, ref, NEIGHBOUR_IMAGE_PX)
+                    body = img or '<div class="ogad-why">(image unavailable)</div>'
+                    st.html(_card_html(head, body))
                 else:
+                    st.html(_card_html(head))
                     st.text(text_preview(ref, NEIGHBOUR_TEXT_CHARS)[0], wrap=True)
 
 
