@@ -31,7 +31,7 @@ def decide(run_path: str, sample_id: int, decision: str) -> None:
     if decision == RELABELED:
         new_label = st.session_state.get(f"{state.RELABEL_PREFIX}{sample_id}")
     try:
-        entry = store.decide(
+        store.decide(
             sample_id,
             decision,
             reviewer=state.reviewer(),
@@ -41,7 +41,6 @@ def decide(run_path: str, sample_id: int, decision: str) -> None:
     except OgadError as err:
         state.flash("error", str(err))
         return
-    state.keep_shown_page(entry.id)  # the latest history id: the store's version now
     state.flash("success", _DONE[decision].format(sid=sample_id, label=new_label))
 
 

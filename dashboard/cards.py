@@ -26,7 +26,6 @@ LARGE_IMAGE_PX = 320  # focus mode
 NEIGHBOUR_IMAGE_PX = 72
 NEIGHBOURS_SHOWN = 6
 NEIGHBOUR_TEXT_CHARS = 140
-STUB_PREFIX = "done_"  # + sample id: the key of a decided card's stub
 RELABEL_MENU_PREFIX = "relabel_menu_"  # + sample id: the popover holding the class list
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
 
@@ -309,15 +308,6 @@ def render_card(
         _decision_buttons(ctx, row, relabel_key)
 
 
-def render_stub(ctx: CardContext, row: Any) -> None:
-    """A card decided on this page, left in its place until the page is done (so the other
-    cards do not move): dimmed, its decision, no buttons (U undoes it)."""
-    sid = int(row.sample_id)
-    head = f'<div class="ogad-head">{_head(row, ctx.detector)}</div>'
-    with st.container(border=True, key=f"{STUB_PREFIX}{sid}"):
-        st.html(f'<div class="ogad-card ogad-done">{head}{_labels(row, ctx.label_names)}</div>')
-
-
 def render_peek(ctx: CardContext, row: Any, caption: str) -> None:
     """A small preview of a neighbouring card in the queue (focus mode)."""
     with st.container(border=True, key=f"peek_{int(row.sample_id)}"):
@@ -342,8 +332,6 @@ CARD_CSS = """<style>
 .ogad-card .ogad-green { color: rgb(23, 144, 62); background: rgba(33, 195, 84, 0.13); }
 .ogad-card .ogad-orange { color: rgb(200, 110, 10); background: rgba(255, 164, 33, 0.15); }
 .ogad-card .ogad-why { font-size: 0.85rem; opacity: 0.7; margin-top: 0.4rem; }
-.ogad-done { opacity: 0.6; }
-[class*="st-key-done_"] button { display: none; }  /* the decided card's buttons, mid-rerun */
 .ogad-title { font-size: 1.25rem; font-weight: 600; line-height: 1.4; }
 .ogad-sub, .ogad-flash { font-size: 0.875rem; opacity: 0.75; line-height: 1.5; }
 .ogad-flash { opacity: 0.9; margin: 0.3rem 0; }

@@ -18,7 +18,6 @@ from dashboard.cards import (
     md_text,
     render_card,
     render_peek,
-    render_stub,
 )
 from dashboard.filters import filter_mask, review_progress
 from dashboard.mapfig import COLOR_BY_LABELS, MapLayer
@@ -437,64 +436,21 @@ def _card(ctx: CardContext, row, *, large: bool = False, why: object = None) -> 
     render_card(ctx, row, explanation=why, suggested=suggested, large=large)
 
 
-def _grid(ctx: CardContext, rows: pd.DataFrame, stubs: bool) -> None:
+def _grid(ctx: CardContext, rows: pd.DataFrame) -> None:
     """Rows of cards. A full row is one horizontal container (the cards stretch to equal
-    widths; fewer elements than st.columns), a short last row keeps the column widths.
-    ``stubs``: a decided card is drawn as a stub (see :func:`_page_rows`)."""
-    open_ids = rows.loc[rows["status"] == UNREVIEWED, "sample_id"] if stubs else rows["sample_id"]
-    whys = smart.cards_why(ctx.run_path, open_ids.astype(int).tolist())
-
-    def draw(row) -> None:
-        if stubs and row.status != UNREVIEWED:
-            render_stub(ctx, row)
-        else:
-            _card(ctx, row, why=whys.get(int(row.sample_id)))
-
+    widths; fewer elements than st.columns), a short last row keeps the column widths."""
+    whys = smart.cards_why(ctx.run_path, rows["sample_id"].astype(int).tolist())
     per_row = CARD_COLUMNS.get(ctx.kind, 4)
     for start in range(0, len(rows), per_row):
         chunk = list(rows.iloc[start : start + per_row].itertuples(index=False))
         if len(chunk) == per_row:
             with st.container(horizontal=True, gap="small"):
                 for row in chunk:
-                    draw(row)
+                    _card(ctx, row, why=whys.get(int(row.sample_id)))
             continue
         for column, row in zip(st.columns(per_row, gap="small"), chunk, strict=False):
             with column:
-                draw(row)
-
-
-def _page_rows(
-    table: pd.DataFrame,
-    rows: pd.DataFrame,
-    controls: Controls,
-    selected: list[int] | None,
-    versions: tuple[int, int],
-) -> pd.DataFrame:
-    """The grid's rows: the page drawn last time while the only change since is this session's
-    own card decisions (the decided cards stay in place as stubs: nothing moves under the
-    pointer, and the browser redraws little), else ``rows``, the queue's page now.
-
-    ``versions`` = (the page index, the store version the table shows). Any other change (a
-    filter, a page turn, an undo, a bulk action, another reviewer) or a page with every card
-    decided draws the queue's page afresh."""
-    page, version = versions
-    picked = None if selected is None else (len(selected), hash(tuple(selected)))
-    view = repr((controls, picked, page))
-    shown = st.session_state.get(state.SHOWN_PAGE)
-    if (
-        not controls.show_reviewed
-        and isinstance(shown, dict)
-        and shown.get("view") == view
-        and shown.get("version") == version
-    ):
-        ids = table["sample_id"].to_numpy()
-        positions = np.searchsorted(ids, np.asarray(shown["ids"], dtype=ids.dtype))
-        kept = table.iloc[np.minimum(positions, len(ids) - 1)]
-        if len(kept) and (kept["status"] == UNREVIEWED).any():
-            return kept
-    ids = rows["sample_id"].astype(int).tolist()
-    st.session_state[state.SHOWN_PAGE] = {"view": view, "ids": ids, "version": version}
-    return rows
+                _card(ctx, row, why=whys.get(int(row.sample_id)))
 
 
 def _rows_at(queue: QueueRows, start: int, stop: int) -> pd.DataFrame:
@@ -573,8 +529,6 @@ def queue_section(run_path: str, controls: Controls, selected: list[int] | None)
         queue, int(st.session_state.get(state.PAGE, 0)), controls.per_page
     )
     st.session_state[state.PAGE] = page
-    if not controls.focus_mode:
-        rows = _page_rows(table, rows, controls, selected, (page, version))
     reviewed = int((table["status"] != UNREVIEWED).sum())
     _header(
         run_path,
@@ -602,7 +556,7 @@ def queue_section(run_path: str, controls: Controls, selected: list[int] | None)
     if controls.focus_mode:
         _focus(ctx, queue)
         return
-    _grid(ctx, rows, stubs=not controls.show_reviewed)
+    _grid(ctx, rows)
     _pager(page, n_pages, len(queue), controls.per_page)
 
 

@@ -37,7 +37,6 @@ MAP_VERSION = "map_drawn_version"  # reviews version the map was coloured with
 FLASH = "flash"  # (level, message) from the last button callback: "success" | "error" | "info"
 RELABEL_PREFIX = "relabel_to_"  # + sample id: the class chosen in a card's selectbox
 RELABEL_SOURCE_PREFIX = "relabel_src_"  # + sample id: the (status, label) the choice was set for
-SHOWN_PAGE = "queue_shown_page"  # the grid page drawn: {"view", "ids", "version"} (see page_review)
 FOCUS = "focus_index"  # 0-based position of the focused card in the queue (focus mode)
 BULK_SCOPE = "bulk_scope"  # "page" | "selection"
 
@@ -135,14 +134,6 @@ def take_flash() -> tuple[str, str] | None:
     value = st.session_state.get(FLASH)
     st.session_state[FLASH] = None
     return value
-
-
-def keep_shown_page(version: int) -> None:
-    """This session's own card decision made the store's ``version``: the page drawn stays in
-    place (the decided card becomes a stub) instead of moving the next cards up."""
-    shown = st.session_state.get(SHOWN_PAGE)
-    if isinstance(shown, dict):
-        shown["version"] = int(version)
 
 
 def reset_page() -> None:

@@ -622,20 +622,3 @@ def test_a_given_by_predicted_cell_opens_those_samples_in_the_queue(
     want = samples[(samples["label_name"] == "square") & (samples["pred"] == 0)]["sample_id"]
     assert set(queue_ids(at)) <= set(want) and len(queue_ids(at)) == min(PER_PAGE, len(want))
     assert any(f"Review queue · {len(want)} in the queue" in t for t in html_texts(at))
-
-
-def test_a_decided_card_stays_in_place_until_the_page_is_done(
-    image_run: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    at = started(image_run, monkeypatch)
-    page = queue_ids(at)
-    at.button(key=f"confirm_{page[1]}").click().run()
-    assert_clean(at)
-    assert queue_ids(at) == [page[0], *page[2:]]  # nothing moved up
-    (stub,) = html_texts(at, "ogad-done")
-    assert stub.startswith(f"#{page[1]} ") and "confirmed" in stub
-    for sid in [page[0], *page[2:]]:
-        at.button(key=f"reject_{sid}").click().run()
-    assert ReviewStore(image_run).counts()[REJECTED] == len(page) - 1
-    assert queue_ids(at) and not set(queue_ids(at)) & set(page)  # done: the queue's next cards
-    assert not html_texts(at, "ogad-done")
