@@ -438,19 +438,25 @@ def _card(ctx: CardContext, row, *, large: bool = False, why: object = None) -> 
 
 def _grid(ctx: CardContext, rows: pd.DataFrame) -> None:
     """Rows of cards. A full row is one horizontal container (the cards stretch to equal
-    widths; fewer elements than st.columns), a short last row keeps the column widths."""
+    widths; fewer elements than st.columns), a short last row keeps the column widths.
+
+    The places are laid out first and filled last card first: after a decision every card
+    moves up one place, and filled in reading order a card would for a moment be both in its
+    new place and in its old one (two elements with its key, each with a Confirm button)."""
     whys = smart.cards_why(ctx.run_path, rows["sample_id"].astype(int).tolist())
+    records = list(rows.itertuples(index=False))
     per_row = CARD_COLUMNS.get(ctx.kind, 4)
-    for start in range(0, len(rows), per_row):
-        chunk = list(rows.iloc[start : start + per_row].itertuples(index=False))
-        if len(chunk) == per_row:
-            with st.container(horizontal=True, gap="small"):
-                for row in chunk:
-                    _card(ctx, row, why=whys.get(int(row.sample_id)))
+    places: list = []
+    for start in range(0, len(records), per_row):
+        n_cards = min(per_row, len(records) - start)
+        if n_cards < per_row:
+            places.extend(st.columns(per_row, gap="small")[:n_cards])
             continue
-        for column, row in zip(st.columns(per_row, gap="small"), chunk, strict=False):
-            with column:
-                _card(ctx, row, why=whys.get(int(row.sample_id)))
+        with st.container(horizontal=True, gap="small"):
+            places.extend(st.container(width="stretch") for _ in range(n_cards))
+    for place, row in reversed(list(zip(places, records, strict=True))):
+        with place:
+            _card(ctx, row, why=whys.get(int(row.sample_id)))
 
 
 def _rows_at(queue: QueueRows, start: int, stop: int) -> pd.DataFrame:
