@@ -7,6 +7,7 @@ Resources (shared, not copied) are treated as read-only by the pages.
 
 from __future__ import annotations
 
+import base64
 import io
 
 import pandas as pd
@@ -77,6 +78,33 @@ def card_image_png(run_path: str, ref: str, size: int) -> tuple[bytes | None, st
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue(), None
+
+
+INLINE_IMAGE_BYTES = 48_000  # a card image up to this size is sent inside the card's HTML
+
+
+def _encoded(picture, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format=fmt, **({"quality": 85} if fmt == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+@st.cache_resource(max_entries=2048, show_spinner=False)
+def card_image_uri(run_path: str, ref: str, size: int) -> str | None:
+    """The card image as a ``data:`` URI (PNG; JPEG for a photo whose PNG is large), or None
+    when it cannot be shown or stays over INLINE_IMAGE_BYTES (then st.image serves it).
+
+    Inline, the image costs no element and no request of its own: a card is one HTML element.
+    Shared by all sessions (a str is immutable)."""
+    picture, _ = load_card_image(RunDir(run_path), ref, size=size)
+    if picture is None:
+        return None
+    data, mime = _encoded(picture, "PNG"), "image/png"
+    if len(data) > INLINE_IMAGE_BYTES and picture.mode == "RGB":
+        data, mime = _encoded(picture, "JPEG"), "image/jpeg"
+    if len(data) > INLINE_IMAGE_BYTES:
+        return None
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 @st.cache_resource(max_entries=6, show_spinner="Drawing the map…")

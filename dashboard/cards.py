@@ -3,6 +3,7 @@ flagged, the suggested label, the buttons."""
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ LARGE_IMAGE_PX = 320  # focus mode
 NEIGHBOUR_IMAGE_PX = 72
 NEIGHBOURS_SHOWN = 6
 NEIGHBOUR_TEXT_CHARS = 140
+RELABEL_MENU_PREFIX = "relabel_menu_"  # + sample id: the popover holding the class list
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
 
 
@@ -86,14 +88,18 @@ def _image(run_path: str, ref: str, size: int) -> None:
         st.image(png, width="content", output_format="PNG")
 
 
-def _sample_body(ctx: CardContext, row: Any, large: bool) -> None:
+def _image_html(run_path: str, ref: str, size: int) -> str | None:
+    """An ``<img>`` with the card image inline (one element with the card's text), or None
+    when the image cannot be shown or is too big to send inline on every rerun."""
+    uri = cache.card_image_uri(run_path, ref, size)
+    if uri is None:
+        return None
+    return f'<img class="ogad-img" src="{uri}" alt="sample image">'
+
+
+def _text_body(ctx: CardContext, row: Any, large: bool) -> None:
     ref = str(row.ref)
-    if ctx.kind == "image":
-        _image(ctx.run_path, ref, LARGE_IMAGE_PX if large else CARD_IMAGE_PX)
-        return
     if ctx.kind == "text":
-        if bool(getattr(row, "truncated", False)):
-            st.badge("truncated", color="orange", help="The model saw a cut version of this text.")
         preview, folded = text_preview(ref)
         if large:
             preview, folded = ref, False
@@ -110,33 +116,41 @@ def _sample_body(ctx: CardContext, row: Any, large: bool) -> None:
 
 
 def _head(row: Any, detector: str | None) -> str:
+    """The card's first line (HTML): sample id, then rank and score (or loss)."""
     sid = int(row.sample_id)
     if detector is not None:
         score = float(getattr(row, f"{detector}_score"))
         rank = getattr(row, f"{detector}_rank")
         if pd.isna(rank) or math.isnan(score):
-            return f"**#{sid}** · not ranked by {md_escape(detector)}"
-        return f"**#{sid}** · rank {int(rank):,} · score {score:.3f}"
+            return f"<b>#{sid}</b> · not ranked by {html.escape(detector)}"
+        return f"<b>#{sid}</b> · rank {int(rank):,} · score {score:.3f}"
     loss = float(row.loss)
-    return f"**#{sid}** · loss {loss:.3f}" if not math.isnan(loss) else f"**#{sid}**"
+    return f"<b>#{sid}</b> · loss {loss:.3f}" if not math.isnan(loss) else f"<b>#{sid}</b>"
 
 
-def _labels_md(row: Any, label_names: list[str]) -> str:
-    given, pred = md_escape(row.label_name), md_escape(row.pred_name)
-    pred_md = f":orange[**{pred}**]" if int(row.pred) != int(row.label) else f"**{pred}**"
+def _badge(text: str, color: str, title: str | None = None) -> str:
+    tip = f' title="{html.escape(title)}"' if title else ""
+    return f'<span class="ogad-badge ogad-{color}"{tip}>{html.escape(text)}</span>'
+
+
+def _labels(row: Any, label_names: list[str]) -> str:
+    """Given and predicted label, the decision badge (HTML; names escaped)."""
+    given, pred = html.escape(str(row.label_name)), html.escape(str(row.pred_name))
+    pred_cls = ' class="ogad-diff"' if int(row.pred) != int(row.label) else ""
     text, color = STATUS_BADGE.get(row.status, (row.status, "gray"))
     if row.status == RELABELED:
         text = f"relabeled → {label_names[int(row.new_label)]}"
     if row.status != UNREVIEWED and isinstance(row.reviewer, str):
         text = f"{text} · {row.reviewer}"
     return (
-        f"given **{given}** · predicted {pred_md} ({float(row.confidence):.0%})  \n"
-        f":{color}-badge[{md_escape(text)}]"
+        f'<div class="ogad-labels">given <b>{given}</b> · predicted <b{pred_cls}>{pred}</b> '
+        f"({float(row.confidence):.0%})</div><div>{_badge(str(text), color)}</div>"
     )
 
 
-def why_md(explanation: Any, label_names: list[str]) -> str:
-    """One Markdown line: why the sample is flagged and the suggested label."""
+def why_parts(explanation: Any, label_names: list[str]) -> tuple[str, str | None, str]:
+    """(why the sample is flagged, the suggested class name or None, its confidence): plain
+    text, not escaped."""
     parts = []
     if explanation.loss is not None and not math.isnan(float(explanation.loss)):
         parts.append(f"loss {float(explanation.loss):.2f}")
@@ -146,18 +160,23 @@ def why_md(explanation: Any, label_names: list[str]) -> str:
     if pct is not None and not math.isnan(float(pct)):
         parts.append(f"gradient norm p{float(pct):.0f} of its class")
     line = "why: " + " · ".join(parts) if parts else "why: —"
-    if explanation.suggested_label is not None:
-        name = md_escape(label_names[int(explanation.suggested_label)])
-        conf = float(explanation.suggestion_confidence)
-        line += f"  \nsuggested **{name}** ({conf:.0%})"
-    return line
+    if explanation.suggested_label is None:
+        return line, None, ""
+    name = str(label_names[int(explanation.suggested_label)])
+    return line, name, f"{float(explanation.suggestion_confidence):.0%}"
 
 
-def _explain(ctx: CardContext, explanation: Any, large: bool) -> None:
-    """The why line; in focus mode also the reasons and the nearest neighbours."""
-    st.caption(why_md(explanation, ctx.label_names))
-    if not large:
-        return
+def why_html(explanation: Any, label_names: list[str]) -> str:
+    """The why line and the suggestion as one HTML block (names escaped)."""
+    line, name, confidence = why_parts(explanation, label_names)
+    out = html.escape(line)
+    if name is not None:
+        out += f"<br>suggested <b>{html.escape(name)}</b> ({confidence})"
+    return f'<div class="ogad-why">{out}</div>'
+
+
+def _neighbours(ctx: CardContext, explanation: Any) -> None:
+    """Focus mode: the reasons and the nearest neighbours with their given labels."""
     if explanation.reasons:
         st.markdown("\n".join(f"- {md_escape(r)}" for r in explanation.reasons))
     neighbours = list(explanation.neighbours)
@@ -172,64 +191,99 @@ def _explain(ctx: CardContext, explanation: Any, large: bool) -> None:
         columns = st.columns(per_row)
         for column, (nid, label) in zip(columns, shown[start : start + per_row], strict=False):
             with column:
-                name = md_escape(ctx.label_names[int(label)])
-                st.caption(f"#{int(nid)} · **{name}**")
                 ref = str(refs.get(int(nid), ""))
+                name = html.escape(str(ctx.label_names[int(label)]))
+                head = f'<div class="ogad-why">#{int(nid)} · <b>{name}</b></div>'
                 if ctx.kind == "image":
-                    _image(ctx.run_path, ref, NEIGHBOUR_IMAGE_PX)
+                    img = _image_html(ctx.run_path, ref, NEIGHBOUR_IMAGE_PX)
+                    body = img or '<div class="ogad-why">(image unavailable)</div>'
+                    st.html(_card_html(head, body))
                 else:
+                    st.html(_card_html(head))
                     st.text(text_preview(ref, NEIGHBOUR_TEXT_CHARS)[0], wrap=True)
 
 
 def _decision_buttons(ctx: CardContext, row: Any, relabel_key: str) -> None:
+    """Confirm / Reject, the Relabel popover (class list and Relabel button: mounted only when
+    opened), Back to unreviewed. No tooltips (the legend above the queue says what the buttons
+    and keys do): every element drawn costs time on each decision."""
     sid = int(row.sample_id)
-    left, right = st.columns(2)
-    left.button(
-        "Confirm",
-        key=f"confirm_{sid}",
-        type="primary",
-        width="stretch",
-        help="The flag is right: drop this sample from the cleaned set. Key: C",
-        on_click=actions.decide,
-        args=(ctx.run_path, sid, CONFIRMED),
-        disabled=not ctx.writable,
-    )
-    right.button(
-        "Reject",
-        key=f"reject_{sid}",
-        width="stretch",
-        help="The flag is wrong: keep this sample with its given label. Key: R",
-        on_click=actions.decide,
-        args=(ctx.run_path, sid, REJECTED),
-        disabled=not ctx.writable,
-    )
-    pick, go = st.columns(2, vertical_alignment="bottom")
-    pick.selectbox(
-        f"New class for #{sid}",
-        ctx.label_names,
-        key=relabel_key,
-        label_visibility="collapsed",
-    )
-    go.button(
-        "Relabel",
-        key=f"relabel_{sid}",
-        width="stretch",
-        help="Keep this sample with the class chosen on the left. Key: L",
-        on_click=actions.decide,
-        args=(ctx.run_path, sid, RELABELED),
-        disabled=not ctx.writable,
-    )
+    decide, locked = actions.decide, not ctx.writable
+    with st.container(horizontal=True, gap="small"):
+        st.button(
+            "Confirm",
+            key=f"confirm_{sid}",
+            type="primary",
+            width="stretch",
+            on_click=decide,
+            args=(ctx.run_path, sid, CONFIRMED),
+            disabled=locked,
+        )
+        st.button(
+            "Reject",
+            key=f"reject_{sid}",
+            width="stretch",
+            on_click=decide,
+            args=(ctx.run_path, sid, REJECTED),
+            disabled=locked,
+        )
+    choice = str(st.session_state[relabel_key])
+    with st.popover(
+        f"Relabel → {md_escape(choice)}", key=f"{RELABEL_MENU_PREFIX}{sid}", width="stretch"
+    ):
+        st.selectbox(f"New class for #{sid}", ctx.label_names, key=relabel_key)
+        st.button(
+            "Relabel",
+            key=f"relabel_{sid}",
+            type="primary",
+            width="stretch",
+            on_click=decide,
+            args=(ctx.run_path, sid, RELABELED),
+            disabled=locked,
+        )
     if row.status != UNREVIEWED:
         st.button(
             "Back to unreviewed",
             key=f"unreview_{sid}",
             icon=":material/restart_alt:",
             type="tertiary",
-            help="Forget the decision in effect: the sample returns to the queue. Key: B",
-            on_click=actions.decide,
+            on_click=decide,
             args=(ctx.run_path, sid, UNREVIEWED),
-            disabled=not ctx.writable,
+            disabled=locked,
         )
+
+
+def _details(ctx: CardContext, row: Any, explanation: Any) -> str:
+    """Labels, badges and the why line (HTML)."""
+    parts = [_labels(row, ctx.label_names)]
+    if ctx.kind == "text" and bool(getattr(row, "truncated", False)):
+        tip = "The model saw a cut version of this text."
+        parts.append(f"<div>{_badge('truncated', 'orange', tip)}</div>")
+    if explanation is not None:
+        parts.append(why_html(explanation, ctx.label_names))
+    return "".join(parts)
+
+
+def _card_html(*parts: str) -> str:
+    return '<div class="ogad-card">' + "".join(parts) + "</div>"
+
+
+def _card_body(ctx: CardContext, row: Any, explanation: Any, large: bool) -> None:
+    """Everything above the buttons, in as few elements as the data kind allows: an image card
+    is one HTML element (the image inline), unless the image is missing or too big."""
+    head = f'<div class="ogad-head">{_head(row, ctx.detector)}</div>'
+    if ctx.kind == "image":
+        size = LARGE_IMAGE_PX if large else CARD_IMAGE_PX
+        img = _image_html(ctx.run_path, str(row.ref), size)
+        if img is not None:
+            st.html(_card_html(head, img, _details(ctx, row, explanation)))
+            return
+        st.html(_card_html(head))
+        _image(ctx.run_path, str(row.ref), size)
+    else:
+        st.html(_card_html(head))
+        _text_body(ctx, row, large)
+    st.html(_card_html(_details(ctx, row, explanation)))
 
 
 def render_card(
@@ -246,13 +300,12 @@ def render_card(
     ``suggested``: the class pre-selected for a relabel; ``large``: the focus-mode card.
     """
     sid = int(row.sample_id)
-    with st.container(border=True, key=f"card_{sid}"):
-        st.markdown(_head(row, ctx.detector))
-        _sample_body(ctx, row, large)
-        st.markdown(_labels_md(row, ctx.label_names))  # one element: fewer deltas per card
-        if explanation is not None:
-            _explain(ctx, explanation, large)
-        _decision_buttons(ctx, row, _relabel_choice(ctx, row, suggested))
+    relabel_key = _relabel_choice(ctx, row, suggested)
+    with st.container(border=True, key=f"card_{sid}", gap="small", width="stretch"):
+        _card_body(ctx, row, explanation, large)
+        if large and explanation is not None:
+            _neighbours(ctx, explanation)
+        _decision_buttons(ctx, row, relabel_key)
 
 
 def render_peek(ctx: CardContext, row: Any, caption: str) -> None:
@@ -263,3 +316,33 @@ def render_peek(ctx: CardContext, row: Any, caption: str) -> None:
             _image(ctx.run_path, str(row.ref), CARD_IMAGE_PX // 2)
         else:
             st.text(text_preview(str(row.ref), NEIGHBOUR_TEXT_CHARS)[0], wrap=True)
+
+
+CARD_CSS = """<style>
+.ogad-card { font-size: 0.95rem; line-height: 1.45; }
+.ogad-card .ogad-head { margin-bottom: 0.5rem; }
+.ogad-card .ogad-img { display: block; max-width: 100%; height: auto; margin: 0 0 0.6rem 0;
+  border-radius: 0.25rem; image-rendering: pixelated; }
+.ogad-card .ogad-labels { margin-bottom: 0.3rem; }
+.ogad-card .ogad-diff { color: #e07a10; }
+.ogad-card .ogad-badge { display: inline-block; font-size: 0.8rem; line-height: 1.2;
+  padding: 0.1rem 0.4rem; border-radius: 0.25rem; margin-bottom: 0.2rem; }
+.ogad-card .ogad-gray { color: rgb(115, 118, 133); background: rgba(128, 132, 149, 0.15); }
+.ogad-card .ogad-red { color: rgb(212, 52, 52); background: rgba(255, 75, 75, 0.12); }
+.ogad-card .ogad-green { color: rgb(23, 144, 62); background: rgba(33, 195, 84, 0.13); }
+.ogad-card .ogad-orange { color: rgb(200, 110, 10); background: rgba(255, 164, 33, 0.15); }
+.ogad-card .ogad-why { font-size: 0.85rem; opacity: 0.7; margin-top: 0.4rem; }
+.ogad-title { font-size: 1.25rem; font-weight: 600; line-height: 1.4; }
+.ogad-sub, .ogad-flash { font-size: 0.875rem; opacity: 0.75; line-height: 1.5; }
+.ogad-flash { opacity: 0.9; margin: 0.3rem 0; }
+.ogad-ok { color: rgb(33, 195, 84); font-weight: 700; }
+.ogad-progress { font-size: 0.875rem; margin: 0.2rem 0 0.4rem 0; }
+.ogad-track { height: 0.5rem; border-radius: 0.25rem; background: rgba(128, 132, 149, 0.2);
+  margin-top: 0.3rem; overflow: hidden; }
+.ogad-bar { height: 100%; background: rgb(255, 75, 75); }
+</style>"""
+
+
+def install_style() -> None:
+    """The cards' CSS, once per page (a style-only ``st.html`` takes no space)."""
+    st.html(CARD_CSS)

@@ -3,6 +3,7 @@ bulk actions, keyboard shortcuts, the progress toward the review target."""
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,11 +12,19 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import actions, cache, context, shortcuts, smart, state
-from dashboard.cards import CardContext, md_escape, md_text, render_card, render_peek
+from dashboard.cards import (
+    CardContext,
+    install_style,
+    md_escape,
+    md_text,
+    render_card,
+    render_peek,
+)
 from dashboard.filters import filter_mask, review_progress
 from dashboard.map_component import gradient_map
 from dashboard.mapfig import COLOR_BY_LABELS, MAP_HEIGHT, MapLayer, MapSelection, read_selection
 from dashboard.queue import (
+    QueueRows,
     RunView,
     order_by_rank,
     page_of,
@@ -25,7 +34,7 @@ from dashboard.queue import (
 from ogad_core.review.store import CONFIRMED, REJECTED, UNREVIEWED
 
 CARD_COLUMNS = {"image": 4, "text": 3, "tabular": 4}  # cards per row, by data kind
-PER_PAGE_CHOICES = (6, 9, 12, 18, 24, 36)
+PER_PAGE_CHOICES = (4, 6, 8, 9, 12, 18, 24, 36)
 
 
 @dataclass(frozen=True)
@@ -275,8 +284,9 @@ def _map_caption(layer: MapLayer, picked: MapSelection) -> None:
 
 def _queue_rows(
     run_path: str, controls: Controls, selected: list[int] | None
-) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """(the table with decisions, the queue, the decisions version it shows)."""
+) -> tuple[pd.DataFrame, QueueRows, int]:
+    """(the table with decisions, the queue as row positions, the decisions version it shows).
+    The queue is never built as a DataFrame: only a page's rows are read."""
     view = cache.run_view(run_path)
     table, version = cache.table_with_decisions(run_path)
     order = None
@@ -305,43 +315,50 @@ def _queue_rows(
         order=order,
         keep=keep,
     )
-    queue = rows.frame()
-    return table, queue, version
+    return table, rows, version
 
 
-def _message() -> None:
-    """The last action's result, in the queue header (a toast would cover the buttons)."""
+def _message() -> str:
+    """The last action's result as HTML for the queue header (a toast would cover the
+    buttons); an error is drawn as an alert instead."""
     message = state.take_flash()
     if message is None:
-        return
+        return ""
     level, text = message
     if level == "error":
         st.error(md_text(text), icon=":material/error:")  # labels and names stay literal
-    elif level == "success":
-        st.caption(f":green[:material/check_circle:] {md_text(text)} · **U** undoes it")
-    else:
-        st.caption(md_text(text))
+        return ""
+    if level == "success":
+        return (
+            f'<div class="ogad-flash"><span class="ogad-ok">✓</span> {html.escape(text)} · '
+            "<b>U</b> undoes it</div>"
+        )
+    return f'<div class="ogad-flash">{html.escape(text)}</div>'
 
 
-def _progress(run_path: str, controls: Controls, table: pd.DataFrame) -> None:
-    """The progress bar toward the review target and how many flagged samples remain."""
+def _progress(run_path: str, controls: Controls, table: pd.DataFrame) -> str:
+    """The progress bar toward the review target and how many flagged samples remain (HTML)."""
     target = smart.review_target(run_path, controls.detector)
     if target is None or target.n_target <= 0:
-        return
+        return ""
     prog = review_progress(table, target.n_target, target.noise_rate)
-    st.progress(
-        prog.of_target,
-        text=(
-            f"{prog.reviewed:,} of the review target {prog.n_target:,} reviewed "
-            f"({prog.of_target:.0%}) · about {prog.remaining_flagged:,} flagged samples left "
-            f"to find (estimated noise {target.noise_rate:.1%}, {target.method})"
-        ),
+    text = (
+        f"{prog.reviewed:,} of the review target {prog.n_target:,} reviewed "
+        f"({prog.of_target:.0%}) · about {prog.remaining_flagged:,} flagged samples left "
+        f"to find (estimated noise {target.noise_rate:.1%}, {target.method})"
+    )
+    width = min(max(float(prog.of_target), 0.0), 1.0) * 100
+    return (
+        f'<div class="ogad-progress" role="progressbar" aria-valuenow="{width:.0f}" '
+        f'aria-valuemin="0" aria-valuemax="100"><div>{html.escape(text)}</div>'
+        f'<div class="ogad-track"><div class="ogad-bar" style="width:{width:.1f}%"></div></div>'
+        "</div>"
     )
 
 
 def _bulk_actions(run_path: str, page_ids: list[int], selection_ids: list[int] | None) -> None:
     """Confirm / Reject every unreviewed card of the page or of the map selection at once."""
-    with st.popover("Bulk", icon=":material/done_all:", width="stretch"):
+    with st.popover("Bulk", icon=":material/done_all:"):
         scope, ids = "this page", page_ids
         if selection_ids is not None:
             choice = st.radio(
@@ -369,66 +386,93 @@ def _bulk_actions(run_path: str, page_ids: list[int], selection_ids: list[int] |
             )
 
 
-def _header(
-    run_path: str,
-    controls: Controls,
-    counts: tuple[int, int, int],
-    bulk_ids: tuple[list[int], list[int] | None],
-) -> None:
-    """Title, progress, message, Undo and Bulk buttons. ``counts`` = (queue, reviewed, N)."""
-    n_queue, reviewed, n_samples = counts
-    store = cache.review_store(run_path)
-    head, bulk_col, undo_col = st.columns([5, 1, 1], vertical_alignment="center")
-    what = "to review" if not controls.show_reviewed else "in the queue"
-    order = f"{md_escape(controls.detector)} rank" if controls.detector else "loss"
+def _order_text(controls: Controls, table: pd.DataFrame) -> str:
+    order = f"{controls.detector} rank" if controls.detector else "loss"
     if controls.rerank and controls.detector:
-        table = cache.table_with_decisions(run_path)[0]
         order += (
             ", re-ranked from the decisions"
             if smart.rerank_learning(table)
             else f" (re-ranks once {smart.MIN_EACH} are confirmed or relabeled and "
             f"{smart.MIN_EACH} rejected)"
         )
-    head.markdown(f"##### Review queue · {n_queue:,} {what}")
-    head.caption(f"{reviewed:,} of {n_samples:,} samples reviewed · ordered by {order}")
-    with bulk_col:
+    return order
+
+
+def _header(
+    run_path: str,
+    controls: Controls,
+    table: pd.DataFrame,
+    counts: tuple[int, int, int],
+    bulk_ids: tuple[list[int], list[int] | None],
+) -> None:
+    """Title, progress, message, Undo and Bulk buttons. ``table``: the run table with the
+    decisions; ``counts`` = (queue, reviewed, N).
+
+    The text parts are two HTML elements (each element drawn costs browser time on every
+    decision)."""
+    n_queue, reviewed, n_samples = counts
+    store = cache.review_store(run_path)
+    what = "to review" if not controls.show_reviewed else "in the queue"
+    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        st.html(
+            f'<div class="ogad-title">Review queue · {n_queue:,} {what}</div>'
+            f'<div class="ogad-sub">{reviewed:,} of {n_samples:,} samples reviewed · ordered by '
+            f"{html.escape(_order_text(controls, table))}</div>",
+            width="stretch",
+        )
         _bulk_actions(run_path, *bulk_ids)
-    undo_col.button(
-        "Undo",
-        key="undo_last",
-        icon=":material/undo:",
-        width="stretch",
-        help=f"Undo {state.reviewer()}'s latest decision or bulk action (also from an earlier "
-        "session). Key: U",
-        on_click=actions.undo,
-        args=(run_path,),
-        disabled=not store.can_undo(reviewer=state.reviewer()),
-    )
-    _progress(run_path, controls, cache.table_with_decisions(run_path)[0])
-    _message()
-    st.caption(shortcuts.LEGEND)
+        st.button(
+            "Undo",
+            key="undo_last",
+            icon=":material/undo:",
+            help=f"Undo {state.reviewer()}'s latest decision or bulk action (also from an "
+            "earlier session). Key: U",
+            on_click=actions.undo,
+            args=(run_path,),
+            disabled=not store.can_undo(reviewer=state.reviewer()),
+        )
+    progress = _progress(run_path, controls, table)
+    st.html(progress + _message() + f'<div class="ogad-sub">{shortcuts.LEGEND_HTML}</div>')
 
 
-def _card(ctx: CardContext, row, *, large: bool = False) -> None:
+def _card(ctx: CardContext, row, *, large: bool = False, why: object = None) -> None:
+    """One card; ``why``: the grid card's explanation when already known (see _grid)."""
     sid = int(row.sample_id)
-    why = smart.explanation if large else smart.card_why  # neighbours only on the large card
-    explanation = why(ctx.run_path, sid)
-    suggested = None if explanation is None else int(explanation.suggested_label)
-    render_card(ctx, row, explanation=explanation, suggested=suggested, large=large)
+    if why is None:  # neighbours only on the large card
+        why = smart.explanation(ctx.run_path, sid) if large else smart.card_why(ctx.run_path, sid)
+    suggested = None if why is None else int(why.suggested_label)
+    render_card(ctx, row, explanation=why, suggested=suggested, large=large)
 
 
 def _grid(ctx: CardContext, rows: pd.DataFrame) -> None:
-    smart.prefetch_why(ctx.run_path, rows["sample_id"].astype(int).tolist())
+    """Rows of cards. A full row is one horizontal container (the cards stretch to equal
+    widths; fewer elements than st.columns), a short last row keeps the column widths.
+
+    The places are laid out first and filled last card first: after a decision every card
+    moves up one place, and filled in reading order a card would for a moment be both in its
+    new place and in its old one (two elements with its key, each with a Confirm button)."""
+    whys = smart.cards_why(ctx.run_path, rows["sample_id"].astype(int).tolist())
+    records = list(rows.itertuples(index=False))
     per_row = CARD_COLUMNS.get(ctx.kind, 4)
-    for start in range(0, len(rows), per_row):
-        columns = st.columns(per_row, gap="small")
-        chunk = rows.iloc[start : start + per_row].itertuples(index=False)
-        for column, row in zip(columns, chunk, strict=False):
-            with column:
-                _card(ctx, row)
+    places: list = []
+    for start in range(0, len(records), per_row):
+        n_cards = min(per_row, len(records) - start)
+        if n_cards < per_row:
+            places.extend(st.columns(per_row, gap="small")[:n_cards])
+            continue
+        with st.container(horizontal=True, gap="small"):
+            places.extend(st.container(width="stretch") for _ in range(n_cards))
+    for place, row in reversed(list(zip(places, records, strict=True))):
+        with place:
+            _card(ctx, row, why=whys.get(int(row.sample_id)))
 
 
-def _focus(ctx: CardContext, queue: pd.DataFrame) -> None:
+def _rows_at(queue: QueueRows, start: int, stop: int) -> pd.DataFrame:
+    """Rows ``start:stop`` of the queue as a DataFrame (queue order)."""
+    return queue.table.iloc[queue.rows[max(0, start) : stop]]
+
+
+def _focus(ctx: CardContext, queue: QueueRows) -> None:
     """Focus mode: the focused card large, the previous and next ones as small previews."""
     index = min(max(0, int(st.session_state.get(state.FOCUS, 0))), len(queue) - 1)
     st.session_state[state.FOCUS] = index
@@ -445,7 +489,7 @@ def _focus(ctx: CardContext, queue: pd.DataFrame) -> None:
             help="Key: K",
         )
         if index > 0:
-            render_peek(ctx, queue.iloc[index - 1], "previous")
+            render_peek(ctx, _rows_at(queue, index - 1, index).iloc[0], "previous")
     with right:
         st.button(
             "Next",
@@ -459,11 +503,27 @@ def _focus(ctx: CardContext, queue: pd.DataFrame) -> None:
             help="Key: J",
         )
         if index + 1 < len(queue):
-            render_peek(ctx, queue.iloc[index + 1], "next")
+            render_peek(ctx, _rows_at(queue, index + 1, index + 2).iloc[0], "next")
     with middle:
         st.caption(f"card {index + 1:,} of {len(queue):,}")
-        row = next(queue.iloc[index : index + 1].itertuples(index=False))
+        row = next(_rows_at(queue, index, index + 1).itertuples(index=False))
         _card(ctx, row, large=True)
+
+
+def _bulk_ids(
+    queue: QueueRows, rows: pd.DataFrame, controls: Controls, selected: list[int] | None
+) -> tuple[list[int], list[int] | None]:
+    """(the unreviewed ids of the page, or of the focused card in focus mode; those of the map
+    selection's queue, None without a selection): what the Bulk buttons decide."""
+    page_ids = rows.loc[rows["status"] == UNREVIEWED, "sample_id"].astype(int).tolist()
+    if controls.focus_mode and len(queue):
+        index = min(int(st.session_state.get(state.FOCUS, 0)), len(queue) - 1)
+        focused = _rows_at(queue, index, index + 1)
+        page_ids = focused.loc[focused["status"] == UNREVIEWED, "sample_id"].astype(int).tolist()
+    if selected is None:
+        return page_ids, None
+    status = queue.table["status"].to_numpy()[queue.rows]
+    return page_ids, queue.sample_ids[status == UNREVIEWED].astype(int).tolist()
 
 
 @st.fragment
@@ -484,20 +544,12 @@ def queue_section(run_path: str, controls: Controls, selected: list[int] | None)
     )
     st.session_state[state.PAGE] = page
     reviewed = int((table["status"] != UNREVIEWED).sum())
-    unreviewed = queue["status"] == UNREVIEWED
-    page_ids = rows.loc[rows["status"] == UNREVIEWED, "sample_id"].astype(int).tolist()
-    if controls.focus_mode and not queue.empty:
-        index = min(int(st.session_state.get(state.FOCUS, 0)), len(queue) - 1)
-        focused = queue.iloc[index : index + 1]
-        page_ids = focused.loc[focused["status"] == UNREVIEWED, "sample_id"].astype(int).tolist()
-    selection_ids = None
-    if selected is not None:
-        selection_ids = queue.loc[unreviewed, "sample_id"].astype(int).tolist()
     _header(
         run_path,
         controls,
+        table,
         (len(queue), reviewed, view.n_samples),
-        (page_ids, selection_ids),
+        _bulk_ids(queue, rows, controls, selected),
     )
     writable = store.writable()
     if not writable:
@@ -525,32 +577,30 @@ def queue_section(run_path: str, controls: Controls, selected: list[int] | None)
 def _pager(page: int, n_pages: int, n_rows: int, per_page: int) -> None:
     if n_pages <= 1:
         return
-    prev_col, info_col, next_col = st.columns([1, 2, 1], vertical_alignment="center")
-    prev_col.button(
-        "Previous",
-        key="page_prev",
-        icon=":material/chevron_left:",
-        width="stretch",
-        disabled=page == 0,
-        on_click=actions.go_to_page,
-        args=(page - 1,),
-    )
     first = page * per_page + 1
-    info_col.markdown(
-        f"<div style='text-align:center'>page {page + 1} of {n_pages} · "
-        f"cards {first:,}–{min(first + per_page - 1, n_rows):,} of {n_rows:,}</div>",
-        unsafe_allow_html=True,
-    )
-    next_col.button(
-        "Next",
-        key="page_next",
-        icon=":material/chevron_right:",
-        icon_position="right",
-        width="stretch",
-        disabled=page >= n_pages - 1,
-        on_click=actions.go_to_page,
-        args=(page + 1,),
-    )
+    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        st.button(
+            "Previous",
+            key="page_prev",
+            icon=":material/chevron_left:",
+            disabled=page == 0,
+            on_click=actions.go_to_page,
+            args=(page - 1,),
+        )
+        st.html(
+            f"<div style='text-align:center'>page {page + 1} of {n_pages} · "
+            f"cards {first:,}–{min(first + per_page - 1, n_rows):,} of {n_rows:,}</div>",
+            width="stretch",
+        )
+        st.button(
+            "Next",
+            key="page_next",
+            icon=":material/chevron_right:",
+            icon_position="right",
+            disabled=page >= n_pages - 1,
+            on_click=actions.go_to_page,
+            args=(page + 1,),
+        )
 
 
 def render() -> None:
@@ -561,4 +611,5 @@ def render() -> None:
         st.info(note, icon=":material/info:")
     selected = _map_section(ctx, controls) if controls.show_map else None
     shortcuts.install()
+    install_style()
     queue_section(ctx.run_path, controls, selected)

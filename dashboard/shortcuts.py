@@ -1,13 +1,13 @@
 """Keyboard shortcuts for the review queue: one small script in the page (no iframe).
 
-C confirm, R reject, L relabel (to the class in the card's Relabel control: the suggestion by
-default), B back to unreviewed, U undo, J / K next / previous card. The focused card has an
-outline; in the grid, J / K move the focus in the browser without a rerun (at the end of the page
-they turn the page); in focus mode they press the Next / Previous buttons. A key does nothing
-while the reviewer types in a text field, a selectbox or a number field (a toggle or a button
-keeps the keys working). The listener runs first
-(window, capture phase) and stops a handled key there, so Streamlit's own C (clear caches) and
-R (rerun) never see it.
+C confirm, R reject, L relabel (to the class in the card's Relabel menu: the suggestion by
+default; the key opens the menu and presses its Relabel button), B back to unreviewed, U undo,
+J / K next / previous card. The focused card has an outline; in the grid, J / K move the focus
+in the browser without a rerun (at the end of the page they turn the page); in focus mode they
+press the Next / Previous buttons. A key does nothing while the reviewer types in a text field,
+a selectbox or a number field (a toggle or a button keeps the keys working). The listener runs
+first (window, capture phase) and stops a handled key there, so Streamlit's own C (clear caches)
+and R (rerun) never see it.
 
 The keys press the card's own buttons (located by their widget keys, ``confirm_<id>`` etc.), so a
 shortcut does exactly what the click does and nothing else.
@@ -21,17 +21,22 @@ import streamlit as st
 
 # key → the widget key prefix of the focused card's button, or a page-level button key
 CARD_KEYS = {"c": "confirm_", "r": "reject_", "l": "relabel_", "b": "unreview_"}
+# key → the widget key prefix of the popover that holds the card's button (opened first)
+MENU_KEYS = {"l": "relabel_menu_"}
 PAGE_KEYS = {"u": "undo_last"}
 NAV_KEYS = {"j": ("focus_next", "page_next", 1), "k": ("focus_prev", "page_prev", -1)}
-LEGEND = (
-    "Keys: **C** confirm · **R** reject · **L** relabel · **B** back to unreviewed · **U** undo · "
-    "**J** / **K** next / previous card · **Esc** leaves a text field"
+LEGEND_HTML = (
+    "Keys: <b>C</b> confirm (the flag is right: the sample is dropped) · <b>R</b> reject (the "
+    "flag is wrong: kept) · <b>L</b> relabel (to the class in the card's Relabel menu) · "
+    "<b>B</b> back to unreviewed · <b>U</b> undo · <b>J</b> / <b>K</b> next / previous card · "
+    "<b>Esc</b> leaves a text field"
 )
 
 _SCRIPT = """
 <script>
 (() => {
   const CARD_KEYS = __CARD_KEYS__, PAGE_KEYS = __PAGE_KEYS__, NAV_KEYS = __NAV_KEYS__;
+  const MENU_KEYS = __MENU_KEYS__;
   const doc = window.parent && window.parent.document ? window.parent.document : document;
   const win = doc.defaultView;
   if (win.__ogadKeys) win.removeEventListener('keydown', win.__ogadKeys.listener, true);
@@ -88,6 +93,14 @@ _SCRIPT = """
     if ((state.sawStale && age > 30) || age > 1500) { state.lock = 0; return false; }
     return true;
   };
+  // a card button inside a closed popover (Relabel): open the popover once, then the queued key
+  // presses the button when it shows
+  const openMenu = (key) => {
+    if (!(key in MENU_KEYS) || !focused()) return;
+    const menu = MENU_KEYS[key] + state.sid;
+    if (state.menu === menu && Date.now() - state.menuAt < 1000) return;
+    if (press(menu)) { state.menu = menu; state.menuAt = Date.now(); }
+  };
   // act on one key; false when its button is not there (yet): the key then stays queued
   const act = (key) => {
     let reruns = false;
@@ -104,7 +117,7 @@ _SCRIPT = """
       if (!reruns) return false;
     } else {
       reruns = !!focused() && press(CARD_KEYS[key] + state.sid);
-      if (!reruns) return false;
+      if (!reruns) { openMenu(key); return false; }
     }
     if (reruns) { state.lock = Date.now(); state.sawStale = false; }
     return true;
@@ -149,6 +162,7 @@ def script() -> str:
         _SCRIPT.replace("__CARD_KEYS__", json.dumps(CARD_KEYS))
         .replace("__PAGE_KEYS__", json.dumps(PAGE_KEYS))
         .replace("__NAV_KEYS__", json.dumps(NAV_KEYS))
+        .replace("__MENU_KEYS__", json.dumps(MENU_KEYS))
     )
 
 

@@ -81,7 +81,7 @@ DEFAULTS: dict[str, Any] = {
     FOCUS: 0,
     USE_MIN_SCORE: False,
     SHOW_REVIEWED: False,
-    PER_PAGE: 12,
+    PER_PAGE: 8,
     SHOW_MAP: True,
     PAGE: 0,
     MAP_EPOCH: 0,

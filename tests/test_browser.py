@@ -26,7 +26,7 @@ import pytest
 
 from dashboard.serve import free_port
 from ogad_core.review.export import export_csv
-from ogad_core.review.store import CONFIRMED, REJECTED, UNREVIEWED, ReviewStore
+from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, ReviewStore
 from tests.run_fixture import CHROMIUM, CHROMIUM_ARGS, make_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -247,6 +247,17 @@ def test_keyboard_bulk_undo_after_reload_and_rerank(
             page.keyboard.press("u")
             assert _wait_for(lambda: store.get(second) == UNREVIEWED)
             expect(page.locator(f".st-key-card_{second}")).to_have_count(1)
+
+            # L relabels the focused card to the class its Relabel menu shows (the key opens
+            # the menu and presses its Relabel button); U takes it back
+            sid = int(_focused(page))
+            shown = page.locator(f".st-key-relabel_menu_{sid} button").first.inner_text()
+            page.keyboard.press("l")
+            assert _wait_for(lambda: store.get(sid) == RELABELED)
+            new_label = int(store.current().set_index("sample_id").loc[sid, "new_label"])
+            assert shown.splitlines()[0] == f"Relabel → {store.label_names[new_label]}"
+            page.keyboard.press("u")
+            assert _wait_for(lambda: store.get(sid) == UNREVIEWED)
 
             # a key typed into a text field is text, not a decision
             search = page.get_by_role("textbox", name="Search")

@@ -1,4 +1,5 @@
-"""The decision store: decisions, history, undo, bad input, two writer processes, read-only."""
+"""The decision store: decisions, history, undo, bad input, two writer processes, read-only, one
+connection per store (threads, other processes, a removed or replaced file)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -242,7 +244,8 @@ def test_readonly_run_directory_reads_everything_and_refuses_writes() -> None:
         run = make_run(root / "run", n=30)
         store = ReviewStore(run)
         store.confirm(1, reviewer="alice")
-        holder = sqlite3.connect(store.path)  # keeps the WAL from being checkpointed away
+        holder = sqlite3.connect(store.path, isolation_level=None)
+        holder.execute("BEGIN")  # an open read keeps the WAL from being checkpointed away
         holder.execute("SELECT count(*) FROM decisions").fetchone()
         store.relabel(2, other_label(store, 2), reviewer="alice")
         assert store.path.with_name("reviews.sqlite-wal").stat().st_size > 0
@@ -352,3 +355,93 @@ def test_a_database_from_before_bulk_actions_is_upgraded(run: Path) -> None:
     assert [u.sample_id for u in store.undo_step(reviewer="eve")] == [4, 3]
     assert store.undo_last(reviewer="eve").sample_id == 2
     assert store.current().empty
+
+
+# ---- one connection per store --------------------------------------------------------------
+def test_one_store_shared_by_threads_loses_nothing(store: ReviewStore) -> None:
+    """Streamlit's sessions are threads sharing one store (and so one connection)."""
+    errors: list[BaseException] = []
+
+    def work(ids: list[int], name: str) -> None:
+        try:
+            for sid in ids:
+                store.confirm(sid, reviewer=name)
+                store.version()
+                store.current()
+                store.can_undo(reviewer=name)
+            store.undo_step(reviewer=name)
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [
+        threading.Thread(target=work, args=(list(range(i, 40, 4)), f"t{i}")) for i in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    hist = store.history()
+    assert list(hist["id"]) == list(range(1, 45))  # 40 decisions and 4 undos, no gaps
+    undone = set(hist.loc[hist["action"] == "undo", "sample_id"])
+    assert len(undone) == 4
+    assert set(store.current()["sample_id"]) == set(range(40)) - undone
+
+
+WRITER_CHILD = """
+import sys
+from ogad_core.review.store import ReviewStore
+ReviewStore(sys.argv[1]).reject(2, reviewer="bob")
+"""
+
+
+def test_a_store_keeps_its_connection_and_sees_other_processes(run: Path) -> None:
+    store = ReviewStore(run)
+    store.confirm(1, reviewer="ann")
+    conn = store._conn
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    subprocess.run([sys.executable, "-c", WRITER_CHILD, str(run)], check=True, env=env)
+    assert store.get(2) == REJECTED and store.version() == 2  # the other process's decision
+    store.confirm(3, reviewer="ann")
+    assert store._conn is conn  # one connection for the store's life
+    assert list(store.history()["sample_id"]) == [1, 2, 3]
+
+
+def _remove_reviews(run: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        (run / f"reviews.sqlite{suffix}").unlink(missing_ok=True)
+
+
+def test_the_store_reopens_a_removed_or_replaced_file(run: Path, tmp_path: Path) -> None:
+    store = ReviewStore(run)
+    store.confirm(1, reviewer="ann")
+    backup = tmp_path / "backup.sqlite"
+    with sqlite3.connect(run / "reviews.sqlite") as src, sqlite3.connect(backup) as dst:
+        src.backup(dst)  # a consistent copy with decision 1 only
+    store.confirm(2, reviewer="ann")
+
+    _remove_reviews(run)
+    assert store.current().empty and store.version() == 0 and store.get(1) == UNREVIEWED
+    store.reject(3, reviewer="ann")  # a new file
+    assert dict(store.current()[["sample_id", "decision"]].values.tolist()) == {3: REJECTED}
+
+    store.close()  # (SQLite: never replace a file under an open connection)
+    _remove_reviews(run)
+    shutil.copy(backup, run / "reviews.sqlite")  # restored from the backup
+    assert store.get(1) == CONFIRMED and store.get(3) == UNREVIEWED
+    store.confirm(4, reviewer="ann")
+    assert store.get(4) == CONFIRMED and store.version() == 2
+    with sqlite3.connect(run / "reviews.sqlite") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_the_store_survives_a_file_replaced_behind_its_back(run: Path, tmp_path: Path) -> None:
+    """Another process swaps the file (a new inode): the store reads and writes the new one."""
+    store = ReviewStore(run)
+    store.confirm(1, reviewer="ann")
+    other = make_run(tmp_path / "other", n=40)
+    ReviewStore(other).reject(5, reviewer="bob")
+    os.replace(other / "reviews.sqlite", run / "reviews.sqlite")
+    assert store.get(5) == REJECTED and store.get(1) == UNREVIEWED
+    store.confirm(6, reviewer="ann")
+    assert set(store.current()["sample_id"]) == {5, 6}

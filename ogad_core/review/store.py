@@ -14,11 +14,15 @@ Decisions: ``confirmed`` (the flag is right: drop the sample), ``rejected`` (the
 keep it), ``relabeled`` (keep it with ``new_label``). Labels are stored as class indices into the
 manifest's ``label_names``.
 
-Every write is one ``BEGIN IMMEDIATE`` transaction on a fresh connection (WAL, busy_timeout), so
+Every write is one ``BEGIN IMMEDIATE`` transaction (WAL, busy_timeout, synchronous FULL), so
 several processes (two dashboard servers, a dashboard and ``ogad export``) can read and write the
-same run at once without losing a decision. A read-only run directory can still be read (the
-database is copied to a temporary folder with its WAL, so nothing committed is missed); writing
-to it raises :class:`~ogad_core.errors.RunDirError` with one clear line.
+same run at once without losing a decision. A store keeps one connection for its life (opening
+and closing one per call cost a WAL checkpoint on every close: about half of a decision's time);
+a lock makes it safe for the threads of one process (Streamlit's sessions), and it is reopened
+when the file was removed or replaced, after an error, and in a forked child. A read-only run
+directory can still be read (the database is copied to a temporary folder with its WAL, so
+nothing committed is missed); writing to it raises :class:`~ogad_core.errors.RunDirError` with
+one clear line.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -158,6 +163,26 @@ def _state_of(conn: sqlite3.Connection, sid: int) -> tuple[str | None, int | Non
     return None, None, (reset[0] if reset else None)
 
 
+def _merge_wal(conn: sqlite3.Connection) -> None:
+    """Copy the WAL into the database and empty it, if no other connection is reading (best
+    effort, never waits; what closing the last connection did when each call had its own): the
+    database file alone then holds every decision, and a file put in its place later never meets
+    committed frames of this one in a leftover WAL."""
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    except sqlite3.OperationalError:  # busy: the next write tries again
+        pass
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 def _is_readonly_error(err: sqlite3.Error) -> bool:
     text = str(err).lower()
     return any(
@@ -249,6 +274,9 @@ class ReviewStore:
         )
         self.path: Path = self.run.reviews_path
         self._schema_ready = False
+        self._lock = threading.RLock()  # one user of the connection at a time
+        self._conn: sqlite3.Connection | None = None
+        self._conn_key: tuple[int, int, int] | None = None  # (pid, device, inode) it was opened on
 
     # ---- connections -------------------------------------------------------------------
     def _readonly_message(self, err: BaseException) -> str:
@@ -271,13 +299,58 @@ class ReviewStore:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         return conn
 
+    def _file_key(self) -> tuple[int, int, int] | None:
+        """(pid, device, inode) of reviews.sqlite now; None when there is no such file."""
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            return None
+        return os.getpid(), info.st_dev, info.st_ino
+
+    def _shared(self, *, check: bool) -> sqlite3.Connection:
+        """The store's connection (call with ``_lock`` held), opened again when the file was
+        removed or replaced since, or in a forked child. ``check``: a new connection must read
+        the schema (a read-only folder fails here: its WAL index cannot be created)."""
+        key = self._file_key()
+        if self._conn is not None and key is not None and key == self._conn_key:
+            return self._conn
+        self.close()
+        conn = self._connect(self.path)
+        if check:
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.Error:
+                conn.close()
+                raise
+        self._conn, self._conn_key = conn, key
+        return conn
+
+    def __del__(self) -> None:
+        # sqlite3.Connection sits in a reference cycle (its statement cache), so without this a
+        # dropped store would keep its connection, and the WAL unmerged, until the next GC
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    def close(self) -> None:
+        """Close the store's connection (the next call opens a new one)."""
+        with self._lock:
+            conn, key = self._conn, self._conn_key
+            self._conn, self._conn_key, self._schema_ready = None, None, False
+            if conn is not None and key is not None and key[0] == os.getpid():
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+
     def _ensure_schema(self, conn: sqlite3.Connection) -> None:
         if self._schema_ready:
             return
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise RunDirError(f"cannot switch {self.path} to WAL mode (got {mode!r})")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA synchronous = FULL")  # a saved decision survives a power cut
         conn.executescript(_SCHEMA)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version == 0:
@@ -291,38 +364,49 @@ class ReviewStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """A connection inside ``BEGIN IMMEDIATE`` (committed on success, rolled back on error)."""
+        """The connection inside ``BEGIN IMMEDIATE`` (committed on success, rolled back on
+        error; after an SQLite error the connection is closed, the next call opens a new one)."""
         if not self.run.path.is_dir():
             raise RunDirError(f"run directory not found: {self.run.path}")
-        try:
-            if not self.path.exists():  # SQLite creates 0644 whatever the umask: create it
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o666))  # (-wal, -shm follow)
-            conn = self._connect(self.path)
-        except (OSError, sqlite3.Error) as err:
-            raise RunDirError(self._readonly_message(err)) from None
-        try:
+        with self._lock:
             try:
-                self._ensure_schema(conn)
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as err:
-                if _is_readonly_error(err):
-                    raise RunDirError(self._readonly_message(err)) from None
-                if _is_damaged_error(err):
-                    raise RunDirError(self._damaged_message(err)) from None
-                raise RunDirError(f"cannot write {self.path}: {err}") from None
+                if not self.path.exists():  # SQLite creates 0644 whatever the umask: create it
+                    os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o666))  # (-wal, -shm)
+                conn = self._shared(check=False)
+            except (OSError, sqlite3.Error) as err:
+                self.close()
+                raise RunDirError(self._readonly_message(err)) from None
             try:
-                yield conn
-                conn.execute("COMMIT")
-            except sqlite3.Error as err:
-                conn.execute("ROLLBACK")
-                if _is_readonly_error(err):
-                    raise RunDirError(self._readonly_message(err)) from None
-                raise RunDirError(f"cannot write {self.path}: {err}") from None
-            except BaseException:
-                conn.execute("ROLLBACK")
+                yield from self._transaction(conn)
+            except sqlite3.Error:
+                self.close()
                 raise
-        finally:
-            conn.close()
+            except RunDirError:
+                self.close()
+                raise
+
+    def _transaction(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        try:
+            self._ensure_schema(conn)
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
+            if _is_readonly_error(err):
+                raise RunDirError(self._readonly_message(err)) from None
+            if _is_damaged_error(err):
+                raise RunDirError(self._damaged_message(err)) from None
+            raise RunDirError(f"cannot write {self.path}: {err}") from None
+        try:
+            yield conn
+            conn.execute("COMMIT")
+            _merge_wal(conn)
+        except sqlite3.Error as err:
+            _rollback(conn)
+            if _is_readonly_error(err):
+                raise RunDirError(self._readonly_message(err)) from None
+            raise RunDirError(f"cannot write {self.path}: {err}") from None
+        except BaseException:
+            _rollback(conn)
+            raise
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection | None]:
@@ -331,23 +415,23 @@ class ReviewStore:
         A database that cannot be opened in place (read-only folder) is copied with its WAL to a
         temporary folder and read there, so committed decisions still in the WAL are seen.
         """
-        if not self.path.is_file():
-            yield None
-            return
-        conn: sqlite3.Connection | None = None
-        try:
-            conn = self._connect(self.path)
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.Error:
-            if conn is not None:
-                conn.close()
-            conn = None
-        if conn is not None:
+        with self._lock:
+            if not self.path.is_file():
+                self.close()
+                yield None
+                return
             try:
-                yield conn
-            finally:
-                conn.close()
-            return
+                conn = self._shared(check=True)
+            except sqlite3.Error:
+                self.close()
+                conn = None
+            if conn is not None:
+                try:
+                    yield conn
+                except sqlite3.Error:
+                    self.close()  # damaged or gone: open it again next time
+                    raise
+                return
         with tempfile.TemporaryDirectory(prefix="ogad_reviews_") as tmp:
             copy = Path(tmp) / self.path.name
             try:
@@ -375,6 +459,7 @@ class ReviewStore:
                     return []
                 raise RunDirError(f"cannot read {self.path}: {err}") from None
             except sqlite3.DatabaseError as err:  # not a database, malformed image
+                self.close()  # never hold a damaged file open: it may be restored in its place
                 raise RunDirError(self._damaged_message(err)) from None
 
     # ---- validation --------------------------------------------------------------------
