@@ -336,7 +336,7 @@ def cards_why(run_path: str, sample_ids: list[int]) -> dict[int, Any]:
     """:func:`card_why` of a page of cards at once (one batch, one cache lookup per page, not
     per card): {sample id: CardWhy, Explanation or None}."""
     prefetch_why(run_path, sample_ids)
-    known = _why_of(run_path, run_files_stamp(run_path))
+    known = _why_of(run_path, run_files_stamp(run_path), _phase(run_path))
     out: dict[int, Any] = {}
     for sid in map(int, sample_ids):
         found = known.get(sid)
