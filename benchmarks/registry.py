@@ -81,7 +81,12 @@ def _sum_moons(r: dict[str, Any]) -> str:
 
 
 def _sum_dashboard(r: dict[str, Any]) -> str:
-    keep = ("map_paint_warm", "click_to_next_card", "confirm_to_next_card")
+    keep = (
+        "map_paint_warm",
+        "click_to_next_card",
+        "click_to_next_card_in_page",
+        "confirm_to_next_card",
+    )
     rows = [x for x in r.get("results", []) if x["measure"] in keep]
     rows = rows or r.get("results", [])[:4]
     return ", ".join(

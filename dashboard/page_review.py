@@ -386,16 +386,18 @@ def _bulk_actions(run_path: str, page_ids: list[int], selection_ids: list[int] |
             )
 
 
-def _order_text(controls: Controls, table: pd.DataFrame) -> str:
+def _order_text(controls: Controls, table: pd.DataFrame, run_path: str) -> str:
     order = f"{controls.detector} rank" if controls.detector else "loss"
-    if controls.rerank and controls.detector:
-        order += (
-            ", re-ranked from the decisions"
-            if smart.rerank_learning(table)
-            else f" (re-ranks once {smart.MIN_EACH} are confirmed or relabeled and "
+    if not (controls.rerank and controls.detector):
+        return order
+    if not smart.rerank_learning(table):
+        return order + (
+            f" (re-ranks once {smart.MIN_EACH} are confirmed or relabeled and "
             f"{smart.MIN_EACH} rejected)"
         )
-    return order
+    if not smart.evidence_ready(run_path):  # a big run's features still being built
+        return order + " (re-ranking starts when every sample's neighbours are found)"
+    return order + ", re-ranked from the decisions"
 
 
 def _header(
@@ -417,7 +419,7 @@ def _header(
         st.html(
             f'<div class="ogad-title">Review queue · {n_queue:,} {what}</div>'
             f'<div class="ogad-sub">{reviewed:,} of {n_samples:,} samples reviewed · ordered by '
-            f"{html.escape(_order_text(controls, table))}</div>",
+            f"{html.escape(_order_text(controls, table, run_path))}</div>",
             width="stretch",
         )
         _bulk_actions(run_path, *bulk_ids)
@@ -435,7 +437,7 @@ def _header(
     st.html(progress + _message() + f'<div class="ogad-sub">{shortcuts.LEGEND_HTML}</div>')
 
 
-def _card(ctx: CardContext, row, *, large: bool = False, why: object = None) -> None:
+def _card(ctx: CardContext, row, *, large: bool = False, why: Any = None) -> None:
     """One card; ``why``: the grid card's explanation when already known (see _grid)."""
     sid = int(row.sample_id)
     if why is None:  # neighbours only on the large card

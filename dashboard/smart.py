@@ -342,4 +342,3 @@ def cards_why(run_path: str, sample_ids: list[int]) -> dict[int, Any]:
         found = known.get(sid)
         out[sid] = found if found is not None else explanation(run_path, sid)
     return out
-
