@@ -23,13 +23,14 @@ _DONE = {
 _BULK = {CONFIRMED: "confirmed", REJECTED: "rejected"}
 
 
-def decide(run_path: str, sample_id: int, decision: str) -> None:
-    """Record ``decision`` for one sample by this session's reviewer (relabel: the card's class;
-    ``unreviewed``: back to the queue)."""
+def decide(run_path: str, sample_id: int, decision: str, choice_key: str | None = None) -> None:
+    """Record ``decision`` for one sample by this session's reviewer (relabel: the class chosen
+    in the card's widget ``choice_key``; ``unreviewed``: back to the queue)."""
     store = cache.review_store(run_path)
     new_label = None
     if decision == RELABELED:
-        new_label = st.session_state.get(f"{state.RELABEL_PREFIX}{sample_id}")
+        key = choice_key or f"{state.RELABEL_PREFIX}{sample_id}"
+        new_label = st.session_state.get(key)
     try:
         store.decide(
             sample_id,

@@ -67,17 +67,16 @@ def relabel_default(row: Any, n_classes: int, suggested: int | None = None) -> i
     return (label + 1) % n_classes
 
 
-def _relabel_choice(ctx: CardContext, row: Any, suggested: int | None) -> str:
-    """Session key of the card's class choice, (re)set whenever the card's decision changed."""
-    sid = int(row.sample_id)
-    key = f"{state.RELABEL_PREFIX}{sid}"
-    source = (str(row.status), None if pd.isna(row.new_label) else int(row.new_label))
-    src_key = f"{state.RELABEL_SOURCE_PREFIX}{sid}"
-    if key not in st.session_state or st.session_state.get(src_key) != source:
-        choice = relabel_default(row, len(ctx.label_names), suggested)
-        st.session_state[key] = ctx.label_names[choice]
-        st.session_state[src_key] = source
-    return key
+def _relabel_choice(ctx: CardContext, row: Any, suggested: int | None) -> tuple[str, str]:
+    """(widget key, class shown) of the card's Relabel choice: the reviewer's choice when the
+    widget holds one, else the card's default (:func:`relabel_default`). The widget gets the
+    default as its ``index`` (never a value pushed through the session state: a menu that is
+    not open has no widget in the browser to receive it, and after the cards moved up the
+    browser would then show and send the first class)."""
+    new_label = None if pd.isna(row.new_label) else int(row.new_label)
+    key = state.relabel_key(int(row.sample_id), str(row.status), new_label)
+    default = ctx.label_names[relabel_default(row, len(ctx.label_names), suggested)]
+    return key, str(st.session_state.get(key, default))
 
 
 def _image(run_path: str, ref: str, size: int) -> None:
@@ -203,7 +202,7 @@ def _neighbours(ctx: CardContext, explanation: Any) -> None:
                     st.text(text_preview(ref, NEIGHBOUR_TEXT_CHARS)[0], wrap=True)
 
 
-def _decision_buttons(ctx: CardContext, row: Any, relabel_key: str) -> None:
+def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> None:
     """Confirm / Reject, the Relabel popover (class list and Relabel button: mounted only when
     opened), Back to unreviewed. No tooltips (the legend above the queue says what the buttons
     and keys do): every element drawn costs time on each decision."""
@@ -227,18 +226,23 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel_key: str) -> None:
             args=(ctx.run_path, sid, REJECTED),
             disabled=locked,
         )
-    choice = str(st.session_state[relabel_key])
+    relabel_key, choice = relabel
     with st.popover(
         f"Relabel → {md_escape(choice)}", key=f"{RELABEL_MENU_PREFIX}{sid}", width="stretch"
     ):
-        st.selectbox(f"New class for #{sid}", ctx.label_names, key=relabel_key)
+        st.selectbox(
+            f"New class for #{sid}",
+            ctx.label_names,
+            index=ctx.label_names.index(choice) if choice in ctx.label_names else 0,
+            key=relabel_key,
+        )
         st.button(
             "Relabel",
             key=f"relabel_{sid}",
             type="primary",
             width="stretch",
             on_click=decide,
-            args=(ctx.run_path, sid, RELABELED),
+            args=(ctx.run_path, sid, RELABELED, relabel_key),
             disabled=locked,
         )
     if row.status != UNREVIEWED:
@@ -300,12 +304,12 @@ def render_card(
     ``suggested``: the class pre-selected for a relabel; ``large``: the focus-mode card.
     """
     sid = int(row.sample_id)
-    relabel_key = _relabel_choice(ctx, row, suggested)
+    relabel = _relabel_choice(ctx, row, suggested)
     with st.container(border=True, key=f"card_{sid}", gap="small", width="stretch"):
         _card_body(ctx, row, explanation, large)
         if large and explanation is not None:
             _neighbours(ctx, explanation)
-        _decision_buttons(ctx, row, relabel_key)
+        _decision_buttons(ctx, row, relabel)
 
 
 def render_peek(ctx: CardContext, row: Any, caption: str) -> None:

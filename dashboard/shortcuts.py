@@ -46,11 +46,15 @@ _SCRIPT = """
   const style = doc.getElementById('ogad-focus-style') || (() => {
     const s = doc.createElement('style'); s.id = 'ogad-focus-style'; doc.head.appendChild(s);
     return s; })();
+  // a rerun is redrawing the page: its cards are half old, half new
+  const updating = () => !!doc.querySelector(
+    "[data-stale='true'], [data-testid='stStatusWidget']");
   const focused = () => {
     const all = cards();
     if (!all.length) return null;
     let el = state.sid !== null ? all.find((c) => sidOf(c) === state.sid) : null;
-    if (!el) el = all[Math.min(state.index, all.length - 1)];
+    if (!el && updating()) return null;  // the focused card left: its place is known once
+    if (!el) el = all[Math.min(state.index, all.length - 1)];  // the page is redrawn
     state.index = all.indexOf(el); state.sid = sidOf(el);
     return el;
   };

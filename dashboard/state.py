@@ -35,8 +35,7 @@ PAGE = "queue_page"  # 0-based page of the queue
 MAP_EPOCH = "map_epoch"  # bumped to clear the map selection (part of the chart key)
 MAP_VERSION = "map_drawn_version"  # reviews version the map was coloured with
 FLASH = "flash"  # (level, message) from the last button callback: "success" | "error" | "info"
-RELABEL_PREFIX = "relabel_to_"  # + sample id: the class chosen in a card's selectbox
-RELABEL_SOURCE_PREFIX = "relabel_src_"  # + sample id: the (status, label) the choice was set for
+RELABEL_PREFIX = "relabel_to_"  # + sample id (see relabel_key): a card's Relabel class choice
 FOCUS = "focus_index"  # 0-based position of the focused card in the queue (focus mode)
 BULK_SCOPE = "bulk_scope"  # "page" | "selection"
 
@@ -155,3 +154,12 @@ def map_key() -> str:
 def clear_map_selection() -> None:
     st.session_state[MAP_EPOCH] = int(st.session_state.get(MAP_EPOCH, 0)) + 1
     reset_page()
+
+
+def relabel_key(sample_id: int, status: str, new_label: int | None) -> str:
+    """Widget key of a card's Relabel class choice. A decided card's key names its decision,
+    so the choice starts again from the card's new default (its current label) after each
+    decision, and no value is ever pushed into a widget that is not drawn."""
+    if status == "unreviewed":
+        return f"{RELABEL_PREFIX}{sample_id}"
+    return f"{RELABEL_PREFIX}{sample_id}.{status}.{'' if new_label is None else new_label}"

@@ -214,6 +214,14 @@ def _card_ids(page) -> list[int]:
     return [int(re.search(r"st-key-card_(\d+)", c)[1]) for c in classes]
 
 
+def _settle(page) -> None:
+    """Wait until no script run is redrawing the page (nothing stale, no running indicator)."""
+    page.wait_for_function(
+        """() => !document.querySelector("[data-stale='true'], [data-testid='stStatusWidget']")"""
+    )
+    time.sleep(0.5)
+
+
 def _focused(page) -> str:
     return page.evaluate("() => document.body.dataset.ogadFocus || ''")
 
@@ -232,6 +240,7 @@ def test_keyboard_bulk_undo_after_reload_and_rerank(
             page.set_default_timeout(WAIT_MS)
             page.goto(f"{url}/?reviewer=keys")
             page.wait_for_selector("[class*='st-key-card_']")  # the first run can be slow
+            _settle(page)
             first, second = _card_ids(page)[:2]
             assert _wait_for(lambda: _focused(page) == str(first))  # the first card has focus
 

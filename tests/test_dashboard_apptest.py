@@ -452,7 +452,7 @@ def test_revisit_shows_the_current_label_and_goes_back_to_unreviewed(
     at.text_input(key=state.SEARCH).input(f"#{sid}").run()
     assert queue_ids(at) == [sid]
     names = ["circle", "square", "cross"]
-    assert at.selectbox(key=f"{state.RELABEL_PREFIX}{sid}").value == names[new]
+    assert at.selectbox(key=state.relabel_key(sid, RELABELED, new)).value == names[new]
     at.button(key=f"unreview_{sid}").click().run()
     assert_clean(at)
     assert store.get(sid) == UNREVIEWED
