@@ -52,9 +52,11 @@ _SCRIPT = """
   const focused = () => {
     const all = cards();
     if (!all.length) return null;
-    let el = state.sid !== null ? all.find((c) => sidOf(c) === state.sid) : null;
-    if (!el && updating()) return null;  // the focused card left: its place is known once
-    if (!el) el = all[Math.min(state.index, all.length - 1)];  // the page is redrawn
+    // until a key was used the focus is the first card, whatever order the page shows
+    let el = state.sid !== null && state.used ? all.find((c) => sidOf(c) === state.sid) : null;
+    // the focused card left: its place is known once the page is redrawn
+    if (!el && state.used && updating()) return null;
+    if (!el) el = all[Math.min(state.index, all.length - 1)];
     state.index = all.indexOf(el); state.sid = sidOf(el);
     return el;
   };
@@ -141,6 +143,7 @@ _SCRIPT = """
     if (!(key in NAV_KEYS || key in PAGE_KEYS || key in CARD_KEYS)) return;
     e.preventDefault();
     e.stopImmediatePropagation();  // Streamlit's C (clear caches) and R (rerun) stay out
+    state.used = true;
     state.queue.push([key, Date.now()]);
     drain();
   };

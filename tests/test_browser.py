@@ -242,7 +242,11 @@ def test_keyboard_bulk_undo_after_reload_and_rerank(
             page.wait_for_selector("[class*='st-key-card_']")  # the first run can be slow
             _settle(page)
             first, second = _card_ids(page)[:2]
-            assert _wait_for(lambda: _focused(page) == str(first))  # the first card has focus
+            assert _wait_for(lambda: _focused(page) == str(first)), (  # the first card has focus
+                _focused(page),
+                _card_ids(page)[:3],
+                first,
+            )
 
             # J moves the focus without a rerun, C confirms the focused card, U undoes it
             page.locator("body").press("j")
@@ -316,6 +320,41 @@ def test_keyboard_bulk_undo_after_reload_and_rerank(
             static = [int(s) for s in scores["sample_id"] if s not in decided]
             assert _wait_for(lambda: _card_ids(page) == static[: len(_card_ids(page))])
             assert _card_ids(page) != reranked or reranked == static[: len(reranked)]
+        finally:
+            browser.close()
+
+
+def test_relabel_after_the_cards_moved_up_writes_the_class_shown(
+    chromium: str, served_review_run: tuple[str, Path]
+) -> None:
+    """A Confirm moves every card up a place; the Relabel menu of a moved card, never opened
+    before, still offers and writes the class its button names (it once wrote the first)."""
+    from playwright.sync_api import sync_playwright
+
+    url, run = served_review_run
+    store = ReviewStore(run)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1500, "height": 1100}).new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.goto(f"{url}/?reviewer=mover")
+            page.wait_for_selector("[class*='st-key-card_']")
+            _settle(page)
+            first, moved = _card_ids(page)[:2]
+            page.locator(f".st-key-card_{first}").get_by_role("button", name="Confirm").click()
+            assert _wait_for(lambda: _card_ids(page)[:1] == [moved])
+            _settle(page)
+            card = page.locator(f".st-key-card_{moved}")
+            menu = card.get_by_role("button", name=re.compile("^Relabel → "))
+            shown = menu.inner_text().splitlines()[0].removeprefix("Relabel → ").strip()
+            assert shown != store.label_names[store._label_of[moved]]  # a new class is offered
+            menu.click()
+            popover = page.locator("[data-testid='stPopoverBody']")
+            popover.get_by_role("button", name="Relabel").click()
+            assert _wait_for(lambda: store.get(moved) == RELABELED)
+            row = store.current().set_index("sample_id").loc[moved]
+            assert store.label_names[int(row["new_label"])] == shown
         finally:
             browser.close()
 
