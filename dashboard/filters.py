@@ -99,6 +99,16 @@ class Progress:
         return self.reviewed / self.n_samples if self.n_samples else 0.0
 
 
+def share_text(fraction: float) -> str:
+    """A share as a whole percentage that never reads as done or as nothing when it is not:
+    "0%", "<1%", "37%", ">99%", "100%"."""
+    if 0.0 < fraction < 0.01:
+        return "<1%"
+    if 0.99 < fraction < 1.0:
+        return ">99%"
+    return f"{fraction:.0%}"
+
+
 def review_progress(table: pd.DataFrame, n_target: int, noise_rate: float) -> Progress:
     """Progress of the review of ``table`` (with a ``status`` column) toward ``n_target``."""
     status = table["status"]

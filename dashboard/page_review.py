@@ -20,7 +20,7 @@ from dashboard.cards import (
     render_card,
     render_peek,
 )
-from dashboard.filters import filter_mask, review_progress
+from dashboard.filters import filter_mask, review_progress, share_text
 from dashboard.map_component import gradient_map
 from dashboard.mapfig import COLOR_BY_LABELS, MAP_HEIGHT, MapLayer, MapSelection, read_selection
 from dashboard.queue import (
@@ -344,7 +344,7 @@ def _progress(run_path: str, controls: Controls, table: pd.DataFrame) -> str:
     prog = review_progress(table, target.n_target, target.noise_rate)
     text = (
         f"{prog.reviewed:,} of the review target {prog.n_target:,} reviewed "
-        f"({prog.of_target:.0%}) · about {prog.remaining_flagged:,} flagged samples left "
+        f"({share_text(prog.of_target)}) · about {prog.remaining_flagged:,} flagged samples left "
         f"to find (estimated noise {target.noise_rate:.1%}, {target.method})"
     )
     width = min(max(float(prog.of_target), 0.0), 1.0) * 100

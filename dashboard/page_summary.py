@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard import actions, cache, context, smart, state
 from dashboard.cards import md_escape
 from dashboard.evaluation_view import WARNING
-from dashboard.filters import given_by_predicted, review_progress
+from dashboard.filters import given_by_predicted, review_progress, share_text
 from dashboard.queue import run_files_stamp, summary_tables
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 
@@ -20,7 +20,7 @@ REVIEW_PAGE = "views/review.py"
 
 
 def _ratio(hits: int, n: int) -> str:
-    return f"{hits / n:.0%}" if n else "–"
+    return share_text(hits / n) if n else "–"
 
 
 def _precision_section(summary: dict) -> None:
@@ -132,7 +132,7 @@ def _reviewed_metric(ctx: context.Context, column, table: pd.DataFrame, reviewed
     delta = f"{_ratio(reviewed, n)} of run"
     if target is not None and target.n_target > 0:
         prog = review_progress(table, target.n_target, target.noise_rate)
-        delta = f"{prog.of_target:.0%} of target ({target.n_target:,}) · {delta}"
+        delta = f"{share_text(prog.of_target)} of target ({target.n_target:,}) · {delta}"
     column.metric("Reviewed", f"{reviewed:,}", delta, delta_color="off", delta_arrow="off")
 
 

@@ -337,3 +337,16 @@ def test_serve_refuses_bad_ports_and_binds_localhost(run: Path) -> None:
     assert command[command.index("--server.port") + 1] == "8765"
     assert command[command.index("--server.headless") + 1] == "true"
     assert command[command.index("--browser.gatherUsageStats") + 1] == "false"
+
+
+def test_share_text_never_reads_as_nothing_or_done_when_it_is_not() -> None:
+    from dashboard.filters import share_text
+
+    assert [share_text(f) for f in (0.0, 1 / 397, 0.01, 0.374, 0.995, 1.0)] == [
+        "0%",
+        "<1%",
+        "1%",
+        "37%",
+        ">99%",
+        "100%",
+    ]
