@@ -10,14 +10,12 @@ the final model.
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ogad_core.engine.datasets import Transform, as_batches, iterate, row_batches
@@ -31,23 +29,6 @@ class TrainRecipe:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 128
-    #: images only: each training batch is shifted by up to this many pixels (random, seeded)
-    shift: int = 0
-    #: learning-rate schedule over the batches: ``constant`` or ``cosine`` (to 0)
-    schedule: str = "constant"
-    #: mixup's Beta(alpha, alpha) (0 = off): training inputs and losses mixed in pairs
-    mixup: float = 0.0
-
-    def __repr__(self) -> str:
-        """The fields; the later ones only when set (so run fingerprints stay as they were)."""
-        text = (
-            f"TrainRecipe(epochs={self.epochs}, lr={self.lr}, weight_decay={self.weight_decay}, "
-            f"batch_size={self.batch_size}"
-        )
-        for name, default in (("shift", 0), ("schedule", "constant"), ("mixup", 0.0)):
-            if getattr(self, name) != default:
-                text += f", {name}={getattr(self, name)!r}"
-        return text + ")"
 
     def __post_init__(self) -> None:
         from ogad_core.errors import ConfigError
@@ -60,14 +41,16 @@ class TrainRecipe:
             raise ConfigError(f"weight decay must be >= 0, got {self.weight_decay}")
         if self.batch_size < 1:
             raise ConfigError(f"`batch_size` must be >= 1, got {self.batch_size}")
-        if self.shift < 0 or self.mixup < 0 or self.schedule not in ("constant", "cosine"):
-            raise ConfigError(f"bad augmentation or schedule in {self!r}")
 
 
 def default_recipe(kind: str) -> TrainRecipe:
     """The built-in recipe for a data kind (image CNN, tabular MLP, text head)."""
     if kind == "image":
-        return TrainRecipe(epochs=8, lr=1e-3, weight_decay=1e-4, batch_size=64)
+        # 12 epochs: at 8 the SmallCNN underfits mnist5k with 10% symmetric noise (test accuracy
+        # 0.931-0.947 over seeds 0-2, 0.948-0.958 at 12) and the loss order puts more clean
+        # digits among its first n_flipped (flipped found 367-371 of 400, 375-379 at 12);
+        # random shifts, mixup and a cosine schedule added nothing; docs/benchmarks.md
+        return TrainRecipe(epochs=12, lr=1e-3, weight_decay=1e-4, batch_size=64)
     if kind == "tabular":
         # 50 epochs: on the paper's moons study 200 epochs memorised 26% of the flipped labels
         # (10% at 50) and lowered both detection and test accuracy; docs/benchmarks.md
@@ -114,11 +97,9 @@ def train_model(
     model.to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(seed)
-    augment = Augmenter(recipe, seed)
     n = len(batches)
-    groups = len(row_batches(n, recipe.batch_size))
-    sched = lr_schedule(opt, recipe.schedule, recipe.epochs * groups)
     keep_at = set(checkpoint_epochs(recipe.epochs, n_checkpoints))
     states: list[dict[str, torch.Tensor]] = []
     bar = tqdm(range(1, recipe.epochs + 1), desc="train", unit="epoch", disable=not progress)
@@ -129,66 +110,15 @@ def train_model(
             batches, row_batches(order, recipe.batch_size), device=device, workers=workers
         ):
             opt.zero_grad(set_to_none=True)
-            loss = augment.loss(model, x, y)
+            loss = loss_fn(model(x), y)
             loss.backward()
             opt.step()
-            sched.step()
             total += loss.detach() * len(rows)
         bar.set_postfix(loss=f"{float(total) / n:.4f}")
         if epoch in keep_at:
             states.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
     model.eval()
     return states
-
-
-def lr_schedule(
-    opt: torch.optim.Optimizer, schedule: str, steps: int
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """The learning-rate factor per batch: 1 (``constant``) or cosine from 1 to 0 over ``steps``."""
-    if schedule == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda t: 0.5 * (1.0 + math.cos(math.pi * min(t, steps) / max(1, steps)))
-        )
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0)
-
-
-def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
-    """(B, C, H, W) images, each moved by a random whole number of pixels in [-max_shift,
-    max_shift] along each axis (the edge pixels extend into the gap); offsets drawn from ``gen``
-    (a CPU generator), so a seeded generator gives the same shifts on every device."""
-    b, c, h, w = x.shape
-    s = int(max_shift)
-    padded = F.pad(x, (s, s, s, s), mode="replicate")
-    offsets = torch.randint(0, 2 * s + 1, (2, b), generator=gen).to(x.device)
-    rows = offsets[0][:, None] + torch.arange(h, device=x.device)  # (B, H)
-    cols = offsets[1][:, None] + torch.arange(w, device=x.device)  # (B, W)
-    out = padded.gather(2, rows[:, None, :, None].expand(b, c, h, w + 2 * s))
-    return out.gather(3, cols[:, None, None, :].expand(b, c, h, w))
-
-
-class Augmenter:
-    """The training loss of one batch with the recipe's augmentation (train only, seeded).
-
-    Plain cross-entropy with the given label on the batch as it comes when the recipe has no
-    augmentation; the gradients ogad analyses are always taken on the un-augmented inputs.
-    """
-
-    def __init__(self, recipe: TrainRecipe, seed: int) -> None:
-        self.shift, self.mixup = recipe.shift, recipe.mixup
-        self.gen = torch.Generator().manual_seed(seed + 1)
-        self.rng = np.random.default_rng(seed + 1)
-        self.ce = nn.CrossEntropyLoss()
-
-    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Scalar loss of ``model`` on (B, ...) inputs ``x`` with (B,) labels ``y``."""
-        if self.shift and x.dim() == 4 and x.is_floating_point():
-            x = random_shift(x, self.shift, self.gen)
-        if not self.mixup or len(y) < 2:
-            return self.ce(model(x), y)
-        lam = float(self.rng.beta(self.mixup, self.mixup))
-        perm = torch.randperm(len(y), generator=self.gen).to(y.device)
-        out = model(lam * x + (1.0 - lam) * x[perm])
-        return lam * self.ce(out, y) + (1.0 - lam) * self.ce(out, y[perm])
 
 
 @torch.no_grad()
