@@ -352,13 +352,15 @@ def apptest_timings(run: Path, repeats: int) -> dict[str, list[float]]:
     """Seconds: apptest_click_rerun (the whole page script after a Confirm click)."""
     from streamlit.testing.v1 import AppTest
 
+    from tests.app_driver import card_ids, press_card
+
     os.environ["OGAD_RUN_DIR"] = str(run)
     at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=600).run()
     out: dict[str, list[float]] = {"apptest_click_rerun": []}
     for _ in range(repeats):
-        key = next(b.key for b in at.button if b.key and b.key.startswith("confirm_"))
+        sid = card_ids(at)[0]
         start = time.perf_counter()
-        at.button(key=key).click().run()
+        press_card(at, sid, "confirm")
         out["apptest_click_rerun"].append(time.perf_counter() - start)
         if at.exception:
             raise SystemExit(f"app failed: {at.exception[0].value}")

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from dashboard import cache, state
+from dashboard.deck_component import read_decision
 from ogad_core.errors import OgadError
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, HistoryEntry
 
@@ -26,11 +27,31 @@ _BULK = {CONFIRMED: "confirmed", REJECTED: "rejected"}
 def decide(run_path: str, sample_id: int, decision: str, choice_key: str | None = None) -> None:
     """Record ``decision`` for one sample by this session's reviewer (relabel: the class chosen
     in the card's widget ``choice_key``; ``unreviewed``: back to the queue)."""
-    store = cache.review_store(run_path)
     new_label = None
     if decision == RELABELED:
         key = choice_key or f"{state.RELABEL_PREFIX}{sample_id}"
         new_label = st.session_state.get(key)
+    _record(run_path, sample_id, decision, new_label)
+
+
+def decide_from_deck(run_path: str, deck_key: str) -> None:
+    """The card deck's callback: record the decision its button just sent (see
+    dashboard.deck_component.read_decision)."""
+    sent = read_decision(deck_key)
+    if sent is None:
+        return
+    sample_id, decision, label = sent
+    if decision not in _DONE:
+        state.flash("error", f"unknown decision {decision!r}")
+        return
+    names = cache.run_view(run_path).label_names
+    new_label = names[label] if label is not None and 0 <= label < len(names) else label
+    _record(run_path, sample_id, decision, new_label)
+
+
+def _record(run_path: str, sample_id: int, decision: str, new_label: int | str | None) -> None:
+    """Save one decision; the outcome (or the store's refusal) becomes the flash message."""
+    store = cache.review_store(run_path)
     try:
         store.decide(
             sample_id,

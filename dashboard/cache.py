@@ -107,6 +107,20 @@ def card_image_uri(run_path: str, ref: str, size: int) -> str | None:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+@st.cache_resource(max_entries=2048, show_spinner=False)
+def card_image_src(run_path: str, ref: str, size: int) -> tuple[str | None, str | None]:
+    """(the card image as a ``data:`` URI, None) or (None, why it cannot be shown): for the card
+    deck, which has no media files, so an image over INLINE_IMAGE_BYTES is sent as JPEG."""
+    uri = card_image_uri(run_path, ref, size)
+    if uri is not None:
+        return uri, None
+    picture, problem = load_card_image(RunDir(run_path), ref, size=size)
+    if picture is None:
+        return None, problem
+    data = _encoded(picture.convert("RGB"), "JPEG")
+    return f"data:image/jpeg;base64,{base64.b64encode(data).decode('ascii')}", None
+
+
 @st.cache_resource(max_entries=6, show_spinner="Drawing the map…")
 def map_layer(run_path: str, stamp: tuple, color_by: str, detector: str | None, version: int):
     """The drawn gradient map and its selection lookup (see dashboard.mapfig.build_map)."""

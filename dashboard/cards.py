@@ -290,6 +290,53 @@ def _card_body(ctx: CardContext, row: Any, explanation: Any, large: bool) -> Non
     st.html(_card_html(_details(ctx, row, explanation)))
 
 
+def _problem_html(problem: str | None) -> str:
+    return f'<div class="ogad-problem">⚠ {html.escape(problem or "image unavailable")}</div>'
+
+
+def _text_html(ctx: CardContext, ref: str) -> str:
+    """A text card's sample: the preview, the whole text folded under it when long; a feature
+    row as one ``name = value`` line each (HTML, escaped)."""
+    if ctx.kind != "text":
+        features = parse_features(ref)
+        lines = ref if features is None else "\n".join(f"{k} = {v}" for k, v in features.items())
+        return f'<div class="ogad-text">{html.escape(lines)}</div>'
+    preview, folded = text_preview(ref)
+    out = f'<div class="ogad-text">{html.escape(preview)}</div>'
+    if folded:
+        out += (
+            f"<details><summary>Full text ({len(ref):,} characters)</summary>"
+            f'<div class="ogad-text">{html.escape(ref)}</div></details>'
+        )
+    return out
+
+
+def _sample_html(ctx: CardContext, ref: str) -> str:
+    """The sample itself as HTML: the image inline, or the text / features."""
+    if ctx.kind != "image":
+        return _text_html(ctx, ref)
+    uri, problem = cache.card_image_src(ctx.run_path, ref, CARD_IMAGE_PX)
+    if uri is None:
+        return _problem_html(problem)
+    return f'<img class="ogad-img" src="{uri}" alt="sample image">'
+
+
+def card_payload(ctx: CardContext, row: Any, explanation: Any, suggested: int | None) -> dict:
+    """One grid card for the card deck (dashboard.deck_component): its HTML body (escaped),
+    status, the class pre-selected in its Relabel menu and the key that choice is kept under."""
+    sid = int(row.sample_id)
+    new_label = None if pd.isna(row.new_label) else int(row.new_label)
+    head = f'<div class="ogad-head">{_head(row, ctx.detector)}</div>'
+    body = head + _sample_html(ctx, str(row.ref)) + _details(ctx, row, explanation)
+    return {
+        "sid": sid,
+        "body": body,
+        "status": str(row.status),
+        "choice": relabel_default(row, len(ctx.label_names), suggested),
+        "choice_key": state.relabel_key(sid, str(row.status), new_label),
+    }
+
+
 def render_card(
     ctx: CardContext,
     row: Any,
@@ -298,7 +345,8 @@ def render_card(
     suggested: int | None = None,
     large: bool = False,
 ) -> None:
-    """Draw the card of one queue row (a namedtuple from ``DataFrame.itertuples``).
+    """Draw the card of one queue row (a namedtuple from ``DataFrame.itertuples``) with native
+    elements: focus mode's card (the grid's cards are one card-deck element, see card_payload).
 
     ``explanation``: an ``ogad_core.review.explain.Explanation`` (None: not shown);
     ``suggested``: the class pre-selected for a relabel; ``large``: the focus-mode card.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -14,12 +15,14 @@ import streamlit as st
 from dashboard import actions, cache, context, shortcuts, smart, state
 from dashboard.cards import (
     CardContext,
+    card_payload,
     install_style,
     md_escape,
     md_text,
     render_card,
     render_peek,
 )
+from dashboard.deck_component import card_deck
 from dashboard.filters import filter_mask, review_progress, share_text
 from dashboard.map_component import gradient_map
 from dashboard.mapfig import COLOR_BY_LABELS, MAP_HEIGHT, MapLayer, MapSelection, read_selection
@@ -437,36 +440,30 @@ def _header(
     st.html(progress + _message() + f'<div class="ogad-sub">{shortcuts.LEGEND_HTML}</div>')
 
 
-def _card(ctx: CardContext, row, *, large: bool = False, why: Any = None) -> None:
-    """One card; ``why``: the grid card's explanation when already known (see _grid)."""
-    sid = int(row.sample_id)
-    if why is None:  # neighbours only on the large card
-        why = smart.explanation(ctx.run_path, sid) if large else smart.card_why(ctx.run_path, sid)
+def _large_card(ctx: CardContext, row) -> None:
+    """Focus mode's card: large, with the full explanation and the nearest neighbours."""
+    why = smart.explanation(ctx.run_path, int(row.sample_id))
     suggested = None if why is None else int(why.suggested_label)
-    render_card(ctx, row, explanation=why, suggested=suggested, large=large)
+    render_card(ctx, row, explanation=why, suggested=suggested, large=True)
 
 
 def _grid(ctx: CardContext, rows: pd.DataFrame) -> None:
-    """Rows of cards. A full row is one horizontal container (the cards stretch to equal
-    widths; fewer elements than st.columns), a short last row keeps the column widths.
-
-    The places are laid out first and filled last card first: after a decision every card
-    moves up one place, and filled in reading order a card would for a moment be both in its
-    new place and in its old one (two elements with its key, each with a Confirm button)."""
+    """The page's cards as one card-deck element (dashboard.deck_component): a decision redraws
+    one element, not the forty or so of native cards."""
     whys = smart.cards_why(ctx.run_path, rows["sample_id"].astype(int).tolist())
-    records = list(rows.itertuples(index=False))
-    per_row = CARD_COLUMNS.get(ctx.kind, 4)
-    places: list = []
-    for start in range(0, len(records), per_row):
-        n_cards = min(per_row, len(records) - start)
-        if n_cards < per_row:
-            places.extend(st.columns(per_row, gap="small")[:n_cards])
-            continue
-        with st.container(horizontal=True, gap="small"):
-            places.extend(st.container(width="stretch") for _ in range(n_cards))
-    for place, row in reversed(list(zip(places, records, strict=True))):
-        with place:
-            _card(ctx, row, why=whys.get(int(row.sample_id)))
+    cards = []
+    for row, sid in zip(rows.itertuples(index=False), rows["sample_id"].astype(int), strict=True):
+        why = whys.get(int(sid))
+        suggested = None if why is None else int(why.suggested_label)
+        cards.append(card_payload(ctx, row, why, suggested))
+    data = {
+        "cards": cards,
+        "label_names": [str(name) for name in ctx.label_names],
+        "columns": CARD_COLUMNS.get(ctx.kind, 4),
+        "writable": ctx.writable,
+    }
+    decided = partial(actions.decide_from_deck, ctx.run_path, state.DECK)
+    card_deck(data, key=state.DECK, on_decision=decided)
 
 
 def _rows_at(queue: QueueRows, start: int, stop: int) -> pd.DataFrame:
@@ -509,7 +506,7 @@ def _focus(ctx: CardContext, queue: QueueRows) -> None:
     with middle:
         st.caption(f"card {index + 1:,} of {len(queue):,}")
         row = next(_rows_at(queue, index, index + 1).itertuples(index=False))
-        _card(ctx, row, large=True)
+        _large_card(ctx, row)
 
 
 def _bulk_ids(

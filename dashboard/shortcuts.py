@@ -1,7 +1,8 @@
 """Keyboard shortcuts for the review queue: one small script in the page (no iframe).
 
 C confirm, R reject, L relabel (to the class in the card's Relabel menu: the suggestion by
-default; the key opens the menu and presses its Relabel button), B back to unreviewed, U undo,
+default; on focus mode's native card the key first opens the menu, the grid's card deck has the
+button in the page already), B back to unreviewed, U undo,
 J / K next / previous card. The focused card has an outline; in the grid, J / K move the focus
 in the browser without a rerun (at the end of the page they turn the page); in focus mode they
 press the Next / Previous buttons. A key does nothing while the reviewer types in a text field,

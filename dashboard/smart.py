@@ -324,17 +324,10 @@ def prefetch_why(run_path: str, sample_ids: list[int]) -> None:
         )
 
 
-def card_why(run_path: str, sample_id: int) -> Any:
-    """Why one sample is flagged, for a grid card (see :func:`prefetch_why`); a full
-    :func:`explanation` when the batch path is unavailable; None without an explainer."""
-    prefetch_why(run_path, [sample_id])
-    found = _why_of(run_path, run_files_stamp(run_path), _phase(run_path)).get(int(sample_id))
-    return found if found is not None else explanation(run_path, sample_id)
-
-
 def cards_why(run_path: str, sample_ids: list[int]) -> dict[int, Any]:
-    """:func:`card_why` of a page of cards at once (one batch, one cache lookup per page, not
-    per card): {sample id: CardWhy, Explanation or None}."""
+    """Why each card of a page is flagged (see :func:`prefetch_why`), in one batch and one cache
+    lookup per page: {sample id: CardWhy, or a full :func:`explanation` when the batch path is
+    unavailable, or None without an explainer}."""
     prefetch_why(run_path, sample_ids)
     known = _why_of(run_path, run_files_stamp(run_path), _phase(run_path))
     out: dict[int, Any] = {}

@@ -36,6 +36,7 @@ MAP_EPOCH = "map_epoch"  # bumped to clear the map selection (part of the chart 
 MAP_VERSION = "map_drawn_version"  # reviews version the map was coloured with
 FLASH = "flash"  # (level, message) from the last button callback: "success" | "error" | "info"
 RELABEL_PREFIX = "relabel_to_"  # + sample id (see relabel_key): a card's Relabel class choice
+DECK = "review_deck"  # the grid's card deck element (its trigger: the decision sent)
 FOCUS = "focus_index"  # 0-based position of the focused card in the queue (focus mode)
 BULK_SCOPE = "bulk_scope"  # "page" | "selection"
 

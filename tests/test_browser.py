@@ -339,6 +339,8 @@ def test_relabel_after_the_cards_moved_up_writes_the_class_shown(
     """A Confirm moves every card up a place; the Relabel menu of a moved card, never opened
     before, still offers and writes the class its button names (it once wrote the first)."""
 
+    from playwright.sync_api import expect
+
     url, run = served_review_run
     store = ReviewStore(run)
     with _opened(chromium, f"{url}/?reviewer=mover") as page:
@@ -353,11 +355,26 @@ def test_relabel_after_the_cards_moved_up_writes_the_class_shown(
         shown = menu.inner_text().splitlines()[0].removeprefix("Relabel → ").strip()
         assert shown != store.label_names[store._label_of[moved]]  # a new class is offered
         menu.click()
-        popover = page.locator("[data-testid='stPopoverBody']")
-        popover.get_by_role("button", name="Relabel").click()
+        card.get_by_role("button", name="Relabel", exact=True).click()
         assert _wait_for(lambda: store.get(moved) == RELABELED)
         row = store.current().set_index("sample_id").loc[moved]
         assert store.label_names[int(row["new_label"])] == shown
+
+        # another class picked in the menu: the button names it and the Relabel writes it
+        _settle(page)
+        nxt = _card_ids(page)[0]
+        card = page.locator(f".st-key-card_{nxt}")
+        menu = card.get_by_role("button", name=re.compile("^Relabel → "))
+        default = menu.inner_text().removeprefix("Relabel → ").strip()
+        menu.click()
+        given = store._label_of[nxt]
+        other = next(n for i, n in enumerate(store.label_names) if i != given and n != default)
+        card.get_by_role("combobox").select_option(label=other)
+        expect(card.get_by_role("button", name=f"Relabel → {other}")).to_be_visible()
+        card.get_by_role("button", name="Relabel", exact=True).click()
+        assert _wait_for(lambda: store.get(nxt) == RELABELED)
+        row = store.current().set_index("sample_id").loc[nxt]
+        assert store.label_names[int(row["new_label"])] == other
 
 
 # ---- the map: box and lasso selection in every colouring, click to open a card ----------------

@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard import state
 from ogad_core.review.export import export_csv
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, ReviewStore
+from tests.app_driver import card_ids, deck_cards, deck_data, press_card
 from tests.run_fixture import (
     CORRUPT_ID,
     HTML_ID,
@@ -50,8 +51,10 @@ def assert_clean(at: AppTest) -> None:
 
 
 def html_bodies(at: AppTest) -> list[str]:
-    """The bodies of the page's ``st.html`` elements (cards, queue header), not style sheets."""
-    return [h.proto.body for h in at.get("html") if not h.proto.body.startswith("<style>")]
+    """The bodies of the page's ``st.html`` elements (queue header, focus-mode card), not style
+    sheets, and of the card deck's cards."""
+    bodies = [h.proto.body for h in at.get("html") if not h.proto.body.startswith("<style>")]
+    return bodies + [card["body"] for card in deck_cards(at)]
 
 
 def html_texts(at: AppTest, css_class: str = "") -> list[str]:
@@ -60,11 +63,6 @@ def html_texts(at: AppTest, css_class: str = "") -> list[str]:
     return [
         html.unescape(re.sub(r"<[^>]+>", "", body)) for body in html_bodies(at) if css_class in body
     ]
-
-
-def queue_ids(at: AppTest) -> list[int]:
-    """Sample ids of the cards on screen, in order (from the Confirm button keys)."""
-    return [int(b.key.split("_")[1]) for b in at.button if b.key and b.key.startswith("confirm_")]
 
 
 @pytest.fixture
@@ -79,8 +77,9 @@ def test_every_page_renders(kind: str, tmp_path: Path, monkeypatch: pytest.Monke
     assert_clean(at)
     queue_length = at.number_input(key=state.TOP_K).value  # the review target
     assert 0 < queue_length <= 60
-    assert len(queue_ids(at)) == min(PER_PAGE, queue_length)  # first page of the queue
-    assert {b.label for b in at.button} >= {"Confirm", "Reject", "Relabel"}
+    assert len(card_ids(at)) == min(PER_PAGE, queue_length)  # first page of the queue
+    deck = deck_data(at)
+    assert deck is not None and deck["writable"] and len(deck["label_names"]) >= 2
     at.switch_page("views/summary.py").run()
     assert_clean(at)
     assert [b.label for b in at.get("download_button")] == ["Export cleaned CSV"]
@@ -94,17 +93,17 @@ def test_review_queue_follows_the_detector_ranking(
     scores = pd.read_parquet(image_run / "scores.parquet")
     at = start_app(image_run, monkeypatch)
     at.number_input(key=state.TOP_K).set_value(0).run()  # the whole run, not the target
-    assert queue_ids(at) == scores.sort_values("iforest_rank")["sample_id"].head(PER_PAGE).tolist()
+    assert card_ids(at) == scores.sort_values("iforest_rank")["sample_id"].head(PER_PAGE).tolist()
     at.selectbox(key=state.DETECTOR).set_value("l2").run()
-    assert queue_ids(at) == scores.sort_values("l2_rank")["sample_id"].head(PER_PAGE).tolist()
+    assert card_ids(at) == scores.sort_values("l2_rank")["sample_id"].head(PER_PAGE).tolist()
     at.button(key="page_next").click().run()
     by_l2 = scores.sort_values("l2_rank")["sample_id"]
-    assert queue_ids(at) == by_l2.iloc[PER_PAGE : 2 * PER_PAGE].tolist()
+    assert card_ids(at) == by_l2.iloc[PER_PAGE : 2 * PER_PAGE].tolist()
     at.multiselect(key=state.CLASSES).set_value(["cross"]).run()
     samples = pd.read_parquet(image_run / "samples.parquet").set_index("sample_id")
-    assert queue_ids(at) and all(samples.loc[i, "label_name"] == "cross" for i in queue_ids(at))
+    assert card_ids(at) and all(samples.loc[i, "label_name"] == "cross" for i in card_ids(at))
     at.number_input(key=state.TOP_K).set_value(3).run()
-    assert len(queue_ids(at)) == 3
+    assert len(card_ids(at)) == 3
     assert_clean(at)
 
 
@@ -113,32 +112,31 @@ def test_buttons_write_decisions_and_the_queue_moves_on(
 ) -> None:
     at = start_app(image_run, monkeypatch)
     at.text_input(key=state.REVIEWER).input("alice").run()
-    first, second, third = queue_ids(at)[:3]
+    first, second, third = card_ids(at)[:3]
 
-    at.button(key=f"confirm_{first}").click().run()
+    press_card(at, first, "confirm")
     assert_clean(at)
     store = ReviewStore(image_run)
     assert store.get(first) == CONFIRMED
     assert store.history().iloc[-1]["reviewer"] == "alice"
-    assert first not in queue_ids(at)  # reviewed samples leave the queue
+    assert first not in card_ids(at)  # reviewed samples leave the queue
 
-    at.button(key=f"reject_{second}").click().run()
+    press_card(at, second, "reject")
     assert store.get(second) == REJECTED
 
     labels = pd.read_parquet(image_run / "samples.parquet").set_index("sample_id")["label"]
     names = ["circle", "square", "cross"]
     target = names[(labels[third] + 2) % 3]
-    at.selectbox(key=f"{state.RELABEL_PREFIX}{third}").set_value(target).run()
-    at.button(key=f"relabel_{third}").click().run()
+    press_card(at, third, "relabel", label=names.index(target))
     cur = store.current().set_index("sample_id")
     assert cur.loc[third, "decision"] == RELABELED
     assert names[int(cur.loc[third, "new_label"])] == target
     assert len(store.current()) == 3
 
     at.button(key="undo_last").click().run()  # undoes the relabel
-    assert store.get(third) == UNREVIEWED and third in queue_ids(at)
+    assert store.get(third) == UNREVIEWED and third in card_ids(at)
     at.toggle(key=state.SHOW_REVIEWED).set_value(True).run()
-    assert first in queue_ids(at)
+    assert first in card_ids(at)
     assert_clean(at)
 
     at.switch_page("views/summary.py").run()
@@ -151,10 +149,9 @@ def test_relabel_to_the_given_label_is_explained_not_saved(
     image_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = start_app(image_run, monkeypatch)
-    sid = queue_ids(at)[0]
+    sid = card_ids(at)[0]
     own = pd.read_parquet(image_run / "samples.parquet").set_index("sample_id")
-    at.selectbox(key=f"{state.RELABEL_PREFIX}{sid}").set_value(own.loc[sid, "label_name"]).run()
-    at.button(key=f"relabel_{sid}").click().run()
+    press_card(at, sid, "relabel", label=int(own.loc[sid, "label"]))
     assert not at.exception
     assert any("already has label" in e.value for e in at.error)
     assert ReviewStore(image_run).current().empty
@@ -283,18 +280,18 @@ def test_broken_images_and_escaped_text_are_shown_as_such(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = start_app(make_run(tmp_path / "img", kind="image", n=60), monkeypatch)
-    assert {MISSING_ID, CORRUPT_ID} <= set(queue_ids(at))
-    warnings = " | ".join(w.value for w in at.warning)
-    assert "image missing" in warnings and "image unreadable" in warnings
+    assert {MISSING_ID, CORRUPT_ID} <= set(card_ids(at))
+    problems = " | ".join(html_texts(at, "ogad-problem"))
+    assert "image missing" in problems and "image unreadable" in problems
     assert_clean(at)
 
     at = start_app(make_run(tmp_path / "txt", kind="text", n=60), monkeypatch)
-    assert {HTML_ID, LONG_ID} <= set(queue_ids(at))
-    texts = [t.value for t in at.text]
-    assert HTML_TEXT in texts  # shown as plain text, never as Markdown/HTML
+    assert {HTML_ID, LONG_ID} <= set(card_ids(at))
+    texts = html_texts(at, "ogad-text")
+    assert any(HTML_TEXT in t for t in texts)  # shown as plain text, never as Markdown/HTML
     assert not any("<b>x</b>" in m.value for m in at.markdown)
     assert not any("<b>x</b>" in body for body in html_bodies(at))  # escaped in the cards too
-    assert any(e.label.startswith("Full text (") for e in at.expander)
+    assert any("<summary>Full text (" in body for body in html_bodies(at))
     assert any("ogad-badge" in b and ">truncated</span>" in b for b in html_bodies(at))
     assert_clean(at)
 
@@ -308,8 +305,8 @@ def test_run_without_scores_or_map_still_works(
     notes = " | ".join(i.value for i in at.info)
     assert "incomplete" in notes and "No detector scores" in notes and "No map yet" in notes
     losses = pd.read_parquet(run / "samples.parquet").sort_values("loss", ascending=False)
-    assert queue_ids(at) == losses["sample_id"].head(PER_PAGE).tolist()
-    at.button(key=f"confirm_{queue_ids(at)[0]}").click().run()
+    assert card_ids(at) == losses["sample_id"].head(PER_PAGE).tolist()
+    press_card(at, card_ids(at)[0], "confirm")
     assert len(ReviewStore(run).current()) == 1
     for page in PAGES[1:]:
         at.switch_page(page).run()
@@ -342,8 +339,8 @@ def test_readonly_store_shows_a_clear_error(
 
     monkeypatch.setattr(ReviewStore, "_connect", readonly_connect)
     at = start_app(image_run, monkeypatch)
-    sid = queue_ids(at)[0]
-    at.button(key=f"confirm_{sid}").click().run()
+    sid = card_ids(at)[0]
+    press_card(at, sid, "confirm")
     assert not at.exception
     assert any("read-only" in e.value for e in at.error)
     assert ReviewStore(image_run).get(sid) == UNREVIEWED
@@ -408,18 +405,18 @@ def test_bulk_confirm_of_a_page_is_one_undo_step(
     store = ReviewStore(image_run)
     store.reject(59, reviewer="alice")  # an earlier single decision
     at.run()
-    page = queue_ids(at)
+    page = card_ids(at)
     at.button(key="bulk_confirmed").click().run()
     assert_clean(at)
     cur = store.current().set_index("sample_id")
     assert set(cur.index) == {*page, 59} and (cur.loc[page, "decision"] == CONFIRMED).all()
     assert store.history()["reviewer"].eq("alice").all()
-    assert not set(page) & set(queue_ids(at))  # the next page of the queue moved up
+    assert not set(page) & set(card_ids(at))  # the next page of the queue moved up
     assert any("one Undo takes it back" in t for t in html_texts(at, "ogad-flash"))
 
     at.button(key="undo_last").click().run()  # the whole page at once, not the decision on 59
     assert set(store.current()["sample_id"]) == {59}
-    assert queue_ids(at) == page
+    assert card_ids(at) == page
     assert any(f"bulk action on {len(page)} samples" in t for t in html_texts(at, "ogad-flash"))
 
 
@@ -427,8 +424,8 @@ def test_undo_works_after_a_reload_for_the_same_reviewer(
     image_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = started(image_run, monkeypatch)
-    sid = queue_ids(at)[0]
-    at.button(key=f"confirm_{sid}").click().run()
+    sid = card_ids(at)[0]
+    press_card(at, sid, "confirm")
     assert ReviewStore(image_run).get(sid) == CONFIRMED
 
     other = started(image_run, monkeypatch, reviewer="bob")  # someone else: nothing to undo
@@ -437,7 +434,7 @@ def test_undo_works_after_a_reload_for_the_same_reviewer(
     assert not again.button(key="undo_last").disabled
     again.button(key="undo_last").click().run()
     assert_clean(again)
-    assert ReviewStore(image_run).get(sid) == UNREVIEWED and sid in queue_ids(again)
+    assert ReviewStore(image_run).get(sid) == UNREVIEWED and sid in card_ids(again)
 
 
 def test_revisit_shows_the_current_label_and_goes_back_to_unreviewed(
@@ -450,10 +447,12 @@ def test_revisit_shows_the_current_label_and_goes_back_to_unreviewed(
     at = started(image_run, monkeypatch)
     at.toggle(key=state.SHOW_REVIEWED).set_value(True).run()
     at.text_input(key=state.SEARCH).input(f"#{sid}").run()
-    assert queue_ids(at) == [sid]
+    assert card_ids(at) == [sid]
     names = ["circle", "square", "cross"]
-    assert at.selectbox(key=state.relabel_key(sid, RELABELED, new)).value == names[new]
-    at.button(key=f"unreview_{sid}").click().run()
+    (card,) = deck_cards(at)
+    assert card["choice"] == new and names[card["choice"]] == names[new]
+    assert card["choice_key"] == state.relabel_key(sid, RELABELED, new)
+    press_card(at, sid, "unreview")
     assert_clean(at)
     assert store.get(sid) == UNREVIEWED
     assert pd.isna(store.history().iloc[-1]["decision"])
@@ -469,22 +468,22 @@ def test_filters_by_prediction_disagreement_and_search(
     at.number_input(key=state.TOP_K).set_value(0).run()
     at.selectbox(key=state.PER_PAGE).set_value(36).run()
     at.multiselect(key=state.PRED_CLASSES).set_value(["square"]).run()
-    shown = queue_ids(at)
+    shown = card_ids(at)
     assert shown and all(samples.loc[i, "pred"] == 1 for i in shown)
     assert len(shown) == min(36, int((samples["pred"] == 1).sum()))
     at.multiselect(key=state.PRED_CLASSES).set_value([]).run()
     at.toggle(key=state.DISAGREE).set_value(True).run()
-    shown = queue_ids(at)
+    shown = card_ids(at)
     expected = int((samples["label"] != samples["pred"]).sum())
     assert len(shown) == min(36, expected)
     assert all(samples.loc[i, "label"] != samples.loc[i, "pred"] for i in shown)
     at.toggle(key=state.DISAGREE).set_value(False).run()
     at.number_input(key=state.TOP_K).set_value(3).run()
-    assert 12 not in queue_ids(at)
+    assert 12 not in card_ids(at)
     at.text_input(key=state.SEARCH).input("00012.PNG").run()  # a file name, any case
-    assert queue_ids(at) == [12]  # a search looks beyond the queue length
+    assert card_ids(at) == [12]  # a search looks beyond the queue length
     at.text_input(key=state.SEARCH).input("no such sample").run()
-    assert queue_ids(at) == [] and any("No samples match" in i.value for i in at.info)
+    assert card_ids(at) == [] and any("No samples match" in i.value for i in at.info)
     assert_clean(at)
 
 
@@ -500,8 +499,8 @@ def test_review_target_sets_the_queue_length_and_shows_progress(
     assert at.number_input(key=state.TOP_K).value == target.n_target
     (bar,) = html_texts(at, "ogad-progress")
     assert f"of the review target {target.n_target}" in bar
-    first = queue_ids(at)[0]
-    at.button(key=f"confirm_{first}").click().run()
+    first = card_ids(at)[0]
+    press_card(at, first, "confirm")
     (bar,) = html_texts(at, "ogad-progress")
     assert bar.startswith(f"1 of the review target {target.n_target}")
     at.number_input(key=state.TOP_K).set_value(5).run()  # the reviewer's own length stays
@@ -536,12 +535,12 @@ def test_rerank_toggle_reorders_the_queue_from_the_decisions(
     evidence = Explainer(grads, samples)  # the dashboard re-ranks with the explainer's evidence
     new = rerank_scores(grads, scores["iforest_score"].to_numpy(), decided, bad, explainer=evidence)
     order = [i for i in np.argsort(-new, kind="stable") if i not in set(decided)]
-    assert queue_ids(at) == [int(i) for i in order[:PER_PAGE]]
+    assert card_ids(at) == [int(i) for i in order[:PER_PAGE]]
     assert any("re-ranked from the decisions" in t for t in html_texts(at, "ogad-title"))
 
     at.toggle(key=state.RERANK).set_value(False).run()
     static = scores.sort_values("iforest_rank")["sample_id"]
-    assert queue_ids(at) == [int(i) for i in static if i not in set(decided)][:PER_PAGE]
+    assert card_ids(at) == [int(i) for i in static if i not in set(decided)][:PER_PAGE]
     assert_clean(at)
 
 
@@ -555,28 +554,27 @@ def test_cards_explain_the_flag_and_preselect_the_suggestion(
     explainer = Explainer(grads, samples)
     labels, _ = explainer.suggestions()
     at = started(image_run, monkeypatch)
-    names = ["circle", "square", "cross"]
-    for sid in queue_ids(at):
+    for card in deck_cards(at):
+        sid = int(card["sid"])
         row = samples.set_index("sample_id").loc[sid]
         want = int(labels[sid]) if labels[sid] != row["label"] else None
-        chosen = at.selectbox(key=f"{state.RELABEL_PREFIX}{sid}").value
         if want is not None:
-            assert chosen == names[want]
+            assert card["choice"] == want
     whys = html_texts(at, "ogad-why")
-    assert len(whys) == len(queue_ids(at)) and all("why: loss" in w for w in whys)
+    assert len(whys) == len(card_ids(at)) and all("why: loss" in w for w in whys)
     assert all("suggested" in w for w in whys)
 
     at.toggle(key=state.FOCUS_MODE).set_value(True).run()
     assert_clean(at)
-    first = queue_ids(at)
+    first = card_ids(at)
     assert len(first) == 1  # one large card
     assert any(c.value.startswith("Nearest neighbours") for c in at.caption)
     at.button(key="focus_next").click().run()
-    second = queue_ids(at)
+    second = card_ids(at)
     assert len(second) == 1 and second != first
-    at.button(key=f"confirm_{second[0]}").click().run()  # the next card takes its place
+    press_card(at, second[0], "confirm")  # the next card takes its place
     assert ReviewStore(image_run).get(second[0]) == CONFIRMED
-    assert queue_ids(at) and queue_ids(at) != second
+    assert card_ids(at) and card_ids(at) != second
 
 
 def test_shortcuts_script_and_legend_are_on_the_review_page(
@@ -620,5 +618,5 @@ def test_a_given_by_predicted_cell_opens_those_samples_in_the_queue(
     at.run()
     assert_clean(at)
     want = samples[(samples["label_name"] == "square") & (samples["pred"] == 0)]["sample_id"]
-    assert set(queue_ids(at)) <= set(want) and len(queue_ids(at)) == min(PER_PAGE, len(want))
+    assert set(card_ids(at)) <= set(want) and len(card_ids(at)) == min(PER_PAGE, len(want))
     assert any(f"Review queue · {len(want)} in the queue" in t for t in html_texts(at))

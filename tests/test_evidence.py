@@ -180,7 +180,7 @@ def test_the_dashboard_builds_a_big_run_in_the_background(
     want = Explainer(grads, samples).explain(5)
     assert smart.explanation(path, 5) == want
     smart.prefetch_why(path, [5, 6])
-    assert smart.card_why(path, 5).suggested_label == want.suggested_label
+    assert smart.cards_why(path, [5])[5].suggested_label == want.suggested_label
 
 
 def test_compute_writes_the_evidence_of_its_run(digits_run: Path):

@@ -14,22 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import streamlit as st
+from dashboard.inline_component import inline_component
 
 COMPONENT_NAME = "ogad_gradient_map"
-_HERE = Path(__file__).resolve().parent
-
-
-def _source(kind: str) -> str:
-    return (_HERE / f"map.{kind}").read_text(encoding="utf-8")
-
-
-_gradient_map = st.components.v2.component(
-    COMPONENT_NAME,
-    html=_source("html"),
-    css=_source("css"),
-    js=_source("js"),
-)
+_gradient_map = inline_component(COMPONENT_NAME, Path(__file__).resolve().parent, "map")
 
 
 def gradient_map(

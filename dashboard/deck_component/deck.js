@@ -1,0 +1,161 @@
+// The review cards of one queue page as one element: each card's body (HTML made and escaped by
+// dashboard/cards.py: head, image or text, labels, why line), Confirm / Reject, a "Relabel →
+// class" menu and, on a decided card, Back to unreviewed. A button sends the trigger
+// "decision" = {sid, decision, label}; the server saves it and sends the next page. Nothing is
+// fetched. The cards carry the same st-key-* class names as native Streamlit elements
+// (st-key-card_<id>, st-key-confirm_<id>, ...), so the keyboard shortcuts and the tests find a
+// card and its buttons the same way in the grid and in focus mode. Streamlit calls the default
+// export on mount and again whenever the data change; the deck object lives on the root.
+
+const ACTIONS = [
+  ["confirm", "Confirm", "confirmed", "ogad-primary"],
+  ["reject", "Reject", "rejected", ""],
+];
+
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function button(keyClass, text, cls, act, sid, disabled) {
+  const wrap = el("div", keyClass);
+  const b = el("button", cls, text);
+  b.type = "button";
+  b.dataset.act = act;
+  b.dataset.sid = String(sid);
+  b.disabled = disabled;
+  wrap.appendChild(b);
+  return wrap;
+}
+
+class Deck {
+  constructor(root) {
+    this.root = root;
+    this.choices = new Map(); // card's choice key -> class index picked in its menu
+    this.open = new Set(); // sample ids whose Relabel menu is open
+    this.setTriggerValue = null;
+    root.addEventListener("click", (e) => this.onClick(e));
+    root.addEventListener("change", (e) => this.onChange(e));
+  }
+
+  update(data, setTriggerValue) {
+    this.setTriggerValue = setTriggerValue;
+    const same = this.data && this.data.writable === data.writable
+      && JSON.stringify(this.data.label_names) === JSON.stringify(data.label_names);
+    this.data = data;
+    this.root.style.setProperty("--ogad-columns", String(data.columns || 4));
+    // a card drawn before with the same content is moved, not redrawn (its image is not
+    // decoded again, an open menu stays open)
+    const old = same ? this.nodes || new Map() : new Map();
+    this.nodes = new Map();
+    const cards = (data.cards || []).map((card) => {
+      const stamp = JSON.stringify(card);
+      const kept = old.get(card.sid);
+      const node = kept && kept.stamp === stamp && !kept.node.classList.contains("ogad-sent")
+        ? kept.node : this.card(card);
+      this.nodes.set(card.sid, { node, stamp });
+      return node;
+    });
+    this.root.replaceChildren(...cards);
+    this.root.dataset.rendered = String(Number(this.root.dataset.rendered || 0) + 1);
+  }
+
+  choiceOf(card) {
+    const picked = this.choices.get(card.choice_key);
+    return picked === undefined ? card.choice : picked;
+  }
+
+  card(card) {
+    const sid = card.sid;
+    const locked = !this.data.writable;
+    const node = el("div", `ogad-deck-card ogad-card st-key-card_${sid}`);
+    node.dataset.sid = String(sid);
+    const body = el("div", "ogad-body");
+    body.innerHTML = card.body; // made and escaped by the server (dashboard/cards.py)
+    node.appendChild(body);
+    const row = el("div", "ogad-buttons");
+    for (const [act, text, , cls] of ACTIONS) {
+      row.appendChild(button(`st-key-${act}_${sid}`, text, cls, act, sid, locked));
+    }
+    node.appendChild(row);
+    node.appendChild(this.relabelMenu(card, locked));
+    if (card.status !== "unreviewed") {
+      node.appendChild(
+        button(`st-key-unreview_${sid}`, "↺ Back to unreviewed", "ogad-tertiary", "unreview",
+          sid, locked),
+      );
+    }
+    return node;
+  }
+
+  relabelMenu(card, locked) {
+    const sid = card.sid;
+    const names = this.data.label_names;
+    const choice = this.choiceOf(card);
+    const wrap = button(`st-key-relabel_menu_${sid}`, `Relabel → ${names[choice]}`, "",
+      "menu", sid, false);
+    const menu = el("div", "ogad-menu");
+    menu.hidden = !this.open.has(sid);
+    const label = el("label", "", `New class for #${sid}`);
+    const select = el("select");
+    select.dataset.sid = String(sid);
+    select.dataset.choiceKey = card.choice_key;
+    names.forEach((name, i) => {
+      const option = el("option", "", String(name));
+      option.value = String(i);
+      option.selected = i === choice;
+      select.appendChild(option);
+    });
+    label.appendChild(select);
+    menu.appendChild(label);
+    menu.appendChild(button(`st-key-relabel_${sid}`, "Relabel", "ogad-primary", "relabel", sid,
+      locked));
+    wrap.appendChild(menu);
+    return wrap;
+  }
+
+  onChange(e) {
+    const select = e.target.closest("select[data-choice-key]");
+    if (!select) return;
+    const index = Number(select.value);
+    this.choices.set(select.dataset.choiceKey, index);
+    const menuButton = select.closest(".ogad-menu").parentElement.querySelector("[data-act=menu]");
+    menuButton.textContent = `Relabel → ${this.data.label_names[index]}`;
+  }
+
+  onClick(e) {
+    const b = e.target.closest("button[data-act]");
+    if (!b || b.disabled || !this.root.contains(b)) return;
+    const sid = Number(b.dataset.sid);
+    const act = b.dataset.act;
+    if (act === "menu") {
+      const menu = b.parentElement.querySelector(".ogad-menu");
+      menu.hidden = !menu.hidden;
+      if (menu.hidden) this.open.delete(sid);
+      else this.open.add(sid);
+      return;
+    }
+    const decision = { confirm: "confirmed", reject: "rejected", relabel: "relabeled",
+      unreview: "unreviewed" }[act];
+    let label = null;
+    if (act === "relabel") {
+      label = Number(b.closest(".ogad-menu").querySelector("select").value);
+      this.open.delete(sid);
+    }
+    const card = b.closest(".ogad-deck-card");
+    card.classList.add("ogad-sent"); // the decision is on its way: no second click on this card
+    card.querySelectorAll("button").forEach((other) => { other.disabled = true; });
+    if (this.setTriggerValue) this.setTriggerValue("decision", { sid, decision, label });
+  }
+}
+
+export default function (component) {
+  const { data, parentElement, setTriggerValue } = component;
+  const root = parentElement.querySelector(".ogad-deck");
+  if (!root || !data) return undefined;
+  if (!root.__ogadDeck) root.__ogadDeck = new Deck(root);
+  root.__ogadDeck.update(data, setTriggerValue);
+  return undefined;
+}

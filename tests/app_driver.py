@@ -1,0 +1,67 @@
+"""Reading and pressing the review cards in Streamlit's ``AppTest`` (tests and benchmarks).
+
+The grid's cards are one components v2 element (dashboard.deck_component), which AppTest shows as
+an element it does not know: its data (the cards) are read from the element's JSON, and a button
+press is sent the way the browser sends it, as the component's ``decision`` trigger in the widget
+states of the next run. Focus mode's large card is made of native Streamlit buttons; those are
+clicked.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from streamlit.components.v2.bidi_component.main import _make_trigger_id
+from streamlit.testing.v1 import AppTest
+
+from dashboard.deck_component import COMPONENT_NAME, DECISION
+
+DECISIONS = {
+    "confirm": "confirmed",
+    "reject": "rejected",
+    "relabel": "relabeled",
+    "unreview": "unreviewed",
+}
+
+
+def _deck(at: AppTest) -> Any | None:
+    decks = [e for e in at.get("bidi_component") if e.proto.component_name == COMPONENT_NAME]
+    return decks[0] if decks else None
+
+
+def deck_data(at: AppTest) -> dict[str, Any] | None:
+    """The data the card deck was drawn with ({"cards": [...], "label_names": ...}), or None
+    when the page has no deck (focus mode, an empty queue)."""
+    deck = _deck(at)
+    return None if deck is None else json.loads(deck.proto.json)
+
+
+def deck_cards(at: AppTest) -> list[dict[str, Any]]:
+    """The card deck's cards (sid, body, status, choice, choice_key), in queue order."""
+    data = deck_data(at)
+    return [] if data is None else list(data["cards"])
+
+
+def card_ids(at: AppTest) -> list[int]:
+    """Sample ids of the cards on screen, in order: the deck's, else focus mode's native card."""
+    cards = deck_cards(at)
+    if cards:
+        return [int(card["sid"]) for card in cards]
+    keys = [b.key for b in at.button if b.key and b.key.startswith("confirm_")]
+    return [int(key.split("_")[1]) for key in keys]
+
+
+def press_card(at: AppTest, sid: int, act: str, label: int | None = None) -> AppTest:
+    """Press the card's ``act`` button ("confirm", "reject", "relabel" to class index ``label``,
+    "unreview") and run the app, as a click in the browser does."""
+    deck = _deck(at)
+    if deck is None:
+        return at.button(key=f"{act}_{sid}").click().run()
+    assert int(sid) in card_ids(at), f"no card #{sid} on the page"
+    states = at._tree.get_widget_states()  # what the browser sends with its next rerun
+    trigger = states.widgets.add()
+    trigger.id = _make_trigger_id(deck.proto.id, "events")
+    value = {"sid": int(sid), "decision": DECISIONS[act], "label": label}
+    trigger.json_trigger_value = json.dumps([{"event": DECISION, "value": value}])
+    return at._run(states)
