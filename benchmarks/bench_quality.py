@@ -7,7 +7,7 @@
                                        [--out benchmarks/results/quality.json]
 
 1. **Quality and cost** — mnist5k (4,000 real MNIST digits to clean, 1,000 held out) with 10%
-   symmetric label noise, the built-in CNN (8 epochs), 4 checkpoints for TracIn:
+   symmetric label noise, the built-in CNN (12 epochs), 4 checkpoints for TracIn:
    ``ogad compute`` then ``ogad evaluate --baselines`` (5-fold cleanlab CV, TracIn). Reports
    AUROC, AP, precision@k and wall time of iforest / l2 / l1 / lof / loss / selfconf / cleanlab /
    tracin, and the compute ratio of the best gradient detector vs cleanlab. The bar: the best
@@ -15,7 +15,7 @@
    With ``--retrain``: trim the top k% of the chosen methods, retrain, held-out test accuracy.
 2. **Checkpoints vs the final model** — mnist5k with 20% asymmetric noise (c -> c+1) trained
    long (30 and 60 epochs, 6 checkpoints) until it memorises flipped labels, and the default
-   8-epoch recipe (20% asymmetric and 10% symmetric, 4 checkpoints): detection from the final
+   12-epoch recipe (20% asymmetric and 10% symmetric, 4 checkpoints): detection from the final
    model's gradients vs ``ogad score --embedding checkpoints`` (all checkpoints' gradients side
    by side), per-checkpoint AUROC of l2, iforest and the loss (the loss at a checkpoint is read
    off its last-layer bias gradient: ``p_y = 1 + dL/db_y``), and TracIn. ``--ckpt-cases`` takes
@@ -53,8 +53,8 @@ QUALITY_CONFIG = dict(
 CKPT_CASES = (
     "asymmetric:0.2:30:6",
     "asymmetric:0.2:60:6",
-    "asymmetric:0.2:8:4",
-    "symmetric:0.1:8:4",
+    "asymmetric:0.2:12:4",
+    "symmetric:0.1:12:4",
 )
 CKPT_DETECTORS = ("iforest", "l2", "l1")
 
@@ -146,7 +146,7 @@ def parse_case(case: str) -> dict[str, Any]:
 
 
 def case_id(config: dict[str, Any]) -> str:
-    """A short name of a checkpoint-study case: ``asym20_e30``, ``sym10_e8``."""
+    """A short name of a checkpoint-study case: ``asym20_e30``, ``sym10_e12``."""
     kind = {"asymmetric": "asym", "symmetric": "sym"}.get(
         config["noise_kind"], config["noise_kind"]
     )

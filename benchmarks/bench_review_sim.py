@@ -59,13 +59,15 @@ CEILING_POOL = 2.5
 # ---- runs -----------------------------------------------------------------------------------
 
 
-def run_dir(work: Path, data: str, noise: float, seed: int) -> Path:
-    """The run directory of one (data, noise, seed), built with ``ogad compute`` if missing."""
-    path = work / f"{data}_n{noise:g}_s{seed}"
+def run_dir(work: Path, data: str, noise: float, seed: int, epochs: int | None = None) -> Path:
+    """The run directory of one (data, noise, seed), built with ``ogad compute`` if missing;
+    ``epochs`` trains that many epochs in place of the built-in recipe's."""
+    path = work / f"{data}_n{noise:g}_s{seed}" + ("" if epochs is None else f"_e{epochs}")
     if all((path / f).is_file() for f in ("samples.parquet", "gradients.npy", "scores.parquet")):
         return path  # scored (the map is not needed here)
     cmd = [sys.executable, "-m", "ogad_core.cli", "compute", "--data", data, "--noise"]
     cmd += [str(noise), "--seed", str(seed), "--run-dir", str(path), "--quiet"]
+    cmd += [] if epochs is None else ["--epochs", str(epochs)]
     env = {**os.environ, "OGAD_RT_SOURCE": "sample"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     print("building:", " ".join(cmd[2:]), flush=True)
@@ -193,13 +195,15 @@ def ceiling_study(
 
 
 def seed_study(
-    work: Path, data: str, noise: float, seeds: list[int], detector: str
+    work: Path, data: str, noise: float, seeds: list[int], detector: str, epochs: int | None = None
 ) -> list[dict[str, Any]]:
     """Static vs re-ranked (+evidence, refit every decision) flipped among the first
-    n_flipped reviews on runs of other seeds (other noise draws and models), built if missing."""
+    n_flipped reviews on runs of other seeds (other noise draws and models), built if missing;
+    ``epochs``: runs trained that many epochs instead of the built-in recipe's."""
     out = []
     for seed in seeds:
-        samples, scores, grads = load_run(run_dir(work, data, noise, seed))
+        path = run_dir(work, data, noise, seed, epochs)
+        samples, scores, grads = load_run(path)
         flipped = samples["is_flipped"].to_numpy(dtype=bool)
         base = scores[f"{detector}_score"].to_numpy(dtype=np.float64)
         n_flipped = int(flipped.sum())
@@ -213,6 +217,7 @@ def seed_study(
                 "n_flipped": n_flipped,
                 "static": int(flipped[static[:n_flipped]].sum()),
                 "re-ranked": int(flipped[reranked[:n_flipped]].sum()),
+                "test_accuracy": test_accuracy(path),
             }
         )
     return out
@@ -391,8 +396,43 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default="1,2",
         help="seeds of further runs of the first data set for the re-ranking figure",
     )
+    ap.add_argument(
+        "--compare-epochs",
+        type=int,
+        default=8,
+        help="also runs of the main and extra seeds trained this many epochs (0 = none): the "
+        "built-in image recipe's earlier length",
+    )
     ap.add_argument("--out", default=str(OUT))
     return ap.parse_args(argv)
+
+
+def seed_parts(
+    a: argparse.Namespace, work: Path, datas: list[str], detectors: list[str]
+) -> dict[str, Any]:
+    """The first data set's re-ranking on the ``--extra-seeds`` runs (``seeds``), and on the
+    main and extra seeds' runs trained ``--compare-epochs`` epochs (``compare_epochs``)."""
+    out: dict[str, Any] = {}
+    if not (detectors and datas):
+        return out
+    first, extra = datas[0], [int(v) for v in _csv(a.extra_seeds)]
+    if extra:
+        print(f"== {first}: seeds {extra}", flush=True)
+        out["seeds"] = {
+            "data": first,
+            "detector": detectors[0],
+            "runs": seed_study(work, first, a.noise, extra, detectors[0]),
+        }
+    if a.compare_epochs:
+        seeds = [a.seed, *extra]
+        print(f"== {first}: {a.compare_epochs} epochs, seeds {seeds}", flush=True)
+        out["compare_epochs"] = {
+            "data": first,
+            "detector": detectors[0],
+            "epochs": a.compare_epochs,
+            "runs": seed_study(work, first, a.noise, seeds, detectors[0], a.compare_epochs),
+        }
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -423,15 +463,7 @@ def main(argv: list[str] | None = None) -> int:
             samples, scores, _ = load_run(path)
             study = target_study(samples, scores, "loss", test_accuracy(path))
             report["estimates"].append({"data": data, **study})
-    extra = [int(v) for v in _csv(a.extra_seeds)]
-    if extra and detectors and _csv(a.data):
-        first = _csv(a.data)[0]
-        print(f"== {first}: seeds {extra}", flush=True)
-        report["seeds"] = {
-            "data": first,
-            "detector": detectors[0],
-            "runs": seed_study(work, first, a.noise, extra, detectors[0]),
-        }
+    report.update(seed_parts(a, work, _csv(a.data), detectors))
     if a.timing_rows:
         report["speed"] = speed_study(a.timing_rows)
     report["seconds"] = time.perf_counter() - t0
@@ -573,43 +605,87 @@ def _verdict(r: dict[str, Any]) -> str:
         "detector's order until 2 samples are confirmed or relabeled and 2 rejected. It lifts "
         "weak orders the most (l2, iforest); on a strong order it adds a few samples (loss on "
         "mnist5k) or nothing (digits), and on the 480-snippet text run, where every order is "
-        "weak, it moves a few samples either way. The goal is not met on mnist5k, and the "
-        "ceiling table below says why: models trained on the true labels of 4/5 of the "
-        "candidates do no better on these features than the re-ranker does from the "
-        "reviewer's answers. The clean samples left among the first n_flipped are real digits "
-        "the model confidently assigns to another class (p(given) 0.01-0.10; their feature-"
-        "space neighbours carry the predicted label, as a flipped sample's do), so nothing the "
-        "run holds tells them apart from flipped ones. Variants measured on 27 orders (the 3 "
-        "data sets x loss / l2 / iforest x noise 0.05 / 0.1 / 0.2) and not kept, each within "
-        "about one sample per order of this model: the predicted class's probability, the "
-        "distance ratio to the class centroids, the gradient-norm percentile within the class "
-        "and the neighbours' agreement with the prediction as further features; decisions "
-        "target-encoded by given label, predicted label and their pair; C = 0.1 or 0.3; "
-        "balanced class weights; a blend with the static order weighted by the number of "
-        "decisions; 8 or 32 PCA components, or the penultimate features' PCA, in place of "
-        "the gradients' 16; without the neighbour agreement (worse at 20% noise); raw-pixel "
-        "neighbours on mnist5k (at most one sample more). Gradient boosting in place of the "
-        "logistic regression was worse (mnist5k loss 367, digits loss 130 at 10% noise).\n\n"
-        + "\n".join(lines)
+        "weak, it moves a few samples either way. What limits the mnist5k figure is the trained"
+        " model, not the re-ranker: in the ceiling table below, models trained on the true "
+        "labels of 4/5 of the candidates do no better on these features than the re-ranker does"
+        " from the reviewer's answers. The clean samples left among the first n_flipped are "
+        "real digits the model confidently assigns to another class (on the 8-epoch run "
+        "p(given) 0.01-0.10; their feature-space neighbours carry the predicted label, as a "
+        "flipped sample's do), so nothing the run holds tells them apart from flipped ones; a "
+        "model that generalises better leaves fewer of them, which is why the built-in image "
+        "recipe now trains 12 epochs instead of 8 (*Built-in recipe* below). Re-ranker variants"
+        " measured on the 8-epoch runs' 27 orders (the 3 data sets x loss / l2 / iforest x "
+        "noise 0.05 / 0.1 / 0.2) and not kept, each within about one sample per order: the "
+        "predicted class's probability, the distance ratio to the class centroids, the "
+        "gradient-norm percentile within the class and the neighbours' agreement with the "
+        "prediction as further features; decisions target-encoded by given label, predicted "
+        "label and their pair; C = 0.1 or 0.3; balanced class weights; a blend with the static "
+        "order weighted by the number of decisions; 8 or 32 PCA components, or the penultimate "
+        "features' PCA, in place of the gradients' 16; without the neighbour agreement (worse "
+        "at 20% noise); raw-pixel neighbours on mnist5k (at most one sample more). Gradient "
+        "boosting in place of the logistic regression was worse (mnist5k loss 367, digits "
+        "loss 130 at 10% noise, 8 epochs).\n\n" + "\n".join(lines)
     )
 
 
+def _main_seed_row(r: dict[str, Any], data: str, detector: str) -> dict[str, Any] | None:
+    """The main run's static and re-ranked (+evidence, refit every decision) counts."""
+    run = next((x for x in r["runs"] if x["data"] == data), None)
+    study = run and next((x for x in run["rerank"] if x["detector"] == detector), None)
+    if not study:
+        return None
+    counts = {x["order"]: x["first_n_flipped"] for x in study["rows"]}
+    return {
+        "seed": r["config"]["seed"],
+        "n_flipped": study["n_flipped"],
+        "static": counts["static"],
+        "re-ranked": counts["re-ranked (gradients+evidence), refit every 1"],
+    }
+
+
+def _seed_cell(x: dict[str, Any] | None) -> str:
+    if x is None:
+        return "-"
+    n, goal = x["n_flipped"], int(np.ceil(0.95 * x["n_flipped"]))
+    met = "met" if x["re-ranked"] >= goal else "not met"
+    return f"{x['static']} -> {x['re-ranked']} ({x['re-ranked'] / n:.1%}, {met})"
+
+
 def _seed_part(r: dict[str, Any]) -> str:
-    """Static vs re-ranked on the runs of further seeds (``seed_study``)."""
-    found_seeds = r.get("seeds")
-    if not found_seeds or not found_seeds["runs"]:
+    """Static vs re-ranked per seed (``seed_study``), with the built-in image recipe and with
+    ``--compare-epochs`` epochs."""
+    extra, compare = r.get("seeds"), r.get("compare_epochs")
+    if not extra and not compare:
         return ""
-    cells = [
-        f"seed {x['seed']}: {x['static']} -> {x['re-ranked']} of {x['n_flipped']} "
-        f"({x['static'] / x['n_flipped']:.1%} -> {x['re-ranked'] / x['n_flipped']:.1%})"
-        for x in found_seeds["runs"]
+    data, detector = (extra or compare)["data"], (extra or compare)["detector"]
+    ours = {x["seed"]: x for x in (extra or {}).get("runs", [])}
+    main = _main_seed_row(r, data, detector)
+    if main:
+        ours[main["seed"]] = main
+    theirs = {x["seed"]: x for x in (compare or {}).get("runs", [])}
+    epochs = compare["epochs"] if compare else None
+    rows = [
+        [str(seed), _seed_cell(ours.get(seed)), _seed_cell(theirs.get(seed))]
+        for seed in sorted(set(ours) | set(theirs))
     ]
+    accs = ", ".join(f"{x['test_accuracy']:.3f}" for x in theirs.values() if x.get("test_accuracy"))
     return (
-        f"\n**Other seeds** ({found_seeds['data']}, {found_seeds['detector']}, the same noise "
-        "rate; each seed draws other flips and trains another model), flipped among the first "
-        "n_flipped reviews, static -> re-ranked (+evidence, refit every decision): "
-        + "; ".join(cells)
-        + "."
+        f"\n**Built-in recipe and seeds** ({data}, {detector}, the same noise rate; each seed "
+        "draws other flips and trains another model): flipped among the first n_flipped "
+        "reviews, static -> re-ranked (+evidence, refit every decision), and whether that meets "
+        "the 95% goal. The built-in image recipe (SmallCNN, Adam lr 1e-3, weight decay 1e-4, "
+        f"batch 64) trains 12 epochs; the right column is the same recipe at {epochs} epochs "
+        f"(`--epochs {epochs}`, the built-in length before this study; test accuracy {accs}). "
+        "Also measured in the recipe study (notes, not re-run here), seeds 0-2 unless said: "
+        "12 epochs on seeds 3 and 4, 373 -> 377 and 367 -> 379 (8 epochs: SEED3 and SEED4), "
+        "so the goal is not met on every seed; random shifts of up to 2 pixels at 8 epochs "
+        "(static 365-370, re-ranked 378-381) and at 12 (375-379, 380-385, but on the 8 x 8 "
+        "digits it lost 10 of 144 flips from the first 144); mixup (alpha 0.2; static "
+        "364-371, re-ranked 374-378); a cosine learning-rate schedule (static 361-367, test "
+        "accuracy 0.913-0.935). On digits at 0.05 / 0.1 / 0.2 and mnist5k at 0.05 / 0.2 the "
+        "12-epoch recipe found as many or more flips in the first n_flipped and had the higher "
+        "test accuracy (tables above and in the quality study).\n\n"
+        + _table(["seed", "12 epochs (built-in)", f"{epochs} epochs" if epochs else "-"], rows)
     )
 
 

@@ -251,8 +251,12 @@ def _checkpoint_verdict(studies: list[dict[str, Any]]) -> str:
         ]
         for s in studies
     ]
-    short = [s for s in studies if s["run"]["config"]["epochs"] <= 8]
-    long = [s for s in studies if s["run"]["config"]["epochs"] > 8]
+    from ogad_core.engine.train import default_recipe
+    from ogad_core.pipeline.model_step import LONG_TRAINING_FACTOR
+
+    base = default_recipe("image").epochs
+    short = [s for s in studies if s["run"]["config"]["epochs"] <= base]
+    long = [s for s in studies if s["run"]["config"]["epochs"] > base]
     short_final = all(best(s, "final_auroc") >= best(s, "checkpoints_auroc") for s in short)
     long_ckpt = all(best(s, "checkpoints_auroc") > best(s, "final_auroc") for s in long)
     names = ", ".join(r["detector"] for r in studies[0]["final_vs_checkpoints"])
@@ -267,12 +271,13 @@ def _checkpoint_verdict(studies: list[dict[str, Any]]) -> str:
     )
     if short and long and short_final and long_ckpt:
         text += (
-            "**Default kept: the final model.** With the built-in recipe (8 epochs) the "
+            f"**Default kept: the final model.** With the built-in recipe ({base} epochs) the "
             "final model's gradients find the flipped labels best; checkpoint gradients win "
             "only once training is long enough to memorise wrong labels. Scoring therefore "
             "keeps the final model's gradients by default, and `ogad compute` prints a "
             "hint to add `--checkpoints 6` and run `ogad score DIR --embedding "
-            "checkpoints` when `--epochs` is at least 3x the built-in recipe's.\n"
+            f"checkpoints` when `--epochs` is at least {LONG_TRAINING_FACTOR:g}x the built-in "
+            "recipe's.\n"
         )
     return text
 

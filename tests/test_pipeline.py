@@ -219,9 +219,11 @@ def test_long_training_hints_at_checkpoint_gradients() -> None:
     from ogad_core.pipeline.model_step import long_training_hint
 
     config = ComputeConfig(data="mnist5k", noise=0.2)
-    assert long_training_hint(config, "image", 8) is None  # the built-in recipe
+    assert long_training_hint(config, "image", 12) is None  # the built-in recipe
+    assert long_training_hint(config, "image", 29) is None
     hint = long_training_hint(ComputeConfig(data="mnist5k", epochs=30), "image", 30)
     assert hint and "--checkpoints" in hint and "--embedding checkpoints" in hint
+    assert "trains 12)" in hint  # the built-in image recipe's epochs
     assert (
         long_training_hint(ComputeConfig(data="mnist5k", epochs=30, checkpoints=6), "image", 30)
         is None
