@@ -231,7 +231,7 @@ def checkpoint_study(work_dir: Path, *, config: dict[str, Any], fresh: bool) -> 
     flags = samples["is_flipped"].to_numpy(dtype=bool)
     labels = samples["label"].to_numpy()
     records = evaluation_table(rd.read_scores(), flags).to_dict(orient="records")
-    paths = checkpoint_gradient_paths(rd, manifest)
+    paths = checkpoint_gradient_paths(rd, rd.load_manifest())
     epochs = checkpoint_epochs(config["epochs"], config["checkpoints"])
     tr = detection_metrics(tracin_self_influence(paths, default_recipe("image").lr), flags)
     pred = samples["pred"].to_numpy()
