@@ -42,6 +42,11 @@ class Deck {
 
   update(data, setTriggerValue) {
     this.setTriggerValue = setTriggerValue;
+    // Streamlit may call again with the same data (a redraw of the page around the deck): the
+    // cards stay, and data-rendered counts only real redraws (the keys wait for one)
+    const text = JSON.stringify(data);
+    if (text === this.text) return;
+    this.text = text;
     const same = this.data && this.data.writable === data.writable
       && JSON.stringify(this.data.label_names) === JSON.stringify(data.label_names);
     this.data = data;
@@ -60,6 +65,7 @@ class Deck {
     });
     this.root.replaceChildren(...cards);
     this.root.dataset.rendered = String(Number(this.root.dataset.rendered || 0) + 1);
+    this.root.dataset.version = String(data.version ?? "");
   }
 
   choiceOf(card) {
