@@ -390,6 +390,16 @@ def test_relabel_after_the_cards_moved_up_writes_the_class_shown(
         row = store.current().set_index("sample_id").loc[nxt]
         assert store.label_names[int(row["new_label"])] == other
 
+        # two cards decided faster than the page redraws: both decisions are kept
+        _settle(page)
+        one, two = _card_ids(page)[:2]
+        page.evaluate(  # both clicks in one go, as a fast reviewer's might land
+            "([a, b]) => { document.querySelector(`.st-key-confirm_${a} button`).click();"
+            " document.querySelector(`.st-key-reject_${b} button`).click(); }",
+            [one, two],
+        )
+        assert _wait_for(lambda: (store.get(one), store.get(two)) == (CONFIRMED, REJECTED))
+
 
 # ---- the map: box and lasso selection in every colouring, click to open a card ----------------
 COLOURINGS = {  # colour-by option → the legend title the map shows
