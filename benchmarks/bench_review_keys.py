@@ -30,6 +30,7 @@ import pandas as pd  # noqa: E402
 
 from benchmarks.bench_dashboard import start_server, stop_server  # noqa: E402
 from dashboard.serve import free_port  # noqa: E402
+from ogad_core.review.evidence import ensure_evidence  # noqa: E402
 from ogad_core.review.store import CONFIRMED, REJECTED, ReviewStore  # noqa: E402
 from tests.run_fixture import CHROMIUM, CHROMIUM_ARGS, make_run  # noqa: E402
 
@@ -38,12 +39,14 @@ FOCUSED_JS = "() => document.body.dataset.ogadFocus || ''"
 
 
 def prepare_run(root: Path, n: int) -> Path:
-    """An image run of ``n`` samples with gradients whose flipped rows stand apart."""
+    """An image run of ``n`` samples with gradients whose flipped rows stand apart, and the
+    review evidence (neighbours, suggestions, re-rank features) written."""
     run = make_run(root / "run", kind="image", n=n, n_images=200)
     flipped = pd.read_parquet(run / "samples.parquet")["is_flipped"].to_numpy()
     grads = np.random.default_rng(0).normal(0, 1, (n, 64)).astype(np.float32)
     grads[flipped, :4] += 3.0
     np.save(run / "gradients.npy", grads)
+    ensure_evidence(run)  # as `ogad compute` leaves it: no background build during the presses
     return run
 
 
@@ -55,12 +58,14 @@ def wait_idle(page) -> None:
 
 
 def press_and_wait(page) -> float:
-    """Seconds from pressing C on the focused card until another card has the focus."""
+    """Seconds from pressing C on the focused card until another card has the focus (a focus
+    that is momentarily on no card, while the page redraws, does not count)."""
+    page.wait_for_function(f"() => ({FOCUSED_JS})() !== ''")
     before = page.evaluate(FOCUSED_JS)
     start = time.perf_counter()
     page.keyboard.press("c")
     page.locator(f".st-key-card_{before}").wait_for(state="detached")
-    page.wait_for_function(f"() => (document.body.dataset.ogadFocus || '') !== '{before}'")
+    page.wait_for_function(f"() => !['', '{before}'].includes(({FOCUSED_JS})())")
     return time.perf_counter() - start
 
 

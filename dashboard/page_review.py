@@ -447,9 +447,10 @@ def _large_card(ctx: CardContext, row) -> None:
     render_card(ctx, row, explanation=why, suggested=suggested, large=True)
 
 
-def _grid(ctx: CardContext, rows: pd.DataFrame) -> None:
+def _grid(ctx: CardContext, rows: pd.DataFrame, version: int) -> None:
     """The page's cards as one card-deck element (dashboard.deck_component): a decision redraws
-    one element, not the forty or so of native cards."""
+    one element, not the forty or so of native cards. ``version``: the decision store's version
+    the cards show (the keys wait for a newer one after a decision)."""
     whys = smart.cards_why(ctx.run_path, rows["sample_id"].astype(int).tolist())
     cards = []
     for row, sid in zip(rows.itertuples(index=False), rows["sample_id"].astype(int), strict=True):
@@ -461,6 +462,7 @@ def _grid(ctx: CardContext, rows: pd.DataFrame) -> None:
         "label_names": [str(name) for name in ctx.label_names],
         "columns": CARD_COLUMNS.get(ctx.kind, 4),
         "writable": ctx.writable,
+        "version": int(version),
     }
     decided = partial(actions.decide_from_deck, ctx.run_path, state.DECK)
     card_deck(data, key=state.DECK, on_decision=decided)
@@ -569,7 +571,7 @@ def queue_section(run_path: str, controls: Controls, selected: list[int] | None)
     if controls.focus_mode:
         _focus(ctx, queue)
         return
-    _grid(ctx, rows)
+    _grid(ctx, rows, version)
     _pager(page, n_pages, len(queue), controls.per_page)
 
 

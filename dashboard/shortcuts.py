@@ -48,6 +48,15 @@ _SCRIPT = """
     const s = doc.createElement('style'); s.id = 'ogad-focus-style'; doc.head.appendChild(s);
     return s; })();
   // a rerun is redrawing the page: its cards are half old, half new
+  // the decision store's version the grid's card deck shows (null: no deck on the page);
+  // decided(): the deck shows the outcome of the latest decision key (its rerun has run)
+  const deckVersion = () => {
+    const deck = doc.querySelector('.ogad-deck');
+    const v = deck ? deck.dataset.version : undefined;
+    return v === undefined || v === '' ? null : Number(v);
+  };
+  const decided = () => state.versionAtKey !== null && state.versionAtKey !== undefined
+    && deckVersion() !== null && deckVersion() > state.versionAtKey;
   const updating = () => !!doc.querySelector(
     "[data-stale='true'], [data-testid='stStatusWidget']");
   const focused = () => {
@@ -56,7 +65,8 @@ _SCRIPT = """
     // until a key was used the focus is the first card, whatever order the page shows
     let el = state.sid !== null && state.used ? all.find((c) => sidOf(c) === state.sid) : null;
     // the focused card left: its place is known once the page is redrawn
-    if (!el && state.used && updating()) return null;
+    // (the card deck's new cards are in place as soon as it has drawn them)
+    if (!el && state.used && updating() && !decided()) return null;
     if (!el) el = all[Math.min(state.index, all.length - 1)];
     state.index = all.indexOf(el); state.sid = sidOf(el);
     return el;
@@ -93,11 +103,18 @@ _SCRIPT = """
   // has replaced the cards: keys typed meanwhile wait in a queue, so none lands on a card that
   // is being redrawn (Streamlit marks such elements data-stale="true").
   const stale = () => !!doc.querySelector("[data-stale='true']");
+  // After a decision or an undo, the lock ends as soon as the grid's card deck shows its
+  // outcome: the server has taken that rerun in (a click sent before could be merged with it
+  // and lost); the rest of the page may still be redrawing.
   const busy = () => {
+    if (state.lock && decided()) { state.lock = 0; return false; }
     if (stale()) { state.sawStale = true; return true; }
     if (!state.lock) return false;
     const age = Date.now() - state.lock;
-    if ((state.sawStale && age > 30) || age > 1500) { state.lock = 0; return false; }
+    const waitsForDeck = state.versionAtKey !== null && state.versionAtKey !== undefined;
+    if ((!waitsForDeck && state.sawStale && age > 30) || age > 1500) {
+      state.lock = 0; return false;
+    }
     return true;
   };
   // a card button inside a closed popover (Relabel): open the popover once, then the queued key
@@ -126,7 +143,10 @@ _SCRIPT = """
       reruns = !!focused() && press(CARD_KEYS[key] + state.sid);
       if (!reruns) { openMenu(key); return false; }
     }
-    if (reruns) { state.lock = Date.now(); state.sawStale = false; }
+    if (reruns) {
+      state.lock = Date.now(); state.sawStale = false;
+      state.versionAtKey = key in NAV_KEYS ? null : deckVersion();
+    }
     return true;
   };
   const KEEP_MS = 2000;  // a key whose button does not show up within this time is dropped
@@ -153,8 +173,14 @@ _SCRIPT = """
   win.__ogadKeys = state;
   win.addEventListener('keydown', listener, true);  // before Streamlit's own C / R keys
   if (state.observer) state.observer.disconnect();
-  state.observer = new win.MutationObserver(() => { if (stale()) state.sawStale = true; });
-  state.observer.observe(doc.body, {subtree: true, attributes: true,
+  // a redraw moves the outline at the next frame, not at the next tick of the timer
+  const repaint = () => { if (!state.frame) state.frame = win.requestAnimationFrame(() => {
+    state.frame = 0; drain(); paint(); }); };
+  state.observer = new win.MutationObserver(() => {
+    if (stale()) state.sawStale = true;
+    repaint();
+  });
+  state.observer.observe(doc.body, {subtree: true, attributes: true, childList: true,
     attributeFilter: ['data-stale']});
   if (state.timer) win.clearInterval(state.timer);
   state.timer = win.setInterval(() => { drain(); paint(); }, 100);

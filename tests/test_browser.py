@@ -283,6 +283,20 @@ def test_keyboard_bulk_undo_after_reload_and_rerank(
         page.keyboard.press("u")
         assert _wait_for(lambda: store.get(sid) == UNREVIEWED)
 
+        # keys typed faster than the page redraws wait their turn: each lands on the card that
+        # has the focus by then (the next one in place); none is lost or doubled
+        _settle(page)
+        ids = _card_ids(page)
+        at = ids.index(int(_focused(page)))
+        for key in "ccr":
+            page.keyboard.press(key)
+        want = dict(zip(ids[at : at + 3], [CONFIRMED, CONFIRMED, REJECTED], strict=True))
+        assert _wait_for(lambda: len(store.current()) == 3)
+        assert {int(r.sample_id): r.decision for r in store.current().itertuples()} == want
+        for key in "uuu":
+            page.keyboard.press(key)
+        assert _wait_for(lambda: store.current().empty)
+
         # a key typed into a text field is text, not a decision
         search = page.get_by_role("textbox", name="Search")
         n_cards = len(_card_ids(page))
@@ -375,6 +389,16 @@ def test_relabel_after_the_cards_moved_up_writes_the_class_shown(
         assert _wait_for(lambda: store.get(nxt) == RELABELED)
         row = store.current().set_index("sample_id").loc[nxt]
         assert store.label_names[int(row["new_label"])] == other
+
+        # two cards decided faster than the page redraws: both decisions are kept
+        _settle(page)
+        one, two = _card_ids(page)[:2]
+        page.evaluate(  # both clicks in one go, as a fast reviewer's might land
+            "([a, b]) => { document.querySelector(`.st-key-confirm_${a} button`).click();"
+            " document.querySelector(`.st-key-reject_${b} button`).click(); }",
+            [one, two],
+        )
+        assert _wait_for(lambda: (store.get(one), store.get(two)) == (CONFIRMED, REJECTED))
 
 
 # ---- the map: box and lasso selection in every colouring, click to open a card ----------------
@@ -511,7 +535,7 @@ def _box_and_lasso(page, coords: pd.DataFrame, n_total: int) -> None:
     low, high = _expected_in_box(coords, corners, one_px)
     n_selected = _selected_count(page)
     assert 0 < n_selected < n_total and low <= n_selected <= high
-    assert _queue_count(page) == n_selected
+    assert _wait_for(lambda: _queue_count(page) == n_selected)  # the queue follows
     assert _wait_for(lambda: _map_dataset(page).get("selection") == "box")  # drawn on the map
     _clear(page, n_total, in_map=False)
 
@@ -527,7 +551,7 @@ def _box_and_lasso(page, coords: pd.DataFrame, n_total: int) -> None:
     low, high = _expected_in_lasso(coords, vertices, one_px)
     n_selected = _selected_count(page)
     assert 0 < n_selected < n_total and low <= n_selected <= high
-    assert _queue_count(page) == n_selected
+    assert _wait_for(lambda: _queue_count(page) == n_selected)  # the queue follows
     _clear(page, n_total, in_map=True)
     _tool(page, "pan")
 
@@ -600,7 +624,7 @@ def test_map_selects_and_opens_cards_in_every_colouring(
         page.mouse.click(px, py)
         expect(page.get_by_text(f"#{sid} picked on the map")).to_be_visible(timeout=WAIT_MS)
         expect(page.locator(f".st-key-card_{sid}")).to_be_visible()
-        assert _queue_count(page) == 1
+        assert _wait_for(lambda: _queue_count(page) == 1)
         _shot(page, tmp_path / "browser_map_click.png")
 
 

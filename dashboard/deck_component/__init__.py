@@ -30,7 +30,8 @@ _card_deck = inline_component(
 
 def card_deck(data: dict[str, Any], *, key: str, on_decision: Callable[[], None]) -> None:
     """Draw the cards of ``data`` = {"cards": [card payloads], "label_names": [str],
-    "columns": int, "writable": bool}; a button press calls ``on_decision`` before the rerun."""
+    "columns": int, "writable": bool, "version": the decision store's version shown}; a button
+    press calls ``on_decision`` before the rerun."""
     _card_deck(
         key=key,
         data=data,

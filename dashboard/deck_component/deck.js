@@ -12,6 +12,8 @@ const ACTIONS = [
   ["reject", "Reject", "rejected", ""],
 ];
 
+const PENDING_MS = 3000;
+
 function el(tag, cls, text) {
   const node = document.createElement(tag);
   if (cls) node.className = cls;
@@ -36,12 +38,47 @@ class Deck {
     this.choices = new Map(); // card's choice key -> class index picked in its menu
     this.open = new Set(); // sample ids whose Relabel menu is open
     this.setTriggerValue = null;
+    this.queue = []; // decisions clicked while one is on its way, sent one at a time
+    this.pending = null; // {version, at}: the decision sent, until the deck shows a newer version
     root.addEventListener("click", (e) => this.onClick(e));
     root.addEventListener("change", (e) => this.onChange(e));
   }
 
   update(data, setTriggerValue) {
     this.setTriggerValue = setTriggerValue;
+    if (this.pending && Number(data.version) > this.pending.version) this.pending = null;
+    this.redraw(data);
+    this.flush();
+  }
+
+  // Two triggers sent before the server took the first in would be merged by Streamlit into the
+  // newer one (the first decision lost), so a decision is sent only once the deck shows the
+  // outcome of the one before (a newer store version), or after PENDING_MS without one (a
+  // refused decision changes nothing).
+  send(decision) {
+    this.queue.push(decision);
+    this.flush();
+  }
+
+  flush() {
+    if (this.pending && Date.now() - this.pending.at < PENDING_MS) {
+      clearTimeout(this.retry);
+      this.retry = setTimeout(() => this.flush(), PENDING_MS);
+      return;
+    }
+    this.pending = null;
+    const next = this.queue.shift();
+    if (!next || !this.setTriggerValue) return;
+    this.pending = { version: Number(this.data.version), at: Date.now() };
+    this.setTriggerValue("decision", next);
+  }
+
+  redraw(data) {
+    // Streamlit may call again with the same data (a redraw of the page around the deck): the
+    // cards stay, and data-rendered counts only real redraws (the keys wait for one)
+    const text = JSON.stringify(data);
+    if (text === this.text) return;
+    this.text = text;
     const same = this.data && this.data.writable === data.writable
       && JSON.stringify(this.data.label_names) === JSON.stringify(data.label_names);
     this.data = data;
@@ -60,6 +97,8 @@ class Deck {
     });
     this.root.replaceChildren(...cards);
     this.root.dataset.rendered = String(Number(this.root.dataset.rendered || 0) + 1);
+    this.root.dataset.version = String(data.version ?? "");
+    for (const { sid } of this.queue) this.markSent(this.nodes.get(sid));
   }
 
   choiceOf(card) {
@@ -144,10 +183,15 @@ class Deck {
       label = Number(b.closest(".ogad-menu").querySelector("select").value);
       this.open.delete(sid);
     }
-    const card = b.closest(".ogad-deck-card");
-    card.classList.add("ogad-sent"); // the decision is on its way: no second click on this card
-    card.querySelectorAll("button").forEach((other) => { other.disabled = true; });
-    if (this.setTriggerValue) this.setTriggerValue("decision", { sid, decision, label });
+    this.markSent({ node: b.closest(".ogad-deck-card") });
+    this.send({ sid, decision, label });
+  }
+
+  // the card's decision is on its way: faded, no second click
+  markSent(entry) {
+    if (!entry) return;
+    entry.node.classList.add("ogad-sent");
+    entry.node.querySelectorAll("button").forEach((other) => { other.disabled = true; });
   }
 }
 
