@@ -657,7 +657,8 @@ def _seed_part(r: dict[str, Any]) -> str:
     extra, compare = r.get("seeds"), r.get("compare_epochs")
     if not extra and not compare:
         return ""
-    data, detector = (extra or compare)["data"], (extra or compare)["detector"]
+    head: dict[str, Any] = extra or compare
+    data, detector = head["data"], head["detector"]
     ours = {x["seed"]: x for x in (extra or {}).get("runs", [])}
     main = _main_seed_row(r, data, detector)
     if main:
