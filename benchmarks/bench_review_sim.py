@@ -657,7 +657,7 @@ def _seed_part(r: dict[str, Any]) -> str:
     extra, compare = r.get("seeds"), r.get("compare_epochs")
     if not extra and not compare:
         return ""
-    head: dict[str, Any] = extra or compare
+    head: dict[str, Any] = extra or compare or {}
     data, detector = head["data"], head["detector"]
     ours = {x["seed"]: x for x in (extra or {}).get("runs", [])}
     main = _main_seed_row(r, data, detector)
