@@ -53,3 +53,26 @@ def test_run_all_lists_the_benchmarks(capsys: pytest.CaptureFixture[str]) -> Non
     assert "quality" in listed and "benchmarks.synthetic_moons" in listed
     with pytest.raises(SystemExit):
         run_all.main(["--only", "nope"])
+
+
+def test_review_sim_seed_table_marks_the_goal_per_seed() -> None:
+    """Each seed's row says whether its re-ranked count reaches 95% of n_flipped."""
+    from benchmarks.bench_review_sim import _seed_part
+
+    def row(seed: int, static: int, reranked: int) -> dict:
+        return {"seed": seed, "n_flipped": 400, "static": static, "re-ranked": reranked}
+
+    report = {
+        "config": {"seed": 0},
+        "runs": [],
+        "seeds": {"data": "mnist5k", "detector": "loss", "runs": [row(1, 379, 381)]},
+        "compare_epochs": {
+            "data": "mnist5k",
+            "detector": "loss",
+            "epochs": 8,
+            "runs": [row(1, 370, 377)],
+        },
+    }
+    text = _seed_part(report)
+    assert "| 1 | 379 -> 381 (95.2%, met) | 370 -> 377 (94.2%, not met) |" in text
+    assert "8 epochs" in text and _seed_part({"runs": []}) == ""
