@@ -109,8 +109,8 @@ def card_image_uri(run_path: str, ref: str, size: int) -> str | None:
 
 @st.cache_resource(max_entries=2048, show_spinner=False)
 def card_image_src(run_path: str, ref: str, size: int) -> tuple[str | None, str | None]:
-    """(the card image as a ``data:`` URI, None) or (None, why it cannot be shown): for the card
-    deck, which has no media files, so an image over INLINE_IMAGE_BYTES is sent as JPEG."""
+    """(the card image as a ``data:`` URI, None) or (None, why it cannot be shown): for the
+    cards, whose HTML has no media files: an image over INLINE_IMAGE_BYTES is sent as JPEG."""
     uri = card_image_uri(run_path, ref, size)
     if uri is not None:
         return uri, None

@@ -96,24 +96,6 @@ def _image_html(run_path: str, ref: str, size: int) -> str | None:
     return f'<img class="ogad-img" src="{uri}" alt="sample image">'
 
 
-def _text_body(ctx: CardContext, row: Any, large: bool) -> None:
-    ref = str(row.ref)
-    if ctx.kind == "text":
-        preview, folded = text_preview(ref)
-        if large:
-            preview, folded = ref, False
-        st.text(preview, wrap=True, width="stretch")
-        if folded:
-            with st.expander(f"Full text ({len(ref):,} characters)"):
-                st.text(ref, wrap=True, width="stretch")
-        return
-    features = parse_features(ref)
-    if features is None:
-        st.text(ref, wrap=True, width="stretch")
-    else:
-        st.text("\n".join(f"{k} = {v}" for k, v in features.items()), width="stretch")
-
-
 def _head(row: Any, detector: str | None) -> str:
     """The card's first line (HTML): sample id, then rank and score (or loss)."""
     sid = int(row.sample_id)
@@ -273,35 +255,22 @@ def _card_html(*parts: str) -> str:
 
 
 def _card_body(ctx: CardContext, row: Any, explanation: Any, large: bool) -> None:
-    """Everything above the buttons, in as few elements as the data kind allows: an image card
-    is one HTML element (the image inline), unless the image is missing or too big."""
-    head = f'<div class="ogad-head">{_head(row, ctx.detector)}</div>'
-    if ctx.kind == "image":
-        size = LARGE_IMAGE_PX if large else CARD_IMAGE_PX
-        img = _image_html(ctx.run_path, str(row.ref), size)
-        if img is not None:
-            st.html(_card_html(head, img, _details(ctx, row, explanation)))
-            return
-        st.html(_card_html(head))
-        _image(ctx.run_path, str(row.ref), size)
-    else:
-        st.html(_card_html(head))
-        _text_body(ctx, row, large)
-    st.html(_card_html(_details(ctx, row, explanation)))
+    """Everything above the buttons as one HTML element (see :func:`_body_html`)."""
+    st.html(_card_html(_body_html(ctx, row, explanation, large)))
 
 
 def _problem_html(problem: str | None) -> str:
     return f'<div class="ogad-problem">⚠ {html.escape(problem or "image unavailable")}</div>'
 
 
-def _text_html(ctx: CardContext, ref: str) -> str:
-    """A text card's sample: the preview, the whole text folded under it when long; a feature
-    row as one ``name = value`` line each (HTML, escaped)."""
+def _text_html(ctx: CardContext, ref: str, whole: bool) -> str:
+    """A text card's sample: the preview, the whole text folded under it when long (``whole``:
+    the whole text at once); a feature row as one ``name = value`` line each (HTML, escaped)."""
     if ctx.kind != "text":
         features = parse_features(ref)
         lines = ref if features is None else "\n".join(f"{k} = {v}" for k, v in features.items())
         return f'<div class="ogad-text">{html.escape(lines)}</div>'
-    preview, folded = text_preview(ref)
+    preview, folded = (ref, False) if whole else text_preview(ref)
     out = f'<div class="ogad-text">{html.escape(preview)}</div>'
     if folded:
         out += (
@@ -311,14 +280,22 @@ def _text_html(ctx: CardContext, ref: str) -> str:
     return out
 
 
-def _sample_html(ctx: CardContext, ref: str) -> str:
-    """The sample itself as HTML: the image inline, or the text / features."""
+def _sample_html(ctx: CardContext, ref: str, large: bool) -> str:
+    """The sample itself as HTML: the image inline (or why it cannot be shown), or the text /
+    features; ``large``: focus mode's size, the whole text."""
     if ctx.kind != "image":
-        return _text_html(ctx, ref)
-    uri, problem = cache.card_image_src(ctx.run_path, ref, CARD_IMAGE_PX)
+        return _text_html(ctx, ref, whole=large)
+    size = LARGE_IMAGE_PX if large else CARD_IMAGE_PX
+    uri, problem = cache.card_image_src(ctx.run_path, ref, size)
     if uri is None:
         return _problem_html(problem)
     return f'<img class="ogad-img" src="{uri}" alt="sample image">'
+
+
+def _body_html(ctx: CardContext, row: Any, explanation: Any, large: bool) -> str:
+    """A card above its buttons (HTML, escaped): head, the sample, labels, badges, why line."""
+    head = f'<div class="ogad-head">{_head(row, ctx.detector)}</div>'
+    return head + _sample_html(ctx, str(row.ref), large) + _details(ctx, row, explanation)
 
 
 def card_payload(ctx: CardContext, row: Any, explanation: Any, suggested: int | None) -> dict:
@@ -326,11 +303,9 @@ def card_payload(ctx: CardContext, row: Any, explanation: Any, suggested: int | 
     status, the class pre-selected in its Relabel menu and the key that choice is kept under."""
     sid = int(row.sample_id)
     new_label = None if pd.isna(row.new_label) else int(row.new_label)
-    head = f'<div class="ogad-head">{_head(row, ctx.detector)}</div>'
-    body = head + _sample_html(ctx, str(row.ref)) + _details(ctx, row, explanation)
     return {
         "sid": sid,
-        "body": body,
+        "body": _body_html(ctx, row, explanation, large=False),
         "status": str(row.status),
         "choice": relabel_default(row, len(ctx.label_names), suggested),
         "choice_key": state.relabel_key(sid, str(row.status), new_label),
@@ -384,6 +359,12 @@ CARD_CSS = """<style>
 .ogad-card .ogad-green { color: rgb(23, 144, 62); background: rgba(33, 195, 84, 0.13); }
 .ogad-card .ogad-orange { color: rgb(200, 110, 10); background: rgba(255, 164, 33, 0.15); }
 .ogad-card .ogad-why { font-size: 0.85rem; opacity: 0.7; margin-top: 0.4rem; }
+.ogad-card .ogad-text { margin-bottom: 0.5rem; white-space: pre-wrap; overflow-wrap: anywhere;
+  font-size: 0.9rem; }
+.ogad-card details summary { cursor: pointer; font-size: 0.85rem; opacity: 0.8; }
+.ogad-card .ogad-problem { color: rgb(146, 108, 5); background: rgba(255, 193, 7, 0.15);
+  border-radius: 0.25rem; padding: 0.5rem; font-size: 0.85rem; overflow-wrap: anywhere;
+  margin-bottom: 0.5rem; }
 .ogad-title { font-size: 1.25rem; font-weight: 600; line-height: 1.4; }
 .ogad-sub, .ogad-flash { font-size: 0.875rem; opacity: 0.75; line-height: 1.5; }
 .ogad-flash { opacity: 0.9; margin: 0.3rem 0; }
