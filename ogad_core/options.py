@@ -25,6 +25,8 @@ DEFAULT_DETECTORS = ("loss", "l2", "l1", "lof", "iforest", "selfconf")
 FINETUNE_CHOICES = ("lora", "last-block")
 #: forward-pass precisions of the gradient pass (ogad_core.engine.gradients.PRECISIONS)
 PRECISIONS = ("fp32", "bf16", "fp16")
+#: the issue types ``ogad compute`` and ``ogad issues`` find (ogad_core/issues/registry.py)
+DEFAULT_ISSUE_TYPES = ("label", "duplicate", "outlier", "corrupt")
 SAMPLE_SET_NAMES = ("mnist5k", "digits", "moons", "rotten-tomatoes")
 #: ``ogad evaluate --retrain``: the percentages trimmed, and the cleanlab baseline's CV folds
 DEFAULT_TRIM_PERCENTS = (2.5, 5.0, 10.0, 12.5)
@@ -333,6 +335,24 @@ class MapOptions:
 
     run_dir: Path = option(help=RUN_DIR_HELP, positional=True)
     seed: int = option(0, "seed of the map")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssuesOptions:
+    """``ogad issues DIR``: issue types (label, duplicate, outlier, corrupt) -> issues.parquet."""
+
+    run_dir: Path = option(help=RUN_DIR_HELP, positional=True)
+    issue_types: tuple[str, ...] = option(
+        DEFAULT_ISSUE_TYPES,
+        "registry names (label,duplicate,outlier,corrupt) or module:Class of an "
+        "ogad_core.issues.IssueType subclass, comma-separated",
+        flag="--issue-type",
+        check=not_blank,
+    )
+    seed: int = option(0, "seed of anything random")
 
     def __post_init__(self) -> None:
         validate(self)

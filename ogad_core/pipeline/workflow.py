@@ -1,8 +1,9 @@
 """``compute``: the whole pipeline as a short sequence of steps over one :class:`RunState`.
 
-data -> model -> predictions -> gradients -> scores -> map. Each step records a fingerprint of
-its inputs in the manifest; a step already done under the same fingerprint is reused, a changed
-input is refused rather than mixed, and the gradient step resumes row by row after a kill.
+data -> model -> predictions -> gradients -> scores -> map -> issues. Each step records a
+fingerprint of its inputs in the manifest; a step already done under the same fingerprint is
+reused, a changed input is refused rather than mixed, and the gradient step resumes row by row
+after a kill.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from ogad_core._internal import log
 from ogad_core.options import ComputeConfig
 from ogad_core.pipeline.data_step import data_step, model_inputs
 from ogad_core.pipeline.gradient_step import gradient_step
+from ogad_core.pipeline.issue_step import find_issues
 from ogad_core.pipeline.model_step import model_step, predict_step
 from ogad_core.pipeline.score_step import make_map, score
 from ogad_core.pipeline.state import RunState, open_run
@@ -62,6 +64,7 @@ def _compute(config: ComputeConfig, rd: RunDir, progress: bool) -> dict[str, Any
         manifest=state.manifest,
     )
     make_map(rd.path, seed=config.seed, manifest=state.manifest)
+    find_issues(rd.path, seed=config.seed, manifest=state.manifest)
     state.manifest.status = "complete"
     state.save()
     return state.manifest.to_json()

@@ -1,0 +1,85 @@
+"""``outlier``: out-of-distribution and atypical inputs, from kNN distances.
+
+cleanlab Datalab's outlier score per neighbour space: the mean distance to the ``k`` nearest
+other samples over the median of that mean (``cleanlab.outlier.OutOfDistribution``'s feature
+score before its ``exp(-x)``), here on the faiss neighbour graph shared by the issue types. The
+spaces are put on one scale by a robust z-score of the log ratio, and a sample's score is its
+largest z over the spaces.
+
+Measured on mnist5k with photo crops and drawn letters mixed in (docs/benchmarks.md, "Issue
+types"): the model's features work once each row is scaled to unit length (an input far from
+the data has a small ``h``, so in raw feature or gradient space the out-of-distribution inputs
+sit together near the origin and are each other's neighbours); ``k`` grows with N (1%) so that
+a source of a few dozen similar outliers cannot hide in its own neighbourhood. Without features
+(projected gradients) the unit-length gradients stand in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ogad_core.issues.base import IssueContext, IssueType, robust_z
+
+SPACE_NAMES = {"features": "feature", "gradients": "gradient", "pixels": "pixel"}
+
+
+class OutlierIssue(IssueType):
+    """Outliers.
+
+    Args:
+        spaces: neighbour spaces (any of ``features``, ``gradients``, ``pixels``; features
+            and gradients are compared in direction, rows scaled to unit length). Without
+            features, gradients are used.
+        k: neighbours averaged (None: 1% of N, at least 10 and at most 100).
+        threshold: flagged at a robust z-score of at least this in some space.
+    """
+
+    name = "outlier"
+    title = "Outliers"
+    threshold_doc = (
+        "mean distance to the k nearest samples (k = 1% of N, 10 to 100; cleanlab's outlier "
+        "score) in unit-length feature space or pixel space, as a robust z-score of its log; "
+        "flagged at z >= 2.5 (about 1% of clean mnist5k digits)"
+    )
+
+    def __init__(
+        self,
+        spaces: tuple[str, ...] = ("features", "pixels"),
+        k: int | None = None,
+        threshold: float = 2.5,
+    ) -> None:
+        self.spaces = spaces
+        self.k = k
+        self.threshold = threshold
+
+    def fit(self, context: IssueContext) -> OutlierIssue:
+        zs, used = [], []
+        k = self.k or int(np.clip(np.ceil(context.n / 100), 10, 100))
+        spaces = list(self.spaces)
+        if "features" in spaces and context.space("features") is None:
+            spaces = [("gradients" if s == "features" else s) for s in spaces]
+        for space in dict.fromkeys(spaces):
+            name = space if space == "pixels" else f"{space}/unit"
+            found = context.neighbours(name, k)
+            if found is None:
+                continue
+            avg = found[0].mean(axis=1).astype(np.float64)
+            ratio = avg / max(float(np.median(avg)), 1e-12)
+            zs.append(robust_z(np.log(np.maximum(ratio, 1e-6))))
+            used.append(space)
+        self.k_ = k
+        if not zs:
+            self.spaces_used_, self.space_z_ = [], np.zeros((context.n, 0))
+            self._finish(np.zeros(context.n), np.inf)
+            return self
+        self.space_z_ = np.stack(zs, axis=1)
+        self.spaces_used_ = used
+        self._finish(self.space_z_.max(axis=1), self.threshold)
+        return self
+
+    def explain(self, i: int) -> str:
+        if not self.spaces_used_:
+            return "no neighbour space to measure outliers in"
+        j = int(self.space_z_[i].argmax())
+        space = SPACE_NAMES.get(self.spaces_used_[j], self.spaces_used_[j])
+        return f"far from every other sample in {space} space (z = {self.space_z_[i, j]:.1f})"

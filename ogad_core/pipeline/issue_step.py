@@ -1,0 +1,117 @@
+"""Step 7, issues (torch-free): every issue type on the run's gradients, features and input
+properties -> issues.parquet, recorded in the manifest under a fingerprint of its inputs.
+
+``ogad compute`` runs it after the map; ``ogad issues DIR`` reruns it on a finished run (no
+retraining: the features are recovered from the stored gradients, the input properties were
+recorded by the data step — an older run gets them from its sample images or texts once).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ogad_core._internal import log, utc_now, write_table_atomic
+from ogad_core.errors import RunDirError
+from ogad_core.issues.base import IssueContext
+from ogad_core.issues.registry import DEFAULT_ISSUE_TYPES
+from ogad_core.issues.table import fit_issue_types, issues_table
+from ogad_core.options import fingerprint
+from ogad_core.run.lock import run_lock
+from ogad_core.run.manifest import Manifest, StepRecord
+from ogad_core.run.rundir import RunDir, table_problem
+from ogad_core.scoring.detectors import DEFAULT_DETECTOR
+
+STEP = "issues"
+
+
+def find_issues(
+    run_dir: str | os.PathLike[str],
+    issue_types: Sequence[str] = DEFAULT_ISSUE_TYPES,
+    *,
+    seed: int = 0,
+    manifest: Manifest | None = None,
+) -> pd.DataFrame:
+    """Fit ``issue_types`` on the run and write issues.parquet (reused when its inputs are
+    unchanged), holding the run directory's lock. Returns the table."""
+    with run_lock(run_dir, STEP):
+        return _find_issues(RunDir(run_dir), list(issue_types), seed, manifest)
+
+
+def _find_issues(
+    rd: RunDir, types: list[str], seed: int, manifest: Manifest | None
+) -> pd.DataFrame:
+    manifest = manifest if manifest is not None else rd.load_manifest()
+    if not manifest.is_done("gradients") or not manifest.is_done("scores"):
+        raise RunDirError(f"{rd.path} has no finished gradients and scores; run `ogad compute`")
+    fp = fingerprint(
+        manifest.step_fingerprint("gradients"),
+        manifest.step_fingerprint("scores"),
+        manifest.step_fingerprint("data"),
+        types,
+        seed,
+    )
+    if manifest.is_done(STEP, fp) and rd.issues_path.is_file():
+        if table_problem(rd.issues_path) is None:
+            log.info("issues: reusing issues.parquet")
+            return rd.read_issues()
+        log.warning(f"{rd.issues_path.name} was damaged; rebuilding it")
+    started = time.perf_counter()
+    context = load_context(rd, manifest, seed=seed)
+    table = issues_table(fit_issue_types(context, types), context.samples["sample_id"].to_numpy())
+    write_table_atomic(table, rd.issues_path)
+    seconds = round(time.perf_counter() - started, 3)
+    manifest.mark_done(STEP, StepRecord(fingerprint=fp, seconds=seconds, finished=utc_now()))
+    rd.save_manifest(manifest)
+    return table
+
+
+def load_context(rd: RunDir, manifest: Manifest, *, seed: int = 0) -> IssueContext:
+    """Everything the issue types read from a run (features recovered, input properties
+    recorded once when missing)."""
+    from ogad_core.issues.features import ensure_features
+
+    samples = rd.read_samples()
+    _ensure_inputs(rd, manifest, samples)
+    inputs = pd.read_parquet(rd.inputs_path) if rd.inputs_path.is_file() else None
+    signatures = np.load(rd.signatures_path) if rd.signatures_path.is_file() else None
+    detectors = rd.detectors()
+    detector = DEFAULT_DETECTOR if DEFAULT_DETECTOR in detectors else next(iter(detectors), None)
+    train = manifest.steps.get("train")
+    test_accuracy = train.extra.get("test_accuracy") if train is not None else None
+    return IssueContext(
+        samples=samples,
+        label_names=list(manifest.label_names),
+        kind=str(manifest.data.get("kind", "image")),
+        gradients=np.load(rd.gradients_path, mmap_mode="r"),
+        features=ensure_features(rd, manifest),
+        inputs=inputs,
+        signatures=signatures,
+        scores=rd.read_scores(),
+        detector=detector,
+        seed=seed,
+        test_accuracy=test_accuracy,
+    )
+
+
+def _ensure_inputs(rd: RunDir, manifest: Manifest, samples: pd.DataFrame) -> None:
+    """Record inputs.parquet for a run made before the issue types (one read of its images:
+    the sample sets' PNGs in data/, or the user's files; texts from samples.parquet)."""
+    from ogad_core.issues.inputs import inputs_recorded, record_inputs
+
+    if inputs_recorded(rd, len(samples)):
+        return
+    kind = manifest.data.get("kind")
+    if kind == "text":
+        record_inputs(rd, samples["ref"].astype(str).tolist())
+    elif kind == "image":
+        from ogad_core.data.images import scan_images
+
+        paths = [str(p) for p in (rd.resolve_ref(str(r)) for r in samples["ref"]) if p]
+        if len(paths) == len(samples):
+            size = int((manifest.config or {}).get("image_size") or 32)
+            record_inputs(rd, scan_images(paths, size, "issues"))
