@@ -7,8 +7,9 @@ Image kinds (``IMAGE_KINDS``): flipped labels; duplicates of a clean digit with 
 out-of-distribution inputs of two sources (grayscale crops of sklearn's sample photos,
 letters drawn with PIL's font); corrupted inputs (half the pixels replaced by noise, heavily
 blurred, near-black). Text kinds (``TEXT_KINDS``): flipped labels; duplicated reviews with the
-other label; empty / garbled snippets; snippets from another domain (sklearn-free built-in
-technical sentences, see :data:`OTHER_DOMAIN`).
+other label; near-empty (punctuation only: the CSV loader refuses empty texts) and garbled
+snippets; sentences from other domains (:data:`OTHER_DOMAIN`: computing, cooking, medicine,
+travel, gardening).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ TEXT_KINDS = {
     "corrupt_garbled": (25, "corrupt"),
     "ood_domain": (40, "outlier"),
 }
+NEAR_EMPTY = ["...", "-", "?!", ".", "--", "n/a", "*", "…", "!!!", "(", "'", ":", "/", "#", "—"]
 OTHER_DOMAIN = [
     "the kernel schedules each thread on an idle core before the timer interrupt fires",
     "set the environment variable and restart the daemon to reload its configuration",
@@ -202,7 +204,7 @@ def text_mix(path: Path, texts: list[str], labels: list[str], seed: int) -> pd.D
     for _ in range(TEXT_KINDS["corrupt_empty"][0]):
         rows.append(
             dict(
-                text=" " * int(rng.integers(0, 3)),
+                text=str(rng.choice(NEAR_EMPTY)),  # the CSV loader refuses empty texts
                 label=str(rng.choice(names)),
                 kind="corrupt_empty",
                 set_key=-1,

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import actions, cache, state
+from dashboard import actions, cache, page_issues, state
 from dashboard.queue import CARD_IMAGE_PX, parse_features, text_preview
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 
@@ -247,6 +247,7 @@ def _details(ctx: CardContext, row: Any, explanation: Any) -> str:
         parts.append(f"<div>{_badge('truncated', 'orange', tip)}</div>")
     if explanation is not None:
         parts.append(why_html(explanation, ctx.label_names))
+    parts.append(page_issues.why_issue_html(ctx.run_path, int(row.sample_id)))
     return "".join(parts)
 
 

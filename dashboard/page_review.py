@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import actions, cache, context, shortcuts, smart, state
+from dashboard import actions, cache, context, page_issues, shortcuts, smart, state
 from dashboard.cards import (
     CardContext,
     card_payload,
@@ -304,8 +304,11 @@ def _queue_rows(
         disagree=controls.disagree,
         search=controls.search,
     )
+    issue = page_issues.queue_override(run_path, table)  # another issue type's queue
+    if issue is not None:
+        order, keep = issue[0], issue[1] if keep is None else issue[1] & keep
     # a map selection or a search looks at every sample, not only the queue's top k
-    narrowed = selected is not None or bool(controls.search.strip())
+    narrowed = selected is not None or bool(controls.search.strip()) or issue is not None
     rows = queue_rows(
         view,
         table,
@@ -613,4 +616,7 @@ def render() -> None:
     selected = _map_section(ctx, controls) if controls.show_map else None
     shortcuts.install()
     install_style()
+    if page_issues.issue_selector(ctx.run_path) == page_issues.DUPLICATE:
+        page_issues.duplicate_section(ctx.run_path)
+        return
     queue_section(ctx.run_path, controls, selected)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import actions, cache, context, smart, state
+from dashboard import actions, cache, context, page_issues, smart, state
 from dashboard.cards import md_escape
 from dashboard.evaluation_view import WARNING
 from dashboard.filters import given_by_predicted, review_progress, share_text
@@ -212,6 +212,7 @@ def render() -> None:
     st.markdown("##### Decisions by given class")
     st.dataframe(summary["by_class"], width="stretch")
     _given_by_predicted_section(ctx, table)
+    page_issues.health_section(ctx.run_path)
     _export_section(ctx, version)
     st.markdown("##### Latest decisions")
     history = _history_table(ctx)

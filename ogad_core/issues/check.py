@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import re
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -70,11 +71,7 @@ def small_context(n: int = 60, seed: int = 0) -> IssueContext:
 def check_issue_type(issue_type: type[IssueType] | IssueType) -> None:
     """Raise AssertionError naming the first broken rule of the issue-type contract
     (:mod:`ogad_core.issues.base`); returns None when ``issue_type`` follows it."""
-    est: IssueType
-    if isinstance(issue_type, IssueType):
-        est = issue_type
-    else:
-        est = issue_type()
+    est = cast(IssueType, issue_type() if isinstance(issue_type, type) else issue_type)
     cls = type(est)
     assert isinstance(est, IssueType), f"{cls.__name__} must subclass IssueType"
     assert _NAME.match(est.name or ""), f"{cls.__name__}.name must be lower-case, got {est.name!r}"
