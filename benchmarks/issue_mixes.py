@@ -167,6 +167,44 @@ def _write_folder(root: Path, rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def other_domain(rng: np.random.Generator, n: int) -> list[str]:
+    """``n`` distinct sentences from another domain: the first sentence of the docstrings of
+    Python's standard library (file systems, networking, numbers, text processing), plus
+    :data:`OTHER_DOMAIN`; drawn with ``rng``."""
+    import collections
+    import inspect
+    import json
+    import math
+    import os
+    import shutil
+    import socket
+    import statistics
+    import string
+    import tarfile
+    import zipfile
+
+    found = set(OTHER_DOMAIN)
+    for module in (
+        os,
+        shutil,
+        socket,
+        json,
+        math,
+        statistics,
+        tarfile,
+        zipfile,
+        collections,
+        string,
+    ):
+        for _, obj in inspect.getmembers(module):
+            doc = (inspect.getdoc(obj) or "").split("\n\n")[0].replace("\n", " ").strip()
+            words = doc.split()
+            if 7 <= len(words) <= 30 and doc.isascii() and "(" not in doc and ">>>" not in doc:
+                found.add(doc)
+    pool = sorted(found)
+    return [pool[int(i)] for i in rng.choice(len(pool), size=n, replace=False)]
+
+
 def _garble(rng: np.random.Generator) -> str:
     n = int(rng.integers(3, 9))
     letters = "bcdfghjklmnpqrstvwxzaeiou0123456789#%&*"
@@ -216,18 +254,8 @@ def text_mix(path: Path, texts: list[str], labels: list[str], seed: int) -> pd.D
                 text=_garble(rng), label=str(rng.choice(names)), kind="corrupt_garbled", set_key=-1
             )
         )
-    for j in range(TEXT_KINDS["ood_domain"][0]):
-        base = OTHER_DOMAIN[j % len(OTHER_DOMAIN)]
-        words = base.split()
-        cut = int(rng.integers(0, 3))
-        rows.append(
-            dict(
-                text=" ".join(words[cut:]) + f" ({j})",
-                label=str(rng.choice(names)),
-                kind="ood_domain",
-                set_key=-1,
-            )
-        )
+    for text in other_domain(rng, TEXT_KINDS["ood_domain"][0]):
+        rows.append(dict(text=text, label=str(rng.choice(names)), kind="ood_domain", set_key=-1))
     order = rng.permutation(len(rows))
     rows = [rows[i] for i in order]
     with open(path, "w", newline="", encoding="utf-8") as f:

@@ -53,6 +53,8 @@ class IssueContext:
     detector: str | None = None
     seed: int = 0
     test_accuracy: float | None = None
+    #: issue types fitted so far on this context, by name (a type may defer to another)
+    results: dict[str, Any] = field(default_factory=dict, repr=False)
     _knn: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict, repr=False
     )
@@ -110,6 +112,9 @@ class IssueType(BaseEstimator):
 
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
+    #: issue types fitted before this one when both run (their results are in
+    #: ``context.results``), e.g. outliers leave the corrupt inputs to ``corrupt``
+    after: ClassVar[tuple[str, ...]] = ()
     #: how the flag is decided, in words (README, the dashboard's help)
     threshold_doc: ClassVar[str] = ""
 

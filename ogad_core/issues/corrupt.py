@@ -20,6 +20,9 @@ from ogad_core.issues.base import IssueContext, IssueType, robust_z
 HARD = 100.0
 #: a side this many times below the median (or an aspect this far from it) scores the threshold
 SIZE_FACTOR = 4.0
+#: dark / bright / low contrast must also be so in absolute terms (mean / std of pixels in
+#: [0, 1]), so that a photo among sketches is left to ``outlier`` rather than called corrupt
+ABSOLUTE = {"very dark": 0.15, "very bright": 0.85, "low contrast": 0.08}
 _WORD = re.compile(r"[^\W\d_]+")
 
 
@@ -36,8 +39,9 @@ class CorruptIssue(IssueType):
     name = "corrupt"
     title = "Corrupt"
     threshold_doc = (
-        "a property 5 robust standard deviations from the data's own (brightness, contrast, "
-        "sharpness; letters and known words of a text), a side 4x below the median, or "
+        "a property 5 robust standard deviations from the data's own (brightness below 0.15 or "
+        "above 0.85, contrast below 0.08, sharpness; letters and known words of a text), a side "
+        "4x below the median, or "
         "undecodable / empty / near-constant (std < 0.02) / fewer than 3 words"
     )
 
@@ -64,7 +68,8 @@ class CorruptIssue(IssueType):
     def _image_parts(self, t: pd.DataFrame) -> pd.DataFrame:
         ok = t["decoded"].to_numpy(dtype=bool)
         std = t["std"].to_numpy(dtype=np.float64)
-        mean_z = robust_z(t["mean"].to_numpy(dtype=np.float64))
+        mean = t["mean"].to_numpy(dtype=np.float64)
+        mean_z = robust_z(mean)
         sharp_z = robust_z(np.log(np.maximum(t["sharpness"].to_numpy(np.float64), 1e-3)))
         width = t["width"].to_numpy(np.float64)
         height = t["height"].to_numpy(np.float64)
@@ -76,9 +81,11 @@ class CorruptIssue(IssueType):
             {
                 "undecodable": np.where(ok, 0.0, HARD),
                 "near-constant": np.where(std < self.constant_std, HARD, 0.0),
-                "low contrast": -robust_z(np.log(np.maximum(std, 1e-3))),
-                "very dark": -mean_z,
-                "very bright": mean_z,
+                "low contrast": np.where(
+                    std < ABSOLUTE["low contrast"], -robust_z(np.log(np.maximum(std, 1e-3))), 0
+                ),
+                "very dark": np.where(mean < ABSOLUTE["very dark"], -mean_z, 0),
+                "very bright": np.where(mean > ABSOLUTE["very bright"], mean_z, 0),
                 "blurry": -sharp_z,
                 "noisy": sharp_z,
                 "tiny": scale * np.log(med_side / np.maximum(side, 1.0)),

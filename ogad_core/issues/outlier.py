@@ -4,7 +4,8 @@ cleanlab Datalab's outlier score per neighbour space: the mean distance to the `
 other samples over the median of that mean (``cleanlab.outlier.OutOfDistribution``'s feature
 score before its ``exp(-x)``), here on the faiss neighbour graph shared by the issue types. The
 spaces are put on one scale by a robust z-score of the log ratio, and a sample's score is its
-largest z over the spaces.
+largest z over the spaces. Inputs the ``corrupt`` type flags (when it runs too) are left to
+it: an unreadable input is reviewed once, as corrupt.
 
 Measured on mnist5k with photo crops and drawn letters mixed in (docs/benchmarks.md, "Issue
 types"): the model's features work once each row is scaled to unit length (an input far from
@@ -36,6 +37,7 @@ class OutlierIssue(IssueType):
 
     name = "outlier"
     title = "Outliers"
+    after = ("corrupt",)
     threshold_doc = (
         "mean distance to the k nearest samples (k = 1% of N, 10 to 100; cleanlab's outlier "
         "score) in unit-length feature space or pixel space, as a robust z-score of its log; "
@@ -74,12 +76,20 @@ class OutlierIssue(IssueType):
             return self
         self.space_z_ = np.stack(zs, axis=1)
         self.spaces_used_ = used
-        self._finish(self.space_z_.max(axis=1), self.threshold)
+        scores = self.space_z_.max(axis=1)
+        corrupt = context.results.get("corrupt")
+        self.deferred_ = np.zeros(context.n, dtype=bool)
+        if corrupt is not None:  # an unreadable input is a corrupt one, not also an outlier
+            self.deferred_ = np.asarray(corrupt.flagged_, dtype=bool)
+            scores = np.where(self.deferred_, np.minimum(scores, 0.0), scores)
+        self._finish(scores, self.threshold)
         return self
 
     def explain(self, i: int) -> str:
         if not self.spaces_used_:
             return "no neighbour space to measure outliers in"
+        if self.deferred_[i]:
+            return "left to the corrupt issue type"
         j = int(self.space_z_[i].argmax())
         space = SPACE_NAMES.get(self.spaces_used_[j], self.spaces_used_[j])
         return f"far from every other sample in {space} space (z = {self.space_z_[i, j]:.1f})"

@@ -28,13 +28,15 @@ ALL_PRIORITY = ("corrupt", "duplicate", "label", "outlier")
 def fit_issue_types(
     context: IssueContext, specs: Sequence[str | type | IssueType]
 ) -> list[IssueType]:
-    """Each spec resolved and fitted on ``context`` (the kNN graphs are shared)."""
-    fitted = []
-    for spec in specs:
-        est = resolve_issue_type(spec)
-        fitted.append(est.fit(context))
+    """Each spec resolved and fitted on ``context`` (the kNN graphs are shared), a type's
+    ``after`` types first; returned in the order of ``specs``."""
+    types = [resolve_issue_type(spec) for spec in specs]
+    names = [t.name for t in types]
+    for est in sorted(types, key=lambda t: (len([a for a in t.after if a in names]), 0)):
+        est.fit(context)
+        context.results[est.name] = est
         log.info(f"issues: {est.name} flags {int(est.flagged_.sum())} samples")
-    return fitted
+    return types
 
 
 def issue_frame(est: IssueType, sample_ids: np.ndarray) -> pd.DataFrame:
