@@ -182,10 +182,11 @@ def _set_card(
                 "Keep all",
                 key=f"keep_all_{set_id}",
                 icon=":material/done_all:",
-                on_click=actions.decide_all,
-                args=(run_path, members, REJECTED, f"duplicate set #{set_id}"),
+                on_click=keep_all,
+                args=(run_path, members),
                 disabled=not writable,
-                help="Keep every member (rejected: not a problem).",
+                help="Keep every member (the unreviewed ones are rejected: not a problem; a "
+                "relabeled member keeps its new label).",
             )
 
 
@@ -243,6 +244,15 @@ def keep_one(run_path: str, members: list[int], keep_key: str) -> None:
         if store.get(kept) != REJECTED:
             actions.decide(run_path, kept, REJECTED)
         state.flash("success", f"kept #{kept}, dropped {', '.join(f'#{o}' for o in others)}")
+
+
+def keep_all(run_path: str, members: list[int]) -> None:
+    """Keep every member of a duplicate set: the unreviewed ones are rejected (a relabeled or
+    already decided member keeps its decision)."""
+    store = cache.review_store(run_path)
+    open_members = [m for m in members if store.get(m) == UNREVIEWED]
+    if open_members:
+        actions.decide_all(run_path, open_members, REJECTED, f"duplicate set #{min(members)}")
 
 
 def _set_pager(page: int, n_pages: int) -> None:

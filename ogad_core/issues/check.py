@@ -21,9 +21,12 @@ def small_context(n: int = 60, seed: int = 0) -> IssueContext:
     input properties (one exact duplicate pair, one dark image, one far-away sample)."""
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % 3
-    feats = rng.normal(size=(n, 8)).astype(np.float32) + labels[:, None] * 3
+    feats = np.abs(rng.normal(0, 0.3, size=(n, 8))).astype(np.float32)  # ReLU-like features
+    feats[np.arange(n), 2 * labels] += 3.0  # class c lives on dimensions 2c, 2c + 1
+    feats[np.arange(n), 2 * labels + 1] += 3.0
     feats[1] = feats[0]
-    feats[-1] += 40
+    feats[-1] = 0.1
+    feats[-1, 6:] = 5.0  # a direction no class uses
     sig = rng.uniform(0, 1, size=(n, 256)).astype(np.float32)
     sig[1] = sig[0]
     loss = rng.exponential(0.1, size=n)
