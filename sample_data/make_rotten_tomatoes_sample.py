@@ -29,20 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     texts, labels, names, _ = rotten_tomatoes_corpus(source="full")
     rng = np.random.default_rng(args.seed)
-    picked = np.sort(
-        np.concatenate(
-            [
-                rng.choice(np.flatnonzero(labels == c), size=args.per_class, replace=False)
-                for c in range(len(names))
-            ]
-        )
-    )
-    df = pd.DataFrame(
-        {
-            "text": [texts[i] for i in picked],
-            "label": [names[labels[i]] for i in picked],
-        }
-    )
+    picked = np.sort(np.concatenate([
+        rng.choice(np.flatnonzero(labels == c), size=args.per_class, replace=False)
+        for c in range(len(names))
+    ]))
+    df = pd.DataFrame({
+        "text": [texts[i] for i in picked], "label": [names[labels[i]] for i in picked],
+    })
     args.out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out, index=False, encoding="utf-8", lineterminator="\n")
     counts = ", ".join(f"{n}: {(df.label == n).sum()}" for n in names)
