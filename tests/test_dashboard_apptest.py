@@ -490,7 +490,7 @@ def test_filters_by_prediction_disagreement_and_search(
 def test_review_target_sets_the_queue_length_and_shows_progress(
     image_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ogad_core.review.target import estimate_review_target
+    from ogad_core.scoring.target import estimate_review_target
 
     samples = pd.read_parquet(image_run / "samples.parquet")
     scores = pd.read_parquet(image_run / "scores.parquet")
@@ -515,8 +515,8 @@ def test_review_target_sets_the_queue_length_and_shows_progress(
 def test_rerank_toggle_reorders_the_queue_from_the_decisions(
     image_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ogad_core.review.explain import Explainer
-    from ogad_core.review.rerank import rerank_scores
+    from ogad_core.scoring.explain import Explainer
+    from ogad_core.scoring.rerank import rerank_scores
 
     grads = add_gradients(image_run)
     samples = pd.read_parquet(image_run / "samples.parquet")
@@ -547,7 +547,7 @@ def test_rerank_toggle_reorders_the_queue_from_the_decisions(
 def test_cards_explain_the_flag_and_preselect_the_suggestion(
     image_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ogad_core.review.explain import Explainer
+    from ogad_core.scoring.explain import Explainer
 
     grads = add_gradients(image_run)
     samples = pd.read_parquet(image_run / "samples.parquet")

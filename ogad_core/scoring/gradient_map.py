@@ -28,9 +28,9 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
 from ogad_core.errors import ConfigError, DataError
-from ogad_core.scoring.neighbours import ANN_MIN_ROWS
-from ogad_core.scoring.neighbours import hnsw_index as _hnsw_index
-from ogad_core.scoring.neighbours import hnsw_search as _hnsw_search
+from ogad_core.space.knn import ANN_MIN_ROWS
+from ogad_core.space.knn import hnsw_index as _hnsw_index
+from ogad_core.space.knn import hnsw_search as _hnsw_search
 
 __all__ = ["ANN_MIN_ROWS", "PCA_FIT_ELEMENTS", "UMAP_FIT_ROWS", "gradient_map"]
 

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ogad_core._internal import row_chunks
 from ogad_core.errors import DataError
-from ogad_core.review.target import pseudo_pred_probs
+from ogad_core.scoring.target import pseudo_pred_probs
 
 __all__ = [
     "N_NEIGHBORS",
@@ -182,7 +182,7 @@ def _required(samples: pd.DataFrame) -> pd.DataFrame:
 @dataclass(frozen=True)
 class ExplainerParts:
     """What an :class:`Explainer` derives from the gradients (the costly part; stored once per
-    run in ``evidence/`` by :mod:`ogad_core.review.evidence`)."""
+    run in ``evidence/`` by :mod:`ogad_core.scoring.evidence`)."""
 
     #: (N, C) float64 the model's distribution per sample
     probs: np.ndarray
@@ -284,7 +284,7 @@ class Explainer:
         More: ``index_for`` the space, exact up to ANN_MIN_ROWS rows and HNSW above (an
         exact search of every row costs N^2).
         """
-        from ogad_core.scoring import neighbours
+        from ogad_core.space import knn as neighbours
 
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         if len(rows) <= _QUERY_CHUNK or self.space.shape[0] <= neighbours.ANN_MIN_ROWS:

@@ -34,7 +34,7 @@ from ogad_core._internal import row_chunks
 from ogad_core.errors import DataError
 
 if TYPE_CHECKING:
-    from ogad_core.review.explain import Explainer
+    from ogad_core.scoring.explain import Explainer
 
 __all__ = ["Reranker", "gaussian_ranks", "pca_features", "queue_ranks", "rerank_scores"]
 
@@ -208,7 +208,7 @@ def rerank_scores(
         base_scores: (N,) the detector's scores.
         decided_ids: (M,) decided sample ids (row indices, or the explainer's sample ids).
         decided_bad: (M,) True = confirmed / relabeled, False = rejected.
-        explainer: the run's :class:`~ogad_core.review.explain.Explainer`: its evidence joins
+        explainer: the run's :class:`~ogad_core.scoring.explain.Explainer`: its evidence joins
             the features (:meth:`Reranker.with_evidence`; better on the benchmarks).
         pca: the embeddings' :func:`pca_features` computed before (the run's ``evidence/``).
 
