@@ -413,7 +413,8 @@ def memory_message(err: BaseException) -> str | None:
 
 def _known_failure(err: BaseException) -> str | None:
     """The one line for a failure the user can fix that is not an OgadError, else None."""
-    if isinstance(err, PermissionError | FileNotFoundError | IsADirectoryError | NotADirectoryError):
+    path_errors = PermissionError | FileNotFoundError | IsADirectoryError | NotADirectoryError
+    if isinstance(err, path_errors):
         return f"{err.strerror}: {err.filename}; check the path and its permissions"
     return disk_full_message(err) or memory_message(err)
 
