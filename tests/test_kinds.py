@@ -16,7 +16,14 @@ import pandas as pd
 import pytest
 
 from ogad_core.data import LoadedData, SampleSet, load_data
-from ogad_core.data.sources import SOURCES, DataSource, LoadOptions, PrefixSource, register
+from ogad_core.data.sources import (
+    SOURCES,
+    DataSource,
+    LoadOptions,
+    PrefixSource,
+    register,
+    unregister,
+)
 from ogad_core.engine.kinds import (
     INPUT_KINDS,
     MODEL_KINDS,
@@ -96,7 +103,7 @@ def plugin() -> Iterator[None]:
     try:
         yield
     finally:
-        SOURCES[:] = [s for s in SOURCES if s.name != "npz"]
+        unregister("npz")
         INPUT_KINDS.pop("sequence", None)
         MODEL_KINDS[:] = [k for k in MODEL_KINDS if k.name != "linear"]
 
@@ -159,6 +166,8 @@ def test_each_run_finds_its_model_kind(config: dict, kind: str, expected: str) -
 def test_unknown_spec_and_kind_name_what_is_known(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"use one of mnist5k, .* imagefolder:PATH or csv:PATH"):
         load_data("npz:x.npz", run_dir=tmp_path)
+    with pytest.raises(ConfigError, match="not a data spec"):
+        ComputeConfig(data="npz:x.npz")  # accepted only while a source takes it
     with pytest.raises(ModelError, match="known: image, text, tabular"):
         input_kind("sequence")
 

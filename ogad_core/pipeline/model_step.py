@@ -173,7 +173,7 @@ def _image_model_parts(config: ComputeConfig) -> list[str]:
     from ogad_core.engine.image_encoder import is_image_encoder, weights_digest
 
     if is_image_encoder(config.encoder):
-        parts.append(weights_digest(config.encoder, config.weights))
+        parts.append(weights_digest(str(config.encoder), config.weights))
     if config.transform:
         parts.append(f"transform:{config.transform}")
     return parts

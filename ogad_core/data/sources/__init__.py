@@ -22,10 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ogad_core.errors import ConfigError, DataError
-from ogad_core.options import DEFAULT_MAX_PIXELS
+from ogad_core.options import DEFAULT_MAX_PIXELS, REGISTERED_SPECS
 
 if TYPE_CHECKING:
     from ogad_core.data.loaders import LoadedData
@@ -38,6 +38,7 @@ __all__ = [
     "PrefixSource",
     "register",
     "source_for",
+    "unregister",
 ]
 
 
@@ -66,12 +67,20 @@ class DataSource(Protocol):
     built-in model and recipe (:mod:`ogad_core.engine.kinds`) and what a card shows.
     """
 
-    #: unique name (the spec itself for a sample set, the prefix for a path spec)
-    name: str
-    #: how a spec names it, for help and errors (``mnist5k``, ``imagefolder:PATH``)
-    usage: str
-    #: the source applies ``limit`` itself (e.g. a stratified subset before its test split)
-    subsets_itself: bool
+    @property
+    def name(self) -> str:
+        """Unique name (the spec itself for a sample set, the prefix for a path spec)."""
+        ...
+
+    @property
+    def usage(self) -> str:
+        """How a spec names it, for help and errors (``mnist5k``, ``imagefolder:PATH``)."""
+        ...
+
+    @property
+    def subsets_itself(self) -> bool:
+        """The source applies ``limit`` itself (e.g. a stratified subset before its split)."""
+        ...
 
     def matches(self, spec: str) -> bool:
         """Whether ``spec`` is this source's."""
@@ -85,8 +94,8 @@ class DataSource(Protocol):
 class NamedSet:
     """Base of a source named by one fixed spec (a shipped sample set)."""
 
-    name: ClassVar[str] = ""
-    subsets_itself: ClassVar[bool] = False
+    name: str = ""
+    subsets_itself: bool = False
 
     @property
     def usage(self) -> str:
@@ -99,9 +108,9 @@ class NamedSet:
 class PrefixSource:
     """Base of a source named ``<prefix>:PATH``."""
 
-    prefix: ClassVar[str] = ""
-    usage: ClassVar[str] = ""
-    subsets_itself: ClassVar[bool] = False
+    prefix: str = ""
+    usage: str = ""
+    subsets_itself: bool = False
 
     @property
     def name(self) -> str:
@@ -126,7 +135,15 @@ def register(source: DataSource) -> DataSource:
     if any(s.name == source.name for s in SOURCES):
         raise ConfigError(f"a data source named {source.name!r} is registered already")
     SOURCES.append(source)
+    REGISTERED_SPECS.append(source.matches)  # ComputeConfig's --data check accepts its specs
     return source
+
+
+def unregister(name: str) -> None:
+    """Remove the source called ``name`` (a plugin's tests clean up with it)."""
+    for source in [s for s in SOURCES if s.name == name]:
+        SOURCES.remove(source)
+        REGISTERED_SPECS.remove(source.matches)
 
 
 def source_for(spec: str) -> DataSource:
