@@ -86,3 +86,85 @@ def test_compute_on_a_full_disk_then_again_is_identical(digits_reference, tmp_pa
             pd.testing.assert_frame_equal(
                 pd.read_parquet(run / name), pd.read_parquet(digits_reference / name), obj=name
             )
+
+
+# ---- decisions are tied to the inputs they were made on --------------------------------------
+
+
+def _copy_run(digits_run: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    return run
+
+
+def _decide_twenty(run: Path) -> list[int]:
+    from ogad_core.review.store import ReviewStore
+
+    store = ReviewStore(run)
+    ids = list(range(0, 40, 2))
+    for sid in ids:
+        store.confirm(sid, reviewer="ann")
+    store.close()
+    return ids
+
+
+def _compute(run: Path, **changes: object) -> list[str]:
+    from ogad_core._internal import captured_log
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline import compute
+    from tests.run_fixture import DIGITS_CONFIG
+
+    with captured_log() as lines:
+        compute(ComputeConfig(**{**DIGITS_CONFIG, **changes}), run, progress=False)
+    return lines
+
+
+def test_damaged_manifest_and_other_labels_set_decisions_aside(digits_run, tmp_path) -> None:
+    """A damaged manifest, then `compute` with other noise on the same data: the run is rebuilt
+    and the 20 decisions made on the old labels are set aside with a message, never applied."""
+    from ogad_core.review.store import ReviewStore
+
+    run = _copy_run(digits_run, tmp_path)
+    _decide_twenty(run)
+    (run / "manifest.json").write_bytes(b"{ damaged")
+    lines = "\n".join(_compute(run, noise=0.2))
+    assert "set aside as reviews.sqlite.set-aside-" in lines and "not applied" in lines
+    assert ReviewStore(run).current().empty
+    kept = next(run.glob("reviews.sqlite.set-aside-*[0-9]"))
+    with pytest.raises(Exception, match="other inputs"):  # the set-aside file is not this run's
+        import shutil
+
+        shutil.copy(kept, run / "reviews.sqlite")
+        ReviewStore(run).current()
+
+
+def test_damaged_manifest_with_the_same_inputs_keeps_decisions(digits_run, tmp_path) -> None:
+    from ogad_core.review.store import ReviewStore
+
+    run = _copy_run(digits_run, tmp_path)
+    ids = _decide_twenty(run)
+    before = (run / "reviews.sqlite").read_bytes()
+    (run / "manifest.json").write_bytes(b"{ damaged")
+    lines = "\n".join(_compute(run))
+    assert "set aside" not in lines
+    assert (run / "reviews.sqlite").read_bytes() == before
+    assert ReviewStore(run).current()["sample_id"].tolist() == ids
+
+
+def test_a_store_refuses_decisions_stamped_with_other_labels(tmp_path: Path) -> None:
+    from run_fixture import make_run
+
+    from ogad_core.errors import RunDirError
+    from ogad_core.review.store import ReviewStore
+
+    run = make_run(tmp_path / "run", kind="image", n=12)
+    ReviewStore(run).confirm(3, reviewer="ann")
+    ids = np.arange(12)
+    other = ReviewStore(run, sample_ids=ids, labels=(ids + 1) % 3)
+    with pytest.raises(RunDirError, match="made on other inputs"):
+        other.current()
+    with pytest.raises(RunDirError, match="made on other inputs"):
+        other.reject(4, reviewer="bob")
+    assert ReviewStore(run).current()["sample_id"].tolist() == [3]

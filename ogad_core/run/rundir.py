@@ -51,6 +51,7 @@ MODEL_DIR = "model"
 CHECKPOINTS_DIR = "checkpoints"
 EMBEDDINGS_DIR = "embeddings"
 LOCK = ".ogad.lock"
+SET_ASIDE = ".set-aside-"
 #: every name a run directory may hold (files and folders)
 RUN_FILE_NAMES = frozenset(
     {
@@ -65,6 +66,7 @@ RUN_FILE_NAMES = frozenset(
         REVIEWS + "-wal",
         REVIEWS + "-shm",
         DATA_DIR,
+        THUMBS_DIR,
         LOCK,
         MODEL_DIR,
         CHECKPOINTS_DIR,
@@ -142,6 +144,10 @@ class RunDir:
     def reviews_path(self) -> Path:
         return self.path / REVIEWS
 
+    def reviews_set_aside_path(self, stamp: str) -> Path:
+        """Where decisions made on other inputs are moved (``reviews.sqlite.set-aside-STAMP``)."""
+        return self.path / f"{REVIEWS}{SET_ASIDE}{stamp}"
+
     @property
     def data_dir(self) -> Path:
         """Images of the shipped sample sets, written once."""
@@ -205,7 +211,9 @@ class RunDir:
             return False
         for entry in self.path.iterdir():
             name = entry.name
-            if name in RUN_FILE_NAMES or name.endswith(".damaged") or name.endswith(".tmp"):
+            if name in RUN_FILE_NAMES or name.endswith((".damaged", ".tmp")):
+                continue
+            if name.startswith(REVIEWS + SET_ASIDE):
                 continue
             return False
         return True
