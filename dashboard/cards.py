@@ -56,15 +56,14 @@ class CardContext:
 
 
 def relabel_default(row: Any, n_classes: int, suggested: int | None = None) -> int:
-    """The class pre-selected in the Relabel control: the current label of a relabeled sample,
-    else the suggested label, else the prediction (the next class when those equal the given)."""
-    label = int(row.label)
+    """The class a card's Relabel control starts on: the current label of a relabeled sample,
+    else the suggested label (even when it is the given one: the card then says the evidence
+    agrees with the label), else the prediction."""
     if row.status == RELABELED and not pd.isna(row.new_label):
         return int(row.new_label)
-    for candidate in (suggested, int(row.pred)):
-        if candidate is not None and int(candidate) != label:
-            return int(candidate)
-    return (label + 1) % n_classes
+    if suggested is not None and 0 <= int(suggested) < n_classes:
+        return int(suggested)
+    return int(row.pred)
 
 
 def _relabel_choice(ctx: CardContext, row: Any, suggested: int | None) -> tuple[str, str]:

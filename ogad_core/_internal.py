@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from sklearn.utils import gen_batches
-
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -58,7 +56,7 @@ def last_line(text: str, limit: int = 200) -> str:
 def row_chunks(n_rows: int, row_bytes: int, chunk_bytes: int = CHUNK_BYTES) -> Iterator[slice]:
     """Slices covering ``n_rows`` rows, each about ``chunk_bytes`` of ``row_bytes`` rows."""
     size = max(1, chunk_bytes // max(1, row_bytes))
-    return gen_batches(n_rows, size)
+    return (slice(start, min(start + size, n_rows)) for start in range(0, n_rows, size))
 
 
 def worker_count(cap: int = 8) -> int:

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import NoneType, UnionType
 from typing import TYPE_CHECKING, Any
 
+from ogad_core import __version__
 from ogad_core._internal import folded, log, one_line
 from ogad_core.errors import OgadError
 from ogad_core.options import (
@@ -182,13 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Outlier Gradient Analysis: find, review and export "
         "the training samples that hurt a model.",
     )
+    p.add_argument("--version", action="version", version=f"ogad {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (cls, summary) in COMMAND_OPTIONS.items():
         epilog = "examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES[name])
         c = sub.add_parser(
             name,
             help=summary,
-            description=summary,
+            description=summary.replace("%%", "%"),  # a description is printed raw
             epilog=epilog,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
@@ -238,7 +240,15 @@ def _cmd_compute(a: argparse.Namespace) -> int:
         f"run complete: {Path(a.run_dir).resolve()} "
         f"({manifest['data']['n_samples']} samples, detectors: {detectors})"
     )
+    print(f"next: ogad dashboard {_shell_word(str(a.run_dir))}   # review the flagged samples")
     return 0
+
+
+def _shell_word(text: str) -> str:
+    """``text`` quoted for a POSIX shell where it needs it (a path printed as a command)."""
+    import shlex
+
+    return shlex.quote(text)
 
 
 def _cmd_score(a: argparse.Namespace) -> int:

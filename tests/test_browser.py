@@ -671,3 +671,66 @@ def test_raster_map_selects_every_sample_in_a_box_or_lasso(
         page.mouse.dblclick(*middle)
         assert _wait_for(lambda: _map_dataset(page).get("detail") == "", WAIT_MS / 1000)
         expect(page.get_by_text("picked on the map")).to_have_count(0)  # no click
+
+
+# ---- the map picks what is drawn on top (issue 20) --------------------------------------------
+N_BURIED = 10  # outlined top-ranked points, each drawn over a low-ranked point 3 px away
+
+
+@pytest.fixture(scope="module")
+def buried_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, dict]]:
+    """(url, run, {top-ranked id: the low-ranked id drawn under it}): the ten best-ranked samples
+    of the default detector stand on a row, each with a low-ranked sample 0.3 map units (about
+    3 px, inside the outlined disc) to its right; the other samples lie far below."""
+    from dashboard.smart import default_detector
+    from ogad_core.run.rundir import RunDir
+
+    run = make_run(tmp_path_factory.mktemp("buried") / "run", kind="image", n=N_SAMPLES)
+    detector = default_detector(RunDir(run).detectors())  # the one the page opens with
+    order = pd.read_parquet(run / "scores.parquet").sort_values(f"{detector}_rank")
+    ids = order["sample_id"].astype(int).tolist()
+    top, low = ids[:N_BURIED], ids[-N_BURIED:]
+    coords = pd.read_parquet(run / "map.parquet").set_index("sample_id")
+    rng = np.random.default_rng(0)
+    coords["x"] = rng.uniform(0, 40, len(coords))
+    coords["y"] = rng.uniform(0, 15, len(coords))
+    for i, (t, u) in enumerate(zip(top, low, strict=True)):
+        coords.loc[t, ["x", "y"]] = (4.0 * i, 35.0)
+        coords.loc[u, ["x", "y"]] = (4.0 * i + 0.3, 35.0)
+    coords.reset_index().to_parquet(run / "map.parquet", index=False)
+    with _serving(run) as url:
+        yield url, run, dict(zip(top, low, strict=True))
+
+
+def test_the_map_picks_and_names_the_point_drawn_on_top(
+    chromium: str, buried_run: tuple[str, Path, dict], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    url, _run, buried = buried_run
+    with _opened(chromium, url) as page:
+        _map_area(page)
+        drawn = page.evaluate(
+            "() => { const m = window.__ogadMap; const out = {};"
+            " for (let i = 0; i < m.n; i++) out[m.sid[i]] = [i, ...m.toClient(m.x[i], m.y[i])];"
+            " return {points: out, n: m.n, top: m.data.n_top, r: m.data.radius}; }"
+        )
+        points = {int(k): v for k, v in drawn["points"].items()}
+        first_outlined = drawn["n"] - drawn["top"]
+        tip = page.locator(".ogad-map .tip")
+        for top, low in buried.items():
+            assert points[top][0] >= first_outlined > points[low][0]  # outlined, drawn later
+            _, lx, ly = points[low]
+            gap = abs(points[top][1] - lx)
+            assert 1.0 < gap < drawn["r"] + 1.5, gap  # the low point's centre is under the disc
+            page.mouse.move(lx, ly)
+            expect(tip).to_be_visible()
+            expect(tip.locator("b")).to_have_text(f"#{top}")  # the point seen there
+            page.mouse.move(points[top][1], points[top][2])
+            expect(tip.locator("b")).to_have_text(f"#{top}")
+        best = next(iter(buried))
+        _, lx, ly = points[buried[best]]
+        page.mouse.click(lx, ly)  # a click opens the card of the point hovered
+        expect(page.get_by_text(f"#{best} picked on the map")).to_be_visible(timeout=WAIT_MS)
+        expect(page.locator(f".st-key-card_{best}")).to_be_visible()
+        _shot(page, tmp_path / "browser_map_pick_on_top.png")

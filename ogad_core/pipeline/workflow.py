@@ -8,6 +8,7 @@ input is refused rather than mixed, and the gradient step resumes row by row aft
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from ogad_core._internal import log
@@ -32,8 +33,25 @@ def compute(
 
     Holds the run directory's lock throughout; damaged outputs of an earlier run are set aside
     and rebuilt (each reported in one line)."""
-    with run_lock(run_dir, "compute", create=True):
-        return _compute(config, RunDir(run_dir), progress)
+    created = not Path(run_dir).exists()
+    try:
+        with run_lock(run_dir, "compute", create=True):
+            return _compute(config, RunDir(run_dir), progress)
+    except BaseException:
+        if created:
+            _remove_if_only_lock(RunDir(run_dir))
+        raise
+
+
+def _remove_if_only_lock(rd: RunDir) -> None:
+    """Remove a run directory this compute created that holds nothing but its lock file (a
+    compute that failed before writing anything leaves no folder behind)."""
+    try:
+        if {p.name for p in rd.path.iterdir()} <= {rd.lock_path.name}:
+            rd.lock_path.unlink(missing_ok=True)
+            rd.path.rmdir()
+    except OSError:
+        pass
 
 
 def _compute(config: ComputeConfig, rd: RunDir, progress: bool) -> dict[str, Any]:
