@@ -115,9 +115,10 @@ def reviewer() -> str:
 def remember_reviewer() -> None:
     """Put the reviewer name into the URL, so a reload (or a bookmark) keeps it."""
     name = " ".join(str(st.session_state.get(REVIEWER, "")).split())
-    if name:
+    current = st.query_params.get(REVIEWER_PARAM)
+    if name and current != name:
         st.query_params[REVIEWER_PARAM] = name
-    elif REVIEWER_PARAM in st.query_params:
+    elif not name and current is not None:
         del st.query_params[REVIEWER_PARAM]
 
 

@@ -734,3 +734,47 @@ def test_the_map_picks_and_names_the_point_drawn_on_top(
         expect(page.get_by_text(f"#{best} picked on the map")).to_be_visible(timeout=WAIT_MS)
         expect(page.locator(f".st-key-card_{best}")).to_be_visible()
         _shot(page, tmp_path / "browser_map_pick_on_top.png")
+
+
+# ---- a newcomer's path (issue 20): the reviewer's name on every page -----------------------------
+@pytest.fixture(scope="module")
+def newcomer_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """(url, run dir) of a served 60-sample image run with gradients, for the issue-20 checks."""
+    run = make_run(tmp_path_factory.mktemp("newcomer") / "run", kind="image", n=N_SAMPLES)
+    samples = pd.read_parquet(run / "samples.parquet")
+    grads = np.random.default_rng(2).normal(0, 1, (N_SAMPLES, 8)).astype(np.float32)
+    grads[samples["is_flipped"].to_numpy(), 0] += 4.0
+    np.save(run / "gradients.npy", grads)
+    with _serving(run) as url:
+        yield url, run
+
+
+def _reviewer_box(page):
+    return page.get_by_test_id("stSidebar").get_by_role("textbox", name="Reviewer")
+
+
+def test_the_reviewer_stays_in_the_address_on_every_page_and_after_a_reload(
+    chromium: str, newcomer_run: tuple[str, Path]
+) -> None:
+    from playwright.sync_api import expect
+
+    url, run = newcomer_run
+    with _opened(chromium, f"{url}/?reviewer=newbie") as page:
+        page.wait_for_selector("[class*='st-key-card_']")
+        for link, heading in (("Summary & export", "Summary ·"), ("Run", "Run ·")):
+            page.get_by_test_id("stSidebarNav").get_by_text(link, exact=True).click()
+            expect(page.get_by_text(heading).first).to_be_visible()
+            assert _wait_for(lambda: "reviewer=newbie" in page.url), page.url
+            expect(_reviewer_box(page)).to_have_value("newbie")
+        page.get_by_test_id("stSidebarNav").get_by_text("Review", exact=True).click()
+        page.wait_for_selector("[class*='st-key-card_']")
+        assert _wait_for(lambda: "reviewer=newbie" in page.url), page.url
+        _settle(page)
+        sid = _card_ids(page)[0]
+        page.locator(f".st-key-confirm_{sid} button").click()
+        assert _wait_for(lambda: ReviewStore(run).get(sid) == CONFIRMED)
+        page.reload()  # the name, and with it Undo, survive a reload
+        page.wait_for_selector("[class*='st-key-card_']")
+        expect(_reviewer_box(page)).to_have_value("newbie")
+        expect(page.locator(".st-key-undo_last button").first).to_be_enabled()
+        assert ReviewStore(run).history()["reviewer"].tolist()[-1] == "newbie"
