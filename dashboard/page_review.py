@@ -57,6 +57,7 @@ class Controls:
     search: str
     rerank: bool
     focus_mode: bool
+    drill: bool = False  # a Summary cell's samples, all of them (not the queue's top k)
 
 
 def _on_detector_change() -> None:
@@ -222,6 +223,7 @@ def sidebar_controls(view: RunView, run_path: str) -> Controls:
         search=search,
         rerank=bool(rerank),
         focus_mode=bool(focus_mode),
+        drill=st.session_state.get(state.DRILL) is not None,
     )
 
 
@@ -304,8 +306,8 @@ def _queue_rows(
         disagree=controls.disagree,
         search=controls.search,
     )
-    # a map selection or a search looks at every sample, not only the queue's top k
-    narrowed = selected is not None or bool(controls.search.strip())
+    # a map selection, a search or a drill-down looks at every sample, not only the queue's top k
+    narrowed = selected is not None or bool(controls.search.strip()) or controls.drill
     rows = queue_rows(
         view,
         table,
@@ -604,12 +606,35 @@ def _pager(page: int, n_pages: int, n_rows: int, per_page: int) -> None:
         )
 
 
+def _drill_banner() -> None:
+    """After a click in the Summary's given x predicted table: what the queue shows, and the
+    way back to the queue as it was."""
+    drill = st.session_state.get(state.DRILL)
+    if drill is None:
+        return
+    given, predicted = drill
+    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        st.info(
+            f"Showing every sample given **{md_escape(given)}** and predicted "
+            f"**{md_escape(predicted)}** (from the Summary's table), reviewed ones included.",
+            icon=":material/filter_alt:",
+            width="stretch",
+        )
+        st.button(
+            "Back to the queue",
+            key="leave_drill",
+            icon=":material/arrow_back:",
+            on_click=actions.leave_drill,
+        )
+
+
 def render() -> None:
     """The whole review page."""
     ctx = context.load_context()
     controls = sidebar_controls(ctx.view, ctx.run_path)
     for note in ctx.view.notes:
         st.info(note, icon=":material/info:")
+    _drill_banner()
     selected = _map_section(ctx, controls) if controls.show_map else None
     shortcuts.install()
     install_style()

@@ -619,3 +619,34 @@ def test_a_given_by_predicted_cell_opens_those_samples_in_the_queue(
     want = samples[(samples["label_name"] == "square") & (samples["pred"] == 0)]["sample_id"]
     assert set(card_ids(at)) <= set(want) and len(card_ids(at)) == min(PER_PAGE, len(want))
     assert any(f"Review queue · {len(want)} in the queue" in t for t in html_texts(at))
+    # the queue's own length and filters are kept aside, and Back brings them back
+    target = at.number_input(key=state.TOP_K).value
+    assert any("Showing every sample given" in i.value for i in at.info)
+    at.switch_page("views/review.py").run()  # AppTest itself stays on the page it was given
+    at.button(key="leave_drill").click().run()
+    assert_clean(at)
+    assert at.multiselect(key=state.CLASSES).value == []
+    assert at.multiselect(key=state.PRED_CLASSES).value == []
+    assert at.toggle(key=state.SHOW_REVIEWED).value is False
+    assert at.number_input(key=state.TOP_K).value == target
+    assert not any("Showing every sample given" in i.value for i in at.info)
+    assert any(f"Review queue · {target} to review" in t for t in html_texts(at))
+
+
+def test_class_filters_narrow_the_current_queue(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples = pd.read_parquet(image_run / "samples.parquet").set_index("sample_id")
+    scores = pd.read_parquet(image_run / "scores.parquet")
+    at = started(image_run, monkeypatch)
+    detector = at.selectbox(key=state.DETECTOR).value
+    at.number_input(key=state.TOP_K).set_value(12).run()
+    at.selectbox(key=state.PER_PAGE).set_value(36).run()
+    queue = scores.sort_values(f"{detector}_rank")["sample_id"].head(12).tolist()
+    at.multiselect(key=state.CLASSES).set_value(["square"]).run()
+    want = [i for i in queue if samples.loc[i, "label"] == 1]
+    assert card_ids(at) == want  # the squares of the queue, not the run's squares
+    at.multiselect(key=state.CLASSES).set_value([]).run()
+    at.multiselect(key=state.PRED_CLASSES).set_value(["circle"]).run()
+    assert card_ids(at) == [i for i in queue if samples.loc[i, "pred"] == 0]
+    assert_clean(at)
