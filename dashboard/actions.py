@@ -76,9 +76,8 @@ def decide_all(run_path: str, sample_ids: Sequence[int], decision: str, scope: s
     except OgadError as err:
         state.flash("error", str(err))
         return
-    state.flash(
-        "success", f"{_BULK[decision]} {len(entries):,} samples ({scope}) · one Undo takes it back"
-    )
+    st.session_state[state.BULK_EPOCH] = int(st.session_state.get(state.BULK_EPOCH, 0)) + 1
+    state.flash("success", f"{_BULK[decision]} {len(entries):,} samples ({scope})")
 
 
 def _undone_text(entries: list[HistoryEntry]) -> str:
@@ -100,7 +99,10 @@ def undo(run_path: str) -> None:
     if not entries:
         state.flash("info", f"Nothing of {state.reviewer()}'s to undo.")
         return
-    state.flash("success", _undone_text(entries))
+    state.flash("undone", _undone_text(entries))
+    nonce = int((st.session_state.get(state.RESTORED) or (0, 0))[1]) + 1
+    # (sample id, nonce, focus mode still to move to it): the outline follows the restored card
+    st.session_state[state.RESTORED] = (int(entries[0].sample_id), nonce, True)
 
 
 def go_to_page(page: int) -> None:

@@ -338,6 +338,9 @@ def _message() -> str:
             f'<div class="ogad-flash"><span class="ogad-ok">✓</span> {html.escape(text)} · '
             "<b>U</b> undoes it</div>"
         )
+    if level == "undone":  # an undo is not undone by U (U takes back the step before)
+        return f'<div class="ogad-flash"><span class="ogad-ok">↺</span> {html.escape(text)}</div>'
+
     return f'<div class="ogad-flash">{html.escape(text)}</div>'
 
 
@@ -361,9 +364,22 @@ def _progress(run_path: str, controls: Controls, table: pd.DataFrame) -> str:
     )
 
 
+BULK_NAMED = 12  # the Bulk menu names this many of the cards it acts on
+
+
+def _named_ids(ids: list[int]) -> str:
+    """``#3, #17, #40`` (and how many more) for the Bulk menu."""
+    shown = ", ".join(f"#{i}" for i in ids[:BULK_NAMED])
+    more = len(ids) - BULK_NAMED
+    return shown + (f" and {more:,} more" if more > 0 else "")
+
+
 def _bulk_actions(run_path: str, page_ids: list[int], selection_ids: list[int] | None) -> None:
-    """Confirm / Reject every unreviewed card of the page or of the map selection at once."""
-    with st.popover("Bulk", icon=":material/done_all:"):
+    """Confirm / Reject every unreviewed card of the page or of the map selection at once. The
+    menu names the cards it acts on and closes after an action (a new menu key per action), so
+    it never offers the next, unseen page."""
+    epoch = int(st.session_state.get(state.BULK_EPOCH, 0))
+    with st.popover("Bulk", icon=":material/done_all:", key=f"bulk_menu_{epoch}"):
         scope, ids = "this page", page_ids
         if selection_ids is not None:
             choice = st.radio(
@@ -378,7 +394,10 @@ def _bulk_actions(run_path: str, page_ids: list[int], selection_ids: list[int] |
             )
             if choice == "selection":
                 scope, ids = "map selection", selection_ids
-        st.caption(f"{len(ids):,} unreviewed samples · one Undo takes the whole action back.")
+        st.caption(
+            f"{len(ids):,} unreviewed samples: {_named_ids(ids) or 'none'} · one Undo takes "
+            "the whole action back."
+        )
         for decision, label in ((CONFIRMED, "Confirm all"), (REJECTED, "Reject all")):
             st.button(
                 f"{label} {len(ids):,}",
@@ -442,29 +461,42 @@ def _header(
     st.html(progress + _message() + f'<div class="ogad-sub">{shortcuts.LEGEND_HTML}</div>')
 
 
-def _large_card(ctx: CardContext, row) -> None:
+def _large_card(ctx: CardContext, row, place: tuple[int, int]) -> None:
     """Focus mode's card: large, with the full explanation and the nearest neighbours."""
     why = smart.explanation(ctx.run_path, int(row.sample_id))
     suggested = None if why is None else int(why.suggested_label)
-    render_card(ctx, row, explanation=why, suggested=suggested, large=True)
+    render_card(ctx, row, explanation=why, suggested=suggested, large=True, place=place)
 
 
-def _grid(ctx: CardContext, rows: pd.DataFrame, version: int) -> None:
+def _restored_focus() -> dict[str, int] | None:
+    """The card the latest Undo brought back ({"sid", "nonce"}): the keys' outline moves to it
+    once (dashboard.shortcuts)."""
+    restored = st.session_state.get(state.RESTORED)
+    if not restored:
+        return None
+    return {"sid": int(restored[0]), "nonce": int(restored[1])}
+
+
+def _grid(ctx: CardContext, rows: pd.DataFrame, version: int, places: tuple[int, int]) -> None:
     """The page's cards as one card-deck element (dashboard.deck_component): a decision redraws
     one element, not the forty or so of native cards. ``version``: the decision store's version
-    the cards show (the keys wait for a newer one after a decision)."""
+    the cards show (the keys wait for a newer one after a decision); ``places``: (0-based place
+    of the page's first card in the queue, queue length)."""
     whys = smart.cards_why(ctx.run_path, rows["sample_id"].astype(int).tolist())
+    first, total = places
     cards = []
-    for row, sid in zip(rows.itertuples(index=False), rows["sample_id"].astype(int), strict=True):
+    sids = rows["sample_id"].astype(int)
+    for i, (row, sid) in enumerate(zip(rows.itertuples(index=False), sids, strict=True)):
         why = whys.get(int(sid))
         suggested = None if why is None else int(why.suggested_label)
-        cards.append(card_payload(ctx, row, why, suggested))
+        cards.append(card_payload(ctx, row, why, suggested, (first + i + 1, total)))
     data = {
         "cards": cards,
         "label_names": [str(name) for name in ctx.label_names],
         "columns": CARD_COLUMNS.get(ctx.kind, 4),
         "writable": ctx.writable,
         "version": int(version),
+        "focus": _restored_focus(),
     }
     decided = partial(actions.decide_from_deck, ctx.run_path, state.DECK)
     card_deck(data, key=state.DECK, on_decision=decided)
@@ -478,6 +510,11 @@ def _rows_at(queue: QueueRows, start: int, stop: int) -> pd.DataFrame:
 def _focus(ctx: CardContext, queue: QueueRows) -> None:
     """Focus mode: the focused card large, the previous and next ones as small previews."""
     index = min(max(0, int(st.session_state.get(state.FOCUS, 0))), len(queue) - 1)
+    restored = st.session_state.get(state.RESTORED)
+    if restored and restored[2]:  # an Undo brought a card back: show it
+        found = queue.position_of(int(restored[0]))
+        index = index if found is None else found
+        st.session_state[state.RESTORED] = (restored[0], restored[1], False)
     st.session_state[state.FOCUS] = index
     left, middle, right = st.columns([1, 3, 1], gap="medium")
     with left:
@@ -508,9 +545,8 @@ def _focus(ctx: CardContext, queue: QueueRows) -> None:
         if index + 1 < len(queue):
             render_peek(ctx, _rows_at(queue, index + 1, index + 2).iloc[0], "next")
     with middle:
-        st.caption(f"card {index + 1:,} of {len(queue):,}")
         row = next(_rows_at(queue, index, index + 1).itertuples(index=False))
-        _large_card(ctx, row)
+        _large_card(ctx, row, (index + 1, len(queue)))
 
 
 def _bulk_ids(
@@ -573,7 +609,7 @@ def queue_section(run_path: str, controls: Controls, selected: list[int] | None)
     if controls.focus_mode:
         _focus(ctx, queue)
         return
-    _grid(ctx, rows, version)
+    _grid(ctx, rows, version, (page * controls.per_page, len(queue)))
     _pager(page, n_pages, len(queue), controls.per_page)
 
 

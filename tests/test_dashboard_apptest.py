@@ -102,8 +102,9 @@ def test_review_queue_follows_the_detector_ranking(
     at.multiselect(key=state.CLASSES).set_value(["cross"]).run()
     samples = pd.read_parquet(image_run / "samples.parquet").set_index("sample_id")
     assert card_ids(at) and all(samples.loc[i, "label_name"] == "cross" for i in card_ids(at))
-    at.number_input(key=state.TOP_K).set_value(3).run()
-    assert len(card_ids(at)) == 3
+    at.number_input(key=state.TOP_K).set_value(3).run()  # the crosses among the top 3
+    top3 = by_l2.head(3).tolist()
+    assert card_ids(at) == [i for i in top3 if samples.loc[i, "label_name"] == "cross"]
     assert_clean(at)
 
 
@@ -406,18 +407,39 @@ def test_bulk_confirm_of_a_page_is_one_undo_step(
     store.reject(59, reviewer="alice")  # an earlier single decision
     at.run()
     page = card_ids(at)
+    named = f"{len(page)} unreviewed samples: " + ", ".join(f"#{i}" for i in page)
+    assert any(c.value.startswith(named) for c in at.caption)  # the menu names its cards
+    assert _bulk_menu_ids(at) == ["bulk_menu_0"]
     at.button(key="bulk_confirmed").click().run()
     assert_clean(at)
+    assert _bulk_menu_ids(at) == ["bulk_menu_1"]  # a new menu: closed, not offering the next page
     cur = store.current().set_index("sample_id")
     assert set(cur.index) == {*page, 59} and (cur.loc[page, "decision"] == CONFIRMED).all()
     assert store.history()["reviewer"].eq("alice").all()
     assert not set(page) & set(card_ids(at))  # the next page of the queue moved up
-    assert any("one Undo takes it back" in t for t in html_texts(at, "ogad-flash"))
+    assert any("U undoes it" in t for t in html_texts(at, "ogad-flash"))
 
     at.button(key="undo_last").click().run()  # the whole page at once, not the decision on 59
     assert set(store.current()["sample_id"]) == {59}
     assert card_ids(at) == page
-    assert any(f"bulk action on {len(page)} samples" in t for t in html_texts(at, "ogad-flash"))
+    flash = [t for t in html_texts(at, "ogad-flash")]
+    assert any(f"bulk action on {len(page)} samples" in t for t in flash)
+    assert not any("U undoes it" in t for t in flash)  # an undo is not undone by U
+
+
+def _bulk_menu_ids(at: AppTest) -> list[str]:
+    """The keys of the page's Bulk popovers (their ids end with the key)."""
+    found: list[str] = []
+
+    def walk(node) -> None:
+        for child in getattr(node, "children", {}).values():
+            proto = getattr(child, "proto", None)
+            if getattr(child, "type", None) == "popover" and proto.popover.label == "Bulk":
+                found.append(proto.id.rsplit("-", 1)[-1])
+            walk(child)
+
+    walk(at._tree)
+    return found
 
 
 def test_undo_works_after_a_reload_for_the_same_reviewer(
@@ -649,4 +671,26 @@ def test_class_filters_narrow_the_current_queue(
     at.multiselect(key=state.CLASSES).set_value([]).run()
     at.multiselect(key=state.PRED_CLASSES).set_value(["circle"]).run()
     assert card_ids(at) == [i for i in queue if samples.loc[i, "pred"] == 0]
+    assert_clean(at)
+
+
+def test_cards_show_their_place_in_the_queue_and_their_file_name(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples = pd.read_parquet(image_run / "samples.parquet").set_index("sample_id")
+    at = started(image_run, monkeypatch)
+    at.number_input(key=state.TOP_K).set_value(0).run()
+    at.button(key="page_next").click().run()  # the second page: places 9..16
+    n = len(samples)
+    for place, card in enumerate(deck_cards(at), start=PER_PAGE + 1):
+        text = html.unescape(re.sub(r"<[^>]+>", " ", card["body"]))
+        assert f"card {place} of {n}" in " ".join(text.split())
+        ref = str(samples.loc[int(card["sid"]), "ref"])
+        assert Path(ref).name in text  # the file name, with a control copying its whole path
+        copy = re.search(r'class="ogad-copy" data-copy="([^"]+)"', card["body"])
+        assert copy and Path(html.unescape(copy[1])) == (image_run / ref).resolve()
+    at.toggle(key=state.FOCUS_MODE).set_value(True).run()  # focus mode's card: the same
+    (sid,) = card_ids(at)
+    body = " ".join(html_texts(at, "ogad-copy"))
+    assert f"card 1 of {n}" in body and Path(str(samples.loc[sid, "ref"])).name in body
     assert_clean(at)
