@@ -105,14 +105,18 @@ def _shot(page, path: Path) -> None:
 
 
 @contextmanager
-def _opened(chromium: str, url: str) -> Iterator:
-    """A headless Chromium page (1500 x 1100) at ``url``, closed afterwards."""
+def _opened(
+    chromium: str, url: str, size: tuple[int, int] = (1500, 1100), permissions: tuple = ()
+) -> Iterator:
+    """A headless Chromium page (``size``, default 1500 x 1100) at ``url``, closed afterwards."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_context(viewport={"width": 1500, "height": 1100}).new_page()
+            viewport = {"width": size[0], "height": size[1]}
+            context = browser.new_context(viewport=viewport, permissions=list(permissions))
+            page = context.new_page()
             page.set_default_timeout(WAIT_MS)
             page.goto(url)
             yield page
@@ -778,3 +782,53 @@ def test_the_reviewer_stays_in_the_address_on_every_page_and_after_a_reload(
         expect(_reviewer_box(page)).to_have_value("newbie")
         expect(page.locator(".st-key-undo_last button").first).to_be_enabled()
         assert ReviewStore(run).history()["reviewer"].tolist()[-1] == "newbie"
+
+
+def test_undo_outline_copy_path_and_bulk_for_a_newcomer(
+    chromium: str, newcomer_run: tuple[str, Path]
+) -> None:
+    from playwright.sync_api import expect
+
+    url, run = newcomer_run
+    store = ReviewStore(run)
+    grants = ("clipboard-read", "clipboard-write")
+    with _opened(chromium, f"{url}/?reviewer=undo", permissions=grants) as page:
+        page.wait_for_selector("[class*='st-key-card_']")
+        _settle(page)
+        first = _card_ids(page)[0]
+        assert _wait_for(lambda: _focused(page) == str(first))
+        page.keyboard.press("c")
+        assert _wait_for(lambda: store.get(first) == CONFIRMED)
+        assert _wait_for(lambda: _focused(page) not in ("", str(first)))
+        page.keyboard.press("u")  # the card comes back, and so does the outline
+        assert _wait_for(lambda: store.get(first) == UNREVIEWED)
+        assert _wait_for(lambda: _focused(page) == str(first)), _focused(page)
+        expect(page.locator(".ogad-flash").first).not_to_contain_text("U undoes it")
+        page.keyboard.press("c")  # the next key acts on the restored card
+        assert _wait_for(lambda: store.get(first) == CONFIRMED)
+        page.keyboard.press("u")
+        assert _wait_for(lambda: store.current().empty)
+
+        # the file name, and a control that copies the file's path
+        _settle(page)
+        sid = _card_ids(page)[0]
+        ref = str(pd.read_parquet(run / "samples.parquet").set_index("sample_id").loc[sid, "ref"])
+        card = page.locator(f".st-key-card_{sid}").first
+        expect(card.locator(".ogad-fname")).to_have_text(Path(ref).name)
+        card.locator(".ogad-copy").click()
+        expect(card.locator(".ogad-copy")).to_have_text("copied ✓")
+        clipboard = page.evaluate("() => navigator.clipboard.readText()")
+        assert Path(clipboard) == (run / ref).resolve()
+
+        # Bulk names the cards it acts on and closes after the action
+        page_ids = _card_ids(page)
+        page.get_by_role("button", name="Bulk").click()
+        named = page.get_by_text(re.compile(rf"{len(page_ids)} unreviewed samples: #"))
+        expect(named).to_be_visible()
+        assert [int(i) for i in re.findall(r"#(\d+)", named.inner_text())] == page_ids
+        page.get_by_role("button", name=f"Confirm all {len(page_ids)}").click()
+        assert _wait_for(lambda: len(store.current()) == len(page_ids))
+        _settle(page)
+        expect(page.get_by_role("button", name=re.compile(r"^Confirm all"))).to_have_count(0)
+        page.keyboard.press("u")
+        assert _wait_for(lambda: store.current().empty)
