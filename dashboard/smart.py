@@ -36,7 +36,7 @@ def _module(name: str) -> ModuleType | None:
 
 def detector_advice() -> tuple[str, str] | None:
     """(the default detector, why it is the default), or None when the library gives none."""
-    detectors = _module("scoring.detectors")
+    detectors = _module("options")  # not scoring.detectors: that loads scikit-learn
     name = getattr(detectors, "DEFAULT_DETECTOR", None)
     reason = getattr(detectors, "DEFAULT_DETECTOR_REASON", None)
     if not name or not reason:

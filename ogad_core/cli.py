@@ -10,6 +10,7 @@ this module shows on stderr (``--quiet``: warnings only, ``-v``: debug too).
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from types import NoneType, UnionType
 from typing import TYPE_CHECKING, Any
 
 from ogad_core import __version__
-from ogad_core._internal import log, one_line
+from ogad_core._internal import folded, log, one_line
 from ogad_core.errors import OgadError
 from ogad_core.options import (
     RUN_DIR_HELP,
@@ -391,20 +392,57 @@ def _one_line_warning(message: Warning | str, *_args: Any, **_kwargs: Any) -> No
     log.warning(one_line(message))
 
 
+#: errno values of a full disk (or a file size limit)
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+#: how libraries that do not raise OSError (torch, pyarrow) word a full disk / no memory
+DISK_FULL_TEXT = ("no space left on device", "disk quota exceeded", "file too large")
+MEMORY_TEXT = ("defaultcpuallocator", "can't allocate memory", "out of memory", "bad_alloc")
+
+
+def disk_full_message(err: BaseException) -> str | None:
+    """One line for an error that means the disk is full, else None."""
+    full = isinstance(err, OSError) and err.errno in DISK_FULL
+    if not (full or any(t in str(err).lower() for t in DISK_FULL_TEXT)):
+        return None
+    where = f" writing {err.filename}" if isinstance(err, OSError) and err.filename else ""
+    return (
+        f"no space left on the device{where}; free some space and run the same command "
+        "again (finished work is kept and checked)"
+    )
+
+
+def memory_message(err: BaseException) -> str | None:
+    """One line for an allocator failure (MemoryError, torch's allocator), else None."""
+    if not (isinstance(err, MemoryError) or any(t in str(err).lower() for t in MEMORY_TEXT)):
+        return None
+    return (
+        f"out of memory ({one_line(err, 100)}); try a smaller --batch-size, --image-size or "
+        "--proj-dim"
+    )
+
+
+def _known_failure(err: BaseException) -> str | None:
+    """The one line for a failure the user can fix that is not an OgadError, else None."""
+    path_errors = PermissionError | FileNotFoundError | IsADirectoryError | NotADirectoryError
+    if isinstance(err, path_errors):
+        return f"{err.strerror}: {err.filename}; check the path and its permissions"
+    return disk_full_message(err) or memory_message(err)
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command](args)
     except OgadError as err:
-        log.error(user_message(err))
+        log.error(folded(user_message(err)))
         return EXIT_USAGE
     except KeyboardInterrupt:
         log.error("interrupted; run the same command again to resume")
         return EXIT_INTERRUPTED
-    except (PermissionError, FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
-        log.error(f"{err.strerror}: {err.filename}")
-        return EXIT_USAGE
-    except MemoryError:
-        log.error("out of memory; try a smaller --batch-size or --proj-dim")
+    except (OSError, MemoryError, RuntimeError) as err:
+        message = _known_failure(err)
+        if message is None:
+            raise
+        log.error(folded(message))
         return EXIT_USAGE
 
 
@@ -418,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     except Exception as err:  # a bug: one line, traceback on request
         log.error(
-            f"internal error: {type(err).__name__}: {one_line(err)} "
+            f"internal error: {type(err).__name__}: {folded(one_line(err), 300)} "
             "(set OGAD_DEBUG=1 for the traceback)"
         )
         return EXIT_BUG

@@ -7,7 +7,7 @@ One row per sample, sample_id order, columns :data:`EXPORT_COLUMNS`::
 Labels are label names. ``confirmed`` → keep = false; ``relabeled`` → keep = true with the new
 final_label; ``rejected`` / ``unreviewed`` → keep = true with the original label. score / rank
 come from one detector (default ``DEFAULT_DETECTOR`` when the run has it, else the first one;
-``ogad_core.scoring.detectors.DEFAULT_DETECTOR_REASON`` says why); they are
+``ogad_core.options.DEFAULT_DETECTOR_REASON`` says why); they are
 empty when the run has no scores yet. ``keep`` is written as ``true`` / ``false``.
 """
 
@@ -20,9 +20,9 @@ import pandas as pd
 
 from ogad_core._internal import write_text_atomic
 from ogad_core.errors import ConfigError
+from ogad_core.options import DEFAULT_DETECTOR
 from ogad_core.review.store import CONFIRMED, RELABELED, UNREVIEWED, ReviewStore
 from ogad_core.run.rundir import RunDir
-from ogad_core.scoring.detectors import DEFAULT_DETECTOR
 
 EXPORT_COLUMNS = [
     "sample_id",

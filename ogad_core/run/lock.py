@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ogad_core._internal import utc_now
+from ogad_core._internal import pwrite_all, utc_now
 from ogad_core.errors import RunDirError
 
 _held: dict[Path, int] = {}  # lock files this process holds (re-entrant per process)
@@ -44,8 +44,11 @@ def _write_holder(fd: int, command: str) -> None:
         "argv": sys.argv[1:],
         "started": utc_now(),
     }
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
+    try:  # who holds the lock is shown to others; a full disk must not stop the holder
+        os.ftruncate(fd, 0)
+        pwrite_all(fd, json.dumps(info).encode("utf-8"), 0)
+    except OSError:
+        pass
 
 
 @contextmanager

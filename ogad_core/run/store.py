@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ogad_core._internal import one_line, write_json_atomic
+from ogad_core._internal import one_line, pwrite_all, write_json_atomic
 from ogad_core.errors import RunDirError
 
 #: about this many bytes per checksummed block of rows
@@ -187,7 +187,8 @@ class GradientStore:
         """Write ``values`` (B, D) at row indices ``rows`` (B,), then mark them done.
 
         Contiguous runs of rows are written in one call; data is synced, then the checksums
-        of the blocks these rows complete are recorded, then the mask is set.
+        of the blocks these rows complete are recorded, then the mask is set. Every byte count
+        is checked: a short write (full disk) raises ``OSError`` before any row is marked done.
         """
         values = np.ascontiguousarray(values, dtype="<f4")
         rows = np.asarray(rows, dtype=np.int64)
@@ -200,7 +201,7 @@ class GradientStore:
             for seg_rows, seg_vals in zip(
                 np.split(rows, breaks), np.split(values, breaks), strict=True
             ):
-                os.pwrite(fd, seg_vals.tobytes(), self._offset + int(seg_rows[0]) * row_bytes)
+                pwrite_all(fd, seg_vals.tobytes(), self._offset + int(seg_rows[0]) * row_bytes)
             os.fsync(fd)
             if self._record_completed_blocks(rows, fd):
                 self._write_meta()

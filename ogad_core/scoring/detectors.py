@@ -38,6 +38,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ogad_core._internal import CHUNK_BYTES, row_chunks, worker_count
 from ogad_core.errors import ConfigError, DataError
+from ogad_core.options import DEFAULT_DETECTOR, DEFAULT_DETECTOR_REASON
 
 try:
     from sklearn.utils.validation import validate_data as _sk_validate_data
@@ -273,22 +274,6 @@ DETECTORS: dict[str, Callable[[int], BaseEstimator]] = {
     "loss": lambda seed: LossBaseline(transform="loss"),
     "selfconf": lambda seed: LossBaseline(transform="selfconf"),
 }
-
-#: The detector a run's queue, export and dashboard use unless told otherwise: the one that finds
-#: the flipped labels best on the project's benchmark suite (benchmarks/bench_review_sim.py,
-#: bench_quality.py, synthetic_moons.py, bench_text.py); no mean-rank ensemble of it with l2,
-#: l1 or lof beat it on the image runs by more than 0.0003 AUROC. The paper's ``iforest`` stays
-#: one ``--detector`` away.
-DEFAULT_DETECTOR = "loss"
-#: One sentence for the README and the dashboard: why DEFAULT_DETECTOR is the default.
-DEFAULT_DETECTOR_REASON = (
-    "loss (the cross-entropy with the given label) ranks flipped labels best on the image and "
-    "synthetic benchmarks, AUROC 0.998 on mnist5k (l2 0.995, iforest 0.984), 0.999 on digits "
-    "(l2 0.999, iforest 0.994) and 0.993 on two moons (l2 0.991, iforest 0.984), ties l2 on "
-    "Rotten Tomatoes (0.854, iforest 0.838; all within 0.78-0.80 on the 480-snippet offline "
-    "sample), and on the image runs no rank ensemble of it with l2, l1 or lof does better by "
-    "more than 0.0003 AUROC; iforest, the paper's choice, stays available."
-)
 
 
 def _known() -> str:
