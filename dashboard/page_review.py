@@ -97,15 +97,19 @@ def _detector_control(view: RunView) -> str | None:
 
 
 def _queue_length_control(view: RunView, run_path: str, detector: str | None) -> int:
-    """The queue length: the estimated review target until the reviewer sets another."""
+    """The queue length: the review target (extended while decisions keep confirming flags)
+    until the reviewer sets another."""
     target = smart.review_target(run_path, detector)
-    if target is not None and st.session_state.get(state.TOP_K_AUTO, True):
-        st.session_state[state.TOP_K] = int(min(max(target.n_target, 0), view.n_samples))
+    length = smart.review_length(run_path, detector)
+    if length is not None and st.session_state.get(state.TOP_K_AUTO, True):
+        st.session_state[state.TOP_K] = int(min(max(length.n, 0), view.n_samples))
     help_text = "The best-ranked samples to review; 0 = all."
     if target is not None:
+        low, high = target.interval
         help_text += (
             f" Default: the review target, {target.n_target:,} samples = the estimated noise rate "
-            f"{target.noise_rate:.1%} x {view.n_samples:,} ({target.method})."
+            f"{target.noise_rate:.1%} x {view.n_samples:,} ({target.method}; 95% range "
+            f"{low:,}–{high:,}), and more while your latest decisions keep confirming flags."
         )
     return st.number_input(
         "Queue length (top-k by rank, 0 = all)",
@@ -345,22 +349,33 @@ def _message() -> str:
 
 
 def _progress(run_path: str, controls: Controls, table: pd.DataFrame) -> str:
-    """The progress bar toward the review target and how many flagged samples remain (HTML)."""
+    """The progress bar toward the review target, the target as an estimate with its range,
+    why the queue is as long as it is, and how many flagged samples are likely left (HTML)."""
     target = smart.review_target(run_path, controls.detector)
-    if target is None or target.n_target <= 0:
+    length = smart.review_length(run_path, controls.detector)
+    if target is None or length is None or target.n_target <= 0:
         return ""
-    prog = review_progress(table, target.n_target, target.noise_rate)
+    goal = max(length.n, target.n_target)
+    prog = review_progress(table, goal, target.noise_rate)
+    low, high = target.interval
+    expected = round(target.noise_rate * len(table))
+    left = (
+        f"about {prog.remaining_flagged:,} flagged samples left to find"
+        if prog.found < expected
+        else f"{prog.found:,} found, more than the {expected:,} estimated: the estimate is low"
+    )
     text = (
-        f"{prog.reviewed:,} of the review target {prog.n_target:,} reviewed "
-        f"({share_text(prog.of_target)}) · about {prog.remaining_flagged:,} flagged samples left "
-        f"to find (estimated noise {target.noise_rate:.1%}, {target.method})"
+        f"{prog.reviewed:,} of {goal:,} reviewed ({share_text(prog.of_target)}) · review target "
+        f"≈ {target.n_target:,} (95% range {low:,}–{high:,}; estimated noise "
+        f"{target.noise_rate:.1%}, {target.method}) · {left}"
     )
     width = min(max(float(prog.of_target), 0.0), 1.0) * 100
+    why = html.escape(f"Queue length: {length.reason}. {target.note}")
     return (
         f'<div class="ogad-progress" role="progressbar" aria-valuenow="{width:.0f}" '
         f'aria-valuemin="0" aria-valuemax="100"><div>{html.escape(text)}</div>'
         f'<div class="ogad-track"><div class="ogad-bar" style="width:{width:.1f}%"></div></div>'
-        "</div>"
+        f'<div class="ogad-why-target">{why}</div></div>'
     )
 
 

@@ -520,11 +520,13 @@ def test_review_target_sets_the_queue_length_and_shows_progress(
     at = started(image_run, monkeypatch)
     assert at.number_input(key=state.TOP_K).value == target.n_target
     (bar,) = html_texts(at, "ogad-progress")
-    assert f"of the review target {target.n_target}" in bar
+    low, high = target.interval
+    assert f"review target ≈ {target.n_target} (95% range {low}–{high}" in bar
+    assert "Queue length: the estimate" in bar and target.note in bar  # why it is what it is
     first = card_ids(at)[0]
     press_card(at, first, "confirm")
     (bar,) = html_texts(at, "ogad-progress")
-    assert bar.startswith(f"1 of the review target {target.n_target}")
+    assert bar.startswith(f"1 of {target.n_target} reviewed")
     at.number_input(key=state.TOP_K).set_value(5).run()  # the reviewer's own length stays
     at.selectbox(key=state.DETECTOR).set_value("l2").run()
     assert at.number_input(key=state.TOP_K).value == 5
@@ -693,4 +695,29 @@ def test_cards_show_their_place_in_the_queue_and_their_file_name(
     (sid,) = card_ids(at)
     body = " ".join(html_texts(at, "ogad-copy"))
     assert f"card 1 of {n}" in body and Path(str(samples.loc[sid, "ref"])).name in body
+    assert_clean(at)
+
+
+def test_the_queue_goes_on_past_a_low_target_while_decisions_confirm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ogad_core.review.target import KEEP_GOING_BLOCK
+
+    run = make_run(tmp_path / "img", kind="image", n=120, noise_rate=0.3)
+    at = started(run, monkeypatch)
+    target = at.number_input(key=state.TOP_K).value
+    store = ReviewStore(run)
+    for _ in range(target):  # every card of the queue was a real flag
+        press_card(at, card_ids(at)[0], "confirm")
+    assert_clean(at)
+    assert at.number_input(key=state.TOP_K).value == target + KEEP_GOING_BLOCK
+    assert len(card_ids(at)) == min(PER_PAGE, KEEP_GOING_BLOCK)  # cards past the estimate
+    (bar,) = html_texts(at, "ogad-progress")
+    assert f"past the estimate ({target})" in bar
+    for sid in card_ids(at)[: KEEP_GOING_BLOCK // 2 + 1]:  # then mostly fine samples: stop
+        store.reject(sid, reviewer="alice")
+    at.run()
+    assert at.number_input(key=state.TOP_K).value == target
+    (bar,) = html_texts(at, "ogad-progress")
+    assert f"the estimate ({target}) stands" in bar
     assert_clean(at)
