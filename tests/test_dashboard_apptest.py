@@ -721,3 +721,17 @@ def test_the_queue_goes_on_past_a_low_target_while_decisions_confirm(
     (bar,) = html_texts(at, "ogad-progress")
     assert f"the estimate ({target}) stands" in bar
     assert_clean(at)
+
+
+def test_the_export_help_names_the_detector_ogad_export_uses(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ogad_core.review.export import default_detector
+    from ogad_core.run.rundir import RunDir
+
+    at = started(image_run, monkeypatch)
+    at.switch_page("views/summary.py").run()
+    box = at.selectbox(key=state.EXPORT_DETECTOR)
+    want = default_detector(RunDir(image_run).detectors())
+    assert box.value == want
+    assert f"`ogad export`: {want} for this run" in box.help.replace("\\\\", "")
