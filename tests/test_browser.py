@@ -832,3 +832,36 @@ def test_undo_outline_copy_path_and_bulk_for_a_newcomer(
         expect(page.get_by_role("button", name=re.compile(r"^Confirm all"))).to_have_count(0)
         page.keyboard.press("u")
         assert _wait_for(lambda: store.current().empty)
+
+
+# ---- the report (issue 20): one file, offline, every chart drawn --------------------------------
+def test_the_report_opens_offline_and_draws_every_chart(chromium: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from ogad_core.reporting.report import figures, load_summary, write_report
+    from tests.run_fixture import write_evaluation
+
+    run = make_run(tmp_path / "run", kind="image", n=N_SAMPLES)
+    write_evaluation(run, retrain=True)
+    ReviewStore(run).confirm(
+        int(pd.read_parquet(run / "samples.parquet")["sample_id"][0]), reviewer="r"
+    )
+    out = write_report(run, tmp_path / "report.html")
+    n_charts = len(figures(load_summary(run)))
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(offline=True, viewport={"width": 1280, "height": 800})
+            page = context.new_page()
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(out.as_uri())
+            page.wait_for_function("() => document.body.dataset.charts", timeout=WAIT_MS)
+            drawn = int(page.evaluate("() => document.body.dataset.charts"))
+            svgs = page.locator(".ogad-chart .main-svg").count()
+            _shot(page, tmp_path / "report_1280x800.png")
+        finally:
+            browser.close()
+    assert drawn == n_charts >= 6 and svgs >= n_charts  # every chart drawn by plotly.js
+    outside = [u for u in requests if not u.startswith(("file:", "data:", "blob:"))]
+    assert outside == [], outside  # nothing fetched
