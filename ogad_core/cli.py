@@ -10,6 +10,7 @@ this module shows on stderr (``--quiet``: warnings only, ``-v``: debug too).
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -23,7 +24,8 @@ from pathlib import Path
 from types import NoneType, UnionType
 from typing import TYPE_CHECKING, Any
 
-from ogad_core._internal import log, one_line
+from ogad_core import __version__
+from ogad_core._internal import folded, log, one_line
 from ogad_core.errors import OgadError
 from ogad_core.options import (
     RUN_DIR_HELP,
@@ -34,6 +36,7 @@ from ogad_core.options import (
     ExportOptions,
     IssuesOptions,
     MapOptions,
+    ReportOptions,
     ScoreOptions,
     option_fields,
 )
@@ -61,6 +64,7 @@ EXAMPLES = {
         "ogad issues runs/mnist --issue-type duplicate,outlier,mypkg.issues:Blurry",
     ],
     "export": ["ogad export runs/mnist --out cleaned.csv --only-kept"],
+    "report": ["ogad report runs/mnist --out mnist_report.html"],
     "dashboard": ["ogad dashboard runs/mnist --port 8502"],
     "demo": ["ogad demo", "ogad demo --data rotten-tomatoes --no-dashboard"],
 }
@@ -175,6 +179,7 @@ COMMAND_OPTIONS: dict[str, tuple[type, str]] = {
     "issues": (IssuesOptions, "find label issues, duplicates, outliers, corrupt inputs"),
     "evaluate": (EvaluateOptions, "AUROC, AP, precision@k per detector (needs known noise)"),
     "export": (ExportOptions, "write the cleaned dataset index as CSV"),
+    "report": (ReportOptions, "write one self-contained HTML report (charts, tables, samples)"),
     "dashboard": (DashboardOptions, "serve the review dashboard (on 127.0.0.1 unless --host)"),
     "demo": (DemoOptions, "build the sample run (10%% label noise) and serve the dashboard"),
 }
@@ -187,13 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Outlier Gradient Analysis: find, review and export "
         "the training samples that hurt a model.",
     )
+    p.add_argument("--version", action="version", version=f"ogad {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (cls, summary) in COMMAND_OPTIONS.items():
         epilog = "examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES[name])
         c = sub.add_parser(
             name,
             help=summary,
-            description=summary,
+            description=summary.replace("%%", "%"),  # a description is printed raw
             epilog=epilog,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
@@ -243,7 +249,15 @@ def _cmd_compute(a: argparse.Namespace) -> int:
         f"run complete: {Path(a.run_dir).resolve()} "
         f"({manifest['data']['n_samples']} samples, detectors: {detectors})"
     )
+    print(f"next: ogad dashboard {_shell_word(str(a.run_dir))}   # review the flagged samples")
     return 0
+
+
+def _shell_word(text: str) -> str:
+    """``text`` quoted for a POSIX shell where it needs it (a path printed as a command)."""
+    import shlex
+
+    return shlex.quote(text)
 
 
 def _cmd_score(a: argparse.Namespace) -> int:
@@ -326,6 +340,15 @@ def _cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(a: argparse.Namespace) -> int:
+    from ogad_core.reporting.report import write_report
+
+    o = options_from(a, ReportOptions)
+    path = write_report(o.run_dir, o.out)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; opens offline in a browser)")
+    return 0
+
+
 def _serve(run_dir: Path, port: int | None, host: str = "127.0.0.1") -> int:
     from ogad_core.run.rundir import RunDir
 
@@ -365,6 +388,7 @@ COMMANDS = {
     "issues": _cmd_issues,
     "evaluate": _cmd_evaluate,
     "export": _cmd_export,
+    "report": _cmd_report,
     "dashboard": _cmd_dashboard,
     "demo": _cmd_demo,
 }
@@ -399,20 +423,57 @@ def _one_line_warning(message: Warning | str, *_args: Any, **_kwargs: Any) -> No
     log.warning(one_line(message))
 
 
+#: errno values of a full disk (or a file size limit)
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+#: how libraries that do not raise OSError (torch, pyarrow) word a full disk / no memory
+DISK_FULL_TEXT = ("no space left on device", "disk quota exceeded", "file too large")
+MEMORY_TEXT = ("defaultcpuallocator", "can't allocate memory", "out of memory", "bad_alloc")
+
+
+def disk_full_message(err: BaseException) -> str | None:
+    """One line for an error that means the disk is full, else None."""
+    full = isinstance(err, OSError) and err.errno in DISK_FULL
+    if not (full or any(t in str(err).lower() for t in DISK_FULL_TEXT)):
+        return None
+    where = f" writing {err.filename}" if isinstance(err, OSError) and err.filename else ""
+    return (
+        f"no space left on the device{where}; free some space and run the same command "
+        "again (finished work is kept and checked)"
+    )
+
+
+def memory_message(err: BaseException) -> str | None:
+    """One line for an allocator failure (MemoryError, torch's allocator), else None."""
+    if not (isinstance(err, MemoryError) or any(t in str(err).lower() for t in MEMORY_TEXT)):
+        return None
+    return (
+        f"out of memory ({one_line(err, 100)}); try a smaller --batch-size, --image-size or "
+        "--proj-dim"
+    )
+
+
+def _known_failure(err: BaseException) -> str | None:
+    """The one line for a failure the user can fix that is not an OgadError, else None."""
+    path_errors = PermissionError | FileNotFoundError | IsADirectoryError | NotADirectoryError
+    if isinstance(err, path_errors):
+        return f"{err.strerror}: {err.filename}; check the path and its permissions"
+    return disk_full_message(err) or memory_message(err)
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command](args)
     except OgadError as err:
-        log.error(user_message(err))
+        log.error(folded(user_message(err)))
         return EXIT_USAGE
     except KeyboardInterrupt:
         log.error("interrupted; run the same command again to resume")
         return EXIT_INTERRUPTED
-    except (PermissionError, FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
-        log.error(f"{err.strerror}: {err.filename}")
-        return EXIT_USAGE
-    except MemoryError:
-        log.error("out of memory; try a smaller --batch-size or --proj-dim")
+    except (OSError, MemoryError, RuntimeError) as err:
+        message = _known_failure(err)
+        if message is None:
+            raise
+        log.error(folded(message))
         return EXIT_USAGE
 
 
@@ -426,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     except Exception as err:  # a bug: one line, traceback on request
         log.error(
-            f"internal error: {type(err).__name__}: {one_line(err)} "
+            f"internal error: {type(err).__name__}: {folded(one_line(err), 300)} "
             "(set OGAD_DEBUG=1 for the traceback)"
         )
         return EXIT_BUG

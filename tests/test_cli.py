@@ -138,3 +138,79 @@ def test_demo_builds_a_noisy_run_without_serving(tmp_path: Path, capsys) -> None
 def test_dashboard_on_a_missing_run_is_one_line(tmp_path: Path, capsys) -> None:
     assert main(["dashboard", str(tmp_path / "nowhere")]) == 2
     assert "run directory not found" in _one_error_line(capsys.readouterr().err)
+
+
+# ---- what a newcomer meets first (issue 20) ------------------------------------------------
+
+
+def test_version_and_help_texts_are_literal_and_give_the_numbers(capsys) -> None:
+    from ogad_core import __version__
+    from ogad_core.engine.text_head import TEXT_HEAD_RECIPE
+    from ogad_core.engine.train import default_recipe
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ogad {__version__}"
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    demo_help = capsys.readouterr().out
+    assert "10% label noise" in demo_help and "%%" not in demo_help
+    with pytest.raises(SystemExit):
+        main(["compute", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    epochs = text[text.index("--epochs N training") : text.index("--lr X learning")]
+    lr = text[text.index("--lr X learning") : text.index("--image-size N side")]
+    import re
+
+    def numbers(part: str) -> set[float]:
+        return {float(n) for n in re.findall(r"\d+(?:\.\d+)?(?:e-?\d+)?", part)}
+
+    for kind in ("image", "tabular"):
+        assert default_recipe(kind).epochs in numbers(epochs)
+        assert default_recipe(kind).lr in numbers(lr)
+    assert TEXT_HEAD_RECIPE["epochs"] in numbers(epochs)
+    assert TEXT_HEAD_RECIPE["lr"] in numbers(lr)
+
+
+@pytest.mark.parametrize(
+    "spec, guess",
+    [("mnist", "mnist5k"), ("rotten", "rotten-tomatoes"), ("folder:x", "imagefolder:x")],
+)
+def test_a_near_miss_data_spec_gets_a_did_you_mean(
+    tmp_path: Path, capsys, spec: str, guess: str
+) -> None:
+    run = tmp_path / "run"
+    assert main(["compute", "--data", spec, "--run-dir", str(run)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"did you mean {guess}?" in line
+    assert not run.exists()  # refused before any folder is made
+
+
+def test_a_failed_compute_leaves_no_folder_holding_only_the_lock(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    missing = tmp_path / "no_such_folder"
+    assert main(["compute", "--data", f"imagefolder:{missing}", "--run-dir", str(run)]) == 2
+    assert "path not found" in _one_error_line(capsys.readouterr().err)
+    assert not run.exists()
+    run.mkdir()  # a folder that was there before stays
+    assert main(["compute", "--data", f"imagefolder:{missing}", "--run-dir", str(run)]) == 2
+    assert run.is_dir()
+
+
+def test_compute_prints_the_next_command(digits_run: Path, capsys) -> None:
+    from ogad_core.cli import flag_of
+    from ogad_core.options import ComputeConfig, option_fields
+    from tests.run_fixture import DIGITS_CONFIG
+
+    flags = {f.name: flag_of(f) for f in option_fields(ComputeConfig)}
+    args = ["compute", "--run-dir", str(digits_run)]
+    for name, value in DIGITS_CONFIG.items():
+        if value is None or value is False:
+            continue
+        flag = flags[name]
+        text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        args += [flag] if value is True else [flag, text]
+    assert main(args) == 0  # everything reused
+    out = capsys.readouterr().out
+    assert f"next: ogad dashboard {digits_run}" in out

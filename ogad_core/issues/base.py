@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from ogad_core.scoring.neighbours import hnsw_search, index_for
+from ogad_core.space.knn import hnsw_search, index_for
 
 
 @dataclass
@@ -85,7 +85,7 @@ class IssueContext:
 
     def neighbours(self, name: str, k: int) -> tuple[np.ndarray, np.ndarray] | None:
         """(N, k) Euclidean distances and (N, k) indices of each row's k nearest OTHER rows in
-        space ``name`` (faiss, :mod:`ogad_core.scoring.neighbours`; cached); None when absent."""
+        space ``name`` (faiss, :mod:`ogad_core.space.knn`; cached); None when absent."""
         key = (name, k)
         if key not in self._knn:
             matrix = self.space(name)

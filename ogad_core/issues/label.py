@@ -6,13 +6,13 @@ import numpy as np
 
 from ogad_core.errors import DataError
 from ogad_core.issues.base import IssueContext, IssueType
-from ogad_core.scoring.detectors import DEFAULT_DETECTOR
+from ogad_core.options import DEFAULT_DETECTOR
 
 
 class LabelIssue(IssueType):
     """Label issues: the score of ``detector`` (default: the run's default detector) from
     scores.parquet; flagged are the top ``review target`` samples (confident learning's
-    estimate of the number of wrong labels, :mod:`ogad_core.review.target`).
+    estimate of the number of wrong labels, :mod:`ogad_core.scoring.target`).
 
     Args:
         detector: the detector whose scores rank the samples (None: the run's default).
@@ -29,7 +29,7 @@ class LabelIssue(IssueType):
         self.detector = detector
 
     def fit(self, context: IssueContext) -> LabelIssue:
-        from ogad_core.review.target import estimate_review_target
+        from ogad_core.scoring.target import estimate_review_target
 
         detector = self.detector or context.detector or DEFAULT_DETECTOR
         scores = context.scores

@@ -17,12 +17,13 @@ import pandas as pd
 
 from ogad_core._internal import log
 from ogad_core.issues.base import IssueContext, IssueType
+from ogad_core.issues.queue import all_queue, flagged_names
 from ogad_core.issues.registry import resolve_issue_type
 from ogad_core.scoring.detectors import rank_scores
 
+__all__ = ["ISSUE_COLUMNS", "all_queue", "fit_issue_types", "flagged_names", "issues_table"]
+
 ISSUE_COLUMNS = ["sample_id", "issue", "score", "rank", "flagged", "set_id", "explanation"]
-#: the "All" queue's tie order between issue types at the same relative position
-ALL_PRIORITY = ("corrupt", "duplicate", "label", "outlier")
 
 
 def fit_issue_types(
@@ -62,31 +63,3 @@ def issues_table(fitted: Sequence[IssueType], sample_ids: np.ndarray) -> pd.Data
     if not fitted:
         return pd.DataFrame({c: [] for c in ISSUE_COLUMNS})
     return pd.concat([issue_frame(e, sample_ids) for e in fitted], ignore_index=True)
-
-
-def all_queue(issues: pd.DataFrame) -> pd.DataFrame:
-    """The "All" queue: every flagged sample once, ordered by its best relative position
-    (its rank within its issue / that issue's number of flagged samples), ties by
-    :data:`ALL_PRIORITY`. Columns sample_id, issue (the issue that placed it), position."""
-    flagged = issues[issues["flagged"]].copy()
-    if flagged.empty:
-        return pd.DataFrame({"sample_id": [], "issue": [], "position": []})
-    counts = flagged.groupby("issue")["sample_id"].transform("size")
-    within = flagged.groupby("issue")["rank"].rank(method="first")
-    flagged["position"] = within / counts
-    order = {name: i for i, name in enumerate(ALL_PRIORITY)}
-    flagged["tie"] = flagged["issue"].map(lambda n: order.get(n, len(order)))
-    flagged = flagged.sort_values(["position", "tie", "sample_id"], kind="stable")
-    best = flagged.drop_duplicates("sample_id", keep="first")
-    return best[["sample_id", "issue", "position"]].reset_index(drop=True)
-
-
-def flagged_names(issues: pd.DataFrame, n: int) -> list[str]:
-    """(n,) the flagged issue names of each sample, ``;``-separated (export's ``issues``)."""
-    out = [""] * n
-    flagged = issues[issues["flagged"]]
-    grouped = flagged.groupby("sample_id", sort=True)["issue"].agg(lambda s: ";".join(s))
-    for sid, names in grouped.items():
-        if 0 <= int(sid) < n:  # type: ignore[call-overload]
-            out[int(sid)] = str(names)  # type: ignore[call-overload]
-    return out

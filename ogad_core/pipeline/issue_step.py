@@ -20,11 +20,10 @@ from ogad_core.errors import RunDirError
 from ogad_core.issues.base import IssueContext
 from ogad_core.issues.registry import DEFAULT_ISSUE_TYPES
 from ogad_core.issues.table import fit_issue_types, issues_table
-from ogad_core.options import fingerprint
+from ogad_core.options import DEFAULT_DETECTOR, fingerprint
 from ogad_core.run.lock import run_lock
 from ogad_core.run.manifest import Manifest, StepRecord
 from ogad_core.run.rundir import RunDir, table_problem
-from ogad_core.scoring.detectors import DEFAULT_DETECTOR
 
 STEP = "issues"
 

@@ -46,6 +46,8 @@ class RunState:
     states: list[dict[str, Any]] = field(default_factory=list)  # state_dicts, last = final
     params: str = "last"
     full_dim: int = 0
+    #: the training just run, one {"epoch", "loss", "seconds"} per epoch (for the Run page)
+    train_history: list[dict[str, float]] = field(default_factory=list)
 
     def save(self) -> None:
         self.rd.save_manifest(self.manifest)

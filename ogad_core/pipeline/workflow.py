@@ -9,6 +9,7 @@ after a kill.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from ogad_core._internal import log
@@ -34,8 +35,25 @@ def compute(
 
     Holds the run directory's lock throughout; damaged outputs of an earlier run are set aside
     and rebuilt (each reported in one line)."""
-    with run_lock(run_dir, "compute", create=True):
-        return _compute(config, RunDir(run_dir), progress)
+    created = not Path(run_dir).exists()
+    try:
+        with run_lock(run_dir, "compute", create=True):
+            return _compute(config, RunDir(run_dir), progress)
+    except BaseException:
+        if created:
+            _remove_if_only_lock(RunDir(run_dir))
+        raise
+
+
+def _remove_if_only_lock(rd: RunDir) -> None:
+    """Remove a run directory this compute created that holds nothing but its lock file (a
+    compute that failed before writing anything leaves no folder behind)."""
+    try:
+        if {p.name for p in rd.path.iterdir()} <= {rd.lock_path.name}:
+            rd.lock_path.unlink(missing_ok=True)
+            rd.path.rmdir()
+    except OSError:
+        pass
 
 
 def _compute(config: ComputeConfig, rd: RunDir, progress: bool) -> dict[str, Any]:
@@ -51,7 +69,9 @@ def _compute(config: ComputeConfig, rd: RunDir, progress: bool) -> dict[str, Any
         log.warning(note)
     state.device = resolve_device(config.device)
     torch.manual_seed(config.seed)
+    verified = state.manifest.step_fingerprint("data") is not None  # data checked against it
     data_fp = data_step(state)
+    _tie_reviews(state, verified)
     state.inputs = model_inputs(config, state.data, rd, state.device, progress)
     model_step(state, data_fp)
     predict_step(state)
@@ -68,6 +88,19 @@ def _compute(config: ComputeConfig, rd: RunDir, progress: bool) -> dict[str, Any
     state.manifest.status = "complete"
     state.save()
     return state.manifest.to_json()
+
+
+def _tie_reviews(state: RunState, verified: bool) -> None:
+    """Set decisions made on other inputs (sample ids, given labels) aside, never apply them."""
+    import numpy as np
+
+    from ogad_core.review.store import set_aside_foreign_reviews
+
+    train = state.data.train
+    ids = np.arange(len(train), dtype=np.int64)
+    set_aside_foreign_reviews(
+        state.rd, ids, np.asarray(train.labels), state.data.label_names, verified=verified
+    )
 
 
 def default_detectors(config: ComputeConfig, n_samples: int) -> list[str]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -38,6 +38,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ogad_core._internal import CHUNK_BYTES, row_chunks, worker_count
 from ogad_core.errors import ConfigError, DataError
+from ogad_core.options import DEFAULT_DETECTOR, DEFAULT_DETECTOR_REASON
 
 try:
     from sklearn.utils.validation import validate_data as _sk_validate_data
@@ -73,14 +74,6 @@ MIN_CLASS_ROWS = 5
 _MAD_TO_SD = 1.4826
 
 
-# ---- chunking helpers ------------------------------------------------------------------------
-
-
-def _row_chunks(n_rows: int, row_bytes: int, chunk_bytes: int | None = None) -> Iterator[slice]:
-    """Consecutive row slices of about ``chunk_bytes`` (default CHUNK_BYTES) each, >= 1 row."""
-    return row_chunks(n_rows, row_bytes, CHUNK_BYTES if chunk_bytes is None else chunk_bytes)
-
-
 def _as_matrix(X: Any, what: str = "gradients") -> np.ndarray:
     """``X`` as a 2-D numeric ndarray (a memmap stays a memmap: no copy)."""
     if not isinstance(X, np.ndarray):
@@ -98,7 +91,7 @@ def _check_finite(X: np.ndarray, what: str = "gradients") -> None:
     """DataError naming the first row with NaN or inf; reads ``X`` chunk by chunk."""
     if X.dtype.kind != "f":
         return
-    for rows in _row_chunks(X.shape[0], X.shape[1] * X.itemsize):
+    for rows in row_chunks(X.shape[0], X.shape[1] * X.itemsize):
         chunk = np.asarray(X[rows])
         if not np.isfinite(chunk.sum(dtype=np.float64)):
             bad = ~np.isfinite(chunk).all(axis=1)
@@ -110,7 +103,7 @@ def _check_finite(X: np.ndarray, what: str = "gradients") -> None:
 def _chunked_apply(func: Callable[[np.ndarray], np.ndarray], X: np.ndarray) -> np.ndarray:
     """``func`` applied to row chunks of ``X`` and concatenated: (N,) float64."""
     out = np.empty(X.shape[0], dtype=np.float64)
-    for rows in _row_chunks(X.shape[0], X.shape[1] * X.itemsize):
+    for rows in row_chunks(X.shape[0], X.shape[1] * X.itemsize):
         out[rows] = np.asarray(func(np.asarray(X[rows])), dtype=np.float64).reshape(-1)
     return out
 
@@ -160,7 +153,7 @@ class GradientNormDetector(OutlierMixin, BaseEstimator):
     def _norms(self, X: np.ndarray) -> np.ndarray:
         """(N,) float64 norms of the rows of (N, D) ``X``, chunk by chunk."""
         out = np.empty(X.shape[0], dtype=np.float64)
-        for rows in _row_chunks(X.shape[0], X.shape[1] * 8, self.chunk_bytes):
+        for rows in row_chunks(X.shape[0], X.shape[1] * 8, self.chunk_bytes):
             chunk = np.asarray(X[rows], dtype=np.float64)
             if self.ord == 2:
                 out[rows] = np.sqrt(np.einsum("ij,ij->i", chunk, chunk))
@@ -273,22 +266,6 @@ DETECTORS: dict[str, Callable[[int], BaseEstimator]] = {
     "loss": lambda seed: LossBaseline(transform="loss"),
     "selfconf": lambda seed: LossBaseline(transform="selfconf"),
 }
-
-#: The detector a run's queue, export and dashboard use unless told otherwise: the one that finds
-#: the flipped labels best on the project's benchmark suite (benchmarks/bench_review_sim.py,
-#: bench_quality.py, synthetic_moons.py, bench_text.py); no mean-rank ensemble of it with l2,
-#: l1 or lof beat it on the image runs by more than 0.0003 AUROC. The paper's ``iforest`` stays
-#: one ``--detector`` away.
-DEFAULT_DETECTOR = "loss"
-#: One sentence for the README and the dashboard: why DEFAULT_DETECTOR is the default.
-DEFAULT_DETECTOR_REASON = (
-    "loss (the cross-entropy with the given label) ranks flipped labels best on the image and "
-    "synthetic benchmarks, AUROC 0.998 on mnist5k (l2 0.995, iforest 0.984), 0.999 on digits "
-    "(l2 0.999, iforest 0.994) and 0.993 on two moons (l2 0.991, iforest 0.984), ties l2 on "
-    "Rotten Tomatoes (0.854, iforest 0.838; all within 0.78-0.80 on the 480-snippet offline "
-    "sample), and on the image runs no rank ensemble of it with l2, l1 or lof does better by "
-    "more than 0.0003 AUROC; iforest, the paper's choice, stays available."
-)
 
 
 def _known() -> str:
