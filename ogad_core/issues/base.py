@@ -35,6 +35,8 @@ class IssueContext:
         kind: ``image``, ``text`` or ``tabular``.
         gradients: (N, D) gradient embeddings (memory-mapped) or None.
         features: (N, H) penultimate features of the model or None.
+        embeddings: (N, E) the encoder's features (text and pretrained-encoder runs: the
+            head's input before it is standardised) or None.
         inputs: inputs.parquet (per-sample input properties) or None.
         signatures: (N, 256) float32 16x16 grayscale images or None.
         scores: scores.parquet or None.
@@ -47,6 +49,7 @@ class IssueContext:
     kind: str = "image"
     gradients: np.ndarray | None = None
     features: np.ndarray | None = None
+    embeddings: np.ndarray | None = None
     inputs: pd.DataFrame | None = None
     signatures: np.ndarray | None = None
     scores: pd.DataFrame | None = None
@@ -68,11 +71,13 @@ class IssueContext:
         return self.samples["label"].to_numpy()
 
     def space(self, name: str) -> np.ndarray | None:
-        """The (N, d) matrix of a neighbour space: ``features``, ``gradients`` or ``pixels``;
+        """The (N, d) matrix of a neighbour space: ``features``, ``embeddings``, ``gradients`` or
+        ``pixels``;
         ``NAME/unit`` scales each row to unit length (a direction)."""
         base, _, unit = name.partition("/")
         matrix = {
             "features": self.features,
+            "embeddings": self.embeddings,
             "gradients": self.gradients,
             "pixels": self.signatures,
         }.get(base)

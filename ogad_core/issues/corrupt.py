@@ -9,8 +9,6 @@ median; a sample's score is its worst property's.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
@@ -22,8 +20,8 @@ HARD = 100.0
 SIZE_FACTOR = 4.0
 #: dark / bright / low contrast must also be so in absolute terms (mean / std of pixels in
 #: [0, 1]), so that a photo among sketches is left to ``outlier`` rather than called corrupt
-ABSOLUTE = {"very dark": 0.15, "very bright": 0.85, "low contrast": 0.08}
-_WORD = re.compile(r"[^\W\d_]+")
+ABSOLUTE = {"very dark": 0.15, "very bright": 0.85, "low contrast": 0.08, "few letters": 0.6}
+_PUNCT = ".,!?;:'\"()[]{}-–—…*/"
 
 
 class CorruptIssue(IssueType):
@@ -33,7 +31,7 @@ class CorruptIssue(IssueType):
         threshold: flagged at a property z-score of at least this.
         constant_std: images whose pixel standard deviation (in [0, 1]) is below this are
             near-constant.
-        min_words: texts with fewer words are very short.
+        min_words: texts with fewer words are very short (a two-word review is a review).
     """
 
     name = "corrupt"
@@ -42,11 +40,12 @@ class CorruptIssue(IssueType):
         "a property 5 robust standard deviations from the data's own (brightness below 0.15 or "
         "above 0.85, contrast below 0.08, sharpness; letters and known words of a text), a side "
         "4x below the median, or "
-        "undecodable / empty / near-constant (std < 0.02) / fewer than 3 words"
+        "undecodable / empty / near-constant (std < 0.02) / one word; letters count below 60% "
+        "of the characters only"
     )
 
     def __init__(
-        self, threshold: float = 5.0, constant_std: float = 0.02, min_words: int = 3
+        self, threshold: float = 5.0, constant_std: float = 0.02, min_words: int = 2
     ) -> None:
         self.threshold = threshold
         self.constant_std = constant_std
@@ -95,7 +94,8 @@ class CorruptIssue(IssueType):
 
     def _text_parts(self, t: pd.DataFrame, texts: list[str]) -> pd.DataFrame:
         words = t["n_words"].to_numpy(dtype=np.float64)
-        tokens = [set(_WORD.findall(x.lower())) for x in texts]
+        letters = t["letters"].to_numpy(dtype=np.float64)
+        tokens = [{w.strip(_PUNCT) for w in x.lower().split()} - {""} for x in texts]
         doc_freq: dict[str, int] = {}
         for toks in tokens:
             for w in toks:
@@ -110,7 +110,7 @@ class CorruptIssue(IssueType):
                 "very short": np.where(
                     ~empty & (words < self.min_words), self.threshold + self.min_words - words, 0
                 ),
-                "few letters": -robust_z(t["letters"].to_numpy(dtype=np.float64)),
+                "few letters": np.where(letters < ABSOLUTE["few letters"], -robust_z(letters), 0.0),
                 "not language": -robust_z(known),
             }
         )

@@ -12,7 +12,9 @@ types"): the model's features work once each row is scaled to unit length (an in
 the data has a small ``h``, so in raw feature or gradient space the out-of-distribution inputs
 sit together near the origin and are each other's neighbours); ``k`` grows with N (1%) so that
 a source of a few dozen similar outliers cannot hide in its own neighbourhood. Without features
-(projected gradients) the unit-length gradients stand in.
+(projected gradients) the unit-length gradients stand in. Text runs add the encoder's own
+embeddings (the head standardises them, which blurs the encoder's geometry: sentences from
+another domain, AUROC 0.973 in the head's features, 0.996 in the encoder's).
 """
 
 from __future__ import annotations
@@ -21,16 +23,22 @@ import numpy as np
 
 from ogad_core.issues.base import IssueContext, IssueType, robust_z
 
-SPACE_NAMES = {"features": "feature", "gradients": "gradient", "pixels": "pixel"}
+SPACE_NAMES = {
+    "features": "feature",
+    "embeddings": "encoder",
+    "gradients": "gradient",
+    "pixels": "pixel",
+}
 
 
 class OutlierIssue(IssueType):
     """Outliers.
 
     Args:
-        spaces: neighbour spaces (any of ``features``, ``gradients``, ``pixels``; features
-            and gradients are compared in direction, rows scaled to unit length). Without
-            features, gradients are used.
+        spaces: neighbour spaces (any of ``features``, ``embeddings``, ``gradients``,
+            ``pixels``; all but pixels are compared in direction, rows scaled to unit length).
+            With the encoder's embeddings, those replace the features; without features,
+            gradients are used; spaces a run lacks are skipped.
         k: neighbours averaged (None: 1% of N, at least 10 and at most 100).
         threshold: flagged at a robust z-score of at least this in some space.
     """
@@ -46,7 +54,7 @@ class OutlierIssue(IssueType):
 
     def __init__(
         self,
-        spaces: tuple[str, ...] = ("features", "pixels"),
+        spaces: tuple[str, ...] = ("features", "embeddings", "pixels"),
         k: int | None = None,
         threshold: float = 2.5,
     ) -> None:
@@ -58,7 +66,9 @@ class OutlierIssue(IssueType):
         zs, used = [], []
         k = self.k or int(np.clip(np.ceil(context.n / 100), 10, 100))
         spaces = list(self.spaces)
-        if "features" in spaces and context.space("features") is None:
+        if "embeddings" in spaces and context.space("embeddings") is not None:
+            spaces = [s for s in spaces if s != "features"]  # the encoder's own geometry
+        elif "features" in spaces and context.space("features") is None:
             spaces = [("gradients" if s == "features" else s) for s in spaces]
         for space in dict.fromkeys(spaces):
             name = space if space == "pixels" else f"{space}/unit"

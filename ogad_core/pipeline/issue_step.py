@@ -88,6 +88,7 @@ def load_context(rd: RunDir, manifest: Manifest, *, seed: int = 0) -> IssueConte
         kind=str(manifest.data.get("kind", "image")),
         gradients=np.load(rd.gradients_path, mmap_mode="r"),
         features=ensure_features(rd, manifest),
+        embeddings=_encoder_embeddings(rd, len(samples)),
         inputs=inputs,
         signatures=signatures,
         scores=rd.read_scores(),
@@ -95,6 +96,26 @@ def load_context(rd: RunDir, manifest: Manifest, *, seed: int = 0) -> IssueConte
         seed=seed,
         test_accuracy=test_accuracy,
     )
+
+
+def _encoder_embeddings(rd: RunDir, n: int) -> np.ndarray | None:
+    """(N, E) the encoder's cached features of the train samples: the newest cache in
+    embeddings/ (a ``.npy`` with its ``.done.npy`` mask) whose first N rows are all done, or
+    None."""
+    if not rd.embeddings_dir.is_dir():
+        return None
+    caches = [p for p in rd.embeddings_dir.glob("*.npy") if not p.name.endswith(".done.npy")]
+    for path in sorted(caches, key=lambda p: p.stat().st_mtime_ns, reverse=True):
+        done_path = path.with_name(path.stem + ".done.npy")
+        try:
+            matrix = np.load(path, mmap_mode="r")
+            done = np.load(done_path, mmap_mode="r") if done_path.is_file() else None
+        except (OSError, ValueError):
+            continue
+        if done is None or matrix.ndim != 2 or len(matrix) < n or not np.asarray(done[:n]).all():
+            continue
+        return matrix[:n]
+    return None
 
 
 def _ensure_inputs(rd: RunDir, manifest: Manifest, samples: pd.DataFrame) -> None:
