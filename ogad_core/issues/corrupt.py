@@ -20,6 +20,8 @@ HARD = 100.0
 SIZE_FACTOR = 4.0
 #: dark / bright / low contrast must also be so in absolute terms (mean / std of pixels in
 #: [0, 1]), so that a photo among sketches is left to ``outlier`` rather than called corrupt
+#: blurry / noisy must also be this many times less / more sharp than the median image
+BLUR_FACTOR, NOISE_FACTOR = 4.0, 2.0
 ABSOLUTE = {"very dark": 0.15, "very bright": 0.85, "low contrast": 0.08, "few letters": 0.6}
 _PUNCT = ".,!?;:'\"()[]{}-–—…*/"
 
@@ -38,7 +40,8 @@ class CorruptIssue(IssueType):
     title = "Corrupt"
     threshold_doc = (
         "a property 5 robust standard deviations from the data's own (brightness below 0.15 or "
-        "above 0.85, contrast below 0.08, sharpness; letters and known words of a text), a side "
+        "above 0.85, contrast below 0.08, sharpness 4x below or 2x above the median; letters "
+        "and known words of a text), a side "
         "4x below the median, or "
         "undecodable / empty / near-constant (std < 0.02) / one word; letters count below 60% "
         "of the characters only"
@@ -69,7 +72,9 @@ class CorruptIssue(IssueType):
         std = t["std"].to_numpy(dtype=np.float64)
         mean = t["mean"].to_numpy(dtype=np.float64)
         mean_z = robust_z(mean)
-        sharp_z = robust_z(np.log(np.maximum(t["sharpness"].to_numpy(np.float64), 1e-3)))
+        log_sharp = np.log(np.maximum(t["sharpness"].to_numpy(np.float64), 1e-3))
+        sharp_z = robust_z(log_sharp)
+        sharp_ratio = log_sharp - np.median(log_sharp[ok]) if ok.any() else np.zeros(len(t))
         width = t["width"].to_numpy(np.float64)
         height = t["height"].to_numpy(np.float64)
         side = np.minimum(width, height)
@@ -85,8 +90,8 @@ class CorruptIssue(IssueType):
                 ),
                 "very dark": np.where(mean < ABSOLUTE["very dark"], -mean_z, 0),
                 "very bright": np.where(mean > ABSOLUTE["very bright"], mean_z, 0),
-                "blurry": -sharp_z,
-                "noisy": sharp_z,
+                "blurry": np.where(sharp_ratio < -np.log(BLUR_FACTOR), -sharp_z, 0.0),
+                "noisy": np.where(sharp_ratio > np.log(NOISE_FACTOR), sharp_z, 0.0),
                 "tiny": scale * np.log(med_side / np.maximum(side, 1.0)),
                 "odd aspect": scale * np.abs(aspect - np.median(aspect[ok] if ok.any() else 0)),
             }

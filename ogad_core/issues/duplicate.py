@@ -5,6 +5,7 @@ closer than ``threshold`` x the median nearest-neighbour distance in a neighbour
 pixel signatures and the model's features; cleanlab Datalab's near-duplicate rule, whose default
 threshold is 0.13), on the faiss neighbour graph shared by the issue types. Pairs join into sets
 (connected components); a set whose given labels differ is a *conflict* and ranks first.
+Inputs the ``corrupt`` type flags (when it runs too) join no set: two blank images are corrupt.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class DuplicateIssue(IssueType):
 
     name = "duplicate"
     title = "Duplicates"
+    after = ("corrupt",)
     threshold_doc = (
         "an exact copy (same decoded pixels or normalised text), or closer than 0.13 x the median "
         "nearest-neighbour distance in pixel or feature space; score >= 0.5, +1 when the set's "
@@ -54,6 +56,11 @@ class DuplicateIssue(IssueType):
         for space in self.spaces:
             pairs.append(self._near_pairs(context, space, ratio))
         edges = np.concatenate(pairs, axis=0) if pairs else np.empty((0, 2), np.int64)
+        corrupt = context.results.get("corrupt")
+        if corrupt is not None:  # two blank or unreadable inputs are corrupt, not a set
+            drop = np.asarray(corrupt.flagged_, dtype=bool)
+            edges = edges[~(drop[edges[:, 0]] | drop[edges[:, 1]])]
+            ratio[drop] = np.inf
         set_ids = _components(edges, n)
         labels = context.labels
         conflict = _conflicts(set_ids, labels)

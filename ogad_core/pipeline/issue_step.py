@@ -26,6 +26,15 @@ from ogad_core.run.manifest import Manifest, StepRecord
 from ogad_core.run.rundir import RunDir, table_problem
 
 STEP = "issues"
+#: bumped when a built-in issue type's scoring changes (a run's issues.parquet is then redone)
+ISSUES_VERSION = 2
+
+
+def _params(spec: str) -> dict[str, str]:
+    """An issue type's parameters as text (part of the step's fingerprint)."""
+    from ogad_core.issues.registry import resolve_issue_type
+
+    return {k: repr(v) for k, v in resolve_issue_type(spec).get_params().items()}
 
 
 def find_issues(
@@ -51,8 +60,9 @@ def _find_issues(
         manifest.step_fingerprint("gradients"),
         manifest.step_fingerprint("scores"),
         manifest.step_fingerprint("data"),
-        types,
+        [(t, _params(t)) for t in types],
         seed,
+        ISSUES_VERSION,
     )
     if manifest.is_done(STEP, fp) and rd.issues_path.is_file():
         if table_problem(rd.issues_path) is None:
