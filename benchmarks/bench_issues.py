@@ -190,7 +190,8 @@ def run_seed(kind: str, seed: int, tmp: Path) -> dict[str, Any]:
 def summary_table(results: list[dict[str, Any]]) -> str:
     """The docs' table: per data and kind, the mean over seeds of ours and Datalab's recall."""
     rows = [
-        "| data | kind (issue type) | n | ours: top-K | ours: flag | any type | Datalab: top-K | Datalab: flag |",
+        "| data | kind (issue type) | n | ours: top-K | ours: flag | any type "
+        "| Datalab: top-K | Datalab: flag |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]  # noqa: E501
     for data in ("images", "text"):
