@@ -259,3 +259,52 @@ def test_an_old_run_gets_its_inputs_recorded(issue_run: Path) -> None:
     assert len(after) == len(before)
     # 8x8 digits from the PNGs in data/: the same properties as from the arrays
     np.testing.assert_allclose(after["mean"], before["mean"], atol=0.01)
+
+
+def test_corrupt_inputs_are_left_out_of_outliers_and_duplicate_sets() -> None:
+    from ogad_core.issues.table import fit_issue_types
+
+    ctx = small_context()
+    # sample 5 and 6: two blank images, identical (a pair in every space) and far away
+    ctx.inputs["content_hash"] = np.where(
+        np.isin(np.arange(ctx.n), [5, 6]), "blank", ctx.inputs["content_hash"]
+    )
+    ctx.inputs["std"] = np.where(np.isin(np.arange(ctx.n), [5, 6]), 0.0, ctx.inputs["std"])
+    ctx.features[[5, 6]] = 0.0
+    ctx.features[[5, 6], 7] = 9.0
+    alone = DuplicateIssue().fit(small_context())
+    fitted = {e.name: e for e in fit_issue_types(ctx, ["outlier", "duplicate", "corrupt"])}
+    assert fitted["corrupt"].flagged_[[5, 6]].all()
+    assert (fitted["duplicate"].set_ids_[[5, 6]] == -1).all()
+    assert fitted["duplicate"].set_ids_[0] == alone.set_ids_[0] == 0  # the real pair stays
+    assert not fitted["outlier"].flagged_[[5, 6]].any()
+    assert fitted["outlier"].explain(5) == "left to the corrupt issue type"
+
+
+def test_image_files_are_inspected_in_the_thumbnail_pass(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from ogad_core.data.images import scan_images
+    from ogad_core.issues.inputs import record_inputs
+    from ogad_core.run.rundir import RunDir
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(6):
+        path = tmp_path / "img" / f"{i}.png"
+        path.parent.mkdir(exist_ok=True)
+        pixels = (rng.random((40, 30)) * 255).astype(np.uint8) if i != 3 else np.zeros((40, 30))
+        Image.fromarray(pixels.astype(np.uint8)).save(path)
+        paths.append(path)
+    files = scan_images(paths, 16, "test")
+    data = paths[5].read_bytes()
+    paths[5].write_bytes(data[: len(data) // 2])  # the header reads, the pixels do not
+    rd = RunDir(tmp_path / "run")
+    assert record_inputs(rd, files)
+    table = pd.read_parquet(rd.inputs_path)
+    assert list(table["decoded"]) == [True] * 5 + [False]
+    assert (table.loc[:4, ["width", "height"]].to_numpy() == [30, 40]).all()
+    assert table.loc[3, "std"] == 0.0 and table.loc[0, "std"] > 0.2
+    assert np.load(rd.signatures_path).shape == (6, 256)
+    assert all(rd.thumbnail_path(str(p)).is_file() for p in paths[:5])
+    assert not record_inputs(rd, files)  # recorded once

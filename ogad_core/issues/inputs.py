@@ -65,8 +65,10 @@ def record_inputs(rd: RunDir, inputs: Any, *, workers: int | None = None) -> boo
 
     n = len(inputs)
     if inputs_recorded(rd, n):
-        if isinstance(inputs, ImageFiles):
-            write_thumbnails(inputs, rd.thumbnail_path, workers=workers)
+        if isinstance(inputs, ImageFiles):  # thumbnails deleted since: the decodable ones
+            decoded = pd.read_parquet(rd.inputs_path, columns=["decoded"])["decoded"]
+            readable = inputs.subset(np.flatnonzero(decoded.to_numpy(dtype=bool)))
+            write_thumbnails(readable, rd.thumbnail_path, workers=workers)
         return False
     signatures = None
     if isinstance(inputs, ImageFiles):
