@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,9 @@ from dashboard.issue_view import (
 )
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 from ogad_core.run.rundir import RunDir
+
+if TYPE_CHECKING:
+    from dashboard.mapfig import MapLayer
 
 __all__ = [
     "DUPLICATE",
@@ -271,6 +275,61 @@ def _set_pager(page: int, n_pages: int) -> None:
             on_click=actions.go_to_page,
             args=(page + 1,),
         )
+
+
+# ---- the map of the model's features ---------------------------------------------------------
+
+MAP_SPACE = "ctl_map_space"  # "gradients" | "features"
+MAP_SPACES = {"gradients": "Gradients", "features": "Model features"}
+
+
+def map_space(run_path: str) -> str:
+    """The map's space picked in the sidebar (``features`` only when the run has that map)."""
+    if not RunDir(run_path).features_map_path.is_file():
+        return "gradients"
+    return str(st.session_state.get(MAP_SPACE, "gradients"))
+
+
+def map_space_control(run_path: str) -> None:
+    """Sidebar: draw the map from the gradients or from the model's features (when the run has
+    map_features.parquet, made by ``ogad issues DIR --features-map``)."""
+    if not RunDir(run_path).features_map_path.is_file():
+        return
+    st.radio(
+        "Map of",
+        list(MAP_SPACES),
+        format_func=MAP_SPACES.__getitem__,
+        key=MAP_SPACE,
+        horizontal=True,
+        on_change=state.clear_map_selection,
+        help="The gradients (the detectors' space) or the model's penultimate features, where "
+        "clusters of outliers and duplicates show.",
+    )
+
+
+@st.cache_resource(max_entries=4, show_spinner="Drawing the map…")
+def _features_layer(
+    run_path: str, stamp: tuple, color_by: str, detector: str | None, version: int
+) -> MapLayer:
+    import dataclasses
+
+    from dashboard.mapfig import build_map
+
+    view = cache.run_view(run_path)
+    coords = pd.read_parquet(RunDir(run_path).features_map_path)[["sample_id", "x", "y"]]
+    table = view.table.drop(columns=["x", "y"]).merge(coords, on="sample_id", how="left")
+    moved = dataclasses.replace(view, table=table, orders={})
+    status = cache.table_with_decisions(run_path)[0]["status"] if color_by == "status" else None
+    return build_map(moved, color_by=color_by, detector=detector, status=status)
+
+
+def features_layer(
+    run_path: str, stamp: tuple, color_by: str, detector: str | None, version: int
+) -> MapLayer | None:
+    """The map drawn from the model's features (a MapLayer), or None for the gradient map."""
+    if map_space(run_path) != "features":
+        return None
+    return _features_layer(run_path, stamp, color_by, detector, version)
 
 
 # ---- Summary ------------------------------------------------------------------------------

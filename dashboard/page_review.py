@@ -212,6 +212,7 @@ def sidebar_controls(view: RunView, run_path: str) -> Controls:
             key=state.COLOR_BY,
             disabled=not view.has_map,
         )
+        page_issues.map_space_control(run_path)
     names = view.label_names
     return Controls(
         detector=detector,
@@ -235,10 +236,14 @@ def _map_section(ctx: context.Context, controls: Controls) -> list[int] | None:
     """Draw the map; returns the sample ids selected or clicked on it (None: no selection)."""
     if not ctx.view.has_map:
         return None  # the page's notes say how to make one
-    st.markdown("##### Gradient map")
     stamp = run_files_stamp(ctx.run_path)
     version = ctx.store.version() if controls.color_by == "status" else -1
-    layer = cache.map_layer(ctx.run_path, stamp, controls.color_by, controls.detector, version)
+    args = (ctx.run_path, stamp, controls.color_by, controls.detector, version)
+    layer = page_issues.features_layer(*args) or cache.map_layer(*args)
+    st.markdown(
+        "##### "
+        + ("Feature map" if page_issues.map_space(ctx.run_path) == "features" else "Gradient map")
+    )
     st.session_state[state.MAP_VERSION] = version
     key = state.map_key()
     before, view = _map_state(key)

@@ -286,6 +286,11 @@ def _cmd_issues(a: argparse.Namespace) -> int:
     counts = table[table["flagged"]].groupby("issue", sort=False)["sample_id"].size()
     found = ", ".join(f"{name} {int(counts.get(name, 0))}" for name in table["issue"].unique())
     print(f"wrote {Path(o.run_dir).resolve() / 'issues.parquet'} (flagged: {found})")
+    if o.features_map:
+        from ogad_core.pipeline.issue_step import features_map
+
+        n = len(features_map(o.run_dir, seed=o.seed))
+        print(f"wrote {Path(o.run_dir).resolve() / 'map_features.parquet'} ({n} points)")
     return 0
 
 

@@ -408,6 +408,9 @@ class IssuesOptions:
         check=not_blank,
     )
     seed: int = option(0, "seed of anything random")
+    features_map: bool = option(
+        False, "also draw the 2-D map of the model's features (the dashboard can show it)"
+    )
 
     def __post_init__(self) -> None:
         validate(self)

@@ -145,3 +145,41 @@ def _ensure_inputs(rd: RunDir, manifest: Manifest, samples: pd.DataFrame) -> Non
         if len(paths) == len(samples):
             size = int((manifest.config or {}).get("image_size") or 32)
             record_inputs(rd, scan_images(paths, size, "issues"))
+
+
+def features_map(
+    run_dir: str | os.PathLike[str], *, seed: int = 0, manifest: Manifest | None = None
+) -> pd.DataFrame:
+    """The 2-D map of the model's features (UMAP, as the gradient map) -> map_features.parquet,
+    reused while the gradients are unchanged; RunDirError when the run keeps no features."""
+    from ogad_core.issues.features import ensure_features
+    from ogad_core.scoring.gradient_map import gradient_map
+
+    with run_lock(run_dir, "map"):
+        rd = RunDir(run_dir)
+        manifest = manifest if manifest is not None else rd.load_manifest()
+        fp = fingerprint("features-map", manifest.step_fingerprint("gradients"), seed)
+        if manifest.is_done("features_map", fp) and rd.features_map_path.is_file():
+            return pd.read_parquet(rd.features_map_path)
+        feats = ensure_features(rd, manifest)
+        if feats is None:
+            raise RunDirError(
+                f"{rd.path} keeps no model features (its gradients are projected or not the "
+                "last layer's); only the gradient map can be drawn"
+            )
+        started = time.perf_counter()
+        log.info("map: UMAP of the model's features")
+        xy = gradient_map(np.asarray(feats), seed=seed)
+        table = pd.DataFrame(
+            {
+                "sample_id": np.arange(len(xy), dtype=np.int64),
+                "x": xy[:, 0].astype(np.float32),
+                "y": xy[:, 1].astype(np.float32),
+            }
+        )
+        write_table_atomic(table, rd.features_map_path)
+        seconds = round(time.perf_counter() - started, 3)
+        record = StepRecord(fingerprint=fp, seconds=seconds, finished=utc_now())
+        manifest.mark_done("features_map", record)
+        rd.save_manifest(manifest)
+        return table

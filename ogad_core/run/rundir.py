@@ -22,6 +22,7 @@ Layout (see ../shared/CONTRACT.md)::
     inputs.parquet     per-sample input properties (content hash, size, brightness, contrast,
                        sharpness; text length and letters), made in the thumbnails' decode pass
     signatures.npy     (N, 256) float32 16x16 grayscale signature of each image (pixel space)
+    map_features.parquet  sample_id, x, y: the 2-D map of the features (``ogad issues``)
     thumbs/            small JPEGs of the user's images, one per ref (the dashboard shows these)
     evidence/          derived review evidence (neighbours, suggestions, re-rank features),
                        stamped with the gradients and samples it was made from
@@ -63,6 +64,7 @@ ISSUES = "issues.parquet"
 FEATURES = "features.npy"
 INPUTS = "inputs.parquet"
 SIGNATURES = "signatures.npy"
+FEATURES_MAP = "map_features.parquet"
 SET_ASIDE = ".set-aside-"
 #: every name a run directory may hold (files and folders)
 RUN_FILE_NAMES = frozenset(
@@ -91,6 +93,7 @@ RUN_FILE_NAMES = frozenset(
         "features.json",
         INPUTS,
         SIGNATURES,
+        FEATURES_MAP,
     }
 )
 MANIFEST_HINT = (
@@ -227,6 +230,11 @@ class RunDir:
     def features_path(self) -> Path:
         """features.npy: (N, H) penultimate features of the final model (a GradientStore)."""
         return self.path / FEATURES
+
+    @property
+    def features_map_path(self) -> Path:
+        """map_features.parquet: sample_id, x, y — the 2-D map of the model's features."""
+        return self.path / FEATURES_MAP
 
     @property
     def inputs_path(self) -> Path:
