@@ -27,7 +27,7 @@ import pytest
 from dashboard.serve import free_port
 from ogad_core.review.export import export_csv
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, ReviewStore
-from tests.run_fixture import CHROMIUM, CHROMIUM_ARGS, make_run
+from ogad_core.testing import CHROMIUM, CHROMIUM_ARGS, make_run
 
 REPO = Path(__file__).resolve().parent.parent
 N_SAMPLES = 60

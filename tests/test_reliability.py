@@ -15,7 +15,7 @@ import pytest
 from ogad_core.errors import RunDirError
 from ogad_core.run.lock import run_lock
 from ogad_core.run.store import GradientStore, verify_gradients
-from tests.run_fixture import DIGITS_CONFIG
+from ogad_core.testing import DIGITS_CONFIG
 
 ROOT = Path(__file__).resolve().parents[1]
 
