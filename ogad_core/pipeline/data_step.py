@@ -10,6 +10,7 @@ from ogad_core.data import LoadedData, load_data, with_noise
 from ogad_core.errors import RunDirError
 from ogad_core.options import ComputeConfig, fingerprint
 from ogad_core.pipeline.state import ModelInputs, RunState
+from ogad_core.run.manifest import StepRecord
 from ogad_core.run.rundir import RunDir
 
 
@@ -29,8 +30,8 @@ def load_run_data(config: ComputeConfig, rd: RunDir) -> LoadedData:
     return data
 
 
-def data_step(state: RunState) -> str:
-    """Load the data into ``state``; refuse data changed under a run. Returns its fingerprint."""
+def data_step(state: RunState) -> StepRecord:
+    """Load the data into ``state``; refuse data changed under a run. Returns its record."""
     started = time.perf_counter()
     data = load_run_data(state.config, state.rd)
     data_fp = fingerprint(data.fingerprint(), data.noise)
@@ -53,10 +54,10 @@ def data_step(state: RunState) -> str:
     }
     state.manifest.label_names = data.label_names
     _write_thumbnails(state)
-    state.mark("data", data_fp, started)
+    record = state.mark("data", data_fp, started)
     flipped = f", {data.noise['n_flipped']} labels flipped" if data.noise else ""
     log.info(f"data: {data.spec}, {len(data.train)} samples, {data.n_classes} classes{flipped}")
-    return data_fp
+    return record
 
 
 def model_inputs(
