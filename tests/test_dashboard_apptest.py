@@ -701,7 +701,7 @@ def test_cards_show_their_place_in_the_queue_and_their_file_name(
 def test_the_queue_goes_on_past_a_low_target_while_decisions_confirm(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ogad_core.review.target import KEEP_GOING_BLOCK
+    from ogad_core.scoring.target import KEEP_GOING_BLOCK
 
     run = make_run(tmp_path / "img", kind="image", n=120, noise_rate=0.3)
     at = started(run, monkeypatch)
