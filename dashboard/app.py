@@ -26,6 +26,7 @@ st.set_page_config(
     initial_sidebar_state="expanded",
 )
 state.init()
+state.remember_reviewer()  # every page keeps ?reviewer=NAME in its address (reloads keep it)
 st.html(  # less empty space above the content: more cards on screen
     "<style>[data-testid='stMainBlockContainer']{padding-top:2.2rem;padding-bottom:2rem}</style>"
 )

@@ -164,7 +164,8 @@ def _export_section(ctx: context.Context, version: int) -> None:
             "score / rank from",
             view.detectors,
             key=state.EXPORT_DETECTOR,
-            help="The default matches `ogad export` (iforest when the run has it).",
+            help=f"The default matches `ogad export`: {md_escape(view.default_detector)} for "
+            "this run (ogad's default detector when the run has it, else its first).",
         )
     only_kept = mid.toggle(
         "Only kept samples",

@@ -105,6 +105,29 @@ def review_target(run_path: str, detector: str | None) -> Any:
     return _target(run_path, run_files_stamp(run_path), detector)
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def _recent_bad(run_path: str, version: int) -> tuple[int, np.ndarray]:
+    """(samples reviewed, (k,) bool of the latest KEEP_GOING_BLOCK decisions in effect, newest
+    last: True = confirmed or relabeled)."""
+    current = cache.review_store(run_path).current()
+    block = int(getattr(_module("scoring.target"), "KEEP_GOING_BLOCK", 10))
+    latest = current.sort_values("updated_at", kind="stable").tail(block)
+    return len(current), latest["decision"].isin(BAD_DECISIONS).to_numpy()
+
+
+def review_length(run_path: str, detector: str | None) -> Any:
+    """The queue length the review target gives now (a ``QueueLength``: the estimate, extended
+    while the latest decisions keep confirming flags), or None without a target."""
+    target = review_target(run_path, detector)
+    module = _module("scoring.target")
+    if target is None or module is None:
+        return None
+    version = cache.review_store(run_path).version()
+    n_reviewed, recent = _recent_bad(run_path, version)
+    n = cache.run_view(run_path).n_samples
+    return module.queue_length(target.n_target, n_reviewed, recent, n)
+
+
 def rerank_learning(table: pd.DataFrame) -> bool:
     """Whether the decisions in ``table`` (``status`` column) are enough to re-rank from."""
     n_bad = int(table["status"].isin(BAD_DECISIONS).sum())

@@ -438,6 +438,19 @@ class ExportOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReportOptions:
+    """``ogad report DIR --out FILE.html``: one self-contained HTML report of the run."""
+
+    run_dir: Path = option(help=RUN_DIR_HELP, positional=True)
+    out: Path = option(
+        help="the HTML file to write (replaced atomically; not a path inside the run directory)"
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True, kw_only=True)
 class DashboardOptions:
     """``ogad dashboard DIR``: serve the review dashboard."""
 

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: list[list[str]] = [
     ["ogad_core.cli", "ogad_core.testing"],  # the composition root; the test-run writer
     ["dashboard"],
+    ["ogad_core.reporting"],  # charts and the HTML report: the dashboard and `ogad report`
     ["ogad_core.evaluation"],
     ["ogad_core.pipeline"],
     ["ogad_core.review"],
@@ -47,6 +48,7 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "transformers": ("ogad_core.engine",),
     "ray": ("ogad_core.engine",),
     "streamlit": ("dashboard",),
+    "plotly": ("ogad_core.reporting", "dashboard"),
     "umap": ("ogad_core.scoring",),
     "faiss": ("ogad_core.space",),
 }

@@ -10,6 +10,8 @@ the final model.
 from __future__ import annotations
 
 import copy
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,8 +76,10 @@ def train_model(
     progress: bool = True,
     workers: int | None = None,
     transform: Transform | None = None,
+    on_epoch: Callable[[int, float, float], None] | None = None,
 ) -> list[dict[str, torch.Tensor]]:
     """Train ``model`` in place with Adam + cross-entropy, streaming batches.
+    ``on_epoch(epoch, mean training loss, seconds)`` is called after each epoch.
 
     Args:
         inputs: (N, ...) float tensor or array (or (N, L) token ids) with ``labels`` (N,) int64;
@@ -97,6 +101,7 @@ def train_model(
     states: list[dict[str, torch.Tensor]] = []
     bar = tqdm(range(1, recipe.epochs + 1), desc="train", unit="epoch", disable=not progress)
     for epoch in bar:
+        epoch_started = time.perf_counter()
         order = torch.randperm(n, generator=gen).numpy()
         total = torch.zeros((), device=device)
         for rows, x, y in iterate(
@@ -108,6 +113,8 @@ def train_model(
             opt.step()
             total += loss.detach() * len(rows)
         bar.set_postfix(loss=f"{float(total) / n:.4f}")
+        if on_epoch is not None:
+            on_epoch(epoch, float(total) / n, time.perf_counter() - epoch_started)
         if epoch in keep_at:
             states.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
     model.eval()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from ogad_core._internal import log
 from ogad_core.data import LoadedData, load_data, with_noise
 from ogad_core.errors import RunDirError
@@ -36,6 +38,7 @@ def data_step(state: RunState) -> StepRecord:
     data = load_run_data(state.config, state.rd)
     data_fp = fingerprint(data.fingerprint(), data.noise)
     old_fp = state.manifest.step_fingerprint("data")
+    verified = old_fp is not None  # the data is checked against it below
     if old_fp and old_fp != data_fp:
         raise RunDirError(
             f"the data behind {state.config.data} changed since {state.rd.path} was computed; "
@@ -55,6 +58,7 @@ def data_step(state: RunState) -> StepRecord:
     state.manifest.label_names = data.label_names
     _write_thumbnails(state)
     record = state.mark("data", data_fp, started)
+    _tie_reviews(state, verified)
     flipped = f", {data.noise['n_flipped']} labels flipped" if data.noise else ""
     log.info(f"data: {data.spec}, {len(data.train)} samples, {data.n_classes} classes{flipped}")
     return record
@@ -86,3 +90,14 @@ def _write_thumbnails(state: RunState) -> None:
         written = write_thumbnails(files, state.rd.thumbnail_path, workers=state.config.workers)
         if written:
             log.info(f"data: {written} thumbnails written for the dashboard")
+
+
+def _tie_reviews(state: RunState, verified: bool) -> None:
+    """Set decisions made on other inputs (sample ids, given labels) aside, never apply them."""
+    from ogad_core.review.store import set_aside_foreign_reviews
+
+    train = state.data.train
+    ids = np.arange(len(train), dtype=np.int64)
+    set_aside_foreign_reviews(
+        state.rd, ids, np.asarray(train.labels), state.data.label_names, verified=verified
+    )

@@ -153,10 +153,16 @@ def model_step(state: RunState) -> StepRecord:
     trained = _obtain_weights(state, train_fp, recipe)
     test_acc = _test_accuracy(state)
     _record_model(state, recipe, test_acc)
-    record = state.mark("train", train_fp, started, trained=trained, test_accuracy=test_acc)
+    history = {"epochs": state.train_history} if state.train_history else {}
+    record = state.mark(
+        "train", train_fp, started, trained=trained, test_accuracy=test_acc, **history
+    )
     if not trained and previous is not None and previous.extra.get("trained"):
-        # reused: the step keeps the real training's time; this call's time is kept apart
+        # reused: the step keeps the real training's time (and loss curve); this call's time is
+        # kept apart
         record.extra.update(trained=True, reused=True, reuse_seconds=record.seconds)
+        if previous.extra.get("epochs"):
+            record.extra["epochs"] = previous.extra["epochs"]
         record.seconds, record.finished = previous.seconds, previous.finished
         state.save()
     if test_acc is not None:
@@ -256,6 +262,9 @@ def _train(state: RunState, recipe: Any) -> list[dict[str, Any]]:
         n_checkpoints=config.checkpoints,
         progress=state.progress,
         workers=config.workers,
+        on_epoch=lambda epoch, loss, seconds: state.train_history.append(
+            {"epoch": epoch, "loss": round(loss, 6), "seconds": round(seconds, 3)}
+        ),
     )
     for k, weights in enumerate(states):
         torch_save(weights, state.rd.checkpoint_model_path(k))

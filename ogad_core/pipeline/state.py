@@ -89,6 +89,8 @@ class RunState(RunFiles):
     states: list[dict[str, torch.Tensor]] = field(default_factory=list)
     params: str = "last"
     full_dim: int = 0
+    #: the training just run, one {"epoch", "loss", "seconds"} per epoch (for the Run page)
+    train_history: list[dict[str, float]] = field(default_factory=list)
 
 
 #: a step of ``compute``: works on the run state, records its result in the manifest under a

@@ -195,7 +195,7 @@ class GradientStore:
         if values.shape != (rows.shape[0], self.n_cols):
             raise ValueError(f"expected ({rows.shape[0]}, {self.n_cols}) rows, got {values.shape}")
         row_bytes = self.n_cols * 4
-        fd = os.open(self.path, os.O_RDWR)
+        fd = os.open(self.path, os.O_RDWR | os.O_NOFOLLOW)  # never write through a link
         try:
             breaks = np.flatnonzero(np.diff(rows) != 1) + 1
             for seg_rows, seg_vals in zip(
