@@ -423,7 +423,7 @@ CARD_CSS = """<style>
 .ogad-track { height: 0.5rem; border-radius: 0.25rem; background: rgba(128, 132, 149, 0.2);
   margin-top: 0.3rem; overflow: hidden; }
 .ogad-bar { height: 100%; background: rgb(255, 75, 75); }
-.ogad-why-target { font-size: 0.8rem; opacity: 0.7; margin-top: 0.2rem; }
+.ogad-target-note { font-size: 0.8rem; opacity: 0.7; margin-top: 0.2rem; }
 </style>"""
 
 

@@ -375,7 +375,7 @@ def _progress(run_path: str, controls: Controls, table: pd.DataFrame) -> str:
         f'<div class="ogad-progress" role="progressbar" aria-valuenow="{width:.0f}" '
         f'aria-valuemin="0" aria-valuemax="100"><div>{html.escape(text)}</div>'
         f'<div class="ogad-track"><div class="ogad-bar" style="width:{width:.1f}%"></div></div>'
-        f'<div class="ogad-why-target">{why}</div></div>'
+        f'<div class="ogad-target-note">{why}</div></div>'
     )
 
 
@@ -664,10 +664,12 @@ def _drill_banner() -> None:
     if drill is None:
         return
     given, predicted = drill
+    which = f"given **{md_escape(given)}**"
+    if predicted is not None:
+        which += f" and predicted **{md_escape(predicted)}**"
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
         st.info(
-            f"Showing every sample given **{md_escape(given)}** and predicted "
-            f"**{md_escape(predicted)}** (from the Summary's table), reviewed ones included.",
+            f"Showing every sample {which} (from the Summary's charts), reviewed ones included.",
             icon=":material/filter_alt:",
             width="stretch",
         )
