@@ -527,7 +527,7 @@ def test_review_target_sets_the_queue_length_and_shows_progress(
     assert "Queue length: the estimate" in bar and target.note in bar  # why it is what it is
     first = card_ids(at)[0]
     press_card(at, first, "confirm")
-    (bar,) = html_texts(at, "ogad-progress")
+    bar = html_texts(at, "ogad-progress")[0]
     assert bar.startswith(f"1 of {target.n_target} reviewed")
     at.number_input(key=state.TOP_K).set_value(5).run()  # the reviewer's own length stays
     at.selectbox(key=state.DETECTOR).set_value("l2").run()
@@ -721,14 +721,12 @@ def test_the_queue_goes_on_past_a_low_target_while_decisions_confirm(
     assert_clean(at)
     assert at.number_input(key=state.TOP_K).value == target + KEEP_GOING_BLOCK
     assert len(card_ids(at)) == min(PER_PAGE, KEEP_GOING_BLOCK)  # cards past the estimate
-    (bar,) = html_texts(at, "ogad-progress")
-    assert f"past the estimate ({target})" in bar
+    assert any(f"past the estimate ({target})" in t for t in html_texts(at, "ogad-progress"))
     for sid in card_ids(at)[: KEEP_GOING_BLOCK // 2 + 1]:  # then mostly fine samples: stop
         store.reject(sid, reviewer="alice")
     at.run()
     assert at.number_input(key=state.TOP_K).value == target
-    (bar,) = html_texts(at, "ogad-progress")
-    assert f"the estimate ({target}) stands" in bar
+    assert any(f"the estimate ({target}) stands" in t for t in html_texts(at, "ogad-progress"))
     assert_clean(at)
 
 
