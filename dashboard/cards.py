@@ -366,7 +366,7 @@ def render_card(
     """Draw the card of one queue row (a namedtuple from ``DataFrame.itertuples``) with native
     elements: focus mode's card (the grid's cards are one card-deck element, see card_payload).
 
-    ``explanation``: an ``ogad_core.review.explain.Explanation`` (None: not shown);
+    ``explanation``: an ``ogad_core.scoring.explain.Explanation`` (None: not shown);
     ``suggested``: the class pre-selected for a relabel; ``large``: the focus-mode card.
     """
     sid = int(row.sample_id)

@@ -119,6 +119,9 @@ def not_blank(value: Any) -> str | None:
 
 
 DATA_PREFIXES = ("imagefolder:", "csv:")
+#: whether a spec is a registered data source's: ``ogad_core.data.sources.register`` adds each
+#: source's ``matches``, so a plugin's spec form passes ``data_spec`` too
+REGISTERED_SPECS: list[Callable[[str], bool]] = []
 
 
 def data_spec(value: str) -> str | None:
@@ -127,6 +130,8 @@ def data_spec(value: str) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return "must not be empty"
     if value in SAMPLE_SET_NAMES or value.startswith(DATA_PREFIXES):
+        return None
+    if any(matches(value) for matches in REGISTERED_SPECS):
         return None
     import difflib
 

@@ -514,7 +514,7 @@ def test_filters_by_prediction_disagreement_and_search(
 def test_review_target_sets_the_queue_length_and_shows_progress(
     image_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ogad_core.review.target import estimate_review_target
+    from ogad_core.scoring.target import estimate_review_target
 
     samples = pd.read_parquet(image_run / "samples.parquet")
     scores = pd.read_parquet(image_run / "scores.parquet")
@@ -541,8 +541,8 @@ def test_review_target_sets_the_queue_length_and_shows_progress(
 def test_rerank_toggle_reorders_the_queue_from_the_decisions(
     image_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ogad_core.review.explain import Explainer
-    from ogad_core.review.rerank import rerank_scores
+    from ogad_core.scoring.explain import Explainer
+    from ogad_core.scoring.rerank import rerank_scores
 
     grads = add_gradients(image_run)
     samples = pd.read_parquet(image_run / "samples.parquet")
@@ -573,7 +573,7 @@ def test_rerank_toggle_reorders_the_queue_from_the_decisions(
 def test_cards_explain_the_flag_and_preselect_the_suggestion(
     image_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ogad_core.review.explain import Explainer
+    from ogad_core.scoring.explain import Explainer
 
     grads = add_gradients(image_run)
     samples = pd.read_parquet(image_run / "samples.parquet")
@@ -710,7 +710,7 @@ def test_cards_show_their_place_in_the_queue_and_their_file_name(
 def test_the_queue_goes_on_past_a_low_target_while_decisions_confirm(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ogad_core.review.target import KEEP_GOING_BLOCK
+    from ogad_core.scoring.target import KEEP_GOING_BLOCK
 
     run = make_run(tmp_path / "img", kind="image", n=120, noise_rate=0.3)
     at = started(run, monkeypatch)

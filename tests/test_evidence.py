@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ogad_core.review import evidence as ev
-from ogad_core.review.explain import Explainer
-from ogad_core.review.rerank import Reranker, pca_features
 from ogad_core.run.rundir import RunDir
-from ogad_core.scoring import neighbours
+from ogad_core.scoring import evidence as ev
+from ogad_core.scoring.explain import Explainer
+from ogad_core.scoring.rerank import Reranker, pca_features
+from ogad_core.space import knn as neighbours
 from tests.test_review_smart import planted_run
 
 

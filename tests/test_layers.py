@@ -30,6 +30,7 @@ LAYERS: list[list[str]] = [
     ["ogad_core.pipeline"],
     ["ogad_core.review"],
     ["ogad_core.engine", "ogad_core.scoring"],
+    ["ogad_core.space"],
     ["ogad_core.data", "ogad_core.run"],
     ["ogad_core.options"],
     ["ogad_core._internal"],
@@ -49,7 +50,7 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "streamlit": ("dashboard",),
     "plotly": ("ogad_core.reporting", "dashboard"),
     "umap": ("ogad_core.scoring",),
-    "faiss": ("ogad_core.scoring",),
+    "faiss": ("ogad_core.space",),
 }
 
 

@@ -5,6 +5,7 @@ files or special files, a lock file that is a symlink. Real files, real processe
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 import numpy as np
@@ -86,3 +87,179 @@ def test_compute_on_a_full_disk_then_again_is_identical(digits_reference, tmp_pa
             pd.testing.assert_frame_equal(
                 pd.read_parquet(run / name), pd.read_parquet(digits_reference / name), obj=name
             )
+
+
+# ---- decisions are tied to the inputs they were made on --------------------------------------
+
+
+def _copy_run(digits_run: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    return run
+
+
+def _decide_twenty(run: Path) -> list[int]:
+    from ogad_core.review.store import ReviewStore
+
+    store = ReviewStore(run)
+    ids = list(range(0, 40, 2))
+    for sid in ids:
+        store.confirm(sid, reviewer="ann")
+    store.close()
+    return ids
+
+
+def _compute(run: Path, **changes: object) -> list[str]:
+    from ogad_core._internal import captured_log
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline import compute
+    from tests.run_fixture import DIGITS_CONFIG
+
+    with captured_log() as lines:
+        compute(ComputeConfig(**{**DIGITS_CONFIG, **changes}), run, progress=False)
+    return lines
+
+
+def test_damaged_manifest_and_other_labels_set_decisions_aside(digits_run, tmp_path) -> None:
+    """A damaged manifest, then `compute` with other noise on the same data: the run is rebuilt
+    and the 20 decisions made on the old labels are set aside with a message, never applied."""
+    from ogad_core.review.store import ReviewStore
+
+    run = _copy_run(digits_run, tmp_path)
+    _decide_twenty(run)
+    (run / "manifest.json").write_bytes(b"{ damaged")
+    lines = "\n".join(_compute(run, noise=0.2))
+    assert "set aside as reviews.sqlite.set-aside-" in lines and "not applied" in lines
+    assert ReviewStore(run).current().empty
+    kept = next(run.glob("reviews.sqlite.set-aside-*[0-9]"))
+    with pytest.raises(Exception, match="other inputs"):  # the set-aside file is not this run's
+        import shutil
+
+        shutil.copy(kept, run / "reviews.sqlite")
+        ReviewStore(run).current()
+
+
+def test_damaged_manifest_with_the_same_inputs_keeps_decisions(digits_run, tmp_path) -> None:
+    from ogad_core.review.store import ReviewStore
+
+    run = _copy_run(digits_run, tmp_path)
+    ids = _decide_twenty(run)
+    before = (run / "reviews.sqlite").read_bytes()
+    (run / "manifest.json").write_bytes(b"{ damaged")
+    lines = "\n".join(_compute(run))
+    assert "set aside" not in lines
+    assert (run / "reviews.sqlite").read_bytes() == before
+    assert ReviewStore(run).current()["sample_id"].tolist() == ids
+
+
+def test_a_store_refuses_decisions_stamped_with_other_labels(tmp_path: Path) -> None:
+    from run_fixture import make_run
+
+    from ogad_core.errors import RunDirError
+    from ogad_core.review.store import ReviewStore
+
+    run = make_run(tmp_path / "run", kind="image", n=12)
+    ReviewStore(run).confirm(3, reviewer="ann")
+    ids = np.arange(12)
+    other = ReviewStore(run, sample_ids=ids, labels=(ids + 1) % 3)
+    with pytest.raises(RunDirError, match="made on other inputs"):
+        other.current()
+    with pytest.raises(RunDirError, match="made on other inputs"):
+        other.reject(4, reviewer="bob")
+    assert ReviewStore(run).current()["sample_id"].tolist() == [3]
+
+
+# ---- `--out` never replaces the run's own files or special files -------------------------------
+
+
+@pytest.fixture
+def small_run(tmp_path: Path) -> Path:
+    from run_fixture import make_run
+
+    from ogad_core.review.store import ReviewStore
+
+    run = make_run(tmp_path / "run", kind="image", n=12)
+    ReviewStore(run).confirm(3, reviewer="ann")
+    return run
+
+
+def _refused(result, *words: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert len(error_lines(result.stderr)) == 1, result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "name", ["reviews.sqlite", "reviews.sqlite-wal", "samples.parquet", "manifest.json", "."]
+)
+def test_export_refuses_the_runs_own_files(small_run: Path, name: str) -> None:
+    before = {p.name: p.read_bytes() for p in small_run.iterdir() if p.is_file()}
+    _refused(ogad("export", str(small_run), "--out", str(small_run / name)), "--out", "run")
+    after = {p.name: p.read_bytes() for p in small_run.iterdir() if p.is_file()}
+    assert after == before
+
+
+def test_export_refuses_links_into_the_run(small_run: Path, tmp_path: Path) -> None:
+    reviews = (small_run / "reviews.sqlite").read_bytes()
+    (tmp_path / "latest.csv").symlink_to(small_run / "reviews.sqlite")
+    (tmp_path / "runlink").symlink_to(small_run)
+    for out in (tmp_path / "latest.csv", tmp_path / "runlink" / "reviews.sqlite"):
+        _refused(ogad("export", str(small_run), "--out", str(out)), "belongs to the run")
+    assert (small_run / "reviews.sqlite").read_bytes() == reviews
+    assert (tmp_path / "latest.csv").is_symlink()
+
+
+def test_export_refuses_fifos_and_devices(small_run: Path, tmp_path: Path) -> None:
+    import stat
+
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    targets = [fifo, Path("/dev/null")]
+    if os.geteuid() == 0:
+        node = tmp_path / "null.csv"
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # a second /dev/null
+        targets.append(node)
+    kinds = [os.stat(t).st_mode for t in targets]
+    for out in targets:
+        _refused(ogad("export", str(small_run), "--out", str(out), timeout=60), "regular file")
+    assert [os.stat(t).st_mode for t in targets] == kinds
+
+
+def test_export_into_the_run_folder_under_a_new_name_works(small_run: Path) -> None:
+    done = ogad("export", str(small_run), "--out", str(small_run / "cleaned.csv"))
+    assert done.returncode == 0, done.stderr
+    assert (small_run / "cleaned.csv").read_text().startswith("sample_id,")
+
+
+# ---- the lock file is never written through --------------------------------------------------
+
+
+def test_a_lock_file_symlink_is_refused_and_its_target_kept(small_run: Path, tmp_path) -> None:
+    victim = tmp_path / "theirs.txt"
+    victim.write_text("a file of another group member\n")
+    (small_run / ".ogad.lock").symlink_to(victim)
+    _refused(ogad("evaluate", str(small_run)), "symbolic link", ".ogad.lock")
+    assert victim.read_text() == "a file of another group member\n"
+
+
+def test_a_lock_file_that_is_a_fifo_or_device_is_refused(small_run: Path) -> None:
+    import stat
+
+    from ogad_core.errors import RunDirError
+    from ogad_core.run.lock import run_lock
+
+    lock = small_run / ".ogad.lock"
+    os.mkfifo(lock)
+    with pytest.raises(RunDirError, match="not a regular file"):
+        with run_lock(small_run, "score"):
+            pass
+    assert stat.S_ISFIFO(os.lstat(lock).st_mode)
+    if os.geteuid() == 0:
+        lock.unlink()
+        os.mknod(lock, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        with pytest.raises(RunDirError, match="not a regular file"):
+            with run_lock(small_run, "score"):
+                pass

@@ -25,28 +25,11 @@ LONG_TRAINING_FACTOR = 2.5
 
 
 def model_recipe(config: ComputeConfig, kind: str) -> Any:
-    """The training recipe (a TrainRecipe): the built-in one for the run, with epochs / lr."""
-    from ogad_core.engine.train import TrainRecipe, default_recipe
+    """The training recipe (a TrainRecipe) of the run's model kind, with ``--epochs`` / ``--lr``."""
+    from ogad_core.engine.kinds import model_kind_for
 
-    if _features_head(config, kind):
-        from ogad_core.engine.text_head import TEXT_HEAD_RECIPE
-
-        recipe = TrainRecipe(**TEXT_HEAD_RECIPE)  # type: ignore[arg-type]
-    elif config.finetune == "last-block":  # a pretrained block and a head: few epochs, low lr
-        recipe = TrainRecipe(epochs=3, lr=1e-4, weight_decay=1e-4, batch_size=32)
-    elif config.finetune == "lora":  # the encoder trains too: few epochs on CPU
-        recipe = TrainRecipe(epochs=3, lr=5e-4, weight_decay=0.0, batch_size=32)
-    else:
-        recipe = default_recipe(kind)
+    recipe = model_kind_for(config, kind).recipe(config, kind)
     return replace(recipe, epochs=config.epochs or recipe.epochs, lr=config.lr or recipe.lr)
-
-
-def _features_head(config: ComputeConfig, kind: str) -> bool:
-    """The model is a linear head on cached encoder features (text, or a torchvision encoder)."""
-    if config.finetune or config.model:
-        return False
-    image_encoder = bool(config.encoder and config.encoder.startswith("torchvision:"))
-    return kind == "text" or (kind == "image" and image_encoder)
 
 
 def long_training_hint(config: ComputeConfig, kind: str, epochs: int) -> str | None:
@@ -77,35 +60,15 @@ def build_model(
     *,
     train_inputs: Any = None,
 ) -> Any:
-    """The model a run uses (untrained, or the user's checkpoint loaded).
+    """The model a run uses (untrained, or the user's checkpoint loaded), built by the first
+    registered model kind that matches (:mod:`ogad_core.engine.kinds`).
 
     ``train_inputs`` (N, E) text embeddings set the built-in text head's standardisation.
     """
-    from ogad_core.engine import lora, models, text_encoder, text_head
+    from ogad_core.engine.kinds import model_kind_for
 
-    if config.finetune == "lora":
-        encoder = text_encoder.resolve_encoder(config.encoder)
-        return lora.build_lora_classifier(encoder=encoder, n_classes=n_classes, seed=config.seed)
-    if config.model:
-        ckpt = Path(config.checkpoint) if config.checkpoint else None
-        return models.build_user_model(
-            config.model, n_classes=n_classes, input_shape=input_shape, checkpoint=ckpt
-        )
-    if config.finetune == "last-block":
-        from ogad_core.engine.image_encoder import build_encoder_classifier
-
-        model, _ = build_encoder_classifier(
-            str(config.encoder), weights=config.weights, n_classes=n_classes, seed=config.seed
-        )
-        return model
-    if _features_head(config, kind):
-        return text_head.build_text_head(
-            n_classes=n_classes,
-            embeddings=train_inputs,
-            in_features=input_shape[0],
-            seed=config.seed,
-        )
-    return models.builtin_model(kind, input_shape, n_classes)
+    builder = model_kind_for(config, kind)
+    return builder.build(config, kind, input_shape, n_classes, train_inputs)
 
 
 def check_model_fits(model: Any, x: Any, n_classes: int, device: Any) -> None:
@@ -213,10 +176,10 @@ def _image_model_parts(config: ComputeConfig) -> list[str]:
     """Fingerprint parts of image models: a torchvision encoder's weights digest, --transform
     (none for other runs, whose fingerprints stay as they were)."""
     parts = []
-    if config.encoder and config.encoder.startswith("torchvision:"):
-        from ogad_core.engine.image_encoder import weights_digest
+    from ogad_core.engine.image_encoder import is_image_encoder, weights_digest
 
-        parts.append(weights_digest(config.encoder, config.weights))
+    if is_image_encoder(config.encoder):
+        parts.append(weights_digest(str(config.encoder), config.weights))
     if config.transform:
         parts.append(f"transform:{config.transform}")
     return parts
@@ -323,13 +286,14 @@ def _test_accuracy(state: RunState) -> float | None:
 
 
 def _record_model(state: RunState, recipe: Any, test_acc: float | None) -> None:
+    from ogad_core.engine.image_encoder import is_image_encoder
     from ogad_core.engine.models import state_fingerprint
 
     config = state.config
     if config.finetune:
         spec = "lora:" + (config.encoder or "default")
     else:
-        image_encoder = bool(config.encoder and config.encoder.startswith("torchvision:"))
+        image_encoder = is_image_encoder(config.encoder)
         spec = config.model or (config.encoder if image_encoder else None) or "builtin"
     state.manifest.model = {
         "spec": spec,

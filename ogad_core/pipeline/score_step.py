@@ -128,7 +128,7 @@ def make_map(
     """2-D UMAP map of the gradient embeddings -> map.parquet (cached by fingerprint), then the
     review page's evidence -> evidence/ (when missing or stale), holding the run directory's
     lock."""
-    from ogad_core.review.evidence import ensure_evidence
+    from ogad_core.scoring.evidence import ensure_evidence
 
     with run_lock(run_dir, "map"):
         table = _make_map(RunDir(run_dir), seed, manifest)

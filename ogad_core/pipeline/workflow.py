@@ -67,7 +67,9 @@ def _compute(config: ComputeConfig, rd: RunDir, progress: bool) -> dict[str, Any
         log.warning(note)
     state.device = resolve_device(config.device)
     torch.manual_seed(config.seed)
+    verified = state.manifest.step_fingerprint("data") is not None  # data checked against it
     data_fp = data_step(state)
+    _tie_reviews(state, verified)
     state.inputs = model_inputs(config, state.data, rd, state.device, progress)
     model_step(state, data_fp)
     predict_step(state)
@@ -83,6 +85,19 @@ def _compute(config: ComputeConfig, rd: RunDir, progress: bool) -> dict[str, Any
     state.manifest.status = "complete"
     state.save()
     return state.manifest.to_json()
+
+
+def _tie_reviews(state: RunState, verified: bool) -> None:
+    """Set decisions made on other inputs (sample ids, given labels) aside, never apply them."""
+    import numpy as np
+
+    from ogad_core.review.store import set_aside_foreign_reviews
+
+    train = state.data.train
+    ids = np.arange(len(train), dtype=np.int64)
+    set_aside_foreign_reviews(
+        state.rd, ids, np.asarray(train.labels), state.data.label_names, verified=verified
+    )
 
 
 def default_detectors(config: ComputeConfig, n_samples: int) -> list[str]:

@@ -53,7 +53,7 @@ class RunSummary:
     kind: str
     table: pd.DataFrame
     detector: str | None
-    target: Any  # ogad_core.review.target.ReviewTarget or None
+    target: Any  # ogad_core.scoring.target.ReviewTarget or None
     decisions: pd.DataFrame  # in effect, oldest first
     scores: pd.DataFrame | None
     evaluation: Any = None  # schema.EvaluationReport or None
@@ -150,7 +150,7 @@ def _with_status(table: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
 
 
 def _target(samples: pd.DataFrame, scores: pd.DataFrame | None, detector: str | None) -> Any:
-    from ogad_core.review.target import estimate_review_target
+    from ogad_core.scoring.target import estimate_review_target
 
     try:
         return estimate_review_target(samples, scores, detector or DEFAULT_DETECTOR)

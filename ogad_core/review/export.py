@@ -14,7 +14,6 @@ empty when the run has no scores yet. ``keep`` is written as ``true`` / ``false`
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pandas as pd
 
@@ -22,7 +21,7 @@ from ogad_core._internal import write_text_atomic
 from ogad_core.errors import ConfigError
 from ogad_core.options import DEFAULT_DETECTOR
 from ogad_core.review.store import CONFIRMED, RELABELED, UNREVIEWED, ReviewStore
-from ogad_core.run.rundir import RunDir
+from ogad_core.run.rundir import RunDir, check_output_path
 
 EXPORT_COLUMNS = [
     "sample_id",
@@ -147,16 +146,18 @@ def export_csv(
     """Write the export CSV atomically to ``out_path``; returns the number of rows written.
 
     When ``out_path`` is a symbolic link the file it points to is replaced; the link stays.
+    Refused before any work (ConfigError): a path the run owns (directly or through a link), a
+    folder, an existing FIFO, device or socket (:func:`~ogad_core.run.rundir.check_output_path`).
     """
-    frame = build_export_frame(run_dir, detector=detector)
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    check_output_path(out_path, run)  # before any work
+    frame = build_export_frame(run, detector=detector)
     if only_kept:
         frame = frame[frame["keep"]]
     text = frame_to_csv(frame)
-    out = Path(out_path).expanduser()
-    if out.is_symlink():
-        out = out.resolve()  # write the target (os.replace onto the link would replace it)
-    if out.is_dir():
-        raise ConfigError(f"`out` {out} is a folder; give a file name such as cleaned.csv")
+    # checked again just before writing: a link's target is written (os.replace onto the
+    # link would replace the link); never the run's own files, a folder or a special file
+    out = check_output_path(out_path, run)
     try:
         write_text_atomic(out, text)
     except OSError as err:

@@ -8,7 +8,11 @@ Two tables:
   whole batch back as one step. A ``decide`` row whose ``decision`` is NULL sent the sample back
   to unreviewed;
 * ``resets``: the ``decide`` row in effect for a sample that was sent back to unreviewed (so that
-  step can be undone like any other).
+  step can be undone like any other);
+* ``meta``: ``inputs``, a fingerprint of the inputs the decisions were made on (sample ids, given
+  labels, label names), stamped by the first write. A store whose run has other inputs refuses
+  to read or write it (:meth:`ReviewStore.inputs_status`); ``ogad compute`` sets such a file aside
+  (:func:`set_aside_foreign_reviews`), so old decisions are never applied to other labels.
 
 Decisions: ``confirmed`` (the flag is right: drop the sample), ``rejected`` (the flag is wrong:
 keep it), ``relabeled`` (keep it with ``new_label``). Labels are stored as class indices into the
@@ -27,6 +31,7 @@ one clear line.
 
 from __future__ import annotations
 
+import hashlib
 import operator
 import os
 import shutil
@@ -43,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ogad_core._internal import utc_now
+from ogad_core._internal import log, utc_now
 from ogad_core.errors import ReviewError, RunDirError
 from ogad_core.run.rundir import RunDir
 
@@ -90,7 +95,12 @@ CREATE TABLE IF NOT EXISTS resets (
     sample_id   INTEGER PRIMARY KEY,
     history_id  INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+INPUTS_KEY = "inputs"
 # who made a step (undo per browser session or per reviewer) → the history column to match
 _WHO_COLUMNS = ("session_id", "reviewer")
 # the newest decide row of one reviewer / session still in effect (a decision or a reset)
@@ -199,6 +209,30 @@ def _is_damaged_error(err: sqlite3.Error) -> bool:
     )
 
 
+def inputs_fingerprint(
+    sample_ids: np.ndarray, labels: np.ndarray, label_names: Iterable[str]
+) -> str:
+    """What decisions are tied to: sample ids (N,) and given labels (N,) as int64, and the class
+    names (a relabel stores a class index)."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(sample_ids, dtype="<i8").tobytes())
+    h.update(b"|")
+    h.update(np.ascontiguousarray(labels, dtype="<i8").tobytes())
+    h.update("|".join(str(n) for n in label_names).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def _stored_inputs(conn: sqlite3.Connection) -> str | None:
+    """The inputs fingerprint a database was stamped with (None: not stamped, older ogad)."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (INPUTS_KEY,)).fetchone()
+    except sqlite3.OperationalError as err:
+        if "no such table" in str(err):
+            return None
+        raise
+    return None if row is None else str(row[0])
+
+
 def _append_history(conn: sqlite3.Connection, **columns: Any) -> int:
     """Append one row to the history table; returns its id."""
     names = ", ".join(columns)
@@ -272,6 +306,8 @@ class ReviewStore:
         self.label_names: list[str] = (
             list(label_names) if label_names is not None else self.run.label_names()
         )
+        self.inputs = inputs_fingerprint(ids, given, self.label_names)
+        self._inputs_seen: str | None = None  # "checked" (read) / "bound" (stamped) this conn
         self.path: Path = self.run.reviews_path
         self._schema_ready = False
         self._lock = threading.RLock()  # one user of the connection at a time
@@ -291,6 +327,51 @@ class ReviewStore:
             f"or recover it (`sqlite3 {self.path.name} .recover | sqlite3 recovered.sqlite`, "
             f"then move recovered.sqlite to {self.path.name})"
         )
+
+    def _foreign_message(self) -> str:
+        return (
+            f"{self.path} holds decisions made on other inputs (the sample ids, given labels "
+            "or class names differ from this run's); they are not applied: run the run's "
+            "`ogad compute` command again to set them aside, or move the file away"
+        )
+
+    def _check_inputs(self, conn: sqlite3.Connection, *, bind: bool) -> None:
+        """Refuse a database stamped with other inputs; ``bind``: stamp an unstamped one
+        (inside the write transaction)."""
+        if self._inputs_seen == "bound" or (self._inputs_seen == "checked" and not bind):
+            return
+        stored = _stored_inputs(conn)
+        if stored is not None and stored != self.inputs:
+            raise RunDirError(self._foreign_message())
+        if stored is None and bind:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (INPUTS_KEY, self.inputs))
+        self._inputs_seen = "bound" if bind or stored is not None else "checked"
+
+    def inputs_status(self) -> str:
+        """``none`` (no decisions), ``same`` (stamped with this run's inputs), ``unstamped``
+        (decisions from an ogad that did not stamp them) or ``other`` (other inputs)."""
+        with self._lock:
+            if not self.path.is_file():
+                return "none"
+            try:
+                with self._read(check_inputs=False) as conn:
+                    if conn is None:
+                        return "none"
+                    stored = _stored_inputs(conn)
+                    if stored is not None:
+                        return "same" if stored == self.inputs else "other"
+                    found = conn.execute("SELECT 1 FROM history LIMIT 1").fetchall()
+            except sqlite3.OperationalError as err:
+                if "no such table" in str(err):
+                    return "none"
+                raise RunDirError(f"cannot read {self.path}: {err}") from None
+            except sqlite3.DatabaseError as err:
+                self.close()
+                raise RunDirError(self._damaged_message(err)) from None
+            return "unstamped" if found else "none"
 
     def _connect(self, path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -338,6 +419,7 @@ class ReviewStore:
         with self._lock:
             conn, key = self._conn, self._conn_key
             self._conn, self._conn_key, self._schema_ready = None, None, False
+            self._inputs_seen = None
             if conn is not None and key is not None and key[0] == os.getpid():
                 try:
                     conn.close()
@@ -396,6 +478,7 @@ class ReviewStore:
                 raise RunDirError(self._damaged_message(err)) from None
             raise RunDirError(f"cannot write {self.path}: {err}") from None
         try:
+            self._check_inputs(conn, bind=True)
             yield conn
             conn.execute("COMMIT")
             _merge_wal(conn)
@@ -409,8 +492,9 @@ class ReviewStore:
             raise
 
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection | None]:
-        """A connection for reading, or None when no decision was ever saved.
+    def _read(self, *, check_inputs: bool = True) -> Iterator[sqlite3.Connection | None]:
+        """A connection for reading, or None when no decision was ever saved; RunDirError when
+        its decisions were made on other inputs (``check_inputs``).
 
         A database that cannot be opened in place (read-only folder) is copied with its WAL to a
         temporary folder and read there, so committed decisions still in the WAL are seen.
@@ -427,6 +511,8 @@ class ReviewStore:
                 conn = None
             if conn is not None:
                 try:
+                    if check_inputs:
+                        self._check_inputs(conn, bind=False)
                     yield conn
                 except sqlite3.Error:
                     self.close()  # damaged or gone: open it again next time
@@ -444,6 +530,8 @@ class ReviewStore:
             except (OSError, sqlite3.Error) as err:
                 raise RunDirError(f"cannot read {self.path}: {err}") from None
             try:
+                if check_inputs and _stored_inputs(conn) not in (None, self.inputs):
+                    raise RunDirError(self._foreign_message())
                 yield conn
             finally:
                 conn.close()
@@ -805,3 +893,42 @@ class ReviewStore:
         if self.path.exists() and not os.access(self.path, os.W_OK):
             return False
         return os.access(self.run.path, os.W_OK)
+
+
+def set_aside_foreign_reviews(
+    rd: RunDir,
+    sample_ids: np.ndarray,
+    labels: np.ndarray,
+    label_names: list[str],
+    *,
+    verified: bool,
+) -> str | None:
+    """Move ``reviews.sqlite`` aside when its decisions were made on other inputs than
+    (sample_ids (N,), labels (N,), label_names); one line saying so, or None (kept).
+
+    ``verified``: the run's data was checked against its manifest (then unstamped decisions of
+    an older ogad are kept, and stamped on their next write); a rebuilt run cannot vouch for
+    unstamped decisions, so they are set aside too. A damaged file is left for the reader to
+    report (ogad never rewrites it).
+    """
+    store = ReviewStore(rd, sample_ids=sample_ids, labels=labels, label_names=label_names)
+    try:
+        status = store.inputs_status()
+    except RunDirError:
+        return None
+    finally:
+        store.close()
+    if status in ("none", "same") or (status == "unstamped" and verified):
+        return None
+    target = rd.reviews_set_aside_path(utc_now().replace(":", ""))
+    for suffix in ("", "-wal", "-shm"):
+        side = rd.reviews_path.with_name(rd.reviews_path.name + suffix)
+        if side.exists():
+            os.replace(side, target.with_name(target.name + suffix))
+    why = "other inputs" if status == "other" else "inputs this rebuilt run cannot confirm"
+    message = (
+        f"reviews.sqlite holds decisions made on {why} (sample ids, given labels or class "
+        f"names); set aside as {target.name}, not applied to this run"
+    )
+    log.warning(message)
+    return message

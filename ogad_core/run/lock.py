@@ -8,10 +8,12 @@ the run. Readers (the dashboard, ``ogad export``) never take the lock.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import socket
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +53,42 @@ def _write_holder(fd: int, command: str) -> None:
         pass
 
 
+def _open_lock_file(run_path: Path, path: Path) -> int:
+    """Open (or create) the lock file without following a symbolic link, and refuse anything
+    but a regular file: a link planted there must never make a writer truncate its target."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        run_path.mkdir(parents=True, exist_ok=True)
+        mode = os.lstat(path).st_mode
+        if not stat.S_ISREG(mode):  # a link or device is never even opened
+            what = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+            raise RunDirError(_not_regular(path, what))
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        raise RunDirError(f"cannot lock {run_path}: {err.strerror}") from None
+    try:
+        fd = os.open(path, flags, 0o666)  # mode honours the umask; O_NONBLOCK: a FIFO never hangs
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise RunDirError(_not_regular(path, "a symbolic link")) from None
+        if err.errno in (errno.EISDIR, errno.ENXIO):
+            raise RunDirError(_not_regular(path, "not a regular file")) from None
+        raise RunDirError(f"cannot lock {run_path}: {err.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RunDirError(_not_regular(path, "not a regular file"))
+    os.set_blocking(fd, True)
+    return fd
+
+
+def _not_regular(path: Path, what: str) -> str:
+    return (
+        f"the lock file {path} is {what}; ogad never writes through it: remove it "
+        f"(`rm {path}`) and run the command again"
+    )
+
+
 @contextmanager
 def run_lock(
     run_dir: str | os.PathLike[str], command: str, *, create: bool = False
@@ -77,11 +115,7 @@ def run_lock(
         raise RunDirError(f"run directory {rd.path} is a file, not a folder")
     if not create and not rd.path.is_dir():
         raise RunDirError(f"run directory not found: {rd.path}")
-    try:
-        rd.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)  # mode honours the umask
-    except OSError as err:
-        raise RunDirError(f"cannot lock {rd.path}: {err.strerror}") from None
+    fd = _open_lock_file(rd.path, path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from typing import Any
 import pandas as pd
 
 from ogad_core._internal import one_line, utc_now, write_json_atomic
-from ogad_core.errors import RunDirError
+from ogad_core.errors import ConfigError, RunDirError
 from ogad_core.run.manifest import SCHEMA_VERSION, Manifest
 
 MANIFEST = "manifest.json"
@@ -51,6 +52,7 @@ MODEL_DIR = "model"
 CHECKPOINTS_DIR = "checkpoints"
 EMBEDDINGS_DIR = "embeddings"
 LOCK = ".ogad.lock"
+SET_ASIDE = ".set-aside-"
 #: every name a run directory may hold (files and folders)
 RUN_FILE_NAMES = frozenset(
     {
@@ -65,6 +67,7 @@ RUN_FILE_NAMES = frozenset(
         REVIEWS + "-wal",
         REVIEWS + "-shm",
         DATA_DIR,
+        THUMBS_DIR,
         LOCK,
         MODEL_DIR,
         CHECKPOINTS_DIR,
@@ -102,6 +105,58 @@ def table_problem(path: Path) -> str | None:
     except Exception as err:  # pyarrow raises several unrelated types
         return one_line(err, 120)
     return None
+
+
+def run_owns(run_path: Path, path: Path) -> bool:
+    """Whether ``path`` (resolved) is the run directory or lies in a name the run owns (its
+    files and folders, set-aside and temporary files)."""
+    if path == run_path:
+        return True
+    if not path.is_relative_to(run_path):
+        return False
+    top = path.relative_to(run_path).parts[0]
+    return (
+        top in RUN_FILE_NAMES
+        or top == THUMBS_DIR
+        or top.endswith((".damaged", ".tmp"))
+        or top.startswith((REVIEWS, MANIFEST, "gradients."))
+    )
+
+
+def check_output_path(out: str | os.PathLike[str], run: RunDir, param: str = "out") -> Path:
+    """The file an output option (``--out``) may be written to: the path itself, or the file a
+    symbolic link names. Refused (ConfigError naming ``param``): a path the run owns (its
+    decision store, tables, folders) whether given directly or through a link, a folder, and an
+    existing file that is not a regular file (a FIFO, a device, a socket)."""
+    given = Path(out).expanduser()
+    target = given.resolve() if given.is_symlink() else given.absolute()
+    try:
+        target = target.parent.resolve() / target.name
+    except (OSError, RuntimeError) as err:
+        raise ConfigError(f"{param} {given}: cannot follow the path ({err})", param=param) from None
+    if run_owns(run.path, target):
+        raise ConfigError(
+            f"{param} {given} would overwrite {target}, which belongs to the run {run.path}; "
+            "write the output outside the run directory (e.g. cleaned.csv)",
+            param=param,
+        )
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        return target
+    except OSError as err:
+        raise ConfigError(f"{param} {given}: {err.strerror}", param=param) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError(
+            f"{param} {given} is a folder; give a file name such as cleaned.csv", param=param
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(
+            f"{param} {given} is not a regular file (a FIFO, device or socket); ogad only "
+            "writes or replaces regular files: give another file name",
+            param=param,
+        )
+    return target
 
 
 class RunDir:
@@ -142,6 +197,10 @@ class RunDir:
     def reviews_path(self) -> Path:
         return self.path / REVIEWS
 
+    def reviews_set_aside_path(self, stamp: str) -> Path:
+        """Where decisions made on other inputs are moved (``reviews.sqlite.set-aside-STAMP``)."""
+        return self.path / f"{REVIEWS}{SET_ASIDE}{stamp}"
+
     @property
     def data_dir(self) -> Path:
         """Images of the shipped sample sets, written once."""
@@ -149,7 +208,7 @@ class RunDir:
 
     @property
     def evidence_dir(self) -> Path:
-        """Derived review evidence (ogad_core.review.evidence); rebuilt when stale."""
+        """Derived review evidence (ogad_core.scoring.evidence); rebuilt when stale."""
         return self.path / EVIDENCE_DIR
 
     @property
@@ -205,7 +264,9 @@ class RunDir:
             return False
         for entry in self.path.iterdir():
             name = entry.name
-            if name in RUN_FILE_NAMES or name.endswith(".damaged") or name.endswith(".tmp"):
+            if name in RUN_FILE_NAMES or name.endswith((".damaged", ".tmp")):
+                continue
+            if name.startswith(REVIEWS + SET_ASIDE):
                 continue
             return False
         return True
