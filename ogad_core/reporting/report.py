@@ -123,7 +123,7 @@ def load_summary(run_dir: str | os.PathLike[str]) -> RunSummary:
         scores=scores,
     )
     summary.evaluation = _evaluation(run, summary.notes)
-    summary.issues = _issues(run, summary.notes)
+    summary.issues = read_issues(run, summary.notes)
     return summary
 
 
@@ -177,7 +177,8 @@ def _evaluation(run: RunDir, notes: list[str]) -> Any:
         return None
 
 
-def _issues(run: RunDir, notes: list[str]) -> pd.DataFrame | None:
+def read_issues(run: RunDir, notes: list[str]) -> pd.DataFrame | None:
+    """issues.parquet when the run has one (a reason appended to ``notes`` when unusable)."""
     path = getattr(run, "issues_path", run.path / ISSUES_FILE)
     if not path.is_file():
         return None
