@@ -114,17 +114,18 @@ def move_focus(index: int) -> None:
     st.session_state[state.FOCUS] = max(0, int(index))
 
 
-def filter_by_cell(given: str, predicted: str) -> None:
-    """Summary table cell -> the samples given ``given`` and predicted ``predicted``, every one
-    of them (reviewed included, past the queue's length); the queue's own filters are kept
-    aside and :func:`leave_drill` brings them back (the caller switches to the review page)."""
+def filter_by_cell(given: str, predicted: str | None) -> None:
+    """Summary chart click -> the samples given ``given`` (and predicted ``predicted``, None =
+    any), every one of them (reviewed included, past the queue's length); the queue's own
+    filters are kept aside and :func:`leave_drill` brings them back (the caller switches to
+    the review page)."""
     if st.session_state.get(state.DRILL) is None:
         st.session_state[state.DRILL_BACK] = {
             key: st.session_state.get(key, state.DEFAULTS.get(key)) for key in state.DRILL_KEYS
         }
     st.session_state[state.DRILL] = (given, predicted)
     st.session_state[state.CLASSES] = [given]
-    st.session_state[state.PRED_CLASSES] = [predicted]
+    st.session_state[state.PRED_CLASSES] = [] if predicted is None else [predicted]
     st.session_state[state.DISAGREE] = False
     st.session_state[state.SEARCH] = ""
     st.session_state[state.SHOW_REVIEWED] = True

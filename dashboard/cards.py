@@ -24,7 +24,7 @@ STATUS_BADGE = {
     REJECTED: ("rejected · kept", "green"),
     RELABELED: ("relabeled", "orange"),
 }
-LARGE_IMAGE_PX = 320  # focus mode
+LARGE_IMAGE_PX = 256  # focus mode (card and its buttons fit 1280 x 800)
 NEIGHBOUR_IMAGE_PX = 72
 NEIGHBOURS_SHOWN = 6
 NEIGHBOUR_TEXT_CHARS = 140
@@ -101,7 +101,7 @@ def _place_text(place: tuple[int, int] | None) -> str:
     """``card 3 of 120`` (the card's place in the queue as shown), or ''."""
     if place is None:
         return ""
-    return f'<span class="ogad-place">card {place[0]:,} of {place[1]:,}</span> · '
+    return f'<div class="ogad-place">card {place[0]:,} of {place[1]:,}</div>'
 
 
 def _head(row: Any, detector: str | None, place: tuple[int, int] | None = None) -> str:
@@ -115,8 +115,10 @@ def _head(row: Any, detector: str | None, place: tuple[int, int] | None = None) 
         rank = getattr(row, f"{detector}_rank")
         if pd.isna(rank) or math.isnan(score):
             return f"{where}<b>#{sid}</b> · not ranked by {html.escape(detector)}"
+        name = html.escape(detector)
         return (
-            f"{where}<b>#{sid}</b> · {html.escape(detector)} rank {int(rank):,} · score {score:.3f}"
+            f'{where}<b>#{sid}</b> · <span title="{name}: its rank and score (the place above '
+            f"is the queue's)\">rank {int(rank):,} · score {score:.3f}</span>"
         )
     loss = float(row.loss)
     text = f"<b>#{sid}</b> · loss {loss:.3f}" if not math.isnan(loss) else f"<b>#{sid}</b>"
@@ -372,9 +374,9 @@ def render_card(
     relabel = _relabel_choice(ctx, row, suggested)
     with st.container(border=True, key=f"card_{sid}", gap="small", width="stretch"):
         st.html(_card_html(_body_html(ctx, row, explanation, large, place)))
+        _decision_buttons(ctx, row, relabel)  # above the neighbours: in view without scrolling
         if large and explanation is not None:
             _neighbours(ctx, explanation)
-        _decision_buttons(ctx, row, relabel)
 
 
 def render_peek(ctx: CardContext, row: Any, caption: str) -> None:
@@ -408,7 +410,14 @@ CARD_CSS = """<style>
   border: 1px solid rgba(128, 132, 149, 0.4); border-radius: 0.25rem; background: transparent;
   color: inherit; cursor: pointer; }
 .ogad-card .ogad-copy[data-copied] { color: rgb(23, 144, 62); border-color: rgb(23, 144, 62); }
-.ogad-card .ogad-place { opacity: 0.7; }
+.ogad-card .ogad-place { opacity: 0.65; font-size: 0.8rem; line-height: 1.2; }
+.ogad-deck button.ogad-copy, .ogad-card button.ogad-copy { width: auto; min-height: 0;
+  padding: 0 0.35rem; font-size: 0.75rem; line-height: 1.5; }
+.ogad-help summary { cursor: pointer; font-size: 0.8rem; opacity: 0.75; }
+.ogad-help { font-size: 0.8rem; opacity: 0.8; display: inline-block; margin-right: 1.2rem;
+  vertical-align: top; }
+.ogad-help[open] { display: block; }
+.ogad-helps { line-height: 1.3; }
 .ogad-card .ogad-why { font-size: 0.85rem; opacity: 0.7; margin-top: 0.4rem; }
 .ogad-card .ogad-text { margin-bottom: 0.5rem; white-space: pre-wrap; overflow-wrap: anywhere;
   font-size: 0.9rem; }
@@ -424,7 +433,7 @@ CARD_CSS = """<style>
 .ogad-track { height: 0.5rem; border-radius: 0.25rem; background: rgba(128, 132, 149, 0.2);
   margin-top: 0.3rem; overflow: hidden; }
 .ogad-bar { height: 100%; background: rgb(255, 75, 75); }
-.ogad-why-target { font-size: 0.8rem; opacity: 0.7; margin-top: 0.2rem; }
+.ogad-target-note { font-size: 0.8rem; opacity: 0.7; margin-top: 0.2rem; }
 </style>"""
 
 

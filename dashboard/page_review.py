@@ -36,7 +36,8 @@ from dashboard.queue import (
 )
 from ogad_core.review.store import CONFIRMED, REJECTED, UNREVIEWED
 
-CARD_COLUMNS = {"image": 4, "text": 3, "tabular": 4}  # cards per row, by data kind
+CARD_COLUMNS = {"image": 4, "text": 3, "tabular": 4}  # cards per row at most, by data kind
+MAP_COLUMNS = (4, 8)  # map | queue widths
 PER_PAGE_CHOICES = (4, 6, 8, 9, 12, 18, 24, 36)
 
 
@@ -359,13 +360,14 @@ def _message() -> str:
     return f'<div class="ogad-flash">{html.escape(text)}</div>'
 
 
-def _progress(run_path: str, controls: Controls, table: pd.DataFrame) -> str:
-    """The progress bar toward the review target, the target as an estimate with its range,
-    why the queue is as long as it is, and how many flagged samples are likely left (HTML)."""
+def _progress(run_path: str, controls: Controls, table: pd.DataFrame) -> tuple[str, str]:
+    """(the progress bar toward the review target, the target as an estimate with its range
+    and how many flagged samples are likely left; why the queue is as long as it is, folded)
+    as HTML."""
     target = smart.review_target(run_path, controls.detector)
     length = smart.review_length(run_path, controls.detector)
     if target is None or length is None or target.n_target <= 0:
-        return ""
+        return "", ""
     goal = max(length.n, target.n_target)
     prog = review_progress(table, goal, target.noise_rate)
     low, high = target.interval
@@ -382,12 +384,18 @@ def _progress(run_path: str, controls: Controls, table: pd.DataFrame) -> str:
     )
     width = min(max(float(prog.of_target), 0.0), 1.0) * 100
     why = html.escape(f"Queue length: {length.reason}. {target.note}")
-    return (
+    summary = "why this many?" if not length.extended else "why more than the estimate?"
+    bar = (
         f'<div class="ogad-progress" role="progressbar" aria-valuenow="{width:.0f}" '
         f'aria-valuemin="0" aria-valuemax="100"><div>{html.escape(text)}</div>'
         f'<div class="ogad-track"><div class="ogad-bar" style="width:{width:.1f}%"></div></div>'
-        f'<div class="ogad-why-target">{why}</div></div>'
+        "</div>"
     )
+    note = (
+        f'<details class="ogad-help ogad-progress"><summary>{summary}</summary>'
+        f'<div class="ogad-target-note">{why}</div></details>'
+    )
+    return bar, note
 
 
 BULK_NAMED = 12  # the Bulk menu names this many of the cards it acts on
@@ -436,18 +444,19 @@ def _bulk_actions(run_path: str, page_ids: list[int], selection_ids: list[int] |
             )
 
 
-def _order_text(controls: Controls, table: pd.DataFrame, run_path: str) -> str:
+def _order_text(controls: Controls, table: pd.DataFrame, run_path: str) -> tuple[str, str]:
+    """(what orders the queue, a longer note on re-ranking for the tooltip, or '')."""
     order = f"{controls.detector} rank" if controls.detector else "loss"
     if not (controls.rerank and controls.detector):
-        return order
+        return order, ""
     if not smart.rerank_learning(table):
-        return order + (
-            f" (re-ranks once {smart.MIN_EACH} are confirmed or relabeled and "
-            f"{smart.MIN_EACH} rejected)"
+        return order, (
+            f"Re-ranking starts once {smart.MIN_EACH} are confirmed or relabeled and "
+            f"{smart.MIN_EACH} rejected."
         )
     if not smart.evidence_ready(run_path):  # a big run's features still being built
-        return order + " (re-ranking starts when every sample's neighbours are found)"
-    return order + ", re-ranked from the decisions"
+        return order, "Re-ranking starts when every sample's neighbours are found."
+    return order + ", re-ranked from the decisions", ""
 
 
 def _header(
@@ -466,10 +475,12 @@ def _header(
     store = cache.review_store(run_path)
     what = "to review" if not controls.show_reviewed else "in the queue"
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        order, why = _order_text(controls, table, run_path)
+        tip = f' title="{html.escape(why)}"' if why else ""
         st.html(
             f'<div class="ogad-title">Review queue · {n_queue:,} {what}</div>'
-            f'<div class="ogad-sub">{reviewed:,} of {n_samples:,} samples reviewed · ordered by '
-            f"{html.escape(_order_text(controls, table, run_path))}</div>",
+            f'<div class="ogad-sub"{tip}>{reviewed:,} of {n_samples:,} reviewed · ordered by '
+            f"{html.escape(order)}</div>",
             width="stretch",
         )
         _bulk_actions(run_path, *bulk_ids)
@@ -483,8 +494,12 @@ def _header(
             args=(run_path,),
             disabled=not store.can_undo(reviewer=state.reviewer()),
         )
-    progress = _progress(run_path, controls, table)
-    st.html(progress + _message() + f'<div class="ogad-sub">{shortcuts.LEGEND_HTML}</div>')
+    progress, why = _progress(run_path, controls, table)
+    legend = (
+        f'<details class="ogad-help ogad-sub"><summary>keys</summary>{shortcuts.LEGEND_HTML}'
+        "</details>"
+    )
+    st.html(progress + _message() + f'<div class="ogad-helps">{why} {legend}</div>')
 
 
 def _large_card(ctx: CardContext, row, place: tuple[int, int]) -> None:
@@ -675,10 +690,12 @@ def _drill_banner() -> None:
     if drill is None:
         return
     given, predicted = drill
+    which = f"given **{md_escape(given)}**"
+    if predicted is not None:
+        which += f" and predicted **{md_escape(predicted)}**"
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
         st.info(
-            f"Showing every sample given **{md_escape(given)}** and predicted "
-            f"**{md_escape(predicted)}** (from the Summary's table), reviewed ones included.",
+            f"Showing every sample {which} (from the Summary's charts), reviewed ones included.",
             icon=":material/filter_alt:",
             width="stretch",
         )
@@ -697,10 +714,18 @@ def render() -> None:
     for note in ctx.view.notes:
         st.info(note, icon=":material/info:")
     _drill_banner()
-    selected = _map_section(ctx, controls) if controls.show_map else None
     shortcuts.install()
     install_style()
     if page_issues.issue_selector(ctx.run_path) == page_issues.DUPLICATE:
-        page_issues.duplicate_section(ctx.run_path)
+        page_issues.duplicate_section(ctx.run_path)  # a set's members need the whole width
         return
-    queue_section(ctx.run_path, controls, selected)
+    if not (controls.show_map and ctx.view.has_map) or controls.focus_mode:
+        queue_section(ctx.run_path, controls, None)  # focus mode: the card gets the width
+        return
+    # the map beside the cards (a laptop sees the first row of cards on load); Streamlit
+    # stacks the two columns on a narrow window, the map above
+    left, right = st.columns(MAP_COLUMNS, gap="medium")
+    with left:
+        selected = _map_section(ctx, controls)
+    with right:
+        queue_section(ctx.run_path, controls, selected)

@@ -110,7 +110,7 @@ def _recent_bad(run_path: str, version: int) -> tuple[int, np.ndarray]:
     """(samples reviewed, (k,) bool of the latest KEEP_GOING_BLOCK decisions in effect, newest
     last: True = confirmed or relabeled)."""
     current = cache.review_store(run_path).current()
-    block = int(getattr(_module("review.target"), "KEEP_GOING_BLOCK", 10))
+    block = int(getattr(_module("scoring.target"), "KEEP_GOING_BLOCK", 10))
     latest = current.sort_values("updated_at", kind="stable").tail(block)
     return len(current), latest["decision"].isin(BAD_DECISIONS).to_numpy()
 
@@ -119,7 +119,7 @@ def review_length(run_path: str, detector: str | None) -> Any:
     """The queue length the review target gives now (a ``QueueLength``: the estimate, extended
     while the latest decisions keep confirming flags), or None without a target."""
     target = review_target(run_path, detector)
-    module = _module("review.target")
+    module = _module("scoring.target")
     if target is None or module is None:
         return None
     version = cache.review_store(run_path).version()

@@ -27,7 +27,7 @@ import pytest
 from dashboard.serve import free_port
 from ogad_core.review.export import export_csv
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, ReviewStore
-from tests.run_fixture import CHROMIUM, CHROMIUM_ARGS, make_run
+from ogad_core.testing import CHROMIUM, CHROMIUM_ARGS, make_run
 
 REPO = Path(__file__).resolve().parent.parent
 N_SAMPLES = 60
@@ -833,7 +833,7 @@ def test_the_report_opens_offline_and_draws_every_chart(chromium: str, tmp_path:
     from playwright.sync_api import sync_playwright
 
     from ogad_core.reporting.report import figures, load_summary, write_report
-    from tests.run_fixture import write_evaluation
+    from ogad_core.testing import write_evaluation
 
     run = make_run(tmp_path / "run", kind="image", n=N_SAMPLES)
     write_evaluation(run, retrain=True)
@@ -859,6 +859,73 @@ def test_the_report_opens_offline_and_draws_every_chart(chromium: str, tmp_path:
     assert drawn == n_charts >= 6 and svgs >= n_charts  # every chart drawn by plotly.js
     outside = [u for u in requests if not u.startswith(("file:", "data:", "blob:"))]
     assert outside == [], outside  # nothing fetched
+
+
+# ---- layout (issue 20): a laptop sees cards on load, focus mode fits ----------------------------
+def _in_view(page, selector: str) -> bool:
+    """Whether the element's box lies inside the viewport, without scrolling."""
+    return page.evaluate(
+        "(sel) => { const el = document.querySelector(sel); if (!el) return false;"
+        " const r = el.getBoundingClientRect(); return r.height > 0 && r.top >= 0"
+        " && r.bottom <= window.innerHeight && r.right <= window.innerWidth; }",
+        selector,
+    )
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
+def test_layout_shows_cards_on_load_and_focus_mode_fits(
+    chromium: str, newcomer_run: tuple[str, Path], tmp_path: Path, size: tuple[int, int]
+) -> None:
+    url, _run = newcomer_run
+    name = f"{size[0]}x{size[1]}"
+    with _opened(chromium, f"{url}/?reviewer=layout", size=size) as page:
+        page.wait_for_selector("[class*='st-key-card_']")
+        _map_area(page)  # the map is drawn too
+        page.evaluate("() => window.scrollTo(0, 0)")
+        _settle(page)
+        page.screenshot(path=str(tmp_path / f"layout_grid_{name}.png"))
+        _copy_shot(tmp_path / f"layout_grid_{name}.png")
+        ids = _card_ids(page)
+        tops = page.evaluate(
+            "(ids) => ids.map(i => document.querySelector(`.st-key-card_${i}`)"
+            ".getBoundingClientRect().top)",
+            ids,
+        )
+        first_row = [i for i, top in zip(ids, tops, strict=True) if abs(top - tops[0]) < 2]
+        assert len(first_row) >= 2
+        for sid in first_row:  # the whole first row, with its buttons, without scrolling
+            assert _in_view(page, f".st-key-card_{sid}"), f"card #{sid} is below the fold"
+            assert _in_view(page, f".st-key-confirm_{sid} button")
+        page.get_by_test_id("stSidebar").get_by_text("Focus mode").click()
+        page.wait_for_selector(".st-key-focus_next")
+        _settle(page)
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.screenshot(path=str(tmp_path / f"layout_focus_{name}.png"))
+        _copy_shot(tmp_path / f"layout_focus_{name}.png")
+        for step in range(2):  # a card without its image, then one with it (the large one)
+            if step:
+                page.locator(".st-key-focus_next button").first.click()
+                _settle(page)
+                page.evaluate("() => window.scrollTo(0, 0)")
+            (sid,) = {
+                int(re.search(r"confirm_(\d+)", c)[1])
+                for c in page.locator("[class*='st-key-confirm_']").evaluate_all(
+                    "els => els.map(e => e.className)"
+                )
+            }
+            assert _in_view(page, f".st-key-confirm_{sid} button"), "focus: Confirm below fold"
+            assert _in_view(page, f".st-key-reject_{sid} button")
+            assert _in_view(page, f".st-key-relabel_menu_{sid} button")
+        page.screenshot(path=str(tmp_path / f"layout_focus_image_{name}.png"))
+        _copy_shot(tmp_path / f"layout_focus_image_{name}.png")
+        page.get_by_test_id("stSidebar").get_by_text("Focus mode").click()  # back to the grid
+
+
+def _copy_shot(path: Path) -> None:
+    target = os.environ.get(SHOTS_ENV)
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(target) / path.name)
 
 
 # ---- issue types: the duplicate-set card and the export ------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import sqlite3
@@ -17,10 +18,10 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from dashboard import state
+from dashboard.testing import card_ids, deck_cards, deck_data, press_card
 from ogad_core.review.export import export_csv
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, ReviewStore
-from tests.app_driver import card_ids, deck_cards, deck_data, press_card
-from tests.run_fixture import (
+from ogad_core.testing import (
     CORRUPT_ID,
     HTML_ID,
     HTML_TEXT,
@@ -82,7 +83,8 @@ def test_every_page_renders(kind: str, tmp_path: Path, monkeypatch: pytest.Monke
     assert deck is not None and deck["writable"] and len(deck["label_names"]) >= 2
     at.switch_page("views/summary.py").run()
     assert_clean(at)
-    assert [b.label for b in at.get("download_button")] == ["Export cleaned CSV"]
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Export cleaned CSV", "Download report (HTML)"]
     at.switch_page("views/run_info.py").run()
     assert_clean(at)
 
@@ -268,7 +270,7 @@ def test_export_button_data_equals_ogad_export(
         if only_kept:
             at.toggle(key=state.EXPORT_ONLY_KEPT).set_value(True).run()
         assert_clean(at)
-        (button,) = at.get("download_button")
+        (button,) = [b for b in at.get("download_button") if b.label.startswith("Export")]
         assert button.label == "Export cleaned CSV"
         assert CapturingStorage.last is not None
         data = CapturingStorage.last.get_file(button.proto.url.rsplit("/", 1)[1]).content
@@ -525,7 +527,7 @@ def test_review_target_sets_the_queue_length_and_shows_progress(
     assert "Queue length: the estimate" in bar and target.note in bar  # why it is what it is
     first = card_ids(at)[0]
     press_card(at, first, "confirm")
-    (bar,) = html_texts(at, "ogad-progress")
+    bar = html_texts(at, "ogad-progress")[0]
     assert bar.startswith(f"1 of {target.n_target} reviewed")
     at.number_input(key=state.TOP_K).set_value(5).run()  # the reviewer's own length stays
     at.selectbox(key=state.DETECTOR).set_value("l2").run()
@@ -623,22 +625,29 @@ def test_run_page_lists_steps_in_pipeline_order_and_the_whole_model(
     assert any('"spec": "fixture"' in j.proto.body or "fixture" in j.proto.body for j in at.json)
 
 
+def _chart_click(at: AppTest, key: str, customdata: object) -> None:
+    """What a click on a plotly chart's point sends: the selection holds that point."""
+    point = {"customdata": customdata, "curve_number": 0, "point_number": 0}
+    at.session_state[key] = {
+        "selection": {"points": [point], "point_indices": [0], "box": [], "lasso": []}
+    }
+    at.run()
+
+
 def test_a_given_by_predicted_cell_opens_those_samples_in_the_queue(
     image_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     samples = pd.read_parquet(image_run / "samples.parquet")
     at = started(image_run, monkeypatch)
     at.switch_page("views/summary.py").run()
-    grid = frame_with(at, "circle")
-    counts = pd.crosstab(
-        samples["label_name"],
-        pd.Series(samples["pred"]).map(dict(enumerate(["circle", "square", "cross"]))),
+    charts = at.get("plotly_chart")
+    grid = next(c for c in charts if "Given x predicted" in c.proto.spec)
+    cells = json.loads(grid.proto.spec)["data"][0]
+    counts = pd.crosstab(samples["label"], samples["pred"]).reindex(
+        index=range(3), columns=range(3), fill_value=0
     )
-    assert grid.loc["square", "circle"] == counts.loc["square", "circle"]
-    at.session_state["given_pred_0"] = {  # a click on the cell (given square, predicted circle)
-        "selection": {"rows": [], "columns": [], "cells": [[1, "circle"]]}
-    }
-    at.run()
+    assert [int(t.replace(",", "")) for t in cells["text"]] == counts.to_numpy().ravel().tolist()
+    _chart_click(at, "chart_given_pred_0", ["square", "circle"])  # given square, predicted circle
     assert_clean(at)
     want = samples[(samples["label_name"] == "square") & (samples["pred"] == 0)]["sample_id"]
     assert set(card_ids(at)) <= set(want) and len(card_ids(at)) == min(PER_PAGE, len(want))
@@ -701,7 +710,7 @@ def test_cards_show_their_place_in_the_queue_and_their_file_name(
 def test_the_queue_goes_on_past_a_low_target_while_decisions_confirm(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ogad_core.review.target import KEEP_GOING_BLOCK
+    from ogad_core.scoring.target import KEEP_GOING_BLOCK
 
     run = make_run(tmp_path / "img", kind="image", n=120, noise_rate=0.3)
     at = started(run, monkeypatch)
@@ -712,14 +721,12 @@ def test_the_queue_goes_on_past_a_low_target_while_decisions_confirm(
     assert_clean(at)
     assert at.number_input(key=state.TOP_K).value == target + KEEP_GOING_BLOCK
     assert len(card_ids(at)) == min(PER_PAGE, KEEP_GOING_BLOCK)  # cards past the estimate
-    (bar,) = html_texts(at, "ogad-progress")
-    assert f"past the estimate ({target})" in bar
+    assert any(f"past the estimate ({target})" in t for t in html_texts(at, "ogad-progress"))
     for sid in card_ids(at)[: KEEP_GOING_BLOCK // 2 + 1]:  # then mostly fine samples: stop
         store.reject(sid, reviewer="alice")
     at.run()
     assert at.number_input(key=state.TOP_K).value == target
-    (bar,) = html_texts(at, "ogad-progress")
-    assert f"the estimate ({target}) stands" in bar
+    assert any(f"the estimate ({target}) stands" in t for t in html_texts(at, "ogad-progress"))
     assert_clean(at)
 
 
@@ -735,3 +742,34 @@ def test_the_export_help_names_the_detector_ogad_export_uses(
     want = default_detector(RunDir(image_run).detectors())
     assert box.value == want
     assert f"`ogad export`: {want} for this run" in box.help.replace("\\\\", "")
+
+
+def test_summary_and_run_pages_draw_their_charts_and_a_class_bar_opens_the_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = make_run(tmp_path / "img", kind="image", n=60)
+    write_evaluation(run, retrain=True)
+    samples = pd.read_parquet(run / "samples.parquet")
+    ReviewStore(run).confirm(int(samples["sample_id"][0]), reviewer="alice")
+    at = started(run, monkeypatch)
+    at.switch_page("views/summary.py").run()
+    assert_clean(at)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    for want in (
+        "Review progress",
+        "Class health",
+        "Given x predicted",
+        "Score distributions",
+        "Precision@k",
+        "Trim and retrain",
+    ):
+        assert any(t.startswith(want) for t in titles), (want, titles)
+    assert any(b.label.startswith("Download report") for b in at.get("download_button"))
+    _chart_click(at, "chart_classes_0", "cross")  # a class bar: its samples in the queue
+    assert_clean(at)
+    want = set(samples.loc[samples["label_name"] == "cross", "sample_id"])
+    assert any(f"Review queue · {len(want)} in the queue" in t for t in html_texts(at))
+    at.switch_page("views/run_info.py").run()
+    assert_clean(at)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert "Time per step" in titles

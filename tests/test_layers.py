@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: top to bottom; a package may import the layers below its own
 LAYERS: list[list[str]] = [
-    ["ogad_core.cli"],  # the composition root: starts the pipeline, the export, the dashboard
+    ["ogad_core.cli", "ogad_core.testing"],  # the composition root; the test-run writer
     ["dashboard"],
     ["ogad_core.reporting"],  # charts and the HTML report: the dashboard and `ogad report`
     ["ogad_core.evaluation"],

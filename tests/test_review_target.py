@@ -1,12 +1,12 @@
 """The review target as an estimate with its range, and the queue that goes on past it while the
-reviewer's decisions keep confirming flags (ogad_core.review.target)."""
+reviewer's decisions keep confirming flags (ogad_core.scoring.target)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ogad_core.review.target import (
+from ogad_core.scoring.target import (
     KEEP_GOING_BLOCK,
     ReviewTarget,
     queue_length,

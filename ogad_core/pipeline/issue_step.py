@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from ogad_core.issues.base import IssueContext
 from ogad_core.issues.registry import DEFAULT_ISSUE_TYPES
 from ogad_core.issues.table import fit_issue_types, issues_table
 from ogad_core.options import DEFAULT_DETECTOR, fingerprint
+from ogad_core.pipeline.state import RunFiles
 from ogad_core.run.lock import run_lock
 from ogad_core.run.manifest import Manifest, StepRecord
 from ogad_core.run.rundir import RunDir, table_problem
@@ -37,46 +39,54 @@ def _params(spec: str) -> dict[str, str]:
     return {k: repr(v) for k, v in resolve_issue_type(spec).get_params().items()}
 
 
+@dataclass
+class IssueStep:
+    """Fit the issue types on the run -> issues.parquet (reused under its fingerprint: the
+    gradients, scores, data, the types with their parameters, the seed, ISSUES_VERSION)."""
+
+    issue_types: tuple[str, ...] = DEFAULT_ISSUE_TYPES
+    seed: int = 0
+    name: str = STEP
+
+    def __call__(self, run: RunFiles) -> StepRecord:
+        rd, manifest = run.rd, run.manifest
+        if not manifest.is_done("gradients") or not manifest.is_done("scores"):
+            raise RunDirError(f"{rd.path} has no finished gradients and scores; run `ogad compute`")
+        types = list(self.issue_types)
+        fp = fingerprint(
+            manifest.step_fingerprint("gradients"),
+            manifest.step_fingerprint("scores"),
+            manifest.step_fingerprint("data"),
+            [(t, _params(t)) for t in types],
+            self.seed,
+            ISSUES_VERSION,
+        )
+        done = manifest.steps.get(self.name)
+        if done is not None and manifest.is_done(self.name, fp) and rd.issues_path.is_file():
+            if table_problem(rd.issues_path) is None:
+                log.info("issues: reusing issues.parquet")
+                return done
+            log.warning(f"{rd.issues_path.name} was damaged; rebuilding it")
+        started = time.perf_counter()
+        context = load_context(rd, manifest, seed=self.seed)
+        fitted = fit_issue_types(context, types)
+        table = issues_table(fitted, context.samples["sample_id"].to_numpy())
+        write_table_atomic(table, rd.issues_path)
+        return run.mark(self.name, fp, started)
+
+
 def find_issues(
     run_dir: str | os.PathLike[str],
     issue_types: Sequence[str] = DEFAULT_ISSUE_TYPES,
     *,
     seed: int = 0,
-    manifest: Manifest | None = None,
 ) -> pd.DataFrame:
-    """Fit ``issue_types`` on the run and write issues.parquet (reused when its inputs are
-    unchanged), holding the run directory's lock. Returns the table."""
-    with run_lock(run_dir, STEP):
-        return _find_issues(RunDir(run_dir), list(issue_types), seed, manifest)
+    """``ogad issues``: the :class:`IssueStep` on an existing run, holding its lock; returns
+    issues.parquet."""
+    from ogad_core.pipeline.score_step import run_standalone
 
-
-def _find_issues(
-    rd: RunDir, types: list[str], seed: int, manifest: Manifest | None
-) -> pd.DataFrame:
-    manifest = manifest if manifest is not None else rd.load_manifest()
-    if not manifest.is_done("gradients") or not manifest.is_done("scores"):
-        raise RunDirError(f"{rd.path} has no finished gradients and scores; run `ogad compute`")
-    fp = fingerprint(
-        manifest.step_fingerprint("gradients"),
-        manifest.step_fingerprint("scores"),
-        manifest.step_fingerprint("data"),
-        [(t, _params(t)) for t in types],
-        seed,
-        ISSUES_VERSION,
-    )
-    if manifest.is_done(STEP, fp) and rd.issues_path.is_file():
-        if table_problem(rd.issues_path) is None:
-            log.info("issues: reusing issues.parquet")
-            return rd.read_issues()
-        log.warning(f"{rd.issues_path.name} was damaged; rebuilding it")
-    started = time.perf_counter()
-    context = load_context(rd, manifest, seed=seed)
-    table = issues_table(fit_issue_types(context, types), context.samples["sample_id"].to_numpy())
-    write_table_atomic(table, rd.issues_path)
-    seconds = round(time.perf_counter() - started, 3)
-    manifest.mark_done(STEP, StepRecord(fingerprint=fp, seconds=seconds, finished=utc_now()))
-    rd.save_manifest(manifest)
-    return table
+    run_standalone(run_dir, STEP, [IssueStep(tuple(issue_types), seed=seed)])
+    return RunDir(run_dir).read_issues()
 
 
 def load_context(rd: RunDir, manifest: Manifest, *, seed: int = 0) -> IssueContext:

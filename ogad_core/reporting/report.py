@@ -53,7 +53,7 @@ class RunSummary:
     kind: str
     table: pd.DataFrame
     detector: str | None
-    target: Any  # ogad_core.review.target.ReviewTarget or None
+    target: Any  # ogad_core.scoring.target.ReviewTarget or None
     decisions: pd.DataFrame  # in effect, oldest first
     scores: pd.DataFrame | None
     evaluation: Any = None  # schema.EvaluationReport or None
@@ -123,7 +123,7 @@ def load_summary(run_dir: str | os.PathLike[str]) -> RunSummary:
         scores=scores,
     )
     summary.evaluation = _evaluation(run, summary.notes)
-    summary.issues = _issues(run, summary.notes)
+    summary.issues = read_issues(run, summary.notes)
     return summary
 
 
@@ -150,7 +150,7 @@ def _with_status(table: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
 
 
 def _target(samples: pd.DataFrame, scores: pd.DataFrame | None, detector: str | None) -> Any:
-    from ogad_core.review.target import estimate_review_target
+    from ogad_core.scoring.target import estimate_review_target
 
     try:
         return estimate_review_target(samples, scores, detector or DEFAULT_DETECTOR)
@@ -177,7 +177,8 @@ def _evaluation(run: RunDir, notes: list[str]) -> Any:
         return None
 
 
-def _issues(run: RunDir, notes: list[str]) -> pd.DataFrame | None:
+def read_issues(run: RunDir, notes: list[str]) -> pd.DataFrame | None:
+    """issues.parquet when the run has one (a reason appended to ``notes`` when unusable)."""
     path = getattr(run, "issues_path", run.path / ISSUES_FILE)
     if not path.is_file():
         return None
