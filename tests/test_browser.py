@@ -1037,10 +1037,12 @@ def test_duplicate_set_card_actions_and_export(
 
             # per-member relabel, then Keep all keeps the others (the relabel stays)
             member = DUP_SAME[1]
+            page.mouse.move(1, 1)  # no button's help tooltip over the next set's card
             second = page.locator(f".st-key-dupset_{DUP_SAME[0]}")
             second.locator(f".st-key-{'relabel_to_'}{member}").click()
             page.get_by_role("option", name="cross").click()
             _settle(page)
+            page.mouse.move(1, 1)
             second.locator(f".st-key-dup_relabel_{member}").get_by_role("button").click()
             assert _wait_for(lambda: store.get(member) == RELABELED)
             page.locator(f".st-key-dupset_{DUP_SAME[0]}").get_by_role(
