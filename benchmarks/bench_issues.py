@@ -187,6 +187,55 @@ def run_seed(kind: str, seed: int, tmp: Path) -> dict[str, Any]:
     return out
 
 
+def scale_run(n: int, tmp: Path) -> dict[str, Any]:
+    """The issue pass (every built-in type, issues.parquet's table) on bench_evidence's
+    synthetic last-layer gradients of ``n`` rows (features recovered from them; no input
+    properties): wall and CPU seconds, to set beside bench_evidence's evidence build."""
+    from benchmarks.bench_evidence import N_CLASSES, synthetic_run
+    from ogad_core.issues.base import IssueContext
+    from ogad_core.issues.features import CHUNK_ROWS, features_from_gradients
+    from ogad_core.issues.table import fit_issue_types, issues_table
+    from ogad_core.options import DEFAULT_ISSUE_TYPES
+
+    grads, samples = synthetic_run(n, tmp)
+    load_start = os.getloadavg()[0]
+    wall, cpu = time.perf_counter(), time.process_time()
+    feats = np.concatenate(
+        [
+            features_from_gradients(np.asarray(grads[i : i + CHUNK_ROWS]), N_CLASSES)
+            for i in range(0, n, CHUNK_ROWS)
+        ]
+    )
+    features_s = time.perf_counter() - wall
+    scores = pd.DataFrame({"sample_id": samples["sample_id"], "loss_score": samples["loss"]})
+    context = IssueContext(
+        samples=samples,
+        label_names=[str(c) for c in range(N_CLASSES)],
+        gradients=grads,
+        features=feats,
+        scores=scores,
+        detector="loss",
+    )
+    per_type = {}
+    fitted = []
+    for name in DEFAULT_ISSUE_TYPES:
+        started = time.perf_counter()
+        fitted += fit_issue_types(context, [name])
+        per_type[name] = round(time.perf_counter() - started, 1)
+    table = issues_table(fitted, samples["sample_id"].to_numpy())
+    return {
+        "rows": n,
+        "cols": int(grads.shape[1]),
+        "features_s": round(features_s, 1),
+        "per_type_s": per_type,
+        "wall_s": round(time.perf_counter() - wall, 1),
+        "cpu_s": round(time.process_time() - cpu, 1),
+        "table_rows": len(table),
+        "load_start": load_start,
+        "load_end": os.getloadavg()[0],
+    }
+
+
 def summary_table(results: list[dict[str, Any]]) -> str:
     """The docs' table: per data and kind, the mean over seeds of ours and Datalab's recall."""
     rows = [
@@ -220,9 +269,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="images,text")
     p.add_argument("--tmp-dir", type=Path, default=None)
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--scale", type=int, default=0, help="only the issue pass at N rows")
     a = p.parse_args(argv)
     tmp = a.tmp_dir or Path(tempfile.mkdtemp(prefix="ogad_issues_"))
     tmp.mkdir(parents=True, exist_ok=True)
+    if a.scale:
+        result = scale_run(a.scale, tmp)
+        print(json.dumps(result))
+        out = a.out.with_name(a.out.stem + "_scale.json")
+        out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        return 0
     results = [
         run_seed(kind, int(seed), tmp) for kind in a.data.split(",") for seed in a.seeds.split(",")
     ]

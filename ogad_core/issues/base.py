@@ -24,6 +24,16 @@ from sklearn.base import BaseEstimator
 
 from ogad_core.space.knn import hnsw_search, index_for
 
+#: above this many rows a density estimate searches a seeded subsample of this many rows
+REFERENCE_ROWS = 100_000
+#: the neighbours of a density estimate: 1% of the rows searched, between 10 and this
+MAX_K = 50
+
+
+def default_k(n_rows: int) -> int:
+    """k of a density estimate over ``n_rows`` rows: 1%, at least 10, at most MAX_K."""
+    return int(np.clip(np.ceil(n_rows / 100), 10, MAX_K))
+
 
 @dataclass
 class IssueContext:
@@ -58,7 +68,7 @@ class IssueContext:
     test_accuracy: float | None = None
     #: issue types fitted so far on this context, by name (a type may defer to another)
     results: dict[str, Any] = field(default_factory=dict, repr=False)
-    _knn: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = field(
+    _knn: dict[tuple[str, int, int | None], tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict, repr=False
     )
 
@@ -88,23 +98,42 @@ class IssueContext:
             return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
         return matrix
 
-    def neighbours(self, name: str, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def neighbours(
+        self, name: str, k: int, *, reference: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """(N, k) Euclidean distances and (N, k) indices of each row's k nearest OTHER rows in
-        space ``name`` (faiss, :mod:`ogad_core.space.knn`; cached); None when absent."""
-        key = (name, k)
-        if key not in self._knn:
-            matrix = self.space(name)
-            if matrix is None:
-                return None
-            self._knn[key] = _knn_excluding_self(np.asarray(matrix, dtype=np.float32), k)
-        return self._knn[key]
+        space ``name`` (faiss, :mod:`ogad_core.space.knn`; cached, a larger k computed once
+        serves a smaller one); None when absent. ``reference``: search only a seeded subsample
+        of that many rows (when N is larger): a density estimate at a fraction of the cost."""
+        ref = reference if reference is not None and reference < self.n else None
+        cached = [kk for (nm, kk, rr) in self._knn if nm == name and rr == ref and kk >= k]
+        if cached:
+            dist, idx = self._knn[(name, min(cached), ref)]
+            return dist[:, :k], idx[:, :k]
+        matrix = self.space(name)
+        if matrix is None:
+            return None
+        if ref is None and self.n <= REFERENCE_ROWS:
+            k = max(k, default_k(self.n))  # one search serves every type's k
+        rows = None
+        if ref is not None:
+            rng = np.random.default_rng(self.seed)
+            rows = np.sort(rng.choice(self.n, size=ref, replace=False))
+        found = _knn_excluding_self(np.asarray(matrix, dtype=np.float32), k, rows)
+        self._knn[(name, k, ref)] = found
+        return found
 
 
-def _knn_excluding_self(Z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(N, k) distances and indices of each row's k nearest other rows of (N, d) ``Z``."""
+def _knn_excluding_self(
+    Z: np.ndarray, k: int, reference: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N, k) distances and indices of each row's k nearest other rows of (N, d) ``Z`` (only
+    among the rows ``reference`` when given)."""
     Z = np.nan_to_num(Z, nan=0.0)
-    k = min(k, len(Z) - 1)
-    dist, idx = hnsw_search(index_for(Z), Z, k + 1)
+    ref_ids = np.arange(len(Z)) if reference is None else np.asarray(reference)
+    k = min(k, len(ref_ids) - 1)
+    dist, idx = hnsw_search(index_for(Z[ref_ids]), Z, k + 1)
+    idx = np.where(idx >= 0, ref_ids[np.maximum(idx, 0)], -1)
     rows = np.arange(len(Z))[:, None]
     is_self = idx == rows
     is_self[~is_self.any(axis=1), -1] = True  # self not returned (ties at 0): drop the last

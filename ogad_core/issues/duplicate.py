@@ -42,7 +42,7 @@ class DuplicateIssue(IssueType):
     def __init__(
         self,
         threshold: float = 0.13,
-        spaces: tuple[str, ...] = ("pixels", "features"),
+        spaces: tuple[str, ...] = ("pixels", "features/unit"),
         k: int = 5,
     ) -> None:
         self.threshold = threshold

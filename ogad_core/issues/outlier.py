@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ogad_core.issues.base import IssueContext, IssueType, robust_z
+from ogad_core.issues.base import REFERENCE_ROWS, IssueContext, IssueType, default_k, robust_z
 
 SPACE_NAMES = {
     "features": "feature",
@@ -39,7 +39,8 @@ class OutlierIssue(IssueType):
             ``pixels``; all but pixels are compared in direction, rows scaled to unit length).
             With the encoder's embeddings, those replace the features; without features,
             gradients are used; spaces a run lacks are skipped.
-        k: neighbours averaged (None: 1% of N, at least 10 and at most 100).
+        k: neighbours averaged (None: 1% of the rows searched, at least 10 and at most 50;
+            above 100,000 rows a seeded subsample of 100,000 is searched).
         threshold: flagged at a robust z-score of at least this in some space.
     """
 
@@ -47,7 +48,7 @@ class OutlierIssue(IssueType):
     title = "Outliers"
     after = ("corrupt",)
     threshold_doc = (
-        "mean distance to the k nearest samples (k = 1% of N, 10 to 100; cleanlab's outlier "
+        "mean distance to the k nearest samples (k = 1% of N, 10 to 50; cleanlab's outlier "
         "score) in unit-length feature space or pixel space, as a robust z-score of its log; "
         "flagged at z >= 2.5 (about 1% of clean mnist5k digits)"
     )
@@ -64,7 +65,8 @@ class OutlierIssue(IssueType):
 
     def fit(self, context: IssueContext) -> OutlierIssue:
         zs, used = [], []
-        k = self.k or int(np.clip(np.ceil(context.n / 100), 10, 100))
+        reference = min(context.n, REFERENCE_ROWS)
+        k = self.k or default_k(reference)
         spaces = list(self.spaces)
         if "embeddings" in spaces and context.space("embeddings") is not None:
             spaces = [s for s in spaces if s != "features"]  # the encoder's own geometry
@@ -72,7 +74,7 @@ class OutlierIssue(IssueType):
             spaces = [("gradients" if s == "features" else s) for s in spaces]
         for space in dict.fromkeys(spaces):
             name = space if space == "pixels" else f"{space}/unit"
-            found = context.neighbours(name, k)
+            found = context.neighbours(name, k, reference=reference)
             if found is None:
                 continue
             avg = found[0].mean(axis=1).astype(np.float64)
