@@ -315,7 +315,7 @@ def _cmd_export(a: argparse.Namespace) -> int:
     from ogad_core.review.export import export_csv
 
     o = options_from(a, ExportOptions)
-    n = export_csv(o.run_dir, o.out, only_kept=o.only_kept, detector=o.detector)
+    n = export_csv(o.run_dir, o.out, only_kept=o.only_kept, detector=o.detector, raw=o.raw)
     print(f"wrote {o.out} ({n} rows)")
     return 0
 

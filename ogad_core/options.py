@@ -493,6 +493,11 @@ class ExportOptions:
     detector: str | None = option(
         None, "whose score and rank to write (default: the run's default detector)"
     )
+    raw: bool = option(
+        False,
+        "write text cells beginning with = + - @ verbatim (for programs); by default they get "
+        "a leading ' so a spreadsheet shows them instead of running them as formulas",
+    )
 
     def __post_init__(self) -> None:
         validate(self)
