@@ -1,0 +1,105 @@
+"""Reliability, class 5 (issue 22): the dashboard's server — its WebSocket accepts only its own
+origin, it never outlives `ogad dashboard` (kill -9 included), and an image it cannot thumbnail
+is one line on its card."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.reliability_helpers import ROOT
+
+
+def _upgrade_status(port: int, origin: str | None) -> str:
+    """The status line of a WebSocket upgrade to 127.0.0.1:port sent with ``Origin: origin``."""
+    host = f"127.0.0.1:{port}"
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        "GET /_stcore/stream HTTP/1.1",
+        f"Host: {host}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+        "Sec-WebSocket-Protocol: streamlit",
+    ]
+    if origin is not None:
+        lines.append(f"Origin: {origin}")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        return sock.recv(200).decode(errors="replace").splitlines()[0]
+
+
+def _up(port: int) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/_stcore/health")
+        ok = conn.getresponse().status == 200
+        conn.close()
+        return ok
+    except OSError:
+        return False
+
+
+def _wait(condition, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.3)
+
+
+def _start(tmp_path: Path) -> tuple[subprocess.Popen, int]:
+    """`ogad dashboard` on a small run (its own session), once it answers."""
+    from run_fixture import make_run
+
+    from dashboard.serve import free_port
+
+    run = make_run(tmp_path / "run", kind="image", n=20)
+    port = free_port()
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "ogad_core.cli", "dashboard", str(run), "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    _wait(lambda: _up(port) or parent.poll() is not None, 90, "the dashboard did not start")
+    return parent, port
+
+
+def _stop(parent: subprocess.Popen) -> None:
+    try:
+        os.killpg(parent.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def test_the_websocket_accepts_only_its_own_origin(tmp_path: Path) -> None:
+    parent, port = _start(tmp_path)
+    try:
+        assert " 101 " in _upgrade_status(port, f"http://127.0.0.1:{port}")
+        assert " 101 " in _upgrade_status(port, None)  # not a browser: the Host check holds
+        for other in ("http://localhost:9999", "http://evil.example", "null"):
+            assert " 101 " not in _upgrade_status(port, other), other
+    finally:
+        _stop(parent)
+
+
+def test_the_server_dies_with_ogad_dashboard_on_kill_9(tmp_path: Path) -> None:
+    from dashboard.serve import port_is_free
+
+    parent, port = _start(tmp_path)
+    try:
+        os.kill(parent.pid, signal.SIGKILL)  # `ogad dashboard` only, not its server
+        parent.wait()
+        _wait(lambda: port_is_free(port), 20, "the server outlived `ogad dashboard`")
+    finally:
+        _stop(parent)
