@@ -11,7 +11,7 @@ once as a memmap under ``--tmp-dir`` and sliced for each size.
 It times, separately: ``Explainer(...)`` (layout check, features, neighbour-space PCA,
 norms), ``.evidence()`` (every row's neighbours, margins, suggestions) and the re-ranker's PCA
 features (``pca_features``); with ``--label after`` also writing them to an ``evidence/``
-folder (``ogad_core.review.evidence``) and reading that back (what a later server process
+folder (``ogad_core.scoring.evidence``) and reading that back (what a later server process
 does). Above ``--full-max`` rows the all-rows neighbour pass of ``--label before`` (sklearn
 trees) is timed on ``--sample-queries`` rows and extrapolated linearly (said so in the
 result). At the smallest size above ``ANN_MIN_ROWS`` it measures the HNSW recall@10 of the
@@ -93,8 +93,8 @@ def _all_rows_neighbours(explainer, n: int, sample: int) -> tuple[float, bool]: 
 
 def measure(n: int, grads: np.ndarray, table: pd.DataFrame, args: argparse.Namespace) -> dict:
     """The timings of one size."""
-    from ogad_core.review.explain import Explainer
-    from ogad_core.review.rerank import pca_features
+    from ogad_core.scoring.explain import Explainer
+    from ogad_core.scoring.rerank import pca_features
 
     row: dict = {"rows": n, "cols": int(grads.shape[1]), "load_start": os.getloadavg()[0]}
     explainer, row["explainer_init_s"] = _timed(Explainer, grads, table, None)
@@ -115,7 +115,7 @@ def measure(n: int, grads: np.ndarray, table: pd.DataFrame, args: argparse.Names
 
 def _derived_file(explainer, pca: np.ndarray, tmp_dir: Path) -> dict:  # noqa: ANN001
     """Seconds to write what was just computed to an evidence/ folder, and to read it back."""
-    from ogad_core.review import evidence as ev
+    from ogad_core.scoring import evidence as ev
 
     built = ev.Evidence(explainer.parts, explainer.evidence(), pca)
     folder = tmp_dir / "evidence_out"
@@ -127,8 +127,8 @@ def _derived_file(explainer, pca: np.ndarray, tmp_dir: Path) -> dict:  # noqa: A
 def quality(grads: np.ndarray, table: pd.DataFrame) -> dict:
     """HNSW recall@k of the explainer's neighbours against exact ones (faiss flat), and the
     suggested labels' agreement, on RECALL_QUERIES seeded rows."""
-    from ogad_core.review.explain import Explainer
-    from ogad_core.scoring import neighbours as nb
+    from ogad_core.scoring.explain import Explainer
+    from ogad_core.space import knn as nb
 
     explainer = Explainer(grads, table, None)
     n = len(table)
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows[-1]), flush=True)
     result[args.label] = rows
     if args.label == "after":
-        from ogad_core.scoring.neighbours import ANN_MIN_ROWS
+        from ogad_core.space.knn import ANN_MIN_ROWS
 
         size = min((s for s in sizes if s > ANN_MIN_ROWS), default=None)
         if size:

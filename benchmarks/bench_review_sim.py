@@ -10,14 +10,14 @@ down the queue and answers from ``is_flipped``: Confirm for a flipped sample (ba
 clean one (good). Measured:
 
 1. *Re-ranking*: flipped samples among the first 100 / 200 / n_flipped reviews, in the
-   detector's static order vs re-ranked by :class:`ogad_core.review.rerank.Reranker` refit
+   detector's static order vs re-ranked by :class:`ogad_core.scoring.rerank.Reranker` refit
    after every decision or every k decisions; the same on runs of ``--extra-seeds``; and the
    *ceiling* of the re-ranker's features (models trained on the known flips, cross-validated:
    a bound, never a review order).
-2. *Suggestions*: how often :class:`ogad_core.review.explain.Explainer`'s suggested label is the
+2. *Suggestions*: how often :class:`ogad_core.scoring.explain.Explainer`'s suggested label is the
    true label (``clean_label``) on the flipped samples, next to the model's prediction alone;
    and how often it keeps the given label on clean samples.
-3. *Review target*: :func:`ogad_core.review.target.estimate_review_target`'s noise rate vs the
+3. *Review target*: :func:`ogad_core.scoring.target.estimate_review_target`'s noise rate vs the
    injected rate, at several rates.
 4. *Detectors*: AUROC, AP and recall@n_flipped of every detector of the run and of rank
    ensembles, to choose the default detector (``DEFAULT_DETECTOR``).
@@ -45,9 +45,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from ogad_core.review.explain import Explainer
-from ogad_core.review.rerank import Reranker, gaussian_ranks, queue_ranks
-from ogad_core.review.target import estimate_review_target
+from ogad_core.scoring.explain import Explainer
+from ogad_core.scoring.rerank import Reranker, gaussian_ranks, queue_ranks
+from ogad_core.scoring.target import estimate_review_target
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "review_sim.json"
@@ -561,7 +561,7 @@ def docs_section(r: dict[str, Any] | None) -> str:
         "reviewer works down the queue and answers from `is_flipped` (flipped = Confirm, "
         "clean = Reject). Counts are flipped samples among the first 100 / 200 / n_flipped "
         "reviews; *ideal* = every review a flipped sample. Re-ranked = "
-        "`ogad_core.review.rerank.Reranker` (logistic regression on the detector score's "
+        "`ogad_core.scoring.rerank.Reranker` (logistic regression on the detector score's "
         "Gaussianized rank and 16 PCA components of the gradients; *+evidence* adds the margin, "
         "the neighbours' agreement with the given label and the loss), refit after every "
         "decision or every 10; ms per refit includes choosing the next sample. "

@@ -76,9 +76,8 @@ def decide_all(run_path: str, sample_ids: Sequence[int], decision: str, scope: s
     except OgadError as err:
         state.flash("error", str(err))
         return
-    state.flash(
-        "success", f"{_BULK[decision]} {len(entries):,} samples ({scope}) · one Undo takes it back"
-    )
+    st.session_state[state.BULK_EPOCH] = int(st.session_state.get(state.BULK_EPOCH, 0)) + 1
+    state.flash("success", f"{_BULK[decision]} {len(entries):,} samples ({scope})")
 
 
 def _undone_text(entries: list[HistoryEntry]) -> str:
@@ -100,7 +99,10 @@ def undo(run_path: str) -> None:
     if not entries:
         state.flash("info", f"Nothing of {state.reviewer()}'s to undo.")
         return
-    state.flash("success", _undone_text(entries))
+    state.flash("undone", _undone_text(entries))
+    nonce = int((st.session_state.get(state.RESTORED) or (0, 0))[1]) + 1
+    # (sample id, nonce, focus mode still to move to it): the outline follows the restored card
+    st.session_state[state.RESTORED] = (int(entries[0].sample_id), nonce, True)
 
 
 def go_to_page(page: int) -> None:
@@ -112,14 +114,30 @@ def move_focus(index: int) -> None:
     st.session_state[state.FOCUS] = max(0, int(index))
 
 
-def filter_by_cell(given: str, predicted: str) -> None:
-    """Summary table cell → the review queue of samples given ``given`` and predicted
-    ``predicted``, reviewed ones included (the caller switches to the review page)."""
+def filter_by_cell(given: str, predicted: str | None) -> None:
+    """Summary chart click -> the samples given ``given`` (and predicted ``predicted``, None =
+    any), every one of them (reviewed included, past the queue's length); the queue's own
+    filters are kept aside and :func:`leave_drill` brings them back (the caller switches to
+    the review page)."""
+    if st.session_state.get(state.DRILL) is None:
+        st.session_state[state.DRILL_BACK] = {
+            key: st.session_state.get(key, state.DEFAULTS.get(key)) for key in state.DRILL_KEYS
+        }
+    st.session_state[state.DRILL] = (given, predicted)
     st.session_state[state.CLASSES] = [given]
-    st.session_state[state.PRED_CLASSES] = [predicted]
+    st.session_state[state.PRED_CLASSES] = [] if predicted is None else [predicted]
     st.session_state[state.DISAGREE] = False
     st.session_state[state.SEARCH] = ""
     st.session_state[state.SHOW_REVIEWED] = True
-    st.session_state[state.TOP_K] = 0  # the whole cell, not the top of the review target
-    st.session_state[state.TOP_K_AUTO] = False
+    st.session_state[state.USE_MIN_SCORE] = False
+    state.reset_page()
+
+
+def leave_drill() -> None:
+    """Back from a Summary drill-down to the queue as it was (its filters restored)."""
+    saved = st.session_state.get(state.DRILL_BACK) or {}
+    for key in state.DRILL_KEYS:
+        st.session_state[key] = saved.get(key, state.DEFAULTS.get(key))
+    st.session_state[state.DRILL] = None
+    st.session_state[state.DRILL_BACK] = None
     state.reset_page()

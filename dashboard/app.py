@@ -26,8 +26,10 @@ st.set_page_config(
     initial_sidebar_state="expanded",
 )
 state.init()
-st.html(  # less empty space above the content: more cards on screen
-    "<style>[data-testid='stMainBlockContainer']{padding-top:2.2rem;padding-bottom:2rem}</style>"
+state.remember_reviewer()  # every page keeps ?reviewer=NAME in its address (reloads keep it)
+st.html(  # less empty space around the content: more cards on screen
+    "<style>[data-testid='stMainBlockContainer']{padding-top:2.2rem;padding-bottom:2rem;"
+    "padding-left:2rem;padding-right:2rem}</style>"
 )
 
 pages = [

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import html
 import math
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -22,7 +24,7 @@ STATUS_BADGE = {
     REJECTED: ("rejected · kept", "green"),
     RELABELED: ("relabeled", "orange"),
 }
-LARGE_IMAGE_PX = 320  # focus mode
+LARGE_IMAGE_PX = 256  # focus mode (card and its buttons fit 1280 x 800)
 NEIGHBOUR_IMAGE_PX = 72
 NEIGHBOURS_SHOWN = 6
 NEIGHBOUR_TEXT_CHARS = 140
@@ -95,17 +97,46 @@ def _image_html(run_path: str, ref: str, size: int) -> str | None:
     return f'<img class="ogad-img" src="{uri}" alt="sample image">'
 
 
-def _head(row: Any, detector: str | None) -> str:
-    """The card's first line (HTML): sample id, then rank and score (or loss)."""
+def _place_text(place: tuple[int, int] | None) -> str:
+    """``card 3 of 120`` (the card's place in the queue as shown), or ''."""
+    if place is None:
+        return ""
+    return f'<div class="ogad-place">card {place[0]:,} of {place[1]:,}</div>'
+
+
+def _head(row: Any, detector: str | None, place: tuple[int, int] | None = None) -> str:
+    """The card's first line (HTML): its place in the queue, sample id, then the detector's
+    rank and score (or loss). The place is the queue's (re-ranked, filtered) order; the rank is
+    the detector's own."""
     sid = int(row.sample_id)
+    where = _place_text(place)
     if detector is not None:
         score = float(getattr(row, f"{detector}_score"))
         rank = getattr(row, f"{detector}_rank")
         if pd.isna(rank) or math.isnan(score):
-            return f"<b>#{sid}</b> · not ranked by {html.escape(detector)}"
-        return f"<b>#{sid}</b> · rank {int(rank):,} · score {score:.3f}"
+            return f"{where}<b>#{sid}</b> · not ranked by {html.escape(detector)}"
+        name = html.escape(detector)
+        return (
+            f'{where}<b>#{sid}</b> · <span title="{name}: its rank and score (the place above '
+            f"is the queue's)\">rank {int(rank):,} · score {score:.3f}</span>"
+        )
     loss = float(row.loss)
-    return f"<b>#{sid}</b> · loss {loss:.3f}" if not math.isnan(loss) else f"<b>#{sid}</b>"
+    text = f"<b>#{sid}</b> · loss {loss:.3f}" if not math.isnan(loss) else f"<b>#{sid}</b>"
+    return where + text
+
+
+def _file_html(run_path: str, ref: str) -> str:
+    """An image card's file name, with a control that copies the file's whole path (the click
+    is handled by the page's script, dashboard.shortcuts)."""
+    path = Path(ref) if Path(ref).is_absolute() else Path(run_path) / ref
+    full = os.path.normpath(path)
+    name = html.escape(Path(ref).name)
+    return (
+        f'<div class="ogad-file"><span class="ogad-fname" title="{html.escape(full)}">{name}'
+        f'</span><button type="button" class="ogad-copy" data-copy="{html.escape(full)}" '
+        f'title="Copy the file\'s path" aria-label="Copy the path of {name}">copy path</button>'
+        "</div>"
+    )
 
 
 def _badge(text: str, color: str, title: str | None = None) -> str:
@@ -253,11 +284,6 @@ def _card_html(*parts: str) -> str:
     return '<div class="ogad-card">' + "".join(parts) + "</div>"
 
 
-def _card_body(ctx: CardContext, row: Any, explanation: Any, large: bool) -> None:
-    """Everything above the buttons as one HTML element (see :func:`_body_html`)."""
-    st.html(_card_html(_body_html(ctx, row, explanation, large)))
-
-
 def _problem_html(problem: str | None) -> str:
     return f'<div class="ogad-problem">⚠ {html.escape(problem or "image unavailable")}</div>'
 
@@ -286,25 +312,42 @@ def _sample_html(ctx: CardContext, ref: str, large: bool) -> str:
         return _text_html(ctx, ref, whole=large)
     size = LARGE_IMAGE_PX if large else CARD_IMAGE_PX
     uri, problem = cache.card_image_src(ctx.run_path, ref, size)
-    if uri is None:
-        return _problem_html(problem)
-    return f'<img class="ogad-img" src="{uri}" alt="sample image">'
+    picture = (
+        _problem_html(problem)
+        if uri is None
+        else f'<img class="ogad-img" src="{uri}" alt="sample image">'
+    )
+    return picture + _file_html(ctx.run_path, ref)
 
 
-def _body_html(ctx: CardContext, row: Any, explanation: Any, large: bool) -> str:
-    """A card above its buttons (HTML, escaped): head, the sample, labels, badges, why line."""
-    head = f'<div class="ogad-head">{_head(row, ctx.detector)}</div>'
+def _body_html(
+    ctx: CardContext,
+    row: Any,
+    explanation: Any,
+    large: bool,
+    place: tuple[int, int] | None = None,
+) -> str:
+    """A card above its buttons (HTML, escaped): head, the sample, labels, badges, why line.
+    ``place``: (1-based place in the queue, queue length)."""
+    head = f'<div class="ogad-head">{_head(row, ctx.detector, place)}</div>'
     return head + _sample_html(ctx, str(row.ref), large) + _details(ctx, row, explanation)
 
 
-def card_payload(ctx: CardContext, row: Any, explanation: Any, suggested: int | None) -> dict:
+def card_payload(
+    ctx: CardContext,
+    row: Any,
+    explanation: Any,
+    suggested: int | None,
+    place: tuple[int, int] | None = None,
+) -> dict:
     """One grid card for the card deck (dashboard.deck_component): its HTML body (escaped),
-    status, the class pre-selected in its Relabel menu and the key that choice is kept under."""
+    status, the class pre-selected in its Relabel menu and the key that choice is kept under.
+    ``place``: (1-based place in the queue, queue length)."""
     sid = int(row.sample_id)
     new_label = None if pd.isna(row.new_label) else int(row.new_label)
     return {
         "sid": sid,
-        "body": _body_html(ctx, row, explanation, large=False),
+        "body": _body_html(ctx, row, explanation, large=False, place=place),
         "status": str(row.status),
         "choice": relabel_default(row, len(ctx.label_names), suggested),
         "choice_key": state.relabel_key(sid, str(row.status), new_label),
@@ -318,20 +361,21 @@ def render_card(
     explanation: Any = None,
     suggested: int | None = None,
     large: bool = False,
+    place: tuple[int, int] | None = None,
 ) -> None:
     """Draw the card of one queue row (a namedtuple from ``DataFrame.itertuples``) with native
     elements: focus mode's card (the grid's cards are one card-deck element, see card_payload).
 
-    ``explanation``: an ``ogad_core.review.explain.Explanation`` (None: not shown);
+    ``explanation``: an ``ogad_core.scoring.explain.Explanation`` (None: not shown);
     ``suggested``: the class pre-selected for a relabel; ``large``: the focus-mode card.
     """
     sid = int(row.sample_id)
     relabel = _relabel_choice(ctx, row, suggested)
     with st.container(border=True, key=f"card_{sid}", gap="small", width="stretch"):
-        _card_body(ctx, row, explanation, large)
+        st.html(_card_html(_body_html(ctx, row, explanation, large, place)))
+        _decision_buttons(ctx, row, relabel)  # above the neighbours: in view without scrolling
         if large and explanation is not None:
             _neighbours(ctx, explanation)
-        _decision_buttons(ctx, row, relabel)
 
 
 def render_peek(ctx: CardContext, row: Any, caption: str) -> None:
@@ -357,6 +401,22 @@ CARD_CSS = """<style>
 .ogad-card .ogad-red { color: rgb(212, 52, 52); background: rgba(255, 75, 75, 0.12); }
 .ogad-card .ogad-green { color: rgb(23, 144, 62); background: rgba(33, 195, 84, 0.13); }
 .ogad-card .ogad-orange { color: rgb(200, 110, 10); background: rgba(255, 164, 33, 0.15); }
+.ogad-card .ogad-file { display: flex; gap: 0.4rem; align-items: center; font-size: 0.8rem;
+  margin: -0.3rem 0 0.4rem 0; min-width: 0; }
+.ogad-card .ogad-fname { overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+  font-family: monospace; opacity: 0.85; min-width: 0; }
+.ogad-card .ogad-copy { flex: none; font-size: 0.75rem; padding: 0 0.35rem; line-height: 1.5;
+  border: 1px solid rgba(128, 132, 149, 0.4); border-radius: 0.25rem; background: transparent;
+  color: inherit; cursor: pointer; }
+.ogad-card .ogad-copy[data-copied] { color: rgb(23, 144, 62); border-color: rgb(23, 144, 62); }
+.ogad-card .ogad-place { opacity: 0.65; font-size: 0.8rem; line-height: 1.2; }
+.ogad-deck button.ogad-copy, .ogad-card button.ogad-copy { width: auto; min-height: 0;
+  padding: 0 0.35rem; font-size: 0.75rem; line-height: 1.5; }
+.ogad-help summary { cursor: pointer; font-size: 0.8rem; opacity: 0.75; }
+.ogad-help { font-size: 0.8rem; opacity: 0.8; display: inline-block; margin-right: 1.2rem;
+  vertical-align: top; }
+.ogad-help[open] { display: block; }
+.ogad-helps { line-height: 1.3; }
 .ogad-card .ogad-why { font-size: 0.85rem; opacity: 0.7; margin-top: 0.4rem; }
 .ogad-card .ogad-text { margin-bottom: 0.5rem; white-space: pre-wrap; overflow-wrap: anywhere;
   font-size: 0.9rem; }
@@ -372,6 +432,7 @@ CARD_CSS = """<style>
 .ogad-track { height: 0.5rem; border-radius: 0.25rem; background: rgba(128, 132, 149, 0.2);
   margin-top: 0.3rem; overflow: hidden; }
 .ogad-bar { height: 100%; background: rgb(255, 75, 75); }
+.ogad-target-note { font-size: 0.8rem; opacity: 0.7; margin-top: 0.2rem; }
 </style>"""
 
 

@@ -1,7 +1,7 @@
 """Queue filters beyond dashboard.queue.build_queue, and the review progress. Streamlit-free.
 
-They narrow the run table before ``build_queue`` (which then orders it and applies the given-label,
-top-k, score, map-selection and reviewed filters), so the top-k counts within what they keep.
+They narrow the queue: ``queue_rows`` takes the top k of the ranking first, then keeps the rows
+these masks keep (a search looks at every sample: the page passes no top k then).
 """
 
 from __future__ import annotations

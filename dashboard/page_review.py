@@ -36,7 +36,8 @@ from dashboard.queue import (
 )
 from ogad_core.review.store import CONFIRMED, REJECTED, UNREVIEWED
 
-CARD_COLUMNS = {"image": 4, "text": 3, "tabular": 4}  # cards per row, by data kind
+CARD_COLUMNS = {"image": 4, "text": 3, "tabular": 4}  # cards per row at most, by data kind
+MAP_COLUMNS = (4, 8)  # map | queue widths
 PER_PAGE_CHOICES = (4, 6, 8, 9, 12, 18, 24, 36)
 
 
@@ -57,6 +58,7 @@ class Controls:
     search: str
     rerank: bool
     focus_mode: bool
+    drill: bool = False  # a Summary cell's samples, all of them (not the queue's top k)
 
 
 def _on_detector_change() -> None:
@@ -96,15 +98,19 @@ def _detector_control(view: RunView) -> str | None:
 
 
 def _queue_length_control(view: RunView, run_path: str, detector: str | None) -> int:
-    """The queue length: the estimated review target until the reviewer sets another."""
+    """The queue length: the review target (extended while decisions keep confirming flags)
+    until the reviewer sets another."""
     target = smart.review_target(run_path, detector)
-    if target is not None and st.session_state.get(state.TOP_K_AUTO, True):
-        st.session_state[state.TOP_K] = int(min(max(target.n_target, 0), view.n_samples))
+    length = smart.review_length(run_path, detector)
+    if length is not None and st.session_state.get(state.TOP_K_AUTO, True):
+        st.session_state[state.TOP_K] = int(min(max(length.n, 0), view.n_samples))
     help_text = "The best-ranked samples to review; 0 = all."
     if target is not None:
+        low, high = target.interval
         help_text += (
             f" Default: the review target, {target.n_target:,} samples = the estimated noise rate "
-            f"{target.noise_rate:.1%} x {view.n_samples:,} ({target.method})."
+            f"{target.noise_rate:.1%} x {view.n_samples:,} ({target.method}; 95% range "
+            f"{low:,}–{high:,}), and more while your latest decisions keep confirming flags."
         )
     return st.number_input(
         "Queue length (top-k by rank, 0 = all)",
@@ -222,6 +228,7 @@ def sidebar_controls(view: RunView, run_path: str) -> Controls:
         search=search,
         rerank=bool(rerank),
         focus_mode=bool(focus_mode),
+        drill=st.session_state.get(state.DRILL) is not None,
     )
 
 
@@ -304,8 +311,8 @@ def _queue_rows(
         disagree=controls.disagree,
         search=controls.search,
     )
-    # a map selection or a search looks at every sample, not only the queue's top k
-    narrowed = selected is not None or bool(controls.search.strip())
+    # a map selection, a search or a drill-down looks at every sample, not only the queue's top k
+    narrowed = selected is not None or bool(controls.search.strip()) or controls.drill
     rows = queue_rows(
         view,
         table,
@@ -336,32 +343,66 @@ def _message() -> str:
             f'<div class="ogad-flash"><span class="ogad-ok">✓</span> {html.escape(text)} · '
             "<b>U</b> undoes it</div>"
         )
+    if level == "undone":  # an undo is not undone by U (U takes back the step before)
+        return f'<div class="ogad-flash"><span class="ogad-ok">↺</span> {html.escape(text)}</div>'
+
     return f'<div class="ogad-flash">{html.escape(text)}</div>'
 
 
-def _progress(run_path: str, controls: Controls, table: pd.DataFrame) -> str:
-    """The progress bar toward the review target and how many flagged samples remain (HTML)."""
+def _progress(run_path: str, controls: Controls, table: pd.DataFrame) -> tuple[str, str]:
+    """(the progress bar toward the review target, the target as an estimate with its range
+    and how many flagged samples are likely left; why the queue is as long as it is, folded)
+    as HTML."""
     target = smart.review_target(run_path, controls.detector)
-    if target is None or target.n_target <= 0:
-        return ""
-    prog = review_progress(table, target.n_target, target.noise_rate)
+    length = smart.review_length(run_path, controls.detector)
+    if target is None or length is None or target.n_target <= 0:
+        return "", ""
+    goal = max(length.n, target.n_target)
+    prog = review_progress(table, goal, target.noise_rate)
+    low, high = target.interval
+    expected = round(target.noise_rate * len(table))
+    left = (
+        f"about {prog.remaining_flagged:,} flagged samples left to find"
+        if prog.found < expected
+        else f"{prog.found:,} found, more than the {expected:,} estimated: the estimate is low"
+    )
     text = (
-        f"{prog.reviewed:,} of the review target {prog.n_target:,} reviewed "
-        f"({share_text(prog.of_target)}) · about {prog.remaining_flagged:,} flagged samples left "
-        f"to find (estimated noise {target.noise_rate:.1%}, {target.method})"
+        f"{prog.reviewed:,} of {goal:,} reviewed ({share_text(prog.of_target)}) · review target "
+        f"≈ {target.n_target:,} (95% range {low:,}–{high:,}; estimated noise "
+        f"{target.noise_rate:.1%}, {target.method}) · {left}"
     )
     width = min(max(float(prog.of_target), 0.0), 1.0) * 100
-    return (
+    why = html.escape(f"Queue length: {length.reason}. {target.note}")
+    summary = "why this many?" if not length.extended else "why more than the estimate?"
+    bar = (
         f'<div class="ogad-progress" role="progressbar" aria-valuenow="{width:.0f}" '
         f'aria-valuemin="0" aria-valuemax="100"><div>{html.escape(text)}</div>'
         f'<div class="ogad-track"><div class="ogad-bar" style="width:{width:.1f}%"></div></div>'
         "</div>"
     )
+    note = (
+        f'<details class="ogad-help ogad-progress"><summary>{summary}</summary>'
+        f'<div class="ogad-target-note">{why}</div></details>'
+    )
+    return bar, note
+
+
+BULK_NAMED = 12  # the Bulk menu names this many of the cards it acts on
+
+
+def _named_ids(ids: list[int]) -> str:
+    """``#3, #17, #40`` (and how many more) for the Bulk menu."""
+    shown = ", ".join(f"#{i}" for i in ids[:BULK_NAMED])
+    more = len(ids) - BULK_NAMED
+    return shown + (f" and {more:,} more" if more > 0 else "")
 
 
 def _bulk_actions(run_path: str, page_ids: list[int], selection_ids: list[int] | None) -> None:
-    """Confirm / Reject every unreviewed card of the page or of the map selection at once."""
-    with st.popover("Bulk", icon=":material/done_all:"):
+    """Confirm / Reject every unreviewed card of the page or of the map selection at once. The
+    menu names the cards it acts on and closes after an action (a new menu key per action), so
+    it never offers the next, unseen page."""
+    epoch = int(st.session_state.get(state.BULK_EPOCH, 0))
+    with st.popover("Bulk", icon=":material/done_all:", key=f"bulk_menu_{epoch}"):
         scope, ids = "this page", page_ids
         if selection_ids is not None:
             choice = st.radio(
@@ -376,7 +417,10 @@ def _bulk_actions(run_path: str, page_ids: list[int], selection_ids: list[int] |
             )
             if choice == "selection":
                 scope, ids = "map selection", selection_ids
-        st.caption(f"{len(ids):,} unreviewed samples · one Undo takes the whole action back.")
+        st.caption(
+            f"{len(ids):,} unreviewed samples: {_named_ids(ids) or 'none'} · one Undo takes "
+            "the whole action back."
+        )
         for decision, label in ((CONFIRMED, "Confirm all"), (REJECTED, "Reject all")):
             st.button(
                 f"{label} {len(ids):,}",
@@ -389,18 +433,19 @@ def _bulk_actions(run_path: str, page_ids: list[int], selection_ids: list[int] |
             )
 
 
-def _order_text(controls: Controls, table: pd.DataFrame, run_path: str) -> str:
+def _order_text(controls: Controls, table: pd.DataFrame, run_path: str) -> tuple[str, str]:
+    """(what orders the queue, a longer note on re-ranking for the tooltip, or '')."""
     order = f"{controls.detector} rank" if controls.detector else "loss"
     if not (controls.rerank and controls.detector):
-        return order
+        return order, ""
     if not smart.rerank_learning(table):
-        return order + (
-            f" (re-ranks once {smart.MIN_EACH} are confirmed or relabeled and "
-            f"{smart.MIN_EACH} rejected)"
+        return order, (
+            f"Re-ranking starts once {smart.MIN_EACH} are confirmed or relabeled and "
+            f"{smart.MIN_EACH} rejected."
         )
     if not smart.evidence_ready(run_path):  # a big run's features still being built
-        return order + " (re-ranking starts when every sample's neighbours are found)"
-    return order + ", re-ranked from the decisions"
+        return order, "Re-ranking starts when every sample's neighbours are found."
+    return order + ", re-ranked from the decisions", ""
 
 
 def _header(
@@ -419,10 +464,12 @@ def _header(
     store = cache.review_store(run_path)
     what = "to review" if not controls.show_reviewed else "in the queue"
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        order, why = _order_text(controls, table, run_path)
+        tip = f' title="{html.escape(why)}"' if why else ""
         st.html(
             f'<div class="ogad-title">Review queue · {n_queue:,} {what}</div>'
-            f'<div class="ogad-sub">{reviewed:,} of {n_samples:,} samples reviewed · ordered by '
-            f"{html.escape(_order_text(controls, table, run_path))}</div>",
+            f'<div class="ogad-sub"{tip}>{reviewed:,} of {n_samples:,} reviewed · ordered by '
+            f"{html.escape(order)}</div>",
             width="stretch",
         )
         _bulk_actions(run_path, *bulk_ids)
@@ -436,33 +483,50 @@ def _header(
             args=(run_path,),
             disabled=not store.can_undo(reviewer=state.reviewer()),
         )
-    progress = _progress(run_path, controls, table)
-    st.html(progress + _message() + f'<div class="ogad-sub">{shortcuts.LEGEND_HTML}</div>')
+    progress, why = _progress(run_path, controls, table)
+    legend = (
+        f'<details class="ogad-help ogad-sub"><summary>keys</summary>{shortcuts.LEGEND_HTML}'
+        "</details>"
+    )
+    st.html(progress + _message() + f'<div class="ogad-helps">{why} {legend}</div>')
 
 
-def _large_card(ctx: CardContext, row) -> None:
+def _large_card(ctx: CardContext, row, place: tuple[int, int]) -> None:
     """Focus mode's card: large, with the full explanation and the nearest neighbours."""
     why = smart.explanation(ctx.run_path, int(row.sample_id))
     suggested = None if why is None else int(why.suggested_label)
-    render_card(ctx, row, explanation=why, suggested=suggested, large=True)
+    render_card(ctx, row, explanation=why, suggested=suggested, large=True, place=place)
 
 
-def _grid(ctx: CardContext, rows: pd.DataFrame, version: int) -> None:
+def _restored_focus() -> dict[str, int] | None:
+    """The card the latest Undo brought back ({"sid", "nonce"}): the keys' outline moves to it
+    once (dashboard.shortcuts)."""
+    restored = st.session_state.get(state.RESTORED)
+    if not restored:
+        return None
+    return {"sid": int(restored[0]), "nonce": int(restored[1])}
+
+
+def _grid(ctx: CardContext, rows: pd.DataFrame, version: int, places: tuple[int, int]) -> None:
     """The page's cards as one card-deck element (dashboard.deck_component): a decision redraws
     one element, not the forty or so of native cards. ``version``: the decision store's version
-    the cards show (the keys wait for a newer one after a decision)."""
+    the cards show (the keys wait for a newer one after a decision); ``places``: (0-based place
+    of the page's first card in the queue, queue length)."""
     whys = smart.cards_why(ctx.run_path, rows["sample_id"].astype(int).tolist())
+    first, total = places
     cards = []
-    for row, sid in zip(rows.itertuples(index=False), rows["sample_id"].astype(int), strict=True):
+    sids = rows["sample_id"].astype(int)
+    for i, (row, sid) in enumerate(zip(rows.itertuples(index=False), sids, strict=True)):
         why = whys.get(int(sid))
         suggested = None if why is None else int(why.suggested_label)
-        cards.append(card_payload(ctx, row, why, suggested))
+        cards.append(card_payload(ctx, row, why, suggested, (first + i + 1, total)))
     data = {
         "cards": cards,
         "label_names": [str(name) for name in ctx.label_names],
         "columns": CARD_COLUMNS.get(ctx.kind, 4),
         "writable": ctx.writable,
         "version": int(version),
+        "focus": _restored_focus(),
     }
     decided = partial(actions.decide_from_deck, ctx.run_path, state.DECK)
     card_deck(data, key=state.DECK, on_decision=decided)
@@ -476,6 +540,11 @@ def _rows_at(queue: QueueRows, start: int, stop: int) -> pd.DataFrame:
 def _focus(ctx: CardContext, queue: QueueRows) -> None:
     """Focus mode: the focused card large, the previous and next ones as small previews."""
     index = min(max(0, int(st.session_state.get(state.FOCUS, 0))), len(queue) - 1)
+    restored = st.session_state.get(state.RESTORED)
+    if restored and restored[2]:  # an Undo brought a card back: show it
+        found = queue.position_of(int(restored[0]))
+        index = index if found is None else found
+        st.session_state[state.RESTORED] = (restored[0], restored[1], False)
     st.session_state[state.FOCUS] = index
     left, middle, right = st.columns([1, 3, 1], gap="medium")
     with left:
@@ -506,9 +575,8 @@ def _focus(ctx: CardContext, queue: QueueRows) -> None:
         if index + 1 < len(queue):
             render_peek(ctx, _rows_at(queue, index + 1, index + 2).iloc[0], "next")
     with middle:
-        st.caption(f"card {index + 1:,} of {len(queue):,}")
         row = next(_rows_at(queue, index, index + 1).itertuples(index=False))
-        _large_card(ctx, row)
+        _large_card(ctx, row, (index + 1, len(queue)))
 
 
 def _bulk_ids(
@@ -571,7 +639,7 @@ def queue_section(run_path: str, controls: Controls, selected: list[int] | None)
     if controls.focus_mode:
         _focus(ctx, queue)
         return
-    _grid(ctx, rows, version)
+    _grid(ctx, rows, version, (page * controls.per_page, len(queue)))
     _pager(page, n_pages, len(queue), controls.per_page)
 
 
@@ -604,13 +672,46 @@ def _pager(page: int, n_pages: int, n_rows: int, per_page: int) -> None:
         )
 
 
+def _drill_banner() -> None:
+    """After a click in the Summary's given x predicted table: what the queue shows, and the
+    way back to the queue as it was."""
+    drill = st.session_state.get(state.DRILL)
+    if drill is None:
+        return
+    given, predicted = drill
+    which = f"given **{md_escape(given)}**"
+    if predicted is not None:
+        which += f" and predicted **{md_escape(predicted)}**"
+    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        st.info(
+            f"Showing every sample {which} (from the Summary's charts), reviewed ones included.",
+            icon=":material/filter_alt:",
+            width="stretch",
+        )
+        st.button(
+            "Back to the queue",
+            key="leave_drill",
+            icon=":material/arrow_back:",
+            on_click=actions.leave_drill,
+        )
+
+
 def render() -> None:
     """The whole review page."""
     ctx = context.load_context()
     controls = sidebar_controls(ctx.view, ctx.run_path)
     for note in ctx.view.notes:
         st.info(note, icon=":material/info:")
-    selected = _map_section(ctx, controls) if controls.show_map else None
+    _drill_banner()
     shortcuts.install()
     install_style()
-    queue_section(ctx.run_path, controls, selected)
+    if not (controls.show_map and ctx.view.has_map) or controls.focus_mode:
+        queue_section(ctx.run_path, controls, None)  # focus mode: the card gets the width
+        return
+    # the map beside the cards (a laptop sees the first row of cards on load); Streamlit
+    # stacks the two columns on a narrow window, the map above
+    left, right = st.columns(MAP_COLUMNS, gap="medium")
+    with left:
+        selected = _map_section(ctx, controls)
+    with right:
+        queue_section(ctx.run_path, controls, selected)

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import context
+from dashboard import charts_view, context
 from dashboard.cards import md_escape
 from ogad_core.run.manifest import STEP_ORDER
 
@@ -19,7 +19,10 @@ def steps_in_order(steps: dict[str, Any]) -> pd.DataFrame:
     known = [s for s in STEP_ORDER if s in steps]
     names = known + [s for s in steps if s not in known]
     return pd.DataFrame(
-        [{"step": name, **{k: str(v) for k, v in steps[name].items()}} for name in names]
+        [
+            {"step": name, **{k: str(v) for k, v in steps[name].items() if k != "epochs"}}
+            for name in names
+        ]
     )
 
 
@@ -61,6 +64,7 @@ def render() -> None:
     if model:
         st.markdown("##### Model")
         st.json(model, expanded=True)  # whole, not cut to a table cell
+    charts_view.run_charts(manifest)
     steps = manifest.get("steps", {})
     if steps:
         st.markdown("##### Steps (pipeline order)")

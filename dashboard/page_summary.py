@@ -6,17 +6,16 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import actions, cache, context, smart, state
+from dashboard import cache, charts_view, context, smart, state
 from dashboard.cards import md_escape
 from dashboard.evaluation_view import WARNING
-from dashboard.filters import given_by_predicted, review_progress, share_text
+from dashboard.filters import review_progress, share_text
 from dashboard.queue import run_files_stamp, summary_tables
+from ogad_core.reporting.report import issue_table, load_summary, report_html
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 
 EXPORT_LABEL = "Export cleaned CSV"
 HISTORY_ROWS = 50
-CELL_EPOCH = "given_pred_epoch"  # part of the given x predicted table's key: a new one per use
-REVIEW_PAGE = "views/review.py"
 
 
 def _ratio(hits: int, n: int) -> str:
@@ -98,36 +97,47 @@ def _evaluation_section(ctx: context.Context) -> None:
             st.markdown("\n".join(f"- {note}" for note in ev.notes))
 
 
-def _given_by_predicted_section(ctx: context.Context, table: pd.DataFrame) -> None:
-    """Counts by given x predicted label; clicking a cell opens those samples in the queue."""
-    st.markdown("##### Given × predicted label")
+def _detector(ctx: context.Context) -> str | None:
+    """The detector the review page orders by (its default when none was chosen)."""
+    detector = st.session_state.get(state.DETECTOR)
+    if detector not in ctx.view.detectors:
+        detector = smart.default_detector(ctx.view.detectors)
+    return detector
+
+
+def _issues_section(ctx: context.Context) -> None:
+    """The issue types of issues.parquet, when the run has them."""
+    issues = charts_view.issues_of(ctx.run_path)
+    if issues is None:
+        return
+    st.markdown("##### Issue types")
+    st.dataframe(issue_table(issues), hide_index=True, width="content")
+
+
+def _report_section(ctx: context.Context) -> None:
+    """The shareable HTML report (built when the button is pressed, not on every visit)."""
+    st.markdown("##### Report")
+    run_path = ctx.run_path
+    st.download_button(
+        "Download report (HTML)",
+        data=lambda: report_html(load_summary(run_path)),
+        file_name=f"{ctx.view.path.name}_report.html",
+        mime="text/html",
+        icon=":material/description:",
+        on_click="ignore",
+        key="report_html",
+    )
     st.caption(
-        "Off the diagonal: samples the model predicts as another class. Click a cell to review "
-        "those samples (reviewed ones included)."
+        "One self-contained file: these charts, the decision and issue tables, the top flagged "
+        "samples and the run's configuration; it opens offline. The same file as "
+        "`ogad report DIR --out FILE.html`."
     )
-    grid = given_by_predicted(table, ctx.view.label_names)
-    epoch = int(st.session_state.get(CELL_EPOCH, 0))
-    event = st.dataframe(
-        grid,
-        key=f"given_pred_{epoch}",
-        on_select="rerun",
-        selection_mode="single-cell",
-        width="content",
-    )
-    cells = event.selection.get("cells", []) if event else []
-    if cells:
-        row, column = cells[0]
-        st.session_state[CELL_EPOCH] = epoch + 1  # a later visit starts with no cell selected
-        actions.filter_by_cell(ctx.view.label_names[int(row)], str(column))
-        st.switch_page(REVIEW_PAGE)
 
 
 def _reviewed_metric(ctx: context.Context, column, table: pd.DataFrame, reviewed: int) -> None:
     """Reviewed: the count, and its share of the review target and of the run."""
     n = ctx.view.n_samples
-    detector = st.session_state.get(state.DETECTOR)
-    if detector not in ctx.view.detectors:
-        detector = smart.default_detector(ctx.view.detectors)
+    detector = _detector(ctx)
     target = smart.review_target(ctx.run_path, detector)
     delta = f"{_ratio(reviewed, n)} of run"
     if target is not None and target.n_target > 0:
@@ -164,7 +174,8 @@ def _export_section(ctx: context.Context, version: int) -> None:
             "score / rank from",
             view.detectors,
             key=state.EXPORT_DETECTOR,
-            help="The default matches `ogad export` (iforest when the run has it).",
+            help=f"The default matches `ogad export`: {md_escape(view.default_detector)} for "
+            "this run (ogad's default detector when the run has it, else its first).",
         )
     only_kept = mid.toggle(
         "Only kept samples",
@@ -208,11 +219,14 @@ def render() -> None:
     cols[3].metric("Relabeled", f"{counts[RELABELED]:,}")
     cols[4].metric("Unreviewed", f"{counts[UNREVIEWED]:,}")
     _precision_section(summary)
+    detector = _detector(ctx)
+    charts_view.summary_charts(ctx.view, ctx.run_path, table, detector)
+    _issues_section(ctx)
     _evaluation_section(ctx)
     st.markdown("##### Decisions by given class")
     st.dataframe(summary["by_class"], width="stretch")
-    _given_by_predicted_section(ctx, table)
     _export_section(ctx, version)
+    _report_section(ctx)
     st.markdown("##### Latest decisions")
     history = _history_table(ctx)
     if history.empty:

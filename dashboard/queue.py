@@ -296,15 +296,16 @@ def queue_rows(
     order, no table copied. ``table`` is ``view.table`` with decisions (same rows and order).
 
     ``order`` (N,) row positions replaces the detector's order (re-ranking); ``keep`` (N,) bool
-    narrows the rows before ``top_k`` (the sidebar's other filters).
+    and ``classes`` narrow the ``top_k`` best-ranked rows (the sidebar's filters narrow the
+    queue; pass ``top_k=None`` to look at every sample, as a search or a drill-down does).
     """
     rows = queue_order(view, detector) if order is None else order
+    if top_k is not None and top_k > 0:
+        rows = rows[:top_k]  # the filters below narrow this queue, never reach past it
     if keep is not None:
         rows = rows[keep[rows]]
     if classes:
         rows = rows[np.isin(table["label"].to_numpy()[rows], classes)]
-    if top_k is not None and top_k > 0:
-        rows = rows[:top_k]
     if min_score is not None and detector is not None and detector in view.detectors:
         rows = rows[table[f"{detector}_score"].to_numpy()[rows] >= min_score]
     if selected_ids is not None:
@@ -332,7 +333,7 @@ def build_queue(
 ) -> pd.DataFrame:
     """The review queue: rows of ``table`` (with decisions) in ranking order.
 
-    Filters, in order: given label in ``classes``; the ``top_k`` best ranked of those; score at
+    Filters, in order: the ``top_k`` best ranked; of those, given label in ``classes``; score at
     least ``min_score``; sample_id in ``selected_ids`` (map selection); unreviewed only unless
     ``show_reviewed`` or the selection is one sample (a point clicked on the map opens its card,
     reviewed or not). Reviewed samples keep their place, so showing them does not move others.

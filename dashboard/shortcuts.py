@@ -59,9 +59,19 @@ _SCRIPT = """
     && deckVersion() !== null && deckVersion() > state.versionAtKey;
   const updating = () => !!doc.querySelector(
     "[data-stale='true'], [data-testid='stStatusWidget']");
+  // an Undo brought a card back: the outline (and the next key) goes to it, once per undo
+  const restored = (all) => {
+    const deck = doc.querySelector('.ogad-deck');
+    const nonce = deck ? deck.dataset.focusNonce : '';
+    if (!nonce || nonce === state.focusNonce) return;
+    const el = all.find((c) => sidOf(c) === deck.dataset.focus);
+    if (!el) return;
+    state.focusNonce = nonce; state.sid = deck.dataset.focus; state.used = true;
+  };
   const focused = () => {
     const all = cards();
     if (!all.length) return null;
+    restored(all);
     // until a key was used the focus is the first card, whatever order the page shows
     let el = state.sid !== null && state.used ? all.find((c) => sidOf(c) === state.sid) : null;
     // the focused card left: its place is known once the page is redrawn
@@ -168,6 +178,31 @@ _SCRIPT = """
     state.queue.push([key, Date.now()]);
     drain();
   };
+  // a card's "copy path" control (grid and focus mode): the file's path to the clipboard
+  const copied = (button) => {
+    button.dataset.copied = '1'; button.textContent = 'copied ✓';
+    win.setTimeout(() => { delete button.dataset.copied; button.textContent = 'copy path'; },
+      1500);
+  };
+  const copyPath = (e) => {
+    const button = e.target.closest && e.target.closest('.ogad-copy');
+    if (!button) return;
+    e.preventDefault(); e.stopPropagation();
+    const text = button.dataset.copy || '';
+    const fallback = () => {
+      const area = doc.createElement('textarea');
+      area.value = text; area.style.position = 'fixed'; area.style.opacity = '0';
+      doc.body.appendChild(area); area.select();
+      try { doc.execCommand('copy'); } finally { area.remove(); }
+      copied(button);
+    };
+    const clip = win.navigator.clipboard;
+    if (clip && clip.writeText) clip.writeText(text).then(() => copied(button), fallback);
+    else fallback();
+  };
+  if (state.copyListener) doc.removeEventListener('click', state.copyListener, true);
+  state.copyListener = copyPath;
+  doc.addEventListener('click', copyPath, true);
   state.queue = [];
   state.listener = listener;
   win.__ogadKeys = state;

@@ -86,7 +86,7 @@ def _scores_frame(run_path: str) -> pd.DataFrame | None:
 
 @st.cache_resource(max_entries=8, show_spinner="Estimating the review target…")
 def _target(run_path: str, stamp: tuple, detector: str) -> Any:
-    module = _module("review.target")
+    module = _module("scoring.target")
     scores = _scores_frame(run_path)
     if module is None or scores is None:
         return None
@@ -105,6 +105,29 @@ def review_target(run_path: str, detector: str | None) -> Any:
     return _target(run_path, run_files_stamp(run_path), detector)
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def _recent_bad(run_path: str, version: int) -> tuple[int, np.ndarray]:
+    """(samples reviewed, (k,) bool of the latest KEEP_GOING_BLOCK decisions in effect, newest
+    last: True = confirmed or relabeled)."""
+    current = cache.review_store(run_path).current()
+    block = int(getattr(_module("scoring.target"), "KEEP_GOING_BLOCK", 10))
+    latest = current.sort_values("updated_at", kind="stable").tail(block)
+    return len(current), latest["decision"].isin(BAD_DECISIONS).to_numpy()
+
+
+def review_length(run_path: str, detector: str | None) -> Any:
+    """The queue length the review target gives now (a ``QueueLength``: the estimate, extended
+    while the latest decisions keep confirming flags), or None without a target."""
+    target = review_target(run_path, detector)
+    module = _module("scoring.target")
+    if target is None or module is None:
+        return None
+    version = cache.review_store(run_path).version()
+    n_reviewed, recent = _recent_bad(run_path, version)
+    n = cache.run_view(run_path).n_samples
+    return module.queue_length(target.n_target, n_reviewed, recent, n)
+
+
 def rerank_learning(table: pd.DataFrame) -> bool:
     """Whether the decisions in ``table`` (``status`` column) are enough to re-rank from."""
     n_bad = int(table["status"].isin(BAD_DECISIONS).sum())
@@ -114,7 +137,7 @@ def rerank_learning(table: pd.DataFrame) -> bool:
 
 def rerank_available(run_path: str) -> bool:
     """Whether the queue can be re-ranked from decisions (library part and gradients exist)."""
-    return _module("review.rerank") is not None and _embeddings(run_path) is not None
+    return _module("scoring.rerank") is not None and _embeddings(run_path) is not None
 
 
 #: up to this many rows the evidence is built while the page loads (about a second); above, in
@@ -144,7 +167,7 @@ def _build_of(run_path: str, stamp: tuple, grad_stamp: tuple) -> _Build:
 
 def _fill(build: _Build, run_path: str, embeddings: np.ndarray, table: pd.DataFrame) -> None:
     """Read the run's evidence/ back, or build it (and write it when the run is writable)."""
-    module = _module("review.evidence")
+    module = _module("scoring.evidence")
     if module is None:
         return
     try:
@@ -207,7 +230,7 @@ def evidence_ready(run_path: str) -> bool:
 def _reranked(
     run_path: str, stamp: tuple, detector: str, version: int, phase: int
 ) -> np.ndarray | None:
-    module = _module("review.rerank")
+    module = _module("scoring.rerank")
     embeddings = _embeddings(run_path)
     build = _build(run_path)
     if module is None or embeddings is None or build is None or build.evidence is None:
@@ -243,7 +266,7 @@ def reranked(table: pd.DataFrame, run_path: str, detector: str, version: int) ->
 
 def _explainer(run_path: str, stamp: tuple) -> Any:
     """The run's Explainer as far as it is built (None before; see :func:`_build`)."""
-    if _module("review.explain") is None:
+    if _module("scoring.explain") is None:
         return None
     build = _build(run_path)
     return None if build is None else build.explainer

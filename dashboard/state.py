@@ -39,6 +39,10 @@ RELABEL_PREFIX = "relabel_to_"  # + sample id (see relabel_key): a card's Relabe
 DECK = "review_deck"  # the grid's card deck element (its trigger: the decision sent)
 FOCUS = "focus_index"  # 0-based position of the focused card in the queue (focus mode)
 BULK_SCOPE = "bulk_scope"  # "page" | "selection"
+BULK_EPOCH = "bulk_epoch"  # part of the Bulk menu's key: a new (closed) menu after each action
+DRILL = "drill_cell"  # (given, predicted) opened from the Summary's table, None = the queue
+DRILL_BACK = "drill_back"  # the queue's filters before the drill-down (restored by Back)
+RESTORED = "restored_sid"  # (sample id, nonce) the last Undo brought back: the keys focus it
 
 # ---- summary page ----------------------------------------------------------------------
 EXPORT_ONLY_KEPT = "export_only_kept"
@@ -66,6 +70,8 @@ PERSISTENT = (
     EXPORT_ONLY_KEPT,
     EXPORT_DETECTOR,
 )
+#: the queue filters a drill-down from the Summary replaces (and Back restores)
+DRILL_KEYS = (CLASSES, PRED_CLASSES, DISAGREE, SEARCH, SHOW_REVIEWED, USE_MIN_SCORE)
 
 DEFAULTS: dict[str, Any] = {
     REVIEWER: "",
@@ -88,6 +94,10 @@ DEFAULTS: dict[str, Any] = {
     MAP_VERSION: -1,
     FLASH: None,
     EXPORT_ONLY_KEPT: False,
+    BULK_EPOCH: 0,
+    DRILL: None,
+    DRILL_BACK: None,
+    RESTORED: None,
 }
 
 
@@ -115,9 +125,10 @@ def reviewer() -> str:
 def remember_reviewer() -> None:
     """Put the reviewer name into the URL, so a reload (or a bookmark) keeps it."""
     name = " ".join(str(st.session_state.get(REVIEWER, "")).split())
-    if name:
+    current = st.query_params.get(REVIEWER_PARAM)
+    if name and current != name:
         st.query_params[REVIEWER_PARAM] = name
-    elif REVIEWER_PARAM in st.query_params:
+    elif not name and current is not None:
         del st.query_params[REVIEWER_PARAM]
 
 

@@ -53,9 +53,10 @@ def last_line(text: str, limit: int = 200) -> str:
     return lines[-1][:limit] if lines else ""
 
 
-def row_chunks(n_rows: int, row_bytes: int, chunk_bytes: int = CHUNK_BYTES) -> Iterator[slice]:
-    """Slices covering ``n_rows`` rows, each about ``chunk_bytes`` of ``row_bytes`` rows."""
-    size = max(1, chunk_bytes // max(1, row_bytes))
+def row_chunks(n_rows: int, row_bytes: int, chunk_bytes: int | None = None) -> Iterator[slice]:
+    """Consecutive slices covering ``n_rows`` rows of ``row_bytes`` each, about ``chunk_bytes``
+    (default ``CHUNK_BYTES``) per slice and at least one row: the one row-chunking helper."""
+    size = max(1, (CHUNK_BYTES if chunk_bytes is None else chunk_bytes) // max(1, row_bytes))
     return (slice(start, min(start + size, n_rows)) for start in range(0, n_rows, size))
 
 

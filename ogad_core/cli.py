@@ -35,6 +35,7 @@ from ogad_core.options import (
     EvaluateOptions,
     ExportOptions,
     MapOptions,
+    ReportOptions,
     ScoreOptions,
     option_fields,
 )
@@ -58,6 +59,7 @@ EXAMPLES = {
     "map": ["ogad map runs/mnist --seed 1"],
     "evaluate": ["ogad evaluate runs/mnist", "ogad evaluate runs/mnist --baselines --retrain"],
     "export": ["ogad export runs/mnist --out cleaned.csv --only-kept"],
+    "report": ["ogad report runs/mnist --out mnist_report.html"],
     "dashboard": ["ogad dashboard runs/mnist --port 8502"],
     "demo": ["ogad demo", "ogad demo --data rotten-tomatoes --no-dashboard"],
 }
@@ -171,6 +173,7 @@ COMMAND_OPTIONS: dict[str, tuple[type, str]] = {
     "map": (MapOptions, "2-D UMAP map of the gradient embeddings"),
     "evaluate": (EvaluateOptions, "AUROC, AP, precision@k per detector (needs known noise)"),
     "export": (ExportOptions, "write the cleaned dataset index as CSV"),
+    "report": (ReportOptions, "write one self-contained HTML report (charts, tables, samples)"),
     "dashboard": (DashboardOptions, "serve the review dashboard (on 127.0.0.1 unless --host)"),
     "demo": (DemoOptions, "build the sample run (10%% label noise) and serve the dashboard"),
 }
@@ -320,6 +323,15 @@ def _cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(a: argparse.Namespace) -> int:
+    from ogad_core.reporting.report import write_report
+
+    o = options_from(a, ReportOptions)
+    path = write_report(o.run_dir, o.out)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; opens offline in a browser)")
+    return 0
+
+
 def _serve(run_dir: Path, port: int | None, host: str = "127.0.0.1") -> int:
     from ogad_core.run.rundir import RunDir
 
@@ -358,6 +370,7 @@ COMMANDS = {
     "map": _cmd_map,
     "evaluate": _cmd_evaluate,
     "export": _cmd_export,
+    "report": _cmd_report,
     "dashboard": _cmd_dashboard,
     "demo": _cmd_demo,
 }

@@ -172,6 +172,9 @@ def not_blank(value: Any) -> str | None:
 
 
 DATA_PREFIXES = ("imagefolder:", "csv:")
+#: whether a spec is a registered data source's: ``ogad_core.data.sources.register`` adds each
+#: source's ``matches``, so a plugin's spec form passes ``data_spec`` too
+REGISTERED_SPECS: list[Callable[[str], bool]] = []
 
 
 def data_spec(value: str) -> str | None:
@@ -180,6 +183,8 @@ def data_spec(value: str) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return "must not be empty"
     if value in SAMPLE_SET_NAMES or value.startswith(DATA_PREFIXES):
+        return None
+    if any(matches(value) for matches in REGISTERED_SPECS):
         return None
     import difflib
 
@@ -497,6 +502,19 @@ class ExportOptions:
         False,
         "write text cells beginning with = + - @ verbatim (for programs); by default they get "
         "a leading ' so a spreadsheet shows them instead of running them as formulas",
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportOptions:
+    """``ogad report DIR --out FILE.html``: one self-contained HTML report of the run."""
+
+    run_dir: Path = option(help=RUN_DIR_HELP, positional=True)
+    out: Path = option(
+        help="the HTML file to write (replaced atomically; not a path inside the run directory)"
     )
 
     def __post_init__(self) -> None:

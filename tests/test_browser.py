@@ -27,7 +27,7 @@ import pytest
 from dashboard.serve import free_port
 from ogad_core.review.export import export_csv
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, ReviewStore
-from tests.run_fixture import CHROMIUM, CHROMIUM_ARGS, make_run
+from ogad_core.testing import CHROMIUM, CHROMIUM_ARGS, make_run
 
 REPO = Path(__file__).resolve().parent.parent
 N_SAMPLES = 60
@@ -40,15 +40,9 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Debian's chromium; installed with apt-get when missing (about 35 s)."""
-    if not Path(CHROMIUM).exists() and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        cmd = ["apt-get", "install", "-y", "chromium"]
-        if subprocess.run(cmd, env=env, capture_output=True, timeout=900).returncode != 0:
-            subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=600)
-            subprocess.run(cmd, env=env, capture_output=True, timeout=900)
+    """Debian's chromium (``.ci/run`` installs it; a test never installs anything)."""
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing and `apt-get install -y chromium` did not provide it")
+        pytest.skip(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium`")
     from playwright.sync_api import expect
 
     expect.set_options(timeout=EXPECT_MS)  # reruns take seconds on a busy 2-core machine
@@ -105,14 +99,18 @@ def _shot(page, path: Path) -> None:
 
 
 @contextmanager
-def _opened(chromium: str, url: str) -> Iterator:
-    """A headless Chromium page (1500 x 1100) at ``url``, closed afterwards."""
+def _opened(
+    chromium: str, url: str, size: tuple[int, int] = (1500, 1100), permissions: tuple = ()
+) -> Iterator:
+    """A headless Chromium page (``size``, default 1500 x 1100) at ``url``, closed afterwards."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_context(viewport={"width": 1500, "height": 1100}).new_page()
+            viewport = {"width": size[0], "height": size[1]}
+            context = browser.new_context(viewport=viewport, permissions=list(permissions))
+            page = context.new_page()
             page.set_default_timeout(WAIT_MS)
             page.goto(url)
             yield page
@@ -734,3 +732,197 @@ def test_the_map_picks_and_names_the_point_drawn_on_top(
         expect(page.get_by_text(f"#{best} picked on the map")).to_be_visible(timeout=WAIT_MS)
         expect(page.locator(f".st-key-card_{best}")).to_be_visible()
         _shot(page, tmp_path / "browser_map_pick_on_top.png")
+
+
+# ---- a newcomer's path (issue 20): the reviewer's name on every page -----------------------------
+@pytest.fixture(scope="module")
+def newcomer_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """(url, run dir) of a served 60-sample image run with gradients, for the issue-20 checks."""
+    run = make_run(tmp_path_factory.mktemp("newcomer") / "run", kind="image", n=N_SAMPLES)
+    samples = pd.read_parquet(run / "samples.parquet")
+    grads = np.random.default_rng(2).normal(0, 1, (N_SAMPLES, 8)).astype(np.float32)
+    grads[samples["is_flipped"].to_numpy(), 0] += 4.0
+    np.save(run / "gradients.npy", grads)
+    with _serving(run) as url:
+        yield url, run
+
+
+def _reviewer_box(page):
+    return page.get_by_test_id("stSidebar").get_by_role("textbox", name="Reviewer")
+
+
+def test_the_reviewer_stays_in_the_address_on_every_page_and_after_a_reload(
+    chromium: str, newcomer_run: tuple[str, Path]
+) -> None:
+    from playwright.sync_api import expect
+
+    url, run = newcomer_run
+    with _opened(chromium, f"{url}/?reviewer=newbie") as page:
+        page.wait_for_selector("[class*='st-key-card_']")
+        for link, heading in (("Summary & export", "Summary ·"), ("Run", "Run ·")):
+            page.get_by_test_id("stSidebarNav").get_by_text(link, exact=True).click()
+            expect(page.get_by_text(heading).first).to_be_visible()
+            assert _wait_for(lambda: "reviewer=newbie" in page.url), page.url
+            expect(_reviewer_box(page)).to_have_value("newbie")
+        page.get_by_test_id("stSidebarNav").get_by_text("Review", exact=True).click()
+        page.wait_for_selector("[class*='st-key-card_']")
+        assert _wait_for(lambda: "reviewer=newbie" in page.url), page.url
+        _settle(page)
+        sid = _card_ids(page)[0]
+        page.locator(f".st-key-confirm_{sid} button").click()
+        assert _wait_for(lambda: ReviewStore(run).get(sid) == CONFIRMED)
+        page.reload()  # the name, and with it Undo, survive a reload
+        page.wait_for_selector("[class*='st-key-card_']")
+        expect(_reviewer_box(page)).to_have_value("newbie")
+        expect(page.locator(".st-key-undo_last button").first).to_be_enabled()
+        assert ReviewStore(run).history()["reviewer"].tolist()[-1] == "newbie"
+
+
+def test_undo_outline_copy_path_and_bulk_for_a_newcomer(
+    chromium: str, newcomer_run: tuple[str, Path]
+) -> None:
+    from playwright.sync_api import expect
+
+    url, run = newcomer_run
+    store = ReviewStore(run)
+    grants = ("clipboard-read", "clipboard-write")
+    with _opened(chromium, f"{url}/?reviewer=undo", permissions=grants) as page:
+        page.wait_for_selector("[class*='st-key-card_']")
+        _settle(page)
+        first = _card_ids(page)[0]
+        assert _wait_for(lambda: _focused(page) == str(first))
+        page.keyboard.press("c")
+        assert _wait_for(lambda: store.get(first) == CONFIRMED)
+        assert _wait_for(lambda: _focused(page) not in ("", str(first)))
+        page.keyboard.press("u")  # the card comes back, and so does the outline
+        assert _wait_for(lambda: store.get(first) == UNREVIEWED)
+        assert _wait_for(lambda: _focused(page) == str(first)), _focused(page)
+        expect(page.locator(".ogad-flash").first).not_to_contain_text("U undoes it")
+        page.keyboard.press("c")  # the next key acts on the restored card
+        assert _wait_for(lambda: store.get(first) == CONFIRMED)
+        page.keyboard.press("u")
+        assert _wait_for(lambda: store.current().empty)
+
+        # the file name, and a control that copies the file's path
+        _settle(page)
+        sid = _card_ids(page)[0]
+        ref = str(pd.read_parquet(run / "samples.parquet").set_index("sample_id").loc[sid, "ref"])
+        card = page.locator(f".st-key-card_{sid}").first
+        expect(card.locator(".ogad-fname")).to_have_text(Path(ref).name)
+        card.locator(".ogad-copy").click()
+        expect(card.locator(".ogad-copy")).to_have_text("copied ✓")
+        clipboard = page.evaluate("() => navigator.clipboard.readText()")
+        assert Path(clipboard) == (run / ref).resolve()
+
+        # Bulk names the cards it acts on and closes after the action
+        page_ids = _card_ids(page)
+        page.get_by_role("button", name="Bulk").click()
+        named = page.get_by_text(re.compile(rf"{len(page_ids)} unreviewed samples: #"))
+        expect(named).to_be_visible()
+        assert [int(i) for i in re.findall(r"#(\d+)", named.inner_text())] == page_ids
+        page.get_by_role("button", name=f"Confirm all {len(page_ids)}").click()
+        assert _wait_for(lambda: len(store.current()) == len(page_ids))
+        _settle(page)
+        expect(page.get_by_role("button", name=re.compile(r"^Confirm all"))).to_have_count(0)
+        page.keyboard.press("u")
+        assert _wait_for(lambda: store.current().empty)
+
+
+# ---- the report (issue 20): one file, offline, every chart drawn --------------------------------
+def test_the_report_opens_offline_and_draws_every_chart(chromium: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from ogad_core.reporting.report import figures, load_summary, write_report
+    from ogad_core.testing import write_evaluation
+
+    run = make_run(tmp_path / "run", kind="image", n=N_SAMPLES)
+    write_evaluation(run, retrain=True)
+    ReviewStore(run).confirm(
+        int(pd.read_parquet(run / "samples.parquet")["sample_id"][0]), reviewer="r"
+    )
+    out = write_report(run, tmp_path / "report.html")
+    n_charts = len(figures(load_summary(run)))
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(offline=True, viewport={"width": 1280, "height": 800})
+            page = context.new_page()
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(out.as_uri())
+            page.wait_for_function("() => document.body.dataset.charts", timeout=WAIT_MS)
+            drawn = int(page.evaluate("() => document.body.dataset.charts"))
+            svgs = page.locator(".ogad-chart .main-svg").count()
+            _shot(page, tmp_path / "report_1280x800.png")
+        finally:
+            browser.close()
+    assert drawn == n_charts >= 6 and svgs >= n_charts  # every chart drawn by plotly.js
+    outside = [u for u in requests if not u.startswith(("file:", "data:", "blob:"))]
+    assert outside == [], outside  # nothing fetched
+
+
+# ---- layout (issue 20): a laptop sees cards on load, focus mode fits ----------------------------
+def _in_view(page, selector: str) -> bool:
+    """Whether the element's box lies inside the viewport, without scrolling."""
+    return page.evaluate(
+        "(sel) => { const el = document.querySelector(sel); if (!el) return false;"
+        " const r = el.getBoundingClientRect(); return r.height > 0 && r.top >= 0"
+        " && r.bottom <= window.innerHeight && r.right <= window.innerWidth; }",
+        selector,
+    )
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
+def test_layout_shows_cards_on_load_and_focus_mode_fits(
+    chromium: str, newcomer_run: tuple[str, Path], tmp_path: Path, size: tuple[int, int]
+) -> None:
+    url, _run = newcomer_run
+    name = f"{size[0]}x{size[1]}"
+    with _opened(chromium, f"{url}/?reviewer=layout", size=size) as page:
+        page.wait_for_selector("[class*='st-key-card_']")
+        _map_area(page)  # the map is drawn too
+        page.evaluate("() => window.scrollTo(0, 0)")
+        _settle(page)
+        page.screenshot(path=str(tmp_path / f"layout_grid_{name}.png"))
+        _copy_shot(tmp_path / f"layout_grid_{name}.png")
+        ids = _card_ids(page)
+        tops = page.evaluate(
+            "(ids) => ids.map(i => document.querySelector(`.st-key-card_${i}`)"
+            ".getBoundingClientRect().top)",
+            ids,
+        )
+        first_row = [i for i, top in zip(ids, tops, strict=True) if abs(top - tops[0]) < 2]
+        assert len(first_row) >= 2
+        for sid in first_row:  # the whole first row, with its buttons, without scrolling
+            assert _in_view(page, f".st-key-card_{sid}"), f"card #{sid} is below the fold"
+            assert _in_view(page, f".st-key-confirm_{sid} button")
+        page.get_by_test_id("stSidebar").get_by_text("Focus mode").click()
+        page.wait_for_selector(".st-key-focus_next")
+        _settle(page)
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.screenshot(path=str(tmp_path / f"layout_focus_{name}.png"))
+        _copy_shot(tmp_path / f"layout_focus_{name}.png")
+        for step in range(2):  # a card without its image, then one with it (the large one)
+            if step:
+                page.locator(".st-key-focus_next button").first.click()
+                _settle(page)
+                page.evaluate("() => window.scrollTo(0, 0)")
+            (sid,) = {
+                int(re.search(r"confirm_(\d+)", c)[1])
+                for c in page.locator("[class*='st-key-confirm_']").evaluate_all(
+                    "els => els.map(e => e.className)"
+                )
+            }
+            assert _in_view(page, f".st-key-confirm_{sid} button"), "focus: Confirm below fold"
+            assert _in_view(page, f".st-key-reject_{sid} button")
+            assert _in_view(page, f".st-key-relabel_menu_{sid} button")
+        page.screenshot(path=str(tmp_path / f"layout_focus_image_{name}.png"))
+        _copy_shot(tmp_path / f"layout_focus_image_{name}.png")
+        page.get_by_test_id("stSidebar").get_by_text("Focus mode").click()  # back to the grid
+
+
+def _copy_shot(path: Path) -> None:
+    target = os.environ.get(SHOTS_ENV)
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(target) / path.name)

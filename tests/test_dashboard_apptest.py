@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import sqlite3
@@ -17,10 +18,10 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from dashboard import state
+from dashboard.testing import card_ids, deck_cards, deck_data, press_card
 from ogad_core.review.export import export_csv
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, ReviewStore
-from tests.app_driver import card_ids, deck_cards, deck_data, press_card
-from tests.run_fixture import (
+from ogad_core.testing import (
     CORRUPT_ID,
     HTML_ID,
     HTML_TEXT,
@@ -82,7 +83,8 @@ def test_every_page_renders(kind: str, tmp_path: Path, monkeypatch: pytest.Monke
     assert deck is not None and deck["writable"] and len(deck["label_names"]) >= 2
     at.switch_page("views/summary.py").run()
     assert_clean(at)
-    assert [b.label for b in at.get("download_button")] == ["Export cleaned CSV"]
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Export cleaned CSV", "Download report (HTML)"]
     at.switch_page("views/run_info.py").run()
     assert_clean(at)
 
@@ -102,8 +104,9 @@ def test_review_queue_follows_the_detector_ranking(
     at.multiselect(key=state.CLASSES).set_value(["cross"]).run()
     samples = pd.read_parquet(image_run / "samples.parquet").set_index("sample_id")
     assert card_ids(at) and all(samples.loc[i, "label_name"] == "cross" for i in card_ids(at))
-    at.number_input(key=state.TOP_K).set_value(3).run()
-    assert len(card_ids(at)) == 3
+    at.number_input(key=state.TOP_K).set_value(3).run()  # the crosses among the top 3
+    top3 = by_l2.head(3).tolist()
+    assert card_ids(at) == [i for i in top3 if samples.loc[i, "label_name"] == "cross"]
     assert_clean(at)
 
 
@@ -267,7 +270,7 @@ def test_export_button_data_equals_ogad_export(
         if only_kept:
             at.toggle(key=state.EXPORT_ONLY_KEPT).set_value(True).run()
         assert_clean(at)
-        (button,) = at.get("download_button")
+        (button,) = [b for b in at.get("download_button") if b.label.startswith("Export")]
         assert button.label == "Export cleaned CSV"
         assert CapturingStorage.last is not None
         data = CapturingStorage.last.get_file(button.proto.url.rsplit("/", 1)[1]).content
@@ -406,18 +409,39 @@ def test_bulk_confirm_of_a_page_is_one_undo_step(
     store.reject(59, reviewer="alice")  # an earlier single decision
     at.run()
     page = card_ids(at)
+    named = f"{len(page)} unreviewed samples: " + ", ".join(f"#{i}" for i in page)
+    assert any(c.value.startswith(named) for c in at.caption)  # the menu names its cards
+    assert _bulk_menu_ids(at) == ["bulk_menu_0"]
     at.button(key="bulk_confirmed").click().run()
     assert_clean(at)
+    assert _bulk_menu_ids(at) == ["bulk_menu_1"]  # a new menu: closed, not offering the next page
     cur = store.current().set_index("sample_id")
     assert set(cur.index) == {*page, 59} and (cur.loc[page, "decision"] == CONFIRMED).all()
     assert store.history()["reviewer"].eq("alice").all()
     assert not set(page) & set(card_ids(at))  # the next page of the queue moved up
-    assert any("one Undo takes it back" in t for t in html_texts(at, "ogad-flash"))
+    assert any("U undoes it" in t for t in html_texts(at, "ogad-flash"))
 
     at.button(key="undo_last").click().run()  # the whole page at once, not the decision on 59
     assert set(store.current()["sample_id"]) == {59}
     assert card_ids(at) == page
-    assert any(f"bulk action on {len(page)} samples" in t for t in html_texts(at, "ogad-flash"))
+    flash = [t for t in html_texts(at, "ogad-flash")]
+    assert any(f"bulk action on {len(page)} samples" in t for t in flash)
+    assert not any("U undoes it" in t for t in flash)  # an undo is not undone by U
+
+
+def _bulk_menu_ids(at: AppTest) -> list[str]:
+    """The keys of the page's Bulk popovers (their ids end with the key)."""
+    found: list[str] = []
+
+    def walk(node) -> None:
+        for child in getattr(node, "children", {}).values():
+            proto = getattr(child, "proto", None)
+            if getattr(child, "type", None) == "popover" and proto.popover.label == "Bulk":
+                found.append(proto.id.rsplit("-", 1)[-1])
+            walk(child)
+
+    walk(at._tree)
+    return found
 
 
 def test_undo_works_after_a_reload_for_the_same_reviewer(
@@ -490,7 +514,7 @@ def test_filters_by_prediction_disagreement_and_search(
 def test_review_target_sets_the_queue_length_and_shows_progress(
     image_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ogad_core.review.target import estimate_review_target
+    from ogad_core.scoring.target import estimate_review_target
 
     samples = pd.read_parquet(image_run / "samples.parquet")
     scores = pd.read_parquet(image_run / "scores.parquet")
@@ -498,11 +522,13 @@ def test_review_target_sets_the_queue_length_and_shows_progress(
     at = started(image_run, monkeypatch)
     assert at.number_input(key=state.TOP_K).value == target.n_target
     (bar,) = html_texts(at, "ogad-progress")
-    assert f"of the review target {target.n_target}" in bar
+    low, high = target.interval
+    assert f"review target ≈ {target.n_target} (95% range {low}–{high}" in bar
+    assert "Queue length: the estimate" in bar and target.note in bar  # why it is what it is
     first = card_ids(at)[0]
     press_card(at, first, "confirm")
-    (bar,) = html_texts(at, "ogad-progress")
-    assert bar.startswith(f"1 of the review target {target.n_target}")
+    bar = html_texts(at, "ogad-progress")[0]
+    assert bar.startswith(f"1 of {target.n_target} reviewed")
     at.number_input(key=state.TOP_K).set_value(5).run()  # the reviewer's own length stays
     at.selectbox(key=state.DETECTOR).set_value("l2").run()
     assert at.number_input(key=state.TOP_K).value == 5
@@ -515,8 +541,8 @@ def test_review_target_sets_the_queue_length_and_shows_progress(
 def test_rerank_toggle_reorders_the_queue_from_the_decisions(
     image_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ogad_core.review.explain import Explainer
-    from ogad_core.review.rerank import rerank_scores
+    from ogad_core.scoring.explain import Explainer
+    from ogad_core.scoring.rerank import rerank_scores
 
     grads = add_gradients(image_run)
     samples = pd.read_parquet(image_run / "samples.parquet")
@@ -547,7 +573,7 @@ def test_rerank_toggle_reorders_the_queue_from_the_decisions(
 def test_cards_explain_the_flag_and_preselect_the_suggestion(
     image_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ogad_core.review.explain import Explainer
+    from ogad_core.scoring.explain import Explainer
 
     grads = add_gradients(image_run)
     samples = pd.read_parquet(image_run / "samples.parquet")
@@ -599,23 +625,151 @@ def test_run_page_lists_steps_in_pipeline_order_and_the_whole_model(
     assert any('"spec": "fixture"' in j.proto.body or "fixture" in j.proto.body for j in at.json)
 
 
+def _chart_click(at: AppTest, key: str, customdata: object) -> None:
+    """What a click on a plotly chart's point sends: the selection holds that point."""
+    point = {"customdata": customdata, "curve_number": 0, "point_number": 0}
+    at.session_state[key] = {
+        "selection": {"points": [point], "point_indices": [0], "box": [], "lasso": []}
+    }
+    at.run()
+
+
 def test_a_given_by_predicted_cell_opens_those_samples_in_the_queue(
     image_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     samples = pd.read_parquet(image_run / "samples.parquet")
     at = started(image_run, monkeypatch)
     at.switch_page("views/summary.py").run()
-    grid = frame_with(at, "circle")
-    counts = pd.crosstab(
-        samples["label_name"],
-        pd.Series(samples["pred"]).map(dict(enumerate(["circle", "square", "cross"]))),
+    charts = at.get("plotly_chart")
+    grid = next(c for c in charts if "Given x predicted" in c.proto.spec)
+    cells = json.loads(grid.proto.spec)["data"][0]
+    counts = pd.crosstab(samples["label"], samples["pred"]).reindex(
+        index=range(3), columns=range(3), fill_value=0
     )
-    assert grid.loc["square", "circle"] == counts.loc["square", "circle"]
-    at.session_state["given_pred_0"] = {  # a click on the cell (given square, predicted circle)
-        "selection": {"rows": [], "columns": [], "cells": [[1, "circle"]]}
-    }
-    at.run()
+    assert [int(t.replace(",", "")) for t in cells["text"]] == counts.to_numpy().ravel().tolist()
+    _chart_click(at, "chart_given_pred_0", ["square", "circle"])  # given square, predicted circle
     assert_clean(at)
     want = samples[(samples["label_name"] == "square") & (samples["pred"] == 0)]["sample_id"]
     assert set(card_ids(at)) <= set(want) and len(card_ids(at)) == min(PER_PAGE, len(want))
     assert any(f"Review queue · {len(want)} in the queue" in t for t in html_texts(at))
+    # the queue's own length and filters are kept aside, and Back brings them back
+    target = at.number_input(key=state.TOP_K).value
+    assert any("Showing every sample given" in i.value for i in at.info)
+    at.switch_page("views/review.py").run()  # AppTest itself stays on the page it was given
+    at.button(key="leave_drill").click().run()
+    assert_clean(at)
+    assert at.multiselect(key=state.CLASSES).value == []
+    assert at.multiselect(key=state.PRED_CLASSES).value == []
+    assert at.toggle(key=state.SHOW_REVIEWED).value is False
+    assert at.number_input(key=state.TOP_K).value == target
+    assert not any("Showing every sample given" in i.value for i in at.info)
+    assert any(f"Review queue · {target} to review" in t for t in html_texts(at))
+
+
+def test_class_filters_narrow_the_current_queue(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples = pd.read_parquet(image_run / "samples.parquet").set_index("sample_id")
+    scores = pd.read_parquet(image_run / "scores.parquet")
+    at = started(image_run, monkeypatch)
+    detector = at.selectbox(key=state.DETECTOR).value
+    at.number_input(key=state.TOP_K).set_value(12).run()
+    at.selectbox(key=state.PER_PAGE).set_value(36).run()
+    queue = scores.sort_values(f"{detector}_rank")["sample_id"].head(12).tolist()
+    at.multiselect(key=state.CLASSES).set_value(["square"]).run()
+    want = [i for i in queue if samples.loc[i, "label"] == 1]
+    assert card_ids(at) == want  # the squares of the queue, not the run's squares
+    at.multiselect(key=state.CLASSES).set_value([]).run()
+    at.multiselect(key=state.PRED_CLASSES).set_value(["circle"]).run()
+    assert card_ids(at) == [i for i in queue if samples.loc[i, "pred"] == 0]
+    assert_clean(at)
+
+
+def test_cards_show_their_place_in_the_queue_and_their_file_name(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples = pd.read_parquet(image_run / "samples.parquet").set_index("sample_id")
+    at = started(image_run, monkeypatch)
+    at.number_input(key=state.TOP_K).set_value(0).run()
+    at.button(key="page_next").click().run()  # the second page: places 9..16
+    n = len(samples)
+    for place, card in enumerate(deck_cards(at), start=PER_PAGE + 1):
+        text = html.unescape(re.sub(r"<[^>]+>", " ", card["body"]))
+        assert f"card {place} of {n}" in " ".join(text.split())
+        ref = str(samples.loc[int(card["sid"]), "ref"])
+        assert Path(ref).name in text  # the file name, with a control copying its whole path
+        copy = re.search(r'class="ogad-copy" data-copy="([^"]+)"', card["body"])
+        assert copy and Path(html.unescape(copy[1])) == (image_run / ref).resolve()
+    at.toggle(key=state.FOCUS_MODE).set_value(True).run()  # focus mode's card: the same
+    (sid,) = card_ids(at)
+    body = " ".join(html_texts(at, "ogad-copy"))
+    assert f"card 1 of {n}" in body and Path(str(samples.loc[sid, "ref"])).name in body
+    assert_clean(at)
+
+
+def test_the_queue_goes_on_past_a_low_target_while_decisions_confirm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ogad_core.scoring.target import KEEP_GOING_BLOCK
+
+    run = make_run(tmp_path / "img", kind="image", n=120, noise_rate=0.3)
+    at = started(run, monkeypatch)
+    target = at.number_input(key=state.TOP_K).value
+    store = ReviewStore(run)
+    for _ in range(target):  # every card of the queue was a real flag
+        press_card(at, card_ids(at)[0], "confirm")
+    assert_clean(at)
+    assert at.number_input(key=state.TOP_K).value == target + KEEP_GOING_BLOCK
+    assert len(card_ids(at)) == min(PER_PAGE, KEEP_GOING_BLOCK)  # cards past the estimate
+    assert any(f"past the estimate ({target})" in t for t in html_texts(at, "ogad-progress"))
+    for sid in card_ids(at)[: KEEP_GOING_BLOCK // 2 + 1]:  # then mostly fine samples: stop
+        store.reject(sid, reviewer="alice")
+    at.run()
+    assert at.number_input(key=state.TOP_K).value == target
+    assert any(f"the estimate ({target}) stands" in t for t in html_texts(at, "ogad-progress"))
+    assert_clean(at)
+
+
+def test_the_export_help_names_the_detector_ogad_export_uses(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ogad_core.review.export import default_detector
+    from ogad_core.run.rundir import RunDir
+
+    at = started(image_run, monkeypatch)
+    at.switch_page("views/summary.py").run()
+    box = at.selectbox(key=state.EXPORT_DETECTOR)
+    want = default_detector(RunDir(image_run).detectors())
+    assert box.value == want
+    assert f"`ogad export`: {want} for this run" in box.help.replace("\\\\", "")
+
+
+def test_summary_and_run_pages_draw_their_charts_and_a_class_bar_opens_the_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = make_run(tmp_path / "img", kind="image", n=60)
+    write_evaluation(run, retrain=True)
+    samples = pd.read_parquet(run / "samples.parquet")
+    ReviewStore(run).confirm(int(samples["sample_id"][0]), reviewer="alice")
+    at = started(run, monkeypatch)
+    at.switch_page("views/summary.py").run()
+    assert_clean(at)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    for want in (
+        "Review progress",
+        "Class health",
+        "Given x predicted",
+        "Score distributions",
+        "Precision@k",
+        "Trim and retrain",
+    ):
+        assert any(t.startswith(want) for t in titles), (want, titles)
+    assert any(b.label.startswith("Download report") for b in at.get("download_button"))
+    _chart_click(at, "chart_classes_0", "cross")  # a class bar: its samples in the queue
+    assert_clean(at)
+    want = set(samples.loc[samples["label_name"] == "cross", "sample_id"])
+    assert any(f"Review queue · {len(want)} in the queue" in t for t in html_texts(at))
+    at.switch_page("views/run_info.py").run()
+    assert_clean(at)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert "Time per step" in titles

@@ -14,8 +14,8 @@ from sklearn.neighbors import LocalOutlierFactor
 from sklearn.svm import OneClassSVM
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from ogad_core import _internal
 from ogad_core.errors import ConfigError, DataError
-from ogad_core.scoring import detectors as det
 from ogad_core.scoring.detectors import (
     DETECTORS,
     GradientNormDetector,
@@ -205,7 +205,7 @@ def memmap_matrix(tmp_path_factory) -> tuple[np.memmap, np.ndarray]:
 def test_chunked_equals_unchunked_on_a_memmap(memmap_matrix, monkeypatch):
     mm, data = memmap_matrix
     whole = {name: suspicion_scores(name, data, None) for name in ("l2", "l1", "iforest")}
-    monkeypatch.setattr(det, "CHUNK_BYTES", 128 * 400 * 4 + 3)  # 128 rows a chunk, ragged end
+    monkeypatch.setattr(_internal, "CHUNK_BYTES", 128 * 400 * 4 + 3)  # 128 rows a chunk, ragged
     for name, expected in whole.items():
         np.testing.assert_allclose(suspicion_scores(name, mm, None), expected, rtol=1e-12)
     tiny = GradientNormDetector(ord=2, chunk_bytes=1).fit(mm)  # one row per chunk

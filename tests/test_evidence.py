@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ogad_core.review import evidence as ev
-from ogad_core.review.explain import Explainer
-from ogad_core.review.rerank import Reranker, pca_features
 from ogad_core.run.rundir import RunDir
-from ogad_core.scoring import neighbours
+from ogad_core.scoring import evidence as ev
+from ogad_core.scoring.explain import Explainer
+from ogad_core.scoring.rerank import Reranker, pca_features
+from ogad_core.space import knn as neighbours
 from tests.test_review_smart import planted_run
 
 
@@ -164,7 +164,7 @@ def test_the_dashboard_builds_a_big_run_in_the_background(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     from dashboard import smart
-    from tests.run_fixture import make_run
+    from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="tabular", n=300)
     grads = np.random.default_rng(0).normal(size=(300, 6)).astype(np.float32)

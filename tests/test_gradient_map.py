@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ogad_core import _internal
 from ogad_core.errors import ConfigError, DataError
 from ogad_core.scoring import gradient_map as gm
 from ogad_core.scoring.gradient_map import gradient_map
@@ -80,7 +81,7 @@ def test_memmap_pca_is_fit_on_a_subsample_and_applied_to_all_rows(tmp_path, monk
     np.save(path, X)
     mm = np.load(path, mmap_mode="r")
     monkeypatch.setattr(gm, "PCA_FIT_ELEMENTS", 100 * 120)  # fit PCA on 100 of the 500 rows
-    monkeypatch.setattr(gm, "_CHUNK_BYTES", 33 * 120 * 4)  # and transform 33 rows at a time
+    monkeypatch.setattr(_internal, "CHUNK_BYTES", 33 * 120 * 4)  # and transform 33 rows a time
     Z = gm._pca_reduce(mm, 10, seed=0)
     assert Z.shape == (500, 10)
     sub = rng.choice(500, size=40, replace=False)

@@ -23,12 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: top to bottom; a package may import the layers below its own
 LAYERS: list[list[str]] = [
-    ["ogad_core.cli"],  # the composition root: starts the pipeline, the export, the dashboard
+    ["ogad_core.cli", "ogad_core.testing"],  # the composition root; the test-run writer
     ["dashboard"],
+    ["ogad_core.reporting"],  # charts and the HTML report: the dashboard and `ogad report`
     ["ogad_core.evaluation"],
     ["ogad_core.pipeline"],
     ["ogad_core.review"],
     ["ogad_core.engine", "ogad_core.scoring"],
+    ["ogad_core.space"],
     ["ogad_core.data", "ogad_core.run"],
     ["ogad_core.options"],
     ["ogad_core._internal"],
@@ -46,8 +48,9 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "transformers": ("ogad_core.engine",),
     "ray": ("ogad_core.engine",),
     "streamlit": ("dashboard",),
+    "plotly": ("ogad_core.reporting", "dashboard"),
     "umap": ("ogad_core.scoring",),
-    "faiss": ("ogad_core.scoring",),
+    "faiss": ("ogad_core.space",),
 }
 
 

@@ -57,9 +57,8 @@ def _wait(condition, timeout_s: float, what: str) -> None:
 
 def _start(tmp_path: Path) -> tuple[subprocess.Popen, int]:
     """`ogad dashboard` on a small run (its own session), once it answers."""
-    from run_fixture import make_run
-
     from dashboard.serve import free_port
+    from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="image", n=20)
     port = free_port()

@@ -115,7 +115,7 @@ def _compute(run: Path, **changes: object) -> list[str]:
     from ogad_core._internal import captured_log
     from ogad_core.options import ComputeConfig
     from ogad_core.pipeline import compute
-    from tests.run_fixture import DIGITS_CONFIG
+    from ogad_core.testing import DIGITS_CONFIG
 
     with captured_log() as lines:
         compute(ComputeConfig(**{**DIGITS_CONFIG, **changes}), run, progress=False)
@@ -155,10 +155,9 @@ def test_damaged_manifest_with_the_same_inputs_keeps_decisions(digits_run, tmp_p
 
 
 def test_a_store_refuses_decisions_stamped_with_other_labels(tmp_path: Path) -> None:
-    from run_fixture import make_run
-
     from ogad_core.errors import RunDirError
     from ogad_core.review.store import ReviewStore
+    from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="image", n=12)
     ReviewStore(run).confirm(3, reviewer="ann")
@@ -176,9 +175,8 @@ def test_a_store_refuses_decisions_stamped_with_other_labels(tmp_path: Path) -> 
 
 @pytest.fixture
 def small_run(tmp_path: Path) -> Path:
-    from run_fixture import make_run
-
     from ogad_core.review.store import ReviewStore
+    from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="image", n=12)
     ReviewStore(run).confirm(3, reviewer="ann")

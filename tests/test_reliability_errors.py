@@ -127,7 +127,7 @@ def test_failures_inside_the_users_model_are_one_line(tmp_path, factory, says) -
 def test_export_of_a_manifest_missing_keys_is_one_line(tmp_path: Path, capfd) -> None:
     import json
 
-    from run_fixture import make_run
+    from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="image", n=12)
     manifest = json.loads((run / "manifest.json").read_text())

@@ -15,7 +15,7 @@ HOSTILE = ['=HYPERLINK("http://evil.example","x")', "-1", "@SUM(A1:A9)"]
 
 
 def _hostile_run(tmp_path: Path) -> Path:
-    from run_fixture import make_run
+    from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="image", n=12)
     manifest = json.loads((run / "manifest.json").read_text())

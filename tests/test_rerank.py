@@ -1,10 +1,10 @@
-"""The decision re-ranker (ogad_core.review.rerank): behaviour a reviewer relies on."""
+"""The decision re-ranker (ogad_core.scoring.rerank): behaviour a reviewer relies on."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ogad_core.review.rerank import Reranker, gaussian_ranks, queue_ranks
+from ogad_core.scoring.rerank import Reranker, gaussian_ranks, queue_ranks
 
 
 def _contradicting_queue(n: int = 800, seed: int = 1):

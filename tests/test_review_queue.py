@@ -38,7 +38,7 @@ from dashboard.serve import HOST, serve, streamlit_command
 from ogad_core.errors import ConfigError, RunDirError
 from ogad_core.review.store import ReviewStore
 from ogad_core.run.rundir import RunDir
-from tests.run_fixture import MISSING_ID, make_run
+from ogad_core.testing import MISSING_ID, make_run
 
 
 @pytest.fixture
@@ -313,7 +313,8 @@ def test_decisions_and_queue_at_scale_use_row_positions(tmp_path: Path) -> None:
     rows, page, n_pages = page_of(queue, 1, 12)
     assert (page, n_pages) == (1, 250) and list(rows["sample_id"]) == list(order[15:27])
     frame = build_queue(view, table, detector="iforest", classes=[1], top_k=500, min_score=1.0)
-    expected = view.table[view.table["label"] == 1].sort_values("iforest_rank").head(500)
+    expected = view.table.sort_values("iforest_rank").head(500)  # the queue, then its class
+    expected = expected[expected["label"] == 1]
     expected = expected[(expected["iforest_score"] >= 1.0)]
     expected = expected[~expected["sample_id"].isin(order[:3])]
     assert list(frame["sample_id"]) == list(expected["sample_id"])

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from ogad_core.errors import DataError
-from ogad_core.review.explain import Explainer, last_layer_parts
-from ogad_core.review.rerank import Reranker, gaussian_ranks, rerank_scores
-from ogad_core.review.target import (
+from ogad_core.scoring.explain import Explainer, last_layer_parts
+from ogad_core.scoring.rerank import Reranker, gaussian_ranks, rerank_scores
+from ogad_core.scoring.target import (
     MIN_TARGET,
     estimate_review_target,
     pseudo_pred_probs,

@@ -98,6 +98,9 @@ class Deck {
     this.root.replaceChildren(...cards);
     this.root.dataset.rendered = String(Number(this.root.dataset.rendered || 0) + 1);
     this.root.dataset.version = String(data.version ?? "");
+    // the card an Undo brought back: the keys' outline moves to it (dashboard/shortcuts.py)
+    this.root.dataset.focus = data.focus ? String(data.focus.sid) : "";
+    this.root.dataset.focusNonce = data.focus ? String(data.focus.nonce) : "";
     for (const { sid } of this.queue) this.markSent(this.nodes.get(sid));
   }
 

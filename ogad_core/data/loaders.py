@@ -480,41 +480,19 @@ def load_data(
 
     Args:
         spec: ``mnist5k``, ``digits``, ``moons``, ``rotten-tomatoes``, ``imagefolder:PATH``,
-            ``csv:PATH``.
+            ``csv:PATH``, or any other registered source's (:mod:`ogad_core.data.sources`).
         image_size: side length user images are resized to.
         limit: keep a seeded subset of this many train samples (text sets; any set).
         allow_outside: folders outside the ImageFolder / CSV folder that images may lie in.
         max_pixels: user images larger than this (width x height) are refused (DataError).
     """
-    run_dir = Path(run_dir)
-    if spec == "mnist5k":
-        data = load_mnist5k(run_dir)
-    elif spec == "digits":
-        data = load_digits_set(run_dir)
-    elif spec == "moons":
-        data = load_moons(seed=seed)
-    elif spec == "rotten-tomatoes":
-        from ogad_core.data.rotten_tomatoes import load_rotten_tomatoes
+    from ogad_core.data.sources import LoadOptions, source_for  # its modules import this one
 
-        data = load_rotten_tomatoes(limit=limit, seed=seed)
-        limit = None  # the loader subsets itself (stratified, before its test split)
-    elif spec.startswith("imagefolder:"):
-        data = load_imagefolder(
-            Path(spec.split(":", 1)[1]),
-            image_size,
-            allow_outside,
-            max_pixels=max_pixels,
-            skip=(run_dir,),  # a run directory inside the data is never read as data
-        )
-    elif spec.startswith("csv:"):
-        data = load_csv(
-            Path(spec.split(":", 1)[1]), image_size, allow_outside, max_pixels=max_pixels
-        )
-    else:
-        raise DataError(
-            f"unknown data spec {spec!r}; use one of {', '.join(SAMPLE_SETS)}, "
-            "imagefolder:PATH or csv:PATH"
-        )
+    source = source_for(spec)
+    options = LoadOptions(Path(run_dir), image_size, limit, seed, allow_outside, max_pixels)
+    data = source.load(spec, options)
+    if source.subsets_itself:
+        limit = None
     if limit is not None:
         data = subsample(data, limit, seed=seed)
     if isinstance(data.train.inputs, np.ndarray):

@@ -24,8 +24,8 @@ from ogad_core._internal import import_callable, log, one_line
 from ogad_core.data.images import ImageFiles
 from ogad_core.engine.datasets import ImageBatches, Transform, iterate, row_batches
 from ogad_core.engine.models import last_linear, resolve_device
-from ogad_core.engine.text_encoder import EmbeddingCache
 from ogad_core.errors import ConfigError, ModelError
+from ogad_core.run.store import finished_rows, row_store
 
 #: the encoders tested here; any torchvision classification model name works the same way
 KNOWN_ENCODERS = ("resnet18", "resnet50", "convnext_tiny", "vit_b_16")
@@ -162,19 +162,19 @@ def encode_images(
     spec = parse_encoder(encoder)
     path = weights_file(spec, weights)
     n = len(files)
-    cache = None
-    if cache_dir is not None:
-        cache = EmbeddingCache(Path(cache_dir), feature_key(spec, file_digest(path), files), n=n)
-        if cache.complete():
-            log.info("encoder: reusing cached %s features", spec.ident)
-            return cache.array()
+    key = feature_key(spec, file_digest(path), files)
+    cached = None if cache_dir is None else Path(cache_dir) / f"{key}.npy"
+    if (
+        cached is not None
+        and (done := finished_rows(cached, n_rows=n, fingerprint=key)) is not None
+    ):
+        log.info("encoder: reusing cached %s features", spec.ident)
+        return np.array(done, dtype=np.float32)
     dev = resolve_device(device)
     backbone, dim = load_backbone(spec, path)
     backbone.to(dev)
-    out = np.empty((n, dim), dtype=np.float32) if cache is None else None
-    if cache is not None and cache.dim != dim:
-        cache.create(dim, spec.ident)
-    pending = np.flatnonzero(~cache.done) if cache is not None else np.arange(n)
+    store = row_store(cached, n_rows=n, n_cols=dim, fingerprint=key)
+    pending = store.pending()
     batches = encoder_batches(files, spec)
     bar = tqdm(total=n, initial=n - len(pending), desc="encoding images", disable=not progress)
     groups = row_batches(pending, batch_size)
@@ -182,18 +182,10 @@ def encode_images(
         for rows, x, _ in iterate(batches, groups, device=dev, workers=workers):
             with autocast(dev, precision):
                 feats = backbone(x)
-            values = feats.float().cpu().numpy()
-            if cache is not None:
-                cache.write(rows, values)
-            else:
-                assert out is not None
-                out[rows] = values
+            store.write(rows, feats.float().cpu().numpy())
             bar.update(len(rows))
     bar.close()
-    if cache is not None:
-        return cache.array()
-    assert out is not None
-    return out
+    return np.array(store.array(), dtype=np.float32)
 
 
 def encoder_batches(files: ImageFiles, spec: EncoderSpec | str, labels: Any = None) -> ImageBatches:

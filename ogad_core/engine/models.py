@@ -60,17 +60,16 @@ class MLP(nn.Module):
 
 
 def builtin_model(kind: str, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
-    """The built-in model for a data kind: SmallCNN for images, an MLP for features.
+    """The built-in model for a data kind (SmallCNN for images, an MLP for tabular data), as
+    its :class:`~ogad_core.engine.kinds.InputKind` builds it.
 
     Args:
-        kind: ``image`` or ``tabular`` (the text head lives in :mod:`ogad_core.text`).
+        kind: a registered data kind (``image``, ``tabular``; text runs use the text head).
         input_shape: one sample's shape, (C, H, W) or (F,).
     """
-    if kind == "image":
-        return SmallCNN(in_channels=input_shape[0], n_classes=n_classes)
-    if kind == "tabular":
-        return MLP(in_features=input_shape[0], n_classes=n_classes, hidden=(64, 64))
-    raise ModelError(f"no built-in model for data kind {kind!r}")
+    from ogad_core.engine.kinds import input_kind
+
+    return input_kind(kind).builtin_model(input_shape, n_classes)
 
 
 def load_factory(spec: str) -> Any:

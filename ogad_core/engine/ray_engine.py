@@ -36,7 +36,7 @@ import ogad_core
 from ogad_core._internal import log, one_line
 from ogad_core.engine.gradients import ParamSpec, compute_gradients, gradient_dim
 from ogad_core.errors import ConfigError, ModelError, OgadError
-from ogad_core.run.store import GradientStore
+from ogad_core.run.store import GradientStore, finished_rows, row_store
 
 __all__ = [
     "ArraySink",
@@ -459,18 +459,19 @@ class TextEncodeTask:
         )
 
 
-class _CacheSink:
-    """The embedding cache seen as a store: pending rows longest text first, as encode_texts."""
+class _LongestFirst:
+    """A row store whose pending rows come longest text first, as encode_texts takes them."""
 
-    def __init__(self, cache: Any, texts: list[str]) -> None:
-        self.cache = cache
-        self.order = np.argsort([-len(t) for t in texts], kind="stable")
+    def __init__(self, store: Any, texts: list[str]) -> None:
+        self.store, self.texts = store, texts
 
     def pending(self) -> np.ndarray:
-        return self.order[~self.cache.done[self.order]]
+        from ogad_core.engine.text_encoder import longest_first
+
+        return longest_first(self.texts, self.store.done)
 
     def write(self, rows: np.ndarray, values: np.ndarray) -> None:
-        self.cache.write(rows, values)
+        self.store.write(rows, values)
 
 
 def encode_texts_ray(
@@ -493,15 +494,14 @@ def encode_texts_ray(
 
     texts = text_encoder.check_texts(texts)
     key = text_encoder.embedding_key(texts, encoder, "layers")
-    cache = text_encoder.EmbeddingCache(Path(cache_dir), key, n=len(texts))
-    if cache.complete():
-        return cache.array()
+    path = Path(cache_dir) / f"{key}.npy"
+    if (done := finished_rows(path, n_rows=len(texts), fingerprint=key)) is not None:
+        return np.array(done, dtype=np.float32)
     model = text_encoder.load_sentence_encoder(encoder, device="cpu")
     dim = text_encoder.embedding_dim(model, "layers")
     del model
-    if cache.dim != dim:
-        cache.create(dim, text_encoder.encoder_id(encoder))
-    sink = _CacheSink(cache, texts)
+    store = row_store(path, n_rows=len(texts), n_cols=dim, fingerprint=key)
+    sink = _LongestFirst(store, texts)
     gpus, worker_device = _worker_device(device)
     task = TextEncodeTask(texts, encoder, batch_size, worker_device)
     with ray_session(ray_address, num_cpus=workers) as ray:
@@ -512,4 +512,4 @@ def encode_texts_ray(
             task, sink, shard_rows=per_shard * batch_size, n_workers=n_workers, gpus_per_worker=gpus
         )
     log.info("ray: %d texts encoded on %d workers", run.n_rows, run.n_workers)
-    return cache.array()
+    return np.array(store.array(), dtype=np.float32)

@@ -8,8 +8,6 @@ Also per-sample truncation flags.
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ogad_core._internal import last_line, write_bytes_atomic
+from ogad_core._internal import last_line
 from ogad_core.errors import ConfigError, DataError, ModelError
+from ogad_core.run.store import finished_rows, row_store
 
 if TYPE_CHECKING:
     from torch import nn
@@ -142,75 +141,6 @@ def embedding_key(texts: Sequence[str], encoder: str | None, features: str = "la
     return h.hexdigest()[:16]
 
 
-class EmbeddingCache:
-    """``<dir>/<key>.npy`` (N, E) float32 memmap + ``<key>.done.npy`` (N,) bool + ``<key>.json``.
-
-    Rows are written and flushed before the done mask is (atomically) saved, so an interrupted
-    run resumes at the first batch not done.
-    """
-
-    def __init__(self, folder: Path, key: str, *, n: int) -> None:
-        self.folder = Path(folder)
-        self.key = key
-        self.n = n
-        self.data_path = self.folder / f"{key}.npy"
-        self.done_path = self.folder / f"{key}.done.npy"
-        self.meta_path = self.folder / f"{key}.json"
-        self.dim: int | None = None
-        self.done = np.zeros(n, dtype=bool)
-        self._mm: np.memmap | None = None
-        self._open_existing()
-
-    def _open_existing(self) -> None:
-        try:
-            meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
-            done = np.load(self.done_path)
-            mm = np.load(self.data_path, mmap_mode="r+")
-        except (OSError, ValueError, json.JSONDecodeError):
-            return
-        dim = int(meta.get("dim", -1))
-        if (
-            meta.get("n") != self.n
-            or done.shape != (self.n,)
-            or mm.shape != (self.n, dim)
-            or mm.dtype != np.float32
-        ):
-            return
-        self.dim, self.done, self._mm = dim, done.astype(bool), mm
-
-    def complete(self) -> bool:
-        return self._mm is not None and bool(self.done.all())
-
-    def create(self, dim: int, encoder: str) -> None:
-        """Start a fresh (N, dim) cache, discarding any mismatching one."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._mm = np.lib.format.open_memmap(
-            self.data_path, mode="w+", dtype=np.float32, shape=(self.n, dim)
-        )
-        self.dim = dim
-        self.done = np.zeros(self.n, dtype=bool)
-        self._save_done()
-        meta = {"key": self.key, "n": self.n, "dim": dim, "encoder": encoder}
-        write_bytes_atomic(self.meta_path, json.dumps(meta, indent=2).encode())
-
-    def _save_done(self) -> None:
-        buf = io.BytesIO()
-        np.save(buf, self.done)
-        write_bytes_atomic(self.done_path, buf.getvalue())
-
-    def write(self, rows: np.ndarray, values: np.ndarray) -> None:
-        assert self._mm is not None
-        self._mm[rows] = values
-        self._mm.flush()
-        self.done[rows] = True
-        self._save_done()
-
-    def array(self) -> np.ndarray:
-        """The (N, E) float32 embeddings as an in-memory array."""
-        assert self._mm is not None
-        return np.array(self._mm, dtype=np.float32)
-
-
 FEATURES = ("layers", "sentence")
 
 
@@ -281,9 +211,10 @@ def encode_texts(
         features: ``layers`` (default; the built-in text head's input): the masked mean of every
             hidden state, concatenated, E = 7 * 384 = 2,688 for all-MiniLM-L6-v2;
             ``sentence``: the sentence-transformers embedding (unit norm, E = 384).
-        cache_dir: keep the matrix as ``<cache_dir>/<key>.npy`` (key = sha256 of the encoder,
-            ``features`` and the texts): a later call with the same inputs never loads the
-            encoder, and an interrupted one resumes at the first batch not done.
+        cache_dir: keep the matrix as ``<cache_dir>/<key>.npy``, a resumable row store
+            (:func:`ogad_core.run.store.row_store`; key = sha256 of the encoder, ``features``
+            and the texts): a later call with the same inputs never loads the encoder, and an
+            interrupted one resumes at the first batch not done.
 
     Texts are encoded longest first (less padding); rows come back in input order.
     """
@@ -293,39 +224,28 @@ def encode_texts(
     if features not in FEATURES:
         raise ConfigError(f"text features must be one of {', '.join(FEATURES)}, got {features!r}")
     n = len(texts)
-    cache = None
-    if cache_dir is not None:
-        cache = EmbeddingCache(Path(cache_dir), embedding_key(texts, encoder, features), n=n)
-        if cache.complete():
-            return cache.array()
+    key = embedding_key(texts, encoder, features)
+    path = None if cache_dir is None else Path(cache_dir) / f"{key}.npy"
+    if path is not None and (done := finished_rows(path, n_rows=n, fingerprint=key)) is not None:
+        return np.array(done, dtype=np.float32)
     model = load_sentence_encoder(encoder, device=device)
-    order = np.argsort([-len(t) for t in texts], kind="stable")
-    result: np.ndarray | None = None
-    if cache is not None:
-        dim = embedding_dim(model, features)
-        if cache.dim != dim:
-            cache.create(dim, encoder_id(encoder))
-        pending = order[~cache.done[order]]
-    else:
-        pending = order
+    store = row_store(path, n_rows=n, n_cols=embedding_dim(model, features), fingerprint=key)
+    pending = longest_first(texts, store.done)
     bar = tqdm(
         total=n, initial=n - len(pending), desc="encoding texts", unit="text", disable=not progress
     )
     for start in range(0, len(pending), batch_size):
         rows = pending[start : start + batch_size]
-        emb = _encode_batch(model, [texts[i] for i in rows], features)
-        if cache is not None:
-            cache.write(rows, emb)
-        else:
-            if result is None:
-                result = np.empty((n, emb.shape[1]), dtype=np.float32)
-            result[rows] = emb
+        store.write(rows, _encode_batch(model, [texts[i] for i in rows], features))
         bar.update(len(rows))
     bar.close()
-    if cache is not None:
-        return cache.array()
-    assert result is not None
-    return result
+    return np.array(store.array(), dtype=np.float32)
+
+
+def longest_first(texts: Sequence[str], done: np.ndarray) -> np.ndarray:
+    """(m,) int64 rows of ``texts`` not ``done`` (N,), longest text first (less padding)."""
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    return order[~np.asarray(done)[order]]
 
 
 def token_lengths(texts: Sequence[str], tokenizer: Any, *, chunk: int = 1024) -> np.ndarray:

@@ -10,6 +10,8 @@ the final model.
 from __future__ import annotations
 
 import copy
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,19 +46,11 @@ class TrainRecipe:
 
 
 def default_recipe(kind: str) -> TrainRecipe:
-    """The built-in recipe for a data kind (image CNN, tabular MLP, text head)."""
-    if kind == "image":
-        # 12 epochs (was 8), measured on mnist5k with 10% symmetric noise over seeds 0-4: test
-        # accuracy 0.941 -> 0.950 on average, and a simulated review re-ranked from its
-        # decisions finds 3-5 more of the 400 flips in its first 400 on every seed (the static
-        # loss order 2.8 more on average, fewer on 2 seeds); digits and other noise rates gain
-        # too. Random shifts, mixup and a cosine schedule did not add; docs/benchmarks.md
-        return TrainRecipe(epochs=12, lr=1e-3, weight_decay=1e-4, batch_size=64)
-    if kind == "tabular":
-        # 50 epochs: on the paper's moons study 200 epochs memorised 26% of the flipped labels
-        # (10% at 50) and lowered both detection and test accuracy; docs/benchmarks.md
-        return TrainRecipe(epochs=50, lr=1e-2, weight_decay=0.0, batch_size=32)
-    return TrainRecipe(epochs=20, lr=1e-3, weight_decay=1e-4, batch_size=64)
+    """The built-in recipe for a data kind (image CNN, tabular MLP, text head), as its
+    :class:`~ogad_core.engine.kinds.InputKind` gives it."""
+    from ogad_core.engine.kinds import input_kind
+
+    return input_kind(kind).recipe()
 
 
 def checkpoint_epochs(epochs: int, n_checkpoints: int) -> list[int]:
@@ -82,8 +76,10 @@ def train_model(
     progress: bool = True,
     workers: int | None = None,
     transform: Transform | None = None,
+    on_epoch: Callable[[int, float, float], None] | None = None,
 ) -> list[dict[str, torch.Tensor]]:
     """Train ``model`` in place with Adam + cross-entropy, streaming batches.
+    ``on_epoch(epoch, mean training loss, seconds)`` is called after each epoch.
 
     Args:
         inputs: (N, ...) float tensor or array (or (N, L) token ids) with ``labels`` (N,) int64;
@@ -105,6 +101,7 @@ def train_model(
     states: list[dict[str, torch.Tensor]] = []
     bar = tqdm(range(1, recipe.epochs + 1), desc="train", unit="epoch", disable=not progress)
     for epoch in bar:
+        epoch_started = time.perf_counter()
         order = torch.randperm(n, generator=gen).numpy()
         total = torch.zeros((), device=device)
         for rows, x, y in iterate(
@@ -116,6 +113,8 @@ def train_model(
             opt.step()
             total += loss.detach() * len(rows)
         bar.set_postfix(loss=f"{float(total) / n:.4f}")
+        if on_epoch is not None:
+            on_epoch(epoch, float(total) / n, time.perf_counter() - epoch_started)
         if epoch in keep_at:
             states.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
     model.eval()

@@ -18,6 +18,7 @@ from ogad_core._internal import log, one_line, write_bytes_atomic, write_table_a
 from ogad_core.errors import ModelError
 from ogad_core.options import ComputeConfig, check_proj_dim, fingerprint
 from ogad_core.pipeline.state import RunState
+from ogad_core.run.manifest import StepRecord
 
 #: training this many times the built-in recipe's epochs counts as long (memorisation risk):
 #: 2.5 x the image recipe's 12 is the 30 epochs measured in docs/benchmarks.md
@@ -25,28 +26,11 @@ LONG_TRAINING_FACTOR = 2.5
 
 
 def model_recipe(config: ComputeConfig, kind: str) -> Any:
-    """The training recipe (a TrainRecipe): the built-in one for the run, with epochs / lr."""
-    from ogad_core.engine.train import TrainRecipe, default_recipe
+    """The training recipe (a TrainRecipe) of the run's model kind, with ``--epochs`` / ``--lr``."""
+    from ogad_core.engine.kinds import model_kind_for
 
-    if _features_head(config, kind):
-        from ogad_core.engine.text_head import TEXT_HEAD_RECIPE
-
-        recipe = TrainRecipe(**TEXT_HEAD_RECIPE)  # type: ignore[arg-type]
-    elif config.finetune == "last-block":  # a pretrained block and a head: few epochs, low lr
-        recipe = TrainRecipe(epochs=3, lr=1e-4, weight_decay=1e-4, batch_size=32)
-    elif config.finetune == "lora":  # the encoder trains too: few epochs on CPU
-        recipe = TrainRecipe(epochs=3, lr=5e-4, weight_decay=0.0, batch_size=32)
-    else:
-        recipe = default_recipe(kind)
+    recipe = model_kind_for(config, kind).recipe(config, kind)
     return replace(recipe, epochs=config.epochs or recipe.epochs, lr=config.lr or recipe.lr)
-
-
-def _features_head(config: ComputeConfig, kind: str) -> bool:
-    """The model is a linear head on cached encoder features (text, or a torchvision encoder)."""
-    if config.finetune or config.model:
-        return False
-    image_encoder = bool(config.encoder and config.encoder.startswith("torchvision:"))
-    return kind == "text" or (kind == "image" and image_encoder)
 
 
 def long_training_hint(config: ComputeConfig, kind: str, epochs: int) -> str | None:
@@ -77,35 +61,15 @@ def build_model(
     *,
     train_inputs: Any = None,
 ) -> Any:
-    """The model a run uses (untrained, or the user's checkpoint loaded).
+    """The model a run uses (untrained, or the user's checkpoint loaded), built by the first
+    registered model kind that matches (:mod:`ogad_core.engine.kinds`).
 
     ``train_inputs`` (N, E) text embeddings set the built-in text head's standardisation.
     """
-    from ogad_core.engine import lora, models, text_encoder, text_head
+    from ogad_core.engine.kinds import model_kind_for
 
-    if config.finetune == "lora":
-        encoder = text_encoder.resolve_encoder(config.encoder)
-        return lora.build_lora_classifier(encoder=encoder, n_classes=n_classes, seed=config.seed)
-    if config.model:
-        ckpt = Path(config.checkpoint) if config.checkpoint else None
-        return models.build_user_model(
-            config.model, n_classes=n_classes, input_shape=input_shape, checkpoint=ckpt
-        )
-    if config.finetune == "last-block":
-        from ogad_core.engine.image_encoder import build_encoder_classifier
-
-        model, _ = build_encoder_classifier(
-            str(config.encoder), weights=config.weights, n_classes=n_classes, seed=config.seed
-        )
-        return model
-    if _features_head(config, kind):
-        return text_head.build_text_head(
-            n_classes=n_classes,
-            embeddings=train_inputs,
-            in_features=input_shape[0],
-            seed=config.seed,
-        )
-    return models.builtin_model(kind, input_shape, n_classes)
+    builder = model_kind_for(config, kind)
+    return builder.build(config, kind, input_shape, n_classes, train_inputs)
 
 
 def check_model_fits(model: Any, x: Any, n_classes: int, device: Any) -> None:
@@ -154,13 +118,16 @@ def torch_save(obj: Any, path: Path) -> None:
 # ---- step 2: the model ----------------------------------------------------------------------
 
 
-def model_step(state: RunState, data_fp: str) -> None:
-    """Build the model, then train it, reuse the trained weights or take the user's checkpoint."""
+def model_step(state: RunState) -> StepRecord:
+    """Make the model's inputs, build the model, then train it, reuse the trained weights or
+    take the user's checkpoint. Returns the ``train`` record."""
     from ogad_core.engine.gradients import gradient_dim
+    from ogad_core.pipeline.data_step import model_inputs
 
     started = time.perf_counter()
-    config, data, inputs = state.config, state.data, state.inputs
-    assert inputs is not None
+    config, data = state.config, state.data
+    state.inputs = inputs = model_inputs(config, data, state.rd, state.device, state.progress)
+    data_fp = state.manifest.step_fingerprint("data")
     model = build_model(
         config, data.kind, inputs.input_shape, data.n_classes, train_inputs=inputs.x_train
     )
@@ -187,14 +154,21 @@ def model_step(state: RunState, data_fp: str) -> None:
     trained = _obtain_weights(state, train_fp, recipe)
     test_acc = _test_accuracy(state)
     _record_model(state, recipe, test_acc)
-    record = state.mark("train", train_fp, started, trained=trained, test_accuracy=test_acc)
+    history = {"epochs": state.train_history} if state.train_history else {}
+    record = state.mark(
+        "train", train_fp, started, trained=trained, test_accuracy=test_acc, **history
+    )
     if not trained and previous is not None and previous.extra.get("trained"):
-        # reused: the step keeps the real training's time; this call's time is kept apart
+        # reused: the step keeps the real training's time (and loss curve); this call's time is
+        # kept apart
         record.extra.update(trained=True, reused=True, reuse_seconds=record.seconds)
+        if previous.extra.get("epochs"):
+            record.extra["epochs"] = previous.extra["epochs"]
         record.seconds, record.finished = previous.seconds, previous.finished
         state.save()
     if test_acc is not None:
         log.info(f"model: test accuracy {test_acc:.4f}")
+    return record
 
 
 def _first_inputs(inputs: Any) -> Any:
@@ -208,10 +182,10 @@ def _image_model_parts(config: ComputeConfig) -> list[str]:
     """Fingerprint parts of image models: a torchvision encoder's weights digest, --transform
     (none for other runs, whose fingerprints stay as they were)."""
     parts = []
-    if config.encoder and config.encoder.startswith("torchvision:"):
-        from ogad_core.engine.image_encoder import weights_digest
+    from ogad_core.engine.image_encoder import is_image_encoder, weights_digest
 
-        parts.append(weights_digest(config.encoder, config.weights))
+    if is_image_encoder(config.encoder):
+        parts.append(weights_digest(str(config.encoder), config.weights))
     if config.transform:
         parts.append(f"transform:{config.transform}")
     return parts
@@ -275,7 +249,6 @@ def _train(state: RunState, recipe: Any) -> list[dict[str, Any]]:
     from ogad_core.engine.train import train_model
 
     config, model, inputs = state.config, state.model, state.inputs
-    assert inputs is not None
     log.info(f"model: training {type(model).__name__} for {recipe.epochs} epochs on {state.device}")
     hint = long_training_hint(config, state.data.kind, recipe.epochs)
     if hint:
@@ -290,6 +263,9 @@ def _train(state: RunState, recipe: Any) -> list[dict[str, Any]]:
         n_checkpoints=config.checkpoints,
         progress=state.progress,
         workers=config.workers,
+        on_epoch=lambda epoch, loss, seconds: state.train_history.append(
+            {"epoch": epoch, "loss": round(loss, 6), "seconds": round(seconds, 3)}
+        ),
     )
     for k, weights in enumerate(states):
         torch_save(weights, state.rd.checkpoint_model_path(k))
@@ -299,9 +275,8 @@ def _train(state: RunState, recipe: Any) -> list[dict[str, Any]]:
 def _test_accuracy(state: RunState) -> float | None:
     from ogad_core.engine.train import predict
 
-    inputs = state.inputs
-    assert inputs is not None
-    if inputs.x_test is None:
+    inputs, test = state.inputs, state.data.test
+    if inputs.x_test is None or test is None:
         return None
     pred, *_ = predict(
         state.model,
@@ -311,17 +286,18 @@ def _test_accuracy(state: RunState) -> float | None:
         device=state.device,
         workers=state.config.workers,
     )
-    return float((pred == state.data.test.labels).mean())
+    return float((pred == test.labels).mean())
 
 
 def _record_model(state: RunState, recipe: Any, test_acc: float | None) -> None:
+    from ogad_core.engine.image_encoder import is_image_encoder
     from ogad_core.engine.models import state_fingerprint
 
     config = state.config
     if config.finetune:
         spec = "lora:" + (config.encoder or "default")
     else:
-        image_encoder = bool(config.encoder and config.encoder.startswith("torchvision:"))
+        image_encoder = is_image_encoder(config.encoder)
         spec = config.model or (config.encoder if image_encoder else None) or "builtin"
     state.manifest.model = {
         "spec": spec,
@@ -338,13 +314,12 @@ def _record_model(state: RunState, recipe: Any, test_acc: float | None) -> None:
 # ---- step 3: predictions --------------------------------------------------------------------
 
 
-def predict_step(state: RunState) -> None:
+def predict_step(state: RunState) -> StepRecord:
     """Predict every training sample with the final model -> samples.parquet."""
     from ogad_core.engine.train import predict
 
     started = time.perf_counter()
     inputs, data = state.inputs, state.data
-    assert inputs is not None
     pred, conf, loss, _ = predict(
         state.model,
         inputs.x_train,
@@ -363,7 +338,7 @@ def predict_step(state: RunState) -> None:
         _samples_table(data, pred, conf, loss, inputs.truncated), state.rd.samples_path
     )
     train_fp = state.manifest.step_fingerprint("train")
-    state.mark(
+    return state.mark(
         "predict", fingerprint(train_fp, state.manifest.fingerprints["model_weights"]), started
     )
 

@@ -216,7 +216,7 @@ class RunDir:
 
     @property
     def evidence_dir(self) -> Path:
-        """Derived review evidence (ogad_core.review.evidence); rebuilt when stale."""
+        """Derived review evidence (ogad_core.scoring.evidence); rebuilt when stale."""
         return self.path / EVIDENCE_DIR
 
     @property

@@ -319,3 +319,52 @@ def verify_gradients(path: Path, *, n_rows: int | None = None, n_cols: int | Non
     damage = verify_blocks(opened, only_done=False)
     if damage is not None:
         raise RunDirError(f"{damage.describe(str(path))}; {hint}")
+
+
+# ---- the one row store, for every resumable (N, D) float32 matrix ---------------------------
+# GradientStore is it: gradients.npy, the text embeddings and the image-encoder features all go
+# through it (a cache is a store whose fingerprint is its key). ArrayRows is its in-memory twin
+# for callers that keep nothing on disk, so no caller branches on "cache or array".
+
+
+class ArrayRows:
+    """(N, D) float32 rows in memory with a GradientStore's ``done`` / ``pending`` / ``write`` /
+    ``array``: nothing is written to disk, nothing resumes."""
+
+    def __init__(self, n_rows: int, n_cols: int) -> None:
+        self.values = np.empty((n_rows, n_cols), dtype=np.float32)
+        self.done = np.zeros(n_rows, dtype=bool)
+
+    def pending(self) -> np.ndarray:
+        """Indices (int64) of the rows not written yet."""
+        return np.flatnonzero(~self.done)
+
+    def write(self, rows: np.ndarray, values: np.ndarray) -> None:
+        """Put (B, D) ``values`` at (B,) ``rows`` and mark them done."""
+        self.values[rows] = values
+        self.done[rows] = True
+
+    def array(self) -> np.ndarray:
+        """The (N, D) float32 rows."""
+        return self.values
+
+
+def finished_rows(path: Path, *, n_rows: int, fingerprint: str) -> np.ndarray | None:
+    """The (N, D) float32 matrix of a finished, sound store at ``path`` made from
+    ``fingerprint`` (read-only memmap); None when absent, unfinished, other or damaged."""
+    store = GradientStore.open_readonly(path)
+    if store is None or store.fingerprint != fingerprint or store.n_rows != n_rows:
+        return None
+    if not store.complete or verify_blocks(store, only_done=False) is not None:
+        return None
+    return store.array()
+
+
+def row_store(
+    path: Path | None, *, n_rows: int, n_cols: int, fingerprint: str
+) -> GradientStore | ArrayRows:
+    """A resumable GradientStore at ``path`` (reopened when it holds the same fingerprint and
+    shape), or rows in memory when ``path`` is None."""
+    if path is None:
+        return ArrayRows(n_rows, n_cols)
+    return GradientStore(Path(path), n_rows=n_rows, n_cols=n_cols, fingerprint=fingerprint)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -74,14 +74,6 @@ MIN_CLASS_ROWS = 5
 _MAD_TO_SD = 1.4826
 
 
-# ---- chunking helpers ------------------------------------------------------------------------
-
-
-def _row_chunks(n_rows: int, row_bytes: int, chunk_bytes: int | None = None) -> Iterator[slice]:
-    """Consecutive row slices of about ``chunk_bytes`` (default CHUNK_BYTES) each, >= 1 row."""
-    return row_chunks(n_rows, row_bytes, CHUNK_BYTES if chunk_bytes is None else chunk_bytes)
-
-
 def _as_matrix(X: Any, what: str = "gradients") -> np.ndarray:
     """``X`` as a 2-D numeric ndarray (a memmap stays a memmap: no copy)."""
     if not isinstance(X, np.ndarray):
@@ -99,7 +91,7 @@ def _check_finite(X: np.ndarray, what: str = "gradients") -> None:
     """DataError naming the first row with NaN or inf; reads ``X`` chunk by chunk."""
     if X.dtype.kind != "f":
         return
-    for rows in _row_chunks(X.shape[0], X.shape[1] * X.itemsize):
+    for rows in row_chunks(X.shape[0], X.shape[1] * X.itemsize):
         chunk = np.asarray(X[rows])
         if not np.isfinite(chunk.sum(dtype=np.float64)):
             bad = ~np.isfinite(chunk).all(axis=1)
@@ -111,7 +103,7 @@ def _check_finite(X: np.ndarray, what: str = "gradients") -> None:
 def _chunked_apply(func: Callable[[np.ndarray], np.ndarray], X: np.ndarray) -> np.ndarray:
     """``func`` applied to row chunks of ``X`` and concatenated: (N,) float64."""
     out = np.empty(X.shape[0], dtype=np.float64)
-    for rows in _row_chunks(X.shape[0], X.shape[1] * X.itemsize):
+    for rows in row_chunks(X.shape[0], X.shape[1] * X.itemsize):
         out[rows] = np.asarray(func(np.asarray(X[rows])), dtype=np.float64).reshape(-1)
     return out
 
@@ -161,7 +153,7 @@ class GradientNormDetector(OutlierMixin, BaseEstimator):
     def _norms(self, X: np.ndarray) -> np.ndarray:
         """(N,) float64 norms of the rows of (N, D) ``X``, chunk by chunk."""
         out = np.empty(X.shape[0], dtype=np.float64)
-        for rows in _row_chunks(X.shape[0], X.shape[1] * 8, self.chunk_bytes):
+        for rows in row_chunks(X.shape[0], X.shape[1] * 8, self.chunk_bytes):
             chunk = np.asarray(X[rows], dtype=np.float64)
             if self.ord == 2:
                 out[rows] = np.sqrt(np.einsum("ij,ij->i", chunk, chunk))

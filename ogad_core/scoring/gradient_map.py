@@ -7,8 +7,9 @@ a seeded subsample of rows and applied chunk by chunk, so the matrix is never lo
 
 At scale (figures in docs/benchmarks.md, "The map at a million points"):
 
-- up to ``ANN_MIN_ROWS`` rows the neighbours are exact (sklearn); above, an HNSW graph (faiss)
-  gives them approximately (recall@15 about 0.97 against exact at 50,000 rows);
+- up to ``ANN_MIN_ROWS`` rows the neighbours are exact, above an HNSW graph gives them
+  approximately (both faiss, :mod:`ogad_core.space.knn`; recall@15 about 0.97 against exact
+  at 50,000 rows);
 - above ``UMAP_FIT_ROWS`` rows UMAP is fit on a seeded subsample of that many rows and every
   other row is placed at the weighted mean of its nearest fitted rows (UMAP's own ``transform``
   starts the same way), so the cost beyond the subsample is one approximate kNN query per row.
@@ -19,43 +20,32 @@ gradients elsewhere in ogad is not a map.
 
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.neighbors import NearestNeighbors
 
+from ogad_core._internal import row_chunks
 from ogad_core.errors import ConfigError, DataError
-from ogad_core.scoring.neighbours import ANN_MIN_ROWS
-from ogad_core.scoring.neighbours import hnsw_index as _hnsw_index
-from ogad_core.scoring.neighbours import hnsw_search as _hnsw_search
+from ogad_core.space.knn import ANN_MIN_ROWS, hnsw_index, hnsw_search, knn_graph
+from ogad_core.space.pca import pca_transform
 
 __all__ = ["ANN_MIN_ROWS", "PCA_FIT_ELEMENTS", "UMAP_FIT_ROWS", "gradient_map"]
 
 #: PCA is fit on at most this many matrix elements (rows x columns): 2**26 float32 = 256 MiB,
 #: i.e. about 13,000 rows of a 5,130-wide gradient; more rows are a seeded random subsample.
 PCA_FIT_ELEMENTS = 2**26
-#: Row chunks for reading and transforming the matrix.
-_CHUNK_BYTES = 64 * 2**20
-_N_JOBS = max(1, min(os.cpu_count() or 1, 8))
 #: Above this many rows UMAP is fit on a seeded subsample of this size; the rest are placed.
 UMAP_FIT_ROWS = 100_000
 #: Below this many points UMAP starts from a random layout (its spectral start needs more).
 _MIN_SPECTRAL_POINTS = 16
 
 
-def _chunks(n_rows: int, row_bytes: int) -> list[slice]:
-    step = max(1, _CHUNK_BYTES // max(1, row_bytes))
-    return [slice(a, min(n_rows, a + step)) for a in range(0, n_rows, step)]
-
-
 def _column_range(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-column min and max of (N, D) ``X``, chunk by chunk; DataError on NaN or inf."""
     lo = np.full(X.shape[1], np.inf)
     hi = np.full(X.shape[1], -np.inf)
-    for rows in _chunks(X.shape[0], X.shape[1] * X.itemsize):
+    for rows in row_chunks(X.shape[0], X.shape[1] * X.itemsize):
         chunk = np.asarray(X[rows])
         if chunk.dtype.kind == "f" and not np.isfinite(chunk).all():
             first = rows.start + int(np.flatnonzero(~np.isfinite(chunk).all(axis=1))[0])
@@ -66,27 +56,10 @@ def _column_range(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _pca_reduce(X: np.ndarray, n_components: int, seed: int) -> np.ndarray:
-    """(N, n_components) float32 PCA coordinates of (N, D) ``X``.
-
-    Fit on all rows when N * D <= PCA_FIT_ELEMENTS, else on a seeded subsample of rows;
-    transformed in row chunks either way.
-    """
-    n, d = X.shape
-    max_rows = max(n_components + 1, PCA_FIT_ELEMENTS // d)
-    if n <= max_rows:
-        fit_rows = np.asarray(X, dtype=np.float32)
-    else:
-        rng = np.random.default_rng(seed)
-        picked = np.sort(rng.choice(n, size=max_rows, replace=False))
-        fit_rows = np.asarray(X[picked], dtype=np.float32)
-    n_components = min(n_components, fit_rows.shape[0], d)
-    pca = PCA(n_components=n_components, svd_solver="randomized", random_state=seed)
-    pca.fit(fit_rows)
-    del fit_rows
-    out = np.empty((n, n_components), dtype=np.float32)
-    for rows in _chunks(n, d * 4):
-        out[rows] = pca.transform(np.asarray(X[rows], dtype=np.float32))
-    return out
+    """(N, n_components) float32 PCA coordinates of (N, D) ``X``: fit on all rows when
+    N * D <= PCA_FIT_ELEMENTS, else on a seeded subsample of rows; transformed in row chunks."""
+    max_rows = max(n_components + 1, PCA_FIT_ELEMENTS // X.shape[1])
+    return pca_transform(X, n_components, seed=seed, fit_rows=max_rows)
 
 
 def _svd_coordinates(X: np.ndarray) -> np.ndarray:
@@ -105,35 +78,12 @@ def _svd_coordinates(X: np.ndarray) -> np.ndarray:
     return out
 
 
-def _exact_knn(Z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact k nearest neighbours of each row of (N, d) ``Z`` among all rows, itself included.
-
-    Returns (N, k) float32 distances and (N, k) int32 indices, UMAP's ``precomputed_knn``
-    layout. On the PCA-reduced data this is fast, exact and deterministic, and spares UMAP's
-    own approximate search above 4,096 points, whose numba code takes minutes to compile in
-    every new process.
-    """
-    nn = NearestNeighbors(n_neighbors=k, algorithm="auto", n_jobs=_N_JOBS).fit(Z)
-    dists, indices = nn.kneighbors(Z)
-    return dists.astype(np.float32), indices.astype(np.int32)
-
-
 def _knn_graph(Z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """k nearest neighbours of each row among all rows (itself first): exact up to ANN_MIN_ROWS.
-
-    Returns (N, k) float32 distances and (N, k) int32 indices. Above ANN_MIN_ROWS the graph is
-    approximate; a row the search did not return first is put first (UMAP expects itself).
-    """
-    if Z.shape[0] <= ANN_MIN_ROWS:
-        return _exact_knn(Z, k)
-    dists, indices = _hnsw_search(_hnsw_index(Z), Z, k)
-    own = np.arange(Z.shape[0], dtype=np.int32)
-    missing = indices[:, 0] != own
-    if missing.any():  # duplicates tie at distance 0, or the search missed the row itself
-        indices[missing, 1:] = indices[missing, :-1]
-        dists[missing, 1:] = dists[missing, :-1]
-        indices[missing, 0], dists[missing, 0] = own[missing], 0.0
-    return dists, indices
+    """(N, k) float32 distances and (N, k) int32 indices of each row's k nearest rows, itself
+    first (UMAP's ``precomputed_knn`` layout): :func:`~ogad_core.space.knn.knn_graph`, exact
+    up to ANN_MIN_ROWS rows. Precomputing it spares UMAP's own approximate search, whose numba
+    code takes minutes to compile in every new process."""
+    return knn_graph(Z, k, exact=Z.shape[0] <= ANN_MIN_ROWS)
 
 
 def _place_by_neighbours(dists: np.ndarray, coords: np.ndarray) -> np.ndarray:
@@ -178,11 +128,10 @@ def _umap_subsample_fit(Z: np.ndarray, k: int, min_dist: float, seed: int) -> np
     fitted_coords = _umap_fit(Z[fitted], k, min_dist, seed)
     coords[fitted] = fitted_coords
     rest = np.setdiff1d(np.arange(n), fitted, assume_unique=True)
-    index = _hnsw_index(Z[fitted])
-    step = max(1, _CHUNK_BYTES // (Z.shape[1] * 4))
-    for start in range(0, rest.size, step):
-        rows = rest[start : start + step]
-        dists, near = _hnsw_search(index, Z[rows], k)
+    index = hnsw_index(Z[fitted])
+    for chunk in row_chunks(rest.size, Z.shape[1] * 4):
+        rows = rest[chunk]
+        dists, near = hnsw_search(index, Z[rows], k)
         coords[rows] = _place_by_neighbours(dists, fitted_coords[near])
     return coords
 

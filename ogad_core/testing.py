@@ -1,4 +1,5 @@
-"""Small prepared run directories that follow the contract (no torch, no training).
+"""Small prepared run directories for tests and benchmarks, written through the run's own
+writers (``RunDir``, atomic parquet tables, the typed ``Manifest``); no torch, no training.
 
 ``make_run(root, kind="image")`` writes::
 
@@ -20,13 +21,18 @@ page of the queue.
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
+
+from ogad_core import __version__
+from ogad_core._internal import utc_now, write_table_atomic
+from ogad_core.run.manifest import Manifest, StepRecord
+from ogad_core.run.rundir import RunDir
 
 if TYPE_CHECKING:
     from ogad_core.evaluation.schema import RetrainResults
@@ -95,6 +101,151 @@ def _text(label: int, i: int, rng: np.random.Generator, names: list[str]) -> str
     return " ".join(rng.choice(words, size=int(rng.integers(8, 20)))).capitalize() + f". (#{i})"
 
 
+@dataclass(frozen=True)
+class _Truth:
+    """The made-up ground truth of a fixture run (arrays of length N)."""
+
+    names: list[str]
+    true: np.ndarray
+    label: np.ndarray
+    flipped: np.ndarray
+    pred: np.ndarray
+    confidence: np.ndarray
+    loss: np.ndarray
+
+
+def _truth(kind: str, n: int, noise_rate: float, rng: np.random.Generator) -> _Truth:
+    names = {"image": IMAGE_LABELS, "text": TEXT_LABELS, "tabular": TABULAR_LABELS}[kind]
+    k = len(names)
+    true = np.arange(n) % k
+    rng.shuffle(true)
+    flipped = rng.random(n) < noise_rate
+    if kind == "text" and n > LONG_ID:
+        flipped[[HTML_ID, LONG_ID]] = True
+    label = true.copy()
+    label[flipped] = (true[flipped] + 1 + rng.integers(0, k - 1, flipped.sum())) % k
+    pred = np.where(rng.random(n) < 0.9, true, (true + 1) % k)
+    confidence = np.round(rng.uniform(0.5, 0.99, n), 4)
+    loss = np.where(pred == label, -np.log(confidence), -np.log(1 - confidence + 1e-3))
+    return _Truth(names, true, label, flipped, pred, confidence, loss)
+
+
+def _image_refs(
+    rd: RunDir, t: _Truth, rng: np.random.Generator, broken_refs: bool, n_images: int | None
+) -> list[str]:
+    """PNGs of the true shapes under the run's data/images/ (refs relative to the run)."""
+    n = len(t.true)
+    folder = rd.data_dir / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    distinct = n if n_images is None else min(n, n_images)
+    refs = []
+    for i in range(n):
+        name = f"img_{i % distinct:05d}.png" if n_images is not None else f"{i:05d}.png"
+        if i < distinct:
+            _shape_image(int(t.true[i]), rng).save(folder / name)
+        refs.append(f"data/images/{name}")
+    if broken_refs and n > CORRUPT_ID:
+        refs[MISSING_ID] = "data/images/missing_00004.png"
+        (folder / "corrupt_00007.png").write_bytes(b"this is not a png")
+        refs[CORRUPT_ID] = "data/images/corrupt_00007.png"
+    return refs
+
+
+def _text_refs(t: _Truth, rng: np.random.Generator) -> tuple[list[str], list[bool]]:
+    """(texts, truncated): topic sentences, plus an HTML one and a very long one."""
+    n = len(t.true)
+    refs = [_text(int(t.true[i]), i, rng, t.names) for i in range(n)]
+    truncated = [False] * n
+    if n > LONG_ID:
+        refs[HTML_ID] = HTML_TEXT
+        topic = t.names[int(t.true[LONG_ID])]
+        refs[LONG_ID] = " ".join(
+            f"Sentence {j} of a very long review about the {topic} news." for j in range(120)
+        )
+        truncated[LONG_ID] = True
+    return refs, truncated
+
+
+def _tabular_refs(t: _Truth, rng: np.random.Generator) -> list[str]:
+    angle = rng.uniform(0, np.pi, len(t.true))
+    xs = np.where(t.true == 0, np.cos(angle), 1 - np.cos(angle))
+    ys = np.where(t.true == 0, np.sin(angle), 0.5 - np.sin(angle))
+    return [f"x1={a:.3f}, x2={b:.3f}" for a, b in zip(xs, ys, strict=True)]
+
+
+def _samples(t: _Truth, refs: list[str], extra: dict[str, list]) -> pd.DataFrame:
+    n = len(t.true)
+    return pd.DataFrame(
+        {
+            "sample_id": np.arange(n, dtype=np.int64),
+            "ref": refs,
+            "label": t.label.astype(np.int64),
+            "label_name": [t.names[i] for i in t.label],
+            "pred": t.pred.astype(np.int64),
+            "confidence": t.confidence.astype(np.float64),
+            "loss": t.loss.astype(np.float64),
+            "is_flipped": t.flipped,
+            **extra,
+        }
+    )
+
+
+def _scores(t: _Truth, kind: str, broken_refs: bool, rng: np.random.Generator) -> pd.DataFrame:
+    """Made-up scores in which the flipped samples (and the special ones) score high."""
+    n = len(t.true)
+    cols: dict[str, np.ndarray] = {"sample_id": np.arange(n, dtype=np.int64)}
+    for d, detector in enumerate(DETECTORS):
+        score = rng.normal(0, 1, n) + 3.0 * t.flipped + 0.3 * d
+        if kind == "image" and broken_refs and n > CORRUPT_ID:
+            score[[MISSING_ID, CORRUPT_ID]] += 5.0  # on the first page of the queue
+        if kind == "text" and n > LONG_ID:
+            score[[HTML_ID, LONG_ID]] += 5.0
+        cols[f"{detector}_score"] = score.astype(np.float64)
+        rank = np.empty(n, dtype=np.int64)
+        rank[np.argsort(-score, kind="stable")] = np.arange(1, n + 1)
+        cols[f"{detector}_rank"] = rank
+    return pd.DataFrame(cols)
+
+
+def _map(t: _Truth, rng: np.random.Generator) -> pd.DataFrame:
+    """One blob per true class."""
+    n, k = len(t.true), len(t.names)
+    angle = 2 * np.pi * t.true / k
+    x = 5 * np.cos(angle) + rng.normal(0, 1, n)
+    y = 5 * np.sin(angle) + rng.normal(0, 1, n)
+    ids = np.arange(n, dtype=np.int64)
+    return pd.DataFrame({"sample_id": ids, "x": x.astype(np.float32), "y": y.astype(np.float32)})
+
+
+def _manifest(
+    rd: RunDir, kind: str, t: _Truth, noise_rate: float, seed: int, status: str, steps: list[str]
+) -> Manifest:
+    n = len(t.true)
+    return Manifest(
+        ogad_version=__version__,
+        created=utc_now(),
+        status=status,
+        steps={s: StepRecord(fingerprint="fixture") for s in steps},
+        data={
+            "spec": f"fixture-{kind}",
+            "kind": kind,
+            "label_names": t.names,
+            "n_samples": n,
+            "noise": {
+                "rate": noise_rate,
+                "kind": "symmetric",
+                "seed": seed,
+                "n_flipped": int(t.flipped.sum()),
+            },
+            "data_roots": [str(rd.data_dir.resolve())],
+        },
+        label_names=t.names,
+        model={"spec": "fixture"},
+        params="last",
+        dims={"n_classes": len(t.names)},
+    )
+
+
 def make_run(
     root: str | Path,
     *,
@@ -108,7 +259,8 @@ def make_run(
     broken_refs: bool = True,
     n_images: int | None = None,
 ) -> Path:
-    """Write a prepared run directory of ``n`` samples under ``root``; returns its path.
+    """Write a prepared run directory of ``n`` samples under ``root`` through the run's own
+    writers (``RunDir`` paths, atomic parquet tables, the typed ``Manifest``); returns its path.
 
     Args:
         kind: ``image`` (3 shape classes), ``text`` (3 topics) or ``tabular`` (2 moons).
@@ -118,129 +270,29 @@ def make_run(
         broken_refs: image runs get one missing and one corrupt image.
         n_images: image runs write only this many distinct PNGs and reuse them (big runs).
     """
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
+    if kind not in ("image", "text", "tabular"):
+        raise ValueError(f"unknown kind {kind!r}")
+    rd = RunDir(root)
+    rd.path.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    names = {"image": IMAGE_LABELS, "text": TEXT_LABELS, "tabular": TABULAR_LABELS}[kind]
-    k = len(names)
-    true = np.arange(n) % k
-    rng.shuffle(true)
-    flipped = rng.random(n) < noise_rate
-    if kind == "text" and n > LONG_ID:
-        flipped[[HTML_ID, LONG_ID]] = True
-    label = true.copy()
-    label[flipped] = (true[flipped] + 1 + rng.integers(0, k - 1, flipped.sum())) % k
-    pred = np.where(rng.random(n) < 0.9, true, (true + 1) % k)
-    confidence = np.round(rng.uniform(0.5, 0.99, n), 4)
-    loss = np.where(pred == label, -np.log(confidence), -np.log(1 - confidence + 1e-3))
-
+    t = _truth(kind, n, noise_rate, rng)
     extra: dict[str, list] = {}
     if kind == "image":
-        folder = root / "data" / "images"
-        folder.mkdir(parents=True, exist_ok=True)
-        distinct = n if n_images is None else min(n, n_images)
-        refs = []
-        for i in range(n):
-            j = i % distinct
-            name = f"img_{j:05d}.png" if n_images is not None else f"{i:05d}.png"
-            path = folder / name
-            if i < distinct:
-                _shape_image(int(true[i]), rng).save(path)
-            refs.append(f"data/images/{name}")
-        if broken_refs and n > CORRUPT_ID:
-            refs[MISSING_ID] = "data/images/missing_00004.png"
-            (folder / "corrupt_00007.png").write_bytes(b"this is not a png")
-            refs[CORRUPT_ID] = "data/images/corrupt_00007.png"
+        refs = _image_refs(rd, t, rng, broken_refs, n_images)
     elif kind == "text":
-        refs = [_text(int(true[i]), i, rng, names) for i in range(n)]
-        truncated = [False] * n
-        if n > LONG_ID:
-            refs[HTML_ID] = HTML_TEXT
-            refs[LONG_ID] = " ".join(
-                f"Sentence {j} of a very long review about the {names[int(true[LONG_ID])]} news."
-                for j in range(120)
-            )
-            truncated[LONG_ID] = True
-        extra["truncated"] = truncated
-    elif kind == "tabular":
-        t = rng.uniform(0, np.pi, n)
-        xs = np.where(true == 0, np.cos(t), 1 - np.cos(t))
-        ys = np.where(true == 0, np.sin(t), 0.5 - np.sin(t))
-        refs = [f"x1={a:.3f}, x2={b:.3f}" for a, b in zip(xs, ys, strict=True)]
+        refs, extra["truncated"] = _text_refs(t, rng)
     else:
-        raise ValueError(f"unknown kind {kind!r}")
-
-    samples = pd.DataFrame(
-        {
-            "sample_id": np.arange(n, dtype=np.int64),
-            "ref": refs,
-            "label": label.astype(np.int64),
-            "label_name": [names[i] for i in label],
-            "pred": pred.astype(np.int64),
-            "confidence": confidence.astype(np.float64),
-            "loss": loss.astype(np.float64),
-            "is_flipped": flipped,
-            **extra,
-        }
-    )
-    samples.to_parquet(root / "samples.parquet", index=False)
-
+        refs = _tabular_refs(t, rng)
+    write_table_atomic(_samples(t, refs, extra), rd.samples_path)
+    steps = ["data", "train", "predict", "gradients"]
     if with_scores:
-        cols: dict[str, np.ndarray] = {"sample_id": np.arange(n, dtype=np.int64)}
-        for d, detector in enumerate(DETECTORS):
-            score = rng.normal(0, 1, n) + 3.0 * flipped + 0.3 * d
-            if kind == "image" and broken_refs and n > CORRUPT_ID:
-                score[[MISSING_ID, CORRUPT_ID]] += 5.0  # on the first page of the queue
-            if kind == "text" and n > LONG_ID:
-                score[[HTML_ID, LONG_ID]] += 5.0
-            order = np.argsort(-score, kind="stable")
-            rank = np.empty(n, dtype=np.int64)
-            rank[order] = np.arange(1, n + 1)
-            cols[f"{detector}_score"] = score.astype(np.float64)
-            cols[f"{detector}_rank"] = rank
-        pd.DataFrame(cols).to_parquet(root / "scores.parquet", index=False)
-
+        write_table_atomic(_scores(t, kind, broken_refs, rng), rd.scores_path)
+        steps.append("scores")
     if with_map:
-        angle = 2 * np.pi * true / k
-        x = 5 * np.cos(angle) + rng.normal(0, 1, n)
-        y = 5 * np.sin(angle) + rng.normal(0, 1, n)
-        pd.DataFrame(
-            {
-                "sample_id": np.arange(n, dtype=np.int64),
-                "x": x.astype(np.float32),
-                "y": y.astype(np.float32),
-            }
-        ).to_parquet(root / "map.parquet", index=False)
-
-    steps = {s: {"status": "done"} for s in ("data", "train", "predict", "gradients")}
-    if with_scores:
-        steps["scores"] = {"status": "done"}
-    if with_map:
-        steps["map"] = {"status": "done"}
-    manifest = {
-        "schema_version": 1,
-        "data": {
-            "spec": f"fixture-{kind}",
-            "kind": kind,
-            "label_names": names,
-            "n_samples": n,
-            "noise": {
-                "rate": noise_rate,
-                "kind": "symmetric",
-                "seed": seed,
-                "n_flipped": int(flipped.sum()),
-            },
-            "data_roots": [str((root / "data").resolve())],
-        },
-        "model": {"spec": "fixture"},
-        "params": "last",
-        "dims": {"n_classes": k},
-        "fingerprints": {},
-        "status": status,
-        "steps": steps,
-    }
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    return root
+        write_table_atomic(_map(t, rng), rd.map_path)
+        steps.append("map")
+    rd.save_manifest(_manifest(rd, kind, t, noise_rate, seed, status, steps))
+    return rd.path
 
 
 def write_evaluation(root: str | Path, *, retrain: bool = False, cleanlab: bool = False) -> dict:
@@ -259,14 +311,15 @@ def write_evaluation(root: str | Path, *, retrain: bool = False, cleanlab: bool 
 
     root = Path(root)
     if cleanlab:
-        scores = pd.read_parquet(root / "scores.parquet")
-        flipped = pd.read_parquet(root / "samples.parquet")["is_flipped"].to_numpy(dtype=bool)
+        rd = RunDir(root)
+        scores = rd.read_scores()
+        flipped = rd.read_samples()["is_flipped"].to_numpy(dtype=bool)
         score = np.random.default_rng(7).normal(0, 1, len(scores)) + 1.0 * flipped
         order = np.argsort(-score, kind="stable")
         rank = np.empty(len(score), dtype=np.int64)
         rank[order] = np.arange(1, len(score) + 1)
         scores["cleanlab_score"], scores["cleanlab_rank"] = score, rank
-        scores.to_parquet(root / "scores.parquet", index=False)
+        write_table_atomic(scores, rd.scores_path)
     report = evaluate_run(root, retrain=False, baselines=False, time_detectors=False)
     if retrain:
         report.retrain = _retrain_section(root, [r.detector for r in report.detection])
@@ -289,8 +342,8 @@ def _made_up_trim_rows(root: Path, methods: list[str], trims: list[float]) -> li
     from ogad_core.evaluation.plans import n_to_trim
     from ogad_core.evaluation.schema import TrimRow
 
-    flipped = pd.read_parquet(root / "samples.parquet")["is_flipped"].to_numpy(dtype=bool)
-    scores = pd.read_parquet(root / "scores.parquet")
+    flipped = RunDir(root).read_samples()["is_flipped"].to_numpy(dtype=bool)
+    scores = RunDir(root).read_scores()
     rows = []
     for k in trims:
         n_trim = n_to_trim(k, len(flipped))
@@ -320,7 +373,7 @@ def _retrain_section(root: Path, methods: list[str]) -> RetrainResults:
     from ogad_core.evaluation.retrain import ACCURACY_IS, STD_IS
     from ogad_core.evaluation.schema import REFERENCE_LABELS, ReferenceRow, RetrainResults
 
-    n_flipped = int(pd.read_parquet(root / "samples.parquet")["is_flipped"].sum())
+    n_flipped = int(RunDir(root).read_samples()["is_flipped"].sum())
     trims = [5.0, 10.0]
     references = [
         ReferenceRow(

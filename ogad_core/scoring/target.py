@@ -30,10 +30,26 @@ import pandas as pd
 from ogad_core._internal import log
 from ogad_core.errors import DataError
 
-__all__ = ["MIN_TARGET", "ReviewTarget", "estimate_review_target", "pseudo_pred_probs"]
+__all__ = [
+    "KEEP_GOING_BLOCK",
+    "KEEP_GOING_SHARE",
+    "MIN_TARGET",
+    "QueueLength",
+    "ReviewTarget",
+    "estimate_review_target",
+    "pseudo_pred_probs",
+    "queue_length",
+    "rate_interval",
+]
 
 #: the target is never below this many samples (nor above the run's size)
 MIN_TARGET = 10
+
+#: past the estimate the queue keeps growing, KEEP_GOING_BLOCK cards ahead of the reviewer, while
+#: at least KEEP_GOING_SHARE of the reviewer's last KEEP_GOING_BLOCK decisions confirm a flag
+KEEP_GOING_BLOCK = 10
+KEEP_GOING_SHARE = 0.5
+_Z95 = 1.959964
 
 CONFIDENT_JOINT = "confident_joint"
 SCORE_MIXTURE = "score_mixture"
@@ -51,6 +67,7 @@ class ReviewTarget:
         note: one or two sentences for the reviewer: what was estimated from what.
         lower_bound: True when the model fits its given training labels better than it
             predicts held-out data (it has memorised labels), so the rate is too low.
+        n_samples: N, the samples the rate was estimated on.
     """
 
     n_target: int
@@ -58,6 +75,92 @@ class ReviewTarget:
     method: str
     note: str
     lower_bound: bool = False
+    n_samples: int = 0
+
+    @property
+    def interval(self) -> tuple[int, int]:
+        """(low, high) samples: the 95% sampling interval of the estimated count (Wilson
+        score interval on the rate over N samples). It covers only the sampling error: a model
+        that fits wrong labels biases the estimate low, which :func:`queue_length` answers."""
+        low, high = rate_interval(self.noise_rate, self.n_samples)
+        return math.floor(low * self.n_samples), math.ceil(high * self.n_samples)
+
+
+def rate_interval(rate: float, n: int, z: float = _Z95) -> tuple[float, float]:
+    """The Wilson score interval of a share ``rate`` observed on ``n`` samples."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = min(max(float(rate), 0.0), 1.0)
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class QueueLength:
+    """How long the review queue is, and why.
+
+    Attributes:
+        n: the queue length offered (the target, or more while decisions keep confirming).
+        n_target: the estimate it started from.
+        recent: the reviewer's latest decisions looked at (at most KEEP_GOING_BLOCK).
+        recent_bad: of those, confirmed or relabeled.
+        reason: one sentence for the reviewer.
+    """
+
+    n: int
+    n_target: int
+    recent: int
+    recent_bad: int
+    reason: str
+
+    @property
+    def extended(self) -> bool:
+        return self.n > self.n_target
+
+
+def queue_length(
+    n_target: int,
+    n_reviewed: int,
+    recent_bad: np.ndarray,
+    n_samples: int,
+    *,
+    block: int = KEEP_GOING_BLOCK,
+    share: float = KEEP_GOING_SHARE,
+) -> QueueLength:
+    """The queue length: the review target, extended while the evidence says go on.
+
+    Once the reviewer is within ``block`` cards of the end of the queue, and at least ``share``
+    of their last ``block`` decisions (``recent_bad``: (k,) bool, newest last; True =
+    confirmed or relabeled) found a bad sample, the queue reaches ``block`` cards past what is
+    reviewed; it stops growing when the recent decisions mostly reject. So an estimate that is
+    too low (a model that fits wrong labels, a small run) never ends the review while the
+    flags are still right.
+    """
+    last = np.asarray(recent_bad, dtype=bool)[-block:]
+    bad, seen = int(last.sum()), len(last)
+    near_end = n_reviewed + block > n_target
+    keep_going = seen >= block and bad >= share * block
+    if near_end and keep_going:
+        n = int(min(n_samples, max(n_target, n_reviewed + block)))
+        reason = (
+            f"past the estimate ({n_target:,}): {bad} of your last {seen} decisions confirmed a "
+            f"flag, so the queue stays {block} cards ahead while at least {share:.0%} of the "
+            f"last {block} do"
+        )
+        return QueueLength(n, n_target, seen, bad, reason)
+    if near_end and seen >= block:
+        reason = (
+            f"the estimate ({n_target:,}) stands: {bad} of your last {seen} decisions confirmed a "
+            f"flag (the queue grows while at least {share:.0%} do)"
+        )
+    else:
+        reason = (
+            f"the estimate ({n_target:,}); the queue grows past it while at least {share:.0%} of "
+            f"your last {block} decisions confirm a flag"
+        )
+    return QueueLength(int(min(n_samples, n_target)), n_target, seen, bad, reason)
 
 
 def pseudo_pred_probs(
@@ -183,6 +286,7 @@ def estimate_review_target(
                 f"predictions): review the top {_target(rate, n):,} of {n:,}.{warning}"
             ),
             lower_bound=bool(warning),
+            n_samples=n,
         )
     if scores is None:
         raise DataError("no predictions and no scores: cannot estimate a review target")
@@ -197,4 +301,5 @@ def estimate_review_target(
             f"{n:,}.{warning}"
         ),
         lower_bound=bool(warning),
+        n_samples=n,
     )

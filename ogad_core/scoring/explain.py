@@ -24,7 +24,8 @@ import pandas as pd
 
 from ogad_core._internal import row_chunks
 from ogad_core.errors import DataError
-from ogad_core.review.target import pseudo_pred_probs
+from ogad_core.scoring.target import pseudo_pred_probs
+from ogad_core.space.pca import pca_transform
 
 __all__ = [
     "N_NEIGHBORS",
@@ -145,25 +146,13 @@ def _row_norms(embeddings: np.ndarray) -> np.ndarray:
 
 
 def _neighbour_space(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
-    """(N, k) float32 coordinates for cosine neighbours: unit rows, then PCA to <= 32 dims.
-
-    The PCA is fit on at most ``NEIGHBOUR_FIT_ROWS`` seeded rows and applied chunk by chunk, so
-    a memmap of gradients is never loaded whole.
-    """
-    from sklearn.decomposition import PCA
-
+    """(N, k) float32 coordinates for cosine neighbours: unit rows, then PCA to <= 32 dims
+    (fit on at most ``NEIGHBOUR_FIT_ROWS`` seeded rows, applied chunk by chunk)."""
     n, d = vectors.shape
     k = min(NEIGHBOUR_DIMS, d, n - 1)
     if k >= d or k < 1:
         return _unit_rows(vectors, np.arange(n))
-    rng = np.random.default_rng(seed)
-    fit_rows = np.sort(rng.choice(n, size=min(n, NEIGHBOUR_FIT_ROWS), replace=False))
-    pca = PCA(n_components=k, svd_solver="randomized", random_state=seed)
-    pca.fit(_unit_rows(vectors, fit_rows))
-    out = np.empty((n, k), dtype=np.float32)
-    for rows in row_chunks(n, d * 4):
-        out[rows] = pca.transform(_unit_rows(vectors, rows))
-    return out
+    return pca_transform(vectors, k, seed=seed, fit_rows=NEIGHBOUR_FIT_ROWS, read=_unit_rows)
 
 
 def _unit_rows(vectors: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
@@ -182,7 +171,7 @@ def _required(samples: pd.DataFrame) -> pd.DataFrame:
 @dataclass(frozen=True)
 class ExplainerParts:
     """What an :class:`Explainer` derives from the gradients (the costly part; stored once per
-    run in ``evidence/`` by :mod:`ogad_core.review.evidence`)."""
+    run in ``evidence/`` by :mod:`ogad_core.scoring.evidence`)."""
 
     #: (N, C) float64 the model's distribution per sample
     probs: np.ndarray
@@ -284,7 +273,7 @@ class Explainer:
         More: ``index_for`` the space, exact up to ANN_MIN_ROWS rows and HNSW above (an
         exact search of every row costs N^2).
         """
-        from ogad_core.scoring import neighbours
+        from ogad_core.space import knn as neighbours
 
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         if len(rows) <= _QUERY_CHUNK or self.space.shape[0] <= neighbours.ANN_MIN_ROWS:

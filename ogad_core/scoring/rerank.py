@@ -27,14 +27,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.special import ndtri
 from scipy.stats import rankdata
-from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 
-from ogad_core._internal import row_chunks
 from ogad_core.errors import DataError
+from ogad_core.space.pca import pca_transform
 
 if TYPE_CHECKING:
-    from ogad_core.review.explain import Explainer
+    from ogad_core.scoring.explain import Explainer
 
 __all__ = ["Reranker", "gaussian_ranks", "pca_features", "queue_ranks", "rerank_scores"]
 
@@ -74,13 +73,7 @@ def pca_features(
     k = int(max(0, min(n_components, d, n - 1)))
     if k == 0:
         return np.zeros((n, 0), dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    fit_rows = np.sort(rng.choice(n, size=min(n, PCA_FIT_ROWS), replace=False))
-    pca = PCA(n_components=k, svd_solver="randomized", random_state=seed)
-    pca.fit(np.asarray(embeddings[fit_rows], dtype=np.float32))
-    out = np.empty((n, k), dtype=np.float64)
-    for rows in row_chunks(n, d * 4):
-        out[rows] = pca.transform(np.asarray(embeddings[rows], dtype=np.float32))
+    out = pca_transform(embeddings, k, seed=seed, fit_rows=PCA_FIT_ROWS).astype(np.float64)
     spread = out.std(axis=0)
     return out / np.where(spread > 0, spread, 1.0)
 
@@ -208,7 +201,7 @@ def rerank_scores(
         base_scores: (N,) the detector's scores.
         decided_ids: (M,) decided sample ids (row indices, or the explainer's sample ids).
         decided_bad: (M,) True = confirmed / relabeled, False = rejected.
-        explainer: the run's :class:`~ogad_core.review.explain.Explainer`: its evidence joins
+        explainer: the run's :class:`~ogad_core.scoring.explain.Explainer`: its evidence joins
             the features (:meth:`Reranker.with_evidence`; better on the benchmarks).
         pca: the embeddings' :func:`pca_features` computed before (the run's ``evidence/``).
 

@@ -1,4 +1,5 @@
-"""Nearest-neighbour search with faiss, shared by the gradient map and the review evidence.
+"""The one nearest-neighbour search (faiss), shared by the gradient map, the review evidence
+and the explanations.
 
 Exact (``IndexFlatL2``, brute force in float32) up to ``ANN_MIN_ROWS`` rows; an HNSW graph
 above (recall@15 about 0.97 on the map's PCA coordinates at 50,000 rows, docs/benchmarks.md).
@@ -20,6 +21,7 @@ __all__ = [
     "hnsw_search",
     "index_for",
     "knn_excluding_self",
+    "knn_graph",
 ]
 
 #: Above this many rows neighbour searches over all rows are approximate (HNSW); at or below, exact.
@@ -83,3 +85,22 @@ def knn_excluding_self(index: Any, Z: np.ndarray, rows: np.ndarray, k: int) -> n
     if short.any() and hasattr(index, "hnsw"):
         out[short] = knn_excluding_self(flat_index(Z), Z, rows[short], k)
     return out
+
+
+def knn_graph(Z: np.ndarray, k: int, *, exact: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's k nearest rows of (N, d) ``Z``, itself first: (N, k) float32 distances and
+    (N, k) int32 indices (UMAP's ``precomputed_knn`` layout).
+
+    Exact when ``exact`` (default: up to ANN_MIN_ROWS rows), HNSW otherwise. A row the search
+    did not return first (duplicates tie at distance 0, or HNSW missed it) is put first.
+    """
+    exact = Z.shape[0] <= ANN_MIN_ROWS if exact is None else exact
+    index = flat_index(Z) if exact else hnsw_index(Z)
+    dists, indices = hnsw_search(index, Z, k)
+    own = np.arange(Z.shape[0], dtype=np.int32)
+    missing = indices[:, 0] != own
+    if missing.any():
+        indices[missing, 1:] = indices[missing, :-1]
+        dists[missing, 1:] = dists[missing, :-1]
+        indices[missing, 0], dists[missing, 0] = own[missing], 0.0
+    return dists, indices

@@ -40,10 +40,10 @@ from ogad_core._internal import (
     write_with_atomic,
 )
 from ogad_core.errors import OgadError
-from ogad_core.review import explain, rerank
-from ogad_core.review.explain import Explainer, ExplainerParts
 from ogad_core.run.rundir import RunDir
-from ogad_core.scoring import neighbours
+from ogad_core.scoring import explain, rerank
+from ogad_core.scoring.explain import Explainer, ExplainerParts
+from ogad_core.space import knn as neighbours
 
 __all__ = ["Evidence", "build_evidence", "input_stamp", "load_or_build", "read_evidence"]
 

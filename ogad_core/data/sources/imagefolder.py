@@ -1,0 +1,22 @@
+"""``imagefolder:PATH``: one sub-folder of image files per class."""
+
+from __future__ import annotations
+
+from ogad_core.data.loaders import LoadedData, load_imagefolder
+from ogad_core.data.sources import LoadOptions, PrefixSource, register
+
+
+class ImageFolderSource(PrefixSource):
+    prefix, usage = "imagefolder", "imagefolder:PATH"
+
+    def load(self, spec: str, options: LoadOptions) -> LoadedData:
+        return load_imagefolder(
+            self.path(spec),
+            options.image_size,
+            options.allow_outside,
+            max_pixels=options.max_pixels,
+            skip=(options.run_dir,),  # a run directory inside the data is never read as data
+        )
+
+
+register(ImageFolderSource())

@@ -1,0 +1,35 @@
+"""The built-in model of the data kind (SmallCNN for images, an MLP for tabular data) with the
+kind's recipe: every run no other model kind takes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ogad_core.engine.kinds import input_kind, register_model_kind
+
+if TYPE_CHECKING:
+    from ogad_core.engine.train import TrainRecipe
+    from ogad_core.options import ComputeConfig
+
+
+class BuiltinModel:
+    name = "builtin"
+
+    def matches(self, config: ComputeConfig, kind: str) -> bool:
+        return True
+
+    def recipe(self, config: ComputeConfig, kind: str) -> TrainRecipe:
+        return input_kind(kind).recipe()
+
+    def build(
+        self,
+        config: ComputeConfig,
+        kind: str,
+        input_shape: tuple[int, ...],
+        n_classes: int,
+        train_inputs: Any,
+    ) -> Any:
+        return input_kind(kind).builtin_model(input_shape, n_classes)
+
+
+register_model_kind(BuiltinModel())

@@ -1,0 +1,52 @@
+"""A linear head on cached encoder features: the text head for texts, and for images with a
+pretrained torchvision ``--encoder`` (closed-form last-layer gradients)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ogad_core.engine.kinds import register_model_kind
+
+if TYPE_CHECKING:
+    from ogad_core.engine.train import TrainRecipe
+    from ogad_core.options import ComputeConfig
+
+#: the data kinds whose inputs are encoder features (images: only with an image --encoder)
+FEATURE_KINDS = ("text", "image")
+
+
+class FeaturesHead:
+    name = "features-head"
+
+    def matches(self, config: ComputeConfig, kind: str) -> bool:
+        from ogad_core.engine.image_encoder import is_image_encoder
+
+        if config.finetune or config.model or kind not in FEATURE_KINDS:
+            return False
+        return kind == FEATURE_KINDS[0] or is_image_encoder(config.encoder)
+
+    def recipe(self, config: ComputeConfig, kind: str) -> TrainRecipe:
+        from ogad_core.engine.text_head import TEXT_HEAD_RECIPE
+        from ogad_core.engine.train import TrainRecipe
+
+        return TrainRecipe(**TEXT_HEAD_RECIPE)  # type: ignore[arg-type]
+
+    def build(
+        self,
+        config: ComputeConfig,
+        kind: str,
+        input_shape: tuple[int, ...],
+        n_classes: int,
+        train_inputs: Any,
+    ) -> Any:
+        from ogad_core.engine import text_head
+
+        return text_head.build_text_head(
+            n_classes=n_classes,
+            embeddings=train_inputs,
+            in_features=input_shape[0],
+            seed=config.seed,
+        )
+
+
+register_model_kind(FeaturesHead())

@@ -1,0 +1,326 @@
+"""The run's charts as plotly figures, and the small tables they are drawn from. Torch-free.
+
+Each ``*_data`` function reduces the run's tables to what one chart shows (a few hundred numbers
+at most, whatever the run's size: histograms are binned here, curves are sampled), and each
+``*_figure`` function draws it. The dashboard's Summary and Run pages and ``ogad report`` call the
+same builders. Figures carry ``customdata`` where a click means something (a class, a cell of the
+given x predicted table), which the dashboard turns into a queue filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED
+
+BAD = (CONFIRMED, RELABELED)
+HIST_BINS = 50
+CURVE_POINTS = 200  # points per precision@k curve
+BLOCK = 10  # reviews per block of the progress chart
+HEIGHT = 320
+COLORS = {
+    CONFIRMED: "#D1495B",
+    RELABELED: "#EDAE49",
+    REJECTED: "#2E9E6A",
+    "flagged": "#4C78A8",
+    "count": "#BAB0AC",
+}
+_FONT = {"size": 12}
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = HEIGHT) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "font": {"size": 14}},
+        xaxis_title=x,
+        yaxis_title=y,
+        height=height,
+        margin={"l": 50, "r": 20, "t": 45, "b": 45},
+        font=_FONT,
+        legend={"orientation": "h", "y": -0.25},
+        template="plotly_white",
+    )
+    return fig
+
+
+# ---- the review's progress: the "when to stop" curve ------------------------------------------
+def progress_data(decisions: pd.DataFrame, expected_bad: int, block: int = BLOCK) -> pd.DataFrame:
+    """Per block of ``block`` reviews (in the order they were made): reviews so far, the share
+    confirmed or relabeled in the block, the bad samples found so far and the estimated number
+    still to find (``expected_bad`` - found, at least 0).
+
+    Args:
+        decisions: the decisions in effect, oldest first (column ``decision``).
+        expected_bad: the review target's estimate of bad samples in the run.
+    """
+    bad = decisions["decision"].isin(BAD).to_numpy()
+    if len(bad) == 0:
+        return pd.DataFrame(columns=["reviews", "share_bad", "found", "left"])
+    ends = np.unique(np.minimum(np.arange(block, len(bad) + block, block), len(bad)))
+    found = np.cumsum(bad)[ends - 1]
+    starts = np.concatenate([[0], ends[:-1]])
+    share = np.array([bad[a:b].mean() for a, b in zip(starts, ends, strict=True)])
+    return pd.DataFrame(
+        {
+            "reviews": ends,
+            "share_bad": share,
+            "found": found,
+            "left": np.maximum(int(expected_bad) - found, 0),
+        }
+    )
+
+
+def progress_figure(data: pd.DataFrame, n_target: int | None = None) -> go.Figure:
+    """Bars: share confirmed / relabeled per block of reviews; line: bad samples estimated to
+    be left. The review can stop when the bars stay low and the line is near zero."""
+    fig = go.Figure()
+    fig.add_bar(
+        x=data["reviews"],
+        y=data["share_bad"],
+        name="confirmed or relabeled (share of the block)",
+        marker_color=COLORS[CONFIRMED],
+        hovertemplate="reviews up to %{x}: %{y:.0%} confirmed or relabeled<extra></extra>",
+    )
+    fig.add_scatter(
+        x=data["reviews"],
+        y=data["left"],
+        yaxis="y2",
+        mode="lines+markers",
+        name="estimated bad samples left",
+        line={"color": COLORS["flagged"]},
+    )
+    if n_target:
+        fig.add_vline(x=n_target, line_dash="dot", annotation_text="review target")
+    fig.update_layout(
+        yaxis={"tickformat": ".0%", "range": [0, 1.05]},
+        yaxis2={"overlaying": "y", "side": "right", "title": "left to find", "rangemode": "tozero"},
+    )
+    return _layout(fig, "Review progress: when to stop", "reviews made", "share of block")
+
+
+# ---- score distributions ----------------------------------------------------------------------
+def histogram_data(values: np.ndarray, bins: int = HIST_BINS) -> tuple[np.ndarray, np.ndarray]:
+    """(bin centres (b,), counts (b,)) of the finite ``values``."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return np.zeros(0), np.zeros(0, dtype=np.int64)
+    counts, edges = np.histogram(finite, bins=bins)
+    return (edges[:-1] + edges[1:]) / 2, counts
+
+
+def threshold_at(scores: np.ndarray, n_flagged: int) -> float | None:
+    """The score of the ``n_flagged``-th highest score (the flag threshold), None when none."""
+    finite = np.sort(np.asarray(scores, dtype=np.float64)[np.isfinite(scores)])[::-1]
+    if finite.size == 0 or n_flagged <= 0:
+        return None
+    return float(finite[min(n_flagged, finite.size) - 1])
+
+
+def scores_figure(
+    distributions: dict[str, tuple[np.ndarray, float | None]], title: str = "Score distributions"
+) -> go.Figure:
+    """One histogram per detector or issue type ({name: (scores (N,), threshold or None)}),
+    log-scaled counts, the flag threshold as a dashed line (samples right of it are flagged)."""
+    names = list(distributions)
+    fig = go.Figure()
+    rows = max(1, len(names))
+    fig.set_subplots(rows=rows, cols=1, subplot_titles=names, vertical_spacing=0.35 / rows)
+    for i, name in enumerate(names, start=1):
+        values, threshold = distributions[name]
+        centres, counts = histogram_data(values)
+        fig.add_bar(x=centres, y=counts, name=name, row=i, col=1, marker_color=COLORS["flagged"])
+        if threshold is not None:
+            fig.add_vline(x=threshold, line_dash="dash", line_color=COLORS[CONFIRMED], row=i, col=1)
+        fig.update_yaxes(type="log", row=i, col=1)
+    fig.update_layout(showlegend=False, bargap=0.02)
+    return _layout(fig, title, "score (higher = more suspicious)", "samples", 170 * rows + 90)
+
+
+# ---- classes ------------------------------------------------------------------------------
+def class_health_data(
+    table: pd.DataFrame, label_names: Sequence[str], flagged: np.ndarray
+) -> pd.DataFrame:
+    """Per given class: samples, flagged (estimated noisy: in the review target's top), share
+    flagged, and the decisions made (confirmed, relabeled, rejected).
+
+    Args:
+        table: one row per sample with ``label`` and ``status``.
+        flagged: (N,) bool, the samples the review target flags.
+    """
+    labels = table["label"].to_numpy(dtype=np.int64)
+    k = len(label_names)
+    ok = (labels >= 0) & (labels < k)
+    out = pd.DataFrame({"class": [str(n) for n in label_names]})
+    out["samples"] = np.bincount(labels[ok], minlength=k)
+    out["flagged"] = np.bincount(labels[ok & flagged], minlength=k)
+    out["share_flagged"] = out["flagged"] / out["samples"].clip(lower=1)
+    status = table["status"].astype(str).to_numpy()
+    for decision in (CONFIRMED, RELABELED, REJECTED):
+        out[decision] = np.bincount(labels[ok & (status == decision)], minlength=k)
+    return out
+
+
+def class_health_figure(data: pd.DataFrame) -> go.Figure:
+    """Grouped bars per class: samples flagged and the decisions; hover gives the class size and
+    its estimated noise. A bar's ``customdata`` is its class name."""
+    fig = go.Figure()
+    names = data["class"].tolist()
+    hover = [
+        f"{c}: {n:,} samples, {f:,} flagged ({s:.1%})"
+        for c, n, f, s in zip(
+            names, data["samples"], data["flagged"], data["share_flagged"], strict=True
+        )
+    ]
+    for column, label in (
+        ("flagged", "flagged (estimated noisy)"),
+        (CONFIRMED, "confirmed"),
+        (RELABELED, "relabeled"),
+        (REJECTED, "rejected"),
+    ):
+        fig.add_bar(
+            x=names,
+            y=data[column],
+            name=label,
+            marker_color=COLORS[column],
+            customdata=names,
+            hovertext=hover,
+            hovertemplate="%{hovertext}<br>" + label + ": %{y:,}<extra></extra>",
+        )
+    fig.update_layout(barmode="group")
+    return _layout(fig, "Class health (click a class to review it)", "given class", "samples")
+
+
+def given_pred_figure(counts: pd.DataFrame) -> go.Figure:
+    """The given x predicted counts as a heatmap of squares (a scatter, so a click selects a
+    cell); ``customdata`` = [given, predicted]. Off the diagonal: samples predicted as another
+    class."""
+    given, pred = np.meshgrid(counts.index.astype(str), counts.columns.astype(str), indexing="ij")
+    values = counts.to_numpy().ravel()
+    fig = go.Figure()
+    fig.add_scatter(
+        x=pred.ravel(),
+        y=given.ravel(),
+        mode="markers+text",
+        text=[f"{v:,}" for v in values],
+        textfont={"size": 10},
+        marker={
+            "symbol": "square",
+            "size": max(14, min(48, 420 // max(1, len(counts)))),
+            "color": np.log1p(values),
+            "colorscale": "Blues",
+            "showscale": False,
+        },
+        customdata=np.stack([given.ravel(), pred.ravel()], axis=1),
+        hovertemplate="given %{y}, predicted %{x}: %{text}<extra></extra>",
+    )
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category", side="top")
+    size = max(300, 60 + 34 * len(counts))
+    return _layout(
+        fig, "Given x predicted label (click a cell to review it)", "predicted", "given", size
+    )
+
+
+# ---- known noise: precision@k and the trim-and-retrain curve --------------------------------
+def precision_at_k_data(
+    ranks: dict[str, np.ndarray], flipped: np.ndarray, points: int = CURVE_POINTS
+) -> pd.DataFrame:
+    """Long table (method, k, precision): the share of flipped samples among each method's top
+    k, for ``points`` values of k up to twice the number flipped (or N)."""
+    flipped = np.asarray(flipped, dtype=bool)
+    n = len(flipped)
+    k_max = int(min(n, max(10, 2 * int(flipped.sum()))))
+    ks = np.unique(np.linspace(1, k_max, min(points, k_max)).astype(np.int64))
+    frames = []
+    for method, rank in ranks.items():
+        order = np.argsort(np.asarray(rank, dtype=np.float64), kind="stable")
+        hits = np.cumsum(flipped[order])[ks - 1]
+        frames.append(pd.DataFrame({"method": method, "k": ks, "precision": hits / ks}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def precision_figure(data: pd.DataFrame, n_flipped: int) -> go.Figure:
+    """Precision@k per detector and baseline, the number of flipped samples marked."""
+    fig = go.Figure()
+    for method, part in data.groupby("method", sort=False):
+        fig.add_scatter(x=part["k"], y=part["precision"], mode="lines", name=str(method))
+    fig.add_vline(x=n_flipped, line_dash="dot", annotation_text="flipped samples")
+    fig.update_layout(yaxis={"tickformat": ".0%", "range": [0, 1.02]})
+    return _layout(fig, "Precision@k (known noise)", "k (top-ranked samples)", "flipped")
+
+
+def retrain_data(retrain: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(trim rows: method, trim_percent, accuracy, std; references: label, accuracy) from an
+    evaluation report's ``retrain`` section (schema.RetrainResults)."""
+    rows = pd.DataFrame(
+        [
+            {"method": r.method, "trim_percent": r.trim_percent, "accuracy": r.mean, "std": r.std}
+            for r in retrain.rows
+            if r.mean is not None
+        ]
+    )
+    refs = pd.DataFrame(
+        [
+            {"label": r.label or r.method, "accuracy": r.mean}
+            for r in retrain.references
+            if r.mean is not None
+        ]
+    )
+    return rows, refs
+
+
+def retrain_figure(rows: pd.DataFrame, refs: pd.DataFrame) -> go.Figure:
+    """Held-out accuracy after trimming each method's top k% and retraining; references (no
+    trimming, the clean-label oracle) as horizontal lines."""
+    fig = go.Figure()
+    for method, part in rows.groupby("method", sort=False):
+        part = part.sort_values("trim_percent")
+        fig.add_scatter(
+            x=part["trim_percent"],
+            y=part["accuracy"],
+            error_y={"type": "data", "array": part["std"].fillna(0)},
+            mode="lines+markers",
+            name=str(method),
+        )
+    for ref in refs.itertuples(index=False):
+        fig.add_hline(y=ref.accuracy, line_dash="dot", annotation_text=str(ref.label))
+    return _layout(fig, "Trim and retrain (held-out accuracy)", "trimmed (% of samples)", "acc.")
+
+
+# ---- the run: training and steps --------------------------------------------------------------
+def training_figure(epochs: Sequence[dict[str, float]]) -> go.Figure:
+    """Training loss per epoch (left axis) and seconds per epoch (bars, right axis)."""
+    frame = pd.DataFrame(list(epochs))
+    fig = go.Figure()
+    fig.add_bar(
+        x=frame["epoch"],
+        y=frame["seconds"],
+        name="seconds",
+        yaxis="y2",
+        marker_color=COLORS["count"],
+        opacity=0.5,
+    )
+    fig.add_scatter(x=frame["epoch"], y=frame["loss"], mode="lines+markers", name="training loss")
+    fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "title": "seconds"})
+    return _layout(fig, "Training loss per epoch", "epoch", "mean loss")
+
+
+def steps_figure(steps: dict[str, dict[str, Any]], order: Sequence[str]) -> go.Figure:
+    """Seconds per pipeline step (horizontal bars, pipeline order)."""
+    names = [s for s in order if s in steps] + [s for s in steps if s not in order]
+    seconds = [float(steps[s].get("seconds") or 0.0) for s in names]
+    fig = go.Figure()
+    fig.add_bar(
+        y=names,
+        x=seconds,
+        orientation="h",
+        marker_color=COLORS["flagged"],
+        hovertemplate="%{y}: %{x:.1f} s<extra></extra>",
+    )
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, "Time per step", "seconds", "", max(220, 40 + 30 * len(names)))

@@ -1,0 +1,47 @@
+"""The review target as an estimate with its range, and the queue that goes on past it while the
+reviewer's decisions keep confirming flags (ogad_core.scoring.target)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ogad_core.scoring.target import (
+    KEEP_GOING_BLOCK,
+    ReviewTarget,
+    queue_length,
+    rate_interval,
+)
+
+
+def test_the_interval_covers_the_rate_and_narrows_with_more_samples() -> None:
+    small, large = rate_interval(0.05, 300), rate_interval(0.05, 50_000)
+    assert small[0] < 0.05 < small[1] and large[0] < 0.05 < large[1]
+    assert large[1] - large[0] < (small[1] - small[0]) / 5
+    assert rate_interval(0.0, 100)[0] == 0.0 and rate_interval(0.0, 100)[1] > 0
+    # an independent check: the normal approximation is close for a large n
+    half = 1.96 * np.sqrt(0.1 * 0.9 / 50_000)
+    assert rate_interval(0.1, 50_000) == pytest.approx((0.1 - half, 0.1 + half), abs=1e-4)
+    target = ReviewTarget(17, 0.017, "confident_joint", "", n_samples=1000)
+    low, high = target.interval
+    assert low < 17 < high
+
+
+def test_the_queue_goes_on_while_recent_decisions_confirm_and_stops_when_they_reject() -> None:
+    n = 300
+    quiet = queue_length(10, 0, np.zeros(0, dtype=bool), n)
+    assert quiet.n == 10 and not quiet.extended and "grows past it" in quiet.reason
+    # 29 of the top 30 are flips, the estimate says 10: the queue keeps ahead of the reviewer
+    flips = np.ones(10, dtype=bool)
+    for reviewed in (10, 20, 29):
+        length = queue_length(10, reviewed, flips, n)
+        assert length.n == reviewed + KEEP_GOING_BLOCK and length.extended
+        assert "10 of your last 10 decisions confirmed" in length.reason
+    # half the latest decisions still confirm: on; fewer: the estimate stands again
+    assert queue_length(10, 30, np.array([True, False] * 5), n).n == 40
+    mostly_fine = np.array([True] * 4 + [False] * 6)
+    stop = queue_length(10, 30, mostly_fine, n)
+    assert stop.n == 10 and "stands" in stop.reason
+    # far from the end of a long queue nothing changes; never past the run
+    assert queue_length(200, 20, flips, n).n == 200
+    assert queue_length(10, 295, flips, n).n == n

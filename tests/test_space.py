@@ -1,0 +1,84 @@
+"""The gradient-space package: the one PCA helper, the one kNN graph, and the one row store
+(in memory or resumable on disk) that gradients, text embeddings and image features share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ogad_core.run.store import ArrayRows, GradientStore, finished_rows, row_store
+from ogad_core.space.knn import knn_graph
+from ogad_core.space.pca import fit_sample, pca_transform
+
+
+def _data(n: int = 300, d: int = 40, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, 5)) @ rng.normal(size=(5, d))).astype(np.float32)
+
+
+def test_fit_sample_takes_all_rows_or_a_seeded_sorted_sample() -> None:
+    np.testing.assert_array_equal(fit_sample(50, 50, seed=3), np.arange(50))
+    picked = fit_sample(1000, 100, seed=3)
+    assert len(picked) == 100 and (np.diff(picked) > 0).all()
+    np.testing.assert_array_equal(picked, fit_sample(1000, 100, seed=3))
+
+
+def test_pca_on_all_rows_is_sklearns_pca() -> None:
+    from sklearn.decomposition import PCA
+
+    X = _data()
+    expected = PCA(5, svd_solver="randomized", random_state=0).fit_transform(X)
+    got = pca_transform(X, 5, seed=0, fit_rows=10_000)
+    assert got.dtype == np.float32 and got.shape == (300, 5)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_pca_fit_on_a_sample_keeps_distances_and_reads_rows_its_way() -> None:
+    X = _data(n=600)
+    Z = pca_transform(X, 5, seed=1, fit_rows=80)  # rank-5 data: any sample spans it
+    d_pca = np.linalg.norm(Z[:50, None] - Z[None, :50], axis=-1)
+    d_raw = np.linalg.norm(X[:50, None] - X[None, :50], axis=-1)
+    np.testing.assert_allclose(d_pca, d_raw, rtol=1e-3, atol=1e-3 * d_raw.max())
+    seen: list[int] = []
+
+    def doubled(A: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+        seen.append(len(np.arange(len(A))[rows]))
+        return 2 * np.asarray(A[rows], dtype=np.float32)
+
+    Z2 = pca_transform(X, 5, seed=1, fit_rows=80, read=doubled)
+    assert seen[0] == 80 and sum(seen[1:]) == 600
+    np.testing.assert_allclose(np.abs(Z2), 2 * np.abs(Z), rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_knn_graph_lists_itself_first_then_the_nearest(exact: bool) -> None:
+    X = _data(n=400, d=8)
+    X[200:210] = X[:10]  # duplicates: their twin ties at distance 0
+    dists, idx = knn_graph(X, 6, exact=exact)
+    assert idx.shape == (400, 6) and idx.dtype == np.int32 and dists.dtype == np.float32
+    np.testing.assert_array_equal(idx[:, 0], np.arange(400))
+    brute = np.linalg.norm(X[:, None] - X[None], axis=-1)
+    nearest_other = np.sort(brute, axis=1)[:, 1]
+    found = np.isclose(dists[:, 1], nearest_other, rtol=1e-3, atol=1e-3)
+    assert found.all() if exact else found.mean() > 0.95
+
+
+def test_row_store_in_memory_and_on_disk_agree(tmp_path: Path) -> None:
+    values = _data(n=20, d=6)
+    memory = row_store(None, n_rows=20, n_cols=6, fingerprint="k")
+    disk = row_store(tmp_path / "k.npy", n_rows=20, n_cols=6, fingerprint="k")
+    assert isinstance(memory, ArrayRows) and isinstance(disk, GradientStore)
+    for store in (memory, disk):
+        store.write(np.arange(10, 20), values[10:])
+        np.testing.assert_array_equal(store.pending(), np.arange(10))
+    assert finished_rows(tmp_path / "k.npy", n_rows=20, fingerprint="k") is None  # unfinished
+    for store in (memory, disk):
+        store.write(np.arange(10), values[:10])
+        np.testing.assert_array_equal(store.array(), values)
+    back = finished_rows(tmp_path / "k.npy", n_rows=20, fingerprint="k")
+    assert back is not None
+    np.testing.assert_array_equal(back, values)
+    assert finished_rows(tmp_path / "k.npy", n_rows=20, fingerprint="other") is None
+    assert finished_rows(tmp_path / "missing.npy", n_rows=20, fingerprint="k") is None
