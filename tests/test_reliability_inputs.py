@@ -184,3 +184,15 @@ def test_a_run_directory_inside_the_imagefolder_is_never_data(tmp_path: Path) ->
     assert again.returncode == 0, again.stderr
     samples = pd.read_parquet(root / "run" / "samples.parquet")
     assert len(samples) == 12 and set(samples["label_name"]) == {"cats", "dogs"}
+
+
+def test_damaged_sample_set_pngs_are_rewritten(tmp_path: Path) -> None:
+    load_data("digits", run_dir=tmp_path)
+    pngs = sorted((tmp_path / "data").rglob("*.png"))
+    originals = {p: p.read_bytes() for p in pngs[:3]}
+    pngs[0].write_bytes(originals[pngs[0]][:40])  # truncated
+    pngs[1].write_bytes(b"garbage")
+    Image.new("L", (8, 8), 255).save(pngs[2])  # a valid PNG with other pixels
+    load_data("digits", run_dir=tmp_path)
+    for path, data in originals.items():
+        assert path.read_bytes() == data, path.name

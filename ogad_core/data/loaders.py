@@ -127,8 +127,22 @@ def _check_finite(x: np.ndarray, what: str) -> None:
         raise DataError(f"{what} contains NaN or infinite values (first at sample {bad})")
 
 
+def _png_holds(path: Path, pixels: np.ndarray) -> bool:
+    """Whether ``path`` is a regular PNG file that decodes to ``pixels`` (H, W) uint8."""
+    from PIL import Image
+
+    try:
+        if not path.is_file() or path.is_symlink():
+            return False
+        with Image.open(path) as img:
+            return bool(np.array_equal(np.asarray(img), pixels))
+    except (OSError, ValueError, SyntaxError):  # damaged, truncated, not an image
+        return False
+
+
 def write_pngs(images: np.ndarray, folder: Path, prefix: str) -> list[str]:
-    """Write (N, H, W) uint8 images as PNGs named ``{prefix}_{i:05d}.png`` (once; kept if present).
+    """Write (N, H, W) uint8 images as PNGs named ``{prefix}_{i:05d}.png``: once, and again
+    when a file is missing, damaged or holds other pixels (each is decoded and compared).
 
     Returns the N file paths.
     """
@@ -138,7 +152,7 @@ def write_pngs(images: np.ndarray, folder: Path, prefix: str) -> list[str]:
     paths = []
     for i, img in enumerate(images):
         path = folder / f"{prefix}_{i:05d}.png"
-        if not path.is_file():
+        if not _png_holds(path, img):
             picture = Image.fromarray(img)
 
             def save(tmp: Path, picture: Image.Image = picture) -> None:
