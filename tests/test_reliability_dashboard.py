@@ -102,3 +102,24 @@ def test_the_server_dies_with_ogad_dashboard_on_kill_9(tmp_path: Path) -> None:
         _wait(lambda: port_is_free(port), 20, "the server outlived `ogad dashboard`")
     finally:
         _stop(parent)
+
+
+def test_an_image_too_large_to_thumbnail_is_one_line_on_its_card(tmp_path, monkeypatch) -> None:
+    """A picture above PIL's decompression-bomb limit, its thumbnail gone: the card says so in
+    one line naming the fix (PIL's limit lowered so that a small real file crosses it)."""
+    import pandas as pd
+    from PIL import Image
+
+    from dashboard.queue import load_card_image
+    from ogad_core.run.rundir import RunDir
+    from ogad_core.testing import make_run
+
+    run = make_run(tmp_path / "run", kind="image", n=12)
+    ref = str(pd.read_parquet(run / "samples.parquet")["ref"].iloc[0])
+    target = RunDir(run).resolve_ref(ref)
+    assert target is not None
+    Image.new("L", (300, 300), 7).save(target, format="PNG")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 90,000 px > 2 x the limit: a bomb
+    picture, problem = load_card_image(RunDir(run), ref)
+    assert picture is None and problem is not None
+    assert problem.startswith("image too large to show") and "\n" not in problem
