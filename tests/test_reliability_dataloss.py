@@ -313,3 +313,32 @@ def test_a_rerun_removes_the_temporaries_of_a_killed_write(digits_run, tmp_path)
     _compute(run)
     assert not any(p.exists() for p in old)
     assert fresh.exists()
+
+
+def test_planted_links_in_the_run_are_never_written_through(small_run: Path, tmp_path) -> None:
+    """reviews.sqlite or a gradient file replaced by a link to someone else's file: the
+    decision store refuses to write, the gradient store starts anew without following it."""
+    import shutil
+
+    from ogad_core.errors import RunDirError
+    from ogad_core.review.store import ReviewStore
+
+    victim_db = tmp_path / "theirs.sqlite"
+    shutil.move(small_run / "reviews.sqlite", victim_db)
+    before = victim_db.read_bytes()
+    (small_run / "reviews.sqlite").symlink_to(victim_db)
+    with pytest.raises(RunDirError, match="symbolic link"):
+        ReviewStore(small_run).reject(5, reviewer="mallory")
+    assert victim_db.read_bytes() == before
+
+    path = tmp_path / "g" / "gradients.npy"
+    store = GradientStore(path, n_rows=8, n_cols=4, fingerprint="fp")
+    store.write(np.arange(4), np.ones((4, 4), np.float32))
+    del store
+    victim = tmp_path / "theirs.npy"
+    shutil.move(path.with_name("gradients.done.npy"), victim)
+    path.with_name("gradients.done.npy").symlink_to(victim)
+    kept = victim.read_bytes()
+    again = GradientStore(path, n_rows=8, n_cols=4, fingerprint="fp")
+    again.write(np.arange(8), np.ones((8, 4), np.float32))
+    assert victim.read_bytes() == kept and not path.with_name("gradients.done.npy").is_symlink()

@@ -455,6 +455,11 @@ class ReviewStore:
         error; after an SQLite error the connection is closed, the next call opens a new one)."""
         if not self.run.path.is_dir():
             raise RunDirError(f"run directory not found: {self.run.path}")
+        if self.path.is_symlink():
+            raise RunDirError(
+                f"{self.path} is a symbolic link; ogad never writes decisions through one: "
+                "replace it with the file itself"
+            )
         with self._lock:
             try:
                 if not self.path.exists():  # SQLite creates 0644 whatever the umask: create it
