@@ -196,3 +196,9 @@ def test_damaged_sample_set_pngs_are_rewritten(tmp_path: Path) -> None:
     load_data("digits", run_dir=tmp_path)
     for path, data in originals.items():
         assert path.read_bytes() == data, path.name
+
+
+def test_a_csv_spec_that_is_a_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "d.csv")
+    with pytest.raises(DataError, match="is not a regular file"):
+        load_data(f"csv:{tmp_path / 'd.csv'}", run_dir=tmp_path / "run")

@@ -378,7 +378,8 @@ def _read_csv(path: Path):  # -> pd.DataFrame
     import pandas as pd
 
     if not path.is_file():
-        raise DataError(f"csv: file not found: {path}")
+        what = "not a regular file (a folder, FIFO or device)" if path.exists() else "not found"
+        raise DataError(f"csv: {path} is {what}" if path.exists() else f"csv: file {what}: {path}")
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except UnicodeDecodeError as err:

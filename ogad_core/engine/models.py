@@ -114,7 +114,8 @@ def load_checkpoint(model: nn.Module, path: Path) -> None:
     """Load weights from ``path`` (a state_dict, {'state_dict': ...} or {'model': ...})."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise ModelError(f"`checkpoint`: file not found: {path}")
+        what = "is not a regular file" if path.exists() else "file not found"
+        raise ModelError(f"`checkpoint` {path}: {what}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
