@@ -261,3 +261,55 @@ def test_a_lock_file_that_is_a_fifo_or_device_is_refused(small_run: Path) -> Non
         with pytest.raises(RunDirError, match="not a regular file"):
             with run_lock(small_run, "score"):
                 pass
+
+
+def test_a_killed_writers_children_do_not_hold_the_lock(tmp_path: Path) -> None:
+    """A writer that forked (DataLoader workers) is killed: its run is free at once, though
+    the children that inherited the lock file's descriptor live on."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from ogad_core.run.lock import run_lock
+
+    script = (
+        "import os, sys, time\n"
+        "from ogad_core.run.lock import run_lock\n"
+        "with run_lock(sys.argv[1], 'compute', create=True):\n"
+        "    if os.fork() == 0:\n"
+        "        time.sleep(60); os._exit(0)\n"  # a worker that outlives its parent
+        "    print('locked', flush=True); time.sleep(60)\n"
+    )
+    run = tmp_path / "run"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", script, str(run)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "locked"
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        with run_lock(run, "compute"):  # at once: no waiting for the orphaned child
+            pass
+    finally:
+        os.killpg(writer.pid, signal.SIGKILL)  # the orphaned child (its own session)
+        time.sleep(0.1)
+
+
+def test_a_rerun_removes_the_temporaries_of_a_killed_write(digits_run, tmp_path) -> None:
+    import time
+
+    run = _copy_run(digits_run, tmp_path)
+    old = [run / ".scores.parquet.k3j2x9ab.tmp", run / "model" / ".final.pt.q1w2e3r4.tmp"]
+    fresh = run / ".map.parquet.z9y8x7w6.tmp"  # may be a live reader's: kept
+    for path in (*old, fresh):
+        path.write_bytes(b"half-written")
+    stale = time.time() - 3600
+    for path in old:
+        os.utime(path, (stale, stale))
+    _compute(run)
+    assert not any(p.exists() for p in old)
+    assert fresh.exists()

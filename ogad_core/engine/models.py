@@ -97,7 +97,7 @@ def build_user_model(
             kwargs[name] = value
     try:
         model = factory(**kwargs)
-    except Exception as err:
+    except (Exception, SystemExit) as err:  # sys.exit() in a factory is a failure too
         raise ModelError(
             f"`model` {spec}: the factory failed: {type(err).__name__}: {err}"
         ) from None

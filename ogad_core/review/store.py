@@ -340,7 +340,12 @@ class ReviewStore:
         (inside the write transaction)."""
         if self._inputs_seen == "bound" or (self._inputs_seen == "checked" and not bind):
             return
-        stored = _stored_inputs(conn)
+        try:
+            stored = _stored_inputs(conn)
+        except sqlite3.DatabaseError as err:  # not a database, malformed: never rewritten
+            if not bind:
+                self.close()
+            raise RunDirError(self._damaged_message(err)) from None
         if stored is not None and stored != self.inputs:
             raise RunDirError(self._foreign_message())
         if stored is None and bind:
@@ -530,7 +535,11 @@ class ReviewStore:
             except (OSError, sqlite3.Error) as err:
                 raise RunDirError(f"cannot read {self.path}: {err}") from None
             try:
-                if check_inputs and _stored_inputs(conn) not in (None, self.inputs):
+                try:
+                    stored = _stored_inputs(conn) if check_inputs else None
+                except sqlite3.DatabaseError as err:
+                    raise RunDirError(self._damaged_message(err)) from None
+                if stored not in (None, self.inputs):
                     raise RunDirError(self._foreign_message())
                 yield conn
             finally:
