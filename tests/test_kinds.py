@@ -159,7 +159,7 @@ def test_builtin_kinds_are_registered_once_each() -> None:
     ],
 )
 def test_each_run_finds_its_model_kind(config: dict, kind: str, expected: str) -> None:
-    full = ComputeConfig(**{"data": "digits", **config})
+    full = ComputeConfig(**{"data": "mnist5k", **config})  # an image set: encoders apply
     assert model_kind_for(full, kind).name == expected
 
 
