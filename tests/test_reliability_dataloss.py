@@ -66,7 +66,7 @@ def digits_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("size", ["9m", "10m", "11m"])  # fills up before / during the gradients
+@pytest.mark.parametrize("size", ["3m", "9m", "10m", "11m"])  # the PNGs, the models, the gradients
 def test_compute_on_a_full_disk_then_again_is_identical(digits_reference, tmp_path, size) -> None:
     """`ogad compute` onto a tmpfs too small for the run fails with one line and exit 2; the same
     command once space is back ends with outputs equal to an uninterrupted run's."""

@@ -99,6 +99,23 @@ def broken():
 
 def quits():
     sys.exit(3)
+
+
+class Hungry(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, x):
+        import torch
+
+        if x.shape[0] > 2:
+            torch.empty(10**13)  # 40 TB: the allocator refuses
+        return self.fc(x)
+
+
+def hungry():
+    return Hungry()
 """
 
 
@@ -109,6 +126,7 @@ def quits():
         ("exiting", "net.py:17 called sys.exit(0) during `ogad compute`"),
         ("broken", "the factory failed: RuntimeError: line one / line two / line three"),
         ("quits", "the factory failed: SystemExit: 3"),
+        ("hungry", "out of memory ("),
     ],
 )
 def test_failures_inside_the_users_model_are_one_line(tmp_path, factory, says) -> None:
