@@ -191,7 +191,15 @@ def _refused(result, *words: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["reviews.sqlite", "reviews.sqlite-wal", "samples.parquet", "manifest.json", "."]
+    "name",
+    [
+        "reviews.sqlite",
+        "reviews.sqlite-wal",
+        "samples.parquet",
+        "manifest.json",
+        ".",
+        "issues.parquet",  # a table a later ogad writes
+    ],
 )
 def test_export_refuses_the_runs_own_files(small_run: Path, name: str) -> None:
     before = {p.name: p.read_bytes() for p in small_run.iterdir() if p.is_file()}
