@@ -159,3 +159,11 @@ def test_control_characters_and_several_lines_are_folded() -> None:
     from ogad_core._internal import folded
 
     assert folded("a\nb\x00c\n\n d \x1b[31m") == "a / b\\x00c / d \\x1b[31m"
+
+
+def test_a_negative_seed_on_images_is_refused_before_training(tmp_path: Path, capfd) -> None:
+    run = tmp_path / "run"
+    err = _one_line_exit_2(
+        capfd, ["compute", "--data", "mnist5k", "--run-dir", str(run), "--seed", "-1"]
+    )
+    assert "--seed must be in 0..4294967295" in err and not run.exists()
