@@ -505,7 +505,9 @@ def _rows(n: int, timings: dict[str, list[float]]) -> list[dict]:
     for name, values in timings.items():
         if not values:
             continue
-        scale = 1.0 if name.endswith("chromium_cpu_per_load") else 1000.0  # CPU seconds stay seconds
+        scale = (
+            1.0 if name.endswith("chromium_cpu_per_load") else 1000.0
+        )  # CPU seconds stay seconds
         ms = [v * scale for v in values]
         rows.append(
             {
