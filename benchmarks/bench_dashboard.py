@@ -3,7 +3,7 @@
     python -m benchmarks.bench_dashboard [--n 50000[,1000000,...]] [--out FILE.json]
         [--repeats 3] [--no-browser]
 
-For each size ``n``, on a prepared synthetic image run (tests.run_fixture.make_run: 200
+For each size ``n``, on a prepared synthetic image run (ogad_core.testing.make_run: 200
 distinct 28x28 images reused, three blob clusters as the map, made-up scores) served on
 127.0.0.1, it measures:
 
@@ -61,7 +61,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from dashboard.serve import free_port  # noqa: E402
-from tests.run_fixture import CHROMIUM, CHROMIUM_ARGS, make_run  # noqa: E402
+from ogad_core.testing import CHROMIUM, CHROMIUM_ARGS, make_run  # noqa: E402
 
 TARGET_MS = 300.0
 PAINT_TARGET_MS = 3000.0
@@ -366,7 +366,7 @@ def apptest_timings(run: Path, repeats: int) -> dict[str, list[float]]:
     """Seconds: apptest_click_rerun (the whole page script after a Confirm click)."""
     from streamlit.testing.v1 import AppTest
 
-    from tests.app_driver import card_ids, press_card
+    from dashboard.testing import card_ids, press_card
 
     os.environ["OGAD_RUN_DIR"] = str(run)
     at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=600).run()
@@ -565,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
                 "python": platform.python_version(),
                 "load_average_before": load_before,
                 "load_average_after": load_after,
-                "synthetic": "tests.run_fixture.make_run (image kind, 200 distinct images)",
+                "synthetic": "ogad_core.testing.make_run (image kind, 200 distinct images)",
                 "before": args.before,
                 "target_ms": TARGET_MS,
                 "paint_target_ms": PAINT_TARGET_MS,

@@ -32,7 +32,7 @@ from benchmarks.bench_dashboard import start_server, stop_server  # noqa: E402
 from dashboard.serve import free_port  # noqa: E402
 from ogad_core.review.store import CONFIRMED, REJECTED, ReviewStore  # noqa: E402
 from ogad_core.scoring.evidence import ensure_evidence  # noqa: E402
-from tests.run_fixture import CHROMIUM, CHROMIUM_ARGS, make_run  # noqa: E402
+from ogad_core.testing import CHROMIUM, CHROMIUM_ARGS, make_run  # noqa: E402
 
 TARGET_MS = 300.0
 FOCUSED_JS = "() => document.body.dataset.ogadFocus || ''"

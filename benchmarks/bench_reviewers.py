@@ -113,7 +113,7 @@ def _spawn(run: Path, name: str, n: int, seed: int, log: Path, go: Path | None):
 
 
 def _make_run(root: Path) -> Path:
-    from tests.run_fixture import make_run
+    from ogad_core.testing import make_run
 
     return make_run(root / "run", kind="tabular", n=N_SAMPLES, with_map=False)
 

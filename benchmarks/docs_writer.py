@@ -665,7 +665,7 @@ def _docs_dashboard() -> str:
         head
         + "\n`python -m benchmarks.bench_dashboard --n "
         + ",".join(str(n) for n in sizes)
-        + "` — synthetic image runs (tests.run_fixture.make_run: 200 distinct images, three "
+        + "` — synthetic image runs (ogad_core.testing.make_run: 200 distinct images, three "
         "blob clusters as the map, made-up scores) served on 127.0.0.1 and driven by headless "
         f"Chromium on the same {r.get('cpus', '?')} CPUs (no GPU). Cells: median ms "
         "(min–max, runs)."

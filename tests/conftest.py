@@ -26,7 +26,7 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from ogad_core.pipeline import compute
 
     run_dir = tmp_path_factory.mktemp("digits_run")
-    from tests.run_fixture import DIGITS_CONFIG
+    from ogad_core.testing import DIGITS_CONFIG
 
     config = ComputeConfig(**DIGITS_CONFIG)
     compute(config, run_dir, progress=False)

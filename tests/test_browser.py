@@ -27,7 +27,7 @@ import pytest
 from dashboard.serve import free_port
 from ogad_core.review.export import export_csv
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, ReviewStore
-from tests.run_fixture import CHROMIUM, CHROMIUM_ARGS, make_run
+from ogad_core.testing import CHROMIUM, CHROMIUM_ARGS, make_run
 
 REPO = Path(__file__).resolve().parent.parent
 N_SAMPLES = 60
@@ -845,7 +845,7 @@ def test_the_report_opens_offline_and_draws_every_chart(chromium: str, tmp_path:
     from playwright.sync_api import sync_playwright
 
     from ogad_core.reporting.report import figures, load_summary, write_report
-    from tests.run_fixture import write_evaluation
+    from ogad_core.testing import write_evaluation
 
     run = make_run(tmp_path / "run", kind="image", n=N_SAMPLES)
     write_evaluation(run, retrain=True)

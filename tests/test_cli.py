@@ -201,7 +201,7 @@ def test_a_failed_compute_leaves_no_folder_holding_only_the_lock(tmp_path: Path,
 def test_compute_prints_the_next_command(digits_run: Path, capsys) -> None:
     from ogad_core.cli import flag_of
     from ogad_core.options import ComputeConfig, option_fields
-    from tests.run_fixture import DIGITS_CONFIG
+    from ogad_core.testing import DIGITS_CONFIG
 
     flags = {f.name: flag_of(f) for f in option_fields(ComputeConfig)}
     args = ["compute", "--run-dir", str(digits_run)]

@@ -18,10 +18,10 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from dashboard import state
+from dashboard.testing import card_ids, deck_cards, deck_data, press_card
 from ogad_core.review.export import export_csv
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, ReviewStore
-from tests.app_driver import card_ids, deck_cards, deck_data, press_card
-from tests.run_fixture import (
+from ogad_core.testing import (
     CORRUPT_ID,
     HTML_ID,
     HTML_TEXT,

@@ -18,7 +18,7 @@ from dashboard.evaluation_view import WARNING, evaluation_stamp, load_evaluation
 from ogad_core.evaluation import report as evaluation
 from ogad_core.evaluation.schema import EVALUATION_JSON
 from ogad_core.scoring.metrics import evaluation_table
-from tests.run_fixture import make_run, write_evaluation
+from ogad_core.testing import make_run, write_evaluation
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -164,7 +164,7 @@ def test_the_dashboard_builds_a_big_run_in_the_background(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     from dashboard import smart
-    from tests.run_fixture import make_run
+    from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="tabular", n=300)
     grads = np.random.default_rng(0).normal(size=(300, 6)).astype(np.float32)

@@ -15,7 +15,7 @@ from ogad_core.review.export import (
     export_csv_text,
 )
 from ogad_core.review.store import ReviewStore
-from tests.run_fixture import IMAGE_LABELS, make_run
+from ogad_core.testing import IMAGE_LABELS, make_run
 
 N = 30
 

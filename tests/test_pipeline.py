@@ -17,7 +17,7 @@ from ogad_core.errors import ModelError, RunDirError
 from ogad_core.options import ComputeConfig
 from ogad_core.pipeline import compute, score
 from ogad_core.run.rundir import RunDir
-from tests.run_fixture import DIGITS_CONFIG
+from ogad_core.testing import DIGITS_CONFIG
 
 CONFIG = DIGITS_CONFIG
 

@@ -15,7 +15,7 @@ import pytest
 from ogad_core.errors import RunDirError
 from ogad_core.run.lock import run_lock
 from ogad_core.run.store import GradientStore, verify_gradients
-from tests.run_fixture import DIGITS_CONFIG
+from ogad_core.testing import DIGITS_CONFIG
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -242,9 +242,8 @@ def test_dashboard_refuses_foreign_host_headers(tmp_path: Path) -> None:
     """DNS rebinding: a request naming another host reaches neither HTTP nor the WebSocket."""
     import signal
 
-    from run_fixture import make_run
-
     from dashboard.serve import free_port
+    from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="image", n=20)
     port = free_port()
@@ -349,9 +348,8 @@ def test_missing_labels_are_refused_alike(tmp_path: Path, missing: str) -> None:
 def test_data_roots_ignore_the_manifest_list(tmp_path: Path) -> None:
     import json
 
-    from run_fixture import make_run
-
     from ogad_core.run.rundir import RunDir
+    from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="image", n=12)
     manifest = json.loads((run / "manifest.json").read_text())
@@ -364,9 +362,8 @@ def test_data_roots_ignore_the_manifest_list(tmp_path: Path) -> None:
 
 
 def test_binary_manifest_is_one_clear_error(tmp_path: Path) -> None:
-    from run_fixture import make_run
-
     from ogad_core.run.rundir import RunDir
+    from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="image", n=12)
     (run / "manifest.json").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00binary")
@@ -378,10 +375,9 @@ def test_binary_manifest_is_one_clear_error(tmp_path: Path) -> None:
 
 
 def test_corrupt_reviews_is_one_clear_error_and_never_rewritten(tmp_path: Path) -> None:
-    from run_fixture import make_run
-
     from ogad_core.cli import main
     from ogad_core.review.store import ReviewStore
+    from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="image", n=12)
     garbage = b"this is not a database" * 300
@@ -396,9 +392,8 @@ def test_corrupt_reviews_is_one_clear_error_and_never_rewritten(tmp_path: Path) 
 
 
 def test_export_onto_a_symlink_writes_its_target(tmp_path: Path) -> None:
-    from run_fixture import make_run
-
     from ogad_core.review.export import export_csv
+    from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="image", n=12)
     target = tmp_path / "shared" / "cleaned.csv"
@@ -412,8 +407,9 @@ def test_export_onto_a_symlink_writes_its_target(tmp_path: Path) -> None:
 
 
 def test_dashboard_explains_a_damaged_reviews_file(tmp_path: Path, monkeypatch) -> None:
-    from run_fixture import make_run
     from streamlit.testing.v1 import AppTest
+
+    from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="image", n=12)
     (run / "reviews.sqlite").write_bytes(b"garbage" * 1000)
@@ -486,9 +482,8 @@ def test_compute_killed_at_random_points_ends_bit_identical(tmp_path: Path) -> N
 
 
 def test_reviews_honour_a_group_umask(tmp_path: Path) -> None:
-    from run_fixture import make_run
-
     from ogad_core.review.store import ReviewStore
+    from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="image", n=12)
     old = os.umask(0o002)
@@ -665,8 +660,9 @@ def test_quiet_silences_the_loading_weights_bar() -> None:
 
 
 def test_run_names_are_shown_literally(tmp_path: Path, monkeypatch) -> None:
-    from run_fixture import make_run
     from streamlit.testing.v1 import AppTest
+
+    from ogad_core.testing import make_run
 
     name = "**bold**[click](javascript:alert(1))<img src=x onerror=alert(1)>"
     run = make_run(tmp_path / name, kind="image", n=12)

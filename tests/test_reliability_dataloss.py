@@ -115,7 +115,7 @@ def _compute(run: Path, **changes: object) -> list[str]:
     from ogad_core._internal import captured_log
     from ogad_core.options import ComputeConfig
     from ogad_core.pipeline import compute
-    from tests.run_fixture import DIGITS_CONFIG
+    from ogad_core.testing import DIGITS_CONFIG
 
     with captured_log() as lines:
         compute(ComputeConfig(**{**DIGITS_CONFIG, **changes}), run, progress=False)
@@ -155,10 +155,9 @@ def test_damaged_manifest_with_the_same_inputs_keeps_decisions(digits_run, tmp_p
 
 
 def test_a_store_refuses_decisions_stamped_with_other_labels(tmp_path: Path) -> None:
-    from run_fixture import make_run
-
     from ogad_core.errors import RunDirError
     from ogad_core.review.store import ReviewStore
+    from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="image", n=12)
     ReviewStore(run).confirm(3, reviewer="ann")
@@ -176,9 +175,8 @@ def test_a_store_refuses_decisions_stamped_with_other_labels(tmp_path: Path) -> 
 
 @pytest.fixture
 def small_run(tmp_path: Path) -> Path:
-    from run_fixture import make_run
-
     from ogad_core.review.store import ReviewStore
+    from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="image", n=12)
     ReviewStore(run).confirm(3, reviewer="ann")
@@ -263,3 +261,84 @@ def test_a_lock_file_that_is_a_fifo_or_device_is_refused(small_run: Path) -> Non
         with pytest.raises(RunDirError, match="not a regular file"):
             with run_lock(small_run, "score"):
                 pass
+
+
+def test_a_killed_writers_children_do_not_hold_the_lock(tmp_path: Path) -> None:
+    """A writer that forked (DataLoader workers) is killed: its run is free at once, though
+    the children that inherited the lock file's descriptor live on."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from ogad_core.run.lock import run_lock
+
+    script = (
+        "import os, sys, time\n"
+        "from ogad_core.run.lock import run_lock\n"
+        "with run_lock(sys.argv[1], 'compute', create=True):\n"
+        "    if os.fork() == 0:\n"
+        "        time.sleep(60); os._exit(0)\n"  # a worker that outlives its parent
+        "    print('locked', flush=True); time.sleep(60)\n"
+    )
+    run = tmp_path / "run"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", script, str(run)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "locked"
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        with run_lock(run, "compute"):  # at once: no waiting for the orphaned child
+            pass
+    finally:
+        os.killpg(writer.pid, signal.SIGKILL)  # the orphaned child (its own session)
+        time.sleep(0.1)
+
+
+def test_a_rerun_removes_the_temporaries_of_a_killed_write(digits_run, tmp_path) -> None:
+    import time
+
+    run = _copy_run(digits_run, tmp_path)
+    old = [run / ".scores.parquet.k3j2x9ab.tmp", run / "model" / ".final.pt.q1w2e3r4.tmp"]
+    fresh = run / ".map.parquet.z9y8x7w6.tmp"  # may be a live reader's: kept
+    for path in (*old, fresh):
+        path.write_bytes(b"half-written")
+    stale = time.time() - 3600
+    for path in old:
+        os.utime(path, (stale, stale))
+    _compute(run)
+    assert not any(p.exists() for p in old)
+    assert fresh.exists()
+
+
+def test_planted_links_in_the_run_are_never_written_through(small_run: Path, tmp_path) -> None:
+    """reviews.sqlite or a gradient file replaced by a link to someone else's file: the
+    decision store refuses to write, the gradient store starts anew without following it."""
+    import shutil
+
+    from ogad_core.errors import RunDirError
+    from ogad_core.review.store import ReviewStore
+
+    victim_db = tmp_path / "theirs.sqlite"
+    shutil.move(small_run / "reviews.sqlite", victim_db)
+    before = victim_db.read_bytes()
+    (small_run / "reviews.sqlite").symlink_to(victim_db)
+    with pytest.raises(RunDirError, match="symbolic link"):
+        ReviewStore(small_run).reject(5, reviewer="mallory")
+    assert victim_db.read_bytes() == before
+
+    path = tmp_path / "g" / "gradients.npy"
+    store = GradientStore(path, n_rows=8, n_cols=4, fingerprint="fp")
+    store.write(np.arange(4), np.ones((4, 4), np.float32))
+    del store
+    victim = tmp_path / "theirs.npy"
+    shutil.move(path.with_name("gradients.done.npy"), victim)
+    path.with_name("gradients.done.npy").symlink_to(victim)
+    kept = victim.read_bytes()
+    again = GradientStore(path, n_rows=8, n_cols=4, fingerprint="fp")
+    again.write(np.arange(8), np.ones((8, 4), np.float32))
+    assert victim.read_bytes() == kept and not path.with_name("gradients.done.npy").is_symlink()

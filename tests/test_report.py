@@ -15,7 +15,7 @@ from ogad_core.cli import main
 from ogad_core.reporting import charts
 from ogad_core.reporting.report import figures, load_summary, report_html
 from ogad_core.review.store import ReviewStore
-from tests.run_fixture import make_run, write_evaluation
+from ogad_core.testing import make_run, write_evaluation
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_precision_at_k_and_progress_data_are_what_they_say() -> None:
 
 
 def test_compute_records_the_training_loss_per_epoch(digits_run: Path) -> None:
-    from tests.run_fixture import DIGITS_CONFIG
+    from ogad_core.testing import DIGITS_CONFIG
 
     manifest = json.loads((digits_run / "manifest.json").read_text())
     epochs = manifest["steps"]["train"]["epochs"]

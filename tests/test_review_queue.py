@@ -38,7 +38,7 @@ from dashboard.serve import HOST, serve, streamlit_command
 from ogad_core.errors import ConfigError, RunDirError
 from ogad_core.review.store import ReviewStore
 from ogad_core.run.rundir import RunDir
-from tests.run_fixture import MISSING_ID, make_run
+from ogad_core.testing import MISSING_ID, make_run
 
 
 @pytest.fixture

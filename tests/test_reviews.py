@@ -26,7 +26,7 @@ from ogad_core.review.store import (
     UNREVIEWED,
     ReviewStore,
 )
-from tests.run_fixture import IMAGE_LABELS, make_run
+from ogad_core.testing import IMAGE_LABELS, make_run
 
 
 @pytest.fixture

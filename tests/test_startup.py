@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.run_fixture import make_run
+from ogad_core.testing import make_run
 
 #: the heavy libraries a light command must not import
 HEAVY = ("torch", "torchvision", "sklearn", "umap", "numba", "faiss", "mlxtend", "cleanlab")

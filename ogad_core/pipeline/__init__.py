@@ -1,6 +1,8 @@
 """The pipeline that ``ogad compute`` runs: data -> model -> predictions -> gradients -> scores
--> map, each step a function over a :class:`~ogad_core.pipeline.state.RunState`, cached in the
-run directory under a fingerprint of its inputs.
+-> map -> evidence, each step a callable over a :class:`~ogad_core.pipeline.state.RunState` that
+returns its manifest record, reused under a fingerprint of its inputs (``workflow.steps`` is the
+list). The score, map and evidence steps need only the run's files, so ``ogad score`` and
+``ogad map`` run the same steps standalone (``score_step.run_standalone``: one lock, one RunDir).
 
 ``ogad_core.pipeline`` itself is torch-free to import; the model and gradient steps import the
 engine when they run.

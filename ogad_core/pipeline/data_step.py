@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from ogad_core._internal import log
 from ogad_core.data import LoadedData, load_data, with_noise
-from ogad_core.errors import RunDirError
-from ogad_core.options import ComputeConfig, fingerprint
+from ogad_core.errors import ConfigError, RunDirError
+from ogad_core.options import ComputeConfig, encoder_problem, fingerprint
 from ogad_core.pipeline.state import ModelInputs, RunState
+from ogad_core.run.manifest import StepRecord
 from ogad_core.run.rundir import RunDir
 
 
@@ -29,12 +32,16 @@ def load_run_data(config: ComputeConfig, rd: RunDir) -> LoadedData:
     return data
 
 
-def data_step(state: RunState) -> str:
-    """Load the data into ``state``; refuse data changed under a run. Returns its fingerprint."""
+def data_step(state: RunState) -> StepRecord:
+    """Load the data into ``state``; refuse data changed under a run. Returns its record."""
     started = time.perf_counter()
     data = load_run_data(state.config, state.rd)
+    problem = encoder_problem(state.config.encoder, data.kind)  # csv: known once read
+    if problem:
+        raise ConfigError(f"encoder {problem}", param="encoder")
     data_fp = fingerprint(data.fingerprint(), data.noise)
     old_fp = state.manifest.step_fingerprint("data")
+    verified = old_fp is not None  # the data is checked against it below
     if old_fp and old_fp != data_fp:
         raise RunDirError(
             f"the data behind {state.config.data} changed since {state.rd.path} was computed; "
@@ -53,10 +60,11 @@ def data_step(state: RunState) -> str:
     }
     state.manifest.label_names = data.label_names
     _write_thumbnails(state)
-    state.mark("data", data_fp, started)
+    record = state.mark("data", data_fp, started)
+    _tie_reviews(state, verified)
     flipped = f", {data.noise['n_flipped']} labels flipped" if data.noise else ""
     log.info(f"data: {data.spec}, {len(data.train)} samples, {data.n_classes} classes{flipped}")
-    return data_fp
+    return record
 
 
 def model_inputs(
@@ -85,3 +93,14 @@ def _write_thumbnails(state: RunState) -> None:
         written = write_thumbnails(files, state.rd.thumbnail_path, workers=state.config.workers)
         if written:
             log.info(f"data: {written} thumbnails written for the dashboard")
+
+
+def _tie_reviews(state: RunState, verified: bool) -> None:
+    """Set decisions made on other inputs (sample ids, given labels) aside, never apply them."""
+    from ogad_core.review.store import set_aside_foreign_reviews
+
+    train = state.data.train
+    ids = np.arange(len(train), dtype=np.int64)
+    set_aside_foreign_reviews(
+        state.rd, ids, np.asarray(train.labels), state.data.label_names, verified=verified
+    )

@@ -10,15 +10,15 @@ from typing import Any
 from ogad_core._internal import log
 from ogad_core.options import ComputeConfig, fingerprint
 from ogad_core.pipeline.state import RunState
+from ogad_core.run.manifest import StepRecord
 from ogad_core.run.store import GradientStore
 
 
-def gradient_step(state: RunState) -> None:
+def gradient_step(state: RunState) -> StepRecord:
     """Fill one GradientStore per checkpoint (resuming finished rows); record the dims."""
     from ogad_core.engine.models import state_fingerprint
 
     started = time.perf_counter()
-    assert state.inputs is not None
     config, n = state.config, len(state.data.train)
     dim = config.proj_dim or state.full_dim
     from ogad_core.engine.projection import PROJECTION_ID
@@ -51,9 +51,11 @@ def gradient_step(state: RunState) -> None:
         "stored": dim,
         "n_checkpoints": len(state.states),
     }
-    state.mark("gradients", grad_fp, started)
+    record = state.mark("gradients", grad_fp, started)
+    state.fresh_gradients = True
     projected = f", projected from {state.full_dim}" if config.proj_dim else ""
     log.info(f"gradients: {n} x {dim} ({state.params}{projected})")
+    return record
 
 
 def _report_store(store: GradientStore, name: str, n: int) -> None:
@@ -72,7 +74,6 @@ def _fill(state: RunState, store: GradientStore) -> None:
     from ogad_core.engine.gradients import compute_gradients
 
     inputs = state.inputs
-    assert inputs is not None
     config = state.config
     if config.engine == "ray":
         import torch

@@ -16,8 +16,9 @@ import pandas as pd
 
 from ogad_core._internal import log, one_line, write_bytes_atomic, write_table_atomic
 from ogad_core.errors import ModelError
-from ogad_core.options import ComputeConfig, fingerprint
+from ogad_core.options import ComputeConfig, check_proj_dim, fingerprint
 from ogad_core.pipeline.state import RunState
+from ogad_core.run.manifest import StepRecord
 
 #: training this many times the built-in recipe's epochs counts as long (memorisation risk):
 #: 2.5 x the image recipe's 12 is the 30 epochs measured in docs/benchmarks.md
@@ -117,13 +118,16 @@ def torch_save(obj: Any, path: Path) -> None:
 # ---- step 2: the model ----------------------------------------------------------------------
 
 
-def model_step(state: RunState, data_fp: str) -> None:
-    """Build the model, then train it, reuse the trained weights or take the user's checkpoint."""
+def model_step(state: RunState) -> StepRecord:
+    """Make the model's inputs, build the model, then train it, reuse the trained weights or
+    take the user's checkpoint. Returns the ``train`` record."""
     from ogad_core.engine.gradients import gradient_dim
+    from ogad_core.pipeline.data_step import model_inputs
 
     started = time.perf_counter()
-    config, data, inputs = state.config, state.data, state.inputs
-    assert inputs is not None
+    config, data = state.config, state.data
+    state.inputs = inputs = model_inputs(config, data, state.rd, state.device, state.progress)
+    data_fp = state.manifest.step_fingerprint("data")
     model = build_model(
         config, data.kind, inputs.input_shape, data.n_classes, train_inputs=inputs.x_train
     )
@@ -133,6 +137,7 @@ def model_step(state: RunState, data_fp: str) -> None:
     state.params = effective_params(config)
     example = first.to(state.device)  # the head is found by execution order
     state.full_dim = gradient_dim(model, state.params, example)  # bad params fail before training
+    check_proj_dim(config.proj_dim, state.full_dim)
     recipe = model_recipe(config, data.kind)
     train_fp = fingerprint(
         data_fp,
@@ -163,6 +168,7 @@ def model_step(state: RunState, data_fp: str) -> None:
         state.save()
     if test_acc is not None:
         log.info(f"model: test accuracy {test_acc:.4f}")
+    return record
 
 
 def _first_inputs(inputs: Any) -> Any:
@@ -243,7 +249,6 @@ def _train(state: RunState, recipe: Any) -> list[dict[str, Any]]:
     from ogad_core.engine.train import train_model
 
     config, model, inputs = state.config, state.model, state.inputs
-    assert inputs is not None
     log.info(f"model: training {type(model).__name__} for {recipe.epochs} epochs on {state.device}")
     hint = long_training_hint(config, state.data.kind, recipe.epochs)
     if hint:
@@ -270,9 +275,8 @@ def _train(state: RunState, recipe: Any) -> list[dict[str, Any]]:
 def _test_accuracy(state: RunState) -> float | None:
     from ogad_core.engine.train import predict
 
-    inputs = state.inputs
-    assert inputs is not None
-    if inputs.x_test is None:
+    inputs, test = state.inputs, state.data.test
+    if inputs.x_test is None or test is None:
         return None
     pred, *_ = predict(
         state.model,
@@ -282,7 +286,7 @@ def _test_accuracy(state: RunState) -> float | None:
         device=state.device,
         workers=state.config.workers,
     )
-    return float((pred == state.data.test.labels).mean())
+    return float((pred == test.labels).mean())
 
 
 def _record_model(state: RunState, recipe: Any, test_acc: float | None) -> None:
@@ -310,13 +314,12 @@ def _record_model(state: RunState, recipe: Any, test_acc: float | None) -> None:
 # ---- step 3: predictions --------------------------------------------------------------------
 
 
-def predict_step(state: RunState) -> None:
+def predict_step(state: RunState) -> StepRecord:
     """Predict every training sample with the final model -> samples.parquet."""
     from ogad_core.engine.train import predict
 
     started = time.perf_counter()
     inputs, data = state.inputs, state.data
-    assert inputs is not None
     pred, conf, loss, _ = predict(
         state.model,
         inputs.x_train,
@@ -335,7 +338,7 @@ def predict_step(state: RunState) -> None:
         _samples_table(data, pred, conf, loss, inputs.truncated), state.rd.samples_path
     )
     train_fp = state.manifest.step_fingerprint("train")
-    state.mark(
+    return state.mark(
         "predict", fingerprint(train_fp, state.manifest.fingerprints["model_weights"]), started
     )
 

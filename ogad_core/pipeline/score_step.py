@@ -6,30 +6,28 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ogad_core._internal import log, one_line, utc_now, write_table_atomic
 from ogad_core.errors import ConfigError, RunDirError
-from ogad_core.options import fingerprint
+from ogad_core.options import DEFAULT_DETECTORS, fingerprint
+from ogad_core.pipeline.state import FileStep, RunFiles
 from ogad_core.run.lock import run_lock
 from ogad_core.run.manifest import Manifest, StepRecord
 from ogad_core.run.rundir import RunDir, table_problem
 from ogad_core.run.store import verify_gradients
 
 EMBEDDINGS = ("final", "checkpoints")
+#: above this many rows LOF (quadratic) is left out of the default detectors
+LOF_MAX_ROWS = 10_000
 
 
 def _require_gradients(rd: RunDir, manifest: Manifest) -> None:
     if not manifest.is_done("gradients"):
         raise RunDirError(f"{rd.path} has no finished gradients step; run `ogad compute` first")
-
-
-def _finish(rd: RunDir, manifest: Manifest, step: str, fp: str, started: float) -> None:
-    seconds = round(time.perf_counter() - started, 3)
-    manifest.mark_done(step, StepRecord(fingerprint=fp, seconds=seconds, finished=utc_now()))
-    rd.save_manifest(manifest)
 
 
 def load_embeddings(
@@ -71,6 +69,129 @@ def _merge_with_earlier(rd: RunDir, table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([table, old[keep]], axis=1)
 
 
+@dataclass(frozen=True)
+class ScoreStep:
+    """Score the run's gradients with ``detectors`` -> scores.parquet (merging the columns of
+    detectors scored earlier). ``detectors`` None: the run's configured ones (less LOF above
+    :data:`LOF_MAX_ROWS` rows)."""
+
+    detectors: tuple[str, ...] | None = None
+    per_class: bool = False
+    seed: int = 0
+    embedding: str = "final"
+    name: str = "scores"
+
+    def __call__(self, run: RunFiles) -> StepRecord:
+        from ogad_core.scoring.detectors import score_table
+
+        rd, manifest = run.rd, run.manifest
+        _require_gradients(rd, manifest)
+        started = time.perf_counter()
+        detectors = list(self.detectors or default_detectors(manifest))
+        grads = load_embeddings(rd, manifest, self.embedding, verify=not run.fresh_gradients)
+        table = score_table(
+            grads, rd.read_samples(), detectors, per_class=self.per_class, seed=self.seed
+        )
+        table = _merge_with_earlier(rd, _checkpoint_names(table, self.embedding))
+        write_table_atomic(table, rd.scores_path)
+        names = [c[: -len("_score")] for c in table.columns if c.endswith("_score")]
+        manifest.detectors = names
+        manifest.scoring = {
+            "per_class": self.per_class,
+            "seed": self.seed,
+            "embedding": self.embedding,
+        }
+        grad_fp = manifest.step_fingerprint("gradients")
+        fp = fingerprint(grad_fp, names, self.per_class, self.seed, self.embedding)
+        log.info(f"scores: {', '.join(names)}")
+        return run.mark(self.name, fp, started)
+
+
+def _checkpoint_names(table: pd.DataFrame, embedding: str) -> pd.DataFrame:
+    """Columns ``D_ckpt_score`` / ``D_ckpt_rank`` for scores of the checkpoint embeddings."""
+    if embedding == "final":
+        return table
+    rename = {
+        c: c.replace("_score", "_ckpt_score").replace("_rank", "_ckpt_rank")
+        for c in table.columns
+        if c != "sample_id"
+    }
+    return table.rename(columns=rename)
+
+
+def default_detectors(manifest: Manifest) -> list[str]:
+    """The run's configured detectors, less LOF above :data:`LOF_MAX_ROWS` rows."""
+    detectors = list(manifest.config.get("detectors") or DEFAULT_DETECTORS)
+    if "lof" in detectors and manifest.n_samples > LOF_MAX_ROWS:
+        detectors.remove("lof")
+        log.info(
+            f"scores: lof skipped by default above {LOF_MAX_ROWS} rows "
+            "(ask for it with `ogad score --detector lof`)"
+        )
+    return detectors
+
+
+@dataclass(frozen=True)
+class MapStep:
+    """2-D UMAP map of the gradient embeddings -> map.parquet (reused under its fingerprint)."""
+
+    seed: int = 0
+    name: str = "map"
+
+    def __call__(self, run: RunFiles) -> StepRecord:
+        rd, manifest = run.rd, run.manifest
+        _require_gradients(rd, manifest)
+        fp = fingerprint(manifest.step_fingerprint("gradients"), self.seed)
+        done = manifest.steps.get(self.name)
+        if done is not None and manifest.is_done(self.name, fp) and rd.map_path.is_file():
+            problem = table_problem(rd.map_path)
+            if problem is None:
+                log.info("map: reusing the cached map")
+                return done
+            log.warning(f"{rd.map_path.name} was damaged ({problem}); rebuilding it")
+        from ogad_core.scoring.gradient_map import gradient_map
+
+        started = time.perf_counter()
+        grads = load_embeddings(rd, manifest, "final", verify=not run.fresh_gradients)
+        log.info("map: UMAP of the gradient embeddings (the first run compiles numba: ~30 s)")
+        xy = gradient_map(grads, seed=self.seed)
+        ids = np.arange(xy.shape[0], dtype=np.int64)
+        table = pd.DataFrame({"sample_id": ids, "x": xy[:, 0], "y": xy[:, 1]})
+        write_table_atomic(table.astype({"x": np.float32, "y": np.float32}), rd.map_path)
+        return run.mark(self.name, fp, started)
+
+
+@dataclass(frozen=True)
+class EvidenceStep:
+    """The review page's evidence (neighbours, suggestions, re-rank features) -> evidence/,
+    when missing or stale. Its record is ``evidence/stamp.json`` (derived files, safe to
+    delete), so the manifest does not list it; a failure is logged, never raised (the
+    dashboard then builds the evidence itself)."""
+
+    seed: int = 0
+    name: str = "evidence"
+
+    def __call__(self, run: RunFiles) -> StepRecord:
+        from ogad_core.scoring.evidence import ensure_evidence, input_stamp
+
+        started = time.perf_counter()
+        ensure_evidence(run.rd.path, seed=self.seed)
+        stamp = input_stamp(run.rd, self.seed)
+        seconds = round(time.perf_counter() - started, 3)
+        fp = fingerprint(stamp) if stamp is not None else ""
+        return StepRecord(fingerprint=fp, seconds=seconds, finished=utc_now())
+
+
+def run_standalone(
+    run_dir: str | os.PathLike[str], command: str, steps: list[FileStep]
+) -> list[StepRecord]:
+    """Run ``steps`` on an existing run, holding its lock (the path ``ogad score`` and
+    ``ogad map`` take; ``compute`` runs the same steps on its own state)."""
+    with run_lock(run_dir, command):
+        run = RunFiles.reopen(RunDir(run_dir))
+        return [step(run) for step in steps]
+
+
 def score(
     run_dir: str | os.PathLike[str],
     detectors: list[str] | tuple[str, ...],
@@ -78,88 +199,15 @@ def score(
     per_class: bool = False,
     seed: int = 0,
     embedding: str = "final",
-    manifest: Manifest | None = None,
 ) -> pd.DataFrame:
-    """Score the run's gradients with ``detectors``; writes scores.parquet (merging columns
-    of detectors scored earlier), holding the run directory's lock. Returns the written table."""
-    with run_lock(run_dir, "score"):
-        return _score(RunDir(run_dir), list(detectors), per_class, seed, embedding, manifest)
+    """``ogad score``: the :class:`ScoreStep` on an existing run; returns scores.parquet."""
+    step = ScoreStep(tuple(detectors), per_class=per_class, seed=seed, embedding=embedding)
+    run_standalone(run_dir, "score", [step])
+    return RunDir(run_dir).read_scores()
 
 
-def _score(
-    rd: RunDir,
-    detectors: list[str],
-    per_class: bool,
-    seed: int,
-    embedding: str,
-    manifest: Manifest | None,
-) -> pd.DataFrame:
-    from ogad_core.scoring.detectors import score_table
-
-    standalone = manifest is None  # else compute has just checked or written the gradients
-    manifest = manifest if manifest is not None else rd.load_manifest()
-    _require_gradients(rd, manifest)
-    started = time.perf_counter()
-    grads = load_embeddings(rd, manifest, embedding, verify=standalone)
-    table = score_table(grads, rd.read_samples(), list(detectors), per_class=per_class, seed=seed)
-    if embedding != "final":
-        rename = {
-            c: c.replace("_score", "_ckpt_score").replace("_rank", "_ckpt_rank")
-            for c in table.columns
-            if c != "sample_id"
-        }
-        table = table.rename(columns=rename)
-    table = _merge_with_earlier(rd, table)
-    write_table_atomic(table, rd.scores_path)
-    names = [c[: -len("_score")] for c in table.columns if c.endswith("_score")]
-    manifest.detectors = names
-    manifest.scoring = {"per_class": per_class, "seed": seed, "embedding": embedding}
-    grad_fp = manifest.step_fingerprint("gradients")
-    _finish(
-        rd, manifest, "scores", fingerprint(grad_fp, names, per_class, seed, embedding), started
-    )
-    log.info(f"scores: {', '.join(names)}")
-    return table
-
-
-def make_map(
-    run_dir: str | os.PathLike[str], *, seed: int = 0, manifest: Manifest | None = None
-) -> pd.DataFrame:
-    """2-D UMAP map of the gradient embeddings -> map.parquet (cached by fingerprint), then the
-    review page's evidence -> evidence/ (when missing or stale), holding the run directory's
-    lock."""
-    from ogad_core.scoring.evidence import ensure_evidence
-
-    with run_lock(run_dir, "map"):
-        table = _make_map(RunDir(run_dir), seed, manifest)
-        ensure_evidence(run_dir)
-        return table
-
-
-def _make_map(rd: RunDir, seed: int, manifest: Manifest | None) -> pd.DataFrame:
-    standalone = manifest is None
-    manifest = manifest if manifest is not None else rd.load_manifest()
-    _require_gradients(rd, manifest)
-    fp = fingerprint(manifest.step_fingerprint("gradients"), seed)
-    if manifest.is_done("map", fp) and rd.map_path.is_file():
-        problem = table_problem(rd.map_path)
-        if problem is None:
-            log.info("map: reusing the cached map")
-            return rd.read_map()
-        log.warning(f"{rd.map_path.name} was damaged ({problem}); rebuilding it")
-    from ogad_core.scoring.gradient_map import gradient_map
-
-    started = time.perf_counter()
-    grads = load_embeddings(rd, manifest, "final", verify=standalone)
-    log.info("map: UMAP of the gradient embeddings (the first run compiles numba: ~30 s)")
-    xy = gradient_map(grads, seed=seed)
-    table = pd.DataFrame(
-        {
-            "sample_id": np.arange(xy.shape[0], dtype=np.int64),
-            "x": xy[:, 0].astype(np.float32),
-            "y": xy[:, 1].astype(np.float32),
-        }
-    )
-    write_table_atomic(table, rd.map_path)
-    _finish(rd, manifest, "map", fp, started)
-    return table
+def make_map(run_dir: str | os.PathLike[str], *, seed: int = 0) -> pd.DataFrame:
+    """``ogad map``: the :class:`MapStep` then the :class:`EvidenceStep` on an existing run;
+    returns map.parquet."""
+    run_standalone(run_dir, "map", [MapStep(seed), EvidenceStep(seed)])
+    return RunDir(run_dir).read_map()

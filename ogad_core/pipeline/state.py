@@ -4,8 +4,9 @@ step hands to the next (:class:`RunState`), and how a run is opened (continued o
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ogad_core import __version__
 from ogad_core._internal import utc_now
@@ -15,16 +16,27 @@ from ogad_core.run.heal import DAMAGED_SUFFIX
 from ogad_core.run.manifest import Manifest, StepRecord
 from ogad_core.run.rundir import DATA_DIR, LOCK, MANIFEST, RunDir
 
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from ogad_core.data.loaders import LoadedData
+
 
 @dataclass
 class ModelInputs:
-    """What the model consumes: train / test inputs (tensors or token ids) and labels."""
+    """What the model consumes: train / test inputs and labels, from the data kind
+    (:mod:`ogad_core.engine.kinds`). The inputs are a tensor (arrays, encoder features, token
+    ids), streamed batches of image files or the files themselves; they stay ``Any`` because
+    the retraining in ``evaluation/`` takes them as tensors."""
 
     x_train: Any
-    y_train: Any
+    y_train: torch.Tensor
     x_test: Any = None
-    y_test: Any = None
-    truncated: Any = None  # (N,) bool, texts cut to the encoder's length (text runs only)
+    y_test: torch.Tensor | None = None
+    #: (N,) bool, texts cut to the encoder's length (text runs only)
+    truncated: np.ndarray | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -32,22 +44,19 @@ class ModelInputs:
 
 
 @dataclass
-class RunState:
-    """The state ``compute`` threads through its steps."""
+class RunFiles:
+    """What every step works on: the run directory and its typed manifest. The standalone
+    steps (``ogad score``, ``ogad map``) get just this; ``compute`` passes a :class:`RunState`."""
 
-    config: ComputeConfig
     rd: RunDir
     manifest: Manifest
-    progress: bool = True
-    device: Any = None  # torch.device
-    data: Any = None  # ogad_core.data.LoadedData
-    inputs: ModelInputs | None = None
-    model: Any = None  # torch.nn.Module
-    states: list[dict[str, Any]] = field(default_factory=list)  # state_dicts, last = final
-    params: str = "last"
-    full_dim: int = 0
-    #: the training just run, one {"epoch", "loss", "seconds"} per epoch (for the Run page)
-    train_history: list[dict[str, float]] = field(default_factory=list)
+    #: the gradients were written and checked by this process (a standalone step verifies them)
+    fresh_gradients: bool = False
+
+    @classmethod
+    def reopen(cls, rd: RunDir) -> RunFiles:
+        """An existing run, for a standalone step (RunDirError without a manifest)."""
+        return cls(rd=rd, manifest=rd.load_manifest())
 
     def save(self) -> None:
         self.rd.save_manifest(self.manifest)
@@ -63,6 +72,32 @@ class RunState:
         self.manifest.mark_done(step, record)
         self.save()
         return record
+
+
+@dataclass(kw_only=True)
+class RunState(RunFiles):
+    """What ``compute``'s steps share: the config, and what one step hands to the next. The
+    fields without a default are set by the step that makes them (data, model, inputs)."""
+
+    config: ComputeConfig
+    progress: bool = True
+    device: torch.device = field(init=False)
+    data: LoadedData = field(init=False)
+    inputs: ModelInputs = field(init=False)
+    model: nn.Module = field(init=False)
+    #: the model's state_dicts at each checkpoint, the last one the final model
+    states: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    params: str = "last"
+    full_dim: int = 0
+    #: the training just run, one {"epoch", "loss", "seconds"} per epoch (for the Run page)
+    train_history: list[dict[str, float]] = field(default_factory=list)
+
+
+#: a step of ``compute``: works on the run state, records its result in the manifest under a
+#: fingerprint of its inputs (reusing it when unchanged) and returns that record
+Step = Callable[[RunState], StepRecord]
+#: a step that needs only the run's files (score, map, evidence): also runs standalone
+FileStep = Callable[[RunFiles], StepRecord]
 
 
 def open_run(config: ComputeConfig, rd: RunDir) -> Manifest:

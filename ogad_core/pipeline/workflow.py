@@ -13,17 +13,14 @@ from typing import Any
 
 from ogad_core._internal import log
 from ogad_core.options import ComputeConfig
-from ogad_core.pipeline.data_step import data_step, model_inputs
+from ogad_core.pipeline.data_step import data_step
 from ogad_core.pipeline.gradient_step import gradient_step
 from ogad_core.pipeline.model_step import model_step, predict_step
-from ogad_core.pipeline.score_step import make_map, score
-from ogad_core.pipeline.state import RunState, open_run
-from ogad_core.run.heal import heal_manifest, heal_tables
+from ogad_core.pipeline.score_step import EvidenceStep, MapStep, ScoreStep
+from ogad_core.pipeline.state import RunState, Step, open_run
+from ogad_core.run.heal import heal_manifest, heal_tables, remove_stale_temporaries
 from ogad_core.run.lock import run_lock
 from ogad_core.run.rundir import RunDir
-
-#: above this many rows LOF (quadratic) is left out of the default detectors
-LOF_MAX_ROWS = 10_000
 
 
 def compute(
@@ -54,11 +51,26 @@ def _remove_if_only_lock(rd: RunDir) -> None:
         pass
 
 
+def steps(config: ComputeConfig) -> list[Step]:
+    """``compute`` is this list, run in order over one :class:`RunState`."""
+    return [
+        data_step,
+        model_step,
+        predict_step,
+        gradient_step,
+        ScoreStep(per_class=config.per_class, seed=config.seed),
+        MapStep(seed=config.seed),
+        EvidenceStep(seed=config.seed),
+    ]
+
+
 def _compute(config: ComputeConfig, rd: RunDir, progress: bool) -> dict[str, Any]:
     import torch
 
     from ogad_core.engine.models import resolve_device
 
+    if remove_stale_temporaries(rd):
+        log.info("removed temporary files a killed run left behind")
     manifest_note = heal_manifest(rd)
     if manifest_note:
         log.warning(manifest_note)
@@ -67,46 +79,8 @@ def _compute(config: ComputeConfig, rd: RunDir, progress: bool) -> dict[str, Any
         log.warning(note)
     state.device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    verified = state.manifest.step_fingerprint("data") is not None  # data checked against it
-    data_fp = data_step(state)
-    _tie_reviews(state, verified)
-    state.inputs = model_inputs(config, state.data, rd, state.device, progress)
-    model_step(state, data_fp)
-    predict_step(state)
-    gradient_step(state)
-    score(
-        rd.path,
-        default_detectors(config, state.manifest.n_samples),
-        per_class=config.per_class,
-        seed=config.seed,
-        manifest=state.manifest,
-    )
-    make_map(rd.path, seed=config.seed, manifest=state.manifest)
+    for step in steps(config):
+        step(state)
     state.manifest.status = "complete"
     state.save()
     return state.manifest.to_json()
-
-
-def _tie_reviews(state: RunState, verified: bool) -> None:
-    """Set decisions made on other inputs (sample ids, given labels) aside, never apply them."""
-    import numpy as np
-
-    from ogad_core.review.store import set_aside_foreign_reviews
-
-    train = state.data.train
-    ids = np.arange(len(train), dtype=np.int64)
-    set_aside_foreign_reviews(
-        state.rd, ids, np.asarray(train.labels), state.data.label_names, verified=verified
-    )
-
-
-def default_detectors(config: ComputeConfig, n_samples: int) -> list[str]:
-    """The configured detectors, less LOF above :data:`LOF_MAX_ROWS` rows."""
-    detectors = list(config.detectors)
-    if "lof" in detectors and n_samples > LOF_MAX_ROWS:
-        detectors.remove("lof")
-        log.info(
-            f"scores: lof skipped by default above {LOF_MAX_ROWS} rows "
-            "(ask for it with `ogad score --detector lof`)"
-        )
-    return detectors

@@ -123,6 +123,14 @@ def run_owns(run_path: Path, path: Path) -> bool:
     )
 
 
+def looks_like_run_dir(path: Path) -> bool:
+    """Whether a folder holds an ogad run (its lock file, or a manifest with samples)."""
+    # os.path's tests answer False for a folder that cannot be read (Path's raise)
+    return os.path.exists(path / LOCK) or (
+        os.path.isfile(path / MANIFEST) and os.path.isfile(path / SAMPLES)
+    )
+
+
 def check_output_path(out: str | os.PathLike[str], run: RunDir, param: str = "out") -> Path:
     """The file an output option (``--out``) may be written to: the path itself, or the file a
     symbolic link names. Refused (ConfigError naming ``param``): a path the run owns (its
@@ -305,7 +313,16 @@ class RunDir:
         write_json_atomic(self.manifest_path, manifest)
 
     def label_names(self) -> list[str]:
-        return list(self.read_manifest()["data"]["label_names"])
+        """The class names (RunDirError when the manifest lacks them: an incomplete run or a
+        hand-edited manifest)."""
+        data = self.read_manifest().get("data")
+        names = data.get("label_names") if isinstance(data, dict) else None
+        if not isinstance(names, list) or not names:
+            raise RunDirError(
+                f"{self.manifest_path} has no data.label_names (the run is incomplete or its "
+                f"manifest was edited); {MANIFEST_HINT}"
+            )
+        return [str(n) for n in names]
 
     def load_manifest(self) -> Manifest:
         """The typed manifest (RunDirError when missing or unreadable)."""
