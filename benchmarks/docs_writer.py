@@ -749,13 +749,14 @@ def _docs_dashboard_issue20() -> str:
 
 
 ISSUE20_NOTE = (
-    "The Summary's charts are the slow part: without them the same page showed its Export "
-    "button in 2.4–2.9 s, with them in 4.5–5 s (2,000 samples, load about 6.5). Building "
-    "the figures took about 0.5 s of the server's page script there (now built once per state "
-    "of the run and its decisions, then cached); the rest is the browser: Streamlit loading "
-    "plotly.js (4.8 MB) and drawing four charts. The page-load goals (< 2 s) are not met on "
-    "these loaded 2 cores, before or after; Confirm → next card stayed within the noise of "
-    "before.\n"
+    "The Summary's charts are the slow part. At 2,000 samples (Export button shown, warm "
+    "visits): without charts 2.4–2.9 s (load about 6.5); with one chart 3.3–3.5 s, with all "
+    "four 3.8–4.0 s (load about 4): most of it is a fixed cost, Streamlit loading plotly.js "
+    "(4.8 MB) in the browser, and each chart adds about 0.2 s, so fewer or merged figures would "
+    "gain little. Building the figures took about 0.5 s of the server's page script; they are "
+    "now built once per state of the run and its decisions, then cached. The page-load goals "
+    "(< 2 s) are not met on these loaded 2 cores, before or after; Confirm → next card stayed "
+    "within the noise of before.\n"
 )
 
 
