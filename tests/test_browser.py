@@ -974,3 +974,28 @@ def test_summary_charts_draw_locally_and_a_click_opens_the_queue(
         expect(page.get_by_text("Showing every sample given")).to_have_count(0)
     outside = [u for u in requests if not u.startswith((url, "data:", f"blob:{url}"))]
     assert outside == [], outside  # plotly.js and everything else from the dashboard itself
+
+
+# ---- the queue goes on past a low review target (issue 20), in the live app's fragment reruns ----
+def test_the_queue_goes_on_past_the_target_while_decisions_confirm(
+    chromium: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from playwright.sync_api import expect
+
+    from ogad_core.scoring.target import KEEP_GOING_BLOCK
+
+    run = make_run(tmp_path_factory.mktemp("goes_on") / "run", kind="image", n=120, noise_rate=0.3)
+    store = ReviewStore(run)
+    with _serving(run) as url, _opened(chromium, f"{url}/?reviewer=goes") as page:
+        page.wait_for_selector("[class*='st-key-card_']")
+        target = int(page.get_by_role("spinbutton", name="Queue length").input_value())
+        for _ in range(target):  # every card of the queue confirmed, one by one
+            _settle(page)
+            sid = _card_ids(page)[0]
+            page.locator(f".st-key-confirm_{sid} button").first.click()
+            assert _wait_for(lambda sid=sid: store.get(sid) == CONFIRMED)
+        assert len(store.current()) == target
+        # a decision reruns only the queue's fragment: the cards past the estimate show there
+        expect(page.get_by_text(f"Review queue · {KEEP_GOING_BLOCK} to review")).to_be_visible()
+        expect(page.get_by_text(f"past the estimate ({target})")).to_have_count(1)
+        assert len(_card_ids(page)) > 0
