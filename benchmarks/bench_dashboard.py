@@ -25,6 +25,17 @@ distinct 28x28 images reused, three blob clusters as the map, made-up scores) se
   seconds for that load, Confirm clicked → the next card shows (end to end; target < 300 ms at
   50,000 samples), and a box drawn → the queue shows the selection.
 
+* the Summary page with its charts: page load until every plotly chart has painted (after),
+  or until the page's Export button shows (a tree without charts); target < 2 s at 50,000;
+* ``ogad report`` on the same run: seconds, file size (target < 5 MB) and, opened offline in
+  Chromium with every request logged, the requests that leave the file (target: none) and the
+  charts drawn.
+
+``--before REF`` serves the same run from the project as it was at git commit REF as well
+(exported with ``git archive`` into a temporary folder), alternating before / after in this one
+process, so before and after are measured under the same load; its keys start with
+``before:``.
+
 Browser and server share this machine's cores; the load average is recorded with the figures.
 Prints a table and writes the numbers as JSON.
 """
@@ -82,12 +93,15 @@ PAINT_MARKS_JS = """(() => {
 })();"""
 
 
-def start_server(run: Path, port: int, log: Path) -> subprocess.Popen:
+def start_server(run: Path, port: int, log: Path, tree: Path = REPO) -> subprocess.Popen:
+    """``ogad dashboard RUN`` from the project at ``tree`` (this checkout by default)."""
     code = "import sys; from dashboard.serve import serve; sys.exit(serve(sys.argv[1], port=int(sys.argv[2])))"  # noqa: E501
+    env = {**os.environ, "PYTHONPATH": str(tree)}
     with open(log, "wb") as fh:
         server = subprocess.Popen(
             [sys.executable, "-c", code, str(run), str(port)],
-            cwd=REPO,
+            cwd=tree,
+            env=env,
             stdout=fh,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -367,24 +381,121 @@ def apptest_timings(run: Path, repeats: int) -> dict[str, list[float]]:
     return out
 
 
-def measure_size(n: int, repeats: int, browser: bool) -> tuple[dict[str, list[float]], dict]:
-    """All timings for one run of ``n`` samples (built in a temporary folder)."""
-    with tempfile.TemporaryDirectory(prefix="ogad_bench_") as tmp:
-        run = make_run(Path(tmp) / "run", kind="image", n=n, n_images=200)
+SUMMARY_CHARTS_JS = """(n) => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n"""
+SUMMARY_CHARTS = 4  # progress, class health, given x predicted, score distributions
+
+
+def summary_timings(url: str, repeats: int, charts: bool) -> dict[str, list[float]]:
+    """Seconds from opening the Summary page until its charts painted (``charts``), else until
+    its Export button shows; the first visit is cold."""
+    from playwright.sync_api import sync_playwright
+
+    out: dict[str, list[float]] = {"summary_paint_cold": [], "summary_paint_warm": []}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for i in range(repeats + 1):
+                page = browser.new_page(viewport={"width": 1500, "height": 1100})
+                page.set_default_timeout(300_000)
+                start = time.perf_counter()
+                page.goto(f"{url}/summary")
+                if charts:
+                    page.wait_for_function(SUMMARY_CHARTS_JS, arg=SUMMARY_CHARTS)
+                else:
+                    page.get_by_role("button", name=re.compile("^Export")).wait_for()
+                out["summary_paint_cold" if i == 0 else "summary_paint_warm"].append(
+                    time.perf_counter() - start
+                )
+                page.close()
+        finally:
+            browser.close()
+    return out
+
+
+def report_facts(run: Path, folder: Path) -> dict:
+    """``ogad report`` of the run: seconds, bytes, and opened offline in Chromium: requests that
+    left the file and charts drawn."""
+    from playwright.sync_api import sync_playwright
+
+    from ogad_core.reporting.report import write_report
+
+    start = time.perf_counter()
+    out = write_report(run, folder / "report.html")
+    seconds = time.perf_counter() - start
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(offline=True).new_page()
+            page.on("request", lambda r: requests.append(r.url))
+            opened = time.perf_counter()
+            page.goto(out.as_uri())
+            page.wait_for_function("() => document.body.dataset.charts", timeout=300_000)
+            drawn_s = time.perf_counter() - opened
+            charts = int(page.evaluate("() => document.body.dataset.charts"))
+        finally:
+            browser.close()
+    outside = [u for u in requests if not u.startswith(("file:", "data:", "blob:"))]
+    return {
+        "seconds": round(seconds, 2),
+        "bytes": out.stat().st_size,
+        "charts_drawn": charts,
+        "opened_to_charts_s": round(drawn_s, 2),
+        "requests_total": len(requests),
+        "requests_outside_the_file": outside,
+    }
+
+
+def _clear_reviews(run: Path) -> None:
+    for name in ("reviews.sqlite", "reviews.sqlite-wal", "reviews.sqlite-shm"):
+        (run / name).unlink(missing_ok=True)
+
+
+def export_tree(ref: str, folder: Path) -> Path:
+    """The project as it was at git commit ``ref``, exported into ``folder`` (no .git)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", ref], cwd=REPO, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
+
+
+def _served_timings(
+    run: Path, tmp: Path, tree: Path, expect: tuple[int, bool], repeats: int, charts: bool
+) -> dict[str, list[float]]:
+    _clear_reviews(run)
+    port = free_port()
+    server = start_server(run, port, tmp / f"server_{tree.name}.log", tree)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        timings = browser_timings(url, expect, repeats)
+        timings.update(summary_timings(url, repeats, charts))
+        return timings
+    finally:
+        stop_server(server)
+
+
+def measure_size(
+    n: int, repeats: int, browser: bool, before: str | None = None
+) -> tuple[dict[str, list[float]], dict]:
+    """All timings for one run of ``n`` samples (built in a temporary folder); with ``before``
+    (a git commit) the browser timings of that version too, keys ``before:...``."""
+    with tempfile.TemporaryDirectory(prefix="ogad_bench_") as tmp_name:
+        tmp = Path(tmp_name)
+        run = make_run(tmp / "run", kind="image", n=n, n_images=200)
         timings, facts = library_timings(run, repeats)
-        (run / "reviews.sqlite").unlink(missing_ok=True)
-        for extra in ("reviews.sqlite-wal", "reviews.sqlite-shm"):
-            (run / extra).unlink(missing_ok=True)
         if browser:
             if not Path(CHROMIUM).exists():
                 raise SystemExit(f"{CHROMIUM} missing: apt-get install -y chromium")
-            port = free_port()
-            server = start_server(run, port, Path(tmp) / "server.log")
-            try:
-                expect = (facts["map_points"], facts["map_raster"])
-                timings.update(browser_timings(f"http://127.0.0.1:{port}", expect, repeats))
-            finally:
-                stop_server(server)
+            expect = (facts["map_points"], facts["map_raster"])
+            if before is not None:
+                old = export_tree(before, tmp / "before")
+                found = _served_timings(run, tmp, old, expect, repeats, charts=False)
+                timings.update({f"before:{k}": v for k, v in found.items()})
+            timings.update(_served_timings(run, tmp, REPO, expect, repeats, charts=True))
+            _clear_reviews(run)
+            facts["report"] = report_facts(run, tmp)
         timings.update(apptest_timings(run, repeats))
     return timings, facts
 
@@ -394,7 +505,9 @@ def _rows(n: int, timings: dict[str, list[float]]) -> list[dict]:
     for name, values in timings.items():
         if not values:
             continue
-        scale = 1.0 if name == "chromium_cpu_per_load" else 1000.0  # CPU seconds stay seconds
+        scale = (
+            1.0 if name.endswith("chromium_cpu_per_load") else 1000.0
+        )  # CPU seconds stay seconds
         ms = [v * scale for v in values]
         rows.append(
             {
@@ -417,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_dashboard.json"
     )
     parser.add_argument("--no-browser", action="store_true", help="server timings only")
+    parser.add_argument(
+        "--before", default=None, help="also serve the project as it was at this git commit"
+    )
     args = parser.parse_args(argv)
     sizes = [int(v) for v in str(args.n).split(",") if v.strip()]
 
@@ -425,16 +541,16 @@ def main(argv: list[str] | None = None) -> int:
     facts: dict[str, dict] = {}
     raw: dict[str, dict] = {}
     for n in sizes:
-        timings, facts[str(n)] = measure_size(n, args.repeats, not args.no_browser)
+        timings, facts[str(n)] = measure_size(n, args.repeats, not args.no_browser, args.before)
         raw[str(n)] = timings
         rows.extend(_rows(n, timings))
     load_after = os.getloadavg()
 
     print(f"ogad dashboard benchmark: {os.cpu_count()} CPUs, load {load_before} → {load_after}")
-    print(f"{'samples':>9} {'measure':<26}{'runs':>5}{'median ms':>11}{'min ms':>9}{'max ms':>9}")
+    print(f"{'samples':>9} {'measure':<34}{'runs':>5}{'median ms':>11}{'min ms':>9}{'max ms':>9}")
     for r in rows:
         print(
-            f"{r['n_samples']:>9,} {r['measure']:<26}{r['n']:>5}{r['median_ms']:>11.0f}"
+            f"{r['n_samples']:>9,} {r['measure']:<34}{r['n']:>5}{r['median_ms']:>11.0f}"
             f"{r['min_ms']:>9.0f}{r['max_ms']:>9.0f}"
         )
     print("(chromium_cpu_per_load is in CPU seconds, not ms)")
@@ -450,6 +566,7 @@ def main(argv: list[str] | None = None) -> int:
                 "load_average_before": load_before,
                 "load_average_after": load_after,
                 "synthetic": "ogad_core.testing.make_run (image kind, 200 distinct images)",
+                "before": args.before,
                 "target_ms": TARGET_MS,
                 "paint_target_ms": PAINT_TARGET_MS,
                 "map": facts,

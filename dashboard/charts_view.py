@@ -50,29 +50,102 @@ def _flagged(view: RunView, detector: str | None, n_target: int) -> np.ndarray:
     return np.nan_to_num(rank, nan=np.inf) <= n_target
 
 
-def progress_chart(run_path: str, table: pd.DataFrame, target: Any) -> None:
-    """The review's progress per block of reviews and the estimate of what is left."""
+@st.cache_data(max_entries=32, show_spinner=False)
+def _figure(kind: str, run_path: str, stamp: tuple, version: int, detector: str | None) -> Any:
+    """One chart of the Summary page as plotly JSON (a dict), built once per state of the run
+    and of its decisions (a page visit draws it without building it again); None: no chart."""
+    view = cache.run_view(run_path)
+    table, _ = cache.table_with_decisions(run_path)
+    target = smart.review_target(run_path, detector)
+    n_flag = 0 if target is None else int(target.n_target)
+    fig = _BUILDERS[kind](view, run_path, table, detector, target, n_flag)
+    return None if fig is None else fig.to_plotly_json()
+
+
+def _progress_fig(view, run_path, table, detector, target, n_flag) -> Any:
     decisions = cache.review_store(run_path).current().sort_values("updated_at", kind="stable")
     if decisions.empty or target is None:
-        st.caption("The review's progress appears here after the first decisions.")
-        return
-    expected = round(target.noise_rate * len(table))
-    data = charts.progress_data(decisions, expected)
-    st.plotly_chart(
-        charts.progress_figure(data, target.n_target), config=PLOTLY_CONFIG, key="chart_progress"
-    )
+        return None
+    data = charts.progress_data(decisions, round(target.noise_rate * len(table)))
+    return charts.progress_figure(data, target.n_target)
 
 
-def scores_chart(view: RunView, run_path: str, n_flag: int) -> None:
-    """Score distributions of every detector (threshold at the review target) and of every
-    issue type of issues.parquet (threshold at its flags)."""
+def _classes_fig(view, run_path, table, detector, target, n_flag) -> Any:
+    data = charts.class_health_data(table, view.label_names, _flagged(view, detector, n_flag))
+    return charts.class_health_figure(data)
+
+
+def _given_pred_fig(view, run_path, table, detector, target, n_flag) -> Any:
+    return charts.given_pred_figure(given_by_predicted(table, view.label_names))
+
+
+def _scores_fig(view, run_path, table, detector, target, n_flag) -> Any:
     dists: dict[str, tuple[np.ndarray, float | None]] = {}
-    for detector in view.detectors:
-        values = view.table[f"{detector}_score"].to_numpy(dtype=np.float64)
-        dists[detector] = (values, charts.threshold_at(values, n_flag))
+    for name in view.detectors:
+        values = view.table[f"{name}_score"].to_numpy(dtype=np.float64)
+        dists[name] = (values, charts.threshold_at(values, n_flag))
     dists.update(issue_distributions(issues_of(run_path)))
-    if dists:
-        st.plotly_chart(charts.scores_figure(dists), config=PLOTLY_CONFIG, key="chart_scores")
+    return charts.scores_figure(dists) if dists else None
+
+
+def _precision_fig(view, run_path, table, detector, target, n_flag) -> Any:
+    flipped = view.table["is_flipped"].to_numpy(dtype=bool)
+    ranks = {
+        c.removesuffix("_rank"): view.table[c].to_numpy(dtype=np.float64)
+        for c in view.table.columns
+        if c.endswith("_rank")
+    }
+    if not ranks or not flipped.any():
+        return None
+    return charts.precision_figure(charts.precision_at_k_data(ranks, flipped), int(flipped.sum()))
+
+
+def _retrain_fig(view, run_path, table, detector, target, n_flag) -> Any:
+    retrain = _retrain(run_path)
+    return None if retrain is None else charts.retrain_figure(*charts.retrain_data(retrain))
+
+
+_BUILDERS = {
+    "progress": _progress_fig,
+    "classes": _classes_fig,
+    "given_pred": _given_pred_fig,
+    "scores": _scores_fig,
+    "precision": _precision_fig,
+    "retrain": _retrain_fig,
+}
+
+
+def _chart(kind: str, run_path: str, detector: str | None, **kwargs: Any) -> Any:
+    """Draw one cached chart (nothing when it has no data); returns its selection state."""
+    version = cache.review_store(run_path).version() if kind in _NEEDS_DECISIONS else -1
+    stamp = (*run_files_stamp(run_path), _side_files(run_path))
+    fig = _figure(kind, run_path, stamp, version, detector)
+    if fig is None:
+        return None
+    return st.plotly_chart(fig, config=PLOTLY_CONFIG, theme=None, **kwargs)
+
+
+_NEEDS_DECISIONS = {"progress", "classes"}
+
+
+def _side_files(run_path: str) -> tuple:
+    """(mtime_ns or None) of evaluation.json and issues.parquet: the charts they feed are
+    built again when they change."""
+    run = RunDir(run_path)
+    paths = (run.evaluation_path, getattr(run, "issues_path", run.path / "issues.parquet"))
+    out = []
+    for path in paths:
+        try:
+            out.append(path.stat().st_mtime_ns)
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+def progress_chart(run_path: str, detector: str | None) -> None:
+    """The review's progress per block of reviews and the estimate of what is left."""
+    if _chart("progress", run_path, detector, key="chart_progress") is None:
+        st.caption("The review's progress appears here after the first decisions.")
 
 
 def _clicked(event: Any) -> list[Any]:
@@ -92,12 +165,12 @@ def _open_queue(given: str, predicted: str | None) -> None:
     st.switch_page(REVIEW_PAGE)
 
 
-def class_chart(view: RunView, table: pd.DataFrame, detector: str | None, n_flag: int) -> None:
+def class_chart(run_path: str, detector: str | None) -> None:
     """Per-class health bars; a click on a class opens its samples in the queue."""
-    data = charts.class_health_data(table, view.label_names, _flagged(view, detector, n_flag))
-    event = st.plotly_chart(
-        charts.class_health_figure(data),
-        config=PLOTLY_CONFIG,
+    event = _chart(
+        "classes",
+        run_path,
+        detector,
         key=f"chart_classes_{_epoch()}",
         on_select="rerun",
         selection_mode="points",
@@ -107,12 +180,12 @@ def class_chart(view: RunView, table: pd.DataFrame, detector: str | None, n_flag
         _open_queue(str(clicked[0]), None)
 
 
-def given_pred_chart(view: RunView, table: pd.DataFrame) -> None:
+def given_pred_chart(run_path: str) -> None:
     """The given x predicted grid; a click on a cell opens those samples in the queue."""
-    counts = given_by_predicted(table, view.label_names)
-    event = st.plotly_chart(
-        charts.given_pred_figure(counts),
-        config=PLOTLY_CONFIG,
+    event = _chart(
+        "given_pred",
+        run_path,
+        None,
         key=f"chart_given_pred_{_epoch()}",
         on_select="rerun",
         selection_mode="points",
@@ -121,24 +194,6 @@ def given_pred_chart(view: RunView, table: pd.DataFrame) -> None:
     if clicked:
         given, predicted = clicked[0]
         _open_queue(str(given), str(predicted))
-
-
-def known_noise_charts(view: RunView, run_path: str) -> None:
-    """Precision@k per detector and baseline, and the trim-and-retrain curve (evaluation.json)."""
-    flipped = view.table["is_flipped"].to_numpy(dtype=bool)
-    ranks = {
-        c.removesuffix("_rank"): view.table[c].to_numpy(dtype=np.float64)
-        for c in view.table.columns
-        if c.endswith("_rank")
-    }
-    if ranks and flipped.any():
-        data = charts.precision_at_k_data(ranks, flipped)
-        fig = charts.precision_figure(data, int(flipped.sum()))
-        st.plotly_chart(fig, config=PLOTLY_CONFIG, key="chart_precision")
-    retrain = _retrain(run_path)
-    if retrain is not None:
-        fig = charts.retrain_figure(*charts.retrain_data(retrain))
-        st.plotly_chart(fig, config=PLOTLY_CONFIG, key="chart_retrain")
 
 
 def _retrain(run_path: str) -> Any:
@@ -155,20 +210,19 @@ def _retrain(run_path: str) -> Any:
     return retrain if retrain is not None and retrain.rows else None
 
 
-def summary_charts(view: RunView, run_path: str, table: pd.DataFrame, detector: str | None):
+def summary_charts(view: RunView, run_path: str, detector: str | None) -> None:
     """Every chart of the Summary page, in reading order."""
-    target = smart.review_target(run_path, detector)
-    n_flag = 0 if target is None else int(target.n_target)
     st.markdown("##### Charts")
     left, right = st.columns(2, gap="medium")
     with left:
-        progress_chart(run_path, table, target)
-        class_chart(view, table, detector, n_flag)
+        progress_chart(run_path, detector)
+        class_chart(run_path, detector)
     with right:
-        given_pred_chart(view, table)
-        scores_chart(view, run_path, n_flag)
+        given_pred_chart(run_path)
+        _chart("scores", run_path, detector, key="chart_scores")
     if view.noise_known:
-        known_noise_charts(view, run_path)
+        _chart("precision", run_path, None, key="chart_precision")
+        _chart("retrain", run_path, None, key="chart_retrain")
 
 
 def run_charts(manifest: dict[str, Any]) -> None:

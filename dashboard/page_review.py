@@ -324,12 +324,16 @@ def _queue_rows(
     narrowed = (
         selected is not None or bool(controls.search.strip()) or controls.drill or issue is not None
     )
+    top_k = controls.top_k
+    length = smart.review_length(run_path, controls.detector)
+    if length is not None and st.session_state.get(state.TOP_K_AUTO, True):
+        top_k = length.n  # a decision reruns only this fragment: the length follows it here
     rows = queue_rows(
         view,
         table,
         detector=controls.detector,
         classes=controls.classes,
-        top_k=None if narrowed else controls.top_k,
+        top_k=None if narrowed else top_k,
         min_score=controls.min_score,
         selected_ids=selected,
         show_reviewed=controls.show_reviewed,

@@ -220,7 +220,7 @@ def render() -> None:
     cols[4].metric("Unreviewed", f"{counts[UNREVIEWED]:,}")
     _precision_section(summary)
     detector = _detector(ctx)
-    charts_view.summary_charts(ctx.view, ctx.run_path, table, detector)
+    charts_view.summary_charts(ctx.view, ctx.run_path, detector)
     _issues_section(ctx)
     _evaluation_section(ctx)
     st.markdown("##### Decisions by given class")

@@ -425,7 +425,12 @@ def load_card_image(run: RunDir, ref: str, *, size: int = CARD_IMAGE_PX) -> tupl
         with Image.open(path) as img:
             img.load()
             picture = img.convert("RGB") if img.mode not in ("L", "RGB", "RGBA") else img.copy()
-    except (UnidentifiedImageError, OSError, ValueError):
+    except Image.DecompressionBombError:  # an original above PIL's limit, its thumbnail gone
+        return None, (
+            f"image too large to show: {Path(str(ref)).name}; run the same `ogad compute` "
+            "again to rebuild its thumbnail"
+        )
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return None, f"image unreadable (not a valid image file): {Path(str(ref)).name}"
     w, h = picture.size
     if w == 0 or h == 0:

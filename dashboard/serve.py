@@ -5,7 +5,12 @@ a warning); the run directory reaches the app in ``OGAD_RUN_DIR``. Against DNS r
 HTTP request and WebSocket whose ``Host`` header is not in the allowed-hosts list (127.0.0.1,
 localhost, ::1 and the name given with ``--host``) is refused with 400: the server runs through
 :func:`launch`, which adds starlette's ``TrustedHostMiddleware`` in front of Streamlit, and
-Streamlit's own ``server.allowedHosts`` checks the WebSocket again.
+Streamlit's own ``server.allowedHosts`` checks the WebSocket again. A WebSocket whose ``Origin``
+is not the page's own (scheme://Host) is refused too (:class:`SameOriginWebSocket`): another
+site or another local server (``http://localhost:9999``) cannot drive the review session.
+
+The server is a child of ``ogad dashboard``; it dies with it, however it dies (``kill -9``
+included: ``PR_SET_PDEATHSIG`` on Linux), so no orphan keeps the port.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import threading
 import time
 import webbrowser
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from ogad_core.errors import ConfigError
 
@@ -27,6 +34,8 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 DEFAULT_PORT = 8501
 APP_PATH = Path(__file__).resolve().parent / "app.py"
+#: the pid of `ogad dashboard`, handed to the server (which dies with it)
+PARENT_PID_ENV = "OGAD_DASHBOARD_PARENT"
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -161,6 +170,7 @@ def serve(
     package_root = str(APP_PATH.parent.parent)  # `python -m dashboard.serve` finds the package
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     env.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
+    env[PARENT_PID_ENV] = str(os.getpid())  # the server dies with this process
     if open_browser:
         threading.Thread(target=_open_when_up, args=(url, port), daemon=True).start()
     process = subprocess.Popen(streamlit_command(port, host), env=env)
@@ -194,6 +204,47 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+class SameOriginWebSocket:
+    """ASGI middleware: a WebSocket handshake whose ``Origin`` header names another origin than
+    the one the request is addressed to (its ``Host``) is closed before it is accepted (the
+    client sees 403). Plain HTTP and handshakes without an ``Origin`` pass."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") == "websocket" and not same_origin(scope.get("headers") or []):
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await self.app(scope, receive, send)
+
+
+def same_origin(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a request's ``Origin`` (if any) is ``http(s)://`` + its ``Host``."""
+    values = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
+    origin, host = values.get("origin"), values.get("host", "")
+    if origin is None:
+        return True
+    parsed = urlsplit(origin)
+    return parsed.scheme in ("http", "https") and parsed.netloc.lower() == host.lower()
+
+
+def die_with_parent(parent_pid: int | None) -> None:
+    """Ask the kernel to SIGTERM this process when its parent dies (Linux); exit now when the
+    parent is already gone."""
+    if not sys.platform.startswith("linux") or not parent_pid:
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # died before the request took effect
+        sys.exit(0)
+
+
 def launch(hosts: list[str], streamlit_args: list[str]) -> None:
     """Run Streamlit's command line with a Host-header allow-list on every HTTP request and
     WebSocket (starlette's ``TrustedHostMiddleware``, first in the middleware stack)."""
@@ -207,7 +258,7 @@ def launch(hosts: list[str], streamlit_args: list[str]) -> None:
 
     def with_trusted_hosts() -> list[Middleware]:
         trusted = Middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)
-        return [trusted, *streamlit_middleware()]
+        return [trusted, Middleware(SameOriginWebSocket), *streamlit_middleware()]
 
     starlette_app.create_streamlit_middleware = with_trusted_hosts
     sys.argv = ["streamlit", *streamlit_args]
@@ -215,4 +266,5 @@ def launch(hosts: list[str], streamlit_args: list[str]) -> None:
 
 
 if __name__ == "__main__":  # python -m dashboard.serve HOST,HOST,... run APP [options]
+    die_with_parent(int(os.environ.get(PARENT_PID_ENV) or 0))
     launch([h for h in sys.argv[1].split(",") if h], sys.argv[2:])

@@ -171,6 +171,25 @@ def captured_log() -> Iterator[list[str]]:
         log.setLevel(level)
 
 
+#: source files of the user's code imported by :func:`import_callable` (models, transforms,
+#: detectors): the CLI names a failure raised inside them as the user's, not as a bug
+USER_CODE_FILES: set[str] = set()
+
+
+def user_code_frame(err: BaseException) -> str | None:
+    """``file:line`` of the innermost frame of ``err``'s traceback in the user's code, or None."""
+    import traceback
+
+    found = None
+    for frame in traceback.extract_tb(err.__traceback__):
+        if frame.filename and str(Path(frame.filename).resolve()) in USER_CODE_FILES:
+            found = f"{Path(frame.filename).name}:{frame.lineno}"
+    if found is None:  # re-raised from a DataLoader worker: its traceback is in the text
+        text = str(err)
+        found = next((Path(f).name for f in sorted(USER_CODE_FILES) if f in text), None)
+    return found
+
+
 def import_callable(spec: str, *, what: str, error: type[Exception]) -> Any:
     """The callable ``spec`` names: ``pkg.module:name`` or ``path/to/file.py:name``.
 
@@ -202,8 +221,11 @@ def import_callable(spec: str, *, what: str, error: type[Exception]) -> Any:
             module = importlib.import_module(module_name)
     except error:
         raise
-    except Exception as err:
+    except (Exception, SystemExit) as err:  # sys.exit() at import is a failure too
         raise error(f"{what} {spec}: cannot import {module_name}: {one_line(err)}") from None
+    where = getattr(module, "__file__", None)
+    if where:
+        USER_CODE_FILES.add(str(Path(where).resolve()))
     obj = getattr(module, attr, None)
     if obj is None or not callable(obj):
         raise error(f"{what} {spec}: {module_name} has no callable {attr!r}")

@@ -25,7 +25,7 @@ from types import NoneType, UnionType
 from typing import TYPE_CHECKING, Any
 
 from ogad_core import __version__
-from ogad_core._internal import folded, log, one_line
+from ogad_core._internal import folded, log, one_line, user_code_frame
 from ogad_core.errors import OgadError
 from ogad_core.options import (
     RUN_DIR_HELP,
@@ -340,7 +340,7 @@ def _cmd_export(a: argparse.Namespace) -> int:
     from ogad_core.review.export import export_csv
 
     o = options_from(a, ExportOptions)
-    n = export_csv(o.run_dir, o.out, only_kept=o.only_kept, detector=o.detector)
+    n = export_csv(o.run_dir, o.out, only_kept=o.only_kept, detector=o.detector, raw=o.raw)
     print(f"wrote {o.out} ({n} rows)")
     return 0
 
@@ -474,12 +474,31 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         log.error("interrupted; run the same command again to resume")
         return EXIT_INTERRUPTED
-    except (OSError, MemoryError, RuntimeError) as err:
-        message = _known_failure(err)
+    except SystemExit as err:  # argparse exits before this: here it comes from the user's code
+        where = user_code_frame(err) or "the user's code"
+        log.error(
+            f"{where} called sys.exit({err.code!r}) during `ogad {args.command}`; a model, "
+            "factory, transform or detector must raise an exception or return, never exit"
+        )
+        return EXIT_USAGE
+    except Exception as err:
+        message = _known_failure(err) or _user_code_failure(err)
         if message is None:
             raise
         log.error(folded(message))
         return EXIT_USAGE
+
+
+def _user_code_failure(err: BaseException) -> str | None:
+    """One line for an exception raised inside the user's model, factory, transform or
+    detector (named by file:line), else None."""
+    where = user_code_frame(err)
+    if where is None:
+        return None
+    return (
+        f"your code failed at {where}: {type(err).__name__}: {folded(err, 300)}; fix it "
+        "and run the same command again (finished steps are kept)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

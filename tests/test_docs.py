@@ -82,3 +82,32 @@ def test_the_flag_check_can_fail() -> None:
         "ogad compute --no-such-flag",
         "ogad frobnicate",
     ]
+
+
+# ---- docs/architecture.md is the layer contract, and names every package -------------------
+
+ROW = re.compile(r"^\| (\d+) \| `([^`]+)` \|", re.M)
+
+
+def documented_layers(text: str) -> list[list[str]]:
+    """The layer table of docs/architecture.md as module names, row by row."""
+    rows: dict[int, list[str]] = {}
+    for number, path in ROW.findall(text):
+        module = path.removesuffix("/").removesuffix(".py").replace("/", ".")
+        rows.setdefault(int(number), []).append(module)
+    return [rows[k] for k in sorted(rows)]
+
+
+def test_the_architecture_table_is_the_layer_contract() -> None:
+    from tests.test_layers import LAYERS
+
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert [sorted(r) for r in documented_layers(text)] == [sorted(r) for r in LAYERS]
+
+
+def test_the_architecture_tree_names_every_package() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    tree = text[text.index("## The tree") :]
+    packages = [p.parent for p in (ROOT / "ogad_core").glob("*/__init__.py")]
+    missing = [p.name for p in packages if f"ogad_core/{p.name}/" not in tree]
+    assert missing == []

@@ -159,7 +159,8 @@ def test_builtin_kinds_are_registered_once_each() -> None:
     ],
 )
 def test_each_run_finds_its_model_kind(config: dict, kind: str, expected: str) -> None:
-    full = ComputeConfig(**{"data": "digits", **config})
+    data = {"image": "mnist5k", "text": "rotten-tomatoes", "tabular": "digits"}[kind]
+    full = ComputeConfig(**{"data": data, **config})
     assert model_kind_for(full, kind).name == expected
 
 

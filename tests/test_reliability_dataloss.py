@@ -66,7 +66,7 @@ def digits_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("size", ["9m", "10m", "11m"])  # fills up before / during the gradients
+@pytest.mark.parametrize("size", ["3m", "9m", "10m", "11m"])  # the PNGs, the models, the gradients
 def test_compute_on_a_full_disk_then_again_is_identical(digits_reference, tmp_path, size) -> None:
     """`ogad compute` onto a tmpfs too small for the run fails with one line and exit 2; the same
     command once space is back ends with outputs equal to an uninterrupted run's."""
@@ -191,7 +191,15 @@ def _refused(result, *words: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["reviews.sqlite", "reviews.sqlite-wal", "samples.parquet", "manifest.json", "."]
+    "name",
+    [
+        "reviews.sqlite",
+        "reviews.sqlite-wal",
+        "samples.parquet",
+        "manifest.json",
+        ".",
+        "issues.parquet",  # a table a later ogad writes
+    ],
 )
 def test_export_refuses_the_runs_own_files(small_run: Path, name: str) -> None:
     before = {p.name: p.read_bytes() for p in small_run.iterdir() if p.is_file()}
@@ -261,3 +269,84 @@ def test_a_lock_file_that_is_a_fifo_or_device_is_refused(small_run: Path) -> Non
         with pytest.raises(RunDirError, match="not a regular file"):
             with run_lock(small_run, "score"):
                 pass
+
+
+def test_a_killed_writers_children_do_not_hold_the_lock(tmp_path: Path) -> None:
+    """A writer that forked (DataLoader workers) is killed: its run is free at once, though
+    the children that inherited the lock file's descriptor live on."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from ogad_core.run.lock import run_lock
+
+    script = (
+        "import os, sys, time\n"
+        "from ogad_core.run.lock import run_lock\n"
+        "with run_lock(sys.argv[1], 'compute', create=True):\n"
+        "    if os.fork() == 0:\n"
+        "        time.sleep(60); os._exit(0)\n"  # a worker that outlives its parent
+        "    print('locked', flush=True); time.sleep(60)\n"
+    )
+    run = tmp_path / "run"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", script, str(run)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "locked"
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        with run_lock(run, "compute"):  # at once: no waiting for the orphaned child
+            pass
+    finally:
+        os.killpg(writer.pid, signal.SIGKILL)  # the orphaned child (its own session)
+        time.sleep(0.1)
+
+
+def test_a_rerun_removes_the_temporaries_of_a_killed_write(digits_run, tmp_path) -> None:
+    import time
+
+    run = _copy_run(digits_run, tmp_path)
+    old = [run / ".scores.parquet.k3j2x9ab.tmp", run / "model" / ".final.pt.q1w2e3r4.tmp"]
+    fresh = run / ".map.parquet.z9y8x7w6.tmp"  # may be a live reader's: kept
+    for path in (*old, fresh):
+        path.write_bytes(b"half-written")
+    stale = time.time() - 3600
+    for path in old:
+        os.utime(path, (stale, stale))
+    _compute(run)
+    assert not any(p.exists() for p in old)
+    assert fresh.exists()
+
+
+def test_planted_links_in_the_run_are_never_written_through(small_run: Path, tmp_path) -> None:
+    """reviews.sqlite or a gradient file replaced by a link to someone else's file: the
+    decision store refuses to write, the gradient store starts anew without following it."""
+    import shutil
+
+    from ogad_core.errors import RunDirError
+    from ogad_core.review.store import ReviewStore
+
+    victim_db = tmp_path / "theirs.sqlite"
+    shutil.move(small_run / "reviews.sqlite", victim_db)
+    before = victim_db.read_bytes()
+    (small_run / "reviews.sqlite").symlink_to(victim_db)
+    with pytest.raises(RunDirError, match="symbolic link"):
+        ReviewStore(small_run).reject(5, reviewer="mallory")
+    assert victim_db.read_bytes() == before
+
+    path = tmp_path / "g" / "gradients.npy"
+    store = GradientStore(path, n_rows=8, n_cols=4, fingerprint="fp")
+    store.write(np.arange(4), np.ones((4, 4), np.float32))
+    del store
+    victim = tmp_path / "theirs.npy"
+    shutil.move(path.with_name("gradients.done.npy"), victim)
+    path.with_name("gradients.done.npy").symlink_to(victim)
+    kept = victim.read_bytes()
+    again = GradientStore(path, n_rows=8, n_cols=4, fingerprint="fp")
+    again.write(np.arange(8), np.ones((8, 4), np.float32))
+    assert victim.read_bytes() == kept and not path.with_name("gradients.done.npy").is_symlink()

@@ -60,7 +60,7 @@ def _header(path: str, where: str, max_pixels: int) -> tuple[int, int, int, bool
         st = Path(path).stat()
         with image.open(path) as img:
             w, h = img.size
-            gray = img.mode in GRAY_MODES
+            gray = img.mode in GRAY_MODES or img.mode.startswith("I;16")
     except FileNotFoundError:
         raise DataError(f"{where}: image file not found: {path}") from None
     except image.DecompressionBombError:
@@ -166,6 +166,10 @@ def scan_images(
         raise ConfigError(f"`image_size` must be >= 4, got {image_size}")
     max_pixels = check_max_pixels(max_pixels)
     names = [str(p) for p in paths]
+    bad = next((n for n in names if "\x00" in n), None)
+    if bad is not None:
+        raise DataError(f"{where}: an image path holds a NUL byte: {bad!r}; fix the path")
+    check_regular_files(names, where)
     with ThreadPoolExecutor(worker_count()) as pool:
         heads = list(pool.map(lambda p: _header(p, where, max_pixels), names))
     stats = np.array([(s, m) for s, m, _, _ in heads], dtype=np.int64).reshape(-1, 2)
@@ -179,13 +183,76 @@ def scan_images(
     )
 
 
+def check_regular_files(paths: Sequence[str], where: str) -> None:
+    """Refuse, in one line naming them, paths that are not regular files (a FIFO, socket or
+    device named ``*.png`` would hang or stream forever when opened). ``os.stat`` only: nothing
+    is opened. Missing files are left to the header scan."""
+    import os
+    import stat
+
+    odd: list[str] = []
+    for path in paths:
+        try:
+            mode = os.stat(path).st_mode
+        except (OSError, ValueError):  # missing, a loop, a NUL byte: reported by the scan
+            continue
+        if not stat.S_ISREG(mode):
+            odd.append(f"{path} ({_file_kind(mode)})")
+    if odd:
+        more = f" and {len(odd) - 3} more" if len(odd) > 3 else ""
+        raise DataError(
+            f"{where}: {len(odd)} image path(s) are not regular files: "
+            f"{', '.join(odd[:3])}{more}; remove them or replace them with image files"
+        )
+
+
+def _file_kind(mode: int) -> str:
+    import stat
+
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _scaled_to_8_bits(img: Any, source_format: str | None) -> Any:
+    """16-bit and float images scaled (not clipped, as PIL's ``convert`` would) to mode L:
+    16-bit by 65535 (255 for a non-PNG ``I`` image whose values fit 8 bits), float in 0..1 by 1,
+    in 0..255 as it is, any other range min-max. NaN / inf become 0."""
+    mode = img.mode
+    if mode not in ("I", "F") and not mode.startswith("I;16"):
+        return img
+    from PIL import Image
+
+    arr = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    if mode == "F" and lo >= 0 and hi <= 1.0:
+        scale, offset = 255.0, 0.0
+    elif mode == "F" and lo >= 0 and hi <= 255.0:
+        scale, offset = 1.0, 0.0
+    elif mode == "F" or lo < 0 or hi > 65535:
+        scale, offset = 255.0 / (hi - lo or 1.0), lo
+    elif mode == "I" and source_format != "PNG" and hi <= 255:
+        scale, offset = 1.0, 0.0
+    else:
+        scale, offset = 255.0 / 65535.0, 0.0
+    out = np.clip(np.rint((arr - offset) * scale), 0, 255).astype(np.uint8)
+    return Image.fromarray(out, mode="L")
+
+
 def open_image(path: str, channels: int, max_pixels: int, *, draft: int | None = None):
     """One image file as a loaded PIL image in mode L (channels 1) or RGB.
 
     ``draft``: a JPEG is decoded at the smallest DCT scale still >= this many pixels a side,
     so a multi-megapixel photo never occupies full-size memory when a small one is wanted.
     """
-    from PIL import UnidentifiedImageError
+    from PIL import ImageOps, UnidentifiedImageError
 
     image = _image_module(max_pixels)
     mode = "L" if channels == 1 else "RGB"
@@ -197,8 +264,11 @@ def open_image(path: str, channels: int, max_pixels: int, *, draft: int | None =
             if draft is not None and img.format == "JPEG":
                 img.draft(mode, (draft, draft))
             img.load()
-            out = img.convert(mode) if img.mode != mode else img.copy()
-            out.info["original_size"] = (w, h)
+            source_format = img.format
+            shown = ImageOps.exif_transpose(img)  # as a viewer shows it (EXIF orientation)
+            shown = _scaled_to_8_bits(shown, source_format)
+            out = shown.convert(mode) if shown.mode != mode else shown.copy()
+            out.info["original_size"] = (w, h)  # the file's size (the issue types read it)
             return out
     except DataError:
         raise

@@ -12,7 +12,6 @@ images are not decoded here: they become an :class:`~ogad_core.data.images.Image
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -128,8 +127,22 @@ def _check_finite(x: np.ndarray, what: str) -> None:
         raise DataError(f"{what} contains NaN or infinite values (first at sample {bad})")
 
 
+def _png_holds(path: Path, pixels: np.ndarray) -> bool:
+    """Whether ``path`` is a regular PNG file that decodes to ``pixels`` (H, W) uint8."""
+    from PIL import Image
+
+    try:
+        if not path.is_file() or path.is_symlink():
+            return False
+        with Image.open(path) as img:
+            return bool(np.array_equal(np.asarray(img), pixels))
+    except (OSError, ValueError, SyntaxError):  # damaged, truncated, not an image
+        return False
+
+
 def write_pngs(images: np.ndarray, folder: Path, prefix: str) -> list[str]:
-    """Write (N, H, W) uint8 images as PNGs named ``{prefix}_{i:05d}.png`` (once; kept if present).
+    """Write (N, H, W) uint8 images as PNGs named ``{prefix}_{i:05d}.png``: once, and again
+    when a file is missing, damaged or holds other pixels (each is decoded and compared).
 
     Returns the N file paths.
     """
@@ -139,7 +152,7 @@ def write_pngs(images: np.ndarray, folder: Path, prefix: str) -> list[str]:
     paths = []
     for i, img in enumerate(images):
         path = folder / f"{prefix}_{i:05d}.png"
-        if not path.is_file():
+        if not _png_holds(path, img):
             picture = Image.fromarray(img)
 
             def save(tmp: Path, picture: Image.Image = picture) -> None:
@@ -273,20 +286,22 @@ class ClassFolders:
 
     classes: list[str]
     samples: list[tuple[str, int]]
+    other_images: list[str] = field(default_factory=list)  # .gif & co: refused by the loader
 
 
-def class_folders(root: Path) -> ClassFolders:
+def class_folders(root: Path, skip: Sequence[Path] = (), where: str = "") -> ClassFolders:
     """List ``root`` the way torchvision's ``ImageFolder(root, allow_empty=True)`` does, without
     torch: every sub-folder (links followed) is a class, sorted by name; its image files, found
-    by suffix at any depth, walk order sorted, are the class's samples."""
-    classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
-    samples: list[tuple[str, int]] = []
-    for index, name in enumerate(classes):
-        for folder, _, files in sorted(os.walk(root / name, followlinks=True)):
-            for file in sorted(files):
-                if file.lower().endswith(IMAGEFOLDER_SUFFIXES):
-                    samples.append((os.path.join(folder, file), index))
-    return ClassFolders(classes, samples)
+    by suffix at any depth, walk order sorted, are the class's samples. Loops, unreadable
+    folders and other image suffixes are refused, run directories skipped (``data.scan``)."""
+    from ogad_core._internal import log
+    from ogad_core.data.scan import check_listing, list_image_folder
+
+    listing = list_image_folder(root, IMAGEFOLDER_SUFFIXES, skip=skip)
+    check_listing(listing, root, where or f"imagefolder:{root}")
+    for run in listing.runs_skipped:
+        log.info(f"imagefolder: {run} holds an ogad run; not read as data")
+    return ClassFolders(listing.classes, listing.samples, listing.other_images)
 
 
 def _drop_empty_classes(folder: ClassFolders, root: Path) -> tuple[list[str], np.ndarray]:
@@ -306,12 +321,19 @@ def _drop_empty_classes(folder: ClassFolders, root: Path) -> tuple[list[str], np
     return [folder.classes[i] for i in keep], labels
 
 
+def _check_suffixes(other: list[str], root: Path) -> None:
+    from ogad_core.data.scan import check_suffixes
+
+    check_suffixes(other, root, f"imagefolder:{root}")
+
+
 def load_imagefolder(
     path: Path,
     image_size: int,
     allow_outside: Sequence[str | Path] = (),
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    skip: Sequence[Path] = (),
 ) -> LoadedData:
     """One sub-folder per class, as torchvision's ImageFolder (classes sorted by folder name;
     listed by :func:`class_folders`, without torch).
@@ -325,9 +347,10 @@ def load_imagefolder(
     if not root.is_dir():
         raise DataError(f"imagefolder: not a folder: {root}")
     try:
-        folder = class_folders(root)
+        folder = class_folders(root, skip=skip)
     except OSError as err:
         raise DataError(f"imagefolder: {root}: {err}") from None
+    _check_suffixes(folder.other_images, root)
     if not folder.classes:
         raise DataError(f"imagefolder: {root} has no class sub-folders")
     if not folder.samples:
@@ -355,7 +378,8 @@ def _read_csv(path: Path):  # -> pd.DataFrame
     import pandas as pd
 
     if not path.is_file():
-        raise DataError(f"csv: file not found: {path}")
+        what = "not a regular file (a folder, FIFO or device)" if path.exists() else "not found"
+        raise DataError(f"csv: {path} is {what}" if path.exists() else f"csv: file {what}: {path}")
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except UnicodeDecodeError as err:
@@ -422,6 +446,8 @@ def load_csv(
         for i, r in enumerate(rel):
             if not str(r).strip():
                 raise DataError(f"{where}: row {i + 2} has an empty image path")
+            if "\x00" in str(r):
+                raise DataError(f"{where}: row {i + 2}'s image path holds a NUL byte: {r!r}")
         paths = [(path.parent / str(r).strip()).resolve() for r in rel]
         pairs = [
             (f"row {i + 2} ({str(r).strip()})", p)

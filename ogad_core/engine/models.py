@@ -97,7 +97,7 @@ def build_user_model(
             kwargs[name] = value
     try:
         model = factory(**kwargs)
-    except Exception as err:
+    except (Exception, SystemExit) as err:  # sys.exit() in a factory is a failure too
         raise ModelError(
             f"`model` {spec}: the factory failed: {type(err).__name__}: {err}"
         ) from None
@@ -114,7 +114,8 @@ def load_checkpoint(model: nn.Module, path: Path) -> None:
     """Load weights from ``path`` (a state_dict, {'state_dict': ...} or {'model': ...})."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise ModelError(f"`checkpoint`: file not found: {path}")
+        what = "is not a regular file" if path.exists() else "file not found"
+        raise ModelError(f"`checkpoint` {path}: {what}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:

@@ -9,8 +9,8 @@ import numpy as np
 
 from ogad_core._internal import log
 from ogad_core.data import LoadedData, load_data, with_noise
-from ogad_core.errors import RunDirError
-from ogad_core.options import ComputeConfig, fingerprint
+from ogad_core.errors import ConfigError, RunDirError
+from ogad_core.options import ComputeConfig, encoder_problem, fingerprint
 from ogad_core.pipeline.state import ModelInputs, RunState
 from ogad_core.run.manifest import StepRecord
 from ogad_core.run.rundir import RunDir
@@ -36,6 +36,9 @@ def data_step(state: RunState) -> StepRecord:
     """Load the data into ``state``; refuse data changed under a run. Returns its record."""
     started = time.perf_counter()
     data = load_run_data(state.config, state.rd)
+    problem = encoder_problem(state.config.encoder, data.kind)  # csv: known once read
+    if problem:
+        raise ConfigError(f"encoder {problem}", param="encoder")
     data_fp = fingerprint(data.fingerprint(), data.noise)
     old_fp = state.manifest.step_fingerprint("data")
     verified = old_fp is not None  # the data is checked against it below

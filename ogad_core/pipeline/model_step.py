@@ -16,7 +16,7 @@ import pandas as pd
 
 from ogad_core._internal import log, one_line, write_bytes_atomic, write_table_atomic
 from ogad_core.errors import ModelError
-from ogad_core.options import ComputeConfig, fingerprint
+from ogad_core.options import ComputeConfig, check_proj_dim, fingerprint
 from ogad_core.pipeline.state import RunState
 from ogad_core.run.manifest import StepRecord
 
@@ -137,6 +137,7 @@ def model_step(state: RunState) -> StepRecord:
     state.params = effective_params(config)
     example = first.to(state.device)  # the head is found by execution order
     state.full_dim = gradient_dim(model, state.params, example)  # bad params fail before training
+    check_proj_dim(config.proj_dim, state.full_dim)
     recipe = model_recipe(config, data.kind)
     train_fp = fingerprint(
         data_fp,

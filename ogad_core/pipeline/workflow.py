@@ -20,7 +20,7 @@ from ogad_core.pipeline.issue_step import IssueStep
 from ogad_core.pipeline.model_step import model_step, predict_step
 from ogad_core.pipeline.score_step import EvidenceStep, MapStep, ScoreStep
 from ogad_core.pipeline.state import RunState, Step, open_run
-from ogad_core.run.heal import heal_manifest, heal_tables
+from ogad_core.run.heal import heal_manifest, heal_tables, remove_stale_temporaries
 from ogad_core.run.lock import run_lock
 from ogad_core.run.rundir import RunDir
 
@@ -72,6 +72,8 @@ def _compute(config: ComputeConfig, rd: RunDir, progress: bool) -> dict[str, Any
 
     from ogad_core.engine.models import resolve_device
 
+    if remove_stale_temporaries(rd):
+        log.info("removed temporary files a killed run left behind")
     manifest_note = heal_manifest(rd)
     if manifest_note:
         log.warning(manifest_note)

@@ -207,7 +207,7 @@ def given_pred_figure(counts: pd.DataFrame) -> go.Figure:
         y=given.ravel(),
         mode="markers+text",
         text=[f"{v:,}" for v in values],
-        textfont={"size": 10},
+        textfont={"size": 10, "color": _text_colors(values)},
         marker={
             "symbol": "square",
             "size": max(14, min(48, 420 // max(1, len(counts)))),
@@ -220,10 +220,18 @@ def given_pred_figure(counts: pd.DataFrame) -> go.Figure:
     )
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category", side="top")
-    size = max(300, 60 + 34 * len(counts))
-    return _layout(
+    size = max(300, 90 + 34 * len(counts))
+    fig = _layout(
         fig, "Given x predicted label (click a cell to review it)", "predicted", "given", size
     )
+    fig.update_layout(margin={"t": 95}, title={"y": 0.98, "yanchor": "top"})
+    return fig
+
+
+def _text_colors(values: np.ndarray) -> list[str]:
+    """White on the dark cells of a log-scaled Blues grid, dark on the light ones."""
+    shade = np.log1p(values) / max(float(np.log1p(values).max()), 1e-9)
+    return ["white" if s > 0.55 else "#222" for s in shade]
 
 
 # ---- known noise: precision@k and the trim-and-retrain curve --------------------------------

@@ -143,7 +143,7 @@ def _table(samples: pd.DataFrame, scores: pd.DataFrame | None, detector: str | N
 
 def _with_status(table: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
     status = decisions.set_index("sample_id")["decision"]
-    table["status"] = table["sample_id"].map(status).fillna(UNREVIEWED).astype(str)
+    table["status"] = table["sample_id"].map(status).astype(object).fillna(UNREVIEWED).astype(str)
     new_label = decisions.set_index("sample_id")["new_label"]
     table["new_label"] = table["sample_id"].map(new_label)
     return table

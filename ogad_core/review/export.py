@@ -16,6 +16,7 @@ empty when the run has no scores yet. ``keep`` is written as ``true`` / ``false`
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import pandas as pd
@@ -138,12 +139,31 @@ def _issue_names(run: RunDir, sample_ids: Any) -> list[str] | None:
     return [names[int(i)] for i in sample_ids]
 
 
-def frame_to_csv(frame: pd.DataFrame, *, only_kept: bool = False) -> str:
-    """The CSV text of an export frame (``keep`` as ``true`` / ``false``)."""
+#: a cell a spreadsheet would run as a formula (CSV injection) begins with one of these
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def escape_formula(cell: object) -> object:
+    """A text cell that begins with ``= + - @``, a tab or a carriage return, prefixed with ``'``
+    so that a spreadsheet shows it as text instead of running it; a plain number (``-1``) and
+    anything not text are left as they are."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_LEADS) and not _PLAIN_NUMBER.match(cell):
+        return "'" + cell
+    return cell
+
+
+def frame_to_csv(frame: pd.DataFrame, *, only_kept: bool = False, raw: bool = False) -> str:
+    """The CSV text of an export frame (``keep`` as ``true`` / ``false``); text cells that a
+    spreadsheet would run as formulas are escaped (:func:`escape_formula`) unless ``raw``."""
     if only_kept:
         frame = frame[frame["keep"]]
     out = frame.copy()
     out["keep"] = out["keep"].map({True: "true", False: "false"})
+    if not raw:
+        for column in out.columns:
+            if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+                out[column] = out[column].map(escape_formula)
     return out.to_csv(index=False, lineterminator="\n")
 
 
@@ -153,10 +173,11 @@ def export_csv_text(
     only_kept: bool = False,
     detector: str | None = None,
     store: ReviewStore | None = None,
+    raw: bool = False,
 ) -> str:
     """The export CSV as text: exactly what :func:`export_csv` writes."""
     frame = build_export_frame(run_dir, detector=detector, store=store)
-    return frame_to_csv(frame, only_kept=only_kept)
+    return frame_to_csv(frame, only_kept=only_kept, raw=raw)
 
 
 def export_csv(
@@ -165,8 +186,12 @@ def export_csv(
     *,
     only_kept: bool = False,
     detector: str | None = None,
+    raw: bool = False,
 ) -> int:
     """Write the export CSV atomically to ``out_path``; returns the number of rows written.
+
+    Text cells beginning with ``= + - @`` are prefixed with ``'`` (a spreadsheet never runs
+    them as formulas); ``raw`` writes them verbatim, for programs.
 
     When ``out_path`` is a symbolic link the file it points to is replaced; the link stays.
     Refused before any work (ConfigError): a path the run owns (directly or through a link), a
@@ -177,7 +202,7 @@ def export_csv(
     frame = build_export_frame(run, detector=detector)
     if only_kept:
         frame = frame[frame["keep"]]
-    text = frame_to_csv(frame)
+    text = frame_to_csv(frame, raw=raw)
     # checked again just before writing: a link's target is written (os.replace onto the
     # link would replace the link); never the run's own files, a folder or a special file
     out = check_output_path(out_path, run)

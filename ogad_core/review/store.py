@@ -340,7 +340,12 @@ class ReviewStore:
         (inside the write transaction)."""
         if self._inputs_seen == "bound" or (self._inputs_seen == "checked" and not bind):
             return
-        stored = _stored_inputs(conn)
+        try:
+            stored = _stored_inputs(conn)
+        except sqlite3.DatabaseError as err:  # not a database, malformed: never rewritten
+            if not bind:
+                self.close()
+            raise RunDirError(self._damaged_message(err)) from None
         if stored is not None and stored != self.inputs:
             raise RunDirError(self._foreign_message())
         if stored is None and bind:
@@ -450,6 +455,11 @@ class ReviewStore:
         error; after an SQLite error the connection is closed, the next call opens a new one)."""
         if not self.run.path.is_dir():
             raise RunDirError(f"run directory not found: {self.run.path}")
+        if self.path.is_symlink():
+            raise RunDirError(
+                f"{self.path} is a symbolic link; ogad never writes decisions through one: "
+                "replace it with the file itself"
+            )
         with self._lock:
             try:
                 if not self.path.exists():  # SQLite creates 0644 whatever the umask: create it
@@ -530,7 +540,11 @@ class ReviewStore:
             except (OSError, sqlite3.Error) as err:
                 raise RunDirError(f"cannot read {self.path}: {err}") from None
             try:
-                if check_inputs and _stored_inputs(conn) not in (None, self.inputs):
+                try:
+                    stored = _stored_inputs(conn) if check_inputs else None
+                except sqlite3.DatabaseError as err:
+                    raise RunDirError(self._damaged_message(err)) from None
+                if stored not in (None, self.inputs):
                     raise RunDirError(self._foreign_message())
                 yield conn
             finally:

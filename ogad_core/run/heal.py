@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import time
 from pathlib import Path
 
 from ogad_core.errors import RunDirError
@@ -70,3 +72,29 @@ def heal_tables(rd: RunDir, steps: dict) -> list[str]:
         steps.pop(step, None)
         lines.append(f"{name} was damaged ({problem}); rebuilding it")
     return lines
+
+
+#: a temporary file of an atomic write (``_internal._atomic_target``): ``.NAME.XXXXXXXX.tmp``
+TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{6,}\.tmp$")
+#: temporaries younger than this may belong to a live reader (the dashboard writes evidence)
+TEMPORARY_MIN_AGE_S = 120.0
+
+
+def remove_stale_temporaries(rd: RunDir, *, min_age_s: float = TEMPORARY_MIN_AGE_S) -> int:
+    """Remove the temporary files a killed atomic write left in the run (links not followed,
+    files modified in the last ``min_age_s`` seconds kept); returns how many were removed."""
+    removed = 0
+    cutoff = time.time() - min_age_s
+    for folder, _, files in os.walk(rd.path):
+        for name in files:
+            if not TEMPORARY.match(name):
+                continue
+            path = Path(folder) / name
+            try:
+                info = path.lstat()
+                if info.st_mtime < cutoff and not path.is_symlink():
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue
+    return removed

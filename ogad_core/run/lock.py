@@ -1,7 +1,10 @@
 """An exclusive lock per run directory for the writing commands (compute, score, map, evaluate).
 
-The lock is an OS advisory lock (``fcntl.flock``) on ``DIR/.ogad.lock``: the kernel releases it
-when the holder exits, however it exits (crash, ``kill -9``), so a lock is never stale. The file
+The lock is a POSIX record lock (``fcntl.lockf``) on ``DIR/.ogad.lock``: the kernel releases it
+when the holder exits, however it exits (crash, ``kill -9``), so a lock is never stale. A POSIX
+lock belongs to the process, not to the open file: the DataLoader workers a compute forks do not
+hold it, so a killed compute's run is free at once, not when its workers notice (``flock`` would
+be held by every child that inherited the descriptor). The file
 keeps the holder's pid, host, command and start time so that a second writer is told who holds
 the run. Readers (the dashboard, ``ogad export``) never take the lock.
 """
@@ -117,17 +120,17 @@ def run_lock(
         raise RunDirError(f"run directory not found: {rd.path}")
     fd = _open_lock_file(rd.path, path)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        if err.errno not in (errno.EACCES, errno.EAGAIN):
+            os.close(fd)
+            raise RunDirError(f"cannot lock {rd.path}: {err.strerror}") from None
         holder = _holder_text(fd)
         os.close(fd)
         raise RunDirError(
             f"{rd.path} is in use by {holder}; wait for it to finish "
             "(readers such as the dashboard and export are not affected)"
         ) from None
-    except OSError as err:
-        os.close(fd)
-        raise RunDirError(f"cannot lock {rd.path}: {err.strerror}") from None
     _held[path] = fd
     try:
         _write_holder(fd, command)
@@ -137,4 +140,4 @@ def run_lock(
         try:
             os.ftruncate(fd, 0)
         finally:
-            os.close(fd)  # closing releases the flock
+            os.close(fd)  # closing releases the lock

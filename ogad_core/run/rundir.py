@@ -127,6 +127,10 @@ def table_problem(path: Path) -> str | None:
     return None
 
 
+#: file kinds a run writes at its top level (issues.parquet and later tables included)
+OWNED_SUFFIXES = (".parquet", ".npy", ".json", ".pt", ".sqlite", "-wal", "-shm", ".lock")
+
+
 def run_owns(run_path: Path, path: Path) -> bool:
     """Whether ``path`` (resolved) is the run directory or lies in a name the run owns (its
     files and folders, set-aside and temporary files)."""
@@ -138,8 +142,16 @@ def run_owns(run_path: Path, path: Path) -> bool:
     return (
         top in RUN_FILE_NAMES
         or top == THUMBS_DIR
-        or top.endswith((".damaged", ".tmp"))
+        or top.endswith((".damaged", ".tmp", *OWNED_SUFFIXES))
         or top.startswith((REVIEWS, MANIFEST, "gradients."))
+    )
+
+
+def looks_like_run_dir(path: Path) -> bool:
+    """Whether a folder holds an ogad run (its lock file, or a manifest with samples)."""
+    # os.path's tests answer False for a folder that cannot be read (Path's raise)
+    return os.path.exists(path / LOCK) or (
+        os.path.isfile(path / MANIFEST) and os.path.isfile(path / SAMPLES)
     )
 
 
@@ -350,7 +362,16 @@ class RunDir:
         write_json_atomic(self.manifest_path, manifest)
 
     def label_names(self) -> list[str]:
-        return list(self.read_manifest()["data"]["label_names"])
+        """The class names (RunDirError when the manifest lacks them: an incomplete run or a
+        hand-edited manifest)."""
+        data = self.read_manifest().get("data")
+        names = data.get("label_names") if isinstance(data, dict) else None
+        if not isinstance(names, list) or not names:
+            raise RunDirError(
+                f"{self.manifest_path} has no data.label_names (the run is incomplete or its "
+                f"manifest was edited); {MANIFEST_HINT}"
+            )
+        return [str(n) for n in names]
 
     def load_manifest(self) -> Manifest:
         """The typed manifest (RunDirError when missing or unreadable)."""

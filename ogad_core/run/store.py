@@ -90,6 +90,9 @@ class GradientStore:
     def _resumable_meta(self) -> dict | None:
         if not (self.path.is_file() and self.done_path.is_file() and self.meta_path.is_file()):
             return None
+        if any(p.is_symlink() for p in (self.path, self.done_path, self.meta_path)):
+            self.discarded = "a symbolic link (never written through)"
+            return None  # start anew: the links are removed, never followed
         try:
             meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
             header_ok = np.load(self.path, mmap_mode="r").shape == (self.n_rows, self.n_cols)

@@ -59,6 +59,7 @@ __all__ = [
     "GradientNormDetector",
     "LossBaseline",
     "detector_name",
+    "register_detector",
     "rank_scores",
     "resolve_detector",
     "score_table",
@@ -266,6 +267,21 @@ DETECTORS: dict[str, Callable[[int], BaseEstimator]] = {
     "loss": lambda seed: LossBaseline(transform="loss"),
     "selfconf": lambda seed: LossBaseline(transform="selfconf"),
 }
+
+
+def register_detector(name: str, factory: Callable[[int], BaseEstimator]) -> None:
+    """Add a detector to the registry under ``name`` (what ``--detector name`` then finds).
+
+    ``factory(seed)`` returns an unfitted scikit-learn outlier estimator (``fit``,
+    ``score_samples``, higher = more normal). Run :func:`ogad_core.testing.check_detector` on
+    it first: the contract a registered detector must keep.
+    """
+    key = name.strip().lower()
+    if not key or not key.replace("_", "").replace("-", "").isalnum():
+        raise ConfigError(f"a detector name is letters, digits, '-' and '_'; got {name!r}")
+    if key in DETECTORS:
+        raise ConfigError(f"a detector named {key!r} is registered already")
+    DETECTORS[key] = factory
 
 
 def _known() -> str:

@@ -15,6 +15,7 @@ class ImageFolderSource(PrefixSource):
             options.image_size,
             options.allow_outside,
             max_pixels=options.max_pixels,
+            skip=(options.run_dir,),  # a run directory inside the data is never read as data
         )
 
 
