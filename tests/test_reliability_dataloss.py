@@ -66,7 +66,7 @@ def digits_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("size", ["9m", "10m", "11m"])  # fills up before / during the gradients
+@pytest.mark.parametrize("size", ["3m", "9m", "10m", "11m"])  # the PNGs, the models, the gradients
 def test_compute_on_a_full_disk_then_again_is_identical(digits_reference, tmp_path, size) -> None:
     """`ogad compute` onto a tmpfs too small for the run fails with one line and exit 2; the same
     command once space is back ends with outputs equal to an uninterrupted run's."""
@@ -191,7 +191,15 @@ def _refused(result, *words: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["reviews.sqlite", "reviews.sqlite-wal", "samples.parquet", "manifest.json", "."]
+    "name",
+    [
+        "reviews.sqlite",
+        "reviews.sqlite-wal",
+        "samples.parquet",
+        "manifest.json",
+        ".",
+        "issues.parquet",  # a table a later ogad writes
+    ],
 )
 def test_export_refuses_the_runs_own_files(small_run: Path, name: str) -> None:
     before = {p.name: p.read_bytes() for p in small_run.iterdir() if p.is_file()}

@@ -99,6 +99,23 @@ def broken():
 
 def quits():
     sys.exit(3)
+
+
+class Hungry(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, x):
+        import torch
+
+        if x.shape[0] > 2:
+            torch.empty(10**13)  # 40 TB: the allocator refuses
+        return self.fc(x)
+
+
+def hungry():
+    return Hungry()
 """
 
 
@@ -109,6 +126,7 @@ def quits():
         ("exiting", "net.py:17 called sys.exit(0) during `ogad compute`"),
         ("broken", "the factory failed: RuntimeError: line one / line two / line three"),
         ("quits", "the factory failed: SystemExit: 3"),
+        ("hungry", "out of memory ("),
     ],
 )
 def test_failures_inside_the_users_model_are_one_line(tmp_path, factory, says) -> None:
@@ -141,3 +159,11 @@ def test_control_characters_and_several_lines_are_folded() -> None:
     from ogad_core._internal import folded
 
     assert folded("a\nb\x00c\n\n d \x1b[31m") == "a / b\\x00c / d \\x1b[31m"
+
+
+def test_a_negative_seed_on_images_is_refused_before_training(tmp_path: Path, capfd) -> None:
+    run = tmp_path / "run"
+    err = _one_line_exit_2(
+        capfd, ["compute", "--data", "mnist5k", "--run-dir", str(run), "--seed", "-1"]
+    )
+    assert "--seed must be in 0..4294967295" in err and not run.exists()

@@ -107,6 +107,10 @@ def table_problem(path: Path) -> str | None:
     return None
 
 
+#: file kinds a run writes at its top level (issues.parquet and later tables included)
+OWNED_SUFFIXES = (".parquet", ".npy", ".json", ".pt", ".sqlite", "-wal", "-shm", ".lock")
+
+
 def run_owns(run_path: Path, path: Path) -> bool:
     """Whether ``path`` (resolved) is the run directory or lies in a name the run owns (its
     files and folders, set-aside and temporary files)."""
@@ -118,7 +122,7 @@ def run_owns(run_path: Path, path: Path) -> bool:
     return (
         top in RUN_FILE_NAMES
         or top == THUMBS_DIR
-        or top.endswith((".damaged", ".tmp"))
+        or top.endswith((".damaged", ".tmp", *OWNED_SUFFIXES))
         or top.startswith((REVIEWS, MANIFEST, "gradients."))
     )
 
