@@ -962,6 +962,13 @@ def test_summary_charts_draw_locally_and_a_click_opens_the_queue(
         )
         _settle(page)
         _shot(page, tmp_path / "summary_charts_1280x800.png")
+        with page.expect_download(timeout=WAIT_MS) as download:  # the report, built on click
+            page.get_by_role("button", name="Download report (HTML)").click()
+        saved = tmp_path / download.value.suggested_filename
+        download.value.save_as(saved)
+        assert saved.name.endswith("_report.html")
+        report = saved.read_text(encoding="utf-8")
+        assert "<h1>ogad report · run</h1>" in report and 'class="ogad-figure"' in report
         grid = page.locator(".js-plotly-plot").filter(has_text="Given x predicted")
         cell = grid.locator(".scatterlayer .point").nth(1)  # given circle, predicted square
         cell.scroll_into_view_if_needed()

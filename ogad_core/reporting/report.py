@@ -31,7 +31,7 @@ from ogad_core.reporting import charts
 from ogad_core.review.export import choose_detector
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, ReviewStore
 from ogad_core.run.manifest import STEP_ORDER
-from ogad_core.run.rundir import RunDir
+from ogad_core.run.rundir import RunDir, check_output_path
 
 TOP_SAMPLES = 24  # flagged samples shown with their thumbnail or snippet
 THUMB_PX = 64
@@ -62,32 +62,13 @@ class RunSummary:
 
 
 # ---- the --out check -----------------------------------------------------------------------
-def _owned_paths(run: RunDir) -> list[Path]:
-    """Every file and folder path RunDir names for this run (the run owns them)."""
-    owned = []
-    for name in dir(type(run)):
-        if name.endswith(("_path", "_dir")) and isinstance(getattr(type(run), name), property):
-            value = getattr(run, name)
-            if isinstance(value, Path):
-                owned.append(value.resolve())
-    return owned
-
-
 def check_out(run: RunDir, out: str | os.PathLike[str]) -> Path:
-    """The report's file; ConfigError for a path the run owns (its files and folders) or an
-    existing thing that is not a regular file (a folder, a device, a pipe)."""
-    path = Path(out).expanduser()
-    target = path.resolve()
-    for owned in _owned_paths(run):
-        if target == owned or owned in target.parents:
-            raise ConfigError(
-                f"`out` {path} is part of the run directory ({owned.name}); write the report "
-                "elsewhere, e.g. report.html"
-            )
-    if target.exists() and not target.is_file():
-        raise ConfigError(f"`out` {path} exists and is not a regular file; give a file name")
+    """The report's file: the project's one ``--out`` check (``run.rundir.check_output_path``:
+    no path the run owns, no folder, nothing but a regular file), and an existing folder to
+    write it in."""
+    target = check_output_path(out, run)
     if not target.parent.is_dir():
-        raise ConfigError(f"`out` {path}: the folder {target.parent} does not exist")
+        raise ConfigError(f"`out` {out}: the folder {target.parent} does not exist", param="out")
     return target
 
 
