@@ -308,3 +308,17 @@ def test_image_files_are_inspected_in_the_thumbnail_pass(tmp_path: Path) -> None
     assert np.load(rd.signatures_path).shape == (6, 256)
     assert all(rd.thumbnail_path(str(p)).is_file() for p in paths[:5])
     assert not record_inputs(rd, files)  # recorded once
+
+
+def test_the_features_map_is_drawn_on_demand(issue_run: Path, capsys) -> None:
+    from ogad_core.cli import main
+    from ogad_core.run.rundir import RunDir
+
+    rd = RunDir(issue_run)
+    assert not rd.features_map_path.is_file()  # compute draws only the gradient map
+    assert main(["issues", str(issue_run), "--features-map"]) == 0
+    assert "map_features.parquet" in capsys.readouterr().out
+    table = pd.read_parquet(rd.features_map_path)
+    assert list(table.columns) == ["sample_id", "x", "y"]
+    assert len(table) == len(rd.read_samples()) and np.isfinite(table[["x", "y"]]).all().all()
+    assert rd.load_manifest().is_done("features_map")
