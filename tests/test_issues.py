@@ -322,3 +322,22 @@ def test_the_features_map_is_drawn_on_demand(issue_run: Path, capsys) -> None:
     assert list(table.columns) == ["sample_id", "x", "y"]
     assert len(table) == len(rd.read_samples()) and np.isfinite(table[["x", "y"]]).all().all()
     assert rd.load_manifest().is_done("features_map")
+
+
+def test_duplicates_on_many_rows_search_a_pca_and_measure_in_the_space() -> None:
+    from ogad_core.issues.base import IssueContext
+    from ogad_core.space.knn import ANN_MIN_ROWS
+
+    rng = np.random.default_rng(0)
+    n = ANN_MIN_ROWS + 5000
+    feats = np.abs(rng.normal(size=(n, 64))).astype(np.float32)
+    sources = rng.choice(n - 40, 20, replace=False)
+    for j, s in enumerate(sources):  # 20 near copies at the end
+        feats[n - 20 + j] = feats[s] + rng.normal(0, 0.01, 64).astype(np.float32)
+    samples = pd.DataFrame({"sample_id": np.arange(n), "label": rng.integers(0, 10, n)})
+    ctx = IssueContext(samples=samples, label_names=[str(i) for i in range(10)], features=feats)
+    est = DuplicateIssue().fit(ctx)
+    assert est.flagged_.sum() == 40
+    for j, s in enumerate(sources):
+        assert est.set_ids_[s] == est.set_ids_[n - 20 + j] >= 0
+    assert ("features/unit/pca", 5, None) in ctx._knn  # the candidates came from the PCA

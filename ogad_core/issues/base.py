@@ -26,6 +26,8 @@ from ogad_core.space.knn import hnsw_search, index_for
 
 #: above this many rows a density estimate searches a seeded subsample of this many rows
 REFERENCE_ROWS = 100_000
+#: dimensions of a ``/pca`` space (candidate searches on many rows)
+PCA_DIM = 16
 #: the neighbours of a density estimate: 1% of the rows searched, between 10 and this
 MAX_K = 50
 
@@ -82,9 +84,10 @@ class IssueContext:
 
     def space(self, name: str) -> np.ndarray | None:
         """The (N, d) matrix of a neighbour space: ``features``, ``embeddings``, ``gradients`` or
-        ``pixels``;
+        ``pixels``; ``/unit`` scales each row to unit length (a direction), ``/pca`` projects
+        it to PCA_DIM principal components (a cheap candidate search);
         ``NAME/unit`` scales each row to unit length (a direction)."""
-        base, _, unit = name.partition("/")
+        base, *flags = name.split("/")
         matrix = {
             "features": self.features,
             "embeddings": self.embeddings,
@@ -93,9 +96,13 @@ class IssueContext:
         }.get(base)
         if matrix is None or len(matrix) != self.n or self.n < 3:
             return None
-        if unit:
+        if "unit" in flags:
             matrix = np.asarray(matrix, dtype=np.float32)
-            return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+            matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+        if "pca" in flags and matrix.shape[1] > PCA_DIM:
+            from ogad_core.space.pca import pca_transform
+
+            matrix = pca_transform(matrix, PCA_DIM, seed=self.seed, fit_rows=REFERENCE_ROWS)
         return matrix
 
     def neighbours(
@@ -113,7 +120,7 @@ class IssueContext:
         matrix = self.space(name)
         if matrix is None:
             return None
-        if ref is None and self.n <= REFERENCE_ROWS:
+        if ref is None and self.n <= REFERENCE_ROWS and not name.endswith("/pca"):
             k = max(k, default_k(self.n))  # one search serves every type's k
         rows = None
         if ref is not None:

@@ -14,7 +14,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ogad_core.issues.base import IssueContext, IssueType
+from ogad_core.issues.base import PCA_DIM, IssueContext, IssueType
 
 #: a set's members score at least this (0.5) plus 1 when their given labels differ
 CONFLICT_BONUS = 1.0
@@ -88,7 +88,7 @@ class DuplicateIssue(IssueType):
         return np.stack([rows, first[inverse[rows]]], axis=1).astype(np.int64)
 
     def _near_pairs(self, context: IssueContext, space: str, ratio: np.ndarray) -> np.ndarray:
-        found = context.neighbours(space, self.k)
+        found = self._candidates(context, space)
         if found is None:
             return np.empty((0, 2), np.int64)
         dist, idx = found
@@ -97,6 +97,27 @@ class DuplicateIssue(IssueType):
         np.minimum(ratio, rel[:, 0], out=ratio)
         rows, cols = np.nonzero(rel < 1.0)
         return np.stack([rows, idx[rows, cols]], axis=1).astype(np.int64)
+
+    def _candidates(
+        self, context: IssueContext, space: str
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(N, k) distances and indices of each row's nearest others in ``space``; above
+        ANN_MIN_ROWS rows the candidates come from a 16-d PCA of the space (a 2-3x cheaper
+        graph) and their distances are then measured in the space itself."""
+        from ogad_core.space.knn import ANN_MIN_ROWS
+
+        full = context.space(space)
+        if full is None:
+            return None
+        if context.n <= ANN_MIN_ROWS or full.shape[1] <= PCA_DIM:
+            return context.neighbours(space, self.k)
+        found = context.neighbours(f"{space}/pca", self.k)
+        if found is None:
+            return None
+        idx = found[1]
+        dist = _exact_distances(full, idx)
+        order = np.argsort(dist, axis=1, kind="stable")
+        return np.take_along_axis(dist, order, 1), np.take_along_axis(idx, order, 1)
 
     def explain(self, i: int) -> str:
         sid = int(self.set_ids_[i])
@@ -109,6 +130,19 @@ class DuplicateIssue(IssueType):
         labels = f"; labels differ: {' vs '.join(names)}" if len(names) > 1 else ""
         more = "" if len(members) - 1 <= 4 else f" and {len(members) - 5} more"
         return f"{kind} of #{', #'.join(map(str, others))}{more} (set of {len(members)}{labels})"
+
+
+def _exact_distances(matrix: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """(N, k) distances of each row of (N, d) ``matrix`` to its candidates ``idx`` (N, k),
+    nearest first after sorting each row (indices re-ordered alike by the caller)."""
+    out = np.empty(idx.shape, dtype=np.float32)
+    for start in range(0, len(matrix), 65536):
+        rows = np.arange(start, min(start + 65536, len(matrix)))
+        diff = np.asarray(matrix[rows], np.float32)[:, None, :] - np.asarray(
+            matrix[idx[rows].ravel()], np.float32
+        ).reshape(len(rows), idx.shape[1], -1)
+        out[rows] = np.sqrt((diff * diff).sum(axis=2))
+    return out
 
 
 def _components(edges: np.ndarray, n: int) -> np.ndarray:
