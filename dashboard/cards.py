@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import actions, cache, state
+from dashboard import actions, cache, keys, state
 from dashboard.queue import CARD_IMAGE_PX, parse_features, text_preview
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 
@@ -28,7 +28,7 @@ LARGE_IMAGE_PX = 256  # focus mode (card and its buttons fit 1280 x 800)
 NEIGHBOUR_IMAGE_PX = 72
 NEIGHBOURS_SHOWN = 6
 NEIGHBOUR_TEXT_CHARS = 140
-RELABEL_MENU_PREFIX = "relabel_menu_"  # + sample id: the popover holding the class list
+RELABEL_MENU_PREFIX = keys.RELABEL_MENU  # + sample id: the popover holding the class list
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
 
 
@@ -218,7 +218,7 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> N
     with st.container(horizontal=True, gap="small"):
         st.button(
             "Confirm",
-            key=f"confirm_{sid}",
+            key=keys.of(keys.CONFIRM, sid),
             type="primary",
             width="stretch",
             on_click=decide,
@@ -227,7 +227,7 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> N
         )
         st.button(
             "Reject",
-            key=f"reject_{sid}",
+            key=keys.of(keys.REJECT, sid),
             width="stretch",
             on_click=decide,
             args=(ctx.run_path, sid, REJECTED),
@@ -235,7 +235,7 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> N
         )
     relabel_key, choice = relabel
     with st.popover(
-        f"Relabel → {md_escape(choice)}", key=f"{RELABEL_MENU_PREFIX}{sid}", width="stretch"
+        f"Relabel → {md_escape(choice)}", key=keys.of(keys.RELABEL_MENU, sid), width="stretch"
     ):
         st.selectbox(
             f"New class for #{sid}",
@@ -245,7 +245,7 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> N
         )
         st.button(
             "Relabel",
-            key=f"relabel_{sid}",
+            key=keys.of(keys.RELABEL, sid),
             type="primary",
             width="stretch",
             on_click=decide,
@@ -255,7 +255,7 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> N
     if row.status != UNREVIEWED:
         st.button(
             "Back to unreviewed",
-            key=f"unreview_{sid}",
+            key=keys.of(keys.UNREVIEW, sid),
             icon=":material/restart_alt:",
             type="tertiary",
             on_click=decide,
@@ -332,7 +332,7 @@ def render_card(
     """
     sid = int(row.sample_id)
     relabel = _relabel_choice(ctx, row, suggested)
-    with st.container(border=True, key=f"card_{sid}", gap="small", width="stretch"):
+    with st.container(border=True, key=keys.of(keys.CARD, sid), gap="small", width="stretch"):
         st.html(_card_html(_body_html(ctx, row, explanation, large, place)))
         _decision_buttons(ctx, row, relabel)  # above the neighbours: in view without scrolling
         if large and explanation is not None:
@@ -341,7 +341,7 @@ def render_card(
 
 def render_peek(ctx: CardContext, row: Any, caption: str) -> None:
     """A small preview of a neighbouring card in the queue (focus mode)."""
-    with st.container(border=True, key=f"peek_{int(row.sample_id)}"):
+    with st.container(border=True, key=keys.of(keys.PEEK, row.sample_id)):
         st.caption(f"{caption} · #{int(row.sample_id)} · given {md_escape(row.label_name)}")
         card_kind(ctx.kind).peek(ctx.run_path, str(row.ref))
 

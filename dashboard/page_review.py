@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import actions, cache, context, shortcuts, smart, state
+from dashboard import actions, cache, context, keys, shortcuts, smart, state
 from dashboard.cards import (
     CardContext,
     card_payload,
@@ -479,7 +479,7 @@ def _header(
         _bulk_actions(run_path, *bulk_ids)
         st.button(
             "Undo",
-            key="undo_last",
+            key=keys.UNDO,
             icon=":material/undo:",
             help=f"Undo {state.reviewer()}'s latest decision or bulk action (also from an "
             "earlier session). Key: U",
@@ -554,7 +554,7 @@ def _focus(ctx: CardContext, queue: QueueRows) -> None:
     with left:
         st.button(
             "Previous",
-            key="focus_prev",
+            key=keys.FOCUS_PREV,
             icon=":material/chevron_left:",
             width="stretch",
             disabled=index == 0,
@@ -567,7 +567,7 @@ def _focus(ctx: CardContext, queue: QueueRows) -> None:
     with right:
         st.button(
             "Next",
-            key="focus_next",
+            key=keys.FOCUS_NEXT,
             icon=":material/chevron_right:",
             icon_position="right",
             width="stretch",
@@ -654,7 +654,7 @@ def _pager(page: int, n_pages: int, n_rows: int, per_page: int) -> None:
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
         st.button(
             "Previous",
-            key="page_prev",
+            key=keys.PAGE_PREV,
             icon=":material/chevron_left:",
             disabled=page == 0,
             on_click=actions.go_to_page,
@@ -667,7 +667,7 @@ def _pager(page: int, n_pages: int, n_rows: int, per_page: int) -> None:
         )
         st.button(
             "Next",
-            key="page_next",
+            key=keys.PAGE_NEXT,
             icon=":material/chevron_right:",
             icon_position="right",
             disabled=page >= n_pages - 1,
