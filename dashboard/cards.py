@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import actions, cache, keys, state
-from dashboard.queue import CARD_IMAGE_PX, parse_features, text_preview
+from dashboard.run_view import CARD_IMAGE_PX, parse_features, text_preview
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 
 STATUS_BADGE = {
