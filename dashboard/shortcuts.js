@@ -1,10 +1,9 @@
-// Keyboard shortcuts for the review queue (dashboard/shortcuts.py puts this in the page inside
-// a <script> element). The key tables below are filled in from dashboard/keys.py, the one place
-// the widget keys are spelled.
 (() => {
+  // Keyboard shortcuts for the review queue (dashboard/shortcuts.py puts this script in the
+  // page). The key tables are filled in from dashboard/keys.py, where the widget keys are spelled.
   const CARD_KEYS = __CARD_KEYS__, PAGE_KEYS = __PAGE_KEYS__, NAV_KEYS = __NAV_KEYS__;
   const MENU_KEYS = __MENU_KEYS__;
-  const CARD = __CARD__;  // a card container's key prefix (card_<sample id>)
+  const CARD = __CARD__;  // a card container's key prefix (then the sample id)
   const doc = window.parent && window.parent.document ? window.parent.document : document;
   const win = doc.defaultView;
   if (win.__ogadKeys) win.removeEventListener('keydown', win.__ogadKeys.listener, true);

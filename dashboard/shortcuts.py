@@ -43,7 +43,7 @@ def script() -> str:
     """The shortcut script with its key tables filled in."""
     script = SCRIPT_JS.read_text(encoding="utf-8")
     return (
-        "<script>\n"
+        "\n<script>\n"
         + (
             script.replace("__CARD_KEYS__", json.dumps(CARD_KEYS))
             .replace("__PAGE_KEYS__", json.dumps(PAGE_KEYS))
