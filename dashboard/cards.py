@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import actions, cache, keys, state
+from dashboard import actions, cache, keys, page_issues, state
 from dashboard.run_view import CARD_IMAGE_PX, parse_features, text_preview
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 
@@ -269,6 +269,7 @@ def _details(ctx: CardContext, row: Any, explanation: Any) -> str:
     parts = [_labels(row, ctx.label_names), card_kind(ctx.kind).badges(row)]
     if explanation is not None:
         parts.append(why_html(explanation, ctx.label_names))
+    parts.append(page_issues.why_issue_html(ctx.run_path, int(row.sample_id)))
     return "".join(parts)
 
 
@@ -374,6 +375,16 @@ class ImageCard:
     def badges(self, row: Any) -> str:
         return ""
 
+    def member_html(self, run_path: str, ref: str, size: int) -> tuple[str, str]:
+        """(the sample small, its caption) for a list of samples such as an issue's set."""
+        uri, problem = cache.card_image_src(run_path, ref, size)
+        body = (
+            f'<img class="ogad-img" src="{uri}" alt="sample image">'
+            if uri
+            else f"<div>⚠ {html.escape(problem or 'image unavailable')}</div>"
+        )
+        return body, Path(ref).name
+
 
 class TextCard:
     """A text sample: the preview, the whole text folded under it when long; a badge when the
@@ -397,6 +408,10 @@ class TextCard:
 
     def peek(self, run_path: str, ref: str) -> None:
         st.text(text_preview(ref, NEIGHBOUR_TEXT_CHARS)[0], wrap=True)
+
+    def member_html(self, run_path: str, ref: str, size: int) -> tuple[str, str]:
+        """(the sample's first 400 characters, no caption) for a list of samples."""
+        return f'<div class="ogad-text">{html.escape(ref[:400])}</div>', ""
 
     def badges(self, row: Any) -> str:
         if not bool(getattr(row, "truncated", False)):

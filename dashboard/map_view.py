@@ -33,6 +33,7 @@ COLOR_BY_LABELS = {
     "label": "Given label",
     "pred": "Predicted label",
     "status": "Review status",
+    "issue": "Issue type",
 }
 STATUS_COLORS = {
     "unreviewed": "#A7B1C2",
@@ -118,6 +119,13 @@ def _colouring(
         codes[codes < 0] = 0
         colors = [STATUS_COLORS[s] for s in STATUSES]
         return _Colouring(codes, list(STATUSES), colors, "review status", None)
+    if color_by == "issue":
+        from dashboard.issue_view import load_issue_view
+
+        issues = load_issue_view(view.path)
+        if issues is not None:
+            codes, names, colors = issues.codes(table["sample_id"].to_numpy())
+            return _Colouring(codes, names, colors, "issue type", None)
     if color_by == "pred":
         codes = table["pred"].to_numpy(dtype=np.int64)
         return _Colouring(codes, names, palette, "predicted label", None)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import actions, cache, context, keys, review_aids, shortcuts, state
+from dashboard import actions, cache, context, keys, page_issues, review_aids, shortcuts, state
 from dashboard.cards import (
     CardContext,
     card_payload,
@@ -213,6 +213,7 @@ def sidebar_controls(view: RunView, run_path: str) -> Controls:
             key=state.COLOR_BY,
             disabled=not view.has_map,
         )
+        page_issues.map_space_control(run_path)
     names = view.label_names
     return Controls(
         detector=detector,
@@ -236,10 +237,14 @@ def _map_section(ctx: context.Context, controls: Controls) -> list[int] | None:
     """Draw the map; returns the sample ids selected or clicked on it (None: no selection)."""
     if not ctx.view.has_map:
         return None  # the page's notes say how to make one
-    st.markdown("##### Gradient map")
     stamp = run_files_stamp(ctx.run_path)
     version = ctx.store.version() if controls.color_by == "status" else -1
-    layer = cache.map_layer(ctx.run_path, stamp, controls.color_by, controls.detector, version)
+    args = (ctx.run_path, stamp, controls.color_by, controls.detector, version)
+    layer = page_issues.features_layer(*args) or cache.map_layer(*args)
+    st.markdown(
+        "##### "
+        + ("Feature map" if page_issues.map_space(ctx.run_path) == "features" else "Gradient map")
+    )
     st.session_state[state.MAP_VERSION] = version
     key = state.map_key()
     before, view = _map_state(key)
@@ -311,8 +316,14 @@ def _queue_rows(
         disagree=controls.disagree,
         search=controls.search,
     )
-    # a map selection, a search or a drill-down looks at every sample, not only the queue's top k
-    narrowed = selected is not None or bool(controls.search.strip()) or controls.drill
+    issue = page_issues.queue_override(run_path, table)  # another issue type's queue
+    if issue is not None:
+        order, keep = issue[0], issue[1] if keep is None else issue[1] & keep
+    # a map selection, a search, a drill-down or an issue queue looks at every sample, not
+    # only the queue's top k
+    narrowed = (
+        selected is not None or bool(controls.search.strip()) or controls.drill or issue is not None
+    )
     top_k = controls.top_k
     length = review_aids.review_length(run_path, controls.detector)
     if length is not None and st.session_state.get(state.TOP_K_AUTO, True):
@@ -709,6 +720,9 @@ def render() -> None:
     _drill_banner()
     shortcuts.install()
     install_style()
+    if page_issues.issue_selector(ctx.run_path) == page_issues.DUPLICATE:
+        page_issues.duplicate_section(ctx.run_path)  # a set's members need the whole width
+        return
     if not (controls.show_map and ctx.view.has_map) or controls.focus_mode:
         queue_section(ctx.run_path, controls, None)  # focus mode: the card gets the width
         return

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import cache, charts_view, context, review_aids, state
+from dashboard import cache, charts_view, context, page_issues, review_aids, state
 from dashboard.cards import md_escape
 from dashboard.evaluation_view import WARNING
 from dashboard.filters import review_progress, share_text
@@ -225,6 +225,7 @@ def render() -> None:
     _evaluation_section(ctx)
     st.markdown("##### Decisions by given class")
     st.dataframe(summary["by_class"], width="stretch")
+    page_issues.health_section(ctx.run_path)
     _export_section(ctx, version)
     _report_section(ctx)
     st.markdown("##### Latest decisions")

@@ -34,6 +34,7 @@ from ogad_core.options import (
     DemoOptions,
     EvaluateOptions,
     ExportOptions,
+    IssuesOptions,
     MapOptions,
     ReportOptions,
     ScoreOptions,
@@ -58,6 +59,10 @@ EXAMPLES = {
     "score": ["ogad score runs/mnist --detector iforest,l2", "ogad score runs/mnist --per-class"],
     "map": ["ogad map runs/mnist --seed 1"],
     "evaluate": ["ogad evaluate runs/mnist", "ogad evaluate runs/mnist --baselines --retrain"],
+    "issues": [
+        "ogad issues runs/mnist",
+        "ogad issues runs/mnist --issue-type duplicate,outlier,mypkg.issues:Blurry",
+    ],
     "export": ["ogad export runs/mnist --out cleaned.csv --only-kept"],
     "report": ["ogad report runs/mnist --out mnist_report.html"],
     "dashboard": ["ogad dashboard runs/mnist --port 8502"],
@@ -171,6 +176,7 @@ COMMAND_OPTIONS: dict[str, tuple[type, str]] = {
     "compute": (ComputeConfig, "train (or load) a model; compute gradients, scores and the map"),
     "score": (ScoreOptions, "(re)score a run's gradients with outlier detectors"),
     "map": (MapOptions, "2-D UMAP map of the gradient embeddings"),
+    "issues": (IssuesOptions, "find label issues, duplicates, outliers, corrupt inputs"),
     "evaluate": (EvaluateOptions, "AUROC, AP, precision@k per detector (needs known noise)"),
     "export": (ExportOptions, "write the cleaned dataset index as CSV"),
     "report": (ReportOptions, "write one self-contained HTML report (charts, tables, samples)"),
@@ -272,6 +278,22 @@ def _cmd_map(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_issues(a: argparse.Namespace) -> int:
+    from ogad_core.pipeline.issue_step import find_issues
+
+    o = options_from(a, IssuesOptions)
+    table = find_issues(o.run_dir, o.issue_types, seed=o.seed)
+    counts = table[table["flagged"]].groupby("issue", sort=False)["sample_id"].size()
+    found = ", ".join(f"{name} {int(counts.get(name, 0))}" for name in table["issue"].unique())
+    print(f"wrote {Path(o.run_dir).resolve() / 'issues.parquet'} (flagged: {found})")
+    if o.features_map:
+        from ogad_core.pipeline.issue_step import features_map
+
+        n = len(features_map(o.run_dir, seed=o.seed))
+        print(f"wrote {Path(o.run_dir).resolve() / 'map_features.parquet'} ({n} points)")
+    return 0
+
+
 def _print_detection(report: EvaluationReport, as_json: bool) -> None:
     import pandas as pd
 
@@ -368,6 +390,7 @@ COMMANDS = {
     "compute": _cmd_compute,
     "score": _cmd_score,
     "map": _cmd_map,
+    "issues": _cmd_issues,
     "evaluate": _cmd_evaluate,
     "export": _cmd_export,
     "report": _cmd_report,

@@ -42,6 +42,8 @@ DEFAULT_DETECTOR_REASON = (
 FINETUNE_CHOICES = ("lora", "last-block")
 #: forward-pass precisions of the gradient pass (ogad_core.engine.gradients.PRECISIONS)
 PRECISIONS = ("fp32", "bf16", "fp16")
+#: the issue types ``ogad compute`` and ``ogad issues`` find (ogad_core/issues/registry.py)
+DEFAULT_ISSUE_TYPES = ("label", "duplicate", "outlier", "corrupt")
 SAMPLE_SET_NAMES = ("mnist5k", "digits", "moons", "rotten-tomatoes")
 #: ``ogad evaluate --retrain``: the percentages trimmed, and the cleanlab baseline's CV folds
 DEFAULT_TRIM_PERCENTS = (2.5, 5.0, 10.0, 12.5)
@@ -454,6 +456,27 @@ class MapOptions:
 
     run_dir: Path = option(help=RUN_DIR_HELP, positional=True)
     seed: int = option(0, "seed of the map", check=seed_range)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssuesOptions:
+    """``ogad issues DIR``: issue types (label, duplicate, outlier, corrupt) -> issues.parquet."""
+
+    run_dir: Path = option(help=RUN_DIR_HELP, positional=True)
+    issue_types: tuple[str, ...] = option(
+        DEFAULT_ISSUE_TYPES,
+        "registry names (label,duplicate,outlier,corrupt) or module:Class of an "
+        "ogad_core.issues.IssueType subclass, comma-separated",
+        flag="--issue-type",
+        check=not_blank,
+    )
+    seed: int = option(0, "seed of anything random")
+    features_map: bool = option(
+        False, "also draw the 2-D map of the model's features (the dashboard can show it)"
+    )
 
     def __post_init__(self) -> None:
         validate(self)

@@ -1006,3 +1006,149 @@ def test_the_queue_goes_on_past_the_target_while_decisions_confirm(
         expect(page.get_by_text(f"Review queue · {KEEP_GOING_BLOCK} to review")).to_be_visible()
         expect(page.get_by_text(f"past the estimate ({target})")).to_have_count(1)
         assert len(_card_ids(page)) > 0
+
+
+# ---- issue types: the duplicate-set card and the export ------------------------------------
+DUP_CONFLICT = (10, 11)  # one set whose labels differ
+DUP_SAME = (20, 21, 22)  # one set of three
+
+
+def _write_issues(run: Path) -> None:
+    """issues.parquet for a prepared run: label issues from the scores, two duplicate sets,
+    one outlier (the contract's columns and the card's explanation)."""
+    samples = pd.read_parquet(run / "samples.parquet")
+    scores = pd.read_parquet(run / "scores.parquet")
+    n = len(samples)
+    labels = samples["label"].to_numpy().copy()
+    labels[DUP_CONFLICT[1]] = (labels[DUP_CONFLICT[0]] + 1) % 3
+    labels[list(DUP_SAME)] = labels[DUP_SAME[0]]
+    samples["label"] = labels
+    samples["label_name"] = [["circle", "square", "cross"][i] for i in labels]
+    samples.to_parquet(run / "samples.parquet", index=False)
+    parts = []
+    ids = samples["sample_id"].to_numpy()
+    for issue, score in (
+        ("label", scores["iforest_score"].to_numpy()),
+        ("duplicate", np.zeros(n)),
+        ("outlier", np.zeros(n)),
+    ):
+        score = score.astype(float).copy()
+        set_id = pd.array([pd.NA] * n, dtype="Int64")
+        if issue == "duplicate":
+            score[list(DUP_CONFLICT)] = 1.5
+            score[list(DUP_SAME)] = 1.0
+            set_id[list(DUP_CONFLICT)] = DUP_CONFLICT[0]
+            set_id[list(DUP_SAME)] = DUP_SAME[0]
+            flagged = score >= 0.5
+        elif issue == "outlier":
+            score[30] = 9.0
+            flagged = score >= 2.5
+        else:
+            flagged = np.zeros(n, dtype=bool)
+            flagged[np.argsort(-score)[:8]] = True
+        rank = np.empty(n, dtype=np.int64)
+        rank[np.lexsort((ids, -score))] = np.arange(1, n + 1)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "sample_id": ids,
+                    "issue": issue,
+                    "score": score,
+                    "rank": rank,
+                    "flagged": flagged,
+                    "set_id": set_id,
+                    "explanation": np.where(flagged, f"{issue} reason", ""),
+                }
+            )
+        )
+    pd.concat(parts, ignore_index=True).to_parquet(run / "issues.parquet", index=False)
+
+
+@pytest.fixture(scope="module")
+def served_issue_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    run = make_run(tmp_path_factory.mktemp("browser_issues") / "run", kind="image", n=N_SAMPLES)
+    _write_issues(run)
+    with _serving(run) as url:
+        yield url, run
+
+
+def test_duplicate_set_card_actions_and_export(
+    chromium: str, served_issue_run: tuple[str, Path], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, run = served_issue_run
+    store = ReviewStore(run)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            for width, height in ((1920, 1080), (1280, 800)):  # the last one is used below
+                context = browser.new_context(
+                    viewport={"width": width, "height": height}, accept_downloads=True
+                )
+                page = context.new_page()
+                page.set_default_timeout(WAIT_MS)
+                page.goto(f"{url}/?reviewer=dups")
+                page.wait_for_selector("[class*='st-key-card_']")
+                # the selector counts each issue type; a duplicate set is one card
+                expect(page.get_by_text("Duplicates 2 sets")).to_be_visible()
+                expect(page.get_by_text("Outliers 1")).to_be_visible()
+                page.get_by_text("Duplicates 2 sets").click()
+                first = page.locator(f".st-key-dupset_{DUP_CONFLICT[0]}")
+                expect(first).to_be_visible()
+                expect(first).to_contain_text("labels differ")
+                for sid in DUP_CONFLICT:
+                    expect(first).to_contain_text(f"#{sid} · given")
+                expect(first.locator("img")).to_have_count(len(DUP_CONFLICT))
+                second = page.locator(f".st-key-dupset_{DUP_SAME[0]}")
+                expect(second.locator("img")).to_have_count(len(DUP_SAME))
+                first.scroll_into_view_if_needed()
+                _settle(page)
+                _shot(page, tmp_path / f"browser_duplicates_{width}.png")
+                if width != 1280:
+                    context.close()
+
+            # Keep one: the chosen member is kept, the others dropped; the set leaves the queue
+            first.get_by_role("button", name="Keep one").click()
+            expect(page.locator(f".st-key-dupset_{DUP_CONFLICT[0]}")).to_have_count(0)
+            assert _wait_for(lambda: store.get(DUP_CONFLICT[1]) == CONFIRMED)
+            assert store.get(DUP_CONFLICT[0]) == REJECTED
+            assert store.history().iloc[-1]["reviewer"] == "dups"
+
+            # per-member relabel, then Keep all keeps the others (the relabel stays)
+            member = DUP_SAME[1]
+            page.mouse.move(1, 1)  # no button's help tooltip over the next set's card
+            second = page.locator(f".st-key-dupset_{DUP_SAME[0]}")
+            second.locator(f".st-key-{'relabel_to_'}{member}").click()
+            page.get_by_role("option", name="cross").click()
+            _settle(page)
+            page.mouse.move(1, 1)
+            second.locator(f".st-key-dup_relabel_{member}").get_by_role("button").click()
+            assert _wait_for(lambda: store.get(member) == RELABELED)
+            page.locator(f".st-key-dupset_{DUP_SAME[0]}").get_by_role(
+                "button", name="Keep all"
+            ).click()
+            assert _wait_for(lambda: store.get(DUP_SAME[0]) == REJECTED)
+            assert store.get(DUP_SAME[2]) == REJECTED and store.get(member) == RELABELED
+            expect(page.get_by_text("No open duplicate sets.")).to_be_visible()
+
+            # the export carries the decisions and the issues column
+            page.goto(f"{url}/summary?reviewer=dups")
+            expect(page.get_by_text("Class health")).to_be_visible()
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Export cleaned CSV").click()
+            downloaded = Path(download.value.path()).read_text(encoding="utf-8")
+        finally:
+            browser.close()
+
+    cli_csv = tmp_path / "cli.csv"
+    export_csv(run, cli_csv)
+    assert downloaded == cli_csv.read_text(encoding="utf-8")
+    table = pd.read_csv(cli_csv, keep_default_na=False, dtype=str)
+    table = table.set_index(table["sample_id"].astype(int))
+    assert table.loc[DUP_CONFLICT[1], "decision"] == CONFIRMED
+    assert table.loc[DUP_CONFLICT[1], "keep"] == "false"
+    assert table.loc[member, "final_label"] == "cross"
+    for sid in (*DUP_CONFLICT, *DUP_SAME):
+        assert "duplicate" in table.loc[sid, "issues"].split(";")
+    assert table.loc[30, "issues"].split(";") == ["outlier"]

@@ -29,6 +29,7 @@ LAYERS: list[list[str]] = [
     ["ogad_core.evaluation"],
     ["ogad_core.pipeline"],
     ["ogad_core.review"],
+    ["ogad_core.issues"],  # issue types over the scores, features and input properties
     ["ogad_core.engine", "ogad_core.scoring"],
     ["ogad_core.space"],
     ["ogad_core.data"],  # skips run directories inside the data (run.rundir.looks_like_run_dir)

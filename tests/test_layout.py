@@ -18,6 +18,7 @@ TORCH_FREE = [
     "ogad_core.run",
     "ogad_core.data",
     "ogad_core.scoring",
+    "ogad_core.issues",
     "ogad_core.review",
     "ogad_core.pipeline",
 ]

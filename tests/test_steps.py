@@ -49,8 +49,9 @@ def test_compute_is_the_list_of_steps_in_manifest_order() -> None:
         "scores",
         "map",
         "evidence",
+        "issues",
     ]
-    assert len(STEP_ORDER) == 6  # evidence keeps its record in evidence/stamp.json
+    assert len(STEP_ORDER) == 7  # evidence keeps its record in evidence/stamp.json
 
 
 @pytest.fixture

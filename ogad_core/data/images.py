@@ -267,7 +267,9 @@ def open_image(path: str, channels: int, max_pixels: int, *, draft: int | None =
             source_format = img.format
             shown = ImageOps.exif_transpose(img)  # as a viewer shows it (EXIF orientation)
             shown = _scaled_to_8_bits(shown, source_format)
-            return shown.convert(mode) if shown.mode != mode else shown.copy()
+            out = shown.convert(mode) if shown.mode != mode else shown.copy()
+            out.info["original_size"] = (w, h)  # the file's size (the issue types read it)
+            return out
     except DataError:
         raise
     except FileNotFoundError:
@@ -294,15 +296,34 @@ def decode_image(path: str, image_size: int, channels: int, max_pixels: int) -> 
 # ---- thumbnails for the dashboard -----------------------------------------------------------
 
 
-def write_thumbnail(path: str, target: Path, *, size: int = THUMB_PX, max_pixels: int) -> None:
-    """A JPEG of ``path`` at most ``size`` px a side (kept when ``target`` exists)."""
-    if target.is_file():
-        return
+def write_thumbnail(
+    path: str,
+    target: Path,
+    *,
+    size: int = THUMB_PX,
+    max_pixels: int,
+    inspect: Callable[[Any], Any] | None = None,
+) -> Any:
+    """A JPEG of ``path`` at most ``size`` px a side (kept when ``target`` exists).
+
+    ``inspect``: called with the decoded PIL image (``info["original_size"]`` holds the file's
+    (width, height)) in the same decode pass; its result is returned (else None). A file that
+    cannot be decoded gives ``inspect(None)`` when inspecting, else raises DataError."""
+    if target.is_file() and inspect is None:
+        return None
     from PIL import Image
 
-    img = open_image(path, 3, max_pixels, draft=size)
-    img.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    write_with_atomic(target, lambda tmp: img.save(tmp, format="JPEG", quality=90))
+    try:
+        img = open_image(path, 3, max_pixels, draft=size)
+    except DataError:
+        if inspect is None:
+            raise
+        return inspect(None)
+    result = inspect(img) if inspect is not None else None
+    if not target.is_file():
+        img.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        write_with_atomic(target, lambda tmp: img.save(tmp, format="JPEG", quality=90))
+    return result
 
 
 def write_thumbnails(
@@ -317,18 +338,45 @@ def write_thumbnails(
     Threads (PIL releases the GIL while decoding); at most ``workers`` images open at a time.
     Returns the number written now.
     """
+    return _thumbnail_pass(files, target_for, size, workers, None)[0]
+
+
+def write_thumbnails_inspecting(
+    files: ImageFiles,
+    target_for: Callable[[str], Path],
+    inspect: Callable[[Any], Any],
+    *,
+    size: int = THUMB_PX,
+    workers: int | None = None,
+) -> tuple[int, list[Any]]:
+    """:func:`write_thumbnails`, decoding every file once and collecting ``inspect(image)``
+    (see :func:`write_thumbnail`) in file order. Returns (thumbnails written now, results)."""
+    return _thumbnail_pass(files, target_for, size, workers, inspect)
+
+
+def _thumbnail_pass(
+    files: ImageFiles,
+    target_for: Callable[[str], Path],
+    size: int,
+    workers: int | None,
+    inspect: Callable[[Any], Any] | None,
+) -> tuple[int, list[Any]]:
     todo = [(p, Path(target_for(p))) for p in files.paths]
     for folder in {t.parent for _, t in todo}:
         folder.mkdir(parents=True, exist_ok=True)
-    todo = [(p, t) for p, t in todo if not t.is_file()]
+    missing = sum(not t.is_file() for _, t in todo)
+    if inspect is None:
+        todo = [(p, t) for p, t in todo if not t.is_file()]
     if not todo:
-        return 0
+        return 0, []
     n_threads = workers if workers is not None else worker_count()
     with ThreadPoolExecutor(max(1, n_threads)) as pool:
-        list(
+        results = list(
             pool.map(
-                lambda pt: write_thumbnail(pt[0], pt[1], size=size, max_pixels=files.max_pixels),
+                lambda pt: write_thumbnail(
+                    pt[0], pt[1], size=size, max_pixels=files.max_pixels, inspect=inspect
+                ),
                 todo,
             )
         )
-    return len(todo)
+    return missing, results

@@ -85,14 +85,11 @@ def model_inputs(
 
 
 def _write_thumbnails(state: RunState) -> None:
-    """Small JPEGs of the user's image files (once), so the dashboard never opens an original."""
-    from ogad_core.data.images import ImageFiles, write_thumbnails
+    """Small JPEGs of the user's image files (once), so the dashboard never opens an original,
+    and in the same decode pass the input properties of the issue types (inputs.parquet)."""
+    from ogad_core.issues.inputs import record_inputs
 
-    files = state.data.train.inputs
-    if isinstance(files, ImageFiles):
-        written = write_thumbnails(files, state.rd.thumbnail_path, workers=state.config.workers)
-        if written:
-            log.info(f"data: {written} thumbnails written for the dashboard")
+    record_inputs(state.rd, state.data.train.inputs, workers=state.config.workers)
 
 
 def _tie_reviews(state: RunState, verified: bool) -> None:

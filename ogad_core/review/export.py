@@ -2,8 +2,10 @@
 
 One row per sample, sample_id order, columns :data:`EXPORT_COLUMNS`::
 
-    sample_id, ref, original_label, final_label, decision, score, rank, keep
+    sample_id, ref, original_label, final_label, decision, score, rank, keep[, issues]
 
+``issues`` (when the run has issues.parquet): the sample's flagged issue names, ``;``-separated
+(``label;duplicate``), empty when none.
 Labels are label names. ``confirmed`` → keep = false; ``relabeled`` → keep = true with the new
 final_label; ``rejected`` / ``unreviewed`` → keep = true with the original label. score / rank
 come from one detector (default ``DEFAULT_DETECTOR`` when the run has it, else the first one;
@@ -15,11 +17,12 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 import pandas as pd
 
-from ogad_core._internal import write_text_atomic
-from ogad_core.errors import ConfigError
+from ogad_core._internal import log, one_line, write_text_atomic
+from ogad_core.errors import ConfigError, RunDirError
 from ogad_core.options import DEFAULT_DETECTOR
 from ogad_core.review.store import CONFIRMED, RELABELED, UNREVIEWED, ReviewStore
 from ogad_core.run.rundir import RunDir, check_output_path
@@ -60,7 +63,8 @@ def build_export_frame(
     detector: str | None = None,
     store: ReviewStore | None = None,
 ) -> pd.DataFrame:
-    """The export table, (N, 8) with columns EXPORT_COLUMNS, sample_id order.
+    """The export table, (N, 8) with columns EXPORT_COLUMNS (+ ``issues`` when the run has
+    issues.parquet), sample_id order.
 
     Args:
         run_dir: the run directory.
@@ -101,7 +105,7 @@ def build_export_frame(
         score = pd.Series(float("nan"), index=table.index, dtype="float64")
         rank = pd.Series(pd.NA, index=table.index, dtype="Int64")
 
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "sample_id": table["sample_id"].astype("int64"),
             "ref": table["ref"].astype(str),
@@ -114,6 +118,25 @@ def build_export_frame(
         },
         columns=EXPORT_COLUMNS,
     )
+    issues = _issue_names(run, frame["sample_id"].to_numpy())
+    if issues is not None:
+        frame["issues"] = issues
+    return frame
+
+
+def _issue_names(run: RunDir, sample_ids: Any) -> list[str] | None:
+    """Each sample's flagged issue names (``;``-separated), or None without issues.parquet."""
+    from ogad_core.issues.queue import flagged_names
+
+    if not run.issues_path.is_file():
+        return None
+    try:
+        issues = run.read_issues()
+    except RunDirError as err:
+        log.warning(f"export without the issues column: {one_line(err, 100)}")
+        return None
+    names = flagged_names(issues, int(sample_ids.max()) + 1 if len(sample_ids) else 0)
+    return [names[int(i)] for i in sample_ids]
 
 
 #: a cell a spreadsheet would run as a formula (CSV injection) begins with one of these

@@ -15,6 +15,14 @@ Layout (see ../shared/CONTRACT.md)::
     checkpoints/       gradients_K.npy at the earlier checkpoints
     embeddings/        the encoder's cached features
     data/              images written for the sample sets (refs point here)
+    issues.parquet     one row per sample and issue type: sample_id, issue, score, rank, flagged,
+                       set_id (ogad_core.issues)
+    features.npy       (N, H) float32 penultimate features h of the final model (+ done-mask,
+                       checksums; recovered from last-layer gradients)
+    inputs.parquet     per-sample input properties (content hash, size, brightness, contrast,
+                       sharpness; text length and letters), made in the thumbnails' decode pass
+    signatures.npy     (N, 256) float32 16x16 grayscale signature of each image (pixel space)
+    map_features.parquet  sample_id, x, y: the 2-D map of the features (``ogad issues``)
     thumbs/            small JPEGs of the user's images, one per ref (the dashboard shows these)
     evidence/          derived review evidence (neighbours, suggestions, re-rank features),
                        stamped with the gradients and samples it was made from
@@ -52,6 +60,11 @@ MODEL_DIR = "model"
 CHECKPOINTS_DIR = "checkpoints"
 EMBEDDINGS_DIR = "embeddings"
 LOCK = ".ogad.lock"
+ISSUES = "issues.parquet"
+FEATURES = "features.npy"
+INPUTS = "inputs.parquet"
+SIGNATURES = "signatures.npy"
+FEATURES_MAP = "map_features.parquet"
 SET_ASIDE = ".set-aside-"
 #: every name a run directory may hold (files and folders)
 RUN_FILE_NAMES = frozenset(
@@ -74,6 +87,13 @@ RUN_FILE_NAMES = frozenset(
         EMBEDDINGS_DIR,
         EVALUATION,
         EVIDENCE_DIR,
+        ISSUES,
+        FEATURES,
+        "features.done.npy",
+        "features.json",
+        INPUTS,
+        SIGNATURES,
+        FEATURES_MAP,
     }
 )
 MANIFEST_HINT = (
@@ -212,6 +232,31 @@ class RunDir:
     def reviews_set_aside_path(self, stamp: str) -> Path:
         """Where decisions made on other inputs are moved (``reviews.sqlite.set-aside-STAMP``)."""
         return self.path / f"{REVIEWS}{SET_ASIDE}{stamp}"
+
+    @property
+    def issues_path(self) -> Path:
+        """issues.parquet: one row per sample and issue type (ogad_core.issues)."""
+        return self.path / ISSUES
+
+    @property
+    def features_path(self) -> Path:
+        """features.npy: (N, H) penultimate features of the final model (a GradientStore)."""
+        return self.path / FEATURES
+
+    @property
+    def features_map_path(self) -> Path:
+        """map_features.parquet: sample_id, x, y — the 2-D map of the model's features."""
+        return self.path / FEATURES_MAP
+
+    @property
+    def inputs_path(self) -> Path:
+        """inputs.parquet: per-sample input properties (ogad_core.issues.properties)."""
+        return self.path / INPUTS
+
+    @property
+    def signatures_path(self) -> Path:
+        """signatures.npy: (N, 256) float32 small grayscale signatures of the images."""
+        return self.path / SIGNATURES
 
     @property
     def data_dir(self) -> Path:
@@ -363,6 +408,10 @@ class RunDir:
     def read_map(self) -> pd.DataFrame:
         """map.parquet: sample_id, x, y."""
         return self._read(self.map_path, "map", "run `ogad map DIR`")
+
+    def read_issues(self) -> pd.DataFrame:
+        """issues.parquet: sample_id, issue, score, rank, flagged, set_id."""
+        return self._read(self.issues_path, "issues", "run `ogad issues DIR`")
 
     def detectors(self) -> list[str]:
         """Detector names present in scores.parquet, in column order."""

@@ -1,0 +1,188 @@
+"""The issue types in the dashboard, without Streamlit: the selector's counts, each issue's
+queue, the "All" queue, duplicate sets, the why line, the map's issue colours and the per-class
+health of the Summary page. Read from issues.parquet (``ogad compute`` / ``ogad issues``).
+
+The "All" queue (``ogad_core.issues.table.all_queue``) lists every flagged sample once, by its
+best relative position within its own issue's queue (rank / number flagged), so the surest
+samples of every kind come first and no kind waits behind another; ties go corrupt, duplicate,
+label, outlier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ogad_core.issues.queue import all_queue
+from ogad_core.run.rundir import RunDir
+
+ALL = "all"
+LABEL = "label"
+DUPLICATE = "duplicate"
+TITLES = {"label": "Label issues", "duplicate": "Duplicates", "outlier": "Outliers"}
+TITLES["corrupt"] = "Corrupt"
+#: map colours of the issue types (a sample flagged by several takes the first in this order)
+ISSUE_COLORS = {
+    "corrupt": "#D1495B",
+    "duplicate": "#7B5EA7",
+    "label": "#EDAE49",
+    "outlier": "#2E86AB",
+}
+NONE_COLOR = "#C9CED6"
+OTHER_COLOR = "#5C6B73"
+
+
+@dataclass
+class IssueView:
+    """issues.parquet of one run, indexed for the pages.
+
+    Attributes:
+        table: issues.parquet (sample_id, issue, score, rank, flagged, set_id, explanation).
+        names: the issue types in the file, in its order.
+    """
+
+    table: pd.DataFrame
+    names: list[str]
+    _flagged: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _why: dict[int, list[str]] | None = field(default=None, repr=False)
+
+    def flagged_ids(self, issue: str) -> np.ndarray:
+        """(m,) sample ids flagged by ``issue`` (``all``: the All queue), queue order."""
+        if issue not in self._flagged:
+            if issue == ALL:
+                ids = all_queue(self.table)["sample_id"].to_numpy(dtype=np.int64)
+            else:
+                part = self.table[(self.table["issue"] == issue) & self.table["flagged"]]
+                ids = part.sort_values("rank")["sample_id"].to_numpy(dtype=np.int64)
+            self._flagged[issue] = ids
+        return self._flagged[issue]
+
+    def n_sets(self) -> int:
+        dup = self.table[(self.table["issue"] == DUPLICATE) & self.table["flagged"]]
+        return int(dup["set_id"].nunique())
+
+    def options(self) -> dict[str, str]:
+        """Selector key -> its label with the count (``Duplicates 50 sets``), All last."""
+        out = {}
+        for name in self.names:
+            title = TITLES.get(name, name.replace("_", " ").capitalize())
+            if name == DUPLICATE:
+                out[name] = f"{title} {self.n_sets():,} sets"
+            else:
+                out[name] = f"{title} {len(self.flagged_ids(name)):,}"
+        out[ALL] = f"All {len(self.flagged_ids(ALL)):,}"
+        return out
+
+    def why(self, sample_id: int) -> list[str]:
+        """``issue: explanation`` for each issue that flags the sample."""
+        if self._why is None:
+            why: dict[int, list[str]] = {}
+            flagged = self.table[self.table["flagged"]]
+            for r in flagged.itertuples():
+                sid = int(r.sample_id)  # type: ignore[arg-type]
+                why.setdefault(sid, []).append(f"{r.issue}: {r.explanation}")
+            self._why = why
+        return self._why.get(int(sample_id), [])
+
+    def duplicate_sets(self, unreviewed: np.ndarray | None = None) -> list[list[int]]:
+        """The duplicate sets, worst first (conflicting labels first), each as its members'
+        sample ids in rank order; with ``unreviewed`` (sample ids) only sets that still hold
+        an unreviewed member."""
+        dup = self.table[(self.table["issue"] == DUPLICATE) & self.table["flagged"]]
+        if dup.empty:
+            return []
+        dup = dup.sort_values("rank")
+        open_ids = None if unreviewed is None else set(np.asarray(unreviewed).tolist())
+        sets = []
+        for _, members in dup.groupby("set_id", sort=False):
+            ids = members["sample_id"].astype(int).tolist()
+            if open_ids is None or any(i in open_ids for i in ids):
+                sets.append(ids)
+        return sets
+
+    def codes(self, sample_ids: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
+        """Map colouring: (N,) codes into (names, colours): the sample's first flagged issue in
+        :data:`ISSUE_COLORS` order, ``none`` when unflagged."""
+        names = [n for n in ISSUE_COLORS if n in self.names]
+        names += [n for n in self.names if n not in names]
+        colors = [ISSUE_COLORS.get(n, OTHER_COLOR) for n in names]
+        codes = np.full(len(sample_ids), len(names), dtype=np.int64)
+        position = pd.Series(np.arange(len(sample_ids)), index=np.asarray(sample_ids))
+        for code in range(len(names) - 1, -1, -1):  # the first name wins: written last
+            ids = self.flagged_ids(names[code])
+            rows = position.reindex(ids).dropna().to_numpy(dtype=np.int64)
+            codes[rows] = code
+        return codes, [*names, "none"], [*colors, NONE_COLOR]
+
+
+def load_issue_view(run_path: str | Path) -> IssueView | None:
+    """The run's IssueView, or None when it has no (readable) issues.parquet."""
+    rd = RunDir(run_path)
+    if not rd.issues_path.is_file():
+        return None
+    try:
+        table = rd.read_issues()
+    except Exception:  # a damaged file: the page works without issue types
+        return None
+    if "explanation" not in table:
+        table["explanation"] = ""
+    return IssueView(table=table, names=list(dict.fromkeys(table["issue"].astype(str))))
+
+
+def issue_order(iv: IssueView, issue: str, sample_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, keep) for the review queue: (N,) row positions of the table whose sample ids
+    are ``sample_ids``, ``issue``'s flagged samples first in its order, and (N,) bool of the
+    flagged rows."""
+    position = pd.Series(np.arange(len(sample_ids)), index=np.asarray(sample_ids))
+    first = position.reindex(iv.flagged_ids(issue)).dropna().to_numpy(dtype=np.int64)
+    keep = np.zeros(len(sample_ids), dtype=bool)
+    keep[first] = True
+    order = np.concatenate([first, np.flatnonzero(~keep)])
+    return order, keep
+
+
+def class_health(
+    samples: pd.DataFrame, label_names: list[str], issues: IssueView | None = None
+) -> pd.DataFrame:
+    """Per given class: count, share of the data, the model's accuracy on it (prediction =
+    given label), the estimated noise rate (confident learning: the share of its samples the
+    confident joint puts in another class) and its flagged label issues."""
+    from ogad_core.scoring.target import pseudo_pred_probs
+
+    labels = samples["label"].to_numpy(dtype=np.int64)
+    k = len(label_names)
+    counts = np.bincount(labels, minlength=k)
+    agree = np.bincount(labels, weights=samples["pred"].to_numpy() == labels, minlength=k)
+    cl_labels, probs = pseudo_pred_probs(samples, k)
+    noise = _noise_by_class(cl_labels, probs, k)
+    out = pd.DataFrame(
+        {
+            "class": label_names,
+            "count": counts,
+            "share": counts / max(1, counts.sum()),
+            "accuracy": np.divide(agree, counts, out=np.full(k, np.nan), where=counts > 0),
+            "est. noise": noise,
+        }
+    )
+    if issues is not None and LABEL in issues.names:
+        flagged = np.isin(samples["sample_id"].to_numpy(), issues.flagged_ids(LABEL))
+        out["label issues"] = np.bincount(labels[flagged], minlength=k)
+    return out
+
+
+def _noise_by_class(labels: np.ndarray, probs: np.ndarray, k: int) -> np.ndarray:
+    """(K,) share of each given class's samples that cleanlab's confident joint counts as
+    belonging to another class (NaN where cleanlab cannot tell)."""
+    try:
+        from cleanlab.count import compute_confident_joint
+
+        joint = compute_confident_joint(labels, probs, calibrate=False)
+    except Exception:  # too few samples per class, cleanlab missing
+        return np.full(k, np.nan)
+    joint = np.asarray(joint, dtype=np.float64)
+    rows = joint.sum(axis=1)
+    off = rows - np.diag(joint)
+    return np.divide(off, rows, out=np.full(k, np.nan), where=rows > 0)

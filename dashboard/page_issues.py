@@ -1,0 +1,349 @@
+"""The issue types on the review and Summary pages (Streamlit): the issue selector, the
+duplicate-set cards and the per-class health table. The logic without Streamlit is in
+:mod:`dashboard.issue_view`; the review page calls in here through a few small hooks.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import actions, cache, state
+from dashboard.issue_view import (
+    ALL,
+    DUPLICATE,
+    LABEL,
+    IssueView,
+    class_health,
+    issue_order,
+    load_issue_view,
+)
+from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
+from ogad_core.run.rundir import RunDir
+
+if TYPE_CHECKING:
+    from dashboard.map_view import MapLayer
+
+__all__ = [
+    "DUPLICATE",
+    "duplicate_section",
+    "health_section",
+    "issue_selector",
+    "queue_override",
+    "why_issue_html",
+]
+
+ISSUE = "ctl_issue"  # the selected issue type (session state)
+KEEP_PREFIX = "dupset_keep_"  # + set id: which member "Keep one" keeps
+SETS_PER_PAGE = 6
+SET_IMAGE_PX = 112
+STATUS_TEXT = {
+    UNREVIEWED: "unreviewed",
+    CONFIRMED: "dropped",
+    REJECTED: "kept",
+    RELABELED: "relabeled",
+}
+
+
+def _stamp(run_path: str) -> tuple[int, int]:
+    path = RunDir(run_path).issues_path
+    try:
+        st_ = path.stat()
+    except OSError:
+        return (0, 0)
+    return (st_.st_mtime_ns, st_.st_size)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _issue_view(run_path: str, stamp: tuple[int, int]) -> IssueView | None:
+    return load_issue_view(run_path)
+
+
+def issue_view(run_path: str) -> IssueView | None:
+    """The run's issues (re-read when issues.parquet changes), or None without them."""
+    return _issue_view(run_path, _stamp(run_path))
+
+
+def selected_issue(run_path: str) -> str:
+    """The issue type the reviewer picked (``label`` without issues.parquet)."""
+    iv = issue_view(run_path)
+    chosen = st.session_state.get(ISSUE, LABEL)
+    if iv is None or (chosen not in iv.names and chosen != ALL):
+        return LABEL
+    return str(chosen)
+
+
+def issue_selector(run_path: str) -> str:
+    """The selector above the queue (``Label issues 397 · Duplicates 50 sets · ... · All``);
+    returns the chosen issue type."""
+    iv = issue_view(run_path)
+    if iv is None:
+        return LABEL
+    options = iv.options()
+    if st.session_state.get(ISSUE) not in options:
+        st.session_state[ISSUE] = LABEL if LABEL in options else next(iter(options))
+    st.segmented_control(
+        "Issue type",
+        list(options),
+        format_func=options.__getitem__,
+        key=ISSUE,
+        on_change=state.reset_page,
+        help="Each issue type is its own ranked queue. All: every flagged sample once, the "
+        "surest of each type first (its rank within its own queue / how many that type flags).",
+    )
+    return selected_issue(run_path)
+
+
+def queue_override(run_path: str, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """(order, keep) of the selected issue's queue over ``table``'s rows, or None for the
+    label queue (the detector's order, as without issue types)."""
+    issue = selected_issue(run_path)
+    iv = issue_view(run_path)
+    if iv is None or issue == LABEL:
+        return None
+    return issue_order(iv, issue, table["sample_id"].to_numpy())
+
+
+def why_issue_html(run_path: str, sample_id: int) -> str:
+    """The card's issue line: each issue that flags the sample, with its reason (HTML)."""
+    iv = issue_view(run_path)
+    if iv is None:
+        return ""
+    lines = iv.why(int(sample_id))
+    if not lines:
+        return ""
+    body = "<br>".join(html.escape(line) for line in lines)
+    return f'<div class="ogad-why ogad-issue">{body}</div>'
+
+
+# ---- duplicate sets ---------------------------------------------------------------------
+
+
+def duplicate_section(run_path: str) -> None:
+    """Every open duplicate set as one card: its members side by side (image or text, given
+    label, file name, status), Keep one / Keep all, and a Relabel per member."""
+    iv = issue_view(run_path)
+    table, _ = cache.table_with_decisions(run_path)
+    unreviewed = table.loc[table["status"] == UNREVIEWED, "sample_id"].to_numpy()
+    show_all = bool(st.session_state.get(state.SHOW_REVIEWED, False))
+    sets = [] if iv is None else iv.duplicate_sets(None if show_all else unreviewed)
+    if not sets:
+        st.success("No open duplicate sets.")
+        return
+    page = int(st.session_state.get(state.PAGE, 0))
+    n_pages = (len(sets) + SETS_PER_PAGE - 1) // SETS_PER_PAGE
+    page = min(max(page, 0), n_pages - 1)
+    st.caption(
+        f"{len(sets):,} duplicate sets to review (conflicting labels first) · page {page + 1} of "
+        f"{n_pages}. Keep one drops the others (confirmed); Keep all keeps every member."
+    )
+    rows = table.set_index("sample_id")
+    writable = cache.review_store(run_path).writable()
+    for members in sets[page * SETS_PER_PAGE : (page + 1) * SETS_PER_PAGE]:
+        _set_card(run_path, rows, members, iv, writable)
+    _set_pager(page, n_pages)
+
+
+def _set_card(
+    run_path: str, rows: pd.DataFrame, members: list[int], iv: IssueView | None, writable: bool
+) -> None:
+    view = cache.run_view(run_path)
+    names = view.label_names
+    set_id = min(members)
+    labels = sorted({names[int(v)] for v in rows.loc[members, "label"].to_numpy()})
+    conflict = f" · labels differ: {' vs '.join(labels)}" if len(labels) > 1 else ""
+    with st.container(border=True, key=f"dupset_{set_id}"):
+        st.markdown(f"**Duplicate set #{set_id}** · {len(members)} samples{conflict}")
+        cols = st.columns(max(len(members), 4))
+        for col, sid in zip(cols, members, strict=False):
+            with col:
+                _member(run_path, view.kind, rows.loc[[sid]].iloc[0], sid, names, writable)
+        keep_key = f"{KEEP_PREFIX}{set_id}"
+        with st.container(horizontal=True, vertical_alignment="bottom"):
+            st.selectbox(
+                "Keep",
+                members,
+                format_func=lambda s: f"#{s}",
+                key=keep_key,
+                label_visibility="collapsed",
+                width=110,
+            )
+            st.button(
+                "Keep one",
+                key=f"keep_one_{set_id}",
+                icon=":material/filter_1:",
+                on_click=keep_one,
+                args=(run_path, members, keep_key),
+                disabled=not writable,
+                help="Keep the chosen member, drop the others (confirmed: keep = false).",
+            )
+            st.button(
+                "Keep all",
+                key=f"keep_all_{set_id}",
+                icon=":material/done_all:",
+                on_click=keep_all,
+                args=(run_path, members),
+                disabled=not writable,
+                help="Keep every member (the unreviewed ones are rejected: not a problem; a "
+                "relabeled member keeps its new label).",
+            )
+
+
+def _member(
+    run_path: str, kind: str, row: pd.Series, sid: int, names: list[str], writable: bool
+) -> None:
+    from dashboard.cards import card_kind  # cards shows this page's why line: import late
+
+    ref = str(row["ref"])
+    body, caption = card_kind(kind).member_html(run_path, ref, SET_IMAGE_PX)
+    status = STATUS_TEXT.get(str(row["status"]), str(row["status"]))
+    label = names[int(row["label"])]
+    if str(row["status"]) == RELABELED and not pd.isna(row["new_label"]):
+        label += f" → {names[int(row['new_label'])]}"
+    st.html(
+        f'<div class="ogad-card" data-sid="{sid}">{body}<div class="ogad-labels">#{sid} · '
+        f"given <b>{html.escape(label)}</b> · {html.escape(status)}</div>"
+        f'<div class="ogad-why">{html.escape(caption)}</div></div>'
+    )
+    key = f"{state.RELABEL_PREFIX}{sid}"
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="small"):
+        st.selectbox(
+            "Relabel to",
+            range(len(names)),
+            index=int(row["label"]),
+            format_func=names.__getitem__,
+            key=key,
+            label_visibility="collapsed",
+        )
+        st.button(
+            "Relabel",
+            key=f"dup_relabel_{sid}",
+            on_click=actions.decide,
+            args=(run_path, sid, RELABELED, key),
+            disabled=not writable,
+        )
+
+
+def keep_one(run_path: str, members: list[int], keep_key: str) -> None:
+    """Keep the chosen member of a duplicate set (rejected) and drop the others (confirmed)."""
+    kept = int(st.session_state.get(keep_key, members[0]))
+    others = [m for m in members if m != kept]
+    actions.decide_all(run_path, others, CONFIRMED, f"duplicates of #{kept}")
+    pending = st.session_state.get(state.FLASH)
+    if not (pending and pending[0] == "error"):
+        store = cache.review_store(run_path)
+        if store.get(kept) != REJECTED:
+            actions.decide(run_path, kept, REJECTED)
+        state.flash("success", f"kept #{kept}, dropped {', '.join(f'#{o}' for o in others)}")
+
+
+def keep_all(run_path: str, members: list[int]) -> None:
+    """Keep every member of a duplicate set: the unreviewed ones are rejected (a relabeled or
+    already decided member keeps its decision)."""
+    store = cache.review_store(run_path)
+    open_members = [m for m in members if store.get(m) == UNREVIEWED]
+    if open_members:
+        actions.decide_all(run_path, open_members, REJECTED, f"duplicate set #{min(members)}")
+
+
+def _set_pager(page: int, n_pages: int) -> None:
+    if n_pages <= 1:
+        return
+    with st.container(horizontal=True, gap="small"):
+        st.button(
+            "Previous sets",
+            disabled=page == 0,
+            on_click=actions.go_to_page,
+            args=(page - 1,),
+        )
+        st.button(
+            "Next sets",
+            disabled=page >= n_pages - 1,
+            on_click=actions.go_to_page,
+            args=(page + 1,),
+        )
+
+
+# ---- the map of the model's features ---------------------------------------------------------
+
+MAP_SPACE = "ctl_map_space"  # "gradients" | "features"
+MAP_SPACES = {"gradients": "Gradients", "features": "Model features"}
+
+
+def map_space(run_path: str) -> str:
+    """The map's space picked in the sidebar (``features`` only when the run has that map)."""
+    if not RunDir(run_path).features_map_path.is_file():
+        return "gradients"
+    return str(st.session_state.get(MAP_SPACE, "gradients"))
+
+
+def map_space_control(run_path: str) -> None:
+    """Sidebar: draw the map from the gradients or from the model's features (when the run has
+    map_features.parquet, made by ``ogad issues DIR --features-map``)."""
+    if not RunDir(run_path).features_map_path.is_file():
+        return
+    st.radio(
+        "Map of",
+        list(MAP_SPACES),
+        format_func=MAP_SPACES.__getitem__,
+        key=MAP_SPACE,
+        horizontal=True,
+        on_change=state.clear_map_selection,
+        help="The gradients (the detectors' space) or the model's penultimate features, where "
+        "clusters of outliers and duplicates show.",
+    )
+
+
+@st.cache_resource(max_entries=4, show_spinner="Drawing the map…")
+def _features_layer(
+    run_path: str, stamp: tuple, color_by: str, detector: str | None, version: int
+) -> MapLayer:
+    import dataclasses
+
+    from dashboard.map_view import build_map
+
+    view = cache.run_view(run_path)
+    coords = pd.read_parquet(RunDir(run_path).features_map_path)[["sample_id", "x", "y"]]
+    table = view.table.drop(columns=["x", "y"]).merge(coords, on="sample_id", how="left")
+    moved = dataclasses.replace(view, table=table, orders={})
+    status = cache.table_with_decisions(run_path)[0]["status"] if color_by == "status" else None
+    return build_map(moved, color_by=color_by, detector=detector, status=status)
+
+
+def features_layer(
+    run_path: str, stamp: tuple, color_by: str, detector: str | None, version: int
+) -> MapLayer | None:
+    """The map drawn from the model's features (a MapLayer), or None for the gradient map."""
+    if map_space(run_path) != "features":
+        return None
+    return _features_layer(run_path, stamp, color_by, detector, version)
+
+
+# ---- Summary ------------------------------------------------------------------------------
+
+
+def health_section(run_path: str) -> None:
+    """Summary page: class balance and per-class health, and the issue counts."""
+    view = cache.run_view(run_path)
+    iv = issue_view(run_path)
+    st.subheader("Class health")
+    health = class_health(view.table, view.label_names, iv)
+    st.dataframe(
+        health,
+        hide_index=True,
+        column_config={
+            "share": st.column_config.ProgressColumn("share", format="percent", min_value=0),
+            "accuracy": st.column_config.NumberColumn("model agrees", format="percent"),
+            "est. noise": st.column_config.NumberColumn("est. noise", format="percent"),
+        },
+    )
+    st.caption(
+        "model agrees: the share of the class the model predicts as its given label; est. "
+        "noise: the share confident learning assigns to another class."
+    )
+    if iv is not None:
+        st.caption(" · ".join(iv.options().values()))

@@ -1,0 +1,189 @@
+"""The issue-type contract (scikit-learn's estimator style) and the context every type reads.
+
+An issue type is a class with constructor parameters only (``get_params`` / ``clone`` work, as
+for a scikit-learn estimator), a ``name`` (the ``issue`` value in issues.parquet), a ``title``
+(the dashboard's selector) and a ``fit(context)`` that returns ``self`` having set::
+
+    scores_     (N,) float64, finite, HIGHER = worse
+    threshold_  float: flagged_ is exactly scores_ >= threshold_
+    flagged_    (N,) bool
+    set_ids_    (N,) int64, -1 outside a set; samples of one set share an id (duplicates)
+
+and ``explain(i) -> str``, the one-line reason shown on sample ``i``'s card.
+:func:`ogad_core.issues.check.check_issue_type` checks all of this on small data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from ogad_core.space.knn import hnsw_search, index_for
+
+#: above this many rows a density estimate searches a seeded subsample of this many rows
+REFERENCE_ROWS = 100_000
+#: the neighbours of a density estimate: 1% of the rows searched, between 10 and this
+MAX_K = 50
+
+
+def default_k(n_rows: int) -> int:
+    """k of a density estimate over ``n_rows`` rows: 1%, at least 10, at most MAX_K."""
+    return int(np.clip(np.ceil(n_rows / 100), 10, MAX_K))
+
+
+@dataclass
+class IssueContext:
+    """What a run offers the issue types (N samples, sample_id order).
+
+    Attributes:
+        samples: samples.parquet (label, pred, confidence, loss, ref, ...).
+        label_names: the class names.
+        kind: ``image``, ``text`` or ``tabular``.
+        gradients: (N, D) gradient embeddings (memory-mapped) or None.
+        features: (N, H) penultimate features of the model or None.
+        embeddings: (N, E) the encoder's features (text and pretrained-encoder runs: the
+            head's input before it is standardised) or None.
+        inputs: inputs.parquet (per-sample input properties) or None.
+        signatures: (N, 256) float32 16x16 grayscale images or None.
+        scores: scores.parquet or None.
+        detector: the default detector of the run (its scores are the label ranking).
+        seed: seed of anything random.
+    """
+
+    samples: pd.DataFrame
+    label_names: list[str]
+    kind: str = "image"
+    gradients: np.ndarray | None = None
+    features: np.ndarray | None = None
+    embeddings: np.ndarray | None = None
+    inputs: pd.DataFrame | None = None
+    signatures: np.ndarray | None = None
+    scores: pd.DataFrame | None = None
+    detector: str | None = None
+    seed: int = 0
+    test_accuracy: float | None = None
+    #: issue types fitted so far on this context, by name (a type may defer to another)
+    results: dict[str, Any] = field(default_factory=dict, repr=False)
+    _knn: dict[tuple[str, int, int | None], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, repr=False
+    )
+
+    @property
+    def n(self) -> int:
+        return len(self.samples)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.samples["label"].to_numpy()
+
+    def space(self, name: str) -> np.ndarray | None:
+        """The (N, d) matrix of a neighbour space: ``features``, ``embeddings``, ``gradients`` or
+        ``pixels``;
+        ``NAME/unit`` scales each row to unit length (a direction)."""
+        base, _, unit = name.partition("/")
+        matrix = {
+            "features": self.features,
+            "embeddings": self.embeddings,
+            "gradients": self.gradients,
+            "pixels": self.signatures,
+        }.get(base)
+        if matrix is None or len(matrix) != self.n or self.n < 3:
+            return None
+        if unit:
+            matrix = np.asarray(matrix, dtype=np.float32)
+            return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+        return matrix
+
+    def neighbours(
+        self, name: str, k: int, *, reference: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(N, k) Euclidean distances and (N, k) indices of each row's k nearest OTHER rows in
+        space ``name`` (faiss, :mod:`ogad_core.space.knn`; cached, a larger k computed once
+        serves a smaller one); None when absent. ``reference``: search only a seeded subsample
+        of that many rows (when N is larger): a density estimate at a fraction of the cost."""
+        ref = reference if reference is not None and reference < self.n else None
+        cached = [kk for (nm, kk, rr) in self._knn if nm == name and rr == ref and kk >= k]
+        if cached:
+            dist, idx = self._knn[(name, min(cached), ref)]
+            return dist[:, :k], idx[:, :k]
+        matrix = self.space(name)
+        if matrix is None:
+            return None
+        if ref is None and self.n <= REFERENCE_ROWS:
+            k = max(k, default_k(self.n))  # one search serves every type's k
+        rows = None
+        if ref is not None:
+            rng = np.random.default_rng(self.seed)
+            rows = np.sort(rng.choice(self.n, size=ref, replace=False))
+        found = _knn_excluding_self(np.asarray(matrix, dtype=np.float32), k, rows)
+        self._knn[(name, k, ref)] = found
+        return found
+
+
+def _knn_excluding_self(
+    Z: np.ndarray, k: int, reference: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N, k) distances and indices of each row's k nearest other rows of (N, d) ``Z`` (only
+    among the rows ``reference`` when given)."""
+    Z = np.nan_to_num(Z, nan=0.0)
+    ref_ids = np.arange(len(Z)) if reference is None else np.asarray(reference)
+    k = min(k, len(ref_ids) - 1)
+    dist, idx = hnsw_search(index_for(Z[ref_ids]), Z, k + 1)
+    idx = np.where(idx >= 0, ref_ids[np.maximum(idx, 0)], -1)
+    rows = np.arange(len(Z))[:, None]
+    is_self = idx == rows
+    is_self[~is_self.any(axis=1), -1] = True  # self not returned (ties at 0): drop the last
+    keep = ~is_self
+    return dist[keep].reshape(len(Z), k), idx[keep].reshape(len(Z), k).astype(np.int64)
+
+
+class IssueType(BaseEstimator):
+    """Base class of an issue type (see the module doc for the contract)."""
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    #: issue types fitted before this one when both run (their results are in
+    #: ``context.results``), e.g. outliers leave the corrupt inputs to ``corrupt``
+    after: ClassVar[tuple[str, ...]] = ()
+    #: how the flag is decided, in words (README, the dashboard's help)
+    threshold_doc: ClassVar[str] = ""
+
+    scores_: np.ndarray
+    flagged_: np.ndarray
+    set_ids_: np.ndarray
+    threshold_: float
+
+    def fit(self, context: IssueContext) -> IssueType:
+        raise NotImplementedError
+
+    def explain(self, i: int) -> str:
+        raise NotImplementedError
+
+    def _finish(self, scores: np.ndarray, threshold: float, set_ids: Any = None) -> IssueType:
+        """Store the fitted attributes (flags follow the threshold)."""
+        self.scores_ = np.asarray(scores, dtype=np.float64)
+        self.threshold_ = float(threshold)
+        self.flagged_ = self.scores_ >= self.threshold_
+        n = len(self.scores_)
+        self.set_ids_ = (
+            np.full(n, -1, dtype=np.int64) if set_ids is None else np.asarray(set_ids, np.int64)
+        )
+        return self
+
+
+def robust_z(values: np.ndarray) -> np.ndarray:
+    """(v - median) / (1.4826 MAD) of (N,) values; a zero MAD falls back to the IQR / mean
+    absolute deviation so that a constant majority does not make every other value infinite."""
+    v = np.asarray(values, dtype=np.float64)
+    finite = v[np.isfinite(v)]
+    if finite.size == 0:
+        return np.zeros_like(v)
+    med = float(np.median(finite))
+    scale = 1.4826 * float(np.median(np.abs(finite - med)))
+    if scale <= 1e-12:
+        scale = float(np.mean(np.abs(finite - med))) or 1.0
+    return (v - med) / scale

@@ -1,0 +1,131 @@
+"""``corrupt``: inputs that carry little information or cannot be read.
+
+Images (inputs.parquet, made in the thumbnails' decode pass): undecodable, near-constant, very
+dark / bright, blurry / noisy, tiny, odd aspect. Texts: empty, very short, not language (few
+letters, or words no other text of the corpus uses). Each property is a robust z-score against
+the run's own data (so a dataset of dark X-rays is not all "dark"), sizes a log-ratio to the
+median; a sample's score is its worst property's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ogad_core.issues.base import IssueContext, IssueType, robust_z
+
+#: scores of properties that are a flag on their own (undecodable, empty, near-constant)
+HARD = 100.0
+#: a side this many times below the median (or an aspect this far from it) scores the threshold
+SIZE_FACTOR = 4.0
+#: dark / bright / low contrast must also be so in absolute terms (mean / std of pixels in
+#: [0, 1]), so that a photo among sketches is left to ``outlier`` rather than called corrupt
+#: blurry / noisy must also be this many times less / more sharp than the median image
+BLUR_FACTOR, NOISE_FACTOR = 4.0, 2.0
+ABSOLUTE = {"very dark": 0.15, "very bright": 0.85, "low contrast": 0.08, "few letters": 0.6}
+_PUNCT = ".,!?;:'\"()[]{}-–—…*/"
+
+
+class CorruptIssue(IssueType):
+    """Corrupt inputs.
+
+    Args:
+        threshold: flagged at a property z-score of at least this.
+        constant_std: images whose pixel standard deviation (in [0, 1]) is below this are
+            near-constant.
+        min_words: texts with fewer words are very short (a two-word review is a review).
+    """
+
+    name = "corrupt"
+    title = "Corrupt"
+    threshold_doc = (
+        "a property 5 robust standard deviations from the data's own (brightness below 0.15 or "
+        "above 0.85, contrast below 0.08, sharpness 4x below or 2x above the median; letters "
+        "and known words of a text), a side "
+        "4x below the median, or "
+        "undecodable / empty / near-constant (std < 0.02) / one word; letters count below 60% "
+        "of the characters only"
+    )
+
+    def __init__(
+        self, threshold: float = 5.0, constant_std: float = 0.02, min_words: int = 2
+    ) -> None:
+        self.threshold = threshold
+        self.constant_std = constant_std
+        self.min_words = min_words
+
+    def fit(self, context: IssueContext) -> CorruptIssue:
+        table = context.inputs
+        if table is None:
+            parts = pd.DataFrame(index=range(context.n))
+        elif "sharpness" in table:
+            parts = self._image_parts(table)
+        else:
+            parts = self._text_parts(table, context.samples["ref"].astype(str).tolist())
+        self.parts_ = parts.fillna(0.0)
+        scores = self.parts_.max(axis=1).to_numpy() if len(parts.columns) else np.zeros(context.n)
+        self._finish(np.maximum(scores, 0.0), self.threshold)
+        return self
+
+    def _image_parts(self, t: pd.DataFrame) -> pd.DataFrame:
+        ok = t["decoded"].to_numpy(dtype=bool)
+        std = t["std"].to_numpy(dtype=np.float64)
+        mean = t["mean"].to_numpy(dtype=np.float64)
+        mean_z = robust_z(mean)
+        log_sharp = np.log(np.maximum(t["sharpness"].to_numpy(np.float64), 1e-3))
+        sharp_z = robust_z(log_sharp)
+        sharp_ratio = log_sharp - np.median(log_sharp[ok]) if ok.any() else np.zeros(len(t))
+        width = t["width"].to_numpy(np.float64)
+        height = t["height"].to_numpy(np.float64)
+        side = np.minimum(width, height)
+        aspect = np.log(np.maximum(width, 1) / np.maximum(height, 1))
+        scale = self.threshold / np.log(SIZE_FACTOR)
+        med_side = float(np.median(side[ok])) if ok.any() else 1.0
+        return pd.DataFrame(
+            {
+                "undecodable": np.where(ok, 0.0, HARD),
+                "near-constant": np.where(std < self.constant_std, HARD, 0.0),
+                "low contrast": np.where(
+                    std < ABSOLUTE["low contrast"], -robust_z(np.log(np.maximum(std, 1e-3))), 0
+                ),
+                "very dark": np.where(mean < ABSOLUTE["very dark"], -mean_z, 0),
+                "very bright": np.where(mean > ABSOLUTE["very bright"], mean_z, 0),
+                "blurry": np.where(sharp_ratio < -np.log(BLUR_FACTOR), -sharp_z, 0.0),
+                "noisy": np.where(sharp_ratio > np.log(NOISE_FACTOR), sharp_z, 0.0),
+                "tiny": scale * np.log(med_side / np.maximum(side, 1.0)),
+                "odd aspect": scale * np.abs(aspect - np.median(aspect[ok] if ok.any() else 0)),
+            }
+        ).where(np.broadcast_to(ok[:, None] | (np.arange(9) == 0)[None], (len(t), 9)), 0.0)
+
+    def _text_parts(self, t: pd.DataFrame, texts: list[str]) -> pd.DataFrame:
+        words = t["n_words"].to_numpy(dtype=np.float64)
+        letters = t["letters"].to_numpy(dtype=np.float64)
+        tokens = [{w.strip(_PUNCT) for w in x.lower().split()} - {""} for x in texts]
+        doc_freq: dict[str, int] = {}
+        for toks in tokens:
+            for w in toks:
+                doc_freq[w] = doc_freq.get(w, 0) + 1
+        known = np.array(
+            [np.mean([doc_freq[w] > 1 for w in toks]) if toks else 0.0 for toks in tokens]
+        )
+        empty = t["n_chars"].to_numpy() == 0
+        return pd.DataFrame(
+            {
+                "empty": np.where(empty, HARD, 0.0),
+                "very short": np.where(
+                    ~empty & (words < self.min_words), self.threshold + self.min_words - words, 0
+                ),
+                "few letters": np.where(letters < ABSOLUTE["few letters"], -robust_z(letters), 0.0),
+                "not language": -robust_z(known),
+            }
+        )
+
+    def explain(self, i: int) -> str:
+        row = self.parts_.iloc[i]
+        if not len(row) or row.max() <= 0:
+            return "no input property stands out"
+        worst = str(row.idxmax())
+        value = float(row.max())
+        if value >= HARD:
+            return f"{worst} input"
+        return f"{worst} input (z = {value:.1f} against this dataset)"

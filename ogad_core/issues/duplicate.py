@@ -1,0 +1,139 @@
+"""``duplicate``: exact and near duplicates, reported as sets (``set_id``).
+
+Exact: equal content hashes (decoded pixels, or normalised text; inputs.parquet). Near: a pair
+closer than ``threshold`` x the median nearest-neighbour distance in a neighbour space (the
+pixel signatures and the model's features; cleanlab Datalab's near-duplicate rule, whose default
+threshold is 0.13), on the faiss neighbour graph shared by the issue types. Pairs join into sets
+(connected components); a set whose given labels differ is a *conflict* and ranks first.
+Inputs the ``corrupt`` type flags (when it runs too) join no set: two blank images are corrupt.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from ogad_core.issues.base import IssueContext, IssueType
+
+#: a set's members score at least this (0.5) plus 1 when their given labels differ
+CONFLICT_BONUS = 1.0
+
+
+class DuplicateIssue(IssueType):
+    """Duplicate sets.
+
+    Args:
+        threshold: near duplicates lie closer than this x the space's median nearest-neighbour
+            distance (cleanlab's ``NearDuplicateIssueManager`` default, 0.13).
+        spaces: the neighbour spaces searched for near duplicates.
+        k: neighbours searched per sample.
+    """
+
+    name = "duplicate"
+    title = "Duplicates"
+    after = ("corrupt",)
+    threshold_doc = (
+        "an exact copy (same decoded pixels or normalised text), or closer than 0.13 x the median "
+        "nearest-neighbour distance in pixel or feature space; score >= 0.5, +1 when the set's "
+        "labels differ"
+    )
+
+    def __init__(
+        self,
+        threshold: float = 0.13,
+        spaces: tuple[str, ...] = ("pixels", "features/unit"),
+        k: int = 5,
+    ) -> None:
+        self.threshold = threshold
+        self.spaces = spaces
+        self.k = k
+
+    def fit(self, context: IssueContext) -> DuplicateIssue:
+        n = context.n
+        ratio = np.full(n, np.inf)  # nearest duplicate distance / (threshold * median)
+        pairs = [self._exact_pairs(context, ratio)]
+        for space in self.spaces:
+            pairs.append(self._near_pairs(context, space, ratio))
+        edges = np.concatenate(pairs, axis=0) if pairs else np.empty((0, 2), np.int64)
+        corrupt = context.results.get("corrupt")
+        if corrupt is not None:  # two blank or unreadable inputs are corrupt, not a set
+            drop = np.asarray(corrupt.flagged_, dtype=bool)
+            edges = edges[~(drop[edges[:, 0]] | drop[edges[:, 1]])]
+            ratio[drop] = np.inf
+        set_ids = _components(edges, n)
+        labels = context.labels
+        conflict = _conflicts(set_ids, labels)
+        scores = 1.0 / (1.0 + ratio) + CONFLICT_BONUS * conflict
+        self._labels, self._names = labels, list(context.label_names)
+        self._refs = (
+            context.samples["ref"].astype(str).to_numpy() if "ref" in context.samples else None
+        )
+        self._finish(scores, 0.5, set_ids)
+        self._exact = ratio == 0
+        return self
+
+    def _exact_pairs(self, context: IssueContext, ratio: np.ndarray) -> np.ndarray:
+        """Pairs (member, first member) of every group of equal content hashes."""
+        if context.inputs is None or "content_hash" not in context.inputs:
+            return np.empty((0, 2), np.int64)
+        hashes = context.inputs["content_hash"].astype(str).to_numpy()
+        valid = hashes != ""
+        _, first, inverse, counts = np.unique(
+            hashes, return_index=True, return_inverse=True, return_counts=True
+        )
+        dup = valid & (counts[inverse] > 1)
+        rows = np.flatnonzero(dup)
+        ratio[rows] = 0.0
+        return np.stack([rows, first[inverse[rows]]], axis=1).astype(np.int64)
+
+    def _near_pairs(self, context: IssueContext, space: str, ratio: np.ndarray) -> np.ndarray:
+        found = context.neighbours(space, self.k)
+        if found is None:
+            return np.empty((0, 2), np.int64)
+        dist, idx = found
+        median = max(float(np.median(dist[:, 0])), 1e-12)
+        rel = dist / (self.threshold * median)
+        np.minimum(ratio, rel[:, 0], out=ratio)
+        rows, cols = np.nonzero(rel < 1.0)
+        return np.stack([rows, idx[rows, cols]], axis=1).astype(np.int64)
+
+    def explain(self, i: int) -> str:
+        sid = int(self.set_ids_[i])
+        if sid < 0:
+            return "no duplicate found"
+        members = np.flatnonzero(self.set_ids_ == sid)
+        others = [int(m) for m in members if m != i][:4]
+        kind = "exact copy" if self._exact[i] else "near duplicate"
+        names = sorted({self._names[int(self._labels[m])] for m in members})
+        labels = f"; labels differ: {' vs '.join(names)}" if len(names) > 1 else ""
+        more = "" if len(members) - 1 <= 4 else f" and {len(members) - 5} more"
+        return f"{kind} of #{', #'.join(map(str, others))}{more} (set of {len(members)}{labels})"
+
+
+def _components(edges: np.ndarray, n: int) -> np.ndarray:
+    """(N,) int64 set ids: the smallest sample_id of each connected component of >= 2 samples,
+    -1 for a sample without duplicates."""
+    if len(edges) == 0:
+        return np.full(n, -1, dtype=np.int64)
+    graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    _, comp = connected_components(graph, directed=False)
+    sizes = np.bincount(comp)
+    first = np.full(len(sizes), n, dtype=np.int64)
+    np.minimum.at(first, comp, np.arange(n))
+    return np.where(sizes[comp] > 1, first[comp], -1).astype(np.int64)
+
+
+def _conflicts(set_ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(N,) bool: the sample's set holds more than one given label."""
+    out = np.zeros(len(set_ids), dtype=bool)
+    members = set_ids >= 0
+    if not members.any():
+        return out
+    ids, inverse = np.unique(set_ids[members], return_inverse=True)
+    lo = np.full(len(ids), np.iinfo(np.int64).max)
+    hi = np.full(len(ids), np.iinfo(np.int64).min)
+    np.minimum.at(lo, inverse, labels[members])
+    np.maximum.at(hi, inverse, labels[members])
+    out[members] = (lo != hi)[inverse]
+    return out

@@ -1,0 +1,105 @@
+"""Record the input properties of a run (inputs.parquet, signatures.npy) in the data step.
+
+User image files are inspected in the decode pass that writes their thumbnails (one read per
+file); the sample sets' arrays and texts are inspected in memory. Torch-free.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ogad_core._internal import log, write_table_atomic, write_with_atomic
+from ogad_core.issues import properties as props
+from ogad_core.run.rundir import RunDir
+
+
+def _inspect_image(img: Any) -> tuple[dict[str, Any], np.ndarray]:
+    if img is None:
+        return props.undecodable_properties()
+    return props.image_properties(img, img.info.get("original_size", img.size))
+
+
+def _image_files(files: Any, rd: RunDir, workers: int | None) -> tuple[pd.DataFrame, np.ndarray]:
+    from ogad_core.data.images import write_thumbnails_inspecting
+
+    written, results = write_thumbnails_inspecting(
+        files, rd.thumbnail_path, _inspect_image, workers=workers
+    )
+    if written:
+        log.info(f"data: {written} thumbnails written for the dashboard")
+    table = pd.DataFrame([row for row, _ in results], columns=list(props.IMAGE_COLUMNS))
+    table["decoded"] = table["decoded"].astype(bool)
+    return table, np.stack([sig for _, sig in results]).astype(np.float32)
+
+
+def save_npy(path: Any, array: np.ndarray) -> None:
+    """Write ``array`` as .npy at ``path`` atomically."""
+
+    def write(tmp: Any) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+
+    write_with_atomic(path, write)
+
+
+def inputs_recorded(rd: RunDir, n: int) -> bool:
+    """Whether inputs.parquet holds ``n`` rows already."""
+    if not rd.inputs_path.is_file():
+        return False
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.read_metadata(rd.inputs_path).num_rows) == n
+    except Exception:  # a damaged file is rebuilt
+        return False
+
+
+def record_inputs(rd: RunDir, inputs: Any, *, workers: int | None = None) -> bool:
+    """Write inputs.parquet (and signatures.npy for images) for the train ``inputs``: an
+    ImageFiles, (N, C, H, W) image arrays or N texts. Tabular inputs have none. Returns whether
+    anything was written; user images get their thumbnails in the same pass either way."""
+    from ogad_core.data.images import ImageFiles, write_thumbnails
+
+    n = len(inputs)
+    if inputs_recorded(rd, n):
+        if isinstance(inputs, ImageFiles):  # thumbnails deleted since: the decodable ones
+            decoded = pd.read_parquet(rd.inputs_path, columns=["decoded"])["decoded"]
+            readable = inputs.subset(np.flatnonzero(decoded.to_numpy(dtype=bool)))
+            write_thumbnails(readable, rd.thumbnail_path, workers=workers)
+        return False
+    signatures = None
+    if isinstance(inputs, ImageFiles):
+        table, signatures = _image_files(inputs, rd, workers)
+    elif isinstance(inputs, list):
+        table = props.text_properties(inputs)
+    elif isinstance(inputs, np.ndarray) and inputs.ndim in (3, 4):
+        table, signatures = props.array_properties(inputs)
+    else:
+        return False
+    table.insert(0, "sample_id", np.arange(n, dtype=np.int64))
+    if signatures is not None:
+        save_npy(rd.signatures_path, signatures)
+    write_table_atomic(table, rd.inputs_path)
+    return True
+
+
+def _stored_texts(rd: RunDir, manifest: Any, samples: pd.DataFrame) -> Any:
+    return samples["ref"].astype(str).tolist()
+
+
+def _stored_images(rd: RunDir, manifest: Any, samples: pd.DataFrame) -> Any:
+    from ogad_core.data.images import scan_images
+
+    paths = [str(p) for p in (rd.resolve_ref(str(r)) for r in samples["ref"]) if p]
+    if len(paths) != len(samples):
+        return None
+    size = int((manifest.config or {}).get("image_size") or 32)
+    return scan_images(paths, size, "issues")
+
+
+#: data kind -> its inputs read back from a finished run (texts from samples.parquet, image
+#: files from their refs), for a run made before the issue types; a kind not here has none
+STORED_INPUTS = {"text": _stored_texts, "image": _stored_images}

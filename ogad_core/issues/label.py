@@ -1,0 +1,63 @@
+"""``label``: the given label looks wrong — the run's default detector's ranking, as before."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ogad_core.errors import DataError
+from ogad_core.issues.base import IssueContext, IssueType
+from ogad_core.options import DEFAULT_DETECTOR
+
+
+class LabelIssue(IssueType):
+    """Label issues: the score of ``detector`` (default: the run's default detector) from
+    scores.parquet; flagged are the top ``review target`` samples (confident learning's
+    estimate of the number of wrong labels, :mod:`ogad_core.scoring.target`).
+
+    Args:
+        detector: the detector whose scores rank the samples (None: the run's default).
+    """
+
+    name = "label"
+    title = "Label issues"
+    threshold_doc = (
+        "the top n samples of the default detector, n = the review target (confident learning's "
+        "estimate of the number of wrong labels)"
+    )
+
+    def __init__(self, detector: str | None = None) -> None:
+        self.detector = detector
+
+    def fit(self, context: IssueContext) -> LabelIssue:
+        from ogad_core.scoring.target import estimate_review_target
+
+        detector = self.detector or context.detector or DEFAULT_DETECTOR
+        scores = context.scores
+        column = f"{detector}_score"
+        if scores is None or column not in scores.columns:
+            raise DataError(f"the run has no {detector} scores; run `ogad score DIR` first")
+        values = np.nan_to_num(scores[column].to_numpy(dtype=np.float64), nan=-np.inf)
+        values = np.where(np.isfinite(values), values, np.nanmin(values[np.isfinite(values)]))
+        target = estimate_review_target(
+            context.samples, scores, detector, test_accuracy=context.test_accuracy
+        )
+        n_flag = min(int(target.n_target), len(values))
+        threshold = float(np.sort(values)[::-1][n_flag - 1]) if n_flag else np.inf
+        self.detector_ = detector
+        self._pred = context.samples["pred"].to_numpy() if "pred" in context.samples else None
+        self._conf = context.samples.get("confidence")
+        self._names = list(context.label_names)
+        self._finish(values, threshold)
+        # ties at the threshold may flag a few more than the target: keep exactly n_flag
+        order = np.lexsort((np.arange(len(values)), -values))
+        self.flagged_ = np.zeros(len(values), dtype=bool)
+        self.flagged_[order[:n_flag]] = True
+        return self
+
+    def explain(self, i: int) -> str:
+        base = f"label looks wrong ({self.detector_} score {self.scores_[i]:.3g})"
+        if self._pred is None:
+            return base
+        name = self._names[int(self._pred[i])] if int(self._pred[i]) < len(self._names) else "?"
+        conf = "" if self._conf is None else f" at {float(self._conf.iloc[i]):.0%}"
+        return f"{base}: the model predicts {name}{conf}"

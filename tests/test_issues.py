@@ -1,0 +1,324 @@
+"""Issue types (ogad_core.issues): the contract, each built-in type, the pipeline step, the CLI
+and the export's ``issues`` column."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ogad_core.errors import ConfigError
+from ogad_core.issues.base import IssueType
+from ogad_core.issues.check import check_issue_type, small_context
+from ogad_core.issues.corrupt import CorruptIssue
+from ogad_core.issues.duplicate import DuplicateIssue
+from ogad_core.issues.features import features_from_gradients
+from ogad_core.issues.outlier import OutlierIssue
+from ogad_core.issues.properties import array_properties, text_properties
+from ogad_core.issues.registry import ISSUE_TYPES, resolve_issue_type
+from ogad_core.issues.table import all_queue, flagged_names, issues_table
+
+CONTRACT_COLUMNS = ["sample_id", "issue", "score", "rank", "flagged", "set_id"]
+
+
+# ---- features ---------------------------------------------------------------------------
+
+
+def test_features_are_recovered_exactly_from_last_layer_gradients() -> None:
+    rng = np.random.default_rng(0)
+    n, c, h = 50, 4, 7
+    feats = rng.normal(size=(n, h))
+    logits = rng.normal(size=(n, c)) * 3
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    y = rng.integers(0, c, n)
+    dz = p.copy()
+    dz[np.arange(n), y] -= 1
+    grads = np.hstack([(dz[:, :, None] * feats[:, None, :]).reshape(n, c * h), dz])
+    np.testing.assert_allclose(features_from_gradients(grads, c), feats, rtol=1e-5, atol=1e-5)
+
+
+# ---- the contract and the registry --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(ISSUE_TYPES))
+def test_builtin_issue_types_follow_the_contract(name: str) -> None:
+    check_issue_type(ISSUE_TYPES[name])
+
+
+class _NoSelf(IssueType):
+    name = "noself"
+    title = "No self"
+    threshold_doc = "never"
+
+    def fit(self, context):  # type: ignore[no-untyped-def]
+        self._finish(np.zeros(context.n), 1.0)
+
+    def explain(self, i: int) -> str:
+        return "x"
+
+
+class _BadFlags(_NoSelf):
+    name = "badflags"
+
+    def fit(self, context):  # type: ignore[no-untyped-def]
+        self._finish(np.arange(context.n, dtype=float), 10.0)
+        self.flagged_ = np.zeros(context.n, dtype=bool)  # flags contradict the threshold
+        return self
+
+
+@pytest.mark.parametrize(("cls", "message"), [(_NoSelf, "return self"), (_BadFlags, "unflagged")])
+def test_check_issue_type_names_the_broken_rule(cls: type, message: str) -> None:
+    with pytest.raises(AssertionError, match=message):
+        check_issue_type(cls)
+
+
+def test_a_plugin_issue_type_is_named_module_colon_class(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "myissues.py").write_text(
+        textwrap.dedent(
+            """
+            import numpy as np
+            from ogad_core.issues import IssueType
+
+            class Loud(IssueType):
+                name = "loud"
+                title = "Loud"
+                threshold_doc = "loss above 0.2"
+
+                def __init__(self, cut=0.2):
+                    self.cut = cut
+
+                def fit(self, context):
+                    return self._finish(context.samples["loss"].to_numpy(), self.cut)
+
+                def explain(self, i):
+                    return f"loss {self.scores_[i]:.2f}"
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    est = resolve_issue_type("myissues:Loud")
+    check_issue_type(est)
+    assert est.name == "loud"
+    with pytest.raises(ConfigError, match="unknown issue type"):
+        resolve_issue_type("nonsense")
+    with pytest.raises(ConfigError, match="not a subclass"):
+        resolve_issue_type("collections:OrderedDict")
+    sys.modules.pop("myissues", None)
+
+
+# ---- each type ---------------------------------------------------------------------------
+
+
+def test_duplicates_form_sets_and_conflicting_sets_rank_first() -> None:
+    ctx = small_context()
+    ctx.samples.loc[1, "label"] = 2  # the exact pair 0 / 1 now disagrees
+    ctx.signatures[10] = ctx.signatures[11] + 1e-4  # a near pair in pixel space, same label?
+    ctx.samples.loc[10, "label"] = ctx.samples.loc[11, "label"]
+    est = DuplicateIssue().fit(ctx)
+    assert est.set_ids_[0] == est.set_ids_[1] == 0
+    assert est.set_ids_[10] == est.set_ids_[11] == 10
+    assert est.flagged_.sum() == 4
+    assert min(est.scores_[[0, 1]]) > max(est.scores_[[10, 11]])  # the conflict first
+    assert "labels differ" in est.explain(0) and "#1" in est.explain(0)
+    assert "near duplicate" in est.explain(10)
+
+
+def test_outlier_flags_the_far_sample() -> None:
+    ctx = small_context()
+    est = OutlierIssue().fit(ctx)
+    assert est.flagged_[-1] and int(est.scores_.argmax()) == ctx.n - 1
+    assert "feature space" in est.explain(ctx.n - 1)
+
+
+def test_corrupt_images_and_texts() -> None:
+    est = CorruptIssue().fit(small_context())
+    assert est.flagged_[2] and est.flagged_.sum() == 1  # the constant black image only
+    assert est.explain(2) == "near-constant input"
+    texts = [f"a fine {w} film with a good cast and a story" for w in "abcdefghijklmnopqrst"]
+    texts += ["", "zq#x 8kw% vvpq", "ok"]
+    ctx = small_context(n=len(texts))
+    ctx.samples["ref"] = texts
+    ctx.inputs = text_properties(texts)
+    est = CorruptIssue().fit(ctx)
+    assert list(np.flatnonzero(est.flagged_)) == [20, 21, 22]
+    assert est.explain(20) == "empty input"
+    assert est.parts_.loc[22, "very short"] >= est.threshold
+    assert "not language" in est.explain(21) or "few letters" in est.explain(21)
+
+
+def test_image_properties_see_blur_noise_and_copies() -> None:
+    rng = np.random.default_rng(0)
+    sharp = (rng.random((1, 1, 28, 28)) > 0.7).astype(np.float32)
+    blurred = sharp.copy()
+    for _ in range(4):
+        blurred[0, 0, 1:-1, 1:-1] = (
+            blurred[0, 0, :-2, 1:-1] + blurred[0, 0, 2:, 1:-1] + blurred[0, 0, 1:-1, 1:-1]
+        ) / 3
+    table, sig = array_properties(np.concatenate([sharp, blurred, sharp]))
+    assert table["sharpness"][1] < table["sharpness"][0]
+    assert table["content_hash"][0] == table["content_hash"][2] != table["content_hash"][1]
+    assert sig.shape == (3, 256) and sig.dtype == np.float32
+
+
+# ---- the table, the "All" queue, the export names ----------------------------------------
+
+
+def test_issues_table_follows_the_contract_and_all_interleaves() -> None:
+    ctx = small_context()
+    fitted = [ISSUE_TYPES[n]().fit(ctx) for n in ISSUE_TYPES]
+    table = issues_table(fitted, ctx.samples["sample_id"].to_numpy())
+    assert list(table.columns[:6]) == CONTRACT_COLUMNS
+    assert len(table) == 4 * ctx.n
+    for _, part in table.groupby("issue"):
+        assert sorted(part["rank"]) == list(range(1, ctx.n + 1))
+    dup = table[table["issue"] == "duplicate"]
+    assert dup["set_id"].isna().sum() == ctx.n - 2
+    queue = all_queue(table)
+    assert queue["sample_id"].is_unique
+    assert set(queue["sample_id"]) == set(table.loc[table["flagged"], "sample_id"])
+    # ordered by the relative position within each issue's own flagged list
+    assert queue["position"].is_monotonic_increasing
+    n_label = int(table.loc[table["issue"] == "label", "flagged"].sum())
+    assert queue["position"].iloc[0] == pytest.approx(1 / n_label)
+    assert (queue["issue"].iloc[-4:] != "label").any()  # not all label at the end
+    names = flagged_names(table, ctx.n)
+    assert "duplicate" in names[0].split(";") and names[5] in ("", "label")
+
+
+# ---- the pipeline, the CLI and the export --------------------------------------------------
+
+
+@pytest.fixture
+def issue_run(digits_run: Path, tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    return run
+
+
+def test_compute_writes_issues_and_the_cli_reuses_them(issue_run: Path, capsys) -> None:
+    from ogad_core.cli import main
+    from ogad_core.run.rundir import RunDir
+
+    rd = RunDir(issue_run)
+    table = rd.read_issues()
+    assert list(table.columns[:6]) == CONTRACT_COLUMNS
+    assert set(table["issue"]) == set(ISSUE_TYPES)
+    assert rd.features_path.is_file() and rd.inputs_path.is_file()
+    assert rd.load_manifest().is_done("issues")
+    label = table[table["issue"] == "label"]  # today's ranking: the default detector's top n
+    scores = rd.read_scores().set_index("sample_id")
+    n_flagged = int(label["flagged"].sum())
+    top = scores["loss_rank"].sort_values().index[:n_flagged]
+    assert 0 < n_flagged < len(label)
+    assert set(label.loc[label["flagged"], "sample_id"]) == set(top)
+    assert (label.set_index("sample_id")["rank"] == scores["loss_rank"]).all()
+    rd.issues_path.unlink()
+    assert main(["issues", str(issue_run), "--issue-type", "duplicate,corrupt"]) == 0
+    assert "flagged: duplicate" in capsys.readouterr().out
+    assert set(rd.read_issues()["issue"]) == {"duplicate", "corrupt"}
+
+
+def test_cli_refuses_an_unknown_issue_type_in_one_line(issue_run: Path, capsys) -> None:
+    from ogad_core.cli import main
+
+    assert main(["issues", str(issue_run), "--issue-type", "bogus"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown issue type 'bogus'" in err[0]
+
+
+def test_export_gains_the_issues_column(issue_run: Path) -> None:
+    from ogad_core.review.export import EXPORT_COLUMNS, build_export_frame
+    from ogad_core.run.rundir import RunDir
+
+    frame = build_export_frame(issue_run)
+    assert list(frame.columns) == [*EXPORT_COLUMNS, "issues"]
+    issues = RunDir(issue_run).read_issues()
+    flagged = issues[issues["flagged"]]
+    for sid, names in flagged.groupby("sample_id")["issue"]:
+        assert set(frame.loc[frame["sample_id"] == sid, "issues"].iloc[0].split(";")) == set(names)
+    assert (frame.loc[~frame["sample_id"].isin(flagged["sample_id"]), "issues"] == "").all()
+    RunDir(issue_run).issues_path.unlink()
+    assert list(build_export_frame(issue_run).columns) == EXPORT_COLUMNS
+
+
+def test_an_old_run_gets_its_inputs_recorded(issue_run: Path) -> None:
+    from ogad_core.pipeline.issue_step import find_issues
+    from ogad_core.run.rundir import RunDir
+
+    rd = RunDir(issue_run)
+    before = pd.read_parquet(rd.inputs_path)
+    for path in (rd.inputs_path, rd.signatures_path, rd.issues_path):
+        path.unlink()
+    find_issues(issue_run)
+    after = pd.read_parquet(rd.inputs_path)
+    assert len(after) == len(before)
+    # 8x8 digits from the PNGs in data/: the same properties as from the arrays
+    np.testing.assert_allclose(after["mean"], before["mean"], atol=0.01)
+
+
+def test_corrupt_inputs_are_left_out_of_outliers_and_duplicate_sets() -> None:
+    from ogad_core.issues.table import fit_issue_types
+
+    ctx = small_context()
+    # sample 5 and 6: two blank images, identical (a pair in every space) and far away
+    ctx.inputs["content_hash"] = np.where(
+        np.isin(np.arange(ctx.n), [5, 6]), "blank", ctx.inputs["content_hash"]
+    )
+    ctx.inputs["std"] = np.where(np.isin(np.arange(ctx.n), [5, 6]), 0.0, ctx.inputs["std"])
+    ctx.features[[5, 6]] = 0.0
+    ctx.features[[5, 6], 7] = 9.0
+    alone = DuplicateIssue().fit(small_context())
+    fitted = {e.name: e for e in fit_issue_types(ctx, ["outlier", "duplicate", "corrupt"])}
+    assert fitted["corrupt"].flagged_[[5, 6]].all()
+    assert (fitted["duplicate"].set_ids_[[5, 6]] == -1).all()
+    assert fitted["duplicate"].set_ids_[0] == alone.set_ids_[0] == 0  # the real pair stays
+    assert not fitted["outlier"].flagged_[[5, 6]].any()
+    assert fitted["outlier"].explain(5) == "left to the corrupt issue type"
+
+
+def test_image_files_are_inspected_in_the_thumbnail_pass(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from ogad_core.data.images import scan_images
+    from ogad_core.issues.inputs import record_inputs
+    from ogad_core.run.rundir import RunDir
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(6):
+        path = tmp_path / "img" / f"{i}.png"
+        path.parent.mkdir(exist_ok=True)
+        pixels = (rng.random((40, 30)) * 255).astype(np.uint8) if i != 3 else np.zeros((40, 30))
+        Image.fromarray(pixels.astype(np.uint8)).save(path)
+        paths.append(path)
+    files = scan_images(paths, 16, "test")
+    data = paths[5].read_bytes()
+    paths[5].write_bytes(data[: len(data) // 2])  # the header reads, the pixels do not
+    rd = RunDir(tmp_path / "run")
+    assert record_inputs(rd, files)
+    table = pd.read_parquet(rd.inputs_path)
+    assert list(table["decoded"]) == [True] * 5 + [False]
+    assert (table.loc[:4, ["width", "height"]].to_numpy() == [30, 40]).all()
+    assert table.loc[3, "std"] == 0.0 and table.loc[0, "std"] > 0.2
+    assert np.load(rd.signatures_path).shape == (6, 256)
+    assert all(rd.thumbnail_path(str(p)).is_file() for p in paths[:5])
+    assert not record_inputs(rd, files)  # recorded once
+
+
+def test_the_features_map_is_drawn_on_demand(issue_run: Path, capsys) -> None:
+    from ogad_core.cli import main
+    from ogad_core.run.rundir import RunDir
+
+    rd = RunDir(issue_run)
+    assert not rd.features_map_path.is_file()  # compute draws only the gradient map
+    assert main(["issues", str(issue_run), "--features-map"]) == 0
+    assert "map_features.parquet" in capsys.readouterr().out
+    table = pd.read_parquet(rd.features_map_path)
+    assert list(table.columns) == ["sample_id", "x", "y"]
+    assert len(table) == len(rd.read_samples()) and np.isfinite(table[["x", "y"]]).all().all()
+    assert rd.load_manifest().is_done("features_map")
