@@ -293,8 +293,8 @@ def library_timings(run: Path, repeats: int) -> tuple[dict[str, list[float]], di
     """Seconds of the dashboard's library calls at this size, and facts about the map drawn."""
     import numpy as np
 
-    from dashboard.mapfig import build_map, read_selection
-    from dashboard.queue import (
+    from dashboard.map_view import build_map, read_selection
+    from dashboard.run_view import (
         load_run_view,
         page_of,
         queue_rows,

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.evaluation_view import EvaluationView, evaluation_stamp, load_evaluation_view
-from dashboard.queue import (
+from dashboard.run_view import (
     RunView,
     load_card_image,
     load_run_view,
@@ -123,8 +123,8 @@ def card_image_src(run_path: str, ref: str, size: int) -> tuple[str | None, str 
 
 @st.cache_resource(max_entries=6, show_spinner="Drawing the map…")
 def map_layer(run_path: str, stamp: tuple, color_by: str, detector: str | None, version: int):
-    """The drawn gradient map and its selection lookup (see dashboard.mapfig.build_map)."""
-    from dashboard.mapfig import build_map
+    """The drawn gradient map and its selection lookup (see dashboard.map_view.build_map)."""
+    from dashboard.map_view import build_map
 
     view = _run_view(run_path, stamp)
     status = _table(run_path, stamp, version)["status"] if color_by == "status" else None

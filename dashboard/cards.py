@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import actions, cache, page_issues, state
-from dashboard.queue import CARD_IMAGE_PX, parse_features, text_preview
+from dashboard import actions, cache, keys, page_issues, state
+from dashboard.run_view import CARD_IMAGE_PX, parse_features, text_preview
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 
 STATUS_BADGE = {
@@ -28,7 +28,7 @@ LARGE_IMAGE_PX = 256  # focus mode (card and its buttons fit 1280 x 800)
 NEIGHBOUR_IMAGE_PX = 72
 NEIGHBOURS_SHOWN = 6
 NEIGHBOUR_TEXT_CHARS = 140
-RELABEL_MENU_PREFIX = "relabel_menu_"  # + sample id: the popover holding the class list
+RELABEL_MENU_PREFIX = keys.RELABEL_MENU  # + sample id: the popover holding the class list
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
 
 
@@ -197,7 +197,8 @@ def _neighbours(ctx: CardContext, explanation: Any) -> None:
     view = cache.run_view(ctx.run_path)
     refs = view.table.set_index("sample_id")["ref"]
     shown = neighbours[:NEIGHBOURS_SHOWN]
-    per_row = NEIGHBOURS_SHOWN if ctx.kind == "image" else 3  # snippets need the width
+    shows = card_kind(ctx.kind)
+    per_row = shows.neighbours_per_row
     for start in range(0, len(shown), per_row):
         columns = st.columns(per_row)
         for column, (nid, label) in zip(columns, shown[start : start + per_row], strict=False):
@@ -205,13 +206,7 @@ def _neighbours(ctx: CardContext, explanation: Any) -> None:
                 ref = str(refs.get(int(nid), ""))
                 name = html.escape(str(ctx.label_names[int(label)]))
                 head = f'<div class="ogad-why">#{int(nid)} · <b>{name}</b></div>'
-                if ctx.kind == "image":
-                    img = _image_html(ctx.run_path, ref, NEIGHBOUR_IMAGE_PX)
-                    body = img or '<div class="ogad-why">(image unavailable)</div>'
-                    st.html(_card_html(head, body))
-                else:
-                    st.html(_card_html(head))
-                    st.text(text_preview(ref, NEIGHBOUR_TEXT_CHARS)[0], wrap=True)
+                shows.neighbour(ctx.run_path, ref, head)
 
 
 def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> None:
@@ -223,7 +218,7 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> N
     with st.container(horizontal=True, gap="small"):
         st.button(
             "Confirm",
-            key=f"confirm_{sid}",
+            key=keys.of(keys.CONFIRM, sid),
             type="primary",
             width="stretch",
             on_click=decide,
@@ -232,7 +227,7 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> N
         )
         st.button(
             "Reject",
-            key=f"reject_{sid}",
+            key=keys.of(keys.REJECT, sid),
             width="stretch",
             on_click=decide,
             args=(ctx.run_path, sid, REJECTED),
@@ -240,7 +235,7 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> N
         )
     relabel_key, choice = relabel
     with st.popover(
-        f"Relabel → {md_escape(choice)}", key=f"{RELABEL_MENU_PREFIX}{sid}", width="stretch"
+        f"Relabel → {md_escape(choice)}", key=keys.of(keys.RELABEL_MENU, sid), width="stretch"
     ):
         st.selectbox(
             f"New class for #{sid}",
@@ -250,7 +245,7 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> N
         )
         st.button(
             "Relabel",
-            key=f"relabel_{sid}",
+            key=keys.of(keys.RELABEL, sid),
             type="primary",
             width="stretch",
             on_click=decide,
@@ -260,7 +255,7 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> N
     if row.status != UNREVIEWED:
         st.button(
             "Back to unreviewed",
-            key=f"unreview_{sid}",
+            key=keys.of(keys.UNREVIEW, sid),
             icon=":material/restart_alt:",
             type="tertiary",
             on_click=decide,
@@ -271,10 +266,7 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> N
 
 def _details(ctx: CardContext, row: Any, explanation: Any) -> str:
     """Labels, badges and the why line (HTML)."""
-    parts = [_labels(row, ctx.label_names)]
-    if ctx.kind == "text" and bool(getattr(row, "truncated", False)):
-        tip = "The model saw a cut version of this text."
-        parts.append(f"<div>{_badge('truncated', 'orange', tip)}</div>")
+    parts = [_labels(row, ctx.label_names), card_kind(ctx.kind).badges(row)]
     if explanation is not None:
         parts.append(why_html(explanation, ctx.label_names))
     parts.append(page_issues.why_issue_html(ctx.run_path, int(row.sample_id)))
@@ -289,38 +281,6 @@ def _problem_html(problem: str | None) -> str:
     return f'<div class="ogad-problem">⚠ {html.escape(problem or "image unavailable")}</div>'
 
 
-def _text_html(ctx: CardContext, ref: str, whole: bool) -> str:
-    """A text card's sample: the preview, the whole text folded under it when long (``whole``:
-    the whole text at once); a feature row as one ``name = value`` line each (HTML, escaped)."""
-    if ctx.kind != "text":
-        features = parse_features(ref)
-        lines = ref if features is None else "\n".join(f"{k} = {v}" for k, v in features.items())
-        return f'<div class="ogad-text">{html.escape(lines)}</div>'
-    preview, folded = (ref, False) if whole else text_preview(ref)
-    out = f'<div class="ogad-text">{html.escape(preview)}</div>'
-    if folded:
-        out += (
-            f"<details><summary>Full text ({len(ref):,} characters)</summary>"
-            f'<div class="ogad-text">{html.escape(ref)}</div></details>'
-        )
-    return out
-
-
-def _sample_html(ctx: CardContext, ref: str, large: bool) -> str:
-    """The sample itself as HTML: the image inline (or why it cannot be shown), or the text /
-    features; ``large``: focus mode's size, the whole text."""
-    if ctx.kind != "image":
-        return _text_html(ctx, ref, whole=large)
-    size = LARGE_IMAGE_PX if large else CARD_IMAGE_PX
-    uri, problem = cache.card_image_src(ctx.run_path, ref, size)
-    picture = (
-        _problem_html(problem)
-        if uri is None
-        else f'<img class="ogad-img" src="{uri}" alt="sample image">'
-    )
-    return picture + _file_html(ctx.run_path, ref)
-
-
 def _body_html(
     ctx: CardContext,
     row: Any,
@@ -331,7 +291,8 @@ def _body_html(
     """A card above its buttons (HTML, escaped): head, the sample, labels, badges, why line.
     ``place``: (1-based place in the queue, queue length)."""
     head = f'<div class="ogad-head">{_head(row, ctx.detector, place)}</div>'
-    return head + _sample_html(ctx, str(row.ref), large) + _details(ctx, row, explanation)
+    sample = card_kind(ctx.kind).sample_html(ctx.run_path, str(row.ref), large)
+    return head + sample + _details(ctx, row, explanation)
 
 
 def card_payload(
@@ -372,7 +333,7 @@ def render_card(
     """
     sid = int(row.sample_id)
     relabel = _relabel_choice(ctx, row, suggested)
-    with st.container(border=True, key=f"card_{sid}", gap="small", width="stretch"):
+    with st.container(border=True, key=keys.of(keys.CARD, sid), gap="small", width="stretch"):
         st.html(_card_html(_body_html(ctx, row, explanation, large, place)))
         _decision_buttons(ctx, row, relabel)  # above the neighbours: in view without scrolling
         if large and explanation is not None:
@@ -381,12 +342,108 @@ def render_card(
 
 def render_peek(ctx: CardContext, row: Any, caption: str) -> None:
     """A small preview of a neighbouring card in the queue (focus mode)."""
-    with st.container(border=True, key=f"peek_{int(row.sample_id)}"):
+    with st.container(border=True, key=keys.of(keys.PEEK, row.sample_id)):
         st.caption(f"{caption} · #{int(row.sample_id)} · given {md_escape(row.label_name)}")
-        if ctx.kind == "image":
-            _image(ctx.run_path, str(row.ref), CARD_IMAGE_PX // 2)
-        else:
-            st.text(text_preview(str(row.ref), NEIGHBOUR_TEXT_CHARS)[0], wrap=True)
+        card_kind(ctx.kind).peek(ctx.run_path, str(row.ref))
+
+
+# ---- what a card shows of its sample, per data kind (the registry; no kind branches elsewhere)
+
+
+class ImageCard:
+    """An image sample: the picture (or why it cannot be shown) and its file name."""
+
+    neighbours_per_row = NEIGHBOURS_SHOWN
+
+    def sample_html(self, run_path: str, ref: str, large: bool) -> str:
+        size = LARGE_IMAGE_PX if large else CARD_IMAGE_PX
+        uri, problem = cache.card_image_src(run_path, ref, size)
+        picture = (
+            _problem_html(problem)
+            if uri is None
+            else f'<img class="ogad-img" src="{uri}" alt="sample image">'
+        )
+        return picture + _file_html(run_path, ref)
+
+    def neighbour(self, run_path: str, ref: str, head: str) -> None:
+        img = _image_html(run_path, ref, NEIGHBOUR_IMAGE_PX)
+        st.html(_card_html(head, img or '<div class="ogad-why">(image unavailable)</div>'))
+
+    def peek(self, run_path: str, ref: str) -> None:
+        _image(run_path, ref, CARD_IMAGE_PX // 2)
+
+    def badges(self, row: Any) -> str:
+        return ""
+
+    def member_html(self, run_path: str, ref: str, size: int) -> tuple[str, str]:
+        """(the sample small, its caption) for a list of samples such as an issue's set."""
+        uri, problem = cache.card_image_src(run_path, ref, size)
+        body = (
+            f'<img class="ogad-img" src="{uri}" alt="sample image">'
+            if uri
+            else f"<div>⚠ {html.escape(problem or 'image unavailable')}</div>"
+        )
+        return body, Path(ref).name
+
+
+class TextCard:
+    """A text sample: the preview, the whole text folded under it when long; a badge when the
+    model saw a cut version."""
+
+    neighbours_per_row = 3  # snippets need the width
+
+    def sample_html(self, run_path: str, ref: str, large: bool) -> str:
+        preview, folded = (ref, False) if large else text_preview(ref)
+        out = f'<div class="ogad-text">{html.escape(preview)}</div>'
+        if folded:
+            out += (
+                f"<details><summary>Full text ({len(ref):,} characters)</summary>"
+                f'<div class="ogad-text">{html.escape(ref)}</div></details>'
+            )
+        return out
+
+    def neighbour(self, run_path: str, ref: str, head: str) -> None:
+        st.html(_card_html(head))
+        st.text(text_preview(ref, NEIGHBOUR_TEXT_CHARS)[0], wrap=True)
+
+    def peek(self, run_path: str, ref: str) -> None:
+        st.text(text_preview(ref, NEIGHBOUR_TEXT_CHARS)[0], wrap=True)
+
+    def member_html(self, run_path: str, ref: str, size: int) -> tuple[str, str]:
+        """(the sample's first 400 characters, no caption) for a list of samples."""
+        return f'<div class="ogad-text">{html.escape(ref[:400])}</div>', ""
+
+    def badges(self, row: Any) -> str:
+        if not bool(getattr(row, "truncated", False)):
+            return ""
+        tip = "The model saw a cut version of this text."
+        return f"<div>{_badge('truncated', 'orange', tip)}</div>"
+
+
+class FeatureCard(TextCard):
+    """A feature row (tabular data, and any data kind without a card of its own): one
+    ``name = value`` line each."""
+
+    def sample_html(self, run_path: str, ref: str, large: bool) -> str:
+        features = parse_features(ref)
+        lines = ref if features is None else "\n".join(f"{k} = {v}" for k, v in features.items())
+        return f'<div class="ogad-text">{html.escape(lines)}</div>'
+
+    def badges(self, row: Any) -> str:
+        return ""
+
+
+#: data kind -> what its cards show; a data kind without an entry shows as a feature row
+CARD_KINDS: dict[str, ImageCard | TextCard] = {
+    "image": ImageCard(),
+    "text": TextCard(),
+    "tabular": FeatureCard(),
+}
+
+
+def card_kind(kind: str) -> ImageCard | TextCard:
+    """What a card of data ``kind`` shows (a feature row for a kind without its own card)."""
+    return CARD_KINDS.get(kind, CARD_KINDS["tabular"])
 
 
 CARD_CSS = """<style>

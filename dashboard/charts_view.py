@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import actions, cache, smart
-from dashboard.queue import RunView, run_files_stamp
+from dashboard import actions, cache, review_aids
+from dashboard.run_view import RunView, run_files_stamp
 from ogad_core.reporting import charts
 from ogad_core.reporting.report import (
     given_by_predicted,
@@ -56,7 +56,7 @@ def _figure(kind: str, run_path: str, stamp: tuple, version: int, detector: str 
     and of its decisions (a page visit draws it without building it again); None: no chart."""
     view = cache.run_view(run_path)
     table, _ = cache.table_with_decisions(run_path)
-    target = smart.review_target(run_path, detector)
+    target = review_aids.review_target(run_path, detector)
     n_flag = 0 if target is None else int(target.n_target)
     fig = _BUILDERS[kind](view, run_path, table, detector, target, n_flag)
     return None if fig is None else fig.to_plotly_json()

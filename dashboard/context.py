@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard import cache
 from dashboard.cards import md_text
-from dashboard.queue import RunView
+from dashboard.run_view import RunView
 from ogad_core.errors import OgadError
 from ogad_core.review.store import ReviewStore
 

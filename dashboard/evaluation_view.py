@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard.queue import run_files_stamp
+from dashboard.run_view import run_files_stamp
 from ogad_core._internal import one_line
 from ogad_core.errors import OgadError
 from ogad_core.evaluation.schema import (

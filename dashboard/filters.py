@@ -1,4 +1,4 @@
-"""Queue filters beyond dashboard.queue.build_queue, and the review progress. Streamlit-free.
+"""Queue filters beyond dashboard.run_view.build_queue, and the review progress. Streamlit-free.
 
 They narrow the queue: ``queue_rows`` takes the top k of the ranking first, then keeps the rows
 these masks keep (a search looks at every sample: the page passes no top k then).

@@ -6,7 +6,6 @@ duplicate-set cards and the per-class health table. The logic without Streamlit 
 from __future__ import annotations
 
 import html
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,7 +26,7 @@ from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 from ogad_core.run.rundir import RunDir
 
 if TYPE_CHECKING:
-    from dashboard.mapfig import MapLayer
+    from dashboard.map_view import MapLayer
 
 __all__ = [
     "DUPLICATE",
@@ -197,18 +196,10 @@ def _set_card(
 def _member(
     run_path: str, kind: str, row: pd.Series, sid: int, names: list[str], writable: bool
 ) -> None:
+    from dashboard.cards import card_kind  # cards shows this page's why line: import late
+
     ref = str(row["ref"])
-    if kind == "image":
-        uri, problem = cache.card_image_src(run_path, ref, SET_IMAGE_PX)
-        body = (
-            f'<img class="ogad-img" src="{uri}" alt="sample image">'
-            if uri
-            else f"<div>⚠ {html.escape(problem or 'image unavailable')}</div>"
-        )
-        caption = Path(ref).name
-    else:
-        body = f'<div class="ogad-text">{html.escape(ref[:400])}</div>'
-        caption = ""
+    body, caption = card_kind(kind).member_html(run_path, ref, SET_IMAGE_PX)
     status = STATUS_TEXT.get(str(row["status"]), str(row["status"]))
     label = names[int(row["label"])]
     if str(row["status"]) == RELABELED and not pd.isna(row["new_label"]):
@@ -313,7 +304,7 @@ def _features_layer(
 ) -> MapLayer:
     import dataclasses
 
-    from dashboard.mapfig import build_map
+    from dashboard.map_view import build_map
 
     view = cache.run_view(run_path)
     coords = pd.read_parquet(RunDir(run_path).features_map_path)[["sample_id", "x", "y"]]

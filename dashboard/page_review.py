@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import actions, cache, context, page_issues, shortcuts, smart, state
+from dashboard import actions, cache, context, keys, page_issues, review_aids, shortcuts, state
 from dashboard.cards import (
     CardContext,
     card_payload,
@@ -25,8 +25,8 @@ from dashboard.cards import (
 from dashboard.deck_component import card_deck
 from dashboard.filters import filter_mask, review_progress, share_text
 from dashboard.map_component import gradient_map
-from dashboard.mapfig import COLOR_BY_LABELS, MAP_HEIGHT, MapLayer, MapSelection, read_selection
-from dashboard.queue import (
+from dashboard.map_view import COLOR_BY_LABELS, MAP_HEIGHT, MapLayer, MapSelection, read_selection
+from dashboard.run_view import (
     QueueRows,
     RunView,
     order_by_rank,
@@ -72,8 +72,8 @@ def _detector_control(view: RunView) -> str | None:
         st.caption("No detector scores yet: the queue is ordered by loss.")
         return None
     if st.session_state.get(state.DETECTOR) not in view.detectors:
-        st.session_state[state.DETECTOR] = smart.default_detector(view.detectors)
-    advice = smart.detector_advice()
+        st.session_state[state.DETECTOR] = review_aids.default_detector(view.detectors)
+    advice = review_aids.detector_advice()
     help_text = "Whose ranking orders the queue (rank 1 = most suspicious)."
     if advice is not None:
         help_text += f" Default {advice[0]}: {advice[1]}"
@@ -100,8 +100,8 @@ def _detector_control(view: RunView) -> str | None:
 def _queue_length_control(view: RunView, run_path: str, detector: str | None) -> int:
     """The queue length: the review target (extended while decisions keep confirming flags)
     until the reviewer sets another."""
-    target = smart.review_target(run_path, detector)
-    length = smart.review_length(run_path, detector)
+    target = review_aids.review_target(run_path, detector)
+    length = review_aids.review_length(run_path, detector)
     if length is not None and st.session_state.get(state.TOP_K_AUTO, True):
         st.session_state[state.TOP_K] = int(min(max(length.n, 0), view.n_samples))
     help_text = "The best-ranked samples to review; 0 = all."
@@ -182,7 +182,7 @@ def sidebar_controls(view: RunView, run_path: str) -> Controls:
         st.subheader("Queue")
         detector = _detector_control(view)
         rerank = False
-        if detector is not None and smart.rerank_available(run_path):
+        if detector is not None and review_aids.rerank_available(run_path):
             rerank = st.toggle(
                 "Re-rank from my decisions",
                 key=state.RERANK,
@@ -306,7 +306,7 @@ def _queue_rows(
     table, version = cache.table_with_decisions(run_path)
     order = None
     if controls.rerank and controls.detector is not None:
-        ranked = smart.reranked(table, run_path, controls.detector, version)
+        ranked = review_aids.reranked(table, run_path, controls.detector, version)
         if ranked is not table:
             rank_column = ranked[f"{controls.detector}_rank"].to_numpy()
             order = order_by_rank(rank_column, table["sample_id"].to_numpy())
@@ -325,7 +325,7 @@ def _queue_rows(
         selected is not None or bool(controls.search.strip()) or controls.drill or issue is not None
     )
     top_k = controls.top_k
-    length = smart.review_length(run_path, controls.detector)
+    length = review_aids.review_length(run_path, controls.detector)
     if length is not None and st.session_state.get(state.TOP_K_AUTO, True):
         top_k = length.n  # a decision reruns only this fragment: the length follows it here
     rows = queue_rows(
@@ -368,8 +368,8 @@ def _progress(run_path: str, controls: Controls, table: pd.DataFrame) -> tuple[s
     """(the progress bar toward the review target, the target as an estimate with its range
     and how many flagged samples are likely left; why the queue is as long as it is, folded)
     as HTML."""
-    target = smart.review_target(run_path, controls.detector)
-    length = smart.review_length(run_path, controls.detector)
+    target = review_aids.review_target(run_path, controls.detector)
+    length = review_aids.review_length(run_path, controls.detector)
     if target is None or length is None or target.n_target <= 0:
         return "", ""
     goal = max(length.n, target.n_target)
@@ -453,12 +453,12 @@ def _order_text(controls: Controls, table: pd.DataFrame, run_path: str) -> tuple
     order = f"{controls.detector} rank" if controls.detector else "loss"
     if not (controls.rerank and controls.detector):
         return order, ""
-    if not smart.rerank_learning(table):
+    if not review_aids.rerank_learning(table):
         return order, (
-            f"Re-ranking starts once {smart.MIN_EACH} are confirmed or relabeled and "
-            f"{smart.MIN_EACH} rejected."
+            f"Re-ranking starts once {review_aids.MIN_EACH} are confirmed or relabeled and "
+            f"{review_aids.MIN_EACH} rejected."
         )
-    if not smart.evidence_ready(run_path):  # a big run's features still being built
+    if not review_aids.evidence_ready(run_path):  # a big run's features still being built
         return order, "Re-ranking starts when every sample's neighbours are found."
     return order + ", re-ranked from the decisions", ""
 
@@ -490,7 +490,7 @@ def _header(
         _bulk_actions(run_path, *bulk_ids)
         st.button(
             "Undo",
-            key="undo_last",
+            key=keys.UNDO,
             icon=":material/undo:",
             help=f"Undo {state.reviewer()}'s latest decision or bulk action (also from an "
             "earlier session). Key: U",
@@ -508,7 +508,7 @@ def _header(
 
 def _large_card(ctx: CardContext, row, place: tuple[int, int]) -> None:
     """Focus mode's card: large, with the full explanation and the nearest neighbours."""
-    why = smart.explanation(ctx.run_path, int(row.sample_id))
+    why = review_aids.explanation(ctx.run_path, int(row.sample_id))
     suggested = None if why is None else int(why.suggested_label)
     render_card(ctx, row, explanation=why, suggested=suggested, large=True, place=place)
 
@@ -527,7 +527,7 @@ def _grid(ctx: CardContext, rows: pd.DataFrame, version: int, places: tuple[int,
     one element, not the forty or so of native cards. ``version``: the decision store's version
     the cards show (the keys wait for a newer one after a decision); ``places``: (0-based place
     of the page's first card in the queue, queue length)."""
-    whys = smart.cards_why(ctx.run_path, rows["sample_id"].astype(int).tolist())
+    whys = review_aids.cards_why(ctx.run_path, rows["sample_id"].astype(int).tolist())
     first, total = places
     cards = []
     sids = rows["sample_id"].astype(int)
@@ -565,7 +565,7 @@ def _focus(ctx: CardContext, queue: QueueRows) -> None:
     with left:
         st.button(
             "Previous",
-            key="focus_prev",
+            key=keys.FOCUS_PREV,
             icon=":material/chevron_left:",
             width="stretch",
             disabled=index == 0,
@@ -578,7 +578,7 @@ def _focus(ctx: CardContext, queue: QueueRows) -> None:
     with right:
         st.button(
             "Next",
-            key="focus_next",
+            key=keys.FOCUS_NEXT,
             icon=":material/chevron_right:",
             icon_position="right",
             width="stretch",
@@ -665,7 +665,7 @@ def _pager(page: int, n_pages: int, n_rows: int, per_page: int) -> None:
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
         st.button(
             "Previous",
-            key="page_prev",
+            key=keys.PAGE_PREV,
             icon=":material/chevron_left:",
             disabled=page == 0,
             on_click=actions.go_to_page,
@@ -678,7 +678,7 @@ def _pager(page: int, n_pages: int, n_rows: int, per_page: int) -> None:
         )
         st.button(
             "Next",
-            key="page_next",
+            key=keys.PAGE_NEXT,
             icon=":material/chevron_right:",
             icon_position="right",
             disabled=page >= n_pages - 1,

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import cache, charts_view, context, page_issues, smart, state
+from dashboard import cache, charts_view, context, page_issues, review_aids, state
 from dashboard.cards import md_escape
 from dashboard.evaluation_view import WARNING
 from dashboard.filters import review_progress, share_text
-from dashboard.queue import run_files_stamp, summary_tables
+from dashboard.run_view import run_files_stamp, summary_tables
 from ogad_core.reporting.report import issue_table, load_summary, report_html
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 
@@ -101,7 +101,7 @@ def _detector(ctx: context.Context) -> str | None:
     """The detector the review page orders by (its default when none was chosen)."""
     detector = st.session_state.get(state.DETECTOR)
     if detector not in ctx.view.detectors:
-        detector = smart.default_detector(ctx.view.detectors)
+        detector = review_aids.default_detector(ctx.view.detectors)
     return detector
 
 
@@ -138,7 +138,7 @@ def _reviewed_metric(ctx: context.Context, column, table: pd.DataFrame, reviewed
     """Reviewed: the count, and its share of the review target and of the run."""
     n = ctx.view.n_samples
     detector = _detector(ctx)
-    target = smart.review_target(ctx.run_path, detector)
+    target = review_aids.review_target(ctx.run_path, detector)
     delta = f"{_ratio(reviewed, n)} of run"
     if target is not None and target.n_target > 0:
         prog = review_progress(table, target.n_target, target.noise_rate)

@@ -15,6 +15,7 @@ from typing import Any
 from streamlit.components.v2.bidi_component.main import _make_trigger_id
 from streamlit.testing.v1 import AppTest
 
+from dashboard import keys
 from dashboard.deck_component import COMPONENT_NAME, DECISION
 
 DECISIONS = {
@@ -48,8 +49,8 @@ def card_ids(at: AppTest) -> list[int]:
     cards = deck_cards(at)
     if cards:
         return [int(card["sid"]) for card in cards]
-    keys = [b.key for b in at.button if b.key and b.key.startswith("confirm_")]
-    return [int(key.split("_")[1]) for key in keys]
+    found = [b.key for b in at.button if b.key and b.key.startswith(keys.CONFIRM)]
+    return [int(key.removeprefix(keys.CONFIRM)) for key in found]
 
 
 def press_card(at: AppTest, sid: int, act: str, label: int | None = None) -> AppTest:

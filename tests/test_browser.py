@@ -637,7 +637,7 @@ def test_map_selects_and_opens_cards_in_every_colouring(
         _shot(page, tmp_path / "browser_map_click.png")
 
 
-N_RASTER = 25_000  # above mapfig.FULL_POINTS_MAX: a density image plus the top-ranked points
+N_RASTER = 25_000  # above map_view.FULL_POINTS_MAX: a density image plus the top-ranked points
 
 
 @pytest.fixture(scope="module")
@@ -653,7 +653,7 @@ def test_raster_map_selects_every_sample_in_a_box_or_lasso(
 ) -> None:
     from playwright.sync_api import expect
 
-    from dashboard.mapfig import OVERLAY_POINTS
+    from dashboard.map_view import OVERLAY_POINTS
 
     url, run = raster_run
     coords = pd.read_parquet(run / "map.parquet")
@@ -691,7 +691,7 @@ def buried_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     """(url, run, {top-ranked id: the low-ranked id drawn under it}): the ten best-ranked samples
     of the default detector stand on a row, each with a low-ranked sample 0.3 map units (about
     3 px, inside the outlined disc) to its right; the other samples lie far below."""
-    from dashboard.smart import default_detector
+    from dashboard.review_aids import default_detector
     from ogad_core.run.rundir import RunDir
 
     run = make_run(tmp_path_factory.mktemp("buried") / "run", kind="image", n=N_SAMPLES)

@@ -354,10 +354,11 @@ def test_dashboard_never_imports_torch(image_run: Path) -> None:
     write_evaluation(image_run, retrain=True, cleanlab=True)  # the summary draws the report
     code = (
         "import sys, os\n"
-        "import dashboard.cache, dashboard.state, dashboard.cards, dashboard.mapfig\n"
+        "import dashboard.cache, dashboard.state, dashboard.cards, dashboard.map_view\n"
         "import dashboard.page_review, dashboard.page_summary, dashboard.page_run\n"
-        "import dashboard.serve, ogad_core.review.export, ogad_core.review.store, dashboard.queue\n"
-        "import dashboard.evaluation_view, dashboard.smart, dashboard.filters\n"
+        "import dashboard.serve, ogad_core.review.export, ogad_core.review.store\n"
+        "import dashboard.run_view\n"
+        "import dashboard.evaluation_view, dashboard.review_aids, dashboard.filters\n"
         "import dashboard.shortcuts, dashboard.actions\n"
         "assert 'torch' not in sys.modules, 'imported torch'\n"
         "from streamlit.testing.v1 import AppTest\n"

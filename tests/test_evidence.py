@@ -163,24 +163,24 @@ def test_ensure_evidence_writes_it_and_never_raises(tmp_path: Path):
 def test_the_dashboard_builds_a_big_run_in_the_background(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    from dashboard import smart
+    from dashboard import review_aids
     from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="tabular", n=300)
     grads = np.random.default_rng(0).normal(size=(300, 6)).astype(np.float32)
     np.save(run / "gradients.npy", grads)
-    monkeypatch.setattr(smart, "SYNC_ROWS", 10)  # every run is "big"
+    monkeypatch.setattr(review_aids, "SYNC_ROWS", 10)  # every run is "big"
     path = str(run)
-    build = smart._build(path)
+    build = review_aids._build(path)
     assert build is not None and build.thread is not None
     build.thread.join(timeout=120)
-    assert smart.evidence_ready(path) and build.phase == 2
+    assert review_aids.evidence_ready(path) and build.phase == 2
     assert (RunDir(run).evidence_dir / ev.STAMP).is_file()  # written once for the next process
     samples = pd.read_parquet(run / "samples.parquet")
     want = Explainer(grads, samples).explain(5)
-    assert smart.explanation(path, 5) == want
-    smart.prefetch_why(path, [5, 6])
-    assert smart.cards_why(path, [5])[5].suggested_label == want.suggested_label
+    assert review_aids.explanation(path, 5) == want
+    review_aids.prefetch_why(path, [5, 6])
+    assert review_aids.cards_why(path, [5])[5].suggested_label == want.suggested_label
 
 
 def test_compute_writes_the_evidence_of_its_run(digits_run: Path):

@@ -155,7 +155,7 @@ def test_worker_errors_come_back_as_one_line(tmp_path: Path) -> None:
 def test_thumbnails_are_small_and_written_once(folder: Path, tmp_path: Path) -> None:
     from PIL import Image
 
-    from dashboard.queue import load_card_image
+    from dashboard.run_view import load_card_image
     from ogad_core.run.rundir import RunDir
 
     files = load_data(f"imagefolder:{folder}", run_dir=folder).train.inputs

@@ -4,7 +4,7 @@ Imports inside functions only fail when the function runs, so a module moved to 
 can leave a stale ``from ogad_core.old.place import name`` that no import-time test sees. This
 test reads every import statement (module level and inside functions) with ``ast`` and checks,
 without importing anything, that the module exists and that an imported name is defined in it
-(a top-level definition, assignment or import, or a submodule). ``dashboard/smart.py`` names
+(a top-level definition, assignment or import, or a submodule). ``dashboard/review_aids.py`` names
 modules as strings (``_module("scoring.target")``); those are checked too.
 """
 

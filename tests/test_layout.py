@@ -30,7 +30,7 @@ TORCH_FREE_MODULES = [
     "ogad_core.errors",
     "ogad_core.options",
     "ogad_core.evaluation",
-    "dashboard.queue",
+    "dashboard.run_view",
     "dashboard.evaluation_view",
 ]
 

@@ -110,7 +110,7 @@ def test_an_image_too_large_to_thumbnail_is_one_line_on_its_card(tmp_path, monke
     import pandas as pd
     from PIL import Image
 
-    from dashboard.queue import load_card_image
+    from dashboard.run_view import load_card_image
     from ogad_core.run.rundir import RunDir
     from ogad_core.testing import make_run
 

@@ -1,4 +1,4 @@
-"""The dashboard's data layer (dashboard.queue) and dashboard.serve's checks, no browser."""
+"""The dashboard's data layer (dashboard.run_view) and dashboard.serve's checks, no browser."""
 
 from __future__ import annotations
 
@@ -14,8 +14,16 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from dashboard.mapfig import MapSelection, build_map, read_selection
-from dashboard.queue import (
+from dashboard.map_view import MapSelection, build_map, read_selection
+from dashboard.raster import (
+    PointIndex,
+    categorical_rgba,
+    continuous_rgba,
+    map_extent,
+    pixel_index,
+    raster_shape,
+)
+from dashboard.run_view import (
     build_queue,
     load_card_image,
     load_run_view,
@@ -25,14 +33,6 @@ from dashboard.queue import (
     summary_tables,
     text_preview,
     with_decisions,
-)
-from dashboard.raster import (
-    PointIndex,
-    categorical_rgba,
-    continuous_rgba,
-    map_extent,
-    pixel_index,
-    raster_shape,
 )
 from dashboard.serve import HOST, serve, streamlit_command
 from ogad_core.errors import ConfigError, RunDirError

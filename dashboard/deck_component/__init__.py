@@ -16,6 +16,7 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard import keys
 from dashboard.inline_component import inline_component
 
 COMPONENT_NAME = "ogad_card_deck"
@@ -34,7 +35,7 @@ def card_deck(data: dict[str, Any], *, key: str, on_decision: Callable[[], None]
     press calls ``on_decision`` before the rerun."""
     _card_deck(
         key=key,
-        data=data,
+        data={**data, "keys": keys.for_scripts()},  # the widget key prefixes deck.js uses
         on_decision_change=on_decision,
         width="stretch",
         height="content",

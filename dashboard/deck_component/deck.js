@@ -3,7 +3,8 @@
 // class" menu and, on a decided card, Back to unreviewed. A button sends the trigger
 // "decision" = {sid, decision, label}; the server saves it and sends the next page. Nothing is
 // fetched. The cards carry the same st-key-* class names as native Streamlit elements
-// (st-key-card_<id>, st-key-confirm_<id>, ...), so the keyboard shortcuts and the tests find a
+// (st-key-card_<id>, st-key-confirm_<id>, ...; the prefixes come in data.keys, from
+// dashboard/keys.py), so the keyboard shortcuts and the tests find a
 // card and its buttons the same way in the grid and in focus mode. Streamlit calls the default
 // export on mount and again whenever the data change; the deck object lives on the root.
 
@@ -112,20 +113,21 @@ class Deck {
   card(card) {
     const sid = card.sid;
     const locked = !this.data.writable;
-    const node = el("div", `ogad-deck-card ogad-card st-key-card_${sid}`);
+    const keys = this.data.keys; // widget key prefixes: dashboard/keys.py
+    const node = el("div", `ogad-deck-card ogad-card st-key-${keys.card}${sid}`);
     node.dataset.sid = String(sid);
     const body = el("div", "ogad-body");
     body.innerHTML = card.body; // made and escaped by the server (dashboard/cards.py)
     node.appendChild(body);
     const row = el("div", "ogad-buttons");
     for (const [act, text, , cls] of ACTIONS) {
-      row.appendChild(button(`st-key-${act}_${sid}`, text, cls, act, sid, locked));
+      row.appendChild(button(`st-key-${keys[act]}${sid}`, text, cls, act, sid, locked));
     }
     node.appendChild(row);
     node.appendChild(this.relabelMenu(card, locked));
     if (card.status !== "unreviewed") {
       node.appendChild(
-        button(`st-key-unreview_${sid}`, "↺ Back to unreviewed", "ogad-tertiary", "unreview",
+        button(`st-key-${keys.unreview}${sid}`, "↺ Back to unreviewed", "ogad-tertiary", "unreview",
           sid, locked),
       );
     }
@@ -136,7 +138,8 @@ class Deck {
     const sid = card.sid;
     const names = this.data.label_names;
     const choice = this.choiceOf(card);
-    const wrap = button(`st-key-relabel_menu_${sid}`, `Relabel → ${names[choice]}`, "",
+    const keys = this.data.keys;
+    const wrap = button(`st-key-${keys.relabelMenu}${sid}`, `Relabel → ${names[choice]}`, "",
       "menu", sid, false);
     const menu = el("div", "ogad-menu");
     menu.hidden = !this.open.has(sid);
@@ -152,7 +155,7 @@ class Deck {
     });
     label.appendChild(select);
     menu.appendChild(label);
-    menu.appendChild(button(`st-key-relabel_${sid}`, "Relabel", "ogad-primary", "relabel", sid,
+    menu.appendChild(button(`st-key-${keys.relabel}${sid}`, "Relabel", "ogad-primary", "relabel", sid,
       locked));
     wrap.appendChild(menu);
     return wrap;

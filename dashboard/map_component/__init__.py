@@ -2,10 +2,10 @@
 
 HTML, CSS and JavaScript are read from this folder and registered inline: no build step, nothing
 fetched from the internet, Streamlit serves them with the app. The component draws the payload of
-:func:`dashboard.mapfig.map_payload` (plus the current ``selection`` shape and ``picked`` sample
+:func:`dashboard.map_view.map_payload` (plus the current ``selection`` shape and ``picked`` sample
 id, drawn back on the map, and on a zoomed raster map a sharper ``detail`` image of the view) and
 reports the reviewer's box, lasso or clicked point as its ``selection`` state, read back by
-:func:`dashboard.mapfig.read_selection`, and a zoomed raster map's view as its ``view`` state.
+:func:`dashboard.map_view.read_selection`, and a zoomed raster map's view as its ``view`` state.
 """
 
 from __future__ import annotations

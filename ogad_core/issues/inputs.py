@@ -84,3 +84,22 @@ def record_inputs(rd: RunDir, inputs: Any, *, workers: int | None = None) -> boo
         save_npy(rd.signatures_path, signatures)
     write_table_atomic(table, rd.inputs_path)
     return True
+
+
+def _stored_texts(rd: RunDir, manifest: Any, samples: pd.DataFrame) -> Any:
+    return samples["ref"].astype(str).tolist()
+
+
+def _stored_images(rd: RunDir, manifest: Any, samples: pd.DataFrame) -> Any:
+    from ogad_core.data.images import scan_images
+
+    paths = [str(p) for p in (rd.resolve_ref(str(r)) for r in samples["ref"]) if p]
+    if len(paths) != len(samples):
+        return None
+    size = int((manifest.config or {}).get("image_size") or 32)
+    return scan_images(paths, size, "issues")
+
+
+#: data kind -> its inputs read back from a finished run (texts from samples.parquet, image
+#: files from their refs), for a run made before the issue types; a kind not here has none
+STORED_INPUTS = {"text": _stored_texts, "image": _stored_images}

@@ -141,20 +141,14 @@ def _encoder_embeddings(rd: RunDir, n: int) -> np.ndarray | None:
 def _ensure_inputs(rd: RunDir, manifest: Manifest, samples: pd.DataFrame) -> None:
     """Record inputs.parquet for a run made before the issue types (one read of its images:
     the sample sets' PNGs in data/, or the user's files; texts from samples.parquet)."""
-    from ogad_core.issues.inputs import inputs_recorded, record_inputs
+    from ogad_core.issues.inputs import STORED_INPUTS, inputs_recorded, record_inputs
 
     if inputs_recorded(rd, len(samples)):
         return
-    kind = manifest.data.get("kind")
-    if kind == "text":
-        record_inputs(rd, samples["ref"].astype(str).tolist())
-    elif kind == "image":
-        from ogad_core.data.images import scan_images
-
-        paths = [str(p) for p in (rd.resolve_ref(str(r)) for r in samples["ref"]) if p]
-        if len(paths) == len(samples):
-            size = int((manifest.config or {}).get("image_size") or 32)
-            record_inputs(rd, scan_images(paths, size, "issues"))
+    stored = STORED_INPUTS.get(str(manifest.data.get("kind")))
+    inputs = None if stored is None else stored(rd, manifest, samples)
+    if inputs is not None:
+        record_inputs(rd, inputs)
 
 
 def features_map(

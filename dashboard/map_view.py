@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard import raster
-from dashboard.queue import STATUSES, RunView, queue_order, status_codes
+from dashboard.run_view import STATUSES, RunView, queue_order, status_codes
 
 COLOR_BY_LABELS = {
     "score": "Detector score",

@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import cache
-from dashboard.queue import run_files_stamp
+from dashboard.run_view import run_files_stamp
 from ogad_core._internal import log
 from ogad_core.errors import OgadError
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED

@@ -1,0 +1,54 @@
+"""The widget keys the review page, its scripts (``shortcuts.js``, the card deck's ``deck.js``)
+and the tests share: each spelled once, here. Streamlit gives an element with key ``k`` the
+class ``st-key-k``; the scripts and the browser tests find cards and buttons by that class.
+
+A card's keys are a prefix and the sample id (:func:`of`); the page's buttons have fixed keys.
+"""
+
+from __future__ import annotations
+
+CARD = "card_"  # the card's container (grid and focus mode)
+CONFIRM = "confirm_"
+REJECT = "reject_"
+RELABEL = "relabel_"  # the Relabel button inside the menu
+RELABEL_MENU = "relabel_menu_"  # the popover holding the class list and the Relabel button
+UNREVIEW = "unreview_"  # Back to unreviewed
+PEEK = "peek_"  # focus mode's small preview of the previous / next card
+UNDO = "undo_last"
+FOCUS_NEXT, FOCUS_PREV = "focus_next", "focus_prev"  # focus mode's Next / Previous
+PAGE_NEXT, PAGE_PREV = "page_next", "page_prev"  # the grid's page buttons
+
+#: keyboard shortcut -> the prefix of the focused card's button it presses
+CARD_SHORTCUTS = {"c": CONFIRM, "r": REJECT, "l": RELABEL, "b": UNREVIEW}
+#: shortcut -> the prefix of the menu that holds that button (opened first)
+MENU_SHORTCUTS = {"l": RELABEL_MENU}
+#: shortcut -> a page-level button's key
+PAGE_SHORTCUTS = {"u": UNDO}
+#: J / K: (focus mode's button, the grid's page button at the end of a page, step)
+NAV_SHORTCUTS = {"j": (FOCUS_NEXT, PAGE_NEXT, 1), "k": (FOCUS_PREV, PAGE_PREV, -1)}
+
+
+def of(prefix: str, sid: int) -> str:
+    """The key of sample ``sid``'s element with ``prefix`` (``of(CONFIRM, 7)`` = ``confirm_7``)."""
+    return f"{prefix}{int(sid)}"
+
+
+def css_class(key: str) -> str:
+    """The class Streamlit gives the element with widget key ``key``."""
+    return f"st-key-{key}"
+
+
+def for_scripts() -> dict[str, object]:
+    """What the page scripts read (as JSON): the card prefixes and the shortcut tables."""
+    return {
+        "card": CARD,
+        "confirm": CONFIRM,
+        "reject": REJECT,
+        "relabel": RELABEL,
+        "relabelMenu": RELABEL_MENU,
+        "unreview": UNREVIEW,
+        "cardShortcuts": CARD_SHORTCUTS,
+        "menuShortcuts": MENU_SHORTCUTS,
+        "pageShortcuts": PAGE_SHORTCUTS,
+        "navShortcuts": NAV_SHORTCUTS,
+    }
