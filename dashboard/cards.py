@@ -354,6 +354,7 @@ class ImageCard:
     """An image sample: the picture (or why it cannot be shown) and its file name."""
 
     neighbours_per_row = NEIGHBOURS_SHOWN
+    columns = 4  # the grid's cards per row at most
 
     def sample_html(self, run_path: str, ref: str, large: bool) -> str:
         size = LARGE_IMAGE_PX if large else CARD_IMAGE_PX
@@ -391,6 +392,7 @@ class TextCard:
     model saw a cut version."""
 
     neighbours_per_row = 3  # snippets need the width
+    columns = 3
 
     def sample_html(self, run_path: str, ref: str, large: bool) -> str:
         preview, folded = (ref, False) if large else text_preview(ref)
@@ -423,6 +425,8 @@ class TextCard:
 class FeatureCard(TextCard):
     """A feature row (tabular data, and any data kind without a card of its own): one
     ``name = value`` line each."""
+
+    columns = 4
 
     def sample_html(self, run_path: str, ref: str, large: bool) -> str:
         features = parse_features(ref)

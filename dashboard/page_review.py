@@ -15,6 +15,7 @@ import streamlit as st
 from dashboard import actions, cache, context, keys, page_issues, review_aids, shortcuts, state
 from dashboard.cards import (
     CardContext,
+    card_kind,
     card_payload,
     install_style,
     md_escape,
@@ -36,7 +37,6 @@ from dashboard.run_view import (
 )
 from ogad_core.review.store import CONFIRMED, REJECTED, UNREVIEWED
 
-CARD_COLUMNS = {"image": 4, "text": 3, "tabular": 4}  # cards per row at most, by data kind
 MAP_COLUMNS = (4, 8)  # map | queue widths
 PER_PAGE_CHOICES = (4, 6, 8, 9, 12, 18, 24, 36)
 
@@ -538,7 +538,7 @@ def _grid(ctx: CardContext, rows: pd.DataFrame, version: int, places: tuple[int,
     data = {
         "cards": cards,
         "label_names": [str(name) for name in ctx.label_names],
-        "columns": CARD_COLUMNS.get(ctx.kind, 4),
+        "columns": card_kind(ctx.kind).columns,  # cards per row at most
         "writable": ctx.writable,
         "version": int(version),
         "focus": _restored_focus(),

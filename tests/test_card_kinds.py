@@ -66,6 +66,7 @@ def test_every_builtin_data_kind_has_a_card() -> None:
     assert isinstance(card_kind("image"), ImageCard)
     assert type(card_kind("text")) is TextCard
     assert isinstance(card_kind("sequence"), FeatureCard)  # a kind without a card: its features
+    assert (card_kind("image").columns, card_kind("text").columns) == (4, 3)  # grid columns
 
 
 def test_text_and_feature_cards_escape_and_fold() -> None:
