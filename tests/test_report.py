@@ -118,3 +118,13 @@ def test_compute_records_the_training_loss_per_epoch(digits_run: Path) -> None:
     assert [e["epoch"] for e in epochs] == list(range(1, DIGITS_CONFIG["epochs"] + 1))
     assert all(e["loss"] > 0 and e["seconds"] >= 0 for e in epochs)
     assert epochs[-1]["loss"] < epochs[0]["loss"]  # it trained
+
+
+def test_grid_numbers_contrast_with_their_cells() -> None:
+    """A light cell (the marker colours run from the grid's min to its max) gets dark text, a
+    dark one white: on a two-class grid the off-diagonal counts stay readable."""
+    from ogad_core.reporting.charts import given_pred_figure
+
+    counts = pd.DataFrame([[5279, 1304], [1707, 3462]], index=[0, 1], columns=[0, 1])
+    colors = given_pred_figure(counts).data[0].textfont.color
+    assert list(colors) == ["white", "#222", "#222", "white"]

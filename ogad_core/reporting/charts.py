@@ -229,8 +229,11 @@ def given_pred_figure(counts: pd.DataFrame) -> go.Figure:
 
 
 def _text_colors(values: np.ndarray) -> list[str]:
-    """White on the dark cells of a log-scaled Blues grid, dark on the light ones."""
-    shade = np.log1p(values) / max(float(np.log1p(values).max()), 1e-9)
+    """White on the dark cells of a log-scaled Blues grid, dark on the light ones; the shade is
+    normalised as plotly normalises the marker colours (min to max of the grid)."""
+    logs = np.log1p(values.astype(np.float64))
+    span = float(np.ptp(logs)) if len(logs) else 0.0
+    shade = (logs - logs.min()) / span if span > 0 else np.ones_like(logs)
     return ["white" if s > 0.55 else "#222" for s in shade]
 
 
