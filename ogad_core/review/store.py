@@ -34,10 +34,12 @@ from __future__ import annotations
 import hashlib
 import operator
 import os
+import random
 import shutil
 import sqlite3
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -432,8 +434,20 @@ class ReviewStore:
                     pass
 
     def _ensure_schema(self, conn: sqlite3.Connection) -> None:
-        if self._schema_ready:
-            return
+        """Switch to WAL and create the tables, waiting out another process doing the same:
+        SQLite answers a race for a new file's journal mode or schema with "locked" at once,
+        without its busy handler (two readers upgrading would deadlock)."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while not self._schema_ready:
+            try:
+                self._create_schema(conn)
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                _rollback(conn)
+                time.sleep(random.uniform(0.005, 0.05))
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise RunDirError(f"cannot switch {self.path} to WAL mode (got {mode!r})")
