@@ -212,9 +212,15 @@ def test_review_in_a_real_browser(
 @pytest.fixture(scope="module")
 def served_review_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """(url, run dir) of a served 60-sample image run with gradients (re-ranking, explanations)."""
-    run = make_run(tmp_path_factory.mktemp("browser_review") / "run", kind="image", n=N_SAMPLES)
+    yield from _served_run_with_gradients(tmp_path_factory.mktemp("browser_review"), seed=1)
+
+
+def _served_run_with_gradients(folder: Path, seed: int) -> Iterator[tuple[str, Path]]:
+    """(url, run dir) of a served 60-sample image run whose flipped samples' gradients stand
+    out on their first column."""
+    run = make_run(folder / "run", kind="image", n=N_SAMPLES)
     samples = pd.read_parquet(run / "samples.parquet")
-    grads = np.random.default_rng(1).normal(0, 1, (N_SAMPLES, 8)).astype(np.float32)
+    grads = np.random.default_rng(seed).normal(0, 1, (N_SAMPLES, 8)).astype(np.float32)
     grads[samples["is_flipped"].to_numpy(), 0] += 4.0
     np.save(run / "gradients.npy", grads)
     with _serving(run) as url:
@@ -749,13 +755,7 @@ def test_the_map_picks_and_names_the_point_drawn_on_top(
 @pytest.fixture(scope="module")
 def newcomer_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """(url, run dir) of a served 60-sample image run with gradients, for the issue-20 checks."""
-    run = make_run(tmp_path_factory.mktemp("newcomer") / "run", kind="image", n=N_SAMPLES)
-    samples = pd.read_parquet(run / "samples.parquet")
-    grads = np.random.default_rng(2).normal(0, 1, (N_SAMPLES, 8)).astype(np.float32)
-    grads[samples["is_flipped"].to_numpy(), 0] += 4.0
-    np.save(run / "gradients.npy", grads)
-    with _serving(run) as url:
-        yield url, run
+    yield from _served_run_with_gradients(tmp_path_factory.mktemp("newcomer"), seed=2)
 
 
 def _reviewer_box(page):
@@ -1134,7 +1134,7 @@ def test_duplicate_set_card_actions_and_export(
 
             # the export carries the decisions and the issues column
             page.goto(f"{url}/summary?reviewer=dups")
-            expect(page.get_by_text("Class health")).to_be_visible()
+            expect(page.get_by_text("Class health", exact=True)).to_be_visible()
             with page.expect_download() as download:
                 page.get_by_role("button", name="Export cleaned CSV").click()
             downloaded = Path(download.value.path()).read_text(encoding="utf-8")
