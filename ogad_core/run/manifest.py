@@ -13,7 +13,7 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 #: the pipeline's steps, in the order ``ogad compute`` runs them
-STEP_ORDER = ("data", "train", "predict", "gradients", "scores", "map", "issues")
+STEP_ORDER = ("data", "encode", "train", "predict", "gradients", "scores", "map", "issues")
 
 
 @dataclass

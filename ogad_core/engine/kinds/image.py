@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ogad_core._internal import log
 from ogad_core.engine.kinds import KindInputs, register_input_kind
 
 if TYPE_CHECKING:
@@ -63,12 +62,13 @@ def image_files(split: SampleSet, rd: RunDir, config: ComputeConfig) -> Any:
 def _encoder_features(
     splits: list[SampleSet], config: ComputeConfig, rd: RunDir, device: Any, progress: bool
 ) -> list[Any]:
-    """Each split's (N, E) pretrained-encoder features as a tensor (cached in the run)."""
+    """Each split's (N, E) pretrained-encoder features as a tensor (the encoder step's, cached
+    in the run; computed by the executor of ``--engine`` when not there)."""
     import torch
 
     from ogad_core.engine import image_encoder
+    from ogad_core.engine.executors import executor_for
 
-    log.info(f"encoding {sum(len(s) for s in splits)} images with {config.encoder}")
     return [
         torch.as_tensor(
             image_encoder.encode_images(
@@ -81,6 +81,7 @@ def _encoder_features(
                 cache_dir=rd.embeddings_dir,
                 precision=config.precision,
                 progress=progress,
+                executor=executor_for(config, progress=progress),
             )
         )
         for s in splits
