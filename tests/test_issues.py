@@ -128,6 +128,33 @@ def test_duplicates_form_sets_and_conflicting_sets_rank_first() -> None:
     assert "near duplicate" in est.explain(10)
 
 
+def test_label_issues_leave_samples_another_type_explains() -> None:
+    """The highest losses belong to a conflicting duplicate pair (0 / 1), a blank image (2) and
+    a far-away input (59): reviewed as duplicates, corrupt and outlier, not as wrong labels;
+    the label flags go to the next wrong-looking samples, one fewer per sample left out."""
+    from ogad_core.issues.table import fit_issue_types
+
+    ctx = small_context()
+    ctx.samples.loc[1, "label"] = 2
+    loss = ctx.scores["loss_score"].to_numpy().copy()
+    loss[[0, 1, 2, 59]] = [9.0, 8.0, 7.0, 6.0]
+    loss[[30, 31, 32]] = [5.0, 4.0, 3.0]
+    ctx.scores["loss_score"] = loss
+    ctx_alone = small_context()
+    ctx_alone.samples.loc[1, "label"] = 2
+    ctx_alone.scores["loss_score"] = loss
+    alone = fit_issue_types(ctx_alone, ["label"])[0]
+    n_alone = int(alone.flagged_.sum())
+    assert alone.flagged_[[0, 1, 2, 59]].all()  # by itself the label type flags them
+    fitted = {e.name: e for e in fit_issue_types(ctx, list(ISSUE_TYPES))}
+    label = fitted["label"]
+    assert not label.flagged_[[0, 1, 2, 59]].any()
+    assert label.flagged_[[30, 31, 32]].all()
+    assert int(label.flagged_.sum()) == n_alone - 4
+    assert list(np.argsort(-label.scores_, kind="stable")[:3]) == [30, 31, 32]
+    assert label.explain(2).startswith("left to")
+
+
 def test_outlier_flags_the_far_sample() -> None:
     ctx = small_context()
     est = OutlierIssue().fit(ctx)
