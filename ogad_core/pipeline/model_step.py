@@ -247,16 +247,21 @@ def _load_checkpoints(paths: list[Path], model: Any) -> bool:
 
 def _train(state: RunState, recipe: Any) -> list[dict[str, Any]]:
     from ogad_core.engine.train import train_model
+    from ogad_core.issues.inputs import undecodable_rows, without_rows
 
     config, model, inputs = state.config, state.model, state.inputs
     log.info(f"model: training {type(model).__name__} for {recipe.epochs} epochs on {state.device}")
     hint = long_training_hint(config, state.data.kind, recipe.epochs)
     if hint:
         log.info(hint)
+    # files that cannot be decoded (flagged corrupt by the data step) are not trained on
+    x_train, y_train = without_rows(
+        inputs.x_train, inputs.y_train, undecodable_rows(state.rd, len(inputs.y_train))
+    )
     states = train_model(
         model,
-        inputs.x_train,
-        inputs.y_train,
+        x_train,
+        y_train,
         recipe=recipe,
         seed=config.seed,
         device=state.device,
