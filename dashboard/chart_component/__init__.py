@@ -49,9 +49,9 @@ def serve_bundle() -> None:
     registry.register_from_manifest(manifest, PLOTLY_DIR)
 
 
-def bundle_url() -> str:
-    """The address the page loads plotly.js from (under the server's base URL path)."""
-    base = str(st.get_option("server.baseUrlPath") or "").strip("/")
+def bundle_path(base_url_path: str = "") -> str:
+    """The address path the page loads plotly.js from, under the server's base URL path."""
+    base = base_url_path.strip("/")
     prefix = f"/{base}" if base else ""
     return f"{prefix}/_stcore/bidi-components/{BUNDLE_COMPONENT}/{PLOTLY_JS.name}"
 
@@ -62,7 +62,11 @@ def plotly_chart(figure_json: str, *, key: str, clickable: bool = False) -> Any:
     serve_bundle()
     result = _chart(
         key=key,
-        data={"figure": figure_json, "src": bundle_url(), "clickable": clickable},
+        data={
+            "figure": figure_json,
+            "src": bundle_path(str(st.get_option("server.baseUrlPath") or "")),
+            "clickable": clickable,
+        },
         on_click_change=_ignore,
         width="stretch",
         height="content",
