@@ -176,9 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
-    truth = make_dataset(
-        a.out, a.n, classes=a.classes, flip=a.flip, seed=a.seed, workers=a.workers
-    )
+    truth = make_dataset(a.out, a.n, classes=a.classes, flip=a.flip, seed=a.seed, workers=a.workers)
     secs = time.perf_counter() - t0
     print(f"{a.n:,} JPEGs ({int(truth.flipped.sum()):,} flipped) in {secs:.0f} s -> {a.out}")
 
