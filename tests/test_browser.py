@@ -1011,6 +1011,9 @@ def test_the_queue_goes_on_past_the_target_while_decisions_confirm(
         expect(page.get_by_text(f"Review queue · {KEEP_GOING_BLOCK} to review")).to_be_visible()
         expect(page.get_by_text(f"past the estimate ({target})")).to_have_count(1)
         assert len(_card_ids(page)) > 0
+        # the sidebar's Queue length box (outside the fragment) shows the longer queue too
+        box = page.get_by_role("spinbutton", name="Queue length")
+        expect(box).to_have_value(str(target + KEEP_GOING_BLOCK))
 
 
 # ---- issue types: the duplicate-set card and the export ------------------------------------
