@@ -144,7 +144,7 @@ def test_worker_errors_come_back_as_one_line(tmp_path: Path) -> None:
     root = tmp_path / "broken"
     paths = _write_images(root, 6)
     files = scan_images(paths, 8, "test")
-    paths[3].write_bytes(paths[3].read_bytes()[:60])  # truncated after the scan
+    paths[3].unlink()  # gone after the scan (an undecodable file decodes as blank instead)
     batches = as_batches(files, np.zeros(6, dtype=np.int64))
     with pytest.raises(DataError) as err:
         for _ in iterate(batches, row_batches(6, 2), workers=2):
@@ -301,3 +301,87 @@ def test_pipeline_with_an_encoder_caches_features_and_reuses_them(
     assert json.dumps(again["fingerprints"], sort_keys=True) == json.dumps(
         manifest["fingerprints"], sort_keys=True
     )
+    encode = manifest["steps"]["encode"]
+    assert encode["images"] == 12 and encode["images_per_s"] > 0 and encode["engine"] == "local"
+    assert again["steps"]["encode"] == encode  # reused by its fingerprint: the same record
+
+
+def test_a_killed_encoder_step_resumes_at_the_first_batch_not_done(
+    folder: Path, resnet18_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The encoder pass is a step of its own: killed after two batches, the rerun computes only
+    the rest, and the features equal an uninterrupted run's."""
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline import compute
+    from ogad_core.pipeline.data_step import data_step
+    from ogad_core.pipeline.encode_step import encode_step
+    from ogad_core.pipeline.state import RunState, open_run
+    from ogad_core.run.rundir import RunDir
+
+    config = ComputeConfig(
+        data=f"imagefolder:{folder}",
+        encoder="torchvision:resnet18",
+        weights=str(resnet18_weights),
+        workers=0,
+        device="cpu",
+        batch_size=4,
+        epochs=1,
+        detectors=("l2",),
+    )
+    real_run = image_encoder.ImageEncodeTask.run
+    computed: list[int] = []
+
+    def dies_after_two_batches(self, rows, write):
+        def counted(r, v):
+            if len(computed) >= 8:
+                raise KeyboardInterrupt  # "killed"
+            computed.extend(r.tolist())
+            write(r, v)
+
+        real_run(self, rows, counted)
+
+    monkeypatch.setattr(image_encoder.ImageEncodeTask, "run", dies_after_two_batches)
+    with pytest.raises(KeyboardInterrupt):
+        compute(config, tmp_path / "run", progress=False)
+    assert computed == list(range(8))
+    monkeypatch.setattr(image_encoder.ImageEncodeTask, "run", real_run)
+    rd = RunDir(tmp_path / "run")
+    state = RunState(config=config, rd=rd, manifest=open_run(config, rd), progress=False)
+    state.device = torch.device("cpu")
+    data_step(state)
+    record = encode_step(state)
+    assert record.extra["images"] == 4  # only the 4 rows not done
+    (features,) = [p for p in rd.embeddings_dir.glob("*.npy") if ".done" not in p.name]
+    files = load_data(f"imagefolder:{folder}", run_dir=folder).train.inputs
+    whole = image_encoder.encode_images(
+        files, config.encoder, weights=resnet18_weights, batch_size=4, workers=0, progress=False
+    )
+    np.testing.assert_allclose(np.load(features), whole, rtol=1e-5, atol=1e-6)
+
+
+def test_the_encoder_task_gives_the_same_features_channels_last_and_in_bf16(
+    few: Path, resnet18_weights: Path
+) -> None:
+    """The GPU-side choices run on CPU too: channels-last equals the default layout (float
+    tolerance), bf16 autocast stays close (bf16 keeps ~3 significant digits)."""
+    from ogad_core.engine.executors import LocalExecutor
+    from ogad_core.run.store import ArrayRows
+
+    files = load_data(f"imagefolder:{few}", run_dir=few).train.inputs
+    spec = image_encoder.parse_encoder("torchvision:resnet18")
+    backbone, dim = image_encoder.load_backbone(spec, resnet18_weights)
+    batches = image_encoder.encoder_batches(files, spec)
+    out = {}
+    for name, kw in {
+        "plain": {"channels_last": False},
+        "channels_last": {"channels_last": True},
+        "bf16": {"precision": "bf16"},
+    }.items():
+        task = image_encoder.ImageEncodeTask(backbone, batches, batch_size=2, workers=0, **kw)
+        sink = ArrayRows(len(files), dim)
+        LocalExecutor(progress=False).map_rows(task, sink)
+        out[name] = sink.array().copy()
+    np.testing.assert_allclose(out["channels_last"], out["plain"], rtol=1e-4, atol=1e-5)
+    scale = np.abs(out["plain"]).max()
+    assert not np.array_equal(out["bf16"], out["plain"])  # bf16 really ran
+    np.testing.assert_allclose(out["bf16"], out["plain"], atol=0.05 * scale)

@@ -128,6 +128,33 @@ def test_duplicates_form_sets_and_conflicting_sets_rank_first() -> None:
     assert "near duplicate" in est.explain(10)
 
 
+def test_label_issues_leave_samples_another_type_explains() -> None:
+    """The highest losses belong to a conflicting duplicate pair (0 / 1), a blank image (2) and
+    a far-away input (59): reviewed as duplicates, corrupt and outlier, not as wrong labels;
+    the label flags go to the next wrong-looking samples, one fewer per sample left out."""
+    from ogad_core.issues.table import fit_issue_types
+
+    ctx = small_context()
+    ctx.samples.loc[1, "label"] = 2
+    loss = ctx.scores["loss_score"].to_numpy().copy()
+    loss[[0, 1, 2, 59]] = [9.0, 8.0, 7.0, 6.0]
+    loss[[30, 31, 32]] = [5.0, 4.0, 3.0]
+    ctx.scores["loss_score"] = loss
+    ctx_alone = small_context()
+    ctx_alone.samples.loc[1, "label"] = 2
+    ctx_alone.scores["loss_score"] = loss
+    alone = fit_issue_types(ctx_alone, ["label"])[0]
+    n_alone = int(alone.flagged_.sum())
+    assert alone.flagged_[[0, 1, 2, 59]].all()  # by itself the label type flags them
+    fitted = {e.name: e for e in fit_issue_types(ctx, list(ISSUE_TYPES))}
+    label = fitted["label"]
+    assert not label.flagged_[[0, 1, 2, 59]].any()
+    assert label.flagged_[[30, 31, 32]].all()
+    assert int(label.flagged_.sum()) == n_alone - 4
+    assert list(np.argsort(-label.scores_, kind="stable")[:3]) == [30, 31, 32]
+    assert label.explain(2).startswith("left to")
+
+
 def test_outlier_flags_the_far_sample() -> None:
     ctx = small_context()
     est = OutlierIssue().fit(ctx)
@@ -341,3 +368,58 @@ def test_duplicates_on_many_rows_search_a_pca_and_measure_in_the_space() -> None
     for j, s in enumerate(sources):
         assert est.set_ids_[s] == est.set_ids_[n - 20 + j] >= 0
     assert ("features/unit/pca", 5, None) in ctx._knn  # the candidates came from the PCA
+
+
+def test_undecodable_image_files_are_flagged_and_left_out_of_training(
+    sample_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    """A truncated JPEG and a text file named .png in an ImageFolder: the run goes on without
+    them (not trained on), they are flagged corrupt with the reason and exported, and one
+    warning line names them."""
+    import logging
+
+    from PIL import Image
+
+    import ogad_core.engine.train as train
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline import compute
+    from ogad_core.review.export import build_export_frame
+    from ogad_core.run.rundir import RunDir
+
+    folder = tmp_path / "folder"
+    shutil.copytree(sample_data / "digits_folder", folder)
+    first = sorted(p for p in folder.iterdir() if p.is_dir())[0]
+    jpeg = first / "zz_truncated.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32), np.uint8)).save(jpeg)
+    jpeg.write_bytes(jpeg.read_bytes()[:300])
+    (first / "zz_notes.png").write_text("this is not an image\n", encoding="utf-8")
+    trained_on: list[int] = []
+    real_train = train.train_model
+
+    def spy(model, inputs, labels=None, **kw):  # type: ignore[no-untyped-def]
+        trained_on.append(len(labels))
+        return real_train(model, inputs, labels, **kw)
+
+    monkeypatch.setattr(train, "train_model", spy)
+    config = ComputeConfig(
+        data=f"imagefolder:{folder}", image_size=16, epochs=1, detectors=("loss",), workers=0
+    )
+    with caplog.at_level(logging.WARNING, logger="ogad"):
+        compute(config, tmp_path / "run", progress=False)
+    rd = RunDir(tmp_path / "run")
+    samples = rd.read_samples()
+    bad = [i for i, r in enumerate(samples["ref"]) if "zz_" in str(r)]
+    assert len(bad) == 2 and trained_on == [len(samples) - 2]
+    warnings = [r.getMessage() for r in caplog.records if "cannot be decoded" in r.getMessage()]
+    assert (
+        len(warnings) == 1 and "zz_notes.png" in warnings[0] and "zz_truncated.jpg" in warnings[0]
+    )
+    issues = rd.read_issues()
+    corrupt = issues[(issues["issue"] == "corrupt") & issues["sample_id"].isin(bad)]
+    assert corrupt["flagged"].all()
+    assert all(e.startswith("undecodable input (") for e in corrupt["explanation"]), list(
+        corrupt["explanation"]
+    )
+    assert "truncated" in " ".join(corrupt["explanation"]).lower()
+    frame = build_export_frame(tmp_path / "run")
+    assert all("corrupt" in str(x) for x in frame.loc[frame["sample_id"].isin(bad), "issues"])

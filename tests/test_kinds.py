@@ -82,6 +82,9 @@ class SequenceKind:
 
         return torch.as_tensor(data.train.inputs), None, None
 
+    def encoder_pass(self, config: Any) -> None:
+        return None  # no encoder: the rows are the features
+
 
 class LinearModel(BaseModelKind):
     """A linear classifier on standardised features, fit in closed form (least squares on
@@ -224,6 +227,29 @@ def test_each_run_finds_its_model_kind(config: dict, kind: str, expected: str) -
     data = {"image": "mnist5k", "text": "rotten-tomatoes", "tabular": "digits"}[kind]
     full = ComputeConfig(**{"data": data, **config})
     assert model_kind_for(full, kind).name == expected
+
+
+@pytest.mark.parametrize(
+    ("config", "kind", "expected"),
+    [
+        ({}, "image", None),
+        ({}, "tabular", None),
+        ({}, "text", "texts"),
+        ({"encoder": "torchvision:resnet18"}, "image", "images"),
+        ({"encoder": "torchvision:resnet18", "finetune": "last-block"}, "image", None),
+        ({"finetune": "lora"}, "text", None),
+        ({"model": "m.py:f"}, "image", None),
+        ({"model": "m.py:f"}, "text", "texts"),
+        ({"model": "m.py:f", "encoder": "torchvision:resnet18"}, "image", "images"),
+        ({"model": "m.py:f", "transform": "t.py:tf"}, "image", None),
+    ],
+)
+def test_the_model_kind_says_what_the_encoder_step_encodes(
+    config: dict, kind: str, expected: str | None
+) -> None:
+    data = {"image": "mnist5k", "text": "rotten-tomatoes", "tabular": "digits"}[kind]
+    full = ComputeConfig(**{"data": data, **config})
+    assert model_kind_for(full, kind).encoder_pass(full, kind) == expected
 
 
 def test_unknown_spec_and_kind_name_what_is_known(tmp_path: Path) -> None:

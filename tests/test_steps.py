@@ -68,6 +68,7 @@ def test_compute_is_the_list_of_steps_in_manifest_order() -> None:
     names = [getattr(s, "name", getattr(s, "__name__", "")) for s in listed]
     assert names == [
         "data_step",
+        "encode_step",
         "model_step",
         "predict_step",
         "gradient_step",
@@ -76,7 +77,7 @@ def test_compute_is_the_list_of_steps_in_manifest_order() -> None:
         "evidence",
         "issues",
     ]
-    assert len(STEP_ORDER) == 7  # evidence keeps its record in evidence/stamp.json
+    assert len(STEP_ORDER) == 8  # evidence keeps its record in evidence/stamp.json
 
 
 @pytest.fixture

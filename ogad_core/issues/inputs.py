@@ -6,6 +6,7 @@ file); the sample sets' arrays and texts are inspected in memory. Torch-free.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -17,9 +18,17 @@ from ogad_core.run.rundir import RunDir
 
 
 def _inspect_image(img: Any) -> tuple[dict[str, Any], np.ndarray]:
-    if img is None:
-        return props.undecodable_properties()
+    """Properties of a decoded PIL image, or of a file that was not (``img`` the error)."""
+    if img is None or isinstance(img, Exception):
+        return props.undecodable_properties(_reason(img))
     return props.image_properties(img, img.info.get("original_size", img.size))
+
+
+def _reason(err: Exception | None) -> str:
+    """The decoder's words for why a file could not be decoded (the path left out)."""
+    text = str(err or "not decodable")
+    text = text.rpartition(": ")[2] if ": " in text else text
+    return re.sub(r"\s*'[^']*'", "", text).strip() or "not decodable"
 
 
 def _image_files(files: Any, rd: RunDir, workers: int | None) -> tuple[pd.DataFrame, np.ndarray]:
@@ -32,7 +41,46 @@ def _image_files(files: Any, rd: RunDir, workers: int | None) -> tuple[pd.DataFr
         log.info(f"data: {written} thumbnails written for the dashboard")
     table = pd.DataFrame([row for row, _ in results], columns=list(props.IMAGE_COLUMNS))
     table["decoded"] = table["decoded"].astype(bool)
+    _warn_undecodable(files, table)
     return table, np.stack([sig for _, sig in results]).astype(np.float32)
+
+
+def _warn_undecodable(files: Any, table: pd.DataFrame) -> None:
+    """One warning line naming the files that cannot be decoded (the first three)."""
+    bad = np.flatnonzero(~table["decoded"].to_numpy(dtype=bool))
+    if not len(bad):
+        return
+    named = ", ".join(f"{files.paths[i]} ({table['error'].iloc[i]})" for i in bad[:3])
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    log.warning(
+        f"data: {len(bad)} image file(s) cannot be decoded: {named}{more}; they are left out "
+        "of training and flagged corrupt"
+    )
+
+
+def undecodable_rows(rd: RunDir, n: int) -> np.ndarray:
+    """(M,) int64 sample ids of the train inputs that could not be decoded (inputs.parquet's
+    ``decoded`` False); empty when none or when the run records no input properties."""
+    if not inputs_recorded(rd, n):
+        return np.empty(0, dtype=np.int64)
+    table = pd.read_parquet(rd.inputs_path)
+    if "decoded" not in table:
+        return np.empty(0, dtype=np.int64)
+    return np.flatnonzero(~table["decoded"].to_numpy(dtype=bool)).astype(np.int64)
+
+
+def without_rows(x: Any, y: Any, drop: np.ndarray) -> tuple[Any, Any]:
+    """The training inputs ``x`` (an ImageFiles, or an (N, ...) tensor / array of features)
+    and labels ``y`` without the rows ``drop``; unchanged when nothing is dropped or ``x`` is
+    another kind of dataset."""
+    if not len(drop) or not hasattr(x, "__getitem__") or not hasattr(x, "__len__"):
+        return x, y
+    keep = np.setdiff1d(np.arange(len(y)), drop)
+    if hasattr(x, "subset"):
+        return x.subset(keep), y[keep]
+    if hasattr(x, "shape") and len(x) == len(y):
+        return x[keep], y[keep]
+    return x, y
 
 
 def save_npy(path: Any, array: np.ndarray) -> None:

@@ -242,14 +242,21 @@ def _load_checkpoints(paths: list[Path], model: nn.Module) -> bool:
 
 
 def _train(state: RunState, kind: ModelKind, recipe: TrainRecipe) -> list[StateDict]:
-    """Train the model through its kind; save each checkpoint's weights."""
+    """Train the model through its kind (without the files that cannot be decoded); save each
+    checkpoint's weights."""
     from ogad_core.engine.kinds import TrainJob
+    from ogad_core.issues.inputs import undecodable_rows, without_rows
 
     config, model = state.config, state.model
     log.info(f"model: training {type(model).__name__} for {recipe.epochs} epochs on {state.device}")
     hint = long_training_hint(config, state.data.kind, recipe.epochs)
     if hint:
         log.info(hint)
+    # files that cannot be decoded (flagged corrupt by the data step) are not trained on
+    inputs = state.inputs
+    x_train, y_train = without_rows(
+        inputs.x_train, inputs.y_train, undecodable_rows(state.rd, len(inputs.y_train))
+    )
     job = TrainJob(
         seed=config.seed,
         device=state.device,
@@ -260,7 +267,7 @@ def _train(state: RunState, kind: ModelKind, recipe: TrainRecipe) -> list[StateD
             {"epoch": epoch, "loss": round(loss, 6), "seconds": round(seconds, 3)}
         ),
     )
-    states = kind.train(model, state.inputs, recipe, job)
+    states = kind.train(model, replace(inputs, x_train=x_train, y_train=y_train), recipe, job)
     if not states:
         raise ModelError(f"model kind {kind.name!r} trained no weights")
     for k, weights in enumerate(states):

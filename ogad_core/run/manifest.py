@@ -17,7 +17,7 @@ SCHEMA_VERSION = 1
 FIRST_DATA_KIND = "image"
 
 #: the pipeline's steps, in the order ``ogad compute`` runs them
-STEP_ORDER = ("data", "train", "predict", "gradients", "scores", "map", "issues")
+STEP_ORDER = ("data", "encode", "train", "predict", "gradients", "scores", "map", "issues")
 
 
 @dataclass

@@ -132,6 +132,11 @@ class InputKind(Protocol):
         (tensors, encoder features or the image files), and which texts were truncated."""
         ...
 
+    def encoder_pass(self, config: ComputeConfig) -> str | None:
+        """What the encoder step encodes for these default inputs (``images``, ``texts``),
+        None when they are no encoder's features."""
+        ...
+
 
 @runtime_checkable
 class ModelKind(Protocol):
@@ -172,6 +177,11 @@ class ModelKind(Protocol):
 
     def gradient_params(self, config: ComputeConfig) -> str:
         """The parameters whose gradients are taken with ``--params auto``."""
+        ...
+
+    def encoder_pass(self, config: ComputeConfig, kind: str) -> str | None:
+        """What the encoder step encodes for this model's inputs (``images``, ``texts``; None:
+        no pass, the model reads the data itself)."""
         ...
 
     def spec(self, config: ComputeConfig) -> str:
@@ -227,6 +237,9 @@ class BaseModelKind:
     def gradient_params(self, config: ComputeConfig) -> str:
         return "last"
 
+    def encoder_pass(self, config: ComputeConfig, kind: str) -> str | None:
+        return input_kind(kind).encoder_pass(config)
+
     def spec(self, config: ComputeConfig) -> str:
         return self.name
 
@@ -274,7 +287,10 @@ MODEL_KINDS: list[ModelKind] = []
 def register_input_kind(kind: InputKind) -> InputKind:
     """Add a data kind (once per name); returns it."""
     if not isinstance(kind, InputKind):
-        raise ConfigError(f"{kind!r} is not an InputKind (name, recipe, builtin_model, ...)")
+        raise ConfigError(
+            f"{kind!r} is not an InputKind (name, recipe, builtin_model, model_inputs, "
+            "encoder_pass)"
+        )
     if kind.name in INPUT_KINDS:
         raise ConfigError(f"a data kind named {kind.name!r} is registered already")
     INPUT_KINDS[kind.name] = kind
@@ -285,8 +301,8 @@ def register_model_kind(kind: ModelKind, *, before: str | None = None) -> ModelK
     """Add a model kind, last or just before the kind named ``before``; returns it."""
     if not isinstance(kind, ModelKind):
         raise ConfigError(
-            f"{kind!r} is not a ModelKind (name, matches, preprocess, recipe, build, "
-            "identity, gradient_params, spec, load, train; BaseModelKind has the common ones)"
+            f"{kind!r} is not a ModelKind (name, matches, preprocess, recipe, build, identity, "
+            "gradient_params, encoder_pass, spec, load, train; BaseModelKind has the common ones)"
         )
     if any(k.name == kind.name for k in MODEL_KINDS):
         raise ConfigError(f"a model kind named {kind.name!r} is registered already")

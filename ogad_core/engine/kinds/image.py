@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ogad_core._internal import log
 from ogad_core.engine.kinds import (
     KindInputs,
     ModelInput,
@@ -61,6 +60,12 @@ class ImageKind:
             out = [_arrays_or_files(s) for s in splits]
         return out[0], (out[1] if len(out) > 1 else None), None
 
+    def encoder_pass(self, config: ComputeConfig) -> str | None:
+        """A pretrained ``--encoder``'s features of every image."""
+        from ogad_core.engine import image_encoder
+
+        return "images" if image_encoder.is_image_encoder(config.encoder) else None
+
 
 def image_files(split: SampleSet, rd: RunDir, config: ComputeConfig) -> ImageFiles:
     """A split's image files: the user's, or the PNGs a sample set wrote into the run."""
@@ -75,12 +80,13 @@ def image_files(split: SampleSet, rd: RunDir, config: ComputeConfig) -> ImageFil
 def _encoder_features(
     splits: list[SampleSet], config: ComputeConfig, rd: RunDir, device: Any, progress: bool
 ) -> list[Any]:
-    """Each split's (N, E) pretrained-encoder features as a tensor (cached in the run)."""
+    """Each split's (N, E) pretrained-encoder features as a tensor (the encoder step's, cached
+    in the run; computed by the executor of ``--engine`` when not there)."""
     import torch
 
     from ogad_core.engine import image_encoder
+    from ogad_core.engine.executors import executor_for
 
-    log.info(f"encoding {sum(len(s) for s in splits)} images with {config.encoder}")
     return [
         torch.as_tensor(
             image_encoder.encode_images(
@@ -93,6 +99,7 @@ def _encoder_features(
                 cache_dir=rd.embeddings_dir,
                 precision=config.precision,
                 progress=progress,
+                executor=executor_for(config, progress=progress),
             )
         )
         for s in splits

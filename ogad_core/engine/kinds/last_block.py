@@ -41,6 +41,10 @@ class LastBlockModel(BaseModelKind):
     ) -> ModelInputs:
         return encoder_inputs(config, data, rd)
 
+    def encoder_pass(self, config: ComputeConfig, kind: str) -> str | None:
+        """None: the model reads the data itself (its encoder trains)."""
+        return None
+
     def recipe(self, config: ComputeConfig, kind: str) -> TrainRecipe:
         return last_block_recipe()
 

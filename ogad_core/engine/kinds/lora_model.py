@@ -52,6 +52,10 @@ class LoraModel(BaseModelKind):
         x_test = ids[n:] if data.test is not None else None
         return with_labels(data, ids[:n], x_test, np.asarray(flags[:n], dtype=bool))
 
+    def encoder_pass(self, config: ComputeConfig, kind: str) -> str | None:
+        """None: the model reads the data itself (its encoder trains)."""
+        return None
+
     def recipe(self, config: ComputeConfig, kind: str) -> TrainRecipe:
         from ogad_core.engine.train import TrainRecipe
 

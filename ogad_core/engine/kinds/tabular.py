@@ -39,5 +39,9 @@ class TabularKind:
         x_test = None if data.test is None else torch.as_tensor(data.test.inputs)
         return torch.as_tensor(data.train.inputs), x_test, None
 
+    def encoder_pass(self, config: ComputeConfig) -> str | None:
+        """None: the features are the data's own."""
+        return None
+
 
 register_input_kind(TabularKind())

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ogad_core._internal import log
 from ogad_core.engine.kinds import KindInputs, register_input_kind
 from ogad_core.errors import ModelError
 
@@ -47,24 +46,19 @@ class TextKind:
         emb_t = torch.as_tensor(np.asarray(emb, dtype=np.float32))
         return emb_t[:n], (emb_t[n:] if has_test else None), np.asarray(flags)
 
+    def encoder_pass(self, config: ComputeConfig) -> str | None:
+        """The sentence encoder's features of every text."""
+        return "texts"
+
 
 def _encode(
     texts: list[str], encoder: Any, config: ComputeConfig, rd: RunDir, device: Any, progress: bool
 ) -> np.ndarray:
-    """(N, E) sentence features of ``texts`` (cached in the run's embeddings/)."""
+    """(N, E) sentence features of ``texts`` (the encoder step's, cached in the run's
+    embeddings/; computed by the executor of ``--engine`` when not there)."""
     from ogad_core.engine import text_encoder
+    from ogad_core.engine.executors import executor_for
 
-    log.info(f"encoding {len(texts)} texts with {config.encoder or text_encoder.DEFAULT_ENCODER}")
-    if config.engine == "ray":
-        from ogad_core.engine.ray_engine import encode_texts_ray
-
-        return encode_texts_ray(
-            texts,
-            encoder=encoder,
-            cache_dir=rd.embeddings_dir,
-            device=str(device),
-            ray_address=config.ray_address,
-        )
     return text_encoder.encode_texts(
         texts,
         encoder=encoder,
@@ -72,6 +66,7 @@ def _encode(
         device=str(device),
         cache_dir=rd.embeddings_dir,
         progress=progress,
+        executor=executor_for(config, progress=progress),
     )
 
 

@@ -68,6 +68,17 @@ class UserModel(BaseModelKind):
             return with_labels(data, batches(data.train), x_test)
         return super().preprocess(config, data, rd, device, progress)
 
+    def encoder_pass(self, config: ComputeConfig, kind: str) -> str | None:
+        """None with ``--finetune last-block`` (the files go through the encoder's
+        transforms) or ``--transform``; else the data kind's."""
+        from ogad_core.engine import image_encoder
+
+        if config.finetune == "last-block":
+            return None
+        if config.transform and not image_encoder.is_image_encoder(config.encoder):
+            return None
+        return super().encoder_pass(config, kind)
+
     def recipe(self, config: ComputeConfig, kind: str) -> TrainRecipe:
         """The data kind's built-in recipe (the last-block one with ``--finetune last-block``)."""
         if config.finetune == "last-block":
