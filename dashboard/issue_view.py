@@ -24,12 +24,17 @@ LABEL = "label"
 DUPLICATE = "duplicate"
 TITLES = {"label": "Label issues", "duplicate": "Duplicates", "outlier": "Outliers"}
 TITLES["corrupt"] = "Corrupt"
+TITLES["leakage"] = "Leakage"
+LEAKAGE = "leakage"
+#: issue types left out of the selector while they flag nothing (leakage without --holdout)
+HIDDEN_WHEN_EMPTY = (LEAKAGE,)
 #: map colours of the issue types (a sample flagged by several takes the first in this order)
 ISSUE_COLORS = {
     "corrupt": "#D1495B",
     "duplicate": "#7B5EA7",
     "label": "#EDAE49",
     "outlier": "#2E86AB",
+    "leakage": "#F28E2B",
 }
 NONE_COLOR = "#C9CED6"
 OTHER_COLOR = "#5C6B73"
@@ -69,6 +74,8 @@ class IssueView:
         out = {}
         for name in self.names:
             title = TITLES.get(name, name.replace("_", " ").capitalize())
+            if name in HIDDEN_WHEN_EMPTY and not len(self.flagged_ids(name)):
+                continue
             if name == DUPLICATE:
                 out[name] = f"{title} {self.n_sets():,} sets"
             else:
@@ -86,6 +93,12 @@ class IssueView:
                 why.setdefault(sid, []).append(f"{r.issue}: {r.explanation}")
             self._why = why
         return self._why.get(int(sample_id), [])
+
+    def leak(self, sample_id: int) -> str:
+        """The leakage type's reason when it flags the sample (a copy of a held-out file), else
+        an empty string."""
+        prefix = f"{LEAKAGE}: "
+        return next((w[len(prefix) :] for w in self.why(sample_id) if w.startswith(prefix)), "")
 
     def duplicate_sets(self, unreviewed: np.ndarray | None = None) -> list[list[int]]:
         """The duplicate sets, worst first (conflicting labels first), each as its members'

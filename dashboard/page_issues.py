@@ -156,12 +156,15 @@ def _set_card(
     set_id = min(members)
     labels = sorted({names[int(v)] for v in rows.loc[members, "label"].to_numpy()})
     conflict = f" · labels differ: {' vs '.join(labels)}" if len(labels) > 1 else ""
+    leaks = {sid: iv.leak(sid) if iv is not None else "" for sid in members}
+    leaking = " · **leaks into the held-out split**" if any(leaks.values()) else ""
     with st.container(border=True, key=f"dupset_{set_id}"):
-        st.markdown(f"**Duplicate set #{set_id}** · {len(members)} samples{conflict}")
+        st.markdown(f"**Duplicate set #{set_id}** · {len(members)} samples{conflict}{leaking}")
         cols = st.columns(max(len(members), 4))
         for col, sid in zip(cols, members, strict=False):
             with col:
-                _member(run_path, view.kind, rows.loc[[sid]].iloc[0], sid, names, writable)
+                row = rows.loc[[sid]].iloc[0]
+                _member(run_path, view.kind, row, sid, names, writable, leaks[sid])
         keep_key = f"{KEEP_PREFIX}{set_id}"
         with st.container(horizontal=True, vertical_alignment="bottom"):
             st.selectbox(
@@ -194,7 +197,13 @@ def _set_card(
 
 
 def _member(
-    run_path: str, kind: str, row: pd.Series, sid: int, names: list[str], writable: bool
+    run_path: str,
+    kind: str,
+    row: pd.Series,
+    sid: int,
+    names: list[str],
+    writable: bool,
+    leak: str = "",
 ) -> None:
     from dashboard.cards import card_kind  # cards shows this page's why line: import late
 
@@ -207,7 +216,9 @@ def _member(
     st.html(
         f'<div class="ogad-card" data-sid="{sid}">{body}<div class="ogad-labels">#{sid} · '
         f"given <b>{html.escape(label)}</b> · {html.escape(status)}</div>"
-        f'<div class="ogad-why">{html.escape(caption)}</div></div>'
+        f'<div class="ogad-why">{html.escape(caption)}</div>'
+        + (f'<div class="ogad-why ogad-leak">leakage: {html.escape(leak)}</div>' if leak else "")
+        + "</div>"
     )
     key = f"{state.RELABEL_PREFIX}{sid}"
     with st.container(horizontal=True, vertical_alignment="bottom", gap="small"):
