@@ -21,6 +21,7 @@ import os
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ from torch.utils.data import TensorDataset
 
 from ogad_core.engine.gradients import compute_gradients
 from ogad_core.engine.models import SmallCNN
-from ogad_core.engine.ray_engine import ArraySink, GradientShardTask, ray_session, run_shards
+from ogad_core.engine.ray_engine import RayExecutor, ray_session
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ray.json"
 
@@ -56,33 +57,43 @@ def compare(name: str, n: int, kwargs: dict, exact: bool) -> list[dict]:
     model, ds = workload(n)
     local, t_local = timed(lambda: compute_gradients(model, ds, progress=False, **kwargs))
     rows = [{"workload": name, "rows": n, "engine": "local", "workers": 1, "seconds": t_local}]
-    n_cols = local.shape[1]
     for workers in (1, 2):
-        sink = ArraySink(n, n_cols)
-        shard_rows = kwargs["batch_size"] * max(1, n // (kwargs["batch_size"] * 8 * workers))
-        task = GradientShardTask(model, ds, **kwargs)
-        run = run_shards(task, sink, shard_rows=shard_rows, n_workers=workers)
-        out = sink.array()
-        same = np.array_equal(out, local) if exact else np.allclose(out, local, atol=1e-5)
-        steady = (n - shard_rows) / max(1e-9, run.seconds - run.first_shard_s)
-        rows.append(
-            {
-                "workload": name,
-                "rows": n,
-                "engine": "ray",
-                "workers": workers,
-                "seconds": run.seconds,
-                "first_shard_s": round(run.first_shard_s, 1),
-                "steady_rows_per_s": round(steady),
-                "equal_to_local": bool(same),
-            }
-        )
+        rows.append(ray_row(name, model, ds, kwargs, workers, local, exact))
     for row in rows:
         row["rows_per_s"] = round(n / row["seconds"])
         row["speedup_vs_local"] = round(t_local / row["seconds"], 2)
         row["seconds"] = round(row["seconds"], 1)
         print(json.dumps(row), flush=True)
     return rows
+
+
+def ray_row(
+    name: str, model: Any, ds: Any, kwargs: dict, workers: int, local: np.ndarray, exact: bool
+) -> dict:
+    """One Ray run of a workload: seconds, first shard back, steady rate, equal to local."""
+    n = len(ds)
+    arrived: list[float] = []
+    started = time.perf_counter()
+    executor = RayExecutor(
+        workers=workers,
+        shard_batches=max(1, n // (kwargs["batch_size"] * 8 * workers)),
+        progress=False,
+        on_shard=lambda r, node: arrived.append(time.perf_counter() - started),
+    )
+    out = np.asarray(compute_gradients(model, ds, progress=False, executor=executor, **kwargs))
+    seconds = time.perf_counter() - started
+    same = np.array_equal(out, local) if exact else np.allclose(out, local, atol=1e-5)
+    shard_rows = n // max(1, len(arrived))
+    return {
+        "workload": name,
+        "rows": n,
+        "engine": "ray",
+        "workers": workers,
+        "seconds": seconds,
+        "first_shard_s": round(arrived[0], 1),
+        "steady_rows_per_s": round((n - shard_rows) / max(1e-9, seconds - arrived[0])),
+        "equal_to_local": bool(same),
+    }
 
 
 def main() -> None:

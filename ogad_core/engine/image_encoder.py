@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ogad_core._internal import import_callable, log, one_line
 from ogad_core.data.images import ImageFiles
 from ogad_core.engine.datasets import ImageBatches, Transform, iterate, row_batches
+from ogad_core.engine.executors import Executor, ExecutorRun, Write, with_total
+from ogad_core.engine.gradients import autocast, on_cpu
 from ogad_core.engine.models import last_linear, resolve_device
 from ogad_core.errors import ConfigError, ModelError
 from ogad_core.run.store import finished_rows, row_store
@@ -149,16 +150,54 @@ def encode_images(
     cache_dir: Path | None = None,
     precision: str = "fp32",
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> np.ndarray:
     """(N, E) float32 features of ``files`` from a pretrained torchvision encoder.
 
     Each file is decoded (RGB) and preprocessed with the weights' own transforms by DataLoader
     workers. With ``cache_dir`` the matrix is kept as ``<cache_dir>/<key>.npy``: a later call
     with the same encoder, weights and files never loads the encoder, and an interrupted one
-    resumes at the first batch not done.
+    resumes at the first batch not done. ``executor``: this process (default) or Ray
+    (:mod:`ogad_core.engine.executors`).
     """
-    from ogad_core.engine.gradients import autocast
+    return encoder_pass(
+        files,
+        encoder,
+        weights=weights,
+        device=device,
+        batch_size=batch_size,
+        workers=workers,
+        cache_dir=cache_dir,
+        precision=precision,
+        progress=progress,
+        executor=executor,
+    ).features
 
+
+@dataclass
+class EncoderPass:
+    """What :func:`encoder_pass` did: the features, their cache key, and the run (None when a
+    finished cache was reused)."""
+
+    features: np.ndarray
+    key: str
+    run: ExecutorRun | None
+
+
+def encoder_pass(
+    files: ImageFiles,
+    encoder: str,
+    *,
+    weights: str | Path | None = None,
+    device: str = "cpu",
+    batch_size: int = 64,
+    workers: int | None = None,
+    cache_dir: Path | None = None,
+    precision: str = "fp32",
+    progress: bool = True,
+    executor: Executor | None = None,
+) -> EncoderPass:
+    """:func:`encode_images`, also saying what it did (the encoder step records it)."""
     spec = parse_encoder(encoder)
     path = weights_file(spec, weights)
     n = len(files)
@@ -169,23 +208,49 @@ def encode_images(
         and (done := finished_rows(cached, n_rows=n, fingerprint=key)) is not None
     ):
         log.info("encoder: reusing cached %s features", spec.ident)
-        return np.array(done, dtype=np.float32)
-    dev = resolve_device(device)
+        return EncoderPass(np.array(done, dtype=np.float32), key, None)
     backbone, dim = load_backbone(spec, path)
-    backbone.to(dev)
+    task = ImageEncodeTask(
+        backbone, encoder_batches(files, spec), batch_size, device, workers, precision
+    )
+    autocast(resolve_device(device), precision)  # validates precision before any work
     store = row_store(cached, n_rows=n, n_cols=dim, fingerprint=key)
-    pending = store.pending()
-    batches = encoder_batches(files, spec)
-    bar = tqdm(total=n, initial=n - len(pending), desc="encoding images", disable=not progress)
-    groups = row_batches(pending, batch_size)
-    with torch.inference_mode():
-        for rows, x, _ in iterate(batches, groups, device=dev, workers=workers):
-            with autocast(dev, precision):
-                feats = backbone(x)
-            store.write(rows, feats.float().cpu().numpy())
-            bar.update(len(rows))
-    bar.close()
-    return np.array(store.array(), dtype=np.float32)
+    run = with_total(executor, n, progress).map_rows(task, store, desc="encoding images")
+    return EncoderPass(np.array(store.array(), dtype=np.float32), key, run)
+
+
+@dataclass
+class ImageEncodeTask:
+    """A backbone's features of image files, as a row task (:mod:`ogad_core.engine.executors`):
+    ``run(rows, write)`` writes (B, E) float32 per batch.
+
+    On CUDA the backbone and batches are channels-last (``channels_last=None``: CUDA only)."""
+
+    backbone: nn.Module
+    batches: ImageBatches
+    batch_size: int = 64
+    device: str = "cpu"
+    workers: int | None = None
+    precision: str = "fp32"
+    channels_last: bool | None = None
+
+    def order(self, pending: np.ndarray) -> np.ndarray:
+        return pending
+
+    def for_worker(self, device: str) -> ImageEncodeTask:
+        return replace(self, backbone=on_cpu(self.backbone), device=device, workers=0)
+
+    def run(self, rows: np.ndarray, write: Write) -> None:
+        dev = resolve_device(self.device)
+        last = dev.type == "cuda" if self.channels_last is None else self.channels_last
+        fmt = torch.channels_last if last else torch.contiguous_format
+        model = self.backbone.to(dev).to(memory_format=fmt).eval()
+        groups = row_batches(rows, self.batch_size)
+        with torch.inference_mode():
+            for batch_rows, x, _ in iterate(self.batches, groups, device=dev, workers=self.workers):
+                with autocast(dev, self.precision):
+                    feats = model(x.contiguous(memory_format=fmt))
+                write(batch_rows, feats.float().cpu().numpy())
 
 
 def encoder_batches(files: ImageFiles, spec: EncoderSpec | str, labels: Any = None) -> ImageBatches:

@@ -145,8 +145,10 @@ def _stored_texts(rd: RunDir, manifest: Any, samples: pd.DataFrame) -> Any:
 
 def _stored_images(rd: RunDir, manifest: Any, samples: pd.DataFrame) -> Any:
     from ogad_core.data.images import scan_images
+    from ogad_core.data.sources import run_data_roots
 
-    paths = [str(p) for p in (rd.resolve_ref(str(r)) for r in samples["ref"]) if p]
+    roots = run_data_roots(rd)
+    paths = [str(p) for p in (rd.resolve_ref(str(r), roots) for r in samples["ref"]) if p]
     if len(paths) != len(samples):
         return None
     size = int((manifest.config or {}).get("image_size") or 32)

@@ -114,7 +114,7 @@ def load_context(rd: RunDir, manifest: Manifest, *, seed: int = 0) -> IssueConte
     return IssueContext(
         samples=samples,
         label_names=list(manifest.label_names),
-        kind=str(manifest.data.get("kind", "image")),
+        kind=manifest.data_kind,
         gradients=np.load(rd.gradients_path, mmap_mode="r"),
         features=ensure_features(rd, manifest),
         embeddings=_encoder_embeddings(rd, len(samples)),
