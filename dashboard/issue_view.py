@@ -51,6 +51,8 @@ class IssueView:
 
     table: pd.DataFrame
     names: list[str]
+    #: issue type -> how its flag is decided, in words (the issues step's manifest record)
+    thresholds: dict[str, str] = field(default_factory=dict)
     _flagged: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _why: dict[int, list[str]] | None = field(default=None, repr=False)
 
@@ -142,7 +144,37 @@ def load_issue_view(run_path: str | Path) -> IssueView | None:
         return None
     if "explanation" not in table:
         table["explanation"] = ""
-    return IssueView(table=table, names=list(dict.fromkeys(table["issue"].astype(str))))
+    return IssueView(
+        table=table,
+        names=list(dict.fromkeys(table["issue"].astype(str))),
+        thresholds=_thresholds(rd),
+    )
+
+
+def _thresholds(rd: RunDir) -> dict[str, str]:
+    """Issue type -> its flag rule in words, from the manifest's issues step (empty for a run
+    made before the step recorded them, or an unreadable manifest)."""
+    try:
+        types = rd.read_manifest().get("steps", {}).get("issues", {}).get("types", {})
+    except Exception:
+        return {}
+    return {str(k): str(v.get("threshold", "")) for k, v in types.items() if isinstance(v, dict)}
+
+
+def queue_progress(iv: IssueView, issue: str, table: pd.DataFrame) -> tuple[int, int, str]:
+    """(reviewed, flagged, rule) of an issue type's own queue (``all``: every flagged sample
+    once): how many of its flagged samples have a decision in ``table`` (sample_id, status),
+    how many it flags, and how it decides the flag."""
+    from ogad_core.review.store import UNREVIEWED
+
+    ids = iv.flagged_ids(issue)
+    status = table.set_index("sample_id")["status"].reindex(ids)
+    reviewed = int((status.notna() & (status != UNREVIEWED)).sum())
+    if issue == ALL:
+        rule = "every sample some issue type flags, once, the surest of each type first"
+    else:
+        rule = iv.thresholds.get(issue) or "as the issue type decides"
+    return reviewed, len(ids), rule
 
 
 def issue_order(iv: IssueView, issue: str, sample_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

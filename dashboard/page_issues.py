@@ -17,10 +17,12 @@ from dashboard.issue_view import (
     ALL,
     DUPLICATE,
     LABEL,
+    TITLES,
     IssueView,
     class_health,
     issue_order,
     load_issue_view,
+    queue_progress,
 )
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 from ogad_core.run.rundir import RunDir
@@ -106,6 +108,31 @@ def queue_override(run_path: str, table: pd.DataFrame) -> tuple[np.ndarray, np.n
     if iv is None or issue == LABEL:
         return None
     return issue_order(iv, issue, table["sample_id"].to_numpy())
+
+
+def issue_progress_html(run_path: str, table: pd.DataFrame) -> tuple[str, str] | None:
+    """(progress bar, folded rule) of the selected issue queue other than label, or None for
+    the label queue (its header is the review target's): each issue queue states its own
+    count and how its flag is decided."""
+    issue = selected_issue(run_path)
+    iv = issue_view(run_path)
+    if iv is None or issue == LABEL:
+        return None
+    reviewed, n, rule = queue_progress(iv, issue, table)
+    title = "All issues" if issue == ALL else TITLES.get(issue, issue.capitalize())
+    width = 100.0 * reviewed / n if n else 100.0
+    text = f"{reviewed:,} of {n:,} flagged reviewed · {title}: {n:,} flagged"
+    bar = (
+        f'<div class="ogad-progress" role="progressbar" aria-valuenow="{width:.0f}" '
+        f'aria-valuemin="0" aria-valuemax="100"><div>{html.escape(text)}</div>'
+        f'<div class="ogad-track"><div class="ogad-bar" style="width:{width:.1f}%"></div></div>'
+        "</div>"
+    )
+    note = (
+        '<details class="ogad-help ogad-progress"><summary>which are flagged?</summary>'
+        f'<div class="ogad-target-note">{html.escape(f"{title}: {rule}.")}</div></details>'
+    )
+    return bar, note
 
 
 def why_issue_html(run_path: str, sample_id: int) -> str:
