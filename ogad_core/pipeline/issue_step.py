@@ -80,11 +80,11 @@ class IssueStep:
         fitted = fit_issue_types(context, types)
         table = issues_table(fitted, context.samples["sample_id"].to_numpy())
         write_table_atomic(table, rd.issues_path)
-        types = {
+        records = {
             e.name: {"flagged": int(e.flagged_.sum()), "threshold": type(e).threshold_doc}
             for e in fitted
         }  # each queue's own count and rule (the dashboard's queue header)
-        return run.mark(self.name, fp, started, types=types)
+        return run.mark(self.name, fp, started, types=records)
 
 
 def find_issues(
