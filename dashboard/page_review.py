@@ -368,6 +368,9 @@ def _progress(run_path: str, controls: Controls, table: pd.DataFrame) -> tuple[s
     """(the progress bar toward the review target, the target as an estimate with its range
     and how many flagged samples are likely left; why the queue is as long as it is, folded)
     as HTML."""
+    own = page_issues.issue_progress_html(run_path, table)
+    if own is not None:  # another issue queue: its own count and rule, not the label target
+        return own
     target = review_aids.review_target(run_path, controls.detector)
     length = review_aids.review_length(run_path, controls.detector)
     if target is None or length is None or target.n_target <= 0:

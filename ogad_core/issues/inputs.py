@@ -31,7 +31,15 @@ def _reason(err: Exception | None) -> str:
     return re.sub(r"\s*'[^']*'", "", text).strip() or "not decodable"
 
 
-def _image_files(files: Any, rd: RunDir, workers: int | None) -> tuple[pd.DataFrame, np.ndarray]:
+def image_file_properties(
+    files: Any,
+    rd: RunDir,
+    workers: int | None = None,
+    consequence: str = "they are left out of training and flagged corrupt",
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Properties (rows of :data:`~ogad_core.issues.properties.IMAGE_COLUMNS`) and (N, 256)
+    signatures of an ImageFiles, in the pass that writes their thumbnails; one warning line
+    (ending with ``consequence``) names the files that cannot be decoded."""
     from ogad_core.data.images import write_thumbnails_inspecting
 
     written, results = write_thumbnails_inspecting(
@@ -41,21 +49,18 @@ def _image_files(files: Any, rd: RunDir, workers: int | None) -> tuple[pd.DataFr
         log.info(f"data: {written} thumbnails written for the dashboard")
     table = pd.DataFrame([row for row, _ in results], columns=list(props.IMAGE_COLUMNS))
     table["decoded"] = table["decoded"].astype(bool)
-    _warn_undecodable(files, table)
+    _warn_undecodable(files, table, consequence)
     return table, np.stack([sig for _, sig in results]).astype(np.float32)
 
 
-def _warn_undecodable(files: Any, table: pd.DataFrame) -> None:
+def _warn_undecodable(files: Any, table: pd.DataFrame, consequence: str) -> None:
     """One warning line naming the files that cannot be decoded (the first three)."""
     bad = np.flatnonzero(~table["decoded"].to_numpy(dtype=bool))
     if not len(bad):
         return
     named = ", ".join(f"{files.paths[i]} ({table['error'].iloc[i]})" for i in bad[:3])
     more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-    log.warning(
-        f"data: {len(bad)} image file(s) cannot be decoded: {named}{more}; they are left out "
-        "of training and flagged corrupt"
-    )
+    log.warning(f"data: {len(bad)} image file(s) cannot be decoded: {named}{more}; {consequence}")
 
 
 def undecodable_rows(rd: RunDir, n: int) -> np.ndarray:
@@ -120,7 +125,7 @@ def record_inputs(rd: RunDir, inputs: Any, *, workers: int | None = None) -> boo
         return False
     signatures = None
     if isinstance(inputs, ImageFiles):
-        table, signatures = _image_files(inputs, rd, workers)
+        table, signatures = image_file_properties(inputs, rd, workers)
     elif isinstance(inputs, list):
         table = props.text_properties(inputs)
     elif isinstance(inputs, np.ndarray) and inputs.ndim in (3, 4):

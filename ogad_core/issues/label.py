@@ -49,7 +49,9 @@ class LabelIssue(IssueType):
         if self.deferred_.any():  # reviewed as corrupt / outlier / a conflicting duplicate set
             top = np.lexsort((np.arange(len(values)), -values))[:n_flag]
             n_flag -= int(self.deferred_[top].sum())
-            values = np.where(self.deferred_, np.minimum(values, values.min()), values)
+            rest = values[~self.deferred_]
+            floor = np.nextafter(rest.min(), -np.inf) if rest.size else values.min()
+            values = np.where(self.deferred_, np.minimum(values, floor), values)
         threshold = float(np.sort(values)[::-1][n_flag - 1]) if n_flag else np.inf
         self.detector_ = detector
         self._pred = context.samples["pred"].to_numpy() if "pred" in context.samples else None
