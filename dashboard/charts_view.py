@@ -1,6 +1,8 @@
 """The Summary and Run pages' charts (ogad_core.reporting.charts) as the dashboard draws them:
-chart data cached per state of the run and its decisions, and a click on a class bar or on a
-cell of the given x predicted grid turned into a queue filter (actions.filter_by_cell)."""
+through the project's chart component (dashboard.chart_component: the partial plotly.js bundle
+served by the dashboard itself), figures cached as JSON per state of the run and its decisions,
+and a click on a class bar or on a cell of the given x predicted grid turned into a queue filter
+(actions.filter_by_cell)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import actions, cache, review_aids
+from dashboard.chart_component import plotly_chart
 from dashboard.run_view import RunView, run_files_stamp
 from ogad_core.reporting import charts
 from ogad_core.reporting.report import (
@@ -23,7 +26,6 @@ from ogad_core.run.rundir import RunDir
 
 REVIEW_PAGE = "views/review.py"
 CLICK_EPOCH = "chart_click_epoch"  # part of the clickable charts' keys: a fresh chart per use
-PLOTLY_CONFIG = {"displaylogo": False}
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -52,14 +54,14 @@ def _flagged(view: RunView, detector: str | None, n_target: int) -> np.ndarray:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _figure(kind: str, run_path: str, stamp: tuple, version: int, detector: str | None) -> Any:
-    """One chart of the Summary page as plotly JSON (a dict), built once per state of the run
-    and of its decisions (a page visit draws it without building it again); None: no chart."""
+    """One chart of the Summary page as plotly JSON text, built once per state of the run and
+    of its decisions (a page visit draws it without building it again); None: no chart."""
     view = cache.run_view(run_path)
     table, _ = cache.table_with_decisions(run_path)
     target = review_aids.review_target(run_path, detector)
     n_flag = 0 if target is None else int(target.n_target)
     fig = _BUILDERS[kind](view, run_path, table, detector, target, n_flag)
-    return None if fig is None else fig.to_plotly_json()
+    return None if fig is None else fig.to_json(engine="json")
 
 
 def _progress_fig(view, run_path, table, detector, target, n_flag) -> Any:
@@ -115,14 +117,17 @@ _BUILDERS = {
 }
 
 
-def _chart(kind: str, run_path: str, detector: str | None, **kwargs: Any) -> Any:
-    """Draw one cached chart (nothing when it has no data); returns its selection state."""
+def _chart(
+    kind: str, run_path: str, detector: str | None, *, key: str, clickable: bool = False
+) -> tuple[bool, Any]:
+    """Draw one cached chart (nothing when it has no data); returns (drawn, the customdata of
+    the point just clicked or None)."""
     version = cache.review_store(run_path).version() if kind in _NEEDS_DECISIONS else -1
     stamp = (*run_files_stamp(run_path), _side_files(run_path))
     fig = _figure(kind, run_path, stamp, version, detector)
     if fig is None:
-        return None
-    return st.plotly_chart(fig, config=PLOTLY_CONFIG, theme=None, **kwargs)
+        return False, None
+    return True, plotly_chart(fig, key=key, clickable=clickable)
 
 
 _NEEDS_DECISIONS = {"progress", "classes"}
@@ -144,15 +149,8 @@ def _side_files(run_path: str) -> tuple:
 
 def progress_chart(run_path: str, detector: str | None) -> None:
     """The review's progress per block of reviews and the estimate of what is left."""
-    if _chart("progress", run_path, detector, key="chart_progress") is None:
+    if not _chart("progress", run_path, detector, key="chart_progress")[0]:
         st.caption("The review's progress appears here after the first decisions.")
-
-
-def _clicked(event: Any) -> list[Any]:
-    """The customdata of the points a chart's selection holds."""
-    selection = (event or {}).get("selection") or {}
-    points = selection.get("points", []) or []
-    return [p.get("customdata") for p in points if p.get("customdata") is not None]
 
 
 def _epoch() -> int:
@@ -167,32 +165,20 @@ def _open_queue(given: str, predicted: str | None) -> None:
 
 def class_chart(run_path: str, detector: str | None) -> None:
     """Per-class health bars; a click on a class opens its samples in the queue."""
-    event = _chart(
-        "classes",
-        run_path,
-        detector,
-        key=f"chart_classes_{_epoch()}",
-        on_select="rerun",
-        selection_mode="points",
+    _, clicked = _chart(
+        "classes", run_path, detector, key=f"chart_classes_{_epoch()}", clickable=True
     )
-    clicked = _clicked(event)
-    if clicked:
-        _open_queue(str(clicked[0]), None)
+    if isinstance(clicked, str):
+        _open_queue(clicked, None)
 
 
 def given_pred_chart(run_path: str) -> None:
     """The given x predicted grid; a click on a cell opens those samples in the queue."""
-    event = _chart(
-        "given_pred",
-        run_path,
-        None,
-        key=f"chart_given_pred_{_epoch()}",
-        on_select="rerun",
-        selection_mode="points",
+    _, clicked = _chart(
+        "given_pred", run_path, None, key=f"chart_given_pred_{_epoch()}", clickable=True
     )
-    clicked = _clicked(event)
-    if clicked:
-        given, predicted = clicked[0]
+    if isinstance(clicked, list) and len(clicked) == 2:
+        given, predicted = clicked
         _open_queue(str(given), str(predicted))
 
 
@@ -232,6 +218,7 @@ def run_charts(manifest: dict[str, Any]) -> None:
         return
     columns = st.columns(len(figures), gap="medium")
     for i, (column, fig) in enumerate(zip(columns, figures, strict=True)):
-        column.plotly_chart(fig, config=PLOTLY_CONFIG, key=f"chart_run_{i}")
+        with column:
+            plotly_chart(fig.to_json(engine="json"), key=f"chart_run_{i}")
     if "epochs" not in manifest.get("steps", {}).get("train", {}):
         st.caption("Training loss per epoch: recorded by `ogad compute` from this version on.")

@@ -368,6 +368,9 @@ def _progress(run_path: str, controls: Controls, table: pd.DataFrame) -> tuple[s
     """(the progress bar toward the review target, the target as an estimate with its range
     and how many flagged samples are likely left; why the queue is as long as it is, folded)
     as HTML."""
+    own = page_issues.issue_progress_html(run_path, table)
+    if own is not None:  # another issue queue: its own count and rule, not the label target
+        return own
     target = review_aids.review_target(run_path, controls.detector)
     length = review_aids.review_length(run_path, controls.detector)
     if target is None or length is None or target.n_target <= 0:
@@ -610,9 +613,25 @@ def _bulk_ids(
     return page_ids, queue.sample_ids[status == UNREVIEWED].astype(int).tolist()
 
 
+def _length_moved(run_path: str, controls: Controls, n_samples: int) -> bool:
+    """Whether the queue length follows the review target (not set by hand) and the decisions
+    just made moved it away from the length the sidebar shows."""
+    if not st.session_state.get(state.TOP_K_AUTO, True):
+        return False
+    length = review_aids.review_length(run_path, controls.detector)
+    return length is not None and int(min(max(length.n, 0), n_samples)) != (controls.top_k or 0)
+
+
 @st.fragment
 def queue_section(run_path: str, controls: Controls, selected: list[int] | None) -> None:
     """The review queue (a fragment: a decision reruns only this part, not the map)."""
+    _queue(run_path, controls, selected)
+    if _length_moved(run_path, controls, cache.run_view(run_path).n_samples):
+        st.rerun(scope="app")  # the next cards are drawn; now the sidebar's Queue length box
+
+
+def _queue(run_path: str, controls: Controls, selected: list[int] | None) -> None:
+    """The queue's header, cards and pager."""
     view = cache.run_view(run_path)
     store = cache.review_store(run_path)
     table, queue, version = _queue_rows(run_path, controls, selected)

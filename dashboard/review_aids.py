@@ -125,7 +125,9 @@ def review_length(run_path: str, detector: str | None) -> Any:
     version = cache.review_store(run_path).version()
     n_reviewed, recent = _recent_bad(run_path, version)
     n = cache.run_view(run_path).n_samples
-    return module.queue_length(target.n_target, n_reviewed, recent, n)
+    # grown a block at a time: the sidebar's Queue length box (outside the queue's fragment)
+    # is redrawn by a full rerun when the length changes, once per block of decisions
+    return module.queue_length(target.n_target, n_reviewed, recent, n, step=module.KEEP_GOING_BLOCK)
 
 
 def rerank_learning(table: pd.DataFrame) -> bool:

@@ -16,6 +16,8 @@ from streamlit.components.v2.bidi_component.main import _make_trigger_id
 from streamlit.testing.v1 import AppTest
 
 from dashboard import keys
+from dashboard.chart_component import CLICK
+from dashboard.chart_component import COMPONENT_NAME as CHART_COMPONENT
 from dashboard.deck_component import COMPONENT_NAME, DECISION
 
 DECISIONS = {
@@ -65,4 +67,24 @@ def press_card(at: AppTest, sid: int, act: str, label: int | None = None) -> App
     trigger.id = _make_trigger_id(deck.proto.id, "events")
     value = {"sid": int(sid), "decision": DECISIONS[act], "label": label}
     trigger.json_trigger_value = json.dumps([{"event": DECISION, "value": value}])
+    return at._run(states)
+
+
+def _charts(at: AppTest) -> list[Any]:
+    return [e for e in at.get("bidi_component") if e.proto.component_name == CHART_COMPONENT]
+
+
+def chart_figures(at: AppTest) -> list[dict[str, Any]]:
+    """The plotly figures (dicts) the page's charts were drawn with, in page order."""
+    return [json.loads(json.loads(c.proto.json)["figure"]) for c in _charts(at)]
+
+
+def click_chart(at: AppTest, key: str, customdata: Any) -> AppTest:
+    """Click a point of the chart ``key`` whose customdata is ``customdata`` and run the app,
+    as a click in the browser does (the chart component's ``click`` trigger)."""
+    (chart,) = [c for c in _charts(at) if c.proto.id.endswith(key) or key in c.proto.id]
+    states = at._tree.get_widget_states()
+    trigger = states.widgets.add()
+    trigger.id = _make_trigger_id(chart.proto.id, "events")
+    trigger.json_trigger_value = json.dumps([{"event": CLICK, "value": customdata}])
     return at._run(states)

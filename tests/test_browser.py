@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dashboard.chart_component import bundle_path
 from dashboard.serve import free_port
 from ogad_core.review.export import export_csv
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, ReviewStore
@@ -961,6 +962,7 @@ def test_summary_charts_draw_locally_and_a_click_opens_the_queue(
             "() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3"
         )
         _settle(page)
+        loaded = page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)")
         _shot(page, tmp_path / "summary_charts_1280x800.png")
         with page.expect_download(timeout=WAIT_MS) as download:  # the report, built on click
             page.get_by_role("button", name="Download report (HTML)").click()
@@ -981,6 +983,9 @@ def test_summary_charts_draw_locally_and_a_click_opens_the_queue(
         expect(page.get_by_text("Showing every sample given")).to_have_count(0)
     outside = [u for u in requests if not u.startswith((url, "data:", f"blob:{url}"))]
     assert outside == [], outside  # plotly.js and everything else from the dashboard itself
+    # the partial bundle (1.2 MB) from the dashboard's own route, not Streamlit's full plotly.js
+    assert any(u == f"{url}{bundle_path()}" for u in loaded), loaded
+    assert not any("PlotlyChart" in u for u in loaded), loaded
 
 
 # ---- the queue goes on past a low review target (issue 20), in the live app's fragment reruns ----
@@ -1006,6 +1011,9 @@ def test_the_queue_goes_on_past_the_target_while_decisions_confirm(
         expect(page.get_by_text(f"Review queue · {KEEP_GOING_BLOCK} to review")).to_be_visible()
         expect(page.get_by_text(f"past the estimate ({target})")).to_have_count(1)
         assert len(_card_ids(page)) > 0
+        # the sidebar's Queue length box (outside the fragment) shows the longer queue too
+        box = page.get_by_role("spinbutton", name="Queue length")
+        expect(box).to_have_value(str(target + KEEP_GOING_BLOCK))
 
 
 # ---- issue types: the duplicate-set card and the export ------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 import os
 import re
 import sqlite3
@@ -18,7 +17,14 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from dashboard import state
-from dashboard.testing import card_ids, deck_cards, deck_data, press_card
+from dashboard.testing import (
+    card_ids,
+    chart_figures,
+    click_chart,
+    deck_cards,
+    deck_data,
+    press_card,
+)
 from ogad_core.review.export import export_csv
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, ReviewStore
 from ogad_core.testing import (
@@ -626,29 +632,20 @@ def test_run_page_lists_steps_in_pipeline_order_and_the_whole_model(
     assert any('"spec": "fixture"' in j.proto.body or "fixture" in j.proto.body for j in at.json)
 
 
-def _chart_click(at: AppTest, key: str, customdata: object) -> None:
-    """What a click on a plotly chart's point sends: the selection holds that point."""
-    point = {"customdata": customdata, "curve_number": 0, "point_number": 0}
-    at.session_state[key] = {
-        "selection": {"points": [point], "point_indices": [0], "box": [], "lasso": []}
-    }
-    at.run()
-
-
 def test_a_given_by_predicted_cell_opens_those_samples_in_the_queue(
     image_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     samples = pd.read_parquet(image_run / "samples.parquet")
     at = started(image_run, monkeypatch)
     at.switch_page("views/summary.py").run()
-    charts = at.get("plotly_chart")
-    grid = next(c for c in charts if "Given x predicted" in c.proto.spec)
-    cells = json.loads(grid.proto.spec)["data"][0]
+    figures = chart_figures(at)
+    grid = next(f for f in figures if f["layout"]["title"]["text"].startswith("Given x predicted"))
+    cells = grid["data"][0]
     counts = pd.crosstab(samples["label"], samples["pred"]).reindex(
         index=range(3), columns=range(3), fill_value=0
     )
     assert [int(t.replace(",", "")) for t in cells["text"]] == counts.to_numpy().ravel().tolist()
-    _chart_click(at, "chart_given_pred_0", ["square", "circle"])  # given square, predicted circle
+    click_chart(at, "chart_given_pred_0", ["square", "circle"])  # given square, predicted circle
     assert_clean(at)
     want = samples[(samples["label_name"] == "square") & (samples["pred"] == 0)]["sample_id"]
     assert set(card_ids(at)) <= set(want) and len(card_ids(at)) == min(PER_PAGE, len(want))
@@ -755,7 +752,7 @@ def test_summary_and_run_pages_draw_their_charts_and_a_class_bar_opens_the_queue
     at = started(run, monkeypatch)
     at.switch_page("views/summary.py").run()
     assert_clean(at)
-    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    titles = [f["layout"]["title"]["text"] for f in chart_figures(at)]
     for want in (
         "Review progress",
         "Class health",
@@ -766,13 +763,13 @@ def test_summary_and_run_pages_draw_their_charts_and_a_class_bar_opens_the_queue
     ):
         assert any(t.startswith(want) for t in titles), (want, titles)
     assert any(b.label.startswith("Download report") for b in at.get("download_button"))
-    _chart_click(at, "chart_classes_0", "cross")  # a class bar: its samples in the queue
+    click_chart(at, "chart_classes_0", "cross")  # a class bar: its samples in the queue
     assert_clean(at)
     want = set(samples.loc[samples["label_name"] == "cross", "sample_id"])
     assert any(f"Review queue · {len(want)} in the queue" in t for t in html_texts(at))
     at.switch_page("views/run_info.py").run()
     assert_clean(at)
-    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    titles = [f["layout"]["title"]["text"] for f in chart_figures(at)]
     assert "Time per step" in titles
 
 

@@ -45,3 +45,13 @@ def test_the_queue_goes_on_while_recent_decisions_confirm_and_stops_when_they_re
     # far from the end of a long queue nothing changes; never past the run
     assert queue_length(200, 20, flips, n).n == 200
     assert queue_length(10, 295, flips, n).n == n
+
+
+def test_with_a_step_the_queue_grows_a_block_at_a_time_and_stays_ahead() -> None:
+    n, flips = 300, np.ones(KEEP_GOING_BLOCK, dtype=bool)
+    lengths = [queue_length(10, r, flips, n, step=KEEP_GOING_BLOCK).n for r in range(1, 40)]
+    assert all(length >= r + KEEP_GOING_BLOCK for r, length in enumerate(lengths, start=1))
+    assert {(length - 10) % KEEP_GOING_BLOCK for length in lengths} == {0}
+    assert len(set(lengths)) == 4  # 20, 30, 40, 50: a new length once per 10 decisions
+    assert "at least 10 cards ahead" in queue_length(10, 20, flips, n, step=10).reason
+    assert queue_length(10, 295, flips, n, step=10).n == n

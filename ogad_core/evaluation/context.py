@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from ogad_core.data import LoadedData
+    from ogad_core.engine.kinds import ModelInput
     from ogad_core.engine.train import TrainRecipe
     from ogad_core.options import ComputeConfig
 
@@ -105,6 +106,18 @@ def _checked_data(
     return data
 
 
+def _in_memory(x: ModelInput, config: ComputeConfig) -> torch.Tensor:
+    """The inputs as the tensor retraining slices; ConfigError for streamed image files."""
+    import torch
+
+    if not isinstance(x, torch.Tensor):
+        raise ConfigError(
+            f"retraining needs the inputs in memory; {config.data} streams its image files "
+            "(use an --encoder, whose features are kept)"
+        )
+    return x
+
+
 def load_context(rd: RunDir, manifest: Manifest, *, need_test: bool) -> RunContext:
     """Re-load the run's data (checked against its fingerprint), inputs and training recipe."""
 
@@ -127,15 +140,16 @@ def load_context(rd: RunDir, manifest: Manifest, *, need_test: bool) -> RunConte
     if recorded and recorded != str(recipe):
         notes.append(f"the run was trained with {recorded}; retraining uses {recipe}")
         log.info(f"evaluate: note: {notes[-1]}")
+    x_train, x_test = _in_memory(inputs.x_train, config), inputs.x_test
     return RunContext(
         rd=rd,
         manifest=manifest,
         config=config,
         data=data,
         is_flipped=flags,
-        x_train=inputs.x_train,
+        x_train=x_train,
         y_train=inputs.y_train,
-        x_test=inputs.x_test,
+        x_test=None if x_test is None else _in_memory(x_test, config),
         y_test=inputs.y_test,
         recipe=recipe,
         device=device,

@@ -53,15 +53,12 @@ def encode_step(state: RunState) -> StepRecord:
 
 
 def _pass_kind(state: RunState) -> str | None:
-    """``images``, ``texts`` or None: what this run's encoder pass encodes."""
-    from ogad_core.engine.image_encoder import is_image_encoder
+    """``images``, ``texts`` or None: what this run's encoder pass encodes (its model kind
+    says, :mod:`ogad_core.engine.kinds`)."""
+    from ogad_core.pipeline.model_step import model_kind
 
-    config, kind = state.config, state.data.kind
-    if kind == "image" and is_image_encoder(config.encoder) and config.finetune != "last-block":
-        return "images"
-    if kind == "text" and config.finetune != "lora":
-        return "texts"
-    return None
+    kind = model_kind(state.config, state.data.kind)
+    return kind.encoder_pass(state.config, state.data.kind)
 
 
 def _image_passes(state: RunState) -> list[Any]:

@@ -65,7 +65,7 @@ def steps(config: ComputeConfig) -> list[Step]:
         ScoreStep(per_class=config.per_class, seed=config.seed),
         MapStep(seed=config.seed),
         EvidenceStep(seed=config.seed),
-        IssueStep(seed=config.seed),
+        IssueStep(seed=config.seed, holdout=config.holdout),
     ]
 
 

@@ -136,7 +136,9 @@ def scores_figure(
         fig.add_bar(x=centres, y=counts, name=name, row=i, col=1, marker_color=COLORS["flagged"])
         if threshold is not None:
             fig.add_vline(x=threshold, line_dash="dash", line_color=COLORS[CONFIRMED], row=i, col=1)
-        fig.update_yaxes(type="log", row=i, col=1)
+        # a label per power of ten only (1, 10, 100, 1k): plotly's default labels the 2s and
+        # 5s in between too, which crowds a short panel
+        fig.update_yaxes(type="log", dtick=1, row=i, col=1)
     fig.update_layout(showlegend=False, bargap=0.02)
     return _layout(fig, title, "score (higher = more suspicious)", "samples", 170 * rows + 90)
 

@@ -128,6 +128,7 @@ def queue_length(
     *,
     block: int = KEEP_GOING_BLOCK,
     share: float = KEEP_GOING_SHARE,
+    step: int = 1,
 ) -> QueueLength:
     """The queue length: the review target, extended while the evidence says go on.
 
@@ -136,18 +137,20 @@ def queue_length(
     confirmed or relabeled) found a bad sample, the queue reaches ``block`` cards past what is
     reviewed; it stops growing when the recent decisions mostly reject. So an estimate that is
     too low (a model that fits wrong labels, a small run) never ends the review while the
-    flags are still right.
+    flags are still right. With ``step`` > 1 the queue grows ``step`` cards at a time (at least
+    ``block`` ahead), so its length changes once per ``step`` decisions, not on every one.
     """
     last = np.asarray(recent_bad, dtype=bool)[-block:]
     bad, seen = int(last.sum()), len(last)
     near_end = n_reviewed + block > n_target
     keep_going = seen >= block and bad >= share * block
     if near_end and keep_going:
-        n = int(min(n_samples, max(n_target, n_reviewed + block)))
+        past = max(0, n_reviewed + block - n_target)
+        n = int(min(n_samples, n_target + -(-past // step) * step))
+        ahead = f"{block} cards ahead" if step <= 1 else f"at least {block} cards ahead"
         reason = (
             f"past the estimate ({n_target:,}): {bad} of your last {seen} decisions confirmed a "
-            f"flag, so the queue stays {block} cards ahead while at least {share:.0%} of the "
-            f"last {block} do"
+            f"flag, so the queue stays {ahead} while at least {share:.0%} of the last {block} do"
         )
         return QueueLength(n, n_target, seen, bad, reason)
     if near_end and seen >= block:

@@ -1,0 +1,66 @@
+// One plotly figure (ogad_core/reporting/charts.py, sent as its JSON text in data.figure) drawn
+// with the partial plotly.js bundle the dashboard's own server serves (data.src; loaded once per
+// page, shared by every chart). A click on a point that carries customdata sends the trigger
+// "click" = that customdata when data.clickable (a class bar: its name; a cell of the given x
+// predicted grid: [given, predicted]). Streamlit calls the default export on mount and again
+// whenever the data change; an unchanged figure is not drawn again. Nothing is fetched from the
+// internet.
+
+const LOADING = "__ogadPlotlyLoading";
+
+function loadPlotly(src) {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!window[LOADING]) {
+    window[LOADING] = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = src;
+      script.async = true;
+      script.onload = () => resolve(window.Plotly);
+      script.onerror = () => {
+        window[LOADING] = undefined; // a later chart tries again
+        reject(new Error(`cannot load plotly.js from ${src}`));
+      };
+      document.head.appendChild(script);
+    });
+  }
+  return window[LOADING];
+}
+
+function onClick(root, event) {
+  const point = event && event.points && event.points[0];
+  const chart = root.__ogadChart;
+  if (!point || point.customdata === undefined || !chart.clickable) return;
+  chart.send("click", point.customdata);
+}
+
+async function draw(root, text) {
+  const Plotly = await loadPlotly(root.__ogadChart.src);
+  if (root.__ogadChart.text !== text) return; // a newer figure came while plotly.js loaded
+  const figure = JSON.parse(text);
+  await Plotly.react(root, figure.data, figure.layout, { displaylogo: false, responsive: true });
+  if (!root.__ogadChart.listening) {
+    root.__ogadChart.listening = true;
+    root.on("plotly_click", (event) => onClick(root, event));
+  }
+  root.dataset.drawn = String(Number(root.dataset.drawn) + 1);
+}
+
+export default function (component) {
+  const { data, parentElement, setTriggerValue } = component;
+  const root = parentElement.querySelector(".ogad-chart");
+  if (!root || !data) return undefined;
+  const chart = root.__ogadChart || (root.__ogadChart = {});
+  chart.send = setTriggerValue;
+  chart.clickable = Boolean(data.clickable);
+  chart.src = data.src;
+  if (chart.text === data.figure) return undefined;
+  chart.text = data.figure;
+  draw(root, data.figure).catch((err) => {
+    root.textContent = "";
+    const note = document.createElement("div");
+    note.className = "ogad-chart-error";
+    note.textContent = `This chart could not be drawn: ${err.message || err}`;
+    root.appendChild(note);
+  });
+  return undefined;
+}
