@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import actions, cache, review_aids
+from dashboard import actions, cache, pages, review_aids
 from dashboard.chart_component import plotly_chart
 from dashboard.run_view import RunView, run_files_stamp
 from ogad_core.reporting import charts
@@ -24,7 +24,6 @@ from ogad_core.reporting.report import (
 )
 from ogad_core.run.rundir import RunDir
 
-REVIEW_PAGE = "views/review.py"
 CLICK_EPOCH = "chart_click_epoch"  # part of the clickable charts' keys: a fresh chart per use
 
 
@@ -160,7 +159,7 @@ def _epoch() -> int:
 def _open_queue(given: str, predicted: str | None) -> None:
     st.session_state[CLICK_EPOCH] = _epoch() + 1  # a later visit starts with nothing selected
     actions.filter_by_cell(given, predicted)
-    st.switch_page(REVIEW_PAGE)
+    pages.switch_to(pages.REVIEW)
 
 
 def class_chart(run_path: str, detector: str | None) -> None:

@@ -16,13 +16,14 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from dashboard import state
+from dashboard import pages, state
 from dashboard.testing import (
     card_ids,
     chart_figures,
     click_chart,
     deck_cards,
     deck_data,
+    open_page,
     press_card,
 )
 from ogad_core.review.export import export_csv
@@ -39,7 +40,7 @@ from ogad_core.testing import (
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "dashboard" / "app.py")
-PAGES = ("views/review.py", "views/summary.py", "views/run_info.py")
+PAGES = (pages.REVIEW, pages.SUMMARY, pages.RUN)
 TIMEOUT = 90
 PER_PAGE = state.DEFAULTS[state.PER_PAGE]  # cards on a page by default
 
@@ -87,11 +88,11 @@ def test_every_page_renders(kind: str, tmp_path: Path, monkeypatch: pytest.Monke
     assert len(card_ids(at)) == min(PER_PAGE, queue_length)  # first page of the queue
     deck = deck_data(at)
     assert deck is not None and deck["writable"] and len(deck["label_names"]) >= 2
-    at.switch_page("views/summary.py").run()
+    open_page(at, pages.SUMMARY).run()
     assert_clean(at)
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Export cleaned CSV", "Download report (HTML)"]
-    at.switch_page("views/run_info.py").run()
+    open_page(at, pages.RUN).run()
     assert_clean(at)
 
 
@@ -148,7 +149,7 @@ def test_buttons_write_decisions_and_the_queue_moves_on(
     assert first in card_ids(at)
     assert_clean(at)
 
-    at.switch_page("views/summary.py").run()
+    open_page(at, pages.SUMMARY).run()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Confirmed (dropped)"] == "1" and metrics["Rejected (kept)"] == "1"
     assert metrics["Relabeled"] == "0"
@@ -180,7 +181,7 @@ def test_summary_shows_the_evaluation_report(
 ) -> None:
     report = write_evaluation(image_run, retrain=True, cleanlab=True)
     at = start_app(image_run, monkeypatch)
-    at.switch_page("views/summary.py").run()
+    open_page(at, pages.SUMMARY).run()
     assert_clean(at)
     assert EVAL_HEADING in [m.value for m in at.markdown]
     assert not at.warning  # the report matches the run
@@ -209,7 +210,7 @@ def test_summary_explains_a_missing_stale_or_corrupt_report(
     image_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = start_app(image_run, monkeypatch)
-    at.switch_page("views/summary.py").run()
+    open_page(at, pages.SUMMARY).run()
     assert_clean(at)
     (note,) = [i.value for i in at.info]  # no report yet: figures computed now
     assert "No evaluation.json yet" in note and "ogad evaluate" in note
@@ -246,7 +247,7 @@ def test_summary_without_known_noise_has_no_evaluation(
     samples = pd.read_parquet(image_run / "samples.parquet")
     samples.drop(columns="is_flipped").to_parquet(image_run / "samples.parquet", index=False)
     at = start_app(image_run, monkeypatch)
-    at.switch_page("views/summary.py").run()
+    open_page(at, pages.SUMMARY).run()
     assert_clean(at)
     assert EVAL_HEADING not in [m.value for m in at.markdown]
     assert not any("AUROC" in d.value.columns for d in at.dataframe)
@@ -272,7 +273,7 @@ def test_export_button_data_equals_ogad_export(
     store.relabel(6, (store._label_of[6] + 1) % 3, reviewer="alice")
     at = start_app(image_run, monkeypatch)
     for only_kept in (False, True):
-        at.switch_page("views/summary.py").run()
+        open_page(at, pages.SUMMARY).run()
         if only_kept:
             at.toggle(key=state.EXPORT_ONLY_KEPT).set_value(True).run()
         assert_clean(at)
@@ -318,7 +319,7 @@ def test_run_without_scores_or_map_still_works(
     press_card(at, card_ids(at)[0], "confirm")
     assert len(ReviewStore(run).current()) == 1
     for page in PAGES[1:]:
-        at.switch_page(page).run()
+        open_page(at, page).run()
         assert_clean(at)
 
 
@@ -369,8 +370,9 @@ def test_dashboard_never_imports_torch(image_run: Path) -> None:
         "assert 'torch' not in sys.modules, 'imported torch'\n"
         "from streamlit.testing.v1 import AppTest\n"
         f"at = AppTest.from_file({APP!r}, default_timeout={TIMEOUT}).run()\n"
-        "for page in ('views/summary.py', 'views/run_info.py'):\n"
-        "    at.switch_page(page).run()\n"
+        "from dashboard.testing import open_page\n"
+        "for page in ('summary', 'run_info'):\n"
+        "    open_page(at, page).run()\n"
         "assert not at.exception, at.exception\n"
         "assert 'torch' not in sys.modules, 'the app imported torch'\n"
         "print('torch-free')\n"
@@ -539,7 +541,7 @@ def test_review_target_sets_the_queue_length_and_shows_progress(
     at.number_input(key=state.TOP_K).set_value(5).run()  # the reviewer's own length stays
     at.selectbox(key=state.DETECTOR).set_value("l2").run()
     assert at.number_input(key=state.TOP_K).value == 5
-    at.switch_page("views/summary.py").run()
+    open_page(at, pages.SUMMARY).run()
     (reviewed,) = [m for m in at.metric if m.label == "Reviewed"]
     assert f"of target ({target.n_target})" in reviewed.delta and "of run" in reviewed.delta
     assert_clean(at)
@@ -622,7 +624,7 @@ def test_run_page_lists_steps_in_pipeline_order_and_the_whole_model(
     image_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = started(image_run, monkeypatch)
-    at.switch_page("views/run_info.py").run()
+    open_page(at, pages.RUN).run()
     assert_clean(at)
     steps = frame_with(at, "step")
     from ogad_core.run.manifest import STEP_ORDER
@@ -637,7 +639,7 @@ def test_a_given_by_predicted_cell_opens_those_samples_in_the_queue(
 ) -> None:
     samples = pd.read_parquet(image_run / "samples.parquet")
     at = started(image_run, monkeypatch)
-    at.switch_page("views/summary.py").run()
+    open_page(at, pages.SUMMARY).run()
     figures = chart_figures(at)
     grid = next(f for f in figures if f["layout"]["title"]["text"].startswith("Given x predicted"))
     cells = grid["data"][0]
@@ -653,7 +655,7 @@ def test_a_given_by_predicted_cell_opens_those_samples_in_the_queue(
     # the queue's own length and filters are kept aside, and Back brings them back
     target = at.number_input(key=state.TOP_K).value
     assert any("Showing every sample given" in i.value for i in at.info)
-    at.switch_page("views/review.py").run()  # AppTest itself stays on the page it was given
+    open_page(at, pages.REVIEW).run()  # AppTest itself stays on the page it was given
     at.button(key="leave_drill").click().run()
     assert_clean(at)
     assert at.multiselect(key=state.CLASSES).value == []
@@ -735,7 +737,7 @@ def test_the_export_help_names_the_detector_ogad_export_uses(
     from ogad_core.run.rundir import RunDir
 
     at = started(image_run, monkeypatch)
-    at.switch_page("views/summary.py").run()
+    open_page(at, pages.SUMMARY).run()
     box = at.selectbox(key=state.EXPORT_DETECTOR)
     want = default_detector(RunDir(image_run).detectors())
     assert box.value == want
@@ -750,7 +752,7 @@ def test_summary_and_run_pages_draw_their_charts_and_a_class_bar_opens_the_queue
     samples = pd.read_parquet(run / "samples.parquet")
     ReviewStore(run).confirm(int(samples["sample_id"][0]), reviewer="alice")
     at = started(run, monkeypatch)
-    at.switch_page("views/summary.py").run()
+    open_page(at, pages.SUMMARY).run()
     assert_clean(at)
     titles = [f["layout"]["title"]["text"] for f in chart_figures(at)]
     for want in (
@@ -767,7 +769,7 @@ def test_summary_and_run_pages_draw_their_charts_and_a_class_bar_opens_the_queue
     assert_clean(at)
     want = set(samples.loc[samples["label_name"] == "cross", "sample_id"])
     assert any(f"Review queue · {len(want)} in the queue" in t for t in html_texts(at))
-    at.switch_page("views/run_info.py").run()
+    open_page(at, pages.RUN).run()
     assert_clean(at)
     titles = [f["layout"]["title"]["text"] for f in chart_figures(at)]
     assert "Time per step" in titles
