@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import actions, cache, pages, review_aids
+from dashboard import actions, cache, keys, pages, review_aids
 from dashboard.chart_component import plotly_chart
 from dashboard.run_view import RunView, run_files_stamp
 from ogad_core.reporting import charts
@@ -148,7 +148,7 @@ def _side_files(run_path: str) -> tuple:
 
 def progress_chart(run_path: str, detector: str | None) -> None:
     """The review's progress per block of reviews and the estimate of what is left."""
-    if not _chart("progress", run_path, detector, key="chart_progress")[0]:
+    if not _chart("progress", run_path, detector, key=keys.CHART_PROGRESS)[0]:
         st.caption("The review's progress appears here after the first decisions.")
 
 
@@ -165,7 +165,7 @@ def _open_queue(given: str, predicted: str | None) -> None:
 def class_chart(run_path: str, detector: str | None) -> None:
     """Per-class health bars; a click on a class opens its samples in the queue."""
     _, clicked = _chart(
-        "classes", run_path, detector, key=f"chart_classes_{_epoch()}", clickable=True
+        "classes", run_path, detector, key=keys.of(keys.CHART_CLASSES, _epoch()), clickable=True
     )
     if isinstance(clicked, str):
         _open_queue(clicked, None)
@@ -174,7 +174,7 @@ def class_chart(run_path: str, detector: str | None) -> None:
 def given_pred_chart(run_path: str) -> None:
     """The given x predicted grid; a click on a cell opens those samples in the queue."""
     _, clicked = _chart(
-        "given_pred", run_path, None, key=f"chart_given_pred_{_epoch()}", clickable=True
+        "given_pred", run_path, None, key=keys.of(keys.CHART_GIVEN_PRED, _epoch()), clickable=True
     )
     if isinstance(clicked, list) and len(clicked) == 2:
         given, predicted = clicked
@@ -204,10 +204,10 @@ def summary_charts(view: RunView, run_path: str, detector: str | None) -> None:
         class_chart(run_path, detector)
     with right:
         given_pred_chart(run_path)
-        _chart("scores", run_path, detector, key="chart_scores")
+        _chart("scores", run_path, detector, key=keys.CHART_SCORES)
     if view.noise_known:
-        _chart("precision", run_path, None, key="chart_precision")
-        _chart("retrain", run_path, None, key="chart_retrain")
+        _chart("precision", run_path, None, key=keys.CHART_PRECISION)
+        _chart("retrain", run_path, None, key=keys.CHART_RETRAIN)
 
 
 def run_charts(manifest: dict[str, Any]) -> None:
@@ -218,6 +218,6 @@ def run_charts(manifest: dict[str, Any]) -> None:
     columns = st.columns(len(figures), gap="medium")
     for i, (column, fig) in enumerate(zip(columns, figures, strict=True)):
         with column:
-            plotly_chart(fig.to_json(engine="json"), key=f"chart_run_{i}")
+            plotly_chart(fig.to_json(engine="json"), key=keys.of(keys.CHART_RUN, i))
     if "epochs" not in manifest.get("steps", {}).get("train", {}):
         st.caption("Training loss per epoch: recorded by `ogad compute` from this version on.")

@@ -417,7 +417,7 @@ def _bulk_actions(run_path: str, page_ids: list[int], selection_ids: list[int] |
     menu names the cards it acts on and closes after an action (a new menu key per action), so
     it never offers the next, unseen page."""
     epoch = int(st.session_state.get(state.BULK_EPOCH, 0))
-    with st.popover("Bulk", icon=":material/done_all:", key=f"bulk_menu_{epoch}"):
+    with st.popover("Bulk", icon=":material/done_all:", key=keys.of(keys.BULK_MENU, epoch)):
         scope, ids = "this page", page_ids
         if selection_ids is not None:
             choice = st.radio(
@@ -439,7 +439,7 @@ def _bulk_actions(run_path: str, page_ids: list[int], selection_ids: list[int] |
         for decision, label in ((CONFIRMED, "Confirm all"), (REJECTED, "Reject all")):
             st.button(
                 f"{label} {len(ids):,}",
-                key=f"bulk_{decision}",
+                key=f"{keys.BULK}{decision}",
                 type="primary" if decision == CONFIRMED else "secondary",
                 width="stretch",
                 disabled=not ids,
@@ -721,7 +721,7 @@ def _drill_banner() -> None:
         )
         st.button(
             "Back to the queue",
-            key="leave_drill",
+            key=keys.LEAVE_DRILL,
             icon=":material/arrow_back:",
             on_click=actions.leave_drill,
         )

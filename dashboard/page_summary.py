@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import cache, charts_view, context, page_issues, review_aids, state
+from dashboard import cache, charts_view, context, keys, page_issues, review_aids, state
 from dashboard.cards import md_escape
 from dashboard.evaluation_view import WARNING
 from dashboard.filters import review_progress, share_text
@@ -125,7 +125,7 @@ def _report_section(ctx: context.Context) -> None:
         mime="text/html",
         icon=":material/description:",
         on_click="ignore",
-        key="report_html",
+        key=keys.REPORT_HTML,
     )
     st.caption(
         "One self-contained file: these charts, the decision and issue tables, the top flagged "
@@ -193,7 +193,7 @@ def _export_section(ctx: context.Context, version: int) -> None:
         type="primary",
         icon=":material/download:",
         on_click="ignore",
-        key="export_csv",
+        key=keys.EXPORT_CSV,
     )
     flag = " --only-kept" if only_kept else ""
     st.caption(

@@ -28,6 +28,14 @@ DECISIONS = {
     "unreview": "unreviewed",
 }
 
+#: a card's action -> the prefix of its button's key (focus mode's native buttons)
+BUTTONS = {
+    "confirm": keys.CONFIRM,
+    "reject": keys.REJECT,
+    "relabel": keys.RELABEL,
+    "unreview": keys.UNREVIEW,
+}
+
 
 def _deck(at: AppTest) -> Any | None:
     decks = [e for e in at.get("bidi_component") if e.proto.component_name == COMPONENT_NAME]
@@ -61,7 +69,7 @@ def press_card(at: AppTest, sid: int, act: str, label: int | None = None) -> App
     "unreview") and run the app, as a click in the browser does."""
     deck = _deck(at)
     if deck is None:
-        return at.button(key=f"{act}_{sid}").click().run()
+        return at.button(key=keys.of(BUTTONS[act], sid)).click().run()
     assert int(sid) in card_ids(at), f"no card #{sid} on the page"
     states = at._tree.get_widget_states()  # what the browser sends with its next rerun
     trigger = states.widgets.add()

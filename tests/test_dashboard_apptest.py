@@ -16,7 +16,7 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from dashboard import pages, state
+from dashboard import keys, pages, state
 from dashboard.testing import (
     card_ids,
     chart_figures,
@@ -105,7 +105,7 @@ def test_review_queue_follows_the_detector_ranking(
     assert card_ids(at) == scores.sort_values("iforest_rank")["sample_id"].head(PER_PAGE).tolist()
     at.selectbox(key=state.DETECTOR).set_value("l2").run()
     assert card_ids(at) == scores.sort_values("l2_rank")["sample_id"].head(PER_PAGE).tolist()
-    at.button(key="page_next").click().run()
+    at.button(key=keys.PAGE_NEXT).click().run()
     by_l2 = scores.sort_values("l2_rank")["sample_id"]
     assert card_ids(at) == by_l2.iloc[PER_PAGE : 2 * PER_PAGE].tolist()
     at.multiselect(key=state.CLASSES).set_value(["cross"]).run()
@@ -143,7 +143,7 @@ def test_buttons_write_decisions_and_the_queue_moves_on(
     assert names[int(cur.loc[third, "new_label"])] == target
     assert len(store.current()) == 3
 
-    at.button(key="undo_last").click().run()  # undoes the relabel
+    at.button(key=keys.UNDO).click().run()  # undoes the relabel
     assert store.get(third) == UNREVIEWED and third in card_ids(at)
     at.toggle(key=state.SHOW_REVIEWED).set_value(True).run()
     assert first in card_ids(at)
@@ -420,17 +420,19 @@ def test_bulk_confirm_of_a_page_is_one_undo_step(
     page = card_ids(at)
     named = f"{len(page)} unreviewed samples: " + ", ".join(f"#{i}" for i in page)
     assert any(c.value.startswith(named) for c in at.caption)  # the menu names its cards
-    assert _bulk_menu_ids(at) == ["bulk_menu_0"]
-    at.button(key="bulk_confirmed").click().run()
+    assert _bulk_menu_ids(at) == [keys.of(keys.BULK_MENU, 0)]
+    at.button(key=f"{keys.BULK}{CONFIRMED}").click().run()
     assert_clean(at)
-    assert _bulk_menu_ids(at) == ["bulk_menu_1"]  # a new menu: closed, not offering the next page
+    assert _bulk_menu_ids(at) == [
+        keys.of(keys.BULK_MENU, 1)
+    ]  # a new menu: closed, not offering the next page
     cur = store.current().set_index("sample_id")
     assert set(cur.index) == {*page, 59} and (cur.loc[page, "decision"] == CONFIRMED).all()
     assert store.history()["reviewer"].eq("alice").all()
     assert not set(page) & set(card_ids(at))  # the next page of the queue moved up
     assert any("U undoes it" in t for t in html_texts(at, "ogad-flash"))
 
-    at.button(key="undo_last").click().run()  # the whole page at once, not the decision on 59
+    at.button(key=keys.UNDO).click().run()  # the whole page at once, not the decision on 59
     assert set(store.current()["sample_id"]) == {59}
     assert card_ids(at) == page
     flash = [t for t in html_texts(at, "ogad-flash")]
@@ -462,10 +464,10 @@ def test_undo_works_after_a_reload_for_the_same_reviewer(
     assert ReviewStore(image_run).get(sid) == CONFIRMED
 
     other = started(image_run, monkeypatch, reviewer="bob")  # someone else: nothing to undo
-    assert other.button(key="undo_last").disabled
+    assert other.button(key=keys.UNDO).disabled
     again = started(image_run, monkeypatch)  # alice reloads: a new session, the name kept
-    assert not again.button(key="undo_last").disabled
-    again.button(key="undo_last").click().run()
+    assert not again.button(key=keys.UNDO).disabled
+    again.button(key=keys.UNDO).click().run()
     assert_clean(again)
     assert ReviewStore(image_run).get(sid) == UNREVIEWED and sid in card_ids(again)
 
@@ -489,7 +491,7 @@ def test_revisit_shows_the_current_label_and_goes_back_to_unreviewed(
     assert_clean(at)
     assert store.get(sid) == UNREVIEWED
     assert pd.isna(store.history().iloc[-1]["decision"])
-    at.button(key="undo_last").click().run()
+    at.button(key=keys.UNDO).click().run()
     assert store.get(sid) == RELABELED
 
 
@@ -603,7 +605,7 @@ def test_cards_explain_the_flag_and_preselect_the_suggestion(
     first = card_ids(at)
     assert len(first) == 1  # one large card
     assert any(c.value.startswith("Nearest neighbours") for c in at.caption)
-    at.button(key="focus_next").click().run()
+    at.button(key=keys.FOCUS_NEXT).click().run()
     second = card_ids(at)
     assert len(second) == 1 and second != first
     press_card(at, second[0], "confirm")  # the next card takes its place
@@ -616,7 +618,7 @@ def test_shortcuts_script_and_legend_are_on_the_review_page(
 ) -> None:
     at = started(image_run, monkeypatch)
     scripts = [h.proto.body for h in at.get("html") if "__ogadKeys" in h.proto.body]
-    assert len(scripts) == 1 and '"c": "confirm_"' in scripts[0]
+    assert len(scripts) == 1 and f'"c": "{keys.CONFIRM}"' in scripts[0]
     assert any("Keys: C confirm" in t for t in html_texts(at, "ogad-sub"))
 
 
@@ -647,7 +649,9 @@ def test_a_given_by_predicted_cell_opens_those_samples_in_the_queue(
         index=range(3), columns=range(3), fill_value=0
     )
     assert [int(t.replace(",", "")) for t in cells["text"]] == counts.to_numpy().ravel().tolist()
-    click_chart(at, "chart_given_pred_0", ["square", "circle"])  # given square, predicted circle
+    click_chart(
+        at, keys.of(keys.CHART_GIVEN_PRED, 0), ["square", "circle"]
+    )  # given square, predicted circle
     assert_clean(at)
     want = samples[(samples["label_name"] == "square") & (samples["pred"] == 0)]["sample_id"]
     assert set(card_ids(at)) <= set(want) and len(card_ids(at)) == min(PER_PAGE, len(want))
@@ -656,7 +660,7 @@ def test_a_given_by_predicted_cell_opens_those_samples_in_the_queue(
     target = at.number_input(key=state.TOP_K).value
     assert any("Showing every sample given" in i.value for i in at.info)
     open_page(at, pages.REVIEW).run()  # AppTest itself stays on the page it was given
-    at.button(key="leave_drill").click().run()
+    at.button(key=keys.LEAVE_DRILL).click().run()
     assert_clean(at)
     assert at.multiselect(key=state.CLASSES).value == []
     assert at.multiselect(key=state.PRED_CLASSES).value == []
@@ -691,7 +695,7 @@ def test_cards_show_their_place_in_the_queue_and_their_file_name(
     samples = pd.read_parquet(image_run / "samples.parquet").set_index("sample_id")
     at = started(image_run, monkeypatch)
     at.number_input(key=state.TOP_K).set_value(0).run()
-    at.button(key="page_next").click().run()  # the second page: places 9..16
+    at.button(key=keys.PAGE_NEXT).click().run()  # the second page: places 9..16
     n = len(samples)
     for place, card in enumerate(deck_cards(at), start=PER_PAGE + 1):
         text = html.unescape(re.sub(r"<[^>]+>", " ", card["body"]))
@@ -765,7 +769,9 @@ def test_summary_and_run_pages_draw_their_charts_and_a_class_bar_opens_the_queue
     ):
         assert any(t.startswith(want) for t in titles), (want, titles)
     assert any(b.label.startswith("Download report") for b in at.get("download_button"))
-    click_chart(at, "chart_classes_0", "cross")  # a class bar: its samples in the queue
+    click_chart(
+        at, keys.of(keys.CHART_CLASSES, 0), "cross"
+    )  # a class bar: its samples in the queue
     assert_clean(at)
     want = set(samples.loc[samples["label_name"] == "cross", "sample_id"])
     assert any(f"Review queue · {len(want)} in the queue" in t for t in html_texts(at))
@@ -780,15 +786,15 @@ def test_undo_in_focus_mode_shows_the_restored_card(
 ) -> None:
     at = started(image_run, monkeypatch)
     at.toggle(key=state.FOCUS_MODE).set_value(True).run()
-    at.button(key="focus_next").click().run()
-    at.button(key="focus_next").click().run()  # the third card of the queue
+    at.button(key=keys.FOCUS_NEXT).click().run()
+    at.button(key=keys.FOCUS_NEXT).click().run()  # the third card of the queue
     (third,) = card_ids(at)
     press_card(at, third, "confirm")
     assert card_ids(at) != [third]
-    at.button(key="focus_prev").click().run()
-    at.button(key="focus_prev").click().run()  # back on the first card of the queue
+    at.button(key=keys.FOCUS_PREV).click().run()
+    at.button(key=keys.FOCUS_PREV).click().run()  # back on the first card of the queue
     assert card_ids(at) != [third]
-    at.button(key="undo_last").click().run()
+    at.button(key=keys.UNDO).click().run()
     assert_clean(at)
     assert card_ids(at) == [third]  # focus mode moved back to the card Undo brought back
     assert not any("U undoes it" in t for t in html_texts(at, "ogad-flash"))
