@@ -121,7 +121,7 @@ def _report_section(ctx: context.Context) -> None:
     st.download_button(
         "Download report (HTML)",
         data=lambda: report_html(load_summary(run_path)),
-        file_name=f"{ctx.view.path.name}_report.html",
+        file_name=f"{ctx.name}_report.html",
         mime="text/html",
         icon=":material/description:",
         on_click="ignore",
@@ -188,7 +188,7 @@ def _export_section(ctx: context.Context, version: int) -> None:
     st.download_button(
         EXPORT_LABEL,
         data=text,
-        file_name=f"{ctx.view.path.name}_cleaned.csv",
+        file_name=f"{ctx.name}_cleaned.csv",
         mime="text/csv",
         type="primary",
         icon=":material/download:",
@@ -205,9 +205,9 @@ def _export_section(ctx: context.Context, version: int) -> None:
 def render() -> None:
     """The whole summary page."""
     ctx = context.load_context()
-    table, version = cache.table_with_decisions(ctx.run_path)
+    table, version = ctx.table()
     summary = summary_tables(ctx.view, table)
-    st.markdown(f"#### Summary · {md_escape(ctx.view.path.name)}")
+    st.markdown(f"#### Summary · {md_escape(ctx.name)}")
     for note in ctx.view.notes:
         st.info(note, icon=":material/info:")
     counts = summary["counts"]
@@ -220,7 +220,7 @@ def render() -> None:
     cols[4].metric("Unreviewed", f"{counts[UNREVIEWED]:,}")
     _precision_section(summary)
     detector = _detector(ctx)
-    charts_view.summary_charts(ctx.view, ctx.run_path, detector)
+    charts_view.summary_charts(ctx, detector)
     _issues_section(ctx)
     _evaluation_section(ctx)
     st.markdown("##### Decisions by given class")
