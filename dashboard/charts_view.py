@@ -58,7 +58,7 @@ def _figure(kind: str, run_path: str, stamp: tuple, version: int, detector: str 
     of its decisions (a page visit draws it without building it again); None: no chart."""
     run = Context(run_path)
     table, _ = run.table()
-    target = review_aids.review_target(run_path, detector)
+    target = review_aids.review_target(run, detector)
     n_flag = 0 if target is None else int(target.n_target)
     fig = _BUILDERS[kind](run, table, detector, target, n_flag)
     return None if fig is None else fig.to_json(engine="json")

@@ -101,8 +101,8 @@ def _queue_length_control(ctx: context.Context, detector: str | None) -> int:
     """The queue length: the review target (extended while decisions keep confirming flags)
     until the reviewer sets another."""
     view = ctx.view
-    target = review_aids.review_target(ctx.run_path, detector)
-    length = review_aids.review_length(ctx.run_path, detector)
+    target = review_aids.review_target(ctx, detector)
+    length = review_aids.review_length(ctx, detector)
     if length is not None and st.session_state.get(state.TOP_K_AUTO, True):
         st.session_state[state.TOP_K] = int(min(max(length.n, 0), view.n_samples))
     help_text = "The best-ranked samples to review; 0 = all."
@@ -184,7 +184,7 @@ def sidebar_controls(ctx: context.Context) -> Controls:
         st.subheader("Queue")
         detector = _detector_control(view)
         rerank = False
-        if detector is not None and review_aids.rerank_available(ctx.run_path):
+        if detector is not None and review_aids.rerank_available(ctx):
             rerank = st.toggle(
                 "Re-rank from my decisions",
                 key=state.RERANK,
@@ -308,7 +308,7 @@ def _queue_rows(
     table, version = ctx.table()
     order = None
     if controls.rerank and controls.detector is not None:
-        ranked = review_aids.reranked(table, run_path, controls.detector, version)
+        ranked = review_aids.reranked(table, ctx, controls.detector, version)
         if ranked is not table:
             rank_column = ranked[f"{controls.detector}_rank"].to_numpy()
             order = order_by_rank(rank_column, table["sample_id"].to_numpy())
@@ -327,7 +327,7 @@ def _queue_rows(
         selected is not None or bool(controls.search.strip()) or controls.drill or issue is not None
     )
     top_k = controls.top_k
-    length = review_aids.review_length(run_path, controls.detector)
+    length = review_aids.review_length(ctx, controls.detector)
     if length is not None and st.session_state.get(state.TOP_K_AUTO, True):
         top_k = length.n  # a decision reruns only this fragment: the length follows it here
     rows = queue_rows(
@@ -370,8 +370,8 @@ def _progress(ctx: context.Context, controls: Controls, table: pd.DataFrame) -> 
     """(the progress bar toward the review target, the target as an estimate with its range
     and how many flagged samples are likely left; why the queue is as long as it is, folded)
     as HTML."""
-    target = review_aids.review_target(ctx.run_path, controls.detector)
-    length = review_aids.review_length(ctx.run_path, controls.detector)
+    target = review_aids.review_target(ctx, controls.detector)
+    length = review_aids.review_length(ctx, controls.detector)
     if target is None or length is None or target.n_target <= 0:
         return "", ""
     goal = max(length.n, target.n_target)
@@ -462,7 +462,7 @@ def _order_text(controls: Controls, table: pd.DataFrame, ctx: context.Context) -
             f"Re-ranking starts once {review_aids.MIN_EACH} are confirmed or relabeled and "
             f"{review_aids.MIN_EACH} rejected."
         )
-    if not review_aids.evidence_ready(ctx.run_path):  # a big run's features still being built
+    if not review_aids.evidence_ready(ctx):  # a big run's features still being built
         return order, "Re-ranking starts when every sample's neighbours are found."
     return order + ", re-ranked from the decisions", ""
 
@@ -512,7 +512,7 @@ def _header(
 
 def _large_card(ctx: CardContext, row, place: tuple[int, int]) -> None:
     """Focus mode's card: large, with the full explanation and the nearest neighbours."""
-    why = review_aids.explanation(ctx.run_path, int(row.sample_id))
+    why = review_aids.explanation(ctx.run, int(row.sample_id))
     suggested = None if why is None else int(why.suggested_label)
     render_card(ctx, row, explanation=why, suggested=suggested, large=True, place=place)
 
@@ -531,7 +531,7 @@ def _grid(ctx: CardContext, rows: pd.DataFrame, version: int, places: tuple[int,
     one element, not the forty or so of native cards. ``version``: the decision store's version
     the cards show (the keys wait for a newer one after a decision); ``places``: (0-based place
     of the page's first card in the queue, queue length)."""
-    whys = review_aids.cards_why(ctx.run_path, rows["sample_id"].astype(int).tolist())
+    whys = review_aids.cards_why(ctx.run, rows["sample_id"].astype(int).tolist())
     first, total = places
     cards = []
     sids = rows["sample_id"].astype(int)
@@ -619,7 +619,7 @@ def _length_moved(ctx: context.Context, controls: Controls) -> bool:
     just made moved it away from the length the sidebar shows."""
     if not st.session_state.get(state.TOP_K_AUTO, True):
         return False
-    length = review_aids.review_length(ctx.run_path, controls.detector)
+    length = review_aids.review_length(ctx, controls.detector)
     shown = controls.top_k or 0
     return length is not None and int(min(max(length.n, 0), ctx.view.n_samples)) != shown
 

@@ -138,7 +138,7 @@ def _reviewed_metric(ctx: context.Context, column, table: pd.DataFrame, reviewed
     """Reviewed: the count, and its share of the review target and of the run."""
     n = ctx.view.n_samples
     detector = _detector(ctx)
-    target = review_aids.review_target(ctx.run_path, detector)
+    target = review_aids.review_target(ctx, detector)
     delta = f"{_ratio(reviewed, n)} of run"
     if target is not None and target.n_target > 0:
         prog = review_progress(table, target.n_target, target.noise_rate)
