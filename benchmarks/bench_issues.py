@@ -64,7 +64,11 @@ def _in_sample_order(kind: str, rd: Any, truth: pd.DataFrame) -> pd.DataFrame:
     """The truth table in the run's sample order (an ImageFolder orders files by class)."""
     samples = rd.read_samples()
     if kind == "images":
-        truth = truth.set_index("path").loc[[str(rd.resolve_ref(r)) for r in samples["ref"]]]
+        from ogad_core.data.sources import run_data_roots
+
+        roots = run_data_roots(rd)
+        refs = [str(rd.resolve_ref(r, roots)) for r in samples["ref"]]
+        truth = truth.set_index("path").loc[refs]
     return truth.reset_index()
 
 

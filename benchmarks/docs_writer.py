@@ -847,6 +847,7 @@ SECTIONS: tuple[Callable[[], str], ...] = (
     _docs_own("bench_projection", "projection.json", "Projection"),
     _docs_own("bench_evidence", "evidence.json", "The review page's evidence at a million rows"),
     _docs_own("bench_issues", "issues.json", "Issue types"),
+    _docs_own("bench_rehearsal", "rehearsal.json", "ImageNet-size rehearsal"),
 )
 
 

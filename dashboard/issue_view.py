@@ -24,12 +24,17 @@ LABEL = "label"
 DUPLICATE = "duplicate"
 TITLES = {"label": "Label issues", "duplicate": "Duplicates", "outlier": "Outliers"}
 TITLES["corrupt"] = "Corrupt"
+TITLES["leakage"] = "Leakage"
+LEAKAGE = "leakage"
+#: issue types left out of the selector while they flag nothing (leakage without --holdout)
+HIDDEN_WHEN_EMPTY = (LEAKAGE,)
 #: map colours of the issue types (a sample flagged by several takes the first in this order)
 ISSUE_COLORS = {
     "corrupt": "#D1495B",
     "duplicate": "#7B5EA7",
     "label": "#EDAE49",
     "outlier": "#2E86AB",
+    "leakage": "#F28E2B",
 }
 NONE_COLOR = "#C9CED6"
 OTHER_COLOR = "#5C6B73"
@@ -46,6 +51,8 @@ class IssueView:
 
     table: pd.DataFrame
     names: list[str]
+    #: issue type -> how its flag is decided, in words (the issues step's manifest record)
+    thresholds: dict[str, str] = field(default_factory=dict)
     _flagged: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _why: dict[int, list[str]] | None = field(default=None, repr=False)
 
@@ -69,6 +76,8 @@ class IssueView:
         out = {}
         for name in self.names:
             title = TITLES.get(name, name.replace("_", " ").capitalize())
+            if name in HIDDEN_WHEN_EMPTY and not len(self.flagged_ids(name)):
+                continue
             if name == DUPLICATE:
                 out[name] = f"{title} {self.n_sets():,} sets"
             else:
@@ -86,6 +95,12 @@ class IssueView:
                 why.setdefault(sid, []).append(f"{r.issue}: {r.explanation}")
             self._why = why
         return self._why.get(int(sample_id), [])
+
+    def leak(self, sample_id: int) -> str:
+        """The leakage type's reason when it flags the sample (a copy of a held-out file), else
+        an empty string."""
+        prefix = f"{LEAKAGE}: "
+        return next((w[len(prefix) :] for w in self.why(sample_id) if w.startswith(prefix)), "")
 
     def duplicate_sets(self, unreviewed: np.ndarray | None = None) -> list[list[int]]:
         """The duplicate sets, worst first (conflicting labels first), each as its members'
@@ -129,7 +144,37 @@ def load_issue_view(run_path: str | Path) -> IssueView | None:
         return None
     if "explanation" not in table:
         table["explanation"] = ""
-    return IssueView(table=table, names=list(dict.fromkeys(table["issue"].astype(str))))
+    return IssueView(
+        table=table,
+        names=list(dict.fromkeys(table["issue"].astype(str))),
+        thresholds=_thresholds(rd),
+    )
+
+
+def _thresholds(rd: RunDir) -> dict[str, str]:
+    """Issue type -> its flag rule in words, from the manifest's issues step (empty for a run
+    made before the step recorded them, or an unreadable manifest)."""
+    try:
+        types = rd.read_manifest().get("steps", {}).get("issues", {}).get("types", {})
+    except Exception:
+        return {}
+    return {str(k): str(v.get("threshold", "")) for k, v in types.items() if isinstance(v, dict)}
+
+
+def queue_progress(iv: IssueView, issue: str, table: pd.DataFrame) -> tuple[int, int, str]:
+    """(reviewed, flagged, rule) of an issue type's own queue (``all``: every flagged sample
+    once): how many of its flagged samples have a decision in ``table`` (sample_id, status),
+    how many it flags, and how it decides the flag."""
+    from ogad_core.review.store import UNREVIEWED
+
+    ids = iv.flagged_ids(issue)
+    status = table.set_index("sample_id")["status"].reindex(ids)
+    reviewed = int((status.notna() & (status != UNREVIEWED)).sum())
+    if issue == ALL:
+        rule = "every sample some issue type flags, once, the surest of each type first"
+    else:
+        rule = iv.thresholds.get(issue) or "as the issue type decides"
+    return reviewed, len(ids), rule
 
 
 def issue_order(iv: IssueView, issue: str, sample_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

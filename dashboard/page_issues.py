@@ -17,10 +17,12 @@ from dashboard.issue_view import (
     ALL,
     DUPLICATE,
     LABEL,
+    TITLES,
     IssueView,
     class_health,
     issue_order,
     load_issue_view,
+    queue_progress,
 )
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 from ogad_core.run.rundir import RunDir
@@ -108,6 +110,31 @@ def queue_override(run_path: str, table: pd.DataFrame) -> tuple[np.ndarray, np.n
     return issue_order(iv, issue, table["sample_id"].to_numpy())
 
 
+def issue_progress_html(run_path: str, table: pd.DataFrame) -> tuple[str, str] | None:
+    """(progress bar, folded rule) of the selected issue queue other than label, or None for
+    the label queue (its header is the review target's): each issue queue states its own
+    count and how its flag is decided."""
+    issue = selected_issue(run_path)
+    iv = issue_view(run_path)
+    if iv is None or issue == LABEL:
+        return None
+    reviewed, n, rule = queue_progress(iv, issue, table)
+    title = "All issues" if issue == ALL else TITLES.get(issue, issue.capitalize())
+    width = 100.0 * reviewed / n if n else 100.0
+    text = f"{reviewed:,} of {n:,} flagged reviewed · {title}: {n:,} flagged"
+    bar = (
+        f'<div class="ogad-progress" role="progressbar" aria-valuenow="{width:.0f}" '
+        f'aria-valuemin="0" aria-valuemax="100"><div>{html.escape(text)}</div>'
+        f'<div class="ogad-track"><div class="ogad-bar" style="width:{width:.1f}%"></div></div>'
+        "</div>"
+    )
+    note = (
+        '<details class="ogad-help ogad-progress"><summary>which are flagged?</summary>'
+        f'<div class="ogad-target-note">{html.escape(f"{title}: {rule}.")}</div></details>'
+    )
+    return bar, note
+
+
 def why_issue_html(run_path: str, sample_id: int) -> str:
     """The card's issue line: each issue that flags the sample, with its reason (HTML)."""
     iv = issue_view(run_path)
@@ -156,12 +183,15 @@ def _set_card(
     set_id = min(members)
     labels = sorted({names[int(v)] for v in rows.loc[members, "label"].to_numpy()})
     conflict = f" · labels differ: {' vs '.join(labels)}" if len(labels) > 1 else ""
+    leaks = {sid: iv.leak(sid) if iv is not None else "" for sid in members}
+    leaking = " · **leaks into the held-out split**" if any(leaks.values()) else ""
     with st.container(border=True, key=f"dupset_{set_id}"):
-        st.markdown(f"**Duplicate set #{set_id}** · {len(members)} samples{conflict}")
+        st.markdown(f"**Duplicate set #{set_id}** · {len(members)} samples{conflict}{leaking}")
         cols = st.columns(max(len(members), 4))
         for col, sid in zip(cols, members, strict=False):
             with col:
-                _member(run_path, view.kind, rows.loc[[sid]].iloc[0], sid, names, writable)
+                row = rows.loc[[sid]].iloc[0]
+                _member(run_path, view.kind, row, sid, names, writable, leaks[sid])
         keep_key = f"{KEEP_PREFIX}{set_id}"
         with st.container(horizontal=True, vertical_alignment="bottom"):
             st.selectbox(
@@ -194,7 +224,13 @@ def _set_card(
 
 
 def _member(
-    run_path: str, kind: str, row: pd.Series, sid: int, names: list[str], writable: bool
+    run_path: str,
+    kind: str,
+    row: pd.Series,
+    sid: int,
+    names: list[str],
+    writable: bool,
+    leak: str = "",
 ) -> None:
     from dashboard.cards import card_kind  # cards shows this page's why line: import late
 
@@ -207,7 +243,9 @@ def _member(
     st.html(
         f'<div class="ogad-card" data-sid="{sid}">{body}<div class="ogad-labels">#{sid} · '
         f"given <b>{html.escape(label)}</b> · {html.escape(status)}</div>"
-        f'<div class="ogad-why">{html.escape(caption)}</div></div>'
+        f'<div class="ogad-why">{html.escape(caption)}</div>'
+        + (f'<div class="ogad-why ogad-leak">leakage: {html.escape(leak)}</div>' if leak else "")
+        + "</div>"
     )
     key = f"{state.RELABEL_PREFIX}{sid}"
     with st.container(horizontal=True, vertical_alignment="bottom", gap="small"):

@@ -370,6 +370,9 @@ def _progress(ctx: context.Context, controls: Controls, table: pd.DataFrame) -> 
     """(the progress bar toward the review target, the target as an estimate with its range
     and how many flagged samples are likely left; why the queue is as long as it is, folded)
     as HTML."""
+    own = page_issues.issue_progress_html(ctx.run_path, table)
+    if own is not None:  # another issue queue: its own count and rule, not the label target
+        return own
     target = review_aids.review_target(ctx, controls.detector)
     length = review_aids.review_length(ctx, controls.detector)
     if target is None or length is None or target.n_target <= 0:

@@ -17,6 +17,7 @@ import pandas as pd
 from ogad_core.errors import RunDirError
 from ogad_core.review.export import default_detector
 from ogad_core.review.store import CONFIRMED, DECISIONS, RELABELED, UNREVIEWED
+from ogad_core.run.manifest import data_kind
 from ogad_core.run.rundir import RunDir
 
 STATUSES: tuple[str, ...] = (UNREVIEWED, *DECISIONS)
@@ -98,7 +99,7 @@ def load_run_view(run_dir: str | os.PathLike[str]) -> RunView:
     return RunView(
         path=run.path,
         manifest=manifest,
-        kind=str(data.get("kind", "image")),
+        kind=data_kind(data),
         label_names=names,
         table=table,
         detectors=detectors,
@@ -415,8 +416,10 @@ def load_card_image(run: RunDir, ref: str, *, size: int = CARD_IMAGE_PX) -> tupl
     """
     from PIL import Image, UnidentifiedImageError
 
+    from ogad_core.data.sources import run_data_roots
+
     thumb = run.thumbnail_path(str(ref))
-    path = thumb if thumb.is_file() else run.resolve_ref(str(ref))
+    path = thumb if thumb.is_file() else run.resolve_ref(str(ref), run_data_roots(run))
     if path is None:
         return None, "image not shown: its path is outside the run's data folders"
     if not path.is_file():

@@ -43,7 +43,7 @@ FINETUNE_CHOICES = ("lora", "last-block")
 #: forward-pass precisions of the gradient pass (ogad_core.engine.gradients.PRECISIONS)
 PRECISIONS = ("fp32", "bf16", "fp16")
 #: the issue types ``ogad compute`` and ``ogad issues`` find (ogad_core/issues/registry.py)
-DEFAULT_ISSUE_TYPES = ("label", "duplicate", "outlier", "corrupt")
+DEFAULT_ISSUE_TYPES = ("label", "duplicate", "outlier", "corrupt", "leakage")
 SAMPLE_SET_NAMES = ("mnist5k", "digits", "moons", "rotten-tomatoes")
 #: ``ogad evaluate --retrain``: the percentages trimmed, and the cleanlab baseline's CV folds
 DEFAULT_TRIM_PERCENTS = (2.5, 5.0, 10.0, 12.5)
@@ -205,6 +205,26 @@ def data_spec(value: str) -> str | None:
     )
 
 
+def holdout_spec(value: str | None) -> str | None:
+    """A check: None or ``imagefolder:PATH`` / ``csv:PATH`` (the held-out split's files)."""
+    if value is None or (isinstance(value, str) and value.startswith(DATA_PREFIXES)):
+        return None
+    return f"{value!r} is not a held-out split; use imagefolder:PATH or csv:PATH"
+
+
+def holdout_option() -> Any:
+    """``--holdout SPEC`` (``ogad compute`` and ``ogad issues``): the held-out split (validation
+    or test files in the train data's format), searched for copies of training samples."""
+    return option(
+        None,
+        "the held-out split (imagefolder:PATH or csv:PATH, as --data): training samples that "
+        "are copies of its files are flagged as leakage (never trained on or scored)",
+        check=holdout_spec,
+        runtime=True,
+        metavar="SPEC",
+    )
+
+
 def device_name(value: str) -> str | None:
     """A check: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
     if value in ("auto", "cpu", "cuda"):
@@ -353,6 +373,7 @@ class ComputeConfig:
         runtime=True,
     )
     per_class: bool = option(False, "fit one detector per given class", runtime=True)
+    holdout: str | None = holdout_option()
     allow_outside: tuple[str, ...] = option(
         (),
         "folders outside the CSV's / ImageFolder's folder that its images (or links) may point "
@@ -463,17 +484,19 @@ class MapOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class IssuesOptions:
-    """``ogad issues DIR``: issue types (label, duplicate, outlier, corrupt) -> issues.parquet."""
+    """``ogad issues DIR``: issue types (label, duplicate, outlier, corrupt, leakage) ->
+    issues.parquet."""
 
     run_dir: Path = option(help=RUN_DIR_HELP, positional=True)
     issue_types: tuple[str, ...] = option(
         DEFAULT_ISSUE_TYPES,
-        "registry names (label,duplicate,outlier,corrupt) or module:Class of an "
+        "registry names (label,duplicate,outlier,corrupt,leakage) or module:Class of an "
         "ogad_core.issues.IssueType subclass, comma-separated",
         flag="--issue-type",
         check=not_blank,
     )
     seed: int = option(0, "seed of anything random")
+    holdout: str | None = holdout_option()
     features_map: bool = option(
         False, "also draw the 2-D map of the model's features (the dashboard can show it)"
     )

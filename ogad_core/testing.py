@@ -472,7 +472,9 @@ def check_data_source(source: Any, spec: str, run_dir: str | Path) -> None:
     from ogad_core.engine.kinds import INPUT_KINDS
 
     if not isinstance(source, DataSource):
-        raise ConfigError(f"{source!r} is not a DataSource (name, usage, matches, load)")
+        raise ConfigError(
+            f"{source!r} is not a DataSource (name, usage, matches, load, data_roots)"
+        )
     if not source.matches(spec):
         raise ConfigError(f"data source {source.name!r} does not match its own spec {spec!r}")
     data = source.load(spec, LoadOptions(Path(run_dir)))

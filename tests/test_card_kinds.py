@@ -46,11 +46,71 @@ def kind_comparisons(path: Path) -> list[str]:
     return found
 
 
+#: the packages that must not name a kind (the registries live in data/sources/, engine/kinds/
+#: and dashboard/cards.CARD_KINDS); run/ too, whose image roots the data source names
+NO_KIND_NAMES = ("ogad_core/pipeline", "ogad_core/run", "dashboard")
+#: (file, name): a kind name's string that is no kind dispatch
+NOT_A_KIND = {
+    ("dashboard/cards.py", "image"),  # CARD_KINDS, the card registry itself
+    ("dashboard/cards.py", "text"),
+    ("dashboard/cards.py", "tabular"),  # ... and its fallback entry
+    ("dashboard/map_view.py", "image"),  # the map component's raster field
+    ("ogad_core/run/manifest.py", "image"),  # FIRST_DATA_KIND, old manifests' kind
+}
+
+
+def kind_names(path: Path) -> list[tuple[str, str, int]]:
+    """Every string constant naming a kind or a spec form (``"image"``, ``"csv"``,
+    ``"imagefolder:"``...) outside docstrings: a dict key, a default, a ``startswith`` or
+    ``partition`` branch, a comparison; as (file, name, line)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(n.value)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)
+    }
+    where = str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+    return [
+        (where, node.value.rstrip(":"), node.lineno)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+        and (
+            node.value.rstrip(":") in KIND_NAMES or node.value.startswith(("imagefolder:", "csv:"))
+        )
+    ]
+
+
+def _files(*folders: str) -> list[Path]:
+    return sorted(p for folder in folders for p in (ROOT / folder).rglob("*.py"))
+
+
 def test_no_branch_on_kind_names_in_pipeline_or_dashboard() -> None:
-    files = sorted(
-        [*(ROOT / "ogad_core" / "pipeline").rglob("*.py"), *(ROOT / "dashboard").rglob("*.py")]
-    )
+    files = _files(*NO_KIND_NAMES)
     assert [hit for f in files for hit in kind_comparisons(f)] == []
+
+
+def test_no_kind_name_outside_the_registries() -> None:
+    hits = [hit for f in _files(*NO_KIND_NAMES) for hit in kind_names(f)]
+    assert [h for h in hits if h[:2] not in NOT_A_KIND] == []
+
+
+def test_the_kind_name_check_can_fail(tmp_path: Path) -> None:
+    sample = tmp_path / "x.py"
+    sample.write_text(
+        '"""A docstring may say image."""\n'
+        'kind = data.get("kind", "image")\n'
+        'if spec.startswith("imagefolder:"):\n    pass\n'
+        'head, _, rest = spec.partition(":")\nif head == "csv":\n    pass\n'
+        'x = {"text": 1}[kind]\n'
+    )
+    assert [(name, line) for _, name, line in kind_names(sample)] == [
+        ("image", 2),
+        ("imagefolder", 3),
+        ("csv", 6),
+        ("text", 8),
+    ]
 
 
 def test_the_comparison_check_can_fail(tmp_path: Path) -> None:

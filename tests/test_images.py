@@ -144,7 +144,7 @@ def test_worker_errors_come_back_as_one_line(tmp_path: Path) -> None:
     root = tmp_path / "broken"
     paths = _write_images(root, 6)
     files = scan_images(paths, 8, "test")
-    paths[3].write_bytes(paths[3].read_bytes()[:60])  # truncated after the scan
+    paths[3].unlink()  # gone after the scan (an undecodable file decodes as blank instead)
     batches = as_batches(files, np.zeros(6, dtype=np.int64))
     with pytest.raises(DataError) as err:
         for _ in iterate(batches, row_batches(6, 2), workers=2):
@@ -301,3 +301,201 @@ def test_pipeline_with_an_encoder_caches_features_and_reuses_them(
     assert json.dumps(again["fingerprints"], sort_keys=True) == json.dumps(
         manifest["fingerprints"], sort_keys=True
     )
+    encode = manifest["steps"]["encode"]
+    assert encode["images"] == 12 and encode["images_per_s"] > 0 and encode["engine"] == "local"
+    assert again["steps"]["encode"] == encode  # reused by its fingerprint: the same record
+
+
+def test_a_killed_encoder_step_resumes_at_the_first_batch_not_done(
+    folder: Path, resnet18_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The encoder pass is a step of its own: killed after two batches, the rerun computes only
+    the rest, and the features equal an uninterrupted run's."""
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline import compute
+    from ogad_core.pipeline.data_step import data_step
+    from ogad_core.pipeline.encode_step import encode_step
+    from ogad_core.pipeline.state import RunState, open_run
+    from ogad_core.run.rundir import RunDir
+
+    config = ComputeConfig(
+        data=f"imagefolder:{folder}",
+        encoder="torchvision:resnet18",
+        weights=str(resnet18_weights),
+        workers=0,
+        device="cpu",
+        batch_size=4,
+        epochs=1,
+        detectors=("l2",),
+    )
+    real_run = image_encoder.ImageEncodeTask.run
+    computed: list[int] = []
+
+    def dies_after_two_batches(self, rows, write):
+        def counted(r, v):
+            if len(computed) >= 8:
+                raise KeyboardInterrupt  # "killed"
+            computed.extend(r.tolist())
+            write(r, v)
+
+        real_run(self, rows, counted)
+
+    monkeypatch.setattr(image_encoder.ImageEncodeTask, "run", dies_after_two_batches)
+    with pytest.raises(KeyboardInterrupt):
+        compute(config, tmp_path / "run", progress=False)
+    assert computed == list(range(8))
+    monkeypatch.setattr(image_encoder.ImageEncodeTask, "run", real_run)
+    rd = RunDir(tmp_path / "run")
+    state = RunState(config=config, rd=rd, manifest=open_run(config, rd), progress=False)
+    state.device = torch.device("cpu")
+    data_step(state)
+    record = encode_step(state)
+    assert record.extra["images"] == 4  # only the 4 rows not done
+    (features,) = [p for p in rd.embeddings_dir.glob("*.npy") if ".done" not in p.name]
+    files = load_data(f"imagefolder:{folder}", run_dir=folder).train.inputs
+    whole = image_encoder.encode_images(
+        files, config.encoder, weights=resnet18_weights, batch_size=4, workers=0, progress=False
+    )
+    np.testing.assert_allclose(np.load(features), whole, rtol=1e-5, atol=1e-6)
+
+
+def test_the_encoder_task_gives_the_same_features_channels_last_and_in_bf16(
+    few: Path, resnet18_weights: Path
+) -> None:
+    """The GPU-side choices run on CPU too: channels-last equals the default layout (float
+    tolerance), bf16 autocast stays close (bf16 keeps ~3 significant digits)."""
+    from ogad_core.engine.executors import LocalExecutor
+    from ogad_core.run.store import ArrayRows
+
+    files = load_data(f"imagefolder:{few}", run_dir=few).train.inputs
+    spec = image_encoder.parse_encoder("torchvision:resnet18")
+    backbone, dim = image_encoder.load_backbone(spec, resnet18_weights)
+    batches = image_encoder.encoder_batches(files, spec)
+    out = {}
+    for name, kw in {
+        "plain": {"channels_last": False},
+        "channels_last": {"channels_last": True},
+        "bf16": {"precision": "bf16"},
+    }.items():
+        task = image_encoder.ImageEncodeTask(backbone, batches, batch_size=2, workers=0, **kw)
+        sink = ArrayRows(len(files), dim)
+        LocalExecutor(progress=False).map_rows(task, sink)
+        out[name] = sink.array().copy()
+    np.testing.assert_allclose(out["channels_last"], out["plain"], rtol=1e-4, atol=1e-5)
+    scale = np.abs(out["plain"]).max()
+    assert not np.array_equal(out["bf16"], out["plain"])  # bf16 really ran
+    np.testing.assert_allclose(out["bf16"], out["plain"], atol=0.05 * scale)
+
+
+# ---- a train / test image folder, and retraining on it ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def split_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``train/`` (3 classes, 80 images) and ``test/`` (2 of the classes, 8 images)."""
+    root = tmp_path_factory.mktemp("split")
+    _write_images(root / "train", 80, size=12, classes=3)
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    for i in range(8):
+        sub = root / "test" / f"class_{1 + i % 2}"  # class_1 and class_2 only
+        sub.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(sub / f"{i}.png")
+    return root
+
+
+def test_an_image_folder_with_train_and_test_folders_has_a_test_split(
+    split_folder: Path, tmp_path: Path
+) -> None:
+    data = load_data(f"imagefolder:{split_folder}", run_dir=tmp_path, image_size=16)
+    assert data.label_names == ["class_0", "class_1", "class_2"]
+    assert len(data.train) == 80 and data.test is not None and len(data.test) == 8
+    # the test split's labels are the training split's class indices, by folder name
+    names = [Path(p).parent.name for p in data.test.refs]
+    assert [data.label_names[i] for i in data.test.labels] == names
+    (split_folder / "test" / "class_9").mkdir()
+    Image = pytest.importorskip("PIL.Image")
+    Image.new("RGB", (8, 8)).save(split_folder / "test" / "class_9" / "x.png")
+    try:
+        with pytest.raises(DataError, match="classes the training split lacks: class_9"):
+            load_data(f"imagefolder:{split_folder}", run_dir=tmp_path, image_size=16)
+    finally:
+        (split_folder / "test" / "class_9" / "x.png").unlink()
+        (split_folder / "test" / "class_9").rmdir()
+
+
+def test_evaluate_retrain_on_an_image_folder_streams_the_files(
+    split_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ogad evaluate --retrain`` (and the cleanlab baseline's cross-validation) on a user
+    image folder: the retrained models read batches of files, never the whole folder."""
+    from ogad_core.evaluation.report import evaluate_run
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline import compute
+
+    config = ComputeConfig(
+        data=f"imagefolder:{split_folder}",
+        image_size=16,
+        noise=0.2,
+        epochs=1,
+        workers=0,
+        batch_size=8,
+        detectors=("l2", "loss"),
+    )
+    compute(config, tmp_path / "run", progress=False)
+    decoded: list[int] = []
+    real_getitem = ImageBatches.__getitem__
+
+    def counting(self, rows):
+        decoded.append(len(rows))
+        return real_getitem(self, rows)
+
+    monkeypatch.setattr(ImageBatches, "__getitem__", counting)
+    report = evaluate_run(
+        tmp_path / "run", retrain=True, baselines=True, trim_percents=(10,), seeds=1
+    )
+    assert report.retrain is not None and report.retrain.rows
+    assert all(r.accuracy is not None for r in report.retrain.rows)
+    # one batch of files at a time (the recipe's 64 or --batch-size), never all 80 at once
+    assert decoded and max(decoded) <= 64
+
+
+def test_jpegs_decoded_on_the_device_match_the_pil_path(
+    tmp_path: Path, resnet18_weights: Path
+) -> None:
+    """The GPU input path (bytes read by the workers, ``decode_jpeg`` + the weights' transforms
+    on the device) runs on CPU too: the same preprocessed pixels as the PIL path up to resampling
+    differences, and the same features within that tolerance."""
+    from PIL import Image
+
+    from ogad_core.engine.executors import LocalExecutor
+    from ogad_core.run.store import ArrayRows
+
+    rng = np.random.default_rng(2)
+    for i in range(4):
+        small = rng.integers(0, 255, (6, 6, 3), dtype=np.uint8)
+        img = Image.fromarray(small).resize((300, 260), Image.BILINEAR)
+        (tmp_path / "jpg" / f"c{i % 2}").mkdir(parents=True, exist_ok=True)
+        img.save(tmp_path / "jpg" / f"c{i % 2}" / f"{i}.jpg", quality=95)
+    files = load_data(f"imagefolder:{tmp_path / 'jpg'}", run_dir=tmp_path).train.inputs
+    spec = image_encoder.parse_encoder("torchvision:resnet18")
+    batches = image_encoder.encoder_batches(files, spec)
+    assert image_encoder.all_jpeg(batches.files)
+    pil, _ = batches[np.arange(4)]
+    data, lengths = image_encoder.FileBytes(batches.files)[np.arange(4)]
+    device = image_encoder.decode_jpegs(data, lengths, torch.device("cpu"), batches.transform)
+    assert device.shape == pil.shape == (4, 3, 224, 224)
+    assert (device - pil).abs().mean() < 0.02  # normalised units (about 1/200 of the range)
+    backbone, dim = image_encoder.load_backbone(spec, resnet18_weights)
+    feats = {}
+    for on_device in (False, True):
+        task = image_encoder.ImageEncodeTask(
+            backbone, batches, batch_size=2, workers=0, decode_on_device=on_device
+        )
+        sink = ArrayRows(4, dim)
+        LocalExecutor(progress=False).map_rows(task, sink)
+        feats[on_device] = sink.array().copy()
+    assert not np.array_equal(feats[True], feats[False])  # really another path
+    scale = np.abs(feats[False]).max()
+    np.testing.assert_allclose(feats[True], feats[False], atol=0.05 * scale)

@@ -128,6 +128,33 @@ def test_duplicates_form_sets_and_conflicting_sets_rank_first() -> None:
     assert "near duplicate" in est.explain(10)
 
 
+def test_label_issues_leave_samples_another_type_explains() -> None:
+    """The highest losses belong to a conflicting duplicate pair (0 / 1), a blank image (2) and
+    a far-away input (59): reviewed as duplicates, corrupt and outlier, not as wrong labels;
+    the label flags go to the next wrong-looking samples, one fewer per sample left out."""
+    from ogad_core.issues.table import fit_issue_types
+
+    ctx = small_context()
+    ctx.samples.loc[1, "label"] = 2
+    loss = ctx.scores["loss_score"].to_numpy().copy()
+    loss[[0, 1, 2, 59]] = [9.0, 8.0, 7.0, 6.0]
+    loss[[30, 31, 32]] = [5.0, 4.0, 3.0]
+    ctx.scores["loss_score"] = loss
+    ctx_alone = small_context()
+    ctx_alone.samples.loc[1, "label"] = 2
+    ctx_alone.scores["loss_score"] = loss
+    alone = fit_issue_types(ctx_alone, ["label"])[0]
+    n_alone = int(alone.flagged_.sum())
+    assert alone.flagged_[[0, 1, 2, 59]].all()  # by itself the label type flags them
+    fitted = {e.name: e for e in fit_issue_types(ctx, list(ISSUE_TYPES))}
+    label = fitted["label"]
+    assert not label.flagged_[[0, 1, 2, 59]].any()
+    assert label.flagged_[[30, 31, 32]].all()
+    assert int(label.flagged_.sum()) == n_alone - 4
+    assert list(np.argsort(-label.scores_, kind="stable")[:3]) == [30, 31, 32]
+    assert label.explain(2).startswith("left to")
+
+
 def test_outlier_flags_the_far_sample() -> None:
     ctx = small_context()
     est = OutlierIssue().fit(ctx)
@@ -173,7 +200,7 @@ def test_issues_table_follows_the_contract_and_all_interleaves() -> None:
     fitted = [ISSUE_TYPES[n]().fit(ctx) for n in ISSUE_TYPES]
     table = issues_table(fitted, ctx.samples["sample_id"].to_numpy())
     assert list(table.columns[:6]) == CONTRACT_COLUMNS
-    assert len(table) == 4 * ctx.n
+    assert len(table) == len(ISSUE_TYPES) * ctx.n
     for _, part in table.groupby("issue"):
         assert sorted(part["rank"]) == list(range(1, ctx.n + 1))
     dup = table[table["issue"] == "duplicate"]
@@ -210,13 +237,24 @@ def test_compute_writes_issues_and_the_cli_reuses_them(issue_run: Path, capsys) 
     assert set(table["issue"]) == set(ISSUE_TYPES)
     assert rd.features_path.is_file() and rd.inputs_path.is_file()
     assert rd.load_manifest().is_done("issues")
-    label = table[table["issue"] == "label"]  # today's ranking: the default detector's top n
+    # label: the default detector's ranking, less the samples another type explains
+    label = table[table["issue"] == "label"].set_index("sample_id")
     scores = rd.read_scores().set_index("sample_id")
+    flags = table[table["flagged"]]
+    deferred = set(flags.loc[flags["issue"].isin(["corrupt", "outlier"]), "sample_id"])
+    dup = flags[flags["issue"] == "duplicate"].copy()
+    dup["label"] = rd.read_samples().set_index("sample_id").loc[dup["sample_id"], "label"].values
+    mixed = dup.groupby("set_id")["label"].transform("nunique") > 1
+    deferred |= set(dup.loc[mixed, "sample_id"])
+    kept = label.drop(index=sorted(deferred))
     n_flagged = int(label["flagged"].sum())
-    top = scores["loss_rank"].sort_values().index[:n_flagged]
+    top = scores.loc[kept.index, "loss_rank"].sort_values().index[:n_flagged]
     assert 0 < n_flagged < len(label)
-    assert set(label.loc[label["flagged"], "sample_id"]) == set(top)
-    assert (label.set_index("sample_id")["rank"] == scores["loss_rank"]).all()
+    assert set(label.index[label["flagged"]]) == set(top)
+    assert list(kept.sort_values("rank").index) == list(
+        scores.loc[kept.index, "loss_rank"].sort_values().index
+    )
+    assert (label.loc[sorted(deferred), "rank"] > len(kept)).all()
     rd.issues_path.unlink()
     assert main(["issues", str(issue_run), "--issue-type", "duplicate,corrupt"]) == 0
     assert "flagged: duplicate" in capsys.readouterr().out
@@ -341,3 +379,143 @@ def test_duplicates_on_many_rows_search_a_pca_and_measure_in_the_space() -> None
     for j, s in enumerate(sources):
         assert est.set_ids_[s] == est.set_ids_[n - 20 + j] >= 0
     assert ("features/unit/pca", 5, None) in ctx._knn  # the candidates came from the PCA
+
+
+def test_undecodable_image_files_are_flagged_and_left_out_of_training(
+    sample_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    """A truncated JPEG and a text file named .png in an ImageFolder: the run goes on without
+    them (not trained on), they are flagged corrupt with the reason and exported, and one
+    warning line names them."""
+    import logging
+
+    from PIL import Image
+
+    import ogad_core.engine.train as train
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline import compute
+    from ogad_core.review.export import build_export_frame
+    from ogad_core.run.rundir import RunDir
+
+    folder = tmp_path / "folder"
+    shutil.copytree(sample_data / "digits_folder", folder)
+    first = sorted(p for p in folder.iterdir() if p.is_dir())[0]
+    jpeg = first / "zz_truncated.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32), np.uint8)).save(jpeg)
+    jpeg.write_bytes(jpeg.read_bytes()[:300])
+    (first / "zz_notes.png").write_text("this is not an image\n", encoding="utf-8")
+    trained_on: list[int] = []
+    real_train = train.train_model
+
+    def spy(model, inputs, labels=None, **kw):  # type: ignore[no-untyped-def]
+        trained_on.append(len(labels))
+        return real_train(model, inputs, labels, **kw)
+
+    monkeypatch.setattr(train, "train_model", spy)
+    config = ComputeConfig(
+        data=f"imagefolder:{folder}", image_size=16, epochs=1, detectors=("loss",), workers=0
+    )
+    with caplog.at_level(logging.WARNING, logger="ogad"):
+        compute(config, tmp_path / "run", progress=False)
+    rd = RunDir(tmp_path / "run")
+    samples = rd.read_samples()
+    bad = [i for i, r in enumerate(samples["ref"]) if "zz_" in str(r)]
+    assert len(bad) == 2 and trained_on == [len(samples) - 2]
+    warnings = [r.getMessage() for r in caplog.records if "cannot be decoded" in r.getMessage()]
+    assert (
+        len(warnings) == 1 and "zz_notes.png" in warnings[0] and "zz_truncated.jpg" in warnings[0]
+    )
+    issues = rd.read_issues()
+    corrupt = issues[(issues["issue"] == "corrupt") & issues["sample_id"].isin(bad)]
+    assert corrupt["flagged"].all()
+    assert all(e.startswith("undecodable input (") for e in corrupt["explanation"]), list(
+        corrupt["explanation"]
+    )
+    assert "truncated" in " ".join(corrupt["explanation"]).lower()
+    frame = build_export_frame(tmp_path / "run")
+    assert all("corrupt" in str(x) for x in frame.loc[frame["sample_id"].isin(bad), "issues"])
+
+
+def test_training_copies_of_held_out_files_are_flagged_as_leakage(
+    sample_data: Path, tmp_path: Path, capsys
+) -> None:
+    """`--holdout imagefolder:PATH`: an exact and a re-encoded near copy of training images in
+    the held-out split are flagged `leakage` naming the held-out file; other held-out images
+    flag nothing; `ogad issues DIR` reuses the recorded split; a bad spec is one line, exit 2."""
+    from PIL import Image
+
+    from ogad_core.cli import main
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline import compute
+    from ogad_core.run.rundir import RunDir
+
+    train = tmp_path / "train"
+    shutil.copytree(sample_data / "digits_folder", train)
+    files = sorted(train.rglob("*.png"))
+    held = tmp_path / "val"
+    rng = np.random.default_rng(0)
+    for j, cls in enumerate(sorted(p.name for p in train.iterdir())):
+        (held / cls).mkdir(parents=True)
+        for m in range(3):  # unrelated held-out images
+            noise = rng.integers(0, 255, (28, 28), dtype=np.uint8)
+            Image.fromarray(noise).save(held / cls / f"other_{j}{m}.png")
+    exact, near = files[3], files[40]
+    shutil.copy(exact, held / exact.parent.name / "copy.png")
+    with Image.open(near) as img:
+        pixels = np.asarray(img.convert("L"), dtype=np.int16)
+    noisy = np.clip(pixels + rng.integers(-3, 4, pixels.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(noisy).save(held / near.parent.name / "reencoded.jpg", quality=95)
+    config = ComputeConfig(
+        data=f"imagefolder:{train}",
+        image_size=16,
+        epochs=1,
+        detectors=("loss",),
+        workers=0,
+        holdout=f"imagefolder:{held}",
+    )
+    compute(config, tmp_path / "run", progress=False)
+    rd = RunDir(tmp_path / "run")
+    refs = [str(r) for r in rd.read_samples()["ref"]]
+    ids = {refs.index(str(exact.resolve())), refs.index(str(near.resolve()))}
+    issues = rd.read_issues()
+    leak = issues[issues["issue"] == "leakage"].sort_values("sample_id")
+    assert set(leak.loc[leak["flagged"], "sample_id"]) == ids
+    why = dict(zip(leak["sample_id"], leak["explanation"], strict=True))
+    assert why[refs.index(str(exact.resolve()))].startswith("exact copy of held-out ")
+    assert "copy.png" in why[refs.index(str(exact.resolve()))]
+    assert why[refs.index(str(near.resolve()))].startswith("near copy of held-out ")
+    assert leak.loc[leak["flagged"], "set_id"].notna().all()
+    before = rd.load_manifest().steps["issues"].fingerprint
+    (held / exact.parent.name / "copy.png").unlink()  # the split changed: the step reruns
+    assert main(["issues", str(rd.path)]) == 0
+    assert rd.load_manifest().steps["issues"].fingerprint != before
+    again = rd.read_issues()
+    flagged = again[(again["issue"] == "leakage") & again["flagged"]]
+    assert set(flagged["sample_id"]) == {refs.index(str(near.resolve()))}
+    capsys.readouterr()
+    assert main(["issues", str(rd.path), "--holdout", str(held)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ogad: error: ") and "--holdout" in err and "\n" not in err
+
+
+def test_the_dashboard_shows_leakage_only_when_found() -> None:
+    """The selector lists Leakage only when it flags something; a leaking member of a
+    duplicate set carries the reason (the duplicate card's line)."""
+    from dashboard.issue_view import IssueView
+
+    def table(leaks: bool) -> pd.DataFrame:
+        rows = []
+        for sid in range(4):
+            rows.append((sid, "duplicate", 1.0, sid + 1, sid < 2, 0 if sid < 2 else None, "dup"))
+            leak = leaks and sid == 1
+            why = "exact copy of held-out val/7/a.png" if leak else ""
+            rows.append((sid, "leakage", 1.0 if leak else 0.0, sid + 1, leak, None, why))
+        cols = ["sample_id", "issue", "score", "rank", "flagged", "set_id", "explanation"]
+        return pd.DataFrame(rows, columns=cols)
+
+    quiet = IssueView(table=table(False), names=["duplicate", "leakage"])
+    assert list(quiet.options()) == ["duplicate", "all"] and quiet.leak(1) == ""
+    found = IssueView(table=table(True), names=["duplicate", "leakage"])
+    assert found.options()["leakage"] == "Leakage 1"
+    assert found.leak(1) == "exact copy of held-out val/7/a.png" and found.leak(0) == ""
+    assert found.duplicate_sets() == [[0, 1]]

@@ -2,7 +2,10 @@
 registration, and the pipeline then runs it with no other change.
 
 The module here plays the plugin author's module: it defines a tiny ``npz:PATH`` source, a
-``sequence`` data kind and a ``linear`` model kind, registers each once, and runs ``compute``.
+``sequence`` data kind and two model kinds, registers each once, and runs ``compute``: a
+``linear`` one with its own preprocessing (standardised features), its own training (a
+closed-form least-squares fit) and its own fingerprint part, and a ``fixed`` one that loads
+the weights it brings (never trained).
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ from ogad_core.data.sources import (
 from ogad_core.engine.kinds import (
     INPUT_KINDS,
     MODEL_KINDS,
+    BaseModelKind,
+    ModelIdentity,
+    ModelInputs,
+    ModelKind,
+    TrainJob,
     input_kind,
     model_kind_for,
     register_input_kind,
@@ -74,24 +82,78 @@ class SequenceKind:
 
         return torch.as_tensor(data.train.inputs), None, None
 
+    def encoder_pass(self, config: Any) -> None:
+        return None  # no encoder: the rows are the features
 
-class LinearModel:
-    """A plain linear classifier: every tabular run without ``--model``, while registered."""
+
+class LinearModel(BaseModelKind):
+    """A linear classifier on standardised features, fit in closed form (least squares on
+    one-hot targets, ridge ``alpha``): every tabular run without ``--model``, while registered."""
 
     name = "linear"
+    alpha = 1e-3
+    #: how often train() ran (the test's window on reuse)
+    trained = 0
 
     def matches(self, config: ComputeConfig, kind: str) -> bool:
         return kind == "tabular" and not config.model
 
+    def preprocess(self, config, data, rd, device, progress) -> ModelInputs:
+        import torch
+
+        from ogad_core.engine.kinds import with_labels
+
+        x = np.asarray(data.train.inputs, dtype=np.float32)
+        x = (x - x.mean(axis=0)) / x.std(axis=0)
+        return with_labels(data, torch.as_tensor(x))
+
     def recipe(self, config: ComputeConfig, kind: str) -> Any:
         from ogad_core.engine.train import TrainRecipe
 
-        return TrainRecipe(epochs=4, lr=5e-2, weight_decay=0.0, batch_size=32)
+        return TrainRecipe(epochs=1, lr=1.0, weight_decay=0.0, batch_size=32)
 
     def build(self, config: ComputeConfig, kind: str, input_shape, n_classes, train_inputs) -> Any:
         from torch import nn
 
         return nn.Linear(input_shape[0], n_classes)
+
+    def identity(self, config: ComputeConfig) -> ModelIdentity:
+        return ModelIdentity(super().identity(config).config, (f"ridge:{self.alpha}",))
+
+    def train(self, model, inputs: ModelInputs, recipe, job: TrainJob) -> list[dict]:
+        import torch
+
+        type(self).trained += 1
+        x = torch.cat([inputs.x_train, torch.ones(len(inputs.x_train), 1)], dim=1).double()
+        y = torch.nn.functional.one_hot(inputs.y_train).double()
+        w = torch.linalg.solve(x.T @ x + self.alpha * torch.eye(x.shape[1]), x.T @ y).T.float()
+        model.load_state_dict({"weight": w[:, :-1], "bias": w[:, -1]})
+        return [{k: v.detach().clone() for k, v in model.state_dict().items()}]
+
+
+class FixedModel(BaseModelKind):
+    """A linear model whose weights come with it (loaded, never trained): every tabular run
+    with ``--epochs 7``, while registered (a plugin's own switch)."""
+
+    name = "fixed"
+
+    def matches(self, config: ComputeConfig, kind: str) -> bool:
+        return kind == "tabular" and config.epochs == 7
+
+    def build(self, config: ComputeConfig, kind: str, input_shape, n_classes, train_inputs) -> Any:
+        import torch
+
+        model = torch.nn.Linear(input_shape[0], n_classes)
+        with torch.no_grad():
+            model.weight.copy_(torch.tensor([[-1.0, 0, 0, 0], [1.0, 0, 0, 0]]))
+            model.bias.zero_()
+        return model
+
+    def load(self, config: ComputeConfig, model) -> list[dict] | None:
+        return [{k: v.detach().clone() for k, v in model.state_dict().items()}]
+
+    def train(self, model, inputs, recipe, job) -> list[dict]:
+        raise AssertionError("a model that brings its weights is never trained")
 
 
 @pytest.fixture
@@ -99,13 +161,15 @@ def plugin() -> Iterator[None]:
     """Register the three kinds for one test, then take them out again."""
     register(NpzSource())
     register_input_kind(SequenceKind())
+    register_model_kind(FixedModel(), before="builtin")
     register_model_kind(LinearModel(), before="builtin")
+    LinearModel.trained = 0
     try:
         yield
     finally:
         unregister("npz")
         INPUT_KINDS.pop("sequence", None)
-        MODEL_KINDS[:] = [k for k in MODEL_KINDS if k.name != "linear"]
+        MODEL_KINDS[:] = [k for k in MODEL_KINDS if k.name not in ("linear", "fixed")]
 
 
 def _npz(path: Path, n: int = 80, kind: str | None = None) -> Path:
@@ -132,6 +196,7 @@ def test_builtin_kinds_are_registered_once_each() -> None:
         "csv:PATH",
     ]
     assert all(isinstance(s, DataSource) for s in SOURCES)
+    assert all(isinstance(k, ModelKind) for k in MODEL_KINDS)
     assert set(INPUT_KINDS) == {"image", "text", "tabular"}
     assert [k.name for k in MODEL_KINDS] == [
         "lora",
@@ -164,6 +229,29 @@ def test_each_run_finds_its_model_kind(config: dict, kind: str, expected: str) -
     assert model_kind_for(full, kind).name == expected
 
 
+@pytest.mark.parametrize(
+    ("config", "kind", "expected"),
+    [
+        ({}, "image", None),
+        ({}, "tabular", None),
+        ({}, "text", "texts"),
+        ({"encoder": "torchvision:resnet18"}, "image", "images"),
+        ({"encoder": "torchvision:resnet18", "finetune": "last-block"}, "image", None),
+        ({"finetune": "lora"}, "text", None),
+        ({"model": "m.py:f"}, "image", None),
+        ({"model": "m.py:f"}, "text", "texts"),
+        ({"model": "m.py:f", "encoder": "torchvision:resnet18"}, "image", "images"),
+        ({"model": "m.py:f", "transform": "t.py:tf"}, "image", None),
+    ],
+)
+def test_the_model_kind_says_what_the_encoder_step_encodes(
+    config: dict, kind: str, expected: str | None
+) -> None:
+    data = {"image": "mnist5k", "text": "rotten-tomatoes", "tabular": "digits"}[kind]
+    full = ComputeConfig(**{"data": data, **config})
+    assert model_kind_for(full, kind).encoder_pass(full, kind) == expected
+
+
 def test_unknown_spec_and_kind_name_what_is_known(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"use one of mnist5k, .* imagefolder:PATH or csv:PATH"):
         load_data("npz:x.npz", run_dir=tmp_path)
@@ -177,16 +265,48 @@ def test_unknown_spec_and_kind_name_what_is_known(tmp_path: Path) -> None:
 
 
 def test_a_new_source_and_model_kind_run_through_compute(plugin: None, tmp_path: Path) -> None:
+    import torch
+
     spec = f"npz:{_npz(tmp_path / 'd.npz')}"
-    assert load_data(spec, run_dir=tmp_path).kind == "tabular"
+    data = load_data(spec, run_dir=tmp_path)
+    assert data.kind == "tabular"
     config = ComputeConfig(data=spec, detectors=("l2", "loss"), device="cpu")
     assert type(build_model(config, "tabular", (4,), 2)).__name__ == "Linear"
-    assert model_recipe(config, "tabular").epochs == 4
+    assert model_recipe(config, "tabular").epochs == 1
     manifest = compute(config, tmp_path / "run", progress=False)
     assert manifest["data"]["kind"] == "tabular" and manifest["model"]["class"] == "Linear"
+    assert manifest["model"]["spec"] == "linear" and manifest["steps"]["train"]["trained"]
     assert manifest["dims"]["gradient"] == 2 * 5  # (weight 2x4 + bias 2)
     scores = pd.read_parquet(tmp_path / "run" / "scores.parquet")
     assert len(scores) == 80 and scores["l2_score"].notna().all()
+    # trained through the kind (closed form, on the kind's standardised inputs)
+    x = np.asarray(data.train.inputs, dtype=np.float64)
+    x = np.c_[(x - x.mean(axis=0)) / x.std(axis=0), np.ones(len(x))]
+    y = np.eye(2)[data.train.labels]
+    expected = np.linalg.solve(x.T @ x + LinearModel.alpha * np.eye(5), x.T @ y).T
+    final = torch.load(tmp_path / "run" / "model" / "final.pt", weights_only=True)
+    got = np.c_[final["weight"].numpy(), final["bias"].numpy()]
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert LinearModel.trained == 1
+    compute(config, tmp_path / "run", progress=False)  # reused under the same fingerprint
+    assert LinearModel.trained == 1
+    LinearModel.alpha = 1.0  # the kind's own fingerprint part changed: trained again
+    try:
+        again = compute(config, tmp_path / "run", progress=False)
+    finally:
+        LinearModel.alpha = 1e-3
+    assert LinearModel.trained == 2 and again["steps"]["train"]["trained"]
+
+
+def test_a_model_kind_that_loads_its_weights_is_never_trained(plugin: None, tmp_path: Path) -> None:
+    spec = f"npz:{_npz(tmp_path / 'd.npz')}"
+    config = ComputeConfig(data=spec, detectors=("loss",), device="cpu", epochs=7)
+    manifest = compute(config, tmp_path / "run", progress=False)
+    assert manifest["model"]["spec"] == "fixed" and not manifest["steps"]["train"]["trained"]
+    assert not (tmp_path / "run" / "model" / "final.pt").exists()  # its weights are its own
+    samples = pd.read_parquet(tmp_path / "run" / "samples.parquet")
+    x0 = np.load(tmp_path / "d.npz")["x"][:, 0]
+    np.testing.assert_array_equal(samples["pred"].to_numpy(), (x0 > 0).astype(int))
 
 
 def test_a_new_data_kind_gets_its_inputs_and_builtin_model(plugin: None, tmp_path: Path) -> None:
@@ -196,6 +316,7 @@ def test_a_new_data_kind_gets_its_inputs_and_builtin_model(plugin: None, tmp_pat
 
     inputs = model_inputs(config, data, None, "cpu", False)  # type: ignore[arg-type]
     assert tuple(inputs.x_train.shape) == (80, 4) and inputs.x_test is None
+    assert inputs.y_train.tolist() == data.train.labels.tolist()
     model = build_model(config, "sequence", inputs.input_shape, data.n_classes)
     assert type(model).__name__ == "MLP"
     assert model_recipe(config, "sequence").epochs == 3

@@ -97,6 +97,7 @@ def test_runtime_fields_do_not_change_the_identity() -> None:
         "ray_address",
         "workers",
         "max_pixels",
+        "holdout",
     }
 
 

@@ -296,8 +296,8 @@ def _png(path: Path, value: int = 0) -> Path:
 
 def test_csv_refs_outside_its_folder_need_allow_outside(tmp_path: Path) -> None:
     from ogad_core.data import load_data
+    from ogad_core.data.sources import spec_data_roots
     from ogad_core.errors import DataError
-    from ogad_core.run.rundir import spec_data_roots
 
     outside = tmp_path / "elsewhere"
     _png(outside / "far.png", 200)
@@ -348,6 +348,7 @@ def test_missing_labels_are_refused_alike(tmp_path: Path, missing: str) -> None:
 def test_data_roots_ignore_the_manifest_list(tmp_path: Path) -> None:
     import json
 
+    from ogad_core.data.sources import run_data_roots
     from ogad_core.run.rundir import RunDir
     from ogad_core.testing import make_run
 
@@ -356,9 +357,10 @@ def test_data_roots_ignore_the_manifest_list(tmp_path: Path) -> None:
     manifest["data"]["data_roots"] = ["/"]
     (run / "manifest.json").write_text(json.dumps(manifest))
     rd = RunDir(run)
-    assert rd.data_roots() == [(run / "data").resolve()]
-    assert rd.resolve_ref("/etc/passwd") is None
-    assert rd.resolve_ref("../../../../etc/hostname") is None
+    roots = run_data_roots(rd)
+    assert roots == [(run / "data").resolve()]
+    assert rd.resolve_ref("/etc/passwd", roots) is None
+    assert rd.resolve_ref("../../../../etc/hostname", roots) is None
 
 
 def test_binary_manifest_is_one_clear_error(tmp_path: Path) -> None:

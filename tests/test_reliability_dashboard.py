@@ -111,12 +111,13 @@ def test_an_image_too_large_to_thumbnail_is_one_line_on_its_card(tmp_path, monke
     from PIL import Image
 
     from dashboard.run_view import load_card_image
+    from ogad_core.data.sources import run_data_roots
     from ogad_core.run.rundir import RunDir
     from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="image", n=12)
     ref = str(pd.read_parquet(run / "samples.parquet")["ref"].iloc[0])
-    target = RunDir(run).resolve_ref(ref)
+    target = RunDir(run).resolve_ref(ref, run_data_roots(RunDir(run)))
     assert target is not None
     Image.new("L", (300, 300), 7).save(target, format="PNG")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 90,000 px > 2 x the limit: a bomb

@@ -24,17 +24,42 @@ from ogad_core.run.rundir import RunDir
 from ogad_core.testing import DIGITS_CONFIG
 
 
-def test_the_state_has_no_any_field() -> None:
+def _mentions_any(hint: object) -> bool:
+    """Whether a type hint is ``Any`` or holds it anywhere (``dict[str, Any]``, unions...)."""
+    return hint is typing.Any or any(_mentions_any(a) for a in typing.get_args(hint))
+
+
+def _hints(cls: type) -> dict[str, object]:
     import numpy as np  # noqa: F401  (names the hints refer to)
     import torch  # noqa: F401
     from torch import nn  # noqa: F401
 
+    from ogad_core.data.images import ImageFiles  # noqa: F401
     from ogad_core.data.loaders import LoadedData  # noqa: F401
-    from ogad_core.pipeline.state import ModelInputs  # noqa: F401
+    from ogad_core.engine.datasets import BatchDataset  # noqa: F401
+    from ogad_core.engine.kinds import ModelInput, ModelInputs, StateDict  # noqa: F401
 
-    hints = typing.get_type_hints(RunState, globalns=None, localns=locals())
-    assert hints and all(hint is not typing.Any for hint in hints.values())
-    assert {"rd", "manifest", "config", "data", "inputs", "model", "states"} <= set(hints)
+    namespace = {**vars(typing), **locals()}
+    return typing.get_type_hints(
+        cls, globalns=vars(__import__(cls.__module__, fromlist=["x"])), localns=namespace
+    )
+
+
+def test_the_state_has_no_any_field() -> None:
+    from ogad_core.engine.kinds import ModelIdentity, ModelInputs, TrainJob
+
+    for cls in (RunFiles, RunState, ModelInputs, TrainJob, ModelIdentity):
+        hints = _hints(cls)
+        assert hints and [k for k, h in hints.items() if _mentions_any(h)] == [], cls
+    assert {"rd", "manifest", "config", "data", "inputs", "model", "states"} <= set(
+        _hints(RunState)
+    )
+    assert set(_hints(ModelInputs)) == {"x_train", "y_train", "x_test", "y_test", "truncated"}
+
+
+def test_the_any_check_can_fail() -> None:
+    assert _mentions_any(dict[str, typing.Any]) and _mentions_any(typing.Any | None)
+    assert not _mentions_any(dict[str, int])
 
 
 def test_compute_is_the_list_of_steps_in_manifest_order() -> None:
@@ -43,6 +68,7 @@ def test_compute_is_the_list_of_steps_in_manifest_order() -> None:
     names = [getattr(s, "name", getattr(s, "__name__", "")) for s in listed]
     assert names == [
         "data_step",
+        "encode_step",
         "model_step",
         "predict_step",
         "gradient_step",
@@ -51,7 +77,7 @@ def test_compute_is_the_list_of_steps_in_manifest_order() -> None:
         "evidence",
         "issues",
     ]
-    assert len(STEP_ORDER) == 7  # evidence keeps its record in evidence/stamp.json
+    assert len(STEP_ORDER) == 8  # evidence keeps its record in evidence/stamp.json
 
 
 @pytest.fixture

@@ -51,8 +51,14 @@ def _image_module(max_pixels: int):
     return Image
 
 
+class UndecodableImage(DataError):
+    """A file that exists but cannot be decoded as an image (truncated, not an image)."""
+
+
 def _header(path: str, where: str, max_pixels: int) -> tuple[int, int, int, bool]:
-    """(byte size, mtime ns, pixels, grayscale) of one image file; DataError when unreadable."""
+    """(byte size, mtime ns, pixels, grayscale) of one image file; DataError when missing or
+    too large. A file that is not an image passes with 0 pixels (grayscale): it is decoded as
+    a blank image, left out of training and flagged ``corrupt`` (see :meth:`ImageFiles.decode`)."""
     from PIL import UnidentifiedImageError
 
     image = _image_module(max_pixels)
@@ -68,8 +74,8 @@ def _header(path: str, where: str, max_pixels: int) -> tuple[int, int, int, bool
             f"{where}: image {path} is larger than `max_pixels` {max_pixels:,}; "
             "raise `max_pixels` to read it"
         ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise DataError(f"{where}: cannot read image {path}: {err}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return int(st.st_size), int(st.st_mtime_ns), 0, True
     if w * h > max_pixels:
         raise _too_big(path, where, w, h, max_pixels)
     if w == 0 or h == 0:
@@ -132,12 +138,23 @@ class ImageFiles:
         h.update(np.ascontiguousarray(self.stats, dtype=np.int64).tobytes())
 
     def open(self, i: int, *, draft: int | None = None):
-        """Sample ``i`` as a loaded PIL image (RGB or L); see :func:`open_image`."""
-        return open_image(self.paths[i], self.channels, self.max_pixels, draft=draft)
+        """Sample ``i`` as a loaded PIL image (RGB or L); see :func:`open_image`. A file that
+        cannot be decoded gives a black S x S image (its sample is left out of training)."""
+        try:
+            return open_image(self.paths[i], self.channels, self.max_pixels, draft=draft)
+        except UndecodableImage:
+            from PIL import Image
+
+            mode = "L" if self.channels == 1 else "RGB"
+            return Image.new(mode, (self.image_size, self.image_size))
 
     def decode(self, i: int) -> np.ndarray:
-        """Sample ``i``: (C, S, S) float32 in [0, 1]."""
-        return decode_image(self.paths[i], self.image_size, self.channels, self.max_pixels)
+        """Sample ``i``: (C, S, S) float32 in [0, 1]; zeros for a file that cannot be decoded
+        (the data step flags it ``corrupt`` and the model step trains without it)."""
+        try:
+            return decode_image(self.paths[i], self.image_size, self.channels, self.max_pixels)
+        except UndecodableImage:
+            return np.zeros(self.sample_shape, dtype=np.float32)
 
     def __iter__(self) -> Iterator[str]:
         """The file paths, in sample order."""
@@ -280,7 +297,7 @@ def open_image(path: str, channels: int, max_pixels: int, *, draft: int | None =
             "raise `max_pixels` to read it"
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise DataError(f"cannot read image {path}: {err}") from None
+        raise UndecodableImage(f"cannot read image {path}: {err}") from None
 
 
 def decode_image(path: str, image_size: int, channels: int, max_pixels: int) -> np.ndarray:
@@ -308,17 +325,18 @@ def write_thumbnail(
 
     ``inspect``: called with the decoded PIL image (``info["original_size"]`` holds the file's
     (width, height)) in the same decode pass; its result is returned (else None). A file that
-    cannot be decoded gives ``inspect(None)`` when inspecting, else raises DataError."""
+    cannot be decoded gives ``inspect(error)`` (the DataError saying why) when inspecting,
+    else raises it."""
     if target.is_file() and inspect is None:
         return None
     from PIL import Image
 
     try:
         img = open_image(path, 3, max_pixels, draft=size)
-    except DataError:
+    except DataError as err:
         if inspect is None:
             raise
-        return inspect(None)
+        return inspect(err)
     result = inspect(img) if inspect is not None else None
     if not target.is_file():
         img.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)

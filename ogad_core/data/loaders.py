@@ -327,6 +327,22 @@ def _check_suffixes(other: list[str], root: Path) -> None:
     check_suffixes(other, root, f"imagefolder:{root}")
 
 
+#: sub-folders that make an image folder a train split and a held-out test split
+SPLIT_FOLDERS = ("train", ("test", "val"))
+
+
+def split_folders(root: Path) -> tuple[Path, Path] | None:
+    """(train, test) when ``root`` holds ``train/`` and ``test/`` (or ``val/``) folders that
+    themselves hold class sub-folders (torchvision's / ImageNet's layout), else None."""
+    train = root / SPLIT_FOLDERS[0]
+    tests = [root / name for name in SPLIT_FOLDERS[1] if (root / name).is_dir()]
+    if not train.is_dir() or len(tests) != 1:
+        return None
+    if not all(any(p.is_dir() for p in d.iterdir()) for d in (train, tests[0])):
+        return None
+    return train, tests[0]
+
+
 def load_imagefolder(
     path: Path,
     image_size: int,
@@ -336,7 +352,9 @@ def load_imagefolder(
     skip: Sequence[Path] = (),
 ) -> LoadedData:
     """One sub-folder per class, as torchvision's ImageFolder (classes sorted by folder name;
-    listed by :func:`class_folders`, without torch).
+    listed by :func:`class_folders`, without torch); or ``train/`` and ``test/`` (or ``val/``)
+    folders of class sub-folders: a training split and a held-out test split (``ogad evaluate
+    --retrain`` needs one), the test's classes named as the training split's.
 
     Files (or class folders) that are links to places outside ``path`` are refused unless
     ``allow_outside`` names their folder; class folders without images are dropped.
@@ -346,32 +364,60 @@ def load_imagefolder(
         raise DataError(f"imagefolder: path not found: {root}")
     if not root.is_dir():
         raise DataError(f"imagefolder: not a folder: {root}")
-    try:
-        folder = class_folders(root, skip=skip)
-    except OSError as err:
-        raise DataError(f"imagefolder: {root}: {err}") from None
-    _check_suffixes(folder.other_images, root)
-    if not folder.classes:
-        raise DataError(f"imagefolder: {root} has no class sub-folders")
-    if not folder.samples:
-        raise DataError(f"imagefolder: {root} has no images in its class sub-folders")
-    class_names, labels = _drop_empty_classes(folder, root)
+    splits = split_folders(root)
+    args = (root, image_size, allow_outside, max_pixels, skip)
+    train_dir, test_dir = splits if splits else (root, None)
+    class_names, train = _image_split(train_dir, *args)
     if len(class_names) < 2:
         raise DataError(
-            f"imagefolder: {root} has images in only one class ({class_names[0]})"
+            f"imagefolder: {train_dir} has images in only one class ({class_names[0]})"
             "; at least two classes are needed"
         )
-    paths = [Path(p).resolve() for p, _ in folder.samples]
-    written = [str(Path(p).relative_to(root)) for p, _ in folder.samples]
-    check_contained(list(zip(written, paths, strict=True)), root, allow_outside, "imagefolder")
-    x = scan_images(paths, image_size, f"imagefolder:{root}", max_pixels=max_pixels)
+    test = None
+    if test_dir is not None:
+        test_names, test = _image_split(test_dir, *args)
+        unknown = sorted(set(test_names) - set(class_names))
+        if unknown:
+            raise DataError(
+                f"imagefolder: {test_dir} has classes the training split lacks: "
+                f"{', '.join(unknown)}"
+            )
+        index = np.array([class_names.index(c) for c in test_names], dtype=np.int64)
+        test = replace(test, labels=index[test.labels])
     return LoadedData(
         spec=f"imagefolder:{root.resolve()}",
         kind="image",
         label_names=class_names,
-        train=SampleSet(inputs=x, labels=labels, refs=[str(p) for p in paths]),
+        train=train,
+        test=test,
         data_roots=[str(root.resolve()), *map(str, _outside_roots(allow_outside))],
     )
+
+
+def _image_split(
+    folder_root: Path,
+    root: Path,
+    image_size: int,
+    allow_outside: Sequence[str | Path],
+    max_pixels: int,
+    skip: Sequence[Path],
+) -> tuple[list[str], SampleSet]:
+    """(class names, the files of ``folder_root``'s class sub-folders as a SampleSet)."""
+    try:
+        folder = class_folders(folder_root, skip=skip)
+    except OSError as err:
+        raise DataError(f"imagefolder: {folder_root}: {err}") from None
+    _check_suffixes(folder.other_images, folder_root)
+    if not folder.classes:
+        raise DataError(f"imagefolder: {folder_root} has no class sub-folders")
+    if not folder.samples:
+        raise DataError(f"imagefolder: {folder_root} has no images in its class sub-folders")
+    class_names, labels = _drop_empty_classes(folder, folder_root)
+    paths = [Path(p).resolve() for p, _ in folder.samples]
+    written = [str(Path(p).relative_to(root)) for p, _ in folder.samples]
+    check_contained(list(zip(written, paths, strict=True)), root, allow_outside, "imagefolder")
+    x = scan_images(paths, image_size, f"imagefolder:{root}", max_pixels=max_pixels)
+    return class_names, SampleSet(inputs=x, labels=labels, refs=[str(p) for p in paths])
 
 
 def _read_csv(path: Path):  # -> pd.DataFrame

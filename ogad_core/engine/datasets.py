@@ -144,6 +144,41 @@ class SampleBatches(BatchDataset):
         return x, torch.as_tensor(y).long()
 
 
+class RowSubset(BatchDataset):
+    """Rows ``rows`` (M,) of a batch dataset with labels ``labels`` (M,): nothing is decoded or
+    copied until a batch is asked for (retraining on a subset of streamed files)."""
+
+    def __init__(self, batches: BatchDataset, rows: np.ndarray, labels: Any) -> None:
+        self.batches = batches
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.labels = torch.as_tensor(np.asarray(labels)).long()
+        self.decodes_files = batches.decodes_files
+        if self.labels.shape != self.rows.shape:
+            raise DataError(f"{len(self.rows)} rows but labels of shape {tuple(self.labels.shape)}")
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = np.asarray(rows, dtype=np.int64)
+        x, _ = self.batches[self.rows[rows]]
+        return x, self.labels[torch.from_numpy(rows)]
+
+
+def take_rows(inputs: Any, labels: Any, rows: np.ndarray) -> BatchDataset:
+    """Rows ``rows`` (M,) of model inputs (a tensor or array, image files or a batch dataset)
+    with ``labels`` (N,): tensors are indexed, files and streamed datasets stay on disk."""
+    rows = np.asarray(rows, dtype=np.int64)
+    y = np.asarray(labels)[rows]
+    if isinstance(inputs, ImageFiles):
+        return as_batches(inputs.subset(rows), y)
+    if isinstance(inputs, BatchDataset):
+        return RowSubset(inputs, rows, y)
+    if isinstance(inputs, torch.Tensor | np.ndarray):
+        return TensorBatches(torch.as_tensor(inputs)[torch.from_numpy(rows)], y)
+    return RowSubset(as_batches(inputs), rows, y)
+
+
 class Samples(Dataset):
     """One ``(input, label)`` pair per index from a :class:`BatchDataset` (for code that indexes
     samples one by one, such as ``torch.utils.data.Subset`` in the Ray engine's shards)."""

@@ -18,25 +18,27 @@ overlaps the next batch.
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from ogad_core._internal import log
-from ogad_core.engine.datasets import as_batches, iterate, row_batches
+from ogad_core.engine.datasets import BatchDataset, as_batches, iterate, row_batches
+from ogad_core.engine.executors import Executor, Write, with_total
 from ogad_core.engine.heads import choose_method, find_head, first_batch
 from ogad_core.engine.models import resolve_device
 from ogad_core.engine.projection import RandomProjector
 from ogad_core.errors import ConfigError, ModelError
 from ogad_core.options import PRECISIONS
-from ogad_core.run.store import GradientStore
+from ogad_core.run.store import ArrayRows, GradientStore
 
 ParamSpec = str | Sequence[str]
 
@@ -202,12 +204,19 @@ def autocast(device: torch.device, precision: str) -> AbstractContextManager:
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-class _RowSink:
-    """Writes (B, D) device tensors to the store (or an in-memory array) one batch late on CUDA,
-    so the device-to-host copy and the write overlap the next batch's compute."""
+def on_cpu(model: nn.Module) -> nn.Module:
+    """``model`` itself when its parameters are on the CPU, else a CPU copy (to ship)."""
+    if all(p.device.type == "cpu" for p in model.parameters()):
+        return model
+    return copy.deepcopy(model).cpu()
 
-    def __init__(self, out: GradientStore | None, result: np.ndarray | None) -> None:
-        self.out, self.result = out, result
+
+class _RowSink:
+    """Hands (B, D) device tensors to ``write`` one batch late on CUDA, so the device-to-host
+    copy and the write overlap the next batch's compute."""
+
+    def __init__(self, write: Write) -> None:
+        self.write = write
         self.waiting: tuple[np.ndarray, torch.Tensor, Any] | None = None
 
     def put(self, rows: np.ndarray, g: torch.Tensor) -> None:
@@ -229,12 +238,74 @@ class _RowSink:
             self.waiting = None
 
     def _write(self, rows: np.ndarray, g: torch.Tensor) -> None:
-        values = g.numpy().astype(np.float32, copy=False)
-        if self.out is not None:
-            self.out.write(rows, values)
-        else:
-            assert self.result is not None
-            self.result[rows] = values
+        self.write(rows, g.cpu().numpy().astype(np.float32, copy=False))
+
+
+@dataclass
+class GradientTask:
+    """Per-sample gradients of a model on a batch dataset, as a row task
+    (:mod:`ogad_core.engine.executors`): ``run(rows, write)`` writes (B, D) float32 per batch."""
+
+    model: nn.Module
+    dataset: BatchDataset
+    params: ParamSpec = "last"
+    batch_size: int = 256
+    device: str = "cpu"
+    proj_dim: int | None = None
+    seed: int = 0
+    method: str = "auto"
+    workers: int | None = None
+    precision: str = "fp32"
+
+    def order(self, pending: np.ndarray) -> np.ndarray:
+        return pending
+
+    def for_worker(self, device: str) -> GradientTask:
+        return replace(self, model=on_cpu(self.model), device=device, workers=0)
+
+    def n_cols(self) -> int:
+        """D: the gradient's length, or ``proj_dim``."""
+        dev = resolve_device(self.device)
+        self.model.to(dev).eval()
+        x0, _ = self._example(dev)
+        chosen = select_params(self.model, self.params, x0)
+        return self.proj_dim or sum(p.numel() for _, p in chosen)
+
+    def _example(self, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first few samples, on ``dev`` (the head is found by execution order)."""
+        x0, y0 = self.dataset[np.arange(min(4, len(self.dataset)))]
+        return x0.to(dev), y0.to(dev)
+
+    def run(self, rows: np.ndarray, write: Write) -> None:
+        """Gradients of ``rows``, batch by batch (CUDA: written one batch late)."""
+        dev = resolve_device(self.device)
+        model = self.model.to(dev).eval()
+        x0, y0 = self._example(dev)
+        chosen = select_params(model, self.params, x0)
+        names = [n for n, _ in chosen]
+        in_dim = sum(p.numel() for _, p in chosen)
+        projector = (
+            RandomProjector(in_dim=in_dim, proj_dim=self.proj_dim, seed=self.seed, device=dev)
+            if self.proj_dim
+            else None
+        )
+        mode, head = choose_method(model, x0, y0, names, self.method)
+        vmapper = _VmapGradients(model, names) if mode == "vmap" else None
+        sink = _RowSink(write)
+        groups = row_batches(rows, self.batch_size)
+        for batch_rows, x, y in iterate(self.dataset, groups, device=dev, workers=self.workers):
+            with autocast(dev, self.precision):
+                if mode == "closed":
+                    assert head is not None
+                    blocks = [_last_layer_batch(model, head, x, y)]
+                elif mode == "vmap":
+                    assert vmapper is not None
+                    strict = self.method == "vmap"
+                    blocks, mode = _vmap_or_loop(vmapper, model, chosen, x, y, strict=strict)
+                else:
+                    blocks = loop_batch(model, chosen, x, y)
+            sink.put(batch_rows, _finish(blocks, projector))
+        sink.flush()
 
 
 def compute_gradients(
@@ -251,6 +322,7 @@ def compute_gradients(
     progress: bool = True,
     workers: int | None = None,
     precision: str = "fp32",
+    executor: Executor | None = None,
 ) -> np.ndarray:
     """Per-sample gradients of the cross-entropy with each sample's given label.
 
@@ -269,6 +341,8 @@ def compute_gradients(
         workers: data-loading processes for datasets that decode files (default: CPU count).
         precision: ``fp32``, ``bf16`` or ``fp16``: autocast for the forward pass; gradients
             are always computed from float32 logits and stored as float32.
+        executor: where the rows are computed (:mod:`ogad_core.engine.executors`): this
+            process (default) or a Ray cluster (``RayExecutor``); the same rows either way.
     Returns:
         (N, D) float32 — D = proj_dim when projecting — an in-memory array, or the store's
         read-only memmap when ``out`` is given.
@@ -277,58 +351,21 @@ def compute_gradients(
         raise ConfigError(f"`batch_size` must be >= 1, got {batch_size}")
     if method not in ("auto", "closed", "vmap", "loop"):
         raise ConfigError(f"unknown gradient method {method!r}")
-    dev = resolve_device(device)
-    autocast(dev, precision)  # validates precision before any work
-    model.to(dev).eval()
+    autocast(resolve_device(device), precision)  # validates precision before any work
     batches = as_batches(dataset)
     n = len(batches)
     if n == 0:
         raise ConfigError("the dataset is empty")
-    x0, y0 = (t.to(dev) for t in batches[np.arange(min(4, n))])  # for head detection
-    chosen = select_params(model, params, x0)
-    names = [n for n, _ in chosen]
-    in_dim = sum(p.numel() for _, p in chosen)
-    projector = (
-        RandomProjector(in_dim=in_dim, proj_dim=proj_dim, seed=seed, device=dev)
-        if proj_dim
-        else None
+    task = GradientTask(
+        model, batches, params, batch_size, device, proj_dim, seed, method, workers, precision
     )
-    out_dim = proj_dim or in_dim
+    out_dim = task.n_cols()
     if out is not None and (out.n_rows, out.n_cols) != (n, out_dim):
         raise ConfigError(f"store holds ({out.n_rows}, {out.n_cols}); need ({n}, {out_dim})")
-
-    mode, head = choose_method(model, x0, y0, names, method)
-    vmapper = _VmapGradients(model, names) if mode == "vmap" else None
-
-    pending = out.pending() if out is not None else np.arange(n)
-    result = None if out is not None else np.empty((n, out_dim), dtype=np.float32)
-    sink = _RowSink(out, result)
+    sink = out if out is not None else ArrayRows(n, out_dim)
     label = params if isinstance(params, str) else "named"
-    bar = tqdm(
-        total=len(pending),
-        desc=f"gradients ({label})",
-        unit="sample",
-        disable=not progress or len(pending) == 0,
-    )
-    groups = row_batches(pending, batch_size)
-    for rows, x, y in iterate(batches, groups, device=dev, workers=workers):
-        with autocast(dev, precision):
-            if mode == "closed":
-                assert head is not None
-                blocks = [_last_layer_batch(model, head, x, y)]
-            elif mode == "vmap":
-                assert vmapper is not None
-                blocks, mode = _vmap_or_loop(vmapper, model, chosen, x, y, strict=method == "vmap")
-            else:
-                blocks = loop_batch(model, chosen, x, y)
-        sink.put(rows, _finish(blocks, projector))
-        bar.update(len(rows))
-    sink.flush()
-    bar.close()
-    if out is not None:
-        return out.array()
-    assert result is not None
-    return result
+    with_total(executor, n, progress).map_rows(task, sink, desc=f"gradients ({label})")
+    return sink.array()
 
 
 def _vmap_or_loop(

@@ -11,6 +11,7 @@ Weights are never downloaded: they come from ```weights` FILE`` or the local tor
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,19 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ogad_core._internal import import_callable, log, one_line
 from ogad_core.data.images import ImageFiles
-from ogad_core.engine.datasets import ImageBatches, Transform, iterate, row_batches
+from ogad_core.engine.datasets import (
+    BatchDataset,
+    ImageBatches,
+    Transform,
+    batch_loader,
+    iterate,
+    row_batches,
+)
+from ogad_core.engine.executors import Executor, ExecutorRun, Write, with_total
+from ogad_core.engine.gradients import autocast, on_cpu
 from ogad_core.engine.models import last_linear, resolve_device
 from ogad_core.errors import ConfigError, ModelError
 from ogad_core.run.store import finished_rows, row_store
@@ -149,16 +158,54 @@ def encode_images(
     cache_dir: Path | None = None,
     precision: str = "fp32",
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> np.ndarray:
     """(N, E) float32 features of ``files`` from a pretrained torchvision encoder.
 
     Each file is decoded (RGB) and preprocessed with the weights' own transforms by DataLoader
     workers. With ``cache_dir`` the matrix is kept as ``<cache_dir>/<key>.npy``: a later call
     with the same encoder, weights and files never loads the encoder, and an interrupted one
-    resumes at the first batch not done.
+    resumes at the first batch not done. ``executor``: this process (default) or Ray
+    (:mod:`ogad_core.engine.executors`).
     """
-    from ogad_core.engine.gradients import autocast
+    return encoder_pass(
+        files,
+        encoder,
+        weights=weights,
+        device=device,
+        batch_size=batch_size,
+        workers=workers,
+        cache_dir=cache_dir,
+        precision=precision,
+        progress=progress,
+        executor=executor,
+    ).features
 
+
+@dataclass
+class EncoderPass:
+    """What :func:`encoder_pass` did: the features, their cache key, and the run (None when a
+    finished cache was reused)."""
+
+    features: np.ndarray
+    key: str
+    run: ExecutorRun | None
+
+
+def encoder_pass(
+    files: ImageFiles,
+    encoder: str,
+    *,
+    weights: str | Path | None = None,
+    device: str = "cpu",
+    batch_size: int = 64,
+    workers: int | None = None,
+    cache_dir: Path | None = None,
+    precision: str = "fp32",
+    progress: bool = True,
+    executor: Executor | None = None,
+) -> EncoderPass:
+    """:func:`encode_images`, also saying what it did (the encoder step records it)."""
     spec = parse_encoder(encoder)
     path = weights_file(spec, weights)
     n = len(files)
@@ -169,23 +216,109 @@ def encode_images(
         and (done := finished_rows(cached, n_rows=n, fingerprint=key)) is not None
     ):
         log.info("encoder: reusing cached %s features", spec.ident)
-        return np.array(done, dtype=np.float32)
-    dev = resolve_device(device)
+        return EncoderPass(np.array(done, dtype=np.float32), key, None)
     backbone, dim = load_backbone(spec, path)
-    backbone.to(dev)
+    task = ImageEncodeTask(
+        backbone, encoder_batches(files, spec), batch_size, device, workers, precision
+    )
+    autocast(resolve_device(device), precision)  # validates precision before any work
     store = row_store(cached, n_rows=n, n_cols=dim, fingerprint=key)
-    pending = store.pending()
-    batches = encoder_batches(files, spec)
-    bar = tqdm(total=n, initial=n - len(pending), desc="encoding images", disable=not progress)
-    groups = row_batches(pending, batch_size)
-    with torch.inference_mode():
-        for rows, x, _ in iterate(batches, groups, device=dev, workers=workers):
-            with autocast(dev, precision):
-                feats = backbone(x)
-            store.write(rows, feats.float().cpu().numpy())
-            bar.update(len(rows))
-    bar.close()
-    return np.array(store.array(), dtype=np.float32)
+    run = with_total(executor, n, progress).map_rows(task, store, desc="encoding images")
+    return EncoderPass(np.array(store.array(), dtype=np.float32), key, run)
+
+
+@dataclass
+class ImageEncodeTask:
+    """A backbone's features of image files, as a row task (:mod:`ogad_core.engine.executors`):
+    ``run(rows, write)`` writes (B, E) float32 per batch.
+
+    What the device offers (each ``None``: on CUDA only): ``channels_last`` memory format for
+    the backbone and batches; ``decode_on_device``: DataLoader workers only read the JPEG files'
+    bytes and ``torchvision.io.decode_jpeg`` decodes each batch on the device, where the
+    weights' transforms (resize, crop, normalise) run too (used when every file is a JPEG).
+    ``precision`` ``bf16`` / ``fp16``: autocast of the forward pass; features stored float32.
+    """
+
+    backbone: nn.Module
+    batches: ImageBatches
+    batch_size: int = 64
+    device: str = "cpu"
+    workers: int | None = None
+    precision: str = "fp32"
+    channels_last: bool | None = None
+    decode_on_device: bool | None = None
+
+    def order(self, pending: np.ndarray) -> np.ndarray:
+        return pending
+
+    def for_worker(self, device: str) -> ImageEncodeTask:
+        return replace(self, backbone=on_cpu(self.backbone), device=device, workers=0)
+
+    def run(self, rows: np.ndarray, write: Write) -> None:
+        dev = resolve_device(self.device)
+        last = dev.type == "cuda" if self.channels_last is None else self.channels_last
+        fmt = torch.channels_last if last else torch.contiguous_format
+        model = self.backbone.to(dev).to(memory_format=fmt).eval()
+        with torch.inference_mode():
+            for batch_rows, x in self._inputs(rows, dev):
+                with autocast(dev, self.precision):
+                    feats = model(x.contiguous(memory_format=fmt))
+                write(batch_rows, feats.float().cpu().numpy())
+
+    def _inputs(
+        self, rows: np.ndarray, dev: torch.device
+    ) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+        """(rows, (B, 3, H, W) preprocessed on ``dev``) per batch, decoded by the workers (PIL)
+        or, with ``decode_on_device``, on the device from the files' bytes."""
+        groups = row_batches(rows, self.batch_size)
+        on_device = dev.type == "cuda" if self.decode_on_device is None else self.decode_on_device
+        if on_device and all_jpeg(self.batches.files):
+            loader = batch_loader(FileBytes(self.batches.files), groups, workers=self.workers)
+            for batch_rows, (data, lengths) in zip(groups, loader, strict=True):
+                yield batch_rows, decode_jpegs(data, lengths, dev, self.batches.transform)
+            return
+        for batch_rows, x, _ in iterate(self.batches, groups, device=dev, workers=self.workers):
+            yield batch_rows, x
+
+
+JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
+
+
+def all_jpeg(files: ImageFiles) -> bool:
+    """Whether every file is a JPEG (by suffix; the header scan read their format)."""
+    return all(str(p).lower().endswith(JPEG_SUFFIXES) for p in files.paths)
+
+
+class FileBytes(BatchDataset):
+    """The files' raw bytes, read by DataLoader workers: ``x`` (total,) uint8 (the files one
+    after another), ``y`` (B,) int64 their lengths."""
+
+    decodes_files = True  # reading is I/O the workers overlap
+
+    def __init__(self, files: ImageFiles) -> None:
+        self.files = files
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        from torchvision.io import read_file
+
+        blobs = [read_file(str(self.files.paths[int(i)])) for i in rows]
+        return torch.cat(blobs), torch.tensor([len(b) for b in blobs], dtype=torch.int64)
+
+
+def decode_jpegs(
+    data: torch.Tensor, lengths: torch.Tensor, dev: torch.device, transform: Any
+) -> torch.Tensor:
+    """JPEG bytes (total,) uint8 split by ``lengths`` (B,) -> (B, 3, H, W) float32 on ``dev``:
+    decoded there (EXIF orientation applied, RGB), then ``transform`` (the weights' resize,
+    crop and normalisation, which take uint8 tensors) on the device."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    blobs = list(torch.split(data, lengths.tolist()))
+    images = decode_jpeg(blobs, mode=ImageReadMode.RGB, device=dev, apply_exif_orientation=True)
+    return torch.stack([transform(img) for img in images])
 
 
 def encoder_batches(files: ImageFiles, spec: EncoderSpec | str, labels: Any = None) -> ImageBatches:

@@ -1,19 +1,20 @@
-"""Gradient extraction on a Ray cluster (``ogad compute --engine ray``).
+"""The Ray executor (``ogad compute --engine ray``): the encoder pass, the text encoder and the
+gradient pass on a Ray cluster, through the one execution API of
+:mod:`ogad_core.engine.executors`.
 
 How it runs:
 
-- The driver (the ``ogad compute`` process) cuts the rows not yet done in the
-  :class:`~ogad_core.run.store.GradientStore` into shards of whole batches.
-- A pool of Ray actors (one per CPU slot, or per GPU with ``device="cuda"``) each receives the
-  model and the dataset once through Ray's object store and computes one shard at a time with
-  the local engine's :func:`~ogad_core.engine.gradients.compute_gradients`; shards start on
-  batch boundaries, so each worker sees the same batches as the local engine and the closed form
-  is bit-for-bit identical.
-- The driver writes every returned shard into the store (positioned writes + done mask). Only the
-  driver touches the run directory; workers need the data only when the dataset reads files
-  lazily (image paths), and then at the same path on every node.
-- A worker that dies mid-shard is restarted by Ray and its shard is submitted again; shards
-  already written stay done. A killed driver resumes from the done mask, like the local engine.
+- The driver (the ``ogad compute`` process) cuts the rows not yet done in the row store into
+  shards of whole batches (so every worker computes the very batches the local engine would).
+- The task (model and data) goes once into Ray's object store; each shard is a Ray task that
+  runs the task's own ``run`` on its rows (the task is unpickled once per worker process).
+- The driver alone writes every returned shard into the store (positioned writes + done mask).
+  Workers need the data only when it is read lazily (image paths), at the same path everywhere.
+- Lost workers and lost nodes are Ray's business: each shard is a task with Ray's own
+  ``max_retries``, so a shard whose worker (or node) died is run again on another one, and the
+  shards already written stay done. A killed driver resumes from the done mask, like the local
+  engine. Tasks rather than an actor pool: a restarted actor waits for a slot on a node that may
+  be gone for good, while a retried task takes any free slot of the nodes still there.
 
 Ray is an optional extra (``pip install 'ogad[ray]'``) imported only here, only when called.
 """
@@ -24,8 +25,6 @@ import os
 import socket
 import sys
 import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,20 +33,10 @@ import numpy as np
 
 import ogad_core
 from ogad_core._internal import log, one_line
-from ogad_core.engine.gradients import ParamSpec, compute_gradients, gradient_dim
+from ogad_core.engine.executors import ExecutorRun, Progress, RowSink, RowTask
 from ogad_core.errors import ConfigError, ModelError, OgadError
-from ogad_core.run.store import GradientStore, finished_rows, row_store
 
-__all__ = [
-    "ArraySink",
-    "GradientShardTask",
-    "RayRun",
-    "TextEncodeTask",
-    "compute_gradients_ray",
-    "encode_texts_ray",
-    "ray_session",
-    "run_shards",
-]
+__all__ = ["RayExecutor", "ray_session"]
 
 #: Shards a worker has in flight: the next one starts while the driver writes the last one.
 _IN_FLIGHT_PER_WORKER = 2
@@ -134,210 +123,69 @@ class ray_session:  # noqa: N801 - used as a context manager, reads like a funct
             _import_ray().shutdown()
 
 
-@dataclass
-class GradientShardTask:
-    """What a worker runs on a shard: the local engine on ``Subset(dataset, rows)``.
+# ---- on a worker ---------------------------------------------------------------------------
 
-    Picklable; sent once to each worker. ``__call__(rows)`` returns (len(rows), D) float32.
-    """
-
-    model: Any
-    dataset: Any
-    params: ParamSpec = "last"
-    batch_size: int = 256
-    device: str = "cpu"
-    proj_dim: int | None = None
-    seed: int = 0
-    method: str = "auto"
-
-    def __call__(self, rows: np.ndarray) -> np.ndarray:
-        from torch.utils.data import Subset
-
-        return compute_gradients(
-            self.model,
-            Subset(self.dataset, [int(r) for r in rows]),
-            self.params,
-            batch_size=self.batch_size,
-            device=self.device,
-            proj_dim=self.proj_dim,
-            seed=self.seed,
-            method=self.method,
-            progress=False,
-            workers=0,  # the Ray actors are the parallelism: decode in the actor itself
-        )
+#: the task a worker process last unpickled, by its object id (one task per compute pass)
+_TASKS: dict[str, Any] = {}
 
 
-class _ShardWorker:
-    """A Ray actor holding one task (model + data); computes shards on request."""
-
-    def __init__(self, task: Callable[[np.ndarray], np.ndarray], threads: int) -> None:
+def _worker_task(ref: Any, threads: int) -> RowTask:
+    """The task behind ``ref``, unpickled once per worker process (torch on ``threads``)."""
+    key = ref.hex()
+    if key not in _TASKS:
+        import ray
         import torch
 
+        _TASKS.clear()  # a new pass: let the last one's model go
         torch.set_num_threads(max(1, threads))
-        self.task = task
-
-    def run(self, rows: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(self.task(rows), dtype=np.float32)
-
-    def pid(self) -> int:
-        return os.getpid()
+        _TASKS[key] = ray.get(ref)
+    return _TASKS[key]
 
 
-@dataclass
-class RayRun:
-    """What one :func:`run_shards` call did (for logs, tests and benchmarks)."""
+def run_shard(boxed: list[Any], rows: np.ndarray, threads: int) -> tuple[Any, Any, str]:
+    """One shard on a worker: (rows (B,) int64, values (B, D) float32, this node's id).
 
-    n_rows: int = 0
-    n_shards: int = 0
-    n_workers: int = 0
-    redone_shards: int = 0
-    #: seconds from starting the workers to the first shard back, and to the last
-    first_shard_s: float = 0.0
-    seconds: float = 0.0
+    ``boxed`` is ``[ObjectRef of the task]`` (boxed, so Ray does not unpickle it per call)."""
+    import ray
 
+    task = _worker_task(boxed[0], threads)
+    done_rows: list[np.ndarray] = []
+    values: list[np.ndarray] = []
 
-class ArraySink:
-    """An in-memory stand-in for a GradientStore: (N, D) float32, nothing done yet."""
+    def collect(r: np.ndarray, v: np.ndarray) -> None:
+        done_rows.append(np.asarray(r, dtype=np.int64))
+        values.append(np.ascontiguousarray(v, dtype=np.float32))
 
-    def __init__(self, n_rows: int, n_cols: int) -> None:
-        self.result = np.empty((n_rows, n_cols), dtype=np.float32)
-
-    def pending(self) -> np.ndarray:
-        return np.arange(self.result.shape[0], dtype=np.int64)
-
-    def write(self, rows: np.ndarray, values: np.ndarray) -> None:
-        self.result[rows] = values
-
-    def array(self) -> np.ndarray:
-        return self.result
+    task.run(rows, collect)
+    node = ray.get_runtime_context().get_node_id()
+    return np.concatenate(done_rows), np.concatenate(values), node
 
 
-def _shards(pending: np.ndarray, shard_rows: int) -> list[np.ndarray]:
-    """Consecutive slices of ``pending`` (int64 row ids), ``shard_rows`` each (the last shorter)."""
-    return [pending[i : i + shard_rows] for i in range(0, len(pending), shard_rows)]
+# ---- on the driver -------------------------------------------------------------------------
 
 
-def _failure(ray: Any, err: Exception) -> Exception | None:
-    """None when ``err`` is a lost worker (redo the shard), else the error to raise."""
-    if isinstance(err, ray.exceptions.RayActorError) and getattr(err, "actor_init_failed", False):
-        return ModelError(f"a Ray worker could not load the model or data: {one_line(err, 400)}")
-    if isinstance(err, ray.exceptions.RayActorError | ray.exceptions.WorkerCrashedError):
-        return None
+def _failure(ray: Any, err: Exception) -> Exception:
+    """The error to raise for a shard that failed after Ray's own retries (one line)."""
     if isinstance(err, ray.exceptions.RayTaskError):
         cause = getattr(err, "cause", None)
         if isinstance(cause, OgadError):
             return cause
-        return ModelError(f"a Ray worker failed: {one_line(cause or err)}")
-    return err
+        return ModelError(f"a Ray worker failed: {one_line(cause or err, 400)}")
+    return ModelError(f"a shard was lost on every retry of its Ray worker: {one_line(err, 400)}")
 
 
-class _WorkerPool:
-    """``n`` actor slots running ``task``; a slot whose actor died gets a fresh actor."""
-
-    def __init__(self, ray: Any, task: Any, n: int, cpus: float, gpus: float) -> None:
-        self.ray = ray
-        self.cls = ray.remote(num_cpus=cpus, num_gpus=gpus, max_restarts=0)(_ShardWorker)
-        self.task_ref, self.threads = ray.put(task), max(1, int(cpus))
-        self.actors = [self._new() for _ in range(n)]
-
-    def _new(self) -> Any:
-        return self.cls.remote(self.task_ref, self.threads)
-
-    def replace(self, slot: int, dead: Any) -> None:
-        """Start a new actor in ``slot`` unless that was done already for this ``dead`` one."""
-        if self.actors[slot] is dead:
-            self.ray.kill(dead)
-            self.actors[slot] = self._new()  # tasks sent to it wait until it is up
-
-    def close(self) -> None:
-        for actor in self.actors:
-            self.ray.kill(actor)
-
-
-def run_shards(
-    task: Callable[[np.ndarray], np.ndarray],
-    sink: Any,
-    *,
-    shard_rows: int,
-    n_workers: int,
-    cpus_per_worker: float = 1.0,
-    gpus_per_worker: float = 0.0,
-    max_retries: int = 3,
-) -> RayRun:
-    """Compute ``sink.pending()`` rows on Ray actors running ``task``; write them into ``sink``.
-
-    ``sink`` is a GradientStore (or anything with ``pending()`` and ``write(rows, values)``).
-    A shard whose worker dies is redone on a new worker (at most ``max_retries`` times); an
-    error raised by the task itself is raised here. Needs a connected Ray (:class:`ray_session`).
-    """
-    ray = _import_ray()
-    shards = _shards(np.asarray(sink.pending(), dtype=np.int64), shard_rows)
-    run = RayRun(n_rows=sum(len(s) for s in shards), n_shards=len(shards))
-    if not shards:
-        return run
-    run.n_workers = max(1, min(n_workers, len(shards)))
-    started = time.perf_counter()
-    pool = _WorkerPool(ray, task, run.n_workers, cpus_per_worker, gpus_per_worker)
-    queue, attempts, in_flight = deque(range(len(shards))), [0] * len(shards), {}
-
-    def submit(slot: int) -> None:
-        actor, shard_id = pool.actors[slot], queue.popleft()
-        in_flight[actor.run.remote(shards[shard_id])] = (slot, actor, shard_id)
-
-    for slot in list(range(run.n_workers)) * _IN_FLIGHT_PER_WORKER:
-        if queue:
-            submit(slot)
-    done_rows = 0
-    try:
-        while in_flight:
-            (ref,), _ = ray.wait(list(in_flight), num_returns=1)
-            slot, actor, shard_id = in_flight.pop(ref)
-            try:
-                values = ray.get(ref)
-            except Exception as err:  # noqa: BLE001 - sorted by _failure
-                fatal = _failure(ray, err)
-                attempts[shard_id] += 1
-                if fatal is None and attempts[shard_id] > max_retries:
-                    fatal = ModelError(
-                        f"shard {shard_id} lost its Ray worker {attempts[shard_id]} times; "
-                        f"last error: {one_line(err)}"
-                    )
-                if fatal is not None:
-                    raise fatal from None
-                run.redone_shards += 1
-                log.warning("ray: a worker died on shard %d; redoing it", shard_id)
-                pool.replace(slot, actor)
-                queue.appendleft(shard_id)
-            else:
-                sink.write(shards[shard_id], values)
-                run.first_shard_s = run.first_shard_s or time.perf_counter() - started
-                done_rows = _report(done_rows, len(shards[shard_id]), run.n_rows)
-            if queue:
-                submit(slot)
-    finally:
-        pool.close()
-    run.seconds = time.perf_counter() - started
-    return run
-
-
-def _report(done_rows: int, new_rows: int, total: int) -> int:
-    """Log progress each time another tenth of ``total`` rows is done; returns the new count."""
-    now = done_rows + new_rows
-    if now * 10 // total > done_rows * 10 // total:
-        log.info("ray: %d of %d rows done", now, total)
-    return now
-
-
-def _ship_user_code(ray: Any, model: Any, dataset: Any) -> None:
-    """Pickle by value the classes of ``model`` and ``dataset`` that live in the user's own files.
+def _ship_user_code(ray: Any, task: Any) -> None:
+    """Pickle by value the classes of the task's model and data that live in the user's files.
 
     A ``--model file.py:factory`` module (or a class defined in a script or test) exists only in
     this process; Ray workers cannot import it by name, so its code travels with the pickle.
     Installed packages (site-packages, the standard library) and ogad itself go by reference.
     """
     installed = (str(Path(sys.base_prefix).resolve()), str(Path(sys.prefix).resolve()))
-    types = {type(m) for m in getattr(model, "modules", lambda: [model])()}
-    types |= {type(dataset), type(getattr(dataset, "dataset", None))}
+    types: set[type] = set()
+    for value in vars(task).values():
+        types |= {type(m) for m in getattr(value, "modules", lambda v=value: [v])()}
+        types |= {type(getattr(value, a, None)) for a in ("dataset", "files", "transform")}
     for name in {t.__module__ for t in types}:
         module = sys.modules.get(name)
         origin = getattr(module, "__file__", None)
@@ -353,163 +201,107 @@ def _worker_device(device: Any) -> tuple[float, str]:
     Ray makes its only visible one (so ``cuda:N`` becomes ``cuda`` there)."""
     if str(device).startswith("cuda"):
         return 1.0, "cuda"
-    return 0.0, str(device)
+    return 0.0, "cpu"
 
 
-def _default_workers(ray: Any, gpus_per_worker: float, cpus_per_worker: float) -> int:
-    resources = ray.cluster_resources()
-    if gpus_per_worker:
-        return max(1, int(resources.get("GPU", 0) // gpus_per_worker))
-    return max(1, int(resources.get("CPU", 1) // cpus_per_worker))
-
-
-def compute_gradients_ray(
-    model: Any,
-    dataset: Any,
-    params: ParamSpec = "last",
-    batch_size: int = 256,
-    device: str = "cpu",
-    *,
-    proj_dim: int | None = None,
-    seed: int = 0,
-    out: GradientStore | None = None,
-    method: str = "auto",
-    ray_address: str | None = None,
-    workers: int | None = None,
-    shard_batches: int | None = None,
-    max_retries: int = 3,
-) -> np.ndarray:
-    """:func:`~ogad_core.engine.gradients.compute_gradients` on a Ray cluster; same results.
-
-    Args (beyond compute_gradients'):
-        ray_address: an existing cluster (``ray://head:10001``, ``head:6379`` or ``auto``);
-            None starts a local one for this call (unless Ray is already initialised).
-        workers: Ray actors; default one per CPU slot (per GPU with a CUDA device).
-        shard_batches: batches per shard; default about 4 shards per worker.
-        max_retries: times a shard is redone after its worker died.
-
-    Returns:
-        (N, D) float32: the store's read-only memmap when ``out`` is given, else an array.
-    """
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    if workers is not None and workers < 1:
-        raise ConfigError(f"workers must be >= 1, got {workers}")
-    if shard_batches is not None and shard_batches < 1:
-        raise ConfigError(f"shard_batches must be >= 1, got {shard_batches}")
-    n_rows = len(dataset)
-    if n_rows == 0:
-        raise ConfigError("the dataset is empty")
-    n_cols = proj_dim or gradient_dim(model, params)
-    if out is not None and (out.n_rows, out.n_cols) != (n_rows, n_cols):
-        raise ConfigError(f"store holds ({out.n_rows}, {out.n_cols}); need ({n_rows}, {n_cols})")
-    sink = out if out is not None else ArraySink(n_rows, n_cols)
-    gpus, worker_device = _worker_device(device)
-    task = GradientShardTask(
-        model.cpu().eval(), dataset, params, batch_size, worker_device, proj_dim, seed, method
-    )
-    with ray_session(ray_address, num_cpus=workers) as ray:
-        _ship_user_code(ray, model, dataset)
-        n_workers = workers or _default_workers(ray, gpus, 1.0)
-        n_pending = len(sink.pending())
-        batches = -(-n_pending // batch_size)
-        per_shard = shard_batches or max(1, -(-batches // (n_workers * _SHARDS_PER_WORKER)))
-        run = run_shards(
-            task,
-            sink,
-            shard_rows=per_shard * batch_size,
-            n_workers=n_workers,
-            gpus_per_worker=gpus,
-            max_retries=max_retries,
-        )
-    log.info(
-        "ray: %d rows in %d shards on %d workers (%d shards redone)",
-        run.n_rows,
-        run.n_shards,
-        run.n_workers,
-        run.redone_shards,
-    )
-    return sink.array()
-
-
-# ---- the encoder pass: sentence embeddings of texts -----------------------------------------
+def _shards(pending: np.ndarray, shard_rows: int) -> list[np.ndarray]:
+    """Consecutive slices of ``pending`` (int64 row ids), ``shard_rows`` each (the last shorter)."""
+    return [pending[i : i + shard_rows] for i in range(0, len(pending), shard_rows)]
 
 
 @dataclass
-class TextEncodeTask:
-    """What a worker runs on a shard of texts: the local ``encode_texts`` (encoder loaded once).
+class RayExecutor:
+    """Maps a task over a sink's pending rows as Ray tasks, one shard of whole batches each.
 
-    ``__call__(rows)`` returns (len(rows), E) float32 embeddings of ``texts[rows]``.
+    Args:
+        address: an existing cluster (``ray://head:10001``, ``head:6379`` or ``auto``); None
+            starts a local one for the call (unless Ray is already initialised).
+        workers: shards computed at once; default one per CPU slot (per GPU with CUDA).
+        shard_batches: batches per shard; default about 4 shards per worker.
+        max_retries: Ray's retries of a shard whose worker or node died.
+        cpus_per_worker: CPUs (and torch threads) per shard.
+        on_shard: called on the driver after each shard is written, with (rows, node id).
     """
 
-    texts: list[str]
-    encoder: str | None
-    batch_size: int = 64
-    device: str = "cpu"
+    address: str | None = None
+    workers: int | None = None
+    shard_batches: int | None = None
+    max_retries: int = 3
+    cpus_per_worker: float = 1.0
+    progress: bool = True
+    on_shard: Any = None
 
-    def __call__(self, rows: np.ndarray) -> np.ndarray:
-        from ogad_core.engine import text_encoder
+    def __post_init__(self) -> None:
+        for name in ("workers", "shard_batches"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be >= 1, got {value}", param=name)
 
-        return text_encoder.encode_texts(
-            [self.texts[int(i)] for i in rows],
-            encoder=self.encoder,
-            batch_size=self.batch_size,
-            device=self.device,
-            progress=False,
+    def map_rows(self, task: RowTask, sink: RowSink, *, desc: str = "rows") -> ExecutorRun:
+        pending = task.order(np.asarray(sink.pending(), dtype=np.int64))
+        if not len(pending):
+            return ExecutorRun()
+        gpus, device = _worker_device(getattr(task, "device", "cpu"))
+        remote_task = task.for_worker(device)
+        with ray_session(self.address, num_cpus=self.workers) as ray:
+            _ship_user_code(ray, remote_task)
+            n_workers = self.workers or self._default_workers(ray, gpus)
+            batches = -(-len(pending) // task.batch_size)
+            per_shard = self.shard_batches or -(-batches // (n_workers * _SHARDS_PER_WORKER))
+            shards = _shards(pending, per_shard * task.batch_size)
+            run = ExecutorRun(n_rows=len(pending), n_shards=len(shards), n_workers=n_workers)
+            started = time.perf_counter()
+            self._run(ray, remote_task, shards, sink, run, gpus, desc)
+            run.seconds = time.perf_counter() - started
+        log.info(
+            "ray: %d rows in %d shards on %d workers, %d node(s)",
+            run.n_rows,
+            run.n_shards,
+            run.n_workers,
+            len(set(run.shard_nodes)),
         )
+        return run
 
+    def _default_workers(self, ray: Any, gpus: float) -> int:
+        resources = ray.cluster_resources()
+        if gpus:
+            return max(1, int(resources.get("GPU", 0) // gpus))
+        return max(1, int(resources.get("CPU", 1) // self.cpus_per_worker))
 
-class _LongestFirst:
-    """A row store whose pending rows come longest text first, as encode_texts takes them."""
-
-    def __init__(self, store: Any, texts: list[str]) -> None:
-        self.store, self.texts = store, texts
-
-    def pending(self) -> np.ndarray:
-        from ogad_core.engine.text_encoder import longest_first
-
-        return longest_first(self.texts, self.store.done)
-
-    def write(self, rows: np.ndarray, values: np.ndarray) -> None:
-        self.store.write(rows, values)
-
-
-def encode_texts_ray(
-    texts: list[str],
-    *,
-    encoder: str | None,
-    cache_dir: Path,
-    batch_size: int = 64,
-    device: str = "cpu",
-    ray_address: str | None = None,
-    workers: int | None = None,
-) -> np.ndarray:
-    """``text_encoder.encode_texts`` on Ray workers, into the same resumable cache; (N, E).
-
-    Shards are runs of whole batches in the local engine's order (longest text first), so every
-    worker encodes the batches the local engine would. Every node needs the encoder's files in
-    its local model cache (nothing is downloaded).
-    """
-    from ogad_core.engine import text_encoder
-
-    texts = text_encoder.check_texts(texts)
-    key = text_encoder.embedding_key(texts, encoder, "layers")
-    path = Path(cache_dir) / f"{key}.npy"
-    if (done := finished_rows(path, n_rows=len(texts), fingerprint=key)) is not None:
-        return np.array(done, dtype=np.float32)
-    model = text_encoder.load_sentence_encoder(encoder, device="cpu")
-    dim = text_encoder.embedding_dim(model, "layers")
-    del model
-    store = row_store(path, n_rows=len(texts), n_cols=dim, fingerprint=key)
-    sink = _LongestFirst(store, texts)
-    gpus, worker_device = _worker_device(device)
-    task = TextEncodeTask(texts, encoder, batch_size, worker_device)
-    with ray_session(ray_address, num_cpus=workers) as ray:
-        n_workers = workers or _default_workers(ray, gpus, 1.0)
-        batches = -(-len(sink.pending()) // batch_size)
-        per_shard = max(1, -(-batches // (n_workers * _SHARDS_PER_WORKER)))
-        run = run_shards(
-            task, sink, shard_rows=per_shard * batch_size, n_workers=n_workers, gpus_per_worker=gpus
+    def _run(
+        self,
+        ray: Any,
+        task: RowTask,
+        shards: list[np.ndarray],
+        sink: RowSink,
+        run: ExecutorRun,
+        gpus: float,
+        desc: str,
+    ) -> None:
+        """Keep ``_IN_FLIGHT_PER_WORKER`` shards per worker submitted; write each one back."""
+        remote = ray.remote(run_shard).options(
+            num_cpus=self.cpus_per_worker, num_gpus=gpus, max_retries=self.max_retries
         )
-    log.info("ray: %d texts encoded on %d workers", run.n_rows, run.n_workers)
-    return np.array(store.array(), dtype=np.float32)
+        boxed = [ray.put(task)]
+        threads = max(1, int(self.cpus_per_worker))
+        queue = list(reversed(shards))
+        in_flight: list[Any] = []
+        bar = Progress(run.n_rows, 0, desc, self.progress)
+        try:
+            while queue or in_flight:
+                while queue and len(in_flight) < run.n_workers * _IN_FLIGHT_PER_WORKER:
+                    in_flight.append(remote.remote(boxed, queue.pop(), threads))
+                (ref,), in_flight = ray.wait(in_flight, num_returns=1)
+                try:
+                    rows, values, node = ray.get(ref)
+                except Exception as err:  # noqa: BLE001 - sorted by _failure
+                    raise _failure(ray, err) from None
+                sink.write(rows, values)
+                run.shard_nodes.append(node)
+                bar.update(len(rows))
+                if self.on_shard is not None:
+                    self.on_shard(rows, node)
+        finally:
+            bar.close()
+            for ref in in_flight:
+                ray.cancel(ref, force=True)

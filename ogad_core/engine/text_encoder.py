@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ogad_core._internal import last_line
+from ogad_core.engine.executors import Executor, ExecutorRun, Write, with_total
 from ogad_core.errors import ConfigError, DataError, ModelError
 from ogad_core.run.store import finished_rows, row_store
 
@@ -204,6 +205,7 @@ def encode_texts(
     cache_dir: Path | None = None,
     progress: bool = True,
     features: str = "layers",
+    executor: Executor | None = None,
 ) -> np.ndarray:
     """Text embeddings from the sentence encoder: (N, E) float32.
 
@@ -215,9 +217,45 @@ def encode_texts(
             (:func:`ogad_core.run.store.row_store`; key = sha256 of the encoder, ``features``
             and the texts): a later call with the same inputs never loads the encoder, and an
             interrupted one resumes at the first batch not done.
+        executor: this process (default) or Ray (:mod:`ogad_core.engine.executors`); every
+            worker needs the encoder's files in its local model cache (nothing is downloaded).
 
     Texts are encoded longest first (less padding); rows come back in input order.
     """
+    return text_pass(
+        texts,
+        encoder=encoder,
+        batch_size=batch_size,
+        device=device,
+        cache_dir=cache_dir,
+        progress=progress,
+        features=features,
+        executor=executor,
+    ).features
+
+
+@dataclass
+class TextPass:
+    """What :func:`text_pass` did: the features, their cache key, and the run (None when a
+    finished cache was reused)."""
+
+    features: np.ndarray
+    key: str
+    run: ExecutorRun | None
+
+
+def text_pass(
+    texts: Sequence[str],
+    *,
+    encoder: str | None = DEFAULT_ENCODER,
+    batch_size: int = 64,
+    device: str = "cpu",
+    cache_dir: Path | None = None,
+    progress: bool = True,
+    features: str = "layers",
+    executor: Executor | None = None,
+) -> TextPass:
+    """:func:`encode_texts`, also saying what it did (the encoder step records it)."""
     texts = check_texts(texts)
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}", param="batch_size")
@@ -227,19 +265,39 @@ def encode_texts(
     key = embedding_key(texts, encoder, features)
     path = None if cache_dir is None else Path(cache_dir) / f"{key}.npy"
     if path is not None and (done := finished_rows(path, n_rows=n, fingerprint=key)) is not None:
-        return np.array(done, dtype=np.float32)
+        return TextPass(np.array(done, dtype=np.float32), key, None)
     model = load_sentence_encoder(encoder, device=device)
     store = row_store(path, n_rows=n, n_cols=embedding_dim(model, features), fingerprint=key)
-    pending = longest_first(texts, store.done)
-    bar = tqdm(
-        total=n, initial=n - len(pending), desc="encoding texts", unit="text", disable=not progress
-    )
-    for start in range(0, len(pending), batch_size):
-        rows = pending[start : start + batch_size]
-        store.write(rows, _encode_batch(model, [texts[i] for i in rows], features))
-        bar.update(len(rows))
-    bar.close()
-    return np.array(store.array(), dtype=np.float32)
+    task = TextEncodeTask(texts, encoder, features, batch_size, device)
+    run = with_total(executor, n, progress).map_rows(task, store, desc="encoding texts")
+    return TextPass(np.array(store.array(), dtype=np.float32), key, run)
+
+
+@dataclass
+class TextEncodeTask:
+    """Sentence features of texts, as a row task (:mod:`ogad_core.engine.executors`): longest
+    text first, ``run(rows, write)`` writes (B, E) float32 per batch (the encoder is loaded
+    once per process)."""
+
+    texts: list[str]
+    encoder: str | None
+    features: str = "layers"
+    batch_size: int = 64
+    device: str = "cpu"
+
+    def order(self, pending: np.ndarray) -> np.ndarray:
+        done = np.ones(len(self.texts), dtype=bool)
+        done[pending] = False
+        return longest_first(self.texts, done)
+
+    def for_worker(self, device: str) -> TextEncodeTask:
+        return replace(self, device=device)
+
+    def run(self, rows: np.ndarray, write: Write) -> None:
+        model = load_sentence_encoder(self.encoder, device=self.device)
+        for start in range(0, len(rows), self.batch_size):
+            batch = rows[start : start + self.batch_size]
+            write(batch, _encode_batch(model, [self.texts[i] for i in batch], self.features))
 
 
 def longest_first(texts: Sequence[str], done: np.ndarray) -> np.ndarray:

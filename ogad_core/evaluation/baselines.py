@@ -172,7 +172,7 @@ def cv_pred_probs(ctx: RunContext, labels: np.ndarray, k: int) -> np.ndarray:
     for i, (fit_idx, held_idx) in enumerate(splitter.split(np.zeros(ctx.n), labels)):
         t_fold = time.perf_counter()
         model = train_subset(ctx, fit_idx, labels, ctx.config.seed + i)
-        pred_probs[held_idx] = predict_proba(ctx, model, ctx.x_train[held_idx])
+        pred_probs[held_idx] = predict_proba(ctx, model, held_idx)
         log.info(
             f"evaluate: cleanlab CV fold {i + 1}/{k} trained on {len(fit_idx)} "
             f"({time.perf_counter() - t_fold:.1f} s)"

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from ogad_core.data import LoadedData
+    from ogad_core.engine.kinds import ModelInput
     from ogad_core.engine.train import TrainRecipe
     from ogad_core.options import ComputeConfig
 
@@ -105,6 +106,18 @@ def _checked_data(
     return data
 
 
+def _in_memory(x: ModelInput, config: ComputeConfig) -> torch.Tensor:
+    """The inputs as the tensor retraining slices; ConfigError for streamed image files."""
+    import torch
+
+    if not isinstance(x, torch.Tensor):
+        raise ConfigError(
+            f"retraining needs the inputs in memory; {config.data} streams its image files "
+            "(use an --encoder, whose features are kept)"
+        )
+    return x
+
+
 def load_context(rd: RunDir, manifest: Manifest, *, need_test: bool) -> RunContext:
     """Re-load the run's data (checked against its fingerprint), inputs and training recipe."""
 
@@ -127,15 +140,16 @@ def load_context(rd: RunDir, manifest: Manifest, *, need_test: bool) -> RunConte
     if recorded and recorded != str(recipe):
         notes.append(f"the run was trained with {recorded}; retraining uses {recipe}")
         log.info(f"evaluate: note: {notes[-1]}")
+    x_train, x_test = _in_memory(inputs.x_train, config), inputs.x_test
     return RunContext(
         rd=rd,
         manifest=manifest,
         config=config,
         data=data,
         is_flipped=flags,
-        x_train=inputs.x_train,
+        x_train=x_train,
         y_train=inputs.y_train,
-        x_test=inputs.x_test,
+        x_test=None if x_test is None else _in_memory(x_test, config),
         y_test=inputs.y_test,
         recipe=recipe,
         device=device,
@@ -172,35 +186,37 @@ def new_model(ctx: RunContext, seed: int) -> nn.Module:
 
 
 def train_subset(ctx: RunContext, idx: np.ndarray, labels: np.ndarray, seed: int) -> nn.Module:
-    """Train a fresh model on rows ``idx`` (M,) with ``labels[idx]``; returns the final model."""
-    import torch
-
+    """Train a fresh model on rows ``idx`` (M,) with ``labels[idx]``; returns the final model.
+    Streamed inputs (image files) stay on disk: only the rows' batches are decoded."""
+    from ogad_core.engine.datasets import take_rows
     from ogad_core.engine.train import train_model
 
     model = new_model(ctx, seed)
-    rows = torch.as_tensor(idx, dtype=torch.long)
     train_model(
         model,
-        ctx.x_train[rows],
-        torch.as_tensor(labels[idx]),
+        take_rows(ctx.x_train, labels, idx),
         recipe=ctx.recipe,
         seed=seed,
         device=ctx.device,
         n_checkpoints=1,
         progress=False,
+        workers=ctx.config.workers,
     )
     return model
 
 
-def predict_proba(ctx: RunContext, model: nn.Module, x: torch.Tensor) -> np.ndarray:
-    """(n, C) float64 softmax probabilities of ``x`` (n, ...) in eval mode."""
+def predict_proba(ctx: RunContext, model: nn.Module, idx: np.ndarray) -> np.ndarray:
+    """(M, C) float64 softmax probabilities of the training rows ``idx`` (M,) in eval mode,
+    streamed batch by batch."""
     import torch
 
+    from ogad_core.engine.datasets import iterate, row_batches, take_rows
+
+    batches = take_rows(ctx.x_train, np.zeros(ctx.n, dtype=np.int64), idx)
     model.to(ctx.device).eval()
-    out = []
-    step = ctx.config.batch_size
+    out = np.empty((len(batches), ctx.data.n_classes), dtype=np.float64)
+    groups = row_batches(len(batches), ctx.config.batch_size)
     with torch.no_grad():
-        for start in range(0, x.shape[0], step):
-            logits = model(x[start : start + step].to(ctx.device))
-            out.append(torch.softmax(logits.float(), dim=1).cpu())
-    return torch.cat(out).double().numpy()
+        for rows, x, _ in iterate(batches, groups, device=ctx.device, workers=ctx.config.workers):
+            out[rows] = torch.softmax(model(x).float(), dim=1).double().cpu().numpy()
+    return out

@@ -118,8 +118,8 @@ def time_detectors(
 def time_gradients(ctx: RunContext) -> tuple[float, str]:
     """Seconds to extract the final model's gradients (re-timed on up to 20,000 rows)."""
     import torch
-    from torch.utils.data import TensorDataset
 
+    from ogad_core.engine.datasets import take_rows
     from ogad_core.engine.gradients import compute_gradients
 
     model = new_model(ctx, ctx.config.seed)
@@ -134,7 +134,7 @@ def time_gradients(ctx: RunContext) -> tuple[float, str]:
     t0 = time.perf_counter()
     g = compute_gradients(
         model,
-        TensorDataset(ctx.x_train[:n], ctx.y_train[:n]),
+        take_rows(ctx.x_train, ctx.y_train, np.arange(n)),
         ctx.manifest.params or "last",
         batch_size=ctx.config.batch_size,
         device=str(ctx.device),

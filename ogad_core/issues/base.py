@@ -68,6 +68,8 @@ class IssueContext:
     detector: str | None = None
     seed: int = 0
     test_accuracy: float | None = None
+    #: the held-out split (``--holdout``; :class:`ogad_core.issues.holdout.Holdout`) or None
+    holdout: Any = None
     #: issue types fitted so far on this context, by name (a type may defer to another)
     results: dict[str, Any] = field(default_factory=dict, repr=False)
     _knn: dict[tuple[str, int, int | None], tuple[np.ndarray, np.ndarray]] = field(

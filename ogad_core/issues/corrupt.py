@@ -63,6 +63,8 @@ class CorruptIssue(IssueType):
         else:
             parts = self._text_parts(table, context.samples["ref"].astype(str).tolist())
         self.parts_ = parts.fillna(0.0)
+        errors = None if table is None else table.get("error")
+        self._errors = None if errors is None else errors.fillna("").astype(str).to_numpy()
         scores = self.parts_.max(axis=1).to_numpy() if len(parts.columns) else np.zeros(context.n)
         self._finish(np.maximum(scores, 0.0), self.threshold)
         return self
@@ -127,5 +129,6 @@ class CorruptIssue(IssueType):
         worst = str(row.idxmax())
         value = float(row.max())
         if value >= HARD:
-            return f"{worst} input"
+            why = self._errors[i] if self._errors is not None and worst == "undecodable" else ""
+            return f"{worst} input ({why})" if why else f"{worst} input"
         return f"{worst} input (z = {value:.1f} against this dataset)"

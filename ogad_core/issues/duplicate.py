@@ -63,7 +63,7 @@ class DuplicateIssue(IssueType):
             ratio[drop] = np.inf
         set_ids = _components(edges, n)
         labels = context.labels
-        conflict = _conflicts(set_ids, labels)
+        conflict = conflicting_sets(set_ids, labels)
         scores = 1.0 / (1.0 + ratio) + CONFLICT_BONUS * conflict
         self._labels, self._names = labels, list(context.label_names)
         self._refs = (
@@ -158,7 +158,7 @@ def _components(edges: np.ndarray, n: int) -> np.ndarray:
     return np.where(sizes[comp] > 1, first[comp], -1).astype(np.int64)
 
 
-def _conflicts(set_ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def conflicting_sets(set_ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(N,) bool: the sample's set holds more than one given label."""
     out = np.zeros(len(set_ids), dtype=bool)
     members = set_ids >= 0

@@ -6,6 +6,7 @@ file); the sample sets' arrays and texts are inspected in memory. Torch-free.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -17,12 +18,28 @@ from ogad_core.run.rundir import RunDir
 
 
 def _inspect_image(img: Any) -> tuple[dict[str, Any], np.ndarray]:
-    if img is None:
-        return props.undecodable_properties()
+    """Properties of a decoded PIL image, or of a file that was not (``img`` the error)."""
+    if img is None or isinstance(img, Exception):
+        return props.undecodable_properties(_reason(img))
     return props.image_properties(img, img.info.get("original_size", img.size))
 
 
-def _image_files(files: Any, rd: RunDir, workers: int | None) -> tuple[pd.DataFrame, np.ndarray]:
+def _reason(err: Exception | None) -> str:
+    """The decoder's words for why a file could not be decoded (the path left out)."""
+    text = str(err or "not decodable")
+    text = text.rpartition(": ")[2] if ": " in text else text
+    return re.sub(r"\s*'[^']*'", "", text).strip() or "not decodable"
+
+
+def image_file_properties(
+    files: Any,
+    rd: RunDir,
+    workers: int | None = None,
+    consequence: str = "they are left out of training and flagged corrupt",
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Properties (rows of :data:`~ogad_core.issues.properties.IMAGE_COLUMNS`) and (N, 256)
+    signatures of an ImageFiles, in the pass that writes their thumbnails; one warning line
+    (ending with ``consequence``) names the files that cannot be decoded."""
     from ogad_core.data.images import write_thumbnails_inspecting
 
     written, results = write_thumbnails_inspecting(
@@ -32,7 +49,43 @@ def _image_files(files: Any, rd: RunDir, workers: int | None) -> tuple[pd.DataFr
         log.info(f"data: {written} thumbnails written for the dashboard")
     table = pd.DataFrame([row for row, _ in results], columns=list(props.IMAGE_COLUMNS))
     table["decoded"] = table["decoded"].astype(bool)
+    _warn_undecodable(files, table, consequence)
     return table, np.stack([sig for _, sig in results]).astype(np.float32)
+
+
+def _warn_undecodable(files: Any, table: pd.DataFrame, consequence: str) -> None:
+    """One warning line naming the files that cannot be decoded (the first three)."""
+    bad = np.flatnonzero(~table["decoded"].to_numpy(dtype=bool))
+    if not len(bad):
+        return
+    named = ", ".join(f"{files.paths[i]} ({table['error'].iloc[i]})" for i in bad[:3])
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    log.warning(f"data: {len(bad)} image file(s) cannot be decoded: {named}{more}; {consequence}")
+
+
+def undecodable_rows(rd: RunDir, n: int) -> np.ndarray:
+    """(M,) int64 sample ids of the train inputs that could not be decoded (inputs.parquet's
+    ``decoded`` False); empty when none or when the run records no input properties."""
+    if not inputs_recorded(rd, n):
+        return np.empty(0, dtype=np.int64)
+    table = pd.read_parquet(rd.inputs_path)
+    if "decoded" not in table:
+        return np.empty(0, dtype=np.int64)
+    return np.flatnonzero(~table["decoded"].to_numpy(dtype=bool)).astype(np.int64)
+
+
+def without_rows(x: Any, y: Any, drop: np.ndarray) -> tuple[Any, Any]:
+    """The training inputs ``x`` (an ImageFiles, or an (N, ...) tensor / array of features)
+    and labels ``y`` without the rows ``drop``; unchanged when nothing is dropped or ``x`` is
+    another kind of dataset."""
+    if not len(drop) or not hasattr(x, "__getitem__") or not hasattr(x, "__len__"):
+        return x, y
+    keep = np.setdiff1d(np.arange(len(y)), drop)
+    if hasattr(x, "subset"):
+        return x.subset(keep), y[keep]
+    if hasattr(x, "shape") and len(x) == len(y):
+        return x[keep], y[keep]
+    return x, y
 
 
 def save_npy(path: Any, array: np.ndarray) -> None:
@@ -72,7 +125,7 @@ def record_inputs(rd: RunDir, inputs: Any, *, workers: int | None = None) -> boo
         return False
     signatures = None
     if isinstance(inputs, ImageFiles):
-        table, signatures = _image_files(inputs, rd, workers)
+        table, signatures = image_file_properties(inputs, rd, workers)
     elif isinstance(inputs, list):
         table = props.text_properties(inputs)
     elif isinstance(inputs, np.ndarray) and inputs.ndim in (3, 4):
@@ -92,8 +145,10 @@ def _stored_texts(rd: RunDir, manifest: Any, samples: pd.DataFrame) -> Any:
 
 def _stored_images(rd: RunDir, manifest: Any, samples: pd.DataFrame) -> Any:
     from ogad_core.data.images import scan_images
+    from ogad_core.data.sources import run_data_roots
 
-    paths = [str(p) for p in (rd.resolve_ref(str(r)) for r in samples["ref"]) if p]
+    roots = run_data_roots(rd)
+    paths = [str(p) for p in (rd.resolve_ref(str(r), roots) for r in samples["ref"]) if p]
     if len(paths) != len(samples):
         return None
     size = int((manifest.config or {}).get("image_size") or 32)

@@ -6,6 +6,7 @@ import numpy as np
 
 from ogad_core.errors import DataError
 from ogad_core.issues.base import IssueContext, IssueType
+from ogad_core.issues.duplicate import conflicting_sets
 from ogad_core.options import DEFAULT_DETECTOR
 
 
@@ -20,9 +21,11 @@ class LabelIssue(IssueType):
 
     name = "label"
     title = "Label issues"
+    after = ("corrupt", "duplicate", "outlier")
     threshold_doc = (
         "the top n samples of the default detector, n = the review target (confident learning's "
-        "estimate of the number of wrong labels)"
+        "estimate of the number of wrong labels) less the samples another issue type explains "
+        "(corrupt, outlier, or in a duplicate set whose labels differ: reviewed there)"
     )
 
     def __init__(self, detector: str | None = None) -> None:
@@ -42,6 +45,13 @@ class LabelIssue(IssueType):
             context.samples, scores, detector, test_accuracy=context.test_accuracy
         )
         n_flag = min(int(target.n_target), len(values))
+        self.deferred_ = explained_elsewhere(context)
+        if self.deferred_.any():  # reviewed as corrupt / outlier / a conflicting duplicate set
+            top = np.lexsort((np.arange(len(values)), -values))[:n_flag]
+            n_flag -= int(self.deferred_[top].sum())
+            rest = values[~self.deferred_]
+            floor = np.nextafter(rest.min(), -np.inf) if rest.size else values.min()
+            values = np.where(self.deferred_, np.minimum(values, floor), values)
         threshold = float(np.sort(values)[::-1][n_flag - 1]) if n_flag else np.inf
         self.detector_ = detector
         self._pred = context.samples["pred"].to_numpy() if "pred" in context.samples else None
@@ -55,9 +65,27 @@ class LabelIssue(IssueType):
         return self
 
     def explain(self, i: int) -> str:
+        if self.deferred_[i]:
+            return "left to the issue type that explains the sample (corrupt, outlier, duplicate)"
         base = f"label looks wrong ({self.detector_} score {self.scores_[i]:.3g})"
         if self._pred is None:
             return base
         name = self._names[int(self._pred[i])] if int(self._pred[i]) < len(self._names) else "?"
         conf = "" if self._conf is None else f" at {float(self._conf.iloc[i]):.0%}"
         return f"{base}: the model predicts {name}{conf}"
+
+
+def explained_elsewhere(context: IssueContext) -> np.ndarray:
+    """(N,) bool: samples another fitted issue type explains better than a wrong label: flagged
+    corrupt or outlier (an unreadable or out-of-distribution input has no right class among the
+    labels), or a member of a duplicate set whose given labels differ (the set's card decides
+    which copy keeps which label)."""
+    out = np.zeros(context.n, dtype=bool)
+    for name in ("corrupt", "outlier"):
+        est = context.results.get(name)
+        if est is not None:
+            out |= np.asarray(est.flagged_, dtype=bool)
+    dup = context.results.get("duplicate")
+    if dup is not None:
+        out |= conflicting_sets(dup.set_ids_, context.labels) & np.asarray(dup.flagged_, dtype=bool)
+    return out

@@ -8,6 +8,7 @@ files) or from the sample set's arrays, never from a second read of the files::
     mean, std     brightness and contrast of the grayscale image in [0, 1]
     sharpness     std of the Laplacian / std of the image (low: blurry, high: noisy)
     decoded       False when the file could not be decoded
+    error         why it could not be ("" when decoded)
 
 and a (256,) float32 *signature*: the grayscale image at 16 x 16, the pixel space of near
 duplicates and pixel outliers. Texts: ``content_hash`` (lower-cased, whitespace collapsed),
@@ -25,7 +26,16 @@ import pandas as pd
 
 SIGNATURE_PX = 16
 SIGNATURE_DIM = SIGNATURE_PX * SIGNATURE_PX
-IMAGE_COLUMNS = ("content_hash", "width", "height", "mean", "std", "sharpness", "decoded")
+IMAGE_COLUMNS = (
+    "content_hash",
+    "width",
+    "height",
+    "mean",
+    "std",
+    "sharpness",
+    "decoded",
+    "error",
+)
 TEXT_COLUMNS = ("content_hash", "n_chars", "n_words", "letters")
 _SPACES = re.compile(r"\s+")
 
@@ -78,6 +88,7 @@ def array_properties(x: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
             "std": std.astype(np.float64),
             "sharpness": (lap / np.maximum(std, 1e-6)).astype(np.float64),
             "decoded": np.ones(len(x), dtype=bool),
+            "error": [""] * len(x),
         }
     )
     return table, _signatures(gray)
@@ -96,10 +107,11 @@ def image_properties(img: Any, original_size: tuple[int, int]) -> tuple[dict[str
     return out, sig[0]
 
 
-def undecodable_properties() -> tuple[dict[str, Any], np.ndarray]:
-    """The row of a file that could not be decoded (``decoded`` False, NaN properties)."""
+def undecodable_properties(error: str = "") -> tuple[dict[str, Any], np.ndarray]:
+    """The row of a file that could not be decoded (``decoded`` False, NaN properties,
+    ``error`` the reason)."""
     row: dict[str, Any] = dict.fromkeys(IMAGE_COLUMNS, np.nan)
-    row.update(content_hash="", width=0, height=0, decoded=False)
+    row.update(content_hash="", width=0, height=0, decoded=False, error=error)
     return row, np.full(SIGNATURE_DIM, np.nan, dtype=np.float32)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 #: the "All" queue's tie order between issue types at the same relative position
-ALL_PRIORITY = ("corrupt", "duplicate", "label", "outlier")
+ALL_PRIORITY = ("corrupt", "leakage", "duplicate", "label", "outlier")
 
 
 def all_queue(issues: pd.DataFrame) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from ogad_core.issues.base import IssueType
 from ogad_core.issues.corrupt import CorruptIssue
 from ogad_core.issues.duplicate import DuplicateIssue
 from ogad_core.issues.label import LabelIssue
+from ogad_core.issues.leakage import LeakageIssue
 from ogad_core.issues.outlier import OutlierIssue
 from ogad_core.options import DEFAULT_ISSUE_TYPES
 
@@ -21,6 +22,7 @@ ISSUE_TYPES: dict[str, type[IssueType]] = {
     "duplicate": DuplicateIssue,
     "outlier": OutlierIssue,
     "corrupt": CorruptIssue,
+    "leakage": LeakageIssue,
 }
 assert DEFAULT_ISSUE_TYPES == tuple(ISSUE_TYPES), "options.DEFAULT_ISSUE_TYPES is the registry"
 

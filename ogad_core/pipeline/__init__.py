@@ -8,8 +8,8 @@ list). The score, map and evidence steps need only the run's files, so ``ogad sc
 engine when they run.
 """
 
-from ogad_core.pipeline.data_step import load_run_data, model_inputs
-from ogad_core.pipeline.model_step import build_model, effective_params, model_recipe
+from ogad_core.pipeline.data_step import load_run_data
+from ogad_core.pipeline.model_step import build_model, effective_params, model_inputs, model_recipe
 from ogad_core.pipeline.score_step import load_embeddings, make_map, score
 from ogad_core.pipeline.workflow import compute
 

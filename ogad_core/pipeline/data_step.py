@@ -1,5 +1,5 @@
-"""Step 1, data: load the spec (with any injected noise) and record what it is; then the inputs
-the model consumes (text runs encode their texts once, cached in the run)."""
+"""Step 1, data: load the spec (with any injected noise), record what it is, write the
+thumbnails and tie the reviews to the samples."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ogad_core._internal import log
 from ogad_core.data import LoadedData, load_data, with_noise
 from ogad_core.errors import ConfigError, RunDirError
 from ogad_core.options import ComputeConfig, encoder_problem, fingerprint
-from ogad_core.pipeline.state import ModelInputs, RunState
+from ogad_core.pipeline.state import RunState
 from ogad_core.run.manifest import StepRecord
 from ogad_core.run.rundir import RunDir
 
@@ -65,23 +65,6 @@ def data_step(state: RunState) -> StepRecord:
     flipped = f", {data.noise['n_flipped']} labels flipped" if data.noise else ""
     log.info(f"data: {data.spec}, {len(data.train)} samples, {data.n_classes} classes{flipped}")
     return record
-
-
-def model_inputs(
-    config: ComputeConfig, data: LoadedData, rd: RunDir, device: object, progress: bool
-) -> ModelInputs:
-    """Tensors the model consumes for train and test, as the data's kind makes them
-    (:mod:`ogad_core.engine.kinds`; text: encoder features or token ids)."""
-    import torch
-
-    from ogad_core.engine.kinds import input_kind
-
-    x_train, x_test, truncated = input_kind(data.kind).model_inputs(
-        config, data, rd, device, progress
-    )
-    y_train = torch.as_tensor(data.train.labels)
-    y_test = None if data.test is None else torch.as_tensor(data.test.labels)
-    return ModelInputs(x_train, y_train, x_test, y_test, truncated)
 
 
 def _write_thumbnails(state: RunState) -> None:

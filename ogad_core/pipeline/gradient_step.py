@@ -69,48 +69,28 @@ def _report_store(store: GradientStore, name: str, n: int) -> None:
 
 
 def _fill(state: RunState, store: GradientStore) -> None:
-    """Compute the store's pending rows with the model's current weights."""
+    """Compute the store's pending rows with the model's current weights (locally or on Ray:
+    the one execution API, :mod:`ogad_core.engine.executors`)."""
     from ogad_core.engine.datasets import as_batches
+    from ogad_core.engine.executors import executor_for
     from ogad_core.engine.gradients import compute_gradients
 
     inputs = state.inputs
     config = state.config
-    if config.engine == "ray":
-        import torch
-        from torch.utils.data import TensorDataset
-
-        from ogad_core.engine.datasets import Samples
-        from ogad_core.engine.ray_engine import compute_gradients_ray
-
-        if isinstance(inputs.x_train, torch.Tensor):
-            dataset: Any = TensorDataset(inputs.x_train, inputs.y_train)
-        else:  # streamed files: each worker decodes its own shard's samples
-            dataset = Samples(as_batches(inputs.x_train, inputs.y_train))
-        compute_gradients_ray(
-            state.model,
-            dataset,
-            state.params,
-            config.batch_size,
-            str(state.device),
-            proj_dim=config.proj_dim,
-            seed=config.seed,
-            out=store,
-            ray_address=config.ray_address,
-        )
-    else:
-        compute_gradients(
-            state.model,
-            as_batches(inputs.x_train, inputs.y_train),
-            state.params,
-            batch_size=config.batch_size,
-            device=str(state.device),
-            proj_dim=config.proj_dim,
-            seed=config.seed,
-            out=store,
-            progress=state.progress,
-            workers=config.workers,
-            precision=config.precision,
-        )
+    compute_gradients(
+        state.model,
+        as_batches(inputs.x_train, inputs.y_train),
+        state.params,
+        batch_size=config.batch_size,
+        device=str(state.device),
+        proj_dim=config.proj_dim,
+        seed=config.seed,
+        out=store,
+        progress=state.progress,
+        workers=config.workers,
+        precision=config.precision,
+        executor=executor_for(config, progress=state.progress),
+    )
 
 
 def _engine_session(config: ComputeConfig) -> AbstractContextManager[Any]:

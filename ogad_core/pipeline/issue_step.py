@@ -29,7 +29,7 @@ from ogad_core.run.rundir import RunDir, table_problem
 
 STEP = "issues"
 #: bumped when a built-in issue type's scoring changes (a run's issues.parquet is then redone)
-ISSUES_VERSION = 3
+ISSUES_VERSION = 4
 
 
 def _params(spec: str) -> dict[str, str]:
@@ -47,12 +47,18 @@ class IssueStep:
     issue_types: tuple[str, ...] = DEFAULT_ISSUE_TYPES
     seed: int = 0
     name: str = STEP
+    #: the held-out split's spec (None: the one ``ogad compute --holdout`` recorded, if any)
+    holdout: str | None = None
 
     def __call__(self, run: RunFiles) -> StepRecord:
+        from ogad_core.issues.holdout import load_holdout
+
         rd, manifest = run.rd, run.manifest
         if not manifest.is_done("gradients") or not manifest.is_done("scores"):
             raise RunDirError(f"{rd.path} has no finished gradients and scores; run `ogad compute`")
         types = list(self.issue_types)
+        spec = self.holdout or (manifest.config or {}).get("holdout")
+        holdout = load_holdout(rd, spec, manifest.config) if spec else None
         fp = fingerprint(
             manifest.step_fingerprint("gradients"),
             manifest.step_fingerprint("scores"),
@@ -60,6 +66,7 @@ class IssueStep:
             [(t, _params(t)) for t in types],
             self.seed,
             ISSUES_VERSION,
+            None if holdout is None else holdout.fingerprint,
         )
         done = manifest.steps.get(self.name)
         if done is not None and manifest.is_done(self.name, fp) and rd.issues_path.is_file():
@@ -69,10 +76,15 @@ class IssueStep:
             log.warning(f"{rd.issues_path.name} was damaged; rebuilding it")
         started = time.perf_counter()
         context = load_context(rd, manifest, seed=self.seed)
+        context.holdout = holdout
         fitted = fit_issue_types(context, types)
         table = issues_table(fitted, context.samples["sample_id"].to_numpy())
         write_table_atomic(table, rd.issues_path)
-        return run.mark(self.name, fp, started)
+        records = {
+            e.name: {"flagged": int(e.flagged_.sum()), "threshold": type(e).threshold_doc}
+            for e in fitted
+        }  # each queue's own count and rule (the dashboard's queue header)
+        return run.mark(self.name, fp, started, types=records)
 
 
 def find_issues(
@@ -80,12 +92,13 @@ def find_issues(
     issue_types: Sequence[str] = DEFAULT_ISSUE_TYPES,
     *,
     seed: int = 0,
+    holdout: str | None = None,
 ) -> pd.DataFrame:
     """``ogad issues``: the :class:`IssueStep` on an existing run, holding its lock; returns
-    issues.parquet."""
+    issues.parquet. ``holdout``: the held-out split (else the one the run recorded)."""
     from ogad_core.pipeline.score_step import run_standalone
 
-    run_standalone(run_dir, STEP, [IssueStep(tuple(issue_types), seed=seed)])
+    run_standalone(run_dir, STEP, [IssueStep(tuple(issue_types), seed=seed, holdout=holdout)])
     return RunDir(run_dir).read_issues()
 
 
@@ -105,7 +118,7 @@ def load_context(rd: RunDir, manifest: Manifest, *, seed: int = 0) -> IssueConte
     return IssueContext(
         samples=samples,
         label_names=list(manifest.label_names),
-        kind=str(manifest.data.get("kind", "image")),
+        kind=manifest.data_kind,
         gradients=np.load(rd.gradients_path, mmap_mode="r"),
         features=ensure_features(rd, manifest),
         embeddings=_encoder_embeddings(rd, len(samples)),

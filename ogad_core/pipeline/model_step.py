@@ -1,15 +1,16 @@
-"""Steps 2 and 3, model and predictions: build the model (built-in, text head, LoRA or the
-user's), train it or reuse / load its weights, then predict every sample -> samples.parquet."""
+"""Steps 2 and 3, model and predictions: the run's model kind (:mod:`ogad_core.engine.kinds`:
+built-in, text head, LoRA, last block or the user's) makes the inputs, builds the model, trains
+it or loads the weights it brings; trained weights are reused under the step's fingerprint.
+Then every sample is predicted -> samples.parquet."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,19 +18,41 @@ import pandas as pd
 from ogad_core._internal import log, one_line, write_bytes_atomic, write_table_atomic
 from ogad_core.errors import ModelError
 from ogad_core.options import ComputeConfig, check_proj_dim, fingerprint
-from ogad_core.pipeline.state import RunState
+from ogad_core.pipeline.state import ModelInputs, RunState
 from ogad_core.run.manifest import StepRecord
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from ogad_core.data.loaders import LoadedData
+    from ogad_core.engine.kinds import ModelInput, ModelKind, StateDict
+    from ogad_core.engine.train import TrainRecipe
+    from ogad_core.run.rundir import RunDir
 
 #: training this many times the built-in recipe's epochs counts as long (memorisation risk):
 #: 2.5 x the image recipe's 12 is the 30 epochs measured in docs/benchmarks.md
 LONG_TRAINING_FACTOR = 2.5
 
 
-def model_recipe(config: ComputeConfig, kind: str) -> Any:
-    """The training recipe (a TrainRecipe) of the run's model kind, with ``--epochs`` / ``--lr``."""
+def model_kind(config: ComputeConfig, kind: str) -> ModelKind:
+    """The model kind of a run with ``config`` on data of ``kind`` (the first that matches)."""
     from ogad_core.engine.kinds import model_kind_for
 
-    recipe = model_kind_for(config, kind).recipe(config, kind)
+    return model_kind_for(config, kind)
+
+
+def model_inputs(
+    config: ComputeConfig, data: LoadedData, rd: RunDir, device: Any, progress: bool
+) -> ModelInputs:
+    """What the run's model consumes for train and test, as its model kind makes them (by
+    default the data kind's: arrays, files, encoder features; LoRA: token ids)."""
+    return model_kind(config, data.kind).preprocess(config, data, rd, device, progress)
+
+
+def model_recipe(config: ComputeConfig, kind: str) -> TrainRecipe:
+    """The training recipe of the run's model kind, with ``--epochs`` / ``--lr``."""
+    recipe = model_kind(config, kind).recipe(config, kind)
     return replace(recipe, epochs=config.epochs or recipe.epochs, lr=config.lr or recipe.lr)
 
 
@@ -59,20 +82,17 @@ def build_model(
     input_shape: tuple[int, ...],
     n_classes: int,
     *,
-    train_inputs: Any = None,
-) -> Any:
-    """The model a run uses (untrained, or the user's checkpoint loaded), built by the first
-    registered model kind that matches (:mod:`ogad_core.engine.kinds`).
+    train_inputs: ModelInput | None = None,
+) -> nn.Module:
+    """The model a run uses (untrained, or the user's checkpoint loaded), built by the run's
+    model kind.
 
     ``train_inputs`` (N, E) text embeddings set the built-in text head's standardisation.
     """
-    from ogad_core.engine.kinds import model_kind_for
-
-    builder = model_kind_for(config, kind)
-    return builder.build(config, kind, input_shape, n_classes, train_inputs)
+    return model_kind(config, kind).build(config, kind, input_shape, n_classes, train_inputs)
 
 
-def check_model_fits(model: Any, x: Any, n_classes: int, device: Any) -> None:
+def check_model_fits(model: nn.Module, x: torch.Tensor, n_classes: int, device: Any) -> None:
     """The model takes the data's inputs and outputs one logit per label, else ModelError."""
     import torch
 
@@ -96,16 +116,6 @@ def check_model_fits(model: Any, x: Any, n_classes: int, device: Any) -> None:
     check_logits(out)  # probabilities (a final softmax) are refused before any training
 
 
-def file_fingerprint(path: str | None) -> str | None:
-    """sha256 (16 hex chars) of a weights file, None when no file is given."""
-    if not path:
-        return None
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise ModelError(f"checkpoint: file not found: {p}", param="checkpoint")
-    return hashlib.sha256(p.read_bytes()).hexdigest()[:16]
-
-
 def torch_save(obj: Any, path: Path) -> None:
     """``torch.save`` atomically; saved through memory so the bytes do not depend on a temp name."""
     import torch
@@ -119,41 +129,29 @@ def torch_save(obj: Any, path: Path) -> None:
 
 
 def model_step(state: RunState) -> StepRecord:
-    """Make the model's inputs, build the model, then train it, reuse the trained weights or
-    take the user's checkpoint. Returns the ``train`` record."""
+    """Ask the run's model kind for the model's inputs and the model, then train it (through
+    the kind), reuse the trained weights or take the weights the kind loads. Returns the
+    ``train`` record."""
     from ogad_core.engine.gradients import gradient_dim
-    from ogad_core.pipeline.data_step import model_inputs
 
     started = time.perf_counter()
     config, data = state.config, state.data
-    state.inputs = inputs = model_inputs(config, data, state.rd, state.device, state.progress)
-    data_fp = state.manifest.step_fingerprint("data")
-    model = build_model(
-        config, data.kind, inputs.input_shape, data.n_classes, train_inputs=inputs.x_train
-    )
+    kind = model_kind(config, data.kind)
+    state.inputs = inputs = kind.preprocess(config, data, state.rd, state.device, state.progress)
+    model = kind.build(config, data.kind, inputs.input_shape, data.n_classes, inputs.x_train)
     first = _first_inputs(inputs)
     check_model_fits(model, first, data.n_classes, state.device)
     state.model = model
-    state.params = effective_params(config)
+    state.params = effective_params(config, data.kind)
     example = first.to(state.device)  # the head is found by execution order
     state.full_dim = gradient_dim(model, state.params, example)  # bad params fail before training
     check_proj_dim(config.proj_dim, state.full_dim)
     recipe = model_recipe(config, data.kind)
-    train_fp = fingerprint(
-        data_fp,
-        config.model,
-        file_fingerprint(config.checkpoint),
-        config.finetune,
-        config.encoder,
-        str(recipe),
-        config.checkpoints,
-        config.seed,
-        *_image_model_parts(config),
-    )
+    train_fp = train_fingerprint(state.manifest.step_fingerprint("data"), config, kind, recipe)
     previous = state.manifest.steps.get("train")
-    trained = _obtain_weights(state, train_fp, recipe)
+    trained = _obtain_weights(state, kind, train_fp, recipe)
     test_acc = _test_accuracy(state)
-    _record_model(state, recipe, test_acc)
+    _record_model(state, kind, recipe, test_acc)
     history = {"epochs": state.train_history} if state.train_history else {}
     record = state.mark(
         "train", train_fp, started, trained=trained, test_accuracy=test_acc, **history
@@ -171,60 +169,58 @@ def model_step(state: RunState) -> StepRecord:
     return record
 
 
-def _first_inputs(inputs: Any) -> Any:
+def train_fingerprint(
+    data_fp: str | None, config: ComputeConfig, kind: ModelKind, recipe: TrainRecipe
+) -> str:
+    """The ``train`` step's fingerprint: the data, the model kind's identity, the recipe, the
+    checkpoints and the seed (the parts in the order runs were always fingerprinted in)."""
+    identity = kind.identity(config)
+    return fingerprint(
+        data_fp, *identity.config, str(recipe), config.checkpoints, config.seed, *identity.weights
+    )
+
+
+def _first_inputs(inputs: ModelInputs) -> torch.Tensor:
     """The first two training inputs as one batch (files decoded, transforms applied)."""
     from ogad_core.engine.datasets import first_inputs
 
     return first_inputs(inputs.x_train, inputs.y_train)
 
 
-def _image_model_parts(config: ComputeConfig) -> list[str]:
-    """Fingerprint parts of image models: a torchvision encoder's weights digest, --transform
-    (none for other runs, whose fingerprints stay as they were)."""
-    parts = []
-    from ogad_core.engine.image_encoder import is_image_encoder, weights_digest
-
-    if is_image_encoder(config.encoder):
-        parts.append(weights_digest(str(config.encoder), config.weights))
-    if config.transform:
-        parts.append(f"transform:{config.transform}")
-    return parts
-
-
-def effective_params(config: ComputeConfig) -> str:
-    """``auto`` -> ``last``, or the LoRA adapters when fine-tuning with LoRA."""
+def effective_params(config: ComputeConfig, kind: str) -> str:
+    """``--params``, or with ``auto`` the gradient parameters of the run's model kind (the
+    last layer; LoRA's adapters) on data of ``kind``."""
     if config.params != "auto":
         return config.params
-    if config.finetune == "lora":
-        from ogad_core.engine.lora import lora_param_patterns
-
-        return ",".join(lora_param_patterns())
-    return "last"
+    return model_kind(config, kind).gradient_params(config)
 
 
-def _obtain_weights(state: RunState, train_fp: str, recipe: Any) -> bool:
-    """Fill ``state.states`` (state_dicts, last = final) and save final.pt; True if trained."""
+def _obtain_weights(state: RunState, kind: ModelKind, train_fp: str, recipe: TrainRecipe) -> bool:
+    """Fill ``state.states`` (state_dicts, last = final) with the weights the model kind loads,
+    the weights trained before under ``train_fp``, or by training through the kind; save
+    final.pt when they are not the kind's. True if trained."""
     import torch
 
     rd, model, n_ckpt = state.rd, state.model, state.config.checkpoints
     ckpt_paths = [rd.checkpoint_model_path(k) for k in range(n_ckpt)]
     trained = False
-    if state.config.checkpoint:
-        state.states = [{k: v.detach().clone() for k, v in model.state_dict().items()}]
+    loaded = kind.load(state.config, model)
+    if loaded is not None:
+        state.states = loaded
     elif state.manifest.is_done("train", train_fp) and _load_checkpoints(ckpt_paths, model):
         state.states = [torch.load(p, map_location="cpu", weights_only=True) for p in ckpt_paths]
         model.load_state_dict(state.states[-1])
         log.info("model: reusing the trained model")
     else:
-        state.states = _train(state, recipe)
+        state.states = _train(state, kind, recipe)
         trained = True
-    if not state.config.checkpoint:
+    if loaded is None:
         torch_save(state.states[-1], rd.final_model_path)
     model.to(state.device).eval()
     return trained
 
 
-def _load_checkpoints(paths: list[Path], model: Any) -> bool:
+def _load_checkpoints(paths: list[Path], model: nn.Module) -> bool:
     """Whether every saved checkpoint loads into ``model``; a damaged one is reported (and then
     the model is trained again, which gives the same weights: training is seeded)."""
     import torch
@@ -245,19 +241,23 @@ def _load_checkpoints(paths: list[Path], model: Any) -> bool:
     return True
 
 
-def _train(state: RunState, recipe: Any) -> list[dict[str, Any]]:
-    from ogad_core.engine.train import train_model
+def _train(state: RunState, kind: ModelKind, recipe: TrainRecipe) -> list[StateDict]:
+    """Train the model through its kind (without the files that cannot be decoded); save each
+    checkpoint's weights."""
+    from ogad_core.engine.kinds import TrainJob
+    from ogad_core.issues.inputs import undecodable_rows, without_rows
 
-    config, model, inputs = state.config, state.model, state.inputs
+    config, model = state.config, state.model
     log.info(f"model: training {type(model).__name__} for {recipe.epochs} epochs on {state.device}")
     hint = long_training_hint(config, state.data.kind, recipe.epochs)
     if hint:
         log.info(hint)
-    states = train_model(
-        model,
-        inputs.x_train,
-        inputs.y_train,
-        recipe=recipe,
+    # files that cannot be decoded (flagged corrupt by the data step) are not trained on
+    inputs = state.inputs
+    x_train, y_train = without_rows(
+        inputs.x_train, inputs.y_train, undecodable_rows(state.rd, len(inputs.y_train))
+    )
+    job = TrainJob(
         seed=config.seed,
         device=state.device,
         n_checkpoints=config.checkpoints,
@@ -267,6 +267,9 @@ def _train(state: RunState, recipe: Any) -> list[dict[str, Any]]:
             {"epoch": epoch, "loss": round(loss, 6), "seconds": round(seconds, 3)}
         ),
     )
+    states = kind.train(model, replace(inputs, x_train=x_train, y_train=y_train), recipe, job)
+    if not states:
+        raise ModelError(f"model kind {kind.name!r} trained no weights")
     for k, weights in enumerate(states):
         torch_save(weights, state.rd.checkpoint_model_path(k))
     return states
@@ -289,18 +292,14 @@ def _test_accuracy(state: RunState) -> float | None:
     return float((pred == test.labels).mean())
 
 
-def _record_model(state: RunState, recipe: Any, test_acc: float | None) -> None:
-    from ogad_core.engine.image_encoder import is_image_encoder
+def _record_model(
+    state: RunState, kind: ModelKind, recipe: TrainRecipe, test_acc: float | None
+) -> None:
     from ogad_core.engine.models import state_fingerprint
 
     config = state.config
-    if config.finetune:
-        spec = "lora:" + (config.encoder or "default")
-    else:
-        image_encoder = is_image_encoder(config.encoder)
-        spec = config.model or (config.encoder if image_encoder else None) or "builtin"
     state.manifest.model = {
-        "spec": spec,
+        "spec": kind.spec(config),
         "class": type(state.model).__name__,
         "checkpoint": config.checkpoint,
         "n_checkpoints": len(state.states),

@@ -1,5 +1,7 @@
 """What the compute steps share: the run's config, directory, typed manifest and the objects one
-step hands to the next (:class:`RunState`), and how a run is opened (continued or refused)."""
+step hands to the next (:class:`RunState`; the model's inputs are the model kind's
+:class:`~ogad_core.engine.kinds.ModelInputs`), and how a run is opened (continued or refused).
+No field is ``Any``."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ogad_core import __version__
 from ogad_core._internal import utc_now
+from ogad_core.engine.kinds import ModelInputs, StateDict
 from ogad_core.errors import RunDirError
 from ogad_core.options import ComputeConfig
 from ogad_core.run.heal import DAMAGED_SUFFIX
@@ -17,30 +20,10 @@ from ogad_core.run.manifest import Manifest, StepRecord
 from ogad_core.run.rundir import DATA_DIR, LOCK, MANIFEST, RunDir
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
     from torch import nn
 
     from ogad_core.data.loaders import LoadedData
-
-
-@dataclass
-class ModelInputs:
-    """What the model consumes: train / test inputs and labels, from the data kind
-    (:mod:`ogad_core.engine.kinds`). The inputs are a tensor (arrays, encoder features, token
-    ids), streamed batches of image files or the files themselves; they stay ``Any`` because
-    the retraining in ``evaluation/`` takes them as tensors."""
-
-    x_train: Any
-    y_train: torch.Tensor
-    x_test: Any = None
-    y_test: torch.Tensor | None = None
-    #: (N,) bool, texts cut to the encoder's length (text runs only)
-    truncated: np.ndarray | None = None
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
 
 
 @dataclass
@@ -86,7 +69,7 @@ class RunState(RunFiles):
     inputs: ModelInputs = field(init=False)
     model: nn.Module = field(init=False)
     #: the model's state_dicts at each checkpoint, the last one the final model
-    states: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    states: list[StateDict] = field(default_factory=list)
     params: str = "last"
     full_dim: int = 0
     #: the training just run, one {"epoch", "loss", "seconds"} per epoch (for the Run page)

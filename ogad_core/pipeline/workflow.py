@@ -1,9 +1,9 @@
 """``compute``: the whole pipeline as a short sequence of steps over one :class:`RunState`.
 
-data -> model -> predictions -> gradients -> scores -> map -> issues. Each step records a
-fingerprint of its inputs in the manifest; a step already done under the same fingerprint is
-reused, a changed input is refused rather than mixed, and the gradient step resumes row by row
-after a kill.
+data -> encoder features -> model -> predictions -> gradients -> scores -> map -> issues. Each
+step records a fingerprint of its inputs in the manifest; a step already done under the same
+fingerprint is reused, a changed input is refused rather than mixed, and the encoder and
+gradient steps resume row by row after a kill.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 from ogad_core._internal import log
 from ogad_core.options import ComputeConfig
 from ogad_core.pipeline.data_step import data_step
+from ogad_core.pipeline.encode_step import encode_step
 from ogad_core.pipeline.gradient_step import gradient_step
 from ogad_core.pipeline.issue_step import IssueStep
 from ogad_core.pipeline.model_step import model_step, predict_step
@@ -57,13 +58,14 @@ def steps(config: ComputeConfig) -> list[Step]:
     """``compute`` is this list, run in order over one :class:`RunState`."""
     return [
         data_step,
+        encode_step,
         model_step,
         predict_step,
         gradient_step,
         ScoreStep(per_class=config.per_class, seed=config.seed),
         MapStep(seed=config.seed),
         EvidenceStep(seed=config.seed),
-        IssueStep(seed=config.seed),
+        IssueStep(seed=config.seed, holdout=config.holdout),
     ]
 
 

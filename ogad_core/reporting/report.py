@@ -391,8 +391,10 @@ def _thumb_uri(run: RunDir, ref: str) -> str | None:
     """A small PNG of an image ref as a data URI (the run's thumbnail when it has one)."""
     from PIL import Image
 
+    from ogad_core.data.sources import run_data_roots
+
     thumb = run.thumbnail_path(ref)
-    path = thumb if thumb.is_file() else run.resolve_ref(ref)
+    path = thumb if thumb.is_file() else run.resolve_ref(ref, run_data_roots(run))
     if path is None or not path.is_file():
         return None
     try:

@@ -7,13 +7,17 @@ or newer ogad's additions survive a rewrite.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 SCHEMA_VERSION = 1
 
+#: the data kind of a run whose manifest names none (the first runs were all of images)
+FIRST_DATA_KIND = "image"
+
 #: the pipeline's steps, in the order ``ogad compute`` runs them
-STEP_ORDER = ("data", "train", "predict", "gradients", "scores", "map", "issues")
+STEP_ORDER = ("data", "encode", "train", "predict", "gradients", "scores", "map", "issues")
 
 
 @dataclass
@@ -84,6 +88,11 @@ class Manifest:
     def n_samples(self) -> int:
         return int(self.data.get("n_samples", 0))
 
+    @property
+    def data_kind(self) -> str:
+        """The run's data kind (``LoadedData.kind``)."""
+        return data_kind(self.data)
+
     # ---- JSON ----------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = dict(self.extra)
@@ -103,3 +112,9 @@ class Manifest:
         kw["steps"] = {k: StepRecord.from_json(v) for k, v in (d.get("steps") or {}).items()}
         kw["extra"] = {k: v for k, v in d.items() if k not in names}
         return cls(**kw)
+
+
+def data_kind(data: Mapping[str, Any]) -> str:
+    """The data kind a manifest's ``data`` section records (:data:`FIRST_DATA_KIND` when it
+    names none)."""
+    return str(data.get("kind", FIRST_DATA_KIND))

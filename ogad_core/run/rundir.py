@@ -101,23 +101,6 @@ MANIFEST_HINT = (
 )
 
 
-def spec_data_roots(spec: str, allow_outside: object = None) -> list[Path]:
-    """The folders a data spec's images may lie in: ``imagefolder:PATH`` -> PATH,
-    ``csv:PATH`` -> the CSV's folder, plus the ``allow_outside`` folders (a list or one
-    ``os.pathsep``-separated string); none for the sample sets (their images are in data/)."""
-    roots: list[Path] = []
-    kind, _, rest = spec.partition(":")
-    if kind == "imagefolder" and rest:
-        roots.append(Path(rest))
-    elif kind == "csv" and rest:
-        roots.append(Path(rest).parent)
-    if isinstance(allow_outside, str):
-        allow_outside = [p for p in allow_outside.split(os.pathsep) if p]
-    if isinstance(allow_outside, list | tuple):
-        roots += [Path(str(p)).expanduser() for p in allow_outside]
-    return [r for r in roots if r.is_absolute() and r != Path(r.anchor)]
-
-
 def table_problem(path: Path) -> str | None:
     """Why a parquet table cannot be read (one line), or None when it reads."""
     try:
@@ -423,20 +406,9 @@ class RunDir:
         return [c[: -len("_score")] for c in names if c.endswith("_score")]
 
     # ---- image refs --------------------------------------------------------------------
-    def data_roots(self) -> list[Path]:
-        """Folders from which image refs may be served, computed from the data spec: the
-        run's data/, the ImageFolder's folder or the CSV's folder, and the folders the user
-        allowed with ``--allow-outside``. A ``data_roots`` list in manifest.json is ignored
-        (a hand-edited ``["/"]`` must not open the whole machine)."""
-        roots = [self.data_dir]
-        if self.has_manifest():
-            manifest = self.read_manifest()
-            spec = str(manifest.get("data", {}).get("spec", ""))
-            roots += spec_data_roots(spec, (manifest.get("config") or {}).get("allow_outside"))
-        return [r.resolve() for r in roots]
-
-    def resolve_ref(self, ref: str, roots: Iterable[Path] | None = None) -> Path | None:
-        """The image file a ref names, or None when it lies outside the run's data folders.
+    def resolve_ref(self, ref: str, roots: Iterable[Path]) -> Path | None:
+        """The image file a ref names, or None when it lies outside ``roots``, the run's data
+        folders (``ogad_core.data.sources.run_data_roots``: the data source names them).
 
         Relative refs are relative to the run directory.
         """
@@ -447,7 +419,7 @@ class RunDir:
             resolved = candidate.resolve()
         except (OSError, RuntimeError):
             return None
-        for root in roots if roots is not None else self.data_roots():
+        for root in roots:
             if resolved.is_relative_to(root):
                 return resolved
         return None

@@ -19,6 +19,7 @@ The built-in sources are registered when this package is imported (the imports a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from ogad_core.options import DEFAULT_MAX_PIXELS, REGISTERED_SPECS
 
 if TYPE_CHECKING:
     from ogad_core.data.loaders import LoadedData
+    from ogad_core.run.rundir import RunDir
 
 __all__ = [
     "SOURCES",
@@ -37,7 +39,9 @@ __all__ = [
     "NamedSet",
     "PrefixSource",
     "register",
+    "run_data_roots",
     "source_for",
+    "spec_data_roots",
     "unregister",
 ]
 
@@ -90,6 +94,11 @@ class DataSource(Protocol):
         """The spec's samples (no label noise)."""
         ...
 
+    def data_roots(self, spec: str) -> list[Path]:
+        """The folders the spec's image files may lie in (the dashboard serves only files
+        there); none when the samples are no files of the user's."""
+        ...
+
 
 class NamedSet:
     """Base of a source named by one fixed spec (a shipped sample set)."""
@@ -103,6 +112,10 @@ class NamedSet:
 
     def matches(self, spec: str) -> bool:
         return spec == self.name
+
+    def data_roots(self, spec: str) -> list[Path]:
+        """None: a sample set's images are written into the run's data/."""
+        return []
 
 
 class PrefixSource:
@@ -123,6 +136,10 @@ class PrefixSource:
         """The PATH part of the spec."""
         return Path(spec.split(":", 1)[1])
 
+    def data_roots(self, spec: str) -> list[Path]:
+        """None unless the source says otherwise (its PATH holds no images of its own)."""
+        return []
+
 
 #: every registered source, in registration order (the first that matches a spec wins)
 SOURCES: list[DataSource] = []
@@ -131,7 +148,9 @@ SOURCES: list[DataSource] = []
 def register(source: DataSource) -> DataSource:
     """Add a source (once per name); returns it."""
     if not isinstance(source, DataSource):
-        raise ConfigError(f"{source!r} is not a DataSource (name, usage, matches, load)")
+        raise ConfigError(
+            f"{source!r} is not a DataSource (name, usage, matches, load, data_roots)"
+        )
     if any(s.name == source.name for s in SOURCES):
         raise ConfigError(f"a data source named {source.name!r} is registered already")
     SOURCES.append(source)
@@ -154,6 +173,32 @@ def source_for(spec: str) -> DataSource:
     usages = [s.usage for s in SOURCES]
     known = f"{', '.join(usages[:-1])} or {usages[-1]}" if len(usages) > 1 else usages[0]
     raise DataError(f"unknown data spec {spec!r}; use one of {known}")
+
+
+def spec_data_roots(spec: str, allow_outside: object = None) -> list[Path]:
+    """The folders a data spec's images may lie in, as its source names them, plus the
+    ``allow_outside`` folders (a list or one ``os.pathsep``-separated string); absolute
+    folders only, never a file system's root. An unknown spec has none of its own."""
+    known = [s for s in SOURCES if s.matches(spec)]
+    roots = known[0].data_roots(spec) if known else []
+    if isinstance(allow_outside, str):
+        allow_outside = [p for p in allow_outside.split(os.pathsep) if p]
+    if isinstance(allow_outside, list | tuple):
+        roots += [Path(str(p)).expanduser() for p in allow_outside]
+    return [r for r in roots if r.is_absolute() and r != Path(r.anchor)]
+
+
+def run_data_roots(rd: RunDir) -> list[Path]:
+    """Folders from which a run's image refs may be served (``RunDir.resolve_ref``), resolved:
+    the run's data/, the folders its data spec names (the ImageFolder's, the CSV's) and the
+    ones the user allowed with ``--allow-outside``. A ``data_roots`` list in manifest.json is
+    ignored (a hand-edited ``["/"]`` must not open the whole machine)."""
+    roots = [rd.data_dir]
+    if rd.has_manifest():
+        manifest = rd.read_manifest()
+        spec = str(manifest.get("data", {}).get("spec", ""))
+        roots += spec_data_roots(spec, (manifest.get("config") or {}).get("allow_outside"))
+    return [r.resolve() for r in roots]
 
 
 # the built-in sources, each registered by its own module (this order is the help's order)

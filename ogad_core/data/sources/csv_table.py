@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ogad_core.data.loaders import LoadedData, load_csv
 from ogad_core.data.sources import LoadOptions, PrefixSource, register
 
@@ -16,6 +18,10 @@ class CsvSource(PrefixSource):
             options.allow_outside,
             max_pixels=options.max_pixels,
         )
+
+    def data_roots(self, spec: str) -> list[Path]:
+        """The CSV's folder (image paths are relative to it)."""
+        return [self.path(spec).parent]
 
 
 register(CsvSource())

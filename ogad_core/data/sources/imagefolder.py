@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ogad_core.data.loaders import LoadedData, load_imagefolder
 from ogad_core.data.sources import LoadOptions, PrefixSource, register
 
@@ -17,6 +19,10 @@ class ImageFolderSource(PrefixSource):
             max_pixels=options.max_pixels,
             skip=(options.run_dir,),  # a run directory inside the data is never read as data
         )
+
+    def data_roots(self, spec: str) -> list[Path]:
+        """The ImageFolder itself."""
+        return [self.path(spec)]
 
 
 register(ImageFolderSource())

@@ -1,25 +1,23 @@
 """The built-in model of the data kind (SmallCNN for images, an MLP for tabular data) with the
-kind's recipe: every run no other model kind takes."""
+kind's recipe, trained on the data kind's inputs: every run no other model kind takes."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ogad_core.engine.kinds import input_kind, register_model_kind
+from ogad_core.engine.kinds import BaseModelKind, ModelInput, input_kind, register_model_kind
 
 if TYPE_CHECKING:
-    from ogad_core.engine.train import TrainRecipe
+    from torch import nn
+
     from ogad_core.options import ComputeConfig
 
 
-class BuiltinModel:
+class BuiltinModel(BaseModelKind):
     name = "builtin"
 
     def matches(self, config: ComputeConfig, kind: str) -> bool:
         return True
-
-    def recipe(self, config: ComputeConfig, kind: str) -> TrainRecipe:
-        return input_kind(kind).recipe()
 
     def build(
         self,
@@ -27,8 +25,8 @@ class BuiltinModel:
         kind: str,
         input_shape: tuple[int, ...],
         n_classes: int,
-        train_inputs: Any,
-    ) -> Any:
+        train_inputs: ModelInput | None,
+    ) -> nn.Module:
         return input_kind(kind).builtin_model(input_shape, n_classes)
 
 

@@ -1,13 +1,18 @@
 """A linear head on cached encoder features: the text head for texts, and for images with a
-pretrained torchvision ``--encoder`` (closed-form last-layer gradients)."""
+pretrained torchvision ``--encoder`` (closed-form last-layer gradients). The data kind makes the
+features (:meth:`InputKind.model_inputs`); an image encoder's weights digest identifies it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ogad_core.engine.kinds import register_model_kind
+from ogad_core.engine.kinds import BaseModelKind, ModelIdentity, ModelInput, register_model_kind
+from ogad_core.engine.kinds.image import encoder_identity
+from ogad_core.errors import ModelError
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from ogad_core.engine.train import TrainRecipe
     from ogad_core.options import ComputeConfig
 
@@ -15,7 +20,7 @@ if TYPE_CHECKING:
 FEATURE_KINDS = ("text", "image")
 
 
-class FeaturesHead:
+class FeaturesHead(BaseModelKind):
     name = "features-head"
 
     def matches(self, config: ComputeConfig, kind: str) -> bool:
@@ -37,16 +42,29 @@ class FeaturesHead:
         kind: str,
         input_shape: tuple[int, ...],
         n_classes: int,
-        train_inputs: Any,
-    ) -> Any:
+        train_inputs: ModelInput | None,
+    ) -> nn.Module:
+        import torch
+
         from ogad_core.engine import text_head
 
+        if train_inputs is not None and not isinstance(train_inputs, torch.Tensor):
+            raise ModelError("the features head is trained on encoder features (a tensor)")
         return text_head.build_text_head(
             n_classes=n_classes,
             embeddings=train_inputs,
             in_features=input_shape[0],
             seed=config.seed,
         )
+
+    def spec(self, config: ComputeConfig) -> str:
+        """The image encoder (``builtin`` for the text head)."""
+        from ogad_core.engine.image_encoder import is_image_encoder
+
+        return str(config.encoder) if is_image_encoder(config.encoder) else "builtin"
+
+    def identity(self, config: ComputeConfig) -> ModelIdentity:
+        return ModelIdentity(super().identity(config).config, encoder_identity(config))
 
 
 register_model_kind(FeaturesHead())

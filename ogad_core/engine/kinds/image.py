@@ -1,6 +1,6 @@
 """The ``image`` data kind: SmallCNN and its recipe; inputs are the sample set's arrays, the
-user's files streamed (through ``--transform`` or a fine-tuned encoder's transforms), or a
-pretrained encoder's features (cached in the run)."""
+user's files (decoded per batch), or a pretrained encoder's features (cached in the run). The
+model kinds that read the files otherwise (``--transform``, a fine-tuned encoder) say so."""
 
 from __future__ import annotations
 
@@ -9,10 +9,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ogad_core._internal import log
-from ogad_core.engine.kinds import KindInputs, register_input_kind
+from ogad_core.engine.kinds import (
+    KindInputs,
+    ModelInput,
+    ModelInputs,
+    register_input_kind,
+    with_labels,
+)
+from ogad_core.errors import ModelError
 
 if TYPE_CHECKING:
+    from torch import nn
+
+    from ogad_core.data.images import ImageFiles
     from ogad_core.data.loaders import LoadedData, SampleSet
     from ogad_core.engine.train import TrainRecipe
     from ogad_core.options import ComputeConfig
@@ -32,7 +41,7 @@ class ImageKind:
         # too. Random shifts, mixup and a cosine schedule did not add; docs/benchmarks.md
         return TrainRecipe(epochs=12, lr=1e-3, weight_decay=1e-4, batch_size=64)
 
-    def builtin_model(self, input_shape: tuple[int, ...], n_classes: int) -> Any:
+    def builtin_model(self, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
         from ogad_core.engine.models import SmallCNN
 
         return SmallCNN(in_channels=input_shape[0], n_classes=n_classes)
@@ -40,17 +49,25 @@ class ImageKind:
     def model_inputs(
         self, config: ComputeConfig, data: LoadedData, rd: RunDir, device: Any, progress: bool
     ) -> KindInputs:
+        """A pretrained ``--encoder``'s features, else the arrays (a sample set) or the files
+        (decoded per batch)."""
         from ogad_core.engine import image_encoder
 
         splits = [data.train] + ([data.test] if data.test is not None else [])
-        if image_encoder.is_image_encoder(config.encoder) and config.finetune != "last-block":
+        if image_encoder.is_image_encoder(config.encoder):
             out = _encoder_features(splits, config, rd, device, progress)
         else:
-            out = _streamed_or_arrays(splits, config, rd)
+            out = [_arrays_or_files(s) for s in splits]
         return out[0], (out[1] if len(out) > 1 else None), None
 
+    def encoder_pass(self, config: ComputeConfig) -> str | None:
+        """A pretrained ``--encoder``'s features of every image."""
+        from ogad_core.engine import image_encoder
 
-def image_files(split: SampleSet, rd: RunDir, config: ComputeConfig) -> Any:
+        return "images" if image_encoder.is_image_encoder(config.encoder) else None
+
+
+def image_files(split: SampleSet, rd: RunDir, config: ComputeConfig) -> ImageFiles:
     """A split's image files: the user's, or the PNGs a sample set wrote into the run."""
     from ogad_core.data.images import ImageFiles, scan_images
 
@@ -63,12 +80,13 @@ def image_files(split: SampleSet, rd: RunDir, config: ComputeConfig) -> Any:
 def _encoder_features(
     splits: list[SampleSet], config: ComputeConfig, rd: RunDir, device: Any, progress: bool
 ) -> list[Any]:
-    """Each split's (N, E) pretrained-encoder features as a tensor (cached in the run)."""
+    """Each split's (N, E) pretrained-encoder features as a tensor (the encoder step's, cached
+    in the run; computed by the executor of ``--engine`` when not there)."""
     import torch
 
     from ogad_core.engine import image_encoder
+    from ogad_core.engine.executors import executor_for
 
-    log.info(f"encoding {sum(len(s) for s in splits)} images with {config.encoder}")
     return [
         torch.as_tensor(
             image_encoder.encode_images(
@@ -81,31 +99,46 @@ def _encoder_features(
                 cache_dir=rd.embeddings_dir,
                 precision=config.precision,
                 progress=progress,
+                executor=executor_for(config, progress=progress),
             )
         )
         for s in splits
     ]
 
 
-def _streamed_or_arrays(splits: list[SampleSet], config: ComputeConfig, rd: RunDir) -> list[Any]:
-    """Each split as streamed files (through the encoder's or the user's transform) or arrays."""
+def _arrays_or_files(split: SampleSet) -> ModelInput:
+    """A sample set's arrays as a tensor; the user's image files as they are."""
     import torch
 
-    from ogad_core.engine import image_encoder
-    from ogad_core.engine.datasets import ImageBatches
+    from ogad_core.data.images import ImageFiles
 
-    if config.finetune == "last-block":
-        return [
-            image_encoder.encoder_batches(image_files(s, rd, config), str(config.encoder), s.labels)
-            for s in splits
-        ]
-    if config.transform:
-        tf = image_encoder.load_transform(config.transform)
-        return [ImageBatches(image_files(s, rd, config), s.labels, transform=tf) for s in splits]
-    return [
-        s.inputs if not isinstance(s.inputs, np.ndarray) else torch.as_tensor(s.inputs)
-        for s in splits
-    ]
+    inputs = split.inputs
+    if isinstance(inputs, ImageFiles):
+        return inputs
+    if not isinstance(inputs, np.ndarray):
+        raise ModelError("image data must be arrays or image files, not texts")
+    return torch.as_tensor(inputs)
+
+
+def encoder_identity(config: ComputeConfig) -> tuple[object, ...]:
+    """A pretrained torchvision encoder's weights digest (nothing for a text encoder)."""
+    from ogad_core.engine.image_encoder import is_image_encoder, weights_digest
+
+    if not is_image_encoder(config.encoder):
+        return ()
+    return (weights_digest(str(config.encoder), config.weights),)
+
+
+def encoder_inputs(config: ComputeConfig, data: LoadedData, rd: RunDir) -> ModelInputs:
+    """Each split's image files through the encoder's transforms (RGB, its size)."""
+    from ogad_core.engine import image_encoder
+
+    def batches(split: Any) -> ModelInput:
+        files = image_files(split, rd, config)
+        return image_encoder.encoder_batches(files, str(config.encoder), split.labels)
+
+    x_test = None if data.test is None else batches(data.test)
+    return with_labels(data, batches(data.train), x_test)
 
 
 register_input_kind(ImageKind())

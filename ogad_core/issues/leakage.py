@@ -1,0 +1,114 @@
+"""``leakage``: training samples that are copies of files in the held-out split.
+
+A model scored on a validation or test split that holds copies of its training samples looks
+better than it is (FiftyOne Brain's "leaky splits"). With ``--holdout SPEC`` (:mod:`.holdout`)
+each training sample is compared with the held-out files: an exact copy has the same content
+hash (decoded pixels, or normalised text); a near copy of an image lies closer to a held-out
+image than ``threshold`` x the median nearest-neighbour distance among the training images in
+pixel space (the duplicate type's rule, cleanlab's 0.13). The training samples that leak the
+same held-out file form one set (``set_id``: the smallest of their sample ids). Inputs the
+``corrupt`` type flags are left to it (two blank images are not a leak). Without a held-out
+split the type flags nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ogad_core.issues.base import IssueContext, IssueType
+
+
+class LeakageIssue(IssueType):
+    """Train / held-out leakage.
+
+    Args:
+        threshold: near copies lie closer than this x the median nearest-neighbour distance
+            of the training images in pixel space.
+    """
+
+    name = "leakage"
+    title = "Leakage"
+    after = ("corrupt",)
+    threshold_doc = (
+        "an exact copy (same decoded pixels or normalised text) of a held-out file, or an image "
+        "closer to one than 0.13 x the median nearest-neighbour distance of the training images "
+        "in pixel space; score = 1 / (1 + distance / that), flagged at >= 0.5"
+    )
+
+    def __init__(self, threshold: float = 0.13) -> None:
+        self.threshold = threshold
+
+    def fit(self, context: IssueContext) -> LeakageIssue:
+        n = context.n
+        ratio = np.full(n, np.inf)  # distance to the nearest held-out file / (threshold * median)
+        nearest = np.full(n, -1, dtype=np.int64)
+        holdout = context.holdout
+        self._refs: list[str] = [] if holdout is None else list(holdout.refs)
+        if holdout is not None and len(self._refs):
+            self._exact(context, ratio, nearest)
+            self._near(context, ratio, nearest)
+        corrupt = context.results.get("corrupt")
+        if corrupt is not None:
+            ratio[np.asarray(corrupt.flagged_, dtype=bool)] = np.inf
+        leaked = ratio < 1.0
+        nearest[~leaked] = -1
+        self.nearest_, self.ratio_ = nearest, ratio
+        self._finish(1.0 / (1.0 + ratio), 0.5, _sets_by_target(nearest))
+        return self
+
+    def _exact(self, context: IssueContext, ratio: np.ndarray, nearest: np.ndarray) -> None:
+        """Training samples whose content hash a held-out file shares (distance 0)."""
+        assert context.holdout is not None
+        if context.inputs is None or "content_hash" not in context.inputs:
+            return
+        held = context.holdout.inputs["content_hash"].astype(str).to_numpy()
+        first = {h: j for j, h in reversed(list(enumerate(held))) if h}
+        hashes = context.inputs["content_hash"].astype(str).to_numpy()
+        for i, h in enumerate(hashes):
+            j = first.get(h) if h else None
+            if j is not None:
+                ratio[i], nearest[i] = 0.0, j
+
+    def _near(self, context: IssueContext, ratio: np.ndarray, nearest: np.ndarray) -> None:
+        """Training images near a held-out image in pixel space."""
+        from ogad_core.space.knn import hnsw_search, index_for
+
+        assert context.holdout is not None
+        held = context.holdout.signatures
+        train = context.space("pixels")
+        found = context.neighbours("pixels", 1)
+        if held is None or train is None or found is None or not len(held):
+            return
+        median = max(float(np.median(found[0][:, 0])), 1e-12)
+        held_ok = np.isfinite(held).all(axis=1)
+        if not held_ok.any():
+            return
+        held_rows = np.flatnonzero(held_ok)
+        dist, idx = hnsw_search(index_for(held[held_rows]), np.nan_to_num(train, nan=1e6), 1)
+        rel = dist[:, 0] / (self.threshold * median)
+        closer = (rel < ratio) & (idx[:, 0] >= 0) & np.isfinite(train).all(axis=1)
+        ratio[closer] = rel[closer]
+        nearest[closer] = held_rows[idx[closer, 0]]
+
+    def explain(self, i: int) -> str:
+        j = int(self.nearest_[i])
+        if j < 0:
+            return "no copy in the held-out split"
+        kind = "exact copy" if self.ratio_[i] == 0 else "near copy"
+        others = int((self.nearest_ == j).sum()) - 1
+        also = f" (as are {others} other training samples)" if others else ""
+        return f"{kind} of held-out {self._refs[j]}{also}: the held-out score is inflated"
+
+
+def _sets_by_target(nearest: np.ndarray) -> np.ndarray:
+    """(N,) set ids: the smallest sample id among the samples leaking the same held-out file,
+    -1 for the others."""
+    out = np.full(len(nearest), -1, dtype=np.int64)
+    rows = np.flatnonzero(nearest >= 0)
+    if not len(rows):
+        return out
+    targets, inverse = np.unique(nearest[rows], return_inverse=True)
+    first = np.full(len(targets), np.iinfo(np.int64).max)
+    np.minimum.at(first, inverse, rows)
+    out[rows] = first[inverse]
+    return out

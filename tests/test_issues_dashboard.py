@@ -1,0 +1,71 @@
+"""The issue queues in the Streamlit app (AppTest): each issue queue's header states its own
+count and how its flag is decided, not the label review target."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ogad_core.run.manifest import StepRecord
+from ogad_core.run.rundir import RunDir
+from ogad_core.testing import make_run
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+OUTLIER_RULE = "far from every other sample (test rule)"
+
+
+def _with_issues(run: Path) -> None:
+    """issues.parquet with 6 label flags and 3 outliers, and the issues step's record."""
+    rd = RunDir(run)
+    n = len(rd.read_samples())
+    rows = []
+    for issue, flagged in (("label", range(6)), ("outlier", (10, 11, 12))):
+        for sid in range(n):
+            hit = sid in flagged
+            rows.append((sid, issue, float(hit), sid + 1, hit, None, "why" if hit else ""))
+    cols = ["sample_id", "issue", "score", "rank", "flagged", "set_id", "explanation"]
+    table = pd.DataFrame(rows, columns=cols)
+    table["set_id"] = pd.array([pd.NA] * len(table), dtype="Int64")
+    table.to_parquet(rd.issues_path)
+    manifest = rd.load_manifest()
+    types = {
+        "label": {"flagged": 6, "threshold": "the review target"},
+        "outlier": {"flagged": 3, "threshold": OUTLIER_RULE},
+    }
+    manifest.mark_done("issues", StepRecord(fingerprint="test", extra={"types": types}))
+    rd.save_manifest(manifest)
+
+
+def _text(at: AppTest) -> str:
+    bodies = [str(getattr(e, "proto", e)) for e in at.get("html")]
+    return html.unescape(re.sub(r"<[^>]+>", " ", " ".join(bodies)))
+
+
+@pytest.mark.parametrize("issue", ["outlier", "all"])
+def test_an_issue_queue_states_its_own_count_and_rule(
+    issue: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dashboard.page_issues import ISSUE
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_issues(run)
+    monkeypatch.setenv("OGAD_RUN_DIR", str(run))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state[ISSUE] = issue
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = _text(at)
+    n = 3 if issue == "outlier" else 9
+    title = "Outliers" if issue == "outlier" else "All issues"
+    assert f"0 of {n} flagged reviewed · {title}: {n} flagged" in text, text[:2000]
+    assert "review target" not in text
+    rule = OUTLIER_RULE if issue == "outlier" else "every sample some issue type flags"
+    assert rule in text
+    at.session_state[ISSUE] = "label"
+    at.run()
+    assert "review target" in _text(at)  # the label queue keeps its target header
