@@ -141,4 +141,3 @@ def with_total(executor: Executor | None, total: int, progress: bool) -> Executo
     if isinstance(executor, LocalExecutor):
         return LocalExecutor(progress=executor.progress and progress, total=total)
     return executor
-
