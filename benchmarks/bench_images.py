@@ -174,6 +174,138 @@ def run_encoder(root: Path, workers: int, n: int) -> dict:
     }
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of ``fn()``."""
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+    fn()
+    return time.perf_counter() - t0, _cpu_seconds() - c0
+
+
+def plain_encoder_loop(root: Path, weights: Path, workers: int, batch_size: int) -> None:
+    """The reference: torchvision's ImageFolder + DataLoader + the backbone, same transforms."""
+    import torch
+    from torchvision import datasets, models
+
+    spec = models.ResNet18_Weights.IMAGENET1K_V1
+    data = datasets.ImageFolder(str(root), transform=spec.transforms())
+    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, num_workers=workers)
+    model = models.resnet18()
+    model.load_state_dict(torch.load(weights, weights_only=True))
+    model.fc = torch.nn.Identity()
+    model.eval()
+    with torch.inference_mode():
+        for x, _ in loader:
+            model(x).numpy()
+
+
+def ours_encoder_step(root: Path, weights: Path, workers: int, batch_size: int) -> None:
+    """ogad's encoder pass as the encode step runs it: into a fresh resumable store."""
+    from ogad_core.data import load_data
+    from ogad_core.engine.image_encoder import encoder_pass
+
+    files = load_data(f"imagefolder:{root}", run_dir=root, image_size=32).train.inputs
+    with tempfile.TemporaryDirectory() as cache:
+        encoder_pass(
+            files,
+            "torchvision:resnet18",
+            weights=weights,
+            batch_size=batch_size,
+            workers=workers,
+            cache_dir=Path(cache),
+            progress=False,
+        )
+
+
+def encoder_pace(root: Path, workers: int, n: int, repeats: int) -> dict:
+    """The encoder step vs the plain loop on the same n JPEGs, alternated ``repeats`` times;
+    the best of each (the least disturbed by the other work on shared cores)."""
+    import torch
+    from torchvision.models import resnet18
+
+    folder = root / f"pace_{n}"
+    make_jpegs(folder, n)
+    weights = root / "resnet18_random.pth"
+    torch.manual_seed(0)
+    torch.save(resnet18().state_dict(), weights)
+    times: dict[str, list[tuple[float, float]]] = {"plain": [], "ours": []}
+    for _ in range(repeats):
+        times["plain"].append(_timed(lambda: plain_encoder_loop(folder, weights, workers, 64)))
+        times["ours"].append(_timed(lambda: ours_encoder_step(folder, weights, workers, 64)))
+    best = {k: min(v) for k, v in times.items()}
+    return {
+        "n": n,
+        "workers": workers,
+        "repeats": repeats,
+        "plain_images_per_s": round(n / best["plain"][0], 2),
+        "ours_images_per_s": round(n / best["ours"][0], 2),
+        "ratio_ours_vs_plain": round(best["plain"][0] / best["ours"][0], 3),
+        "cpu_seconds": {k: round(v[1], 1) for k, v in best.items()},
+        "all_seconds": {k: [round(w, 1) for w, _ in v] for k, v in times.items()},
+    }
+
+
+def write_digit_folder(root: Path) -> Path:
+    """mnist5k's 4,000 train and 1,000 test digits as PNGs in train/ and test/ class folders."""
+    from PIL import Image
+
+    from ogad_core.data import load_data
+
+    data = load_data("mnist5k", run_dir=root)
+    out = root / "mnist5k_png"
+    for name, split in (("train", data.train), ("test", data.test)):
+        assert split is not None
+        for i, (x, y) in enumerate(zip(split.inputs, split.labels, strict=True)):
+            path = out / name / f"{int(y)}" / f"{i:05d}.png"
+            if not path.is_file():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray((np.asarray(x)[0] * 255).round().astype(np.uint8)).save(path)
+    return out
+
+
+def files_vs_arrays(root: Path, workers: int) -> dict:
+    """The whole compute on mnist5k's arrays vs the same digits as PNG files (image size 28)."""
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline import compute
+
+    folder = write_digit_folder(root)
+    out: dict = {"n": 4000}
+    for name, spec in (("arrays", "mnist5k"), ("files", f"imagefolder:{folder}")):
+        config = ComputeConfig(data=spec, image_size=28, workers=workers, noise=0.1)
+        with tempfile.TemporaryDirectory() as run:
+            wall, cpu = _timed(lambda c=config, r=run: compute(c, Path(r) / "run", progress=False))
+            manifest = json.loads((Path(run) / "run" / "manifest.json").read_text())
+        steps = {k: v.get("seconds") for k, v in manifest["steps"].items()}
+        out[name] = {"seconds": round(wall, 1), "cpu_seconds": round(cpu, 1), "steps": steps}
+    out["ratio_files_vs_arrays"] = round(out["files"]["seconds"] / out["arrays"]["seconds"], 3)
+    for step in ("train", "predict", "gradients"):
+        a, f = out["arrays"]["steps"].get(step), out["files"]["steps"].get(step)
+        if a and f:
+            out[f"ratio_{step}"] = round(f / a, 2)
+    return out
+
+
+def run_pace(root: Path, workers: int, n: int, repeats: int) -> dict:
+    """Both pace checks in one process, with the load average before and after."""
+    import os
+
+    load = [os.getloadavg()[0]]
+    out = {"encoder": encoder_pace(root, workers, n, repeats)}
+    out["files_vs_arrays"] = files_vs_arrays(root, workers)
+    load.append(os.getloadavg()[0])
+    out["load_average"] = [round(v, 1) for v in load]
+    out["when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[12_000, 50_000])
@@ -182,6 +314,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--encoder-n", type=int, default=256)
     ap.add_argument("--root", type=Path, default=None, help="keep the JPEGs here (default: tmp)")
     ap.add_argument("--child", choices=["pipeline", "encoder"], default=None)
+    ap.add_argument(
+        "--pace",
+        action="store_true",
+        help="only: the encoder step vs a plain torchvision loop, and the whole compute on "
+        "files vs arrays (merged into the result file; the docs section is spliced)",
+    )
+    ap.add_argument("--pace-n", type=int, default=96, help="--pace: JPEGs for the encoder")
+    ap.add_argument("--repeats", type=int, default=2, help="--pace: alternated runs of each")
     ap.add_argument("--spec", default=None, help="child: the data spec")
     ap.add_argument("--passes", default="train_1_epoch,predict,gradients")
     ap.add_argument(
@@ -202,6 +342,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(out))
         return out
     base = a.root or Path(tempfile.mkdtemp(prefix="ogad_bench_images_"))
+    if a.pace:
+        return pace_main(a, base)
     result: dict = {"workers": a.workers, "model": "SmallCNN at --image-size 32", "rows": []}
     for n in a.sizes:
         root = base / f"jpegs_{n}"
@@ -223,6 +365,21 @@ def main(argv: list[str] | None = None) -> dict:
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=2))
     return result
+
+
+def pace_main(a: argparse.Namespace, base: Path) -> dict:
+    """``--pace``: measure, merge into the result file, splice the docs section."""
+    from benchmarks.docs_splice import splice
+
+    pace = run_pace(base, a.workers, a.pace_n, a.repeats)
+    print(json.dumps(pace, indent=2), flush=True)
+    result = json.loads(a.out.read_text()) if a.out.is_file() else {"rows": []}
+    result["pace"] = pace
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(result, indent=2))
+    if result.get("rows"):
+        splice(docs_section(result), "## Images at scale: streaming memory and the encoder pass")
+    return pace
 
 
 def _child(args: list[str], a: argparse.Namespace) -> dict:
@@ -281,4 +438,42 @@ def docs_section(r: dict) -> str:
         )
     if r.get("note"):
         lines.append(f"\n{r['note']}\n")
+    if r.get("pace"):
+        lines += pace_lines(r["pace"])
     return "\n".join(lines) + "\n"
+
+
+def pace_lines(p: dict) -> list[str]:
+    """The pace checks (``--pace``): measured side by side in one run."""
+    e, f = p["encoder"], p["files_vs_arrays"]
+    load = " -> ".join(f"{v:.1f}" for v in p["load_average"])
+    steps = ", ".join(
+        f"{s} {f['files']['steps'][s]:.1f} s vs {f['arrays']['steps'][s]:.1f} s "
+        f"({f[f'ratio_{s}']:.2f}x)"
+        for s in ("train", "predict", "gradients")
+        if f"ratio_{s}" in f
+    )
+    return [
+        "### Pace of the encoder step and of the file path (measured side by side)\n",
+        f"`python -m benchmarks.bench_images --pace` ({p['when']}, load average {load} on the "
+        "2 shared cores; best of "
+        f"{e['repeats']} alternated runs each).\n",
+        "| check | ours | reference | ratio | goal |",
+        "| --- | ---: | ---: | ---: | --- |",
+        f"| encoder step (ResNet-18, random-init weights file, {e['n']} 224 px JPEGs, "
+        f"{e['workers']} workers, into the resumable store) vs a plain torchvision loop "
+        "(ImageFolder + DataLoader, same transforms and workers) | "
+        f"{e['ours_images_per_s']:.2f} images/s | {e['plain_images_per_s']:.2f} images/s | "
+        f"{e['ratio_ours_vs_plain']:.2f}x the loop's pace | >= 0.8x |",
+        f"| whole `ogad compute` on mnist5k's {f['n']:,} digits as PNG files (train/ + test/) "
+        "vs the same digits as arrays | "
+        f"{f['files']['seconds']:.1f} s | {f['arrays']['seconds']:.1f} s | "
+        f"{f['ratio_files_vs_arrays']:.2f}x the arrays' time | <= 1.3x |",
+        "",
+        f"Per step, files vs arrays: {steps}. CPU seconds (process + workers): encoder step "
+        f"{e['cpu_seconds']['ours']}, plain loop {e['cpu_seconds']['plain']}; compute on files "
+        f"{f['files']['cpu_seconds']}, on arrays {f['arrays']['cpu_seconds']}. Every run: "
+        f"{e['all_seconds']}. GPU paths (decode_jpeg on the device, pinned memory, "
+        "channels-last, `--precision bf16`): unmeasured (no GPU in this session); "
+        "`benchmarks/bench_gpu.py` measures them.\n",
+    ]

@@ -11,6 +11,12 @@ and one torch thread each) of a local Ray cluster started once; its start is rep
 apart. The Ray timings include starting the workers and shipping the model and data to them;
 the time to the first shard and the steady rate after it are reported too.
 Results go to ``benchmarks/results/ray.json``.
+
+    python -m benchmarks.bench_ray --rows 0 --encoder-images 96
+
+measures only the encoder pass (ResNet-18 on synthetic JPEGs): the local engine against the Ray
+executor on a two-node local cluster (``ray.cluster_utils.Cluster``, 1 CPU per node) on the same
+cores, and splices its subsection into docs/benchmarks.md ("Scale out").
 """
 
 from __future__ import annotations
@@ -96,11 +102,105 @@ def ray_row(
     }
 
 
+def _encode(files: Any, weights: Path, executor: Any = None) -> tuple[np.ndarray, float]:
+    """The encoder pass into a fresh store: (features, seconds)."""
+    import tempfile
+
+    from ogad_core.engine.image_encoder import encoder_pass
+
+    with tempfile.TemporaryDirectory() as cache:
+        t0 = time.perf_counter()
+        done = encoder_pass(
+            files,
+            "torchvision:resnet18",
+            weights=weights,
+            batch_size=16,
+            workers=2,
+            cache_dir=Path(cache),
+            progress=False,
+            executor=executor,
+        )
+        return done.features, time.perf_counter() - t0
+
+
+def two_node_cluster() -> Any:
+    """A head (1 CPU) and one worker node (1 CPU) on this machine, connected to (Cluster)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
+    )
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    root = str(Path(__file__).resolve().parents[1])
+    ray.init(
+        address=cluster.address, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": root}}
+    )
+    return cluster
+
+
+def encoder_two_nodes(n: int, root: Path) -> dict:
+    """The encoder pass (ResNet-18 on n JPEGs): local engine (2 threads, 2 workers) vs the Ray
+    executor on a two-node local cluster (1 CPU each) on the same 2 cores; local, Ray (cold:
+    workers start), Ray again (warm), local again."""
+    import ray
+
+    from benchmarks.bench_images import make_jpegs
+    from ogad_core.data import load_data
+
+    folder = root / f"ray_jpegs_{n}"
+    make_jpegs(folder, n)
+    weights = root / "resnet18_random.pth"
+    torch.manual_seed(0)
+    from torchvision.models import resnet18
+
+    torch.save(resnet18().state_dict(), weights)
+    files = load_data(f"imagefolder:{folder}", run_dir=root, image_size=32).train.inputs
+    out: dict = {"n": n, "load_average": [round(os.getloadavg()[0], 1)]}
+    local, t_local = _encode(files, weights)
+    t0 = time.perf_counter()
+    cluster = two_node_cluster()
+    out["cluster_start_s"] = round(time.perf_counter() - t0, 1)
+    try:
+        nodes: list[str] = []
+        executor = RayExecutor(workers=2, progress=False, on_shard=lambda r, n_: nodes.append(n_))
+        remote, t_cold = _encode(files, weights, executor)
+        _, t_warm = _encode(files, weights, executor)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    _, t_local2 = _encode(files, weights)
+    local_s = (t_local + t_local2) / 2
+    out.update(
+        {
+            "local_seconds": [round(t_local, 1), round(t_local2, 1)],
+            "ray_cold_seconds": round(t_cold, 1),
+            "ray_warm_seconds": round(t_warm, 1),
+            "nodes_used": len(set(nodes)),
+            "ratio_cold": round(t_cold / local_s, 2),
+            "ratio_warm": round(t_warm / local_s, 2),
+            "max_abs_diff": float(np.abs(remote - local).max()),
+        }
+    )
+    out["load_average"].append(round(os.getloadavg()[0], 1))
+    print(json.dumps(out), flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=20_000)
     ap.add_argument("--vmap-rows", type=int, default=2_000)
     ap.add_argument("--out", type=Path, default=RESULTS, help="the result file")
+    ap.add_argument(
+        "--encoder-images",
+        type=int,
+        default=0,
+        help="also: the encoder pass on N JPEGs, local vs a two-node local Ray cluster "
+        "(merged into the result file; its docs subsection is spliced)",
+    )
+    ap.add_argument("--root", type=Path, default=Path("/tmp/ogad_bench_ray"))
     args = ap.parse_args()
     results: dict = {
         "machine": {
@@ -111,6 +211,28 @@ def main() -> None:
         },
         "runs": [],
     }
+    if args.rows:
+        gradient_runs(args, results)
+        results["machine"]["load_average_at_end"] = list(os.getloadavg())
+    elif args.out.is_file():  # keep the gradient runs measured before, with their machine
+        results = json.loads(args.out.read_text())
+    if args.encoder_images:
+        from benchmarks.docs_splice import splice
+        from benchmarks.scale_docs import docs_encoder_two_nodes
+
+        args.root.mkdir(parents=True, exist_ok=True)
+        results["encoder_two_nodes"] = encoder_two_nodes(args.encoder_images, args.root)
+        text = docs_encoder_two_nodes(results["encoder_two_nodes"])
+        splice(
+            text,
+            "### The encoder pass on a two-node Ray cluster",
+            after="### Gradient extraction on Ray",
+        )
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def gradient_runs(args: argparse.Namespace, results: dict) -> None:
+    """The gradient workloads on a local 2-CPU Ray cluster vs the local engine."""
     t0 = time.perf_counter()
     with ray_session(None, num_cpus=2) as ray:
         results["ray_cluster_start_s"] = round(time.perf_counter() - t0, 1)
@@ -124,8 +246,6 @@ def main() -> None:
             {"params": "all", "batch_size": 64, "proj_dim": 1024},
             False,
         )
-    results["machine"]["load_average_at_end"] = list(os.getloadavg())
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -300,6 +300,16 @@ KNOWN: tuple[Bench, ...] = (
         lambda r: own_module("bench_images").summary(r),
     ),
     Bench(
+        "rehearsal",
+        "benchmarks.bench_rehearsal",
+        ("--n", "100000", "--out", "/tmp/ogad_rehearsal", "--threads", "1"),
+        ("--n", "2000", "--out", "/tmp/ogad_rehearsal_quick", "--sample", "200"),
+        "rehearsal.json",
+        lambda r: own_module("bench_rehearsal").summary(r),
+        note="the ImageNet-size rehearsal: photos through ogad compute and the dashboard",
+        quick_out=("--result",),
+    ),
+    Bench(
         "projection",
         "benchmarks.bench_projection",
         (),

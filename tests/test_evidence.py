@@ -3,7 +3,9 @@ and the dashboard's use of it (torch-free, fast)."""
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ import pytest
 
 from ogad_core.run.rundir import RunDir
 from ogad_core.scoring import evidence as ev
-from ogad_core.scoring.explain import Explainer
+from ogad_core.scoring.explain import Explainer, Explanation
 from ogad_core.scoring.rerank import Reranker, pca_features
 from ogad_core.space import knn as neighbours
 from tests.test_review_smart import planted_run
@@ -74,6 +76,14 @@ def evidence_run(tmp_path: Path, n: int = 400) -> tuple[RunDir, np.ndarray, pd.D
     return run, grads, samples
 
 
+def _same_explanation(a: Explanation, b: Explanation) -> None:
+    """Equal, the floats to float32's precision (the stored evidence is float32)."""
+    floats = ("loss", "margin", "grad_norm_percentile", "suggestion_confidence")
+    assert replace(a, **dict.fromkeys(floats, 0.0)) == replace(b, **dict.fromkeys(floats, 0.0))
+    for name in floats:
+        assert getattr(a, name) == pytest.approx(getattr(b, name), rel=1e-6, abs=1e-6), name
+
+
 def test_evidence_matches_a_fresh_explainer_and_reranker(tmp_path: Path):
     run, grads, samples = evidence_run(tmp_path)
     built = ev.load_or_build(run.path)
@@ -81,17 +91,99 @@ def test_evidence_matches_a_fresh_explainer_and_reranker(tmp_path: Path):
     assert built is not None and read is not None
     fresh = Explainer(grads, samples)
     again = read.explainer(samples)
-    pd.testing.assert_frame_equal(read.table, fresh.evidence())
-    ids = np.array([3, 17, 250])
-    for a, b in zip(again.suggest(ids), fresh.suggest(ids), strict=True):
-        np.testing.assert_array_equal(a, b)
-    assert again.explain(17) == fresh.explain(17)
-    np.testing.assert_array_equal(read.rerank_pca, pca_features(grads))
+    pd.testing.assert_frame_equal(read.table, fresh.evidence(), rtol=1e-6)
+    assert read.table["suggested_label"].equals(fresh.evidence()["suggested_label"])
+    ids = np.arange(400)
+    (labels, confidence), (want_labels, want_confidence) = again.suggest(ids), fresh.suggest(ids)
+    np.testing.assert_array_equal(labels, want_labels)  # exact: computed before storing
+    np.testing.assert_allclose(confidence, want_confidence, rtol=1e-6)
+    for sample_id in (3, 17, 250):
+        _same_explanation(again.explain(sample_id), fresh.explain(sample_id))
+    assert read.rerank_pca.dtype == np.float32 and read.parts.probs.dtype == np.float32
+    np.testing.assert_allclose(read.rerank_pca, pca_features(grads), rtol=1e-5, atol=1e-6)
     decided, bad = np.array([1, 2, 3, 4, 5, 6]), np.array([True, True, True, False, False, False])
     base = samples["loss"].to_numpy()
     old = Reranker.with_evidence(grads, base, fresh).scores(decided, bad)
     new = Reranker.with_evidence(grads, base, again, pca=read.rerank_pca).scores(decided, bad)
-    np.testing.assert_allclose(new, old)
+    np.testing.assert_allclose(new, old, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(np.argsort(-new, kind="stable"), np.argsort(-old, kind="stable"))
+
+
+def test_the_evidence_is_one_row_store_and_a_killed_build_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from ogad_core.run.store import GradientStore
+
+    run, grads, samples = evidence_run(tmp_path)
+    monkeypatch.setattr(ev, "CHUNK_ROWS", 100)  # 4 chunks of the 400 rows
+    searched: list[int] = []
+    real_rows = Explainer.evidence_rows
+
+    def killed_after_two(self: Explainer, rows: np.ndarray) -> dict:
+        if len(searched) == 2:
+            raise KeyboardInterrupt  # the process is killed during the third chunk
+        searched.append(int(rows[0]))
+        return real_rows(self, rows)
+
+    monkeypatch.setattr(Explainer, "evidence_rows", killed_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        ev.load_or_build(run.path)
+    assert ev.read_evidence(run.evidence_dir, ev.input_stamp(run)) is None  # unfinished
+    store = GradientStore.open_readonly(run.evidence_dir / ev.ROWS)
+    assert store is not None and int(np.asarray(store.done).sum()) == 200
+
+    searched.clear()
+    monkeypatch.setattr(Explainer, "evidence_rows", real_rows)
+    resumed = ev.load_or_build(run.path)
+    assert resumed is not None
+    fresh = Explainer(grads, samples)
+    pd.testing.assert_frame_equal(resumed.table, fresh.evidence(), rtol=1e-6)
+    read = ev.read_evidence(run.evidence_dir, ev.input_stamp(run))
+    assert read is not None
+    assert sorted(p.name for p in run.evidence_dir.iterdir()) == [
+        "rows.done.npy",
+        "rows.json",
+        "rows.npy",
+        "stamp.json",
+    ]
+    matrix = np.load(run.evidence_dir / ev.ROWS, mmap_mode="r")
+    assert matrix.dtype == np.float32 and matrix.shape[0] == 400
+
+
+def test_the_second_half_of_a_resumed_build_is_all_that_is_searched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    run, _, _ = evidence_run(tmp_path)
+    monkeypatch.setattr(ev, "CHUNK_ROWS", 100)
+    real_rows = Explainer.evidence_rows
+    calls: list[int] = []
+
+    def counted(self: Explainer, rows: np.ndarray) -> dict:
+        if len(calls) == 2 and not getattr(counted, "resumed", False):
+            raise KeyboardInterrupt
+        calls.append(int(rows[0]))
+        return real_rows(self, rows)
+
+    monkeypatch.setattr(Explainer, "evidence_rows", counted)
+    with pytest.raises(KeyboardInterrupt):
+        ev.load_or_build(run.path)
+    counted.resumed = True  # type: ignore[attr-defined]
+    calls.clear()
+    ev.load_or_build(run.path)
+    assert calls == [200, 300]  # the chunks the killed build had written are not searched again
+
+
+def test_an_old_format_folder_is_rebuilt_and_its_files_removed(tmp_path: Path):
+    run, _, _ = evidence_run(tmp_path)
+    run.evidence_dir.mkdir()
+    for name in ev.OLD_FILES:
+        (run.evidence_dir / name).write_bytes(b"old")
+    stamp = {**(ev.input_stamp(run) or {}), "version": 1}
+    (run.evidence_dir / ev.STAMP).write_text(json.dumps({"stamp": stamp, "files": {}}))
+    assert ev.read_evidence(run.evidence_dir, ev.input_stamp(run)) is None
+    assert ev.load_or_build(run.path) is not None
+    assert not any((run.evidence_dir / name).exists() for name in ev.OLD_FILES)
+    assert ev.read_evidence(run.evidence_dir, ev.input_stamp(run)) is not None
 
 
 def test_evidence_is_reused_then_rebuilt_when_an_input_changes(
@@ -125,8 +217,8 @@ def test_a_damaged_or_replaced_file_is_never_used(tmp_path: Path):
     run, _, _ = evidence_run(tmp_path)
     ev.load_or_build(run.path)
     stamp = ev.input_stamp(run)
-    space = run.evidence_dir / "space.npy"
-    np.save(space, np.zeros((400, 32), dtype=np.float32))  # another writer's or a stray file
+    rows = run.evidence_dir / ev.ROWS
+    np.save(rows, np.zeros(np.load(rows, mmap_mode="r").shape, dtype=np.float32))  # a stray file
     assert ev.read_evidence(run.evidence_dir, stamp) is None
     ev.load_or_build(run.path)
     (run.evidence_dir / ev.STAMP).write_text("{not json")
@@ -139,7 +231,7 @@ def test_a_read_only_run_still_gets_its_evidence(tmp_path: Path, monkeypatch: py
     def refuse(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Read-only file system")
 
-    monkeypatch.setattr(ev, "write_table_atomic", refuse)  # root ignores chmod: refuse instead
+    monkeypatch.setattr(ev, "GradientStore", refuse)  # root ignores chmod: refuse instead
     if os.geteuid() != 0:
         run.path.chmod(0o555)
     try:
@@ -164,6 +256,7 @@ def test_the_dashboard_builds_a_big_run_in_the_background(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     from dashboard import review_aids
+    from dashboard.context import Context
     from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="tabular", n=300)
@@ -174,13 +267,14 @@ def test_the_dashboard_builds_a_big_run_in_the_background(
     build = review_aids._build(path)
     assert build is not None and build.thread is not None
     build.thread.join(timeout=120)
-    assert review_aids.evidence_ready(path) and build.phase == 2
+    shown = Context(path)  # what the pages pass down
+    assert review_aids.evidence_ready(shown) and build.phase == 2
     assert (RunDir(run).evidence_dir / ev.STAMP).is_file()  # written once for the next process
     samples = pd.read_parquet(run / "samples.parquet")
     want = Explainer(grads, samples).explain(5)
-    assert review_aids.explanation(path, 5) == want
-    review_aids.prefetch_why(path, [5, 6])
-    assert review_aids.cards_why(path, [5])[5].suggested_label == want.suggested_label
+    _same_explanation(review_aids.explanation(shown, 5), want)
+    review_aids.prefetch_why(shown, [5, 6])
+    assert review_aids.cards_why(shown, [5])[5].suggested_label == want.suggested_label
 
 
 def test_compute_writes_the_evidence_of_its_run(digits_run: Path):

@@ -459,3 +459,43 @@ def test_evaluate_retrain_on_an_image_folder_streams_the_files(
     assert all(r.accuracy is not None for r in report.retrain.rows)
     # one batch of files at a time (the recipe's 64 or --batch-size), never all 80 at once
     assert decoded and max(decoded) <= 64
+
+
+def test_jpegs_decoded_on_the_device_match_the_pil_path(
+    tmp_path: Path, resnet18_weights: Path
+) -> None:
+    """The GPU input path (bytes read by the workers, ``decode_jpeg`` + the weights' transforms
+    on the device) runs on CPU too: the same preprocessed pixels as the PIL path up to resampling
+    differences, and the same features within that tolerance."""
+    from PIL import Image
+
+    from ogad_core.engine.executors import LocalExecutor
+    from ogad_core.run.store import ArrayRows
+
+    rng = np.random.default_rng(2)
+    for i in range(4):
+        small = rng.integers(0, 255, (6, 6, 3), dtype=np.uint8)
+        img = Image.fromarray(small).resize((300, 260), Image.BILINEAR)
+        (tmp_path / "jpg" / f"c{i % 2}").mkdir(parents=True, exist_ok=True)
+        img.save(tmp_path / "jpg" / f"c{i % 2}" / f"{i}.jpg", quality=95)
+    files = load_data(f"imagefolder:{tmp_path / 'jpg'}", run_dir=tmp_path).train.inputs
+    spec = image_encoder.parse_encoder("torchvision:resnet18")
+    batches = image_encoder.encoder_batches(files, spec)
+    assert image_encoder.all_jpeg(batches.files)
+    pil, _ = batches[np.arange(4)]
+    data, lengths = image_encoder.FileBytes(batches.files)[np.arange(4)]
+    device = image_encoder.decode_jpegs(data, lengths, torch.device("cpu"), batches.transform)
+    assert device.shape == pil.shape == (4, 3, 224, 224)
+    assert (device - pil).abs().mean() < 0.02  # normalised units (about 1/200 of the range)
+    backbone, dim = image_encoder.load_backbone(spec, resnet18_weights)
+    feats = {}
+    for on_device in (False, True):
+        task = image_encoder.ImageEncodeTask(
+            backbone, batches, batch_size=2, workers=0, decode_on_device=on_device
+        )
+        sink = ArrayRows(4, dim)
+        LocalExecutor(progress=False).map_rows(task, sink)
+        feats[on_device] = sink.array().copy()
+    assert not np.array_equal(feats[True], feats[False])  # really another path
+    scale = np.abs(feats[False]).max()
+    np.testing.assert_allclose(feats[True], feats[False], atol=0.05 * scale)

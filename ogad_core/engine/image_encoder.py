@@ -11,6 +11,7 @@ Weights are never downloaded: they come from ```weights` FILE`` or the local tor
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,14 @@ from torch import nn
 
 from ogad_core._internal import import_callable, log, one_line
 from ogad_core.data.images import ImageFiles
-from ogad_core.engine.datasets import ImageBatches, Transform, iterate, row_batches
+from ogad_core.engine.datasets import (
+    BatchDataset,
+    ImageBatches,
+    Transform,
+    batch_loader,
+    iterate,
+    row_batches,
+)
 from ogad_core.engine.executors import Executor, ExecutorRun, Write, with_total
 from ogad_core.engine.gradients import autocast, on_cpu
 from ogad_core.engine.models import last_linear, resolve_device
@@ -224,7 +232,12 @@ class ImageEncodeTask:
     """A backbone's features of image files, as a row task (:mod:`ogad_core.engine.executors`):
     ``run(rows, write)`` writes (B, E) float32 per batch.
 
-    On CUDA the backbone and batches are channels-last (``channels_last=None``: CUDA only)."""
+    What the device offers (each ``None``: on CUDA only): ``channels_last`` memory format for
+    the backbone and batches; ``decode_on_device``: DataLoader workers only read the JPEG files'
+    bytes and ``torchvision.io.decode_jpeg`` decodes each batch on the device, where the
+    weights' transforms (resize, crop, normalise) run too (used when every file is a JPEG).
+    ``precision`` ``bf16`` / ``fp16``: autocast of the forward pass; features stored float32.
+    """
 
     backbone: nn.Module
     batches: ImageBatches
@@ -233,6 +246,7 @@ class ImageEncodeTask:
     workers: int | None = None
     precision: str = "fp32"
     channels_last: bool | None = None
+    decode_on_device: bool | None = None
 
     def order(self, pending: np.ndarray) -> np.ndarray:
         return pending
@@ -245,12 +259,66 @@ class ImageEncodeTask:
         last = dev.type == "cuda" if self.channels_last is None else self.channels_last
         fmt = torch.channels_last if last else torch.contiguous_format
         model = self.backbone.to(dev).to(memory_format=fmt).eval()
-        groups = row_batches(rows, self.batch_size)
         with torch.inference_mode():
-            for batch_rows, x, _ in iterate(self.batches, groups, device=dev, workers=self.workers):
+            for batch_rows, x in self._inputs(rows, dev):
                 with autocast(dev, self.precision):
                     feats = model(x.contiguous(memory_format=fmt))
                 write(batch_rows, feats.float().cpu().numpy())
+
+    def _inputs(
+        self, rows: np.ndarray, dev: torch.device
+    ) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+        """(rows, (B, 3, H, W) preprocessed on ``dev``) per batch, decoded by the workers (PIL)
+        or, with ``decode_on_device``, on the device from the files' bytes."""
+        groups = row_batches(rows, self.batch_size)
+        on_device = dev.type == "cuda" if self.decode_on_device is None else self.decode_on_device
+        if on_device and all_jpeg(self.batches.files):
+            loader = batch_loader(FileBytes(self.batches.files), groups, workers=self.workers)
+            for batch_rows, (data, lengths) in zip(groups, loader, strict=True):
+                yield batch_rows, decode_jpegs(data, lengths, dev, self.batches.transform)
+            return
+        for batch_rows, x, _ in iterate(self.batches, groups, device=dev, workers=self.workers):
+            yield batch_rows, x
+
+
+JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
+
+
+def all_jpeg(files: ImageFiles) -> bool:
+    """Whether every file is a JPEG (by suffix; the header scan read their format)."""
+    return all(str(p).lower().endswith(JPEG_SUFFIXES) for p in files.paths)
+
+
+class FileBytes(BatchDataset):
+    """The files' raw bytes, read by DataLoader workers: ``x`` (total,) uint8 (the files one
+    after another), ``y`` (B,) int64 their lengths."""
+
+    decodes_files = True  # reading is I/O the workers overlap
+
+    def __init__(self, files: ImageFiles) -> None:
+        self.files = files
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        from torchvision.io import read_file
+
+        blobs = [read_file(str(self.files.paths[int(i)])) for i in rows]
+        return torch.cat(blobs), torch.tensor([len(b) for b in blobs], dtype=torch.int64)
+
+
+def decode_jpegs(
+    data: torch.Tensor, lengths: torch.Tensor, dev: torch.device, transform: Any
+) -> torch.Tensor:
+    """JPEG bytes (total,) uint8 split by ``lengths`` (B,) -> (B, 3, H, W) float32 on ``dev``:
+    decoded there (EXIF orientation applied, RGB), then ``transform`` (the weights' resize,
+    crop and normalisation, which take uint8 tensors) on the device."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    blobs = list(torch.split(data, lengths.tolist()))
+    images = decode_jpeg(blobs, mode=ImageReadMode.RGB, device=dev, apply_exif_orientation=True)
+    return torch.stack([transform(img) for img in images])
 
 
 def encoder_batches(files: ImageFiles, spec: EncoderSpec | str, labels: Any = None) -> ImageBatches:

@@ -50,6 +50,8 @@ NEIGHBOUR_FIT_ROWS = 20_000
 _QUERY_CHUNK = 256
 #: evidence() searches the neighbours of this many rows at a time
 _EVIDENCE_CHUNK = 65_536
+#: the per-sample columns of :meth:`Explainer.evidence` besides sample_id
+EVIDENCE_COLUMNS = ("margin", "neighbour_agreement", "suggested_label", "suggestion_confidence")
 #: rows checked when testing for the last-layer layout
 _CHECK_ROWS = 256
 
@@ -331,34 +333,36 @@ class Explainer:
         """
         if self._evidence is None:
             n = len(self.labels)
-            suggested = np.empty(n, dtype=np.int64)
-            confidence = np.empty(n, dtype=np.float64)
-            agreement = np.ones(n, dtype=np.float64)
-            for start in range(0, n, _EVIDENCE_CHUNK):
-                rows = np.arange(start, min(n, start + _EVIDENCE_CHUNK))
-                near = self.neighbour_rows(rows)
-                post = self._posterior(rows, near)
-                suggested[rows] = post.argmax(axis=1)
-                confidence[rows] = post.max(axis=1)
-                if near.shape[1]:
-                    agreement[rows] = (self.labels[near] == self.labels[rows, None]).mean(axis=1)
-            self._evidence = pd.DataFrame(
-                {
-                    "sample_id": self.sample_ids,
-                    "margin": self.margins(),
-                    "neighbour_agreement": agreement,
-                    "suggested_label": suggested,
-                    "suggestion_confidence": confidence,
-                }
-            )
+            chunks = [
+                self.evidence_rows(np.arange(start, min(n, start + _EVIDENCE_CHUNK)))
+                for start in range(0, n, _EVIDENCE_CHUNK)
+            ]
+            columns = {name: np.concatenate([c[name] for c in chunks]) for name in EVIDENCE_COLUMNS}
+            self._evidence = pd.DataFrame({"sample_id": self.sample_ids, **columns})
         return self._evidence
 
-    def margins(self) -> np.ndarray:
-        """(N,) p(given) - max over the other classes of p."""
-        rows = np.arange(len(self.labels))
-        p_given = self.probs[rows, self.labels]
-        others = self.probs.copy()
-        others[rows, self.labels] = -np.inf
+    def evidence_rows(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The :meth:`evidence` columns (``EVIDENCE_COLUMNS``, each (m,)) of (m,) ``rows``:
+        one neighbour search for them (a chunk of a resumable build)."""
+        near = self.neighbour_rows(rows)
+        post = self._posterior(rows, near)
+        agreement = np.ones(len(rows), dtype=np.float64)
+        if near.shape[1]:
+            agreement = (self.labels[near] == self.labels[rows, None]).mean(axis=1)
+        return {
+            "margin": self.margins(rows),
+            "neighbour_agreement": agreement,
+            "suggested_label": post.argmax(axis=1).astype(np.int64),
+            "suggestion_confidence": post.max(axis=1).astype(np.float64),
+        }
+
+    def margins(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """(m,) p(given) - max over the other classes of p, for ``rows`` (default: all N)."""
+        rows = np.arange(len(self.labels)) if rows is None else np.asarray(rows)
+        given = self.labels[rows]
+        others = np.array(self.probs[rows], dtype=np.float64)
+        p_given = others[np.arange(len(rows)), given].copy()
+        others[np.arange(len(rows)), given] = -np.inf
         return p_given - others.max(axis=1)
 
     # ---- one sample ------------------------------------------------------------------------
