@@ -154,6 +154,42 @@ def _ours(run: Path, truth: pd.DataFrame, kinds: dict) -> dict[str, Any]:
     }
 
 
+def _label_bound(run: Path, truth: pd.DataFrame) -> dict[str, Any]:
+    """What bounds the flipped labels' top-K recall: the model's accuracy on the clean samples
+    (each clean sample it gets wrong competes with the flips for the top K), and the recall of
+    out-of-sample probabilities (5-fold logistic regression on the same features: a model
+    that never saw a sample's label cannot memorise it)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
+
+    from ogad_core.pipeline.issue_step import load_context
+    from ogad_core.run.rundir import RunDir
+
+    rd = RunDir(run)
+    ctx = load_context(rd, rd.load_manifest())
+    kind = truth["kind"].to_numpy()
+    flipped, clean = kind == "flipped", kind == "clean"
+    features = ctx.embeddings if ctx.embeddings is not None else ctx.features
+    y = ctx.labels
+    probs = cross_val_predict(
+        LogisticRegression(C=0.1, max_iter=2000),
+        np.asarray(features, dtype=np.float32),
+        y,
+        cv=5,
+        method="predict_proba",
+    )
+    loss = -np.log(np.maximum(probs[np.arange(len(y)), y], 1e-12))
+    top = np.argsort(-loss, kind="stable")[: int(flipped.sum())]
+    wrong = ctx.samples["pred"].to_numpy() != y
+    return {
+        "clean_accuracy": float(1 - wrong[clean].mean()),
+        "clean_wrong": int(wrong[clean].sum()),
+        "flipped_wrong": int(wrong[flipped].sum()),
+        "cv_clean_accuracy": float((probs.argmax(1) == y)[clean].mean()),
+        "cv_top_k": float(np.isin(np.flatnonzero(flipped), top).mean()),
+    }
+
+
 def _datalab(run: Path, truth: pd.DataFrame, kinds: dict) -> dict[str, Any]:
     """cleanlab Datalab's label / outlier / near_duplicate issues on the same run."""
     import cleanlab
@@ -244,6 +280,7 @@ def run_seed(kind: str, seed: int, tmp: Path, rescore: bool = False) -> dict[str
     run, truth = _rescore(kind, seed, tmp) if rescore else _run_mix(kind, seed, tmp)
     out = {"data": kind, "seed": seed, "n": len(truth), "ours": _ours(run, truth, kinds)}
     out["datalab"] = _datalab(run, truth, kinds)
+    out["label_bound"] = _label_bound(run, truth)
     if kind == "images":
         out["cleanvision"] = _cleanvision(truth, kinds)
     out["wall_seconds"] = round(time.perf_counter() - started, 1)
