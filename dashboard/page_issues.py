@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import actions, cache, state
+from dashboard import actions, cache, context, state
 from dashboard.issue_view import (
     ALL,
     DUPLICATE,
@@ -261,7 +261,7 @@ def _member(
             "Relabel",
             key=f"dup_relabel_{sid}",
             on_click=actions.decide,
-            args=(run_path, sid, RELABELED, key),
+            args=(context.Context(run_path), sid, RELABELED, key),
             disabled=not writable,
         )
 
@@ -270,12 +270,12 @@ def keep_one(run_path: str, members: list[int], keep_key: str) -> None:
     """Keep the chosen member of a duplicate set (rejected) and drop the others (confirmed)."""
     kept = int(st.session_state.get(keep_key, members[0]))
     others = [m for m in members if m != kept]
-    actions.decide_all(run_path, others, CONFIRMED, f"duplicates of #{kept}")
+    actions.decide_all(context.Context(run_path), others, CONFIRMED, f"duplicates of #{kept}")
     pending = st.session_state.get(state.FLASH)
     if not (pending and pending[0] == "error"):
         store = cache.review_store(run_path)
         if store.get(kept) != REJECTED:
-            actions.decide(run_path, kept, REJECTED)
+            actions.decide(context.Context(run_path), kept, REJECTED)
         state.flash("success", f"kept #{kept}, dropped {', '.join(f'#{o}' for o in others)}")
 
 
@@ -285,7 +285,9 @@ def keep_all(run_path: str, members: list[int]) -> None:
     store = cache.review_store(run_path)
     open_members = [m for m in members if store.get(m) == UNREVIEWED]
     if open_members:
-        actions.decide_all(run_path, open_members, REJECTED, f"duplicate set #{min(members)}")
+        actions.decide_all(
+            context.Context(run_path), open_members, REJECTED, f"duplicate set #{min(members)}"
+        )
 
 
 def _set_pager(page: int, n_pages: int) -> None:

@@ -378,7 +378,7 @@ def test_duplicates_on_many_rows_search_a_pca_and_measure_in_the_space() -> None
     assert est.flagged_.sum() == 40
     for j, s in enumerate(sources):
         assert est.set_ids_[s] == est.set_ids_[n - 20 + j] >= 0
-    assert ("features/unit/pca", 5, None) in ctx._knn  # the candidates came from the PCA
+    assert any(name == "features/unit/pca" for name, _, _ in ctx._knn)  # candidates: the PCA
 
 
 def test_undecodable_image_files_are_flagged_and_left_out_of_training(
@@ -519,3 +519,24 @@ def test_the_dashboard_shows_leakage_only_when_found() -> None:
     assert found.options()["leakage"] == "Leakage 1"
     assert found.leak(1) == "exact copy of held-out val/7/a.png" and found.leak(0) == ""
     assert found.duplicate_sets() == [[0, 1]]
+
+
+def test_outliers_on_many_rows_are_found_in_a_pca_of_the_space() -> None:
+    """Above ANN_MIN_ROWS rows the outlier density is estimated in a 16-d PCA of the unit
+    features (the issue pass at scale); inputs off every class's directions still rank first."""
+    from ogad_core.issues.base import IssueContext
+    from ogad_core.space.knn import ANN_MIN_ROWS
+
+    rng = np.random.default_rng(0)
+    n, c = ANN_MIN_ROWS + 2000, 8
+    labels = rng.integers(0, c, n)
+    feats = np.abs(rng.normal(0, 0.3, size=(n, 64))).astype(np.float32)
+    feats[np.arange(n), labels] += 3.0
+    far = np.arange(n - 10, n)
+    feats[far] = np.abs(rng.normal(0, 0.3, size=(10, 64))) + 2.0 * (np.arange(64) >= 48)
+    samples = pd.DataFrame({"sample_id": np.arange(n), "label": labels})
+    ctx = IssueContext(samples=samples, label_names=[str(i) for i in range(c)], features=feats)
+    est = OutlierIssue().fit(ctx)
+    assert set(np.argsort(-est.scores_)[:10]) == set(far)
+    assert est.flagged_[far].all() and est.flagged_.sum() < 0.02 * n
+    assert any(name == "features/unit/pca" for name, _, _ in ctx._knn)

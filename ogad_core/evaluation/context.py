@@ -46,7 +46,8 @@ class RunContext:
     """A run re-loaded for retraining.
 
     Attributes:
-        x_train: (N, ...) model inputs of the training samples; ``y_train`` (N,) given labels.
+        x_train: (N, ...) model inputs of the training samples (a tensor, or image files read a
+            batch at a time); ``y_train`` (N,) given labels.
         x_test / y_test: the held-out split (None when the data has none).
         is_flipped: (N,) bool, the known noise.
         notes: remarks for the report (e.g. the recipe differs from the run's).
