@@ -33,9 +33,9 @@ from typing import Any
 import torch
 
 from benchmarks.docs_splice import DOCS, splice
+from benchmarks.gpu_docs import HEADING, docs_section
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gpu.json"
-HEADING = "## GPU: encoder pass, closed-form gradients, all-parameter projection"
 
 
 def _sync(dev: torch.device) -> None:
@@ -193,47 +193,6 @@ def gradient_rows(a: argparse.Namespace, dev: torch.device) -> list[dict]:
         )
         print(json.dumps(rows[-1]), flush=True)
     return rows
-
-
-# ---- docs ----------------------------------------------------------------------------------
-
-
-def docs_section(r: dict) -> str:
-    """The GPU section of docs/benchmarks.md."""
-    enc = "\n".join(
-        f"| {e['model']} | {e['images']} | {e['plain_images_per_s']:,} | "
-        f"{e['ours_images_per_s']:,} | {e['ratio']:.2f}x |"
-        for e in r["encoder"]
-    )
-    grad = "\n".join(
-        f"| {g['model']} | {g['forward_samples_per_s']:,} | {g['closed_samples_per_s']:,} | "
-        f"{g['closed_vs_forward']:.2f}x | {g['all_projected_samples_per_s']:,} |"
-        for g in r["gradients"]
-    )
-    g0 = r["gradients"][0] if r["gradients"] else {}
-    kind = "" if r["cuda"] else " (a smoke run on the CPU: tiny sizes, not a GPU measurement)"
-    return "\n".join(
-        [
-            HEADING + "\n",
-            f"`python -m benchmarks.bench_gpu` on **{r['device_name']}**{kind}, {r['when']}; "
-            f"torch {r['torch']}; random-init weights. Load average {r['load_average']}.\n",
-            f"Encoder pass, bf16, {r['jpeg_size']} px JPEGs, {r['workers']} DataLoader workers "
-            "(goal: ours >= 0.8x the plain loop):\n",
-            "| model | images | plain bf16 loop (images/s) | ogad encoder pass (images/s) | "
-            "ours vs plain |",
-            "| --- | ---: | ---: | ---: | ---: |",
-            enc,
-            "",
-            f"Gradients on {g0.get('rows', 0):,} random {g0.get('image_size', 0)} px inputs, "
-            "10 classes, inputs streamed from (pinned) host memory (goals: closed form <= 1.2x "
-            "a forward pass; all parameters projected, ResNet-18 >= 1,000 samples/s):\n",
-            "| model | forward pass (samples/s) | closed-form last layer (samples/s) | "
-            "closed / forward time | params=all + projection to 1,024 (samples/s) |",
-            "| --- | ---: | ---: | ---: | ---: |",
-            grad,
-            "",
-        ]
-    )
 
 
 def main(argv: list[str] | None = None) -> dict:

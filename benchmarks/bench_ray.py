@@ -188,35 +188,6 @@ def encoder_two_nodes(n: int, root: Path) -> dict:
     return out
 
 
-def docs_encoder_two_nodes(e: dict) -> str:
-    """The docs subsection of the two-node encoder measurement."""
-    load = " -> ".join(f"{v:.1f}" for v in e["load_average"])
-    return "\n".join(
-        [
-            "### The encoder pass on a two-node Ray cluster\n",
-            "`python -m benchmarks.bench_ray --rows 0 --encoder-images "
-            f"{e['n']}` — ResNet-18 (random-init weights file) on {e['n']} synthetic 224 px JPEGs, "
-            "batch 16. Local engine: one process, torch on both cores, 2 DataLoader workers. Ray: "
-            "`ray.cluster_utils.Cluster` with a head of 1 CPU and one worker node of 1 CPU on the "
-            "same 2 cores, the `RayExecutor` (one shard at a time per CPU, one torch thread, "
-            f"decoding in the task). Load average {load} on the shared cores.\n",
-            "| run | seconds | vs local |",
-            "| --- | ---: | ---: |",
-            f"| local engine (before / after the Ray runs) | {e['local_seconds'][0]} / "
-            f"{e['local_seconds'][1]} | 1.00 |",
-            f"| Ray, 2 nodes, cold (worker processes start, model shipped) | "
-            f"{e['ray_cold_seconds']} | {e['ratio_cold']:.2f}x |",
-            f"| Ray, 2 nodes, warm (worker processes reused) | {e['ray_warm_seconds']} | "
-            f"{e['ratio_warm']:.2f}x |",
-            "",
-            f"Goal: within 1.3x the local engine. Shards came back from {e['nodes_used']} "
-            f"node(s); features equal to the local engine's within {e['max_abs_diff']:.1e} "
-            "(one torch thread per task vs two). Starting the cluster took "
-            f"{e['cluster_start_s']} s (not counted).\n",
-        ]
-    )
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=20_000)
@@ -247,11 +218,16 @@ def main() -> None:
         results = json.loads(args.out.read_text())
     if args.encoder_images:
         from benchmarks.docs_splice import splice
+        from benchmarks.scale_docs import docs_encoder_two_nodes
 
         args.root.mkdir(parents=True, exist_ok=True)
         results["encoder_two_nodes"] = encoder_two_nodes(args.encoder_images, args.root)
         text = docs_encoder_two_nodes(results["encoder_two_nodes"])
-        splice(text, "### The encoder pass on a two-node Ray cluster", after="## Scale out")
+        splice(
+            text,
+            "### The encoder pass on a two-node Ray cluster",
+            after="### Gradient extraction on Ray",
+        )
     args.out.write_text(json.dumps(results, indent=2) + "\n")
 
 

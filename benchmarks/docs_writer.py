@@ -815,6 +815,12 @@ def _docs_scale() -> str:
     return docs_section(_load("ray.json"), _load("map.json"))
 
 
+def _docs_gpu() -> str:
+    from benchmarks.gpu_docs import docs_or_unmeasured
+
+    return docs_or_unmeasured(_load("gpu.json"))
+
+
 def _docs_review_sim() -> str:
     from benchmarks.bench_review_sim import docs_section
 
@@ -848,6 +854,7 @@ SECTIONS: tuple[Callable[[], str], ...] = (
     _docs_own("bench_evidence", "evidence.json", "The review page's evidence at a million rows"),
     _docs_own("bench_issues", "issues.json", "Issue types"),
     _docs_own("bench_rehearsal", "rehearsal.json", "ImageNet-size rehearsal"),
+    _docs_gpu,
 )
 
 

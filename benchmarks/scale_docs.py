@@ -188,5 +188,38 @@ def docs_map(r: dict[str, Any] | None) -> str:
 
 
 def docs_section(ray_result: dict[str, Any] | None, map_result: dict[str, Any] | None) -> str:
-    """The whole section: Ray engine, then the map."""
-    return "\n".join(["## Scale out\n", docs_ray(ray_result), docs_map(map_result)])
+    """The whole section: Ray engine (gradients, then the encoder pass on two nodes), then the
+    map."""
+    parts = ["## Scale out\n", docs_ray(ray_result)]
+    if ray_result and ray_result.get("encoder_two_nodes"):
+        parts.append(docs_encoder_two_nodes(ray_result["encoder_two_nodes"]))
+    return "\n".join([*parts, docs_map(map_result)])
+
+
+def docs_encoder_two_nodes(e: dict[str, Any]) -> str:
+    """The docs subsection of the two-node encoder measurement."""
+    load = " -> ".join(f"{v:.1f}" for v in e["load_average"])
+    return "\n".join(
+        [
+            "### The encoder pass on a two-node Ray cluster\n",
+            "`python -m benchmarks.bench_ray --rows 0 --encoder-images "
+            f"{e['n']}` — ResNet-18 (random-init weights file) on {e['n']} synthetic 224 px JPEGs, "
+            "batch 16. Local engine: one process, torch on both cores, 2 DataLoader workers. Ray: "
+            "`ray.cluster_utils.Cluster` with a head of 1 CPU and one worker node of 1 CPU on the "
+            "same 2 cores, the `RayExecutor` (one shard at a time per CPU, one torch thread, "
+            f"decoding in the task). Load average {load} on the shared cores.\n",
+            "| run | seconds | vs local |",
+            "| --- | ---: | ---: |",
+            f"| local engine (before / after the Ray runs) | {e['local_seconds'][0]} / "
+            f"{e['local_seconds'][1]} | 1.00 |",
+            f"| Ray, 2 nodes, cold (worker processes start, model shipped) | "
+            f"{e['ray_cold_seconds']} | {e['ratio_cold']:.2f}x |",
+            f"| Ray, 2 nodes, warm (worker processes reused) | {e['ray_warm_seconds']} | "
+            f"{e['ratio_warm']:.2f}x |",
+            "",
+            f"Goal: within 1.3x the local engine. Shards came back from {e['nodes_used']} "
+            f"node(s); features equal to the local engine's within {e['max_abs_diff']:.1e} "
+            "(one torch thread per task vs two). Starting the cluster took "
+            f"{e['cluster_start_s']} s (not counted).\n",
+        ]
+    )

@@ -298,6 +298,27 @@ def test_a_new_source_and_model_kind_run_through_compute(plugin: None, tmp_path:
     assert LinearModel.trained == 2 and again["steps"]["train"]["trained"]
 
 
+def test_retraining_for_evaluation_trains_through_the_kind(plugin: None, tmp_path: Path) -> None:
+    from ogad_core.evaluation.context import load_context, train_subset
+    from ogad_core.run.rundir import RunDir
+
+    spec = f"npz:{_npz(tmp_path / 'd.npz')}"
+    config = ComputeConfig(data=spec, detectors=("loss",), device="cpu", noise=0.1)
+    compute(config, tmp_path / "run", progress=False)
+    rd = RunDir(tmp_path / "run")
+    ctx = load_context(rd, rd.load_manifest(), need_test=False)
+    before = LinearModel.trained
+    keep = np.arange(0, 80, 2)
+    model = train_subset(ctx, keep, ctx.y_train.numpy(), seed=0)
+    assert LinearModel.trained == before + 1  # the kind's closed-form fit, not SGD
+    x = np.asarray(ctx.x_train, dtype=np.float64)[keep]
+    x = np.c_[x, np.ones(len(x))]
+    y = np.eye(2)[ctx.y_train.numpy()[keep]]
+    expected = np.linalg.solve(x.T @ x + LinearModel.alpha * np.eye(5), x.T @ y).T
+    got = np.c_[model.weight.detach().numpy(), model.bias.detach().numpy()]
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
 def test_a_model_kind_that_loads_its_weights_is_never_trained(plugin: None, tmp_path: Path) -> None:
     spec = f"npz:{_npz(tmp_path / 'd.npz')}"
     config = ComputeConfig(data=spec, detectors=("loss",), device="cpu", epochs=7)

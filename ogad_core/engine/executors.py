@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -141,13 +141,3 @@ def with_total(executor: Executor | None, total: int, progress: bool) -> Executo
     if isinstance(executor, LocalExecutor):
         return LocalExecutor(progress=executor.progress and progress, total=total)
     return executor
-
-
-def describe(run: ExecutorRun) -> dict[str, Any]:
-    """A run's facts for the manifest: rows, seconds, rows/s, shards and workers."""
-    return {
-        "rows": run.n_rows,
-        "rows_per_s": round(run.rows_per_s, 2),
-        "shards": run.n_shards,
-        "workers": run.n_workers,
-    }

@@ -46,7 +46,8 @@ class RunContext:
     """A run re-loaded for retraining.
 
     Attributes:
-        x_train: (N, ...) model inputs of the training samples; ``y_train`` (N,) given labels.
+        x_train: (N, ...) model inputs of the training samples (a tensor, or image files read a
+            batch at a time); ``y_train`` (N,) given labels.
         x_test / y_test: the held-out split (None when the data has none).
         is_flipped: (N,) bool, the known noise.
         notes: remarks for the report (e.g. the recipe differs from the run's).
@@ -57,9 +58,9 @@ class RunContext:
     config: ComputeConfig
     data: LoadedData
     is_flipped: np.ndarray
-    x_train: torch.Tensor
+    x_train: ModelInput
     y_train: torch.Tensor
-    x_test: torch.Tensor | None
+    x_test: ModelInput | None
     y_test: torch.Tensor | None
     recipe: TrainRecipe
     device: torch.device
@@ -106,18 +107,6 @@ def _checked_data(
     return data
 
 
-def _in_memory(x: ModelInput, config: ComputeConfig) -> torch.Tensor:
-    """The inputs as the tensor retraining slices; ConfigError for streamed image files."""
-    import torch
-
-    if not isinstance(x, torch.Tensor):
-        raise ConfigError(
-            f"retraining needs the inputs in memory; {config.data} streams its image files "
-            "(use an --encoder, whose features are kept)"
-        )
-    return x
-
-
 def load_context(rd: RunDir, manifest: Manifest, *, need_test: bool) -> RunContext:
     """Re-load the run's data (checked against its fingerprint), inputs and training recipe."""
 
@@ -140,16 +129,15 @@ def load_context(rd: RunDir, manifest: Manifest, *, need_test: bool) -> RunConte
     if recorded and recorded != str(recipe):
         notes.append(f"the run was trained with {recorded}; retraining uses {recipe}")
         log.info(f"evaluate: note: {notes[-1]}")
-    x_train, x_test = _in_memory(inputs.x_train, config), inputs.x_test
     return RunContext(
         rd=rd,
         manifest=manifest,
         config=config,
         data=data,
         is_flipped=flags,
-        x_train=x_train,
+        x_train=inputs.x_train,
         y_train=inputs.y_train,
-        x_test=None if x_test is None else _in_memory(x_test, config),
+        x_test=inputs.x_test,
         y_test=inputs.y_test,
         recipe=recipe,
         device=device,
@@ -186,22 +174,21 @@ def new_model(ctx: RunContext, seed: int) -> nn.Module:
 
 
 def train_subset(ctx: RunContext, idx: np.ndarray, labels: np.ndarray, seed: int) -> nn.Module:
-    """Train a fresh model on rows ``idx`` (M,) with ``labels[idx]``; returns the final model.
-    Streamed inputs (image files) stay on disk: only the rows' batches are decoded."""
+    """Train a fresh model on rows ``idx`` (M,) with ``labels[idx]``, as the run's model kind
+    trains (``ModelKind.train``); returns the final model. Streamed inputs (image files) stay
+    on disk: only the rows' batches are decoded."""
+    import torch
+
     from ogad_core.engine.datasets import take_rows
-    from ogad_core.engine.train import train_model
+    from ogad_core.engine.kinds import ModelInputs, TrainJob
+    from ogad_core.pipeline.model_step import model_kind
 
     model = new_model(ctx, seed)
-    train_model(
-        model,
-        take_rows(ctx.x_train, labels, idx),
-        recipe=ctx.recipe,
-        seed=seed,
-        device=ctx.device,
-        n_checkpoints=1,
-        progress=False,
-        workers=ctx.config.workers,
-    )
+    x = ctx.x_train
+    rows = x[torch.as_tensor(idx)] if isinstance(x, torch.Tensor) else take_rows(x, labels, idx)
+    inputs = ModelInputs(rows, torch.as_tensor(labels[idx]))
+    job = TrainJob(seed=seed, device=ctx.device, workers=ctx.config.workers)
+    model_kind(ctx.config, ctx.data.kind).train(model, inputs, ctx.recipe, job)
     return model
 
 
