@@ -243,6 +243,7 @@ def test_each_run_finds_its_model_kind(config: dict, kind: str, expected: str) -
         ({"model": "m.py:f"}, "text", "texts"),
         ({"model": "m.py:f", "encoder": "torchvision:resnet18"}, "image", "images"),
         ({"model": "m.py:f", "transform": "t.py:tf"}, "image", None),
+        ({"model": "m.py:f", "transform": "t.py:tf"}, "text", "texts"),  # no files to transform
     ],
 )
 def test_the_model_kind_says_what_the_encoder_step_encodes(
