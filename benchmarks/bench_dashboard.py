@@ -32,9 +32,9 @@ distinct 28x28 images reused, three blob clusters as the map, made-up scores) se
   charts drawn.
 
 ``--before REF`` serves the same run from the project as it was at git commit REF as well
-(exported with ``git archive`` into a temporary folder), alternating before / after in this one
-process, so before and after are measured under the same load; its keys start with
-``before:``.
+(exported with ``git archive`` into a temporary folder), both servers up at once in this one
+process: the review page is timed on one after the other, the Summary page alternating between
+them visit by visit (so before and after see the same load); its keys start with ``before:``.
 
 Browser and server share this machine's cores; the load average is recorded with the figures.
 Prints a table and writes the numbers as JSON.
@@ -385,31 +385,40 @@ SUMMARY_CHARTS_JS = """(n) => document.querySelectorAll('.js-plotly-plot .main-s
 SUMMARY_CHARTS = 4  # progress, class health, given x predicted, score distributions
 
 
-def summary_timings(url: str, repeats: int, charts: bool) -> dict[str, list[float]]:
-    """Seconds from opening the Summary page until its charts painted (``charts``), else until
-    its Export button shows; the first visit is cold."""
+def summary_timings(urls: dict[str, tuple[str, bool]], repeats: int) -> dict[str, list[float]]:
+    """Seconds from opening the Summary page until its charts painted (a tree with charts),
+    else until its Export button shows; ``urls``: {key prefix: (server URL, has charts)}. The
+    servers' visits alternate (one of each in turn), so every server is timed under the same
+    load; the first visit to each is cold."""
     from playwright.sync_api import sync_playwright
 
-    out: dict[str, list[float]] = {"summary_paint_cold": [], "summary_paint_warm": []}
+    out: dict[str, list[float]] = {
+        f"{prefix}summary_paint_{kind}": [] for prefix in urls for kind in ("cold", "warm")
+    }
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             for i in range(repeats + 1):
-                page = browser.new_page(viewport={"width": 1500, "height": 1100})
-                page.set_default_timeout(300_000)
-                start = time.perf_counter()
-                page.goto(f"{url}/summary")
-                if charts:
-                    page.wait_for_function(SUMMARY_CHARTS_JS, arg=SUMMARY_CHARTS)
-                else:
-                    page.get_by_role("button", name=re.compile("^Export")).wait_for()
-                out["summary_paint_cold" if i == 0 else "summary_paint_warm"].append(
-                    time.perf_counter() - start
-                )
-                page.close()
+                for prefix, (url, charts) in urls.items():
+                    seconds = _summary_visit(browser, url, charts)
+                    out[f"{prefix}summary_paint_{'cold' if i == 0 else 'warm'}"].append(seconds)
         finally:
             browser.close()
     return out
+
+
+def _summary_visit(browser, url: str, charts: bool) -> float:
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.set_default_timeout(300_000)
+    start = time.perf_counter()
+    page.goto(f"{url}/summary")
+    if charts:
+        page.wait_for_function(SUMMARY_CHARTS_JS, arg=SUMMARY_CHARTS)
+    else:
+        page.get_by_role("button", name=re.compile("^Export")).wait_for()
+    seconds = time.perf_counter() - start
+    page.close()
+    return seconds
 
 
 def report_facts(run: Path, folder: Path) -> dict:
@@ -462,18 +471,31 @@ def export_tree(ref: str, folder: Path) -> Path:
 
 
 def _served_timings(
-    run: Path, tmp: Path, tree: Path, expect: tuple[int, bool], repeats: int, charts: bool
+    run: Path, tmp: Path, trees: dict[str, Path], expect: tuple[int, bool], repeats: int
 ) -> dict[str, list[float]]:
-    _clear_reviews(run)
-    port = free_port()
-    server = start_server(run, port, tmp / f"server_{tree.name}.log", tree)
+    """Browser timings of the run served from each tree ({key prefix: project tree}): the
+    review page one server after the other (decisions cleared before each), then the Summary
+    page alternating between the servers."""
+    servers = {}
+    timings: dict[str, list[float]] = {}
     try:
-        url = f"http://127.0.0.1:{port}"
-        timings = browser_timings(url, expect, repeats)
-        timings.update(summary_timings(url, repeats, charts))
+        for prefix, tree in trees.items():
+            port = free_port()
+            log = tmp / f"server_{tree.name}.log"
+            servers[prefix] = (start_server(run, port, log, tree), f"http://127.0.0.1:{port}")
+        for prefix, (_, url) in servers.items():
+            _clear_reviews(run)
+            found = browser_timings(url, expect, repeats)
+            timings.update({f"{prefix}{k}": v for k, v in found.items()})
+        charted = {
+            prefix: (url, (trees[prefix] / "ogad_core" / "reporting" / "charts.py").is_file())
+            for prefix, (_, url) in servers.items()
+        }
+        timings.update(summary_timings(charted, repeats))
         return timings
     finally:
-        stop_server(server)
+        for server, _ in servers.values():
+            stop_server(server)
 
 
 def measure_size(
@@ -489,12 +511,10 @@ def measure_size(
             if not Path(CHROMIUM).exists():
                 raise SystemExit(f"{CHROMIUM} missing: apt-get install -y chromium")
             expect = (facts["map_points"], facts["map_raster"])
+            trees = {"": REPO}
             if before is not None:
-                old = export_tree(before, tmp / "before")
-                charted = (old / "ogad_core" / "reporting" / "charts.py").is_file()
-                found = _served_timings(run, tmp, old, expect, repeats, charts=charted)
-                timings.update({f"before:{k}": v for k, v in found.items()})
-            timings.update(_served_timings(run, tmp, REPO, expect, repeats, charts=True))
+                trees = {"before:": export_tree(before, tmp / "before"), "": REPO}
+            timings.update(_served_timings(run, tmp, trees, expect, repeats))
             _clear_reviews(run)
             facts["report"] = report_facts(run, tmp)
         timings.update(apptest_timings(run, repeats))

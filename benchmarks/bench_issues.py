@@ -154,6 +154,42 @@ def _ours(run: Path, truth: pd.DataFrame, kinds: dict) -> dict[str, Any]:
     }
 
 
+def _label_bound(run: Path, truth: pd.DataFrame) -> dict[str, Any]:
+    """What bounds the flipped labels' top-K recall: the model's accuracy on the clean samples
+    (each clean sample it gets wrong competes with the flips for the top K), and the recall of
+    out-of-sample probabilities (5-fold logistic regression on the same features: a model
+    that never saw a sample's label cannot memorise it)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
+
+    from ogad_core.pipeline.issue_step import load_context
+    from ogad_core.run.rundir import RunDir
+
+    rd = RunDir(run)
+    ctx = load_context(rd, rd.load_manifest())
+    kind = truth["kind"].to_numpy()
+    flipped, clean = kind == "flipped", kind == "clean"
+    features = ctx.embeddings if ctx.embeddings is not None else ctx.features
+    y = ctx.labels
+    probs = cross_val_predict(
+        LogisticRegression(C=0.1, max_iter=2000),
+        np.asarray(features, dtype=np.float32),
+        y,
+        cv=5,
+        method="predict_proba",
+    )
+    loss = -np.log(np.maximum(probs[np.arange(len(y)), y], 1e-12))
+    top = np.argsort(-loss, kind="stable")[: int(flipped.sum())]
+    wrong = ctx.samples["pred"].to_numpy() != y
+    return {
+        "clean_accuracy": float(1 - wrong[clean].mean()),
+        "clean_wrong": int(wrong[clean].sum()),
+        "flipped_wrong": int(wrong[flipped].sum()),
+        "cv_clean_accuracy": float((probs.argmax(1) == y)[clean].mean()),
+        "cv_top_k": float(np.isin(np.flatnonzero(flipped), top).mean()),
+    }
+
+
 def _datalab(run: Path, truth: pd.DataFrame, kinds: dict) -> dict[str, Any]:
     """cleanlab Datalab's label / outlier / near_duplicate issues on the same run."""
     import cleanlab
@@ -195,18 +231,64 @@ def _datalab(run: Path, truth: pd.DataFrame, kinds: dict) -> dict[str, Any]:
     }
 
 
+#: cleanvision's issue types -> ours (the image properties and the duplicates)
+CLEANVISION_TYPES = {
+    "corrupt": ("dark", "light", "blurry", "low_information", "odd_size", "odd_aspect_ratio"),
+    "duplicate": ("exact_duplicates", "near_duplicates"),
+}
+
+
+def _cleanvision(truth: pd.DataFrame, kinds: dict) -> dict[str, Any]:
+    """cleanvision's Imagelab on the same image files with its defaults: per our type, the
+    worst of its matching issue scores (theirs: lower = worse) and any of their flags; its
+    exact / near duplicate sets."""
+    import cleanvision
+    from cleanvision import Imagelab
+
+    paths = [str(p) for p in truth["path"]]
+    started = time.process_time()
+    lab = Imagelab(filepaths=paths)
+    types = [t for group in CLEANVISION_TYPES.values() for t in group]
+    lab.find_issues(issue_types={t: {} for t in types}, n_jobs=1, verbose=False)
+    cpu = time.process_time() - started
+    table = lab.issues.reindex(paths)
+    scores, flags = {}, {}
+    for ours, theirs in CLEANVISION_TYPES.items():
+        scores[ours] = -np.min([table[f"{t}_score"].to_numpy(float) for t in theirs], axis=0)
+        flags[ours] = np.any([table[f"is_{t}_issue"].to_numpy(bool) for t in theirs], axis=0)
+    position = {p: i for i, p in enumerate(paths)}
+    set_ids = np.full(len(paths), -1, dtype=np.int64)
+    for t in CLEANVISION_TYPES["duplicate"]:
+        for members in lab.info[t]["sets"]:
+            rows = [position[str(m)] for m in members if str(m) in position]
+            if rows:
+                set_ids[rows] = min(rows) if set_ids[rows].max() < 0 else set_ids[rows].max()
+    per_issue = {t: int(table[f"is_{t}_issue"].sum()) for t in types}
+    return {
+        "version": cleanvision.__version__,
+        "kinds": _recalls(scores, flags, truth, kinds),
+        "pairs_recovered": _pairs_recovered(set_ids, truth),
+        "cpu_seconds": round(cpu, 2),
+        "flagged": {n: int(f.sum()) for n, f in flags.items()},
+        "per_issue": per_issue,
+    }
+
+
 def run_seed(kind: str, seed: int, tmp: Path, rescore: bool = False) -> dict[str, Any]:
     kinds = IMAGE_KINDS if kind == "images" else TEXT_KINDS
     started = time.perf_counter()
     run, truth = _rescore(kind, seed, tmp) if rescore else _run_mix(kind, seed, tmp)
     out = {"data": kind, "seed": seed, "n": len(truth), "ours": _ours(run, truth, kinds)}
     out["datalab"] = _datalab(run, truth, kinds)
+    out["label_bound"] = _label_bound(run, truth)
+    if kind == "images":
+        out["cleanvision"] = _cleanvision(truth, kinds)
     out["wall_seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps({k: out[k] for k in ("data", "seed", "n", "wall_seconds")}), flush=True)
     return out
 
 
-def scale_run(n: int, tmp: Path) -> dict[str, Any]:
+def scale_run(n: int, tmp: Path, with_evidence: bool = True) -> dict[str, Any]:
     """The issue pass (every built-in type, issues.parquet's table) on bench_evidence's
     synthetic last-layer gradients of ``n`` rows (features recovered from them; no input
     properties): wall and CPU seconds, to set beside bench_evidence's evidence build."""
@@ -242,25 +324,44 @@ def scale_run(n: int, tmp: Path) -> dict[str, Any]:
         fitted += fit_issue_types(context, [name])
         per_type[name] = round(time.perf_counter() - started, 1)
     table = issues_table(fitted, samples["sample_id"].to_numpy())
+    issue_wall = round(time.perf_counter() - wall, 1)
+    issue_cpu = round(time.process_time() - cpu, 1)
+    load_mid = os.getloadavg()[0]
+    evidence = _evidence_build(n, grads, samples, tmp) if with_evidence else None
     return {
         "rows": n,
         "cols": int(grads.shape[1]),
         "features_s": round(features_s, 1),
         "per_type_s": per_type,
-        "wall_s": round(time.perf_counter() - wall, 1),
-        "cpu_s": round(time.process_time() - cpu, 1),
+        "wall_s": issue_wall,
+        "cpu_s": issue_cpu,
         "table_rows": len(table),
         "load_start": load_start,
+        "load_mid": load_mid,
         "load_end": os.getloadavg()[0],
+        "evidence": evidence,
     }
+
+
+def _evidence_build(n: int, grads: Any, samples: pd.DataFrame, tmp: Path) -> dict[str, Any]:
+    """bench_evidence's first evidence build (explainer, every row's neighbours, the re-rank
+    PCA) on the same gradients, right after the issue pass in the same process: wall and CPU
+    seconds under the same load."""
+    from benchmarks.bench_evidence import measure
+
+    args = argparse.Namespace(label="after", full_max=n, sample_queries=n, tmp_dir=str(tmp))
+    cpu = time.process_time()
+    row = measure(n, grads, samples, args)
+    row["cpu_s"] = round(time.process_time() - cpu, 1)
+    return row
 
 
 def summary_table(results: list[dict[str, Any]]) -> str:
     """The docs' table: per data and kind, the mean over seeds of ours and Datalab's recall."""
     rows = [
         "| data | kind (issue type) | n | ours: top-K | ours: flag | any type "
-        "| Datalab: top-K | Datalab: flag |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| Datalab: top-K | Datalab: flag | cleanvision: top-K | cleanvision: flag |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]  # noqa: E501
     for data in ("images", "text"):
         part = [r for r in results if r["data"] == data]
@@ -271,13 +372,16 @@ def summary_table(results: list[dict[str, Any]]) -> str:
             ours = [r["ours"]["kinds"][name] for r in part if name in r["ours"]["kinds"]]
             theirs = [r["datalab"]["kinds"].get(name) for r in part]
             theirs = [t for t in theirs if t]
+            cv = [r.get("cleanvision", {}).get("kinds", {}).get(name) for r in part]
+            cv = [t for t in cv if t]
 
             def m(xs: list[dict], key: str) -> str:
                 return f"{np.mean([x[key] for x in xs]):.2f}" if xs else "-"
 
             rows.append(
                 f"| {data} | {name} ({issue}) | {n} | {m(ours, 'top_k')} | {m(ours, 'flagged')} "
-                f"| {m(ours, 'any')} | {m(theirs, 'top_k')} | {m(theirs, 'flagged')} |"
+                f"| {m(ours, 'any')} | {m(theirs, 'top_k')} | {m(theirs, 'flagged')} "
+                f"| {m(cv, 'top_k')} | {m(cv, 'flagged')} |"
             )
     return "\n".join(rows)
 
@@ -324,27 +428,48 @@ def summary(r: dict[str, Any]) -> str:
 
 
 def _against_evidence(sc: dict[str, Any]) -> str:
-    """The issue pass beside bench_evidence's first evidence build at the same size."""
-    path = RESULTS.with_name("evidence.json")
-    if not path.is_file():
+    """The issue pass beside the evidence build on the same gradients in the same run."""
+    ev = sc.get("evidence")
+    if not ev:
         return ""
-    rows = json.loads(path.read_text(encoding="utf-8")).get("after", [])
-    same = [x for x in rows if x["rows"] == sc["rows"]]
-    if not same:
-        return ""
-    ev = same[0]
-    ratio = sc["wall_s"] / ev["first_load_s"]
+    ratio = sc["cpu_s"] / max(ev["cpu_s"], 1e-9)
     return (
-        f" The evidence build at the same size took {ev['first_load_s']:.0f} s wall (load "
-        f"{ev['load_start']:.1f}-{ev['load_end']:.1f}): {ratio:.1f}x, "
+        f" The evidence build on the same gradients right after it (same process, same load): "
+        f"{ev['first_load_s']:.0f} s wall, {ev['cpu_s']:.0f} CPU s. Ratio in CPU seconds "
+        f"{ratio:.1f}x (wall {sc['wall_s'] / max(ev['first_load_s'], 1e-9):.1f}x): "
         + ("within" if ratio <= 2 else "over")
-        + " the issue's goal of 2x (wall times, taken under different loads)."
+        + " the issue's goal of 2x."
+    )
+
+
+def _bound_line(results: list[dict[str, Any]]) -> str:
+    """The text label bound: clean accuracy and out-of-sample recall, means over the seeds."""
+    part = [x for x in results if x["data"] == "text" and "label_bound" in x]
+    if not part:
+        return ""
+    b = [x["label_bound"] for x in part]
+    return (
+        "\n**What bounds the text flipped labels.** The model agrees with "
+        f"{np.mean([x['clean_accuracy'] for x in b]):.0%} of the clean training snippets: "
+        f"{np.mean([x['clean_wrong'] for x in b]):.0f} clean snippets it predicts otherwise "
+        "compete with the 100 flipped ones for the label top 100 (it predicts otherwise for "
+        f"{np.mean([x['flipped_wrong'] for x in b]):.0f} of the flipped). Out-of-sample "
+        "probabilities (5-fold logistic regression on the same encoder features, a model that "
+        "never saw the sample's label) agree with "
+        f"{np.mean([x['cv_clean_accuracy'] for x in b]):.0%} of the clean snippets and put "
+        f"{np.mean([x['cv_top_k'] for x in b]):.2f} of the flipped in their top 100 (the run's "
+        "own ranking: see the table). The goal of 0.8 is out of reach for a model this weak on "
+        "Rotten Tomatoes (all-MiniLM-L6-v2 with a linear head; a stronger encoder or a "
+        "fine-tuned one is the lever), and so is All precision 0.9 on text, whose label "
+        "flags are the review target's estimate of the wrong labels, most of them the "
+        "model's own errors."
     )
 
 
 def docs_section(r: dict[str, Any]) -> str:
     """The "Issue types" section of docs/benchmarks.md (with issues_scale.json when present)."""
     results = r["results"]
+    cv = next((x["cleanvision"] for x in results if "cleanvision" in x), None)
     lines = [
         "## Issue types: duplicates, outliers and corrupt inputs beside label issues\n",
         "`python -m benchmarks.bench_issues` — injected mixes (`benchmarks/issue_mixes.py`) "
@@ -363,21 +488,31 @@ def docs_section(r: dict[str, Any]) -> str:
         f"{results[0]['datalab']['version']} runs on the same run: the probabilities rebuilt "
         "from samples.parquet, the features ogad's outlier type uses (the model's on images, "
         "the encoder's on text), its label / outlier / near_duplicate types with their "
-        "defaults (no image properties: cleanvision is not installed). Means over the seeds."
-        f" Load average at the end: {r['load_average'][0]:.1f}.\n",
+        "defaults."
+        + (
+            f" cleanvision {cv['version']} runs on the same image files with its defaults: "
+            "its dark / light / blurry / low_information / odd_size / odd_aspect_ratio issues "
+            "set beside our `corrupt` (its score: the worst of them), its exact / near "
+            "duplicates beside our `duplicate`."
+            if cv
+            else ""
+        )
+        + f" Means over the seeds. Load average at the end: {r['load_average'][0]:.1f}.\n",
         summary_table(results),
         "",
-        "| data | duplicate pairs in one set: ours / Datalab | All precision at K = every "
-        "injected sample | flagged by All | label AUROC (flipped vs clean) | issue pass |",
+        "| data | duplicate pairs in one set: ours / Datalab / cleanvision | All precision at "
+        "K = every injected sample | flagged by All | label AUROC (flipped vs clean) | "
+        "issue pass |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for data in ("images", "text"):
         part = [x for x in results if x["data"] == data]
         if not part:
             continue
+        cv_pairs = _mean(part, lambda x: x.get("cleanvision", {}).get("pairs_recovered"))
         lines.append(
             f"| {data} | {_mean(part, lambda x: x['ours']['pairs_recovered'])} / "
-            f"{_mean(part, lambda x: x['datalab']['pairs_recovered'])} | "
+            f"{_mean(part, lambda x: x['datalab']['pairs_recovered'])} / {cv_pairs} | "
             f"{_mean(part, lambda x: x['ours']['all_precision'])} | "
             f"{_mean(part, lambda x: x['ours']['all_flagged'], '.0f')} of "
             f"{_mean(part, lambda x: x['ours']['k_all'], '.0f')} | "
@@ -386,10 +521,26 @@ def docs_section(r: dict[str, Any]) -> str:
         )
     lines.append(
         "\nBelow the issue's goals (top-K recall >= 0.9 on images, >= 0.8 on text, at least "
-        f"Datalab's): {_short_of_goals(results)}. The label type is the default detector's "
-        "ranking, so its AUROC is the run's own (unchanged). On text the label flags dominate "
-        "All (the review target estimates many more wrong labels than the 100 flipped: the "
-        "linear head on sentence features is weak on Rotten Tomatoes), hence its precision."
+        f"Datalab's): {_short_of_goals(results)}.\n\n"
+        "**The label queue leaves to another type what that type explains**: a sample "
+        "flagged corrupt or outlier (an unreadable or out-of-distribution input has no right "
+        "class among the labels), or in a duplicate set whose labels differ (the set's card "
+        "decides which copy keeps which label), is not flagged as a label issue; it ranks "
+        "just after the label flags, whose number shrinks by as many. Before, the copies under "
+        "a wrong label took about 30 of the 150 places of the image label top K (flipped "
+        "0.76 -> 0.90 with it).\n\n"
+        "**Why the other image kinds miss** (seed 0 taken apart). The outlier top 50 also "
+        "holds 19 atypical clean digits as far from their neighbours in the model's feature "
+        "space as the drawn letters; of the scores measured there (top-50 recall letters / "
+        "photos) the unit-feature kNN distance is the best (0.64 / 0.56), before pixel kNN "
+        "(0.20 / 0.40), the mean of both (0.76 / 0.48), gradient kNN (0.04 / 0.04), the model's "
+        "confidence (0.24 / 0.28), LOF (0.32 / 0.20), per-class distances (0.44 / 0.48) and the "
+        "nearest class centroid (0.60 / 0.56); k from 10 to 80 changes little. 11 of the 25 "
+        "photo crops are near-constant, low-contrast or very bright crops, flagged (and "
+        "reviewed) as corrupt inputs, so left out of the outlier queue — every photo crop is "
+        "flagged by some type (0.99) — and those low-information crops rank above 11 of the "
+        "20 half-noise digits in the corrupt top 50 (the half-noise digits are all flagged)."
+        + _bound_line(results)
     )
     scale_path = RESULTS.with_name("issues_scale.json")
     if scale_path.is_file():

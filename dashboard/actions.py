@@ -7,13 +7,17 @@ or in another browser, and a bulk action is undone as one step.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from dashboard import cache, state
+from dashboard import state
 from dashboard.deck_component import read_decision
 from ogad_core.errors import OgadError
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, HistoryEntry
+
+if TYPE_CHECKING:  # the context module imports the cards, which import this one
+    from dashboard.context import Context
 
 _DONE = {
     CONFIRMED: "confirmed #{sid}: it will be dropped",
@@ -24,17 +28,17 @@ _DONE = {
 _BULK = {CONFIRMED: "confirmed", REJECTED: "rejected"}
 
 
-def decide(run_path: str, sample_id: int, decision: str, choice_key: str | None = None) -> None:
+def decide(run: Context, sample_id: int, decision: str, choice_key: str | None = None) -> None:
     """Record ``decision`` for one sample by this session's reviewer (relabel: the class chosen
     in the card's widget ``choice_key``; ``unreviewed``: back to the queue)."""
     new_label = None
     if decision == RELABELED:
         key = choice_key or f"{state.RELABEL_PREFIX}{sample_id}"
         new_label = st.session_state.get(key)
-    _record(run_path, sample_id, decision, new_label)
+    _record(run, sample_id, decision, new_label)
 
 
-def decide_from_deck(run_path: str, deck_key: str) -> None:
+def decide_from_deck(run: Context, deck_key: str) -> None:
     """The card deck's callback: record the decision its button just sent (see
     dashboard.deck_component.read_decision)."""
     sent = read_decision(deck_key)
@@ -44,14 +48,14 @@ def decide_from_deck(run_path: str, deck_key: str) -> None:
     if decision not in _DONE:
         state.flash("error", f"unknown decision {decision!r}")
         return
-    names = cache.run_view(run_path).label_names
+    names = run.store.label_names
     new_label = names[label] if label is not None and 0 <= label < len(names) else label
-    _record(run_path, sample_id, decision, new_label)
+    _record(run, sample_id, decision, new_label)
 
 
-def _record(run_path: str, sample_id: int, decision: str, new_label: int | str | None) -> None:
+def _record(run: Context, sample_id: int, decision: str, new_label: int | str | None) -> None:
     """Save one decision; the outcome (or the store's refusal) becomes the flash message."""
-    store = cache.review_store(run_path)
+    store = run.store
     try:
         store.decide(
             sample_id,
@@ -66,9 +70,9 @@ def _record(run_path: str, sample_id: int, decision: str, new_label: int | str |
     state.flash("success", _DONE[decision].format(sid=sample_id, label=new_label))
 
 
-def decide_all(run_path: str, sample_ids: Sequence[int], decision: str, scope: str) -> None:
+def decide_all(run: Context, sample_ids: Sequence[int], decision: str, scope: str) -> None:
     """Record one decision for every sample of ``sample_ids`` (a bulk action: one undo step)."""
-    store = cache.review_store(run_path)
+    store = run.store
     try:
         entries = store.decide_many(
             list(sample_ids), decision, reviewer=state.reviewer(), session_id=state.session_id()
@@ -88,9 +92,9 @@ def _undone_text(entries: list[HistoryEntry]) -> str:
     return f"undone: #{entry.sample_id} ({before}) is {entry.decision or UNREVIEWED} again"
 
 
-def undo(run_path: str) -> None:
+def undo(run: Context) -> None:
     """Undo this reviewer's latest step still in effect (from any session)."""
-    store = cache.review_store(run_path)
+    store = run.store
     try:
         entries = store.undo_step(reviewer=state.reviewer())
     except OgadError as err:

@@ -14,7 +14,7 @@ if str(_ROOT) not in sys.path:  # a plain checkout (not pip-installed) still fin
 
 import streamlit as st  # noqa: E402
 
-from dashboard import context, state  # noqa: E402
+from dashboard import context, pages, state  # noqa: E402
 from dashboard.cards import md_escape  # noqa: E402
 
 ICON = Path(__file__).resolve().parent / "icon.png"  # served by the app: nothing from the internet
@@ -32,12 +32,7 @@ st.html(  # less empty space around the content: more cards on screen
     "padding-left:2rem;padding-right:2rem}</style>"
 )
 
-pages = [
-    st.Page("views/review.py", title="Review", icon=":material/fact_check:", default=True),
-    st.Page("views/summary.py", title="Summary & export", icon=":material/summarize:"),
-    st.Page("views/run_info.py", title="Run", icon=":material/info:"),
-]
-page = st.navigation(pages, position="sidebar")
+page = st.navigation(pages.navigation_pages(), position="sidebar")
 with st.sidebar:
     st.text_input(
         "Reviewer",

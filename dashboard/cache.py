@@ -41,13 +41,7 @@ def run_view(run_path: str) -> RunView:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _review_store(run_path: str, stamp: tuple) -> ReviewStore:
-    view = _run_view(run_path, stamp)
-    return ReviewStore(
-        view.path,
-        sample_ids=view.table["sample_id"].to_numpy(),
-        labels=view.table["label"].to_numpy(),
-        label_names=view.label_names,
-    )
+    return ReviewStore(run_path)  # reads samples.parquet and the manifest, not the whole run
 
 
 def review_store(run_path: str) -> ReviewStore:

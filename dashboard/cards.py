@@ -9,7 +9,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -17,6 +17,9 @@ import streamlit as st
 from dashboard import actions, cache, keys, page_issues, state
 from dashboard.run_view import CARD_IMAGE_PX, parse_features, text_preview
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
+
+if TYPE_CHECKING:  # the context module imports this one
+    from dashboard.context import Context
 
 STATUS_BADGE = {
     UNREVIEWED: ("unreviewed", "gray"),
@@ -48,13 +51,18 @@ def md_text(text: object) -> str:
 
 @dataclass(frozen=True)
 class CardContext:
-    """What every card of one queue shares."""
+    """What every card of one queue shares: the run (dashboard.context.Context) and its kind,
+    class names, detector and whether decisions can be saved."""
 
-    run_path: str
+    run: Context
     kind: str
     label_names: list[str]
     detector: str | None
     writable: bool
+
+    @property
+    def run_path(self) -> str:
+        return self.run.run_path
 
 
 def relabel_default(row: Any, n_classes: int, suggested: int | None = None) -> int:
@@ -222,7 +230,7 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> N
             type="primary",
             width="stretch",
             on_click=decide,
-            args=(ctx.run_path, sid, CONFIRMED),
+            args=(ctx.run, sid, CONFIRMED),
             disabled=locked,
         )
         st.button(
@@ -230,7 +238,7 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> N
             key=keys.of(keys.REJECT, sid),
             width="stretch",
             on_click=decide,
-            args=(ctx.run_path, sid, REJECTED),
+            args=(ctx.run, sid, REJECTED),
             disabled=locked,
         )
     relabel_key, choice = relabel
@@ -249,7 +257,7 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> N
             type="primary",
             width="stretch",
             on_click=decide,
-            args=(ctx.run_path, sid, RELABELED, relabel_key),
+            args=(ctx.run, sid, RELABELED, relabel_key),
             disabled=locked,
         )
     if row.status != UNREVIEWED:
@@ -259,7 +267,7 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> N
             icon=":material/restart_alt:",
             type="tertiary",
             on_click=decide,
-            args=(ctx.run_path, sid, UNREVIEWED),
+            args=(ctx.run, sid, UNREVIEWED),
             disabled=locked,
         )
 

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import actions, cache, review_aids
+from dashboard import actions, keys, pages, review_aids
 from dashboard.chart_component import plotly_chart
+from dashboard.context import Context
 from dashboard.run_view import RunView, run_files_stamp
 from ogad_core.reporting import charts
 from ogad_core.reporting.report import (
@@ -24,7 +25,6 @@ from ogad_core.reporting.report import (
 )
 from ogad_core.run.rundir import RunDir
 
-REVIEW_PAGE = "views/review.py"
 CLICK_EPOCH = "chart_click_epoch"  # part of the clickable charts' keys: a fresh chart per use
 
 
@@ -56,41 +56,44 @@ def _flagged(view: RunView, detector: str | None, n_target: int) -> np.ndarray:
 def _figure(kind: str, run_path: str, stamp: tuple, version: int, detector: str | None) -> Any:
     """One chart of the Summary page as plotly JSON text, built once per state of the run and
     of its decisions (a page visit draws it without building it again); None: no chart."""
-    view = cache.run_view(run_path)
-    table, _ = cache.table_with_decisions(run_path)
-    target = review_aids.review_target(run_path, detector)
+    run = Context(run_path)
+    table, _ = run.table()
+    target = review_aids.review_target(run, detector)
     n_flag = 0 if target is None else int(target.n_target)
-    fig = _BUILDERS[kind](view, run_path, table, detector, target, n_flag)
+    fig = _BUILDERS[kind](run, table, detector, target, n_flag)
     return None if fig is None else fig.to_json(engine="json")
 
 
-def _progress_fig(view, run_path, table, detector, target, n_flag) -> Any:
-    decisions = cache.review_store(run_path).current().sort_values("updated_at", kind="stable")
+def _progress_fig(run, table, detector, target, n_flag) -> Any:
+    decisions = run.store.current().sort_values("updated_at", kind="stable")
     if decisions.empty or target is None:
         return None
     data = charts.progress_data(decisions, round(target.noise_rate * len(table)))
     return charts.progress_figure(data, target.n_target)
 
 
-def _classes_fig(view, run_path, table, detector, target, n_flag) -> Any:
+def _classes_fig(run, table, detector, target, n_flag) -> Any:
+    view = run.view
     data = charts.class_health_data(table, view.label_names, _flagged(view, detector, n_flag))
     return charts.class_health_figure(data)
 
 
-def _given_pred_fig(view, run_path, table, detector, target, n_flag) -> Any:
-    return charts.given_pred_figure(given_by_predicted(table, view.label_names))
+def _given_pred_fig(run, table, detector, target, n_flag) -> Any:
+    return charts.given_pred_figure(given_by_predicted(table, run.view.label_names))
 
 
-def _scores_fig(view, run_path, table, detector, target, n_flag) -> Any:
+def _scores_fig(run, table, detector, target, n_flag) -> Any:
+    view = run.view
     dists: dict[str, tuple[np.ndarray, float | None]] = {}
     for name in view.detectors:
         values = view.table[f"{name}_score"].to_numpy(dtype=np.float64)
         dists[name] = (values, charts.threshold_at(values, n_flag))
-    dists.update(issue_distributions(issues_of(run_path)))
+    dists.update(issue_distributions(issues_of(run.run_path)))
     return charts.scores_figure(dists) if dists else None
 
 
-def _precision_fig(view, run_path, table, detector, target, n_flag) -> Any:
+def _precision_fig(run, table, detector, target, n_flag) -> Any:
+    view = run.view
     flipped = view.table["is_flipped"].to_numpy(dtype=bool)
     ranks = {
         c.removesuffix("_rank"): view.table[c].to_numpy(dtype=np.float64)
@@ -102,8 +105,8 @@ def _precision_fig(view, run_path, table, detector, target, n_flag) -> Any:
     return charts.precision_figure(charts.precision_at_k_data(ranks, flipped), int(flipped.sum()))
 
 
-def _retrain_fig(view, run_path, table, detector, target, n_flag) -> Any:
-    retrain = _retrain(run_path)
+def _retrain_fig(run, table, detector, target, n_flag) -> Any:
+    retrain = _retrain(run.run_path)
     return None if retrain is None else charts.retrain_figure(*charts.retrain_data(retrain))
 
 
@@ -118,13 +121,13 @@ _BUILDERS = {
 
 
 def _chart(
-    kind: str, run_path: str, detector: str | None, *, key: str, clickable: bool = False
+    kind: str, run: Context, detector: str | None, *, key: str, clickable: bool = False
 ) -> tuple[bool, Any]:
     """Draw one cached chart (nothing when it has no data); returns (drawn, the customdata of
     the point just clicked or None)."""
-    version = cache.review_store(run_path).version() if kind in _NEEDS_DECISIONS else -1
-    stamp = (*run_files_stamp(run_path), _side_files(run_path))
-    fig = _figure(kind, run_path, stamp, version, detector)
+    version = run.store.version() if kind in _NEEDS_DECISIONS else -1
+    stamp = (*run_files_stamp(run.run_path), _side_files(run.run_path))
+    fig = _figure(kind, run.run_path, stamp, version, detector)
     if fig is None:
         return False, None
     return True, plotly_chart(fig, key=key, clickable=clickable)
@@ -147,9 +150,9 @@ def _side_files(run_path: str) -> tuple:
     return tuple(out)
 
 
-def progress_chart(run_path: str, detector: str | None) -> None:
+def progress_chart(run: Context, detector: str | None) -> None:
     """The review's progress per block of reviews and the estimate of what is left."""
-    if not _chart("progress", run_path, detector, key="chart_progress")[0]:
+    if not _chart("progress", run, detector, key=keys.CHART_PROGRESS)[0]:
         st.caption("The review's progress appears here after the first decisions.")
 
 
@@ -160,22 +163,22 @@ def _epoch() -> int:
 def _open_queue(given: str, predicted: str | None) -> None:
     st.session_state[CLICK_EPOCH] = _epoch() + 1  # a later visit starts with nothing selected
     actions.filter_by_cell(given, predicted)
-    st.switch_page(REVIEW_PAGE)
+    pages.switch_to(pages.REVIEW)
 
 
-def class_chart(run_path: str, detector: str | None) -> None:
+def class_chart(run: Context, detector: str | None) -> None:
     """Per-class health bars; a click on a class opens its samples in the queue."""
     _, clicked = _chart(
-        "classes", run_path, detector, key=f"chart_classes_{_epoch()}", clickable=True
+        "classes", run, detector, key=keys.of(keys.CHART_CLASSES, _epoch()), clickable=True
     )
     if isinstance(clicked, str):
         _open_queue(clicked, None)
 
 
-def given_pred_chart(run_path: str) -> None:
+def given_pred_chart(run: Context) -> None:
     """The given x predicted grid; a click on a cell opens those samples in the queue."""
     _, clicked = _chart(
-        "given_pred", run_path, None, key=f"chart_given_pred_{_epoch()}", clickable=True
+        "given_pred", run, None, key=keys.of(keys.CHART_GIVEN_PRED, _epoch()), clickable=True
     )
     if isinstance(clicked, list) and len(clicked) == 2:
         given, predicted = clicked
@@ -196,19 +199,19 @@ def _retrain(run_path: str) -> Any:
     return retrain if retrain is not None and retrain.rows else None
 
 
-def summary_charts(view: RunView, run_path: str, detector: str | None) -> None:
+def summary_charts(run: Context, detector: str | None) -> None:
     """Every chart of the Summary page, in reading order."""
     st.markdown("##### Charts")
     left, right = st.columns(2, gap="medium")
     with left:
-        progress_chart(run_path, detector)
-        class_chart(run_path, detector)
+        progress_chart(run, detector)
+        class_chart(run, detector)
     with right:
-        given_pred_chart(run_path)
-        _chart("scores", run_path, detector, key="chart_scores")
-    if view.noise_known:
-        _chart("precision", run_path, None, key="chart_precision")
-        _chart("retrain", run_path, None, key="chart_retrain")
+        given_pred_chart(run)
+        _chart("scores", run, detector, key=keys.CHART_SCORES)
+    if run.view.noise_known:
+        _chart("precision", run, None, key=keys.CHART_PRECISION)
+        _chart("retrain", run, None, key=keys.CHART_RETRAIN)
 
 
 def run_charts(manifest: dict[str, Any]) -> None:
@@ -219,6 +222,6 @@ def run_charts(manifest: dict[str, Any]) -> None:
     columns = st.columns(len(figures), gap="medium")
     for i, (column, fig) in enumerate(zip(columns, figures, strict=True)):
         with column:
-            plotly_chart(fig.to_json(engine="json"), key=f"chart_run_{i}")
+            plotly_chart(fig.to_json(engine="json"), key=keys.of(keys.CHART_RUN, i))
     if "epochs" not in manifest.get("steps", {}).get("train", {}):
         st.caption("Training loss per epoch: recorded by `ogad compute` from this version on.")

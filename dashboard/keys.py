@@ -17,6 +17,19 @@ PEEK = "peek_"  # focus mode's small preview of the previous / next card
 UNDO = "undo_last"
 FOCUS_NEXT, FOCUS_PREV = "focus_next", "focus_prev"  # focus mode's Next / Previous
 PAGE_NEXT, PAGE_PREV = "page_next", "page_prev"  # the grid's page buttons
+BULK = "bulk_"  # + the decision: the Bulk menu's buttons (bulk_confirmed, bulk_rejected)
+BULK_MENU = "bulk_menu_"  # + a counter: the Bulk popover (a fresh one after each action)
+LEAVE_DRILL = "leave_drill"  # "Back to the queue" after a click in a Summary chart
+EXPORT_CSV = "export_csv"  # the Summary's download buttons
+REPORT_HTML = "report_html"
+CHART_PROGRESS, CHART_SCORES = "chart_progress", "chart_scores"  # the Summary's charts
+CHART_PRECISION, CHART_RETRAIN = "chart_precision", "chart_retrain"
+CHART_CLASSES = "chart_classes_"  # + a counter: the clickable charts (fresh after a click)
+CHART_GIVEN_PRED = "chart_given_pred_"
+CHART_RUN = "chart_run_"  # + its index: the Run page's charts
+DUPSET = "dupset_"  # + the set id: a duplicate set's card (dashboard.page_issues)
+KEEP_ONE, KEEP_ALL = "keep_one_", "keep_all_"  # + the set id: its Keep one / Keep all buttons
+DUP_RELABEL = "dup_relabel_"  # + sample id: a set member's Relabel button
 
 #: keyboard shortcut -> the prefix of the focused card's button it presses
 CARD_SHORTCUTS = {"c": CONFIRM, "r": REJECT, "l": RELABEL, "b": UNREVIEW}
@@ -36,6 +49,19 @@ def of(prefix: str, sid: int) -> str:
 def css_class(key: str) -> str:
     """The class Streamlit gives the element with widget key ``key``."""
     return f"st-key-{key}"
+
+
+def selector(key: str, *, prefix: bool = False) -> str:
+    """The CSS selector of the element with key ``key``; with ``prefix``, of every element
+    whose key starts with ``key`` (``selector(CARD, prefix=True)``: every card)."""
+    return f"[class*='{css_class(key)}']" if prefix else f".{css_class(key)}"
+
+
+def sid_of(class_name: str, prefix: str) -> int:
+    """The sample id in an element's class attribute (``st-key-card_12 ...``, CARD -> 12)."""
+    head = css_class(prefix)
+    found = next(c for c in class_name.split() if c.startswith(head))
+    return int(found.removeprefix(head))
 
 
 def for_scripts() -> dict[str, object]:

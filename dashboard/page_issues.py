@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import actions, cache, state
+from dashboard import actions, cache, context, keys, state
 from dashboard.issue_view import (
     ALL,
     DUPLICATE,
@@ -185,7 +185,7 @@ def _set_card(
     conflict = f" · labels differ: {' vs '.join(labels)}" if len(labels) > 1 else ""
     leaks = {sid: iv.leak(sid) if iv is not None else "" for sid in members}
     leaking = " · **leaks into the held-out split**" if any(leaks.values()) else ""
-    with st.container(border=True, key=f"dupset_{set_id}"):
+    with st.container(border=True, key=keys.of(keys.DUPSET, set_id)):
         st.markdown(f"**Duplicate set #{set_id}** · {len(members)} samples{conflict}{leaking}")
         cols = st.columns(max(len(members), 4))
         for col, sid in zip(cols, members, strict=False):
@@ -204,7 +204,7 @@ def _set_card(
             )
             st.button(
                 "Keep one",
-                key=f"keep_one_{set_id}",
+                key=keys.of(keys.KEEP_ONE, set_id),
                 icon=":material/filter_1:",
                 on_click=keep_one,
                 args=(run_path, members, keep_key),
@@ -213,7 +213,7 @@ def _set_card(
             )
             st.button(
                 "Keep all",
-                key=f"keep_all_{set_id}",
+                key=keys.of(keys.KEEP_ALL, set_id),
                 icon=":material/done_all:",
                 on_click=keep_all,
                 args=(run_path, members),
@@ -259,9 +259,9 @@ def _member(
         )
         st.button(
             "Relabel",
-            key=f"dup_relabel_{sid}",
+            key=keys.of(keys.DUP_RELABEL, sid),
             on_click=actions.decide,
-            args=(run_path, sid, RELABELED, key),
+            args=(context.Context(run_path), sid, RELABELED, key),
             disabled=not writable,
         )
 
@@ -270,12 +270,12 @@ def keep_one(run_path: str, members: list[int], keep_key: str) -> None:
     """Keep the chosen member of a duplicate set (rejected) and drop the others (confirmed)."""
     kept = int(st.session_state.get(keep_key, members[0]))
     others = [m for m in members if m != kept]
-    actions.decide_all(run_path, others, CONFIRMED, f"duplicates of #{kept}")
+    actions.decide_all(context.Context(run_path), others, CONFIRMED, f"duplicates of #{kept}")
     pending = st.session_state.get(state.FLASH)
     if not (pending and pending[0] == "error"):
         store = cache.review_store(run_path)
         if store.get(kept) != REJECTED:
-            actions.decide(run_path, kept, REJECTED)
+            actions.decide(context.Context(run_path), kept, REJECTED)
         state.flash("success", f"kept #{kept}, dropped {', '.join(f'#{o}' for o in others)}")
 
 
@@ -285,7 +285,9 @@ def keep_all(run_path: str, members: list[int]) -> None:
     store = cache.review_store(run_path)
     open_members = [m for m in members if store.get(m) == UNREVIEWED]
     if open_members:
-        actions.decide_all(run_path, open_members, REJECTED, f"duplicate set #{min(members)}")
+        actions.decide_all(
+            context.Context(run_path), open_members, REJECTED, f"duplicate set #{min(members)}"
+        )
 
 
 def _set_pager(page: int, n_pages: int) -> None:

@@ -97,11 +97,12 @@ def _detector_control(view: RunView) -> str | None:
     return detector
 
 
-def _queue_length_control(view: RunView, run_path: str, detector: str | None) -> int:
+def _queue_length_control(ctx: context.Context, detector: str | None) -> int:
     """The queue length: the review target (extended while decisions keep confirming flags)
     until the reviewer sets another."""
-    target = review_aids.review_target(run_path, detector)
-    length = review_aids.review_length(run_path, detector)
+    view = ctx.view
+    target = review_aids.review_target(ctx, detector)
+    length = review_aids.review_length(ctx, detector)
     if length is not None and st.session_state.get(state.TOP_K_AUTO, True):
         st.session_state[state.TOP_K] = int(min(max(length.n, 0), view.n_samples))
     help_text = "The best-ranked samples to review; 0 = all."
@@ -176,13 +177,14 @@ def _filter_controls(view: RunView) -> tuple[list[str], list[str], bool, str]:
     return chosen, predicted, bool(disagree), str(search)
 
 
-def sidebar_controls(view: RunView, run_path: str) -> Controls:
+def sidebar_controls(ctx: context.Context) -> Controls:
     """Draw the queue controls in the sidebar and return their values."""
+    view = ctx.view
     with st.sidebar:
         st.subheader("Queue")
         detector = _detector_control(view)
         rerank = False
-        if detector is not None and review_aids.rerank_available(run_path):
+        if detector is not None and review_aids.rerank_available(ctx):
             rerank = st.toggle(
                 "Re-rank from my decisions",
                 key=state.RERANK,
@@ -190,7 +192,7 @@ def sidebar_controls(view: RunView, run_path: str) -> Controls:
                 "gradient space (confirmed / relabeled = bad, rejected = fine). Off: the "
                 "detector's order.",
             )
-        top_k = _queue_length_control(view, run_path, detector)
+        top_k = _queue_length_control(ctx, detector)
         chosen, predicted, disagree, search = _filter_controls(view)
         min_score = _min_score_control(view, detector)
         show_reviewed = st.toggle(
@@ -213,7 +215,7 @@ def sidebar_controls(view: RunView, run_path: str) -> Controls:
             key=state.COLOR_BY,
             disabled=not view.has_map,
         )
-        page_issues.map_space_control(run_path)
+        page_issues.map_space_control(ctx.run_path)
     names = view.label_names
     return Controls(
         detector=detector,
@@ -298,15 +300,15 @@ def _map_caption(layer: MapLayer, picked: MapSelection) -> None:
 
 
 def _queue_rows(
-    run_path: str, controls: Controls, selected: list[int] | None
+    ctx: context.Context, controls: Controls, selected: list[int] | None
 ) -> tuple[pd.DataFrame, QueueRows, int]:
     """(the table with decisions, the queue as row positions, the decisions version it shows).
     The queue is never built as a DataFrame: only a page's rows are read."""
-    view = cache.run_view(run_path)
-    table, version = cache.table_with_decisions(run_path)
+    run_path, view = ctx.run_path, ctx.view
+    table, version = ctx.table()
     order = None
     if controls.rerank and controls.detector is not None:
-        ranked = review_aids.reranked(table, run_path, controls.detector, version)
+        ranked = review_aids.reranked(table, ctx, controls.detector, version)
         if ranked is not table:
             rank_column = ranked[f"{controls.detector}_rank"].to_numpy()
             order = order_by_rank(rank_column, table["sample_id"].to_numpy())
@@ -325,7 +327,7 @@ def _queue_rows(
         selected is not None or bool(controls.search.strip()) or controls.drill or issue is not None
     )
     top_k = controls.top_k
-    length = review_aids.review_length(run_path, controls.detector)
+    length = review_aids.review_length(ctx, controls.detector)
     if length is not None and st.session_state.get(state.TOP_K_AUTO, True):
         top_k = length.n  # a decision reruns only this fragment: the length follows it here
     rows = queue_rows(
@@ -364,15 +366,15 @@ def _message() -> str:
     return f'<div class="ogad-flash">{html.escape(text)}</div>'
 
 
-def _progress(run_path: str, controls: Controls, table: pd.DataFrame) -> tuple[str, str]:
+def _progress(ctx: context.Context, controls: Controls, table: pd.DataFrame) -> tuple[str, str]:
     """(the progress bar toward the review target, the target as an estimate with its range
     and how many flagged samples are likely left; why the queue is as long as it is, folded)
     as HTML."""
-    own = page_issues.issue_progress_html(run_path, table)
+    own = page_issues.issue_progress_html(ctx.run_path, table)
     if own is not None:  # another issue queue: its own count and rule, not the label target
         return own
-    target = review_aids.review_target(run_path, controls.detector)
-    length = review_aids.review_length(run_path, controls.detector)
+    target = review_aids.review_target(ctx, controls.detector)
+    length = review_aids.review_length(ctx, controls.detector)
     if target is None or length is None or target.n_target <= 0:
         return "", ""
     goal = max(length.n, target.n_target)
@@ -415,12 +417,14 @@ def _named_ids(ids: list[int]) -> str:
     return shown + (f" and {more:,} more" if more > 0 else "")
 
 
-def _bulk_actions(run_path: str, page_ids: list[int], selection_ids: list[int] | None) -> None:
+def _bulk_actions(
+    ctx: context.Context, page_ids: list[int], selection_ids: list[int] | None
+) -> None:
     """Confirm / Reject every unreviewed card of the page or of the map selection at once. The
     menu names the cards it acts on and closes after an action (a new menu key per action), so
     it never offers the next, unseen page."""
     epoch = int(st.session_state.get(state.BULK_EPOCH, 0))
-    with st.popover("Bulk", icon=":material/done_all:", key=f"bulk_menu_{epoch}"):
+    with st.popover("Bulk", icon=":material/done_all:", key=keys.of(keys.BULK_MENU, epoch)):
         scope, ids = "this page", page_ids
         if selection_ids is not None:
             choice = st.radio(
@@ -442,16 +446,16 @@ def _bulk_actions(run_path: str, page_ids: list[int], selection_ids: list[int] |
         for decision, label in ((CONFIRMED, "Confirm all"), (REJECTED, "Reject all")):
             st.button(
                 f"{label} {len(ids):,}",
-                key=f"bulk_{decision}",
+                key=f"{keys.BULK}{decision}",
                 type="primary" if decision == CONFIRMED else "secondary",
                 width="stretch",
                 disabled=not ids,
                 on_click=actions.decide_all,
-                args=(run_path, ids, decision, scope),
+                args=(ctx, ids, decision, scope),
             )
 
 
-def _order_text(controls: Controls, table: pd.DataFrame, run_path: str) -> tuple[str, str]:
+def _order_text(controls: Controls, table: pd.DataFrame, ctx: context.Context) -> tuple[str, str]:
     """(what orders the queue, a longer note on re-ranking for the tooltip, or '')."""
     order = f"{controls.detector} rank" if controls.detector else "loss"
     if not (controls.rerank and controls.detector):
@@ -461,13 +465,13 @@ def _order_text(controls: Controls, table: pd.DataFrame, run_path: str) -> tuple
             f"Re-ranking starts once {review_aids.MIN_EACH} are confirmed or relabeled and "
             f"{review_aids.MIN_EACH} rejected."
         )
-    if not review_aids.evidence_ready(run_path):  # a big run's features still being built
+    if not review_aids.evidence_ready(ctx):  # a big run's features still being built
         return order, "Re-ranking starts when every sample's neighbours are found."
     return order + ", re-ranked from the decisions", ""
 
 
 def _header(
-    run_path: str,
+    ctx: context.Context,
     controls: Controls,
     table: pd.DataFrame,
     counts: tuple[int, int, int],
@@ -479,10 +483,10 @@ def _header(
     The text parts are two HTML elements (each element drawn costs browser time on every
     decision)."""
     n_queue, reviewed, n_samples = counts
-    store = cache.review_store(run_path)
+    store = ctx.store
     what = "to review" if not controls.show_reviewed else "in the queue"
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
-        order, why = _order_text(controls, table, run_path)
+        order, why = _order_text(controls, table, ctx)
         tip = f' title="{html.escape(why)}"' if why else ""
         st.html(
             f'<div class="ogad-title">Review queue · {n_queue:,} {what}</div>'
@@ -490,7 +494,7 @@ def _header(
             f"{html.escape(order)}</div>",
             width="stretch",
         )
-        _bulk_actions(run_path, *bulk_ids)
+        _bulk_actions(ctx, *bulk_ids)
         st.button(
             "Undo",
             key=keys.UNDO,
@@ -498,10 +502,10 @@ def _header(
             help=f"Undo {state.reviewer()}'s latest decision or bulk action (also from an "
             "earlier session). Key: U",
             on_click=actions.undo,
-            args=(run_path,),
+            args=(ctx,),
             disabled=not store.can_undo(reviewer=state.reviewer()),
         )
-    progress, why = _progress(run_path, controls, table)
+    progress, why = _progress(ctx, controls, table)
     legend = (
         f'<details class="ogad-help ogad-sub"><summary>keys</summary>{shortcuts.LEGEND_HTML}'
         "</details>"
@@ -511,7 +515,7 @@ def _header(
 
 def _large_card(ctx: CardContext, row, place: tuple[int, int]) -> None:
     """Focus mode's card: large, with the full explanation and the nearest neighbours."""
-    why = review_aids.explanation(ctx.run_path, int(row.sample_id))
+    why = review_aids.explanation(ctx.run, int(row.sample_id))
     suggested = None if why is None else int(why.suggested_label)
     render_card(ctx, row, explanation=why, suggested=suggested, large=True, place=place)
 
@@ -530,7 +534,7 @@ def _grid(ctx: CardContext, rows: pd.DataFrame, version: int, places: tuple[int,
     one element, not the forty or so of native cards. ``version``: the decision store's version
     the cards show (the keys wait for a newer one after a decision); ``places``: (0-based place
     of the page's first card in the queue, queue length)."""
-    whys = review_aids.cards_why(ctx.run_path, rows["sample_id"].astype(int).tolist())
+    whys = review_aids.cards_why(ctx.run, rows["sample_id"].astype(int).tolist())
     first, total = places
     cards = []
     sids = rows["sample_id"].astype(int)
@@ -546,7 +550,7 @@ def _grid(ctx: CardContext, rows: pd.DataFrame, version: int, places: tuple[int,
         "version": int(version),
         "focus": _restored_focus(),
     }
-    decided = partial(actions.decide_from_deck, ctx.run_path, state.DECK)
+    decided = partial(actions.decide_from_deck, ctx.run, state.DECK)
     card_deck(data, key=state.DECK, on_decision=decided)
 
 
@@ -613,28 +617,28 @@ def _bulk_ids(
     return page_ids, queue.sample_ids[status == UNREVIEWED].astype(int).tolist()
 
 
-def _length_moved(run_path: str, controls: Controls, n_samples: int) -> bool:
+def _length_moved(ctx: context.Context, controls: Controls) -> bool:
     """Whether the queue length follows the review target (not set by hand) and the decisions
     just made moved it away from the length the sidebar shows."""
     if not st.session_state.get(state.TOP_K_AUTO, True):
         return False
-    length = review_aids.review_length(run_path, controls.detector)
-    return length is not None and int(min(max(length.n, 0), n_samples)) != (controls.top_k or 0)
+    length = review_aids.review_length(ctx, controls.detector)
+    shown = controls.top_k or 0
+    return length is not None and int(min(max(length.n, 0), ctx.view.n_samples)) != shown
 
 
 @st.fragment
-def queue_section(run_path: str, controls: Controls, selected: list[int] | None) -> None:
+def queue_section(ctx: context.Context, controls: Controls, selected: list[int] | None) -> None:
     """The review queue (a fragment: a decision reruns only this part, not the map)."""
-    _queue(run_path, controls, selected)
-    if _length_moved(run_path, controls, cache.run_view(run_path).n_samples):
+    _queue(ctx, controls, selected)
+    if _length_moved(ctx, controls):
         st.rerun(scope="app")  # the next cards are drawn; now the sidebar's Queue length box
 
 
-def _queue(run_path: str, controls: Controls, selected: list[int] | None) -> None:
+def _queue(ctx: context.Context, controls: Controls, selected: list[int] | None) -> None:
     """The queue's header, cards and pager."""
-    view = cache.run_view(run_path)
-    store = cache.review_store(run_path)
-    table, queue, version = _queue_rows(run_path, controls, selected)
+    view, store = ctx.view, ctx.store
+    table, queue, version = _queue_rows(ctx, controls, selected)
     if (
         controls.show_map
         and controls.color_by == "status"
@@ -648,7 +652,7 @@ def _queue(run_path: str, controls: Controls, selected: list[int] | None) -> Non
     st.session_state[state.PAGE] = page
     reviewed = int((table["status"] != UNREVIEWED).sum())
     _header(
-        run_path,
+        ctx,
         controls,
         table,
         (len(queue), reviewed, view.n_samples),
@@ -669,11 +673,11 @@ def _queue(run_path: str, controls: Controls, selected: list[int] | None) -> Non
         else:
             st.info("No samples match these filters.")
         return
-    ctx = CardContext(run_path, view.kind, view.label_names, controls.detector, writable)
+    cards = CardContext(ctx, view.kind, view.label_names, controls.detector, writable)
     if controls.focus_mode:
-        _focus(ctx, queue)
+        _focus(cards, queue)
         return
-    _grid(ctx, rows, version, (page * controls.per_page, len(queue)))
+    _grid(cards, rows, version, (page * controls.per_page, len(queue)))
     _pager(page, n_pages, len(queue), controls.per_page)
 
 
@@ -724,7 +728,7 @@ def _drill_banner() -> None:
         )
         st.button(
             "Back to the queue",
-            key="leave_drill",
+            key=keys.LEAVE_DRILL,
             icon=":material/arrow_back:",
             on_click=actions.leave_drill,
         )
@@ -733,7 +737,7 @@ def _drill_banner() -> None:
 def render() -> None:
     """The whole review page."""
     ctx = context.load_context()
-    controls = sidebar_controls(ctx.view, ctx.run_path)
+    controls = sidebar_controls(ctx)
     for note in ctx.view.notes:
         st.info(note, icon=":material/info:")
     _drill_banner()
@@ -743,7 +747,7 @@ def render() -> None:
         page_issues.duplicate_section(ctx.run_path)  # a set's members need the whole width
         return
     if not (controls.show_map and ctx.view.has_map) or controls.focus_mode:
-        queue_section(ctx.run_path, controls, None)  # focus mode: the card gets the width
+        queue_section(ctx, controls, None)  # focus mode: the card gets the width
         return
     # the map beside the cards (a laptop sees the first row of cards on load); Streamlit
     # stacks the two columns on a narrow window, the map above
@@ -751,4 +755,4 @@ def render() -> None:
     with left:
         selected = _map_section(ctx, controls)
     with right:
-        queue_section(ctx.run_path, controls, selected)
+        queue_section(ctx, controls, selected)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import cache, charts_view, context, page_issues, review_aids, state
+from dashboard import cache, charts_view, context, keys, page_issues, review_aids, state
 from dashboard.cards import md_escape
 from dashboard.evaluation_view import WARNING
 from dashboard.filters import review_progress, share_text
@@ -121,11 +121,11 @@ def _report_section(ctx: context.Context) -> None:
     st.download_button(
         "Download report (HTML)",
         data=lambda: report_html(load_summary(run_path)),
-        file_name=f"{ctx.view.path.name}_report.html",
+        file_name=f"{ctx.name}_report.html",
         mime="text/html",
         icon=":material/description:",
         on_click="ignore",
-        key="report_html",
+        key=keys.REPORT_HTML,
     )
     st.caption(
         "One self-contained file: these charts, the decision and issue tables, the top flagged "
@@ -138,7 +138,7 @@ def _reviewed_metric(ctx: context.Context, column, table: pd.DataFrame, reviewed
     """Reviewed: the count, and its share of the review target and of the run."""
     n = ctx.view.n_samples
     detector = _detector(ctx)
-    target = review_aids.review_target(ctx.run_path, detector)
+    target = review_aids.review_target(ctx, detector)
     delta = f"{_ratio(reviewed, n)} of run"
     if target is not None and target.n_target > 0:
         prog = review_progress(table, target.n_target, target.noise_rate)
@@ -188,12 +188,12 @@ def _export_section(ctx: context.Context, version: int) -> None:
     st.download_button(
         EXPORT_LABEL,
         data=text,
-        file_name=f"{ctx.view.path.name}_cleaned.csv",
+        file_name=f"{ctx.name}_cleaned.csv",
         mime="text/csv",
         type="primary",
         icon=":material/download:",
         on_click="ignore",
-        key="export_csv",
+        key=keys.EXPORT_CSV,
     )
     flag = " --only-kept" if only_kept else ""
     st.caption(
@@ -205,9 +205,9 @@ def _export_section(ctx: context.Context, version: int) -> None:
 def render() -> None:
     """The whole summary page."""
     ctx = context.load_context()
-    table, version = cache.table_with_decisions(ctx.run_path)
+    table, version = ctx.table()
     summary = summary_tables(ctx.view, table)
-    st.markdown(f"#### Summary · {md_escape(ctx.view.path.name)}")
+    st.markdown(f"#### Summary · {md_escape(ctx.name)}")
     for note in ctx.view.notes:
         st.info(note, icon=":material/info:")
     counts = summary["counts"]
@@ -220,7 +220,7 @@ def render() -> None:
     cols[4].metric("Unreviewed", f"{counts[UNREVIEWED]:,}")
     _precision_section(summary)
     detector = _detector(ctx)
-    charts_view.summary_charts(ctx.view, ctx.run_path, detector)
+    charts_view.summary_charts(ctx, detector)
     _issues_section(ctx)
     _evaluation_section(ctx)
     st.markdown("##### Decisions by given class")

@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import cache
+from dashboard.context import Context
 from dashboard.run_view import run_files_stamp
 from ogad_core._internal import log
 from ogad_core.errors import OgadError
@@ -98,8 +99,9 @@ def _target(run_path: str, stamp: tuple, detector: str) -> Any:
         return None
 
 
-def review_target(run_path: str, detector: str | None) -> Any:
+def review_target(run: Context, detector: str | None) -> Any:
     """The estimated review target (``n_target``, ``noise_rate``, ``method``, ``note``) or None."""
+    run_path = run.run_path
     if detector is None:
         return None
     return _target(run_path, run_files_stamp(run_path), detector)
@@ -115,10 +117,11 @@ def _recent_bad(run_path: str, version: int) -> tuple[int, np.ndarray]:
     return len(current), latest["decision"].isin(BAD_DECISIONS).to_numpy()
 
 
-def review_length(run_path: str, detector: str | None) -> Any:
+def review_length(run: Context, detector: str | None) -> Any:
     """The queue length the review target gives now (a ``QueueLength``: the estimate, extended
     while the latest decisions keep confirming flags), or None without a target."""
-    target = review_target(run_path, detector)
+    run_path = run.run_path
+    target = review_target(run, detector)
     module = _module("scoring.target")
     if target is None or module is None:
         return None
@@ -137,8 +140,9 @@ def rerank_learning(table: pd.DataFrame) -> bool:
     return min(n_bad, n_good) >= MIN_EACH
 
 
-def rerank_available(run_path: str) -> bool:
+def rerank_available(run: Context) -> bool:
     """Whether the queue can be re-ranked from decisions (library part and gradients exist)."""
+    run_path = run.run_path
     return _module("scoring.rerank") is not None and _embeddings(run_path) is not None
 
 
@@ -222,8 +226,9 @@ def _build(run_path: str) -> _Build | None:
     return build
 
 
-def evidence_ready(run_path: str) -> bool:
+def evidence_ready(run: Context) -> bool:
     """Whether every row's evidence (and so re-ranking) is ready for this run."""
+    run_path = run.run_path
     build = _build(run_path)
     return build is not None and build.phase == 2
 
@@ -252,10 +257,11 @@ def _reranked(
     return module.queue_ranks(scores)
 
 
-def reranked(table: pd.DataFrame, run_path: str, detector: str, version: int) -> pd.DataFrame:
+def reranked(table: pd.DataFrame, run: Context, detector: str, version: int) -> pd.DataFrame:
     """``table`` with ``{detector}_rank`` replaced by the re-ranked order (same table when
     re-ranking has nothing to learn from yet, its features are still being built, or it is
     unavailable). Rows are in sample_id order, aligned with the gradient rows."""
+    run_path = run.run_path
     build = _build(run_path)
     phase = 0 if build is None else build.phase
     ranks = _reranked(run_path, run_files_stamp(run_path), detector, version, phase)
@@ -279,8 +285,9 @@ def _phase(run_path: str) -> int:
     return 0 if build is None else build.phase
 
 
-def explainer(run_path: str) -> Any:
+def explainer(run: Context) -> Any:
     """The run's Explainer (None when unavailable or not built yet)."""
+    run_path = run.run_path
     return _explainer(run_path, run_files_stamp(run_path))
 
 
@@ -296,8 +303,9 @@ def _explanation(run_path: str, stamp: tuple, phase: int, sample_id: int) -> Any
         return None
 
 
-def explanation(run_path: str, sample_id: int) -> Any:
+def explanation(run: Context, sample_id: int) -> Any:
     """Why one sample is flagged (an Explanation) or None."""
+    run_path = run.run_path
     return _explanation(run_path, run_files_stamp(run_path), _phase(run_path), int(sample_id))
 
 
@@ -326,9 +334,10 @@ def _margins(run_path: str, stamp: tuple, phase: int) -> np.ndarray | None:
     return None if found is None else np.asarray(found.margins(), dtype=np.float64)
 
 
-def prefetch_why(run_path: str, sample_ids: list[int]) -> None:
+def prefetch_why(run: Context, sample_ids: list[int]) -> None:
     """Compute the CardWhy of the ``sample_ids`` not known yet in one batch (one neighbour
     query for the page, not one per card; a lookup once the re-ranker computed every row)."""
+    run_path = run.run_path
     stamp, phase = run_files_stamp(run_path), _phase(run_path)
     found, known = _explainer(run_path, stamp), _why_of(run_path, stamp, phase)
     missing = [int(s) for s in sample_ids if int(s) not in known]
@@ -349,14 +358,15 @@ def prefetch_why(run_path: str, sample_ids: list[int]) -> None:
         )
 
 
-def cards_why(run_path: str, sample_ids: list[int]) -> dict[int, Any]:
+def cards_why(run: Context, sample_ids: list[int]) -> dict[int, Any]:
     """Why each card of a page is flagged (see :func:`prefetch_why`), in one batch and one cache
     lookup per page: {sample id: CardWhy, or a full :func:`explanation` when the batch path is
     unavailable, or None without an explainer}."""
-    prefetch_why(run_path, sample_ids)
+    run_path = run.run_path
+    prefetch_why(run, sample_ids)
     known = _why_of(run_path, run_files_stamp(run_path), _phase(run_path))
     out: dict[int, Any] = {}
     for sid in map(int, sample_ids):
         found = known.get(sid)
-        out[sid] = found if found is not None else explanation(run_path, sid)
+        out[sid] = found if found is not None else explanation(run, sid)
     return out

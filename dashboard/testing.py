@@ -14,6 +14,7 @@ from typing import Any
 
 from streamlit.components.v2.bidi_component.main import _make_trigger_id
 from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
 
 from dashboard import keys
 from dashboard.chart_component import CLICK
@@ -25,6 +26,14 @@ DECISIONS = {
     "reject": "rejected",
     "relabel": "relabeled",
     "unreview": "unreviewed",
+}
+
+#: a card's action -> the prefix of its button's key (focus mode's native buttons)
+BUTTONS = {
+    "confirm": keys.CONFIRM,
+    "reject": keys.REJECT,
+    "relabel": keys.RELABEL,
+    "unreview": keys.UNREVIEW,
 }
 
 
@@ -60,7 +69,7 @@ def press_card(at: AppTest, sid: int, act: str, label: int | None = None) -> App
     "unreview") and run the app, as a click in the browser does."""
     deck = _deck(at)
     if deck is None:
-        return at.button(key=f"{act}_{sid}").click().run()
+        return at.button(key=keys.of(BUTTONS[act], sid)).click().run()
     assert int(sid) in card_ids(at), f"no card #{sid} on the page"
     states = at._tree.get_widget_states()  # what the browser sends with its next rerun
     trigger = states.widgets.add()
@@ -82,9 +91,21 @@ def chart_figures(at: AppTest) -> list[dict[str, Any]]:
 def click_chart(at: AppTest, key: str, customdata: Any) -> AppTest:
     """Click a point of the chart ``key`` whose customdata is ``customdata`` and run the app,
     as a click in the browser does (the chart component's ``click`` trigger)."""
-    (chart,) = [c for c in _charts(at) if c.proto.id.endswith(key) or key in c.proto.id]
+    (chart,) = [c for c in _charts(at) if c.proto.id.endswith(f"-{key}")]
     states = at._tree.get_widget_states()
     trigger = states.widgets.add()
     trigger.id = _make_trigger_id(chart.proto.id, "events")
     trigger.json_trigger_value = json.dumps([{"event": CLICK, "value": customdata}])
     return at._run(states)
+
+
+def open_page(at: AppTest, url_path: str) -> AppTest:
+    """Switch to the page registered under ``url_path`` (dashboard.pages.SUMMARY, ...); run it
+    with ``.run()``. ``AppTest.switch_page`` takes only page files, and the dashboard registers
+    its pages by callable: this selects the page's hash (an ``st.Page``'s hash is that of its
+    address path) among those the last run registered, as the browser does at ``/url_path``."""
+    page_hash = calc_hash(url_path)
+    if page_hash not in at._registered_pages:
+        raise ValueError(f"no page {url_path!r}; run the app once before switching pages")
+    at._page_hash = page_hash
+    return at

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dashboard import keys, state
 from dashboard.chart_component import bundle_path
 from dashboard.serve import free_port
 from ogad_core.review.export import export_csv
@@ -32,6 +33,7 @@ from ogad_core.testing import CHROMIUM, CHROMIUM_ARGS, make_run
 
 REPO = Path(__file__).resolve().parent.parent
 N_SAMPLES = 60
+CARDS = keys.selector(keys.CARD, prefix=True)  # every card on the page
 WAIT_MS = 90_000
 EXPECT_MS = 30_000
 SHOTS_ENV = "OGAD_SHOTS_DIR"  # when set, screenshots are also copied there
@@ -171,13 +173,13 @@ def test_review_in_a_real_browser(
             reviewer = page.get_by_role("textbox", name="Reviewer")
             reviewer.fill("browser-bot")
             reviewer.press("Enter")
-            card = page.locator("[class*='st-key-card_']").first
+            card = page.locator(CARDS).first
             expect(card).to_be_visible()
-            sid = int(re.search(r"st-key-card_(\d+)", card.get_attribute("class") or "")[1])
+            sid = int(keys.sid_of(card.get_attribute("class") or "", keys.CARD))
             assert sid == top
             _shot(page, tmp_path / "browser_review_before.png")
             card.get_by_role("button", name="Confirm").click()
-            expect(page.locator(f".st-key-card_{sid}")).to_have_count(0)
+            expect(page.locator(keys.selector(keys.of(keys.CARD, sid)))).to_have_count(0)
             store = ReviewStore(run)
             assert _wait_for(lambda: store.get(sid) == CONFIRMED)
             assert store.history().iloc[-1]["reviewer"] == "browser-bot"
@@ -190,8 +192,8 @@ def test_review_in_a_real_browser(
             other = second.new_page()
             other.set_default_timeout(WAIT_MS)
             other.goto(url)
-            expect(other.locator("[class*='st-key-card_']").first).to_be_visible()
-            expect(other.locator(f".st-key-card_{sid}")).to_have_count(0)
+            expect(other.locator(CARDS).first).to_be_visible()
+            expect(other.locator(keys.selector(keys.of(keys.CARD, sid)))).to_have_count(0)
             other.goto(f"{url}/summary")
             metric = other.get_by_test_id("stMetric").filter(has_text="Confirmed (dropped)")
             expect(metric).to_contain_text("1")
@@ -229,10 +231,8 @@ def _served_run_with_gradients(folder: Path, seed: int) -> Iterator[tuple[str, P
 
 
 def _card_ids(page) -> list[int]:
-    classes = page.locator("[class*='st-key-card_']").evaluate_all(
-        "els => els.map(e => e.className)"
-    )
-    return [int(re.search(r"st-key-card_(\d+)", c)[1]) for c in classes]
+    classes = page.locator(CARDS).evaluate_all("els => els.map(e => e.className)")
+    return [keys.sid_of(c, keys.CARD) for c in classes]
 
 
 def _settle(page) -> None:
@@ -255,7 +255,7 @@ def test_keyboard_bulk_undo_after_reload_and_rerank(
     url, run = served_review_run
     store = ReviewStore(run)
     with _opened(chromium, f"{url}/?reviewer=keys") as page:
-        page.wait_for_selector("[class*='st-key-card_']")  # the first run can be slow
+        page.wait_for_selector(CARDS)  # the first run can be slow
         _settle(page)
         first, second = _card_ids(page)[:2]
         assert _wait_for(lambda: _focused(page) == str(first)), (  # the first card has focus
@@ -269,13 +269,13 @@ def test_keyboard_bulk_undo_after_reload_and_rerank(
         assert _wait_for(lambda: _focused(page) == str(second))
         _shot(page, tmp_path / "browser_keys_focus.png")
         page.keyboard.press("c")
-        expect(page.locator(f".st-key-card_{second}")).to_have_count(0)
+        expect(page.locator(keys.selector(keys.of(keys.CARD, second)))).to_have_count(0)
         assert _wait_for(lambda: store.get(second) == CONFIRMED)
         assert store.history().iloc[-1]["reviewer"] == "keys"
         assert _wait_for(lambda: _focused(page) == str(_card_ids(page)[1]))  # next in place
         page.keyboard.press("u")
         assert _wait_for(lambda: store.get(second) == UNREVIEWED)
-        expect(page.locator(f".st-key-card_{second}")).to_have_count(1)
+        expect(page.locator(keys.selector(keys.of(keys.CARD, second)))).to_have_count(1)
 
         # L relabels the focused card to the class its Relabel menu shows (the key opens
         # the menu and presses its Relabel button); U takes it back. The menu starts on the
@@ -283,7 +283,9 @@ def test_keyboard_bulk_undo_after_reload_and_rerank(
         _settle(page)
         for _ in range(len(_card_ids(page))):
             sid = int(_focused(page))
-            shown = page.locator(f".st-key-relabel_menu_{sid} button").first.inner_text()
+            shown = page.locator(
+                keys.selector(keys.of(keys.RELABEL_MENU, sid)) + " button"
+            ).first.inner_text()
             own = store.label_names[store._label_of[sid]]
             if shown.splitlines()[0] != f"Relabel → {own}":
                 break
@@ -321,7 +323,7 @@ def test_keyboard_bulk_undo_after_reload_and_rerank(
         search.press("Enter")
 
         # bulk: confirm every card of the page at once …
-        expect(page.locator("[class*='st-key-card_']")).to_have_count(n_cards)
+        expect(page.locator(CARDS)).to_have_count(n_cards)
         on_page = _card_ids(page)
         page.get_by_role("button", name="Bulk").click()
         page.get_by_role("button", name=f"Confirm all {len(on_page)}").click()
@@ -332,12 +334,12 @@ def test_keyboard_bulk_undo_after_reload_and_rerank(
         # … and after a reload (a new session, the name kept in the address) one Undo
         # takes the whole bulk action back
         page.reload()
-        page.wait_for_selector("[class*='st-key-card_']")
-        undo = page.locator(".st-key-undo_last button").first
+        page.wait_for_selector(CARDS)
+        undo = page.locator(keys.selector(keys.UNDO) + " button").first
         expect(undo).to_be_enabled(timeout=WAIT_MS)  # the new session can undo
         undo.click()
         assert _wait_for(lambda: store.current().empty)
-        expect(page.locator(f".st-key-card_{on_page[0]}")).to_have_count(1)
+        expect(page.locator(keys.selector(keys.of(keys.CARD, on_page[0])))).to_have_count(1)
 
         # re-ranking: after two bad and two fine decisions the queue is re-ordered;
         # switching it off brings the detector's order back
@@ -347,7 +349,7 @@ def test_keyboard_bulk_undo_after_reload_and_rerank(
         store.decide_many(flipped[:2], CONFIRMED, reviewer="keys")
         store.decide_many(clean[:2], REJECTED, reviewer="keys")
         page.reload()
-        page.wait_for_selector("[class*='st-key-card_']")
+        page.wait_for_selector(CARDS)
         expect(page.get_by_text("re-ranked from the decisions")).to_be_visible()
         reranked = _card_ids(page)
         _shot(page, tmp_path / "browser_reranked.png")
@@ -371,13 +373,15 @@ def test_relabel_after_the_cards_moved_up_writes_the_class_shown(
     url, run = served_review_run
     store = ReviewStore(run)
     with _opened(chromium, f"{url}/?reviewer=mover") as page:
-        page.wait_for_selector("[class*='st-key-card_']")
+        page.wait_for_selector(CARDS)
         _settle(page)
         first, moved = _card_ids(page)[:2]
-        page.locator(f".st-key-card_{first}").get_by_role("button", name="Confirm").click()
+        page.locator(keys.selector(keys.of(keys.CARD, first))).get_by_role(
+            "button", name="Confirm"
+        ).click()
         assert _wait_for(lambda: _card_ids(page)[:1] == [moved])
         _settle(page)
-        card = page.locator(f".st-key-card_{moved}")
+        card = page.locator(keys.selector(keys.of(keys.CARD, moved)))
         menu = card.get_by_role("button", name=re.compile("^Relabel → "))
         shown = menu.inner_text().splitlines()[0].removeprefix("Relabel → ").strip()
         menu.click()
@@ -393,7 +397,7 @@ def test_relabel_after_the_cards_moved_up_writes_the_class_shown(
         # another class picked in the menu: the button names it and the Relabel writes it
         _settle(page)
         nxt = _card_ids(page)[0]
-        card = page.locator(f".st-key-card_{nxt}")
+        card = page.locator(keys.selector(keys.of(keys.CARD, nxt)))
         menu = card.get_by_role("button", name=re.compile("^Relabel → "))
         default = menu.inner_text().removeprefix("Relabel → ").strip()
         menu.click()
@@ -410,9 +414,11 @@ def test_relabel_after_the_cards_moved_up_writes_the_class_shown(
         _settle(page)
         one, two = _card_ids(page)[:2]
         page.evaluate(  # both clicks in one go, as a fast reviewer's might land
-            "([a, b]) => { document.querySelector(`.st-key-confirm_${a} button`).click();"
-            " document.querySelector(`.st-key-reject_${b} button`).click(); }",
-            [one, two],
+            "([a, b]) => { document.querySelector(a).click(); document.querySelector(b).click(); }",
+            [
+                keys.selector(keys.of(keys.CONFIRM, one)) + " button",
+                keys.selector(keys.of(keys.REJECT, two)) + " button",
+            ],
         )
         assert _wait_for(lambda: (store.get(one), store.get(two)) == (CONFIRMED, REJECTED))
 
@@ -639,7 +645,7 @@ def test_map_selects_and_opens_cards_in_every_colouring(
         # clicking it opens its card
         page.mouse.click(px, py)
         expect(page.get_by_text(f"#{sid} picked on the map")).to_be_visible(timeout=WAIT_MS)
-        expect(page.locator(f".st-key-card_{sid}")).to_be_visible()
+        expect(page.locator(keys.selector(keys.of(keys.CARD, sid)))).to_be_visible()
         assert _wait_for(lambda: _queue_count(page) == 1)
         _shot(page, tmp_path / "browser_map_click.png")
 
@@ -748,7 +754,7 @@ def test_the_map_picks_and_names_the_point_drawn_on_top(
         _, lx, ly = points[buried[best]]
         page.mouse.click(lx, ly)  # a click opens the card of the point hovered
         expect(page.get_by_text(f"#{best} picked on the map")).to_be_visible(timeout=WAIT_MS)
-        expect(page.locator(f".st-key-card_{best}")).to_be_visible()
+        expect(page.locator(keys.selector(keys.of(keys.CARD, best)))).to_be_visible()
         _shot(page, tmp_path / "browser_map_pick_on_top.png")
 
 
@@ -770,23 +776,23 @@ def test_the_reviewer_stays_in_the_address_on_every_page_and_after_a_reload(
 
     url, run = newcomer_run
     with _opened(chromium, f"{url}/?reviewer=newbie") as page:
-        page.wait_for_selector("[class*='st-key-card_']")
+        page.wait_for_selector(CARDS)
         for link, heading in (("Summary & export", "Summary ·"), ("Run", "Run ·")):
             page.get_by_test_id("stSidebarNav").get_by_text(link, exact=True).click()
             expect(page.get_by_text(heading).first).to_be_visible()
             assert _wait_for(lambda: "reviewer=newbie" in page.url), page.url
             expect(_reviewer_box(page)).to_have_value("newbie")
         page.get_by_test_id("stSidebarNav").get_by_text("Review", exact=True).click()
-        page.wait_for_selector("[class*='st-key-card_']")
+        page.wait_for_selector(CARDS)
         assert _wait_for(lambda: "reviewer=newbie" in page.url), page.url
         _settle(page)
         sid = _card_ids(page)[0]
-        page.locator(f".st-key-confirm_{sid} button").click()
+        page.locator(keys.selector(keys.of(keys.CONFIRM, sid)) + " button").click()
         assert _wait_for(lambda: ReviewStore(run).get(sid) == CONFIRMED)
         page.reload()  # the name, and with it Undo, survive a reload
-        page.wait_for_selector("[class*='st-key-card_']")
+        page.wait_for_selector(CARDS)
         expect(_reviewer_box(page)).to_have_value("newbie")
-        expect(page.locator(".st-key-undo_last button").first).to_be_enabled()
+        expect(page.locator(keys.selector(keys.UNDO) + " button").first).to_be_enabled()
         assert ReviewStore(run).history()["reviewer"].tolist()[-1] == "newbie"
 
 
@@ -799,7 +805,7 @@ def test_undo_outline_copy_path_and_bulk_for_a_newcomer(
     store = ReviewStore(run)
     grants = ("clipboard-read", "clipboard-write")
     with _opened(chromium, f"{url}/?reviewer=undo", permissions=grants) as page:
-        page.wait_for_selector("[class*='st-key-card_']")
+        page.wait_for_selector(CARDS)
         _settle(page)
         before = len(store.current())  # the module's run may hold other tests' decisions
         first = _card_ids(page)[0]
@@ -821,7 +827,7 @@ def test_undo_outline_copy_path_and_bulk_for_a_newcomer(
         _settle(page)
         sid = _card_ids(page)[0]
         ref = str(pd.read_parquet(run / "samples.parquet").set_index("sample_id").loc[sid, "ref"])
-        card = page.locator(f".st-key-card_{sid}").first
+        card = page.locator(keys.selector(keys.of(keys.CARD, sid))).first
         expect(card.locator(".ogad-fname")).to_have_text(Path(ref).name)
         card.locator(".ogad-copy").click()
         expect(card.locator(".ogad-copy")).to_have_text("copied ✓")
@@ -893,7 +899,7 @@ def test_layout_shows_cards_on_load_and_focus_mode_fits(
     url, _run = newcomer_run
     name = f"{size[0]}x{size[1]}"
     with _opened(chromium, f"{url}/?reviewer=layout", size=size) as page:
-        page.wait_for_selector("[class*='st-key-card_']")
+        page.wait_for_selector(CARDS)
         _map_area(page)  # the map is drawn too
         page.evaluate("() => window.scrollTo(0, 0)")
         _settle(page)
@@ -901,40 +907,43 @@ def test_layout_shows_cards_on_load_and_focus_mode_fits(
         _copy_shot(tmp_path / f"layout_grid_{name}.png")
         ids = _card_ids(page)
         tops = page.evaluate(
-            "(ids) => ids.map(i => document.querySelector(`.st-key-card_${i}`)"
-            ".getBoundingClientRect().top)",
-            ids,
+            "(sels) => sels.map(s => document.querySelector(s).getBoundingClientRect().top)",
+            [keys.selector(keys.of(keys.CARD, i)) for i in ids],
         )
         first_row = [i for i, top in zip(ids, tops, strict=True) if abs(top - tops[0]) < 2]
         assert len(first_row) >= 2
         for sid in first_row:  # the whole first row, with its buttons, without scrolling
-            assert _in_view(page, f".st-key-card_{sid}"), f"card #{sid} is below the fold"
-            assert _in_view(page, f".st-key-confirm_{sid} button")
+            assert _in_view(page, keys.selector(keys.of(keys.CARD, sid))), (
+                f"card #{sid} is below the fold"
+            )
+            assert _in_view(page, keys.selector(keys.of(keys.CONFIRM, sid)) + " button")
         page.get_by_test_id("stSidebar").get_by_text("Focus mode").click()
-        page.wait_for_selector(".st-key-focus_next")
+        page.wait_for_selector(keys.selector(keys.FOCUS_NEXT))
         _settle(page)
         page.evaluate("() => window.scrollTo(0, 0)")
         page.screenshot(path=str(tmp_path / f"layout_focus_{name}.png"))
         _copy_shot(tmp_path / f"layout_focus_{name}.png")
         for step in range(2):  # a card without its image, then one with it (the large one)
             if step:
-                page.locator(".st-key-focus_next button").first.click()
+                page.locator(keys.selector(keys.FOCUS_NEXT) + " button").first.click()
                 _settle(page)
                 page.evaluate("() => window.scrollTo(0, 0)")
 
             def shown_ids() -> set[int]:
                 return {
-                    int(re.search(r"confirm_(\d+)", c)[1])
-                    for c in page.locator("[class*='st-key-confirm_']").evaluate_all(
+                    keys.sid_of(c, keys.CONFIRM)
+                    for c in page.locator(keys.selector(keys.CONFIRM, prefix=True)).evaluate_all(
                         "els => els.map(e => e.className)"
                     )
                 }
 
             assert _wait_for(lambda: len(shown_ids()) == 1)  # the old card has left
             (sid,) = shown_ids()
-            assert _in_view(page, f".st-key-confirm_{sid} button"), "focus: Confirm below fold"
-            assert _in_view(page, f".st-key-reject_{sid} button")
-            assert _in_view(page, f".st-key-relabel_menu_{sid} button")
+            assert _in_view(page, keys.selector(keys.of(keys.CONFIRM, sid)) + " button"), (
+                "focus: Confirm below fold"
+            )
+            assert _in_view(page, keys.selector(keys.of(keys.REJECT, sid)) + " button")
+            assert _in_view(page, keys.selector(keys.of(keys.RELABEL_MENU, sid)) + " button")
         page.screenshot(path=str(tmp_path / f"layout_focus_image_{name}.png"))
         _copy_shot(tmp_path / f"layout_focus_image_{name}.png")
         page.get_by_test_id("stSidebar").get_by_text("Focus mode").click()  # back to the grid
@@ -999,12 +1008,12 @@ def test_the_queue_goes_on_past_the_target_while_decisions_confirm(
     run = make_run(tmp_path_factory.mktemp("goes_on") / "run", kind="image", n=120, noise_rate=0.3)
     store = ReviewStore(run)
     with _serving(run) as url, _opened(chromium, f"{url}/?reviewer=goes") as page:
-        page.wait_for_selector("[class*='st-key-card_']")
+        page.wait_for_selector(CARDS)
         target = int(page.get_by_role("spinbutton", name="Queue length").input_value())
         for _ in range(target):  # every card of the queue confirmed, one by one
             _settle(page)
             sid = _card_ids(page)[0]
-            page.locator(f".st-key-confirm_{sid} button").first.click()
+            page.locator(keys.selector(keys.of(keys.CONFIRM, sid)) + " button").first.click()
             assert _wait_for(lambda sid=sid: store.get(sid) == CONFIRMED)
         assert len(store.current()) == target
         # a decision reruns only the queue's fragment: the cards past the estimate show there
@@ -1097,18 +1106,18 @@ def test_duplicate_set_card_actions_and_export(
                 page = context.new_page()
                 page.set_default_timeout(WAIT_MS)
                 page.goto(f"{url}/?reviewer=dups")
-                page.wait_for_selector("[class*='st-key-card_']")
+                page.wait_for_selector(CARDS)
                 # the selector counts each issue type; a duplicate set is one card
                 expect(page.get_by_text("Duplicates 2 sets")).to_be_visible()
                 expect(page.get_by_text("Outliers 1")).to_be_visible()
                 page.get_by_text("Duplicates 2 sets").click()
-                first = page.locator(f".st-key-dupset_{DUP_CONFLICT[0]}")
+                first = page.locator(keys.selector(keys.of(keys.DUPSET, DUP_CONFLICT[0])))
                 expect(first).to_be_visible()
                 expect(first).to_contain_text("labels differ")
                 for sid in DUP_CONFLICT:
                     expect(first).to_contain_text(f"#{sid} · given")
                 expect(first.locator("img")).to_have_count(len(DUP_CONFLICT))
-                second = page.locator(f".st-key-dupset_{DUP_SAME[0]}")
+                second = page.locator(keys.selector(keys.of(keys.DUPSET, DUP_SAME[0])))
                 expect(second.locator("img")).to_have_count(len(DUP_SAME))
                 first.scroll_into_view_if_needed()
                 _settle(page)
@@ -1118,7 +1127,8 @@ def test_duplicate_set_card_actions_and_export(
 
             # Keep one: the chosen member is kept, the others dropped; the set leaves the queue
             first.get_by_role("button", name="Keep one").click()
-            expect(page.locator(f".st-key-dupset_{DUP_CONFLICT[0]}")).to_have_count(0)
+            conflict_set = keys.selector(keys.of(keys.DUPSET, DUP_CONFLICT[0]))
+            expect(page.locator(conflict_set)).to_have_count(0)
             assert _wait_for(lambda: store.get(DUP_CONFLICT[1]) == CONFIRMED)
             assert store.get(DUP_CONFLICT[0]) == REJECTED
             assert store.history().iloc[-1]["reviewer"] == "dups"
@@ -1126,14 +1136,15 @@ def test_duplicate_set_card_actions_and_export(
             # per-member relabel, then Keep all keeps the others (the relabel stays)
             member = DUP_SAME[1]
             page.mouse.move(1, 1)  # no button's help tooltip over the next set's card
-            second = page.locator(f".st-key-dupset_{DUP_SAME[0]}")
-            second.locator(f".st-key-{'relabel_to_'}{member}").click()
+            second = page.locator(keys.selector(keys.of(keys.DUPSET, DUP_SAME[0])))
+            second.locator(keys.selector(f"{state.RELABEL_PREFIX}{member}")).click()
             page.get_by_role("option", name="cross").click()
             _settle(page)
             page.mouse.move(1, 1)
-            second.locator(f".st-key-dup_relabel_{member}").get_by_role("button").click()
+            relabel = keys.selector(keys.of(keys.DUP_RELABEL, member))
+            second.locator(relabel).get_by_role("button").click()
             assert _wait_for(lambda: store.get(member) == RELABELED)
-            page.locator(f".st-key-dupset_{DUP_SAME[0]}").get_by_role(
+            page.locator(keys.selector(keys.of(keys.DUPSET, DUP_SAME[0]))).get_by_role(
                 "button", name="Keep all"
             ).click()
             assert _wait_for(lambda: store.get(DUP_SAME[0]) == REJECTED)

@@ -16,13 +16,14 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from dashboard import state
+from dashboard import keys, pages, state
 from dashboard.testing import (
     card_ids,
     chart_figures,
     click_chart,
     deck_cards,
     deck_data,
+    open_page,
     press_card,
 )
 from ogad_core.review.export import export_csv
@@ -39,7 +40,7 @@ from ogad_core.testing import (
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "dashboard" / "app.py")
-PAGES = ("views/review.py", "views/summary.py", "views/run_info.py")
+PAGES = (pages.REVIEW, pages.SUMMARY, pages.RUN)
 TIMEOUT = 90
 PER_PAGE = state.DEFAULTS[state.PER_PAGE]  # cards on a page by default
 
@@ -87,11 +88,11 @@ def test_every_page_renders(kind: str, tmp_path: Path, monkeypatch: pytest.Monke
     assert len(card_ids(at)) == min(PER_PAGE, queue_length)  # first page of the queue
     deck = deck_data(at)
     assert deck is not None and deck["writable"] and len(deck["label_names"]) >= 2
-    at.switch_page("views/summary.py").run()
+    open_page(at, pages.SUMMARY).run()
     assert_clean(at)
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Export cleaned CSV", "Download report (HTML)"]
-    at.switch_page("views/run_info.py").run()
+    open_page(at, pages.RUN).run()
     assert_clean(at)
 
 
@@ -104,7 +105,7 @@ def test_review_queue_follows_the_detector_ranking(
     assert card_ids(at) == scores.sort_values("iforest_rank")["sample_id"].head(PER_PAGE).tolist()
     at.selectbox(key=state.DETECTOR).set_value("l2").run()
     assert card_ids(at) == scores.sort_values("l2_rank")["sample_id"].head(PER_PAGE).tolist()
-    at.button(key="page_next").click().run()
+    at.button(key=keys.PAGE_NEXT).click().run()
     by_l2 = scores.sort_values("l2_rank")["sample_id"]
     assert card_ids(at) == by_l2.iloc[PER_PAGE : 2 * PER_PAGE].tolist()
     at.multiselect(key=state.CLASSES).set_value(["cross"]).run()
@@ -142,13 +143,13 @@ def test_buttons_write_decisions_and_the_queue_moves_on(
     assert names[int(cur.loc[third, "new_label"])] == target
     assert len(store.current()) == 3
 
-    at.button(key="undo_last").click().run()  # undoes the relabel
+    at.button(key=keys.UNDO).click().run()  # undoes the relabel
     assert store.get(third) == UNREVIEWED and third in card_ids(at)
     at.toggle(key=state.SHOW_REVIEWED).set_value(True).run()
     assert first in card_ids(at)
     assert_clean(at)
 
-    at.switch_page("views/summary.py").run()
+    open_page(at, pages.SUMMARY).run()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Confirmed (dropped)"] == "1" and metrics["Rejected (kept)"] == "1"
     assert metrics["Relabeled"] == "0"
@@ -180,7 +181,7 @@ def test_summary_shows_the_evaluation_report(
 ) -> None:
     report = write_evaluation(image_run, retrain=True, cleanlab=True)
     at = start_app(image_run, monkeypatch)
-    at.switch_page("views/summary.py").run()
+    open_page(at, pages.SUMMARY).run()
     assert_clean(at)
     assert EVAL_HEADING in [m.value for m in at.markdown]
     assert not at.warning  # the report matches the run
@@ -209,7 +210,7 @@ def test_summary_explains_a_missing_stale_or_corrupt_report(
     image_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = start_app(image_run, monkeypatch)
-    at.switch_page("views/summary.py").run()
+    open_page(at, pages.SUMMARY).run()
     assert_clean(at)
     (note,) = [i.value for i in at.info]  # no report yet: figures computed now
     assert "No evaluation.json yet" in note and "ogad evaluate" in note
@@ -246,7 +247,7 @@ def test_summary_without_known_noise_has_no_evaluation(
     samples = pd.read_parquet(image_run / "samples.parquet")
     samples.drop(columns="is_flipped").to_parquet(image_run / "samples.parquet", index=False)
     at = start_app(image_run, monkeypatch)
-    at.switch_page("views/summary.py").run()
+    open_page(at, pages.SUMMARY).run()
     assert_clean(at)
     assert EVAL_HEADING not in [m.value for m in at.markdown]
     assert not any("AUROC" in d.value.columns for d in at.dataframe)
@@ -272,7 +273,7 @@ def test_export_button_data_equals_ogad_export(
     store.relabel(6, (store._label_of[6] + 1) % 3, reviewer="alice")
     at = start_app(image_run, monkeypatch)
     for only_kept in (False, True):
-        at.switch_page("views/summary.py").run()
+        open_page(at, pages.SUMMARY).run()
         if only_kept:
             at.toggle(key=state.EXPORT_ONLY_KEPT).set_value(True).run()
         assert_clean(at)
@@ -318,7 +319,7 @@ def test_run_without_scores_or_map_still_works(
     press_card(at, card_ids(at)[0], "confirm")
     assert len(ReviewStore(run).current()) == 1
     for page in PAGES[1:]:
-        at.switch_page(page).run()
+        open_page(at, page).run()
         assert_clean(at)
 
 
@@ -369,8 +370,9 @@ def test_dashboard_never_imports_torch(image_run: Path) -> None:
         "assert 'torch' not in sys.modules, 'imported torch'\n"
         "from streamlit.testing.v1 import AppTest\n"
         f"at = AppTest.from_file({APP!r}, default_timeout={TIMEOUT}).run()\n"
-        "for page in ('views/summary.py', 'views/run_info.py'):\n"
-        "    at.switch_page(page).run()\n"
+        "from dashboard.testing import open_page\n"
+        "for page in ('summary', 'run_info'):\n"
+        "    open_page(at, page).run()\n"
         "assert not at.exception, at.exception\n"
         "assert 'torch' not in sys.modules, 'the app imported torch'\n"
         "print('torch-free')\n"
@@ -418,17 +420,19 @@ def test_bulk_confirm_of_a_page_is_one_undo_step(
     page = card_ids(at)
     named = f"{len(page)} unreviewed samples: " + ", ".join(f"#{i}" for i in page)
     assert any(c.value.startswith(named) for c in at.caption)  # the menu names its cards
-    assert _bulk_menu_ids(at) == ["bulk_menu_0"]
-    at.button(key="bulk_confirmed").click().run()
+    assert _bulk_menu_ids(at) == [keys.of(keys.BULK_MENU, 0)]
+    at.button(key=f"{keys.BULK}{CONFIRMED}").click().run()
     assert_clean(at)
-    assert _bulk_menu_ids(at) == ["bulk_menu_1"]  # a new menu: closed, not offering the next page
+    assert _bulk_menu_ids(at) == [
+        keys.of(keys.BULK_MENU, 1)
+    ]  # a new menu: closed, not offering the next page
     cur = store.current().set_index("sample_id")
     assert set(cur.index) == {*page, 59} and (cur.loc[page, "decision"] == CONFIRMED).all()
     assert store.history()["reviewer"].eq("alice").all()
     assert not set(page) & set(card_ids(at))  # the next page of the queue moved up
     assert any("U undoes it" in t for t in html_texts(at, "ogad-flash"))
 
-    at.button(key="undo_last").click().run()  # the whole page at once, not the decision on 59
+    at.button(key=keys.UNDO).click().run()  # the whole page at once, not the decision on 59
     assert set(store.current()["sample_id"]) == {59}
     assert card_ids(at) == page
     flash = [t for t in html_texts(at, "ogad-flash")]
@@ -460,10 +464,10 @@ def test_undo_works_after_a_reload_for_the_same_reviewer(
     assert ReviewStore(image_run).get(sid) == CONFIRMED
 
     other = started(image_run, monkeypatch, reviewer="bob")  # someone else: nothing to undo
-    assert other.button(key="undo_last").disabled
+    assert other.button(key=keys.UNDO).disabled
     again = started(image_run, monkeypatch)  # alice reloads: a new session, the name kept
-    assert not again.button(key="undo_last").disabled
-    again.button(key="undo_last").click().run()
+    assert not again.button(key=keys.UNDO).disabled
+    again.button(key=keys.UNDO).click().run()
     assert_clean(again)
     assert ReviewStore(image_run).get(sid) == UNREVIEWED and sid in card_ids(again)
 
@@ -487,7 +491,7 @@ def test_revisit_shows_the_current_label_and_goes_back_to_unreviewed(
     assert_clean(at)
     assert store.get(sid) == UNREVIEWED
     assert pd.isna(store.history().iloc[-1]["decision"])
-    at.button(key="undo_last").click().run()
+    at.button(key=keys.UNDO).click().run()
     assert store.get(sid) == RELABELED
 
 
@@ -539,7 +543,7 @@ def test_review_target_sets_the_queue_length_and_shows_progress(
     at.number_input(key=state.TOP_K).set_value(5).run()  # the reviewer's own length stays
     at.selectbox(key=state.DETECTOR).set_value("l2").run()
     assert at.number_input(key=state.TOP_K).value == 5
-    at.switch_page("views/summary.py").run()
+    open_page(at, pages.SUMMARY).run()
     (reviewed,) = [m for m in at.metric if m.label == "Reviewed"]
     assert f"of target ({target.n_target})" in reviewed.delta and "of run" in reviewed.delta
     assert_clean(at)
@@ -601,7 +605,7 @@ def test_cards_explain_the_flag_and_preselect_the_suggestion(
     first = card_ids(at)
     assert len(first) == 1  # one large card
     assert any(c.value.startswith("Nearest neighbours") for c in at.caption)
-    at.button(key="focus_next").click().run()
+    at.button(key=keys.FOCUS_NEXT).click().run()
     second = card_ids(at)
     assert len(second) == 1 and second != first
     press_card(at, second[0], "confirm")  # the next card takes its place
@@ -614,7 +618,7 @@ def test_shortcuts_script_and_legend_are_on_the_review_page(
 ) -> None:
     at = started(image_run, monkeypatch)
     scripts = [h.proto.body for h in at.get("html") if "__ogadKeys" in h.proto.body]
-    assert len(scripts) == 1 and '"c": "confirm_"' in scripts[0]
+    assert len(scripts) == 1 and f'"c": "{keys.CONFIRM}"' in scripts[0]
     assert any("Keys: C confirm" in t for t in html_texts(at, "ogad-sub"))
 
 
@@ -622,7 +626,7 @@ def test_run_page_lists_steps_in_pipeline_order_and_the_whole_model(
     image_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = started(image_run, monkeypatch)
-    at.switch_page("views/run_info.py").run()
+    open_page(at, pages.RUN).run()
     assert_clean(at)
     steps = frame_with(at, "step")
     from ogad_core.run.manifest import STEP_ORDER
@@ -637,7 +641,7 @@ def test_a_given_by_predicted_cell_opens_those_samples_in_the_queue(
 ) -> None:
     samples = pd.read_parquet(image_run / "samples.parquet")
     at = started(image_run, monkeypatch)
-    at.switch_page("views/summary.py").run()
+    open_page(at, pages.SUMMARY).run()
     figures = chart_figures(at)
     grid = next(f for f in figures if f["layout"]["title"]["text"].startswith("Given x predicted"))
     cells = grid["data"][0]
@@ -645,7 +649,9 @@ def test_a_given_by_predicted_cell_opens_those_samples_in_the_queue(
         index=range(3), columns=range(3), fill_value=0
     )
     assert [int(t.replace(",", "")) for t in cells["text"]] == counts.to_numpy().ravel().tolist()
-    click_chart(at, "chart_given_pred_0", ["square", "circle"])  # given square, predicted circle
+    click_chart(
+        at, keys.of(keys.CHART_GIVEN_PRED, 0), ["square", "circle"]
+    )  # given square, predicted circle
     assert_clean(at)
     want = samples[(samples["label_name"] == "square") & (samples["pred"] == 0)]["sample_id"]
     assert set(card_ids(at)) <= set(want) and len(card_ids(at)) == min(PER_PAGE, len(want))
@@ -653,8 +659,8 @@ def test_a_given_by_predicted_cell_opens_those_samples_in_the_queue(
     # the queue's own length and filters are kept aside, and Back brings them back
     target = at.number_input(key=state.TOP_K).value
     assert any("Showing every sample given" in i.value for i in at.info)
-    at.switch_page("views/review.py").run()  # AppTest itself stays on the page it was given
-    at.button(key="leave_drill").click().run()
+    open_page(at, pages.REVIEW).run()  # AppTest itself stays on the page it was given
+    at.button(key=keys.LEAVE_DRILL).click().run()
     assert_clean(at)
     assert at.multiselect(key=state.CLASSES).value == []
     assert at.multiselect(key=state.PRED_CLASSES).value == []
@@ -689,7 +695,7 @@ def test_cards_show_their_place_in_the_queue_and_their_file_name(
     samples = pd.read_parquet(image_run / "samples.parquet").set_index("sample_id")
     at = started(image_run, monkeypatch)
     at.number_input(key=state.TOP_K).set_value(0).run()
-    at.button(key="page_next").click().run()  # the second page: places 9..16
+    at.button(key=keys.PAGE_NEXT).click().run()  # the second page: places 9..16
     n = len(samples)
     for place, card in enumerate(deck_cards(at), start=PER_PAGE + 1):
         text = html.unescape(re.sub(r"<[^>]+>", " ", card["body"]))
@@ -735,7 +741,7 @@ def test_the_export_help_names_the_detector_ogad_export_uses(
     from ogad_core.run.rundir import RunDir
 
     at = started(image_run, monkeypatch)
-    at.switch_page("views/summary.py").run()
+    open_page(at, pages.SUMMARY).run()
     box = at.selectbox(key=state.EXPORT_DETECTOR)
     want = default_detector(RunDir(image_run).detectors())
     assert box.value == want
@@ -750,7 +756,7 @@ def test_summary_and_run_pages_draw_their_charts_and_a_class_bar_opens_the_queue
     samples = pd.read_parquet(run / "samples.parquet")
     ReviewStore(run).confirm(int(samples["sample_id"][0]), reviewer="alice")
     at = started(run, monkeypatch)
-    at.switch_page("views/summary.py").run()
+    open_page(at, pages.SUMMARY).run()
     assert_clean(at)
     titles = [f["layout"]["title"]["text"] for f in chart_figures(at)]
     for want in (
@@ -763,11 +769,13 @@ def test_summary_and_run_pages_draw_their_charts_and_a_class_bar_opens_the_queue
     ):
         assert any(t.startswith(want) for t in titles), (want, titles)
     assert any(b.label.startswith("Download report") for b in at.get("download_button"))
-    click_chart(at, "chart_classes_0", "cross")  # a class bar: its samples in the queue
+    click_chart(
+        at, keys.of(keys.CHART_CLASSES, 0), "cross"
+    )  # a class bar: its samples in the queue
     assert_clean(at)
     want = set(samples.loc[samples["label_name"] == "cross", "sample_id"])
     assert any(f"Review queue · {len(want)} in the queue" in t for t in html_texts(at))
-    at.switch_page("views/run_info.py").run()
+    open_page(at, pages.RUN).run()
     assert_clean(at)
     titles = [f["layout"]["title"]["text"] for f in chart_figures(at)]
     assert "Time per step" in titles
@@ -778,15 +786,15 @@ def test_undo_in_focus_mode_shows_the_restored_card(
 ) -> None:
     at = started(image_run, monkeypatch)
     at.toggle(key=state.FOCUS_MODE).set_value(True).run()
-    at.button(key="focus_next").click().run()
-    at.button(key="focus_next").click().run()  # the third card of the queue
+    at.button(key=keys.FOCUS_NEXT).click().run()
+    at.button(key=keys.FOCUS_NEXT).click().run()  # the third card of the queue
     (third,) = card_ids(at)
     press_card(at, third, "confirm")
     assert card_ids(at) != [third]
-    at.button(key="focus_prev").click().run()
-    at.button(key="focus_prev").click().run()  # back on the first card of the queue
+    at.button(key=keys.FOCUS_PREV).click().run()
+    at.button(key=keys.FOCUS_PREV).click().run()  # back on the first card of the queue
     assert card_ids(at) != [third]
-    at.button(key="undo_last").click().run()
+    at.button(key=keys.UNDO).click().run()
     assert_clean(at)
     assert card_ids(at) == [third]  # focus mode moved back to the card Undo brought back
     assert not any("U undoes it" in t for t in html_texts(at, "ogad-flash"))

@@ -256,6 +256,7 @@ def test_the_dashboard_builds_a_big_run_in_the_background(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     from dashboard import review_aids
+    from dashboard.context import Context
     from ogad_core.testing import make_run
 
     run = make_run(tmp_path / "run", kind="tabular", n=300)
@@ -266,13 +267,14 @@ def test_the_dashboard_builds_a_big_run_in_the_background(
     build = review_aids._build(path)
     assert build is not None and build.thread is not None
     build.thread.join(timeout=120)
-    assert review_aids.evidence_ready(path) and build.phase == 2
+    shown = Context(path)  # what the pages pass down
+    assert review_aids.evidence_ready(shown) and build.phase == 2
     assert (RunDir(run).evidence_dir / ev.STAMP).is_file()  # written once for the next process
     samples = pd.read_parquet(run / "samples.parquet")
     want = Explainer(grads, samples).explain(5)
-    _same_explanation(review_aids.explanation(path, 5), want)
-    review_aids.prefetch_why(path, [5, 6])
-    assert review_aids.cards_why(path, [5])[5].suggested_label == want.suggested_label
+    _same_explanation(review_aids.explanation(shown, 5), want)
+    review_aids.prefetch_why(shown, [5, 6])
+    assert review_aids.cards_why(shown, [5])[5].suggested_label == want.suggested_label
 
 
 def test_compute_writes_the_evidence_of_its_run(digits_run: Path):

@@ -51,3 +51,32 @@ def test_card_keys_are_prefix_and_id() -> None:
     assert keys.of(keys.CONFIRM, 7) == "confirm_7"
     assert keys.css_class(keys.of(keys.CARD, 3)) == "st-key-card_3"
     assert set(keys.for_scripts()) >= {"card", "confirm", "reject", "relabel", "relabelMenu"}
+
+
+#: the files that name widget keys: every dashboard module and the dashboard's tests
+KEY_USERS = [
+    *sorted((ROOT / "dashboard").glob("*.py")),
+    ROOT / "tests" / "test_dashboard_apptest.py",
+    ROOT / "tests" / "test_browser.py",
+]
+
+
+def _key_values() -> list[str]:
+    names = [n for n in vars(keys) if n.isupper() and isinstance(getattr(keys, n), str)]
+    return sorted({getattr(keys, n) for n in names})
+
+
+def _spelling(value: str) -> str:
+    """A key written as a literal: in quotes or after ``st-key-``, ending there (a prefix key
+    followed by a digit or an f-string / template field)."""
+    end = r"""["'{$\d]""" if value.endswith("_") else r"""["']"""
+    return rf"""(["']|st-key-){re.escape(value)}(?={end})"""
+
+
+@pytest.mark.parametrize("path", KEY_USERS, ids=lambda p: p.name)
+def test_no_file_spells_a_widget_key_of_the_keys_module(path: Path) -> None:
+    if path.name == "keys.py":  # the spelling itself
+        return
+    text = path.read_text(encoding="utf-8")
+    spelled = [value for value in _key_values() if re.search(_spelling(value), text)]
+    assert spelled == [], f"{path.name} spells {spelled}: use the names in dashboard/keys.py"

@@ -670,7 +670,9 @@ def test_run_names_are_shown_literally(tmp_path: Path, monkeypatch) -> None:
     run = make_run(tmp_path / name, kind="image", n=12)
     monkeypatch.setenv("OGAD_RUN_DIR", str(run))
     app = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=90).run()
-    app.switch_page("views/run_info.py").run()
+    from dashboard.testing import open_page
+
+    open_page(app, "run_info").run()
     assert not app.exception
     heading = [m.value for m in app.markdown if "Run ·" in m.value][0]
     assert "\\*\\*bold\\*\\*\\[click\\]\\(" in heading and "\\<img" in heading  # escaped

@@ -122,7 +122,7 @@ class IssueContext:
         matrix = self.space(name)
         if matrix is None:
             return None
-        if ref is None and self.n <= REFERENCE_ROWS and not name.endswith("/pca"):
+        if ref is None and self.n <= REFERENCE_ROWS:
             k = max(k, default_k(self.n))  # one search serves every type's k
         rows = None
         if ref is not None:

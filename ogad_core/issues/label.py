@@ -25,7 +25,8 @@ class LabelIssue(IssueType):
     threshold_doc = (
         "the top n samples of the default detector, n = the review target (confident learning's "
         "estimate of the number of wrong labels) less the samples another issue type explains "
-        "(corrupt, outlier, or in a duplicate set whose labels differ: reviewed there)"
+        "(corrupt, outlier, or in a duplicate set whose labels differ: reviewed there, and "
+        "ranked just after the flags)"
     )
 
     def __init__(self, detector: str | None = None) -> None:
@@ -47,11 +48,7 @@ class LabelIssue(IssueType):
         n_flag = min(int(target.n_target), len(values))
         self.deferred_ = explained_elsewhere(context)
         if self.deferred_.any():  # reviewed as corrupt / outlier / a conflicting duplicate set
-            top = np.lexsort((np.arange(len(values)), -values))[:n_flag]
-            n_flag -= int(self.deferred_[top].sum())
-            rest = values[~self.deferred_]
-            floor = np.nextafter(rest.min(), -np.inf) if rest.size else values.min()
-            values = np.where(self.deferred_, np.minimum(values, floor), values)
+            values, n_flag = _after_the_flagged(values, self.deferred_, n_flag)
         threshold = float(np.sort(values)[::-1][n_flag - 1]) if n_flag else np.inf
         self.detector_ = detector
         self._pred = context.samples["pred"].to_numpy() if "pred" in context.samples else None
@@ -73,6 +70,27 @@ class LabelIssue(IssueType):
         name = self._names[int(self._pred[i])] if int(self._pred[i]) < len(self._names) else "?"
         conf = "" if self._conf is None else f" at {float(self._conf.iloc[i]):.0%}"
         return f"{base}: the model predicts {name}{conf}"
+
+
+def _after_the_flagged(
+    values: np.ndarray, deferred: np.ndarray, n_flag: int
+) -> tuple[np.ndarray, int]:
+    """(N,) scores with the ``deferred`` samples that would be flagged moved just below the
+    lowest flagged other sample (in their own order; lower scores unchanged, so the ranking
+    below the flags is the detector's), and the number flagged less as many."""
+    top = np.lexsort((np.arange(len(values)), -values))[:n_flag]
+    n_flag -= int(deferred[top].sum())
+    rest = np.sort(values[~deferred])[::-1]
+    if not n_flag or not rest.size:
+        return values, n_flag
+    cap = float(np.nextafter(rest[min(n_flag, rest.size) - 1], -np.inf))
+    above = deferred & (values >= cap)
+    if above.any():  # squeezed into [cap - 1e-9 * spread, cap), their order kept
+        spread = float(values[above].max() - values[above].min()) or 1.0
+        squeezed = cap - 1e-9 * abs(cap or 1.0) * (values[above].max() - values[above]) / spread
+        values = values.copy()
+        values[above] = np.minimum(squeezed, cap)
+    return values, n_flag
 
 
 def explained_elsewhere(context: IssueContext) -> np.ndarray:

@@ -1,1 +1,0 @@
-"""Page files for ``st.navigation`` (each one calls a page module's ``render()``)."""
