@@ -75,3 +75,13 @@ def test_constant_features_stay_finite():
     assert torch.isfinite(head.features(torch.as_tensor(x))).all()
     zero = text_head.build_text_head(embeddings=np.zeros((5, 3), np.float32), n_classes=2)
     assert torch.isfinite(zero.features(torch.zeros(5, 3))).all()
+
+
+def test_weight_decay_option_overrides_the_recipe():
+    from ogad_core.pipeline.model_step import model_recipe
+
+    config = ComputeConfig(data="mnist5k", encoder="torchvision:resnet18", weight_decay=0.5)
+    assert model_recipe(config, "image").weight_decay == 0.5
+    assert model_recipe(ComputeConfig(data="moons", weight_decay=0.0), "tabular").weight_decay == 0
+    text = model_recipe(ComputeConfig(data="rotten-tomatoes"), "text")
+    assert text.weight_decay == text_head.TEXT_HEAD_RECIPE["weight_decay"]
