@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import actions, cache, context, state
+from dashboard import actions, cache, context, keys, state
 from dashboard.issue_view import (
     ALL,
     DUPLICATE,
@@ -185,7 +185,7 @@ def _set_card(
     conflict = f" · labels differ: {' vs '.join(labels)}" if len(labels) > 1 else ""
     leaks = {sid: iv.leak(sid) if iv is not None else "" for sid in members}
     leaking = " · **leaks into the held-out split**" if any(leaks.values()) else ""
-    with st.container(border=True, key=f"dupset_{set_id}"):
+    with st.container(border=True, key=keys.of(keys.DUPSET, set_id)):
         st.markdown(f"**Duplicate set #{set_id}** · {len(members)} samples{conflict}{leaking}")
         cols = st.columns(max(len(members), 4))
         for col, sid in zip(cols, members, strict=False):
@@ -204,7 +204,7 @@ def _set_card(
             )
             st.button(
                 "Keep one",
-                key=f"keep_one_{set_id}",
+                key=keys.of(keys.KEEP_ONE, set_id),
                 icon=":material/filter_1:",
                 on_click=keep_one,
                 args=(run_path, members, keep_key),
@@ -213,7 +213,7 @@ def _set_card(
             )
             st.button(
                 "Keep all",
-                key=f"keep_all_{set_id}",
+                key=keys.of(keys.KEEP_ALL, set_id),
                 icon=":material/done_all:",
                 on_click=keep_all,
                 args=(run_path, members),
@@ -259,7 +259,7 @@ def _member(
         )
         st.button(
             "Relabel",
-            key=f"dup_relabel_{sid}",
+            key=keys.of(keys.DUP_RELABEL, sid),
             on_click=actions.decide,
             args=(context.Context(run_path), sid, RELABELED, key),
             disabled=not writable,

@@ -91,7 +91,7 @@ def chart_figures(at: AppTest) -> list[dict[str, Any]]:
 def click_chart(at: AppTest, key: str, customdata: Any) -> AppTest:
     """Click a point of the chart ``key`` whose customdata is ``customdata`` and run the app,
     as a click in the browser does (the chart component's ``click`` trigger)."""
-    (chart,) = [c for c in _charts(at) if c.proto.id.endswith(key) or key in c.proto.id]
+    (chart,) = [c for c in _charts(at) if c.proto.id.endswith(f"-{key}")]
     states = at._tree.get_widget_states()
     trigger = states.widgets.add()
     trigger.id = _make_trigger_id(chart.proto.id, "events")

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import keys
+from dashboard import keys, state
 from dashboard.chart_component import bundle_path
 from dashboard.serve import free_port
 from ogad_core.review.export import export_csv
@@ -1111,13 +1111,13 @@ def test_duplicate_set_card_actions_and_export(
                 expect(page.get_by_text("Duplicates 2 sets")).to_be_visible()
                 expect(page.get_by_text("Outliers 1")).to_be_visible()
                 page.get_by_text("Duplicates 2 sets").click()
-                first = page.locator(f".st-key-dupset_{DUP_CONFLICT[0]}")
+                first = page.locator(keys.selector(keys.of(keys.DUPSET, DUP_CONFLICT[0])))
                 expect(first).to_be_visible()
                 expect(first).to_contain_text("labels differ")
                 for sid in DUP_CONFLICT:
                     expect(first).to_contain_text(f"#{sid} · given")
                 expect(first.locator("img")).to_have_count(len(DUP_CONFLICT))
-                second = page.locator(f".st-key-dupset_{DUP_SAME[0]}")
+                second = page.locator(keys.selector(keys.of(keys.DUPSET, DUP_SAME[0])))
                 expect(second.locator("img")).to_have_count(len(DUP_SAME))
                 first.scroll_into_view_if_needed()
                 _settle(page)
@@ -1127,7 +1127,8 @@ def test_duplicate_set_card_actions_and_export(
 
             # Keep one: the chosen member is kept, the others dropped; the set leaves the queue
             first.get_by_role("button", name="Keep one").click()
-            expect(page.locator(f".st-key-dupset_{DUP_CONFLICT[0]}")).to_have_count(0)
+            conflict_set = keys.selector(keys.of(keys.DUPSET, DUP_CONFLICT[0]))
+            expect(page.locator(conflict_set)).to_have_count(0)
             assert _wait_for(lambda: store.get(DUP_CONFLICT[1]) == CONFIRMED)
             assert store.get(DUP_CONFLICT[0]) == REJECTED
             assert store.history().iloc[-1]["reviewer"] == "dups"
@@ -1135,14 +1136,15 @@ def test_duplicate_set_card_actions_and_export(
             # per-member relabel, then Keep all keeps the others (the relabel stays)
             member = DUP_SAME[1]
             page.mouse.move(1, 1)  # no button's help tooltip over the next set's card
-            second = page.locator(f".st-key-dupset_{DUP_SAME[0]}")
-            second.locator(f".st-key-{'relabel_to_'}{member}").click()
+            second = page.locator(keys.selector(keys.of(keys.DUPSET, DUP_SAME[0])))
+            second.locator(keys.selector(f"{state.RELABEL_PREFIX}{member}")).click()
             page.get_by_role("option", name="cross").click()
             _settle(page)
             page.mouse.move(1, 1)
-            second.locator(f".st-key-dup_relabel_{member}").get_by_role("button").click()
+            relabel = keys.selector(keys.of(keys.DUP_RELABEL, member))
+            second.locator(relabel).get_by_role("button").click()
             assert _wait_for(lambda: store.get(member) == RELABELED)
-            page.locator(f".st-key-dupset_{DUP_SAME[0]}").get_by_role(
+            page.locator(keys.selector(keys.of(keys.DUPSET, DUP_SAME[0]))).get_by_role(
                 "button", name="Keep all"
             ).click()
             assert _wait_for(lambda: store.get(DUP_SAME[0]) == REJECTED)

@@ -11,6 +11,7 @@ the weights it brings (never trained).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +243,7 @@ def test_each_run_finds_its_model_kind(config: dict, kind: str, expected: str) -
         ({"model": "m.py:f"}, "text", "texts"),
         ({"model": "m.py:f", "encoder": "torchvision:resnet18"}, "image", "images"),
         ({"model": "m.py:f", "transform": "t.py:tf"}, "image", None),
+        ({"model": "m.py:f", "transform": "t.py:tf"}, "text", "texts"),  # no files to transform
     ],
 )
 def test_the_model_kind_says_what_the_encoder_step_encodes(
@@ -298,6 +300,27 @@ def test_a_new_source_and_model_kind_run_through_compute(plugin: None, tmp_path:
     assert LinearModel.trained == 2 and again["steps"]["train"]["trained"]
 
 
+def test_retraining_for_evaluation_trains_through_the_kind(plugin: None, tmp_path: Path) -> None:
+    from ogad_core.evaluation.context import load_context, train_subset
+    from ogad_core.run.rundir import RunDir
+
+    spec = f"npz:{_npz(tmp_path / 'd.npz')}"
+    config = ComputeConfig(data=spec, detectors=("loss",), device="cpu", noise=0.1)
+    compute(config, tmp_path / "run", progress=False)
+    rd = RunDir(tmp_path / "run")
+    ctx = load_context(rd, rd.load_manifest(), need_test=False)
+    before = LinearModel.trained
+    keep = np.arange(0, 80, 2)
+    model = train_subset(ctx, keep, ctx.y_train.numpy(), seed=0)
+    assert LinearModel.trained == before + 1  # the kind's closed-form fit, not SGD
+    x = np.asarray(ctx.x_train, dtype=np.float64)[keep]
+    x = np.c_[x, np.ones(len(x))]
+    y = np.eye(2)[ctx.y_train.numpy()[keep]]
+    expected = np.linalg.solve(x.T @ x + LinearModel.alpha * np.eye(5), x.T @ y).T
+    got = np.c_[model.weight.detach().numpy(), model.bias.detach().numpy()]
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
 def test_a_model_kind_that_loads_its_weights_is_never_trained(plugin: None, tmp_path: Path) -> None:
     spec = f"npz:{_npz(tmp_path / 'd.npz')}"
     config = ComputeConfig(data=spec, detectors=("loss",), device="cpu", epochs=7)
@@ -320,3 +343,59 @@ def test_a_new_data_kind_gets_its_inputs_and_builtin_model(plugin: None, tmp_pat
     model = build_model(config, "sequence", inputs.input_shape, data.n_classes)
     assert type(model).__name__ == "MLP"
     assert model_recipe(config, "sequence").epochs == 3
+
+
+# ---- the plugin author's check -------------------------------------------------------------
+
+
+class WrongClasses(LinearModel):
+    """Builds a model with one logit too many."""
+
+    name = "wrong-classes"
+
+    def build(self, config: ComputeConfig, kind: str, input_shape, n_classes, train_inputs) -> Any:
+        from torch import nn
+
+        return nn.Linear(input_shape[0], n_classes + 1)
+
+
+class Restless(LinearModel):
+    """Its identity changes each time it is asked (a fingerprint that never reuses)."""
+
+    name = "restless"
+
+    def identity(self, config: ComputeConfig) -> ModelIdentity:
+        import time
+
+        return ModelIdentity((time.perf_counter_ns(),))
+
+
+class NoWeights(LinearModel):
+    """Trains but hands back nothing."""
+
+    name = "no-weights"
+
+    def train(self, model, inputs, recipe, job) -> list[dict]:
+        return []
+
+
+def test_check_model_kind_passes_a_sound_kind_and_names_a_broken_rule(tmp_path: Path) -> None:
+    from ogad_core.testing import check_model_kind
+
+    register(NpzSource())
+    try:
+        config = ComputeConfig(data=f"npz:{_npz(tmp_path / 'd.npz')}", device="cpu")
+        check_model_kind(LinearModel(), config, tmp_path / "run")
+        check_model_kind(FixedModel(), replace(config, epochs=7), tmp_path / "run")
+        broken = {
+            WrongClasses(): "outputs 3 classes but the data has 2 labels",
+            Restless(): "identity must be the same",
+            NoWeights(): "weights must be the model's state_dicts",
+            FixedModel(): "does not match",  # a run without --epochs 7
+            object(): "is not a ModelKind",
+        }
+        for kind, message in broken.items():
+            with pytest.raises(ConfigError, match=message):
+                check_model_kind(kind, config, tmp_path / "run")
+    finally:
+        unregister("npz")

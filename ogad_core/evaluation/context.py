@@ -129,16 +129,15 @@ def load_context(rd: RunDir, manifest: Manifest, *, need_test: bool) -> RunConte
     if recorded and recorded != str(recipe):
         notes.append(f"the run was trained with {recorded}; retraining uses {recipe}")
         log.info(f"evaluate: note: {notes[-1]}")
-    x_train, x_test = inputs.x_train, inputs.x_test
     return RunContext(
         rd=rd,
         manifest=manifest,
         config=config,
         data=data,
         is_flipped=flags,
-        x_train=x_train,
+        x_train=inputs.x_train,
         y_train=inputs.y_train,
-        x_test=x_test,
+        x_test=inputs.x_test,
         y_test=inputs.y_test,
         recipe=recipe,
         device=device,
@@ -175,22 +174,21 @@ def new_model(ctx: RunContext, seed: int) -> nn.Module:
 
 
 def train_subset(ctx: RunContext, idx: np.ndarray, labels: np.ndarray, seed: int) -> nn.Module:
-    """Train a fresh model on rows ``idx`` (M,) with ``labels[idx]``; returns the final model.
-    Streamed inputs (image files) stay on disk: only the rows' batches are decoded."""
+    """Train a fresh model on rows ``idx`` (M,) with ``labels[idx]``, as the run's model kind
+    trains (``ModelKind.train``); returns the final model. Streamed inputs (image files) stay
+    on disk: only the rows' batches are decoded."""
+    import torch
+
     from ogad_core.engine.datasets import take_rows
-    from ogad_core.engine.train import train_model
+    from ogad_core.engine.kinds import ModelInputs, TrainJob
+    from ogad_core.pipeline.model_step import model_kind
 
     model = new_model(ctx, seed)
-    train_model(
-        model,
-        take_rows(ctx.x_train, labels, idx),
-        recipe=ctx.recipe,
-        seed=seed,
-        device=ctx.device,
-        n_checkpoints=1,
-        progress=False,
-        workers=ctx.config.workers,
-    )
+    x = ctx.x_train
+    rows = x[torch.as_tensor(idx)] if isinstance(x, torch.Tensor) else take_rows(x, labels, idx)
+    inputs = ModelInputs(rows, torch.as_tensor(labels[idx]))
+    job = TrainJob(seed=seed, device=ctx.device, workers=ctx.config.workers)
+    model_kind(ctx.config, ctx.data.kind).train(model, inputs, ctx.recipe, job)
     return model
 
 
