@@ -369,6 +369,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def pace_main(a: argparse.Namespace, base: Path) -> dict:
     """``--pace``: measure, merge into the result file, splice the docs section."""
+    from benchmarks.bench_images import docs_section  # defined below the __main__ guard
     from benchmarks.docs_splice import splice
 
     pace = run_pace(base, a.workers, a.pace_n, a.repeats)
@@ -453,6 +454,11 @@ def pace_lines(p: dict) -> list[str]:
         for s in ("train", "predict", "gradients")
         if f"ratio_{s}" in f
     )
+    cpu_ratio = f["files"]["cpu_seconds"] / f["arrays"]["cpu_seconds"]
+
+    def runs(k: str) -> str:
+        return ", ".join(f"{v:.1f}" for v in e["all_seconds"][k])
+
     return [
         "### Pace of the encoder step and of the file path (measured side by side)\n",
         f"`python -m benchmarks.bench_images --pace` ({p['when']}, load average {load} on the "
@@ -470,10 +476,12 @@ def pace_lines(p: dict) -> list[str]:
         f"{f['files']['seconds']:.1f} s | {f['arrays']['seconds']:.1f} s | "
         f"{f['ratio_files_vs_arrays']:.2f}x the arrays' time | <= 1.3x |",
         "",
-        f"Per step, files vs arrays: {steps}. CPU seconds (process + workers): encoder step "
-        f"{e['cpu_seconds']['ours']}, plain loop {e['cpu_seconds']['plain']}; compute on files "
-        f"{f['files']['cpu_seconds']}, on arrays {f['arrays']['cpu_seconds']}. Every run: "
-        f"{e['all_seconds']}. GPU paths (decode_jpeg on the device, pinned memory, "
-        "channels-last, `--precision bf16`): unmeasured (no GPU in this session); "
+        f"Per step, files vs arrays: {steps}. CPU seconds (process + workers), the fairer "
+        f"figure on shared cores: compute on files {f['files']['cpu_seconds']}, on arrays "
+        f"{f['arrays']['cpu_seconds']} ({cpu_ratio:.2f}x); encoder step "
+        f"{e['cpu_seconds']['ours']}, plain loop {e['cpu_seconds']['plain']}. Every encoder "
+        f"run (s): ours {runs('ours')}, plain {runs('plain')}. GPU paths (decode_jpeg on the "
+        "device, pinned memory, channels-last, `--precision bf16`): unmeasured (no GPU in this "
+        "session); "
         "`benchmarks/bench_gpu.py` measures them.\n",
     ]

@@ -428,27 +428,48 @@ def summary(r: dict[str, Any]) -> str:
 
 
 def _against_evidence(sc: dict[str, Any]) -> str:
-    """The issue pass beside bench_evidence's first evidence build at the same size."""
-    path = RESULTS.with_name("evidence.json")
-    if not path.is_file():
+    """The issue pass beside the evidence build on the same gradients in the same run."""
+    ev = sc.get("evidence")
+    if not ev:
         return ""
-    rows = json.loads(path.read_text(encoding="utf-8")).get("after", [])
-    same = [x for x in rows if x["rows"] == sc["rows"]]
-    if not same:
-        return ""
-    ev = same[0]
-    ratio = sc["wall_s"] / ev["first_load_s"]
+    ratio = sc["cpu_s"] / max(ev["cpu_s"], 1e-9)
     return (
-        f" The evidence build at the same size took {ev['first_load_s']:.0f} s wall (load "
-        f"{ev['load_start']:.1f}-{ev['load_end']:.1f}): {ratio:.1f}x, "
+        f" The evidence build on the same gradients right after it (same process, same load): "
+        f"{ev['first_load_s']:.0f} s wall, {ev['cpu_s']:.0f} CPU s. Ratio in CPU seconds "
+        f"{ratio:.1f}x (wall {sc['wall_s'] / max(ev['first_load_s'], 1e-9):.1f}x): "
         + ("within" if ratio <= 2 else "over")
-        + " the issue's goal of 2x (wall times, taken under different loads)."
+        + " the issue's goal of 2x."
+    )
+
+
+def _bound_line(results: list[dict[str, Any]]) -> str:
+    """The text label bound: clean accuracy and out-of-sample recall, means over the seeds."""
+    part = [x for x in results if x["data"] == "text" and "label_bound" in x]
+    if not part:
+        return ""
+    b = [x["label_bound"] for x in part]
+    return (
+        "\n**What bounds the text flipped labels.** The model agrees with "
+        f"{np.mean([x['clean_accuracy'] for x in b]):.0%} of the clean training snippets: "
+        f"{np.mean([x['clean_wrong'] for x in b]):.0f} clean snippets it predicts otherwise "
+        "compete with the 100 flipped ones for the label top 100 (it predicts otherwise for "
+        f"{np.mean([x['flipped_wrong'] for x in b]):.0f} of the flipped). Out-of-sample "
+        "probabilities (5-fold logistic regression on the same encoder features, a model that "
+        "never saw the sample's label) agree with "
+        f"{np.mean([x['cv_clean_accuracy'] for x in b]):.0%} of the clean snippets and put "
+        f"{np.mean([x['cv_top_k'] for x in b]):.2f} of the flipped in their top 100 (the run's "
+        "own ranking: see the table). The goal of 0.8 is out of reach for a model this weak on "
+        "Rotten Tomatoes (all-MiniLM-L6-v2 with a linear head; a stronger encoder or a "
+        "fine-tuned one is the lever), and so is All precision 0.9 on text, whose label "
+        "flags are the review target's estimate of the wrong labels, most of them the "
+        "model's own errors."
     )
 
 
 def docs_section(r: dict[str, Any]) -> str:
     """The "Issue types" section of docs/benchmarks.md (with issues_scale.json when present)."""
     results = r["results"]
+    cv = next((x["cleanvision"] for x in results if "cleanvision" in x), None)
     lines = [
         "## Issue types: duplicates, outliers and corrupt inputs beside label issues\n",
         "`python -m benchmarks.bench_issues` — injected mixes (`benchmarks/issue_mixes.py`) "
@@ -467,21 +488,31 @@ def docs_section(r: dict[str, Any]) -> str:
         f"{results[0]['datalab']['version']} runs on the same run: the probabilities rebuilt "
         "from samples.parquet, the features ogad's outlier type uses (the model's on images, "
         "the encoder's on text), its label / outlier / near_duplicate types with their "
-        "defaults (no image properties: cleanvision is not installed). Means over the seeds."
-        f" Load average at the end: {r['load_average'][0]:.1f}.\n",
+        "defaults."
+        + (
+            f" cleanvision {cv['version']} runs on the same image files with its defaults: "
+            "its dark / light / blurry / low_information / odd_size / odd_aspect_ratio issues "
+            "set beside our `corrupt` (its score: the worst of them), its exact / near "
+            "duplicates beside our `duplicate`."
+            if cv
+            else ""
+        )
+        + f" Means over the seeds. Load average at the end: {r['load_average'][0]:.1f}.\n",
         summary_table(results),
         "",
-        "| data | duplicate pairs in one set: ours / Datalab | All precision at K = every "
-        "injected sample | flagged by All | label AUROC (flipped vs clean) | issue pass |",
+        "| data | duplicate pairs in one set: ours / Datalab / cleanvision | All precision at "
+        "K = every injected sample | flagged by All | label AUROC (flipped vs clean) | "
+        "issue pass |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for data in ("images", "text"):
         part = [x for x in results if x["data"] == data]
         if not part:
             continue
+        cv_pairs = _mean(part, lambda x: x.get("cleanvision", {}).get("pairs_recovered"))
         lines.append(
             f"| {data} | {_mean(part, lambda x: x['ours']['pairs_recovered'])} / "
-            f"{_mean(part, lambda x: x['datalab']['pairs_recovered'])} | "
+            f"{_mean(part, lambda x: x['datalab']['pairs_recovered'])} / {cv_pairs} | "
             f"{_mean(part, lambda x: x['ours']['all_precision'])} | "
             f"{_mean(part, lambda x: x['ours']['all_flagged'], '.0f')} of "
             f"{_mean(part, lambda x: x['ours']['k_all'], '.0f')} | "
@@ -490,10 +521,26 @@ def docs_section(r: dict[str, Any]) -> str:
         )
     lines.append(
         "\nBelow the issue's goals (top-K recall >= 0.9 on images, >= 0.8 on text, at least "
-        f"Datalab's): {_short_of_goals(results)}. The label type is the default detector's "
-        "ranking, so its AUROC is the run's own (unchanged). On text the label flags dominate "
-        "All (the review target estimates many more wrong labels than the 100 flipped: the "
-        "linear head on sentence features is weak on Rotten Tomatoes), hence its precision."
+        f"Datalab's): {_short_of_goals(results)}.\n\n"
+        "**The label queue leaves to another type what that type explains**: a sample "
+        "flagged corrupt or outlier (an unreadable or out-of-distribution input has no right "
+        "class among the labels), or in a duplicate set whose labels differ (the set's card "
+        "decides which copy keeps which label), is not flagged as a label issue; it ranks "
+        "just after the label flags, whose number shrinks by as many. Before, the copies under "
+        "a wrong label took about 30 of the 150 places of the image label top K (flipped "
+        "0.76 -> 0.90 with it).\n\n"
+        "**Why the other image kinds miss** (seed 0 taken apart). The outlier top 50 also "
+        "holds 19 atypical clean digits as far from their neighbours in the model's feature "
+        "space as the drawn letters; of the scores measured there (top-50 recall letters / "
+        "photos) the unit-feature kNN distance is the best (0.64 / 0.56), before pixel kNN "
+        "(0.20 / 0.40), the mean of both (0.76 / 0.48), gradient kNN (0.04 / 0.04), the model's "
+        "confidence (0.24 / 0.28), LOF (0.32 / 0.20), per-class distances (0.44 / 0.48) and the "
+        "nearest class centroid (0.60 / 0.56); k from 10 to 80 changes little. 11 of the 25 "
+        "photo crops are near-constant, low-contrast or very bright crops, flagged (and "
+        "reviewed) as corrupt inputs, so left out of the outlier queue — every photo crop is "
+        "flagged by some type (0.99) — and those low-information crops rank above 11 of the "
+        "20 half-noise digits in the corrupt top 50 (the half-noise digits are all flagged)."
+        + _bound_line(results)
     )
     scale_path = RESULTS.with_name("issues_scale.json")
     if scale_path.is_file():

@@ -486,3 +486,57 @@ def check_data_source(source: Any, spec: str, run_dir: str | Path) -> None:
     labels = np.asarray(data.train.labels)
     if labels.shape != (len(data.train),) or labels.min() < 0 or labels.max() >= data.n_classes:
         raise ConfigError(f"data source {source.name!r}: one label in 0..C-1 per sample")
+
+
+def check_model_kind(kind: Any, config: Any, run_dir: str | Path) -> None:
+    """Check that a model kind keeps the contract the model step relies on, on the data of
+    ``config`` (a ``ComputeConfig``; sample sets write their images under ``run_dir``);
+    ConfigError naming the first broken rule: it is a ``ModelKind`` that matches the run, its
+    inputs are ``ModelInputs`` with one label per sample, the model it builds takes them and
+    outputs one logit per class, its identity is the same when asked twice and can be
+    fingerprinted, and its weights (the ones it loads, or one epoch of its training) fit the
+    model."""
+    from dataclasses import replace
+
+    from ogad_core.engine.datasets import first_inputs
+    from ogad_core.engine.kinds import ModelIdentity, ModelInputs, ModelKind, TrainJob
+    from ogad_core.engine.models import resolve_device
+    from ogad_core.errors import ModelError
+    from ogad_core.options import fingerprint
+    from ogad_core.pipeline import load_run_data
+    from ogad_core.pipeline.model_step import check_model_fits
+    from ogad_core.run.rundir import RunDir
+
+    if not isinstance(kind, ModelKind):
+        raise ConfigError(
+            f"{kind!r} is not a ModelKind (subclass ogad_core.engine.kinds.BaseModelKind)"
+        )
+    rd, device = RunDir(run_dir), resolve_device("cpu")
+    rd.path.mkdir(parents=True, exist_ok=True)
+    data = load_run_data(config, rd)
+    if not kind.matches(config, data.kind):
+        raise ConfigError(f"model kind {kind.name!r} does not match {config.data} ({data.kind})")
+    inputs = kind.preprocess(config, data, rd, device, False)
+    if not isinstance(inputs, ModelInputs) or len(inputs.y_train) != len(data.train):
+        raise ConfigError(
+            f"model kind {kind.name!r}: preprocess must give ModelInputs, one label per sample"
+        )
+    model = kind.build(config, data.kind, inputs.input_shape, data.n_classes, inputs.x_train)
+    example = first_inputs(inputs.x_train, inputs.y_train)
+    try:
+        check_model_fits(model, example, data.n_classes, device)
+    except ModelError as err:
+        raise ConfigError(f"model kind {kind.name!r}: {err}") from None
+    identity = kind.identity(config)
+    if not isinstance(identity, ModelIdentity) or identity != kind.identity(config):
+        raise ConfigError(
+            f"model kind {kind.name!r}: identity must be the same ModelIdentity each time"
+        )
+    fingerprint(identity.config, identity.weights)
+    states = kind.load(config, model)
+    if states is None:
+        recipe = replace(kind.recipe(config, data.kind), epochs=1)
+        states = kind.train(model, inputs, recipe, TrainJob(seed=config.seed, device=device))
+    keys = set(model.state_dict())
+    if not states or any(not isinstance(s, dict) or set(s) != keys for s in states):
+        raise ConfigError(f"model kind {kind.name!r}: its weights must be the model's state_dicts")

@@ -69,3 +69,36 @@ def test_an_issue_queue_states_its_own_count_and_rule(
     at.session_state[ISSUE] = "label"
     at.run()
     assert "review target" in _text(at)  # the label queue keeps its target header
+
+
+def test_the_duplicate_card_marks_a_member_that_leaks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A duplicate set whose member copies a held-out file: the card's title says the set leaks
+    and the member carries the leakage reason; Leakage joins the selector."""
+    from dashboard.page_issues import ISSUE
+
+    run = make_run(tmp_path / "run", n=60)
+    rd = RunDir(run)
+    rows = []
+    for sid in range(60):
+        in_set = sid in (4, 5)
+        leak = sid == 5
+        rows.append((sid, "duplicate", float(in_set), sid + 1, in_set, 4 if in_set else None, ""))
+        why = "exact copy of held-out val/a.png: the held-out score is inflated" if leak else ""
+        rows.append((sid, "leakage", float(leak), sid + 1, leak, 5 if leak else None, why))
+    cols = ["sample_id", "issue", "score", "rank", "flagged", "set_id", "explanation"]
+    table = pd.DataFrame(rows, columns=cols)
+    table["set_id"] = table["set_id"].astype("Int64")
+    table.to_parquet(rd.issues_path)
+    monkeypatch.setenv("OGAD_RUN_DIR", str(run))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state[ISSUE] = "duplicate"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    titles = " ".join(m.value for m in at.markdown)
+    assert "Duplicate set #4" in titles and "leaks into the held-out split" in titles
+    text = _text(at)
+    assert text.count("leakage: exact copy of held-out val/a.png") == 1
+    options = at.get("button_group")[0].proto.options if at.get("button_group") else []
+    assert any("Leakage 1" in str(o) for o in options)

@@ -11,6 +11,7 @@ the weights it brings (never trained).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +243,7 @@ def test_each_run_finds_its_model_kind(config: dict, kind: str, expected: str) -
         ({"model": "m.py:f"}, "text", "texts"),
         ({"model": "m.py:f", "encoder": "torchvision:resnet18"}, "image", "images"),
         ({"model": "m.py:f", "transform": "t.py:tf"}, "image", None),
+        ({"model": "m.py:f", "transform": "t.py:tf"}, "text", "texts"),  # no files to transform
     ],
 )
 def test_the_model_kind_says_what_the_encoder_step_encodes(
@@ -341,3 +343,59 @@ def test_a_new_data_kind_gets_its_inputs_and_builtin_model(plugin: None, tmp_pat
     model = build_model(config, "sequence", inputs.input_shape, data.n_classes)
     assert type(model).__name__ == "MLP"
     assert model_recipe(config, "sequence").epochs == 3
+
+
+# ---- the plugin author's check -------------------------------------------------------------
+
+
+class WrongClasses(LinearModel):
+    """Builds a model with one logit too many."""
+
+    name = "wrong-classes"
+
+    def build(self, config: ComputeConfig, kind: str, input_shape, n_classes, train_inputs) -> Any:
+        from torch import nn
+
+        return nn.Linear(input_shape[0], n_classes + 1)
+
+
+class Restless(LinearModel):
+    """Its identity changes each time it is asked (a fingerprint that never reuses)."""
+
+    name = "restless"
+
+    def identity(self, config: ComputeConfig) -> ModelIdentity:
+        import time
+
+        return ModelIdentity((time.perf_counter_ns(),))
+
+
+class NoWeights(LinearModel):
+    """Trains but hands back nothing."""
+
+    name = "no-weights"
+
+    def train(self, model, inputs, recipe, job) -> list[dict]:
+        return []
+
+
+def test_check_model_kind_passes_a_sound_kind_and_names_a_broken_rule(tmp_path: Path) -> None:
+    from ogad_core.testing import check_model_kind
+
+    register(NpzSource())
+    try:
+        config = ComputeConfig(data=f"npz:{_npz(tmp_path / 'd.npz')}", device="cpu")
+        check_model_kind(LinearModel(), config, tmp_path / "run")
+        check_model_kind(FixedModel(), replace(config, epochs=7), tmp_path / "run")
+        broken = {
+            WrongClasses(): "outputs 3 classes but the data has 2 labels",
+            Restless(): "identity must be the same",
+            NoWeights(): "weights must be the model's state_dicts",
+            FixedModel(): "does not match",  # a run without --epochs 7
+            object(): "is not a ModelKind",
+        }
+        for kind, message in broken.items():
+            with pytest.raises(ConfigError, match=message):
+                check_model_kind(kind, config, tmp_path / "run")
+    finally:
+        unregister("npz")

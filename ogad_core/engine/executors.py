@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -132,6 +133,17 @@ def executor_for(config: ComputeConfig, *, progress: bool = True) -> Executor:
 
         return RayExecutor(address=config.ray_address, progress=progress)
     return LocalExecutor(progress=progress)
+
+
+def engine_session(config: ComputeConfig) -> AbstractContextManager[object]:
+    """One Ray connection for every pass of a compute with ``--engine ray`` (the encoder step
+    and each checkpoint's gradients share it; a cluster started here is shut down at the end);
+    nothing for the local engine."""
+    if config.engine != "ray":
+        return nullcontext()
+    from ogad_core.engine.ray_engine import ray_session
+
+    return ray_session(config.ray_address)
 
 
 def with_total(executor: Executor | None, total: int, progress: bool) -> Executor:

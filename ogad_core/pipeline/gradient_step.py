@@ -4,11 +4,9 @@ every earlier checkpoint, streamed into resumable stores (gradients.npy, checkpo
 from __future__ import annotations
 
 import time
-from contextlib import AbstractContextManager, nullcontext
-from typing import Any
 
 from ogad_core._internal import log
-from ogad_core.options import ComputeConfig, fingerprint
+from ogad_core.options import fingerprint
 from ogad_core.pipeline.state import RunState
 from ogad_core.run.manifest import StepRecord
 from ogad_core.run.store import GradientStore
@@ -16,6 +14,7 @@ from ogad_core.run.store import GradientStore
 
 def gradient_step(state: RunState) -> StepRecord:
     """Fill one GradientStore per checkpoint (resuming finished rows); record the dims."""
+    from ogad_core.engine.executors import engine_session
     from ogad_core.engine.models import state_fingerprint
 
     started = time.perf_counter()
@@ -34,7 +33,7 @@ def gradient_step(state: RunState) -> StepRecord:
         [state_fingerprint(s) for s in state.states],
         *extra,
     )
-    with _engine_session(config):
+    with engine_session(config):
         for k, weights in enumerate(state.states):
             path = state.rd.gradients_path_at(k, len(state.states))
             store = GradientStore(path, n_rows=n, n_cols=dim, fingerprint=fingerprint(grad_fp, k))
@@ -91,12 +90,3 @@ def _fill(state: RunState, store: GradientStore) -> None:
         precision=config.precision,
         executor=executor_for(config, progress=state.progress),
     )
-
-
-def _engine_session(config: ComputeConfig) -> AbstractContextManager[Any]:
-    """One Ray connection for every checkpoint's store with ``engine="ray"``; else nothing."""
-    if config.engine != "ray":
-        return nullcontext()
-    from ogad_core.engine.ray_engine import ray_session
-
-    return ray_session(config.ray_address)

@@ -72,6 +72,7 @@ def steps(config: ComputeConfig) -> list[Step]:
 def _compute(config: ComputeConfig, rd: RunDir, progress: bool) -> dict[str, Any]:
     import torch
 
+    from ogad_core.engine.executors import engine_session
     from ogad_core.engine.models import resolve_device
 
     if remove_stale_temporaries(rd):
@@ -84,8 +85,9 @@ def _compute(config: ComputeConfig, rd: RunDir, progress: bool) -> dict[str, Any
         log.warning(note)
     state.device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    for step in steps(config):
-        step(state)
+    with engine_session(config):  # one Ray connection for the encoder and gradient passes
+        for step in steps(config):
+            step(state)
     state.manifest.status = "complete"
     state.save()
     return state.manifest.to_json()

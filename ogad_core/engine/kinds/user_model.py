@@ -16,7 +16,7 @@ from ogad_core.engine.kinds import (
     register_model_kind,
     with_labels,
 )
-from ogad_core.engine.kinds.image import encoder_identity, encoder_inputs, image_files
+from ogad_core.engine.kinds.image import ImageKind, encoder_identity, encoder_inputs, image_files
 
 if TYPE_CHECKING:
     from torch import nn
@@ -41,6 +41,16 @@ def file_fingerprint(path: str | None) -> str | None:
     return hashlib.sha256(p.read_bytes()).hexdigest()[:16]
 
 
+def transforms_files(config: ComputeConfig, kind: str) -> bool:
+    """Whether ``--transform`` reads the image files (images without an image encoder's
+    features; other data kinds keep their own inputs)."""
+    from ogad_core.engine import image_encoder
+
+    if not config.transform or kind != ImageKind.name:
+        return False
+    return not image_encoder.is_image_encoder(config.encoder)
+
+
 class UserModel(BaseModelKind):
     name = "user"
 
@@ -56,10 +66,10 @@ class UserModel(BaseModelKind):
 
         if config.finetune == "last-block":
             return encoder_inputs(config, data, rd)
-        if config.transform and not image_encoder.is_image_encoder(config.encoder):
+        if transforms_files(config, data.kind):
             from ogad_core.engine.datasets import ImageBatches
 
-            tf = image_encoder.load_transform(config.transform)
+            tf = image_encoder.load_transform(str(config.transform))
 
             def batches(split: Any) -> ModelInput:
                 return ImageBatches(image_files(split, rd, config), split.labels, transform=tf)
@@ -70,12 +80,8 @@ class UserModel(BaseModelKind):
 
     def encoder_pass(self, config: ComputeConfig, kind: str) -> str | None:
         """None with ``--finetune last-block`` (the files go through the encoder's
-        transforms) or ``--transform``; else the data kind's."""
-        from ogad_core.engine import image_encoder
-
-        if config.finetune == "last-block":
-            return None
-        if config.transform and not image_encoder.is_image_encoder(config.encoder):
+        transforms) or ``--transform`` on image files; else the data kind's."""
+        if config.finetune == "last-block" or transforms_files(config, kind):
             return None
         return super().encoder_pass(config, kind)
 
