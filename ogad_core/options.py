@@ -321,6 +321,12 @@ class ComputeConfig:
         "3e-3, --finetune last-block 1e-4, lora 5e-4)",
         check=positive,
     )
+    weight_decay: float | None = option(
+        None,
+        "Adam weight decay (default: the data kind's recipe: images 1e-4, tabular 0, text head "
+        "1.5, image-encoder features head 1e-4)",
+        check=at_least(0.0),
+    )
     image_size: int = option(
         32, "side length your images are resized to", check=between(4, IMAGE_SIZE_MAX)
     )

@@ -51,9 +51,12 @@ def model_inputs(
 
 
 def model_recipe(config: ComputeConfig, kind: str) -> TrainRecipe:
-    """The training recipe of the run's model kind, with ``--epochs`` / ``--lr``."""
+    """The training recipe of the run's model kind, with ``--epochs`` / ``--lr`` /
+    ``--weight-decay``."""
     recipe = model_kind(config, kind).recipe(config, kind)
-    return replace(recipe, epochs=config.epochs or recipe.epochs, lr=config.lr or recipe.lr)
+    decay = recipe.weight_decay if config.weight_decay is None else config.weight_decay
+    epochs, lr = config.epochs or recipe.epochs, config.lr or recipe.lr
+    return replace(recipe, epochs=epochs, lr=lr, weight_decay=decay)
 
 
 def long_training_hint(config: ComputeConfig, kind: str, epochs: int) -> str | None:

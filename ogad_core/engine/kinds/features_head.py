@@ -31,10 +31,13 @@ class FeaturesHead(BaseModelKind):
         return kind == FEATURE_KINDS[0] or is_image_encoder(config.encoder)
 
     def recipe(self, config: ComputeConfig, kind: str) -> TrainRecipe:
-        from ogad_core.engine.text_head import TEXT_HEAD_RECIPE
+        """Per data kind: text embeddings get :data:`TEXT_HEAD_RECIPE`, image-encoder features
+        :data:`IMAGE_HEAD_RECIPE` (light weight decay; see its docstring for the measurements)."""
+        from ogad_core.engine.text_head import IMAGE_HEAD_RECIPE, TEXT_HEAD_RECIPE
         from ogad_core.engine.train import TrainRecipe
 
-        return TrainRecipe(**TEXT_HEAD_RECIPE)  # type: ignore[arg-type]
+        recipe = TEXT_HEAD_RECIPE if kind == FEATURE_KINDS[0] else IMAGE_HEAD_RECIPE
+        return TrainRecipe(**recipe)  # type: ignore[arg-type]
 
     def build(
         self,
