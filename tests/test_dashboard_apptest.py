@@ -345,7 +345,11 @@ def test_readonly_store_shows_a_clear_error(
     ReviewStore(image_run).confirm(0, reviewer="alice")
 
     def readonly_connect(self: ReviewStore, path: Path) -> sqlite3.Connection:
-        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        # as the store's own connections: usable from the next script run's thread (AppTest
+        # runs each in a new thread; the cached store keeps its connection)
+        return sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+        )
 
     monkeypatch.setattr(ReviewStore, "_connect", readonly_connect)
     at = start_app(image_run, monkeypatch)
