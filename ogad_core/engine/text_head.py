@@ -28,9 +28,9 @@ IMAGE_HEAD_RECIPE = {**TEXT_HEAD_RECIPE, "weight_decay": 1e-3}
 classes it holds the head near uniform. Measured on the rehearsal's cached features (20,000
 photos, 100 classes, 5% flipped, random-init shufflenet_v2_x0_5, benchmarks/bench_rehearsal.py
 ``head_check``; loss AUROC for the flipped labels, head accuracy on the true labels), weight decay
-0.1: 0.941 (38%), 0.03: 0.966 (53%), 0.01: 0.980 (66%), 3e-3: 0.989 (77%), 1e-3: 0.989 (91%),
-1e-4: 0.983 (93%), 0: 0.982 (93%); the text recipe's 1.5: 0.880 (20%; 0.849 and 12.8% with the
-old absolute std floor, which erased 434 of these 1,024 features). docs/benchmarks.md."""
+3e-3: 0.991 (87%), 1e-3: 0.989 (91%), 1e-4: 0.983 (93%), 0: 0.982 (93%); the text recipe's 1.5:
+0.880 (20%; 0.849 and 12.8% with the old absolute std floor, which erased 434 of the 1,024
+features). docs/benchmarks.md."""
 
 TEXT_HEAD_MARGIN = 1.05
 
@@ -99,7 +99,8 @@ def build_text_head(
         embeddings: (N, E) train embeddings: the head keeps their per-feature mean / std and
             norm bound as buffers (they travel with the state_dict). Or give ``in_features``
             alone (neutral buffers until a state_dict is loaded).
-    Train with :data:`TEXT_HEAD_RECIPE`. The last-layer gradient has C * (E + 2) entries.
+    Train with :data:`TEXT_HEAD_RECIPE` (text) or :data:`IMAGE_HEAD_RECIPE` (image-encoder
+    features). The last-layer gradient has C * (E + 2) entries.
     """
     import torch
 
