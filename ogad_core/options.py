@@ -324,7 +324,7 @@ class ComputeConfig:
     weight_decay: float | None = option(
         None,
         "Adam weight decay (default: the data kind's recipe: images 1e-4, tabular 0, text head "
-        "1.5, image-encoder features head 1e-4)",
+        "1.5, image-encoder features head 1e-3)",
         check=at_least(0.0),
     )
     image_size: int = option(
