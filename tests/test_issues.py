@@ -543,3 +543,38 @@ def test_outliers_on_many_rows_are_found_in_a_pca_of_the_space() -> None:
     assert set(np.argsort(-est.scores_)[:10]) == set(far)
     assert est.flagged_[far].all() and est.flagged_.sum() < 0.02 * n
     assert any(name == "features/unit/pca" for name, _, _ in ctx._knn)
+
+
+def test_an_imagefolder_with_a_test_split_is_checked_for_leakage_without_holdout(
+    sample_data: Path, tmp_path: Path
+) -> None:
+    """`imagefolder:ROOT` holding train/ and test/: the test split is the held-out split the
+    `leakage` type compares with when no `--holdout` is given; a flat folder carries none."""
+    from PIL import Image
+
+    from ogad_core.data.sources import spec_held_out
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline import compute
+    from ogad_core.run.rundir import RunDir
+
+    root = tmp_path / "photos"
+    shutil.copytree(sample_data / "digits_folder", root / "train")
+    assert spec_held_out(f"imagefolder:{root / 'train'}") is None
+    rng = np.random.default_rng(1)
+    classes = sorted(p.name for p in (root / "train").iterdir())
+    for j, cls in enumerate(classes):
+        (root / "test" / cls).mkdir(parents=True)
+        noise = rng.integers(0, 255, (28, 28), dtype=np.uint8)
+        Image.fromarray(noise).save(root / "test" / cls / f"other_{j}.png")
+    leaked = sorted((root / "train").rglob("*.png"))[7]
+    shutil.copy(leaked, root / "test" / leaked.parent.name / "copy.png")
+    assert spec_held_out(f"imagefolder:{root}") == f"imagefolder:{root / 'test'}"
+    config = ComputeConfig(
+        data=f"imagefolder:{root}", image_size=16, epochs=1, detectors=("loss",), workers=0
+    )
+    compute(config, tmp_path / "run", progress=False)
+    rd = RunDir(tmp_path / "run")
+    refs = [str(r) for r in rd.read_samples()["ref"]]
+    issues = rd.read_issues()
+    flagged = issues[(issues["issue"] == "leakage") & issues["flagged"]]
+    assert set(flagged["sample_id"]) == {refs.index(str(leaked.resolve()))}

@@ -57,7 +57,7 @@ class IssueStep:
         if not manifest.is_done("gradients") or not manifest.is_done("scores"):
             raise RunDirError(f"{rd.path} has no finished gradients and scores; run `ogad compute`")
         types = list(self.issue_types)
-        spec = self.holdout or (manifest.config or {}).get("holdout")
+        spec = self.holdout or (manifest.config or {}).get("holdout") or _carried_held_out(manifest)
         holdout = load_holdout(rd, spec, manifest.config) if spec else None
         fp = fingerprint(
             manifest.step_fingerprint("gradients"),
@@ -85,6 +85,13 @@ class IssueStep:
             for e in fitted
         }  # each queue's own count and rule (the dashboard's queue header)
         return run.mark(self.name, fp, started, types=records)
+
+
+def _carried_held_out(manifest: Manifest) -> str | None:
+    """The held-out split the run's data spec carries (an ImageFolder's test/), if any."""
+    from ogad_core.data.sources import spec_held_out
+
+    return spec_held_out(str(manifest.data.get("spec", "")))
 
 
 def find_issues(

@@ -42,6 +42,7 @@ __all__ = [
     "run_data_roots",
     "source_for",
     "spec_data_roots",
+    "spec_held_out",
     "unregister",
 ]
 
@@ -117,6 +118,10 @@ class NamedSet:
         """None: a sample set's images are written into the run's data/."""
         return []
 
+    def held_out_spec(self, spec: str) -> str | None:
+        """None: a sample set's test split is drawn from its own samples."""
+        return None
+
 
 class PrefixSource:
     """Base of a source named ``<prefix>:PATH``."""
@@ -139,6 +144,10 @@ class PrefixSource:
     def data_roots(self, spec: str) -> list[Path]:
         """None unless the source says otherwise (its PATH holds no images of its own)."""
         return []
+
+    def held_out_spec(self, spec: str) -> str | None:
+        """None unless the source says otherwise (the spec carries no held-out split)."""
+        return None
 
 
 #: every registered source, in registration order (the first that matches a spec wins)
@@ -186,6 +195,16 @@ def spec_data_roots(spec: str, allow_outside: object = None) -> list[Path]:
     if isinstance(allow_outside, list | tuple):
         roots += [Path(str(p)).expanduser() for p in allow_outside]
     return [r for r in roots if r.is_absolute() and r != Path(r.anchor)]
+
+
+def spec_held_out(spec: str) -> str | None:
+    """The spec of the held-out split a data spec carries with it (an ImageFolder's ``test/``
+    beside its ``train/``), which the ``leakage`` issue type compares the training data with
+    when no ``--holdout`` is given; None when its source has none (``held_out_spec`` is
+    optional for a plugin source)."""
+    known = [s for s in SOURCES if s.matches(spec)]
+    held_out = getattr(known[0], "held_out_spec", None) if known else None
+    return held_out(spec) if held_out is not None else None
 
 
 def run_data_roots(rd: RunDir) -> list[Path]:

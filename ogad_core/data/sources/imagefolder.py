@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ogad_core.data.loaders import LoadedData, load_imagefolder
+from ogad_core.data.loaders import LoadedData, load_imagefolder, split_folders
 from ogad_core.data.sources import LoadOptions, PrefixSource, register
 
 
@@ -23,6 +23,11 @@ class ImageFolderSource(PrefixSource):
     def data_roots(self, spec: str) -> list[Path]:
         """The ImageFolder itself."""
         return [self.path(spec)]
+
+    def held_out_spec(self, spec: str) -> str | None:
+        """``imagefolder:PATH/test`` (or ``val``) when PATH holds ``train/`` and ``test/``."""
+        splits = split_folders(self.path(spec).expanduser())
+        return None if splits is None else f"{self.prefix}:{splits[1]}"
 
 
 register(ImageFolderSource())
