@@ -152,11 +152,21 @@ def test_bad_specs(tmp_path: Path, sample_data: Path, make, message: str) -> Non
         load_data(make(tmp_path, sample_data), run_dir=tmp_path)
 
 
-def test_corrupt_image_names_the_file(tmp_path: Path, sample_data: Path) -> None:
+def test_an_undecodable_image_is_loaded_and_decodes_blank(
+    tmp_path: Path, sample_data: Path
+) -> None:
+    """A file with a PNG header and no image no longer stops the load: it is a sample (the
+    `corrupt` issue type flags it and the model step trains without it, tests/test_issues.py)
+    that decodes as zeros, while its neighbours decode as images."""
     root = _folder_with(tmp_path, sample_data, ["0", "1"])
-    (root / "1" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    with pytest.raises(DataError, match="broken.png"):
-        load_data(f"imagefolder:{root}", run_dir=tmp_path)
+    broken = root / "1" / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    data = load_data(f"imagefolder:{root}", run_dir=tmp_path)
+    refs = [str(r) for r in data.train.refs]
+    assert str(broken.resolve()) in refs
+    files = data.train.inputs
+    assert not files.decode(refs.index(str(broken.resolve()))).any()
+    assert files.decode(0 if refs.index(str(broken.resolve())) else 1).any()
 
 
 @pytest.mark.parametrize(
