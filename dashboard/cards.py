@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import actions, cache, keys, page_issues, state
+from dashboard.issue_view import LABEL
 from dashboard.run_view import CARD_IMAGE_PX, parse_features, text_preview
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 
@@ -275,9 +276,11 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> N
 def _details(ctx: CardContext, row: Any, explanation: Any) -> str:
     """Labels, badges and the why line (HTML)."""
     parts = [_labels(row, ctx.label_names), card_kind(ctx.kind).badges(row)]
-    if explanation is not None:
+    skip: tuple[str, ...] = ()
+    if explanation is not None:  # the why line is the label evidence: not said twice
         parts.append(why_html(explanation, ctx.label_names))
-    parts.append(page_issues.why_issue_html(ctx.run_path, int(row.sample_id)))
+        skip = (LABEL,)
+    parts.append(page_issues.why_issue_html(ctx.run_path, int(row.sample_id), skip))
     return "".join(parts)
 
 
@@ -488,6 +491,9 @@ CARD_CSS = """<style>
 .ogad-help[open] { display: block; }
 .ogad-helps { line-height: 1.3; }
 .ogad-card .ogad-why { font-size: 0.85rem; opacity: 0.7; margin-top: 0.4rem; }
+.ogad-card .ogad-issue-line {
+  display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden;
+}
 .ogad-card .ogad-text { margin-bottom: 0.5rem; white-space: pre-wrap; overflow-wrap: anywhere;
   font-size: 0.9rem; }
 .ogad-card details summary { cursor: pointer; font-size: 0.85rem; opacity: 0.8; }

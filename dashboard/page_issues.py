@@ -135,15 +135,20 @@ def issue_progress_html(run_path: str, table: pd.DataFrame) -> tuple[str, str] |
     return bar, note
 
 
-def why_issue_html(run_path: str, sample_id: int) -> str:
-    """The card's issue line: each issue that flags the sample, with its reason (HTML)."""
+def why_issue_html(run_path: str, sample_id: int, skip: tuple[str, ...] = ()) -> str:
+    """The card's issue line: each issue that flags the sample, with its reason (HTML), but
+    the issues in ``skip`` (a card whose why line already gives the label evidence skips
+    ``label``). Each reason is kept to two lines on the card; the whole text is its tooltip."""
     iv = issue_view(run_path)
     if iv is None:
         return ""
-    lines = iv.why(int(sample_id))
+    lines = [w for w in iv.why(int(sample_id)) if not w.startswith(tuple(f"{i}: " for i in skip))]
     if not lines:
         return ""
-    body = "<br>".join(html.escape(line) for line in lines)
+    body = "".join(
+        f'<div class="ogad-issue-line" title="{html.escape(line)}">{html.escape(line)}</div>'
+        for line in lines
+    )
     return f'<div class="ogad-why ogad-issue">{body}</div>'
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -102,3 +103,31 @@ def test_the_duplicate_card_marks_a_member_that_leaks(
     assert text.count("leakage: exact copy of held-out val/a.png") == 1
     options = at.get("button_group")[0].proto.options if at.get("button_group") else []
     assert any("Leakage 1" in str(o) for o in options)
+
+
+def test_a_card_with_a_why_line_does_not_repeat_the_label_issue(tmp_path: Path) -> None:
+    """A card whose why line gives the label evidence leaves out the `label: ...` issue line
+    (it said the same thing in three more lines and pushed Confirm below a laptop's fold);
+    the other issues that flag the sample stay, each clamped on the card with its whole text
+    as the tooltip; a card without a why line keeps the label line."""
+    from dashboard import cards
+    from dashboard.context import Context
+
+    run = make_run(tmp_path / "run", n=40)
+    _with_issues(run)
+    rd = RunDir(run)
+    issues = rd.read_issues()
+    also_outlier = (issues["issue"] == "outlier") & (issues["sample_id"] == 0)
+    issues.loc[also_outlier, ["flagged", "explanation"]] = [True, "why"]
+    issues.to_parquet(rd.issues_path)
+    table, _ = cards.cache.table_with_decisions(str(run))
+    row = next(table[table["sample_id"] == 0].itertuples())
+    ctx = cards.CardContext(Context(str(run)), "image", ["a", "b", "c"], "loss", True)
+    explanation = SimpleNamespace(
+        loss=9.5, margin=-0.9, grad_norm_percentile=100.0, suggested_label=None
+    )
+    with_why = html.unescape(cards._details(ctx, row, explanation))
+    assert "label: why" not in with_why
+    assert 'class="ogad-issue-line" title="outlier: why"' in with_why
+    without_why = html.unescape(cards._details(ctx, row, None))
+    assert "label: why" in without_why and "outlier: why" in without_why
