@@ -280,7 +280,7 @@ def _details(ctx: CardContext, row: Any, explanation: Any) -> str:
     if explanation is not None:  # the why line is the label evidence: not said twice
         parts.append(why_html(explanation, ctx.label_names))
         skip = (LABEL,)
-    parts.append(page_issues.why_issue_html(ctx.run_path, int(row.sample_id), skip))
+    parts.append(page_issues.why_issue_html(ctx.run, int(row.sample_id), skip))
     return "".join(parts)
 
 

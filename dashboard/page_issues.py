@@ -70,19 +70,19 @@ def issue_view(run_path: str) -> IssueView | None:
     return _issue_view(run_path, _stamp(run_path))
 
 
-def selected_issue(run_path: str) -> str:
+def selected_issue(ctx: context.Context) -> str:
     """The issue type the reviewer picked (``label`` without issues.parquet)."""
-    iv = issue_view(run_path)
+    iv = issue_view(ctx.run_path)
     chosen = st.session_state.get(ISSUE, LABEL)
     if iv is None or (chosen not in iv.names and chosen != ALL):
         return LABEL
     return str(chosen)
 
 
-def issue_selector(run_path: str) -> str:
+def issue_selector(ctx: context.Context) -> str:
     """The selector above the queue (``Label issues 397 · Duplicates 50 sets · ... · All``);
     returns the chosen issue type."""
-    iv = issue_view(run_path)
+    iv = issue_view(ctx.run_path)
     if iv is None:
         return LABEL
     options = iv.options()
@@ -97,25 +97,27 @@ def issue_selector(run_path: str) -> str:
         help="Each issue type is its own ranked queue. All: every flagged sample once, the "
         "surest of each type first (its rank within its own queue / how many that type flags).",
     )
-    return selected_issue(run_path)
+    return selected_issue(ctx)
 
 
-def queue_override(run_path: str, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+def queue_override(
+    ctx: context.Context, table: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray] | None:
     """(order, keep) of the selected issue's queue over ``table``'s rows, or None for the
     label queue (the detector's order, as without issue types)."""
-    issue = selected_issue(run_path)
-    iv = issue_view(run_path)
+    issue = selected_issue(ctx)
+    iv = issue_view(ctx.run_path)
     if iv is None or issue == LABEL:
         return None
     return issue_order(iv, issue, table["sample_id"].to_numpy())
 
 
-def issue_progress_html(run_path: str, table: pd.DataFrame) -> tuple[str, str] | None:
+def issue_progress_html(ctx: context.Context, table: pd.DataFrame) -> tuple[str, str] | None:
     """(progress bar, folded rule) of the selected issue queue other than label, or None for
     the label queue (its header is the review target's): each issue queue states its own
     count and how its flag is decided."""
-    issue = selected_issue(run_path)
-    iv = issue_view(run_path)
+    issue = selected_issue(ctx)
+    iv = issue_view(ctx.run_path)
     if iv is None or issue == LABEL:
         return None
     reviewed, n, rule = queue_progress(iv, issue, table)
@@ -135,11 +137,11 @@ def issue_progress_html(run_path: str, table: pd.DataFrame) -> tuple[str, str] |
     return bar, note
 
 
-def why_issue_html(run_path: str, sample_id: int, skip: tuple[str, ...] = ()) -> str:
+def why_issue_html(ctx: context.Context, sample_id: int, skip: tuple[str, ...] = ()) -> str:
     """The card's issue line: each issue that flags the sample, with its reason (HTML), but
     the issues in ``skip`` (a card whose why line already gives the label evidence skips
     ``label``). Each reason is kept to two lines on the card; the whole text is its tooltip."""
-    iv = issue_view(run_path)
+    iv = issue_view(ctx.run_path)
     if iv is None:
         return ""
     lines = [w for w in iv.why(int(sample_id)) if not w.startswith(tuple(f"{i}: " for i in skip))]
@@ -155,11 +157,11 @@ def why_issue_html(run_path: str, sample_id: int, skip: tuple[str, ...] = ()) ->
 # ---- duplicate sets ---------------------------------------------------------------------
 
 
-def duplicate_section(run_path: str) -> None:
+def duplicate_section(ctx: context.Context) -> None:
     """Every open duplicate set as one card: its members side by side (image or text, given
     label, file name, status), Keep one / Keep all, and a Relabel per member."""
-    iv = issue_view(run_path)
-    table, _ = cache.table_with_decisions(run_path)
+    iv = issue_view(ctx.run_path)
+    table, _ = ctx.table()
     unreviewed = table.loc[table["status"] == UNREVIEWED, "sample_id"].to_numpy()
     show_all = bool(st.session_state.get(state.SHOW_REVIEWED, False))
     sets = [] if iv is None else iv.duplicate_sets(None if show_all else unreviewed)
@@ -174,16 +176,20 @@ def duplicate_section(run_path: str) -> None:
         f"{n_pages}. Keep one drops the others (confirmed); Keep all keeps every member."
     )
     rows = table.set_index("sample_id")
-    writable = cache.review_store(run_path).writable()
+    writable = ctx.store.writable()
     for members in sets[page * SETS_PER_PAGE : (page + 1) * SETS_PER_PAGE]:
-        _set_card(run_path, rows, members, iv, writable)
+        _set_card(ctx, rows, members, iv, writable)
     _set_pager(page, n_pages)
 
 
 def _set_card(
-    run_path: str, rows: pd.DataFrame, members: list[int], iv: IssueView | None, writable: bool
+    ctx: context.Context,
+    rows: pd.DataFrame,
+    members: list[int],
+    iv: IssueView | None,
+    writable: bool,
 ) -> None:
-    view = cache.run_view(run_path)
+    view = ctx.view
     names = view.label_names
     set_id = min(members)
     labels = sorted({names[int(v)] for v in rows.loc[members, "label"].to_numpy()})
@@ -196,7 +202,7 @@ def _set_card(
         for col, sid in zip(cols, members, strict=False):
             with col:
                 row = rows.loc[[sid]].iloc[0]
-                _member(run_path, view.kind, row, sid, names, writable, leaks[sid])
+                _member(ctx, view.kind, row, sid, names, writable, leaks[sid])
         keep_key = f"{KEEP_PREFIX}{set_id}"
         with st.container(horizontal=True, vertical_alignment="bottom"):
             st.selectbox(
@@ -212,7 +218,7 @@ def _set_card(
                 key=keys.of(keys.KEEP_ONE, set_id),
                 icon=":material/filter_1:",
                 on_click=keep_one,
-                args=(run_path, members, keep_key),
+                args=(ctx, members, keep_key),
                 disabled=not writable,
                 help="Keep the chosen member, drop the others (confirmed: keep = false).",
             )
@@ -221,7 +227,7 @@ def _set_card(
                 key=keys.of(keys.KEEP_ALL, set_id),
                 icon=":material/done_all:",
                 on_click=keep_all,
-                args=(run_path, members),
+                args=(ctx, members),
                 disabled=not writable,
                 help="Keep every member (the unreviewed ones are rejected: not a problem; a "
                 "relabeled member keeps its new label).",
@@ -229,7 +235,7 @@ def _set_card(
 
 
 def _member(
-    run_path: str,
+    ctx: context.Context,
     kind: str,
     row: pd.Series,
     sid: int,
@@ -240,7 +246,7 @@ def _member(
     from dashboard.cards import card_kind  # cards shows this page's why line: import late
 
     ref = str(row["ref"])
-    body, caption = card_kind(kind).member_html(run_path, ref, SET_IMAGE_PX)
+    body, caption = card_kind(kind).member_html(ctx.run_path, ref, SET_IMAGE_PX)
     status = STATUS_TEXT.get(str(row["status"]), str(row["status"]))
     label = names[int(row["label"])]
     if str(row["status"]) == RELABELED and not pd.isna(row["new_label"]):
@@ -266,33 +272,31 @@ def _member(
             "Relabel",
             key=keys.of(keys.DUP_RELABEL, sid),
             on_click=actions.decide,
-            args=(context.Context(run_path), sid, RELABELED, key),
+            args=(ctx, sid, RELABELED, key),
             disabled=not writable,
         )
 
 
-def keep_one(run_path: str, members: list[int], keep_key: str) -> None:
+def keep_one(ctx: context.Context, members: list[int], keep_key: str) -> None:
     """Keep the chosen member of a duplicate set (rejected) and drop the others (confirmed)."""
     kept = int(st.session_state.get(keep_key, members[0]))
     others = [m for m in members if m != kept]
-    actions.decide_all(context.Context(run_path), others, CONFIRMED, f"duplicates of #{kept}")
+    actions.decide_all(ctx, others, CONFIRMED, f"duplicates of #{kept}")
     pending = st.session_state.get(state.FLASH)
     if not (pending and pending[0] == "error"):
-        store = cache.review_store(run_path)
+        store = ctx.store
         if store.get(kept) != REJECTED:
-            actions.decide(context.Context(run_path), kept, REJECTED)
+            actions.decide(ctx, kept, REJECTED)
         state.flash("success", f"kept #{kept}, dropped {', '.join(f'#{o}' for o in others)}")
 
 
-def keep_all(run_path: str, members: list[int]) -> None:
+def keep_all(ctx: context.Context, members: list[int]) -> None:
     """Keep every member of a duplicate set: the unreviewed ones are rejected (a relabeled or
     already decided member keeps its decision)."""
-    store = cache.review_store(run_path)
+    store = ctx.store
     open_members = [m for m in members if store.get(m) == UNREVIEWED]
     if open_members:
-        actions.decide_all(
-            context.Context(run_path), open_members, REJECTED, f"duplicate set #{min(members)}"
-        )
+        actions.decide_all(ctx, open_members, REJECTED, f"duplicate set #{min(members)}")
 
 
 def _set_pager(page: int, n_pages: int) -> None:
@@ -319,17 +323,17 @@ MAP_SPACE = "ctl_map_space"  # "gradients" | "features"
 MAP_SPACES = {"gradients": "Gradients", "features": "Model features"}
 
 
-def map_space(run_path: str) -> str:
+def map_space(ctx: context.Context) -> str:
     """The map's space picked in the sidebar (``features`` only when the run has that map)."""
-    if not RunDir(run_path).features_map_path.is_file():
+    if not RunDir(ctx.run_path).features_map_path.is_file():
         return "gradients"
     return str(st.session_state.get(MAP_SPACE, "gradients"))
 
 
-def map_space_control(run_path: str) -> None:
+def map_space_control(ctx: context.Context) -> None:
     """Sidebar: draw the map from the gradients or from the model's features (when the run has
     map_features.parquet, made by ``ogad issues DIR --features-map``)."""
-    if not RunDir(run_path).features_map_path.is_file():
+    if not RunDir(ctx.run_path).features_map_path.is_file():
         return
     st.radio(
         "Map of",
@@ -363,7 +367,7 @@ def features_layer(
     run_path: str, stamp: tuple, color_by: str, detector: str | None, version: int
 ) -> MapLayer | None:
     """The map drawn from the model's features (a MapLayer), or None for the gradient map."""
-    if map_space(run_path) != "features":
+    if map_space(context.Context(run_path)) != "features":
         return None
     return _features_layer(run_path, stamp, color_by, detector, version)
 
@@ -371,10 +375,10 @@ def features_layer(
 # ---- Summary ------------------------------------------------------------------------------
 
 
-def health_section(run_path: str) -> None:
+def health_section(ctx: context.Context) -> None:
     """Summary page: class balance and per-class health, and the issue counts."""
-    view = cache.run_view(run_path)
-    iv = issue_view(run_path)
+    view = ctx.view
+    iv = issue_view(ctx.run_path)
     st.subheader("Class health")
     health = class_health(view.table, view.label_names, iv)
     st.dataframe(

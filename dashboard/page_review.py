@@ -215,7 +215,7 @@ def sidebar_controls(ctx: context.Context) -> Controls:
             key=state.COLOR_BY,
             disabled=not view.has_map,
         )
-        page_issues.map_space_control(ctx.run_path)
+        page_issues.map_space_control(ctx)
     names = view.label_names
     return Controls(
         detector=detector,
@@ -244,8 +244,7 @@ def _map_section(ctx: context.Context, controls: Controls) -> list[int] | None:
     args = (ctx.run_path, stamp, controls.color_by, controls.detector, version)
     layer = page_issues.features_layer(*args) or cache.map_layer(*args)
     st.markdown(
-        "##### "
-        + ("Feature map" if page_issues.map_space(ctx.run_path) == "features" else "Gradient map")
+        "##### " + ("Feature map" if page_issues.map_space(ctx) == "features" else "Gradient map")
     )
     st.session_state[state.MAP_VERSION] = version
     key = state.map_key()
@@ -304,7 +303,7 @@ def _queue_rows(
 ) -> tuple[pd.DataFrame, QueueRows, int]:
     """(the table with decisions, the queue as row positions, the decisions version it shows).
     The queue is never built as a DataFrame: only a page's rows are read."""
-    run_path, view = ctx.run_path, ctx.view
+    view = ctx.view
     table, version = ctx.table()
     order = None
     if controls.rerank and controls.detector is not None:
@@ -318,7 +317,7 @@ def _queue_rows(
         disagree=controls.disagree,
         search=controls.search,
     )
-    issue = page_issues.queue_override(run_path, table)  # another issue type's queue
+    issue = page_issues.queue_override(ctx, table)  # another issue type's queue
     if issue is not None:
         order, keep = issue[0], issue[1] if keep is None else issue[1] & keep
     # a map selection, a search, a drill-down or an issue queue looks at every sample, not
@@ -370,7 +369,7 @@ def _progress(ctx: context.Context, controls: Controls, table: pd.DataFrame) -> 
     """(the progress bar toward the review target, the target as an estimate with its range
     and how many flagged samples are likely left; why the queue is as long as it is, folded)
     as HTML."""
-    own = page_issues.issue_progress_html(ctx.run_path, table)
+    own = page_issues.issue_progress_html(ctx, table)
     if own is not None:  # another issue queue: its own count and rule, not the label target
         return own
     target = review_aids.review_target(ctx, controls.detector)
@@ -743,8 +742,8 @@ def render() -> None:
     _drill_banner()
     shortcuts.install()
     install_style()
-    if page_issues.issue_selector(ctx.run_path) == page_issues.DUPLICATE:
-        page_issues.duplicate_section(ctx.run_path)  # a set's members need the whole width
+    if page_issues.issue_selector(ctx) == page_issues.DUPLICATE:
+        page_issues.duplicate_section(ctx)  # a set's members need the whole width
         return
     if not (controls.show_map and ctx.view.has_map) or controls.focus_mode:
         queue_section(ctx, controls, None)  # focus mode: the card gets the width

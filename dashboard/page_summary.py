@@ -225,7 +225,7 @@ def render() -> None:
     _evaluation_section(ctx)
     st.markdown("##### Decisions by given class")
     st.dataframe(summary["by_class"], width="stretch")
-    page_issues.health_section(ctx.run_path)
+    page_issues.health_section(ctx)
     _export_section(ctx, version)
     _report_section(ctx)
     st.markdown("##### Latest decisions")
