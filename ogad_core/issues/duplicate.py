@@ -14,6 +14,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ogad_core._internal import row_chunks
 from ogad_core.issues.base import PCA_DIM, IssueContext, IssueType
 
 #: a set's members score at least this (0.5) plus 1 when their given labels differ
@@ -134,14 +135,17 @@ class DuplicateIssue(IssueType):
 
 def _exact_distances(matrix: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """(N, k) distances of each row of (N, d) ``matrix`` to its candidates ``idx`` (N, k),
-    nearest first after sorting each row (indices re-ordered alike by the caller)."""
+    nearest first after sorting each row (indices re-ordered alike by the caller); in row
+    chunks of about CHUNK_BYTES of gathered candidates (a fixed 65,536 rows held 7 GiB at
+    100,000 photos)."""
+    n, k = idx.shape
+    d = matrix.shape[1]
     out = np.empty(idx.shape, dtype=np.float32)
-    for start in range(0, len(matrix), 65536):
-        rows = np.arange(start, min(start + 65536, len(matrix)))
-        diff = np.asarray(matrix[rows], np.float32)[:, None, :] - np.asarray(
-            matrix[idx[rows].ravel()], np.float32
-        ).reshape(len(rows), idx.shape[1], -1)
-        out[rows] = np.sqrt((diff * diff).sum(axis=2))
+    for rows in row_chunks(n, k * d * 4):
+        diff = np.asarray(matrix[idx[rows].ravel()], np.float32).reshape(-1, k, d)
+        diff -= np.asarray(matrix[rows], np.float32)[:, None, :]
+        np.square(diff, out=diff)
+        out[rows] = np.sqrt(diff.sum(axis=2))
     return out
 
 
