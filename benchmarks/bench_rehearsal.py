@@ -822,9 +822,11 @@ def _head_check_text(r: dict) -> str:
         else " The weaker weight decay does not find them better: the features are the limit."
     )
     return (
-        "The head is the built-in features head with the text recipe (100 epochs, Adam, weight "
-        "decay 1.5, tuned on two-class Rotten Tomatoes). Retrained here on the run's cached "
-        f"features, the rest of the recipe kept: {cells}.{verdict}\n"
+        "The run's head is the built-in features head with the image-features recipe "
+        "(engine/text_head.IMAGE_HEAD_RECIPE: 100 epochs, Adam, weight decay 1e-3; the text "
+        "recipe's 1.5 was used for image features before, see 'Feature head recipe'). "
+        "Retrained here on the run's cached features with other weight decays, the rest of "
+        f"the recipe kept: {cells}.{verdict}\n"
     )
 
 
@@ -865,10 +867,11 @@ def _why_text(r: dict) -> str:
         f"measured here on 64 of the photos: {cells}. The encoder path takes the weights' own "
         "transforms (resize 256, crop 224): `ogad compute` has no smaller input size for "
         "`--encoder`, so the cheapest network is the lever. mobilenet_v3_small's random-init "
-        "features are about 1e-9 (its BatchNorm statistics are the initial 0 / 1), below the "
-        "head's standardisation floor (a standard deviation of at least 1e-6), so the head "
-        "cannot learn (a 2,000-photo run with it kept the loss at ln 100 = 4.605 for all 100 "
-        "epochs) — a property of random weights, not of pretrained ones." + _threads_text(r, cands)
+        "features are about 1e-9 (its BatchNorm statistics are the initial 0 / 1); under the "
+        "head's former absolute standardisation floor (1e-6) the head could not learn from "
+        "them (a 2,000-photo run kept the loss at ln 100 for all 100 epochs); the floor is now "
+        "relative to the features' scale (engine/text_head.std_with_floor), but the rehearsal "
+        "kept the network it was first measured with." + _threads_text(r, cands)
     )
 
 
@@ -878,10 +881,10 @@ def _threads_text(r: dict, cands: list[dict]) -> str:
     if chosen is None or not threads:
         return "\n"
     return (
-        f" The run used `OMP_NUM_THREADS={threads}`: with the cores oversubscribed by the other "
-        f"engineers' work, the forward ran {chosen['forward_per_s']:,.0f} images/s with "
+        f" The run used `OMP_NUM_THREADS={threads}` (shared cores): the forward ran "
+        f"{chosen['forward_per_s']:,.0f} images/s with "
         f"{threads} thread and {chosen['forward_per_s_all_threads']:,.0f} with {r['cpus']} "
-        f"(load {chosen['load_1min']:.1f}; idle cores were not available to compare).\n"
+        f"(load {chosen['load_1min']:.1f}).\n"
     )
 
 
@@ -903,8 +906,8 @@ def docs_section(r: dict) -> str:
             f"{c['dims'].get('proj_dim')} --workers {r['workers']}` (a random-init weights file "
             "saved from torchvision's own initialisation: no pretrained weights on this "
             "machine; the speed does not depend on the values), then `ogad dashboard` loaded in "
-            f"headless Chromium. **Measured** on {r['cpus']} CPU cores shared with four other "
-            "engineers' work: load average (1 min) during the run "
+            f"headless Chromium. **Measured** on {r['cpus']} CPU cores (shared with other "
+            "work; the load average says how much): load average (1 min) during the run "
             f"{c['load_1min_mean']:.1f} on average, {c['load_1min_max']:.1f} at most "
             f"({c['load_samples']} samples, every 10 s); the limits were measured just before, "
             f"at load {lim['load_1min']:.1f}. Finished {c['finished'][:16].replace('T', ' ')} "
