@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ogad_core.errors import DataError
+from ogad_core.errors import ConfigError, DataError
 from ogad_core.issues.base import REFERENCE_ROWS, IssueContext, IssueType, default_k
 from ogad_core.issues.duplicate import conflicting_sets
 from ogad_core.options import DEFAULT_DETECTOR
@@ -59,14 +59,18 @@ class LabelIssue(IssueType):
         from ogad_core.scoring.target import estimate_review_target
 
         if self.knn not in KNN_CHOICES:
-            raise DataError(f"label issue type: knn must be one of {KNN_CHOICES}, got {self.knn!r}")
+            raise ConfigError(
+                f"label issue type: knn must be one of {KNN_CHOICES}, got {self.knn!r}",
+                param="issue_types",
+            )
         detector = self.detector or context.detector or DEFAULT_DETECTOR
         values = _detector_scores(context, detector)
         target = estimate_review_target(
             context.samples, context.scores, detector, test_accuracy=context.test_accuracy
         )
         n_flag = min(int(target.n_target), len(values))
-        self.agree_ = None
+        self.agree_: np.ndarray | None = None
+        self._detector_scores = values
         if detector == "loss" and self.knn != "off":
             values = self._with_knn_vote(context, values)
         self.deferred_ = explained_elsewhere(context)
@@ -107,7 +111,7 @@ class LabelIssue(IssueType):
     def explain(self, i: int) -> str:
         if self.deferred_[i]:
             return "left to the issue type that explains the sample (corrupt, outlier, duplicate)"
-        base = f"label looks wrong ({self.detector_} score {self.scores_[i]:.3g}"
+        base = f"label looks wrong ({self.detector_} score {self._detector_scores[i]:.3g}"
         if self.agree_ is not None:
             share = int(round(float(self.agree_[i]) * self.knn_k_))
             base += f"; {share} of its {self.knn_k_} nearest samples carry its label"
