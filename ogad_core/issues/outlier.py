@@ -13,8 +13,10 @@ flags), and a sample's score is its largest z over the spaces.
 Measured on mnist5k with photo crops and drawn letters mixed in, and on Rotten Tomatoes with
 sentences from another domain (docs/benchmarks.md, "Issue types"): the Mahalanobis distance in
 unit feature space ranks the drawn letters above the atypical clean digits that a kNN distance
-(cleanlab Datalab's outlier score) puts among them. Inputs the ``corrupt`` type flags (when it
-runs too) are left to it: a damaged input is reviewed once, as corrupt.
+(cleanlab Datalab's outlier score) puts among them. An input the ``corrupt`` type flags (when it
+runs too) that is also far from every class stays flagged here, ranked after the outliers no
+other type explains: a very bright photo crop among digits is both, and a reviewer of the
+outlier queue sees every input unlike the data, the ones no other queue holds first.
 """
 
 from __future__ import annotations
@@ -79,9 +81,9 @@ class OutlierIssue(IssueType):
         scores = self.space_z_.max(axis=1)
         corrupt = context.results.get("corrupt")
         self.deferred_ = np.zeros(context.n, dtype=bool)
-        if corrupt is not None:  # a damaged input is a corrupt one, not also an outlier
+        if corrupt is not None:  # damaged and far: in both queues, here after the others
             self.deferred_ = np.asarray(corrupt.flagged_, dtype=bool)
-            scores = np.where(self.deferred_, np.minimum(scores, 0.0), scores)
+            scores = after_the_others(scores, self.deferred_, self.threshold)
         self._finish(scores, self.threshold)
         return self
 
@@ -98,8 +100,23 @@ class OutlierIssue(IssueType):
     def explain(self, i: int) -> str:
         if not self.spaces_used_:
             return "no space to measure outliers in"
-        if self.deferred_[i]:
-            return "left to the corrupt issue type"
         j = int(self.space_z_[i].argmax())
         space = SPACE_NAMES.get(self.spaces_used_[j], self.spaces_used_[j])
-        return f"far from every class in {space} space (z = {self.space_z_[i, j]:.1f})"
+        line = f"far from every class in {space} space (z = {self.space_z_[i, j]:.1f})"
+        return f"{line}; also corrupt (after the others)" if self.deferred_[i] else line
+
+
+def after_the_others(scores: np.ndarray, others: np.ndarray, threshold: float) -> np.ndarray:
+    """(N,) scores with the ``others`` rows (flagged by another type) that reach ``threshold``
+    moved just below the lowest flagged row of the rest, their order kept: still flagged,
+    ranked after the outliers no other type explains. Rows below the threshold unchanged."""
+    above = others & (scores >= threshold)
+    rest = scores[~others & (scores >= threshold)]
+    if not above.any():
+        return scores
+    low = float(rest.min()) if rest.size else float(scores[above].max()) + 1.0
+    top = float(scores[above].max())
+    span = max(top - threshold, 1e-12)
+    out = scores.copy()  # mapped into [threshold, threshold + (low - threshold) / 2]
+    out[above] = threshold + 0.5 * (low - threshold) * (scores[above] - threshold) / span
+    return out
