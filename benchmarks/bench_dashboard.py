@@ -381,7 +381,9 @@ def apptest_timings(run: Path, repeats: int) -> dict[str, list[float]]:
     return out
 
 
-SUMMARY_CHARTS_JS = """(n) => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n"""
+# plotly draws three svg.main-svg per chart: count the charts (plot roots) that have one
+SUMMARY_CHARTS_JS = """(n) => [...document.querySelectorAll('.js-plotly-plot')].filter(
+  (plot) => plot.querySelector('.main-svg')).length >= n"""
 SUMMARY_CHARTS = 4  # progress, class health, given x predicted, score distributions
 
 

@@ -15,7 +15,10 @@ function loadPlotly(src) {
       const script = document.createElement("script");
       script.src = src;
       script.async = true;
-      script.onload = () => resolve(window.Plotly);
+      script.onload = () => {
+        performance.mark("ogad-chart:plotly");
+        resolve(window.Plotly);
+      };
       script.onerror = () => {
         window[LOADING] = undefined; // a later chart tries again
         reject(new Error(`cannot load plotly.js from ${src}`));
@@ -43,12 +46,17 @@ async function draw(root, text) {
     root.on("plotly_click", (event) => onClick(root, event));
   }
   root.dataset.drawn = String(Number(root.dataset.drawn) + 1);
+  performance.mark("ogad-chart:drawn");
 }
 
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   const root = parentElement.querySelector(".ogad-chart");
   if (!root || !data) return undefined;
+  if (data.preload) {
+    loadPlotly(data.src).catch(() => undefined); // a chart that needs it reports the error
+    return undefined;
+  }
   const chart = root.__ogadChart || (root.__ogadChart = {});
   chart.send = setTriggerValue;
   chart.clickable = Boolean(data.clickable);
