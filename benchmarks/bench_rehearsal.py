@@ -912,13 +912,14 @@ def _memory_text(r: dict) -> str:
     steps = {k: v["peak_pss_gib"] for k, v in c["steps"].items() if "peak_pss_gib" in v}
     top = sorted(steps.items(), key=lambda kv: -kv[1])[:3]
     met = "met" if c["peak_pss_gib"] <= 3.0 else "**not met**"
+    highest = ", ".join(f"{k} {v:.2f} GiB" for k, v in top)
     return (
         f"**Memory** (goal <= 3 GiB for the whole tree, {met}): this run peaked at "
         f"**{c['peak_pss_gib']:.2f} GiB PSS** ({c['peak_rss_gib']:.2f} GiB as a plain sum of "
-        "RSS); the highest steps (peak PSS column above, sampled every second): "
-        + ", ".join(f"{k} {v:.2f} GiB" for k, v in top)
-        + ". How it came down (earlier runs on the same photos): the first 100,000-photo "
-        "run (11:15 UTC) peaked at 7.78 GiB PSS in the issue step, whose `duplicate` type "
+        "RSS)"
+        + (f"; the highest steps (peak PSS column, sampled every second): {highest}" if top else "")
+        + ". How it came down: the first 100,000-photo run (11:15 UTC, 7.78 GiB PSS) "
+        "peaked in the issue step, whose `duplicate` type "
         "gathered its PCA candidates in fixed 65,536-row chunks (about 6 GiB); it chunks by "
         "bytes now (`ogad issues` alone: 7.35 -> 2.21 GB max RSS, results bit-identical). "
         "After that fix, `ogad compute` resumed after the encoder step (train to issues in one "
@@ -931,7 +932,38 @@ def _memory_text(r: dict) -> str:
         "Mahalanobis distance whose fit held (N, d) float64 copies of the unit embeddings "
         "(5.62 GiB at 100,000 x 1,024, measured alone); it sums X^T X and (X^2)^T (X^2) in "
         "row chunks now (space/covariance.py: 1.29 GiB, 3.8x faster, distances within 1e-12, "
-        "the same 1,176 flags).\n"
+        "the same 1,176 flags)." + _resume_text(RESULTS / "rehearsal_memory.json") + "\n"
+    )
+
+
+def _resume_text(path: Path) -> str:
+    """The train-to-issues resume re-measured after the fixes (``path``: its record), if any."""
+    if not path.is_file():
+        return ""
+    m = json.loads(path.read_text(encoding="utf-8"))
+    steps = ", ".join(f"{k} {v:.2f}" for k, v in m["step_peak_pss_gib"].items())
+    return (
+        f" Re-measured after the fixes ({m['finished']}, load average {m['load_1min_mean']:.1f} "
+        f"on average): the same resume, {m['command']}: max RSS "
+        f"**{m['max_rss_gib']:.2f} GiB** (`/usr/bin/time -v`; was 3.27 GiB), peak PSS per step "
+        f"(GiB, sampled every second): {steps}; "
+        + ("below" if m["max_rss_gib"] <= 3.0 else "above")
+        + " the 3 GiB goal, with little headroom: the issue step is the highest, its `label` "
+        "type fitting a PCA on all 100,000 unit-length embeddings (about +1.2 GiB)."
+        + _partial_text(m.get("fresh_partial"))
+    )
+
+
+def _partial_text(p: dict | None) -> str:
+    """A fresh continuous run that was stopped before the end (what it measured)."""
+    if not p:
+        return ""
+    return (
+        f" A fresh continuous run with the fixes ({p['started']}) was stopped after "
+        f"{p['rows_encoded']:,} of the {p['n']:,} photos were encoded ({p['why']}): the whole "
+        f"tree (ogad and its DataLoader workers) peaked at {p['peak_pss_gib']:.2f} GiB PSS "
+        f"over {p['covered']}; its data step took {p['data_seconds']:,.0f} s (load "
+        f"{p['load']})."
     )
 
 
