@@ -524,8 +524,9 @@ def _label_lines(results: list[dict[str, Any]]) -> str:
         "most 1.25x the model's; measured: the digits 0.97-1.05x, so the vote joins; Rotten "
         "Tomatoes' sentence embeddings 1.61-1.67x, so the loss alone). A flipped digit the "
         "model has fitted sits among its true class; a hard clean digit the model gets "
-        "wrong among neighbours that share its label. Image flipped top-K with the vote switched off (`LabelIssue(knn="
-        f'"off")`, same runs): {off}; measured on the last session\'s kept runs (seeds 0-2): '
+        "wrong among neighbours that share its label. Image flipped top-K with the vote "
+        f'switched off (`LabelIssue(knn="off")`, same runs): {off}; measured on the last '
+        "session's kept runs (seeds 0-2): "
         "neither change 0.87, the placement alone 0.90, the vote alone 0.87, both 0.91; the "
         "label AUROC 0.997 -> 0.999 with the vote. The flags stay the review target's "
         "estimate (0.87 of the flipped digits: the cap is the estimate, not the ranking)."
