@@ -27,6 +27,7 @@ CHART_PRECISION, CHART_RETRAIN = "chart_precision", "chart_retrain"
 CHART_CLASSES = "chart_classes_"  # + a counter: the clickable charts (fresh after a click)
 CHART_GIVEN_PRED = "chart_given_pred_"
 CHART_RUN = "chart_run_"  # + its index: the Run page's charts
+TABLE = "table_"  # + its name: the Summary's tables (dashboard.table_component)
 DUPSET = "dupset_"  # + the set id: a duplicate set's card (dashboard.page_issues)
 KEEP_ONE, KEEP_ALL = "keep_one_", "keep_all_"  # + the set id: its Keep one / Keep all buttons
 DUP_RELABEL = "dup_relabel_"  # + sample id: a set member's Relabel button

@@ -24,6 +24,7 @@ from dashboard.issue_view import (
     load_issue_view,
     queue_progress,
 )
+from dashboard.table_component import BAR, PERCENT, frame_table
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 from ogad_core.run.rundir import RunDir
 
@@ -381,14 +382,10 @@ def health_section(ctx: context.Context) -> None:
     iv = issue_view(ctx.run_path)
     st.subheader("Class health")
     health = class_health(view.table, view.label_names, iv)
-    st.dataframe(
-        health,
-        hide_index=True,
-        column_config={
-            "share": st.column_config.ProgressColumn("share", format="percent", min_value=0),
-            "accuracy": st.column_config.NumberColumn("model agrees", format="percent"),
-            "est. noise": st.column_config.NumberColumn("est. noise", format="percent"),
-        },
+    frame_table(
+        health.rename(columns={"accuracy": "model agrees"}),
+        key=f"{keys.TABLE}class_health",
+        formats={"share": BAR, "model agrees": PERCENT, "est. noise": PERCENT},
     )
     st.caption(
         "model agrees: the share of the class the model predicts as its given label; est. "

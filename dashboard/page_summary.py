@@ -8,9 +8,11 @@ import streamlit as st
 
 from dashboard import cache, charts_view, context, keys, page_issues, review_aids, state
 from dashboard.cards import md_escape
+from dashboard.chart_component import preload_plotly
 from dashboard.evaluation_view import WARNING
 from dashboard.filters import review_progress, share_text
 from dashboard.run_view import run_files_stamp, summary_tables
+from dashboard.table_component import frame_table
 from ogad_core.reporting.report import issue_table, load_summary, report_html
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 
@@ -79,8 +81,7 @@ def _evaluation_section(ctx: context.Context) -> None:
         show = st.warning if ev.level == WARNING else st.info
         show(ev.reason, icon=":material/warning:" if ev.level == WARNING else ":material/info:")
     if not ev.detection.empty:
-        formats = {c: st.column_config.NumberColumn(format=f) for c, f in ev.column_formats.items()}
-        st.dataframe(ev.detection, hide_index=True, width="stretch", column_config=formats)
+        frame_table(ev.detection, key=f"{keys.TABLE}detection", formats=ev.column_formats)
     if ev.verdict is not None:
         show = st.success if ev.verdict.ok else st.warning
         show(
@@ -88,8 +89,8 @@ def _evaluation_section(ctx: context.Context) -> None:
         )
     if ev.references is not None and ev.trims is not None:
         st.markdown("**Retraining without each method's top k% (held-out test accuracy)**")
-        st.dataframe(ev.references, hide_index=True, width="content")
-        st.dataframe(ev.trims, hide_index=True, width="stretch")
+        frame_table(ev.references, key=f"{keys.TABLE}references")
+        frame_table(ev.trims, key=f"{keys.TABLE}trims")
         if ev.retrain_caption:
             st.caption(ev.retrain_caption)
     if ev.notes:
@@ -111,7 +112,7 @@ def _issues_section(ctx: context.Context) -> None:
     if issues is None:
         return
     st.markdown("##### Issue types")
-    st.dataframe(issue_table(issues), hide_index=True, width="content")
+    frame_table(issue_table(issues), key=f"{keys.TABLE}issues")
 
 
 def _report_section(ctx: context.Context) -> None:
@@ -187,7 +188,7 @@ def _export_section(ctx: context.Context, version: int) -> None:
     n_rows = text.count("\n") - 1
     st.download_button(
         EXPORT_LABEL,
-        data=text,
+        data=lambda: text,  # sent when pressed: a visit does not fetch the file to check it
         file_name=f"{ctx.name}_cleaned.csv",
         mime="text/csv",
         type="primary",
@@ -204,6 +205,7 @@ def _export_section(ctx: context.Context, version: int) -> None:
 
 def render() -> None:
     """The whole summary page."""
+    preload_plotly()
     ctx = context.load_context()
     table, version = ctx.table()
     summary = summary_tables(ctx.view, table)
@@ -224,7 +226,7 @@ def render() -> None:
     _issues_section(ctx)
     _evaluation_section(ctx)
     st.markdown("##### Decisions by given class")
-    st.dataframe(summary["by_class"], width="stretch")
+    frame_table(summary["by_class"].reset_index(), key=f"{keys.TABLE}by_class")
     page_issues.health_section(ctx)
     _export_section(ctx, version)
     _report_section(ctx)
@@ -233,4 +235,4 @@ def render() -> None:
     if history.empty:
         st.caption("No decisions yet.")
     else:
-        st.dataframe(history, width="stretch", hide_index=True)
+        frame_table(history, key=f"{keys.TABLE}history")

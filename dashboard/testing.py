@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pandas as pd
 from streamlit.components.v2.bidi_component.main import _make_trigger_id
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
@@ -20,6 +21,7 @@ from dashboard import keys
 from dashboard.chart_component import CLICK
 from dashboard.chart_component import COMPONENT_NAME as CHART_COMPONENT
 from dashboard.deck_component import COMPONENT_NAME, DECISION
+from dashboard.table_component import COMPONENT_NAME as TABLE_COMPONENT
 
 DECISIONS = {
     "confirm": "confirmed",
@@ -86,6 +88,16 @@ def _charts(at: AppTest) -> list[Any]:
 def chart_figures(at: AppTest) -> list[dict[str, Any]]:
     """The plotly figures (dicts) the page's charts were drawn with, in page order."""
     return [json.loads(json.loads(c.proto.json)["figure"]) for c in _charts(at)]
+
+
+def page_tables(at: AppTest) -> list[pd.DataFrame]:
+    """The tables the page drew (dashboard.table_component), raw values, in page order."""
+    tables = [e for e in at.get("bidi_component") if e.proto.component_name == TABLE_COMPONENT]
+    out = []
+    for table in tables:
+        data = json.loads(table.proto.json)
+        out.append(pd.DataFrame(data["values"], columns=data["columns"]))
+    return out
 
 
 def click_chart(at: AppTest, key: str, customdata: Any) -> AppTest:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
@@ -24,6 +25,7 @@ from dashboard.testing import (
     deck_cards,
     deck_data,
     open_page,
+    page_tables,
     press_card,
 )
 from ogad_core.review.export import export_csv
@@ -171,8 +173,8 @@ EVAL_HEADING = "##### Detection quality (known noise)"
 
 
 def frame_with(at: AppTest, column: str) -> pd.DataFrame:
-    """The one st.dataframe on the page that has ``column``."""
-    (frame,) = [d.value for d in at.dataframe if column in d.value.columns]
+    """The one table on the page that has ``column``."""
+    (frame,) = [d for d in page_tables(at) if column in d.columns]
     return frame
 
 
@@ -250,24 +252,24 @@ def test_summary_without_known_noise_has_no_evaluation(
     open_page(at, pages.SUMMARY).run()
     assert_clean(at)
     assert EVAL_HEADING not in [m.value for m in at.markdown]
-    assert not any("AUROC" in d.value.columns for d in at.dataframe)
+    assert not any("AUROC" in d.columns for d in page_tables(at))
     assert any("no injected noise" in c.value for c in at.caption)
 
 
-class CapturingStorage(MemoryMediaFileStorage):
-    """The in-memory media storage AppTest uses, remembering its last instance."""
+class CapturingManager(MediaFileManager):
+    """The media file manager AppTest uses, remembering its last instance."""
 
-    last: CapturingStorage | None = None
+    last: CapturingManager | None = None
 
-    def __init__(self, media_endpoint: str) -> None:
-        super().__init__(media_endpoint)
-        CapturingStorage.last = self
+    def __init__(self, storage: MemoryMediaFileStorage) -> None:
+        super().__init__(storage)
+        CapturingManager.last = self
 
 
 def test_export_button_data_equals_ogad_export(
     image_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("streamlit.testing.v1.app_test.MemoryMediaFileStorage", CapturingStorage)
+    monkeypatch.setattr("streamlit.testing.v1.app_test.MediaFileManager", CapturingManager)
     store = ReviewStore(image_run)
     store.confirm(5, reviewer="alice")
     store.relabel(6, (store._label_of[6] + 1) % 3, reviewer="alice")
@@ -279,8 +281,11 @@ def test_export_button_data_equals_ogad_export(
         assert_clean(at)
         (button,) = [b for b in at.get("download_button") if b.label.startswith("Export")]
         assert button.label == "Export cleaned CSV"
-        assert CapturingStorage.last is not None
-        data = CapturingStorage.last.get_file(button.proto.url.rsplit("/", 1)[1]).content
+        manager = CapturingManager.last
+        assert manager is not None
+        assert button.proto.deferred_file_id  # built when pressed, not fetched by every visit
+        url = manager.execute_deferred(button.proto.deferred_file_id)
+        data = manager._storage.get_file(url.rsplit("/", 1)[1].split(".")[0]).content
         out = tmp_path / f"cli_{only_kept}.csv"
         export_csv(image_run, out, only_kept=only_kept)
         assert data == out.read_bytes()

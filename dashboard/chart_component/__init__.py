@@ -21,6 +21,7 @@ from ogad_core.reporting.report import PLOTLY_DIR, PLOTLY_JS
 
 COMPONENT_NAME = "ogad_chart"
 CLICK = "click"  # the trigger's name
+PRELOAD_KEY = "ogad_plotly_preload"  # chart.css hides the element of this key
 BUNDLE_COMPONENT = "ogad.plotly"  # the registered name whose asset folder is PLOTLY_DIR
 _chart = inline_component(
     COMPONENT_NAME,
@@ -54,6 +55,20 @@ def bundle_path(base_url_path: str = "") -> str:
     base = base_url_path.strip("/")
     prefix = f"/{base}" if base else ""
     return f"{prefix}/_stcore/bidi-components/{BUNDLE_COMPONENT}/{PLOTLY_JS.name}"
+
+
+def preload_plotly() -> None:
+    """Start loading plotly.js with the page's first element: a hidden chart element without
+    a figure (its CSS hides it). The components' code is then among the first the browser
+    requests, and plotly.js loads while the page's other elements load theirs, instead of
+    after them (a browser opens six connections to the server and queues the rest)."""
+    serve_bundle()
+    _chart(
+        key=PRELOAD_KEY,
+        data={"src": bundle_path(str(st.get_option("server.baseUrlPath") or "")), "preload": True},
+        width="stretch",
+        height="content",
+    )
 
 
 def plotly_chart(figure_json: str, *, key: str, clickable: bool = False) -> Any:
