@@ -1,57 +1,85 @@
-"""``label``: the given label looks wrong — the run's default detector's ranking, as before."""
+"""``label``: the given label looks wrong — the run's default detector's ranking, joined by a
+kNN vote of the neighbours' given labels where that vote is as reliable as the model.
+
+The model's loss misses a flipped label the model has fitted and over-ranks a hard clean sample
+it gets wrong. A misfiled sample sits among its true class, a hard clean one among neighbours that
+mostly share its label (SimiFeat, Zhu et al. 2022; cleanlab's kNN label quality). So when the
+neighbours' plurality vote predicts the given labels about as well as the model (leave-one-out
+error at most :data:`KNN_ERROR_RATIO` times the model's), the probability of the given label is
+the mean of the model's ``exp(-loss)`` and the share of the k neighbours that carry the label, and
+the score is its negative log. A weak neighbour space (sentence embeddings on Rotten Tomatoes:
+error 0.34 against the model's 0.21) would only add noise: there the score is the loss alone.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ogad_core.errors import DataError
-from ogad_core.issues.base import IssueContext, IssueType
+from ogad_core.errors import ConfigError, DataError
+from ogad_core.issues.base import REFERENCE_ROWS, IssueContext, IssueType, default_k
 from ogad_core.issues.duplicate import conflicting_sets
 from ogad_core.options import DEFAULT_DETECTOR
+from ogad_core.space.knn import ANN_MIN_ROWS
+
+#: the kNN vote joins the loss where its error on the given labels is at most this times the
+#: model's (measured: mnist5k digits 0.9-1.1, Rotten Tomatoes sentences 1.6)
+KNN_ERROR_RATIO = 1.25
+KNN_CHOICES = ("auto", "on", "off")
 
 
 class LabelIssue(IssueType):
     """Label issues: the score of ``detector`` (default: the run's default detector) from
-    scores.parquet; flagged are the top ``review target`` samples (confident learning's
-    estimate of the number of wrong labels, :mod:`ogad_core.scoring.target`).
+    scores.parquet, with the loss detector joined by the neighbours' label vote (see the module
+    doc); flagged are the top ``review target`` samples (confident learning's estimate of the
+    number of wrong labels, :mod:`ogad_core.scoring.target`).
 
     Args:
         detector: the detector whose scores rank the samples (None: the run's default).
+        knn: ``auto`` (the vote joins the loss where it is about as reliable as the model),
+            ``on`` or ``off``.
     """
 
     name = "label"
     title = "Label issues"
     after = ("corrupt", "duplicate", "outlier")
     threshold_doc = (
-        "the top n samples of the default detector, n = the review target (confident learning's "
-        "estimate of the number of wrong labels) less the samples another issue type explains "
-        "(corrupt, outlier, or in a duplicate set whose labels differ: reviewed there, and "
-        "ranked just after the flags)"
+        "the top n samples by the probability of the given label (the model's, averaged with "
+        "the share of the k nearest samples that carry it where their vote is about as accurate "
+        "as the model), n = the review target (confident learning's estimate of the number of "
+        "wrong labels) less the samples another issue type explains (corrupt, outlier, or in a "
+        "duplicate set whose labels differ: reviewed there, and ranked after the samples the "
+        "model predicts otherwise)"
     )
 
-    def __init__(self, detector: str | None = None) -> None:
+    def __init__(self, detector: str | None = None, knn: str = "auto") -> None:
         self.detector = detector
+        self.knn = knn
 
     def fit(self, context: IssueContext) -> LabelIssue:
         from ogad_core.scoring.target import estimate_review_target
 
+        if self.knn not in KNN_CHOICES:
+            raise ConfigError(
+                f"label issue type: knn must be one of {KNN_CHOICES}, got {self.knn!r}",
+                param="issue_types",
+            )
         detector = self.detector or context.detector or DEFAULT_DETECTOR
-        scores = context.scores
-        column = f"{detector}_score"
-        if scores is None or column not in scores.columns:
-            raise DataError(f"the run has no {detector} scores; run `ogad score DIR` first")
-        values = np.nan_to_num(scores[column].to_numpy(dtype=np.float64), nan=-np.inf)
-        values = np.where(np.isfinite(values), values, np.nanmin(values[np.isfinite(values)]))
+        values = _detector_scores(context, detector)
         target = estimate_review_target(
-            context.samples, scores, detector, test_accuracy=context.test_accuracy
+            context.samples, context.scores, detector, test_accuracy=context.test_accuracy
         )
         n_flag = min(int(target.n_target), len(values))
+        self.agree_: np.ndarray | None = None
+        self._detector_scores = values
+        if detector == "loss" and self.knn != "off":
+            values = self._with_knn_vote(context, values)
         self.deferred_ = explained_elsewhere(context)
+        self._pred = context.samples["pred"].to_numpy() if "pred" in context.samples else None
         if self.deferred_.any():  # reviewed as corrupt / outlier / a conflicting duplicate set
-            values, n_flag = _after_the_flagged(values, self.deferred_, n_flag)
+            n_wrong = _n_predicted_otherwise(self._pred, context.labels, self.deferred_)
+            values, n_flag = _after_the_flagged(values, self.deferred_, n_flag, n_wrong)
         threshold = float(np.sort(values)[::-1][n_flag - 1]) if n_flag else np.inf
         self.detector_ = detector
-        self._pred = context.samples["pred"].to_numpy() if "pred" in context.samples else None
         self._conf = context.samples.get("confidence")
         self._names = list(context.label_names)
         self._finish(values, threshold)
@@ -61,10 +89,33 @@ class LabelIssue(IssueType):
         self.flagged_[order[:n_flag]] = True
         return self
 
+    def _with_knn_vote(self, context: IssueContext, loss: np.ndarray) -> np.ndarray:
+        """(N,) -log of the mean of exp(-loss) and the neighbours' share of the given label,
+        when the vote is used (sets ``agree_``, ``knn_k_``, ``knn_error_``, ``model_error_``)."""
+        found = label_neighbours(context)
+        if found is None:
+            return loss
+        idx, _ = found
+        labels = context.labels
+        agree, knn_error = neighbour_vote(idx, labels)
+        pred = context.samples["pred"].to_numpy() if "pred" in context.samples else None
+        model_error = float(np.mean(pred != labels)) if pred is not None else np.nan
+        self.knn_k_, self.knn_error_, self.model_error_ = idx.shape[1], knn_error, model_error
+        reliable = knn_error <= KNN_ERROR_RATIO * model_error
+        if self.knn == "auto" and not reliable:
+            return loss
+        self.agree_ = agree
+        prob = 0.5 * np.exp(-np.maximum(loss, 0.0)) + 0.5 * agree
+        return -np.log(np.maximum(prob, 1e-12))
+
     def explain(self, i: int) -> str:
         if self.deferred_[i]:
             return "left to the issue type that explains the sample (corrupt, outlier, duplicate)"
-        base = f"label looks wrong ({self.detector_} score {self.scores_[i]:.3g})"
+        base = f"label looks wrong ({self.detector_} score {self._detector_scores[i]:.3g}"
+        if self.agree_ is not None:
+            share = int(round(float(self.agree_[i]) * self.knn_k_))
+            base += f"; {share} of its {self.knn_k_} nearest samples carry its label"
+        base += ")"
         if self._pred is None:
             return base
         name = self._names[int(self._pred[i])] if int(self._pred[i]) < len(self._names) else "?"
@@ -72,18 +123,67 @@ class LabelIssue(IssueType):
         return f"{base}: the model predicts {name}{conf}"
 
 
+def _detector_scores(context: IssueContext, detector: str) -> np.ndarray:
+    """(N,) finite scores of ``detector`` from scores.parquet (NaN / inf: the lowest finite)."""
+    scores = context.scores
+    column = f"{detector}_score"
+    if scores is None or column not in scores.columns:
+        raise DataError(f"the run has no {detector} scores; run `ogad score DIR` first")
+    values = np.nan_to_num(scores[column].to_numpy(dtype=np.float64), nan=-np.inf)
+    finite = np.isfinite(values)
+    return np.where(finite, values, np.nanmin(values[finite]) if finite.any() else 0.0)
+
+
+def label_neighbours(context: IssueContext) -> tuple[np.ndarray, np.ndarray] | None:
+    """(N, k) indices and distances of each sample's nearest others in the outlier type's space
+    (the encoder's embeddings, else the model's features; unit length; the same search, shared
+    through the context), or None when the run has neither."""
+    space = "embeddings" if context.space("embeddings") is not None else "features"
+    reference = min(context.n, REFERENCE_ROWS)
+    name = f"{space}/unit" + ("/pca" if context.n > ANN_MIN_ROWS else "")
+    found = context.neighbours(name, default_k(reference), reference=reference)
+    if found is None:
+        return None
+    dist, idx = found
+    return idx, dist
+
+
+def neighbour_vote(idx: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, float]:
+    """The (N,) share of each sample's neighbours (``idx``: (N, k), -1 = none) that carry its
+    given label, and the share of samples whose neighbours' plurality label is not the given
+    one (the vote's leave-one-out error)."""
+    from scipy.stats import mode
+
+    valid = idx >= 0
+    neighbour_labels = np.where(valid, labels[np.maximum(idx, 0)], -1)
+    same = (neighbour_labels == labels[:, None]) & valid
+    agree = same.sum(axis=1) / np.maximum(valid.sum(axis=1), 1)
+    plurality = mode(np.where(valid, neighbour_labels, labels.max() + 1), axis=1).mode
+    return agree.astype(np.float64), float(np.mean(np.ravel(plurality) != labels))
+
+
+def _n_predicted_otherwise(
+    pred: np.ndarray | None, labels: np.ndarray, deferred: np.ndarray
+) -> int:
+    """How many samples not deferred the model predicts another class for (0 without pred)."""
+    return 0 if pred is None else int(((pred != labels) & ~deferred).sum())
+
+
 def _after_the_flagged(
-    values: np.ndarray, deferred: np.ndarray, n_flag: int
+    values: np.ndarray, deferred: np.ndarray, n_flag: int, n_wrong: int = 0
 ) -> tuple[np.ndarray, int]:
-    """(N,) scores with the ``deferred`` samples that would be flagged moved just below the
-    lowest flagged other sample (in their own order; lower scores unchanged, so the ranking
-    below the flags is the detector's), and the number flagged less as many."""
+    """(N,) scores with the ``deferred`` samples that rank among the top max(flags, n_wrong) of
+    the others moved just below them (in their own order; lower scores unchanged, so the
+    ranking below is the detector's), and the number flagged less the deferred among the top
+    ``n_flag``. ``n_wrong``: the samples the model predicts otherwise, each a better candidate
+    for a label review than a sample another issue type explains."""
     top = np.lexsort((np.arange(len(values)), -values))[:n_flag]
     n_flag -= int(deferred[top].sum())
     rest = np.sort(values[~deferred])[::-1]
-    if not n_flag or not rest.size:
+    n_before = max(n_flag, n_wrong)
+    if not n_before or not rest.size:
         return values, n_flag
-    cap = float(np.nextafter(rest[min(n_flag, rest.size) - 1], -np.inf))
+    cap = float(np.nextafter(rest[min(n_before, rest.size) - 1], -np.inf))
     above = deferred & (values >= cap)
     if above.any():  # squeezed into [cap - 1e-9 * spread, cap), their order kept
         spread = float(values[above].max() - values[above].min()) or 1.0
