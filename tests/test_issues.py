@@ -163,7 +163,7 @@ def test_outlier_flags_the_far_sample() -> None:
     ctx = small_context()
     est = OutlierIssue().fit(ctx)
     assert est.flagged_[-1] and int(est.scores_.argmax()) == ctx.n - 1
-    assert "feature space" in est.explain(ctx.n - 1)
+    assert "feature z = " in est.explain(ctx.n - 1)
 
 
 def test_corrupt_images_and_texts() -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ogad_core.errors import ConfigError
 from ogad_core.issues.base import IssueContext, IssueType
 from ogad_core.issues.mahalanobis import class_mahalanobis
 from ogad_core.issues.tail import upper_z
@@ -43,8 +44,11 @@ class OutlierIssue(IssueType):
             ``pixels``; all but pixels are compared in direction, rows scaled to unit length).
             With the encoder's embeddings, those replace the features; without features,
             gradients are used; spaces a run lacks are skipped.
-        threshold: flagged at an upper-tail z-score (:func:`~ogad_core.issues.tail.upper_z`)
-            of the log distance of at least this in some space.
+        combine: ``mean`` (far in every space: an atypical but clean input is far in one
+            view, the model's or the raw input's, an input from elsewhere in both) or ``max``
+            (far in some space) of the spaces' z-scores.
+        threshold: flagged at a combined upper-tail z-score
+            (:func:`~ogad_core.issues.tail.upper_z`) of the log distance of at least this.
     """
 
     name = "outlier"
@@ -52,18 +56,24 @@ class OutlierIssue(IssueType):
     after = ("corrupt",)
     threshold_doc = (
         "Mahalanobis distance to the nearest class mean (shared Ledoit-Wolf covariance) in "
-        "unit-length feature space (text: the encoder's embeddings), as a z-score of its log "
-        "against the upper half of its own distribution; flagged at z >= 2.5 (about 0.6% of "
-        "a clean bulk)"
+        "unit-length feature space (text: the encoder's embeddings) and in pixel space, each "
+        "as a z-score of its log against the upper half of its own distribution, averaged "
+        "over the spaces; flagged at z >= 2.5 (at most about 0.6% of a clean bulk)"
     )
 
     def __init__(
-        self, spaces: tuple[str, ...] = ("features", "embeddings"), threshold: float = 2.5
+        self,
+        spaces: tuple[str, ...] = ("features", "embeddings", "pixels"),
+        combine: str = "mean",
+        threshold: float = 2.5,
     ) -> None:
         self.spaces = spaces
+        self.combine = combine
         self.threshold = threshold
 
     def fit(self, context: IssueContext) -> OutlierIssue:
+        if self.combine not in ("mean", "max"):
+            raise ConfigError(f"outlier: combine must be mean or max, not {self.combine!r}")
         zs, used = [], []
         for space in self._spaces(context):
             matrix = context.space(space if space == "pixels" else f"{space}/unit")
@@ -78,7 +88,7 @@ class OutlierIssue(IssueType):
             self.deferred_ = np.zeros(context.n, dtype=bool)
             self._finish(np.zeros(context.n), np.inf)
             return self
-        scores = self.space_z_.max(axis=1)
+        scores = self.space_z_.max(axis=1) if self.combine == "max" else self.space_z_.mean(1)
         corrupt = context.results.get("corrupt")
         self.deferred_ = np.zeros(context.n, dtype=bool)
         if corrupt is not None:  # damaged and far: in both queues, here after the others
@@ -100,9 +110,9 @@ class OutlierIssue(IssueType):
     def explain(self, i: int) -> str:
         if not self.spaces_used_:
             return "no space to measure outliers in"
-        j = int(self.space_z_[i].argmax())
-        space = SPACE_NAMES.get(self.spaces_used_[j], self.spaces_used_[j])
-        line = f"far from every class in {space} space (z = {self.space_z_[i, j]:.1f})"
+        names = [SPACE_NAMES.get(s, s) for s in self.spaces_used_]
+        zs = ", ".join(f"{n} z = {z:.1f}" for n, z in zip(names, self.space_z_[i], strict=True))
+        line = f"far from every class ({zs})"
         return f"{line}; also corrupt (after the others)" if self.deferred_[i] else line
 
 
