@@ -4,8 +4,8 @@ health of the Summary page. Read from issues.parquet (``ogad compute`` / ``ogad 
 
 The "All" queue (``ogad_core.issues.table.all_queue``) lists every flagged sample once, by its
 best relative position within its own issue's queue (rank / number flagged), so the surest
-samples of every kind come first and no kind waits behind another; ties go corrupt, leakage,
-duplicate, label, outlier.
+samples of every kind come first; the label flags come after the other types' (see
+``ogad_core.issues.queue.ALL_LAST``); ties go corrupt, leakage, duplicate, outlier.
 """
 
 from __future__ import annotations

@@ -4,10 +4,12 @@ another issue type explains rank."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from ogad_core.issues.base import IssueContext
 from ogad_core.issues.check import small_context
 from ogad_core.issues.label import LabelIssue, neighbour_vote
+from ogad_core.issues.queue import all_queue
 from ogad_core.issues.table import fit_issue_types
 
 
@@ -86,3 +88,24 @@ def test_samples_explained_elsewhere_rank_after_every_sample_the_model_predicts_
     assert set(order[: len(wrong)]) == set(wrong)
     assert order[len(wrong) : len(wrong) + 2] == [0, 1]
     assert not label.flagged_[[0, 1]].any()
+
+
+def test_all_lists_the_label_flags_after_the_other_types() -> None:
+    """Within a tier the types interleave by relative position; every label flag comes after
+    the other types' flags, whatever its rank; a sample flagged by both is placed by the
+    other type."""
+    rows = [
+        ("label", [0, 1, 2, 3]),
+        ("duplicate", [10, 11, 2, 12]),
+        ("corrupt", [20, 21]),
+    ]
+    parts = [
+        pd.DataFrame(
+            {"sample_id": ids, "issue": name, "rank": np.arange(1, len(ids) + 1), "flagged": True}
+        )
+        for name, ids in rows
+    ]
+    queue = all_queue(pd.concat(parts, ignore_index=True))
+    assert list(queue["sample_id"]) == [10, 20, 11, 2, 21, 12, 0, 1, 3]
+    assert list(queue["issue"].iloc[-3:]) == ["label"] * 3
+    assert queue["position"].is_monotonic_increasing

@@ -3,10 +3,12 @@
 // page, shared by every chart). A click on a point that carries customdata sends the trigger
 // "click" = that customdata when data.clickable (a class bar: its name; a cell of the given x
 // predicted grid: [given, predicted]). Streamlit calls the default export on mount and again
-// whenever the data change; an unchanged figure is not drawn again. Nothing is fetched from the
-// internet.
+// whenever the data change; an unchanged figure is not drawn again. A chart is drawn once a part
+// of it is on the screen (below the fold: when scrolled to). Nothing is fetched from the internet.
 
 const LOADING = "__ogadPlotlyLoading";
+// A chart below the fold is drawn when a part of it scrolls onto the screen: the first screen
+// paints without waiting for it (drawing one takes some 50 ms).
 
 function loadPlotly(src) {
   if (window.Plotly) return Promise.resolve(window.Plotly);
@@ -63,12 +65,68 @@ export default function (component) {
   chart.src = data.src;
   if (chart.text === data.figure) return undefined;
   chart.text = data.figure;
-  draw(root, data.figure).catch((err) => {
+  reserveHeight(root, data.figure);
+  // once plotly.js is there (the page's other charts have reserved their heights by then),
+  // drawn when on the screen; a failed load is reported by drawOrReport
+  const drawWhenSeen = () => whenOnScreen(root, () => drawOrReport(root, data.figure));
+  loadPlotly(chart.src).then(drawWhenSeen, drawWhenSeen);
+  return undefined;
+}
+
+// The figure's own height, kept free before it is drawn: the page does not move when it is, and
+// a chart below the fold stays there until drawn.
+function reserveHeight(root, text) {
+  let height;
+  try {
+    height = Number(JSON.parse(text).layout.height);
+  } catch {
+    return; // draw() reports a figure it cannot read
+  }
+  if (height > 0) root.style.minHeight = `${height}px`;
+}
+
+function scrollParent(node) {
+  for (let el = node.parentElement; el; el = el.parentElement) {
+    const { overflowY } = getComputedStyle(el);
+    if (overflowY === "auto" || overflowY === "scroll") return el;
+  }
+  return null; // the viewport
+}
+
+function onScreen(root, scroller) {
+  const box = root.getBoundingClientRect();
+  const view = scroller
+    ? scroller.getBoundingClientRect()
+    : { top: 0, bottom: window.innerHeight };
+  return box.bottom > view.top && box.top < view.bottom;
+}
+
+function whenOnScreen(root, action) {
+  if (root.__ogadObserver) root.__ogadObserver.disconnect();
+  const scroller = scrollParent(root);
+  if (typeof IntersectionObserver === "undefined" || onScreen(root, scroller)) {
+    action(); // on the screen now: drawn without waiting for the observer's next frame
+    return;
+  }
+  const observer = new IntersectionObserver(
+    (entries) => {
+      if (!entries.some((e) => e.isIntersecting)) return;
+      observer.disconnect();
+      root.__ogadObserver = undefined;
+      action();
+    },
+    { root: scroller },
+  );
+  root.__ogadObserver = observer;
+  observer.observe(root);
+}
+
+function drawOrReport(root, text) {
+  draw(root, text).catch((err) => {
     root.textContent = "";
     const note = document.createElement("div");
     note.className = "ogad-chart-error";
     note.textContent = `This chart could not be drawn: ${err.message || err}`;
     root.appendChild(note);
   });
-  return undefined;
 }

@@ -75,6 +75,11 @@ class RunState(RunFiles):
     #: the training just run, one {"epoch", "loss", "seconds"} per epoch (for the Run page)
     train_history: list[dict[str, float]] = field(default_factory=list)
 
+    def files(self) -> RunFiles:
+        """The run's files alone (same manifest), for the steps that need nothing else: the
+        state's features, model and weights can then be freed."""
+        return RunFiles(rd=self.rd, manifest=self.manifest, fresh_gradients=self.fresh_gradients)
+
 
 #: a step of ``compute``: works on the run state, records its result in the manifest under a
 #: fingerprint of its inputs (reusing it when unchanged) and returns that record
