@@ -905,6 +905,36 @@ def _threads_text(r: dict, cands: list[dict]) -> str:
     )
 
 
+def _memory_text(r: dict) -> str:
+    """The whole tree's peak against the goal, the steps that set it, and how it came down
+    (the history: measured on earlier runs of this benchmark, 2026-12-06)."""
+    c = r["compute"]
+    steps = {k: v["peak_pss_gib"] for k, v in c["steps"].items() if "peak_pss_gib" in v}
+    top = sorted(steps.items(), key=lambda kv: -kv[1])[:3]
+    met = "met" if c["peak_pss_gib"] <= 3.0 else "**not met**"
+    return (
+        f"**Memory** (goal <= 3 GiB for the whole tree, {met}): this run peaked at "
+        f"**{c['peak_pss_gib']:.2f} GiB PSS** ({c['peak_rss_gib']:.2f} GiB as a plain sum of "
+        "RSS); the highest steps (peak PSS column above, sampled every second): "
+        + ", ".join(f"{k} {v:.2f} GiB" for k, v in top)
+        + ". How it came down (earlier runs on the same photos): the first 100,000-photo "
+        "run (11:15 UTC) peaked at 7.78 GiB PSS in the issue step, whose `duplicate` type "
+        "gathered its PCA candidates in fixed 65,536-row chunks (about 6 GiB); it chunks by "
+        "bytes now (`ogad issues` alone: 7.35 -> 2.21 GB max RSS, results bit-identical). "
+        "After that fix, `ogad compute` resumed after the encoder step (train to issues in one "
+        "process) still reached 3.27 GiB max RSS: the one process kept what each step loaded, "
+        "the encoder features (0.41 GiB, the model step's tensor) through the file steps, and "
+        "0.76 GiB of cyclic garbage after the encoder step until the collector ran. `compute` "
+        "now runs the file steps (scores, map, evidence, issues) on the run's files alone, so "
+        "the features, model and weights are freed before them, and collects garbage (`gc`, "
+        "glibc's `malloc_trim`) after every step. Meanwhile the outlier type became a "
+        "Mahalanobis distance whose fit held (N, d) float64 copies of the unit embeddings "
+        "(5.62 GiB at 100,000 x 1,024, measured alone); it sums X^T X and (X^2)^T (X^2) in "
+        "row chunks now (space/covariance.py: 1.29 GiB, 3.8x faster, distances within 1e-12, "
+        "the same 1,176 flags).\n"
+    )
+
+
 def docs_section(r: dict) -> str:
     """The section of docs/benchmarks.md."""
     c, lim = r["compute"], r["limits"]
@@ -941,6 +971,7 @@ def docs_section(r: dict) -> str:
             f"torch threads: {lim['torch_threads']}).\n",
             _why_text(r),
             _stage_table(r),
+            _memory_text(r),
             _detection_text(r["detection"]),
             _head_check_text(r),
             _dashboard_text(r),

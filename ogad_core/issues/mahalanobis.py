@@ -9,12 +9,12 @@ the squared distances of all N rows to all C means cost one (N, d) x (d, C) prod
 from __future__ import annotations
 
 import numpy as np
-from sklearn.covariance import LedoitWolf
+
+from ogad_core._internal import row_chunks
+from ogad_core.space.covariance import class_means_and_covariance
 
 #: rows the means and covariance are fitted on (a seeded subsample above it)
 FIT_ROWS = 100_000
-#: rows whitened per chunk (bounded memory on a memory-mapped matrix)
-CHUNK_ROWS = 65_536
 
 
 def class_mahalanobis(
@@ -24,22 +24,20 @@ def class_mahalanobis(
     mean (classes from (N,) ``labels``; a class with fewer than two rows is left out), under
     the shared within-class covariance."""
     rows = _fit_rows(len(X), fit_rows, seed)
-    Xf = np.asarray(X[rows], dtype=np.float64)
     yf = np.asarray(labels)[rows]
     classes, counts = np.unique(yf, return_counts=True)
     classes = classes[counts >= 2]
     if not len(classes):
         classes, yf = np.zeros(1, dtype=yf.dtype), np.zeros_like(yf)
-    keep = np.isin(yf, classes)
-    means = np.stack([Xf[yf == c].mean(axis=0) for c in classes])
-    resid = Xf[keep] - means[np.searchsorted(classes, yf[keep])]
-    whiten = _whitener(LedoitWolf(assume_centered=True).fit(resid).covariance_)
+    # in row chunks: no (N, d) float64 copy is held (memory: tests/test_memory.py)
+    means, cov = class_means_and_covariance(X, rows, yf, classes)
+    whiten = _whitener(cov)
     centres = means @ whiten
     out = np.empty(len(X), dtype=np.float64)
-    for start in range(0, len(X), CHUNK_ROWS):
-        Z = np.asarray(X[start : start + CHUNK_ROWS], dtype=np.float64) @ whiten
+    for part in row_chunks(len(X), X.shape[1] * 8):
+        Z = np.asarray(X[part], dtype=np.float64) @ whiten
         d2 = (Z**2).sum(1)[:, None] - 2 * Z @ centres.T + (centres**2).sum(1)[None, :]
-        out[start : start + len(Z)] = np.maximum(d2.min(axis=1), 0.0)
+        out[part] = np.maximum(d2.min(axis=1), 0.0)
     return out
 
 
