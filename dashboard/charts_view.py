@@ -25,6 +25,7 @@ from ogad_core.reporting.report import (
 )
 from ogad_core.run.rundir import RunDir
 
+SCORE_COLUMNS = 3  # score histograms a row: the chart spans the page's width
 CLICK_EPOCH = "chart_click_epoch"  # part of the clickable charts' keys: a fresh chart per use
 
 
@@ -89,7 +90,7 @@ def _scores_fig(run, table, detector, target, n_flag) -> Any:
         values = view.table[f"{name}_score"].to_numpy(dtype=np.float64)
         dists[name] = (values, charts.threshold_at(values, n_flag))
     dists.update(issue_distributions(issues_of(run.run_path)))
-    return charts.scores_figure(dists) if dists else None
+    return charts.scores_figure(dists, cols=SCORE_COLUMNS) if dists else None
 
 
 def _precision_fig(run, table, detector, target, n_flag) -> Any:
@@ -208,7 +209,7 @@ def summary_charts(run: Context, detector: str | None) -> None:
         class_chart(run, detector)
     with right:
         given_pred_chart(run)
-        _chart("scores", run, detector, key=keys.CHART_SCORES)
+    _chart("scores", run, detector, key=keys.CHART_SCORES)
     if run.view.noise_known:
         _chart("precision", run, None, key=keys.CHART_PRECISION)
         _chart("retrain", run, None, key=keys.CHART_RETRAIN)

@@ -171,7 +171,10 @@ def queue_progress(iv: IssueView, issue: str, table: pd.DataFrame) -> tuple[int,
     status = table.set_index("sample_id")["status"].reindex(ids)
     reviewed = int((status.notna() & (status != UNREVIEWED)).sum())
     if issue == ALL:
-        rule = "every sample some issue type flags, once, the surest of each type first"
+        rule = (
+            "every sample some issue type flags, once, the surest of each type first; "
+            "label issues after the other types"
+        )
     else:
         rule = iv.thresholds.get(issue) or "as the issue type decides"
     return reviewed, len(ids), rule

@@ -82,7 +82,12 @@ def press_card(at: AppTest, sid: int, act: str, label: int | None = None) -> App
 
 
 def _charts(at: AppTest) -> list[Any]:
-    return [e for e in at.get("bidi_component") if e.proto.component_name == CHART_COMPONENT]
+    """The page's chart elements (not the hidden one that preloads plotly.js)."""
+    return [
+        e
+        for e in at.get("bidi_component")
+        if e.proto.component_name == CHART_COMPONENT and "figure" in json.loads(e.proto.json)
+    ]
 
 
 def chart_figures(at: AppTest) -> list[dict[str, Any]]:

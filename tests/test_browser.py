@@ -997,6 +997,60 @@ def test_summary_charts_draw_locally_and_a_click_opens_the_queue(
     assert not any("PlotlyChart" in u for u in loaded), loaded
 
 
+# ---- the Summary paints fast (issue 20): no data-grid code, charts below the fold drawn later ---
+CHART_BOXES_JS = """() => [...document.querySelectorAll('.ogad-chart')]
+  .filter((c) => !c.closest('.st-key-ogad_plotly_preload'))
+  .map((c) => ({top: c.getBoundingClientRect().top, drawn: !!c.querySelector('.main-svg')}))"""
+
+
+def test_summary_tables_sort_and_charts_below_the_fold_wait_until_scrolled_to(
+    chromium: str, newcomer_run: tuple[str, Path]
+) -> None:
+    from playwright.sync_api import expect
+
+    url, run = newcomer_run
+    with _opened(chromium, f"{url}/summary", size=(1280, 800)) as page:
+        page.wait_for_function("() => document.querySelector('.ogad-chart .main-svg')")
+        _settle(page)
+        charts = page.evaluate(CHART_BOXES_JS)
+        below = [c for c in charts if c["top"] > 800]
+        assert below and not any(c["drawn"] for c in below), charts  # not drawn off screen
+        assert all(c["drawn"] for c in charts if c["top"] < 700), charts
+        page.mouse.move(700, 500)
+        for _ in range(8):  # scrolled to, each is drawn
+            page.mouse.wheel(0, 600)
+            time.sleep(0.3)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.ogad-chart')].filter((c) => "
+            "!c.closest('.st-key-ogad_plotly_preload')).every((c) => c.querySelector('.main-svg'))"
+        )
+        # the tables are plain HTML (the data grid's code is never loaded); a header sorts
+        loaded = page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)")
+        assert not any("/DataFrame." in u for u in loaded), loaded
+        health = page.locator(".ogad-table").filter(has_text="est. noise")
+        header = health.locator("th", has_text="count")
+        header.scroll_into_view_if_needed()
+
+        def column(name: str) -> list[str]:
+            cells = health.locator("tbody tr").evaluate_all(
+                "(rows, i) => rows.map((r) => r.children[i].textContent)",
+                ["class", "count"].index(name),
+            )
+            return list(cells)
+
+        samples = pd.read_parquet(run / "samples.parquet")
+        counts = samples["label_name"].value_counts()
+        header.click()
+        expect(header).to_have_attribute("aria-sort", "ascending")
+        assert [counts[c] for c in column("class")] == sorted(counts), column("class")
+        header.click()
+        expect(header).to_have_attribute("aria-sort", "descending")
+        assert [int(c.replace(",", "")) for c in column("count")] == sorted(counts, reverse=True)
+        header.focus()
+        page.keyboard.press("Enter")  # from the keyboard too
+        expect(header).to_have_attribute("aria-sort", "ascending")
+
+
 # ---- the queue goes on past a low review target (issue 20), in the live app's fragment reruns ----
 def test_the_queue_goes_on_past_the_target_while_decisions_confirm(
     chromium: str, tmp_path_factory: pytest.TempPathFactory

@@ -64,3 +64,17 @@ def test_score_histograms_label_powers_of_ten_only() -> None:
     log_axes = [ax for name, ax in fig.layout.to_plotly_json().items() if name.startswith("yaxis")]
     assert len(log_axes) == 2
     assert all(ax["type"] == "log" and ax["dtick"] == 1 for ax in log_axes)
+
+
+def test_score_histograms_fill_a_grid_on_a_wide_page() -> None:
+    values = np.random.default_rng(0).exponential(size=500)
+    dists = {name: (values, 1.0) for name in ("loss", "l2", "l1", "lof", "iforest")}
+    fig = charts.scores_figure(dists, cols=3)
+    axes = fig.layout.to_plotly_json()
+    x_domains = sorted({tuple(ax["domain"]) for n, ax in axes.items() if n.startswith("xaxis")})
+    y_domains = sorted({tuple(ax["domain"]) for n, ax in axes.items() if n.startswith("yaxis")})
+    assert len(x_domains) == 3 and len(y_domains) == 2  # 3 panels a row, 2 rows
+    assert fig.layout.height == 170 * 2 + 90
+    assert [a.text for a in fig.layout.annotations] == list(dists)
+    assert len(charts.scores_figure(dists).layout.annotations) == 5  # one column by default
+    assert charts.scores_figure(dists).layout.height == 170 * 5 + 90

@@ -173,8 +173,9 @@ EVAL_HEADING = "##### Detection quality (known noise)"
 
 
 def frame_with(at: AppTest, column: str) -> pd.DataFrame:
-    """The one table on the page that has ``column``."""
-    (frame,) = [d for d in page_tables(at) if column in d.columns]
+    """The one table on the page (st.dataframe or the table element) that has ``column``."""
+    frames = [d.value for d in at.dataframe] + page_tables(at)
+    (frame,) = [d for d in frames if column in d.columns]
     return frame
 
 

@@ -22,6 +22,7 @@ from ogad_core.issues.outlier import OutlierIssue
 from ogad_core.issues.properties import array_properties, text_properties
 from ogad_core.issues.registry import ISSUE_TYPES, resolve_issue_type
 from ogad_core.issues.table import all_queue, flagged_names, issues_table
+from ogad_core.run.rundir import RunDir
 
 CONTRACT_COLUMNS = ["sample_id", "issue", "score", "rank", "flagged", "set_id"]
 
@@ -162,7 +163,7 @@ def test_outlier_flags_the_far_sample() -> None:
     ctx = small_context()
     est = OutlierIssue().fit(ctx)
     assert est.flagged_[-1] and int(est.scores_.argmax()) == ctx.n - 1
-    assert "feature space" in est.explain(ctx.n - 1)
+    assert "feature z = " in est.explain(ctx.n - 1)
 
 
 def test_corrupt_images_and_texts() -> None:
@@ -250,17 +251,34 @@ def test_compute_writes_issues_and_the_cli_reuses_them(issue_run: Path, capsys) 
     deferred |= set(dup.loc[mixed, "sample_id"])
     kept = label.drop(index=sorted(deferred))
     n_flagged = int(label["flagged"].sum())
-    top = scores.loc[kept.index, "loss_rank"].sort_values().index[:n_flagged]
+    expected = pd.Series(_label_score(rd), index=scores.index).loc[kept.index]
+    top = expected.sort_values(ascending=False, kind="stable").index[:n_flagged]
     assert 0 < n_flagged < len(label)
     assert set(label.index[label["flagged"]]) == set(top)
     assert list(kept.sort_values("rank").index) == list(
-        scores.loc[kept.index, "loss_rank"].sort_values().index
+        expected.sort_values(ascending=False, kind="stable").index
     )
     assert (label.loc[sorted(deferred), "rank"] > n_flagged).all()
     rd.issues_path.unlink()
     assert main(["issues", str(issue_run), "--issue-type", "duplicate,corrupt"]) == 0
     assert "flagged: duplicate" in capsys.readouterr().out
     assert set(rd.read_issues()["issue"]) == {"duplicate", "corrupt"}
+
+
+def _label_score(rd: RunDir) -> np.ndarray:
+    """(N,) the label type's score by its documented rule: the loss, joined by the neighbours'
+    label vote where the vote errs at most 1.25x as often as the model."""
+    from ogad_core.issues.label import KNN_ERROR_RATIO, label_neighbours, neighbour_vote
+    from ogad_core.pipeline.issue_step import load_context
+
+    ctx = load_context(rd, rd.load_manifest())
+    loss = ctx.scores["loss_score"].to_numpy(dtype=np.float64)
+    found = label_neighbours(ctx)
+    assert found is not None
+    agree, knn_error = neighbour_vote(found[0], ctx.labels)
+    if knn_error > KNN_ERROR_RATIO * np.mean(ctx.samples["pred"].to_numpy() != ctx.labels):
+        return loss
+    return -np.log(np.maximum(0.5 * np.exp(-loss) + 0.5 * agree, 1e-12))
 
 
 def test_cli_refuses_an_unknown_issue_type_in_one_line(issue_run: Path, capsys) -> None:

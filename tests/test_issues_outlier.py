@@ -49,7 +49,7 @@ def test_planted_outliers_are_flagged_and_ranked_first() -> None:
         assert est.flagged_[planted].mean() >= 0.9, seed
         assert np.isin(planted, top).mean() >= 0.9, seed
         assert est.flagged_[:2980].mean() <= 0.01, seed
-        assert "feature space" in est.explain(int(top[0]))
+        assert "feature z = " in est.explain(int(top[0]))
 
 
 def test_class_mahalanobis_is_the_distance_to_the_nearest_class_mean() -> None:

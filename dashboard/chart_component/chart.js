@@ -68,8 +68,8 @@ export default function (component) {
   reserveHeight(root, data.figure);
   // once plotly.js is there (the page's other charts have reserved their heights by then),
   // drawn when on the screen; a failed load is reported by drawOrReport
-  const onScreen = () => whenOnScreen(root, () => drawOrReport(root, data.figure));
-  loadPlotly(chart.src).then(onScreen, onScreen);
+  const drawWhenSeen = () => whenOnScreen(root, () => drawOrReport(root, data.figure));
+  loadPlotly(chart.src).then(drawWhenSeen, drawWhenSeen);
   return undefined;
 }
 
@@ -93,10 +93,19 @@ function scrollParent(node) {
   return null; // the viewport
 }
 
+function onScreen(root, scroller) {
+  const box = root.getBoundingClientRect();
+  const view = scroller
+    ? scroller.getBoundingClientRect()
+    : { top: 0, bottom: window.innerHeight };
+  return box.bottom > view.top && box.top < view.bottom;
+}
+
 function whenOnScreen(root, action) {
   if (root.__ogadObserver) root.__ogadObserver.disconnect();
-  if (typeof IntersectionObserver === "undefined") {
-    action();
+  const scroller = scrollParent(root);
+  if (typeof IntersectionObserver === "undefined" || onScreen(root, scroller)) {
+    action(); // on the screen now: drawn without waiting for the observer's next frame
     return;
   }
   const observer = new IntersectionObserver(
@@ -106,7 +115,7 @@ function whenOnScreen(root, action) {
       root.__ogadObserver = undefined;
       action();
     },
-    { root: scrollParent(root) },
+    { root: scroller },
   );
   root.__ogadObserver = observer;
   observer.observe(root);

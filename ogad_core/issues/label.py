@@ -135,9 +135,11 @@ def _detector_scores(context: IssueContext, detector: str) -> np.ndarray:
 
 
 def label_neighbours(context: IssueContext) -> tuple[np.ndarray, np.ndarray] | None:
-    """(N, k) indices and distances of each sample's nearest others in the outlier type's space
-    (the encoder's embeddings, else the model's features; unit length; the same search, shared
-    through the context), or None when the run has neither."""
+    """(N, k) indices and distances of each sample's nearest others in the model's space, rows
+    scaled to unit length: the encoder's embeddings where the run has them, else the model's
+    features (cached in the context: a larger k computed once serves); None without either.
+    k = 1% of the rows searched (10 to 50); above ANN_MIN_ROWS rows in a 16-d PCA, above
+    REFERENCE_ROWS among a seeded subsample of that many."""
     space = "embeddings" if context.space("embeddings") is not None else "features"
     reference = min(context.n, REFERENCE_ROWS)
     name = f"{space}/unit" + ("/pca" if context.n > ANN_MIN_ROWS else "")

@@ -122,25 +122,38 @@ def threshold_at(scores: np.ndarray, n_flagged: int) -> float | None:
 
 
 def scores_figure(
-    distributions: dict[str, tuple[np.ndarray, float | None]], title: str = "Score distributions"
+    distributions: dict[str, tuple[np.ndarray, float | None]],
+    title: str = "Score distributions",
+    cols: int = 1,
 ) -> go.Figure:
     """One histogram per detector or issue type ({name: (scores (N,), threshold or None)}),
-    log-scaled counts, the flag threshold as a dashed line (samples right of it are flagged)."""
+    log-scaled counts, the flag threshold as a dashed line (samples right of it are flagged);
+    ``cols`` panels a row (a wide page), one below the other by default."""
     names = list(distributions)
     fig = go.Figure()
-    rows = max(1, len(names))
-    fig.set_subplots(rows=rows, cols=1, subplot_titles=names, vertical_spacing=0.35 / rows)
-    for i, name in enumerate(names, start=1):
+    cols = max(1, min(cols, len(names)))
+    rows = max(1, -(-len(names) // cols))
+    fig.set_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=names,
+        vertical_spacing=0.35 / rows,
+        horizontal_spacing=0.06,
+    )
+    for i, name in enumerate(names):
         values, threshold = distributions[name]
         centres, counts = histogram_data(values)
-        fig.add_bar(x=centres, y=counts, name=name, row=i, col=1, marker_color=COLORS["flagged"])
+        at = {"row": i // cols + 1, "col": i % cols + 1}
+        fig.add_bar(x=centres, y=counts, name=name, marker_color=COLORS["flagged"], **at)
         if threshold is not None:
-            fig.add_vline(x=threshold, line_dash="dash", line_color=COLORS[CONFIRMED], row=i, col=1)
+            fig.add_vline(x=threshold, line_dash="dash", line_color=COLORS[CONFIRMED], **at)
         # a label per power of ten only (1, 10, 100, 1k): plotly's default labels the 2s and
         # 5s in between too, which crowds a short panel
-        fig.update_yaxes(type="log", dtick=1, row=i, col=1)
+        fig.update_yaxes(type="log", dtick=1, **at)
     fig.update_layout(showlegend=False, bargap=0.02)
-    return _layout(fig, title, "score (higher = more suspicious)", "samples", 170 * rows + 90)
+    # the axes' meaning in the title: an x title under the first panel would sit on the next
+    title = f"{title} (score: higher = more suspicious; dashed: the flag threshold)"
+    return _layout(fig, title, "", "samples", 170 * rows + 90)
 
 
 # ---- classes ------------------------------------------------------------------------------
