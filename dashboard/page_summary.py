@@ -205,7 +205,8 @@ def _export_section(ctx: context.Context, version: int) -> None:
 
 def render() -> None:
     """The whole summary page."""
-    preload_plotly()
+    with st.sidebar:  # below the sidebar's own elements: its placeholder moves nothing
+        preload_plotly()
     ctx = context.load_context()
     table, version = ctx.table()
     summary = summary_tables(ctx.view, table)

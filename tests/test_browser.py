@@ -1046,6 +1046,9 @@ def test_summary_tables_sort_and_charts_below_the_fold_wait_until_scrolled_to(
         header.click()
         expect(header).to_have_attribute("aria-sort", "descending")
         assert [int(c.replace(",", "")) for c in column("count")] == sorted(counts, reverse=True)
+        header.focus()
+        page.keyboard.press("Enter")  # from the keyboard too
+        expect(header).to_have_attribute("aria-sort", "ascending")
 
 
 # ---- the queue goes on past a low review target (issue 20), in the live app's fragment reruns ----

@@ -58,10 +58,11 @@ def bundle_path(base_url_path: str = "") -> str:
 
 
 def preload_plotly() -> None:
-    """Start loading plotly.js with the page's first element: a hidden chart element without
-    a figure (its CSS hides it). The components' code is then among the first the browser
-    requests, and plotly.js loads while the page's other elements load theirs, instead of
-    after them (a browser opens six connections to the server and queues the rest)."""
+    """Start loading plotly.js early: a hidden chart element without a figure (its CSS hides
+    it), drawn in the sidebar, which the browser renders before the page. The components' code
+    is then among the first the browser requests, and plotly.js loads while the page's other
+    elements load theirs, instead of after them (a browser opens six connections to the
+    server and queues the rest)."""
     serve_bundle()
     _chart(
         key=PRELOAD_KEY,

@@ -61,7 +61,13 @@ function build(root, data) {
     const th = document.createElement("th");
     th.textContent = name;
     th.title = `Sort by ${name}`;
+    th.tabIndex = 0; // sortable from the keyboard too (Enter or Space)
     th.addEventListener("click", () => sortBy(root, th, c));
+    th.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter" && event.key !== " ") return;
+      event.preventDefault();
+      sortBy(root, th, c);
+    });
     head.appendChild(th);
   });
   const thead = document.createElement("thead");

@@ -1,22 +1,23 @@
-"""``outlier``: out-of-distribution and atypical inputs, by Mahalanobis distance to the classes.
+"""``outlier``: out-of-distribution and atypical inputs, by their distance from the classes.
 
-Per neighbour space, the squared Mahalanobis distance to the nearest class mean under one shared
+Per space, the squared Mahalanobis distance to the nearest class mean under one shared
 within-class covariance (Lee et al. 2018; Ledoit-Wolf shrinkage,
-:mod:`ogad_core.issues.mahalanobis`): the standard out-of-distribution score on a trained
-model's features, and on sentence embeddings (Podolskiy et al. 2021). Rows are scaled to unit
-length first in the model's spaces (an input far from the data has a small ``h``, so in raw
-feature space out-of-distribution inputs sit near the origin, among the low-confidence clean
-ones). The spaces are put on one scale by a z-score of the log distance against its own upper
-tail (:func:`ogad_core.issues.tail.upper_z`: the skewed tail of a distance does not inflate the
-flags), and a sample's score is its largest z over the spaces.
+:mod:`ogad_core.issues.mahalanobis`) in the model's unit-length features and in pixel space;
+in an encoder's embeddings (text; pretrained image encoders), which were not trained on these
+labels, the mean distance to the k nearest samples (cleanlab Datalab's outlier score): topics
+spread a class over many modes there, and the Gaussian class model ranked sentences from
+another domain worse (measured, docs/benchmarks.md "Issue types"). Each space's distance is a
+z-score of its log against its own upper tail (:func:`ogad_core.issues.tail.upper_z`: the skewed
+tail of a distance does not inflate the flags), and the spaces' z-scores are averaged: an
+atypical but clean digit is far in one view, the model's or the raw input's, an input from
+elsewhere in both. The model's features are scaled to unit length (an input far from the data
+has a small ``h``, so in raw feature space it sits near the origin, among the low-confidence
+clean ones).
 
-Measured on mnist5k with photo crops and drawn letters mixed in, and on Rotten Tomatoes with
-sentences from another domain (docs/benchmarks.md, "Issue types"): the Mahalanobis distance in
-unit feature space ranks the drawn letters above the atypical clean digits that a kNN distance
-(cleanlab Datalab's outlier score) puts among them. An input the ``corrupt`` type flags (when it
-runs too) that is also far from every class stays flagged here, ranked after the outliers no
-other type explains: a very bright photo crop among digits is both, and a reviewer of the
-outlier queue sees every input unlike the data, the ones no other queue holds first.
+An input the ``corrupt`` type flags (when it runs too) that is also far from the classes stays
+flagged here, ranked after the outliers no other type explains: a very bright photo crop among
+digits is both, and a reviewer of the outlier queue sees every input unlike the data, the ones
+no other queue holds first.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from __future__ import annotations
 import numpy as np
 
 from ogad_core.errors import ConfigError
-from ogad_core.issues.base import IssueContext, IssueType
+from ogad_core.issues.base import REFERENCE_ROWS, IssueContext, IssueType, default_k
 from ogad_core.issues.mahalanobis import class_mahalanobis
 from ogad_core.issues.tail import upper_z
+from ogad_core.space.knn import ANN_MIN_ROWS
 
 SPACE_NAMES = {
     "features": "feature",
@@ -56,9 +58,10 @@ class OutlierIssue(IssueType):
     after = ("corrupt",)
     threshold_doc = (
         "Mahalanobis distance to the nearest class mean (shared Ledoit-Wolf covariance) in "
-        "unit-length feature space (text: the encoder's embeddings) and in pixel space, each "
-        "as a z-score of its log against the upper half of its own distribution, averaged "
-        "over the spaces; flagged at z >= 2.5 (at most about 0.6% of a clean bulk)"
+        "unit-length feature space and in pixel space (an encoder's embeddings: mean distance "
+        "to the k nearest samples), each as a z-score of its log against the upper half of its "
+        "own distribution, averaged over the spaces; flagged at z >= 2.5 (at most about 0.6% "
+        "of a clean bulk)"
     )
 
     def __init__(
@@ -76,10 +79,9 @@ class OutlierIssue(IssueType):
             raise ConfigError(f"outlier: combine must be mean or max, not {self.combine!r}")
         zs, used = [], []
         for space in self._spaces(context):
-            matrix = context.space(space if space == "pixels" else f"{space}/unit")
-            if matrix is None:
+            dist = _distance(context, space)
+            if dist is None:
                 continue
-            dist = class_mahalanobis(matrix, context.labels, seed=context.seed)
             zs.append(upper_z(np.log(np.maximum(dist, 1e-12))))
             used.append(space)
         self.spaces_used_ = used
@@ -114,6 +116,24 @@ class OutlierIssue(IssueType):
         zs = ", ".join(f"{n} z = {z:.1f}" for n, z in zip(names, self.space_z_[i], strict=True))
         line = f"far from every class ({zs})"
         return f"{line}; also corrupt (after the others)" if self.deferred_[i] else line
+
+
+def _distance(context: IssueContext, space: str) -> np.ndarray | None:
+    """(N,) distance of each sample from the data in ``space`` (None when the run lacks it):
+    the Mahalanobis distance to the nearest class for the model's own (trained) spaces and
+    pixels; for an encoder's embeddings, not trained on these labels (classes are not one
+    Gaussian each there: topics spread them), the mean distance to the k nearest samples
+    (cleanlab's outlier score; above ANN_MIN_ROWS rows in a 16-d PCA, among a seeded
+    REFERENCE_ROWS subsample)."""
+    if space == "embeddings":
+        reference = min(context.n, REFERENCE_ROWS)
+        name = "embeddings/unit" + ("/pca" if context.n > ANN_MIN_ROWS else "")
+        found = context.neighbours(name, default_k(reference), reference=reference)
+        return None if found is None else found[0].mean(axis=1).astype(np.float64)
+    matrix = context.space(space if space == "pixels" else f"{space}/unit")
+    if matrix is None:
+        return None
+    return class_mahalanobis(matrix, context.labels, seed=context.seed)
 
 
 def after_the_others(scores: np.ndarray, others: np.ndarray, threshold: float) -> np.ndarray:
