@@ -77,3 +77,23 @@ def test_upper_z_reads_the_scale_from_the_upper_tail() -> None:
     med = np.median(v)
     mad_z = (v - med) / (1.4826 * np.median(np.abs(v - med)))
     assert (mad_z[:-20] >= 2.5).mean() > 2 * (z[:-20] >= 2.5).mean()
+
+
+def test_encoder_embeddings_use_the_knn_distance_and_replace_the_features() -> None:
+    """An encoder's embeddings (not trained on the labels: a class spans several topics)
+    are measured by the kNN distance; inputs from another topic rank first and are flagged."""
+    rng = np.random.default_rng(0)
+    n, topics = 2000, rng.normal(0, 3.0, (8, 48))
+    topic = rng.integers(0, 8, n)
+    emb = topics[topic] + rng.normal(size=(n, 48))
+    emb[-10:] = rng.normal(0, 3.0, (10, 48))  # another domain
+    labels = rng.integers(0, 2, n)  # sentiment: unrelated to the topic
+    samples = pd.DataFrame({"sample_id": np.arange(n), "label": labels})
+    feats = np.abs(rng.normal(size=(n, 8))).astype(np.float32)
+    ctx = IssueContext(samples=samples, label_names=["neg", "pos"], features=feats, embeddings=emb)
+    est = OutlierIssue().fit(ctx)
+    assert est.spaces_used_ == ["embeddings"]
+    assert any(name.startswith("embeddings/unit") for name, _, _ in ctx._knn)
+    assert set(np.argsort(-est.scores_)[:10]) == set(range(n - 10, n))
+    assert est.flagged_[-10:].all() and est.flagged_[:-10].mean() <= 0.01
+    assert "encoder z = " in est.explain(n - 1)
