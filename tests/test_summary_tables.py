@@ -40,7 +40,7 @@ def test_table_data_keeps_raw_values_for_sorting_and_formats_the_text() -> None:
         ["a", 12345, 0.25, 0.123, 0.98765, 1234.5678, "True"],
         ["b", 7, 0.75, None, 0.5, 0.000123, "False"],
     ]
-    assert data["text"] == [
+    assert data["shown"] == [
         ["a", "12,345", "25.0%", "12.3%", "0.988", "1,235", "True"],
         ["b", "7", "75.0%", "–", "0.500", "0.000123", "False"],
     ]

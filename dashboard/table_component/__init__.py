@@ -52,14 +52,14 @@ def _text(v: Any, fmt: str | None) -> str:
 def table_data(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> dict[str, Any]:
     """The element's data of ``frame`` (its index left out): {"columns": [str], "bars":
     [column names drawn as bars], "values": rows of raw cells (numbers, text, None),
-    "text": the same rows as shown}."""
+    "shown": the same rows as shown}."""
     formats = formats or {}
     columns = [str(c) for c in frame.columns]
     values = [[_value(v) for v in row] for row in frame.itertuples(index=False, name=None)]
     fmts = [formats.get(c) for c in columns]
-    text = [[_text(v, f) for v, f in zip(row, fmts, strict=True)] for row in values]
+    shown = [[_text(v, f) for v, f in zip(row, fmts, strict=True)] for row in values]
     bars = [c for c in columns if formats.get(c) == BAR]
-    return {"columns": columns, "bars": bars, "values": values, "text": text}
+    return {"columns": columns, "bars": bars, "values": values, "shown": shown}
 
 
 def frame_table(

@@ -1,4 +1,4 @@
-// A table sent as {columns, bars, values, text, maxHeight} (dashboard/table_component): plain
+// A table sent as {columns, bars, values, shown, maxHeight} (dashboard/table_component): plain
 // HTML cells (set as text, never parsed as HTML); a click on a header sorts by that column
 // (numbers as numbers, missing last; a second click reverses). Streamlit calls the default
 // export on mount and whenever the data change; an unchanged table is not built again.
@@ -31,7 +31,7 @@ function cell(row, values, text, c, bars, columns) {
 function body(tbody, data, order) {
   const rows = order.map((i) => {
     const tr = document.createElement("tr");
-    data.columns.forEach((_, c) => cell(tr, data.values[i], data.text[i], c, data.bars, data.columns));
+    data.columns.forEach((_, c) => cell(tr, data.values[i], data.shown[i], c, data.bars, data.columns));
     return tr;
   });
   tbody.replaceChildren(...rows);
