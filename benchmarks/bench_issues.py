@@ -1,7 +1,7 @@
 """Issue types on injected mixes, side by side with cleanlab Datalab on the same run.
 
     nice -n 10 python -m benchmarks.bench_issues [--seeds 0,1,2] [--data images,text]
-        [--tmp-dir DIR] [--out benchmarks/results/issues.json]
+        [--mix main|alt] [--tmp-dir DIR] [--out benchmarks/results/issues.json]
 
 For each seed: the mixes of :mod:`benchmarks.issue_mixes` (mnist5k as an ImageFolder, Rotten
 Tomatoes as a CSV) go through ``ogad compute`` (the issues step included); then, per injected
@@ -11,10 +11,11 @@ flags it; duplicate pairs whose members land in one set (ours) or are both in Da
 near-duplicate sets; the precision of "All" at K = every injected sample (the copied originals
 of the duplicate pairs count as injected: they belong to a set); the label score's AUROC for the
 flipped labels (the label type is the default detector's ranking, so it is unchanged by
-construction). cleanlab's Datalab runs on the same run: the model's probabilities rebuilt from
-samples.parquet (``pseudo_pred_probs``), the same features ogad's outlier type uses (the
-encoder's embeddings on text, the model's features on images), its label / outlier /
-near_duplicate issue types with their defaults.
+construction). ``--mix alt`` runs the held-out mix of :mod:`benchmarks.issue_mixes_alt`
+instead (every kind from other sources, the same K per issue type). cleanlab's Datalab runs on
+the same run: the model's probabilities rebuilt from samples.parquet (``pseudo_pred_probs``),
+the same features ogad's outlier type uses (the encoder's embeddings on text, the model's
+features on images), its label / outlier / near_duplicate issue types with their defaults.
 """
 
 from __future__ import annotations
@@ -32,12 +33,26 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.issue_mixes import IMAGE_KINDS, TEXT_KINDS, image_mix, text_mix
+from benchmarks.issue_mixes_alt import ALT_IMAGE_KINDS, ALT_TEXT_KINDS, alt_image_mix, alt_text_mix
 
 RESULTS = Path(__file__).resolve().parent / "results" / "issues.json"
+ALT_RESULTS = RESULTS.with_name("issues_alt.json")
+#: mix -> (image mix, text mix, image kinds, text kinds)
+MIXES: dict[str, tuple[Any, Any, dict, dict]] = {
+    "main": (image_mix, text_mix, IMAGE_KINDS, TEXT_KINDS),
+    "alt": (alt_image_mix, alt_text_mix, ALT_IMAGE_KINDS, ALT_TEXT_KINDS),
+}
+
+
+def mix_kinds(data: str, mix: str = "main") -> dict[str, tuple[int, str]]:
+    """The injected kinds of ``data`` (images / text) in ``mix``."""
+    return MIXES[mix][2] if data == "images" else MIXES[mix][3]
+
+
 DATALAB_TYPES = {"label": "label", "duplicate": "near_duplicate", "outlier": "outlier"}
 
 
-def _run_mix(kind: str, seed: int, tmp: Path) -> tuple[Path, pd.DataFrame]:
+def _run_mix(kind: str, seed: int, tmp: Path, mix: str = "main") -> tuple[Path, pd.DataFrame]:
     """Write the mix, run ``ogad compute`` on it; (run dir, truth in sample order)."""
     from ogad_core.options import ComputeConfig
     from ogad_core.pipeline import compute
@@ -45,7 +60,7 @@ def _run_mix(kind: str, seed: int, tmp: Path) -> tuple[Path, pd.DataFrame]:
 
     run = tmp / f"{kind}_run_{seed}"
     if kind == "images":
-        truth = image_mix(tmp / f"images_{seed}", seed)
+        truth = MIXES[mix][0](tmp / f"images_{seed}", seed)
         spec = f"imagefolder:{tmp / f'images_{seed}'}"
     else:
         from ogad_core.data import load_data
@@ -53,7 +68,8 @@ def _run_mix(kind: str, seed: int, tmp: Path) -> tuple[Path, pd.DataFrame]:
         base = load_data("rotten-tomatoes", run_dir=tmp / "rt", limit=3000, seed=0)
         names = base.label_names
         path = tmp / f"text_{seed}.csv"
-        truth = text_mix(path, list(base.train.inputs), [names[i] for i in base.train.labels], seed)
+        texts, labels = list(base.train.inputs), [names[i] for i in base.train.labels]
+        truth = MIXES[mix][1](path, texts, labels, seed)
         spec = f"csv:{path}"
     truth.to_parquet(tmp / f"{kind}_truth_{seed}.parquet")
     compute(ComputeConfig(data=spec, seed=seed, device="cpu"), run, progress=False)
@@ -306,11 +322,14 @@ def _cleanvision(truth: pd.DataFrame, kinds: dict) -> dict[str, Any]:
     }
 
 
-def run_seed(kind: str, seed: int, tmp: Path, rescore: bool = False) -> dict[str, Any]:
-    kinds = IMAGE_KINDS if kind == "images" else TEXT_KINDS
+def run_seed(
+    kind: str, seed: int, tmp: Path, rescore: bool = False, mix: str = "main"
+) -> dict[str, Any]:
+    kinds = mix_kinds(kind, mix)
     started = time.perf_counter()
-    run, truth = _rescore(kind, seed, tmp) if rescore else _run_mix(kind, seed, tmp)
-    out = {"data": kind, "seed": seed, "n": len(truth), "ours": _ours(run, truth, kinds)}
+    run, truth = _rescore(kind, seed, tmp) if rescore else _run_mix(kind, seed, tmp, mix)
+    out = {"data": kind, "seed": seed, "mix": mix, "n": len(truth)}
+    out["ours"] = _ours(run, truth, kinds)
     out["datalab"] = _datalab(run, truth, kinds)
     out["label_bound"] = _label_bound(run, truth)
     if kind == "images":
@@ -401,7 +420,7 @@ def summary_table(results: list[dict[str, Any]]) -> str:
         part = [r for r in results if r["data"] == data]
         if not part:
             continue
-        kinds = IMAGE_KINDS if data == "images" else TEXT_KINDS
+        kinds = mix_kinds(data, part[0].get("mix", "main"))
         for name, (n, issue) in kinds.items():
             ours = [r["ours"]["kinds"][name] for r in part if name in r["ours"]["kinds"]]
             theirs = [r["datalab"]["kinds"].get(name) for r in part]
@@ -435,7 +454,7 @@ def _short_of_goals(results: list[dict[str, Any]]) -> str:
     out = []
     for data, goal in (("images", 0.9), ("text", 0.8)):
         part = [x for x in results if x["data"] == data]
-        kinds = IMAGE_KINDS if data == "images" else TEXT_KINDS
+        kinds = mix_kinds(data, part[0].get("mix", "main")) if part else {}
         for name in kinds:
             ours = [x["ours"]["kinds"][name]["top_k"] for x in part if name in x["ours"]["kinds"]]
             theirs = [
@@ -720,6 +739,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--data", default="images,text")
+    p.add_argument("--mix", default="main", choices=sorted(MIXES), help="main, or alt: held-out")
     p.add_argument("--tmp-dir", type=Path, default=None)
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--scale", type=int, default=0, help="only the issue pass at N rows")
@@ -738,11 +758,12 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         return 0
     results = [
-        run_seed(kind, int(seed), tmp, a.rescore)
+        run_seed(kind, int(seed), tmp, a.rescore, a.mix)
         for kind in a.data.split(",")
         for seed in a.seeds.split(",")
     ]
     record = {
+        "mix": a.mix,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "load_average": list(os.getloadavg()),
         "results": results,

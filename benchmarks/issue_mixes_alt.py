@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-
 #: kind -> (number injected, the issue type that should find it); per type the main mix's sizes
 ALT_IMAGE_KINDS = {
     "flipped": (150, "label"),
@@ -146,7 +145,8 @@ def shapes(rng: np.random.Generator, n: int) -> list[np.ndarray]:
             cx, cy, r = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2
             angles = np.linspace(-np.pi / 2, 3 * np.pi / 2, 11)[:-1]
             radii = np.where(np.arange(10) % 2, r * 0.45, r)
-            pts = [(cx + q * np.cos(a), cy + q * np.sin(a)) for q, a in zip(radii, angles)]
+            pairs = zip(radii, angles, strict=True)
+            pts = [(cx + q * np.cos(a), cy + q * np.sin(a)) for q, a in pairs]
             draw.polygon(pts, fill=fill or tone)
         else:
             draw.line((x0, y0, x1, y1), fill=tone, width=2)
