@@ -124,6 +124,22 @@ def _recalls(
     return out
 
 
+def _top_k_kinds(
+    scores: dict[str, np.ndarray], truth: pd.DataFrame, kinds: dict
+) -> dict[str, dict[str, int]]:
+    """Per issue type: how many samples of each kind (``clean`` included) take its top-K
+    places (K as in :func:`_recalls`): what crowds out the injected kind that misses."""
+    kind = truth["kind"].astype(str).to_numpy()
+    expected = truth["expected"].to_numpy()
+    out = {}
+    for issue in sorted({t for _, t in kinds.values()} & set(scores)):
+        k = int((expected == issue).sum()) * (2 if issue == "duplicate" else 1)
+        top = np.argsort(-scores[issue], kind="stable")[:k]
+        names, counts = np.unique(kind[top], return_counts=True)
+        out[issue] = {str(n): int(c) for n, c in zip(names, counts, strict=True)}
+    return out
+
+
 def _pairs_recovered(set_ids: np.ndarray, truth: pd.DataFrame) -> float:
     """Share of injected duplicate pairs whose members share one set id (>= 0)."""
     key = truth["set_key"].to_numpy()
@@ -160,6 +176,7 @@ def _ours(run: Path, truth: pd.DataFrame, kinds: dict) -> dict[str, Any]:
     step = rd.load_manifest().steps["issues"]
     return {
         "kinds": _recalls(scores, flags, truth, kinds),
+        "top_k_kinds": _top_k_kinds(scores, truth, kinds),
         "pairs_recovered": _pairs_recovered(set_ids, truth),
         "all_precision": float(bad[queue[:k_all]].mean()),
         "all_flagged": len(queue),
