@@ -124,6 +124,20 @@ def _recalls(
     return out
 
 
+def _variant_recalls(
+    scores: dict[str, np.ndarray], flags: dict[str, np.ndarray], truth: pd.DataFrame, kinds: dict
+) -> dict[str, dict[str, float]]:
+    """The held-out mix's duplicates per transform (``variant``): "kind/variant" -> n, top-K
+    and flag recall as in :func:`_recalls`; empty for a truth table without variants."""
+    if "variant" not in truth:
+        return {}
+    kind, variant = truth["kind"].astype(str), truth["variant"].fillna("").astype(str)
+    split = truth.assign(kind=np.where(kind.str.startswith("dup_"), kind + "/" + variant, kind))
+    dup = {f"{k}/{v}": kinds[k] for k, v in zip(kind, variant, strict=True) if k in kinds}
+    dup = {k: t for k, t in dup.items() if t[1] == "duplicate"}
+    return _recalls(scores, flags, split, dup)  # K: the whole type's, as for the kinds
+
+
 def _top_k_kinds(
     scores: dict[str, np.ndarray], truth: pd.DataFrame, kinds: dict
 ) -> dict[str, dict[str, int]]:
@@ -177,6 +191,7 @@ def _ours(run: Path, truth: pd.DataFrame, kinds: dict) -> dict[str, Any]:
     return {
         "kinds": _recalls(scores, flags, truth, kinds),
         "top_k_kinds": _top_k_kinds(scores, truth, kinds),
+        "variants": _variant_recalls(scores, flags, truth, kinds),
         "pairs_recovered": _pairs_recovered(set_ids, truth),
         "all_precision": float(bad[queue[:k_all]].mean()),
         "all_flagged": len(queue),

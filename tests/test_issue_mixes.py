@@ -134,3 +134,22 @@ def test_summary_table_reads_the_kinds_of_the_results_mix() -> None:
     result = {"data": "images", "mix": "alt", "ours": {"kinds": kinds}, "datalab": {"kinds": {}}}
     table = summary_table([result])
     assert "ood_script (outlier)" in table and "ood_photo" not in table
+
+
+def test_duplicates_are_scored_per_transform() -> None:
+    """The held-out mix's duplicate recall per variant, with the type's whole K."""
+    from benchmarks.bench_issues import _variant_recalls
+
+    truth = pd.DataFrame(
+        {
+            "kind": ["clean"] * 2 + ["dup_same_source", "dup_same"] * 2,
+            "expected": ["", "", "", "duplicate", "", "duplicate"],
+            "variant": ["", "", "", "shift", "", "jpeg"],
+        }
+    )  # K = 4: both pairs' members; a clean sample outranks the JPEG copy
+    scores = {"duplicate": np.array([0.0, 0.7, 0.9, 0.8, 0.95, 0.1])}
+    flags = {"duplicate": scores["duplicate"] > 0.5}
+    out = _variant_recalls(scores, flags, truth, {"dup_same": (2, "duplicate")})
+    assert out["dup_same/shift"]["top_k"] == 1.0 and out["dup_same/jpeg"]["top_k"] == 0.0
+    assert out["dup_same/shift"]["flagged"] == 1.0 and out["dup_same/jpeg"]["flagged"] == 0.0
+    assert _variant_recalls(scores, flags, truth.drop(columns="variant"), {}) == {}
