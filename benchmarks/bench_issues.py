@@ -764,7 +764,31 @@ def docs_section(r: dict[str, Any]) -> str:
             f"(features {sc['features_s']:.0f} s; {per}); load average "
             f"{sc['load_start']:.1f}-{sc['load_end']:.1f}." + _against_evidence(sc)
         )
+    from benchmarks.issues_alt_docs import section_or_empty
+
+    lines.append(section_or_empty(r))  # the held-out mix's subsection (issues_alt.json)
     return "\n".join(lines) + "\n"
+
+
+def _commit() -> str:
+    """The checked-out commit that measured (with "+dirty" when files differ from it)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return head + ("+dirty" if dirty else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -796,6 +820,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     record = {
         "mix": a.mix,
+        "commit": _commit(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "load_average": list(os.getloadavg()),
         "results": results,
