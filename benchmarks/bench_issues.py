@@ -321,21 +321,26 @@ CLEANVISION_TYPES = {
 def _cleanvision(truth: pd.DataFrame, kinds: dict) -> dict[str, Any]:
     """cleanvision's Imagelab on the same image files with its defaults: per our type, the
     worst of its matching issue scores (theirs: lower = worse) and any of their flags; its
-    exact / near duplicate sets."""
+    exact / near duplicate sets. It stops at a file that does not decode (a truncated PNG
+    raises in its property pass), so it gets the files that decode and misses the others
+    (worst rank, not flagged)."""
     import cleanvision
     from cleanvision import Imagelab
 
     paths = [str(p) for p in truth["path"]]
+    readable = [p for p in paths if _decodes(p)]
     started = time.process_time()
-    lab = Imagelab(filepaths=paths)
+    lab = Imagelab(filepaths=readable)
     types = [t for group in CLEANVISION_TYPES.values() for t in group]
     lab.find_issues(issue_types={t: {} for t in types}, n_jobs=1, verbose=False)
     cpu = time.process_time() - started
     table = lab.issues.reindex(paths)
     scores, flags = {}, {}
     for ours, theirs in CLEANVISION_TYPES.items():
-        scores[ours] = -np.min([table[f"{t}_score"].to_numpy(float) for t in theirs], axis=0)
-        flags[ours] = np.any([table[f"is_{t}_issue"].to_numpy(bool) for t in theirs], axis=0)
+        worst = np.min([table[f"{t}_score"].to_numpy(float) for t in theirs], axis=0)
+        scores[ours] = -np.nan_to_num(worst, nan=np.inf)
+        flagged = [table[f"is_{t}_issue"].astype("boolean").fillna(False) for t in theirs]
+        flags[ours] = np.any([f.to_numpy(bool) for f in flagged], axis=0)
     position = {p: i for i, p in enumerate(paths)}
     set_ids = np.full(len(paths), -1, dtype=np.int64)
     for t in CLEANVISION_TYPES["duplicate"]:
@@ -343,9 +348,12 @@ def _cleanvision(truth: pd.DataFrame, kinds: dict) -> dict[str, Any]:
             rows = [position[str(m)] for m in members if str(m) in position]
             if rows:
                 set_ids[rows] = min(rows) if set_ids[rows].max() < 0 else set_ids[rows].max()
-    per_issue = {t: int(table[f"is_{t}_issue"].sum()) for t in types}
+    per_issue = {
+        t: int(table[f"is_{t}_issue"].astype("boolean").fillna(False).sum()) for t in types
+    }
     return {
         "version": cleanvision.__version__,
+        "undecodable_skipped": len(paths) - len(readable),
         "kinds": _recalls(scores, flags, truth, kinds),
         "pairs_recovered": _pairs_recovered(set_ids, truth),
         "cpu_seconds": round(cpu, 2),
@@ -354,12 +362,25 @@ def _cleanvision(truth: pd.DataFrame, kinds: dict) -> dict[str, Any]:
     }
 
 
+def _decodes(path: str) -> bool:
+    """Whether PIL decodes the image file at ``path``."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+    except (OSError, SyntaxError, ValueError):
+        return False
+    return True
+
+
 def run_seed(
-    kind: str, seed: int, tmp: Path, rescore: bool = False, mix: str = "main"
+    kind: str, seed: int, tmp: Path, rescore: bool = False, mix: str = "main", resume: bool = False
 ) -> dict[str, Any]:
     kinds = mix_kinds(kind, mix)
     started = time.perf_counter()
-    run, truth = _rescore(kind, seed, tmp) if rescore else _run_mix(kind, seed, tmp, mix)
+    again = rescore or (resume and (tmp / f"{kind}_run_{seed}" / "issues.parquet").is_file())
+    run, truth = _rescore(kind, seed, tmp) if again else _run_mix(kind, seed, tmp, mix)
     out = {"data": kind, "seed": seed, "mix": mix, "n": len(truth)}
     out["ours"] = _ours(run, truth, kinds)
     out["datalab"] = _datalab(run, truth, kinds)
@@ -803,6 +824,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--rescore", action="store_true", help="recompute the issues of the runs in --tmp-dir"
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="rescore the runs in --tmp-dir that exist, run the rest",
+    )
     a = p.parse_args(argv)
     tmp = a.tmp_dir or Path(tempfile.mkdtemp(prefix="ogad_issues_"))
     tmp.mkdir(parents=True, exist_ok=True)
@@ -814,7 +840,7 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         return 0
     results = [
-        run_seed(kind, int(seed), tmp, a.rescore, a.mix)
+        run_seed(kind, int(seed), tmp, a.rescore, a.mix, a.resume)
         for kind in a.data.split(",")
         for seed in a.seeds.split(",")
     ]
