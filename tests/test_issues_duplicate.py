@@ -70,3 +70,28 @@ def test_isolated_pairs_count_only_in_pixel_space() -> None:
         .flagged_[[5, 10]]
         .all()
     )
+
+
+def test_a_training_image_far_closer_to_a_held_out_file_than_to_any_other_leaks() -> None:
+    """A held-out file at 0.25 x the median distance of a training image, nothing else near: a
+    leak (the 0.13 x median rule alone misses it); another held-out file 0.6 x the median from
+    a training image is not."""
+    from ogad_core.issues.holdout import Holdout
+    from ogad_core.issues.leakage import LeakageIssue
+
+    ctx, median = _context()
+    rng = np.random.default_rng(3)
+    assert ctx.signatures is not None
+    held = np.stack(
+        [
+            _near(ctx.signatures[7], 0.25 * median, rng),
+            _near(ctx.signatures[8], 0.6 * median, rng),
+            rng.uniform(0, 1, 256).astype(np.float32),
+        ]
+    )
+    hashes = pd.DataFrame({"content_hash": ["h0", "h1", "h2"]})
+    ctx.holdout = Holdout("x", ["a.png", "b.png", "c.png"], hashes, held, "f")
+    est = LeakageIssue().fit(ctx)
+    assert np.flatnonzero(est.flagged_).tolist() == [7]
+    assert est.explain(7).startswith("near copy of held-out a.png")
+    assert not LeakageIssue(isolation=0).fit(ctx).flagged_.any()
