@@ -56,6 +56,9 @@ CHAR_PX = 8.5  # width of a character of the 12 px font (a wide one: Verdana, De
 NUMBER_CHARS = 4  # a numeric tick label: "100%", "10k", "0.95", "1000"
 TITLE_PX = 25  # an axis title of the 12 px font beside its labels
 LEGEND_PX = 35  # one row of the horizontal legend below the plot
+LEGEND_ROW_PX = 17  # each further row
+LEGEND_CHAR_PX = 6.5  # a character of a legend entry
+NARROW_PX = 480  # the narrowest a chart is drawn: one of two columns on a 1280 px wide page
 MARGIN = {"l": 20, "r": 20, "t": 45, "b": 24}  # without tick labels or titles
 
 
@@ -72,12 +75,42 @@ def margins(fig: go.Figure) -> dict[str, int]:
         ids = {"yaxis": ("y", None), "yaxis2": ("y2",)}[name]
         chars = _tick_chars(fig, "y", ids)
         out[side] = round(12 + CHAR_PX * chars + (TITLE_PX if _title(axis) else 0))
+    out["r"] = max(out["r"], _last_label_overhang(fig, NARROW_PX - out["l"] - out["r"]))
     x_side = "t" if layout.xaxis.side == "top" else "b"
     x_px = 12 + 16 + (TITLE_PX if _title(layout.xaxis) else 0)  # one row of labels
     out[x_side] = max(out[x_side], x_px) if x_side == "b" else out[x_side] + x_px
     if _shows_legend(fig):
-        out["b"] = max(out["b"], x_px + LEGEND_PX)
+        rows = _legend_rows(fig, NARROW_PX - out["l"])
+        out["b"] = max(out["b"], x_px + LEGEND_PX + LEGEND_ROW_PX * (rows - 1))
     return out
+
+
+def _last_label_overhang(fig: go.Figure, width: float) -> int:
+    """Px by which the last label of a category x axis, centred on its category, reaches past
+    the plot's right edge in a plot ``width`` px wide (0 for a numeric axis), with 4 px to
+    spare."""
+    names: list[str] = []
+    for trace in fig.data:
+        values = getattr(trace, "x", None)
+        if values is not None and len(values) and isinstance(values[0], str):
+            names += [str(v) for v in values if str(v) not in names]
+    if not names:
+        return 0
+    return round(CHAR_PX * len(names[-1]) / 2 - width / len(names) / 2 + 4)
+
+
+def _legend_rows(fig: go.Figure, width: float) -> int:
+    """Rows of the horizontal legend in ``width`` px: each entry is its symbol (40 px) and its
+    name; entries wrap as a whole."""
+    rows, used = 1, 0.0
+    for trace in fig.data:
+        if trace.showlegend is False:
+            continue
+        entry = 40 + LEGEND_CHAR_PX * len(str(trace.name or ""))
+        if used and used + entry > width:
+            rows, used = rows + 1, 0.0
+        used += entry
+    return rows
 
 
 def _tick_chars(fig: go.Figure, axis: str, ids: tuple[str | None, ...]) -> int:
