@@ -54,6 +54,8 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = HEIGHT) ->
 # label longer than estimated here).
 CHAR_PX = 8.5  # width of a character of the 12 px font (a wide one: Verdana, DejaVu Sans)
 NUMBER_CHARS = 4  # a numeric tick label: "100%", "10k", "0.95", "1000"
+AXIS_PAD_PX = 16  # between an axis's labels and the figure's edge
+RIGHT_AXIS_PX = 14  # a right-hand axis's title stands further off
 TITLE_PX = 25  # an axis title of the 12 px font beside its labels
 LEGEND_PX = 35  # one row of the horizontal legend below the plot
 LEGEND_ROW_PX = 17  # each further row
@@ -74,7 +76,8 @@ def margins(fig: go.Figure) -> dict[str, int]:
             continue
         ids = {"yaxis": ("y", None), "yaxis2": ("y2",)}[name]
         chars = _tick_chars(fig, "y", ids)
-        out[side] = round(12 + CHAR_PX * chars + (TITLE_PX if _title(axis) else 0))
+        pad = AXIS_PAD_PX + (RIGHT_AXIS_PX if side == "r" else 0)
+        out[side] = round(pad + CHAR_PX * chars + (TITLE_PX if _title(axis) else 0))
     out["r"] = max(out["r"], _last_label_overhang(fig, NARROW_PX - out["l"] - out["r"]))
     x_side = "t" if layout.xaxis.side == "top" else "b"
     x_px = 12 + 16 + (TITLE_PX if _title(layout.xaxis) else 0)  # one row of labels
@@ -116,16 +119,38 @@ def _legend_rows(fig: go.Figure, width: float) -> int:
 def _tick_chars(fig: go.Figure, axis: str, ids: tuple[str | None, ...]) -> int:
     """The longest tick label (characters) of the axis ``axis`` ("y") the traces name as one of
     ``ids`` (None: the default axis): a category axis's longest name, else a number's."""
-    chars = 0
+    layout_axis = fig.layout[f"{axis}axis" if ids[0] == axis else f"{axis}axis{ids[0][1:]}"]
+    chars, numbers = 0, []
     for trace in fig.data:
         if getattr(trace, f"{axis}axis", None) not in ids:
             continue
         values = getattr(trace, axis, None)
         if values is not None and len(values) and isinstance(values[0], str):
             chars = max(chars, max(len(str(v)) for v in values))
-        else:
-            chars = max(chars, NUMBER_CHARS)
+        elif values is not None:
+            numbers.append(np.asarray(values, dtype=np.float64))
+    if numbers:
+        chars = max(chars, _number_chars(np.concatenate(numbers), layout_axis))
     return chars or NUMBER_CHARS
+
+
+def _number_chars(values: np.ndarray, axis: Any) -> int:
+    """Characters of the longest tick label plotly.js writes for ``values`` on ``axis``: a share
+    as "100%", a log axis as 1, 10, 100, 1000, 10k, 100k, a linear one as 40, 0.8, 5000, 15k."""
+    finite = values[np.isfinite(values)]
+    if axis.tickformat and str(axis.tickformat).endswith("%"):
+        return NUMBER_CHARS
+    if finite.size == 0:
+        return NUMBER_CHARS
+    top = float(np.abs(finite).max())
+    sign = int(bool((finite < 0).any()))
+    if top >= 1000:
+        return NUMBER_CHARS + sign
+    if axis.type == "log":  # the range reaches the next power of ten
+        return len(str(int(10 ** np.ceil(np.log10(max(top, 1.0))))))
+    if top < 10 and not np.allclose(finite, np.round(finite)):
+        return 3 + sign  # 0.2, 2.5
+    return len(str(int(top))) + sign
 
 
 def _title(axis: Any) -> bool:
