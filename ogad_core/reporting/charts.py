@@ -74,8 +74,7 @@ def margins(fig: go.Figure) -> dict[str, int]:
         axis = layout[name] if name in layout else None
         if axis is None or (name == "yaxis2" and axis.overlaying is None):
             continue
-        ids = {"yaxis": ("y", None), "yaxis2": ("y2",)}[name]
-        chars = _tick_chars(fig, "y", ids)
+        chars = _tick_chars(fig, name)
         pad = AXIS_PAD_PX + (RIGHT_AXIS_PX if side == "r" else 0)
         out[side] = round(pad + CHAR_PX * chars + (TITLE_PX if _title(axis) else 0))
     out["r"] = max(out["r"], _last_label_overhang(fig, NARROW_PX - out["l"] - out["r"]))
@@ -116,10 +115,12 @@ def _legend_rows(fig: go.Figure, width: float) -> int:
     return rows
 
 
-def _tick_chars(fig: go.Figure, axis: str, ids: tuple[str | None, ...]) -> int:
-    """The longest tick label (characters) of the axis ``axis`` ("y") the traces name as one of
-    ``ids`` (None: the default axis): a category axis's longest name, else a number's."""
-    layout_axis = fig.layout[f"{axis}axis" if ids[0] == axis else f"{axis}axis{ids[0][1:]}"]
+def _tick_chars(fig: go.Figure, name: str) -> int:
+    """The longest tick label (characters) of the layout's axis ``name`` ("yaxis", "yaxis2"):
+    a category axis's longest name, else a number's."""
+    axis, number = name[0], name[5:]
+    ids = (f"{axis}{number}",) if number else (axis, None)  # how traces name it
+    layout_axis = fig.layout[name]
     chars, numbers = 0, []
     for trace in fig.data:
         if getattr(trace, f"{axis}axis", None) not in ids:
