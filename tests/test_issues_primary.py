@@ -130,3 +130,19 @@ def test_undecodable_images_leave_the_scores_finite() -> None:
     est = OutlierIssue().fit(ctx)
     assert np.isfinite(est.scores_).all()
     assert set(_top(est.scores_, N_FOREIGN)) <= set(foreign) | set(range(N_CLEAN, len(sig)))
+
+
+def test_file_damage_is_corrupt_first_and_an_undecodable_file_no_outlier() -> None:
+    """A tiny image is the corrupt type's first whatever it looks like; an undecodable one
+    (NaN pixels, ``decoded`` False) is not placed among the data at all."""
+    ctx, _, foreign = _mix()
+    table = ctx.inputs.copy()
+    table.loc[foreign[0], ["width", "height"]] = 3  # a 3 x 3 file
+    table.loc[foreign[1], "decoded"] = False
+    sig = np.array(ctx.signatures, copy=True)
+    sig[foreign[1]] = np.nan
+    ctx.inputs, ctx.signatures = table, sig
+    corrupt, outlier = fit_issue_types(ctx, ["corrupt", "outlier"])
+    assert corrupt.flagged_[foreign[:2]].all()
+    assert outlier.deferred_[foreign[0]] and not corrupt.deferred_[foreign[0]]
+    assert outlier.scores_[foreign[1]] == 0.0 and not outlier.flagged_[foreign[1]]

@@ -22,7 +22,9 @@ in that queue and after the flags no other type explains in the other (flagged i
 corrupt when the input still resembles its labelled class in shape (its label is the plurality
 among its nearest neighbours in the standardised pixel space: a damaged member of the class,
 as a digit half covered by noise), outlier when it does not (a photo crop or a drawn letter
-filed under some class). Without pixels (text) the corrupt type comes first.
+filed under some class). An input flagged for a property of the file (undecodable, tiny, odd
+aspect), or without pixels (text), is the corrupt type's first; an undecodable file scores 0
+here (the model saw a stand-in: there is no input to place among the data).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from ogad_core.issues.mahalanobis import class_mahalanobis
 from ogad_core.issues.tail import after_the_others, upper_z
 from ogad_core.space.knn import ANN_MIN_ROWS
 
+#: the corrupt type's properties of the file rather than of its content
+FILE_PROPERTIES = ("undecodable", "tiny", "odd aspect")
 SPACE_NAMES = {
     "features": "feature",
     "embeddings": "encoder",
@@ -100,6 +104,7 @@ class OutlierIssue(IssueType):
         reduce = np.nanmax if self.combine == "max" else np.nanmean
         with np.errstate(all="ignore"):
             scores = np.nan_to_num(reduce(z, axis=1), nan=0.0)
+        scores[_undecoded(context)] = 0.0  # no input: nothing to place among the data
         scores = self._primary(context, scores)
         self._finish(scores, self.threshold)
         return self
@@ -112,6 +117,7 @@ class OutlierIssue(IssueType):
         if corrupt is None:
             return scores
         both = np.asarray(corrupt.flagged_, dtype=bool) & (scores >= self.threshold)
+        both &= ~file_damage(corrupt)  # no content to place: corrupt first
         rows = np.flatnonzero(both)
         resembles = resembles_its_label(context, rows) if len(rows) else None
         ours = np.zeros_like(both)
@@ -163,6 +169,25 @@ def _distance(context: IssueContext, space: str) -> np.ndarray | None:
     if finite.sum() > 2:
         out[finite] = class_mahalanobis(matrix[finite], context.labels[finite], seed=context.seed)
     return out
+
+
+def _undecoded(context: IssueContext) -> np.ndarray:
+    """(N,) bool: image files that could not be decoded (the model saw a stand-in)."""
+    table = context.inputs
+    if table is None or "decoded" not in table or len(table) != context.n:
+        return np.zeros(context.n, dtype=bool)
+    return ~table["decoded"].fillna(False).to_numpy(dtype=bool)
+
+
+def file_damage(corrupt: IssueType) -> np.ndarray:
+    """(N,) bool: flagged for a property of the file, not of its content (undecodable, tiny,
+    odd aspect): corrupt first, whatever the content looks like."""
+    parts = getattr(corrupt, "parts_", None)
+    flagged = np.asarray(corrupt.flagged_, dtype=bool)
+    columns = [c for c in FILE_PROPERTIES if parts is not None and c in parts.columns]
+    if not columns:
+        return np.zeros_like(flagged)
+    return flagged & (parts[columns].to_numpy() >= corrupt.threshold_).any(axis=1)
 
 
 def resembles_its_label(context: IssueContext, rows: np.ndarray, k: int = 10) -> np.ndarray | None:
