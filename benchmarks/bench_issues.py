@@ -1,7 +1,7 @@
 """Issue types on injected mixes, side by side with cleanlab Datalab on the same run.
 
     nice -n 10 python -m benchmarks.bench_issues [--seeds 0,1,2] [--data images,text]
-        [--tmp-dir DIR] [--out benchmarks/results/issues.json]
+        [--mix main|alt] [--tmp-dir DIR] [--out benchmarks/results/issues.json]
 
 For each seed: the mixes of :mod:`benchmarks.issue_mixes` (mnist5k as an ImageFolder, Rotten
 Tomatoes as a CSV) go through ``ogad compute`` (the issues step included); then, per injected
@@ -11,10 +11,11 @@ flags it; duplicate pairs whose members land in one set (ours) or are both in Da
 near-duplicate sets; the precision of "All" at K = every injected sample (the copied originals
 of the duplicate pairs count as injected: they belong to a set); the label score's AUROC for the
 flipped labels (the label type is the default detector's ranking, so it is unchanged by
-construction). cleanlab's Datalab runs on the same run: the model's probabilities rebuilt from
-samples.parquet (``pseudo_pred_probs``), the same features ogad's outlier type uses (the
-encoder's embeddings on text, the model's features on images), its label / outlier /
-near_duplicate issue types with their defaults.
+construction). ``--mix alt`` runs the held-out mix of :mod:`benchmarks.issue_mixes_alt`
+instead (every kind from other sources, the same K per issue type). cleanlab's Datalab runs on
+the same run: the model's probabilities rebuilt from samples.parquet (``pseudo_pred_probs``),
+the same features ogad's outlier type uses (the encoder's embeddings on text, the model's
+features on images), its label / outlier / near_duplicate issue types with their defaults.
 """
 
 from __future__ import annotations
@@ -32,12 +33,26 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.issue_mixes import IMAGE_KINDS, TEXT_KINDS, image_mix, text_mix
+from benchmarks.issue_mixes_alt import ALT_IMAGE_KINDS, ALT_TEXT_KINDS, alt_image_mix, alt_text_mix
 
 RESULTS = Path(__file__).resolve().parent / "results" / "issues.json"
+ALT_RESULTS = RESULTS.with_name("issues_alt.json")
+#: mix -> (image mix, text mix, image kinds, text kinds)
+MIXES: dict[str, tuple[Any, Any, dict, dict]] = {
+    "main": (image_mix, text_mix, IMAGE_KINDS, TEXT_KINDS),
+    "alt": (alt_image_mix, alt_text_mix, ALT_IMAGE_KINDS, ALT_TEXT_KINDS),
+}
+
+
+def mix_kinds(data: str, mix: str = "main") -> dict[str, tuple[int, str]]:
+    """The injected kinds of ``data`` (images / text) in ``mix``."""
+    return MIXES[mix][2] if data == "images" else MIXES[mix][3]
+
+
 DATALAB_TYPES = {"label": "label", "duplicate": "near_duplicate", "outlier": "outlier"}
 
 
-def _run_mix(kind: str, seed: int, tmp: Path) -> tuple[Path, pd.DataFrame]:
+def _run_mix(kind: str, seed: int, tmp: Path, mix: str = "main") -> tuple[Path, pd.DataFrame]:
     """Write the mix, run ``ogad compute`` on it; (run dir, truth in sample order)."""
     from ogad_core.options import ComputeConfig
     from ogad_core.pipeline import compute
@@ -45,7 +60,7 @@ def _run_mix(kind: str, seed: int, tmp: Path) -> tuple[Path, pd.DataFrame]:
 
     run = tmp / f"{kind}_run_{seed}"
     if kind == "images":
-        truth = image_mix(tmp / f"images_{seed}", seed)
+        truth = MIXES[mix][0](tmp / f"images_{seed}", seed)
         spec = f"imagefolder:{tmp / f'images_{seed}'}"
     else:
         from ogad_core.data import load_data
@@ -53,7 +68,8 @@ def _run_mix(kind: str, seed: int, tmp: Path) -> tuple[Path, pd.DataFrame]:
         base = load_data("rotten-tomatoes", run_dir=tmp / "rt", limit=3000, seed=0)
         names = base.label_names
         path = tmp / f"text_{seed}.csv"
-        truth = text_mix(path, list(base.train.inputs), [names[i] for i in base.train.labels], seed)
+        texts, labels = list(base.train.inputs), [names[i] for i in base.train.labels]
+        truth = MIXES[mix][1](path, texts, labels, seed)
         spec = f"csv:{path}"
     truth.to_parquet(tmp / f"{kind}_truth_{seed}.parquet")
     compute(ComputeConfig(data=spec, seed=seed, device="cpu"), run, progress=False)
@@ -108,6 +124,36 @@ def _recalls(
     return out
 
 
+def _variant_recalls(
+    scores: dict[str, np.ndarray], flags: dict[str, np.ndarray], truth: pd.DataFrame, kinds: dict
+) -> dict[str, dict[str, float]]:
+    """The held-out mix's duplicates per transform (``variant``): "kind/variant" -> n, top-K
+    and flag recall as in :func:`_recalls`; empty for a truth table without variants."""
+    if "variant" not in truth:
+        return {}
+    kind, variant = truth["kind"].astype(str), truth["variant"].fillna("").astype(str)
+    split = truth.assign(kind=np.where(kind.str.startswith("dup_"), kind + "/" + variant, kind))
+    dup = {f"{k}/{v}": kinds[k] for k, v in zip(kind, variant, strict=True) if k in kinds}
+    dup = {k: t for k, t in dup.items() if t[1] == "duplicate"}
+    return _recalls(scores, flags, split, dup)  # K: the whole type's, as for the kinds
+
+
+def _top_k_kinds(
+    scores: dict[str, np.ndarray], truth: pd.DataFrame, kinds: dict
+) -> dict[str, dict[str, int]]:
+    """Per issue type: how many samples of each kind (``clean`` included) take its top-K
+    places (K as in :func:`_recalls`): what crowds out the injected kind that misses."""
+    kind = truth["kind"].astype(str).to_numpy()
+    expected = truth["expected"].to_numpy()
+    out = {}
+    for issue in sorted({t for _, t in kinds.values()} & set(scores)):
+        k = int((expected == issue).sum()) * (2 if issue == "duplicate" else 1)
+        top = np.argsort(-scores[issue], kind="stable")[:k]
+        names, counts = np.unique(kind[top], return_counts=True)
+        out[issue] = {str(n): int(c) for n, c in zip(names, counts, strict=True)}
+    return out
+
+
 def _pairs_recovered(set_ids: np.ndarray, truth: pd.DataFrame) -> float:
     """Share of injected duplicate pairs whose members share one set id (>= 0)."""
     key = truth["set_key"].to_numpy()
@@ -144,6 +190,8 @@ def _ours(run: Path, truth: pd.DataFrame, kinds: dict) -> dict[str, Any]:
     step = rd.load_manifest().steps["issues"]
     return {
         "kinds": _recalls(scores, flags, truth, kinds),
+        "top_k_kinds": _top_k_kinds(scores, truth, kinds),
+        "variants": _variant_recalls(scores, flags, truth, kinds),
         "pairs_recovered": _pairs_recovered(set_ids, truth),
         "all_precision": float(bad[queue[:k_all]].mean()),
         "all_flagged": len(queue),
@@ -273,21 +321,26 @@ CLEANVISION_TYPES = {
 def _cleanvision(truth: pd.DataFrame, kinds: dict) -> dict[str, Any]:
     """cleanvision's Imagelab on the same image files with its defaults: per our type, the
     worst of its matching issue scores (theirs: lower = worse) and any of their flags; its
-    exact / near duplicate sets."""
+    exact / near duplicate sets. It stops at a file that does not decode (a truncated PNG
+    raises in its property pass), so it gets the files that decode and misses the others
+    (worst rank, not flagged)."""
     import cleanvision
     from cleanvision import Imagelab
 
     paths = [str(p) for p in truth["path"]]
+    readable = [p for p in paths if _decodes(p)]
     started = time.process_time()
-    lab = Imagelab(filepaths=paths)
+    lab = Imagelab(filepaths=readable)
     types = [t for group in CLEANVISION_TYPES.values() for t in group]
     lab.find_issues(issue_types={t: {} for t in types}, n_jobs=1, verbose=False)
     cpu = time.process_time() - started
     table = lab.issues.reindex(paths)
     scores, flags = {}, {}
     for ours, theirs in CLEANVISION_TYPES.items():
-        scores[ours] = -np.min([table[f"{t}_score"].to_numpy(float) for t in theirs], axis=0)
-        flags[ours] = np.any([table[f"is_{t}_issue"].to_numpy(bool) for t in theirs], axis=0)
+        worst = np.min([table[f"{t}_score"].to_numpy(float) for t in theirs], axis=0)
+        scores[ours] = -np.nan_to_num(worst, nan=np.inf)
+        flagged = [table[f"is_{t}_issue"].astype("boolean").fillna(False) for t in theirs]
+        flags[ours] = np.any([f.to_numpy(bool) for f in flagged], axis=0)
     position = {p: i for i, p in enumerate(paths)}
     set_ids = np.full(len(paths), -1, dtype=np.int64)
     for t in CLEANVISION_TYPES["duplicate"]:
@@ -295,9 +348,12 @@ def _cleanvision(truth: pd.DataFrame, kinds: dict) -> dict[str, Any]:
             rows = [position[str(m)] for m in members if str(m) in position]
             if rows:
                 set_ids[rows] = min(rows) if set_ids[rows].max() < 0 else set_ids[rows].max()
-    per_issue = {t: int(table[f"is_{t}_issue"].sum()) for t in types}
+    per_issue = {
+        t: int(table[f"is_{t}_issue"].astype("boolean").fillna(False).sum()) for t in types
+    }
     return {
         "version": cleanvision.__version__,
+        "undecodable_skipped": len(paths) - len(readable),
         "kinds": _recalls(scores, flags, truth, kinds),
         "pairs_recovered": _pairs_recovered(set_ids, truth),
         "cpu_seconds": round(cpu, 2),
@@ -306,11 +362,27 @@ def _cleanvision(truth: pd.DataFrame, kinds: dict) -> dict[str, Any]:
     }
 
 
-def run_seed(kind: str, seed: int, tmp: Path, rescore: bool = False) -> dict[str, Any]:
-    kinds = IMAGE_KINDS if kind == "images" else TEXT_KINDS
+def _decodes(path: str) -> bool:
+    """Whether PIL decodes the image file at ``path``."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+    except (OSError, SyntaxError, ValueError):
+        return False
+    return True
+
+
+def run_seed(
+    kind: str, seed: int, tmp: Path, rescore: bool = False, mix: str = "main", resume: bool = False
+) -> dict[str, Any]:
+    kinds = mix_kinds(kind, mix)
     started = time.perf_counter()
-    run, truth = _rescore(kind, seed, tmp) if rescore else _run_mix(kind, seed, tmp)
-    out = {"data": kind, "seed": seed, "n": len(truth), "ours": _ours(run, truth, kinds)}
+    again = rescore or (resume and (tmp / f"{kind}_run_{seed}" / "issues.parquet").is_file())
+    run, truth = _rescore(kind, seed, tmp) if again else _run_mix(kind, seed, tmp, mix)
+    out = {"data": kind, "seed": seed, "mix": mix, "n": len(truth)}
+    out["ours"] = _ours(run, truth, kinds)
     out["datalab"] = _datalab(run, truth, kinds)
     out["label_bound"] = _label_bound(run, truth)
     if kind == "images":
@@ -401,7 +473,7 @@ def summary_table(results: list[dict[str, Any]]) -> str:
         part = [r for r in results if r["data"] == data]
         if not part:
             continue
-        kinds = IMAGE_KINDS if data == "images" else TEXT_KINDS
+        kinds = mix_kinds(data, part[0].get("mix", "main"))
         for name, (n, issue) in kinds.items():
             ours = [r["ours"]["kinds"][name] for r in part if name in r["ours"]["kinds"]]
             theirs = [r["datalab"]["kinds"].get(name) for r in part]
@@ -435,7 +507,7 @@ def _short_of_goals(results: list[dict[str, Any]]) -> str:
     out = []
     for data, goal in (("images", 0.9), ("text", 0.8)):
         part = [x for x in results if x["data"] == data]
-        kinds = IMAGE_KINDS if data == "images" else TEXT_KINDS
+        kinds = mix_kinds(data, part[0].get("mix", "main")) if part else {}
         for name in kinds:
             ours = [x["ours"]["kinds"][name]["top_k"] for x in part if name in x["ours"]["kinds"]]
             theirs = [
@@ -713,19 +785,49 @@ def docs_section(r: dict[str, Any]) -> str:
             f"(features {sc['features_s']:.0f} s; {per}); load average "
             f"{sc['load_start']:.1f}-{sc['load_end']:.1f}." + _against_evidence(sc)
         )
+    from benchmarks.issues_alt_docs import section_or_empty
+
+    lines.append(section_or_empty(r))  # the held-out mix's subsection (issues_alt.json)
     return "\n".join(lines) + "\n"
+
+
+def _commit() -> str:
+    """The checked-out commit that measured (with "+dirty" when files differ from it)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return head + ("+dirty" if dirty else "")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--data", default="images,text")
+    p.add_argument("--mix", default="main", choices=sorted(MIXES), help="main, or alt: held-out")
     p.add_argument("--tmp-dir", type=Path, default=None)
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--scale", type=int, default=0, help="only the issue pass at N rows")
     p.add_argument("--types", default="", help="with --scale: only these issue types, no evidence")
     p.add_argument(
         "--rescore", action="store_true", help="recompute the issues of the runs in --tmp-dir"
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="rescore the runs in --tmp-dir that exist, run the rest",
     )
     a = p.parse_args(argv)
     tmp = a.tmp_dir or Path(tempfile.mkdtemp(prefix="ogad_issues_"))
@@ -738,11 +840,13 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         return 0
     results = [
-        run_seed(kind, int(seed), tmp, a.rescore)
+        run_seed(kind, int(seed), tmp, a.rescore, a.mix, a.resume)
         for kind in a.data.split(",")
         for seed in a.seeds.split(",")
     ]
     record = {
+        "mix": a.mix,
+        "commit": _commit(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "load_average": list(os.getloadavg()),
         "results": results,

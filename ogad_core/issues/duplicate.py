@@ -3,7 +3,12 @@
 Exact: equal content hashes (decoded pixels, or normalised text; inputs.parquet). Near: a pair
 closer than ``threshold`` x the median nearest-neighbour distance in a neighbour space (the
 pixel signatures and the model's features; cleanlab Datalab's near-duplicate rule, whose default
-threshold is 0.13), on the faiss neighbour graph shared by the issue types. Pairs join into sets
+threshold is 0.13), on the faiss neighbour graph shared by the issue types. In pixel space also
+an *isolated pair* (Lowe's ratio test, as in image matching): two samples that are each other's
+nearest neighbour, closer than ``isolation`` x either one's distance to any third sample and
+than ``isolation_cap`` x the median: a re-encoded copy (JPEG at quality 30 lies at 0.16-0.32 x
+the median, past the 0.13 rule, yet at a quarter of the distance to any other digit). Pairs join
+into sets
 (connected components); a set whose given labels differ is a *conflict* and ranks first.
 Inputs the ``corrupt`` type flags (when it runs too) join no set: two blank images are corrupt.
 """
@@ -29,6 +34,11 @@ class DuplicateIssue(IssueType):
             distance (cleanlab's ``NearDuplicateIssueManager`` default, 0.13).
         spaces: the neighbour spaces searched for near duplicates.
         k: neighbours searched per sample.
+        isolation: an isolated pair lies closer than this x the distance of either member to
+            its next nearest sample (0 switches the rule off).
+        isolation_cap: ... and closer than this x the space's median nearest-neighbour distance.
+        isolation_spaces: the spaces where isolated pairs count (the input's own pixels: in a
+            model's feature space two different inputs can fall together).
     """
 
     name = "duplicate"
@@ -36,8 +46,9 @@ class DuplicateIssue(IssueType):
     after = ("corrupt",)
     threshold_doc = (
         "an exact copy (same decoded pixels or normalised text), or closer than 0.13 x the median "
-        "nearest-neighbour distance in pixel or feature space; score >= 0.5, +1 when the set's "
-        "labels differ"
+        "nearest-neighbour distance in pixel or feature space, or in pixel space a mutual nearest "
+        "pair closer than 0.33 x either one's next neighbour and 0.5 x the median; score >= 0.5, "
+        "+1 when the set's labels differ"
     )
 
     def __init__(
@@ -45,10 +56,16 @@ class DuplicateIssue(IssueType):
         threshold: float = 0.13,
         spaces: tuple[str, ...] = ("pixels", "features/unit"),
         k: int = 5,
+        isolation: float = 0.33,
+        isolation_cap: float = 0.5,
+        isolation_spaces: tuple[str, ...] = ("pixels",),
     ) -> None:
         self.threshold = threshold
         self.spaces = spaces
         self.k = k
+        self.isolation = isolation
+        self.isolation_cap = isolation_cap
+        self.isolation_spaces = isolation_spaces
 
     def fit(self, context: IssueContext) -> DuplicateIssue:
         n = context.n
@@ -95,9 +112,29 @@ class DuplicateIssue(IssueType):
         dist, idx = found
         median = max(float(np.median(dist[:, 0])), 1e-12)
         rel = dist / (self.threshold * median)
+        if self.isolation > 0 and space in self.isolation_spaces and dist.shape[1] >= 2:
+            np.minimum(rel[:, 0], self._isolated(dist, idx, median), out=rel[:, 0])
         np.minimum(ratio, rel[:, 0], out=ratio)
         rows, cols = np.nonzero(rel < 1.0)
         return np.stack([rows, idx[rows, cols]], axis=1).astype(np.int64)
+
+    def _isolated(self, dist: np.ndarray, idx: np.ndarray, median: float) -> np.ndarray:
+        """(N,) each row's distance to its nearest neighbour over the isolated-pair limit
+        (below 1: the two are each other's nearest, closer than ``isolation`` x either one's
+        second-nearest distance and ``isolation_cap`` x ``median``); inf for the others.
+        ``dist``, ``idx``: (N, k >= 2) neighbours, nearest first."""
+        n = len(dist)
+        first, second, j = dist[:, 0], dist[:, 1], idx[:, 0]
+        out = np.full(n, np.inf)
+        valid = (j >= 0) & np.isfinite(first) & np.isfinite(second)
+        rows = np.flatnonzero(valid)
+        mutual = rows[idx[j[rows], 0] == rows]
+        limit = np.minimum(
+            self.isolation * np.maximum(second[mutual], second[j[mutual]]),
+            self.isolation_cap * median,
+        )
+        out[mutual] = first[mutual] / np.maximum(limit, 1e-12)
+        return out
 
     def _candidates(
         self, context: IssueContext, space: str

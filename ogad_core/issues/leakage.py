@@ -5,7 +5,10 @@ better than it is (FiftyOne Brain's "leaky splits"). With ``--holdout SPEC`` (:m
 each training sample is compared with the held-out files: an exact copy has the same content
 hash (decoded pixels, or normalised text); a near copy of an image lies closer to a held-out
 image than ``threshold`` x the median nearest-neighbour distance among the training images in
-pixel space (the duplicate type's rule, cleanlab's 0.13). The training samples that leak the
+pixel space (the duplicate type's rule, cleanlab's 0.13), or than ``isolation`` x its distance
+to the nearest other training image and ``isolation_cap`` x that median (the duplicate type's
+isolated pair: a JPEG re-encoded copy lies past 0.13 x the median, yet far closer to its
+source than to anything else). The training samples that leak the
 same held-out file form one set (``set_id``: the smallest of their sample ids). Inputs the
 ``corrupt`` type flags are left to it (two blank images are not a leak). Without a held-out
 split the type flags nothing.
@@ -24,6 +27,9 @@ class LeakageIssue(IssueType):
     Args:
         threshold: near copies lie closer than this x the median nearest-neighbour distance
             of the training images in pixel space.
+        isolation: ... or closer than this x the training image's distance to its nearest
+            other training image (0 switches this off),
+        isolation_cap: ... and than this x that median.
     """
 
     name = "leakage"
@@ -32,11 +38,16 @@ class LeakageIssue(IssueType):
     threshold_doc = (
         "an exact copy (same decoded pixels or normalised text) of a held-out file, or an image "
         "closer to one than 0.13 x the median nearest-neighbour distance of the training images "
-        "in pixel space; score = 1 / (1 + distance / that), flagged at >= 0.5"
+        "in pixel space, or closer than 0.33 x its distance to any other training image and 0.5 "
+        "x that median; score = 1 / (1 + distance / that), flagged at >= 0.5"
     )
 
-    def __init__(self, threshold: float = 0.13) -> None:
+    def __init__(
+        self, threshold: float = 0.13, isolation: float = 0.33, isolation_cap: float = 0.5
+    ) -> None:
         self.threshold = threshold
+        self.isolation = isolation
+        self.isolation_cap = isolation_cap
 
     def fit(self, context: IssueContext) -> LeakageIssue:
         n = context.n
@@ -86,6 +97,9 @@ class LeakageIssue(IssueType):
         held_rows = np.flatnonzero(held_ok)
         dist, idx = hnsw_search(index_for(held[held_rows]), np.nan_to_num(train, nan=1e6), 1)
         rel = dist[:, 0] / (self.threshold * median)
+        if self.isolation > 0:  # far closer to the held-out file than to any training image
+            limit = np.minimum(self.isolation * found[0][:, 0], self.isolation_cap * median)
+            np.minimum(rel, dist[:, 0] / np.maximum(limit, 1e-12), out=rel)
         closer = (rel < ratio) & (idx[:, 0] >= 0) & np.isfinite(train).all(axis=1)
         ratio[closer] = rel[closer]
         nearest[closer] = held_rows[idx[closer, 0]]

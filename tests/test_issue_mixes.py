@@ -1,0 +1,155 @@
+"""The injected mixes of bench_issues: the main recipe stays as measured, the held-out one
+(``--mix alt``) has the same sizes per issue type and builds each kind from its own source."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageFilter
+
+from benchmarks import issue_mixes_alt as alt
+from benchmarks.bench_issues import mix_kinds, summary_table
+from benchmarks.issue_mixes import IMAGE_KINDS, TEXT_KINDS, image_mix, text_mix
+from ogad_core.issues.properties import normalise_text
+
+REVIEWS = [
+    f"review {i} says the film was {'good' if i % 2 else 'bad'}, and long" for i in range(400)
+]
+REVIEW_LABELS = ["pos" if i % 2 else "neg" for i in range(400)]
+
+
+def _per_type(kinds: dict[str, tuple[int, str]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for n, issue in kinds.values():
+        out[issue] = out.get(issue, 0) + n
+    return out
+
+
+@pytest.fixture(scope="module")
+def alt_images(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    return alt.alt_image_mix(tmp_path_factory.mktemp("alt") / "images", 0)
+
+
+def test_the_main_mix_is_unchanged(tmp_path: Path) -> None:
+    """The main recipe's files and truth (seed 0) are those the issue's figures were measured
+    on (digests taken before the held-out mix was added)."""
+    truth = image_mix(tmp_path / "images", 0)
+    digest = hashlib.sha256()
+    for path in truth["path"]:
+        digest.update(np.asarray(Image.open(path)).tobytes())
+    digest.update(truth.drop(columns="path").to_csv(index=False).encode())
+    assert digest.hexdigest() == (
+        "e8f2bdcf8123b3b8cb6ae048c5c869a85fd8c7417c2f3479f961cf00ff8ee804"
+    )
+    text_mix(tmp_path / "t.csv", REVIEWS, REVIEW_LABELS, 0)
+    assert hashlib.sha256((tmp_path / "t.csv").read_bytes()).hexdigest() == (
+        "cf2240c3509b69b75c555c6e8a40c5ee5434607e57519867cd41a333583aaedc"
+    )
+
+
+def test_the_held_out_mix_keeps_the_sizes_per_issue_type() -> None:
+    """Same K per issue type as the main mix, so the top-K figures compare; other kinds."""
+    assert _per_type(alt.ALT_IMAGE_KINDS) == _per_type(IMAGE_KINDS)
+    assert _per_type(alt.ALT_TEXT_KINDS) == _per_type(TEXT_KINDS)
+    assert mix_kinds("images", "alt") is alt.ALT_IMAGE_KINDS
+    assert mix_kinds("text", "main") is TEXT_KINDS
+    assert set(alt.ALT_IMAGE_KINDS) - {"flipped", "dup_conflict", "dup_same"} != set()
+    assert not set(alt.ALT_IMAGE_KINDS) & {"ood_photo", "ood_letter", "corrupt_noise"}
+
+
+def test_held_out_images_follow_their_recipe(alt_images: pd.DataFrame) -> None:
+    truth = alt_images
+    counts = truth["kind"].value_counts()
+    for kind, (n, issue) in alt.ALT_IMAGE_KINDS.items():
+        assert counts[kind] == n, kind
+        assert (truth.loc[truth["kind"] == kind, "expected"] == issue).all()
+    assert (truth["path"].map(lambda p: Path(p).parent.name) == truth["label"].astype(str)).all()
+    flipped = truth[truth["kind"] == "flipped"]
+    assert (flipped["label"] == flipped["clean_label"].map(alt.CONFUSABLE)).all()
+    digits8 = truth[truth["kind"] == "ood_digits8"]
+    assert (digits8["label"] == digits8["clean_label"]).all()  # a domain shift, true digits
+    for kind in ("corrupt_truncated", "corrupt_tiny", "clean"):
+        for path in truth.loc[truth["kind"] == kind, "path"][:5]:
+            if kind == "corrupt_truncated":
+                with pytest.raises(OSError):
+                    Image.open(path).load()
+            else:
+                size = Image.open(path).size
+                assert size == ((3, 3) if kind == "corrupt_tiny" else (28, 28))
+
+
+def test_held_out_duplicates_are_transformed_copies(alt_images: pd.DataFrame) -> None:
+    """Every copy pairs with its source (set_key); only the PNG re-save keeps the pixels, the
+    others differ yet stay close to the source; conflicts carry another label."""
+    truth = alt_images
+    for kind in ("dup_conflict", "dup_same"):
+        copies = truth[truth["kind"] == kind]
+        assert set(copies["variant"]) == set(alt.DUP_VARIANTS)
+        for _, copy in copies.iterrows():
+            source = truth[
+                (truth["set_key"] == copy["set_key"]) & (truth["kind"] == kind + "_source")
+            ]
+            assert len(source) == 1
+            a, b = Image.open(copy["path"]).convert("L"), Image.open(source["path"].iloc[0])
+            same = np.array_equal(np.asarray(a), np.asarray(b))
+            assert same == (copy["variant"] == "png"), copy["variant"]
+            smooth = [
+                np.asarray(x.filter(ImageFilter.GaussianBlur(2)), float).ravel() for x in (a, b)
+            ]
+            assert np.corrcoef(*smooth)[0, 1] > 0.7, copy["variant"]
+            conflict = copy["label"] != source["label"].iloc[0]
+            assert conflict == (kind == "dup_conflict")
+
+
+def test_held_out_text_follows_its_recipe(tmp_path: Path) -> None:
+    truth = alt.alt_text_mix(tmp_path / "t.csv", REVIEWS, REVIEW_LABELS, 0)
+    counts = truth["kind"].value_counts()
+    for kind, (n, _) in alt.ALT_TEXT_KINDS.items():
+        assert counts[kind] == n, kind
+    written = pd.read_csv(tmp_path / "t.csv", keep_default_na=False)
+    assert written["text"].tolist() == truth["text"].tolist()
+    for _, copy in truth[truth["kind"] == "dup_edit"].iterrows():
+        source = truth[(truth["set_key"] == copy["set_key"]) & (truth["kind"] == "dup_edit_source")]
+        src = source["text"].iloc[0]
+        assert copy["text"] != src and copy["label"] != source["label"].iloc[0]
+        same = normalise_text(copy["text"]) == normalise_text(src)
+        assert same == (copy["variant"] == "case")
+    ood = truth[truth["kind"].str.startswith("ood_")]
+    assert not ood["text"].isin(REVIEWS).any() and ood["text"].is_unique
+    code = truth.loc[truth["kind"] == "ood_code", "text"]
+    assert code.str.contains(r"[=()\[\]:]").all()
+    digits = truth.loc[truth["kind"] == "corrupt_digits", "text"]
+    assert digits.str.fullmatch(r"[0-9 ]+").all()
+    short = truth.loc[truth["kind"] == "corrupt_short", "text"]
+    assert (short.str.len() <= 3).all()
+
+
+def test_summary_table_reads_the_kinds_of_the_results_mix() -> None:
+    """An alt result renders its own kinds (the main mix's kinds would be missing rows)."""
+    kinds = {k: {"top_k": 1.0, "flagged": 1.0, "any": 1.0} for k in alt.ALT_IMAGE_KINDS}
+    result = {"data": "images", "mix": "alt", "ours": {"kinds": kinds}, "datalab": {"kinds": {}}}
+    table = summary_table([result])
+    assert "ood_script (outlier)" in table and "ood_photo" not in table
+
+
+def test_duplicates_are_scored_per_transform() -> None:
+    """The held-out mix's duplicate recall per variant, with the type's whole K."""
+    from benchmarks.bench_issues import _variant_recalls
+
+    truth = pd.DataFrame(
+        {
+            "kind": ["clean"] * 2 + ["dup_same_source", "dup_same"] * 2,
+            "expected": ["", "", "", "duplicate", "", "duplicate"],
+            "variant": ["", "", "", "shift", "", "jpeg"],
+        }
+    )  # K = 4: both pairs' members; a clean sample outranks the JPEG copy
+    scores = {"duplicate": np.array([0.0, 0.7, 0.9, 0.8, 0.95, 0.1])}
+    flags = {"duplicate": scores["duplicate"] > 0.5}
+    out = _variant_recalls(scores, flags, truth, {"dup_same": (2, "duplicate")})
+    assert out["dup_same/shift"]["top_k"] == 1.0 and out["dup_same/jpeg"]["top_k"] == 0.0
+    assert out["dup_same/shift"]["flagged"] == 1.0 and out["dup_same/jpeg"]["flagged"] == 0.0
+    assert _variant_recalls(scores, flags, truth.drop(columns="variant"), {}) == {}
