@@ -22,8 +22,9 @@ in that queue and after the flags no other type explains in the other (flagged i
 corrupt when the input still resembles its labelled class in shape (its label is the plurality
 among its nearest neighbours in the standardised pixel space: a damaged member of the class,
 as a digit half covered by noise), outlier when it does not (a photo crop or a drawn letter
-filed under some class). An input flagged for a property of the file (undecodable, tiny, odd
-aspect), or without pixels (text), is the corrupt type's first; an undecodable file scores 0
+filed under some class). An input with no shape to compare (undecodable, near-constant), one
+flagged for a property of the file (tiny, odd aspect), or without pixels (text), is the corrupt
+type's first; an undecodable file scores 0
 here (the model saw a stand-in: there is no input to place among the data).
 """
 
@@ -37,8 +38,9 @@ from ogad_core.issues.mahalanobis import class_mahalanobis
 from ogad_core.issues.tail import after_the_others, upper_z
 from ogad_core.space.knn import ANN_MIN_ROWS
 
-#: the corrupt type's properties of the file rather than of its content
-FILE_PROPERTIES = ("undecodable", "tiny", "odd aspect")
+#: corrupt properties that leave no shape to compare (undecodable, near-constant) or that are
+#: the file's, not its content's (tiny, odd aspect): such a sample is the corrupt type's first
+CORRUPT_FIRST = ("undecodable", "near-constant", "tiny", "odd aspect")
 SPACE_NAMES = {
     "features": "feature",
     "embeddings": "encoder",
@@ -180,11 +182,11 @@ def _undecoded(context: IssueContext) -> np.ndarray:
 
 
 def file_damage(corrupt: IssueType) -> np.ndarray:
-    """(N,) bool: flagged for a property of the file, not of its content (undecodable, tiny,
-    odd aspect): corrupt first, whatever the content looks like."""
+    """(N,) bool: flagged for a property of :data:`CORRUPT_FIRST` (no shape to compare, or
+    the file's): corrupt first, whatever the content looks like."""
     parts = getattr(corrupt, "parts_", None)
     flagged = np.asarray(corrupt.flagged_, dtype=bool)
-    columns = [c for c in FILE_PROPERTIES if parts is not None and c in parts.columns]
+    columns = [c for c in CORRUPT_FIRST if parts is not None and c in parts.columns]
     if not columns:
         return np.zeros_like(flagged)
     return flagged & (parts[columns].to_numpy() >= corrupt.threshold_).any(axis=1)
