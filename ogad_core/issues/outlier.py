@@ -69,8 +69,9 @@ class OutlierIssue(IssueType):
     after = ("corrupt",)
     threshold_doc = (
         "Mahalanobis distance to the nearest class mean (shared Ledoit-Wolf covariance) in "
-        "unit-length feature space and in pixel space (an encoder's embeddings: mean distance "
-        "to the k nearest samples), each as a z-score of its log against the upper half of its "
+        "unit-length feature space and in standardised pixel space (an encoder's embeddings: "
+        "mean distance to the k nearest samples, in its last layer), each as a z-score of its "
+        "log against the upper half of its "
         "own distribution, averaged over the spaces; flagged at z >= 2.5 (at most about 0.6% "
         "of a clean bulk); a sample also flagged corrupt ranks here in full when its shape "
         "resembles no class it is filed under, else after the other flags"
@@ -194,19 +195,22 @@ def file_damage(corrupt: IssueType) -> np.ndarray:
 
 def resembles_its_label(context: IssueContext, rows: np.ndarray, k: int = 10) -> np.ndarray | None:
     """(m,) bool for (m,) ``rows``: the sample's label is the plurality (ties included) among
-    the labels of its k nearest samples in the standardised pixel space, the other ``rows``
-    left out (a group of inputs from one source would vote for each other); None without
-    pixels."""
-    from ogad_core.space.knn import hnsw_search, index_for
+    the labels of its k nearest samples in the standardised pixel space (an exact search among
+    at most REFERENCE_ROWS others), the other ``rows`` left out (a group of inputs from one
+    source would vote for each other); None without pixels."""
+    from ogad_core.space.knn import flat_index, hnsw_search
 
     matrix = context.space("pixels/standard")
     if matrix is None:
         return None
-    Z = np.ascontiguousarray(np.nan_to_num(matrix, nan=0.0), dtype=np.float32)
     reference = np.setdiff1d(np.arange(context.n), rows)
+    if len(reference) > REFERENCE_ROWS:  # a seeded subsample: an exact search stays cheap
+        rng = np.random.default_rng(context.seed)
+        reference = np.sort(rng.choice(reference, size=REFERENCE_ROWS, replace=False))
     if len(reference) == 0:
         return None
-    found = hnsw_search(index_for(Z[reference]), Z[rows], min(k, len(reference)))[1]
+    Z = np.nan_to_num(np.asarray(matrix, dtype=np.float32), nan=0.0)
+    found = hnsw_search(flat_index(Z[reference]), Z[rows], min(k, len(reference)))[1]
     codes = np.unique(np.asarray(context.labels), return_inverse=True)[1].reshape(-1)
     neighbours = codes[reference[np.maximum(found, 0)]]
     own = (neighbours == codes[rows][:, None]).sum(axis=1)
