@@ -107,7 +107,8 @@ def crowding_line(results: list[dict[str, Any]]) -> str:
 
 #: what was measured on the kept held-out runs (seeds 0-2, the code before that session)
 DIAGNOSIS = (
-    "**What the held-out mix showed, measured on its kept runs.** *Duplicates*: a PNG re-save "
+    "**What the held-out mix showed, measured on its kept runs** (scored by the code before "
+    "that session: the last column above). *Duplicates*: a PNG re-save "
     "is an exact copy (the hash is of the decoded pixels); a JPEG copy at quality 30 lies at "
     "0.16-0.32 x the median nearest-neighbour distance in pixel space, past the 0.13 rule, yet "
     "at about a quarter of the distance to any other digit; a 1-2 pixel shift lies at 1.4-2.0 x "
