@@ -337,7 +337,7 @@ def test_corrupt_inputs_are_left_out_of_outliers_and_duplicate_sets() -> None:
     assert fitted["duplicate"].set_ids_[0] == alone.set_ids_[0] == 0  # the real pair stays
     order = np.argsort(-fitted["outlier"].scores_, kind="stable")  # far and blank: flagged
     assert order[0] == ctx.n - 1 and set(order[1:3]) == {5, 6}  # after the other outlier
-    assert fitted["outlier"].explain(5).endswith("also corrupt (after the others)")
+    assert fitted["outlier"].explain(5).endswith("corrupt first (after the others here)")
 
 
 def test_image_files_are_inspected_in_the_thumbnail_pass(tmp_path: Path) -> None:

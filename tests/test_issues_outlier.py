@@ -3,10 +3,13 @@ the score's own upper tail (few flags on data without outliers, the planted ones
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from sklearn.covariance import LedoitWolf
 
+from ogad_core.engine.text_encoder import layer_blocks
 from ogad_core.issues.base import IssueContext
 from ogad_core.issues.mahalanobis import class_mahalanobis
 from ogad_core.issues.outlier import OutlierIssue
@@ -93,7 +96,42 @@ def test_encoder_embeddings_use_the_knn_distance_and_replace_the_features() -> N
     ctx = IssueContext(samples=samples, label_names=["neg", "pos"], features=feats, embeddings=emb)
     est = OutlierIssue().fit(ctx)
     assert est.spaces_used_ == ["embeddings"]
-    assert any(name.startswith("embeddings/unit") for name, _, _ in ctx._knn)
+    assert any(name.startswith("embeddings/last/unit") for name, _, _ in ctx._knn)
     assert set(np.argsort(-est.scores_)[:10]) == set(range(n - 10, n))
     assert est.flagged_[-10:].all() and est.flagged_[:-10].mean() <= 0.01
     assert "encoder z = " in est.explain(n - 1)
+
+
+def test_layered_embeddings_are_measured_in_the_last_layer(tmp_path: Path) -> None:
+    """A text encoder's ``layers`` features concatenate every hidden state; the lower layers
+    (here larger in norm, as MiniLM's middle layers are) carry no topic, the last one does: a
+    group of 30 inputs from other topics ranks first only in the last layer."""
+    rng = np.random.default_rng(0)
+    n, group = 2000, 30
+    topics = rng.normal(0, 3.0, (8, 48))
+    last = topics[rng.integers(0, 8, n)] + rng.normal(size=(n, 48))
+    sources = rng.normal(0, 3.0, (3, 48))  # three other sources, ten inputs each
+    last[-group:] = sources[np.arange(group) % 3] + rng.normal(size=(group, 48))
+    lower = rng.normal(0, 1.0, (n, 3 * 48)) * rng.lognormal(0, 0.5, (n, 1)) * 8
+    emb = np.concatenate([lower, last], axis=1).astype(np.float32)
+    samples = pd.DataFrame({"sample_id": np.arange(n), "label": rng.integers(0, 2, n)})
+    planted = set(range(n - group, n))
+
+    def top(blocks: int) -> set[int]:
+        ctx = IssueContext(
+            samples=samples, label_names=["neg", "pos"], embeddings=emb, embedding_blocks=blocks
+        )
+        est = OutlierIssue().fit(ctx)
+        assert est.flagged_[: n - group].mean() <= 0.01
+        return set(np.argsort(-est.scores_)[:group].tolist())
+
+    assert len(top(1) & planted) <= group // 2  # the whole concatenation: masked
+    assert len(top(4) & planted) >= 0.9 * group
+
+
+def test_layer_blocks_reads_the_encoders_config(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"num_hidden_layers": 6, "hidden_size": 384}')
+    assert layer_blocks(str(tmp_path), 7 * 384) == 7
+    assert layer_blocks(str(tmp_path), 384) == 1  # the sentence embedding alone
+    (tmp_path / "config.json").write_text("not json")
+    assert layer_blocks(str(tmp_path), 7 * 384) == 1

@@ -157,6 +157,21 @@ def embedding_dim(model: Any, features: str = "layers") -> int:
     return int((config.num_hidden_layers + 1) * config.hidden_size)
 
 
+def layer_blocks(encoder: str | None, dim: int) -> int:
+    """How many hidden states (embedding output and each layer) ``dim`` columns of ``layers``
+    features of ``encoder`` concatenate, read from its config.json (no model loaded); 1 when
+    they are not that layout (``sentence`` features, an unreadable config)."""
+    import json
+
+    try:
+        path = Path(resolve_encoder(encoder)) / "config.json"
+        config = json.loads(path.read_text(encoding="utf-8"))
+        blocks, hidden = int(config["num_hidden_layers"]) + 1, int(config["hidden_size"])
+    except (OSError, ValueError, KeyError, TypeError, ModelError, ConfigError):
+        return 1
+    return blocks if blocks * hidden == dim else 1
+
+
 def _transformer(model: Any) -> nn.Module:
     auto_model = getattr(model[0], "auto_model", None)
     if auto_model is None or not hasattr(auto_model, "config"):

@@ -49,6 +49,8 @@ class IssueContext:
         features: (N, H) penultimate features of the model or None.
         embeddings: (N, E) the encoder's features (text and pretrained-encoder runs: the
             head's input before it is standardised) or None.
+        embedding_blocks: the embeddings are this many equal-width blocks, first to last
+            layer (a text encoder's hidden states, concatenated); 1: one block.
         inputs: inputs.parquet (per-sample input properties) or None.
         signatures: (N, 256) float32 16x16 grayscale images or None.
         scores: scores.parquet or None.
@@ -62,6 +64,7 @@ class IssueContext:
     gradients: np.ndarray | None = None
     features: np.ndarray | None = None
     embeddings: np.ndarray | None = None
+    embedding_blocks: int = 1
     inputs: pd.DataFrame | None = None
     signatures: np.ndarray | None = None
     scores: pd.DataFrame | None = None
@@ -86,9 +89,11 @@ class IssueContext:
 
     def space(self, name: str) -> np.ndarray | None:
         """The (N, d) matrix of a neighbour space: ``features``, ``embeddings``, ``gradients`` or
-        ``pixels``; ``/unit`` scales each row to unit length (a direction), ``/pca`` projects
-        it to PCA_DIM principal components (a cheap candidate search);
-        ``NAME/unit`` scales each row to unit length (a direction)."""
+        ``pixels``; ``/last`` keeps the last of the ``embedding_blocks`` (the encoder's last
+        layer), ``/standard`` scales each row to zero mean and unit variance (an image's
+        shape, whatever its brightness and contrast), ``/unit`` scales each row to unit length
+        (a direction), ``/pca`` projects it to PCA_DIM principal components (a cheap candidate
+        search), in that order."""
         base, *flags = name.split("/")
         matrix = {
             "features": self.features,
@@ -98,6 +103,12 @@ class IssueContext:
         }.get(base)
         if matrix is None or len(matrix) != self.n or self.n < 3:
             return None
+        if "last" in flags and base == "embeddings" and self.embedding_blocks > 1:
+            matrix = matrix[:, -(matrix.shape[1] // self.embedding_blocks) :]
+        if "standard" in flags:
+            matrix = np.asarray(matrix, dtype=np.float32)
+            centred = matrix - matrix.mean(axis=1, keepdims=True)
+            matrix = centred / np.maximum(centred.std(axis=1, keepdims=True), 1e-3)
         if "unit" in flags:
             matrix = np.asarray(matrix, dtype=np.float32)
             matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)

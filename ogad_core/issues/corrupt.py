@@ -5,6 +5,10 @@ dark / bright, blurry / noisy, tiny, odd aspect. Texts: empty, very short, not l
 letters, or words no other text of the corpus uses). Each property is a robust z-score against
 the run's own data (so a dataset of dark X-rays is not all "dark"), sizes a log-ratio to the
 median; a sample's score is its worst property's.
+
+A type fitted after this one may take a flagged sample as its own first (:meth:`defer`: the
+``outlier`` type takes an input whose shape resembles no class it is filed under, as a bright
+photo crop among digits): it stays flagged here, ranked after the other flags.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ogad_core.issues.base import IssueContext, IssueType, robust_z
+from ogad_core.issues.tail import after_the_others
 
 #: scores of properties that are a flag on their own (undecodable, empty, near-constant)
 HARD = 100.0
@@ -66,8 +71,18 @@ class CorruptIssue(IssueType):
         errors = None if table is None else table.get("error")
         self._errors = None if errors is None else errors.fillna("").astype(str).to_numpy()
         scores = self.parts_.max(axis=1).to_numpy() if len(parts.columns) else np.zeros(context.n)
+        self.deferred_ = np.zeros(context.n, dtype=bool)
+        self.deferred_to_ = ""
         self._finish(np.maximum(scores, 0.0), self.threshold)
         return self
+
+    def defer(self, rows: np.ndarray, to: str) -> None:
+        """The flagged samples of (N,) bool ``rows`` are issue type ``to``'s first: still
+        flagged here, ranked after the other flags (their order kept)."""
+        self.deferred_ = np.asarray(rows, dtype=bool) & self.flagged_
+        self.deferred_to_ = to
+        scores = after_the_others(self.scores_, self.deferred_, self.threshold_)
+        self._finish(scores, self.threshold_)
 
     def _image_parts(self, t: pd.DataFrame) -> pd.DataFrame:
         ok = t["decoded"].to_numpy(dtype=bool)
@@ -123,6 +138,12 @@ class CorruptIssue(IssueType):
         )
 
     def explain(self, i: int) -> str:
+        line = self._explain(i)
+        if self.deferred_[i]:
+            return f"{line}; {self.deferred_to_} first (after the others here)"
+        return line
+
+    def _explain(self, i: int) -> str:
         row = self.parts_.iloc[i]
         if not len(row) or row.max() <= 0:
             return "no input property stands out"

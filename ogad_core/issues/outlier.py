@@ -2,22 +2,30 @@
 
 Per space, the squared Mahalanobis distance to the nearest class mean under one shared
 within-class covariance (Lee et al. 2018; Ledoit-Wolf shrinkage,
-:mod:`ogad_core.issues.mahalanobis`) in the model's unit-length features and in pixel space;
-in an encoder's embeddings (text; pretrained image encoders), which were not trained on these
-labels, the mean distance to the k nearest samples (cleanlab Datalab's outlier score): topics
-spread a class over many modes there, and the Gaussian class model ranked sentences from
-another domain worse (measured, docs/benchmarks.md "Issue types"). Each space's distance is a
-z-score of its log against its own upper tail (:func:`ogad_core.issues.tail.upper_z`: the skewed
-tail of a distance does not inflate the flags), and the spaces' z-scores are averaged: an
-atypical but clean digit is far in one view, the model's or the raw input's, an input from
-elsewhere in both. The model's features are scaled to unit length (an input far from the data
-has a small ``h``, so in raw feature space it sits near the origin, among the low-confidence
-clean ones).
+:mod:`ogad_core.issues.mahalanobis`) in the model's unit-length features and in pixel space,
+each 16 x 16 signature standardised to zero mean and unit variance (the image's shape: its
+brightness and contrast are the ``corrupt`` type's, and a bright photo crop among digits stays
+far however bright); in an encoder's embeddings (text; pretrained image encoders), which were
+not trained on these labels, the mean distance to the k nearest samples (cleanlab Datalab's
+outlier score), in the encoder's LAST layer when the embeddings concatenate its layers (the
+sentence embedding its training made semantic; the lower layers' means carry word identity and
+syntax, and buried sentences from another domain: measured, docs/benchmarks.md "Issue types").
+Each space's distance is a z-score of its log against its own upper tail
+(:func:`ogad_core.issues.tail.upper_z`: the skewed tail of a distance does not inflate the
+flags), and the spaces' z-scores are averaged: an atypical but clean digit is far in one view,
+the model's or the raw input's, an input from elsewhere in both. The model's features are
+scaled to unit length (an input far from the data has a small ``h``, so in raw feature space
+it sits near the origin, among the low-confidence clean ones).
 
-An input the ``corrupt`` type flags (when it runs too) that is also far from the classes stays
-flagged here, ranked after the outliers no other type explains: a very bright photo crop among
-digits is both, and a reviewer of the outlier queue sees every input unlike the data, the ones
-no other queue holds first.
+A sample the ``corrupt`` type flags too (when it runs) gets ONE primary type, and ranks in full
+in that queue and after the flags no other type explains in the other (flagged in both):
+corrupt when the input still resembles its labelled class in shape (its label is the plurality
+among its nearest neighbours in the standardised pixel space: a damaged member of the class,
+as a digit half covered by noise), outlier when it does not (a photo crop or a drawn letter
+filed under some class). An input with no shape to compare (undecodable, near-constant), one
+flagged for a property of the file (tiny, odd aspect), or without pixels (text), is the corrupt
+type's first; an undecodable file scores 0
+here (the model saw a stand-in: there is no input to place among the data).
 """
 
 from __future__ import annotations
@@ -27,9 +35,12 @@ import numpy as np
 from ogad_core.errors import ConfigError
 from ogad_core.issues.base import REFERENCE_ROWS, IssueContext, IssueType, default_k
 from ogad_core.issues.mahalanobis import class_mahalanobis
-from ogad_core.issues.tail import upper_z
+from ogad_core.issues.tail import after_the_others, upper_z
 from ogad_core.space.knn import ANN_MIN_ROWS
 
+#: corrupt properties that leave no shape to compare (undecodable, near-constant) or that are
+#: the file's, not its content's (tiny, odd aspect): such a sample is the corrupt type's first
+CORRUPT_FIRST = ("undecodable", "near-constant", "tiny", "odd aspect")
 SPACE_NAMES = {
     "features": "feature",
     "embeddings": "encoder",
@@ -58,10 +69,12 @@ class OutlierIssue(IssueType):
     after = ("corrupt",)
     threshold_doc = (
         "Mahalanobis distance to the nearest class mean (shared Ledoit-Wolf covariance) in "
-        "unit-length feature space and in pixel space (an encoder's embeddings: mean distance "
-        "to the k nearest samples), each as a z-score of its log against the upper half of its "
+        "unit-length feature space and in standardised pixel space (an encoder's embeddings: "
+        "mean distance to the k nearest samples, in its last layer), each as a z-score of its "
+        "log against the upper half of its "
         "own distribution, averaged over the spaces; flagged at z >= 2.5 (at most about 0.6% "
-        "of a clean bulk)"
+        "of a clean bulk); a sample also flagged corrupt ranks here in full when its shape "
+        "resembles no class it is filed under, else after the other flags"
     )
 
     def __init__(
@@ -90,14 +103,33 @@ class OutlierIssue(IssueType):
             self.deferred_ = np.zeros(context.n, dtype=bool)
             self._finish(np.zeros(context.n), np.inf)
             return self
-        scores = self.space_z_.max(axis=1) if self.combine == "max" else self.space_z_.mean(1)
-        corrupt = context.results.get("corrupt")
-        self.deferred_ = np.zeros(context.n, dtype=bool)
-        if corrupt is not None:  # damaged and far: in both queues, here after the others
-            self.deferred_ = np.asarray(corrupt.flagged_, dtype=bool)
-            scores = after_the_others(scores, self.deferred_, self.threshold)
+        z = np.where(np.isfinite(self.space_z_), self.space_z_, np.nan)
+        reduce = np.nanmax if self.combine == "max" else np.nanmean
+        with np.errstate(all="ignore"):
+            scores = np.nan_to_num(reduce(z, axis=1), nan=0.0)
+        scores[_undecoded(context)] = 0.0  # no input: nothing to place among the data
+        scores = self._primary(context, scores)
         self._finish(scores, self.threshold)
         return self
+
+    def _primary(self, context: IssueContext, scores: np.ndarray) -> np.ndarray:
+        """(N,) scores with the samples whose primary type is ``corrupt`` ranked after the
+        other flags; the corrupt type defers the samples whose primary type is this one."""
+        self.deferred_ = np.zeros(context.n, dtype=bool)
+        corrupt = context.results.get("corrupt")
+        if corrupt is None:
+            return scores
+        both = np.asarray(corrupt.flagged_, dtype=bool) & (scores >= self.threshold)
+        both &= ~file_damage(corrupt)  # no content to place: corrupt first
+        rows = np.flatnonzero(both)
+        resembles = resembles_its_label(context, rows) if len(rows) else None
+        ours = np.zeros_like(both)
+        if resembles is not None:
+            ours[rows[~resembles]] = True
+        self.deferred_ = np.asarray(corrupt.flagged_, dtype=bool) & ~ours
+        if hasattr(corrupt, "defer"):
+            corrupt.defer(ours, "outlier")
+        return after_the_others(scores, self.deferred_, self.threshold)
 
     def _spaces(self, context: IssueContext) -> list[str]:
         """The spaces measured: the encoder's embeddings replace the features, gradients
@@ -115,7 +147,7 @@ class OutlierIssue(IssueType):
         names = [SPACE_NAMES.get(s, s) for s in self.spaces_used_]
         zs = ", ".join(f"{n} z = {z:.1f}" for n, z in zip(names, self.space_z_[i], strict=True))
         line = f"far from every class ({zs})"
-        return f"{line}; also corrupt (after the others)" if self.deferred_[i] else line
+        return f"{line}; corrupt first (after the others here)" if self.deferred_[i] else line
 
 
 def _distance(context: IssueContext, space: str) -> np.ndarray | None:
@@ -127,26 +159,60 @@ def _distance(context: IssueContext, space: str) -> np.ndarray | None:
     REFERENCE_ROWS subsample)."""
     if space == "embeddings":
         reference = min(context.n, REFERENCE_ROWS)
-        name = "embeddings/unit" + ("/pca" if context.n > ANN_MIN_ROWS else "")
+        name = "embeddings/last/unit" + ("/pca" if context.n > ANN_MIN_ROWS else "")
         found = context.neighbours(name, default_k(reference), reference=reference)
         return None if found is None else found[0].mean(axis=1).astype(np.float64)
-    matrix = context.space(space if space == "pixels" else f"{space}/unit")
+    matrix = context.space("pixels/standard" if space == "pixels" else f"{space}/unit")
     if matrix is None:
         return None
-    return class_mahalanobis(matrix, context.labels, seed=context.seed)
-
-
-def after_the_others(scores: np.ndarray, others: np.ndarray, threshold: float) -> np.ndarray:
-    """(N,) scores with the ``others`` rows (flagged by another type) that reach ``threshold``
-    moved just below the lowest flagged row of the rest, their order kept: still flagged,
-    ranked after the outliers no other type explains. Rows below the threshold unchanged."""
-    above = others & (scores >= threshold)
-    rest = scores[~others & (scores >= threshold)]
-    if not above.any():
-        return scores
-    low = float(rest.min()) if rest.size else float(scores[above].max()) + 1.0
-    top = float(scores[above].max())
-    span = max(top - threshold, 1e-12)
-    out = scores.copy()  # mapped into [threshold, threshold + (low - threshold) / 2]
-    out[above] = threshold + 0.5 * (low - threshold) * (scores[above] - threshold) / span
+    finite = np.isfinite(matrix).all(axis=1)  # an undecodable image has no pixels
+    if finite.all():
+        return class_mahalanobis(matrix, context.labels, seed=context.seed)
+    out = np.full(context.n, np.nan)
+    if finite.sum() > 2:
+        out[finite] = class_mahalanobis(matrix[finite], context.labels[finite], seed=context.seed)
     return out
+
+
+def _undecoded(context: IssueContext) -> np.ndarray:
+    """(N,) bool: image files that could not be decoded (the model saw a stand-in)."""
+    table = context.inputs
+    if table is None or "decoded" not in table or len(table) != context.n:
+        return np.zeros(context.n, dtype=bool)
+    return ~table["decoded"].fillna(False).to_numpy(dtype=bool)
+
+
+def file_damage(corrupt: IssueType) -> np.ndarray:
+    """(N,) bool: flagged for a property of :data:`CORRUPT_FIRST` (no shape to compare, or
+    the file's): corrupt first, whatever the content looks like."""
+    parts = getattr(corrupt, "parts_", None)
+    flagged = np.asarray(corrupt.flagged_, dtype=bool)
+    columns = [c for c in CORRUPT_FIRST if parts is not None and c in parts.columns]
+    if not columns:
+        return np.zeros_like(flagged)
+    return flagged & (parts[columns].to_numpy() >= corrupt.threshold_).any(axis=1)
+
+
+def resembles_its_label(context: IssueContext, rows: np.ndarray, k: int = 10) -> np.ndarray | None:
+    """(m,) bool for (m,) ``rows``: the sample's label is the plurality (ties included) among
+    the labels of its k nearest samples in the standardised pixel space (an exact search among
+    at most REFERENCE_ROWS others), the other ``rows`` left out (a group of inputs from one
+    source would vote for each other); None without pixels."""
+    from ogad_core.space.knn import flat_index, hnsw_search
+
+    matrix = context.space("pixels/standard")
+    if matrix is None:
+        return None
+    reference = np.setdiff1d(np.arange(context.n), rows)
+    if len(reference) > REFERENCE_ROWS:  # a seeded subsample: an exact search stays cheap
+        rng = np.random.default_rng(context.seed)
+        reference = np.sort(rng.choice(reference, size=REFERENCE_ROWS, replace=False))
+    if len(reference) == 0:
+        return None
+    Z = np.nan_to_num(np.asarray(matrix, dtype=np.float32), nan=0.0)
+    found = hnsw_search(flat_index(Z[reference]), Z[rows], min(k, len(reference)))[1]
+    codes = np.unique(np.asarray(context.labels), return_inverse=True)[1].reshape(-1)
+    neighbours = codes[reference[np.maximum(found, 0)]]
+    own = (neighbours == codes[rows][:, None]).sum(axis=1)
+    most = np.stack([(neighbours == c).sum(axis=1) for c in np.unique(neighbours)], axis=1)
+    return own >= most.max(axis=1)

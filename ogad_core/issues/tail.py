@@ -29,3 +29,19 @@ def upper_z(values: np.ndarray) -> np.ndarray:
     if scale <= 1e-12:
         scale = float(np.mean(np.abs(finite - med))) or 1.0
     return (v - med) / scale
+
+
+def after_the_others(scores: np.ndarray, others: np.ndarray, threshold: float) -> np.ndarray:
+    """(N,) scores with the ``others`` rows (another type's first) that reach ``threshold``
+    moved just below the lowest flagged row of the rest, their order kept: still flagged,
+    ranked after the flags no other type explains. Rows below the threshold unchanged."""
+    above = others & (scores >= threshold)
+    rest = scores[~others & (scores >= threshold)]
+    if not above.any():
+        return scores
+    low = float(rest.min()) if rest.size else float(scores[above].max()) + 1.0
+    top = float(scores[above].max())
+    span = max(top - threshold, 1e-12)
+    out = scores.copy()  # mapped into [threshold, threshold + (low - threshold) / 2]
+    out[above] = threshold + 0.5 * (low - threshold) * (scores[above] - threshold) / span
+    return out

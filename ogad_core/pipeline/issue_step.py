@@ -29,7 +29,7 @@ from ogad_core.run.rundir import RunDir, table_problem
 
 STEP = "issues"
 #: bumped when a built-in issue type's scoring changes (a run's issues.parquet is then redone)
-ISSUES_VERSION = 7
+ISSUES_VERSION = 8
 
 
 def _params(spec: str) -> dict[str, str]:
@@ -122,13 +122,15 @@ def load_context(rd: RunDir, manifest: Manifest, *, seed: int = 0) -> IssueConte
     detector = DEFAULT_DETECTOR if DEFAULT_DETECTOR in detectors else next(iter(detectors), None)
     train = manifest.steps.get("train")
     test_accuracy = train.extra.get("test_accuracy") if train is not None else None
+    embeddings = _encoder_embeddings(rd, len(samples))
     return IssueContext(
         samples=samples,
         label_names=list(manifest.label_names),
         kind=manifest.data_kind,
         gradients=np.load(rd.gradients_path, mmap_mode="r"),
         features=ensure_features(rd, manifest),
-        embeddings=_encoder_embeddings(rd, len(samples)),
+        embeddings=embeddings,
+        embedding_blocks=_embedding_blocks(manifest, embeddings),
         inputs=inputs,
         signatures=signatures,
         scores=rd.read_scores(),
@@ -136,6 +138,15 @@ def load_context(rd: RunDir, manifest: Manifest, *, seed: int = 0) -> IssueConte
         seed=seed,
         test_accuracy=test_accuracy,
     )
+
+
+def _embedding_blocks(manifest: Manifest, embeddings: np.ndarray | None) -> int:
+    """The text encoder's hidden states concatenated in ``embeddings`` (1: one block)."""
+    if embeddings is None or manifest.data_kind != "text":
+        return 1
+    from ogad_core.engine.text_encoder import layer_blocks
+
+    return layer_blocks((manifest.config or {}).get("encoder"), int(embeddings.shape[1]))
 
 
 def _encoder_embeddings(rd: RunDir, n: int) -> np.ndarray | None:
