@@ -188,7 +188,7 @@ def file_damage(corrupt: IssueType) -> np.ndarray:
     parts = getattr(corrupt, "parts_", None)
     flagged = np.asarray(corrupt.flagged_, dtype=bool)
     columns = [c for c in CORRUPT_FIRST if parts is not None and c in parts.columns]
-    if not columns:
+    if parts is None or not columns:
         return np.zeros_like(flagged)
     return flagged & (parts[columns].to_numpy() >= corrupt.threshold_).any(axis=1)
 
