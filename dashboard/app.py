@@ -34,15 +34,19 @@ st.html(  # less empty space around the content: more cards on screen
 
 page = st.navigation(pages.navigation_pages(), position="sidebar")
 with st.sidebar:
-    st.text_input(
-        "Reviewer",
-        key=state.REVIEWER,
-        placeholder=state.DEFAULT_REVIEWER,
-        max_chars=80,
-        on_change=state.remember_reviewer,
-        help="Your name, saved with every decision; Undo takes back your own latest decisions, "
-        "also after a reload (the name is kept in the page address).",
-    )
+    if page.url_path in pages.NO_DECISIONS:
+        # the name as text: a text box's code is the first a fresh visit would have to load
+        st.caption(f"Reviewer: **{md_escape(state.reviewer())}** · set on the Review page")
+    else:
+        st.text_input(
+            "Reviewer",
+            key=state.REVIEWER,
+            placeholder=state.DEFAULT_REVIEWER,
+            max_chars=80,
+            on_change=state.remember_reviewer,
+            help="Your name, saved with every decision; Undo takes back your own latest "
+            "decisions, also after a reload (the name is kept in the page address).",
+        )
     run_path = context.run_path_from_env()
     if run_path:
         st.caption(f"Run: {md_escape(Path(run_path).name)}")

@@ -14,6 +14,8 @@ import streamlit as st
 REVIEW = "review"  # the default page: served at "/"
 SUMMARY = "summary"
 RUN = "run_info"
+#: the pages where no decision is made: their sidebar shows the reviewer's name as text
+NO_DECISIONS = (SUMMARY, RUN)
 
 
 #: (address path, title, icon), in the sidebar's order; the first is the default page

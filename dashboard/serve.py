@@ -253,12 +253,15 @@ def launch(hosts: list[str], streamlit_args: list[str]) -> None:
     from streamlit.web import cli
     from streamlit.web.server.starlette import starlette_app
 
+    from dashboard.page_head import PageHead
+
     streamlit_middleware = starlette_app.create_streamlit_middleware
     hosts = [f"[{h}]" if ":" in h else h for h in hosts]  # starlette keeps IPv6 brackets
 
     def with_trusted_hosts() -> list[Middleware]:
         trusted = Middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)
-        return [trusted, Middleware(SameOriginWebSocket), *streamlit_middleware()]
+        own = [trusted, Middleware(SameOriginWebSocket), Middleware(PageHead)]
+        return [*own, *streamlit_middleware()]
 
     starlette_app.create_streamlit_middleware = with_trusted_hosts
     sys.argv = ["streamlit", *streamlit_args]

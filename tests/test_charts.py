@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ogad_core.reporting import charts
@@ -78,3 +79,65 @@ def test_score_histograms_fill_a_grid_on_a_wide_page() -> None:
     assert [a.text for a in fig.layout.annotations] == list(dists)
     assert len(charts.scores_figure(dists).layout.annotations) == 5  # one column by default
     assert charts.scores_figure(dists).layout.height == 170 * 5 + 90
+
+
+# every figure the dashboard and the report draw, plus wide/long-label variants: drawn in
+# Chromium at a laptop's chart width and a wide one, the margins plotly.js ends up with
+DRAWN_MARGINS_JS = """async ([texts, width]) => {
+  const out = [];
+  for (const text of texts) {
+    const root = document.createElement('div');
+    root.style.width = `${width}px`;
+    document.body.appendChild(root);
+    const fig = JSON.parse(text);
+    await Plotly.newPlot(root, fig.data, fig.layout);
+    const s = root._fullLayout._size;
+    out.push([fig.layout.title.text, [s.l, s.r, s.t, s.b], fig.layout.margin]);
+    Plotly.purge(root);
+    root.remove();
+  }
+  return out;
+}"""
+
+
+@pytest.mark.browser
+def test_chart_margins_fit_their_labels_so_plotly_draws_each_chart_once(run: Path) -> None:
+    """plotly.js draws a figure again when a label does not fit its margin (automargin): a
+    third of a chart's drawing. The margins set here fit, so nothing grows: every chart of a
+    run at the narrowest width the Summary draws a chart and at a wide one, and a grid of
+    longer class names (its margins wider for them) on a wide page."""
+    from playwright.sync_api import sync_playwright
+
+    from ogad_core.testing import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing")
+    made = figures(load_summary(run))
+    values = np.random.default_rng(0).exponential(size=5000)
+    made.append(charts.scores_figure({"loss": (values, 2.0), "l2": (values, None)}, cols=3))
+    assert any(fig.layout.yaxis2.overlaying for fig in made)  # a right-hand axis is among them
+    names = ["circle", "square", "a much longer name"]
+    counts = pd.DataFrame(np.arange(9).reshape(3, 3) * 700, index=names, columns=names)
+    long_names = charts.given_pred_figure(counts)
+    grid = next(fig for fig in made if fig.layout.title.text.startswith("Given x predicted"))
+    assert long_names.layout.margin.l > grid.layout.margin.l + 50
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_content("<html><body></body></html>")
+            page.add_script_tag(path=str(PLOTLY_JS))
+            drawn = [
+                row
+                for texts, width in (
+                    ([fig.to_json(engine="json") for fig in made], charts.NARROW_PX),
+                    ([fig.to_json(engine="json") for fig in [*made, long_names]], 1100),
+                )
+                for row in page.evaluate(DRAWN_MARGINS_JS, [texts, width])
+            ]
+        finally:
+            browser.close()
+    grown = [
+        (title, size, m) for title, size, m in drawn if size != [m["l"], m["r"], m["t"], m["b"]]
+    ]
+    assert not grown, grown

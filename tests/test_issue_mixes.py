@@ -153,3 +153,38 @@ def test_duplicates_are_scored_per_transform() -> None:
     assert out["dup_same/shift"]["top_k"] == 1.0 and out["dup_same/jpeg"]["top_k"] == 0.0
     assert out["dup_same/shift"]["flagged"] == 1.0 and out["dup_same/jpeg"]["flagged"] == 0.0
     assert _variant_recalls(scores, flags, truth.drop(columns="variant"), {}) == {}
+
+
+def _fake_result(data: str, mix: str, kinds: dict, seed: int = 0) -> dict:
+    recall = {"n": 5, "top_k": 0.5, "flagged": 0.25, "any": 1.0}
+    return {
+        "data": data,
+        "seed": seed,
+        "mix": mix,
+        "ours": {
+            "kinds": {k: dict(recall) for k in kinds},
+            "variants": {"dup_same/shift": dict(recall)} if data == "images" else {},
+            "top_k_kinds": {"outlier": {"clean": 3, "corrupt_block": 2, "ood_shape": 4}},
+            "pairs_recovered": 0.5,
+            "all_precision": 0.8,
+            "all_flagged": 90,
+            "k_all": 100,
+            "label_auroc": 0.99,
+        },
+        "datalab": {"kinds": {k: dict(recall, top_k=0.6) for k in kinds}, "pairs_recovered": 1.0},
+    }
+
+
+def test_the_held_out_subsection_renders_both_mixes_side_by_side() -> None:
+    from benchmarks.issues_alt_docs import HEADING, alt_section
+
+    alt_results = [_fake_result(d, "alt", mix_kinds(d, "alt")) for d in ("images", "text")]
+    main_results = [_fake_result(d, "main", mix_kinds(d, "main")) for d in ("images", "text")]
+    alt_doc = {"results": alt_results, "load_average": [5.0], "commit": "abcdef0123456"}
+    text = alt_section(alt_doc, {"results": main_results})
+    assert text.startswith(HEADING) and "commit abcdef0123" in text
+    assert "| images | ood_script (outlier) | 15 | 0.50 | 0.25 |" in text
+    assert "| images | dup_same/shift | 5 | 0.50 | 0.25 |" in text
+    assert "images ood_script 0.50 < 0.9" in text and "below Datalab (0.50 < 0.60)" in text
+    assert "images outlier: clean 3.0, corrupt_block 2.0" in text  # not its own ood_shape
+    assert "| images | outlier | ood_photo 0.50, ood_letter 0.50 | ood_shape 0.50" in text

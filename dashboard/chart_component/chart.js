@@ -6,6 +6,8 @@
 // whenever the data change; an unchanged figure is not drawn again. A chart is drawn once a part
 // of it is on the screen (below the fold: when scrolled to). Nothing is fetched from the internet.
 
+// On a fresh visit to a page with charts, the page's head (dashboard/page_head.py) has already
+// started loading plotly.js under this name.
 const LOADING = "__ogadPlotlyLoading";
 // A chart below the fold is drawn when a part of it scrolls onto the screen: the first screen
 // paints without waiting for it (drawing one takes some 50 ms).

@@ -36,15 +36,132 @@ _FONT = {"size": 12}
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = HEIGHT) -> go.Figure:
     fig.update_layout(
         title={"text": title, "font": {"size": 14}},
-        xaxis_title=x,
-        yaxis_title=y,
+        xaxis_title=x or None,  # an empty title still takes its space below the axis
+        yaxis_title=y or None,
         height=height,
-        margin={"l": 50, "r": 20, "t": 45, "b": 45},
         font=_FONT,
         legend={"orientation": "h", "y": -0.25},
         template="plotly_white",
     )
+    fig.update_layout(margin=margins(fig))
     return fig
+
+
+# ---- margins ---------------------------------------------------------------------------------
+# The template's axes grow the margins to fit their labels (automargin), and plotly.js draws a
+# figure again whenever they grow: about a third of a chart's drawing time. Margins wide enough
+# for the labels from the start spare that second pass (automargin still widens them for a
+# label longer than estimated here).
+CHAR_PX = 8.5  # width of a character of the 12 px font (a wide one: Verdana, DejaVu Sans)
+NUMBER_CHARS = 4  # a numeric tick label: "100%", "10k", "0.95", "1000"
+AXIS_PAD_PX = 16  # between an axis's labels and the figure's edge
+RIGHT_AXIS_PX = 14  # a right-hand axis's title stands further off
+TITLE_PX = 25  # an axis title of the 12 px font beside its labels
+LEGEND_PX = 35  # one row of the horizontal legend below the plot
+LEGEND_ROW_PX = 17  # each further row
+LEGEND_CHAR_PX = 6.5  # a character of a legend entry
+NARROW_PX = 480  # the narrowest a chart is drawn: one of two columns on a 1280 px wide page
+MARGIN = {"l": 20, "r": 20, "t": 45, "b": 24}  # without tick labels or titles
+
+
+def margins(fig: go.Figure) -> dict[str, int]:
+    """Margins (px) that fit ``fig``'s tick labels, axis titles and legend: the left axis's
+    labels and title on the left, a right axis's on the right, the x axis's below (or above,
+    for an axis drawn on top), the legend below the plot."""
+    layout = fig.layout
+    out = dict(MARGIN)
+    for name, side in (("yaxis", "l"), ("yaxis2", "r")):
+        axis = layout[name] if name in layout else None
+        if axis is None or (name == "yaxis2" and axis.overlaying is None):
+            continue
+        chars = _tick_chars(fig, name)
+        pad = AXIS_PAD_PX + (RIGHT_AXIS_PX if side == "r" else 0)
+        out[side] = round(pad + CHAR_PX * chars + (TITLE_PX if _title(axis) else 0))
+    out["r"] = max(out["r"], _last_label_overhang(fig, NARROW_PX - out["l"] - out["r"]))
+    x_side = "t" if layout.xaxis.side == "top" else "b"
+    x_px = 12 + 16 + (TITLE_PX if _title(layout.xaxis) else 0)  # one row of labels
+    out[x_side] = max(out[x_side], x_px) if x_side == "b" else out[x_side] + x_px
+    if _shows_legend(fig):
+        rows = _legend_rows(fig, NARROW_PX - out["l"])
+        out["b"] = max(out["b"], x_px + LEGEND_PX + LEGEND_ROW_PX * (rows - 1))
+    return out
+
+
+def _last_label_overhang(fig: go.Figure, width: float) -> int:
+    """Px by which the last label of a category x axis, centred on its category, reaches past
+    the plot's right edge in a plot ``width`` px wide (0 for a numeric axis), with 4 px to
+    spare."""
+    names: list[str] = []
+    for trace in fig.data:
+        values = getattr(trace, "x", None)
+        if values is not None and len(values) and isinstance(values[0], str):
+            names += [str(v) for v in values if str(v) not in names]
+    if not names:
+        return 0
+    return round(CHAR_PX * len(names[-1]) / 2 - width / len(names) / 2 + 4)
+
+
+def _legend_rows(fig: go.Figure, width: float) -> int:
+    """Rows of the horizontal legend in ``width`` px: each entry is its symbol (40 px) and its
+    name; entries wrap as a whole."""
+    rows, used = 1, 0.0
+    for trace in fig.data:
+        if trace.showlegend is False:
+            continue
+        entry = 40 + LEGEND_CHAR_PX * len(str(trace.name or ""))
+        if used and used + entry > width:
+            rows, used = rows + 1, 0.0
+        used += entry
+    return rows
+
+
+def _tick_chars(fig: go.Figure, name: str) -> int:
+    """The longest tick label (characters) of the layout's axis ``name`` ("yaxis", "yaxis2"):
+    a category axis's longest name, else a number's."""
+    axis, number = name[0], name[5:]
+    ids = (f"{axis}{number}",) if number else (axis, None)  # how traces name it
+    layout_axis = fig.layout[name]
+    chars, numbers = 0, []
+    for trace in fig.data:
+        if getattr(trace, f"{axis}axis", None) not in ids:
+            continue
+        values = getattr(trace, axis, None)
+        if values is not None and len(values) and isinstance(values[0], str):
+            chars = max(chars, max(len(str(v)) for v in values))
+        elif values is not None:
+            numbers.append(np.asarray(values, dtype=np.float64))
+    if numbers:
+        chars = max(chars, _number_chars(np.concatenate(numbers), layout_axis))
+    return chars or NUMBER_CHARS
+
+
+def _number_chars(values: np.ndarray, axis: Any) -> int:
+    """Characters of the longest tick label plotly.js writes for ``values`` on ``axis``: a share
+    as "100%", a log axis as 1, 10, 100, 1000, 10k, 100k, a linear one as 40, 0.8, 5000, 15k."""
+    finite = values[np.isfinite(values)]
+    if axis.tickformat and str(axis.tickformat).endswith("%"):
+        return NUMBER_CHARS
+    if finite.size == 0:
+        return NUMBER_CHARS
+    top = float(np.abs(finite).max())
+    sign = int(bool((finite < 0).any()))
+    if top >= 1000:
+        return NUMBER_CHARS + sign
+    if axis.type == "log":  # the range reaches the next power of ten
+        return len(str(int(10 ** np.ceil(np.log10(max(top, 1.0))))))
+    if top < 10 and not np.allclose(finite, np.round(finite)):
+        return 3 + sign  # 0.2, 2.5
+    return len(str(int(top))) + sign
+
+
+def _title(axis: Any) -> bool:
+    return bool(axis.title is not None and axis.title.text)
+
+
+def _shows_legend(fig: go.Figure) -> bool:
+    """Whether plotly.js draws a legend: asked for, or by default with two or more traces."""
+    shown = fig.layout.showlegend
+    return bool(shown) if shown is not None else len(fig.data) > 1
 
 
 # ---- the review's progress: the "when to stop" curve ------------------------------------------
