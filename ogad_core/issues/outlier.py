@@ -19,9 +19,9 @@ it sits near the origin, among the low-confidence clean ones).
 
 A sample the ``corrupt`` type flags too (when it runs) gets ONE primary type, and ranks in full
 in that queue and after the flags no other type explains in the other (flagged in both):
-corrupt when the input still resembles its labelled class in shape (its label is the plurality
-among its nearest neighbours in the standardised pixel space: a damaged member of the class,
-as a digit half covered by noise), outlier when it does not (a photo crop or a drawn letter
+corrupt when the input still resembles its labelled class in shape (its label is the strict
+plurality among its nearest neighbours in the standardised pixel space: a damaged member of the
+class, as a digit half covered by noise), outlier when it does not (a photo crop or a drawn letter
 filed under some class). An input with no shape to compare (undecodable, near-constant), one
 flagged for a property of the file (tiny, odd aspect), or without pixels (text), is the corrupt
 type's first; an undecodable file scores 0
@@ -188,13 +188,13 @@ def file_damage(corrupt: IssueType) -> np.ndarray:
     parts = getattr(corrupt, "parts_", None)
     flagged = np.asarray(corrupt.flagged_, dtype=bool)
     columns = [c for c in CORRUPT_FIRST if parts is not None and c in parts.columns]
-    if not columns:
+    if parts is None or not columns:
         return np.zeros_like(flagged)
     return flagged & (parts[columns].to_numpy() >= corrupt.threshold_).any(axis=1)
 
 
 def resembles_its_label(context: IssueContext, rows: np.ndarray, k: int = 10) -> np.ndarray | None:
-    """(m,) bool for (m,) ``rows``: the sample's label is the plurality (ties included) among
+    """(m,) bool for (m,) ``rows``: the sample's label is the strict plurality among
     the labels of its k nearest samples in the standardised pixel space (an exact search among
     at most REFERENCE_ROWS others), the other ``rows`` left out (a group of inputs from one
     source would vote for each other); None without pixels."""
@@ -213,6 +213,7 @@ def resembles_its_label(context: IssueContext, rows: np.ndarray, k: int = 10) ->
     found = hnsw_search(flat_index(Z[reference]), Z[rows], min(k, len(reference)))[1]
     codes = np.unique(np.asarray(context.labels), return_inverse=True)[1].reshape(-1)
     neighbours = codes[reference[np.maximum(found, 0)]]
-    own = (neighbours == codes[rows][:, None]).sum(axis=1)
-    most = np.stack([(neighbours == c).sum(axis=1) for c in np.unique(neighbours)], axis=1)
-    return own >= most.max(axis=1)
+    votes = np.stack([(neighbours == c).sum(axis=1) for c in range(int(codes.max()) + 1)], 1)
+    own = votes[np.arange(len(rows)), codes[rows]]
+    votes[np.arange(len(rows)), codes[rows]] = -1
+    return own > votes.max(axis=1)
