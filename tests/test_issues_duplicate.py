@@ -95,3 +95,20 @@ def test_a_training_image_far_closer_to_a_held_out_file_than_to_any_other_leaks(
     assert np.flatnonzero(est.flagged_).tolist() == [7]
     assert est.explain(7).startswith("near copy of held-out a.png")
     assert not LeakageIssue(isolation=0).fit(ctx).flagged_.any()
+
+
+def test_an_isolated_pair_in_an_encoders_embeddings_is_a_duplicate_set() -> None:
+    """Text: a review with a word dropped lies at about a quarter of the median distance of its
+    source in the encoder's embeddings, with nothing else near: a set."""
+    rng = np.random.default_rng(4)
+    n = 300
+    emb = rng.normal(size=(n, 32)).astype(np.float32)
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    d = np.linalg.norm(unit[:, None] - unit[None], axis=2)
+    np.fill_diagonal(d, np.inf)
+    emb[12] = _near(unit[3], 0.25 * float(np.median(d.min(axis=1))), rng)
+    emb[3] = unit[3]
+    samples = pd.DataFrame({"sample_id": np.arange(n), "label": np.arange(n) % 2})
+    ctx = IssueContext(samples=samples, label_names=["neg", "pos"], kind="text", embeddings=emb)
+    est = DuplicateIssue().fit(ctx)
+    assert np.flatnonzero(est.flagged_).tolist() == [3, 12] and est.set_ids_[12] == 3

@@ -105,17 +105,25 @@ function onScreen(root, scroller) {
 
 function whenOnScreen(root, action) {
   if (root.__ogadObserver) root.__ogadObserver.disconnect();
-  const scroller = scrollParent(root);
-  if (typeof IntersectionObserver === "undefined" || onScreen(root, scroller)) {
-    action(); // on the screen now: drawn without waiting for the observer's next frame
+  if (typeof IntersectionObserver === "undefined") {
+    action();
     return;
   }
+  const scroller = scrollParent(root);
   const observer = new IntersectionObserver(
     (entries) => {
       if (!entries.some((e) => e.isIntersecting)) return;
-      observer.disconnect();
-      root.__ogadObserver = undefined;
-      action();
+      // the page above may still be mounting (with plotly.js loaded early, a chart can mount
+      // before those above it have their height): drawn if it is still on the screen two
+      // frames later, else the observer calls again once it is scrolled to
+      requestAnimationFrame(() =>
+        requestAnimationFrame(() => {
+          if (root.__ogadObserver !== observer || !onScreen(root, scroller)) return;
+          observer.disconnect();
+          root.__ogadObserver = undefined;
+          action();
+        }),
+      );
     },
     { root: scroller },
   );

@@ -2,14 +2,15 @@
 
 Exact: equal content hashes (decoded pixels, or normalised text; inputs.parquet). Near: a pair
 closer than ``threshold`` x the median nearest-neighbour distance in a neighbour space (the
-pixel signatures and the model's features; cleanlab Datalab's near-duplicate rule, whose default
-threshold is 0.13), on the faiss neighbour graph shared by the issue types. In pixel space also
-an *isolated pair* (Lowe's ratio test, as in image matching): two samples that are each other's
-nearest neighbour, closer than ``isolation`` x either one's distance to any third sample and
-than ``isolation_cap`` x the median: a re-encoded copy (JPEG at quality 30 lies at 0.16-0.32 x
-the median, past the 0.13 rule, yet at a quarter of the distance to any other digit). Pairs join
-into sets
-(connected components); a set whose given labels differ is a *conflict* and ranks first.
+pixel signatures, the model's features and an encoder's embeddings when the run has them;
+cleanlab Datalab's near-duplicate rule, whose default threshold is 0.13), on the faiss neighbour
+graph shared by the issue types. In the spaces of the input itself (pixels, an encoder's
+embeddings) also an *isolated pair* (Lowe's ratio test, as in image matching): two samples that
+are each other's nearest neighbour, closer than ``isolation`` x either one's distance to any
+third sample and than ``isolation_cap`` x the median. A re-encoded copy is one: JPEG at quality
+30 lies at 0.16-0.32 x the median, past the 0.13 rule, yet at a quarter of the distance to any
+other digit; a review with its punctuation removed or a word dropped at 0.26-0.29 x. Pairs join
+into sets (connected components); a set whose given labels differ is a *conflict* and ranks first.
 Inputs the ``corrupt`` type flags (when it runs too) join no set: two blank images are corrupt.
 """
 
@@ -37,8 +38,9 @@ class DuplicateIssue(IssueType):
         isolation: an isolated pair lies closer than this x the distance of either member to
             its next nearest sample (0 switches the rule off).
         isolation_cap: ... and closer than this x the space's median nearest-neighbour distance.
-        isolation_spaces: the spaces where isolated pairs count (the input's own pixels: in a
-            model's feature space two different inputs can fall together).
+        isolation_spaces: the spaces where isolated pairs count: those of the input itself, its
+            pixels and an encoder's embeddings (in the features of a model trained on these
+            labels two different inputs can fall together).
     """
 
     name = "duplicate"
@@ -46,19 +48,19 @@ class DuplicateIssue(IssueType):
     after = ("corrupt",)
     threshold_doc = (
         "an exact copy (same decoded pixels or normalised text), or closer than 0.13 x the median "
-        "nearest-neighbour distance in pixel or feature space, or in pixel space a mutual nearest "
-        "pair closer than 0.33 x either one's next neighbour and 0.5 x the median; score >= 0.5, "
-        "+1 when the set's labels differ"
+        "nearest-neighbour distance in pixel, feature or embedding space, or in pixel or "
+        "embedding space a mutual nearest pair closer than 0.33 x either one's next neighbour "
+        "and 0.5 x the median; score >= 0.5, +1 when the set's labels differ"
     )
 
     def __init__(
         self,
         threshold: float = 0.13,
-        spaces: tuple[str, ...] = ("pixels", "features/unit"),
+        spaces: tuple[str, ...] = ("pixels", "features/unit", "embeddings/unit"),
         k: int = 5,
         isolation: float = 0.33,
         isolation_cap: float = 0.5,
-        isolation_spaces: tuple[str, ...] = ("pixels",),
+        isolation_spaces: tuple[str, ...] = ("pixels", "embeddings/unit"),
     ) -> None:
         self.threshold = threshold
         self.spaces = spaces
