@@ -182,6 +182,23 @@ def test_corrupt_images_and_texts() -> None:
     assert "not language" in est.explain(21) or "few letters" in est.explain(21)
 
 
+def test_a_text_of_one_word_said_over_and_over_is_corrupt() -> None:
+    """A word repeated is language by every other property (letters, known words); a review
+    that repeats itself a little ("not ... not ... not") is not flagged."""
+    rng = np.random.default_rng(0)
+    vocab = "a fine film with good cast and story that is not slow but sure to its end".split()
+    texts = [" ".join(rng.choice(vocab, size=12, replace=False)) for _ in range(60)]
+    texts.append("not a film that is not good, not a cast that is not fine")
+    texts.append("good good good good good good good good good good")
+    ctx = small_context(n=len(texts))
+    ctx.samples["ref"] = texts
+    ctx.inputs = text_properties(texts)
+    est = CorruptIssue().fit(ctx)
+    assert list(np.flatnonzero(est.flagged_)) == [61]
+    assert est.explain(61).startswith("repetitive input")
+    assert int(est.scores_.argmax()) == 61
+
+
 def test_image_properties_see_blur_noise_and_copies() -> None:
     rng = np.random.default_rng(0)
     sharp = (rng.random((1, 1, 28, 28)) > 0.7).astype(np.float32)

@@ -2,7 +2,7 @@
 
 Images (inputs.parquet, made in the thumbnails' decode pass): undecodable, near-constant, very
 dark / bright, blurry / noisy, tiny, odd aspect. Texts: empty, very short, not language (few
-letters, or words no other text of the corpus uses). Each property is a robust z-score against
+letters, or words no other text of the corpus uses), repetitive (one word said over and over). Each property is a robust z-score against
 the run's own data (so a dataset of dark X-rays is not all "dark"), sizes a log-ratio to the
 median; a sample's score is its worst property's.
 
@@ -27,8 +27,27 @@ SIZE_FACTOR = 4.0
 #: [0, 1]), so that a photo among sketches is left to ``outlier`` rather than called corrupt
 #: blurry / noisy must also be this many times less / more sharp than the median image
 BLUR_FACTOR, NOISE_FACTOR = 4.0, 2.0
-ABSOLUTE = {"very dark": 0.15, "very bright": 0.85, "low contrast": 0.08, "few letters": 0.6}
+ABSOLUTE = {
+    "very dark": 0.15,
+    "very bright": 0.85,
+    "low contrast": 0.08,
+    "few letters": 0.6,
+    "repetitive": 0.5,
+}
+#: a text needs this many words before its share of distinct words says anything
+REPEAT_MIN_WORDS = 4
 _PUNCT = ".,!?;:'\"()[]{}-–—…*/"
+
+
+def distinct_word_share(texts: list[str]) -> np.ndarray:
+    """(N,) share of distinct words among each text's words (punctuation stripped, lower case);
+    1.0 for a text of fewer than :data:`REPEAT_MIN_WORDS` words."""
+    share = np.ones(len(texts))
+    for i, text in enumerate(texts):
+        words = [w for w in (w.strip(_PUNCT) for w in text.lower().split()) if w]
+        if len(words) >= REPEAT_MIN_WORDS:
+            share[i] = len(set(words)) / len(words)
+    return share
 
 
 class CorruptIssue(IssueType):
@@ -46,7 +65,7 @@ class CorruptIssue(IssueType):
     threshold_doc = (
         "a property 5 robust standard deviations from the data's own (brightness below 0.15 or "
         "above 0.85, contrast below 0.08, sharpness 4x below or 2x above the median; letters "
-        "and known words of a text), a side "
+        "and known words of a text; distinct words below half of a text's), a side "
         "4x below the median, or "
         "undecodable / empty / near-constant (std < 0.02) / one word; letters count below 60% "
         "of the characters only"
@@ -118,6 +137,7 @@ class CorruptIssue(IssueType):
         words = t["n_words"].to_numpy(dtype=np.float64)
         letters = t["letters"].to_numpy(dtype=np.float64)
         tokens = [{w.strip(_PUNCT) for w in x.lower().split()} - {""} for x in texts]
+        distinct = distinct_word_share(texts)
         doc_freq: dict[str, int] = {}
         for toks in tokens:
             for w in toks:
@@ -134,6 +154,9 @@ class CorruptIssue(IssueType):
                 ),
                 "few letters": np.where(letters < ABSOLUTE["few letters"], -robust_z(letters), 0.0),
                 "not language": -robust_z(known),
+                "repetitive": np.where(
+                    distinct < ABSOLUTE["repetitive"], -robust_z(distinct), 0.0
+                ),
             }
         )
 
