@@ -2,9 +2,9 @@
 
 Images (inputs.parquet, made in the thumbnails' decode pass): undecodable, near-constant, very
 dark / bright, blurry / noisy, tiny, odd aspect. Texts: empty, very short, not language (few
-letters, or words no other text of the corpus uses), repetitive (one word said over and over). Each property is a robust z-score against
-the run's own data (so a dataset of dark X-rays is not all "dark"), sizes a log-ratio to the
-median; a sample's score is its worst property's.
+letters, or words no other text of the corpus uses), repetitive (one word said over and over).
+Each property is a robust z-score against the run's own data (so a dataset of dark X-rays is
+not all "dark"), sizes a log-ratio to the median; a sample's score is its worst property's.
 
 A type fitted after this one may take a flagged sample as its own first (:meth:`defer`: the
 ``outlier`` type takes an input whose shape resembles no class it is filed under, as a bright
