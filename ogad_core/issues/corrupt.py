@@ -154,9 +154,7 @@ class CorruptIssue(IssueType):
                 ),
                 "few letters": np.where(letters < ABSOLUTE["few letters"], -robust_z(letters), 0.0),
                 "not language": -robust_z(known),
-                "repetitive": np.where(
-                    distinct < ABSOLUTE["repetitive"], -robust_z(distinct), 0.0
-                ),
+                "repetitive": np.where(distinct < ABSOLUTE["repetitive"], -robust_z(distinct), 0.0),
             }
         )
 
