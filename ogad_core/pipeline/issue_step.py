@@ -141,8 +141,10 @@ def load_context(rd: RunDir, manifest: Manifest, *, seed: int = 0) -> IssueConte
 
 
 def _embedding_blocks(manifest: Manifest, embeddings: np.ndarray | None) -> int:
-    """The text encoder's hidden states concatenated in ``embeddings`` (1: one block)."""
-    if embeddings is None or manifest.data_kind != "text":
+    """The text encoder's hidden states concatenated in ``embeddings`` (1: one block, as for
+    an image encoder's features: its name has no transformer config whose layers make up the
+    width)."""
+    if embeddings is None:
         return 1
     from ogad_core.engine.text_encoder import layer_blocks
 
