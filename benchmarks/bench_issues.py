@@ -501,6 +501,20 @@ def _mean(results: list[dict[str, Any]], get: Any, spec: str = ".2f") -> str:
     return format(float(np.mean(values)), spec) if values else "-"
 
 
+def pairs_row(data: str, part: list[dict[str, Any]]) -> str:
+    """One data kind's row of the duplicate-set / All / AUROC table (means over the seeds),
+    up to and including the label AUROC's cell."""
+    cv_pairs = _mean(part, lambda x: x.get("cleanvision", {}).get("pairs_recovered"))
+    return (
+        f"| {data} | {_mean(part, lambda x: x['ours']['pairs_recovered'])} / "
+        f"{_mean(part, lambda x: x['datalab']['pairs_recovered'])} / {cv_pairs} | "
+        f"{_mean(part, lambda x: x['ours']['all_precision'])} | "
+        f"{_mean(part, lambda x: x['ours']['all_flagged'], '.0f')} of "
+        f"{_mean(part, lambda x: x['ours']['k_all'], '.0f')} | "
+        f"{_mean(part, lambda x: x['ours']['label_auroc'], '.3f')} |"
+    )
+
+
 def _short_of_goals(results: list[dict[str, Any]]) -> str:
     """The kinds below the issue's goals (top-K recall 0.9 on images, 0.8 on text; at least
     Datalab's top-K), from the means over the seeds."""
@@ -726,15 +740,8 @@ def docs_section(r: dict[str, Any]) -> str:
         part = [x for x in results if x["data"] == data]
         if not part:
             continue
-        cv_pairs = _mean(part, lambda x: x.get("cleanvision", {}).get("pairs_recovered"))
         lines.append(
-            f"| {data} | {_mean(part, lambda x: x['ours']['pairs_recovered'])} / "
-            f"{_mean(part, lambda x: x['datalab']['pairs_recovered'])} / {cv_pairs} | "
-            f"{_mean(part, lambda x: x['ours']['all_precision'])} | "
-            f"{_mean(part, lambda x: x['ours']['all_flagged'], '.0f')} of "
-            f"{_mean(part, lambda x: x['ours']['k_all'], '.0f')} | "
-            f"{_mean(part, lambda x: x['ours']['label_auroc'], '.3f')} | "
-            f"{_mean(part, lambda x: x['ours']['issues_seconds'])} s |"
+            pairs_row(data, part) + f" {_mean(part, lambda x: x['ours']['issues_seconds'])} s |"
         )
     lines.append(
         "\nBelow the issue's goals (top-K recall >= 0.9 on images, >= 0.8 on text, at least "

@@ -141,7 +141,7 @@ def alt_section(
 ) -> str:
     """The subsection (markdown) from the held-out results and, when given, the main mix's
     and the held-out runs' scores by the code before the session that built the mix."""
-    from benchmarks.bench_issues import _short_of_goals, summary_table
+    from benchmarks.bench_issues import _short_of_goals, pairs_row, summary_table
 
     results = alt["results"]
     seeds = ", ".join(sorted({str(x["seed"]) for x in results}))
@@ -184,15 +184,7 @@ def alt_section(
         part = [x for x in results if x["data"] == data]
         if not part:
             continue
-        lines.append(
-            f"| {data} | {_mean([x['ours']['pairs_recovered'] for x in part])} / "
-            f"{_mean([x['datalab']['pairs_recovered'] for x in part])} / "
-            f"{_mean([x.get('cleanvision', {}).get('pairs_recovered') for x in part])} | "
-            f"{_mean([x['ours']['all_precision'] for x in part])} | "
-            f"{_mean([x['ours']['all_flagged'] for x in part], '.0f')} of "
-            f"{_mean([x['ours']['k_all'] for x in part], '.0f')} | "
-            f"{_mean([x['ours']['label_auroc'] for x in part], '.3f')} |"
-        )
+        lines.append(pairs_row(data, part))
     variants = variant_table(results)
     if variants:
         lines += ["", "Duplicates per transform (K of the whole duplicate type):", "", variants]
