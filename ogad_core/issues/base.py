@@ -53,6 +53,7 @@ class IssueContext:
             layer (a text encoder's hidden states, concatenated); 1: one block.
         inputs: inputs.parquet (per-sample input properties) or None.
         signatures: (N, 256) float32 16x16 grayscale images or None.
+        registration: (N, 32, 32) uint8 grayscale images (near-duplicate verification) or None.
         scores: scores.parquet or None.
         detector: the default detector of the run (its scores are the label ranking).
         seed: seed of anything random.
@@ -67,6 +68,7 @@ class IssueContext:
     embedding_blocks: int = 1
     inputs: pd.DataFrame | None = None
     signatures: np.ndarray | None = None
+    registration: np.ndarray | None = None
     scores: pd.DataFrame | None = None
     detector: str | None = None
     seed: int = 0
@@ -93,7 +95,8 @@ class IssueContext:
         layer), ``/standard`` scales each row to zero mean and unit variance (an image's
         shape, whatever its brightness and contrast), ``/unit`` scales each row to unit length
         (a direction), ``/pca`` projects it to PCA_DIM principal components (a cheap candidate
-        search), in that order."""
+        search), in that order; ``pixels/fourier`` is the magnitude of each signature's 2-D
+        Fourier transform (its mean removed): the same for a shifted copy."""
         base, *flags = name.split("/")
         matrix = {
             "features": self.features,
@@ -103,6 +106,11 @@ class IssueContext:
         }.get(base)
         if matrix is None or len(matrix) != self.n or self.n < 3:
             return None
+        if "fourier" in flags and base == "pixels":
+            side = int(round(np.sqrt(matrix.shape[1])))
+            images = np.nan_to_num(np.asarray(matrix, np.float32)).reshape(-1, side, side)
+            images = images - images.mean(axis=(1, 2), keepdims=True)
+            matrix = np.abs(np.fft.rfft2(images)).reshape(len(images), -1).astype(np.float32)
         if "last" in flags and base == "embeddings" and self.embedding_blocks > 1:
             matrix = matrix[:, -(matrix.shape[1] // self.embedding_blocks) :]
         if "standard" in flags:

@@ -11,6 +11,13 @@ third sample and than ``isolation_cap`` x the median. A re-encoded copy is one: 
 30 lies at 0.16-0.32 x the median, past the 0.13 rule, yet at a quarter of the distance to any
 other digit; a review with its punctuation removed or a word dropped at 0.26-0.29 x. Pairs join
 into sets (connected components); a set whose given labels differ is a *conflict* and ranks first.
+
+A shifted, rotated or rescaled copy lies at an ordinary neighbour's distance in every one of
+these spaces (a 1-2 pixel shift of a digit at 1.4-2.0 x the median). So each image's
+``verify_k`` nearest in the pixels, the model's features and the shift-invariant Fourier
+magnitude of the pixels are *candidates*, and a candidate pair is a duplicate when its
+registration images align (:mod:`ogad_core.issues.registration`: a similarity transform, then
+the residual 1 - NCC) closer than ``verify``: geometric verification, as in image matching.
 Inputs the ``corrupt`` type flags (when it runs too) join no set: two blank images are corrupt.
 """
 
@@ -41,6 +48,10 @@ class DuplicateIssue(IssueType):
         isolation_spaces: the spaces where isolated pairs count: those of the input itself, its
             pixels and an encoder's embeddings (in the features of a model trained on these
             labels two different inputs can fall together).
+        verify: a candidate pair of images is a duplicate when, aligned, 1 - NCC of their
+            registration images stays below this (0 switches verification off).
+        verify_k: candidates per image and space.
+        verify_spaces: the spaces whose neighbours are candidates.
     """
 
     name = "duplicate"
@@ -50,7 +61,9 @@ class DuplicateIssue(IssueType):
         "an exact copy (same decoded pixels or normalised text), or closer than 0.13 x the median "
         "nearest-neighbour distance in pixel, feature or embedding space, or in pixel or "
         "embedding space a mutual nearest pair closer than 0.33 x either one's next neighbour "
-        "and 0.5 x the median; score >= 0.5, +1 when the set's labels differ"
+        "and 0.5 x the median, or two images that align as a shifted, rotated or rescaled "
+        "copy (1 - NCC after registration < 0.0017); score >= 0.5, +1 when the set's labels "
+        "differ"
     )
 
     def __init__(
@@ -61,6 +74,9 @@ class DuplicateIssue(IssueType):
         isolation: float = 0.33,
         isolation_cap: float = 0.5,
         isolation_spaces: tuple[str, ...] = ("pixels", "embeddings/unit"),
+        verify: float = 0.0017,
+        verify_k: int = 6,
+        verify_spaces: tuple[str, ...] = ("pixels", "features/unit", "pixels/fourier/unit"),
     ) -> None:
         self.threshold = threshold
         self.spaces = spaces
@@ -68,6 +84,9 @@ class DuplicateIssue(IssueType):
         self.isolation = isolation
         self.isolation_cap = isolation_cap
         self.isolation_spaces = isolation_spaces
+        self.verify = verify
+        self.verify_k = verify_k
+        self.verify_spaces = verify_spaces
 
     def fit(self, context: IssueContext) -> DuplicateIssue:
         n = context.n
@@ -75,6 +94,7 @@ class DuplicateIssue(IssueType):
         pairs = [self._exact_pairs(context, ratio)]
         for space in self.spaces:
             pairs.append(self._near_pairs(context, space, ratio))
+        pairs.append(self._verified_pairs(context, ratio))
         edges = np.concatenate(pairs, axis=0) if pairs else np.empty((0, 2), np.int64)
         corrupt = context.results.get("corrupt")
         if corrupt is not None:  # two blank or unreadable inputs are corrupt, not a set
@@ -120,6 +140,38 @@ class DuplicateIssue(IssueType):
         rows, cols = np.nonzero(rel < 1.0)
         return np.stack([rows, idx[rows, cols]], axis=1).astype(np.int64)
 
+    def _verified_pairs(self, context: IssueContext, ratio: np.ndarray) -> np.ndarray:
+        """(M, 2) candidate pairs whose registration images align as a copy; ``ratio`` takes
+        each candidate's residual / ``verify`` where that is smaller."""
+        from ogad_core.issues.registration import aligned_correlation
+
+        images = context.registration
+        if self.verify <= 0 or images is None or len(images) != context.n:
+            return np.empty((0, 2), np.int64)
+        pairs = self._verify_candidates(context)
+        if not len(pairs):
+            return pairs
+        rel = (1.0 - aligned_correlation(images, pairs)) / self.verify
+        np.minimum.at(ratio, pairs[:, 0], rel)
+        np.minimum.at(ratio, pairs[:, 1], rel)
+        return pairs[rel < 1.0]
+
+    def _verify_candidates(self, context: IssueContext) -> np.ndarray:
+        """(M, 2) unique pairs (i < j) of each image and its ``verify_k`` nearest in each of
+        ``verify_spaces``, both decoded."""
+        n = context.n
+        k = self.verify_k
+        found = [self._candidates(context, space, k) for space in self.verify_spaces]
+        idx = np.concatenate([f[1][:, :k] for f in found if f is not None] or [np.empty((n, 0))], 1)
+        rows = np.repeat(np.arange(n), idx.shape[1])
+        cols = idx.ravel().astype(np.int64)
+        keep = (cols >= 0) & (cols != rows)
+        pairs = np.unique(np.sort(np.column_stack([rows[keep], cols[keep]]), axis=1), axis=0)
+        if context.inputs is not None and "decoded" in context.inputs:
+            ok = context.inputs["decoded"].to_numpy(dtype=bool)
+            pairs = pairs[ok[pairs[:, 0]] & ok[pairs[:, 1]]]
+        return pairs.astype(np.int64)
+
     def _isolated(self, dist: np.ndarray, idx: np.ndarray, median: float) -> np.ndarray:
         """(N,) each row's distance to its nearest neighbour over the isolated-pair limit
         (below 1: the two are each other's nearest, closer than ``isolation`` x either one's
@@ -139,19 +191,21 @@ class DuplicateIssue(IssueType):
         return out
 
     def _candidates(
-        self, context: IssueContext, space: str
+        self, context: IssueContext, space: str, k: int | None = None
     ) -> tuple[np.ndarray, np.ndarray] | None:
-        """(N, k) distances and indices of each row's nearest others in ``space``; above
+        """(N, k) distances and indices of each row's k (default ``self.k``) nearest others
+        in ``space``; above
         ANN_MIN_ROWS rows the candidates come from a 16-d PCA of the space (a 2-3x cheaper
         graph) and their distances are then measured in the space itself."""
         from ogad_core.space.knn import ANN_MIN_ROWS
 
+        k = self.k if k is None else k
         full = context.space(space)
         if full is None:
             return None
         if context.n <= ANN_MIN_ROWS or full.shape[1] <= PCA_DIM:
-            return context.neighbours(space, self.k)
-        found = context.neighbours(f"{space}/pca", self.k)
+            return context.neighbours(space, k)
+        found = context.neighbours(f"{space}/pca", k)
         if found is None:
             return None
         idx = found[1]

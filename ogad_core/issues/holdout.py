@@ -27,6 +27,7 @@ class Holdout:
         inputs: M rows of input properties (``content_hash``, ...).
         signatures: (M, 256) float32 16 x 16 grayscale images, or None (texts).
         fingerprint: changes when the split's files do.
+        registration: (M, 32, 32) uint8 grayscale images, or None (texts).
     """
 
     spec: str
@@ -34,6 +35,7 @@ class Holdout:
     inputs: pd.DataFrame
     signatures: np.ndarray | None
     fingerprint: str
+    registration: np.ndarray | None = None
 
 
 def load_holdout(rd: RunDir, spec: str, config: dict[str, Any] | None = None) -> Holdout:
@@ -54,9 +56,9 @@ def load_holdout(rd: RunDir, spec: str, config: dict[str, Any] | None = None) ->
         max_pixels=int(config.get("max_pixels") or DEFAULT_MAX_PIXELS),
     )
     inputs = data.train.inputs
-    signatures = None
+    signatures = registration = None
     if isinstance(inputs, ImageFiles):
-        table, signatures = image_file_properties(
+        table, signatures, registration = image_file_properties(
             inputs, rd, consequence="the held-out split's copies of them are not searched"
         )
     elif isinstance(inputs, list):
@@ -69,4 +71,5 @@ def load_holdout(rd: RunDir, spec: str, config: dict[str, Any] | None = None) ->
         inputs=table,
         signatures=signatures,
         fingerprint=data.fingerprint(),
+        registration=registration,
     )

@@ -17,11 +17,13 @@ from ogad_core.issues import properties as props
 from ogad_core.run.rundir import RunDir
 
 
-def _inspect_image(img: Any) -> tuple[dict[str, Any], np.ndarray]:
-    """Properties of a decoded PIL image, or of a file that was not (``img`` the error)."""
+def _inspect_image(img: Any) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """Properties, signature and registration image of a decoded PIL image, or of a file that
+    was not (``img`` the error)."""
     if img is None or isinstance(img, Exception):
-        return props.undecodable_properties(_reason(img))
-    return props.image_properties(img, img.info.get("original_size", img.size))
+        return (*props.undecodable_properties(_reason(img)), props.registration_image(None))
+    row, sig = props.image_properties(img, img.info.get("original_size", img.size))
+    return row, sig, props.registration_image(img)
 
 
 def _reason(err: Exception | None) -> str:
@@ -36,10 +38,11 @@ def image_file_properties(
     rd: RunDir,
     workers: int | None = None,
     consequence: str = "they are left out of training and flagged corrupt",
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Properties (rows of :data:`~ogad_core.issues.properties.IMAGE_COLUMNS`) and (N, 256)
-    signatures of an ImageFiles, in the pass that writes their thumbnails; one warning line
-    (ending with ``consequence``) names the files that cannot be decoded."""
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Properties (rows of :data:`~ogad_core.issues.properties.IMAGE_COLUMNS`), (N, 256)
+    signatures and (N, 32, 32) registration images of an ImageFiles, in the pass that writes
+    their thumbnails; one warning line (ending with ``consequence``) names the files that
+    cannot be decoded."""
     from ogad_core.data.images import write_thumbnails_inspecting
 
     written, results = write_thumbnails_inspecting(
@@ -47,10 +50,11 @@ def image_file_properties(
     )
     if written:
         log.info(f"data: {written} thumbnails written for the dashboard")
-    table = pd.DataFrame([row for row, _ in results], columns=list(props.IMAGE_COLUMNS))
+    table = pd.DataFrame([r[0] for r in results], columns=list(props.IMAGE_COLUMNS))
     table["decoded"] = table["decoded"].astype(bool)
     _warn_undecodable(files, table, consequence)
-    return table, np.stack([sig for _, sig in results]).astype(np.float32)
+    signatures = np.stack([r[1] for r in results]).astype(np.float32)
+    return table, signatures, np.stack([r[2] for r in results])
 
 
 def _warn_undecodable(files: Any, table: pd.DataFrame, consequence: str) -> None:
@@ -99,8 +103,11 @@ def save_npy(path: Any, array: np.ndarray) -> None:
 
 
 def inputs_recorded(rd: RunDir, n: int) -> bool:
-    """Whether inputs.parquet holds ``n`` rows already."""
+    """Whether inputs.parquet holds ``n`` rows already (and, for images, registration.npy
+    is there: a run recorded before it records its images once more)."""
     if not rd.inputs_path.is_file():
+        return False
+    if rd.signatures_path.is_file() and not rd.registration_path.is_file():
         return False
     import pyarrow.parquet as pq
 
@@ -123,20 +130,30 @@ def record_inputs(rd: RunDir, inputs: Any, *, workers: int | None = None) -> boo
             readable = inputs.subset(np.flatnonzero(decoded.to_numpy(dtype=bool)))
             write_thumbnails(readable, rd.thumbnail_path, workers=workers)
         return False
-    signatures = None
+    signatures = registration = None
     if isinstance(inputs, ImageFiles):
-        table, signatures = image_file_properties(inputs, rd, workers)
+        table, signatures, registration = image_file_properties(inputs, rd, workers)
     elif isinstance(inputs, list):
         table = props.text_properties(inputs)
     elif isinstance(inputs, np.ndarray) and inputs.ndim in (3, 4):
         table, signatures = props.array_properties(inputs)
+        registration = _array_registration(inputs)
     else:
         return False
     table.insert(0, "sample_id", np.arange(n, dtype=np.int64))
     if signatures is not None:
         save_npy(rd.signatures_path, signatures)
+    if registration is not None:
+        save_npy(rd.registration_path, registration)
     write_table_atomic(table, rd.inputs_path)
     return True
+
+
+def _array_registration(x: np.ndarray) -> np.ndarray:
+    """(N, 32, 32) uint8 registration images of (N, C, H, W) or (N, H, W) images in [0, 1]."""
+    gray = np.asarray(x, dtype=np.float32)
+    gray = gray.mean(axis=1) if gray.ndim == 4 else gray
+    return np.stack([props.registration_image(g) for g in gray])
 
 
 def _stored_texts(rd: RunDir, manifest: Any, samples: pd.DataFrame) -> Any:

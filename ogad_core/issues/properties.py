@@ -11,8 +11,11 @@ files) or from the sample set's arrays, never from a second read of the files::
     error         why it could not be ("" when decoded)
 
 and a (256,) float32 *signature*: the grayscale image at 16 x 16, the pixel space of near
-duplicates and pixel outliers. Texts: ``content_hash`` (lower-cased, whitespace collapsed),
-``n_chars``, ``n_words``, ``letters`` (share of letters among the non-space characters).
+duplicates and pixel outliers; and a (32, 32) uint8 *registration image* (the grayscale image
+resized, bilinear): a candidate pair of near duplicates is verified by aligning the two
+(ogad_core.issues.registration), which needs more pixels than the signature holds.
+Texts: ``content_hash`` (lower-cased, whitespace collapsed), ``n_chars``, ``n_words``,
+``letters`` (share of letters among the non-space characters).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import pandas as pd
 
 SIGNATURE_PX = 16
 SIGNATURE_DIM = SIGNATURE_PX * SIGNATURE_PX
+REGISTRATION_PX = 32
 IMAGE_COLUMNS = (
     "content_hash",
     "width",
@@ -113,6 +117,20 @@ def undecodable_properties(error: str = "") -> tuple[dict[str, Any], np.ndarray]
     row: dict[str, Any] = dict.fromkeys(IMAGE_COLUMNS, np.nan)
     row.update(content_hash="", width=0, height=0, decoded=False, error=error)
     return row, np.full(SIGNATURE_DIM, np.nan, dtype=np.float32)
+
+
+def registration_image(img: Any) -> np.ndarray:
+    """(32, 32) uint8: a decoded PIL image, or an (H, W) grayscale array in [0, 1], in
+    grayscale resized to REGISTRATION_PX a side (bilinear, antialiased when shrinking); zeros
+    for None (a file that could not be decoded)."""
+    from PIL import Image
+
+    size = (REGISTRATION_PX, REGISTRATION_PX)
+    if img is None:
+        return np.zeros(size, dtype=np.uint8)
+    if isinstance(img, np.ndarray):
+        img = Image.fromarray(np.clip(np.rint(img * 255), 0, 255).astype(np.uint8))
+    return np.asarray(img.convert("L").resize(size, Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
 def normalise_text(text: str) -> str:

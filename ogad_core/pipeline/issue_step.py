@@ -29,7 +29,7 @@ from ogad_core.run.rundir import RunDir, table_problem
 
 STEP = "issues"
 #: bumped when a built-in issue type's scoring changes (a run's issues.parquet is then redone)
-ISSUES_VERSION = 10
+ISSUES_VERSION = 11
 
 
 def _params(spec: str) -> dict[str, str]:
@@ -118,6 +118,8 @@ def load_context(rd: RunDir, manifest: Manifest, *, seed: int = 0) -> IssueConte
     _ensure_inputs(rd, manifest, samples)
     inputs = pd.read_parquet(rd.inputs_path) if rd.inputs_path.is_file() else None
     signatures = np.load(rd.signatures_path) if rd.signatures_path.is_file() else None
+    reg = rd.registration_path
+    registration = np.load(reg, mmap_mode="r") if reg.is_file() else None
     detectors = rd.detectors()
     detector = DEFAULT_DETECTOR if DEFAULT_DETECTOR in detectors else next(iter(detectors), None)
     train = manifest.steps.get("train")
@@ -133,6 +135,7 @@ def load_context(rd: RunDir, manifest: Manifest, *, seed: int = 0) -> IssueConte
         embedding_blocks=_embedding_blocks(manifest, embeddings),
         inputs=inputs,
         signatures=signatures,
+        registration=registration,
         scores=rd.read_scores(),
         detector=detector,
         seed=seed,

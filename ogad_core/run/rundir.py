@@ -22,6 +22,7 @@ Layout (see ../shared/CONTRACT.md)::
     inputs.parquet     per-sample input properties (content hash, size, brightness, contrast,
                        sharpness; text length and letters), made in the thumbnails' decode pass
     signatures.npy     (N, 256) float32 16x16 grayscale signature of each image (pixel space)
+    registration.npy   (N, 32, 32) uint8 grayscale image of each image (duplicate verification)
     map_features.parquet  sample_id, x, y: the 2-D map of the features (``ogad issues``)
     thumbs/            small JPEGs of the user's images, one per ref (the dashboard shows these)
     evidence/          derived review evidence (neighbours, suggestions, re-rank features),
@@ -64,6 +65,7 @@ ISSUES = "issues.parquet"
 FEATURES = "features.npy"
 INPUTS = "inputs.parquet"
 SIGNATURES = "signatures.npy"
+REGISTRATION = "registration.npy"
 FEATURES_MAP = "map_features.parquet"
 SET_ASIDE = ".set-aside-"
 #: every name a run directory may hold (files and folders)
@@ -93,6 +95,7 @@ RUN_FILE_NAMES = frozenset(
         "features.json",
         INPUTS,
         SIGNATURES,
+        REGISTRATION,
         FEATURES_MAP,
     }
 )
@@ -240,6 +243,12 @@ class RunDir:
     def signatures_path(self) -> Path:
         """signatures.npy: (N, 256) float32 small grayscale signatures of the images."""
         return self.path / SIGNATURES
+
+    @property
+    def registration_path(self) -> Path:
+        """registration.npy: (N, 32, 32) uint8 grayscale images for verifying near duplicates
+        by registration (ogad_core.issues.registration)."""
+        return self.path / REGISTRATION
 
     @property
     def data_dir(self) -> Path:
