@@ -131,13 +131,18 @@ def warp(images: np.ndarray, theta: np.ndarray) -> np.ndarray:
     p, ch, r, _ = images.shape
     v, u = (np.mgrid[0:r, 0:r].reshape(2, -1) - (r - 1) / 2).astype(np.float32)
     a_, s_, tx, ty = (theta[:, k : k + 1].astype(np.float32) for k in range(4))
+    top = np.float32(r - 1.0001)
     centre = np.float32((r - 1) / 2)
-    idx, w = _corners(a_ * u - s_ * v + tx + centre, s_ * u + a_ * v + ty + centre, r)
-    flat = images.reshape(p, ch, -1)
-    out = np.zeros((p, ch, r * r), dtype=np.float32)
-    for k in range(4):
-        out += np.take_along_axis(flat, idx[k][:, None, :], 2) * w[k][:, None, :]
-    return out
+    x = np.clip(a_ * u - s_ * v + tx + centre, 0, top)
+    y = np.clip(s_ * u + a_ * v + ty + centre, 0, top)
+    x0, y0 = x.astype(np.int32), y.astype(np.int32)  # floor: both are >= 0
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    base = (y0 * r + x0)[:, None] + (np.arange(p * ch, dtype=np.int32) * (r * r)).reshape(p, ch, 1)
+    flat = np.ascontiguousarray(images, dtype=np.float32).ravel()
+    v00, v01 = flat.take(base), flat.take(base + 1)
+    v10, v11 = flat.take(base + r), flat.take(base + r + 1)
+    top_row = v00 + fx * (v01 - v00)
+    return top_row + fy * (v10 + fx * (v11 - v10) - top_row)
 
 
 def refine(

@@ -1,0 +1,124 @@
+"""Near duplicates under small geometric transforms: a shifted, rotated or rescaled copy of a real
+digit is verified by registration (ogad_core.issues.registration) and joins its source in a
+duplicate set; two different handwritten digits of one class do not align as copies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from ogad_core.issues.base import IssueContext
+from ogad_core.issues.duplicate import DuplicateIssue
+from ogad_core.issues.inputs import _array_registration, inputs_recorded
+from ogad_core.issues.properties import array_properties, registration_image
+from ogad_core.issues.registration import aligned_correlation
+
+#: the duplicate type's default residual limit
+LIMIT = DuplicateIssue().verify
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, np.ndarray]:
+    """(600, 28, 28) uint8 real MNIST digits and their (600,) labels."""
+    from ogad_core.data import load_data
+
+    data = load_data("mnist5k", run_dir=tmp_path_factory.mktemp("mnist"), limit=600)
+    x = np.rint(np.asarray(data.train.inputs)[:, 0] * 255).astype(np.uint8)
+    return x, np.asarray(data.train.labels)
+
+
+def _affine(img: np.ndarray, matrix: tuple[float, ...]) -> np.ndarray:
+    pil = Image.fromarray(img)
+    return np.asarray(pil.transform(pil.size, Image.AFFINE, matrix, Image.BILINEAR))
+
+
+def _copies(img: np.ndarray) -> dict[str, np.ndarray]:
+    """A 2-pixel shift, a 8-degree rotation and a 1.12 rescale of a (28, 28) uint8 digit."""
+    s, c = 1.12, 14.0
+    return {
+        "shift": _affine(img, (1, 0, 2, 0, 1, -1)),
+        "rotate": np.asarray(Image.fromarray(img).rotate(-8.0, Image.BILINEAR)),
+        "rescale": _affine(img, (1 / s, 0, c - c / s, 0, 1 / s, c - c / s)),
+    }
+
+
+def _residual(a: np.ndarray, b: np.ndarray) -> float:
+    images = np.stack([registration_image(a / 255.0), registration_image(b / 255.0)])
+    return float(1.0 - aligned_correlation(images, np.array([[0, 1]]))[0])
+
+
+def test_a_shifted_rotated_or_rescaled_copy_of_a_digit_aligns(digits) -> None:
+    x, _ = digits
+    for i in (0, 7, 42):
+        for name, copy in _copies(x[i]).items():
+            assert _residual(x[i], copy) < LIMIT, (i, name)
+            assert _residual(copy, x[i]) < LIMIT, (i, name)  # either order
+
+
+def test_the_closest_different_digits_of_one_class_do_not_align(digits) -> None:
+    """Every "1" with its nearest other "1" in pixels (straight strokes: the hardest pairs,
+    some 0.98 alike after alignment): none aligns as a copy."""
+    x, y = digits
+    ones = np.flatnonzero(y == 1)
+    flat = x[ones].reshape(len(ones), -1).astype(np.float32)
+    dist = np.linalg.norm(flat[:, None] - flat[None], axis=2)
+    np.fill_diagonal(dist, np.inf)
+    pairs = np.column_stack([ones, ones[dist.argmin(axis=1)]])
+    images = _array_registration(x[:, None] / 255.0)
+    residual = 1.0 - aligned_correlation(images, pairs)
+    assert residual.min() > LIMIT, residual.min()
+
+
+def _context(x: np.ndarray, y: np.ndarray, registration: bool = True) -> IssueContext:
+    table, signatures = array_properties(x[:, None] / 255.0)
+    samples = pd.DataFrame({"sample_id": np.arange(len(x)), "label": y})
+    return IssueContext(
+        samples=samples,
+        label_names=[str(i) for i in range(10)],
+        inputs=table,
+        signatures=signatures,
+        registration=_array_registration(x[:, None] / 255.0) if registration else None,
+    )
+
+
+def test_transformed_copies_join_their_source_in_a_set(digits) -> None:
+    """300 real digits with a shifted, a rotated and a rescaled copy of three of them (one
+    under another label): each copy and its source form a set, nothing else is flagged; with
+    verification off (the code before it) none of the three is found."""
+    x, y = digits
+    x, y = x[:300].copy(), y[:300].copy()
+    sources = {"shift": 3, "rotate": 11, "rescale": 25}
+    copies = [_copies(x[i])[name] for name, i in sources.items()]
+    x = np.concatenate([x, np.stack(copies)])
+    y = np.concatenate([y, [y[3], (y[11] + 1) % 10, y[25]]])
+    est = DuplicateIssue().fit(_context(x, y))
+    for k, i in enumerate(sources.values()):
+        assert est.set_ids_[300 + k] == est.set_ids_[i] >= 0, (k, i)
+    assert set(np.flatnonzero(est.flagged_)) == {3, 11, 25, 300, 301, 302}
+    assert "labels differ" in est.explain(301)
+    before = DuplicateIssue(verify=0).fit(_context(x, y))
+    assert not before.flagged_[300:].any()
+
+
+def test_a_run_recorded_without_registration_images_falls_back_or_re_records(
+    digits, tmp_path: Path
+) -> None:
+    """Without registration images the duplicate type runs its other rules (no error); an
+    image run whose inputs were recorded before registration.npy existed records them again."""
+    from ogad_core.issues.inputs import record_inputs
+    from ogad_core.run.rundir import RunDir
+
+    x, y = digits
+    ctx = _context(x[:100], y[:100], registration=False)
+    est = DuplicateIssue().fit(ctx)
+    assert est.scores_.shape == (100,) and np.isfinite(est.scores_).all()
+    rd = RunDir(tmp_path)
+    assert record_inputs(rd, x[:20, None] / 255.0)
+    assert np.load(rd.registration_path).shape == (20, 32, 32)
+    rd.registration_path.unlink()
+    assert not inputs_recorded(rd, 20)
+    assert record_inputs(rd, x[:20, None] / 255.0) and rd.registration_path.is_file()
