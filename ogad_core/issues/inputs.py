@@ -66,7 +66,7 @@ def _warn_undecodable(files: Any, table: pd.DataFrame, consequence: str) -> None
 def undecodable_rows(rd: RunDir, n: int) -> np.ndarray:
     """(M,) int64 sample ids of the train inputs that could not be decoded (inputs.parquet's
     ``decoded`` False); empty when none or when the run records no input properties."""
-    if not inputs_recorded(rd, n):
+    if not inputs_recorded(rd, n, complete=False):
         return np.empty(0, dtype=np.int64)
     table = pd.read_parquet(rd.inputs_path)
     if "decoded" not in table:
@@ -98,16 +98,23 @@ def save_npy(path: Any, array: np.ndarray) -> None:
     write_with_atomic(path, write)
 
 
-def inputs_recorded(rd: RunDir, n: int) -> bool:
-    """Whether inputs.parquet holds ``n`` rows already."""
+def inputs_recorded(rd: RunDir, n: int, *, complete: bool = True) -> bool:
+    """Whether inputs.parquet holds ``n`` rows already and (``complete``) every column of its
+    kind (:data:`~ogad_core.issues.properties.IMAGE_COLUMNS` or ``TEXT_COLUMNS``): a run
+    recorded before a property was added is recorded again."""
     if not rd.inputs_path.is_file():
         return False
     import pyarrow.parquet as pq
 
     try:
-        return int(pq.read_metadata(rd.inputs_path).num_rows) == n
+        meta = pq.read_metadata(rd.inputs_path)
     except Exception:  # a damaged file is rebuilt
         return False
+    if int(meta.num_rows) != n:
+        return False
+    names = set(meta.schema.names)
+    kind = props.IMAGE_COLUMNS if "sharpness" in names else props.TEXT_COLUMNS
+    return not complete or set(kind) <= names
 
 
 def record_inputs(rd: RunDir, inputs: Any, *, workers: int | None = None) -> bool:
