@@ -90,10 +90,8 @@ class IssueContext:
     def space(self, name: str) -> np.ndarray | None:
         """The (N, d) matrix of a neighbour space: ``features``, ``embeddings``, ``gradients`` or
         ``pixels``; ``/last`` keeps the last of the ``embedding_blocks`` (the encoder's last
-        layer), ``/median`` takes a 3 x 3 median of each pixel signature (impulse noise and
-        thin lines removed), ``/standard`` scales each row to zero mean and unit variance (an
-        image's shape, whatever its brightness and contrast), ``/unit`` scales each row to unit
-        length
+        layer), ``/standard`` scales each row to zero mean and unit variance (an image's
+        shape, whatever its brightness and contrast), ``/unit`` scales each row to unit length
         (a direction), ``/pca`` projects it to PCA_DIM principal components (a cheap candidate
         search), in that order."""
         base, *flags = name.split("/")
@@ -107,12 +105,6 @@ class IssueContext:
             return None
         if "last" in flags and base == "embeddings" and self.embedding_blocks > 1:
             matrix = matrix[:, -(matrix.shape[1] // self.embedding_blocks) :]
-        if "median" in flags and base == "pixels":  # a 3 x 3 median: impulses and thin lines go
-            from scipy.ndimage import median_filter
-
-            side = int(round(np.sqrt(matrix.shape[1])))
-            grid = np.nan_to_num(np.asarray(matrix, dtype=np.float32)).reshape(-1, side, side)
-            matrix = median_filter(grid, size=(1, 3, 3)).reshape(len(grid), -1)
         if "standard" in flags:
             matrix = np.asarray(matrix, dtype=np.float32)
             centred = matrix - matrix.mean(axis=1, keepdims=True)

@@ -12,7 +12,7 @@ is its worst property's.
 
 A type fitted after this one may take a flagged sample as its own first (:meth:`defer`: the
 ``outlier`` type takes an input whose shape resembles no class it is filed under, as a bright
-photo crop among digits): it is flagged there, not here, and ranks last here.
+photo crop among digits): it stays flagged here, ranked after the other flags.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ogad_core.issues.base import IssueContext, IssueType, robust_z
-from ogad_core.issues.tail import last_of_all
+from ogad_core.issues.tail import after_the_others
 
 #: scores of properties that are a flag on their own (undecodable, empty, near-constant)
 HARD = 100.0
@@ -108,11 +108,12 @@ class CorruptIssue(IssueType):
         return self
 
     def defer(self, rows: np.ndarray, to: str) -> None:
-        """The flagged samples of (N,) bool ``rows`` are issue type ``to``'s first: not
-        flagged here, ranked after every other sample (their order kept)."""
+        """The flagged samples of (N,) bool ``rows`` are issue type ``to``'s first: still
+        flagged here (the damage is the input's own), ranked after the other flags (their
+        order kept)."""
         self.deferred_ = np.asarray(rows, dtype=bool) & self.flagged_
         self.deferred_to_ = to
-        scores = last_of_all(self.scores_, self.deferred_, self.threshold_)
+        scores = after_the_others(self.scores_, self.deferred_, self.threshold_)
         self._finish(scores, self.threshold_)
 
     def _image_parts(self, t: pd.DataFrame) -> pd.DataFrame:
@@ -207,7 +208,7 @@ class CorruptIssue(IssueType):
     def explain(self, i: int) -> str:
         line = self._explain(i)
         if self.deferred_[i]:
-            return f"{line}; {self.deferred_to_} first (ranked last here)"
+            return f"{line}; {self.deferred_to_} first (after the others here)"
         return line
 
     def _explain(self, i: int) -> str:

@@ -17,12 +17,13 @@ the model's or the raw input's, an input from elsewhere in both. The model's fea
 scaled to unit length (an input far from the data has a small ``h``, so in raw feature space
 it sits near the origin, among the low-confidence clean ones).
 
-A sample the ``corrupt`` type flags too (when it runs) gets ONE primary type: flagged and ranked
-in full in that queue, not flagged and ranked last in the other (as the label type leaves what
-another type explains): corrupt when the input still resembles its labelled class in shape (its
-label is the strict plurality among its nearest neighbours in the standardised pixel space, or
-in that space after a 3 x 3 median, which removes impulse noise and thin lines: a damaged
-member of the class, as a digit half covered by noise or striped), outlier when it does not (a
+A sample the ``corrupt`` type flags too (when it runs) gets ONE primary type, where it ranks in
+full: outlier first, it stays flagged in the corrupt queue after the other flags (the damage is
+the input's own); corrupt first, it is not flagged here and ranks last (as the label type leaves
+what another type explains: a damaged input's distance measures the damage), so it takes no
+place of an outlier. Corrupt when the input still resembles its labelled class in shape (its
+label is the strict plurality among its nearest neighbours in the standardised pixel space: a
+damaged member of the class, as a digit half covered by noise), outlier when it does not (a
 photo crop or a drawn letter filed under some class). An input with no shape to compare
 (undecodable, near-constant), one flagged for a property of the file (tiny, odd aspect), or
 without pixels (text), is the corrupt type's first; an undecodable file scores 0
@@ -194,31 +195,14 @@ def file_damage(corrupt: IssueType) -> np.ndarray:
     return flagged & (parts[columns].to_numpy() >= corrupt.threshold_).any(axis=1)
 
 
-def resembles_its_label(
-    context: IssueContext,
-    rows: np.ndarray,
-    k: int = 10,
-    spaces: tuple[str, ...] = ("pixels/standard", "pixels/median/standard"),
-) -> np.ndarray | None:
-    """(m,) bool for (m,) ``rows``: the sample's label is the strict plurality among the
-    labels of its k nearest samples in one of ``spaces`` (the standardised pixels, and the same
-    after a 3 x 3 median: a damage of impulses or thin lines does not hide the shape; an exact
-    search among at most REFERENCE_ROWS others), the other ``rows`` left out (a group of
-    inputs from one source would vote for each other); None without pixels."""
-    out = None
-    for space in spaces:
-        votes = _plurality(context, rows, k, space)
-        if votes is not None:
-            out = votes if out is None else out | votes
-    return out
-
-
-def _plurality(context: IssueContext, rows: np.ndarray, k: int, space: str) -> np.ndarray | None:
-    """(m,) bool: the label of each of ``rows`` is the strict plurality of its k nearest
-    samples (``rows`` left out) in ``space``; None when the run lacks it."""
+def resembles_its_label(context: IssueContext, rows: np.ndarray, k: int = 10) -> np.ndarray | None:
+    """(m,) bool for (m,) ``rows``: the sample's label is the strict plurality among
+    the labels of its k nearest samples in the standardised pixel space (an exact search among
+    at most REFERENCE_ROWS others), the other ``rows`` left out (a group of inputs from one
+    source would vote for each other); None without pixels."""
     from ogad_core.space.knn import flat_index, hnsw_search
 
-    matrix = context.space(space)
+    matrix = context.space("pixels/standard")
     if matrix is None:
         return None
     reference = np.setdiff1d(np.arange(context.n), rows)

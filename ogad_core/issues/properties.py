@@ -9,8 +9,9 @@ files) or from the sample set's arrays, never from a second read of the files::
     sharpness     std of the Laplacian / std of the image (low: blurry, high: noisy)
     periodic      largest share of the image's power at one pure row or column frequency of
                   period 2 to n/4 px (scan lines, stripes, interference: a spectral peak)
-    flat_patch    share of the image in the largest flat patch (3 x 3 neighbourhoods constant)
-                  of a value other than the image's commonest (missing or occluded content)
+    flat_patch    share of the image in the largest square of flat pixels (3 x 3 neighbourhoods
+                  constant) of a value other than the image's commonest (missing or occluded
+                  content)
     blockiness    log ratio of the jumps across the 8 x 8 grid's lines to those across the
                   other lines, each jump above its neighbours' (JPEG blocking; NaN below
                   4 blocks a side or when the decoder scaled the grid)
@@ -55,6 +56,8 @@ FLAT_TOL = 2.0 / 255.0
 #: the JPEG block side, and the fewest blocks a side that say anything about a grid
 JPEG_BLOCK, MIN_BLOCKS = 8, 4
 TEXT_COLUMNS = ("content_hash", "n_chars", "n_words", "letters")
+#: bumped when a property's definition changes: a run's inputs.parquet is then recorded again
+PROPERTIES_VERSION = 2
 _SPACES = re.compile(r"\s+")
 
 
@@ -103,9 +106,9 @@ def periodic_share(gray: np.ndarray) -> np.ndarray:
 
 
 def flat_patch_share(gray: np.ndarray) -> np.ndarray:
-    """(N,) share of each (N, H, W) image in its largest connected flat patch (pixels whose
+    """(N,) share of each (N, H, W) image in its largest square of flat pixels (a pixel's
     3 x 3 neighbourhood spans at most FLAT_TOL) of a value other than the image's commonest
-    (its background); NaN below 3 px a side."""
+    (its background): an occluding or missing block; NaN below 3 px a side."""
     n, h, w = gray.shape
     if min(h, w) < 3:
         return np.full(n, np.nan)
@@ -118,9 +121,9 @@ def flat_patch_share(gray: np.ndarray) -> np.ndarray:
         levels = np.rint(g * 255).astype(np.int64).clip(0, 255)
         background = np.bincount(levels.ravel(), minlength=256).argmax() / 255.0
         flat = (span <= FLAT_TOL) & (np.abs(g[1:-1, 1:-1] - background) > FLAT_TOL)
-        parts, found = ndimage.label(flat)
-        if found:
-            out[i] = np.bincount(parts.ravel())[1:].max() / (h * w)
+        if flat.any():  # chessboard distance to a pixel that is not flat: a square's half side
+            reach = ndimage.distance_transform_cdt(np.pad(flat, 1), metric="chessboard").max()
+            out[i] = (2 * int(reach) - 1 + 2) ** 2 / (h * w)  # + the 3 x 3 window's rim
     return out
 
 
