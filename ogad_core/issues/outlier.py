@@ -17,14 +17,16 @@ the model's or the raw input's, an input from elsewhere in both. The model's fea
 scaled to unit length (an input far from the data has a small ``h``, so in raw feature space
 it sits near the origin, among the low-confidence clean ones).
 
-A sample the ``corrupt`` type flags too (when it runs) gets ONE primary type, and ranks in full
-in that queue and after the flags no other type explains in the other (flagged in both):
-corrupt when the input still resembles its labelled class in shape (its label is the strict
-plurality among its nearest neighbours in the standardised pixel space: a damaged member of the
-class, as a digit half covered by noise), outlier when it does not (a photo crop or a drawn letter
-filed under some class). An input with no shape to compare (undecodable, near-constant), one
-flagged for a property of the file (tiny, odd aspect), or without pixels (text), is the corrupt
-type's first; an undecodable file scores 0
+A sample the ``corrupt`` type flags too (when it runs) gets ONE primary type, where it ranks in
+full: outlier first, it stays flagged in the corrupt queue after the other flags (the damage is
+the input's own); corrupt first, it is not flagged here and ranks last (as the label type leaves
+what another type explains: a damaged input's distance measures the damage), so it takes no
+place of an outlier. Corrupt when the input still resembles its labelled class in shape (its
+label is the strict plurality among its nearest neighbours in the standardised pixel space: a
+damaged member of the class, as a digit half covered by noise), outlier when it does not (a
+photo crop or a drawn letter filed under some class). An input with no shape to compare
+(undecodable, near-constant), one flagged for a property of the file (tiny, odd aspect), or
+without pixels (text), is the corrupt type's first; an undecodable file scores 0
 here (the model saw a stand-in: there is no input to place among the data).
 """
 
@@ -35,7 +37,7 @@ import numpy as np
 from ogad_core.errors import ConfigError
 from ogad_core.issues.base import REFERENCE_ROWS, IssueContext, IssueType, default_k
 from ogad_core.issues.mahalanobis import class_mahalanobis
-from ogad_core.issues.tail import after_the_others, upper_z
+from ogad_core.issues.tail import last_of_all, upper_z
 from ogad_core.space.knn import ANN_MIN_ROWS
 
 #: corrupt properties that leave no shape to compare (undecodable, near-constant) or that are
@@ -73,8 +75,8 @@ class OutlierIssue(IssueType):
         "mean distance to the k nearest samples, in its last layer), each as a z-score of its "
         "log against the upper half of its "
         "own distribution, averaged over the spaces; flagged at z >= 2.5 (at most about 0.6% "
-        "of a clean bulk); a sample also flagged corrupt ranks here in full when its shape "
-        "resembles no class it is filed under, else after the other flags"
+        "of a clean bulk); a sample also flagged corrupt is flagged here when its shape "
+        "resembles no class it is filed under, else it is corrupt first and ranks last here"
     )
 
     def __init__(
@@ -113,8 +115,8 @@ class OutlierIssue(IssueType):
         return self
 
     def _primary(self, context: IssueContext, scores: np.ndarray) -> np.ndarray:
-        """(N,) scores with the samples whose primary type is ``corrupt`` ranked after the
-        other flags; the corrupt type defers the samples whose primary type is this one."""
+        """(N,) scores with the samples whose primary type is ``corrupt`` unflagged and ranked
+        last; the corrupt type defers the samples whose primary type is this one."""
         self.deferred_ = np.zeros(context.n, dtype=bool)
         corrupt = context.results.get("corrupt")
         if corrupt is None:
@@ -129,7 +131,7 @@ class OutlierIssue(IssueType):
         self.deferred_ = np.asarray(corrupt.flagged_, dtype=bool) & ~ours
         if hasattr(corrupt, "defer"):
             corrupt.defer(ours, "outlier")
-        return after_the_others(scores, self.deferred_, self.threshold)
+        return last_of_all(scores, self.deferred_ & (scores >= self.threshold), self.threshold)
 
     def _spaces(self, context: IssueContext) -> list[str]:
         """The spaces measured: the encoder's embeddings replace the features, gradients
@@ -147,7 +149,7 @@ class OutlierIssue(IssueType):
         names = [SPACE_NAMES.get(s, s) for s in self.spaces_used_]
         zs = ", ".join(f"{n} z = {z:.1f}" for n, z in zip(names, self.space_z_[i], strict=True))
         line = f"far from every class ({zs})"
-        return f"{line}; corrupt first (after the others here)" if self.deferred_[i] else line
+        return f"{line}; corrupt first (ranked last here)" if self.deferred_[i] else line
 
 
 def _distance(context: IssueContext, space: str) -> np.ndarray | None:
