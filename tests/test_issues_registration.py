@@ -122,3 +122,23 @@ def test_a_run_recorded_without_registration_images_falls_back_or_re_records(
     rd.registration_path.unlink()
     assert not inputs_recorded(rd, 20)
     assert record_inputs(rd, x[:20, None] / 255.0) and rd.registration_path.is_file()
+
+
+def test_a_rotated_copy_in_the_held_out_split_is_a_leak(digits) -> None:
+    """A held-out file that is a training digit rotated by 8 degrees leaks that digit; two
+    other held-out digits do not; without verification (the code before it) nothing leaks."""
+    from ogad_core.issues.holdout import Holdout
+    from ogad_core.issues.leakage import LeakageIssue
+
+    x, y = digits
+    train, held = x[:200], np.stack([_copies(x[5])["rotate"], x[300], x[301]])
+    ctx = _context(train, y[:200])
+    table, signatures = array_properties(held[:, None] / 255.0)
+    refs = ["a.png", "b.png", "c.png"]
+    ctx.holdout = Holdout(
+        "x", refs, table, signatures, "f", _array_registration(held[:, None] / 255.0)
+    )
+    est = LeakageIssue().fit(ctx)
+    assert np.flatnonzero(est.flagged_).tolist() == [5]
+    assert est.explain(5).startswith("near copy of held-out a.png")
+    assert not LeakageIssue(verify=0).fit(ctx).flagged_.any()

@@ -107,10 +107,7 @@ class IssueContext:
         if matrix is None or len(matrix) != self.n or self.n < 3:
             return None
         if "fourier" in flags and base == "pixels":
-            side = int(round(np.sqrt(matrix.shape[1])))
-            images = np.nan_to_num(np.asarray(matrix, np.float32)).reshape(-1, side, side)
-            images = images - images.mean(axis=(1, 2), keepdims=True)
-            matrix = np.abs(np.fft.rfft2(images)).reshape(len(images), -1).astype(np.float32)
+            matrix = fourier_magnitude(matrix)
         if "last" in flags and base == "embeddings" and self.embedding_blocks > 1:
             matrix = matrix[:, -(matrix.shape[1] // self.embedding_blocks) :]
         if "standard" in flags:
@@ -150,6 +147,16 @@ class IssueContext:
         found = _knn_excluding_self(np.asarray(matrix, dtype=np.float32), k, rows)
         self._knn[(name, k, ref)] = found
         return found
+
+
+def fourier_magnitude(signatures: np.ndarray) -> np.ndarray:
+    """(N, side * (side // 2 + 1)) float32 magnitudes of the 2-D Fourier transform of (N,
+    side * side) square signatures, each with its mean removed (NaN as 0): a shifted copy
+    keeps them."""
+    side = int(round(np.sqrt(signatures.shape[1])))
+    images = np.nan_to_num(np.asarray(signatures, np.float32)).reshape(-1, side, side)
+    images = images - images.mean(axis=(1, 2), keepdims=True)
+    return np.abs(np.fft.rfft2(images)).reshape(len(images), -1).astype(np.float32)
 
 
 def _knn_excluding_self(

@@ -8,7 +8,10 @@ image than ``threshold`` x the median nearest-neighbour distance among the train
 pixel space (the duplicate type's rule, cleanlab's 0.13), or than ``isolation`` x its distance
 to the nearest other training image and ``isolation_cap`` x that median (the duplicate type's
 isolated pair: a JPEG re-encoded copy lies past 0.13 x the median, yet far closer to its
-source than to anything else). The training samples that leak the
+source than to anything else), or when their registration images align as a shifted, rotated
+or rescaled copy of one of the training image's ``verify_k`` nearest held-out images (in pixels
+and in the Fourier magnitude of the pixels; the duplicate type's verification). The training
+samples that leak the
 same held-out file form one set (``set_id``: the smallest of their sample ids). Inputs the
 ``corrupt`` type flags are left to it (two blank images are not a leak). Without a held-out
 split the type flags nothing.
@@ -30,6 +33,8 @@ class LeakageIssue(IssueType):
         isolation: ... or closer than this x the training image's distance to its nearest
             other training image (0 switches this off),
         isolation_cap: ... and than this x that median.
+        verify: ... or, aligned, 1 - NCC of the registration images below this (0: off).
+        verify_k: held-out candidates per training image and space.
     """
 
     name = "leakage"
@@ -39,15 +44,23 @@ class LeakageIssue(IssueType):
         "an exact copy (same decoded pixels or normalised text) of a held-out file, or an image "
         "closer to one than 0.13 x the median nearest-neighbour distance of the training images "
         "in pixel space, or closer than 0.33 x its distance to any other training image and 0.5 "
-        "x that median; score = 1 / (1 + distance / that), flagged at >= 0.5"
+        "x that median, or aligned as a shifted, rotated or rescaled copy of one (1 - NCC "
+        "after registration < 0.0017); score = 1 / (1 + distance / that), flagged at >= 0.5"
     )
 
     def __init__(
-        self, threshold: float = 0.13, isolation: float = 0.33, isolation_cap: float = 0.5
+        self,
+        threshold: float = 0.13,
+        isolation: float = 0.33,
+        isolation_cap: float = 0.5,
+        verify: float = 0.0017,
+        verify_k: int = 3,
     ) -> None:
         self.threshold = threshold
         self.isolation = isolation
         self.isolation_cap = isolation_cap
+        self.verify = verify
+        self.verify_k = verify_k
 
     def fit(self, context: IssueContext) -> LeakageIssue:
         n = context.n
@@ -58,6 +71,7 @@ class LeakageIssue(IssueType):
         if holdout is not None and len(self._refs):
             self._exact(context, ratio, nearest)
             self._near(context, ratio, nearest)
+            self._verified(context, ratio, nearest)
         corrupt = context.results.get("corrupt")
         if corrupt is not None:
             ratio[np.asarray(corrupt.flagged_, dtype=bool)] = np.inf
@@ -103,6 +117,39 @@ class LeakageIssue(IssueType):
         closer = (rel < ratio) & (idx[:, 0] >= 0) & np.isfinite(train).all(axis=1)
         ratio[closer] = rel[closer]
         nearest[closer] = held_rows[idx[closer, 0]]
+
+    def _verified(self, context: IssueContext, ratio: np.ndarray, nearest: np.ndarray) -> None:
+        """Training images whose registration image aligns as a copy of one of their nearest
+        held-out images (residual / ``verify`` below their ratio so far)."""
+        from ogad_core.issues.base import fourier_magnitude
+        from ogad_core.issues.registration import aligned_correlation
+        from ogad_core.space.knn import hnsw_search, index_for
+
+        assert context.holdout is not None
+        held, held_reg = context.holdout.signatures, context.holdout.registration
+        train, train_reg = context.signatures, context.registration
+        n = context.n
+        if self.verify <= 0 or held is None or held_reg is None or train is None:
+            return
+        if train_reg is None or len(train_reg) != n or not len(held):
+            return
+        k = min(self.verify_k, len(held))
+        found = [
+            hnsw_search(index_for(np.nan_to_num(f(held))), np.nan_to_num(f(train)), k)[1]
+            for f in (lambda m: np.asarray(m, np.float32), fourier_magnitude)
+        ]
+        idx = np.concatenate(found, axis=1)
+        rows = np.repeat(np.arange(n), idx.shape[1])
+        cols = idx.ravel()
+        keep = cols >= 0
+        pairs = np.unique(np.column_stack([rows[keep], cols[keep]]), axis=0)
+        images = np.concatenate([np.asarray(train_reg), np.asarray(held_reg)])
+        rel = (1.0 - aligned_correlation(images, pairs + np.array([0, n]))) / self.verify
+        order = np.argsort(rel, kind="stable")[::-1]  # the best candidate written last
+        pairs, rel = pairs[order], rel[order]
+        better = rel < ratio[pairs[:, 0]]
+        ratio[pairs[better, 0]] = rel[better]
+        nearest[pairs[better, 0]] = pairs[better, 1]
 
     def explain(self, i: int) -> str:
         j = int(self.nearest_[i])
