@@ -99,7 +99,7 @@ def test_transformed_copies_join_their_source_in_a_set(digits) -> None:
     for k, i in enumerate(sources.values()):
         assert est.set_ids_[300 + k] == est.set_ids_[i] >= 0, (k, i)
     assert set(np.flatnonzero(est.flagged_)) == {3, 11, 25, 300, 301, 302}
-    assert "labels differ" in est.explain(301)
+    assert "labels differ" in est.explain(301) and "rotation" in est.explain(301)
     before = DuplicateIssue(verify=0).fit(_context(x, y))
     assert not before.flagged_[300:].any()
 

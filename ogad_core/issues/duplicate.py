@@ -94,7 +94,10 @@ class DuplicateIssue(IssueType):
         pairs = [self._exact_pairs(context, ratio)]
         for space in self.spaces:
             pairs.append(self._near_pairs(context, space, ratio))
-        pairs.append(self._verified_pairs(context, ratio))
+        verified = self._verified_pairs(context, ratio)
+        self._aligned = np.zeros(n, dtype=bool)
+        self._aligned[verified.ravel()] = True
+        pairs.append(verified)
         edges = np.concatenate(pairs, axis=0) if pairs else np.empty((0, 2), np.int64)
         corrupt = context.results.get("corrupt")
         if corrupt is not None:  # two blank or unreadable inputs are corrupt, not a set
@@ -220,6 +223,8 @@ class DuplicateIssue(IssueType):
         members = np.flatnonzero(self.set_ids_ == sid)
         others = [int(m) for m in members if m != i][:4]
         kind = "exact copy" if self._exact[i] else "near duplicate"
+        if not self._exact[i] and self._aligned[i]:
+            kind = "near duplicate (aligned by a shift, rotation or rescale)"
         names = sorted({self._names[int(self._labels[m])] for m in members})
         labels = f"; labels differ: {' vs '.join(names)}" if len(names) > 1 else ""
         more = "" if len(members) - 1 <= 4 else f" and {len(members) - 5} more"
