@@ -8,7 +8,7 @@ files) or from the sample set's arrays, never from a second read of the files::
     mean, std     brightness and contrast of the grayscale image in [0, 1]
     sharpness     std of the Laplacian / std of the image (low: blurry, high: noisy)
     periodic      largest share of the image's power at one pure row or column frequency of
-                  period 2 to n/4 px (scan lines, stripes, interference: a spectral peak)
+                  period 2 to 4 px (scan lines, interlacing, stripes over the content)
     flat_patch    share of the image in the largest square of flat pixels (3 x 3 neighbourhoods
                   constant) of a value other than the image's commonest (missing or occluded
                   content)
@@ -53,11 +53,13 @@ IMAGE_COLUMNS = (
 )
 #: a pixel of a flat patch: its 3 x 3 neighbourhood spans at most this (two 8-bit levels)
 FLAT_TOL = 2.0 / 255.0
+#: the longest period (px) of a pixel-scale pattern (a striped texture's coarser one is content)
+SCAN_PERIOD = 4
 #: the JPEG block side, and the fewest blocks a side that say anything about a grid
 JPEG_BLOCK, MIN_BLOCKS = 8, 4
 TEXT_COLUMNS = ("content_hash", "n_chars", "n_words", "letters")
 #: bumped when a property's definition changes: a run's inputs.parquet is then recorded again
-PROPERTIES_VERSION = 2
+PROPERTIES_VERSION = 3
 _SPACES = re.compile(r"\s+")
 
 
@@ -94,15 +96,18 @@ def _signatures(gray: np.ndarray) -> np.ndarray:
 
 def periodic_share(gray: np.ndarray) -> np.ndarray:
     """(N,) the largest share of each (N, H, W) image's power (its mean removed) at one pure
-    row or column frequency of period 2 to n/4 px; NaN below 16 px a side."""
+    row or column frequency of period 2 to :data:`SCAN_PERIOD` px: a pattern at the pixel
+    scale (scan lines, interlacing, stripes over the content; a striped texture's coarser
+    period is content); NaN below 16 px a side."""
     n, h, w = gray.shape
     if min(h, w) < 16:
         return np.full(n, np.nan)
     centred = gray - gray.mean(axis=(1, 2), keepdims=True)
     total = h * w * (centred**2).sum(axis=(1, 2)) + 1e-12  # the 2-D spectrum's power (Parseval)
     # the 2-D spectrum's column kx = 0 is the spectrum of the row sums (constant along a row)
-    rows = np.abs(np.fft.rfft(centred.sum(axis=2), axis=1)[:, 4 : h // 2 + 1]) ** 2
-    cols = np.abs(np.fft.rfft(centred.sum(axis=1), axis=1)[:, 4 : w // 2 + 1]) ** 2
+    low_h, low_w = -(-h // SCAN_PERIOD), -(-w // SCAN_PERIOD)
+    rows = np.abs(np.fft.rfft(centred.sum(axis=2), axis=1)[:, low_h : h // 2 + 1]) ** 2
+    cols = np.abs(np.fft.rfft(centred.sum(axis=1), axis=1)[:, low_w : w // 2 + 1]) ** 2
     return np.maximum(rows.max(axis=1), cols.max(axis=1)) / total
 
 
