@@ -146,7 +146,7 @@ def test_a_heavily_compressed_jpeg_file_is_corrupt(tmp_path: Path, digits) -> No
     )
     est = CorruptIssue().fit(ctx)
     assert list(np.flatnonzero(est.flagged_)) == [0]
-    assert est.explain(0).startswith("over-compressed input")
+    assert est.explain(0) == "over-compressed input (JPEG quality 1, the data's 75)"
     assert np.isnan(jpeg_quality(None)) and np.isnan(jpeg_quality({0: [1, 2]}))
 
 

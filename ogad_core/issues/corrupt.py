@@ -173,6 +173,7 @@ class CorruptIssue(IssueType):
         quality = column("jpeg_quality")
         jpeg = np.isfinite(quality) & ok
         ref = float(np.median(quality[jpeg])) if jpeg.sum() * 2 >= ok.sum() > 0 else JPEG_QUALITY
+        self._quality = (quality, ref)  # the explanation names them
         compressed = self.threshold * np.log(ref / np.maximum(quality, 1.0)) / np.log(JPEG_FACTOR)
         return {
             "occluded": beyond("flat_patch", "occluded"),
@@ -221,4 +222,7 @@ class CorruptIssue(IssueType):
         if value >= HARD:
             why = self._errors[i] if self._errors is not None and worst == "undecodable" else ""
             return f"{worst} input ({why})" if why else f"{worst} input"
+        if worst == "over-compressed":
+            quality, ref = self._quality
+            return f"{worst} input (JPEG quality {quality[i]:.0f}, the data's {ref:.0f})"
         return f"{worst} input (z = {value:.1f} against this dataset)"

@@ -160,8 +160,8 @@ class OutlierIssue(IssueType):
         line = f"far from every class ({zs})"
         if not self.deferred_[i]:
             return line
-        where = "ranked last" if self.last_[i] else "after the others"
-        return f"{line}; corrupt first ({where} here)"
+        where = "ranked last" if self.last_[i] else "after the others" if self.flagged_[i] else ""
+        return f"{line}; corrupt first ({where} here)" if where else f"{line}; corrupt first"
 
 
 def _distance(context: IssueContext, space: str) -> np.ndarray | None:
