@@ -142,3 +142,16 @@ def test_a_rotated_copy_in_the_held_out_split_is_a_leak(digits) -> None:
     assert np.flatnonzero(est.flagged_).tolist() == [5]
     assert est.explain(5).startswith("near copy of held-out a.png")
     assert not LeakageIssue(verify=0).fit(ctx).flagged_.any()
+
+
+def test_a_shifted_copy_is_found_in_the_fourier_magnitude_of_the_pixels(digits) -> None:
+    """Among 300 real digits a 2-pixel shifted copy lies at an ordinary neighbour's distance
+    in the 16 x 16 pixels, but its source is its nearest in their Fourier magnitude (the
+    candidate space that keeps a shifted copy next to its source)."""
+    x, y = digits
+    x = np.concatenate([x[:300], _copies(x[3])["shift"][None]])
+    ctx = _context(x, np.concatenate([y[:300], y[3:4]]))
+    _, fourier = ctx.neighbours("pixels/fourier/unit", 1)
+    assert fourier[300, 0] == 3
+    _, pixels = ctx.neighbours("pixels", 5)
+    assert 3 not in pixels[300, :5]
