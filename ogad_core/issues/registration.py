@@ -36,6 +36,8 @@ FULL_STEPS = 3
 #: digits: 0.87 at the lowest), to full resolution at this refined one (0.975 at the lowest)
 GATE = 0.8
 HALF_GATE = 0.97
+#: pairs whose images are prepared together (memory: about 2 x CHUNK x R^2 x 5 bytes)
+CHUNK = 16_384
 #: pairs aligned per batch (memory: about BATCH x len(ANGLES) x len(SCALES) x R^2 / 4 floats)
 BATCH = 256
 
@@ -192,21 +194,30 @@ def aligned_correlation(
     even) after aligning the sharper of the two onto the other: the coarse grid and
     HALF_STEPS Gauss-Newton steps at half resolution, then FULL_STEPS at full resolution, the
     NCC of both :func:`tent`-smoothed. A pair whose NCC at half resolution stays below
-    ``gate`` (coarse) or ``half_gate`` (refined) keeps that value: no copy."""
+    ``gate`` (coarse) or ``half_gate`` (refined) keeps that value: no copy. The images of
+    CHUNK pairs at a time are prepared once each (an image is in about 20 pairs)."""
     out = np.zeros(len(pairs), dtype=np.float64)
-    for lo in range(0, len(pairs), BATCH):
-        part = pairs[lo : lo + BATCH]
-        a = np.asarray(images[part[:, 0]], dtype=np.float32) / 255
-        b = np.asarray(images[part[:, 1]], dtype=np.float32) / 255
-        swap = sharpness(a) > sharpness(b)  # warp the sharper image onto the blurrier one
-        a[swap], b[swap] = b[swap], a[swap].copy()
-        out[lo : lo + len(part)] = _align(a, b, gate, half_gate)
+    for lo in range(0, len(pairs), CHUNK):
+        chunk = np.asarray(pairs[lo : lo + CHUNK])
+        used, local = np.unique(chunk.ravel(), return_inverse=True)
+        local = local.reshape(chunk.shape)
+        full = np.asarray(images[used], dtype=np.float32) / 255
+        halves, sharp = half(full), sharpness(full)
+        for start in range(0, len(chunk), BATCH):
+            part = local[start : start + BATCH].copy()
+            swap = sharp[part[:, 0]] > sharp[part[:, 1]]  # warp the sharper onto the other
+            part[swap] = part[swap][:, ::-1]
+            a, b = full[part[:, 0]], full[part[:, 1]]
+            ha, hb = halves[part[:, 0]], halves[part[:, 1]]
+            out[lo + start : lo + start + len(part)] = _align(a, b, ha, hb, gate, half_gate)
     return out
 
 
-def _align(a: np.ndarray, b: np.ndarray, gate: float, half_gate: float) -> np.ndarray:
-    """(P,) NCC of one batch (see :func:`aligned_correlation`)."""
-    ha, hb = half(a), half(b)
+def _align(
+    a: np.ndarray, b: np.ndarray, ha: np.ndarray, hb: np.ndarray, gate: float, half_gate: float
+) -> np.ndarray:
+    """(P,) NCC of one batch of image pairs (a, b), (P, R, R), and their :func:`half`
+    images (see :func:`aligned_correlation`)."""
     score, found = coarse(ha, hb)
     go = np.flatnonzero(score >= gate)
     if not len(go):
