@@ -71,3 +71,71 @@ def ensure_features(rd: RunDir, manifest: Manifest) -> np.ndarray | None:
 
 def _chunks(rows: np.ndarray) -> list[np.ndarray]:
     return [rows[i : i + CHUNK_ROWS] for i in range(0, len(rows), CHUNK_ROWS)]
+
+
+#: orientation bins of the signature's edge histogram (unsigned, 0 to 180 degrees)
+ORIENTATION_BINS = 8
+#: a pixel is ink at this share of the way from the image's darkest to its brightest value
+INK_LEVEL = 0.3
+
+
+def signature_statistics(signatures: np.ndarray) -> np.ndarray:
+    """(N, 24) float32 statistics of (N, 256) 16 x 16 grayscale signatures, each column scaled
+    to zero median and unit standard deviation over the rows: an input-statistics space where an
+    image made another way (drawn, typeset, upscaled from another resolution, a photo) differs
+    from the data even when the model takes it for a class member.
+
+    Per image, rescaled to [0, 1] (brightness and contrast are the ``corrupt`` type's): its
+    framing (centre of mass and spread per axis, the ink's bounding box), its intensity
+    histogram (4 bins and the saturated share), its edge orientation histogram
+    (:data:`ORIENTATION_BINS`, magnitude weighted, a HOG of one cell), its edge density and
+    Laplacian per unit of ink (stroke width and sharpness), and its share of adjacent rows or
+    columns that repeat exactly (blocks of an upscaled image). A NaN signature (undecodable)
+    counts as blank."""
+    X = np.nan_to_num(np.asarray(signatures, dtype=np.float64)).reshape(len(signatures), 16, 16)
+    low, high = X.min(axis=(1, 2), keepdims=True), X.max(axis=(1, 2), keepdims=True)
+    Y = (X - low) / np.maximum(high - low, 1e-6)
+    out = np.column_stack([_framing(Y), _intensity(Y), _edges(Y)])
+    scale = out.std(axis=0)
+    return ((out - np.median(out, axis=0)) / np.where(scale > 1e-9, scale, 1.0)).astype(np.float32)
+
+
+def _framing(Y: np.ndarray) -> np.ndarray:
+    """(N, 8): centre of mass and spread per axis, first and last ink row and column."""
+    pos = np.arange(Y.shape[1]) + 0.5
+    mass = np.maximum(Y.sum(axis=(1, 2)), 1e-6)
+    cols = []
+    for profile in (Y.sum(axis=2) / mass[:, None], Y.sum(axis=1) / mass[:, None]):
+        centre = (profile * pos).sum(axis=1)
+        spread = np.sqrt((profile * (pos - centre[:, None]) ** 2).sum(axis=1))
+        cols += [centre, spread]
+    ink = Y > INK_LEVEL
+    for any_ink in (ink.any(axis=2), ink.any(axis=1)):
+        cols += [any_ink.argmax(axis=1), len(pos) - 1 - any_ink[:, ::-1].argmax(axis=1)]
+    return np.column_stack(cols).astype(np.float64)
+
+
+def _intensity(Y: np.ndarray) -> np.ndarray:
+    """(N, 5): share of pixels in [0, .25), [.25, .5), [.5, .75), [.75, 1) and at 1."""
+    bins = [((Y >= a) & (Y < a + 0.25)).mean(axis=(1, 2)) for a in (0.0, 0.25, 0.5, 0.75)]
+    return np.column_stack([*bins, (Y >= 1.0 - 1e-9).mean(axis=(1, 2))])
+
+
+def _edges(Y: np.ndarray) -> np.ndarray:
+    """(N, 11): edge orientation histogram (shares), edge magnitude and Laplacian per unit of
+    ink, share of repeated adjacent rows and columns."""
+    gy, gx = np.gradient(Y, axis=(1, 2))
+    magnitude = np.hypot(gx, gy)
+    angle = np.mod(np.arctan2(gy, gx), np.pi)
+    bins = np.minimum((angle / np.pi * ORIENTATION_BINS).astype(int), ORIENTATION_BINS - 1)
+    total = np.maximum(magnitude.sum(axis=(1, 2)), 1e-6)
+    hist = [(magnitude * (bins == b)).sum(axis=(1, 2)) / total for b in range(ORIENTATION_BINS)]
+    mass = np.maximum(Y.sum(axis=(1, 2)), 1e-6)
+    centre = Y[:, 1:-1, 1:-1]
+    laplacian = np.abs(
+        4 * centre - Y[:, :-2, 1:-1] - Y[:, 2:, 1:-1] - Y[:, 1:-1, :-2] - Y[:, 1:-1, 2:]
+    ).sum(axis=(1, 2))
+    repeated = (np.abs(np.diff(Y, axis=1)) < 0.02).all(axis=2).mean(axis=1) + (
+        np.abs(np.diff(Y, axis=2)) < 0.02
+    ).all(axis=1).mean(axis=1)
+    return np.column_stack([*hist, magnitude.sum(axis=(1, 2)) / mass, laplacian / mass, repeated])

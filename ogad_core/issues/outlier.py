@@ -46,7 +46,11 @@ SPACE_NAMES = {
     "embeddings": "encoder",
     "gradients": "gradient",
     "pixels": "pixel",
+    "statistics": "input statistics",
 }
+#: spaces measured by the mean distance to the k nearest samples (the others: Mahalanobis to
+#: the nearest class), and the neighbour space each reads
+KNN_SPACES = {"embeddings": "embeddings/last/unit", "statistics": "pixels/stats"}
 
 
 class OutlierIssue(IssueType):
@@ -79,7 +83,7 @@ class OutlierIssue(IssueType):
 
     def __init__(
         self,
-        spaces: tuple[str, ...] = ("features", "embeddings", "pixels"),
+        spaces: tuple[str, ...] = ("features", "gradients", "embeddings", "statistics"),
         combine: str = "mean",
         threshold: float = 2.5,
     ) -> None:
@@ -132,11 +136,12 @@ class OutlierIssue(IssueType):
         return after_the_others(scores, self.deferred_, self.threshold)
 
     def _spaces(self, context: IssueContext) -> list[str]:
-        """The spaces measured: the encoder's embeddings replace the features, gradients
-        stand in for missing features."""
+        """The spaces measured: the encoder's embeddings replace the features and gradients;
+        without features, the gradients alone."""
         spaces = list(self.spaces)
         if "embeddings" in spaces and context.space("embeddings") is not None:
-            spaces = [s for s in spaces if s != "features"]  # the encoder's own geometry
+            # the encoder's own geometry (the head's gradients on it: measured worse on text)
+            spaces = [s for s in spaces if s not in ("features", "gradients")]
         elif "features" in spaces and context.space("features") is None:
             spaces = [("gradients" if s == "features" else s) for s in spaces]
         return list(dict.fromkeys(spaces))
@@ -157,9 +162,9 @@ def _distance(context: IssueContext, space: str) -> np.ndarray | None:
     Gaussian each there: topics spread them), the mean distance to the k nearest samples
     (cleanlab's outlier score; above ANN_MIN_ROWS rows in a 16-d PCA, among a seeded
     REFERENCE_ROWS subsample)."""
-    if space == "embeddings":
+    if space in KNN_SPACES:
         reference = min(context.n, REFERENCE_ROWS)
-        name = "embeddings/last/unit" + ("/pca" if context.n > ANN_MIN_ROWS else "")
+        name = KNN_SPACES[space] + ("/pca" if context.n > ANN_MIN_ROWS else "")
         found = context.neighbours(name, default_k(reference), reference=reference)
         return None if found is None else found[0].mean(axis=1).astype(np.float64)
     matrix = context.space("pixels/standard" if space == "pixels" else f"{space}/unit")
