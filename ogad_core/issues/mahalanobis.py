@@ -41,6 +41,23 @@ def class_mahalanobis(
     return out
 
 
+class UnitRows:
+    """A read-only view of an (N, d) array or memmap whose rows read back scaled to unit
+    length (float64): the direction of each row, without an (N, d) copy (a million gradient
+    rows are gigabytes)."""
+
+    def __init__(self, X: np.ndarray) -> None:
+        self.X = X
+        self.shape = X.shape
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitem__(self, rows: slice | np.ndarray) -> np.ndarray:
+        x = np.asarray(self.X[rows], dtype=np.float64)
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
 def _whitener(cov: np.ndarray) -> np.ndarray:
     """(d, d) W with W W^T = cov^-1 (Z = X W has identity covariance)."""
     scale = float(np.trace(cov)) / len(cov) or 1.0

@@ -34,7 +34,7 @@ import numpy as np
 
 from ogad_core.errors import ConfigError
 from ogad_core.issues.base import REFERENCE_ROWS, IssueContext, IssueType, default_k
-from ogad_core.issues.mahalanobis import class_mahalanobis
+from ogad_core.issues.mahalanobis import UnitRows, class_mahalanobis
 from ogad_core.issues.tail import after_the_others, upper_z
 from ogad_core.space.knn import ANN_MIN_ROWS
 
@@ -167,6 +167,11 @@ def _distance(context: IssueContext, space: str) -> np.ndarray | None:
         name = KNN_SPACES[space] + ("/pca" if context.n > ANN_MIN_ROWS else "")
         found = context.neighbours(name, default_k(reference), reference=reference)
         return None if found is None else found[0].mean(axis=1).astype(np.float64)
+    if space == "gradients":  # rows scaled as read: no (N, D) copy of the gradients
+        grads = context.gradients
+        if grads is None or len(grads) != context.n or context.n < 3:
+            return None
+        return class_mahalanobis(UnitRows(grads), context.labels, seed=context.seed)  # type: ignore[arg-type]
     matrix = context.space("pixels/standard" if space == "pixels" else f"{space}/unit")
     if matrix is None:
         return None
