@@ -80,22 +80,20 @@ INK_LEVEL = 0.3
 
 
 def signature_statistics(signatures: np.ndarray) -> np.ndarray:
-    """(N, 24) float32 statistics of (N, 256) 16 x 16 grayscale signatures, each column scaled
+    """(N, 21) float32 statistics of (N, 256) 16 x 16 grayscale signatures, each column scaled
     to zero median and unit standard deviation over the rows: an input-statistics space where an
     image made another way (drawn, typeset, upscaled from another resolution, a photo) differs
     from the data even when the model takes it for a class member.
 
-    Per image, rescaled to [0, 1] (brightness and contrast are the ``corrupt`` type's): its
-    framing (centre of mass and spread per axis, the ink's bounding box), its intensity
-    histogram (4 bins and the saturated share), its edge orientation histogram
-    (:data:`ORIENTATION_BINS`, magnitude weighted, a HOG of one cell), its edge density and
-    Laplacian per unit of ink (stroke width and sharpness), and its share of adjacent rows or
-    columns that repeat exactly (blocks of an upscaled image). A NaN signature (undecodable)
-    counts as blank."""
+    Per image, rescaled to [0, 1] (brightness and contrast are the ``corrupt`` type's, and so is
+    sharpness): its framing (centre of mass and spread per axis, the ink's bounding box), its
+    intensity histogram (4 bins and the saturated share) and its edge orientation histogram
+    (:data:`ORIENTATION_BINS`, magnitude weighted: a HOG of one cell). A NaN signature
+    (undecodable) counts as blank."""
     X = np.nan_to_num(np.asarray(signatures, dtype=np.float64)).reshape(len(signatures), 16, 16)
     low, high = X.min(axis=(1, 2), keepdims=True), X.max(axis=(1, 2), keepdims=True)
     Y = (X - low) / np.maximum(high - low, 1e-6)
-    out = np.column_stack([_framing(Y), _intensity(Y), _edges(Y)])
+    out = np.column_stack([_framing(Y), _intensity(Y), _orientations(Y)])
     scale = out.std(axis=0)
     return ((out - np.median(out, axis=0)) / np.where(scale > 1e-9, scale, 1.0)).astype(np.float32)
 
@@ -121,21 +119,13 @@ def _intensity(Y: np.ndarray) -> np.ndarray:
     return np.column_stack([*bins, (Y >= 1.0 - 1e-9).mean(axis=(1, 2))])
 
 
-def _edges(Y: np.ndarray) -> np.ndarray:
-    """(N, 11): edge orientation histogram (shares), edge magnitude and Laplacian per unit of
-    ink, share of repeated adjacent rows and columns."""
+def _orientations(Y: np.ndarray) -> np.ndarray:
+    """(N, ORIENTATION_BINS): the edge orientation histogram (magnitude-weighted shares)."""
     gy, gx = np.gradient(Y, axis=(1, 2))
     magnitude = np.hypot(gx, gy)
     angle = np.mod(np.arctan2(gy, gx), np.pi)
     bins = np.minimum((angle / np.pi * ORIENTATION_BINS).astype(int), ORIENTATION_BINS - 1)
     total = np.maximum(magnitude.sum(axis=(1, 2)), 1e-6)
-    hist = [(magnitude * (bins == b)).sum(axis=(1, 2)) / total for b in range(ORIENTATION_BINS)]
-    mass = np.maximum(Y.sum(axis=(1, 2)), 1e-6)
-    centre = Y[:, 1:-1, 1:-1]
-    laplacian = np.abs(
-        4 * centre - Y[:, :-2, 1:-1] - Y[:, 2:, 1:-1] - Y[:, 1:-1, :-2] - Y[:, 1:-1, 2:]
-    ).sum(axis=(1, 2))
-    repeated = (np.abs(np.diff(Y, axis=1)) < 0.02).all(axis=2).mean(axis=1) + (
-        np.abs(np.diff(Y, axis=2)) < 0.02
-    ).all(axis=1).mean(axis=1)
-    return np.column_stack([*hist, magnitude.sum(axis=(1, 2)) / mass, laplacian / mass, repeated])
+    return np.column_stack(
+        [(magnitude * (bins == b)).sum(axis=(1, 2)) / total for b in range(ORIENTATION_BINS)]
+    )
