@@ -9,10 +9,13 @@ import numpy as np
 import pandas as pd
 from sklearn.covariance import LedoitWolf
 
+from benchmarks.issue_mixes import mnist5k_digits
+from benchmarks.issue_mixes_alt import shapes, small_digits
 from ogad_core.engine.text_encoder import layer_blocks
 from ogad_core.issues.base import IssueContext
 from ogad_core.issues.mahalanobis import class_mahalanobis
 from ogad_core.issues.outlier import OutlierIssue
+from ogad_core.issues.properties import array_properties
 from ogad_core.issues.tail import upper_z
 
 
@@ -135,3 +138,53 @@ def test_layer_blocks_reads_the_encoders_config(tmp_path: Path) -> None:
     assert layer_blocks(str(tmp_path), 384) == 1  # the sentence embedding alone
     (tmp_path / "config.json").write_text("not json")
     assert layer_blocks(str(tmp_path), 7 * 384) == 1
+
+
+def _digits_and_foreign_inputs(seed: int, n: int = 2000, m: int = 10) -> IssueContext:
+    """``n`` real handwritten digits (mnist5k) and, last, ``m`` 8 x 8 digits upscaled by pixel
+    blocks under their true digit then ``m`` PIL-drawn shapes under random ones; no model
+    features: the input's own view alone."""
+    rng = np.random.default_rng(seed)
+    x, y = mnist5k_digits()
+    pick = rng.choice(len(x), n, replace=False)
+    small, digits = small_digits(rng, m)
+    images = np.concatenate([x[pick].reshape(-1, 28, 28), np.stack(small + shapes(rng, m))])
+    labels = np.concatenate([y[pick], digits, rng.integers(0, 10, m)])
+    table, signatures = array_properties(images[:, None].astype(np.float32) / 255.0)
+    samples = pd.DataFrame({"sample_id": np.arange(len(labels)), "label": labels})
+    names = [str(c) for c in range(10)]
+    return IssueContext(samples=samples, label_names=names, inputs=table, signatures=signatures)
+
+
+def test_inputs_made_another_way_are_far_in_input_statistics() -> None:
+    """Among real digits, upscaled 8 x 8 digits (a digit to any model) and drawn shapes differ
+    in the input statistics (framing, intensity and edge-orientation histograms), not in the
+    standardised pixels the former score used (seeds 0 / 1 / 2: upscaled digits flagged
+    0.0 / 0.0 / 0.1 there)."""
+    for seed in (0, 1, 2):
+        ctx = _digits_and_foreign_inputs(seed)
+        est = OutlierIssue().fit(ctx)
+        assert est.spaces_used_ == ["statistics"]
+        foreign = np.arange(2000, 2020)
+        top = np.argsort(-est.scores_, kind="stable")[:20]
+        assert est.flagged_[foreign[:10]].mean() >= 0.7, seed  # upscaled digits
+        assert est.flagged_[foreign[10:]].mean() >= 0.9, seed  # shapes
+        assert np.isin(foreign, top).mean() >= 0.7, seed
+        assert est.flagged_[:2000].mean() <= 0.01, seed
+        assert "input statistics z = " in est.explain(int(top[0]))
+
+
+def test_image_runs_are_measured_in_features_gradients_and_input_statistics() -> None:
+    """The model's features and its last-layer gradients (measured: the gradient space adds
+    drawn shapes and other scripts the features miss) beside the input statistics; an
+    encoder's embeddings replace both model spaces (the head's gradients on them: measured
+    worse on text)."""
+    ctx = _digits_and_foreign_inputs(0, n=300, m=5)
+    rng = np.random.default_rng(0)
+    ctx.features = np.abs(rng.normal(size=(ctx.n, 8))).astype(np.float32)
+    ctx.gradients = rng.normal(size=(ctx.n, 90)).astype(np.float32)
+    est = OutlierIssue().fit(ctx)
+    assert est.spaces_used_ == ["features", "gradients", "statistics"]
+    assert np.isfinite(est.space_z_).all()
+    ctx.embeddings, ctx._knn, ctx.results = rng.normal(size=(ctx.n, 16)), {}, {}
+    assert OutlierIssue().fit(ctx).spaces_used_ == ["embeddings", "statistics"]

@@ -91,8 +91,9 @@ class IssueContext:
         """The (N, d) matrix of a neighbour space: ``features``, ``embeddings``, ``gradients`` or
         ``pixels``; ``/last`` keeps the last of the ``embedding_blocks`` (the encoder's last
         layer), ``/stats`` replaces pixels by their per-image statistics
-        (:func:`~ogad_core.issues.features.signature_statistics`), ``/standard`` scales each row to zero mean and unit variance (an image's
-        shape, whatever its brightness and contrast), ``/unit`` scales each row to unit length
+        (:func:`~ogad_core.issues.features.signature_statistics`), ``/standard`` scales each
+        row to zero mean and unit variance (an image's shape, whatever its brightness and
+        contrast), ``/unit`` scales each row to unit length
         (a direction), ``/pca`` projects it to PCA_DIM principal components (a cheap candidate
         search), in that order."""
         base, *flags = name.split("/")

@@ -107,8 +107,8 @@ def _framing(Y: np.ndarray) -> np.ndarray:
         centre = (profile * pos).sum(axis=1)
         spread = np.sqrt((profile * (pos - centre[:, None]) ** 2).sum(axis=1))
         cols += [centre, spread]
-    ink = Y > INK_LEVEL
-    for any_ink in (ink.any(axis=2), ink.any(axis=1)):
+    ink = (Y > INK_LEVEL).astype(np.int8)
+    for any_ink in (ink.max(axis=2), ink.max(axis=1)):
         cols += [any_ink.argmax(axis=1), len(pos) - 1 - any_ink[:, ::-1].argmax(axis=1)]
     return np.column_stack(cols).astype(np.float64)
 
