@@ -79,10 +79,11 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def test_the_shape_decides_which_queue_ranks_a_sample_in_full() -> None:
-    """Both groups are flagged by both types; the outlier queue ranks the foreign inputs
+    """Both groups are flagged by some type; the outlier queue ranks the foreign inputs
     first, the corrupt queue the damaged ones (the former rule put every corrupt-flagged
     sample after the other outliers, and the bright fields' huge brightness z first in the
-    corrupt queue)."""
+    corrupt queue). A corrupt-first sample is not flagged as an outlier and ranks last there
+    (before, still flagged there, it took the outlier queue's top-K places)."""
     for seed in (0, 1):
         ctx, damaged, foreign = _mix(seed)
         # features and pixels: both groups far from every class in both (the construction)
@@ -90,8 +91,12 @@ def test_the_shape_decides_which_queue_ranks_a_sample_in_full() -> None:
         corrupt, outlier = fit_issue_types(ctx, ["corrupt", both])
         assert isinstance(corrupt, CorruptIssue) and isinstance(outlier, OutlierIssue)
         for est in (corrupt, outlier):
-            assert est.flagged_[damaged].all() and est.flagged_[foreign].all()
             assert not est.flagged_[:N_CLEAN].any()
+        assert corrupt.flagged_[damaged].all() and corrupt.flagged_[foreign].all()
+        assert outlier.flagged_[foreign].mean() >= 0.8
+        assert not outlier.flagged_[outlier.deferred_].any()  # corrupt first: not an outlier
+        rest = outlier.scores_[~outlier.deferred_]
+        assert (outlier.scores_[outlier.deferred_] < rest.min()).all()  # ranked last
         assert np.isin(_top(outlier.scores_, N_FOREIGN), foreign).mean() >= 0.8, seed
         assert np.isin(_top(corrupt.scores_, N_DAMAGED), damaged).mean() >= 0.8, seed
         ours = foreign[corrupt.deferred_[foreign]]  # outlier first
@@ -115,12 +120,13 @@ def test_resemblance_is_the_label_plurality_among_shape_neighbours() -> None:
 
 
 def test_without_pixels_the_corrupt_type_comes_first() -> None:
-    """Text has no pixel space: a sample flagged by both ranks after the other outliers."""
+    """Text has no pixel space: a sample flagged corrupt is the corrupt type's first, not
+    flagged as an outlier and ranked last there."""
     ctx, damaged, foreign = _mix()
     ctx.signatures = None
     corrupt, outlier = fit_issue_types(ctx, ["corrupt", "outlier"])
-    both = corrupt.flagged_ & outlier.flagged_
-    assert both.any() and outlier.deferred_[both].all() and not corrupt.deferred_.any()
+    assert outlier.deferred_[corrupt.flagged_].all() and not corrupt.deferred_.any()
+    assert corrupt.flagged_.any() and not (corrupt.flagged_ & outlier.flagged_).any()
 
 
 def test_undecodable_images_leave_the_scores_finite() -> None:

@@ -286,6 +286,7 @@ def open_image(path: str, channels: int, max_pixels: int, *, draft: int | None =
             shown = _scaled_to_8_bits(shown, source_format)
             out = shown.convert(mode) if shown.mode != mode else shown.copy()
             out.info["original_size"] = (w, h)  # the file's size (the issue types read it)
+            out.info["quantization"] = getattr(img, "quantization", None)  # a JPEG's tables
             return out
     except DataError:
         raise

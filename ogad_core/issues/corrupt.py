@@ -1,10 +1,14 @@
 """``corrupt``: inputs that carry little information or cannot be read.
 
 Images (inputs.parquet, made in the thumbnails' decode pass): undecodable, near-constant, very
-dark / bright, blurry / noisy, tiny, odd aspect. Texts: empty, very short, not language (few
-letters, or words no other text of the corpus uses), repetitive (one word said over and over).
-Each property is a robust z-score against the run's own data (so a dataset of dark X-rays is
-not all "dark"), sizes a log-ratio to the median; a sample's score is its worst property's.
+dark / bright, blurry / noisy, tiny, odd aspect, and damage that keeps brightness and contrast
+in range: occluded (a large flat patch of another value than the background), periodic (scan
+lines, stripes: a peak at one row or column frequency), blocky (JPEG blocking on the 8 x 8 grid)
+and over-compressed (the file's JPEG quality far below the data's). Texts: empty, very short,
+not language (few letters, or words no other text of the corpus uses), repetitive (one word
+said over and over). Each property is a robust z-score against the run's own data (so a
+dataset of dark X-rays is not all "dark"), sizes a log-ratio to the median; a sample's score
+is its worst property's.
 
 A type fitted after this one may take a flagged sample as its own first (:meth:`defer`: the
 ``outlier`` type takes an input whose shape resembles no class it is filed under, as a bright
@@ -33,7 +37,13 @@ ABSOLUTE = {
     "low contrast": 0.08,
     "few letters": 0.6,
     "repetitive": 0.5,
+    "periodic": 0.15,
+    "occluded": 0.1,
+    "blocky": float(np.log(2.0)),
 }
+#: a JPEG whose quality is this many times below the data's median (JPEG_QUALITY when fewer than
+#: half the images are JPEGs) scores the threshold, as a side :data:`SIZE_FACTOR` x below
+JPEG_FACTOR, JPEG_QUALITY = 4.0, 75.0
 #: a text needs this many words before its share of distinct words says anything
 REPEAT_MIN_WORDS = 4
 _PUNCT = ".,!?;:'\"()[]{}-–—…*/"
@@ -64,9 +74,11 @@ class CorruptIssue(IssueType):
     title = "Corrupt"
     threshold_doc = (
         "a property 5 robust standard deviations from the data's own (brightness below 0.15 or "
-        "above 0.85, contrast below 0.08, sharpness 4x below or 2x above the median; letters "
-        "and known words of a text; distinct words below half of a text's), a side "
-        "4x below the median, or "
+        "above 0.85, contrast below 0.08, sharpness 4x below or 2x above the median, a flat "
+        "patch of a tenth of the image, 15% of the power at one row or column frequency, "
+        "twice the jumps on the 8 x 8 grid; letters "
+        "and known words of a text; distinct words below half of a text's), a side or a JPEG "
+        "quality 4x below the median, or "
         "undecodable / empty / near-constant (std < 0.02) / one word; letters count below 60% "
         "of the characters only"
     )
@@ -97,7 +109,8 @@ class CorruptIssue(IssueType):
 
     def defer(self, rows: np.ndarray, to: str) -> None:
         """The flagged samples of (N,) bool ``rows`` are issue type ``to``'s first: still
-        flagged here, ranked after the other flags (their order kept)."""
+        flagged here (the damage is the input's own), ranked after the other flags (their
+        order kept)."""
         self.deferred_ = np.asarray(rows, dtype=bool) & self.flagged_
         self.deferred_to_ = to
         scores = after_the_others(self.scores_, self.deferred_, self.threshold_)
@@ -117,7 +130,7 @@ class CorruptIssue(IssueType):
         aspect = np.log(np.maximum(width, 1) / np.maximum(height, 1))
         scale = self.threshold / np.log(SIZE_FACTOR)
         med_side = float(np.median(side[ok])) if ok.any() else 1.0
-        return pd.DataFrame(
+        parts = pd.DataFrame(
             {
                 "undecodable": np.where(ok, 0.0, HARD),
                 "near-constant": np.where(std < self.constant_std, HARD, 0.0),
@@ -130,8 +143,42 @@ class CorruptIssue(IssueType):
                 "noisy": np.where(sharp_ratio > np.log(NOISE_FACTOR), sharp_z, 0.0),
                 "tiny": scale * np.log(med_side / np.maximum(side, 1.0)),
                 "odd aspect": scale * np.abs(aspect - np.median(aspect[ok] if ok.any() else 0)),
+                **self._damage_parts(t, ok),
             }
-        ).where(np.broadcast_to(ok[:, None] | (np.arange(9) == 0)[None], (len(t), 9)), 0.0)
+        )
+        keep = ok[:, None] | (parts.columns == "undecodable")[None]
+        return parts.where(np.broadcast_to(keep, parts.shape), 0.0)
+
+    def _damage_parts(self, t: pd.DataFrame, ok: np.ndarray) -> dict[str, np.ndarray]:
+        """Damage that keeps brightness and contrast in range (columns an older run's
+        inputs.parquet may lack: those score 0)."""
+
+        def column(name: str) -> np.ndarray:
+            values = t[name] if name in t else pd.Series(np.nan, index=t.index)
+            return pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
+
+        def beyond(name: str, part: str) -> np.ndarray:
+            """robust z where the property reaches its absolute floor (the z's scale at
+            least floor / threshold: a property most images lack has no spread of its own)."""
+            v = column(name)
+            finite = v[np.isfinite(v) & ok]
+            if not finite.size:
+                return np.zeros(len(v))
+            med = float(np.median(finite))
+            spread = 1.4826 * float(np.median(np.abs(finite - med)))
+            z = (v - med) / max(spread, ABSOLUTE[part] / self.threshold)
+            return np.where(v >= ABSOLUTE[part], np.nan_to_num(z), 0.0)
+
+        quality = column("jpeg_quality")
+        jpeg = np.isfinite(quality) & ok
+        ref = float(np.median(quality[jpeg])) if jpeg.sum() * 2 >= ok.sum() > 0 else JPEG_QUALITY
+        compressed = self.threshold * np.log(ref / np.maximum(quality, 1.0)) / np.log(JPEG_FACTOR)
+        return {
+            "occluded": beyond("flat_patch", "occluded"),
+            "periodic": beyond("periodic", "periodic"),
+            "blocky": beyond("blockiness", "blocky"),
+            "over-compressed": np.where(jpeg, np.maximum(np.nan_to_num(compressed), 0.0), 0.0),
+        }
 
     def _text_parts(self, t: pd.DataFrame, texts: list[str]) -> pd.DataFrame:
         words = t["n_words"].to_numpy(dtype=np.float64)

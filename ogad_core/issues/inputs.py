@@ -66,7 +66,7 @@ def _warn_undecodable(files: Any, table: pd.DataFrame, consequence: str) -> None
 def undecodable_rows(rd: RunDir, n: int) -> np.ndarray:
     """(M,) int64 sample ids of the train inputs that could not be decoded (inputs.parquet's
     ``decoded`` False); empty when none or when the run records no input properties."""
-    if not inputs_recorded(rd, n):
+    if not inputs_recorded(rd, n, complete=False):
         return np.empty(0, dtype=np.int64)
     table = pd.read_parquet(rd.inputs_path)
     if "decoded" not in table:
@@ -98,16 +98,35 @@ def save_npy(path: Any, array: np.ndarray) -> None:
     write_with_atomic(path, write)
 
 
-def inputs_recorded(rd: RunDir, n: int) -> bool:
-    """Whether inputs.parquet holds ``n`` rows already."""
+def inputs_recorded(rd: RunDir, n: int, *, complete: bool = True) -> bool:
+    """Whether inputs.parquet holds ``n`` rows already and (``complete``) every column of its
+    kind (:data:`~ogad_core.issues.properties.IMAGE_COLUMNS` or ``TEXT_COLUMNS``) as defined
+    by this :data:`~ogad_core.issues.properties.PROPERTIES_VERSION`: a run recorded before a
+    property was added or changed is recorded again."""
     if not rd.inputs_path.is_file():
         return False
     import pyarrow.parquet as pq
 
     try:
-        return int(pq.read_metadata(rd.inputs_path).num_rows) == n
+        meta = pq.read_metadata(rd.inputs_path)
     except Exception:  # a damaged file is rebuilt
         return False
+    if int(meta.num_rows) != n:
+        return False
+    names = set(meta.schema.names)
+    kind = props.IMAGE_COLUMNS if "sharpness" in names else props.TEXT_COLUMNS
+    return not complete or (set(kind) <= names and _version(meta) == props.PROPERTIES_VERSION)
+
+
+def _version(meta: Any) -> int:
+    """The PROPERTIES_VERSION an inputs.parquet was recorded with (1: before there was one)."""
+    import json
+
+    attrs = (meta.metadata or {}).get(b"PANDAS_ATTRS")
+    try:
+        return int(json.loads(attrs).get("properties_version", 1)) if attrs else 1
+    except (ValueError, TypeError, AttributeError):
+        return 1
 
 
 def record_inputs(rd: RunDir, inputs: Any, *, workers: int | None = None) -> bool:
@@ -133,6 +152,7 @@ def record_inputs(rd: RunDir, inputs: Any, *, workers: int | None = None) -> boo
     else:
         return False
     table.insert(0, "sample_id", np.arange(n, dtype=np.int64))
+    table.attrs["properties_version"] = props.PROPERTIES_VERSION
     if signatures is not None:
         save_npy(rd.signatures_path, signatures)
     write_table_atomic(table, rd.inputs_path)

@@ -1,30 +1,39 @@
 """``outlier``: out-of-distribution and atypical inputs, by their distance from the classes.
 
-Per space, the squared Mahalanobis distance to the nearest class mean under one shared
-within-class covariance (Lee et al. 2018; Ledoit-Wolf shrinkage,
-:mod:`ogad_core.issues.mahalanobis`) in the model's unit-length features and in pixel space,
-each 16 x 16 signature standardised to zero mean and unit variance (the image's shape: its
-brightness and contrast are the ``corrupt`` type's, and a bright photo crop among digits stays
-far however bright); in an encoder's embeddings (text; pretrained image encoders), which were
-not trained on these labels, the mean distance to the k nearest samples (cleanlab Datalab's
-outlier score), in the encoder's LAST layer when the embeddings concatenate its layers (the
-sentence embedding its training made semantic; the lower layers' means carry word identity and
-syntax, and buried sentences from another domain: measured, docs/benchmarks.md "Issue types").
+Three views, each measured where it was found to work (docs/benchmarks.md "Issue types"): the
+model's (its unit-length features and its unit-length last-layer gradients ``(p - onehot(y))
+(x) h``, which add the direction of the residual: the squared Mahalanobis distance to the
+nearest class mean under one shared within-class covariance, Lee et al. 2018; Ledoit-Wolf
+shrinkage, :mod:`ogad_core.issues.mahalanobis`; the gradients read as unit rows chunk by chunk,
+no (N, D) copy), and the input's own: the per-image statistics of the 16 x 16 signature
+(:func:`ogad_core.issues.features.signature_statistics`: framing, intensity and
+edge-orientation histograms, each image rescaled to [0, 1], so brightness, contrast and
+sharpness stay the ``corrupt`` type's), where an image made another way -- drawn, typeset,
+upscaled from another resolution, a photo -- differs from the data even when the model takes
+it for a class member; there the mean distance to the k nearest samples (cleanlab Datalab's
+outlier score: statistics are not Gaussian per class). An encoder's embeddings (text;
+pretrained image encoders), not trained on these labels, replace the model's two spaces: the
+mean distance to the k nearest samples, in the encoder's LAST layer when the embeddings
+concatenate its layers (the sentence embedding its training made semantic; the lower layers'
+means carry word identity and syntax, and buried sentences from another domain). Standardised
+pixels (``pixels``) remain an option: measured, the statistics space finds more on both mixes.
 Each space's distance is a z-score of its log against its own upper tail
 (:func:`ogad_core.issues.tail.upper_z`: the skewed tail of a distance does not inflate the
 flags), and the spaces' z-scores are averaged: an atypical but clean digit is far in one view,
-the model's or the raw input's, an input from elsewhere in both. The model's features are
-scaled to unit length (an input far from the data has a small ``h``, so in raw feature space
-it sits near the origin, among the low-confidence clean ones).
+an input from elsewhere in several. The model's features are scaled to unit length (an input
+far from the data has a small ``h``, so in raw feature space it sits near the origin, among the
+low-confidence clean ones).
 
-A sample the ``corrupt`` type flags too (when it runs) gets ONE primary type, and ranks in full
-in that queue and after the flags no other type explains in the other (flagged in both):
-corrupt when the input still resembles its labelled class in shape (its label is the strict
-plurality among its nearest neighbours in the standardised pixel space: a damaged member of the
-class, as a digit half covered by noise), outlier when it does not (a photo crop or a drawn letter
-filed under some class). An input with no shape to compare (undecodable, near-constant), one
-flagged for a property of the file (tiny, odd aspect), or without pixels (text), is the corrupt
-type's first; an undecodable file scores 0
+A sample the ``corrupt`` type flags too (when it runs) gets ONE primary type, where it ranks in
+full: outlier first, it stays flagged in the corrupt queue after the other flags (the damage is
+the input's own); corrupt first, it is not flagged here and ranks last (as the label type leaves
+what another type explains: a damaged input's distance measures the damage), so it takes no
+place of an outlier. Corrupt when the input still resembles its labelled class in shape (its
+label is the strict plurality among its nearest neighbours in the standardised pixel space: a
+damaged member of the class, as a digit half covered by noise), outlier when it does not (a
+photo crop or a drawn letter filed under some class). An input with no shape to compare
+(undecodable, near-constant), one flagged for a property of the file (tiny, odd aspect), or
+without pixels (text), is the corrupt type's first; an undecodable file scores 0
 here (the model saw a stand-in: there is no input to place among the data).
 """
 
@@ -35,7 +44,7 @@ import numpy as np
 from ogad_core.errors import ConfigError
 from ogad_core.issues.base import REFERENCE_ROWS, IssueContext, IssueType, default_k
 from ogad_core.issues.mahalanobis import UnitRows, class_mahalanobis
-from ogad_core.issues.tail import after_the_others, upper_z
+from ogad_core.issues.tail import last_of_all, upper_z
 from ogad_core.space.knn import ANN_MIN_ROWS
 
 #: corrupt properties that leave no shape to compare (undecodable, near-constant) or that are
@@ -57,10 +66,11 @@ class OutlierIssue(IssueType):
     """Outliers.
 
     Args:
-        spaces: spaces measured in (any of ``features``, ``embeddings``, ``gradients``,
-            ``pixels``; all but pixels are compared in direction, rows scaled to unit length).
-            With the encoder's embeddings, those replace the features; without features,
-            gradients are used; spaces a run lacks are skipped.
+        spaces: spaces measured in (any of ``features``, ``gradients``, ``embeddings``,
+            ``statistics``, ``pixels``; the first three are compared in direction, rows
+            scaled to unit length; ``pixels``: standardised 16 x 16 signatures). With the
+            encoder's embeddings, those replace the features and gradients; spaces a run
+            lacks are skipped.
         combine: ``mean`` (far in every space: an atypical but clean input is far in one
             view, the model's or the raw input's, an input from elsewhere in both) or ``max``
             (far in some space) of the spaces' z-scores.
@@ -73,12 +83,14 @@ class OutlierIssue(IssueType):
     after = ("corrupt",)
     threshold_doc = (
         "Mahalanobis distance to the nearest class mean (shared Ledoit-Wolf covariance) in "
-        "unit-length feature space and in standardised pixel space (an encoder's embeddings: "
-        "mean distance to the k nearest samples, in its last layer), each as a z-score of its "
-        "log against the upper half of its "
-        "own distribution, averaged over the spaces; flagged at z >= 2.5 (at most about 0.6% "
-        "of a clean bulk); a sample also flagged corrupt ranks here in full when its shape "
-        "resembles no class it is filed under, else after the other flags"
+        "the model's unit-length features and last-layer gradients (an encoder's embeddings "
+        "instead: mean distance to the k nearest samples, in its last layer), and mean "
+        "distance to the k nearest samples in the images' input statistics (framing, "
+        "intensity and edge-orientation histograms), each as a z-score of its log against "
+        "the upper half of its own distribution, averaged over the spaces; flagged at "
+        "z >= 2.5 (at most about 0.6% of a clean bulk); a sample also flagged corrupt is "
+        "flagged here when its shape resembles no class it is filed under, else it is corrupt "
+        "first and ranks last here"
     )
 
     def __init__(
@@ -117,8 +129,8 @@ class OutlierIssue(IssueType):
         return self
 
     def _primary(self, context: IssueContext, scores: np.ndarray) -> np.ndarray:
-        """(N,) scores with the samples whose primary type is ``corrupt`` ranked after the
-        other flags; the corrupt type defers the samples whose primary type is this one."""
+        """(N,) scores with the samples whose primary type is ``corrupt`` unflagged and ranked
+        last; the corrupt type defers the samples whose primary type is this one."""
         self.deferred_ = np.zeros(context.n, dtype=bool)
         corrupt = context.results.get("corrupt")
         if corrupt is None:
@@ -133,7 +145,7 @@ class OutlierIssue(IssueType):
         self.deferred_ = np.asarray(corrupt.flagged_, dtype=bool) & ~ours
         if hasattr(corrupt, "defer"):
             corrupt.defer(ours, "outlier")
-        return after_the_others(scores, self.deferred_, self.threshold)
+        return last_of_all(scores, self.deferred_ & (scores >= self.threshold), self.threshold)
 
     def _spaces(self, context: IssueContext) -> list[str]:
         """The spaces measured: the encoder's embeddings replace the features and gradients;
@@ -152,7 +164,7 @@ class OutlierIssue(IssueType):
         names = [SPACE_NAMES.get(s, s) for s in self.spaces_used_]
         zs = ", ".join(f"{n} z = {z:.1f}" for n, z in zip(names, self.space_z_[i], strict=True))
         line = f"far from every class ({zs})"
-        return f"{line}; corrupt first (after the others here)" if self.deferred_[i] else line
+        return f"{line}; corrupt first (ranked last here)" if self.deferred_[i] else line
 
 
 def _distance(context: IssueContext, space: str) -> np.ndarray | None:

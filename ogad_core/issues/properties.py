@@ -7,6 +7,16 @@ files) or from the sample set's arrays, never from a second read of the files::
     width, height the original size in pixels
     mean, std     brightness and contrast of the grayscale image in [0, 1]
     sharpness     std of the Laplacian / std of the image (low: blurry, high: noisy)
+    periodic      largest share of the image's power at one pure row or column frequency of
+                  period 2 to n/4 px (scan lines, stripes, interference: a spectral peak)
+    flat_patch    share of the image in the largest square of flat pixels (3 x 3 neighbourhoods
+                  constant) of a value other than the image's commonest (missing or occluded
+                  content)
+    blockiness    log ratio of the jumps across the 8 x 8 grid's lines to those across the
+                  other lines, each jump above its neighbours' (JPEG blocking; NaN below
+                  4 blocks a side or when the decoder scaled the grid)
+    jpeg_quality  the JPEG quality its quantisation tables were made with (libjpeg's scale;
+                  NaN for other formats)
     decoded       False when the file could not be decoded
     error         why it could not be ("" when decoded)
 
@@ -23,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
 SIGNATURE_PX = 16
 SIGNATURE_DIM = SIGNATURE_PX * SIGNATURE_PX
@@ -33,10 +44,20 @@ IMAGE_COLUMNS = (
     "mean",
     "std",
     "sharpness",
+    "periodic",
+    "flat_patch",
+    "blockiness",
+    "jpeg_quality",
     "decoded",
     "error",
 )
+#: a pixel of a flat patch: its 3 x 3 neighbourhood spans at most this (two 8-bit levels)
+FLAT_TOL = 2.0 / 255.0
+#: the JPEG block side, and the fewest blocks a side that say anything about a grid
+JPEG_BLOCK, MIN_BLOCKS = 8, 4
 TEXT_COLUMNS = ("content_hash", "n_chars", "n_words", "letters")
+#: bumped when a property's definition changes: a run's inputs.parquet is then recorded again
+PROPERTIES_VERSION = 2
 _SPACES = re.compile(r"\s+")
 
 
@@ -71,6 +92,59 @@ def _signatures(gray: np.ndarray) -> np.ndarray:
     return out.reshape(n, SIGNATURE_DIM).astype(np.float32)
 
 
+def periodic_share(gray: np.ndarray) -> np.ndarray:
+    """(N,) the largest share of each (N, H, W) image's power (its mean removed) at one pure
+    row or column frequency of period 2 to n/4 px; NaN below 16 px a side."""
+    n, h, w = gray.shape
+    if min(h, w) < 16:
+        return np.full(n, np.nan)
+    power = np.abs(np.fft.fft2(gray - gray.mean(axis=(1, 2), keepdims=True))) ** 2
+    total = power.sum(axis=(1, 2)) + 1e-12
+    rows = power[:, 4 : h // 2 + 1, 0].max(axis=1)  # constant along each row: scan lines
+    cols = power[:, 0, 4 : w // 2 + 1].max(axis=1)
+    return np.maximum(rows, cols) / total
+
+
+def flat_patch_share(gray: np.ndarray) -> np.ndarray:
+    """(N,) share of each (N, H, W) image in its largest square of flat pixels (a pixel's
+    3 x 3 neighbourhood spans at most FLAT_TOL) of a value other than the image's commonest
+    (its background): an occluding or missing block; NaN below 3 px a side."""
+    n, h, w = gray.shape
+    if min(h, w) < 3:
+        return np.full(n, np.nan)
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    out = np.zeros(n)
+    for i, g in enumerate(gray):
+        win = sliding_window_view(g, (3, 3))
+        span = win.max(axis=(2, 3)) - win.min(axis=(2, 3))
+        levels = np.rint(g * 255).astype(np.int64).clip(0, 255)
+        background = np.bincount(levels.ravel(), minlength=256).argmax() / 255.0
+        flat = (span <= FLAT_TOL) & (np.abs(g[1:-1, 1:-1] - background) > FLAT_TOL)
+        if flat.any():  # chessboard distance to a pixel that is not flat: a square's half side
+            reach = ndimage.distance_transform_cdt(np.pad(flat, 1), metric="chessboard").max()
+            out[i] = (2 * int(reach) - 1 + 2) ** 2 / (h * w)  # + the 3 x 3 window's rim
+    return out
+
+
+def blockiness(gray: np.ndarray, block: int = JPEG_BLOCK) -> np.ndarray:
+    """(N,) log ratio of the mean excess jump across the ``block``-px grid's lines to that
+    across the other lines, both directions (a jump's excess: how far it exceeds both
+    neighbouring jumps; a JPEG's flattened blocks meet in steps on the grid). NaN below
+    MIN_BLOCKS blocks a side."""
+    n, h, w = gray.shape
+    if min(h, w) < block * MIN_BLOCKS:
+        return np.full(n, np.nan)
+    on, off = np.zeros(n), np.zeros(n)
+    for arr in (gray, gray.transpose(0, 2, 1)):
+        jump = np.abs(np.diff(arr, axis=2))  # (N, rows, cols - 1): across line c | c + 1
+        excess = np.maximum(0, jump[..., 1:-1] - np.maximum(jump[..., :-2], jump[..., 2:]))
+        grid = (np.arange(1, jump.shape[2] - 1) % block) == block - 1
+        on += excess[..., grid].mean(axis=(1, 2))
+        off += excess[..., ~grid].mean(axis=(1, 2))
+    return np.log((on + 1e-3) / (off + 1e-3))
+
+
 def array_properties(x: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
     """Properties and signatures of (N, C, H, W) float images in [0, 1] (the sample sets).
 
@@ -87,6 +161,10 @@ def array_properties(x: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
             "mean": gray.mean(axis=(1, 2)).astype(np.float64),
             "std": std.astype(np.float64),
             "sharpness": (lap / np.maximum(std, 1e-6)).astype(np.float64),
+            "periodic": periodic_share(gray),
+            "flat_patch": flat_patch_share(gray),
+            "blockiness": blockiness(gray),
+            "jpeg_quality": np.full(len(x), np.nan),
             "decoded": np.ones(len(x), dtype=bool),
             "error": [""] * len(x),
         }
@@ -104,7 +182,35 @@ def image_properties(img: Any, original_size: tuple[int, int]) -> tuple[dict[str
     out: dict[str, Any] = {str(k): v for k, v in row.iloc[0].to_dict().items()}
     out["content_hash"] = _hash(img.tobytes())
     out["width"], out["height"] = int(original_size[0]), int(original_size[1])
+    if tuple(img.size) != tuple(original_size):  # the decoder scaled the grid (JPEG draft)
+        out["blockiness"] = np.nan
+    out["jpeg_quality"] = jpeg_quality(img.info.get("quantization"))
     return out, sig[0]
+
+
+#: libjpeg's luminance table at quality 50 (ITU T.81 Annex K), row by row as PIL gives it
+_LUMA_50 = np.array(
+    [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+     14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+     18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99],
+    dtype=np.float64,
+)  # fmt: skip
+
+
+def jpeg_quality(tables: Any) -> float:
+    """The libjpeg quality (1-100) whose scaling of the standard luminance table is nearest
+    the file's first quantisation table (PIL's ``quantization``: a dict of 64 values row by
+    row); NaN without tables."""
+    if not tables:
+        return float("nan")
+    table = np.asarray(tables[min(tables)], dtype=np.float64).ravel()
+    if table.size != 64:
+        return float("nan")
+    q = np.arange(1, 101)
+    scale = np.where(q < 50, 5000 / q, 200 - 2 * q)[:, None]
+    made = np.clip(np.floor((_LUMA_50[None] * scale + 50) / 100), 1, 255)
+    return float(q[np.abs(np.log(made) - np.log(table)[None]).sum(axis=1).argmin()])
 
 
 def undecodable_properties(error: str = "") -> tuple[dict[str, Any], np.ndarray]:

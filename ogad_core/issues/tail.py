@@ -45,3 +45,19 @@ def after_the_others(scores: np.ndarray, others: np.ndarray, threshold: float) -
     out = scores.copy()  # mapped into [threshold, threshold + (low - threshold) / 2]
     out[above] = threshold + 0.5 * (low - threshold) * (scores[above] - threshold) / span
     return out
+
+
+def last_of_all(scores: np.ndarray, rows: np.ndarray, threshold: float) -> np.ndarray:
+    """(N,) scores with the ``rows`` (another type's first) moved below every other row and
+    below ``threshold``, their order kept: not flagged here, ranked last (as the label type
+    leaves what another type explains)."""
+    rows = np.asarray(rows, dtype=bool)
+    if not rows.any():
+        return scores
+    rest = scores[~rows]
+    low = min(float(rest.min()) if rest.size else threshold, threshold) - 1.0
+    moved = scores[rows]
+    span = max(float(moved.max() - moved.min()), 1e-12)
+    out = scores.astype(np.float64, copy=True)  # mapped into [low - 0.5, low]
+    out[rows] = low - 0.5 + 0.5 * (moved - moved.min()) / span
+    return out

@@ -1,0 +1,148 @@
+"""Image damage that keeps brightness and contrast in range, on real digits (mnist5k): an
+occluding block, stripes every third row or column, JPEG blocking and a heavily compressed
+JPEG file. Each property is recorded in the decode pass (inputs.parquet) and scored by the
+``corrupt`` type against the run's own data; a run recorded before a property existed is
+recorded again."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from ogad_core.issues.base import IssueContext
+from ogad_core.issues.corrupt import CorruptIssue
+from ogad_core.issues.inputs import inputs_recorded, record_inputs
+from ogad_core.issues.properties import (
+    IMAGE_COLUMNS,
+    array_properties,
+    blockiness,
+    image_properties,
+    jpeg_quality,
+)
+from ogad_core.run.rundir import RunDir
+
+N = 600
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """(N, 28, 28) float32 real digits in [0, 1] and (N,) labels."""
+    from ogad_core.data.loaders import MNIST5K_NPZ
+
+    with np.load(MNIST5K_NPZ) as npz:
+        images = npz["images"][:N].reshape(-1, 28, 28).astype(np.float32) / 255.0
+        return images, npz["labels"][:N]
+
+
+def _context(images: np.ndarray, labels: np.ndarray) -> IssueContext:
+    table, signatures = array_properties(images[:, None])
+    return IssueContext(
+        samples=pd.DataFrame({"sample_id": np.arange(len(labels)), "label": labels}),
+        label_names=[str(c) for c in range(10)],
+        inputs=table,
+        signatures=signatures,
+    )
+
+
+def test_an_occluding_block_and_stripes_are_corrupt(digits) -> None:
+    """A 14-pixel block (grey or white) and stripes every third row or column keep a digit's
+    brightness and contrast in range: the old properties flagged none of them. Now they are
+    flagged, named, and no clean digit is."""
+    images, labels = digits
+    images = images.copy()
+    rng = np.random.default_rng(0)
+    block, stripes = np.arange(N - 10, N - 5), np.arange(N - 5, N)
+    for i in block:
+        y, x = (int(v) for v in rng.integers(4, 11, 2))
+        images[i, y : y + 14, x : x + 14] = [0.5, 1.0][i % 2]
+    for j, i in enumerate(stripes):
+        if j % 2:
+            images[i, int(rng.integers(3)) :: 3, :] = 1.0
+        else:
+            images[i, :, int(rng.integers(3)) :: 3] = 1.0
+    est = CorruptIssue().fit(_context(images, labels))
+    assert set(np.flatnonzero(est.flagged_)) == set(block) | set(stripes)
+    assert all(est.explain(int(i)).startswith("occluded input") for i in block)
+    assert all(est.explain(int(i)).startswith("periodic input") for i in stripes)
+
+
+def test_jpeg_blocking_is_measured_on_the_grid(digits) -> None:
+    """Digits at 64 px saved as JPEG at quality 5 meet in steps on the 8 x 8 grid: they are
+    flagged blocky among the same digits saved losslessly; images under 4 blocks a side are
+    not measured (28 px: 3 grid lines a side say nothing)."""
+    images, labels = digits
+    big = np.stack(
+        [
+            np.asarray(Image.fromarray(np.uint8(g * 255)).resize((64, 64), Image.LANCZOS))
+            for g in images[:200]
+        ]
+    )
+    blocky = np.arange(195, 200)
+    for i in blocky:
+        buf = io.BytesIO()
+        Image.fromarray(big[i]).save(buf, format="JPEG", quality=5)
+        big[i] = np.asarray(Image.open(buf).convert("L"))
+    values = blockiness(big.astype(np.float32) / 255.0)
+    assert values[blocky].min() > np.log(2.0) and values[blocky].min() > values[:195].max()
+    est = CorruptIssue().fit(_context(big.astype(np.float32) / 255.0, labels[:200]))
+    assert list(np.flatnonzero(est.flagged_)) == list(blocky)
+    assert all(est.explain(int(i)).startswith("blocky input") for i in blocky)
+    assert np.isnan(blockiness(images[:3])).all()
+
+
+def test_a_heavily_compressed_jpeg_file_is_corrupt(tmp_path: Path, digits) -> None:
+    """The JPEG quality is read from the file's quantisation tables in the decode pass
+    (libjpeg's scale); a file 4x below the data's (75 when most files are not JPEGs) is
+    over-compressed, a quality-30 copy is not."""
+    from ogad_core.data.images import open_image
+
+    images, labels = digits
+    rows, sigs = [], []
+    for i, g in enumerate(images):
+        quality = {0: 1, 1: 30}.get(i, None)
+        path = tmp_path / f"{i}.{'jpg' if quality else 'png'}"
+        Image.fromarray(np.uint8(g * 255)).save(path, **({"quality": quality} if quality else {}))
+        img = open_image(str(path), 3, 10**8, draft=160)
+        row, sig = image_properties(img, img.info["original_size"])
+        rows.append(row)
+        sigs.append(sig)
+    table = pd.DataFrame(rows, columns=list(IMAGE_COLUMNS))
+    assert table["jpeg_quality"][0] == 1 and table["jpeg_quality"][1] == 30
+    assert table["jpeg_quality"][2:].isna().all()
+    ctx = IssueContext(
+        samples=pd.DataFrame({"sample_id": np.arange(len(labels)), "label": labels}),
+        label_names=[str(c) for c in range(10)],
+        inputs=table,
+        signatures=np.stack(sigs),
+    )
+    est = CorruptIssue().fit(ctx)
+    assert list(np.flatnonzero(est.flagged_)) == [0]
+    assert est.explain(0).startswith("over-compressed input")
+    assert np.isnan(jpeg_quality(None)) and np.isnan(jpeg_quality({0: [1, 2]}))
+
+
+def test_a_run_recorded_before_a_property_existed_is_recorded_again(tmp_path: Path) -> None:
+    """inputs.parquet without a column of today's properties (or of an older version of
+    them) is not taken as recorded; the row count alone still says which rows could not be
+    decoded; the corrupt type scores a table without the new columns as before."""
+    rd = RunDir(tmp_path)
+    rng = np.random.default_rng(0)
+    images = (rng.random((30, 1, 28, 28)) > 0.8).astype(np.float32)
+    assert record_inputs(rd, images)
+    assert inputs_recorded(rd, 30) and not record_inputs(rd, images)
+    old = pd.read_parquet(rd.inputs_path).drop(columns=["periodic", "flat_patch"])
+    old.to_parquet(rd.inputs_path, index=False)
+    assert not inputs_recorded(rd, 30) and inputs_recorded(rd, 30, complete=False)
+    ctx = _context(images[:, 0], np.zeros(30, dtype=np.int64))
+    ctx.inputs = old
+    assert np.isfinite(CorruptIssue().fit(ctx).scores_).all()
+    assert record_inputs(rd, images) and inputs_recorded(rd, 30)
+    full = pd.read_parquet(rd.inputs_path)
+    full.attrs = {}  # recorded by the first version of the properties
+    full.to_parquet(rd.inputs_path, index=False)
+    assert not inputs_recorded(rd, 30)
