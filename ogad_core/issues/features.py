@@ -80,20 +80,21 @@ INK_LEVEL = 0.3
 
 
 def signature_statistics(signatures: np.ndarray) -> np.ndarray:
-    """(N, 21) float32 statistics of (N, 256) 16 x 16 grayscale signatures, each column scaled
+    """(N, 16) float32 statistics of (N, 256) 16 x 16 grayscale signatures, each column scaled
     to zero median and unit standard deviation over the rows: an input-statistics space where an
     image made another way (drawn, typeset, upscaled from another resolution, a photo) differs
     from the data even when the model takes it for a class member.
 
-    Per image, rescaled to [0, 1] (brightness and contrast are the ``corrupt`` type's, and so is
-    sharpness): its framing (centre of mass and spread per axis, the ink's bounding box), its
-    intensity histogram (4 bins and the saturated share) and its edge orientation histogram
-    (:data:`ORIENTATION_BINS`, magnitude weighted: a HOG of one cell). A NaN signature
-    (undecodable) counts as blank."""
+    Per image, rescaled to [0, 1]: its framing (centre of mass and spread per axis, the first
+    and last row and column with ink) and its edge orientation histogram
+    (:data:`ORIENTATION_BINS`, magnitude weighted: a HOG of one cell). No intensity
+    distribution, edge strength or sharpness: those are what damage changes (noise, blur,
+    exposure: the ``corrupt`` type's; measured, an intensity histogram here sent blurred
+    digits to the outlier queue). A NaN signature (undecodable) counts as blank."""
     X = np.nan_to_num(np.asarray(signatures, dtype=np.float64)).reshape(len(signatures), 16, 16)
     low, high = X.min(axis=(1, 2), keepdims=True), X.max(axis=(1, 2), keepdims=True)
     Y = (X - low) / np.maximum(high - low, 1e-6)
-    out = np.column_stack([_framing(Y), _intensity(Y), _orientations(Y)])
+    out = np.column_stack([_framing(Y), _orientations(Y)])
     scale = out.std(axis=0)
     return ((out - np.median(out, axis=0)) / np.where(scale > 1e-9, scale, 1.0)).astype(np.float32)
 
@@ -111,12 +112,6 @@ def _framing(Y: np.ndarray) -> np.ndarray:
     for any_ink in (ink.max(axis=2), ink.max(axis=1)):
         cols += [any_ink.argmax(axis=1), len(pos) - 1 - any_ink[:, ::-1].argmax(axis=1)]
     return np.column_stack(cols).astype(np.float64)
-
-
-def _intensity(Y: np.ndarray) -> np.ndarray:
-    """(N, 5): share of pixels in [0, .25), [.25, .5), [.5, .75), [.75, 1) and at 1."""
-    bins = [((Y >= a) & (Y < a + 0.25)).mean(axis=(1, 2)) for a in (0.0, 0.25, 0.5, 0.75)]
-    return np.column_stack([*bins, (Y >= 1.0 - 1e-9).mean(axis=(1, 2))])
 
 
 def _orientations(Y: np.ndarray) -> np.ndarray:

@@ -6,9 +6,9 @@ model's (its unit-length features and its unit-length last-layer gradients ``(p 
 nearest class mean under one shared within-class covariance, Lee et al. 2018; Ledoit-Wolf
 shrinkage, :mod:`ogad_core.issues.mahalanobis`; the gradients read as unit rows chunk by chunk,
 no (N, D) copy), and the input's own: the per-image statistics of the 16 x 16 signature
-(:func:`ogad_core.issues.features.signature_statistics`: framing, intensity and
-edge-orientation histograms, each image rescaled to [0, 1], so brightness, contrast and
-sharpness stay the ``corrupt`` type's), where an image made another way -- drawn, typeset,
+(:func:`ogad_core.issues.features.signature_statistics`: framing and edge-orientation
+histogram, each image rescaled to [0, 1]; no intensity distribution or sharpness, which damage
+changes: those stay the ``corrupt`` type's), where an image made another way -- drawn, typeset,
 upscaled from another resolution, a photo -- differs from the data even when the model takes
 it for a class member; there the mean distance to the k nearest samples (cleanlab Datalab's
 outlier score: statistics are not Gaussian per class). An encoder's embeddings (text;
@@ -85,8 +85,8 @@ class OutlierIssue(IssueType):
         "Mahalanobis distance to the nearest class mean (shared Ledoit-Wolf covariance) in "
         "the model's unit-length features and last-layer gradients (an encoder's embeddings "
         "instead: mean distance to the k nearest samples, in its last layer), and mean "
-        "distance to the k nearest samples in the images' input statistics (framing, "
-        "intensity and edge-orientation histograms), each as a z-score of its log against "
+        "distance to the k nearest samples in the images' input statistics (framing and "
+        "edge-orientation histogram), each as a z-score of its log against "
         "the upper half of its own distribution, averaged over the spaces; flagged at "
         "z >= 2.5 (at most about 0.6% of a clean bulk); a sample also flagged corrupt is "
         "flagged here when its shape resembles no class it is filed under, else it is corrupt "
@@ -178,7 +178,12 @@ def _distance(context: IssueContext, space: str) -> np.ndarray | None:
         reference = min(context.n, REFERENCE_ROWS)
         name = KNN_SPACES[space] + ("/pca" if context.n > ANN_MIN_ROWS else "")
         found = context.neighbours(name, default_k(reference), reference=reference)
-        return None if found is None else found[0].mean(axis=1).astype(np.float64)
+        if found is None:
+            return None
+        out = found[0].mean(axis=1).astype(np.float64)
+        if space == "statistics":  # an undecodable image has no pixels: not measured here
+            out[~np.isfinite(context.signatures).all(axis=1)] = np.nan  # type: ignore[union-attr]
+        return out
     if space == "gradients":  # rows scaled as read: no (N, D) copy of the gradients
         grads = context.gradients
         if grads is None or len(grads) != context.n or context.n < 3:
