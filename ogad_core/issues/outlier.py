@@ -181,8 +181,9 @@ def _distance(context: IssueContext, space: str) -> np.ndarray | None:
         if found is None:
             return None
         out = found[0].mean(axis=1).astype(np.float64)
-        if space == "statistics":  # an undecodable image has no pixels: not measured here
-            out[~np.isfinite(context.signatures).all(axis=1)] = np.nan  # type: ignore[union-attr]
+        pixels = context.signatures
+        if space == "statistics" and pixels is not None:  # undecodable: no pixels to measure
+            out[~np.isfinite(pixels).all(axis=1)] = np.nan
         return out
     if space == "gradients":  # rows scaled as read: no (N, D) copy of the gradients
         grads = context.gradients
