@@ -13,7 +13,7 @@ from benchmarks.issue_mixes import mnist5k_digits
 from benchmarks.issue_mixes_alt import shapes, small_digits
 from ogad_core.engine.text_encoder import layer_blocks
 from ogad_core.issues.base import IssueContext
-from ogad_core.issues.mahalanobis import class_mahalanobis
+from ogad_core.issues.mahalanobis import UnitRows, class_mahalanobis
 from ogad_core.issues.outlier import OutlierIssue
 from ogad_core.issues.properties import array_properties
 from ogad_core.issues.tail import upper_z
@@ -189,3 +189,17 @@ def test_image_runs_are_measured_in_features_gradients_and_input_statistics() ->
     assert np.isfinite(est.space_z_).all()
     ctx.embeddings, ctx._knn, ctx.results = rng.normal(size=(ctx.n, 16)), {}, {}
     assert OutlierIssue().fit(ctx).spaces_used_ == ["embeddings", "statistics"]
+
+
+def test_unit_rows_read_as_scaled_equal_a_unit_copy() -> None:
+    """The gradient space is measured on rows scaled as they are read (no (N, D) copy of a
+    memory-mapped matrix): the same distances as on a unit-length copy."""
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(500, 12)) * rng.lognormal(0, 1, (500, 1))).astype(np.float32)
+    y = rng.integers(0, 3, 500)
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    np.testing.assert_allclose(
+        class_mahalanobis(UnitRows(X), y),  # type: ignore[arg-type]
+        class_mahalanobis(unit, y),
+        rtol=1e-5,
+    )
