@@ -120,13 +120,15 @@ def test_resemblance_is_the_label_plurality_among_shape_neighbours() -> None:
 
 
 def test_without_pixels_the_corrupt_type_comes_first() -> None:
-    """Text has no pixel space: a sample flagged corrupt is the corrupt type's first, not
-    flagged as an outlier and ranked last there."""
+    """Text has no pixel space: a sample flagged by both ranks after the other outliers, still
+    flagged there (no shape says it is a damaged member of its class)."""
     ctx, damaged, foreign = _mix()
     ctx.signatures = None
     corrupt, outlier = fit_issue_types(ctx, ["corrupt", "outlier"])
-    assert outlier.deferred_[corrupt.flagged_].all() and not corrupt.deferred_.any()
-    assert corrupt.flagged_.any() and not (corrupt.flagged_ & outlier.flagged_).any()
+    both = corrupt.flagged_ & outlier.flagged_
+    assert both.any() and outlier.deferred_[both].all() and not corrupt.deferred_.any()
+    assert not outlier.last_.any()
+    assert outlier.explain(int(np.flatnonzero(both)[0])).endswith("(after the others here)")
 
 
 def test_undecodable_images_leave_the_scores_finite() -> None:

@@ -2,13 +2,13 @@
 
 Images (inputs.parquet, made in the thumbnails' decode pass): undecodable, near-constant, very
 dark / bright, blurry / noisy, tiny, odd aspect, and damage that keeps brightness and contrast
-in range: occluded (a large flat patch of another value than the background), periodic (scan
-lines, stripes: a peak at one row or column frequency), blocky (JPEG blocking on the 8 x 8 grid)
-and over-compressed (the file's JPEG quality far below the data's). Texts: empty, very short,
-not language (few letters, or words no other text of the corpus uses), repetitive (one word
-said over and over). Each property is a robust z-score against the run's own data (so a
-dataset of dark X-rays is not all "dark"), sizes a log-ratio to the median; a sample's score
-is its worst property's.
+in range: occluded (a large flat square of another value than the background), periodic
+(scan lines, stripes: a peak at one row or column frequency of period 2-4 px), blocky (JPEG
+blocking on the 8 x 8 grid) and over-compressed (the file's JPEG quality far below the data's).
+Texts: empty, very short, not language (few letters, or words no other text of the corpus
+uses), repetitive (one word said over and over). Each property is a robust z-score against the
+run's own data (so a dataset of dark X-rays is not all "dark"), sizes a log-ratio to the
+median; a sample's score is its worst property's.
 
 A type fitted after this one may take a flagged sample as its own first (:meth:`defer`: the
 ``outlier`` type takes an input whose shape resembles no class it is filed under, as a bright
@@ -37,7 +37,7 @@ ABSOLUTE = {
     "low contrast": 0.08,
     "few letters": 0.6,
     "repetitive": 0.5,
-    "periodic": 0.15,
+    "periodic": 0.1,
     "occluded": 0.1,
     "blocky": float(np.log(2.0)),
 }
@@ -75,7 +75,8 @@ class CorruptIssue(IssueType):
     threshold_doc = (
         "a property 5 robust standard deviations from the data's own (brightness below 0.15 or "
         "above 0.85, contrast below 0.08, sharpness 4x below or 2x above the median, a flat "
-        "patch of a tenth of the image, 15% of the power at one row or column frequency, "
+        "patch of a tenth of the image, 10% of the power at one row or column frequency of "
+        "period 2-4 px, "
         "twice the jumps on the 8 x 8 grid; letters "
         "and known words of a text; distinct words below half of a text's), a side or a JPEG "
         "quality 4x below the median, or "
@@ -172,6 +173,7 @@ class CorruptIssue(IssueType):
         quality = column("jpeg_quality")
         jpeg = np.isfinite(quality) & ok
         ref = float(np.median(quality[jpeg])) if jpeg.sum() * 2 >= ok.sum() > 0 else JPEG_QUALITY
+        self._quality = (quality, ref)  # the explanation names them
         compressed = self.threshold * np.log(ref / np.maximum(quality, 1.0)) / np.log(JPEG_FACTOR)
         return {
             "occluded": beyond("flat_patch", "occluded"),
@@ -224,4 +226,7 @@ class CorruptIssue(IssueType):
         if value >= HARD:
             why = self._errors[i] if self._errors is not None and worst == "undecodable" else ""
             return f"{worst} input ({why})" if why else f"{worst} input"
+        if worst == "over-compressed":
+            quality, ref = self._quality
+            return f"{worst} input (JPEG quality {quality[i]:.0f}, the data's {ref:.0f})"
         return f"{worst} input (z = {value:.1f} against this dataset)"

@@ -26,12 +26,14 @@ low-confidence clean ones).
 
 A sample the ``corrupt`` type flags too (when it runs) gets ONE primary type, where it ranks in
 full: outlier first, it stays flagged in the corrupt queue after the other flags (the damage is
-the input's own); corrupt first, it is not flagged here and ranks last (as the label type leaves
-what another type explains: a damaged input's distance measures the damage), so it takes no
-place of an outlier. Corrupt when the input still resembles its labelled class in shape (its
-label is the strict plurality among its nearest neighbours in the standardised pixel space: a
-damaged member of the class, as a digit half covered by noise), outlier when it does not (a
-photo crop or a drawn letter filed under some class). An input with no shape to compare
+the input's own); corrupt first by its shape or its file, it is not flagged here and ranks last
+(as the label type leaves what another type explains: a damaged member of a class is no input
+from elsewhere, its distance measures the damage), so it takes no place of an outlier; a text
+(no shape to compare) flagged corrupt stays flagged here after the other flags. Corrupt when
+the input still resembles its labelled class in shape (its label is the strict plurality among
+its nearest neighbours in the standardised pixel space: a damaged member of the class, as a
+digit half covered by noise), outlier when it does not (a photo crop or a drawn letter filed
+under some class). An input with no shape to compare
 (undecodable, near-constant), one flagged for a property of the file (tiny, odd aspect), or
 without pixels (text), is the corrupt type's first; an undecodable file scores 0
 here (the model saw a stand-in: there is no input to place among the data).
@@ -44,7 +46,7 @@ import numpy as np
 from ogad_core.errors import ConfigError
 from ogad_core.issues.base import REFERENCE_ROWS, IssueContext, IssueType, default_k
 from ogad_core.issues.mahalanobis import UnitRows, class_mahalanobis
-from ogad_core.issues.tail import last_of_all, upper_z
+from ogad_core.issues.tail import after_the_others, last_of_all, upper_z
 from ogad_core.space.knn import ANN_MIN_ROWS
 
 #: corrupt properties that leave no shape to compare (undecodable, near-constant) or that are
@@ -117,6 +119,7 @@ class OutlierIssue(IssueType):
         self.space_z_ = np.stack(zs, axis=1) if zs else np.zeros((context.n, 0))
         if not zs:
             self.deferred_ = np.zeros(context.n, dtype=bool)
+            self.last_ = np.zeros(context.n, dtype=bool)
             self._finish(np.zeros(context.n), np.inf)
             return self
         z = np.where(np.isfinite(self.space_z_), self.space_z_, np.nan)
@@ -130,22 +133,28 @@ class OutlierIssue(IssueType):
 
     def _primary(self, context: IssueContext, scores: np.ndarray) -> np.ndarray:
         """(N,) scores with the samples whose primary type is ``corrupt`` unflagged and ranked
-        last; the corrupt type defers the samples whose primary type is this one."""
+        last when their shape or file says so, else (no pixels to compare: text) still flagged
+        after the other flags; the corrupt type defers the samples whose primary type is this
+        one."""
         self.deferred_ = np.zeros(context.n, dtype=bool)
+        self.last_ = np.zeros(context.n, dtype=bool)
         corrupt = context.results.get("corrupt")
         if corrupt is None:
             return scores
-        both = np.asarray(corrupt.flagged_, dtype=bool) & (scores >= self.threshold)
-        both &= ~file_damage(corrupt)  # no content to place: corrupt first
+        damage = file_damage(corrupt)  # no content to place: corrupt first
+        both = np.asarray(corrupt.flagged_, dtype=bool) & (scores >= self.threshold) & ~damage
         rows = np.flatnonzero(both)
         resembles = resembles_its_label(context, rows) if len(rows) else None
-        ours = np.zeros_like(both)
+        ours, member = np.zeros_like(both), damage.copy()
         if resembles is not None:
             ours[rows[~resembles]] = True
+            member[rows[resembles]] = True  # a damaged member of its class: not an outlier
         self.deferred_ = np.asarray(corrupt.flagged_, dtype=bool) & ~ours
         if hasattr(corrupt, "defer"):
             corrupt.defer(ours, "outlier")
-        return last_of_all(scores, self.deferred_ & (scores >= self.threshold), self.threshold)
+        self.last_ = self.deferred_ & member & (scores >= self.threshold)
+        scores = after_the_others(scores, self.deferred_ & ~member, self.threshold)
+        return last_of_all(scores, self.last_, self.threshold)
 
     def _spaces(self, context: IssueContext) -> list[str]:
         """The spaces measured: the encoder's embeddings replace the features and gradients;
@@ -164,7 +173,10 @@ class OutlierIssue(IssueType):
         names = [SPACE_NAMES.get(s, s) for s in self.spaces_used_]
         zs = ", ".join(f"{n} z = {z:.1f}" for n, z in zip(names, self.space_z_[i], strict=True))
         line = f"far from every class ({zs})"
-        return f"{line}; corrupt first (ranked last here)" if self.deferred_[i] else line
+        if not self.deferred_[i]:
+            return line
+        where = "ranked last" if self.last_[i] else "after the others" if self.flagged_[i] else ""
+        return f"{line}; corrupt first ({where} here)" if where else f"{line}; corrupt first"
 
 
 def _distance(context: IssueContext, space: str) -> np.ndarray | None:

@@ -8,7 +8,7 @@ files) or from the sample set's arrays, never from a second read of the files::
     mean, std     brightness and contrast of the grayscale image in [0, 1]
     sharpness     std of the Laplacian / std of the image (low: blurry, high: noisy)
     periodic      largest share of the image's power at one pure row or column frequency of
-                  period 2 to n/4 px (scan lines, stripes, interference: a spectral peak)
+                  period 2 to 4 px (scan lines, interlacing, stripes over the content)
     flat_patch    share of the image in the largest square of flat pixels (3 x 3 neighbourhoods
                   constant) of a value other than the image's commonest (missing or occluded
                   content)
@@ -53,11 +53,13 @@ IMAGE_COLUMNS = (
 )
 #: a pixel of a flat patch: its 3 x 3 neighbourhood spans at most this (two 8-bit levels)
 FLAT_TOL = 2.0 / 255.0
+#: the longest period (px) of a pixel-scale pattern (a striped texture's coarser one is content)
+SCAN_PERIOD = 4
 #: the JPEG block side, and the fewest blocks a side that say anything about a grid
 JPEG_BLOCK, MIN_BLOCKS = 8, 4
 TEXT_COLUMNS = ("content_hash", "n_chars", "n_words", "letters")
 #: bumped when a property's definition changes: a run's inputs.parquet is then recorded again
-PROPERTIES_VERSION = 2
+PROPERTIES_VERSION = 3
 _SPACES = re.compile(r"\s+")
 
 
@@ -94,15 +96,28 @@ def _signatures(gray: np.ndarray) -> np.ndarray:
 
 def periodic_share(gray: np.ndarray) -> np.ndarray:
     """(N,) the largest share of each (N, H, W) image's power (its mean removed) at one pure
-    row or column frequency of period 2 to n/4 px; NaN below 16 px a side."""
+    row or column frequency of period 2 to :data:`SCAN_PERIOD` px: a pattern at the pixel
+    scale (scan lines, interlacing, stripes over the content; a striped texture's coarser
+    period is content); NaN below 16 px a side."""
     n, h, w = gray.shape
     if min(h, w) < 16:
         return np.full(n, np.nan)
-    power = np.abs(np.fft.fft2(gray - gray.mean(axis=(1, 2), keepdims=True))) ** 2
-    total = power.sum(axis=(1, 2)) + 1e-12
-    rows = power[:, 4 : h // 2 + 1, 0].max(axis=1)  # constant along each row: scan lines
-    cols = power[:, 0, 4 : w // 2 + 1].max(axis=1)
-    return np.maximum(rows, cols) / total
+    centred = gray - gray.mean(axis=(1, 2), keepdims=True)
+    total = h * w * (centred**2).sum(axis=(1, 2)) + 1e-12  # the 2-D spectrum's power (Parseval)
+    # the 2-D spectrum's column kx = 0 is the spectrum of the row sums (constant along a row)
+    low_h, low_w = -(-h // SCAN_PERIOD), -(-w // SCAN_PERIOD)
+    rows = np.abs(np.fft.rfft(centred.sum(axis=2), axis=1)[:, low_h : h // 2 + 1]) ** 2
+    cols = np.abs(np.fft.rfft(centred.sum(axis=1), axis=1)[:, low_w : w // 2 + 1]) ** 2
+    return np.maximum(rows.max(axis=1), cols.max(axis=1)) / total
+
+
+def _span3(g: np.ndarray) -> np.ndarray:
+    """(H-2, W-2) max - min of each full 3 x 3 neighbourhood of (H, W) ``g`` (separable)."""
+    hi = np.maximum(np.maximum(g[:, :-2], g[:, 1:-1]), g[:, 2:])
+    lo = np.minimum(np.minimum(g[:, :-2], g[:, 1:-1]), g[:, 2:])
+    hi = np.maximum(np.maximum(hi[:-2], hi[1:-1]), hi[2:])
+    lo = np.minimum(np.minimum(lo[:-2], lo[1:-1]), lo[2:])
+    return hi - lo
 
 
 def flat_patch_share(gray: np.ndarray) -> np.ndarray:
@@ -112,17 +127,14 @@ def flat_patch_share(gray: np.ndarray) -> np.ndarray:
     n, h, w = gray.shape
     if min(h, w) < 3:
         return np.full(n, np.nan)
-    from numpy.lib.stride_tricks import sliding_window_view
-
     out = np.zeros(n)
     for i, g in enumerate(gray):
-        win = sliding_window_view(g, (3, 3))
-        span = win.max(axis=(2, 3)) - win.min(axis=(2, 3))
         levels = np.rint(g * 255).astype(np.int64).clip(0, 255)
         background = np.bincount(levels.ravel(), minlength=256).argmax() / 255.0
-        flat = (span <= FLAT_TOL) & (np.abs(g[1:-1, 1:-1] - background) > FLAT_TOL)
+        flat = np.zeros((h, w), dtype=bool)  # a full 3 x 3 neighbourhood only: not the rim
+        flat[1:-1, 1:-1] = (_span3(g) <= FLAT_TOL) & (np.abs(g[1:-1, 1:-1] - background) > FLAT_TOL)
         if flat.any():  # chessboard distance to a pixel that is not flat: a square's half side
-            reach = ndimage.distance_transform_cdt(np.pad(flat, 1), metric="chessboard").max()
+            reach = ndimage.distance_transform_cdt(flat, metric="chessboard").max()
             out[i] = (2 * int(reach) - 1 + 2) ** 2 / (h * w)  # + the 3 x 3 window's rim
     return out
 
