@@ -203,3 +203,32 @@ def test_unit_rows_read_as_scaled_equal_a_unit_copy() -> None:
         class_mahalanobis(unit, y),
         rtol=1e-5,
     )
+
+
+def test_wide_gradients_are_measured_in_a_pca_not_a_full_covariance(monkeypatch) -> None:
+    """An unprojected gradient can be tens of thousands wide: its (d, d) covariance would not
+    fit in memory, so a space wider than MAX_WIDTH is measured in the PCA of its unit rows,
+    where a group of rows pointing elsewhere is still the farthest."""
+    import ogad_core.issues.mahalanobis as mahalanobis
+    import ogad_core.issues.outlier as outlier
+
+    monkeypatch.setattr(mahalanobis, "MAX_WIDTH", 64)
+    monkeypatch.setattr(mahalanobis, "PCA_COMPONENTS", 16)
+    widths: list[int] = []
+
+    def recording(X, labels, **kw):  # type: ignore[no-untyped-def]
+        widths.append(X.shape[1])
+        return class_mahalanobis(X, labels, **kw)
+
+    monkeypatch.setattr(outlier, "class_mahalanobis", recording)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 600)
+    means, basis = rng.normal(size=(3, 200)), rng.normal(size=(3, 4, 200)) * 0.1
+    grads = means[labels] + np.einsum("nk,nkd->nd", rng.normal(size=(600, 4)), basis[labels])
+    grads[:10] = rng.normal(size=(10, 200))  # ten rows in directions no class has
+    ctx = _context(np.zeros((600, 0), dtype=np.float32), labels)
+    ctx.features = None
+    ctx.gradients = grads.astype(np.float32)
+    est = OutlierIssue(spaces=("gradients",)).fit(ctx)
+    assert widths == [16]
+    assert set(np.argsort(-est.scores_)[:10]) == set(range(10))

@@ -45,7 +45,7 @@ import numpy as np
 
 from ogad_core.errors import ConfigError
 from ogad_core.issues.base import REFERENCE_ROWS, IssueContext, IssueType, default_k
-from ogad_core.issues.mahalanobis import UnitRows, class_mahalanobis
+from ogad_core.issues.mahalanobis import class_mahalanobis, unit_directions
 from ogad_core.issues.tail import after_the_others, last_of_all, upper_z
 from ogad_core.space.knn import ANN_MIN_ROWS
 
@@ -201,7 +201,8 @@ def _distance(context: IssueContext, space: str) -> np.ndarray | None:
         grads = context.gradients
         if grads is None or len(grads) != context.n or context.n < 3:
             return None
-        return class_mahalanobis(UnitRows(grads), context.labels, seed=context.seed)  # type: ignore[arg-type]
+        rows = unit_directions(grads, seed=context.seed)  # a PCA of them when wide
+        return class_mahalanobis(rows, context.labels, seed=context.seed)  # type: ignore[arg-type]
     matrix = context.space("pixels/standard" if space == "pixels" else f"{space}/unit")
     if matrix is None:
         return None
