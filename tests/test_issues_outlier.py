@@ -9,10 +9,13 @@ import numpy as np
 import pandas as pd
 from sklearn.covariance import LedoitWolf
 
+from benchmarks.issue_mixes import mnist5k_digits
+from benchmarks.issue_mixes_alt import shapes, small_digits
 from ogad_core.engine.text_encoder import layer_blocks
 from ogad_core.issues.base import IssueContext
-from ogad_core.issues.mahalanobis import class_mahalanobis
+from ogad_core.issues.mahalanobis import UnitRows, class_mahalanobis
 from ogad_core.issues.outlier import OutlierIssue
+from ogad_core.issues.properties import array_properties
 from ogad_core.issues.tail import upper_z
 
 
@@ -135,3 +138,97 @@ def test_layer_blocks_reads_the_encoders_config(tmp_path: Path) -> None:
     assert layer_blocks(str(tmp_path), 384) == 1  # the sentence embedding alone
     (tmp_path / "config.json").write_text("not json")
     assert layer_blocks(str(tmp_path), 7 * 384) == 1
+
+
+def _digits_and_foreign_inputs(seed: int, n: int = 2000, m: int = 10) -> IssueContext:
+    """``n`` real handwritten digits (mnist5k) and, last, ``m`` 8 x 8 digits upscaled by pixel
+    blocks under their true digit then ``m`` PIL-drawn shapes under random ones; no model
+    features: the input's own view alone."""
+    rng = np.random.default_rng(seed)
+    x, y = mnist5k_digits()
+    pick = rng.choice(len(x), n, replace=False)
+    small, digits = small_digits(rng, m)
+    images = np.concatenate([x[pick].reshape(-1, 28, 28), np.stack(small + shapes(rng, m))])
+    labels = np.concatenate([y[pick], digits, rng.integers(0, 10, m)])
+    table, signatures = array_properties(images[:, None].astype(np.float32) / 255.0)
+    samples = pd.DataFrame({"sample_id": np.arange(len(labels)), "label": labels})
+    names = [str(c) for c in range(10)]
+    return IssueContext(samples=samples, label_names=names, inputs=table, signatures=signatures)
+
+
+def test_inputs_made_another_way_are_far_in_input_statistics() -> None:
+    """Among real digits, upscaled 8 x 8 digits (a digit to any model) and drawn shapes differ
+    in the input statistics (framing and edge-orientation histogram), not in the standardised
+    pixels the former score used (seeds 0 / 1 / 2 there: upscaled digits flagged 0.0 / 0.0 /
+    0.1, the 20 inputs in the top 20 0.15 / 0.35 / 0.25). One space alone here (no model):
+    its own tail, about 1% of the digits, is flagged."""
+    for seed in (0, 1, 2):
+        ctx = _digits_and_foreign_inputs(seed)
+        est = OutlierIssue().fit(ctx)
+        assert est.spaces_used_ == ["statistics"]
+        foreign = np.arange(2000, 2020)
+        top = np.argsort(-est.scores_, kind="stable")[:20]
+        assert est.flagged_[foreign[:10]].mean() >= 0.4, seed  # upscaled digits
+        assert est.flagged_[foreign[10:]].mean() >= 0.9, seed  # shapes
+        assert np.isin(foreign, top).mean() >= 0.5, seed
+        assert est.flagged_[:2000].mean() <= 0.015, seed
+        assert "input statistics z = " in est.explain(int(top[0]))
+
+
+def test_image_runs_are_measured_in_features_gradients_and_input_statistics() -> None:
+    """The model's features and its last-layer gradients (measured: the gradient space adds
+    drawn shapes and other scripts the features miss) beside the input statistics; an
+    encoder's embeddings replace both model spaces (the head's gradients on them: measured
+    worse on text)."""
+    ctx = _digits_and_foreign_inputs(0, n=300, m=5)
+    rng = np.random.default_rng(0)
+    ctx.features = np.abs(rng.normal(size=(ctx.n, 8))).astype(np.float32)
+    ctx.gradients = rng.normal(size=(ctx.n, 90)).astype(np.float32)
+    est = OutlierIssue().fit(ctx)
+    assert est.spaces_used_ == ["features", "gradients", "statistics"]
+    assert np.isfinite(est.space_z_).all()
+    ctx.embeddings, ctx._knn, ctx.results = rng.normal(size=(ctx.n, 16)), {}, {}
+    assert OutlierIssue().fit(ctx).spaces_used_ == ["embeddings", "statistics"]
+
+
+def test_unit_rows_read_as_scaled_equal_a_unit_copy() -> None:
+    """The gradient space is measured on rows scaled as they are read (no (N, D) copy of a
+    memory-mapped matrix): the same distances as on a unit-length copy."""
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(500, 12)) * rng.lognormal(0, 1, (500, 1))).astype(np.float32)
+    y = rng.integers(0, 3, 500)
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    np.testing.assert_allclose(
+        class_mahalanobis(UnitRows(X), y),  # type: ignore[arg-type]
+        class_mahalanobis(unit, y),
+        rtol=1e-5,
+    )
+
+
+def test_wide_gradients_are_measured_in_a_pca_not_a_full_covariance(monkeypatch) -> None:
+    """An unprojected gradient can be tens of thousands wide: its (d, d) covariance would not
+    fit in memory, so a space wider than MAX_WIDTH is measured in the PCA of its unit rows,
+    where a group of rows pointing elsewhere is still the farthest."""
+    import ogad_core.issues.mahalanobis as mahalanobis
+    import ogad_core.issues.outlier as outlier
+
+    monkeypatch.setattr(mahalanobis, "MAX_WIDTH", 64)
+    monkeypatch.setattr(mahalanobis, "PCA_COMPONENTS", 16)
+    widths: list[int] = []
+
+    def recording(X, labels, **kw):  # type: ignore[no-untyped-def]
+        widths.append(X.shape[1])
+        return class_mahalanobis(X, labels, **kw)
+
+    monkeypatch.setattr(outlier, "class_mahalanobis", recording)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 600)
+    means, basis = rng.normal(size=(3, 200)), rng.normal(size=(3, 4, 200)) * 0.1
+    grads = means[labels] + np.einsum("nk,nkd->nd", rng.normal(size=(600, 4)), basis[labels])
+    grads[:10] = rng.normal(size=(10, 200))  # ten rows in directions no class has
+    ctx = _context(np.zeros((600, 0), dtype=np.float32), labels)
+    ctx.features = None
+    ctx.gradients = grads.astype(np.float32)
+    est = OutlierIssue(spaces=("gradients",)).fit(ctx)
+    assert widths == [16]
+    assert set(np.argsort(-est.scores_)[:10]) == set(range(10))

@@ -86,7 +86,9 @@ def test_the_shape_decides_which_queue_ranks_a_sample_in_full() -> None:
     (before, still flagged there, it took the outlier queue's top-K places)."""
     for seed in (0, 1):
         ctx, damaged, foreign = _mix(seed)
-        corrupt, outlier = fit_issue_types(ctx, ["corrupt", "outlier"])
+        # features and pixels: both groups far from every class in both (the construction)
+        both = OutlierIssue(spaces=("features", "pixels"))
+        corrupt, outlier = fit_issue_types(ctx, ["corrupt", both])
         assert isinstance(corrupt, CorruptIssue) and isinstance(outlier, OutlierIssue)
         for est in (corrupt, outlier):
             assert not est.flagged_[:N_CLEAN].any()

@@ -92,8 +92,10 @@ class IssueContext:
     def space(self, name: str) -> np.ndarray | None:
         """The (N, d) matrix of a neighbour space: ``features``, ``embeddings``, ``gradients`` or
         ``pixels``; ``/last`` keeps the last of the ``embedding_blocks`` (the encoder's last
-        layer), ``/standard`` scales each row to zero mean and unit variance (an image's
-        shape, whatever its brightness and contrast), ``/unit`` scales each row to unit length
+        layer), ``/stats`` replaces pixels by their per-image statistics
+        (:func:`~ogad_core.issues.features.signature_statistics`), ``/standard`` scales each
+        row to zero mean and unit variance (an image's shape, whatever its brightness and
+        contrast), ``/unit`` scales each row to unit length
         (a direction), ``/pca`` projects it to PCA_DIM principal components (a cheap candidate
         search), in that order; ``pixels/fourier`` is the magnitude of each signature's 2-D
         Fourier transform (its mean removed): the same for a shifted copy."""
@@ -110,6 +112,10 @@ class IssueContext:
             matrix = fourier_magnitude(matrix)
         if "last" in flags and base == "embeddings" and self.embedding_blocks > 1:
             matrix = matrix[:, -(matrix.shape[1] // self.embedding_blocks) :]
+        if "stats" in flags and base == "pixels":
+            from ogad_core.issues.features import signature_statistics
+
+            matrix = signature_statistics(matrix)
         if "standard" in flags:
             matrix = np.asarray(matrix, dtype=np.float32)
             centred = matrix - matrix.mean(axis=1, keepdims=True)

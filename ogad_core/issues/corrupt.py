@@ -194,13 +194,17 @@ class CorruptIssue(IssueType):
         known = np.array(
             [np.mean([doc_freq[w] > 1 for w in toks]) if toks else 0.0 for toks in tokens]
         )
-        empty = t["n_chars"].to_numpy() == 0
+        chars = t["n_chars"].to_numpy(dtype=np.float64)
+        empty = chars == 0
+        # a text under min_words words: flagged, and as short as its characters are against
+        # the data's own lengths (a one-letter snippet before a one-word review)
+        shortness = np.maximum(
+            self.threshold + self.min_words - words, -robust_z(np.log(np.maximum(chars, 1.0)))
+        )
         return pd.DataFrame(
             {
                 "empty": np.where(empty, HARD, 0.0),
-                "very short": np.where(
-                    ~empty & (words < self.min_words), self.threshold + self.min_words - words, 0
-                ),
+                "very short": np.where(~empty & (words < self.min_words), shortness, 0.0),
                 "few letters": np.where(letters < ABSOLUTE["few letters"], -robust_z(letters), 0.0),
                 "not language": -robust_z(known),
                 "repetitive": np.where(distinct < ABSOLUTE["repetitive"], -robust_z(distinct), 0.0),

@@ -15,6 +15,13 @@ from ogad_core.space.covariance import class_means_and_covariance
 
 #: rows the means and covariance are fitted on (a seeded subsample above it)
 FIT_ROWS = 100_000
+#: a space wider than this is measured in the PCA of its unit rows: the shared covariance is
+#: (d, d) and its Cholesky factor O(d^3) (an unprojected gradient of 100 classes x 513 would
+#: be a 21 GB covariance)
+MAX_WIDTH = 2048
+#: components of that PCA, and the rows it is fitted on
+PCA_COMPONENTS = 256
+PCA_FIT_ROWS = 20_000
 
 
 def class_mahalanobis(
@@ -39,6 +46,37 @@ def class_mahalanobis(
         d2 = (Z**2).sum(1)[:, None] - 2 * Z @ centres.T + (centres**2).sum(1)[None, :]
         out[part] = np.maximum(d2.min(axis=1), 0.0)
     return out
+
+
+class UnitRows:
+    """A read-only view of an (N, d) array or memmap whose rows read back scaled to unit
+    length (float64): the direction of each row, without an (N, d) copy (a million gradient
+    rows are gigabytes)."""
+
+    def __init__(self, X: np.ndarray) -> None:
+        self.X = X
+        self.shape = X.shape
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitem__(self, rows: slice | np.ndarray) -> np.ndarray:
+        x = np.asarray(self.X[rows], dtype=np.float64)
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def unit_directions(X: np.ndarray, *, seed: int = 0) -> np.ndarray | UnitRows:
+    """The rows of (N, d) ``X`` scaled to unit length, read as they are used: a
+    :class:`UnitRows` view when ``d <= MAX_WIDTH``, else their (N, PCA_COMPONENTS) float32
+    PCA coordinates (fitted on a seeded ``PCA_FIT_ROWS`` sample, transformed chunk by chunk)."""
+    if X.shape[1] <= MAX_WIDTH:
+        return UnitRows(X)
+    from ogad_core.space.pca import pca_transform
+
+    def unit(M: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+        return UnitRows(M)[rows].astype(np.float32)
+
+    return pca_transform(X, PCA_COMPONENTS, seed=seed, fit_rows=PCA_FIT_ROWS, read=unit)
 
 
 def _whitener(cov: np.ndarray) -> np.ndarray:

@@ -1,21 +1,28 @@
 """``outlier``: out-of-distribution and atypical inputs, by their distance from the classes.
 
-Per space, the squared Mahalanobis distance to the nearest class mean under one shared
-within-class covariance (Lee et al. 2018; Ledoit-Wolf shrinkage,
-:mod:`ogad_core.issues.mahalanobis`) in the model's unit-length features and in pixel space,
-each 16 x 16 signature standardised to zero mean and unit variance (the image's shape: its
-brightness and contrast are the ``corrupt`` type's, and a bright photo crop among digits stays
-far however bright); in an encoder's embeddings (text; pretrained image encoders), which were
-not trained on these labels, the mean distance to the k nearest samples (cleanlab Datalab's
-outlier score), in the encoder's LAST layer when the embeddings concatenate its layers (the
-sentence embedding its training made semantic; the lower layers' means carry word identity and
-syntax, and buried sentences from another domain: measured, docs/benchmarks.md "Issue types").
+Three views, each measured where it was found to work (docs/benchmarks.md "Issue types"): the
+model's (its unit-length features and its unit-length last-layer gradients ``(p - onehot(y))
+(x) h``, which add the direction of the residual: the squared Mahalanobis distance to the
+nearest class mean under one shared within-class covariance, Lee et al. 2018; Ledoit-Wolf
+shrinkage, :mod:`ogad_core.issues.mahalanobis`; the gradients read as unit rows chunk by chunk,
+no (N, D) copy), and the input's own: the per-image statistics of the 16 x 16 signature
+(:func:`ogad_core.issues.features.signature_statistics`: framing and edge-orientation
+histogram, each image rescaled to [0, 1]; no intensity distribution or sharpness, which damage
+changes: those stay the ``corrupt`` type's), where an image made another way -- drawn, typeset,
+upscaled from another resolution, a photo -- differs from the data even when the model takes
+it for a class member; there the mean distance to the k nearest samples (cleanlab Datalab's
+outlier score: statistics are not Gaussian per class). An encoder's embeddings (text;
+pretrained image encoders), not trained on these labels, replace the model's two spaces: the
+mean distance to the k nearest samples, in the encoder's LAST layer when the embeddings
+concatenate its layers (the sentence embedding its training made semantic; the lower layers'
+means carry word identity and syntax, and buried sentences from another domain). Standardised
+pixels (``pixels``) remain an option: measured, the statistics space finds more on both mixes.
 Each space's distance is a z-score of its log against its own upper tail
 (:func:`ogad_core.issues.tail.upper_z`: the skewed tail of a distance does not inflate the
 flags), and the spaces' z-scores are averaged: an atypical but clean digit is far in one view,
-the model's or the raw input's, an input from elsewhere in both. The model's features are
-scaled to unit length (an input far from the data has a small ``h``, so in raw feature space
-it sits near the origin, among the low-confidence clean ones).
+an input from elsewhere in several. The model's features are scaled to unit length (an input
+far from the data has a small ``h``, so in raw feature space it sits near the origin, among the
+low-confidence clean ones).
 
 A sample the ``corrupt`` type flags too (when it runs) gets ONE primary type, where it ranks in
 full: outlier first, it stays flagged in the corrupt queue after the other flags (the damage is
@@ -38,7 +45,7 @@ import numpy as np
 
 from ogad_core.errors import ConfigError
 from ogad_core.issues.base import REFERENCE_ROWS, IssueContext, IssueType, default_k
-from ogad_core.issues.mahalanobis import class_mahalanobis
+from ogad_core.issues.mahalanobis import class_mahalanobis, unit_directions
 from ogad_core.issues.tail import after_the_others, last_of_all, upper_z
 from ogad_core.space.knn import ANN_MIN_ROWS
 
@@ -50,17 +57,22 @@ SPACE_NAMES = {
     "embeddings": "encoder",
     "gradients": "gradient",
     "pixels": "pixel",
+    "statistics": "input statistics",
 }
+#: spaces measured by the mean distance to the k nearest samples (the others: Mahalanobis to
+#: the nearest class), and the neighbour space each reads
+KNN_SPACES = {"embeddings": "embeddings/last/unit", "statistics": "pixels/stats"}
 
 
 class OutlierIssue(IssueType):
     """Outliers.
 
     Args:
-        spaces: spaces measured in (any of ``features``, ``embeddings``, ``gradients``,
-            ``pixels``; all but pixels are compared in direction, rows scaled to unit length).
-            With the encoder's embeddings, those replace the features; without features,
-            gradients are used; spaces a run lacks are skipped.
+        spaces: spaces measured in (any of ``features``, ``gradients``, ``embeddings``,
+            ``statistics``, ``pixels``; the first three are compared in direction, rows
+            scaled to unit length; ``pixels``: standardised 16 x 16 signatures). With the
+            encoder's embeddings, those replace the features and gradients; spaces a run
+            lacks are skipped.
         combine: ``mean`` (far in every space: an atypical but clean input is far in one
             view, the model's or the raw input's, an input from elsewhere in both) or ``max``
             (far in some space) of the spaces' z-scores.
@@ -73,17 +85,19 @@ class OutlierIssue(IssueType):
     after = ("corrupt",)
     threshold_doc = (
         "Mahalanobis distance to the nearest class mean (shared Ledoit-Wolf covariance) in "
-        "unit-length feature space and in standardised pixel space (an encoder's embeddings: "
-        "mean distance to the k nearest samples, in its last layer), each as a z-score of its "
-        "log against the upper half of its "
-        "own distribution, averaged over the spaces; flagged at z >= 2.5 (at most about 0.6% "
-        "of a clean bulk); a sample also flagged corrupt is flagged here when its shape "
-        "resembles no class it is filed under, else it is corrupt first and ranks last here"
+        "the model's unit-length features and last-layer gradients (an encoder's embeddings "
+        "instead: mean distance to the k nearest samples, in its last layer), and mean "
+        "distance to the k nearest samples in the images' input statistics (framing and "
+        "edge-orientation histogram), each as a z-score of its log against "
+        "the upper half of its own distribution, averaged over the spaces; flagged at "
+        "z >= 2.5 (at most about 0.6% of a clean bulk); a sample also flagged corrupt is "
+        "flagged here when its shape resembles no class it is filed under, else it is corrupt "
+        "first and ranks last here"
     )
 
     def __init__(
         self,
-        spaces: tuple[str, ...] = ("features", "embeddings", "pixels"),
+        spaces: tuple[str, ...] = ("features", "gradients", "embeddings", "statistics"),
         combine: str = "mean",
         threshold: float = 2.5,
     ) -> None:
@@ -143,11 +157,12 @@ class OutlierIssue(IssueType):
         return last_of_all(scores, self.last_, self.threshold)
 
     def _spaces(self, context: IssueContext) -> list[str]:
-        """The spaces measured: the encoder's embeddings replace the features, gradients
-        stand in for missing features."""
+        """The spaces measured: the encoder's embeddings replace the features and gradients;
+        without features, the gradients alone."""
         spaces = list(self.spaces)
         if "embeddings" in spaces and context.space("embeddings") is not None:
-            spaces = [s for s in spaces if s != "features"]  # the encoder's own geometry
+            # the encoder's own geometry (the head's gradients on it: measured worse on text)
+            spaces = [s for s in spaces if s not in ("features", "gradients")]
         elif "features" in spaces and context.space("features") is None:
             spaces = [("gradients" if s == "features" else s) for s in spaces]
         return list(dict.fromkeys(spaces))
@@ -171,11 +186,23 @@ def _distance(context: IssueContext, space: str) -> np.ndarray | None:
     Gaussian each there: topics spread them), the mean distance to the k nearest samples
     (cleanlab's outlier score; above ANN_MIN_ROWS rows in a 16-d PCA, among a seeded
     REFERENCE_ROWS subsample)."""
-    if space == "embeddings":
+    if space in KNN_SPACES:
         reference = min(context.n, REFERENCE_ROWS)
-        name = "embeddings/last/unit" + ("/pca" if context.n > ANN_MIN_ROWS else "")
+        name = KNN_SPACES[space] + ("/pca" if context.n > ANN_MIN_ROWS else "")
         found = context.neighbours(name, default_k(reference), reference=reference)
-        return None if found is None else found[0].mean(axis=1).astype(np.float64)
+        if found is None:
+            return None
+        out = found[0].mean(axis=1).astype(np.float64)
+        pixels = context.signatures
+        if space == "statistics" and pixels is not None:  # undecodable: no pixels to measure
+            out[~np.isfinite(pixels).all(axis=1)] = np.nan
+        return out
+    if space == "gradients":  # rows scaled as read: no (N, D) copy of the gradients
+        grads = context.gradients
+        if grads is None or len(grads) != context.n or context.n < 3:
+            return None
+        rows = unit_directions(grads, seed=context.seed)  # a PCA of them when wide
+        return class_mahalanobis(rows, context.labels, seed=context.seed)  # type: ignore[arg-type]
     matrix = context.space("pixels/standard" if space == "pixels" else f"{space}/unit")
     if matrix is None:
         return None
