@@ -36,11 +36,13 @@ FULL_STEPS = 3
 #: digits: 0.87 at the lowest), to full resolution at this refined one (0.975 at the lowest)
 GATE = 0.8
 HALF_GATE = 0.97
-#: early rejection within the half-resolution refinement: a pair stops after k + 1 steps
-#: below HALF_GATES[k] (transformed copies of digits, kept runs and tests: at the lowest
-#: 0.938 after one step, 0.965 after two, 0.970 after three; most candidate pairs, two
-#: different digits, stay far below and skip the later steps)
-HALF_GATES = (0.9, 0.93, 0.95)
+#: early rejection within the refinements: a pair stops after k Gauss-Newton steps below
+#: HALF_GATES[k] at half resolution, FULL_GATES[k] at full (the NCC of transformed copies of
+#: digits on the kept runs, at the lowest: 0.869, 0.938, 0.965, 0.970 after 0-3 half steps;
+#: 0.984, 0.994 after 0-1 full steps); most candidate pairs, two different digits, stay far
+#: below and skip the later steps
+HALF_GATES = (0.8, 0.9, 0.93, 0.95)
+FULL_GATES = (0.97, 0.98)
 #: pairs whose images are prepared together (memory: about 2 x CHUNK x R^2 x 5 bytes)
 CHUNK = 16_384
 #: pairs aligned per batch (memory: about BATCH x len(ANGLES) x len(SCALES) x R^2 / 4 floats)
@@ -170,8 +172,8 @@ def refine(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Newton alignment of b onto a, (P, r, r) images, from ``theta`` (P, 4): (a, s, tx,
     ty) of :func:`warp` in pixels of these images. Returns (P,) NCC after it and the (P, 4)
-    transform. ``gates[k]``: a pair whose NCC after k + 1 steps is below it stops there
-    (early rejection; it keeps that NCC and transform)."""
+    transform. ``gates[k]``: a pair whose NCC after k steps (0: at ``theta``) is below it
+    stops there (early rejection; it keeps that NCC and transform)."""
     p, r, _ = a.shape
     v, u = (np.mgrid[0:r, 0:r].reshape(2, -1) - (r - 1) / 2).astype(np.float32)
     gy, gx = np.gradient(b.astype(np.float32), axis=(1, 2))
@@ -183,10 +185,12 @@ def refine(
     go = np.arange(p)
     for step in range(steps):
         img, wx, wy = warp(channels[go], theta[go]).transpose(1, 0, 2)
-        if 0 < step <= len(gates):  # img: b aligned by ``step`` steps
+        if step < len(gates):  # img: b aligned by ``step`` steps
             score[go] = np.einsum("pm,pm->p", standardise(target[go, :, 0]), standardise(img))
-            keep = score[go] >= gates[step - 1]
+            keep = score[go] >= gates[step]
             go, img, wx, wy = go[keep], img[keep], wx[keep], wy[keep]
+            if not len(go):
+                return score, theta
         # columns: d/d(a, s, tx, ty) of the warped image, then gain (the image) and offset
         jac = np.stack([wx * u + wy * v, wy * u - wx * v, wx, wy, img, ones[: len(go)]], axis=2)
         sol = _least_squares(jac, target[go])
@@ -255,7 +259,11 @@ def _align(
     go, theta = go[keep], theta[keep]
     if len(go):
         theta[:, 2:] *= 2  # centred coordinates: full = 2 x half, so the shift doubles
-        theta = refine(a[go], b[go], theta, FULL_STEPS)[1]
+        refined, theta = refine(a[go], b[go], theta, FULL_STEPS, FULL_GATES)
+        score[go] = refined
+        keep = refined >= FULL_GATES[-1]
+        go, theta = go[keep], theta[keep]
+    if len(go):
         aligned = warp(b[go][:, None], theta)[:, 0].reshape(a[go].shape)
         score[go] = np.einsum(
             "pm,pm->p", standardise(tent(a[go])), standardise(tent(aligned))
