@@ -449,6 +449,123 @@ def scale_run(
     }
 
 
+def verify_run(n: int, tmp: Path, seed: int = 0) -> dict[str, Any]:
+    """The duplicate type's geometric verification at ``n`` images: the mnist5k digits, each
+    used n / 5,000 times under its own elastic deformation (Simard et al.'s random smooth
+    displacement field: another hand's digit, not a copy), 1% of them replaced by a shifted,
+    rotated or rescaled copy of another row. CPU and wall seconds of the duplicate type with
+    and without verification, of the verification alone, a pair and an image; the planted
+    copies found in their source's set. (No model features: candidates from the pixels and
+    their Fourier magnitude only.)"""
+    from ogad_core.issues.duplicate import DuplicateIssue
+    from ogad_core.issues.registration import aligned_correlation
+
+    rng = np.random.default_rng(seed)
+    digits = _mnist_digits(tmp)
+    x = _elastic(digits[np.arange(n) % len(digits)], rng)
+    planted = rng.choice(n, size=max(n // 100, 3), replace=False)
+    sources = (planted + 1 + rng.integers(0, n - 1, len(planted))) % n
+    sources = np.where(np.isin(sources, planted), (sources + 1) % n, sources)
+    for k, (i, j) in enumerate(zip(planted, sources, strict=True)):
+        x[i] = _transformed(x[j], ("shift", "rotate", "rescale")[k % 3])
+    context = _digit_context(x, tmp)
+    load_start = os.getloadavg()[0]
+    base_cpu, base_wall = _timed(lambda: DuplicateIssue(verify=0).fit(context))[1:]
+    est, cpu, wall = _timed(lambda: DuplicateIssue().fit(context))
+    pairs = est._verify_candidates(context)
+    _, verify_cpu, verify_wall = _timed(lambda: aligned_correlation(context.registration, pairs))
+    sets = est.set_ids_
+    found = float(np.mean((sets[planted] >= 0) & (sets[planted] == sets[sources])))
+    return {
+        "images": n,
+        "pairs": len(pairs),
+        "pairs_per_image": round(len(pairs) / n, 2),
+        "duplicate_cpu_s": {"without_verification": base_cpu, "with": cpu},
+        "duplicate_wall_s": {"without_verification": base_wall, "with": wall},
+        "verification_cpu_s": verify_cpu,
+        "verification_wall_s": verify_wall,
+        "cpu_us_per_pair": round(1e6 * verify_cpu / max(len(pairs), 1), 1),
+        "cpu_us_per_image": round(1e6 * verify_cpu / n, 1),
+        "planted_copies": len(planted),
+        "planted_found": round(found, 3),
+        "flagged": int(np.sum(est.flagged_)),
+        "load_start": load_start,
+        "load_end": os.getloadavg()[0],
+    }
+
+
+def _timed(fn: Any) -> tuple[Any, float, float]:
+    """fn()'s result, CPU seconds and wall seconds."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    out = fn()
+    return out, round(time.process_time() - cpu, 2), round(time.perf_counter() - wall, 2)
+
+
+def _mnist_digits(tmp: Path) -> np.ndarray:
+    """(5000, 28, 28) uint8 mnist5k training digits."""
+    from ogad_core.data import load_data
+
+    data = load_data("mnist5k", run_dir=tmp / "mnist5k")
+    return np.rint(np.asarray(data.train.inputs)[:, 0] * 255).astype(np.uint8)
+
+
+def _elastic(x: np.ndarray, rng: np.random.Generator, alpha: float = 34.0) -> np.ndarray:
+    """(N, H, W) uint8 images each under its own elastic deformation: a uniform random
+    displacement field smoothed by a Gaussian (sigma 4 px), scaled by ``alpha``, bilinear."""
+    from scipy.ndimage import gaussian_filter, map_coordinates
+
+    out = np.empty_like(x)
+    _, h, w = x.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    for lo in range(0, len(x), 4096):
+        part = x[lo : lo + 4096].astype(np.float32)
+        m = len(part)
+        field = rng.uniform(-1, 1, (2, m, h, w)).astype(np.float32)
+        dy, dx = alpha * gaussian_filter(field, (0, 0, 4, 4), mode="constant")
+        coords = [np.arange(m)[:, None, None] + 0 * dy, yy + dy, xx + dx]
+        warped = map_coordinates(part, coords, order=1, mode="constant")
+        out[lo : lo + m] = np.clip(np.rint(warped), 0, 255).astype(np.uint8)
+    return out
+
+
+def _transformed(img: np.ndarray, kind: str) -> np.ndarray:
+    """A 2-pixel shift, an 8-degree rotation or a 1.12 rescale (about the centre) of a (H, W)
+    uint8 image (PIL, bilinear)."""
+    from PIL import Image
+
+    pil = Image.fromarray(img)
+    c = img.shape[0] / 2
+    matrix = {
+        "shift": (1, 0, 2, 0, 1, -1),
+        "rescale": (1 / 1.12, 0, c - c / 1.12, 0, 1 / 1.12, c - c / 1.12),
+    }
+    if kind == "rotate":
+        return np.asarray(pil.rotate(-8.0, Image.BILINEAR))
+    return np.asarray(pil.transform(pil.size, Image.AFFINE, matrix[kind], Image.BILINEAR))
+
+
+def _digit_context(x: np.ndarray, tmp: Path) -> Any:
+    """The issue context of (N, H, W) uint8 digits: properties, signatures, registration
+    images, no model features."""
+    from ogad_core.issues.base import IssueContext
+    from ogad_core.issues.inputs import _array_registration
+    from ogad_core.issues.properties import array_properties
+
+    parts = [array_properties(x[lo : lo + 8192, None] / 255.0) for lo in range(0, len(x), 8192)]
+    table = pd.concat([t for t, _ in parts], ignore_index=True)
+    registration = np.concatenate(
+        [_array_registration(x[lo : lo + 8192, None] / 255.0) for lo in range(0, len(x), 8192)]
+    )
+    samples = pd.DataFrame({"sample_id": np.arange(len(x)), "label": np.zeros(len(x), int)})
+    return IssueContext(
+        samples=samples,
+        label_names=[str(i) for i in range(10)],
+        inputs=table,
+        signatures=np.concatenate([s for _, s in parts]),
+        registration=registration,
+    )
+
+
 def _evidence_build(n: int, grads: Any, samples: pd.DataFrame, tmp: Path) -> dict[str, Any]:
     """bench_evidence's first evidence build (explainer, every row's neighbours, the re-rank
     PCA) on the same gradients, right after the issue pass in the same process: wall and CPU
@@ -892,6 +1009,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", type=int, default=0, help="only the issue pass at N rows")
     p.add_argument("--types", default="", help="with --scale: only these issue types, no evidence")
     p.add_argument(
+        "--verify",
+        type=int,
+        default=0,
+        help="only the duplicate type's geometric verification on N synthetic digit images",
+    )
+    p.add_argument(
         "--rescore", action="store_true", help="recompute the issues of the runs in --tmp-dir"
     )
     p.add_argument(
@@ -902,6 +1025,12 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     tmp = a.tmp_dir or Path(tempfile.mkdtemp(prefix="ogad_issues_"))
     tmp.mkdir(parents=True, exist_ok=True)
+    if a.verify:
+        result = verify_run(a.verify, tmp)
+        print(json.dumps(result))
+        out = a.out.with_name(a.out.stem + "_verify.json")
+        out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        return 0
     if a.scale:
         types = tuple(t for t in a.types.split(",") if t) or None
         result = scale_run(a.scale, tmp, with_evidence=types is None, types=types)
