@@ -155,3 +155,68 @@ def test_a_shifted_copy_is_found_in_the_fourier_magnitude_of_the_pixels(digits) 
     assert fourier[300, 0] == 3
     _, pixels = ctx.neighbours("pixels", 5)
     assert 3 not in pixels[300, :5]
+
+
+def _without_early_rejection(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ogad_core.issues.registration as reg
+
+    monkeypatch.setattr(reg, "HALF_GATES", (-1.0,))
+    monkeypatch.setattr(reg, "FULL_GATES", (-1.0,))
+
+
+def _warped_pixels(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that gathers the pixels (pairs x channels x pixels) every warp samples."""
+    import ogad_core.issues.registration as reg
+
+    counted: list[int] = []
+    inner = reg.warp
+
+    def counting(images: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        counted.append(int(np.prod(images.shape)))
+        return inner(images, theta)
+
+    monkeypatch.setattr(reg, "warp", counting)
+    return counted
+
+
+def test_early_rejection_never_rejects_a_transformed_copy(digits, monkeypatch) -> None:
+    """150 real digits, each with a shifted, a rotated and a rescaled copy, in both orders
+    (900 pairs): every pair that the full refinement aligns as a copy (98%; not, e.g., a thin
+    straight "1" shifted along itself) keeps exactly its NCC with the early rejection, and no
+    other pair becomes a copy."""
+    x, _ = digits
+    copies = [c for i in range(150) for c in _copies(x[i]).values()]
+    images = _array_registration(np.concatenate([x[:150], np.stack(copies)])[:, None] / 255.0)
+    source = np.repeat(np.arange(150), 3)
+    pairs = np.concatenate([np.column_stack([source, 150 + np.arange(450)])] * 2)
+    pairs[450:] = pairs[450:, ::-1]
+    gated = aligned_correlation(images, pairs)
+    _without_early_rejection(monkeypatch)
+    full = aligned_correlation(images, pairs)
+    aligned = 1.0 - full < LIMIT
+    assert aligned.mean() > 0.97, aligned.mean()
+    np.testing.assert_array_equal(gated[aligned], full[aligned])
+    assert not (1.0 - gated[~aligned] < LIMIT).any()
+
+
+def test_early_rejection_stops_look_alikes_before_the_full_refinement(digits, monkeypatch) -> None:
+    """Each of 600 real digits with its 3 nearest others in pixels (look-alikes, none a copy):
+    none aligns as a copy, and the early rejection spares most of the refinement's warps
+    (under 60% of the pixels warped without it)."""
+    x, _ = digits
+    flat = x.reshape(len(x), -1).astype(np.float32)
+    dist = np.linalg.norm(flat[:, None] - flat[None], axis=2)
+    np.fill_diagonal(dist, np.inf)
+    near = np.argsort(dist, axis=1)[:, :3]
+    pairs = np.unique(
+        np.sort(np.column_stack([np.repeat(np.arange(600), 3), near.ravel()])), axis=0
+    )
+    images = _array_registration(x[:, None] / 255.0)
+    counted = _warped_pixels(monkeypatch)
+    gated = aligned_correlation(images, pairs)
+    with_rejection = sum(counted)
+    _without_early_rejection(monkeypatch)
+    counted.clear()
+    ungated = aligned_correlation(images, pairs)
+    assert (1.0 - gated).min() > LIMIT and (1.0 - ungated).min() > LIMIT
+    assert with_rejection < 0.6 * sum(counted), (with_rejection, sum(counted))
