@@ -9,6 +9,10 @@ scale, shift about the centre), as in image matching's geometric verification:
 2. *refine*: Lucas-Kanade (Gauss-Newton) from the coarse optimum at full resolution, the
    transform's four parameters with a gain and an offset of the intensities.
 
+Most candidate pairs are two different images: they stop after the coarse grid or after a
+Gauss-Newton step whose NCC is far below every copy's at that step (early rejection), so only
+look-alikes pay for the whole refinement.
+
 The result is the normalised correlation (NCC, zero mean) of a and the aligned b: a transformed
 copy aligns up to its resampling error (1 - NCC below about 0.005 at 32 x 32), two different
 handwritten digits of one class do not (1 - NCC above about 0.008 for the closest pairs, mostly
@@ -224,8 +228,9 @@ def aligned_correlation(
     """(P,) NCC of each pair (i, j) of ``pairs`` (P, 2) of ``images`` (N, R, R) uint8 (R
     even) after aligning the sharper of the two onto the other: the coarse grid and
     HALF_STEPS Gauss-Newton steps at half resolution, then FULL_STEPS at full resolution, the
-    NCC of both :func:`tent`-smoothed. A pair whose NCC at half resolution stays below
-    ``gate`` (coarse) or ``half_gate`` (refined) keeps that value: no copy. The images of
+    NCC of both :func:`tent`-smoothed. A pair whose NCC stays below ``gate`` (coarse),
+    ``half_gate`` (refined at half resolution) or a gate of :data:`HALF_GATES` /
+    :data:`FULL_GATES` between the steps keeps that value: no copy. The images of
     CHUNK pairs at a time are prepared once each (an image is in about 20 pairs)."""
     out = np.zeros(len(pairs), dtype=np.float64)
     for lo in range(0, len(pairs), CHUNK):
