@@ -476,6 +476,8 @@ def verify_run(n: int, tmp: Path, seed: int = 0) -> dict[str, Any]:
     _, verify_cpu, verify_wall = _timed(lambda: aligned_correlation(context.registration, pairs))
     sets = est.set_ids_
     found = float(np.mean((sets[planted] >= 0) & (sets[planted] == sets[sources])))
+    outside = np.ones(n, dtype=bool)
+    outside[planted] = outside[sources] = False
     return {
         "images": n,
         "pairs": len(pairs),
@@ -489,6 +491,7 @@ def verify_run(n: int, tmp: Path, seed: int = 0) -> dict[str, Any]:
         "planted_copies": len(planted),
         "planted_found": round(found, 3),
         "flagged": int(np.sum(est.flagged_)),
+        "flagged_outside_planted": int(np.sum(est.flagged_ & outside)),
         "load_start": load_start,
         "load_end": os.getloadavg()[0],
     }
