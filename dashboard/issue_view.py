@@ -96,6 +96,14 @@ class IssueView:
             self._why = why
         return self._why.get(int(sample_id), [])
 
+    def duplicate_kind(self, sample_id: int) -> str:
+        """How the duplicate type matched the sample ("exact copy", "near duplicate", "near
+        duplicate (aligned by a shift, rotation or rescale)"): its explanation before " of #";
+        empty when the duplicate type does not flag it."""
+        prefix = f"{DUPLICATE}: "
+        why = next((w[len(prefix) :] for w in self.why(sample_id) if w.startswith(prefix)), "")
+        return why.partition(" of #")[0] if " of #" in why else ""
+
     def leak(self, sample_id: int) -> str:
         """The leakage type's reason when it flags the sample (a copy of a held-out file), else
         an empty string."""

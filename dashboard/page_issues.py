@@ -197,8 +197,9 @@ def _set_card(
     conflict = f" · labels differ: {' vs '.join(labels)}" if len(labels) > 1 else ""
     leaks = {sid: iv.leak(sid) if iv is not None else "" for sid in members}
     leaking = " · **leaks into the held-out split**" if any(leaks.values()) else ""
+    how = _set_kind(iv, members)
     with st.container(border=True, key=keys.of(keys.DUPSET, set_id)):
-        st.markdown(f"**Duplicate set #{set_id}** · {len(members)} samples{conflict}{leaking}")
+        st.markdown(f"**Duplicate set #{set_id}** · {len(members)} samples{how}{conflict}{leaking}")
         cols = st.columns(max(len(members), 4))
         for col, sid in zip(cols, members, strict=False):
             with col:
@@ -233,6 +234,19 @@ def _set_card(
                 help="Keep every member (the unreviewed ones are rejected: not a problem; a "
                 "relabeled member keeps its new label).",
             )
+
+
+def _set_kind(iv: IssueView | None, members: list[int]) -> str:
+    """ " · exact copies", " · near duplicates (aligned by a shift, rotation or rescale)": how
+    the set's members matched (the kinds of its members, exact ones first); empty when unknown."""
+    from dashboard.cards import md_escape  # cards imports this page: import late
+
+    kinds = [iv.duplicate_kind(sid) for sid in members] if iv is not None else []
+    found = sorted({k for k in kinds if k}, key=lambda k: (not k.startswith("exact"), k))
+    plural = [
+        k.replace("exact copy", "exact copies").replace("duplicate", "duplicates", 1) for k in found
+    ]
+    return f" · {md_escape(' and '.join(plural))}" if plural else ""
 
 
 def _member(

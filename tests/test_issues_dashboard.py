@@ -76,7 +76,8 @@ def test_the_duplicate_card_marks_a_member_that_leaks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A duplicate set whose member copies a held-out file: the card's title says the set leaks
-    and the member carries the leakage reason; Leakage joins the selector."""
+    and the member carries the leakage reason; Leakage joins the selector; the title says how
+    the members matched."""
     from dashboard.page_issues import ISSUE
 
     run = make_run(tmp_path / "run", n=60)
@@ -85,7 +86,11 @@ def test_the_duplicate_card_marks_a_member_that_leaks(
     for sid in range(60):
         in_set = sid in (4, 5)
         leak = sid == 5
-        rows.append((sid, "duplicate", float(in_set), sid + 1, in_set, 4 if in_set else None, ""))
+        how = "near duplicate (aligned by a shift, rotation or rescale) of #" + str(9 - sid)
+        dup_why = f"{how} (set of 2)" if in_set else ""
+        rows.append(
+            (sid, "duplicate", float(in_set), sid + 1, in_set, 4 if in_set else None, dup_why)
+        )
         why = "exact copy of held-out val/a.png: the held-out score is inflated" if leak else ""
         rows.append((sid, "leakage", float(leak), sid + 1, leak, 5 if leak else None, why))
     cols = ["sample_id", "issue", "score", "rank", "flagged", "set_id", "explanation"]
@@ -99,6 +104,9 @@ def test_the_duplicate_card_marks_a_member_that_leaks(
     assert not at.exception, [e.value for e in at.exception]
     titles = " ".join(m.value for m in at.markdown)
     assert "Duplicate set #4" in titles and "leaks into the held-out split" in titles
+    # the title says how the members matched (a reviewer checks an aligned copy more closely)
+    shown = titles.replace("\\", "")  # markdown escapes, as the page renders them
+    assert "2 samples · near duplicates (aligned by a shift, rotation or rescale)" in shown
     text = _text(at)
     assert text.count("leakage: exact copy of held-out val/a.png") == 1
     options = at.get("button_group")[0].proto.options if at.get("button_group") else []
