@@ -34,6 +34,7 @@ import pandas as pd
 
 from benchmarks.issue_mixes import IMAGE_KINDS, TEXT_KINDS, image_mix, text_mix
 from benchmarks.issue_mixes_alt import ALT_IMAGE_KINDS, ALT_TEXT_KINDS, alt_image_mix, alt_text_mix
+from benchmarks.issues_outlier_docs import IMAGE_OUTLIER_SPACES, TEXT_OUTLIER_LICENCE
 
 RESULTS = Path(__file__).resolve().parent / "results" / "issues.json"
 ALT_RESULTS = RESULTS.with_name("issues_alt.json")
@@ -907,6 +908,8 @@ def docs_section(r: dict[str, Any]) -> str:
         "own upper tail (z of the log distance, scale (q90 - median) / 1.28): the 100k "
         "rehearsal, which planted no outliers, had 9.8% of its photos flagged by the former "
         "MAD z-score, 0.10% with it; 1,000,000 synthetic outlier-free rows 0.45%.\n\n"
+        + IMAGE_OUTLIER_SPACES
+        + "\n\n"
         "**Text: the encoder's last layer** (this session; seeds 0 / 1 / 2, top-40 recall of "
         "the other-domain sentences, the kNN distance at k = 31, 1% of N). The text features "
         "concatenate the mean of every hidden state of all-MiniLM-L6-v2 (7 x 384; mean row "
@@ -930,7 +933,7 @@ def docs_section(r: dict[str, Any]) -> str:
         "principal components of the whole vector reached 0.50-0.75. In the last layer the "
         "clean tail is short (0.0-0.1% of the clean snippets reach z 2.5), so the calibrated "
         "flag is kept; empty or garbled snippets that are also far are corrupt first (text has "
-        "no shape to compare) and rank after the outlier flags.\n\n"
+        "no shape to compare) and rank after the outlier flags.\n\n" + TEXT_OUTLIER_LICENCE + "\n\n"
         "**Images: the shape, and one primary type per sample** (this session; seeds 0 / 1 / "
         "2 of the kept runs). The pixel space is now each 16 x 16 signature standardised to "
         "zero mean and unit variance: brightness and contrast are the corrupt type's, and in "
