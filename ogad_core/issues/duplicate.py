@@ -162,14 +162,13 @@ class DuplicateIssue(IssueType):
     def _verify_candidates(self, context: IssueContext) -> np.ndarray:
         """(M, 2) unique pairs (i < j) of each image and its ``verify_k`` nearest in each of
         ``verify_spaces``, both decoded."""
+        from ogad_core.issues.registration import neighbour_pairs
+
         n = context.n
         k = self.verify_k
         found = [self._candidates(context, space, k) for space in self.verify_spaces]
         idx = np.concatenate([f[1][:, :k] for f in found if f is not None] or [np.empty((n, 0))], 1)
-        rows = np.repeat(np.arange(n), idx.shape[1])
-        cols = idx.ravel().astype(np.int64)
-        keep = (cols >= 0) & (cols != rows)
-        pairs = np.unique(np.sort(np.column_stack([rows[keep], cols[keep]]), axis=1), axis=0)
+        pairs = neighbour_pairs(idx, undirected=True)
         if context.inputs is not None and "decoded" in context.inputs:
             ok = context.inputs["decoded"].to_numpy(dtype=bool)
             pairs = pairs[ok[pairs[:, 0]] & ok[pairs[:, 1]]]

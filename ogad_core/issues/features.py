@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ogad_core._internal import log
+from ogad_core.issues.properties import SIGNATURE_PX
 from ogad_core.options import fingerprint
 from ogad_core.run.manifest import Manifest
 from ogad_core.run.rundir import RunDir
@@ -91,7 +92,8 @@ def signature_statistics(signatures: np.ndarray) -> np.ndarray:
     distribution, edge strength or sharpness: those are what damage changes (noise, blur,
     exposure: the ``corrupt`` type's; measured, an intensity histogram here sent blurred
     digits to the outlier queue). A NaN signature (undecodable) counts as blank."""
-    X = np.nan_to_num(np.asarray(signatures, dtype=np.float64)).reshape(len(signatures), 16, 16)
+    side = SIGNATURE_PX
+    X = np.nan_to_num(np.asarray(signatures, dtype=np.float64)).reshape(-1, side, side)
     low, high = X.min(axis=(1, 2), keepdims=True), X.max(axis=(1, 2), keepdims=True)
     Y = (X - low) / np.maximum(high - low, 1e-6)
     out = np.column_stack([_framing(Y), _orientations(Y)])

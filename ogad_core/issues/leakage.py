@@ -122,7 +122,7 @@ class LeakageIssue(IssueType):
         """Training images whose registration image aligns as a copy of one of their nearest
         held-out images (residual / ``verify`` below their ratio so far)."""
         from ogad_core.issues.base import fourier_magnitude
-        from ogad_core.issues.registration import aligned_correlation
+        from ogad_core.issues.registration import aligned_correlation, neighbour_pairs
         from ogad_core.space.knn import hnsw_search, index_for
 
         assert context.holdout is not None
@@ -138,11 +138,7 @@ class LeakageIssue(IssueType):
             hnsw_search(index_for(np.nan_to_num(f(held))), np.nan_to_num(f(train)), k)[1]
             for f in (lambda m: np.asarray(m, np.float32), fourier_magnitude)
         ]
-        idx = np.concatenate(found, axis=1)
-        rows = np.repeat(np.arange(n), idx.shape[1])
-        cols = idx.ravel()
-        keep = cols >= 0
-        pairs = np.unique(np.column_stack([rows[keep], cols[keep]]), axis=0)
+        pairs = neighbour_pairs(np.concatenate(found, axis=1), undirected=False)
         images = np.concatenate([np.asarray(train_reg), np.asarray(held_reg)])
         rel = (1.0 - aligned_correlation(images, pairs + np.array([0, n]))) / self.verify
         order = np.argsort(rel, kind="stable")[::-1]  # the best candidate written last

@@ -1,13 +1,14 @@
 """Image registration of candidate pairs: is one image a shifted, rotated or rescaled copy of
-the other? Torch-free, batched over pairs (numpy FFTs and gathers).
+the other? Torch-free, batched over pairs (numpy products and gathers).
 
 Each pair (a, b) of R x R grayscale images is aligned by a similarity transform of b (rotation,
 scale, shift about the centre), as in image matching's geometric verification:
 
-1. *coarse*: b rotated and scaled over a small grid (:data:`ANGLES` x :data:`SCALES`) at half
-   resolution; for each, the circular cross-correlation (FFT) gives the best integer shift;
-2. *refine*: Lucas-Kanade (Gauss-Newton) from the coarse optimum at full resolution, the
-   transform's four parameters with a gain and an offset of the intensities.
+1. *coarse*: at half resolution, b rotated and scaled over a small grid (:data:`ANGLES` x
+   :data:`SCALES`), each warp correlated with a at every shift up to :data:`MAX_SHIFT` in one
+   batched product: the best (angle, scale, shift);
+2. *refine*: Lucas-Kanade (Gauss-Newton) from the coarse optimum, at half and then at full
+   resolution, the transform's four parameters with a gain and an offset of the intensities.
 
 Most candidate pairs are two different images: they stop after the coarse grid or after a
 Gauss-Newton step whose NCC is far below every copy's at that step (early rejection), so only
@@ -17,7 +18,7 @@ The result is the normalised correlation (NCC, zero mean) of a and the aligned b
 copy aligns up to its resampling error (1 - NCC below about 0.005 at 32 x 32), two different
 handwritten digits of one class do not (1 - NCC above about 0.008 for the closest pairs, mostly
 two straight "1"s). scikit-image's ``registration.phase_cross_correlation`` finds one pair's
-shift per call; here thousands of pairs go through each FFT and gather at once.
+shift per call; here thousands of pairs go through each product and gather at once.
 """
 
 from __future__ import annotations
@@ -51,6 +52,16 @@ FULL_GATES = (0.97, 0.98)
 CHUNK = 16_384
 #: pairs aligned per batch (memory: about BATCH x len(ANGLES) x len(SCALES) x R^2 / 4 floats)
 BATCH = 256
+
+
+def neighbour_pairs(idx: np.ndarray, *, undirected: bool) -> np.ndarray:
+    """(M, 2) unique int64 pairs (i, idx[i, j]) of an (N, k) neighbour index (-1: none);
+    ``undirected`` (one set of images): each pair once as (low, high), none with itself."""
+    rows = np.repeat(np.arange(len(idx)), idx.shape[1])
+    cols = np.asarray(idx).ravel().astype(np.int64)
+    keep = (cols >= 0) & ~(undirected & (cols == rows))
+    pairs = np.column_stack([rows[keep], cols[keep]])
+    return np.unique(np.sort(pairs, axis=1) if undirected else pairs, axis=0).astype(np.int64)
 
 
 def standardise(x: np.ndarray) -> np.ndarray:
