@@ -220,3 +220,32 @@ def test_early_rejection_stops_look_alikes_before_the_full_refinement(digits, mo
     ungated = aligned_correlation(images, pairs)
     assert (1.0 - gated).min() > LIMIT and (1.0 - ungated).min() > LIMIT
     assert with_rejection < 0.7 * sum(counted), (with_rejection, sum(counted))
+
+
+def test_one_candidate_search_per_space_serves_both_rules(digits, monkeypatch) -> None:
+    """Above REFERENCE_ROWS (here lowered to 100 rows) the near-duplicate rule (k = 5) and the
+    verification's candidates (verify_k = 6) share one search a space: three searches (pixels,
+    features, Fourier magnitude), not five (a second search of a million rows for one more
+    neighbour cost as much as the first); the copies are still found."""
+    import ogad_core.issues.base as base
+    import ogad_core.space.knn as knn
+
+    monkeypatch.setattr(base, "REFERENCE_ROWS", 100)
+    monkeypatch.setattr(knn, "ANN_MIN_ROWS", 100)
+    searched: list[int] = []
+    search = base._knn_excluding_self
+
+    def counted(z: np.ndarray, k: int, reference: np.ndarray | None = None) -> tuple:
+        searched.append(k)
+        return search(z, k, reference)
+
+    monkeypatch.setattr(base, "_knn_excluding_self", counted)
+    x, y = digits
+    x, y = x[:300].copy(), y[:300].copy()
+    x = np.concatenate([x, _copies(x[3])["shift"][None], _copies(x[11])["rotate"][None]])
+    y = np.concatenate([y, [y[3], y[11]]])
+    context = _context(x, y)
+    context.features = context.space("pixels/standard")
+    est = DuplicateIssue().fit(context)
+    assert searched == [6, 6, 6]
+    assert est.set_ids_[300] == est.set_ids_[3] >= 0 and est.set_ids_[301] == est.set_ids_[11]

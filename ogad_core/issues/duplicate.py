@@ -90,6 +90,7 @@ class DuplicateIssue(IssueType):
 
     def fit(self, context: IssueContext) -> DuplicateIssue:
         n = context.n
+        self._searched: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         ratio = np.full(n, np.inf)  # nearest duplicate distance / (threshold * median)
         pairs = [self._exact_pairs(context, ratio)]
         for space in self.spaces:
@@ -98,6 +99,7 @@ class DuplicateIssue(IssueType):
         self._aligned = np.zeros(n, dtype=bool)
         self._aligned[verified.ravel()] = True
         pairs.append(verified)
+        self._searched = {}  # (N, k) of each space: not kept past the fit
         edges = np.concatenate(pairs, axis=0) if pairs else np.empty((0, 2), np.int64)
         corrupt = context.results.get("corrupt")
         if corrupt is not None:  # two blank or unreadable inputs are corrupt, not a set
@@ -196,24 +198,45 @@ class DuplicateIssue(IssueType):
         self, context: IssueContext, space: str, k: int | None = None
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """(N, k) distances and indices of each row's k (default ``self.k``) nearest others
-        in ``space``; above
+        in ``space``, from one search per space (:meth:`_search`) that the near-duplicate rule
+        and the verification's candidates share."""
+        k = self.k if k is None else k
+        found = self._search(context, space, max(k, self._search_k(context, space)))
+        return None if found is None else (found[0][:, :k], found[1][:, :k])
+
+    def _search_k(self, context: IssueContext, space: str) -> int:
+        """Neighbours searched in ``space``: ``k``, or ``verify_k`` when larger and the space's
+        neighbours are verification candidates (a second search of 1,000,000 rows for one
+        more neighbour cost as much as the first)."""
+        verifies = self.verify > 0 and context.registration is not None
+        return max(self.k, self.verify_k) if verifies and space in self.verify_spaces else self.k
+
+    def _search(
+        self, context: IssueContext, space: str, k: int
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(N, k) distances and indices of each row's k nearest others in ``space``; above
         ANN_MIN_ROWS rows the candidates come from a 16-d PCA of the space (a 2-3x cheaper
-        graph) and their distances are then measured in the space itself."""
+        graph) and their distances are then measured in the space itself (kept per space
+        for the fit: the near-duplicate rule and the verification read them both)."""
         from ogad_core.space.knn import ANN_MIN_ROWS
 
-        k = self.k if k is None else k
         full = context.space(space)
         if full is None:
             return None
         if context.n <= ANN_MIN_ROWS or full.shape[1] <= PCA_DIM:
             return context.neighbours(space, k)
+        kept = self.__dict__.setdefault("_searched", {}).get(space)
+        if kept is not None and kept[1].shape[1] >= k:
+            return kept[0][:, :k], kept[1][:, :k]
         found = context.neighbours(f"{space}/pca", k)
         if found is None:
             return None
         idx = found[1]
         dist = _exact_distances(full, idx)
         order = np.argsort(dist, axis=1, kind="stable")
-        return np.take_along_axis(dist, order, 1), np.take_along_axis(idx, order, 1)
+        result = np.take_along_axis(dist, order, 1), np.take_along_axis(idx, order, 1)
+        self._searched[space] = result
+        return result
 
     def explain(self, i: int) -> str:
         sid = int(self.set_ids_[i])
