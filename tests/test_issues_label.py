@@ -11,7 +11,12 @@ import pandas as pd
 from benchmarks.issue_mixes import mnist5k_digits
 from ogad_core.issues.base import IssueContext
 from ogad_core.issues.check import small_context
-from ogad_core.issues.label import LabelIssue, class_noise_posterior, neighbour_vote
+from ogad_core.issues.label import (
+    LabelIssue,
+    class_noise_posterior,
+    label_shares,
+    neighbour_vote,
+)
 from ogad_core.issues.queue import all_queue
 from ogad_core.issues.table import fit_issue_types
 
@@ -68,6 +73,10 @@ def test_the_vote_counts_each_samples_neighbours_that_share_its_label() -> None:
     agree, error = neighbour_vote(idx, labels)
     np.testing.assert_allclose(agree, [1 / 3, 1 / 2, 1 / 3, 1 / 3])
     assert error == 0.75  # plurality labels 1, 0 (a tie: the lower), 0, 0
+    shares = label_shares(idx, labels, 3)
+    np.testing.assert_allclose(
+        shares, [[1 / 3, 2 / 3, 0], [1 / 2, 1 / 2, 0], [2 / 3, 1 / 3, 0], [2 / 3, 1 / 3, 0]]
+    )
 
 
 def test_samples_explained_elsewhere_rank_after_every_sample_the_model_predicts_otherwise() -> None:

@@ -123,7 +123,7 @@ class LabelIssue(IssueType):
         """(N,) the loss detector's label score: ``-log q_y`` (the loss itself without the
         vote), the samples ``q`` assigns to another class above it in the order of the
         class-pair posterior (module doc; sets ``agree_``, ``posterior_``, ``pair_counts_``)."""
-        probs = _model_probs(context) if self.pairs or self.knn != "off" else None
+        probs = _model_probs(context, loss) if self.pairs or self.knn != "off" else None
         if probs is None:
             return loss
         q, values = probs, loss
@@ -224,19 +224,19 @@ def label_neighbours(context: IssueContext) -> tuple[np.ndarray, np.ndarray] | N
     return idx, dist
 
 
-def _model_probs(context: IssueContext) -> np.ndarray | None:
-    """(N, K) the model's probabilities rebuilt from samples.parquet (``pred``, ``confidence``
-    and ``loss``: :func:`~ogad_core.scoring.target.pseudo_pred_probs`; the given label's is
-    ``exp(-loss)``), or None without them."""
+def _model_probs(context: IssueContext, loss: np.ndarray) -> np.ndarray | None:
+    """(N, K) the model's probabilities rebuilt from samples.parquet's ``pred`` and
+    ``confidence`` (:func:`~ogad_core.scoring.target.pseudo_pred_probs`), the given label's
+    ``exp(-loss)`` (``loss``: (N,) the loss detector's scores), or None without them."""
     from ogad_core.scoring.target import pseudo_pred_probs
 
     samples = context.samples
-    if not {"pred", "confidence", "loss"} <= set(samples.columns):
+    if not {"pred", "confidence"} <= set(samples.columns):
         return None
     agree = samples["pred"].to_numpy() == samples["label"].to_numpy()
-    p_given = np.exp(-np.maximum(samples["loss"].to_numpy(dtype=np.float64), 0.0))
+    p_given = np.exp(-np.maximum(loss, 0.0))
     conf = np.where(agree, p_given, samples["confidence"].to_numpy(dtype=np.float64))
-    table = samples[["label", "pred", "loss"]].assign(confidence=conf)  # the loss decides p_y
+    table = samples[["label", "pred"]].assign(confidence=conf, loss=np.maximum(loss, 0.0))
     try:
         return pseudo_pred_probs(table, len(context.label_names))[1]
     except DataError:
@@ -247,9 +247,10 @@ def label_shares(idx: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndar
     """(N, K) the share of each sample's neighbours (``idx``: (N, k), -1 = none) that carry
     each label."""
     valid = idx >= 0
-    rows = np.repeat(np.arange(len(idx)), idx.shape[1])
+    rows = np.arange(len(idx))
     out = np.zeros((len(idx), n_classes), dtype=np.float64)
-    np.add.at(out, (rows, labels[np.maximum(idx, 0)].ravel()), valid.ravel())
+    for j in range(idx.shape[1]):  # one neighbour a row per column: no repeated (row, class)
+        out[rows, labels[np.maximum(idx[:, j], 0)]] += valid[:, j]
     return out / np.maximum(valid.sum(axis=1), 1)[:, None]
 
 
