@@ -72,7 +72,9 @@ class LabelIssue(IssueType):
     threshold_doc = (
         "the top n samples by the probability of the given label (the model's, averaged with "
         "the share of the k nearest samples that carry it where their vote is about as accurate "
-        "as the model), n = the review target (confident learning's estimate of the number of "
+        "as the model; those it gives another class first, likelier wrong where many samples "
+        "of that class carry the same label: confident learning's class-pair noise), n = the "
+        "review target (confident learning's estimate of the number of "
         "wrong labels) less the samples another issue type explains (corrupt, outlier, or in a "
         "duplicate set whose labels differ: reviewed there, and ranked after the samples the "
         "model predicts otherwise)"
