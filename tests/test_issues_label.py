@@ -1,5 +1,6 @@
-"""The ``label`` issue type: the neighbours' label vote beside the loss, and where the samples
-another issue type explains rank."""
+"""The ``label`` issue type: the neighbours' label vote beside the loss, the class-pair noise
+order of the samples assigned to another class (real digits), and where the samples another
+issue type explains rank."""
 
 from __future__ import annotations
 
