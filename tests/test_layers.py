@@ -53,6 +53,7 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "plotly": ("ogad_core.reporting", "dashboard"),
     "umap": ("ogad_core.scoring",),
     "faiss": ("ogad_core.space",),
+    "numba": ("ogad_core.issues",),  # the registration's warp loop (UMAP compiles its own)
 }
 
 
