@@ -174,7 +174,7 @@ class DuplicateIssue(IssueType):
         images = context.registration
         if self.verify <= 0 or images is None or len(images) != context.n:
             return np.empty((0, 2), np.int64)
-        pairs = self._verify_candidates(context, self.verify_spaces)
+        pairs = self._verify_candidates(context)
         if not len(pairs):
             return pairs
         rel = (1.0 - aligned_correlation(images, pairs)) / self.verify
@@ -199,13 +199,16 @@ class DuplicateIssue(IssueType):
         np.minimum.at(ratio, pairs[:, 1], rel)
         return pairs[rel < 1.0]
 
-    def _verify_candidates(self, context: IssueContext, spaces: tuple[str, ...]) -> np.ndarray:
+    def _verify_candidates(
+        self, context: IssueContext, spaces: tuple[str, ...] | None = None
+    ) -> np.ndarray:
         """(M, 2) unique pairs (i < j) of each input and its ``verify_k`` nearest in each of
-        ``spaces``, both decoded."""
+        ``spaces`` (default ``verify_spaces``), both decoded."""
         from ogad_core.issues.registration import neighbour_pairs
 
         n = context.n
         k = self.verify_k
+        spaces = self.verify_spaces if spaces is None else spaces
         found = [self._candidates(context, space, k) for space in spaces]
         idx = np.concatenate([f[1][:, :k] for f in found if f is not None] or [np.empty((n, 0))], 1)
         pairs = neighbour_pairs(idx, undirected=True)
@@ -242,15 +245,17 @@ class DuplicateIssue(IssueType):
         from ogad_core.space.knn import ANN_MIN_ROWS
 
         k = self.k if k is None else k
+        search = max(k, self.k, self.verify_k)  # one search serves both rules (cached by k)
         full = context.space(space)
         if full is None:
             return None
         if context.n <= ANN_MIN_ROWS or full.shape[1] <= PCA_DIM:
-            return context.neighbours(space, k)
-        found = context.neighbours(f"{space}/pca", k)
+            found = context.neighbours(space, search)
+            return None if found is None else (found[0][:, :k], found[1][:, :k])
+        found = context.neighbours(f"{space}/pca", search)
         if found is None:
             return None
-        idx = found[1]
+        idx = found[1][:, :k]
         dist = _exact_distances(full, idx)
         order = np.argsort(dist, axis=1, kind="stable")
         return np.take_along_axis(dist, order, 1), np.take_along_axis(idx, order, 1)
