@@ -45,7 +45,10 @@ def _pair_edits(coded: list[str], pairs: np.ndarray) -> np.ndarray:
     from rapidfuzz.distance import Levenshtein
 
     return np.array(
-        [(Levenshtein.distance(coded[i], coded[j]), max(len(coded[i]), len(coded[j]))) for i, j in pairs],
+        [
+            (Levenshtein.distance(coded[i], coded[j]), max(len(coded[i]), len(coded[j])))
+            for i, j in pairs
+        ],
         dtype=np.int64,
     ).reshape(-1, 2)
 
@@ -77,8 +80,12 @@ def measure_run(run: Path, truth_path: Path, seed: int) -> dict[str, Any]:
         src = int(next(s for s in np.flatnonzero(key == key[d]) if s != d))
         edits, longer = _pair_edits(coded, np.array([[d, src]]))[0]
         injected.append(
-            dict(variant=str(variant[d]), edits=int(edits), words=int(longer),
-                 candidate=(min(d, src), max(d, src)) in candidates)
+            dict(
+                variant=str(variant[d]),
+                edits=int(edits),
+                words=int(longer),
+                candidate=(min(d, src), max(d, src)) in candidates,
+            )
         )
     clean = kind == "clean"
     both = pairs[clean[pairs[:, 0]] & clean[pairs[:, 1]]]
@@ -144,10 +151,19 @@ def main() -> None:
     out = {"results": results, "summary": summary(results)}
     print(json.dumps(out["summary"], indent=1))
     for r in results:
-        print(r["run"], "injected max edits/word", round(r["injected_max_edits_per_word"], 3),
-              "clean closest (edits, words)", r["clean_closest"])
-        print("  ratio: injected largest", r["injected_ratio"][-4:],
-              "clean smallest", r["clean_ratio_smallest"][:4])
+        print(
+            r["run"],
+            "injected max edits/word",
+            round(r["injected_max_edits_per_word"], 3),
+            "clean closest (edits, words)",
+            r["clean_closest"],
+        )
+        print(
+            "  ratio: injected largest",
+            r["injected_ratio"][-4:],
+            "clean smallest",
+            r["clean_ratio_smallest"][:4],
+        )
     if a.out:
         a.out.write_text(json.dumps(out, indent=1), encoding="utf-8")
 

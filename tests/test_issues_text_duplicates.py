@@ -113,3 +113,28 @@ def test_words_and_edit_ratio() -> None:
     ratio = edit_ratio(coded, np.array([[0, 1], [0, 2], [0, 3], [0, 7], [4, 5], [6, 6]]))
     # 0 edits; 1 dropped of 5; 1 replaced of 5; 2 replaced of 5; 1 of 3 words; no words
     assert ratio.tolist()[:5] == [0.25, 0.75, 0.75, 1.25, 1.5] and np.isinf(ratio[5])
+
+
+def test_an_edited_review_in_the_held_out_split_leaks() -> None:
+    """The held-out split holds reviews of the training data without their punctuation or with
+    a word left out (leaks: before, only the content hash compared texts), and the look-alikes'
+    other halves (not leaks)."""
+    from ogad_core.issues.holdout import Holdout
+    from ogad_core.issues.leakage import LeakageIssue
+
+    table = pd.read_csv(RT_SAMPLE_CSV)
+    train = table["text"].astype(str).tolist() + [a for a, _ in LOOK_ALIKES]
+    rng = np.random.default_rng(1)
+    long = [i for i, t in enumerate(train) if len(t.split()) >= 8 and re.search(r"[^\w\s]", t)]
+    leaked = [int(i) for i in rng.choice(long, size=6, replace=False)]
+    held = [_edit(train[i], EDITS[1 + m % 2], rng) for m, i in enumerate(leaked)]
+    held += [b for _, b in LOOK_ALIKES]
+    samples = pd.DataFrame({"sample_id": np.arange(len(train)), "label": 0, "ref": train})
+    ctx = IssueContext(samples=samples, label_names=["rotten", "fresh"], kind="text")
+    ctx.inputs = text_properties(train)
+    ctx.holdout = Holdout("csv:held.csv", held, text_properties(held), None, "f")
+    est = LeakageIssue().fit(ctx)
+    assert np.flatnonzero(est.flagged_).tolist() == sorted(leaked)
+    assert est.nearest_[leaked].tolist() == list(range(len(leaked)))
+    assert est.explain(leaked[0]).startswith("near copy of held-out")
+    assert not LeakageIssue(words_per_edit=0).fit(ctx).flagged_.any()

@@ -113,11 +113,9 @@ class DuplicateIssue(IssueType):
             verified = self._matched_texts(context, ratio)
         else:
             verified = self._verified_pairs(context, ratio)
-        self._matched_how = (
-            f"near duplicate (same words up to case, punctuation or 1 word in {self.words_per_edit})"
-            if context.kind == "text"
-            else "near duplicate (aligned by a shift, rotation or rescale)"
-        )
+        words = f"same words up to case, punctuation or 1 word in {self.words_per_edit}"
+        how = words if context.kind == "text" else "aligned by a shift, rotation or rescale"
+        self._matched_how = f"near duplicate ({how})"
         self._aligned = np.zeros(n, dtype=bool)
         self._aligned[verified.ravel()] = True
         pairs.append(verified)

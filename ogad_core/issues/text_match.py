@@ -71,3 +71,41 @@ def edit_ratio(
             allowed = max(len(a), len(b)) // words_per_edit
             out[m] = (Levenshtein.distance(a, b) + 0.5) / (allowed + 1)
     return out
+
+
+def _keys(coded: str, words_per_edit: int) -> list[str]:
+    """``coded`` itself and, when it is long enough to allow an edit, each of its one-word
+    deletions: two texts one word edit apart share a key."""
+    if len(coded) < words_per_edit:
+        return [coded]
+    return [coded, *{coded[:i] + coded[i + 1 :] for i in range(len(coded))}]
+
+
+def best_matches(
+    texts: Sequence[str], others: Sequence[str], words_per_edit: int = WORDS_PER_EDIT
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each of N ``texts``, the row of ``others`` it matches best and the pair's
+    :func:`edit_ratio` ((N,) int64 and float64; -1 and inf without a candidate). Candidates
+    share a key (:func:`_keys`: the same words, or one word deleted from either): every pair
+    up to one word edit apart; pairs of longer texts more edits apart are not searched."""
+    coded = word_strings([*texts, *others])
+    n = len(texts)
+    index: dict[str, list[int]] = {}
+    for j, c in enumerate(coded[n:]):
+        for key in _keys(c, words_per_edit) if c else []:
+            index.setdefault(key, []).append(n + j)
+    pairs = [
+        (i, j)
+        for i, c in enumerate(coded[:n])
+        if c
+        for j in sorted({j for key in _keys(c, words_per_edit) for j in index.get(key, ())})
+    ]
+    nearest, best = np.full(n, -1, dtype=np.int64), np.full(n, np.inf)
+    if not pairs:
+        return nearest, best
+    found = np.array(pairs, dtype=np.int64)
+    ratio = edit_ratio(coded, found, words_per_edit)
+    for (i, j), r in zip(found.tolist(), ratio.tolist(), strict=True):
+        if r < best[i]:
+            best[i], nearest[i] = r, j - n
+    return nearest, best
