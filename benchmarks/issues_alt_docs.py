@@ -274,6 +274,59 @@ GEOMETRIC_VERIFICATION = (
 )
 
 
+#: the duplicate type's text verification (session 6, tdup7), measured
+TEXT_VERIFICATION = (
+    "**Text near duplicates: word-level verification** (session 6, tdup7; "
+    "`python -m benchmarks.bench_text_duplicates DIR ...` on copies of both mixes' kept text "
+    "runs, seeds 0-2; load average 5-9 on the 2 shared cores). The text analogue of the "
+    "images' geometric verification. *Candidates*: each text's 6 nearest in the encoder's "
+    "unit embeddings (the neighbour graph the 0.13 x median rule already searches: one search "
+    "serves both). Every injected copy's source is its nearest there (240 of 240: the held-out "
+    "mix's 120 edited reviews and the main mix's 120 exact copies), 5.2 candidate pairs a text "
+    "after removing the pairs found twice. *Verification*: both texts' words (lower case, "
+    'punctuation deleted, so "didn\'t" and "didnt" are one word), and their Levenshtein '
+    "distance over words (rapidfuzz, one code point a word: a word inserted, deleted or "
+    "replaced counts one); a pair is a duplicate when it is at most one edit per 5 words of "
+    "the longer text, and its (edits + 0.5) / (edits allowed + 1) enters the sample's "
+    "duplicate score as the other rules' distance ratios do. The edits measured: case and "
+    "punctuation 0 edits, a dropped word 1 edit, in reviews of 3-41 words. The closest of the "
+    "84,816 candidate pairs of two clean reviews (the hardest look-alikes, 14,100 a run): 1 "
+    'edit in 4 words ("a bland, pretentious mess." / "A pretentious mess."), 1 in 3 '
+    '("It\'s a masterpiece." / "It\'s a keeper."), 2 in 6 ("I liked this film a lot" '
+    '/ "I admired this work a lot."), 3 in 7, 5 in 12; from 10 words on no clean pair '
+    "comes within 0.4 edits a word (the rule allows 0.2). Passes per rule, injected copies of "
+    "240 / clean pairs: one edit per 3 words 240 / 16, per 4 words 239 / 6, **per 5 words 238 "
+    "/ 0** (kept: the smallest N with no clean pair), per 6 words 236 / 0, per 8 234 / 0, per "
+    "10 230 / 0; the two misses are a word dropped from a 3- and a 4-word review "
+    '("well-structured film.", "A Birthday surprise."): a one-word edit of a text that '
+    "short is what the clean look-alikes are, so under 5 words only the same words match. A "
+    'word edit can change a short text\'s meaning ("not" left out), and such a pair is '
+    "shown as a duplicate set: the reviewer decides on its card. On the main mix seed 0 two "
+    'of the other-domain docstrings join a set ("Return the inverse hyperbolic cosine of '
+    'x." / "... tangent of x.", 1 word in 7: templated text); no clean review is '
+    "flagged on either mix (the one clean pair with the same words, a review in the data "
+    "twice, once in quotes, was already a set). *Figures*, the same fitted contexts with the "
+    "verification off and on (`DuplicateIssue(words_per_edit=0)`), means over the seeds: "
+    "held-out dup_edit top-K 0.94 -> 0.97, flagged 0.71 -> 0.98, pairs in one set 0.71 -> "
+    "**0.98** (Datalab 0.72; the goal 0.95); per edit (top-K / flag) case 1.00 / 1.00 -> "
+    "1.00 / 1.00, punctuation 0.92 / 0.49 -> 1.00 / 1.00, dropped word 0.90 / 0.62 -> "
+    "0.92 / 0.95; main dup_conflict 0.99 / 0.99 unchanged (one exact copy of seed 1, "
+    '"Kid-friendly.", is left out as corrupt: a one-word text). *Not kept*: the '
+    "character-level similarity of the normalised texts (rapidfuzz's ratio): a dropped long "
+    'word leaves a 5-word review at 77, while the look-alike "a bland, pretentious mess." '
+    "reaches 86, so no threshold separates them, where over words each is one edit; a "
+    "content hash of the punctuation-stripped words (an exact copy without a candidate "
+    "search; it would change inputs.parquet, and the verification already finds every "
+    "such copy: its source is its nearest). *Cost* (the six runs' 97,642 candidate pairs, "
+    "load 5.6): 1.8 CPU us a pair and 7.3 us a text for its words, 17 CPU us a text in all: "
+    "about 17 CPU s at 1,000,000 texts (linear: the pairs grow with N at a fixed k), against "
+    "the evidence build's 214-301 CPU s there; no neighbour search is added. The leakage type "
+    "matches a training text with a held-out text by the same rule (the held-out texts are "
+    "not encoded, so its candidates are the held-out texts that share the words or the words "
+    "with one left out: every pair up to one edit apart)."
+)
+
+
 #: the image properties added for the corruptions the held-out mix showed (the next session)
 IMAGE_DAMAGE = (
     "**Image corruptions that keep brightness and contrast in range** (the next session; the "
@@ -377,6 +430,7 @@ def alt_section(
         lines.append(comparison_table(main["results"], results, (start or {}).get("results")))
     lines.append("\n" + DIAGNOSIS)
     lines.append("\n" + GEOMETRIC_VERIFICATION)
+    lines.append("\n" + TEXT_VERIFICATION)
     lines.append("\n" + IMAGE_DAMAGE)
     return "\n".join(lines) + "\n"
 
