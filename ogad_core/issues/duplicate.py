@@ -34,6 +34,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ogad_core._internal import row_chunks
 from ogad_core.issues.base import PCA_DIM, IssueContext, IssueType
+from ogad_core.issues.text_match import WORDS_PER_EDIT
 
 #: a set's members score at least this (0.5) plus 1 when their given labels differ
 CONFLICT_BONUS = 1.0
@@ -88,7 +89,7 @@ class DuplicateIssue(IssueType):
         verify: float = 0.0017,
         verify_k: int = 6,
         verify_spaces: tuple[str, ...] = ("pixels", "features/unit", "pixels/fourier/unit"),
-        words_per_edit: int = 5,
+        words_per_edit: int = WORDS_PER_EDIT,
         text_spaces: tuple[str, ...] = ("embeddings/unit",),
     ) -> None:
         self.threshold = threshold

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ogad_core.issues.base import IssueContext, IssueType
+from ogad_core.issues.text_match import WORDS_PER_EDIT
 
 
 class LeakageIssue(IssueType):
@@ -63,7 +64,7 @@ class LeakageIssue(IssueType):
         isolation_cap: float = 0.5,
         verify: float = 0.0017,
         verify_k: int = 3,
-        words_per_edit: int = 5,
+        words_per_edit: int = WORDS_PER_EDIT,
     ) -> None:
         self.threshold = threshold
         self.isolation = isolation
