@@ -10,7 +10,9 @@
   review's nearest), and for each words-per-edit N how many of either pass the rule;
 - the CPU cost of the words (per text) and of the edit distance (per candidate pair).
 
-Only reads the runs (no issues.parquet written).
+Only reads the runs (no issues.parquet written). ``--scale N`` instead times the words and the
+edit distance on N synthetic texts (the shipped Rotten Tomatoes sample, three words of each
+replaced by rare tokens, so the vocabulary grows with N) and 6 random candidates a text.
 """
 
 from __future__ import annotations
@@ -142,11 +144,45 @@ def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def scale_run(n: int, seed: int = 0) -> dict[str, Any]:
+    """CPU us a text (its words) and a candidate pair (the edit distance) at N texts."""
+    from ogad_core.data.rotten_tomatoes import RT_SAMPLE_CSV
+    from ogad_core.issues.registration import neighbour_pairs
+    from ogad_core.issues.text_match import edit_ratio, word_strings
+
+    base = pd.read_csv(RT_SAMPLE_CSV)["text"].astype(str).tolist()
+    rng = np.random.default_rng(seed)
+    texts = []
+    for i in range(n):
+        w = base[i % len(base)].split()
+        for _ in range(3):
+            w[int(rng.integers(len(w)))] = f"w{int(rng.integers(10**6))}"
+        texts.append(" ".join(w))
+    t0 = time.process_time()
+    coded = word_strings(texts)
+    t1 = time.process_time()
+    pairs = neighbour_pairs(rng.integers(0, n, size=(n, 6)), undirected=True)
+    t2 = time.process_time()
+    edit_ratio(coded, pairs)
+    t3 = time.process_time()
+    return {
+        "texts": n,
+        "pairs": len(pairs),
+        "cpu_us_per_text_words": 1e6 * (t1 - t0) / n,
+        "cpu_us_per_pair": 1e6 * (t3 - t2) / len(pairs),
+        "load_average": list(os.getloadavg()),
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("dirs", nargs="+", type=Path)
+    p.add_argument("dirs", nargs="*", type=Path)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--scale", type=int, default=0, help="time N synthetic texts instead")
     a = p.parse_args()
+    if a.scale:
+        print(json.dumps(scale_run(a.scale), indent=1))
+        return
     results = [measure_run(run, truth, seed) for _, seed, run, truth in _runs(a.dirs)]
     out = {"results": results, "summary": summary(results)}
     print(json.dumps(out["summary"], indent=1))
