@@ -10,9 +10,10 @@
   review's nearest), and for each words-per-edit N how many of either pass the rule;
 - the CPU cost of the words (per text) and of the edit distance (per candidate pair).
 
-Only reads the runs (no issues.parquet written). ``--scale N`` instead times the words and the
-edit distance on N synthetic texts (the shipped Rotten Tomatoes sample, three words of each
-replaced by rare tokens, so the vocabulary grows with N) and 6 random candidates a text.
+Only reads the runs (no issues.parquet written). ``--scale N`` (without DIR: 100,000) instead
+times the words and the edit distance on N synthetic texts (the shipped Rotten Tomatoes sample,
+three words of each replaced by rare tokens, so the vocabulary grows with N) and 6 random
+candidates a text.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+#: synthetic texts timed when no kept runs are given
+DEFAULT_SCALE = 100_000
 #: words-per-edit values whose passes are counted
 RULES = (3, 4, 5, 6, 8, 10)
 
@@ -178,10 +181,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("dirs", nargs="*", type=Path)
     p.add_argument("--out", type=Path, default=None)
-    p.add_argument("--scale", type=int, default=0, help="time N synthetic texts instead")
+    p.add_argument(
+        "--scale",
+        type=int,
+        default=0,
+        help=f"time N synthetic texts (default without DIRs: {DEFAULT_SCALE:,})",
+    )
     a = p.parse_args()
-    if a.scale:
-        print(json.dumps(scale_run(a.scale), indent=1))
+    if a.scale or not a.dirs:  # without kept runs (as run_all calls it): the cost alone
+        scaled = scale_run(a.scale or DEFAULT_SCALE)
+        print(json.dumps(scaled, indent=1))
+        if a.out:
+            a.out.write_text(json.dumps(scaled, indent=1), encoding="utf-8")
         return
     results = [measure_run(run, truth, seed) for _, seed, run, truth in _runs(a.dirs)]
     out = {"results": results, "summary": summary(results)}
