@@ -285,8 +285,9 @@ VERIFICATION_AT_SCALE = (
     "whole evidence build (214 CPU s). Above 100,000 rows the near-duplicate rule (k = 5) and "
     "the verification's candidates (k = 6) each searched: the second search missed the "
     "neighbour cache (a k = 5 search cannot serve k = 6), so an image run searched the pixels "
-    "and the features twice; now one search a space serves both (tests/test_issues_registration"
-    ".py counts three searches, not five). An image run of 1,000,000 files thus adds two "
+    "and the features twice; now one search a space at k = 6 serves both (found by cost7 and "
+    "by tdup7 for the text embeddings in the same session; tests/test_issues_registration.py "
+    "counts three searches, not five). An image run of 1,000,000 files thus adds two "
     "searches to the synthetic pass (the pixels and their Fourier magnitude; the features' is "
     "in it), about 400 CPU s, where it added four (about 800). Other indexes on the same 16-d "
     "pixels PCA, one process, recall@6 against an exact search on 2,000 rows: HNSW as now 143 "
@@ -304,9 +305,11 @@ VERIFICATION_AT_SCALE = (
     "0.0009 (the warp now computes in float32). `--verify 100000` (old and new registration "
     "alternated twice on the same 832,427 candidate pairs, one process, load 3.9-5.2): "
     "**119.9 -> 98.4 CPU us a pair** (wall 146-155 -> 107-116 s), the same 924 verified pairs; "
-    "92.7% -> 93.3% of the planted copies found and 1,847 -> 1,859 images flagged (the "
-    "near-duplicate rule's 5 nearest are now the best 5 of the 6 PCA candidates by their exact "
-    "distance). Where the rest goes (half-resolution Gauss-Newton 52, coarse grid 17, full "
+    "of the planted copies found 93.3% and 92.7% in two runs of the final code, 91.6% in one "
+    "that took the near-duplicate rule's 5 from the PCA's first 5 instead of the best 5 of "
+    "its 6 by the exact distance (ver6: 92.7%; 1,828-1,859 images flagged; the spread between "
+    "runs of one code, 0.6 points, not analysed). Where the rest goes (half-resolution "
+    "Gauss-Newton 52, coarse grid 17, full "
     "resolution 17 CPU us a pair before this change): 80% of the candidate pairs pass the "
     "coarse gate (two different digits reach a coarse NCC of 0.88 at the median, a copy 0.84 "
     "at the lowest), so no stricter gate on the coarse NCC keeps every copy; at full "
@@ -322,6 +325,67 @@ VERIFICATION_AT_SCALE = (
     "0.955) and a verification near 10 CPU us a pair, a tenth of now. `verify=0` switches the "
     "verification and its extra searches off."
 )
+
+#: the duplicate type's text verification (session 6, tdup7), measured
+TEXT_VERIFICATION = (
+    "**Text near duplicates: word-level verification** (session 6, tdup7; "
+    "`python -m benchmarks.bench_text_duplicates DIR ...` on copies of both mixes' kept text "
+    "runs, seeds 0-2; load average 5-9 on the 2 shared cores). The text analogue of the "
+    "images' geometric verification. *Candidates*: each text's 6 nearest in the encoder's "
+    "unit embeddings (the neighbour graph the 0.13 x median rule already searches: one search "
+    "serves both). Every injected copy's source is its nearest there (240 of 240: the held-out "
+    "mix's 120 edited reviews and the main mix's 120 exact copies), 5.2 candidate pairs a text "
+    "after removing the pairs found twice. *Verification*: both texts' words (lower case, "
+    'punctuation deleted, so "didn\'t" and "didnt" are one word), and their Levenshtein '
+    "distance over words (rapidfuzz, one code point a word: a word inserted, deleted or "
+    "replaced counts one); a pair is a duplicate when it is at most one edit per 5 words of "
+    "the longer text, and its (edits + 0.5) / (edits allowed + 1) enters the sample's "
+    "duplicate score as the other rules' distance ratios do. The edits measured: case and "
+    "punctuation 0 edits, a dropped word 1 edit, in reviews of 3-41 words. The closest of the "
+    "84,816 candidate pairs of two clean reviews (the hardest look-alikes, 14,100 a run): 1 "
+    'edit in 4 words ("a bland, pretentious mess." / "A pretentious mess."), 1 in 3 '
+    '("It\'s a masterpiece." / "It\'s a keeper."), 2 in 6 ("I liked this film a lot" '
+    '/ "I admired this work a lot."), 3 in 7, 5 in 12; from 10 words on no clean pair '
+    "comes within 0.4 edits a word (the rule allows 0.2). Passes per rule, injected copies of "
+    "240 / clean pairs: one edit per 3 words 240 / 16, per 4 words 239 / 6, **per 5 words 238 "
+    "/ 0** (kept: the smallest N with no clean pair), per 6 words 236 / 0, per 8 234 / 0, per "
+    "10 230 / 0; the two misses are a word dropped from a 3- and a 4-word review "
+    '("well-structured film.", "A Birthday surprise."): a one-word edit of a text that '
+    "short is what the clean look-alikes are, so under 5 words only the same words match. A "
+    'word edit can change a short text\'s meaning ("not" left out), and such a pair is '
+    "shown as a duplicate set: the reviewer decides on its card. On the main mix seed 0 two "
+    'of the other-domain docstrings join a set ("Return the inverse hyperbolic cosine of '
+    'x." / "... tangent of x.", 1 word in 7: templated text); no clean review is '
+    "flagged on either mix (the one clean pair with the same words, a review in the data "
+    "twice, once in quotes, was already a set). *Figures*, both mixes' kept text runs rescored "
+    "(`bench_issues --rescore --data text`) by main's code before and by this code, means "
+    "over the seeds: held-out dup_edit top-K 0.94 -> 0.97, flagged 0.71 -> 0.98, pairs in "
+    "one set 0.71 -> **0.98** (Datalab 0.72; the goal 0.95); per edit (top-K / flag) case "
+    "1.00 / 1.00 -> 1.00 / 1.00, punctuation 0.92 / 0.49 -> 1.00 / 1.00, dropped word 0.90 "
+    "/ 0.61 -> 0.92 / 0.95; the duplicate flags' precision 0.97 -> 0.98; All precision 0.58 "
+    "-> 0.64; flipped labels (0.28) and the label AUROC (0.823) unchanged; the main "
+    "mix's text figures all unchanged (dup_conflict 0.99 / 0.99, All precision 0.66, 483 "
+    "flagged a seed; one exact copy of seed 1, "
+    '"Kid-friendly.", is left out as corrupt: a one-word text). *Not kept*: the '
+    "character-level similarity of the normalised texts (rapidfuzz's ratio): a dropped long "
+    'word leaves a 5-word review at 77, while the look-alike "a bland, pretentious mess." '
+    "reaches 86, so no threshold separates them, where over words each is one edit; a "
+    "content hash of the punctuation-stripped words (an exact copy without a candidate "
+    "search; it would change inputs.parquet, and the verification already finds every "
+    "such copy: its source is its nearest). *Cost* (the six runs' 97,642 candidate pairs, "
+    "load 5.6): 1.8 CPU us a pair and 7.3 us a text for its words, 17 CPU us a text in all; "
+    "at 1,000,000 synthetic texts (`--scale 1000000`: the shipped sample with three words of "
+    "each replaced by rare tokens, so the vocabulary grows with N; 6 random candidates a "
+    "text, 6.0 pairs a text after removing the pairs found twice; load 10.8) 11.8 CPU us a "
+    "text for its words and 2.6 us a pair: **about 27 CPU s at 1M texts**, against the "
+    "evidence build's 214-301 CPU s there (9-13%); no neighbour search is added (above "
+    "100,000 rows the near rule's k = 5 and the candidates' k = 6 were two searches of a "
+    "space, images too; now one). The leakage type "
+    "matches a training text with a held-out text by the same rule (the held-out texts are "
+    "not encoded, so its candidates are the held-out texts that share the words or the words "
+    "with one left out: every pair up to one edit apart)."
+)
+
 
 #: the image properties added for the corruptions the held-out mix showed (the next session)
 IMAGE_DAMAGE = (
@@ -491,6 +555,7 @@ def alt_section(
     lines.append("\n" + DIAGNOSIS)
     lines.append("\n" + GEOMETRIC_VERIFICATION)
     lines.append("\n" + VERIFICATION_AT_SCALE)
+    lines.append("\n" + TEXT_VERIFICATION)
     lines.append("\n" + IMAGE_DAMAGE)
     lines.append("\n" + CLASS_PAIR_NOISE)
     return "\n".join(lines) + "\n"
