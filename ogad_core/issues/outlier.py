@@ -142,17 +142,20 @@ class OutlierIssue(IssueType):
         if corrupt is None:
             return scores
         damage = file_damage(corrupt)  # no content to place: corrupt first
-        both = np.asarray(corrupt.flagged_, dtype=bool) & (scores >= self.threshold) & ~damage
-        rows = np.flatnonzero(both)
-        resembles = resembles_its_label(context, rows) if len(rows) else None
-        ours, member = np.zeros_like(both), damage.copy()
-        if resembles is not None:
-            ours[rows[~resembles]] = True
-            member[rows[resembles]] = True  # a damaged member of its class: not an outlier
-        self.deferred_ = np.asarray(corrupt.flagged_, dtype=bool) & ~ours
+        flagged = np.asarray(corrupt.flagged_, dtype=bool)
+        above = scores >= self.threshold
+        ours, member = np.zeros_like(flagged), damage.copy()
+        for part in (flagged & above & ~damage, flagged & ~above & ~damage):
+            rows = np.flatnonzero(part)  # flagged here or not: one primary type each
+            resembles = resembles_its_label(context, rows) if len(rows) else None
+            if resembles is not None:
+                ours[rows[~resembles]] = True
+                member[rows[resembles]] = True  # a damaged member of its class: not an outlier
+        ours &= above  # outlier first only where flagged here
+        self.deferred_ = flagged & ~ours
         if hasattr(corrupt, "defer"):
             corrupt.defer(ours, "outlier")
-        self.last_ = self.deferred_ & member & (scores >= self.threshold)
+        self.last_ = self.deferred_ & member  # below the threshold too: no outlier's place
         scores = after_the_others(scores, self.deferred_ & ~member, self.threshold)
         return last_of_all(scores, self.last_, self.threshold)
 
