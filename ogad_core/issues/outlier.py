@@ -47,6 +47,7 @@ from ogad_core.errors import ConfigError
 from ogad_core.issues.base import REFERENCE_ROWS, IssueContext, IssueType, default_k
 from ogad_core.issues.mahalanobis import class_mahalanobis, unit_directions
 from ogad_core.issues.tail import after_the_others, last_of_all, upper_z
+from ogad_core.issues.undamaged import DAMAGE_REFERENCE, UNDAMAGED_PARTS, undamaged_votes
 from ogad_core.space.knn import ANN_MIN_ROWS
 
 #: corrupt properties that leave no shape to compare (undecodable, near-constant) or that are
@@ -260,4 +261,32 @@ def resembles_its_label(context: IssueContext, rows: np.ndarray, k: int = 10) ->
     votes = np.stack([(neighbours == c).sum(axis=1) for c in range(int(codes.max()) + 1)], 1)
     own = votes[np.arange(len(rows)), codes[rows]]
     votes[np.arange(len(rows)), codes[rows]] = -1
-    return own > votes.max(axis=1)
+    resembles = own > votes.max(axis=1)
+    second = _damage_to_take_out(context, rows[~resembles])
+    if second is not None:  # stripes or a block dominate the pixels: vote again without them
+        rng = np.random.default_rng(context.seed)
+        few = reference
+        if len(few) > DAMAGE_REFERENCE:
+            few = np.sort(rng.choice(reference, size=DAMAGE_REFERENCE, replace=False))
+        registration = context.registration
+        again = undamaged_votes(registration, codes, rows[~resembles], second, few, k)  # type: ignore[arg-type]
+        resembles[np.flatnonzero(~resembles)[again]] = True
+    return resembles
+
+
+def _damage_to_take_out(context: IssueContext, rows: np.ndarray) -> dict[str, np.ndarray] | None:
+    """Part name -> (N,) bool: the samples the ``corrupt`` type flags for a damage
+    :mod:`ogad_core.issues.undamaged` takes out; None when there is none among ``rows`` or no
+    registration images to take it out of."""
+    corrupt = context.results.get("corrupt")
+    parts = getattr(corrupt, "parts_", None)
+    if corrupt is None or parts is None or not len(rows):
+        return None
+    if context.registration is None or len(context.registration) != context.n:
+        return None
+    damage = {
+        name: parts[name].to_numpy() >= corrupt.threshold_
+        for name in UNDAMAGED_PARTS
+        if name in parts.columns
+    }
+    return damage if any(d[rows].any() for d in damage.values()) else None
