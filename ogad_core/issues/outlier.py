@@ -262,16 +262,24 @@ def resembles_its_label(context: IssueContext, rows: np.ndarray, k: int = 10) ->
     own = votes[np.arange(len(rows)), codes[rows]]
     votes[np.arange(len(rows)), codes[rows]] = -1
     resembles = own > votes.max(axis=1)
-    second = _damage_to_take_out(context, rows[~resembles])
-    if second is not None:  # stripes or a block dominate the pixels: vote again without them
-        rng = np.random.default_rng(context.seed)
-        few = reference
-        if len(few) > DAMAGE_REFERENCE:
-            few = np.sort(rng.choice(reference, size=DAMAGE_REFERENCE, replace=False))
-        registration = context.registration
-        again = undamaged_votes(registration, codes, rows[~resembles], second, few, k)  # type: ignore[arg-type]
-        resembles[np.flatnonzero(~resembles)[again]] = True
+    resembles[~resembles] = _vote_without_damage(context, rows[~resembles], reference, codes, k)
     return resembles
+
+
+def _vote_without_damage(
+    context: IssueContext, rows: np.ndarray, reference: np.ndarray, codes: np.ndarray, k: int
+) -> np.ndarray:
+    """(m,) bool for (m,) ``rows`` that resemble no class as they are: resemble their label
+    once the damage the ``corrupt`` type found (stripes, a block: they dominate the
+    standardised pixels) is taken out (:mod:`ogad_core.issues.undamaged`; among at most
+    DAMAGE_REFERENCE of the ``reference`` rows); False where there is none to take out."""
+    damage = _damage_to_take_out(context, rows)
+    if damage is None or context.registration is None:
+        return np.zeros(len(rows), dtype=bool)
+    if len(reference) > DAMAGE_REFERENCE:
+        rng = np.random.default_rng(context.seed)
+        reference = np.sort(rng.choice(reference, size=DAMAGE_REFERENCE, replace=False))
+    return undamaged_votes(context.registration, codes, rows, damage, reference, k)
 
 
 def _damage_to_take_out(context: IssueContext, rows: np.ndarray) -> dict[str, np.ndarray] | None:
@@ -280,9 +288,10 @@ def _damage_to_take_out(context: IssueContext, rows: np.ndarray) -> dict[str, np
     registration images to take it out of."""
     corrupt = context.results.get("corrupt")
     parts = getattr(corrupt, "parts_", None)
+    registration = context.registration
     if corrupt is None or parts is None or not len(rows):
         return None
-    if context.registration is None or len(context.registration) != context.n:
+    if registration is None or len(registration) != context.n:
         return None
     damage = {
         name: parts[name].to_numpy() >= corrupt.threshold_
