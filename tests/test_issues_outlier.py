@@ -14,9 +14,9 @@ from benchmarks.issue_mixes import mnist5k_digits
 from benchmarks.issue_mixes_alt import shapes, small_digits
 from ogad_core.engine.text_encoder import layer_blocks
 from ogad_core.issues.base import IssueContext
+from ogad_core.issues.features import flat_share
 from ogad_core.issues.mahalanobis import UnitRows, class_mahalanobis
 from ogad_core.issues.outlier import OutlierIssue
-from ogad_core.issues.features import flat_share
 from ogad_core.issues.properties import array_properties, registration_image
 from ogad_core.issues.tail import upper_z
 

@@ -90,8 +90,10 @@ def signature_statistics(
     from the data even when the model takes it for a class member.
 
     Per image, rescaled to [0, 1]: its framing (centre of mass and spread per axis, the first
-    and last row and column with ink) and its edge orientation histogram
-    (:data:`ORIENTATION_BINS`, magnitude weighted: a HOG of one cell). No intensity
+    and last row and column with ink), its edge orientation histogram
+    (:data:`ORIENTATION_BINS`, magnitude weighted: a HOG of one cell) and, with registration
+    images, its effective resolution (:func:`flat_share`: upscaled 8 x 8 digits are digits to
+    the model and in framing, but flat in 3-4 px blocks). No intensity
     distribution, edge strength or sharpness: those are what damage changes (noise, blur,
     exposure: the ``corrupt`` type's; measured, an intensity histogram here sent blurred
     digits to the outlier queue). A NaN signature (undecodable) counts as blank."""
