@@ -146,5 +146,7 @@ IMAGE_OUTLIER_RESOLUTION = (
     "half-noise 0.90, blurred and near-black 1.00)**. The goal (0.9) is still missed by the "
     "other scripts and the upscaled digits: in the mean of three z-scores the statistics "
     "space alone carries them (feature z 0.7-1.3 for the 8 x 8 digits), and with K fixed "
-    "every upscaled digit that enters pushes another kind out."
+    "every upscaled digit that enters pushes another kind out. A clean run's flags: on 3,000"
+    " of the rehearsal's synthetic photos (no outliers planted) the statistics alone flag "
+    "0.83% without the flat share, 0.63% with it."
 )
