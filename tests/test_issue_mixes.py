@@ -188,6 +188,7 @@ def test_the_held_out_subsection_renders_both_mixes_side_by_side() -> None:
     assert "images ood_script 0.50 < 0.9" in text and "below Datalab (0.50 < 0.60)" in text
     assert "images outlier: clean 3.0, corrupt_block 2.0" in text  # not its own ood_shape
     assert "| images | outlier | ood_photo 0.50, ood_letter 0.50 | ood_shape 0.50" in text
+    assert "**Text near duplicates: word-level verification**" in text  # tdup7's paragraph
     start = {"results": [dict(r, ours=dict(r["ours"], kinds={})) for r in alt_results]}
     with_start = alt_section(alt_doc, {"results": main_results}, start)
     assert "code before the held-out session |" in with_start

@@ -284,18 +284,31 @@ def test_compute_writes_issues_and_the_cli_reuses_them(issue_run: Path, capsys) 
 
 def _label_score(rd: RunDir) -> np.ndarray:
     """(N,) the label type's score by its documented rule: the loss, joined by the neighbours'
-    label vote where the vote errs at most 1.25x as often as the model."""
+    label vote where the vote errs at most 1.25x as often as the model; the samples whose
+    given label is not the first choice of that averaged probability q first, by the
+    class-pair posterior (T from cleanlab's confident joint of q, one pseudo-count a pair)."""
+    from cleanlab.count import compute_confident_joint
+
     from ogad_core.issues.label import KNN_ERROR_RATIO, label_neighbours, neighbour_vote
     from ogad_core.pipeline.issue_step import load_context
+    from ogad_core.scoring.target import pseudo_pred_probs
 
     ctx = load_context(rd, rd.load_manifest())
     loss = ctx.scores["loss_score"].to_numpy(dtype=np.float64)
     found = label_neighbours(ctx)
     assert found is not None
-    agree, knn_error = neighbour_vote(found[0], ctx.labels)
-    if knn_error > KNN_ERROR_RATIO * np.mean(ctx.samples["pred"].to_numpy() != ctx.labels):
-        return loss
-    return -np.log(np.maximum(0.5 * np.exp(-loss) + 0.5 * agree, 1e-12))
+    y, k, rows = ctx.labels, len(ctx.label_names), np.arange(ctx.n)
+    q = pseudo_pred_probs(ctx.samples, k)[1]
+    agree, knn_error = neighbour_vote(found[0], y)
+    score = loss
+    if knn_error <= KNN_ERROR_RATIO * np.mean(ctx.samples["pred"].to_numpy() != y):
+        shares = np.stack([(y[found[0]] == c).mean(axis=1) for c in range(k)], axis=1)
+        q = 0.5 * q + 0.5 * shares
+        score = -np.log(np.maximum(0.5 * np.exp(-loss) + 0.5 * agree, 1e-12))
+    counts = compute_confident_joint(y, q) + (1 - np.eye(k))
+    rates = counts / counts.sum(axis=0, keepdims=True)
+    right = (rates[y] * q)[rows, y] / (rates[y] * q).sum(axis=1)
+    return np.where(q.argmax(axis=1) != y, np.log(k) + 2.0 - right, score)
 
 
 def test_cli_refuses_an_unknown_issue_type_in_one_line(issue_run: Path, capsys) -> None:

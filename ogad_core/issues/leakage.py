@@ -10,7 +10,11 @@ to the nearest other training image and ``isolation_cap`` x that median (the dup
 isolated pair: a JPEG re-encoded copy lies past 0.13 x the median, yet far closer to its
 source than to anything else), or when their registration images align as a shifted, rotated
 or rescaled copy of one of the training image's ``verify_k`` nearest held-out images (in pixels
-and in the Fourier magnitude of the pixels; the duplicate type's verification). The training
+and in the Fourier magnitude of the pixels; the duplicate type's verification). A training
+text leaks when its words (lower case, no punctuation) are those of a held-out text up to one
+word edit per ``words_per_edit`` words (the duplicate type's text verification; the held-out
+texts have no embeddings, so the candidates are the texts that share the words or the words
+with one left out, :func:`~ogad_core.issues.text_match.best_matches`). The training
 samples that leak the
 same held-out file form one set (``set_id``: the smallest of their sample ids). Inputs the
 ``corrupt`` type flags are left to it (two blank images are not a leak). Without a held-out
@@ -22,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ogad_core.issues.base import IssueContext, IssueType
+from ogad_core.issues.text_match import WORDS_PER_EDIT
 
 
 class LeakageIssue(IssueType):
@@ -35,6 +40,8 @@ class LeakageIssue(IssueType):
         isolation_cap: ... and than this x that median.
         verify: ... or, aligned, 1 - NCC of the registration images below this (0: off).
         verify_k: held-out candidates per training image and space.
+        words_per_edit: a text leaks when its words are a held-out text's up to one word edit
+            per this many words (0: off).
     """
 
     name = "leakage"
@@ -45,7 +52,9 @@ class LeakageIssue(IssueType):
         "closer to one than 0.13 x the median nearest-neighbour distance of the training images "
         "in pixel space, or closer than 0.33 x its distance to any other training image and 0.5 "
         "x that median, or aligned as a shifted, rotated or rescaled copy of one (1 - NCC "
-        "after registration < 0.0017); score = 1 / (1 + distance / that), flagged at >= 0.5"
+        "after registration < 0.0017), or a text whose words (lower case, no punctuation) are "
+        "a held-out text's up to one word edit per 5 words; score = 1 / (1 + distance / "
+        "that), flagged at >= 0.5"
     )
 
     def __init__(
@@ -55,12 +64,14 @@ class LeakageIssue(IssueType):
         isolation_cap: float = 0.5,
         verify: float = 0.0017,
         verify_k: int = 3,
+        words_per_edit: int = WORDS_PER_EDIT,
     ) -> None:
         self.threshold = threshold
         self.isolation = isolation
         self.isolation_cap = isolation_cap
         self.verify = verify
         self.verify_k = verify_k
+        self.words_per_edit = words_per_edit
 
     def fit(self, context: IssueContext) -> LeakageIssue:
         n = context.n
@@ -72,6 +83,7 @@ class LeakageIssue(IssueType):
             self._exact(context, ratio, nearest)
             self._near(context, ratio, nearest)
             self._verified(context, ratio, nearest)
+            self._matched_texts(context, ratio, nearest)
         corrupt = context.results.get("corrupt")
         if corrupt is not None:
             ratio[np.asarray(corrupt.flagged_, dtype=bool)] = np.inf
@@ -146,6 +158,18 @@ class LeakageIssue(IssueType):
         better = rel < ratio[pairs[:, 0]]
         ratio[pairs[better, 0]] = rel[better]
         nearest[pairs[better, 0]] = pairs[better, 1]
+
+    def _matched_texts(self, context: IssueContext, ratio: np.ndarray, nearest: np.ndarray) -> None:
+        """Training texts whose words match a held-out text's up to the edits allowed."""
+        from ogad_core.issues.text_match import best_matches
+
+        assert context.holdout is not None
+        if self.words_per_edit <= 0 or context.kind != "text" or "ref" not in context.samples:
+            return
+        texts = context.samples["ref"].astype(str).tolist()
+        found, rel = best_matches(texts, self._refs, self.words_per_edit)
+        better = (found >= 0) & (rel < ratio)
+        ratio[better], nearest[better] = rel[better], found[better]
 
     def explain(self, i: int) -> str:
         j = int(self.nearest_[i])
