@@ -34,7 +34,11 @@ import pandas as pd
 
 from benchmarks.issue_mixes import IMAGE_KINDS, TEXT_KINDS, image_mix, text_mix
 from benchmarks.issue_mixes_alt import ALT_IMAGE_KINDS, ALT_TEXT_KINDS, alt_image_mix, alt_text_mix
-from benchmarks.issues_outlier_docs import IMAGE_OUTLIER_SPACES, TEXT_OUTLIER_LICENCE
+from benchmarks.issues_outlier_docs import (
+    IMAGE_OUTLIER_RESOLUTION,
+    IMAGE_OUTLIER_SPACES,
+    TEXT_OUTLIER_LICENCE,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "issues.json"
 ALT_RESULTS = RESULTS.with_name("issues_alt.json")
@@ -927,6 +931,8 @@ def docs_section(r: dict[str, Any]) -> str:
         "rehearsal, which planted no outliers, had 9.8% of its photos flagged by the former "
         "MAD z-score, 0.10% with it; 1,000,000 synthetic outlier-free rows 0.45%.\n\n"
         + IMAGE_OUTLIER_SPACES
+        + "\n\n"
+        + IMAGE_OUTLIER_RESOLUTION
         + "\n\n"
         "**Text: the encoder's last layer** (this session; seeds 0 / 1 / 2, top-40 recall of "
         "the other-domain sentences, the kNN distance at k = 31, 1% of N). The text features "

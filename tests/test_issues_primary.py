@@ -107,6 +107,27 @@ def test_the_shape_decides_which_queue_ranks_a_sample_in_full() -> None:
         assert "corrupt first" in outlier.explain(int(theirs[0]))
 
 
+def test_a_corrupt_first_sample_ranks_last_below_the_threshold_too() -> None:
+    """A damaged member of its class that the outlier score does not flag still ranks last
+    there: in a queue with fewer flags than places it took the places after them (on the
+    main mix's kept runs, near-black and noisy digits took 3-5 of the 50 outlier places a
+    seed while drawn letters waited below them). Before, only a sample flagged by both types
+    was ranked last."""
+    for seed in (0, 1):
+        ctx, damaged, foreign = _mix(seed)
+        strict = OutlierIssue(spaces=("features", "pixels"), threshold=1e6)  # flags nothing
+        corrupt, outlier = fit_issue_types(ctx, ["corrupt", strict])
+        assert not outlier.flagged_.any() and corrupt.flagged_[damaged].all()
+        theirs = damaged[outlier.last_[damaged]]
+        assert len(theirs) >= 0.8 * N_DAMAGED, seed
+        rest = outlier.scores_[~outlier.last_]
+        assert (outlier.scores_[theirs] < rest.min()).all(), seed
+        assert outlier.last_[foreign].mean() <= 0.2 and not corrupt.deferred_.any()
+        top = _top(outlier.scores_, N_FOREIGN + N_DAMAGED)
+        assert np.isin(foreign[~outlier.last_[foreign]], top).all(), seed
+        assert not np.isin(theirs, top).any(), seed
+
+
 def test_resemblance_is_the_label_plurality_among_shape_neighbours() -> None:
     ctx, damaged, foreign = _mix(1)
     rows = np.concatenate([damaged, foreign, np.arange(20)])
@@ -144,7 +165,8 @@ def test_undecodable_images_leave_the_scores_finite() -> None:
 
 def test_file_damage_is_corrupt_first_and_an_undecodable_file_no_outlier() -> None:
     """A tiny image is the corrupt type's first whatever it looks like; an undecodable one
-    (NaN pixels, ``decoded`` False) is not placed among the data at all."""
+    (NaN pixels, ``decoded`` False) is not placed among the data at all: it scores 0 and, the
+    corrupt type's first, ranks last."""
     ctx, _, foreign = _mix()
     table = ctx.inputs.copy()
     table.loc[foreign[0], ["width", "height"]] = 3  # a 3 x 3 file
@@ -155,4 +177,5 @@ def test_file_damage_is_corrupt_first_and_an_undecodable_file_no_outlier() -> No
     corrupt, outlier = fit_issue_types(ctx, ["corrupt", "outlier"])
     assert corrupt.flagged_[foreign[:2]].all()
     assert outlier.deferred_[foreign[0]] and not corrupt.deferred_[foreign[0]]
-    assert outlier.scores_[foreign[1]] == 0.0 and not outlier.flagged_[foreign[1]]
+    assert outlier.last_[foreign[1]] and not outlier.flagged_[foreign[1]]  # 0, then last
+    assert outlier.scores_[foreign[1]] < outlier.scores_[~outlier.last_].min()

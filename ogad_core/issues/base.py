@@ -115,7 +115,7 @@ class IssueContext:
         if "stats" in flags and base == "pixels":
             from ogad_core.issues.features import signature_statistics
 
-            matrix = signature_statistics(matrix)
+            matrix = signature_statistics(matrix, self.registration)
         if "standard" in flags:
             matrix = np.asarray(matrix, dtype=np.float32)
             centred = matrix - matrix.mean(axis=1, keepdims=True)

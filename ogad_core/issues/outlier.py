@@ -7,7 +7,9 @@ nearest class mean under one shared within-class covariance, Lee et al. 2018; Le
 shrinkage, :mod:`ogad_core.issues.mahalanobis`; the gradients read as unit rows chunk by chunk,
 no (N, D) copy), and the input's own: the per-image statistics of the 16 x 16 signature
 (:func:`ogad_core.issues.features.signature_statistics`: framing and edge-orientation
-histogram, each image rescaled to [0, 1]; no intensity distribution or sharpness, which damage
+histogram, each image rescaled to [0, 1], and from the 32 x 32 registration images the share
+of equal mid-grey neighbours, the input's effective resolution (an image upscaled by pixel
+blocks is flat inside each block); no intensity distribution or sharpness, which damage
 changes: those stay the ``corrupt`` type's), where an image made another way -- drawn, typeset,
 upscaled from another resolution, a photo -- differs from the data even when the model takes
 it for a class member; there the mean distance to the k nearest samples (cleanlab Datalab's
@@ -28,15 +30,17 @@ A sample the ``corrupt`` type flags too (when it runs) gets ONE primary type, wh
 full: outlier first, it stays flagged in the corrupt queue after the other flags (the damage is
 the input's own); corrupt first by its shape or its file, it is not flagged here and ranks last
 (as the label type leaves what another type explains: a damaged member of a class is no input
-from elsewhere, its distance measures the damage), so it takes no place of an outlier; a text
-(no shape to compare) flagged corrupt stays flagged here after the other flags. Corrupt when
-the input still resembles its labelled class in shape (its label is the strict plurality among
-its nearest neighbours in the standardised pixel space: a damaged member of the class, as a
-digit half covered by noise), outlier when it does not (a photo crop or a drawn letter filed
-under some class). An input with no shape to compare
-(undecodable, near-constant), one flagged for a property of the file (tiny, odd aspect), or
-without pixels (text), is the corrupt type's first; an undecodable file scores 0
-here (the model saw a stand-in: there is no input to place among the data).
+from elsewhere, its distance measures the damage), so it takes no place of an outlier -- also
+when its score here is below the threshold (in a queue with fewer flags than places it took
+the places after them); a text (no shape to compare) flagged corrupt stays flagged here after
+the other flags. Corrupt when the input still resembles its labelled class in shape (its label
+is the strict plurality among its nearest neighbours in the standardised pixel space: a
+damaged member of the class, as a digit half covered by noise; stripes or a block, which
+dominate those pixels, are taken out for a second vote: :mod:`ogad_core.issues.undamaged`),
+outlier when it does not (a photo crop or a drawn letter filed under some class). An input
+with no shape to compare (undecodable, near-constant), one flagged for a property of the file
+(tiny, odd aspect), or without pixels (text), is the corrupt type's first; an undecodable file
+scores 0 here (the model saw a stand-in: there is no input to place among the data) and ranks last.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from ogad_core.errors import ConfigError
 from ogad_core.issues.base import REFERENCE_ROWS, IssueContext, IssueType, default_k
 from ogad_core.issues.mahalanobis import class_mahalanobis, unit_directions
 from ogad_core.issues.tail import after_the_others, last_of_all, upper_z
+from ogad_core.issues.undamaged import DAMAGE_REFERENCE, UNDAMAGED_PARTS, undamaged_votes
 from ogad_core.space.knn import ANN_MIN_ROWS
 
 #: corrupt properties that leave no shape to compare (undecodable, near-constant) or that are
@@ -87,8 +92,9 @@ class OutlierIssue(IssueType):
         "Mahalanobis distance to the nearest class mean (shared Ledoit-Wolf covariance) in "
         "the model's unit-length features and last-layer gradients (an encoder's embeddings "
         "instead: mean distance to the k nearest samples, in its last layer), and mean "
-        "distance to the k nearest samples in the images' input statistics (framing and "
-        "edge-orientation histogram), each as a z-score of its log against "
+        "distance to the k nearest samples in the images' input statistics (framing, "
+        "edge-orientation histogram and effective resolution), each as a z-score of its log "
+        "against "
         "the upper half of its own distribution, averaged over the spaces; flagged at "
         "z >= 2.5 (at most about 0.6% of a clean bulk); a sample also flagged corrupt is "
         "flagged here when its shape resembles no class it is filed under, else it is corrupt "
@@ -133,26 +139,29 @@ class OutlierIssue(IssueType):
 
     def _primary(self, context: IssueContext, scores: np.ndarray) -> np.ndarray:
         """(N,) scores with the samples whose primary type is ``corrupt`` unflagged and ranked
-        last when their shape or file says so, else (no pixels to compare: text) still flagged
-        after the other flags; the corrupt type defers the samples whose primary type is this
-        one."""
+        last when their shape or file says so (whatever their score here), else (no pixels to
+        compare: text) still flagged after the other flags; the corrupt type defers the
+        samples whose primary type is this one (flagged here, resembling no class)."""
         self.deferred_ = np.zeros(context.n, dtype=bool)
         self.last_ = np.zeros(context.n, dtype=bool)
         corrupt = context.results.get("corrupt")
         if corrupt is None:
             return scores
         damage = file_damage(corrupt)  # no content to place: corrupt first
-        both = np.asarray(corrupt.flagged_, dtype=bool) & (scores >= self.threshold) & ~damage
-        rows = np.flatnonzero(both)
-        resembles = resembles_its_label(context, rows) if len(rows) else None
-        ours, member = np.zeros_like(both), damage.copy()
-        if resembles is not None:
-            ours[rows[~resembles]] = True
-            member[rows[resembles]] = True  # a damaged member of its class: not an outlier
-        self.deferred_ = np.asarray(corrupt.flagged_, dtype=bool) & ~ours
+        flagged = np.asarray(corrupt.flagged_, dtype=bool)
+        above = scores >= self.threshold
+        ours, member = np.zeros_like(flagged), damage.copy()
+        for part in (flagged & above & ~damage, flagged & ~above & ~damage):
+            rows = np.flatnonzero(part)  # flagged here or not: one primary type each
+            resembles = resembles_its_label(context, rows) if len(rows) else None
+            if resembles is not None:
+                ours[rows[~resembles]] = True
+                member[rows[resembles]] = True  # a damaged member of its class: not an outlier
+        ours &= above  # outlier first only where flagged here
+        self.deferred_ = flagged & ~ours
         if hasattr(corrupt, "defer"):
             corrupt.defer(ours, "outlier")
-        self.last_ = self.deferred_ & member & (scores >= self.threshold)
+        self.last_ = self.deferred_ & member  # below the threshold too: no outlier's place
         scores = after_the_others(scores, self.deferred_ & ~member, self.threshold)
         return last_of_all(scores, self.last_, self.threshold)
 
@@ -257,4 +266,41 @@ def resembles_its_label(context: IssueContext, rows: np.ndarray, k: int = 10) ->
     votes = np.stack([(neighbours == c).sum(axis=1) for c in range(int(codes.max()) + 1)], 1)
     own = votes[np.arange(len(rows)), codes[rows]]
     votes[np.arange(len(rows)), codes[rows]] = -1
-    return own > votes.max(axis=1)
+    resembles = own > votes.max(axis=1)
+    resembles[~resembles] = _vote_without_damage(context, rows[~resembles], reference, codes, k)
+    return resembles
+
+
+def _vote_without_damage(
+    context: IssueContext, rows: np.ndarray, reference: np.ndarray, codes: np.ndarray, k: int
+) -> np.ndarray:
+    """(m,) bool for (m,) ``rows`` that resemble no class as they are: resemble their label
+    once the damage the ``corrupt`` type found (stripes, a block: they dominate the
+    standardised pixels) is taken out (:mod:`ogad_core.issues.undamaged`; among at most
+    DAMAGE_REFERENCE of the ``reference`` rows); False where there is none to take out."""
+    damage = _damage_to_take_out(context, rows)
+    if damage is None or context.registration is None:
+        return np.zeros(len(rows), dtype=bool)
+    if len(reference) > DAMAGE_REFERENCE:
+        rng = np.random.default_rng(context.seed)
+        reference = np.sort(rng.choice(reference, size=DAMAGE_REFERENCE, replace=False))
+    return undamaged_votes(context.registration, codes, rows, damage, reference, k)
+
+
+def _damage_to_take_out(context: IssueContext, rows: np.ndarray) -> dict[str, np.ndarray] | None:
+    """Part name -> (N,) bool: the samples the ``corrupt`` type flags for a damage
+    :mod:`ogad_core.issues.undamaged` takes out; None when there is none among ``rows`` or no
+    registration images to take it out of."""
+    corrupt = context.results.get("corrupt")
+    parts = getattr(corrupt, "parts_", None)
+    registration = context.registration
+    if corrupt is None or parts is None or not len(rows):
+        return None
+    if registration is None or len(registration) != context.n:
+        return None
+    damage = {
+        name: parts[name].to_numpy() >= corrupt.threshold_
+        for name in UNDAMAGED_PARTS
+        if name in parts.columns
+    }
+    return damage if any(d[rows].any() for d in damage.values()) else None
