@@ -57,17 +57,8 @@ def test_an_occluding_block_and_stripes_are_corrupt(digits) -> None:
     brightness and contrast in range: the old properties flagged none of them. Now they are
     flagged, named, and no clean digit is."""
     images, labels = digits
-    images = images.copy()
-    rng = np.random.default_rng(0)
     block, stripes = np.arange(N - 10, N - 5), np.arange(N - 5, N)
-    for i in block:
-        y, x = (int(v) for v in rng.integers(4, 11, 2))
-        images[i, y : y + 14, x : x + 14] = [0.5, 1.0][i % 2]
-    for j, i in enumerate(stripes):
-        if j % 2:
-            images[i, int(rng.integers(3)) :: 3, :] = 1.0
-        else:
-            images[i, :, int(rng.integers(3)) :: 3] = 1.0
+    images = _damaged(images, np.random.default_rng(0), block, stripes)
     est = CorruptIssue().fit(_context(images, labels))
     assert set(np.flatnonzero(est.flagged_)) == set(block) | set(stripes)
     assert all(est.explain(int(i)).startswith("occluded input") for i in block)
