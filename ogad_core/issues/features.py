@@ -150,11 +150,11 @@ def flat_share(registration: np.ndarray) -> np.ndarray:
     (nearest neighbour) is flat inside each block, at every grey level; anti-aliased or
     blurred strokes change from pixel to pixel (measured: clean and blurred digits 0.02-0.03,
     upscaled 8 x 8 digits 0.29-0.37). Read chunk by chunk (memory-mapped images)."""
+    from ogad_core.issues.undamaged import normalised
+
     out = np.zeros(len(registration))
     for start in range(0, len(registration), CHUNK_ROWS):
-        X = np.asarray(registration[start : start + CHUNK_ROWS], dtype=np.float32)
-        low, high = X.min(axis=(1, 2), keepdims=True), X.max(axis=(1, 2), keepdims=True)
-        Y = (X - low) / np.maximum(high - low, 1.0)
+        Y = normalised(registration[start : start + CHUNK_ROWS])
         mid = (Y > MID_GREY[0]) & (Y < MID_GREY[1])
         touched = equal = np.zeros(len(Y))
         for a, b, m, n in (
