@@ -5,6 +5,7 @@ duplicate set; two different handwritten digits of one class do not align as cop
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -165,17 +166,23 @@ def _without_early_rejection(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _warped_pixels(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """A list that gathers the pixels (pairs x channels x pixels) every warp samples."""
+    """A list that gathers the pixels (pairs x channels x pixels) every warp samples, in
+    :func:`warp` and in the refinement's compiled loop."""
     import ogad_core.issues.registration as reg
 
     counted: list[int] = []
-    inner = reg.warp
+    inner, loop = reg.warp, reg._refine_loop()
 
     def counting(images: np.ndarray, theta: np.ndarray) -> np.ndarray:
         counted.append(int(np.prod(images.shape)))
         return inner(images, theta)
 
+    def counting_loop(*args: Any) -> int:
+        counted.append(int(loop(*args)))
+        return counted[-1]
+
     monkeypatch.setattr(reg, "warp", counting)
+    monkeypatch.setattr(reg, "_refine_loop", lambda: counting_loop)
     return counted
 
 
