@@ -242,9 +242,9 @@ def test_one_candidate_search_per_space_serves_both_rules(digits, monkeypatch) -
     searched: list[int] = []
     search = base._knn_excluding_self
 
-    def counted(z: np.ndarray, k: int, reference: np.ndarray | None = None) -> tuple:
+    def counted(z: np.ndarray, k: int, *args: Any) -> tuple:
         searched.append(k)
-        return search(z, k, reference)
+        return search(z, k, *args)
 
     monkeypatch.setattr(base, "_knn_excluding_self", counted)
     x, y = digits
@@ -256,3 +256,39 @@ def test_one_candidate_search_per_space_serves_both_rules(digits, monkeypatch) -
     est = DuplicateIssue().fit(context)
     assert searched == [6, 6, 6]
     assert est.set_ids_[300] == est.set_ids_[3] >= 0 and est.set_ids_[301] == est.set_ids_[11]
+
+
+def test_candidate_searches_of_many_rows_use_an_inverted_file(digits, monkeypatch) -> None:
+    """Above REFERENCE_ROWS (here lowered to 100 rows) each of the three candidate searches
+    (pixels, features, Fourier magnitude: 16-d PCAs) is an inverted file (faiss IVF-Flat, a
+    quarter of an HNSW graph's CPU time at 1,000,000 rows), no graph is built, and the
+    shifted and rotated copies are still found while each search scans 4 of its 15 lists."""
+    import ogad_core.issues.base as base
+    import ogad_core.space.knn as knn
+
+    monkeypatch.setattr(base, "REFERENCE_ROWS", 100)
+    monkeypatch.setattr(knn, "ANN_MIN_ROWS", 100)
+    monkeypatch.setattr(knn, "IVF_PROBE", 4)
+    built: list[str] = []
+    ivf, hnsw = base.ivf_index, knn.hnsw_index
+
+    def inverted(z: np.ndarray, seed: int = 0) -> Any:
+        built.append("ivf")
+        index = ivf(z, seed)
+        assert index.nlist == 15 and index.nprobe == 4  # 600 rows / 39 a list
+        return index
+
+    def graph(z: np.ndarray) -> Any:
+        built.append("hnsw")
+        return hnsw(z)
+
+    monkeypatch.setattr(base, "ivf_index", inverted)
+    monkeypatch.setattr(knn, "hnsw_index", graph)
+    x, y = digits
+    x = np.concatenate([x, _copies(x[3])["shift"][None], _copies(x[11])["rotate"][None]])
+    y = np.concatenate([y, [y[3], y[11]]])
+    context = _context(x, y)
+    context.features = context.space("pixels/standard")
+    est = DuplicateIssue().fit(context)
+    assert built == ["ivf", "ivf", "ivf"]
+    assert est.set_ids_[600] == est.set_ids_[3] >= 0 and est.set_ids_[601] == est.set_ids_[11]

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from ogad_core.space.knn import hnsw_search, index_for
+from ogad_core.space.knn import flat_index, hnsw_search, index_for, ivf_index
 
 #: above this many rows a density estimate searches a seeded subsample of this many rows
 REFERENCE_ROWS = 100_000
@@ -135,7 +135,9 @@ class IssueContext:
         """(N, k) Euclidean distances and (N, k) indices of each row's k nearest OTHER rows in
         space ``name`` (faiss, :mod:`ogad_core.space.knn`; cached, a larger k computed once
         serves a smaller one); None when absent. ``reference``: search only a seeded subsample
-        of that many rows (when N is larger): a density estimate at a fraction of the cost."""
+        of that many rows (when N is larger): a density estimate at a fraction of the cost.
+        A ``/pca`` space searched whole above REFERENCE_ROWS rows (the duplicate type's
+        candidates) uses an inverted file (:func:`~ogad_core.space.knn.ivf_index`)."""
         ref = reference if reference is not None and reference < self.n else None
         cached = [kk for (nm, kk, rr) in self._knn if nm == name and rr == ref and kk >= k]
         if cached:
@@ -150,7 +152,10 @@ class IssueContext:
         if ref is not None:
             rng = np.random.default_rng(self.seed)
             rows = np.sort(rng.choice(self.n, size=ref, replace=False))
-        found = _knn_excluding_self(np.asarray(matrix, dtype=np.float32), k, rows)
+        # above REFERENCE_ROWS only the duplicate type's candidates search every row of a
+        # /pca space: an inverted file there, not a graph (3-4x cheaper, docs/benchmarks.md)
+        inverted = "pca" in name.split("/") and rows is None and self.n > REFERENCE_ROWS
+        found = _knn_excluding_self(np.asarray(matrix, dtype=np.float32), k, rows, inverted)
         self._knn[(name, k, ref)] = found
         return found
 
@@ -166,14 +171,20 @@ def fourier_magnitude(signatures: np.ndarray) -> np.ndarray:
 
 
 def _knn_excluding_self(
-    Z: np.ndarray, k: int, reference: np.ndarray | None = None
+    Z: np.ndarray, k: int, reference: np.ndarray | None = None, inverted: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """(N, k) distances and indices of each row's k nearest other rows of (N, d) ``Z`` (only
-    among the rows ``reference`` when given)."""
+    among the rows ``reference`` when given). ``inverted``: an inverted file
+    (:func:`~ogad_core.space.knn.ivf_index`) instead of :func:`index_for`'s graph, for a
+    candidate search in a few dimensions; rows it leaves short are searched exactly."""
     Z = np.nan_to_num(Z, nan=0.0)
     ref_ids = np.arange(len(Z)) if reference is None else np.asarray(reference)
     k = min(k, len(ref_ids) - 1)
-    dist, idx = hnsw_search(index_for(Z[ref_ids]), Z, k + 1)
+    index = ivf_index(Z[ref_ids]) if inverted else index_for(Z[ref_ids])
+    dist, idx = hnsw_search(index, Z, k + 1)
+    short = np.flatnonzero((idx < 0).any(axis=1))
+    if len(short):
+        dist[short], idx[short] = hnsw_search(flat_index(Z[ref_ids]), Z[short], k + 1)
     idx = np.where(idx >= 0, ref_ids[np.maximum(idx, 0)], -1)
     rows = np.arange(len(Z))[:, None]
     is_self = idx == rows
