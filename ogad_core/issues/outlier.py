@@ -25,9 +25,9 @@ flags), and the z-scores are averaged per view, then the two views -- the model'
 gradients, or an encoder's embeddings) and the input's (statistics, pixels) -- weigh the same:
 an atypical but clean digit is far in one space, an input from elsewhere in several; and an
 input the model takes for a digit (an 8 x 8 digit upscaled by pixel blocks) is far in the
-input's view alone, which two correlated model spaces out-voted two to one. The model's features are scaled to unit length (an input
-far from the data has a small ``h``, so in raw feature space it sits near the origin, among the
-low-confidence clean ones).
+input's view alone, which two correlated model spaces out-voted two to one. The model's
+features are scaled to unit length (an input far from the data has a small ``h``, so in raw
+feature space it sits near the origin, among the low-confidence clean ones).
 
 A sample the ``corrupt`` type flags too (when it runs) gets ONE primary type, where it ranks in
 full: outlier first, it stays flagged in the corrupt queue after the other flags (the damage is
@@ -105,7 +105,8 @@ class OutlierIssue(IssueType):
         "distance to the k nearest samples in the images' input statistics (framing, "
         "edge-orientation histogram and effective resolution), each as a z-score of its log "
         "against "
-        "the upper half of its own distribution, averaged over the spaces; flagged at "
+        "the upper half of its own distribution, averaged per view (the model's spaces, the "
+        "input's), the two views weighing the same; flagged at "
         "z >= 2.5 (at most about 0.6% of a clean bulk); a sample also flagged corrupt is "
         "flagged here when its shape resembles no class it is filed under, else it is corrupt "
         "first and ranks last here"
