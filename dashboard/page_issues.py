@@ -6,6 +6,7 @@ duplicate-set cards and the per-class health table. The logic without Streamlit 
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,9 +34,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DUPLICATE",
+    "LABEL",
+    "LabelOrder",
     "duplicate_section",
     "health_section",
     "issue_selector",
+    "label_detector",
+    "label_order",
+    "label_queue_table",
     "queue_override",
     "why_issue_html",
 ]
@@ -101,11 +107,62 @@ def issue_selector(ctx: context.Context) -> str:
     return selected_issue(ctx)
 
 
+@dataclass(frozen=True)
+class LabelOrder:
+    """The label issue type's order of the Label issues queue, over the run table's rows.
+
+    Attributes:
+        detector: the detector the label type ranked with (the sidebar's choice).
+        scores: (N,) the label type's score per row (higher = worse): the re-ranking's base.
+        order: (N,) row positions, its rank 1 first.
+        n_flagged: how many samples it flags (the queue's length before the keep-going rule).
+        key: names ``scores`` in caches (changes with issues.parquet).
+    """
+
+    detector: str
+    scores: np.ndarray
+    order: np.ndarray
+    n_flagged: int
+    key: str
+
+
+def label_order(ctx: context.Context, detector: str | None) -> LabelOrder | None:
+    """The label type's order when the Label issues queue is shown and ``detector`` (the
+    sidebar's) is the one the label type ranked with; None otherwise (another issue queue,
+    another detector chosen, a run without issues.parquet: the detector's order)."""
+    iv = issue_view(ctx.run_path)
+    if iv is None or detector is None or selected_issue(ctx) != LABEL:
+        return None
+    if iv.label_detector != detector:
+        return None
+    found = iv.label_queue(ctx.view.table["sample_id"].to_numpy())
+    if found is None:
+        return None
+    scores, order = found
+    n_flagged = len(iv.flagged_ids(LABEL))
+    return LabelOrder(detector, scores, order, n_flagged, f"label:{_stamp(ctx.run_path)}")
+
+
+def label_queue_table(ctx: context.Context, table: pd.DataFrame) -> pd.DataFrame:
+    """``table``'s rows whose decisions count toward the Label issues queue's progress: all but
+    the samples only another issue type flags (reviewed in its queue)."""
+    iv = issue_view(ctx.run_path)
+    if iv is None:
+        return table
+    return table[~np.isin(table["sample_id"].to_numpy(), iv.elsewhere_ids())]
+
+
+def label_detector(ctx: context.Context) -> str | None:
+    """The detector the run's label issue type ranked with (None without one)."""
+    iv = issue_view(ctx.run_path)
+    return None if iv is None else iv.label_detector
+
+
 def queue_override(
     ctx: context.Context, table: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """(order, keep) of the selected issue's queue over ``table``'s rows, or None for the
-    label queue (the detector's order, as without issue types)."""
+    label queue (the detector's or the label type's order: :func:`label_order`)."""
     issue = selected_issue(ctx)
     iv = issue_view(ctx.run_path)
     if iv is None or issue == LABEL:
