@@ -387,6 +387,7 @@ def _progress(ctx: context.Context, controls: Controls, table: pd.DataFrame) -> 
     if target is None or length is None or target.n_target <= 0:
         return "", ""
     prog, expected, goal_text = _goal(ctx, controls, table, target, length)
+    flags = "" if page_issues.label_order(ctx, controls.detector) is None else LABEL_FLAGS_NOTE
     left = (
         f"about {prog.remaining_flagged:,} flagged samples left to find"
         if prog.found < expected
@@ -397,7 +398,7 @@ def _progress(ctx: context.Context, controls: Controls, table: pd.DataFrame) -> 
         f"{goal_text} · {left}"
     )
     width = min(max(float(prog.of_target), 0.0), 1.0) * 100
-    why = html.escape(f"Queue length: {length.reason}. {target.note}")
+    why = html.escape(f"Queue length: {length.reason}. {flags}{target.note}")
     summary = "why this many?" if not length.extended else "why more than the estimate?"
     bar = (
         f'<div class="ogad-progress" role="progressbar" aria-valuenow="{width:.0f}" '
@@ -505,8 +506,14 @@ def _order_text(controls: Controls, table: pd.DataFrame, ctx: context.Context) -
 
 
 LABEL_ORDER_TEXT = "the label issue type's rank"
+LABEL_FLAGS_NOTE = (
+    "The label issue type flags the review target less the samples another issue type "
+    "explains (corrupt, outlier, a duplicate set whose labels differ: reviewed in those queues, "
+    "their decisions not counted here). "
+)
 LABEL_ORDER_NOTE = (
-    "The label issue type's order: the detector's score joined by the neighbours' label vote, "
+    "The label issue type's order: the detector's score (the loss: joined by the neighbours' "
+    "label vote where that vote is about as accurate as the model), "
     "samples the model gives another class first (likelier wrong where that pair of classes is "
     "often confused), samples another issue type explains (corrupt, outlier, a duplicate set "
     "whose labels differ) last. Another detector in the sidebar orders this queue by its rank."
