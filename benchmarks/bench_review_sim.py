@@ -223,6 +223,64 @@ def seed_study(
     return out
 
 
+def label_order_study(path: Path, truth: pd.DataFrame) -> dict[str, Any] | None:
+    """The dashboard's Label issues queue on a run with issues.parquet, simulated: the flipped
+    samples (``truth`` kind ``flipped``, sample order) among the first 100 / n_flipped reviews
+    in the label type's detector's order (the queue before it followed the label type) and in
+    the label type's order, each static and re-ranked as the dashboard does (+evidence, refit
+    after every decision). The other injected samples (duplicates, outliers, corrupt) are
+    answered Reject: the label queue is not where they are decided. None without a label type."""
+    from dashboard.issue_view import load_issue_view
+
+    iv = load_issue_view(path)
+    samples, scores, grads = load_run(path)
+    queue = None if iv is None else iv.label_queue(samples["sample_id"].to_numpy())
+    if iv is None or queue is None or iv.label_detector is None:
+        return None
+    flipped = truth["kind"].to_numpy() == "flipped"
+    n_flipped = int(flipped.sum())
+    budget = min(len(samples), max(100, n_flipped))
+    cutoffs = {"first_100": min(100, budget), "first_n_flipped": n_flipped}
+    explainer = Explainer(grads, samples, scores)
+    bases = {
+        f"{iv.label_detector} (detector)": scores[f"{iv.label_detector}_score"].to_numpy(float),
+        "label type": np.nan_to_num(queue[0], nan=-np.inf),
+    }
+    rows = []
+    for name, base in bases.items():
+        static = simulate(None, base, flipped, 1, budget)
+        reranker = Reranker.with_evidence(grads, base, explainer)
+        reranked = simulate(reranker, base, flipped, 1, budget)
+        for order, found_order in (("static", static), ("re-ranked", reranked)):
+            rows.append({"base": name, "order": order, **found(found_order, flipped, cutoffs)})
+    return {"run": str(path), "n": len(samples), "n_flipped": n_flipped, "rows": rows}
+
+
+def label_order_part(mixes: list[str]) -> dict[str, Any]:
+    """:func:`label_order_study` on each ``{kind}_run_{seed}`` with its
+    ``{kind}_truth_{seed}.parquet`` under each of ``mixes`` (the issue-type benchmark's kept
+    runs, ``benchmarks.bench_issues``)."""
+    from benchmarks.bench_issues import _in_sample_order
+    from ogad_core.run.rundir import RunDir
+
+    out: dict[str, Any] = {"load_average_at_start": [round(v, 2) for v in os.getloadavg()]}
+    runs = []
+    for mix in mixes:
+        for truth_path in sorted(Path(mix).glob("*_truth_*.parquet")):
+            kind, _, seed = truth_path.stem.partition("_truth_")
+            run = Path(mix) / f"{kind}_run_{seed}"
+            if not (run / "issues.parquet").is_file():
+                continue
+            print(f"== label order: {run}", flush=True)
+            truth = _in_sample_order(kind, RunDir(run), pd.read_parquet(truth_path))
+            study = label_order_study(run, truth)
+            if study is not None:
+                runs.append({"mix": Path(mix).name, "kind": kind, "seed": int(seed), **study})
+    out["runs"] = runs
+    out["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    return out
+
+
 # ---- 2. suggestions, 3. target, 4. detectors ------------------------------------------------
 
 
@@ -403,6 +461,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="also runs of the main and extra seeds trained this many epochs (0 = none): the "
         "built-in image recipe's earlier length",
     )
+    ap.add_argument(
+        "--label-mixes",
+        default="",
+        help="folders of the issue-type benchmark's runs (KIND_run_SEED, KIND_truth_SEED.parquet)"
+        ": measure only the Label issues queue's order on them and store it in --out beside "
+        "the figures already there",
+    )
     ap.add_argument("--out", default=str(OUT))
     return ap.parse_args(argv)
 
@@ -437,6 +502,13 @@ def seed_parts(
 
 def main(argv: list[str] | None = None) -> int:
     a = parse(argv)
+    if a.label_mixes:
+        out = Path(a.out)
+        report = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {}
+        report["label_order"] = label_order_part(_csv(a.label_mixes))
+        out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(_label_order_part(report))
+        return 0
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     detectors, refits = _csv(a.detectors), [int(k) for k in _csv(a.refits)]
@@ -572,7 +644,8 @@ def docs_section(r: dict[str, Any] | None) -> str:
             _rerank_rows(r),
         ),
     ]
-    out += [_verdict(r), _seed_part(r), _ceiling_part(r), _suggestion_part(r)]
+    out += [_verdict(r), _label_order_part(r), _seed_part(r), _ceiling_part(r)]
+    out.append(_suggestion_part(r))
     out.append(_estimate_part(r))
     out.append(_detector_part(r))
     out.append(_speed_part(r))
@@ -629,6 +702,41 @@ def _verdict(r: dict[str, Any]) -> str:
         "at 20% noise); raw-pixel neighbours on mnist5k (at most one sample more). Gradient "
         "boosting in place of the logistic regression was worse (mnist5k loss 367, digits "
         "loss 130 at 10% noise, 8 epochs).\n\n" + "\n".join(lines)
+    )
+
+
+def _label_order_part(r: dict[str, Any]) -> str:
+    """The Label issues queue's order: the detector's vs the label type's, static and
+    re-ranked, on the issue-type benchmark's kept runs."""
+    part = r.get("label_order")
+    if not part or not part.get("runs"):
+        return ""
+    rows = []
+    for run in part["runs"]:
+        n = run["n_flipped"]
+        for row in run["rows"]:
+            rows.append(
+                [
+                    f"{run['mix']} {run['kind']} {run['seed']}",
+                    row["base"],
+                    row["order"],
+                    str(row["first_100"]),
+                    f"{row['first_n_flipped']} / {n} ({row['first_n_flipped'] / n:.1%})",
+                ]
+            )
+    return (
+        "\n**The Label issues queue: the detector's order or the label issue type's** "
+        "(`python -m benchmarks.bench_review_sim --label-mixes DIR,...` on the issue-type "
+        "benchmark's kept runs, `benchmarks.bench_issues`: s6_main = the main mix, s6_alt = the "
+        "held-out mix, issues step version 16). The dashboard's Label issues queue followed the "
+        "selected detector's order (before); it now follows the label type's rank when the "
+        "selected detector is the one the label type used, and re-ranks from the label type's "
+        "score. The simulated reviewer confirms the flipped labels and rejects everything else "
+        "(the duplicates, outliers and corrupt inputs are decided in their own queues); counts "
+        "are flipped samples among the first 100 / n_flipped reviews; re-ranked = +evidence, "
+        "refit after every decision. Load average "
+        f"{part.get('load_average_at_start')} at start, {part.get('load_average_at_end')} at "
+        "end.\n\n" + _table(["run", "base", "order", "first 100", "first n_flipped"], rows) + "\n"
     )
 
 
