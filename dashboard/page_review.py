@@ -421,22 +421,20 @@ def _goal(
     review target less the samples another issue type explains, whose decisions are left out);
     else toward the review target, every decision counted."""
     low, high = target.interval
-    estimate = (
-        f"review target ≈ {target.n_target:,} (95% range {low:,}–{high:,}; estimated noise "
-        f"{target.noise_rate:.1%}, {target.method})"
-    )
+    estimate = f"review target ≈ {target.n_target:,} (95% range {low:,}–{high:,}"
     label = page_issues.label_order(ctx, controls.detector)
     if label is None:
         goal = max(length.n, target.n_target)
         prog = review_progress(table, goal, target.noise_rate)
-        return prog, round(target.noise_rate * len(table)), estimate
+        noise = f"; estimated noise {target.noise_rate:.1%}, {target.method})"
+        return prog, round(target.noise_rate * len(table)), estimate + noise
     goal = max(length.n, label.n_flagged)
     counted = page_issues.label_queue_table(ctx, table)
     prog = review_progress(counted, goal, 0.0)
     prog = dataclasses.replace(prog, remaining_flagged=max(0, label.n_flagged - prog.found))
     text = (
-        f"Label issues: {label.n_flagged:,} flagged · the {estimate}, less the samples "
-        "another issue type explains"
+        f"Label issues: {label.n_flagged:,} flagged = {estimate}) less those other issue "
+        "types explain"
     )
     return prog, label.n_flagged, text
 
