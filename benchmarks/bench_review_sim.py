@@ -242,18 +242,38 @@ def label_order_study(path: Path, truth: pd.DataFrame) -> dict[str, Any] | None:
     budget = min(len(samples), max(100, n_flipped))
     cutoffs = {"first_100": min(100, budget), "first_n_flipped": n_flipped}
     explainer = Explainer(grads, samples, scores)
-    bases = {
-        f"{iv.label_detector} (detector)": scores[f"{iv.label_detector}_score"].to_numpy(float),
-        "label type": np.nan_to_num(queue[0], nan=-np.inf),
-    }
+    detector = scores[f"{iv.label_detector}_score"].to_numpy(float)
+    label = np.nan_to_num(queue[0], nan=-np.inf)
     rows = []
-    for name, base in bases.items():
+    for name, base in ((f"{iv.label_detector} (detector)", detector), ("label type", label)):
         static = simulate(None, base, flipped, 1, budget)
         reranker = Reranker.with_evidence(grads, base, explainer)
-        reranked = simulate(reranker, base, flipped, 1, budget)
-        for order, found_order in (("static", static), ("re-ranked", reranked)):
+        orders = [("static", static), ("re-ranked", simulate(reranker, base, flipped, 1, budget))]
+        if name == "label type":  # as the dashboard: the other types' flags after the rest
+            last = _Last(reranker, queue[2])
+            orders.append(
+                ("re-ranked, the other types' flags last", last.simulate(base, flipped, budget))
+            )
+        for order, found_order in orders:
             rows.append({"base": name, "order": order, **found(found_order, flipped, cutoffs)})
     return {"run": str(path), "n": len(samples), "n_flipped": n_flipped, "rows": rows}
+
+
+class _Last:
+    """A re-ranker whose scores put the (N,) ``last`` rows after every other row (the
+    dashboard's Label issues queue keeps the samples only another issue type flags there)."""
+
+    def __init__(self, reranker: Reranker, last: np.ndarray) -> None:
+        self.reranker, self.last = reranker, np.asarray(last, dtype=bool)
+
+    def scores(self, ids: np.ndarray, bad: np.ndarray) -> np.ndarray:
+        found = self.reranker.scores(ids, bad)
+        return np.where(self.last, found - (np.ptp(found) + 1.0), found)
+
+    def simulate(self, base: np.ndarray, flipped: np.ndarray, budget: int) -> np.ndarray:
+        """:func:`simulate` from ``base`` re-ranked this way after every decision (before 2 bad
+        and 2 good decisions the re-ranker keeps the base, as the dashboard's static order)."""
+        return simulate(self, base, flipped, 1, budget)  # type: ignore[arg-type]
 
 
 def label_order_part(mixes: list[str]) -> dict[str, Any]:

@@ -56,7 +56,7 @@ class IssueView:
     #: the detector whose scores the label type ranked with (None without a label type)
     label_detector: str | None = None
     _flagged: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-    _label: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    _label: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
     _why: dict[int, list[str]] | None = field(default=None, repr=False)
 
     def flagged_ids(self, issue: str) -> np.ndarray:
@@ -70,10 +70,13 @@ class IssueView:
             self._flagged[issue] = ids
         return self._flagged[issue]
 
-    def label_queue(self, sample_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    def label_queue(
+        self, sample_ids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """The label type's order over a table whose rows are (N,) ``sample_ids``: ((N,) its
-        score per row, higher = worse; (N,) row positions, its rank 1 first), or None without
-        a label type. Rows it does not score come last (score NaN). Cached per ``sample_ids``."""
+        score per row, higher = worse; (N,) row positions, its rank 1 first; (N,) bool, the
+        rows only another issue type flags: :meth:`elsewhere_ids`), or None without a label
+        type. Rows it does not score come last (score NaN). Cached per ``sample_ids``."""
         if LABEL not in self.names:
             return None
         ids = np.asarray(sample_ids)
@@ -82,8 +85,9 @@ class IssueView:
             scores = part["score"].reindex(ids).to_numpy(dtype=np.float64)
             ranks = part["rank"].reindex(ids).to_numpy(dtype=np.float64)
             filled = np.where(np.isnan(ranks), np.inf, ranks)
-            self._label = (ids.copy(), scores, np.lexsort((ids, filled)))
-        return self._label[1], self._label[2]
+            elsewhere = np.isin(ids, self.elsewhere_ids())
+            self._label = (ids.copy(), scores, np.lexsort((ids, filled)), elsewhere)
+        return self._label[1], self._label[2], self._label[3]
 
     def elsewhere_ids(self) -> np.ndarray:
         """(m,) sample ids another issue type flags and the label type does not (reviewed in

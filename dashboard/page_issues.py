@@ -117,6 +117,8 @@ class LabelOrder:
         order: (N,) row positions, its rank 1 first.
         n_flagged: how many samples it flags (the queue's length before the keep-going rule).
         key: names ``scores`` in caches (changes with issues.parquet).
+        elsewhere: (N,) bool, the rows only another issue type flags (re-ranking keeps them
+            after the others, as the label type ranks them after its flags).
     """
 
     detector: str
@@ -124,6 +126,13 @@ class LabelOrder:
     order: np.ndarray
     n_flagged: int
     key: str
+    elsewhere: np.ndarray
+
+    def after_the_rest(self, order: np.ndarray) -> np.ndarray:
+        """(N,) ``order`` (row positions) with the :attr:`elsewhere` rows moved to its end, in
+        their order."""
+        last = self.elsewhere[order]
+        return np.concatenate([order[~last], order[last]])
 
 
 def label_order(ctx: context.Context, detector: str | None) -> LabelOrder | None:
@@ -135,12 +144,14 @@ def label_order(ctx: context.Context, detector: str | None) -> LabelOrder | None
         return None
     if iv.label_detector != detector:
         return None
-    found = iv.label_queue(ctx.view.table["sample_id"].to_numpy())
+    ids = ctx.view.table["sample_id"].to_numpy()
+    found = iv.label_queue(ids)
     if found is None:
         return None
-    scores, order = found
+    scores, order, elsewhere = found
     n_flagged = len(iv.flagged_ids(LABEL))
-    return LabelOrder(detector, scores, order, n_flagged, f"label:{_stamp(ctx.run_path)}")
+    key = f"label:{_stamp(ctx.run_path)}"
+    return LabelOrder(detector, scores, order, n_flagged, key, elsewhere)
 
 
 def label_queue_table(ctx: context.Context, table: pd.DataFrame) -> pd.DataFrame:

@@ -321,6 +321,8 @@ def _queue_rows(
         if ranked is not table:
             rank_column = ranked[f"{controls.detector}_rank"].to_numpy()
             order = order_by_rank(rank_column, table["sample_id"].to_numpy())
+            if label is not None:  # what another issue type explains stays below the rest
+                order = label.after_the_rest(order)
     keep = filter_mask(
         table,
         pred_classes=controls.pred_classes,

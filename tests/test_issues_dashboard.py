@@ -266,3 +266,37 @@ def test_reranking_in_the_label_queue_starts_from_the_label_types_score(
     at.selectbox(key=state.DETECTOR).set_value("l2").run()
     l2 = pd.read_parquet(run / "scores.parquet").sort_values("sample_id")["l2_score"]
     assert np.array_equal(bases[-1], l2.to_numpy(dtype=float))
+
+
+def test_reranking_keeps_what_another_issue_type_explains_below_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-ranked from decisions, the Label issues queue keeps the samples only another issue
+    type flags after every other sample (the re-ranker's loss and neighbour features would lift
+    them back: the duplicate copies the label type leaves to their set's card); in the static
+    order they stay where the label type ranks them."""
+    import numpy as np
+
+    from dashboard import state
+    from dashboard.testing import card_ids
+    from ogad_core.review.store import CONFIRMED, REJECTED, ReviewStore
+
+    run = make_run(tmp_path / "run", n=60)
+    np.save(RunDir(run).gradients_path, np.random.default_rng(1).normal(0, 1, (60, 8)))
+    table = _with_label_order(run)
+    first = (table["issue"] == "label") & table["sample_id"].isin([0, 1, 2])
+    table.loc[first, "score"] = 100.0 - table.loc[first, "sample_id"]  # ranked first here
+    table.loc[table["issue"] == "label", "rank"] = (
+        table.loc[table["issue"] == "label", "score"].rank(ascending=False).astype(int)
+    )
+    table.to_parquet(RunDir(run).issues_path)
+    ReviewStore(run).decide_many([59, 58], CONFIRMED, reviewer="alice")
+    ReviewStore(run).decide_many([10, 11], REJECTED, reviewer="alice")
+    at = _started(run, monkeypatch)
+    at.number_input(key=state.TOP_K).set_value(0).run()
+    at.selectbox(key=state.PER_PAGE).set_value(36).run()
+    at.toggle(key=state.RERANK).set_value(False).run()
+    assert card_ids(at)[:3] == [0, 1, 2]  # the static order: the label type's rank
+    at.toggle(key=state.RERANK).set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not {0, 1, 2} & set(card_ids(at))  # re-ranked: after the 56 - 3 others
