@@ -41,7 +41,6 @@ __all__ = [
     "issue_selector",
     "label_detector",
     "label_order",
-    "label_queue_table",
     "queue_override",
     "why_issue_html",
 ]
@@ -119,6 +118,8 @@ class LabelOrder:
         key: names ``scores`` in caches (changes with issues.parquet).
         elsewhere: (N,) bool, the rows only another issue type flags (re-ranking keeps them
             after the others, as the label type ranks them after its flags).
+        elsewhere_ids: their sample ids (their decisions, made in those queues, do not count
+            toward this queue's length and progress).
     """
 
     detector: str
@@ -127,6 +128,7 @@ class LabelOrder:
     n_flagged: int
     key: str
     elsewhere: np.ndarray
+    elsewhere_ids: np.ndarray
 
     def after_the_rest(self, order: np.ndarray) -> np.ndarray:
         """(N,) ``order`` (row positions) with the :attr:`elsewhere` rows moved to its end, in
@@ -151,16 +153,7 @@ def label_order(ctx: context.Context, detector: str | None) -> LabelOrder | None
     scores, order, elsewhere = found
     n_flagged = len(iv.flagged_ids(LABEL))
     key = f"label:{_stamp(ctx.run_path)}"
-    return LabelOrder(detector, scores, order, n_flagged, key, elsewhere)
-
-
-def label_queue_table(ctx: context.Context, table: pd.DataFrame) -> pd.DataFrame:
-    """``table``'s rows whose decisions count toward the Label issues queue's progress: all but
-    the samples only another issue type flags (reviewed in its queue)."""
-    iv = issue_view(ctx.run_path)
-    if iv is None:
-        return table
-    return table[~np.isin(table["sample_id"].to_numpy(), iv.elsewhere_ids())]
+    return LabelOrder(detector, scores, order, n_flagged, key, elsewhere, iv.elsewhere_ids())
 
 
 def label_detector(ctx: context.Context) -> str | None:

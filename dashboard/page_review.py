@@ -69,9 +69,13 @@ def _on_detector_change() -> None:
 
 def _review_length(ctx: context.Context, detector: str | None) -> Any:
     """The queue length (review_aids.review_length): from the label issue type's flags when
-    the Label issues queue follows its order, else from the review target."""
+    the Label issues queue follows its order (the decisions on samples only another issue type
+    flags left out), else from the review target."""
     label = page_issues.label_order(ctx, detector)
-    return review_aids.review_length(ctx, detector, None if label is None else label.n_flagged)
+    if label is None:
+        return review_aids.review_length(ctx, detector)
+    left_out = (label.key, label.elsewhere_ids)
+    return review_aids.review_length(ctx, detector, label.n_flagged, left_out)
 
 
 def _detector_control(view: RunView) -> str | None:
@@ -431,7 +435,7 @@ def _goal(
         noise = f"; estimated noise {target.noise_rate:.1%}, {target.method})"
         return prog, round(target.noise_rate * len(table)), estimate + noise
     goal = max(length.n, label.n_flagged)
-    counted = page_issues.label_queue_table(ctx, table)
+    counted = table[~label.elsewhere]  # decided in another issue type's queue: left out
     prog = review_progress(counted, goal, 0.0)
     prog = dataclasses.replace(prog, remaining_flagged=max(0, label.n_flagged - prog.found))
     text = (

@@ -108,20 +108,31 @@ def review_target(run: Context, detector: str | None) -> Any:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _recent_bad(run_path: str, version: int) -> tuple[int, np.ndarray]:
+def _recent_bad(
+    run_path: str, version: int, left_key: str | None = None, _left_out: np.ndarray | None = None
+) -> tuple[int, np.ndarray]:
     """(samples reviewed, (k,) bool of the latest KEEP_GOING_BLOCK decisions in effect, newest
-    last: True = confirmed or relabeled)."""
+    last: True = confirmed or relabeled), without the decisions on the sample ids
+    ``_left_out`` (named ``left_key`` in the cache)."""
     current = cache.review_store(run_path).current()
+    if _left_out is not None:
+        current = current[~current["sample_id"].isin(_left_out)]
     block = int(getattr(_module("scoring.target"), "KEEP_GOING_BLOCK", 10))
     latest = current.sort_values("updated_at", kind="stable").tail(block)
     return len(current), latest["decision"].isin(BAD_DECISIONS).to_numpy()
 
 
-def review_length(run: Context, detector: str | None, n_flagged: int | None = None) -> Any:
+def review_length(
+    run: Context,
+    detector: str | None,
+    n_flagged: int | None = None,
+    left_out: tuple[str, np.ndarray] | None = None,
+) -> Any:
     """The queue length the review target gives now (a ``QueueLength``: the estimate, extended
     while the latest decisions keep confirming flags), or None without a target. ``n_flagged``
     replaces the estimate as the start (the label issue type's flags: the target less the
-    samples another issue type explains)."""
+    samples another issue type explains); ``left_out`` = (a name for caches, sample ids) whose
+    decisions do not count (made in another issue type's queue)."""
     run_path = run.run_path
     target = review_target(run, detector)
     module = _module("scoring.target")
@@ -129,7 +140,8 @@ def review_length(run: Context, detector: str | None, n_flagged: int | None = No
         return None
     start = target.n_target if n_flagged is None else n_flagged
     version = cache.review_store(run_path).version()
-    n_reviewed, recent = _recent_bad(run_path, version)
+    key, ids = (None, None) if left_out is None else left_out
+    n_reviewed, recent = _recent_bad(run_path, version, key, ids)
     n = cache.run_view(run_path).n_samples
     # grown a block at a time: the sidebar's Queue length box (outside the queue's fragment)
     # is redrawn by a full rerun when the length changes, once per block of decisions

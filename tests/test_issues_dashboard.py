@@ -143,7 +143,7 @@ def test_a_card_with_a_why_line_does_not_repeat_the_label_issue(tmp_path: Path) 
 
 def _with_label_order(run: Path, detector: str | None = "iforest") -> pd.DataFrame:
     """issues.parquet whose label type ranks the samples in reverse sample-id order (unlike
-    every detector) and flags the top 6; outliers 0, 1, 2 (the label type does not flag them).
+    every detector) and flags the top 6; outliers 0-11 (the label type does not flag them).
     ``detector``: the label type's detector in the issues step's record (None: not recorded)."""
     rd = RunDir(run)
     n = len(rd.read_samples())
@@ -151,7 +151,7 @@ def _with_label_order(run: Path, detector: str | None = "iforest") -> pd.DataFra
     for sid in range(n):
         top = sid >= n - 6
         rows.append((sid, "label", float(sid), n - sid, top, None, "why" if top else ""))
-        out = sid < 3
+        out = sid < 12
         rows.append((sid, "outlier", float(-sid), sid + 1, out, None, "far" if out else ""))
     cols = ["sample_id", "issue", "score", "rank", "flagged", "set_id", "explanation"]
     table = pd.DataFrame(rows, columns=cols)
@@ -161,7 +161,7 @@ def _with_label_order(run: Path, detector: str | None = "iforest") -> pd.DataFra
     label: dict[str, object] = {"flagged": 6, "threshold": "the review target"}
     if detector is not None:
         label["detector"] = detector
-    types = {"label": label, "outlier": {"flagged": 3, "threshold": OUTLIER_RULE}}
+    types = {"label": label, "outlier": {"flagged": 12, "threshold": OUTLIER_RULE}}
     manifest.mark_done("issues", StepRecord(fingerprint="test", extra={"types": types}))
     rd.save_manifest(manifest)
     return table
@@ -180,16 +180,17 @@ def test_the_label_queue_follows_the_label_types_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the detector the label type ranked with, the Label issues queue is the label type's
-    rank, as long as its flags, and its progress counts the label queue's decisions (not those
-    on samples only another issue type flags); another detector gives that detector's order and
-    the page says which detector gives the label type's."""
+    rank, as long as its flags, and its length and progress count the label queue's decisions
+    (not those on samples only another issue type flags: 12 confirmed outliers would extend the
+    queue by the keep-going rule); another detector gives that detector's order and the page
+    says which detector gives the label type's."""
     from dashboard import state
     from dashboard.testing import card_ids
     from ogad_core.review.store import CONFIRMED, ReviewStore
 
     run = make_run(tmp_path / "run", n=60)
     _with_label_order(run)
-    ReviewStore(run).decide_many([0, 1], CONFIRMED, reviewer="alice")  # outliers only
+    ReviewStore(run).decide_many(list(range(12)), CONFIRMED, reviewer="alice")  # outliers
     at = _started(run, monkeypatch)
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key=state.DETECTOR).value == "iforest"
@@ -206,7 +207,7 @@ def test_the_label_queue_follows_the_label_types_order(
     assert not at.exception, [e.value for e in at.exception]
     scores = pd.read_parquet(run / "scores.parquet").sort_values("l2_rank")
     n = at.number_input(key=state.TOP_K).value
-    want = [i for i in scores["sample_id"].head(n) if i not in (0, 1, 59)][:8]
+    want = [i for i in scores["sample_id"].head(n) if i >= 12 and i != 59][:8]
     assert n > 6 and card_ids(at) == want  # l2's order, the review target long
     text = " ".join(_text(at).split())
     assert "ordered by l2 rank (choose iforest for the label issue type's order)" in text
