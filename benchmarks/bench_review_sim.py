@@ -774,8 +774,8 @@ LABEL_ORDER_READING = (
     "reviewer rejects in this queue (6-13 of a held-out seed's misses, 8-10 of a main seed's). "
     "Keeping the samples only another issue type flags after the rest, as the dashboard now "
     "does, recovers part (images: held-out 84.0% -> 86.9%, main 88.4% -> 91.1%; text within "
-    "one sample a seed) and stays at or below the static order. Re-ranking stays on by "
-    "default; whether the Label issues queue should start with it off is open.\n"
+    "one sample a seed) and stays at or below the static order. So in the label type's order "
+    "re-ranking has a toggle of its own, off at first; in a detector's order it stays on.\n"
 )
 
 

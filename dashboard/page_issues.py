@@ -156,6 +156,14 @@ def label_order(ctx: context.Context, detector: str | None) -> LabelOrder | None
     return LabelOrder(detector, scores, order, n_flagged, key, elsewhere, iv.elsewhere_ids())
 
 
+def label_order_applies(ctx: context.Context, detector: str | None) -> bool:
+    """Whether the queue shown is the label issue type's order (see :func:`label_order`),
+    without building it."""
+    return (
+        selected_issue(ctx) == LABEL and detector is not None and (label_detector(ctx) == detector)
+    )
+
+
 def label_detector(ctx: context.Context) -> str | None:
     """The detector the run's label issue type ranked with (None without one)."""
     iv = issue_view(ctx.run_path)

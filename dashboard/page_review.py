@@ -189,6 +189,27 @@ def _filter_controls(view: RunView) -> tuple[list[str], list[str], bool, str]:
     return chosen, predicted, bool(disagree), str(search)
 
 
+def _rerank_control(ctx: context.Context, detector: str) -> bool:
+    """The re-ranking toggle. In the label issue type's order it has its own setting, off at
+    first: on the issue-type mixes re-ranking lowered that order (docs/benchmarks.md, "Label
+    issues: the detector's order or the label type's"); in a detector's order it is on."""
+    if page_issues.label_order_applies(ctx, detector):
+        return st.toggle(
+            "Re-rank from my decisions",
+            key=state.RERANK_LABEL,
+            help="Reorder the unreviewed label queue by what the decisions so far teach "
+            "(confirmed / relabeled = bad, rejected = fine). Off: the label issue type's "
+            "order, which re-ranking did not improve on the measured mixes of bad samples.",
+        )
+    return st.toggle(
+        "Re-rank from my decisions",
+        key=state.RERANK,
+        help="Reorder the unreviewed queue by what the decisions so far teach about the "
+        "gradient space (confirmed / relabeled = bad, rejected = fine). Off: the "
+        "detector's order.",
+    )
+
+
 def sidebar_controls(ctx: context.Context) -> Controls:
     """Draw the queue controls in the sidebar and return their values."""
     view = ctx.view
@@ -197,13 +218,7 @@ def sidebar_controls(ctx: context.Context) -> Controls:
         detector = _detector_control(view)
         rerank = False
         if detector is not None and review_aids.rerank_available(ctx):
-            rerank = st.toggle(
-                "Re-rank from my decisions",
-                key=state.RERANK,
-                help="Reorder the unreviewed queue by what the decisions so far teach about the "
-                "gradient space (confirmed / relabeled = bad, rejected = fine). Off: the "
-                "detector's order.",
-            )
+            rerank = _rerank_control(ctx, detector)
         top_k = _queue_length_control(ctx, detector)
         chosen, predicted, disagree, search = _filter_controls(view)
         min_score = _min_score_control(view, detector)

@@ -261,10 +261,13 @@ def test_reranking_in_the_label_queue_starts_from_the_label_types_score(
     monkeypatch.setattr(rerank, "rerank_scores", spy)
     at = _started(run, monkeypatch)
     assert not at.exception, [e.value for e in at.exception]
-    assert at.toggle(key=state.RERANK).value
+    assert not at.toggle(key=state.RERANK_LABEL).value  # off at first in the label type's order
+    assert "re-ranked from the decisions" not in " ".join(_text(at).split())
+    at.toggle(key=state.RERANK_LABEL).set_value(True).run()
     assert bases and np.array_equal(bases[-1], np.arange(60, dtype=float))  # the label score
     assert "re-ranked from the decisions" in " ".join(_text(at).split())
     at.selectbox(key=state.DETECTOR).set_value("l2").run()
+    assert at.toggle(key=state.RERANK).value  # in a detector's order: on
     l2 = pd.read_parquet(run / "scores.parquet").sort_values("sample_id")["l2_score"]
     assert np.array_equal(bases[-1], l2.to_numpy(dtype=float))
 
@@ -296,8 +299,7 @@ def test_reranking_keeps_what_another_issue_type_explains_below_the_rest(
     at = _started(run, monkeypatch)
     at.number_input(key=state.TOP_K).set_value(0).run()
     at.selectbox(key=state.PER_PAGE).set_value(36).run()
-    at.toggle(key=state.RERANK).set_value(False).run()
-    assert card_ids(at)[:3] == [0, 1, 2]  # the static order: the label type's rank
-    at.toggle(key=state.RERANK).set_value(True).run()
+    assert card_ids(at)[:3] == [0, 1, 2]  # the static order (the default): the label type's
+    at.toggle(key=state.RERANK_LABEL).set_value(True).run()
     assert not at.exception, [e.value for e in at.exception]
     assert not {0, 1, 2} & set(card_ids(at))  # re-ranked: after the 56 - 3 others
