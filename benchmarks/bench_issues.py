@@ -37,6 +37,7 @@ from benchmarks.issue_mixes_alt import ALT_IMAGE_KINDS, ALT_TEXT_KINDS, alt_imag
 from benchmarks.issues_outlier_docs import (
     IMAGE_OUTLIER_RESOLUTION,
     IMAGE_OUTLIER_SPACES,
+    IMAGE_OUTLIER_VIEWS,
     TEXT_OUTLIER_LICENCE,
 )
 
@@ -894,8 +895,9 @@ def docs_section(r: dict[str, Any]) -> str:
         + ", ".join(sorted({str(x["seed"]) for x in results}))
         + ": mnist5k's 4,000 train digits as an ImageFolder with 150 flipped labels, 40 "
         "copies under another label and 20 under the same one (half exact, half re-encoded with "
-        "pixel noise), 25 grayscale crops of sklearn's sample photos and 25 letters drawn with "
-        "PIL's font (two out-of-distribution sources), 20 digits half replaced by noise, 15 "
+        "pixel noise), 25 grayscale crops of sklearn's sample photos (no two of one photo "
+        "overlapping more than 0.3 of their union) and 25 different letters drawn with PIL's "
+        "font (two out-of-distribution sources), 20 digits half replaced by noise, 15 "
         "blurred, 15 near-black; 3,000 Rotten Tomatoes snippets as a CSV with 100 flipped "
         "labels, 40 duplicated reviews under the other label, 15 punctuation-only and 25 "
         "garbled snippets, 40 sentences from another domain (the standard library's "
@@ -946,6 +948,8 @@ def docs_section(r: dict[str, Any]) -> str:
         + IMAGE_OUTLIER_SPACES
         + "\n\n"
         + IMAGE_OUTLIER_RESOLUTION
+        + "\n\n"
+        + IMAGE_OUTLIER_VIEWS
         + "\n\n"
         "**Text: the encoder's last layer** (this session; seeds 0 / 1 / 2, top-40 recall of "
         "the other-domain sentences, the kNN distance at k = 31, 1% of N). The text features "
