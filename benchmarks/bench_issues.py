@@ -679,12 +679,14 @@ def summary(r: dict[str, Any]) -> str:
 #: what the synthetic 1M pass leaves out: an image run's pixels (measured by --verify)
 PIXELS_AT_SCALE = (
     " These rows have no pixels, so the duplicate type's geometric verification and its two "
-    "extra candidate searches (pixels, their Fourier magnitude: about 200 CPU s each at this "
-    "size) do not run: an image run of 1,000,000 files would add them, about 1,060-1,360 CPU s, "
-    "6.4-7.8x the evidence build in all by the measurements in the held-out subsection's "
-    'paragraph "Verification at 1,000,000 images" (9.5-10.6x before one search a space served '
-    "both duplicate rules and the warp was compiled): over the goal for image runs at that "
-    "size; `DuplicateIssue(verify=0)` leaves it out."
+    "extra candidate searches (pixels, their Fourier magnitude: 57-66 CPU s each at this size "
+    "in an inverted file, 175-208 in the HNSW graph before) do not run: an image run of "
+    "1,000,000 files would add them, about 630-850 CPU s, 4.4-5.4x the evidence build in all "
+    "by the measurements in the held-out subsection's paragraphs \"Verification at 1,000,000 "
+    "images\" (6.4-7.8x before session 7's inverted file and compiled refinement; the "
+    "features' search in this pass now uses the inverted file too, not re-measured: about "
+    "3.7-4.8x): over the goal for image runs at that size; `DuplicateIssue(verify=0)` "
+    "leaves it out."
 )
 
 

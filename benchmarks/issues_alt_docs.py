@@ -326,6 +326,55 @@ VERIFICATION_AT_SCALE = (
     "verification and its extra searches off."
 )
 
+#: the verification at 1,000,000 images, session 7 (cost8): cheaper searches and pairs
+VERIFICATION_AT_SCALE_7 = (
+    "**Verification at 1,000,000 images, cheaper** (session 7, cost8; 2 shared cores, load "
+    "6-12 while four engineers worked). *Candidate searches*: the two duplicate-only spaces "
+    "(the pixels and their Fourier magnitude) and the features' candidate search are the only "
+    "searches of every row in a 16-d PCA above 100,000 rows (the label and outlier types "
+    "search a 100,000-row subsample there), so they now use a faiss inverted file (IVF-Flat: "
+    "about 4 sqrt(N) lists, a power of 2, trained on 64 seeded rows a list; 16 lists scanned; "
+    "`ogad_core.space.knn.ivf_index`) instead of an HNSW graph; at or below 100,000 rows "
+    "nothing changes. Measured at 1,000,000 deformed digits with 10,000 planted shifted, "
+    "rotated or rescaled copies (`python -m benchmarks.bench_candidate_search 1000000`; HNSW "
+    "and IVF on the same PCA in one process): pixels 207.7 -> **66.4 CPU s**, Fourier "
+    "magnitude 174.7 -> **56.9 CPU s** (3.1x each; 4,096 lists), recall@6 against an exact "
+    "search 0.998 -> 0.961 / 0.955; the planted copies whose source is among their 6 nearest "
+    "in either space 0.837 -> 0.832 (0.5 points of the copies lost at the candidate stage, "
+    "`IVF_PROBE` trades it back). *Verification*: the Gauss-Newton refinement is one "
+    "compiled loop a pair (numba: the warps, the Jacobian's normal equations accumulated in "
+    "float64 and the NCC in one pass over the pixels, no (P, M, 6) Jacobian in memory), and "
+    "the coarse grid tries a rotation (-8, 8 degrees) or a rescale (0.9, 1.1) besides the "
+    "identity, 5 warps where the 3 x 3 grid of both had 9: on 200 real digits each "
+    "transformed (rotations 8-20 degrees, rescales 0.88-1.2, both at once) the 5-warp grid "
+    "aligns exactly the copies the 9-warp grid aligns; the grid of the identity and the "
+    "rescales alone loses rotations from 12 degrees (20 degrees: 0.74 against 0.995), so "
+    "the rotations stay. On the six kept runs' 237,817 candidate pairs, old and new "
+    "alternated in one process (load 11-12): **64-69 -> 52-53 CPU us a pair**, the same "
+    "verified pairs on every run, the NCC of each within 3e-6 (the early rejection and every "
+    "gate unchanged). `bench_issues --verify 120000` (the inverted file in use above 100,000 "
+    "rows; load 6.6-12.6): 1,011,111 candidate pairs (8.4 an image), verification 74.4 CPU s "
+    "= 73.6 us a pair, 92.3% of the 1,200 planted copies found (cost7's 100,000: 92.7-93.3%, "
+    "runs of one code 0.6 points apart), no image outside them flagged. *At 1,000,000 images* "
+    "(9.8 pairs an image): 510-720 CPU s of verification (was 660-960), plus the two searches "
+    "123 CPU s (was about 380), on top of the synthetic pass's 301 CPU s: about 930-1,150 CPU "
+    "s, **4.4-5.4x** the evidence build's 214 (was 6.4-7.8x). The synthetic pass's own "
+    "candidate search (the features) uses the inverted file too now; at the two measured "
+    "searches' 3.1x it would take about 120-140 CPU s off the 301 (not re-measured): about "
+    "3.7-4.8x. Still above 2x: the verification is 80-85% of what an image run adds (55-63% "
+    "of its whole issue pass), the "
+    "coarse grid and the refinement most of a pair's time (20 and 30 of 59 CPU us before "
+    "this session's changes). Measured, not "
+    "kept: a cheap filter before the verification from the distances at hand (the pair's "
+    "distance over the median, over either member's 1st or 6th neighbour's distance, in "
+    "each space or the best of the three; the rank): to keep all 350 verified pairs of the "
+    "six runs each keeps 68-100% of the 237,817 pairs (a transformed copy lies at an "
+    "ordinary neighbour's distance, as above); per-space k (2 pixels, 5 features, 6 Fourier "
+    "magnitude keeps all 350 with 77% of the pairs: tuned to 36 copies a transform, not "
+    "kept); no coarse grid at all (the identity and shifts only; 40 us a pair, but a "
+    "re-cropped photo pair of the main mix lost, and rotations from 12 degrees)."
+)
+
 #: the duplicate type's text verification (session 6, tdup7), measured
 TEXT_VERIFICATION = (
     "**Text near duplicates: word-level verification** (session 6, tdup7; "
@@ -556,6 +605,7 @@ def alt_section(
     lines.append("\n" + DIAGNOSIS)
     lines.append("\n" + GEOMETRIC_VERIFICATION)
     lines.append("\n" + VERIFICATION_AT_SCALE)
+    lines.append("\n" + VERIFICATION_AT_SCALE_7)
     lines.append("\n" + TEXT_VERIFICATION)
     lines.append("\n" + IMAGE_DAMAGE)
     lines.append("\n" + CLASS_PAIR_NOISE)
