@@ -1,6 +1,6 @@
 """The outlier type on text: sentences from another domain (licence clauses) among real Rotten
 Tomatoes snippets, measured in the real encoder's last layer as in a run, and snippets with no
-content to place (a word said over and over, a few letters) that the ``corrupt`` type flags:
+content to place (a word said over and over, a few letters, digits only) that the ``corrupt`` type flags:
 those are the corrupt type's first and rank last in the outlier queue, so they take no place of
 a sentence from elsewhere (on the held-out mix's kept runs they took 5-7 of the 40 places a
 seed, most of them ahead of the licence sentences). A snippet flagged corrupt for its letters
@@ -32,8 +32,11 @@ LICENCE = [
     "Permission is hereby granted, free of charge, to any person obtaining a copy of the files.",
     "Neither the name of the copyright holder nor the names of its contributors may be used.",
 ]
-#: snippets with no content to place (the corrupt type's "repetitive" and "very short")
+#: snippets with no content to place (the corrupt type's "repetitive", "very short", and "few
+#: letters" without one letter)
 NO_CONTENT = [
+    "0 201 858 55394 0852",
+    "4417 90 3 ## 88",
     "okay okay okay okay okay okay",
     "boo boo boo boo boo boo boo",
     "zzz zzz zzz zzz zzz",
