@@ -1,10 +1,10 @@
 """The outlier type on text: sentences from another domain (licence clauses) among real Rotten
 Tomatoes snippets, measured in the real encoder's last layer as in a run, and snippets with no
-content to place (a word said over and over, a few letters, digits only) that the ``corrupt`` type flags:
-those are the corrupt type's first and rank last in the outlier queue, so they take no place of
-a sentence from elsewhere (on the held-out mix's kept runs they took 5-7 of the 40 places a
-seed, most of them ahead of the licence sentences). A snippet flagged corrupt for its letters
-(a code line may come from elsewhere) keeps its outlier flag."""
+content to place (a word said over and over, a few letters, digits only) that the ``corrupt``
+type flags: those are the corrupt type's first and rank last in the outlier queue, so they take
+no place of a sentence from elsewhere (on the held-out mix's kept runs they took 7-11 of the 40
+places a seed, ahead of licence clauses). A snippet flagged corrupt for few letters (a code
+line may come from elsewhere) keeps its outlier flag."""
 
 from __future__ import annotations
 
