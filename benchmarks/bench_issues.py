@@ -894,8 +894,9 @@ def docs_section(r: dict[str, Any]) -> str:
         + ", ".join(sorted({str(x["seed"]) for x in results}))
         + ": mnist5k's 4,000 train digits as an ImageFolder with 150 flipped labels, 40 "
         "copies under another label and 20 under the same one (half exact, half re-encoded with "
-        "pixel noise), 25 grayscale crops of sklearn's sample photos and 25 letters drawn with "
-        "PIL's font (two out-of-distribution sources), 20 digits half replaced by noise, 15 "
+        "pixel noise), 25 grayscale crops of sklearn's sample photos (no two of one photo "
+        "overlapping more than 0.3 of their union) and 25 different letters drawn with PIL's "
+        "font (two out-of-distribution sources), 20 digits half replaced by noise, 15 "
         "blurred, 15 near-black; 3,000 Rotten Tomatoes snippets as a CSV with 100 flipped "
         "labels, 40 duplicated reviews under the other label, 15 punctuation-only and 25 "
         "garbled snippets, 40 sentences from another domain (the standard library's "

@@ -4,12 +4,12 @@ find it (``expected``); the clean rest has kind ``clean``.
 
 Image kinds (``IMAGE_KINDS``): flipped labels; duplicates of a clean digit with another label
 (conflict) and with the same label (half exact copies, half re-encoded with small noise);
-out-of-distribution inputs of two sources (grayscale crops of sklearn's sample photos,
-letters drawn with PIL's font); corrupted inputs (half the pixels replaced by noise, heavily
-blurred, near-black). Text kinds (``TEXT_KINDS``): flipped labels; duplicated reviews with the
-other label; near-empty (punctuation only: the CSV loader refuses empty texts) and garbled
-snippets; sentences from other domains (:data:`OTHER_DOMAIN`: computing, cooking, medicine,
-travel, gardening).
+out-of-distribution inputs of two sources (grayscale crops of sklearn's sample photos, no two
+overlapping much; letters drawn with PIL's font, each letter once); corrupted inputs (half the
+pixels replaced by noise, heavily blurred, near-black). Text kinds (``TEXT_KINDS``): flipped
+labels; duplicated reviews with the other label; near-empty (punctuation only: the CSV loader
+refuses empty texts) and garbled snippets; sentences from other domains (:data:`OTHER_DOMAIN`:
+computing, cooking, medicine, travel, gardening).
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ IMAGE_KINDS = {
     "corrupt_blur": (15, "corrupt"),
     "corrupt_dark": (15, "corrupt"),
 }
+#: two crops of one photo overlapping more than this are one input twice (a duplicate set),
+#: not two outliers: the mix draws another
+MAX_CROP_IOU = 0.3
 TEXT_KINDS = {
     "flipped": (100, "label"),
     "dup_conflict": (40, "duplicate"),
@@ -59,21 +62,42 @@ def _photo_crops(rng: np.random.Generator, n: int) -> list[np.ndarray]:
 
     photos = [np.asarray(Image.fromarray(im).convert("L")) for im in load_sample_images().images]
     out = []
-    for _ in range(n):
-        img = photos[int(rng.integers(len(photos)))]
-        s = int(rng.integers(60, 200))
-        y, x = int(rng.integers(0, img.shape[0] - s)), int(rng.integers(0, img.shape[1] - s))
-        crop = Image.fromarray(img[y : y + s, x : x + s]).resize((28, 28), Image.BILINEAR)
+    for which, y, x, s in crop_boxes(rng, [p.shape for p in photos], n):
+        crop = Image.fromarray(photos[which][y : y + s, x : x + s]).resize((28, 28), Image.BILINEAR)
         out.append(np.asarray(crop))
     return out
+
+
+def crop_boxes(
+    rng: np.random.Generator, photo_shapes: list[tuple[int, ...]], n: int
+) -> list[tuple[int, int, int, int]]:
+    """``n`` square crops (photo, top, left, side) of 60-200 px; two crops of one photo overlap
+    at most :data:`MAX_CROP_IOU` (more would be one input twice: a duplicate set)."""
+    boxes: list[tuple[int, int, int, int]] = []
+    while len(boxes) < n:
+        which = int(rng.integers(len(photo_shapes)))
+        height, width = photo_shapes[which][:2]
+        s = int(rng.integers(60, 200))
+        y, x = int(rng.integers(0, height - s)), int(rng.integers(0, width - s))
+        if all(w != which or _iou((y, x, s), (b, a, t)) <= MAX_CROP_IOU for w, b, a, t in boxes):
+            boxes.append((which, y, x, s))
+    return boxes
+
+
+def _iou(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    """Intersection over union of two square boxes given as (top, left, side)."""
+    h = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    w = max(0, min(a[1] + a[2], b[1] + b[2]) - max(a[1], b[1]))
+    inter = h * w
+    return inter / (a[2] ** 2 + b[2] ** 2 - inter)
 
 
 def _letters(rng: np.random.Generator, n: int) -> list[np.ndarray]:
     font = ImageFont.load_default(size=22)
     out = []
-    for _ in range(n):
+    for code in rng.choice(26, size=n, replace=False):  # each letter once: two are duplicates
         img = Image.new("L", (28, 28), 0)
-        ch = chr(int(rng.integers(ord("A"), ord("Z") + 1)))
+        ch = chr(ord("A") + int(code))
         ImageDraw.Draw(img).text((5, 1), ch + ch.lower(), fill=255, font=font)
         out.append(np.asarray(img.rotate(float(rng.uniform(-15, 15)))))
     return out

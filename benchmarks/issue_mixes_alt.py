@@ -66,6 +66,8 @@ DUP_VARIANTS = ("shift", "rotate", "rescale", "jpeg", "png")
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 #: Greek, Cyrillic, Hebrew, Arabic, Armenian, Georgian letters and math symbols
 SCRIPT_GLYPHS = "αβγδζξψωΩΣΦЖЩФЯДБЛאבגשתמابجسعԱՔՖაბდ∑∫∂√∇⊕∞≈"
+#: two shapes of one kind and fill whose corners all lie this close (pixels) are one shape twice
+MIN_SHAPE_MOVE = 3
 SEED_OFFSET = 7919  # the alt mix draws other samples than the main one for the same seed
 
 
@@ -127,14 +129,9 @@ def shapes(rng: np.random.Generator, n: int) -> list[np.ndarray]:
     """``n`` (28, 28) uint8 images of PIL-drawn geometric shapes (ellipse, rectangle, triangle,
     star, crossed lines), filled or outlined, of random size, place and grey level."""
     out = []
-    for _ in range(n):
+    for shape, tone, fill, (x0, y0, x1, y1) in shape_specs(rng, n):
         img = Image.new("L", (28, 28), 0)
         draw = ImageDraw.Draw(img)
-        tone = int(rng.integers(140, 256))
-        x0, y0 = (int(v) for v in rng.integers(1, 10, 2))
-        x1, y1 = (int(v) for v in rng.integers(18, 27, 2))
-        shape = int(rng.integers(5))
-        fill = tone if rng.random() < 0.5 else None
         if shape == 0:
             draw.ellipse((x0, y0, x1, y1), fill=fill, outline=tone, width=2)
         elif shape == 1:
@@ -155,13 +152,41 @@ def shapes(rng: np.random.Generator, n: int) -> list[np.ndarray]:
     return out
 
 
+ShapeSpec = tuple[int, int, int | None, tuple[int, int, int, int]]
+
+
+def shape_specs(rng: np.random.Generator, n: int) -> list[ShapeSpec]:
+    """``n`` shapes to draw: (kind 0-4, grey level, fill level or None, corners x0 y0 x1 y1).
+    No two of one kind and fill have every corner within :data:`MIN_SHAPE_MOVE` pixels (a
+    brighter or darker copy of one shape is one input twice: a duplicate set)."""
+    specs: list[ShapeSpec] = []
+    while len(specs) < n:
+        tone = int(rng.integers(140, 256))
+        x0, y0 = (int(v) for v in rng.integers(1, 10, 2))
+        x1, y1 = (int(v) for v in rng.integers(18, 27, 2))
+        shape = int(rng.integers(5))
+        fill = tone if rng.random() < 0.5 else None
+        spec = (shape, tone, fill, (x0, y0, x1, y1))
+        if not any(same_shape(spec, other) for other in specs):
+            specs.append(spec)
+    return specs
+
+
+def same_shape(a: ShapeSpec, b: ShapeSpec) -> bool:
+    """Whether two shape specs draw one shape (its grey level aside)."""
+    filled_a, filled_b = (s[2] is not None or s[0] == 3 for s in (a, b))  # a star is filled
+    moved = max(abs(p - q) for p, q in zip(a[3], b[3], strict=True))
+    return a[0] == b[0] and filled_a == filled_b and moved <= MIN_SHAPE_MOVE
+
+
 def script_glyphs(rng: np.random.Generator, n: int) -> list[np.ndarray]:
     """``n`` (28, 28) uint8 images of one glyph of another script or a math symbol
-    (:data:`SCRIPT_GLYPHS`, DejaVu Sans), centred, slightly rotated."""
+    (:data:`SCRIPT_GLYPHS`, DejaVu Sans), centred, slightly rotated; each glyph once (a glyph
+    drawn twice at a close size and angle is a duplicate set, not two outliers)."""
     out = []
-    for _ in range(n):
+    for pick in rng.choice(len(SCRIPT_GLYPHS), size=n, replace=False):
         font = ImageFont.truetype(str(FONT), int(rng.integers(18, 24)))
-        ch = SCRIPT_GLYPHS[int(rng.integers(len(SCRIPT_GLYPHS)))]
+        ch = SCRIPT_GLYPHS[int(pick)]
         img = Image.new("L", (28, 28), 0)
         ImageDraw.Draw(img).text((14, 14), ch, fill=255, font=font, anchor="mm")
         out.append(np.asarray(img.rotate(float(rng.uniform(-12, 12)), Image.BILINEAR)))

@@ -36,14 +36,14 @@ def alt_images(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
 
 def test_the_main_mix_is_unchanged(tmp_path: Path) -> None:
     """The main recipe's files and truth (seed 0) are those the issue's figures were measured
-    on (digests taken before the held-out mix was added)."""
+    on (digests taken when each out-of-distribution input became distinct: session 7)."""
     truth = image_mix(tmp_path / "images", 0)
     digest = hashlib.sha256()
     for path in truth["path"]:
         digest.update(np.asarray(Image.open(path)).tobytes())
     digest.update(truth.drop(columns="path").to_csv(index=False).encode())
     assert digest.hexdigest() == (
-        "e8f2bdcf8123b3b8cb6ae048c5c869a85fd8c7417c2f3479f961cf00ff8ee804"
+        "8bc413679c38928610276797fe9713ea7403f87e87f7a47394ad2c6b6e3030e1"
     )
     text_mix(tmp_path / "t.csv", REVIEWS, REVIEW_LABELS, 0)
     assert hashlib.sha256((tmp_path / "t.csv").read_bytes()).hexdigest() == (
@@ -193,3 +193,47 @@ def test_the_held_out_subsection_renders_both_mixes_side_by_side() -> None:
     with_start = alt_section(alt_doc, {"results": main_results}, start)
     assert "code before the held-out session |" in with_start
     assert "ood_digits8 0.50 | ood_shape -, ood_script -, ood_digits8 - |" in with_start
+
+
+def test_no_two_photo_crops_are_one_input_twice() -> None:
+    """Two crops of one photo overlap little, so each is an outlier of its own and not a copy
+    of another (an overlapping pair is a real duplicate the truth would not list)."""
+    from benchmarks.issue_mixes import MAX_CROP_IOU, _iou, crop_boxes
+
+    assert _iou((0, 0, 10), (0, 0, 10)) == 1.0
+    assert _iou((0, 0, 10), (5, 0, 10)) == pytest.approx(50 / 150)
+    assert _iou((0, 0, 10), (10, 10, 10)) == 0.0
+    for seed in range(5):
+        boxes = crop_boxes(np.random.default_rng(seed), [(427, 640), (427, 640)], 25)
+        assert len(boxes) == 25
+        for i, (w, y, x, s) in enumerate(boxes):
+            assert 0 <= y <= 427 - s and 0 <= x <= 640 - s
+            for v, b, a, t in boxes[i + 1 :]:
+                assert w != v or _iou((y, x, s), (b, a, t)) <= MAX_CROP_IOU
+
+
+def test_no_two_held_out_shapes_are_one_shape_twice() -> None:
+    """A brighter copy of one star is a duplicate, not a second outlier: the held-out mix
+    draws another shape instead."""
+    star = (3, 200, None, (3, 3, 22, 22))
+    assert alt.same_shape(star, (3, 150, 150, (4, 2, 23, 21)))  # a star is always filled
+    assert not alt.same_shape(star, (3, 150, 150, (8, 2, 23, 21)))
+    assert not alt.same_shape(star, (0, 200, None, (3, 3, 22, 22)))
+    for seed in range(10):
+        specs = alt.shape_specs(np.random.default_rng(seed), 20)
+        assert len(specs) == 20
+        assert not any(alt.same_shape(a, b) for i, a in enumerate(specs) for b in specs[i + 1 :])
+
+
+def test_each_letter_and_glyph_is_drawn_once() -> None:
+    """The out-of-distribution letters and glyphs are distinct characters (one drawn twice at a
+    close angle is a duplicate set): drawn upright from the whole alphabet, no two images of a
+    mix's full draw are equal."""
+    from benchmarks.issue_mixes import _letters
+
+    letters = _letters(np.random.default_rng(0), 26)
+    glyphs = alt.script_glyphs(np.random.default_rng(0), len(alt.SCRIPT_GLYPHS))
+    for images in (letters, glyphs):
+        assert len(images) == len({img.tobytes() for img in images})
+    with pytest.raises(ValueError):
+        _letters(np.random.default_rng(0), 27)
