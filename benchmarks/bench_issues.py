@@ -37,6 +37,7 @@ from benchmarks.issue_mixes_alt import ALT_IMAGE_KINDS, ALT_TEXT_KINDS, alt_imag
 from benchmarks.issues_outlier_docs import (
     IMAGE_OUTLIER_RESOLUTION,
     IMAGE_OUTLIER_SPACES,
+    IMAGE_OUTLIER_VIEWS,
     TEXT_OUTLIER_LICENCE,
     TEXT_OUTLIER_VOCABULARY,
 )
@@ -948,6 +949,8 @@ def docs_section(r: dict[str, Any]) -> str:
         + IMAGE_OUTLIER_SPACES
         + "\n\n"
         + IMAGE_OUTLIER_RESOLUTION
+        + "\n\n"
+        + IMAGE_OUTLIER_VIEWS
         + "\n\n"
         "**Text: the encoder's last layer** (this session; seeds 0 / 1 / 2, top-40 recall of "
         "the other-domain sentences, the kNN distance at k = 31, 1% of N). The text features "

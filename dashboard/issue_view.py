@@ -53,7 +53,10 @@ class IssueView:
     names: list[str]
     #: issue type -> how its flag is decided, in words (the issues step's manifest record)
     thresholds: dict[str, str] = field(default_factory=dict)
+    #: the detector whose scores the label type ranked with (None without a label type)
+    label_detector: str | None = None
     _flagged: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _label: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
     _why: dict[int, list[str]] | None = field(default=None, repr=False)
 
     def flagged_ids(self, issue: str) -> np.ndarray:
@@ -66,6 +69,36 @@ class IssueView:
                 ids = part.sort_values("rank")["sample_id"].to_numpy(dtype=np.int64)
             self._flagged[issue] = ids
         return self._flagged[issue]
+
+    def label_queue(
+        self, sample_ids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The label type's order over a table whose rows are (N,) ``sample_ids``: ((N,) its
+        score per row, higher = worse; (N,) row positions, its rank 1 first; (N,) bool, the
+        rows only another issue type flags: :meth:`elsewhere_ids`), or None without a label
+        type. Rows it does not score come last (score NaN). Cached per ``sample_ids``."""
+        if LABEL not in self.names:
+            return None
+        ids = np.asarray(sample_ids)
+        if self._label is None or not np.array_equal(self._label[0], ids):
+            part = self.table[self.table["issue"] == LABEL].set_index("sample_id")
+            scores = part["score"].reindex(ids).to_numpy(dtype=np.float64)
+            ranks = part["rank"].reindex(ids).to_numpy(dtype=np.float64)
+            filled = np.where(np.isnan(ranks), np.inf, ranks)
+            elsewhere = np.isin(ids, self.elsewhere_ids())
+            self._label = (ids.copy(), scores, np.lexsort((ids, filled)), elsewhere)
+        return self._label[1], self._label[2], self._label[3]
+
+    def elsewhere_ids(self) -> np.ndarray:
+        """(m,) sample ids another issue type flags and the label type does not (reviewed in
+        those queues: the label queue's progress leaves their decisions out)."""
+        if "elsewhere" not in self._flagged:
+            flagged = self.table[self.table["flagged"]]
+            label = flagged.loc[flagged["issue"] == LABEL, "sample_id"]
+            other = flagged.loc[flagged["issue"] != LABEL, "sample_id"]
+            ids = np.setdiff1d(other.to_numpy(dtype=np.int64), label.to_numpy(dtype=np.int64))
+            self._flagged["elsewhere"] = ids
+        return self._flagged["elsewhere"]
 
     def n_sets(self) -> int:
         dup = self.table[(self.table["issue"] == DUPLICATE) & self.table["flagged"]]
@@ -152,21 +185,40 @@ def load_issue_view(run_path: str | Path) -> IssueView | None:
         return None
     if "explanation" not in table:
         table["explanation"] = ""
+    names = list(dict.fromkeys(table["issue"].astype(str)))
+    types = _step_types(rd)
     return IssueView(
         table=table,
-        names=list(dict.fromkeys(table["issue"].astype(str))),
-        thresholds=_thresholds(rd),
+        names=names,
+        thresholds={k: str(v.get("threshold", "")) for k, v in types.items()},
+        label_detector=_label_detector(rd, types) if LABEL in names else None,
     )
 
 
-def _thresholds(rd: RunDir) -> dict[str, str]:
-    """Issue type -> its flag rule in words, from the manifest's issues step (empty for a run
-    made before the step recorded them, or an unreadable manifest)."""
+def _step_types(rd: RunDir) -> dict[str, dict]:
+    """Issue type -> the issues step's manifest record of it (``flagged``, ``threshold``, the
+    label type's ``detector``); empty for a run made before the step recorded them, or an
+    unreadable manifest."""
     try:
         types = rd.read_manifest().get("steps", {}).get("issues", {}).get("types", {})
     except Exception:
         return {}
-    return {str(k): str(v.get("threshold", "")) for k, v in types.items() if isinstance(v, dict)}
+    return {str(k): v for k, v in types.items() if isinstance(v, dict)}
+
+
+def _label_detector(rd: RunDir, types: dict[str, dict]) -> str | None:
+    """The detector the label type ranked with: the issues step's record, else (a run made
+    before it recorded one) the step's own choice: the default detector when the run has its
+    scores, else the run's first detector."""
+    from ogad_core.review.export import default_detector  # the step's rule (load_context)
+
+    recorded = types.get(LABEL, {}).get("detector")
+    if recorded:
+        return str(recorded)
+    try:
+        return default_detector(rd.detectors())
+    except Exception:  # an unreadable scores.parquet: no label order
+        return None
 
 
 def queue_progress(iv: IssueView, issue: str, table: pd.DataFrame) -> tuple[int, int, str]:

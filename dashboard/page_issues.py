@@ -6,6 +6,7 @@ duplicate-set cards and the per-class health table. The logic without Streamlit 
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,9 +34,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DUPLICATE",
+    "LABEL",
+    "LabelOrder",
     "duplicate_section",
     "health_section",
     "issue_selector",
+    "label_detector",
+    "label_order",
     "queue_override",
     "why_issue_html",
 ]
@@ -101,11 +106,75 @@ def issue_selector(ctx: context.Context) -> str:
     return selected_issue(ctx)
 
 
+@dataclass(frozen=True)
+class LabelOrder:
+    """The label issue type's order of the Label issues queue, over the run table's rows.
+
+    Attributes:
+        detector: the detector the label type ranked with (the sidebar's choice).
+        scores: (N,) the label type's score per row (higher = worse): the re-ranking's base.
+        order: (N,) row positions, its rank 1 first.
+        n_flagged: how many samples it flags (the queue's length before the keep-going rule).
+        key: names ``scores`` in caches (changes with issues.parquet).
+        elsewhere: (N,) bool, the rows only another issue type flags (re-ranking keeps them
+            after the others, as the label type ranks them after its flags).
+        elsewhere_ids: their sample ids (their decisions, made in those queues, do not count
+            toward this queue's length and progress).
+    """
+
+    detector: str
+    scores: np.ndarray
+    order: np.ndarray
+    n_flagged: int
+    key: str
+    elsewhere: np.ndarray
+    elsewhere_ids: np.ndarray
+
+    def after_the_rest(self, order: np.ndarray) -> np.ndarray:
+        """(N,) ``order`` (row positions) with the :attr:`elsewhere` rows moved to its end, in
+        their order."""
+        last = self.elsewhere[order]
+        return np.concatenate([order[~last], order[last]])
+
+
+def label_order(ctx: context.Context, detector: str | None) -> LabelOrder | None:
+    """The label type's order when the Label issues queue is shown and ``detector`` (the
+    sidebar's) is the one the label type ranked with; None otherwise (another issue queue,
+    another detector chosen, a run without issues.parquet: the detector's order)."""
+    iv = issue_view(ctx.run_path)
+    if iv is None or detector is None or selected_issue(ctx) != LABEL:
+        return None
+    if iv.label_detector != detector:
+        return None
+    ids = ctx.view.table["sample_id"].to_numpy()
+    found = iv.label_queue(ids)
+    if found is None:
+        return None
+    scores, order, elsewhere = found
+    n_flagged = len(iv.flagged_ids(LABEL))
+    key = f"label:{_stamp(ctx.run_path)}"
+    return LabelOrder(detector, scores, order, n_flagged, key, elsewhere, iv.elsewhere_ids())
+
+
+def label_order_applies(ctx: context.Context, detector: str | None) -> bool:
+    """Whether the queue shown is the label issue type's order (see :func:`label_order`),
+    without building it."""
+    return (
+        selected_issue(ctx) == LABEL and detector is not None and (label_detector(ctx) == detector)
+    )
+
+
+def label_detector(ctx: context.Context) -> str | None:
+    """The detector the run's label issue type ranked with (None without one)."""
+    iv = issue_view(ctx.run_path)
+    return None if iv is None else iv.label_detector
+
+
 def queue_override(
     ctx: context.Context, table: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """(order, keep) of the selected issue's queue over ``table``'s rows, or None for the
-    label queue (the detector's order, as without issue types)."""
+    label queue (the detector's or the label type's order: :func:`label_order`)."""
     issue = selected_issue(ctx)
     iv = issue_view(ctx.run_path)
     if iv is None or issue == LABEL:

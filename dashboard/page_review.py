@@ -3,6 +3,7 @@ bulk actions, keyboard shortcuts, the progress toward the review target."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from dataclasses import dataclass
 from functools import partial
@@ -24,7 +25,7 @@ from dashboard.cards import (
     render_peek,
 )
 from dashboard.deck_component import card_deck
-from dashboard.filters import filter_mask, review_progress, share_text
+from dashboard.filters import Progress, filter_mask, review_progress, share_text
 from dashboard.map_component import gradient_map
 from dashboard.map_view import COLOR_BY_LABELS, MAP_HEIGHT, MapLayer, MapSelection, read_selection
 from dashboard.run_view import (
@@ -66,6 +67,17 @@ def _on_detector_change() -> None:
     state.reset_page()
 
 
+def _review_length(ctx: context.Context, detector: str | None) -> Any:
+    """The queue length (review_aids.review_length): from the label issue type's flags when
+    the Label issues queue follows its order (the decisions on samples only another issue type
+    flags left out), else from the review target."""
+    label = page_issues.label_order(ctx, detector)
+    if label is None:
+        return review_aids.review_length(ctx, detector)
+    left_out = (label.key, label.elsewhere_ids)
+    return review_aids.review_length(ctx, detector, label.n_flagged, left_out)
+
+
 def _detector_control(view: RunView) -> str | None:
     """The detector selectbox; the advice on the default in its help and a short caption."""
     if not view.detectors:
@@ -102,7 +114,7 @@ def _queue_length_control(ctx: context.Context, detector: str | None) -> int:
     until the reviewer sets another."""
     view = ctx.view
     target = review_aids.review_target(ctx, detector)
-    length = review_aids.review_length(ctx, detector)
+    length = _review_length(ctx, detector)
     if length is not None and st.session_state.get(state.TOP_K_AUTO, True):
         st.session_state[state.TOP_K] = int(min(max(length.n, 0), view.n_samples))
     help_text = "The best-ranked samples to review; 0 = all."
@@ -177,6 +189,27 @@ def _filter_controls(view: RunView) -> tuple[list[str], list[str], bool, str]:
     return chosen, predicted, bool(disagree), str(search)
 
 
+def _rerank_control(ctx: context.Context, detector: str) -> bool:
+    """The re-ranking toggle. In the label issue type's order it has its own setting, off at
+    first: on the issue-type mixes re-ranking lowered that order (docs/benchmarks.md, "Label
+    issues: the detector's order or the label type's"); in a detector's order it is on."""
+    if page_issues.label_order_applies(ctx, detector):
+        return st.toggle(
+            "Re-rank from my decisions",
+            key=state.RERANK_LABEL,
+            help="Reorder the unreviewed label queue by what the decisions so far teach "
+            "(confirmed / relabeled = bad, rejected = fine). Off: the label issue type's "
+            "order, which re-ranking did not improve on the measured mixes of bad samples.",
+        )
+    return st.toggle(
+        "Re-rank from my decisions",
+        key=state.RERANK,
+        help="Reorder the unreviewed queue by what the decisions so far teach about the "
+        "gradient space (confirmed / relabeled = bad, rejected = fine). Off: the "
+        "detector's order.",
+    )
+
+
 def sidebar_controls(ctx: context.Context) -> Controls:
     """Draw the queue controls in the sidebar and return their values."""
     view = ctx.view
@@ -185,13 +218,7 @@ def sidebar_controls(ctx: context.Context) -> Controls:
         detector = _detector_control(view)
         rerank = False
         if detector is not None and review_aids.rerank_available(ctx):
-            rerank = st.toggle(
-                "Re-rank from my decisions",
-                key=state.RERANK,
-                help="Reorder the unreviewed queue by what the decisions so far teach about the "
-                "gradient space (confirmed / relabeled = bad, rejected = fine). Off: the "
-                "detector's order.",
-            )
+            rerank = _rerank_control(ctx, detector)
         top_k = _queue_length_control(ctx, detector)
         chosen, predicted, disagree, search = _filter_controls(view)
         min_score = _min_score_control(view, detector)
@@ -305,12 +332,16 @@ def _queue_rows(
     The queue is never built as a DataFrame: only a page's rows are read."""
     view = ctx.view
     table, version = ctx.table()
-    order = None
+    label = page_issues.label_order(ctx, controls.detector)  # the label type's order
+    order = None if label is None else label.order
     if controls.rerank and controls.detector is not None:
-        ranked = review_aids.reranked(table, ctx, controls.detector, version)
+        base = None if label is None else (label.key, label.scores)
+        ranked = review_aids.reranked(table, ctx, controls.detector, version, base)
         if ranked is not table:
             rank_column = ranked[f"{controls.detector}_rank"].to_numpy()
             order = order_by_rank(rank_column, table["sample_id"].to_numpy())
+            if label is not None:  # what another issue type explains stays below the rest
+                order = label.after_the_rest(order)
     keep = filter_mask(
         table,
         pred_classes=controls.pred_classes,
@@ -326,7 +357,7 @@ def _queue_rows(
         selected is not None or bool(controls.search.strip()) or controls.drill or issue is not None
     )
     top_k = controls.top_k
-    length = review_aids.review_length(ctx, controls.detector)
+    length = _review_length(ctx, controls.detector)
     if length is not None and st.session_state.get(state.TOP_K_AUTO, True):
         top_k = length.n  # a decision reruns only this fragment: the length follows it here
     rows = queue_rows(
@@ -373,25 +404,22 @@ def _progress(ctx: context.Context, controls: Controls, table: pd.DataFrame) -> 
     if own is not None:  # another issue queue: its own count and rule, not the label target
         return own
     target = review_aids.review_target(ctx, controls.detector)
-    length = review_aids.review_length(ctx, controls.detector)
+    length = _review_length(ctx, controls.detector)
     if target is None or length is None or target.n_target <= 0:
         return "", ""
-    goal = max(length.n, target.n_target)
-    prog = review_progress(table, goal, target.noise_rate)
-    low, high = target.interval
-    expected = round(target.noise_rate * len(table))
+    prog, expected, goal_text = _goal(ctx, controls, table, target, length)
+    flags = "" if page_issues.label_order(ctx, controls.detector) is None else LABEL_FLAGS_NOTE
     left = (
         f"about {prog.remaining_flagged:,} flagged samples left to find"
         if prog.found < expected
         else f"{prog.found:,} found, more than the {expected:,} estimated: the estimate is low"
     )
     text = (
-        f"{prog.reviewed:,} of {goal:,} reviewed ({share_text(prog.of_target)}) · review target "
-        f"≈ {target.n_target:,} (95% range {low:,}–{high:,}; estimated noise "
-        f"{target.noise_rate:.1%}, {target.method}) · {left}"
+        f"{prog.reviewed:,} of {prog.n_target:,} reviewed ({share_text(prog.of_target)}) · "
+        f"{goal_text} · {left}"
     )
     width = min(max(float(prog.of_target), 0.0), 1.0) * 100
-    why = html.escape(f"Queue length: {length.reason}. {target.note}")
+    why = html.escape(f"Queue length: {length.reason}. {flags}{target.note}")
     summary = "why this many?" if not length.extended else "why more than the estimate?"
     bar = (
         f'<div class="ogad-progress" role="progressbar" aria-valuenow="{width:.0f}" '
@@ -404,6 +432,32 @@ def _progress(ctx: context.Context, controls: Controls, table: pd.DataFrame) -> 
         f'<div class="ogad-target-note">{why}</div></details>'
     )
     return bar, note
+
+
+def _goal(
+    ctx: context.Context, controls: Controls, table: pd.DataFrame, target: Any, length: Any
+) -> tuple[Progress, int, str]:
+    """(the progress toward the queue's goal, the number of bad samples expected, the goal in
+    words). The Label issues queue in the label type's order counts toward its flags (the
+    review target less the samples another issue type explains, whose decisions are left out);
+    else toward the review target, every decision counted."""
+    low, high = target.interval
+    estimate = f"review target ≈ {target.n_target:,} (95% range {low:,}–{high:,}"
+    label = page_issues.label_order(ctx, controls.detector)
+    if label is None:
+        goal = max(length.n, target.n_target)
+        prog = review_progress(table, goal, target.noise_rate)
+        noise = f"; estimated noise {target.noise_rate:.1%}, {target.method})"
+        return prog, round(target.noise_rate * len(table)), estimate + noise
+    goal = max(length.n, label.n_flagged)
+    counted = table[~label.elsewhere]  # decided in another issue type's queue: left out
+    prog = review_progress(counted, goal, 0.0)
+    prog = dataclasses.replace(prog, remaining_flagged=max(0, label.n_flagged - prog.found))
+    text = (
+        f"Label issues: {label.n_flagged:,} flagged = {estimate}) less those other issue "
+        "types explain"
+    )
+    return prog, label.n_flagged, text
 
 
 BULK_NAMED = 12  # the Bulk menu names this many of the cards it acts on
@@ -456,9 +510,10 @@ def _bulk_actions(
 
 def _order_text(controls: Controls, table: pd.DataFrame, ctx: context.Context) -> tuple[str, str]:
     """(what orders the queue, a longer note on re-ranking for the tooltip, or '')."""
-    order = f"{controls.detector} rank" if controls.detector else "loss"
+    order = _base_order_text(ctx, controls.detector)
+    note = LABEL_ORDER_NOTE if order == LABEL_ORDER_TEXT else ""
     if not (controls.rerank and controls.detector):
-        return order, ""
+        return order, note
     if not review_aids.rerank_learning(table):
         return order, (
             f"Re-ranking starts once {review_aids.MIN_EACH} are confirmed or relabeled and "
@@ -466,7 +521,36 @@ def _order_text(controls: Controls, table: pd.DataFrame, ctx: context.Context) -
         )
     if not review_aids.evidence_ready(ctx):  # a big run's features still being built
         return order, "Re-ranking starts when every sample's neighbours are found."
-    return order + ", re-ranked from the decisions", ""
+    return order + ", re-ranked from the decisions", note
+
+
+LABEL_ORDER_TEXT = "the label issue type's rank"
+LABEL_FLAGS_NOTE = (
+    "The label issue type flags the review target less the samples another issue type "
+    "explains (corrupt, outlier, a duplicate set whose labels differ: reviewed in those queues, "
+    "their decisions not counted here). "
+)
+LABEL_ORDER_NOTE = (
+    "The label issue type's order: the detector's score (the loss: joined by the neighbours' "
+    "label vote where that vote is about as accurate as the model), "
+    "samples the model gives another class first (likelier wrong where that pair of classes is "
+    "often confused), samples another issue type explains (corrupt, outlier, a duplicate set "
+    "whose labels differ) last. Another detector in the sidebar orders this queue by its rank."
+)
+
+
+def _base_order_text(ctx: context.Context, detector: str | None) -> str:
+    """What orders the queue before re-ranking: the label issue type's rank (the Label issues
+    queue with its detector chosen), else the detector's, saying which detector gives the label
+    type's order when another is chosen there."""
+    if detector is None:
+        return "loss"
+    if page_issues.label_order(ctx, detector) is not None:
+        return LABEL_ORDER_TEXT
+    own = page_issues.label_detector(ctx)
+    if own is not None and page_issues.selected_issue(ctx) == page_issues.LABEL:
+        return f"{detector} rank (choose {own} for the label issue type's order)"
+    return f"{detector} rank"
 
 
 def _header(
@@ -621,7 +705,7 @@ def _length_moved(ctx: context.Context, controls: Controls) -> bool:
     just made moved it away from the length the sidebar shows."""
     if not st.session_state.get(state.TOP_K_AUTO, True):
         return False
-    length = review_aids.review_length(ctx, controls.detector)
+    length = _review_length(ctx, controls.detector)
     shown = controls.top_k or 0
     return length is not None and int(min(max(length.n, 0), ctx.view.n_samples)) != shown
 

@@ -108,29 +108,44 @@ def review_target(run: Context, detector: str | None) -> Any:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _recent_bad(run_path: str, version: int) -> tuple[int, np.ndarray]:
+def _recent_bad(
+    run_path: str, version: int, left_key: str | None = None, _left_out: np.ndarray | None = None
+) -> tuple[int, np.ndarray]:
     """(samples reviewed, (k,) bool of the latest KEEP_GOING_BLOCK decisions in effect, newest
-    last: True = confirmed or relabeled)."""
+    last: True = confirmed or relabeled), without the decisions on the sample ids
+    ``_left_out`` (named ``left_key`` in the cache)."""
     current = cache.review_store(run_path).current()
+    if _left_out is not None:
+        current = current[~current["sample_id"].isin(_left_out)]
     block = int(getattr(_module("scoring.target"), "KEEP_GOING_BLOCK", 10))
     latest = current.sort_values("updated_at", kind="stable").tail(block)
     return len(current), latest["decision"].isin(BAD_DECISIONS).to_numpy()
 
 
-def review_length(run: Context, detector: str | None) -> Any:
+def review_length(
+    run: Context,
+    detector: str | None,
+    n_flagged: int | None = None,
+    left_out: tuple[str, np.ndarray] | None = None,
+) -> Any:
     """The queue length the review target gives now (a ``QueueLength``: the estimate, extended
-    while the latest decisions keep confirming flags), or None without a target."""
+    while the latest decisions keep confirming flags), or None without a target. ``n_flagged``
+    replaces the estimate as the start (the label issue type's flags: the target less the
+    samples another issue type explains); ``left_out`` = (a name for caches, sample ids) whose
+    decisions do not count (made in another issue type's queue)."""
     run_path = run.run_path
     target = review_target(run, detector)
     module = _module("scoring.target")
     if target is None or module is None:
         return None
+    start = target.n_target if n_flagged is None else n_flagged
     version = cache.review_store(run_path).version()
-    n_reviewed, recent = _recent_bad(run_path, version)
+    key, ids = (None, None) if left_out is None else left_out
+    n_reviewed, recent = _recent_bad(run_path, version, key, ids)
     n = cache.run_view(run_path).n_samples
     # grown a block at a time: the sidebar's Queue length box (outside the queue's fragment)
     # is redrawn by a full rerun when the length changes, once per block of decisions
-    return module.queue_length(target.n_target, n_reviewed, recent, n, step=module.KEEP_GOING_BLOCK)
+    return module.queue_length(start, n_reviewed, recent, n, step=module.KEEP_GOING_BLOCK)
 
 
 def rerank_learning(table: pd.DataFrame) -> bool:
@@ -235,7 +250,13 @@ def evidence_ready(run: Context) -> bool:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _reranked(
-    run_path: str, stamp: tuple, detector: str, version: int, phase: int
+    run_path: str,
+    stamp: tuple,
+    detector: str,
+    version: int,
+    phase: int,
+    base_key: str | None,
+    _base: np.ndarray | None,
 ) -> np.ndarray | None:
     module = _module("scoring.rerank")
     embeddings = _embeddings(run_path)
@@ -244,7 +265,7 @@ def _reranked(
         return None  # not ready yet (a big run's evidence builds in the background)
     table, _ = cache.table_with_decisions(run_path)
     decided = table["status"].isin((*BAD_DECISIONS, REJECTED)).to_numpy()
-    base = table[f"{detector}_score"].to_numpy(dtype=float)
+    base = table[f"{detector}_score"].to_numpy(dtype=float) if _base is None else _base
     bad = table["status"].isin(BAD_DECISIONS).to_numpy()[decided]
     ids = table["sample_id"].to_numpy()[decided]
     # called before any decision too: the Reranker (features read from evidence/) is then
@@ -257,14 +278,23 @@ def _reranked(
     return module.queue_ranks(scores)
 
 
-def reranked(table: pd.DataFrame, run: Context, detector: str, version: int) -> pd.DataFrame:
+def reranked(
+    table: pd.DataFrame,
+    run: Context,
+    detector: str,
+    version: int,
+    base: tuple[str, np.ndarray] | None = None,
+) -> pd.DataFrame:
     """``table`` with ``{detector}_rank`` replaced by the re-ranked order (same table when
     re-ranking has nothing to learn from yet, its features are still being built, or it is
-    unavailable). Rows are in sample_id order, aligned with the gradient rows."""
+    unavailable). Rows are in sample_id order, aligned with the gradient rows. ``base``: (a
+    name for caches, (N,) scores per row, higher = worse) the re-ranker starts from in place
+    of the detector's scores (the label issue type's)."""
     run_path = run.run_path
     build = _build(run_path)
     phase = 0 if build is None else build.phase
-    ranks = _reranked(run_path, run_files_stamp(run_path), detector, version, phase)
+    key, scores = (None, None) if base is None else base
+    ranks = _reranked(run_path, run_files_stamp(run_path), detector, version, phase, key, scores)
     if ranks is None:
         return table
     out = table.copy(deep=False)

@@ -23,6 +23,7 @@ PRED_CLASSES = "ctl_pred_classes"  # list of class names (predicted label)
 DISAGREE = "ctl_disagree"  # only samples whose given label differs from the prediction
 SEARCH = "ctl_search"  # sample id, file name or text
 RERANK = "ctl_rerank"  # re-rank the queue from the decisions made so far
+RERANK_LABEL = "ctl_rerank_label"  # the same in the label issue type's order (off: see README)
 FOCUS_MODE = "ctl_focus_mode"  # one large card with its neighbours
 MIN_SCORE = "ctl_min_score"  # None = no threshold
 USE_MIN_SCORE = "ctl_use_min_score"
@@ -61,6 +62,7 @@ PERSISTENT = (
     DISAGREE,
     SEARCH,
     RERANK,
+    RERANK_LABEL,
     FOCUS_MODE,
     MIN_SCORE,
     USE_MIN_SCORE,
@@ -83,6 +85,7 @@ DEFAULTS: dict[str, Any] = {
     DISAGREE: False,
     SEARCH: "",
     RERANK: True,
+    RERANK_LABEL: False,
     FOCUS_MODE: False,
     FOCUS: 0,
     USE_MIN_SCORE: False,

@@ -349,6 +349,22 @@ def test_an_old_run_gets_its_inputs_recorded(issue_run: Path) -> None:
     np.testing.assert_allclose(after["mean"], before["mean"], atol=0.01)
 
 
+def test_the_issues_step_records_the_label_types_detector(issue_run: Path) -> None:
+    """The manifest's issues step names the detector the label type ranked with: the
+    dashboard's Label issues queue follows the label type's order with that detector."""
+    from dashboard.issue_view import load_issue_view
+    from ogad_core.pipeline.issue_step import find_issues
+    from ogad_core.run.rundir import RunDir
+
+    rd = RunDir(issue_run)
+    rd.issues_path.unlink()
+    find_issues(issue_run)
+    types = rd.read_manifest()["steps"]["issues"]["types"]
+    assert types["label"]["detector"] == "loss" and "detector" not in types["outlier"]
+    view = load_issue_view(issue_run)
+    assert view is not None and view.label_detector == "loss"
+
+
 def test_corrupt_inputs_are_left_out_of_outliers_and_duplicate_sets() -> None:
     from ogad_core.issues.table import fit_issue_types
 

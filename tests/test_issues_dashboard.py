@@ -139,3 +139,167 @@ def test_a_card_with_a_why_line_does_not_repeat_the_label_issue(tmp_path: Path) 
     assert 'class="ogad-issue-line" title="outlier: why"' in with_why
     without_why = html.unescape(cards._details(ctx, row, None))
     assert "label: why" in without_why and "outlier: why" in without_why
+
+
+def _with_label_order(run: Path, detector: str | None = "iforest") -> pd.DataFrame:
+    """issues.parquet whose label type ranks the samples in reverse sample-id order (unlike
+    every detector) and flags the top 6; outliers 0-11 (the label type does not flag them).
+    ``detector``: the label type's detector in the issues step's record (None: not recorded)."""
+    rd = RunDir(run)
+    n = len(rd.read_samples())
+    rows = []
+    for sid in range(n):
+        top = sid >= n - 6
+        rows.append((sid, "label", float(sid), n - sid, top, None, "why" if top else ""))
+        out = sid < 12
+        rows.append((sid, "outlier", float(-sid), sid + 1, out, None, "far" if out else ""))
+    cols = ["sample_id", "issue", "score", "rank", "flagged", "set_id", "explanation"]
+    table = pd.DataFrame(rows, columns=cols)
+    table["set_id"] = pd.array([pd.NA] * len(table), dtype="Int64")
+    table.to_parquet(rd.issues_path)
+    manifest = rd.load_manifest()
+    label: dict[str, object] = {"flagged": 6, "threshold": "the review target"}
+    if detector is not None:
+        label["detector"] = detector
+    types = {"label": label, "outlier": {"flagged": 12, "threshold": OUTLIER_RULE}}
+    manifest.mark_done("issues", StepRecord(fingerprint="test", extra={"types": types}))
+    rd.save_manifest(manifest)
+    return table
+
+
+def _started(run: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    from dashboard import state
+
+    monkeypatch.setenv("OGAD_RUN_DIR", str(run))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params[state.REVIEWER_PARAM] = "alice"
+    return at.run()
+
+
+def test_the_label_queue_follows_the_label_types_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the detector the label type ranked with, the Label issues queue is the label type's
+    rank, as long as its flags, and its length and progress count the label queue's decisions
+    (not those on samples only another issue type flags: 12 confirmed outliers would extend the
+    queue by the keep-going rule); another detector gives that detector's order and the page
+    says which detector gives the label type's."""
+    from dashboard import state
+    from dashboard.testing import card_ids
+    from ogad_core.review.store import CONFIRMED, ReviewStore
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_label_order(run)
+    ReviewStore(run).decide_many(list(range(12)), CONFIRMED, reviewer="alice")  # outliers
+    at = _started(run, monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key=state.DETECTOR).value == "iforest"
+    assert card_ids(at) == [59, 58, 57, 56, 55, 54]  # the label flags, its rank 1 first
+    text = " ".join(_text(at).split())
+    assert "ordered by the label issue type's rank" in text
+    assert "0 of 6 reviewed" in text and "Label issues: 6 flagged" in text
+    ReviewStore(run).decide_many([59], CONFIRMED, reviewer="alice")
+    at.run()
+    assert card_ids(at) == [58, 57, 56, 55, 54]
+    assert "1 of 6 reviewed" in " ".join(_text(at).split())
+
+    at.selectbox(key=state.DETECTOR).set_value("l2").run()
+    assert not at.exception, [e.value for e in at.exception]
+    scores = pd.read_parquet(run / "scores.parquet").sort_values("l2_rank")
+    n = at.number_input(key=state.TOP_K).value
+    want = [i for i in scores["sample_id"].head(n) if i >= 12 and i != 59][:8]
+    assert n > 6 and card_ids(at) == want  # l2's order, the review target long
+    text = " ".join(_text(at).split())
+    assert "ordered by l2 rank (choose iforest for the label issue type's order)" in text
+    assert "review target" in text and "Label issues: 6 flagged" not in text
+
+
+def test_the_label_queue_without_a_recorded_detector_uses_the_steps_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run whose issues step did not record the label type's detector (made before it did):
+    the step's own choice (the default detector when the run has it, else its first) is the
+    label type's; a run without issues.parquet keeps the detector's order."""
+    from dashboard.issue_view import load_issue_view
+    from dashboard.testing import card_ids
+
+    run = make_run(tmp_path / "run", n=60)
+    scores = pd.read_parquet(run / "scores.parquet").sort_values("iforest_rank")
+    at = _started(run, monkeypatch)
+    assert card_ids(at)[:3] == scores["sample_id"].head(3).tolist()  # no issues.parquet
+    _with_label_order(run, detector=None)
+    iv = load_issue_view(run)
+    assert iv is not None and iv.label_detector == "iforest"  # make_run has no loss scores
+    at = _started(run, monkeypatch)
+    assert card_ids(at) == [59, 58, 57, 56, 55, 54]
+
+
+def test_reranking_in_the_label_queue_starts_from_the_label_types_score(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The review session's re-ranker gets the label type's score as its base in the Label
+    issues queue, and the detector's in another issue type's queue or with another detector."""
+    import numpy as np
+
+    from dashboard import state
+    from ogad_core.review.store import CONFIRMED, REJECTED, ReviewStore
+    from ogad_core.scoring import rerank
+
+    run = make_run(tmp_path / "run", n=60)
+    rng = np.random.default_rng(1)
+    np.save(RunDir(run).gradients_path, rng.normal(0, 1, (60, 8)).astype(np.float32))
+    _with_label_order(run)
+    ReviewStore(run).decide_many([59, 58], CONFIRMED, reviewer="alice")
+    ReviewStore(run).decide_many([10, 11], REJECTED, reviewer="alice")
+    bases: list[np.ndarray] = []
+    real = rerank.rerank_scores
+
+    def spy(embeddings, base_scores, *args, **kwargs):  # type: ignore[no-untyped-def]
+        bases.append(np.asarray(base_scores, dtype=float).copy())
+        return real(embeddings, base_scores, *args, **kwargs)
+
+    monkeypatch.setattr(rerank, "rerank_scores", spy)
+    at = _started(run, monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.toggle(key=state.RERANK_LABEL).value  # off at first in the label type's order
+    assert "re-ranked from the decisions" not in " ".join(_text(at).split())
+    at.toggle(key=state.RERANK_LABEL).set_value(True).run()
+    assert bases and np.array_equal(bases[-1], np.arange(60, dtype=float))  # the label score
+    assert "re-ranked from the decisions" in " ".join(_text(at).split())
+    at.selectbox(key=state.DETECTOR).set_value("l2").run()
+    assert at.toggle(key=state.RERANK).value  # in a detector's order: on
+    l2 = pd.read_parquet(run / "scores.parquet").sort_values("sample_id")["l2_score"]
+    assert np.array_equal(bases[-1], l2.to_numpy(dtype=float))
+
+
+def test_reranking_keeps_what_another_issue_type_explains_below_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-ranked from decisions, the Label issues queue keeps the samples only another issue
+    type flags after every other sample (the re-ranker's loss and neighbour features would lift
+    them back: the duplicate copies the label type leaves to their set's card); in the static
+    order they stay where the label type ranks them."""
+    import numpy as np
+
+    from dashboard import state
+    from dashboard.testing import card_ids
+    from ogad_core.review.store import CONFIRMED, REJECTED, ReviewStore
+
+    run = make_run(tmp_path / "run", n=60)
+    np.save(RunDir(run).gradients_path, np.random.default_rng(1).normal(0, 1, (60, 8)))
+    table = _with_label_order(run)
+    first = (table["issue"] == "label") & table["sample_id"].isin([0, 1, 2])
+    table.loc[first, "score"] = 100.0 - table.loc[first, "sample_id"]  # ranked first here
+    table.loc[table["issue"] == "label", "rank"] = (
+        table.loc[table["issue"] == "label", "score"].rank(ascending=False).astype(int)
+    )
+    table.to_parquet(RunDir(run).issues_path)
+    ReviewStore(run).decide_many([59, 58], CONFIRMED, reviewer="alice")
+    ReviewStore(run).decide_many([10, 11], REJECTED, reviewer="alice")
+    at = _started(run, monkeypatch)
+    at.number_input(key=state.TOP_K).set_value(0).run()
+    at.selectbox(key=state.PER_PAGE).set_value(36).run()
+    assert card_ids(at)[:3] == [0, 1, 2]  # the static order (the default): the label type's
+    at.toggle(key=state.RERANK_LABEL).set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not {0, 1, 2} & set(card_ids(at))  # re-ranked: after the 56 - 3 others

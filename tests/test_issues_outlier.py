@@ -268,3 +268,60 @@ def test_wide_gradients_are_measured_in_a_pca_not_a_full_covariance(monkeypatch)
     est = OutlierIssue(spaces=("gradients",)).fit(ctx)
     assert widths == [16]
     assert set(np.argsort(-est.scores_)[:10]) == set(range(10))
+
+
+#: the upscaled digits' spread in the model's spaces, relative to a class's
+ATYPICAL_SPREAD = 1.2
+
+
+def _model_view(ctx: IssueContext, seed: int, atypical: np.ndarray) -> None:
+    """Features and gradients of a model to which every image is a member of its labelled
+    class (as the upscaled 8 x 8 digits are, classified right): class Gaussians in both
+    model spaces, the ``atypical`` rows a little wider spread (on the kept runs the upscaled
+    digits' feature and gradient z are 1.2 and 1.4: atypical digits, not far)."""
+    rng = np.random.default_rng(seed)
+    labels = ctx.labels.astype(int)
+    spread = np.ones(ctx.n)
+    spread[atypical] = ATYPICAL_SPREAD
+    for name, width in (("features", 16), ("gradients", 40)):
+        centres = rng.normal(0, 3.0, (10, width))
+        rows = centres[labels] + rng.normal(size=(ctx.n, width)) * spread[:, None]
+        setattr(ctx, name, np.abs(rows).astype(np.float32))
+
+
+def test_the_input_view_weighs_as_much_as_the_models_two_spaces() -> None:
+    """Upscaled 8 x 8 digits are atypical digits to the model (both its spaces) and far in
+    the input statistics alone: averaged over the three spaces alike (``combine="mean"``,
+    the former rule), the model's two correlated spaces out-vote the input two to one (seeds
+    0 / 1 / 2: 0.6 / 0.5 / 0.1 of them flagged); with the two views weighing the same
+    (1.0 / 0.8 / 0.6), and ranked first among the digits, while blurred digits (a corrupt
+    kind) and clean digits are not made outliers."""
+    for seed in (0, 1, 2):
+        ctx = _digits_and_foreign_inputs(seed, m=10, blurred=10, registration=True)
+        upscaled, blurred = np.arange(2000, 2010), np.arange(2020, 2030)
+        _model_view(ctx, seed, upscaled)
+        former = OutlierIssue(combine="mean").fit(ctx)
+        est = OutlierIssue().fit(ctx)
+        assert est.spaces_used_ == ["features", "gradients", "statistics"]
+        top = np.argsort(-est.scores_, kind="stable")[:20]
+        assert est.flagged_[upscaled].mean() >= 0.6, seed
+        assert est.flagged_[upscaled].mean() >= former.flagged_[upscaled].mean() + 0.2, seed
+        assert np.isin(upscaled, top).mean() >= 0.9, seed
+        assert est.flagged_[blurred].mean() <= 0.1, seed
+        assert est.flagged_[:2000].mean() <= 0.015, seed
+
+
+def test_combine_views_is_the_mean_of_each_views_mean() -> None:
+    """``views``: the model's spaces averaged, the input's averaged, then the two; a space
+    with no value for a sample (NaN: an undecodable image has no statistics) is left out, and
+    a run with one view only is the plain mean."""
+    from ogad_core.issues.outlier import combine_spaces
+
+    z = np.array([[1.0, 3.0, 6.0], [2.0, 2.0, np.nan], [0.0, 0.0, 0.0]])
+    spaces = ["features", "gradients", "statistics"]
+    np.testing.assert_allclose(combine_spaces(z, spaces, "views"), [4.0, 2.0, 0.0])
+    np.testing.assert_allclose(combine_spaces(z, spaces, "mean"), [10 / 3, 2.0, 0.0])
+    np.testing.assert_allclose(combine_spaces(z, spaces, "max"), [6.0, 2.0, 0.0])
+    np.testing.assert_allclose(combine_spaces(z[:, :2], spaces[:2], "views"), [2.0, 2.0, 0.0])
+    one = combine_spaces(z[:, [0, 2]], ["embeddings", "statistics"], "views")
+    np.testing.assert_allclose(one, [3.5, 2.0, 0.0])

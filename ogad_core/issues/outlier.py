@@ -21,10 +21,13 @@ means carry word identity and syntax, and buried sentences from another domain).
 pixels (``pixels``) remain an option: measured, the statistics space finds more on both mixes.
 Each space's distance is a z-score of its log against its own upper tail
 (:func:`ogad_core.issues.tail.upper_z`: the skewed tail of a distance does not inflate the
-flags), and the spaces' z-scores are averaged: an atypical but clean digit is far in one view,
-an input from elsewhere in several. The model's features are scaled to unit length (an input
-far from the data has a small ``h``, so in raw feature space it sits near the origin, among the
-low-confidence clean ones).
+flags), and the z-scores are averaged per view, then the two views -- the model's (features and
+gradients, or an encoder's embeddings) and the input's (statistics, pixels) -- weigh the same:
+an atypical but clean digit is far in one space, an input from elsewhere in several; and an
+input the model takes for a digit (an 8 x 8 digit upscaled by pixel blocks) is far in the
+input's view alone, which two correlated model spaces out-voted two to one. The model's
+features are scaled to unit length (an input far from the data has a small ``h``, so in raw
+feature space it sits near the origin, among the low-confidence clean ones).
 
 A sample the ``corrupt`` type flags too (when it runs) gets ONE primary type, where it ranks in
 full: outlier first, it stays flagged in the corrupt queue after the other flags (the damage is
@@ -49,6 +52,8 @@ here after the others.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -81,6 +86,9 @@ SPACE_NAMES = {
     "pixels": "pixel",
     "statistics": "input statistics",
 }
+#: the model's view (trained on these labels, or an encoder's) and the input's own: each view's
+#: spaces are averaged, then the views weigh the same (``combine="views"``)
+MODEL_VIEW = ("features", "gradients", "embeddings")
 #: spaces measured by the mean distance to the k nearest samples (the others: Mahalanobis to
 #: the nearest class), and the neighbour space each reads
 KNN_SPACES = {"embeddings": "embeddings/last/unit", "statistics": "pixels/stats"}
@@ -95,9 +103,11 @@ class OutlierIssue(IssueType):
             scaled to unit length; ``pixels``: standardised 16 x 16 signatures). With the
             encoder's embeddings, those replace the features and gradients; spaces a run
             lacks are skipped.
-        combine: ``mean`` (far in every space: an atypical but clean input is far in one
-            view, the model's or the raw input's, an input from elsewhere in both) or ``max``
-            (far in some space) of the spaces' z-scores.
+        combine: ``views`` (the mean of the two views' means: the model's spaces, the
+            input's; far in both views: an atypical but clean input is far in one, an input
+            from elsewhere in both, and an input the model takes for a class member is not
+            out-voted by the model's second space), ``mean`` (of every space alike) or
+            ``max`` (far in some space) of the spaces' z-scores.
         threshold: flagged at a combined upper-tail z-score
             (:func:`~ogad_core.issues.tail.upper_z`) of the log distance of at least this.
     """
@@ -112,7 +122,8 @@ class OutlierIssue(IssueType):
         "distance to the k nearest samples in the images' input statistics (framing, "
         "edge-orientation histogram and effective resolution), each as a z-score of its log "
         "against "
-        "the upper half of its own distribution, averaged over the spaces; flagged at "
+        "the upper half of its own distribution, averaged per view (the model's spaces, the "
+        "input's), the two views weighing the same; flagged at "
         "z >= 2.5 (at most about 0.6% of a clean bulk); a sample also flagged corrupt is "
         "flagged here when its shape resembles no class it is filed under, else it is corrupt "
         "first and ranks last here"
@@ -121,7 +132,7 @@ class OutlierIssue(IssueType):
     def __init__(
         self,
         spaces: tuple[str, ...] = ("features", "gradients", "embeddings", "statistics"),
-        combine: str = "mean",
+        combine: str = "views",
         threshold: float = 2.5,
     ) -> None:
         self.spaces = spaces
@@ -129,8 +140,8 @@ class OutlierIssue(IssueType):
         self.threshold = threshold
 
     def fit(self, context: IssueContext) -> OutlierIssue:
-        if self.combine not in ("mean", "max"):
-            raise ConfigError(f"outlier: combine must be mean or max, not {self.combine!r}")
+        if self.combine not in ("views", "mean", "max"):
+            raise ConfigError(f"outlier: combine must be views, mean or max, not {self.combine!r}")
         zs, used = [], []
         for space in self._spaces(context):
             dist = _distance(context, space)
@@ -145,10 +156,7 @@ class OutlierIssue(IssueType):
             self.last_ = np.zeros(context.n, dtype=bool)
             self._finish(np.zeros(context.n), np.inf)
             return self
-        z = np.where(np.isfinite(self.space_z_), self.space_z_, np.nan)
-        reduce = np.nanmax if self.combine == "max" else np.nanmean
-        with np.errstate(all="ignore"):
-            scores = np.nan_to_num(reduce(z, axis=1), nan=0.0)
+        scores = combine_spaces(self.space_z_, used, self.combine)
         scores[_undecoded(context)] = 0.0  # no input: nothing to place among the data
         scores = self._primary(context, scores)
         self._finish(scores, self.threshold)
@@ -203,6 +211,26 @@ class OutlierIssue(IssueType):
             return line
         where = "ranked last" if self.last_[i] else "after the others" if self.flagged_[i] else ""
         return f"{line}; corrupt first ({where} here)" if where else f"{line}; corrupt first"
+
+
+def combine_spaces(space_z: np.ndarray, spaces: list[str], combine: str) -> np.ndarray:
+    """(N,) score from (N, S) per-space z-scores of the named ``spaces`` (NaN where a space
+    has no value for a sample: it is left out): their ``max``, their ``mean``, or (``views``)
+    the mean of the model's view (:data:`MODEL_VIEW` spaces) and the input's (the others),
+    each the mean of its spaces; a view with no value for a sample leaves the other alone."""
+    z = np.where(np.isfinite(space_z), space_z, np.nan)
+    model = np.isin(spaces, MODEL_VIEW)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a sample with no value in a view
+        if combine == "max":
+            out = np.nanmax(z, axis=1)
+        elif combine == "mean" or model.all() or not model.any():
+            out = np.nanmean(z, axis=1)
+        else:
+            out = np.nanmean(
+                np.column_stack([np.nanmean(z[:, model], 1), np.nanmean(z[:, ~model], 1)]), 1
+            )
+    return np.nan_to_num(out, nan=0.0)
 
 
 def _distance(context: IssueContext, space: str) -> np.ndarray | None:

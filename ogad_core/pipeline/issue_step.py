@@ -84,6 +84,9 @@ class IssueStep:
             e.name: {"flagged": int(e.flagged_.sum()), "threshold": type(e).threshold_doc}
             for e in fitted
         }  # each queue's own count and rule (the dashboard's queue header)
+        for e in fitted:  # the label type's detector: the dashboard's label queue follows it
+            if isinstance(getattr(e, "detector_", None), str):
+                records[e.name]["detector"] = e.detector_
         return run.mark(self.name, fp, started, types=records)
 
 
