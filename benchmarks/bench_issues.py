@@ -39,6 +39,7 @@ from benchmarks.issues_outlier_docs import (
     IMAGE_OUTLIER_SPACES,
     IMAGE_OUTLIER_VIEWS,
     TEXT_OUTLIER_LICENCE,
+    TEXT_OUTLIER_VOCABULARY,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results" / "issues.json"
@@ -976,7 +977,11 @@ def docs_section(r: dict[str, Any]) -> str:
         "principal components of the whole vector reached 0.50-0.75. In the last layer the "
         "clean tail is short (0.0-0.1% of the clean snippets reach z 2.5), so the calibrated "
         "flag is kept; empty or garbled snippets that are also far are corrupt first (text has "
-        "no shape to compare) and rank after the outlier flags.\n\n" + TEXT_OUTLIER_LICENCE + "\n\n"
+        "no shape to compare) and rank after the outlier flags.\n\n"
+        + TEXT_OUTLIER_LICENCE
+        + "\n\n"
+        + TEXT_OUTLIER_VOCABULARY
+        + "\n\n"
         "**Images: the shape, and one primary type per sample** (this session; seeds 0 / 1 / "
         "2 of the kept runs). The pixel space is now each 16 x 16 signature standardised to "
         "zero mean and unit variance: brightness and contrast are the corrupt type's, and in "
