@@ -5,16 +5,17 @@ find it (``expected``); the clean rest has kind ``clean``.
 Image kinds (``IMAGE_KINDS``): flipped labels; duplicates of a clean digit with another label
 (conflict) and with the same label (half exact copies, half re-encoded with small noise);
 out-of-distribution inputs of two sources (grayscale crops of sklearn's sample photos, no two
-overlapping much; letters drawn with PIL's font, each letter once); corrupted inputs (half the
-pixels replaced by noise, heavily blurred, near-black). Text kinds (``TEXT_KINDS``): flipped
-labels; duplicated reviews with the other label; near-empty (punctuation only: the CSV loader
-refuses empty texts) and garbled snippets; sentences from other domains (:data:`OTHER_DOMAIN`:
-computing, cooking, medicine, travel, gardening).
+overlapping much, none blank; letters drawn with PIL's font, each letter once); corrupted inputs
+(half the pixels replaced by noise, heavily blurred, near-black). Text kinds (``TEXT_KINDS``):
+flipped labels; duplicated reviews with the other label; near-empty (punctuation only: the CSV
+loader refuses empty texts) and garbled snippets; sentences from other domains
+(:data:`OTHER_DOMAIN`: computing, cooking, medicine, travel, gardening).
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,9 @@ IMAGE_KINDS = {
 #: two crops of one photo overlapping more than this are one input twice (a duplicate set),
 #: not two outliers: the mix draws another
 MAX_CROP_IOU = 0.3
+#: a crop whose pixels spread less than this (standard deviation, 0-255) is a blank patch of
+#: sky or shadow: a near-constant input (the corrupt type's), not a photo's content
+MIN_CROP_STD = 12.0
 TEXT_KINDS = {
     "flipped": (100, "label"),
     "dup_conflict": (40, "duplicate"),
@@ -61,25 +65,39 @@ def _photo_crops(rng: np.random.Generator, n: int) -> list[np.ndarray]:
     from sklearn.datasets import load_sample_images
 
     photos = [np.asarray(Image.fromarray(im).convert("L")) for im in load_sample_images().images]
-    out = []
-    for which, y, x, s in crop_boxes(rng, [p.shape for p in photos], n):
-        crop = Image.fromarray(photos[which][y : y + s, x : x + s]).resize((28, 28), Image.BILINEAR)
-        out.append(np.asarray(crop))
-    return out
+
+    def crop(box: tuple[int, int, int, int]) -> np.ndarray:
+        which, y, x, s = box
+        small = Image.fromarray(photos[which][y : y + s, x : x + s]).resize(
+            (28, 28), Image.BILINEAR
+        )
+        return np.asarray(small)
+
+    def has_content(box: tuple[int, int, int, int]) -> bool:
+        return float(crop(box).std()) >= MIN_CROP_STD
+
+    return [crop(box) for box in crop_boxes(rng, [p.shape for p in photos], n, has_content)]
 
 
 def crop_boxes(
-    rng: np.random.Generator, photo_shapes: list[tuple[int, ...]], n: int
+    rng: np.random.Generator,
+    photo_shapes: list[tuple[int, ...]],
+    n: int,
+    usable: Callable[[tuple[int, int, int, int]], bool] = lambda box: True,
 ) -> list[tuple[int, int, int, int]]:
-    """``n`` square crops (photo, top, left, side) of 60-200 px; two crops of one photo overlap
-    at most :data:`MAX_CROP_IOU` (more would be one input twice: a duplicate set)."""
+    """``n`` square crops (photo, top, left, side) of 60-200 px that ``usable`` accepts; two
+    crops of one photo overlap at most :data:`MAX_CROP_IOU` (more would be one input twice: a
+    duplicate set)."""
     boxes: list[tuple[int, int, int, int]] = []
     while len(boxes) < n:
         which = int(rng.integers(len(photo_shapes)))
         height, width = photo_shapes[which][:2]
         s = int(rng.integers(60, 200))
         y, x = int(rng.integers(0, height - s)), int(rng.integers(0, width - s))
-        if all(w != which or _iou((y, x, s), (b, a, t)) <= MAX_CROP_IOU for w, b, a, t in boxes):
+        apart = all(
+            w != which or _iou((y, x, s), (b, a, t)) <= MAX_CROP_IOU for w, b, a, t in boxes
+        )
+        if apart and usable((which, y, x, s)):
             boxes.append((which, y, x, s))
     return boxes
 
