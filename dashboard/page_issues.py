@@ -156,6 +156,17 @@ def label_order(ctx: context.Context, detector: str | None) -> LabelOrder | None
     return LabelOrder(detector, scores, order, n_flagged, key, elsewhere, iv.elsewhere_ids())
 
 
+def other_queue_order(ctx: context.Context) -> str | None:
+    """What orders the selected issue queue when it is not the label queue (None for the
+    label queue or a run without issues): that type's rank, or All's priority."""
+    issue = selected_issue(ctx)
+    if issue == LABEL:
+        return None
+    if issue == ALL:
+        return "the All queue's priority (each type's flags by their place in its queue)"
+    return f"the {issue} issue type's rank"
+
+
 def label_order_applies(ctx: context.Context, detector: str | None) -> bool:
     """Whether the queue shown is the label issue type's order (see :func:`label_order`),
     without building it."""

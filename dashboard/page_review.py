@@ -217,7 +217,8 @@ def sidebar_controls(ctx: context.Context) -> Controls:
         st.subheader("Queue")
         detector = _detector_control(view)
         rerank = False
-        if detector is not None and review_aids.rerank_available(ctx):
+        label_queue = page_issues.other_queue_order(ctx) is None  # others keep their order
+        if detector is not None and label_queue and review_aids.rerank_available(ctx):
             rerank = _rerank_control(ctx, detector)
         top_k = _queue_length_control(ctx, detector)
         chosen, predicted, disagree, search = _filter_controls(view)
@@ -510,6 +511,9 @@ def _bulk_actions(
 
 def _order_text(controls: Controls, table: pd.DataFrame, ctx: context.Context) -> tuple[str, str]:
     """(what orders the queue, a longer note on re-ranking for the tooltip, or '')."""
+    other = page_issues.other_queue_order(ctx)
+    if other is not None:  # another issue type's queue: its own order, never re-ranked
+        return other, ""
     order = _base_order_text(ctx, controls.detector)
     note = LABEL_ORDER_NOTE if order == LABEL_ORDER_TEXT else ""
     if not (controls.rerank and controls.detector):

@@ -51,6 +51,7 @@ def _text(at: AppTest) -> str:
 def test_an_issue_queue_states_its_own_count_and_rule(
     issue: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from dashboard import state
     from dashboard.page_issues import ISSUE
 
     run = make_run(tmp_path / "run", n=60)
@@ -67,6 +68,11 @@ def test_an_issue_queue_states_its_own_count_and_rule(
     assert "review target" not in text
     rule = OUTLIER_RULE if issue == "outlier" else "every sample some issue type flags"
     assert rule in text
+    # the queue says it follows that type's order, and it is never re-ranked (no toggle)
+    order = "the outlier issue type's rank" if issue == "outlier" else "the All queue's priority"
+    assert f"ordered by {order}" in " ".join(text.split())
+    assert "ordered by loss" not in text
+    assert not [t for t in at.toggle if t.key in (state.RERANK, state.RERANK_LABEL)]
     at.session_state[ISSUE] = "label"
     at.run()
     assert "review target" in _text(at)  # the label queue keeps its target header
