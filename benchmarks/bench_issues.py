@@ -38,6 +38,7 @@ from benchmarks.issues_outlier_docs import (
     IMAGE_OUTLIER_RESOLUTION,
     IMAGE_OUTLIER_SPACES,
     IMAGE_OUTLIER_VIEWS,
+    MIX_DISTINCT_OUTLIERS,
     TEXT_OUTLIER_LICENCE,
     TEXT_OUTLIER_VOCABULARY,
 )
@@ -937,7 +938,11 @@ def docs_section(r: dict[str, Any]) -> str:
         )
     lines.append(
         "\nBelow the issue's goals (top-K recall >= 0.9 on images, >= 0.8 on text, at least "
-        f"Datalab's): {_short_of_goals(results)}.\n\n" + _label_lines(results) + "\n\n"
+        f"Datalab's): {_short_of_goals(results)}.\n\n"
+        + _label_lines(results)
+        + "\n\n"
+        + MIX_DISTINCT_OUTLIERS
+        + "\n\n"
         "**Outliers: what was measured** (earlier sessions; seeds 0 / 1; top-50 recall photos "
         "/ letters). The kNN distance in unit feature space (cleanlab Datalab's) let atypical "
         "clean digits into the top 50: 0.56 / 0.64 and 0.76 / 0.76; the Mahalanobis distance "
