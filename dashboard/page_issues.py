@@ -142,9 +142,7 @@ def label_order(ctx: context.Context, detector: str | None) -> LabelOrder | None
     sidebar's) is the one the label type ranked with; None otherwise (another issue queue,
     another detector chosen, a run without issues.parquet: the detector's order)."""
     iv = issue_view(ctx.run_path)
-    if iv is None or detector is None or selected_issue(ctx) != LABEL:
-        return None
-    if iv.label_detector != detector:
+    if iv is None or detector is None or not label_order_applies(ctx, detector):
         return None
     ids = ctx.view.table["sample_id"].to_numpy()
     found = iv.label_queue(ids)
@@ -170,9 +168,7 @@ def other_queue_order(ctx: context.Context) -> str | None:
 def label_order_applies(ctx: context.Context, detector: str | None) -> bool:
     """Whether the queue shown is the label issue type's order (see :func:`label_order`),
     without building it."""
-    return (
-        selected_issue(ctx) == LABEL and detector is not None and (label_detector(ctx) == detector)
-    )
+    return selected_issue(ctx) == LABEL and detector is not None and label_detector(ctx) == detector
 
 
 def label_detector(ctx: context.Context) -> str | None:
