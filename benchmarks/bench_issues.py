@@ -404,11 +404,20 @@ def run_seed(
 
 
 def scale_run(
-    n: int, tmp: Path, with_evidence: bool = True, types: tuple[str, ...] | None = None
+    n: int,
+    tmp: Path,
+    with_evidence: bool = True,
+    types: tuple[str, ...] | None = None,
+    images: bool = False,
 ) -> dict[str, Any]:
     """The issue pass (every built-in type, issues.parquet's table) on bench_evidence's
     synthetic last-layer gradients of ``n`` rows (features recovered from them; no input
-    properties): wall and CPU seconds, to set beside bench_evidence's evidence build."""
+    properties): wall and CPU seconds, to set beside bench_evidence's evidence build.
+    ``images``: each row also an image, as in an image run (:func:`_planted_digits`: input
+    properties, signatures and registration images of deformed digits with planted
+    transformed copies), so the pass includes what an image run adds (the corrupt type's
+    properties, the outlier type's input statistics, the duplicate type's two pixel
+    candidate searches and its geometric verification)."""
     from benchmarks.bench_evidence import N_CLASSES, synthetic_run
     from ogad_core.issues.base import IssueContext
     from ogad_core.issues.features import CHUNK_ROWS, features_from_gradients
@@ -416,6 +425,11 @@ def scale_run(
     from ogad_core.options import DEFAULT_ISSUE_TYPES
 
     grads, samples = synthetic_run(n, tmp)
+    pixels, planted = None, None
+    if images:
+        x, planted, sources = _planted_digits(n, tmp)
+        pixels = _digit_context(x, tmp)
+        del x
     load_start = os.getloadavg()[0]
     wall, cpu = time.perf_counter(), time.process_time()
     feats = np.concatenate(
@@ -434,22 +448,41 @@ def scale_run(
         scores=scores,
         detector="loss",
     )
-    per_type = {}
+    if pixels is not None:
+        context.inputs, context.signatures = pixels.inputs, pixels.signatures
+        context.registration = pixels.registration
+    per_type, per_type_cpu = {}, {}
     fitted = []
     for name in types or DEFAULT_ISSUE_TYPES:
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         fitted += fit_issue_types(context, [name])
         per_type[name] = round(time.perf_counter() - started, 1)
+        per_type_cpu[name] = round(time.process_time() - started_cpu, 1)
     table = issues_table(fitted, samples["sample_id"].to_numpy())
     issue_wall = round(time.perf_counter() - wall, 1)
     issue_cpu = round(time.process_time() - cpu, 1)
     load_mid = os.getloadavg()[0]
+    duplicate = context.results.get("duplicate")
+    copies = None
+    if planted is not None and duplicate is not None:
+        sets = duplicate.set_ids_
+        copies = {
+            "planted": len(planted),
+            "found": round(
+                float(np.mean((sets[planted] >= 0) & (sets[planted] == sets[sources]))), 3
+            ),
+            "flagged": int(np.sum(duplicate.flagged_)),
+            "verified_pairs": len(duplicate._verify_candidates(context)),  # searches cached
+        }
     evidence = _evidence_build(n, grads, samples, tmp) if with_evidence else None
     return {
         "rows": n,
         "cols": int(grads.shape[1]),
+        "images": images,
         "features_s": round(features_s, 1),
         "per_type_s": per_type,
+        "per_type_cpu_s": per_type_cpu,
+        "planted_copies": copies,
         "wall_s": issue_wall,
         "cpu_s": issue_cpu,
         "table_rows": len(table),
@@ -471,14 +504,7 @@ def verify_run(n: int, tmp: Path, seed: int = 0) -> dict[str, Any]:
     from ogad_core.issues.duplicate import DuplicateIssue
     from ogad_core.issues.registration import aligned_correlation
 
-    rng = np.random.default_rng(seed)
-    digits = _mnist_digits(tmp)
-    x = _elastic(digits[np.arange(n) % len(digits)], rng)
-    planted = rng.choice(n, size=max(n // 100, 3), replace=False)
-    sources = (planted + 1 + rng.integers(0, n - 1, len(planted))) % n
-    sources = np.where(np.isin(sources, planted), (sources + 1) % n, sources)
-    for k, (i, j) in enumerate(zip(planted, sources, strict=True)):
-        x[i] = _transformed(x[j], ("shift", "rotate", "rescale")[k % 3])
+    x, planted, sources = _planted_digits(n, tmp, seed)
     context = _digit_context(x, tmp)
     load_start = os.getloadavg()[0]
     base_cpu, base_wall = _timed(lambda: DuplicateIssue(verify=0).fit(context))[1:]
@@ -506,6 +532,21 @@ def verify_run(n: int, tmp: Path, seed: int = 0) -> dict[str, Any]:
         "load_start": load_start,
         "load_end": os.getloadavg()[0],
     }
+
+
+def _planted_digits(n: int, tmp: Path, seed: int = 0) -> tuple[np.ndarray, Any, Any]:
+    """(n, 28, 28) uint8 images: the mnist5k digits, each used n / 5,000 times under its own
+    elastic deformation, 1% of them replaced by a shifted, rotated or rescaled copy of
+    another row; the planted rows and their sources."""
+    rng = np.random.default_rng(seed)
+    digits = _mnist_digits(tmp)
+    x = _elastic(digits[np.arange(n) % len(digits)], rng)
+    planted = rng.choice(n, size=max(n // 100, 3), replace=False)
+    sources = (planted + 1 + rng.integers(0, n - 1, len(planted))) % n
+    sources = np.where(np.isin(sources, planted), (sources + 1) % n, sources)
+    for k, (i, j) in enumerate(zip(planted, sources, strict=True)):
+        x[i] = _transformed(x[j], ("shift", "rotate", "rescale")[k % 3])
+    return x, planted, sources
 
 
 def _timed(fn: Any) -> tuple[Any, float, float]:
@@ -1075,6 +1116,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", type=int, default=0, help="only the issue pass at N rows")
     p.add_argument("--types", default="", help="with --scale: only these issue types, no evidence")
     p.add_argument(
+        "--images",
+        action="store_true",
+        help="with --scale: each row also a deformed digit image (an image run's issue pass)",
+    )
+    p.add_argument(
         "--verify",
         type=int,
         default=0,
@@ -1099,7 +1145,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if a.scale:
         types = tuple(t for t in a.types.split(",") if t) or None
-        result = scale_run(a.scale, tmp, with_evidence=types is None, types=types)
+        result = scale_run(a.scale, tmp, with_evidence=types is None, types=types, images=a.images)
         print(json.dumps(result))
         out = a.out.with_name(a.out.stem + "_scale.json")
         out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
