@@ -188,7 +188,7 @@ def _warp_loop() -> Any:
     use, cached on disk): out[p, k, y * r + x] of images[p, k] at the transformed (x, y)."""
     from numba import njit
 
-    @njit(cache=True, nogil=True, fastmath=True)
+    @njit(cache=True, nogil=True)
     def loop(images: np.ndarray, theta: np.ndarray, out: np.ndarray) -> None:
         p, ch, r = images.shape[0], images.shape[1], images.shape[2]
         centre = np.float32((r - 1) / 2)
@@ -219,9 +219,11 @@ def refine(
     """Gauss-Newton alignment of b onto a, (P, r, r) images, from ``theta`` (P, 4): (a, s, tx,
     ty) of :func:`warp` in pixels of these images. Returns (P,) NCC after it and the (P, 4)
     transform. ``gates[k]``: a pair whose NCC after k steps (0: at ``theta``) is below it
-    stops there (early rejection; it keeps that NCC and transform). One compiled loop a pair
-    (:func:`_refine_loop`): the warps, the Jacobian's normal equations and the NCC sums in
-    one pass over the pixels, without a (P, M, 6) Jacobian in memory."""
+    stops there (early rejection; it keeps that NCC and transform); a pair whose transform
+    leaves :data:`THETA_LIMIT` (or is not finite) stops with NCC -1 (no copy). One compiled
+    loop a pair (:func:`_refine_loop`): the warps, the Jacobian's normal equations and the
+    NCC sums in one pass over the pixels, without a (P, M, 6) Jacobian in memory, in fast
+    math (vectorised sums; the limit keeps its coordinates finite)."""
     gy, gx = np.gradient(b.astype(np.float32), axis=(1, 2))
     channels = np.ascontiguousarray(np.stack([b.astype(np.float32), gx, gy], axis=1))
     target = np.ascontiguousarray(a, dtype=np.float32)
@@ -254,6 +256,9 @@ def _refine_loop() -> Any:
         sampled = 0
         for i in range(channels.shape[0]):
             for step in range(steps + 1):
+                if not np.abs(theta[i]).max() < THETA_LIMIT:  # diverged (or NaN): no copy
+                    score[i] = -1.0
+                    break
                 if step == steps or step < len(gates):
                     score[i] = ncc_at(channels[i, 0], target[i], theta[i])
                     sampled += m
@@ -262,9 +267,6 @@ def _refine_loop() -> Any:
                     sampled -= m  # the image is sampled again beside its gradients
                 step_at(channels[i], target[i], theta[i])
                 sampled += 3 * m
-                if not np.abs(theta[i]).max() < THETA_LIMIT:  # diverged (or NaN): no copy
-                    score[i] = -1.0
-                    break
         return sampled
 
     return loop
@@ -273,8 +275,9 @@ def _refine_loop() -> Any:
 @lru_cache(maxsize=1)
 def _sampler() -> Any:
     """The compiled bilinear sample of an (r, r) image at float32 (x, y) already clamped to
-    [0, r - 1.0001] (as :func:`warp`), and the clamped source point of output pixel (xx, yy)
-    under (a, s, tx, ty)."""
+    [0, r - 1.0001] (as :func:`warp`), the clamped source point of output pixel (xx, yy)
+    under (a, s, tx, ty), and the float64 samples of three images (a step's x, y gradients
+    and image) with one set of bilinear weights (as ``sample``'s float32 arithmetic)."""
     from numba import njit
 
     @njit(cache=True, nogil=True, fastmath=True)
@@ -294,7 +297,23 @@ def _sampler() -> Any:
         y = min(max(sa * u + ca * v + np.float32(theta[3]) + centre, zero), top)
         return x, y
 
-    return sample, source
+    @njit(cache=True, nogil=True, fastmath=True)
+    def sample3(
+        gx: np.ndarray, gy: np.ndarray, image: np.ndarray, x: np.float32, y: np.float32
+    ) -> tuple:
+        x0, y0 = int(x), int(y)  # floor: both are >= 0
+        fx, fy = x - np.float32(x0), y - np.float32(y0)
+        top = gx[y0, x0] + fx * (gx[y0, x0 + 1] - gx[y0, x0])
+        low = gx[y0 + 1, x0] + fx * (gx[y0 + 1, x0 + 1] - gx[y0 + 1, x0])
+        wx = np.float64(top + fy * (low - top))
+        top = gy[y0, x0] + fx * (gy[y0, x0 + 1] - gy[y0, x0])
+        low = gy[y0 + 1, x0] + fx * (gy[y0 + 1, x0 + 1] - gy[y0 + 1, x0])
+        wy = np.float64(top + fy * (low - top))
+        top = image[y0, x0] + fx * (image[y0, x0 + 1] - image[y0, x0])
+        low = image[y0 + 1, x0] + fx * (image[y0 + 1, x0 + 1] - image[y0 + 1, x0])
+        return wx, wy, np.float64(top + fy * (low - top))
+
+    return sample, source, sample3
 
 
 @lru_cache(maxsize=1)
@@ -303,7 +322,7 @@ def _ncc_pass() -> Any:
     image warped by theta (4,), its sums in float64."""
     from numba import njit
 
-    sample, source = _sampler()
+    sample, source, _ = _sampler()
 
     @njit(cache=True, nogil=True, fastmath=True)
     def ncc_at(image: np.ndarray, target: np.ndarray, theta: np.ndarray) -> float:
@@ -333,7 +352,7 @@ def _step_pass() -> Any:
     solved; theta moves by the solution over the gain."""
     from numba import njit
 
-    _, source = _sampler()
+    _, source, sample3 = _sampler()
 
     @njit(cache=True, nogil=True, fastmath=True)
     def step_at(channels: np.ndarray, target: np.ndarray, theta: np.ndarray) -> None:
@@ -347,17 +366,7 @@ def _step_pass() -> Any:
             for xx in range(r):
                 u, v = np.float32(xx) - centre, np.float32(yy) - centre
                 x, y = source(theta, u, v, r)
-                x0, y0 = int(x), int(y)  # floor: both are >= 0
-                fx, fy = x - np.float32(x0), y - np.float32(y0)
-                top = gx[y0, x0] + fx * (gx[y0, x0 + 1] - gx[y0, x0])
-                low = gx[y0 + 1, x0] + fx * (gx[y0 + 1, x0 + 1] - gx[y0 + 1, x0])
-                wx = np.float64(top + fy * (low - top))
-                top = gy[y0, x0] + fx * (gy[y0, x0 + 1] - gy[y0, x0])
-                low = gy[y0 + 1, x0] + fx * (gy[y0 + 1, x0 + 1] - gy[y0 + 1, x0])
-                wy = np.float64(top + fy * (low - top))
-                top = image[y0, x0] + fx * (image[y0, x0 + 1] - image[y0, x0])
-                low = image[y0 + 1, x0] + fx * (image[y0 + 1, x0 + 1] - image[y0 + 1, x0])
-                c4 = np.float64(top + fy * (low - top))
+                wx, wy, c4 = sample3(gx, gy, image, x, y)
                 c0, c1, c2, c3 = wx * u + wy * v, wy * u - wx * v, wx, wy
                 t = np.float64(target[yy, xx])
                 h00 += c0 * c0
