@@ -474,8 +474,12 @@ def scale_run(
             "flagged": int(np.sum(duplicate.flagged_)),
             "candidate_pairs": len(duplicate._verify_candidates(context)),  # searches cached
         }
+    pass_rss = _max_rss_gb()
+    table_rows = len(table)
+    del context, fitted, table, pixels, duplicate  # the pass's memory, before the evidence
     evidence = _evidence_build(n, grads, samples, tmp) if with_evidence else None
     return {
+        "max_rss_gb": {"issue_pass": pass_rss, "with_evidence": _max_rss_gb()},
         "rows": n,
         "cols": int(grads.shape[1]),
         "images": images,
@@ -485,7 +489,7 @@ def scale_run(
         "planted_copies": copies,
         "wall_s": issue_wall,
         "cpu_s": issue_cpu,
-        "table_rows": len(table),
+        "table_rows": table_rows,
         "load_start": load_start,
         "load_mid": load_mid,
         "load_end": os.getloadavg()[0],
@@ -532,6 +536,13 @@ def verify_run(n: int, tmp: Path, seed: int = 0) -> dict[str, Any]:
         "load_start": load_start,
         "load_end": os.getloadavg()[0],
     }
+
+
+def _max_rss_gb() -> float:
+    """The process's peak resident memory so far, GB (Linux: ru_maxrss in KB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
 
 
 def _planted_digits(n: int, tmp: Path, seed: int = 0) -> tuple[np.ndarray, Any, Any]:
