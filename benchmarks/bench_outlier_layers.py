@@ -311,7 +311,7 @@ def contact_sheet(glyphs: list[dict[str, Any]], path: Path) -> None:
 
     from benchmarks.issue_mixes_alt import FONT
 
-    side, caption, cols = 112, 30, 9
+    side, caption, cols = 112, 44, 9
     glyphs = sorted(glyphs, key=lambda g: (g["hit"], g["score"]))
     n_rows = -(-len(glyphs) // cols)
     sheet = Image.new("RGB", (cols * (side + 8), n_rows * (side + caption + 8)), "white")
@@ -322,10 +322,13 @@ def contact_sheet(glyphs: list[dict[str, Any]], path: Path) -> None:
         sheet.paste(img.convert("RGB"), (x, y))
         colour = "green" if g["hit"] else "red"
         draw.rectangle([x - 2, y - 2, x + side + 1, y + side + 1], outline=colour, width=3)
-        head = f"{g['glyph']} seed {g['seed']} rank {g['rank']} z {g['score']:.1f}"
-        draw.text((x, y + side + 2), head, fill="black", font=font)
-        tail = f"model: {g['pred']} at {g['confidence']:.2f}, filed {g['label']}"
-        draw.text((x, y + side + 15), tail, fill="black", font=font)
+        lines = (
+            f"{g['glyph']} seed {g['seed']}, rank {g['rank']}",
+            f"z {g['score']:.1f}, filed {g['label']}",
+            f"model: {g['pred']} at {g['confidence']:.2f}",
+        )
+        for j, line in enumerate(lines):
+            draw.text((x, y + side + 2 + 13 * j), line, fill="black", font=font)
     sheet.save(path)
 
 
