@@ -33,8 +33,8 @@ outlier flag's z-score rank after the others ``q`` gives another class, in their
 still above every sample ``q`` assigns to its given class; the flags' number is unchanged. A
 flipped digit is a digit written like the data whatever its label: its input view is typical.
 Measured (docs/benchmarks.md, "Input-far samples in the label queue"; kept runs, seeds 0-2):
-on the held-out mix 2-4 other-script glyphs a seed the outlier type does not flag, predicted
-as some digit, are that far (0-1 flipped digits a seed): flipped top K 0.889 -> 0.898; the
+on the held-out mix 2-4 other-script glyphs and shapes a seed the outlier type does not flag,
+given some digit, are that far (0-2 flipped digits a seed): flipped top K 0.889 -> 0.898; the
 main mix's top K unchanged (0.931; one flipped digit that far swapped for another).
 """
 
