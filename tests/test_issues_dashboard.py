@@ -489,3 +489,39 @@ def test_a_reload_keeps_the_issue_queue_under_review(
 
 
 LABEL_ORDER = "the label issue type's rank"
+
+
+def test_the_summarys_class_health_counts_the_label_queues_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Summary's class-health chart counts as flagged what the Label issues queue flags:
+    the label type's flags while its detector is chosen, the detector's top otherwise."""
+    import base64
+
+    import numpy as np
+
+    from dashboard import pages, state
+    from dashboard.testing import chart_figures, open_page
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_label_order(run)
+    labels = RunDir(run).read_samples().set_index("sample_id")["label"]
+    at = _started(run, monkeypatch)
+    open_page(at, pages.SUMMARY).run()
+    assert not at.exception, [e.value for e in at.exception]
+
+    def flagged_bars() -> list[int]:
+        for fig in chart_figures(at):
+            for trace in fig["data"]:
+                if trace.get("name") == "flagged (estimated noisy)":
+                    y = trace["y"]  # plotly's typed array: {"dtype", "bdata"}, or a list
+                    if isinstance(y, dict):
+                        y = np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"])
+                    return [int(v) for v in y]
+        raise AssertionError("no class-health chart")
+
+    want = np.bincount(labels.loc[[54, 55, 56, 57, 58, 59]].to_numpy(), minlength=3)
+    assert flagged_bars() == want.tolist()
+    at.session_state[state.DETECTOR] = "l2"
+    at.run()
+    assert sum(flagged_bars()) > 6  # l2's top of the review target (longer than 6)
