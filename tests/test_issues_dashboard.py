@@ -396,7 +396,7 @@ def test_the_map_outlines_the_first_samples_of_the_queue_under_review(
     issues queue (its rank 1 drawn last), the outliers in the Outliers queue, the detector's
     top with another detector; its caption says whose order."""
     from dashboard import state
-    from dashboard.page_issues import ISSUE
+    from dashboard.page_issues import ISSUE, MAP_SPACE
 
     run = make_run(tmp_path / "run", n=60)
     _with_label_order(run)
@@ -408,6 +408,14 @@ def test_the_map_outlines_the_first_samples_of_the_queue_under_review(
     at.session_state[ISSUE] = "outlier"
     at.run()
     assert _map_top(at) == list(range(9, -1, -1))  # 10 of the 12 outliers (60 // 50 -> 10)
+    coords = pd.read_parquet(RunDir(run).map_path).sample(frac=1.0, random_state=0)
+    coords.assign(x=-coords["y"], y=coords["x"]).to_parquet(RunDir(run).features_map_path)
+    at.session_state[MAP_SPACE] = "features"  # the model's features: the same queue on top
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Feature map" in " ".join(m.value for m in at.markdown)
+    assert _map_top(at) == list(range(9, -1, -1))
+    at.session_state[MAP_SPACE] = "gradients"
     at.session_state[ISSUE] = "label"
     at.selectbox(key=state.DETECTOR).set_value("l2").run()
     l2 = pd.read_parquet(run / "scores.parquet").sort_values("l2_rank")["sample_id"]
