@@ -1276,9 +1276,11 @@ def test_a_reload_stays_in_the_issue_queue_whose_rank_the_cards_and_map_show(
     url, _ = served_issue_run
     with _opened(chromium, f"{url}/?reviewer=stays", size=(1280, 800)) as page:
         page.wait_for_selector(CARDS)
+        _settle(page)
         assert "issue=" not in page.url  # Label issues, the default, is not in the address
         page.get_by_test_id("stButtonGroup").get_by_text(re.compile(r"^Outliers 1")).click()
-        assert _wait_for(lambda: "issue=outlier" in page.url), page.url
+        expect(page.get_by_text("ordered by the outlier issue type's rank")).to_be_visible()
+        assert _wait_for(lambda: "issue=outlier" in page.url, timeout_s=60), page.url
         page.reload()
         page.wait_for_selector(CARDS)
         _settle(page)
