@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -136,13 +136,15 @@ def map_layer(
     return build_map(view, color_by=color_by, detector=detector, status=status, first=first)
 
 
-def queue_first_rows(run_path: str, queue: str | None, sample_ids) -> Any:
-    """(m,) rows (of a table whose rows are ``sample_ids``) of the first samples of
+def queue_first_rows(run_path: str, queue: str | None, sample_ids: np.ndarray) -> np.ndarray | None:
+    """(m,) rows (of a table whose rows are (N,) ``sample_ids``) of the first samples of
     ``queue``'s issue queue, in its order (IssueView.queue_rows); None for the detector's."""
     from dashboard.page_issues import issue_view  # that page reads through this module
 
-    iv = None if queue is None else issue_view(run_path)
-    return None if iv is None or queue is None else iv.queue_rows(queue, sample_ids)
+    if queue is None:
+        return None
+    iv = issue_view(run_path)
+    return None if iv is None else iv.queue_rows(queue, sample_ids)
 
 
 @st.cache_data(max_entries=8, show_spinner="Preparing the export…")

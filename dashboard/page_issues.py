@@ -163,7 +163,7 @@ def other_queue_order(ctx: context.Context) -> str | None:
         return None
     if issue == ALL:
         return "the All queue's priority (each type's flags by their place in its queue)"
-    return f"the {issue} issue type's rank"
+    return queue_order_text(issue)
 
 
 def label_order_applies(ctx: context.Context, detector: str | None) -> bool:

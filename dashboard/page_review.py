@@ -320,7 +320,7 @@ def _map_caption(layer: MapLayer, picked: MapSelection, queue_order: str | None)
         first = "top-ranked ones"
     else:
         top = f"the queue's first {layer.n_top:,} outlined: {md_text(queue_order)}"
-        first = "queue's first samples, then the detector's top-ranked"
+        first = "first of the queue (then the detector's top-ranked)"
     if layer.raster:
         st.caption(
             f"All {layer.n_drawn:,} samples drawn as a density image, the {layer.n_points:,} "
