@@ -366,13 +366,14 @@ def outlier_input_z(context: IssueContext) -> tuple[np.ndarray, float]:
     used = list(getattr(est, "spaces_used_", []))
     if est is None or space_z is None or len(space_z) != context.n:
         return none, np.inf
+    bound = float(getattr(est, "threshold", np.inf))
     columns = [j for j, name in enumerate(used) if name not in MODEL_VIEW]
     if not columns:
-        return none, float(est.threshold)
+        return none, bound
     z = np.asarray(space_z, dtype=np.float64)[:, columns]
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"):  # no value in the view: NaN -> -inf
         mean = np.where(np.isfinite(z), z, 0.0).sum(1) / np.isfinite(z).sum(1)
-    return np.nan_to_num(mean, nan=-np.inf), float(est.threshold)
+    return np.nan_to_num(mean, nan=-np.inf), bound
 
 
 def explained_elsewhere(context: IssueContext) -> np.ndarray:
