@@ -231,9 +231,8 @@ THRESHOLD_PREFIX = "ctl_min_score_"  # + issue type: the slider of its score thr
 THRESHOLDS = "issue_min_scores"  # issue type -> the threshold last set (kept over a switch)
 THRESHOLD_OFF = "ctl_use_min_score_off"  # the threshold's toggle where no score orders the queue
 NO_THRESHOLD = {
-    ALL: "All mixes the types' scores, which are not comparable: pick a type to filter by "
-    "its score.",
-    DUPLICATE: "Duplicate sets are reviewed whole: no score threshold.",
+    ALL: "Off in All: its types' scores do not compare.",
+    DUPLICATE: "Off in Duplicates: a set is reviewed whole.",
 }
 
 
@@ -248,7 +247,7 @@ def issue_length_control(ctx: context.Context) -> bool:
     title = "All" if issue == ALL else TITLES.get(issue, issue.capitalize())
     sets = issue == DUPLICATE
     n = iv.n_sets() if sets else iv.n_flagged(issue)
-    what = "its duplicate sets" if sets else "every sample flagged" if issue == ALL else "its flags"
+    what = "its sets" if sets else "its flags"
     rule = queue_progress(iv, issue, pd.DataFrame({"sample_id": [], "status": []}))[2]
     st.session_state[LENGTH_BOX] = n
     st.number_input(
@@ -271,7 +270,8 @@ def issue_threshold_control(ctx: context.Context, issue: str) -> float | None:
     found = None if iv is None or issue in NO_THRESHOLD else iv.score_range(issue)
     if found is None:
         reason = NO_THRESHOLD.get(issue, f"The {issue} issue type has no scores.")
-        st.toggle("Score threshold", value=False, key=THRESHOLD_OFF, disabled=True, help=reason)
+        help_text = f"{reason} Pick one issue type to filter its queue by that type's score."
+        st.toggle("Score threshold", value=False, key=THRESHOLD_OFF, disabled=True, help=help_text)
         st.caption(reason)
         return None
     on = st.toggle(

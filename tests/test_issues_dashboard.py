@@ -555,7 +555,7 @@ def test_an_issue_queues_sidebar_length_is_its_flags(
     assert at.number_input(key=state.TOP_K).value == 6  # the label flags
     at.number_input(key=state.TOP_K).set_value(4).run()
     assert card_ids(at) == [59, 58, 57, 56]
-    for issue, n, said in (("outlier", 12, "Outliers: its flags"), ("all", 18, "All: every")):
+    for issue, n, said in (("outlier", 12, "Outliers: its flags"), ("all", 18, "All: its flags")):
         at.session_state[ISSUE] = issue
         at.run()
         assert not at.exception, [e.value for e in at.exception]
@@ -596,7 +596,7 @@ def test_the_score_threshold_filters_by_the_queues_issue_type(
     at.session_state[ISSUE] = "all"
     at.run()
     off = at.toggle(key=THRESHOLD_OFF)
-    assert off.disabled and not off.value and "not comparable" in _sidebar_text(at)
+    assert off.disabled and not off.value and "scores do not compare" in _sidebar_text(at)
     assert "Review queue · 18 to review" in _text(at)
     head = _head_line(at)  # short on the page (Bulk and Undo stay on its line), more in its tip
     assert head.endswith("ordered by the All queue's priority<") and "rank / how many" in head
