@@ -543,17 +543,18 @@ def _order_text(controls: Controls, table: pd.DataFrame, ctx: context.Context) -
     if other is not None:  # another issue type's queue: its own order, never re-ranked
         return other, page_issues.queue_order_note(page_issues.selected_issue(ctx))
     order = _base_order_text(ctx, controls.detector)
+    hint = _label_order_hint(ctx, controls.detector)  # in the tooltip: the line stays short
     note = LABEL_ORDER_NOTE if order == LABEL_ORDER_TEXT else ""
     if not (controls.rerank and controls.detector):
-        return order, note
+        return order, hint + note
     if not review_aids.rerank_learning(table):
-        return order, (
+        return order, hint + (
             f"Re-ranking starts once {review_aids.MIN_EACH} are confirmed or relabeled and "
             f"{review_aids.MIN_EACH} rejected."
         )
     if not review_aids.evidence_ready(ctx):  # a big run's features still being built
-        return order, "Re-ranking starts when every sample's neighbours are found."
-    return order + ", re-ranked from the decisions", note
+        return order, hint + "Re-ranking starts when every sample's neighbours are found."
+    return order + ", re-ranked from the decisions", hint + note
 
 
 LABEL_ORDER_TEXT = "the label issue type's rank"
@@ -573,16 +574,23 @@ LABEL_ORDER_NOTE = (
 
 def _base_order_text(ctx: context.Context, detector: str | None) -> str:
     """What orders the queue before re-ranking: the label issue type's rank (the Label issues
-    queue with its detector chosen), else the detector's, saying which detector gives the label
-    type's order when another is chosen there."""
+    queue with its detector chosen), else the detector's."""
     if detector is None:
         return "loss"
     if page_issues.label_order(ctx, detector) is not None:
         return LABEL_ORDER_TEXT
-    own = page_issues.label_detector(ctx)
-    if own is not None and page_issues.selected_issue(ctx) == page_issues.LABEL:
-        return f"{detector} rank (choose {own} for the label issue type's order)"
     return f"{detector} rank"
+
+
+def _label_order_hint(ctx: context.Context, detector: str | None) -> str:
+    """Which detector gives the label issue type's order, when the Label issues queue shows
+    another detector's (the header's tooltip); '' otherwise."""
+    own = page_issues.label_detector(ctx)
+    if detector is None or own is None or own == detector:
+        return ""
+    if page_issues.selected_issue(ctx) != page_issues.LABEL:
+        return ""
+    return f"Choose {own} in the sidebar for the label issue type's order. "
 
 
 def _header(

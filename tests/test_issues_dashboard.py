@@ -216,7 +216,8 @@ def test_the_label_queue_follows_the_label_types_order(
     want = [i for i in scores["sample_id"].head(n) if i >= 12 and i != 59][:8]
     assert n > 6 and card_ids(at) == want  # l2's order, the review target long
     text = " ".join(_text(at).split())
-    assert "ordered by l2 rank (choose iforest for the label issue type's order)" in text
+    head = _head_line(at)  # short, so Bulk and Undo stay on its line; the hint in its tooltip
+    assert head.endswith("ordered by l2 rank<") and "Choose iforest in the sidebar" in head
     assert "review target" in text and "Label issues: 6 flagged" not in text
 
 
