@@ -159,6 +159,17 @@ class IssueContext:
         self._knn[(name, k, ref)] = found
         return found
 
+    def neighbours_among(
+        self, name: str, k: int, rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(N, k) Euclidean distances and (N, k) indices of each row's k nearest OTHER rows
+        among the given ``rows`` (M,) of space ``name`` (not cached: a reference another pass
+        chose, as the outlier type's bulk); None when absent."""
+        matrix = self.space(name)
+        if matrix is None:
+            return None
+        return _knn_excluding_self(np.asarray(matrix, dtype=np.float32), k, np.asarray(rows))
+
 
 def fourier_magnitude(signatures: np.ndarray) -> np.ndarray:
     """(N, side * (side // 2 + 1)) float32 magnitudes of the 2-D Fourier transform of (N,

@@ -92,6 +92,10 @@ MODEL_VIEW = ("features", "gradients", "embeddings")
 #: spaces measured by the mean distance to the k nearest samples (the others: Mahalanobis to
 #: the nearest class), and the neighbour space each reads
 KNN_SPACES = {"embeddings": "embeddings/last/unit", "statistics": "pixels/stats"}
+#: an encoder's embeddings are measured against the bulk: the samples whose first kNN distance
+#: is below this upper-tail z (a normal's 95% point: 5% of a clean bulk left out), so that a
+#: group from one other source is not its own neighbourhood (:func:`_past_the_group`)
+BULK_Z = 1.645
 
 
 class OutlierIssue(IssueType):
@@ -247,6 +251,8 @@ def _distance(context: IssueContext, space: str) -> np.ndarray | None:
         if found is None:
             return None
         out = found[0].mean(axis=1).astype(np.float64)
+        if space == "embeddings":  # a group from one source masks itself: measure past it
+            out = _past_the_group(context, name, out, found[0].shape[1], reference)
         pixels = context.signatures
         if space == "statistics" and pixels is not None:  # undecodable: no pixels to measure
             out[~np.isfinite(pixels).all(axis=1)] = np.nan
@@ -267,6 +273,24 @@ def _distance(context: IssueContext, space: str) -> np.ndarray | None:
     if finite.sum() > 2:
         out[finite] = class_mahalanobis(matrix[finite], context.labels[finite], seed=context.seed)
     return out
+
+
+def _past_the_group(
+    context: IssueContext, name: str, first: np.ndarray, k: int, reference: int
+) -> np.ndarray:
+    """(N,) mean distance to the k nearest samples of the BULK in space ``name``: the samples
+    whose ``first`` (N,) kNN distance is not in its upper tail (z below :data:`BULK_Z`; at most
+    ``reference`` of them, a seeded subsample). Sentences from one other source are each
+    other's nearest: among all samples a group masks itself (k below its size), while its
+    distance to the bulk is what sets it apart; a sample of the bulk keeps about its first
+    distance. ``first`` where the bulk is too small to search."""
+    bulk = np.flatnonzero(upper_z(np.log(np.maximum(first, 1e-12))) < BULK_Z)
+    if len(bulk) > reference:
+        bulk = np.sort(np.random.default_rng(context.seed).choice(bulk, reference, replace=False))
+    if len(bulk) <= k + 1:
+        return first
+    found = context.neighbours_among(name, k, bulk)
+    return first if found is None else found[0].mean(axis=1).astype(np.float64)
 
 
 def _undecoded(context: IssueContext) -> np.ndarray:
