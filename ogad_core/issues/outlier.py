@@ -15,9 +15,11 @@ upscaled from another resolution, a photo -- differs from the data even when the
 it for a class member; there the mean distance to the k nearest samples (cleanlab Datalab's
 outlier score: statistics are not Gaussian per class). An encoder's embeddings (text;
 pretrained image encoders), not trained on these labels, replace the model's two spaces: the
-mean distance to the k nearest samples, in the encoder's LAST layer when the embeddings
-concatenate its layers (the sentence embedding its training made semantic; the lower layers'
-means carry word identity and syntax, and buried sentences from another domain). Standardised
+mean distance to the k nearest samples of the BULK (the samples whose own first distance is
+not in its upper tail: a group from one other source is each other's nearest, and among all
+samples masks itself), in the encoder's LAST layer when the embeddings concatenate its layers
+(the sentence embedding its training made semantic; the lower layers' means carry word
+identity and syntax, and buried sentences from another domain). Standardised
 pixels (``pixels``) remain an option: measured, the statistics space finds more on both mixes.
 Each space's distance is a z-score of its log against its own upper tail
 (:func:`ogad_core.issues.tail.upper_z`: the skewed tail of a distance does not inflate the
@@ -122,7 +124,7 @@ class OutlierIssue(IssueType):
     threshold_doc = (
         "Mahalanobis distance to the nearest class mean (shared Ledoit-Wolf covariance) in "
         "the model's unit-length features and last-layer gradients (an encoder's embeddings "
-        "instead: mean distance to the k nearest samples, in its last layer), and mean "
+        "instead: mean distance to the k nearest samples of the bulk, in its last layer), and mean "
         "distance to the k nearest samples in the images' input statistics (framing, "
         "edge-orientation histogram and effective resolution), each as a z-score of its log "
         "against "
