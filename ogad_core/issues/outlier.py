@@ -254,7 +254,7 @@ def _distance(context: IssueContext, space: str) -> np.ndarray | None:
             return None
         out = found[0].mean(axis=1).astype(np.float64)
         if space == "embeddings":  # a group from one source masks itself: measure past it
-            out = _past_the_group(context, name, out, found[0].shape[1], reference)
+            out = _past_the_group(context, name, out, found[1], reference)
         pixels = context.signatures
         if space == "statistics" and pixels is not None:  # undecodable: no pixels to measure
             out[~np.isfinite(pixels).all(axis=1)] = np.nan
@@ -278,21 +278,28 @@ def _distance(context: IssueContext, space: str) -> np.ndarray | None:
 
 
 def _past_the_group(
-    context: IssueContext, name: str, first: np.ndarray, k: int, reference: int
+    context: IssueContext, name: str, first: np.ndarray, nearest: np.ndarray, reference: int
 ) -> np.ndarray:
-    """(N,) mean distance to the k nearest samples of the BULK in space ``name``: the samples
-    whose ``first`` (N,) kNN distance is not in its upper tail (z below :data:`BULK_Z`; at most
-    ``reference`` of them, a seeded subsample). Sentences from one other source are each
-    other's nearest: among all samples a group masks itself (k below its size), while its
-    distance to the bulk is what sets it apart; a sample of the bulk keeps about its first
-    distance. ``first`` where the bulk is too small to search."""
-    bulk = np.flatnonzero(upper_z(np.log(np.maximum(first, 1e-12))) < BULK_Z)
-    if len(bulk) > reference:
-        bulk = np.sort(np.random.default_rng(context.seed).choice(bulk, reference, replace=False))
-    if len(bulk) <= k + 1:
+    """(N,) mean distance to the k nearest samples of the BULK in space ``name``: the
+    reference samples whose ``first`` (N,) kNN distance is not in its upper tail (z below
+    :data:`BULK_Z`). Sentences from one other source are each other's nearest: among all
+    samples a group masks itself (k below its size), while its distance to the bulk is what
+    sets it apart. Only the samples with one of their (N, k) ``nearest`` (the first search,
+    among ``reference`` seeded rows) outside the bulk are searched again: for the others the
+    k nearest of the bulk are the k nearest found. ``first`` where the bulk is too small."""
+    rows = context.reference_rows(reference)
+    in_bulk = np.zeros(context.n, dtype=bool)
+    in_bulk[rows[upper_z(np.log(np.maximum(first, 1e-12)))[rows] < BULK_Z]] = True
+    again = np.flatnonzero(~(in_bulk[np.maximum(nearest, 0)] & (nearest >= 0)).all(axis=1))
+    k = nearest.shape[1]
+    if not len(again) or in_bulk.sum() <= k + 1:
         return first
-    found = context.neighbours_among(name, k, bulk)
-    return first if found is None else found[0].mean(axis=1).astype(np.float64)
+    found = context.neighbours_among(name, k, np.flatnonzero(in_bulk), again)
+    if found is None:
+        return first
+    out = first.copy()
+    out[again] = found[0].mean(axis=1)
+    return out
 
 
 def _undecoded(context: IssueContext) -> np.ndarray:
