@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,10 +67,15 @@ def measure(n: int, before: bool = False) -> dict[str, Any]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--rows", type=int, default=100_000)
+    p.add_argument("--rows", type=int, default=20_000)
     p.add_argument("--before", action="store_true", help="the former score (no bulk)")
+    p.add_argument("--out", type=Path, default=None, help="also write the result (JSON) here")
     a = p.parse_args()
-    print(json.dumps(measure(a.rows, a.before)), flush=True)
+    result = measure(a.rows, a.before)
+    print(json.dumps(result), flush=True)
+    if a.out is not None:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps(result, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":
