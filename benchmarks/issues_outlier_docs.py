@@ -186,7 +186,8 @@ TEXT_OUTLIER_BULK = (
     "are the ones found, so their score is unchanged). The outlier type alone at 1,000,000 "
     "synthetic 384-d embeddings (`OMP_NUM_THREADS=1 python -m "
     "benchmarks.bench_text_outliers --rows 1000000 [--before]`: 50 Gaussian clusters, no "
-    "outliers planted): 130 -> 164 CPU s (+34 s; load 5.8-7.5 and 5.3-5.6), and that clean "
+    "outliers planted): 130 -> 164 CPU s and, measured again one after the other, 125 -> "
+    "177 CPU s (+34-52 s, 1.3-1.4x the type's former cost; load 3.9-7.5), and that clean "
     "run's flags 0.83% -> 0.74%."
 )
 
