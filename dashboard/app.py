@@ -27,6 +27,7 @@ st.set_page_config(
 )
 state.init()
 state.remember_reviewer()  # every page keeps ?reviewer=NAME in its address (reloads keep it)
+state.remember_issue()  # and ?issue=outlier: the issue queue being reviewed
 st.html(  # less empty space around the content: more cards on screen
     "<style>[data-testid='stMainBlockContainer']{padding-top:2.2rem;padding-bottom:2rem;"
     "padding-left:2rem;padding-right:2rem}</style>"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -116,13 +117,34 @@ def card_image_src(run_path: str, ref: str, size: int) -> tuple[str | None, str 
 
 
 @st.cache_resource(max_entries=6, show_spinner="Drawing the map…")
-def map_layer(run_path: str, stamp: tuple, color_by: str, detector: str | None, version: int):
-    """The drawn gradient map and its selection lookup (see dashboard.map_view.build_map)."""
+def map_layer(
+    run_path: str,
+    stamp: tuple,
+    color_by: str,
+    detector: str | None,
+    version: int,
+    queue: str | None = None,
+):
+    """The drawn gradient map and its selection lookup (see dashboard.map_view.build_map);
+    ``queue``: the issue type whose queue is reviewed (its first samples are the map's
+    top-ranked ones), None for the detector's order."""
     from dashboard.map_view import build_map
 
     view = _run_view(run_path, stamp)
     status = _table(run_path, stamp, version)["status"] if color_by == "status" else None
-    return build_map(view, color_by=color_by, detector=detector, status=status)
+    first = queue_first_rows(run_path, queue, view.table["sample_id"].to_numpy())
+    return build_map(view, color_by=color_by, detector=detector, status=status, first=first)
+
+
+def queue_first_rows(run_path: str, queue: str | None, sample_ids: np.ndarray) -> np.ndarray | None:
+    """(m,) rows (of a table whose rows are (N,) ``sample_ids``) of the first samples of
+    ``queue``'s issue queue, in its order (IssueView.queue_rows); None for the detector's."""
+    from dashboard.page_issues import issue_view  # that page reads through this module
+
+    if queue is None:
+        return None
+    iv = issue_view(run_path)
+    return None if iv is None else iv.queue_rows(queue, sample_ids)
 
 
 @st.cache_data(max_entries=8, show_spinner="Preparing the export…")

@@ -53,13 +53,16 @@ def md_text(text: object) -> str:
 @dataclass(frozen=True)
 class CardContext:
     """What every card of one queue shares: the run (dashboard.context.Context) and its kind,
-    class names, detector and whether decisions can be saved."""
+    class names, detector and whether decisions can be saved; ``queue``: the issue type whose
+    order the queue shows (``label``, another type, ``all``: the card shows that type's rank),
+    None for the detector's order (the card shows the detector's rank)."""
 
     run: Context
     kind: str
     label_names: list[str]
     detector: str | None
     writable: bool
+    queue: str | None = None
 
     @property
     def run_path(self) -> str:
@@ -113,12 +116,17 @@ def _place_text(place: tuple[int, int] | None) -> str:
     return f'<div class="ogad-place">card {place[0]:,} of {place[1]:,}</div>'
 
 
-def _head(row: Any, detector: str | None, place: tuple[int, int] | None = None) -> str:
-    """The card's first line (HTML): its place in the queue, sample id, then the detector's
-    rank and score (or loss). The place is the queue's (re-ranked, filtered) order; the rank is
-    the detector's own."""
+def _head(ctx: CardContext, row: Any, place: tuple[int, int] | None = None) -> str:
+    """The card's first line (HTML): its place in the queue, sample id, then the rank and score
+    of the order the queue follows: an issue type's (``ctx.queue``; All: its priority place),
+    else the detector's (or the loss). The place is the queue as shown (re-ranked, filtered)."""
     sid = int(row.sample_id)
     where = _place_text(place)
+    if ctx.queue is not None:
+        text, tip = page_issues.card_rank(ctx.run, ctx.queue, sid)
+        title = f' title="{html.escape(tip)}"' if tip else ""
+        return f"{where}<b>#{sid}</b> · <span{title}>{html.escape(text)}</span>"
+    detector = ctx.detector
     if detector is not None:
         score = float(getattr(row, f"{detector}_score"))
         rank = getattr(row, f"{detector}_rank")
@@ -301,7 +309,7 @@ def _body_html(
 ) -> str:
     """A card above its buttons (HTML, escaped): head, the sample, labels, badges, why line.
     ``place``: (1-based place in the queue, queue length)."""
-    head = f'<div class="ogad-head">{_head(row, ctx.detector, place)}</div>'
+    head = f'<div class="ogad-head">{_head(ctx, row, place)}</div>'
     sample = card_kind(ctx.kind).sample_html(ctx.run_path, str(row.ref), large)
     return head + sample + _details(ctx, row, explanation)
 

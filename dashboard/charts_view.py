@@ -46,7 +46,14 @@ def issues_of(run_path: str) -> pd.DataFrame | None:
 
 
 def _flagged(view: RunView, detector: str | None, n_target: int) -> np.ndarray:
-    """(N,) bool: the samples in the review target's top of ``detector``'s ranking."""
+    """(N,) bool: the samples the Label issues queue flags: the label issue type's flags when
+    it ranked with ``detector`` (that queue then follows its order), else those in the review
+    target's top of ``detector``'s ranking."""
+    from dashboard.issue_view import LABEL, load_issue_view
+
+    issues = load_issue_view(view.path) if detector is not None else None
+    if issues is not None and issues.label_detector == detector:
+        return np.isin(view.table["sample_id"].to_numpy(), issues.flagged_ids(LABEL))
     if detector is None or f"{detector}_rank" not in view.table.columns:
         return np.zeros(view.n_samples, dtype=bool)
     rank = view.table[f"{detector}_rank"].to_numpy(dtype=np.float64)

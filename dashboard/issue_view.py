@@ -58,6 +58,7 @@ class IssueView:
     _flagged: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _label: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
     _why: dict[int, list[str]] | None = field(default=None, repr=False)
+    _ranks: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     def flagged_ids(self, issue: str) -> np.ndarray:
         """(m,) sample ids flagged by ``issue`` (``all``: the All queue), queue order."""
@@ -88,6 +89,72 @@ class IssueView:
             elsewhere = np.isin(ids, self.elsewhere_ids())
             self._label = (ids.copy(), scores, np.lexsort((ids, filled)), elsewhere)
         return self._label[1], self._label[2], self._label[3]
+
+    def queue_rows(self, issue: str, sample_ids: np.ndarray) -> np.ndarray:
+        """(m,) row positions of the table whose rows are (N,) ``sample_ids``: the first
+        samples of ``issue``'s queue, in its order (``label``: the label type's flags by its
+        rank; ``all``: the All queue; another type: its flags by its rank)."""
+        if issue == LABEL:
+            found = self.label_queue(sample_ids)
+            return np.empty(0, np.int64) if found is None else found[1][: self.n_flagged(LABEL)]
+        position = pd.Series(np.arange(len(sample_ids)), index=np.asarray(sample_ids))
+        return position.reindex(self.flagged_ids(issue)).dropna().to_numpy(dtype=np.int64)
+
+    def n_flagged(self, issue: str) -> int:
+        return len(self.flagged_ids(issue))
+
+    def ranks(self, issue: str) -> pd.DataFrame:
+        """``issue``'s rank and score per sample (columns rank, score; index sample_id)."""
+        if issue not in self._ranks:
+            part = self.table[self.table["issue"] == issue]
+            self._ranks[issue] = part.set_index("sample_id")[["rank", "score"]]
+        return self._ranks[issue]
+
+    def card_rank(self, issue: str, sample_id: int) -> tuple[str, str]:
+        """(text, tooltip) of a card's rank in ``issue``'s queue: that type's rank and score
+        (``rank 3 · score 0.912``), or in the All queue its priority place and the type that
+        placed it there (``priority 3 · outlier rank 2``)."""
+        sid = int(sample_id)
+        if issue == ALL:
+            return self._all_rank(sid)
+        rank, score = self._rank_of(issue, sid)
+        if rank is None:
+            return f"not ranked by the {issue} issue type", ""
+        tip = (
+            f"The {issue} issue type's rank and score: this queue's order (the place above is "
+            f"the queue as shown, after filters{' and re-ranking' if issue == LABEL else ''})."
+        )
+        return f"rank {rank:,} · score {score:.3f}", tip
+
+    def _rank_of(self, issue: str, sid: int) -> tuple[int | None, float]:
+        ranks = self.ranks(issue)
+        if sid not in ranks.index:
+            return None, float("nan")
+        rank, score = ranks.loc[[sid]].to_numpy(dtype=np.float64)[0]
+        return (None if np.isnan(rank) else int(rank)), float(score)
+
+    def _all_rank(self, sid: int) -> tuple[str, str]:
+        ids = self.flagged_ids(ALL)
+        found = np.flatnonzero(ids == sid)
+        if not len(found):
+            return "not flagged by an issue type", ""
+        place = int(found[0]) + 1
+        issue = str(self._all_issue()[sid])
+        rank, score = self._rank_of(issue, sid)
+        if rank is None:
+            return f"priority {place:,} · {issue}", ""
+        tip = (
+            f"The All queue's priority: place {place:,} of {len(ids):,}, set by its {issue} "
+            f"rank ({rank:,}, of the {self.n_flagged(issue):,} that type flags; score "
+            f"{score:.3f}); the place above is the queue as shown, after filters."
+        )
+        return f"priority {place:,} · {issue} rank {rank:,}", tip
+
+    def _all_issue(self) -> pd.Series:
+        """The issue type that placed each sample in the All queue (index sample_id)."""
+        if ALL not in self._ranks:
+            self._ranks[ALL] = all_queue(self.table).set_index("sample_id")[["issue"]]
+        return self._ranks[ALL]["issue"]
 
     def elsewhere_ids(self) -> np.ndarray:
         """(m,) sample ids another issue type flags and the label type does not (reviewed in

@@ -143,6 +143,7 @@ def build_map(
     status: pd.Series | None = None,
     full_points_max: int = FULL_POINTS_MAX,
     overlay_points: int = OVERLAY_POINTS,
+    first: np.ndarray | None = None,
 ) -> MapLayer:
     """The map of ``view`` (rows without coordinates are left out).
 
@@ -155,6 +156,9 @@ def build_map(
         status: the review status per table row (needed for ``color_by='status'``).
         full_points_max: above this many drawable samples, draw a raster plus the top points.
         overlay_points: how many top-ranked samples the raster map draws as points.
+        first: (m,) table rows of the queue under review when it is an issue type's (its
+            first samples, in its order): they are the top-ranked ones (at most m outlined),
+            the others follow in the detector's order. None: the detector's order.
     """
     table = view.table
     score_col = f"{detector}_score" if detector in view.detectors else None
@@ -167,6 +171,8 @@ def build_map(
     score = table[score_col].to_numpy(dtype=np.float64) if score_col else None
     colouring = _colouring(view, color_by, score, status)
     order = queue_order(view, detector)
+    if first is not None:
+        order = _queue_first(order, first)
     position = np.empty(len(order), dtype=np.int64)
     position[order] = np.arange(len(order))  # each row's place in the queue (0 = top-ranked)
     by_rank = order[np.isfinite(xs[order]) & np.isfinite(ys[order])]  # drawable rows, best first
@@ -179,6 +185,8 @@ def build_map(
             reviewed = by_rank[colouring.codes[by_rank] != 0][:overlay_points]
             shown = np.concatenate([shown, np.setdiff1d(reviewed, shown)])
     top_n = min(TOP_LAYER_MAX, max(10, len(shown) // 50), len(shown))
+    if first is not None:  # only the queue's own samples are outlined
+        top_n = min(top_n, int(np.count_nonzero(np.isfinite(xs[first]) & np.isfinite(ys[first]))))
     top, rest = shown[:top_n], shown[top_n:]
     rest = _rest_order(rest, colouring.scores, position)
     top = top[np.argsort(-position[top], kind="stable")]  # the best-ranked drawn last
@@ -197,6 +205,7 @@ def build_map(
         detector=detector if score_col else None,
     )
     payload["n_drawn"] = len(drawn)
+    payload["top_text"] = f"the queue's first {len(top):,}" if first is not None else None
     return MapLayer(
         payload=payload,
         points=raster.PointIndex.build(xs[drawn], ys[drawn], sids[drawn]),
@@ -207,6 +216,14 @@ def build_map(
         n_top=len(top),
         detail=renderer.detail if use_raster else None,
     )
+
+
+def _queue_first(order: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """(n,) row positions: ``first`` (m,) in its order, then the rest of ``order`` in its own
+    (O(n), no sort: the map of a million samples is built on a page load)."""
+    taken = np.zeros(len(order), dtype=bool)
+    taken[first] = True
+    return np.concatenate([np.asarray(first, dtype=np.int64), order[~taken[order]]])
 
 
 def _rest_order(rest: np.ndarray, scores: np.ndarray | None, position: np.ndarray) -> np.ndarray:

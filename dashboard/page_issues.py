@@ -45,7 +45,7 @@ __all__ = [
     "why_issue_html",
 ]
 
-ISSUE = "ctl_issue"  # the selected issue type (session state)
+ISSUE = state.ISSUE  # the selected issue type (session state; kept in the address)
 KEEP_PREFIX = "dupset_keep_"  # + set id: which member "Keep one" keeps
 SETS_PER_PAGE = 6
 SET_IMAGE_PX = 112
@@ -89,11 +89,12 @@ def issue_selector(ctx: context.Context) -> str:
     """The selector above the queue (``Label issues 397 · Duplicates 50 sets · ... · All``);
     returns the chosen issue type."""
     iv = issue_view(ctx.run_path)
+    options = {LABEL: ""} if iv is None else iv.options()
+    if st.session_state.get(ISSUE) not in options:  # also a name from the address: checked
+        st.session_state[ISSUE] = LABEL if LABEL in options else next(iter(options))
+    state.remember_issue()
     if iv is None:
         return LABEL
-    options = iv.options()
-    if st.session_state.get(ISSUE) not in options:
-        st.session_state[ISSUE] = LABEL if LABEL in options else next(iter(options))
     st.segmented_control(
         "Issue type",
         list(options),
@@ -162,13 +163,38 @@ def other_queue_order(ctx: context.Context) -> str | None:
         return None
     if issue == ALL:
         return "the All queue's priority (each type's flags by their place in its queue)"
-    return f"the {issue} issue type's rank"
+    return queue_order_text(issue)
 
 
 def label_order_applies(ctx: context.Context, detector: str | None) -> bool:
     """Whether the queue shown is the label issue type's order (see :func:`label_order`),
     without building it."""
     return selected_issue(ctx) == LABEL and detector is not None and label_detector(ctx) == detector
+
+
+def queue_issue(ctx: context.Context, detector: str | None) -> str | None:
+    """The issue type whose order the review queue shows: ``label`` when it follows the label
+    type's order, the selected type otherwise (``all``: the All queue); None when the queue is
+    the detector's order (another detector in Label issues, a run without issues.parquet)."""
+    if label_order_applies(ctx, detector):
+        return LABEL
+    issue = selected_issue(ctx)
+    return None if issue == LABEL else issue
+
+
+def queue_order_text(issue: str) -> str:
+    """What orders an issue type's queue, in words (``the outlier issue type's rank``)."""
+    if issue == ALL:
+        return "the All queue's priority"
+    return f"the {issue} issue type's rank"
+
+
+def card_rank(ctx: context.Context, issue: str, sample_id: int) -> tuple[str, str]:
+    """(text, tooltip) of a card's rank in ``issue``'s queue (IssueView.card_rank)."""
+    iv = issue_view(ctx.run_path)
+    if iv is None:
+        return "", ""
+    return iv.card_rank(issue, sample_id)
 
 
 def label_detector(ctx: context.Context) -> str | None:
@@ -440,7 +466,12 @@ def map_space_control(ctx: context.Context) -> None:
 
 @st.cache_resource(max_entries=4, show_spinner="Drawing the map…")
 def _features_layer(
-    run_path: str, stamp: tuple, color_by: str, detector: str | None, version: int
+    run_path: str,
+    stamp: tuple,
+    color_by: str,
+    detector: str | None,
+    version: int,
+    queue: str | None,
 ) -> MapLayer:
     import dataclasses
 
@@ -451,16 +482,23 @@ def _features_layer(
     table = view.table.drop(columns=["x", "y"]).merge(coords, on="sample_id", how="left")
     moved = dataclasses.replace(view, table=table, orders={})
     status = cache.table_with_decisions(run_path)[0]["status"] if color_by == "status" else None
-    return build_map(moved, color_by=color_by, detector=detector, status=status)
+    first = cache.queue_first_rows(run_path, queue, table["sample_id"].to_numpy())
+    return build_map(moved, color_by=color_by, detector=detector, status=status, first=first)
 
 
 def features_layer(
-    run_path: str, stamp: tuple, color_by: str, detector: str | None, version: int
+    run_path: str,
+    stamp: tuple,
+    color_by: str,
+    detector: str | None,
+    version: int,
+    queue: str | None = None,
 ) -> MapLayer | None:
-    """The map drawn from the model's features (a MapLayer), or None for the gradient map."""
+    """The map drawn from the model's features (a MapLayer), or None for the gradient map;
+    ``queue`` as in :func:`dashboard.cache.map_layer`."""
     if map_space(context.Context(run_path)) != "features":
         return None
-    return _features_layer(run_path, stamp, color_by, detector, version)
+    return _features_layer(run_path, stamp, color_by, detector, version, queue)
 
 
 # ---- Summary ------------------------------------------------------------------------------

@@ -269,7 +269,8 @@ def _map_section(ctx: context.Context, controls: Controls) -> list[int] | None:
         return None  # the page's notes say how to make one
     stamp = run_files_stamp(ctx.run_path)
     version = ctx.store.version() if controls.color_by == "status" else -1
-    args = (ctx.run_path, stamp, controls.color_by, controls.detector, version)
+    queue = page_issues.queue_issue(ctx, controls.detector)  # the map's top: the queue's first
+    args = (ctx.run_path, stamp, controls.color_by, controls.detector, version, queue)
     layer = page_issues.features_layer(*args) or cache.map_layer(*args)
     st.markdown(
         "##### " + ("Feature map" if page_issues.map_space(ctx) == "features" else "Gradient map")
@@ -288,7 +289,7 @@ def _map_section(ctx: context.Context, controls: Controls) -> list[int] | None:
     value, _ = gradient_map(data, key=key, on_select=state.reset_page)
     if value != before:  # the map's state was not in the session yet
         picked = read_selection(value, layer)
-    _map_caption(layer, picked)
+    _map_caption(layer, picked, None if queue is None else page_issues.queue_order_text(queue))
     return picked.ids
 
 
@@ -300,8 +301,10 @@ def _map_state(key: str) -> tuple[Any, Any]:
     return value.get("selection"), value.get("view")
 
 
-def _map_caption(layer: MapLayer, picked: MapSelection) -> None:
-    """What the map shows, or what is selected on it (with a button to clear it)."""
+def _map_caption(layer: MapLayer, picked: MapSelection, queue_order: str | None) -> None:
+    """What the map shows, or what is selected on it (with a button to clear it).
+    ``queue_order``: what orders the issue queue beside the map (its first samples are the
+    outlined ones), None for the detector's order."""
     if picked.kind is not None:
         ids = picked.ids or []
         if picked.kind == "click" and len(ids) == 1:
@@ -312,17 +315,28 @@ def _map_caption(layer: MapLayer, picked: MapSelection) -> None:
         cols[0].caption(text)
         cols[1].button("Clear selection", on_click=state.clear_map_selection)
         return
+    if queue_order is None:
+        top = f"the best {layer.n_top:,} outlined"
+        first = "top-ranked ones"
+    else:
+        top = f"the queue's first {layer.n_top:,} outlined: {md_text(queue_order)}"
+        first = "first of the queue (then the detector's top-ranked)"
     if layer.raster:
         st.caption(
             f"All {layer.n_drawn:,} samples drawn as a density image, the {layer.n_points:,} "
-            f"top-ranked ones as points on top (the best {layer.n_top:,} outlined). Pick *Box* "
-            "or *Lasso* above the map to review any area; click a point to open its card; zoom "
-            "in for a sharper image."
+            f"{first} as points on top ({top}). Pick *Box* or *Lasso* above the map to review "
+            "any area; click a point to open its card; zoom in for a sharper image."
         )
-    else:
+    elif queue_order is None:
         st.caption(
             "The top-ranked samples are outlined and drawn on top. Pick *Box* or *Lasso* above "
             "the map to review just those samples; click a point to open its card."
+        )
+    else:
+        st.caption(
+            f"The queue's first {layer.n_top:,} samples ({md_text(queue_order)}) are outlined "
+            "and drawn on top. Pick *Box* or *Lasso* above the map to review just those "
+            "samples; click a point to open its card."
         )
 
 
@@ -760,7 +774,8 @@ def _queue(ctx: context.Context, controls: Controls, selected: list[int] | None)
         else:
             st.info("No samples match these filters.")
         return
-    cards = CardContext(ctx, view.kind, view.label_names, controls.detector, writable)
+    queue_issue = page_issues.queue_issue(ctx, controls.detector)  # whose rank a card shows
+    cards = CardContext(ctx, view.kind, view.label_names, controls.detector, writable, queue_issue)
     if controls.focus_mode:
         _focus(cards, queue)
         return

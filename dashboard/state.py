@@ -30,6 +30,9 @@ USE_MIN_SCORE = "ctl_use_min_score"
 SHOW_REVIEWED = "ctl_show_reviewed"
 PER_PAGE = "ctl_per_page"
 SHOW_MAP = "ctl_show_map"
+ISSUE = "ctl_issue"  # the issue type whose queue is shown (dashboard.page_issues)
+ISSUE_PARAM = "issue"  # the URL query parameter that keeps it across a reload
+ISSUE_PARAM_MAX = 40  # characters read from the address (the page checks the name)
 
 # ---- review page state -----------------------------------------------------------------
 PAGE = "queue_page"  # 0-based page of the queue
@@ -69,6 +72,7 @@ PERSISTENT = (
     SHOW_REVIEWED,
     PER_PAGE,
     SHOW_MAP,
+    ISSUE,
     EXPORT_ONLY_KEPT,
     EXPORT_DETECTOR,
 )
@@ -111,6 +115,9 @@ def init() -> None:
         name = st.query_params.get(REVIEWER_PARAM, "")  # a reload keeps the reviewer (and undo)
         if REVIEWER not in st.session_state and name:
             st.session_state[REVIEWER] = " ".join(str(name).split())[:80]
+        issue = str(st.query_params.get(ISSUE_PARAM, "")).strip()[:ISSUE_PARAM_MAX]
+        if ISSUE not in st.session_state and issue:  # the review page checks it is one
+            st.session_state[ISSUE] = issue
     for key, value in DEFAULTS.items():
         if key not in st.session_state:
             st.session_state[key] = value
@@ -133,6 +140,17 @@ def remember_reviewer() -> None:
         st.query_params[REVIEWER_PARAM] = name
     elif not name and current is not None:
         del st.query_params[REVIEWER_PARAM]
+
+
+def remember_issue(default: str = "label") -> None:
+    """Put the selected issue type into the URL (``?issue=outlier``), so a reload keeps the
+    queue; the default (``label``) is left out of the address."""
+    issue = st.session_state.get(ISSUE)
+    current = st.query_params.get(ISSUE_PARAM)
+    if issue and issue != default and current != issue:
+        st.query_params[ISSUE_PARAM] = str(issue)
+    elif (not issue or issue == default) and current is not None:
+        del st.query_params[ISSUE_PARAM]
 
 
 def session_id() -> str:

@@ -1264,3 +1264,29 @@ def test_duplicate_set_card_actions_and_export(
     for sid in (*DUP_CONFLICT, *DUP_SAME):
         assert "duplicate" in table.loc[sid, "issues"].split(";")
     assert table.loc[30, "issues"].split(";") == ["outlier"]
+
+
+def test_a_reload_stays_in_the_issue_queue_whose_rank_the_cards_and_map_show(
+    chromium: str, served_issue_run: tuple[str, Path]
+) -> None:
+    """In the Outliers queue the address names it (``issue=outlier``), so a reload stays there;
+    its card shows the outlier type's rank and score, and the map outlines the queue's first."""
+    from playwright.sync_api import expect
+
+    url, _ = served_issue_run
+    with _opened(chromium, f"{url}/?reviewer=stays", size=(1280, 800)) as page:
+        page.wait_for_selector(CARDS)
+        _settle(page)
+        assert "issue=" not in page.url  # Label issues, the default, is not in the address
+        page.get_by_test_id("stButtonGroup").get_by_text(re.compile(r"^Outliers 1")).click()
+        expect(page.get_by_text("ordered by the outlier issue type's rank")).to_be_visible()
+        assert _wait_for(lambda: "issue=outlier" in page.url, timeout_s=60), page.url
+        page.reload()
+        page.wait_for_selector(CARDS)
+        _settle(page)
+        assert "issue=outlier" in page.url and "reviewer=stays" in page.url
+        expect(page.get_by_text("ordered by the outlier issue type's rank")).to_be_visible()
+        assert _card_ids(page) == [30]
+        head = page.locator(".ogad-head").first
+        expect(head).to_contain_text("#30 · rank 1 · score 9.000")
+        expect(page.get_by_text("outlined: the queue's first 1")).to_be_visible()

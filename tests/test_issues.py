@@ -286,10 +286,13 @@ def _label_score(rd: RunDir) -> np.ndarray:
     """(N,) the label type's score by its documented rule: the loss, joined by the neighbours'
     label vote where the vote errs at most 1.25x as often as the model; the samples whose
     given label is not the first choice of that averaged probability q first, by the
-    class-pair posterior (T from cleanlab's confident joint of q, one pseudo-count a pair)."""
+    class-pair posterior (T from cleanlab's confident joint of q, one pseudo-count a pair),
+    those whose input looks unlike the data after the others."""
     from cleanlab.count import compute_confident_joint
 
     from ogad_core.issues.label import KNN_ERROR_RATIO, label_neighbours, neighbour_vote
+    from ogad_core.issues.outlier import _distance
+    from ogad_core.issues.tail import upper_z
     from ogad_core.pipeline.issue_step import load_context
     from ogad_core.scoring.target import pseudo_pred_probs
 
@@ -308,7 +311,13 @@ def _label_score(rd: RunDir) -> np.ndarray:
     counts = compute_confident_joint(y, q) + (1 - np.eye(k))
     rates = counts / counts.sum(axis=0, keepdims=True)
     right = (rates[y] * q)[rows, y] / (rates[y] * q).sum(axis=1)
-    return np.where(q.argmax(axis=1) != y, np.log(k) + 2.0 - right, score)
+    # an input unlike the data (input statistics' upper-tail z of the log kNN distance at
+    # least the outlier flag's 2.5) after the others q gives another class
+    stats = _distance(ctx, "statistics")
+    assert stats is not None
+    far = upper_z(np.log(np.maximum(stats, 1e-12))) >= 2.5
+    doubted = np.where(far, np.log(k) + 0.5 + 0.4 * (1.0 - right), np.log(k) + 2.0 - right)
+    return np.where(q.argmax(axis=1) != y, doubted, score)
 
 
 def test_cli_refuses_an_unknown_issue_type_in_one_line(issue_run: Path, capsys) -> None:

@@ -309,3 +309,227 @@ def test_reranking_keeps_what_another_issue_type_explains_below_the_rest(
     at.toggle(key=state.RERANK_LABEL).set_value(True).run()
     assert not at.exception, [e.value for e in at.exception]
     assert not {0, 1, 2} & set(card_ids(at))  # re-ranked: after the 56 - 3 others
+
+
+def _head_text(body: str) -> str:
+    """The text of a card body's head line (``card 1 of 6 #59 · rank 1 · score 59.000``)."""
+    head = body.split('<div class="ogad-head">', 1)[1].split('<div class="ogad-place">', 1)[-1]
+    head = head.split("</span>", 1)[0]
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", head)).split())
+
+
+def _head_tip(body: str) -> str:
+    found = re.search(r'<div class="ogad-head">.*?<span title="([^"]*)"', body)
+    return "" if found is None else html.unescape(found.group(1))
+
+
+def test_a_cards_rank_is_the_rank_of_the_queues_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the label type's order a card shows the label type's rank and score (not the
+    detector's: "rank 16" on the first card read as a bug), and its tooltip says so; in the
+    Outliers queue the outlier type's; in All its priority place and the type that set it;
+    another detector in Label issues and a run without issues.parquet keep the detector's."""
+    from dashboard import state
+    from dashboard.page_issues import ISSUE
+    from dashboard.testing import deck_cards
+
+    run = make_run(tmp_path / "run", n=60)
+    scores = pd.read_parquet(run / "scores.parquet").set_index("sample_id")
+    plain = _started(run, monkeypatch)  # no issues.parquet: the detector's rank, as before
+    first = deck_cards(plain)[0]
+    sid = int(first["sid"])
+    rank, score = scores.at[sid, "iforest_rank"], scores.at[sid, "iforest_score"]
+    iforest = f"rank {int(rank)} · score {score:.3f}"
+    assert iforest in _head_text(first["body"]) and "iforest" in _head_tip(first["body"])
+
+    _with_label_order(run)
+    at = _started(run, monkeypatch)
+    bodies = [c["body"] for c in deck_cards(at)]
+    assert _head_text(bodies[0]).endswith("#59 · rank 1 · score 59.000")
+    assert _head_text(bodies[1]).endswith("#58 · rank 2 · score 58.000")
+    assert "label issue type's rank and score" in _head_tip(bodies[0])
+
+    at.session_state[ISSUE] = "outlier"
+    at.run()
+    bodies = [c["body"] for c in deck_cards(at)]
+    assert _head_text(bodies[1]).endswith("#1 · rank 2 · score -1.000")
+    assert "outlier issue type's rank and score" in _head_tip(bodies[1])
+
+    at.session_state[ISSUE] = "all"
+    at.run()
+    at.selectbox(key=state.PER_PAGE).set_value(36).run()
+    heads = {int(c["sid"]): c["body"] for c in deck_cards(at)}
+    assert _head_text(heads[0]).endswith("#0 · priority 1 · outlier rank 1")
+    assert _head_text(heads[59]).endswith("#59 · priority 13 · label rank 1")
+    assert "All queue's priority: place 13 of 18" in _head_tip(heads[59])
+
+    at.session_state[ISSUE] = "label"
+    at.run()
+    at.selectbox(key=state.DETECTOR).set_value("l2").run()  # the detector's order: its rank
+    body = deck_cards(at)[0]["body"]
+    sid = int(deck_cards(at)[0]["sid"])
+    l2 = f"rank {int(scores.at[sid, 'l2_rank'])} · score {scores.at[sid, 'l2_score']:.3f}"
+    assert _head_text(body).endswith(f"#{sid} · {l2}") and "l2" in _head_tip(body)
+
+
+def _map_top(at: AppTest) -> list[int]:
+    """The sample ids the map outlines (drawn last, the first of the queue last of all)."""
+    import base64
+    import json
+
+    import numpy as np
+
+    from dashboard.map_component import COMPONENT_NAME
+
+    maps = [e for e in at.get("bidi_component") if e.proto.component_name == COMPONENT_NAME]
+    assert maps, "no map on the page"
+    data = json.loads(maps[0].proto.json)
+    sids = np.frombuffer(base64.b64decode(data["sid"]), dtype="<f8").astype(int)
+    return sids[len(sids) - int(data["n_top"]) :].tolist()
+
+
+def test_the_map_outlines_the_first_samples_of_the_queue_under_review(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The map's outlined layer is the queue beside it: the label type's flags in the Label
+    issues queue (its rank 1 drawn last), the outliers in the Outliers queue, the detector's
+    top with another detector; its caption says whose order."""
+    from dashboard import state
+    from dashboard.page_issues import ISSUE, MAP_SPACE
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_label_order(run)
+    at = _started(run, monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
+    assert _map_top(at) == [54, 55, 56, 57, 58, 59]  # the label flags, rank 1 (#59) last
+    caption = " ".join(c.value for c in at.caption)
+    assert "queue's first 6 samples (the label issue type's rank) are outlined" in caption
+    at.session_state[ISSUE] = "outlier"
+    at.run()
+    assert _map_top(at) == list(range(9, -1, -1))  # 10 of the 12 outliers (60 // 50 -> 10)
+    coords = pd.read_parquet(RunDir(run).map_path).sample(frac=1.0, random_state=0)
+    coords.assign(x=-coords["y"], y=coords["x"]).to_parquet(RunDir(run).features_map_path)
+    at.session_state[MAP_SPACE] = "features"  # the model's features: the same queue on top
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Feature map" in " ".join(m.value for m in at.markdown)
+    assert _map_top(at) == list(range(9, -1, -1))
+    at.session_state[MAP_SPACE] = "gradients"
+    at.session_state[ISSUE] = "label"
+    at.selectbox(key=state.DETECTOR).set_value("l2").run()
+    l2 = pd.read_parquet(run / "scores.parquet").sort_values("l2_rank")["sample_id"]
+    assert _map_top(at) == l2.head(10).tolist()[::-1]  # the detector's, as before
+    assert "The top-ranked samples are outlined" in " ".join(c.value for c in at.caption)
+
+
+def test_the_map_of_an_issue_queue_puts_its_first_samples_on_top_of_a_raster(
+    tmp_path: Path,
+) -> None:
+    """build_map with the queue's first rows: they are the top-ranked points over the raster
+    (then the detector's order), at most as many outlined as the queue holds."""
+    import numpy as np
+
+    from dashboard.map_view import build_map
+    from dashboard.run_view import load_run_view
+
+    run = make_run(tmp_path / "run", n=60)
+    view = load_run_view(run)
+    rows = np.array([7, 3, 40])
+    layer = build_map(
+        view,
+        color_by="label",
+        detector="iforest",
+        full_points_max=20,
+        overlay_points=5,
+        first=rows,
+    )
+    sids = view.table["sample_id"].to_numpy()
+    assert layer.raster and layer.n_top == 3 and layer.payload["top_text"] == "the queue's first 3"
+    assert layer.drawn_ids[-3:].tolist() == sids[[40, 3, 7]].tolist()  # the first drawn last
+    rest = view.table.sort_values("iforest_rank")["sample_id"]
+    rest = [s for s in rest if s not in set(sids[rows])][:2]
+    assert sorted(layer.drawn_ids[:2].tolist()) == sorted(rest)
+    assert build_map(view, color_by="label", detector="iforest").payload["top_text"] is None
+
+
+def test_a_reload_keeps_the_issue_queue_under_review(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The selected issue type is kept in the address (``?issue=outlier``) as the reviewer's
+    name is, so a reload (a new session with that address) stays in the Outliers queue; Label
+    issues, the default, is left out of the address; an unknown name falls back to it."""
+    from dashboard import pages, state
+    from dashboard.page_issues import ISSUE
+    from dashboard.testing import open_page
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_label_order(run)
+    at = _started(run, monkeypatch)
+    assert state.ISSUE_PARAM not in at.query_params
+    at.button_group[0].set_value("outlier").run()
+    assert at.query_params[state.ISSUE_PARAM] == "outlier"
+    at.button_group[0].set_value("all").run()
+    assert at.query_params[state.ISSUE_PARAM] == "all"
+    open_page(at, pages.SUMMARY).run()  # another page keeps it (and the choice) too
+    assert not at.exception and at.query_params[state.ISSUE_PARAM] == "all"
+    open_page(at, pages.REVIEW).run()
+    assert at.session_state[ISSUE] == "all" and at.query_params[state.ISSUE_PARAM] == "all"
+
+    for value, order in (
+        ("outlier", "the outlier issue type's rank"),
+        ("all", "the All queue's priority"),
+        ("bogus'<x>", "the label issue type's rank"),
+        ("duplicate", None),  # no duplicate type in this run: Label issues
+    ):
+        reloaded = AppTest.from_file(APP, default_timeout=90)
+        reloaded.query_params[state.REVIEWER_PARAM] = "alice"
+        reloaded.query_params[state.ISSUE_PARAM] = value
+        reloaded.run()
+        assert not reloaded.exception, [e.value for e in reloaded.exception]
+        text = " ".join(_text(reloaded).split())
+        assert f"ordered by {order or LABEL_ORDER}" in text, (value, text[:500])
+        expected = value if value in ("outlier", "all") else "label"
+        assert reloaded.session_state[ISSUE] == expected
+        kept = reloaded.query_params.get(state.ISSUE_PARAM)
+        assert kept == (value if expected != "label" else None)
+        assert reloaded.query_params[state.REVIEWER_PARAM] == "alice"
+
+
+LABEL_ORDER = "the label issue type's rank"
+
+
+def test_the_summarys_class_health_counts_the_label_queues_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Summary's class-health chart counts as flagged what the Label issues queue flags:
+    the label type's flags while its detector is chosen, the detector's top otherwise."""
+    import base64
+
+    import numpy as np
+
+    from dashboard import pages, state
+    from dashboard.testing import chart_figures, open_page
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_label_order(run)
+    labels = RunDir(run).read_samples().set_index("sample_id")["label"]
+    at = _started(run, monkeypatch)
+    open_page(at, pages.SUMMARY).run()
+    assert not at.exception, [e.value for e in at.exception]
+
+    def flagged_bars() -> list[int]:
+        for fig in chart_figures(at):
+            for trace in fig["data"]:
+                if trace.get("name") == "flagged (estimated noisy)":
+                    y = trace["y"]  # plotly's typed array: {"dtype", "bdata"}, or a list
+                    if isinstance(y, dict):
+                        y = np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"])
+                    return [int(v) for v in y]
+        raise AssertionError("no class-health chart")
+
+    want = np.bincount(labels.loc[[54, 55, 56, 57, 58, 59]].to_numpy(), minlength=3)
+    assert flagged_bars() == want.tolist()
+    at.session_state[state.DETECTOR] = "l2"
+    at.run()
+    assert sum(flagged_bars()) > 6  # l2's top of the review target (longer than 6)

@@ -228,3 +228,44 @@ def test_the_class_pair_posterior_weighs_the_pairs_that_carry_noise() -> None:
     ctx.samples["label"], ctx.samples["pred"] = two, (two + (np.arange(90) % 7 == 0)) % 2
     ctx.label_names = ["a", "b"]
     assert np.array_equal(LabelIssue().fit(ctx).scores_, LabelIssue(pairs=False).fit(ctx).scores_)
+
+
+def _outlier_views(
+    n: int, input_z: dict[int, float], model_z: dict[int, float], spaces: list[str] | None = None
+) -> object:
+    """A fitted outlier type's stand-in: no flags, threshold 2.5, per-space z-scores (N, 3) of
+    features / gradients / statistics (the input view) with the given rows set."""
+    from types import SimpleNamespace
+
+    used = list(spaces or ["features", "gradients", "statistics"])
+    space_z = np.zeros((n, len(used)))
+    for i, z in model_z.items():
+        space_z[i, : min(2, len(used))] = z
+    if "statistics" in used:
+        for i, z in input_z.items():
+            space_z[i, used.index("statistics")] = z
+    return SimpleNamespace(
+        flagged_=np.zeros(n, dtype=bool), space_z_=space_z, spaces_used_=used, threshold=2.5
+    )
+
+
+def test_an_input_unlike_the_data_ranks_after_the_others_predicted_otherwise() -> None:
+    """Two top-ranked samples the model gives another class: one whose input statistics are as
+    far as the outlier flag (z 3.0; a glyph the outlier type did not flag) drops below every
+    other such sample, still above every sample assigned its given class; one far only in the
+    model's view (z 3.0 there, input z 0) keeps its place; the flags' number is unchanged; on a
+    run with no input view (text: the encoder's embeddings alone) the order is untouched."""
+    ctx = _digit_run(seed=0, confusable=True)
+    base = LabelIssue().fit(ctx)
+    order = np.argsort(-base.scores_, kind="stable")
+    far, model_far = int(order[0]), int(order[1])
+    doubted = np.flatnonzero(base.doubted_)
+    ctx.results["outlier"] = _outlier_views(ctx.n, {far: 3.0}, {model_far: 3.0})
+    est = LabelIssue().fit(ctx)
+    new = list(np.argsort(-est.scores_, kind="stable"))
+    assert new.index(far) == len(doubted) - 1  # after the others, above the rest
+    assert new.index(model_far) == 0
+    assert est.flagged_.sum() == base.flagged_.sum()
+    assert "input looks unlike the data (input z = 3.0)" in est.explain(far)
+    ctx.results["outlier"] = _outlier_views(ctx.n, {}, {far: 3.0}, spaces=["embeddings"])
+    assert np.array_equal(LabelIssue().fit(ctx).scores_, base.scores_)

@@ -165,7 +165,8 @@ class GradientMap {
     }
     if (this.data.n_top > 0) {
       const item = el("span", "item top");
-      const text = `outlined: ${this.data.n_top.toLocaleString()} top-ranked`;
+      const top = this.data.top_text || `${this.data.n_top.toLocaleString()} top-ranked`;
+      const text = `outlined: ${top}`;
       item.append(el("i", "ring"), el("span", "", text));
       box.append(item);
     }

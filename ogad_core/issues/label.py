@@ -25,6 +25,17 @@ samples ``q`` assigns to their given class keep the order of ``-log q_y`` below 
 them by the posterior too cost AUROC, 0.9985 -> 0.9957: a fitted flip in a pair with no
 confident count scored as clean). With two classes there is no pair to tell apart
 (:data:`MIN_PAIR_CLASSES`).
+
+An input that looks unlike the data has no right class among the labels, flagged as an outlier
+or not. Among the samples ``q`` gives another class, those whose INPUT view (the outlier
+type's input statistics; images only: a text run has no input view) is at least as far as the
+outlier flag's z-score rank after the others ``q`` gives another class, in their own order,
+still above every sample ``q`` assigns to its given class; the flags' number is unchanged. A
+flipped digit is a digit written like the data whatever its label: its input view is typical.
+Measured (docs/benchmarks.md, "Input-far samples in the label queue"; kept runs, seeds 0-2):
+on the held-out mix 2-4 other-script glyphs and shapes a seed the outlier type does not flag,
+given some digit, are that far (0-2 flipped digits a seed): flipped top K 0.889 -> 0.898; the
+main mix's top K unchanged (0.931; one flipped digit that far swapped for another).
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ import numpy as np
 from ogad_core.errors import ConfigError, DataError
 from ogad_core.issues.base import REFERENCE_ROWS, IssueContext, IssueType, default_k
 from ogad_core.issues.duplicate import conflicting_sets
+from ogad_core.issues.outlier import MODEL_VIEW
 from ogad_core.options import DEFAULT_DETECTOR
 from ogad_core.space.knn import ANN_MIN_ROWS
 
@@ -73,7 +85,9 @@ class LabelIssue(IssueType):
         "the top n samples by the probability of the given label (the model's, averaged with "
         "the share of the k nearest samples that carry it where their vote is about as accurate "
         "as the model; those it gives another class first, likelier wrong where many samples "
-        "of that class carry the same label: confident learning's class-pair noise), n = the "
+        "of that class carry the same label: confident learning's class-pair noise; among them, an "
+        "image whose input statistics are as far from the data as the outlier flag's "
+        "z-score after the others: an input unlike the data has no right class), n = the "
         "review target (confident learning's estimate of the number of "
         "wrong labels) less the samples another issue type explains (corrupt, outlier, or in a "
         "duplicate set whose labels differ: reviewed there, and ranked after the samples the "
@@ -101,10 +115,12 @@ class LabelIssue(IssueType):
         n_flag = min(int(target.n_target), len(values))
         self.agree_: np.ndarray | None = None
         self.posterior_: np.ndarray | None = None
+        self.input_far_ = np.zeros(len(values), dtype=bool)
         self._detector_scores = values
+        self.deferred_ = explained_elsewhere(context)
+        self.input_z_, self.input_bound_ = outlier_input_z(context)
         if detector == "loss":
             values = self._given_label_score(context, values)
-        self.deferred_ = explained_elsewhere(context)
         self._pred = context.samples["pred"].to_numpy() if "pred" in context.samples else None
         self._labels = context.labels
         if self.deferred_.any():  # reviewed as corrupt / outlier / a conflicting duplicate set
@@ -160,13 +176,18 @@ class LabelIssue(IssueType):
         """(N,) ``values`` with the samples whose largest ``q`` is another class moved above
         every other sample: log K + 1 + their class-pair posterior of a wrong label (log K is
         the most ``-log q_y`` of a first choice can be; ties, as in a pair with no confident
-        count, broken by ``values``). Sets ``posterior_``, ``pair_counts_``, ``doubted_``."""
+        count, broken by ``values``); those whose input view is far (``input_far_``, not
+        explained elsewhere) at log K + 0.5 + 0.4 x the posterior, between the two. Sets
+        ``posterior_``, ``pair_counts_``, ``doubted_``, ``input_far_``."""
         right, counts = class_noise_posterior(labels, q, PAIR_PRIOR)
         self.posterior_, self.pair_counts_ = 1.0 - right, counts
         self.doubted_ = q.argmax(axis=1) != labels
         tie_break = 1e-6 * values / (1.0 + np.abs(values))
         above = np.log(q.shape[1]) + 1.0 + self.posterior_ + tie_break
-        return np.where(self.doubted_, above, values)
+        far = self.input_z_ >= self.input_bound_
+        self.input_far_ = self.doubted_ & far & ~self.deferred_
+        after = np.log(q.shape[1]) + 0.5 + 0.4 * self.posterior_ + tie_break
+        return np.where(self.doubted_, np.where(self.input_far_, after, above), values)
 
     def explain(self, i: int) -> str:
         if self.deferred_[i]:
@@ -192,11 +213,17 @@ class LabelIssue(IssueType):
         if max(given, pred) >= len(self._names) or given == pred:
             return ""
         n = int(self.pair_counts_[given, pred])
-        return (
+        note = (
             f"; {n} sample{'' if n == 1 else 's'} filed as {self._names[given]} look"
             f"{'s' if n == 1 else ''} like {self._names[pred]}"
             f" (wrong-label posterior {float(self.posterior_[i]):.2f})"
         )
+        if self.input_far_[i]:
+            note += (
+                f"; its input looks unlike the data (input z = {float(self.input_z_[i]):.1f}):"
+                " ranked after the others the model gives another class"
+            )
+        return note
 
 
 def _detector_scores(context: IssueContext, detector: str) -> np.ndarray:
@@ -327,6 +354,26 @@ def _after_the_flagged(
         values = values.copy()
         values[above] = np.minimum(squeezed, cap)
     return values, n_flag
+
+
+def outlier_input_z(context: IssueContext) -> tuple[np.ndarray, float]:
+    """(N,) the fitted outlier type's input-view z-score (the mean of its spaces outside the
+    model's view: input statistics, pixels; -inf where it has none, as on text) and its flag
+    threshold (inf without the outlier type)."""
+    none = np.full(context.n, -np.inf)
+    est = context.results.get("outlier")
+    space_z = getattr(est, "space_z_", None)
+    used = list(getattr(est, "spaces_used_", []))
+    if est is None or space_z is None or len(space_z) != context.n:
+        return none, np.inf
+    bound = float(getattr(est, "threshold", np.inf))
+    columns = [j for j, name in enumerate(used) if name not in MODEL_VIEW]
+    if not columns:
+        return none, bound
+    z = np.asarray(space_z, dtype=np.float64)[:, columns]
+    with np.errstate(invalid="ignore"):  # no value in the view: NaN -> -inf
+        mean = np.where(np.isfinite(z), z, 0.0).sum(1) / np.isfinite(z).sum(1)
+    return np.nan_to_num(mean, nan=-np.inf), bound
 
 
 def explained_elsewhere(context: IssueContext) -> np.ndarray:
