@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ogad_core._internal import log
+from ogad_core._internal import log, row_chunks
 from ogad_core.issues.properties import SIGNATURE_PX
 from ogad_core.options import fingerprint
 from ogad_core.run.manifest import Manifest
@@ -97,15 +97,33 @@ def signature_statistics(
     distribution, edge strength or sharpness: those are what damage changes (noise, blur,
     exposure: the ``corrupt`` type's; measured, an intensity histogram here sent blurred
     digits to the outlier queue). A NaN signature (undecodable) counts as blank."""
-    side = SIGNATURE_PX
-    X = np.nan_to_num(np.asarray(signatures, dtype=np.float64)).reshape(-1, side, side)
-    low, high = X.min(axis=(1, 2), keepdims=True), X.max(axis=(1, 2), keepdims=True)
-    Y = (X - low) / np.maximum(high - low, 1e-6)
-    out = np.column_stack([_framing(Y), _orientations(Y)])
+    out = np.concatenate(
+        [
+            image_statistics(signatures[rows])
+            for rows in row_chunks(len(signatures), STATISTICS_ROW_BYTES)
+        ]
+        or [np.empty((0, 8 + ORIENTATION_BINS))]
+    )
     if registration is not None and len(registration) == len(out):
         out = np.column_stack([out, flat_share(registration)])
     scale = out.std(axis=0)
     return ((out - np.median(out, axis=0)) / np.where(scale > 1e-9, scale, 1.0)).astype(np.float32)
+
+
+#: bytes a row of :func:`image_statistics` holds at once (about 10 float64 copies of a 16 x 16
+#: signature): row chunks of about CHUNK_BYTES (the whole (N, 256) at once held 16 KB a row)
+STATISTICS_ROW_BYTES = 10 * 8 * SIGNATURE_PX * SIGNATURE_PX
+
+
+def image_statistics(signatures: np.ndarray) -> np.ndarray:
+    """(N, 8 + ORIENTATION_BINS) float64 framing and edge orientations of (N, 256) signatures
+    (unscaled; a NaN signature counts as blank): each row on its own, so any row chunks
+    give the same values."""
+    side = SIGNATURE_PX
+    X = np.nan_to_num(np.asarray(signatures, dtype=np.float64)).reshape(-1, side, side)
+    low, high = X.min(axis=(1, 2), keepdims=True), X.max(axis=(1, 2), keepdims=True)
+    Y = (X - low) / np.maximum(high - low, 1e-6)
+    return np.column_stack([_framing(Y), _orientations(Y)])
 
 
 def _framing(Y: np.ndarray) -> np.ndarray:
