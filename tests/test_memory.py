@@ -135,3 +135,56 @@ def test_the_outlier_distances_hold_no_full_float64_copy(monkeypatch: pytest.Mon
         tracemalloc.stop()
     assert dist.shape == (len(X),) and np.isfinite(dist).all()
     assert peak < full / 2, f"{peak / 2**20:.1f} MiB traced at the peak"
+
+
+def _traced_peak(fn: Any) -> tuple[Any, int]:
+    """fn()'s result and the bytes tracemalloc saw at its peak (numpy reports to it)."""
+    tracemalloc.start()
+    try:
+        out = fn()
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_image_statistics_are_computed_row_chunk_by_row_chunk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The outlier type's input statistics of (N, 256) signatures hold a chunk of rows, not
+    (N, 256) float64 copies (8 of them at once: 16 KB a row, 16 GB at 1,000,000 images),
+    and any chunks give the whole array's values (the scaling is over every row)."""
+    from ogad_core.issues.features import image_statistics, signature_statistics
+
+    rng = np.random.default_rng(2)
+    S = rng.random((20_000, 256)).astype(np.float32)
+    S[::7] = 0.0  # blank
+    S[3] = np.nan  # undecodable
+    monkeypatch.setattr(_internal, "CHUNK_BYTES", 2**20)
+    out, peak = _traced_peak(lambda: signature_statistics(S))
+    full = S.shape[0] * S.shape[1] * 8  # one float64 copy: 41 MB
+    assert peak < full / 2, f"{peak / 2**20:.1f} MiB traced at the peak"
+    raw = image_statistics(S)  # every row at once
+    scale = raw.std(axis=0)
+    whole = (raw - np.median(raw, axis=0)) / np.where(scale > 1e-9, scale, 1.0)
+    np.testing.assert_array_equal(out, whole.astype(np.float32))
+
+
+def test_the_fourier_magnitudes_are_computed_row_chunk_by_row_chunk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The duplicate type's shift-invariant candidate space holds its (N, 144) float32 result
+    and a chunk of rows, not the transform of every row at once (4.6 KB a row), with the
+    whole array's values."""
+    from ogad_core.issues.base import fourier_magnitude
+
+    rng = np.random.default_rng(3)
+    S = rng.random((20_000, 256)).astype(np.float32)
+    S[5] = np.nan
+    images = np.nan_to_num(S).reshape(-1, 16, 16)  # every row at once
+    images = images - images.mean(axis=(1, 2), keepdims=True)
+    whole = np.abs(np.fft.rfft2(images)).reshape(len(S), -1).astype(np.float32)
+    monkeypatch.setattr(_internal, "CHUNK_BYTES", 2**20)
+    out, peak = _traced_peak(lambda: fourier_magnitude(S))
+    full = S.shape[0] * S.shape[1] * 8
+    assert peak < out.nbytes + full / 4, f"{peak / 2**20:.1f} MiB traced at the peak"
+    np.testing.assert_array_equal(out, whole)
