@@ -214,3 +214,16 @@ def test_compute_prints_the_next_command(digits_run: Path, capsys) -> None:
     assert main(args) == 0  # everything reused
     out = capsys.readouterr().out
     assert f"next: ogad dashboard {digits_run}" in out
+
+
+@pytest.mark.parametrize("holdout", ["imagefolder:{tmp}/no_val", "csv:{tmp}/no_val.csv"])
+def test_a_missing_holdout_is_refused_before_any_work(tmp_path: Path, capsys, holdout: str) -> None:
+    """`compute --holdout` naming a path that is not there stops at once (one line, exit 2),
+    not after training, gradients, scores and the map (it was read only by the issue step)."""
+    run = tmp_path / "run"
+    spec = holdout.replace("{tmp}", str(tmp_path))
+    args = ["compute", "--data", "digits", "--run-dir", str(run), "--limit", "40"]
+    assert main([*args, "--epochs", "1", "--holdout", spec]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.startswith("ogad: error: --holdout ") and "path not found" in line
+    assert not run.exists()  # refused before any folder is made
