@@ -227,3 +227,16 @@ def test_a_missing_holdout_is_refused_before_any_work(tmp_path: Path, capsys, ho
     line = _one_error_line(capsys.readouterr().err)
     assert line.startswith("ogad: error: --holdout ") and "path not found" in line
     assert not run.exists()  # refused before any folder is made
+
+
+def test_score_checkpoints_on_a_run_without_them_is_one_line(tmp_path: Path, capsys) -> None:
+    """`ogad score --embedding checkpoints` on a run computed without --checkpoints is refused
+    (it wrote `_ckpt` columns that repeated the final scores); scores.parquet is untouched."""
+    from ogad_core.testing import make_run
+
+    run = make_run(tmp_path / "run", kind="tabular", n=60)
+    before = (run / "scores.parquet").read_bytes()
+    assert main(["score", str(run), "--detector", "l2", "--embedding", "checkpoints"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.startswith("ogad: error: ") and "--checkpoints K" in line
+    assert (run / "scores.parquet").read_bytes() == before
