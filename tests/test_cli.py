@@ -240,3 +240,31 @@ def test_score_checkpoints_on_a_run_without_them_is_one_line(tmp_path: Path, cap
     line = _one_error_line(capsys.readouterr().err)
     assert line.startswith("ogad: error: ") and "--checkpoints K" in line
     assert (run / "scores.parquet").read_bytes() == before
+
+
+def test_issues_runs_without_a_recorded_holdout_that_is_gone(
+    digits_run: Path, tmp_path: Path, capsys
+) -> None:
+    """`ogad issues DIR` on a run whose recorded `--holdout` folder was moved since: one warning
+    naming the split, the other types still run (it stopped with an error, so no issue type
+    could be rerun); the same path given with `--holdout` is still an error."""
+    import shutil
+
+    from ogad_core.run.rundir import RunDir
+
+    run = tmp_path / "copy"
+    shutil.copytree(digits_run, run)
+    rd = RunDir(run)
+    manifest = rd.load_manifest()
+    manifest.config["holdout"] = f"imagefolder:{tmp_path / 'moved_val'}"
+    rd.save_manifest(manifest)
+    capsys.readouterr()
+    assert main(["issues", str(run)]) == 0
+    err = capsys.readouterr().err
+    warned = [ln for ln in err.splitlines() if "moved_val" in ln]
+    assert len(warned) == 1 and "warning" in warned[0] and "--holdout" in warned[0]
+    issues = rd.read_issues()
+    assert {"label", "duplicate", "outlier", "corrupt"} <= set(issues["issue"])
+    assert not issues.loc[issues["issue"] == "leakage", "flagged"].any()
+    assert main(["issues", str(run), "--holdout", manifest.config["holdout"]]) == 2
+    assert "path not found" in _one_error_line(capsys.readouterr().err)
