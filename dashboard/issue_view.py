@@ -59,6 +59,7 @@ class IssueView:
     _label: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
     _why: dict[int, list[str]] | None = field(default=None, repr=False)
     _ranks: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    _scores: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def flagged_ids(self, issue: str) -> np.ndarray:
         """(m,) sample ids flagged by ``issue`` (``all``: the All queue), queue order."""
@@ -99,6 +100,29 @@ class IssueView:
             return np.empty(0, np.int64) if found is None else found[1][: self.n_flagged(LABEL)]
         position = pd.Series(np.arange(len(sample_ids)), index=np.asarray(sample_ids))
         return position.reindex(self.flagged_ids(issue)).dropna().to_numpy(dtype=np.int64)
+
+    def scores(self, issue: str, sample_ids: np.ndarray) -> np.ndarray:
+        """(N,) ``issue``'s score per row of a table whose rows are (N,) ``sample_ids``
+        (higher = surer; NaN where it scores no sample). Cached per issue and ``sample_ids``."""
+        ids = np.asarray(sample_ids)
+        cached = self._scores.get(issue)
+        if cached is None or not np.array_equal(cached[0], ids):
+            part = self.table[self.table["issue"] == issue].set_index("sample_id")["score"]
+            cached = (ids.copy(), part.reindex(ids).to_numpy(dtype=np.float64))
+            self._scores[issue] = cached
+        return cached[1]
+
+    def score_range(self, issue: str) -> tuple[float, float, float] | None:
+        """(lowest, highest, median of its flags) of ``issue``'s finite scores: a score
+        threshold's range and default; None when it has no finite score."""
+        part = self.table[self.table["issue"] == issue]
+        scores = part["score"].to_numpy(dtype=np.float64)
+        finite = np.isfinite(scores)
+        if not finite.any():
+            return None
+        flags = scores[finite & part["flagged"].to_numpy(dtype=bool)]
+        middle = float(np.median(flags)) if len(flags) else float(np.median(scores[finite]))
+        return float(scores[finite].min()), float(scores[finite].max()), middle
 
     def n_flagged(self, issue: str) -> int:
         return len(self.flagged_ids(issue))

@@ -161,9 +161,18 @@ def other_queue_order(ctx: context.Context) -> str | None:
     issue = selected_issue(ctx)
     if issue == LABEL:
         return None
+    return queue_order_text(issue)  # short: the header keeps Bulk and Undo on its line
+
+
+def queue_order_note(issue: str) -> str:
+    """The longer account of an issue queue's order (the header's tooltip)."""
     if issue == ALL:
-        return "the All queue's priority (each type's flags by their place in its queue)"
-    return queue_order_text(issue)
+        return (
+            "The All queue's priority: every flagged sample once, each type's flags by their "
+            "place in its own queue (rank / how many that type flags), so the surest of each "
+            "type come first; label issues after the other types. Never re-ranked."
+        )
+    return f"The {issue} issue type's rank: its flags, surest first. Never re-ranked."
 
 
 def label_order_applies(ctx: context.Context, detector: str | None) -> bool:
@@ -213,6 +222,95 @@ def queue_override(
     if iv is None or issue == LABEL:
         return None
     return issue_order(iv, issue, table["sample_id"].to_numpy())
+
+
+# ---- the sidebar's queue length and score threshold in an issue queue -----------------------
+
+LENGTH_BOX = "ctl_issue_length"  # the queue length an issue queue shows (not set by hand)
+THRESHOLD_PREFIX = "ctl_min_score_"  # + issue type: the slider of its score threshold
+THRESHOLDS = "issue_min_scores"  # issue type -> the threshold last set (kept over a switch)
+THRESHOLD_OFF = "ctl_use_min_score_off"  # the threshold's toggle where no score orders the queue
+NO_THRESHOLD = {
+    ALL: "Off in All: its types' scores do not compare.",
+    DUPLICATE: "Off in Duplicates: a set is reviewed whole.",
+}
+
+
+def issue_length_control(ctx: context.Context) -> bool:
+    """Sidebar, in an issue queue other than Label issues: the queue's length, which is that
+    type's flags (Duplicates: its sets), shown and not set (the review target is the Label
+    issues queue's length). Returns whether it drew it (False in the label queue)."""
+    issue = selected_issue(ctx)
+    iv = issue_view(ctx.run_path)
+    if iv is None or issue == LABEL:
+        return False
+    title = "All" if issue == ALL else TITLES.get(issue, issue.capitalize())
+    sets = issue == DUPLICATE
+    n = iv.n_sets() if sets else iv.n_flagged(issue)
+    what = "its sets" if sets else "its flags"
+    rule = queue_progress(iv, issue, pd.DataFrame({"sample_id": [], "status": []}))[2]
+    st.session_state[LENGTH_BOX] = n
+    st.number_input(
+        f"Queue length ({title}: {what})",
+        min_value=0,
+        key=LENGTH_BOX,
+        disabled=True,
+        help=f"The {title} queue holds the {n:,} {'sets' if sets else 'samples'} it flags "
+        f"({rule}). The review target sets the length of the Label issues queue only.",
+    )
+    return True
+
+
+def issue_threshold_control(ctx: context.Context, issue: str) -> float | None:
+    """Sidebar: the score threshold of ``issue``'s queue (the queue whose order the review
+    page shows): a minimum of that type's score (the card's score), over its own range, by
+    default the median of its flags; disabled with a one-line reason in All and Duplicates.
+    Returns the minimum, or None when off."""
+    iv = issue_view(ctx.run_path)
+    found = None if iv is None or issue in NO_THRESHOLD else iv.score_range(issue)
+    if found is None:
+        reason = NO_THRESHOLD.get(issue, f"The {issue} issue type has no scores.")
+        help_text = f"{reason} Pick one issue type to filter its queue by that type's score."
+        st.toggle("Score threshold", value=False, key=THRESHOLD_OFF, disabled=True, help=help_text)
+        st.caption(reason)
+        return None
+    on = st.toggle(
+        "Score threshold",
+        key=state.USE_MIN_SCORE,
+        on_change=state.reset_page,
+        help=f"Only samples whose {issue} issue type's score (the score on the card, this "
+        "queue's order) is at least the minimum.",
+    )
+    low, high, middle = found
+    if not on or high <= low:
+        return None
+    key = THRESHOLD_PREFIX + issue
+    kept = st.session_state.setdefault(THRESHOLDS, {})
+    current = st.session_state.get(key, kept.get(issue))
+    st.session_state[key] = middle if current is None or not low <= current <= high else current
+    value = st.slider(
+        f"Minimum {issue} score",
+        min_value=low,
+        max_value=high,
+        key=key,
+        on_change=state.reset_page,
+        help=f"The {issue} issue type's score; default {middle:.3f}, the median of its flags "
+        "(the surer half of them).",
+    )
+    kept[issue] = float(value)
+    return float(value)
+
+
+def score_keep(
+    ctx: context.Context, issue: str, table: pd.DataFrame, min_score: float
+) -> np.ndarray:
+    """(N,) bool over ``table``'s rows: ``issue``'s score at least ``min_score`` (a row it
+    does not score is left out)."""
+    iv = issue_view(ctx.run_path)
+    if iv is None:
+        return np.ones(len(table), dtype=bool)
+    scores = iv.scores(issue, table["sample_id"].to_numpy())
+    return np.nan_to_num(scores, nan=-np.inf) >= min_score
 
 
 def issue_progress_html(ctx: context.Context, table: pd.DataFrame) -> tuple[str, str] | None:

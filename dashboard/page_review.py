@@ -111,7 +111,10 @@ def _detector_control(view: RunView) -> str | None:
 
 def _queue_length_control(ctx: context.Context, detector: str | None) -> int:
     """The queue length: the review target (extended while decisions keep confirming flags)
-    until the reviewer sets another."""
+    until the reviewer sets another. In another issue queue: that queue's length (its flags),
+    shown only; the Label issues queue's length is kept for the way back."""
+    if page_issues.issue_length_control(ctx):
+        return int(st.session_state.get(state.TOP_K) or 0)
     view = ctx.view
     target = review_aids.review_target(ctx, detector)
     length = _review_length(ctx, detector)
@@ -136,7 +139,13 @@ def _queue_length_control(ctx: context.Context, detector: str | None) -> int:
     )
 
 
-def _min_score_control(view: RunView, detector: str | None) -> float | None:
+def _min_score_control(ctx: context.Context, detector: str | None) -> float | None:
+    """The score threshold: on the score of the issue type whose order the queue shows (the
+    label type's, another type's; none in All and Duplicates), else on the detector's."""
+    issue = page_issues.queue_issue(ctx, detector)
+    if issue is not None:
+        return page_issues.issue_threshold_control(ctx, issue)
+    view = ctx.view
     if detector is None:
         return None
     scores = view.table[f"{detector}_score"].to_numpy(dtype=float)
@@ -222,7 +231,7 @@ def sidebar_controls(ctx: context.Context) -> Controls:
             rerank = _rerank_control(ctx, detector)
         top_k = _queue_length_control(ctx, detector)
         chosen, predicted, disagree, search = _filter_controls(view)
-        min_score = _min_score_control(view, detector)
+        min_score = _min_score_control(ctx, detector)
         show_reviewed = st.toggle(
             "Show reviewed samples", key=state.SHOW_REVIEWED, on_change=state.reset_page
         )
@@ -363,6 +372,11 @@ def _queue_rows(
         disagree=controls.disagree,
         search=controls.search,
     )
+    min_score = controls.min_score
+    scored = page_issues.queue_issue(ctx, controls.detector)  # the threshold's score
+    if scored is not None and min_score is not None:
+        above = page_issues.score_keep(ctx, scored, table, min_score)
+        keep, min_score = (above if keep is None else keep & above), None
     issue = page_issues.queue_override(ctx, table)  # another issue type's queue
     if issue is not None:
         order, keep = issue[0], issue[1] if keep is None else issue[1] & keep
@@ -381,7 +395,7 @@ def _queue_rows(
         detector=controls.detector,
         classes=controls.classes,
         top_k=None if narrowed else top_k,
-        min_score=controls.min_score,
+        min_score=min_score,
         selected_ids=selected,
         show_reviewed=controls.show_reviewed,
         order=order,
@@ -527,19 +541,20 @@ def _order_text(controls: Controls, table: pd.DataFrame, ctx: context.Context) -
     """(what orders the queue, a longer note on re-ranking for the tooltip, or '')."""
     other = page_issues.other_queue_order(ctx)
     if other is not None:  # another issue type's queue: its own order, never re-ranked
-        return other, ""
+        return other, page_issues.queue_order_note(page_issues.selected_issue(ctx))
     order = _base_order_text(ctx, controls.detector)
+    hint = _label_order_hint(ctx, controls.detector)  # in the tooltip: the line stays short
     note = LABEL_ORDER_NOTE if order == LABEL_ORDER_TEXT else ""
     if not (controls.rerank and controls.detector):
-        return order, note
+        return order, hint + note
     if not review_aids.rerank_learning(table):
-        return order, (
+        return order, hint + (
             f"Re-ranking starts once {review_aids.MIN_EACH} are confirmed or relabeled and "
             f"{review_aids.MIN_EACH} rejected."
         )
     if not review_aids.evidence_ready(ctx):  # a big run's features still being built
-        return order, "Re-ranking starts when every sample's neighbours are found."
-    return order + ", re-ranked from the decisions", note
+        return order, hint + "Re-ranking starts when every sample's neighbours are found."
+    return order + ", re-ranked from the decisions", hint + note
 
 
 LABEL_ORDER_TEXT = "the label issue type's rank"
@@ -559,16 +574,23 @@ LABEL_ORDER_NOTE = (
 
 def _base_order_text(ctx: context.Context, detector: str | None) -> str:
     """What orders the queue before re-ranking: the label issue type's rank (the Label issues
-    queue with its detector chosen), else the detector's, saying which detector gives the label
-    type's order when another is chosen there."""
+    queue with its detector chosen), else the detector's."""
     if detector is None:
         return "loss"
     if page_issues.label_order(ctx, detector) is not None:
         return LABEL_ORDER_TEXT
-    own = page_issues.label_detector(ctx)
-    if own is not None and page_issues.selected_issue(ctx) == page_issues.LABEL:
-        return f"{detector} rank (choose {own} for the label issue type's order)"
     return f"{detector} rank"
+
+
+def _label_order_hint(ctx: context.Context, detector: str | None) -> str:
+    """Which detector gives the label issue type's order, when the Label issues queue shows
+    another detector's (the header's tooltip); '' otherwise."""
+    own = page_issues.label_detector(ctx)
+    if detector is None or own is None or own == detector:
+        return ""
+    if page_issues.selected_issue(ctx) != page_issues.LABEL:
+        return ""
+    return f"Choose {own} in the sidebar for the label issue type's order. "
 
 
 def _header(
@@ -723,6 +745,8 @@ def _length_moved(ctx: context.Context, controls: Controls) -> bool:
     just made moved it away from the length the sidebar shows."""
     if not st.session_state.get(state.TOP_K_AUTO, True):
         return False
+    if page_issues.other_queue_order(ctx) is not None:
+        return False  # another issue queue: the sidebar shows its flags, which do not move
     length = _review_length(ctx, controls.detector)
     shown = controls.top_k or 0
     return length is not None and int(min(max(length.n, 0), ctx.view.n_samples)) != shown

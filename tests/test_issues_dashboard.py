@@ -216,7 +216,8 @@ def test_the_label_queue_follows_the_label_types_order(
     want = [i for i in scores["sample_id"].head(n) if i >= 12 and i != 59][:8]
     assert n > 6 and card_ids(at) == want  # l2's order, the review target long
     text = " ".join(_text(at).split())
-    assert "ordered by l2 rank (choose iforest for the label issue type's order)" in text
+    head = _head_line(at)  # short, so Bulk and Undo stay on its line; the hint in its tooltip
+    assert head.endswith("ordered by l2 rank<") and "Choose iforest in the sidebar" in head
     assert "review target" in text and "Label issues: 6 flagged" not in text
 
 
@@ -533,3 +534,95 @@ def test_the_summarys_class_health_counts_the_label_queues_flags(
     at.session_state[state.DETECTOR] = "l2"
     at.run()
     assert sum(flagged_bars()) > 6  # l2's top of the review target (longer than 6)
+
+
+def _sidebar_text(at: AppTest) -> str:
+    return " ".join(str(getattr(e, "value", "")) for e in at.sidebar.caption)
+
+
+def test_an_issue_queues_sidebar_length_is_its_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In Outliers and All the sidebar's queue length is that queue's (its flags, said in the
+    label), not the review target, and cannot be set there; the Label issues queue keeps the
+    length the reviewer set by hand over a visit to another queue."""
+    from dashboard import state
+    from dashboard.page_issues import ISSUE, LENGTH_BOX
+    from dashboard.testing import card_ids
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_label_order(run)
+    at = _started(run, monkeypatch)
+    assert at.number_input(key=state.TOP_K).value == 6  # the label flags
+    at.number_input(key=state.TOP_K).set_value(4).run()
+    assert card_ids(at) == [59, 58, 57, 56]
+    for issue, n, said in (("outlier", 12, "Outliers: its flags"), ("all", 18, "All: its flags")):
+        at.session_state[ISSUE] = issue
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        box = at.number_input(key=LENGTH_BOX)
+        assert box.value == n and box.disabled and said in box.label, (box.label, box.value)
+        assert not [w for w in at.number_input if w.key == state.TOP_K]
+        assert f"Review queue · {n} to review" in _text(at)
+    at.session_state[ISSUE] = "label"
+    at.run()
+    assert at.number_input(key=state.TOP_K).value == 4 and card_ids(at) == [59, 58, 57, 56]
+
+
+def test_the_score_threshold_filters_by_the_queues_issue_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In an issue queue the score threshold is a minimum of that type's score (the card's),
+    over its own range, by default the median of its flags: in Outliers (scores -sid) the
+    surer half of its 12 flags; in the label type's order the label type's score; in All it
+    is disabled with a one-line reason; each type keeps its own setting; another detector in
+    Label issues keeps the detector's threshold, as before."""
+    from dashboard import state
+    from dashboard.page_issues import ISSUE, THRESHOLD_OFF, THRESHOLD_PREFIX
+    from dashboard.testing import card_ids
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_label_order(run)
+    at = _started(run, monkeypatch)
+    at.session_state[ISSUE] = "outlier"
+    at.run()
+    at.toggle(key=state.USE_MIN_SCORE).set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    slider = at.slider(key=THRESHOLD_PREFIX + "outlier")
+    assert (slider.min, slider.max, slider.value) == (-59.0, 0.0, -5.5)
+    assert card_ids(at) == [0, 1, 2, 3, 4, 5]
+    slider.set_value(-2.0).run()
+    assert card_ids(at) == [0, 1, 2]
+
+    at.session_state[ISSUE] = "all"
+    at.run()
+    off = at.toggle(key=THRESHOLD_OFF)
+    assert off.disabled and not off.value and "scores do not compare" in _sidebar_text(at)
+    assert "Review queue · 18 to review" in _text(at)
+    head = _head_line(at)  # short on the page (Bulk and Undo stay on its line), more in its tip
+    assert head.endswith("ordered by the All queue's priority<") and "rank / how many" in head
+
+    at.session_state[ISSUE] = "label"  # the label type's order: its score, flags 54-59
+    at.run()
+    label = at.slider(key=THRESHOLD_PREFIX + "label")
+    assert (label.min, label.max, label.value) == (0.0, 59.0, 56.5)
+    assert card_ids(at) == [59, 58, 57]
+    at.session_state[ISSUE] = "outlier"
+    at.run()
+    assert at.slider(key=THRESHOLD_PREFIX + "outlier").value == -2.0
+    assert card_ids(at) == [0, 1, 2]
+
+    at.session_state[ISSUE] = "label"
+    at.run()
+    at.selectbox(key=state.DETECTOR).set_value("l2").run()  # the detector's order: as before
+    scores = pd.read_parquet(run / "scores.parquet").set_index("sample_id")["l2_score"]
+    minimum = at.slider(key=state.MIN_SCORE).value
+    shown = card_ids(at)
+    assert shown and all(scores[s] >= minimum for s in shown)
+
+
+def _head_line(at: AppTest) -> str:
+    """The queue header's order line with its tooltip."""
+    bodies = " ".join(str(getattr(getattr(e, "proto", None), "body", "")) for e in at.get("html"))
+    found = re.search(r'<div class="ogad-sub"( title="[^"]*")?>[^<]*ordered by[^<]*<', bodies)
+    return html.unescape(found.group(0)) if found else ""

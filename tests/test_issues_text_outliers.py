@@ -32,6 +32,25 @@ LICENCE = [
     "Permission is hereby granted, free of charge, to any person obtaining a copy of the files.",
     "Neither the name of the copyright holder nor the names of its contributors may be used.",
 ]
+#: lines of code and package descriptions: with six of the clauses, three groups from other
+#: sources, each of them its own neighbourhood at k = 10 (as the held-out mix's 40 sentences of
+#: three software sources among 3,120 texts at k = 31)
+CODE = [
+    "for key, value in sorted(options.items()):",
+    "if not isinstance(path, str): raise TypeError(path)",
+    "return [line.strip() for line in handle if line]",
+    "self.buffer = bytearray(size) if size else None",
+    "except KeyError: logger.warning('missing %s', name)",
+    "while offset < len(data): offset += chunk",
+]
+PACKAGE = [
+    "This package contains the shared library for reading compressed archives.",
+    "Development files for the XML parsing library, including headers and static libraries.",
+    "A lightweight daemon that synchronises the system clock with network time servers.",
+    "Command-line utility to convert between image formats and resize photos in batch.",
+    "Python bindings for the cryptographic primitives of the underlying C library.",
+    "Documentation for the build system, in HTML and manual page formats.",
+]
 #: snippets with no content to place (the corrupt type's "repetitive", "very short", and "few
 #: letters" without one letter)
 NO_CONTENT = [
@@ -46,24 +65,30 @@ NO_CONTENT = [
 ]
 
 
+def _context(texts: list[str], labels: list[int]) -> IssueContext:
+    """A text context with the real encoder's embeddings and text properties, as a run's."""
+    from ogad_core.engine.text_encoder import encode_texts, layer_blocks
+
+    samples = pd.DataFrame({"sample_id": np.arange(len(texts)), "label": labels, "ref": texts})
+    ctx = IssueContext(samples=samples, label_names=["rotten", "fresh"], kind="text")
+    ctx.embeddings = encode_texts(texts, encoder=None, progress=False)
+    ctx.embedding_blocks = layer_blocks(None, ctx.embeddings.shape[1])  # as a run reads it
+    ctx.inputs = text_properties(texts)
+    return ctx
+
+
 @pytest.fixture(scope="module")
 def snippets() -> tuple[IssueContext, np.ndarray, np.ndarray]:
     """The shipped sample's 600 reviews, the licence clauses and the no-content snippets (both
     under random labels); the context with the encoder's embeddings; (licence rows, no-content
     rows)."""
-    from ogad_core.engine.text_encoder import encode_texts, layer_blocks
-
     table = pd.read_csv(RT_SAMPLE_CSV)
     reviews = table["text"].astype(str).tolist()
     texts = reviews + LICENCE[:4] + NO_CONTENT
     rng = np.random.default_rng(0)
     labels = (table["label"].astype(str) == "fresh").astype(int).tolist()
     labels += rng.integers(0, 2, size=4 + len(NO_CONTENT)).tolist()
-    samples = pd.DataFrame({"sample_id": np.arange(len(texts)), "label": labels, "ref": texts})
-    ctx = IssueContext(samples=samples, label_names=["rotten", "fresh"], kind="text")
-    ctx.embeddings = encode_texts(texts, encoder=None, progress=False)
-    ctx.embedding_blocks = layer_blocks(None, ctx.embeddings.shape[1])  # as a run reads it
-    ctx.inputs = text_properties(texts)
+    ctx = _context(texts, labels)
     n = len(reviews)
     licence = np.arange(n, n + 4)
     return ctx, licence, np.arange(licence[-1] + 1, len(texts))
@@ -97,3 +122,27 @@ def test_a_text_flagged_for_its_letters_keeps_its_outlier_flag(snippets) -> None
     assert corrupt.flagged_[licence[:2]].all()
     assert outlier.flagged_[licence[:2]].all() and not outlier.last_[licence[:2]].any()
     assert outlier.deferred_[licence[:2]].all()
+
+
+def test_a_group_from_another_source_does_not_mask_itself() -> None:
+    """Six sentences of each of three other sources among the 600 reviews: each source's
+    sentences are each other's nearest, so among all samples a clause's k = 10 nearest are
+    mostly its group's (measured against all samples, 221 of the 3,600 clause-review pairs
+    put the review first: an AUROC of 0.94); measured against the bulk (the samples whose first
+    distance is not in its upper tail) the group is far from the reviews again (72 pairs).
+    The reviews' own tail stays unflagged."""
+    table = pd.read_csv(RT_SAMPLE_CSV)
+    reviews = table["text"].astype(str).tolist()
+    texts = reviews + LICENCE[:6] + CODE + PACKAGE
+    rng = np.random.default_rng(0)
+    labels = (table["label"].astype(str) == "fresh").astype(int).tolist()
+    labels += rng.integers(0, 2, size=len(texts) - len(reviews)).tolist()
+    ctx = _context(texts, labels)
+    _, outlier = fit_issue_types(ctx, ["corrupt", OutlierIssue()])
+    n = len(reviews)
+    scores, clauses = outlier.scores_, np.arange(n, n + 6)
+    auroc = (scores[clauses][:, None] > scores[:n][None, :]).mean()
+    assert auroc >= 0.97
+    group = np.arange(n, len(texts))
+    assert (scores[group][:, None] > scores[:n][None, :]).mean() >= 0.99
+    assert outlier.flagged_[:n].sum() <= 0.01 * n  # a clean review is rarely flagged

@@ -148,16 +148,43 @@ class IssueContext:
             return None
         if ref is None and self.n <= REFERENCE_ROWS:
             k = max(k, default_k(self.n))  # one search serves every type's k
-        rows = None
-        if ref is not None:
-            rng = np.random.default_rng(self.seed)
-            rows = np.sort(rng.choice(self.n, size=ref, replace=False))
+        rows = None if ref is None else self.reference_rows(ref)
         # above REFERENCE_ROWS only the duplicate type's candidates search every row of a
         # /pca space: an inverted file there, not a graph (3-4x cheaper, docs/benchmarks.md)
         inverted = "pca" in name.split("/") and rows is None and self.n > REFERENCE_ROWS
         found = _knn_excluding_self(np.asarray(matrix, dtype=np.float32), k, rows, inverted)
         self._knn[(name, k, ref)] = found
         return found
+
+    def reference_rows(self, reference: int) -> np.ndarray:
+        """(M,) sorted rows of the seeded subsample a ``neighbours(..., reference=M)`` search
+        runs among (every row when M >= N)."""
+        if reference >= self.n:
+            return np.arange(self.n)
+        rng = np.random.default_rng(self.seed)
+        return np.sort(rng.choice(self.n, size=reference, replace=False))
+
+    def neighbours_among(
+        self, name: str, k: int, rows: np.ndarray, queries: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(Q, k) Euclidean distances and (Q, k) indices of the k nearest OTHER rows among
+        the given ``rows`` (M,) of space ``name``, for the (Q,) ``queries`` rows (not cached:
+        a reference another pass chose, as the outlier type's bulk); None when absent."""
+        matrix = self.space(name)
+        if matrix is None:
+            return None
+        Z = np.nan_to_num(np.asarray(matrix, dtype=np.float32), nan=0.0)
+        rows, queries = np.asarray(rows), np.asarray(queries)
+        k = min(k, len(rows) - 1)
+        dist, idx = hnsw_search(index_for(Z[rows]), Z[queries], k + 1)
+        short = np.flatnonzero((idx < 0).any(axis=1))
+        if len(short):
+            dist[short], idx[short] = hnsw_search(flat_index(Z[rows]), Z[queries[short]], k + 1)
+        idx = np.where(idx >= 0, rows[np.maximum(idx, 0)], -1)
+        is_self = idx == queries[:, None]
+        is_self[~is_self.any(axis=1), -1] = True  # self not among them: drop the farthest
+        keep = ~is_self
+        return dist[keep].reshape(len(queries), k), idx[keep].reshape(len(queries), k)
 
 
 def fourier_magnitude(signatures: np.ndarray) -> np.ndarray:

@@ -15,9 +15,11 @@ upscaled from another resolution, a photo -- differs from the data even when the
 it for a class member; there the mean distance to the k nearest samples (cleanlab Datalab's
 outlier score: statistics are not Gaussian per class). An encoder's embeddings (text;
 pretrained image encoders), not trained on these labels, replace the model's two spaces: the
-mean distance to the k nearest samples, in the encoder's LAST layer when the embeddings
-concatenate its layers (the sentence embedding its training made semantic; the lower layers'
-means carry word identity and syntax, and buried sentences from another domain). Standardised
+mean distance to the k nearest samples of the BULK (the samples whose own first distance is
+not in its upper tail: a group from one other source is each other's nearest, and among all
+samples masks itself), in the encoder's LAST layer when the embeddings concatenate its layers
+(the sentence embedding its training made semantic; the lower layers' means carry word
+identity and syntax, and buried sentences from another domain). Standardised
 pixels (``pixels``) remain an option: measured, the statistics space finds more on both mixes.
 Each space's distance is a z-score of its log against its own upper tail
 (:func:`ogad_core.issues.tail.upper_z`: the skewed tail of a distance does not inflate the
@@ -92,6 +94,10 @@ MODEL_VIEW = ("features", "gradients", "embeddings")
 #: spaces measured by the mean distance to the k nearest samples (the others: Mahalanobis to
 #: the nearest class), and the neighbour space each reads
 KNN_SPACES = {"embeddings": "embeddings/last/unit", "statistics": "pixels/stats"}
+#: an encoder's embeddings are measured against the bulk: the samples whose first kNN distance
+#: is below this upper-tail z (a normal's 95% point: 5% of a clean bulk left out), so that a
+#: group from one other source is not its own neighbourhood (:func:`_past_the_group`)
+BULK_Z = 1.645
 
 
 class OutlierIssue(IssueType):
@@ -118,7 +124,7 @@ class OutlierIssue(IssueType):
     threshold_doc = (
         "Mahalanobis distance to the nearest class mean (shared Ledoit-Wolf covariance) in "
         "the model's unit-length features and last-layer gradients (an encoder's embeddings "
-        "instead: mean distance to the k nearest samples, in its last layer), and mean "
+        "instead: mean distance to the k nearest samples of the bulk, in its last layer), and mean "
         "distance to the k nearest samples in the images' input statistics (framing, "
         "edge-orientation histogram and effective resolution), each as a z-score of its log "
         "against "
@@ -247,6 +253,8 @@ def _distance(context: IssueContext, space: str) -> np.ndarray | None:
         if found is None:
             return None
         out = found[0].mean(axis=1).astype(np.float64)
+        if space == "embeddings":  # a group from one source masks itself: measure past it
+            out = _past_the_group(context, name, out, found[1], reference)
         pixels = context.signatures
         if space == "statistics" and pixels is not None:  # undecodable: no pixels to measure
             out[~np.isfinite(pixels).all(axis=1)] = np.nan
@@ -266,6 +274,31 @@ def _distance(context: IssueContext, space: str) -> np.ndarray | None:
     out = np.full(context.n, np.nan)
     if finite.sum() > 2:
         out[finite] = class_mahalanobis(matrix[finite], context.labels[finite], seed=context.seed)
+    return out
+
+
+def _past_the_group(
+    context: IssueContext, name: str, first: np.ndarray, nearest: np.ndarray, reference: int
+) -> np.ndarray:
+    """(N,) mean distance to the k nearest samples of the BULK in space ``name``: the
+    reference samples whose ``first`` (N,) kNN distance is not in its upper tail (z below
+    :data:`BULK_Z`). Sentences from one other source are each other's nearest: among all
+    samples a group masks itself (k below its size), while its distance to the bulk is what
+    sets it apart. Only the samples with one of their (N, k) ``nearest`` (the first search,
+    among ``reference`` seeded rows) outside the bulk are searched again: for the others the
+    k nearest of the bulk are the k nearest found. ``first`` where the bulk is too small."""
+    rows = context.reference_rows(reference)
+    in_bulk = np.zeros(context.n, dtype=bool)
+    in_bulk[rows[upper_z(np.log(np.maximum(first, 1e-12)))[rows] < BULK_Z]] = True
+    again = np.flatnonzero(~(in_bulk[np.maximum(nearest, 0)] & (nearest >= 0)).all(axis=1))
+    k = nearest.shape[1]
+    if not len(again) or in_bulk.sum() <= k + 1:
+        return first
+    found = context.neighbours_among(name, k, np.flatnonzero(in_bulk), again)
+    if found is None:
+        return first
+    out = first.copy()
+    out[again] = found[0].mean(axis=1)
     return out
 
 
