@@ -20,7 +20,7 @@ from ogad_core._internal import log, utc_now, write_table_atomic
 from ogad_core.errors import DataError, RunDirError
 from ogad_core.issues.base import IssueContext
 from ogad_core.issues.holdout import Holdout
-from ogad_core.issues.registry import DEFAULT_ISSUE_TYPES
+from ogad_core.issues.registry import DEFAULT_ISSUE_TYPES, resolve_issue_types
 from ogad_core.issues.table import fit_issue_types, issues_table
 from ogad_core.options import DEFAULT_DETECTOR, fingerprint
 from ogad_core.pipeline.state import RunFiles
@@ -56,6 +56,7 @@ class IssueStep:
         if not manifest.is_done("gradients") or not manifest.is_done("scores"):
             raise RunDirError(f"{rd.path} has no finished gradients and scores; run `ogad compute`")
         types = list(self.issue_types)
+        resolve_issue_types(types)  # a bad or repeated type stops before any work
         holdout = _held_out(rd, manifest, self.holdout)
         fp = fingerprint(
             manifest.step_fingerprint("gradients"),
