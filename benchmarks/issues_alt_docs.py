@@ -378,6 +378,66 @@ VERIFICATION_AT_SCALE_7 = (
     "re-cropped photo pair of the main mix lost, and rotations from 12 degrees)."
 )
 
+#: the verification at 1,000,000 images, session 8 (cost9): fast-math passes, gates measured
+VERIFICATION_AT_SCALE_8 = (
+    "**Verification at 1,000,000 images, session 8** (cost9; 2 shared cores, load 3.7-9.5 "
+    "while four engineers worked). *Fewer pairs* (not kept): on the six kept runs' 237,570 "
+    "candidate pairs (main mix's new draws and the held-out mix, seeds 0-2; 343 verified), "
+    "the cheap gates the brief listed, each at the value that keeps every verified pair: "
+    "Lowe's ratio (the pair's distance over the distance of the member's next neighbour "
+    "after the other, the smaller of the two members') in the pixels keeps 97% of the "
+    "pairs, in the features 83%, in the Fourier magnitude 92%, the smallest over the three "
+    "spaces 70% (a transformed copy lies at an ordinary neighbour's distance: a shifted "
+    "copy's ratio reaches 1.57 in the pixels, a rescaled one's 1.34 in the Fourier "
+    "magnitude); mutual neighbours (each among the other's 6 in some space) keep 36% of the "
+    "pairs but only 63% of the copies; the coarse grid's best NCC as a first gate (it is "
+    "already one, 0.8: 81% of the pairs pass it): the copies' lowest is 0.869, a held-out "
+    "2-pixel shift (every rotated, rescaled, JPEG or PNG copy is at or above 0.972), so a "
+    "gate of 0.86 would pass 60% of the pairs, 0.9 37% but lose 3 shifted copies -- a margin "
+    "of 0.009 set by one recipe's shift, not kept. Combined with session 7's measurements "
+    "(distance ratios, ranks, per-space k) no gate from the distances or the coarse "
+    "correlation drops most pairs and keeps the copies. *Cheaper pairs* (kept): the "
+    "Gauss-Newton step and the NCC pass compile in fast math (numba ``fastmath``: the float64 "
+    "sums over the pixels vectorise), the step samples its three channels (the image and "
+    "its x, y gradients) with one set of bilinear weights into scalar sums (the normal "
+    "equations' 21 entries and 6 right-hand sides, no per-pixel column array): a step at "
+    "16 x 16 7.9 -> 3.5-4.7 CPU us, the NCC pass 2.1 -> 1.3 us. Fast math assumes finite "
+    "coordinates, so a pair whose transform is not finite or leaves 1,000 (pixels, or the "
+    "rotation and scale's a, s) now stops as no copy before any pass samples there (before, "
+    "a non-finite transform raised numpy's LinAlgError out of the whole verification: "
+    "tests/test_issues_registration.py); the final warp of the aligned pairs stays exact "
+    "math. On the six runs' pairs, old and new alternated in one process: **51.4 -> 37.2 "
+    "CPU us a pair** (load 3.7-4.7; 49.8 -> 36.6 at load 6.6-7.6), the same 343 verified "
+    "pairs, every NCC within 5e-6 (the verified within 2e-7); the duplicate type on the six "
+    "runs with the old and the new registration: flags, sets and top 120 identical, scores "
+    "within 1.3e-4. Where a pair's 33-37 CPU us go now (alt seed 0): the coarse grid 12, the "
+    "half-resolution refinement 11, full resolution 2, the half-resolution images and their "
+    "smoothing 3, the rest (gathers, the batches' bookkeeping) 5. Measured, not kept: the "
+    "coarse grid as a compiled loop (10 against 11-12 CPU us a pair: a third of a pair's "
+    "time, 1.2x, not worth a second implementation of the products), the step's sums in "
+    "float32 (slower: 7.3 us). *At scale*: "
+    "`python -m benchmarks.bench_issues --scale 250000 --images` (new: the issue pass of an "
+    "image run in one process with the evidence build on the same gradients, same load, "
+    "4.9-7.8): the pass 335 CPU s (label 47, duplicate 214, outlier 73), the evidence "
+    "build right after it 47 CPU s: **7.1x**; 3,333,527 candidate pairs (13.3 an image), "
+    "88.8% of the 2,500 planted copies found (not analysed); peak resident memory 5.9 GB. "
+    "The same command at 1,000,000 rows was killed by the kernel's OOM killer at 20 GB "
+    "resident (23 GB machine, others' work beside it): the images' spaces, signatures and "
+    "registration images held in the pass grow with N (about 24 GB at 1M by the 250,000 "
+    "rows' peak), so the 1M image run is not measured. By the accounting of the sessions "
+    "before (the kept runs' 9.8 pairs an image, now 33-37 CPU us a pair): 320-365 CPU s "
+    "of verification at 1M (was 510-520), plus the two searches (123), on top of the "
+    "synthetic pass (261): about 710-750 CPU s, 2.1-2.2x the evidence build measured in "
+    "that pass's run (345 CPU s), 3.3-3.5x session 6's (214). The 250,000-row run says "
+    "that accounting is short: it leaves out the outlier type's input statistics (73 CPU "
+    "s at 250,000 rows, 22% of that pass; the synthetic rows have none) and the evidence "
+    "build grows faster than the pass (47 CPU s at 250,000 rows, 214-345 at 1M). Where the "
+    "image run's pass goes at 250,000 rows: the duplicate type 64% (its verification about "
+    "115 CPU s of the 214 at the kept runs' 35 us a pair, the three candidate searches "
+    "the rest), the outlier type 22%, the label type 14%: the 2x goal for image runs stays "
+    "out of reach."
+)
+
 #: the duplicate type's text verification (session 6, tdup7), measured
 TEXT_VERIFICATION = (
     "**Text near duplicates: word-level verification** (session 6, tdup7; "
@@ -609,6 +669,7 @@ def alt_section(
     lines.append("\n" + GEOMETRIC_VERIFICATION)
     lines.append("\n" + VERIFICATION_AT_SCALE)
     lines.append("\n" + VERIFICATION_AT_SCALE_7)
+    lines.append("\n" + VERIFICATION_AT_SCALE_8)
     lines.append("\n" + TEXT_VERIFICATION)
     lines.append("\n" + IMAGE_DAMAGE)
     lines.append("\n" + CLASS_PAIR_NOISE)

@@ -292,3 +292,42 @@ def test_candidate_searches_of_many_rows_use_an_inverted_file(digits, monkeypatc
     est = DuplicateIssue().fit(context)
     assert built == ["ivf", "ivf", "ivf"]
     assert est.set_ids_[600] == est.set_ids_[3] >= 0 and est.set_ids_[601] == est.set_ids_[11]
+
+
+def test_a_transform_that_diverges_stops_the_pair_as_no_copy(digits) -> None:
+    """The compiled refinement runs in fast math, which assumes finite coordinates: a pair
+    whose transform is not finite or far beyond any image (here given so from the start)
+    stops with NCC -1 and is never sampled there; the other pairs of the batch align."""
+    import ogad_core.issues.registration as reg
+
+    x, _ = digits
+    images = _array_registration(np.stack([x[0], _copies(x[0])["shift"]] * 3)[:, None] / 255.0)
+    a, b = reg.half(images[0::2] / 255.0), reg.half(images[1::2] / 255.0)
+    start = reg.start_transform(reg.coarse(a[:1], b[:1])[1])[0]  # the copy's coarse start
+    theta = np.stack([start, [np.nan, 0.0, 0.0, 0.0], [1.0, 0.0, 1e9, 0.0]])
+    score, _ = reg.refine(a, b, theta, reg.HALF_STEPS, reg.HALF_GATES)
+    assert score[0] > 0.97, score
+    np.testing.assert_array_equal(score[1:], [-1.0, -1.0])
+
+
+def test_the_compiled_gauss_newton_step_is_the_normal_equations_step(digits) -> None:
+    """One compiled step (scalar sums in fast math) moves the transform as numpy's solve of
+    the normal equations of the warped image's Jacobian (a, s, tx, ty, gain, offset) does."""
+    import ogad_core.issues.registration as reg
+
+    x, _ = digits
+    pairs = [(x[i], _copies(x[i])[kind]) for i in (0, 7, 42) for kind in ("rotate", "rescale")]
+    images = _array_registration(np.stack([img for pair in pairs for img in pair])[:, None] / 255)
+    a = reg.half(images[0::2] / 255.0)
+    b = reg.half(images[1::2] / 255.0)
+    start = np.tile([1.0, 0.0, 0.3, -0.2], (len(a), 1))
+    _, moved = reg.refine(a, b, start, 1)
+    r = a.shape[1]
+    gy, gx = np.gradient(b.astype(np.float32), axis=(1, 2))
+    warped = reg.warp(np.stack([b, gx, gy], axis=1).astype(np.float32), start).astype(np.float64)
+    v, u = (np.mgrid[0:r, 0:r].reshape(2, -1) - (r - 1) / 2).astype(np.float32)
+    for p in range(len(a)):
+        image, wx, wy = warped[p]
+        jac = np.column_stack([wx * u + wy * v, wy * u - wx * v, wx, wy, image, np.ones(r * r)])
+        sol = np.linalg.solve(jac.T @ jac + 1e-6 * np.eye(6), jac.T @ a[p].ravel())
+        np.testing.assert_allclose(moved[p], start[p] + sol[:4] / sol[4], atol=1e-5)

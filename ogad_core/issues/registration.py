@@ -49,6 +49,10 @@ HALF_GATE = 0.97
 #: below and skip the later steps
 HALF_GATES = (0.8, 0.9, 0.93, 0.95)
 FULL_GATES = (0.97, 0.98)
+#: a Gauss-Newton step that takes a transform parameter beyond this (pixels, or the rotation
+#: and scale's a, s) has diverged: the pair stops as no copy (the compiled passes use fast
+#: math, which assumes finite coordinates)
+THETA_LIMIT = 1e3
 #: pairs whose images are prepared together (memory: about 2 x CHUNK x R^2 x 5 bytes)
 CHUNK = 16_384
 #: pairs aligned per batch (memory: about BATCH x len(GRID) x R^2 / 4 floats)
@@ -215,9 +219,11 @@ def refine(
     """Gauss-Newton alignment of b onto a, (P, r, r) images, from ``theta`` (P, 4): (a, s, tx,
     ty) of :func:`warp` in pixels of these images. Returns (P,) NCC after it and the (P, 4)
     transform. ``gates[k]``: a pair whose NCC after k steps (0: at ``theta``) is below it
-    stops there (early rejection; it keeps that NCC and transform). One compiled loop a pair
-    (:func:`_refine_loop`): the warps, the Jacobian's normal equations and the NCC sums in
-    one pass over the pixels, without a (P, M, 6) Jacobian in memory."""
+    stops there (early rejection; it keeps that NCC and transform); a pair whose transform
+    leaves :data:`THETA_LIMIT` (or is not finite) stops with NCC -1 (no copy). One compiled
+    loop a pair (:func:`_refine_loop`): the warps, the Jacobian's normal equations and the
+    NCC sums in one pass over the pixels, without a (P, M, 6) Jacobian in memory, in fast
+    math (vectorised sums; the limit keeps its coordinates finite)."""
     gy, gx = np.gradient(b.astype(np.float32), axis=(1, 2))
     channels = np.ascontiguousarray(np.stack([b.astype(np.float32), gx, gy], axis=1))
     target = np.ascontiguousarray(a, dtype=np.float32)
@@ -250,6 +256,9 @@ def _refine_loop() -> Any:
         sampled = 0
         for i in range(channels.shape[0]):
             for step in range(steps + 1):
+                if not np.abs(theta[i]).max() < THETA_LIMIT:  # diverged (or NaN): no copy
+                    score[i] = -1.0
+                    break
                 if step == steps or step < len(gates):
                     score[i] = ncc_at(channels[i, 0], target[i], theta[i])
                     sampled += m
@@ -266,11 +275,12 @@ def _refine_loop() -> Any:
 @lru_cache(maxsize=1)
 def _sampler() -> Any:
     """The compiled bilinear sample of an (r, r) image at float32 (x, y) already clamped to
-    [0, r - 1.0001] (as :func:`warp`), and the clamped source point of output pixel (xx, yy)
-    under (a, s, tx, ty)."""
+    [0, r - 1.0001] (as :func:`warp`), the clamped source point of output pixel (xx, yy)
+    under (a, s, tx, ty), and the float64 samples of three images (a step's x, y gradients
+    and image) with one set of bilinear weights (as ``sample``'s float32 arithmetic)."""
     from numba import njit
 
-    @njit(cache=True, nogil=True)
+    @njit(cache=True, nogil=True, fastmath=True)
     def sample(img: np.ndarray, x: np.float32, y: np.float32) -> np.float32:
         x0, y0 = int(x), int(y)  # floor: both are >= 0
         fx, fy = x - np.float32(x0), y - np.float32(y0)
@@ -279,7 +289,7 @@ def _sampler() -> Any:
         top_row = v00 + fx * (v01 - v00)
         return top_row + fy * (v10 + fx * (v11 - v10) - top_row)
 
-    @njit(cache=True, nogil=True)
+    @njit(cache=True, nogil=True, fastmath=True)
     def source(theta: np.ndarray, u: np.float32, v: np.float32, r: int) -> tuple:
         ca, sa = np.float32(theta[0]), np.float32(theta[1])
         centre, top, zero = np.float32((r - 1) / 2), np.float32(r - 1.0001), np.float32(0)
@@ -287,7 +297,23 @@ def _sampler() -> Any:
         y = min(max(sa * u + ca * v + np.float32(theta[3]) + centre, zero), top)
         return x, y
 
-    return sample, source
+    @njit(cache=True, nogil=True, fastmath=True)
+    def sample3(
+        gx: np.ndarray, gy: np.ndarray, image: np.ndarray, x: np.float32, y: np.float32
+    ) -> tuple:
+        x0, y0 = int(x), int(y)  # floor: both are >= 0
+        fx, fy = x - np.float32(x0), y - np.float32(y0)
+        top = gx[y0, x0] + fx * (gx[y0, x0 + 1] - gx[y0, x0])
+        low = gx[y0 + 1, x0] + fx * (gx[y0 + 1, x0 + 1] - gx[y0 + 1, x0])
+        wx = np.float64(top + fy * (low - top))
+        top = gy[y0, x0] + fx * (gy[y0, x0 + 1] - gy[y0, x0])
+        low = gy[y0 + 1, x0] + fx * (gy[y0 + 1, x0 + 1] - gy[y0 + 1, x0])
+        wy = np.float64(top + fy * (low - top))
+        top = image[y0, x0] + fx * (image[y0, x0 + 1] - image[y0, x0])
+        low = image[y0 + 1, x0] + fx * (image[y0 + 1, x0 + 1] - image[y0 + 1, x0])
+        return wx, wy, np.float64(top + fy * (low - top))
+
+    return sample, source, sample3
 
 
 @lru_cache(maxsize=1)
@@ -296,9 +322,9 @@ def _ncc_pass() -> Any:
     image warped by theta (4,), its sums in float64."""
     from numba import njit
 
-    sample, source = _sampler()
+    sample, source, _ = _sampler()
 
-    @njit(cache=True, nogil=True)
+    @njit(cache=True, nogil=True, fastmath=True)
     def ncc_at(image: np.ndarray, target: np.ndarray, theta: np.ndarray) -> float:
         r = image.shape[0]
         m = r * r
@@ -319,42 +345,68 @@ def _ncc_pass() -> Any:
 @lru_cache(maxsize=1)
 def _step_pass() -> Any:
     """The compiled Gauss-Newton step of one pair: the image and its x, y gradients
-    (channels (3, r, r)) warped by theta (4,), the Jacobian in (a, s, tx, ty), gain and
-    offset (columns wx u + wy v, wy u - wx v, wx, wy, image, 1 at centred pixel (u, v)), its
-    normal equations (ridge 1e-6) accumulated in float64 without the Jacobian in memory,
+    (channels (3, r, r)) warped by theta (4,) with one set of bilinear weights, the Jacobian
+    in (a, s, tx, ty), gain and offset (columns wx u + wy v, wy u - wx v, wx, wy, image, 1 at
+    centred pixel (u, v)), its normal equations (ridge 1e-6) accumulated in float64 scalars
+    (no Jacobian, no per-pixel arrays: 3.5x cheaper than a column array and three samplings),
     solved; theta moves by the solution over the gain."""
     from numba import njit
 
-    sample, source = _sampler()
+    _, source, sample3 = _sampler()
 
-    @njit(cache=True, nogil=True)
+    @njit(cache=True, nogil=True, fastmath=True)
     def step_at(channels: np.ndarray, target: np.ndarray, theta: np.ndarray) -> None:
         r = channels.shape[1]
         centre = np.float32((r - 1) / 2)
-        normal = np.zeros((6, 6))
-        rhs = np.zeros(6)
-        col = np.empty(6)
-        col[5] = 1.0
+        image, gx, gy = channels[0], channels[1], channels[2]
+        h00 = h10 = h11 = h20 = h21 = h22 = h30 = h31 = h32 = h33 = 0.0
+        h40 = h41 = h42 = h43 = h44 = h50 = h51 = h52 = h53 = h54 = 0.0
+        b0 = b1 = b2 = b3 = b4 = b5 = 0.0
         for yy in range(r):
             for xx in range(r):
                 u, v = np.float32(xx) - centre, np.float32(yy) - centre
                 x, y = source(theta, u, v, r)
-                wx, wy = (
-                    np.float64(sample(channels[1], x, y)),
-                    np.float64(sample(channels[2], x, y)),
-                )
-                col[0], col[1], col[2], col[3] = wx * u + wy * v, wy * u - wx * v, wx, wy
-                col[4] = sample(channels[0], x, y)
+                wx, wy, c4 = sample3(gx, gy, image, x, y)
+                c0, c1, c2, c3 = wx * u + wy * v, wy * u - wx * v, wx, wy
                 t = np.float64(target[yy, xx])
-                for j in range(6):
-                    rhs[j] += col[j] * t
-                    for k in range(j + 1):
-                        normal[j, k] += col[j] * col[k]
-        for j in range(6):
-            normal[j, j] += 1e-6
-            for k in range(j):
-                normal[k, j] = normal[j, k]
-        sol = np.linalg.solve(normal, rhs)
+                h00 += c0 * c0
+                h10 += c1 * c0
+                h11 += c1 * c1
+                h20 += c2 * c0
+                h21 += c2 * c1
+                h22 += c2 * c2
+                h30 += c3 * c0
+                h31 += c3 * c1
+                h32 += c3 * c2
+                h33 += c3 * c3
+                h40 += c4 * c0
+                h41 += c4 * c1
+                h42 += c4 * c2
+                h43 += c4 * c3
+                h44 += c4 * c4
+                h50 += c0
+                h51 += c1
+                h52 += c2
+                h53 += c3
+                h54 += c4
+                b0 += c0 * t
+                b1 += c1 * t
+                b2 += c2 * t
+                b3 += c3 * t
+                b4 += c4 * t
+                b5 += t
+        ridge = 1e-6
+        normal = np.array(
+            [
+                [h00 + ridge, h10, h20, h30, h40, h50],
+                [h10, h11 + ridge, h21, h31, h41, h51],
+                [h20, h21, h22 + ridge, h32, h42, h52],
+                [h30, h31, h32, h33 + ridge, h43, h53],
+                [h40, h41, h42, h43, h44 + ridge, h54],
+                [h50, h51, h52, h53, h54, r * r + ridge],
+            ]
+        )
+        sol = np.linalg.solve(normal, np.array([b0, b1, b2, b3, b4, b5]))
         gain = sol[4] if abs(sol[4]) > 1e-6 else 1e-6
         for j in range(4):
             theta[j] += sol[j] / gain
