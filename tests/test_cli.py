@@ -214,3 +214,57 @@ def test_compute_prints_the_next_command(digits_run: Path, capsys) -> None:
     assert main(args) == 0  # everything reused
     out = capsys.readouterr().out
     assert f"next: ogad dashboard {digits_run}" in out
+
+
+@pytest.mark.parametrize("holdout", ["imagefolder:{tmp}/no_val", "csv:{tmp}/no_val.csv"])
+def test_a_missing_holdout_is_refused_before_any_work(tmp_path: Path, capsys, holdout: str) -> None:
+    """`compute --holdout` naming a path that is not there stops at once (one line, exit 2),
+    not after training, gradients, scores and the map (it was read only by the issue step)."""
+    run = tmp_path / "run"
+    spec = holdout.replace("{tmp}", str(tmp_path))
+    args = ["compute", "--data", "digits", "--run-dir", str(run), "--limit", "40"]
+    assert main([*args, "--epochs", "1", "--holdout", spec]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.startswith("ogad: error: --holdout ") and "path not found" in line
+    assert not run.exists()  # refused before any folder is made
+
+
+def test_score_checkpoints_on_a_run_without_them_is_one_line(tmp_path: Path, capsys) -> None:
+    """`ogad score --embedding checkpoints` on a run computed without --checkpoints is refused
+    (it wrote `_ckpt` columns that repeated the final scores); scores.parquet is untouched."""
+    from ogad_core.testing import make_run
+
+    run = make_run(tmp_path / "run", kind="tabular", n=60)
+    before = (run / "scores.parquet").read_bytes()
+    assert main(["score", str(run), "--detector", "l2", "--embedding", "checkpoints"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.startswith("ogad: error: ") and "--checkpoints K" in line
+    assert (run / "scores.parquet").read_bytes() == before
+
+
+def test_issues_runs_without_a_recorded_holdout_that_is_gone(
+    digits_run: Path, tmp_path: Path, capsys
+) -> None:
+    """`ogad issues DIR` on a run whose recorded `--holdout` folder was moved since: one warning
+    naming the split, the other types still run (it stopped with an error, so no issue type
+    could be rerun); the same path given with `--holdout` is still an error."""
+    import shutil
+
+    from ogad_core.run.rundir import RunDir
+
+    run = tmp_path / "copy"
+    shutil.copytree(digits_run, run)
+    rd = RunDir(run)
+    manifest = rd.load_manifest()
+    manifest.config["holdout"] = f"imagefolder:{tmp_path / 'moved_val'}"
+    rd.save_manifest(manifest)
+    capsys.readouterr()
+    assert main(["issues", str(run)]) == 0
+    err = capsys.readouterr().err
+    warned = [ln for ln in err.splitlines() if "moved_val" in ln]
+    assert len(warned) == 1 and "warning" in warned[0] and "--holdout" in warned[0]
+    issues = rd.read_issues()
+    assert {"label", "duplicate", "outlier", "corrupt"} <= set(issues["issue"])
+    assert not issues.loc[issues["issue"] == "leakage", "flagged"].any()
+    assert main(["issues", str(run), "--holdout", manifest.config["holdout"]]) == 2
+    assert "path not found" in _one_error_line(capsys.readouterr().err)

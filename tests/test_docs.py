@@ -111,3 +111,49 @@ def test_the_architecture_tree_names_every_package() -> None:
     packages = [p.parent for p in (ROOT / "ogad_core").glob("*/__init__.py")]
     missing = [p.name for p in packages if f"ogad_core/{p.name}/" not in tree]
     assert missing == []
+
+
+# ---- the README's command block shows every command's options -------------------------------
+
+#: a short flag in the README's block (``-v``) or a long one
+ANY_FLAG = re.compile(r"(?<![\w-])(--?[a-z][a-z0-9-]*)")
+
+
+def command_block(text: str) -> dict[str, set[str]]:
+    """The flags the README's ``## Command line`` block shows per command (a command's lines
+    run from its ``ogad SUB`` line to the next)."""
+    block = text[text.index("## Command line") :].split("\n\n", 2)[1]
+    shown: dict[str, set[str]] = {}
+    sub = ""
+    for line in block.splitlines():
+        match = re.match(r"\s+ogad (\w+)", line)
+        sub = match[1] if match else sub
+        shown.setdefault(sub, set()).update(ANY_FLAG.findall(line.split("#")[0]))
+    return shown
+
+
+def undocumented(shown: dict[str, set[str]]) -> list[str]:
+    """``ogad SUB --flag`` options of the CLI that the block shows under none of its names
+    (``--detector`` / ``-d``); ``--help``, ``--quiet`` and ``--verbose`` are every command's."""
+    bad = []
+    for sub, parser in _subparsers().items():
+        for action in parser._actions:
+            names = set(action.option_strings) - {
+                "-h",
+                "--help",
+                "-q",
+                "--quiet",
+                "-v",
+                "--verbose",
+            }
+            if names and not names & shown.get(sub, set()):
+                bad.append(f"ogad {sub} {max(names, key=len)}")
+    return bad
+
+
+def test_the_readme_command_block_shows_every_option() -> None:
+    """A user reading the README's command block sees every option `ogad SUB --help` lists."""
+    shown = command_block((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert sorted(shown) == sorted(_subparsers())
+    assert undocumented(shown) == []
+    assert "ogad demo --port" in undocumented({**shown, "demo": set()})  # the check can fail

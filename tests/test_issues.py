@@ -3,6 +3,7 @@ and the export's ``issues`` column."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import textwrap
@@ -326,6 +327,72 @@ def test_cli_refuses_an_unknown_issue_type_in_one_line(issue_run: Path, capsys) 
     assert main(["issues", str(issue_run), "--issue-type", "bogus"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown issue type 'bogus'" in err[0]
+
+
+PLUGIN = """
+import numpy as np
+from ogad_core.issues import IssueType
+
+
+class Boom(IssueType):
+    name = "boom"
+    title = "Boom"
+    threshold_doc = "never"
+
+    def fit(self, context):
+        raise ValueError("kaboom inside fit")
+
+    def explain(self, i):
+        return ""
+
+
+class Clash(IssueType):
+    name = "label"
+    title = "Clash"
+    threshold_doc = "never"
+
+    def fit(self, context):
+        return self._finish(np.zeros(len(context.samples)), 1.0)
+
+    def explain(self, i):
+        return ""
+"""
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("label,label", "issue type 'label' is listed twice"),
+        ("qa_plug:Clash", "a built-in type's name"),
+        (":Boom", "give module:Class"),
+        ("qa_plug:Boom", "your code failed at qa_plug.py:12: ValueError: kaboom inside fit"),
+    ],
+)
+def test_a_bad_issue_type_plugin_is_one_line_and_writes_nothing(
+    issue_run: Path, tmp_path: Path, spec: str, message: str
+) -> None:
+    """`ogad issues DIR --issue-type` (the console script, run in the plugin's folder as the
+    README says): a type listed twice or a plugin named like a built-in (they wrote two sets of
+    rows, or replaced the built-in), an empty module (an internal error) and an exception in a
+    plugin's fit (an internal error, exit 1) are one line naming the problem, exit 2; the
+    plugin is found in the current folder; issues.parquet is left as it was."""
+    import subprocess
+
+    (tmp_path / "qa_plug.py").write_text(PLUGIN)
+    before = (issue_run / "issues.parquet").read_bytes()
+    ogad = Path(sys.executable).parent / "ogad"
+    proc = subprocess.run(
+        [str(ogad), "issues", str(issue_run), "--issue-type", spec, "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert len(err) == 1 and err[0].startswith("ogad: error: ") and message in err[0], err
+    assert (issue_run / "issues.parquet").read_bytes() == before
 
 
 def test_export_gains_the_issues_column(issue_run: Path) -> None:

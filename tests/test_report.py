@@ -128,3 +128,11 @@ def test_grid_numbers_contrast_with_their_cells() -> None:
     counts = pd.DataFrame([[5279, 1304], [1707, 3462]], index=[0, 1], columns=[0, 1])
     colors = given_pred_figure(counts).data[0].textfont.color
     assert list(colors) == ["white", "#222", "#222", "white"]
+
+
+def test_out_refusals_suggest_an_html_file_name(run: Path, tmp_path: Path, capsys) -> None:
+    """A refused `ogad report --out` suggests a report's file name, not the export's CSV."""
+    for out in (tmp_path, run / "samples.parquet"):
+        assert main(["report", str(run), "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "report.html" in err and ".csv" not in err and "\n" not in err

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from ogad_core._internal import USER_CODE_FILES, one_line
 from ogad_core.errors import ConfigError
 from ogad_core.issues.base import IssueType
 from ogad_core.issues.corrupt import CorruptIssue
@@ -14,7 +18,7 @@ from ogad_core.issues.leakage import LeakageIssue
 from ogad_core.issues.outlier import OutlierIssue
 from ogad_core.options import DEFAULT_ISSUE_TYPES
 
-__all__ = ["DEFAULT_ISSUE_TYPES", "ISSUE_TYPES", "resolve_issue_type"]
+__all__ = ["DEFAULT_ISSUE_TYPES", "ISSUE_TYPES", "resolve_issue_type", "resolve_issue_types"]
 
 #: built-in issue types by name, in the dashboard's order
 ISSUE_TYPES: dict[str, type[IssueType]] = {
@@ -45,14 +49,40 @@ def resolve_issue_type(spec: str | type | IssueType) -> IssueType:
     return _instantiate(_import(name), name)
 
 
+def resolve_issue_types(specs: Sequence[str | type | IssueType]) -> list[IssueType]:
+    """Each spec resolved (:func:`resolve_issue_type`); ConfigError when two name the same
+    type (``label,label``, or a plugin whose ``name`` is a built-in's): issues.parquet holds
+    one set of rows per name."""
+    types = [resolve_issue_type(spec) for spec in specs]
+    names = [t.name for t in types]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(
+            f"issue type {twice[0]!r} is listed twice ({', '.join(map(str, specs))}); "
+            "name each type once (a plugin's `name` must differ from the built-in ones)",
+            param="issue_types",
+        )
+    return types
+
+
 def _import(path: str) -> Any:
+    """The class ``module:Class`` names, its module imported as the user's code (a failure in
+    it is named by file:line); the current folder is searched, as for ``--model``."""
     module_name, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
+    if not module_name or not attr:
+        raise ConfigError(f"issue type {path!r}: give module:Class", param="issue_types")
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as err:
+    except (Exception, SystemExit) as err:  # a missing module, or one that fails at import
         raise ConfigError(
-            f"issue type {path!r}: cannot import {module_name} ({err})", param="issue_types"
+            f"issue type {path!r}: cannot import {module_name} ({one_line(err)})",
+            param="issue_types",
         ) from None
+    where = getattr(module, "__file__", None)
+    if where:
+        USER_CODE_FILES.add(str(Path(where).resolve()))
     try:
         return getattr(module, attr)
     except AttributeError:
@@ -69,4 +99,11 @@ def _instantiate(cls: Any, spec: str) -> IssueType:
         )
     if not cls.name:
         raise ConfigError(f"issue type {spec!r} has no `name`", param="issue_types")
+    built_in = ISSUE_TYPES.get(cls.name)
+    if built_in is not None and not issubclass(cls, built_in):
+        raise ConfigError(
+            f"issue type {spec!r} is named {cls.name!r}, a built-in type's name; give it "
+            "another `name` (or subclass the built-in to change it)",
+            param="issue_types",
+        )
     return cls()

@@ -18,7 +18,7 @@ import pandas as pd
 from ogad_core._internal import log
 from ogad_core.issues.base import IssueContext, IssueType
 from ogad_core.issues.queue import all_queue, flagged_names
-from ogad_core.issues.registry import resolve_issue_type
+from ogad_core.issues.registry import resolve_issue_types
 from ogad_core.scoring.detectors import rank_scores
 
 __all__ = ["ISSUE_COLUMNS", "all_queue", "fit_issue_types", "flagged_names", "issues_table"]
@@ -31,7 +31,7 @@ def fit_issue_types(
 ) -> list[IssueType]:
     """Each spec resolved and fitted on ``context`` (the kNN graphs are shared), a type's
     ``after`` types first; returned in the order of ``specs``."""
-    types = [resolve_issue_type(spec) for spec in specs]
+    types = resolve_issue_types(specs)
     names = [t.name for t in types]
     for est in sorted(types, key=lambda t: (len([a for a in t.after if a in names]), 0)):
         est.fit(context)

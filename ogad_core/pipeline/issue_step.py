@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from ogad_core._internal import log, utc_now, write_table_atomic
-from ogad_core.errors import RunDirError
+from ogad_core.errors import DataError, RunDirError
 from ogad_core.issues.base import IssueContext
-from ogad_core.issues.registry import DEFAULT_ISSUE_TYPES
+from ogad_core.issues.holdout import Holdout
+from ogad_core.issues.registry import DEFAULT_ISSUE_TYPES, resolve_issue_types
 from ogad_core.issues.table import fit_issue_types, issues_table
 from ogad_core.options import DEFAULT_DETECTOR, fingerprint
 from ogad_core.pipeline.state import RunFiles
@@ -51,14 +52,12 @@ class IssueStep:
     holdout: str | None = None
 
     def __call__(self, run: RunFiles) -> StepRecord:
-        from ogad_core.issues.holdout import load_holdout
-
         rd, manifest = run.rd, run.manifest
         if not manifest.is_done("gradients") or not manifest.is_done("scores"):
             raise RunDirError(f"{rd.path} has no finished gradients and scores; run `ogad compute`")
         types = list(self.issue_types)
-        spec = self.holdout or (manifest.config or {}).get("holdout") or _carried_held_out(manifest)
-        holdout = load_holdout(rd, spec, manifest.config) if spec else None
+        resolve_issue_types(types)  # a bad or repeated type stops before any work
+        holdout = _held_out(rd, manifest, self.holdout)
         fp = fingerprint(
             manifest.step_fingerprint("gradients"),
             manifest.step_fingerprint("scores"),
@@ -88,6 +87,26 @@ class IssueStep:
             if isinstance(getattr(e, "detector_", None), str):
                 records[e.name]["detector"] = e.detector_
         return run.mark(self.name, fp, started, types=records)
+
+
+def _held_out(rd: RunDir, manifest: Manifest, given: str | None) -> Holdout | None:
+    """The held-out split: ``given`` (``--holdout``), else the one ``compute --holdout``
+    recorded or the data spec carries. A recorded split whose folder or file is gone since is
+    left out with one warning (the other types still run; leakage flags nothing)."""
+    from ogad_core.data.sources import check_spec_path
+    from ogad_core.issues.holdout import load_holdout
+
+    if given:
+        return load_holdout(rd, given, manifest.config)
+    spec = (manifest.config or {}).get("holdout") or _carried_held_out(manifest)
+    if not spec:
+        return None
+    try:
+        check_spec_path(spec, "the held-out split")
+    except DataError as err:
+        log.warning(f"issues: {err}; leakage is not checked (give --holdout SPEC)")
+        return None
+    return load_holdout(rd, spec, manifest.config)
 
 
 def _carried_held_out(manifest: Manifest) -> str | None:

@@ -30,6 +30,17 @@ def _require_gradients(rd: RunDir, manifest: Manifest) -> None:
         raise RunDirError(f"{rd.path} has no finished gradients step; run `ogad compute` first")
 
 
+def _require_checkpoints(rd: RunDir, manifest: Manifest, embedding: str) -> None:
+    """ConfigError when ``--embedding checkpoints`` asks for a run's earlier checkpoints and it
+    kept none (its ``_ckpt`` scores would only repeat the final ones under another name)."""
+    if embedding == "checkpoints" and int(manifest.dims.get("n_checkpoints", 1)) < 2:
+        raise ConfigError(
+            f"{rd.path} kept no earlier checkpoints, so --embedding checkpoints would score the "
+            "final gradients again; compute the run with --checkpoints K (K >= 2) first",
+            param="embedding",
+        )
+
+
 def load_embeddings(
     rd: RunDir, manifest: Manifest, embedding: str = "final", *, verify: bool = False
 ) -> np.ndarray:
@@ -86,6 +97,7 @@ class ScoreStep:
 
         rd, manifest = run.rd, run.manifest
         _require_gradients(rd, manifest)
+        _require_checkpoints(rd, manifest, self.embedding)
         started = time.perf_counter()
         detectors = list(self.detectors or default_detectors(manifest))
         grads = load_embeddings(rd, manifest, self.embedding, verify=not run.fresh_gradients)

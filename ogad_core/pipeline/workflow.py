@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ogad_core._internal import log
+from ogad_core.data.sources import check_spec_path
 from ogad_core.options import ComputeConfig
 from ogad_core.pipeline.data_step import data_step
 from ogad_core.pipeline.encode_step import encode_step
@@ -35,6 +36,8 @@ def compute(
 
     Holds the run directory's lock throughout; damaged outputs of an earlier run are set aside
     and rebuilt (each reported in one line)."""
+    if config.holdout:
+        check_spec_path(config.holdout, "--holdout")
     created = not Path(run_dir).exists()
     try:
         with run_lock(run_dir, "compute", create=True):

@@ -71,7 +71,7 @@ def check_out(run: RunDir, out: str | os.PathLike[str]) -> Path:
     """The report's file: the project's one ``--out`` check (``run.rundir.check_output_path``:
     no path the run owns, no folder, nothing but a regular file), and an existing folder to
     write it in."""
-    target = check_output_path(out, run)
+    target = check_output_path(out, run, example="report.html")
     if not target.parent.is_dir():
         raise ConfigError(f"`out` {out}: the folder {target.parent} does not exist", param="out")
     return target

@@ -141,11 +141,14 @@ def looks_like_run_dir(path: Path) -> bool:
     )
 
 
-def check_output_path(out: str | os.PathLike[str], run: RunDir, param: str = "out") -> Path:
+def check_output_path(
+    out: str | os.PathLike[str], run: RunDir, param: str = "out", example: str = "cleaned.csv"
+) -> Path:
     """The file an output option (``--out``) may be written to: the path itself, or the file a
     symbolic link names. Refused (ConfigError naming ``param``): a path the run owns (its
     decision store, tables, folders) whether given directly or through a link, a folder, and an
-    existing file that is not a regular file (a FIFO, a device, a socket)."""
+    existing file that is not a regular file (a FIFO, a device, a socket). ``example``: the
+    file name the messages suggest (the command's kind of output)."""
     given = Path(out).expanduser()
     target = given.resolve() if given.is_symlink() else given.absolute()
     try:
@@ -155,7 +158,7 @@ def check_output_path(out: str | os.PathLike[str], run: RunDir, param: str = "ou
     if run_owns(run.path, target):
         raise ConfigError(
             f"{param} {given} would overwrite {target}, which belongs to the run {run.path}; "
-            "write the output outside the run directory (e.g. cleaned.csv)",
+            f"write the output outside the run directory (e.g. {example})",
             param=param,
         )
     try:
@@ -166,7 +169,7 @@ def check_output_path(out: str | os.PathLike[str], run: RunDir, param: str = "ou
         raise ConfigError(f"{param} {given}: {err.strerror}", param=param) from None
     if stat.S_ISDIR(info.st_mode):
         raise ConfigError(
-            f"{param} {given} is a folder; give a file name such as cleaned.csv", param=param
+            f"{param} {given} is a folder; give a file name such as {example}", param=param
         )
     if not stat.S_ISREG(info.st_mode):
         raise ConfigError(

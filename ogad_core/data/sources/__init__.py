@@ -207,6 +207,16 @@ def spec_held_out(spec: str) -> str | None:
     return held_out(spec) if held_out is not None else None
 
 
+def check_spec_path(spec: str, flag: str) -> None:
+    """DataError naming ``flag`` when ``spec`` is ``<prefix>:PATH`` of a registered source and
+    PATH does not exist (``compute`` checks ``--holdout`` so before any work)."""
+    known = [s for s in SOURCES if s.matches(spec)]
+    if known and isinstance(known[0], PrefixSource):
+        path = known[0].path(spec).expanduser()
+        if not path.exists():
+            raise DataError(f"{flag} {spec}: path not found: {path}")
+
+
 def run_data_roots(rd: RunDir) -> list[Path]:
     """Folders from which a run's image refs may be served (``RunDir.resolve_ref``), resolved:
     the run's data/, the folders its data spec names (the ImageFolder's, the CSV's) and the
