@@ -1,0 +1,108 @@
+"""Peak resident memory of an image run's issue pass, per issue type.
+
+    nice -n 10 python -m benchmarks.bench_issue_memory --rows 250000 [--tmp-dir DIR]
+
+The context of ``bench_issues --scale N --images`` (bench_evidence's synthetic gradients, each
+row also a deformed mnist5k digit with its properties, signatures and registration images),
+then the default issue types fitted one after another as there: before each type the kernel's
+peak-RSS mark is reset (``/proc/self/clear_refs``, Linux), so each type's peak is its own, not
+the setup's (``bench_issues``' ``max_rss_gb`` is the process's, setup included). Prints the
+resident memory before the pass and each type's peak and CPU seconds (JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def resident_gb() -> tuple[float, float]:
+    """The process's resident memory now and its peak since the last reset, GB (Linux)."""
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return tuple(  # type: ignore[return-value]
+        round(int(status[key].split()[0]) / 2**20, 2) for key in ("VmRSS", "VmHWM")
+    )
+
+
+def reset_peak() -> None:
+    """Reset the kernel's peak-RSS mark (VmHWM) to the current resident memory."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def image_context(n: int, tmp: Path) -> Any:
+    """The issue context of ``bench_issues --scale n --images``."""
+    from benchmarks.bench_evidence import N_CLASSES, synthetic_run
+    from benchmarks.bench_issues import _digit_context, _planted_digits
+    from ogad_core.issues.base import IssueContext
+    from ogad_core.issues.features import CHUNK_ROWS, features_from_gradients
+
+    grads, samples = synthetic_run(n, tmp)
+    x, _, _ = _planted_digits(n, tmp)
+    pixels = _digit_context(x, tmp)
+    feats = np.concatenate(
+        [
+            features_from_gradients(np.asarray(grads[i : i + CHUNK_ROWS]), N_CLASSES)
+            for i in range(0, n, CHUNK_ROWS)
+        ]
+    )
+    scores = pd.DataFrame({"sample_id": samples["sample_id"], "loss_score": samples["loss"]})
+    context = IssueContext(
+        samples=samples,
+        label_names=[str(c) for c in range(N_CLASSES)],
+        gradients=grads,
+        features=feats,
+        scores=scores,
+        detector="loss",
+    )
+    context.inputs, context.signatures = pixels.inputs, pixels.signatures
+    context.registration = pixels.registration
+    return context
+
+
+def measure(n: int, tmp: Path) -> dict[str, Any]:
+    """Resident memory before the pass, each type's peak (GB) and CPU seconds."""
+    from ogad_core.issues.table import fit_issue_types
+    from ogad_core.options import DEFAULT_ISSUE_TYPES
+
+    context = image_context(n, tmp)
+    before = resident_gb()[0]
+    load = os.getloadavg()[0]
+    peak_gb, cpu_s = {}, {}
+    for name in DEFAULT_ISSUE_TYPES:
+        reset_peak()
+        cpu = time.process_time()
+        fit_issue_types(context, [name])
+        cpu_s[name] = round(time.process_time() - cpu, 1)
+        peak_gb[name] = resident_gb()[1]
+    return {
+        "rows": n,
+        "resident_before_pass_gb": before,
+        "peak_gb": peak_gb,
+        "pass_peak_gb": max(peak_gb.values()),
+        "cpu_s": cpu_s,
+        "load_start": load,
+        "load_end": os.getloadavg()[0],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", type=int, default=100_000)
+    p.add_argument("--tmp-dir", type=Path, default=None)
+    a = p.parse_args(argv)
+    tmp = a.tmp_dir or Path(tempfile.mkdtemp(prefix="ogad_issue_memory_"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    print(json.dumps(measure(a.rows, tmp), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
