@@ -700,6 +700,11 @@ def pairs_row(data: str, part: list[dict[str, Any]]) -> str:
     )
 
 
+def _below(value: float, goal: float) -> str:
+    """``value`` with two decimals, three where two would round it up to ``goal``."""
+    return f"{value:.2f}" if round(value, 2) < goal else f"{value:.3f}"
+
+
 def _short_of_goals(results: list[dict[str, Any]]) -> str:
     """The kinds below the issue's goals (top-K recall 0.9 on images, 0.8 on text; at least
     Datalab's top-K), from the means over the seeds."""
@@ -713,7 +718,7 @@ def _short_of_goals(results: list[dict[str, Any]]) -> str:
                 x["datalab"]["kinds"][name]["top_k"] for x in part if name in x["datalab"]["kinds"]
             ]
             if ours and np.mean(ours) < goal:
-                out.append(f"{data} {name} {np.mean(ours):.2f} < {goal}")
+                out.append(f"{data} {name} {_below(float(np.mean(ours)), goal)} < {goal}")
             if ours and theirs and np.mean(ours) < np.mean(theirs):
                 out.append(
                     f"{data} {name} below Datalab ({np.mean(ours):.2f} < {np.mean(theirs):.2f})"

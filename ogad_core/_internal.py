@@ -190,6 +190,28 @@ def user_code_frame(err: BaseException) -> str | None:
     return found
 
 
+def import_user_module(module_name: str) -> Any:
+    """Import ``module_name`` (``pkg.module``) as the user's code, as ``--model``,
+    ``--detector`` and ``--issue-type`` do: the current folder is searched too, and the
+    module's file joins :data:`USER_CODE_FILES` (a failure raised in it is named by
+    file:line). Raises whatever the import raises."""
+    import importlib
+    import sys
+
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")
+    module = importlib.import_module(module_name)
+    _add_user_file(getattr(module, "__file__", None))
+    return module
+
+
+def _add_user_file(where: str | None) -> None:
+    """Count ``where`` as the user's code, unless it is one of ogad's own files (a class of
+    ours named by import path: a bug in it stays a bug)."""
+    if where and Path(__file__).resolve().parent not in Path(where).resolve().parents:
+        USER_CODE_FILES.add(str(Path(where).resolve()))
+
+
 def import_callable(spec: str, *, what: str, error: type[Exception]) -> Any:
     """The callable ``spec`` names: ``pkg.module:name`` or ``path/to/file.py:name``.
 
@@ -216,16 +238,12 @@ def import_callable(spec: str, *, what: str, error: type[Exception]) -> Any:
             sys.modules[path.stem] = module
             found.loader.exec_module(module)
         else:
-            if "" not in sys.path and "." not in sys.path:
-                sys.path.insert(0, "")
-            module = importlib.import_module(module_name)
+            module = import_user_module(module_name)
     except error:
         raise
     except (Exception, SystemExit) as err:  # sys.exit() at import is a failure too
         raise error(f"{what} {spec}: cannot import {module_name}: {one_line(err)}") from None
-    where = getattr(module, "__file__", None)
-    if where:
-        USER_CODE_FILES.add(str(Path(where).resolve()))
+    _add_user_file(getattr(module, "__file__", None))
     obj = getattr(module, attr, None)
     if obj is None or not callable(obj):
         raise error(f"{what} {spec}: {module_name} has no callable {attr!r}")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -350,3 +355,103 @@ def test_norm_and_loss_estimators_follow_sklearn_api(planted):
 @parametrize_with_checks([GradientNormDetector(), GradientNormDetector(ord=1)])
 def test_gradient_norm_detector_passes_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+# ---- detector plugins from the console script (as issue type plugins) ------------------------
+
+DETECTOR_PLUGIN = """
+import numpy as np
+from sklearn.base import BaseEstimator, OutlierMixin
+
+
+class BoomFit(OutlierMixin, BaseEstimator):
+    def fit(self, X, y=None):
+        raise ValueError("kaboom in fit")
+
+    def score_samples(self, X):
+        return np.zeros(len(X))
+
+
+class BoomScore(OutlierMixin, BaseEstimator):
+    def fit(self, X, y=None):
+        return self
+
+    def score_samples(self, X):
+        raise RuntimeError("kaboom in score_samples")
+
+
+class Norm(OutlierMixin, BaseEstimator):
+    def fit(self, X, y=None):
+        return self
+
+    def score_samples(self, X):
+        return -np.linalg.norm(X, axis=1)
+"""
+
+
+def _ogad(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The ``ogad`` console script run in ``cwd`` (where the plugin module is), as the README
+    tells a user to."""
+    ogad = Path(sys.executable).parent / "ogad"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run(
+        [str(ogad), *args, "--quiet"], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
+    )
+
+
+def _line(text: str) -> int:
+    """The line of DETECTOR_PLUGIN that holds ``text`` (1-based)."""
+    return next(i for i, ln in enumerate(DETECTOR_PLUGIN.splitlines(), 1) if text in ln)
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("qa_det:BoomFit", f"your code failed at qa_det.py:{_line('kaboom in fit')}: ValueError"),
+        (
+            "qa_det:BoomScore",
+            f"your code failed at qa_det.py:{_line('kaboom in score_')}: RuntimeError",
+        ),
+        ("qa_det:Nope", "module 'qa_det' has no attribute 'Nope'"),
+    ],
+)
+def test_a_bad_detector_plugin_is_one_line_and_writes_nothing(
+    digits_run: Path, tmp_path: Path, spec: str, message: str
+) -> None:
+    """`ogad score DIR --detector module:Class` (the console script, run in the plugin's folder):
+    the plugin is found in the current folder (was "cannot import", as issue types were), an
+    exception in its fit or score_samples is named by file:line, exit 2 (a ValueError in fit
+    was "cannot be fit", anything else an internal error, exit 1); scores.parquet is kept."""
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    (tmp_path / "qa_det.py").write_text(DETECTOR_PLUGIN)
+    before = (run / "scores.parquet").read_bytes()
+    proc = _ogad(["score", str(run), "--detector", f"l2,{spec}"], tmp_path)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert len(err) == 1 and err[0].startswith("ogad: error: ") and message in err[0], err
+    assert (run / "scores.parquet").read_bytes() == before
+
+
+def test_a_detector_plugin_in_the_current_folder_scores(digits_run: Path, tmp_path: Path) -> None:
+    """A plugin module beside the user (not on PYTHONPATH) is found, as ``--model`` and
+    ``--issue-type`` find theirs, and its column joins scores.parquet."""
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    (tmp_path / "qa_det.py").write_text(DETECTOR_PLUGIN)
+    proc = _ogad(["score", str(run), "--detector", "qa_det:Norm"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    scores = pd.read_parquet(run / "scores.parquet")
+    np.testing.assert_array_equal(scores["norm_rank"], scores["l2_rank"])
+
+
+def test_compute_refuses_a_bad_detector_before_any_work(tmp_path: Path) -> None:
+    """``ogad compute --detector`` with a plugin that does not resolve stops at once (as a bad
+    ``--issue-type`` does), not after training and the gradients; no run folder is left."""
+    (tmp_path / "qa_det.py").write_text(DETECTOR_PLUGIN)
+    args = ["compute", "--data", "digits", "--limit", "300", "--run-dir", "run", "--device", "cpu"]
+    proc = _ogad([*args, "--detector", "l2,qa_det:Nope"], tmp_path)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert len(err) == 1 and "module 'qa_det' has no attribute 'Nope'" in err[0], err
+    assert not (tmp_path / "run").exists()

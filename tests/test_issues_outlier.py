@@ -58,6 +58,7 @@ def test_planted_outliers_are_flagged_and_ranked_first() -> None:
         assert np.isin(planted, top).mean() >= 0.9, seed
         assert est.flagged_[:2980].mean() <= 0.01, seed
         assert "feature z = " in est.explain(int(top[0]))
+        assert est.explain(int(top[0])).startswith("far from every class (")
 
 
 def test_class_mahalanobis_is_the_distance_to_the_nearest_class_mean() -> None:
@@ -105,6 +106,7 @@ def test_encoder_embeddings_use_the_knn_distance_and_replace_the_features() -> N
     assert set(np.argsort(-est.scores_)[:10]) == set(range(n - 10, n))
     assert est.flagged_[-10:].all() and est.flagged_[:-10].mean() <= 0.01
     assert "encoder z = " in est.explain(n - 1)
+    assert est.explain(n - 1).startswith("far from the data (")  # a kNN space has no classes
 
 
 def test_layered_embeddings_are_measured_in_the_last_layer(tmp_path: Path) -> None:

@@ -212,7 +212,9 @@ class OutlierIssue(IssueType):
             return "no space to measure outliers in"
         names = [SPACE_NAMES.get(s, s) for s in self.spaces_used_]
         zs = ", ".join(f"{n} z = {z:.1f}" for n, z in zip(names, self.space_z_[i], strict=True))
-        line = f"far from every class ({zs})"
+        # a kNN space (an encoder's embeddings, the input statistics) has no classes
+        far_from = "every class" if set(self.spaces_used_) - set(KNN_SPACES) else "the data"
+        line = f"far from {far_from} ({zs})"
         if not self.deferred_[i]:
             return line
         where = "ranked last" if self.last_[i] else "after the others" if self.flagged_[i] else ""

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from ogad_core._internal import USER_CODE_FILES, one_line
+from ogad_core._internal import import_user_module, one_line
 from ogad_core.errors import ConfigError
 from ogad_core.issues.base import IssueType
 from ogad_core.issues.corrupt import CorruptIssue
@@ -71,18 +68,13 @@ def _import(path: str) -> Any:
     module_name, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
     if not module_name or not attr:
         raise ConfigError(f"issue type {path!r}: give module:Class", param="issue_types")
-    if "" not in sys.path and "." not in sys.path:
-        sys.path.insert(0, "")
     try:
-        module = importlib.import_module(module_name)
+        module = import_user_module(module_name)
     except (Exception, SystemExit) as err:  # a missing module, or one that fails at import
         raise ConfigError(
             f"issue type {path!r}: cannot import {module_name} ({one_line(err)})",
             param="issue_types",
         ) from None
-    where = getattr(module, "__file__", None)
-    if where:
-        USER_CODE_FILES.add(str(Path(where).resolve()))
     try:
         return getattr(module, attr)
     except AttributeError:

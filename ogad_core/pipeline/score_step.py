@@ -93,13 +93,14 @@ class ScoreStep:
     name: str = "scores"
 
     def __call__(self, run: RunFiles) -> StepRecord:
-        from ogad_core.scoring.detectors import score_table
+        from ogad_core.scoring.detectors import check_detectors, score_table
 
         rd, manifest = run.rd, run.manifest
         _require_gradients(rd, manifest)
         _require_checkpoints(rd, manifest, self.embedding)
         started = time.perf_counter()
         detectors = list(self.detectors or default_detectors(manifest))
+        check_detectors(detectors, self.seed)  # a bad one stops before the gradients load
         grads = load_embeddings(rd, manifest, self.embedding, verify=not run.fresh_gradients)
         table = score_table(
             grads, rd.read_samples(), detectors, per_class=self.per_class, seed=self.seed

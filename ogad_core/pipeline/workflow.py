@@ -36,8 +36,11 @@ def compute(
 
     Holds the run directory's lock throughout; damaged outputs of an earlier run are set aside
     and rebuilt (each reported in one line)."""
+    from ogad_core.scoring.detectors import check_detectors
+
     if config.holdout:
         check_spec_path(config.holdout, "--holdout")
+    check_detectors(config.detectors, config.seed)  # before any training, as --issue-type
     created = not Path(run_dir).exists()
     try:
         with run_lock(run_dir, "compute", create=True):

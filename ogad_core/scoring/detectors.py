@@ -23,7 +23,6 @@ copy (each tree only reads its 256 sub-sampled rows).
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import re
 from collections.abc import Callable, Sequence
@@ -36,7 +35,14 @@ from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor
 from sklearn.utils.validation import check_is_fitted
 
-from ogad_core._internal import CHUNK_BYTES, row_chunks, worker_count
+from ogad_core._internal import (
+    CHUNK_BYTES,
+    import_user_module,
+    one_line,
+    row_chunks,
+    user_code_frame,
+    worker_count,
+)
 from ogad_core.errors import ConfigError, DataError
 from ogad_core.options import DEFAULT_DETECTOR, DEFAULT_DETECTOR_REASON
 
@@ -62,6 +68,7 @@ __all__ = [
     "register_detector",
     "rank_scores",
     "resolve_detector",
+    "check_detectors",
     "score_table",
     "suspicion_scores",
 ]
@@ -299,10 +306,12 @@ def _import_object(path: str) -> Any:
             f"unknown detector {path!r}; known: {_known()}, or an import path such as "
             "sklearn.ensemble.IsolationForest or my_module:MyDetector"
         )
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ConfigError(f"cannot import detector module {module_name!r}: {err}") from None
+    try:  # as an issue type plugin: found in the current folder, failures named by file:line
+        module = import_user_module(module_name)
+    except (Exception, SystemExit) as err:  # a missing module, or one that fails at import
+        raise ConfigError(
+            f"cannot import detector module {module_name!r}: {one_line(err)}"
+        ) from None
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -423,8 +432,8 @@ def _fit_suspicion(est: BaseEstimator, X: np.ndarray, name: str) -> np.ndarray:
     try:
         est.fit(X)
     except (ValueError, np.linalg.LinAlgError) as err:
-        if isinstance(err, ConfigError | DataError):
-            raise
+        if isinstance(err, ConfigError | DataError) or user_code_frame(err):
+            raise  # ours, or the user's detector's own: named by file:line
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError(f"detector {name} cannot be fit on {n} rows: {first}") from None
     nof = getattr(est, "negative_outlier_factor_", None)
@@ -647,6 +656,13 @@ def _resolve_all(
         estimators[name] = resolve_detector(spec, seed=seed)
         specs[name] = spec
     return estimators
+
+
+def check_detectors(detectors: Sequence[str | type | BaseEstimator] | str, seed: int = 0) -> None:
+    """Resolve ``detectors`` as :func:`score_table` will (ConfigError for an unknown name, a
+    plugin that cannot be imported or built, two sharing a column): a bad ``--detector``
+    stops before the gradients are computed or loaded."""
+    _resolve_all(detectors, seed)
 
 
 def _gradient_matrix(gradients: np.ndarray | None, n: int) -> np.ndarray | None:
