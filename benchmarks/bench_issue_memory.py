@@ -20,9 +20,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 
 def resident_gb() -> tuple[float, float]:
     """The process's resident memory now and its peak since the last reset, GB (Linux)."""
@@ -39,32 +36,12 @@ def reset_peak() -> None:
 
 def image_context(n: int, tmp: Path) -> Any:
     """The issue context of ``bench_issues --scale n --images``."""
-    from benchmarks.bench_evidence import N_CLASSES, synthetic_run
-    from benchmarks.bench_issues import _digit_context, _planted_digits
-    from ogad_core.issues.base import IssueContext
-    from ogad_core.issues.features import CHUNK_ROWS, features_from_gradients
+    from benchmarks.bench_evidence import synthetic_run
+    from benchmarks.bench_issues import _digit_context, _planted_digits, scale_context
 
     grads, samples = synthetic_run(n, tmp)
     x, _, _ = _planted_digits(n, tmp)
-    pixels = _digit_context(x, tmp)
-    feats = np.concatenate(
-        [
-            features_from_gradients(np.asarray(grads[i : i + CHUNK_ROWS]), N_CLASSES)
-            for i in range(0, n, CHUNK_ROWS)
-        ]
-    )
-    scores = pd.DataFrame({"sample_id": samples["sample_id"], "loss_score": samples["loss"]})
-    context = IssueContext(
-        samples=samples,
-        label_names=[str(c) for c in range(N_CLASSES)],
-        gradients=grads,
-        features=feats,
-        scores=scores,
-        detector="loss",
-    )
-    context.inputs, context.signatures = pixels.inputs, pixels.signatures
-    context.registration = pixels.registration
-    return context
+    return scale_context(grads, samples, _digit_context(x, tmp))
 
 
 def measure(n: int, tmp: Path) -> dict[str, Any]:

@@ -405,6 +405,36 @@ def run_seed(
     return out
 
 
+def scale_context(grads: Any, samples: pd.DataFrame, pixels: Any = None) -> Any:
+    """The issue context of a synthetic run at scale: bench_evidence's (N, D) gradients and
+    samples, the features recovered from them chunk by chunk, and, for an image run, the
+    digits' properties, signatures and registration images (``_digit_context``)."""
+    from benchmarks.bench_evidence import N_CLASSES
+    from ogad_core.issues.base import IssueContext
+    from ogad_core.issues.features import CHUNK_ROWS, features_from_gradients
+
+    n = len(samples)
+    feats = np.concatenate(
+        [
+            features_from_gradients(np.asarray(grads[i : i + CHUNK_ROWS]), N_CLASSES)
+            for i in range(0, n, CHUNK_ROWS)
+        ]
+    )
+    scores = pd.DataFrame({"sample_id": samples["sample_id"], "loss_score": samples["loss"]})
+    context = IssueContext(
+        samples=samples,
+        label_names=[str(c) for c in range(N_CLASSES)],
+        gradients=grads,
+        features=feats,
+        scores=scores,
+        detector="loss",
+    )
+    if pixels is not None:
+        context.inputs, context.signatures = pixels.inputs, pixels.signatures
+        context.registration = pixels.registration
+    return context
+
+
 def scale_run(
     n: int,
     tmp: Path,
@@ -420,9 +450,7 @@ def scale_run(
     transformed copies), so the pass includes what an image run adds (the corrupt type's
     properties, the outlier type's input statistics, the duplicate type's two pixel
     candidate searches and its geometric verification)."""
-    from benchmarks.bench_evidence import N_CLASSES, synthetic_run
-    from ogad_core.issues.base import IssueContext
-    from ogad_core.issues.features import CHUNK_ROWS, features_from_gradients
+    from benchmarks.bench_evidence import synthetic_run
     from ogad_core.issues.table import fit_issue_types, issues_table
     from ogad_core.options import DEFAULT_ISSUE_TYPES
 
@@ -434,25 +462,8 @@ def scale_run(
         del x
     load_start = os.getloadavg()[0]
     wall, cpu = time.perf_counter(), time.process_time()
-    feats = np.concatenate(
-        [
-            features_from_gradients(np.asarray(grads[i : i + CHUNK_ROWS]), N_CLASSES)
-            for i in range(0, n, CHUNK_ROWS)
-        ]
-    )
+    context = scale_context(grads, samples, pixels)
     features_s = time.perf_counter() - wall
-    scores = pd.DataFrame({"sample_id": samples["sample_id"], "loss_score": samples["loss"]})
-    context = IssueContext(
-        samples=samples,
-        label_names=[str(c) for c in range(N_CLASSES)],
-        gradients=grads,
-        features=feats,
-        scores=scores,
-        detector="loss",
-    )
-    if pixels is not None:
-        context.inputs, context.signatures = pixels.inputs, pixels.signatures
-        context.registration = pixels.registration
     per_type, per_type_cpu = {}, {}
     fitted = []
     for name in types or DEFAULT_ISSUE_TYPES:
