@@ -569,7 +569,7 @@ def _features_layer(
     color_by: str,
     detector: str | None,
     version: int,
-    queue: str | None,
+    first: tuple[int, ...] | None,
 ) -> MapLayer:
     import dataclasses
 
@@ -580,8 +580,8 @@ def _features_layer(
     table = view.table.drop(columns=["x", "y"]).merge(coords, on="sample_id", how="left")
     moved = dataclasses.replace(view, table=table, orders={})
     status = cache.table_with_decisions(run_path)[0]["status"] if color_by == "status" else None
-    first = cache.queue_first_rows(run_path, queue, table["sample_id"].to_numpy())
-    return build_map(moved, color_by=color_by, detector=detector, status=status, first=first)
+    rows = None if first is None else np.asarray(first, dtype=np.int64)  # the same row order
+    return build_map(moved, color_by=color_by, detector=detector, status=status, first=rows)
 
 
 def features_layer(
@@ -590,13 +590,13 @@ def features_layer(
     color_by: str,
     detector: str | None,
     version: int,
-    queue: str | None = None,
+    first: tuple[int, ...] | None = None,
 ) -> MapLayer | None:
     """The map drawn from the model's features (a MapLayer), or None for the gradient map;
-    ``queue`` as in :func:`dashboard.cache.map_layer`."""
+    ``first`` as in :func:`dashboard.cache.map_layer`."""
     if map_space(context.Context(run_path)) != "features":
         return None
-    return _features_layer(run_path, stamp, color_by, detector, version, queue)
+    return _features_layer(run_path, stamp, color_by, detector, version, first)
 
 
 # ---- Summary ------------------------------------------------------------------------------

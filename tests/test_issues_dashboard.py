@@ -405,7 +405,7 @@ def test_the_map_outlines_the_first_samples_of_the_queue_under_review(
     assert not at.exception, [e.value for e in at.exception]
     assert _map_top(at) == [54, 55, 56, 57, 58, 59]  # the label flags, rank 1 (#59) last
     caption = " ".join(c.value for c in at.caption)
-    assert "queue's first 6 samples (the label issue type's rank) are outlined" in caption
+    assert "queue's first 6 cards (in its order, after the sidebar's filters)" in caption
     at.session_state[ISSUE] = "outlier"
     at.run()
     assert _map_top(at) == list(range(9, -1, -1))  # 10 of the 12 outliers (60 // 50 -> 10)
@@ -420,8 +420,60 @@ def test_the_map_outlines_the_first_samples_of_the_queue_under_review(
     at.session_state[ISSUE] = "label"
     at.selectbox(key=state.DETECTOR).set_value("l2").run()
     l2 = pd.read_parquet(run / "scores.parquet").sort_values("l2_rank")["sample_id"]
-    assert _map_top(at) == l2.head(10).tolist()[::-1]  # the detector's, as before
-    assert "The top-ranked samples are outlined" in " ".join(c.value for c in at.caption)
+    assert _map_top(at) == l2.head(10).tolist()[::-1]  # the detector's order: its queue
+    assert "queue's first 10 cards (in its order" in " ".join(c.value for c in at.caption)
+
+
+def _outlined_are_the_first_cards(at: AppTest) -> list[int]:
+    """The outlined sample ids, the queue's first first, checked against the cards shown."""
+    from dashboard.testing import card_ids
+
+    assert not at.exception, [e.value for e in at.exception]
+    top, cards = _map_top(at)[::-1], card_ids(at)
+    shown = min(len(top), len(cards))  # the outline may reach past the first page
+    assert shown and top[:shown] == cards[:shown]
+    return top
+
+
+def test_the_map_outlines_the_queue_the_sidebars_filters_leave(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outline is the queue beside the map after the sidebar's filters (given and predicted
+    label), in the Label issues queue, another issue type's and the detector's order; filters
+    that empty the queue outline nothing, and the caption says so."""
+    from dashboard import state
+    from dashboard.page_issues import ISSUE
+    from dashboard.run_view import load_run_view
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_label_order(run)
+    samples = RunDir(run).read_samples().set_index("sample_id")
+    names = list(load_run_view(run).label_names)
+    given = samples["label_name"]
+    predicted = samples["pred"].map(dict(enumerate(names)))
+    at = _started(run, monkeypatch)
+    name = str(given[57])  # a class of the label queue's flags (59 ... 54)
+    at.multiselect(key=state.CLASSES).set_value([name]).run()
+    assert _outlined_are_the_first_cards(at) == [s for s in range(59, 53, -1) if given[s] == name]
+    at.session_state[ISSUE] = "outlier"  # its flags 0-11 of that class, by its rank
+    at.run()
+    assert _outlined_are_the_first_cards(at) == [s for s in range(12) if given[s] == name][:10]
+    at.session_state[ISSUE] = "label"
+    at.run()
+    at.multiselect(key=state.CLASSES).set_value([]).run()
+    at.selectbox(key=state.DETECTOR).set_value("l2").run()  # the detector's order
+    at.multiselect(key=state.PRED_CLASSES).set_value([str(predicted[30])]).run()
+    outlined = _outlined_are_the_first_cards(at)
+    assert set(predicted[outlined]) == {predicted[30]}
+
+    at.selectbox(key=state.DETECTOR).set_value("iforest").run()
+    flags = set(zip(given.loc[54:59], predicted.loc[54:59], strict=True))
+    pair = next((g, p) for g in names for p in names if (g, p) not in flags)
+    at.multiselect(key=state.CLASSES).set_value([pair[0]]).run()
+    at.multiselect(key=state.PRED_CLASSES).set_value([pair[1]]).run()
+    assert not at.exception and _map_top(at) == []  # nothing left: nothing outlined
+    caption = " ".join(c.value for c in at.caption)
+    assert "No card is in the queue with these filters: nothing is outlined." in caption
 
 
 def test_the_map_of_an_issue_queue_puts_its_first_samples_on_top_of_a_raster(
