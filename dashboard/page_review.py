@@ -327,7 +327,7 @@ def _map_state(key: str) -> tuple[Any, Any]:
 
 OUTLINE_HELP = (
     "The outline is drawn with the map: after decisions it still marks the cards decided "
-    "since, until the map is redrawn (a change in the sidebar, a reload, the next page)."
+    "since, until the map is redrawn (a change in the sidebar, a reload)."
 )
 
 
