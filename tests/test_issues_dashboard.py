@@ -678,3 +678,24 @@ def _head_line(at: AppTest) -> str:
     bodies = " ".join(str(getattr(getattr(e, "proto", None), "body", "")) for e in at.get("html"))
     found = re.search(r'<div class="ogad-sub"( title="[^"]*")?>[^<]*ordered by[^<]*<', bodies)
     return html.unescape(found.group(0)) if found else ""
+
+
+def test_the_summarys_export_caption_names_the_files_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export's caption lists the columns of the file it sends: with issues.parquet the
+    ``issues`` column too (it read as eight columns, without it)."""
+    from dashboard import pages
+    from dashboard.testing import open_page
+    from ogad_core.review.export import export_csv
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_label_order(run)
+    at = _started(run, monkeypatch)
+    open_page(at, pages.SUMMARY).run()
+    assert not at.exception, [e.value for e in at.exception]
+    export_csv(run, tmp_path / "cli.csv")
+    header = (tmp_path / "cli.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert header[-1] == "issues"
+    caption = next(c.value for c in at.caption if "rows · columns" in c.value)
+    assert f"columns {', '.join(header)} · the same file".replace("_", "\\_") in caption
