@@ -493,16 +493,13 @@ def _member(
 
 
 def keep_one(ctx: context.Context, members: list[int], keep_key: str) -> None:
-    """Keep the chosen member of a duplicate set (rejected) and drop the others (confirmed)."""
+    """Keep the chosen member of a duplicate set (rejected) and drop the others (confirmed), as
+    one step: one Undo takes it back."""
     kept = int(st.session_state.get(keep_key, members[0]))
     others = [m for m in members if m != kept]
-    actions.decide_all(ctx, others, CONFIRMED, f"duplicates of #{kept}")
-    pending = st.session_state.get(state.FLASH)
-    if not (pending and pending[0] == "error"):
-        store = ctx.store
-        if store.get(kept) != REJECTED:
-            actions.decide(ctx, kept, REJECTED)
-        state.flash("success", f"kept #{kept}, dropped {', '.join(f'#{o}' for o in others)}")
+    decisions = {kept: REJECTED, **dict.fromkeys(others, CONFIRMED)}
+    dropped = ", ".join(f"#{o}" for o in others)
+    actions.decide_each(ctx, decisions, f"kept #{kept}, dropped {dropped}")
 
 
 def keep_all(ctx: context.Context, members: list[int]) -> None:

@@ -621,7 +621,6 @@ def _header(
     The text parts are two HTML elements (each element drawn costs browser time on every
     decision)."""
     n_queue, reviewed, n_samples = counts
-    store = ctx.store
     what = "to review" if not controls.show_reviewed else "in the queue"
     head = st.container(
         horizontal=True, gap="small", vertical_alignment="center", key=keys.QUEUE_HEAD
@@ -636,22 +635,41 @@ def _header(
             width="stretch",
         )
         _bulk_actions(ctx, *bulk_ids)
-        st.button(
-            "Undo",
-            key=keys.UNDO,
-            icon=":material/undo:",
-            help=f"Undo {state.reviewer()}'s latest decision or bulk action (also from an "
-            "earlier session). Key: U",
-            on_click=actions.undo,
-            args=(ctx,),
-            disabled=not store.can_undo(reviewer=state.reviewer()),
-        )
+        _undo_button(ctx)
     progress, why = _progress(ctx, controls, table)
     legend = (
         f'<details class="ogad-help ogad-sub"><summary>keys</summary>{shortcuts.LEGEND_HTML}'
         "</details>"
     )
     st.html(progress + _message() + f'<div class="ogad-helps">{why} {legend}</div>')
+
+
+def _undo_button(ctx: context.Context) -> None:
+    """Undo the reviewer's latest step (key U)."""
+    st.button(
+        "Undo",
+        key=keys.UNDO,
+        icon=":material/undo:",
+        help=f"Undo {state.reviewer()}'s latest decision or bulk action (also from an "
+        "earlier session). Key: U",
+        on_click=actions.undo,
+        args=(ctx,),
+        disabled=not ctx.store.can_undo(reviewer=state.reviewer()),
+    )
+
+
+DUPLICATES_HINT = "Keep one, Keep all and a member's Relabel are undone by Undo (key U)."
+
+
+def _duplicates_head(ctx: context.Context) -> None:
+    """Above the duplicate sets: what the last Keep one, Keep all or Relabel did, and Undo."""
+    head = st.container(
+        horizontal=True, gap="small", vertical_alignment="center", key=keys.QUEUE_HEAD
+    )
+    with head:
+        message = _message() or f'<div class="ogad-sub">{html.escape(DUPLICATES_HINT)}</div>'
+        st.html(message, width="stretch")
+        _undo_button(ctx)
 
 
 def _large_card(ctx: CardContext, row, place: tuple[int, int]) -> None:
@@ -888,6 +906,7 @@ def render() -> None:
     shortcuts.install()
     install_style()
     if page_issues.issue_selector(ctx) == page_issues.DUPLICATE:
+        _duplicates_head(ctx)
         page_issues.duplicate_section(ctx)  # a set's members need the whole width
         return
     if not (controls.show_map and ctx.view.has_map) or controls.focus_mode:

@@ -119,6 +119,56 @@ def test_the_duplicate_card_marks_a_member_that_leaks(
     assert any("Leakage 1" in str(o) for o in options)
 
 
+def _with_duplicate_sets(run: Path) -> None:
+    """issues.parquet with two duplicate sets: {4, 5, 6} and {10, 11}."""
+    rows = []
+    for sid in range(60):
+        set_id = 4 if sid in (4, 5, 6) else 10 if sid in (10, 11) else None
+        why = f"exact copy (set of {3 if set_id == 4 else 2})" if set_id is not None else ""
+        rows.append((sid, "duplicate", float(set_id is not None), sid + 1, bool(why), set_id, why))
+    cols = ["sample_id", "issue", "score", "rank", "flagged", "set_id", "explanation"]
+    table = pd.DataFrame(rows, columns=cols)
+    table["set_id"] = table["set_id"].astype("Int64")
+    table.to_parquet(RunDir(run).issues_path)
+
+
+def test_the_duplicates_page_says_what_keep_one_did_and_one_undo_takes_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep one on a set's card: the page says which member was kept and which were dropped
+    (the message was left for another queue to show), and its Undo (key U) takes the whole
+    action back in one step; Keep all and a member's Relabel say what they did too."""
+    from dashboard import keys, state
+    from dashboard.page_issues import ISSUE, KEEP_PREFIX
+    from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, ReviewStore
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_duplicate_sets(run)
+    at = _started(run, monkeypatch)
+    at.session_state[ISSUE] = "duplicate"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    undo = at.button(key=keys.UNDO)
+    assert undo.disabled  # nothing to undo yet
+    assert "undone by Undo (key U)" in _text(at)
+    at.selectbox(key=f"{KEEP_PREFIX}4").set_value(5).run()
+    at.button(key=keys.of(keys.KEEP_ONE, 4)).click().run()
+    store = ReviewStore(run)
+    assert [store.get(s) for s in (4, 5, 6)] == [CONFIRMED, REJECTED, CONFIRMED]
+    assert "kept #5, dropped #4, #6 · U undoes it" in " ".join(_text(at).split())
+    at.button(key=keys.UNDO).click().run()
+    assert [store.get(s) for s in (4, 5, 6)] == [UNREVIEWED] * 3  # one step
+    assert "undone: a bulk action on 3 samples" in _text(at)
+
+    other = (int(RunDir(run).read_samples().set_index("sample_id").at[11, "label"]) + 1) % 3
+    at.selectbox(key=f"{state.RELABEL_PREFIX}11").set_value(other).run()
+    at.button(key=keys.of(keys.DUP_RELABEL, 11)).click().run()
+    assert store.get(11) == RELABELED and "relabeled #11" in _text(at)
+    at.button(key=keys.of(keys.KEEP_ALL, 10)).click().run()
+    assert store.get(10) == REJECTED and store.get(11) == RELABELED
+    assert "rejected 1 sample (duplicate set #10)" in _text(at)
+
+
 def test_a_card_with_a_why_line_does_not_repeat_the_label_issue(tmp_path: Path) -> None:
     """A card whose why line gives the label evidence leaves out the `label: ...` issue line
     (it said the same thing in three more lines and pushed Confirm below a laptop's fold);
