@@ -358,16 +358,27 @@ def why_issue_html(ctx: context.Context, sample_id: int, skip: tuple[str, ...] =
 # ---- duplicate sets ---------------------------------------------------------------------
 
 
-def duplicate_section(ctx: context.Context) -> None:
+NO_SETS = "The duplicate issue type found no duplicate sets in this run."
+ALL_SETS_REVIEWED = (
+    "No open duplicate sets. *Show reviewed samples* in the sidebar lists the reviewed ones."
+)
+SETS_UNFILTERED = (
+    " The sidebar's label filters and search do not apply here: a set is reviewed whole."
+)
+
+
+def duplicate_section(ctx: context.Context, filtered: bool = False) -> None:
     """Every open duplicate set as one card: its members side by side (image or text, given
-    label, file name, status), Keep one / Keep all, and a Relabel per member."""
+    label, file name, status), Keep one / Keep all, and a Relabel per member. ``filtered``: the
+    sidebar narrows the other queues (its label filters or a search), which the sets ignore."""
     iv = issue_view(ctx.run_path)
     table, _ = ctx.table()
     unreviewed = table.loc[table["status"] == UNREVIEWED, "sample_id"].to_numpy()
     show_all = bool(st.session_state.get(state.SHOW_REVIEWED, False))
     sets = [] if iv is None else iv.duplicate_sets(None if show_all else unreviewed)
     if not sets:
-        st.success("No open duplicate sets.")
+        found = iv is not None and iv.duplicate_sets()
+        st.success(ALL_SETS_REVIEWED if found else NO_SETS)
         return
     page = int(st.session_state.get(state.PAGE, 0))
     n_pages = (len(sets) + SETS_PER_PAGE - 1) // SETS_PER_PAGE
@@ -375,6 +386,7 @@ def duplicate_section(ctx: context.Context) -> None:
     st.caption(
         f"{len(sets):,} duplicate sets to review (conflicting labels first) · page {page + 1} of "
         f"{n_pages}. Keep one drops the others (confirmed); Keep all keeps every member."
+        + (SETS_UNFILTERED if filtered else "")
     )
     rows = table.set_index("sample_id")
     writable = ctx.store.writable()

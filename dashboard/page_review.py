@@ -896,6 +896,13 @@ def _drill_banner() -> None:
         )
 
 
+def _narrowed(controls: Controls) -> bool:
+    """Whether the sidebar's label filters or search narrow the queue."""
+    return bool(
+        controls.classes or controls.pred_classes or controls.disagree or controls.search.strip()
+    )
+
+
 def render() -> None:
     """The whole review page."""
     ctx = context.load_context()
@@ -907,7 +914,7 @@ def render() -> None:
     install_style()
     if page_issues.issue_selector(ctx) == page_issues.DUPLICATE:
         _duplicates_head(ctx)
-        page_issues.duplicate_section(ctx)  # a set's members need the whole width
+        page_issues.duplicate_section(ctx, _narrowed(controls))  # the sets take the width
         return
     if not (controls.show_map and ctx.view.has_map) or controls.focus_mode:
         queue_section(ctx, controls, None)  # focus mode: the card gets the width

@@ -169,6 +169,40 @@ def test_the_duplicates_page_says_what_keep_one_did_and_one_undo_takes_it_back(
     assert "rejected 1 sample (duplicate set #10)" in _text(at)
 
 
+def test_the_duplicates_page_says_whether_it_found_none_or_all_are_reviewed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run whose duplicate type found no set says so (it read "No open duplicate sets", as if
+    they were reviewed); once every set is reviewed the page says where to see them again; the
+    sidebar's label filters, which the sets ignore, are named as not applying."""
+    from dashboard import state
+    from dashboard.page_issues import ALL_SETS_REVIEWED, ISSUE, NO_SETS, SETS_UNFILTERED
+    from ogad_core.review.store import REJECTED, ReviewStore
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_duplicate_sets(run)
+    at = _started(run, monkeypatch)
+    at.session_state[ISSUE] = "duplicate"
+    at.run()
+    assert SETS_UNFILTERED.strip() not in " ".join(c.value for c in at.caption)
+    name = str(RunDir(run).read_samples()["label_name"].iloc[0])
+    at.multiselect(key=state.CLASSES).set_value([name]).run()
+    assert SETS_UNFILTERED.strip() in " ".join(c.value for c in at.caption)
+    ReviewStore(run).decide_many([4, 5, 6, 10, 11], REJECTED, reviewer="alice")
+    at.run()
+    assert [s.value for s in at.success] == [ALL_SETS_REVIEWED]
+
+    none = make_run(tmp_path / "none", n=60)
+    _with_duplicate_sets(none)
+    table = pd.read_parquet(RunDir(none).issues_path)
+    table["flagged"] = False
+    table.to_parquet(RunDir(none).issues_path)
+    at = _started(none, monkeypatch)
+    at.session_state[ISSUE] = "duplicate"
+    at.run()
+    assert not at.exception and [s.value for s in at.success] == [NO_SETS]
+
+
 def test_a_card_with_a_why_line_does_not_repeat_the_label_issue(tmp_path: Path) -> None:
     """A card whose why line gives the label evidence leaves out the `label: ...` issue line
     (it said the same thing in three more lines and pushed Confirm below a laptop's fold);
