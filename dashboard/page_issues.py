@@ -422,10 +422,10 @@ def _set_card(
             st.selectbox(
                 "Keep",
                 members,
-                format_func=lambda s: f"#{s}",
+                format_func=lambda s: f"keep #{s}",  # which member Keep one keeps
                 key=keep_key,
                 label_visibility="collapsed",
-                width=110,
+                width=130,
             )
             st.button(
                 "Keep one",

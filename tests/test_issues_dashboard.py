@@ -151,7 +151,9 @@ def test_the_duplicates_page_says_what_keep_one_did_and_one_undo_takes_it_back(
     undo = at.button(key=keys.UNDO)
     assert undo.disabled  # nothing to undo yet
     assert "undone by Undo (key U)" in _text(at)
-    at.selectbox(key=f"{KEEP_PREFIX}4").set_value(5).run()
+    keep = at.selectbox(key=f"{KEEP_PREFIX}4")
+    assert keep.options == ["keep #4", "keep #5", "keep #6"]  # says what it chooses
+    keep.set_value(5).run()
     at.button(key=keys.of(keys.KEEP_ONE, 4)).click().run()
     store = ReviewStore(run)
     assert [store.get(s) for s in (4, 5, 6)] == [CONFIRMED, REJECTED, CONFIRMED]
