@@ -480,7 +480,8 @@ def _member(
         label += f" → {names[int(row['new_label'])]}"
     st.html(
         f'<div class="ogad-card" data-sid="{sid}">{body}<div class="ogad-labels">#{sid} · '
-        f"given <b>{html.escape(label)}</b> · {html.escape(status)}</div>"
+        f"given <b>{html.escape(label)}</b>{_predicted_html(row, names)} · "
+        f"{html.escape(status)}</div>"
         f'<div class="ogad-why">{html.escape(caption)}</div>'
         + (f'<div class="ogad-why ogad-leak">leakage: {html.escape(leak)}</div>' if leak else "")
         + "</div>"
@@ -502,6 +503,16 @@ def _member(
             args=(ctx, sid, RELABELED, key),
             disabled=not writable,
         )
+
+
+def _predicted_html(row: pd.Series, names: list[str]) -> str:
+    """`` · predicted <b>7</b>`` for a set member (orange when it differs from the given label:
+    in a set whose labels differ, the model's vote on which is right); '' without a prediction."""
+    pred = row.get("pred")
+    if pred is None or pd.isna(pred):
+        return ""
+    differs = ' class="ogad-diff"' if int(pred) != int(row["label"]) else ""
+    return f" · predicted <b{differs}>{html.escape(names[int(pred)])}</b>"
 
 
 def keep_one(ctx: context.Context, members: list[int], keep_key: str) -> None:

@@ -140,6 +140,7 @@ def test_the_duplicates_page_says_what_keep_one_did_and_one_undo_takes_it_back(
     action back in one step; Keep all and a member's Relabel say what they did too."""
     from dashboard import keys, state
     from dashboard.page_issues import ISSUE, KEEP_PREFIX
+    from dashboard.run_view import load_run_view
     from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, ReviewStore
 
     run = make_run(tmp_path / "run", n=60)
@@ -151,6 +152,12 @@ def test_the_duplicates_page_says_what_keep_one_did_and_one_undo_takes_it_back(
     undo = at.button(key=keys.UNDO)
     assert undo.disabled  # nothing to undo yet
     assert "undone by Undo (key U)" in _text(at)
+    samples = RunDir(run).read_samples().set_index("sample_id")
+    names = list(load_run_view(run).label_names)
+    shown = " ".join(_text(at).split())
+    for sid in (4, 5, 6):  # each member says what the model predicts (which label is right)
+        given, pred = names[samples.at[sid, "label"]], names[samples.at[sid, "pred"]]
+        assert f"#{sid} · given {given} · predicted {pred} · unreviewed" in shown
     keep = at.selectbox(key=f"{KEEP_PREFIX}4")
     assert keep.options == ["keep #4", "keep #5", "keep #6"]  # says what it chooses
     keep.set_value(5).run()
