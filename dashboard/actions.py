@@ -81,7 +81,19 @@ def decide_all(run: Context, sample_ids: Sequence[int], decision: str, scope: st
         state.flash("error", str(err))
         return
     st.session_state[state.BULK_EPOCH] = int(st.session_state.get(state.BULK_EPOCH, 0)) + 1
-    state.flash("success", f"{_BULK[decision]} {len(entries):,} samples ({scope})")
+    n = len(entries)
+    state.flash("success", f"{_BULK[decision]} {n:,} sample{'' if n == 1 else 's'} ({scope})")
+
+
+def decide_each(run: Context, decisions: dict[int, str], done: str) -> None:
+    """Record a decision per sample (``{sample_id: decision}``) as one step (one undo), with
+    ``done`` as the message (a duplicate set's Keep one)."""
+    try:
+        run.store.decide_each(decisions, reviewer=state.reviewer(), session_id=state.session_id())
+    except OgadError as err:
+        state.flash("error", str(err))
+        return
+    state.flash("success", done)
 
 
 def _undone_text(entries: list[HistoryEntry]) -> str:

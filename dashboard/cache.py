@@ -123,28 +123,17 @@ def map_layer(
     color_by: str,
     detector: str | None,
     version: int,
-    queue: str | None = None,
+    first: tuple[int, ...] | None = None,
 ):
     """The drawn gradient map and its selection lookup (see dashboard.map_view.build_map);
-    ``queue``: the issue type whose queue is reviewed (its first samples are the map's
-    top-ranked ones), None for the detector's order."""
+    ``first``: the table rows of the queue's first cards as the reviewer sees them (outlined,
+    drawn on top), None for the detector's order."""
     from dashboard.map_view import build_map
 
     view = _run_view(run_path, stamp)
     status = _table(run_path, stamp, version)["status"] if color_by == "status" else None
-    first = queue_first_rows(run_path, queue, view.table["sample_id"].to_numpy())
-    return build_map(view, color_by=color_by, detector=detector, status=status, first=first)
-
-
-def queue_first_rows(run_path: str, queue: str | None, sample_ids: np.ndarray) -> np.ndarray | None:
-    """(m,) rows (of a table whose rows are (N,) ``sample_ids``) of the first samples of
-    ``queue``'s issue queue, in its order (IssueView.queue_rows); None for the detector's."""
-    from dashboard.page_issues import issue_view  # that page reads through this module
-
-    if queue is None:
-        return None
-    iv = issue_view(run_path)
-    return None if iv is None else iv.queue_rows(queue, sample_ids)
+    rows = None if first is None else np.asarray(first, dtype=np.int64)
+    return build_map(view, color_by=color_by, detector=detector, status=status, first=rows)
 
 
 @st.cache_data(max_entries=8, show_spinner="Preparing the export…")

@@ -518,8 +518,14 @@ CARD_CSS = """<style>
 .ogad-bar { height: 100%; background: rgb(255, 75, 75); }
 .ogad-target-note { font-size: 0.8rem; opacity: 0.7; margin-top: 0.2rem; }
 </style>"""
+#: the queue's title and order line take the width Bulk and Undo leave and wrap inside it
+#: (Streamlit sizes an element of a row by its text, which pushed the buttons to a row below)
+HEAD_CSS = (
+    f"<style>.{keys.css_class(keys.QUEUE_HEAD)} > .stElementContainer:first-child "
+    "{ flex: 1 1 0; min-width: 12rem; }</style>"
+)
 
 
 def install_style() -> None:
     """The cards' CSS, once per page (a style-only ``st.html`` takes no space)."""
-    st.html(CARD_CSS)
+    st.html(CARD_CSS + HEAD_CSS)

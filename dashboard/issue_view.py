@@ -91,16 +91,6 @@ class IssueView:
             self._label = (ids.copy(), scores, np.lexsort((ids, filled)), elsewhere)
         return self._label[1], self._label[2], self._label[3]
 
-    def queue_rows(self, issue: str, sample_ids: np.ndarray) -> np.ndarray:
-        """(m,) row positions of the table whose rows are (N,) ``sample_ids``: the first
-        samples of ``issue``'s queue, in its order (``label``: the label type's flags by its
-        rank; ``all``: the All queue; another type: its flags by its rank)."""
-        if issue == LABEL:
-            found = self.label_queue(sample_ids)
-            return np.empty(0, np.int64) if found is None else found[1][: self.n_flagged(LABEL)]
-        position = pd.Series(np.arange(len(sample_ids)), index=np.asarray(sample_ids))
-        return position.reindex(self.flagged_ids(issue)).dropna().to_numpy(dtype=np.int64)
-
     def scores(self, issue: str, sample_ids: np.ndarray) -> np.ndarray:
         """(N,) ``issue``'s score per row of a table whose rows are (N,) ``sample_ids``
         (higher = surer; NaN where it scores no sample). Cached per issue and ``sample_ids``."""

@@ -19,6 +19,7 @@ FOCUS_NEXT, FOCUS_PREV = "focus_next", "focus_prev"  # focus mode's Next / Previ
 PAGE_NEXT, PAGE_PREV = "page_next", "page_prev"  # the grid's page buttons
 BULK = "bulk_"  # + the decision: the Bulk menu's buttons (bulk_confirmed, bulk_rejected)
 BULK_MENU = "bulk_menu_"  # + a counter: the Bulk popover (a fresh one after each action)
+QUEUE_HEAD = "queue_head"  # the queue's title row (title and order line, Bulk, Undo)
 LEAVE_DRILL = "leave_drill"  # "Back to the queue" after a click in a Summary chart
 EXPORT_CSV = "export_csv"  # the Summary's download buttons
 REPORT_HTML = "report_html"

@@ -358,16 +358,27 @@ def why_issue_html(ctx: context.Context, sample_id: int, skip: tuple[str, ...] =
 # ---- duplicate sets ---------------------------------------------------------------------
 
 
-def duplicate_section(ctx: context.Context) -> None:
+NO_SETS = "The duplicate issue type found no duplicate sets in this run."
+ALL_SETS_REVIEWED = (
+    "No open duplicate sets. *Show reviewed samples* in the sidebar lists the reviewed ones."
+)
+SETS_UNFILTERED = (
+    " The sidebar's label filters and search do not apply here: a set is reviewed whole."
+)
+
+
+def duplicate_section(ctx: context.Context, filtered: bool = False) -> None:
     """Every open duplicate set as one card: its members side by side (image or text, given
-    label, file name, status), Keep one / Keep all, and a Relabel per member."""
+    label, file name, status), Keep one / Keep all, and a Relabel per member. ``filtered``: the
+    sidebar narrows the other queues (its label filters or a search), which the sets ignore."""
     iv = issue_view(ctx.run_path)
     table, _ = ctx.table()
     unreviewed = table.loc[table["status"] == UNREVIEWED, "sample_id"].to_numpy()
     show_all = bool(st.session_state.get(state.SHOW_REVIEWED, False))
     sets = [] if iv is None else iv.duplicate_sets(None if show_all else unreviewed)
     if not sets:
-        st.success("No open duplicate sets.")
+        found = iv is not None and iv.duplicate_sets()
+        st.success(ALL_SETS_REVIEWED if found else NO_SETS)
         return
     page = int(st.session_state.get(state.PAGE, 0))
     n_pages = (len(sets) + SETS_PER_PAGE - 1) // SETS_PER_PAGE
@@ -375,6 +386,7 @@ def duplicate_section(ctx: context.Context) -> None:
     st.caption(
         f"{len(sets):,} duplicate sets to review (conflicting labels first) · page {page + 1} of "
         f"{n_pages}. Keep one drops the others (confirmed); Keep all keeps every member."
+        + (SETS_UNFILTERED if filtered else "")
     )
     rows = table.set_index("sample_id")
     writable = ctx.store.writable()
@@ -410,10 +422,10 @@ def _set_card(
             st.selectbox(
                 "Keep",
                 members,
-                format_func=lambda s: f"#{s}",
+                format_func=lambda s: f"keep #{s}",  # which member Keep one keeps
                 key=keep_key,
                 label_visibility="collapsed",
-                width=110,
+                width=130,
             )
             st.button(
                 "Keep one",
@@ -468,7 +480,8 @@ def _member(
         label += f" → {names[int(row['new_label'])]}"
     st.html(
         f'<div class="ogad-card" data-sid="{sid}">{body}<div class="ogad-labels">#{sid} · '
-        f"given <b>{html.escape(label)}</b> · {html.escape(status)}</div>"
+        f"given <b>{html.escape(label)}</b>{_predicted_html(row, names)} · "
+        f"{html.escape(status)}</div>"
         f'<div class="ogad-why">{html.escape(caption)}</div>'
         + (f'<div class="ogad-why ogad-leak">leakage: {html.escape(leak)}</div>' if leak else "")
         + "</div>"
@@ -492,17 +505,24 @@ def _member(
         )
 
 
+def _predicted_html(row: pd.Series, names: list[str]) -> str:
+    """`` · predicted <b>7</b>`` for a set member (orange when it differs from the given label:
+    in a set whose labels differ, the model's vote on which is right); '' without a prediction."""
+    pred = row.get("pred")
+    if pred is None or pd.isna(pred):
+        return ""
+    differs = ' class="ogad-diff"' if int(pred) != int(row["label"]) else ""
+    return f" · predicted <b{differs}>{html.escape(names[int(pred)])}</b>"
+
+
 def keep_one(ctx: context.Context, members: list[int], keep_key: str) -> None:
-    """Keep the chosen member of a duplicate set (rejected) and drop the others (confirmed)."""
+    """Keep the chosen member of a duplicate set (rejected) and drop the others (confirmed), as
+    one step: one Undo takes it back."""
     kept = int(st.session_state.get(keep_key, members[0]))
     others = [m for m in members if m != kept]
-    actions.decide_all(ctx, others, CONFIRMED, f"duplicates of #{kept}")
-    pending = st.session_state.get(state.FLASH)
-    if not (pending and pending[0] == "error"):
-        store = ctx.store
-        if store.get(kept) != REJECTED:
-            actions.decide(ctx, kept, REJECTED)
-        state.flash("success", f"kept #{kept}, dropped {', '.join(f'#{o}' for o in others)}")
+    decisions = {kept: REJECTED, **dict.fromkeys(others, CONFIRMED)}
+    dropped = ", ".join(f"#{o}" for o in others)
+    actions.decide_each(ctx, decisions, f"kept #{kept}, dropped {dropped}")
 
 
 def keep_all(ctx: context.Context, members: list[int]) -> None:
@@ -569,7 +589,7 @@ def _features_layer(
     color_by: str,
     detector: str | None,
     version: int,
-    queue: str | None,
+    first: tuple[int, ...] | None,
 ) -> MapLayer:
     import dataclasses
 
@@ -580,8 +600,8 @@ def _features_layer(
     table = view.table.drop(columns=["x", "y"]).merge(coords, on="sample_id", how="left")
     moved = dataclasses.replace(view, table=table, orders={})
     status = cache.table_with_decisions(run_path)[0]["status"] if color_by == "status" else None
-    first = cache.queue_first_rows(run_path, queue, table["sample_id"].to_numpy())
-    return build_map(moved, color_by=color_by, detector=detector, status=status, first=first)
+    rows = None if first is None else np.asarray(first, dtype=np.int64)  # the same row order
+    return build_map(moved, color_by=color_by, detector=detector, status=status, first=rows)
 
 
 def features_layer(
@@ -590,13 +610,13 @@ def features_layer(
     color_by: str,
     detector: str | None,
     version: int,
-    queue: str | None = None,
+    first: tuple[int, ...] | None = None,
 ) -> MapLayer | None:
     """The map drawn from the model's features (a MapLayer), or None for the gradient map;
-    ``queue`` as in :func:`dashboard.cache.map_layer`."""
+    ``first`` as in :func:`dashboard.cache.map_layer`."""
     if map_space(context.Context(run_path)) != "features":
         return None
-    return _features_layer(run_path, stamp, color_by, detector, version, queue)
+    return _features_layer(run_path, stamp, color_by, detector, version, first)
 
 
 # ---- Summary ------------------------------------------------------------------------------

@@ -27,7 +27,14 @@ from dashboard.cards import (
 from dashboard.deck_component import card_deck
 from dashboard.filters import Progress, filter_mask, review_progress, share_text
 from dashboard.map_component import gradient_map
-from dashboard.map_view import COLOR_BY_LABELS, MAP_HEIGHT, MapLayer, MapSelection, read_selection
+from dashboard.map_view import (
+    COLOR_BY_LABELS,
+    MAP_HEIGHT,
+    TOP_LAYER_MAX,
+    MapLayer,
+    MapSelection,
+    read_selection,
+)
 from dashboard.run_view import (
     QueueRows,
     RunView,
@@ -278,8 +285,8 @@ def _map_section(ctx: context.Context, controls: Controls) -> list[int] | None:
         return None  # the page's notes say how to make one
     stamp = run_files_stamp(ctx.run_path)
     version = ctx.store.version() if controls.color_by == "status" else -1
-    queue = page_issues.queue_issue(ctx, controls.detector)  # the map's top: the queue's first
-    args = (ctx.run_path, stamp, controls.color_by, controls.detector, version, queue)
+    first = _outlined(ctx, controls)  # the map's top: the queue's first cards
+    args = (ctx.run_path, stamp, controls.color_by, controls.detector, version, first)
     layer = page_issues.features_layer(*args) or cache.map_layer(*args)
     st.markdown(
         "##### " + ("Feature map" if page_issues.map_space(ctx) == "features" else "Gradient map")
@@ -298,8 +305,16 @@ def _map_section(ctx: context.Context, controls: Controls) -> list[int] | None:
     value, _ = gradient_map(data, key=key, on_select=state.reset_page)
     if value != before:  # the map's state was not in the session yet
         picked = read_selection(value, layer)
-    _map_caption(layer, picked, None if queue is None else page_issues.queue_order_text(queue))
+    _map_caption(layer, picked)
     return picked.ids
+
+
+def _outlined(ctx: context.Context, controls: Controls) -> tuple[int, ...]:
+    """The table rows of the queue's first cards as the reviewer sees them (its order, the
+    sidebar's filters, a search; not a map selection, which the outline helps to draw): the
+    map outlines them and draws them on top."""
+    _, queue, _ = _queue_rows(ctx, controls, None)
+    return tuple(int(row) for row in queue.rows[:TOP_LAYER_MAX])
 
 
 def _map_state(key: str) -> tuple[Any, Any]:
@@ -310,10 +325,15 @@ def _map_state(key: str) -> tuple[Any, Any]:
     return value.get("selection"), value.get("view")
 
 
-def _map_caption(layer: MapLayer, picked: MapSelection, queue_order: str | None) -> None:
-    """What the map shows, or what is selected on it (with a button to clear it).
-    ``queue_order``: what orders the issue queue beside the map (its first samples are the
-    outlined ones), None for the detector's order."""
+OUTLINE_HELP = (
+    "The outline is drawn with the map: after decisions it still marks the cards decided "
+    "since, until the map is redrawn (a change in the sidebar, a reload)."
+)
+
+
+def _map_caption(layer: MapLayer, picked: MapSelection) -> None:
+    """What the map shows (the queue's first cards outlined), or what is selected on it (with
+    a button to clear it)."""
     if picked.kind is not None:
         ids = picked.ids or []
         if picked.kind == "click" and len(ids) == 1:
@@ -324,29 +344,24 @@ def _map_caption(layer: MapLayer, picked: MapSelection, queue_order: str | None)
         cols[0].caption(text)
         cols[1].button("Clear selection", on_click=state.clear_map_selection)
         return
-    if queue_order is None:
-        top = f"the best {layer.n_top:,} outlined"
-        first = "top-ranked ones"
+    pick = (
+        "Pick *Box* or *Lasso* above the map to review just those samples; click a point to "
+        "open its card."
+    )
+    if layer.n_top == 0:
+        top = "No card is in the queue with these filters: nothing is outlined."
     else:
-        top = f"the queue's first {layer.n_top:,} outlined: {md_text(queue_order)}"
-        first = "first of the queue (then the detector's top-ranked)"
+        top = (
+            f"The queue's first {layer.n_top:,} cards (in its order, after the sidebar's "
+            "filters) are outlined and drawn on top."
+        )
     if layer.raster:
-        st.caption(
-            f"All {layer.n_drawn:,} samples drawn as a density image, the {layer.n_points:,} "
-            f"{first} as points on top ({top}). Pick *Box* or *Lasso* above the map to review "
-            "any area; click a point to open its card; zoom in for a sharper image."
+        top = (
+            f"All {layer.n_drawn:,} samples drawn as a density image, {layer.n_points:,} as "
+            f"points (the queue's first, then the detector's top-ranked; zoom in for a sharper "
+            f"image). {top}"
         )
-    elif queue_order is None:
-        st.caption(
-            "The top-ranked samples are outlined and drawn on top. Pick *Box* or *Lasso* above "
-            "the map to review just those samples; click a point to open its card."
-        )
-    else:
-        st.caption(
-            f"The queue's first {layer.n_top:,} samples ({md_text(queue_order)}) are outlined "
-            "and drawn on top. Pick *Box* or *Lasso* above the map to review just those "
-            "samples; click a point to open its card."
-        )
+    st.caption(f"{top} {pick}", help=OUTLINE_HELP)
 
 
 def _queue_rows(
@@ -606,9 +621,11 @@ def _header(
     The text parts are two HTML elements (each element drawn costs browser time on every
     decision)."""
     n_queue, reviewed, n_samples = counts
-    store = ctx.store
     what = "to review" if not controls.show_reviewed else "in the queue"
-    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+    head = st.container(
+        horizontal=True, gap="small", vertical_alignment="center", key=keys.QUEUE_HEAD
+    )
+    with head:  # the text wraps inside its box: Bulk and Undo stay on the title's row
         order, why = _order_text(controls, table, ctx)
         tip = f' title="{html.escape(why)}"' if why else ""
         st.html(
@@ -618,22 +635,41 @@ def _header(
             width="stretch",
         )
         _bulk_actions(ctx, *bulk_ids)
-        st.button(
-            "Undo",
-            key=keys.UNDO,
-            icon=":material/undo:",
-            help=f"Undo {state.reviewer()}'s latest decision or bulk action (also from an "
-            "earlier session). Key: U",
-            on_click=actions.undo,
-            args=(ctx,),
-            disabled=not store.can_undo(reviewer=state.reviewer()),
-        )
+        _undo_button(ctx)
     progress, why = _progress(ctx, controls, table)
     legend = (
         f'<details class="ogad-help ogad-sub"><summary>keys</summary>{shortcuts.LEGEND_HTML}'
         "</details>"
     )
     st.html(progress + _message() + f'<div class="ogad-helps">{why} {legend}</div>')
+
+
+def _undo_button(ctx: context.Context) -> None:
+    """Undo the reviewer's latest step (key U)."""
+    st.button(
+        "Undo",
+        key=keys.UNDO,
+        icon=":material/undo:",
+        help=f"Undo {state.reviewer()}'s latest decision or bulk action (also from an "
+        "earlier session). Key: U",
+        on_click=actions.undo,
+        args=(ctx,),
+        disabled=not ctx.store.can_undo(reviewer=state.reviewer()),
+    )
+
+
+DUPLICATES_HINT = "Keep one, Keep all and a member's Relabel are undone by Undo (key U)."
+
+
+def _duplicates_head(ctx: context.Context) -> None:
+    """Above the duplicate sets: what the last Keep one, Keep all or Relabel did, and Undo."""
+    head = st.container(
+        horizontal=True, gap="small", vertical_alignment="center", key=keys.QUEUE_HEAD
+    )
+    with head:
+        message = _message() or f'<div class="ogad-sub">{html.escape(DUPLICATES_HINT)}</div>'
+        st.html(message, width="stretch")
+        _undo_button(ctx)
 
 
 def _large_card(ctx: CardContext, row, place: tuple[int, int]) -> None:
@@ -860,6 +896,13 @@ def _drill_banner() -> None:
         )
 
 
+def _narrowed(controls: Controls) -> bool:
+    """Whether the sidebar's label filters or search narrow the queue."""
+    return bool(
+        controls.classes or controls.pred_classes or controls.disagree or controls.search.strip()
+    )
+
+
 def render() -> None:
     """The whole review page."""
     ctx = context.load_context()
@@ -870,7 +913,8 @@ def render() -> None:
     shortcuts.install()
     install_style()
     if page_issues.issue_selector(ctx) == page_issues.DUPLICATE:
-        page_issues.duplicate_section(ctx)  # a set's members need the whole width
+        _duplicates_head(ctx)
+        page_issues.duplicate_section(ctx, _narrowed(controls))  # the sets take the width
         return
     if not (controls.show_map and ctx.view.has_map) or controls.focus_mode:
         queue_section(ctx, controls, None)  # focus mode: the card gets the width

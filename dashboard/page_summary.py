@@ -3,6 +3,9 @@ by `ogad evaluate` (known noise only), the cleaned-CSV export."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pandas as pd
 import streamlit as st
 
@@ -197,9 +200,10 @@ def _export_section(ctx: context.Context, version: int) -> None:
         key=keys.EXPORT_CSV,
     )
     flag = " --only-kept" if only_kept else ""
+    columns = ", ".join(next(csv.reader(io.StringIO(text)), []))  # the file's own header
     st.caption(
-        f"{n_rows:,} rows · columns sample_id, ref, original_label, final_label, decision, "
-        f"score, rank, keep · the same file as `ogad export DIR --out FILE.csv{flag}`"
+        f"{n_rows:,} rows · columns {md_escape(columns)} · the same file as "
+        f"`ogad export DIR --out FILE.csv{flag}`"
     )
 
 

@@ -1290,3 +1290,56 @@ def test_a_reload_stays_in_the_issue_queue_whose_rank_the_cards_and_map_show(
         head = page.locator(".ogad-head").first
         expect(head).to_contain_text("#30 · rank 1 · score 9.000")
         expect(page.get_by_text("outlined: the queue's first 1")).to_be_visible()
+
+
+@pytest.fixture(scope="module")
+def reranked_label_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """(url, run dir) of a served run with gradients and issues.parquet (the Label issues queue
+    in the label type's order) and two confirmed and two rejected samples: re-ranking learns."""
+    run = make_run(tmp_path_factory.mktemp("browser_head") / "run", kind="image", n=N_SAMPLES)
+    samples = pd.read_parquet(run / "samples.parquet")
+    grads = np.random.default_rng(2).normal(0, 1, (N_SAMPLES, 8)).astype(np.float32)
+    grads[samples["is_flipped"].to_numpy(), 0] += 4.0
+    np.save(run / "gradients.npy", grads)
+    _write_issues(run)
+    store = ReviewStore(run)
+    flipped = samples.loc[samples["is_flipped"], "sample_id"].tolist()
+    clean = samples.loc[~samples["is_flipped"], "sample_id"].tolist()
+    store.decide_many(flipped[:2], CONFIRMED, reviewer="head")
+    store.decide_many(clean[:2], REJECTED, reviewer="head")
+    with _serving(run) as url:
+        yield url, run
+
+
+def test_the_queue_header_keeps_bulk_and_undo_on_its_row_when_re_ranked(
+    chromium: str, reranked_label_run: tuple[str, Path], tmp_path: Path
+) -> None:
+    """At 1280 x 800, beside the map, the Label issues queue's order line with re-ranking on
+    (its longest) wraps inside its own box: Bulk and Undo stay on the title's row, right of it,
+    instead of a row of their own that pushed the cards down."""
+    from playwright.sync_api import expect
+
+    url, _ = reranked_label_run
+    with _opened(chromium, f"{url}/?reviewer=head", size=(1280, 800)) as page:
+        page.wait_for_selector(CARDS)
+        _settle(page)
+        expect(page.get_by_text("ordered by the label issue type's rank")).to_be_visible()
+        page.get_by_test_id("stSidebar").get_by_text("Re-rank from my decisions").click()
+        expect(page.get_by_text("re-ranked from the decisions")).to_be_visible()
+        _settle(page)
+        page.mouse.move(1, 1)
+        _shot(page, tmp_path / "browser_reranked_head_1280.png")
+        boxes = page.evaluate(
+            "(sels) => sels.map(s => { const r = document.querySelector(s)"
+            ".getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })",
+            [
+                ".ogad-title",
+                ".ogad-sub",
+                keys.selector(keys.UNDO),
+                keys.selector(keys.BULK_MENU, prefix=True),
+            ],
+        )
+        title, sub, undo, bulk = boxes
+        for button in (undo, bulk):
+            assert button[0] >= sub[2] - 1 and button[0] >= title[2] - 1  # right of the text
+            assert button[1] < sub[3] and button[3] > title[1]  # on the text's rows

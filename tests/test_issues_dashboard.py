@@ -119,6 +119,99 @@ def test_the_duplicate_card_marks_a_member_that_leaks(
     assert any("Leakage 1" in str(o) for o in options)
 
 
+def _with_duplicate_sets(run: Path) -> None:
+    """issues.parquet with two duplicate sets: {4, 5, 6} and {10, 11}."""
+    rows = []
+    for sid in range(60):
+        set_id = 4 if sid in (4, 5, 6) else 10 if sid in (10, 11) else None
+        why = f"exact copy (set of {3 if set_id == 4 else 2})" if set_id is not None else ""
+        rows.append((sid, "duplicate", float(set_id is not None), sid + 1, bool(why), set_id, why))
+    cols = ["sample_id", "issue", "score", "rank", "flagged", "set_id", "explanation"]
+    table = pd.DataFrame(rows, columns=cols)
+    table["set_id"] = table["set_id"].astype("Int64")
+    table.to_parquet(RunDir(run).issues_path)
+
+
+def test_the_duplicates_page_says_what_keep_one_did_and_one_undo_takes_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep one on a set's card: the page says which member was kept and which were dropped
+    (the message was left for another queue to show), and its Undo (key U) takes the whole
+    action back in one step; Keep all and a member's Relabel say what they did too."""
+    from dashboard import keys, state
+    from dashboard.page_issues import ISSUE, KEEP_PREFIX
+    from dashboard.run_view import load_run_view
+    from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED, ReviewStore
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_duplicate_sets(run)
+    at = _started(run, monkeypatch)
+    at.session_state[ISSUE] = "duplicate"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    undo = at.button(key=keys.UNDO)
+    assert undo.disabled  # nothing to undo yet
+    assert "undone by Undo (key U)" in _text(at)
+    samples = RunDir(run).read_samples().set_index("sample_id")
+    names = list(load_run_view(run).label_names)
+    shown = " ".join(_text(at).split())
+    for sid in (4, 5, 6):  # each member says what the model predicts (which label is right)
+        given, pred = names[samples.at[sid, "label"]], names[samples.at[sid, "pred"]]
+        assert f"#{sid} · given {given} · predicted {pred} · unreviewed" in shown
+    keep = at.selectbox(key=f"{KEEP_PREFIX}4")
+    assert keep.options == ["keep #4", "keep #5", "keep #6"]  # says what it chooses
+    keep.set_value(5).run()
+    at.button(key=keys.of(keys.KEEP_ONE, 4)).click().run()
+    store = ReviewStore(run)
+    assert [store.get(s) for s in (4, 5, 6)] == [CONFIRMED, REJECTED, CONFIRMED]
+    assert "kept #5, dropped #4, #6 · U undoes it" in " ".join(_text(at).split())
+    at.button(key=keys.UNDO).click().run()
+    assert [store.get(s) for s in (4, 5, 6)] == [UNREVIEWED] * 3  # one step
+    assert "undone: a bulk action on 3 samples" in _text(at)
+
+    other = (int(RunDir(run).read_samples().set_index("sample_id").at[11, "label"]) + 1) % 3
+    at.selectbox(key=f"{state.RELABEL_PREFIX}11").set_value(other).run()
+    at.button(key=keys.of(keys.DUP_RELABEL, 11)).click().run()
+    assert store.get(11) == RELABELED and "relabeled #11" in _text(at)
+    at.button(key=keys.of(keys.KEEP_ALL, 10)).click().run()
+    assert store.get(10) == REJECTED and store.get(11) == RELABELED
+    assert "rejected 1 sample (duplicate set #10)" in _text(at)
+
+
+def test_the_duplicates_page_says_whether_it_found_none_or_all_are_reviewed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run whose duplicate type found no set says so (it read "No open duplicate sets", as if
+    they were reviewed); once every set is reviewed the page says where to see them again; the
+    sidebar's label filters, which the sets ignore, are named as not applying."""
+    from dashboard import state
+    from dashboard.page_issues import ALL_SETS_REVIEWED, ISSUE, NO_SETS, SETS_UNFILTERED
+    from ogad_core.review.store import REJECTED, ReviewStore
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_duplicate_sets(run)
+    at = _started(run, monkeypatch)
+    at.session_state[ISSUE] = "duplicate"
+    at.run()
+    assert SETS_UNFILTERED.strip() not in " ".join(c.value for c in at.caption)
+    name = str(RunDir(run).read_samples()["label_name"].iloc[0])
+    at.multiselect(key=state.CLASSES).set_value([name]).run()
+    assert SETS_UNFILTERED.strip() in " ".join(c.value for c in at.caption)
+    ReviewStore(run).decide_many([4, 5, 6, 10, 11], REJECTED, reviewer="alice")
+    at.run()
+    assert [s.value for s in at.success] == [ALL_SETS_REVIEWED]
+
+    none = make_run(tmp_path / "none", n=60)
+    _with_duplicate_sets(none)
+    table = pd.read_parquet(RunDir(none).issues_path)
+    table["flagged"] = False
+    table.to_parquet(RunDir(none).issues_path)
+    at = _started(none, monkeypatch)
+    at.session_state[ISSUE] = "duplicate"
+    at.run()
+    assert not at.exception and [s.value for s in at.success] == [NO_SETS]
+
+
 def test_a_card_with_a_why_line_does_not_repeat_the_label_issue(tmp_path: Path) -> None:
     """A card whose why line gives the label evidence leaves out the `label: ...` issue line
     (it said the same thing in three more lines and pushed Confirm below a laptop's fold);
@@ -405,7 +498,7 @@ def test_the_map_outlines_the_first_samples_of_the_queue_under_review(
     assert not at.exception, [e.value for e in at.exception]
     assert _map_top(at) == [54, 55, 56, 57, 58, 59]  # the label flags, rank 1 (#59) last
     caption = " ".join(c.value for c in at.caption)
-    assert "queue's first 6 samples (the label issue type's rank) are outlined" in caption
+    assert "queue's first 6 cards (in its order, after the sidebar's filters)" in caption
     at.session_state[ISSUE] = "outlier"
     at.run()
     assert _map_top(at) == list(range(9, -1, -1))  # 10 of the 12 outliers (60 // 50 -> 10)
@@ -420,8 +513,60 @@ def test_the_map_outlines_the_first_samples_of_the_queue_under_review(
     at.session_state[ISSUE] = "label"
     at.selectbox(key=state.DETECTOR).set_value("l2").run()
     l2 = pd.read_parquet(run / "scores.parquet").sort_values("l2_rank")["sample_id"]
-    assert _map_top(at) == l2.head(10).tolist()[::-1]  # the detector's, as before
-    assert "The top-ranked samples are outlined" in " ".join(c.value for c in at.caption)
+    assert _map_top(at) == l2.head(10).tolist()[::-1]  # the detector's order: its queue
+    assert "queue's first 10 cards (in its order" in " ".join(c.value for c in at.caption)
+
+
+def _outlined_are_the_first_cards(at: AppTest) -> list[int]:
+    """The outlined sample ids, the queue's first first, checked against the cards shown."""
+    from dashboard.testing import card_ids
+
+    assert not at.exception, [e.value for e in at.exception]
+    top, cards = _map_top(at)[::-1], card_ids(at)
+    shown = min(len(top), len(cards))  # the outline may reach past the first page
+    assert shown and top[:shown] == cards[:shown]
+    return top
+
+
+def test_the_map_outlines_the_queue_the_sidebars_filters_leave(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outline is the queue beside the map after the sidebar's filters (given and predicted
+    label), in the Label issues queue, another issue type's and the detector's order; filters
+    that empty the queue outline nothing, and the caption says so."""
+    from dashboard import state
+    from dashboard.page_issues import ISSUE
+    from dashboard.run_view import load_run_view
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_label_order(run)
+    samples = RunDir(run).read_samples().set_index("sample_id")
+    names = list(load_run_view(run).label_names)
+    given = samples["label_name"]
+    predicted = samples["pred"].map(dict(enumerate(names)))
+    at = _started(run, monkeypatch)
+    name = str(given[57])  # a class of the label queue's flags (59 ... 54)
+    at.multiselect(key=state.CLASSES).set_value([name]).run()
+    assert _outlined_are_the_first_cards(at) == [s for s in range(59, 53, -1) if given[s] == name]
+    at.session_state[ISSUE] = "outlier"  # its flags 0-11 of that class, by its rank
+    at.run()
+    assert _outlined_are_the_first_cards(at) == [s for s in range(12) if given[s] == name][:10]
+    at.session_state[ISSUE] = "label"
+    at.run()
+    at.multiselect(key=state.CLASSES).set_value([]).run()
+    at.selectbox(key=state.DETECTOR).set_value("l2").run()  # the detector's order
+    at.multiselect(key=state.PRED_CLASSES).set_value([str(predicted[30])]).run()
+    outlined = _outlined_are_the_first_cards(at)
+    assert set(predicted[outlined]) == {predicted[30]}
+
+    at.selectbox(key=state.DETECTOR).set_value("iforest").run()
+    flags = set(zip(given.loc[54:59], predicted.loc[54:59], strict=True))
+    pair = next((g, p) for g in names for p in names if (g, p) not in flags)
+    at.multiselect(key=state.CLASSES).set_value([pair[0]]).run()
+    at.multiselect(key=state.PRED_CLASSES).set_value([pair[1]]).run()
+    assert not at.exception and _map_top(at) == []  # nothing left: nothing outlined
+    caption = " ".join(c.value for c in at.caption)
+    assert "No card is in the queue with these filters: nothing is outlined." in caption
 
 
 def test_the_map_of_an_issue_queue_puts_its_first_samples_on_top_of_a_raster(
@@ -626,3 +771,24 @@ def _head_line(at: AppTest) -> str:
     bodies = " ".join(str(getattr(getattr(e, "proto", None), "body", "")) for e in at.get("html"))
     found = re.search(r'<div class="ogad-sub"( title="[^"]*")?>[^<]*ordered by[^<]*<', bodies)
     return html.unescape(found.group(0)) if found else ""
+
+
+def test_the_summarys_export_caption_names_the_files_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export's caption lists the columns of the file it sends: with issues.parquet the
+    ``issues`` column too (it read as eight columns, without it)."""
+    from dashboard import pages
+    from dashboard.testing import open_page
+    from ogad_core.review.export import export_csv
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_label_order(run)
+    at = _started(run, monkeypatch)
+    open_page(at, pages.SUMMARY).run()
+    assert not at.exception, [e.value for e in at.exception]
+    export_csv(run, tmp_path / "cli.csv")
+    header = (tmp_path / "cli.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert header[-1] == "issues"
+    caption = next(c.value for c in at.caption if "rows · columns" in c.value)
+    assert f"columns {', '.join(header)} · the same file".replace("_", "\\_") in caption

@@ -136,3 +136,22 @@ def test_out_refusals_suggest_an_html_file_name(run: Path, tmp_path: Path, capsy
         assert main(["report", str(run), "--out", str(out)]) == 2
         err = capsys.readouterr().err.strip()
         assert "report.html" in err and ".csv" not in err and "\n" not in err
+
+
+def test_an_issue_type_that_scores_every_sample_alike_gets_no_chart() -> None:
+    """Leakage without a held-out split scores every sample 0 and flags none: no distribution
+    chart (it drew one bar); a type with spread scores or a flag keeps its chart."""
+    from ogad_core.reporting.report import issue_distributions
+
+    n = 20
+    issues = pd.DataFrame(
+        {
+            "sample_id": np.tile(np.arange(n), 3),
+            "issue": ["leakage"] * n + ["outlier"] * n + ["corrupt"] * n,
+            "score": np.concatenate([np.zeros(n), np.linspace(0, 3, n), np.zeros(n)]),
+            "flagged": np.r_[np.zeros(2 * n, bool), np.arange(n) == 3],
+        }
+    )
+    found = issue_distributions(issues)
+    assert sorted(found) == ["issue: corrupt", "issue: outlier"]
+    assert found["issue: corrupt"][1] == 0.0 and found["issue: outlier"][1] is None

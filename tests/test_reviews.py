@@ -288,6 +288,23 @@ def test_a_bulk_action_is_one_undo_step(store: ReviewStore) -> None:
     assert not store.can_undo(session_id="s1")
 
 
+def test_decisions_per_sample_are_one_undo_step(store: ReviewStore) -> None:
+    """decide_each (a duplicate set's Keep one: one member kept, the others dropped) writes one
+    step: one undo takes every decision of it back; a sample with its decision already is
+    skipped; a refused decision writes nothing."""
+    store.confirm(32, reviewer="alice")
+    decisions = {30: REJECTED, 31: CONFIRMED, 32: CONFIRMED}
+    entries = store.decide_each(decisions, reviewer="alice", session_id="s2")
+    assert [(e.sample_id, e.decision) for e in entries] == [(30, REJECTED), (31, CONFIRMED)]
+    assert len({e.batch_id for e in entries}) == 1 and entries[0].batch_id is not None
+    assert [u.sample_id for u in store.undo_step(reviewer="alice")] == [31, 30]
+    assert store.get(30) == UNREVIEWED and store.get(31) == UNREVIEWED
+    assert store.get(32) == CONFIRMED
+    with pytest.raises(ReviewError, match="unknown decision"):
+        store.decide_each({33: REJECTED, 34: "drop"}, reviewer="alice")
+    assert store.get(33) == UNREVIEWED
+
+
 def test_a_bulk_action_skips_samples_another_reviewer_changed_on_undo(store: ReviewStore) -> None:
     store.decide_many([24, 25], REJECTED, reviewer="alice")
     store.confirm(25, reviewer="bob")

@@ -195,13 +195,18 @@ def score_distributions(summary: RunSummary) -> dict[str, tuple[np.ndarray, floa
 
 
 def issue_distributions(issues: pd.DataFrame | None) -> dict[str, tuple[np.ndarray, float | None]]:
-    """{"issue: NAME": (scores, the lowest flagged score)} of issues.parquet."""
+    """{"issue: NAME": (scores, the lowest flagged score)} of issues.parquet; an issue type that
+    flags nothing with one score for every sample (leakage without a held-out split) is left
+    out: its chart would be one bar."""
     if issues is None:
         return {}
     out = {}
     for name, part in issues.groupby("issue", sort=True):
         values = part["score"].to_numpy(dtype=np.float64)
         flagged = values[part["flagged"].to_numpy(dtype=bool)]
+        finite = values[np.isfinite(values)]
+        if not flagged.size and (not finite.size or finite.min() == finite.max()):
+            continue
         out[f"issue: {name}"] = (values, float(flagged.min()) if flagged.size else None)
     return out
 

@@ -41,7 +41,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -733,16 +733,38 @@ class ReviewStore:
         """
         sids = list(dict.fromkeys(self.check_sample_id(s) for s in sample_ids))
         stored = {sid: self._check_decision(sid, decision, new_label) for sid in sids}
+        return self._record_step(stored, reviewer, session_id)
+
+    def decide_each(
+        self, decisions: Mapping[int, str], *, reviewer: str, session_id: str | None = None
+    ) -> list[HistoryEntry]:
+        """Record a decision per sample (``{sample_id: decision}``, no relabel) as one step, in
+        one transaction: a duplicate set's *Keep one* (the kept member rejected, the others
+        confirmed) is undone at once. Samples that already have their decision are skipped."""
+        stored = {
+            sid: self._check_decision(sid, decision, None)
+            for sid, decision in ((self.check_sample_id(s), d) for s, d in decisions.items())
+        }
+        return self._record_step(stored, reviewer, session_id)
+
+    def _record_step(
+        self,
+        stored: Mapping[int, tuple[str | None, int | None]],
+        reviewer: str,
+        session_id: str | None,
+    ) -> list[HistoryEntry]:
+        """Write the checked decisions (sample id -> stored value) under one new ``batch_id``;
+        returns the entries written (oldest first)."""
         name = self.check_reviewer(reviewer)
         ts = utc_now("milliseconds")
         batch_id = uuid.uuid4().hex
         entries: list[HistoryEntry] = []
         with self._write() as conn:
-            for sid in sids:
-                if _state_of(conn, sid)[:2] == stored[sid]:
+            for sid, value in stored.items():
+                if _state_of(conn, sid)[:2] == value:
                     continue
                 who = (name, session_id, batch_id)
-                entries.append(self._record(conn, sid, stored[sid], who, ts))
+                entries.append(self._record(conn, sid, value, who, ts))
         return entries
 
     def confirm(self, sample_id: int, *, reviewer: str, session_id: str | None = None):
