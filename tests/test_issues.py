@@ -8,6 +8,7 @@ import shutil
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -720,3 +721,34 @@ def test_an_imagefolder_with_a_test_split_is_checked_for_leakage_without_holdout
     issues = rd.read_issues()
     flagged = issues[(issues["issue"] == "leakage") & issues["flagged"]]
     assert set(flagged["sample_id"]) == {refs.index(str(leaked.resolve()))}
+
+
+def test_neighbours_among_a_subset_is_the_one_knn_search(monkeypatch) -> None:
+    """``neighbours_among`` (the outlier type's search of the bulk) is ``_knn_excluding_self``
+    given the queries: one search function, exact on small data (a query among the rows
+    never returns itself; one outside them keeps its k nearest)."""
+    import ogad_core.issues.base as base
+
+    rng = np.random.default_rng(0)
+    n, k = 200, 5
+    feats = rng.normal(size=(n, 8)).astype(np.float32)
+    samples = pd.DataFrame({"sample_id": np.arange(n), "label": rng.integers(0, 3, n)})
+    ctx = base.IssueContext(samples=samples, label_names=["a", "b", "c"], features=feats)
+    rows, queries = np.arange(0, n, 2), np.array([0, 1, 4, 7, 199])
+    calls: list[np.ndarray | None] = []
+    search = base._knn_excluding_self
+
+    def counted(z: np.ndarray, kk: int, *args: Any, **kwargs: Any) -> tuple:
+        calls.append(kwargs.get("queries"))
+        return search(z, kk, *args, **kwargs)
+
+    monkeypatch.setattr(base, "_knn_excluding_self", counted)
+    found = ctx.neighbours_among("features", k, rows, queries)
+    assert found is not None and len(calls) == 1 and np.array_equal(calls[0], queries)
+    dist, idx = found
+    for q, d_row, i_row in zip(queries, dist, idx, strict=True):
+        others = rows[rows != q]
+        exact = np.linalg.norm(feats[others] - feats[q], axis=1)
+        order = np.argsort(exact)[:k]
+        assert np.array_equal(i_row, others[order])
+        np.testing.assert_allclose(d_row, exact[order], rtol=1e-4)
