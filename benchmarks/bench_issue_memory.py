@@ -6,8 +6,9 @@ The context of ``bench_issues --scale N --images`` (bench_evidence's synthetic g
 row also a deformed mnist5k digit with its properties, signatures and registration images),
 then the default issue types fitted one after another as there: before each type the kernel's
 peak-RSS mark is reset (``/proc/self/clear_refs``, Linux), so each type's peak is its own, not
-the setup's (``bench_issues``' ``max_rss_gb`` is the process's, setup included). Prints the
-resident memory before the pass and each type's peak and CPU seconds (JSON).
+the setup's (``bench_issues --scale``'s ``max_rss_gb`` gives the whole pass's peak beside the
+process's). Prints the resident memory before the pass and each type's peak and CPU seconds
+(JSON).
 """
 
 from __future__ import annotations
