@@ -455,7 +455,8 @@ def scale_run(
     table), of the process up to the pass's end, and with the evidence build after it."""
     from benchmarks.bench_evidence import synthetic_run
     from benchmarks.bench_issue_memory import reset_peak, resident_gb
-    from ogad_core.issues.table import fit_issue_types, issues_table
+    from ogad_core.issues.registry import resolve_issue_types
+    from ogad_core.issues.table import fit_in_turn, issues_table
     from ogad_core.options import DEFAULT_ISSUE_TYPES
 
     grads, samples = synthetic_run(n, tmp)
@@ -472,12 +473,12 @@ def scale_run(
     context = scale_context(grads, samples, pixels)
     features_s = time.perf_counter() - wall
     per_type, per_type_cpu = {}, {}
-    fitted = []
-    for name in types or DEFAULT_ISSUE_TYPES:
+    fitted = resolve_issue_types(types or DEFAULT_ISSUE_TYPES)
+    started, started_cpu = time.perf_counter(), time.process_time()
+    for est in fit_in_turn(context, fitted):  # the pass's order, its searches released
+        per_type[est.name] = round(time.perf_counter() - started, 1)
+        per_type_cpu[est.name] = round(time.process_time() - started_cpu, 1)
         started, started_cpu = time.perf_counter(), time.process_time()
-        fitted += fit_issue_types(context, [name])
-        per_type[name] = round(time.perf_counter() - started, 1)
-        per_type_cpu[name] = round(time.process_time() - started_cpu, 1)
     table = issues_table(fitted, samples["sample_id"].to_numpy())
     issue_wall = round(time.perf_counter() - wall, 1)
     issue_cpu = round(time.process_time() - cpu, 1)
@@ -492,7 +493,7 @@ def scale_run(
                 float(np.mean((sets[planted] >= 0) & (sets[planted] == sets[sources]))), 3
             ),
             "flagged": int(np.sum(duplicate.flagged_)),
-            "candidate_pairs": len(duplicate._verify_candidates(context)),  # searches cached
+            "candidate_pairs": duplicate.candidate_pairs_,
         }
     pass_peak = resident_gb()[1]
     process_peak = max(setup_peak, pass_peak)

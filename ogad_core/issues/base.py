@@ -157,6 +157,15 @@ class IssueContext:
         self._knn[(name, k, ref)] = found
         return found
 
+    def release_neighbours(self, keep: set[str] | None) -> None:
+        """Drop the cached neighbours of every space outside ``keep`` (space names without
+        ``/pca``, as :meth:`IssueType.neighbour_spaces`; None keeps them all): the searches
+        no type still to be fitted reads (an (N, k) result holds 12 bytes a row a neighbour)."""
+        if keep is None:
+            return
+        for key in [key for key in self._knn if without_pca(key[0]) not in keep]:
+            del self._knn[key]
+
     def reference_rows(self, reference: int) -> np.ndarray:
         """(M,) sorted rows of the seeded subsample a ``neighbours(..., reference=M)`` search
         runs among (every row when M >= N)."""
@@ -176,6 +185,12 @@ class IssueContext:
             return None
         Z = np.asarray(matrix, dtype=np.float32)
         return _knn_excluding_self(Z, k, np.asarray(rows), queries=np.asarray(queries))
+
+
+def without_pca(space: str) -> str:
+    """A neighbour space's name without its ``/pca`` flag (the PCA and the space itself are
+    read by the same types)."""
+    return "/".join(flag for flag in space.split("/") if flag != "pca")
 
 
 def fourier_magnitude(signatures: np.ndarray) -> np.ndarray:
@@ -241,6 +256,13 @@ class IssueType(BaseEstimator):
 
     def fit(self, context: IssueContext) -> IssueType:
         raise NotImplementedError
+
+    def neighbour_spaces(self, context: IssueContext) -> set[str] | None:
+        """The spaces whose :meth:`IssueContext.neighbours` this type's ``fit`` reads (names
+        without ``/pca``); the issue pass releases a cached search once no type still to be
+        fitted reads it. None (the default: a plugin's, unknown): every search is kept until
+        this type is fitted."""
+        return None
 
     def explain(self, i: int) -> str:
         raise NotImplementedError

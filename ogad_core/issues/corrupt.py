@@ -108,6 +108,10 @@ class CorruptIssue(IssueType):
         self._finish(np.maximum(scores, 0.0), self.threshold)
         return self
 
+    def neighbour_spaces(self, context: IssueContext) -> set[str]:
+        """None: the input properties only."""
+        return set()
+
     def defer(self, rows: np.ndarray, to: str) -> None:
         """The flagged samples of (N,) bool ``rows`` are issue type ``to``'s first: still
         flagged here (the damage is the input's own), ranked after the other flags (their
