@@ -10,7 +10,9 @@ for a scikit-learn estimator), a ``name`` (the ``issue`` value in issues.parquet
     set_ids_    (N,) int64, -1 outside a set; samples of one set share an id (duplicates)
 
 and ``explain(i) -> str``, the one-line reason shown on sample ``i``'s card.
-:func:`ogad_core.issues.check.check_issue_type` checks all of this on small data.
+:func:`ogad_core.issues.check.check_issue_type` checks all of this on small data. Optional:
+``neighbour_spaces(context)``, the :meth:`IssueContext.neighbours` spaces ``fit`` reads (the pass
+then releases a cached search once no type still to be fitted reads it).
 """
 
 from __future__ import annotations
