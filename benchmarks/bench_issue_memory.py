@@ -4,10 +4,11 @@
 
 The context of ``bench_issues --scale N --images`` (bench_evidence's synthetic gradients, each
 row also a deformed mnist5k digit with its properties, signatures and registration images),
-then the default issue types fitted one after another as there: before each type the kernel's
+then the default issue types fitted in the pass's order: before each type the kernel's
 peak-RSS mark is reset (``/proc/self/clear_refs``, Linux), so each type's peak is its own, not
-the setup's (``bench_issues``' ``max_rss_gb`` is the process's, setup included). Prints the
-resident memory before the pass and each type's peak and CPU seconds (JSON).
+the setup's (``bench_issues --scale``'s ``max_rss_gb`` gives the whole pass's peak beside the
+process's). Prints the resident memory before the pass and each type's peak and CPU seconds
+(JSON).
 """
 
 from __future__ import annotations
@@ -45,20 +46,23 @@ def image_context(n: int, tmp: Path) -> Any:
 
 
 def measure(n: int, tmp: Path) -> dict[str, Any]:
-    """Resident memory before the pass, each type's peak (GB) and CPU seconds."""
-    from ogad_core.issues.table import fit_issue_types
+    """Resident memory before the pass, each type's peak (GB) and CPU seconds (the types in
+    the pass's order, each after the searches no later type reads were released)."""
+    from ogad_core.issues.registry import resolve_issue_types
+    from ogad_core.issues.table import fit_in_turn
     from ogad_core.options import DEFAULT_ISSUE_TYPES
 
     context = image_context(n, tmp)
     before = resident_gb()[0]
     load = os.getloadavg()[0]
     peak_gb, cpu_s = {}, {}
-    for name in DEFAULT_ISSUE_TYPES:
+    reset_peak()
+    cpu = time.process_time()
+    for est in fit_in_turn(context, resolve_issue_types(DEFAULT_ISSUE_TYPES)):
+        cpu_s[est.name] = round(time.process_time() - cpu, 1)
+        peak_gb[est.name] = resident_gb()[1]
         reset_peak()
         cpu = time.process_time()
-        fit_issue_types(context, [name])
-        cpu_s[name] = round(time.process_time() - cpu, 1)
-        peak_gb[name] = resident_gb()[1]
     return {
         "rows": n,
         "resident_before_pass_gb": before,

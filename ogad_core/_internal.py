@@ -207,9 +207,29 @@ def import_user_module(module_name: str) -> Any:
 
 def _add_user_file(where: str | None) -> None:
     """Count ``where`` as the user's code, unless it is one of ogad's own files (a class of
-    ours named by import path: a bug in it stays a bug)."""
-    if where and Path(__file__).resolve().parent not in Path(where).resolve().parents:
-        USER_CODE_FILES.add(str(Path(where).resolve()))
+    ours named by import path: a bug in it stays a bug) or an installed package's."""
+    if not where:
+        return
+    path = Path(where).resolve()
+    if Path(__file__).resolve().parent not in path.parents and not _installed(path):
+        USER_CODE_FILES.add(str(path))
+
+
+#: folders that hold installed packages (pip's, a Linux distribution's)
+INSTALLED_FOLDERS = ("site-packages", "dist-packages")
+
+
+def _installed(path: Path) -> bool:
+    """Whether the (resolved) file ``path`` belongs to an installed package or the standard
+    library (a module of a package named as a plugin, ``sklearn.ensemble._iforest``): an
+    error raised in it is not the user's to fix at that file:line."""
+    import sysconfig
+
+    if any(part in INSTALLED_FOLDERS for part in path.parts):
+        return True
+    keys = ("stdlib", "platstdlib", "purelib", "platlib")
+    roots = {Path(sysconfig.get_path(key)).resolve() for key in keys}
+    return any(root in path.parents for root in roots)
 
 
 def import_callable(spec: str, *, what: str, error: type[Exception]) -> Any:

@@ -455,3 +455,33 @@ def test_compute_refuses_a_bad_detector_before_any_work(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert len(err) == 1 and "module 'qa_det' has no attribute 'Nope'" in err[0], err
     assert not (tmp_path / "run").exists()
+
+
+def test_an_installed_packages_module_named_as_a_detector_is_not_the_users_code(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A detector named by an installed package's private module (scikit-learn's
+    ``sklearn.ensemble._iforest:IsolationForest``, or any package in site-packages): an error
+    raised inside it is not the user's file:line (a ValueError in fit is the detector's
+    "cannot be fit" line, as for the registered name); a module of the user's own, found in
+    the current folder, still is."""
+    from ogad_core.scoring.detectors import _fit_suspicion
+
+    monkeypatch.setattr(_internal, "USER_CODE_FILES", set())
+    bad = np.zeros((20, 0))  # no column: scikit-learn raises a ValueError in fit
+    est = resolve_detector("sklearn.ensemble._iforest:IsolationForest")
+    with pytest.raises(ConfigError, match="cannot be fit on 20 rows"):
+        _fit_suspicion(est, bad, "isolationforest")
+    site = tmp_path / "env" / "lib" / "site-packages" / "qa_installed"
+    site.mkdir(parents=True)
+    (site / "__init__.py").write_text("")
+    boom = "def boom():\n    raise ValueError('inside the package')\n"
+    (site / "_impl.py").write_text(boom)
+    (tmp_path / "qa_mine.py").write_text(boom)
+    monkeypatch.syspath_prepend(str(site.parent))
+    monkeypatch.chdir(tmp_path)
+    for name, where in [("qa_installed._impl", None), ("qa_mine", "qa_mine.py:2")]:
+        module = _internal.import_user_module(name)
+        with pytest.raises(ValueError) as raised:
+            module.boom()
+        assert _internal.user_code_frame(raised.value) == where, name

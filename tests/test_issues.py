@@ -8,6 +8,7 @@ import shutil
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ from ogad_core.issues.features import features_from_gradients
 from ogad_core.issues.outlier import OutlierIssue
 from ogad_core.issues.properties import array_properties, text_properties
 from ogad_core.issues.registry import ISSUE_TYPES, resolve_issue_type
-from ogad_core.issues.table import all_queue, flagged_names, issues_table
+from ogad_core.issues.table import all_queue, fit_issue_types, flagged_names, issues_table
 from ogad_core.run.rundir import RunDir
 
 CONTRACT_COLUMNS = ["sample_id", "issue", "score", "rank", "flagged", "set_id"]
@@ -720,3 +721,81 @@ def test_an_imagefolder_with_a_test_split_is_checked_for_leakage_without_holdout
     issues = rd.read_issues()
     flagged = issues[(issues["issue"] == "leakage") & issues["flagged"]]
     assert set(flagged["sample_id"]) == {refs.index(str(leaked.resolve()))}
+
+
+def test_neighbours_among_a_subset_is_the_one_knn_search(monkeypatch) -> None:
+    """``neighbours_among`` (the outlier type's search of the bulk) is ``_knn_excluding_self``
+    given the queries: one search function, exact on small data (a query among the rows
+    never returns itself; one outside them keeps its k nearest)."""
+    import ogad_core.issues.base as base
+
+    rng = np.random.default_rng(0)
+    n, k = 200, 5
+    feats = rng.normal(size=(n, 8)).astype(np.float32)
+    samples = pd.DataFrame({"sample_id": np.arange(n), "label": rng.integers(0, 3, n)})
+    ctx = base.IssueContext(samples=samples, label_names=["a", "b", "c"], features=feats)
+    rows, queries = np.arange(0, n, 2), np.array([0, 1, 4, 7, 199])
+    calls: list[np.ndarray | None] = []
+    search = base._knn_excluding_self
+
+    def counted(z: np.ndarray, kk: int, *args: Any, **kwargs: Any) -> tuple:
+        calls.append(kwargs.get("queries"))
+        return search(z, kk, *args, **kwargs)
+
+    monkeypatch.setattr(base, "_knn_excluding_self", counted)
+    found = ctx.neighbours_among("features", k, rows, queries)
+    assert found is not None and len(calls) == 1 and np.array_equal(calls[0], queries)
+    dist, idx = found
+    for q, d_row, i_row in zip(queries, dist, idx, strict=True):
+        others = rows[rows != q]
+        exact = np.linalg.norm(feats[others] - feats[q], axis=1)
+        order = np.argsort(exact)[:k]
+        assert np.array_equal(i_row, others[order])
+        np.testing.assert_allclose(d_row, exact[order], rtol=1e-4)
+
+
+@pytest.mark.parametrize("embeddings", [False, True], ids=["image", "encoder"])
+def test_the_pass_releases_each_search_once_no_later_type_reads_it(
+    embeddings: bool, monkeypatch
+) -> None:
+    """The issue pass drops a cached neighbour search once no type still to be fitted reads
+    it (the types say which spaces they read): after the duplicate type only the label type's
+    space is kept (its pixel spaces go), nothing after the last type; no search is repeated
+    and every score, flag and set is the pass's without the release."""
+    import ogad_core.issues.base as base
+    from ogad_core.issues.registry import DEFAULT_ISSUE_TYPES, resolve_issue_types
+    from ogad_core.issues.table import fit_in_turn
+
+    def context() -> base.IssueContext:
+        ctx = small_context(n=200)
+        rng = np.random.default_rng(1)
+        ctx.registration = rng.integers(0, 255, (200, 32, 32), dtype=np.uint8)
+        if embeddings:
+            ctx.embeddings = ctx.features + rng.normal(0, 0.1, ctx.features.shape)
+        return ctx
+
+    searched: list[int] = []
+    search = base._knn_excluding_self
+
+    def counted(z: np.ndarray, k: int, *args: Any, **kwargs: Any) -> tuple:
+        searched.append(k)
+        return search(z, k, *args, **kwargs)
+
+    monkeypatch.setattr(base, "_knn_excluding_self", counted)
+    ctx = context()
+    kept = {}
+    for est in fit_in_turn(ctx, resolve_issue_types(DEFAULT_ISSUE_TYPES)):
+        kept[est.name] = {name for name, _, _ in ctx._knn}
+    released = (ctx, len(searched))
+    monkeypatch.setattr(base.IssueContext, "release_neighbours", lambda self, keep: None)
+    whole = context()
+    fitted = {e.name: e for e in fit_issue_types(whole, list(DEFAULT_ISSUE_TYPES))}
+    assert released[1] == len(searched) - released[1] > 0  # the same searches, none again
+    label = "embeddings/unit" if embeddings else "features/unit"
+    assert kept["duplicate"] == {label}  # the label type's (the outlier type's: not yet)
+    assert kept["label"] == set() and {"pixels", "pixels/fourier/unit"} <= {
+        name for name, _, _ in whole._knn
+    }
+    for name, est in released[0].results.items():
+        assert np.array_equal(est.scores_, fitted[name].scores_), name
+        assert np.array_equal(est.set_ids_, fitted[name].set_ids_), name

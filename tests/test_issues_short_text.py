@@ -35,3 +35,44 @@ def test_a_one_letter_snippet_ranks_before_a_one_word_review() -> None:
     assert est.flagged_[words].all() and est.flagged_[letters].all()
     assert est.scores_[letters].min() > est.scores_[words].max()
     assert est.explain(int(letters[0])).startswith("very short input")
+
+
+def test_a_short_review_of_rare_words_in_a_small_dataset_is_language() -> None:
+    """Among 300 reviews, a well-formed sentence of words no other review uses is not flagged
+    'not language' (the corpus alone called "Psychologically revealing." so: its words are
+    English-like under the encoder vocabulary's letter model), while garbled snippets (random
+    letters, digits and symbols, some of them short real words) and random bytes still are."""
+    reviews = pd.read_csv(RT_SAMPLE_CSV)["text"].astype(str).tolist()[:300]
+    rare = [
+        "Psychologically revealing.",
+        "Compellingly watchable.",
+        "Excruciatingly unfunny and pitifully unromantic.",
+        "J.D. Salinger would've loved Igby.",
+    ]
+    garbled = ["pi #ku1fdai 5bi *pod", "jr bize if2tp#i7 3&2ub", "kq9z bcdf 7h#k mnpq zxqv"]
+    garbled.append(bytes(range(0xA1, 0xC8)).decode("latin-1"))
+    texts = reviews + rare + garbled
+    samples = pd.DataFrame(
+        {"sample_id": np.arange(len(texts)), "label": np.zeros(len(texts)), "ref": texts}
+    )
+    ctx = IssueContext(samples=samples, label_names=["a", "b"], kind="text")
+    ctx.inputs = text_properties(texts)
+    est = CorruptIssue().fit(ctx)
+    n = len(reviews)
+    assert not est.flagged_[n : n + len(rare)].any()
+    assert est.flagged_[n + len(rare) :].all()
+    assert (est.parts_["not language"].to_numpy()[n + len(rare) :] >= est.threshold).all()
+
+
+def test_the_word_model_knows_derived_words_and_not_random_letters() -> None:
+    """The encoder vocabulary's letter model: derived and rare English words (not in the
+    vocabulary itself) are word-like; letters mixed with digits or symbols and consonant
+    strings are not; a hyphen, apostrophe, slash or period joins two words."""
+    from ogad_core.issues.wordlike import english_words
+
+    model = english_words()
+    assert model is not None and "psychologically" not in model.words
+    for word in ("psychologically", "unfunny", "grueling", "kid-friendly", "would've", "j.d"):
+        assert model.is_wordlike(word), word
+    for word in ("kq9z", "bcdf", "7h#k", "zxqv", "ÿ¡¢", "", "--"):
+        assert not model.is_wordlike(word), word

@@ -10,7 +10,9 @@ for a scikit-learn estimator), a ``name`` (the ``issue`` value in issues.parquet
     set_ids_    (N,) int64, -1 outside a set; samples of one set share an id (duplicates)
 
 and ``explain(i) -> str``, the one-line reason shown on sample ``i``'s card.
-:func:`ogad_core.issues.check.check_issue_type` checks all of this on small data.
+:func:`ogad_core.issues.check.check_issue_type` checks all of this on small data. Optional:
+``neighbour_spaces(context)``, the :meth:`IssueContext.neighbours` spaces ``fit`` reads (the pass
+then releases a cached search once no type still to be fitted reads it).
 """
 
 from __future__ import annotations
@@ -157,6 +159,15 @@ class IssueContext:
         self._knn[(name, k, ref)] = found
         return found
 
+    def release_neighbours(self, keep: set[str] | None) -> None:
+        """Drop the cached neighbours of every space outside ``keep`` (space names without
+        ``/pca``, as :meth:`IssueType.neighbour_spaces`; None keeps them all): the searches
+        no type still to be fitted reads (an (N, k) result holds 12 bytes a row a neighbour)."""
+        if keep is None:
+            return
+        for key in [key for key in self._knn if without_pca(key[0]) not in keep]:
+            del self._knn[key]
+
     def reference_rows(self, reference: int) -> np.ndarray:
         """(M,) sorted rows of the seeded subsample a ``neighbours(..., reference=M)`` search
         runs among (every row when M >= N)."""
@@ -174,18 +185,14 @@ class IssueContext:
         matrix = self.space(name)
         if matrix is None:
             return None
-        Z = np.nan_to_num(np.asarray(matrix, dtype=np.float32), nan=0.0)
-        rows, queries = np.asarray(rows), np.asarray(queries)
-        k = min(k, len(rows) - 1)
-        dist, idx = hnsw_search(index_for(Z[rows]), Z[queries], k + 1)
-        short = np.flatnonzero((idx < 0).any(axis=1))
-        if len(short):
-            dist[short], idx[short] = hnsw_search(flat_index(Z[rows]), Z[queries[short]], k + 1)
-        idx = np.where(idx >= 0, rows[np.maximum(idx, 0)], -1)
-        is_self = idx == queries[:, None]
-        is_self[~is_self.any(axis=1), -1] = True  # self not among them: drop the farthest
-        keep = ~is_self
-        return dist[keep].reshape(len(queries), k), idx[keep].reshape(len(queries), k)
+        Z = np.asarray(matrix, dtype=np.float32)
+        return _knn_excluding_self(Z, k, np.asarray(rows), queries=np.asarray(queries))
+
+
+def without_pca(space: str) -> str:
+    """A neighbour space's name without its ``/pca`` flag (the PCA and the space itself are
+    read by the same types)."""
+    return "/".join(flag for flag in space.split("/") if flag != "pca")
 
 
 def fourier_magnitude(signatures: np.ndarray) -> np.ndarray:
@@ -203,26 +210,34 @@ def fourier_magnitude(signatures: np.ndarray) -> np.ndarray:
 
 
 def _knn_excluding_self(
-    Z: np.ndarray, k: int, reference: np.ndarray | None = None, inverted: bool = False
+    Z: np.ndarray,
+    k: int,
+    reference: np.ndarray | None = None,
+    inverted: bool = False,
+    *,
+    queries: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(N, k) distances and indices of each row's k nearest other rows of (N, d) ``Z`` (only
-    among the rows ``reference`` when given). ``inverted``: an inverted file
-    (:func:`~ogad_core.space.knn.ivf_index`) instead of :func:`index_for`'s graph, for a
-    candidate search in a few dimensions; rows it leaves short are searched exactly."""
+    """(Q, k) distances and indices of the k nearest other rows of (N, d) ``Z`` (only among
+    the rows ``reference`` when given) for the (Q,) rows ``queries`` (every row when None).
+    ``inverted``: an inverted file (:func:`~ogad_core.space.knn.ivf_index`) instead of
+    :func:`index_for`'s graph, for a candidate search in a few dimensions; rows it leaves
+    short are searched exactly."""
     Z = np.nan_to_num(Z, nan=0.0)
     ref_ids = np.arange(len(Z)) if reference is None else np.asarray(reference)
+    query_ids = np.arange(len(Z)) if queries is None else np.asarray(queries)
+    Q = Z if queries is None else Z[query_ids]
     k = min(k, len(ref_ids) - 1)
     index = ivf_index(Z[ref_ids]) if inverted else index_for(Z[ref_ids])
-    dist, idx = hnsw_search(index, Z, k + 1)
+    dist, idx = hnsw_search(index, Q, k + 1)
     short = np.flatnonzero((idx < 0).any(axis=1))
     if len(short):
-        dist[short], idx[short] = hnsw_search(flat_index(Z[ref_ids]), Z[short], k + 1)
+        dist[short], idx[short] = hnsw_search(flat_index(Z[ref_ids]), Q[short], k + 1)
     idx = np.where(idx >= 0, ref_ids[np.maximum(idx, 0)], -1)
-    rows = np.arange(len(Z))[:, None]
-    is_self = idx == rows
+    is_self = idx == query_ids[:, None]
     is_self[~is_self.any(axis=1), -1] = True  # self not returned (ties at 0): drop the last
     keep = ~is_self
-    return dist[keep].reshape(len(Z), k), idx[keep].reshape(len(Z), k).astype(np.int64)
+    n_queries = len(query_ids)
+    return dist[keep].reshape(n_queries, k), idx[keep].reshape(n_queries, k).astype(np.int64)
 
 
 class IssueType(BaseEstimator):
@@ -243,6 +258,13 @@ class IssueType(BaseEstimator):
 
     def fit(self, context: IssueContext) -> IssueType:
         raise NotImplementedError
+
+    def neighbour_spaces(self, context: IssueContext) -> set[str] | None:
+        """The spaces whose :meth:`IssueContext.neighbours` this type's ``fit`` reads (names
+        without ``/pca``); the issue pass releases a cached search once no type still to be
+        fitted reads it. None (the default: a plugin's, unknown): every search is kept until
+        this type is fitted."""
+        return None
 
     def explain(self, i: int) -> str:
         raise NotImplementedError

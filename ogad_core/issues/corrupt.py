@@ -5,10 +5,12 @@ dark / bright, blurry / noisy, tiny, odd aspect, and damage that keeps brightnes
 in range: occluded (a large flat square of another value than the background), periodic
 (scan lines, stripes: a peak at one row or column frequency of period 2-4 px), blocky (JPEG
 blocking on the 8 x 8 grid) and over-compressed (the file's JPEG quality far below the data's).
-Texts: empty, very short, not language (few letters, or words no other text of the corpus
-uses), repetitive (one word said over and over). Each property is a robust z-score against the
-run's own data (so a dataset of dark X-rays is not all "dark"), sizes a log-ratio to the
-median; a sample's score is its worst property's.
+Texts: empty, very short, not language (few letters, or under 60% of its words known: used by
+another text of the corpus or English-like, :mod:`~ogad_core.issues.wordlike`, so that a short
+review of rare words in a small dataset is language), repetitive (one word said over and
+over). Each property is a robust z-score against the run's own data (so a dataset of dark
+X-rays is not all "dark"), sizes a log-ratio to the median; a sample's score is its worst
+property's.
 
 A type fitted after this one may take a flagged sample as its own first (:meth:`defer`: the
 ``outlier`` type takes an input whose shape resembles no class it is filed under, as a bright
@@ -36,6 +38,7 @@ ABSOLUTE = {
     "very bright": 0.85,
     "low contrast": 0.08,
     "few letters": 0.6,
+    "not language": 0.6,
     "repetitive": 0.5,
     "periodic": 0.1,
     "occluded": 0.1,
@@ -60,6 +63,23 @@ def distinct_word_share(texts: list[str]) -> np.ndarray:
     return share
 
 
+def known_word_share(tokens: list[set[str]], doc_freq: dict[str, int]) -> np.ndarray:
+    """(N,) share of each text's distinct words (lower case, punctuation stripped) that another
+    text of the corpus uses or that look like English words (:mod:`~ogad_core.issues.wordlike`:
+    a rare word of a small corpus is still language); 0 for a text without words."""
+    from ogad_core.issues.wordlike import english_words
+
+    model = english_words()
+    vocabulary = {w for toks in tokens for w in toks}
+    wordlike = {w for w in vocabulary if model is not None and model.is_wordlike(w)}
+    return np.array(
+        [
+            np.mean([doc_freq[w] > 1 or w in wordlike for w in toks]) if toks else 0.0
+            for toks in tokens
+        ]
+    )
+
+
 class CorruptIssue(IssueType):
     """Corrupt inputs.
 
@@ -78,8 +98,9 @@ class CorruptIssue(IssueType):
         "patch of a tenth of the image, 10% of the power at one row or column frequency of "
         "period 2-4 px, "
         "twice the jumps on the 8 x 8 grid; letters "
-        "and known words of a text; distinct words below half of a text's), a side or a JPEG "
-        "quality 4x below the median, or "
+        "of a text; distinct words below half of a text's; its words known -- used by another "
+        "text or English-like by the encoder vocabulary's letter trigrams -- below 60%), a side "
+        "or a JPEG quality 4x below the median, or "
         "undecodable / empty / near-constant (std < 0.02) / one word; letters count below 60% "
         "of the characters only"
     )
@@ -107,6 +128,10 @@ class CorruptIssue(IssueType):
         self.deferred_to_ = ""
         self._finish(np.maximum(scores, 0.0), self.threshold)
         return self
+
+    def neighbour_spaces(self, context: IssueContext) -> set[str]:
+        """None: the input properties only."""
+        return set()
 
     def defer(self, rows: np.ndarray, to: str) -> None:
         """The flagged samples of (N,) bool ``rows`` are issue type ``to``'s first: still
@@ -191,9 +216,7 @@ class CorruptIssue(IssueType):
         for toks in tokens:
             for w in toks:
                 doc_freq[w] = doc_freq.get(w, 0) + 1
-        known = np.array(
-            [np.mean([doc_freq[w] > 1 for w in toks]) if toks else 0.0 for toks in tokens]
-        )
+        known = known_word_share(tokens, doc_freq)
         chars = t["n_chars"].to_numpy(dtype=np.float64)
         empty = chars == 0
         # a text under min_words words: flagged, and as short as its characters are against
@@ -206,10 +229,20 @@ class CorruptIssue(IssueType):
                 "empty": np.where(empty, HARD, 0.0),
                 "very short": np.where(~empty & (words < self.min_words), shortness, 0.0),
                 "few letters": np.where(letters < ABSOLUTE["few letters"], -robust_z(letters), 0.0),
-                "not language": -robust_z(known),
+                "not language": self._not_language(known),
                 "repetitive": np.where(distinct < ABSOLUTE["repetitive"], -robust_z(distinct), 0.0),
             }
         )
+
+    def _not_language(self, known: np.ndarray) -> np.ndarray:
+        """(N,) how far each text's (N,) ``known`` word share lies below the data's median,
+        in robust standard deviations of at least (1 - floor) / threshold (most texts know
+        every word: no spread of their own), where it is below the floor; else 0."""
+        floor = ABSOLUTE["not language"]
+        med = float(np.median(known)) if len(known) else 1.0
+        spread = 1.4826 * float(np.median(np.abs(known - med))) if len(known) else 0.0
+        z = (med - known) / max(spread, (1.0 - floor) / self.threshold)
+        return np.where(known < floor, z, 0.0)
 
     def explain(self, i: int) -> str:
         line = self._explain(i)

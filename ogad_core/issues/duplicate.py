@@ -107,6 +107,7 @@ class DuplicateIssue(IssueType):
     def fit(self, context: IssueContext) -> DuplicateIssue:
         n = context.n
         ratio = np.full(n, np.inf)  # nearest duplicate distance / (threshold * median)
+        self.candidate_pairs_ = 0  # the pairs verified (set by the verification)
         pairs = [self._exact_pairs(context, ratio)]
         for space in self.spaces:
             pairs.append(self._near_pairs(context, space, ratio))
@@ -174,6 +175,7 @@ class DuplicateIssue(IssueType):
         if self.verify <= 0 or images is None or len(images) != context.n:
             return np.empty((0, 2), np.int64)
         pairs = self._verify_candidates(context)
+        self.candidate_pairs_ = len(pairs)
         if not len(pairs):
             return pairs
         rel = (1.0 - aligned_correlation(images, pairs)) / self.verify
@@ -190,6 +192,7 @@ class DuplicateIssue(IssueType):
         if self.words_per_edit <= 0 or "ref" not in context.samples:
             return np.empty((0, 2), np.int64)
         pairs = self._verify_candidates(context, self.text_spaces)
+        self.candidate_pairs_ = len(pairs)
         if not len(pairs):
             return pairs
         coded = word_strings(context.samples["ref"].astype(str).tolist())
@@ -259,6 +262,10 @@ class DuplicateIssue(IssueType):
         dist = _exact_distances(full, idx)
         order = np.argsort(dist, axis=1, kind="stable")[:, :k]
         return np.take_along_axis(dist, order, 1), np.take_along_axis(idx, order, 1)
+
+    def neighbour_spaces(self, context: IssueContext) -> set[str]:
+        """The near-duplicate spaces and the candidate spaces of the verification."""
+        return {*self.spaces, *self.verify_spaces, *self.text_spaces}
 
     def explain(self, i: int) -> str:
         sid = int(self.set_ids_[i])

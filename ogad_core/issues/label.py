@@ -189,6 +189,10 @@ class LabelIssue(IssueType):
         after = np.log(q.shape[1]) + 0.5 + 0.4 * self.posterior_ + tie_break
         return np.where(self.doubted_, np.where(self.input_far_, after, above), values)
 
+    def neighbour_spaces(self, context: IssueContext) -> set[str]:
+        """The space of the neighbours' vote (:func:`label_space`), unless it is off."""
+        return set() if self.knn == "off" else {label_space(context)}
+
     def explain(self, i: int) -> str:
         if self.deferred_[i]:
             return "left to the issue type that explains the sample (corrupt, outlier, duplicate)"
@@ -243,14 +247,20 @@ def label_neighbours(context: IssueContext) -> tuple[np.ndarray, np.ndarray] | N
     features (cached in the context: a larger k computed once serves); None without either.
     k = 1% of the rows searched (10 to 50); above ANN_MIN_ROWS rows in a 16-d PCA, above
     REFERENCE_ROWS among a seeded subsample of that many."""
-    space = "embeddings" if context.space("embeddings") is not None else "features"
     reference = min(context.n, REFERENCE_ROWS)
-    name = f"{space}/unit" + ("/pca" if context.n > ANN_MIN_ROWS else "")
+    name = label_space(context) + ("/pca" if context.n > ANN_MIN_ROWS else "")
     found = context.neighbours(name, default_k(reference), reference=reference)
     if found is None:
         return None
     dist, idx = found
     return idx, dist
+
+
+def label_space(context: IssueContext) -> str:
+    """The space of the label type's neighbours: the encoder's embeddings where the run has
+    them, else the model's features, rows scaled to unit length."""
+    space = "embeddings" if context.space("embeddings") is not None else "features"
+    return f"{space}/unit"
 
 
 def _model_probs(context: IssueContext, loss: np.ndarray) -> np.ndarray | None:

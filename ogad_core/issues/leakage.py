@@ -93,6 +93,10 @@ class LeakageIssue(IssueType):
         self._finish(1.0 / (1.0 + ratio), 0.5, _sets_by_target(nearest))
         return self
 
+    def neighbour_spaces(self, context: IssueContext) -> set[str]:
+        """The training images' pixel neighbours, when there is a held-out split."""
+        return set() if context.holdout is None else {"pixels"}
+
     def _exact(self, context: IssueContext, ratio: np.ndarray, nearest: np.ndarray) -> None:
         """Training samples whose content hash a held-out file shares (distance 0)."""
         assert context.holdout is not None

@@ -196,6 +196,11 @@ class OutlierIssue(IssueType):
         scores = after_the_others(scores, self.deferred_ & ~member, self.threshold)
         return last_of_all(scores, self.last_, self.threshold)
 
+    def neighbour_spaces(self, context: IssueContext) -> set[str]:
+        """The kNN spaces measured (:data:`KNN_SPACES`: the encoder's embeddings, the input
+        statistics); the others are Mahalanobis distances."""
+        return {KNN_SPACES[s] for s in self._spaces(context) if s in KNN_SPACES}
+
     def _spaces(self, context: IssueContext) -> list[str]:
         """The spaces measured: the encoder's embeddings replace the features and gradients;
         without features, the gradients alone."""

@@ -10,7 +10,7 @@ plus ``explanation``, the card's one line for the flagged rows (empty for the ot
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,14 @@ from ogad_core.issues.queue import all_queue, flagged_names
 from ogad_core.issues.registry import resolve_issue_types
 from ogad_core.scoring.detectors import rank_scores
 
-__all__ = ["ISSUE_COLUMNS", "all_queue", "fit_issue_types", "flagged_names", "issues_table"]
+__all__ = [
+    "ISSUE_COLUMNS",
+    "all_queue",
+    "fit_in_turn",
+    "fit_issue_types",
+    "flagged_names",
+    "issues_table",
+]
 
 ISSUE_COLUMNS = ["sample_id", "issue", "score", "rank", "flagged", "set_id", "explanation"]
 
@@ -29,15 +36,37 @@ ISSUE_COLUMNS = ["sample_id", "issue", "score", "rank", "flagged", "set_id", "ex
 def fit_issue_types(
     context: IssueContext, specs: Sequence[str | type | IssueType]
 ) -> list[IssueType]:
-    """Each spec resolved and fitted on ``context`` (the kNN graphs are shared), a type's
-    ``after`` types first; returned in the order of ``specs``."""
+    """Each spec resolved and fitted on ``context`` (:func:`fit_in_turn`: the kNN searches are
+    shared, then released); returned in the order of ``specs``."""
     types = resolve_issue_types(specs)
+    for _ in fit_in_turn(context, types):
+        pass
+    return types
+
+
+def fit_in_turn(context: IssueContext, types: Sequence[IssueType]) -> Iterator[IssueType]:
+    """Each of ``types`` fitted on ``context``, a type's ``after`` types first, yielded once
+    fitted; before it is yielded the cached neighbour searches that no type still to be fitted
+    reads (:meth:`~ogad_core.issues.base.IssueType.neighbour_spaces`) are released."""
     names = [t.name for t in types]
-    for est in sorted(types, key=lambda t: (len([a for a in t.after if a in names]), 0)):
+    ordered = sorted(types, key=lambda t: len([a for a in t.after if a in names]))
+    for position, est in enumerate(ordered):
         est.fit(context)
         context.results[est.name] = est
         log.info(f"issues: {est.name} flags {int(est.flagged_.sum())} samples")
-    return types
+        context.release_neighbours(_read_later(context, ordered[position + 1 :]))
+        yield est
+
+
+def _read_later(context: IssueContext, types: Sequence[IssueType]) -> set[str] | None:
+    """The neighbour spaces the given types read (None when one of them does not say)."""
+    spaces: set[str] = set()
+    for est in types:
+        read = est.neighbour_spaces(context)
+        if read is None:
+            return None
+        spaces |= read
+    return spaces
 
 
 def issue_frame(est: IssueType, sample_ids: np.ndarray) -> pd.DataFrame:
