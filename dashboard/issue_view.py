@@ -170,6 +170,15 @@ class IssueView:
             self._ranks[ALL] = all_queue(self.table).set_index("sample_id")[["issue"]]
         return self._ranks[ALL]["issue"]
 
+    def card_issue(self, queue: str, sample_id: int) -> str:
+        """The issue type a card of ``queue`` is reviewed as: the queue's own type, in All the
+        type that placed the sample there (``label`` for a sample All does not list)."""
+        if queue != ALL:
+            return queue
+        placed = self._all_issue()
+        sid = int(sample_id)
+        return str(placed[sid]) if sid in placed.index else LABEL
+
     def elsewhere_ids(self) -> np.ndarray:
         """(m,) sample ids another issue type flags and the label type does not (reviewed in
         those queues: the label queue's progress leaves their decisions out)."""

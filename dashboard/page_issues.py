@@ -206,6 +206,15 @@ def card_rank(ctx: context.Context, issue: str, sample_id: int) -> tuple[str, st
     return iv.card_rank(issue, sample_id)
 
 
+def card_issue(ctx: context.Context, queue: str | None, sample_id: int) -> str | None:
+    """The issue type a card of ``queue`` is reviewed as (IssueView.card_issue); None in the
+    detector's order or without issues.parquet."""
+    iv = issue_view(ctx.run_path)
+    if iv is None or queue is None:
+        return None
+    return iv.card_issue(queue, sample_id)
+
+
 def label_detector(ctx: context.Context) -> str | None:
     """The detector the run's label issue type ranked with (None without one)."""
     iv = issue_view(ctx.run_path)

@@ -120,8 +120,10 @@ class Deck {
     body.innerHTML = card.body; // made and escaped by the server (dashboard/cards.py)
     node.appendChild(body);
     const row = el("div", "ogad-buttons");
+    const texts = card.texts || {}; // the card's words (a corrupt card: Drop / Keep)
     for (const [act, text, , cls] of ACTIONS) {
-      row.appendChild(button(`st-key-${keys[act]}${sid}`, text, cls, act, sid, locked));
+      row.appendChild(button(`st-key-${keys[act]}${sid}`, texts[act] || text, cls, act, sid,
+        locked));
     }
     node.appendChild(row);
     node.appendChild(this.relabelMenu(card, locked));
@@ -139,8 +141,10 @@ class Deck {
     const names = this.data.label_names;
     const choice = this.choiceOf(card);
     const keys = this.data.keys;
-    const wrap = button(`st-key-${keys.relabelMenu}${sid}`, `Relabel → ${names[choice]}`, "",
-      "menu", sid, false);
+    // a card without the model's suggestion reads card.menu ("Relabel…") until a class is picked
+    const picked = this.choices.has(card.choice_key);
+    const title = card.menu && !picked ? card.menu : `Relabel → ${names[choice]}`;
+    const wrap = button(`st-key-${keys.relabelMenu}${sid}`, title, "", "menu", sid, false);
     const menu = el("div", "ogad-menu");
     menu.hidden = !this.open.has(sid);
     const label = el("label", "", `New class for #${sid}`);
