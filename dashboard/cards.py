@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import actions, cache, keys, page_issues, state
-from dashboard.issue_view import LABEL
+from dashboard.issue_view import ALL, LABEL
 from dashboard.run_view import CARD_IMAGE_PX, parse_features, text_preview
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 
@@ -362,6 +362,9 @@ def card_payload(
     its buttons' words and, on a card without a suggestion, its menu's label until a class is
     picked. ``place``: (1-based place in the queue, queue length)."""
     sid = int(row.sample_id)
+    members = page_issues.set_members(ctx.run, sid) if ctx.queue == ALL else []
+    if members:
+        return set_payload(ctx, row, members, place)
     new_label = None if pd.isna(row.new_label) else int(row.new_label)
     acts = card_actions(ctx, sid)
     if not acts.suggests:
@@ -374,6 +377,27 @@ def card_payload(
         "choice_key": state.relabel_key(sid, str(row.status), new_label),
         "texts": {"confirm": acts.confirm, "reject": acts.reject},
         "menu": None if acts.suggests or row.status == RELABELED else RELABEL_BY_HAND,
+    }
+
+
+def set_payload(
+    ctx: CardContext, row: Any, members: list[int], place: tuple[int, int] | None = None
+) -> dict:
+    """The card deck's card of a duplicate set in All (``row``: its first member there): the
+    set's members side by side, Keep #id per member (the others dropped), Keep all and a
+    Relabel menu that picks the member; no Confirm / Reject (one member's Confirm could drop
+    the correctly labelled original)."""
+    rows = cache.table_with_decisions(ctx.run_path)[0].set_index("sample_id")
+    head = f'<div class="ogad-head">{_head(ctx, row, place)}</div>'
+    status = rows.loc[members, "status"].astype(str)
+    given = [int(v) for v in rows.loc[members, "label"].to_numpy()]
+    return {
+        "sid": int(row.sample_id),
+        "body": head + page_issues.set_card_html(ctx.run, members, rows),
+        "status": UNREVIEWED if (status == UNREVIEWED).any() else str(status.iloc[0]),
+        "choice": given[0],
+        "choice_key": f"set_relabel_{int(row.sample_id)}",
+        "set": [{"sid": int(m), "label": label} for m, label in zip(members, given, strict=True)],
     }
 
 

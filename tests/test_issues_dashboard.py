@@ -860,3 +860,55 @@ def test_a_corrupt_card_offers_drop_and_keep_and_no_relabel_from_the_model(
     cards = {int(c["sid"]): c for c in deck_cards(at)}
     assert cards[10]["texts"]["confirm"] == "Drop" and cards[0]["texts"]["confirm"] == "Confirm"
     assert cards[11]["menu"] is None  # relabeled: the menu names its class
+
+
+def test_all_shows_a_duplicate_set_as_one_set_card(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In All a duplicate set is one card at its first member's place (the other members
+    leave the queue and its count): its members side by side, Keep #id per member and Keep
+    all, no Confirm / Reject (one member's Confirm dropped the correctly labelled original);
+    Keep #5 keeps 5 and drops 4 and 6 as one step; a member's relabel and Keep all work as on
+    the Duplicates page; Bulk leaves the sets alone; the export carries the decisions."""
+    from dashboard import keys
+    from dashboard.page_issues import ISSUE
+    from dashboard.testing import deck_cards, press_card
+    from ogad_core.review.export import export_csv
+    from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, ReviewStore
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_duplicate_sets(run)
+    at = _started(run, monkeypatch)
+    at.session_state[ISSUE] = "all"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    cards = {int(c["sid"]): c for c in deck_cards(at)}
+    assert sorted(cards) == [4, 10]  # one card per set
+    assert [m["sid"] for m in cards[4]["set"]] == [4, 5, 6]
+    assert "texts" not in cards[4]  # no Confirm / Reject words: no such buttons
+    body = html.unescape(re.sub(r"<[^>]+>", " ", cards[4]["body"]))
+    assert "Duplicate set #4 · 3 samples" in " ".join(body.split())
+    for sid in (4, 5, 6):
+        assert f"#{sid} · given" in body
+    assert "0 of 2 flagged reviewed · All issues: 2 flagged" in " ".join(_text(at).split())
+    bulk = at.button(key=f"{keys.BULK}{CONFIRMED}")
+    assert bulk.disabled and bulk.label == "Confirm all 0"  # the sets are not bulk-decided
+    at = press_card(at, 5, "keep_one")
+    store = ReviewStore(run)
+    assert [store.get(s) for s in (4, 5, 6)] == [CONFIRMED, REJECTED, CONFIRMED]
+    assert "kept #5, dropped #4, #6" in _text(at)
+    assert store.undo_step(reviewer="alice")  # one step
+    at.run()
+    given11 = int(RunDir(run).read_samples().set_index("sample_id").at[11, "label"])
+    at = press_card(at, 11, "relabel", label=(given11 + 1) % 3)  # the member picked
+    at = press_card(at, 10, "keep_all")
+    assert store.get(11) == RELABELED and store.get(10) == REJECTED
+    assert [int(c["sid"]) for c in deck_cards(at)] == [4]
+    export = tmp_path / "out.csv"
+    at = press_card(at, 6, "keep_one")
+    export_csv(run, export)
+    table = pd.read_csv(export).set_index("sample_id")
+    assert table.loc[[4, 5, 6], "keep"].tolist() == [False, False, True]
+    assert table.loc[10, "keep"] and table.loc[11, "decision"] == RELABELED
+    assert not deck_cards(at)  # every set reviewed
+    assert REJECTED == store.get(6)
