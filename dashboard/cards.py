@@ -81,6 +81,7 @@ class CardActions:
 
 
 RELABEL_BY_HAND = "Relabel…"
+RELABEL_MEMBER = "Relabel a member…"  # a duplicate set's card in All
 #: the issue types whose cards read otherwise than Confirm / Reject: a corrupt input is dropped
 #: or kept, and the model's guess on an input with no information is no evidence of its class
 ISSUE_ACTIONS = {"corrupt": CardActions("Drop", "Keep", suggests=False)}
@@ -398,6 +399,7 @@ def set_payload(
         "choice": given[0],
         "choice_key": f"set_relabel_{int(row.sample_id)}",
         "set": [{"sid": int(m), "label": label} for m, label in zip(members, given, strict=True)],
+        "menu": RELABEL_MEMBER,
     }
 
 

@@ -886,6 +886,7 @@ def test_all_shows_a_duplicate_set_as_one_set_card(
     assert sorted(cards) == [4, 10]  # one card per set
     assert [m["sid"] for m in cards[4]["set"]] == [4, 5, 6]
     assert "texts" not in cards[4]  # no Confirm / Reject words: no such buttons
+    assert cards[4]["menu"] == "Relabel a member…"
     body = html.unescape(re.sub(r"<[^>]+>", " ", cards[4]["body"]))
     assert "Duplicate set #4 · 3 samples" in " ".join(body.split())
     for sid in (4, 5, 6):

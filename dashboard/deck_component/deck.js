@@ -146,9 +146,9 @@ class Deck {
   setButtons(card, locked) {
     const keys = this.data.keys;
     const row = el("div", "ogad-buttons ogad-set-buttons");
-    card.set.forEach((member, i) => {
-      row.appendChild(button(`st-key-${keys.keepMember}${member.sid}`, `Keep #${member.sid}`,
-        i === 0 ? "ogad-primary" : "", "keep_one", member.sid, locked));
+    card.set.forEach((member) => { // none stands out: which member is right is the question
+      row.appendChild(button(`st-key-${keys.keepMember}${member.sid}`, `Keep #${member.sid}`, "",
+        "keep_one", member.sid, locked));
     });
     row.appendChild(button(`st-key-${keys.keepAll}${card.sid}`, "Keep all", "", "keep_all",
       card.sid, locked));
