@@ -198,8 +198,8 @@ def test_a_near_constant_image_is_explained_by_what_the_reviewer_sees() -> None:
     est = CorruptIssue().fit(ctx)
     assert est.flagged_[[faint, white, grey]].all()
     assert est.parts_.loc[faint, "very dark"] < est.threshold  # near-constant decided
-    assert est.explain(faint).startswith("very dark, near-constant input (mean brightness 0.01")
-    assert est.explain(white).startswith("very bright, near-constant input (mean brightness 0.99")
+    assert est.explain(faint).startswith("very dark, near-constant input (brightness 0.01")
+    assert est.explain(white).startswith("very bright, near-constant input (brightness 0.99")
     assert est.explain(grey) == "near-constant input"
 
 

@@ -230,7 +230,7 @@ class CorruptIssue(IssueType):
         if brightness and self._mean is not None:
             mean, median = self._mean[i], self._mean_median
             return (
-                f"{brightness}, near-constant input (mean brightness {mean:.2f}, the data's "
+                f"{brightness}, near-constant input (brightness {mean:.2f}, the data's "
                 f"{median:.2f})"
             )
         if value >= HARD:
