@@ -870,7 +870,7 @@ def test_all_shows_a_duplicate_set_as_one_set_card(
     all, no Confirm / Reject (one member's Confirm dropped the correctly labelled original);
     Keep #5 keeps 5 and drops 4 and 6 as one step; a member's relabel and Keep all work as on
     the Duplicates page; Bulk leaves the sets alone; the export carries the decisions."""
-    from dashboard import keys
+    from dashboard import keys, state
     from dashboard.page_issues import ISSUE
     from dashboard.testing import deck_cards, press_card
     from ogad_core.review.export import export_csv
@@ -913,3 +913,9 @@ def test_all_shows_a_duplicate_set_as_one_set_card(
     assert table.loc[10, "keep"] and table.loc[11, "decision"] == RELABELED
     assert not deck_cards(at)  # every set reviewed
     assert REJECTED == store.get(6)
+    assert store.undo_step(reviewer="alice")  # set 4 open again: focus mode shows its set card
+    at.session_state[state.FOCUS_MODE] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.button(key=keys.of(keys.KEEP_ONE, 4)) and at.button(key=keys.of(keys.KEEP_ALL, 4))
+    assert not [b for b in at.button if b.key and b.key.startswith(keys.CONFIRM)]
