@@ -6,7 +6,7 @@ or in another browser, and a bulk action is undone as one step.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -38,13 +38,29 @@ def decide(run: Context, sample_id: int, decision: str, choice_key: str | None =
     _record(run, sample_id, decision, new_label)
 
 
-def decide_from_deck(run: Context, deck_key: str) -> None:
+#: a duplicate set's card in All sends these: the sample kept (the others dropped), or the set
+KEEP_ONE, KEEP_ALL = "keep_one", "keep_all"
+
+
+def decide_from_deck(
+    run: Context, deck_key: str, set_members: Callable[[int], list[int]] | None = None
+) -> None:
     """The card deck's callback: record the decision its button just sent (see
-    dashboard.deck_component.read_decision)."""
+    dashboard.deck_component.read_decision); a set card's Keep one / Keep all decide the
+    members ``set_members(sample id)`` names (the server's sets, not the browser's)."""
     sent = read_decision(deck_key)
     if sent is None:
         return
     sample_id, decision, label = sent
+    if decision in (KEEP_ONE, KEEP_ALL):
+        members = [] if set_members is None else set_members(sample_id)
+        if not members:
+            state.flash("error", f"#{sample_id} is in no duplicate set")
+        elif decision == KEEP_ONE:
+            keep_member(run, members, sample_id)
+        else:
+            keep_all_members(run, members)
+        return
     if decision not in _DONE:
         state.flash("error", f"unknown decision {decision!r}")
         return
@@ -94,6 +110,24 @@ def decide_each(run: Context, decisions: dict[int, str], done: str) -> None:
         state.flash("error", str(err))
         return
     state.flash("success", done)
+
+
+def keep_member(run: Context, members: list[int], kept: int) -> None:
+    """Keep member ``kept`` of a duplicate set (rejected) and drop the others (confirmed), as
+    one step: one Undo takes it back."""
+    others = [m for m in members if m != kept]
+    decisions = {kept: REJECTED, **dict.fromkeys(others, CONFIRMED)}
+    dropped = ", ".join(f"#{o}" for o in others)
+    decide_each(run, decisions, f"kept #{kept}, dropped {dropped}")
+
+
+def keep_all_members(run: Context, members: list[int]) -> None:
+    """Keep every member of a duplicate set: the unreviewed ones are rejected (a relabeled or
+    already decided member keeps its decision)."""
+    store = run.store
+    open_members = [m for m in members if store.get(m) == UNREVIEWED]
+    if open_members:
+        decide_all(run, open_members, REJECTED, f"duplicate set #{min(members)}")
 
 
 def _undone_text(entries: list[HistoryEntry]) -> str:

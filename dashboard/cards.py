@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import actions, cache, keys, page_issues, state
-from dashboard.issue_view import LABEL
+from dashboard.issue_view import ALL, LABEL
 from dashboard.run_view import CARD_IMAGE_PX, parse_features, text_preview
 from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, UNREVIEWED
 
@@ -69,6 +69,31 @@ class CardContext:
         return self.run.run_path
 
 
+@dataclass(frozen=True)
+class CardActions:
+    """What a card's buttons say, and whether the card shows the model's suggested class (in
+    its why line and as its Relabel menu's first choice) or leaves a relabel to the reviewer
+    (the menu then starts on the given label and reads :data:`RELABEL_BY_HAND`)."""
+
+    confirm: str = "Confirm"
+    reject: str = "Reject"
+    suggests: bool = True
+
+
+RELABEL_BY_HAND = "Relabel…"
+RELABEL_MEMBER = "Relabel a member…"  # a duplicate set's card in All
+#: the issue types whose cards read otherwise than Confirm / Reject: a corrupt input is dropped
+#: or kept, and the model's guess on an input with no information is no evidence of its class
+ISSUE_ACTIONS = {"corrupt": CardActions("Drop", "Keep", suggests=False)}
+
+
+def card_actions(ctx: CardContext, sample_id: int) -> CardActions:
+    """The actions of sample ``sample_id``'s card: by the issue type it is reviewed as (in
+    All, the type that placed it there)."""
+    issue = page_issues.card_issue(ctx.run, ctx.queue, sample_id)
+    return ISSUE_ACTIONS.get(issue or "", CardActions())
+
+
 def relabel_default(row: Any, n_classes: int, suggested: int | None = None) -> int:
     """The class a card's Relabel control starts on: the current label of a relabeled sample,
     else the suggested label (even when it is the given one: the card then says the evidence
@@ -78,6 +103,15 @@ def relabel_default(row: Any, n_classes: int, suggested: int | None = None) -> i
     if suggested is not None and 0 <= int(suggested) < n_classes:
         return int(suggested)
     return int(row.pred)
+
+
+def _menu_text(ctx: CardContext, row: Any, relabel: tuple[str, str], acts: CardActions) -> str:
+    """The Relabel menu's label: ``Relabel → 5``, or :data:`RELABEL_BY_HAND` on a card without
+    a suggestion until the reviewer picks a class (or relabeled it)."""
+    key, choice = relabel
+    if not acts.suggests and key not in st.session_state and row.status != RELABELED:
+        return RELABEL_BY_HAND
+    return f"Relabel → {md_escape(choice)}"
 
 
 def _relabel_choice(ctx: CardContext, row: Any, suggested: int | None) -> tuple[str, str]:
@@ -194,11 +228,11 @@ def why_parts(explanation: Any, label_names: list[str]) -> tuple[str, str | None
     return line, name, f"{float(explanation.suggestion_confidence):.0%}"
 
 
-def why_html(explanation: Any, label_names: list[str]) -> str:
-    """The why line and the suggestion as one HTML block (names escaped)."""
+def why_html(explanation: Any, label_names: list[str], suggests: bool = True) -> str:
+    """The why line and (``suggests``) the suggestion as one HTML block (names escaped)."""
     line, name, confidence = why_parts(explanation, label_names)
     out = html.escape(line)
-    if name is not None:
+    if name is not None and suggests:
         out += f"<br>suggested <b>{html.escape(name)}</b> ({confidence})"
     return f'<div class="ogad-why">{out}</div>'
 
@@ -226,15 +260,18 @@ def _neighbours(ctx: CardContext, explanation: Any) -> None:
                 shows.neighbour(ctx.run_path, ref, head)
 
 
-def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> None:
-    """Confirm / Reject, the Relabel popover (class list and Relabel button: mounted only when
-    opened), Back to unreviewed. No tooltips (the legend above the queue says what the buttons
-    and keys do): every element drawn costs time on each decision."""
+def _decision_buttons(
+    ctx: CardContext, row: Any, relabel: tuple[str, str], acts: CardActions
+) -> None:
+    """Confirm / Reject (in ``acts``' words), the Relabel popover (class list and Relabel
+    button: mounted only when opened), Back to unreviewed. No tooltips (the legend above the
+    queue says what the buttons and keys do): every element drawn costs time on each
+    decision."""
     sid = int(row.sample_id)
     decide, locked = actions.decide, not ctx.writable
     with st.container(horizontal=True, gap="small"):
         st.button(
-            "Confirm",
+            acts.confirm,
             key=keys.of(keys.CONFIRM, sid),
             type="primary",
             width="stretch",
@@ -243,7 +280,7 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> N
             disabled=locked,
         )
         st.button(
-            "Reject",
+            acts.reject,
             key=keys.of(keys.REJECT, sid),
             width="stretch",
             on_click=decide,
@@ -251,9 +288,8 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> N
             disabled=locked,
         )
     relabel_key, choice = relabel
-    with st.popover(
-        f"Relabel → {md_escape(choice)}", key=keys.of(keys.RELABEL_MENU, sid), width="stretch"
-    ):
+    menu = _menu_text(ctx, row, relabel, acts)
+    with st.popover(menu, key=keys.of(keys.RELABEL_MENU, sid), width="stretch"):
         st.selectbox(
             f"New class for #{sid}",
             ctx.label_names,
@@ -281,12 +317,12 @@ def _decision_buttons(ctx: CardContext, row: Any, relabel: tuple[str, str]) -> N
         )
 
 
-def _details(ctx: CardContext, row: Any, explanation: Any) -> str:
-    """Labels, badges and the why line (HTML)."""
+def _details(ctx: CardContext, row: Any, explanation: Any, suggests: bool = True) -> str:
+    """Labels, badges and the why line (HTML; the model's suggestion when ``suggests``)."""
     parts = [_labels(row, ctx.label_names), card_kind(ctx.kind).badges(row)]
     skip: tuple[str, ...] = ()
     if explanation is not None:  # the why line is the label evidence: not said twice
-        parts.append(why_html(explanation, ctx.label_names))
+        parts.append(why_html(explanation, ctx.label_names, suggests))
         skip = (LABEL,)
     parts.append(page_issues.why_issue_html(ctx.run, int(row.sample_id), skip))
     return "".join(parts)
@@ -306,12 +342,13 @@ def _body_html(
     explanation: Any,
     large: bool,
     place: tuple[int, int] | None = None,
+    suggests: bool = True,
 ) -> str:
     """A card above its buttons (HTML, escaped): head, the sample, labels, badges, why line.
     ``place``: (1-based place in the queue, queue length)."""
     head = f'<div class="ogad-head">{_head(ctx, row, place)}</div>'
     sample = card_kind(ctx.kind).sample_html(ctx.run_path, str(row.ref), large)
-    return head + sample + _details(ctx, row, explanation)
+    return head + sample + _details(ctx, row, explanation, suggests)
 
 
 def card_payload(
@@ -322,16 +359,47 @@ def card_payload(
     place: tuple[int, int] | None = None,
 ) -> dict:
     """One grid card for the card deck (dashboard.deck_component): its HTML body (escaped),
-    status, the class pre-selected in its Relabel menu and the key that choice is kept under.
-    ``place``: (1-based place in the queue, queue length)."""
+    status, the class pre-selected in its Relabel menu and the key that choice is kept under,
+    its buttons' words and, on a card without a suggestion, its menu's label until a class is
+    picked. ``place``: (1-based place in the queue, queue length)."""
     sid = int(row.sample_id)
+    members = page_issues.set_members(ctx.run, sid) if ctx.queue == ALL else []
+    if members:
+        return set_payload(ctx, row, members, place)
     new_label = None if pd.isna(row.new_label) else int(row.new_label)
+    acts = card_actions(ctx, sid)
+    if not acts.suggests:
+        suggested = int(row.label)
     return {
         "sid": sid,
-        "body": _body_html(ctx, row, explanation, large=False, place=place),
+        "body": _body_html(ctx, row, explanation, False, place, acts.suggests),
         "status": str(row.status),
         "choice": relabel_default(row, len(ctx.label_names), suggested),
         "choice_key": state.relabel_key(sid, str(row.status), new_label),
+        "texts": {"confirm": acts.confirm, "reject": acts.reject},
+        "menu": None if acts.suggests or row.status == RELABELED else RELABEL_BY_HAND,
+    }
+
+
+def set_payload(
+    ctx: CardContext, row: Any, members: list[int], place: tuple[int, int] | None = None
+) -> dict:
+    """The card deck's card of a duplicate set in All (``row``: its first member there): the
+    set's members side by side, Keep #id per member (the others dropped), Keep all and a
+    Relabel menu that picks the member; no Confirm / Reject (one member's Confirm could drop
+    the correctly labelled original)."""
+    rows = cache.table_with_decisions(ctx.run_path)[0].set_index("sample_id")
+    head = f'<div class="ogad-head">{_head(ctx, row, place)}</div>'
+    status = rows.loc[members, "status"].astype(str)
+    given = [int(v) for v in rows.loc[members, "label"].to_numpy()]
+    return {
+        "sid": int(row.sample_id),
+        "body": head + page_issues.set_card_html(ctx.run, members, rows),
+        "status": UNREVIEWED if (status == UNREVIEWED).any() else str(status.iloc[0]),
+        "choice": given[0],
+        "choice_key": f"set_relabel_{int(row.sample_id)}",
+        "set": [{"sid": int(m), "label": label} for m, label in zip(members, given, strict=True)],
+        "menu": RELABEL_MEMBER,
     }
 
 
@@ -351,10 +419,11 @@ def render_card(
     ``suggested``: the class pre-selected for a relabel; ``large``: the focus-mode card.
     """
     sid = int(row.sample_id)
-    relabel = _relabel_choice(ctx, row, suggested)
+    acts = card_actions(ctx, sid)
+    relabel = _relabel_choice(ctx, row, suggested if acts.suggests else int(row.label))
     with st.container(border=True, key=keys.of(keys.CARD, sid), gap="small", width="stretch"):
-        st.html(_card_html(_body_html(ctx, row, explanation, large, place)))
-        _decision_buttons(ctx, row, relabel)  # above the neighbours: in view without scrolling
+        st.html(_card_html(_body_html(ctx, row, explanation, large, place, acts.suggests)))
+        _decision_buttons(ctx, row, relabel, acts)  # above the neighbours: in view unscrolled
         if large and explanation is not None:
             _neighbours(ctx, explanation)
 

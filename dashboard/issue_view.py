@@ -5,7 +5,9 @@ health of the Summary page. Read from issues.parquet (``ogad compute`` / ``ogad 
 The "All" queue (``ogad_core.issues.table.all_queue``) lists every flagged sample once, by its
 best relative position within its own issue's queue (rank / number flagged), so the surest
 samples of every kind come first; the label flags come after the other types' (see
-``ogad_core.issues.queue.ALL_LAST``); ties go corrupt, leakage, duplicate, outlier.
+``ogad_core.issues.queue.ALL_LAST``); ties go corrupt, leakage, duplicate, outlier. A duplicate
+set is one card there, at its first member's place (the other members leave the queue): it is
+reviewed as a set (Keep one / Keep all), never one member at a time.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class IssueView:
     _flagged: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _label: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
     _why: dict[int, list[str]] | None = field(default=None, repr=False)
+    _members: dict[int, list[int]] | None = field(default=None, repr=False)
     _ranks: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
     _scores: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
@@ -65,7 +68,7 @@ class IssueView:
         """(m,) sample ids flagged by ``issue`` (``all``: the All queue), queue order."""
         if issue not in self._flagged:
             if issue == ALL:
-                ids = all_queue(self.table)["sample_id"].to_numpy(dtype=np.int64)
+                ids = self._all_rows()["sample_id"].to_numpy(dtype=np.int64)
             else:
                 part = self.table[(self.table["issue"] == issue) & self.table["flagged"]]
                 ids = part.sort_values("rank")["sample_id"].to_numpy(dtype=np.int64)
@@ -167,8 +170,43 @@ class IssueView:
     def _all_issue(self) -> pd.Series:
         """The issue type that placed each sample in the All queue (index sample_id)."""
         if ALL not in self._ranks:
-            self._ranks[ALL] = all_queue(self.table).set_index("sample_id")[["issue"]]
+            self._ranks[ALL] = self._all_rows().set_index("sample_id")[["issue"]]
         return self._ranks[ALL]["issue"]
+
+    def _all_rows(self) -> pd.DataFrame:
+        """The All queue (``all_queue``: sample_id, issue, position) with each duplicate set
+        once: its first member in that order stands for the set."""
+        rows = all_queue(self.table)
+        set_of = self._set_ids().reindex(rows["sample_id"].to_numpy()).to_numpy()
+        later = pd.Series(set_of).duplicated().to_numpy() & ~pd.isna(set_of)
+        return rows[~later].reset_index(drop=True)
+
+    def _set_ids(self) -> pd.Series:
+        """The duplicate set of each flagged set member (index sample_id)."""
+        dup = self.table[(self.table["issue"] == DUPLICATE) & self.table["flagged"]]
+        return dup.set_index("sample_id")["set_id"]
+
+    def set_members(self, sample_id: int) -> list[int]:
+        """The sample ids of the duplicate set holding ``sample_id``, in rank order (the set
+        card's members); empty when no set holds it."""
+        if self._members is None:
+            self._members = {}
+            for members in self.duplicate_sets():
+                for sid in members:
+                    self._members[sid] = members
+        return self._members.get(int(sample_id), [])
+
+    def card_issue(self, queue: str, sample_id: int) -> str:
+        """The issue type a card of ``queue`` is reviewed as: the queue's own type, in All
+        ``duplicate`` for a set's card, else the type that placed the sample there (``label``
+        for a sample All does not list)."""
+        if queue != ALL:
+            return queue
+        sid = int(sample_id)
+        if self.set_members(sid):
+            return DUPLICATE
+        placed = self._all_issue()
+        return str(placed[sid]) if sid in placed.index else LABEL
 
     def elsewhere_ids(self) -> np.ndarray:
         """(m,) sample ids another issue type flags and the label type does not (reviewed in
@@ -313,7 +351,8 @@ def queue_progress(iv: IssueView, issue: str, table: pd.DataFrame) -> tuple[int,
     reviewed = int((status.notna() & (status != UNREVIEWED)).sum())
     if issue == ALL:
         rule = (
-            "every sample some issue type flags, once, the surest of each type first; "
+            "every sample some issue type flags, once (a duplicate set once, as a set), the "
+            "surest of each type first; "
             "label issues after the other types"
         )
     else:

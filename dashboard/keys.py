@@ -31,6 +31,8 @@ CHART_RUN = "chart_run_"  # + its index: the Run page's charts
 TABLE = "table_"  # + its name: the Summary's tables (dashboard.table_component)
 DUPSET = "dupset_"  # + the set id: a duplicate set's card (dashboard.page_issues)
 KEEP_ONE, KEEP_ALL = "keep_one_", "keep_all_"  # + the set id: its Keep one / Keep all buttons
+KEEP_MEMBER = "keep_member_"  # + sample id: "Keep #id" on a set's card in All (deck); Keep all
+# there is KEEP_ALL + the card's sample id
 DUP_RELABEL = "dup_relabel_"  # + sample id: a set member's Relabel button
 
 #: keyboard shortcut -> the prefix of the focused card's button it presses
@@ -75,6 +77,8 @@ def for_scripts() -> dict[str, object]:
         "relabel": RELABEL,
         "relabelMenu": RELABEL_MENU,
         "unreview": UNREVIEW,
+        "keepMember": KEEP_MEMBER,
+        "keepAll": KEEP_ALL,
         "cardShortcuts": CARD_SHORTCUTS,
         "menuShortcuts": MENU_SHORTCUTS,
         "pageShortcuts": PAGE_SHORTCUTS,

@@ -206,6 +206,28 @@ def card_rank(ctx: context.Context, issue: str, sample_id: int) -> tuple[str, st
     return iv.card_rank(issue, sample_id)
 
 
+def card_issue(ctx: context.Context, queue: str | None, sample_id: int) -> str | None:
+    """The issue type a card of ``queue`` is reviewed as (IssueView.card_issue); None in the
+    detector's order or without issues.parquet."""
+    iv = issue_view(ctx.run_path)
+    if iv is None or queue is None:
+        return None
+    return iv.card_issue(queue, sample_id)
+
+
+def set_members(ctx: context.Context, sample_id: int) -> list[int]:
+    """The members of the duplicate set holding ``sample_id`` (IssueView.set_members)."""
+    iv = issue_view(ctx.run_path)
+    return [] if iv is None else iv.set_members(sample_id)
+
+
+def outside_sets(ctx: context.Context, sample_ids: list[int]) -> list[int]:
+    """``sample_ids`` less the members of a duplicate set: in All a set is decided as a set
+    (its card's Keep one / Keep all), never by a Bulk Confirm of one member."""
+    iv = issue_view(ctx.run_path)
+    return sample_ids if iv is None else [s for s in sample_ids if not iv.set_members(s)]
+
+
 def label_detector(ctx: context.Context) -> str | None:
     """The detector the run's label issue type ranked with (None without one)."""
     iv = issue_view(ctx.run_path)
@@ -395,6 +417,14 @@ def duplicate_section(ctx: context.Context, filtered: bool = False) -> None:
     _set_pager(page, n_pages)
 
 
+def set_card(ctx: context.Context, members: list[int]) -> None:
+    """One duplicate set's card as on the Duplicates page (focus mode in All)."""
+    table, _ = ctx.table()
+    _set_card(
+        ctx, table.set_index("sample_id"), members, issue_view(ctx.run_path), ctx.store.writable()
+    )
+
+
 def _set_card(
     ctx: context.Context,
     rows: pd.DataFrame,
@@ -505,6 +535,40 @@ def _member(
         )
 
 
+SET_CARD_IMAGE_PX = 72  # a member's image on a set's card in All (a grid card's width)
+
+
+def set_card_html(ctx: context.Context, members: list[int], rows: pd.DataFrame) -> str:
+    """The body of a duplicate set's card in All (HTML, escaped): what the set is (its
+    Duplicates title) and each member small, with its given label, the model's prediction and
+    its status. ``rows``: the run table with decisions, indexed by sample_id."""
+    from dashboard.cards import card_kind  # cards shows this page's why line: import late
+
+    iv = issue_view(ctx.run_path)
+    names = ctx.view.label_names
+    labels = sorted({names[int(v)] for v in rows.loc[members, "label"].to_numpy()})
+    conflict = f" · labels differ: {' vs '.join(labels)}" if len(labels) > 1 else ""
+    how = _set_kind(iv, members).replace("\\", "")  # plain text here, not Markdown
+    title = f"Duplicate set #{min(members)} · {len(members)} samples{how}{conflict}"
+    parts = [f'<div class="ogad-set-title"><b>{html.escape(title)}</b></div><div class="ogad-set">']
+    for sid in members:
+        row = rows.loc[[sid]].iloc[0]
+        body, _ = card_kind(ctx.view.kind).member_html(
+            ctx.run_path, str(row["ref"]), SET_CARD_IMAGE_PX
+        )
+        status = STATUS_TEXT.get(str(row["status"]), str(row["status"]))
+        label = names[int(row["label"])]
+        if str(row["status"]) == RELABELED and not pd.isna(row["new_label"]):
+            label += f" → {names[int(row['new_label'])]}"
+        parts.append(
+            f'<div class="ogad-member" data-sid="{sid}">{body}<div class="ogad-labels">#{sid} · '
+            f"given <b>{html.escape(label)}</b>{_predicted_html(row, names)} · "
+            f"{html.escape(status)}</div></div>"
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
 def _predicted_html(row: pd.Series, names: list[str]) -> str:
     """`` · predicted <b>7</b>`` for a set member (orange when it differs from the given label:
     in a set whose labels differ, the model's vote on which is right); '' without a prediction."""
@@ -516,22 +580,14 @@ def _predicted_html(row: pd.Series, names: list[str]) -> str:
 
 
 def keep_one(ctx: context.Context, members: list[int], keep_key: str) -> None:
-    """Keep the chosen member of a duplicate set (rejected) and drop the others (confirmed), as
-    one step: one Undo takes it back."""
-    kept = int(st.session_state.get(keep_key, members[0]))
-    others = [m for m in members if m != kept]
-    decisions = {kept: REJECTED, **dict.fromkeys(others, CONFIRMED)}
-    dropped = ", ".join(f"#{o}" for o in others)
-    actions.decide_each(ctx, decisions, f"kept #{kept}, dropped {dropped}")
+    """Keep the member of a duplicate set chosen in ``keep_key`` and drop the others, as one
+    step (actions.keep_member)."""
+    actions.keep_member(ctx, members, int(st.session_state.get(keep_key, members[0])))
 
 
 def keep_all(ctx: context.Context, members: list[int]) -> None:
-    """Keep every member of a duplicate set: the unreviewed ones are rejected (a relabeled or
-    already decided member keeps its decision)."""
-    store = ctx.store
-    open_members = [m for m in members if store.get(m) == UNREVIEWED]
-    if open_members:
-        actions.decide_all(ctx, open_members, REJECTED, f"duplicate set #{min(members)}")
+    """Keep every member of a duplicate set (actions.keep_all_members)."""
+    actions.keep_all_members(ctx, members)
 
 
 def _set_pager(page: int, n_pages: int) -> None:

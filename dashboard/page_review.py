@@ -673,7 +673,14 @@ def _duplicates_head(ctx: context.Context) -> None:
 
 
 def _large_card(ctx: CardContext, row, place: tuple[int, int]) -> None:
-    """Focus mode's card: large, with the full explanation and the nearest neighbours."""
+    """Focus mode's card: large, with the full explanation and the nearest neighbours; in All
+    a duplicate set's card is the Duplicates page's (Keep one / Keep all / Relabel each)."""
+    members = (
+        page_issues.set_members(ctx.run, int(row.sample_id)) if ctx.queue == page_issues.ALL else []
+    )
+    if members:
+        page_issues.set_card(ctx.run, members)
+        return
     why = review_aids.explanation(ctx.run, int(row.sample_id))
     suggested = None if why is None else int(why.suggested_label)
     render_card(ctx, row, explanation=why, suggested=suggested, large=True, place=place)
@@ -709,7 +716,8 @@ def _grid(ctx: CardContext, rows: pd.DataFrame, version: int, places: tuple[int,
         "version": int(version),
         "focus": _restored_focus(),
     }
-    decided = partial(actions.decide_from_deck, ctx.run, state.DECK)
+    sets = partial(page_issues.set_members, ctx.run)  # a set card's Keep one / Keep all
+    decided = partial(actions.decide_from_deck, ctx.run, state.DECK, sets)
     card_deck(data, key=state.DECK, on_decision=decided)
 
 
@@ -776,6 +784,18 @@ def _bulk_ids(
     return page_ids, queue.sample_ids[status == UNREVIEWED].astype(int).tolist()
 
 
+def _outside_sets(
+    ctx: context.Context, ids: tuple[list[int], list[int] | None]
+) -> tuple[list[int], list[int] | None]:
+    """The Bulk ids of :func:`_bulk_ids` less the duplicate sets' members in All: a set is
+    decided on its card (Keep one / Keep all), never by a Bulk Confirm of one member."""
+    if page_issues.selected_issue(ctx) != page_issues.ALL:
+        return ids
+    page_ids, selection = ids
+    outside = page_issues.outside_sets
+    return outside(ctx, page_ids), None if selection is None else outside(ctx, selection)
+
+
 def _length_moved(ctx: context.Context, controls: Controls) -> bool:
     """Whether the queue length follows the review target (not set by hand) and the decisions
     just made moved it away from the length the sidebar shows."""
@@ -817,7 +837,7 @@ def _queue(ctx: context.Context, controls: Controls, selected: list[int] | None)
         controls,
         table,
         (len(queue), reviewed, view.n_samples),
-        _bulk_ids(queue, rows, controls, selected),
+        _outside_sets(ctx, _bulk_ids(queue, rows, controls, selected)),
     )
     writable = store.writable()
     if not writable:

@@ -28,6 +28,8 @@ DECISIONS = {
     "reject": "rejected",
     "relabel": "relabeled",
     "unreview": "unreviewed",
+    "keep_one": "keep_one",  # a duplicate set's card in All: sid = the member kept
+    "keep_all": "keep_all",  # sid = the set card's
 }
 
 #: a card's action -> the prefix of its button's key (focus mode's native buttons)
@@ -72,7 +74,8 @@ def press_card(at: AppTest, sid: int, act: str, label: int | None = None) -> App
     deck = _deck(at)
     if deck is None:
         return at.button(key=keys.of(BUTTONS[act], sid)).click().run()
-    assert int(sid) in card_ids(at), f"no card #{sid} on the page"
+    members = [int(m["sid"]) for c in deck_cards(at) for m in c.get("set") or ()]
+    assert int(sid) in card_ids(at) + members, f"no card #{sid} on the page"
     states = at._tree.get_widget_states()  # what the browser sends with its next rerun
     trigger = states.widgets.add()
     trigger.id = _make_trigger_id(deck.proto.id, "events")

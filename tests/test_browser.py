@@ -1182,6 +1182,93 @@ def served_issue_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
         yield url, run
 
 
+def test_all_shows_a_duplicate_set_as_one_card_with_its_actions_and_export(
+    chromium: str, tmp_path: Path
+) -> None:
+    """In All a duplicate set is one card (members side by side, Keep #id, Keep all, a
+    Relabel menu that picks the member; no Confirm / Reject); its actions land in the store
+    and the export as on the Duplicates page."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from dashboard.issue_view import load_issue_view
+
+    run = make_run(tmp_path / "run", kind="image", n=N_SAMPLES)
+    _write_issues(run)
+    queue = list(load_issue_view(run).flagged_ids("all"))
+    assert DUP_CONFLICT[1] not in queue and DUP_SAME[1] not in queue  # one card per set
+    store = ReviewStore(run)
+    with _serving(run) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            for width, height in ((1920, 1080), (1280, 800)):  # the last one is used below
+                context = browser.new_context(
+                    viewport={"width": width, "height": height}, accept_downloads=True
+                )
+                page = context.new_page()
+                page.set_default_timeout(WAIT_MS)
+                page.goto(f"{url}/?reviewer=sets&issue=all")
+                page.wait_for_selector(CARDS)
+                conflict = page.locator(keys.selector(keys.of(keys.CARD, DUP_CONFLICT[0])))
+                expect(conflict).to_contain_text("labels differ")
+                for sid in DUP_CONFLICT:
+                    expect(conflict).to_contain_text(f"#{sid} · given")
+                expect(conflict.locator("img")).to_have_count(len(DUP_CONFLICT))
+                expect(conflict.locator(keys.selector(keys.CONFIRM, prefix=True))).to_have_count(0)
+                expect(conflict).to_contain_text("Relabel a member…")
+                conflict.scroll_into_view_if_needed()
+                _settle(page)
+                _shot(page, tmp_path / f"browser_all_sets_{width}.png")
+                if width != 1280:
+                    context.close()
+
+            kept = page.locator(keys.selector(keys.of(keys.KEEP_MEMBER, DUP_CONFLICT[1])))
+            kept.get_by_role("button").click()
+            assert _wait_for(lambda: store.get(DUP_CONFLICT[0]) == CONFIRMED)
+            assert store.get(DUP_CONFLICT[1]) == REJECTED
+            expect(page.locator(keys.selector(keys.of(keys.CARD, DUP_CONFLICT[0])))).to_have_count(
+                0
+            )
+
+            three = page.locator(keys.selector(keys.of(keys.CARD, DUP_SAME[0])))
+            three.scroll_into_view_if_needed()
+            three.locator(keys.selector(keys.of(keys.RELABEL_MENU, DUP_SAME[0]))).locator(
+                "button[data-act=menu]"
+            ).click()
+            three.locator("select.ogad-member-pick").select_option(str(DUP_SAME[1]))
+            three.locator("select[data-choice-key]").select_option(label="cross")
+            _shot(page, tmp_path / "browser_all_sets_relabel_1280.png")
+            three.locator(keys.selector(keys.of(keys.RELABEL, DUP_SAME[0]))).get_by_role(
+                "button"
+            ).click()
+            assert _wait_for(lambda: store.get(DUP_SAME[1]) == RELABELED)
+            three = page.locator(keys.selector(keys.of(keys.CARD, DUP_SAME[0])))
+            expect(three).to_contain_text(f"#{DUP_SAME[1]} · given")
+            three.locator(keys.selector(keys.of(keys.KEEP_ALL, DUP_SAME[0]))).get_by_role(
+                "button"
+            ).click()
+            assert _wait_for(lambda: store.get(DUP_SAME[0]) == REJECTED)
+            assert store.get(DUP_SAME[2]) == REJECTED and store.get(DUP_SAME[1]) == RELABELED
+            _settle(page)
+            _shot(page, tmp_path / "browser_all_sets_done_1280.png")
+
+            page.goto(f"{url}/summary?reviewer=sets")
+            expect(page.get_by_text("Class health", exact=True)).to_be_visible()
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Export cleaned CSV").click()
+            downloaded = Path(download.value.path()).read_text(encoding="utf-8")
+        finally:
+            browser.close()
+
+    cli_csv = tmp_path / "cli.csv"
+    export_csv(run, cli_csv)
+    assert downloaded == cli_csv.read_text(encoding="utf-8")
+    table = pd.read_csv(cli_csv, keep_default_na=False, dtype=str)
+    table = table.set_index(table["sample_id"].astype(int))
+    assert table.loc[list(DUP_CONFLICT), "keep"].tolist() == ["false", "true"]
+    assert table.loc[DUP_SAME[1], "final_label"] == "cross"
+    assert table.loc[[DUP_SAME[0], DUP_SAME[2]], "decision"].tolist() == [REJECTED] * 2
+
+
 def test_duplicate_set_card_actions_and_export(
     chromium: str, served_issue_run: tuple[str, Path], tmp_path: Path
 ) -> None:

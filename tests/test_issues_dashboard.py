@@ -792,3 +792,130 @@ def test_the_summarys_export_caption_names_the_files_columns(
     assert header[-1] == "issues"
     caption = next(c.value for c in at.caption if "rows · columns" in c.value)
     assert f"columns {', '.join(header)} · the same file".replace("_", "\\_") in caption
+
+
+def _with_corrupt(run: Path) -> None:
+    """issues.parquet with label flags 0-5 and corrupt flags 10 and 11."""
+    rd = RunDir(run)
+    n = len(rd.read_samples())
+    rows = []
+    for issue, flagged in (("label", range(6)), ("corrupt", (10, 11))):
+        for sid in range(n):
+            hit = sid in flagged
+            why = "very dark, near-constant input" if issue == "corrupt" else "why"
+            rows.append((sid, issue, float(hit), sid + 1, hit, None, why if hit else ""))
+    cols = ["sample_id", "issue", "score", "rank", "flagged", "set_id", "explanation"]
+    table = pd.DataFrame(rows, columns=cols)
+    table["set_id"] = pd.array([pd.NA] * len(table), dtype="Int64")
+    table.to_parquet(rd.issues_path)
+
+
+def test_a_corrupt_card_offers_drop_and_keep_and_no_relabel_from_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A corrupt card (in Corrupt, and in All where corrupt placed it) reads Drop / Keep, its
+    why line has no "suggested" class and its Relabel menu starts on the given label, reading
+    "Relabel…" (the model's guess on a dark or noise image is no evidence); Drop is a
+    confirmation (keep = false in the export) and a relabel by hand still works. A label card
+    keeps Confirm / Reject and its suggestion."""
+    from dashboard import cards as cards_mod
+    from dashboard.cards import RELABEL_BY_HAND
+    from dashboard.context import Context
+    from dashboard.page_issues import ISSUE
+    from dashboard.testing import deck_cards, press_card
+    from ogad_core.review.store import ReviewStore
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_corrupt(run)
+    given = RunDir(run).read_samples().set_index("sample_id")["label"]
+    at = _started(run, monkeypatch)
+    label_cards = {int(c["sid"]): c for c in deck_cards(at)}
+    assert label_cards[0]["texts"] == {"confirm": "Confirm", "reject": "Reject"}
+    assert label_cards[0]["menu"] is None
+    at.session_state[ISSUE] = "corrupt"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    cards = {int(c["sid"]): c for c in deck_cards(at)}
+    assert sorted(cards) == [10, 11]
+    for sid, card in cards.items():
+        assert card["texts"] == {"confirm": "Drop", "reject": "Keep"}
+        assert card["menu"] == RELABEL_BY_HAND
+        assert card["choice"] == int(given[sid])
+    why = SimpleNamespace(loss=9.5, margin=-0.9, grad_norm_percentile=99.0, suggested_label=1)
+    why.suggestion_confidence = 0.24
+    for queue, suggests in (("corrupt", False), ("label", True)):  # the why line, as drawn
+        ctx = cards_mod.CardContext(Context(str(run)), "image", ["a", "b", "c"], None, True, queue)
+        acts = cards_mod.card_actions(ctx, 10)
+        assert acts.suggests is suggests
+        row = next(cards_mod.cache.table_with_decisions(str(run))[0].itertuples())
+        body = cards_mod._details(ctx, row, why, acts.suggests)
+        assert ("suggested" in body) is suggests
+    at = press_card(at, 10, "confirm")
+    at = press_card(at, 11, "relabel", label=(int(given[11]) + 1) % 3)
+    store = ReviewStore(run)
+    assert store.get(10) == "confirmed" and store.get(11) == "relabeled"
+    at.session_state[ISSUE] = "all"
+    at.session_state["ctl_show_reviewed"] = True
+    at.run()
+    cards = {int(c["sid"]): c for c in deck_cards(at)}
+    assert cards[10]["texts"]["confirm"] == "Drop" and cards[0]["texts"]["confirm"] == "Confirm"
+    assert cards[11]["menu"] is None  # relabeled: the menu names its class
+
+
+def test_all_shows_a_duplicate_set_as_one_set_card(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In All a duplicate set is one card at its first member's place (the other members
+    leave the queue and its count): its members side by side, Keep #id per member and Keep
+    all, no Confirm / Reject (one member's Confirm dropped the correctly labelled original);
+    Keep #5 keeps 5 and drops 4 and 6 as one step; a member's relabel and Keep all work as on
+    the Duplicates page; Bulk leaves the sets alone; the export carries the decisions."""
+    from dashboard import keys, state
+    from dashboard.page_issues import ISSUE
+    from dashboard.testing import deck_cards, press_card
+    from ogad_core.review.export import export_csv
+    from ogad_core.review.store import CONFIRMED, REJECTED, RELABELED, ReviewStore
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_duplicate_sets(run)
+    at = _started(run, monkeypatch)
+    at.session_state[ISSUE] = "all"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    cards = {int(c["sid"]): c for c in deck_cards(at)}
+    assert sorted(cards) == [4, 10]  # one card per set
+    assert [m["sid"] for m in cards[4]["set"]] == [4, 5, 6]
+    assert "texts" not in cards[4]  # no Confirm / Reject words: no such buttons
+    assert cards[4]["menu"] == "Relabel a member…"
+    body = html.unescape(re.sub(r"<[^>]+>", " ", cards[4]["body"]))
+    assert "Duplicate set #4 · 3 samples" in " ".join(body.split())
+    for sid in (4, 5, 6):
+        assert f"#{sid} · given" in body
+    assert "0 of 2 flagged reviewed · All issues: 2 flagged" in " ".join(_text(at).split())
+    bulk = at.button(key=f"{keys.BULK}{CONFIRMED}")
+    assert bulk.disabled and bulk.label == "Confirm all 0"  # the sets are not bulk-decided
+    at = press_card(at, 5, "keep_one")
+    store = ReviewStore(run)
+    assert [store.get(s) for s in (4, 5, 6)] == [CONFIRMED, REJECTED, CONFIRMED]
+    assert "kept #5, dropped #4, #6" in _text(at)
+    assert store.undo_step(reviewer="alice")  # one step
+    at.run()
+    given11 = int(RunDir(run).read_samples().set_index("sample_id").at[11, "label"])
+    at = press_card(at, 11, "relabel", label=(given11 + 1) % 3)  # the member picked
+    at = press_card(at, 10, "keep_all")
+    assert store.get(11) == RELABELED and store.get(10) == REJECTED
+    assert [int(c["sid"]) for c in deck_cards(at)] == [4]
+    export = tmp_path / "out.csv"
+    at = press_card(at, 6, "keep_one")
+    export_csv(run, export)
+    table = pd.read_csv(export).set_index("sample_id")
+    assert table.loc[[4, 5, 6], "keep"].tolist() == [False, False, True]
+    assert table.loc[10, "keep"] and table.loc[11, "decision"] == RELABELED
+    assert not deck_cards(at)  # every set reviewed
+    assert REJECTED == store.get(6)
+    assert store.undo_step(reviewer="alice")  # set 4 open again: focus mode shows its set card
+    at.session_state[state.FOCUS_MODE] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.button(key=keys.of(keys.KEEP_ONE, 4)) and at.button(key=keys.of(keys.KEEP_ALL, 4))
+    assert not [b for b in at.button if b.key and b.key.startswith(keys.CONFIRM)]

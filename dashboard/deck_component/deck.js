@@ -119,9 +119,16 @@ class Deck {
     const body = el("div", "ogad-body");
     body.innerHTML = card.body; // made and escaped by the server (dashboard/cards.py)
     node.appendChild(body);
+    if (card.set) {
+      node.appendChild(this.setButtons(card, locked));
+      node.appendChild(this.relabelMenu(card, locked));
+      return node;
+    }
     const row = el("div", "ogad-buttons");
+    const texts = card.texts || {}; // the card's words (a corrupt card: Drop / Keep)
     for (const [act, text, , cls] of ACTIONS) {
-      row.appendChild(button(`st-key-${keys[act]}${sid}`, text, cls, act, sid, locked));
+      row.appendChild(button(`st-key-${keys[act]}${sid}`, texts[act] || text, cls, act, sid,
+        locked));
     }
     node.appendChild(row);
     node.appendChild(this.relabelMenu(card, locked));
@@ -134,16 +141,43 @@ class Deck {
     return node;
   }
 
+  // a duplicate set's card (All): Keep #id per member (the others dropped) and Keep all, no
+  // Confirm / Reject (the keys' C and R find no button on it)
+  setButtons(card, locked) {
+    const keys = this.data.keys;
+    const row = el("div", "ogad-buttons ogad-set-buttons");
+    card.set.forEach((member) => { // none stands out: which member is right is the question
+      row.appendChild(button(`st-key-${keys.keepMember}${member.sid}`, `Keep #${member.sid}`, "",
+        "keep_one", member.sid, locked));
+    });
+    row.appendChild(button(`st-key-${keys.keepAll}${card.sid}`, "Keep all", "", "keep_all",
+      card.sid, locked));
+    return row;
+  }
+
   relabelMenu(card, locked) {
     const sid = card.sid;
     const names = this.data.label_names;
     const choice = this.choiceOf(card);
     const keys = this.data.keys;
-    const wrap = button(`st-key-${keys.relabelMenu}${sid}`, `Relabel → ${names[choice]}`, "",
-      "menu", sid, false);
+    // a card without the model's suggestion reads card.menu ("Relabel…") until a class is picked
+    const picked = this.choices.has(card.choice_key);
+    const title = card.menu && !picked ? card.menu : `Relabel → ${names[choice]}`;
+    const wrap = button(`st-key-${keys.relabelMenu}${sid}`, title, "", "menu", sid, false);
     const menu = el("div", "ogad-menu");
     menu.hidden = !this.open.has(sid);
-    const label = el("label", "", `New class for #${sid}`);
+    if (card.set) { // which member the relabel is for
+      const who = el("label", "", "Member ");
+      const members = el("select", "ogad-member-pick");
+      card.set.forEach((member) => {
+        const option = el("option", "", `#${member.sid}`);
+        option.value = String(member.sid);
+        members.appendChild(option);
+      });
+      who.appendChild(members);
+      menu.appendChild(who);
+    }
+    const label = el("label", "", card.set ? "New class " : `New class for #${sid}`);
     const select = el("select");
     select.dataset.sid = String(sid);
     select.dataset.choiceKey = card.choice_key;
@@ -183,14 +217,18 @@ class Deck {
       return;
     }
     const decision = { confirm: "confirmed", reject: "rejected", relabel: "relabeled",
-      unreview: "unreviewed" }[act];
+      unreview: "unreviewed", keep_one: "keep_one", keep_all: "keep_all" }[act];
     let label = null;
+    let target = sid;
     if (act === "relabel") {
-      label = Number(b.closest(".ogad-menu").querySelector("select").value);
+      const menu = b.closest(".ogad-menu");
+      label = Number(menu.querySelector("select[data-choice-key]").value);
+      const member = menu.querySelector(".ogad-member-pick");
+      if (member) target = Number(member.value); // a set card: the member picked
       this.open.delete(sid);
     }
     this.markSent({ node: b.closest(".ogad-deck-card") });
-    this.send({ sid, decision, label });
+    this.send({ sid: target, decision, label });
   }
 
   // the card's decision is on its way: faded, no second click

@@ -114,6 +114,7 @@ class CorruptIssue(IssueType):
 
     def fit(self, context: IssueContext) -> CorruptIssue:
         table = context.inputs
+        self._mean: np.ndarray | None = None  # (N,) mean pixel of images (_image_parts)
         if table is None:
             parts = pd.DataFrame(index=range(context.n))
         elif "sharpness" in table:
@@ -146,6 +147,8 @@ class CorruptIssue(IssueType):
         ok = t["decoded"].to_numpy(dtype=bool)
         std = t["std"].to_numpy(dtype=np.float64)
         mean = t["mean"].to_numpy(dtype=np.float64)
+        self._mean = mean  # the explanation names a near-constant image's brightness
+        self._mean_median = float(np.median(mean[ok])) if ok.any() else 0.5
         mean_z = robust_z(mean)
         log_sharp = np.log(np.maximum(t["sharpness"].to_numpy(np.float64), 1e-3))
         sharp_z = robust_z(log_sharp)
@@ -256,6 +259,13 @@ class CorruptIssue(IssueType):
             return "no input property stands out"
         worst = str(row.idxmax())
         value = float(row.max())
+        brightness = self._brightness(i) if worst == "near-constant" else ""
+        if brightness and self._mean is not None:
+            mean, median = self._mean[i], self._mean_median
+            return (
+                f"{brightness}, near-constant input (brightness {mean:.2f}, the data's "
+                f"{median:.2f})"
+            )
         if value >= HARD:
             why = self._errors[i] if self._errors is not None and worst == "undecodable" else ""
             return f"{worst} input ({why})" if why else f"{worst} input"
@@ -263,3 +273,15 @@ class CorruptIssue(IssueType):
             quality, ref = self._quality
             return f"{worst} input (JPEG quality {quality[i]:.0f}, the data's {ref:.0f})"
         return f"{worst} input (z = {value:.1f} against this dataset)"
+
+    def _brightness(self, i: int) -> str:
+        """ "very dark" / "very bright" when image ``i``'s mean pixel (in [0, 1]) is past that
+        property's absolute bound and halfway from the data's median to black / white, else
+        ''. A faint digit is near-constant because it is dark: the reviewer sees a dark image
+        (its mean's robust z may stay below the threshold: MNIST's means spread widely)."""
+        if self._mean is None or not np.isfinite(self._mean[i]):
+            return ""
+        mean, median = float(self._mean[i]), self._mean_median
+        if mean < min(ABSOLUTE["very dark"], median / 2):
+            return "very dark"
+        return "very bright" if mean > max(ABSOLUTE["very bright"], (1 + median) / 2) else ""
