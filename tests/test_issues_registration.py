@@ -331,3 +331,30 @@ def test_the_compiled_gauss_newton_step_is_the_normal_equations_step(digits) -> 
         jac = np.column_stack([wx * u + wy * v, wy * u - wx * v, wx, wy, image, np.ones(r * r)])
         sol = np.linalg.solve(jac.T @ jac + 1e-6 * np.eye(6), jac.T @ a[p].ravel())
         np.testing.assert_allclose(moved[p], start[p] + sol[:4] / sol[4], atol=1e-5)
+
+
+def test_each_image_is_prepared_once_whatever_the_batches(digits, monkeypatch) -> None:
+    """Each image's half-resolution copy and sharpness are computed once per call, however
+    many pairs and batches it is in (at scale a chunk of pairs held nearly as many images as
+    pairs: half the verification's CPU went to preparing them again); a pair's NCC does not
+    depend on the pairs beside it (up to the batched products' float32 rounding)."""
+    import ogad_core.issues.registration as reg
+
+    x, _ = digits
+    images = _array_registration(x[:200, None] / 255.0)
+    rng = np.random.default_rng(0)
+    pairs = np.unique(np.sort(rng.integers(0, 200, (3000, 2)), axis=1), axis=0)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    halved: list[int] = []
+    half = reg.half
+
+    def counted(batch: np.ndarray) -> np.ndarray:
+        halved.append(len(batch))
+        return half(batch)
+
+    monkeypatch.setattr(reg, "half", counted)
+    monkeypatch.setattr(reg, "BATCH", 64)
+    together = reg.aligned_correlation(images, pairs)
+    assert sum(halved) == 200, halved
+    alone = np.array([reg.aligned_correlation(images, pair[None])[0] for pair in pairs[::97]])
+    np.testing.assert_allclose(together[::97], alone, atol=1e-6)

@@ -53,7 +53,7 @@ FULL_GATES = (0.97, 0.98)
 #: and scale's a, s) has diverged: the pair stops as no copy (the compiled passes use fast
 #: math, which assumes finite coordinates)
 THETA_LIMIT = 1e3
-#: pairs whose images are prepared together (memory: about 2 x CHUNK x R^2 x 5 bytes)
+#: images prepared together (memory: about CHUNK x R^2 x 12 bytes of temporaries)
 CHUNK = 16_384
 #: pairs aligned per batch (memory: about BATCH x len(GRID) x R^2 / 4 floats)
 BATCH = 256
@@ -431,23 +431,39 @@ def aligned_correlation(
     HALF_STEPS Gauss-Newton steps at half resolution, then FULL_STEPS at full resolution, the
     NCC of both :func:`tent`-smoothed. A pair whose NCC stays below ``gate`` (coarse),
     ``half_gate`` (refined at half resolution) or a gate of :data:`HALF_GATES` /
-    :data:`FULL_GATES` between the steps keeps that value: no copy. The images of
-    CHUNK pairs at a time are prepared once each (an image is in about 20 pairs)."""
+    :data:`FULL_GATES` between the steps keeps that value: no copy. Each image's half
+    resolution and sharpness are prepared once (:func:`prepare`; an image is in about 26
+    pairs, which at scale fall in as many batches)."""
+    pairs = np.asarray(pairs, dtype=np.int64)
     out = np.zeros(len(pairs), dtype=np.float64)
-    for lo in range(0, len(pairs), CHUNK):
-        chunk = np.asarray(pairs[lo : lo + CHUNK])
-        used, local = np.unique(chunk.ravel(), return_inverse=True)
-        local = local.reshape(chunk.shape)
-        full = np.asarray(images[used], dtype=np.float32) / 255
-        halves, sharp = half(full), sharpness(full)
-        for start in range(0, len(chunk), BATCH):
-            part = local[start : start + BATCH].copy()
-            swap = sharp[part[:, 0]] > sharp[part[:, 1]]  # warp the sharper onto the other
-            part[swap] = part[swap][:, ::-1]
-            a, b = full[part[:, 0]], full[part[:, 1]]
-            ha, hb = halves[part[:, 0]], halves[part[:, 1]]
-            out[lo + start : lo + start + len(part)] = _align(a, b, ha, hb, gate, half_gate)
+    if not len(pairs):
+        return out
+    halves, sharp = prepare(images)
+    for start in range(0, len(pairs), BATCH):
+        part = pairs[start : start + BATCH].copy()
+        swap = sharp[part[:, 0]] > sharp[part[:, 1]]  # warp the sharper onto the other
+        part[swap] = part[swap][:, ::-1]
+        a, b = _unit_range(images, part[:, 0]), _unit_range(images, part[:, 1])
+        ha, hb = halves[part[:, 0]], halves[part[:, 1]]
+        out[start : start + len(part)] = _align(a, b, ha, hb, gate, half_gate)
     return out
+
+
+def prepare(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, R/2, R/2) float32 :func:`half` images and (N,) :func:`sharpness` of (N, R, R) uint8
+    ``images``, CHUNK images at a time (1 KB an image at R = 32)."""
+    n, r = len(images), images.shape[1]
+    halves = np.empty((n, r // 2, r // 2), dtype=np.float32)
+    sharp = np.empty(n, dtype=np.float32)
+    for lo in range(0, n, CHUNK):
+        full = _unit_range(images, np.arange(lo, min(n, lo + CHUNK)))
+        halves[lo : lo + len(full)], sharp[lo : lo + len(full)] = half(full), sharpness(full)
+    return halves, sharp
+
+
+def _unit_range(images: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(M, R, R) float32 in [0, 1]: the uint8 ``images`` of ``rows`` (M,)."""
+    return np.asarray(images[rows], dtype=np.float32) / 255
 
 
 def _align(
