@@ -358,3 +358,27 @@ def test_each_image_is_prepared_once_whatever_the_batches(digits, monkeypatch) -
     assert sum(halved) == 200, halved
     alone = np.array([reg.aligned_correlation(images, pair[None])[0] for pair in pairs[::97]])
     np.testing.assert_allclose(together[::97], alone, atol=1e-6)
+
+
+_CACHE_PROBE = """
+import numpy as np
+from ogad_core.issues import registration, registration_loops as loops
+images = np.random.default_rng(0).integers(0, 255, (4, 32, 32)).astype(np.uint8)
+images[1] = images[0]
+registration.aligned_correlation(images, np.array([[0, 1], [2, 3]]))
+print(sum(sum(f.stats.cache_misses.values()) for f in (loops.refine_loop, loops.warp_loop)))
+"""
+
+
+def test_a_new_process_loads_the_compiled_loops_from_the_cache() -> None:
+    """The refinement and the warp are compiled once, then loaded from numba's on-disk cache
+    in every later process (compiled inside a function with its callees as closure
+    variables, the refinement missed the cache in each new process: about 6 CPU s each)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    run = [sys.executable, "-c", _CACHE_PROBE]
+    subprocess.run(run, cwd=root, check=True, capture_output=True)  # compiles if not cached
+    second = subprocess.run(run, cwd=root, check=True, capture_output=True, text=True)
+    assert second.stdout.split()[-1] == "0", second.stdout
