@@ -382,3 +382,39 @@ def test_a_new_process_loads_the_compiled_loops_from_the_cache() -> None:
     subprocess.run(run, cwd=root, check=True, capture_output=True)  # compiles if not cached
     second = subprocess.run(run, cwd=root, check=True, capture_output=True, text=True)
     assert second.stdout.split()[-1] == "0", second.stdout
+
+
+@pytest.mark.parametrize("many_rows", [False, True])
+def test_each_candidate_space_is_built_once_a_fit(digits, monkeypatch, many_rows) -> None:
+    """The near-duplicate rule and the verification share each space's candidates, and the
+    space is built once for its search and its exact distances (the Fourier magnitude of the
+    pixels was built twice, the pixels' and features' candidates re-ranked twice), with or
+    without the PCA of many rows (here above 100 rows); the copies are still found."""
+    import ogad_core.issues.base as base
+    import ogad_core.space.knn as knn
+
+    if many_rows:
+        monkeypatch.setattr(base, "REFERENCE_ROWS", 100)
+        monkeypatch.setattr(knn, "ANN_MIN_ROWS", 100)
+    built: list[str] = []
+    space, fourier = base.IssueContext.space, base.fourier_magnitude
+
+    def counted_space(self: IssueContext, name: str) -> np.ndarray | None:
+        built.append(name)
+        return space(self, name)
+
+    def counted_fourier(signatures: np.ndarray) -> np.ndarray:
+        built.append("fourier")
+        return fourier(signatures)
+
+    monkeypatch.setattr(base.IssueContext, "space", counted_space)
+    monkeypatch.setattr(base, "fourier_magnitude", counted_fourier)
+    x, y = digits
+    x = np.concatenate([x[:300], _copies(x[3])["shift"][None], _copies(x[11])["rotate"][None]])
+    context = _context(x, np.concatenate([y[:300], [y[3], y[11]]]))
+    context.features = np.asarray(space(context, "pixels/standard"))
+    est = DuplicateIssue().fit(context)
+    assert built.count("fourier") == 1, built
+    for name in ("pixels", "features/unit", "pixels/fourier/unit"):
+        assert built.count(name) == 1, (name, built)
+    assert est.set_ids_[300] == est.set_ids_[3] >= 0 and est.set_ids_[301] == est.set_ids_[11]
