@@ -331,3 +331,90 @@ def test_the_compiled_gauss_newton_step_is_the_normal_equations_step(digits) -> 
         jac = np.column_stack([wx * u + wy * v, wy * u - wx * v, wx, wy, image, np.ones(r * r)])
         sol = np.linalg.solve(jac.T @ jac + 1e-6 * np.eye(6), jac.T @ a[p].ravel())
         np.testing.assert_allclose(moved[p], start[p] + sol[:4] / sol[4], atol=1e-5)
+
+
+def test_each_image_is_prepared_once_whatever_the_batches(digits, monkeypatch) -> None:
+    """Each image's half-resolution copy and sharpness are computed once per call, however
+    many pairs and batches it is in (at scale a chunk of pairs held nearly as many images as
+    pairs: half the verification's CPU went to preparing them again); a pair's NCC does not
+    depend on the pairs beside it (up to the batched products' float32 rounding)."""
+    import ogad_core.issues.registration as reg
+
+    x, _ = digits
+    images = _array_registration(x[:200, None] / 255.0)
+    rng = np.random.default_rng(0)
+    pairs = np.unique(np.sort(rng.integers(0, 200, (3000, 2)), axis=1), axis=0)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    halved: list[int] = []
+    half = reg.half
+
+    def counted(batch: np.ndarray) -> np.ndarray:
+        halved.append(len(batch))
+        return half(batch)
+
+    monkeypatch.setattr(reg, "half", counted)
+    monkeypatch.setattr(reg, "BATCH", 64)
+    together = reg.aligned_correlation(images, pairs)
+    assert sum(halved) == 200, halved
+    alone = np.array([reg.aligned_correlation(images, pair[None])[0] for pair in pairs[::97]])
+    np.testing.assert_allclose(together[::97], alone, atol=1e-6)
+
+
+_CACHE_PROBE = """
+import numpy as np
+from ogad_core.issues import registration, registration_loops as loops
+images = np.random.default_rng(0).integers(0, 255, (4, 32, 32)).astype(np.uint8)
+images[1] = images[0]
+registration.aligned_correlation(images, np.array([[0, 1], [2, 3]]))
+print(sum(sum(f.stats.cache_misses.values()) for f in (loops.refine_loop, loops.warp_loop)))
+"""
+
+
+def test_a_new_process_loads_the_compiled_loops_from_the_cache() -> None:
+    """The refinement and the warp are compiled once, then loaded from numba's on-disk cache
+    in every later process (compiled inside a function with its callees as closure
+    variables, the refinement missed the cache in each new process: about 6 CPU s each)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    run = [sys.executable, "-c", _CACHE_PROBE]
+    subprocess.run(run, cwd=root, check=True, capture_output=True)  # compiles if not cached
+    second = subprocess.run(run, cwd=root, check=True, capture_output=True, text=True)
+    assert second.stdout.split()[-1] == "0", second.stdout
+
+
+@pytest.mark.parametrize("many_rows", [False, True])
+def test_each_candidate_space_is_built_once_a_fit(digits, monkeypatch, many_rows) -> None:
+    """The near-duplicate rule and the verification share each space's candidates, and the
+    space is built once for its search and its exact distances (the Fourier magnitude of the
+    pixels was built twice, the pixels' and features' candidates re-ranked twice), with or
+    without the PCA of many rows (here above 100 rows); the copies are still found."""
+    import ogad_core.issues.base as base
+    import ogad_core.space.knn as knn
+
+    if many_rows:
+        monkeypatch.setattr(base, "REFERENCE_ROWS", 100)
+        monkeypatch.setattr(knn, "ANN_MIN_ROWS", 100)
+    built: list[str] = []
+    space, fourier = base.IssueContext.space, base.fourier_magnitude
+
+    def counted_space(self: IssueContext, name: str) -> np.ndarray | None:
+        built.append(name)
+        return space(self, name)
+
+    def counted_fourier(signatures: np.ndarray) -> np.ndarray:
+        built.append("fourier")
+        return fourier(signatures)
+
+    monkeypatch.setattr(base.IssueContext, "space", counted_space)
+    monkeypatch.setattr(base, "fourier_magnitude", counted_fourier)
+    x, y = digits
+    x = np.concatenate([x[:300], _copies(x[3])["shift"][None], _copies(x[11])["rotate"][None]])
+    context = _context(x, np.concatenate([y[:300], [y[3], y[11]]]))
+    context.features = np.asarray(space(context, "pixels/standard"))
+    est = DuplicateIssue().fit(context)
+    assert built.count("fourier") == 1, built
+    for name in ("pixels", "features/unit", "pixels/fourier/unit"):
+        assert built.count(name) == 1, (name, built)
+    assert est.set_ids_[300] == est.set_ids_[3] >= 0 and est.set_ids_[301] == est.set_ids_[11]

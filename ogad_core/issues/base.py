@@ -17,6 +17,7 @@ then releases a cached search once no type still to be fitted reads it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -126,27 +127,41 @@ class IssueContext:
         if "unit" in flags:
             matrix = np.asarray(matrix, dtype=np.float32)
             matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-        if "pca" in flags and matrix.shape[1] > PCA_DIM:
-            from ogad_core.space.pca import pca_transform
-
-            matrix = pca_transform(matrix, PCA_DIM, seed=self.seed, fit_rows=REFERENCE_ROWS)
+        if "pca" in flags:
+            matrix = self.pca(matrix)
         return matrix
 
+    def pca(self, matrix: np.ndarray) -> np.ndarray:
+        """(N, PCA_DIM) principal components of an (N, d) space (fitted on at most
+        REFERENCE_ROWS seeded rows; the matrix itself when d <= PCA_DIM): the ``/pca`` flag."""
+        if matrix.shape[1] <= PCA_DIM:
+            return matrix
+        from ogad_core.space.pca import pca_transform
+
+        return pca_transform(matrix, PCA_DIM, seed=self.seed, fit_rows=REFERENCE_ROWS)
+
     def neighbours(
-        self, name: str, k: int, *, reference: int | None = None
+        self,
+        name: str,
+        k: int,
+        *,
+        reference: int | None = None,
+        build: Callable[[], np.ndarray | None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """(N, k) Euclidean distances and (N, k) indices of each row's k nearest OTHER rows in
         space ``name`` (faiss, :mod:`ogad_core.space.knn`; cached, a larger k computed once
         serves a smaller one); None when absent. ``reference``: search only a seeded subsample
         of that many rows (when N is larger): a density estimate at a fraction of the cost.
         A ``/pca`` space searched whole above REFERENCE_ROWS rows (the duplicate type's
-        candidates) uses an inverted file (:func:`~ogad_core.space.knn.ivf_index`)."""
+        candidates) uses an inverted file (:func:`~ogad_core.space.knn.ivf_index`).
+        ``build``: makes space ``name``'s (N, d) matrix from one the caller holds (called
+        only when the search is not cached; default :meth:`space`)."""
         ref = reference if reference is not None and reference < self.n else None
         cached = [kk for (nm, kk, rr) in self._knn if nm == name and rr == ref and kk >= k]
         if cached:
             dist, idx = self._knn[(name, min(cached), ref)]
             return dist[:, :k], idx[:, :k]
-        matrix = self.space(name)
+        matrix = self.space(name) if build is None else build()
         if matrix is None:
             return None
         if ref is None and self.n <= REFERENCE_ROWS:

@@ -105,6 +105,13 @@ class DuplicateIssue(IssueType):
         self.text_spaces = text_spaces
 
     def fit(self, context: IssueContext) -> DuplicateIssue:
+        self._searched: dict[str, tuple[np.ndarray, np.ndarray] | None] | None = {}
+        try:  # each space's candidates are searched once in a fit, for every rule
+            return self._fit(context)
+        finally:
+            self._searched = None
+
+    def _fit(self, context: IssueContext) -> DuplicateIssue:
         n = context.n
         ratio = np.full(n, np.inf)  # nearest duplicate distance / (threshold * median)
         self.candidate_pairs_ = 0  # the pairs verified (set by the verification)
@@ -241,26 +248,38 @@ class DuplicateIssue(IssueType):
         self, context: IssueContext, space: str, k: int | None = None
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """(N, k) distances and indices of each row's k (default ``self.k``) nearest others
-        in ``space``; above ANN_MIN_ROWS rows the candidates come from a 16-d PCA of the space
-        (a 2-3x cheaper graph): the k of its ``max(k, verify_k)`` nearest closest in the space
-        itself (the PCA's order is approximate; ``--verify 100000``'s planted copies found:
-        93.3% and 92.7% in two runs, 91.6% in one with the PCA's first k)."""
+        in ``space``, nearest first: the first k of one search a space at ``max(k, verify_k)``
+        (:meth:`_search`; within a fit, made once and kept for every rule)."""
+        k = self.k if k is None else k
+        searched = getattr(self, "_searched", None)
+        found = None if searched is None else searched.get(space)
+        if found is None or found[1].shape[1] < k:
+            found = self._search(context, space, max(k, self.k, self.verify_k))
+            if searched is not None:
+                searched[space] = found
+        return None if found is None else (found[0][:, :k], found[1][:, :k])
+
+    def _search(
+        self, context: IssueContext, space: str, k: int
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(N, k) distances and indices of each row's k nearest others in ``space``; above
+        ANN_MIN_ROWS rows the candidates come from a 16-d PCA of the space (a 2-3x cheaper
+        graph), re-ordered by the distance in the space itself (the PCA's order is
+        approximate; ``--verify 100000``'s planted copies found: 93.3% and 92.7% in two runs,
+        91.6% in one with the PCA's first k). The space is built once for both."""
         from ogad_core.space.knn import ANN_MIN_ROWS
 
-        k = self.k if k is None else k
-        search = max(k, self.k, self.verify_k)  # one search serves both rules (cached by k)
         full = context.space(space)
         if full is None:
             return None
         if context.n <= ANN_MIN_ROWS or full.shape[1] <= PCA_DIM:
-            found = context.neighbours(space, search)
-            return None if found is None else (found[0][:, :k], found[1][:, :k])
-        found = context.neighbours(f"{space}/pca", search)
+            return context.neighbours(space, k, build=lambda: full)
+        found = context.neighbours(f"{space}/pca", k, build=lambda: context.pca(full))
         if found is None:
             return None
-        idx = found[1]  # all searched: the k nearest by the exact distance among them
+        idx = found[1]  # all searched: sorted by the exact distance
         dist = _exact_distances(full, idx)
-        order = np.argsort(dist, axis=1, kind="stable")[:, :k]
+        order = np.argsort(dist, axis=1, kind="stable")
         return np.take_along_axis(dist, order, 1), np.take_along_axis(idx, order, 1)
 
     def neighbour_spaces(self, context: IssueContext) -> set[str]:

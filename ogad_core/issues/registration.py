@@ -53,7 +53,7 @@ FULL_GATES = (0.97, 0.98)
 #: and scale's a, s) has diverged: the pair stops as no copy (the compiled passes use fast
 #: math, which assumes finite coordinates)
 THETA_LIMIT = 1e3
-#: pairs whose images are prepared together (memory: about 2 x CHUNK x R^2 x 5 bytes)
+#: images prepared together (memory: about CHUNK x R^2 x 12 bytes of temporaries)
 CHUNK = 16_384
 #: pairs aligned per batch (memory: about BATCH x len(GRID) x R^2 / 4 floats)
 BATCH = 256
@@ -184,33 +184,12 @@ def warp(images: np.ndarray, theta: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _warp_loop() -> Any:
-    """The compiled bilinear sampling of :func:`warp` (numba imported and compiled on first
-    use, cached on disk): out[p, k, y * r + x] of images[p, k] at the transformed (x, y)."""
-    from numba import njit
+    """The compiled bilinear sampling of :func:`warp`
+    (:func:`~ogad_core.issues.registration_loops.warp_loop`; numba imported and the loop
+    compiled on first use, cached on disk)."""
+    from ogad_core.issues.registration_loops import warp_loop
 
-    @njit(cache=True, nogil=True)
-    def loop(images: np.ndarray, theta: np.ndarray, out: np.ndarray) -> None:
-        p, ch, r = images.shape[0], images.shape[1], images.shape[2]
-        centre = np.float32((r - 1) / 2)
-        top = np.float32(r - 1.0001)
-        zero = np.float32(0)
-        for i in range(p):
-            a, s, tx, ty = theta[i, 0], theta[i, 1], theta[i, 2], theta[i, 3]
-            for yy in range(r):
-                v = np.float32(yy) - centre
-                for xx in range(r):
-                    u = np.float32(xx) - centre
-                    x = min(max(a * u - s * v + tx + centre, zero), top)
-                    y = min(max(s * u + a * v + ty + centre, zero), top)
-                    x0, y0 = int(x), int(y)  # floor: both are >= 0
-                    fx, fy = x - np.float32(x0), y - np.float32(y0)
-                    for k in range(ch):
-                        v00, v01 = images[i, k, y0, x0], images[i, k, y0, x0 + 1]
-                        v10, v11 = images[i, k, y0 + 1, x0], images[i, k, y0 + 1, x0 + 1]
-                        top_row = v00 + fx * (v01 - v00)
-                        out[i, k, yy * r + xx] = top_row + fy * (v10 + fx * (v11 - v10) - top_row)
-
-    return loop
+    return warp_loop
 
 
 def refine(
@@ -235,183 +214,12 @@ def refine(
 
 @lru_cache(maxsize=1)
 def _refine_loop() -> Any:
-    """The compiled :func:`refine`: for each pair, each step warps b and, at a gated step,
-    stops the pair when the NCC is below the gate (:func:`_ncc_pass`); else it takes a
-    Gauss-Newton step (:func:`_step_pass`). Returns the pixels sampled (channels x pixels, as
-    the warps of numpy's version counted them)."""
-    from numba import njit
+    """The compiled :func:`refine` (:func:`~ogad_core.issues.registration_loops.refine_loop`:
+    for each pair, each step warps b and, at a gated step, stops the pair when the NCC is below
+    the gate; else it takes a Gauss-Newton step; returns the pixels sampled)."""
+    from ogad_core.issues.registration_loops import refine_loop
 
-    ncc_at, step_at = _ncc_pass(), _step_pass()
-
-    @njit(cache=True, nogil=True)
-    def loop(
-        channels: np.ndarray,
-        target: np.ndarray,
-        theta: np.ndarray,
-        steps: int,
-        gates: np.ndarray,
-        score: np.ndarray,
-    ) -> int:
-        m = channels.shape[2] * channels.shape[3]
-        sampled = 0
-        for i in range(channels.shape[0]):
-            for step in range(steps + 1):
-                if not np.abs(theta[i]).max() < THETA_LIMIT:  # diverged (or NaN): no copy
-                    score[i] = -1.0
-                    break
-                if step == steps or step < len(gates):
-                    score[i] = ncc_at(channels[i, 0], target[i], theta[i])
-                    sampled += m
-                    if step == steps or score[i] < gates[step]:
-                        break
-                    sampled -= m  # the image is sampled again beside its gradients
-                step_at(channels[i], target[i], theta[i])
-                sampled += 3 * m
-        return sampled
-
-    return loop
-
-
-@lru_cache(maxsize=1)
-def _sampler() -> Any:
-    """The compiled bilinear sample of an (r, r) image at float32 (x, y) already clamped to
-    [0, r - 1.0001] (as :func:`warp`), the clamped source point of output pixel (xx, yy)
-    under (a, s, tx, ty), and the float64 samples of three images (a step's x, y gradients
-    and image) with one set of bilinear weights (as ``sample``'s float32 arithmetic)."""
-    from numba import njit
-
-    @njit(cache=True, nogil=True, fastmath=True)
-    def sample(img: np.ndarray, x: np.float32, y: np.float32) -> np.float32:
-        x0, y0 = int(x), int(y)  # floor: both are >= 0
-        fx, fy = x - np.float32(x0), y - np.float32(y0)
-        v00, v01 = img[y0, x0], img[y0, x0 + 1]
-        v10, v11 = img[y0 + 1, x0], img[y0 + 1, x0 + 1]
-        top_row = v00 + fx * (v01 - v00)
-        return top_row + fy * (v10 + fx * (v11 - v10) - top_row)
-
-    @njit(cache=True, nogil=True, fastmath=True)
-    def source(theta: np.ndarray, u: np.float32, v: np.float32, r: int) -> tuple:
-        ca, sa = np.float32(theta[0]), np.float32(theta[1])
-        centre, top, zero = np.float32((r - 1) / 2), np.float32(r - 1.0001), np.float32(0)
-        x = min(max(ca * u - sa * v + np.float32(theta[2]) + centre, zero), top)
-        y = min(max(sa * u + ca * v + np.float32(theta[3]) + centre, zero), top)
-        return x, y
-
-    @njit(cache=True, nogil=True, fastmath=True)
-    def sample3(
-        gx: np.ndarray, gy: np.ndarray, image: np.ndarray, x: np.float32, y: np.float32
-    ) -> tuple:
-        x0, y0 = int(x), int(y)  # floor: both are >= 0
-        fx, fy = x - np.float32(x0), y - np.float32(y0)
-        top = gx[y0, x0] + fx * (gx[y0, x0 + 1] - gx[y0, x0])
-        low = gx[y0 + 1, x0] + fx * (gx[y0 + 1, x0 + 1] - gx[y0 + 1, x0])
-        wx = np.float64(top + fy * (low - top))
-        top = gy[y0, x0] + fx * (gy[y0, x0 + 1] - gy[y0, x0])
-        low = gy[y0 + 1, x0] + fx * (gy[y0 + 1, x0 + 1] - gy[y0 + 1, x0])
-        wy = np.float64(top + fy * (low - top))
-        top = image[y0, x0] + fx * (image[y0, x0 + 1] - image[y0, x0])
-        low = image[y0 + 1, x0] + fx * (image[y0 + 1, x0 + 1] - image[y0 + 1, x0])
-        return wx, wy, np.float64(top + fy * (low - top))
-
-    return sample, source, sample3
-
-
-@lru_cache(maxsize=1)
-def _ncc_pass() -> Any:
-    """The compiled NCC (zero mean, as :func:`standardise`) of an (r, r) target and an (r, r)
-    image warped by theta (4,), its sums in float64."""
-    from numba import njit
-
-    sample, source, _ = _sampler()
-
-    @njit(cache=True, nogil=True, fastmath=True)
-    def ncc_at(image: np.ndarray, target: np.ndarray, theta: np.ndarray) -> float:
-        r = image.shape[0]
-        m = r * r
-        centre = np.float32((r - 1) / 2)
-        sx = sy = sxx = syy = sxy = 0.0
-        for yy in range(r):
-            for xx in range(r):
-                x, y = source(theta, np.float32(xx) - centre, np.float32(yy) - centre, r)
-                w, t = np.float64(sample(image, x, y)), np.float64(target[yy, xx])
-                sx, sy, sxx, syy, sxy = sx + t, sy + w, sxx + t * t, syy + w * w, sxy + t * w
-        vx = np.sqrt(max(sxx - sx * sx / m, 0.0))
-        vy = np.sqrt(max(syy - sy * sy / m, 0.0))
-        return (sxy - sx * sy / m) / (max(vx, 1e-6) * max(vy, 1e-6))
-
-    return ncc_at
-
-
-@lru_cache(maxsize=1)
-def _step_pass() -> Any:
-    """The compiled Gauss-Newton step of one pair: the image and its x, y gradients
-    (channels (3, r, r)) warped by theta (4,) with one set of bilinear weights, the Jacobian
-    in (a, s, tx, ty), gain and offset (columns wx u + wy v, wy u - wx v, wx, wy, image, 1 at
-    centred pixel (u, v)), its normal equations (ridge 1e-6) accumulated in float64 scalars
-    (no Jacobian, no per-pixel arrays: 3.5x cheaper than a column array and three samplings),
-    solved; theta moves by the solution over the gain."""
-    from numba import njit
-
-    _, source, sample3 = _sampler()
-
-    @njit(cache=True, nogil=True, fastmath=True)
-    def step_at(channels: np.ndarray, target: np.ndarray, theta: np.ndarray) -> None:
-        r = channels.shape[1]
-        centre = np.float32((r - 1) / 2)
-        image, gx, gy = channels[0], channels[1], channels[2]
-        h00 = h10 = h11 = h20 = h21 = h22 = h30 = h31 = h32 = h33 = 0.0
-        h40 = h41 = h42 = h43 = h44 = h50 = h51 = h52 = h53 = h54 = 0.0
-        b0 = b1 = b2 = b3 = b4 = b5 = 0.0
-        for yy in range(r):
-            for xx in range(r):
-                u, v = np.float32(xx) - centre, np.float32(yy) - centre
-                x, y = source(theta, u, v, r)
-                wx, wy, c4 = sample3(gx, gy, image, x, y)
-                c0, c1, c2, c3 = wx * u + wy * v, wy * u - wx * v, wx, wy
-                t = np.float64(target[yy, xx])
-                h00 += c0 * c0
-                h10 += c1 * c0
-                h11 += c1 * c1
-                h20 += c2 * c0
-                h21 += c2 * c1
-                h22 += c2 * c2
-                h30 += c3 * c0
-                h31 += c3 * c1
-                h32 += c3 * c2
-                h33 += c3 * c3
-                h40 += c4 * c0
-                h41 += c4 * c1
-                h42 += c4 * c2
-                h43 += c4 * c3
-                h44 += c4 * c4
-                h50 += c0
-                h51 += c1
-                h52 += c2
-                h53 += c3
-                h54 += c4
-                b0 += c0 * t
-                b1 += c1 * t
-                b2 += c2 * t
-                b3 += c3 * t
-                b4 += c4 * t
-                b5 += t
-        ridge = 1e-6
-        normal = np.array(
-            [
-                [h00 + ridge, h10, h20, h30, h40, h50],
-                [h10, h11 + ridge, h21, h31, h41, h51],
-                [h20, h21, h22 + ridge, h32, h42, h52],
-                [h30, h31, h32, h33 + ridge, h43, h53],
-                [h40, h41, h42, h43, h44 + ridge, h54],
-                [h50, h51, h52, h53, h54, r * r + ridge],
-            ]
-        )
-        sol = np.linalg.solve(normal, np.array([b0, b1, b2, b3, b4, b5]))
-        gain = sol[4] if abs(sol[4]) > 1e-6 else 1e-6
-        for j in range(4):
-            theta[j] += sol[j] / gain
-
-    return step_at
+    return refine_loop
 
 
 def start_transform(found: np.ndarray) -> np.ndarray:
@@ -431,23 +239,39 @@ def aligned_correlation(
     HALF_STEPS Gauss-Newton steps at half resolution, then FULL_STEPS at full resolution, the
     NCC of both :func:`tent`-smoothed. A pair whose NCC stays below ``gate`` (coarse),
     ``half_gate`` (refined at half resolution) or a gate of :data:`HALF_GATES` /
-    :data:`FULL_GATES` between the steps keeps that value: no copy. The images of
-    CHUNK pairs at a time are prepared once each (an image is in about 20 pairs)."""
+    :data:`FULL_GATES` between the steps keeps that value: no copy. Each image's half
+    resolution and sharpness are prepared once (:func:`prepare`; an image is in about 26
+    pairs, which at scale fall in as many batches)."""
+    pairs = np.asarray(pairs, dtype=np.int64)
     out = np.zeros(len(pairs), dtype=np.float64)
-    for lo in range(0, len(pairs), CHUNK):
-        chunk = np.asarray(pairs[lo : lo + CHUNK])
-        used, local = np.unique(chunk.ravel(), return_inverse=True)
-        local = local.reshape(chunk.shape)
-        full = np.asarray(images[used], dtype=np.float32) / 255
-        halves, sharp = half(full), sharpness(full)
-        for start in range(0, len(chunk), BATCH):
-            part = local[start : start + BATCH].copy()
-            swap = sharp[part[:, 0]] > sharp[part[:, 1]]  # warp the sharper onto the other
-            part[swap] = part[swap][:, ::-1]
-            a, b = full[part[:, 0]], full[part[:, 1]]
-            ha, hb = halves[part[:, 0]], halves[part[:, 1]]
-            out[lo + start : lo + start + len(part)] = _align(a, b, ha, hb, gate, half_gate)
+    if not len(pairs):
+        return out
+    halves, sharp = prepare(images)
+    for start in range(0, len(pairs), BATCH):
+        part = pairs[start : start + BATCH].copy()
+        swap = sharp[part[:, 0]] > sharp[part[:, 1]]  # warp the sharper onto the other
+        part[swap] = part[swap][:, ::-1]
+        a, b = _unit_range(images, part[:, 0]), _unit_range(images, part[:, 1])
+        ha, hb = halves[part[:, 0]], halves[part[:, 1]]
+        out[start : start + len(part)] = _align(a, b, ha, hb, gate, half_gate)
     return out
+
+
+def prepare(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, R/2, R/2) float32 :func:`half` images and (N,) :func:`sharpness` of (N, R, R) uint8
+    ``images``, CHUNK images at a time (1 KB an image at R = 32)."""
+    n, r = len(images), images.shape[1]
+    halves = np.empty((n, r // 2, r // 2), dtype=np.float32)
+    sharp = np.empty(n, dtype=np.float32)
+    for lo in range(0, n, CHUNK):
+        full = _unit_range(images, np.arange(lo, min(n, lo + CHUNK)))
+        halves[lo : lo + len(full)], sharp[lo : lo + len(full)] = half(full), sharpness(full)
+    return halves, sharp
+
+
+def _unit_range(images: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(M, R, R) float32 in [0, 1]: the uint8 ``images`` of ``rows`` (M,)."""
+    return np.asarray(images[rows], dtype=np.float32) / 255
 
 
 def _align(

@@ -1,0 +1,193 @@
+"""The compiled loops of :mod:`ogad_core.issues.registration` (numba, UMAP's own compiler):
+the bilinear warp, the NCC of a warped image, the Gauss-Newton step and the refinement that
+runs them a pair at a time. Module-level functions, so that numba's on-disk cache serves them
+in a new process (compiled inside a function, each loop kept its callees as closure
+variables, which numba's cache key pickles anew in every process: the refinement compiled
+again in each one, about 6 CPU s). Imported by registration on first use.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ogad_core.issues.registration import THETA_LIMIT
+
+
+@njit(cache=True, nogil=True)
+def warp_loop(images: np.ndarray, theta: np.ndarray, out: np.ndarray) -> None:
+    """out[p, k, y * r + x] of images (P, C, r, r) [p, k] at the (x, y) theta (P, 4) maps
+    output pixel (x, y) to (:func:`~ogad_core.issues.registration.warp`)."""
+    p, ch, r = images.shape[0], images.shape[1], images.shape[2]
+    centre = np.float32((r - 1) / 2)
+    top = np.float32(r - 1.0001)
+    zero = np.float32(0)
+    for i in range(p):
+        a, s, tx, ty = theta[i, 0], theta[i, 1], theta[i, 2], theta[i, 3]
+        for yy in range(r):
+            v = np.float32(yy) - centre
+            for xx in range(r):
+                u = np.float32(xx) - centre
+                x = min(max(a * u - s * v + tx + centre, zero), top)
+                y = min(max(s * u + a * v + ty + centre, zero), top)
+                x0, y0 = int(x), int(y)  # floor: both are >= 0
+                fx, fy = x - np.float32(x0), y - np.float32(y0)
+                for k in range(ch):
+                    v00, v01 = images[i, k, y0, x0], images[i, k, y0, x0 + 1]
+                    v10, v11 = images[i, k, y0 + 1, x0], images[i, k, y0 + 1, x0 + 1]
+                    top_row = v00 + fx * (v01 - v00)
+                    out[i, k, yy * r + xx] = top_row + fy * (v10 + fx * (v11 - v10) - top_row)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def sample(img: np.ndarray, x: np.float32, y: np.float32) -> np.float32:
+    """The bilinear sample of an (r, r) image at float32 (x, y) already clamped to
+    [0, r - 1.0001] (as :func:`warp_loop`)."""
+    x0, y0 = int(x), int(y)  # floor: both are >= 0
+    fx, fy = x - np.float32(x0), y - np.float32(y0)
+    v00, v01 = img[y0, x0], img[y0, x0 + 1]
+    v10, v11 = img[y0 + 1, x0], img[y0 + 1, x0 + 1]
+    top_row = v00 + fx * (v01 - v00)
+    return top_row + fy * (v10 + fx * (v11 - v10) - top_row)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def source(theta: np.ndarray, u: np.float32, v: np.float32, r: int) -> tuple:
+    """The clamped source point (x, y) of centred output pixel (u, v) under theta (a, s, tx,
+    ty)."""
+    ca, sa = np.float32(theta[0]), np.float32(theta[1])
+    centre, top, zero = np.float32((r - 1) / 2), np.float32(r - 1.0001), np.float32(0)
+    x = min(max(ca * u - sa * v + np.float32(theta[2]) + centre, zero), top)
+    y = min(max(sa * u + ca * v + np.float32(theta[3]) + centre, zero), top)
+    return x, y
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def sample3(
+    gx: np.ndarray, gy: np.ndarray, image: np.ndarray, x: np.float32, y: np.float32
+) -> tuple:
+    """The float64 samples of three (r, r) images (a step's x, y gradients and image) at
+    (x, y) with one set of bilinear weights (as :func:`sample`'s float32 arithmetic)."""
+    x0, y0 = int(x), int(y)  # floor: both are >= 0
+    fx, fy = x - np.float32(x0), y - np.float32(y0)
+    top = gx[y0, x0] + fx * (gx[y0, x0 + 1] - gx[y0, x0])
+    low = gx[y0 + 1, x0] + fx * (gx[y0 + 1, x0 + 1] - gx[y0 + 1, x0])
+    wx = np.float64(top + fy * (low - top))
+    top = gy[y0, x0] + fx * (gy[y0, x0 + 1] - gy[y0, x0])
+    low = gy[y0 + 1, x0] + fx * (gy[y0 + 1, x0 + 1] - gy[y0 + 1, x0])
+    wy = np.float64(top + fy * (low - top))
+    top = image[y0, x0] + fx * (image[y0, x0 + 1] - image[y0, x0])
+    low = image[y0 + 1, x0] + fx * (image[y0 + 1, x0 + 1] - image[y0 + 1, x0])
+    return wx, wy, np.float64(top + fy * (low - top))
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def ncc_at(image: np.ndarray, target: np.ndarray, theta: np.ndarray) -> float:
+    """The NCC (zero mean, as :func:`~ogad_core.issues.registration.standardise`) of an
+    (r, r) target and an (r, r) image warped by theta (4,), its sums in float64."""
+    r = image.shape[0]
+    m = r * r
+    centre = np.float32((r - 1) / 2)
+    sx = sy = sxx = syy = sxy = 0.0
+    for yy in range(r):
+        for xx in range(r):
+            x, y = source(theta, np.float32(xx) - centre, np.float32(yy) - centre, r)
+            w, t = np.float64(sample(image, x, y)), np.float64(target[yy, xx])
+            sx, sy, sxx, syy, sxy = sx + t, sy + w, sxx + t * t, syy + w * w, sxy + t * w
+    vx = np.sqrt(max(sxx - sx * sx / m, 0.0))
+    vy = np.sqrt(max(syy - sy * sy / m, 0.0))
+    return (sxy - sx * sy / m) / (max(vx, 1e-6) * max(vy, 1e-6))
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def step_at(channels: np.ndarray, target: np.ndarray, theta: np.ndarray) -> None:
+    """The Gauss-Newton step of one pair: the image and its x, y gradients (channels (3, r,
+    r)) warped by theta (4,) with one set of bilinear weights, the Jacobian in (a, s, tx, ty),
+    gain and offset (columns wx u + wy v, wy u - wx v, wx, wy, image, 1 at centred pixel
+    (u, v)), its normal equations (ridge 1e-6) accumulated in float64 scalars, solved; theta
+    moves by the solution over the gain."""
+    r = channels.shape[1]
+    centre = np.float32((r - 1) / 2)
+    image, gx, gy = channels[0], channels[1], channels[2]
+    h00 = h10 = h11 = h20 = h21 = h22 = h30 = h31 = h32 = h33 = 0.0
+    h40 = h41 = h42 = h43 = h44 = h50 = h51 = h52 = h53 = h54 = 0.0
+    b0 = b1 = b2 = b3 = b4 = b5 = 0.0
+    for yy in range(r):
+        for xx in range(r):
+            u, v = np.float32(xx) - centre, np.float32(yy) - centre
+            x, y = source(theta, u, v, r)
+            wx, wy, c4 = sample3(gx, gy, image, x, y)
+            c0, c1, c2, c3 = wx * u + wy * v, wy * u - wx * v, wx, wy
+            t = np.float64(target[yy, xx])
+            h00 += c0 * c0
+            h10 += c1 * c0
+            h11 += c1 * c1
+            h20 += c2 * c0
+            h21 += c2 * c1
+            h22 += c2 * c2
+            h30 += c3 * c0
+            h31 += c3 * c1
+            h32 += c3 * c2
+            h33 += c3 * c3
+            h40 += c4 * c0
+            h41 += c4 * c1
+            h42 += c4 * c2
+            h43 += c4 * c3
+            h44 += c4 * c4
+            h50 += c0
+            h51 += c1
+            h52 += c2
+            h53 += c3
+            h54 += c4
+            b0 += c0 * t
+            b1 += c1 * t
+            b2 += c2 * t
+            b3 += c3 * t
+            b4 += c4 * t
+            b5 += t
+    ridge = 1e-6
+    normal = np.array(
+        [
+            [h00 + ridge, h10, h20, h30, h40, h50],
+            [h10, h11 + ridge, h21, h31, h41, h51],
+            [h20, h21, h22 + ridge, h32, h42, h52],
+            [h30, h31, h32, h33 + ridge, h43, h53],
+            [h40, h41, h42, h43, h44 + ridge, h54],
+            [h50, h51, h52, h53, h54, r * r + ridge],
+        ]
+    )
+    sol = np.linalg.solve(normal, np.array([b0, b1, b2, b3, b4, b5]))
+    gain = sol[4] if abs(sol[4]) > 1e-6 else 1e-6
+    for j in range(4):
+        theta[j] += sol[j] / gain
+
+
+@njit(cache=True, nogil=True)
+def refine_loop(
+    channels: np.ndarray,
+    target: np.ndarray,
+    theta: np.ndarray,
+    steps: int,
+    gates: np.ndarray,
+    score: np.ndarray,
+) -> int:
+    """:func:`~ogad_core.issues.registration.refine`, a pair at a time: each step warps b and,
+    at a gated step, stops the pair when the NCC is below the gate (:func:`ncc_at`); else it
+    takes a Gauss-Newton step (:func:`step_at`). Returns the pixels sampled (channels x
+    pixels)."""
+    m = channels.shape[2] * channels.shape[3]
+    sampled = 0
+    for i in range(channels.shape[0]):
+        for step in range(steps + 1):
+            if not np.abs(theta[i]).max() < THETA_LIMIT:  # diverged (or NaN): no copy
+                score[i] = -1.0
+                break
+            if step == steps or step < len(gates):
+                score[i] = ncc_at(channels[i, 0], target[i], theta[i])
+                sampled += m
+                if step == steps or score[i] < gates[step]:
+                    break
+                sampled -= m  # the image is sampled again beside its gradients
+            step_at(channels[i], target[i], theta[i])
+            sampled += 3 * m
+    return sampled
