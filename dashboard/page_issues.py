@@ -504,14 +504,8 @@ def _member(
 
     ref = str(row["ref"])
     body, caption = card_kind(kind).member_html(ctx.run_path, ref, SET_IMAGE_PX)
-    status = STATUS_TEXT.get(str(row["status"]), str(row["status"]))
-    label = names[int(row["label"])]
-    if str(row["status"]) == RELABELED and not pd.isna(row["new_label"]):
-        label += f" → {names[int(row['new_label'])]}"
     st.html(
-        f'<div class="ogad-card" data-sid="{sid}">{body}<div class="ogad-labels">#{sid} · '
-        f"given <b>{html.escape(label)}</b>{_predicted_html(row, names)} · "
-        f"{html.escape(status)}</div>"
+        f'<div class="ogad-card" data-sid="{sid}">{body}{_member_labels_html(sid, row, names)}'
         f'<div class="ogad-why">{html.escape(caption)}</div>'
         + (f'<div class="ogad-why ogad-leak">leakage: {html.escape(leak)}</div>' if leak else "")
         + "</div>"
@@ -535,6 +529,19 @@ def _member(
         )
 
 
+def _member_labels_html(sid: int, row: pd.Series, names: list[str]) -> str:
+    """A set member's label line (HTML, escaped): its id, given label (with the relabel, if
+    any), the model's prediction and its review status."""
+    status = STATUS_TEXT.get(str(row["status"]), str(row["status"]))
+    label = names[int(row["label"])]
+    if str(row["status"]) == RELABELED and not pd.isna(row["new_label"]):
+        label += f" → {names[int(row['new_label'])]}"
+    return (
+        f'<div class="ogad-labels">#{sid} · given <b>{html.escape(label)}</b>'
+        f"{_predicted_html(row, names)} · {html.escape(status)}</div>"
+    )
+
+
 SET_CARD_IMAGE_PX = 72  # a member's image on a set's card in All (a grid card's width)
 
 
@@ -556,14 +563,9 @@ def set_card_html(ctx: context.Context, members: list[int], rows: pd.DataFrame) 
         body, _ = card_kind(ctx.view.kind).member_html(
             ctx.run_path, str(row["ref"]), SET_CARD_IMAGE_PX
         )
-        status = STATUS_TEXT.get(str(row["status"]), str(row["status"]))
-        label = names[int(row["label"])]
-        if str(row["status"]) == RELABELED and not pd.isna(row["new_label"]):
-            label += f" → {names[int(row['new_label'])]}"
         parts.append(
-            f'<div class="ogad-member" data-sid="{sid}">{body}<div class="ogad-labels">#{sid} · '
-            f"given <b>{html.escape(label)}</b>{_predicted_html(row, names)} · "
-            f"{html.escape(status)}</div></div>"
+            f'<div class="ogad-member" data-sid="{sid}">{body}'
+            f"{_member_labels_html(sid, row, names)}</div>"
         )
     parts.append("</div>")
     return "".join(parts)

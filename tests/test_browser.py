@@ -101,6 +101,23 @@ def _shot(page, path: Path) -> None:
         shutil.copy(path, Path(target) / path.name)
 
 
+def _download_export(page) -> str:
+    """The text of the CSV the Summary page's export button sends (the page is on Summary)."""
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export cleaned CSV").click()
+    return Path(download.value.path()).read_text(encoding="utf-8")
+
+
+def _cli_export_equal(run: Path, tmp_path: Path, downloaded: str) -> pd.DataFrame:
+    """Assert the dashboard's download is ``ogad export``'s file; that file's rows (all
+    columns as text) indexed by sample_id."""
+    cli_csv = tmp_path / "cli.csv"
+    export_csv(run, cli_csv)
+    assert downloaded == cli_csv.read_text(encoding="utf-8")
+    table = pd.read_csv(cli_csv, keep_default_na=False, dtype=str)
+    return table.set_index(table["sample_id"].astype(int))
+
+
 @contextmanager
 def _opened(
     chromium: str, url: str, size: tuple[int, int] = (1500, 1100), permissions: tuple = ()
@@ -198,17 +215,12 @@ def test_review_in_a_real_browser(
             metric = other.get_by_test_id("stMetric").filter(has_text="Confirmed (dropped)")
             expect(metric).to_contain_text("1")
             _shot(other, tmp_path / "browser_summary.png")
-            with other.expect_download() as download:
-                other.get_by_role("button", name="Export cleaned CSV").click()
-            downloaded = Path(download.value.path()).read_text(encoding="utf-8")
+            downloaded = _download_export(other)
         finally:
             browser.close()
 
-    cli_csv = tmp_path / "cli.csv"
-    export_csv(run, cli_csv)
-    assert downloaded == cli_csv.read_text(encoding="utf-8")
-    row = pd.read_csv(cli_csv).set_index("sample_id").loc[sid]
-    assert row["decision"] == CONFIRMED and not row["keep"]
+    row = _cli_export_equal(run, tmp_path, downloaded).loc[sid]
+    assert row["decision"] == CONFIRMED and row["keep"] == "false"
 
 
 # ---- the review session: keyboard, bulk actions, undo after a reload, re-ranking -----------
@@ -1253,17 +1265,11 @@ def test_all_shows_a_duplicate_set_as_one_card_with_its_actions_and_export(
 
             page.goto(f"{url}/summary?reviewer=sets")
             expect(page.get_by_text("Class health", exact=True)).to_be_visible()
-            with page.expect_download() as download:
-                page.get_by_role("button", name="Export cleaned CSV").click()
-            downloaded = Path(download.value.path()).read_text(encoding="utf-8")
+            downloaded = _download_export(page)
         finally:
             browser.close()
 
-    cli_csv = tmp_path / "cli.csv"
-    export_csv(run, cli_csv)
-    assert downloaded == cli_csv.read_text(encoding="utf-8")
-    table = pd.read_csv(cli_csv, keep_default_na=False, dtype=str)
-    table = table.set_index(table["sample_id"].astype(int))
+    table = _cli_export_equal(run, tmp_path, downloaded)
     assert table.loc[list(DUP_CONFLICT), "keep"].tolist() == ["false", "true"]
     assert table.loc[DUP_SAME[1], "final_label"] == "cross"
     assert table.loc[[DUP_SAME[0], DUP_SAME[2]], "decision"].tolist() == [REJECTED] * 2
@@ -1334,17 +1340,11 @@ def test_duplicate_set_card_actions_and_export(
             # the export carries the decisions and the issues column
             page.goto(f"{url}/summary?reviewer=dups")
             expect(page.get_by_text("Class health", exact=True)).to_be_visible()
-            with page.expect_download() as download:
-                page.get_by_role("button", name="Export cleaned CSV").click()
-            downloaded = Path(download.value.path()).read_text(encoding="utf-8")
+            downloaded = _download_export(page)
         finally:
             browser.close()
 
-    cli_csv = tmp_path / "cli.csv"
-    export_csv(run, cli_csv)
-    assert downloaded == cli_csv.read_text(encoding="utf-8")
-    table = pd.read_csv(cli_csv, keep_default_na=False, dtype=str)
-    table = table.set_index(table["sample_id"].astype(int))
+    table = _cli_export_equal(run, tmp_path, downloaded)
     assert table.loc[DUP_CONFLICT[1], "decision"] == CONFIRMED
     assert table.loc[DUP_CONFLICT[1], "keep"] == "false"
     assert table.loc[member, "final_label"] == "cross"
