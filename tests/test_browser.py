@@ -118,6 +118,19 @@ def _cli_export_equal(run: Path, tmp_path: Path, downloaded: str) -> pd.DataFram
     return table.set_index(table["sample_id"].astype(int))
 
 
+def _page_with_cards(browser, size: tuple[int, int], address: str):
+    """A new page of ``size`` (width, height) that accepts downloads, opened at ``address``
+    and waited on until its cards are drawn."""
+    context = browser.new_context(
+        viewport={"width": size[0], "height": size[1]}, accept_downloads=True
+    )
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(address)
+    page.wait_for_selector(CARDS)
+    return page
+
+
 @contextmanager
 def _opened(
     chromium: str, url: str, size: tuple[int, int] = (1500, 1100), permissions: tuple = ()
@@ -1213,13 +1226,7 @@ def test_all_shows_a_duplicate_set_as_one_card_with_its_actions_and_export(
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             for width, height in ((1920, 1080), (1280, 800)):  # the last one is used below
-                context = browser.new_context(
-                    viewport={"width": width, "height": height}, accept_downloads=True
-                )
-                page = context.new_page()
-                page.set_default_timeout(WAIT_MS)
-                page.goto(f"{url}/?reviewer=sets&issue=all")
-                page.wait_for_selector(CARDS)
+                page = _page_with_cards(browser, (width, height), f"{url}/?reviewer=sets&issue=all")
                 conflict = page.locator(keys.selector(keys.of(keys.CARD, DUP_CONFLICT[0])))
                 expect(conflict).to_contain_text("labels differ")
                 for sid in DUP_CONFLICT:
@@ -1231,7 +1238,7 @@ def test_all_shows_a_duplicate_set_as_one_card_with_its_actions_and_export(
                 _settle(page)
                 _shot(page, tmp_path / f"browser_all_sets_{width}.png")
                 if width != 1280:
-                    context.close()
+                    page.context.close()
 
             kept = page.locator(keys.selector(keys.of(keys.KEEP_MEMBER, DUP_CONFLICT[1])))
             kept.get_by_role("button").click()
@@ -1286,13 +1293,7 @@ def test_duplicate_set_card_actions_and_export(
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             for width, height in ((1920, 1080), (1280, 800)):  # the last one is used below
-                context = browser.new_context(
-                    viewport={"width": width, "height": height}, accept_downloads=True
-                )
-                page = context.new_page()
-                page.set_default_timeout(WAIT_MS)
-                page.goto(f"{url}/?reviewer=dups")
-                page.wait_for_selector(CARDS)
+                page = _page_with_cards(browser, (width, height), f"{url}/?reviewer=dups")
                 # the selector counts each issue type; a duplicate set is one card
                 expect(page.get_by_text("Duplicates 2 sets")).to_be_visible()
                 expect(page.get_by_text("Outliers 1")).to_be_visible()
@@ -1309,7 +1310,7 @@ def test_duplicate_set_card_actions_and_export(
                 _settle(page)
                 _shot(page, tmp_path / f"browser_duplicates_{width}.png")
                 if width != 1280:
-                    context.close()
+                    page.context.close()
 
             # Keep one: the chosen member is kept, the others dropped; the set leaves the queue
             first.get_by_role("button", name="Keep one").click()
