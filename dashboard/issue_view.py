@@ -196,6 +196,25 @@ class IssueView:
                     self._members[sid] = members
         return self._members.get(int(sample_id), [])
 
+    def open_set_cards(self, unreviewed: np.ndarray) -> np.ndarray:
+        """(m,) sample ids of All's set cards (each set's first member there) whose set still
+        holds a member of ``unreviewed`` (sample ids): the set stays in All while any member
+        is undecided, also when its first member was decided alone in another queue."""
+        set_of = self._set_ids()
+        open_sets = set_of.reindex(np.asarray(unreviewed, dtype=np.int64)).dropna().unique()
+        cards = self.flagged_ids(ALL)
+        card_set = set_of.reindex(cards).to_numpy()
+        return cards[~pd.isna(card_set) & np.isin(card_set, open_sets)]
+
+    def with_set_members(self, sample_ids: np.ndarray) -> np.ndarray:
+        """(k,) ``sample_ids`` (All's cards, in order) with each set card followed by the set's
+        other members (rank order): what the map outlines for them."""
+        out: list[int] = []
+        for sid in np.asarray(sample_ids, dtype=np.int64).tolist():
+            members = self.set_members(sid)
+            out += [sid, *[m for m in members if m != sid]] if members else [sid]
+        return np.asarray(out, dtype=np.int64)
+
     def card_issue(self, queue: str, sample_id: int) -> str:
         """The issue type a card of ``queue`` is reviewed as: the queue's own type, in All
         ``duplicate`` for a set's card, else the type that placed the sample there (``label``
@@ -348,7 +367,11 @@ def queue_progress(iv: IssueView, issue: str, table: pd.DataFrame) -> tuple[int,
 
     ids = iv.flagged_ids(issue)
     status = table.set_index("sample_id")["status"].reindex(ids)
-    reviewed = int((status.notna() & (status != UNREVIEWED)).sum())
+    decided = status.notna() & (status != UNREVIEWED)
+    if issue == ALL:  # a set's card is reviewed once every member is
+        undecided = table.loc[table["status"] == UNREVIEWED, "sample_id"].to_numpy()
+        decided &= ~np.isin(ids, iv.open_set_cards(undecided))
+    reviewed = int(decided.sum())
     if issue == ALL:
         rule = (
             "every sample some issue type flags, once (a duplicate set once, as a set), the "

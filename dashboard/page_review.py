@@ -313,8 +313,9 @@ def _outlined(ctx: context.Context, controls: Controls) -> tuple[int, ...]:
     """The table rows of the queue's first cards as the reviewer sees them (its order, the
     sidebar's filters, a search; not a map selection, which the outline helps to draw): the
     map outlines them and draws them on top."""
-    _, queue, _ = _queue_rows(ctx, controls, None)
-    return tuple(int(row) for row in queue.rows[:TOP_LAYER_MAX])
+    table, queue, _ = _queue_rows(ctx, controls, None)
+    rows = page_issues.outline_rows(ctx, table, queue.rows[:TOP_LAYER_MAX])
+    return tuple(int(row) for row in rows[:TOP_LAYER_MAX])
 
 
 def _map_state(key: str) -> tuple[Any, Any]:
@@ -415,6 +416,7 @@ def _queue_rows(
         show_reviewed=controls.show_reviewed,
         order=order,
         keep=keep,
+        undecided=page_issues.open_set_rows(ctx, table),
     )
     return table, rows, version
 
