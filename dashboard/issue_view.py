@@ -250,7 +250,8 @@ class IssueView:
             if name in HIDDEN_WHEN_EMPTY and not len(self.flagged_ids(name)):
                 continue
             if name == DUPLICATE:
-                out[name] = f"{title} {self.n_sets():,} sets"
+                n_sets = self.n_sets()
+                out[name] = f"{title} {n_sets:,} set{'' if n_sets == 1 else 's'}"
             else:
                 out[name] = f"{title} {len(self.flagged_ids(name)):,}"
         out[ALL] = f"All {len(self.flagged_ids(ALL)):,}"

@@ -429,7 +429,8 @@ def duplicate_section(ctx: context.Context, filtered: bool = False) -> None:
     n_pages = (len(sets) + SETS_PER_PAGE - 1) // SETS_PER_PAGE
     page = min(max(page, 0), n_pages - 1)
     st.caption(
-        f"{len(sets):,} duplicate sets to review (conflicting labels first) · page {page + 1} of "
+        f"{len(sets):,} duplicate set{'' if len(sets) == 1 else 's'} to review (conflicting "
+        f"labels first) · page {page + 1} of "
         f"{n_pages}. Keep one drops the others (confirmed); Keep all keeps every member."
         + (SETS_UNFILTERED if filtered else "")
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import math
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -129,11 +130,10 @@ def _queue_length_control(ctx: context.Context, detector: str | None) -> int:
         st.session_state[state.TOP_K] = int(min(max(length.n, 0), view.n_samples))
     help_text = "The best-ranked samples to review; 0 = all."
     if target is not None:
-        low, high = target.interval
         help_text += (
-            f" Default: the review target, {target.n_target:,} samples = the estimated noise rate "
-            f"{target.noise_rate:.1%} x {view.n_samples:,} ({target.method}; 95% range "
-            f"{low:,}–{high:,}), and more while your latest decisions keep confirming flags."
+            f" Default: the {target_text(target)}; the estimated noise rate "
+            f"{target.noise_rate:.1%} x {view.n_samples:,}, {target.method}), and more while "
+            "your latest decisions keep confirming flags."
         )
     return st.number_input(
         "Queue length (top-k by rank, 0 = all)",
@@ -480,6 +480,20 @@ def _progress(ctx: context.Context, controls: Controls, table: pd.DataFrame) -> 
     return bar, note
 
 
+def target_text(target: Any) -> str:
+    """``review target ≈ 120 (95% range 98–143`` (left open for more), or where the target is
+    its minimum above the estimate ``review target 10, its minimum (estimate ≈ 2, 95% range
+    0–8``: a clean run's estimate lies below the queue's shortest length."""
+    low, high = target.interval
+    estimated = round(target.noise_rate * target.n_samples)
+    if math.ceil(target.noise_rate * target.n_samples) < target.n_target:
+        return (
+            f"review target {target.n_target:,}, its minimum (estimate ≈ {estimated:,}, "
+            f"95% range {low:,}–{high:,}"
+        )
+    return f"review target ≈ {target.n_target:,} (95% range {low:,}–{high:,}"
+
+
 def _goal(
     ctx: context.Context, controls: Controls, table: pd.DataFrame, target: Any, length: Any
 ) -> tuple[Progress, int, str]:
@@ -487,8 +501,7 @@ def _goal(
     words). The Label issues queue in the label type's order counts toward its flags (the
     review target less the samples another issue type explains, whose decisions are left out);
     else toward the review target, every decision counted."""
-    low, high = target.interval
-    estimate = f"review target ≈ {target.n_target:,} (95% range {low:,}–{high:,}"
+    estimate = target_text(target)
     label = page_issues.label_order(ctx, controls.detector)
     if label is None:
         goal = max(length.n, target.n_target)
