@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import math
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -482,13 +481,12 @@ def _progress(ctx: context.Context, controls: Controls, table: pd.DataFrame) -> 
 
 def target_text(target: Any) -> str:
     """``review target ≈ 120 (95% range 98–143`` (left open for more), or where the target is
-    its minimum above the estimate ``review target 10, its minimum (estimate ≈ 2, 95% range
-    0–8``: a clean run's estimate lies below the queue's shortest length."""
+    its minimum above the estimate (``ReviewTarget.at_minimum``) ``review target 10, its
+    minimum (estimate ≈ 2, 95% range 0–8``."""
     low, high = target.interval
-    estimated = round(target.noise_rate * target.n_samples)
-    if math.ceil(target.noise_rate * target.n_samples) < target.n_target:
+    if target.at_minimum:
         return (
-            f"review target {target.n_target:,}, its minimum (estimate ≈ {estimated:,}, "
+            f"review target {target.n_target:,}, its minimum (estimate ≈ {target.estimated:,}, "
             f"95% range {low:,}–{high:,}"
         )
     return f"review target ≈ {target.n_target:,} (95% range {low:,}–{high:,}"
