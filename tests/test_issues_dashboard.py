@@ -467,6 +467,17 @@ def test_a_cards_rank_is_the_rank_of_the_queues_order(
     assert _head_text(body).endswith(f"#{sid} · {l2}") and "l2" in _head_tip(body)
 
 
+def _map_data(at: AppTest) -> dict:
+    """The map component's data as the page sent it."""
+    import json
+
+    from dashboard.map_component import COMPONENT_NAME
+
+    maps = [e for e in at.get("bidi_component") if e.proto.component_name == COMPONENT_NAME]
+    assert maps, "no map on the page"
+    return json.loads(maps[0].proto.json)
+
+
 def _map_top(at: AppTest) -> list[int]:
     """The sample ids the map outlines (drawn last, the first of the queue last of all)."""
     import base64
@@ -951,6 +962,9 @@ def test_all_keeps_a_set_while_a_member_is_undecided_and_outlines_every_member(
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert _map_top(at)[::-1] == [4, 5, 6, 10, 11]  # the cards 4 and 10, each with its set
+    caption = " ".join(c.value for c in at.caption)  # the caption and legend count both
+    assert "The queue's first 2 cards (5 samples) (in its order" in caption
+    assert _map_data(at)["top_text"] == "the queue's first 2 cards (5 samples)"
     store = ReviewStore(run)
     store.confirm(4, reviewer="alice")  # decided alone (as in another queue)
     at.run()
