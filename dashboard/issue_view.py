@@ -61,6 +61,7 @@ class IssueView:
     _label: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
     _why: dict[int, list[str]] | None = field(default=None, repr=False)
     _members: dict[int, list[int]] | None = field(default=None, repr=False)
+    _sets: pd.Series | None = field(default=None, repr=False)
     _ranks: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
     _scores: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
@@ -182,9 +183,12 @@ class IssueView:
         return rows[~later].reset_index(drop=True)
 
     def _set_ids(self) -> pd.Series:
-        """The duplicate set of each flagged set member (index sample_id)."""
-        dup = self.table[(self.table["issue"] == DUPLICATE) & self.table["flagged"]]
-        return dup.set_index("sample_id")["set_id"]
+        """The duplicate set of each flagged set member (index sample_id). Cached: All asks on
+        every rerun (:meth:`open_set_cards`)."""
+        if self._sets is None:
+            dup = self.table[(self.table["issue"] == DUPLICATE) & self.table["flagged"]]
+            self._sets = dup.set_index("sample_id")["set_id"]
+        return self._sets
 
     def set_members(self, sample_id: int) -> list[int]:
         """The sample ids of the duplicate set holding ``sample_id``, in rank order (the set
