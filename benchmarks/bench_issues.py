@@ -62,26 +62,59 @@ def mix_kinds(data: str, mix: str = "main") -> dict[str, tuple[int, str]]:
 DATALAB_TYPES = {"label": "label", "duplicate": "near_duplicate", "outlier": "outlier"}
 
 
-def _run_mix(kind: str, seed: int, tmp: Path, mix: str = "main") -> tuple[Path, pd.DataFrame]:
-    """Write the mix, run ``ogad compute`` on it; (run dir, truth in sample order)."""
-    from ogad_core.options import ComputeConfig
-    from ogad_core.pipeline import compute
-    from ogad_core.run.rundir import RunDir
+def _mix_spec(kind: str, seed: int, tmp: Path) -> str:
+    """The data spec of ``kind``'s mix for ``seed`` in ``tmp`` (an ImageFolder or a CSV)."""
+    if kind == "images":
+        return f"imagefolder:{tmp / f'images_{seed}'}"
+    return f"csv:{tmp / f'text_{seed}.csv'}"
 
-    run = tmp / f"{kind}_run_{seed}"
+
+def _truth_path(kind: str, seed: int, tmp: Path) -> Path:
+    return tmp / f"{kind}_truth_{seed}.parquet"
+
+
+def _write_mix(kind: str, seed: int, tmp: Path, mix: str = "main") -> pd.DataFrame:
+    """Write ``kind``'s mix and its truth table (after the mix: its presence marks a whole mix)."""
     if kind == "images":
         truth = MIXES[mix][0](tmp / f"images_{seed}", seed)
-        spec = f"imagefolder:{tmp / f'images_{seed}'}"
     else:
         from ogad_core.data import load_data
 
         base = load_data("rotten-tomatoes", run_dir=tmp / "rt", limit=3000, seed=0)
         names = base.label_names
-        path = tmp / f"text_{seed}.csv"
         texts, labels = list(base.train.inputs), [names[i] for i in base.train.labels]
-        truth = MIXES[mix][1](path, texts, labels, seed)
-        spec = f"csv:{path}"
-    truth.to_parquet(tmp / f"{kind}_truth_{seed}.parquet")
+        truth = MIXES[mix][1](tmp / f"text_{seed}.csv", texts, labels, seed)
+    path = _truth_path(kind, seed, tmp)
+    partial = path.with_name(path.name + ".partial")
+    truth.to_parquet(partial)
+    partial.replace(path)
+    return truth
+
+
+def _kept_mix(kind: str, seed: int, tmp: Path) -> pd.DataFrame | None:
+    """The truth of a mix an earlier call wrote whole, or None.
+
+    A resumed run must see the very files its compute started on: writing the mix again
+    gives the files new modification times, and ``ogad compute`` refuses changed data."""
+    path = _truth_path(kind, seed, tmp)
+    data = Path(_mix_spec(kind, seed, tmp).split(":", 1)[1])
+    return pd.read_parquet(path) if path.is_file() and data.exists() else None
+
+
+def _run_mix(
+    kind: str, seed: int, tmp: Path, mix: str = "main", resume: bool = False
+) -> tuple[Path, pd.DataFrame]:
+    """Write the mix (``resume``: keep one written whole), run ``ogad compute`` on it (a killed
+    compute resumes); (run dir, truth in sample order)."""
+    from ogad_core.options import ComputeConfig
+    from ogad_core.pipeline import compute
+    from ogad_core.run.rundir import RunDir
+
+    run = tmp / f"{kind}_run_{seed}"
+    truth = _kept_mix(kind, seed, tmp) if resume else None
+    if truth is None:
+        truth = _write_mix(kind, seed, tmp, mix)
+    spec = _mix_spec(kind, seed, tmp)
     compute(ComputeConfig(data=spec, seed=seed, device="cpu"), run, progress=False)
     return run, _in_sample_order(kind, RunDir(run), truth)
 
@@ -105,7 +138,7 @@ def _rescore(kind: str, seed: int, tmp: Path) -> tuple[Path, pd.DataFrame]:
 
     run = tmp / f"{kind}_run_{seed}"
     find_issues(run, seed=seed)
-    truth = pd.read_parquet(tmp / f"{kind}_truth_{seed}.parquet")
+    truth = pd.read_parquet(_truth_path(kind, seed, tmp))
     return run, _in_sample_order(kind, RunDir(run), truth)
 
 
@@ -393,7 +426,7 @@ def run_seed(
     kinds = mix_kinds(kind, mix)
     started = time.perf_counter()
     again = rescore or (resume and (tmp / f"{kind}_run_{seed}" / "issues.parquet").is_file())
-    run, truth = _rescore(kind, seed, tmp) if again else _run_mix(kind, seed, tmp, mix)
+    run, truth = _rescore(kind, seed, tmp) if again else _run_mix(kind, seed, tmp, mix, resume)
     out = {"data": kind, "seed": seed, "mix": mix, "n": len(truth)}
     out["ours"] = _ours(run, truth, kinds)
     out["datalab"] = _datalab(run, truth, kinds)
@@ -1207,7 +1240,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="rescore the runs in --tmp-dir that exist, run the rest",
+        help="rescore the runs in --tmp-dir that exist, run the rest (a killed compute resumes on "
+        "the mix already written)",
     )
     a = p.parse_args(argv)
     tmp = a.tmp_dir or Path(tempfile.mkdtemp(prefix="ogad_issues_"))

@@ -195,18 +195,38 @@ def _badge(text: str, color: str, title: str | None = None) -> str:
     return f'<span class="ogad-badge ogad-{color}"{tip}>{html.escape(text)}</span>'
 
 
-def _labels(row: Any, label_names: list[str]) -> str:
-    """Given and predicted label, the decision badge (HTML; names escaped)."""
-    given, pred = html.escape(str(row.label_name)), html.escape(str(row.pred_name))
+#: a card without a suggestion (a corrupt input) leaves out the model's guess: on an input
+#: that carries no information it is noise, and a highlighted other class invites a relabel
+NO_PREDICTION = "prediction not shown"
+NO_PREDICTION_HELP = (
+    "The model's guess on an input that carries no information (dark, noise, undecodable) is "
+    "noise, not evidence of its class: Drop or Keep the input; relabel it only by what you see."
+)
+
+
+def _prediction(row: Any, suggests: bool) -> str:
+    """``predicted <b>7</b> (93%)`` (another class than the given one highlighted), or on a
+    card without a suggestion :data:`NO_PREDICTION`, muted, its tooltip saying why (HTML)."""
+    if not suggests:
+        tip = html.escape(NO_PREDICTION_HELP)
+        return f'<span class="ogad-nopred" title="{tip}">{NO_PREDICTION}</span>'
+    pred = html.escape(str(row.pred_name))
     pred_cls = ' class="ogad-diff"' if int(row.pred) != int(row.label) else ""
+    return f"predicted <b{pred_cls}>{pred}</b> ({float(row.confidence):.0%})"
+
+
+def _labels(row: Any, label_names: list[str], suggests: bool = True) -> str:
+    """Given and predicted label (:func:`_prediction`), the decision badge (HTML; names
+    escaped)."""
+    given = html.escape(str(row.label_name))
     text, color = STATUS_BADGE.get(row.status, (row.status, "gray"))
     if row.status == RELABELED:
         text = f"relabeled → {label_names[int(row.new_label)]}"
     if row.status != UNREVIEWED and isinstance(row.reviewer, str):
         text = f"{text} · {row.reviewer}"
     return (
-        f'<div class="ogad-labels">given <b>{given}</b> · predicted <b{pred_cls}>{pred}</b> '
-        f"({float(row.confidence):.0%})</div><div>{_badge(str(text), color)}</div>"
+        f'<div class="ogad-labels">given <b>{given}</b> · {_prediction(row, suggests)}'
+        f"</div><div>{_badge(str(text), color)}</div>"
     )
 
 
@@ -319,7 +339,7 @@ def _decision_buttons(
 
 def _details(ctx: CardContext, row: Any, explanation: Any, suggests: bool = True) -> str:
     """Labels, badges and the why line (HTML; the model's suggestion when ``suggests``)."""
-    parts = [_labels(row, ctx.label_names), card_kind(ctx.kind).badges(row)]
+    parts = [_labels(row, ctx.label_names, suggests), card_kind(ctx.kind).badges(row)]
     skip: tuple[str, ...] = ()
     if explanation is not None:  # the why line is the label evidence: not said twice
         parts.append(why_html(explanation, ctx.label_names, suggests))
@@ -545,6 +565,7 @@ CARD_CSS = """<style>
   border-radius: 0.25rem; image-rendering: pixelated; }
 .ogad-card .ogad-labels { margin-bottom: 0.3rem; }
 .ogad-card .ogad-diff { color: #e07a10; }
+.ogad-card .ogad-nopred { opacity: 0.6; font-size: 0.85rem; cursor: help; }
 .ogad-card .ogad-badge { display: inline-block; font-size: 0.8rem; line-height: 1.2;
   padding: 0.1rem 0.4rem; border-radius: 0.25rem; margin-bottom: 0.2rem; }
 .ogad-card .ogad-gray { color: rgb(115, 118, 133); background: rgba(128, 132, 149, 0.15); }

@@ -61,6 +61,7 @@ class IssueView:
     _label: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
     _why: dict[int, list[str]] | None = field(default=None, repr=False)
     _members: dict[int, list[int]] | None = field(default=None, repr=False)
+    _sets: pd.Series | None = field(default=None, repr=False)
     _ranks: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
     _scores: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
@@ -182,9 +183,12 @@ class IssueView:
         return rows[~later].reset_index(drop=True)
 
     def _set_ids(self) -> pd.Series:
-        """The duplicate set of each flagged set member (index sample_id)."""
-        dup = self.table[(self.table["issue"] == DUPLICATE) & self.table["flagged"]]
-        return dup.set_index("sample_id")["set_id"]
+        """The duplicate set of each flagged set member (index sample_id). Cached: All asks on
+        every rerun (:meth:`open_set_cards`)."""
+        if self._sets is None:
+            dup = self.table[(self.table["issue"] == DUPLICATE) & self.table["flagged"]]
+            self._sets = dup.set_index("sample_id")["set_id"]
+        return self._sets
 
     def set_members(self, sample_id: int) -> list[int]:
         """The sample ids of the duplicate set holding ``sample_id``, in rank order (the set
@@ -195,6 +199,25 @@ class IssueView:
                 for sid in members:
                     self._members[sid] = members
         return self._members.get(int(sample_id), [])
+
+    def open_set_cards(self, unreviewed: np.ndarray) -> np.ndarray:
+        """(m,) sample ids of All's set cards (each set's first member there) whose set still
+        holds a member of ``unreviewed`` (sample ids): the set stays in All while any member
+        is undecided, also when its first member was decided alone in another queue."""
+        set_of = self._set_ids()
+        open_sets = set_of.reindex(np.asarray(unreviewed, dtype=np.int64)).dropna().unique()
+        cards = self.flagged_ids(ALL)
+        card_set = set_of.reindex(cards).to_numpy()
+        return cards[~pd.isna(card_set) & np.isin(card_set, open_sets)]
+
+    def with_set_members(self, sample_ids: np.ndarray) -> np.ndarray:
+        """(k,) ``sample_ids`` (All's cards, in order) with each set card followed by the set's
+        other members (rank order): what the map outlines for them."""
+        out: list[int] = []
+        for sid in np.asarray(sample_ids, dtype=np.int64).tolist():
+            members = self.set_members(sid)
+            out += [sid, *[m for m in members if m != sid]] if members else [sid]
+        return np.asarray(out, dtype=np.int64)
 
     def card_issue(self, queue: str, sample_id: int) -> str:
         """The issue type a card of ``queue`` is reviewed as: the queue's own type, in All
@@ -231,7 +254,8 @@ class IssueView:
             if name in HIDDEN_WHEN_EMPTY and not len(self.flagged_ids(name)):
                 continue
             if name == DUPLICATE:
-                out[name] = f"{title} {self.n_sets():,} sets"
+                n_sets = self.n_sets()
+                out[name] = f"{title} {n_sets:,} set{'' if n_sets == 1 else 's'}"
             else:
                 out[name] = f"{title} {len(self.flagged_ids(name)):,}"
         out[ALL] = f"All {len(self.flagged_ids(ALL)):,}"
@@ -348,7 +372,11 @@ def queue_progress(iv: IssueView, issue: str, table: pd.DataFrame) -> tuple[int,
 
     ids = iv.flagged_ids(issue)
     status = table.set_index("sample_id")["status"].reindex(ids)
-    reviewed = int((status.notna() & (status != UNREVIEWED)).sum())
+    decided = status.notna() & (status != UNREVIEWED)
+    if issue == ALL:  # a set's card is reviewed once every member is
+        undecided = table.loc[table["status"] == UNREVIEWED, "sample_id"].to_numpy()
+        decided &= ~np.isin(ids, iv.open_set_cards(undecided))
+    reviewed = int(decided.sum())
     if issue == ALL:
         rule = (
             "every sample some issue type flags, once (a duplicate set once, as a set), the "

@@ -228,6 +228,29 @@ def outside_sets(ctx: context.Context, sample_ids: list[int]) -> list[int]:
     return sample_ids if iv is None else [s for s in sample_ids if not iv.set_members(s)]
 
 
+def open_set_rows(ctx: context.Context, table: pd.DataFrame) -> np.ndarray | None:
+    """(N,) bool over ``table``'s rows: in All, the set cards whose set still holds an
+    undecided member (the queue keeps them while it shows the unreviewed cards, also when the
+    card's own sample was decided in another queue); None in every other queue."""
+    iv = issue_view(ctx.run_path)
+    if iv is None or selected_issue(ctx) != ALL:
+        return None
+    ids = table["sample_id"].to_numpy()
+    return np.isin(ids, iv.open_set_cards(ids[(table["status"] == UNREVIEWED).to_numpy()]))
+
+
+def outline_rows(ctx: context.Context, table: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """(k,) ``table`` rows the map outlines for the queue's first cards (``rows``): in All, a
+    set card's every member, else ``rows`` as they are."""
+    iv = issue_view(ctx.run_path)
+    if iv is None or selected_issue(ctx) != ALL:
+        return rows
+    ids = table["sample_id"].to_numpy()
+    outlined = iv.with_set_members(ids[rows])
+    position = pd.Series(np.arange(len(ids)), index=ids)
+    return position.reindex(outlined).dropna().to_numpy(dtype=np.int64)
+
+
 def label_detector(ctx: context.Context) -> str | None:
     """The detector the run's label issue type ranked with (None without one)."""
     iv = issue_view(ctx.run_path)
@@ -406,7 +429,8 @@ def duplicate_section(ctx: context.Context, filtered: bool = False) -> None:
     n_pages = (len(sets) + SETS_PER_PAGE - 1) // SETS_PER_PAGE
     page = min(max(page, 0), n_pages - 1)
     st.caption(
-        f"{len(sets):,} duplicate sets to review (conflicting labels first) · page {page + 1} of "
+        f"{len(sets):,} duplicate set{'' if len(sets) == 1 else 's'} to review (conflicting "
+        f"labels first) · page {page + 1} of "
         f"{n_pages}. Keep one drops the others (confirmed); Keep all keeps every member."
         + (SETS_UNFILTERED if filtered else "")
     )

@@ -129,11 +129,10 @@ def _queue_length_control(ctx: context.Context, detector: str | None) -> int:
         st.session_state[state.TOP_K] = int(min(max(length.n, 0), view.n_samples))
     help_text = "The best-ranked samples to review; 0 = all."
     if target is not None:
-        low, high = target.interval
         help_text += (
-            f" Default: the review target, {target.n_target:,} samples = the estimated noise rate "
-            f"{target.noise_rate:.1%} x {view.n_samples:,} ({target.method}; 95% range "
-            f"{low:,}–{high:,}), and more while your latest decisions keep confirming flags."
+            f" Default: the {target_text(target)}; the estimated noise rate "
+            f"{target.noise_rate:.1%} x {view.n_samples:,}, {target.method}), and more while "
+            "your latest decisions keep confirming flags."
         )
     return st.number_input(
         "Queue length (top-k by rank, 0 = all)",
@@ -285,7 +284,7 @@ def _map_section(ctx: context.Context, controls: Controls) -> list[int] | None:
         return None  # the page's notes say how to make one
     stamp = run_files_stamp(ctx.run_path)
     version = ctx.store.version() if controls.color_by == "status" else -1
-    first = _outlined(ctx, controls)  # the map's top: the queue's first cards
+    first, cards = _outlined(ctx, controls)  # the map's top: the queue's first cards
     args = (ctx.run_path, stamp, controls.color_by, controls.detector, version, first)
     layer = page_issues.features_layer(*args) or cache.map_layer(*args)
     st.markdown(
@@ -295,6 +294,7 @@ def _map_section(ctx: context.Context, controls: Controls) -> list[int] | None:
     key = state.map_key()
     before, view = _map_state(key)
     picked = read_selection(before, layer)
+    top_words, with_members = _top_words(layer, cards)
     data = {
         **layer.payload,
         "selection": picked.shape,
@@ -302,19 +302,35 @@ def _map_section(ctx: context.Context, controls: Controls) -> list[int] | None:
         "detail": layer.detail(view) if layer.detail is not None else None,
         "height": MAP_HEIGHT,
     }
+    if with_members and data.get("top_text"):  # the legend counts the cards too
+        data["top_text"] = f"the queue's first {top_words}"
     value, _ = gradient_map(data, key=key, on_select=state.reset_page)
     if value != before:  # the map's state was not in the session yet
         picked = read_selection(value, layer)
-    _map_caption(layer, picked)
+    _map_caption(layer, picked, top_words)
     return picked.ids
 
 
-def _outlined(ctx: context.Context, controls: Controls) -> tuple[int, ...]:
-    """The table rows of the queue's first cards as the reviewer sees them (its order, the
-    sidebar's filters, a search; not a map selection, which the outline helps to draw): the
-    map outlines them and draws them on top."""
-    _, queue, _ = _queue_rows(ctx, controls, None)
-    return tuple(int(row) for row in queue.rows[:TOP_LAYER_MAX])
+def _outlined(ctx: context.Context, controls: Controls) -> tuple[tuple[int, ...], np.ndarray]:
+    """(the table rows of the queue's first cards as the reviewer sees them, its order, the
+    sidebar's filters, a search; not a map selection, which the outline helps to draw: the
+    map outlines them and draws them on top; in All with a duplicate set's every member),
+    (the cards' own sample ids among them)."""
+    table, queue, _ = _queue_rows(ctx, controls, None)
+    cards = queue.rows[:TOP_LAYER_MAX]
+    rows = page_issues.outline_rows(ctx, table, cards)[:TOP_LAYER_MAX]
+    return tuple(int(row) for row in rows), table["sample_id"].to_numpy()[cards]
+
+
+def _top_words(layer: MapLayer, cards: np.ndarray) -> tuple[str, bool]:
+    """(how many the map outlines: ``12 cards``, or where a duplicate set's members are
+    outlined beside its card, in All, ``12 cards (13 samples)``; whether members are)."""
+    top = layer.drawn_ids[len(layer.drawn_ids) - layer.n_top :]
+    n_cards = int(np.isin(top, cards).sum())
+    words = f"{n_cards:,} card{'' if n_cards == 1 else 's'}"
+    if n_cards == layer.n_top:
+        return words, False
+    return f"{words} ({layer.n_top:,} samples)", True
 
 
 def _map_state(key: str) -> tuple[Any, Any]:
@@ -331,7 +347,7 @@ OUTLINE_HELP = (
 )
 
 
-def _map_caption(layer: MapLayer, picked: MapSelection) -> None:
+def _map_caption(layer: MapLayer, picked: MapSelection, top_words: str) -> None:
     """What the map shows (the queue's first cards outlined), or what is selected on it (with
     a button to clear it)."""
     if picked.kind is not None:
@@ -352,7 +368,7 @@ def _map_caption(layer: MapLayer, picked: MapSelection) -> None:
         top = "No card is in the queue with these filters: nothing is outlined."
     else:
         top = (
-            f"The queue's first {layer.n_top:,} cards (in its order, after the sidebar's "
+            f"The queue's first {top_words} (in its order, after the sidebar's "
             "filters) are outlined and drawn on top."
         )
     if layer.raster:
@@ -415,6 +431,7 @@ def _queue_rows(
         show_reviewed=controls.show_reviewed,
         order=order,
         keep=keep,
+        undecided=page_issues.open_set_rows(ctx, table),
     )
     return table, rows, version
 
@@ -478,6 +495,19 @@ def _progress(ctx: context.Context, controls: Controls, table: pd.DataFrame) -> 
     return bar, note
 
 
+def target_text(target: Any) -> str:
+    """``review target ≈ 120 (95% range 98–143`` (left open for more), or where the target is
+    its minimum above the estimate (``ReviewTarget.at_minimum``) ``review target 10, its
+    minimum (estimate ≈ 2, 95% range 0–8``."""
+    low, high = target.interval
+    if target.at_minimum:
+        return (
+            f"review target {target.n_target:,}, its minimum (estimate ≈ {target.estimated:,}, "
+            f"95% range {low:,}–{high:,}"
+        )
+    return f"review target ≈ {target.n_target:,} (95% range {low:,}–{high:,}"
+
+
 def _goal(
     ctx: context.Context, controls: Controls, table: pd.DataFrame, target: Any, length: Any
 ) -> tuple[Progress, int, str]:
@@ -485,8 +515,7 @@ def _goal(
     words). The Label issues queue in the label type's order counts toward its flags (the
     review target less the samples another issue type explains, whose decisions are left out);
     else toward the review target, every decision counted."""
-    low, high = target.interval
-    estimate = f"review target ≈ {target.n_target:,} (95% range {low:,}–{high:,}"
+    estimate = target_text(target)
     label = page_issues.label_order(ctx, controls.detector)
     if label is None:
         goal = max(length.n, target.n_target)

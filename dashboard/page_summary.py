@@ -147,7 +147,14 @@ def _reviewed_metric(ctx: context.Context, column, table: pd.DataFrame, reviewed
     if target is not None and target.n_target > 0:
         prog = review_progress(table, target.n_target, target.noise_rate)
         delta = f"{share_text(prog.of_target)} of target ({target.n_target:,}) · {delta}"
-    column.metric("Reviewed", f"{reviewed:,}", delta, delta_color="off", delta_arrow="off")
+    column.metric(  # the delta is cut to the column's width: its tooltip says it whole
+        "Reviewed",
+        f"{reviewed:,}",
+        delta,
+        delta_color="off",
+        delta_arrow="off",
+        help=f"Reviewed: {delta}.",
+    )
 
 
 def _history_table(ctx: context.Context) -> pd.DataFrame:

@@ -292,13 +292,16 @@ def queue_rows(
     show_reviewed: bool = False,
     order: np.ndarray | None = None,
     keep: np.ndarray | None = None,
+    undecided: np.ndarray | None = None,
 ) -> QueueRows:
     """The review queue (see :func:`build_queue`) as row positions: numpy masks over a cached
     order, no table copied. ``table`` is ``view.table`` with decisions (same rows and order).
 
     ``order`` (N,) row positions replaces the detector's order (re-ranking); ``keep`` (N,) bool
     and ``classes`` narrow the ``top_k`` best-ranked rows (the sidebar's filters narrow the
-    queue; pass ``top_k=None`` to look at every sample, as a search or a drill-down does).
+    queue; pass ``top_k=None`` to look at every sample, as a search or a drill-down does);
+    ``undecided`` (N,) bool: rows the queue keeps as unreviewed whatever their own status
+    (All's set cards while a member is undecided).
     """
     rows = queue_order(view, detector) if order is None else order
     if top_k is not None and top_k > 0:
@@ -317,7 +320,8 @@ def queue_rows(
         rows = rows[chosen[rows]]
     picked_one = selected_ids is not None and len(selected_ids) == 1
     if not show_reviewed and not picked_one:
-        rows = rows[status_codes(table)[rows] == 0]
+        open_rows = status_codes(table)[rows] == 0
+        rows = rows[open_rows if undecided is None else open_rows | undecided[rows]]
     return QueueRows(table, rows)
 
 

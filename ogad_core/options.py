@@ -179,25 +179,42 @@ DATA_PREFIXES = ("imagefolder:", "csv:")
 REGISTERED_SPECS: list[Callable[[str], bool]] = []
 
 
+def _path_as_spec(value: str) -> str | None:
+    """The spec a bare path most likely meant: ``imagefolder:PATH`` for a folder,
+    ``csv:PATH`` for a file (a path given without its prefix), else None."""
+    import os
+
+    if os.path.isdir(value):
+        return f"imagefolder:{value}"
+    if os.path.isfile(value):
+        return f"csv:{value}"
+    return None
+
+
+def _near_spec(value: str) -> str | None:
+    """The sample set name or spec prefix ``value`` nearly spells (``mnist`` -> mnist5k)."""
+    import difflib
+
+    head, sep, tail = value.partition(":")
+    if sep:
+        near = difflib.get_close_matches(head + sep, DATA_PREFIXES, n=1, cutoff=0.5)
+        return near[0] + tail if near else None
+    near = difflib.get_close_matches(value, SAMPLE_SET_NAMES, n=1, cutoff=0.6)  # foo: no moons
+    near = near or [n for n in SAMPLE_SET_NAMES if n.startswith(value.lower()[:4])]
+    return near[0] if near else None
+
+
 def data_spec(value: str) -> str | None:
     """A check: a sample set name or ``imagefolder:PATH`` / ``csv:PATH``; a near miss is named
-    (``mnist`` -> did you mean mnist5k?)."""
+    (``mnist`` -> did you mean mnist5k?), and so is a bare path's spec (a folder ->
+    ``imagefolder:PATH``, a file -> ``csv:PATH``)."""
     if not isinstance(value, str) or not value.strip():
         return "must not be empty"
     if value in SAMPLE_SET_NAMES or value.startswith(DATA_PREFIXES):
         return None
     if any(matches(value) for matches in REGISTERED_SPECS):
         return None
-    import difflib
-
-    head, sep, tail = value.partition(":")
-    if sep:
-        near = difflib.get_close_matches(head + sep, DATA_PREFIXES, n=1, cutoff=0.5)
-        guess = near[0] + tail if near else None
-    else:
-        near = difflib.get_close_matches(value, SAMPLE_SET_NAMES, n=1, cutoff=0.5)
-        near = near or [n for n in SAMPLE_SET_NAMES if n.startswith(value.lower()[:4])]
-        guess = near[0] if near else None
+    guess = _path_as_spec(value) or _near_spec(value)
     hint = f"did you mean {guess}? " if guess else ""
     return (
         f"{value!r} is not a data spec; {hint}use one of {', '.join(SAMPLE_SET_NAMES)}, "

@@ -187,6 +187,33 @@ def test_a_near_miss_data_spec_gets_a_did_you_mean(
     assert not run.exists()  # refused before any folder is made
 
 
+def test_a_bare_path_as_data_spec_gets_its_prefix_named(tmp_path: Path, capsys) -> None:
+    """A folder or a file given without ``imagefolder:`` / ``csv:`` is named with the prefix
+    it likely lacks; a word near no sample set gets no guess."""
+    folder, table = tmp_path / "images", tmp_path / "texts.csv"
+    folder.mkdir()
+    table.write_text("text,label\n", encoding="utf-8")
+    for spec, guess in ((folder, f"imagefolder:{folder}"), (table, f"csv:{table}")):
+        assert main(["compute", "--data", str(spec), "--run-dir", str(tmp_path / "r")]) == 2
+        assert f"did you mean {guess}?" in _one_error_line(capsys.readouterr().err)
+    assert main(["compute", "--data", "foo", "--run-dir", str(tmp_path / "r")]) == 2
+    assert "did you mean" not in _one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("command", ["score", "map", "issues", "evaluate"])
+def test_a_command_on_a_folder_that_is_no_run_leaves_it_as_it_was(
+    tmp_path: Path, capsys, command: str
+) -> None:
+    """One line naming the folder, exit 2, and no lock file left in it (a lock file would make
+    the folder read as a run: an ImageFolder above it would skip it)."""
+    folder = tmp_path / "not_a_run"
+    folder.mkdir()
+    assert main([command, str(folder)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"not an ogad run directory (no manifest.json): {folder}" in line
+    assert not list(folder.iterdir())
+
+
 def test_a_failed_compute_leaves_no_folder_holding_only_the_lock(tmp_path: Path, capsys) -> None:
     run = tmp_path / "run"
     missing = tmp_path / "no_such_folder"

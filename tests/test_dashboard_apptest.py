@@ -556,6 +556,7 @@ def test_review_target_sets_the_queue_length_and_shows_progress(
     open_page(at, pages.SUMMARY).run()
     (reviewed,) = [m for m in at.metric if m.label == "Reviewed"]
     assert f"of target ({target.n_target})" in reviewed.delta and "of run" in reviewed.delta
+    assert reviewed.delta in reviewed.help  # cut to a narrow column: the tooltip has it whole
     assert_clean(at)
 
 

@@ -467,6 +467,17 @@ def test_a_cards_rank_is_the_rank_of_the_queues_order(
     assert _head_text(body).endswith(f"#{sid} · {l2}") and "l2" in _head_tip(body)
 
 
+def _map_data(at: AppTest) -> dict:
+    """The map component's data as the page sent it."""
+    import json
+
+    from dashboard.map_component import COMPONENT_NAME
+
+    maps = [e for e in at.get("bidi_component") if e.proto.component_name == COMPONENT_NAME]
+    assert maps, "no map on the page"
+    return json.loads(maps[0].proto.json)
+
+
 def _map_top(at: AppTest) -> list[int]:
     """The sample ids the map outlines (drawn last, the first of the queue last of all)."""
     import base64
@@ -810,12 +821,20 @@ def _with_corrupt(run: Path) -> None:
     table.to_parquet(rd.issues_path)
 
 
+def _labels_line(body: str) -> str:
+    """The text of a card's labels line (given, predicted) from its HTML body."""
+    line = re.search(r'<div class="ogad-labels">(.*?)</div>', body)
+    assert line, body
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", line.group(1))).split())
+
+
 def test_a_corrupt_card_offers_drop_and_keep_and_no_relabel_from_the_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A corrupt card (in Corrupt, and in All where corrupt placed it) reads Drop / Keep, its
     why line has no "suggested" class and its Relabel menu starts on the given label, reading
-    "Relabel…" (the model's guess on a dark or noise image is no evidence); Drop is a
+    "Relabel…" and its labels line leaves out the model's prediction (the model's guess on a
+    dark or noise image is no evidence: not shown, the line says so); Drop is a
     confirmation (keep = false in the export) and a relabel by hand still works. A label card
     keeps Confirm / Reject and its suggestion."""
     from dashboard import cards as cards_mod
@@ -841,6 +860,10 @@ def test_a_corrupt_card_offers_drop_and_keep_and_no_relabel_from_the_model(
         assert card["texts"] == {"confirm": "Drop", "reject": "Keep"}
         assert card["menu"] == RELABEL_BY_HAND
         assert card["choice"] == int(given[sid])
+        labels = _labels_line(card["body"])  # the model's guess is left out, said so
+        assert "predicted" not in labels and cards_mod.NO_PREDICTION in labels
+        assert cards_mod.NO_PREDICTION_HELP in html.unescape(card["body"])
+    assert "predicted" in _labels_line(label_cards[0]["body"])  # a label card keeps it
     why = SimpleNamespace(loss=9.5, margin=-0.9, grad_norm_percentile=99.0, suggested_label=1)
     why.suggestion_confidence = 0.24
     for queue, suggests in (("corrupt", False), ("label", True)):  # the why line, as drawn
@@ -919,3 +942,40 @@ def test_all_shows_a_duplicate_set_as_one_set_card(
     assert not at.exception, [e.value for e in at.exception]
     assert at.button(key=keys.of(keys.KEEP_ONE, 4)) and at.button(key=keys.of(keys.KEEP_ALL, 4))
     assert not [b for b in at.button if b.key and b.key.startswith(keys.CONFIRM)]
+
+
+def test_all_keeps_a_set_while_a_member_is_undecided_and_outlines_every_member(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A duplicate set whose first member (#4, the set card's sample in All) was decided alone
+    in another queue stays in All while #5 and #6 are undecided, and counts as unreviewed; the
+    map outlines every member of each set card, not its first member only. Once every member
+    is decided the set leaves All."""
+    from dashboard.page_issues import ISSUE
+    from dashboard.testing import deck_cards, press_card
+    from ogad_core.review.store import ReviewStore
+
+    run = make_run(tmp_path / "run", n=60)
+    _with_duplicate_sets(run)
+    at = _started(run, monkeypatch)
+    at.session_state[ISSUE] = "all"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _map_top(at)[::-1] == [4, 5, 6, 10, 11]  # the cards 4 and 10, each with its set
+    caption = " ".join(c.value for c in at.caption)  # the caption and legend count both
+    assert "The queue's first 2 cards (5 samples) (in its order" in caption
+    assert _map_data(at)["top_text"] == "the queue's first 2 cards (5 samples)"
+    store = ReviewStore(run)
+    store.confirm(4, reviewer="alice")  # decided alone (as in another queue)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    cards = {int(c["sid"]): c for c in deck_cards(at)}
+    assert sorted(cards) == [4, 10] and cards[4]["status"] == "unreviewed"
+    assert "0 of 2 flagged reviewed" in " ".join(_text(at).split())
+    assert _map_top(at)[::-1] == [4, 5, 6, 10, 11]
+    at = press_card(at, 10, "keep_all")
+    store.reject(5, reviewer="alice")
+    store.reject(6, reviewer="alice")
+    at.run()
+    assert not deck_cards(at)  # every member decided: the set leaves All
+    assert "2 of 2 flagged reviewed" in " ".join(_text(at).split())

@@ -107,6 +107,10 @@ def test_precision_at_k_and_progress_data_are_what_they_say() -> None:
     assert progress["reviews"].tolist() == [10, 20]
     assert progress["share_bad"].tolist() == [0.8, 0.0]
     assert progress["left"].tolist() == [2, 2]
+    for left, step in ((0, 1), (2, 1), (41, 11)):  # the "left to find" axis: whole samples
+        axis = charts.progress_figure(progress.assign(left=left), n_target=10).layout.yaxis2
+        assert axis.dtick == step and axis.tickformat == ",d" and axis.range[0] == 0
+        assert axis.range[1] >= max(left, 1)
     assert charts.threshold_at(np.array([3.0, 1.0, 2.0, np.nan]), 2) == 2.0
 
 

@@ -55,3 +55,29 @@ def test_with_a_step_the_queue_grows_a_block_at_a_time_and_stays_ahead() -> None
     assert len(set(lengths)) == 4  # 20, 30, 40, 50: a new length once per 10 decisions
     assert "at least 10 cards ahead" in queue_length(10, 20, flips, n, step=10).reason
     assert queue_length(10, 295, flips, n, step=10).n == n
+
+
+def test_the_header_says_when_the_target_is_its_minimum_above_the_estimate() -> None:
+    """A clean run's estimate (2 of 1,797) lies below the queue's shortest length: the header
+    names the target as that minimum beside the estimate and its range, never "≈ 10 (95%
+    range 0-8)", and so does the HTML report's tile; an estimate above the minimum reads as
+    before."""
+    from dashboard.page_review import target_text
+    from ogad_core.reporting.report import _target_tile
+    from ogad_core.scoring.target import MIN_TARGET, ReviewTarget
+
+    clean = ReviewTarget(MIN_TARGET, 2 / 1797, "confident_joint", "", n_samples=1797)
+    low, high = clean.interval
+    assert high < MIN_TARGET
+    assert target_text(clean) == (
+        f"review target {MIN_TARGET}, its minimum (estimate ≈ 2, 95% range {low}–{high}"
+    )
+    assert _target_tile(clean) == (
+        f"review target, its minimum (estimate 2, 95% range {low}–{high})",
+        MIN_TARGET,
+    )  # the HTML report's tile says the same
+    noisy = ReviewTarget(180, 0.1, "confident_joint", "", n_samples=1797)
+    low, high = noisy.interval
+    assert not noisy.at_minimum
+    assert target_text(noisy) == f"review target ≈ 180 (95% range {low}–{high}"
+    assert _target_tile(noisy) == (f"review target (95% range {low}–{high})", 180)

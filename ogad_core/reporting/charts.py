@@ -211,12 +211,26 @@ def progress_figure(data: pd.DataFrame, n_target: int | None = None) -> go.Figur
         line={"color": COLORS["flagged"]},
     )
     if n_target:
-        fig.add_vline(x=n_target, line_dash="dot", annotation_text="review target")
+        # left of its line: on the right it ran into the "left to find" axis's tick labels
+        fig.add_vline(
+            x=n_target,
+            line_dash="dot",
+            annotation_text="review target",
+            annotation_position="top left",
+        )
     fig.update_layout(
         yaxis={"tickformat": ".0%", "range": [0, 1.05]},
-        yaxis2={"overlaying": "y", "side": "right", "title": "left to find", "rangemode": "tozero"},
+        yaxis2={"overlaying": "y", "side": "right", "title": "left to find", **_count_axis(data)},
     )
     return _layout(fig, "Review progress: when to stop", "reviews made", "share of block")
+
+
+def _count_axis(data: pd.DataFrame, ticks: int = 4) -> dict[str, Any]:
+    """The "left to find" axis: whole samples only (about ``ticks`` ticks from 0), never
+    1.026 / 0.513 when few or none are left."""
+    top = max(int(data["left"].max()) if len(data) else 0, 1)
+    step = max(1, -(-top // ticks))
+    return {"range": [0, top * 1.05], "tick0": 0, "dtick": step, "tickformat": ",d"}
 
 
 # ---- score distributions ----------------------------------------------------------------------

@@ -349,14 +349,23 @@ def _table_html(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, border=0, escape=True, na_rep="")
 
 
+def _target_tile(target: Any) -> tuple[str, int]:
+    """(caption, value) of the review target's tile: its 95% range, and where the target is
+    its minimum above the estimate (``ReviewTarget.at_minimum``), the estimate too."""
+    low, high = target.interval
+    if target.at_minimum:
+        caption = f"review target, its minimum (estimate {target.estimated:,}, 95% range "
+        return caption + f"{low:,}–{high:,})", target.n_target
+    return f"review target (95% range {low:,}–{high:,})", target.n_target
+
+
 def _tiles(summary: RunSummary) -> str:
     status = summary.table["status"].value_counts()
     items = [("samples", len(summary.table))] + [
         (name, int(status.get(name, 0))) for name in (CONFIRMED, RELABELED, REJECTED, UNREVIEWED)
     ]
     if summary.target is not None:
-        low, high = summary.target.interval
-        items.append((f"review target (95% range {low:,}–{high:,})", summary.target.n_target))
+        items.append(_target_tile(summary.target))
     return (
         '<div class="tiles">'
         + "".join(

@@ -104,10 +104,11 @@ def run_lock(
     Args:
         run_dir: the run directory.
         command: what holds it (``compute``, ``score``, ``map``, ``evaluate``), shown to others.
-        create: create the run directory when missing (``compute``); else a missing one is a
-            RunDirError.
+        create: create the run directory when missing (``compute``); else a missing one, or
+            a folder that holds neither a manifest nor a lock file, is a RunDirError (and is
+            left as it was).
     """
-    from ogad_core.run.rundir import RunDir
+    from ogad_core.run.rundir import MANIFEST, RunDir
 
     rd = RunDir(run_dir)
     path = rd.lock_path
@@ -118,6 +119,9 @@ def run_lock(
         raise RunDirError(f"run directory {rd.path} is a file, not a folder")
     if not create and not rd.path.is_dir():
         raise RunDirError(f"run directory not found: {rd.path}")
+    if not create and not (path.exists() or path.is_symlink() or rd.has_manifest()):
+        # a folder that is no run gets no lock file (the loaders would take it for a run)
+        raise RunDirError(f"not an ogad run directory (no {MANIFEST}): {rd.path}")
     fd = _open_lock_file(rd.path, path)
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

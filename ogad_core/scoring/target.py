@@ -78,6 +78,17 @@ class ReviewTarget:
     n_samples: int = 0
 
     @property
+    def estimated(self) -> int:
+        """The estimated number of mislabeled samples: the rate x N, rounded."""
+        return round(self.noise_rate * self.n_samples)
+
+    @property
+    def at_minimum(self) -> bool:
+        """Whether ``n_target`` is ``MIN_TARGET`` above the estimate (a clean or small run):
+        then its 95% range lies below it, and the pages say so."""
+        return math.ceil(self.noise_rate * self.n_samples) < self.n_target
+
+    @property
     def interval(self) -> tuple[int, int]:
         """(low, high) samples: the 95% sampling interval of the estimated count (Wilson
         score interval on the rate over N samples). It covers only the sampling error: a model
