@@ -360,19 +360,97 @@ def test_each_image_is_prepared_once_whatever_the_batches(digits, monkeypatch) -
     np.testing.assert_allclose(together[::97], alone, atol=1e-6)
 
 
+def _coarse_by_hand(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(P, G, S, S) NCC of a (P, r, r) with b bilinearly warped by each GRID (angle, scale)
+    about the centre (corners clamped) and rolled by each (dy, dx) of the shifts searched."""
+    import ogad_core.issues.registration as reg
+
+    p, r, _ = a.shape
+    c = (r - 1) / 2
+    yy, xx = np.mgrid[0:r, 0:r].astype(np.float64) - c
+    shifts = np.r_[0 : reg.MAX_SHIFT + 1, -reg.MAX_SHIFT : 0]
+    out = np.empty((p, len(reg.GRID), len(shifts), len(shifts)))
+    for g, (angle, scale) in enumerate(reg.GRID):
+        t = np.deg2rad(angle)
+        ca, sa = np.cos(t) / scale, np.sin(t) / scale
+        idx, w = reg._corners((ca * xx - sa * yy + c).ravel(), (sa * xx + ca * yy + c).ravel(), r)
+        flat = b.reshape(p, -1).astype(np.float64)
+        warped = (flat[:, idx] * w[None]).sum(axis=1).reshape(p, r, r)
+        for iy, dy in enumerate(shifts):
+            for ix, dx in enumerate(shifts):
+                rolled = np.roll(a, (dy, dx), axis=(1, 2))
+                out[:, g, iy, ix] = np.einsum(
+                    "pm,pm->p", reg.standardise(rolled), reg.standardise(warped)
+                )
+    return out
+
+
+def test_the_coarse_grid_is_the_best_warp_and_shift_correlated_by_hand(digits) -> None:
+    """The compiled coarse search (every grid warp of b at every shift of a, one dot product
+    each) returns the best NCC of all of them, computed here one warp and one np.roll at a
+    time, and the warp and shift that reach it (the first of equals); for digits and their
+    shifted, rotated and rescaled copies and for pairs of different digits."""
+    import ogad_core.issues.registration as reg
+
+    x, _ = digits
+    copies = [c for i in range(20) for c in _copies(x[i]).values()]
+    images = _array_registration(np.concatenate([x[:60], np.stack(copies)])[:, None] / 255.0)
+    pairs = np.column_stack([np.repeat(np.arange(20), 3), 60 + np.arange(60)])
+    pairs = np.concatenate([pairs, np.column_stack([np.arange(60), (np.arange(60) + 7) % 60])])
+    halves = reg.half(images / 255.0)
+    a, b = halves[pairs[:, 0]], halves[pairs[:, 1]]
+    score, found = reg.coarse(a, b)
+    by_hand = _coarse_by_hand(a, b)
+    np.testing.assert_allclose(score, by_hand.reshape(len(a), -1).max(axis=1), atol=1e-5)
+    shifts = list(np.r_[0 : reg.MAX_SHIFT + 1, -reg.MAX_SHIFT : 0])
+    g = [reg.GRID.index((angle, scale)) for angle, scale in found[:, :2]]
+    at = by_hand[np.arange(len(a)), g, [shifts.index(v) for v in found[:, 3]]]
+    at = at[np.arange(len(a)), [shifts.index(v) for v in found[:, 2]]]
+    np.testing.assert_allclose(at, score, atol=1e-5)
+    assert (score[:60] > 0.87).all() and score[60:].min() < 0.8
+
+
+def test_full_images_are_read_only_for_pairs_that_reach_full_resolution(
+    digits, monkeypatch
+) -> None:
+    """The full-resolution images of a batch are read only for its pairs that pass the
+    half-resolution refinement: none for pairs of different digits, two a copy otherwise."""
+    import ogad_core.issues.registration as reg
+
+    x, _ = digits
+    x = np.stack([x[0], _copies(x[0])["rotate"], *x[1:9]])
+    images = _array_registration(x[:, None] / 255.0)
+    read: list[int] = []
+    unit_range = reg._unit_range
+
+    def counted(images: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        read.append(len(rows))
+        return unit_range(images, rows)
+
+    monkeypatch.setattr(reg, "_unit_range", counted)
+    different = np.column_stack([np.arange(2, 9), np.arange(3, 10)])
+    reg.aligned_correlation(images, different)
+    prepared = sum(read)
+    assert prepared == len(images), read  # each image's half image, once
+    score = reg.aligned_correlation(images, np.concatenate([[[0, 1]], different]))
+    assert 1.0 - score[0] < LIMIT
+    assert sum(read) - 2 * prepared == 2, read
+
+
 _CACHE_PROBE = """
 import numpy as np
 from ogad_core.issues import registration, registration_loops as loops
 images = np.random.default_rng(0).integers(0, 255, (4, 32, 32)).astype(np.uint8)
 images[1] = images[0]
 registration.aligned_correlation(images, np.array([[0, 1], [2, 3]]))
-print(sum(sum(f.stats.cache_misses.values()) for f in (loops.refine_loop, loops.warp_loop)))
+loops_used = (loops.refine_loop, loops.warp_loop, loops.coarse_loop)
+print(sum(sum(f.stats.cache_misses.values()) for f in loops_used))
 """
 
 
 def test_a_new_process_loads_the_compiled_loops_from_the_cache() -> None:
-    """The refinement and the warp are compiled once, then loaded from numba's on-disk cache
-    in every later process (compiled inside a function with its callees as closure
+    """The coarse grid, the refinement and the warp are compiled once, then loaded from numba's
+    on-disk cache in every later process (compiled inside a function with its callees as closure
     variables, the refinement missed the cache in each new process: about 6 CPU s each)."""
     import subprocess
     import sys
@@ -418,3 +496,21 @@ def test_each_candidate_space_is_built_once_a_fit(digits, monkeypatch, many_rows
     for name in ("pixels", "features/unit", "pixels/fourier/unit"):
         assert built.count(name) == 1, (name, built)
     assert est.set_ids_[300] == est.set_ids_[3] >= 0 and est.set_ids_[301] == est.set_ids_[11]
+
+
+def test_half_resolution_images_are_numpys_padded_tent_and_2x2_means_exactly() -> None:
+    """The tent padded by slices and the 2 x 2 means summed in pairs give exactly (bit for
+    bit) np.pad's edge padding and numpy's mean over the two axes, in float32 and float64:
+    every NCC of the verification stays as it was."""
+    import ogad_core.issues.registration as reg
+
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        x = rng.random((500, 32, 32)).astype(dtype)
+        pad = np.pad(x, ((0, 0), (1, 1), (1, 1)), mode="edge")
+        rows = (pad[:, :-2] + 2 * pad[:, 1:-1] + pad[:, 2:]) / 4
+        tent = (rows[:, :, :-2] + 2 * rows[:, :, 1:-1] + rows[:, :, 2:]) / 4
+        np.testing.assert_array_equal(reg.tent(x), tent)
+        means = tent.reshape(500, 16, 2, 16, 2).mean(axis=(2, 4))
+        assert reg.half(x).dtype == means.dtype
+        np.testing.assert_array_equal(reg.half(x), means)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ogad_core.run.store import ArrayRows, GradientStore, finished_rows, row_store
-from ogad_core.space.knn import knn_graph
+from ogad_core.space.knn import IVF_TRAIN_ITERATIONS, ivf_index, knn_graph
 from ogad_core.space.pca import fit_sample, pca_transform
 
 
@@ -82,3 +82,22 @@ def test_row_store_in_memory_and_on_disk_agree(tmp_path: Path) -> None:
     np.testing.assert_array_equal(back, values)
     assert finished_rows(tmp_path / "k.npy", n_rows=20, fingerprint="other") is None
     assert finished_rows(tmp_path / "missing.npy", n_rows=20, fingerprint="k") is None
+
+
+def test_an_inverted_file_trained_briefly_finds_the_nearest_rows() -> None:
+    """The inverted file's k-means lists, trained for IVF_TRAIN_ITERATIONS (10) iterations,
+    not faiss's 25, still give the candidate search nearly every exact neighbour: 40,000
+    rows of 16-d clustered data, each row's 6 nearest others."""
+    import faiss
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(200, 16)).astype(np.float32) * 4
+    Z = (centres[rng.integers(0, 200, 40_000)] + rng.normal(size=(40_000, 16))).astype(np.float32)
+    index = ivf_index(Z)
+    assert index.cp.niter == IVF_TRAIN_ITERATIONS == 10
+    _, found = index.search(Z[:2000], 7)
+    exact = faiss.IndexFlatL2(16)
+    exact.add(Z)
+    _, truth = exact.search(Z[:2000], 7)
+    recall = np.mean([len(set(f) & set(t)) / 7 for f, t in zip(found, truth, strict=True)])
+    assert recall > 0.9, recall

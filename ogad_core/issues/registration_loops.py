@@ -1,9 +1,9 @@
 """The compiled loops of :mod:`ogad_core.issues.registration` (numba, UMAP's own compiler):
-the bilinear warp, the NCC of a warped image, the Gauss-Newton step and the refinement that
-runs them a pair at a time. Module-level functions, so that numba's on-disk cache serves them
-in a new process (compiled inside a function, each loop kept its callees as closure
-variables, which numba's cache key pickles anew in every process: the refinement compiled
-again in each one, about 6 CPU s). Imported by registration on first use.
+the coarse grid search, the bilinear warp, the NCC of a warped image, the Gauss-Newton step and
+the refinement that runs them a pair at a time. Module-level functions, so that numba's
+on-disk cache serves them in a new process (compiled inside a function, each loop kept its
+callees as closure variables, which numba's cache key pickles anew in every process: the
+refinement compiled again in each one, about 6 CPU s). Imported by registration on first use.
 """
 
 from __future__ import annotations
@@ -12,6 +12,80 @@ import numpy as np
 from numba import njit
 
 from ogad_core.issues.registration import THETA_LIMIT
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def unit(image: np.ndarray, out: np.ndarray) -> None:
+    """out (M,) float32: the flat image (M,) with zero mean and unit length (sums in
+    float64; :func:`~ogad_core.issues.registration.standardise`)."""
+    m = image.size
+    total = 0.0
+    for k in range(m):
+        total += image.flat[k]
+    mean = total / m
+    total2 = 0.0
+    for k in range(m):
+        out[k] = image.flat[k] - mean
+        total2 += np.float64(out[k]) * np.float64(out[k])
+    scale = np.float32(1.0 / max(np.sqrt(total2), 1e-6))
+    for k in range(m):
+        out[k] *= scale
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def coarse_loop(
+    a: np.ndarray,
+    b: np.ndarray,
+    corners: np.ndarray,
+    weights: np.ndarray,
+    columns: np.ndarray,
+    shifts: np.ndarray,
+    score: np.ndarray,
+    best: np.ndarray,
+) -> None:
+    """:func:`~ogad_core.issues.registration.coarse`, a pair at a time: a and b (P, M) flat
+    r x r images, standardised here (:func:`unit`); b warped by each grid warp (``corners``,
+    ``weights``: (G * M, 4) bilinear corners and weights of each warp's pixels), correlated
+    with a rolled by every (dy, dx) of ``shifts`` (S,): a's rows rolled by dx and wrapped
+    round by ``pad`` rows above and below (``columns``: (S, (r + 2 pad) * r) pixels of a)
+    hold every dy roll as one contiguous window, so each correlation is one dot product of M.
+    Writes the best NCC (P,) ``score`` and its (g, dy, dx) flat index (P,) ``best`` (the
+    first best, as argmax)."""
+    p, m = a.shape
+    n_warps, ns, span = corners.shape[0] // m, len(shifts), columns.shape[1]
+    r = int(np.sqrt(m) + 0.5)
+    pad = (span // r - r) // 2
+    rolled = np.empty((ns, span), dtype=np.float32)
+    warped = np.empty(m, dtype=np.float32)
+    image, source = np.empty(m, dtype=np.float32), np.empty(m, dtype=np.float32)
+    for i in range(p):
+        unit(a[i], image)
+        unit(b[i], source)
+        for ix in range(ns):
+            for q in range(span):
+                rolled[ix, q] = image[columns[ix, q]]
+        top, arg = np.float32(-np.inf), 0
+        for g in range(n_warps):
+            total = total2 = np.float32(0)
+            for k in range(m):
+                q = g * m + k
+                v = weights[q, 0] * source[corners[q, 0]] + weights[q, 1] * source[corners[q, 1]]
+                v += weights[q, 2] * source[corners[q, 2]] + weights[q, 3] * source[corners[q, 3]]
+                warped[k] = v
+                total += v
+                total2 += v * v
+            norm2 = np.float64(total2) - np.float64(total) * np.float64(total) / m
+            inverse = np.float32(1.0 / np.sqrt(max(norm2, 1e-12)))
+            for iy in range(ns):
+                start = (pad - shifts[iy]) * r
+                for ix in range(ns):
+                    window = rolled[ix, start : start + m]
+                    acc = np.float32(0)
+                    for k in range(m):
+                        acc += warped[k] * window[k]
+                    if acc * inverse > top:
+                        top, arg = acc * inverse, (g * ns + iy) * ns + ix
+        score[i], best[i] = top, arg
 
 
 @njit(cache=True, nogil=True)
