@@ -895,7 +895,24 @@ def _image_run_at_scale(sc: dict[str, Any]) -> str:
         "not the pixels' look-alikes, so fewer pairs repeat across the spaces than the kept "
         f"runs' 9.8), {copies['found']:.1%} of the {copies['planted']:,} planted copies in "
         f"their source's set; load average {sc['load_start']:.1f}-{sc['load_end']:.1f}."
+        + _planted_bad_line(sc.get("planted_bad") or {})
         + _against_evidence(sc)
+    )
+
+
+def _planted_bad_line(bad: dict[str, Any]) -> str:
+    """The planted flips' and outliers' recall at scale (``scale_run``'s ``planted_bad``)."""
+    label, outlier = bad.get("label"), bad.get("outlier")
+    if not label or not outlier:
+        return ""
+    return (
+        f" Of the {label['planted']:,} flipped labels (10%), {label['top_k']:.1%} are in the "
+        f"label type's top K (K = their number), and {label.get('fitted_top_k', 0):.1%} of "
+        f"the {label.get('fitted', 0):,} of them the model fitted (predicted as filed, with a "
+        "clean row's loss: found by the neighbours' vote alone); of the "
+        f"{outlier['planted']:,} planted outliers (0.1%: 8 x 8 digits upscaled by pixel blocks, "
+        f"photo crops) {outlier['top_k']:.1%} are in the outlier type's top K, "
+        f"{outlier['flagged']:.1%} flagged."
     )
 
 
