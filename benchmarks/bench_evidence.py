@@ -40,17 +40,21 @@ RECALL_QUERIES = 5_000
 
 
 def synthetic_run(n: int, tmp_dir: Path, seed: int = 0) -> tuple[np.memmap, pd.DataFrame]:
-    """(N, 650) float32 last-layer gradients (memmap, reused) and the samples table."""
+    """(N, 650) float32 last-layer gradients (memmap, reused) and the samples table (10% of
+    the labels flipped to another class: :func:`synthetic_true_labels` gives the true ones)."""
     grad_path = tmp_dir / f"evidence_grads_{n}_s{seed}.npy"
     table_path = tmp_dir / f"evidence_samples_{n}_s{seed}.parquet"
-    if grad_path.is_file() and table_path.is_file():
+    true_path = _true_path(n, tmp_dir, seed)
+    if grad_path.is_file() and table_path.is_file() and true_path.is_file():
         return np.load(grad_path, mmap_mode="r"), pd.read_parquet(table_path)
     rng = np.random.default_rng(seed)
     centers = rng.normal(0, 1.0, (N_CLASSES, HIDDEN)).astype(np.float32)
     weight = (centers * 2.0).astype(np.float32)
     tmp = grad_path.with_suffix(".tmp.npy")
     out = np.lib.format.open_memmap(tmp, "w+", np.float32, (n, N_CLASSES * (HIDDEN + 1)))
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("label", "pred", "confidence", "loss")}
+    cols: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("label", "pred", "confidence", "loss", "true")
+    }
     for a in range(0, n, 100_000):
         m = min(n, a + 100_000) - a
         true = rng.integers(0, N_CLASSES, m)
@@ -63,16 +67,27 @@ def synthetic_run(n: int, tmp_dir: Path, seed: int = 0) -> tuple[np.memmap, pd.D
         out[a : a + m, : N_CLASSES * HIDDEN] = (dz[:, :, None] * h[:, None, :]).reshape(m, -1)
         out[a : a + m, N_CLASSES * HIDDEN :] = dz
         cols["label"].append(label)
+        cols["true"].append(true)
         cols["pred"].append(p.argmax(axis=1))
         cols["confidence"].append(p.max(axis=1))
         cols["loss"].append(-np.log(np.maximum(p[np.arange(m), label], 1e-12)))
     out.flush()
     del out
     os.replace(tmp, grad_path)
+    np.save(true_path, np.concatenate(cols.pop("true")))
     table = pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
     table.insert(0, "sample_id", np.arange(n, dtype=np.int64))
     table.to_parquet(table_path)
     return np.load(grad_path, mmap_mode="r"), table
+
+
+def synthetic_true_labels(n: int, tmp_dir: Path, seed: int = 0) -> np.ndarray:
+    """(N,) the true classes of :func:`synthetic_run`'s rows (its labels differ on 10%)."""
+    return np.load(_true_path(n, tmp_dir, seed))
+
+
+def _true_path(n: int, tmp_dir: Path, seed: int) -> Path:
+    return tmp_dir / f"evidence_true_{n}_s{seed}.npy"
 
 
 def _timed(fn, *args, **kwargs):  # noqa: ANN001, ANN202

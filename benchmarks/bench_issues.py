@@ -480,30 +480,34 @@ def scale_run(
     properties): wall and CPU seconds, to set beside bench_evidence's evidence build.
     ``images``: each row also an image, as in an image run (:func:`_planted_digits`: input
     properties, signatures and registration images of deformed digits with planted
-    transformed copies), so the pass includes what an image run adds (the corrupt type's
+    transformed copies and inputs made another way, :func:`_planted_outliers`), so the pass
+    includes what an image run adds (the corrupt type's
     properties, the outlier type's input statistics, the duplicate type's two pixel
     candidate searches and its geometric verification). ``max_rss_gb``: the peak resident
     memory of the setup (the gradients and images made), of the issue pass alone (the
     kernel's peak mark reset when its clock starts: the context built, every type, the
     table), of the process up to the pass's end, and with the evidence build after it."""
-    from benchmarks.bench_evidence import synthetic_run
+    from benchmarks.bench_evidence import synthetic_run, synthetic_true_labels
     from benchmarks.bench_issue_memory import reset_peak, resident_gb
     from ogad_core.issues.registry import resolve_issue_types
     from ogad_core.issues.table import fit_in_turn, issues_table
     from ogad_core.options import DEFAULT_ISSUE_TYPES
 
     grads, samples = synthetic_run(n, tmp)
-    pixels, planted = None, None
+    pixels, planted, outliers = None, None, None
     if images:
         x, planted, sources = _planted_digits(n, tmp)
+        outliers = _planted_outliers(x, np.union1d(planted, sources))
         pixels = _digit_context(x, tmp)
         del x
+    flipped = synthetic_true_labels(n, tmp) != samples["label"].to_numpy()
+    fitted_samples, memorised = _fitted_flips(samples, flipped)
     load_start = os.getloadavg()[0]
     setup_peak = _max_rss_gb()  # read before the reset, which lowers ru_maxrss too
     resident_before = resident_gb()[0]
     reset_peak()
     wall, cpu = time.perf_counter(), time.process_time()
-    context = scale_context(grads, samples, pixels)
+    context = scale_context(grads, fitted_samples, pixels)
     features_s = time.perf_counter() - wall
     per_type, per_type_cpu = {}, {}
     fitted = resolve_issue_types(types or DEFAULT_ISSUE_TYPES)
@@ -528,6 +532,7 @@ def scale_run(
             "flagged": int(np.sum(duplicate.flagged_)),
             "candidate_pairs": duplicate.candidate_pairs_,
         }
+    planted_bad = _planted_bad_recall(context, flipped, memorised, outliers)
     pass_peak = resident_gb()[1]
     process_peak = max(setup_peak, pass_peak)
     table_rows = len(table)
@@ -548,6 +553,7 @@ def scale_run(
         "per_type_s": per_type,
         "per_type_cpu_s": per_type_cpu,
         "planted_copies": copies,
+        "planted_bad": planted_bad,
         "wall_s": issue_wall,
         "cpu_s": issue_cpu,
         "table_rows": table_rows,
@@ -619,6 +625,80 @@ def _planted_digits(n: int, tmp: Path, seed: int = 0) -> tuple[np.ndarray, Any, 
     for k, (i, j) in enumerate(zip(planted, sources, strict=True)):
         x[i] = _transformed(x[j], ("shift", "rotate", "rescale")[k % 3])
     return x, planted, sources
+
+
+def _planted_outliers(x: np.ndarray, taken: np.ndarray, seed: int = 1) -> np.ndarray:
+    """Replace 0.1% of the (N, 28, 28) uint8 digits ``x`` (none of the ``taken`` rows) in
+    place by inputs made another way: alternately an 8 x 8 scikit-learn digit upscaled by
+    3 x 3 pixel blocks (another resolution) and a grayscale crop of a scikit-learn sample
+    photo; returns the (M,) rows replaced (the outlier type's planted outliers at scale)."""
+    from sklearn.datasets import load_digits, load_sample_images
+
+    rng = np.random.default_rng(seed)
+    free = np.setdiff1d(np.arange(len(x)), taken)
+    rows = np.sort(rng.choice(free, size=min(max(len(x) // 1000, 3), len(free)), replace=False))
+    small = load_digits().images[rng.integers(0, 1797, len(rows))]
+    photos = [np.asarray(im, np.float32).mean(axis=2) for im in load_sample_images().images]
+    for k, i in enumerate(rows):
+        if k % 2 == 0:
+            blocks = np.kron(small[k] * (255 / 16), np.ones((3, 3)))
+            x[i] = np.pad(np.rint(blocks).astype(np.uint8), 2)
+        else:
+            photo = photos[k // 2 % len(photos)]
+            top, left = rng.integers(0, photo.shape[0] - 112), rng.integers(0, photo.shape[1] - 112)
+            crop = photo[top : top + 112 : 4, left : left + 112 : 4]
+            x[i] = np.rint(crop).astype(np.uint8)
+    return rows
+
+
+def _fitted_flips(
+    samples: pd.DataFrame, flipped: np.ndarray, share: float = 0.1, seed: int = 2
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """A copy of the synthetic samples table in which ``share`` of the (N,) ``flipped``
+    labels are ones the model fitted (it predicts the flipped label, with the confidence and
+    loss of a clean row it gets right: only the neighbours' labels tell them), and the (N,)
+    bool mask of those rows."""
+    rng = np.random.default_rng(seed)
+    label, pred = samples["label"].to_numpy(), samples["pred"].to_numpy()
+    rows = rng.choice(np.flatnonzero(flipped), int(share * flipped.sum()), replace=False)
+    donors = rng.choice(np.flatnonzero(~flipped & (pred == label)), len(rows))
+    out = samples.copy()
+    for column in ("confidence", "loss"):
+        values = out[column].to_numpy().copy()
+        values[rows] = values[donors]
+        out[column] = values
+    out["pred"] = np.where(np.isin(np.arange(len(out)), rows), label, pred)
+    return out, np.isin(np.arange(len(out)), rows)
+
+
+def _planted_bad_recall(
+    context: Any, flipped: np.ndarray, fitted: np.ndarray, outliers: np.ndarray | None
+) -> dict[str, Any]:
+    """The share of the (N,) ``flipped`` labels (and of the ``fitted`` ones among them,
+    :func:`_fitted_flips`) in the label type's top K (K = the flipped's number) and flagged,
+    and the same of the (M,) planted ``outliers`` rows in the outlier type's (the types
+    fitted in ``context``)."""
+    out: dict[str, Any] = {}
+    truth = {"label": flipped, "outlier": None}
+    if outliers is not None:
+        truth["outlier"] = np.isin(np.arange(context.n), outliers)
+    for name, bad in truth.items():
+        est = context.results.get(name)
+        if est is None or bad is None or not bad.any():
+            continue
+        top = np.zeros(context.n, dtype=bool)
+        top[np.lexsort((np.arange(context.n), -est.scores_))[: int(bad.sum())]] = True
+        out[name] = {
+            "planted": int(bad.sum()),
+            "top_k": round(float(top[bad].mean()), 4),
+            "flagged": round(float(est.flagged_[bad].mean()), 4),
+            "n_flagged": int(est.flagged_.sum()),
+        }
+        if name == "label" and fitted.any():
+            out[name]["fitted"] = int(fitted.sum())
+            out[name]["fitted_top_k"] = round(float(top[fitted].mean()), 4)
+            out[name]["vote_joins"] = getattr(est, "agree_", None) is not None
+    return out
 
 
 def _timed(fn: Any) -> tuple[Any, float, float]:
@@ -848,7 +928,24 @@ def _image_run_at_scale(sc: dict[str, Any]) -> str:
         "not the pixels' look-alikes, so fewer pairs repeat across the spaces than the kept "
         f"runs' 9.8), {copies['found']:.1%} of the {copies['planted']:,} planted copies in "
         f"their source's set; load average {sc['load_start']:.1f}-{sc['load_end']:.1f}."
+        + _planted_bad_line(sc.get("planted_bad") or {})
         + _against_evidence(sc)
+    )
+
+
+def _planted_bad_line(bad: dict[str, Any]) -> str:
+    """The planted flips' and outliers' recall at scale (``scale_run``'s ``planted_bad``)."""
+    label, outlier = bad.get("label"), bad.get("outlier")
+    if not label or not outlier:
+        return ""
+    return (
+        f" Of the {label['planted']:,} flipped labels (10%), {label['top_k']:.1%} are in the "
+        f"label type's top K (K = their number), and {label.get('fitted_top_k', 0):.1%} of "
+        f"the {label.get('fitted', 0):,} of them the model fitted (predicted as filed, with a "
+        "clean row's loss: found by the neighbours' vote alone); of the "
+        f"{outlier['planted']:,} planted outliers (0.1%: 8 x 8 digits upscaled by pixel blocks, "
+        f"photo crops) {outlier['top_k']:.1%} are in the outlier type's top K, "
+        f"{outlier['flagged']:.1%} flagged."
     )
 
 

@@ -819,3 +819,49 @@ def test_the_pass_releases_each_search_once_no_later_type_reads_it(
     for name, est in released[0].results.items():
         assert np.array_equal(est.scores_, fitted[name].scores_), name
         assert np.array_equal(est.set_ids_, fitted[name].set_ids_), name
+
+
+def test_a_density_search_among_a_reference_of_many_rows_uses_an_inverted_file(
+    monkeypatch,
+) -> None:
+    """Above REFERENCE_ROWS (here lowered to 500) a density estimate's search of a /pca space
+    among the seeded reference (the label and outlier types' k nearest) is an inverted file
+    scanning IVF_REFERENCE_PROBE of its lists, no graph built; its neighbours are reference
+    rows other than the query and nearly all the exact ones. At or below REFERENCE_ROWS
+    rows (every kept run) the search is the one it was: exact, no inverted file."""
+    import ogad_core.issues.base as base
+    import ogad_core.space.knn as knn
+
+    monkeypatch.setattr(base, "REFERENCE_ROWS", 500)
+    monkeypatch.setattr(knn, "IVF_REFERENCE_PROBE", 4)
+    built: list[tuple[str, int]] = []
+    indexes: list[Any] = []
+    ivf, graph = base.ivf_index, knn.hnsw_index
+
+    def inverted(z: np.ndarray, seed: int = 0) -> Any:
+        indexes.append(ivf(z, seed))
+        built.append(("ivf", len(z)))
+        return indexes[-1]
+
+    monkeypatch.setattr(base, "ivf_index", inverted)
+    monkeypatch.setattr(knn, "hnsw_index", lambda z: built.append(("hnsw", len(z))) or graph(z))
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 3, (10, 32))
+    labels = rng.integers(0, 10, 1200)
+    feats = (centres[labels] + rng.normal(0, 1, (1200, 32))).astype(np.float32)
+    samples = pd.DataFrame({"sample_id": np.arange(1200), "label": labels})
+    ctx = base.IssueContext(samples=samples, label_names=list("abcdefghij"), features=feats)
+    dist, idx = ctx.neighbours("features/unit/pca", 10, reference=500)
+    assert built == [("ivf", 500)] and (indexes[0].nlist, indexes[0].nprobe) == (12, 4)
+    rows = ctx.reference_rows(500)
+    assert np.isin(idx, rows).all() and not (idx == np.arange(1200)[:, None]).any()
+    Z = ctx.space("features/unit/pca")
+    exact = base._knn_excluding_self(Z, 10, rows)[1]
+    recall = np.mean([len(np.intersect1d(a, b)) / 10 for a, b in zip(idx, exact, strict=True)])
+    assert recall > 0.9, recall
+    small = base.IssueContext(
+        samples=samples[:500], label_names=ctx.label_names, features=feats[:500]
+    )
+    built.clear()
+    found = small.neighbours("features/unit/pca", 10, reference=500)
+    assert built == [] and found is not None  # 500 rows: exact, as before

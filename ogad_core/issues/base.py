@@ -26,6 +26,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from ogad_core._internal import row_chunks
+from ogad_core.space import knn
 from ogad_core.space.knn import flat_index, hnsw_search, index_for, ivf_index
 
 #: above this many rows a density estimate searches a seeded subsample of this many rows
@@ -152,8 +153,10 @@ class IssueContext:
         space ``name`` (faiss, :mod:`ogad_core.space.knn`; cached, a larger k computed once
         serves a smaller one); None when absent. ``reference``: search only a seeded subsample
         of that many rows (when N is larger): a density estimate at a fraction of the cost.
-        A ``/pca`` space searched whole above REFERENCE_ROWS rows (the duplicate type's
-        candidates) uses an inverted file (:func:`~ogad_core.space.knn.ivf_index`).
+        A ``/pca`` space of more than REFERENCE_ROWS rows uses an inverted file
+        (:func:`~ogad_core.space.knn.ivf_index`): searched whole (the duplicate type's
+        candidates) or among a reference (the label and outlier types' density estimates,
+        scanning ``IVF_REFERENCE_PROBE`` lists).
         ``build``: makes space ``name``'s (N, d) matrix from one the caller holds (called
         only when the search is not cached; default :meth:`space`)."""
         ref = reference if reference is not None and reference < self.n else None
@@ -167,10 +170,12 @@ class IssueContext:
         if ref is None and self.n <= REFERENCE_ROWS:
             k = max(k, default_k(self.n))  # one search serves every type's k
         rows = None if ref is None else self.reference_rows(ref)
-        # above REFERENCE_ROWS only the duplicate type's candidates search every row of a
-        # /pca space: an inverted file there, not a graph (3-4x cheaper, docs/benchmarks.md)
-        inverted = "pca" in name.split("/") and rows is None and self.n > REFERENCE_ROWS
-        found = _knn_excluding_self(np.asarray(matrix, dtype=np.float32), k, rows, inverted)
+        # a /pca space above REFERENCE_ROWS rows: an inverted file, not a graph (3-4x
+        # cheaper, docs/benchmarks.md); at or below, the kept runs' searches are unchanged
+        probe = None
+        if "pca" in name.split("/") and self.n > REFERENCE_ROWS:
+            probe = knn.IVF_PROBE if rows is None else knn.IVF_REFERENCE_PROBE
+        found = _knn_excluding_self(np.asarray(matrix, dtype=np.float32), k, rows, probe)
         self._knn[(name, k, ref)] = found
         return found
 
@@ -228,21 +233,23 @@ def _knn_excluding_self(
     Z: np.ndarray,
     k: int,
     reference: np.ndarray | None = None,
-    inverted: bool = False,
+    probe: int | None = None,
     *,
     queries: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(Q, k) distances and indices of the k nearest other rows of (N, d) ``Z`` (only among
     the rows ``reference`` when given) for the (Q,) rows ``queries`` (every row when None).
-    ``inverted``: an inverted file (:func:`~ogad_core.space.knn.ivf_index`) instead of
-    :func:`index_for`'s graph, for a candidate search in a few dimensions; rows it leaves
-    short are searched exactly."""
+    ``probe``: an inverted file (:func:`~ogad_core.space.knn.ivf_index`) scanning that many
+    lists instead of :func:`index_for`'s graph, for a search in a few dimensions; rows it
+    leaves short are searched exactly."""
     Z = np.nan_to_num(Z, nan=0.0)
     ref_ids = np.arange(len(Z)) if reference is None else np.asarray(reference)
     query_ids = np.arange(len(Z)) if queries is None else np.asarray(queries)
     Q = Z if queries is None else Z[query_ids]
     k = min(k, len(ref_ids) - 1)
-    index = ivf_index(Z[ref_ids]) if inverted else index_for(Z[ref_ids])
+    index = index_for(Z[ref_ids]) if probe is None else ivf_index(Z[ref_ids])
+    if probe is not None:
+        index.nprobe = min(probe, index.nlist)
     dist, idx = hnsw_search(index, Q, k + 1)
     short = np.flatnonzero((idx < 0).any(axis=1))
     if len(short):
