@@ -6,17 +6,18 @@ model's (its unit-length features and its unit-length last-layer gradients ``(p 
 nearest class mean under one shared within-class covariance, Lee et al. 2018; Ledoit-Wolf
 shrinkage, :mod:`ogad_core.issues.mahalanobis`; the gradients read as unit rows chunk by chunk,
 no (N, D) copy), and the input's own: the per-image statistics of the 16 x 16 signature
-(:func:`ogad_core.issues.features.signature_statistics`: framing and edge-orientation
-histogram, each image rescaled to [0, 1], and from the 32 x 32 registration images the share
-of equal mid-grey neighbours, the input's effective resolution (an image upscaled by pixel
-blocks is flat inside each block); no intensity distribution or sharpness, which damage
-changes: those stay the ``corrupt`` type's), where an image made another way -- drawn, typeset,
-upscaled from another resolution, a photo -- differs from the data even when the model takes
-it for a class member; there the mean distance to the k nearest samples (cleanlab Datalab's
-outlier score: statistics are not Gaussian per class). An encoder's embeddings (text;
-pretrained image encoders), not trained on these labels, replace the model's two spaces: the
-mean distance to the k nearest samples of the BULK (the samples whose own first distance is
-not in its upper tail: a group from one other source is each other's nearest, and among all
+(:func:`ogad_core.issues.features.signature_statistics`: framing and the edge-orientation
+histogram's shape, not its direction (handwriting leans), each image rescaled to [0, 1], and
+from the 32 x 32 registration images the share of equal mid-grey neighbours, the input's
+effective resolution (an image upscaled by pixel blocks is flat inside each block); no
+intensity distribution or sharpness, which damage changes: those stay the ``corrupt``
+type's), where an image made another way -- drawn, typeset, upscaled from another
+resolution, a photo -- differs from the data even when the model takes it for a class member;
+there the mean distance to the k nearest samples (cleanlab Datalab's outlier score:
+statistics are not Gaussian per class). An encoder's embeddings (text; pretrained image
+encoders), not trained on these labels, replace the model's two spaces: the mean distance
+to the k nearest samples of the BULK (the samples whose own first distance is not in its upper
+tail: a group from one other source is each other's nearest, and among all
 samples masks itself), in the encoder's LAST layer when the embeddings concatenate its layers
 (the sentence embedding its training made semantic; the lower layers' means carry word
 identity and syntax, and buried sentences from another domain). Standardised
@@ -126,10 +127,9 @@ class OutlierIssue(IssueType):
         "the model's unit-length features and last-layer gradients (an encoder's embeddings "
         "instead: mean distance to the k nearest samples of the bulk, in its last layer), and mean "
         "distance to the k nearest samples in the images' input statistics (framing, "
-        "edge-orientation histogram and effective resolution), each as a z-score of its log "
-        "against "
-        "the upper half of its own distribution, averaged per view (the model's spaces, the "
-        "input's), the two views weighing the same; flagged at "
+        "edge-orientation histogram's shape and effective resolution), each as a z-score of its "
+        "log against the upper half of its own distribution, averaged per view (the model's "
+        "spaces, the input's), the two views weighing the same; flagged at "
         "z >= 2.5 (at most about 0.6% of a clean bulk); a sample also flagged corrupt is "
         "flagged here when its shape resembles no class it is filed under, else it is corrupt "
         "first and ranks last here"
