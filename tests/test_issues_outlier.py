@@ -254,6 +254,36 @@ def test_leaning_digits_are_not_far_by_their_slant_and_shapes_still_are() -> Non
         assert est.flagged_[:2000].mean() <= 0.015, seed
 
 
+def test_a_sample_whose_copy_is_typical_is_the_duplicate_types_not_an_outlier() -> None:
+    """A far sample the duplicate type flags with a typical member in its set (a copy under
+    another label, a transformed copy) has its copy in the data: no input from elsewhere. It
+    is not flagged here and ranks last (its set's card shows it), and its places go to the
+    other far inputs; a set of far members only (two inputs from one other source) stays
+    flagged here; without a duplicate result nothing changes."""
+    ctx = _digits_and_foreign_inputs(0)
+    alone = OutlierIssue().fit(ctx)
+    far = 2010 + np.flatnonzero(alone.flagged_[2010:2020])  # drawn shapes
+    assert len(far) >= 8
+
+    class Sets:
+        flagged_ = np.zeros(ctx.n, dtype=bool)
+        set_ids_ = np.full(ctx.n, -1)
+
+    copied, typical_copies, far_pair = far[:3], np.arange(3), far[3:5]
+    for set_id, rows in enumerate([*zip(copied, typical_copies, strict=True), far_pair]):
+        Sets.flagged_[list(rows)] = True
+        Sets.set_ids_[list(rows)] = set_id
+    ctx.results["duplicate"] = Sets()
+    est = OutlierIssue().fit(ctx)
+    assert not est.flagged_[copied].any()
+    assert est.flagged_[far[3:]].all()  # the far pair too
+    order = np.argsort(-est.scores_, kind="stable")
+    assert set(copied) <= set(order[-6:])  # with their typical copies (no corrupt type here)
+    assert "duplicate set" in est.explain(int(copied[0]))
+    keep = np.setdiff1d(np.arange(ctx.n), copied)
+    np.testing.assert_array_equal(est.flagged_[keep], alone.flagged_[keep])
+
+
 def test_image_runs_are_measured_in_features_gradients_and_input_statistics() -> None:
     """The model's features and its last-layer gradients (measured: the gradient space adds
     drawn shapes and other scripts the features miss) beside the input statistics; an
