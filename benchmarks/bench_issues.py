@@ -35,8 +35,10 @@ import pandas as pd
 from benchmarks.issue_mixes import IMAGE_KINDS, TEXT_KINDS, image_mix, text_mix
 from benchmarks.issue_mixes_alt import ALT_IMAGE_KINDS, ALT_TEXT_KINDS, alt_image_mix, alt_text_mix
 from benchmarks.issues_outlier_docs import (
+    IMAGE_OUTLIER_COPIES,
     IMAGE_OUTLIER_LAYERS,
     IMAGE_OUTLIER_RESOLUTION,
+    IMAGE_OUTLIER_SLANT,
     IMAGE_OUTLIER_SPACES,
     IMAGE_OUTLIER_VIEWS,
     MIX_DISTINCT_OUTLIERS,
@@ -1203,6 +1205,10 @@ def docs_section(r: dict[str, Any]) -> str:
         + IMAGE_OUTLIER_VIEWS
         + "\n\n"
         + IMAGE_OUTLIER_LAYERS
+        + "\n\n"
+        + IMAGE_OUTLIER_SLANT
+        + "\n\n"
+        + IMAGE_OUTLIER_COPIES
         + "\n\n"
         "**Text: the encoder's last layer** (this session; seeds 0 / 1 / 2, top-40 recall of "
         "the other-domain sentences, the kNN distance at k = 31, 1% of N). The text features "

@@ -6,17 +6,18 @@ model's (its unit-length features and its unit-length last-layer gradients ``(p 
 nearest class mean under one shared within-class covariance, Lee et al. 2018; Ledoit-Wolf
 shrinkage, :mod:`ogad_core.issues.mahalanobis`; the gradients read as unit rows chunk by chunk,
 no (N, D) copy), and the input's own: the per-image statistics of the 16 x 16 signature
-(:func:`ogad_core.issues.features.signature_statistics`: framing and edge-orientation
-histogram, each image rescaled to [0, 1], and from the 32 x 32 registration images the share
-of equal mid-grey neighbours, the input's effective resolution (an image upscaled by pixel
-blocks is flat inside each block); no intensity distribution or sharpness, which damage
-changes: those stay the ``corrupt`` type's), where an image made another way -- drawn, typeset,
-upscaled from another resolution, a photo -- differs from the data even when the model takes
-it for a class member; there the mean distance to the k nearest samples (cleanlab Datalab's
-outlier score: statistics are not Gaussian per class). An encoder's embeddings (text;
-pretrained image encoders), not trained on these labels, replace the model's two spaces: the
-mean distance to the k nearest samples of the BULK (the samples whose own first distance is
-not in its upper tail: a group from one other source is each other's nearest, and among all
+(:func:`ogad_core.issues.features.signature_statistics`: framing and the edge-orientation
+histogram's shape, not its direction (handwriting leans), each image rescaled to [0, 1], and
+from the 32 x 32 registration images the share of equal mid-grey neighbours, the input's
+effective resolution (an image upscaled by pixel blocks is flat inside each block); no
+intensity distribution or sharpness, which damage changes: those stay the ``corrupt``
+type's), where an image made another way -- drawn, typeset, upscaled from another
+resolution, a photo -- differs from the data even when the model takes it for a class member;
+there the mean distance to the k nearest samples (cleanlab Datalab's outlier score:
+statistics are not Gaussian per class). An encoder's embeddings (text; pretrained image
+encoders), not trained on these labels, replace the model's two spaces: the mean distance
+to the k nearest samples of the BULK (the samples whose own first distance is not in its upper
+tail: a group from one other source is each other's nearest, and among all
 samples masks itself), in the encoder's LAST layer when the embeddings concatenate its layers
 (the sentence embedding its training made semantic; the lower layers' means carry word
 identity and syntax, and buried sentences from another domain). Standardised
@@ -50,7 +51,11 @@ as does a text with no content to place (empty, under two words, one word said o
 not one letter: the text's near-constant input; on the held-out mix such snippets took 7-11
 of the 40 places a seed ahead of the sentences from elsewhere), where a text flagged for few
 letters or unknown words (a code line, another language: perhaps from elsewhere) stays flagged
-here after the others.
+here after the others. A sample the ``duplicate`` type flags in a set with a member not flagged
+here has its copy among the typical data: no input from elsewhere (a copy under another label
+is far in the gradients, which carry the label; a transformed copy is atypical), so it is the
+duplicate type's first, not flagged here and ranked last; a set of far members only (two
+inputs from one other source) stays here.
 """
 
 from __future__ import annotations
@@ -120,16 +125,15 @@ class OutlierIssue(IssueType):
 
     name = "outlier"
     title = "Outliers"
-    after = ("corrupt",)
+    after = ("corrupt", "duplicate")
     threshold_doc = (
         "Mahalanobis distance to the nearest class mean (shared Ledoit-Wolf covariance) in "
         "the model's unit-length features and last-layer gradients (an encoder's embeddings "
         "instead: mean distance to the k nearest samples of the bulk, in its last layer), and mean "
         "distance to the k nearest samples in the images' input statistics (framing, "
-        "edge-orientation histogram and effective resolution), each as a z-score of its log "
-        "against "
-        "the upper half of its own distribution, averaged per view (the model's spaces, the "
-        "input's), the two views weighing the same; flagged at "
+        "edge-orientation histogram's shape and effective resolution), each as a z-score of its "
+        "log against the upper half of its own distribution, averaged per view (the model's "
+        "spaces, the input's), the two views weighing the same; flagged at "
         "z >= 2.5 (at most about 0.6% of a clean bulk); a sample also flagged corrupt is "
         "flagged here when its shape resembles no class it is filed under, else it is corrupt "
         "first and ranks last here"
@@ -160,11 +164,15 @@ class OutlierIssue(IssueType):
         if not zs:
             self.deferred_ = np.zeros(context.n, dtype=bool)
             self.last_ = np.zeros(context.n, dtype=bool)
+            self.copied_ = np.zeros(context.n, dtype=bool)
             self._finish(np.zeros(context.n), np.inf)
             return self
         scores = combine_spaces(self.space_z_, used, self.combine)
         scores[_undecoded(context)] = 0.0  # no input: nothing to place among the data
+        self.copied_ = _copied(context, scores < self.threshold)
         scores = self._primary(context, scores)
+        scores = last_of_all(scores, self.copied_ & ~self.last_, self.threshold)
+        scores = last_of_all(scores, self.last_, self.threshold)  # the corrupt first below
         self._finish(scores, self.threshold)
         return self
 
@@ -188,7 +196,7 @@ class OutlierIssue(IssueType):
             if resembles is not None:
                 ours[rows[~resembles]] = True
                 member[rows[resembles]] = True  # a damaged member of its class: not an outlier
-        ours &= above  # outlier first only where flagged here
+        ours &= above & ~self.copied_  # outlier first only where flagged here
         self.deferred_ = flagged & ~ours
         if hasattr(corrupt, "defer"):
             corrupt.defer(ours, "outlier")
@@ -220,6 +228,8 @@ class OutlierIssue(IssueType):
         # a kNN space (an encoder's embeddings, the input statistics) has no classes
         far_from = "every class" if set(self.spaces_used_) - set(KNN_SPACES) else "the data"
         line = f"far from {far_from} ({zs})"
+        if self.copied_[i]:
+            return f"{line}; in a duplicate set (its copy is in the data: ranked last here)"
         if not self.deferred_[i]:
             return line
         where = "ranked last" if self.last_[i] else "after the others" if self.flagged_[i] else ""
@@ -307,6 +317,27 @@ def _past_the_group(
     out = first.copy()
     out[again] = found[0].mean(axis=1)
     return out
+
+
+def _copied(context: IssueContext, typical: np.ndarray) -> np.ndarray:
+    """(N,) bool: samples the ``duplicate`` type flags in a set with a (N,) ``typical`` member
+    (one not flagged here), when it runs. Such a sample's copy is a typical member of the
+    data: no input from elsewhere. It is the duplicate type's first (its set's card shows
+    both), not flagged here and ranked last, as a damaged member of a class is the corrupt
+    type's (one primary type each). A copy under another label is far in the gradients, which
+    carry the label, and a transformed copy (shifted, rotated, re-encoded) is atypical: on the
+    held-out mix they took 1-5 of the outlier top 50 a seed. A set whose members are all far
+    (two templated docstrings from another domain) stays here."""
+    duplicate = context.results.get("duplicate")
+    if duplicate is None or len(duplicate.flagged_) != context.n:
+        return np.zeros(context.n, dtype=bool)
+    sets = np.asarray(duplicate.set_ids_, dtype=np.int64)
+    in_set = np.asarray(duplicate.flagged_, dtype=bool) & (sets >= 0)
+    if not in_set.any():
+        return in_set
+    with_typical = np.zeros(int(sets.max()) + 1, dtype=bool)
+    np.logical_or.at(with_typical, sets[in_set], typical[in_set])
+    return in_set & with_typical[np.maximum(sets, 0)]
 
 
 def _undecoded(context: IssueContext) -> np.ndarray:
