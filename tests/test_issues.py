@@ -604,14 +604,24 @@ def test_undecodable_image_files_are_flagged_and_left_out_of_training(
 
 
 def test_training_copies_of_held_out_files_are_flagged_as_leakage(
-    sample_data: Path, tmp_path: Path, capsys
+    sample_data: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     """`--holdout imagefolder:PATH`: an exact and a re-encoded near copy of training images in
     the held-out split are flagged `leakage` naming the held-out file; other held-out images
-    flag nothing; `ogad issues DIR` reuses the recorded split; a bad spec is one line, exit 2."""
+    flag nothing; `ogad issues DIR` reuses the recorded split; a bad spec is one line, exit 2.
+    An exact copy stays "exact copy" (score at most 1) when its aligned NCC rounds past 1."""
     from PIL import Image
 
+    import ogad_core.issues.registration as registration
     from ogad_core.cli import main
+
+    real_correlation = registration.aligned_correlation
+
+    def rounding_past_one(images, pairs, *args, **kwargs):  # type: ignore[no-untyped-def]
+        ncc = real_correlation(images, pairs, *args, **kwargs)
+        return np.where(ncc > 0.99999, ncc + 7e-6, ncc)  # float32 sums of a copy: 1.000007
+
+    monkeypatch.setattr(registration, "aligned_correlation", rounding_past_one)
     from ogad_core.options import ComputeConfig
     from ogad_core.pipeline import compute
     from ogad_core.run.rundir import RunDir
@@ -651,6 +661,7 @@ def test_training_copies_of_held_out_files_are_flagged_as_leakage(
     assert why[refs.index(str(exact.resolve()))].startswith("exact copy of held-out ")
     assert "copy.png" in why[refs.index(str(exact.resolve()))]
     assert why[refs.index(str(near.resolve()))].startswith("near copy of held-out ")
+    assert leak["score"].max() <= 1.0
     assert leak.loc[leak["flagged"], "set_id"].notna().all()
     before = rd.load_manifest().steps["issues"].fingerprint
     (held / exact.parent.name / "copy.png").unlink()  # the split changed: the step reruns
