@@ -929,7 +929,8 @@ def _image_run_at_scale(sc: dict[str, Any]) -> str:
         f"verified ({pairs / sc['rows']:.1f} an image: the synthetic features' neighbours are "
         "not the pixels' look-alikes, so fewer pairs repeat across the spaces than the kept "
         f"runs' 9.8), {copies['found']:.1%} of the {copies['planted']:,} planted copies in "
-        f"their source's set; load average {sc['load_start']:.1f}-{sc['load_end']:.1f}."
+        f"their source's set; load average {sc['load_start']:.1f}-{sc['load_end']:.1f}"
+        + (f"; commit {sc['commit'][:7]}." if sc.get("commit") else ".")
         + _planted_bad_line(sc.get("planted_bad") or {})
         + _against_evidence(sc)
     )
@@ -1287,9 +1288,11 @@ def docs_section(r: dict[str, Any]) -> str:
             + _against_evidence(sc)
             + PIXELS_AT_SCALE
         )
-    images_path = RESULTS.with_name("issues_scale_images.json")
-    if images_path.is_file():
-        lines.append(_image_run_at_scale(json.loads(images_path.read_text(encoding="utf-8"))))
+    for name in ("issues_scale_images.json", "issues_scale_images_1m.json"):
+        images_path = RESULTS.with_name(name)
+        if images_path.is_file():
+            sc = json.loads(images_path.read_text(encoding="utf-8"))
+            lines.append(_image_run_at_scale(sc))
     from benchmarks.issues_alt_docs import section_or_empty
 
     lines.append(section_or_empty(r))  # the held-out mix's subsection (issues_alt.json)
@@ -1358,6 +1361,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.scale:
         types = tuple(t for t in a.types.split(",") if t) or None
         result = scale_run(a.scale, tmp, with_evidence=types is None, types=types, images=a.images)
+        result["commit"] = _commit()
         print(json.dumps(result))
         out = a.out.with_name(a.out.stem + "_scale.json")
         out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
