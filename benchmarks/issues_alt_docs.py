@@ -567,8 +567,7 @@ VERIFICATION_AT_SCALE_11 = (
     "(one process, load 2.5-4.4): label **43.6 -> 22.5 s**, outlier **53.5 -> 47.0 s**. "
     "faiss's OpenMP threads: scikit-learn's libgomp serves faiss and reads OMP_WAIT_POLICY "
     "only when it loads; PASSIVE cut 300 small searches' CPU by 25-30% under load 8-9 but not "
-    "one large search's, and the issue pass makes large calls: no setting changed. "
-    "{scale_1m}"
+    "one large search's, and the issue pass makes large calls: no setting changed."
 )
 
 #: the duplicate type's text verification (session 6, tdup7), measured
@@ -825,7 +824,7 @@ def alt_section(
     lines.append("\n" + VERIFICATION_AT_SCALE_7)
     lines.append("\n" + VERIFICATION_AT_SCALE_8)
     lines.append("\n" + VERIFICATION_AT_SCALE_10.format(scale_1m=SCALE_1M_10))
-    lines.append("\n" + VERIFICATION_AT_SCALE_11.format(scale_1m=SCALE_1M_11))
+    lines.append("\n" + VERIFICATION_AT_SCALE_11)
     lines.append("\n" + TEXT_VERIFICATION)
     lines.append("\n" + TEXT_NOT_LANGUAGE)
     lines.append("\n" + IMAGE_DAMAGE)
