@@ -69,29 +69,51 @@ class CardContext:
         return self.run.run_path
 
 
+#: a card without a suggestion leaves out the model's guess (its labels line says so, muted,
+#: with the card's ``CardActions.no_prediction`` as its tooltip)
+NO_PREDICTION = "prediction not shown"
+NO_PREDICTION_HELP = (
+    "The model's guess on an input that carries no information (dark, noise, undecodable) is "
+    "noise, not evidence of its class: Drop or Keep the input; relabel it only by what you see."
+)
+LEAK_NO_PREDICTION_HELP = (
+    "A copy of a held-out sample: the model trained on it, so its guess here is no evidence of "
+    "the class. Drop the training copy (the held-out score is then honest) or Keep it; "
+    "relabel it only by what you see."
+)
+
+
 @dataclass(frozen=True)
 class CardActions:
     """What a card's buttons say, and whether the card shows the model's suggested class (in
-    its why line and as its Relabel menu's first choice) or leaves a relabel to the reviewer
-    (the menu then starts on the given label and reads :data:`RELABEL_BY_HAND`)."""
+    its labels and why lines and as its Relabel menu's first choice) or leaves a relabel to
+    the reviewer (the menu then starts on the given label and reads :data:`RELABEL_BY_HAND`;
+    ``no_prediction``: why the labels line leaves the model's guess out, its tooltip)."""
 
     confirm: str = "Confirm"
     reject: str = "Reject"
     suggests: bool = True
+    no_prediction: str = ""
 
 
 RELABEL_BY_HAND = "Relabel…"
 RELABEL_MEMBER = "Relabel a member…"  # a duplicate set's card in All
-#: the issue types whose cards read otherwise than Confirm / Reject: a corrupt input is dropped
-#: or kept, and the model's guess on an input with no information is no evidence of its class
-ISSUE_ACTIONS = {"corrupt": CardActions("Drop", "Keep", suggests=False)}
+#: the issue types whose cards read otherwise than Confirm / Reject, without the model's guess:
+#: a corrupt input is dropped or kept (the guess on an input with no information is noise); a
+#: training copy of a held-out sample is dropped or kept (the model trained on it: its guess
+#: there is no evidence of the class, and the question is the copy, not its label)
+ISSUE_ACTIONS = {
+    "corrupt": CardActions("Drop", "Keep", suggests=False, no_prediction=NO_PREDICTION_HELP),
+    "leakage": CardActions("Drop", "Keep", suggests=False, no_prediction=LEAK_NO_PREDICTION_HELP),
+}
+LABEL_ACTIONS = CardActions()  # every other card: Confirm / Reject, the model's suggestion
 
 
 def card_actions(ctx: CardContext, sample_id: int) -> CardActions:
     """The actions of sample ``sample_id``'s card: by the issue type it is reviewed as (in
     All, the type that placed it there)."""
     issue = page_issues.card_issue(ctx.run, ctx.queue, sample_id)
-    return ISSUE_ACTIONS.get(issue or "", CardActions())
+    return ISSUE_ACTIONS.get(issue or "", LABEL_ACTIONS)
 
 
 def relabel_default(row: Any, n_classes: int, suggested: int | None = None) -> int:
@@ -195,27 +217,18 @@ def _badge(text: str, color: str, title: str | None = None) -> str:
     return f'<span class="ogad-badge ogad-{color}"{tip}>{html.escape(text)}</span>'
 
 
-#: a card without a suggestion (a corrupt input) leaves out the model's guess: on an input
-#: that carries no information it is noise, and a highlighted other class invites a relabel
-NO_PREDICTION = "prediction not shown"
-NO_PREDICTION_HELP = (
-    "The model's guess on an input that carries no information (dark, noise, undecodable) is "
-    "noise, not evidence of its class: Drop or Keep the input; relabel it only by what you see."
-)
-
-
-def _prediction(row: Any, suggests: bool) -> str:
+def _prediction(row: Any, acts: CardActions) -> str:
     """``predicted <b>7</b> (93%)`` (another class than the given one highlighted), or on a
     card without a suggestion :data:`NO_PREDICTION`, muted, its tooltip saying why (HTML)."""
-    if not suggests:
-        tip = html.escape(NO_PREDICTION_HELP)
+    if not acts.suggests:
+        tip = html.escape(acts.no_prediction)
         return f'<span class="ogad-nopred" title="{tip}">{NO_PREDICTION}</span>'
     pred = html.escape(str(row.pred_name))
     pred_cls = ' class="ogad-diff"' if int(row.pred) != int(row.label) else ""
     return f"predicted <b{pred_cls}>{pred}</b> ({float(row.confidence):.0%})"
 
 
-def _labels(row: Any, label_names: list[str], suggests: bool = True) -> str:
+def _labels(row: Any, label_names: list[str], acts: CardActions = LABEL_ACTIONS) -> str:
     """Given and predicted label (:func:`_prediction`), the decision badge (HTML; names
     escaped)."""
     given = html.escape(str(row.label_name))
@@ -225,7 +238,7 @@ def _labels(row: Any, label_names: list[str], suggests: bool = True) -> str:
     if row.status != UNREVIEWED and isinstance(row.reviewer, str):
         text = f"{text} · {row.reviewer}"
     return (
-        f'<div class="ogad-labels">given <b>{given}</b> · {_prediction(row, suggests)}'
+        f'<div class="ogad-labels">given <b>{given}</b> · {_prediction(row, acts)}'
         f"</div><div>{_badge(str(text), color)}</div>"
     )
 
@@ -337,12 +350,14 @@ def _decision_buttons(
         )
 
 
-def _details(ctx: CardContext, row: Any, explanation: Any, suggests: bool = True) -> str:
-    """Labels, badges and the why line (HTML; the model's suggestion when ``suggests``)."""
-    parts = [_labels(row, ctx.label_names, suggests), card_kind(ctx.kind).badges(row)]
+def _details(
+    ctx: CardContext, row: Any, explanation: Any, acts: CardActions = LABEL_ACTIONS
+) -> str:
+    """Labels, badges and the why line (HTML; the model's suggestion when ``acts.suggests``)."""
+    parts = [_labels(row, ctx.label_names, acts), card_kind(ctx.kind).badges(row)]
     skip: tuple[str, ...] = ()
     if explanation is not None:  # the why line is the label evidence: not said twice
-        parts.append(why_html(explanation, ctx.label_names, suggests))
+        parts.append(why_html(explanation, ctx.label_names, acts.suggests))
         skip = (LABEL,)
     parts.append(page_issues.why_issue_html(ctx.run, int(row.sample_id), skip))
     return "".join(parts)
@@ -362,13 +377,13 @@ def _body_html(
     explanation: Any,
     large: bool,
     place: tuple[int, int] | None = None,
-    suggests: bool = True,
+    acts: CardActions = LABEL_ACTIONS,
 ) -> str:
     """A card above its buttons (HTML, escaped): head, the sample, labels, badges, why line.
     ``place``: (1-based place in the queue, queue length)."""
     head = f'<div class="ogad-head">{_head(ctx, row, place)}</div>'
     sample = card_kind(ctx.kind).sample_html(ctx.run_path, str(row.ref), large)
-    return head + sample + _details(ctx, row, explanation, suggests)
+    return head + sample + _details(ctx, row, explanation, acts)
 
 
 def card_payload(
@@ -392,7 +407,7 @@ def card_payload(
         suggested = int(row.label)
     return {
         "sid": sid,
-        "body": _body_html(ctx, row, explanation, False, place, acts.suggests),
+        "body": _body_html(ctx, row, explanation, False, place, acts),
         "status": str(row.status),
         "choice": relabel_default(row, len(ctx.label_names), suggested),
         "choice_key": state.relabel_key(sid, str(row.status), new_label),
@@ -442,7 +457,7 @@ def render_card(
     acts = card_actions(ctx, sid)
     relabel = _relabel_choice(ctx, row, suggested if acts.suggests else int(row.label))
     with st.container(border=True, key=keys.of(keys.CARD, sid), gap="small", width="stretch"):
-        st.html(_card_html(_body_html(ctx, row, explanation, large, place, acts.suggests)))
+        st.html(_card_html(_body_html(ctx, row, explanation, large, place, acts)))
         _decision_buttons(ctx, row, relabel, acts)  # above the neighbours: in view unscrolled
         if large and explanation is not None:
             _neighbours(ctx, explanation)
@@ -592,6 +607,8 @@ CARD_CSS = """<style>
 .ogad-card .ogad-issue-line {
   display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden;
 }
+.ogad-card .ogad-issue-line.ogad-whole { display: block; overflow: visible;
+  overflow-wrap: anywhere; }
 .ogad-card .ogad-text { margin-bottom: 0.5rem; white-space: pre-wrap; overflow-wrap: anywhere;
   font-size: 0.9rem; }
 .ogad-card details summary { cursor: pointer; font-size: 0.85rem; opacity: 0.8; }

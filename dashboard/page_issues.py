@@ -18,6 +18,7 @@ from dashboard.issue_view import (
     ALL,
     DUPLICATE,
     LABEL,
+    LEAKAGE,
     TITLES,
     IssueView,
     class_health,
@@ -383,21 +384,33 @@ def issue_progress_html(ctx: context.Context, table: pd.DataFrame) -> tuple[str,
     return bar, note
 
 
+#: the issue types whose reason a card shows whole, never cut to two lines: a leakage reason
+#: names the held-out file the sample copies, the one thing its reviewer checks
+WHOLE_REASONS = (LEAKAGE,)
+
+
 def why_issue_html(ctx: context.Context, sample_id: int, skip: tuple[str, ...] = ()) -> str:
     """The card's issue line: each issue that flags the sample, with its reason (HTML), but
     the issues in ``skip`` (a card whose why line already gives the label evidence skips
-    ``label``). Each reason is kept to two lines on the card; the whole text is its tooltip."""
+    ``label``). Each reason is kept to two lines on the card, the whole text its tooltip; the
+    reasons of :data:`WHOLE_REASONS` are shown whole (a long file path wraps)."""
     iv = issue_view(ctx.run_path)
     if iv is None:
         return ""
     lines = [w for w in iv.why(int(sample_id)) if not w.startswith(tuple(f"{i}: " for i in skip))]
     if not lines:
         return ""
-    body = "".join(
-        f'<div class="ogad-issue-line" title="{html.escape(line)}">{html.escape(line)}</div>'
-        for line in lines
-    )
-    return f'<div class="ogad-why ogad-issue">{body}</div>'
+    return f'<div class="ogad-why ogad-issue">{"".join(map(_reason_html, lines))}</div>'
+
+
+def _reason_html(line: str) -> str:
+    """One ``issue: reason`` line of a card (HTML, escaped): clamped to two lines with the
+    whole text as its tooltip, or whole (:data:`WHOLE_REASONS`; a path breaks after a ``/``
+    where it can, so that a file's name stays in one piece)."""
+    text = html.escape(line)
+    if line.startswith(tuple(f"{i}: " for i in WHOLE_REASONS)):
+        return f'<div class="ogad-issue-line ogad-whole">{text.replace("/", "/<wbr>")}</div>'
+    return f'<div class="ogad-issue-line" title="{text}">{text}</div>'
 
 
 # ---- duplicate sets ---------------------------------------------------------------------

@@ -130,9 +130,8 @@ def _queue_length_control(ctx: context.Context, detector: str | None) -> int:
     help_text = "The best-ranked samples to review; 0 = all."
     if target is not None:
         help_text += (
-            f" Default: the {target_text(target)}; the estimated noise rate "
-            f"{target.noise_rate:.1%} x {view.n_samples:,}, {target.method}), and more while "
-            "your latest decisions keep confirming flags."
+            f" Default: the {target.describe(more=_noise_text(target, view.n_samples))}, and "
+            "more while your latest decisions keep confirming flags."
         )
     return st.number_input(
         "Queue length (top-k by rank, 0 = all)",
@@ -495,17 +494,10 @@ def _progress(ctx: context.Context, controls: Controls, table: pd.DataFrame) -> 
     return bar, note
 
 
-def target_text(target: Any) -> str:
-    """``review target ≈ 120 (95% range 98–143`` (left open for more), or where the target is
-    its minimum above the estimate (``ReviewTarget.at_minimum``) ``review target 10, its
-    minimum (estimate ≈ 2, 95% range 0–8``."""
-    low, high = target.interval
-    if target.at_minimum:
-        return (
-            f"review target {target.n_target:,}, its minimum (estimate ≈ {target.estimated:,}, "
-            f"95% range {low:,}–{high:,}"
-        )
-    return f"review target ≈ {target.n_target:,} (95% range {low:,}–{high:,}"
+def _noise_text(target: Any, n_samples: int) -> str:
+    """``; the estimated noise rate 6.7% x 1,797, confident_joint``: how the target was
+    estimated, for the Queue length tooltip."""
+    return f"; the estimated noise rate {target.noise_rate:.1%} x {n_samples:,}, {target.method}"
 
 
 def _goal(
@@ -515,20 +507,19 @@ def _goal(
     words). The Label issues queue in the label type's order counts toward its flags (the
     review target less the samples another issue type explains, whose decisions are left out);
     else toward the review target, every decision counted."""
-    estimate = target_text(target)
     label = page_issues.label_order(ctx, controls.detector)
     if label is None:
         goal = max(length.n, target.n_target)
         prog = review_progress(table, goal, target.noise_rate)
-        noise = f"; estimated noise {target.noise_rate:.1%}, {target.method})"
-        return prog, round(target.noise_rate * len(table)), estimate + noise
+        noise = f"; estimated noise {target.noise_rate:.1%}, {target.method}"
+        return prog, round(target.noise_rate * len(table)), target.describe(more=noise)
     goal = max(length.n, label.n_flagged)
     counted = table[~label.elsewhere]  # decided in another issue type's queue: left out
     prog = review_progress(counted, goal, 0.0)
     prog = dataclasses.replace(prog, remaining_flagged=max(0, label.n_flagged - prog.found))
     text = (
-        f"Label issues: {label.n_flagged:,} flagged = {estimate}) less those other issue "
-        "types explain"
+        f"Label issues: {label.n_flagged:,} flagged = {target.describe()} less those other "
+        "issue types explain"
     )
     return prog, label.n_flagged, text
 

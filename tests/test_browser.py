@@ -1354,6 +1354,82 @@ def test_duplicate_set_card_actions_and_export(
     assert table.loc[30, "issues"].split(";") == ["outlier"]
 
 
+LEAKS = (40, 41)  # two training copies of one held-out file
+
+
+def _write_leakage(run: Path, held_out: str) -> None:
+    """issues.parquet as :func:`_write_issues` writes it, plus the leakage type: ``LEAKS``
+    copy the held-out file ``held_out`` (the leakage type's words)."""
+    _write_issues(run)
+    table = pd.read_parquet(run / "issues.parquet")
+    ids = table.loc[table["issue"] == "label", "sample_id"].to_numpy()
+    flagged = np.isin(ids, LEAKS)
+    reason = f"exact copy of held-out {held_out} (as are 1 other training samples): the held-out "
+    leak = pd.DataFrame(
+        {
+            "sample_id": ids,
+            "issue": "leakage",
+            "score": flagged.astype(float),
+            "rank": np.argsort(np.argsort(~flagged, kind="stable")) + 1,
+            "flagged": flagged,
+            "set_id": pd.array(np.where(flagged, LEAKS[0], pd.NA), dtype="Int64"),
+            "explanation": np.where(flagged, reason + "score is inflated", ""),
+        }
+    )
+    pd.concat([table, leak], ignore_index=True).to_parquet(run / "issues.parquet", index=False)
+
+
+def test_a_leakage_card_shows_the_held_out_file_whole_and_drops_the_training_copy(
+    chromium: str, tmp_path: Path
+) -> None:
+    """At 1280 x 800 a leakage card's reason is drawn whole (more than two lines, nothing cut:
+    the held-out file's name is what its reviewer checks); the card reads Drop / Keep without
+    the model's guess; Drop confirms (keep = false in the downloaded export, which is `ogad
+    export`'s), Keep rejects."""
+    from playwright.sync_api import expect, sync_playwright
+
+    run = make_run(tmp_path / "run", kind="image", n=N_SAMPLES)
+    held_out = "/data/scans/held_out_split/class_square/scan_2024_batch7_00042.png"
+    _write_leakage(run, held_out)
+    store = ReviewStore(run)
+    with _serving(run) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = _page_with_cards(browser, (1280, 800), f"{url}/?reviewer=leaks&issue=leakage")
+            card = page.locator(keys.selector(keys.of(keys.CARD, LEAKS[0])))
+            reason = card.locator(".ogad-whole")
+            expect(reason).to_contain_text(held_out)
+            drawn = reason.evaluate(
+                "e => ({scroll: e.scrollHeight, client: e.clientHeight, "
+                "line: parseFloat(getComputedStyle(e).lineHeight)})"
+            )
+            assert drawn["scroll"] <= drawn["client"] + 1, drawn  # nothing cut off
+            assert drawn["client"] > 2.5 * drawn["line"], drawn  # longer than the old clamp
+            expect(card.get_by_role("button", name="Drop")).to_be_visible()
+            expect(card.get_by_role("button", name="Keep")).to_be_visible()
+            expect(card.get_by_role("button", name="Confirm")).to_have_count(0)
+            expect(card.locator(".ogad-labels")).to_contain_text("prediction not shown")
+            card.scroll_into_view_if_needed()
+            _settle(page)
+            _shot(page, tmp_path / "browser_leakage_1280.png")
+            card.get_by_role("button", name="Drop").click()
+            assert _wait_for(lambda: store.get(LEAKS[0]) == CONFIRMED)
+            other = page.locator(keys.selector(keys.of(keys.CARD, LEAKS[1])))
+            other.get_by_role("button", name="Keep").click()
+            assert _wait_for(lambda: store.get(LEAKS[1]) == REJECTED)
+            page.goto(f"{url}/summary?reviewer=leaks")
+            expect(page.get_by_text("Class health", exact=True)).to_be_visible()
+            downloaded = _download_export(page)
+        finally:
+            browser.close()
+
+    table = _cli_export_equal(run, tmp_path, downloaded)
+    assert table.loc[list(LEAKS), "keep"].tolist() == ["false", "true"]
+    assert table.loc[list(LEAKS), "decision"].tolist() == [CONFIRMED, REJECTED]
+    for sid in LEAKS:
+        assert "leakage" in table.loc[sid, "issues"].split(";")
+
+
 def test_a_reload_stays_in_the_issue_queue_whose_rank_the_cards_and_map_show(
     chromium: str, served_issue_run: tuple[str, Path]
 ) -> None:

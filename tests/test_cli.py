@@ -200,6 +200,29 @@ def test_a_bare_path_as_data_spec_gets_its_prefix_named(tmp_path: Path, capsys) 
     assert "did you mean" not in _one_error_line(capsys.readouterr().err)
 
 
+@pytest.mark.parametrize(
+    ("content", "what", "todo"),
+    [
+        ("", "the file has no header line and no rows", "write the header text,label"),
+        ("\n\n", "the file has no header line and no rows", "write the header text,label"),
+        ("text,label\n", "only the header line (text,label)", "add one row per sample"),
+        ("image,label\n", "only the header line (image,label)", "add one row per sample"),
+    ],
+)
+def test_a_csv_without_samples_gets_one_line_saying_so_and_what_to_do(
+    tmp_path: Path, capsys, content: str, what: str, todo: str
+) -> None:
+    """An empty CSV and a header-only one read alike: one ``ogad: error:`` line, exit 2, that
+    names the file, says it holds no samples and why, and what to write; no run folder left."""
+    table = tmp_path / "data.csv"
+    table.write_text(content, encoding="utf-8")
+    run = tmp_path / "run"
+    assert main(["compute", "--data", f"csv:{table}", "--run-dir", str(run), "--quiet"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.startswith(f"ogad: error: csv:{table}: no samples: {what}; {todo}"), line
+    assert not run.exists()
+
+
 @pytest.mark.parametrize("command", ["score", "map", "issues", "evaluate"])
 def test_a_command_on_a_folder_that_is_no_run_leaves_it_as_it_was(
     tmp_path: Path, capsys, command: str

@@ -545,6 +545,8 @@ def test_review_target_sets_the_queue_length_and_shows_progress(
     (bar,) = html_texts(at, "ogad-progress")
     low, high = target.interval
     assert f"review target ≈ {target.n_target} (95% range {low}–{high}" in bar
+    noise = f"; estimated noise {target.noise_rate:.1%}, {target.method}"
+    assert target.describe(more=noise) in bar  # the report's tile says it in the same words
     assert "Queue length: the estimate" in bar and target.note in bar  # why it is what it is
     first = card_ids(at)[0]
     press_card(at, first, "confirm")

@@ -178,7 +178,8 @@ def test_an_undecodable_image_is_loaded_and_decodes_blank(
         ("text,label\nhello,a\nworld,a\n", "only one class"),
         ("text,label\nhello,a\n ,b\n", "empty text"),
         ("image,label\nmissing.png,a\nmissing2.png,b\n", "image file not found"),
-        ("", "is empty"),
+        ("", "no samples: the file has no header line and no rows"),
+        ("text,label\n", "no samples: only the header line \\(text,label\\)"),
     ],
 )
 def test_bad_csv(tmp_path: Path, content: str, message: str) -> None:

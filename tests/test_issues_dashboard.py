@@ -871,7 +871,7 @@ def test_a_corrupt_card_offers_drop_and_keep_and_no_relabel_from_the_model(
         acts = cards_mod.card_actions(ctx, 10)
         assert acts.suggests is suggests
         row = next(cards_mod.cache.table_with_decisions(str(run))[0].itertuples())
-        body = cards_mod._details(ctx, row, why, acts.suggests)
+        body = cards_mod._details(ctx, row, why, acts)
         assert ("suggested" in body) is suggests
     at = press_card(at, 10, "confirm")
     at = press_card(at, 11, "relabel", label=(int(given[11]) + 1) % 3)
@@ -883,6 +883,87 @@ def test_a_corrupt_card_offers_drop_and_keep_and_no_relabel_from_the_model(
     cards = {int(c["sid"]): c for c in deck_cards(at)}
     assert cards[10]["texts"]["confirm"] == "Drop" and cards[0]["texts"]["confirm"] == "Confirm"
     assert cards[11]["menu"] is None  # relabeled: the menu names its class
+
+
+def _with_leakage(run: Path, held_out: str) -> None:
+    """issues.parquet with label flags 0-5 and leakage flags 20 and 21 (copies of the held-out
+    file ``held_out``, as the leakage type words it)."""
+    rd = RunDir(run)
+    n = len(rd.read_samples())
+    why = f"exact copy of held-out {held_out} (as are 1 other training samples): the held-out "
+    why += "score is inflated"
+    rows = []
+    for issue, flagged in (("label", range(6)), ("leakage", (20, 21))):
+        for sid in range(n):
+            hit = sid in flagged
+            text = why if issue == "leakage" else "why"
+            set_id = 20 if hit and issue == "leakage" else None
+            rows.append((sid, issue, float(hit), sid + 1, hit, set_id, text if hit else ""))
+    cols = ["sample_id", "issue", "score", "rank", "flagged", "set_id", "explanation"]
+    table = pd.DataFrame(rows, columns=cols)
+    table["set_id"] = table["set_id"].astype("Int64")
+    table.to_parquet(rd.issues_path)
+
+
+def test_a_leakage_card_shows_the_held_out_file_whole_and_offers_drop_and_keep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leakage card (a training copy of a held-out sample; in Leakage, and in All where
+    leakage placed it) shows its reason whole, never cut to two lines: the held-out file's
+    name is what its reviewer checks. It reads Drop / Keep (the training copy goes or stays),
+    without the model's guess or suggestion (the model trained on the copy), its Relabel menu
+    on the given label; Drop is a confirmation (keep = false in the export, whose columns stay
+    the contract's), Keep a rejection."""
+    import io
+
+    from dashboard import cards as cards_mod
+    from dashboard.cards import RELABEL_BY_HAND
+    from dashboard.page_issues import ISSUE
+    from dashboard.testing import deck_cards, press_card
+    from ogad_core.review.export import export_csv_text
+    from ogad_core.review.store import ReviewStore
+
+    run = make_run(tmp_path / "run", n=60)
+    held_out = str(tmp_path / "held_out" / "test" / "class_7" / "a_rather_long_file_0042.png")
+    _with_leakage(run, held_out)
+    given = RunDir(run).read_samples().set_index("sample_id")["label"]
+    at = _started(run, monkeypatch)
+    at.session_state[ISSUE] = "leakage"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    cards = {int(c["sid"]): c for c in deck_cards(at)}
+    assert sorted(cards) == [20, 21]
+    for sid, card in cards.items():
+        assert card["texts"] == {"confirm": "Drop", "reject": "Keep"}
+        assert card["menu"] == RELABEL_BY_HAND and card["choice"] == int(given[sid])
+        labels = _labels_line(card["body"])
+        assert "predicted" not in labels and cards_mod.NO_PREDICTION in labels
+        body = html.unescape(card["body"])
+        assert cards_mod.LEAK_NO_PREDICTION_HELP in body and "suggested" not in body
+        # the reason in a line that is not clamped (.ogad-whole), the held-out path in full
+        whole = re.findall(r'<div class="ogad-issue-line ogad-whole">(.*?)</div>', body)
+        whole = [line.replace("<wbr>", "") for line in whole]  # a path breaks after a "/"
+        reason = f"exact copy of held-out {held_out} (as are 1 other training samples)"
+        assert whole == [f"leakage: {reason}: the held-out score is inflated"]
+    assert ".ogad-issue-line.ogad-whole { display: block;" in cards_mod.CARD_CSS
+    at = press_card(at, 20, "confirm")
+    at = press_card(at, 21, "reject")
+    store = ReviewStore(run)
+    assert store.get(20) == "confirmed" and store.get(21) == "rejected"
+    export = pd.read_csv(io.StringIO(export_csv_text(run)))
+    assert list(export.columns) == [
+        "sample_id", "ref", "original_label", "final_label", "decision", "score", "rank",
+        "keep", "issues",
+    ]  # fmt: skip
+    rows = export.set_index("sample_id")
+    assert rows.loc[20, "decision"] == "confirmed" and not rows.loc[20, "keep"]
+    assert rows.loc[21, "decision"] == "rejected" and rows.loc[21, "keep"]
+    assert "leakage" in rows.loc[20, "issues"]
+    at.session_state[ISSUE] = "all"
+    at.session_state["ctl_show_reviewed"] = True
+    at.run()
+    cards = {int(c["sid"]): c for c in deck_cards(at)}
+    assert cards[20]["texts"]["confirm"] == "Drop" and cards[0]["texts"]["confirm"] == "Confirm"
 
 
 def test_all_shows_a_duplicate_set_as_one_set_card(

@@ -57,27 +57,24 @@ def test_with_a_step_the_queue_grows_a_block_at_a_time_and_stays_ahead() -> None
     assert queue_length(10, 295, flips, n, step=10).n == n
 
 
-def test_the_header_says_when_the_target_is_its_minimum_above_the_estimate() -> None:
-    """A clean run's estimate (2 of 1,797) lies below the queue's shortest length: the header
-    names the target as that minimum beside the estimate and its range, never "≈ 10 (95%
-    range 0-8)", and so does the HTML report's tile; an estimate above the minimum reads as
-    before."""
-    from dashboard.page_review import target_text
+def test_the_header_and_the_report_say_the_target_in_one_text() -> None:
+    """A clean run's estimate (2 of 1,797) lies below the queue's shortest length: the target
+    is named as that minimum beside the estimate and its range, never "≈ 10 (95% range 0-8)";
+    an estimate above the minimum reads "≈ 180 (95% range ...)". The dashboard's header and
+    the HTML report's tile say it in one text (``ReviewTarget.describe``), the tile without the
+    number it shows beside (the header: tests/test_dashboard_apptest.py's target test)."""
     from ogad_core.reporting.report import _target_tile
     from ogad_core.scoring.target import MIN_TARGET, ReviewTarget
 
     clean = ReviewTarget(MIN_TARGET, 2 / 1797, "confident_joint", "", n_samples=1797)
     low, high = clean.interval
     assert high < MIN_TARGET
-    assert target_text(clean) == (
-        f"review target {MIN_TARGET}, its minimum (estimate ≈ 2, 95% range {low}–{high}"
-    )
-    assert _target_tile(clean) == (
-        f"review target, its minimum (estimate 2, 95% range {low}–{high})",
-        MIN_TARGET,
-    )  # the HTML report's tile says the same
+    words = f"its minimum (estimate ≈ 2, 95% range {low}–{high})"
+    assert clean.describe() == f"review target {MIN_TARGET}, {words}"
+    assert _target_tile(clean) == (f"review target, {words}", MIN_TARGET)
     noisy = ReviewTarget(180, 0.1, "confident_joint", "", n_samples=1797)
     low, high = noisy.interval
     assert not noisy.at_minimum
-    assert target_text(noisy) == f"review target ≈ 180 (95% range {low}–{high}"
+    assert noisy.describe() == f"review target ≈ 180 (95% range {low}–{high})"
+    assert noisy.describe(more="; x") == f"review target ≈ 180 (95% range {low}–{high}; x)"
     assert _target_tile(noisy) == (f"review target (95% range {low}–{high})", 180)

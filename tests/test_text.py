@@ -446,8 +446,8 @@ def test_csv_text_ok_and_long_text_flagged(tmp_path, encoder):
         (b"text,label\nfine,pos\ngood,pos\n", "only one class"),
         (b"text,label\nfine,pos\n,neg\n", "empty text"),
         (b"text,label\nfine,pos\nbad,\n", "no label"),
-        (b"text,label\n", "no rows"),
-        (b"", "empty"),
+        (b"text,label\n", "only the header line"),
+        (b"", "no header line"),
     ],
 )
 def test_csv_text_bad_input(tmp_path, content, match):

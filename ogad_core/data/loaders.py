@@ -420,6 +420,10 @@ def _image_split(
     return class_names, SampleSet(inputs=x, labels=labels, refs=[str(p) for p in paths])
 
 
+#: what a CSV data set holds: said by the errors on a CSV without samples
+CSV_LAYOUT = "the header text,label (or image,label), then one row per sample"
+
+
 def _read_csv(path: Path):  # -> pd.DataFrame
     import pandas as pd
 
@@ -433,7 +437,9 @@ def _read_csv(path: Path):  # -> pd.DataFrame
             f"csv: {path} is not valid UTF-8 ({err.reason} at byte {err.start})"
         ) from None
     except pd.errors.EmptyDataError:
-        raise DataError(f"csv: {path} is empty") from None
+        raise DataError(
+            f"csv:{path}: no samples: the file has no header line and no rows; write {CSV_LAYOUT}"
+        ) from None
     except pd.errors.ParserError as err:
         raise DataError(f"csv: cannot parse {path}: {str(err).splitlines()[0]}") from None
 
@@ -485,7 +491,10 @@ def load_csv(
             f"{where}: needs an 'image' or a 'text' column (has: {', '.join(df.columns)})"
         )
     if len(df) == 0:
-        raise DataError(f"{where}: has no rows")
+        header = ",".join(map(str, df.columns))
+        raise DataError(
+            f"{where}: no samples: only the header line ({header}); add one row per sample under it"
+        )
     labels, names = labels_from_strings(df[cols["label"]].tolist(), where)
     if "image" in cols:
         rel = df[cols["image"]].tolist()

@@ -350,13 +350,9 @@ def _table_html(frame: pd.DataFrame) -> str:
 
 
 def _target_tile(target: Any) -> tuple[str, int]:
-    """(caption, value) of the review target's tile: its 95% range, and where the target is
-    its minimum above the estimate (``ReviewTarget.at_minimum``), the estimate too."""
-    low, high = target.interval
-    if target.at_minimum:
-        caption = f"review target, its minimum (estimate {target.estimated:,}, 95% range "
-        return caption + f"{low:,}–{high:,})", target.n_target
-    return f"review target (95% range {low:,}–{high:,})", target.n_target
+    """(caption, value) of the review target's tile: the target's words
+    (``ReviewTarget.describe``, its number in the value) and the value."""
+    return target.describe(count=False), target.n_target
 
 
 def _tiles(summary: RunSummary) -> str:

@@ -88,6 +88,21 @@ class ReviewTarget:
         then its 95% range lies below it, and the pages say so."""
         return math.ceil(self.noise_rate * self.n_samples) < self.n_target
 
+    def describe(self, *, count: bool = True, more: str = "") -> str:
+        """The target in words, as the dashboard's header and the HTML report say it:
+        ``review target ≈ 120 (95% range 98–143)``, or where the target is its minimum above
+        the estimate (:attr:`at_minimum`) ``review target 10, its minimum (estimate ≈ 2, 95%
+        range 0–8)``. ``count=False`` leaves the target's number out (a tile that shows it
+        beside: ``review target (95% range 98–143)``); ``more`` goes inside the brackets, after
+        the range (``; estimated noise 6.7%, confident_joint``)."""
+        low, high = self.interval
+        spread = f"95% range {low:,}–{high:,}{more}"
+        number = f" {self.n_target:,}" if count else ""
+        if self.at_minimum:
+            return f"review target{number}, its minimum (estimate ≈ {self.estimated:,}, {spread})"
+        approx = f" ≈{number}" if count else ""
+        return f"review target{approx} ({spread})"
+
     @property
     def interval(self) -> tuple[int, int]:
         """(low, high) samples: the 95% sampling interval of the estimated count (Wilson
