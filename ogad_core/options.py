@@ -372,7 +372,8 @@ class ComputeConfig:
     )
     workers: int | None = option(
         None,
-        "data-loading processes for image files (default: the CPU count, at most 8)",
+        "data-loading processes for image files and threads of the duplicate type's image "
+        "verification (default: the CPU count, at most 8)",
         check=at_least(0),
         runtime=True,
     )

@@ -185,7 +185,7 @@ class DuplicateIssue(IssueType):
         self.candidate_pairs_ = len(pairs)
         if not len(pairs):
             return pairs
-        rel = (1.0 - aligned_correlation(images, pairs)) / self.verify
+        rel = (1.0 - aligned_correlation(images, pairs, workers=context.workers)) / self.verify
         np.minimum.at(ratio, pairs[:, 0], rel)
         np.minimum.at(ratio, pairs[:, 1], rel)
         return pairs[rel < 1.0]
