@@ -125,12 +125,15 @@ def find_issues(
     *,
     seed: int = 0,
     holdout: str | None = None,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """``ogad issues``: the :class:`IssueStep` on an existing run, holding its lock; returns
-    issues.parquet. ``holdout``: the held-out split (else the one the run recorded)."""
+    issues.parquet. ``holdout``: the held-out split (else the one the run recorded);
+    ``workers``: the verification's threads (default: the CPU count, at most 8)."""
     from ogad_core.pipeline.score_step import run_standalone
 
-    run_standalone(run_dir, STEP, [IssueStep(tuple(issue_types), seed=seed, holdout=holdout)])
+    step = IssueStep(tuple(issue_types), seed=seed, holdout=holdout, workers=workers)
+    run_standalone(run_dir, STEP, [step])
     return RunDir(run_dir).read_issues()
 
 
