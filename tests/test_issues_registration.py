@@ -364,7 +364,7 @@ def test_the_ncc_is_the_same_whatever_the_number_of_threads(digits, monkeypatch)
     """The verification's batches and the images' preparation run on ``workers`` threads
     (distinct threads do align batches); every pair's NCC is the same bits with 1, 2 or 3
     threads (copies refined to full resolution, look-alikes and random pairs; the images
-    prepared in chunks of another size with each count)."""
+    prepared in chunks of another size with each count); 0 is this thread alone."""
     import threading
 
     import ogad_core.issues.registration as reg
@@ -381,21 +381,29 @@ def test_the_ncc_is_the_same_whatever_the_number_of_threads(digits, monkeypatch)
         ]
     )
     threads: set[int] = set()
-    align = reg._align
+    pools: list[int] = []
+    align, pool = reg._align, reg.ThreadPoolExecutor
 
     def noted(*args: Any) -> np.ndarray:
         threads.add(threading.get_ident())
         return align(*args)
 
+    def sized(size: int) -> Any:
+        pools.append(size)
+        return pool(size)
+
     monkeypatch.setattr(reg, "_align", noted)
+    monkeypatch.setattr(reg, "ThreadPoolExecutor", sized)
     monkeypatch.setattr(reg, "BATCH", 32)
     monkeypatch.setattr(reg, "CHUNK", 96)
     one = reg.aligned_correlation(images, pairs, workers=1)
-    assert len(threads) == 1
+    assert threads == {threading.get_ident()} and pools == []
     for workers in (2, 3, 0):
         threads.clear()
+        pools.clear()
         np.testing.assert_array_equal(reg.aligned_correlation(images, pairs, workers=workers), one)
-        assert len(threads) == max(1, workers), (workers, len(threads))
+        assert pools == ([workers] * 2 if workers else []), (workers, pools)  # prepare, align
+        assert (len(threads) > 1) == (workers > 1), (workers, len(threads))
     assert (1.0 - one[:120] < LIMIT).mean() > 0.9  # the copies reached full resolution
 
 
