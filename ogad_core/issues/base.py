@@ -62,8 +62,9 @@ class IssueContext:
         scores: scores.parquet or None.
         detector: the default detector of the run (its scores are the label ranking).
         seed: seed of anything random.
-        workers: threads of the duplicate type's image verification (``--workers``; None:
-            :func:`~ogad_core._internal.worker_count`); the results do not depend on it.
+        workers: threads of the duplicate and leakage types' image verification
+            (``--workers``; None: :func:`~ogad_core._internal.worker_count`); the results do
+            not depend on it.
     """
 
     samples: pd.DataFrame

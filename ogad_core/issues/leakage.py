@@ -156,7 +156,8 @@ class LeakageIssue(IssueType):
         ]
         pairs = neighbour_pairs(np.concatenate(found, axis=1), undirected=False)
         images = np.concatenate([np.asarray(train_reg), np.asarray(held_reg)])
-        rel = (1.0 - aligned_correlation(images, pairs + np.array([0, n]))) / self.verify
+        ncc = aligned_correlation(images, pairs + np.array([0, n]), workers=context.workers)
+        rel = (1.0 - ncc) / self.verify
         order = np.argsort(rel, kind="stable")[::-1]  # the best candidate written last
         pairs, rel = pairs[order], rel[order]
         better = rel < ratio[pairs[:, 0]]
