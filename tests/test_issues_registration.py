@@ -426,6 +426,20 @@ def test_the_duplicate_type_finds_the_same_sets_with_one_or_two_threads(digits) 
     assert one.flagged_[300:].mean() > 0.9
 
 
+def test_the_compiled_gradients_are_numpys_exactly(digits) -> None:
+    """The refinement's image and x, y gradients, stacked by a compiled loop (outside the GIL),
+    are numpy.gradient's bit for bit (half- and full-resolution digits)."""
+    from ogad_core.issues.registration_loops import gradient_loop
+
+    x, _ = digits
+    images = _array_registration(x[:50, None] / 255.0) / np.float32(255)
+    for b in (images, np.ascontiguousarray(images[:, ::2, ::2])):
+        channels = np.empty((len(b), 3, *b.shape[1:]), dtype=np.float32)
+        gradient_loop(b, channels)
+        gy, gx = np.gradient(b, axis=(1, 2))
+        np.testing.assert_array_equal(channels, np.stack([b, gx, gy], axis=1))
+
+
 def _coarse_by_hand(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(P, G, S, S) NCC of a (P, r, r) with b bilinearly warped by each GRID (angle, scale)
     about the centre (corners clamped) and rolled by each (dy, dx) of the shifts searched."""
@@ -509,7 +523,7 @@ from ogad_core.issues import registration, registration_loops as loops
 images = np.random.default_rng(0).integers(0, 255, (4, 32, 32)).astype(np.uint8)
 images[1] = images[0]
 registration.aligned_correlation(images, np.array([[0, 1], [2, 3]]))
-loops_used = (loops.refine_loop, loops.warp_loop, loops.coarse_loop)
+loops_used = (loops.refine_loop, loops.warp_loop, loops.coarse_loop, loops.gradient_loop)
 print(sum(sum(f.stats.cache_misses.values()) for f in loops_used))
 """
 
