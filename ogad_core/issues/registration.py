@@ -223,7 +223,8 @@ def refine(
     NCC sums in one pass over the pixels, without a (P, M, 6) Jacobian in memory, in fast
     math (vectorised sums; the limit keeps its coordinates finite). b and its x, y gradients
     (:func:`numpy.gradient`'s, bit for bit) are stacked by a compiled loop too, outside the GIL
-    (numpy's took half of the verification's time between the loops, with threads)."""
+    (numpy's gradient and stack were a third of the work between the compiled loops, the
+    part that the verification's threads cannot run at once)."""
     channels = np.empty((len(b), 3, *b.shape[1:]), dtype=np.float32)
     _gradient_loop()(np.ascontiguousarray(b, dtype=np.float32), channels)
     target = np.ascontiguousarray(a, dtype=np.float32)
