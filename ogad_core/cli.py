@@ -282,7 +282,7 @@ def _cmd_issues(a: argparse.Namespace) -> int:
     from ogad_core.pipeline.issue_step import find_issues
 
     o = options_from(a, IssuesOptions)
-    table = find_issues(o.run_dir, o.issue_types, seed=o.seed, holdout=o.holdout)
+    table = find_issues(o.run_dir, o.issue_types, seed=o.seed, holdout=o.holdout, workers=o.workers)
     counts = table[table["flagged"]].groupby("issue", sort=False)["sample_id"].size()
     found = ", ".join(f"{name} {int(counts.get(name, 0))}" for name in table["issue"].unique())
     print(f"wrote {Path(o.run_dir).resolve() / 'issues.parquet'} (flagged: {found})")

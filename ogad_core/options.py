@@ -229,6 +229,18 @@ def holdout_spec(value: str | None) -> str | None:
     return f"{value!r} is not a held-out split; use imagefolder:PATH or csv:PATH"
 
 
+def workers_option() -> Any:
+    """``--workers N`` (``ogad compute`` and ``ogad issues``): processes decoding image files,
+    threads of the duplicate type's image verification."""
+    return option(
+        None,
+        "data-loading processes for image files and threads of the duplicate type's image "
+        "verification (default: the CPU count, at most 8)",
+        check=at_least(0),
+        runtime=True,
+    )
+
+
 def holdout_option() -> Any:
     """``--holdout SPEC`` (``ogad compute`` and ``ogad issues``): the held-out split (validation
     or test files in the train data's format), searched for copies of training samples."""
@@ -370,12 +382,7 @@ class ComputeConfig:
         "preprocessing of your images for --model: module:callable (PIL image -> tensor) or a "
         "torchvision weights name (e.g. ResNet50_Weights.IMAGENET1K_V2)",
     )
-    workers: int | None = option(
-        None,
-        "data-loading processes for image files (default: the CPU count, at most 8)",
-        check=at_least(0),
-        runtime=True,
-    )
+    workers: int | None = workers_option()
     precision: str = option(
         "fp32",
         "forward-pass precision of the encoder and gradient passes (autocast; float32 stored)",
@@ -520,6 +527,7 @@ class IssuesOptions:
     )
     seed: int = option(0, "seed of anything random")
     holdout: str | None = holdout_option()
+    workers: int | None = workers_option()
     features_map: bool = option(
         False, "also draw the 2-D map of the model's features (the dashboard can show it)"
     )

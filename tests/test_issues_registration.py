@@ -360,6 +360,86 @@ def test_each_image_is_prepared_once_whatever_the_batches(digits, monkeypatch) -
     np.testing.assert_allclose(together[::97], alone, atol=1e-6)
 
 
+def test_the_ncc_is_the_same_whatever_the_number_of_threads(digits, monkeypatch) -> None:
+    """The verification's batches and the images' preparation run on ``workers`` threads
+    (distinct threads do align batches); every pair's NCC is the same bits with 1, 2 or 3
+    threads (copies refined to full resolution, look-alikes and random pairs; the images
+    prepared in chunks of another size with each count); 0 is this thread alone."""
+    import threading
+
+    import ogad_core.issues.registration as reg
+
+    x, _ = digits
+    copies = [c for i in range(40) for c in _copies(x[i]).values()]
+    images = _array_registration(np.concatenate([x[:300], np.stack(copies)])[:, None] / 255.0)
+    rng = np.random.default_rng(1)
+    pairs = np.concatenate(
+        [
+            np.column_stack([np.repeat(np.arange(40), 3), 300 + np.arange(120)]),
+            np.column_stack([np.arange(299), np.arange(1, 300)]),
+            rng.integers(0, len(images), (600, 2)),
+        ]
+    )
+    threads: set[int] = set()
+    pools: list[int] = []
+    align, pool = reg._align, reg.ThreadPoolExecutor
+
+    def noted(*args: Any) -> np.ndarray:
+        threads.add(threading.get_ident())
+        return align(*args)
+
+    def sized(size: int) -> Any:
+        pools.append(size)
+        return pool(size)
+
+    monkeypatch.setattr(reg, "_align", noted)
+    monkeypatch.setattr(reg, "ThreadPoolExecutor", sized)
+    monkeypatch.setattr(reg, "BATCH", 32)
+    monkeypatch.setattr(reg, "CHUNK", 96)
+    one = reg.aligned_correlation(images, pairs, workers=1)
+    assert threads == {threading.get_ident()} and pools == []
+    for workers in (2, 3, 0):
+        threads.clear()
+        pools.clear()
+        np.testing.assert_array_equal(reg.aligned_correlation(images, pairs, workers=workers), one)
+        assert pools == ([workers] * 2 if workers else []), (workers, pools)  # prepare, align
+        assert (len(threads) > 1) == (workers > 1), (workers, len(threads))
+    assert (1.0 - one[:120] < LIMIT).mean() > 0.9  # the copies reached full resolution
+
+
+def test_the_duplicate_type_finds_the_same_sets_with_one_or_two_threads(digits) -> None:
+    """The duplicate type's scores, flags and sets on 300 digits with transformed copies are
+    the same with ``workers`` 1 and 2 (``--workers``: the verification's threads)."""
+    x, y = digits
+    copies = [c for i in range(10) for c in _copies(x[i]).values()]
+    x = np.concatenate([x[:300], np.stack(copies)])
+    y = np.concatenate([y[:300], np.repeat(y[:10], 3)])
+    fits = []
+    for workers in (1, 2):
+        context = _context(x, y)
+        context.workers = workers
+        fits.append(DuplicateIssue().fit(context))
+    one, two = fits
+    np.testing.assert_array_equal(one.scores_, two.scores_)
+    np.testing.assert_array_equal(one.flagged_, two.flagged_)
+    np.testing.assert_array_equal(one.set_ids_, two.set_ids_)
+    assert one.flagged_[300:].mean() > 0.9
+
+
+def test_the_compiled_gradients_are_numpys_exactly(digits) -> None:
+    """The refinement's image and x, y gradients, stacked by a compiled loop (outside the GIL),
+    are numpy.gradient's bit for bit (half- and full-resolution digits)."""
+    from ogad_core.issues.registration_loops import gradient_loop
+
+    x, _ = digits
+    images = _array_registration(x[:50, None] / 255.0) / np.float32(255)
+    for b in (images, np.ascontiguousarray(images[:, ::2, ::2])):
+        channels = np.empty((len(b), 3, *b.shape[1:]), dtype=np.float32)
+        gradient_loop(b, channels)
+        gy, gx = np.gradient(b, axis=(1, 2))
+        np.testing.assert_array_equal(channels, np.stack([b, gx, gy], axis=1))
+
+
 def _coarse_by_hand(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(P, G, S, S) NCC of a (P, r, r) with b bilinearly warped by each GRID (angle, scale)
     about the centre (corners clamped) and rolled by each (dy, dx) of the shifts searched."""
@@ -443,7 +523,7 @@ from ogad_core.issues import registration, registration_loops as loops
 images = np.random.default_rng(0).integers(0, 255, (4, 32, 32)).astype(np.uint8)
 images[1] = images[0]
 registration.aligned_correlation(images, np.array([[0, 1], [2, 3]]))
-loops_used = (loops.refine_loop, loops.warp_loop, loops.coarse_loop)
+loops_used = (loops.refine_loop, loops.warp_loop, loops.coarse_loop, loops.gradient_loop)
 print(sum(sum(f.stats.cache_misses.values()) for f in loops_used))
 """
 

@@ -62,6 +62,9 @@ class IssueContext:
         scores: scores.parquet or None.
         detector: the default detector of the run (its scores are the label ranking).
         seed: seed of anything random.
+        workers: threads of the duplicate and leakage types' image verification
+            (``--workers``; None: :func:`~ogad_core._internal.worker_count`); the results do
+            not depend on it.
     """
 
     samples: pd.DataFrame
@@ -77,6 +80,7 @@ class IssueContext:
     scores: pd.DataFrame | None = None
     detector: str | None = None
     seed: int = 0
+    workers: int | None = None
     test_accuracy: float | None = None
     #: the held-out split (``--holdout``; :class:`ogad_core.issues.holdout.Holdout`) or None
     holdout: Any = None

@@ -24,10 +24,14 @@ shift per call; here thousands of pairs go through each product and gather at on
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
+
+from ogad_core._internal import worker_count
 
 #: the coarse grid: (rotation in degrees, scale) of each warp tried, a rotation or a rescale
 #: (the 4 corners of the 3 x 3 grid of both, 44% of its warps, aligned no further copy:
@@ -53,7 +57,8 @@ FULL_GATES = (0.97, 0.98)
 #: and scale's a, s) has diverged: the pair stops as no copy (the compiled passes use fast
 #: math, which assumes finite coordinates)
 THETA_LIMIT = 1e3
-#: images prepared together (memory: about CHUNK x R^2 x 12 bytes of temporaries)
+#: images prepared together, over all threads (memory: about CHUNK x R^2 x 12 bytes of
+#: temporaries)
 CHUNK = 16_384
 #: pairs aligned per batch (memory: about BATCH x len(GRID) x R^2 / 4 floats)
 BATCH = 256
@@ -216,14 +221,26 @@ def refine(
     leaves :data:`THETA_LIMIT` (or is not finite) stops with NCC -1 (no copy). One compiled
     loop a pair (:func:`_refine_loop`): the warps, the Jacobian's normal equations and the
     NCC sums in one pass over the pixels, without a (P, M, 6) Jacobian in memory, in fast
-    math (vectorised sums; the limit keeps its coordinates finite)."""
-    gy, gx = np.gradient(b.astype(np.float32), axis=(1, 2))
-    channels = np.ascontiguousarray(np.stack([b.astype(np.float32), gx, gy], axis=1))
+    math (vectorised sums; the limit keeps its coordinates finite). b and its x, y gradients
+    (:func:`numpy.gradient`'s, bit for bit) are stacked by a compiled loop too, outside the GIL
+    (numpy's gradient and stack were a third of the work between the compiled loops, the
+    part that the verification's threads cannot run at once)."""
+    channels = np.empty((len(b), 3, *b.shape[1:]), dtype=np.float32)
+    _gradient_loop()(np.ascontiguousarray(b, dtype=np.float32), channels)
     target = np.ascontiguousarray(a, dtype=np.float32)
     score = np.zeros(len(a), dtype=np.float32)
     theta = np.array(theta, dtype=np.float64)
     _refine_loop()(channels, target, theta, int(steps), np.asarray(gates, np.float64), score)
     return score, theta
+
+
+@lru_cache(maxsize=1)
+def _gradient_loop() -> Any:
+    """The compiled image and gradients of :func:`refine`
+    (:func:`~ogad_core.issues.registration_loops.gradient_loop`; cached on disk)."""
+    from ogad_core.issues.registration_loops import gradient_loop
+
+    return gradient_loop
 
 
 @lru_cache(maxsize=1)
@@ -246,7 +263,12 @@ def start_transform(found: np.ndarray) -> np.ndarray:
 
 
 def aligned_correlation(
-    images: np.ndarray, pairs: np.ndarray, gate: float = GATE, half_gate: float = HALF_GATE
+    images: np.ndarray,
+    pairs: np.ndarray,
+    gate: float = GATE,
+    half_gate: float = HALF_GATE,
+    *,
+    workers: int | None = None,
 ) -> np.ndarray:
     """(P,) NCC of each pair (i, j) of ``pairs`` (P, 2) of ``images`` (N, R, R) uint8 (R
     even) after aligning the sharper of the two onto the other: the coarse grid and
@@ -255,29 +277,59 @@ def aligned_correlation(
     ``half_gate`` (refined at half resolution) or a gate of :data:`HALF_GATES` /
     :data:`FULL_GATES` between the steps keeps that value: no copy. Each image's half
     resolution and sharpness are prepared once (:func:`prepare`; an image is in about 26
-    pairs, which at scale fall in as many batches)."""
+    pairs, which at scale fall in as many batches). The batches of BATCH pairs run on
+    ``workers`` threads (default :func:`~ogad_core._internal.worker_count`; the compiled
+    loops release the GIL): each pair's NCC is the same whatever the number of threads."""
     pairs = np.asarray(pairs, dtype=np.int64)
     out = np.zeros(len(pairs), dtype=np.float64)
     if not len(pairs):
         return out
-    halves, sharp = prepare(images)
-    for start in range(0, len(pairs), BATCH):
+    threads = thread_count(workers)
+    halves, sharp = prepare(images, workers=threads)
+
+    def align_batch(start: int) -> None:
         part = pairs[start : start + BATCH].copy()
         swap = sharp[part[:, 0]] > sharp[part[:, 1]]  # warp the sharper onto the other
         part[swap] = part[swap][:, ::-1]
         out[start : start + len(part)] = _align(images, halves, part, gate, half_gate)
+
+    in_threads(align_batch, range(0, len(pairs), BATCH), threads)
     return out
 
 
-def prepare(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def thread_count(workers: int | None) -> int:
+    """Threads of the verification: ``workers`` (the ``--workers`` option; 0 is this thread
+    alone) or, by default, :func:`~ogad_core._internal.worker_count`."""
+    return worker_count() if workers is None else max(1, int(workers))
+
+
+def in_threads(work: Callable[[int], None], starts: range, threads: int) -> None:
+    """``work(start)`` for each of ``starts`` on up to ``threads`` threads (each call writes
+    its own slice of the output, so the order they run in changes nothing); an exception in
+    one is raised here."""
+    if threads <= 1 or len(starts) <= 1:
+        for start in starts:
+            work(start)
+        return
+    with ThreadPoolExecutor(min(threads, len(starts))) as pool:
+        for _ in pool.map(work, starts):
+            pass
+
+
+def prepare(images: np.ndarray, *, workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(N, R/2, R/2) float32 :func:`half` images and (N,) :func:`sharpness` of (N, R, R) uint8
-    ``images``, CHUNK images at a time (1 KB an image at R = 32)."""
+    ``images``, CHUNK / ``workers`` images at a time on each of ``workers`` threads (numpy's
+    loops release the GIL; 1 KB an image at R = 32)."""
     n, r = len(images), images.shape[1]
     halves = np.empty((n, r // 2, r // 2), dtype=np.float32)
     sharp = np.empty(n, dtype=np.float32)
-    for lo in range(0, n, CHUNK):
-        full = _unit_range(images, np.arange(lo, min(n, lo + CHUNK)))
+    step = max(1, CHUNK // max(1, workers))
+
+    def prepare_chunk(lo: int) -> None:
+        full = _unit_range(images, np.arange(lo, min(n, lo + step)))
         halves[lo : lo + len(full)], sharp[lo : lo + len(full)] = half(full), sharpness(full)
+
+    in_threads(prepare_chunk, range(0, n, step), workers)
     return halves, sharp
 
 

@@ -89,6 +89,34 @@ def coarse_loop(
 
 
 @njit(cache=True, nogil=True)
+def gradient_loop(images: np.ndarray, channels: np.ndarray) -> None:
+    """channels (P, 3, r, r) float32: images (P, r, r) and their x and y gradients as
+    :func:`numpy.gradient` computes them (central differences / 2 inside, one-sided at the
+    edges) in float32, bit for bit."""
+    p, r = images.shape[0], images.shape[1]
+    two = np.float32(2)
+    for i in range(p):
+        img = images[i]
+        for y in range(r):
+            for x in range(r):
+                channels[i, 0, y, x] = img[y, x]
+                if x == 0:
+                    gx = img[y, 1] - img[y, 0]
+                elif x == r - 1:
+                    gx = img[y, r - 1] - img[y, r - 2]
+                else:
+                    gx = (img[y, x + 1] - img[y, x - 1]) / two
+                if y == 0:
+                    gy = img[1, x] - img[0, x]
+                elif y == r - 1:
+                    gy = img[r - 1, x] - img[r - 2, x]
+                else:
+                    gy = (img[y + 1, x] - img[y - 1, x]) / two
+                channels[i, 1, y, x] = gx
+                channels[i, 2, y, x] = gy
+
+
+@njit(cache=True, nogil=True)
 def warp_loop(images: np.ndarray, theta: np.ndarray, out: np.ndarray) -> None:
     """out[p, k, y * r + x] of images (P, C, r, r) [p, k] at the (x, y) theta (P, 4) maps
     output pixel (x, y) to (:func:`~ogad_core.issues.registration.warp`)."""

@@ -50,6 +50,9 @@ class IssueStep:
     name: str = STEP
     #: the held-out split's spec (None: the one ``ogad compute --holdout`` recorded, if any)
     holdout: str | None = None
+    #: threads of the duplicate type's verification (``--workers``; None: the CPU count,
+    #: at most 8); no stored result depends on it
+    workers: int | None = None
 
     def __call__(self, run: RunFiles) -> StepRecord:
         rd, manifest = run.rd, run.manifest
@@ -75,7 +78,7 @@ class IssueStep:
             log.warning(f"{rd.issues_path.name} was damaged; rebuilding it")
         started = time.perf_counter()
         context = load_context(rd, manifest, seed=self.seed)
-        context.holdout = holdout
+        context.holdout, context.workers = holdout, self.workers
         fitted = fit_issue_types(context, types)
         table = issues_table(fitted, context.samples["sample_id"].to_numpy())
         write_table_atomic(table, rd.issues_path)
@@ -122,12 +125,15 @@ def find_issues(
     *,
     seed: int = 0,
     holdout: str | None = None,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """``ogad issues``: the :class:`IssueStep` on an existing run, holding its lock; returns
-    issues.parquet. ``holdout``: the held-out split (else the one the run recorded)."""
+    issues.parquet. ``holdout``: the held-out split (else the one the run recorded);
+    ``workers``: the verification's threads (default: the CPU count, at most 8)."""
     from ogad_core.pipeline.score_step import run_standalone
 
-    run_standalone(run_dir, STEP, [IssueStep(tuple(issue_types), seed=seed, holdout=holdout)])
+    step = IssueStep(tuple(issue_types), seed=seed, holdout=holdout, workers=workers)
+    run_standalone(run_dir, STEP, [step])
     return RunDir(run_dir).read_issues()
 
 

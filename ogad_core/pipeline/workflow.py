@@ -79,7 +79,7 @@ def file_steps(config: ComputeConfig) -> list[FileStep]:
         ScoreStep(per_class=config.per_class, seed=config.seed),
         MapStep(seed=config.seed),
         EvidenceStep(seed=config.seed),
-        IssueStep(seed=config.seed, holdout=config.holdout),
+        IssueStep(seed=config.seed, holdout=config.holdout, workers=config.workers),
     ]
 
 
