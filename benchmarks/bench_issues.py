@@ -1350,6 +1350,7 @@ def main(argv: list[str] | None = None) -> int:
         "the mix already written)",
     )
     a = p.parse_args(argv)
+    commit = _commit()  # the code that measures: HEAD when the run starts, not when it ends
     tmp = a.tmp_dir or Path(tempfile.mkdtemp(prefix="ogad_issues_"))
     tmp.mkdir(parents=True, exist_ok=True)
     if a.verify:
@@ -1361,7 +1362,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.scale:
         types = tuple(t for t in a.types.split(",") if t) or None
         result = scale_run(a.scale, tmp, with_evidence=types is None, types=types, images=a.images)
-        result["commit"] = _commit()
+        result["commit"] = commit
         print(json.dumps(result))
         out = a.out.with_name(a.out.stem + "_scale.json")
         out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
@@ -1373,7 +1374,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     record = {
         "mix": a.mix,
-        "commit": _commit(),
+        "commit": commit,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "load_average": list(os.getloadavg()),
         "results": results,
