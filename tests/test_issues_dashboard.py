@@ -828,6 +828,22 @@ def _labels_line(body: str) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", line.group(1))).split())
 
 
+def _drop_keep_body(card: dict, given_label: int, help_text: str) -> str:
+    """Checks a Drop / Keep card (corrupt, leakage): no model suggestion, *Relabel…* by hand
+    from the given label, the prediction left out and said so with ``help_text``; returns its
+    unescaped HTML body."""
+    from dashboard import cards as cards_mod
+    from dashboard.cards import RELABEL_BY_HAND
+
+    assert card["texts"] == {"confirm": "Drop", "reject": "Keep"}
+    assert card["menu"] == RELABEL_BY_HAND and card["choice"] == given_label
+    labels = _labels_line(card["body"])
+    assert "predicted" not in labels and cards_mod.NO_PREDICTION in labels
+    body = html.unescape(card["body"])
+    assert help_text in body
+    return body
+
+
 def test_a_corrupt_card_offers_drop_and_keep_and_no_relabel_from_the_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -838,7 +854,6 @@ def test_a_corrupt_card_offers_drop_and_keep_and_no_relabel_from_the_model(
     confirmation (keep = false in the export) and a relabel by hand still works. A label card
     keeps Confirm / Reject and its suggestion."""
     from dashboard import cards as cards_mod
-    from dashboard.cards import RELABEL_BY_HAND
     from dashboard.context import Context
     from dashboard.page_issues import ISSUE
     from dashboard.testing import deck_cards, press_card
@@ -856,13 +871,8 @@ def test_a_corrupt_card_offers_drop_and_keep_and_no_relabel_from_the_model(
     assert not at.exception, [e.value for e in at.exception]
     cards = {int(c["sid"]): c for c in deck_cards(at)}
     assert sorted(cards) == [10, 11]
-    for sid, card in cards.items():
-        assert card["texts"] == {"confirm": "Drop", "reject": "Keep"}
-        assert card["menu"] == RELABEL_BY_HAND
-        assert card["choice"] == int(given[sid])
-        labels = _labels_line(card["body"])  # the model's guess is left out, said so
-        assert "predicted" not in labels and cards_mod.NO_PREDICTION in labels
-        assert cards_mod.NO_PREDICTION_HELP in html.unescape(card["body"])
+    for sid, card in cards.items():  # the model's guess is left out, said so
+        _drop_keep_body(card, int(given[sid]), cards_mod.NO_PREDICTION_HELP)
     assert "predicted" in _labels_line(label_cards[0]["body"])  # a label card keeps it
     why = SimpleNamespace(loss=9.5, margin=-0.9, grad_norm_percentile=99.0, suggested_label=1)
     why.suggestion_confidence = 0.24
@@ -917,7 +927,6 @@ def test_a_leakage_card_shows_the_held_out_file_whole_and_offers_drop_and_keep(
     import io
 
     from dashboard import cards as cards_mod
-    from dashboard.cards import RELABEL_BY_HAND
     from dashboard.page_issues import ISSUE
     from dashboard.testing import deck_cards, press_card
     from ogad_core.review.export import export_csv_text
@@ -934,12 +943,8 @@ def test_a_leakage_card_shows_the_held_out_file_whole_and_offers_drop_and_keep(
     cards = {int(c["sid"]): c for c in deck_cards(at)}
     assert sorted(cards) == [20, 21]
     for sid, card in cards.items():
-        assert card["texts"] == {"confirm": "Drop", "reject": "Keep"}
-        assert card["menu"] == RELABEL_BY_HAND and card["choice"] == int(given[sid])
-        labels = _labels_line(card["body"])
-        assert "predicted" not in labels and cards_mod.NO_PREDICTION in labels
-        body = html.unescape(card["body"])
-        assert cards_mod.LEAK_NO_PREDICTION_HELP in body and "suggested" not in body
+        body = _drop_keep_body(card, int(given[sid]), cards_mod.LEAK_NO_PREDICTION_HELP)
+        assert "suggested" not in body
         # the reason in a line that is not clamped (.ogad-whole), the held-out path in full
         whole = re.findall(r'<div class="ogad-issue-line ogad-whole">(.*?)</div>', body)
         whole = [line.replace("<wbr>", "") for line in whole]  # a path breaks after a "/"
