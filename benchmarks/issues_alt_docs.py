@@ -581,7 +581,18 @@ VERIFICATION_AT_SCALE_11 = (
     "preparation, so at most about 15% holds the GIL: by Amdahl's law at least 1.7x in wall "
     "time on 2 idle cores and 3.9x on 8 (expected, not measured: on the 2 shared cores at "
     "load 8-13 the kernel's per-session CPU groups gave one process about one core, and the "
-    "verification alone went 33.4 -> 27.4 s wall, 1 vs 2 workers, at the same 22-23 CPU s)."
+    "verification alone went 33.4 -> 27.4 s wall, 1 vs 2 workers, at the same 22-23 CPU s). "
+    "**At 1,000,000 rows after all three** (the lead, `--scale 1000000 --images`, commit "
+    "4386174, the machine otherwise idle: load 1.1-2.0; benchmarks/results/"
+    "issues_scale_images_1m.json, the line above): the issue pass **878.6 -> 610.7 CPU s** "
+    "against session 10's run (duplicate 569.6 -> 387.6, outlier 184.9 -> 142.3, label 116.9 "
+    "-> 74.5) and **1,695 -> 371 s wall** (the duplicate type 216 s wall for 388 CPU s: 1.8x "
+    "on the 2 cores); the evidence build right after it 204.5 CPU s, 105 s wall: **3.0x in CPU "
+    "seconds, 3.5x in wall seconds**, still over the 2x goal. The same 13,422,629 candidate "
+    "pairs and 81.8% of the 10,000 planted copies found as a run of the code before cost11c "
+    "(its threads) under load 7.9-3.4 (630.3 CPU s, 929 s wall; the evidence build 242.8 CPU "
+    "s there); of the planted flips 100% in the label type's top K (the 9,990 fitted ones too), "
+    "of the 1,000 planted outliers 75.3%; the process's peak 9.8 GB (4.1 GB of it the setup's)."
 )
 
 #: the duplicate type's text verification (session 6, tdup7), measured
