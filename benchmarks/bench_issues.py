@@ -44,6 +44,7 @@ from benchmarks.issues_outlier_docs import (
     MIX_DISTINCT_OUTLIERS,
     TEXT_OUTLIER_BULK,
     TEXT_OUTLIER_LICENCE,
+    TEXT_OUTLIER_MARKUP,
     TEXT_OUTLIER_VOCABULARY,
 )
 
@@ -1240,6 +1241,8 @@ def docs_section(r: dict[str, Any]) -> str:
         + TEXT_OUTLIER_VOCABULARY
         + "\n\n"
         + TEXT_OUTLIER_BULK
+        + "\n\n"
+        + TEXT_OUTLIER_MARKUP
         + "\n\n"
         "**Images: the shape, and one primary type per sample** (this session; seeds 0 / 1 / "
         "2 of the kept runs). The pixel space is now each 16 x 16 signature standardised to "

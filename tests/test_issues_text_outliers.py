@@ -1,10 +1,11 @@
 """The outlier type on text: sentences from another domain (licence clauses) among real Rotten
 Tomatoes snippets, measured in the real encoder's last layer as in a run, and snippets with no
-content to place (a word said over and over, a few letters, digits only) that the ``corrupt``
-type flags: those are the corrupt type's first and rank last in the outlier queue, so they take
-no place of a sentence from elsewhere (on the held-out mix's kept runs they took 7-11 of the 40
-places a seed, ahead of licence clauses). A snippet flagged corrupt for few letters (a code
-line may come from elsewhere) keeps its outlier flag."""
+content to place (a word said over and over, a few letters, digits only, markup only) that the
+``corrupt`` type flags: those are the corrupt type's first and rank last in the outlier queue,
+so they take no place of a sentence from elsewhere (on the held-out mix's kept runs they took
+7-11 of the 40 places a seed, ahead of licence clauses, and markup-only snippets up to 8 more,
+flagged after the others). A snippet flagged corrupt for few letters (a code line, a log line
+may come from elsewhere) keeps its outlier flag."""
 
 from __future__ import annotations
 
@@ -52,10 +53,13 @@ PACKAGE = [
     "Documentation for the build system, in HTML and manual page formats.",
 ]
 #: snippets with no content to place (the corrupt type's "repetitive", "very short", and "few
-#: letters" without one letter)
+#: letters" without one letter outside markup)
 NO_CONTENT = [
     "0 201 858 55394 0852",
     "4417 90 3 ## 88",
+    "<p> [b] </p> &amp; [/b]",
+    '<div> </div> <span class="x"> &nbsp; {{ }}',
+    "[url=] <!-- --> [/url] <br/>",
     "okay okay okay okay okay okay",
     "boo boo boo boo boo boo boo",
     "zzz zzz zzz zzz zzz",

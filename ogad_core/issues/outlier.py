@@ -48,9 +48,11 @@ with no shape to compare (undecodable, near-constant), one flagged for a propert
 (tiny, odd aspect), or without pixels (text), is the corrupt type's first; an undecodable file
 scores 0 here (the model saw a stand-in: there is no input to place among the data) and ranks last,
 as does a text with no content to place (empty, under two words, one word said over and over,
-not one letter: the text's near-constant input; on the held-out mix such snippets took 7-11
-of the 40 places a seed ahead of the sentences from elsewhere), where a text flagged for few
-letters or unknown words (a code line, another language: perhaps from elsewhere) stays flagged
+not one letter outside markup -- tags, entities, BBCode, template placeholders: the text's
+near-constant input; on the held-out mix such snippets took 7-11 of the 40 places a seed ahead
+of the sentences from elsewhere, markup-only ones up to 8 after the others), where a text
+flagged for few letters or unknown words (a code line, a log line, another language: perhaps
+from elsewhere) stays flagged
 here after the others. A sample the ``duplicate`` type flags in a set with a member not flagged
 here has its copy among the typical data: no input from elsewhere (a copy under another label
 is far in the gradients, which carry the label; a transformed copy is atypical), so it is the
@@ -60,6 +62,7 @@ inputs from one other source) stays here.
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -73,10 +76,10 @@ from ogad_core.space.knn import ANN_MIN_ROWS
 
 #: corrupt properties that leave no content to place among the data (undecodable,
 #: near-constant; a text that is empty, under two words or one word said over and over; also a
-#: flagged text without a letter, :func:`_wordless`) or that are the file's, not its content's
-#: (tiny, odd aspect): such a sample is the corrupt type's first and ranks last here (a text
-#: flagged for its letters or its words -- a code line, another language -- may come from
-#: elsewhere: it stays flagged here, after the others)
+#: flagged text without a letter outside markup, :func:`_wordless`) or that are the file's, not
+#: its content's (tiny, odd aspect): such a sample is the corrupt type's first and ranks last
+#: here (a text flagged for its letters or its words -- a code line, another language -- may
+#: come from elsewhere: it stays flagged here, after the others)
 CORRUPT_FIRST = (
     "undecodable",
     "near-constant",
@@ -103,6 +106,12 @@ KNN_SPACES = {"embeddings": "embeddings/last/unit", "statistics": "pixels/stats"
 #: is below this upper-tail z (a normal's 95% point: 5% of a clean bulk left out), so that a
 #: group from one other source is not its own neighbourhood (:func:`_past_the_group`)
 BULK_Z = 1.645
+#: markup that carries no text of its own: HTML / XML tags and comments, character entities,
+#: BBCode tags, template placeholders (a text of nothing else is scraping residue, no content)
+MARKUP = re.compile(
+    r"<[A-Za-z/!][^<>]*>|&(?:[A-Za-z]+|#[0-9]+|#x[0-9A-Fa-f]+);|\[/?[A-Za-z]+(?:=[^\]]*)?\]"
+    r"|\{\{.*?\}\}|\{%.*?%\}"
+)
 
 
 class OutlierIssue(IssueType):
@@ -187,7 +196,7 @@ class OutlierIssue(IssueType):
         if corrupt is None:
             return scores
         flagged = np.asarray(corrupt.flagged_, dtype=bool)
-        damage = file_damage(corrupt) | (flagged & _wordless(context))  # corrupt first
+        damage = file_damage(corrupt) | _wordless(context, flagged)  # corrupt first
         above = scores >= self.threshold
         ours, member = np.zeros_like(flagged), damage.copy()
         for part in (flagged & above & ~damage, flagged & ~above & ~damage):
@@ -348,13 +357,19 @@ def _undecoded(context: IssueContext) -> np.ndarray:
     return ~table["decoded"].fillna(False).to_numpy(dtype=bool)
 
 
-def _wordless(context: IssueContext) -> np.ndarray:
-    """(N,) bool: texts without a letter (digits, symbols, punctuation: no word to place among
-    the data, as an undecodable image has no pixels); False for images."""
+def _wordless(context: IssueContext, rows: np.ndarray) -> np.ndarray:
+    """(N,) bool: of the (N,) bool ``rows``, the texts without a letter outside :data:`MARKUP`
+    (digits, symbols, punctuation, tags alone: no word to place among the data, as an
+    undecodable image has no pixels); False for images."""
     table = context.inputs
+    out = np.zeros(context.n, dtype=bool)
     if table is None or "letters" not in table or len(table) != context.n:
-        return np.zeros(context.n, dtype=bool)
-    return table["letters"].fillna(1.0).to_numpy(dtype=np.float64) <= 0.0
+        return out
+    out[rows] = table["letters"].fillna(1.0).to_numpy(dtype=np.float64)[rows] <= 0.0
+    texts = context.samples["ref"].astype(str).to_numpy()
+    for i in np.flatnonzero(rows & ~out):
+        out[i] = not any(c.isalpha() for c in MARKUP.sub(" ", texts[i]))
+    return out
 
 
 def file_damage(corrupt: IssueType) -> np.ndarray:
