@@ -34,6 +34,7 @@ import pandas as pd
 
 from benchmarks.issue_mixes import IMAGE_KINDS, TEXT_KINDS, image_mix, text_mix
 from benchmarks.issue_mixes_alt import ALT_IMAGE_KINDS, ALT_TEXT_KINDS, alt_image_mix, alt_text_mix
+from benchmarks.issues_label_docs import TEXT_LABEL_LEXICAL
 from benchmarks.issues_outlier_docs import (
     IMAGE_OUTLIER_COPIES,
     IMAGE_OUTLIER_LAYERS,
@@ -1277,6 +1278,7 @@ def docs_section(r: dict[str, Any]) -> str:
         + _corrupt_line()
         + _bound_line(results)
         + (TEXT_FINETUNED if _bound_line(results) else "")
+        + ("\n\n" + TEXT_LABEL_LEXICAL if _bound_line(results) else "")
     )
     scale_path = RESULTS.with_name("issues_scale.json")
     if scale_path.is_file():
