@@ -881,3 +881,87 @@ def test_a_density_search_among_a_reference_of_many_rows_uses_an_inverted_file(
     built.clear()
     found = small.neighbours("features/unit/pca", 10, reference=500)
     assert built == [] and found is not None  # 500 rows: exact, as before
+
+
+def test_some_rows_of_a_space_are_those_rows_of_the_whole_space() -> None:
+    """``IssueContext.space(name, rows=...)`` (the outlier type standardises only the rows it
+    searches) equals the whole space's rows bit for bit; the statistics and a PCA are fitted
+    on every row."""
+    from ogad_core.issues.base import IssueContext
+
+    rng = np.random.default_rng(0)
+    n = 300
+    signatures = rng.uniform(0, 1, (n, 256)).astype(np.float32)
+    signatures[5] = np.nan  # an undecodable image
+    samples = pd.DataFrame({"sample_id": np.arange(n), "label": rng.integers(0, 3, n)})
+    ctx = IssueContext(
+        samples=samples,
+        label_names=["a", "b", "c"],
+        features=rng.normal(size=(n, 8)).astype(np.float32),
+        signatures=signatures,
+    )
+    rows = np.array([250, 3, 5, 17, 17, 299])
+    for name in ("pixels/standard", "pixels/fourier/unit", "features/unit"):
+        whole = ctx.space(name)
+        assert whole is not None
+        np.testing.assert_array_equal(ctx.space(name, rows=rows), whole[rows])
+    for name in ("pixels/pca", "pixels/stats"):
+        with pytest.raises(ValueError, match="every row"):
+            ctx.space(name, rows=rows)
+
+
+def test_the_label_type_reuses_the_pca_the_duplicate_type_searched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On many rows the duplicate type's candidates and the label type's vote both search
+    ``features/unit/pca``: its PCA is fitted once in a pass, and dropped with the searches
+    once no type still to be fitted reads the space."""
+    import ogad_core.issues.base as base
+    import ogad_core.issues.label as label
+    import ogad_core.space.pca as pca_module
+    from ogad_core.issues.base import IssueContext
+    from ogad_core.issues.label import LabelIssue
+    from ogad_core.space.knn import ANN_MIN_ROWS
+
+    for module in (base, label):  # the vote searches a reference, not the candidates' rows
+        monkeypatch.setattr(module, "REFERENCE_ROWS", 5000)
+
+    fitted = []
+    transform = pca_module.pca_transform
+
+    def counted(X, *args, **kwargs):
+        fitted.append(X.shape)
+        return transform(X, *args, **kwargs)
+
+    monkeypatch.setattr(pca_module, "pca_transform", counted)
+    rng = np.random.default_rng(0)
+    n = ANN_MIN_ROWS + 1000
+    labels = rng.integers(0, 4, n)
+    feats = (rng.normal(size=(4, 32))[labels] + rng.normal(size=(n, 32))).astype(np.float32)
+    loss = rng.uniform(0, 2, n)
+    samples = pd.DataFrame(
+        {
+            "sample_id": np.arange(n),
+            "label": labels,
+            "pred": labels,
+            "confidence": np.exp(-loss),
+            "loss": loss,
+        }
+    )
+    ctx = IssueContext(
+        samples=samples,
+        label_names=list("abcd"),
+        features=feats,
+        scores=pd.DataFrame({"sample_id": np.arange(n), "loss_score": loss}),
+        detector="loss",
+    )
+    DuplicateIssue(spaces=("features/unit",), verify=0).fit(ctx)
+    assert len(fitted) == 1 and "features/unit/pca" in ctx._pca_spaces
+    LabelIssue().fit(ctx)
+    assert len(fitted) == 1  # the label type's vote searched the same PCA
+    assert {(name, ref) for name, _, ref in ctx._knn} == {
+        ("features/unit/pca", None),
+        ("features/unit/pca", 5000),
+    }
+    ctx.release_neighbours(set())
+    assert not ctx._pca_spaces and not ctx._knn

@@ -101,3 +101,21 @@ def test_an_inverted_file_trained_briefly_finds_the_nearest_rows() -> None:
     _, truth = exact.search(Z[:2000], 7)
     recall = np.mean([len(set(f) & set(t)) / 7 for f, t in zip(found, truth, strict=True)])
     assert recall > 0.9, recall
+
+
+def test_a_search_of_an_inverted_file_list_by_list_finds_what_a_search_in_row_order_does() -> None:
+    """``ivf_self_search`` (every row of an inverted file searched in the order of its lists,
+    for the cache) returns, in row order, exactly the distances and indices of the search of
+    the rows in their own order."""
+    from ogad_core.space.knn import hnsw_search, ivf_list_rows, ivf_self_search
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(50, 16)).astype(np.float32) * 4
+    Z = (centres[rng.integers(0, 50, 12_000)] + rng.normal(size=(12_000, 16))).astype(np.float32)
+    index = ivf_index(Z)
+    order = ivf_list_rows(index)
+    assert np.array_equal(np.sort(order), np.arange(len(Z)))
+    assert not np.array_equal(order, np.arange(len(Z)))  # the lists' order is another
+    dist, idx = ivf_self_search(index, Z, 7)
+    plain_dist, plain_idx = hnsw_search(index, Z, 7)
+    assert np.array_equal(idx, plain_idx) and np.array_equal(dist, plain_dist)

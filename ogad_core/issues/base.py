@@ -27,7 +27,7 @@ from sklearn.base import BaseEstimator
 
 from ogad_core._internal import row_chunks
 from ogad_core.space import knn
-from ogad_core.space.knn import flat_index, hnsw_search, index_for, ivf_index
+from ogad_core.space.knn import flat_index, hnsw_search, index_for, ivf_index, ivf_self_search
 
 #: above this many rows a density estimate searches a seeded subsample of this many rows
 REFERENCE_ROWS = 100_000
@@ -89,6 +89,10 @@ class IssueContext:
     _knn: dict[tuple[str, int, int | None], tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict, repr=False
     )
+    #: the ``/pca`` spaces' (N, PCA_DIM) matrices built by a search, by name: another type's
+    #: search of the same space (the duplicate type's candidates, the label type's vote in
+    #: ``features/unit/pca``) reuses the PCA
+    _pca_spaces: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:
@@ -98,7 +102,7 @@ class IssueContext:
     def labels(self) -> np.ndarray:
         return self.samples["label"].to_numpy()
 
-    def space(self, name: str) -> np.ndarray | None:
+    def space(self, name: str, rows: np.ndarray | None = None) -> np.ndarray | None:
         """The (N, d) matrix of a neighbour space: ``features``, ``embeddings``, ``gradients`` or
         ``pixels``; ``/last`` keeps the last of the ``embedding_blocks`` (the encoder's last
         layer), ``/stats`` replaces pixels by their per-image statistics
@@ -107,7 +111,9 @@ class IssueContext:
         contrast), ``/unit`` scales each row to unit length
         (a direction), ``/pca`` projects it to PCA_DIM principal components (a cheap candidate
         search), in that order; ``pixels/fourier`` is the magnitude of each signature's 2-D
-        Fourier transform (its mean removed): the same for a shifted copy."""
+        Fourier transform (its mean removed): the same for a shifted copy. ``rows``: only these
+        (M,) rows of it, (M, d), without the others' work (not with ``/stats`` or ``/pca``,
+        fitted on every row)."""
         base, *flags = name.split("/")
         matrix = {
             "features": self.features,
@@ -117,6 +123,10 @@ class IssueContext:
         }.get(base)
         if matrix is None or len(matrix) != self.n or self.n < 3:
             return None
+        if rows is not None:  # each flag but /stats and /pca works row by row
+            if "pca" in flags or "stats" in flags:
+                raise ValueError(f"space {name!r} is fitted on every row, not some")
+            matrix = matrix[rows]
         if "fourier" in flags and base == "pixels":
             matrix = fourier_magnitude(matrix)
         if "last" in flags and base == "embeddings" and self.embedding_blocks > 1:
@@ -168,9 +178,13 @@ class IssueContext:
         if cached:
             dist, idx = self._knn[(name, min(cached), ref)]
             return dist[:, :k], idx[:, :k]
-        matrix = self.space(name) if build is None else build()
+        matrix = self._pca_spaces.get(name)
+        if matrix is None:
+            matrix = self.space(name) if build is None else build()
         if matrix is None:
             return None
+        if "pca" in name.split("/"):
+            self._pca_spaces[name] = matrix
         if ref is None and self.n <= REFERENCE_ROWS:
             k = max(k, default_k(self.n))  # one search serves every type's k
         rows = None if ref is None else self.reference_rows(ref)
@@ -184,13 +198,16 @@ class IssueContext:
         return found
 
     def release_neighbours(self, keep: set[str] | None) -> None:
-        """Drop the cached neighbours of every space outside ``keep`` (space names without
-        ``/pca``, as :meth:`IssueType.neighbour_spaces`; None keeps them all): the searches
-        no type still to be fitted reads (an (N, k) result holds 12 bytes a row a neighbour)."""
+        """Drop the cached neighbours (and ``/pca`` matrices) of every space outside ``keep``
+        (space names without ``/pca``, as :meth:`IssueType.neighbour_spaces`; None keeps them
+        all): the searches no type still to be fitted reads (an (N, k) result holds 12 bytes a
+        row a neighbour, a PCA 64)."""
         if keep is None:
             return
         for key in [key for key in self._knn if without_pca(key[0]) not in keep]:
             del self._knn[key]
+        for name in [name for name in self._pca_spaces if without_pca(name) not in keep]:
+            del self._pca_spaces[name]
 
     def reference_rows(self, reference: int) -> np.ndarray:
         """(M,) sorted rows of the seeded subsample a ``neighbours(..., reference=M)`` search
@@ -244,8 +261,9 @@ def _knn_excluding_self(
     """(Q, k) distances and indices of the k nearest other rows of (N, d) ``Z`` (only among
     the rows ``reference`` when given) for the (Q,) rows ``queries`` (every row when None).
     ``probe``: an inverted file (:func:`~ogad_core.space.knn.ivf_index`) scanning that many
-    lists instead of :func:`index_for`'s graph, for a search in a few dimensions; rows it
-    leaves short are searched exactly."""
+    lists instead of :func:`index_for`'s graph, for a search in a few dimensions (every row
+    against every row: searched list by list, :func:`~ogad_core.space.knn.ivf_self_search`);
+    rows it leaves short are searched exactly."""
     Z = np.nan_to_num(Z, nan=0.0)
     ref_ids = np.arange(len(Z)) if reference is None else np.asarray(reference)
     query_ids = np.arange(len(Z)) if queries is None else np.asarray(queries)
@@ -254,7 +272,10 @@ def _knn_excluding_self(
     index = index_for(Z[ref_ids]) if probe is None else ivf_index(Z[ref_ids])
     if probe is not None:
         index.nprobe = min(probe, index.nlist)
-    dist, idx = hnsw_search(index, Q, k + 1)
+    if probe is not None and reference is None and queries is None:
+        dist, idx = ivf_self_search(index, Q, k + 1)
+    else:
+        dist, idx = hnsw_search(index, Q, k + 1)
     short = np.flatnonzero((idx < 0).any(axis=1))
     if len(short):
         dist[short], idx[short] = hnsw_search(flat_index(Z[ref_ids]), Q[short], k + 1)

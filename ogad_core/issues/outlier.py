@@ -390,17 +390,19 @@ def resembles_its_label(context: IssueContext, rows: np.ndarray, k: int = 10) ->
     source would vote for each other); None without pixels."""
     from ogad_core.space.knn import flat_index, hnsw_search
 
-    matrix = context.space("pixels/standard")
-    if matrix is None:
-        return None
     reference = np.setdiff1d(np.arange(context.n), rows)
     if len(reference) > REFERENCE_ROWS:  # a seeded subsample: an exact search stays cheap
         rng = np.random.default_rng(context.seed)
         reference = np.sort(rng.choice(reference, size=REFERENCE_ROWS, replace=False))
     if len(reference) == 0:
         return None
+    # only the rows searched and searched among are standardised (not all N)
+    matrix = context.space("pixels/standard", rows=np.concatenate([reference, rows]))
+    if matrix is None:
+        return None
     Z = np.nan_to_num(np.asarray(matrix, dtype=np.float32), nan=0.0)
-    found = hnsw_search(flat_index(Z[reference]), Z[rows], min(k, len(reference)))[1]
+    among, searched = Z[: len(reference)], Z[len(reference) :]
+    found = hnsw_search(flat_index(among), searched, min(k, len(reference)))[1]
     codes = np.unique(np.asarray(context.labels), return_inverse=True)[1].reshape(-1)
     neighbours = codes[reference[np.maximum(found, 0)]]
     votes = np.stack([(neighbours == c).sum(axis=1) for c in range(int(codes.max()) + 1)], 1)
