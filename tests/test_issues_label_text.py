@@ -6,6 +6,8 @@ ones better than the model alone."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -84,3 +86,15 @@ def test_the_lexical_view_is_out_of_fold_and_reads_the_words() -> None:
     assert probs.shape == (41, 2) and np.allclose(probs.sum(axis=1), 1.0)
     assert (probs[:20, 1] > 0.8).all() and (probs[20:40, 0] > 0.8).all()
     assert abs(probs[40, 1] - 0.5) < 0.1
+
+
+def test_a_class_rarer_than_the_folds_gets_probabilities_without_a_warning() -> None:
+    """Two texts of a class in 52 (fewer than the five folds): each is scored by a model that
+    never saw it, and nothing warns (a user's small class is no fault)."""
+    texts = ["good film"] * 50 + ["bad movie", "bad film"]
+    labels = np.array([0] * 50 + [1] * 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        probs = lexical_probs(texts, labels, 3, seed=0)
+    assert probs.shape == (52, 3) and np.allclose(probs.sum(axis=1), 1.0)
+    assert (probs[:, 2] == 0).all() and (probs[:50, 0] > 0.5).all()
