@@ -14,9 +14,9 @@ from ogad_core.issues.base import IssueContext
 from ogad_core.issues.check import small_context
 from ogad_core.issues.label import (
     LabelIssue,
-    class_noise_posterior,
     label_shares,
     neighbour_vote,
+    true_class_posterior,
 )
 from ogad_core.issues.queue import all_queue
 from ogad_core.issues.table import fit_issue_types
@@ -250,7 +250,8 @@ def test_the_class_pair_posterior_weighs_the_pairs_that_carry_noise() -> None:
     probs[300 - 2 :] = [[0.0, 0.4, 0.6], [0.6, 0.4, 0.0]]  # two hard samples filed as 2
     labels[-2:] = 1
     probs[-2:] = [[0.6, 0.4, 0.0], [0.0, 0.4, 0.6]]  # like a 0 / like a 2, filed as 1
-    right, joint = class_noise_posterior(labels, probs + rng.uniform(0, 1e-6, probs.shape))
+    true_class, joint = true_class_posterior(labels, probs + rng.uniform(0, 1e-6, probs.shape))
+    right = true_class[np.arange(len(labels)), labels]
     assert joint[1, 0] >= 20 and joint[1, 2] <= 1
     assert right[-2] < right[-1]
     ctx = small_context(n=90)

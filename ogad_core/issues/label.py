@@ -346,15 +346,6 @@ def label_shares(idx: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndar
     return out / np.maximum(valid.sum(axis=1), 1)[:, None]
 
 
-def class_noise_posterior(
-    labels: np.ndarray, q: np.ndarray, prior: float = 0.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """(N,) the probability that each given label is right under class-conditional noise, and
-    the (K, K) confident joint (:func:`true_class_posterior`)."""
-    true_class, joint = true_class_posterior(labels, q, prior)
-    return true_class[np.arange(len(labels)), labels], joint
-
-
 def true_class_posterior(
     labels: np.ndarray, q: np.ndarray, prior: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
