@@ -12,6 +12,7 @@ reviewed as a set (Keep one / Keep all), never one member at a time.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,10 @@ from ogad_core.run.rundir import RunDir
 
 ALL = "all"
 LABEL = "label"
+#: the parts of the label type's explanation a label card shows
+#: (``ogad_core.issues.label.LabelIssue.explain``)
+_NEIGHBOUR_SHARE = re.compile(r"(\d+) of its (\d+) nearest samples carry its label")
+_TRUE_CLASS = re.compile(r"likeliest true class (.+ at [\d.]+)\)")
 DUPLICATE = "duplicate"
 TITLES = {"label": "Label issues", "duplicate": "Duplicates", "outlier": "Outliers"}
 TITLES["corrupt"] = "Corrupt"
@@ -276,15 +281,33 @@ class IssueView:
         """How the duplicate type matched the sample ("exact copy", "near duplicate", "near
         duplicate (aligned by a shift, rotation or rescale)"): its explanation before " of #";
         empty when the duplicate type does not flag it."""
-        prefix = f"{DUPLICATE}: "
-        why = next((w[len(prefix) :] for w in self.why(sample_id) if w.startswith(prefix)), "")
+        why = self.reason(DUPLICATE, sample_id)
         return why.partition(" of #")[0] if " of #" in why else ""
+
+    def label_evidence(self, sample_id: int) -> str:
+        """What the label type adds to a label card's why line (the detector's loss and margin,
+        the model's guess), in one short line: the likeliest true class and the share of the
+        sample's nearest samples that carry its label ("likeliest true class 2 at 0.98 · 0 of
+        42 neighbours carry its label"); empty when the label type does not flag the sample or
+        says neither."""
+        why = self.reason(LABEL, sample_id)
+        share = _NEIGHBOUR_SHARE.search(why)
+        true_class = _TRUE_CLASS.search(why)
+        parts = (
+            f"likeliest true class {true_class.group(1)}" if true_class else "",
+            f"{share.group(1)} of {share.group(2)} neighbours carry its label" if share else "",
+        )
+        return " · ".join(part for part in parts if part)
+
+    def reason(self, issue: str, sample_id: int) -> str:
+        """``issue``'s explanation of the sample when it flags it, else an empty string."""
+        prefix = f"{issue}: "
+        return next((w[len(prefix) :] for w in self.why(sample_id) if w.startswith(prefix)), "")
 
     def leak(self, sample_id: int) -> str:
         """The leakage type's reason when it flags the sample (a copy of a held-out file), else
         an empty string."""
-        prefix = f"{LEAKAGE}: "
-        return next((w[len(prefix) :] for w in self.why(sample_id) if w.startswith(prefix)), "")
+        return self.reason(LEAKAGE, sample_id)
 
     def duplicate_sets(self, unreviewed: np.ndarray | None = None) -> list[list[int]]:
         """The duplicate sets, worst first (conflicting labels first), each as its members'

@@ -392,25 +392,34 @@ WHOLE_REASONS = (LEAKAGE,)
 def why_issue_html(ctx: context.Context, sample_id: int, skip: tuple[str, ...] = ()) -> str:
     """The card's issue line: each issue that flags the sample, with its reason (HTML), but
     the issues in ``skip`` (a card whose why line already gives the label evidence skips
-    ``label``). Each reason is kept to two lines on the card, the whole text its tooltip; the
-    reasons of :data:`WHOLE_REASONS` are shown whole (a long file path wraps)."""
+    ``label`` and shows only what the label type adds: :meth:`IssueView.label_evidence`).
+    Each reason is kept to two lines on the card, the whole text its tooltip; the reasons of
+    :data:`WHOLE_REASONS` are shown whole (a long file path wraps)."""
     iv = issue_view(ctx.run_path)
     if iv is None:
         return ""
-    lines = [w for w in iv.why(int(sample_id)) if not w.startswith(tuple(f"{i}: " for i in skip))]
+    lines: list[str | tuple[str, str]] = [
+        w for w in iv.why(int(sample_id)) if not w.startswith(tuple(f"{i}: " for i in skip))
+    ]
+    evidence = iv.label_evidence(int(sample_id)) if LABEL in skip else ""
+    if evidence:  # its whole reason is the line's tooltip
+        full = f"{LABEL}: {iv.reason(LABEL, int(sample_id))}"
+        lines.insert(0, (f"{LABEL}: {evidence}", full))
     if not lines:
         return ""
     return f'<div class="ogad-why ogad-issue">{"".join(map(_reason_html, lines))}</div>'
 
 
-def _reason_html(line: str) -> str:
+def _reason_html(line: str | tuple[str, str]) -> str:
     """One ``issue: reason`` line of a card (HTML, escaped): clamped to two lines with the
-    whole text as its tooltip, or whole (:data:`WHOLE_REASONS`; a path breaks after a ``/``
-    where it can, so that a file's name stays in one piece)."""
+    whole text (a ``(line, whole text)`` pair: the second) as its tooltip, or whole
+    (:data:`WHOLE_REASONS`; a path breaks after a ``/`` where it can, so that a file's name
+    stays in one piece)."""
+    line, whole = line if isinstance(line, tuple) else (line, line)
     text = html.escape(line)
     if line.startswith(tuple(f"{i}: " for i in WHOLE_REASONS)):
         return f'<div class="ogad-issue-line ogad-whole">{text.replace("/", "/<wbr>")}</div>'
-    return f'<div class="ogad-issue-line" title="{text}">{text}</div>'
+    return f'<div class="ogad-issue-line" title="{html.escape(whole)}">{text}</div>'
 
 
 # ---- duplicate sets ---------------------------------------------------------------------

@@ -240,6 +240,36 @@ def test_a_card_with_a_why_line_does_not_repeat_the_label_issue(tmp_path: Path) 
     assert "label: why" in without_why and "outlier: why" in without_why
 
 
+def test_a_label_card_adds_what_the_label_type_says_beyond_the_why_line(tmp_path: Path) -> None:
+    """The label type's likeliest true class and neighbour share are one short line under the
+    why line, its whole reason the tooltip; the detector's score and the model's guess, which
+    the why line gives, are not repeated on the card."""
+    from dashboard import cards
+    from dashboard.context import Context
+
+    run = make_run(tmp_path / "run", n=40)
+    _with_issues(run)
+    rd = RunDir(run)
+    issues = rd.read_issues()
+    reason = (
+        "label looks wrong (loss score 6.77; 0 of its 42 nearest samples carry its label): the"
+        " model predicts c at 100%; 12 samples filed as a look like c (wrong-label posterior"
+        " 0.98; likeliest true class c at 0.97)"
+    )
+    issues.loc[(issues["issue"] == "label") & (issues["sample_id"] == 0), "explanation"] = reason
+    issues.to_parquet(rd.issues_path)
+    table, _ = cards.cache.table_with_decisions(str(run))
+    row = next(table[table["sample_id"] == 0].itertuples())
+    ctx = cards.CardContext(Context(str(run)), "image", ["a", "b", "c"], "loss", True)
+    explanation = SimpleNamespace(
+        loss=6.8, margin=-0.9, grad_norm_percentile=100.0, suggested_label=None
+    )
+    card = html.unescape(cards._details(ctx, row, explanation))
+    line = "label: likeliest true class c at 0.97 · 0 of 42 neighbours carry its label"
+    assert f'title="label: {reason}">{line}</div>' in card
+    assert "loss score 6.77" not in re.sub(r'title="[^"]*"', "", card)
+
+
 def _with_label_order(run: Path, detector: str | None = "iforest") -> pd.DataFrame:
     """issues.parquet whose label type ranks the samples in reverse sample-id order (unlike
     every detector) and flags the top 6; outliers 0-11 (the label type does not flag them).

@@ -300,3 +300,29 @@ def test_an_input_unlike_the_data_ranks_after_the_others_predicted_otherwise() -
     assert "input looks unlike the data (input z = 3.0)" in est.explain(far)
     ctx.results["outlier"] = _outlier_views(ctx.n, {}, {far: 3.0}, spaces=["embeddings"])
     assert np.array_equal(LabelIssue().fit(ctx).scores_, base.scores_)
+
+
+def test_a_label_card_reads_the_likeliest_true_class_and_the_neighbours_from_the_reason() -> None:
+    """A label card's why line gives the detector's evidence and the model's guess; what the
+    label type adds (its likeliest true class, the share of neighbours carrying the label) is
+    read from the label type's own reason, so a change of that reason's wording fails here."""
+    from dashboard.issue_view import IssueView
+
+    est = LabelIssue().fit(_digit_run(seed=0, confusable=True))
+    i = int(np.argmax(est.scores_))
+    table = pd.DataFrame(
+        {
+            "sample_id": [i],
+            "issue": ["label"],
+            "score": [1.0],
+            "rank": [1],
+            "flagged": [True],
+            "set_id": pd.array([pd.NA], dtype="Int64"),
+            "explanation": [est.explain(i)],
+        }
+    )
+    share = int(round(float(est.agree_[i]) * est.knn_k_))
+    assert IssueView(table, ["label"]).label_evidence(i) == (
+        f"likeliest true class {int(est.true_class_[i])} at {float(est.relabel_[i]):.2f}"
+        f" · {share} of {est.knn_k_} neighbours carry its label"
+    )
