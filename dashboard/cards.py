@@ -30,6 +30,7 @@ STATUS_BADGE = {
 }
 LARGE_IMAGE_PX = 256  # focus mode (card and its buttons fit 1280 x 800)
 NEIGHBOUR_IMAGE_PX = 72
+HELD_OUT_IMAGE_PX = 72  # the held-out copy beside a leaking training image
 NEIGHBOURS_SHOWN = 6
 NEIGHBOUR_TEXT_CHARS = 140
 RELABEL_MENU_PREFIX = keys.RELABEL_MENU  # + sample id: the popover holding the class list
@@ -360,6 +361,7 @@ def _details(
         parts.append(why_html(explanation, ctx.label_names, acts.suggests))
         skip = (LABEL,)
     parts.append(page_issues.why_issue_html(ctx.run, int(row.sample_id), skip))
+    parts.append(page_issues.held_out_copy_html(ctx.run, ctx.kind, int(row.sample_id)))
     return "".join(parts)
 
 
@@ -496,6 +498,20 @@ class ImageCard:
     def peek(self, run_path: str, ref: str) -> None:
         _image(run_path, ref, CARD_IMAGE_PX // 2)
 
+    def held_out_html(self, run_path: str, ref: str) -> str:
+        """The held-out image a training image copies (its thumbnail from the issue pass),
+        small, captioned, to set beside the sample; its path the tooltip."""
+        uri, problem = cache.card_image_src(run_path, ref, HELD_OUT_IMAGE_PX)
+        picture = (
+            f'<img class="ogad-img" src="{uri}" alt="held-out copy">'
+            if uri
+            else f"<div>⚠ {html.escape(problem or 'image unavailable')}</div>"
+        )
+        return (  # the leakage reason names the file: its tooltip here
+            f'<div class="ogad-held-out" title="{html.escape(ref)}">{picture}'
+            "<div>its held-out copy</div></div>"
+        )
+
     def badges(self, row: Any) -> str:
         return ""
 
@@ -537,6 +553,10 @@ class TextCard:
     def member_html(self, run_path: str, ref: str, size: int) -> tuple[str, str]:
         """(the sample's first 400 characters, no caption) for a list of samples."""
         return f'<div class="ogad-text">{html.escape(ref[:400])}</div>', ""
+
+    def held_out_html(self, run_path: str, ref: str) -> str:
+        """Nothing: the leakage reason quotes the held-out text whole."""
+        return ""
 
     def badges(self, row: Any) -> str:
         if not bool(getattr(row, "truncated", False)):
@@ -604,6 +624,8 @@ CARD_CSS = """<style>
 .ogad-help[open] { display: block; }
 .ogad-helps { line-height: 1.3; }
 .ogad-card .ogad-why { font-size: 0.85rem; opacity: 0.7; margin-top: 0.4rem; }
+.ogad-card .ogad-held-out { font-size: 0.85rem; margin-top: 0.4rem; }
+.ogad-card .ogad-held-out .ogad-img { margin: 0 0 0.2rem 0; }
 .ogad-card .ogad-issue-line {
   display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden;
 }

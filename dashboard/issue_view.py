@@ -27,7 +27,13 @@ LABEL = "label"
 #: the parts of the label type's explanation a label card shows
 #: (``ogad_core.issues.label.LabelIssue.explain``)
 _NEIGHBOUR_SHARE = re.compile(r"(\d+) of its (\d+) nearest samples carry its label")
-_TRUE_CLASS = re.compile(r"likeliest true class (.+ at [\d.]+)\)")
+_TRUE_CLASS = re.compile(r"likeliest true class (.+) at ([\d.]+)\)")
+#: the leakage type's reason: the held-out file the sample copies
+_HELD_OUT_COPY = re.compile(
+    r"(?:exact|near) copy of held-out (.*?)(?: \(as are \d+ other training samples\))?"
+    r": the held-out score is inflated$",
+    re.DOTALL,
+)
 DUPLICATE = "duplicate"
 TITLES = {"label": "Label issues", "duplicate": "Duplicates", "outlier": "Outliers"}
 TITLES["corrupt"] = "Corrupt"
@@ -286,16 +292,16 @@ class IssueView:
 
     def label_evidence(self, sample_id: int) -> str:
         """What the label type adds to a label card's why line (the detector's loss and margin,
-        the model's guess), in one short line: the likeliest true class and the share of the
-        sample's nearest samples that carry its label ("likeliest true class 2 at 0.98 · 0 of
-        42 neighbours carry its label"); empty when the label type does not flag the sample or
-        says neither."""
+        the model's guess), in one short line: the likeliest true class and how many of the
+        sample's nearest samples carry its label ("likely 2 (0.98) · 0/42
+        neighbours agree"); empty when the label type does not flag the sample or says
+        neither."""
         why = self.reason(LABEL, sample_id)
         share = _NEIGHBOUR_SHARE.search(why)
-        true_class = _TRUE_CLASS.search(why)
+        likely = _TRUE_CLASS.search(why)
         parts = (
-            f"likeliest true class {true_class.group(1)}" if true_class else "",
-            f"{share.group(1)} of {share.group(2)} neighbours carry its label" if share else "",
+            f"likely {likely.group(1)} ({likely.group(2)})" if likely else "",
+            f"{share.group(1)}/{share.group(2)} neighbours agree" if share else "",
         )
         return " · ".join(part for part in parts if part)
 
@@ -308,6 +314,12 @@ class IssueView:
         """The leakage type's reason when it flags the sample (a copy of a held-out file), else
         an empty string."""
         return self.reason(LEAKAGE, sample_id)
+
+    def held_out_ref(self, sample_id: int) -> str:
+        """The held-out file (or text) the sample copies, read from the leakage type's reason
+        (``ogad_core.issues.leakage.LeakageIssue.explain``); empty when it flags no leak."""
+        match = _HELD_OUT_COPY.match(self.reason(LEAKAGE, sample_id))
+        return match.group(1) if match else ""
 
     def duplicate_sets(self, unreviewed: np.ndarray | None = None) -> list[list[int]]:
         """The duplicate sets, worst first (conflicting labels first), each as its members'

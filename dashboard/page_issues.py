@@ -39,6 +39,7 @@ __all__ = [
     "LabelOrder",
     "duplicate_section",
     "health_section",
+    "held_out_copy_html",
     "issue_selector",
     "label_detector",
     "label_order",
@@ -410,6 +411,16 @@ def why_issue_html(ctx: context.Context, sample_id: int, skip: tuple[str, ...] =
     return f'<div class="ogad-why ogad-issue">{"".join(map(_reason_html, lines))}</div>'
 
 
+def held_out_copy_html(ctx: context.Context, kind: str, sample_id: int) -> str:
+    """The held-out copy a leaking sample's card sets beside it (HTML: its image, for a data
+    kind whose reason does not quote it whole); empty when the sample leaks nothing."""
+    from dashboard.cards import card_kind  # cards shows this page's why line: import late
+
+    iv = issue_view(ctx.run_path)
+    ref = iv.held_out_ref(int(sample_id)) if iv is not None else ""
+    return card_kind(kind).held_out_html(ctx.run_path, ref) if ref else ""
+
+
 def _reason_html(line: str | tuple[str, str]) -> str:
     """One ``issue: reason`` line of a card (HTML, escaped): clamped to two lines with the
     whole text (a ``(line, whole text)`` pair: the second) as its tooltip, or whole
@@ -554,6 +565,7 @@ def _member(
         f'<div class="ogad-card" data-sid="{sid}">{body}{_member_labels_html(sid, row, names)}'
         f'<div class="ogad-why">{html.escape(caption)}</div>'
         + (f'<div class="ogad-why ogad-leak">leakage: {html.escape(leak)}</div>' if leak else "")
+        + (held_out_copy_html(ctx, kind, sid) if leak else "")
         + "</div>"
     )
     key = f"{state.RELABEL_PREFIX}{sid}"

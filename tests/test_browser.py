@@ -1377,13 +1377,21 @@ def _write_leakage(run: Path, held_out: str) -> None:
         }
     )
     pd.concat([table, leak], ignore_index=True).to_parquet(run / "issues.parquet", index=False)
+    from PIL import Image
+
+    from ogad_core.run.rundir import RunDir
+
+    thumbnail = RunDir(run).thumbnail_path(held_out)  # the issue pass writes it
+    thumbnail.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((16, 16), 200, dtype=np.uint8)).save(thumbnail)
 
 
 def test_a_leakage_card_shows_the_held_out_file_whole_and_drops_the_training_copy(
     chromium: str, tmp_path: Path
 ) -> None:
     """At 1280 x 800 a leakage card's reason is drawn whole (more than two lines, nothing cut:
-    the held-out file's name is what its reviewer checks); the card reads Drop / Keep without
+    the held-out file's name is what its reviewer checks), the held-out image (its thumbnail)
+    beside the sample; the card reads Drop / Keep without
     the model's guess; Drop confirms (keep = false in the downloaded export, which is `ogad
     export`'s), Keep rejects."""
     from playwright.sync_api import expect, sync_playwright
@@ -1409,6 +1417,10 @@ def test_a_leakage_card_shows_the_held_out_file_whole_and_drops_the_training_cop
             expect(card.get_by_role("button", name="Keep")).to_be_visible()
             expect(card.get_by_role("button", name="Confirm")).to_have_count(0)
             expect(card.locator(".ogad-labels")).to_contain_text("prediction not shown")
+            copy = card.locator(".ogad-held-out")  # the held-out image beside the sample
+            expect(copy.locator("img")).to_be_visible()
+            expect(copy).to_contain_text("its held-out copy")
+            expect(copy).to_have_attribute("title", held_out)
             card.scroll_into_view_if_needed()
             _settle(page)
             _shot(page, tmp_path / "browser_leakage_1280.png")

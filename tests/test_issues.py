@@ -666,6 +666,7 @@ def test_training_copies_of_held_out_files_are_flagged_as_leakage(
     assert why[refs.index(str(exact.resolve()))].startswith("exact copy of held-out ")
     assert "copy.png" in why[refs.index(str(exact.resolve()))]
     assert why[refs.index(str(near.resolve()))].startswith("near copy of held-out ")
+    _assert_the_card_shows_the_held_out_copy(rd, refs.index(str(exact.resolve())))
     assert leak["score"].max() <= 1.0
     assert leak.loc[leak["flagged"], "set_id"].notna().all()
     before = rd.load_manifest().steps["issues"].fingerprint
@@ -679,6 +680,22 @@ def test_training_copies_of_held_out_files_are_flagged_as_leakage(
     assert main(["issues", str(rd.path), "--holdout", str(held)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("ogad: error: ") and "--holdout" in err and "\n" not in err
+
+
+def _assert_the_card_shows_the_held_out_copy(rd: RunDir, sid: int) -> None:
+    """The leaking sample's card sets the held-out image beside it: the file named in the
+    leakage reason, from the thumbnail the issue pass wrote (not the held-out file itself)."""
+    from dashboard.cards import card_kind
+    from dashboard.issue_view import load_issue_view
+
+    view = load_issue_view(rd.path)
+    assert view is not None
+    ref = view.held_out_ref(sid)
+    assert Path(ref).name == "copy.png" and rd.thumbnail_path(ref).is_file()
+    body = card_kind("image").held_out_html(str(rd.path), ref)
+    assert '<img class="ogad-img" src="data:image/' in body
+    assert f'title="{ref}"' in body and "its held-out copy" in body
+    assert card_kind("text").held_out_html(str(rd.path), ref) == ""  # its reason quotes it
 
 
 def test_the_dashboard_shows_leakage_only_when_found() -> None:

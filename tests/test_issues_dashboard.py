@@ -265,7 +265,7 @@ def test_a_label_card_adds_what_the_label_type_says_beyond_the_why_line(tmp_path
         loss=6.8, margin=-0.9, grad_norm_percentile=100.0, suggested_label=None
     )
     card = html.unescape(cards._details(ctx, row, explanation))
-    line = "label: likeliest true class c at 0.97 · 0 of 42 neighbours carry its label"
+    line = "label: likely c (0.97) · 0/42 neighbours agree"
     assert f'title="label: {reason}">{line}</div>' in card
     assert "loss score 6.77" not in re.sub(r'title="[^"]*"', "", card)
 

@@ -323,6 +323,6 @@ def test_a_label_card_reads_the_likeliest_true_class_and_the_neighbours_from_the
     )
     share = int(round(float(est.agree_[i]) * est.knn_k_))
     assert IssueView(table, ["label"]).label_evidence(i) == (
-        f"likeliest true class {int(est.true_class_[i])} at {float(est.relabel_[i]):.2f}"
-        f" · {share} of {est.knn_k_} neighbours carry its label"
+        f"likely {int(est.true_class_[i])} ({float(est.relabel_[i]):.2f})"
+        f" · {share}/{est.knn_k_} neighbours agree"
     )
