@@ -360,6 +360,21 @@ def test_each_image_is_prepared_once_whatever_the_batches(digits, monkeypatch) -
     np.testing.assert_allclose(together[::97], alone, atol=1e-6)
 
 
+def test_the_prepared_images_are_the_same_whatever_the_chunk(digits, monkeypatch) -> None:
+    """Each image's half-resolution copy and sharpness do not depend on how many images are
+    prepared at a time (CHUNK: small chunks, for the CPU's cache), bit for bit."""
+    import ogad_core.issues.registration as reg
+
+    x, _ = digits
+    images = _array_registration(x[:300, None] / 255.0)
+    monkeypatch.setattr(reg, "CHUNK", len(images))
+    halves, sharp = reg.prepare(images)
+    for chunk in (7, 64):
+        monkeypatch.setattr(reg, "CHUNK", chunk)
+        chunked = reg.prepare(images, workers=2)
+        assert np.array_equal(chunked[0], halves) and np.array_equal(chunked[1], sharp)
+
+
 def test_the_ncc_is_the_same_whatever_the_number_of_threads(digits, monkeypatch) -> None:
     """The verification's batches and the images' preparation run on ``workers`` threads
     (distinct threads do align batches); every pair's NCC is the same bits with 1, 2 or 3
