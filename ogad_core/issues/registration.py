@@ -288,14 +288,24 @@ def aligned_correlation(
     threads = thread_count(workers)
     halves, sharp = prepare(images, workers=threads)
 
+    oriented, order = _by_warped_image(pairs, sharp)
+
     def align_batch(start: int) -> None:
-        part = pairs[start : start + BATCH].copy()
-        swap = sharp[part[:, 0]] > sharp[part[:, 1]]  # warp the sharper onto the other
-        part[swap] = part[swap][:, ::-1]
-        out[start : start + len(part)] = _align(images, halves, part, gate, half_gate)
+        part = oriented[start : start + BATCH]
+        out[order[start : start + len(part)]] = _align(images, halves, part, gate, half_gate)
 
     in_threads(align_batch, range(0, len(pairs), BATCH), threads)
     return out
+
+
+def _by_warped_image(pairs: np.ndarray, sharp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(P, 2) ``pairs`` oriented to warp the sharper image (``sharp``: (N,) :func:`sharpness`)
+    onto the other, ordered by the warped image (the pairs of one image next to each other:
+    its coarse warps are made once), and the (P,) rows of ``pairs`` they are, in that order."""
+    swap = sharp[pairs[:, 0]] > sharp[pairs[:, 1]]
+    oriented = np.where(swap[:, None], pairs[:, ::-1], pairs)
+    order = np.lexsort((oriented[:, 0], oriented[:, 1]))
+    return oriented[order], order
 
 
 def thread_count(workers: int | None) -> int:
