@@ -360,6 +360,43 @@ def test_each_image_is_prepared_once_whatever_the_batches(digits, monkeypatch) -
     np.testing.assert_allclose(together[::97], alone, atol=1e-6)
 
 
+def test_the_prepared_images_are_the_same_whatever_the_chunk(digits, monkeypatch) -> None:
+    """Each image's half-resolution copy and sharpness do not depend on how many images are
+    prepared at a time (CHUNK: small chunks, for the CPU's cache), bit for bit."""
+    import ogad_core.issues.registration as reg
+
+    x, _ = digits
+    images = _array_registration(x[:300, None] / 255.0)
+    monkeypatch.setattr(reg, "CHUNK", len(images))
+    halves, sharp = reg.prepare(images)
+    for chunk in (7, 64):
+        monkeypatch.setattr(reg, "CHUNK", chunk)
+        chunked = reg.prepare(images, workers=2)
+        assert np.array_equal(chunked[0], halves) and np.array_equal(chunked[1], sharp)
+
+
+def test_pairs_that_share_the_warped_image_get_what_each_pair_gets_alone(digits) -> None:
+    """The coarse grid of consecutive pairs with the same image to warp (its warps made once)
+    equals each pair's alone, bit for bit; the NCC of every pair does not depend on the order
+    the pairs are given in (they are aligned ordered by the image warped)."""
+    import ogad_core.issues.registration as reg
+
+    x, _ = digits
+    images = _array_registration(x[:60, None] / 255.0)
+    halves, _ = reg.prepare(images)
+    pairs = np.array([(i, j) for j in range(5) for i in range(10, 20)])
+    score, found = reg.coarse(halves[pairs[:, 0]], halves[pairs[:, 1]])
+    for p, (i, j) in enumerate(pairs):
+        alone = reg.coarse(halves[[i]], halves[[j]])
+        assert score[p] == alone[0][0] and np.array_equal(found[p], alone[1][0])
+    rng = np.random.default_rng(3)
+    given = np.unique(np.sort(rng.integers(0, 60, (400, 2)), axis=1), axis=0)
+    given = given[given[:, 0] != given[:, 1]]
+    shuffled = rng.permutation(len(given))
+    ncc = reg.aligned_correlation(images, given)
+    assert np.array_equal(reg.aligned_correlation(images, given[shuffled]), ncc[shuffled])
+
+
 def test_the_ncc_is_the_same_whatever_the_number_of_threads(digits, monkeypatch) -> None:
     """The verification's batches and the images' preparation run on ``workers`` threads
     (distinct threads do align batches); every pair's NCC is the same bits with 1, 2 or 3

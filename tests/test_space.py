@@ -119,3 +119,22 @@ def test_a_search_of_an_inverted_file_list_by_list_finds_what_a_search_in_row_or
     dist, idx = ivf_self_search(index, Z, 7)
     plain_dist, plain_idx = hnsw_search(index, Z, 7)
     assert np.array_equal(idx, plain_idx) and np.array_equal(dist, plain_dist)
+
+
+def test_queries_searched_by_their_nearest_list_find_what_a_search_in_row_order_does() -> None:
+    """``ivf_search_by_list`` (queries from outside the index, searched in the order of their
+    nearest list, for the cache) returns, in row order, exactly the distances and indices of
+    the search of the queries in their own order."""
+    from ogad_core.space.knn import hnsw_search, ivf_search_by_list
+
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(50, 16)).astype(np.float32) * 4
+    Z = (centres[rng.integers(0, 50, 12_000)] + rng.normal(size=(12_000, 16))).astype(np.float32)
+    Q = (centres[rng.integers(0, 50, 3_000)] + rng.normal(size=(3_000, 16))).astype(np.float32)
+    index = ivf_index(Z)
+    index.nprobe = 8
+    nearest = index.quantizer.assign(Q, 1).ravel()
+    assert not np.all(np.diff(nearest) >= 0)  # the queries' own order is not the lists'
+    dist, idx = ivf_search_by_list(index, Q, 11)
+    plain_dist, plain_idx = hnsw_search(index, Q, 11)
+    assert np.array_equal(idx, plain_idx) and np.array_equal(dist, plain_dist)

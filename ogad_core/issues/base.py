@@ -27,7 +27,14 @@ from sklearn.base import BaseEstimator
 
 from ogad_core._internal import row_chunks
 from ogad_core.space import knn
-from ogad_core.space.knn import flat_index, hnsw_search, index_for, ivf_index, ivf_self_search
+from ogad_core.space.knn import (
+    flat_index,
+    hnsw_search,
+    index_for,
+    ivf_index,
+    ivf_search_by_list,
+    ivf_self_search,
+)
 
 #: above this many rows a density estimate searches a seeded subsample of this many rows
 REFERENCE_ROWS = 100_000
@@ -274,6 +281,8 @@ def _knn_excluding_self(
         index.nprobe = min(probe, index.nlist)
     if probe is not None and reference is None and queries is None:
         dist, idx = ivf_self_search(index, Q, k + 1)
+    elif probe is not None:  # queries against a reference: by their nearest list too
+        dist, idx = ivf_search_by_list(index, Q, k + 1)
     else:
         dist, idx = hnsw_search(index, Q, k + 1)
     short = np.flatnonzero((idx < 0).any(axis=1))

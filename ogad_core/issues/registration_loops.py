@@ -49,6 +49,7 @@ def coarse_loop(
     with a rolled by every (dy, dx) of ``shifts`` (S,): a's rows rolled by dx and wrapped
     round by ``pad`` rows above and below (``columns``: (S, (r + 2 pad) * r) pixels of a)
     hold every dy roll as one contiguous window, so each correlation is one dot product of M.
+    A b equal to the previous pair's keeps its warps (pairs ordered by b share them).
     Writes the best NCC (P,) ``score`` and its (g, dy, dx) flat index (P,) ``best`` (the
     first best, as argmax)."""
     p, m = a.shape
@@ -56,36 +57,60 @@ def coarse_loop(
     r = int(np.sqrt(m) + 0.5)
     pad = (span // r - r) // 2
     rolled = np.empty((ns, span), dtype=np.float32)
-    warped = np.empty(m, dtype=np.float32)
+    warped = np.empty((n_warps, m), dtype=np.float32)
+    inverses = np.empty(n_warps, dtype=np.float32)
     image, source = np.empty(m, dtype=np.float32), np.empty(m, dtype=np.float32)
     for i in range(p):
         unit(a[i], image)
-        unit(b[i], source)
+        if i == 0 or not same_row(b, i):
+            unit(b[i], source)
+            for g in range(n_warps):
+                inverses[g] = warp_grid(source, corners, weights, g, warped[g])
         for ix in range(ns):
             for q in range(span):
                 rolled[ix, q] = image[columns[ix, q]]
         top, arg = np.float32(-np.inf), 0
         for g in range(n_warps):
-            total = total2 = np.float32(0)
-            for k in range(m):
-                q = g * m + k
-                v = weights[q, 0] * source[corners[q, 0]] + weights[q, 1] * source[corners[q, 1]]
-                v += weights[q, 2] * source[corners[q, 2]] + weights[q, 3] * source[corners[q, 3]]
-                warped[k] = v
-                total += v
-                total2 += v * v
-            norm2 = np.float64(total2) - np.float64(total) * np.float64(total) / m
-            inverse = np.float32(1.0 / np.sqrt(max(norm2, 1e-12)))
+            inverse = inverses[g]
             for iy in range(ns):
                 start = (pad - shifts[iy]) * r
                 for ix in range(ns):
                     window = rolled[ix, start : start + m]
                     acc = np.float32(0)
                     for k in range(m):
-                        acc += warped[k] * window[k]
+                        acc += warped[g, k] * window[k]
                     if acc * inverse > top:
                         top, arg = acc * inverse, (g * ns + iy) * ns + ix
         score[i], best[i] = top, arg
+
+
+@njit(cache=True, nogil=True)
+def same_row(b: np.ndarray, i: int) -> bool:
+    """Row i of (P, M) ``b`` equals row i - 1 (i >= 1)."""
+    for k in range(b.shape[1]):
+        if b[i, k] != b[i - 1, k]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def warp_grid(
+    source: np.ndarray, corners: np.ndarray, weights: np.ndarray, g: int, warped: np.ndarray
+) -> np.float32:
+    """warped (M,) float32: the flat image ``source`` (M,) under grid warp g (bilinear,
+    :func:`coarse_loop`'s ``corners`` and ``weights``); returns the inverse norm of its
+    centred values."""
+    m = len(source)
+    total = total2 = np.float32(0)
+    for k in range(m):
+        q = g * m + k
+        v = weights[q, 0] * source[corners[q, 0]] + weights[q, 1] * source[corners[q, 1]]
+        v += weights[q, 2] * source[corners[q, 2]] + weights[q, 3] * source[corners[q, 3]]
+        warped[k] = v
+        total += v
+        total2 += v * v
+    norm2 = np.float64(total2) - np.float64(total) * np.float64(total) / m
+    return np.float32(1.0 / np.sqrt(max(norm2, 1e-12)))
 
 
 @njit(cache=True, nogil=True)
