@@ -1308,6 +1308,9 @@ def docs_section(r: dict[str, Any]) -> str:
     from benchmarks.issues_alt_docs import section_or_empty
 
     lines.append(section_or_empty(r))  # the held-out mix's subsection (issues_alt.json)
+    from benchmarks.issues_fresh_docs import section_or_empty as fresh_section_or_empty
+
+    lines.append(fresh_section_or_empty())  # the third mix's subsection (issues_fresh.json)
     return "\n".join(lines) + "\n"
 
 

@@ -173,3 +173,42 @@ def test_fresh_text_follows_its_recipe(tmp_path: Path, stand_in_wheel: Path) -> 
     assert texts("corrupt_urls").str.fullmatch(r"(https://\S+ ?)+").all()
     assert not texts("corrupt_emoji").str.contains(r"\w").any()
     assert texts("corrupt_mojibake").str.contains("ä").all()  # CJK in UTF-8 read as cp1252
+
+
+def test_the_fresh_subsection_renders_per_kind_and_per_seed() -> None:
+    from benchmarks.issues_fresh_docs import HEADING, fresh_section
+
+    def result(data: str, seed: int) -> dict:
+        recall = {"n": 5, "top_k": 0.5 + 0.1 * seed, "flagged": 0.25, "any": 1.0}
+        kinds = mix_kinds(data, "fresh")
+        return {
+            "data": data,
+            "seed": seed,
+            "mix": "fresh",
+            "ours": {
+                "kinds": {k: dict(recall) for k in kinds},
+                "variants": {"dup_same/webp": dict(recall)} if data == "images" else {},
+                "top_k_kinds": {"outlier": {"clean": 3, "corrupt_gauss": 2, "ood_chart": 4}},
+                "pairs_recovered": 0.5,
+                "all_precision": 0.8,
+                "all_flagged": 90,
+                "k_all": 100,
+                "label_auroc": 0.99,
+            },
+            "datalab": {
+                "kinds": {k: dict(recall, top_k=0.9) for k in kinds},
+                "pairs_recovered": 1.0,
+            },
+        }
+
+    results = [result(d, s) for d in ("images", "text") for s in (0, 1, 2)]
+    text = fresh_section({"results": results, "load_average": [5.0], "commit": "abcdef0123456"})
+    assert text.startswith(HEADING) and "commit abcdef0123" in text and "Seeds 0, 1, 2" in text
+    assert (
+        "| images | ood_chart (outlier) | 0.50 / 0.60 / 0.70 | 0.60 | 0.90 / 0.90 / 0.90 | 0.90 |"
+        in text
+    )
+    assert "| text | corrupt_cut (corrupt) | 16 |" not in text  # the summary table's n is 7
+    assert "| text | corrupt_cut (corrupt) | 7 | 0.60 | 0.25 |" in text
+    assert "images outlier: clean 3.0, corrupt_gauss 2.0" in text  # not its own ood_chart
+    assert "text ood_hamlet 0.60 < 0.8" in text and "below Datalab (0.60 < 0.90)" in text
