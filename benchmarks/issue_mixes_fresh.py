@@ -171,6 +171,8 @@ def printed_digits(rng: np.random.Generator, n: int) -> tuple[list[np.ndarray], 
     """``n`` (28, 28) uint8 images of one digit typeset in a Liberation font (white on black,
     centred), each (digit, font) once, and their digits."""
     fonts = sorted(FONT_DIR.glob("Liberation*.ttf"))
+    if not fonts:
+        raise FileNotFoundError(f"no Liberation fonts in {FONT_DIR} (Debian: fonts-liberation)")
     pairs = [(d, f) for d in range(10) for f in range(len(fonts))]
     out, digits = [], []
     for pick in rng.choice(len(pairs), size=n, replace=False):

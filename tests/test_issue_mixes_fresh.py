@@ -33,6 +33,11 @@ def _per_type(kinds: dict[str, tuple[int, str]]) -> dict[str, int]:
     return out
 
 
+needs_fonts = pytest.mark.skipif(
+    not any(fresh.FONT_DIR.glob("Liberation*.ttf")), reason="fonts-liberation not installed"
+)
+
+
 @pytest.fixture(scope="module")
 def fresh_images(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     return fresh.fresh_image_mix(tmp_path_factory.mktemp("fresh") / "images", 0)
@@ -101,6 +106,7 @@ def test_a_flip_takes_the_commonest_other_label_among_pixel_neighbours() -> None
     assert flips.tolist() == [2, 0]  # a 0 among 2s and 1s -> 2; a 2 among 0s -> 0
 
 
+@needs_fonts
 def test_fresh_images_follow_their_recipe(fresh_images: pd.DataFrame) -> None:
     truth = fresh_images
     counts = truth["kind"].value_counts()
@@ -123,6 +129,7 @@ def test_fresh_images_follow_their_recipe(fresh_images: pd.DataFrame) -> None:
         assert np.asarray(Image.open(path)).std() > 15  # none near-constant
 
 
+@needs_fonts
 def test_fresh_duplicates_are_transformed_copies(fresh_images: pd.DataFrame) -> None:
     """Every copy pairs with its source; none keeps the pixels, all stay close to the source;
     conflicts carry another label."""
