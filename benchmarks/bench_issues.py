@@ -1,7 +1,7 @@
 """Issue types on injected mixes, side by side with cleanlab Datalab on the same run.
 
     nice -n 10 python -m benchmarks.bench_issues [--seeds 0,1,2] [--data images,text]
-        [--mix main|alt] [--tmp-dir DIR] [--out benchmarks/results/issues.json]
+        [--mix main|alt|fresh] [--tmp-dir DIR] [--out benchmarks/results/issues.json]
 
 For each seed: the mixes of :mod:`benchmarks.issue_mixes` (mnist5k as an ImageFolder, Rotten
 Tomatoes as a CSV) go through ``ogad compute`` (the issues step included); then, per injected
@@ -34,6 +34,12 @@ import pandas as pd
 
 from benchmarks.issue_mixes import IMAGE_KINDS, TEXT_KINDS, image_mix, text_mix
 from benchmarks.issue_mixes_alt import ALT_IMAGE_KINDS, ALT_TEXT_KINDS, alt_image_mix, alt_text_mix
+from benchmarks.issue_mixes_fresh import (
+    FRESH_IMAGE_KINDS,
+    FRESH_TEXT_KINDS,
+    fresh_image_mix,
+    fresh_text_mix,
+)
 from benchmarks.issues_label_docs import TEXT_LABEL_LEXICAL
 from benchmarks.issues_outlier_docs import (
     IMAGE_OUTLIER_COPIES,
@@ -55,6 +61,7 @@ ALT_RESULTS = RESULTS.with_name("issues_alt.json")
 MIXES: dict[str, tuple[Any, Any, dict, dict]] = {
     "main": (image_mix, text_mix, IMAGE_KINDS, TEXT_KINDS),
     "alt": (alt_image_mix, alt_text_mix, ALT_IMAGE_KINDS, ALT_TEXT_KINDS),
+    "fresh": (fresh_image_mix, fresh_text_mix, FRESH_IMAGE_KINDS, FRESH_TEXT_KINDS),
 }
 
 
@@ -1301,6 +1308,9 @@ def docs_section(r: dict[str, Any]) -> str:
     from benchmarks.issues_alt_docs import section_or_empty
 
     lines.append(section_or_empty(r))  # the held-out mix's subsection (issues_alt.json)
+    from benchmarks.issues_fresh_docs import section_or_empty as fresh_section_or_empty
+
+    lines.append(fresh_section_or_empty())  # the third mix's subsection (issues_fresh.json)
     return "\n".join(lines) + "\n"
 
 
@@ -1329,7 +1339,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--data", default="images,text")
-    p.add_argument("--mix", default="main", choices=sorted(MIXES), help="main, or alt: held-out")
+    p.add_argument(
+        "--mix",
+        default="main",
+        choices=sorted(MIXES),
+        help="main, alt: held-out, fresh: a third mix",
+    )
     p.add_argument("--tmp-dir", type=Path, default=None)
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--scale", type=int, default=0, help="only the issue pass at N rows")

@@ -78,9 +78,9 @@ def variant_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-def crowding_line(results: list[dict[str, Any]]) -> str:
+def crowding_line(results: list[dict[str, Any]], mix: str = "alt") -> str:
     """Per data and issue type, the kinds other than its own that take its top-K places (mean
-    count per seed): what a kind that misses is crowded out by."""
+    count per seed) in ``mix``'s results: what a kind that misses is crowded out by."""
     from benchmarks.bench_issues import mix_kinds
 
     out = []
@@ -88,7 +88,7 @@ def crowding_line(results: list[dict[str, Any]]) -> str:
         part = [x for x in results if x["data"] == data and "top_k_kinds" in x["ours"]]
         if not part:
             continue
-        kinds = mix_kinds(data, "alt")
+        kinds = mix_kinds(data, mix)
         for issue in sorted({t for _, t in kinds.values()}):
             own = {k for k, (_, t) in kinds.items() if t == issue}
             if issue == "duplicate":
