@@ -858,7 +858,6 @@ def alt_section(
     lines.append("\n" + INPUT_FAR_LABELS)
     lines.append("\n" + LIKELIEST_OTHER_CLASS)
     lines.append("\n" + GLYPH_SIZE)
-    lines.append("\n" + GLYPH_DOUBT)
     return "\n".join(lines) + "\n"
 
 
@@ -978,48 +977,6 @@ GLYPH_SIZE = (
     "shapes 0.900, over-exposed 0.952, main flipped 0.929. The size is the scripts' signal (a"
     " third of the gap), but with K fixed each glyph that enters pushes out an 8 x 8 digit, a"
     " shape or a letter as often as a clean digit, and frame-filling damage reads as size."
-)
-
-#: session 13 (scripts13): the model's doubt in the outlier type's model view, kept
-GLYPH_DOUBT = (
-    "**The model's doubt** (session 13, scripts13; same runs, every type refitted; kept). A"
-    " glyph of another script is a member of no class: the model spreads its probability "
-    "(largest softmax 0.25-0.65 for the missed ones, 22 of 25 filed under a class it does "
-    "not predict), where a flipped digit is sure of its true class (median 0.92-0.94). 1 - "
-    "the largest softmax probability (Hendrycks & Gimpel's baseline, the run's `confidence`"
-    " column) tells the glyphs from clean digits with AUROC 0.96-0.98 (the kept outlier "
-    "score already 0.99: the glyphs are not missed for lack of separation but for places, "
-    "the held-out top 50 holding 5 / 11 / 7 clean digits (3 / 8 / 6 with the doubt), mostly"
-    " 7s and 4s the model is sure of with a high input-statistics z). *Kept*: the doubt is "
-    "a space of the model's view (`OutlierIssue` space `confidence`: its z against its own "
-    "upper tail, of the value itself, averaged with the feature and gradient z), left out "
-    "where the corrupt type flags the sample: damage lowers the confidence in a member of "
-    "its class, and with the doubt counted there half-noise digits (main) and over-exposed "
-    "ones (held-out) crossed the outlier flag, resembled no class and went outlier first "
-    "(main half-noise 0.983 -> 0.950, over-exposed 1.000 -> 0.952). Not with an encoder's "
-    "embeddings (text, pretrained image encoders: they replace the model's view; text "
-    "unchanged, the six text runs' refitted issues equal the stored ones). Means over seeds"
-    " 0-2 (per seed): **held-out other-script glyphs top K 0.444 -> 0.578 (0.533 / 0.333 / "
-    "0.467 -> 0.667 / 0.467 / 0.600)**, flags 0.356 -> 0.489; held-out All precision 0.9743"
-    " -> 0.9802, clean digits flagged as outliers 3.7 -> 2.0 a seed (main 1.0 -> 0.7); "
-    "every other kind's top K and flag recall on both mixes unchanged in the mean (per "
-    "seed: held-out shapes 0.95 / 0.85 / 0.95 -> 0.95 / 0.90 / 0.90, main letters' flags "
-    "1.00 / 0.96 / 0.88 -> 1.00 / 1.00 / 0.84); label AUROC 0.99879 / 0.99636 unchanged (to"
-    " 1e-5), main All precision 0.9780 unchanged. *Measured and not kept* (quick re-ranking"
-    " unless named): the doubt as its own third view, glyphs 0.62 but 8 x 8 digits 1.00 -> "
-    "0.76 (the model is sure of them); weighed 0.67 in the model's view, glyphs 0.62, main "
-    "letters 0.920; added to the score (+0.25 / +0.5 x its positive z), glyphs 0.60 / 0.62,"
-    " 8 x 8 digits 0.93 / 0.76; of the log of -log p, 0.556; the label type's blended q "
-    "instead of the model's p (1 - max q 0.556, its entropy 0.556 with shapes 0.900, the "
-    "neighbours' label shares alone 0.489 with main letters 0.893); full refits: the doubt "
-    "on corrupt-flagged samples too (above), or only raising a score (the larger of the "
-    "scores with and without it: glyphs 0.533, shapes 0.900, All precision down on both "
-    "mixes); the object's size (above) counted only where the model doubts (a statistics "
-    "column, the larger side of the ink's box with its z clipped at 0, zero where the "
-    "doubt's z is below 2, a largest probability above 0.50-0.60): glyphs 0.578 -> 0.711, "
-    "held-out flipped 0.904 -> 0.913, main unchanged, but held-out shapes 0.917 -> 0.900 "
-    "(one shape, seed 1); below a doubt z of 1: glyphs 0.756, but main letters 0.947 -> "
-    "0.920, shapes 0.900, 8 x 8 digits 0.978 (and the input's view would read the model)."
 )
 
 #: session 12 (cost12): the whole-row searches list by list, one PCA a space
