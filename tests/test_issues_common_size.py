@@ -12,7 +12,14 @@ from PIL import Image
 from scipy import ndimage
 
 from ogad_core.issues.base import IssueContext
-from ogad_core.issues.corrupt import ABSOLUTE, CorruptIssue, softest_edge
+from ogad_core.issues.corrupt import (
+    ABSOLUTE,
+    EMPTY_LINES,
+    MOTION_RATIO,
+    CorruptIssue,
+    edge_steps,
+    empty_line_share,
+)
 from ogad_core.issues.properties import IMAGE_COLUMNS, image_properties, registration_image
 
 N = 600
@@ -68,7 +75,7 @@ def test_motion_blur_and_pixelation_are_corrupt_and_no_clean_digit_is(digits) ->
         pil[i] = _pixelated(images[i], 6)
     est = CorruptIssue().fit(_context(pil, labels))
     assert set(np.flatnonzero(est.flagged_)) == set(motion) | set(pixelated)
-    assert all(est.explain(int(i)).startswith("soft edges input") for i in motion)
+    assert all(est.explain(int(i)).startswith("motion blur input") for i in motion)
     assert all(est.explain(int(i)).startswith("pixelated input") for i in pixelated)
     assert (labels == 1).sum() >= 30  # upright 1s among the clean digits
 
@@ -90,15 +97,24 @@ def test_a_2x_upscaled_copy_is_not_blurry(digits) -> None:
     assert est.flagged_[blurred].all()
 
 
-def test_a_blur_of_length_l_caps_the_softest_step_at_about_one_over_l(digits) -> None:
-    """softest_edge: sharp digits have a one-pixel step of at least a third of their range
-    along both axes; a box blur of length 8 along either axis caps it near 1/8."""
+def test_a_blur_of_length_l_caps_the_steps_along_it_at_about_one_over_l(digits) -> None:
+    """edge_steps: sharp digits have a one-pixel step of at least a third of their range
+    along every direction; a box blur of length 8 along either axis caps that axis's near
+    1/8 and leaves a step across it at least twice as large; a Gaussian blur softens every
+    direction alike (smooth content: not motion)."""
     images, _ = digits
-    sharp = softest_edge(np.stack([registration_image(Image.fromarray(im)) for im in images]))
-    assert np.quantile(sharp, 0.01) > 1.0 / 3
+    sharp = edge_steps(np.stack([registration_image(Image.fromarray(im)) for im in images]))
+    assert np.quantile(sharp.min(axis=1), 0.01) > 1.0 / 3
     for axis in (0, 1):
         soft = [registration_image(Image.fromarray(_motion(im, 8, axis))) for im in images[:50]]
-        assert softest_edge(np.stack(soft)).max() < ABSOLUTE["soft edges"]
+        steps = edge_steps(np.stack(soft))
+        assert steps.min(axis=1).max() < ABSOLUTE["motion blur"]
+        assert (steps.max(axis=1) >= MOTION_RATIO * steps.min(axis=1)).all()
+    smooth = [ndimage.gaussian_filter(im.astype(np.float32), 2.5) for im in images[:50]]
+    steps = edge_steps(
+        np.stack([registration_image(Image.fromarray(im.astype(np.uint8))) for im in smooth])
+    )
+    assert (steps.max(axis=1) < MOTION_RATIO * steps.min(axis=1)).all()
 
 
 def test_a_mild_pixel_block_upscale_is_not_pixelated(digits) -> None:
@@ -121,4 +137,22 @@ def test_a_run_without_registration_images_scores_neither(digits) -> None:
     context = _context([Image.fromarray(im) for im in images[:100]], labels[:100])
     context.registration = None
     est = CorruptIssue().fit(context)
-    assert (est.parts_[["soft edges", "pixelated"]].to_numpy() == 0).all()
+    assert (est.parts_[["motion blur", "pixelated"]].to_numpy() == 0).all()
+
+
+def test_photo_crops_change_along_every_line_pixel_blocks_do_not(digits) -> None:
+    """Crops of sklearn's sample photos (skies, walls: flat areas) change along nearly every
+    row and column line; the same crops upscaled by pixel blocks from 6 x 6 leave most lines
+    without a change, and are pixelated among digits."""
+    from sklearn.datasets import load_sample_images
+
+    rng = np.random.default_rng(2)
+    crops = []
+    for photo in load_sample_images().images:
+        gray = Image.fromarray(photo).convert("L")
+        for _ in range(10):
+            x, y = (int(v) for v in rng.integers(0, 300, 2))
+            crops.append(gray.crop((x, y, x + 100, y + 100)).resize((28, 28), Image.Resampling.BOX))
+    blocky = [_pixelated(np.asarray(c), 6) for c in crops]
+    assert empty_line_share(np.stack([registration_image(c) for c in crops])).max() < EMPTY_LINES
+    assert empty_line_share(np.stack([registration_image(c) for c in blocky])).min() >= EMPTY_LINES

@@ -6,10 +6,12 @@ in range: occluded (a large flat square of another value than the background), p
 (scan lines, stripes: a peak at one row or column frequency of period 2-4 px), blocky (JPEG
 blocking on the 8 x 8 grid) and over-compressed (the file's JPEG quality far below the data's).
 From the 32 x 32 registration images of the same pass (every image at one common size, so a
-larger file of the same content is not blurrier): soft edges (no one-pixel step along one
-axis or both reaches a quarter of the image's range: motion or focus blur, along that axis)
-and pixelated (most neighbouring pixels at mid-grey equal: an image upscaled by pixel blocks
-from one about :data:`SIZE_FACTOR` times smaller).
+larger file of the same content is not blurrier): motion blur (along one direction no
+one-pixel step reaches a quarter of the image's range, across it one is twice the largest
+along it; smooth content, soft every way, is not motion-blurred) and pixelated (most
+neighbouring pixels at mid-grey equal, and the changes on few lines: an image upscaled by
+pixel blocks from one about :data:`SIZE_FACTOR` times smaller; a photo's flat areas change
+along every line).
 Texts: empty, very short, not language (few letters, or under 60% of its words known: used by
 another text of the corpus or English-like, :mod:`~ogad_core.issues.wordlike`, so that a short
 review of rare words in a small dataset is language), repetitive (one word said over and
@@ -49,11 +51,18 @@ ABSOLUTE = {
     "occluded": 0.1,
     "blocky": float(np.log(2.0)),
     # a blur of length L caps a one-pixel step at 1 / L of the range: a ramp of 4 px or more
-    "soft edges": 1.0 / BLUR_FACTOR,
+    "motion blur": 1.0 / BLUR_FACTOR,
     # MNIST digits box-downsampled 4x and upscaled by pixel blocks: 0.48 median (10th pct
     # 0.43), 3.5x 0.36, 2x 0.09; clean digits of the three benchmark mixes at most 0.29
     "pixelated": 0.4,
 }
+#: pixelated also needs this share of the row and column lines inside the content to carry
+#: no change (pixel blocks 4x the pixel: 0.46-0.52; clean digits at most 0.30, photo crops
+#: with flat areas 0.16)
+EMPTY_LINES = 1.0 / 3.0
+#: motion blur: the sharpest direction's largest step at least this many times the softest's
+#: (clean digits of the three benchmark mixes at most 2.0, motion-blurred ones 2.5-9.4)
+MOTION_RATIO = 2.0
 #: a JPEG whose quality is this many times below the data's median (JPEG_QUALITY when fewer than
 #: half the images are JPEGs) scores the threshold, as a side :data:`SIZE_FACTOR` x below
 JPEG_FACTOR, JPEG_QUALITY = 4.0, 75.0
@@ -106,18 +115,52 @@ def _blur(log_sharp: np.ndarray, side_ratio: np.ndarray, ok: np.ndarray) -> tupl
     return robust_z(at_common_size), ratio
 
 
-def softest_edge(registration: np.ndarray) -> np.ndarray:
-    """(N,) the largest one-pixel step along the softer axis of each (N, side, side) uint8
-    image, over its range (darkest to brightest): a blur of length L along an axis caps it
-    at about 1 / L (sharp digits 0.4-1.0, one drawn upright as well). Chunk by chunk."""
+def empty_line_share(registration: np.ndarray, tol: float = 0.02) -> np.ndarray:
+    """(N,) the smaller over rows and columns of the share of each (N, side, side) image's
+    lines between neighbouring pixels, from its first to its last line with a change, where
+    the image changes by at most ``tol`` of its busiest line's total: inside pixel blocks it
+    does not change at all, so most lines of an image upscaled by blocks are empty."""
     from ogad_core.issues.features import CHUNK_ROWS
 
     out = np.zeros(len(registration))
     for start in range(0, len(registration), CHUNK_ROWS):
         X = np.asarray(registration[start : start + CHUNK_ROWS], dtype=np.float32)
-        low, high = X.min(axis=(1, 2)), X.max(axis=(1, 2))
-        steps = [np.abs(np.diff(X, axis=a)).max(axis=(1, 2)) for a in (1, 2)]
-        out[start : start + len(X)] = np.minimum(*steps) / np.maximum(high - low, 1.0)
+        shares = [_empty_lines(np.abs(np.diff(X, axis=a)).sum(axis=3 - a), tol) for a in (1, 2)]
+        out[start : start + len(X)] = np.minimum(*shares)
+    return out
+
+
+def _empty_lines(change: np.ndarray, tol: float) -> np.ndarray:
+    """(n,) share of the (n, lines) per-line ``change`` totals at most ``tol`` of each row's
+    largest, among the lines from its first to its last above that."""
+    live = change > tol * np.maximum(change.max(axis=1, keepdims=True), 1e-6)
+    index = np.arange(change.shape[1])[None]
+    first = np.where(live, index, change.shape[1]).min(axis=1, keepdims=True)
+    last = np.where(live, index, -1).max(axis=1, keepdims=True)
+    inside = (index >= first) & (index <= last)
+    return (~live & inside).sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
+
+
+def edge_steps(registration: np.ndarray) -> np.ndarray:
+    """(N, 4) the largest one-pixel step of each (N, side, side) uint8 image along its columns,
+    rows and two diagonals, over its range (darkest to brightest): a blur of length L along a
+    direction caps that direction's at about 1 / L (sharp digits 0.4-1.0 along every one, an
+    upright 1 as well). Chunk by chunk."""
+    from ogad_core.issues.features import CHUNK_ROWS
+
+    out = np.zeros((len(registration), 4))
+    for start in range(0, len(registration), CHUNK_ROWS):
+        X = np.asarray(registration[start : start + CHUNK_ROWS], dtype=np.float32)
+        pairs = (
+            (X[:, 1:], X[:, :-1]),
+            (X[:, :, 1:], X[:, :, :-1]),
+            (X[:, 1:, 1:], X[:, :-1, :-1]),
+            (X[:, 1:, :-1], X[:, :-1, 1:]),
+        )
+        steps = np.stack([np.abs(a - b).max(axis=(1, 2)) for a, b in pairs], axis=1)
+        out[start : start + len(X)] = (
+            steps / np.maximum(X.max((1, 2)) - X.min((1, 2)), 1.0)[:, None]
+        )
     return out
 
 
@@ -140,8 +183,9 @@ class CorruptIssue(IssueType):
         "patch of a tenth of the image, 10% of the power at one row or column frequency of "
         "period 2-4 px, "
         "twice the jumps on the 8 x 8 grid; at the common 32 x 32 size: no one-pixel step along "
-        "an axis above a quarter of the range, 40% of the pairs of neighbouring pixels at "
-        "mid-grey equal; letters "
+        "one direction above a quarter of the range and one across it twice that, 40% of the "
+        "pairs of neighbouring pixels at mid-grey equal and a third of the lines unchanged; "
+        "letters "
         "of a text; distinct words below half of a text's; its words known -- used by another "
         "text or English-like by the encoder vocabulary's letter trigrams -- below 60%), a side "
         "or a JPEG quality 4x below the median, or "
@@ -259,21 +303,25 @@ class CorruptIssue(IssueType):
     def _common_size_parts(
         self, registration: np.ndarray | None, ok: np.ndarray
     ) -> dict[str, np.ndarray]:
-        """Soft edges and pixelation, measured on the (N, 32, 32) registration images (every
+        """Motion blur and pixelation, measured on the (N, 32, 32) registration images (every
         image at one size); 0 without them (an older run)."""
         if registration is None or len(registration) != len(ok) or not ok.any():
-            return {"soft edges": np.zeros(len(ok)), "pixelated": np.zeros(len(ok))}
+            return {"motion blur": np.zeros(len(ok)), "pixelated": np.zeros(len(ok))}
         from ogad_core.issues.features import flat_share
 
-        log_edge = np.log(np.maximum(softest_edge(registration), 1e-3))
+        steps = edge_steps(registration)
+        softest, sharpest = steps.min(axis=1), steps.max(axis=1)
+        log_edge = np.log(np.maximum(softest, 1e-3))
         edge_z = (log_edge - np.median(log_edge[ok])) / _spread(log_edge[ok])
-        soft = np.where(log_edge < np.log(ABSOLUTE["soft edges"]), -edge_z, 0.0)
+        one_way = (softest < ABSOLUTE["motion blur"]) & (sharpest >= MOTION_RATIO * softest)
+        motion = np.where(one_way, -edge_z, 0.0)
         flat = flat_share(registration)
         med = float(np.median(flat[ok]))
         flat_z = (flat - med) / max(_spread(flat[ok]), ABSOLUTE["pixelated"] / self.threshold)
+        blocks = (flat >= ABSOLUTE["pixelated"]) & (empty_line_share(registration) >= EMPTY_LINES)
         return {
-            "soft edges": soft,
-            "pixelated": np.where(flat >= ABSOLUTE["pixelated"], flat_z, 0.0),
+            "motion blur": motion,
+            "pixelated": np.where(blocks, flat_z, 0.0),
         }
 
     def _text_parts(self, t: pd.DataFrame, texts: list[str]) -> pd.DataFrame:
