@@ -156,3 +156,22 @@ def test_photo_crops_change_along_every_line_pixel_blocks_do_not(digits) -> None
     blocky = [_pixelated(np.asarray(c), 6) for c in crops]
     assert empty_line_share(np.stack([registration_image(c) for c in crops])).max() < EMPTY_LINES
     assert empty_line_share(np.stack([registration_image(c) for c in blocky])).min() >= EMPTY_LINES
+
+
+def test_a_pixelated_image_is_the_corrupt_types_first_a_motion_blurred_one_is_voted(digits) -> None:
+    """Pixelation is the file's resolution (a tiny image upscaled by blocks, like "tiny"): the
+    corrupt type's first whatever its pixels resemble; motion blur keeps the shape, so the
+    primary vote (resembles its class or not) decides."""
+    from ogad_core.issues.outlier import file_damage
+
+    images, labels = digits
+    pil = [Image.fromarray(im) for im in images]
+    picked = np.random.default_rng(3).permutation(np.flatnonzero(labels != 1))[:10]
+    motion, pixelated = picked[:5], picked[5:]
+    for i in motion:
+        pil[i] = Image.fromarray(_motion(images[i], 9, axis=0))
+    for i in pixelated:
+        pil[i] = _pixelated(images[i], 6)
+    est = CorruptIssue().fit(_context(pil, labels))
+    first = file_damage(est)
+    assert first[pixelated].all() and not first[motion].any() and first.sum() == len(pixelated)
