@@ -61,7 +61,8 @@ ABSOLUTE = {
 #: with flat areas 0.16)
 EMPTY_LINES = 1.0 / 3.0
 #: motion blur: the sharpest direction's largest step at least this many times the softest's
-#: (clean digits of the three benchmark mixes at most 2.0, motion-blurred ones 2.5-9.4)
+#: (motion-blurred digits 2.6-9.5; smooth crops and Gaussian-blurred digits, soft every way,
+#: mostly 1.2-2.3; clean digits are never that soft: their softest step is at least 0.38)
 MOTION_RATIO = 2.0
 #: a JPEG whose quality is this many times below the data's median (JPEG_QUALITY when fewer than
 #: half the images are JPEGs) scores the threshold, as a side :data:`SIZE_FACTOR` x below
@@ -144,8 +145,8 @@ def _empty_lines(change: np.ndarray, tol: float) -> np.ndarray:
 def edge_steps(registration: np.ndarray) -> np.ndarray:
     """(N, 4) the largest one-pixel step of each (N, side, side) uint8 image along its columns,
     rows and two diagonals, over its range (darkest to brightest): a blur of length L along a
-    direction caps that direction's at about 1 / L (sharp digits 0.4-1.0 along every one, an
-    upright 1 as well). Chunk by chunk."""
+    direction caps that direction's at about 1 / L (sharp digits 0.38-1.0 along every one,
+    an upright 1 as well). Chunk by chunk."""
     from ogad_core.issues.features import CHUNK_ROWS
 
     out = np.zeros((len(registration), 4))
