@@ -5,6 +5,13 @@ dark / bright, blurry / noisy, tiny, odd aspect, and damage that keeps brightnes
 in range: occluded (a large flat square of another value than the background), periodic
 (scan lines, stripes: a peak at one row or column frequency of period 2-4 px), blocky (JPEG
 blocking on the 8 x 8 grid) and over-compressed (the file's JPEG quality far below the data's).
+From the 32 x 32 registration images of the same pass (every image at one common size, so a
+larger file of the same content is not blurrier): motion blur (along one direction no
+one-pixel step reaches a quarter of the image's range, across it one is twice the largest
+along it; smooth content, soft every way, is not motion-blurred) and pixelated (most
+neighbouring pixels at mid-grey equal, and the changes on few lines: an image upscaled by
+pixel blocks from one about :data:`SIZE_FACTOR` times smaller; a photo's flat areas change
+along every line).
 Texts: empty, very short, not language (few letters, or under 60% of its words known: used by
 another text of the corpus or English-like, :mod:`~ogad_core.issues.wordlike`, so that a short
 review of rare words in a small dataset is language), repetitive (one word said over and
@@ -43,7 +50,20 @@ ABSOLUTE = {
     "periodic": 0.1,
     "occluded": 0.1,
     "blocky": float(np.log(2.0)),
+    # a blur of length L caps a one-pixel step at 1 / L of the range: a ramp of 4 px or more
+    "motion blur": 1.0 / BLUR_FACTOR,
+    # MNIST digits box-downsampled 4x and upscaled by pixel blocks: 0.48 median (10th pct
+    # 0.43), 3.5x 0.36, 2x 0.09; clean digits of the three benchmark mixes at most 0.29
+    "pixelated": 0.4,
 }
+#: pixelated also needs this share of the row and column lines inside the content to carry
+#: no change (pixel blocks 4x the pixel: 0.46-0.52; clean digits at most 0.30, photo crops
+#: with flat areas 0.16)
+EMPTY_LINES = 1.0 / 3.0
+#: motion blur: the sharpest direction's largest step at least this many times the softest's
+#: (motion-blurred digits 2.6-9.5; smooth crops and Gaussian-blurred digits, soft every way,
+#: mostly 1.2-2.3; clean digits are never that soft: their softest step is at least 0.38)
+MOTION_RATIO = 2.0
 #: a JPEG whose quality is this many times below the data's median (JPEG_QUALITY when fewer than
 #: half the images are JPEGs) scores the threshold, as a side :data:`SIZE_FACTOR` x below
 JPEG_FACTOR, JPEG_QUALITY = 4.0, 75.0
@@ -80,6 +100,71 @@ def known_word_share(tokens: list[set[str]], doc_freq: dict[str, int]) -> np.nda
     )
 
 
+def _spread(values: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation of (n,) values (1.0 when zero)."""
+    spread = 1.4826 * float(np.median(np.abs(values - np.median(values))))
+    return spread if spread > 1e-12 else 1.0
+
+
+def _blur(log_sharp: np.ndarray, side_ratio: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(N,) robust z and (N,) log ratio to the median of the (N,) log sharpness, a file larger
+    than the data's median side (``side_ratio`` > 1) forgiven the sharpness its size costs
+    (the Laplacian per pixel falls with the square of the scale: a 2x upscaled copy measured
+    4.4x less sharp), so that a bigger file of the same content is not blurrier."""
+    at_common_size = log_sharp + 2 * np.log(np.maximum(side_ratio, 1.0))
+    ratio = at_common_size - np.median(at_common_size[ok]) if ok.any() else np.zeros(len(ok))
+    return robust_z(at_common_size), ratio
+
+
+def empty_line_share(registration: np.ndarray, tol: float = 0.02) -> np.ndarray:
+    """(N,) the smaller over rows and columns of the share of each (N, side, side) image's
+    lines between neighbouring pixels, from its first to its last line with a change, where
+    the image changes by at most ``tol`` of its busiest line's total: inside pixel blocks it
+    does not change at all, so most lines of an image upscaled by blocks are empty."""
+    from ogad_core.issues.features import CHUNK_ROWS
+
+    out = np.zeros(len(registration))
+    for start in range(0, len(registration), CHUNK_ROWS):
+        X = np.asarray(registration[start : start + CHUNK_ROWS], dtype=np.float32)
+        shares = [_empty_lines(np.abs(np.diff(X, axis=a)).sum(axis=3 - a), tol) for a in (1, 2)]
+        out[start : start + len(X)] = np.minimum(*shares)
+    return out
+
+
+def _empty_lines(change: np.ndarray, tol: float) -> np.ndarray:
+    """(n,) share of the (n, lines) per-line ``change`` totals at most ``tol`` of each row's
+    largest, among the lines from its first to its last above that."""
+    live = change > tol * np.maximum(change.max(axis=1, keepdims=True), 1e-6)
+    index = np.arange(change.shape[1])[None]
+    first = np.where(live, index, change.shape[1]).min(axis=1, keepdims=True)
+    last = np.where(live, index, -1).max(axis=1, keepdims=True)
+    inside = (index >= first) & (index <= last)
+    return (~live & inside).sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
+
+
+def edge_steps(registration: np.ndarray) -> np.ndarray:
+    """(N, 4) the largest one-pixel step of each (N, side, side) uint8 image along its columns,
+    rows and two diagonals, over its range (darkest to brightest): a blur of length L along a
+    direction caps that direction's at about 1 / L (sharp digits 0.38-1.0 along every one,
+    an upright 1 as well). Chunk by chunk."""
+    from ogad_core.issues.features import CHUNK_ROWS
+
+    out = np.zeros((len(registration), 4))
+    for start in range(0, len(registration), CHUNK_ROWS):
+        X = np.asarray(registration[start : start + CHUNK_ROWS], dtype=np.float32)
+        pairs = (
+            (X[:, 1:], X[:, :-1]),
+            (X[:, :, 1:], X[:, :, :-1]),
+            (X[:, 1:, 1:], X[:, :-1, :-1]),
+            (X[:, 1:, :-1], X[:, :-1, 1:]),
+        )
+        steps = np.stack([np.abs(a - b).max(axis=(1, 2)) for a, b in pairs], axis=1)
+        out[start : start + len(X)] = (
+            steps / np.maximum(X.max((1, 2)) - X.min((1, 2)), 1.0)[:, None]
+        )
+    return out
+
+
 class CorruptIssue(IssueType):
     """Corrupt inputs.
 
@@ -94,10 +179,14 @@ class CorruptIssue(IssueType):
     title = "Corrupt"
     threshold_doc = (
         "a property 5 robust standard deviations from the data's own (brightness below 0.15 or "
-        "above 0.85, contrast below 0.08, sharpness 4x below or 2x above the median, a flat "
+        "above 0.85, contrast below 0.08, sharpness 4x below (a larger file than the median "
+        "forgiven its scale) or 2x above the median, a flat "
         "patch of a tenth of the image, 10% of the power at one row or column frequency of "
         "period 2-4 px, "
-        "twice the jumps on the 8 x 8 grid; letters "
+        "twice the jumps on the 8 x 8 grid; at the common 32 x 32 size: no one-pixel step along "
+        "one direction above a quarter of the range and one across it twice that, 40% of the "
+        "pairs of neighbouring pixels at mid-grey equal and a third of the lines unchanged; "
+        "letters "
         "of a text; distinct words below half of a text's; its words known -- used by another "
         "text or English-like by the encoder vocabulary's letter trigrams -- below 60%), a side "
         "or a JPEG quality 4x below the median, or "
@@ -118,7 +207,7 @@ class CorruptIssue(IssueType):
         if table is None:
             parts = pd.DataFrame(index=range(context.n))
         elif "sharpness" in table:
-            parts = self._image_parts(table)
+            parts = self._image_parts(table, context.registration)
         else:
             parts = self._text_parts(table, context.samples["ref"].astype(str).tolist())
         self.parts_ = parts.fillna(0.0)
@@ -143,7 +232,7 @@ class CorruptIssue(IssueType):
         scores = after_the_others(self.scores_, self.deferred_, self.threshold_)
         self._finish(scores, self.threshold_)
 
-    def _image_parts(self, t: pd.DataFrame) -> pd.DataFrame:
+    def _image_parts(self, t: pd.DataFrame, registration: np.ndarray | None) -> pd.DataFrame:
         ok = t["decoded"].to_numpy(dtype=bool)
         std = t["std"].to_numpy(dtype=np.float64)
         mean = t["mean"].to_numpy(dtype=np.float64)
@@ -159,6 +248,7 @@ class CorruptIssue(IssueType):
         aspect = np.log(np.maximum(width, 1) / np.maximum(height, 1))
         scale = self.threshold / np.log(SIZE_FACTOR)
         med_side = float(np.median(side[ok])) if ok.any() else 1.0
+        blur_z, blur_ratio = _blur(log_sharp, side / med_side, ok)
         parts = pd.DataFrame(
             {
                 "undecodable": np.where(ok, 0.0, HARD),
@@ -168,11 +258,12 @@ class CorruptIssue(IssueType):
                 ),
                 "very dark": np.where(mean < ABSOLUTE["very dark"], -mean_z, 0),
                 "very bright": np.where(mean > ABSOLUTE["very bright"], mean_z, 0),
-                "blurry": np.where(sharp_ratio < -np.log(BLUR_FACTOR), -sharp_z, 0.0),
+                "blurry": np.where(blur_ratio < -np.log(BLUR_FACTOR), -blur_z, 0.0),
                 "noisy": np.where(sharp_ratio > np.log(NOISE_FACTOR), sharp_z, 0.0),
                 "tiny": scale * np.log(med_side / np.maximum(side, 1.0)),
                 "odd aspect": scale * np.abs(aspect - np.median(aspect[ok] if ok.any() else 0)),
                 **self._damage_parts(t, ok),
+                **self._common_size_parts(registration, ok),
             }
         )
         keep = ok[:, None] | (parts.columns == "undecodable")[None]
@@ -208,6 +299,30 @@ class CorruptIssue(IssueType):
             "periodic": beyond("periodic", "periodic"),
             "blocky": beyond("blockiness", "blocky"),
             "over-compressed": np.where(jpeg, np.maximum(np.nan_to_num(compressed), 0.0), 0.0),
+        }
+
+    def _common_size_parts(
+        self, registration: np.ndarray | None, ok: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Motion blur and pixelation, measured on the (N, 32, 32) registration images (every
+        image at one size); 0 without them (an older run)."""
+        if registration is None or len(registration) != len(ok) or not ok.any():
+            return {"motion blur": np.zeros(len(ok)), "pixelated": np.zeros(len(ok))}
+        from ogad_core.issues.features import flat_share
+
+        steps = edge_steps(registration)
+        softest, sharpest = steps.min(axis=1), steps.max(axis=1)
+        log_edge = np.log(np.maximum(softest, 1e-3))
+        edge_z = (log_edge - np.median(log_edge[ok])) / _spread(log_edge[ok])
+        one_way = (softest < ABSOLUTE["motion blur"]) & (sharpest >= MOTION_RATIO * softest)
+        motion = np.where(one_way, -edge_z, 0.0)
+        flat = flat_share(registration)
+        med = float(np.median(flat[ok]))
+        flat_z = (flat - med) / max(_spread(flat[ok]), ABSOLUTE["pixelated"] / self.threshold)
+        blocks = (flat >= ABSOLUTE["pixelated"]) & (empty_line_share(registration) >= EMPTY_LINES)
+        return {
+            "motion blur": motion,
+            "pixelated": np.where(blocks, flat_z, 0.0),
         }
 
     def _text_parts(self, t: pd.DataFrame, texts: list[str]) -> pd.DataFrame:

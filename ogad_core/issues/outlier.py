@@ -45,9 +45,10 @@ damaged member of the class, as a digit half covered by noise; stripes or a bloc
 dominate those pixels, are taken out for a second vote: :mod:`ogad_core.issues.undamaged`),
 outlier when it does not (a photo crop or a drawn letter filed under some class). An input
 with no shape to compare (undecodable, near-constant), one flagged for a property of the file
-(tiny, odd aspect), or without pixels (text), is the corrupt type's first; an undecodable file
-scores 0 here (the model saw a stand-in: there is no input to place among the data) and ranks last,
-as does a text with no content to place (empty, under two words, one word said over and over,
+(tiny, odd aspect, pixelated), or without pixels (text), is the corrupt type's first; an
+undecodable file scores 0 here (the model saw a stand-in: there is no input to place among the
+data) and ranks last, as does a text with no content to place (empty, under two words, one
+word said over and over,
 not one letter outside markup -- tags, entities, BBCode, template placeholders: the text's
 near-constant input; on the held-out mix such snippets took 7-11 of the 40 places a seed ahead
 of the sentences from elsewhere, markup-only ones up to 8 after the others), where a text
@@ -77,14 +78,16 @@ from ogad_core.space.knn import ANN_MIN_ROWS
 #: corrupt properties that leave no content to place among the data (undecodable,
 #: near-constant; a text that is empty, under two words or one word said over and over; also a
 #: flagged text without a letter outside markup, :func:`_wordless`) or that are the file's, not
-#: its content's (tiny, odd aspect): such a sample is the corrupt type's first and ranks last
-#: here (a text flagged for its letters or its words -- a code line, another language -- may
-#: come from elsewhere: it stays flagged here, after the others)
+#: its content's (tiny, odd aspect; pixelated: a tiny image upscaled by pixel blocks, whose
+#: blocks, not its shape, set its pixels' distance): such a sample is the corrupt type's first
+#: and ranks last here (a text flagged for its letters or its words -- a code line, another
+#: language -- may come from elsewhere: it stays flagged here, after the others)
 CORRUPT_FIRST = (
     "undecodable",
     "near-constant",
     "tiny",
     "odd aspect",
+    "pixelated",
     "empty",
     "very short",
     "repetitive",
