@@ -1008,6 +1008,23 @@ VERIFICATION_AT_SCALE_12 = (
     " quantizer of the whole-row searches."
 )
 
+#: session 13: the 1M image pass after cost13 (the lead's run)
+SCALE_1M_13 = (
+    "**At 1,000,000 rows after these changes** (the lead, `--scale 1000000 --images` at commit"
+    " 45b5f8c, before corrupt13's rules; benchmarks/results/issues_scale_images_1m.json; load "
+    "3.2 at the start, 1.9 in the middle, 2.0 at the end): the issue pass **575.1 CPU s** "
+    "(duplicate 360.4, outlier 139.1, label 68.8, corrupt 0.3) against 591.4 last session "
+    "(372.1 / 140.3 / 71.6): 16 CPU s less, not the 75 the 250,000-row parts projected (the "
+    "verification's share at 1M is its half-resolution refinement of look-alikes, which these "
+    "changes do not touch). The evidence build on the same gradients right after it took "
+    "187.9 CPU s (226.7 last session; 231.5 in an earlier run today, load 1.9-3.9: its own "
+    "spread is 20%), so **3.1x** in this run and 2.5-2.7x against the other two: not the 2x "
+    "goal. The same 13,422,629 candidate pairs, 81.8% of the planted copies found, the "
+    "planted flips 1.00 and outliers 0.753 in their top K as before; peak 8.56 GB (10.05). "
+    "corrupt13's rules (below) add about 2.7 CPU s a 100,000 images (about 27 at 1M, +4.6%; "
+    "measured on the kept runs, not at 1M)."
+)
+
 #: session 13 (cost13): reference searches by nearest list, the verification's cache use
 VERIFICATION_AT_SCALE_13 = (
     "**The image issue pass at scale, session 13** (cost13; 2 shared cores, load 11-14 while "
