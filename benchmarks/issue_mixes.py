@@ -306,12 +306,17 @@ def text_mix(path: Path, texts: list[str], labels: list[str], seed: int) -> pd.D
     for text in other_domain(rng, TEXT_KINDS["ood_domain"][0]):
         rows.append(dict(text=text, label=str(rng.choice(names)), kind="ood_domain", set_key=-1))
     order = rng.permutation(len(rows))
-    rows = [rows[i] for i in order]
+    return write_text_csv(path, [rows[i] for i in order], TEXT_KINDS)
+
+
+def write_text_csv(path: Path, rows: list[dict], kinds: dict[str, tuple[int, str]]) -> pd.DataFrame:
+    """Write ``rows`` (text, label) as the mix's CSV; the truth table: the rows with the issue
+    type each kind is expected under (``kinds``; "" for the clean ones)."""
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["text", "label"])
         for r in rows:
             w.writerow([r["text"], r["label"]])
     table = pd.DataFrame(rows)
-    table["expected"] = [TEXT_KINDS.get(k, (0, ""))[1] for k in table["kind"]]
+    table["expected"] = [kinds.get(k, (0, ""))[1] for k in table["kind"]]
     return table

@@ -22,7 +22,6 @@ other sources (the licence texts in /usr/share/common-licenses, Debian package d
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections.abc import Callable
@@ -31,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
+
+from benchmarks.issue_mixes import write_text_csv
 
 #: kind -> (number injected, the issue type that should find it); per type the main mix's sizes
 ALT_IMAGE_KINDS = {
@@ -307,7 +308,7 @@ def alt_image_mix(root: Path, seed: int) -> pd.DataFrame:
             cursor += 1
             data, suffix = corrupt_file(images[i], kind, rng)
             rows[i].update(kind=kind, data=data, suffix=suffix, variant=kind.split("_", 1)[1])
-    return _write_alt_folder(root, rows)
+    return write_image_folder(root, rows, ALT_IMAGE_KINDS)
 
 
 def _add_outliers(rng: np.random.Generator, add: Callable[..., None]) -> None:
@@ -322,7 +323,12 @@ def _add_outliers(rng: np.random.Generator, add: Callable[..., None]) -> None:
         add(_png(img), ".png", digit, digit, "ood_digits8", variant="load_digits")
 
 
-def _write_alt_folder(root: Path, rows: list[dict]) -> pd.DataFrame:
+def write_image_folder(
+    root: Path, rows: list[dict], kinds: dict[str, tuple[int, str]]
+) -> pd.DataFrame:
+    """Write ``rows`` (encoded image bytes, suffix, label) as an ImageFolder under ``root``;
+    the truth table: one row a file with its labels, kind, the issue type the kind is expected
+    under (``kinds``), duplicate set key and variant."""
     out = []
     for j, r in enumerate(rows):
         folder = root / str(r["label"])
@@ -335,7 +341,7 @@ def _write_alt_folder(root: Path, rows: list[dict]) -> pd.DataFrame:
                 label=r["label"],
                 clean_label=r["clean"],
                 kind=r["kind"],
-                expected=ALT_IMAGE_KINDS.get(r["kind"], (0, ""))[1],
+                expected=kinds.get(r["kind"], (0, ""))[1],
                 set_key=r["set_key"],
                 variant=r["variant"],
             )
@@ -484,12 +490,5 @@ def alt_text_mix(path: Path, texts: list[str], labels: list[str], seed: int) -> 
         for text in _draw(rng, source(), ALT_TEXT_KINDS[kind][0]):
             rows.append(dict(text=text, label=str(rng.choice(names)), kind=kind, set_key=-1))
             rows[-1]["variant"] = kind.split("_", 1)[1]
-    rows = [rows[i] for i in rng.permutation(len(rows))]
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        for r in rows:
-            w.writerow([r["text"], r["label"]])
-    table = pd.DataFrame(rows)
-    table["expected"] = [ALT_TEXT_KINDS.get(k, (0, ""))[1] for k in table["kind"]]
+    table = write_text_csv(path, [rows[i] for i in rng.permutation(len(rows))], ALT_TEXT_KINDS)
     return table[["text", "label", "kind", "expected", "set_key", "variant"]]

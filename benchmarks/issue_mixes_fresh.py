@@ -27,7 +27,6 @@ Hamlet).
 from __future__ import annotations
 
 import base64
-import csv
 import io
 import re
 import subprocess
@@ -41,8 +40,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from benchmarks.issue_mixes import crop_boxes
-from benchmarks.issue_mixes_alt import _png
+from benchmarks.issue_mixes import crop_boxes, write_text_csv
+from benchmarks.issue_mixes_alt import _png, write_image_folder
 
 #: kind -> (number injected, the issue type that should find it); per type the main mix's sizes
 FRESH_IMAGE_KINDS = {
@@ -319,7 +318,7 @@ def fresh_image_mix(root: Path, seed: int) -> pd.DataFrame:
             cursor += 1
             data, suffix = corrupt_file(images[i], kind, rng)
             rows[i].update(kind=kind, data=data, suffix=suffix, variant=kind.split("_", 1)[1])
-    return _write_folder(root, rows)
+    return write_image_folder(root, rows, FRESH_IMAGE_KINDS)
 
 
 def _add_outliers(rng: np.random.Generator, add: Callable[..., None]) -> None:
@@ -332,27 +331,6 @@ def _add_outliers(rng: np.random.Generator, add: Callable[..., None]) -> None:
         add(_png(img), ".png", digit, digit, "ood_printed", variant="font")
     for img in charts(rng, FRESH_IMAGE_KINDS["ood_chart"][0]):
         add(_png(img), ".png", int(rng.integers(10)), -1, "ood_chart", variant="chart")
-
-
-def _write_folder(root: Path, rows: list[dict]) -> pd.DataFrame:
-    out = []
-    for j, r in enumerate(rows):
-        folder = root / str(r["label"])
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"s{j:05d}{r['suffix']}"
-        path.write_bytes(r["data"])
-        out.append(
-            dict(
-                path=str(path.resolve()),
-                label=r["label"],
-                clean_label=r["clean"],
-                kind=r["kind"],
-                expected=FRESH_IMAGE_KINDS.get(r["kind"], (0, ""))[1],
-                set_key=r["set_key"],
-                variant=r["variant"],
-            )
-        )
-    return pd.DataFrame(out)
 
 
 # ---- text: sources ------------------------------------------------------------------------
@@ -528,12 +506,5 @@ def fresh_text_mix(path: Path, texts: list[str], labels: list[str], seed: int) -
                 )
             )
             rows[-1]["variant"] = kind.split("_", 1)[1]
-    rows = [rows[i] for i in rng.permutation(len(rows))]
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        for r in rows:
-            w.writerow([r["text"], r["label"]])
-    table = pd.DataFrame(rows)
-    table["expected"] = [FRESH_TEXT_KINDS.get(k, (0, ""))[1] for k in table["kind"]]
+    table = write_text_csv(path, [rows[i] for i in rng.permutation(len(rows))], FRESH_TEXT_KINDS)
     return table[["text", "label", "kind", "expected", "set_key", "variant"]]

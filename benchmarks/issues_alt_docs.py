@@ -786,7 +786,7 @@ def alt_section(
 ) -> str:
     """The subsection (markdown) from the held-out results and, when given, the main mix's
     and the held-out runs' scores by the code before the session that built the mix."""
-    from benchmarks.bench_issues import _short_of_goals, pairs_row, summary_table
+    from benchmarks.bench_issues import pairs_row, summary_table
 
     results = alt["results"]
     seeds = ", ".join(sorted({str(x["seed"]) for x in results}))
@@ -831,15 +831,7 @@ def alt_section(
         if not part:
             continue
         lines.append(pairs_row(data, part))
-    variants = variant_table(results)
-    if variants:
-        lines += ["", "Duplicates per transform (K of the whole duplicate type):", "", variants]
-    lines.append(
-        "\nBelow the issue's goals on the held-out mix (top-K recall >= 0.9 on images, >= 0.8 "
-        f"on text, at least Datalab's): {_short_of_goals(results)}.\n\n"
-        "What else takes each type's top-K places (mean samples per seed, other kinds and "
-        f"clean): {crowding_line(results)}."
-    )
+    lines += variants_and_goals(results, "held-out mix")
     if main:
         lines += ["", "The two mixes side by side (ours, top-K recall, means over the seeds):", ""]
         lines.append(comparison_table(main["results"], results, (start or {}).get("results")))
@@ -862,6 +854,24 @@ def alt_section(
     lines.append("\n" + GLYPH_SIZE)
     lines.append("\n" + GLYPH_DOUBT)
     return "\n".join(lines) + "\n"
+
+
+def variants_and_goals(results: list[dict[str, Any]], title: str, mix: str = "alt") -> list[str]:
+    """Lines of a mix's subsection: its duplicates per transform (when it has variants), the
+    kinds below the issue's goals and what else takes each type's top-K places."""
+    from benchmarks.bench_issues import _short_of_goals
+
+    lines = []
+    variants = variant_table(results)
+    if variants:
+        lines += ["", "Duplicates per transform (K of the whole duplicate type):", "", variants]
+    lines.append(
+        f"\nBelow the issue's goals on the {title} (top-K recall >= 0.9 on images, >= 0.8 on "
+        f"text, at least Datalab's): {_short_of_goals(results)}.\n\n"
+        "What else takes each type's top-K places (mean samples per seed, other kinds and "
+        f"clean): {crowding_line(results, mix)}."
+    )
+    return lines
 
 
 def section_or_empty(main: dict[str, Any] | None = None) -> str:

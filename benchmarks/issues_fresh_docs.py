@@ -125,8 +125,8 @@ def change_table(start: list[dict[str, Any]], now: list[dict[str, Any]]) -> str:
 
 def fresh_section(fresh: dict[str, Any], start: dict[str, Any] | None = None) -> str:
     """The subsection (markdown) from the fresh mix's results."""
-    from benchmarks.bench_issues import _short_of_goals, pairs_row, summary_table
-    from benchmarks.issues_alt_docs import crowding_line, variant_table
+    from benchmarks.bench_issues import pairs_row, summary_table
+    from benchmarks.issues_alt_docs import variants_and_goals
 
     results = fresh["results"]
     seeds = ", ".join(sorted({str(x["seed"]) for x in results}))
@@ -144,15 +144,7 @@ def fresh_section(fresh: dict[str, Any], start: dict[str, Any] | None = None) ->
     ]
     lines += [pairs_row(d, [x for x in results if x["data"] == d]) for d in ("images", "text")]
     lines += ["", "Top-K recall per seed:", "", seed_table(results)]
-    variants = variant_table(results)
-    if variants:
-        lines += ["", "Duplicates per transform (K of the whole duplicate type):", "", variants]
-    lines.append(
-        "\nBelow the issue's goals on the fresh mix (top-K recall >= 0.9 on images, >= 0.8 on "
-        f"text, at least Datalab's): {_short_of_goals(results)}.\n\n"
-        "What else takes each type's top-K places (mean samples per seed, other kinds and "
-        f"clean): {crowding_line(results, 'fresh')}."
-    )
+    lines += variants_and_goals(results, "fresh mix", "fresh")
     if DIAGNOSIS:
         lines.append("\n" + DIAGNOSIS)
     if start is not None and start.get("commit") != fresh.get("commit"):

@@ -212,13 +212,28 @@ def test_the_duplicates_page_says_whether_it_found_none_or_all_are_reviewed(
     assert not at.exception and [s.value for s in at.success] == [NO_SETS]
 
 
+def _why_line(loss: float) -> SimpleNamespace:
+    """A detector's explanation of a sample (its loss, margin, gradient-norm percentile)."""
+    return SimpleNamespace(loss=loss, margin=-0.9, grad_norm_percentile=100.0, suggested_label=None)
+
+
+def _card_details(run: Path, explanation: SimpleNamespace | None) -> str:
+    """Sample 0's card details in ``run`` (labels, badges, why and issue lines; HTML
+    unescaped) as an image card of the classes a, b, c."""
+    from dashboard import cards
+    from dashboard.context import Context
+
+    table, _ = cards.cache.table_with_decisions(str(run))
+    row = next(table[table["sample_id"] == 0].itertuples())
+    ctx = cards.CardContext(Context(str(run)), "image", ["a", "b", "c"], "loss", True)
+    return html.unescape(cards._details(ctx, row, explanation))
+
+
 def test_a_card_with_a_why_line_does_not_repeat_the_label_issue(tmp_path: Path) -> None:
     """A card whose why line gives the label evidence leaves out the `label: ...` issue line
     (it said the same thing in three more lines and pushed Confirm below a laptop's fold);
     the other issues that flag the sample stay, each clamped on the card with its whole text
     as the tooltip; a card without a why line keeps the label line."""
-    from dashboard import cards
-    from dashboard.context import Context
 
     run = make_run(tmp_path / "run", n=40)
     _with_issues(run)
@@ -227,16 +242,10 @@ def test_a_card_with_a_why_line_does_not_repeat_the_label_issue(tmp_path: Path) 
     also_outlier = (issues["issue"] == "outlier") & (issues["sample_id"] == 0)
     issues.loc[also_outlier, ["flagged", "explanation"]] = [True, "why"]
     issues.to_parquet(rd.issues_path)
-    table, _ = cards.cache.table_with_decisions(str(run))
-    row = next(table[table["sample_id"] == 0].itertuples())
-    ctx = cards.CardContext(Context(str(run)), "image", ["a", "b", "c"], "loss", True)
-    explanation = SimpleNamespace(
-        loss=9.5, margin=-0.9, grad_norm_percentile=100.0, suggested_label=None
-    )
-    with_why = html.unescape(cards._details(ctx, row, explanation))
+    with_why = _card_details(run, _why_line(loss=9.5))
     assert "label: why" not in with_why
     assert 'class="ogad-issue-line" title="outlier: why"' in with_why
-    without_why = html.unescape(cards._details(ctx, row, None))
+    without_why = _card_details(run, None)
     assert "label: why" in without_why and "outlier: why" in without_why
 
 
@@ -244,8 +253,6 @@ def test_a_label_card_adds_what_the_label_type_says_beyond_the_why_line(tmp_path
     """The label type's likeliest true class and neighbour share are one short line under the
     why line, its whole reason the tooltip; the detector's score and the model's guess, which
     the why line gives, are not repeated on the card."""
-    from dashboard import cards
-    from dashboard.context import Context
 
     run = make_run(tmp_path / "run", n=40)
     _with_issues(run)
@@ -258,13 +265,7 @@ def test_a_label_card_adds_what_the_label_type_says_beyond_the_why_line(tmp_path
     )
     issues.loc[(issues["issue"] == "label") & (issues["sample_id"] == 0), "explanation"] = reason
     issues.to_parquet(rd.issues_path)
-    table, _ = cards.cache.table_with_decisions(str(run))
-    row = next(table[table["sample_id"] == 0].itertuples())
-    ctx = cards.CardContext(Context(str(run)), "image", ["a", "b", "c"], "loss", True)
-    explanation = SimpleNamespace(
-        loss=6.8, margin=-0.9, grad_norm_percentile=100.0, suggested_label=None
-    )
-    card = html.unescape(cards._details(ctx, row, explanation))
+    card = _card_details(run, _why_line(loss=6.8))
     line = "label: likely c (0.97) · 0/42 neighbours agree"
     assert f'title="label: {reason}">{line}</div>' in card
     assert "loss score 6.77" not in re.sub(r'title="[^"]*"', "", card)
