@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -262,13 +263,38 @@ def corrupt_file(img: np.ndarray, kind: str, rng: np.random.Generator) -> tuple[
 # ---- images: the mix ----------------------------------------------------------------------
 
 
-def alt_image_mix(root: Path, seed: int) -> pd.DataFrame:
-    """Write mnist5k's 4,000 train digits plus :data:`ALT_IMAGE_KINDS` as an ImageFolder under
+@dataclass(frozen=True)
+class ImageRecipe:
+    """What an image mix injects into mnist5k's 4,000 train digits.
+
+    Attributes:
+        kinds: kind -> (number injected, the issue type expected to find it).
+        seed_offset: added to the seed (each mix draws other digits for the same seed).
+        flip_labels: (images (N, 28, 28), labels (N,), flipped rows (m,)) -> their new labels.
+        flip_variant: the flipped rows' variant in the truth table.
+        dup_variants: the duplicates' transforms, used in turn.
+        duplicate_file: (image, variant, rng) -> (file bytes, suffix) of a transformed copy.
+        add_outliers: (rng, add) adds the out-of-distribution inputs.
+        corrupt_file: (image, kind, rng) -> (file bytes, suffix) of a corrupted digit.
+    """
+
+    kinds: dict[str, tuple[int, str]]
+    seed_offset: int
+    flip_labels: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    flip_variant: str
+    dup_variants: tuple[str, ...]
+    duplicate_file: Callable[[np.ndarray, str, np.random.Generator], tuple[bytes, str]]
+    add_outliers: Callable[[np.random.Generator, Callable[..., None]], None]
+    corrupt_file: Callable[[np.ndarray, str, np.random.Generator], tuple[bytes, str]]
+
+
+def write_image_mix(root: Path, seed: int, recipe: ImageRecipe) -> pd.DataFrame:
+    """Write mnist5k's 4,000 train digits plus ``recipe``'s kinds as an ImageFolder under
     ``root``; returns the truth table (path, label, clean_label, kind, expected, set_key,
     variant) in file order."""
     from benchmarks.issue_mixes import mnist5k_digits
 
-    rng = np.random.default_rng(seed + SEED_OFFSET)
+    rng = np.random.default_rng(seed + recipe.seed_offset)
     x, y = mnist5k_digits()
     images = np.clip(np.asarray(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
     labels = np.asarray(y, dtype=np.int64)
@@ -281,34 +307,47 @@ def alt_image_mix(root: Path, seed: int) -> pd.DataFrame:
         rows[-1].update(set_key=kw.get("set_key", -1), variant=kw.get("variant", ""))
 
     pool = rng.permutation(len(images))
-    n_flip = ALT_IMAGE_KINDS["flipped"][0]
-    flip = set(pool[:n_flip].tolist())
+    n_flip = recipe.kinds["flipped"][0]
+    flipped_to = recipe.flip_labels(images, labels, pool[:n_flip])
+    flips = dict(zip(pool[:n_flip].tolist(), flipped_to.tolist(), strict=True))
     for i, (img, lab) in enumerate(zip(images, labels, strict=True)):
-        if i in flip:
-            add(_png(img), ".png", CONFUSABLE[int(lab)], lab, "flipped", variant="confusable")
+        if i in flips:
+            add(_png(img), ".png", flips[i], lab, "flipped", variant=recipe.flip_variant)
         else:
             add(_png(img), ".png", lab, lab, "clean", set_key=i)
     cursor = n_flip
     for kind in ("dup_conflict", "dup_same"):
-        for j in range(ALT_IMAGE_KINDS[kind][0]):
+        for j in range(recipe.kinds[kind][0]):
             i = int(pool[cursor])
             cursor += 1
-            variant = DUP_VARIANTS[j % len(DUP_VARIANTS)]
-            data, suffix = duplicate_file(images[i], variant, rng)
+            variant = recipe.dup_variants[j % len(recipe.dup_variants)]
+            data, suffix = recipe.duplicate_file(images[i], variant, rng)
             lab = int(labels[i])
             new = (lab + int(rng.integers(1, 10))) % 10 if kind == "dup_conflict" else lab
             rows[i].update(kind=kind + "_source", set_key=i)
             add(data, suffix, new, lab, kind, set_key=i, variant=variant)
-    _add_outliers(rng, add)
-    for kind, (n, issue) in ALT_IMAGE_KINDS.items():
+    recipe.add_outliers(rng, add)
+    for kind, (n, issue) in recipe.kinds.items():
         if issue != "corrupt":
             continue
         for _ in range(n):
             i = int(pool[cursor])
             cursor += 1
-            data, suffix = corrupt_file(images[i], kind, rng)
+            data, suffix = recipe.corrupt_file(images[i], kind, rng)
             rows[i].update(kind=kind, data=data, suffix=suffix, variant=kind.split("_", 1)[1])
-    return write_image_folder(root, rows, ALT_IMAGE_KINDS)
+    return write_image_folder(root, rows, recipe.kinds)
+
+
+def alt_image_mix(root: Path, seed: int) -> pd.DataFrame:
+    """Write mnist5k's 4,000 train digits plus :data:`ALT_IMAGE_KINDS` as an ImageFolder under
+    ``root``; returns the truth table (path, label, clean_label, kind, expected, set_key,
+    variant) in file order."""
+    return write_image_mix(root, seed, ALT_RECIPE)
+
+
+def _confusable_labels(images: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(m,) each row's most confusable other digit (:data:`CONFUSABLE`)."""
+    return np.array([CONFUSABLE[int(labels[i])] for i in rows], dtype=np.int64)
 
 
 def _add_outliers(rng: np.random.Generator, add: Callable[..., None]) -> None:
@@ -321,6 +360,18 @@ def _add_outliers(rng: np.random.Generator, add: Callable[..., None]) -> None:
     imgs, digits = small_digits(rng, ALT_IMAGE_KINDS["ood_digits8"][0])
     for img, digit in zip(imgs, digits, strict=True):
         add(_png(img), ".png", digit, digit, "ood_digits8", variant="load_digits")
+
+
+ALT_RECIPE = ImageRecipe(
+    kinds=ALT_IMAGE_KINDS,
+    seed_offset=SEED_OFFSET,
+    flip_labels=_confusable_labels,
+    flip_variant="confusable",
+    dup_variants=DUP_VARIANTS,
+    duplicate_file=duplicate_file,
+    add_outliers=_add_outliers,
+    corrupt_file=corrupt_file,
+)
 
 
 def write_image_folder(

@@ -41,7 +41,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from benchmarks.issue_mixes import crop_boxes, write_text_csv
-from benchmarks.issue_mixes_alt import _png, write_image_folder
+from benchmarks.issue_mixes_alt import ImageRecipe, _png, write_image_mix
 
 #: kind -> (number injected, the issue type that should find it); per type the main mix's sizes
 FRESH_IMAGE_KINDS = {
@@ -275,50 +275,17 @@ def fresh_image_mix(root: Path, seed: int) -> pd.DataFrame:
     """Write mnist5k's 4,000 train digits plus :data:`FRESH_IMAGE_KINDS` as an ImageFolder
     under ``root``; returns the truth table (path, label, clean_label, kind, expected,
     set_key, variant) in file order."""
-    from benchmarks.issue_mixes import mnist5k_digits
-
-    rng = np.random.default_rng(seed + SEED_OFFSET)
-    x, y = mnist5k_digits()
-    images = np.clip(np.asarray(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
-    labels = np.asarray(y, dtype=np.int64)
-    keep = rng.permutation(len(images))[:4000]
-    images, labels = images[keep], labels[keep]
-    rows: list[dict] = []
-
-    def add(data: bytes, suffix: str, label: int, clean: int, kind: str, **kw: object) -> None:
-        rows.append(dict(data=data, suffix=suffix, label=int(label), clean=int(clean), kind=kind))
-        rows[-1].update(set_key=kw.get("set_key", -1), variant=kw.get("variant", ""))
-
-    pool = rng.permutation(len(images))
-    n_flip = FRESH_IMAGE_KINDS["flipped"][0]
-    flipped_to = neighbour_flips(images, labels, pool[:n_flip])
-    flips = dict(zip(pool[:n_flip].tolist(), flipped_to.tolist(), strict=True))
-    for i, (img, lab) in enumerate(zip(images, labels, strict=True)):
-        if i in flips:
-            add(_png(img), ".png", flips[i], lab, "flipped", variant="neighbours")
-        else:
-            add(_png(img), ".png", lab, lab, "clean", set_key=i)
-    cursor = n_flip
-    for kind in ("dup_conflict", "dup_same"):
-        for j in range(FRESH_IMAGE_KINDS[kind][0]):
-            i = int(pool[cursor])
-            cursor += 1
-            variant = DUP_VARIANTS[j % len(DUP_VARIANTS)]
-            data, suffix = duplicate_file(images[i], variant)
-            lab = int(labels[i])
-            new = (lab + int(rng.integers(1, 10))) % 10 if kind == "dup_conflict" else lab
-            rows[i].update(kind=kind + "_source", set_key=i)
-            add(data, suffix, new, lab, kind, set_key=i, variant=variant)
-    _add_outliers(rng, add)
-    for kind, (n, issue) in FRESH_IMAGE_KINDS.items():
-        if issue != "corrupt":
-            continue
-        for _ in range(n):
-            i = int(pool[cursor])
-            cursor += 1
-            data, suffix = corrupt_file(images[i], kind, rng)
-            rows[i].update(kind=kind, data=data, suffix=suffix, variant=kind.split("_", 1)[1])
-    return write_image_folder(root, rows, FRESH_IMAGE_KINDS)
+    recipe = ImageRecipe(
+        kinds=FRESH_IMAGE_KINDS,
+        seed_offset=SEED_OFFSET,
+        flip_labels=neighbour_flips,
+        flip_variant="neighbours",
+        dup_variants=DUP_VARIANTS,
+        duplicate_file=lambda img, variant, rng: duplicate_file(img, variant),
+        add_outliers=_add_outliers,
+        corrupt_file=corrupt_file,
+    )
+    return write_image_mix(root, seed, recipe)
 
 
 def _add_outliers(rng: np.random.Generator, add: Callable[..., None]) -> None:
