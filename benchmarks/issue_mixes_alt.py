@@ -508,10 +508,11 @@ def corrupt_text(kind: str, rng: np.random.Generator, texts: list[str]) -> str:
     return "".join(letters[int(i)] for i in rng.integers(0, 26, int(rng.integers(1, 4))))
 
 
-def alt_text_mix(path: Path, texts: list[str], labels: list[str], seed: int) -> pd.DataFrame:
-    """Write a CSV (text,label) of the given reviews plus :data:`ALT_TEXT_KINDS`; returns the
-    truth table (row order) with text, label, kind, expected, set_key, variant."""
-    rng = np.random.default_rng(seed + SEED_OFFSET)
+def flipped_text_rows(
+    texts: list[str], labels: list[str], n_flip: int, rng: np.random.Generator
+) -> tuple[list[dict], np.ndarray]:
+    """(one truth row a review, clean; the first ``n_flip`` of a random order filed under the
+    other class) and that order (n,), which the mix draws its other kinds' sources from."""
     names = sorted(set(labels))
     other = {a: b for a, b in zip(names, names[::-1], strict=True)}
     pool = rng.permutation(len(texts))
@@ -519,9 +520,19 @@ def alt_text_mix(path: Path, texts: list[str], labels: list[str], seed: int) -> 
         dict(text=t, label=lab, kind="clean", set_key=-1, variant="")
         for t, lab in zip(texts, labels, strict=True)
     ]
-    nf = ALT_TEXT_KINDS["flipped"][0]
-    for i in pool[:nf]:
+    for i in pool[:n_flip]:
         rows[i].update(label=other[rows[i]["label"]], kind="flipped", variant="other class")
+    return rows, pool
+
+
+def alt_text_mix(path: Path, texts: list[str], labels: list[str], seed: int) -> pd.DataFrame:
+    """Write a CSV (text,label) of the given reviews plus :data:`ALT_TEXT_KINDS`; returns the
+    truth table (row order) with text, label, kind, expected, set_key, variant."""
+    rng = np.random.default_rng(seed + SEED_OFFSET)
+    names = sorted(set(labels))
+    other = {a: b for a, b in zip(names, names[::-1], strict=True)}
+    nf = ALT_TEXT_KINDS["flipped"][0]
+    rows, pool = flipped_text_rows(texts, labels, nf, rng)
     variants = ("case", "punct", "drop")
     for j, i in enumerate(pool[nf : nf + ALT_TEXT_KINDS["dup_edit"][0]]):
         variant = variants[j % len(variants)]

@@ -41,7 +41,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from benchmarks.issue_mixes import crop_boxes, write_text_csv
-from benchmarks.issue_mixes_alt import ImageRecipe, _png, write_image_mix
+from benchmarks.issue_mixes_alt import ImageRecipe, _png, flipped_text_rows, write_image_mix
 
 #: kind -> (number injected, the issue type that should find it); per type the main mix's sizes
 FRESH_IMAGE_KINDS = {
@@ -434,14 +434,8 @@ def fresh_text_mix(path: Path, texts: list[str], labels: list[str], seed: int) -
     rng = np.random.default_rng(seed + SEED_OFFSET)
     names = sorted(set(labels))
     other = {a: b for a, b in zip(names, names[::-1], strict=True)}
-    pool = rng.permutation(len(texts))
-    rows = [
-        dict(text=t, label=lab, kind="clean", set_key=-1, variant="")
-        for t, lab in zip(texts, labels, strict=True)
-    ]
     nf = FRESH_TEXT_KINDS["flipped"][0]
-    for i in pool[:nf]:
-        rows[i].update(label=other[rows[i]["label"]], kind="flipped", variant="other class")
+    rows, pool = flipped_text_rows(texts, labels, nf, rng)
     cursor = nf
     for kind in ("dup_conflict", "dup_same"):
         for j in range(FRESH_TEXT_KINDS[kind][0]):
