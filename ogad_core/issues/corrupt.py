@@ -15,7 +15,8 @@ along every line).
 Texts: empty, very short, not language (few letters, or under 60% of its words known: used by
 another text of the corpus or English-like, :mod:`~ogad_core.issues.wordlike`, so that a short
 review of rare words in a small dataset is language), repetitive (one word said over and
-over). Each property is a robust z-score against the run's own data (so a dataset of dark
+over), cut off (ends mid-word) and, ranked without a flag of its own, out of order (words in no
+order of language: :mod:`~ogad_core.issues.word_order`). Each property is a robust z-score against the run's own data (so a dataset of dark
 X-rays is not all "dark"), sizes a log-ratio to the median; a sample's score is its worst
 property's.
 
@@ -198,8 +199,9 @@ class CorruptIssue(IssueType):
         "of a text; distinct words below half of a text's; its words known -- used by another "
         "text or English-like by the encoder vocabulary's letter trigrams -- below 60%), a side "
         "or a JPEG quality 4x below the median, or "
-        "undecodable / empty / near-constant (std < 0.02) / one word; letters count below 60% "
-        "of the characters only"
+        "undecodable / empty / near-constant (std < 0.02) / one word / a text cut mid-word; "
+        "letters count below 60% of the characters only; a text's words out of order rank "
+        "below every flag"
     )
 
     def __init__(
