@@ -16,9 +16,9 @@ Texts: empty, very short, not language (few letters, or under 60% of its words k
 another text of the corpus or English-like, :mod:`~ogad_core.issues.wordlike`, so that a short
 review of rare words in a small dataset is language), repetitive (one word said over and
 over), cut off (ends mid-word) and, ranked without a flag of its own, out of order (words in no
-order of language: :mod:`~ogad_core.issues.word_order`). Each property is a robust z-score against the run's own data (so a dataset of dark
-X-rays is not all "dark"), sizes a log-ratio to the median; a sample's score is its worst
-property's.
+order of language: :mod:`~ogad_core.issues.word_order`). Each property is a robust z-score
+against the run's own data (so a dataset of dark X-rays is not all "dark"), sizes a log-ratio
+to the median; a sample's score is its worst property's.
 
 A type fitted after this one may take a flagged sample as its own first (:meth:`defer`: the
 ``outlier`` type takes an input whose shape resembles no class it is filed under, as a bright
