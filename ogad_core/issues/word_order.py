@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import bisect
 import re
+from array import array
+from itertools import repeat
 
 import numpy as np
 
@@ -48,8 +50,8 @@ def _token_classes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     tokens = [TOKEN.findall(t) for t in texts]
     freq = Counter(w.lower() for toks in tokens for w in toks)
     own = {w: 5 + 2 * i for i, (w, _) in enumerate(freq.most_common(ORDER_WORDS))}
-    ids: list[int] = []
-    text_of: list[int] = []
+    ids = array("q")  # 8 bytes a token, not a Python int's 28 + a list slot
+    text_of = array("q")
     for i, toks in enumerate(tokens):
         row = [_START]
         for w in toks:
@@ -60,8 +62,8 @@ def _token_classes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
                 row.append(_NUMBER if w[:1].isdigit() else _CAPITAL if capital else _WORD)
         row.append(_END)
         ids.extend(row)
-        text_of.extend([i] * len(row))
-    return np.asarray(ids, dtype=np.int64), np.asarray(text_of, dtype=np.int64)
+        text_of.extend(repeat(i, len(row)))
+    return np.frombuffer(ids, dtype=np.int64), np.frombuffer(text_of, dtype=np.int64)
 
 
 def _counts_per_row(keys: np.ndarray) -> np.ndarray:
