@@ -185,7 +185,7 @@ class DuplicateIssue(IssueType):
         self.candidate_pairs_ = len(pairs)
         if not len(pairs):
             return pairs
-        ncc = aligned_correlation(images, pairs, workers=context.workers)
+        ncc = aligned_correlation(images, pairs, blur_from=self.verify, workers=context.workers)
         rel = np.maximum(1.0 - ncc, 0.0) / self.verify  # an NCC rounds past 1 on a copy
         np.minimum.at(ratio, pairs[:, 0], rel)
         np.minimum.at(ratio, pairs[:, 1], rel)
