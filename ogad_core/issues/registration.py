@@ -397,12 +397,12 @@ def _align(
     refined, theta = refine(a, b, theta, FULL_STEPS, FULL_GATES)
     score[go] = refined
     final = refined >= FULL_GATES[-1]
-    blurred = np.zeros_like(final)
+    blurred = np.zeros(len(go), dtype=bool)
     if blur_from is not None:
-        sharper = sharp[pairs[go, 1]] >= BLUR_RATIO * sharp[pairs[go, 0]]
-        blurred = sharper & (refined >= BLUR_GATE)
+        blurred = _blurred_copy(sharp, pairs[go], refined)
     keep = final | blurred
-    go, theta, a, b, final, blurred = (v[keep] for v in (go, theta, a, b, final, blurred))
+    go, theta, a, b = go[keep], theta[keep], a[keep], b[keep]
+    final, blurred = final[keep], blurred[keep]
     if not len(go):
         return score
     aligned = warp(b[:, None], theta)[:, 0].reshape(a.shape)
@@ -417,6 +417,14 @@ def _align(
         matched = matched_blur(smooth_a[near], aligned[near], ratio)
         score[go[near]] = np.maximum(score[go[near]], matched)
     return score
+
+
+def _blurred_copy(sharp: np.ndarray, pairs: np.ndarray, refined: np.ndarray) -> np.ndarray:
+    """(P,) bool: pairs (P, 2) (b aligned onto a) whose b is :data:`BLUR_RATIO` times as sharp
+    as a or more (``sharp``: (N,) :func:`sharpness`) and aligned at full resolution to an NCC
+    (``refined``, (P,)) of :data:`BLUR_GATE` or more: a copy made by a blur could be one."""
+    sharper = sharp[pairs[:, 1]] >= BLUR_RATIO * sharp[pairs[:, 0]]
+    return np.asarray(sharper & (refined >= BLUR_GATE), dtype=bool)
 
 
 def matched_blur(smooth_a: np.ndarray, aligned: np.ndarray, ratio: np.ndarray) -> np.ndarray:
