@@ -18,8 +18,11 @@ look-alikes pay for the whole refinement.
 The result is the normalised correlation (NCC, zero mean) of a and the aligned b: a transformed
 copy aligns up to its resampling error (1 - NCC below about 0.005 at 32 x 32), two different
 handwritten digits of one class do not (1 - NCC above about 0.008 for the closest pairs, mostly
-two straight "1"s). scikit-image's ``registration.phase_cross_correlation`` finds one pair's
-shift per call; here thousands of pairs go through each product and gather at once.
+two straight "1"s). A copy made by a light blur aligns as well, but its residual is the blur:
+such a pair (the sharper image 1.5 x as sharp or more) is compared once more with its aligned
+image blurred to the other's sharpness (:func:`matched_blur`). scikit-image's
+``registration.phase_cross_correlation`` finds one pair's shift per call; here thousands of
+pairs go through each product and gather at once.
 """
 
 from __future__ import annotations
