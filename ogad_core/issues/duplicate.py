@@ -17,7 +17,9 @@ these spaces (a 1-2 pixel shift of a digit at 1.4-2.0 x the median). So each ima
 ``verify_k`` nearest in the pixels, the model's features and the shift-invariant Fourier
 magnitude of the pixels are *candidates*, and a candidate pair is a duplicate when its
 registration images align (:mod:`ogad_core.issues.registration`: a similarity transform, then
-the residual 1 - NCC) closer than ``verify``: geometric verification, as in image matching.
+the residual 1 - NCC) closer than ``verify``: geometric verification, as in image matching. A
+copy made by a light blur (a softened re-export, a resized thumbnail) aligns once its sharper
+source is blurred alike (the registration's sharpness matching, for pairs above ``verify``).
 A text re-typed in capitals, stripped of its punctuation or with a word left out lies at
 0.26-0.29 x the median in the encoder's embeddings (past the 0.13 rule), yet its source is its
 nearest. So each text's ``verify_k`` nearest in ``text_spaces`` are candidates too, and a
@@ -71,8 +73,9 @@ class DuplicateIssue(IssueType):
         "an exact copy (same decoded pixels or normalised text), or closer than 0.13 x the median "
         "nearest-neighbour distance in pixel, feature or embedding space, or in pixel or "
         "embedding space a mutual nearest pair closer than 0.33 x either one's next neighbour "
-        "and 0.5 x the median, or two images that align as a shifted, rotated or rescaled "
-        "copy (1 - NCC after registration < 0.0017), or two texts among each other's 6 "
+        "and 0.5 x the median, or two images that align as a shifted, rotated, rescaled or "
+        "lightly blurred copy (1 - NCC after registration < 0.0017, the sharper one blurred to "
+        "the other's sharpness where it is 1.5 x as sharp), or two texts among each other's 6 "
         "nearest embeddings whose words (lower case, no punctuation) differ by at most one "
         "word inserted, deleted or replaced per 5 words; score >= 0.5, +1 when the set's "
         "labels differ"
@@ -185,7 +188,7 @@ class DuplicateIssue(IssueType):
         self.candidate_pairs_ = len(pairs)
         if not len(pairs):
             return pairs
-        ncc = aligned_correlation(images, pairs, workers=context.workers)
+        ncc = aligned_correlation(images, pairs, blur_from=self.verify, workers=context.workers)
         rel = np.maximum(1.0 - ncc, 0.0) / self.verify  # an NCC rounds past 1 on a copy
         np.minimum.at(ratio, pairs[:, 0], rel)
         np.minimum.at(ratio, pairs[:, 1], rel)

@@ -156,7 +156,9 @@ class LeakageIssue(IssueType):
         ]
         pairs = neighbour_pairs(np.concatenate(found, axis=1), undirected=False)
         images = np.concatenate([np.asarray(train_reg), np.asarray(held_reg)])
-        ncc = aligned_correlation(images, pairs + np.array([0, n]), workers=context.workers)
+        ncc = aligned_correlation(
+            images, pairs + np.array([0, n]), blur_from=self.verify, workers=context.workers
+        )
         rel = np.maximum(1.0 - ncc, 0.0) / self.verify  # an NCC rounds past 1 on a copy
         order = np.argsort(rel, kind="stable")[::-1]  # the best candidate written last
         pairs, rel = pairs[order], rel[order]

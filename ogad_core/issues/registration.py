@@ -18,8 +18,11 @@ look-alikes pay for the whole refinement.
 The result is the normalised correlation (NCC, zero mean) of a and the aligned b: a transformed
 copy aligns up to its resampling error (1 - NCC below about 0.005 at 32 x 32), two different
 handwritten digits of one class do not (1 - NCC above about 0.008 for the closest pairs, mostly
-two straight "1"s). scikit-image's ``registration.phase_cross_correlation`` finds one pair's
-shift per call; here thousands of pairs go through each product and gather at once.
+two straight "1"s). A copy made by a light blur aligns as well, but its residual is the blur:
+such a pair (the sharper image 1.5 x as sharp or more) is compared once more with its aligned
+image blurred to the other's sharpness (:func:`matched_blur`). scikit-image's
+``registration.phase_cross_correlation`` finds one pair's shift per call; here thousands of
+pairs go through each product and gather at once.
 """
 
 from __future__ import annotations
@@ -53,6 +56,20 @@ HALF_GATE = 0.97
 #: below and skip the later steps
 HALF_GATES = (0.8, 0.9, 0.93, 0.95)
 FULL_GATES = (0.97, 0.98)
+#: sharpness matching: a copy made by a light blur (a softened re-export, a resized thumbnail) is
+#: blurrier than its source by more than the alignment's resampling, so its residual is the blur,
+#: not the alignment. A pair whose sharper image has BLUR_RATIO times the other's
+#: :func:`sharpness` or more (a copy blurred by 0.5 px: 1.5 at the lowest, 0.7 px: 2.2, 1 px: 3.7;
+#: a rotated copy 1.3-1.8, verified without it), aligned at full resolution to an NCC of at least
+#: BLUR_GATE (the full-resolution gates stop most blurred copies: 1 px of blur, 0.91 at the lowest)
+#: and not verified, has its aligned image blurred by a Gaussian of each sigma of
+#: :func:`matched_blur` (BLUR_SCALES x sqrt(ln of the ratio), within BLUR_LIMITS: pixels at
+#: R = 32) and keeps the best NCC: two different digits of one class stay apart (their residual
+#: is their shapes)
+BLUR_RATIO = 1.5
+BLUR_GATE = 0.9
+BLUR_SCALES = (0.7, 0.82, 0.94)
+BLUR_LIMITS = (0.3, 1.6)
 #: a Gauss-Newton step that takes a transform parameter beyond this (pixels, or the rotation
 #: and scale's a, s) has diverged: the pair stops as no copy (the compiled passes use fast
 #: math, which assumes finite coordinates)
@@ -269,6 +286,7 @@ def aligned_correlation(
     gate: float = GATE,
     half_gate: float = HALF_GATE,
     *,
+    blur_from: float | None = None,
     workers: int | None = None,
 ) -> np.ndarray:
     """(P,) NCC of each pair (i, j) of ``pairs`` (P, 2) of ``images`` (N, R, R) uint8 (R
@@ -280,7 +298,11 @@ def aligned_correlation(
     resolution and sharpness are prepared once (:func:`prepare`; an image is in about 26
     pairs, which at scale fall in as many batches). The batches of BATCH pairs run on
     ``workers`` threads (default :func:`~ogad_core._internal.worker_count`; the compiled
-    loops release the GIL): each pair's NCC is the same whatever the number of threads."""
+    loops release the GIL): each pair's NCC is the same whatever the number of threads.
+    ``blur_from``: a pair aligned at full resolution (NCC at least :data:`BLUR_GATE`), its
+    sharper image :data:`BLUR_RATIO` times as sharp as the other or more, whose 1 - NCC is at
+    least this takes the best NCC of its aligned image blurred to the other's sharpness
+    (:func:`matched_blur`; None: no sharpness matching)."""
     pairs = np.asarray(pairs, dtype=np.int64)
     out = np.zeros(len(pairs), dtype=np.float64)
     if not len(pairs):
@@ -292,7 +314,9 @@ def aligned_correlation(
 
     def align_batch(start: int) -> None:
         part = oriented[start : start + BATCH]
-        out[order[start : start + len(part)]] = _align(images, halves, part, gate, half_gate)
+        out[order[start : start + len(part)]] = _align(
+            images, (halves, sharp), part, (gate, half_gate), blur_from
+        )
 
     in_threads(align_batch, range(0, len(pairs), BATCH), threads)
     return out
@@ -349,20 +373,25 @@ def _unit_range(images: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def _align(
-    images: np.ndarray, halves: np.ndarray, pairs: np.ndarray, gate: float, half_gate: float
+    images: np.ndarray,
+    prepared: tuple[np.ndarray, np.ndarray],
+    pairs: np.ndarray,
+    gates: tuple[float, float],
+    blur_from: float | None,
 ) -> np.ndarray:
     """(P,) NCC of one batch of image pairs (P, 2) (b = the second aligned onto a = the first)
-    of ``images`` (N, R, R) uint8 and their :func:`half` images ``halves`` (see
-    :func:`aligned_correlation`); the full images are read only for the pairs that reach
-    full resolution (a few percent)."""
+    of ``images`` (N, R, R) uint8, ``prepared``: their :func:`half` images and sharpness (see
+    :func:`aligned_correlation`; ``gates``: its coarse and half-resolution gates); the full
+    images are read only for the pairs that reach full resolution (a few percent)."""
+    halves, sharp = prepared
     ha, hb = halves[pairs[:, 0]], halves[pairs[:, 1]]
     score, found = coarse(ha, hb)
-    go = np.flatnonzero(score >= gate)
+    go = np.flatnonzero(score >= gates[0])
     if not len(go):
         return score
     refined, theta = refine(ha[go], hb[go], start_transform(found[go]), HALF_STEPS, HALF_GATES)
     score[go] = refined
-    keep = refined >= half_gate
+    keep = refined >= gates[1]
     go, theta = go[keep], theta[keep]
     if not len(go):
         return score
@@ -370,11 +399,55 @@ def _align(
     theta[:, 2:] *= 2  # centred coordinates: full = 2 x half, so the shift doubles
     refined, theta = refine(a, b, theta, FULL_STEPS, FULL_GATES)
     score[go] = refined
-    keep = refined >= FULL_GATES[-1]
+    final = refined >= FULL_GATES[-1]
+    blurred = np.zeros(len(go), dtype=bool)
+    if blur_from is not None:
+        blurred = _blurred_copy(sharp, pairs[go], refined)
+    keep = final | blurred
     go, theta, a, b = go[keep], theta[keep], a[keep], b[keep]
-    if len(go):
-        aligned = warp(b[:, None], theta)[:, 0].reshape(a.shape)
-        score[go] = np.einsum(
-            "pm,pm->p", standardise(tent(a)), standardise(tent(aligned))
+    final, blurred = final[keep], blurred[keep]
+    if not len(go):
+        return score
+    aligned = warp(b[:, None], theta)[:, 0].reshape(a.shape)
+    smooth_a = standardise(tent(a))
+    if final.any():
+        score[go[final]] = np.einsum(
+            "pm,pm->p", smooth_a[final], standardise(tent(aligned[final]))
         )  # the smoothing leaves out most of the resampling error, not a shape's difference
+    if blur_from is not None:
+        near = np.flatnonzero(blurred & (1.0 - score[go] >= blur_from))
+        ratio = sharp[pairs[go[near], 1]] / np.maximum(sharp[pairs[go[near], 0]], 1e-12)
+        matched = matched_blur(smooth_a[near], aligned[near], ratio)
+        score[go[near]] = np.maximum(score[go[near]], matched)
     return score
+
+
+def _blurred_copy(sharp: np.ndarray, pairs: np.ndarray, refined: np.ndarray) -> np.ndarray:
+    """(P,) bool: pairs (P, 2) (b aligned onto a) whose b is :data:`BLUR_RATIO` times as sharp
+    as a or more (``sharp``: (N,) :func:`sharpness`) and aligned at full resolution to an NCC
+    (``refined``, (P,)) of :data:`BLUR_GATE` or more: a copy made by a blur could be one."""
+    sharper = sharp[pairs[:, 1]] >= BLUR_RATIO * sharp[pairs[:, 0]]
+    return np.asarray(sharper & (refined >= BLUR_GATE), dtype=bool)
+
+
+def matched_blur(smooth_a: np.ndarray, aligned: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """(P,) best NCC of (P, M) :func:`standardise`-d :func:`tent`-smoothed images a and the
+    (P, R, R) images aligned onto them, each blurred by a Gaussian, then smoothed alike: a copy
+    that was blurred (a softened re-export, a resized thumbnail) is blurrier than its source by
+    more than the alignment's resampling, and the source blurred alike aligns with it. The
+    sigmas tried: :data:`BLUR_SCALES` x sqrt(ln ``ratio``), (P,) the aligned image's
+    :func:`sharpness` over a's (blurred copies of digits by 0.4-1 px: the best sigma at 0.65-0.92
+    x that), within :data:`BLUR_LIMITS`. One compiled loop a pair
+    (:func:`~ogad_core.issues.registration_loops.blur_ncc_loop`)."""
+    from ogad_core.issues.registration_loops import blur_ncc_loop
+
+    root = np.sqrt(np.log(np.maximum(np.asarray(ratio, np.float64), 1.0)))
+    sigmas = np.clip(root[:, None] * np.array(BLUR_SCALES), *BLUR_LIMITS)
+    best = np.empty(len(aligned), dtype=np.float32)
+    blur_ncc_loop(
+        np.ascontiguousarray(smooth_a, dtype=np.float32),
+        np.ascontiguousarray(aligned, dtype=np.float32),
+        sigmas,
+        best,
+    )
+    return best

@@ -318,3 +318,75 @@ def refine_loop(
             step_at(channels[i], target[i], theta[i])
             sampled += 3 * m
     return sampled
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def blur_ncc_loop(
+    target: np.ndarray, aligned: np.ndarray, sigmas: np.ndarray, best: np.ndarray
+) -> None:
+    """best (P,) float32: the largest NCC of each flat target (P, M) (zero mean, unit length)
+    and its aligned image (P, r, r) blurred by a Gaussian of each of its ``sigmas`` (P, S), then
+    smoothed by a [1, 2, 1] / 4 tent: one kernel of both (truncated at 3 sigma) along the rows,
+    then the columns, edges repeated (:func:`~ogad_core.issues.registration.matched_blur`)."""
+    p, r = aligned.shape[0], aligned.shape[1]
+    half = 1 + int(np.ceil(3 * sigmas.max())) if sigmas.size else 1
+    gauss = np.empty(2 * half + 1, dtype=np.float64)
+    kernel = np.empty(2 * half + 1, dtype=np.float32)
+    rows = np.empty((r, r), dtype=np.float32)
+    for i in range(p):
+        best[i] = -1.0
+        for s in range(sigmas.shape[1]):
+            smooth_kernel(sigmas[i, s], gauss, kernel)
+            convolve_rows(aligned[i], kernel, rows)
+            ncc = columns_ncc(rows, kernel, target[i])
+            if ncc > best[i]:
+                best[i] = ncc
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def smooth_kernel(sigma: float, gauss: np.ndarray, kernel: np.ndarray) -> None:
+    """kernel (2 h + 1,) float32: a Gaussian of ``sigma`` (truncated at 3 sigma, rounded, as
+    scipy's ``gaussian_filter1d(truncate=3)``; unit sum; 3 sigma + 1.5 <= h) convolved with the
+    [1, 2, 1] / 4 tent; ``gauss`` the same length, scratch."""
+    half = len(kernel) // 2
+    total = 0.0
+    for k in range(-half, half + 1):
+        g = np.exp(-0.5 * (k / sigma) ** 2) if abs(k) <= int(3 * sigma + 0.5) else 0.0
+        gauss[k + half] = g
+        total += g
+    for k in range(len(kernel)):
+        left = gauss[k - 1] if k > 0 else 0.0
+        right = gauss[k + 1] if k + 1 < len(kernel) else 0.0
+        kernel[k] = np.float32((0.25 * left + 0.5 * gauss[k] + 0.25 * right) / total)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def convolve_rows(image: np.ndarray, kernel: np.ndarray, out: np.ndarray) -> None:
+    """out (r, r): each row of the (r, r) image convolved with the symmetric kernel, edges
+    repeated."""
+    r, half = image.shape[0], len(kernel) // 2
+    for y in range(r):
+        for x in range(r):
+            acc = np.float32(0)
+            for k in range(-half, half + 1):
+                acc += kernel[k + half] * image[y, min(max(x + k, 0), r - 1)]
+            out[y, x] = acc
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def columns_ncc(rows: np.ndarray, kernel: np.ndarray, target: np.ndarray) -> float:
+    """The NCC of the flat target (M,) (zero mean, unit length) and the (r, r) image ``rows``
+    convolved along its columns with the symmetric kernel, edges repeated (sums in float64)."""
+    r, half = rows.shape[0], len(kernel) // 2
+    total = total2 = dot = 0.0
+    for y in range(r):
+        for x in range(r):
+            acc = np.float32(0)
+            for k in range(-half, half + 1):
+                acc += kernel[k + half] * rows[min(max(y + k, 0), r - 1), x]
+            v = np.float64(acc)
+            total += v
+            total2 += v * v
+            dot += v * np.float64(target[y * r + x])
+    norm2 = total2 - total * total / (r * r)
+    return dot / max(np.sqrt(max(norm2, 0.0)), 1e-6)
