@@ -5,12 +5,15 @@ model's (its unit-length features and its unit-length last-layer gradients ``(p 
 (x) h``, which add the direction of the residual: the squared Mahalanobis distance to the
 nearest class mean under one shared within-class covariance, Lee et al. 2018; Ledoit-Wolf
 shrinkage, :mod:`ogad_core.issues.mahalanobis`; the gradients read as unit rows chunk by chunk,
-no (N, D) copy; and its doubt, ``1 - max softmax``, Hendrycks & Gimpel 2017: an input of no
-class spreads the probability over several classes, where a flipped digit is sure of its true
-one -- left out where the corrupt type flags the sample, as damage lowers the confidence in a
-member of a class; measured on the held-out mix, docs/benchmarks.md "The model's doubt":
-other-script glyphs 0.44 -> 0.58 in the top K, every other kind's top K unchanged), and the
-input's own: the per-image statistics of the 16 x 16 signature
+no (N, D) copy; on request (``spaces`` with ``confidence``, not the default) also its doubt,
+``1 - max softmax``, Hendrycks & Gimpel 2017: an input of no class spreads the probability over
+several classes, where a flipped digit is sure of its true one -- left out where the corrupt
+type flags the sample, as damage lowers the confidence in a member of a class, and z-scored on a
+scale of at least :data:`DOUBT_SCALE`, so a model sure of nearly every row does not fill the
+queue with its least sure ones; measured, docs/benchmarks.md "The model's doubt": held-out
+other-script glyphs 0.44 -> 0.58 in the top K, but on the fresh mix a chart the model is sure
+of lost its place to typeset digits), and the input's own: the per-image statistics of the
+16 x 16 signature
 (:func:`ogad_core.issues.features.signature_statistics`: framing and the edge-orientation
 histogram's shape, not its direction (handwriting leans), each image rescaled to [0, 1], and
 from the 32 x 32 registration images the share of equal mid-grey neighbours, the input's
@@ -105,7 +108,7 @@ SPACE_NAMES = {
     "statistics": "input statistics",
     "confidence": "doubt",
 }
-#: the model's view (trained on these labels, or an encoder's; with the model's doubt) and the
+#: the model's view (trained on these labels, or an encoder's; the model's doubt if asked) and the
 #: input's own: each view's spaces are averaged, then the views weigh the same
 #: (``combine="views"``)
 MODEL_VIEW = ("features", "gradients", "embeddings", "confidence")
@@ -137,8 +140,10 @@ class OutlierIssue(IssueType):
         spaces: spaces measured in (any of ``features``, ``gradients``, ``embeddings``,
             ``statistics``, ``pixels``, ``confidence``; the first three are compared in
             direction, rows scaled to unit length; ``pixels``: standardised 16 x 16
-            signatures; ``confidence``: the model's doubt, ``1 - max softmax``, z-scored as is,
-            beside the features or gradients only). With the encoder's embeddings, those
+            signatures; ``confidence``: the model's doubt, ``1 - max softmax``, z-scored as is
+            on a scale of at least :data:`DOUBT_SCALE`, beside the features or gradients only;
+            not in the default: measured, it lifts other-script glyphs but costs a chart the
+            model is sure of, whose model view it dilutes). With the encoder's embeddings, those
             replace the features, gradients and doubt; spaces a run lacks are skipped.
         combine: ``views`` (the mean of the two views' means: the model's spaces, the
             input's; far in both views: an atypical but clean input is far in one, an input
@@ -154,8 +159,7 @@ class OutlierIssue(IssueType):
     after = ("corrupt", "duplicate")
     threshold_doc = (
         "Mahalanobis distance to the nearest class mean (shared Ledoit-Wolf covariance) in "
-        "the model's unit-length features and last-layer gradients, with the model's doubt "
-        "(1 - max softmax; not where the corrupt type flags the sample) (an encoder's embeddings "
+        "the model's unit-length features and last-layer gradients (an encoder's embeddings "
         "instead: mean distance to the k nearest samples of the bulk, in its last layer), and mean "
         "distance to the k nearest samples in the images' input statistics (framing, "
         "edge-orientation histogram's shape and effective resolution), each as a z-score of its "
@@ -168,13 +172,7 @@ class OutlierIssue(IssueType):
 
     def __init__(
         self,
-        spaces: tuple[str, ...] = (
-            "features",
-            "gradients",
-            "confidence",
-            "embeddings",
-            "statistics",
-        ),
+        spaces: tuple[str, ...] = ("features", "gradients", "embeddings", "statistics"),
         combine: str = "views",
         threshold: float = 2.5,
     ) -> None:
@@ -259,7 +257,11 @@ class OutlierIssue(IssueType):
         if not self.spaces_used_:
             return "no space to measure outliers in"
         names = [SPACE_NAMES.get(s, s) for s in self.spaces_used_]
-        zs = ", ".join(f"{n} z = {z:.1f}" for n, z in zip(names, self.space_z_[i], strict=True))
+        zs = ", ".join(  # a space left out for this sample (NaN: the doubt) is not shown
+            f"{n} z = {z:.1f}"
+            for n, z in zip(names, self.space_z_[i], strict=True)
+            if np.isfinite(z)
+        )
         # a kNN space (an encoder's embeddings, the input statistics) has no classes
         far_from = "every class" if set(self.spaces_used_) - set(KNN_SPACES) else "the data"
         line = f"far from {far_from} ({zs})"
