@@ -5,7 +5,15 @@ model's (its unit-length features and its unit-length last-layer gradients ``(p 
 (x) h``, which add the direction of the residual: the squared Mahalanobis distance to the
 nearest class mean under one shared within-class covariance, Lee et al. 2018; Ledoit-Wolf
 shrinkage, :mod:`ogad_core.issues.mahalanobis`; the gradients read as unit rows chunk by chunk,
-no (N, D) copy), and the input's own: the per-image statistics of the 16 x 16 signature
+no (N, D) copy; on request (``spaces`` with ``confidence``, not the default) also its doubt,
+``1 - max softmax``, Hendrycks & Gimpel 2017: an input of no class spreads the probability over
+several classes, where a flipped digit is sure of its true one -- left out where the corrupt
+type flags the sample, as damage lowers the confidence in a member of a class, and z-scored on a
+scale of at least :data:`DOUBT_SCALE`, so a model sure of nearly every row does not fill the
+queue with its least sure ones; measured, docs/benchmarks.md "The model's doubt": held-out
+other-script glyphs 0.44 -> 0.58 in the top K, but on the fresh mix a chart the model is sure
+of lost its place to typeset digits), and the input's own: the per-image statistics of the
+16 x 16 signature
 (:func:`ogad_core.issues.features.signature_statistics`: framing and the edge-orientation
 histogram's shape, not its direction (handwriting leans), each image rescaled to [0, 1], and
 from the 32 x 32 registration images the share of equal mid-grey neighbours, the input's
@@ -98,10 +106,18 @@ SPACE_NAMES = {
     "gradients": "gradient",
     "pixels": "pixel",
     "statistics": "input statistics",
+    "confidence": "doubt",
 }
-#: the model's view (trained on these labels, or an encoder's) and the input's own: each view's
-#: spaces are averaged, then the views weigh the same (``combine="views"``)
-MODEL_VIEW = ("features", "gradients", "embeddings")
+#: the model's view (trained on these labels, or an encoder's; the model's doubt if asked) and the
+#: input's own: each view's spaces are averaged, then the views weigh the same
+#: (``combine="views"``)
+MODEL_VIEW = ("features", "gradients", "embeddings", "confidence")
+#: the least scale of the doubt's z (in probability; the doubt's own upper-tail scale where
+#: larger: 0.18-0.20 on the benchmark mixes): a model sure of nearly every row (the 1M
+#: benchmark: median doubt 1.2e-5, 99.9th percentile 0.010) would read a row it gives 99% as
+#: far (z in the hundreds, its outlier queue taken by its least sure rows); with it, a row the
+#: model gives 90% scores a z of at most 1, and no z exceeds (1 - 1 / classes) / 0.1
+DOUBT_SCALE = 0.1
 #: spaces measured by the mean distance to the k nearest samples (the others: Mahalanobis to
 #: the nearest class), and the neighbour space each reads
 KNN_SPACES = {"embeddings": "embeddings/last/unit", "statistics": "pixels/stats"}
@@ -122,10 +138,13 @@ class OutlierIssue(IssueType):
 
     Args:
         spaces: spaces measured in (any of ``features``, ``gradients``, ``embeddings``,
-            ``statistics``, ``pixels``; the first three are compared in direction, rows
-            scaled to unit length; ``pixels``: standardised 16 x 16 signatures). With the
-            encoder's embeddings, those replace the features and gradients; spaces a run
-            lacks are skipped.
+            ``statistics``, ``pixels``, ``confidence``; the first three are compared in
+            direction, rows scaled to unit length; ``pixels``: standardised 16 x 16
+            signatures; ``confidence``: the model's doubt, ``1 - max softmax``, z-scored as is
+            on a scale of at least :data:`DOUBT_SCALE`, beside the features or gradients only;
+            not in the default: measured, it lifts other-script glyphs but costs a chart the
+            model is sure of, whose model view it dilutes). With the encoder's embeddings, those
+            replace the features, gradients and doubt; spaces a run lacks are skipped.
         combine: ``views`` (the mean of the two views' means: the model's spaces, the
             input's; far in both views: an atypical but clean input is far in one, an input
             from elsewhere in both, and an input the model takes for a class member is not
@@ -169,7 +188,7 @@ class OutlierIssue(IssueType):
             dist = _distance(context, space)
             if dist is None:
                 continue
-            zs.append(upper_z(np.log(np.maximum(dist, 1e-12))))
+            zs.append(_space_z(dist, space))
             used.append(space)
         self.spaces_used_ = used
         self.space_z_ = np.stack(zs, axis=1) if zs else np.zeros((context.n, 0))
@@ -227,16 +246,22 @@ class OutlierIssue(IssueType):
         spaces = list(self.spaces)
         if "embeddings" in spaces and context.space("embeddings") is not None:
             # the encoder's own geometry (the head's gradients on it: measured worse on text)
-            spaces = [s for s in spaces if s not in ("features", "gradients")]
+            spaces = [s for s in spaces if s not in ("features", "gradients", "confidence")]
         elif "features" in spaces and context.space("features") is None:
             spaces = [("gradients" if s == "features" else s) for s in spaces]
+        if not {"features", "gradients"} & set(spaces):  # the doubt joins a model's distance
+            spaces = [s for s in spaces if s != "confidence"]
         return list(dict.fromkeys(spaces))
 
     def explain(self, i: int) -> str:
         if not self.spaces_used_:
             return "no space to measure outliers in"
         names = [SPACE_NAMES.get(s, s) for s in self.spaces_used_]
-        zs = ", ".join(f"{n} z = {z:.1f}" for n, z in zip(names, self.space_z_[i], strict=True))
+        zs = ", ".join(  # a space left out for this sample (NaN: the doubt) is not shown
+            f"{n} z = {z:.1f}"
+            for n, z in zip(names, self.space_z_[i], strict=True)
+            if np.isfinite(z)
+        )
         # a kNN space (an encoder's embeddings, the input statistics) has no classes
         far_from = "every class" if set(self.spaces_used_) - set(KNN_SPACES) else "the data"
         line = f"far from {far_from} ({zs})"
@@ -288,6 +313,8 @@ def _distance(context: IssueContext, space: str) -> np.ndarray | None:
         if space == "statistics" and pixels is not None:  # undecodable: no pixels to measure
             out[~np.isfinite(pixels).all(axis=1)] = np.nan
         return out
+    if space == "confidence":
+        return _doubt(context)
     if space == "gradients":  # rows scaled as read: no (N, D) copy of the gradients
         grads = context.gradients
         if grads is None or len(grads) != context.n or context.n < 3:
@@ -304,6 +331,30 @@ def _distance(context: IssueContext, space: str) -> np.ndarray | None:
     if finite.sum() > 2:
         out[finite] = class_mahalanobis(matrix[finite], context.labels[finite], seed=context.seed)
     return out
+
+
+def _space_z(dist: np.ndarray, space: str) -> np.ndarray:
+    """(N,) upper-tail z-score of a space's (N,) distances: of their log; the doubt's (a
+    probability) of the value itself, on a scale of at least :data:`DOUBT_SCALE`."""
+    if space == "confidence":
+        return upper_z(dist, min_scale=DOUBT_SCALE)
+    return upper_z(np.log(np.maximum(dist, 1e-12)))
+
+
+def _doubt(context: IssueContext) -> np.ndarray | None:
+    """(N,) the model's doubt, ``1 - max softmax`` (Hendrycks & Gimpel 2017's baseline: an
+    input of no class spreads the probability over several), from the run's ``confidence``
+    column (the predicted class's probability); None without it. NaN (left out of the model's
+    view) where the ``corrupt`` type flags the sample: damage (noise, blur, exposure) lowers
+    the confidence of a member of a class, so the doubt is the damage's, not the input's."""
+    conf = context.samples.get("confidence")
+    if conf is None or len(conf) != context.n:
+        return None
+    doubt = 1.0 - np.clip(conf.to_numpy(dtype=np.float64), 0.0, 1.0)
+    corrupt = context.results.get("corrupt")
+    if corrupt is not None and len(corrupt.flagged_) == context.n:
+        doubt[np.asarray(corrupt.flagged_, dtype=bool)] = np.nan
+    return doubt
 
 
 def _past_the_group(

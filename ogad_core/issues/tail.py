@@ -17,9 +17,11 @@ import numpy as np
 UPPER_Q, UPPER_NORMAL = 0.90, 1.2816
 
 
-def upper_z(values: np.ndarray) -> np.ndarray:
+def upper_z(values: np.ndarray, min_scale: float = 0.0) -> np.ndarray:
     """(N,) ``(v - median) / ((q90 - median) / 1.2816)`` of (N,) values (finite ones define
-    the bulk); a flat upper half falls back to the mean absolute deviation, then to 1."""
+    the bulk); a flat upper half falls back to the mean absolute deviation, then to 1.
+    ``min_scale``: the least scale, in the values' own units (a value with an absolute meaning,
+    as a probability, whose bulk may be far narrower than any difference that matters)."""
     v = np.asarray(values, dtype=np.float64)
     finite = v[np.isfinite(v)]
     if finite.size == 0:
@@ -28,7 +30,7 @@ def upper_z(values: np.ndarray) -> np.ndarray:
     scale = float(upper - med) / UPPER_NORMAL
     if scale <= 1e-12:
         scale = float(np.mean(np.abs(finite - med))) or 1.0
-    return (v - med) / scale
+    return (v - med) / max(scale, min_scale)
 
 
 def after_the_others(scores: np.ndarray, others: np.ndarray, threshold: float) -> np.ndarray:
