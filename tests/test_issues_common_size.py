@@ -20,6 +20,7 @@ from ogad_core.issues.corrupt import (
     edge_steps,
     empty_line_share,
     frame_lines,
+    noise_level,
 )
 from ogad_core.issues.properties import IMAGE_COLUMNS, image_properties, registration_image
 
@@ -263,3 +264,24 @@ def test_a_digit_cut_by_the_frame_is_the_corrupt_types_first(digits) -> None:
         pil[i] = Image.fromarray(_offframe(images[i], 15, j % 4))
     first = file_damage(CorruptIssue().fit(_context(pil, labels)))
     assert set(np.flatnonzero(first)) == set(shifted)
+
+
+def test_gaussian_noise_is_noisy_and_no_clean_digit_is(digits) -> None:
+    """Digits with Gaussian noise of sigma 50-80 (clipped: half the background stays black)
+    keep their sharpness within reach of clean digits' (the Laplacian also rises with strokes)
+    but not their noise level: flagged noisy; no clean digit is; photo crops among digits have
+    a noise level below the floor (an outlier's, not noise)."""
+    images, labels = digits
+    pil = [Image.fromarray(im) for im in images]
+    rng = np.random.default_rng(8)
+    noisy = rng.permutation(N)[:6]
+    for j, i in enumerate(noisy):
+        sigma = 50 + 6 * j
+        pil[i] = Image.fromarray(
+            np.clip(images[i] + rng.normal(0, sigma, (28, 28)), 0, 255).astype(np.uint8)
+        )
+    est = CorruptIssue().fit(_context(pil, labels))
+    assert set(np.flatnonzero(est.flagged_)) == set(noisy)
+    assert all(est.explain(int(i)).startswith("noisy input") for i in noisy)
+    crops = np.stack([registration_image(c) for c in _photo_crops(30, 9)])
+    assert noise_level(crops).max() < ABSOLUTE["noise level"]

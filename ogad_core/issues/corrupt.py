@@ -6,7 +6,10 @@ in range: occluded (a large flat square of another value than the background), p
 (scan lines, stripes: a peak at one row or column frequency of period 2-4 px), blocky (JPEG
 blocking on the 8 x 8 grid) and over-compressed (the file's JPEG quality far below the data's).
 From the 32 x 32 registration images of the same pass (every image at one common size, so a
-larger file of the same content is not blurrier): motion blur (along one direction no
+larger file of the same content is not blurrier): noise (the median absolute finest diagonal
+wavelet detail over 0.6745, Donoho and Johnstone's robust estimate of the noise's standard
+deviation: a clean digit's background gives 0; it joins *noisy*, the Laplacian's sharpness,
+which strokes raise too), motion blur (along one direction no
 one-pixel step reaches a quarter of the image's range, across it one is twice the largest
 along it; smooth content, soft every way, is not motion-blurred) and pixelated (most
 neighbouring pixels at mid-grey equal, and the changes on few lines: an image upscaled by
@@ -58,6 +61,10 @@ ABSOLUTE = {
     # MNIST digits box-downsampled 4x and upscaled by pixel blocks: 0.48 median (10th pct
     # 0.43), 3.5x 0.36, 2x 0.09; clean digits of the three benchmark mixes at most 0.29
     "pixelated": 0.4,
+    # noise level (in [0, 1]) of the 32 x 32 images: clean digits of the three benchmark mixes
+    # at most 0.003, photo crops among them 0.02, 2-3 x 3 upscaled rasters 0.026; Gaussian noise
+    # of sigma 80 / 255 0.058-0.078, salt-and-pepper 0.047-0.14
+    "noise level": 0.03,
 }
 #: pixelated also needs this share of the row and column lines inside the content to carry
 #: no change (pixel blocks 4x the pixel: 0.46-0.52; clean digits at most 0.30, photo crops
@@ -177,6 +184,21 @@ def edge_steps(registration: np.ndarray) -> np.ndarray:
     return out
 
 
+def noise_level(registration: np.ndarray) -> np.ndarray:
+    """(N,) each (N, side, side) uint8 image's noise standard deviation in [0, 1]: the median
+    absolute finest diagonal (Haar) wavelet detail over 0.6745 (Donoho and Johnstone's robust
+    estimate: strokes and edges occupy few of the details, so the median reads the noise; a
+    clean digit's flat background gives 0). Chunk by chunk."""
+    from ogad_core.issues.features import CHUNK_ROWS
+
+    out = np.zeros(len(registration))
+    for start in range(0, len(registration), CHUNK_ROWS):
+        X = np.asarray(registration[start : start + CHUNK_ROWS], dtype=np.float32) / 255.0
+        detail = (X[:, 0::2, 0::2] - X[:, 0::2, 1::2] - X[:, 1::2, 0::2] + X[:, 1::2, 1::2]) / 2
+        out[start : start + len(X)] = np.median(np.abs(detail), axis=(1, 2)) / 0.6745
+    return out
+
+
 def frame_lines(registration: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, 4) bool: ink on each (N, side, side) image's top, bottom, left and right edge line;
     (N, 4) int: the lines without ink counted in from the opposite edge (the far side's empty
@@ -213,7 +235,8 @@ class CorruptIssue(IssueType):
     threshold_doc = (
         "a property 5 robust standard deviations from the data's own (brightness below 0.15 or "
         "above 0.85, contrast below 0.08, sharpness 4x below (a larger file than the median "
-        "forgiven its scale) or 2x above the median, a flat "
+        "forgiven its scale) or 2x above the median or a noise level of 0.03 (at 32 x 32: the "
+        "median absolute finest wavelet detail / 0.6745), a flat "
         "patch of a tenth of the image, 10% of the power at one row or column frequency of "
         "period 2-4 px, "
         "twice the jumps on the 8 x 8 grid; at the common 32 x 32 size: no one-pixel step along "
@@ -303,6 +326,7 @@ class CorruptIssue(IssueType):
                 **self._common_size_parts(registration, ok),
             }
         )
+        parts["noisy"] = np.maximum(parts["noisy"], parts.pop("noise"))
         keep = ok[:, None] | (parts.columns == "undecodable")[None]
         return parts.where(np.broadcast_to(keep, parts.shape), 0.0)
 
@@ -344,7 +368,7 @@ class CorruptIssue(IssueType):
         """Motion blur and pixelation, measured on the (N, 32, 32) registration images (every
         image at one size); 0 without them (an older run)."""
         if registration is None or len(registration) != len(ok) or not ok.any():
-            names = ("motion blur", "pixelated", "cut by the frame")
+            names = ("motion blur", "pixelated", "cut by the frame", "noise")
             return {name: np.zeros(len(ok)) for name in names}
         from ogad_core.issues.features import flat_share
 
@@ -362,7 +386,20 @@ class CorruptIssue(IssueType):
             "motion blur": motion,
             "pixelated": np.where(blocks, flat_z, 0.0),
             "cut by the frame": self._frame_cut(registration, ok),
+            "noise": self._noise(registration, ok),
         }
+
+    def _noise(self, registration: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """(N,) robust z of the :func:`noise_level` against the data's (its scale at least
+        the floor / threshold: clean digits have none), where it reaches its absolute floor;
+        else 0. Joins ``noisy`` (the Laplacian's sharpness also rises with strokes: clean
+        digits reach 4.6 of the 5 there)."""
+        level = noise_level(registration)
+        med = float(np.median(level[ok]))
+        floor = ABSOLUTE["noise level"]
+        spread = 1.4826 * float(np.median(np.abs(level[ok] - med)))
+        z = (level - med) / max(spread, floor / self.threshold)
+        return np.where(level >= floor, z, 0.0)
 
     def _frame_cut(self, registration: np.ndarray, ok: np.ndarray) -> np.ndarray:
         """(N,) the threshold x the far side's empty band over half the side, for each image
