@@ -209,8 +209,10 @@ def frame_lines(registration: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     touch = np.zeros((len(registration), 4), dtype=bool)
     far_empty = np.zeros((len(registration), 4), dtype=np.int64)
     for start in range(0, len(registration), CHUNK_ROWS):
-        X = np.asarray(registration[start : start + CHUNK_ROWS], dtype=np.float32)
-        away = np.abs(X - np.median(X, axis=(1, 2), keepdims=True))
+        chunk = np.asarray(registration[start : start + CHUNK_ROWS])
+        background = np.median(chunk.reshape(len(chunk), -1), axis=1)  # uint8: 5x faster
+        X = chunk.astype(np.float32)
+        away = np.abs(X - background.astype(np.float32)[:, None, None])
         ink = away >= INK_SHARE * np.maximum(away.max(axis=(1, 2), keepdims=True), 1.0)
         rows, cols = ink.any(axis=2), ink.any(axis=1)  # (n, side) lines with ink
         lines = (rows, rows[:, ::-1], cols, cols[:, ::-1])  # each read in from its edge
