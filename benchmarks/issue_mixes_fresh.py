@@ -221,14 +221,21 @@ def charts(rng: np.random.Generator, n: int) -> list[np.ndarray]:
 # ---- images: corrupt ----------------------------------------------------------------------
 
 
-def _motion(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    length = int(rng.integers(7, 12))
+def _blur_rows(img: np.ndarray, length: int) -> np.ndarray:
+    """(28, 28) uint8 -> (28, 28) float32: each row averaged over `length` horizontal shifts."""
     padded = np.pad(img.astype(np.float32), ((0, 0), (length, length)))
     shifts = [
         padded[:, length + d : length + d + 28] for d in range(-(length // 2), length // 2 + 1)
     ]
-    out = np.mean(shifts, axis=0)
-    return out.T.astype(np.uint8) if rng.random() < 0.5 else out.astype(np.uint8)
+    return np.mean(shifts, axis=0)
+
+
+def _motion(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(28, 28) uint8 -> the upright digit blurred along its rows or (half the time) its columns."""
+    length = int(rng.integers(7, 12))
+    vertical = rng.random() < 0.5
+    out = _blur_rows(img.T, length).T if vertical else _blur_rows(img, length)
+    return out.astype(np.uint8)
 
 
 def _offframe(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -106,6 +106,21 @@ def test_a_flip_takes_the_commonest_other_label_among_pixel_neighbours() -> None
     assert flips.tolist() == [2, 0]  # a 0 among 2s and 1s -> 2; a 2 among 0s -> 0
 
 
+def test_motion_blur_smears_the_upright_digit_along_a_row_or_a_column() -> None:
+    """A bright dot off the diagonal stays on its own row or column (never mirrored across the
+    diagonal); both directions occur."""
+    dot = np.zeros((28, 28), np.uint8)
+    dot[5, 20] = 255
+    directions = set()
+    for seed in range(20):
+        ink = np.argwhere(fresh._motion(dot, np.random.default_rng(seed)) > 0)
+        assert len(ink) >= 7  # smeared over the blur's length
+        on_row, on_column = (ink[:, 0] == 5).all(), (ink[:, 1] == 20).all()
+        assert on_row or on_column
+        directions.add("row" if on_row else "column")
+    assert directions == {"row", "column"}
+
+
 @needs_fonts
 def test_fresh_images_follow_their_recipe(fresh_images: pd.DataFrame) -> None:
     truth = fresh_images

@@ -19,6 +19,8 @@ from ogad_core.issues.corrupt import (
     CorruptIssue,
     edge_steps,
     empty_line_share,
+    frame_lines,
+    noise_level,
 )
 from ogad_core.issues.properties import IMAGE_COLUMNS, image_properties, registration_image
 
@@ -175,3 +177,111 @@ def test_a_pixelated_image_is_the_corrupt_types_first_a_motion_blurred_one_is_vo
     est = CorruptIssue().fit(_context(pil, labels))
     first = file_damage(est)
     assert first[pixelated].all() and not first[motion].any() and first.sum() == len(pixelated)
+
+
+def _offframe(image: np.ndarray, shift: int, direction: int) -> np.ndarray:
+    """(28, 28) uint8: ``image`` shifted ``shift`` px right, left, down or up (direction 0-3),
+    the part that leaves the frame lost."""
+    out = np.zeros_like(image)
+    if direction == 0:
+        out[:, shift:] = image[:, : 28 - shift]
+    elif direction == 1:
+        out[:, : 28 - shift] = image[:, shift:]
+    elif direction == 2:
+        out[shift:] = image[: 28 - shift]
+    else:
+        out[: 28 - shift] = image[shift:]
+    return out
+
+
+def _photo_crops(n: int, seed: int) -> list[Image.Image]:
+    """n 28 x 28 grayscale crops of sklearn's sample photos (content up to every edge)."""
+    from sklearn.datasets import load_sample_images
+
+    rng = np.random.default_rng(seed)
+    photos = [Image.fromarray(p).convert("L") for p in load_sample_images().images]
+    crops = []
+    for j in range(n):
+        x, y = (int(v) for v in rng.integers(0, 300, 2))
+        crop = photos[j % len(photos)].crop((x, y, x + 100, y + 100))
+        crops.append(crop.resize((28, 28), Image.Resampling.BOX))
+    return crops
+
+
+@pytest.fixture(scope="module")
+def framed_digits() -> tuple[np.ndarray, np.ndarray]:
+    """(N, 28, 28) uint8 real digits drawn from all of mnist5k (1.5% of which touch the frame,
+    most in one stretch) and (N,) labels."""
+    from ogad_core.data.loaders import MNIST5K_NPZ
+
+    with np.load(MNIST5K_NPZ) as npz:
+        picked = np.sort(np.random.default_rng(7).permutation(len(npz["labels"]))[:N])
+        return npz["images"][picked].reshape(-1, 28, 28).astype(np.uint8), npz["labels"][picked]
+
+
+def test_digits_shifted_half_out_of_the_frame_are_cut_and_no_clean_digit_is(
+    framed_digits,
+) -> None:
+    """Digits shifted 13-17 px of 28 (every direction) are cut by the frame; the clean digits,
+    those that touch the frame included (a centred digit reaches past the middle), are not;
+    nor is a photo crop among them (its content reaches several edges)."""
+    images, labels = framed_digits
+    touch, _ = frame_lines(np.stack([registration_image(Image.fromarray(im)) for im in images]))
+    assert touch.any(axis=1).sum() >= 5  # clean digits on the frame
+    pil = [Image.fromarray(im) for im in images]
+    # not 1s: a narrow stroke shifted 16 px can leave a speck off the edge, no longer cut
+    picked = np.random.default_rng(4).permutation(np.flatnonzero(labels != 1))[:15]
+    shifted, photos = picked[:12], picked[12:]
+    for j, i in enumerate(shifted):
+        pil[i] = Image.fromarray(_offframe(images[i], 13 + j % 5, j % 4))
+    for i, crop in zip(photos, _photo_crops(len(photos), 5), strict=True):
+        pil[i] = crop
+    est = CorruptIssue().fit(_context(pil, labels))
+    cut = est.parts_["cut by the frame"].to_numpy() >= est.threshold_
+    assert set(np.flatnonzero(cut)) == set(shifted)
+    assert all(est.explain(int(i)).startswith("cut by the frame: ink on the") for i in shifted)
+    assert not est.flagged_[np.setdiff1d(np.arange(N), picked)].any()
+
+
+def test_no_photo_is_cut_by_the_frame_in_a_dataset_of_photos() -> None:
+    """Photos' content reaches the frame: no edge is kept empty, so none is cut, also a crop
+    whose far half is dark."""
+    crops = _photo_crops(200, 6)
+    crops[0] = Image.fromarray(_offframe(np.asarray(crops[0]), 16, 0))
+    est = CorruptIssue().fit(_context(crops, np.arange(200) % 10))
+    assert (est.parts_["cut by the frame"] == 0).all()
+
+
+def test_a_digit_cut_by_the_frame_is_the_corrupt_types_first(digits) -> None:
+    """Cut by the frame is the capture's (a bad crop): the corrupt type's first, whatever the
+    half left in the image resembles."""
+    from ogad_core.issues.outlier import file_damage
+
+    images, labels = digits
+    pil = [Image.fromarray(im) for im in images]
+    shifted = np.arange(5)
+    for j, i in enumerate(shifted):
+        pil[i] = Image.fromarray(_offframe(images[i], 15, j % 4))
+    first = file_damage(CorruptIssue().fit(_context(pil, labels)))
+    assert set(np.flatnonzero(first)) == set(shifted)
+
+
+def test_gaussian_noise_is_noisy_and_no_clean_digit_is(digits) -> None:
+    """Digits with Gaussian noise of sigma 50-80 (clipped: half the background stays black)
+    keep their sharpness within reach of clean digits' (the Laplacian also rises with strokes)
+    but not their noise level: flagged noisy; no clean digit is; photo crops among digits have
+    a noise level below the floor (an outlier's, not noise)."""
+    images, labels = digits
+    pil = [Image.fromarray(im) for im in images]
+    rng = np.random.default_rng(8)
+    noisy = rng.permutation(N)[:6]
+    for j, i in enumerate(noisy):
+        sigma = 50 + 6 * j
+        pil[i] = Image.fromarray(
+            np.clip(images[i] + rng.normal(0, sigma, (28, 28)), 0, 255).astype(np.uint8)
+        )
+    est = CorruptIssue().fit(_context(pil, labels))
+    assert set(np.flatnonzero(est.flagged_)) == set(noisy)
+    assert all(est.explain(int(i)).startswith("noisy input") for i in noisy)
+    crops = np.stack([registration_image(c) for c in _photo_crops(30, 9)])
+    assert noise_level(crops).max() < ABSOLUTE["noise level"]

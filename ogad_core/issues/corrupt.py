@@ -6,12 +6,18 @@ in range: occluded (a large flat square of another value than the background), p
 (scan lines, stripes: a peak at one row or column frequency of period 2-4 px), blocky (JPEG
 blocking on the 8 x 8 grid) and over-compressed (the file's JPEG quality far below the data's).
 From the 32 x 32 registration images of the same pass (every image at one common size, so a
-larger file of the same content is not blurrier): motion blur (along one direction no
+larger file of the same content is not blurrier): noise (the median absolute finest diagonal
+wavelet detail over 0.6745, Donoho and Johnstone's robust estimate of the noise's standard
+deviation: a clean digit's background gives 0; it joins *noisy*, the Laplacian's sharpness,
+which strokes raise too), motion blur (along one direction no
 one-pixel step reaches a quarter of the image's range, across it one is twice the largest
 along it; smooth content, soft every way, is not motion-blurred) and pixelated (most
 neighbouring pixels at mid-grey equal, and the changes on few lines: an image upscaled by
 pixel blocks from one about :data:`SIZE_FACTOR` times smaller; a photo's flat areas change
-along every line).
+along every line) and cut by the frame (ink on one edge line only, where the data's images keep
+that edge empty, and the far half of the image empty: content shifted half out of the image, a
+bad crop; a centred digit that touches the frame reaches past the middle, a photo crop's
+content several edges, and in a dataset of photos no edge is kept empty).
 Texts: empty, very short, not language (few letters, or under 60% of its words known: used by
 another text of the corpus or English-like, :mod:`~ogad_core.issues.wordlike`, so that a short
 review of rare words in a small dataset is language), repetitive (one word said over and
@@ -60,6 +66,10 @@ ABSOLUTE = {
     # MNIST digits box-downsampled 4x and upscaled by pixel blocks: 0.48 median (10th pct
     # 0.43), 3.5x 0.36, 2x 0.09; clean digits of the three benchmark mixes at most 0.29
     "pixelated": 0.4,
+    # noise level (in [0, 1]) of the 32 x 32 images: clean digits of the three benchmark mixes
+    # at most 0.003, photo crops among them 0.02, 2-3 x 3 upscaled rasters 0.026; Gaussian noise
+    # of sigma 80 / 255 0.058-0.078, salt-and-pepper 0.047-0.14
+    "noise level": 0.03,
 }
 #: pixelated also needs this share of the row and column lines inside the content to carry
 #: no change (pixel blocks 4x the pixel: 0.46-0.52; clean digits at most 0.30, photo crops
@@ -69,6 +79,15 @@ EMPTY_LINES = 1.0 / 3.0
 #: (motion-blurred digits 2.6-9.5; smooth crops and Gaussian-blurred digits, soft every way,
 #: mostly 1.2-2.3; clean digits are never that soft: their softest step is at least 0.38)
 MOTION_RATIO = 2.0
+#: cut by the frame: ink is a pixel at least this share of the image's range from its median
+#: (its background, an inverted digit's white included)
+INK_SHARE = 0.25
+#: cut by the frame only where the data keeps the frame empty: an edge line counts when at
+#: least this share of the run's images have no ink on it (the digit mixes: 97-98% on every
+#: edge; photos, whose content always reaches the frame, never)
+EMPTY_EDGE_SHARE = 0.95
+#: the edge lines in the order of :func:`frame_lines`
+EDGES = ("top", "bottom", "left", "right")
 #: a JPEG whose quality is this many times below the data's median (JPEG_QUALITY when fewer than
 #: half the images are JPEGs) scores the threshold, as a side :data:`SIZE_FACTOR` x below
 JPEG_FACTOR, JPEG_QUALITY = 4.0, 75.0
@@ -174,6 +193,44 @@ def edge_steps(registration: np.ndarray) -> np.ndarray:
     return out
 
 
+def noise_level(registration: np.ndarray) -> np.ndarray:
+    """(N,) each (N, side, side) uint8 image's noise standard deviation in [0, 1]: the median
+    absolute finest diagonal (Haar) wavelet detail over 0.6745 (Donoho and Johnstone's robust
+    estimate: strokes and edges occupy few of the details, so the median reads the noise; a
+    clean digit's flat background gives 0). Chunk by chunk."""
+    from ogad_core.issues.features import CHUNK_ROWS
+
+    out = np.zeros(len(registration))
+    for start in range(0, len(registration), CHUNK_ROWS):
+        X = np.asarray(registration[start : start + CHUNK_ROWS], dtype=np.float32) / 255.0
+        detail = (X[:, 0::2, 0::2] - X[:, 0::2, 1::2] - X[:, 1::2, 0::2] + X[:, 1::2, 1::2]) / 2
+        out[start : start + len(X)] = np.median(np.abs(detail), axis=(1, 2)) / 0.6745
+    return out
+
+
+def frame_lines(registration: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 4) bool: ink on each (N, side, side) image's top, bottom, left and right edge line;
+    (N, 4) int: the lines without ink counted in from the opposite edge (the far side's empty
+    band). Ink: at least :data:`INK_SHARE` of the image's range from its median. Chunk by
+    chunk."""
+    from ogad_core.issues.features import CHUNK_ROWS
+
+    touch = np.zeros((len(registration), 4), dtype=bool)
+    far_empty = np.zeros((len(registration), 4), dtype=np.int64)
+    for start in range(0, len(registration), CHUNK_ROWS):
+        chunk = np.asarray(registration[start : start + CHUNK_ROWS])
+        background = np.median(chunk.reshape(len(chunk), -1), axis=1)  # uint8: 5x faster
+        X = chunk.astype(np.float32)
+        away = np.abs(X - background.astype(np.float32)[:, None, None])
+        ink = away >= INK_SHARE * np.maximum(away.max(axis=(1, 2), keepdims=True), 1.0)
+        rows, cols = ink.any(axis=2), ink.any(axis=1)  # (n, side) lines with ink
+        lines = (rows, rows[:, ::-1], cols, cols[:, ::-1])  # each read in from its edge
+        rows_slice = slice(start, start + len(X))
+        touch[rows_slice] = np.stack([line[:, 0] for line in lines], axis=1)
+        far_empty[rows_slice] = np.stack([line[:, ::-1].argmax(axis=1) for line in lines], 1)
+    return touch, far_empty
+
+
 class CorruptIssue(IssueType):
     """Corrupt inputs.
 
@@ -189,12 +246,15 @@ class CorruptIssue(IssueType):
     threshold_doc = (
         "a property 5 robust standard deviations from the data's own (brightness below 0.15 or "
         "above 0.85, contrast below 0.08, sharpness 4x below (a larger file than the median "
-        "forgiven its scale) or 2x above the median, a flat "
+        "forgiven its scale) or 2x above the median or a noise level of 0.03 (at 32 x 32: the "
+        "median absolute finest wavelet detail / 0.6745), a flat "
         "patch of a tenth of the image, 10% of the power at one row or column frequency of "
         "period 2-4 px, "
         "twice the jumps on the 8 x 8 grid; at the common 32 x 32 size: no one-pixel step along "
         "one direction above a quarter of the range and one across it twice that, 40% of the "
         "pairs of neighbouring pixels at mid-grey equal and a third of the lines unchanged; "
+        "cut by the frame: ink on one edge line only, one that 95% of the data's images keep "
+        "empty, and the far half of the image empty; "
         "letters "
         "of a text; distinct words below half of a text's; its words known -- used by another "
         "text or English-like by the encoder vocabulary's letter trigrams -- below 60%), a side "
@@ -214,6 +274,8 @@ class CorruptIssue(IssueType):
     def fit(self, context: IssueContext) -> CorruptIssue:
         table = context.inputs
         self._mean: np.ndarray | None = None  # (N,) mean pixel of images (_image_parts)
+        self._cut: tuple[np.ndarray, ...] | None = None  # (N,) each: _frame_cut's
+        self._side = 0
         if table is None:
             parts = pd.DataFrame(index=range(context.n))
         elif "sharpness" in table:
@@ -276,6 +338,7 @@ class CorruptIssue(IssueType):
                 **self._common_size_parts(registration, ok),
             }
         )
+        parts["noisy"] = np.maximum(parts["noisy"], parts.pop("noise"))
         keep = ok[:, None] | (parts.columns == "undecodable")[None]
         return parts.where(np.broadcast_to(keep, parts.shape), 0.0)
 
@@ -317,7 +380,8 @@ class CorruptIssue(IssueType):
         """Motion blur and pixelation, measured on the (N, 32, 32) registration images (every
         image at one size); 0 without them (an older run)."""
         if registration is None or len(registration) != len(ok) or not ok.any():
-            return {"motion blur": np.zeros(len(ok)), "pixelated": np.zeros(len(ok))}
+            names = ("motion blur", "pixelated", "cut by the frame", "noise")
+            return {name: np.zeros(len(ok)) for name in names}
         from ogad_core.issues.features import flat_share
 
         steps = edge_steps(registration)
@@ -333,7 +397,38 @@ class CorruptIssue(IssueType):
         return {
             "motion blur": motion,
             "pixelated": np.where(blocks, flat_z, 0.0),
+            "cut by the frame": self._frame_cut(registration, ok),
+            "noise": self._noise(registration, ok),
         }
+
+    def _noise(self, registration: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """(N,) robust z of the :func:`noise_level` against the data's (its scale at least
+        the floor / threshold: clean digits have none), where it reaches its absolute floor;
+        else 0. Joins ``noisy`` (the Laplacian's sharpness also rises with strokes: clean
+        digits reach 4.6 of the 5 there)."""
+        level = noise_level(registration)
+        med = float(np.median(level[ok]))
+        floor = ABSOLUTE["noise level"]
+        spread = 1.4826 * float(np.median(np.abs(level[ok] - med)))
+        z = (level - med) / max(spread, floor / self.threshold)
+        return np.where(level >= floor, z, 0.0)
+
+    def _frame_cut(self, registration: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """(N,) the threshold x the far side's empty band over half the side, for each image
+        with ink on one edge line only, one the data keeps empty (:data:`EMPTY_EDGE_SHARE`),
+        whose far half has no ink: content shifted out through that edge (a digit that touches
+        the frame, centred, reaches past the middle; a photo crop's content reaches several
+        edges); else 0."""
+        touch, far_empty = frame_lines(registration)
+        kept_empty = (~touch[ok]).mean(axis=0)  # (4,) share of the data without ink there
+        edge = touch.argmax(axis=1)
+        rows = np.arange(len(ok))
+        half = registration.shape[1] / 2
+        cut = (touch.sum(axis=1) == 1) & (kept_empty[edge] >= EMPTY_EDGE_SHARE)
+        cut &= far_empty[rows, edge] >= half
+        self._cut = (edge, far_empty[rows, edge], kept_empty[edge])
+        self._side = registration.shape[1]
+        return np.where(cut, self.threshold * far_empty[rows, edge] / half, 0.0)
 
     def _text_parts(self, t: pd.DataFrame, texts: list[str]) -> pd.DataFrame:
         words = t["n_words"].to_numpy(dtype=np.float64)
@@ -409,6 +504,13 @@ class CorruptIssue(IssueType):
         if worst == "out of order":
             z = float(self._order_z[i])
             return f"words out of order input (z = {z:.1f} against this dataset's word pairs)"
+        if worst == "cut by the frame" and self._cut is not None:
+            edge, far_empty, kept = (part[i] for part in self._cut)
+            return (
+                f"cut by the frame: ink on the {EDGES[edge]} edge, which {kept:.0%} of this "
+                f"dataset's images keep empty, the far {far_empty} lines of "
+                f"{self._side} empty (content shifted out of the image)"
+            )
         if worst == "over-compressed":
             quality, ref = self._quality
             return f"{worst} input (JPEG quality {quality[i]:.0f}, the data's {ref:.0f})"

@@ -53,7 +53,8 @@ damaged member of the class, as a digit half covered by noise; stripes or a bloc
 dominate those pixels, are taken out for a second vote: :mod:`ogad_core.issues.undamaged`),
 outlier when it does not (a photo crop or a drawn letter filed under some class). An input
 with no shape to compare (undecodable, near-constant), one flagged for a property of the file
-(tiny, odd aspect, pixelated), or without pixels (text), is the corrupt type's first; an
+(tiny, odd aspect, pixelated; or its capture: cut by the frame), or without pixels (text), is
+the corrupt type's first; an
 undecodable file scores 0 here (the model saw a stand-in: there is no input to place among the
 data) and ranks last, as does a text with no content to place (empty, under two words, one
 word said over and over,
@@ -87,7 +88,8 @@ from ogad_core.space.knn import ANN_MIN_ROWS
 #: near-constant; a text that is empty, under two words or one word said over and over; also a
 #: flagged text without a letter outside markup, :func:`_wordless`) or that are the file's, not
 #: its content's (tiny, odd aspect; pixelated: a tiny image upscaled by pixel blocks, whose
-#: blocks, not its shape, set its pixels' distance): such a sample is the corrupt type's first
+#: blocks, not its shape, set its pixels' distance; cut by the frame: a bad crop, the half of a
+#: member left in the image resembles no class): such a sample is the corrupt type's first
 #: and ranks last here (a text flagged for its letters or its words -- a code line, another
 #: language -- may come from elsewhere: it stays flagged here, after the others)
 CORRUPT_FIRST = (
@@ -96,6 +98,7 @@ CORRUPT_FIRST = (
     "tiny",
     "odd aspect",
     "pixelated",
+    "cut by the frame",
     "empty",
     "very short",
     "repetitive",
