@@ -433,8 +433,9 @@ def _digits_glyphs_model(seed: int, n: int = 2000, m: int = 15, flipped: int = 4
     return images, labels, mlp.predict_proba(pixels), hidden
 
 
-#: the outlier type's spaces with the model's doubt (an option: not in the default)
+#: the outlier type's default spaces, with the model's doubt, and without it
 WITH_DOUBT = ("features", "gradients", "confidence", "embeddings", "statistics")
+WITHOUT_DOUBT = ("features", "gradients", "embeddings", "statistics")
 
 
 def _model_context(seed: int, confidence: bool = True) -> IssueContext:
@@ -465,7 +466,7 @@ def _model_context(seed: int, confidence: bool = True) -> IssueContext:
 def test_the_models_doubt_lifts_inputs_of_no_class_and_not_flipped_digits() -> None:
     """Glyphs of other scripts filed under random classes are atypical in every space and far
     in none, but the model is sure of no class for them (its largest probability is low):
-    with its doubt (1 - max softmax) in the model's view (``spaces`` with ``confidence``),
+    with its doubt (1 - max softmax) in the model's view (the default spaces),
     more of them rank in the top 15 (seeds 0 / 1 / 2: 9 / 9 / 9 without it, 11 / 11 / 10
     with it), no more clean digits are flagged (3 / 2 / 2 -> 1 / 0 / 2), and flipped digits
     -- the model is sure of their true class -- are not lifted."""
@@ -473,7 +474,7 @@ def test_the_models_doubt_lifts_inputs_of_no_class_and_not_flipped_digits() -> N
     gained = []
     for seed in (0, 1, 2):
         est = OutlierIssue(spaces=WITH_DOUBT).fit(_model_context(seed))
-        former = OutlierIssue().fit(_model_context(seed))
+        former = OutlierIssue(spaces=WITHOUT_DOUBT).fit(_model_context(seed))
         assert est.spaces_used_ == ["features", "gradients", "confidence", "statistics"]
         assert former.spaces_used_ == ["features", "gradients", "statistics"]
         top, top_before = (np.argsort(-e.scores_, kind="stable")[:15] for e in (est, former))
@@ -519,7 +520,7 @@ def test_a_model_sure_of_nearly_every_row_does_not_fill_the_queue_with_its_least
     doubt = np.minimum(1.2e-5 * np.exp(2.9 * rng.standard_normal(ctx.n)), 0.5)
     ctx.samples["confidence"] = 1.0 - doubt
     est = OutlierIssue(spaces=WITH_DOUBT).fit(ctx)
-    former = OutlierIssue().fit(_model_context(0))
+    former = OutlierIssue(spaces=WITHOUT_DOUBT).fit(_model_context(0))
     doubt_z = est.space_z_[:, est.spaces_used_.index("confidence")]
     assert np.nanmax(upper_z(doubt)) > 100  # its own scale: the least sure rows' z unbounded
     assert np.nanmax(doubt_z) <= 5.0 + 1e-9
