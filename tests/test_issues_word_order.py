@@ -97,3 +97,8 @@ def test_a_review_cut_mid_word_is_cut_off() -> None:
     # a review ending in a whole word, a name or punctuation is not cut
     assert cut_off[:n].sum() <= 1, [r for r, f in zip(reviews, cut_off[:n], strict=True) if f]
     assert est.flagged_[n:][cut_off[n:]].all()
+    # the card names the fragment the text ends in and a word of the data it starts
+    for row in n + np.flatnonzero(cut_off[n:]):
+        last = (reviews + cut)[row].split()[-1]
+        why = est.explain(int(row))
+        assert why.startswith(f'cut off mid-word: ends in "{last}", the start of "{last}'), why

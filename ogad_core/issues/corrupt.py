@@ -275,6 +275,7 @@ class CorruptIssue(IssueType):
         table = context.inputs
         self._mean: np.ndarray | None = None  # (N,) mean pixel of images (_image_parts)
         self._cut: tuple[np.ndarray, ...] | None = None  # (N,) each: _frame_cut's
+        self._cut_words: list[str] = []  # (N,) text: "last -> the word it starts" or ""
         self._side = 0
         if table is None:
             parts = pd.DataFrame(index=range(context.n))
@@ -441,6 +442,8 @@ class CorruptIssue(IssueType):
                 doc_freq[w] = doc_freq.get(w, 0) + 1
         known = known_word_share(tokens, doc_freq)
         mean_pmi, order = order_scores(texts)
+        self._cut_words = cut_off(texts, doc_freq)  # the explanation names the cut word
+        cut = np.array([bool(w) for w in self._cut_words], dtype=bool)
         chars = t["n_chars"].to_numpy(dtype=np.float64)
         empty = chars == 0
         # a text under min_words words: flagged, and as short as its characters are against
@@ -456,7 +459,7 @@ class CorruptIssue(IssueType):
                 "not language": self._not_language(known),
                 "repetitive": np.where(distinct < ABSOLUTE["repetitive"], -robust_z(distinct), 0.0),
                 "out of order": self._out_of_order(mean_pmi, order),
-                "cut off": np.where(cut_off(texts, doc_freq), self.threshold + 1.0, 0.0),
+                "cut off": np.where(cut, self.threshold + 1.0, 0.0),
             }
         )
 
@@ -504,6 +507,9 @@ class CorruptIssue(IssueType):
         if worst == "out of order":
             z = float(self._order_z[i])
             return f"words out of order input (z = {z:.1f} against this dataset's word pairs)"
+        if worst == "cut off" and self._cut_words:
+            last, _, start_of = self._cut_words[i].partition(" -> ")
+            return f'cut off mid-word: ends in "{last}", the start of "{start_of}" in other texts'
         if worst == "cut by the frame" and self._cut is not None:
             edge, far_empty, kept = (part[i] for part in self._cut)
             return (

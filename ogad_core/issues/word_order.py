@@ -104,10 +104,11 @@ def order_scores(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return mean, score
 
 
-def cut_off(texts: list[str], doc_freq: dict[str, int]) -> np.ndarray:
-    """(N,) whether each text of two or more words ends mid-word: its last character a letter,
-    its last word lower case (a name is not cut), used by no other text (``doc_freq``: texts
-    per word), not an English word of :data:`CUT_WHOLE_LETTERS` letters or more (the encoder's
+def cut_off(texts: list[str], doc_freq: dict[str, int]) -> list[str]:
+    """(N,) for each text of two or more words that ends mid-word, its last word and the word
+    it starts (``"spel -> spelling"``), else ``""``: its last character a letter, its last
+    word lower case (a name is not cut), used by no other text (``doc_freq``: texts per word),
+    not an English word of :data:`CUT_WHOLE_LETTERS` letters or more (the encoder's
     dictionary, :mod:`~ogad_core.issues.wordlike`: "test", "merge" end a text whole), yet the
     start of a longer word at least :data:`CUT_MIN_TEXTS` texts use (the dictionary's words
     here too added "prevail", which only a rarer "prevails" continues)."""
@@ -116,16 +117,20 @@ def cut_off(texts: list[str], doc_freq: dict[str, int]) -> np.ndarray:
     model = english_words()
     dictionary = model.words if model is not None else frozenset()
     longer = sorted(w for w, n in doc_freq.items() if n >= CUT_MIN_TEXTS)
-    out = np.zeros(len(texts), dtype=bool)
-    for i, text in enumerate(texts):
-        words = text.split()
-        if len(words) < 2 or not words[-1][-1].isalpha():
-            continue
-        last = words[-1].lstrip(_OPENERS)
-        if not last.islower() or doc_freq.get(last, 0) > 1:
-            continue
-        if len(last) >= CUT_WHOLE_LETTERS and last in dictionary:
-            continue
-        at = bisect.bisect_right(longer, last)
-        out[i] = at < len(longer) and longer[at].startswith(last)
-    return out
+    return [_cut_word(text, doc_freq, dictionary, longer) for text in texts]
+
+
+def _cut_word(text: str, doc_freq: dict[str, int], dictionary: frozenset, longer: list[str]) -> str:
+    """``"last -> longer"`` when ``text`` ends mid-word (see :func:`cut_off`), else ``""``."""
+    words = text.split()
+    if len(words) < 2 or not words[-1][-1].isalpha():
+        return ""
+    last = words[-1].lstrip(_OPENERS)
+    if not last.islower() or doc_freq.get(last, 0) > 1:
+        return ""
+    if len(last) >= CUT_WHOLE_LETTERS and last in dictionary:
+        return ""
+    at = bisect.bisect_right(longer, last)
+    if at < len(longer) and longer[at].startswith(last):
+        return f"{last} -> {longer[at]}"
+    return ""
