@@ -61,13 +61,17 @@ def _cut(reviews: list[str], rng: np.random.Generator) -> list[str]:
 
 
 def test_words_in_random_order_are_out_of_order_and_reviews_are_not() -> None:
-    """Among 610 reviews most shuffled ones score above every review (the part ranks; it flags
-    nothing on its own: ORDER_FLAGS), and the worst says why."""
+    """Among 610 reviews most shuffled ones score above every review and the worst are
+    flagged (z >= 5; with 610 texts the word pairs' counts are thin: salads reach z 3.3-5.2
+    here, 3.7-6.8 among the benchmark's 3,120), at most one review (lyrics, a list), and the
+    worst says why."""
     reviews = _reviews()
     est = _fit(reviews + _salad(reviews, np.random.default_rng(0)))
     part = est.parts_["out of order"].to_numpy()
     n = len(reviews)
-    assert part.max() < est.threshold
+    assert (part[:n] >= est.threshold).sum() <= 1
+    assert (part[n:] >= est.threshold).any()
+    assert est.flagged_[n:][part[n:] >= est.threshold].all()
     assert (part[n:] > part[:n].max()).sum() >= N_BAD // 2
     worst = n + int(np.argmax(part[n:]))
     assert est.explain(worst).startswith("words out of order input (z = ")
