@@ -819,6 +819,7 @@ def alt_section(
         + " side by side on the same runs); means over the seeds; load average at the end "
         f"{alt['load_average'][0]:.1f}"
         + (f"; scored by commit {alt['commit'][:10]}" if alt.get("commit") else "")
+        + images_commit_note(alt)
         + ".\n",
         summary_table(results),
         "",
@@ -856,6 +857,15 @@ def alt_section(
     lines.append("\n" + GLYPH_DOUBT_14)
     lines.append("\n" + SCALE_1M_14)
     return "\n".join(lines) + "\n"
+
+
+def images_commit_note(record: dict[str, Any]) -> str:
+    """ " (images: commit X, ...)" when the image rows were scored by an earlier commit than the
+    text rows (a text-only change rescored the text runs alone), else ""."""
+    images = record.get("commit_images")
+    if not images or images == record.get("commit"):
+        return ""
+    return f" (the images by commit {images[:10]}: the later commit changes text scores only)"
 
 
 def variants_and_goals(results: list[dict[str, Any]], title: str, mix: str = "alt") -> list[str]:

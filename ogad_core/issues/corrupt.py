@@ -442,6 +442,9 @@ class CorruptIssue(IssueType):
         cut = np.array([bool(w) for w in self._cut_words], dtype=bool)
         chars = t["n_chars"].to_numpy(dtype=np.float64)
         empty = chars == 0
+        # words in no order of language: only a text of language words (garble is "not
+        # language" or "few letters", whatever order its strings come in)
+        language = (known >= ABSOLUTE["not language"]) & (letters >= ABSOLUTE["few letters"])
         # a text under min_words words: flagged, and as short as its characters are against
         # the data's own lengths (a one-letter snippet before a one-word review)
         shortness = np.maximum(
@@ -454,17 +457,21 @@ class CorruptIssue(IssueType):
                 "few letters": np.where(letters < ABSOLUTE["few letters"], -robust_z(letters), 0.0),
                 "not language": self._not_language(known),
                 "repetitive": np.where(distinct < ABSOLUTE["repetitive"], -robust_z(distinct), 0.0),
-                "out of order": self._out_of_order(mean_pmi, order),
+                "out of order": self._out_of_order(mean_pmi, order, language),
                 "cut off": np.where(cut, self.threshold + 1.0, 0.0),
             }
         )
 
-    def _out_of_order(self, mean_pmi: np.ndarray, order: np.ndarray) -> np.ndarray:
+    def _out_of_order(
+        self, mean_pmi: np.ndarray, order: np.ndarray, language: np.ndarray
+    ) -> np.ndarray:
         """(N,) the robust z of each text's (N,) ``order`` score where its (N,) ``mean_pmi`` is
-        below the floor, else 0 (flagged at the threshold: word salad at z 3.7-6.8 on the
+        below the floor and it is (N,) ``language`` (its words known, mostly letters), else 0
+        (flagged at the threshold: word salad at z 3.7-6.8 on the
         benchmark mixes, their clean reviews at most 4.2; random draws of 3,000 Rotten Tomatoes
         reviews hold about one at z >= 5: title case, lyrics, a lower-case list)."""
-        z = np.where(mean_pmi < ABSOLUTE["out of order"], np.nan_to_num(robust_z(order)), 0.0)
+        below = (mean_pmi < ABSOLUTE["out of order"]) & language
+        z = np.where(below, np.nan_to_num(robust_z(order)), 0.0)
         z = np.maximum(z, 0.0)
         self._order_z = z  # the explanation names it
         return z
