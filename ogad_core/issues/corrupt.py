@@ -18,10 +18,11 @@ along every line) and cut by the frame (ink on one edge line only, where the dat
 that edge empty, and the far half of the image empty: content shifted half out of the image, a
 bad crop; a centred digit that touches the frame reaches past the middle, a photo crop's
 content several edges, and in a dataset of photos no edge is kept empty).
-Texts: empty, very short, not language (few letters, or under 60% of its words known: used by
-another text of the corpus or English-like, :mod:`~ogad_core.issues.wordlike`, so that a short
-review of rare words in a small dataset is language), repetitive (one word said over and
-over), cut off (ends mid-word) and out of order (words in no order of language:
+Texts: empty, very short (under two words, except a one-word sentence: "Shallow." is a
+review, "Spider-Ma" or "zeu" a fragment), not language (few letters, or under 60% of its words
+known: used by another text of the corpus or English-like, :mod:`~ogad_core.issues.wordlike`,
+so that a short review of rare words in a small dataset is language), repetitive (one word said
+over and over), cut off (ends mid-word) and out of order (words in no order of language:
 :mod:`~ogad_core.issues.word_order`). Each property is a robust z-score
 against the run's own data (so a dataset of dark X-rays is not all "dark"), sizes a log-ratio
 to the median; a sample's score is its worst property's.
@@ -32,6 +33,8 @@ photo crop among digits): it stays flagged here, ranked after the other flags.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
@@ -94,6 +97,24 @@ JPEG_FACTOR, JPEG_QUALITY = 4.0, 75.0
 #: a text needs this many words before its share of distinct words says anything
 REPEAT_MIN_WORDS = 4
 _PUNCT = ".,!?;:'\"()[]{}-–—…*/"
+#: a one-word sentence: a word of letters (hyphens and apostrophes inside it) closed by a full
+#: stop, exclamation or question mark -- a complete one-word review, not a fragment
+_ONE_WORD_SENTENCE = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*[.!?…]+")
+#: letters a one-word sentence needs ("Ok." is too little to say)
+SENTENCE_MIN_LETTERS = 3
+
+
+def one_word_sentences(texts: list[str]) -> np.ndarray:
+    """(N,) bool: each text is one word of at least :data:`SENTENCE_MIN_LETTERS` letters closed
+    by sentence punctuation ("Execrable.", "Kid-friendly.", "Exceptional!")."""
+    return np.array(
+        [
+            bool(_ONE_WORD_SENTENCE.fullmatch(t.strip()))
+            and sum(c.isalpha() for c in t) >= SENTENCE_MIN_LETTERS
+            for t in texts
+        ],
+        dtype=bool,
+    )
 
 
 def distinct_word_share(texts: list[str]) -> np.ndarray:
@@ -234,7 +255,8 @@ class CorruptIssue(IssueType):
         threshold: flagged at a property z-score of at least this.
         constant_std: images whose pixel standard deviation (in [0, 1]) is below this are
             near-constant.
-        min_words: texts with fewer words are very short (a two-word review is a review).
+        min_words: texts with fewer words are very short (a two-word review is a review, and
+            so is a one-word sentence: :func:`one_word_sentences`).
     """
 
     name = "corrupt"
@@ -255,7 +277,8 @@ class CorruptIssue(IssueType):
         "of a text; distinct words below half of a text's; its words known -- used by another "
         "text or English-like by the encoder vocabulary's letter trigrams -- below 60%), a side "
         "or a JPEG quality 4x below the median, or "
-        "undecodable / empty / near-constant (std < 0.02) / one word / a text cut mid-word; "
+        "undecodable / empty / near-constant (std < 0.02) / one word (not a one-word "
+        "sentence: 'Shallow.') / a text cut mid-word; "
         "letters count below 60% of the characters only; a text's words out of order: z >= 5 "
         "of minus its word pairs' information under a class bigram model of the run's texts"
     )
@@ -445,15 +468,16 @@ class CorruptIssue(IssueType):
         # words in no order of language: only a text of language words (garble is "not
         # language" or "few letters", whatever order its strings come in)
         language = (known >= ABSOLUTE["not language"]) & (letters >= ABSOLUTE["few letters"])
-        # a text under min_words words: flagged, and as short as its characters are against
-        # the data's own lengths (a one-letter snippet before a one-word review)
+        # a text under min_words words that is not a one-word sentence: flagged, and as short
+        # as its characters are against the data's own lengths (a one-letter snippet first)
+        short = ~empty & (words < self.min_words) & ~one_word_sentences(texts)
         shortness = np.maximum(
             self.threshold + self.min_words - words, -robust_z(np.log(np.maximum(chars, 1.0)))
         )
         return pd.DataFrame(
             {
                 "empty": np.where(empty, HARD, 0.0),
-                "very short": np.where(~empty & (words < self.min_words), shortness, 0.0),
+                "very short": np.where(short, shortness, 0.0),
                 "few letters": np.where(letters < ABSOLUTE["few letters"], -robust_z(letters), 0.0),
                 "not language": self._not_language(known),
                 "repetitive": np.where(distinct < ABSOLUTE["repetitive"], -robust_z(distinct), 0.0),
