@@ -197,8 +197,31 @@ WORD_ORDER_14 = (
     "Hamlet or the convention speeches: their median rank among the fresh texts is 460-920."
 )
 
+#: session 15 (the lead): a one-word sentence is a review, not a very short text
+ONE_WORD_SENTENCE_15 = (
+    "**A one-word sentence is a review** (session 15, the lead; chosen on this mix's word "
+    "salad). The corrupt type flagged every text under two words as very short. Rotten "
+    'Tomatoes has real one-word reviews ("Execrable.", "Kid-friendly.", "Exceptional!"): they '
+    "held 4-6 of the corrupt queue's places a seed on every mix, above the word salad (z "
+    "5.0-5.6 against a one-word text's threshold + 1). A text of one word of three letters "
+    "or more closed by a full stop, exclamation or question mark is now a review "
+    '(`corrupt.one_word_sentences`); a fragment without the punctuation ("Although", '
+    '"Spider-Ma"), a two-letter "Ok." and an unknown word with a full stop (its card: not '
+    "language) stay flagged. In-process refit of the nine kept text runs (seeds 0 / 1 / 2): "
+    "clean corrupt flags 5 / 4 / 6 (main), 6 / 6 / 6 (held-out), 6 / 5 / 6 (fresh) -> 0 on "
+    "every seed; fresh salad top-K 0.43 -> 0.95 (0.29 / 0.43 / 0.57 -> 1.00 / 0.86 / 1.00; "
+    "flagged 0.57 unchanged: z >= 5); main dup_conflict 0.99 -> 1.00 (a duplicated one-word "
+    "review had been the corrupt type's); All precision main 0.723 -> 0.726, held-out 0.706 "
+    "-> 0.708, fresh 0.630; no kind lowered. Measured and not kept, for the cuts on a word "
+    'boundary ("Not a bad", "Rhames is", "It\'s all about"): a text that ends in a letter on '
+    "a word that ends under 1% of its sentences in the run's texts (30 uses at least, its own "
+    'end left out) caught one of the seven missed cuts ("All in") and flagged 1-2 clean '
+    'reviews in each draw of 3,000 Rotten Tomatoes reviews (endings on "but", "too", '
+    '"still", "new") and 2 a seed on the fresh mix.'
+)
+
 #: the paragraphs after the change table, in order
-LATER_RULES = (FRAME_AND_NOISE_14, BLURRED_COPIES_14, WORD_ORDER_14)
+LATER_RULES = (FRAME_AND_NOISE_14, BLURRED_COPIES_14, WORD_ORDER_14, ONE_WORD_SENTENCE_15)
 
 
 def change_table(start: list[dict[str, Any]], now: list[dict[str, Any]]) -> str:
