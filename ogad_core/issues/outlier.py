@@ -49,8 +49,9 @@ when its score here is below the threshold (in a queue with fewer flags than pla
 the places after them); a text (no shape to compare) flagged corrupt stays flagged here after
 the other flags. Corrupt when the input still resembles its labelled class in shape (its label
 is the strict plurality among its nearest neighbours in the standardised pixel space: a
-damaged member of the class, as a digit half covered by noise; stripes or a block, which
-dominate those pixels, are taken out for a second vote: :mod:`ogad_core.issues.undamaged`),
+damaged member of the class, as a digit half covered by noise; a negative, noise, a motion
+blur, stripes or a block, which dominate those pixels, are taken out for a second vote:
+:mod:`ogad_core.issues.undamaged`),
 outlier when it does not (a photo crop or a drawn letter filed under some class). An input
 with no shape to compare (undecodable, near-constant), one flagged for a property of the file
 (tiny, odd aspect, pixelated; or its capture: cut by the frame), or without pixels (text), is
@@ -481,9 +482,10 @@ def _vote_without_damage(
     context: IssueContext, rows: np.ndarray, reference: np.ndarray, codes: np.ndarray, k: int
 ) -> np.ndarray:
     """(m,) bool for (m,) ``rows`` that resemble no class as they are: resemble their label
-    once the damage the ``corrupt`` type found (stripes, a block: they dominate the
-    standardised pixels) is taken out (:mod:`ogad_core.issues.undamaged`; among at most
-    DAMAGE_REFERENCE of the ``reference`` rows); False where there is none to take out."""
+    once the damage the ``corrupt`` type found (a negative, noise, a motion blur, stripes, a
+    block: they dominate the standardised pixels) is taken out
+    (:mod:`ogad_core.issues.undamaged`; among at most DAMAGE_REFERENCE of the ``reference``
+    rows); False where there is none to take out."""
     damage = _damage_to_take_out(context, rows)
     if damage is None or context.registration is None:
         return np.zeros(len(rows), dtype=bool)
