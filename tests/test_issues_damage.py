@@ -116,6 +116,81 @@ def test_damaged_digits_resemble_their_class_once_the_damage_is_taken_out(digits
     assert now[drawn_rows].mean() <= 0.4 and now[drawn_rows].mean() <= now[blocks].mean() - 0.4
 
 
+def test_inverted_noisy_and_motion_blurred_digits_resemble_their_class_undamaged() -> None:
+    """The fresh mix's recipes on 2,000 real digits: a digit's negative (white background),
+    Gaussian noise (sigma 80 / 255) and a motion blur of 7-11 px. The corrupt type flags each
+    (inverted: a flat frame at the other end of the range from the data's; noisy; motion
+    blur), and the second vote takes the damage out (inverts the negative back, a 3 x 3 median
+    on sample and reference, the reference blurred as the sample): the plain vote called every
+    negative and some blurred digits foreign (here 0 and 0.93 resembled), the second calls
+    them members (1.0, 1.0: corrupt first, no outlier's place). Drawn shapes under the same
+    noise or negated still mostly resemble no class (0.15 -> 0.18: chance)."""
+    from benchmarks.issue_mixes_alt import shapes
+    from benchmarks.issue_mixes_fresh import CORRUPT_PIXELS
+    from ogad_core.data.loaders import MNIST5K_NPZ
+
+    n = 2000
+    with np.load(MNIST5K_NPZ) as npz:
+        pixels, labels = npz["images"][:n].reshape(-1, 28, 28), npz["labels"][:n]
+    rng = np.random.default_rng(3)
+    named = {
+        "corrupt_inverted": "inverted",
+        "corrupt_gauss": "noisy",
+        "corrupt_motion": "motion blur",
+    }
+    damaged = {kind: np.arange(n - 90 + 30 * j, n - 60 + 30 * j) for j, kind in enumerate(named)}
+    for kind, rows in damaged.items():
+        for i in rows:
+            pixels[i] = CORRUPT_PIXELS[kind](pixels[i], rng)
+    drawn = np.stack(shapes(rng, 40))
+    drawn[::2] = CORRUPT_PIXELS["corrupt_gauss"](drawn[::2], rng)
+    drawn[1::2] = 255 - drawn[1::2]
+    pixels = np.concatenate([pixels, drawn]).astype(np.float32) / 255.0
+    labels = np.concatenate([labels, rng.integers(0, 10, len(drawn))])
+    ctx = _context(pixels, labels)
+    ctx.registration = np.stack([registration_image(img) for img in pixels])
+    corrupt = CorruptIssue().fit(ctx)
+    ctx.results["corrupt"] = corrupt
+    flagged = corrupt.parts_.to_numpy() >= corrupt.threshold_
+    assert not flagged[: n - 90].any()  # no clean digit
+    for kind, rows in damaged.items():  # each found by its part
+        assert (corrupt.parts_[named[kind]].to_numpy()[rows] >= corrupt.threshold_).all()
+    shapes_flagged = np.arange(n, n + len(drawn))[flagged[n:].any(axis=1)]
+    assert len(shapes_flagged) >= 30
+    # every damaged digit asks (on the fresh mix's runs all were flagged outlier too): no
+    # negative among the reference images to vote for another
+    rows = np.concatenate([*damaged.values(), shapes_flagged])
+    now = resembles_its_label(ctx, rows)
+    ctx.registration = None  # the plain vote alone
+    plain = resembles_its_label(ctx, rows)
+    assert now is not None and plain is not None
+    inverted, noisy, blurred, drawn_rows = (
+        slice(0, 30),
+        slice(30, 60),
+        slice(60, 90),
+        slice(90, None),
+    )
+    assert plain[inverted].mean() <= 0.1 and now[inverted].mean() >= 0.8
+    assert now[noisy].mean() >= 0.9 and now[noisy].mean() >= plain[noisy].mean()
+    assert now[blurred].mean() >= 0.9 and now[blurred].mean() > plain[blurred].mean()
+    assert now[drawn_rows].mean() <= 0.3
+
+
+def test_a_bright_photo_crop_or_a_dataset_of_photos_is_not_inverted(digits) -> None:
+    """Inverted needs a flat frame at the other end of the range from the data's flat frames:
+    a bright crop of a photo among digits has no flat frame, and among photos (no flat frames
+    of their own) nothing is inverted."""
+    from benchmarks.issue_mixes import _photo_crops
+
+    rng = np.random.default_rng(4)
+    crops = np.stack(_photo_crops(rng, 40)).astype(np.float32) / 255.0
+    bright = np.clip(crops * 0.4 + 0.6, 0, 1)  # washed towards white
+    for images in (np.concatenate([digits[0][:200], bright]), np.concatenate([crops, 1 - crops])):
+        ctx = _context(images, np.zeros(len(images), dtype=int))
+        ctx.registration = np.stack([registration_image(img) for img in images])
+        assert (CorruptIssue().fit(ctx).parts_["inverted"] == 0).all()
+
+
 def test_lines_at_the_pixel_scale_are_filtered_out_across_their_direction(digits) -> None:
     """A median of 3 pixels across white lines every third row (or column) brings the digit
     back towards the same median of the clean digit (the vote compares both so filtered; its

@@ -16,7 +16,12 @@ from benchmarks.issue_mixes import mnist5k_digits
 from benchmarks.issue_mixes_alt import script_glyphs, shapes, small_digits
 from ogad_core.engine.text_encoder import layer_blocks
 from ogad_core.issues.base import IssueContext
-from ogad_core.issues.features import _orientation_spectrum, flat_share
+from ogad_core.issues.features import (
+    _orientation_spectrum,
+    flat_share,
+    object_size,
+    smaller_object,
+)
 from ogad_core.issues.mahalanobis import UnitRows, class_mahalanobis
 from ogad_core.issues.outlier import OutlierIssue
 from ogad_core.issues.properties import array_properties, registration_image
@@ -213,6 +218,43 @@ def test_upscaled_digits_are_told_by_their_flat_blocks_and_blurred_ones_are_not(
         assert np.isin(upscaled, top).mean() >= 0.9, seed
         assert est.flagged_[blurred].mean() <= 0.1, seed
         assert est.flagged_[:2000].mean() <= 0.015, seed
+
+
+def test_typeset_digits_are_told_by_their_smaller_object_and_noisy_digits_are_not() -> None:
+    """The fresh mix's typeset digits (a Liberation font at 18-24 pt, under their true digit:
+    a digit to any model) are smaller objects than mnist's size-normalised digits (the larger
+    side of the ink's box, 32 x 32: 24 px, typeset 14-20); the input statistics' size column
+    reads only that deficit, on a scale of at least 2 px: typeset digits far, clean digits near 0, a
+    noisy digit (its ink fills the frame) and its negative (ink measured from its background)
+    at 0; the typeset digits rank first in the statistics space."""
+    from benchmarks.issue_mixes_fresh import CORRUPT_PIXELS, printed_digits
+
+    rng = np.random.default_rng(5)
+    x, y = mnist5k_digits()
+    digits = x[:2000].reshape(-1, 28, 28).astype(np.uint8)
+    typeset, which = printed_digits(rng, 20)
+    noisy = [CORRUPT_PIXELS["corrupt_gauss"](img, rng) for img in digits[:10]]
+    negative = [255 - img for img in digits[10:20]]
+    images = np.concatenate([digits, np.stack(typeset + noisy + negative)])
+    registration = np.stack([registration_image(img / 255.0) for img in images])
+    size = object_size(registration)
+    assert 23 <= np.median(size[:2000]) <= 24 and size[2000:2020].max() <= 20
+    z = smaller_object(size)
+    assert z[2000:2020].max() <= -2.0 and (z[:2000] > -2.0).mean() >= 0.99
+    assert (z[2020:2040] == 0).all()
+    labels = np.concatenate([y[:2000], which, y[:20]])
+    table, signatures = array_properties(images[:, None].astype(np.float32) / 255.0)
+    samples = pd.DataFrame({"sample_id": np.arange(len(labels)), "label": labels})
+    ctx = IssueContext(
+        samples=samples,
+        label_names=[str(c) for c in range(10)],
+        inputs=table,
+        signatures=signatures,
+        registration=registration,
+    )
+    est = OutlierIssue().fit(ctx)
+    top = np.argsort(-est.scores_, kind="stable")[:40]
+    assert np.isin(np.arange(2000, 2020), top).mean() >= 0.8
 
 
 def test_the_orientation_statistics_keep_the_histograms_shape_not_its_direction() -> None:

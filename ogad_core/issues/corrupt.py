@@ -17,7 +17,9 @@ pixel blocks from one about :data:`SIZE_FACTOR` times smaller; a photo's flat ar
 along every line) and cut by the frame (ink on one edge line only, where the data's images keep
 that edge empty, and the far half of the image empty: content shifted half out of the image, a
 bad crop; a centred digit that touches the frame reaches past the middle, a photo crop's
-content several edges, and in a dataset of photos no edge is kept empty).
+content several edges, and in a dataset of photos no edge is kept empty) and inverted (a flat
+frame at the other end of the image's range from the data's: a negative; a bright photo
+crop's frame is not flat, nor are the frames of a dataset of photos).
 Texts: empty, very short (under two words, except a one-word sentence: "Shallow." is a
 review, "Spider-Ma" or "zeu" a fragment), not language (few letters, or under 60% of its words
 known: used by another text of the corpus or English-like, :mod:`~ogad_core.issues.wordlike`,
@@ -89,6 +91,10 @@ INK_SHARE = 0.25
 #: least this share of the run's images have no ink on it (the digit mixes: 97-98% on every
 #: edge; photos, whose content always reaches the frame, never)
 EMPTY_EDGE_SHARE = 0.95
+#: inverted: a frame is flat when FRAME_FLAT of its pixels lie within FRAME_TOL (of the image's
+#: range) of their median (clean digits: 1.0; bright photo crops 0.45-0.89); only where the
+#: data's frames are flat (a background of one value to be the negative of)
+FRAME_FLAT, FRAME_TOL = 0.95, 0.1
 #: the edge lines in the order of :func:`frame_lines`
 EDGES = ("top", "bottom", "left", "right")
 #: a JPEG whose quality is this many times below the data's median (JPEG_QUALITY when fewer than
@@ -248,6 +254,30 @@ def frame_lines(registration: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return touch, far_empty
 
 
+def frame_background(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) median of each (n, side, side) image's outermost pixels (its background) and (n,)
+    the share of them within FRAME_TOL of it (1: a flat frame, as a digit's); images in [0, 1]
+    (each in its own range)."""
+    frame = np.concatenate(
+        [images[:, 0], images[:, -1], images[:, 1:-1, 0], images[:, 1:-1, -1]], axis=1
+    )
+    background = np.median(frame, axis=1)
+    return background, (np.abs(frame - background[:, None]) <= FRAME_TOL).mean(axis=1)
+
+
+def frames(registration: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`frame_background` of (N, side, side) uint8 images, each rescaled from its
+    darkest to its brightest value. Chunk by chunk."""
+    from ogad_core.issues.features import CHUNK_ROWS
+    from ogad_core.issues.undamaged import normalised
+
+    parts = [
+        frame_background(normalised(registration[start : start + CHUNK_ROWS]))
+        for start in range(0, len(registration), CHUNK_ROWS)
+    ]
+    return np.concatenate([b for b, _ in parts]), np.concatenate([f for _, f in parts])
+
+
 class CorruptIssue(IssueType):
     """Corrupt inputs.
 
@@ -272,7 +302,8 @@ class CorruptIssue(IssueType):
         "one direction above a quarter of the range and one across it twice that, 40% of the "
         "pairs of neighbouring pixels at mid-grey equal and a third of the lines unchanged; "
         "cut by the frame: ink on one edge line only, one that 95% of the data's images keep "
-        "empty, and the far half of the image empty; "
+        "empty, and the far half of the image empty; inverted: a flat frame at the other end "
+        "of the image's range from the data's flat frames; "
         "letters "
         "of a text; distinct words below half of a text's; its words known -- used by another "
         "text or English-like by the encoder vocabulary's letter trigrams -- below 60%), a side "
@@ -400,7 +431,7 @@ class CorruptIssue(IssueType):
         """Motion blur and pixelation, measured on the (N, 32, 32) registration images (every
         image at one size); 0 without them (an older run)."""
         if registration is None or len(registration) != len(ok) or not ok.any():
-            names = ("motion blur", "pixelated", "cut by the frame", "noise")
+            names = ("motion blur", "pixelated", "cut by the frame", "inverted", "noise")
             return {name: np.zeros(len(ok)) for name in names}
         from ogad_core.issues.features import flat_share
 
@@ -418,6 +449,7 @@ class CorruptIssue(IssueType):
             "motion blur": motion,
             "pixelated": np.where(blocks, flat_z, 0.0),
             "cut by the frame": self._frame_cut(registration, ok),
+            "inverted": self._inverted(registration, ok),
             "noise": self._noise(registration, ok),
         }
 
@@ -432,6 +464,17 @@ class CorruptIssue(IssueType):
         spread = 1.4826 * float(np.median(np.abs(level[ok] - med)))
         z = (level - med) / max(spread, floor / self.threshold)
         return np.where(level >= floor, z, 0.0)
+
+    def _inverted(self, registration: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """(N,) the threshold x twice the distance of a flat frame's value (in the image's own
+        range) from the data's, where it is over one half (the background at the other end:
+        a negative, 2 x the threshold); 0 where the data's frames are not flat (photos). The
+        second vote (:mod:`ogad_core.issues.undamaged`) inverts such an image back."""
+        background, flat = frames(registration)
+        if np.median(flat[ok]) < FRAME_FLAT:
+            return np.zeros(len(ok))
+        away = np.abs(background - np.median(background[ok]))
+        return np.where((flat >= FRAME_FLAT) & (away > 0.5), 2 * self.threshold * away, 0.0)
 
     def _frame_cut(self, registration: np.ndarray, ok: np.ndarray) -> np.ndarray:
         """(N,) the threshold x the far side's empty band over half the side, for each image
