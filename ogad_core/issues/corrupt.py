@@ -278,6 +278,11 @@ def frames(registration: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([b for b, _ in parts]), np.concatenate([f for _, f in parts])
 
 
+def _shade(value: float) -> str:
+    """A background's value (in [0, 1] of its image's range) in words."""
+    return "white" if value > 2 / 3 else "black" if value < 1 / 3 else "grey"
+
+
 class CorruptIssue(IssueType):
     """Corrupt inputs.
 
@@ -326,6 +331,7 @@ class CorruptIssue(IssueType):
         self._mean: np.ndarray | None = None  # (N,) mean pixel of images (_image_parts)
         self._cut: tuple[np.ndarray, ...] | None = None  # (N,) each: _frame_cut's
         self._cut_words: list[str] = []  # (N,) text: "last -> the word it starts" or ""
+        self._frames: tuple[np.ndarray, float] | None = None  # (N,) backgrounds, the data's
         self._side = 0
         if table is None:
             parts = pd.DataFrame(index=range(context.n))
@@ -473,7 +479,8 @@ class CorruptIssue(IssueType):
         background, flat = frames(registration)
         if np.median(flat[ok]) < FRAME_FLAT:
             return np.zeros(len(ok))
-        away = np.abs(background - np.median(background[ok]))
+        self._frames = (background, float(np.median(background[ok])))
+        away = np.abs(background - self._frames[1])
         return np.where((flat >= FRAME_FLAT) & (away > 0.5), 2 * self.threshold * away, 0.0)
 
     def _frame_cut(self, registration: np.ndarray, ok: np.ndarray) -> np.ndarray:
@@ -587,6 +594,12 @@ class CorruptIssue(IssueType):
                 f"cut by the frame: ink on the {EDGES[edge]} edge, which {kept:.0%} of this "
                 f"dataset's images keep empty, the far {far_empty} lines of "
                 f"{self._side} empty (content shifted out of the image)"
+            )
+        if worst == "inverted" and self._frames is not None:
+            background, data = self._frames
+            return (
+                f"inverted (a negative): its background is {_shade(background[i])}, this "
+                f"dataset's {_shade(data)}"
             )
         if worst == "over-compressed":
             quality, ref = self._quality
