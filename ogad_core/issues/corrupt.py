@@ -276,7 +276,7 @@ class CorruptIssue(IssueType):
         if table is None:
             parts = pd.DataFrame(index=range(context.n))
         elif "sharpness" in table:
-            parts = self._image_parts(table, context.registration)
+            parts = self._image_parts(table, context)
         else:
             parts = self._text_parts(table, context.samples["ref"].astype(str).tolist())
         self.parts_ = parts.fillna(0.0)
@@ -301,7 +301,7 @@ class CorruptIssue(IssueType):
         scores = after_the_others(self.scores_, self.deferred_, self.threshold_)
         self._finish(scores, self.threshold_)
 
-    def _image_parts(self, t: pd.DataFrame, registration: np.ndarray | None) -> pd.DataFrame:
+    def _image_parts(self, t: pd.DataFrame, context: IssueContext) -> pd.DataFrame:
         ok = t["decoded"].to_numpy(dtype=bool)
         std = t["std"].to_numpy(dtype=np.float64)
         mean = t["mean"].to_numpy(dtype=np.float64)
@@ -332,7 +332,7 @@ class CorruptIssue(IssueType):
                 "tiny": scale * np.log(med_side / np.maximum(side, 1.0)),
                 "odd aspect": scale * np.abs(aspect - np.median(aspect[ok] if ok.any() else 0)),
                 **self._damage_parts(t, ok),
-                **self._common_size_parts(registration, ok),
+                **self._common_size_parts(context, ok),
             }
         )
         parts["noisy"] = np.maximum(parts["noisy"], parts.pop("noise"))
@@ -371,23 +371,19 @@ class CorruptIssue(IssueType):
             "over-compressed": np.where(jpeg, np.maximum(np.nan_to_num(compressed), 0.0), 0.0),
         }
 
-    def _common_size_parts(
-        self, registration: np.ndarray | None, ok: np.ndarray
-    ) -> dict[str, np.ndarray]:
-        """Motion blur and pixelation, measured on the (N, 32, 32) registration images (every
-        image at one size); 0 without them (an older run)."""
-        if registration is None or len(registration) != len(ok) or not ok.any():
+    def _common_size_parts(self, context: IssueContext, ok: np.ndarray) -> dict[str, np.ndarray]:
+        """Motion blur and pixelation, measured on the context's (N, 32, 32) registration
+        images (every image at one size); 0 without them (an older run)."""
+        registration, flat = context.registration, context.flat_share()
+        if registration is None or flat is None or len(registration) != len(ok) or not ok.any():
             names = ("motion blur", "pixelated", "cut by the frame", "noise")
             return {name: np.zeros(len(ok)) for name in names}
-        from ogad_core.issues.features import flat_share
-
         steps = edge_steps(registration)
         softest, sharpest = steps.min(axis=1), steps.max(axis=1)
         log_edge = np.log(np.maximum(softest, 1e-3))
         edge_z = (log_edge - np.median(log_edge[ok])) / _spread(log_edge[ok])
         one_way = (softest < ABSOLUTE["motion blur"]) & (sharpest >= MOTION_RATIO * softest)
         motion = np.where(one_way, -edge_z, 0.0)
-        flat = flat_share(registration)
         med = float(np.median(flat[ok]))
         flat_z = (flat - med) / max(_spread(flat[ok]), ABSOLUTE["pixelated"] / self.threshold)
         blocks = (flat >= ABSOLUTE["pixelated"]) & (empty_line_share(registration) >= EMPTY_LINES)

@@ -81,7 +81,10 @@ INK_LEVEL = 0.3
 
 
 def signature_statistics(
-    signatures: np.ndarray, registration: np.ndarray | None = None
+    signatures: np.ndarray,
+    registration: np.ndarray | None = None,
+    *,
+    flat: np.ndarray | None = None,
 ) -> np.ndarray:
     """(N, 12) float32 statistics of (N, 256) 16 x 16 grayscale signatures (N, 13 with the (N,
     32, 32) ``registration`` images: their :func:`flat_share` as well), each column scaled
@@ -97,7 +100,9 @@ def signature_statistics(
     the model and in framing, but flat in 3-4 px blocks). No intensity
     distribution, edge strength or sharpness: those are what damage changes (noise, blur,
     exposure: the ``corrupt`` type's; measured, an intensity histogram here sent blurred
-    digits to the outlier queue). A NaN signature (undecodable) counts as blank."""
+    digits to the outlier queue). A NaN signature (undecodable) counts as blank. ``flat``: the
+    (N,) flat share of the registration images where the caller has it
+    (:meth:`~ogad_core.issues.base.IssueContext.flat_share`), in their stead."""
     out = np.concatenate(
         [
             image_statistics(signatures[rows])
@@ -105,8 +110,10 @@ def signature_statistics(
         ]
         or [np.empty((0, 8 + ORIENTATION_BINS // 2))]
     )
-    if registration is not None and len(registration) == len(out):
-        out = np.column_stack([out, flat_share(registration)])
+    if flat is None and registration is not None and len(registration) == len(out):
+        flat = flat_share(registration)
+    if flat is not None and len(flat) == len(out):
+        out = np.column_stack([out, flat])
     scale = out.std(axis=0)
     return ((out - np.median(out, axis=0)) / np.where(scale > 1e-9, scale, 1.0)).astype(np.float32)
 
