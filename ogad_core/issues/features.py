@@ -10,6 +10,8 @@ Runs whose gradients are projected, or taken w.r.t. other parameters, have no fe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from ogad_core._internal import log, row_chunks
@@ -186,20 +188,19 @@ def flat_share(registration: np.ndarray) -> np.ndarray:
     effective resolution of the input. An image upscaled by pixel blocks from a smaller one
     (nearest neighbour) is flat inside each block, at every grey level; anti-aliased or
     blurred strokes change from pixel to pixel (measured: clean and blurred digits 0.02-0.03,
-    upscaled 8 x 8 digits 0.29-0.37). Read chunk by chunk (memory-mapped images)."""
-    from ogad_core.issues.undamaged import normalised
+    upscaled 8 x 8 digits 0.29-0.37). Each image rescaled to [0, 1] from its darkest to its
+    brightest pixel; read chunk by chunk (memory-mapped images), one compiled pass an image."""
+    from ogad_core.issues.property_loops import flat_share_loop
 
     out = np.zeros(len(registration))
-    for start in range(0, len(registration), CHUNK_ROWS):
-        Y = normalised(registration[start : start + CHUNK_ROWS])
-        mid = (Y > MID_GREY[0]) & (Y < MID_GREY[1])
-        touched = equal = np.zeros(len(Y))
-        for a, b, m, n in (
-            (Y[:, :, 1:], Y[:, :, :-1], mid[:, :, 1:], mid[:, :, :-1]),
-            (Y[:, 1:], Y[:, :-1], mid[:, 1:], mid[:, :-1]),
-        ):
-            pair = m | n
-            touched = touched + pair.sum(axis=(1, 2))
-            equal = equal + (pair & (np.abs(a - b) <= EQUAL_LEVEL)).sum(axis=(1, 2))
-        out[start : start + len(Y)] = equal / np.maximum(touched, 1.0)
+    for rows, chunk in image_chunks(registration):
+        flat_share_loop(chunk, MID_GREY[0], MID_GREY[1], EQUAL_LEVEL, out[rows])
     return out
+
+
+def image_chunks(images: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+    """(rows, (m, side, side) contiguous copy of them) of (N, side, side) ``images``,
+    CHUNK_ROWS at a time (a memory-map read chunk by chunk)."""
+    for start in range(0, len(images), CHUNK_ROWS):
+        rows = slice(start, min(start + CHUNK_ROWS, len(images)))
+        yield rows, np.ascontiguousarray(images[rows])
