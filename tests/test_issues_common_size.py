@@ -285,3 +285,21 @@ def test_gaussian_noise_is_noisy_and_no_clean_digit_is(digits) -> None:
     assert all(est.explain(int(i)).startswith("noisy input") for i in noisy)
     crops = np.stack([registration_image(c) for c in _photo_crops(30, 9)])
     assert noise_level(crops).max() < ABSOLUTE["noise level"]
+
+
+def test_the_flat_share_is_made_once_for_the_corrupt_and_outlier_types(digits, monkeypatch) -> None:
+    """The corrupt type's pixelation and the outlier type's input statistics read the same
+    flat share of the registration images: one context makes it once (at 1,000,000 images
+    about 10 CPU s each time), with the values of a call of its own."""
+    from ogad_core.issues import features
+    from ogad_core.issues.outlier import OutlierIssue
+
+    images, labels = digits
+    context = _context([Image.fromarray(im) for im in images[:100]], labels[:100])
+    calls = []
+    made = features.flat_share
+    monkeypatch.setattr(features, "flat_share", lambda x: calls.append(len(x)) or made(x))
+    context.results["corrupt"] = CorruptIssue().fit(context)
+    OutlierIssue(spaces=("statistics",)).fit(context)
+    assert calls == [100]
+    np.testing.assert_array_equal(context.flat_share(), made(context.registration))

@@ -16,7 +16,7 @@ from ogad_core.issues.base import IssueContext
 from ogad_core.issues.duplicate import DuplicateIssue
 from ogad_core.issues.inputs import _array_registration, inputs_recorded
 from ogad_core.issues.properties import array_properties, registration_image
-from ogad_core.issues.registration import aligned_correlation
+from ogad_core.issues.registration import aligned_correlation, neighbour_pairs
 
 #: the duplicate type's default residual limit
 LIMIT = DuplicateIssue().verify
@@ -726,3 +726,19 @@ def test_half_resolution_images_are_numpys_padded_tent_and_2x2_means_exactly() -
         means = tent.reshape(500, 16, 2, 16, 2).mean(axis=(2, 4))
         assert reg.half(x).dtype == means.dtype
         np.testing.assert_array_equal(reg.half(x), means)
+
+
+@pytest.mark.parametrize("undirected", [True, False])
+def test_neighbour_pairs_are_the_distinct_pairs_in_order(undirected: bool) -> None:
+    """The candidate pairs of a neighbour index (-1: none) are its distinct (row, neighbour)
+    pairs in lexicographic order, as numpy's unique of rows gives them; undirected: each pair
+    once as (low, high) and none of a row with itself."""
+    idx = np.random.default_rng(0).integers(-1, 40, (40, 6))
+    rows = np.repeat(np.arange(40), 6)
+    pairs = np.column_stack([rows, idx.ravel()])[idx.ravel() >= 0]
+    if undirected:
+        pairs = np.sort(pairs[pairs[:, 0] != pairs[:, 1]], axis=1)
+    found = neighbour_pairs(idx, undirected=undirected)
+    assert found.dtype == np.int64
+    np.testing.assert_array_equal(found, np.unique(pairs, axis=0))
+    assert neighbour_pairs(np.full((3, 2), -1), undirected=undirected).shape == (0, 2)

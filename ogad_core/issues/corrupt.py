@@ -171,48 +171,28 @@ def empty_line_share(registration: np.ndarray, tol: float = 0.02) -> np.ndarray:
     """(N,) the smaller over rows and columns of the share of each (N, side, side) image's
     lines between neighbouring pixels, from its first to its last line with a change, where
     the image changes by at most ``tol`` of its busiest line's total: inside pixel blocks it
-    does not change at all, so most lines of an image upscaled by blocks are empty."""
-    from ogad_core.issues.features import CHUNK_ROWS
+    does not change at all, so most lines of an image upscaled by blocks are empty. Chunk by
+    chunk, one compiled pass an image."""
+    from ogad_core.issues.features import image_chunks
+    from ogad_core.issues.property_loops import empty_lines_loop
 
     out = np.zeros(len(registration))
-    for start in range(0, len(registration), CHUNK_ROWS):
-        X = np.asarray(registration[start : start + CHUNK_ROWS], dtype=np.float32)
-        shares = [_empty_lines(np.abs(np.diff(X, axis=a)).sum(axis=3 - a), tol) for a in (1, 2)]
-        out[start : start + len(X)] = np.minimum(*shares)
+    for rows, chunk in image_chunks(registration):
+        empty_lines_loop(chunk, tol, out[rows])
     return out
-
-
-def _empty_lines(change: np.ndarray, tol: float) -> np.ndarray:
-    """(n,) share of the (n, lines) per-line ``change`` totals at most ``tol`` of each row's
-    largest, among the lines from its first to its last above that."""
-    live = change > tol * np.maximum(change.max(axis=1, keepdims=True), 1e-6)
-    index = np.arange(change.shape[1])[None]
-    first = np.where(live, index, change.shape[1]).min(axis=1, keepdims=True)
-    last = np.where(live, index, -1).max(axis=1, keepdims=True)
-    inside = (index >= first) & (index <= last)
-    return (~live & inside).sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
 
 
 def edge_steps(registration: np.ndarray) -> np.ndarray:
     """(N, 4) the largest one-pixel step of each (N, side, side) uint8 image along its columns,
     rows and two diagonals, over its range (darkest to brightest): a blur of length L along a
     direction caps that direction's at about 1 / L (sharp digits 0.38-1.0 along every one,
-    an upright 1 as well). Chunk by chunk."""
-    from ogad_core.issues.features import CHUNK_ROWS
+    an upright 1 as well). Chunk by chunk, one compiled pass an image."""
+    from ogad_core.issues.features import image_chunks
+    from ogad_core.issues.property_loops import edge_steps_loop
 
     out = np.zeros((len(registration), 4))
-    for start in range(0, len(registration), CHUNK_ROWS):
-        X = np.asarray(registration[start : start + CHUNK_ROWS], dtype=np.float32)
-        pairs = (
-            (X[:, 1:], X[:, :-1]),
-            (X[:, :, 1:], X[:, :, :-1]),
-            (X[:, 1:, 1:], X[:, :-1, :-1]),
-            (X[:, 1:, :-1], X[:, :-1, 1:]),
-        )
-        steps = np.stack([np.abs(a - b).max(axis=(1, 2)) for a, b in pairs], axis=1)
-        out[start : start + len(X)] = (
-            steps / np.maximum(X.max((1, 2)) - X.min((1, 2)), 1.0)[:, None]
-        )
+    for rows, chunk in image_chunks(registration):
+        edge_steps_loop(chunk, out[rows])
     return out
 
 
@@ -235,22 +215,15 @@ def frame_lines(registration: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, 4) bool: ink on each (N, side, side) image's top, bottom, left and right edge line;
     (N, 4) int: the lines without ink counted in from the opposite edge (the far side's empty
     band). Ink: at least :data:`INK_SHARE` of the image's range from its median. Chunk by
-    chunk."""
-    from ogad_core.issues.features import CHUNK_ROWS
+    chunk, one compiled pass an image after the medians."""
+    from ogad_core.issues.features import image_chunks
+    from ogad_core.issues.property_loops import frame_lines_loop
 
     touch = np.zeros((len(registration), 4), dtype=bool)
     far_empty = np.zeros((len(registration), 4), dtype=np.int64)
-    for start in range(0, len(registration), CHUNK_ROWS):
-        chunk = np.asarray(registration[start : start + CHUNK_ROWS])
+    for rows, chunk in image_chunks(registration):
         background = np.median(chunk.reshape(len(chunk), -1), axis=1)  # uint8: 5x faster
-        X = chunk.astype(np.float32)
-        away = np.abs(X - background.astype(np.float32)[:, None, None])
-        ink = away >= INK_SHARE * np.maximum(away.max(axis=(1, 2), keepdims=True), 1.0)
-        rows, cols = ink.any(axis=2), ink.any(axis=1)  # (n, side) lines with ink
-        lines = (rows, rows[:, ::-1], cols, cols[:, ::-1])  # each read in from its edge
-        rows_slice = slice(start, start + len(X))
-        touch[rows_slice] = np.stack([line[:, 0] for line in lines], axis=1)
-        far_empty[rows_slice] = np.stack([line[:, ::-1].argmax(axis=1) for line in lines], 1)
+        frame_lines_loop(chunk, background, INK_SHARE, touch[rows], far_empty[rows])
     return touch, far_empty
 
 
@@ -336,7 +309,7 @@ class CorruptIssue(IssueType):
         if table is None:
             parts = pd.DataFrame(index=range(context.n))
         elif "sharpness" in table:
-            parts = self._image_parts(table, context.registration)
+            parts = self._image_parts(table, context)
         else:
             parts = self._text_parts(table, context.samples["ref"].astype(str).tolist())
         self.parts_ = parts.fillna(0.0)
@@ -361,7 +334,7 @@ class CorruptIssue(IssueType):
         scores = after_the_others(self.scores_, self.deferred_, self.threshold_)
         self._finish(scores, self.threshold_)
 
-    def _image_parts(self, t: pd.DataFrame, registration: np.ndarray | None) -> pd.DataFrame:
+    def _image_parts(self, t: pd.DataFrame, context: IssueContext) -> pd.DataFrame:
         ok = t["decoded"].to_numpy(dtype=bool)
         std = t["std"].to_numpy(dtype=np.float64)
         mean = t["mean"].to_numpy(dtype=np.float64)
@@ -392,7 +365,7 @@ class CorruptIssue(IssueType):
                 "tiny": scale * np.log(med_side / np.maximum(side, 1.0)),
                 "odd aspect": scale * np.abs(aspect - np.median(aspect[ok] if ok.any() else 0)),
                 **self._damage_parts(t, ok),
-                **self._common_size_parts(registration, ok),
+                **self._common_size_parts(context, ok),
             }
         )
         parts["noisy"] = np.maximum(parts["noisy"], parts.pop("noise"))
@@ -431,23 +404,19 @@ class CorruptIssue(IssueType):
             "over-compressed": np.where(jpeg, np.maximum(np.nan_to_num(compressed), 0.0), 0.0),
         }
 
-    def _common_size_parts(
-        self, registration: np.ndarray | None, ok: np.ndarray
-    ) -> dict[str, np.ndarray]:
-        """Motion blur and pixelation, measured on the (N, 32, 32) registration images (every
-        image at one size); 0 without them (an older run)."""
-        if registration is None or len(registration) != len(ok) or not ok.any():
+    def _common_size_parts(self, context: IssueContext, ok: np.ndarray) -> dict[str, np.ndarray]:
+        """Motion blur and pixelation, measured on the context's (N, 32, 32) registration
+        images (every image at one size); 0 without them (an older run)."""
+        registration, flat = context.registration, context.flat_share()
+        if registration is None or flat is None or len(registration) != len(ok) or not ok.any():
             names = ("motion blur", "pixelated", "cut by the frame", "inverted", "noise")
             return {name: np.zeros(len(ok)) for name in names}
-        from ogad_core.issues.features import flat_share
-
         steps = edge_steps(registration)
         softest, sharpest = steps.min(axis=1), steps.max(axis=1)
         log_edge = np.log(np.maximum(softest, 1e-3))
         edge_z = (log_edge - np.median(log_edge[ok])) / _spread(log_edge[ok])
         one_way = (softest < ABSOLUTE["motion blur"]) & (sharpest >= MOTION_RATIO * softest)
         motion = np.where(one_way, -edge_z, 0.0)
-        flat = flat_share(registration)
         med = float(np.median(flat[ok]))
         flat_z = (flat - med) / max(_spread(flat[ok]), ABSOLUTE["pixelated"] / self.threshold)
         blocks = (flat >= ABSOLUTE["pixelated"]) & (empty_line_share(registration) >= EMPTY_LINES)

@@ -10,6 +10,8 @@ Runs whose gradients are projected, or taken w.r.t. other parameters, have no fe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from ogad_core._internal import log, row_chunks
@@ -87,7 +89,10 @@ OBJECT_SCALE = 2.0
 
 
 def signature_statistics(
-    signatures: np.ndarray, registration: np.ndarray | None = None
+    signatures: np.ndarray,
+    registration: np.ndarray | None = None,
+    *,
+    flat: np.ndarray | None = None,
 ) -> np.ndarray:
     """(N, 12) float32 statistics of (N, 256) 16 x 16 grayscale signatures (N, 14 with the (N,
     32, 32) ``registration`` images: their :func:`flat_share` and :func:`smaller_object` as
@@ -106,7 +111,9 @@ def signature_statistics(
     size-normalised 23-24, are digits to the model). No intensity
     distribution, edge strength or sharpness: those are what damage changes (noise, blur,
     exposure: the ``corrupt`` type's; measured, an intensity histogram here sent blurred
-    digits to the outlier queue). A NaN signature (undecodable) counts as blank."""
+    digits to the outlier queue). A NaN signature (undecodable) counts as blank. ``flat``: the
+    (N,) flat share of the registration images where the caller has it
+    (:meth:`~ogad_core.issues.base.IssueContext.flat_share`), in their stead."""
     out = np.concatenate(
         [
             image_statistics(signatures[rows])
@@ -115,8 +122,11 @@ def signature_statistics(
         or [np.empty((0, 8 + ORIENTATION_BINS // 2))]
     )
     size_z = None
+    if flat is None and registration is not None and len(registration) == len(out):
+        flat = flat_share(registration)
+    if flat is not None and len(flat) == len(out):
+        out = np.column_stack([out, flat])
     if registration is not None and len(registration) == len(out):
-        out = np.column_stack([out, flat_share(registration)])
         size_z = smaller_object(object_size(registration))
     scale = out.std(axis=0)
     z = (out - np.median(out, axis=0)) / np.where(scale > 1e-9, scale, 1.0)
@@ -220,20 +230,19 @@ def flat_share(registration: np.ndarray) -> np.ndarray:
     effective resolution of the input. An image upscaled by pixel blocks from a smaller one
     (nearest neighbour) is flat inside each block, at every grey level; anti-aliased or
     blurred strokes change from pixel to pixel (measured: clean and blurred digits 0.02-0.03,
-    upscaled 8 x 8 digits 0.29-0.37). Read chunk by chunk (memory-mapped images)."""
-    from ogad_core.issues.undamaged import normalised
+    upscaled 8 x 8 digits 0.29-0.37). Each image rescaled to [0, 1] from its darkest to its
+    brightest pixel; read chunk by chunk (memory-mapped images), one compiled pass an image."""
+    from ogad_core.issues.property_loops import flat_share_loop
 
     out = np.zeros(len(registration))
-    for start in range(0, len(registration), CHUNK_ROWS):
-        Y = normalised(registration[start : start + CHUNK_ROWS])
-        mid = (Y > MID_GREY[0]) & (Y < MID_GREY[1])
-        touched = equal = np.zeros(len(Y))
-        for a, b, m, n in (
-            (Y[:, :, 1:], Y[:, :, :-1], mid[:, :, 1:], mid[:, :, :-1]),
-            (Y[:, 1:], Y[:, :-1], mid[:, 1:], mid[:, :-1]),
-        ):
-            pair = m | n
-            touched = touched + pair.sum(axis=(1, 2))
-            equal = equal + (pair & (np.abs(a - b) <= EQUAL_LEVEL)).sum(axis=(1, 2))
-        out[start : start + len(Y)] = equal / np.maximum(touched, 1.0)
+    for rows, chunk in image_chunks(registration):
+        flat_share_loop(chunk, MID_GREY[0], MID_GREY[1], EQUAL_LEVEL, out[rows])
     return out
+
+
+def image_chunks(images: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+    """(rows, (m, side, side) contiguous copy of them) of (N, side, side) ``images``,
+    CHUNK_ROWS at a time (a memory-map read chunk by chunk)."""
+    for start in range(0, len(images), CHUNK_ROWS):
+        rows = slice(start, min(start + CHUNK_ROWS, len(images)))
+        yield rows, np.ascontiguousarray(images[rows])
