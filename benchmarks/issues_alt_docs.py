@@ -860,9 +860,12 @@ def alt_section(
 
 
 def images_commit_note(record: dict[str, Any]) -> str:
-    """ " (images: commit X, ...)" when the image rows were scored by an earlier commit than the
-    text rows (a text-only change rescored the text runs alone), else ""."""
-    images = record.get("commit_images")
+    """ " (the images by commit X, ...)" when the image rows were scored by an earlier commit
+    than the text rows (a text-only change rescored the text runs alone), " (the text by commit
+    X, ...)" in the other case, else ""."""
+    images, text = record.get("commit_images"), record.get("commit_text")
+    if text and text != record.get("commit"):
+        return f" (the text by commit {text[:10]}: the later commit changes image scores only)"
     if not images or images == record.get("commit"):
         return ""
     return f" (the images by commit {images[:10]}: the later commit changes text scores only)"
