@@ -103,7 +103,8 @@ SINCE_FIRST = (
     "(blurred copies) and the text properties *cut off* and *out of order* (cut reviews, word "
     "salad), in the paragraphs below; session 15 the corrupt type's *inverted* and the second "
     "vote's steps for negatives, noise and motion blur, the outlier type's object size "
-    '(negatives, typeset digits: "Negatives, noise and motion blur taken out of the vote" in the held-out section) and the one-word '
+    '(negatives, typeset digits: "Negatives, noise and motion blur taken out of the vote" in '
+    "the held-out section) and the one-word "
     "sentence (word salad's places). Every other kind still is. In session 14 the fresh image "
     "runs were also computed again: the motion-blur recipe's vertical blur had been the "
     "horizontal blur transposed (the digit mirrored across its diagonal); it now blurs the "
