@@ -857,6 +857,7 @@ def alt_section(
     lines.append("\n" + GLYPH_DOUBT_14)
     lines.append("\n" + SCALE_1M_14)
     lines.append("\n" + DAMAGE_VOTE_15)
+    lines.append("\n" + SCALE_1M_15)
     return "\n".join(lines) + "\n"
 
 
@@ -897,6 +898,42 @@ DAMAGE_VOTE_15 = (
     "column costs a little: planted outliers 0.82 -> 0.81 in the top K, flagged 0.78 -> 0.75 "
     "(three at the flag's edge: the extra column lowers every other row's statistics z); the "
     "1M figure is in the next paragraph. Cost: the object size 10.6 CPU s a 1,000,000 images."
+)
+
+
+#: session 15 (cost15 and the lead): the 1M image pass after the session's merges
+SCALE_1M_15 = (
+    "**At 1,000,000 rows after session 15** (`--scale 1000000 --images` at commit 2fa8133, "
+    "every change of the session merged; benchmarks/results/issues_scale_images_1m.json; "
+    "the machine otherwise idle, load 1.0-1.9): the issue pass **565.4 CPU s** (duplicate "
+    "316.7, outlier 150.3, label 70.9, corrupt 20.8) against 586.2 at 9030c8a (343.0 / "
+    "139.7 / 68.7 / 27.4). cost15's changes, each bit-identical (every score, flag and set "
+    "the same at 250,000 rows and on the nine kept image runs): the duplicate candidate pairs "
+    "deduplicated by one int64 key a pair and a sort instead of numpy 2.4's unique of rows, "
+    "which sorts a structured view (4.0 -> 0.4 CPU s at 250,000 rows' 4.4M pairs); the "
+    "registration images' flat share made once a context (the corrupt and outlier types "
+    "each made it); the corrupt type's edge steps, empty lines, frame lines and flat share "
+    "in one compiled pass an image, in float32 as numpy did (250,200 images 9.0 -> 3.6 CPU "
+    "s). undamaged15's object size adds about 10.6 CPU s a 1,000,000 images to the outlier "
+    "type. Profile at 250,000 rows (cost15, load 4.5-7.9): the verification's alignment "
+    "about 38 CPU s (half-resolution refinement 19.9, coarse grid 10.0), the label and "
+    "outlier types' reference searches 34.5, the three whole-row searches 14.8, the "
+    "Mahalanobis distances 12. The evidence build right after it: 238.3 CPU s (220.7 at "
+    "9030c8a, 185.5 in a run an hour earlier on the same code), so **2.37x** in CPU seconds "
+    "(2.56x against 9030c8a's build) and 2.76x in wall seconds: still not the 2x goal. The "
+    "finds: the same 13,422,629 candidate pairs and 81.8% of the planted copies, the planted "
+    "flips 1.00 in the label top K (88,420 flagged, 88,413 before), the planted outliers "
+    "0.805 -> 0.788 in the outlier top K (flagged 0.781 -> 0.754, 877 rows flagged): the "
+    "object-size column lowers every other row's statistics z a little, so planted outliers "
+    "at the flag's edge lose it (the 100,000-row check: 0.82 -> 0.81, flagged 0.78 -> 0.75; "
+    "a 3 px floor gives 0.81 / 0.77 there but typeset digits only 0.50). Peak 8.8 GB (5.95 "
+    "GB anonymous and 2.7 GB of the memory-mapped gradients' pages in cost15's sampling: the "
+    "10.1 GB of session 14 was not reproduced; at 250,000 rows the per-type peaks match "
+    "session 13's within 0.1 GB). Measured and not kept (cost15): verification batches of "
+    "1,024 or 4,096 pairs (within noise; 3-5 of 500,000 NCCs moved by one float32 ulp); the "
+    "gate NCC fused into the refinement step (at most a few percent by the measured survival:"
+    " 58% of pairs pass gate 1, 35% gate 2, 19% gate 3, 6.8% reach full resolution); a "
+    "cheaper Ledoit-Wolf sum (2-4 CPU s, but every outlier score moves in its last bits)."
 )
 
 
