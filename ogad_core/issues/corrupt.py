@@ -541,6 +541,8 @@ class CorruptIssue(IssueType):
             return "no input property stands out"
         worst = str(row.idxmax())
         value = float(row.max())
+        if row.get("inverted", 0.0) >= self.threshold and value < HARD:
+            worst = "inverted"  # a negative, however bright (not a blank or unreadable file)
         brightness = self._brightness(i) if worst == "near-constant" else ""
         if brightness and self._mean is not None:
             mean, median = self._mean[i], self._mean_median
