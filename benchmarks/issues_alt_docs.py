@@ -875,7 +875,9 @@ DAMAGE_VOTE_15 = (
     "the data's flat frames (clean digits' frames flat share 1.0, bright photo crops "
     "0.45-0.89, striped digits 0.55; nothing where the data's frames are not flat); on the "
     "nine runs it flags exactly the 24 negatives (two of them, thick-stroked, were flagged by "
-    "nothing before). The second vote (`ogad_core/issues/undamaged.py`) now also inverts a "
+    'nothing before; the card: "inverted (a negative): its background is white, this '
+    'dataset\'s black", not "very bright"). The second vote '
+    "(`ogad_core/issues/undamaged.py`) now also inverts a "
     "negative back, takes noise out by a 3 x 3 median on sample and reference, and blurs the "
     "reference along a motion-blurred sample's softest direction by its blur length; drawn "
     "shapes under the same noise or negated still resemble no class (0.15 -> 0.18 in a test "
