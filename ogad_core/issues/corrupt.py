@@ -241,13 +241,10 @@ def frame_background(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def frames(registration: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`frame_background` of (N, side, side) uint8 images, each rescaled from its
     darkest to its brightest value. Chunk by chunk."""
-    from ogad_core.issues.features import CHUNK_ROWS
+    from ogad_core.issues.features import image_chunks
     from ogad_core.issues.undamaged import normalised
 
-    parts = [
-        frame_background(normalised(registration[start : start + CHUNK_ROWS]))
-        for start in range(0, len(registration), CHUNK_ROWS)
-    ]
+    parts = [frame_background(normalised(chunk)) for _, chunk in image_chunks(registration)]
     return np.concatenate([b for b, _ in parts]), np.concatenate([f for _, f in parts])
 
 

@@ -138,8 +138,7 @@ def object_size(registration: np.ndarray) -> np.ndarray:
     pixels at least INK_LEVEL of its range (darkest to brightest) from its median (its
     background; a negative's too). Chunk by chunk."""
     out = np.zeros(len(registration))
-    for start in range(0, len(registration), CHUNK_ROWS):
-        chunk = np.asarray(registration[start : start + CHUNK_ROWS])
+    for rows, chunk in image_chunks(registration):
         flat = chunk.reshape(len(chunk), -1)
         background = np.median(flat, axis=1)  # of the uint8 values: several times faster
         span = flat.max(axis=1).astype(np.float32) - flat.min(axis=1)
@@ -149,7 +148,7 @@ def object_size(registration: np.ndarray) -> np.ndarray:
         for lines in (ink.any(axis=2), ink.any(axis=1)):  # (n, side) rows, columns with ink
             first, last = lines.argmax(axis=1), lines.shape[1] - lines[:, ::-1].argmax(axis=1)
             sides.append(np.where(lines.any(axis=1), last - first, 0))
-        out[start : start + len(chunk)] = np.maximum(*sides)
+        out[rows] = np.maximum(*sides)
     return out
 
 
