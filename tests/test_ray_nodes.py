@@ -46,10 +46,15 @@ def two_nodes():
 
 
 class SlowRows(torch.utils.data.Dataset):
-    """The samples of ``base``, 2 ms each, so that the run lasts past the node's removal."""
+    """The samples of ``base``, 2 ms each, so that the run lasts past the node's removal.
 
-    def __init__(self, base: TensorDataset) -> None:
-        self.base = base
+    In a Ray task on the node ``hold_node`` a sample waits (at most 60 s) until the file ``go``
+    exists, so the head cannot finish every shard before the worker node, slower to start its
+    worker process under load, has written one.
+    """
+
+    def __init__(self, base: TensorDataset, hold_node: str, go: Path) -> None:
+        self.base, self.hold_node, self.go = base, hold_node, go
 
     def __len__(self) -> int:
         return len(self.base)
@@ -57,6 +62,12 @@ class SlowRows(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         import time
 
+        context = ray.get_runtime_context()
+        in_a_task = ray.is_initialized() and context.get_task_id() is not None
+        if in_a_task and context.get_node_id() == self.hold_node:
+            deadline = time.monotonic() + 60
+            while not self.go.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
         time.sleep(0.002)
         return self.base[i]
 
@@ -73,17 +84,24 @@ def test_a_node_removed_mid_run_loses_only_its_shards(two_nodes, tmp_path) -> No
 
     written: list[tuple[int, str]] = []  # (first row, node) per shard, in the order written
     removed_after: list[int] = []
+    go = tmp_path / "worker_wrote_a_shard"
 
     def on_shard(rows: np.ndarray, node: str) -> None:
         written.append((int(rows[0]), node))
         if node == worker.node_id and not removed_after:
+            go.touch()  # the head may go on
             cluster.remove_node(worker)  # its next shard is in flight there: lost with it
             removed_after.append(len(written))
 
     store = GradientStore(tmp_path / "g.npy", n_rows=300, n_cols=local.shape[1], fingerprint="n")
     executor = RayExecutor(workers=2, shard_batches=1, progress=False, on_shard=on_shard)
     remote = compute_gradients(
-        model, SlowRows(TensorDataset(x, y)), "last", batch_size=20, out=store, executor=executor
+        model,
+        SlowRows(TensorDataset(x, y), cluster.head_node.node_id, go),
+        "last",
+        batch_size=20,
+        out=store,
+        executor=executor,
     )
     assert removed_after and removed_after[0] < 15  # the worker node computed and was removed
     after = {node for _, node in written[removed_after[0] :]}
