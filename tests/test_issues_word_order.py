@@ -14,7 +14,7 @@ from ogad_core.data.rotten_tomatoes import RT_SAMPLE_CSV
 from ogad_core.issues.base import IssueContext
 from ogad_core.issues.corrupt import CorruptIssue
 from ogad_core.issues.properties import text_properties
-from ogad_core.issues.word_order import order_scores
+from ogad_core.issues.word_order import CLOSED_CLASS_WORDS, ends_on_closed_class, order_scores
 
 #: injected texts per kind
 N_BAD = 12
@@ -106,3 +106,41 @@ def test_a_review_cut_mid_word_is_cut_off() -> None:
         last = (reviews + cut)[row].split()[-1]
         why = est.explain(int(row))
         assert why.startswith(f'cut off mid-word: ends in "{last}", the start of "{last}'), why
+
+
+def _cut_on_a_word_boundary(reviews: list[str]) -> list[str]:
+    """Reviews cut after their first closed-class word among words 2-5 ("It's all about"):
+    one a review, at most N_BAD."""
+    out: list[str] = []
+    for review in reviews:
+        words = review.split()
+        at = [j for j in range(1, min(5, len(words) - 1)) if words[j] in CLOSED_CLASS_WORDS]
+        if at:
+            out.append(" ".join(words[: at[0] + 1]))
+        if len(out) == N_BAD:
+            break
+    return out
+
+
+def test_a_short_text_ending_on_a_closed_class_word_is_cut_off() -> None:
+    """A text of 2-5 words that ends in a letter on an article, preposition, conjunction or
+    auxiliary was cut on a word boundary: every such cut of a review is flagged "cut off" and
+    says so; a whole short review without closing punctuation and a long text ending on one
+    ("... a story worth caring about") are not."""
+    reviews = _reviews()
+    cut = _cut_on_a_word_boundary(reviews)
+    whole = ["wise and elegiac", "A Movie to Forget", "Intense but sprawling", "I haven't."]
+    long = ["Only one of the films that actually tell a story worth caring about"]
+    est = _fit(reviews + cut + whole + long)
+    n = len(reviews)
+    cut_off = est.parts_["cut off"].to_numpy() >= est.threshold
+    assert len(cut) == N_BAD and cut_off[n : n + N_BAD].all(), cut
+    assert not cut_off[n + N_BAD :].any()
+    assert cut_off[:n].sum() <= 1  # as for mid-word cuts: a few reviews cut at the source
+    last = cut[0].split()[-1].lower()
+    assert (
+        est.explain(n)
+        == f'cut off: a short text that ends on "{last}", with no closing punctuation'
+    )
+    assert ends_on_closed_class("I haven't".split())
+    assert not ends_on_closed_class("Sure to be a hit".split())

@@ -24,8 +24,9 @@ Texts: empty, very short (under two words, except a one-word sentence: "Shallow.
 review, "Spider-Ma" or "zeu" a fragment), not language (few letters, or under 60% of its words
 known: used by another text of the corpus or English-like, :mod:`~ogad_core.issues.wordlike`,
 so that a short review of rare words in a small dataset is language), repetitive (one word said
-over and over), cut off (ends mid-word) and out of order (words in no order of language:
-:mod:`~ogad_core.issues.word_order`). Each property is a robust z-score
+over and over), cut off (ends mid-word, or a short text ends on an article, a preposition, a
+conjunction or an auxiliary: cut on a word boundary) and out of order (words in no order of
+language: :mod:`~ogad_core.issues.word_order`). Each property is a robust z-score
 against the run's own data (so a dataset of dark X-rays is not all "dark"), sizes a log-ratio
 to the median; a sample's score is its worst property's.
 
@@ -284,7 +285,8 @@ class CorruptIssue(IssueType):
         "text or English-like by the encoder vocabulary's letter trigrams -- below 60%), a side "
         "or a JPEG quality 4x below the median, or "
         "undecodable / empty / near-constant (std < 0.02) / one word (not a one-word "
-        "sentence: 'Shallow.') / a text cut mid-word; "
+        "sentence: 'Shallow.') / a text cut mid-word or a text of at most 5 words ending on "
+        "an article, preposition, conjunction or auxiliary ('It's all about'); "
         "letters count below 60% of the characters only; a text's words out of order: z >= 5 "
         "of minus its word pairs' information under a class bigram model of the run's texts"
     )
@@ -555,6 +557,8 @@ class CorruptIssue(IssueType):
             return f"words out of order input (z = {z:.1f} against this dataset's word pairs)"
         if worst == "cut off" and self._cut_words:
             last, _, start_of = self._cut_words[i].partition(" -> ")
+            if not start_of:
+                return f'cut off: a short text that ends on "{last}", with no closing punctuation'
             return f'cut off mid-word: ends in "{last}", the start of "{start_of}" in other texts'
         if worst == "cut by the frame" and self._cut is not None:
             edge, far_empty, kept = (part[i] for part in self._cut)

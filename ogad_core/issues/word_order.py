@@ -14,7 +14,13 @@ highest reach about 4: lists of adjectives without a period). Texts of fewer tha
 
 *Cut off.* A text that ends in a letter (no closing punctuation) whose last word, lower case,
 no other text uses and no dictionary holds, is the start of a word other texts use
-(``"A spel"``, ``"Loads on th"``): a text cut by a length limit mid-word.
+(``"A spel"``, ``"Loads on th"``): a text cut by a length limit mid-word. A short text
+(:data:`FRAGMENT_MAX_WORDS` words at most) that ends in a letter on a closed-class word -- an
+article, a preposition, a conjunction, an auxiliary (``"It's all about"``, ``"Rhames is"``,
+``"I haven't"``) -- was cut on a word boundary: none of the 12,752 reviews of the full Rotten
+Tomatoes corpus ends so (50 of its 722 texts of 2-5 words lack closing punctuation:
+``"wise and elegiac"``, ``"A Movie to Forget"``), while a long one may (``"... a story worth
+caring about"``).
 """
 
 from __future__ import annotations
@@ -36,6 +42,17 @@ ORDER_MIN_PAIRS = 5
 CUT_MIN_TEXTS = 2
 #: a dictionary word this long ends a text whole (a shorter one may be a cut: "th", "re")
 CUT_WHOLE_LETTERS = 3
+#: a text of at most this many words that ends on a closed-class word is a fragment
+FRAGMENT_MAX_WORDS = 5
+#: words that do not end an English sentence: articles, possessives, subject pronouns,
+#: prepositions, conjunctions, auxiliaries (and any ``n't`` contraction); not "to", "do",
+#: "it", "that", "over", "though", "since": "have to", "as they do", "it's over" end one
+CLOSED_CLASS_WORDS = frozenset(
+    """a an the every each my your our their its i we they he she of in on at for with about
+    from by into onto than as upon toward towards between among and or but nor because although
+    if while whereas unless is are was were am has had will would can could should shall must
+    may might""".split()
+)
 #: words (with inner apostrophes / hyphens) and single punctuation marks
 TOKEN = re.compile(r"\w+(?:['’-]\w+)*|[^\w\s]")
 #: quotes and brackets before a word
@@ -106,7 +123,9 @@ def order_scores(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def cut_off(texts: list[str], doc_freq: dict[str, int]) -> list[str]:
     """(N,) for each text of two or more words that ends mid-word, its last word and the word
-    it starts (``"spel -> spelling"``), else ``""``: its last character a letter, its last
+    it starts (``"spel -> spelling"``); for a fragment cut on a word boundary
+    (:func:`ends_on_closed_class`), its last word (``"about"``); else ``""``. Mid-word: its
+    last character a letter, its last
     word lower case (a name is not cut), used by no other text (``doc_freq``: texts per word),
     not an English word of :data:`CUT_WHOLE_LETTERS` letters or more (the encoder's
     dictionary, :mod:`~ogad_core.issues.wordlike`: "test", "merge" end a text whole), yet the
@@ -125,6 +144,8 @@ def _cut_word(text: str, doc_freq: dict[str, int], dictionary: frozenset, longer
     words = text.split()
     if len(words) < 2 or not words[-1][-1].isalpha():
         return ""
+    if ends_on_closed_class(words):
+        return words[-1].lstrip(_OPENERS).lower()
     last = words[-1].lstrip(_OPENERS)
     if not last.islower() or doc_freq.get(last, 0) > 1:
         return ""
@@ -134,3 +155,12 @@ def _cut_word(text: str, doc_freq: dict[str, int], dictionary: frozenset, longer
     if at < len(longer) and longer[at].startswith(last):
         return f"{last} -> {longer[at]}"
     return ""
+
+
+def ends_on_closed_class(words: list[str]) -> bool:
+    """Whether a text's ``words`` (split on white space; its last ends in a letter) are at most
+    :data:`FRAGMENT_MAX_WORDS` and end on a closed-class word (:data:`CLOSED_CLASS_WORDS`, or
+    an ``n't`` contraction): a fragment cut on a word boundary."""
+    last = words[-1].lstrip(_OPENERS).lower()
+    closed = last in CLOSED_CLASS_WORDS or last.endswith(("n't", "n’t"))
+    return len(words) <= FRAGMENT_MAX_WORDS and closed
