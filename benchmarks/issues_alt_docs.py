@@ -942,10 +942,13 @@ SCALE_1M_15 = (
 def images_commit_note(record: dict[str, Any]) -> str:
     """ " (the images by commit X, ...)" when the image rows were scored by an earlier commit
     than the text rows (a text-only change rescored the text runs alone), " (the text by commit
-    X, ...)" in the other case, else ""."""
+    X, ...)" when the text rows were scored by another commit than the images, else ""."""
     images, text = record.get("commit_images"), record.get("commit_text")
     if text and text != record.get("commit"):
-        return f" (the text by commit {text[:10]}: the later commit changes image scores only)"
+        return (
+            f" (the text by commit {text[:10]}: the changes between the two commits leave the "
+            "other data's scores as they were)"
+        )
     if not images or images == record.get("commit"):
         return ""
     return f" (the images by commit {images[:10]}: the later commit changes text scores only)"
