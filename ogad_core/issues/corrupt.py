@@ -558,7 +558,9 @@ class CorruptIssue(IssueType):
         if worst == "cut off" and self._cut_words:
             last, _, start_of = self._cut_words[i].partition(" -> ")
             if not start_of:
-                return f'cut off: a short text that ends on "{last}", with no closing punctuation'
+                return (
+                    f'cut off after "{last}": a short text that ends on a word no sentence ends on'
+                )
             return f'cut off mid-word: ends in "{last}", the start of "{start_of}" in other texts'
         if worst == "cut by the frame" and self._cut is not None:
             edge, far_empty, kept = (part[i] for part in self._cut)
