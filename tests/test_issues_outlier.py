@@ -83,6 +83,28 @@ def test_class_mahalanobis_is_the_distance_to_the_nearest_class_mean() -> None:
     assert np.corrcoef(sub, expected)[0, 1] > 0.98
 
 
+def test_rows_past_a_subsample_fit_are_whitened_in_float32_within_1e_5() -> None:
+    """Above ``fit_rows`` (the means and covariance fitted on a seeded subsample) the rows are
+    whitened in float32, the rows read as unit rows too: each distance is the float64
+    whitening's within 1e-5 (relative)."""
+    from ogad_core.issues import mahalanobis
+    from ogad_core.space.covariance import class_means_and_covariance
+
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(3000, 40)) @ rng.normal(size=(40, 40))).astype(np.float32)
+    y = rng.integers(0, 4, 3000)
+    X[y == 1] += 2.0
+    unit = X.astype(np.float64) / np.linalg.norm(X.astype(np.float64), axis=1, keepdims=True)
+    rows = mahalanobis._fit_rows(3000, 1000, 0)
+    for space, read in ((X, X.astype(np.float64)), (UnitRows(X), unit)):
+        means, cov = class_means_and_covariance(space, rows, y[rows], np.arange(4))  # type: ignore[arg-type]
+        W = mahalanobis._whitener(cov)
+        Z, centres = read @ W, means @ W
+        expected = ((Z[:, None, :] - centres[None]) ** 2).sum(axis=2).min(axis=1)
+        got = class_mahalanobis(space, y, fit_rows=1000)  # type: ignore[arg-type]
+        np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
 def test_upper_z_reads_the_scale_from_the_upper_tail() -> None:
     """A right-skewed bulk (log-normal): the two-sided MAD scale calls ~5% extreme at 2.5,
     the upper-half scale about 1%; a planted far tail is still far."""

@@ -353,6 +353,33 @@ def test_one_candidate_search_per_space_serves_both_rules(digits, monkeypatch) -
     assert est.set_ids_[300] == est.set_ids_[3] >= 0 and est.set_ids_[301] == est.set_ids_[11]
 
 
+def test_above_reference_rows_fewer_candidates_an_image_are_verified(digits, monkeypatch) -> None:
+    """Above REFERENCE_ROWS images (here lowered to 100) the verification aligns each image
+    with its LARGE_VERIFY_K nearest a space, not its verify_k = 6: fewer candidate pairs, the
+    shifted and rotated copies (their sources among their nearest) still found; at or below
+    (the default REFERENCE_ROWS), verify_k."""
+    import ogad_core.issues.base as base
+    import ogad_core.issues.duplicate as duplicate
+    import ogad_core.space.knn as knn
+
+    monkeypatch.setattr(base, "REFERENCE_ROWS", 100)
+    monkeypatch.setattr(knn, "ANN_MIN_ROWS", 100)
+    x, y = digits
+    x, y = x[:300].copy(), y[:300].copy()
+    x = np.concatenate([x, _copies(x[3])["shift"][None], _copies(x[11])["rotate"][None]])
+    y = np.concatenate([y, [y[3], y[11]]])
+    pairs = {}
+    for rows in (100_000, 100):
+        monkeypatch.setattr(duplicate, "REFERENCE_ROWS", rows)
+        context = _context(x, y)
+        context.features = context.space("pixels/standard")
+        est = DuplicateIssue().fit(context)
+        assert est.set_ids_[300] == est.set_ids_[3] >= 0 and est.set_ids_[301] == est.set_ids_[11]
+        pairs[rows] = est.candidate_pairs_
+    assert duplicate.LARGE_VERIFY_K < DuplicateIssue().verify_k
+    assert pairs[100] < 0.8 * pairs[100_000], pairs
+
+
 def test_candidate_searches_of_many_rows_use_an_inverted_file(digits, monkeypatch) -> None:
     """Above REFERENCE_ROWS (here lowered to 100 rows) each of the three candidate searches
     (pixels, features, Fourier magnitude: 16-d PCAs) is an inverted file (faiss IVF-Flat, a

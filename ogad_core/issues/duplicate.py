@@ -35,11 +35,17 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ogad_core._internal import row_chunks
-from ogad_core.issues.base import PCA_DIM, IssueContext, IssueType
+from ogad_core.issues.base import PCA_DIM, REFERENCE_ROWS, IssueContext, IssueType
 from ogad_core.issues.text_match import WORDS_PER_EDIT
 
 #: a set's members score at least this (0.5) plus 1 when their given labels differ
 CONFLICT_BONUS = 1.0
+#: candidates per image and space verified above REFERENCE_ROWS images (``verify_k`` where
+#: smaller): the alignment of every candidate pair is the largest part of the issue pass at
+#: scale (13.4M pairs at 1,000,000 images). 250,000 rows of ``bench_issues --scale --images``:
+#: 4 of the 6 nearest verify 30% fewer pairs, the planted copies' pairs verified 0.888 -> 0.885
+#: (1: 0.851, 2: 0.877, 3: 0.882, 5: 0.886)
+LARGE_VERIFY_K = 4
 
 
 class DuplicateIssue(IssueType):
@@ -184,7 +190,7 @@ class DuplicateIssue(IssueType):
         images = context.registration
         if self.verify <= 0 or images is None or len(images) != context.n:
             return np.empty((0, 2), np.int64)
-        pairs = self._verify_candidates(context)
+        pairs = self._verify_candidates(context, k=self._image_verify_k(context.n))
         self.candidate_pairs_ = len(pairs)
         if not len(pairs):
             return pairs
@@ -212,15 +218,20 @@ class DuplicateIssue(IssueType):
         np.minimum.at(ratio, pairs[:, 1], rel)
         return pairs[rel < 1.0]
 
+    def _image_verify_k(self, n: int) -> int:
+        """The candidates per image and space verified among ``n`` images: ``verify_k``, at
+        most LARGE_VERIFY_K above REFERENCE_ROWS images."""
+        return min(self.verify_k, LARGE_VERIFY_K) if n > REFERENCE_ROWS else self.verify_k
+
     def _verify_candidates(
-        self, context: IssueContext, spaces: tuple[str, ...] | None = None
+        self, context: IssueContext, spaces: tuple[str, ...] | None = None, k: int | None = None
     ) -> np.ndarray:
-        """(M, 2) unique pairs (i < j) of each input and its ``verify_k`` nearest in each of
-        ``spaces`` (default ``verify_spaces``), both decoded."""
+        """(M, 2) unique pairs (i < j) of each input and its ``k`` (default ``verify_k``)
+        nearest in each of ``spaces`` (default ``verify_spaces``), both decoded."""
         from ogad_core.issues.registration import neighbour_pairs
 
         n = context.n
-        k = self.verify_k
+        k = self.verify_k if k is None else k
         spaces = self.verify_spaces if spaces is None else spaces
         found = [self._candidates(context, space, k) for space in spaces]
         idx = np.concatenate([f[1][:, :k] for f in found if f is not None] or [np.empty((n, 0))], 1)

@@ -40,13 +40,16 @@ HNSW_M, HNSW_EF_BUILD, HNSW_EF_SEARCH = 16, 64, 32
 #: among the candidates 91.4% -> 91.7%)
 IVF_TRAIN_ITERATIONS = 10
 #: inverted file (few dimensions, many rows): lists per sqrt(rows) (a power of 2 nearest),
-#: lists searched, training rows per list
-IVF_LISTS_PER_ROOT, IVF_PROBE, IVF_TRAIN_PER_LIST = 4, 16, 64
+#: lists searched, training rows per list (faiss's least, 39: at 1,000,000 rows the three
+#: candidate searches' k-means trains on 159,744 rows, not 64 a list's 262,144)
+IVF_LISTS_PER_ROOT, IVF_PROBE, IVF_TRAIN_PER_LIST = 4, 16, 39
 #: lists a density estimate's search among a seeded reference subsample scans (the label and
 #: outlier types' k = 51 nearest among 100,000 rows, 1,024 lists; 120,000 synthetic rows:
 #: recall@51 against an exact search 0.998 / 0.992 -- the HNSW graph's 0.996 -- at 8.5 CPU s
-#: a search against the graph's 23; nprobe 32: 0.95, the label score's Spearman 0.958)
-IVF_REFERENCE_PROBE = 64
+#: a search against the graph's 23; nprobe 32: 0.95, the label score's Spearman 0.958).
+#: 250,000 rows of bench_issues --images, recall@52 (features / statistics) at 64 lists
+#: scanned 0.998 / 0.994, at 48 0.987 / 0.985 for about 15% less CPU, at 40 0.972 / 0.976
+IVF_REFERENCE_PROBE = 48
 
 
 def _faiss() -> Any:
