@@ -73,7 +73,7 @@ class SlowRows(torch.utils.data.Dataset):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(360)
 def test_a_node_removed_mid_run_loses_only_its_shards(two_nodes, tmp_path) -> None:
     cluster, worker = two_nodes
     g = torch.Generator().manual_seed(4)
