@@ -208,6 +208,7 @@ class OutlierIssue(IssueType):
             used.append(space)
         self.spaces_used_ = used
         self.space_z_ = np.stack(zs, axis=1) if zs else np.zeros((context.n, 0))
+        self._add_size_bonus(context, used)
         if not zs:
             self.deferred_ = np.zeros(context.n, dtype=bool)
             self.last_ = np.zeros(context.n, dtype=bool)
@@ -222,6 +223,15 @@ class OutlierIssue(IssueType):
         scores = last_of_all(scores, self.last_, self.threshold)  # the corrupt first below
         self._finish(scores, self.threshold)
         return self
+
+    def _add_size_bonus(self, context: IssueContext, used: list[str]) -> None:
+        """Add each image's (N,) small-object bonus to the statistics space's z in
+        ``space_z_`` (N, spaces) when that space is used and the registration images exist."""
+        if "statistics" not in used or context.registration is None:
+            return
+        from ogad_core.issues.features import small_object_bonus
+
+        self.space_z_[:, used.index("statistics")] += small_object_bonus(context.registration)
 
     def _primary(self, context: IssueContext, scores: np.ndarray) -> np.ndarray:
         """(N,) scores with the samples whose primary type is ``corrupt`` unflagged and ranked
