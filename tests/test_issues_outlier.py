@@ -592,3 +592,38 @@ def test_a_model_sure_of_nearly_every_row_does_not_fill_the_queue_with_its_least
     assert est.flagged_.sum() <= 1.2 * former.flagged_.sum()
     top, top_before = (np.argsort(-e.scores_, kind="stable")[:15] for e in (est, former))
     assert np.isin(top, top_before).sum() >= 12
+
+
+def test_a_smaller_object_adds_to_the_input_view_so_typeset_digits_rank_first() -> None:
+    """The object's box at a tenth of the range reads every mnist digit at 23-24 px (no clean
+    digit gets a bonus), the typeset digits 14-21 px: their size deficit beyond 1 px, on a
+    scale of at least 3 px, adds to the input view's z, so all 20 rank in the top 25 of 2,040
+    (without it two rank 34 and 53), every one flagged; a noisy digit and a negative get none."""
+    from benchmarks.issue_mixes_fresh import CORRUPT_PIXELS, printed_digits
+    from ogad_core.issues.features import small_object_bonus
+
+    rng = np.random.default_rng(5)
+    x, y = mnist5k_digits()
+    digits = x[:2000].reshape(-1, 28, 28).astype(np.uint8)
+    typeset, which = printed_digits(rng, 20)
+    noisy = [CORRUPT_PIXELS["corrupt_gauss"](img, rng) for img in digits[:10]]
+    negative = [255 - img for img in digits[10:20]]
+    images = np.concatenate([digits, np.stack(typeset + noisy + negative)])
+    registration = np.stack([registration_image(img / 255.0) for img in images])
+    bonus = small_object_bonus(registration)
+    assert (bonus[:2000] == 0).all() and (bonus[2020:] == 0).all()
+    assert (bonus[2000:2020] >= 0.5).all()
+    labels = np.concatenate([y[:2000], which, y[:20]])
+    table, signatures = array_properties(images[:, None].astype(np.float32) / 255.0)
+    samples = pd.DataFrame({"sample_id": np.arange(len(labels)), "label": labels})
+    ctx = IssueContext(
+        samples=samples,
+        label_names=[str(c) for c in range(10)],
+        inputs=table,
+        signatures=signatures,
+        registration=registration,
+    )
+    est = OutlierIssue().fit(ctx)
+    top = np.argsort(-est.scores_, kind="stable")[:25]
+    assert np.isin(np.arange(2000, 2020), top).all()
+    assert est.flagged_[2000:2020].all()
