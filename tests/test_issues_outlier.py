@@ -627,3 +627,32 @@ def test_a_smaller_object_adds_to_the_input_view_so_typeset_digits_rank_first() 
     top = np.argsort(-est.scores_, kind="stable")[:25]
     assert np.isin(np.arange(2000, 2020), top).all()
     assert est.flagged_[2000:2020].all()
+
+
+def test_objects_of_many_sizes_give_the_small_end_of_the_bulk_no_size_bonus() -> None:
+    """Digits drawn at 70-110% of their size (a MAD of about 1 px, not mnist's 0): the small
+    end of that bulk is not an outlier, so at most 2% of them get a bonus (without the spread
+    rule about a quarter did), while a digit at 40% of its size still gets one."""
+    from ogad_core.issues.features import small_object_bonus
+
+    rng = np.random.default_rng(3)
+    x, _ = mnist5k_digits()
+    digits = x[:1500].reshape(-1, 28, 28).astype(np.uint8)
+
+    def rescaled(img: np.ndarray, factor: float) -> np.ndarray:
+        side = max(int(round(28 * factor)), 4)
+        small = np.asarray(Image.fromarray(img).resize((side, side), Image.BILINEAR))
+        canvas = np.zeros((28, 28), np.uint8)
+        if side >= 28:
+            lo = (side - 28) // 2
+            return small[lo : lo + 28, lo : lo + 28]
+        lo = (28 - side) // 2
+        canvas[lo : lo + side, lo : lo + side] = small
+        return canvas
+
+    bulk = [rescaled(img, f) for img, f in zip(digits, rng.uniform(0.7, 1.1, len(digits)))]
+    tiny = [rescaled(img, 0.4) for img in digits[:5]]
+    images = np.stack(bulk + tiny)
+    bonus = small_object_bonus(np.stack([registration_image(img / 255.0) for img in images]))
+    assert (bonus[:1500] > 0).mean() <= 0.02
+    assert (bonus[1500:] >= 0.5).all()
