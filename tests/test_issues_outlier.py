@@ -650,7 +650,8 @@ def test_objects_of_many_sizes_give_the_small_end_of_the_bulk_no_size_bonus() ->
         canvas[lo : lo + side, lo : lo + side] = small
         return canvas
 
-    bulk = [rescaled(img, f) for img, f in zip(digits, rng.uniform(0.7, 1.1, len(digits)))]
+    factors = rng.uniform(0.7, 1.1, len(digits))
+    bulk = [rescaled(img, f) for img, f in zip(digits, factors, strict=True)]
     tiny = [rescaled(img, 0.4) for img in digits[:5]]
     images = np.stack(bulk + tiny)
     bonus = small_object_bonus(np.stack([registration_image(img / 255.0) for img in images]))
