@@ -102,6 +102,8 @@ class IssueContext:
     _pca_spaces: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     #: the registration images' flat share, once made (:meth:`flat_share`)
     _flat: np.ndarray | None = field(default=None, repr=False)
+    #: the registration images' object sizes, once made (:meth:`object_sizes`)
+    _sizes: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
@@ -143,7 +145,13 @@ class IssueContext:
         if "stats" in flags and base == "pixels":
             from ogad_core.issues.features import signature_statistics
 
-            matrix = signature_statistics(matrix, self.registration, flat=self.flat_share())
+            sizes = self.object_sizes()
+            matrix = signature_statistics(
+                matrix,
+                self.registration,
+                flat=self.flat_share(),
+                size=None if sizes is None else sizes[:, 0],
+            )
         if "standard" in flags:
             matrix = np.asarray(matrix, dtype=np.float32)
             centred = matrix - matrix.mean(axis=1, keepdims=True)
@@ -167,6 +175,19 @@ class IssueContext:
 
             self._flat = flat_share(images)
         return self._flat
+
+    def object_sizes(self) -> np.ndarray | None:
+        """(N, 2) :func:`~ogad_core.issues.features.object_size` of the registration images at
+        INK_LEVEL (the outlier statistics' column) and BONUS_INK_LEVEL (the outlier type's
+        size bonus), None without them; made once a context, in one pass for both."""
+        images = self.registration
+        if images is None or len(images) != self.n:
+            return None
+        if self._sizes is None:
+            from ogad_core.issues.features import BONUS_INK_LEVEL, INK_LEVEL, object_sizes
+
+            self._sizes = object_sizes(images, (INK_LEVEL, BONUS_INK_LEVEL))
+        return self._sizes
 
     def pca(self, matrix: np.ndarray) -> np.ndarray:
         """(N, PCA_DIM) principal components of an (N, d) space (fitted on at most

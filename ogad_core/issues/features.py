@@ -104,6 +104,7 @@ def signature_statistics(
     registration: np.ndarray | None = None,
     *,
     flat: np.ndarray | None = None,
+    size: np.ndarray | None = None,
 ) -> np.ndarray:
     """(N, 12) float32 statistics of (N, 256) 16 x 16 grayscale signatures (N, 14 with the (N,
     32, 32) ``registration`` images: their :func:`flat_share` and :func:`smaller_object` as
@@ -124,7 +125,8 @@ def signature_statistics(
     exposure: the ``corrupt`` type's; measured, an intensity histogram here sent blurred
     digits to the outlier queue). A NaN signature (undecodable) counts as blank. ``flat``: the
     (N,) flat share of the registration images where the caller has it
-    (:meth:`~ogad_core.issues.base.IssueContext.flat_share`), in their stead."""
+    (:meth:`~ogad_core.issues.base.IssueContext.flat_share`), in their stead; ``size``: their
+    (N,) :func:`object_size` likewise (:meth:`~ogad_core.issues.base.IssueContext.object_sizes`)."""
     out = np.concatenate(
         [
             image_statistics(signatures[rows])
@@ -138,39 +140,44 @@ def signature_statistics(
     if flat is not None and len(flat) == len(out):
         out = np.column_stack([out, flat])
     if registration is not None and len(registration) == len(out):
-        size_z = smaller_object(object_size(registration))
+        size_z = smaller_object(object_size(registration) if size is None else size)
     scale = out.std(axis=0)
     z = (out - np.median(out, axis=0)) / np.where(scale > 1e-9, scale, 1.0)
     return (z if size_z is None else np.column_stack([z, size_z])).astype(np.float32)
 
 
 def object_size(registration: np.ndarray, level: float = INK_LEVEL) -> np.ndarray:
-    """(N,) the larger side (px) of the box around each (N, side, side) grayscale image's ink:
-    pixels at least ``level`` of its range (darkest to brightest) from its median (its
-    background; a negative's too). Chunk by chunk."""
-    out = np.zeros(len(registration))
+    """(N,) the larger side (px) of the box around each (N, side, side) uint8 grayscale image's
+    ink: pixels at least ``level`` of its range (darkest to brightest) from its median (its
+    background; a negative's too)."""
+    return object_sizes(registration, (level,))[:, 0]
+
+
+def object_sizes(registration: np.ndarray, levels: tuple[float, ...]) -> np.ndarray:
+    """(N, L) :func:`object_size` of (N, side, side) uint8 images at each of the L ``levels``,
+    in one compiled pass an image for every level (the median from a 256-bin histogram), chunk
+    by chunk (memory-mapped images)."""
+    from ogad_core.issues.property_loops import object_sizes_loop
+
+    out = np.zeros((len(registration), len(levels)))
+    wanted = np.asarray(levels, dtype=np.float64)
     for rows, chunk in image_chunks(registration):
-        flat = chunk.reshape(len(chunk), -1)
-        background = np.median(flat, axis=1)  # of the uint8 values: several times faster
-        span = flat.max(axis=1).astype(np.float32) - flat.min(axis=1)
-        away = np.abs(chunk.astype(np.float32) - background.astype(np.float32)[:, None, None])
-        ink = away >= level * np.maximum(span, 1.0)[:, None, None]
-        sides = []
-        for lines in (ink.any(axis=2), ink.any(axis=1)):  # (n, side) rows, columns with ink
-            first, last = lines.argmax(axis=1), lines.shape[1] - lines[:, ::-1].argmax(axis=1)
-            sides.append(np.where(lines.any(axis=1), last - first, 0))
-        out[rows] = np.maximum(*sides)
+        if chunk.dtype != np.uint8:
+            raise TypeError(f"registration images are uint8, not {chunk.dtype}")
+        object_sizes_loop(chunk, wanted, out[rows])
     return out
 
 
-def small_object_bonus(registration: np.ndarray) -> np.ndarray:
+def small_object_bonus(registration: np.ndarray, size: np.ndarray | None = None) -> np.ndarray:
     """(N,) how much smaller than the data's each image's object is (its box at
     BONUS_INK_LEVEL), in px beyond BONUS_DEAD_ZONE below the median (or beyond the sizes' own
     spread, BONUS_SPREAD robust standard deviations, when wider), over the size's standard
     deviation or BONUS_SCALE px; 0 at or above: added to the input view's z, where a column of
     the statistics' kNN is diluted among the others (typeset digits, glyphs of another script:
-    the model takes them for digits, only their size tells them)."""
-    size = object_size(registration, level=BONUS_INK_LEVEL)
+    the model takes them for digits, only their size tells them). ``size``: the (N,) object
+    sizes at BONUS_INK_LEVEL where the caller has them."""
+    if size is None:
+        size = object_size(registration, level=BONUS_INK_LEVEL)
     if not len(size):
         return size
     median = float(np.median(size))

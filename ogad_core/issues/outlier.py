@@ -231,11 +231,14 @@ class OutlierIssue(IssueType):
     def _add_size_bonus(self, context: IssueContext, used: list[str]) -> None:
         """Add each image's (N,) small-object bonus to the statistics space's z in
         ``space_z_`` (N, spaces) when that space is used and the registration images exist."""
-        if "statistics" not in used or context.registration is None:
+        sizes = context.object_sizes()  # None without one registration image a sample
+        if "statistics" not in used or sizes is None:
             return
         from ogad_core.issues.features import small_object_bonus
 
-        self.space_z_[:, used.index("statistics")] += small_object_bonus(context.registration)
+        self.space_z_[:, used.index("statistics")] += small_object_bonus(
+            context.registration, size=sizes[:, 1]
+        )
 
     def _primary(self, context: IssueContext, scores: np.ndarray) -> np.ndarray:
         """(N,) scores with the samples whose primary type is ``corrupt`` unflagged and ranked

@@ -1,7 +1,7 @@
 """The compiled per-image loops of the registration images' properties (numba, as
 :mod:`~ogad_core.issues.registration_loops`): the corrupt type's edge steps, empty lines and
-frame lines, and the flat share (the corrupt type's pixelation and the outlier type's input
-statistics). One pass over each (side, side) image where numpy made a float32 copy and several
+frame lines, the flat share (the corrupt type's pixelation and the outlier type's input
+statistics) and the object sizes (the outlier type's statistics column and size bonus). One pass over each (side, side) image where numpy made a float32 copy and several
 (n, side, side) temporaries a property (250,000 images: about 7 CPU s in numpy). Each computes in
 float32 as numpy did; on uint8 images (exact integers in float32, so the sums' order does not
 matter) the values are the same bits. Imported on first use.
@@ -161,3 +161,59 @@ def flat_share_loop(
                             if abs(w - v) <= eq32:
                                 same += 1
         out[i] = same / max(np.float64(touched), 1.0)
+
+
+@njit(cache=True, nogil=True)
+def _median_and_span(img: np.ndarray, hist: np.ndarray) -> tuple[np.float32, np.float32]:
+    """The float32 median of an (r, r) uint8 image (the mean of the two middle values for an
+    even count, as numpy's) and its range (brightest - darkest, at least 1), from a 256-bin
+    histogram (``hist``, (256,) int64, overwritten)."""
+    r = img.shape[0]
+    hist[:] = 0
+    for y in range(r):
+        for x in range(r):
+            hist[img[y, x]] += 1
+    darkest, brightest = 0, 255
+    while hist[darkest] == 0:
+        darkest += 1
+    while hist[brightest] == 0:
+        brightest -= 1
+    low_rank, high_rank = (r * r - 1) // 2, (r * r) // 2  # the middle values' sorted ranks
+    low_value, high_value, seen = -1, -1, 0
+    for v in range(256):
+        seen += hist[v]
+        if low_value < 0 and seen > low_rank:
+            low_value = v
+        if seen > high_rank:
+            high_value = v
+            break
+    span = max(np.float32(brightest) - np.float32(darkest), np.float32(1))
+    return np.float32((low_value + high_value) / 2.0), span
+
+
+@njit(cache=True, nogil=True)
+def object_sizes_loop(images: np.ndarray, levels: np.ndarray, out: np.ndarray) -> None:
+    """out (n, L) float64: for each (n, r, r) uint8 image and each of the (L,) ``levels``, the
+    larger side (px) of the box around its pixels at least that level of its range (float32:
+    brightest - darkest, at least 1) from its median (:func:`_median_and_span`), 0 without
+    any (:func:`~ogad_core.issues.features.object_sizes`): one pass for every level."""
+    n, r, n_levels = images.shape[0], images.shape[1], len(levels)
+    hist = np.empty(256, dtype=np.int64)
+    box = np.empty((n_levels, 4), dtype=np.int64)  # first row, last row, first col, last col
+    limit = np.empty(n_levels, dtype=np.float32)
+    for i in range(n):
+        img = images[i]
+        background, span = _median_and_span(img, hist)
+        for k in range(n_levels):
+            limit[k] = np.float32(levels[k]) * span
+            box[k, 0], box[k, 1], box[k, 2], box[k, 3] = r, -1, r, -1
+        for y in range(r):
+            for x in range(r):
+                away = abs(np.float32(img[y, x]) - background)
+                for k in range(n_levels):
+                    if away >= limit[k]:
+                        box[k, 0], box[k, 1] = min(box[k, 0], y), max(box[k, 1], y)
+                        box[k, 2], box[k, 3] = min(box[k, 2], x), max(box[k, 3], x)
+        for k in range(n_levels):
+            side = max(box[k, 1] - box[k, 0], box[k, 3] - box[k, 2]) + 1
+            out[i, k] = 0.0 if box[k, 1] < 0 else float(side)
