@@ -168,7 +168,9 @@ def object_sizes(registration: np.ndarray, levels: tuple[float, ...]) -> np.ndar
     return out
 
 
-def small_object_bonus(registration: np.ndarray, size: np.ndarray | None = None) -> np.ndarray:
+def small_object_bonus(
+    registration: np.ndarray | None, size: np.ndarray | None = None
+) -> np.ndarray:
     """(N,) how much smaller than the data's each image's object is (its box at
     BONUS_INK_LEVEL), in px beyond BONUS_DEAD_ZONE below the median (or beyond the sizes' own
     spread, BONUS_SPREAD robust standard deviations, when wider), over the size's standard
@@ -177,6 +179,8 @@ def small_object_bonus(registration: np.ndarray, size: np.ndarray | None = None)
     the model takes them for digits, only their size tells them). ``size``: the (N,) object
     sizes at BONUS_INK_LEVEL where the caller has them."""
     if size is None:
+        if registration is None:
+            raise ValueError("small_object_bonus needs the registration images or their sizes")
         size = object_size(registration, level=BONUS_INK_LEVEL)
     if not len(size):
         return size

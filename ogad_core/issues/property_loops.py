@@ -1,10 +1,11 @@
 """The compiled per-image loops of the registration images' properties (numba, as
 :mod:`~ogad_core.issues.registration_loops`): the corrupt type's edge steps, empty lines and
 frame lines, the flat share (the corrupt type's pixelation and the outlier type's input
-statistics) and the object sizes (the outlier type's statistics column and size bonus). One pass over each (side, side) image where numpy made a float32 copy and several
-(n, side, side) temporaries a property (250,000 images: about 7 CPU s in numpy). Each computes in
-float32 as numpy did; on uint8 images (exact integers in float32, so the sums' order does not
-matter) the values are the same bits. Imported on first use.
+statistics) and the object sizes (the outlier type's statistics column and size bonus). One
+pass over each (side, side) image where numpy made a float32 copy and several (n, side, side)
+temporaries a property (250,000 images: about 7 CPU s in numpy). Each computes in float32 as
+numpy did; on uint8 images (exact integers in float32, so the sums' order does not matter)
+the values are the same bits. Imported on first use.
 """
 
 from __future__ import annotations
