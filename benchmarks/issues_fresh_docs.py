@@ -92,7 +92,7 @@ def seed_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-#: what was built after the first measurement, with the fresh mix in view (sessions 13-14)
+#: what was built after the first measurement, with the fresh mix in view (sessions 13-17)
 SINCE_FIRST = (
     "**Since the first measurement** (the table above is scored after it). Rules built for what "
     "this mix showed missing, so these kinds are no longer sources no rule was chosen on: "
@@ -105,7 +105,10 @@ SINCE_FIRST = (
     "vote's steps for negatives, noise and motion blur, the outlier type's object size "
     '(negatives, typeset digits: "Negatives, noise and motion blur taken out of the vote" in '
     "the held-out section) and the one-word "
-    "sentence (word salad's places). Every other kind still is. In session 14 the fresh image "
+    "sentence (word salad's places); session 16 the word-boundary cut (cut reviews); session 17 "
+    "the small-object bonus of the outlier type's input view (typeset digits: \"Typeset digits "
+    'and other-script glyphs" in the held-out section). Every other kind still is. In session '
+    "14 the fresh image "
     "runs were also computed again: the motion-blur recipe's vertical blur had been the "
     "horizontal blur transposed (the digit mirrored across its diagonal); it now blurs the "
     "upright digit along its columns, with the same random draws (seed 0: every other file of "
