@@ -660,3 +660,24 @@ def test_objects_of_many_sizes_give_the_small_end_of_the_bulk_no_size_bonus() ->
     bonus = small_object_bonus(np.stack([registration_image(img / 255.0) for img in images]))
     assert (bonus[:1500] > 0).mean() <= 0.02
     assert (bonus[1500:] >= 0.5).all()
+
+
+def test_photos_whose_content_fills_the_frame_get_no_size_bonus() -> None:
+    """Crops of sklearn's sample photos: the median "object" is the whole frame (32 of 32 px),
+    so a crop of sky with a small textured patch is not a small object (without the rule about
+    5% of them read a bonus of up to 7)."""
+    from sklearn.datasets import load_sample_images
+
+    from ogad_core.issues.features import small_object_bonus
+
+    rng = np.random.default_rng(0)
+    crops = []
+    for photo in load_sample_images().images:
+        gray = np.asarray(photo, np.float32).mean(axis=2) / 255.0
+        for _ in range(300):
+            side = int(rng.integers(40, 200))
+            y, x = rng.integers(0, gray.shape[0] - side), rng.integers(0, gray.shape[1] - side)
+            crops.append(registration_image(gray[y : y + side, x : x + side]))
+    registration = np.stack(crops)
+    assert np.median(object_size(registration, level=0.1)) == 32
+    assert (small_object_bonus(registration) == 0).all()
