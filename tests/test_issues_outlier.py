@@ -242,13 +242,10 @@ def test_upscaled_digits_are_told_by_their_flat_blocks_and_blurred_ones_are_not(
         assert est.flagged_[:2000].mean() <= 0.015, seed
 
 
-def test_typeset_digits_are_told_by_their_smaller_object_and_noisy_digits_are_not() -> None:
-    """The fresh mix's typeset digits (a Liberation font at 18-24 pt, under their true digit:
-    a digit to any model) are smaller objects than mnist's size-normalised digits (the larger
-    side of the ink's box, 32 x 32: 24 px, typeset 14-20); the input statistics' size column
-    reads only that deficit, on a scale of at least 2 px: typeset digits far, clean digits near 0, a
-    noisy digit (its ink fills the frame) and its negative (ink measured from its background)
-    at 0; the typeset digits rank first in the statistics space."""
+def _typeset_context() -> IssueContext:
+    """2,000 mnist5k digits (rows 0-1999), 20 of the fresh mix's typeset digits under their
+    digit (2000-2019), 10 of those digits with Gaussian noise (2020-2029) and 10 negatives
+    (2030-2039): input properties, signatures and registration images, no model."""
     from benchmarks.issue_mixes_fresh import CORRUPT_PIXELS, printed_digits
 
     rng = np.random.default_rng(5)
@@ -258,22 +255,30 @@ def test_typeset_digits_are_told_by_their_smaller_object_and_noisy_digits_are_no
     noisy = [CORRUPT_PIXELS["corrupt_gauss"](img, rng) for img in digits[:10]]
     negative = [255 - img for img in digits[10:20]]
     images = np.concatenate([digits, np.stack(typeset + noisy + negative)])
-    registration = np.stack([registration_image(img / 255.0) for img in images])
-    size = object_size(registration)
+    labels = np.concatenate([y[:2000], which, y[:20]])
+    table, signatures = array_properties(images[:, None].astype(np.float32) / 255.0)
+    return IssueContext(
+        samples=pd.DataFrame({"sample_id": np.arange(len(labels)), "label": labels}),
+        label_names=[str(c) for c in range(10)],
+        inputs=table,
+        signatures=signatures,
+        registration=np.stack([registration_image(img / 255.0) for img in images]),
+    )
+
+
+def test_typeset_digits_are_told_by_their_smaller_object_and_noisy_digits_are_not() -> None:
+    """The fresh mix's typeset digits (a Liberation font at 18-24 pt, under their true digit:
+    a digit to any model) are smaller objects than mnist's size-normalised digits (the larger
+    side of the ink's box, 32 x 32: 24 px, typeset 14-20); the input statistics' size column
+    reads only that deficit, on a scale of at least 2 px: typeset digits far, clean digits near 0, a
+    noisy digit (its ink fills the frame) and its negative (ink measured from its background)
+    at 0; the typeset digits rank first in the statistics space."""
+    ctx = _typeset_context()
+    size = object_size(ctx.registration)
     assert 23 <= np.median(size[:2000]) <= 24 and size[2000:2020].max() <= 20
     z = smaller_object(size)
     assert z[2000:2020].max() <= -2.0 and (z[:2000] > -2.0).mean() >= 0.99
     assert (z[2020:2040] == 0).all()
-    labels = np.concatenate([y[:2000], which, y[:20]])
-    table, signatures = array_properties(images[:, None].astype(np.float32) / 255.0)
-    samples = pd.DataFrame({"sample_id": np.arange(len(labels)), "label": labels})
-    ctx = IssueContext(
-        samples=samples,
-        label_names=[str(c) for c in range(10)],
-        inputs=table,
-        signatures=signatures,
-        registration=registration,
-    )
     est = OutlierIssue().fit(ctx)
     top = np.argsort(-est.scores_, kind="stable")[:40]
     assert np.isin(np.arange(2000, 2020), top).mean() >= 0.8
@@ -602,30 +607,12 @@ def test_a_smaller_object_adds_to_the_input_view_so_typeset_digits_rank_first() 
     digit gets a bonus), the typeset digits 14-21 px: their size deficit beyond 1 px, on a
     scale of at least 3 px, adds to the input view's z, so all 20 rank in the top 25 of 2,040
     (without it two rank 34 and 53), every one flagged; a noisy digit and a negative get none."""
-    from benchmarks.issue_mixes_fresh import CORRUPT_PIXELS, printed_digits
     from ogad_core.issues.features import small_object_bonus
 
-    rng = np.random.default_rng(5)
-    x, y = mnist5k_digits()
-    digits = x[:2000].reshape(-1, 28, 28).astype(np.uint8)
-    typeset, which = printed_digits(rng, 20)
-    noisy = [CORRUPT_PIXELS["corrupt_gauss"](img, rng) for img in digits[:10]]
-    negative = [255 - img for img in digits[10:20]]
-    images = np.concatenate([digits, np.stack(typeset + noisy + negative)])
-    registration = np.stack([registration_image(img / 255.0) for img in images])
-    bonus = small_object_bonus(registration)
+    ctx = _typeset_context()
+    bonus = small_object_bonus(ctx.registration)
     assert (bonus[:2000] == 0).all() and (bonus[2020:] == 0).all()
     assert (bonus[2000:2020] >= 0.5).all()
-    labels = np.concatenate([y[:2000], which, y[:20]])
-    table, signatures = array_properties(images[:, None].astype(np.float32) / 255.0)
-    samples = pd.DataFrame({"sample_id": np.arange(len(labels)), "label": labels})
-    ctx = IssueContext(
-        samples=samples,
-        label_names=[str(c) for c in range(10)],
-        inputs=table,
-        signatures=signatures,
-        registration=registration,
-    )
     est = OutlierIssue().fit(ctx)
     top = np.argsort(-est.scores_, kind="stable")[:25]
     assert np.isin(np.arange(2000, 2020), top).all()
