@@ -176,6 +176,7 @@ class LayerOutlier(OutlierIssue):
                 zs.append(upper_z(np.log(np.maximum(dist, 1e-12))))
                 used.append(space)
         self.spaces_used_, self.space_z_ = used, np.stack(zs, axis=1)
+        self._add_size_bonus(context, used)  # the library's small-object bonus, as there
         model = np.isin(used, MODEL_VIEW + CANDIDATES)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
