@@ -617,6 +617,10 @@ def test_a_smaller_object_adds_to_the_input_view_so_typeset_digits_rank_first() 
     top = np.argsort(-est.scores_, kind="stable")[:25]
     assert np.isin(np.arange(2000, 2020), top).all()
     assert est.flagged_[2000:2020].all()
+    called_small = [i for i in range(len(bonus)) if "smaller object" in est.explain(i)]
+    assert called_small == [i for i in range(2000, 2020) if bonus[i] >= 0.5]
+    assert len(called_small) >= 15
+    assert est.explain(2000).startswith("a smaller object than this dataset's (")
 
 
 def test_objects_of_many_sizes_give_the_small_end_of_the_bulk_no_size_bonus() -> None:

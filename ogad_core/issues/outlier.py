@@ -144,6 +144,11 @@ MARKUP = re.compile(
 )
 
 
+#: the size bonus from which the card names the smaller object (half a scale: 1.5 px beyond
+#: the dead zone; a digit 2 px smaller than the data's reads 0.33 and is not called small)
+CARD_SIZE_BONUS = 0.5
+
+
 class OutlierIssue(IssueType):
     """Outliers.
 
@@ -230,15 +235,28 @@ class OutlierIssue(IssueType):
 
     def _add_size_bonus(self, context: IssueContext, used: list[str]) -> None:
         """Add each image's (N,) small-object bonus to the statistics space's z in
-        ``space_z_`` (N, spaces) when that space is used and the registration images exist."""
+        ``space_z_`` (N, spaces) when that space is used and the registration images exist;
+        ``object_px_`` (N,) and ``median_px_`` keep the sizes for the card (None without)."""
+        self.object_px_: np.ndarray | None = None
+        self.median_px_ = 0.0
         sizes = context.object_sizes()  # None without one registration image a sample
         if "statistics" not in used or sizes is None:
             return
         from ogad_core.issues.features import small_object_bonus
 
-        self.space_z_[:, used.index("statistics")] += small_object_bonus(
-            context.registration, size=sizes[:, 1]
-        )
+        bonus = small_object_bonus(context.registration, size=sizes[:, 1])
+        self.space_z_[:, used.index("statistics")] += bonus
+        self.object_px_ = np.where(bonus >= CARD_SIZE_BONUS, sizes[:, 1], np.nan)
+        self.median_px_ = float(np.median(sizes[:, 1]))
+
+    def _smaller_object(self, i: int) -> str:
+        """The card's words for a sample whose object is smaller than the data's (a size
+        bonus of at least CARD_SIZE_BONUS), else ""."""
+        px = None if self.object_px_ is None else self.object_px_[i]
+        if px is None or not np.isfinite(px):
+            return ""
+        median = self.median_px_
+        return f"a smaller object than this dataset's ({px:.0f} px a side against {median:.0f}); "
 
     def _primary(self, context: IssueContext, scores: np.ndarray) -> np.ndarray:
         """(N,) scores with the samples whose primary type is ``corrupt`` unflagged and ranked
@@ -297,7 +315,7 @@ class OutlierIssue(IssueType):
         )
         # a kNN space (an encoder's embeddings, the input statistics) has no classes
         far_from = "every class" if set(self.spaces_used_) - set(KNN_SPACES) else "the data"
-        line = f"far from {far_from} ({zs})"
+        line = f"{self._smaller_object(i)}far from {far_from} ({zs})"
         if self.copied_[i]:
             return f"{line}; in a duplicate set (its copy is in the data: ranked last here)"
         if not self.deferred_[i]:

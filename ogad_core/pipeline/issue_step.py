@@ -30,7 +30,7 @@ from ogad_core.run.rundir import RunDir, table_problem
 
 STEP = "issues"
 #: bumped when a built-in issue type's scoring changes (a run's issues.parquet is then redone)
-ISSUES_VERSION = 33
+ISSUES_VERSION = 34
 
 
 def _params(spec: str) -> dict[str, str]:
