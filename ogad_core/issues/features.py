@@ -180,8 +180,7 @@ def small_object_bonus(
     median of 32 of 32 px, and 4-5% of them would read a bonus of up to 7): added to the
     input view's z, where a column of the statistics' kNN is diluted among the others (typeset
     digits, glyphs of another script: the model takes them for digits, only their size tells
-    them). ``size``: the (N,) object
-    sizes at BONUS_INK_LEVEL where the caller has them."""
+    them). ``size``: the (N,) object sizes at BONUS_INK_LEVEL where the caller has them."""
     if size is None:
         if registration is None:
             raise ValueError("small_object_bonus needs the registration images or their sizes")

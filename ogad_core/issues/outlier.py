@@ -252,10 +252,9 @@ class OutlierIssue(IssueType):
     def _smaller_object(self, i: int) -> str:
         """The card's words for a sample whose object is smaller than the data's (a size
         bonus of at least CARD_SIZE_BONUS), else ""."""
-        px = None if self.object_px_ is None else self.object_px_[i]
-        if px is None or not np.isfinite(px):
+        if self.object_px_ is None or not np.isfinite(self.object_px_[i]):
             return ""
-        median = self.median_px_
+        px, median = self.object_px_[i], self.median_px_
         return f"a smaller object than this dataset's ({px:.0f} px a side against {median:.0f}); "
 
     def _primary(self, context: IssueContext, scores: np.ndarray) -> np.ndarray:
